@@ -1,0 +1,39 @@
+# medvault: `make run` (set up, build, run the main job) and `make check` (set up, build, all tests).
+NINJA_JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+CMAKE_GEN  := -G Ninja
+
+.PHONY: all setup build run check check-plain check-asan bench install clean
+
+all: build
+
+setup:
+	@bash scripts/setup.sh
+
+build: setup
+	@cmake -S . -B $(BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMV_WERROR=ON >/dev/null
+	@ninja -C $(BUILD) -j $(NINJA_JOBS)
+
+run: build
+	@bash scripts/run.sh $(BUILD)/medvault
+
+check-plain: build
+	@ctest --test-dir $(BUILD) --output-on-failure -j $(NINJA_JOBS)
+
+check-asan: setup
+	@cmake -S . -B $(ASAN_BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=Debug -DMV_WERROR=ON -DMV_SANITIZE=ON >/dev/null
+	@ninja -C $(ASAN_BUILD) -j $(NINJA_JOBS)
+	@ctest --test-dir $(ASAN_BUILD) --output-on-failure -j $(NINJA_JOBS)
+
+# Plain build first, then the same suite under ASan+UBSan; ctest's summary line closes each.
+check: check-plain check-asan
+
+bench: build
+	@bash bench/run.sh $(BUILD)
+
+install: build
+	@cmake --install $(BUILD)
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

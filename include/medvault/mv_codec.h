@@ -1,0 +1,36 @@
+/* mv_codec.h - hex and base64 codecs. Both are constant-time in the data (libsodium's
+ * sodium_bin2hex/hex2bin and bin2base64/base642bin), so they are safe for secrets. */
+#ifndef MV_CODEC_H
+#define MV_CODEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "medvault/mv_err.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Length of the hex text (without NUL) for n bytes. */
+#define MV_HEX_LEN(n) ((n) * 2)
+/* Length of standard padded base64 text (without NUL) for n bytes. */
+#define MV_B64_LEN(n) ((((n) + 2) / 3) * 4)
+
+/* Writes lowercase hex of in[0..n) and a NUL to out (out_cap >= 2n+1), else MV_ERR_INVAL. */
+mv_err mv_hex_encode(char *out, size_t out_cap, const uint8_t *in, size_t n);
+/* Decodes exactly `n` bytes from hex text of length hex_len (must equal 2n; either case).
+ * MV_ERR_PARSE on bad characters or wrong length. out is wiped on failure. */
+mv_err mv_hex_decode_exact(uint8_t *out, size_t n, const char *hex, size_t hex_len);
+/* Decodes hex of any even length up to out_cap bytes; *out_len receives the byte count. */
+mv_err mv_hex_decode(uint8_t *out, size_t out_cap, size_t *out_len, const char *hex, size_t hex_len);
+
+/* Standard base64 with padding (RFC 4648 section 4). out_cap >= MV_B64_LEN(n)+1. */
+mv_err mv_b64_encode(char *out, size_t out_cap, const uint8_t *in, size_t n);
+/* Decodes standard padded base64; MV_ERR_PARSE on bad input, MV_ERR_TOO_LARGE if it does
+ * not fit in out_cap. */
+mv_err mv_b64_decode(uint8_t *out, size_t out_cap, size_t *out_len, const char *b64, size_t b64_len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,91 @@
+/* mv_json.h - a strict JSON parser (RFC 8259) to a read-only tree, and JSON writers.
+ *
+ * The parser keeps every number's original lexeme (FHIR decimals' precision is
+ * significant), rejects invalid UTF-8 (including in escapes: lone surrogates), duplicate
+ * object keys, trailing garbage, and enforces caps on input size, nesting depth and node
+ * count (MV_ERR_TOO_LARGE). Object members keep their document order.
+ * A tree is immutable after parsing and may be read from several threads at once. */
+#ifndef MV_JSON_H
+#define MV_JSON_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "medvault/mv_buf.h"
+#include "medvault/mv_err.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum mv_json_type {
+    MV_JSON_NULL = 0,
+    MV_JSON_FALSE = 1,
+    MV_JSON_TRUE = 2,
+    MV_JSON_NUMBER = 3,
+    MV_JSON_STRING = 4,
+    MV_JSON_ARRAY = 5,
+    MV_JSON_OBJECT = 6,
+} mv_json_type;
+
+typedef struct mv_json mv_json; /* a node; owned by the tree's root */
+
+typedef struct mv_json_limits {
+    size_t max_bytes; /* input length cap (default 16 MiB) */
+    size_t max_depth; /* nesting cap (default 64) */
+    size_t max_nodes; /* node count cap (default 1,000,000) */
+} mv_json_limits;
+
+/* Parses text[0..len) (need not be NUL-terminated). lim may be NULL for the defaults.
+ * On success *out owns the tree (free with mv_json_free). On failure *out is NULL and, if
+ * err_offset is not NULL, it receives the byte offset where parsing failed.
+ * Errors: MV_ERR_PARSE (syntax, invalid UTF-8, duplicate key), MV_ERR_TOO_LARGE (a cap),
+ * MV_ERR_NOMEM, MV_ERR_INVAL (NULL arguments). */
+mv_err mv_json_parse(const char *text, size_t len, const mv_json_limits *lim, mv_json **out,
+                     size_t *err_offset) __attribute__((warn_unused_result));
+/* Frees a tree returned by mv_json_parse. Accepts NULL. */
+void mv_json_free(mv_json *root);
+
+/* Accessors. All accept NULL nodes and then return NULL/0/MV_JSON_NULL as documented. */
+mv_json_type mv_json_type_of(const mv_json *v);
+/* Number of elements of an array or members of an object; 0 for anything else. */
+size_t mv_json_len(const mv_json *v);
+/* i-th element of an array (NULL if out of range or not an array). */
+const mv_json *mv_json_at(const mv_json *arr, size_t i);
+/* i-th member's key (NUL-terminated; *key_len if not NULL receives its length) and value. */
+const char *mv_json_key_at(const mv_json *obj, size_t i, size_t *key_len);
+const mv_json *mv_json_value_at(const mv_json *obj, size_t i);
+/* Member lookup by NUL-terminated key; NULL if absent or obj is not an object. */
+const mv_json *mv_json_get(const mv_json *obj, const char *key);
+/* String value (decoded, NUL-terminated; may contain NUL, so use *len) or NULL if not a string. */
+const char *mv_json_str(const mv_json *v, size_t *len);
+/* Number lexeme exactly as in the input, or NULL if not a number. */
+const char *mv_json_num(const mv_json *v, size_t *len);
+/* A number whose lexeme is a non-negative integer without fraction/exponent that fits in
+ * uint64_t; MV_ERR_PARSE otherwise (including when v is not a number). */
+mv_err mv_json_u64(const mv_json *v, uint64_t *out);
+/* Booleans: MV_OK and *out = 0/1, MV_ERR_PARSE if v is not true/false. */
+mv_err mv_json_bool(const mv_json *v, int *out);
+
+/* Convenience for protocol messages: obj[key] is a string of exactly 2n hex digits,
+ * decoded into out[0..n). MV_ERR_NOT_FOUND if absent, MV_ERR_PARSE if not such a string. */
+mv_err mv_json_get_hex(const mv_json *obj, const char *key, uint8_t *out, size_t n);
+/* obj[key] as a string (NULL if absent or not a string). */
+const char *mv_json_get_str(const mv_json *obj, const char *key, size_t *len);
+/* obj[key] as uint64 (MV_ERR_NOT_FOUND if absent, MV_ERR_PARSE if not an unsigned integer). */
+mv_err mv_json_get_u64(const mv_json *obj, const char *key, uint64_t *out);
+
+/* Writers, appending to a capped buffer. */
+/* A quoted JSON string with RFC 8785 escaping (\b \t \n \f \r \" \\ short forms, other
+ * controls as \u00xx lowercase, everything else verbatim). s[0..len) must be valid UTF-8
+ * (MV_ERR_PARSE otherwise, nothing appended). */
+mv_err mv_json_write_str(mv_buf *b, const char *s, size_t len) __attribute__((warn_unused_result));
+/* A quoted string of lowercase hex of bin[0..n). */
+mv_err mv_json_write_hex(mv_buf *b, const uint8_t *bin, size_t n) __attribute__((warn_unused_result));
+/* The node serialised compactly (no whitespace), members in document order, numbers as
+ * their lexemes, strings as mv_json_write_str. */
+mv_err mv_json_write(mv_buf *b, const mv_json *v) __attribute__((warn_unused_result));
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs the Debian packages medvault needs, and only those that are missing.
+# Called by `make run` and `make check`; safe to run again.
+set -euo pipefail
+
+pkgs=(
+  build-essential cmake ninja-build pkg-config
+  libsodium-dev libssl-dev libcurl4-openssl-dev libmicrohttpd-dev
+  liblmdb-dev libzstd-dev libcmocka-dev
+  curl python3
+)
+
+missing=()
+for p in "${pkgs[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+echo "setup: installing missing Debian packages: ${missing[*]}"
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  sudo="sudo"
+fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,83 @@
+/* mem.c - checked allocation with a fault-injection hook; secrets wiped, compared in constant time. */
+#include "medvault/mv_mem.h"
+
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Fault injection is a test facility; the counter is the one piece of process-wide
+ * state in the library and is inert (SIZE_MAX) unless a test sets it. */
+static size_t fail_countdown = SIZE_MAX;
+
+static int should_fail(void)
+{
+    if (fail_countdown == SIZE_MAX)
+        return 0;
+    if (fail_countdown == 0)
+        return 1;
+    fail_countdown--;
+    return 0;
+}
+
+void mv_mem_fail_after(size_t n) { fail_countdown = n; }
+
+void *mv_malloc(size_t n)
+{
+    if (should_fail())
+        return NULL;
+    return malloc(n ? n : 1);
+}
+
+void *mv_calloc(size_t count, size_t size)
+{
+    if (size != 0 && count > SIZE_MAX / size)
+        return NULL;
+    if (should_fail())
+        return NULL;
+    return calloc(count ? count : 1, size ? size : 1);
+}
+
+void *mv_mallocarray(size_t count, size_t size)
+{
+    if (size != 0 && count > SIZE_MAX / size)
+        return NULL;
+    return mv_malloc(count * size);
+}
+
+void *mv_realloc(void *p, size_t n)
+{
+    if (should_fail())
+        return NULL;
+    return realloc(p, n ? n : 1);
+}
+
+void mv_free(void *p) { free(p); }
+
+char *mv_strdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = mv_malloc(n);
+    if (d)
+        memcpy(d, s, n);
+    return d;
+}
+
+void *mv_secure_alloc(size_t n)
+{
+    if (should_fail())
+        return NULL;
+    return sodium_malloc(n);
+}
+
+void mv_secure_free(void *p) { sodium_free(p); }
+
+void mv_wipe(void *p, size_t n)
+{
+    if (p && n)
+        sodium_memzero(p, n);
+}
+
+int mv_ct_eq(const void *a, const void *b, size_t n)
+{
+    return sodium_memcmp(a, b, n) == 0;
+}

@@ -1,0 +1,120 @@
+/* test_core.c - mv_err, mv_mem, mv_buf and the hex/base64 codecs. */
+#include "testutil.h"
+
+#include <string.h>
+
+#include "medvault/mv_buf.h"
+#include "medvault/mv_codec.h"
+#include "medvault/mv_err.h"
+#include "medvault/mv_mem.h"
+
+static void test_strerror_all(void **state)
+{
+    (void)state;
+    for (int e = MV_OK; e <= MV_ERR_HTTP; e++) {
+        const char *m = mv_strerror((mv_err)e);
+        assert_non_null(m);
+        assert_string_not_equal(m, "unknown error");
+    }
+    assert_string_equal(mv_strerror((mv_err)999), "unknown error");
+}
+
+static void test_buf_cap(void **state)
+{
+    (void)state;
+    mv_buf b;
+    mv_buf_init(&b, 10);
+    assert_int_equal(mv_buf_append(&b, "12345", 5), MV_OK);
+    assert_int_equal(mv_buf_printf(&b, "%d", 6789), MV_OK);
+    assert_int_equal(b.len, 9);
+    assert_string_equal((char *)b.ptr, "123456789");
+    /* Past the cap: refused, buffer unchanged. */
+    assert_int_equal(mv_buf_append(&b, "ab", 2), MV_ERR_TOO_LARGE);
+    assert_int_equal(mv_buf_printf(&b, "%s", "xy"), MV_ERR_TOO_LARGE);
+    assert_int_equal(b.len, 9);
+    assert_string_equal((char *)b.ptr, "123456789");
+    assert_int_equal(mv_buf_append(&b, "0", 1), MV_OK);
+    size_t n = 0;
+    uint8_t *p = mv_buf_steal(&b, &n);
+    assert_int_equal(n, 10);
+    assert_memory_equal(p, "1234567890", 10);
+    assert_null(b.ptr);
+    mv_free(p);
+    mv_buf_clear(&b);
+}
+
+static void test_buf_alloc_failure(void **state)
+{
+    (void)state;
+    mv_buf b;
+    mv_buf_init(&b, 1 << 20);
+    mv_mem_fail_after(0);
+    assert_int_equal(mv_buf_append(&b, "x", 1), MV_ERR_NOMEM);
+    mv_mem_fail_after(SIZE_MAX);
+    assert_int_equal(b.len, 0);
+    assert_int_equal(mv_buf_append(&b, "x", 1), MV_OK);
+    mv_buf_clear(&b);
+}
+
+static void test_hex(void **state)
+{
+    (void)state;
+    uint8_t in[4] = {0x00, 0xab, 0xCD, 0xff}, out[4];
+    char hex[9];
+    assert_int_equal(mv_hex_encode(hex, sizeof hex, in, 4), MV_OK);
+    assert_string_equal(hex, "00abcdff");
+    assert_int_equal(mv_hex_encode(hex, 8, in, 4), MV_ERR_INVAL);
+    assert_int_equal(mv_hex_decode_exact(out, 4, "00ABcdff", 8), MV_OK);
+    assert_memory_equal(in, out, 4);
+    assert_int_equal(mv_hex_decode_exact(out, 4, "00abcdf", 7), MV_ERR_PARSE);
+    assert_int_equal(mv_hex_decode_exact(out, 4, "00abcdfg", 8), MV_ERR_PARSE);
+    assert_int_equal(mv_hex_decode_exact(out, 3, "00abcdff", 8), MV_ERR_PARSE);
+    size_t n = 0;
+    assert_int_equal(mv_hex_decode(out, 4, &n, "", 0), MV_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(mv_hex_decode(out, 1, &n, "0011", 4), MV_ERR_TOO_LARGE);
+}
+
+static void test_b64(void **state)
+{
+    (void)state;
+    /* RFC 4648 section 10 test vectors. */
+    static const char *plain[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
+    static const char *enc[] = {"", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
+    for (size_t i = 0; i < 7; i++) {
+        char out[16];
+        uint8_t back[8];
+        size_t n = 0;
+        assert_int_equal(mv_b64_encode(out, sizeof out, (const uint8_t *)plain[i], strlen(plain[i])), MV_OK);
+        assert_string_equal(out, enc[i]);
+        assert_int_equal(mv_b64_decode(back, sizeof back, &n, enc[i], strlen(enc[i])), MV_OK);
+        assert_int_equal(n, strlen(plain[i]));
+        assert_memory_equal(back, plain[i], n);
+    }
+    uint8_t back[8];
+    size_t n = 0;
+    assert_int_equal(mv_b64_decode(back, sizeof back, &n, "Zm9v!", 5), MV_ERR_PARSE);
+    assert_int_equal(mv_b64_decode(back, sizeof back, &n, "Zm9vYg=", 7), MV_ERR_PARSE);
+    assert_int_equal(mv_b64_decode(back, 2, &n, "Zm9vYmFy", 8), MV_ERR_TOO_LARGE);
+}
+
+static void test_ct_eq(void **state)
+{
+    (void)state;
+    uint8_t a[32] = {0}, b[32] = {0};
+    assert_true(mv_ct_eq(a, b, 32));
+    b[31] = 1;
+    assert_false(mv_ct_eq(a, b, 32));
+    mv_wipe(b, 32);
+    assert_true(mv_ct_eq(a, b, 32));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_strerror_all), cmocka_unit_test(test_buf_cap),
+        cmocka_unit_test(test_buf_alloc_failure), cmocka_unit_test(test_hex),
+        cmocka_unit_test(test_b64), cmocka_unit_test(test_ct_eq),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

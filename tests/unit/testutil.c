@@ -1,0 +1,73 @@
+/* testutil.c - shared helpers for the unit tests. */
+#include "testutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "medvault/mv_codec.h"
+#include "medvault/mv_mem.h"
+
+char *tu_read_vector_file(const char *name, size_t *len)
+{
+    const char *dir = getenv("MV_VECTORS_DIR");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir ? dir : "tests/vectors", name);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        fail_msg("cannot open vector file %s", path);
+    fseek(f, 0, SEEK_END);
+    long sz = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = mv_malloc((size_t)sz + 1);
+    assert_non_null(buf);
+    assert_int_equal(fread(buf, 1, (size_t)sz, f), (size_t)sz);
+    buf[sz] = 0;
+    fclose(f);
+    if (len)
+        *len = (size_t)sz;
+    return buf;
+}
+
+mv_json *tu_load_json(const char *name)
+{
+    size_t len = 0, off = 0;
+    char *text = tu_read_vector_file(name, &len);
+    mv_json_limits lim = {64u << 20, 64, 10000000};
+    mv_json *root = NULL;
+    mv_err rc = mv_json_parse(text, len, &lim, &root, &off);
+    if (rc != MV_OK)
+        fail_msg("%s: JSON parse error %s at offset %zu", name, mv_strerror(rc), off);
+    mv_free(text);
+    return root;
+}
+
+uint8_t *tu_hex(const char *hex, size_t *n)
+{
+    size_t hl = strlen(hex), got = 0;
+    uint8_t *out = mv_malloc(hl / 2 + 1);
+    assert_non_null(out);
+    if (mv_hex_decode(out, hl / 2 + 1, &got, hex, hl) != MV_OK)
+        fail_msg("bad hex in test data: %.40s", hex);
+    if (n)
+        *n = got;
+    return out;
+}
+
+uint8_t *tu_json_hex(const mv_json *obj, const char *key, size_t *n)
+{
+    size_t len = 0;
+    const char *s = mv_json_get_str(obj, key, &len);
+    if (!s)
+        fail_msg("missing hex field %s", key);
+    return tu_hex(s, n);
+}
+
+const char *tu_tmpdir(void)
+{
+    static char path[256];
+    snprintf(path, sizeof path, "/tmp/mvtest.XXXXXX");
+    if (!mkdtemp(path))
+        fail_msg("mkdtemp failed");
+    return path;
+}

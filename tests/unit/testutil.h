@@ -1,0 +1,27 @@
+/* testutil.h - helpers shared by the unit tests (cmocka). */
+#ifndef MV_TESTUTIL_H
+#define MV_TESTUTIL_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "medvault/mv_json.h"
+
+/* Reads tests/vectors/<name> (directory from $MV_VECTORS_DIR) into a NUL-terminated heap
+ * buffer; fails the test if it cannot. Free with mv_free. */
+char *tu_read_vector_file(const char *name, size_t *len);
+/* Parses tests/vectors/<name> as JSON; fails the test on error. Free with mv_json_free. */
+mv_json *tu_load_json(const char *name);
+/* Decodes hex of any even length into a new heap buffer (mv_free); *n receives its length.
+ * Fails the test on malformed hex. */
+uint8_t *tu_hex(const char *hex, size_t *n);
+/* Decodes obj[key] (a hex string) into a new heap buffer; fails the test if missing. */
+uint8_t *tu_json_hex(const mv_json *obj, const char *key, size_t *n);
+/* Makes a fresh empty temporary directory and returns its path (static storage, valid
+ * until the next call). */
+const char *tu_tmpdir(void);
+
+#endif
