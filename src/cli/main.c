@@ -1,13 +1,29 @@
-/* main.c - the medvault binary: a table of subcommands. */
+/* main.c - the medvault binary: one table of subcommands (as wg(8) does). */
 #include <stdio.h>
 #include <string.h>
 
+#include "cli.h"
+#include "medvault/mv_crypto.h"
+
+static const cli_cmd commands[] = {
+    {"hospital", cmd_hospital, "the hospital's identity (init)"},
+    {"keygen", cmd_keygen, "create a user directory with fresh Ed25519 + X25519 keys"},
+    {"credential", cmd_credential, "issue or show hospital-signed credentials"},
+    {"keyserver", cmd_keyserver, "threshold VOPRF key server: init, import-share, peers, run, refresh"},
+    {"deployment", cmd_deployment, "write or check the deployment file clients use"},
+    {"oprf", cmd_oprf, "evaluate the threshold VOPRF on inputs (operators and tests)"},
+    {NULL, NULL, NULL},
+};
+
 int main(int argc, char **argv)
 {
-    if (argc < 2 || !strcmp(argv[1], "--help")) {
-        printf("usage: medvault COMMAND [ARGS]\n");
-        return argc < 2 ? 2 : 0;
+    if (argc >= 2 && (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version"))) {
+        printf("medvault 0.1.0\n");
+        return CLI_OK;
     }
-    fprintf(stderr, "medvault: unknown command '%s'\n", argv[1]);
-    return 2;
+    if (mv_crypto_init() != MV_OK) {
+        cli_err("cannot initialise the crypto library");
+        return CLI_FAIL;
+    }
+    return cli_dispatch("medvault", commands, argc, argv);
 }

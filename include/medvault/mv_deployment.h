@@ -1,0 +1,62 @@
+/* mv_deployment.h - the deployment file: where a client finds the services it talks to.
+ *
+ * JSON (documented in docs/deployment.md):
+ *   {"version":1, "hospital_public_key":HEX, "suite":"ristretto255-SHA512",
+ *    "threshold":T, "epoch":E, "group_public_key":HEX,
+ *    "keyservers":[{"index":I, "url":"http://127.0.0.1:PORT", "public_share":HEX}, ...]}
+ * A client pins every key server's public share from this file and verifies each proof
+ * against it. Loading checks that the public shares are consistent: they lie on one
+ * polynomial of degree T-1 "in the exponent" whose value at 0 is the group public key. */
+#ifndef MV_DEPLOYMENT_H
+#define MV_DEPLOYMENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "medvault/mv_buf.h"
+#include "medvault/mv_err.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MV_DEPLOY_MAX_SERVERS 16
+#define MV_DEPLOY_URL_MAX 255
+
+typedef struct mv_keyserver_entry {
+    uint32_t index;                     /* Shamir id, 1..n */
+    char url[MV_DEPLOY_URL_MAX + 1];    /* base URL, no trailing slash */
+    uint8_t public_share[32];           /* pk_i = k_i * G */
+} mv_keyserver_entry;
+
+typedef struct mv_deployment {
+    uint8_t hospital_pk[32];
+    uint32_t threshold;
+    uint64_t epoch; /* key-share epoch: 0 after the DKG, +1 per proactive refresh */
+    uint8_t group_pk[32];
+    size_t n_servers;
+    mv_keyserver_entry servers[MV_DEPLOY_MAX_SERVERS]; /* sorted by index */
+} mv_deployment;
+
+/* Parses a deployment document. MV_ERR_PARSE for malformed JSON or fields (missing field,
+ * bad hex, index out of 1..n or repeated, threshold not in 1..n, URL not http(s)://),
+ * MV_ERR_VERIFY if the public shares are inconsistent with the group key. */
+mv_err mv_deployment_parse(const char *text, size_t len, mv_deployment *out)
+    __attribute__((warn_unused_result));
+/* Reads and parses a file (cap 1 MiB). Also MV_ERR_NOT_FOUND / MV_ERR_IO. */
+mv_err mv_deployment_load(const char *path, mv_deployment *out) __attribute__((warn_unused_result));
+/* Serialises d as JSON (pretty enough for humans: one key server per line). */
+mv_err mv_deployment_write(const mv_deployment *d, mv_buf *out) __attribute__((warn_unused_result));
+/* Writes d to path atomically (0644). */
+mv_err mv_deployment_save(const mv_deployment *d, const char *path) __attribute__((warn_unused_result));
+
+/* Checks that n public shares (ids 1..n, 32 bytes each) lie on one polynomial of degree
+ * t-1 whose value at 0 is group_pk: every window of t consecutive ids interpolates to
+ * group_pk (consecutive windows share t-1 points and the point at 0, so all n points lie
+ * on the same polynomial). MV_ERR_VERIFY if not, MV_ERR_INVAL for bad t/n. */
+mv_err mv_public_shares_check(const uint8_t *public_shares, size_t n, size_t t,
+                              const uint8_t group_pk[32]) __attribute__((warn_unused_result));
+
+#ifdef __cplusplus
+}
+#endif
+#endif

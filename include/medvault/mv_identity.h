@@ -1,0 +1,48 @@
+/* mv_identity.h - a principal's key directory (user, hospital, key server).
+ *
+ * A directory holds `keys` (mode 0600: the Ed25519 signing seed and the X25519 secret, hex
+ * in JSON), `public.json` (mode 0644: both public keys) and, once issued, `credential`
+ * (the hospital-signed credential, base64, one line). The directory itself is 0700.
+ * Secret keys are kept in locked memory and wiped when the identity is freed. */
+#ifndef MV_IDENTITY_H
+#define MV_IDENTITY_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "medvault/mv_err.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct mv_identity mv_identity;
+
+/* Creates dir (if missing) and fresh keys in it. MV_ERR_EXISTS if dir already holds keys
+ * (never overwrites a key), MV_ERR_IO, MV_ERR_NOMEM, MV_ERR_CRYPTO. On success *out holds
+ * the loaded identity (free with mv_identity_free). */
+mv_err mv_identity_create(const char *dir, mv_identity **out) __attribute__((warn_unused_result));
+/* Loads dir/keys and, if present, dir/credential. MV_ERR_NOT_FOUND if dir holds no keys,
+ * MV_ERR_PARSE if a file is malformed, MV_ERR_AUTH if the keys file is readable by
+ * group or others (it must be 0600). */
+mv_err mv_identity_load(const char *dir, mv_identity **out) __attribute__((warn_unused_result));
+/* Wipes and frees; accepts NULL. */
+void mv_identity_free(mv_identity *id);
+
+/* Key accessors; pointers stay valid until mv_identity_free. Secret keys live in locked
+ * memory: never copy them into ordinary buffers that outlive their use. */
+const uint8_t *mv_identity_sign_pk(const mv_identity *id); /* 32 bytes */
+const uint8_t *mv_identity_sign_sk(const mv_identity *id); /* 64 bytes */
+const uint8_t *mv_identity_box_pk(const mv_identity *id);  /* 32 bytes */
+const uint8_t *mv_identity_box_sk(const mv_identity *id);  /* 32 bytes */
+/* The credential (base64, NUL-terminated) or NULL if the directory has none. */
+const char *mv_identity_credential(const mv_identity *id);
+
+/* Writes dir/credential (0600, atomically) after checking it decodes as a credential
+ * whose subject is this identity's signing key (MV_ERR_AUTH otherwise). */
+mv_err mv_identity_save_credential(mv_identity *id, const char *dir, const char *b64)
+    __attribute__((warn_unused_result));
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,149 @@
+/* deployment.c - the client's pinned view of the services: parse strictly, check shares are consistent. */
+#include "medvault/mv_deployment.h"
+
+#include <string.h>
+
+#include "medvault/mv_file.h"
+#include "medvault/mv_json.h"
+#include "medvault/mv_mem.h"
+#include "medvault/mv_r255.h"
+#include "medvault/mv_shamir.h"
+
+mv_err mv_public_shares_check(const uint8_t *public_shares, size_t n, size_t t, const uint8_t group_pk[32])
+{
+    uint32_t ids[MV_DEPLOY_MAX_SERVERS];
+    uint8_t got[32];
+    mv_err rc;
+    if (!public_shares || t == 0 || t > n || n > MV_DEPLOY_MAX_SERVERS)
+        return MV_ERR_INVAL;
+    for (size_t start = 0; start + t <= n; start++) {
+        for (size_t i = 0; i < t; i++)
+            ids[i] = (uint32_t)(start + i + 1);
+        rc = mv_shamir_combine_elements(ids, public_shares + start * 32, t, got);
+        if (rc != MV_OK)
+            return rc == MV_ERR_INVAL ? MV_ERR_INVAL : MV_ERR_VERIFY;
+        if (!mv_ct_eq(got, group_pk, 32))
+            return MV_ERR_VERIFY;
+    }
+    return MV_OK;
+}
+
+static int url_ok(const char *s, size_t len)
+{
+    if (len == 0 || len > MV_DEPLOY_URL_MAX)
+        return 0;
+    if (strncmp(s, "http://", 7) != 0 && strncmp(s, "https://", 8) != 0)
+        return 0;
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
+            return 0;
+    return 1;
+}
+
+mv_err mv_deployment_parse(const char *text, size_t len, mv_deployment *out)
+{
+    mv_json *root = NULL;
+    uint8_t shares[MV_DEPLOY_MAX_SERVERS * 32];
+    uint64_t v = 0;
+    mv_err rc = MV_ERR_PARSE;
+    if (!text || !out)
+        return MV_ERR_INVAL;
+    memset(out, 0, sizeof *out);
+    if ((rc = mv_json_parse(text, len, NULL, &root, NULL)) != MV_OK)
+        return rc == MV_ERR_TOO_LARGE ? rc : MV_ERR_PARSE;
+    rc = MV_ERR_PARSE;
+    if (mv_json_type_of(root) != MV_JSON_OBJECT)
+        goto out;
+    if (mv_json_get_u64(root, "version", &v) != MV_OK || v != 1)
+        goto out;
+    size_t sl = 0;
+    const char *suite = mv_json_get_str(root, "suite", &sl);
+    if (!suite || strcmp(suite, "ristretto255-SHA512") != 0)
+        goto out;
+    if (mv_json_get_hex(root, "hospital_public_key", out->hospital_pk, 32) != MV_OK ||
+        mv_json_get_hex(root, "group_public_key", out->group_pk, 32) != MV_OK)
+        goto out;
+    if (mv_json_get_u64(root, "threshold", &v) != MV_OK || v == 0 || v > MV_DEPLOY_MAX_SERVERS)
+        goto out;
+    out->threshold = (uint32_t)v;
+    if (mv_json_get(root, "epoch")) {
+        if (mv_json_get_u64(root, "epoch", &out->epoch) != MV_OK)
+            goto out;
+    }
+    const mv_json *ks = mv_json_get(root, "keyservers");
+    size_t n = mv_json_len(ks);
+    if (mv_json_type_of(ks) != MV_JSON_ARRAY || n == 0 || n > MV_DEPLOY_MAX_SERVERS || n < out->threshold)
+        goto out;
+    int seen[MV_DEPLOY_MAX_SERVERS + 1] = {0};
+    for (size_t i = 0; i < n; i++) {
+        const mv_json *e = mv_json_at(ks, i);
+        size_t ul = 0;
+        const char *url = mv_json_get_str(e, "url", &ul);
+        if (mv_json_get_u64(e, "index", &v) != MV_OK || v == 0 || v > n || seen[v])
+            goto out;
+        seen[v] = 1;
+        mv_keyserver_entry *se = &out->servers[v - 1];
+        se->index = (uint32_t)v;
+        if (!url || !url_ok(url, ul))
+            goto out;
+        memcpy(se->url, url, ul);
+        se->url[ul] = 0;
+        while (ul > 0 && se->url[ul - 1] == '/')
+            se->url[--ul] = 0;
+        if (mv_json_get_hex(e, "public_share", se->public_share, 32) != MV_OK ||
+            mv_r255_elem_check(se->public_share) != MV_OK)
+            goto out;
+        memcpy(shares + (v - 1) * 32, se->public_share, 32);
+    }
+    out->n_servers = n;
+    rc = mv_public_shares_check(shares, n, out->threshold, out->group_pk);
+    if (rc != MV_OK)
+        rc = MV_ERR_VERIFY;
+out:
+    mv_json_free(root);
+    return rc;
+}
+
+mv_err mv_deployment_load(const char *path, mv_deployment *out)
+{
+    mv_buf b;
+    mv_buf_init(&b, 1u << 20);
+    mv_err rc = mv_file_read(path, 1u << 20, &b);
+    if (rc == MV_OK)
+        rc = mv_deployment_parse((const char *)b.ptr, b.len, out);
+    mv_buf_clear(&b);
+    return rc;
+}
+
+mv_err mv_deployment_write(const mv_deployment *d, mv_buf *b)
+{
+    mv_err rc;
+    if ((rc = mv_buf_puts(b, "{\n  \"version\": 1,\n  \"suite\": \"ristretto255-SHA512\",\n"
+                             "  \"hospital_public_key\": ")) != MV_OK ||
+        (rc = mv_json_write_hex(b, d->hospital_pk, 32)) != MV_OK ||
+        (rc = mv_buf_printf(b, ",\n  \"threshold\": %u,\n  \"epoch\": %llu,\n  \"group_public_key\": ",
+                            (unsigned)d->threshold, (unsigned long long)d->epoch)) != MV_OK ||
+        (rc = mv_json_write_hex(b, d->group_pk, 32)) != MV_OK ||
+        (rc = mv_buf_puts(b, ",\n  \"keyservers\": [")) != MV_OK)
+        return rc;
+    for (size_t i = 0; i < d->n_servers; i++) {
+        const mv_keyserver_entry *e = &d->servers[i];
+        if ((rc = mv_buf_printf(b, "%s\n    {\"index\": %u, \"url\": ", i ? "," : "", (unsigned)e->index)) != MV_OK ||
+            (rc = mv_json_write_str(b, e->url, strlen(e->url))) != MV_OK ||
+            (rc = mv_buf_puts(b, ", \"public_share\": ")) != MV_OK ||
+            (rc = mv_json_write_hex(b, e->public_share, 32)) != MV_OK || (rc = mv_buf_puts(b, "}")) != MV_OK)
+            return rc;
+    }
+    return mv_buf_puts(b, "\n  ]\n}\n");
+}
+
+mv_err mv_deployment_save(const mv_deployment *d, const char *path)
+{
+    mv_buf b;
+    mv_buf_init(&b, 1u << 20);
+    mv_err rc = mv_deployment_write(d, &b);
+    if (rc == MV_OK)
+        rc = mv_file_write_atomic(path, b.ptr, b.len, 0644);
+    mv_buf_clear(&b);
+    return rc;
+}

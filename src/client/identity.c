@@ -1,0 +1,212 @@
+/* identity.c - principal key directories: secrets only in 0600 files and locked memory. */
+#include "medvault/mv_identity.h"
+
+#include <string.h>
+#include <sys/stat.h>
+
+#include "medvault/mv_auth.h"
+#include "medvault/mv_box.h"
+#include "medvault/mv_buf.h"
+#include "medvault/mv_codec.h"
+#include "medvault/mv_file.h"
+#include "medvault/mv_json.h"
+#include "medvault/mv_mem.h"
+#include "medvault/mv_sig.h"
+
+struct secrets {
+    uint8_t sign_seed[32];
+    uint8_t sign_sk[64];
+    uint8_t box_sk[32];
+};
+
+struct mv_identity {
+    struct secrets *sec; /* mv_secure_alloc */
+    uint8_t sign_pk[32];
+    uint8_t box_pk[32];
+    char *credential; /* NULL if none */
+};
+
+void mv_identity_free(mv_identity *id)
+{
+    if (!id)
+        return;
+    if (id->sec)
+        mv_secure_free(id->sec);
+    if (id->credential) {
+        mv_wipe(id->credential, strlen(id->credential));
+        mv_free(id->credential);
+    }
+    mv_free(id);
+}
+
+static mv_err identity_alloc(mv_identity **out)
+{
+    mv_identity *id = mv_calloc(1, sizeof *id);
+    if (!id)
+        return MV_ERR_NOMEM;
+    id->sec = mv_secure_alloc(sizeof *id->sec);
+    if (!id->sec) {
+        mv_free(id);
+        return MV_ERR_NOMEM;
+    }
+    *out = id;
+    return MV_OK;
+}
+
+static mv_err write_files(const char *dir, const mv_identity *id)
+{
+    char path[4096];
+    mv_buf b;
+    mv_err rc;
+    mv_buf_init(&b, 4096);
+    if ((rc = mv_buf_puts(&b, "{\"version\":1,\"sign_seed\":")) != MV_OK ||
+        (rc = mv_json_write_hex(&b, id->sec->sign_seed, 32)) != MV_OK ||
+        (rc = mv_buf_puts(&b, ",\"box_secret\":")) != MV_OK ||
+        (rc = mv_json_write_hex(&b, id->sec->box_sk, 32)) != MV_OK ||
+        (rc = mv_buf_puts(&b, ",\"box_public\":")) != MV_OK ||
+        (rc = mv_json_write_hex(&b, id->box_pk, 32)) != MV_OK || (rc = mv_buf_puts(&b, "}\n")) != MV_OK)
+        goto out;
+    if ((rc = mv_path_join(path, sizeof path, dir, "keys")) != MV_OK ||
+        (rc = mv_file_write_atomic(path, b.ptr, b.len, 0600)) != MV_OK)
+        goto out;
+    mv_buf_clear(&b);
+    if ((rc = mv_buf_puts(&b, "{\"sign_public_key\":")) != MV_OK ||
+        (rc = mv_json_write_hex(&b, id->sign_pk, 32)) != MV_OK ||
+        (rc = mv_buf_puts(&b, ",\"box_public_key\":")) != MV_OK ||
+        (rc = mv_json_write_hex(&b, id->box_pk, 32)) != MV_OK || (rc = mv_buf_puts(&b, "}\n")) != MV_OK)
+        goto out;
+    if ((rc = mv_path_join(path, sizeof path, dir, "public.json")) != MV_OK ||
+        (rc = mv_file_write_atomic(path, b.ptr, b.len, 0644)) != MV_OK)
+        goto out;
+out:
+    mv_buf_clear(&b);
+    return rc;
+}
+
+mv_err mv_identity_create(const char *dir, mv_identity **out)
+{
+    char path[4096];
+    mv_identity *id = NULL;
+    mv_err rc;
+    if (!dir || !out)
+        return MV_ERR_INVAL;
+    *out = NULL;
+    if ((rc = mv_path_join(path, sizeof path, dir, "keys")) != MV_OK)
+        return rc;
+    if (mv_file_exists(path))
+        return MV_ERR_EXISTS;
+    if ((rc = mv_file_mkdir(dir, 0700)) != MV_OK)
+        return rc;
+    if ((rc = identity_alloc(&id)) != MV_OK)
+        return rc;
+    if ((rc = mv_sign_keypair(id->sign_pk, id->sec->sign_sk)) != MV_OK)
+        goto out;
+    memcpy(id->sec->sign_seed, id->sec->sign_sk, 32); /* Ed25519 sk = seed || pk */
+    if ((rc = mv_box_keypair(id->box_pk, id->sec->box_sk)) != MV_OK)
+        goto out;
+    if ((rc = write_files(dir, id)) != MV_OK)
+        goto out;
+    *out = id;
+    id = NULL;
+out:
+    mv_identity_free(id);
+    return rc;
+}
+
+mv_err mv_identity_load(const char *dir, mv_identity **out)
+{
+    char path[4096];
+    mv_identity *id = NULL;
+    mv_json *root = NULL;
+    mv_buf b;
+    struct stat st;
+    mv_err rc;
+    if (!dir || !out)
+        return MV_ERR_INVAL;
+    *out = NULL;
+    mv_buf_init(&b, 64 * 1024);
+    if ((rc = mv_path_join(path, sizeof path, dir, "keys")) != MV_OK)
+        goto out;
+    if (stat(path, &st) != 0) {
+        rc = MV_ERR_NOT_FOUND;
+        goto out;
+    }
+    if (st.st_mode & 0077) {
+        rc = MV_ERR_AUTH;
+        goto out;
+    }
+    if ((rc = mv_file_read(path, 64 * 1024, &b)) != MV_OK)
+        goto out;
+    if ((rc = mv_json_parse((const char *)b.ptr, b.len, NULL, &root, NULL)) != MV_OK)
+        goto out;
+    if ((rc = identity_alloc(&id)) != MV_OK)
+        goto out;
+    if (mv_json_get_hex(root, "sign_seed", id->sec->sign_seed, 32) != MV_OK ||
+        mv_json_get_hex(root, "box_secret", id->sec->box_sk, 32) != MV_OK ||
+        mv_json_get_hex(root, "box_public", id->box_pk, 32) != MV_OK) {
+        rc = MV_ERR_PARSE;
+        goto out;
+    }
+    if ((rc = mv_sign_seed_keypair(id->sign_pk, id->sec->sign_sk, id->sec->sign_seed)) != MV_OK)
+        goto out;
+    mv_buf_clear(&b);
+    if ((rc = mv_path_join(path, sizeof path, dir, "credential")) != MV_OK)
+        goto out;
+    rc = mv_file_read(path, MV_CRED_B64_MAX, &b);
+    if (rc == MV_OK) {
+        while (b.len && (b.ptr[b.len - 1] == '\n' || b.ptr[b.len - 1] == '\r' || b.ptr[b.len - 1] == ' '))
+            b.ptr[--b.len] = 0;
+        id->credential = mv_strdup(b.len ? (const char *)b.ptr : "");
+        if (!id->credential) {
+            rc = MV_ERR_NOMEM;
+            goto out;
+        }
+    } else if (rc != MV_ERR_NOT_FOUND) {
+        goto out;
+    }
+    rc = MV_OK;
+    *out = id;
+    id = NULL;
+out:
+    mv_json_free(root);
+    mv_buf_clear(&b);
+    mv_identity_free(id);
+    return rc;
+}
+
+const uint8_t *mv_identity_sign_pk(const mv_identity *id) { return id->sign_pk; }
+const uint8_t *mv_identity_sign_sk(const mv_identity *id) { return id->sec->sign_sk; }
+const uint8_t *mv_identity_box_pk(const mv_identity *id) { return id->box_pk; }
+const uint8_t *mv_identity_box_sk(const mv_identity *id) { return id->sec->box_sk; }
+const char *mv_identity_credential(const mv_identity *id) { return id->credential; }
+
+mv_err mv_identity_save_credential(mv_identity *id, const char *dir, const char *b64)
+{
+    char path[4096];
+    mv_credential cred;
+    mv_err rc;
+    size_t len = strlen(b64);
+    while (len && (b64[len - 1] == '\n' || b64[len - 1] == '\r' || b64[len - 1] == ' '))
+        len--;
+    if ((rc = mv_credential_decode(b64, len, &cred)) != MV_OK)
+        return rc;
+    if (!mv_ct_eq(cred.subject, id->sign_pk, 32))
+        return MV_ERR_AUTH;
+    char *copy = mv_malloc(len + 2);
+    if (!copy)
+        return MV_ERR_NOMEM;
+    memcpy(copy, b64, len);
+    copy[len] = '\n';
+    copy[len + 1] = 0;
+    if ((rc = mv_path_join(path, sizeof path, dir, "credential")) == MV_OK)
+        rc = mv_file_write_atomic(path, copy, len + 1, 0600);
+    if (rc == MV_OK) {
+        copy[len] = 0;
+        if (id->credential)
+            mv_free(id->credential);
+        id->credential = copy;
+    } else {
+        mv_free(copy);
+    }
+    return rc;
+}
