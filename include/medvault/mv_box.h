@@ -49,9 +49,10 @@ mv_err mv_box_seal_open(uint8_t *m, const uint8_t *c, size_t c_len, const uint8_
                         const uint8_t sk[static MV_BOX_SECRET_BYTES]) __attribute__((warn_unused_result));
 
 /* Raw X25519 (RFC 7748 section 5): shared = X25519(sk, pk). The result is secret and is
- * not a key: hash it (HKDF) before use. shared may alias sk or pk.
+ * not a key: hash it (HKDF) before use. shared may alias sk or pk (it is written last).
  * Errors: MV_ERR_CRYPTO when the result is all zero (pk of small order, RFC 7748 section
- * 6.1; shared is then wiped) or libsodium could not be initialised; MV_ERR_INVAL (NULL). */
+ * 6.1) or libsodium could not be initialised; MV_ERR_INVAL (NULL). On any error other
+ * than MV_ERR_INVAL shared is wiped (so an aliased sk or pk is lost). */
 mv_err mv_x25519(uint8_t shared[static MV_X25519_BYTES], const uint8_t sk[static MV_BOX_SECRET_BYTES],
                  const uint8_t pk[static MV_BOX_PUBLIC_BYTES]) __attribute__((warn_unused_result));
 

@@ -3,6 +3,7 @@
 #include "medvault/mv_box.h"
 
 #include <sodium.h>
+#include <string.h>
 
 #include "medvault/mv_crypto.h"
 #include "medvault/mv_mem.h"
@@ -80,14 +81,22 @@ out:
 mv_err mv_x25519(uint8_t shared[static MV_X25519_BYTES], const uint8_t sk[static MV_BOX_SECRET_BYTES],
                  const uint8_t pk[static MV_BOX_PUBLIC_BYTES])
 {
+    /* libsodium's implementations may write q before they finish reading p, so the
+     * result goes through a local to make aliasing safe. */
+    uint8_t tmp[MV_X25519_BYTES];
     mv_err rc;
     if (!shared || !sk || !pk)
         return MV_ERR_INVAL;
     if ((rc = mv_crypto_init()) != MV_OK)
         goto out;
     /* crypto_scalarmult returns -1 exactly when the result is all zero (RFC 7748 6.1). */
-    rc = crypto_scalarmult(shared, sk, pk) == 0 ? MV_OK : MV_ERR_CRYPTO;
+    if (crypto_scalarmult(tmp, sk, pk) != 0) {
+        rc = MV_ERR_CRYPTO;
+        goto out;
+    }
+    memcpy(shared, tmp, sizeof tmp);
 out:
+    mv_wipe(tmp, sizeof tmp);
     if (rc != MV_OK)
         mv_wipe(shared, MV_X25519_BYTES);
     return rc;
