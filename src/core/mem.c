@@ -1,5 +1,6 @@
 /* mem.c - checked allocation with a fault-injection hook; secrets wiped, compared in constant time. */
 #include "medvault/mv_mem.h"
+#include "medvault/mv_crypto.h"
 
 #include <sodium.h>
 #include <stdlib.h>
@@ -64,7 +65,8 @@ char *mv_strdup(const char *s)
 
 void *mv_secure_alloc(size_t n)
 {
-    if (should_fail())
+    /* sodium_malloc needs sodium_init to have run (it sets up the page size and canary). */
+    if (should_fail() || mv_crypto_init() != MV_OK)
         return NULL;
     return sodium_malloc(n);
 }

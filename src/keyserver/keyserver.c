@@ -52,7 +52,6 @@ struct dkg_state {
     mv_dkg *dkg;
     int have[MAX_T + 1];
     int complained[MAX_T + 1]; /* I complained about this dealer and it is unresolved */
-    uint8_t commits[MAX_T + 1][MAX_T * 32];
     unsigned deals;
     unsigned unresolved;
     int digest_ready;
@@ -439,49 +438,32 @@ static void dkg_fail_locked(struct ks *ks, const char *reason)
     }
 }
 
-static void dkg_update_digest_locked(struct ks *ks)
-{
-    if (ks->dkg.digest_ready || ks->dkg.deals != ks->n_peers)
-        return;
-    mv_sha256_ctx *h = NULL;
-    if (mv_sha256_new(&h) != MV_OK)
-        return;
-    for (uint32_t i = 1; i <= ks->n_peers; i++)
-        (void)mv_sha256_update(h, ks->dkg.commits[i], ks->threshold * 32);
-    if (mv_sha256_final(h, ks->dkg.digest) == MV_OK)
-        ks->dkg.digest_ready = 1;
-}
-
-/* Records one dealer's deal (commitments + my share). Returns 0 accepted, 1 complaint. */
+/* Records one dealer's deal (commitments + my share). Returns 0 accepted, 1 complaint.
+ * A repeated delivery (a retry after a lost answer) gets the first delivery's answer; a
+ * different deal from the same dealer (equivocation) sets *err. */
 static int dkg_accept_locked(struct ks *ks, uint32_t from, const uint8_t *commits, const uint8_t share[32],
                              mv_err *err)
 {
     struct dkg_state *st = &ks->dkg;
-    size_t clen = (size_t)ks->threshold * 32;
     *err = MV_OK;
-    if (st->have[from]) {
-        if (memcmp(st->commits[from], commits, clen) != 0) {
-            *err = MV_ERR_PROTOCOL; /* equivocation: two different commitment vectors */
-            return 1;
-        }
-        return st->complained[from];
-    }
     mv_err rc = mv_dkg_receive(st->dkg, from, commits, ks->threshold, share);
     if (rc != MV_OK && rc != MV_ERR_VERIFY) {
         *err = rc;
         return 1;
     }
-    memcpy(st->commits[from], commits, clen);
-    st->have[from] = 1;
-    st->deals++;
-    if (rc == MV_ERR_VERIFY) {
-        st->complained[from] = 1;
-        st->unresolved++;
-        mv_log(MV_LOG_WARN, COMPONENT, "share from key server %u fails its Feldman commitments: complaint filed",
-               (unsigned)from);
+    if (!st->have[from]) {
+        st->have[from] = 1;
+        st->deals++;
+        if (rc == MV_ERR_VERIFY) {
+            st->complained[from] = 1;
+            st->unresolved++;
+            mv_log(MV_LOG_WARN, COMPONENT,
+                   "share from key server %u fails its Feldman commitments: complaint filed", (unsigned)from);
+        }
+        if (st->deals == ks->n_peers && mv_dkg_digest(st->dkg, st->digest) == MV_OK)
+            st->digest_ready = 1;
     }
-    dkg_update_digest_locked(ks);
-    return st->complained[from];
+    return rc == MV_ERR_VERIFY;
 }
 
 static void handle_dkg_deal(struct ks *ks, const mv_http_request *req, mv_http_response *resp)
