@@ -383,12 +383,14 @@ static mv_err close_container(parser *p)
     size_t m = p->n_stack - f->kids_pos;
     mv_json *c = &p->nodes[f->node];
     mv_err rc;
-    if (c->type == MV_JSON_OBJECT && (rc = check_dups(p, p->stack + f->kids_pos, m)) != MV_OK)
+    /* The stack is still unallocated (NULL) if no container has had a child yet. */
+    const size_t *kids = m ? p->stack + f->kids_pos : NULL;
+    if (c->type == MV_JSON_OBJECT && (rc = check_dups(p, kids, m)) != MV_OK)
         return rc;
     if ((rc = grow(&p->kids, &p->cap_kids, p->n_kids + m, sizeof *p->kids)) != MV_OK)
         return rc;
     if (m)
-        memcpy(p->kids + p->n_kids, p->stack + f->kids_pos, m * sizeof *p->kids);
+        memcpy(p->kids + p->n_kids, kids, m * sizeof *p->kids);
     c->u.off = p->n_kids;
     c->len = m;
     p->n_kids += m;
