@@ -15,6 +15,20 @@ static const uint8_t ORDER_L[32] = {
     0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x10,
 };
 
+/* RFC 9496 4.3.1: an encoding whose integer value is >= p fails to decode. libsodium 1.0.18's
+ * canonicity check masks bit 255 and so accepts each element under a second encoding with
+ * that bit set (a malleability RFC 9497 DeserializeElement forbids): refuse it here, before
+ * every decode. */
+static int top_bit_clear(const uint8_t p[32])
+{
+    return (p[31] & 0x80) == 0;
+}
+
+static int valid_point(const uint8_t p[32])
+{
+    return top_bit_clear(p) && crypto_core_ristretto255_is_valid_point(p);
+}
+
 int mv_r255_is_identity(const uint8_t p[static MV_R255_ELEM_BYTES])
 {
     return sodium_is_zero(p, MV_R255_ELEM_BYTES);
@@ -22,7 +36,7 @@ int mv_r255_is_identity(const uint8_t p[static MV_R255_ELEM_BYTES])
 
 mv_err mv_r255_elem_check(const uint8_t p[static MV_R255_ELEM_BYTES])
 {
-    if (!crypto_core_ristretto255_is_valid_point(p))
+    if (!valid_point(p))
         return MV_ERR_CRYPTO;
     /* libsodium accepts the identity's encoding as a valid point. */
     if (mv_r255_is_identity(p))
@@ -140,7 +154,9 @@ static mv_err smul_raw(uint8_t out[32], const uint8_t s[32], const uint8_t p[32]
 {
     uint8_t t[32];
     mv_err rc = MV_OK;
-    if (crypto_scalarmult_ristretto255(t, s, p) != 0)
+    if (!top_bit_clear(p))
+        rc = MV_ERR_CRYPTO;
+    else if (crypto_scalarmult_ristretto255(t, s, p) != 0)
         rc = crypto_core_ristretto255_is_valid_point(p) ? MV_ERR_IDENTITY : MV_ERR_CRYPTO;
     if (rc == MV_OK)
         memcpy(out, t, sizeof t);
@@ -188,7 +204,7 @@ mv_err mv_r255_add(uint8_t out[static MV_R255_ELEM_BYTES], const uint8_t p[stati
                    const uint8_t q[static MV_R255_ELEM_BYTES])
 {
     /* libsodium decodes both inputs before writing out, so aliasing is safe. */
-    if (crypto_core_ristretto255_add(out, p, q) != 0) {
+    if (!top_bit_clear(p) || !top_bit_clear(q) || crypto_core_ristretto255_add(out, p, q) != 0) {
         memset(out, 0, MV_R255_ELEM_BYTES);
         return MV_ERR_CRYPTO;
     }
@@ -198,7 +214,7 @@ mv_err mv_r255_add(uint8_t out[static MV_R255_ELEM_BYTES], const uint8_t p[stati
 mv_err mv_r255_sub(uint8_t out[static MV_R255_ELEM_BYTES], const uint8_t p[static MV_R255_ELEM_BYTES],
                    const uint8_t q[static MV_R255_ELEM_BYTES])
 {
-    if (crypto_core_ristretto255_sub(out, p, q) != 0) {
+    if (!top_bit_clear(p) || !top_bit_clear(q) || crypto_core_ristretto255_sub(out, p, q) != 0) {
         memset(out, 0, MV_R255_ELEM_BYTES);
         return MV_ERR_CRYPTO;
     }

@@ -181,6 +181,8 @@ static void test_verify_bit_flips(void **state)
             mv_err rc = mv_voprf_verify(pk, v.blinded, v.evaluated, 2, v.proof);
             bufs[k][bit / 8] ^= (uint8_t)(1u << (bit % 8));
             assert_true(rc == MV_ERR_VERIFY || rc == MV_ERR_CRYPTO || rc == MV_ERR_IDENTITY);
+            if (bit % 256 == 255)
+                assert_int_equal(rc, MV_ERR_CRYPTO); /* bit 255 set: not canonical (RFC 9496 4.3.1) */
             verify_fail += rc == MV_ERR_VERIFY;
             enc_fail += rc != MV_ERR_VERIFY;
         }
@@ -237,6 +239,10 @@ static void test_element_rejection(void **state)
     for (size_t i = 0; i < 64; i++)
         assert_int_equal(out[i], 0); /* whole output zeroed on error */
     memcpy(in + 32, BAD_ENC, 32);
+    assert_int_equal(mv_oprf_blind_evaluate(sk, in, 2, out), MV_ERR_CRYPTO);
+    /* The same element with bit 255 set is a non-canonical encoding. */
+    memcpy(in + 32, v.blinded, 32);
+    in[63] |= 0x80;
     assert_int_equal(mv_oprf_blind_evaluate(sk, in, 2, out), MV_ERR_CRYPTO);
     /* A negative field element (odd low bit) is not canonical either. */
     uint8_t odd[32] = {1};
