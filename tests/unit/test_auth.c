@@ -1,0 +1,652 @@
+/* test_auth.c - credentials and signed requests (mv_auth.h), against DESIGN section 3
+ * "Requests": the exact signed string, every rejection reason, replay cache and threads. */
+#include "testutil.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "medvault/mv_auth.h"
+#include "medvault/mv_codec.h"
+#include "medvault/mv_hash.h"
+#include "medvault/mv_mem.h"
+#include "medvault/mv_sig.h"
+
+#define T0 1790000000u /* an arbitrary "now" */
+
+typedef struct fixture {
+    uint8_t hpk[32], hsk[64];   /* hospital */
+    uint8_t upk[32], usk[64];   /* user */
+    uint8_t opk[32], osk[64];   /* another user */
+    mv_credential cred;
+    char cred_b64[MV_CRED_B64_MAX + 1];
+} fixture;
+
+static void make_fixture(fixture *f)
+{
+    memset(f, 0, sizeof *f);
+    assert_int_equal(mv_sign_keypair(f->hpk, f->hsk), MV_OK);
+    assert_int_equal(mv_sign_keypair(f->upk, f->usk), MV_OK);
+    assert_int_equal(mv_sign_keypair(f->opk, f->osk), MV_OK);
+    memcpy(f->cred.subject, f->upk, 32);
+    snprintf(f->cred.role, sizeof f->cred.role, "doctor");
+    f->cred.n_departments = 2;
+    snprintf(f->cred.departments[0], sizeof f->cred.departments[0], "cardiology");
+    snprintf(f->cred.departments[1], sizeof f->cred.departments[1], "Emergency Dept-2.b_x");
+    f->cred.issued_at = T0 - 3600;
+    f->cred.expires_at = T0 + 3600;
+    assert_int_equal(mv_credential_issue(&f->cred, f->hpk, f->hsk), MV_OK);
+    assert_int_equal(mv_credential_encode(&f->cred, f->cred_b64, sizeof f->cred_b64), MV_OK);
+}
+
+/* A signed request as a client would send it. */
+typedef struct req {
+    mv_signed_headers h;
+    mv_auth_request r;
+    char method[16];
+    char path[256];
+    uint8_t body[64];
+} req;
+
+static void make_req(req *q, const fixture *f, const uint8_t *pk, const uint8_t *sk, uint64_t date)
+{
+    memset(q, 0, sizeof *q);
+    snprintf(q->method, sizeof q->method, "POST");
+    snprintf(q->path, sizeof q->path, "/v1/records?id=abc&x=%%2F");
+    memcpy(q->body, "{\"resourceType\":\"Patient\"}", 26);
+    assert_int_equal(mv_auth_sign_request(&q->h, pk, sk, q->method, q->path, q->body, 26, date), MV_OK);
+    q->r.method = q->method;
+    q->r.path_and_query = q->path;
+    q->r.body = q->body;
+    q->r.body_len = 26;
+    q->r.key = q->h.key;
+    q->r.date = q->h.date;
+    q->r.nonce = q->h.nonce;
+    q->r.credential = f->cred_b64;
+    q->r.signature = q->h.signature;
+}
+
+/* Builds the DESIGN section 3 signature by hand (independently of auth.c) with a chosen
+ * nonce and date, so the wire format itself is checked. */
+static void hand_sign(req *q, const fixture *f, const char *nonce_hex, const char *date)
+{
+    uint8_t digest[32], sig[64];
+    char dhex[65], msg[1024];
+    memset(q, 0, sizeof *q);
+    snprintf(q->method, sizeof q->method, "GET");
+    snprintf(q->path, sizeof q->path, "/v1/blocks/00ff?batch=1");
+    assert_int_equal(mv_sha256(digest, NULL, 0), MV_OK);
+    assert_int_equal(mv_hex_encode(dhex, sizeof dhex, digest, 32), MV_OK);
+    int n = snprintf(msg, sizeof msg, "medvault-req-v1\n%s\n%s\n%s\n%s\n%s", q->method, q->path, date, nonce_hex,
+                     dhex);
+    assert_true(n > 0 && (size_t)n < sizeof msg);
+    assert_int_equal(mv_sign(sig, msg, (size_t)n, f->usk), MV_OK);
+    assert_int_equal(mv_hex_encode(q->h.key, sizeof q->h.key, f->upk, 32), MV_OK);
+    assert_int_equal(mv_hex_encode(q->h.signature, sizeof q->h.signature, sig, 64), MV_OK);
+    snprintf(q->h.nonce, sizeof q->h.nonce, "%s", nonce_hex);
+    snprintf(q->h.date, sizeof q->h.date, "%s", date);
+    q->r.method = q->method;
+    q->r.path_and_query = q->path;
+    q->r.body = NULL;
+    q->r.body_len = 0;
+    q->r.key = q->h.key;
+    q->r.date = q->h.date;
+    q->r.nonce = q->h.nonce;
+    q->r.credential = f->cred_b64;
+    q->r.signature = q->h.signature;
+}
+
+static void test_credential_round_trip(void **state)
+{
+    (void)state;
+    fixture f;
+    make_fixture(&f);
+    mv_credential d;
+    assert_int_equal(mv_credential_decode(f.cred_b64, strlen(f.cred_b64), &d), MV_OK);
+    assert_memory_equal(d.subject, f.upk, 32);
+    assert_memory_equal(d.issuer, f.hpk, 32);
+    assert_string_equal(d.role, "doctor");
+    assert_int_equal(d.n_departments, 2);
+    assert_string_equal(d.departments[1], "Emergency Dept-2.b_x");
+    assert_int_equal(d.issued_at, T0 - 3600);
+    assert_int_equal(d.expires_at, T0 + 3600);
+    assert_memory_equal(d.signature, f.cred.signature, 64);
+    assert_int_equal(mv_credential_verify(&d, f.hpk, T0), MV_OK);
+    assert_true(mv_credential_has_department(&d, "cardiology"));
+    assert_false(mv_credential_has_department(&d, "Cardiology"));
+    assert_false(mv_credential_has_department(&d, "cardiolog"));
+    assert_false(mv_credential_has_department(&d, "cardiologyx"));
+    /* The binary layout of mv_auth.h: magic, fixed fields, lengths, 64-byte signature. */
+    uint8_t bin[MV_CRED_BIN_MAX];
+    size_t n = 0;
+    assert_int_equal(mv_b64_decode(bin, sizeof bin, &n, f.cred_b64, strlen(f.cred_b64)), MV_OK);
+    assert_int_equal(n, 84 + 1 + 6 + 1 + 1 + 10 + 1 + 20 + 64);
+    assert_memory_equal(bin, "MVC1", 4);
+    assert_int_equal(bin[68 + 7], (uint8_t)((T0 - 3600) & 0xff));
+    assert_int_equal(bin[84], 6);
+    assert_int_equal(bin[91], 2);
+    /* The signature covers the domain separator and all bytes before it. */
+    uint8_t msg[17 + MV_CRED_BIN_MAX];
+    memcpy(msg, "medvault-cred-v1\n", 17);
+    memcpy(msg + 17, bin, n - 64);
+    assert_int_equal(mv_sign_verify(bin + n - 64, msg, 17 + n - 64, f.hpk), MV_OK);
+    /* No departments is allowed (e.g. a patient). */
+    f.cred.n_departments = 0;
+    assert_int_equal(mv_credential_issue(&f.cred, f.hpk, f.hsk), MV_OK);
+    assert_int_equal(mv_credential_encode(&f.cred, f.cred_b64, sizeof f.cred_b64), MV_OK);
+    assert_int_equal(mv_credential_decode(f.cred_b64, strlen(f.cred_b64), &d), MV_OK);
+    assert_int_equal(mv_credential_verify(&d, f.hpk, T0), MV_OK);
+    assert_false(mv_credential_has_department(&d, "cardiology"));
+    /* Largest credential fits MV_CRED_BIN_MAX and its base64 fits MV_CRED_B64_MAX. */
+    memset(f.cred.role, 'r', MV_CRED_MAX_ROLE);
+    f.cred.role[MV_CRED_MAX_ROLE] = 0;
+    f.cred.n_departments = MV_CRED_MAX_DEPTS;
+    for (size_t i = 0; i < MV_CRED_MAX_DEPTS; i++) {
+        memset(f.cred.departments[i], 'a' + (int)i, MV_CRED_MAX_DEPT_LEN);
+        f.cred.departments[i][MV_CRED_MAX_DEPT_LEN] = 0;
+    }
+    assert_int_equal(mv_credential_issue(&f.cred, f.hpk, f.hsk), MV_OK);
+    assert_int_equal(mv_credential_encode(&f.cred, f.cred_b64, sizeof f.cred_b64), MV_OK);
+    assert_int_equal(strlen(f.cred_b64), MV_B64_LEN(MV_CRED_BIN_MAX));
+    assert_int_equal(mv_credential_decode(f.cred_b64, strlen(f.cred_b64), &d), MV_OK);
+    assert_int_equal(mv_credential_verify(&d, f.hpk, T0), MV_OK);
+    assert_int_equal(mv_credential_encode(&f.cred, f.cred_b64, MV_B64_LEN(MV_CRED_BIN_MAX)), MV_ERR_TOO_LARGE);
+}
+
+static void test_credential_issue_rejects(void **state)
+{
+    (void)state;
+    fixture f;
+    make_fixture(&f);
+    mv_credential c = f.cred;
+    c.role[0] = 0;
+    assert_int_equal(mv_credential_issue(&c, f.hpk, f.hsk), MV_ERR_INVAL);
+    c = f.cred;
+    c.role[2] = '\n';
+    assert_int_equal(mv_credential_issue(&c, f.hpk, f.hsk), MV_ERR_INVAL);
+    c = f.cred;
+    memset(c.role, 'a', sizeof c.role); /* not NUL-terminated */
+    assert_int_equal(mv_credential_issue(&c, f.hpk, f.hsk), MV_ERR_INVAL);
+    c = f.cred;
+    c.n_departments = MV_CRED_MAX_DEPTS + 1;
+    assert_int_equal(mv_credential_issue(&c, f.hpk, f.hsk), MV_ERR_INVAL);
+    c = f.cred;
+    c.departments[1][0] = 0;
+    assert_int_equal(mv_credential_issue(&c, f.hpk, f.hsk), MV_ERR_INVAL);
+    c = f.cred;
+    c.departments[0][1] = '/';
+    assert_int_equal(mv_credential_issue(&c, f.hpk, f.hsk), MV_ERR_INVAL);
+    c = f.cred;
+    c.expires_at = c.issued_at;
+    assert_int_equal(mv_credential_issue(&c, f.hpk, f.hsk), MV_ERR_INVAL);
+    c = f.cred;
+    assert_int_equal(mv_credential_issue(&c, f.upk, f.hsk), MV_ERR_INVAL); /* pk/sk mismatch */
+    uint8_t zero[64] = {0};
+    assert_memory_equal(c.signature, zero, 64);
+}
+
+static void test_credential_verify_rejects(void **state)
+{
+    (void)state;
+    fixture f;
+    make_fixture(&f);
+    mv_credential c = f.cred;
+    /* Validity window: [issued_at - 300, expires_at). */
+    assert_int_equal(mv_credential_verify(&c, f.hpk, T0 + 3599), MV_OK);
+    assert_int_equal(mv_credential_verify(&c, f.hpk, T0 + 3600), MV_ERR_EXPIRED);
+    assert_int_equal(mv_credential_verify(&c, f.hpk, T0 - 3600 - 300), MV_OK);
+    assert_int_equal(mv_credential_verify(&c, f.hpk, T0 - 3600 - 301), MV_ERR_EXPIRED);
+    /* Wrong hospital key. */
+    assert_int_equal(mv_credential_verify(&c, f.opk, T0), MV_ERR_AUTH);
+    /* Forged: signed by someone else but claiming the hospital as issuer. */
+    c = f.cred;
+    assert_int_equal(mv_credential_issue(&c, f.opk, f.osk), MV_OK);
+    memcpy(c.issuer, f.hpk, 32);
+    assert_int_equal(mv_credential_verify(&c, f.hpk, T0), MV_ERR_AUTH);
+    /* Any bit of the signature flipped. */
+    for (size_t bit = 0; bit < 512; bit += 7) {
+        c = f.cred;
+        c.signature[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+        assert_int_equal(mv_credential_verify(&c, f.hpk, T0), MV_ERR_AUTH);
+    }
+    /* Tampered fields: role, department, subject, dates. */
+    c = f.cred;
+    snprintf(c.role, sizeof c.role, "admin");
+    assert_int_equal(mv_credential_verify(&c, f.hpk, T0), MV_ERR_AUTH);
+    c = f.cred;
+    c.departments[0][0] = 'C';
+    assert_int_equal(mv_credential_verify(&c, f.hpk, T0), MV_ERR_AUTH);
+    c = f.cred;
+    c.n_departments = 1;
+    assert_int_equal(mv_credential_verify(&c, f.hpk, T0), MV_ERR_AUTH);
+    c = f.cred;
+    c.subject[5] ^= 1;
+    assert_int_equal(mv_credential_verify(&c, f.hpk, T0), MV_ERR_AUTH);
+    c = f.cred;
+    c.expires_at += 1;
+    assert_int_equal(mv_credential_verify(&c, f.hpk, T0), MV_ERR_AUTH);
+    /* Tampered role through the wire encoding. */
+    uint8_t bin[MV_CRED_BIN_MAX];
+    size_t n = 0;
+    char b64[MV_CRED_B64_MAX + 1];
+    assert_int_equal(mv_b64_decode(bin, sizeof bin, &n, f.cred_b64, strlen(f.cred_b64)), MV_OK);
+    bin[85] = 'D'; /* "doctor" -> "Doctor" */
+    assert_int_equal(mv_b64_encode(b64, sizeof b64, bin, n), MV_OK);
+    assert_int_equal(mv_credential_decode(b64, strlen(b64), &c), MV_OK);
+    assert_string_equal(c.role, "Doctor");
+    assert_int_equal(mv_credential_verify(&c, f.hpk, T0), MV_ERR_AUTH);
+}
+
+/* Re-encodes a mutated binary credential and expects decode to fail with `want`. */
+static void expect_decode(const uint8_t *bin, size_t n, mv_err want)
+{
+    char b64[MV_CRED_B64_MAX + 64];
+    mv_credential c;
+    assert_int_equal(mv_b64_encode(b64, sizeof b64, bin, n), MV_OK);
+    assert_int_equal(mv_credential_decode(b64, strlen(b64), &c), want);
+    uint8_t zero[sizeof c];
+    memset(zero, 0, sizeof zero);
+    if (want != MV_OK)
+        assert_memory_equal(&c, zero, sizeof c);
+}
+
+static void test_credential_decode_malformed(void **state)
+{
+    (void)state;
+    fixture f;
+    make_fixture(&f);
+    uint8_t orig[MV_CRED_BIN_MAX + 8], bin[MV_CRED_BIN_MAX + 8];
+    size_t n = 0;
+    assert_int_equal(mv_b64_decode(orig, sizeof orig, &n, f.cred_b64, strlen(f.cred_b64)), MV_OK);
+    /* Layout offsets for this credential: role len at 84, dept count at 91,
+     * dept lengths at 92 and 103, signature at n - 64. */
+    memcpy(bin, orig, n);
+    expect_decode(bin, n, MV_OK);
+    bin[n] = 0; /* trailing byte */
+    expect_decode(bin, n + 1, MV_ERR_PARSE);
+    expect_decode(bin, n - 1, MV_ERR_PARSE); /* truncated signature */
+    expect_decode(bin, 80, MV_ERR_PARSE);    /* truncated fixed part */
+    expect_decode(bin, 0, MV_ERR_PARSE);
+    memcpy(bin, orig, n);
+    bin[3] = '2';
+    expect_decode(bin, n, MV_ERR_PARSE); /* magic */
+    memcpy(bin, orig, n);
+    bin[84] = 0;
+    expect_decode(bin, n, MV_ERR_PARSE); /* empty role */
+    bin[84] = MV_CRED_MAX_ROLE + 1;
+    expect_decode(bin, n, MV_ERR_PARSE); /* role too long */
+    bin[84] = 200;
+    expect_decode(bin, n, MV_ERR_PARSE); /* role runs past the end */
+    memcpy(bin, orig, n);
+    bin[86] = 0;
+    expect_decode(bin, n, MV_ERR_PARSE); /* NUL inside role */
+    bin[86] = 0x7f;
+    expect_decode(bin, n, MV_ERR_PARSE);
+    bin[86] = '"';
+    expect_decode(bin, n, MV_ERR_PARSE);
+    memcpy(bin, orig, n);
+    bin[91] = MV_CRED_MAX_DEPTS + 1;
+    expect_decode(bin, n, MV_ERR_PARSE); /* too many departments */
+    bin[91] = 3;
+    expect_decode(bin, n, MV_ERR_PARSE); /* count larger than present */
+    bin[91] = 1;
+    expect_decode(bin, n, MV_ERR_PARSE); /* count smaller: leaves trailing bytes */
+    memcpy(bin, orig, n);
+    bin[92] = 0;
+    expect_decode(bin, n, MV_ERR_PARSE); /* empty department */
+    bin[92] = MV_CRED_MAX_DEPT_LEN + 1;
+    expect_decode(bin, n, MV_ERR_PARSE);
+    memcpy(bin, orig, n);
+    bin[95] = 0xc3;
+    expect_decode(bin, n, MV_ERR_PARSE); /* non-ASCII in department */
+    /* Bad base64 text, and oversized input. */
+    mv_credential c;
+    assert_int_equal(mv_credential_decode("!!!!", 4, &c), MV_ERR_PARSE);
+    assert_int_equal(mv_credential_decode("TVZD", 3, &c), MV_ERR_PARSE);
+    assert_int_equal(mv_credential_decode("", 0, &c), MV_ERR_PARSE);
+    char big[MV_CRED_B64_MAX + 5];
+    memset(big, 'A', sizeof big);
+    assert_int_equal(mv_credential_decode(big, sizeof big, &c), MV_ERR_TOO_LARGE);
+    assert_int_equal(mv_credential_decode(big, MV_CRED_B64_MAX, &c), MV_ERR_TOO_LARGE); /* 3072 bytes */
+    assert_int_equal(mv_credential_decode(big, 1600, &c), MV_ERR_PARSE); /* 1200 bytes: fits, bad magic */
+    char b64[MV_CRED_B64_MAX + 1];
+    snprintf(b64, sizeof b64, "%s", f.cred_b64);
+    b64[10] = '*';
+    assert_int_equal(mv_credential_decode(b64, strlen(b64), &c), MV_ERR_PARSE);
+}
+
+/* mv_auth_sign_request's output is exactly the DESIGN section 3 signature. */
+static void test_request_format(void **state)
+{
+    (void)state;
+    fixture f;
+    make_fixture(&f);
+    mv_signed_headers h;
+    const uint8_t body[] = "hello";
+    assert_int_equal(mv_auth_sign_request(&h, f.upk, f.usk, "PUT", "/a/b?c=d", body, 5, 1700000000), MV_OK);
+    char khex[65];
+    assert_int_equal(mv_hex_encode(khex, sizeof khex, f.upk, 32), MV_OK);
+    assert_string_equal(h.key, khex);
+    assert_string_equal(h.date, "1700000000");
+    assert_int_equal(strlen(h.nonce), 32);
+    assert_int_equal(strlen(h.signature), 128);
+    char msg[512];
+    /* SHA-256("hello") */
+    int n = snprintf(msg, sizeof msg,
+                     "medvault-req-v1\nPUT\n/a/b?c=d\n1700000000\n%s\n"
+                     "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824",
+                     h.nonce);
+    uint8_t sig[64];
+    assert_int_equal(mv_hex_decode_exact(sig, 64, h.signature, 128), MV_OK);
+    assert_int_equal(mv_sign_verify(sig, msg, (size_t)n, f.upk), MV_OK);
+    /* Nonces are fresh. */
+    mv_signed_headers h2;
+    assert_int_equal(mv_auth_sign_request(&h2, f.upk, f.usk, "PUT", "/a/b?c=d", body, 5, 1700000000), MV_OK);
+    assert_string_not_equal(h.nonce, h2.nonce);
+    assert_int_equal(mv_auth_sign_request(&h, f.upk, f.usk, "GET", "/", NULL, 0, 0), MV_OK);
+    assert_string_equal(h.date, "0");
+    /* Caller bugs. */
+    assert_int_equal(mv_auth_sign_request(&h, f.upk, f.usk, "get", "/", NULL, 0, 1), MV_ERR_INVAL);
+    assert_int_equal(mv_auth_sign_request(&h, f.upk, f.usk, "", "/", NULL, 0, 1), MV_ERR_INVAL);
+    assert_int_equal(mv_auth_sign_request(&h, f.upk, f.usk, "GET", "a", NULL, 0, 1), MV_ERR_INVAL);
+    assert_int_equal(mv_auth_sign_request(&h, f.upk, f.usk, "GET", "/a b", NULL, 0, 1), MV_ERR_INVAL);
+    assert_int_equal(mv_auth_sign_request(&h, f.upk, f.usk, "GET", "/a\n", NULL, 0, 1), MV_ERR_INVAL);
+    assert_int_equal(mv_auth_sign_request(&h, f.upk, f.usk, "GET", "/", NULL, 3, 1), MV_ERR_INVAL);
+    assert_int_equal(mv_auth_sign_request(&h, f.opk, f.usk, "GET", "/", NULL, 0, 1), MV_ERR_INVAL);
+    assert_int_equal(h.key[0], 0);
+}
+
+static void test_request_round_trip_and_rejects(void **state)
+{
+    (void)state;
+    fixture f;
+    make_fixture(&f);
+    mv_auth_verifier *v = NULL;
+    assert_int_equal(mv_auth_verifier_new(f.hpk, 300, 1000, &v), MV_OK);
+    req q;
+    mv_credential got;
+
+    make_req(&q, &f, f.upk, f.usk, T0);
+    assert_int_equal(mv_auth_verify(v, &q.r, T0, &got), MV_OK);
+    assert_string_equal(got.role, "doctor");
+    assert_memory_equal(got.subject, f.upk, 32);
+    /* Replay of the identical request. */
+    assert_int_equal(mv_auth_verify(v, &q.r, T0 + 1, &got), MV_ERR_REPLAY);
+    assert_int_equal(got.role[0], 0);
+
+    /* Bad signature: a flipped hex digit; and the nonce is not burnt by a failure. */
+    make_req(&q, &f, f.upk, f.usk, T0);
+    char saved = q.h.signature[10];
+    q.h.signature[10] = saved == '0' ? '1' : '0';
+    assert_int_equal(mv_auth_verify(v, &q.r, T0, NULL), MV_ERR_AUTH);
+    q.h.signature[10] = saved;
+    /* Body, path, method changed. */
+    q.body[0] = '[';
+    assert_int_equal(mv_auth_verify(v, &q.r, T0, NULL), MV_ERR_AUTH);
+    q.body[0] = '{';
+    q.r.body_len = 25;
+    assert_int_equal(mv_auth_verify(v, &q.r, T0, NULL), MV_ERR_AUTH);
+    q.r.body_len = 26;
+    q.path[1] = 'w';
+    assert_int_equal(mv_auth_verify(v, &q.r, T0, NULL), MV_ERR_AUTH);
+    q.path[1] = 'v';
+    snprintf(q.method, sizeof q.method, "PUT");
+    assert_int_equal(mv_auth_verify(v, &q.r, T0, NULL), MV_ERR_AUTH);
+    snprintf(q.method, sizeof q.method, "POST");
+    /* Date header altered (still in the window): signature covers it. */
+    q.r.date = "1790000001";
+    assert_int_equal(mv_auth_verify(v, &q.r, T0, NULL), MV_ERR_AUTH);
+    q.r.date = q.h.date;
+    /* Nonce altered. */
+    saved = q.h.nonce[0];
+    q.h.nonce[0] = saved == 'a' ? 'b' : 'a';
+    assert_int_equal(mv_auth_verify(v, &q.r, T0, NULL), MV_ERR_AUTH);
+    q.h.nonce[0] = saved;
+    /* Unchanged again: accepted (the failures above recorded nothing). */
+    assert_int_equal(mv_auth_verify(v, &q.r, T0, NULL), MV_OK);
+
+    /* Stale and future dates beyond 300 s (checked before the signature). */
+    make_req(&q, &f, f.upk, f.usk, T0);
+    assert_int_equal(mv_auth_verify(v, &q.r, T0 + 301, NULL), MV_ERR_EXPIRED);
+    assert_int_equal(mv_auth_verify(v, &q.r, T0 - 301, NULL), MV_ERR_EXPIRED);
+    assert_int_equal(mv_auth_verify(v, &q.r, T0 + 300, NULL), MV_OK);
+    make_req(&q, &f, f.upk, f.usk, T0);
+    assert_int_equal(mv_auth_verify(v, &q.r, T0 - 300, NULL), MV_OK);
+
+    /* Key/subject mismatch: another user signs and presents the first user's credential. */
+    make_req(&q, &f, f.opk, f.osk, T0);
+    assert_int_equal(mv_auth_verify(v, &q.r, T0, NULL), MV_ERR_AUTH);
+    /* ... or claims the first user's key with her own signature. */
+    make_req(&q, &f, f.opk, f.osk, T0);
+    assert_int_equal(mv_hex_encode(q.h.key, sizeof q.h.key, f.upk, 32), MV_OK);
+    assert_int_equal(mv_auth_verify(v, &q.r, T0, NULL), MV_ERR_AUTH);
+
+    /* Expired credential, credential from another hospital, forged credential. */
+    make_req(&q, &f, f.upk, f.usk, T0 + 3600);
+    assert_int_equal(mv_auth_verify(v, &q.r, T0 + 3600, NULL), MV_ERR_EXPIRED);
+    {
+        fixture g = f;
+        assert_int_equal(mv_credential_issue(&g.cred, g.opk, g.osk), MV_OK);
+        assert_int_equal(mv_credential_encode(&g.cred, g.cred_b64, sizeof g.cred_b64), MV_OK);
+        make_req(&q, &g, g.upk, g.usk, T0);
+        assert_int_equal(mv_auth_verify(v, &q.r, T0, NULL), MV_ERR_AUTH);
+        memcpy(g.cred.issuer, g.hpk, 32);
+        assert_int_equal(mv_credential_encode(&g.cred, g.cred_b64, sizeof g.cred_b64), MV_OK);
+        make_req(&q, &g, g.upk, g.usk, T0);
+        assert_int_equal(mv_auth_verify(v, &q.r, T0, NULL), MV_ERR_AUTH);
+        snprintf(g.cred.role, sizeof g.cred.role, "admin");
+        assert_int_equal(mv_credential_issue(&g.cred, g.hpk, g.hsk), MV_OK);
+        g.cred.role[0] = 'A'; /* tampered after issue */
+        assert_int_equal(mv_credential_encode(&g.cred, g.cred_b64, sizeof g.cred_b64), MV_OK);
+        make_req(&q, &g, g.upk, g.usk, T0);
+        assert_int_equal(mv_auth_verify(v, &q.r, T0, NULL), MV_ERR_AUTH);
+    }
+
+    /* Missing headers, each in turn. */
+    for (int i = 0; i < 7; i++) {
+        make_req(&q, &f, f.upk, f.usk, T0);
+        const char **fields[] = {&q.r.key, &q.r.date, &q.r.nonce, &q.r.credential, &q.r.signature,
+                                 &q.r.method, &q.r.path_and_query};
+        *fields[i] = NULL;
+        assert_int_equal(mv_auth_verify(v, &q.r, T0, NULL), MV_ERR_AUTH);
+    }
+    /* Malformed header values. */
+    static const char *bad_dates[] = {"", "01790000000", "1790000000 ", "+1790000000", "17900000a0",
+                                      "99999999999999999999", "123456789012345678901", "-1"};
+    for (size_t i = 0; i < sizeof bad_dates / sizeof *bad_dates; i++) {
+        make_req(&q, &f, f.upk, f.usk, T0);
+        q.r.date = bad_dates[i];
+        assert_int_equal(mv_auth_verify(v, &q.r, T0, NULL), MV_ERR_AUTH);
+    }
+    make_req(&q, &f, f.upk, f.usk, T0);
+    q.h.key[63] = 0; /* odd length */
+    assert_int_equal(mv_auth_verify(v, &q.r, T0, NULL), MV_ERR_AUTH);
+    make_req(&q, &f, f.upk, f.usk, T0);
+    q.h.key[0] = 'g';
+    assert_int_equal(mv_auth_verify(v, &q.r, T0, NULL), MV_ERR_AUTH);
+    make_req(&q, &f, f.upk, f.usk, T0);
+    q.h.nonce[30] = 0; /* 15 bytes */
+    assert_int_equal(mv_auth_verify(v, &q.r, T0, NULL), MV_ERR_AUTH);
+    make_req(&q, &f, f.upk, f.usk, T0);
+    q.r.nonce = "00112233445566778899aabbccddeeff00";
+    assert_int_equal(mv_auth_verify(v, &q.r, T0, NULL), MV_ERR_AUTH);
+    make_req(&q, &f, f.upk, f.usk, T0);
+    q.h.signature[126] = 0;
+    assert_int_equal(mv_auth_verify(v, &q.r, T0, NULL), MV_ERR_AUTH);
+    make_req(&q, &f, f.upk, f.usk, T0);
+    q.h.signature[5] = 'z';
+    assert_int_equal(mv_auth_verify(v, &q.r, T0, NULL), MV_ERR_AUTH);
+    make_req(&q, &f, f.upk, f.usk, T0);
+    q.r.credential = "not base64!";
+    assert_int_equal(mv_auth_verify(v, &q.r, T0, NULL), MV_ERR_AUTH);
+    q.r.credential = "";
+    assert_int_equal(mv_auth_verify(v, &q.r, T0, NULL), MV_ERR_AUTH);
+    {
+        char *big = mv_malloc(100000);
+        assert_non_null(big);
+        memset(big, 'A', 99999);
+        big[99999] = 0;
+        q.r.credential = big;
+        assert_int_equal(mv_auth_verify(v, &q.r, T0, NULL), MV_ERR_AUTH);
+        mv_free(big);
+    }
+    make_req(&q, &f, f.upk, f.usk, T0);
+    q.r.method = "post";
+    assert_int_equal(mv_auth_verify(v, &q.r, T0, NULL), MV_ERR_AUTH);
+    q.r.method = "POST";
+    q.r.path_and_query = "v1/records";
+    assert_int_equal(mv_auth_verify(v, &q.r, T0, NULL), MV_ERR_AUTH);
+    q.r.path_and_query = q.path;
+    /* Upper-case hex in MV-Key is accepted (the key is not part of the signed text). */
+    for (char *p = q.h.key; *p; p++)
+        if (*p >= 'a' && *p <= 'f')
+            *p = (char)(*p - 'a' + 'A');
+    assert_int_equal(mv_auth_verify(v, &q.r, T0, NULL), MV_OK);
+    /* Caller bugs. */
+    assert_int_equal(mv_auth_verify(NULL, &q.r, T0, NULL), MV_ERR_INVAL);
+    assert_int_equal(mv_auth_verify(v, NULL, T0, NULL), MV_ERR_INVAL);
+    q.r.body = NULL;
+    assert_int_equal(mv_auth_verify(v, &q.r, T0, NULL), MV_ERR_INVAL);
+    mv_auth_verifier_free(v);
+}
+
+/* Nonces are remembered for 2 * skew, then forgotten; the same nonce (re-signed with a
+ * fresh date) is accepted again only after that; a full cache refuses (MV_ERR_BUSY). */
+static void test_replay_window_and_eviction(void **state)
+{
+    (void)state;
+    fixture f;
+    make_fixture(&f);
+    mv_auth_verifier *v = NULL;
+    assert_int_equal(mv_auth_verifier_new(f.hpk, 300, 3, &v), MV_OK);
+    req q;
+    const char *nonce = "000102030405060708090a0b0c0d0e0f";
+    char date[32];
+
+    snprintf(date, sizeof date, "%u", T0);
+    hand_sign(&q, &f, nonce, date);
+    assert_int_equal(mv_auth_verify(v, &q.r, T0, NULL), MV_OK);
+    /* Same nonce, new date, within 2 * skew of first sight: replay. */
+    snprintf(date, sizeof date, "%u", T0 + 600);
+    hand_sign(&q, &f, nonce, date);
+    assert_int_equal(mv_auth_verify(v, &q.r, T0 + 600, NULL), MV_ERR_REPLAY);
+    /* Upper-case spelling of the same nonce is the same nonce. */
+    hand_sign(&q, &f, "000102030405060708090A0B0C0D0E0F", date);
+    assert_int_equal(mv_auth_verify(v, &q.r, T0 + 600, NULL), MV_ERR_REPLAY);
+    /* Fill the cache (3 entries) with fresh nonces at T0 + 100. */
+    snprintf(date, sizeof date, "%u", T0 + 100);
+    hand_sign(&q, &f, "10000000000000000000000000000000", date);
+    assert_int_equal(mv_auth_verify(v, &q.r, T0 + 100, NULL), MV_OK);
+    hand_sign(&q, &f, "20000000000000000000000000000000", date);
+    assert_int_equal(mv_auth_verify(v, &q.r, T0 + 100, NULL), MV_OK);
+    hand_sign(&q, &f, "30000000000000000000000000000000", date);
+    assert_int_equal(mv_auth_verify(v, &q.r, T0 + 100, NULL), MV_ERR_BUSY);
+    /* A replay is still recognised while full. */
+    hand_sign(&q, &f, "10000000000000000000000000000000", date);
+    assert_int_equal(mv_auth_verify(v, &q.r, T0 + 100, NULL), MV_ERR_REPLAY);
+    /* After 2 * skew the first nonce is evicted: room for one, and the nonce is usable. */
+    snprintf(date, sizeof date, "%u", T0 + 601);
+    hand_sign(&q, &f, nonce, date);
+    assert_int_equal(mv_auth_verify(v, &q.r, T0 + 601, NULL), MV_OK);
+    assert_int_equal(mv_auth_verify(v, &q.r, T0 + 601, NULL), MV_ERR_REPLAY);
+    hand_sign(&q, &f, "30000000000000000000000000000000", date);
+    assert_int_equal(mv_auth_verify(v, &q.r, T0 + 601, NULL), MV_ERR_BUSY);
+    /* Long after, everything is gone. */
+    snprintf(date, sizeof date, "%u", T0 + 2000);
+    for (int i = 1; i <= 3; i++) {
+        char n[33];
+        snprintf(n, sizeof n, "%d0000000000000000000000000000000", i);
+        hand_sign(&q, &f, n, date);
+        assert_int_equal(mv_auth_verify(v, &q.r, T0 + 2000, NULL), MV_OK);
+    }
+    mv_auth_verifier_free(v);
+
+    assert_int_equal(mv_auth_verifier_new(f.hpk, 0, 10, &v), MV_ERR_INVAL);
+    assert_int_equal(mv_auth_verifier_new(f.hpk, 300, 0, &v), MV_ERR_INVAL);
+    assert_null(v);
+}
+
+/* Many nonces: hash chains and ring wrap-around stay consistent. */
+static void test_cache_churn(void **state)
+{
+    (void)state;
+    fixture f;
+    make_fixture(&f);
+    mv_auth_verifier *v = NULL;
+    assert_int_equal(mv_auth_verifier_new(f.hpk, 10, 64, &v), MV_OK);
+    req q;
+    char date[32], nonce[33];
+    for (unsigned round = 0; round < 5; round++) {
+        uint64_t now = T0 + round * 21;
+        snprintf(date, sizeof date, "%llu", (unsigned long long)now);
+        for (unsigned i = 0; i < 64; i++) {
+            snprintf(nonce, sizeof nonce, "%032x", i);
+            hand_sign(&q, &f, nonce, date);
+            assert_int_equal(mv_auth_verify(v, &q.r, now, NULL), MV_OK);
+        }
+        snprintf(nonce, sizeof nonce, "%032x", 99u);
+        hand_sign(&q, &f, nonce, date);
+        assert_int_equal(mv_auth_verify(v, &q.r, now, NULL), MV_ERR_BUSY);
+        for (unsigned i = 0; i < 64; i += 9) {
+            snprintf(nonce, sizeof nonce, "%032x", i);
+            hand_sign(&q, &f, nonce, date);
+            assert_int_equal(mv_auth_verify(v, &q.r, now, NULL), MV_ERR_REPLAY);
+        }
+    }
+    mv_auth_verifier_free(v);
+}
+
+typedef struct thread_arg {
+    const fixture *f;
+    mv_auth_verifier *v;
+    int ok, replay;
+} thread_arg;
+
+static void *verify_thread(void *p)
+{
+    thread_arg *a = p;
+    for (int i = 0; i < 50; i++) {
+        req q;
+        make_req(&q, a->f, a->f->upk, a->f->usk, T0);
+        a->ok += mv_auth_verify(a->v, &q.r, T0, NULL) == MV_OK;
+        a->replay += mv_auth_verify(a->v, &q.r, T0, NULL) == MV_ERR_REPLAY;
+    }
+    return NULL;
+}
+
+static void test_threads(void **state)
+{
+    (void)state;
+    fixture f;
+    make_fixture(&f);
+    mv_auth_verifier *v = NULL;
+    assert_int_equal(mv_auth_verifier_new(f.hpk, 300, 1000, &v), MV_OK);
+    pthread_t th[4];
+    thread_arg args[4];
+    for (int i = 0; i < 4; i++) {
+        args[i] = (thread_arg){&f, v, 0, 0};
+        assert_int_equal(pthread_create(&th[i], NULL, verify_thread, &args[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+        assert_int_equal(args[i].ok, 50);
+        assert_int_equal(args[i].replay, 50);
+    }
+    mv_auth_verifier_free(v);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_credential_round_trip),
+        cmocka_unit_test(test_credential_issue_rejects),
+        cmocka_unit_test(test_credential_verify_rejects),
+        cmocka_unit_test(test_credential_decode_malformed),
+        cmocka_unit_test(test_request_format),
+        cmocka_unit_test(test_request_round_trip_and_rejects),
+        cmocka_unit_test(test_replay_window_and_eviction),
+        cmocka_unit_test(test_cache_churn),
+        cmocka_unit_test(test_threads),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
