@@ -1,0 +1,277 @@
+/* test_client_state.c - atomic files, identity directories, the deployment file, and the key
+ * server's share file and rate limiter (the on-disk state of issue 2). */
+#include "testutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "keyserver/ratelimit.h"
+#include "medvault/mv_auth.h"
+#include "medvault/mv_codec.h"
+#include "medvault/mv_crypto.h"
+#include "medvault/mv_deployment.h"
+#include "medvault/mv_file.h"
+#include "medvault/mv_identity.h"
+#include "medvault/mv_keyserver.h"
+#include "medvault/mv_mem.h"
+#include "medvault/mv_r255.h"
+#include "medvault/mv_shamir.h"
+
+static void path(char *out, size_t cap, const char *dir, const char *name)
+{
+    assert_int_equal(mv_path_join(out, cap, dir, name), MV_OK);
+}
+
+static void test_file_atomic(void **state)
+{
+    (void)state;
+    const char *d = tu_tmpdir();
+    char p[512];
+    path(p, sizeof p, d, "f");
+    mv_buf b;
+    mv_buf_init(&b, 100);
+    assert_int_equal(mv_file_read(p, 100, &b), MV_ERR_NOT_FOUND);
+    assert_int_equal(mv_file_write_atomic(p, "hello", 5, 0600), MV_OK);
+    struct stat st;
+    assert_int_equal(stat(p, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    assert_int_equal(mv_file_write_atomic(p, "world!", 6, 0644), MV_OK);
+    assert_int_equal(mv_file_read(p, 100, &b), MV_OK);
+    assert_int_equal(b.len, 6);
+    assert_memory_equal(b.ptr, "world!", 6);
+    mv_buf_reset(&b);
+    assert_int_equal(mv_file_read(p, 3, &b), MV_ERR_TOO_LARGE);
+    mv_buf_clear(&b);
+    /* A directory that does not exist: nothing written, clear error. */
+    path(p, sizeof p, d, "missing/f");
+    assert_int_equal(mv_file_write_atomic(p, "x", 1, 0600), MV_ERR_IO);
+    char big[5000];
+    memset(big, 'a', sizeof big - 1);
+    big[sizeof big - 1] = 0;
+    assert_int_equal(mv_path_join(p, sizeof p, d, big), MV_ERR_TOO_LARGE);
+}
+
+static void test_identity(void **state)
+{
+    (void)state;
+    const char *root = tu_tmpdir();
+    char d[512], p[600];
+    path(d, sizeof d, root, "alice");
+    mv_identity *a = NULL, *b = NULL;
+    assert_int_equal(mv_identity_load(d, &a), MV_ERR_NOT_FOUND);
+    assert_int_equal(mv_identity_create(d, &a), MV_OK);
+    assert_null(mv_identity_credential(a));
+    /* Never overwrites keys. */
+    assert_int_equal(mv_identity_create(d, &b), MV_ERR_EXISTS);
+    assert_int_equal(mv_identity_load(d, &b), MV_OK);
+    assert_memory_equal(mv_identity_sign_pk(a), mv_identity_sign_pk(b), 32);
+    assert_memory_equal(mv_identity_sign_sk(a), mv_identity_sign_sk(b), 64);
+    assert_memory_equal(mv_identity_box_pk(a), mv_identity_box_pk(b), 32);
+    assert_memory_equal(mv_identity_box_sk(a), mv_identity_box_sk(b), 32);
+    mv_identity_free(b);
+    b = NULL;
+    struct stat st;
+    path(p, sizeof p, d, "keys");
+    assert_int_equal(stat(p, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    assert_int_equal(stat(d, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0700);
+    /* Keys readable by others are refused. */
+    assert_int_equal(chmod(p, 0644), 0);
+    assert_int_equal(mv_identity_load(d, &b), MV_ERR_AUTH);
+    assert_int_equal(chmod(p, 0600), 0);
+
+    /* A credential must name this identity. */
+    char hd[512];
+    path(hd, sizeof hd, root, "hospital");
+    mv_identity *h = NULL;
+    assert_int_equal(mv_identity_create(hd, &h), MV_OK);
+    mv_credential c;
+    memset(&c, 0, sizeof c);
+    memcpy(c.subject, mv_identity_sign_pk(h), 32); /* wrong subject */
+    snprintf(c.role, sizeof c.role, "doctor");
+    c.issued_at = (uint64_t)time(NULL);
+    c.expires_at = c.issued_at + 100;
+    char b64[MV_CRED_B64_MAX];
+    assert_int_equal(mv_credential_issue(&c, mv_identity_sign_pk(h), mv_identity_sign_sk(h)), MV_OK);
+    assert_int_equal(mv_credential_encode(&c, b64, sizeof b64), MV_OK);
+    assert_int_equal(mv_identity_save_credential(a, d, b64), MV_ERR_AUTH);
+    memcpy(c.subject, mv_identity_sign_pk(a), 32);
+    assert_int_equal(mv_credential_issue(&c, mv_identity_sign_pk(h), mv_identity_sign_sk(h)), MV_OK);
+    assert_int_equal(mv_credential_encode(&c, b64, sizeof b64), MV_OK);
+    assert_int_equal(mv_identity_save_credential(a, d, b64), MV_OK);
+    assert_int_equal(mv_identity_load(d, &b), MV_OK);
+    assert_string_equal(mv_identity_credential(b), b64);
+    /* A corrupted keys file is a parse error, not a crash. */
+    assert_int_equal(mv_file_write_atomic(p, "{\"version\":1}", 13, 0600), MV_OK);
+    mv_identity *c2 = NULL;
+    assert_int_equal(mv_identity_load(d, &c2), MV_ERR_PARSE);
+    mv_identity_free(a);
+    mv_identity_free(b);
+    mv_identity_free(h);
+}
+
+/* Builds a deployment document for the file's 2-of-3 threshold set. */
+static char *threshold_doc(const char *override_pk1)
+{
+    mv_json *v = tu_load_json("rfc9497-ristretto255-sha512.json");
+    const mv_json *t = mv_json_get(v, "threshold_extension_vectors_not_in_rfc");
+    const mv_json *sh = mv_json_get(t, "shares");
+    mv_buf b;
+    mv_buf_init(&b, 1 << 16);
+    size_t l = 0;
+    assert_int_equal(mv_buf_printf(&b, "{\"version\":1,\"suite\":\"ristretto255-SHA512\",\"hospital_public_key\":\"%064d\","
+                                       "\"threshold\":2,\"epoch\":3,\"group_public_key\":\"%s\",\"keyservers\":[",
+                                   0, mv_json_get_str(t, "pkSm", &l)),
+                     MV_OK);
+    /* Listed in reverse index order: parsing sorts them. */
+    for (size_t i = 0; i < 3; i++) {
+        size_t idx = 3 - i;
+        const char *pk = mv_json_get_str(mv_json_at(sh, idx - 1), "pk_i", &l);
+        if (idx == 1 && override_pk1)
+            pk = override_pk1;
+        assert_int_equal(mv_buf_printf(&b, "%s{\"index\":%zu,\"url\":\"http://127.0.0.1:%zu/\",\"public_share\":\"%s\"}",
+                                       i ? "," : "", idx, 4000 + idx, pk),
+                         MV_OK);
+    }
+    assert_int_equal(mv_buf_puts(&b, "]}"), MV_OK);
+    mv_json_free(v);
+    return (char *)mv_buf_steal(&b, NULL);
+}
+
+static void test_deployment(void **state)
+{
+    (void)state;
+    char *doc = threshold_doc(NULL);
+    mv_deployment d, d2;
+    assert_int_equal(mv_deployment_parse(doc, strlen(doc), &d), MV_OK);
+    assert_int_equal(d.threshold, 2);
+    assert_int_equal(d.epoch, 3);
+    assert_int_equal(d.n_servers, 3);
+    /* Sorted by index; the trailing slash dropped. */
+    assert_int_equal(d.servers[0].index, 1);
+    assert_string_equal(d.servers[0].url, "http://127.0.0.1:4001");
+    mv_buf b;
+    mv_buf_init(&b, 1 << 16);
+    assert_int_equal(mv_deployment_write(&d, &b), MV_OK);
+    assert_int_equal(mv_deployment_parse((const char *)b.ptr, b.len, &d2), MV_OK);
+    assert_memory_equal(&d, &d2, sizeof d);
+    mv_buf_clear(&b);
+    mv_free(doc);
+
+    /* A public share off the polynomial: refused as inconsistent. */
+    doc = threshold_doc("e2a62f39eede11269e3bd5a7d97554f5ca384f9f6d3dd9c3c0d05083c7254f57");
+    assert_int_equal(mv_deployment_parse(doc, strlen(doc), &d), MV_ERR_VERIFY);
+    mv_free(doc);
+
+    static const char *bad[] = {
+        "",
+        "[]",
+        "{\"version\":2}",
+        "{\"version\":1,\"suite\":\"P256-SHA256\"}",
+        "{\"version\":1,\"suite\":\"ristretto255-SHA512\",\"hospital_public_key\":\"00\"}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(mv_deployment_parse(bad[i], strlen(bad[i]), &d), MV_ERR_PARSE);
+    assert_int_equal(mv_deployment_load("/nonexistent/deployment.json", &d), MV_ERR_NOT_FOUND);
+}
+
+static void test_public_shares_check(void **state)
+{
+    (void)state;
+    /* Random 3-of-5 sharing: consistent; any single change is caught. */
+    uint8_t key[32], shares[5 * 32], pubs[5 * 32], group[32];
+    mv_r255_scalar_random(key);
+    assert_int_equal(mv_shamir_split(key, 3, 5, NULL, shares), MV_OK);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(mv_r255_smul_base(pubs + i * 32, shares + i * 32), MV_OK);
+    assert_int_equal(mv_r255_smul_base(group, key), MV_OK);
+    assert_int_equal(mv_public_shares_check(pubs, 5, 3, group), MV_OK);
+    for (int i = 0; i < 5; i++) {
+        uint8_t saved[32];
+        memcpy(saved, pubs + i * 32, 32);
+        assert_int_equal(mv_r255_add(pubs + i * 32, saved, group), MV_OK);
+        assert_int_equal(mv_public_shares_check(pubs, 5, 3, group), MV_ERR_VERIFY);
+        memcpy(pubs + i * 32, saved, 32);
+    }
+    assert_int_equal(mv_public_shares_check(pubs, 5, 6, group), MV_ERR_INVAL);
+    mv_wipe(key, 32);
+    mv_wipe(shares, sizeof shares);
+}
+
+static void test_share_file(void **state)
+{
+    (void)state;
+    const char *d = tu_tmpdir();
+    uint8_t key[32], shares[3 * 32], pubs[3 * 32];
+    mv_r255_scalar_random(key);
+    assert_int_equal(mv_shamir_split(key, 2, 3, NULL, shares), MV_OK);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(mv_r255_smul_base(pubs + i * 32, shares + i * 32), MV_OK);
+    /* Wrong share for index 2: refused, nothing written. */
+    assert_int_equal(mv_keyserver_import_share(d, 2, 2, shares, pubs, 3, 0, 0), MV_ERR_VERIFY);
+    mv_ks_share s;
+    assert_int_equal(mv_ks_share_load(d, &s), MV_ERR_NOT_FOUND);
+    assert_int_equal(mv_keyserver_import_share(d, 2, 2, shares + 32, pubs, 3, 7, 0), MV_OK);
+    assert_int_equal(mv_keyserver_import_share(d, 2, 2, shares + 32, pubs, 3, 7, 0), MV_ERR_EXISTS);
+    assert_int_equal(mv_ks_share_load(d, &s), MV_OK);
+    assert_int_equal(s.index, 2);
+    assert_int_equal(s.epoch, 7);
+    assert_memory_equal(s.share, shares + 32, 32);
+    uint8_t group[32];
+    assert_int_equal(mv_r255_smul_base(group, key), MV_OK);
+    assert_memory_equal(s.group_pk, group, 32);
+    mv_wipe(&s, sizeof s);
+    char p[512];
+    path(p, sizeof p, d, "share.json");
+    assert_int_equal(chmod(p, 0640), 0);
+    assert_int_equal(mv_ks_share_load(d, &s), MV_ERR_AUTH);
+    mv_wipe(key, 32);
+    mv_wipe(shares, sizeof shares);
+}
+
+static void test_ratelimit(void **state)
+{
+    (void)state;
+    const char *d = tu_tmpdir();
+    uint8_t a[32] = {1}, b[32] = {2};
+    mv_ratelimit *rl = NULL;
+    long retry = 0;
+    assert_int_equal(mv_ratelimit_open(d, 2.0, 10.0, &rl), MV_OK);
+    double t = 1000000.0;
+    assert_int_equal(mv_ratelimit_take(rl, a, 6, t, &retry), MV_OK);
+    assert_int_equal(mv_ratelimit_take(rl, a, 4, t, &retry), MV_OK);
+    assert_int_equal(mv_ratelimit_take(rl, a, 1, t, &retry), MV_ERR_RATE_LIMITED);
+    assert_int_equal(retry, 1); /* 1 token at 2/s: 0.5 s, rounded up */
+    assert_int_equal(mv_ratelimit_take(rl, a, 5, t, &retry), MV_ERR_RATE_LIMITED);
+    assert_int_equal(retry, 3); /* 5 tokens at 2/s: 2.5 s */
+    assert_int_equal(mv_ratelimit_take(rl, a, 11, t, &retry), MV_ERR_RATE_LIMITED);
+    assert_int_equal(retry, -1); /* above the burst: never */
+    assert_int_equal(mv_ratelimit_take(rl, b, 10, t, &retry), MV_OK); /* other client unaffected */
+    /* Refill: 2 tokens per second. */
+    assert_int_equal(mv_ratelimit_take(rl, a, 4, t + 2.0, &retry), MV_OK);
+    assert_int_equal(mv_ratelimit_take(rl, a, 1, t + 2.0, &retry), MV_ERR_RATE_LIMITED);
+    /* Persisted: reopening does not refill. */
+    mv_ratelimit_close(rl);
+    rl = NULL;
+    assert_int_equal(mv_ratelimit_open(d, 2.0, 10.0, &rl), MV_OK);
+    assert_int_equal(mv_ratelimit_take(rl, a, 1, t + 2.0, &retry), MV_ERR_RATE_LIMITED);
+    assert_int_equal(mv_ratelimit_take(rl, a, 10, t + 100.0, &retry), MV_OK); /* capped at burst */
+    assert_int_equal(mv_ratelimit_take(rl, a, 1, t + 100.0, &retry), MV_ERR_RATE_LIMITED);
+    mv_ratelimit_close(rl);
+    assert_int_equal(mv_ratelimit_open(d, 0, 10.0, &rl), MV_ERR_INVAL);
+}
+
+int main(void)
+{
+    assert_int_equal(mv_crypto_init(), MV_OK);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_file_atomic),      cmocka_unit_test(test_identity),
+        cmocka_unit_test(test_deployment),       cmocka_unit_test(test_public_shares_check),
+        cmocka_unit_test(test_share_file),       cmocka_unit_test(test_ratelimit),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
