@@ -400,6 +400,40 @@ static void test_equivocation_digest(void **state)
     free_run(&r);
 }
 
+/* Every allocation of mv_dkg_new and mv_dkg_finish failing in turn gives MV_ERR_NOMEM and
+ * no leak (ASan checks), until enough succeed. */
+static void test_alloc_failures(void **state)
+{
+    (void)state;
+    mv_dkg *d = NULL;
+    size_t i;
+    for (i = 0;; i++) {
+        mv_mem_fail_after(i);
+        mv_err rc = mv_dkg_new(1, 1, 1, 0, &d);
+        mv_mem_fail_after(SIZE_MAX);
+        if (rc == MV_OK)
+            break;
+        assert_int_equal(rc, MV_ERR_NOMEM);
+        assert_null(d);
+    }
+    assert_true(i > 0);
+    uint8_t s[32], pub[32], pk[32];
+    for (i = 0;; i++) {
+        mv_mem_fail_after(i);
+        mv_err rc = mv_dkg_finish(d, NULL, NULL, s, pub, pk);
+        mv_mem_fail_after(SIZE_MAX);
+        if (rc == MV_OK)
+            break;
+        assert_int_equal(rc, MV_ERR_NOMEM);
+    }
+    assert_true(i > 0);
+    /* t = n = 1: the one share is the key. */
+    uint8_t g[32];
+    assert_int_equal(mv_r255_smul_base(g, s), MV_OK);
+    assert_memory_equal(g, pk, 32);
+    mv_dkg_free(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -412,6 +446,7 @@ int main(void)
         cmocka_unit_test(test_refresh_3_of_5),
         cmocka_unit_test(test_refresh_2_of_3),
         cmocka_unit_test(test_refresh_rejects),
+        cmocka_unit_test(test_alloc_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -394,6 +394,27 @@ static void test_errors(void **state)
     assert_int_equal(mv_feldman_eval(comm, 2, 5, out), MV_ERR_CRYPTO);
 }
 
+static void test_alloc_failures(void **state)
+{
+    (void)state;
+    uint8_t secret[32], shares[3 * 32], out[32], g[32], two[32];
+    mv_r255_scalar_random(secret);
+    mv_mem_fail_after(0);
+    assert_int_equal(mv_shamir_split(secret, 2, 3, NULL, shares), MV_ERR_NOMEM);
+    mv_mem_fail_after(SIZE_MAX);
+    for (size_t i = 0; i < sizeof shares; i++)
+        assert_int_equal(shares[i], 0);
+    mv_r255_scalar_from_u64(two, 2);
+    assert_int_equal(mv_r255_smul_base(g, two), MV_OK);
+    uint32_t ids[1] = {1};
+    const uint8_t *pp[1] = {g};
+    mv_mem_fail_after(0);
+    assert_int_equal(mv_shamir_combine_batch(ids, 1, pp, 1, out), MV_ERR_NOMEM);
+    mv_mem_fail_after(SIZE_MAX);
+    assert_int_equal(mv_shamir_combine_batch(ids, 1, pp, 1, out), MV_OK);
+    assert_memory_equal(out, g, 32); /* lambda = 1 for a single id */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -401,6 +422,7 @@ int main(void)
         cmocka_unit_test(test_threshold_vectors),
         cmocka_unit_test(test_oracle),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_alloc_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
