@@ -4,7 +4,9 @@
  * Policy for every call: redirects are never followed, proxies from the environment are
  * ignored (CURLOPT_NOPROXY "*"), only http and https URLs are allowed, the path is sent as
  * given (no dot-segment normalisation, so the signed path is the sent path), and response
- * bodies are capped. Calls are independent: mv_httpc_run may be used from several threads
+ * bodies are capped. Requests carry no "Expect: 100-continue"; a body without a
+ * Content-Type header in c->headers is sent as application/octet-stream. c->headers must
+ * not contain MV-* headers of its own when the call is signed. Calls are independent: mv_httpc_run may be used from several threads
  * at once on different calls. */
 #ifndef MV_HTTPC_H
 #define MV_HTTPC_H
