@@ -1,0 +1,701 @@
+/* test_http.c - the HTTP server (mv_http.h) and client (mv_httpc.h) against each other on
+ * 127.0.0.1: echo, end-to-end signed requests (DESIGN section 3) verified by mv_auth_verify,
+ * 429 + Retry-After, parallel calls, /healthz and /metrics, 413, closed ports, timeouts,
+ * caps, and raw-socket checks of what goes over the wire. */
+#include "testutil.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "medvault/mv_auth.h"
+#include "medvault/mv_http.h"
+#include "medvault/mv_httpc.h"
+#include "medvault/mv_mem.h"
+#include "medvault/mv_metrics.h"
+#include "medvault/mv_sig.h"
+
+#define MAX_BODY 4096
+
+typedef struct srv_ctx {
+    mv_auth_verifier *verifier;
+    pthread_mutex_t lock;
+    int handler_calls;
+} srv_ctx;
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+}
+
+static void handler(void *vctx, const mv_http_request *req, mv_http_response *resp)
+{
+    srv_ctx *ctx = vctx;
+    pthread_mutex_lock(&ctx->lock);
+    ctx->handler_calls++;
+    pthread_mutex_unlock(&ctx->lock);
+    if (strcmp(req->path, "/echo") == 0) {
+        const char *probe = mv_http_header(req, "X-PROBE");
+        resp->status = 200;
+        snprintf(resp->content_type, sizeof resp->content_type, "application/octet-stream");
+        if (mv_buf_printf(&resp->body, "%s\n%s\n%s\n%s\n%s\n", req->method, req->path_and_query, req->path,
+                          probe ? probe : "-", req->remote_addr) != MV_OK ||
+            mv_buf_append(&resp->body, req->body, req->body_len) != MV_OK)
+            mv_http_respond_json_error(resp, 500, "echo failed");
+    } else if (strcmp(req->path, "/auth") == 0) {
+        mv_auth_request ar = {
+            .method = req->method,
+            .path_and_query = req->path_and_query,
+            .body = req->body,
+            .body_len = req->body_len,
+            .key = mv_http_header(req, "MV-Key"),
+            .date = mv_http_header(req, "mv-date"),
+            .nonce = mv_http_header(req, "MV-Nonce"),
+            .credential = mv_http_header(req, "MV-Credential"),
+            .signature = mv_http_header(req, "MV-Signature"),
+        };
+        mv_credential cred;
+        mv_err rc = mv_auth_verify(ctx->verifier, &ar, (uint64_t)time(NULL), &cred);
+        if (rc == MV_OK) {
+            resp->status = 200;
+            snprintf(resp->content_type, sizeof resp->content_type, "text/plain");
+            if (mv_buf_puts(&resp->body, cred.role) != MV_OK)
+                resp->status = 500;
+        } else {
+            mv_http_respond_json_error(resp, rc == MV_ERR_REPLAY ? 409 : 401, mv_strerror(rc));
+        }
+    } else if (strcmp(req->path, "/limited") == 0) {
+        mv_http_respond_json_error(resp, 429, "slow down");
+        if (mv_http_response_header(resp, "Retry-After", "7") != MV_OK)
+            resp->status = 500;
+    } else if (strcmp(req->path, "/sleep") == 0) {
+        sleep_ms(1500);
+        resp->status = 200;
+    } else if (strcmp(req->path, "/big") == 0) {
+        static uint8_t chunk[65536];
+        resp->status = 200;
+        for (int i = 0; i < 32; i++)
+            if (mv_buf_append(&resp->body, chunk, sizeof chunk) != MV_OK)
+                resp->status = 500;
+    } else if (strcmp(req->path, "/redirect") == 0) {
+        resp->status = 302;
+        if (mv_http_response_header(resp, "Location", "/echo") != MV_OK)
+            resp->status = 500;
+    } else if (strcmp(req->path, "/noresp") == 0) {
+        /* leaves status 0: the server must answer 500 */
+    } else {
+        mv_http_respond_json_error(resp, 404, "not \"found\"\n");
+    }
+}
+
+typedef struct harness {
+    srv_ctx ctx;
+    mv_metrics *metrics;
+    mv_http_server *srv;
+    uint16_t port;
+    uint8_t hpk[32], hsk[64], upk[32], usk[64];
+    char cred[MV_CRED_B64_MAX + 1];
+} harness;
+
+static harness *start(void)
+{
+    harness *h = mv_calloc(1, sizeof *h);
+    assert_non_null(h);
+    assert_int_equal(pthread_mutex_init(&h->ctx.lock, NULL), 0);
+    assert_int_equal(mv_sign_keypair(h->hpk, h->hsk), MV_OK);
+    assert_int_equal(mv_sign_keypair(h->upk, h->usk), MV_OK);
+    mv_credential c;
+    memset(&c, 0, sizeof c);
+    memcpy(c.subject, h->upk, 32);
+    snprintf(c.role, sizeof c.role, "doctor");
+    c.issued_at = (uint64_t)time(NULL) - 10;
+    c.expires_at = c.issued_at + 3600;
+    assert_int_equal(mv_credential_issue(&c, h->hpk, h->hsk), MV_OK);
+    assert_int_equal(mv_credential_encode(&c, h->cred, sizeof h->cred), MV_OK);
+    assert_int_equal(mv_auth_verifier_new(h->hpk, 300, 10000, &h->ctx.verifier), MV_OK);
+    assert_int_equal(mv_metrics_new(&h->metrics), MV_OK);
+    mv_http_config cfg = {
+        .listen = "127.0.0.1:0",
+        .max_body = MAX_BODY,
+        .threads = 4,
+        .handler = handler,
+        .ctx = &h->ctx,
+        .metrics = h->metrics,
+        .component = "mvtest",
+    };
+    assert_int_equal(mv_http_server_start(&cfg, &h->srv), MV_OK);
+    h->port = mv_http_server_port(h->srv);
+    assert_true(h->port > 0);
+    return h;
+}
+
+static void stop(harness *h)
+{
+    mv_http_server_stop(h->srv);
+    mv_metrics_free(h->metrics);
+    mv_auth_verifier_free(h->ctx.verifier);
+    pthread_mutex_destroy(&h->ctx.lock);
+    mv_free(h);
+}
+
+static int handler_calls(harness *h)
+{
+    pthread_mutex_lock(&h->ctx.lock);
+    int n = h->ctx.handler_calls;
+    pthread_mutex_unlock(&h->ctx.lock);
+    return n;
+}
+
+static void url(char *out, size_t cap, const harness *h, const char *target)
+{
+    snprintf(out, cap, "http://127.0.0.1:%u%s", (unsigned)h->port, target);
+}
+
+/* One call, run alone. */
+static void run1(mv_httpc_call *c) { assert_int_equal(mv_httpc_run(c, 1), MV_OK); }
+
+/* Value of `name{labels} N` in a metrics text, or -1. */
+static long long metric_value(const char *text, const char *series)
+{
+    const char *p = text;
+    size_t n = strlen(series);
+    while ((p = strstr(p, series)) != NULL) {
+        if ((p == text || p[-1] == '\n') && p[n] == ' ')
+            return strtoll(p + n + 1, NULL, 10);
+        p += n;
+    }
+    return -1;
+}
+
+static long long fetch_metric(harness *h, const char *series)
+{
+    char u[128];
+    mv_httpc_call c;
+    mv_httpc_call_init(&c);
+    url(u, sizeof u, h, "/metrics");
+    c.url = u;
+    run1(&c);
+    assert_int_equal(c.rc, MV_OK);
+    assert_int_equal(c.status, 200);
+    if (!strstr((char *)c.response.ptr, "# TYPE mvtest_http_requests_total counter\n"))
+        fail_msg("metrics: %s", (char *)c.response.ptr);
+    assert_non_null(strstr((char *)c.response.ptr, "# TYPE mvtest_http_request_duration_seconds histogram\n"));
+    long long v = metric_value((char *)c.response.ptr, series);
+    mv_httpc_call_clear(&c);
+    return v;
+}
+
+static void test_basic(void **state)
+{
+    (void)state;
+    harness *h = start();
+    char u[256];
+    mv_httpc_call c;
+
+    mv_httpc_call_init(&c);
+    url(u, sizeof u, h, "/healthz");
+    c.url = u;
+    run1(&c);
+    assert_int_equal(c.rc, MV_OK);
+    assert_int_equal(c.status, 200);
+    assert_int_equal(c.response.len, 3);
+    assert_string_equal((char *)c.response.ptr, "ok\n");
+    assert_int_equal(c.retry_after, -1);
+    mv_httpc_call_clear(&c);
+    assert_int_equal(handler_calls(h), 0); /* built in, not the handler */
+
+    /* Echo: method, raw target (not decoded), path, header lookup, remote, body. */
+    static const char *const hdrs[] = {"x-probe: hello there", NULL};
+    mv_httpc_call_init(&c);
+    url(u, sizeof u, h, "/echo?a=1&b=%2F");
+    c.url = u;
+    c.method = "POST";
+    c.headers = hdrs;
+    c.body = (const uint8_t *)"payload\0bin";
+    c.body_len = 11;
+    run1(&c);
+    assert_int_equal(c.rc, MV_OK);
+    assert_int_equal(c.status, 200);
+    const char want[] = "POST\n/echo?a=1&b=%2F\n/echo\nhello there\n127.0.0.1\npayload\0bin";
+    assert_int_equal(c.response.len, sizeof want - 1);
+    assert_memory_equal(c.response.ptr, want, sizeof want - 1);
+    mv_httpc_call_clear(&c);
+
+    /* PUT with an empty body and DELETE without one. */
+    mv_httpc_call_init(&c);
+    c.url = u;
+    c.method = "PUT";
+    run1(&c);
+    assert_int_equal(c.status, 200);
+    assert_non_null(strstr((char *)c.response.ptr, "PUT\n"));
+    mv_httpc_call_clear(&c);
+    mv_httpc_call_init(&c);
+    c.url = u;
+    c.method = "DELETE";
+    run1(&c);
+    assert_int_equal(c.status, 200);
+    assert_memory_equal(c.response.ptr, "DELETE\n", 7);
+    mv_httpc_call_clear(&c);
+
+    /* 404 with a properly escaped JSON error. */
+    mv_httpc_call_init(&c);
+    url(u, sizeof u, h, "/nope");
+    c.url = u;
+    run1(&c);
+    assert_int_equal(c.status, 404);
+    assert_string_equal((char *)c.response.ptr, "{\"error\":\"not \\\"found\\\"\\n\"}");
+    mv_httpc_call_clear(&c);
+
+    /* 429 with Retry-After. */
+    mv_httpc_call_init(&c);
+    url(u, sizeof u, h, "/limited");
+    c.url = u;
+    run1(&c);
+    assert_int_equal(c.rc, MV_OK);
+    assert_int_equal(c.status, 429);
+    assert_int_equal(c.retry_after, 7);
+    assert_string_equal((char *)c.response.ptr, "{\"error\":\"slow down\"}");
+    mv_httpc_call_clear(&c);
+
+    /* A handler that produces nothing gives 500. */
+    mv_httpc_call_init(&c);
+    url(u, sizeof u, h, "/noresp");
+    c.url = u;
+    run1(&c);
+    assert_int_equal(c.status, 500);
+    mv_httpc_call_clear(&c);
+
+    /* Redirects are not followed. */
+    mv_httpc_call_init(&c);
+    url(u, sizeof u, h, "/redirect");
+    c.url = u;
+    run1(&c);
+    assert_int_equal(c.rc, MV_OK);
+    assert_int_equal(c.status, 302);
+    assert_int_equal(c.response.len, 0);
+    mv_httpc_call_clear(&c);
+
+    /* /metrics: counters per code; every request counted, including /metrics itself. */
+    long long ok1 = fetch_metric(h, "mvtest_http_requests_total{code=\"200\"}");
+    assert_int_equal(ok1, 4); /* healthz, echo, PUT, DELETE (counted when queued, so not itself) */
+    assert_int_equal(fetch_metric(h, "mvtest_http_requests_total{code=\"429\"}"), 1);
+    assert_int_equal(fetch_metric(h, "mvtest_http_requests_total{code=\"404\"}"), 1);
+    long long ok2 = fetch_metric(h, "mvtest_http_requests_total{code=\"200\"}");
+    assert_int_equal(ok2, ok1 + 3);
+    long long count = fetch_metric(h, "mvtest_http_request_duration_seconds_count");
+    /* Everything answered before this fetch: 8 x 200, 404, 429, 500, 302. */
+    assert_int_equal(count, 12);
+    stop(h);
+}
+
+static void test_signed_end_to_end(void **state)
+{
+    (void)state;
+    harness *h = start();
+    char u[256];
+    mv_httpc_call c;
+    const uint8_t body[] = "{\"resourceType\":\"MedicationRequest\"}";
+    static const char *const hdrs[] = {"Content-Type: application/json", NULL};
+
+    mv_httpc_call_init(&c);
+    url(u, sizeof u, h, "/auth?dept=cardiology&x=%20y");
+    c.url = u;
+    c.method = "POST";
+    c.headers = hdrs;
+    c.body = body;
+    c.body_len = sizeof body - 1;
+    assert_int_equal(mv_httpc_sign(&c, h->upk, h->usk, h->cred, (uint64_t)time(NULL)), MV_OK);
+    run1(&c);
+    assert_int_equal(c.rc, MV_OK);
+    assert_int_equal(c.status, 200);
+    assert_string_equal((char *)c.response.ptr, "doctor");
+    /* The identical request again: a replay. */
+    run1(&c);
+    assert_int_equal(c.status, 409);
+    assert_non_null(strstr((char *)c.response.ptr, "\"error\""));
+    /* Re-signed (fresh nonce): accepted. */
+    assert_int_equal(mv_httpc_sign(&c, h->upk, h->usk, h->cred, (uint64_t)time(NULL)), MV_OK);
+    run1(&c);
+    assert_int_equal(c.status, 200);
+    /* Body changed after signing. */
+    assert_int_equal(mv_httpc_sign(&c, h->upk, h->usk, h->cred, (uint64_t)time(NULL)), MV_OK);
+    c.body_len--;
+    run1(&c);
+    assert_int_equal(c.status, 401);
+    c.body_len++;
+    /* Signed for another URL (path differs) than the one requested. */
+    assert_int_equal(mv_httpc_sign(&c, h->upk, h->usk, h->cred, (uint64_t)time(NULL)), MV_OK);
+    url(u, sizeof u, h, "/auth?dept=oncology&x=%20y");
+    run1(&c);
+    assert_int_equal(c.status, 401);
+    /* Stale date. */
+    assert_int_equal(mv_httpc_sign(&c, h->upk, h->usk, h->cred, (uint64_t)time(NULL) - 1000), MV_OK);
+    run1(&c);
+    assert_int_equal(c.status, 401);
+    assert_non_null(strstr((char *)c.response.ptr, mv_strerror(MV_ERR_EXPIRED)));
+    mv_httpc_call_clear(&c);
+    /* Unsigned. */
+    mv_httpc_call_init(&c);
+    c.url = u;
+    run1(&c);
+    assert_int_equal(c.status, 401);
+    mv_httpc_call_clear(&c);
+    /* A GET to a URL without a path signs "/" + query; the server sees the same target. */
+    mv_httpc_call_init(&c);
+    url(u, sizeof u, h, "/auth");
+    c.url = u;
+    assert_int_equal(mv_httpc_sign(&c, h->upk, h->usk, h->cred, (uint64_t)time(NULL)), MV_OK);
+    run1(&c);
+    assert_int_equal(c.status, 200);
+    /* Signing refuses unusable input. */
+    c.url = "ftp://127.0.0.1/auth";
+    assert_int_equal(mv_httpc_sign(&c, h->upk, h->usk, h->cred, 1), MV_ERR_INVAL);
+    c.url = u;
+    assert_int_equal(mv_httpc_sign(&c, h->upk, h->usk, "bad\r\nX: y", 1), MV_ERR_INVAL);
+    assert_int_equal(mv_httpc_sign(&c, h->upk, h->hsk, h->cred, 1), MV_ERR_INVAL);
+    mv_httpc_call_clear(&c);
+    stop(h);
+}
+
+static void test_parallel(void **state)
+{
+    (void)state;
+    harness *h = start();
+    enum { N = 20 };
+    mv_httpc_call *calls = mv_calloc(N, sizeof *calls);
+    char bodies[N][32], u[128];
+    assert_non_null(calls);
+    url(u, sizeof u, h, "/echo");
+    for (int i = 0; i < N; i++) {
+        mv_httpc_call_init(&calls[i]);
+        snprintf(bodies[i], sizeof bodies[i], "call number %d", i);
+        calls[i].url = u;
+        calls[i].method = "POST";
+        calls[i].body = (const uint8_t *)bodies[i];
+        calls[i].body_len = strlen(bodies[i]);
+        calls[i].timeout_ms = 10000;
+    }
+    assert_int_equal(mv_httpc_run(calls, N), MV_OK);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(calls[i].rc, MV_OK);
+        assert_int_equal(calls[i].status, 200);
+        size_t bl = strlen(bodies[i]);
+        assert_true(calls[i].response.len > bl);
+        assert_memory_equal(calls[i].response.ptr + calls[i].response.len - bl, bodies[i], bl);
+        mv_httpc_call_clear(&calls[i]);
+    }
+    mv_free(calls);
+    assert_int_equal(handler_calls(h), N);
+    assert_int_equal(mv_httpc_run(NULL, 0), MV_OK);
+    stop(h);
+}
+
+/* Sends raw bytes to the server and reads the answer until the server closes (or 5 s). */
+static char *raw_exchange(uint16_t port, const char *req, size_t req_len)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct timeval tv = {5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    size_t off = 0;
+    while (off < req_len) {
+        ssize_t w = send(fd, req + off, req_len - off, MSG_NOSIGNAL);
+        if (w <= 0)
+            break; /* the server may close early (e.g. 413): read what it said */
+        off += (size_t)w;
+    }
+    size_t cap = 65536, len = 0;
+    char *out = mv_malloc(cap);
+    assert_non_null(out);
+    for (;;) {
+        ssize_t r = recv(fd, out + len, cap - 1 - len, 0);
+        if (r <= 0)
+            break;
+        len += (size_t)r;
+        if (len == cap - 1)
+            break;
+    }
+    out[len] = 0;
+    close(fd);
+    return out;
+}
+
+static void test_limits_and_wire(void **state)
+{
+    (void)state;
+    harness *h = start();
+    char u[128];
+    mv_httpc_call c;
+    uint8_t *big = mv_calloc(1, MAX_BODY + 1);
+    assert_non_null(big);
+
+    /* Content-Length over max_body: 413 JSON, handler not called. */
+    mv_httpc_call_init(&c);
+    url(u, sizeof u, h, "/echo");
+    c.url = u;
+    c.method = "POST";
+    c.body = big;
+    c.body_len = MAX_BODY + 1;
+    run1(&c);
+    assert_int_equal(c.rc, MV_OK);
+    assert_int_equal(c.status, 413);
+    assert_string_equal((char *)c.response.ptr, "{\"error\":\"request body too large\"}");
+    /* Exactly max_body is fine. */
+    c.body_len = MAX_BODY;
+    run1(&c);
+    assert_int_equal(c.status, 200);
+    mv_httpc_call_clear(&c);
+    assert_int_equal(handler_calls(h), 1);
+
+    /* Response headers on the wire: Content-Length and Cache-Control: no-store. */
+    const char get[] = "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    char *resp = raw_exchange(h->port, get, sizeof get - 1);
+    assert_memory_equal(resp, "HTTP/1.1 200", 12);
+    assert_non_null(strstr(resp, "\r\nContent-Length: 3\r\n"));
+    assert_non_null(strstr(resp, "\r\nCache-Control: no-store\r\n"));
+    assert_non_null(strstr(resp, "\r\n\r\nok\n"));
+    mv_free(resp);
+
+    /* Chunked body (no Content-Length) counted while receiving: 413, handler not called. */
+    mv_buf req;
+    mv_buf_init(&req, 1 << 20);
+    assert_int_equal(mv_buf_puts(&req, "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                                       "Connection: close\r\n\r\n"),
+                     MV_OK);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(mv_buf_puts(&req, "7d0\r\n"), MV_OK); /* 2000 bytes */
+        assert_int_equal(mv_buf_append(&req, big, 2000), MV_OK);
+        assert_int_equal(mv_buf_puts(&req, "\r\n"), MV_OK);
+    }
+    assert_int_equal(mv_buf_puts(&req, "0\r\n\r\n"), MV_OK);
+    resp = raw_exchange(h->port, (char *)req.ptr, req.len);
+    assert_memory_equal(resp, "HTTP/1.1 413", 12);
+    assert_non_null(strstr(resp, "\r\nCache-Control: no-store\r\n"));
+    mv_free(resp);
+    mv_buf_clear(&req);
+    assert_int_equal(handler_calls(h), 1);
+
+    /* A small chunked body is accepted. */
+    const char small[] = "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+                         "5\r\nhello\r\n0\r\n\r\n";
+    resp = raw_exchange(h->port, small, sizeof small - 1);
+    assert_memory_equal(resp, "HTTP/1.1 200", 12);
+    assert_non_null(strstr(resp, "\r\n\r\nPOST\n/echo\n/echo\n-\n127.0.0.1\nhello"));
+    mv_free(resp);
+    assert_int_equal(handler_calls(h), 2);
+
+    /* Only POST and PUT may carry a body. */
+    const char getbody[] = "GET /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello";
+    resp = raw_exchange(h->port, getbody, sizeof getbody - 1);
+    assert_memory_equal(resp, "HTTP/1.1 400", 12);
+    mv_free(resp);
+    const char delbody[] =
+        "DELETE /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n1\r\nx\r\n0\r\n\r\n";
+    resp = raw_exchange(h->port, delbody, sizeof delbody - 1);
+    assert_memory_equal(resp, "HTTP/1.1 400", 12);
+    mv_free(resp);
+    /* Absolute-form target and a malformed header line: refused, nothing leaks. */
+    const char absform[] = "GET http://x/echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    resp = raw_exchange(h->port, absform, sizeof absform - 1);
+    assert_memory_equal(resp, "HTTP/1.1 400", 12);
+    mv_free(resp);
+    const char badhdr[] = "GET /echo HTTP/1.1\r\nHost: x\r\nNo colon here\r\nConnection: close\r\n\r\n";
+    resp = raw_exchange(h->port, badhdr, sizeof badhdr - 1);
+    assert_memory_equal(resp, "HTTP/1.1 400", 12);
+    mv_free(resp);
+    assert_int_equal(handler_calls(h), 2);
+
+    /* Response cap on the client. */
+    mv_httpc_call_init(&c);
+    url(u, sizeof u, h, "/big");
+    c.url = u;
+    c.response.max = 100000;
+    run1(&c);
+    assert_int_equal(c.rc, MV_ERR_TOO_LARGE);
+    c.response.max = 4 << 20;
+    run1(&c);
+    assert_int_equal(c.rc, MV_OK);
+    assert_int_equal(c.response.len, 32 * 65536);
+    mv_httpc_call_clear(&c);
+
+    /* Client refuses other protocols and malformed calls. */
+    mv_httpc_call_init(&c);
+    c.url = "file:///etc/passwd";
+    run1(&c);
+    assert_int_equal(c.rc, MV_ERR_NET);
+    assert_int_equal(c.response.len, 0);
+    c.url = u;
+    c.method = "get";
+    assert_int_equal(mv_httpc_run(&c, 1), MV_ERR_INVAL);
+    c.method = NULL;
+    static const char *const inject[] = {"X-A: 1\r\nX-B: 2", NULL};
+    c.headers = inject;
+    assert_int_equal(mv_httpc_run(&c, 1), MV_ERR_INVAL);
+    mv_httpc_call_clear(&c);
+    mv_free(big);
+    stop(h);
+}
+
+static void test_net_errors(void **state)
+{
+    (void)state;
+    harness *h = start();
+    char u[128];
+    mv_httpc_call c;
+
+    /* A port nobody listens on: bind one, learn it, close it. */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = 0};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t sl = sizeof sa;
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+    close(fd);
+    mv_httpc_call_init(&c);
+    snprintf(u, sizeof u, "http://127.0.0.1:%u/healthz", (unsigned)ntohs(sa.sin_port));
+    c.url = u;
+    c.timeout_ms = 5000;
+    run1(&c);
+    assert_int_equal(c.rc, MV_ERR_NET);
+    assert_int_equal(c.status, 0);
+    mv_httpc_call_clear(&c);
+
+    /* The handler sleeps 1.5 s; the client gives up after 300 ms. */
+    mv_httpc_call_init(&c);
+    url(u, sizeof u, h, "/sleep");
+    c.url = u;
+    c.timeout_ms = 300;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    run1(&c);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    assert_int_equal(c.rc, MV_ERR_TIMEOUT);
+    assert_true(t1.tv_sec - t0.tv_sec < 2);
+    mv_httpc_call_clear(&c);
+    /* Stop waits for the sleeping handler to finish, then frees everything (ASan: no leaks). */
+    stop(h);
+}
+
+static void *slow_call(void *p)
+{
+    mv_httpc_call *c = p;
+    if (mv_httpc_run(c, 1) != MV_OK)
+        c->rc = MV_ERR_BAD_STATE;
+    return NULL;
+}
+
+/* Stopping while a request is in the handler: the response is still delivered. */
+static void test_graceful_stop(void **state)
+{
+    (void)state;
+    harness *h = start();
+    char u[128];
+    mv_httpc_call c;
+    mv_httpc_call_init(&c);
+    url(u, sizeof u, h, "/sleep");
+    c.url = u;
+    c.timeout_ms = 5000;
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, slow_call, &c), 0);
+    while (handler_calls(h) == 0)
+        sleep_ms(10);
+    stop(h); /* returns only after the sleeping handler answered */
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(c.rc, MV_OK);
+    assert_int_equal(c.status, 200);
+    mv_httpc_call_clear(&c);
+}
+
+static void test_listen_and_lifecycle(void **state)
+{
+    (void)state;
+    srv_ctx ctx = {0};
+    mv_http_server *s = NULL, *s2 = NULL;
+    mv_http_config cfg = {.listen = "127.0.0.1:0", .max_body = 10, .handler = handler, .ctx = &ctx};
+    static const char *bad[] = {"localhost:80",  "127.0.0.1",       "::1:80",   "[::1]:80", "127.0.0.1:65536",
+                                "127.0.0.1:-1",  "1.2.3:80",        ":80",      "127.0.0.1:",
+                                "127.0.0.1:8x0", "127.0.0.1:000080", "0x7f.0.0.1:80"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        cfg.listen = bad[i];
+        if (mv_http_server_start(&cfg, &s) != MV_ERR_INVAL)
+            fail_msg("listen %s accepted", bad[i]);
+        assert_null(s);
+    }
+    cfg.listen = "127.0.0.1:0";
+    cfg.component = "bad-name";
+    assert_int_equal(mv_http_server_start(&cfg, &s), MV_ERR_INVAL);
+    cfg.component = NULL;
+    cfg.handler = NULL;
+    assert_int_equal(mv_http_server_start(&cfg, &s), MV_ERR_INVAL);
+    cfg.handler = handler;
+    /* Start and stop while idle; a second server on the same port fails. */
+    cfg.threads = 1;
+    assert_int_equal(mv_http_server_start(&cfg, &s), MV_OK);
+    char listen[32];
+    snprintf(listen, sizeof listen, "127.0.0.1:%u", (unsigned)mv_http_server_port(s));
+    cfg.listen = listen;
+    assert_int_equal(mv_http_server_start(&cfg, &s2), MV_ERR_NET);
+    assert_null(s2);
+    mv_http_server_stop(s);
+    mv_http_server_stop(NULL);
+    assert_int_equal(mv_http_server_port(NULL), 0);
+    /* Without metrics, /metrics goes to the handler (404 here). */
+    cfg.listen = "127.0.0.1:0";
+    assert_int_equal(pthread_mutex_init(&ctx.lock, NULL), 0);
+    assert_int_equal(mv_http_server_start(&cfg, &s), MV_OK);
+    char u[128];
+    snprintf(u, sizeof u, "http://127.0.0.1:%u/metrics", (unsigned)mv_http_server_port(s));
+    mv_httpc_call c;
+    mv_httpc_call_init(&c);
+    c.url = u;
+    run1(&c);
+    assert_int_equal(c.status, 404);
+    mv_httpc_call_clear(&c);
+    mv_http_server_stop(s);
+    pthread_mutex_destroy(&ctx.lock);
+
+    /* Response header validation. */
+    mv_http_response r;
+    memset(&r, 0, sizeof r);
+    mv_buf_init(&r.body, 1000);
+    assert_int_equal(mv_http_response_header(&r, "X-Ok", "a value\twith tab"), MV_OK);
+    assert_int_equal(mv_http_response_header(&r, "X-Bad", "a\r\nInjected: 1"), MV_ERR_INVAL);
+    assert_int_equal(mv_http_response_header(&r, "X Bad", "v"), MV_ERR_INVAL);
+    assert_int_equal(mv_http_response_header(&r, "content-length", "5"), MV_ERR_INVAL);
+    assert_int_equal(mv_http_response_header(&r, "Cache-Control", "public"), MV_ERR_INVAL);
+    for (int i = 1; i < MV_HTTP_MAX_HEADERS; i++)
+        assert_int_equal(mv_http_response_header(&r, "X-N", "v"), MV_OK);
+    assert_int_equal(mv_http_response_header(&r, "X-N", "v"), MV_ERR_TOO_LARGE);
+    mv_http_respond_json_error(&r, 400, "bad \x01 thing");
+    assert_int_equal(r.status, 400);
+    assert_string_equal(r.content_type, "application/json");
+    assert_string_equal((char *)r.body.ptr, "{\"error\":\"bad \\u0001 thing\"}");
+    mv_buf_clear(&r.body);
+}
+
+int main(void)
+{
+    assert_int_equal(mv_httpc_global_init(), MV_OK);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_basic),
+        cmocka_unit_test(test_signed_end_to_end),
+        cmocka_unit_test(test_parallel),
+        cmocka_unit_test(test_limits_and_wire),
+        cmocka_unit_test(test_net_errors),
+        cmocka_unit_test(test_graceful_stop),
+        cmocka_unit_test(test_listen_and_lifecycle),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
