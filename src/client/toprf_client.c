@@ -2,6 +2,7 @@
  * server's pinned public share before it is used, so a wrong share cannot poison a key. */
 #include "medvault/mv_toprf.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 

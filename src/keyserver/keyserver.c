@@ -3,6 +3,7 @@
 #include "medvault/mv_keyserver.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
@@ -177,12 +178,36 @@ static void respond_buf(mv_http_response *resp, int status, mv_buf *b)
         respond_error(resp, 500, "response too large");
 }
 
+/* A small JSON answer formatted in place; a 500 if it cannot be built. */
+static void respond_fmt(mv_http_response *resp, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void respond_fmt(mv_http_response *resp, int status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    mv_buf_reset(&resp->body);
+    mv_err rc = mv_buf_vprintf(&resp->body, fmt, ap);
+    va_end(ap);
+    if (rc != MV_OK) {
+        respond_error(resp, 500, "internal error");
+        return;
+    }
+    resp->status = status;
+    snprintf(resp->content_type, sizeof resp->content_type, "application/json");
+}
+
+/* Metrics are best effort: a full registry drops the sample, serving goes on. */
+static void metric_add(struct ks *ks, const char *name, const char *help, const char *labels, uint64_t n)
+{
+    if (mv_metrics_counter_add(ks->metrics, name, help, labels, n) != MV_OK)
+        mv_log(MV_LOG_DEBUG, COMPONENT, "metric %s dropped", name);
+}
+
 static void count_rejection(struct ks *ks, const char *reason)
 {
     char labels[64];
     snprintf(labels, sizeof labels, "reason=\"%s\"", reason);
-    (void)mv_metrics_counter_add(ks->metrics, "medvault_keyserver_rejections_total",
-                                 "Evaluate requests refused, by reason", labels, 1);
+    metric_add(ks, "medvault_keyserver_rejections_total", "Evaluate requests refused, by reason", labels, 1);
 }
 
 /* Verifies a signed request; on failure writes the 401 (or 503) answer and returns non-zero. */
@@ -363,7 +388,8 @@ static void handle_evaluate(struct ks *ks, const mv_http_request *req, mv_http_r
         snprintf(ra, sizeof ra, "%ld", retry < 0 ? 3600L : retry);
         respond_error(resp, 429, retry < 0 ? "batch larger than this client's burst allowance"
                                            : "rate limit exceeded for this client");
-        (void)mv_http_response_header(resp, "Retry-After", ra);
+        if (mv_http_response_header(resp, "Retry-After", ra) != MV_OK)
+            respond_error(resp, 500, "internal error");
         count_rejection(ks, "rate_limited");
         goto out;
     } else if (rrc != MV_OK) {
@@ -409,12 +435,12 @@ static void handle_evaluate(struct ks *ks, const mv_http_request *req, mv_http_r
         goto out;
     }
     respond_buf(resp, 200, &b);
-    (void)mv_metrics_counter_add(ks->metrics, "medvault_keyserver_evaluations_total",
-                                 "Blinded elements evaluated", NULL, count);
-    (void)mv_metrics_counter_add(ks->metrics, "medvault_keyserver_evaluate_requests_total",
-                                 "Evaluate requests answered with 200", NULL, 1);
-    (void)mv_metrics_histogram_observe(ks->metrics, "medvault_keyserver_evaluate_duration_seconds",
-                                       "Time to authenticate, evaluate and prove one batch", NULL, mono_now() - t0);
+    metric_add(ks, "medvault_keyserver_evaluations_total", "Blinded elements evaluated", NULL, count);
+    metric_add(ks, "medvault_keyserver_evaluate_requests_total", "Evaluate requests answered with 200", NULL, 1);
+    if (mv_metrics_histogram_observe(ks->metrics, "medvault_keyserver_evaluate_duration_seconds",
+                                     "Time to authenticate, evaluate and prove one batch", NULL,
+                                     mono_now() - t0) != MV_OK)
+        mv_log(MV_LOG_DEBUG, COMPONENT, "latency sample dropped");
 out:
     mv_wipe(proof, sizeof proof);
     mv_free(blinded);
@@ -568,9 +594,7 @@ static void handle_dkg_reveal(struct ks *ks, const mv_http_request *req, mv_http
     if (!ks->dkg.finished)
         dkg_resolve_locked(ks, (uint32_t)dealer, (uint32_t)complainer, share);
     pthread_mutex_unlock(&ks->dkg_lock);
-    resp->status = 200;
-    snprintf(resp->content_type, sizeof resp->content_type, "application/json");
-    (void)mv_buf_puts(&resp->body, "{\"ok\":true}");
+    respond_fmt(resp, 200, "{\"ok\":true}");
 out:
     mv_wipe(share, sizeof share);
     mv_json_free(root);
@@ -639,8 +663,7 @@ static void handle_refresh(struct ks *ks, const mv_http_request *req, mv_http_re
     pthread_mutex_unlock(&ks->dkg_lock);
     if (epoch == cur && !busy) {
         /* Already at this epoch (a retried request): report success. */
-        (void)mv_buf_printf(&b, "{\"epoch\":%llu,\"started\":false,\"current\":true}", (unsigned long long)epoch);
-        respond_buf(resp, 200, &b);
+        respond_fmt(resp, 200, "{\"epoch\":%llu,\"started\":false,\"current\":true}", (unsigned long long)epoch);
         goto out;
     }
     if (epoch != cur + 1) {
@@ -652,16 +675,14 @@ static void handle_refresh(struct ks *ks, const mv_http_request *req, mv_http_re
         int same = ks->dkg.active && ks->dkg.epoch == epoch;
         pthread_mutex_unlock(&ks->dkg_lock);
         if (same) {
-            (void)mv_buf_printf(&b, "{\"epoch\":%llu,\"started\":true}", (unsigned long long)epoch);
-            respond_buf(resp, 202, &b);
+            respond_fmt(resp, 202, "{\"epoch\":%llu,\"started\":true}", (unsigned long long)epoch);
         } else {
             respond_error(resp, 409, "a key generation is already running");
         }
         goto out;
     }
     start_dkg(ks, epoch, 1);
-    (void)mv_buf_printf(&b, "{\"epoch\":%llu,\"started\":true}", (unsigned long long)epoch);
-    respond_buf(resp, 202, &b);
+    respond_fmt(resp, 202, "{\"epoch\":%llu,\"started\":true}", (unsigned long long)epoch);
 out:
     mv_json_free(root);
     mv_buf_clear(&b);
