@@ -194,7 +194,7 @@ mv_err mv_config_parse(const char *text, size_t len, mv_config **out, size_t *er
         *out = NULL;
     if (err_line)
         *err_line = 0;
-    if (!out || (!text && len))
+    if (!out || !text)
         return MV_ERR_INVAL;
     if (len > MV_CONFIG_MAX_BYTES)
         return MV_ERR_TOO_LARGE;

@@ -600,7 +600,7 @@ mv_err mv_json_parse(const char *text, size_t len, const mv_json_limits *lim, mv
         *out = NULL;
     if (err_offset)
         *err_offset = 0;
-    if (!out || (!text && len)) {
+    if (!out || !text) {
         rc = MV_ERR_INVAL;
         goto out;
     }

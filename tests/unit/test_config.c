@@ -125,6 +125,7 @@ static void test_errors(void **state)
     mv_config *c = NULL;
     size_t line = 7;
     assert_int_equal(mv_config_parse(NULL, 1, &c, &line), MV_ERR_INVAL);
+    assert_int_equal(mv_config_parse(NULL, 0, &c, &line), MV_ERR_INVAL);
     assert_int_equal(mv_config_parse("a=1", 3, NULL, &line), MV_ERR_INVAL);
     assert_int_equal(mv_config_load(NULL, &c, &line), MV_ERR_INVAL);
 }
