@@ -43,11 +43,12 @@ hex() { printf '%s' "$1" | od -An -v -tx1 | tr -d ' \n'; }
 "$MV" oprf --deployment "$TMP/deployment.json" --user "$TMP/doctor" --json \
   "$(hex "$p1")" "$(hex "$p2")" "$(hex "$p1")" > "$TMP/oprf.json"
 python3 - "$TMP/oprf.json" <<'PY'
-import json, sys
+import hashlib, json, sys
 d = json.load(open(sys.argv[1]))
 o = d["outputs"]
+# The outputs are key material: show only a fingerprint (SHA-256, 8 bytes), never the key.
 for i, x in enumerate(o, 1):
-    print(f"prescription {i}: key material {x[:16]}... (64 bytes)")
+    print(f"prescription {i}: MLE key fingerprint {hashlib.sha256(bytes.fromhex(x)).hexdigest()[:16]}")
 print("servers:", ", ".join(f"{s['index']}={s['status']}" for s in d["servers"]))
 print("identical contents give identical keys (dedup possible):", o[0] == o[2])
 print("different contents give different keys:", o[0] != o[1])
