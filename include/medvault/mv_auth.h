@@ -55,6 +55,10 @@ extern "C" {
 /* Cap on the method of a signed request (an HTTP token of upper-case letters). */
 #define MV_AUTH_MAX_METHOD 16
 
+/* 1 if m is a request method as signed requests allow it (1 to MV_AUTH_MAX_METHOD upper-case
+ * ASCII letters), else 0 (also for NULL). Shared by the signer, the verifier and the client. */
+int mv_auth_method_ok(const char *m);
+
 typedef struct mv_credential {
     uint8_t subject[32];
     uint8_t issuer[32];

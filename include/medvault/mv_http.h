@@ -19,6 +19,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "medvault/mv_auth.h"
 #include "medvault/mv_buf.h"
 #include "medvault/mv_err.h"
 #include "medvault/mv_metrics.h"
@@ -47,6 +48,12 @@ typedef struct mv_http_request {
 /* Value of request header `name` (case-insensitive), NUL-terminated, or NULL if absent or
  * if r or name is NULL. With repeated headers, the first. Valid during the handler call. */
 const char *mv_http_header(const mv_http_request *r, const char *name);
+
+/* Verifies r as a signed request (DESIGN section 3): takes the MV-* headers, method,
+ * path-and-query and body from r and calls mv_auth_verify(v, ..., now, out_cred); returns
+ * what that returns. One place for every service to authenticate a request. */
+mv_err mv_http_verify(mv_auth_verifier *v, const mv_http_request *r, uint64_t now, mv_credential *out_cred)
+    __attribute__((warn_unused_result));
 
 /* The handler fills this in. On entry: status 0, content_type "", body empty (cap
  * MV_HTTP_RESPONSE_MAX), no headers. A status left at 0 or outside 100..599 is sent as 500.

@@ -1,5 +1,6 @@
 /* config.c - daemon configuration files: only well-formed, capped, duplicate-free `key = value`
  * text is accepted, unknown keys can be refused, and values (possibly secrets) are wiped on free. */
+#include "core/utf8.h"
 #include "medvault/mv_config.h"
 #include "medvault/mv_buf.h"
 #include "medvault/mv_mem.h"
@@ -33,37 +34,6 @@ static int is_key_char(unsigned char c)
 }
 
 /* Length of the well-formed UTF-8 sequence at s[0..n) (RFC 3629 section 4), or 0. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0];
-    unsigned char lo = 0x80, hi = 0xBF;
-    size_t need;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF)
-        need = 2;
-    else if (c >= 0xE0 && c <= 0xEF) {
-        need = 3;
-        if (c == 0xE0)
-            lo = 0xA0;
-        else if (c == 0xED)
-            hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        need = 4;
-        if (c == 0xF0)
-            lo = 0x90;
-        else if (c == 0xF4)
-            hi = 0x8F;
-    } else
-        return 0;
-    if (n < need || s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < need; i++)
-        if (s[i] < 0x80 || s[i] > 0xBF)
-            return 0;
-    return need;
-}
-
 /* Well-formed UTF-8 without NUL or control characters other than TAB. */
 static int line_chars_ok(const unsigned char *s, size_t n)
 {
@@ -72,7 +42,7 @@ static int line_chars_ok(const unsigned char *s, size_t n)
         unsigned char c = s[i];
         if ((c < 0x20 && c != '\t') || c == 0x7f)
             return 0;
-        size_t k = utf8_seq(s + i, n - i);
+        size_t k = mv_utf8_seq(s + i, n - i);
         if (!k)
             return 0;
         i += k;

@@ -1,5 +1,6 @@
 /* json.c - strict RFC 8259 parser: only well-formed UTF-8 JSON without duplicate keys and within
  * hard caps on size, depth and node count ever becomes a tree; nothing recurses on input depth. */
+#include "core/utf8.h"
 #include "medvault/mv_json.h"
 #include "medvault/mv_codec.h"
 #include "medvault/mv_mem.h"
@@ -97,38 +98,6 @@ static void skip_ws(parser *p)
 
 /* Length of the well-formed UTF-8 sequence at s[0..n) (RFC 3629 section 4), or 0. Rejects
  * overlong forms, UTF-16 surrogates and code points above U+10FFFF. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0];
-    unsigned char lo = 0x80, hi = 0xBF;
-    size_t need;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF)
-        need = 2;
-    else if (c >= 0xE0 && c <= 0xEF) {
-        need = 3;
-        if (c == 0xE0)
-            lo = 0xA0;
-        else if (c == 0xED)
-            hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        need = 4;
-        if (c == 0xF0)
-            lo = 0x90;
-        else if (c == 0xF4)
-            hi = 0x8F;
-    } else
-        return 0;
-    if (n < need)
-        return 0;
-    if (s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < need; i++)
-        if (s[i] < 0x80 || s[i] > 0xBF)
-            return 0;
-    return need;
-}
 
 static int hex4(const unsigned char *s, unsigned *out)
 {
@@ -249,7 +218,7 @@ static mv_err parse_string(parser *p, size_t *off, size_t *slen)
             i++;
             continue;
         }
-        size_t k = utf8_seq(in + i, n - i);
+        size_t k = mv_utf8_seq(in + i, n - i);
         if (!k) {
             p->pos = i;
             return MV_ERR_PARSE;
@@ -773,7 +742,7 @@ static int utf8_valid(const unsigned char *s, size_t n)
 {
     size_t i = 0;
     while (i < n) {
-        size_t k = utf8_seq(s + i, n - i);
+        size_t k = mv_utf8_seq(s + i, n - i);
         if (!k)
             return 0;
         i += k;

@@ -1,32 +1,18 @@
 /* sig.c - Ed25519 signing and strict verification: only the holder of sk can produce a
  * signature that verifies, and malleated signatures (non-canonical S, small-order keys) fail. */
 #include "medvault/mv_sig.h"
+#include "medvault/mv_crypto.h"
 
-#include <pthread.h>
 #include <sodium.h>
 
 #include "medvault/mv_mem.h"
-
-/* mv_crypto_init (mv_crypto.h) belongs to another module; this file keeps its own once-guard
- * so it does not depend on initialisation order. sodium_init is idempotent. */
-static pthread_once_t sig_once = PTHREAD_ONCE_INIT;
-static int sig_init_ok;
-
-static void sig_init_once(void) { sig_init_ok = sodium_init() >= 0; }
-
-static mv_err sig_init(void)
-{
-    if (pthread_once(&sig_once, sig_init_once) != 0 || !sig_init_ok)
-        return MV_ERR_CRYPTO;
-    return MV_OK;
-}
 
 mv_err mv_sign_keypair(uint8_t pk[static MV_SIGN_PUBLIC_BYTES], uint8_t sk[static MV_SIGN_SECRET_BYTES])
 {
     mv_err rc;
     if (!pk || !sk)
         return MV_ERR_INVAL;
-    if ((rc = sig_init()) != MV_OK)
+    if ((rc = mv_crypto_init()) != MV_OK)
         return rc;
     if (crypto_sign_ed25519_keypair(pk, sk) != 0) {
         mv_wipe(sk, MV_SIGN_SECRET_BYTES);
@@ -41,7 +27,7 @@ mv_err mv_sign_seed_keypair(uint8_t pk[static MV_SIGN_PUBLIC_BYTES], uint8_t sk[
     mv_err rc;
     if (!pk || !sk || !seed)
         return MV_ERR_INVAL;
-    if ((rc = sig_init()) != MV_OK)
+    if ((rc = mv_crypto_init()) != MV_OK)
         return rc;
     if (crypto_sign_ed25519_seed_keypair(pk, sk, seed) != 0) {
         mv_wipe(sk, MV_SIGN_SECRET_BYTES);
@@ -57,7 +43,7 @@ mv_err mv_sign(uint8_t sig[static MV_SIGNATURE_BYTES], const void *msg, size_t n
     mv_err rc;
     if (!sig || !sk || (n && !msg))
         return MV_ERR_INVAL;
-    if ((rc = sig_init()) != MV_OK)
+    if ((rc = mv_crypto_init()) != MV_OK)
         return rc;
     if (crypto_sign_ed25519_detached(sig, NULL, n ? msg : empty, n, sk) != 0) {
         mv_wipe(sig, MV_SIGNATURE_BYTES);
@@ -73,7 +59,7 @@ mv_err mv_sign_verify(const uint8_t sig[static MV_SIGNATURE_BYTES], const void *
     mv_err rc;
     if (!sig || !pk || (n && !msg))
         return MV_ERR_INVAL;
-    if ((rc = sig_init()) != MV_OK)
+    if ((rc = mv_crypto_init()) != MV_OK)
         return rc;
     if (crypto_sign_ed25519_verify_detached(sig, n ? msg : empty, n, pk) != 0)
         return MV_ERR_VERIFY;
@@ -85,7 +71,7 @@ mv_err mv_sign_pk_to_x25519(uint8_t x_pk[static MV_SIGN_X25519_BYTES], const uin
     mv_err rc;
     if (!x_pk || !ed_pk)
         return MV_ERR_INVAL;
-    if ((rc = sig_init()) != MV_OK)
+    if ((rc = mv_crypto_init()) != MV_OK)
         return rc;
     if (crypto_sign_ed25519_pk_to_curve25519(x_pk, ed_pk) != 0) {
         mv_wipe(x_pk, MV_SIGN_X25519_BYTES);
@@ -99,7 +85,7 @@ mv_err mv_sign_sk_to_x25519(uint8_t x_sk[static MV_SIGN_X25519_BYTES], const uin
     mv_err rc;
     if (!x_sk || !ed_sk)
         return MV_ERR_INVAL;
-    if ((rc = sig_init()) != MV_OK)
+    if ((rc = mv_crypto_init()) != MV_OK)
         return rc;
     if (crypto_sign_ed25519_sk_to_curve25519(x_sk, ed_sk) != 0) {
         mv_wipe(x_sk, MV_SIGN_X25519_BYTES);

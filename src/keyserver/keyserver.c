@@ -178,6 +178,15 @@ static void respond_buf(mv_http_response *resp, int status, mv_buf *b)
         respond_error(resp, 500, "response too large");
 }
 
+/* Sends b with `status` if building it succeeded (rc), else a 500. */
+static void respond_built(mv_http_response *resp, mv_err rc, int status, mv_buf *b)
+{
+    if (rc == MV_OK)
+        respond_buf(resp, status, b);
+    else
+        respond_error(resp, 500, "internal error");
+}
+
 /* A small JSON answer formatted in place; a 500 if it cannot be built. */
 static void respond_fmt(mv_http_response *resp, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -213,18 +222,7 @@ static void count_rejection(struct ks *ks, const char *reason)
 /* Verifies a signed request; on failure writes the 401 (or 503) answer and returns non-zero. */
 static int authenticate(struct ks *ks, const mv_http_request *req, mv_http_response *resp, mv_credential *cred)
 {
-    mv_auth_request ar = {
-        .method = req->method,
-        .path_and_query = req->path_and_query,
-        .body = req->body,
-        .body_len = req->body_len,
-        .key = mv_http_header(req, "MV-Key"),
-        .date = mv_http_header(req, "MV-Date"),
-        .nonce = mv_http_header(req, "MV-Nonce"),
-        .credential = mv_http_header(req, "MV-Credential"),
-        .signature = mv_http_header(req, "MV-Signature"),
-    };
-    mv_err rc = mv_auth_verify(ks->auth, &ar, (uint64_t)time(NULL), cred);
+    mv_err rc = mv_http_verify(ks->auth, req, (uint64_t)time(NULL), cred);
     switch (rc) {
     case MV_OK:
         return 0;
@@ -315,10 +313,7 @@ static void handle_info(struct ks *ks, mv_http_response *resp)
         rc = mv_json_write_hex(&b, mv_identity_sign_pk(ks->id), 32);
     if (rc == MV_OK)
         rc = mv_buf_puts(&b, "}");
-    if (rc == MV_OK)
-        respond_buf(resp, 200, &b);
-    else
-        respond_error(resp, 500, "internal error");
+    respond_built(resp, rc, 200, &b);
     mv_buf_clear(&b);
 }
 
@@ -622,10 +617,7 @@ static void handle_dkg_status(struct ks *ks, const mv_http_request *req, mv_http
     pthread_mutex_unlock(&ks->dkg_lock);
     if (rc == MV_OK)
         rc = mv_buf_puts(&b, "}");
-    if (rc == MV_OK)
-        respond_buf(resp, 200, &b);
-    else
-        respond_error(resp, 500, "internal error");
+    respond_built(resp, rc, 200, &b);
     mv_buf_clear(&b);
 }
 

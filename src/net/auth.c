@@ -1,6 +1,7 @@
 /* auth.c - a request is accepted only if a hospital-issued, unexpired credential binds its key,
  * its Ed25519 signature covers method, path, date, nonce and body, and its nonce is fresh. */
 #include "medvault/mv_auth.h"
+#include "medvault/mv_crypto.h"
 
 #include <pthread.h>
 #include <sodium.h>
@@ -21,17 +22,6 @@
 #define MAX_SKEW 86400u
 #define MAX_NONCES (1u << 31)
 #define NIL UINT32_MAX
-
-/* libsodium must be initialised before randombytes/shorthash; own once-guard, as in sig.c. */
-static pthread_once_t auth_once = PTHREAD_ONCE_INIT;
-static int auth_init_ok;
-static void auth_init_once(void) { auth_init_ok = sodium_init() >= 0; }
-static mv_err auth_init(void)
-{
-    if (pthread_once(&auth_once, auth_init_once) != 0 || !auth_init_ok)
-        return MV_ERR_CRYPTO;
-    return MV_OK;
-}
 
 /* ---- credentials ---- */
 
@@ -243,9 +233,11 @@ int mv_credential_has_department(const mv_credential *c, const char *dept)
 
 /* ---- signed requests ---- */
 
-static int method_ok(const char *m)
+int mv_auth_method_ok(const char *m)
 {
     size_t n = 0;
+    if (!m)
+        return 0;
     for (; m[n]; n++)
         if (m[n] < 'A' || m[n] > 'Z' || n >= MV_AUTH_MAX_METHOD)
             return 0;
@@ -291,9 +283,9 @@ mv_err mv_auth_sign_request(mv_signed_headers *out, const uint8_t pk[static 32],
     memset(out, 0, sizeof *out);
     if (!pk || !sk || !method || !path_and_query || (body_len && !body))
         goto out;
-    if (!method_ok(method) || !path_ok(path_and_query) || !mv_ct_eq(sk + 32, pk, 32))
+    if (!mv_auth_method_ok(method) || !path_ok(path_and_query) || !mv_ct_eq(sk + 32, pk, 32))
         goto out;
-    if ((rc = auth_init()) != MV_OK)
+    if ((rc = mv_crypto_init()) != MV_OK)
         goto out;
     randombytes_buf(nonce, sizeof nonce);
     if ((rc = mv_hex_encode(out->key, sizeof out->key, pk, 32)) != MV_OK ||
@@ -376,7 +368,7 @@ mv_err mv_auth_verifier_new(const uint8_t hospital_pk[static 32], uint64_t skew_
     *out = NULL;
     if (!hospital_pk || max_nonces == 0 || max_nonces > MAX_NONCES || skew_seconds == 0 || skew_seconds > MAX_SKEW)
         goto out;
-    if ((rc = auth_init()) != MV_OK)
+    if ((rc = mv_crypto_init()) != MV_OK)
         goto out;
     rc = MV_ERR_NOMEM;
     if (!(v = mv_calloc(1, sizeof *v)))
@@ -503,7 +495,7 @@ mv_err mv_auth_verify(mv_auth_verifier *v, const mv_auth_request *r, uint64_t no
     rc = MV_ERR_AUTH;
     if (!r->method || !r->path_and_query || !r->key || !r->date || !r->nonce || !r->credential || !r->signature)
         goto out;
-    if (!method_ok(r->method) || !path_ok(r->path_and_query) || !parse_date(r->date, &date))
+    if (!mv_auth_method_ok(r->method) || !path_ok(r->path_and_query) || !parse_date(r->date, &date))
         goto out;
     if (mv_hex_decode_exact(key, sizeof key, r->key, strlen(r->key)) != MV_OK ||
         mv_hex_decode_exact(nonce, sizeof nonce, r->nonce, strlen(r->nonce)) != MV_OK ||

@@ -40,14 +40,6 @@ void mv_httpc_call_clear(mv_httpc_call *c)
     mv_wipe(c->priv_cred_hdr, sizeof c->priv_cred_hdr);
 }
 
-static int method_ok(const char *m)
-{
-    size_t n = 0;
-    for (; m[n]; n++)
-        if (m[n] < 'A' || m[n] > 'Z' || n >= MV_AUTH_MAX_METHOD)
-            return 0;
-    return n > 0;
-}
 
 static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
@@ -199,7 +191,7 @@ mv_err mv_httpc_run(mv_httpc_call *calls, size_t n)
     if (!calls)
         return MV_ERR_INVAL;
     for (size_t i = 0; i < n; i++)
-        if (!calls[i].url || (calls[i].method && !method_ok(calls[i].method)) ||
+        if (!calls[i].url || (calls[i].method && !mv_auth_method_ok(calls[i].method)) ||
             (calls[i].body_len && !calls[i].body) || strnlen(calls[i].url, MV_HTTPC_MAX_URL + 1) > MV_HTTPC_MAX_URL)
             return MV_ERR_INVAL;
     if ((rc = mv_httpc_global_init()) != MV_OK)

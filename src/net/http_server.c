@@ -539,3 +539,21 @@ void mv_http_server_stop(mv_http_server *s)
     pthread_mutex_destroy(&s->lock);
     mv_free(s);
 }
+
+mv_err mv_http_verify(mv_auth_verifier *v, const mv_http_request *r, uint64_t now, mv_credential *out_cred)
+{
+    if (!v || !r)
+        return MV_ERR_INVAL;
+    mv_auth_request ar = {
+        .method = r->method,
+        .path_and_query = r->path_and_query,
+        .body = r->body,
+        .body_len = r->body_len,
+        .key = mv_http_header(r, "MV-Key"),
+        .date = mv_http_header(r, "MV-Date"),
+        .nonce = mv_http_header(r, "MV-Nonce"),
+        .credential = mv_http_header(r, "MV-Credential"),
+        .signature = mv_http_header(r, "MV-Signature"),
+    };
+    return mv_auth_verify(v, &ar, now, out_cred);
+}

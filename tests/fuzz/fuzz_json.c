@@ -12,13 +12,10 @@
 #include "medvault/mv_buf.h"
 #include "medvault/mv_json.h"
 
+#include "fuzz_check.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond))                                                                               \
-            abort();                                                                               \
-    } while (0)
 
 /* Walks the tree (depth is bounded by the parse limit) checking accessor invariants;
  * returns the number of nodes. */

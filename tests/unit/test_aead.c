@@ -17,22 +17,6 @@
 #define WP_MIN_VALID 39
 #define WP_MIN_INVALID 27
 
-static uint64_t json_u64(const mv_json *obj, const char *key)
-{
-    uint64_t v = 0;
-    if (mv_json_get_u64(obj, key, &v) != MV_OK)
-        fail_msg("missing integer field %s", key);
-    return v;
-}
-
-static int all_zero(const uint8_t *p, size_t n)
-{
-    uint8_t acc = 0;
-    for (size_t i = 0; i < n; i++)
-        acc |= p[i];
-    return acc == 0;
-}
-
 static void fill(uint8_t *p, size_t n, uint8_t seed)
 {
     for (size_t i = 0; i < n; i++)
@@ -44,13 +28,13 @@ static void test_wycheproof(void **state)
     (void)state;
     mv_json *root = tu_load_json("wycheproof/aes_gcm_test.json");
     const mv_json *groups = mv_json_get(root, "testGroups");
-    uint64_t expected = json_u64(root, "numberOfTests");
+    uint64_t expected = tu_json_u64(root, "numberOfTests");
     size_t valid = 0, invalid = 0, skipped = 0;
     for (size_t g = 0; g < mv_json_len(groups); g++) {
         const mv_json *grp = mv_json_at(groups, g);
         const mv_json *tests = mv_json_get(grp, "tests");
-        if (json_u64(grp, "keySize") != 256 || json_u64(grp, "ivSize") != 96 ||
-            json_u64(grp, "tagSize") != 128) {
+        if (tu_json_u64(grp, "keySize") != 256 || tu_json_u64(grp, "ivSize") != 96 ||
+            tu_json_u64(grp, "tagSize") != 128) {
             skipped += mv_json_len(tests);
             continue;
         }
@@ -64,7 +48,7 @@ static void test_wycheproof(void **state)
             uint8_t *ct = tu_json_hex(t, "ct", &ct_len);
             uint8_t *tag = tu_json_hex(t, "tag", &tag_len);
             const char *result = mv_json_get_str(t, "result", NULL);
-            uint64_t id = json_u64(t, "tcId");
+            uint64_t id = tu_json_u64(t, "tcId");
             assert_non_null(result);
             assert_int_equal(key_len, MV_AEAD_KEY_BYTES);
             assert_int_equal(iv_len, MV_AEAD_NONCE_BYTES);
@@ -92,7 +76,7 @@ static void test_wycheproof(void **state)
                 assert_string_equal(result, "invalid");
                 if (rc != MV_ERR_VERIFY)
                     fail_msg("tcId %llu: invalid ciphertext gave %s", (unsigned long long)id, mv_strerror(rc));
-                assert_true(all_zero(dec, msg_len));
+                assert_true(tu_all_zero(dec, msg_len));
                 assert_memory_not_equal(enc, sealed, ct_len + tag_len);
                 invalid++;
             }
@@ -149,7 +133,7 @@ static void expect_reject(uint8_t *out, size_t pt_len, const uint8_t *sealed, co
 {
     memset(out, 0xa5, pt_len);
     assert_int_equal(mv_aead_decrypt(out, sealed, pt_len + 16, aad, aad_len, nonce, key), MV_ERR_VERIFY);
-    assert_true(all_zero(out, pt_len));
+    assert_true(tu_all_zero(out, pt_len));
 }
 
 static void test_bit_flips(void **state)
@@ -230,7 +214,7 @@ static void test_in_place(void **state)
     memcpy(buf, ref, N + 16);
     buf[N + 3] ^= 0x40;
     assert_int_equal(mv_aead_decrypt(buf, buf, N + 16, aad, sizeof aad, nonce, key), MV_ERR_VERIFY);
-    assert_true(all_zero(buf, N));
+    assert_true(tu_all_zero(buf, N));
 }
 
 static void test_overlap_and_args(void **state)

@@ -15,22 +15,6 @@
 /* Observed in the pinned file (wycheproof/SOURCE.txt): 31 tests with an all-zero secret. */
 #define WP_ZERO_SHARED 31
 
-static uint64_t json_u64(const mv_json *obj, const char *key)
-{
-    uint64_t v = 0;
-    if (mv_json_get_u64(obj, key, &v) != MV_OK)
-        fail_msg("missing integer field %s", key);
-    return v;
-}
-
-static int all_zero(const uint8_t *p, size_t n)
-{
-    uint8_t acc = 0;
-    for (size_t i = 0; i < n; i++)
-        acc |= p[i];
-    return acc == 0;
-}
-
 static void test_init(void **state)
 {
     (void)state;
@@ -43,7 +27,7 @@ static void test_wycheproof_x25519(void **state)
     (void)state;
     mv_json *root = tu_load_json("wycheproof/x25519_test.json");
     const mv_json *groups = mv_json_get(root, "testGroups");
-    uint64_t expected = json_u64(root, "numberOfTests");
+    uint64_t expected = tu_json_u64(root, "numberOfTests");
     size_t ran = 0, zero = 0, acceptable = 0;
     for (size_t g = 0; g < mv_json_len(groups); g++) {
         const mv_json *grp = mv_json_at(groups, g);
@@ -56,7 +40,7 @@ static void test_wycheproof_x25519(void **state)
             uint8_t *sk = tu_json_hex(t, "private", &sk_len);
             uint8_t *ss = tu_json_hex(t, "shared", &ss_len);
             const char *result = mv_json_get_str(t, "result", NULL);
-            uint64_t id = json_u64(t, "tcId");
+            uint64_t id = tu_json_u64(t, "tcId");
             uint8_t out[MV_X25519_BYTES];
             assert_non_null(result);
             assert_int_equal(pk_len, 32);
@@ -69,10 +53,10 @@ static void test_wycheproof_x25519(void **state)
             acceptable += strcmp(result, "acceptable") == 0;
             memset(out, 0xa5, sizeof out);
             mv_err rc = mv_x25519(out, sk, pk);
-            if (all_zero(ss, 32)) {
+            if (tu_all_zero(ss, 32)) {
                 if (rc != MV_ERR_CRYPTO)
                     fail_msg("tcId %llu: all-zero secret accepted (%s)", (unsigned long long)id, mv_strerror(rc));
-                assert_true(all_zero(out, sizeof out));
+                assert_true(tu_all_zero(out, sizeof out));
                 zero++;
             } else {
                 if (rc != MV_OK || memcmp(out, ss, 32) != 0)
@@ -161,7 +145,7 @@ static void test_seal_tamper(void **state)
         c[bit / 8] ^= (uint8_t)(1u << (bit % 8));
         memset(out, 0xa5, sizeof out);
         assert_int_equal(mv_box_seal_open(out, c, C, pk, sk), MV_ERR_VERIFY);
-        assert_true(all_zero(out, N));
+        assert_true(tu_all_zero(out, N));
         c[bit / 8] ^= (uint8_t)(1u << (bit % 8));
     }
     /* Truncated: fails (one byte short) or is malformed (shorter than the overhead). */
@@ -182,14 +166,14 @@ static void test_seal_wrong_key(void **state)
     assert_int_equal(mv_box_seal(c, m, N, pk), MV_OK);
     memset(out, 0xa5, sizeof out);
     assert_int_equal(mv_box_seal_open(out, c, C, pk2, sk2), MV_ERR_VERIFY);
-    assert_true(all_zero(out, N));
+    assert_true(tu_all_zero(out, N));
     /* Right secret key, wrong public key: the nonce binds the recipient's pk. */
     memset(out, 0xa5, sizeof out);
     assert_int_equal(mv_box_seal_open(out, c, C, pk2, sk), MV_ERR_VERIFY);
-    assert_true(all_zero(out, N));
+    assert_true(tu_all_zero(out, N));
     memset(out, 0xa5, sizeof out);
     assert_int_equal(mv_box_seal_open(out, c, C, pk, sk2), MV_ERR_VERIFY);
-    assert_true(all_zero(out, N));
+    assert_true(tu_all_zero(out, N));
     assert_int_equal(mv_box_seal_open(out, c, C, pk, sk), MV_OK);
     assert_memory_equal(out, m, N);
     mv_wipe(sk, sizeof sk);
@@ -203,7 +187,7 @@ static void test_args(void **state)
     assert_int_equal(mv_box_keypair(pk, sk), MV_OK);
     /* Sealing to a low-order public key is refused (its DH output is all zero). */
     assert_int_equal(mv_box_seal(c, buf, 16, zero_pk), MV_ERR_CRYPTO);
-    assert_true(all_zero(c, sizeof c));
+    assert_true(tu_all_zero(c, sizeof c));
     assert_int_equal(mv_box_seal(NULL, buf, 1, pk), MV_ERR_INVAL);
     assert_int_equal(mv_box_seal(c, NULL, 1, pk), MV_ERR_INVAL);
     assert_int_equal(mv_box_seal(buf + 1, buf, 16, pk), MV_ERR_INVAL);     /* overlap */

@@ -10,14 +10,6 @@
 #include "medvault/mv_hkdf.h"
 #include "medvault/mv_mem.h"
 
-static uint64_t json_u64(const mv_json *obj, const char *key)
-{
-    uint64_t v = 0;
-    if (mv_json_get_u64(obj, key, &v) != MV_OK)
-        fail_msg("missing integer field %s", key);
-    return v;
-}
-
 static void test_rfc5869(void **state)
 {
     (void)state;
@@ -33,7 +25,7 @@ static void test_rfc5869(void **state)
         uint8_t *info = tu_json_hex(t, "info", &info_len);
         uint8_t *prk = tu_json_hex(t, "prk", &prk_len);
         uint8_t *okm = tu_json_hex(t, "okm", &okm_len);
-        uint64_t L = json_u64(t, "L");
+        uint64_t L = tu_json_u64(t, "L");
         uint8_t got_prk[MV_HKDF_SHA256_PRK_BYTES];
         uint8_t *out = mv_malloc(okm_len);
         assert_non_null(out);
@@ -63,7 +55,7 @@ static void test_wycheproof(void **state)
     (void)state;
     mv_json *root = tu_load_json("wycheproof/hkdf_sha256_test.json");
     const mv_json *groups = mv_json_get(root, "testGroups");
-    uint64_t expected = json_u64(root, "numberOfTests");
+    uint64_t expected = tu_json_u64(root, "numberOfTests");
     size_t ran = 0, valid = 0, invalid = 0, empty_salt = 0;
     for (size_t g = 0; g < mv_json_len(groups); g++) {
         const mv_json *tests = mv_json_get(mv_json_at(groups, g), "tests");
@@ -74,8 +66,8 @@ static void test_wycheproof(void **state)
             uint8_t *salt = tu_json_hex(t, "salt", &salt_len);
             uint8_t *info = tu_json_hex(t, "info", &info_len);
             uint8_t *okm = tu_json_hex(t, "okm", &okm_len);
-            uint64_t size = json_u64(t, "size");
-            uint64_t id = json_u64(t, "tcId");
+            uint64_t size = tu_json_u64(t, "size");
+            uint64_t id = tu_json_u64(t, "tcId");
             const char *result = mv_json_get_str(t, "result", NULL);
             uint8_t prk[MV_HKDF_SHA256_PRK_BYTES];
             uint8_t *out = mv_malloc((size_t)size + 1);

@@ -24,14 +24,6 @@ static mv_err hmac1(uint8_t *out, const uint8_t *key, size_t key_len, const void
     return mv_hmac_sha1(out, key, key_len, msg, msg_len);
 }
 
-static uint64_t json_u64(const mv_json *obj, const char *key)
-{
-    uint64_t v = 0;
-    if (mv_json_get_u64(obj, key, &v) != MV_OK)
-        fail_msg("missing integer field %s", key);
-    return v;
-}
-
 /* RFC files: {"tests": [{key, data, mac, mac_bits}]}; returns the number of cases run. */
 static size_t run_rfc_file(const char *file, hmac_fn fn, size_t full_bytes)
 {
@@ -45,7 +37,7 @@ static size_t run_rfc_file(const char *file, hmac_fn fn, size_t full_bytes)
         uint8_t *key = tu_json_hex(t, "key", &key_len);
         uint8_t *data = tu_json_hex(t, "data", &data_len);
         uint8_t *mac = tu_json_hex(t, "mac", &mac_len);
-        uint64_t bits = json_u64(t, "mac_bits");
+        uint64_t bits = tu_json_u64(t, "mac_bits");
         uint8_t out[MV_HMAC_SHA256_BYTES];
         assert_int_equal(bits % 8, 0);
         assert_int_equal(mac_len, bits / 8);
@@ -78,12 +70,12 @@ static void run_wycheproof(const char *file, hmac_fn fn, size_t full_bytes, int 
 {
     mv_json *root = tu_load_json(file);
     const mv_json *groups = mv_json_get(root, "testGroups");
-    uint64_t expected = json_u64(root, "numberOfTests");
+    uint64_t expected = tu_json_u64(root, "numberOfTests");
     size_t ran = 0, valid = 0, invalid = 0, verified = 0;
     for (size_t g = 0; g < mv_json_len(groups); g++) {
         const mv_json *grp = mv_json_at(groups, g);
         const mv_json *tests = mv_json_get(grp, "tests");
-        uint64_t tag_bits = json_u64(grp, "tagSize");
+        uint64_t tag_bits = tu_json_u64(grp, "tagSize");
         assert_int_equal(tag_bits % 8, 0);
         assert_true(tag_bits / 8 <= full_bytes && tag_bits > 0);
         for (size_t i = 0; i < mv_json_len(tests); i++) {
@@ -93,7 +85,7 @@ static void run_wycheproof(const char *file, hmac_fn fn, size_t full_bytes, int 
             uint8_t *msg = tu_json_hex(t, "msg", &msg_len);
             uint8_t *tag = tu_json_hex(t, "tag", &tag_len);
             const char *result = mv_json_get_str(t, "result", NULL);
-            uint64_t id = json_u64(t, "tcId");
+            uint64_t id = tu_json_u64(t, "tcId");
             uint8_t out[MV_HMAC_SHA256_BYTES];
             assert_non_null(result);
             assert_int_equal(fn(out, key, key_len, msg, msg_len), MV_OK);

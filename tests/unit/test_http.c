@@ -52,19 +52,8 @@ static void handler(void *vctx, const mv_http_request *req, mv_http_response *re
             mv_buf_append(&resp->body, req->body, req->body_len) != MV_OK)
             mv_http_respond_json_error(resp, 500, "echo failed");
     } else if (strcmp(req->path, "/auth") == 0) {
-        mv_auth_request ar = {
-            .method = req->method,
-            .path_and_query = req->path_and_query,
-            .body = req->body,
-            .body_len = req->body_len,
-            .key = mv_http_header(req, "MV-Key"),
-            .date = mv_http_header(req, "mv-date"),
-            .nonce = mv_http_header(req, "MV-Nonce"),
-            .credential = mv_http_header(req, "MV-Credential"),
-            .signature = mv_http_header(req, "MV-Signature"),
-        };
         mv_credential cred;
-        mv_err rc = mv_auth_verify(ctx->verifier, &ar, (uint64_t)time(NULL), &cred);
+        mv_err rc = mv_http_verify(ctx->verifier, req, (uint64_t)time(NULL), &cred);
         if (rc == MV_OK) {
             resp->status = 200;
             snprintf(resp->content_type, sizeof resp->content_type, "text/plain");

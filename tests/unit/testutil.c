@@ -71,3 +71,19 @@ const char *tu_tmpdir(void)
         fail_msg("mkdtemp failed");
     return path;
 }
+
+uint64_t tu_json_u64(const mv_json *obj, const char *key)
+{
+    uint64_t v = 0;
+    if (mv_json_get_u64(obj, key, &v) != MV_OK)
+        fail_msg("missing integer field %s", key);
+    return v;
+}
+
+int tu_all_zero(const uint8_t *p, size_t n)
+{
+    uint8_t acc = 0;
+    for (size_t i = 0; i < n; i++)
+        acc |= p[i];
+    return acc == 0;
+}

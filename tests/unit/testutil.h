@@ -20,6 +20,10 @@ mv_json *tu_load_json(const char *name);
 uint8_t *tu_hex(const char *hex, size_t *n);
 /* Decodes obj[key] (a hex string) into a new heap buffer; fails the test if missing. */
 uint8_t *tu_json_hex(const mv_json *obj, const char *key, size_t *n);
+/* obj[key] as an unsigned integer; fails the test if missing or not one. */
+uint64_t tu_json_u64(const mv_json *obj, const char *key);
+/* 1 if p[0..n) is all zero bytes (constant time is not needed in tests). */
+int tu_all_zero(const uint8_t *p, size_t n);
 /* Makes a fresh empty temporary directory and returns its path (static storage, valid
  * until the next call). */
 const char *tu_tmpdir(void);
