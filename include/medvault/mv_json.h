@@ -29,6 +29,7 @@ typedef enum mv_json_type {
 
 typedef struct mv_json mv_json; /* a node; owned by the tree's root */
 
+/* A zero field means "the default" for that cap, so callers may set just one. */
 typedef struct mv_json_limits {
     size_t max_bytes; /* input length cap (default 16 MiB) */
     size_t max_depth; /* nesting cap (default 64) */

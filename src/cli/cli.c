@@ -83,3 +83,11 @@ int cli_progress_allowed(void)
     const char *ci = getenv("CI");
     return isatty(STDERR_FILENO) && !(ci && *ci && strcmp(ci, "false") != 0);
 }
+
+void cli_progress(const char *what, size_t done, size_t total)
+{
+    if (!cli_progress_allowed())
+        return;
+    fprintf(stderr, "\r%s: %zu/%zu%s", what, done, total, done >= total ? "\n" : "");
+    fflush(stderr);
+}

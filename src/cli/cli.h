@@ -39,6 +39,9 @@ int cli_u64_arg(const char *arg, uint64_t min, uint64_t max, uint64_t *out, cons
 int cli_print_buf(const mv_buf *b);
 /* 1 if stderr is a terminal and CI is not set: progress output is allowed. */
 int cli_progress_allowed(void);
+/* Rewrites one progress line on stderr ("what: done/total") when progress is allowed;
+ * with done == total it ends the line. Silent under CI or without a terminal. */
+void cli_progress(const char *what, size_t done, size_t total);
 
 int cmd_hospital(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);

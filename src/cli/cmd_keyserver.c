@@ -20,7 +20,7 @@ int cli_fetch_info(const char *url, mv_json **out, long *status);
 
 static const char import_usage[] =
     "usage: medvault keyserver import-share --dir DIR --index I --threshold T --share HEX\n"
-    "                                       --public-shares HEX,HEX,... [--epoch E] [--force]\n\n"
+    "                                       --public-shares HEX,HEX,... [--epoch E] [--force] [--json]\n\n"
     "Restores a key share from a backup (or loads a known key for interop tests). Checks that\n"
     "share*G is this index's public share and that all public shares lie on one polynomial of\n"
     "degree T-1 before writing DIR/share.json (0600). Refuses to replace an existing share\n"
@@ -32,12 +32,12 @@ static int ks_import(int argc, char **argv)
         {"dir", required_argument, NULL, 'd'},           {"index", required_argument, NULL, 'i'},
         {"threshold", required_argument, NULL, 't'},     {"share", required_argument, NULL, 's'},
         {"public-shares", required_argument, NULL, 'p'}, {"epoch", required_argument, NULL, 'e'},
-        {"force", no_argument, NULL, 'f'},               {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"force", no_argument, NULL, 'f'},               {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},                {NULL, 0, NULL, 0},
     };
     const char *dir = NULL, *share_hex = NULL, *pubs = NULL;
     uint64_t index = 0, t = 0, epoch = 0;
-    int force = 0, c;
+    int force = 0, json = 0, c;
     optind = 0;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
@@ -48,6 +48,7 @@ static int ks_import(int argc, char **argv)
         case 'p': pubs = optarg; break;
         case 'e': if (cli_u64_arg(optarg, 0, UINT64_MAX - 1, &epoch, "--epoch")) return CLI_USAGE; break;
         case 'f': force = 1; break;
+        case 'j': json = 1; break;
         case 'h': return cli_usage(import_usage, 1);
         default: return cli_usage(import_usage, 0);
         }
@@ -89,8 +90,12 @@ static int ks_import(int argc, char **argv)
         cli_err("cannot import the share: %s", mv_strerror(rc));
         return CLI_FAIL;
     }
-    printf("share %llu of %zu (threshold %llu) imported into %s\n", (unsigned long long)index, n,
-           (unsigned long long)t, dir);
+    if (json)
+        printf("{\"index\":%llu,\"servers\":%zu,\"threshold\":%llu,\"epoch\":%llu}\n", (unsigned long long)index,
+               n, (unsigned long long)t, (unsigned long long)epoch);
+    else
+        printf("share %llu of %zu (threshold %llu) imported into %s\n", (unsigned long long)index, n,
+               (unsigned long long)t, dir);
     return CLI_OK;
 }
 
@@ -354,6 +359,7 @@ static int ks_refresh(int argc, char **argv)
             }
             mv_json_free(info);
         }
+        cli_progress("key servers refreshed", done, d.n_servers);
         if (done == d.n_servers)
             break;
         if (time(NULL) > deadline) {

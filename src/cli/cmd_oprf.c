@@ -41,7 +41,7 @@ int cli_fetch_info(const char *url, mv_json **out, long *status)
 
 static const char create_usage[] =
     "usage: medvault deployment create (--hospital-key HEX | --hospital-dir DIR)\n"
-    "                                  --keyserver URL [--keyserver URL]... --out FILE [--wait S]\n\n"
+    "                                  --keyserver URL [--keyserver URL]... --out FILE [--wait S] [--json]\n\n"
     "Asks every key server for its /v1/info (waiting up to S seconds, default 60, for a DKG to\n"
     "finish), checks that they agree on the threshold, epoch, group key and public shares, and\n"
     "writes the deployment file clients use (docs/deployment.md).\n";
@@ -51,13 +51,13 @@ static int deployment_create(int argc, char **argv)
     static const struct option opts[] = {
         {"hospital-key", required_argument, NULL, 'k'}, {"hospital-dir", required_argument, NULL, 'H'},
         {"keyserver", required_argument, NULL, 's'},    {"out", required_argument, NULL, 'o'},
-        {"wait", required_argument, NULL, 'w'},         {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"wait", required_argument, NULL, 'w'},         {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},               {NULL, 0, NULL, 0},
     };
     const char *hk = NULL, *hdir = NULL, *out = NULL, *urls[MV_DEPLOY_MAX_SERVERS];
     size_t nu = 0;
     uint64_t wait_s = 60;
-    int c;
+    int c, json = 0;
     optind = 0;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
@@ -72,6 +72,7 @@ static int deployment_create(int argc, char **argv)
             break;
         case 'o': out = optarg; break;
         case 'w': if (cli_u64_arg(optarg, 0, 3600, &wait_s, "--wait")) return CLI_USAGE; break;
+        case 'j': json = 1; break;
         case 'h': return cli_usage(create_usage, 1);
         default: return cli_usage(create_usage, 0);
         }
@@ -98,6 +99,7 @@ static int deployment_create(int argc, char **argv)
     for (size_t i = 0; i < nu; i++) {
         mv_json *info = NULL;
         long status = 0;
+        cli_progress("key servers ready", i, nu);
         while (cli_fetch_info(urls[i], &info, &status) != 0) {
             if (time(NULL) >= deadline) {
                 cli_err("key server %s is not ready (HTTP %ld)", urls[i], status);
@@ -145,6 +147,7 @@ static int deployment_create(int argc, char **argv)
         snprintf(e->url, sizeof e->url, "%s", urls[i]);
         memcpy(e->public_share, ps, 32);
     }
+    cli_progress("key servers ready", nu, nu);
     d.n_servers = nu;
     mv_buf b;
     mv_buf_init(&b, 1u << 20);
@@ -159,8 +162,12 @@ static int deployment_create(int argc, char **argv)
         cli_err("cannot write a consistent deployment file: %s", mv_strerror(rc));
         return CLI_FAIL;
     }
-    printf("deployment with %zu key servers (threshold %u, epoch %llu) written to %s\n", nu, (unsigned)d.threshold,
-           (unsigned long long)d.epoch, out);
+    if (json)
+        printf("{\"servers\":%zu,\"threshold\":%u,\"epoch\":%llu}\n", nu, (unsigned)d.threshold,
+               (unsigned long long)d.epoch);
+    else
+        printf("deployment with %zu key servers (threshold %u, epoch %llu) written to %s\n", nu,
+               (unsigned)d.threshold, (unsigned long long)d.epoch, out);
     return CLI_OK;
 }
 
