@@ -27,7 +27,7 @@ static int print_public(const mv_identity *id, int json, const char *label)
 }
 
 /* Shared by `hospital init`, `keygen` and `keyserver init`: a fresh identity directory. */
-static int make_identity(const char *prog, const char *usage, int argc, char **argv, const char *dir_opt,
+static int make_identity(const char *usage, int argc, char **argv, const char *dir_opt,
                          const char *label, int json_default)
 {
     static const struct option opts[] = {
@@ -37,7 +37,6 @@ static int make_identity(const char *prog, const char *usage, int argc, char **a
     };
     const char *dir = NULL;
     int json = json_default, c;
-    (void)prog;
     optind = 0;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
@@ -73,7 +72,7 @@ static const char hospital_init_usage[] =
 
 static int hospital_init(int argc, char **argv)
 {
-    return make_identity("hospital init", hospital_init_usage, argc, argv, "--dir",
+    return make_identity(hospital_init_usage, argc, argv, "--dir",
                          "hospital keys created", 0);
 }
 
@@ -94,7 +93,7 @@ static const char keygen_usage[] =
 
 int cmd_keygen(int argc, char **argv)
 {
-    return make_identity("keygen", keygen_usage, argc, argv, "--out", "user keys created", 1);
+    return make_identity(keygen_usage, argc, argv, "--out", "user keys created", 1);
 }
 
 int cmd_keyserver_init(int argc, char **argv);
@@ -105,7 +104,7 @@ static const char ks_init_usage[] =
 
 int cmd_keyserver_init(int argc, char **argv)
 {
-    return make_identity("keyserver init", ks_init_usage, argc, argv, "--dir", "key server identity created", 0);
+    return make_identity(ks_init_usage, argc, argv, "--dir", "key server identity created", 0);
 }
 
 /* ---------- credentials ---------- */

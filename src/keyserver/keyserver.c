@@ -49,7 +49,6 @@ struct peer {
 struct dkg_state {
     int active;        /* a run exists for `epoch` */
     uint64_t epoch;
-    int refresh;
     mv_dkg *dkg;
     int have[MAX_T + 1];
     int complained[MAX_T + 1]; /* I complained about this dealer and it is unresolved */
@@ -113,8 +112,9 @@ static void sleep_ms(long ms)
 
 mv_err mv_keyserver_config_defaults(mv_keyserver_config *cfg, const char *dir, size_t *err_line)
 {
-    static const char *const allowed[] = {"listen", "rate_per_sec", "rate_burst", "threads",
-                                          "skew_seconds", "dkg_timeout_seconds", "hospital_key", NULL};
+    /* The listen address and hospital key are command-line flags only: one source of truth. */
+    static const char *const allowed[] = {"rate_per_sec", "rate_burst", "threads", "skew_seconds",
+                                          "dkg_timeout_seconds", NULL};
     char path[4096];
     mv_config *c = NULL;
     mv_err rc;
@@ -134,29 +134,32 @@ mv_err mv_keyserver_config_defaults(mv_keyserver_config *cfg, const char *dir, s
     if ((rc = mv_config_load(path, &c, err_line)) != MV_OK)
         return rc;
     const char *bad = NULL;
-    uint64_t v = 0;
     if ((rc = mv_config_check_keys(c, allowed, &bad)) != MV_OK) {
+        if (bad && err_line)
+            *err_line = mv_config_line(c, bad);
         mv_log(MV_LOG_ERROR, COMPONENT, "%s: unknown setting '%s'", path, bad ? bad : "?");
         goto out;
     }
-    const char *s;
-    if ((s = mv_config_get(c, "listen")) != NULL)
-        cfg->listen = "from-config"; /* resolved by the caller, which owns the string */
-    if ((rc = mv_config_get_u64(c, "rate_per_sec", 100, 1, 100000000, &v)) != MV_OK)
-        goto out;
-    cfg->rate_per_sec = (double)v;
-    if ((rc = mv_config_get_u64(c, "rate_burst", 10000, 1, 1000000000, &v)) != MV_OK)
-        goto out;
-    cfg->rate_burst = (double)v;
-    if ((rc = mv_config_get_u64(c, "threads", 2, 1, 256, &v)) != MV_OK)
-        goto out;
-    cfg->threads = (unsigned)v;
-    if ((rc = mv_config_get_u64(c, "skew_seconds", 300, 1, 3600, &v)) != MV_OK)
-        goto out;
-    cfg->skew_seconds = v;
-    if ((rc = mv_config_get_u64(c, "dkg_timeout_seconds", 120, 1, 86400, &v)) != MV_OK)
-        goto out;
-    cfg->dkg_timeout_s = (double)v;
+    /* One table of the numeric settings: key, range, destination. */
+    struct { const char *key; uint64_t dflt, min, max; uint64_t v; } num[] = {
+        {"rate_per_sec", 100, 1, 100000000, 0},  {"rate_burst", 10000, 1, 1000000000, 0},
+        {"threads", 2, 1, 256, 0},               {"skew_seconds", 300, 1, 3600, 0},
+        {"dkg_timeout_seconds", 120, 1, 86400, 0},
+    };
+    for (size_t i = 0; i < sizeof num / sizeof num[0]; i++) {
+        if ((rc = mv_config_get_u64(c, num[i].key, num[i].dflt, num[i].min, num[i].max, &num[i].v)) != MV_OK) {
+            if (err_line)
+                *err_line = mv_config_line(c, num[i].key);
+            mv_log(MV_LOG_ERROR, COMPONENT, "%s: %s must be a whole number from %llu to %llu", path, num[i].key,
+                   (unsigned long long)num[i].min, (unsigned long long)num[i].max);
+            goto out;
+        }
+    }
+    cfg->rate_per_sec = (double)num[0].v;
+    cfg->rate_burst = (double)num[1].v;
+    cfg->threads = (unsigned)num[2].v;
+    cfg->skew_seconds = num[3].v;
+    cfg->dkg_timeout_s = (double)num[4].v;
 out:
     mv_config_free(c);
     return rc;
@@ -816,12 +819,16 @@ static mv_err dkg_deal(struct ks *ks, uint64_t epoch, double deadline, int *comp
             const struct peer *p = &ks->peers[pending[k]];
             if (c->rc == MV_OK && c->status == 200) {
                 mv_json *r = NULL;
-                int accepted = 1;
-                if (mv_json_parse((const char *)c->response.ptr, c->response.len, NULL, &r, NULL) == MV_OK)
-                    (void)mv_json_bool(mv_json_get(r, "accepted"), &accepted);
-                mv_json_free(r);
-                if (!accepted)
+                int accepted = 0;
+                if (mv_json_parse((const char *)c->response.ptr, c->response.len, NULL, &r, NULL) != MV_OK ||
+                    mv_json_bool(mv_json_get(r, "accepted"), &accepted) != MV_OK) {
+                    snprintf(why, why_cap, "key server %u answered my deal with a malformed body",
+                             (unsigned)p->index);
+                    rc = MV_ERR_PROTOCOL;
+                } else if (!accepted) {
                     complainers[p->index] = 1;
+                }
+                mv_json_free(r);
             } else if (c->rc == MV_OK && c->status != 409 && c->status != 503) {
                 snprintf(why, why_cap, "key server %u refused my deal (HTTP %ld)", (unsigned)p->index, c->status);
                 rc = MV_ERR_PROTOCOL;
@@ -1071,7 +1078,6 @@ static void start_dkg(struct ks *ks, uint64_t epoch, int refresh)
     mv_dkg_free(ks->dkg.dkg);
     memset(&ks->dkg, 0, sizeof ks->dkg);
     ks->dkg.epoch = epoch;
-    ks->dkg.refresh = refresh;
     if (mv_dkg_new(ks->my_index, ks->threshold, ks->n_peers, refresh, &ks->dkg.dkg) != MV_OK) {
         ks->dkg.active = 1;
         dkg_fail_locked(ks, "cannot create the DKG state");

@@ -265,6 +265,40 @@ static void test_ratelimit(void **state)
     assert_int_equal(mv_ratelimit_open(d, 0, 10.0, &rl), MV_ERR_INVAL);
 }
 
+static void test_keyserver_config(void **state)
+{
+    (void)state;
+    const char *d = tu_tmpdir();
+    char p[512];
+    size_t line = 0;
+    mv_keyserver_config cfg;
+    /* No file: the documented defaults. */
+    assert_int_equal(mv_keyserver_config_defaults(&cfg, d, &line), MV_OK);
+    assert_true(cfg.rate_per_sec == 100 && cfg.rate_burst == 10000 && cfg.threads == 2);
+    assert_int_equal(cfg.skew_seconds, 300);
+    path(p, sizeof p, d, "keyserver.conf");
+    const char *good = "# limits\nrate_burst = 40\nrate_per_sec = 2\nthreads = 8\n";
+    assert_int_equal(mv_file_write_atomic(p, good, strlen(good), 0600), MV_OK);
+    assert_int_equal(mv_keyserver_config_defaults(&cfg, d, &line), MV_OK);
+    assert_true(cfg.rate_burst == 40 && cfg.rate_per_sec == 2 && cfg.threads == 8);
+    assert_true(cfg.dkg_timeout_s == 120);
+    /* An unknown key (the listen address is a flag only) and a bad value: refused, line named. */
+    const char *unknown = "threads = 3\nlisten = 127.0.0.1:1\n";
+    assert_int_equal(mv_file_write_atomic(p, unknown, strlen(unknown), 0600), MV_OK);
+    line = 0;
+    assert_int_equal(mv_keyserver_config_defaults(&cfg, d, &line), MV_ERR_PARSE);
+    assert_int_equal(line, 2);
+    const char *bad = "\n\nrate_burst = lots\n";
+    assert_int_equal(mv_file_write_atomic(p, bad, strlen(bad), 0600), MV_OK);
+    line = 0;
+    assert_int_equal(mv_keyserver_config_defaults(&cfg, d, &line), MV_ERR_PARSE);
+    assert_int_equal(line, 3);
+    const char *range = "threads = 0\n";
+    assert_int_equal(mv_file_write_atomic(p, range, strlen(range), 0600), MV_OK);
+    assert_int_equal(mv_keyserver_config_defaults(&cfg, d, &line), MV_ERR_INVAL);
+    assert_int_equal(line, 1);
+}
+
 int main(void)
 {
     assert_int_equal(mv_crypto_init(), MV_OK);
@@ -272,6 +306,7 @@ int main(void)
         cmocka_unit_test(test_file_atomic),      cmocka_unit_test(test_identity),
         cmocka_unit_test(test_deployment),       cmocka_unit_test(test_public_shares_check),
         cmocka_unit_test(test_share_file),       cmocka_unit_test(test_ratelimit),
+        cmocka_unit_test(test_keyserver_config),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
