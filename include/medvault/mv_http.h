@@ -80,6 +80,21 @@ mv_err mv_http_response_header(mv_http_response *r, const char *name, const char
  * fixed body. Headers already added are kept. */
 void mv_http_respond_json_error(mv_http_response *r, int status, const char *message);
 
+/* Replaces the body with b's bytes, sets status and content type application/json. A body
+ * that cannot be copied becomes a 500 error answer. b is borrowed (not freed). */
+void mv_http_respond_json(mv_http_response *r, int status, const mv_buf *b);
+/* As mv_http_respond_json when rc is MV_OK (b was built), else a 500 "internal error". */
+void mv_http_respond_built(mv_http_response *r, mv_err rc, int status, const mv_buf *b);
+/* A small JSON answer formatted in place (printf-style); a 500 if it cannot be built. */
+void mv_http_respond_fmt(mv_http_response *r, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Replaces the body with bytes[0..n) as application/octet-stream (a 500 if it cannot be copied). */
+void mv_http_respond_bytes(mv_http_response *r, int status, const uint8_t *bytes, size_t n);
+
+/* Maps a failed mv_http_verify to the answer every service gives: 401 (expired, replayed,
+ * or any other authentication failure, with a message that reveals nothing else) or 503
+ * (replay cache full). Writes the answer into r. */
+void mv_http_respond_auth_failure(mv_http_response *r, mv_err rc);
+
 typedef void (*mv_http_handler_fn)(void *ctx, const mv_http_request *req, mv_http_response *resp);
 
 typedef struct mv_http_config {

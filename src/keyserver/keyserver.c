@@ -3,14 +3,11 @@
 #include "medvault/mv_keyserver.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -18,6 +15,7 @@
 #include "medvault/mv_box.h"
 #include "medvault/mv_codec.h"
 #include "medvault/mv_config.h"
+#include "medvault/mv_daemon.h"
 #include "medvault/mv_dkg.h"
 #include "medvault/mv_file.h"
 #include "medvault/mv_hash.h"
@@ -167,47 +165,6 @@ out:
 
 /* ---------- small JSON/HTTP helpers ---------- */
 
-static void respond_error(mv_http_response *resp, int status, const char *msg)
-{
-    mv_http_respond_json_error(resp, status, msg);
-}
-
-static void respond_buf(mv_http_response *resp, int status, mv_buf *b)
-{
-    resp->status = status;
-    snprintf(resp->content_type, sizeof resp->content_type, "application/json");
-    mv_buf_reset(&resp->body);
-    if (mv_buf_append(&resp->body, b->ptr, b->len) != MV_OK)
-        respond_error(resp, 500, "response too large");
-}
-
-/* Sends b with `status` if building it succeeded (rc), else a 500. */
-static void respond_built(mv_http_response *resp, mv_err rc, int status, mv_buf *b)
-{
-    if (rc == MV_OK)
-        respond_buf(resp, status, b);
-    else
-        respond_error(resp, 500, "internal error");
-}
-
-/* A small JSON answer formatted in place; a 500 if it cannot be built. */
-static void respond_fmt(mv_http_response *resp, int status, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void respond_fmt(mv_http_response *resp, int status, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    mv_buf_reset(&resp->body);
-    mv_err rc = mv_buf_vprintf(&resp->body, fmt, ap);
-    va_end(ap);
-    if (rc != MV_OK) {
-        respond_error(resp, 500, "internal error");
-        return;
-    }
-    resp->status = status;
-    snprintf(resp->content_type, sizeof resp->content_type, "application/json");
-}
-
 /* Metrics are best effort: a full registry drops the sample, serving goes on. */
 static void metric_add(struct ks *ks, const char *name, const char *help, const char *labels, uint64_t n)
 {
@@ -226,26 +183,9 @@ static void count_rejection(struct ks *ks, const char *reason)
 static int authenticate(struct ks *ks, const mv_http_request *req, mv_http_response *resp, mv_credential *cred)
 {
     mv_err rc = mv_http_verify(ks->auth, req, (uint64_t)time(NULL), cred);
-    switch (rc) {
-    case MV_OK:
+    if (rc == MV_OK)
         return 0;
-    case MV_ERR_EXPIRED:
-        respond_error(resp, 401, "credential expired or request date outside the allowed skew");
-        break;
-    case MV_ERR_REPLAY:
-        respond_error(resp, 401, "replayed request nonce");
-        break;
-    case MV_ERR_BUSY:
-        respond_error(resp, 503, "replay cache full; retry shortly");
-        break;
-    case MV_ERR_NOMEM: case MV_ERR_INVAL: case MV_ERR_AUTH: case MV_ERR_TOO_LARGE: case MV_ERR_PARSE:
-    case MV_ERR_IO: case MV_ERR_NOT_FOUND: case MV_ERR_CRYPTO: case MV_ERR_BAD_STATE:
-    case MV_ERR_RATE_LIMITED: case MV_ERR_NET: case MV_ERR_TIMEOUT: case MV_ERR_IDENTITY:
-    case MV_ERR_VERIFY: case MV_ERR_FORBIDDEN: case MV_ERR_EXISTS: case MV_ERR_PROTOCOL:
-    case MV_ERR_UNAVAILABLE: case MV_ERR_HTTP:
-        respond_error(resp, 401, "authentication failed: missing or invalid signature or credential");
-        break;
-    }
+    mv_http_respond_auth_failure(resp, rc);
     count_rejection(ks, "auth");
     return 1;
 }
@@ -267,7 +207,7 @@ static int authenticate_peer(struct ks *ks, const mv_http_request *req, mv_http_
         return 1;
     const struct peer *p = peer_by_index(ks, index);
     if (strcmp(cred.role, "keyserver") != 0 || !p || !mv_ct_eq(p->key, cred.subject, 32)) {
-        respond_error(resp, 403, "not the key server registered for this index");
+        mv_http_respond_json_error(resp, 403, "not the key server registered for this index");
         return 1;
     }
     return 0;
@@ -284,7 +224,7 @@ static void handle_info(struct ks *ks, mv_http_response *resp)
     const mv_ks_share *s = ks->share;
     if (!s) {
         pthread_rwlock_unlock(&ks->share_lock);
-        respond_error(resp, 503, "key generation in progress");
+        mv_http_respond_json_error(resp, 503, "key generation in progress");
         mv_buf_clear(&b);
         return;
     }
@@ -316,7 +256,7 @@ static void handle_info(struct ks *ks, mv_http_response *resp)
         rc = mv_json_write_hex(&b, mv_identity_sign_pk(ks->id), 32);
     if (rc == MV_OK)
         rc = mv_buf_puts(&b, "}");
-    respond_built(resp, rc, 200, &b);
+    mv_http_respond_built(resp, rc, 200, &b);
     mv_buf_clear(&b);
 }
 
@@ -337,27 +277,27 @@ static void handle_evaluate(struct ks *ks, const mv_http_request *req, mv_http_r
         goto out;
     if (mv_json_parse((const char *)req->body, req->body_len, NULL, &root, NULL) != MV_OK ||
         mv_json_type_of(root) != MV_JSON_OBJECT) {
-        respond_error(resp, 400, "malformed JSON body");
+        mv_http_respond_json_error(resp, 400, "malformed JSON body");
         count_rejection(ks, "invalid");
         goto out;
     }
     const mv_json *arr = mv_json_get(root, "blinded");
     size_t count = mv_json_len(arr);
     if (mv_json_type_of(arr) != MV_JSON_ARRAY || count == 0) {
-        respond_error(resp, 400, "\"blinded\" must be a non-empty array of hex elements");
+        mv_http_respond_json_error(resp, 400, "\"blinded\" must be a non-empty array of hex elements");
         count_rejection(ks, "invalid");
         goto out;
     }
     if (count > MV_OPRF_MAX_BATCH) {
         snprintf(msg, sizeof msg, "too many elements: %zu (at most %d per request)", count, MV_OPRF_MAX_BATCH);
-        respond_error(resp, 400, msg);
+        mv_http_respond_json_error(resp, 400, msg);
         count_rejection(ks, "invalid");
         goto out;
     }
     blinded = mv_malloc(count * 32);
     evaluated = mv_malloc(count * 32);
     if (!blinded || !evaluated) {
-        respond_error(resp, 503, "out of memory");
+        mv_http_respond_json_error(resp, 503, "out of memory");
         goto out;
     }
     for (size_t i = 0; i < count; i++) {
@@ -365,7 +305,7 @@ static void handle_evaluate(struct ks *ks, const mv_http_request *req, mv_http_r
         const char *s = mv_json_str(mv_json_at(arr, i), &sl);
         if (!s || mv_hex_decode_exact(blinded + i * 32, 32, s, sl) != MV_OK) {
             snprintf(msg, sizeof msg, "element %zu is not 32 bytes of hex", i);
-            respond_error(resp, 400, msg);
+            mv_http_respond_json_error(resp, 400, msg);
             count_rejection(ks, "invalid");
             goto out;
         }
@@ -374,7 +314,7 @@ static void handle_evaluate(struct ks *ks, const mv_http_request *req, mv_http_r
             snprintf(msg, sizeof msg, erc == MV_ERR_IDENTITY ? "element %zu is the identity element"
                                                               : "element %zu is not a valid ristretto255 encoding",
                      i);
-            respond_error(resp, 400, msg);
+            mv_http_respond_json_error(resp, 400, msg);
             count_rejection(ks, "invalid");
             goto out;
         }
@@ -384,14 +324,14 @@ static void handle_evaluate(struct ks *ks, const mv_http_request *req, mv_http_r
     if (rrc == MV_ERR_RATE_LIMITED) {
         char ra[32];
         snprintf(ra, sizeof ra, "%ld", retry < 0 ? 3600L : retry);
-        respond_error(resp, 429, retry < 0 ? "batch larger than this client's burst allowance"
+        mv_http_respond_json_error(resp, 429, retry < 0 ? "batch larger than this client's burst allowance"
                                            : "rate limit exceeded for this client");
         if (mv_http_response_header(resp, "Retry-After", ra) != MV_OK)
-            respond_error(resp, 500, "internal error");
+            mv_http_respond_json_error(resp, 500, "internal error");
         count_rejection(ks, "rate_limited");
         goto out;
     } else if (rrc != MV_OK) {
-        respond_error(resp, 503, "rate limiter unavailable");
+        mv_http_respond_json_error(resp, 503, "rate limiter unavailable");
         goto out;
     }
 
@@ -407,11 +347,11 @@ static void handle_evaluate(struct ks *ks, const mv_http_request *req, mv_http_r
     }
     pthread_rwlock_unlock(&ks->share_lock);
     if (erc == MV_ERR_BAD_STATE) {
-        respond_error(resp, 503, "key generation in progress");
+        mv_http_respond_json_error(resp, 503, "key generation in progress");
         goto out;
     }
     if (erc != MV_OK) {
-        respond_error(resp, 400, "an element could not be evaluated");
+        mv_http_respond_json_error(resp, 400, "an element could not be evaluated");
         count_rejection(ks, "invalid");
         goto out;
     }
@@ -429,10 +369,10 @@ static void handle_evaluate(struct ks *ks, const mv_http_request *req, mv_http_r
     if (rc == MV_OK)
         rc = mv_buf_puts(&b, "}");
     if (rc != MV_OK) {
-        respond_error(resp, 500, "internal error");
+        mv_http_respond_json_error(resp, 500, "internal error");
         goto out;
     }
-    respond_buf(resp, 200, &b);
+    mv_http_respond_json(resp, 200, &b);
     metric_add(ks, "medvault_keyserver_evaluations_total", "Blinded elements evaluated", NULL, count);
     metric_add(ks, "medvault_keyserver_evaluate_requests_total", "Evaluate requests answered with 200", NULL, 1);
     if (mv_metrics_histogram_observe(ks->metrics, "medvault_keyserver_evaluate_duration_seconds",
@@ -499,32 +439,32 @@ static void handle_dkg_deal(struct ks *ks, const mv_http_request *req, mv_http_r
     if (mv_json_parse((const char *)req->body, req->body_len, NULL, &root, NULL) != MV_OK ||
         mv_json_get_u64(root, "epoch", &epoch) != MV_OK || mv_json_get_u64(root, "from", &from) != MV_OK ||
         from == 0 || from > ks->n_peers || mv_json_get_hex(root, "sealed_share", sealed, sizeof sealed) != MV_OK) {
-        respond_error(resp, 400, "malformed deal");
+        mv_http_respond_json_error(resp, 400, "malformed deal");
         goto out;
     }
     if (authenticate_peer(ks, req, resp, (uint32_t)from))
         goto out;
     const mv_json *ca = mv_json_get(root, "commitments");
     if (mv_json_len(ca) != ks->threshold) {
-        respond_error(resp, 400, "wrong number of commitments");
+        mv_http_respond_json_error(resp, 400, "wrong number of commitments");
         goto out;
     }
     for (size_t i = 0; i < ks->threshold; i++) {
         size_t sl = 0;
         const char *s = mv_json_str(mv_json_at(ca, i), &sl);
         if (!s || mv_hex_decode_exact(commits + i * 32, 32, s, sl) != MV_OK) {
-            respond_error(resp, 400, "malformed commitment");
+            mv_http_respond_json_error(resp, 400, "malformed commitment");
             goto out;
         }
     }
     if (mv_box_seal_open(share, sealed, sizeof sealed, ks->xpk, ks->xsk) != MV_OK) {
-        respond_error(resp, 400, "sealed share does not open with this server's key");
+        mv_http_respond_json_error(resp, 400, "sealed share does not open with this server's key");
         goto out;
     }
     pthread_mutex_lock(&ks->dkg_lock);
     if (!ks->dkg.active || ks->dkg.epoch != epoch || ks->dkg.finished || !ks->dkg.dkg) {
         pthread_mutex_unlock(&ks->dkg_lock);
-        respond_error(resp, 409, "no key generation running for this epoch yet");
+        mv_http_respond_json_error(resp, 409, "no key generation running for this epoch yet");
         goto out;
     }
     mv_err err = MV_OK;
@@ -536,11 +476,11 @@ static void handle_dkg_deal(struct ks *ks, const mv_http_request *req, mv_http_r
     }
     pthread_mutex_unlock(&ks->dkg_lock);
     if (err != MV_OK) {
-        respond_error(resp, 400, "deal rejected");
+        mv_http_respond_json_error(resp, 400, "deal rejected");
         goto out;
     }
     if (mv_buf_printf(&b, "{\"accepted\":%s}", complaint ? "false" : "true") == MV_OK)
-        respond_buf(resp, 200, &b);
+        mv_http_respond_json(resp, 200, &b);
 out:
     mv_wipe(share, sizeof share);
     mv_json_free(root);
@@ -575,7 +515,7 @@ static void handle_dkg_reveal(struct ks *ks, const mv_http_request *req, mv_http
         mv_json_get_u64(root, "epoch", &epoch) != MV_OK || mv_json_get_u64(root, "dealer", &dealer) != MV_OK ||
         mv_json_get_u64(root, "complainer", &complainer) != MV_OK || dealer == 0 || dealer > ks->n_peers ||
         complainer == 0 || complainer > ks->n_peers || mv_json_get_hex(root, "share", share, 32) != MV_OK) {
-        respond_error(resp, 400, "malformed reveal");
+        mv_http_respond_json_error(resp, 400, "malformed reveal");
         goto out;
     }
     if (authenticate_peer(ks, req, resp, (uint32_t)dealer))
@@ -583,13 +523,13 @@ static void handle_dkg_reveal(struct ks *ks, const mv_http_request *req, mv_http
     pthread_mutex_lock(&ks->dkg_lock);
     if (!ks->dkg.active || ks->dkg.epoch != epoch || !ks->dkg.have[dealer]) {
         pthread_mutex_unlock(&ks->dkg_lock);
-        respond_error(resp, 409, "no deal from this dealer in this epoch yet");
+        mv_http_respond_json_error(resp, 409, "no deal from this dealer in this epoch yet");
         goto out;
     }
     if (!ks->dkg.finished)
         dkg_resolve_locked(ks, (uint32_t)dealer, (uint32_t)complainer, share);
     pthread_mutex_unlock(&ks->dkg_lock);
-    respond_fmt(resp, 200, "{\"ok\":true}");
+    mv_http_respond_fmt(resp, 200, "{\"ok\":true}");
 out:
     mv_wipe(share, sizeof share);
     mv_json_free(root);
@@ -617,7 +557,7 @@ static void handle_dkg_status(struct ks *ks, const mv_http_request *req, mv_http
     pthread_mutex_unlock(&ks->dkg_lock);
     if (rc == MV_OK)
         rc = mv_buf_puts(&b, "}");
-    respond_built(resp, rc, 200, &b);
+    mv_http_respond_built(resp, rc, 200, &b);
     mv_buf_clear(&b);
 }
 
@@ -633,12 +573,12 @@ static void handle_refresh(struct ks *ks, const mv_http_request *req, mv_http_re
     if (authenticate(ks, req, resp, &cred))
         goto out;
     if (strcmp(cred.role, "admin") != 0) {
-        respond_error(resp, 403, "only a hospital admin may start a refresh");
+        mv_http_respond_json_error(resp, 403, "only a hospital admin may start a refresh");
         goto out;
     }
     if (mv_json_parse((const char *)req->body, req->body_len, NULL, &root, NULL) != MV_OK ||
         mv_json_get_u64(root, "epoch", &epoch) != MV_OK) {
-        respond_error(resp, 400, "body must be {\"epoch\": N}");
+        mv_http_respond_json_error(resp, 400, "body must be {\"epoch\": N}");
         goto out;
     }
     pthread_rwlock_rdlock(&ks->share_lock);
@@ -646,7 +586,7 @@ static void handle_refresh(struct ks *ks, const mv_http_request *req, mv_http_re
     int have = ks->share != NULL;
     pthread_rwlock_unlock(&ks->share_lock);
     if (!have) {
-        respond_error(resp, 409, "no key yet");
+        mv_http_respond_json_error(resp, 409, "no key yet");
         goto out;
     }
     pthread_mutex_lock(&ks->dkg_lock);
@@ -655,11 +595,11 @@ static void handle_refresh(struct ks *ks, const mv_http_request *req, mv_http_re
     pthread_mutex_unlock(&ks->dkg_lock);
     if (epoch == cur && !busy) {
         /* Already at this epoch (a retried request): report success. */
-        respond_fmt(resp, 200, "{\"epoch\":%llu,\"started\":false,\"current\":true}", (unsigned long long)epoch);
+        mv_http_respond_fmt(resp, 200, "{\"epoch\":%llu,\"started\":false,\"current\":true}", (unsigned long long)epoch);
         goto out;
     }
     if (epoch != cur + 1) {
-        respond_error(resp, 409, "epoch must be the current epoch plus one");
+        mv_http_respond_json_error(resp, 409, "epoch must be the current epoch plus one");
         goto out;
     }
     if (busy || thread_live) {
@@ -667,14 +607,14 @@ static void handle_refresh(struct ks *ks, const mv_http_request *req, mv_http_re
         int same = ks->dkg.active && ks->dkg.epoch == epoch;
         pthread_mutex_unlock(&ks->dkg_lock);
         if (same) {
-            respond_fmt(resp, 202, "{\"epoch\":%llu,\"started\":true}", (unsigned long long)epoch);
+            mv_http_respond_fmt(resp, 202, "{\"epoch\":%llu,\"started\":true}", (unsigned long long)epoch);
         } else {
-            respond_error(resp, 409, "a key generation is already running");
+            mv_http_respond_json_error(resp, 409, "a key generation is already running");
         }
         goto out;
     }
     start_dkg(ks, epoch, 1);
-    respond_fmt(resp, 202, "{\"epoch\":%llu,\"started\":true}", (unsigned long long)epoch);
+    mv_http_respond_fmt(resp, 202, "{\"epoch\":%llu,\"started\":true}", (unsigned long long)epoch);
 out:
     mv_json_free(root);
     mv_buf_clear(&b);
@@ -698,9 +638,9 @@ static void handler(void *ctx, const mv_http_request *req, mv_http_response *res
         handle_refresh(ks, req, resp);
     else if (!strcmp(req->path, "/v1/info") || !strcmp(req->path, "/v1/evaluate") ||
              !strncmp(req->path, "/v1/dkg/", 8) || !strcmp(req->path, "/v1/admin/refresh"))
-        respond_error(resp, 405, "method not allowed");
+        mv_http_respond_json_error(resp, 405, "method not allowed");
     else
-        respond_error(resp, 404, "no such endpoint");
+        mv_http_respond_json_error(resp, 404, "no such endpoint");
 }
 
 /* ---------- DKG / refresh: the driver thread ---------- */
@@ -1157,19 +1097,15 @@ out:
     return rc;
 }
 
-static void harden_process(void)
+static void ratelimit_tick(void *ctx)
 {
-    /* The share must never reach a core file. */
-    struct rlimit rl = {0, 0};
-    (void)setrlimit(RLIMIT_CORE, &rl);
-    (void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    mv_ratelimit_sync(ctx);
 }
 
 mv_err mv_keyserver_run(const mv_keyserver_config *cfg)
 {
     struct ks ks;
     mv_ks_share loaded;
-    sigset_t sigs;
     mv_err rc;
     memset(&ks, 0, sizeof ks);
     memset(&loaded, 0, sizeof loaded);
@@ -1178,7 +1114,7 @@ mv_err mv_keyserver_run(const mv_keyserver_config *cfg)
     pthread_mutex_init(&ks.dkg_lock, NULL);
     if (!cfg || !cfg->dir || !cfg->listen)
         return MV_ERR_INVAL;
-    harden_process();
+    mv_daemon_harden();
     if ((rc = mv_httpc_global_init()) != MV_OK)
         goto out;
     if ((rc = mv_identity_load(cfg->dir, &ks.id)) != MV_OK) {
@@ -1243,13 +1179,9 @@ mv_err mv_keyserver_run(const mv_keyserver_config *cfg)
         (rc = mv_metrics_new(&ks.metrics)) != MV_OK)
         goto out;
 
-    /* Signals are handled by this thread only (sigtimedwait below); block them first so
-     * every thread started from here on inherits the mask. */
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    /* Signals are handled by the main thread only (mv_daemon_wait); block them before any
+     * thread starts so that every thread inherits the mask. */
+    mv_daemon_block_signals();
 
     mv_http_config hc = {
         .listen = cfg->listen,
@@ -1265,28 +1197,14 @@ mv_err mv_keyserver_run(const mv_keyserver_config *cfg)
         goto out;
     }
     uint16_t port = mv_http_server_port(ks.http);
-    if (cfg->port_file) {
-        char pb[16];
-        int n = snprintf(pb, sizeof pb, "%u\n", (unsigned)port);
-        if (mv_file_write_atomic(cfg->port_file, pb, (size_t)n, 0644) != MV_OK)
-            mv_log(MV_LOG_WARN, COMPONENT, "cannot write the port file");
-    }
+    if (mv_daemon_write_port(cfg->port_file, port) != 0)
+        mv_log(MV_LOG_WARN, COMPONENT, "cannot write the port file");
     mv_log(MV_LOG_INFO, COMPONENT, "listening on port %u (index %u, threshold %u, %s)", (unsigned)port,
            (unsigned)ks.my_index, (unsigned)ks.threshold, ks.share ? "share loaded" : "running DKG");
     if (!ks.share)
         start_dkg(&ks, 0, 0);
 
-    double last_sync = mono_now();
-    for (;;) {
-        struct timespec to = {1, 0};
-        int sig = sigtimedwait(&sigs, NULL, &to);
-        if (sig == SIGTERM || sig == SIGINT)
-            break;
-        if (mono_now() - last_sync >= 5) {
-            mv_ratelimit_sync(ks.rl);
-            last_sync = mono_now();
-        }
-    }
+    mv_daemon_wait(5.0, ratelimit_tick, ks.rl);
     mv_log(MV_LOG_INFO, COMPONENT, "shutting down");
     rc = MV_OK;
 out:

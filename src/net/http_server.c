@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdarg.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -131,6 +132,79 @@ void mv_http_respond_json_error(mv_http_response *r, int status, const char *mes
         if (mv_buf_append(&r->body, fallback, sizeof fallback - 1) != MV_OK)
             mv_buf_clear(&r->body); /* cannot even allocate: an empty body still has a status */
     }
+}
+
+void mv_http_respond_json(mv_http_response *r, int status, const mv_buf *b)
+{
+    if (!r)
+        return;
+    mv_buf_reset(&r->body);
+    if (!b || (b->len && mv_buf_append(&r->body, b->ptr, b->len) != MV_OK)) {
+        mv_http_respond_json_error(r, 500, "response too large");
+        return;
+    }
+    r->status = status;
+    set_content_type(r, "application/json");
+}
+
+void mv_http_respond_built(mv_http_response *r, mv_err rc, int status, const mv_buf *b)
+{
+    if (rc == MV_OK)
+        mv_http_respond_json(r, status, b);
+    else
+        mv_http_respond_json_error(r, 500, "internal error");
+}
+
+void mv_http_respond_fmt(mv_http_response *r, int status, const char *fmt, ...)
+{
+    va_list ap;
+    if (!r || !fmt)
+        return;
+    mv_buf_reset(&r->body);
+    va_start(ap, fmt);
+    mv_err rc = mv_buf_vprintf(&r->body, fmt, ap);
+    va_end(ap);
+    if (rc != MV_OK) {
+        mv_http_respond_json_error(r, 500, "internal error");
+        return;
+    }
+    r->status = status;
+    set_content_type(r, "application/json");
+}
+
+void mv_http_respond_bytes(mv_http_response *r, int status, const uint8_t *bytes, size_t n)
+{
+    if (!r)
+        return;
+    mv_buf_reset(&r->body);
+    if (n && (!bytes || mv_buf_append(&r->body, bytes, n) != MV_OK)) {
+        mv_http_respond_json_error(r, 500, "response too large");
+        return;
+    }
+    r->status = status;
+    set_content_type(r, "application/octet-stream");
+}
+
+void mv_http_respond_auth_failure(mv_http_response *r, mv_err rc)
+{
+    switch (rc) {
+    case MV_ERR_EXPIRED:
+        mv_http_respond_json_error(r, 401, "credential expired or request date outside the allowed skew");
+        return;
+    case MV_ERR_REPLAY:
+        mv_http_respond_json_error(r, 401, "replayed request nonce");
+        return;
+    case MV_ERR_BUSY:
+        mv_http_respond_json_error(r, 503, "replay cache full; retry shortly");
+        return;
+    case MV_OK: case MV_ERR_NOMEM: case MV_ERR_INVAL: case MV_ERR_AUTH: case MV_ERR_TOO_LARGE:
+    case MV_ERR_PARSE: case MV_ERR_IO: case MV_ERR_NOT_FOUND: case MV_ERR_CRYPTO: case MV_ERR_BAD_STATE:
+    case MV_ERR_RATE_LIMITED: case MV_ERR_NET: case MV_ERR_TIMEOUT: case MV_ERR_IDENTITY:
+    case MV_ERR_VERIFY: case MV_ERR_FORBIDDEN: case MV_ERR_EXISTS: case MV_ERR_PROTOCOL:
+    case MV_ERR_UNAVAILABLE: case MV_ERR_HTTP:
+        break;
+    }
+    mv_http_respond_json_error(r, 401, "authentication failed: missing or invalid signature or credential");
 }
 
 static void response_init(mv_http_response *r)
