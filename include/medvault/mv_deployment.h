@@ -3,7 +3,8 @@
  * JSON (documented in docs/deployment.md):
  *   {"version":1, "hospital_public_key":HEX, "suite":"ristretto255-SHA512",
  *    "threshold":T, "epoch":E, "group_public_key":HEX,
- *    "keyservers":[{"index":I, "url":"http://127.0.0.1:PORT", "public_share":HEX}, ...]}
+ *    "keyservers":[{"index":I, "url":"http://127.0.0.1:PORT", "public_share":HEX}, ...],
+ *    "hospital_url":URL, "storage_url":URL}   (the last two optional)
  * A client pins every key server's public share from this file and verifies each proof
  * against it. Loading checks that the public shares are consistent: they lie on one
  * polynomial of degree T-1 "in the exponent" whose value at 0 is the group public key. */
@@ -35,6 +36,8 @@ typedef struct mv_deployment {
     uint8_t group_pk[32];
     size_t n_servers;
     mv_keyserver_entry servers[MV_DEPLOY_MAX_SERVERS]; /* sorted by index */
+    char hospital_url[MV_DEPLOY_URL_MAX + 1]; /* optional ("" if absent): token service, registry */
+    char storage_url[MV_DEPLOY_URL_MAX + 1];  /* optional ("" if absent): the primary storage server */
 } mv_deployment;
 
 /* Parses a deployment document. MV_ERR_PARSE for malformed JSON or fields (missing field,

@@ -1,6 +1,7 @@
 /* deployment.c - the client's pinned view of the services: parse strictly, check shares are consistent. */
 #include "medvault/mv_deployment.h"
 
+#include <stddef.h>
 #include <string.h>
 
 #include "medvault/mv_file.h"
@@ -96,6 +97,23 @@ mv_err mv_deployment_parse(const char *text, size_t len, mv_deployment *out)
         memcpy(shares + (v - 1) * 32, se->public_share, 32);
     }
     out->n_servers = n;
+    static const struct { const char *key; size_t off; } urls[] = {
+        {"hospital_url", offsetof(mv_deployment, hospital_url)},
+        {"storage_url", offsetof(mv_deployment, storage_url)},
+    };
+    for (size_t i = 0; i < sizeof urls / sizeof urls[0]; i++) {
+        if (!mv_json_get(root, urls[i].key))
+            continue;
+        size_t ul = 0;
+        const char *u = mv_json_get_str(root, urls[i].key, &ul);
+        char *dst = (char *)out + urls[i].off;
+        if (!u || !url_ok(u, ul))
+            goto out;
+        memcpy(dst, u, ul);
+        dst[ul] = 0;
+        while (ul > 0 && dst[ul - 1] == '/')
+            dst[--ul] = 0;
+    }
     rc = mv_public_shares_check(shares, n, out->threshold, out->group_pk);
     if (rc != MV_OK)
         rc = MV_ERR_VERIFY;
@@ -134,7 +152,15 @@ mv_err mv_deployment_write(const mv_deployment *d, mv_buf *b)
             (rc = mv_json_write_hex(b, e->public_share, 32)) != MV_OK || (rc = mv_buf_puts(b, "}")) != MV_OK)
             return rc;
     }
-    return mv_buf_puts(b, "\n  ]\n}\n");
+    if ((rc = mv_buf_puts(b, "\n  ]")) != MV_OK)
+        return rc;
+    if (d->hospital_url[0] && ((rc = mv_buf_puts(b, ",\n  \"hospital_url\": ")) != MV_OK ||
+                               (rc = mv_json_write_str(b, d->hospital_url, strlen(d->hospital_url))) != MV_OK))
+        return rc;
+    if (d->storage_url[0] && ((rc = mv_buf_puts(b, ",\n  \"storage_url\": ")) != MV_OK ||
+                              (rc = mv_json_write_str(b, d->storage_url, strlen(d->storage_url))) != MV_OK))
+        return rc;
+    return mv_buf_puts(b, "\n}\n");
 }
 
 mv_err mv_deployment_save(const mv_deployment *d, const char *path)
