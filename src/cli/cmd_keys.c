@@ -80,6 +80,7 @@ int cmd_hospital(int argc, char **argv)
 {
     static const cli_cmd table[] = {
         {"init", hospital_init, "create the hospital key pair"},
+        {"run", cmd_hospital_run, "run the hospital service (registration, dedup tokens)"},
         {NULL, NULL, NULL},
     };
     return cli_dispatch("medvault hospital", table, argc, argv);

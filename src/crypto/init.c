@@ -21,3 +21,15 @@ mv_err mv_crypto_init(void)
         return MV_ERR_CRYPTO;
     return init_failed ? MV_ERR_CRYPTO : MV_OK;
 }
+
+mv_err mv_random_bytes(void *out, size_t n)
+{
+    if (!out && n)
+        return MV_ERR_INVAL;
+    mv_err rc = mv_crypto_init();
+    if (rc != MV_OK)
+        return rc;
+    if (n)
+        randombytes_buf(out, n);
+    return MV_OK;
+}

@@ -1,0 +1,69 @@
+/* mv_hospital.h - the hospital service (`medvault hospital run`): the group manager that
+ * registers users and issues their credentials, and the token service of authorized
+ * deduplication (TokenGen / ShareTokenGen, DESIGN section 3).
+ *
+ * The hospital holds one privilege key per department, created on demand and kept in
+ * DIR/privileges/ (one file per department, mode 0600, name = hex of the department name).
+ * A dedup token is HMAC(k_dept, tag): HMAC-SHA-256 by default, or HMAC-SHA-1 (zero-padded
+ * to 32 bytes) when the deployment selects it for compatibility with the original scheme.
+ * The storage server therefore sees tokens that only match within one department.
+ *
+ * Directory layout (DIR is the hospital identity made by `medvault hospital init`):
+ *   keys, public.json       the hospital's signing key (it signs every credential)
+ *   privileges/<hex>.key    privilege keys (0600)
+ *   users/<signpk hex>.json registered users: name, role, departments, public keys, status
+ *   hospital.conf           optional settings (mv_config format): threads, skew_seconds,
+ *                           credential_days, token_hmac = sha256 | sha1
+ * The HTTP API is in docs/api.md. */
+#ifndef MV_HOSPITAL_H
+#define MV_HOSPITAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "medvault/mv_err.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MV_TOKEN_BYTES 32
+#define MV_HOSPITAL_MAX_TAGS 100000 /* per /v1/tokens request */
+
+typedef enum mv_token_alg { MV_TOKEN_HMAC_SHA256 = 0, MV_TOKEN_HMAC_SHA1 = 1 } mv_token_alg;
+
+/* token = HMAC(key, tag) with the chosen hash; SHA-1's 20 bytes are followed by 12 zero
+ * bytes. MV_ERR_INVAL on NULL or an unknown alg. */
+mv_err mv_token_compute(mv_token_alg alg, const uint8_t key[static 32], const uint8_t tag[static 32],
+                        uint8_t token[static MV_TOKEN_BYTES]) __attribute__((warn_unused_result));
+
+typedef struct mv_hospital_config {
+    const char *dir;
+    const char *listen;       /* "127.0.0.1:PORT" */
+    unsigned threads;         /* default 4 */
+    uint64_t skew_seconds;    /* default 300 */
+    uint64_t credential_days; /* lifetime of credentials it issues; default 365 */
+    mv_token_alg token_alg;   /* default MV_TOKEN_HMAC_SHA256 */
+    const char *port_file;    /* if set, the bound port is written there once listening */
+} mv_hospital_config;
+
+/* Fills the defaults and reads DIR/hospital.conf if present (unknown keys and bad values
+ * are MV_ERR_PARSE with *err_line set). */
+mv_err mv_hospital_config_defaults(mv_hospital_config *cfg, const char *dir, size_t *err_line)
+    __attribute__((warn_unused_result));
+
+/* Registers a user directly in DIR/users (no server needed: `medvault up` uses it for the
+ * first admin) and issues its credential (base64 into cred_b64[0..cap)). role is doctor,
+ * patient or admin; departments may be empty for admins and patients. MV_ERR_EXISTS if
+ * the signing key is already registered, MV_ERR_INVAL for bad fields. */
+mv_err mv_hospital_register(const char *dir, const char *name, const char *role, const char *const *departments,
+                            size_t n_departments, const uint8_t sign_pk[static 32], const uint8_t box_pk[static 32],
+                            uint64_t days, char *cred_b64, size_t cap) __attribute__((warn_unused_result));
+
+/* Serves until SIGTERM/SIGINT, then shuts down cleanly (in-flight requests finish,
+ * privilege keys wiped). */
+mv_err mv_hospital_run(const mv_hospital_config *cfg) __attribute__((warn_unused_result));
+
+#ifdef __cplusplus
+}
+#endif
+#endif
