@@ -18,7 +18,7 @@
  *       -DMV_TESTS=OFF -DCMAKE_C_FLAGS=-fsanitize=fuzzer-no-link
  *   ninja -C build-fuzz medvault_static
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude tests/fuzz/fuzz_json.c \
- *       build-fuzz/libmedvault.a $(pkg-config --libs libsodium libcrypto libcurl libmicrohttpd) \
+ *       build-fuzz/libmedvault.a $(pkg-config --libs libsodium libcrypto libcurl libmicrohttpd libzstd) \
  *       -llmdb -lpthread -lm -o fuzz_json
  *   mkdir -p /tmp/json-corpus && ./fuzz_json -max_len=4096 /tmp/json-corpus tests/fuzz/corpus/json
  *

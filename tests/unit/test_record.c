@@ -1,0 +1,788 @@
+/* test_record.c - records and envelopes (mv_record.h).
+ *
+ * Record encoding: round trips at varint edges, a pinned encoding written out byte by byte
+ * from the format in mv_record.h, strict decoding (every truncation, trailing bytes,
+ * non-minimal and over-long varints, unknown magic/version/kind, caps, structural rules,
+ * pseudo-random garbage), allocation failures in turn. Envelopes: round trip for several
+ * readers, duplicates collapsed, non-readers refused, wrong id and wrong key fail, every
+ * single-byte flip fails to open unless it lies in another reader's entry, add/remove reader,
+ * framing errors, and the per-record size of a 1-block FHIR record with 2 readers. */
+#include "testutil.h"
+
+#include <string.h>
+
+#include "medvault/mv_box.h"
+#include "medvault/mv_mem.h"
+#include "medvault/mv_record.h"
+
+/* A 300-byte canonical FHIR envelope (identity and per-visit fields of a MedicationRequest). */
+static const char skeleton300[] =
+    "{\"authoredOn\":\"2024-03-14\",\"id\":\"mr-042\",\"identifier\":[{\"system\":\"urn:oid:1.2.826.0.1."
+    "3680043.9.7171\",\"value\":\"RX-24-000042\"}],\"meta\":{\"lastUpdated\":\"2024-03-14T09:31:12Z\"},"
+    "\"requester\":{\"reference\":\"Practitioner/dr-moreau\"},\"resourceType\":\"MedicationRequest\","
+    "\"subject\":{\"reference\":\"Patient/p-8812\"}}";
+
+static const uint8_t rec_id[MV_RECORD_ID_BYTES] = {0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08,
+                                                   0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f, 0x10};
+
+static void fill(uint8_t *p, size_t n, uint8_t seed)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = (uint8_t)(seed * 31 + i * 7 + (i >> 3));
+}
+
+static mv_block_ref block(uint32_t slot, uint8_t seed, uint64_t plain, uint64_t cipher)
+{
+    mv_block_ref b;
+    fill(b.tag, 32, seed);
+    fill(b.key, 32, (uint8_t)(seed + 100));
+    b.slot = slot;
+    b.plain_len = plain;
+    b.cipher_len = cipher;
+    return b;
+}
+
+static void fhir_record(mv_record *r, size_t n_blocks)
+{
+    mv_record_init(r);
+    r->kind = MV_RECORD_FHIR;
+    r->created = 1710405072;
+    assert_int_equal(mv_record_set_skeleton(r, (const uint8_t *)skeleton300, sizeof skeleton300 - 1), MV_OK);
+    for (size_t i = 0; i < n_blocks; i++) {
+        mv_block_ref b = block(i == 0 ? MV_RECORD_SLOT_ROOT : (uint32_t)(i - 1), (uint8_t)i, 180 + i, 140 + i);
+        assert_int_equal(mv_record_add_block(r, &b), MV_OK);
+    }
+}
+
+static void assert_records_equal(const mv_record *a, const mv_record *b)
+{
+    assert_int_equal(a->kind, b->kind);
+    assert_true(a->created == b->created);
+    assert_int_equal(a->name_len, b->name_len);
+    if (a->name_len)
+        assert_memory_equal(a->name, b->name, a->name_len);
+    assert_int_equal(a->skeleton_len, b->skeleton_len);
+    if (a->skeleton_len)
+        assert_memory_equal(a->skeleton, b->skeleton, a->skeleton_len);
+    assert_int_equal(a->n_blocks, b->n_blocks);
+    for (size_t i = 0; i < a->n_blocks; i++) {
+        assert_memory_equal(a->blocks[i].tag, b->blocks[i].tag, 32);
+        assert_memory_equal(a->blocks[i].key, b->blocks[i].key, 32);
+        assert_true(a->blocks[i].slot == b->blocks[i].slot);
+        assert_true(a->blocks[i].plain_len == b->blocks[i].plain_len);
+        assert_true(a->blocks[i].cipher_len == b->blocks[i].cipher_len);
+    }
+}
+
+/* encode -> decode -> compare -> encode again gives the same bytes. */
+static void roundtrip(const mv_record *r)
+{
+    mv_buf e1, e2;
+    mv_record d;
+    mv_buf_init(&e1, 1u << 26);
+    mv_buf_init(&e2, 1u << 26);
+    mv_record_init(&d);
+    assert_int_equal(mv_record_encode(r, &e1), MV_OK);
+    assert_int_equal(mv_record_decode(e1.ptr, e1.len, &d), MV_OK);
+    assert_records_equal(r, &d);
+    assert_int_equal(mv_record_encode(&d, &e2), MV_OK);
+    assert_int_equal(e1.len, e2.len);
+    assert_memory_equal(e1.ptr, e2.ptr, e1.len);
+    mv_record_clear(&d);
+    mv_buf_clear(&e1);
+    mv_buf_clear(&e2);
+}
+
+static void test_record_roundtrip(void **state)
+{
+    (void)state;
+    mv_record r;
+    mv_record_init(&r);
+    roundtrip(&r); /* empty FHIR record */
+
+    fhir_record(&r, 5);
+    roundtrip(&r);
+    mv_record_clear(&r);
+    assert_null(r.blocks);
+    assert_null(r.skeleton);
+    assert_int_equal(r.n_blocks, 0);
+
+    /* Varint edges. */
+    static const uint64_t edges[] = {0, 1, 127, 128, 16383, 16384, UINT32_MAX, (uint64_t)1 << 63, UINT64_MAX};
+    static const uint32_t slots[] = {0, 1, 127, 128, UINT32_MAX - 1, UINT32_MAX};
+    for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++) {
+        mv_record_init(&r);
+        r.created = edges[i];
+        for (size_t j = 0; j < sizeof slots / sizeof slots[0]; j++) {
+            mv_block_ref b = block(slots[j], (uint8_t)j, edges[i], edges[i] < 16 ? 16 : edges[i]);
+            assert_int_equal(mv_record_add_block(&r, &b), MV_OK);
+        }
+        roundtrip(&r);
+        mv_record_clear(&r);
+    }
+
+    /* An attachment: a name, no skeleton, slots 0..n-1; crossing several array growths. */
+    mv_record_init(&r);
+    r.kind = MV_RECORD_ATTACHMENT;
+    assert_int_equal(mv_record_set_name(&r, (const uint8_t *)"scan 2024-03-14.dcm", 19), MV_OK);
+    for (uint32_t i = 0; i < 1000; i++) {
+        mv_block_ref b = block(i, (uint8_t)i, 1u << 20, (1u << 20) + 16);
+        assert_int_equal(mv_record_add_block(&r, &b), MV_OK);
+    }
+    for (uint32_t i = 0; i < 1000; i++)
+        assert_int_equal(r.blocks[i].slot, i);
+    roundtrip(&r);
+    mv_record_clear(&r);
+}
+
+/* The format of mv_record.h, written out by hand. */
+static void test_record_pinned(void **state)
+{
+    (void)state;
+    mv_record r;
+    mv_buf e;
+    mv_record_init(&r);
+    mv_buf_init(&e, 4096);
+    r.created = 300; /* LEB128: ac 02 */
+    assert_int_equal(mv_record_set_skeleton(&r, (const uint8_t *)"{}", 2), MV_OK);
+    mv_block_ref b;
+    memset(b.tag, 0x11, 32);
+    memset(b.key, 0x22, 32);
+    b.slot = MV_RECORD_SLOT_ROOT; /* stored as slot + 1 = 0 */
+    b.plain_len = 5;
+    b.cipher_len = 200; /* c8 01 */
+    assert_int_equal(mv_record_add_block(&r, &b), MV_OK);
+    assert_int_equal(mv_record_encode(&r, &e), MV_OK);
+    uint8_t want[4 + 1 + 1 + 2 + 1 + 1 + 2 + 1 + 64 + 1 + 1 + 2];
+    size_t k = 0;
+    memcpy(want, "MVR1", 4);
+    k = 4;
+    want[k++] = 1;    /* version */
+    want[k++] = 1;    /* kind FHIR */
+    want[k++] = 0xac; /* created */
+    want[k++] = 0x02;
+    want[k++] = 0; /* name_len */
+    want[k++] = 2; /* skeleton_len */
+    want[k++] = '{';
+    want[k++] = '}';
+    want[k++] = 1; /* n_blocks */
+    memset(want + k, 0x11, 32);
+    memset(want + k + 32, 0x22, 32);
+    k += 64;
+    want[k++] = 0; /* slot' */
+    want[k++] = 5;
+    want[k++] = 0xc8;
+    want[k++] = 0x01;
+    assert_int_equal(k, sizeof want);
+    assert_int_equal(e.len, sizeof want);
+    assert_memory_equal(e.ptr, want, sizeof want);
+    mv_record_clear(&r);
+    mv_buf_clear(&e);
+}
+
+static mv_err decode_bytes(const uint8_t *p, size_t n)
+{
+    mv_record d;
+    mv_record_init(&d);
+    mv_err rc = mv_record_decode(p, n, &d);
+    if (rc != MV_OK) {
+        assert_int_equal(d.n_blocks, 0);
+        assert_null(d.blocks);
+        assert_null(d.skeleton);
+        assert_null(d.name);
+    }
+    mv_record_clear(&d);
+    return rc;
+}
+
+/* Builds "MVR1" 01 kind, then the given tail. */
+static size_t craft(uint8_t *buf, uint8_t kind, const uint8_t *tail, size_t tail_len)
+{
+    memcpy(buf, "MVR1\x01", 5);
+    buf[5] = kind;
+    memcpy(buf + 6, tail, tail_len);
+    return 6 + tail_len;
+}
+
+static void test_record_decode_strict(void **state)
+{
+    (void)state;
+    mv_record r;
+    mv_buf e;
+    uint8_t buf[256];
+    size_t n;
+    mv_buf_init(&e, 1u << 20);
+    fhir_record(&r, 3);
+    r.created = 1u << 20;
+    assert_int_equal(mv_record_set_name(&r, (const uint8_t *)"n", 1), MV_OK);
+    assert_int_equal(mv_record_encode(&r, &e), MV_OK);
+    assert_int_equal(decode_bytes(e.ptr, e.len), MV_OK);
+
+    /* Every truncation, and one trailing byte. */
+    for (size_t len = 0; len < e.len; len++)
+        assert_int_equal(decode_bytes(e.ptr, len), MV_ERR_PARSE);
+    uint8_t *longer = mv_malloc(e.len + 1);
+    assert_non_null(longer);
+    memcpy(longer, e.ptr, e.len);
+    longer[e.len] = 0;
+    assert_int_equal(decode_bytes(longer, e.len + 1), MV_ERR_PARSE);
+    /* Magic, version, kind. */
+    for (size_t i = 0; i < 6; i++) {
+        uint8_t save = longer[i];
+        longer[i] = i == 5 ? 3 : (uint8_t)(save ^ 0x20);
+        assert_int_equal(decode_bytes(longer, e.len), MV_ERR_PARSE);
+        longer[i] = 0;
+        assert_int_equal(decode_bytes(longer, e.len), MV_ERR_PARSE);
+        longer[i] = save;
+    }
+    mv_free(longer);
+
+    /* Minimal empty record: created 0, no name, no skeleton, no blocks. */
+    n = craft(buf, 1, (const uint8_t *)"\x00\x00\x00\x00", 4);
+    assert_int_equal(decode_bytes(buf, n), MV_OK);
+    n = craft(buf, 2, (const uint8_t *)"\x00\x00\x00\x00", 4);
+    assert_int_equal(decode_bytes(buf, n), MV_OK);
+    /* Non-minimal varints: 0 as 80 00; 1 as 81 00. */
+    n = craft(buf, 1, (const uint8_t *)"\x80\x00\x00\x00\x00", 5);
+    assert_int_equal(decode_bytes(buf, n), MV_ERR_PARSE);
+    n = craft(buf, 1, (const uint8_t *)"\x00\x81\x00\x61\x00\x00", 6);
+    assert_int_equal(decode_bytes(buf, n), MV_ERR_PARSE);
+    /* UINT64_MAX (ff x9, 01) is fine; 10th byte 02 overflows; 11 bytes is too long. */
+    n = craft(buf, 1, (const uint8_t *)"\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01\x00\x00\x00", 13);
+    assert_int_equal(decode_bytes(buf, n), MV_OK);
+    n = craft(buf, 1, (const uint8_t *)"\xff\xff\xff\xff\xff\xff\xff\xff\xff\x02\x00\x00\x00", 13);
+    assert_int_equal(decode_bytes(buf, n), MV_ERR_PARSE);
+    n = craft(buf, 1, (const uint8_t *)"\xff\xff\xff\xff\xff\xff\xff\xff\xff\x81\x00\x00\x00\x00", 14);
+    assert_int_equal(decode_bytes(buf, n), MV_ERR_PARSE);
+    /* Caps: name 4097 (81 20), skeleton 16 MiB + 1 (81 80 80 08), blocks 1,000,001 (c1 84 3d). */
+    n = craft(buf, 1, (const uint8_t *)"\x00\x81\x20", 3);
+    assert_int_equal(decode_bytes(buf, n), MV_ERR_TOO_LARGE);
+    n = craft(buf, 1, (const uint8_t *)"\x00\x00\x81\x80\x80\x08", 6);
+    assert_int_equal(decode_bytes(buf, n), MV_ERR_TOO_LARGE);
+    n = craft(buf, 1, (const uint8_t *)"\x00\x00\x00\xc1\x84\x3d", 6);
+    assert_int_equal(decode_bytes(buf, n), MV_ERR_TOO_LARGE);
+    /* Within the caps but longer than the input: refused before any allocation. */
+    mv_mem_fail_after(0);
+    n = craft(buf, 1, (const uint8_t *)"\x00\x80\x20", 3); /* name 4096 */
+    assert_int_equal(decode_bytes(buf, n), MV_ERR_PARSE);
+    n = craft(buf, 1, (const uint8_t *)"\x00\x00\x80\x80\x80\x08", 6); /* skeleton 16 MiB */
+    assert_int_equal(decode_bytes(buf, n), MV_ERR_PARSE);
+    n = craft(buf, 1, (const uint8_t *)"\x00\x00\x00\xc0\x84\x3d", 6); /* 1,000,000 blocks */
+    assert_int_equal(decode_bytes(buf, n), MV_ERR_PARSE);
+    mv_mem_fail_after(SIZE_MAX);
+
+    /* Structural rules: an attachment with a skeleton; attachment slots out of order; a
+     * cipher_len below 16; slot' beyond 32 bits. */
+    n = craft(buf, 2, (const uint8_t *)"\x00\x00\x02{}\x00", 6);
+    assert_int_equal(decode_bytes(buf, n), MV_ERR_PARSE);
+    n = craft(buf, 1, (const uint8_t *)"\x00\x00\x02{}\x00", 6);
+    assert_int_equal(decode_bytes(buf, n), MV_OK);
+    uint8_t tail[80];
+    memcpy(tail, "\x00\x00\x00\x01", 4);
+    memset(tail + 4, 0x33, 64);
+    memcpy(tail + 68, "\x01\x05\x10", 3); /* slot' 1 = slot 0, plain 5, cipher 16 */
+    n = craft(buf, 2, tail, 71);
+    assert_int_equal(decode_bytes(buf, n), MV_OK);
+    tail[68] = 2; /* slot 1 for the first chunk */
+    n = craft(buf, 2, tail, 71);
+    assert_int_equal(decode_bytes(buf, n), MV_ERR_PARSE);
+    n = craft(buf, 1, tail, 71); /* fine for FHIR */
+    assert_int_equal(decode_bytes(buf, n), MV_OK);
+    tail[70] = 15;
+    n = craft(buf, 1, tail, 71);
+    assert_int_equal(decode_bytes(buf, n), MV_ERR_PARSE);
+    tail[70] = 16;
+    memcpy(tail + 68, "\x80\x80\x80\x80\x10\x05\x10", 7); /* slot' = 2^32 */
+    n = craft(buf, 1, tail, 75);
+    assert_int_equal(decode_bytes(buf, n), MV_ERR_PARSE);
+    memcpy(tail + 68, "\xff\xff\xff\xff\x0f\x05\x10", 7); /* slot' = 2^32 - 1 */
+    n = craft(buf, 1, tail, 75);
+    assert_int_equal(decode_bytes(buf, n), MV_OK);
+
+    /* Garbage: never a crash, only the documented codes. */
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    for (int t = 0; t < 2000; t++) {
+        size_t len = (size_t)(t % 200);
+        for (size_t i = 0; i < len; i++) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            buf[i] = (uint8_t)x;
+        }
+        if (t % 2)
+            memcpy(buf, "MVR1\x01\x01", len < 6 ? len : 6);
+        mv_err rc = decode_bytes(buf, len);
+        assert_true(rc == MV_ERR_PARSE || rc == MV_ERR_TOO_LARGE || rc == MV_OK);
+    }
+    assert_int_equal(mv_record_decode(NULL, 1, &r), MV_ERR_INVAL);
+    assert_int_equal(mv_record_decode(buf, 1, NULL), MV_ERR_INVAL);
+    mv_record_clear(&r);
+    mv_buf_clear(&e);
+}
+
+static void test_record_setters_and_encode_errors(void **state)
+{
+    (void)state;
+    mv_record r;
+    mv_buf e;
+    static uint8_t big[MV_RECORD_NAME_MAX + 1];
+    mv_record_init(&r);
+    mv_buf_init(&e, 1u << 20);
+    assert_int_equal(mv_record_set_name(&r, big, sizeof big), MV_ERR_TOO_LARGE);
+    assert_int_equal(mv_record_set_name(&r, big, MV_RECORD_NAME_MAX), MV_OK);
+    assert_int_equal(r.name_len, MV_RECORD_NAME_MAX);
+    assert_int_equal(mv_record_set_name(&r, NULL, 1), MV_ERR_INVAL);
+    assert_int_equal(r.name_len, MV_RECORD_NAME_MAX); /* unchanged on error */
+    assert_int_equal(mv_record_set_name(&r, NULL, 0), MV_OK);
+    assert_null(r.name);
+    assert_int_equal(mv_record_set_skeleton(&r, big, MV_RECORD_SKELETON_MAX + 1), MV_ERR_TOO_LARGE);
+    assert_int_equal(mv_record_set_name(NULL, big, 1), MV_ERR_INVAL);
+    assert_int_equal(mv_record_add_block(&r, NULL), MV_ERR_INVAL);
+
+    /* Encode refuses what decode would refuse. */
+    mv_block_ref b = block(0, 1, 10, 15);
+    assert_int_equal(mv_record_add_block(&r, &b), MV_OK);
+    assert_int_equal(mv_record_encode(&r, &e), MV_ERR_INVAL); /* cipher_len < 16 */
+    r.blocks[0].cipher_len = 16;
+    assert_int_equal(mv_record_encode(&r, &e), MV_OK);
+    mv_buf_reset(&e);
+    r.kind = MV_RECORD_ATTACHMENT;
+    assert_int_equal(mv_record_encode(&r, &e), MV_OK);
+    mv_buf_reset(&e);
+    r.blocks[0].slot = 1;
+    assert_int_equal(mv_record_encode(&r, &e), MV_ERR_INVAL);
+    r.blocks[0].slot = 0;
+    assert_int_equal(mv_record_set_skeleton(&r, (const uint8_t *)"{}", 2), MV_OK);
+    assert_int_equal(mv_record_encode(&r, &e), MV_ERR_INVAL);
+    r.kind = (mv_record_kind)7;
+    assert_int_equal(mv_record_encode(&r, &e), MV_ERR_INVAL);
+    r.kind = MV_RECORD_FHIR;
+    assert_int_equal(e.len, 0);
+
+    /* out->max: nothing is left behind. */
+    mv_buf small;
+    mv_buf_init(&small, 50);
+    assert_int_equal(mv_buf_append(&small, "abc", 3), MV_OK);
+    assert_int_equal(mv_record_encode(&r, &small), MV_ERR_TOO_LARGE);
+    assert_int_equal(small.len, 3);
+    assert_memory_equal(small.ptr, "abc", 4); /* including the NUL */
+    mv_buf_clear(&small);
+    mv_record_clear(&r);
+    mv_buf_clear(&e);
+}
+
+static void test_record_alloc_failures(void **state)
+{
+    (void)state;
+    mv_record r, d;
+    mv_buf e;
+    fhir_record(&r, 9);
+    assert_int_equal(mv_record_set_name(&r, (const uint8_t *)"x", 1), MV_OK);
+    mv_buf_init(&e, 1u << 20);
+    assert_int_equal(mv_record_encode(&r, &e), MV_OK);
+    mv_record_init(&d);
+    int ok = 0;
+    for (size_t n = 0; n < 20 && !ok; n++) {
+        mv_mem_fail_after(n);
+        mv_err rc = mv_record_decode(e.ptr, e.len, &d);
+        mv_mem_fail_after(SIZE_MAX);
+        if (rc == MV_OK) {
+            assert_records_equal(&r, &d);
+            ok = 1;
+        } else {
+            assert_int_equal(rc, MV_ERR_NOMEM);
+            assert_int_equal(d.n_blocks, 0);
+            assert_null(d.blocks);
+        }
+    }
+    assert_true(ok);
+    /* add_block: a failed growth leaves the record as it was. */
+    mv_block_ref b = block(9, 9, 1, 17);
+    assert_int_equal(mv_record_add_block(&d, &b), MV_OK); /* 10th: fits the 16-entry array */
+    for (size_t i = 10; i < 16; i++)
+        assert_int_equal(mv_record_add_block(&d, &b), MV_OK);
+    mv_mem_fail_after(0);
+    assert_int_equal(mv_record_add_block(&d, &b), MV_ERR_NOMEM);
+    mv_mem_fail_after(SIZE_MAX);
+    assert_int_equal(d.n_blocks, 16);
+    assert_memory_equal(d.blocks[3].key, r.blocks[3].key, 32);
+    assert_int_equal(mv_record_add_block(&d, &b), MV_OK);
+    assert_int_equal(d.n_blocks, 17);
+    mv_record_clear(&d);
+    mv_record_clear(&r);
+    mv_buf_clear(&e);
+}
+
+/* ---- envelopes ---- */
+
+typedef struct party {
+    uint8_t pk[32], sk[32];
+} party;
+
+static void keys(party *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(mv_box_keypair(p[i].pk, p[i].sk), MV_OK);
+}
+
+static mv_buf seal_for(const mv_record *r, const party *readers, size_t n)
+{
+    uint8_t pks[8 * 32];
+    mv_buf env;
+    assert_true(n <= 8);
+    for (size_t i = 0; i < n; i++)
+        memcpy(pks + 32 * i, readers[i].pk, 32);
+    mv_buf_init(&env, 1u << 26);
+    assert_int_equal(mv_envelope_seal(rec_id, r, pks, n, &env), MV_OK);
+    return env;
+}
+
+static mv_err open_as(const uint8_t *env, size_t len, const party *p, const mv_record *expect)
+{
+    mv_record d;
+    mv_record_init(&d);
+    mv_err rc = mv_envelope_open(rec_id, env, len, p->pk, p->sk, &d);
+    if (rc == MV_OK && expect)
+        assert_records_equal(expect, &d);
+    if (rc != MV_OK)
+        assert_int_equal(d.n_blocks, 0);
+    mv_record_clear(&d);
+    return rc;
+}
+
+static void test_envelope_roundtrip(void **state)
+{
+    (void)state;
+    party p[4];
+    keys(p, 4);
+    mv_record r;
+    fhir_record(&r, 4);
+    mv_buf env = seal_for(&r, p, 3);
+    for (size_t i = 0; i < 3; i++)
+        assert_int_equal(open_as(env.ptr, env.len, &p[i], &r), MV_OK);
+    assert_int_equal(open_as(env.ptr, env.len, &p[3], NULL), MV_ERR_FORBIDDEN);
+    /* The right public key with the wrong secret key. */
+    party mixed = p[0];
+    memcpy(mixed.sk, p[1].sk, 32);
+    assert_int_equal(open_as(env.ptr, env.len, &mixed, NULL), MV_ERR_VERIFY);
+    /* Another record id. */
+    mv_record d;
+    mv_record_init(&d);
+    uint8_t other[16];
+    memcpy(other, rec_id, 16);
+    other[15] ^= 1;
+    assert_int_equal(mv_envelope_open(other, env.ptr, env.len, p[0].pk, p[0].sk, &d), MV_ERR_VERIFY);
+
+    /* Readers, in order; a too-small array is refused with the count. */
+    uint8_t pks[4 * 32];
+    size_t n = 0;
+    assert_int_equal(mv_envelope_readers(env.ptr, env.len, NULL, 0, &n), MV_ERR_TOO_LARGE);
+    assert_int_equal(n, 3);
+    assert_int_equal(mv_envelope_readers(env.ptr, env.len, pks, 2, &n), MV_ERR_TOO_LARGE);
+    assert_int_equal(mv_envelope_readers(env.ptr, env.len, pks, 4, &n), MV_OK);
+    assert_int_equal(n, 3);
+    for (size_t i = 0; i < 3; i++)
+        assert_memory_equal(pks + 32 * i, p[i].pk, 32);
+
+    /* Sealing twice gives different envelopes (random R and nonce) that open the same. */
+    mv_buf env2 = seal_for(&r, p, 3);
+    assert_int_equal(env.len, env2.len);
+    assert_memory_not_equal(env.ptr, env2.ptr, env.len);
+    assert_int_equal(open_as(env2.ptr, env2.len, &p[2], &r), MV_OK);
+    mv_buf_clear(&env2);
+
+    /* Duplicates collapse. */
+    party dup[4] = {p[1], p[0], p[1], p[1]};
+    env2 = seal_for(&r, dup, 4);
+    assert_int_equal(mv_envelope_readers(env2.ptr, env2.len, pks, 4, &n), MV_OK);
+    assert_int_equal(n, 2);
+    assert_memory_equal(pks, p[1].pk, 32);
+    assert_memory_equal(pks + 32, p[0].pk, 32);
+    assert_int_equal(env2.len, env.len - MV_ENVELOPE_ENTRY_BYTES);
+    assert_int_equal(open_as(env2.ptr, env2.len, &p[0], &r), MV_OK);
+    mv_buf_clear(&env2);
+
+    /* An attachment of 1000 chunks. */
+    mv_record a;
+    mv_record_init(&a);
+    a.kind = MV_RECORD_ATTACHMENT;
+    a.created = 42;
+    assert_int_equal(mv_record_set_name(&a, (const uint8_t *)"ct-thorax.dcm", 13), MV_OK);
+    for (uint32_t i = 0; i < 1000; i++) {
+        mv_block_ref b = block(i, (uint8_t)i, 1u << 20, 900000 + i);
+        assert_int_equal(mv_record_add_block(&a, &b), MV_OK);
+    }
+    env2 = seal_for(&a, p + 2, 2);
+    assert_int_equal(open_as(env2.ptr, env2.len, &p[3], &a), MV_OK);
+    mv_buf_clear(&env2);
+    mv_record_clear(&a);
+    mv_record_clear(&d);
+    mv_record_clear(&r);
+    mv_buf_clear(&env);
+}
+
+/* Flipping any single byte makes the envelope fail to open, except a byte in another
+ * reader's entry (which this reader does not use); that reader then fails instead. */
+static void test_envelope_flips(void **state)
+{
+    (void)state;
+    party p[3];
+    keys(p, 3);
+    mv_record r;
+    fhir_record(&r, 1);
+    mv_buf env = seal_for(&r, p, 3);
+    const size_t e0 = 5, es = MV_ENVELOPE_ENTRY_BYTES;
+    size_t failed = 0, others = 0;
+    for (size_t i = 0; i < env.len; i++) {
+        env.ptr[i] ^= 0x01;
+        mv_err rc = open_as(env.ptr, env.len, &p[0], &r);
+        if (i >= e0 + es && i < e0 + 3 * es) {
+            /* Entry of reader 1 or 2: reader 0 is unaffected, the owner is not. */
+            assert_int_equal(rc, MV_OK);
+            const party *owner = &p[(i - e0) / es];
+            mv_err ro = open_as(env.ptr, env.len, owner, NULL);
+            assert_true(ro == MV_ERR_FORBIDDEN || ro == MV_ERR_VERIFY || ro == MV_ERR_PARSE);
+            others++;
+        } else {
+            if (i < 4)
+                assert_int_equal(rc, MV_ERR_PARSE); /* magic */
+            else if (i == 4) /* reader count: framing, or the body starts elsewhere */
+                assert_true(rc == MV_ERR_PARSE || rc == MV_ERR_VERIFY);
+            else if (i < e0 + 32)
+                assert_true(rc == MV_ERR_FORBIDDEN || rc == MV_ERR_PARSE); /* own pk */
+            else
+                assert_int_equal(rc, MV_ERR_VERIFY); /* own wrap, nonce, ciphertext, tag */
+            failed++;
+        }
+        env.ptr[i] ^= 0x01;
+    }
+    assert_int_equal(others, 2 * es);
+    assert_int_equal(failed + others, env.len);
+    assert_int_equal(open_as(env.ptr, env.len, &p[0], &r), MV_OK);
+    mv_record_clear(&r);
+    mv_buf_clear(&env);
+}
+
+static void test_envelope_framing(void **state)
+{
+    (void)state;
+    party p[2];
+    keys(p, 2);
+    mv_record r;
+    fhir_record(&r, 1);
+    mv_buf env = seal_for(&r, p, 2);
+    const size_t head = 5 + 2 * MV_ENVELOPE_ENTRY_BYTES;
+    size_t n;
+    /* Every truncation: framing errors up to nonce + GCM tag, then GCM failures. */
+    for (size_t len = 0; len < env.len; len++) {
+        mv_err rc = open_as(env.ptr, len, &p[0], NULL);
+        if (len < head + 12 + 16)
+            assert_int_equal(rc, MV_ERR_PARSE);
+        else
+            assert_int_equal(rc, MV_ERR_VERIFY);
+        if (len < head + 12 + 16)
+            assert_int_equal(mv_envelope_readers(env.ptr, len, NULL, 0, &n), MV_ERR_PARSE);
+    }
+    /* Reader count 0 and 65. */
+    uint8_t *copy = mv_malloc(env.len);
+    assert_non_null(copy);
+    memcpy(copy, env.ptr, env.len);
+    copy[4] = 0;
+    assert_int_equal(open_as(copy, env.len, &p[0], NULL), MV_ERR_PARSE);
+    copy[4] = 65;
+    assert_int_equal(mv_envelope_readers(copy, env.len, NULL, 0, &n), MV_ERR_PARSE);
+    /* A duplicated reader entry. */
+    copy[4] = 2;
+    memcpy(copy + 5 + MV_ENVELOPE_ENTRY_BYTES, copy + 5, MV_ENVELOPE_ENTRY_BYTES);
+    assert_int_equal(open_as(copy, env.len, &p[0], NULL), MV_ERR_PARSE);
+    mv_free(copy);
+    /* Trailing garbage is ciphertext to GCM. */
+    mv_buf more;
+    mv_buf_init(&more, 1u << 20);
+    assert_int_equal(mv_buf_append(&more, env.ptr, env.len), MV_OK);
+    assert_int_equal(mv_buf_append(&more, "x", 1), MV_OK);
+    assert_int_equal(open_as(more.ptr, more.len, &p[0], NULL), MV_ERR_VERIFY);
+    mv_buf_clear(&more);
+    mv_record d;
+    mv_record_init(&d);
+    assert_int_equal(mv_envelope_open(rec_id, NULL, 10, p[0].pk, p[0].sk, &d), MV_ERR_INVAL);
+    assert_int_equal(mv_envelope_open(rec_id, env.ptr, env.len, p[0].pk, p[0].sk, NULL), MV_ERR_INVAL);
+    mv_record_clear(&r);
+    mv_buf_clear(&env);
+}
+
+static void test_envelope_seal_errors(void **state)
+{
+    (void)state;
+    party p[2];
+    keys(p, 2);
+    mv_record r;
+    fhir_record(&r, 1);
+    mv_buf out;
+    mv_buf_init(&out, 1u << 20);
+    assert_int_equal(mv_buf_append(&out, "keep", 4), MV_OK);
+    assert_int_equal(mv_envelope_seal(rec_id, &r, p[0].pk, 0, &out), MV_ERR_INVAL);
+    assert_int_equal(mv_envelope_seal(rec_id, &r, NULL, 1, &out), MV_ERR_INVAL);
+    assert_int_equal(mv_envelope_seal(rec_id, NULL, p[0].pk, 1, &out), MV_ERR_INVAL);
+    /* 65 distinct readers. */
+    uint8_t *many = mv_malloc(65 * 32);
+    assert_non_null(many);
+    for (size_t i = 0; i < 65; i++) {
+        uint8_t sk[32];
+        assert_int_equal(mv_box_keypair(many + 32 * i, sk), MV_OK);
+    }
+    assert_int_equal(mv_envelope_seal(rec_id, &r, many, 65, &out), MV_ERR_TOO_LARGE);
+    /* A low-order point (all zero) as a reader: libsodium refuses it; nothing is left. */
+    uint8_t two[64];
+    memcpy(two, p[0].pk, 32);
+    memset(two + 32, 0, 32);
+    assert_int_equal(mv_envelope_seal(rec_id, &r, two, 2, &out), MV_ERR_CRYPTO);
+    /* An invalid record. */
+    r.blocks[0].cipher_len = 3;
+    assert_int_equal(mv_envelope_seal(rec_id, &r, p[0].pk, 1, &out), MV_ERR_INVAL);
+    r.blocks[0].cipher_len = 300;
+    assert_int_equal(out.len, 4);
+    assert_memory_equal(out.ptr, "keep", 5);
+    /* Too small an output buffer. */
+    mv_buf tiny;
+    mv_buf_init(&tiny, 100);
+    assert_int_equal(mv_envelope_seal(rec_id, &r, p[0].pk, 1, &tiny), MV_ERR_TOO_LARGE);
+    assert_int_equal(tiny.len, 0);
+    mv_buf_clear(&tiny);
+
+    /* Exactly 64 readers work, and each can open; the 65th cannot be added. */
+    mv_buf env;
+    mv_buf_init(&env, 1u << 20);
+    assert_int_equal(mv_envelope_seal(rec_id, &r, many, 64, &env), MV_OK);
+    size_t n;
+    assert_int_equal(mv_envelope_readers(env.ptr, env.len, NULL, 0, &n), MV_ERR_TOO_LARGE);
+    assert_int_equal(n, 64);
+    mv_buf_clear(&env);
+    mv_free(many);
+    mv_record_clear(&r);
+    mv_buf_clear(&out);
+}
+
+static void test_envelope_add_remove(void **state)
+{
+    (void)state;
+    party p[4];
+    keys(p, 4);
+    mv_record r;
+    fhir_record(&r, 2);
+    mv_buf env = seal_for(&r, p, 2), e2, e3;
+    mv_buf_init(&e2, 1u << 20);
+    mv_buf_init(&e3, 1u << 20);
+    const size_t body = 5 + 2 * MV_ENVELOPE_ENTRY_BYTES;
+
+    /* Reader 1 adds reader 2; the body is unchanged. */
+    assert_int_equal(mv_envelope_add_reader(env.ptr, env.len, p[1].pk, p[1].sk, p[2].pk, &e2), MV_OK);
+    assert_int_equal(e2.len, env.len + MV_ENVELOPE_ENTRY_BYTES);
+    assert_memory_equal(e2.ptr + body + MV_ENVELOPE_ENTRY_BYTES, env.ptr + body, env.len - body);
+    for (size_t i = 0; i < 3; i++)
+        assert_int_equal(open_as(e2.ptr, e2.len, &p[i], &r), MV_OK);
+    assert_int_equal(open_as(e2.ptr, e2.len, &p[3], NULL), MV_ERR_FORBIDDEN);
+    /* A non-reader cannot add anyone; a wrong secret key cannot either. */
+    assert_int_equal(mv_envelope_add_reader(env.ptr, env.len, p[3].pk, p[3].sk, p[3].pk, &e3), MV_ERR_FORBIDDEN);
+    assert_int_equal(mv_envelope_add_reader(env.ptr, env.len, p[0].pk, p[3].sk, p[3].pk, &e3), MV_ERR_VERIFY);
+    assert_int_equal(e3.len, 0);
+    /* Adding an existing reader is an unchanged copy. */
+    assert_int_equal(mv_envelope_add_reader(env.ptr, env.len, p[0].pk, p[0].sk, p[1].pk, &e3), MV_OK);
+    assert_int_equal(e3.len, env.len);
+    assert_memory_equal(e3.ptr, env.ptr, env.len);
+    mv_buf_reset(&e3);
+
+    /* Remove reader 0 from the three. */
+    assert_int_equal(mv_envelope_remove_reader(e2.ptr, e2.len, p[0].pk, &e3), MV_OK);
+    assert_int_equal(e3.len, env.len);
+    assert_int_equal(open_as(e3.ptr, e3.len, &p[0], NULL), MV_ERR_FORBIDDEN);
+    assert_int_equal(open_as(e3.ptr, e3.len, &p[1], &r), MV_OK);
+    assert_int_equal(open_as(e3.ptr, e3.len, &p[2], &r), MV_OK);
+    uint8_t pks[3 * 32];
+    size_t n;
+    assert_int_equal(mv_envelope_readers(e3.ptr, e3.len, pks, 3, &n), MV_OK);
+    assert_int_equal(n, 2);
+    assert_memory_equal(pks, p[1].pk, 32);
+    assert_memory_equal(pks + 32, p[2].pk, 32);
+    mv_buf tmp;
+    mv_buf_init(&tmp, 1u << 20);
+    assert_int_equal(mv_envelope_remove_reader(e3.ptr, e3.len, p[0].pk, &tmp), MV_ERR_NOT_FOUND);
+    assert_int_equal(mv_envelope_remove_reader(e3.ptr, e3.len, p[2].pk, &tmp), MV_OK);
+    mv_buf e4;
+    mv_buf_init(&e4, 1u << 20);
+    assert_int_equal(mv_envelope_remove_reader(tmp.ptr, tmp.len, p[1].pk, &e4), MV_ERR_BAD_STATE);
+    assert_int_equal(e4.len, 0);
+    assert_int_equal(open_as(tmp.ptr, tmp.len, &p[1], &r), MV_OK);
+    mv_buf_clear(&e4);
+    mv_buf_clear(&tmp);
+
+    /* Fill to 64 readers by adding, then one more is refused. */
+    mv_buf cur;
+    mv_buf_init(&cur, 1u << 20);
+    assert_int_equal(mv_buf_append(&cur, env.ptr, env.len), MV_OK);
+    for (size_t i = 2; i < MV_ENVELOPE_MAX_READERS + 1; i++) {
+        uint8_t pk[32], sk[32];
+        mv_buf next;
+        mv_buf_init(&next, 1u << 20);
+        assert_int_equal(mv_box_keypair(pk, sk), MV_OK);
+        mv_err rc = mv_envelope_add_reader(cur.ptr, cur.len, p[0].pk, p[0].sk, pk, &next);
+        if (i < MV_ENVELOPE_MAX_READERS) {
+            assert_int_equal(rc, MV_OK);
+            mv_buf_clear(&cur);
+            cur = next;
+        } else {
+            assert_int_equal(rc, MV_ERR_TOO_LARGE);
+            assert_int_equal(next.len, 0);
+            mv_buf_clear(&next);
+        }
+    }
+    assert_int_equal(mv_envelope_readers(cur.ptr, cur.len, NULL, 0, &n), MV_ERR_TOO_LARGE);
+    assert_int_equal(n, MV_ENVELOPE_MAX_READERS);
+    assert_int_equal(open_as(cur.ptr, cur.len, &p[1], &r), MV_OK);
+    mv_buf_clear(&cur);
+    mv_buf_clear(&e2);
+    mv_buf_clear(&e3);
+    mv_buf_clear(&env);
+    mv_record_clear(&r);
+}
+
+/* Per-record overhead: a 1-block FHIR record with a 300-byte skeleton and 2 readers. Fixed
+ * part: 5 + 2 x 112 (reader entries) + 12 (nonce) + 16 (GCM tag) = 257 bytes; the rest is
+ * zstd(record) with its 64 incompressible bytes of tag and key. */
+static void test_envelope_size(void **state)
+{
+    (void)state;
+    party p[2];
+    keys(p, 2);
+    mv_record r;
+    fhir_record(&r, 1);
+    assert_int_equal(r.skeleton_len, 300);
+    mv_buf env = seal_for(&r, p, 2), enc;
+    mv_buf_init(&enc, 1u << 20);
+    assert_int_equal(mv_record_encode(&r, &enc), MV_OK);
+    /* magic..kind 6, created 5, name 1, skeleton 2 + 300, count 1, block 64 + 1 + 2 + 2. */
+    assert_int_equal(enc.len, 6 + 5 + 1 + 2 + 300 + 1 + 64 + 1 + 2 + 2);
+    assert_true(env.len < 600);
+    print_message("envelope: %zu bytes (record %zu bytes before zstd)\n", env.len, enc.len);
+    mv_buf_clear(&enc);
+    mv_buf_clear(&env);
+    mv_record_clear(&r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_record_roundtrip),
+        cmocka_unit_test(test_record_pinned),
+        cmocka_unit_test(test_record_decode_strict),
+        cmocka_unit_test(test_record_setters_and_encode_errors),
+        cmocka_unit_test(test_record_alloc_failures),
+        cmocka_unit_test(test_envelope_roundtrip),
+        cmocka_unit_test(test_envelope_flips),
+        cmocka_unit_test(test_envelope_framing),
+        cmocka_unit_test(test_envelope_seal_errors),
+        cmocka_unit_test(test_envelope_add_remove),
+        cmocka_unit_test(test_envelope_size),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
