@@ -30,7 +30,6 @@ extern "C" {
 #define MV_STORAGE_MAX_BLOCK ((size_t)8 << 20) /* ciphertext bytes per uploaded block */
 #define MV_STORAGE_MAX_GET 4096               /* tags or ids per batched get */
 #define MV_STORAGE_MAX_ENVELOPE ((size_t)1 << 20)
-#define MV_STORAGE_MAX_READERS 63             /* readers named per record (the owner is added) */
 #define MV_STORAGE_CHALLENGE_TTL 300          /* seconds a dupcheck challenge stays valid */
 
 typedef struct mv_storage_config {

@@ -105,7 +105,7 @@ void storage_handle_records_put(storage_srv *s, const mv_credential *cred, const
         goto out;
     }
     for (uint32_t i = 0; i < count; i++) {
-        struct rec *rc = &recs[i];
+        struct rec *rec = &recs[i];
         const uint8_t *id = NULL, *d = NULL;
         uint8_t dlen = 0, nr = 0;
         uint32_t nt = 0, el = 0;
@@ -114,14 +114,14 @@ void storage_handle_records_put(storage_srv *s, const mv_credential *cred, const
             mv_http_respond_json_error(resp, 400, msg);
             goto out;
         }
-        if (storage_dept_copy(rc->dept, d, dlen)) {
+        if (storage_dept_copy(rec->dept, d, dlen)) {
             snprintf(msg, sizeof msg, "record %u: malformed department", (unsigned)i);
             mv_http_respond_json_error(resp, 400, msg);
             goto out;
         }
-        if (storage_rd_u8(&r, &nr) || storage_rd_bytes(&r, (size_t)nr * 32, &rc->in.readers) ||
+        if (storage_rd_u8(&r, &nr) || storage_rd_bytes(&r, (size_t)nr * 32, &rec->in.readers) ||
             storage_rd_u32(&r, &nt) || nt > storage_rd_left(&r) / 32 ||
-            storage_rd_bytes(&r, (size_t)nt * 32, &rc->in.tags) || storage_rd_u32(&r, &el)) {
+            storage_rd_bytes(&r, (size_t)nt * 32, &rec->in.tags) || storage_rd_u32(&r, &el)) {
             snprintf(msg, sizeof msg, "frame truncated in record %u", (unsigned)i);
             mv_http_respond_json_error(resp, 400, msg);
             goto out;
@@ -132,21 +132,21 @@ void storage_handle_records_put(storage_srv *s, const mv_credential *cred, const
             mv_http_respond_json_error(resp, 413, msg);
             goto out;
         }
-        if (storage_rd_bytes(&r, el, &rc->in.envelope)) {
+        if (storage_rd_bytes(&r, el, &rec->in.envelope)) {
             snprintf(msg, sizeof msg, "frame truncated in record %u", (unsigned)i);
             mv_http_respond_json_error(resp, 400, msg);
             goto out;
         }
-        memcpy(rc->in.id, id, 16);
-        rc->in.n_readers = nr;
-        rc->in.n_tags = nt;
-        rc->in.envelope_len = el;
+        memcpy(rec->in.id, id, 16);
+        rec->in.n_readers = nr;
+        rec->in.n_tags = nt;
+        rec->in.envelope_len = el;
         if (nr == 0)
-            rc->in.readers = NULL;
+            rec->in.readers = NULL;
         if (nt == 0)
-            rc->in.tags = NULL;
+            rec->in.tags = NULL;
         if (el == 0)
-            rc->in.envelope = NULL;
+            rec->in.envelope = NULL;
     }
     if (storage_rd_left(&r) != 0) {
         mv_http_respond_json_error(resp, 400, "trailing bytes after the last record");
