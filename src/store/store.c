@@ -655,6 +655,8 @@ static mv_err group_apply_req(mv_store *s, mv_itxn *t, put_req *r, const new_blo
             uint8_t tag[32];
             if ((pass == 0) != (it->data != NULL))
                 continue;
+            if (!delta_dept(d, it->dept)) /* every department that stores shows in stats */
+                return MV_ERR_NOMEM;
             rc = IX(s)->block_get(t, it->tag, &b);
             if (rc == MV_ERR_NOT_FOUND && it->data) {
                 const new_block *n = find_new_block(nb, nnb, it->tag);
