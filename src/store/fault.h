@@ -3,7 +3,7 @@
 #define MV_STORE_FAULT_H
 
 /* Called before every mutating I/O step of the storage path (write, fdatasync/fsync, truncate,
- * unlink, file creation, index commit). Returns 1 if the step must fail (test hook armed and
+ * unlink, file creation, index put/delete/commit). Returns 1 if the step must fail (test hook armed and
  * exhausted), 0 otherwise. Thread-safe. */
 int mv_store_fault_hit(void);
 

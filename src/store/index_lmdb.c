@@ -102,12 +102,16 @@ static mv_err get(mv_itxn *t, int db, const void *k, size_t kn, MDB_val *v)
 
 static mv_err put(mv_itxn *t, int db, const void *k, size_t kn, const void *v, size_t vn)
 {
+    if (mv_store_fault_hit())
+        return MV_ERR_IO;
     MDB_val key = {kn, (void *)(uintptr_t)k}, val = {vn, (void *)(uintptr_t)v};
     return map_err(mdb_put(t->txn, D(t, db), &key, &val, 0));
 }
 
 static mv_err del(mv_itxn *t, int db, const void *k, size_t kn)
 {
+    if (mv_store_fault_hit())
+        return MV_ERR_IO;
     MDB_val key = {kn, (void *)(uintptr_t)k};
     return map_err(mdb_del(t->txn, D(t, db), &key, NULL));
 }
@@ -479,6 +483,9 @@ static mv_err ix_claim_expire(mv_itxn *t, uint64_t before, uint64_t *n)
             break;
         uint8_t ck[64];
         memcpy(ck, p + 8, 64);
+        rc = MV_ERR_IO;
+        if (mv_store_fault_hit())
+            goto out;
         if ((rc = map_err(mdb_cursor_del(c, 0))) != MV_OK ||
             (rc = del_opt(t, DB_CLAIMS, ck, 64)) != MV_OK)
             goto out;
@@ -588,6 +595,8 @@ static mv_err ix_record_put(mv_itxn *t, const uint8_t *id, const mv_ix_record *r
         return rc;
     /* MDB_RESERVE: LMDB hands out the space and we encode straight into it. */
     val.mv_size = n;
+    if (mv_store_fault_hit())
+        return MV_ERR_IO;
     if ((rc = map_err(mdb_put(t->txn, D(t, DB_RECORDS), &key, &val, MDB_RESERVE))) != MV_OK)
         return rc;
     uint8_t *p = val.mv_data;

@@ -484,7 +484,15 @@ static mv_err init_locks(mv_store *s)
     if (pthread_mutex_init(&s->write_mu, NULL) != 0)
         goto fail;
     ok++;
-    if (pthread_rwlock_init(&s->pack_rw, NULL) != 0)
+    /* Writer preference: block reads are short and constant under load; gc's unlink must not
+     * starve behind them. */
+    pthread_rwlockattr_t ra;
+    if (pthread_rwlockattr_init(&ra) != 0)
+        goto fail;
+    pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    int e = pthread_rwlock_init(&s->pack_rw, &ra);
+    pthread_rwlockattr_destroy(&ra);
+    if (e != 0)
         goto fail;
     ok++;
     if (pthread_mutex_init(&s->q_mu, NULL) != 0)
@@ -655,6 +663,8 @@ static mv_err group_apply_req(mv_store *s, mv_itxn *t, put_req *r, const new_blo
             uint8_t tag[32];
             if ((pass == 0) != (it->data != NULL))
                 continue;
+            if (!delta_dept(d, it->dept)) /* every department that stores shows in stats */
+                return MV_ERR_NOMEM;
             rc = IX(s)->block_get(t, it->tag, &b);
             if (rc == MV_ERR_NOT_FOUND && it->data) {
                 const new_block *n = find_new_block(nb, nnb, it->tag);
@@ -716,6 +726,11 @@ static void group_commit(mv_store *s, put_req *head)
         goto out;
     if ((rc = group_check(s, head, nb, &nnb)) != MV_OK)
         goto out;
+    size_t accepted = 0;
+    for (put_req *r = head; r; r = r->next)
+        accepted += r->rc == MV_OK;
+    if (accepted == 0)
+        goto out; /* every call was refused on its own merits: nothing to write */
     /* Phase B: each missing tag once, then one sync per touched pack. */
     qsort(nb, nnb, sizeof *nb, cmp_new_block);
     size_t u = 0;

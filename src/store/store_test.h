@@ -7,7 +7,7 @@
 #include "medvault/mv_store.h"
 
 /* Fault injection: after n more successful mutating I/O steps (pack write, fdatasync/fsync,
- * truncate, unlink, pack creation, index commit), every further step fails with an I/O error
+ * truncate, unlink, pack creation, index put/delete/commit), every further step fails with an I/O error
  * until reset with n = SIZE_MAX. Process-wide, like mv_mem_fail_after. */
 void mv_store_test_fail_io_after(size_t n);
 /* Mutating I/O steps performed since the process started (counts only while unarmed too). */
