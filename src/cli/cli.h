@@ -50,5 +50,6 @@ int cmd_keyserver(int argc, char **argv);
 int cmd_deployment(int argc, char **argv);
 int cmd_oprf(int argc, char **argv);
 int cmd_hospital_run(int argc, char **argv);
+int cmd_storage(int argc, char **argv);
 
 #endif

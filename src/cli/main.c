@@ -11,6 +11,7 @@ static const cli_cmd commands[] = {
     {"credential", cmd_credential, "issue or show hospital-signed credentials"},
     {"keyserver", cmd_keyserver, "threshold VOPRF key server: init, import-share, peers, run, refresh"},
     {"deployment", cmd_deployment, "write or check the deployment file clients use"},
+    {"storage", cmd_storage, "storage server: run, check, gc"},
     {"oprf", cmd_oprf, "evaluate the threshold VOPRF on inputs (operators and tests)"},
     {NULL, NULL, NULL},
 };

@@ -1,0 +1,74 @@
+/* mv_storage.h - the storage server (`medvault storage run`): the untrusted cloud that keeps
+ * MLE ciphertext blocks once whatever the department, per-department dedup tokens, and
+ * record envelopes behind an ACL (DESIGN section 4).
+ *
+ * Every endpoint (docs/api.md, "Storage server") requires a signed request (mv_auth.h)
+ * whose credential the hospital key verifies. The server never sees plaintext or keys:
+ * it checks tag = SHA-256(C) on every upload, so nobody can poison a tag, and adds a
+ * reference to a block it already holds only after a proof of ownership (a fresh,
+ * stateless challenge n, response HMAC-SHA-256(n, C); docs/decisions/0004).
+ *
+ * State directory layout:
+ *   store/          the storage engine (mv_store.h): LMDB index and pack files
+ *   pow.key (0600)  32 random bytes keying the proof-of-ownership challenges; created on
+ *                   first start. Replacing it only invalidates outstanding challenges.
+ *   storage.conf    optional settings (mv_config format): threads, skew_seconds,
+ *                   max_body, gc_interval_seconds, claim_ttl_seconds */
+#ifndef MV_STORAGE_H
+#define MV_STORAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "medvault/mv_err.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Protocol caps (docs/api.md). */
+#define MV_STORAGE_MAX_TOKENS 100000          /* tokens per dupcheck */
+#define MV_STORAGE_MAX_BLOCK ((size_t)8 << 20) /* ciphertext bytes per uploaded block */
+#define MV_STORAGE_MAX_GET 4096               /* tags or ids per batched get */
+#define MV_STORAGE_MAX_ENVELOPE ((size_t)1 << 20)
+#define MV_STORAGE_CHALLENGE_TTL 300          /* seconds a dupcheck challenge stays valid */
+
+typedef struct mv_storage_config {
+    const char *dir;           /* state directory (created if missing) */
+    const char *listen;        /* "a.b.c.d:PORT" (PORT 0 = any free port) */
+    uint8_t hospital_pk[32];   /* verifies every credential */
+    unsigned threads;          /* HTTP worker threads; default 4 */
+    uint64_t skew_seconds;     /* accepted request date skew; default 300 */
+    size_t max_body;           /* request body cap; default 256 MiB (larger bodies get 413) */
+    double gc_interval_s;      /* background gc period; default 600; 0 = never */
+    uint64_t claim_ttl_s;      /* how long an upload or a proof lets its maker reference the
+                                  block in a record, and keeps it from gc; default 3600 */
+    const char *port_file;     /* if set, the bound port is written there once listening */
+} mv_storage_config;
+
+/* Fills cfg with the defaults above (dir = dir, listen and port_file NULL, hospital_pk
+ * zero) and reads dir/storage.conf if it exists (dir may be NULL: defaults only); the
+ * caller sets listen and hospital_pk and may override any field afterwards.
+ * Errors: MV_ERR_INVAL (cfg NULL), MV_ERR_PARSE (malformed file, an unknown key or a value
+ * out of range; *err_line, if not NULL, receives the 1-based line, 0 if not tied to one),
+ * MV_ERR_TOO_LARGE, MV_ERR_IO, MV_ERR_NOMEM (from reading the file). Logs the bad key's
+ * name, never a value. */
+mv_err mv_storage_config_defaults(mv_storage_config *cfg, const char *dir, size_t *err_line)
+    __attribute__((warn_unused_result));
+
+/* Runs the server: creates dir if needed, loads or creates dir/pow.key, opens the store at
+ * dir/store (exclusively), listens, writes the port file, then serves until SIGTERM or
+ * SIGINT (which it blocks in every thread and waits for on the calling thread; call it
+ * before starting other threads). Every gc_interval_s it runs a garbage collection pass on
+ * the calling thread while requests continue to be served. On a signal it stops
+ * accepting, finishes in-flight requests, closes the store and returns MV_OK.
+ * Errors (before serving): MV_ERR_INVAL (NULL cfg, dir or listen, threads 0, skew 0,
+ * max_body 0, claim_ttl_s 0, negative gc_interval_s), MV_ERR_BUSY (another process holds the store),
+ * MV_ERR_AUTH (pow.key readable by group or others), MV_ERR_PARSE (pow.key malformed),
+ * MV_ERR_NET (cannot listen), MV_ERR_IO, MV_ERR_NOMEM, or what opening the store returns.
+ * Disables core dumps for the process (the pow key is a secret). */
+mv_err mv_storage_run(const mv_storage_config *cfg) __attribute__((warn_unused_result));
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,250 @@
+/* cmd_storage.c - `medvault storage run|check|gc`. */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "medvault/mv_file.h"
+#include "medvault/mv_json.h"
+#include "medvault/mv_storage.h"
+#include "medvault/mv_store.h"
+
+static const char run_usage[] =
+    "usage: medvault storage run --dir DIR --listen 127.0.0.1:PORT --hospital-key HEX\n"
+    "                            [--port-file FILE] [--threads N]\n\n"
+    "Serves the storage API (docs/api.md, \"Storage server\") until SIGTERM/SIGINT: dedup\n"
+    "checks with proof-of-ownership challenges, block uploads, record envelopes with ACLs,\n"
+    "stats and garbage collection. State lives in DIR (created if missing): the store in\n"
+    "DIR/store, the challenge key in DIR/pow.key (0600). Settings may also come from\n"
+    "DIR/storage.conf (threads, skew_seconds, max_body, gc_interval_seconds,\n"
+    "claim_ttl_seconds); flags override it. Every request must be signed with a credential\n"
+    "issued by the hospital key HEX.\n";
+
+static int st_run(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"dir", required_argument, NULL, 'd'},          {"listen", required_argument, NULL, 'l'},
+        {"hospital-key", required_argument, NULL, 'k'}, {"port-file", required_argument, NULL, 'P'},
+        {"threads", required_argument, NULL, 'T'},      {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *dir = NULL, *listen = NULL, *hk = NULL, *port_file = NULL, *threads = NULL;
+    int c;
+    optind = 0;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': dir = optarg; break;
+        case 'l': listen = optarg; break;
+        case 'k': hk = optarg; break;
+        case 'P': port_file = optarg; break;
+        case 'T': threads = optarg; break;
+        case 'h': return cli_usage(run_usage, 1);
+        default: return cli_usage(run_usage, 0);
+        }
+    }
+    if (!dir || !listen || !hk || optind != argc)
+        return cli_usage(run_usage, 0);
+    mv_storage_config cfg;
+    size_t line = 0;
+    mv_err rc = mv_storage_config_defaults(&cfg, dir, &line);
+    if (rc != MV_OK) {
+        cli_err("%s/storage.conf: %s (line %zu)", dir, mv_strerror(rc), line);
+        return CLI_FAIL;
+    }
+    cfg.listen = listen;
+    cfg.port_file = port_file;
+    if (cli_hex_arg(hk, cfg.hospital_pk, 32, "--hospital-key"))
+        return CLI_USAGE;
+    if (threads) {
+        uint64_t v = 0;
+        if (cli_u64_arg(threads, 1, 256, &v, "--threads"))
+            return CLI_USAGE;
+        cfg.threads = (unsigned)v;
+    }
+    rc = mv_storage_run(&cfg);
+    if (rc == MV_ERR_BUSY) {
+        cli_err("store is in use by a running server (%s/store)", dir);
+        return CLI_FAIL;
+    }
+    if (rc != MV_OK) {
+        cli_err("storage server stopped: %s", mv_strerror(rc));
+        return CLI_FAIL;
+    }
+    return CLI_OK;
+}
+
+/* Opens DIR/store for an offline command, with the claim lifetime of DIR/storage.conf. */
+static int open_offline(const char *dir, mv_store **out)
+{
+    char path[4096];
+    mv_storage_config cfg;
+    size_t line = 0;
+    mv_err rc = mv_storage_config_defaults(&cfg, dir, &line);
+    if (rc != MV_OK) {
+        cli_err("%s/storage.conf: %s (line %zu)", dir, mv_strerror(rc), line);
+        return CLI_FAIL;
+    }
+    if (mv_path_join(path, sizeof path, dir, "store") != MV_OK || !mv_file_exists(path)) {
+        cli_err("%s holds no store", dir);
+        return CLI_FAIL;
+    }
+    mv_store_options so = {.claim_ttl_s = cfg.claim_ttl_s};
+    rc = mv_store_open(path, &so, out);
+    if (rc == MV_ERR_BUSY) {
+        cli_err("store is in use by a running server; stop it first (%s)", path);
+        return CLI_FAIL;
+    }
+    if (rc != MV_OK) {
+        cli_err("cannot open the store %s: %s", path, mv_strerror(rc));
+        return CLI_FAIL;
+    }
+    return CLI_OK;
+}
+
+static const char check_usage[] =
+    "usage: medvault storage check --dir DIR [--json]\n\n"
+    "Offline full check of DIR/store (the server must be stopped): reads every pack entry and\n"
+    "verifies it hashes to its tag, that the index and the packs agree, and that every block's\n"
+    "reference count equals the records naming it. Prints the report and one line per\n"
+    "problem. Exit status 0 only if the store is clean, 1 otherwise.\n";
+
+struct problems {
+    mv_buf text; /* one JSON string per problem, comma-separated */
+    size_t n;
+    int json;
+};
+
+#define MAX_PROBLEMS_SHOWN 10000
+
+static void on_problem(void *ctx, const char *what)
+{
+    struct problems *p = ctx;
+    p->n++;
+    if (p->n > MAX_PROBLEMS_SHOWN)
+        return;
+    if (!p->json) {
+        printf("problem: %s\n", what);
+        return;
+    }
+    if ((p->text.len && mv_buf_puts(&p->text, ",") != MV_OK) ||
+        mv_json_write_str(&p->text, what, strlen(what)) != MV_OK)
+        cli_err("problem list truncated");
+}
+
+static int st_check(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"dir", required_argument, NULL, 'd'}, {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},      {NULL, 0, NULL, 0},
+    };
+    const char *dir = NULL;
+    int json = 0, c;
+    optind = 0;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': dir = optarg; break;
+        case 'j': json = 1; break;
+        case 'h': return cli_usage(check_usage, 1);
+        default: return cli_usage(check_usage, 0);
+        }
+    }
+    if (!dir || optind != argc)
+        return cli_usage(check_usage, 0);
+    mv_store *s = NULL;
+    if (open_offline(dir, &s) != CLI_OK)
+        return CLI_FAIL;
+    struct problems p = {.json = json};
+    mv_buf_init(&p.text, (size_t)64 << 20);
+    mv_store_check_report rep;
+    memset(&rep, 0, sizeof rep);
+    mv_err rc = mv_store_check(s, &rep, on_problem, &p);
+    mv_store_close(s);
+    if (rc != MV_OK) {
+        cli_err("the check could not finish: %s", mv_strerror(rc));
+        mv_buf_clear(&p.text);
+        return CLI_FAIL;
+    }
+    int clean = rep.bad_entries + rep.missing + rep.orphans + rep.refcount_errors == 0 && p.n == 0;
+    if (json) {
+        printf("{\"clean\":%s,\"packs\":%llu,\"entries\":%llu,\"bytes\":%llu,\"bad_entries\":%llu,\"missing\":%llu,"
+               "\"orphans\":%llu,\"refcount_errors\":%llu,\"problems\":[%s]}\n",
+               clean ? "true" : "false", (unsigned long long)rep.packs, (unsigned long long)rep.entries,
+               (unsigned long long)rep.bytes, (unsigned long long)rep.bad_entries, (unsigned long long)rep.missing,
+               (unsigned long long)rep.orphans, (unsigned long long)rep.refcount_errors,
+               p.text.len ? (const char *)p.text.ptr : "");
+    } else {
+        if (p.n > MAX_PROBLEMS_SHOWN)
+            printf("... %zu more problems not shown\n", p.n - MAX_PROBLEMS_SHOWN);
+        printf("%llu packs, %llu entries, %llu bytes read\n", (unsigned long long)rep.packs,
+               (unsigned long long)rep.entries, (unsigned long long)rep.bytes);
+        printf("bad entries %llu, missing %llu, orphans %llu, reference count errors %llu\n",
+               (unsigned long long)rep.bad_entries, (unsigned long long)rep.missing, (unsigned long long)rep.orphans,
+               (unsigned long long)rep.refcount_errors);
+        printf("%s\n", clean ? "store is clean" : "store has problems");
+    }
+    mv_buf_clear(&p.text);
+    return clean ? CLI_OK : CLI_FAIL;
+}
+
+static const char gc_usage[] =
+    "usage: medvault storage gc --dir DIR [--json]\n\n"
+    "Offline garbage collection of DIR/store (the server must be stopped; a running server\n"
+    "collects by itself every gc_interval_seconds, or on POST /v1/gc): drops expired claims,\n"
+    "frees blocks no record references and nobody holds a live claim on, and compacts the\n"
+    "pack files.\n";
+
+static int st_gc(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"dir", required_argument, NULL, 'd'}, {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},      {NULL, 0, NULL, 0},
+    };
+    const char *dir = NULL;
+    int json = 0, c;
+    optind = 0;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': dir = optarg; break;
+        case 'j': json = 1; break;
+        case 'h': return cli_usage(gc_usage, 1);
+        default: return cli_usage(gc_usage, 0);
+        }
+    }
+    if (!dir || optind != argc)
+        return cli_usage(gc_usage, 0);
+    mv_store *s = NULL;
+    if (open_offline(dir, &s) != CLI_OK)
+        return CLI_FAIL;
+    mv_store_gc_report rep;
+    memset(&rep, 0, sizeof rep);
+    mv_err rc = mv_store_gc(s, (uint64_t)time(NULL), &rep);
+    mv_store_close(s);
+    if (rc != MV_OK) {
+        cli_err("garbage collection failed after freeing %llu blocks: %s", (unsigned long long)rep.blocks_freed,
+                mv_strerror(rc));
+        return CLI_FAIL;
+    }
+    if (json)
+        printf("{\"blocks_freed\":%llu,\"bytes_freed\":%llu,\"packs_rewritten\":%llu,\"packs_deleted\":%llu,"
+               "\"claims_expired\":%llu}\n",
+               (unsigned long long)rep.blocks_freed, (unsigned long long)rep.bytes_freed,
+               (unsigned long long)rep.packs_rewritten, (unsigned long long)rep.packs_deleted,
+               (unsigned long long)rep.claims_expired);
+    else
+        printf("%llu blocks (%llu bytes) freed, %llu packs rewritten, %llu packs deleted, %llu claims expired\n",
+               (unsigned long long)rep.blocks_freed, (unsigned long long)rep.bytes_freed,
+               (unsigned long long)rep.packs_rewritten, (unsigned long long)rep.packs_deleted,
+               (unsigned long long)rep.claims_expired);
+    return CLI_OK;
+}
+
+int cmd_storage(int argc, char **argv)
+{
+    static const cli_cmd table[] = {
+        {"run", st_run, "serve the storage API (blocks, dedup, records)"},
+        {"check", st_check, "offline full consistency check of a store"},
+        {"gc", st_gc, "offline garbage collection of a store"},
+        {NULL, NULL, NULL},
+    };
+    return cli_dispatch("medvault storage", table, argc, argv);
+}

@@ -1,0 +1,448 @@
+/* storage.c - the storage server's lifecycle and routing: no endpoint is reachable without a
+ * hospital-verified signed request, and the proof-of-ownership key never leaves locked memory. */
+#include "medvault/mv_storage.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <sodium.h>
+
+#include "medvault/mv_config.h"
+#include "medvault/mv_crypto.h"
+#include "medvault/mv_daemon.h"
+#include "medvault/mv_file.h"
+#include "medvault/mv_log.h"
+#include "medvault/mv_mem.h"
+#include "storage_internal.h"
+
+/* ---------- config ---------- */
+
+mv_err mv_storage_config_defaults(mv_storage_config *cfg, const char *dir, size_t *err_line)
+{
+    /* The listen address and hospital key are command-line flags only: one source of truth. */
+    static const char *const allowed[] = {"threads", "skew_seconds", "max_body", "gc_interval_seconds",
+                                          "claim_ttl_seconds", NULL};
+    char path[4096];
+    mv_config *c = NULL;
+    mv_err rc;
+    if (err_line)
+        *err_line = 0;
+    if (!cfg)
+        return MV_ERR_INVAL;
+    memset(cfg, 0, sizeof *cfg);
+    cfg->dir = dir;
+    cfg->threads = 4;
+    cfg->skew_seconds = 300;
+    cfg->max_body = (size_t)256 << 20;
+    cfg->gc_interval_s = 600;
+    cfg->claim_ttl_s = 3600;
+    if (!dir)
+        return MV_OK;
+    if ((rc = mv_path_join(path, sizeof path, dir, "storage.conf")) != MV_OK)
+        return rc;
+    if (!mv_file_exists(path))
+        return MV_OK;
+    if ((rc = mv_config_load(path, &c, err_line)) != MV_OK)
+        return rc;
+    const char *bad = NULL;
+    if ((rc = mv_config_check_keys(c, allowed, &bad)) != MV_OK) {
+        if (bad && err_line)
+            *err_line = mv_config_line(c, bad);
+        mv_log(MV_LOG_ERROR, STORAGE_COMPONENT, "%s: unknown setting '%s'", path, bad ? bad : "?");
+        goto out;
+    }
+    struct { const char *key; uint64_t dflt, min, max; uint64_t v; } num[] = {
+        {"threads", 4, 1, 256, 0},
+        {"skew_seconds", 300, 1, 3600, 0},
+        {"max_body", (uint64_t)256 << 20, 4096, (uint64_t)1 << 30, 0},
+        {"gc_interval_seconds", 600, 0, 7 * 86400, 0},
+        {"claim_ttl_seconds", 3600, 1, 30 * 86400, 0},
+    };
+    for (size_t i = 0; i < sizeof num / sizeof num[0]; i++) {
+        if ((rc = mv_config_get_u64(c, num[i].key, num[i].dflt, num[i].min, num[i].max, &num[i].v)) != MV_OK) {
+            if (err_line)
+                *err_line = mv_config_line(c, num[i].key);
+            mv_log(MV_LOG_ERROR, STORAGE_COMPONENT, "%s: %s must be a whole number from %llu to %llu", path,
+                   num[i].key, (unsigned long long)num[i].min, (unsigned long long)num[i].max);
+            rc = MV_ERR_PARSE;
+            goto out;
+        }
+    }
+    cfg->threads = (unsigned)num[0].v;
+    cfg->skew_seconds = num[1].v;
+    cfg->max_body = (size_t)num[2].v;
+    cfg->gc_interval_s = (double)num[3].v;
+    cfg->claim_ttl_s = num[4].v;
+out:
+    mv_config_free(c);
+    return rc;
+}
+
+/* ---------- shared helpers ---------- */
+
+void storage_rd_init(storage_rd *r, const uint8_t *p, size_t len)
+{
+    r->p = p;
+    r->len = len;
+    r->off = 0;
+}
+
+size_t storage_rd_left(const storage_rd *r)
+{
+    return r->len - r->off;
+}
+
+int storage_rd_bytes(storage_rd *r, size_t n, const uint8_t **out)
+{
+    if (n > r->len - r->off)
+        return -1;
+    *out = r->p + r->off;
+    r->off += n;
+    return 0;
+}
+
+int storage_rd_u8(storage_rd *r, uint8_t *out)
+{
+    const uint8_t *p;
+    if (storage_rd_bytes(r, 1, &p))
+        return -1;
+    *out = p[0];
+    return 0;
+}
+
+int storage_rd_u32(storage_rd *r, uint32_t *out)
+{
+    const uint8_t *p;
+    if (storage_rd_bytes(r, 4, &p))
+        return -1;
+    *out = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+    return 0;
+}
+
+int storage_rd_u64(storage_rd *r, uint64_t *out)
+{
+    const uint8_t *p;
+    if (storage_rd_bytes(r, 8, &p))
+        return -1;
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | p[i];
+    *out = v;
+    return 0;
+}
+
+mv_err storage_put_u32(mv_buf *b, uint32_t v)
+{
+    uint8_t le[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
+    return mv_buf_append(b, le, 4);
+}
+
+int storage_dept_copy(char out[MV_CRED_MAX_DEPT_LEN + 1], const uint8_t *p, size_t dlen)
+{
+    if (dlen == 0 || dlen > MV_CRED_MAX_DEPT_LEN)
+        return -1;
+    memcpy(out, p, dlen);
+    out[dlen] = 0;
+    return strlen(out) == dlen ? 0 : -1; /* an embedded NUL never names a department */
+}
+
+void storage_count(storage_srv *s, const char *name, const char *help, const char *labels, uint64_t n)
+{
+    if (mv_metrics_counter_add(s->metrics, name, help, labels, n) != MV_OK)
+        mv_log(MV_LOG_DEBUG, STORAGE_COMPONENT, "metric %s dropped", name);
+}
+
+void storage_update_gauges(storage_srv *s)
+{
+    mv_store_stats st;
+    if (mv_store_get_stats(s->store, &st) != MV_OK) {
+        mv_log(MV_LOG_DEBUG, STORAGE_COMPONENT, "stats unavailable for the gauges");
+        return;
+    }
+    if (mv_metrics_gauge_set(s->metrics, "medvault_storage_logical_bytes",
+                             "Bytes of every record's blocks counted once per reference", NULL,
+                             (double)st.logical_bytes) != MV_OK ||
+        mv_metrics_gauge_set(s->metrics, "medvault_storage_physical_bytes",
+                             "Bytes actually kept: each block once plus envelopes", NULL,
+                             (double)st.physical_bytes) != MV_OK ||
+        mv_metrics_gauge_set(s->metrics, "medvault_storage_records", "Records stored", NULL, (double)st.records) !=
+            MV_OK ||
+        mv_metrics_gauge_set(s->metrics, "medvault_storage_blocks", "Distinct blocks stored", NULL,
+                             (double)st.blocks) != MV_OK)
+        mv_log(MV_LOG_DEBUG, STORAGE_COMPONENT, "gauge dropped");
+}
+
+void storage_respond_store_error(mv_http_response *resp, mv_err rc, const char *what)
+{
+    mv_log(MV_LOG_ERROR, STORAGE_COMPONENT, "%s failed: %s", what, mv_strerror(rc));
+    if (rc == MV_ERR_NOMEM || rc == MV_ERR_BUSY)
+        mv_http_respond_json_error(resp, 503, "storage temporarily unavailable; retry");
+    else
+        mv_http_respond_json_error(resp, 500, "storage error");
+}
+
+void storage_set_type(mv_http_response *resp, int status, const char *content_type)
+{
+    resp->status = status;
+    snprintf(resp->content_type, sizeof resp->content_type, "%s", content_type);
+}
+
+/* ---------- routing ---------- */
+
+/* The endpoint label of a request: a small fixed set, never request data. */
+enum route {
+    R_NONE,
+    R_DUPCHECK,
+    R_BLOCKS_PUT,
+    R_BLOCKS_GET,
+    R_BLOCK_GET,
+    R_RECORDS_PUT,
+    R_RECORDS_GET,
+    R_RECORDS_LIST,
+    R_RECORD_GET,
+    R_RECORD_DELETE,
+    R_STATS,
+    R_GC,
+};
+
+static const char *route_label(enum route r)
+{
+    switch (r) {
+    case R_NONE: return "unknown";
+    case R_DUPCHECK: return "dupcheck";
+    case R_BLOCKS_PUT: return "blocks_put";
+    case R_BLOCKS_GET: return "blocks_get";
+    case R_BLOCK_GET: return "block_get";
+    case R_RECORDS_PUT: return "records_put";
+    case R_RECORDS_GET: return "records_get";
+    case R_RECORDS_LIST: return "records_list";
+    case R_RECORD_GET: return "record_get";
+    case R_RECORD_DELETE: return "record_delete";
+    case R_STATS: return "stats";
+    case R_GC: return "gc";
+    }
+    return "unknown";
+}
+
+static int has_prefix(const char *s, const char *p, const char **rest)
+{
+    size_t n = strlen(p);
+    if (strncmp(s, p, n) != 0)
+        return 0;
+    *rest = s + n;
+    return 1;
+}
+
+/* Finds the route for method + path; *arg receives the {hex} part of parameterised paths.
+ * Sets *allowed (for a 405) when the path exists but not with this method. */
+static enum route route_of(const char *m, const char *path, const char **arg, const char **allowed)
+{
+    const char *rest = NULL;
+    int get = !strcmp(m, "GET"), post = !strcmp(m, "POST"), del = !strcmp(m, "DELETE");
+    *allowed = NULL;
+    if (!strcmp(path, "/v1/dupcheck"))
+        return post ? R_DUPCHECK : (*allowed = "POST", R_NONE);
+    if (!strcmp(path, "/v1/blocks"))
+        return post ? R_BLOCKS_PUT : (*allowed = "POST", R_NONE);
+    if (!strcmp(path, "/v1/blocks/get"))
+        return post ? R_BLOCKS_GET : (*allowed = "POST", R_NONE);
+    if (has_prefix(path, "/v1/blocks/", &rest)) {
+        *arg = rest;
+        return get ? R_BLOCK_GET : (*allowed = "GET", R_NONE);
+    }
+    if (!strcmp(path, "/v1/records"))
+        return post ? R_RECORDS_PUT : get ? R_RECORDS_LIST : (*allowed = "GET, POST", R_NONE);
+    if (!strcmp(path, "/v1/records/get"))
+        return post ? R_RECORDS_GET : (*allowed = "POST", R_NONE);
+    if (has_prefix(path, "/v1/records/", &rest)) {
+        *arg = rest;
+        return get ? R_RECORD_GET : del ? R_RECORD_DELETE : (*allowed = "GET, DELETE", R_NONE);
+    }
+    if (!strcmp(path, "/v1/stats"))
+        return get ? R_STATS : (*allowed = "GET", R_NONE);
+    if (!strcmp(path, "/v1/gc"))
+        return post ? R_GC : (*allowed = "POST", R_NONE);
+    return R_NONE;
+}
+
+static void handler(void *ctx, const mv_http_request *req, mv_http_response *resp)
+{
+    storage_srv *s = ctx;
+    const char *arg = NULL, *allowed = NULL;
+    char labels[64];
+    enum route r = route_of(req->method, req->path, &arg, &allowed);
+    snprintf(labels, sizeof labels, "endpoint=\"%s\"", route_label(r));
+    storage_count(s, "medvault_storage_requests_total", "Requests by endpoint", labels, 1);
+    if (r == R_NONE) {
+        if (allowed) {
+            mv_http_respond_json_error(resp, 405, "method not allowed");
+            if (mv_http_response_header(resp, "Allow", allowed) != MV_OK)
+                mv_http_respond_json_error(resp, 500, "internal error");
+        } else {
+            mv_http_respond_json_error(resp, 404, "no such endpoint");
+        }
+        return;
+    }
+    /* Every endpoint is signed: authenticate before looking at the body. */
+    mv_credential cred;
+    mv_err rc = mv_http_verify(s->auth, req, (uint64_t)time(NULL), &cred);
+    if (rc != MV_OK) {
+        mv_http_respond_auth_failure(resp, rc);
+        storage_count(s, "medvault_storage_auth_failures_total", "Requests refused by authentication", NULL, 1);
+        return;
+    }
+    if (req->body_len)
+        storage_count(s, "medvault_storage_received_bytes_total", "Request body bytes received (authenticated)",
+                      NULL, req->body_len);
+    switch (r) {
+    case R_NONE: break;
+    case R_DUPCHECK: storage_handle_dupcheck(s, &cred, req, resp); break;
+    case R_BLOCKS_PUT: storage_handle_blocks_put(s, &cred, req, resp); break;
+    case R_BLOCKS_GET: storage_handle_blocks_get(s, req, resp); break;
+    case R_BLOCK_GET: storage_handle_block_get(s, arg, resp); break;
+    case R_RECORDS_PUT: storage_handle_records_put(s, &cred, req, resp); break;
+    case R_RECORDS_GET: storage_handle_records_get(s, &cred, req, resp); break;
+    case R_RECORDS_LIST: storage_handle_records_list(s, &cred, resp); break;
+    case R_RECORD_GET: storage_handle_record_get(s, &cred, arg, resp); break;
+    case R_RECORD_DELETE: storage_handle_record_delete(s, &cred, arg, resp); break;
+    case R_STATS: storage_handle_stats(s, resp); break;
+    case R_GC: storage_handle_gc(s, &cred, resp); break;
+    }
+}
+
+/* ---------- pow key ---------- */
+
+/* Loads dir/pow.key (32 raw bytes, 0600) into secure memory, creating it on first start. */
+static mv_err load_pow_key(storage_srv *s)
+{
+    char path[4096];
+    uint8_t fresh[STORAGE_POW_KEY_BYTES];
+    mv_buf b;
+    struct stat st;
+    mv_err rc;
+    mv_buf_init(&b, STORAGE_POW_KEY_BYTES + 1);
+    if ((rc = mv_path_join(path, sizeof path, s->cfg->dir, "pow.key")) != MV_OK)
+        goto out;
+    if (!mv_file_exists(path)) {
+        randombytes_buf(fresh, sizeof fresh);
+        if ((rc = mv_file_write_atomic(path, fresh, sizeof fresh, 0600)) != MV_OK) {
+            mv_log(MV_LOG_ERROR, STORAGE_COMPONENT, "cannot create %s: %s", path, mv_strerror(rc));
+            goto out;
+        }
+        mv_log(MV_LOG_INFO, STORAGE_COMPONENT, "created a new proof-of-ownership key");
+    }
+    if (stat(path, &st) != 0) {
+        rc = MV_ERR_IO;
+        goto out;
+    }
+    if (st.st_mode & 077) {
+        mv_log(MV_LOG_ERROR, STORAGE_COMPONENT, "%s is readable by group or others (must be 0600)", path);
+        rc = MV_ERR_AUTH;
+        goto out;
+    }
+    if ((rc = mv_file_read(path, STORAGE_POW_KEY_BYTES + 1, &b)) != MV_OK)
+        goto out;
+    if (b.len != STORAGE_POW_KEY_BYTES) {
+        mv_log(MV_LOG_ERROR, STORAGE_COMPONENT, "%s must hold exactly %d bytes", path, STORAGE_POW_KEY_BYTES);
+        rc = MV_ERR_PARSE;
+        goto out;
+    }
+    if (!(s->pow_key = mv_secure_alloc(STORAGE_POW_KEY_BYTES))) {
+        rc = MV_ERR_NOMEM;
+        goto out;
+    }
+    memcpy(s->pow_key, b.ptr, STORAGE_POW_KEY_BYTES);
+out:
+    mv_wipe(fresh, sizeof fresh);
+    mv_buf_clear(&b);
+    return rc;
+}
+
+/* ---------- run ---------- */
+
+static void gc_tick(void *ctx)
+{
+    storage_srv *s = ctx;
+    mv_store_gc_report rep;
+    memset(&rep, 0, sizeof rep);
+    mv_err rc = mv_store_gc(s->store, (uint64_t)time(NULL), &rep);
+    if (rc != MV_OK) {
+        mv_log(MV_LOG_WARN, STORAGE_COMPONENT, "background gc failed: %s", mv_strerror(rc));
+        return;
+    }
+    storage_count(s, "medvault_storage_gc_runs_total", "Garbage collection passes", NULL, 1);
+    storage_update_gauges(s);
+}
+
+mv_err mv_storage_run(const mv_storage_config *cfg)
+{
+    storage_srv s;
+    char store_dir[4096];
+    mv_err rc;
+    memset(&s, 0, sizeof s);
+    if (!cfg || !cfg->dir || !cfg->listen || cfg->threads == 0 || cfg->skew_seconds == 0 || cfg->max_body == 0 ||
+        cfg->claim_ttl_s == 0 ||
+        !(cfg->gc_interval_s >= 0))
+        return MV_ERR_INVAL;
+    s.cfg = cfg;
+    mv_daemon_harden();
+    if ((rc = mv_crypto_init()) != MV_OK)
+        goto out;
+    if ((rc = mv_file_mkdir(cfg->dir, 0700)) != MV_OK) {
+        mv_log(MV_LOG_ERROR, STORAGE_COMPONENT, "cannot create %s", cfg->dir);
+        goto out;
+    }
+    if ((rc = load_pow_key(&s)) != MV_OK)
+        goto out;
+    if ((rc = mv_path_join(store_dir, sizeof store_dir, cfg->dir, "store")) != MV_OK)
+        goto out;
+    mv_store_options so = {.claim_ttl_s = cfg->claim_ttl_s};
+    if ((rc = mv_store_open(store_dir, &so, &s.store)) != MV_OK) {
+        if (rc == MV_ERR_BUSY)
+            mv_log(MV_LOG_ERROR, STORAGE_COMPONENT, "%s is in use by another process", store_dir);
+        else
+            mv_log(MV_LOG_ERROR, STORAGE_COMPONENT, "cannot open the store %s: %s", store_dir, mv_strerror(rc));
+        goto out;
+    }
+    if ((rc = mv_auth_verifier_new(cfg->hospital_pk, cfg->skew_seconds, 1u << 20, &s.auth)) != MV_OK ||
+        (rc = mv_metrics_new(&s.metrics)) != MV_OK)
+        goto out;
+    storage_update_gauges(&s);
+
+    /* Only the main thread takes SIGTERM/SIGINT: block them before any thread starts. */
+    mv_daemon_block_signals();
+    mv_http_config hc = {
+        .listen = cfg->listen,
+        .max_body = cfg->max_body,
+        .threads = cfg->threads,
+        .handler = handler,
+        .ctx = &s,
+        .metrics = s.metrics,
+        .component = "medvault_storage",
+    };
+    if ((rc = mv_http_server_start(&hc, &s.http)) != MV_OK) {
+        mv_log(MV_LOG_ERROR, STORAGE_COMPONENT, "cannot listen on %s: %s", cfg->listen, mv_strerror(rc));
+        goto out;
+    }
+    uint16_t port = mv_http_server_port(s.http);
+    if (mv_daemon_write_port(cfg->port_file, port) != 0)
+        mv_log(MV_LOG_WARN, STORAGE_COMPONENT, "cannot write the port file");
+    mv_log(MV_LOG_INFO, STORAGE_COMPONENT, "listening on port %u", (unsigned)port);
+    if (cfg->gc_interval_s > 0)
+        mv_daemon_wait(cfg->gc_interval_s, gc_tick, &s);
+    else
+        mv_daemon_wait(1.0, NULL, NULL);
+    mv_log(MV_LOG_INFO, STORAGE_COMPONENT, "shutting down");
+    rc = MV_OK;
+out:
+    if (s.http)
+        mv_http_server_stop(s.http);
+    mv_store_close(s.store);
+    mv_auth_verifier_free(s.auth);
+    mv_metrics_free(s.metrics);
+    if (s.pow_key)
+        mv_secure_free(s.pow_key);
+    return rc;
+}

@@ -1,0 +1,499 @@
+/* storage_records.c - record envelopes behind an ACL: only a reader named by the owner (or
+ * the hospital admin) gets an envelope, only the owner or the admin deletes it, and a record
+ * may only reference blocks its owner uploaded or proved it holds. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "medvault/mv_codec.h"
+#include "medvault/mv_json.h"
+#include "medvault/mv_log.h"
+#include "medvault/mv_mem.h"
+#include "storage_internal.h"
+
+/* Smallest record of an MVP1 frame: id, dlen, one dept byte, n_readers, n_tags, env_len. */
+#define MVP1_MIN_RECORD (16 + 1 + 1 + 1 + 4 + 4)
+/* Cap on the records one listing answers with (each is about 300 bytes of JSON). */
+#define LIST_MAX ((size_t)1 << 20)
+
+static int is_admin(const mv_credential *cred)
+{
+    return strcmp(cred->role, "admin") == 0;
+}
+
+/* 1 if the caller may read the record: a named reader (the owner is one), or the admin. */
+static int may_read(const mv_credential *cred, const mv_store_record_info *info)
+{
+    if (is_admin(cred) || memcmp(info->owner, cred->subject, 32) == 0)
+        return 1;
+    for (size_t i = 0; i < info->n_readers && i < MV_STORE_MAX_READERS; i++)
+        if (memcmp(info->readers[i], cred->subject, 32) == 0)
+            return 1;
+    return 0;
+}
+
+static int parse_id(const char *hex, uint8_t id[16], mv_http_response *resp)
+{
+    if (mv_hex_decode_exact(id, 16, hex, strlen(hex)) != MV_OK) {
+        mv_http_respond_json_error(resp, 400, "the path must end in a 32-hex-digit record id");
+        return -1;
+    }
+    return 0;
+}
+
+/* ---------- POST /v1/records ---------- */
+
+struct rec {
+    mv_store_record_in in;
+    char dept[MV_CRED_MAX_DEPT_LEN + 1];
+};
+
+static const char *record_status(mv_err rc)
+{
+    switch (rc) {
+    case MV_OK: return "stored";
+    case MV_ERR_EXISTS: return "exists";
+    case MV_ERR_NOT_FOUND: return "missing-block";
+    case MV_ERR_FORBIDDEN: return "forbidden";
+    case MV_ERR_INVAL: return "invalid";
+    case MV_ERR_NOMEM: case MV_ERR_AUTH: case MV_ERR_TOO_LARGE: case MV_ERR_PARSE: case MV_ERR_IO:
+    case MV_ERR_CRYPTO: case MV_ERR_BUSY: case MV_ERR_BAD_STATE: case MV_ERR_RATE_LIMITED: case MV_ERR_NET:
+    case MV_ERR_TIMEOUT: case MV_ERR_IDENTITY: case MV_ERR_VERIFY: case MV_ERR_EXPIRED: case MV_ERR_REPLAY:
+    case MV_ERR_PROTOCOL: case MV_ERR_UNAVAILABLE: case MV_ERR_HTTP:
+        break;
+    }
+    return "invalid";
+}
+
+void storage_handle_records_put(storage_srv *s, const mv_credential *cred, const mv_http_request *req,
+                                mv_http_response *resp)
+{
+    struct rec *recs = NULL;
+    mv_store_record_in *in = NULL;
+    mv_err *results = NULL;
+    mv_buf b;
+    char msg[128];
+    storage_rd r;
+    const uint8_t *p = NULL;
+    uint32_t count = 0;
+    mv_buf_init(&b, MV_HTTP_RESPONSE_MAX);
+
+    storage_rd_init(&r, req->body, req->body_len);
+    if (storage_rd_bytes(&r, 4, &p) || memcmp(p, "MVP1", 4) != 0) {
+        mv_http_respond_json_error(resp, 400, "not an MVP1 frame (bad magic)");
+        goto out;
+    }
+    if (storage_rd_u32(&r, &count)) {
+        mv_http_respond_json_error(resp, 400, "frame truncated before the record count");
+        goto out;
+    }
+    if (count == 0) {
+        mv_http_respond_json_error(resp, 400, "the frame holds no records");
+        goto out;
+    }
+    if (count > storage_rd_left(&r) / MVP1_MIN_RECORD) {
+        mv_http_respond_json_error(resp, 400, "record count larger than the body");
+        goto out;
+    }
+    recs = mv_calloc(count, sizeof *recs);
+    in = mv_calloc(count, sizeof *in);
+    results = mv_calloc(count, sizeof *results);
+    if (!recs || !in || !results) {
+        mv_http_respond_json_error(resp, 503, "out of memory");
+        goto out;
+    }
+    for (uint32_t i = 0; i < count; i++) {
+        struct rec *rec = &recs[i];
+        const uint8_t *id = NULL, *d = NULL;
+        uint8_t dlen = 0, nr = 0;
+        uint32_t nt = 0, el = 0;
+        if (storage_rd_bytes(&r, 16, &id) || storage_rd_u8(&r, &dlen) || storage_rd_bytes(&r, dlen, &d)) {
+            snprintf(msg, sizeof msg, "frame truncated in record %u", (unsigned)i);
+            mv_http_respond_json_error(resp, 400, msg);
+            goto out;
+        }
+        if (storage_dept_copy(rec->dept, d, dlen)) {
+            snprintf(msg, sizeof msg, "record %u: malformed department", (unsigned)i);
+            mv_http_respond_json_error(resp, 400, msg);
+            goto out;
+        }
+        if (storage_rd_u8(&r, &nr) || storage_rd_bytes(&r, (size_t)nr * 32, &rec->in.readers) ||
+            storage_rd_u32(&r, &nt) || nt > storage_rd_left(&r) / 32 ||
+            storage_rd_bytes(&r, (size_t)nt * 32, &rec->in.tags) || storage_rd_u32(&r, &el)) {
+            snprintf(msg, sizeof msg, "frame truncated in record %u", (unsigned)i);
+            mv_http_respond_json_error(resp, 400, msg);
+            goto out;
+        }
+        if (el > MV_STORAGE_MAX_ENVELOPE) {
+            snprintf(msg, sizeof msg, "record %u: envelope larger than %zu bytes", (unsigned)i,
+                     MV_STORAGE_MAX_ENVELOPE);
+            mv_http_respond_json_error(resp, 413, msg);
+            goto out;
+        }
+        if (storage_rd_bytes(&r, el, &rec->in.envelope)) {
+            snprintf(msg, sizeof msg, "frame truncated in record %u", (unsigned)i);
+            mv_http_respond_json_error(resp, 400, msg);
+            goto out;
+        }
+        memcpy(rec->in.id, id, 16);
+        rec->in.n_readers = nr;
+        rec->in.n_tags = nt;
+        rec->in.envelope_len = el;
+        if (nr == 0)
+            rec->in.readers = NULL;
+        if (nt == 0)
+            rec->in.tags = NULL;
+        if (el == 0)
+            rec->in.envelope = NULL;
+    }
+    if (storage_rd_left(&r) != 0) {
+        mv_http_respond_json_error(resp, 400, "trailing bytes after the last record");
+        goto out;
+    }
+    for (uint32_t i = 0; i < count; i++) {
+        if (!mv_credential_has_department(cred, recs[i].dept)) {
+            snprintf(msg, sizeof msg, "record %u: department not in your credential; nothing stored", (unsigned)i);
+            mv_http_respond_json_error(resp, 403, msg);
+            goto out;
+        }
+        in[i] = recs[i].in;
+        in[i].dept = recs[i].dept;
+        memcpy(in[i].owner, cred->subject, 32);
+    }
+    mv_err rc = mv_store_put_records(s->store, in, count, results, (uint64_t)time(NULL));
+    if (rc == MV_ERR_TOO_LARGE) {
+        mv_log(MV_LOG_ERROR, STORAGE_COMPONENT, "store index is full");
+        mv_http_respond_json_error(resp, 507, "storage full");
+        goto out;
+    }
+    if (rc != MV_OK) {
+        storage_respond_store_error(resp, rc, "record store");
+        goto out;
+    }
+    uint64_t stored = 0;
+    rc = mv_buf_puts(&b, "{\"results\":[");
+    for (uint32_t i = 0; rc == MV_OK && i < count; i++) {
+        stored += results[i] == MV_OK;
+        rc = mv_buf_puts(&b, i ? ",{\"id\":" : "{\"id\":");
+        if (rc == MV_OK)
+            rc = mv_json_write_hex(&b, in[i].id, 16);
+        if (rc == MV_OK)
+            rc = mv_buf_printf(&b, ",\"status\":\"%s\"}", record_status(results[i]));
+    }
+    if (rc == MV_OK)
+        rc = mv_buf_puts(&b, "]}");
+    mv_http_respond_built(resp, rc, 200, &b);
+    storage_count(s, "medvault_storage_records_stored_total", "Records stored", NULL, stored);
+    storage_count(s, "medvault_storage_records_refused_total", "Records refused (exists, missing block, forbidden, invalid)",
+                  NULL, count - stored);
+    if (stored)
+        storage_update_gauges(s);
+out:
+    mv_free(recs);
+    mv_free(in);
+    mv_free(results);
+    mv_buf_clear(&b);
+}
+
+/* ---------- GET /v1/records/{id}, POST /v1/records/get ---------- */
+
+void storage_handle_record_get(storage_srv *s, const mv_credential *cred, const char *hex, mv_http_response *resp)
+{
+    uint8_t id[16];
+    mv_store_record_info info;
+    char owner[65];
+    if (parse_id(hex, id, resp))
+        return;
+    mv_buf_reset(&resp->body);
+    mv_err rc = mv_store_record_get(s->store, id, &info, &resp->body);
+    if (rc == MV_ERR_NOT_FOUND) {
+        mv_http_respond_json_error(resp, 404, "no such record");
+        return;
+    }
+    if (rc != MV_OK) {
+        storage_respond_store_error(resp, rc, "record read");
+        return;
+    }
+    if (!may_read(cred, &info)) {
+        storage_count(s, "medvault_storage_acl_denials_total", "Record reads or deletes refused by the ACL", NULL, 1);
+        mv_http_respond_json_error(resp, 403, "not a reader of this record");
+        return;
+    }
+    if (mv_hex_encode(owner, sizeof owner, info.owner, 32) != MV_OK ||
+        mv_http_response_header(resp, "MV-Record-Owner", owner) != MV_OK) {
+        mv_http_respond_json_error(resp, 500, "internal error");
+        return;
+    }
+    storage_set_type(resp, 200, "application/octet-stream");
+}
+
+void storage_handle_records_get(storage_srv *s, const mv_credential *cred, const mv_http_request *req,
+                                mv_http_response *resp)
+{
+    storage_rd r;
+    const uint8_t *p = NULL;
+    uint32_t count = 0;
+    mv_store_record_info info;
+    mv_buf env;
+    mv_buf *out = &resp->body;
+    mv_err rc = MV_OK;
+    mv_buf_init(&env, MV_STORE_MAX_ENVELOPE);
+    storage_rd_init(&r, req->body, req->body_len);
+    if (storage_rd_bytes(&r, 4, &p) || memcmp(p, "MVQ1", 4) != 0) {
+        mv_http_respond_json_error(resp, 400, "not an MVQ1 frame (bad magic)");
+        goto out;
+    }
+    if (storage_rd_u32(&r, &count) || count == 0 || count > MV_STORAGE_MAX_GET) {
+        mv_http_respond_json_error(resp, 400, "the id count must be 1 to 4096");
+        goto out;
+    }
+    if (storage_rd_left(&r) != (size_t)count * 16) {
+        mv_http_respond_json_error(resp, 400, "the id count does not match the body");
+        goto out;
+    }
+    mv_buf_reset(out);
+    rc = mv_buf_append(out, "MVQ1", 4);
+    if (rc == MV_OK)
+        rc = storage_put_u32(out, count);
+    uint64_t denied = 0;
+    for (uint32_t i = 0; rc == MV_OK && i < count; i++) {
+        const uint8_t *id = NULL;
+        (void)storage_rd_bytes(&r, 16, &id); /* length checked above */
+        mv_buf_reset(&env);
+        uint8_t st = 0;
+        mv_err grc = mv_store_record_get(s->store, id, &info, &env);
+        if (grc == MV_ERR_NOT_FOUND) {
+            st = 1;
+        } else if (grc != MV_OK) {
+            rc = grc;
+            break;
+        } else if (!may_read(cred, &info)) {
+            st = 2;
+            denied++;
+        }
+        if ((rc = mv_buf_append(out, &st, 1)) != MV_OK)
+            break;
+        if ((rc = storage_put_u32(out, st == 0 ? (uint32_t)env.len : 0)) != MV_OK)
+            break;
+        if (st == 0 && env.len)
+            rc = mv_buf_append(out, env.ptr, env.len);
+    }
+    if (denied)
+        storage_count(s, "medvault_storage_acl_denials_total", "Record reads or deletes refused by the ACL", NULL,
+                      denied);
+    if (rc == MV_ERR_TOO_LARGE) {
+        mv_http_respond_json_error(resp, 413, "the answer would exceed 256 MiB: ask for fewer records");
+        goto out;
+    }
+    if (rc != MV_OK) {
+        storage_respond_store_error(resp, rc, "record read");
+        goto out;
+    }
+    storage_set_type(resp, 200, "application/octet-stream");
+out:
+    mv_buf_clear(&env);
+}
+
+/* ---------- GET /v1/records ---------- */
+
+struct list_entry {
+    uint8_t id[16], owner[32];
+    char dept[MV_STORE_DEPT_MAX + 1];
+    uint64_t created, envelope_len, logical_bytes, n_tags;
+};
+
+struct list_ctx {
+    struct list_entry *v;
+    size_t n, cap;
+};
+
+static mv_err list_one(void *ctx, const mv_store_record_info *info)
+{
+    struct list_ctx *l = ctx;
+    if (l->n == l->cap) {
+        if (l->cap >= LIST_MAX)
+            return MV_ERR_TOO_LARGE;
+        size_t nc = l->cap ? l->cap * 2 : 64;
+        struct list_entry *nv = mv_realloc(l->v, nc * sizeof *nv);
+        if (!nv)
+            return MV_ERR_NOMEM;
+        l->v = nv;
+        l->cap = nc;
+    }
+    struct list_entry *e = &l->v[l->n++];
+    memcpy(e->id, info->id, 16);
+    memcpy(e->owner, info->owner, 32);
+    snprintf(e->dept, sizeof e->dept, "%s", info->dept);
+    e->created = info->created;
+    e->envelope_len = info->envelope_len;
+    e->logical_bytes = info->logical_bytes;
+    e->n_tags = info->n_tags;
+    return MV_OK;
+}
+
+static int list_cmp(const void *a, const void *b)
+{
+    const struct list_entry *x = a, *y = b;
+    if (x->created != y->created)
+        return x->created < y->created ? -1 : 1;
+    return memcmp(x->id, y->id, 16);
+}
+
+void storage_handle_records_list(storage_srv *s, const mv_credential *cred, mv_http_response *resp)
+{
+    struct list_ctx l = {0};
+    mv_buf b;
+    mv_buf_init(&b, MV_HTTP_RESPONSE_MAX);
+    mv_err rc = mv_store_record_list(s->store, is_admin(cred) ? NULL : cred->subject, list_one, &l);
+    if (rc == MV_ERR_TOO_LARGE) {
+        mv_http_respond_json_error(resp, 413, "too many records to list in one answer");
+        goto out;
+    }
+    if (rc != MV_OK) {
+        storage_respond_store_error(resp, rc, "record listing");
+        goto out;
+    }
+    if (l.n)
+        qsort(l.v, l.n, sizeof *l.v, list_cmp);
+    rc = mv_buf_puts(&b, "{\"records\":[");
+    for (size_t i = 0; rc == MV_OK && i < l.n; i++) {
+        const struct list_entry *e = &l.v[i];
+        rc = mv_buf_puts(&b, i ? ",{\"id\":" : "{\"id\":");
+        if (rc == MV_OK)
+            rc = mv_json_write_hex(&b, e->id, 16);
+        if (rc == MV_OK)
+            rc = mv_buf_puts(&b, ",\"owner\":");
+        if (rc == MV_OK)
+            rc = mv_json_write_hex(&b, e->owner, 32);
+        if (rc == MV_OK)
+            rc = mv_buf_puts(&b, ",\"department\":");
+        if (rc == MV_OK)
+            rc = mv_json_write_str(&b, e->dept, strlen(e->dept));
+        if (rc == MV_OK)
+            rc = mv_buf_printf(&b, ",\"created\":%llu,\"envelope_bytes\":%llu,\"logical_bytes\":%llu,\"blocks\":%llu}",
+                               (unsigned long long)e->created, (unsigned long long)e->envelope_len,
+                               (unsigned long long)e->logical_bytes, (unsigned long long)e->n_tags);
+    }
+    if (rc == MV_OK)
+        rc = mv_buf_puts(&b, "]}");
+    mv_http_respond_built(resp, rc, 200, &b);
+out:
+    mv_free(l.v);
+    mv_buf_clear(&b);
+}
+
+/* ---------- DELETE /v1/records/{id} ---------- */
+
+void storage_handle_record_delete(storage_srv *s, const mv_credential *cred, const char *hex, mv_http_response *resp)
+{
+    uint8_t id[16];
+    mv_store_record_info info;
+    char idh[33];
+    if (parse_id(hex, id, resp))
+        return;
+    mv_err rc = mv_store_record_get(s->store, id, &info, NULL);
+    if (rc == MV_OK && !is_admin(cred) && memcmp(info.owner, cred->subject, 32) != 0) {
+        storage_count(s, "medvault_storage_acl_denials_total", "Record reads or deletes refused by the ACL", NULL, 1);
+        mv_http_respond_json_error(resp, 403, "only the owner or an admin may delete a record");
+        return;
+    }
+    if (rc == MV_OK)
+        rc = mv_store_record_delete(s->store, id);
+    if (rc == MV_ERR_NOT_FOUND) {
+        mv_http_respond_json_error(resp, 404, "no such record");
+        return;
+    }
+    if (rc != MV_OK) {
+        storage_respond_store_error(resp, rc, "record delete");
+        return;
+    }
+    if (mv_hex_encode(idh, sizeof idh, id, 16) != MV_OK) {
+        mv_http_respond_json_error(resp, 500, "internal error");
+        return;
+    }
+    mv_http_respond_fmt(resp, 200, "{\"deleted\":\"%s\"}", idh);
+    storage_count(s, "medvault_storage_records_deleted_total", "Records deleted", NULL, 1);
+    storage_update_gauges(s);
+}
+
+/* ---------- GET /v1/stats, POST /v1/gc ---------- */
+
+/* 1 - physical/logical with 4 decimals (0 when nothing is stored), as JSON. */
+static mv_err write_savings(mv_buf *b, uint64_t logical, uint64_t physical)
+{
+    double v = logical ? 1.0 - (double)physical / (double)logical : 0.0;
+    if (fabs(v) < 0.00005)
+        v = 0.0;
+    return mv_buf_printf(b, "%.4f", v);
+}
+
+void storage_handle_stats(storage_srv *s, mv_http_response *resp)
+{
+    mv_store_stats st;
+    mv_buf b;
+    mv_buf_init(&b, 1u << 20);
+    mv_err rc = mv_store_get_stats(s->store, &st);
+    if (rc != MV_OK) {
+        storage_respond_store_error(resp, rc, "stats");
+        goto out;
+    }
+    rc = mv_buf_printf(&b,
+                       "{\"records\":%llu,\"blocks\":%llu,\"logical_bytes\":%llu,\"physical_bytes\":%llu,"
+                       "\"pack_bytes\":%llu,\"envelope_bytes\":%llu,\"block_bytes\":%llu,\"savings\":",
+                       (unsigned long long)st.records, (unsigned long long)st.blocks,
+                       (unsigned long long)st.logical_bytes, (unsigned long long)st.physical_bytes,
+                       (unsigned long long)st.pack_bytes, (unsigned long long)st.envelope_bytes,
+                       (unsigned long long)st.block_bytes);
+    if (rc == MV_OK)
+        rc = write_savings(&b, st.logical_bytes, st.physical_bytes);
+    if (rc == MV_OK)
+        rc = mv_buf_puts(&b, ",\"departments\":{");
+    for (size_t i = 0; rc == MV_OK && i < st.n_depts && i < sizeof st.depts / sizeof st.depts[0]; i++) {
+        const mv_store_dept_stats *d = &st.depts[i];
+        if (i)
+            rc = mv_buf_puts(&b, ",");
+        if (rc == MV_OK)
+            rc = mv_json_write_str(&b, d->dept, strnlen(d->dept, sizeof d->dept));
+        if (rc == MV_OK)
+            rc = mv_buf_printf(&b, ":{\"records\":%llu,\"logical_bytes\":%llu,\"physical_bytes\":%llu,"
+                                   "\"dedup_hits\":%llu,\"savings\":",
+                               (unsigned long long)d->records, (unsigned long long)d->logical_bytes,
+                               (unsigned long long)d->physical_bytes, (unsigned long long)d->dedup_hits);
+        if (rc == MV_OK)
+            rc = write_savings(&b, d->logical_bytes, d->physical_bytes);
+        if (rc == MV_OK)
+            rc = mv_buf_puts(&b, "}");
+    }
+    if (rc == MV_OK)
+        rc = mv_buf_puts(&b, "}}");
+    mv_http_respond_built(resp, rc, 200, &b);
+out:
+    mv_buf_clear(&b);
+}
+
+void storage_handle_gc(storage_srv *s, const mv_credential *cred, mv_http_response *resp)
+{
+    mv_store_gc_report rep;
+    memset(&rep, 0, sizeof rep);
+    if (!is_admin(cred)) {
+        mv_http_respond_json_error(resp, 403, "garbage collection is for admins");
+        return;
+    }
+    mv_err rc = mv_store_gc(s->store, (uint64_t)time(NULL), &rep);
+    storage_count(s, "medvault_storage_gc_runs_total", "Garbage collection passes", NULL, 1);
+    storage_update_gauges(s);
+    if (rc != MV_OK) {
+        storage_respond_store_error(resp, rc, "gc");
+        return;
+    }
+    mv_http_respond_fmt(resp, 200,
+                        "{\"blocks_freed\":%llu,\"bytes_freed\":%llu,\"packs_rewritten\":%llu,\"packs_deleted\":%llu,"
+                        "\"claims_expired\":%llu}",
+                        (unsigned long long)rep.blocks_freed, (unsigned long long)rep.bytes_freed,
+                        (unsigned long long)rep.packs_rewritten, (unsigned long long)rep.packs_deleted,
+                        (unsigned long long)rep.claims_expired);
+    mv_log(MV_LOG_INFO, STORAGE_COMPONENT, "gc by admin: %llu blocks, %llu bytes freed",
+           (unsigned long long)rep.blocks_freed, (unsigned long long)rep.bytes_freed);
+}

@@ -1,0 +1,2013 @@
+/* store.c - the storage engine: a block's bytes are verified against its tag and durable in a
+ * pack before the index names it, so the index never points at data that is not there. */
+#include "medvault/mv_store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "blob.h"
+#include "index.h"
+#include "store_test.h"
+#include "medvault/mv_file.h"
+#include "medvault/mv_hash.h"
+#include "medvault/mv_log.h"
+#include "medvault/mv_mem.h"
+
+#define PATH_CAP 4096
+#define DEFAULT_PACK_TARGET ((size_t)64 << 20)
+#define DEFAULT_MAP_SIZE ((size_t)64 << 30)
+#define DEFAULT_CLAIM_TTL 3600
+#define GC_STAGE ((size_t)4 << 20) /* bytes of live entries gc copies per write */
+#define OVERHEAD ((uint64_t)MV_BLOB_ENTRY_OVERHEAD)
+
+/* A put_blocks call waiting for (or being served by) a group commit. */
+typedef struct put_req {
+    const mv_store_block_in *in;
+    size_t n;
+    mv_store_block_out *out;
+    mv_err rc;
+    int done;
+    struct put_req *next;
+} put_req;
+
+struct mv_store {
+    int lock_fd;
+    mv_blob *blob;
+    mv_index *ix;
+    size_t pack_target;
+    uint64_t claim_ttl;
+    /* Lock order: gc_mu, then write_mu, then pack_rw; q_mu is never held with another. */
+    pthread_mutex_t gc_mu;     /* one gc or check at a time */
+    pthread_mutex_t write_mu;  /* the pack writer: group-commit leader or a gc step */
+    pthread_rwlock_t pack_rw;  /* block reads (shared) vs pack removal (exclusive) */
+    pthread_mutex_t q_mu;      /* the group-commit queue */
+    pthread_cond_t q_cv;
+    put_req *q_head, *q_tail;
+    int leader;                /* a leader is committing */
+    int locks_ready;
+    /* Pack writer state, under write_mu. cur_pack 0: start a new pack at the next write. */
+    uint32_t cur_pack;
+    uint64_t cur_end; /* committed end of cur_pack */
+    int cur_dirty;    /* bytes past cur_end may remain from a failed write */
+    uint32_t next_pack;
+    _Atomic uint64_t n_fsyncs, n_commits, n_batches;
+};
+
+#define IX(s) ((s)->ix->ops)
+#define BLOB(s) ((s)->blob->ops)
+
+static int dept_ok(const char *d)
+{
+    size_t n = 0;
+    if (!d)
+        return 0;
+    for (; d[n]; n++) {
+        char c = d[n];
+        if (n >= MV_STORE_DEPT_MAX ||
+            !((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == ' ' || c == '_' || c == '.' || c == '-'))
+            return 0;
+    }
+    return n > 0;
+}
+
+/* ---------------------------------------------------------------- stats deltas ---- */
+
+/* Counters change by deltas kept as uint64: a decrement is added as its two's complement,
+ * which unsigned arithmetic makes exact as long as the final counter is not negative. */
+typedef struct dept_delta {
+    char dept[MV_STORE_DEPT_MAX + 1];
+    mv_ix_stats d;
+} dept_delta;
+
+typedef struct deltas {
+    mv_ix_stats total;
+    dept_delta *v;
+    size_t n, cap;
+} deltas;
+
+static void stats_add(mv_ix_stats *a, const mv_ix_stats *b)
+{
+    a->records += b->records;
+    a->blocks += b->blocks;
+    a->block_bytes += b->block_bytes;
+    a->envelope_bytes += b->envelope_bytes;
+    a->pack_bytes += b->pack_bytes;
+    a->logical += b->logical;
+    a->physical += b->physical;
+    a->dedup_hits += b->dedup_hits;
+}
+
+static mv_ix_stats *delta_dept(deltas *d, const char *dept)
+{
+    for (size_t i = 0; i < d->n; i++)
+        if (strcmp(d->v[i].dept, dept) == 0)
+            return &d->v[i].d;
+    if (d->n == d->cap) {
+        size_t nc = d->cap ? 2 * d->cap : 4;
+        dept_delta *nv = mv_mallocarray(nc, sizeof *nv);
+        if (!nv)
+            return NULL;
+        if (d->n)
+            memcpy(nv, d->v, d->n * sizeof *nv);
+        mv_free(d->v);
+        d->v = nv;
+        d->cap = nc;
+    }
+    dept_delta *e = &d->v[d->n++];
+    memset(e, 0, sizeof *e);
+    memcpy(e->dept, dept, strlen(dept) + 1);
+    return &e->d;
+}
+
+static mv_err deltas_apply(mv_store *s, mv_itxn *t, const deltas *d)
+{
+    mv_ix_stats st;
+    mv_err rc;
+    if ((rc = IX(s)->stats_get(t, NULL, &st)) != MV_OK)
+        return rc;
+    stats_add(&st, &d->total);
+    if ((rc = IX(s)->stats_put(t, NULL, &st)) != MV_OK)
+        return rc;
+    for (size_t i = 0; i < d->n; i++) {
+        if ((rc = IX(s)->stats_get(t, d->v[i].dept, &st)) != MV_OK)
+            return rc;
+        stats_add(&st, &d->v[i].d);
+        if ((rc = IX(s)->stats_put(t, d->v[i].dept, &st)) != MV_OK)
+            return rc;
+    }
+    return MV_OK;
+}
+
+static void deltas_free(deltas *d) { mv_free(d->v); }
+
+/* ------------------------------------------------------------------ pack writer ---- */
+
+/* Appends entries for one commit, rolling to new packs past pack_target. Used under write_mu;
+ * nothing it writes is visible until wr_apply's transaction commits, and wr_fail undoes it. */
+typedef struct wr_pack {
+    uint32_t pack;
+    uint64_t start, end;              /* committed end before, bytes written up to */
+    uint64_t live_bytes, live_entries; /* entries the index will point at */
+    int created;
+} wr_pack;
+
+typedef struct wr {
+    mv_store *s;
+    wr_pack *packs;
+    size_t n, cap;
+    mv_blob_entry *pend; /* queued for the last pack, from pend_off */
+    size_t npend, cappend;
+    uint64_t pend_off;
+} wr;
+
+static mv_err wr_push(wr *w, uint32_t pack, uint64_t start, int created)
+{
+    if (w->n == w->cap) {
+        size_t nc = w->cap ? 2 * w->cap : 2;
+        wr_pack *np = mv_mallocarray(nc, sizeof *np);
+        if (!np)
+            return MV_ERR_NOMEM;
+        if (w->n)
+            memcpy(np, w->packs, w->n * sizeof *np);
+        mv_free(w->packs);
+        w->packs = np;
+        w->cap = nc;
+    }
+    wr_pack *p = &w->packs[w->n++];
+    memset(p, 0, sizeof *p);
+    p->pack = pack;
+    p->start = p->end = start;
+    p->created = created;
+    w->pend_off = start;
+    return MV_OK;
+}
+
+static mv_err wr_flush(wr *w)
+{
+    mv_err rc = MV_OK;
+    if (w->npend)
+        rc = w->s->blob->ops->append(w->s->blob, w->packs[w->n - 1].pack, w->pend_off, w->pend,
+                                     w->npend);
+    if (rc == MV_OK) {
+        w->npend = 0;
+        w->pend_off = w->n ? w->packs[w->n - 1].end : 0;
+    }
+    return rc;
+}
+
+static mv_err wr_add(wr *w, const uint8_t *tag, const uint8_t *data, size_t len, uint32_t *pack,
+                     uint64_t *off)
+{
+    mv_store *s = w->s;
+    uint64_t sz = OVERHEAD + len;
+    mv_err rc;
+    if (w->n == 0) {
+        if (s->cur_pack && s->cur_dirty) {
+            if ((rc = BLOB(s)->truncate(s->blob, s->cur_pack, s->cur_end)) != MV_OK &&
+                rc != MV_ERR_NOT_FOUND)
+                return rc;
+            s->cur_dirty = 0;
+        }
+        if (s->cur_pack && s->cur_end + sz > s->pack_target && s->cur_end > 0)
+            s->cur_pack = 0; /* full: seal it */
+        rc = s->cur_pack ? wr_push(w, s->cur_pack, s->cur_end, 0) : wr_push(w, s->next_pack++, 0, 1);
+        if (rc != MV_OK)
+            return rc;
+    }
+    wr_pack *last = &w->packs[w->n - 1];
+    if (last->end > 0 && last->end + sz > s->pack_target) {
+        if ((rc = wr_flush(w)) != MV_OK || (rc = wr_push(w, s->next_pack++, 0, 1)) != MV_OK)
+            return rc;
+        last = &w->packs[w->n - 1];
+    }
+    if (w->npend == w->cappend) {
+        size_t nc = w->cappend ? 2 * w->cappend : 16;
+        mv_blob_entry *ne = mv_mallocarray(nc, sizeof *ne);
+        if (!ne)
+            return MV_ERR_NOMEM;
+        if (w->npend)
+            memcpy(ne, w->pend, w->npend * sizeof *ne);
+        mv_free(w->pend);
+        w->pend = ne;
+        w->cappend = nc;
+    }
+    w->pend[w->npend++] = (mv_blob_entry){tag, data, len};
+    *pack = last->pack;
+    *off = last->end;
+    last->end += sz;
+    return MV_OK;
+}
+
+static mv_err wr_sync(wr *w)
+{
+    mv_err rc;
+    if ((rc = wr_flush(w)) != MV_OK)
+        return rc;
+    for (size_t i = 0; i < w->n; i++) {
+        if (w->packs[i].end == w->packs[i].start && !w->packs[i].created)
+            continue;
+        if ((rc = BLOB(w->s)->sync(w->s->blob, w->packs[i].pack)) != MV_OK)
+            return rc;
+        atomic_fetch_add(&w->s->n_fsyncs, 1);
+    }
+    return MV_OK;
+}
+
+static void wr_mark_live(wr *w, uint32_t pack, uint64_t bytes)
+{
+    for (size_t i = 0; i < w->n; i++)
+        if (w->packs[i].pack == pack) {
+            w->packs[i].live_bytes += bytes;
+            w->packs[i].live_entries++;
+            return;
+        }
+}
+
+/* Records the new ends and live bytes of the touched packs in transaction t. */
+static mv_err wr_apply(wr *w, mv_itxn *t, deltas *d)
+{
+    mv_store *s = w->s;
+    for (size_t i = 0; i < w->n; i++) {
+        wr_pack *wp = &w->packs[i];
+        mv_ix_pack p = {0, 0, 0};
+        mv_err rc = IX(s)->pack_get(t, wp->pack, &p);
+        if (rc != MV_OK && rc != MV_ERR_NOT_FOUND)
+            return rc;
+        if (wp->end == p.end && wp->live_entries == 0 && rc == MV_OK)
+            continue;
+        d->total.pack_bytes += wp->end - p.end;
+        p.end = wp->end;
+        p.live_bytes += wp->live_bytes;
+        p.live_entries += wp->live_entries;
+        if ((rc = IX(s)->pack_put(t, wp->pack, &p)) != MV_OK)
+            return rc;
+    }
+    return MV_OK;
+}
+
+/* After the commit: the last pack is where the next write continues. */
+static void wr_done(wr *w)
+{
+    if (w->n == 0)
+        return;
+    w->s->cur_pack = w->packs[w->n - 1].pack;
+    w->s->cur_end = w->packs[w->n - 1].end;
+}
+
+/* After a failure: nothing was committed, so drop what was written (best effort; recovery on
+ * the next open does the same if this fails too). */
+static void wr_fail(wr *w)
+{
+    mv_store *s = w->s;
+    for (size_t i = 0; i < w->n; i++) {
+        wr_pack *wp = &w->packs[i];
+        if (wp->created) {
+            (void)BLOB(s)->remove(s->blob, wp->pack);
+        } else if (BLOB(s)->truncate(s->blob, wp->pack, wp->start) != MV_OK) {
+            s->cur_dirty = 1;
+        }
+    }
+    w->n = 0;
+    w->npend = 0;
+}
+
+static void wr_free(wr *w)
+{
+    mv_free(w->packs);
+    mv_free(w->pend);
+}
+
+/* ----------------------------------------------------------------- open / close ---- */
+
+typedef struct pack_list {
+    uint32_t *id;
+    uint64_t *size; /* committed end (index) or file size (blob) */
+    size_t n, cap;
+} pack_list;
+
+static mv_err pl_add(pack_list *l, uint32_t id, uint64_t size)
+{
+    if (l->n == l->cap) {
+        size_t nc = l->cap ? 2 * l->cap : 16;
+        uint32_t *ni = mv_mallocarray(nc, sizeof *ni);
+        uint64_t *ns = mv_mallocarray(nc, sizeof *ns);
+        if (!ni || !ns) {
+            mv_free(ni);
+            mv_free(ns);
+            return MV_ERR_NOMEM;
+        }
+        if (l->n) {
+            memcpy(ni, l->id, l->n * sizeof *ni);
+            memcpy(ns, l->size, l->n * sizeof *ns);
+        }
+        mv_free(l->id);
+        mv_free(l->size);
+        l->id = ni;
+        l->size = ns;
+        l->cap = nc;
+    }
+    l->id[l->n] = id;
+    l->size[l->n++] = size;
+    return MV_OK;
+}
+
+static void pl_free(pack_list *l)
+{
+    mv_free(l->id);
+    mv_free(l->size);
+}
+
+/* Index of id in l (sorted by id), or -1. */
+static long pl_find(const pack_list *l, uint32_t id)
+{
+    size_t lo = 0, hi = l->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (l->id[mid] == id)
+            return (long)mid;
+        if (l->id[mid] < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return -1;
+}
+
+static mv_err pl_ix_cb(void *ctx, uint32_t pack, const mv_ix_pack *p)
+{
+    return pl_add(ctx, pack, p->end);
+}
+
+static mv_err pl_blob_cb(void *ctx, uint32_t pack, uint64_t size) { return pl_add(ctx, pack, size); }
+
+/* Index packs (in id order, from t) and pack files. */
+static mv_err list_packs(mv_store *s, mv_itxn *t, pack_list *ixp, pack_list *files)
+{
+    mv_err rc = IX(s)->pack_iter(t, pl_ix_cb, ixp);
+    if (rc == MV_OK && files)
+        rc = BLOB(s)->list(s->blob, pl_blob_cb, files);
+    return rc;
+}
+
+/* Truncates every pack to its committed end and deletes pack files the index does not know. */
+static mv_err recover(mv_store *s)
+{
+    pack_list ixp = {0}, files = {0};
+    mv_itxn *t = NULL;
+    uint32_t max_id = 0;
+    mv_err rc;
+    if ((rc = IX(s)->begin(s->ix, 0, &t)) != MV_OK)
+        return rc;
+    rc = list_packs(s, t, &ixp, &files);
+    IX(s)->abort(t);
+    if (rc != MV_OK)
+        goto out;
+    for (size_t i = 0; i < files.n; i++) {
+        uint32_t id = files.id[i];
+        long k = pl_find(&ixp, id);
+        if (id > max_id)
+            max_id = id;
+        if (k < 0) {
+            if ((rc = BLOB(s)->remove(s->blob, id)) != MV_OK)
+                goto out;
+            mv_log(MV_LOG_INFO, "store", "recovery: removed uncommitted pack %08" PRIu32, id);
+        } else if (files.size[i] > ixp.size[k]) {
+            if ((rc = BLOB(s)->truncate(s->blob, id, ixp.size[k])) != MV_OK)
+                goto out;
+            mv_log(MV_LOG_INFO, "store", "recovery: pack %08" PRIu32 " cut from %" PRIu64
+                   " to its committed %" PRIu64 " bytes", id, files.size[i], ixp.size[k]);
+        } else if (files.size[i] < ixp.size[k]) {
+            mv_log(MV_LOG_ERROR, "store", "pack %08" PRIu32 " is shorter than committed (%"
+                   PRIu64 " < %" PRIu64 "): run a check", id, files.size[i], ixp.size[k]);
+        }
+    }
+    for (size_t i = 0; i < ixp.n; i++) {
+        if (ixp.id[i] > max_id)
+            max_id = ixp.id[i];
+        int found = 0;
+        for (size_t j = 0; j < files.n && !found; j++)
+            found = files.id[j] == ixp.id[i];
+        if (!found)
+            mv_log(MV_LOG_ERROR, "store", "pack %08" PRIu32 " named by the index is missing",
+                   ixp.id[i]);
+    }
+    s->next_pack = max_id + 1;
+    s->cur_pack = 0;
+    s->cur_end = 0;
+    if (ixp.n && ixp.size[ixp.n - 1] < s->pack_target) {
+        s->cur_pack = ixp.id[ixp.n - 1];
+        s->cur_end = ixp.size[ixp.n - 1];
+    }
+out:
+    pl_free(&ixp);
+    pl_free(&files);
+    return rc;
+}
+
+void mv_store_close(mv_store *s)
+{
+    if (!s)
+        return;
+    if (s->blob)
+        BLOB(s)->close(s->blob);
+    if (s->ix)
+        IX(s)->close(s->ix);
+    if (s->locks_ready) {
+        pthread_mutex_destroy(&s->gc_mu);
+        pthread_mutex_destroy(&s->write_mu);
+        pthread_rwlock_destroy(&s->pack_rw);
+        pthread_mutex_destroy(&s->q_mu);
+        pthread_cond_destroy(&s->q_cv);
+    }
+    if (s->lock_fd >= 0)
+        close(s->lock_fd); /* releases the flock */
+    mv_free(s);
+}
+
+static mv_err init_locks(mv_store *s)
+{
+    int ok = 0;
+    if (pthread_mutex_init(&s->gc_mu, NULL) != 0)
+        return MV_ERR_NOMEM;
+    ok++;
+    if (pthread_mutex_init(&s->write_mu, NULL) != 0)
+        goto fail;
+    ok++;
+    /* Writer preference: block reads are short and constant under load; gc's unlink must not
+     * starve behind them. */
+    pthread_rwlockattr_t ra;
+    if (pthread_rwlockattr_init(&ra) != 0)
+        goto fail;
+    pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    int e = pthread_rwlock_init(&s->pack_rw, &ra);
+    pthread_rwlockattr_destroy(&ra);
+    if (e != 0)
+        goto fail;
+    ok++;
+    if (pthread_mutex_init(&s->q_mu, NULL) != 0)
+        goto fail;
+    ok++;
+    if (pthread_cond_init(&s->q_cv, NULL) != 0)
+        goto fail;
+    s->locks_ready = 1;
+    return MV_OK;
+fail:
+    if (ok > 3)
+        pthread_mutex_destroy(&s->q_mu);
+    if (ok > 2)
+        pthread_rwlock_destroy(&s->pack_rw);
+    if (ok > 1)
+        pthread_mutex_destroy(&s->write_mu);
+    pthread_mutex_destroy(&s->gc_mu);
+    return MV_ERR_NOMEM;
+}
+
+mv_err mv_store_open(const char *dir, const mv_store_options *opt, mv_store **out)
+{
+    char path[PATH_CAP];
+    mv_store *s = NULL;
+    mv_err rc;
+    if (!dir || !out)
+        return MV_ERR_INVAL;
+    *out = NULL;
+    if (opt && (uint64_t)opt->pack_target > UINT32_MAX)
+        return MV_ERR_INVAL;
+    if (!(s = mv_calloc(1, sizeof *s)))
+        return MV_ERR_NOMEM;
+    s->lock_fd = -1;
+    s->pack_target = opt && opt->pack_target ? opt->pack_target : DEFAULT_PACK_TARGET;
+    s->claim_ttl = opt && opt->claim_ttl_s ? opt->claim_ttl_s : DEFAULT_CLAIM_TTL;
+    size_t map_size = opt && opt->map_size ? opt->map_size : DEFAULT_MAP_SIZE;
+
+    if ((rc = mv_file_mkdir(dir, 0700)) != MV_OK)
+        goto out;
+    if ((rc = mv_path_join(path, sizeof path, dir, "lock")) != MV_OK)
+        goto out;
+    rc = MV_ERR_IO;
+    if ((s->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
+        goto out;
+    if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        rc = errno == EWOULDBLOCK ? MV_ERR_BUSY : MV_ERR_IO;
+        goto out;
+    }
+    if ((rc = mv_path_join(path, sizeof path, dir, "index")) != MV_OK ||
+        (rc = mv_file_mkdir(path, 0700)) != MV_OK ||
+        (rc = mv_index_lmdb_open(path, map_size, &s->ix)) != MV_OK)
+        goto out;
+    if ((rc = mv_path_join(path, sizeof path, dir, "packs")) != MV_OK ||
+        (rc = mv_file_mkdir(path, 0700)) != MV_OK ||
+        (rc = mv_blob_file_open(path, &s->blob)) != MV_OK)
+        goto out;
+    if ((rc = recover(s)) != MV_OK)
+        goto out;
+    if ((rc = init_locks(s)) != MV_OK)
+        goto out;
+    *out = s;
+    s = NULL;
+out:
+    mv_store_close(s);
+    return rc;
+}
+
+/* ----------------------------------------------------------- put_blocks (group commit) ---- */
+
+/* A block the group will write: the first accepted item naming a tag not stored yet. */
+typedef struct new_block {
+    const uint8_t *tag;
+    const uint8_t *data;
+    size_t len;
+    uint32_t pack;
+    uint64_t off;
+} new_block;
+
+static int cmp_new_block(const void *a, const void *b)
+{
+    return memcmp(((const new_block *)a)->tag, ((const new_block *)b)->tag, 32);
+}
+
+static const new_block *find_new_block(const new_block *v, size_t n, const uint8_t *tag)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = memcmp(v[mid].tag, tag, 32);
+        if (c == 0)
+            return &v[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+/* Phase A, over a snapshot: per-request conflicts with the index, and the blocks to write. */
+static mv_err group_check(mv_store *s, put_req *head, new_block *nb, size_t *nnb)
+{
+    mv_itxn *t = NULL;
+    mv_err rc = IX(s)->begin(s->ix, 0, &t);
+    if (rc != MV_OK)
+        return rc;
+    *nnb = 0;
+    for (put_req *r = head; r; r = r->next) {
+        size_t mark = *nnb;
+        r->rc = MV_OK;
+        for (size_t i = 0; i < r->n && r->rc == MV_OK; i++) {
+            const mv_store_block_in *it = &r->in[i];
+            uint8_t tag[32];
+            mv_ix_block b;
+            rc = IX(s)->token_get(t, it->dept, it->token, tag);
+            if (rc == MV_OK && memcmp(tag, it->tag, 32) != 0)
+                r->rc = MV_ERR_VERIFY; /* tokens are deterministic: a different tag is a lie */
+            else if (rc != MV_OK && rc != MV_ERR_NOT_FOUND)
+                goto out;
+            if (r->rc != MV_OK)
+                break;
+            rc = IX(s)->block_get(t, it->tag, &b);
+            if (rc == MV_OK)
+                continue;
+            if (rc != MV_ERR_NOT_FOUND)
+                goto out;
+            if (it->data) {
+                nb[(*nnb)++] = (new_block){it->tag, it->data, it->len, 0, 0};
+                continue;
+            }
+            /* A claim for a block that is not stored: fine only if this call uploads it. */
+            r->rc = MV_ERR_NOT_FOUND;
+            for (size_t j = 0; j < r->n; j++)
+                if (r->in[j].data && memcmp(r->in[j].tag, it->tag, 32) == 0)
+                    r->rc = MV_OK;
+        }
+        if (r->rc != MV_OK)
+            *nnb = mark;
+    }
+    rc = MV_OK;
+out:
+    IX(s)->abort(t);
+    return rc;
+}
+
+/* Phase C, for one accepted request inside the group's write transaction. */
+static mv_err group_apply_req(mv_store *s, mv_itxn *t, put_req *r, const new_block *nb, size_t nnb,
+                              wr *w, deltas *d, uint64_t now)
+{
+    mv_err rc;
+    /* Tokens may conflict with an earlier request of this very group: check before writing. */
+    for (size_t i = 0; i < r->n; i++) {
+        uint8_t tag[32];
+        rc = IX(s)->token_get(t, r->in[i].dept, r->in[i].token, tag);
+        if (rc == MV_OK && memcmp(tag, r->in[i].tag, 32) != 0) {
+            r->rc = MV_ERR_VERIFY;
+            return MV_OK;
+        }
+        if (rc != MV_OK && rc != MV_ERR_NOT_FOUND)
+            return rc;
+    }
+    /* Uploads first, so that claims of this call can name blocks it uploads. */
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < r->n; i++) {
+            const mv_store_block_in *it = &r->in[i];
+            mv_store_block_out *o = r->out ? &r->out[i] : NULL;
+            mv_ix_block b;
+            uint8_t tag[32];
+            if ((pass == 0) != (it->data != NULL))
+                continue;
+            if (!delta_dept(d, it->dept)) /* every department that stores shows in stats */
+                return MV_ERR_NOMEM;
+            rc = IX(s)->block_get(t, it->tag, &b);
+            if (rc == MV_ERR_NOT_FOUND && it->data) {
+                const new_block *n = find_new_block(nb, nnb, it->tag);
+                if (!n)
+                    return MV_ERR_BAD_STATE; /* phase A queued every missing block */
+                memset(&b, 0, sizeof b);
+                b.pack = n->pack;
+                b.off = n->off;
+                b.len = (uint32_t)n->len;
+                memcpy(b.dept, it->dept, strlen(it->dept) + 1);
+                if ((rc = IX(s)->block_put(t, it->tag, &b)) != MV_OK)
+                    return rc;
+                wr_mark_live(w, n->pack, OVERHEAD + n->len);
+                d->total.blocks++;
+                d->total.block_bytes += n->len;
+                if (o)
+                    o->new_copy = 1;
+            } else if (rc != MV_OK) {
+                return rc == MV_ERR_NOT_FOUND ? MV_ERR_BAD_STATE : rc;
+            }
+            rc = IX(s)->token_get(t, it->dept, it->token, tag);
+            if (rc == MV_ERR_NOT_FOUND) {
+                if ((rc = IX(s)->token_put(t, it->dept, it->token, it->tag)) != MV_OK)
+                    return rc;
+                if (o)
+                    o->new_token = 1;
+            } else if (rc != MV_OK) {
+                return rc;
+            }
+            if ((rc = IX(s)->claim_put(t, it->tag, it->claimant, now)) != MV_OK)
+                return rc;
+            if (!it->data) {
+                mv_ix_stats *ds = delta_dept(d, it->dept);
+                if (!ds)
+                    return MV_ERR_NOMEM;
+                ds->dedup_hits++;
+            }
+        }
+    }
+    return MV_OK;
+}
+
+/* The leader's work for the whole queue: one pack sync, one index transaction. Each request's
+ * own result lands in its rc; a storage failure fails them all. */
+static void group_commit(mv_store *s, put_req *head)
+{
+    new_block *nb = NULL;
+    size_t nnb = 0, items = 0, batches = 0;
+    wr w = {.s = s};
+    deltas d = {0};
+    mv_itxn *t = NULL;
+    mv_err rc = MV_ERR_NOMEM;
+    pthread_mutex_lock(&s->write_mu);
+    for (put_req *r = head; r; r = r->next) {
+        items += r->n;
+        batches++;
+    }
+    if (!(nb = mv_mallocarray(items ? items : 1, sizeof *nb)))
+        goto out;
+    if ((rc = group_check(s, head, nb, &nnb)) != MV_OK)
+        goto out;
+    size_t accepted = 0;
+    for (put_req *r = head; r; r = r->next)
+        accepted += r->rc == MV_OK;
+    if (accepted == 0)
+        goto out; /* every call was refused on its own merits: nothing to write */
+    /* Phase B: each missing tag once, then one sync per touched pack. */
+    qsort(nb, nnb, sizeof *nb, cmp_new_block);
+    size_t u = 0;
+    for (size_t i = 0; i < nnb; i++)
+        if (u == 0 || memcmp(nb[u - 1].tag, nb[i].tag, 32) != 0)
+            nb[u++] = nb[i];
+    nnb = u;
+    for (size_t i = 0; i < nnb; i++)
+        if ((rc = wr_add(&w, nb[i].tag, nb[i].data, nb[i].len, &nb[i].pack, &nb[i].off)) != MV_OK)
+            goto out;
+    if ((rc = wr_sync(&w)) != MV_OK)
+        goto out;
+    /* Phase C: the index transaction that makes it all visible. */
+    if ((rc = IX(s)->begin(s->ix, 1, &t)) != MV_OK)
+        goto out;
+    uint64_t now = (uint64_t)time(NULL);
+    for (put_req *r = head; r; r = r->next)
+        if (r->rc == MV_OK && (rc = group_apply_req(s, t, r, nb, nnb, &w, &d, now)) != MV_OK)
+            goto out;
+    if ((rc = wr_apply(&w, t, &d)) != MV_OK || (rc = deltas_apply(s, t, &d)) != MV_OK)
+        goto out;
+    rc = IX(s)->commit(t);
+    t = NULL;
+    if (rc != MV_OK)
+        goto out;
+    wr_done(&w);
+    atomic_fetch_add(&s->n_commits, 1);
+    atomic_fetch_add(&s->n_batches, batches);
+out:
+    if (t)
+        IX(s)->abort(t);
+    if (rc != MV_OK) {
+        wr_fail(&w);
+        for (put_req *r = head; r; r = r->next)
+            r->rc = rc;
+    }
+    pthread_mutex_unlock(&s->write_mu);
+    for (put_req *r = head; r; r = r->next)
+        if (r->rc != MV_OK && r->out)
+            memset(r->out, 0, r->n * sizeof *r->out);
+    wr_free(&w);
+    deltas_free(&d);
+    mv_free(nb);
+}
+
+static int cmp_token_item(const void *a, const void *b)
+{
+    const mv_store_block_in *x = *(const mv_store_block_in *const *)a;
+    const mv_store_block_in *y = *(const mv_store_block_in *const *)b;
+    int c = strcmp(x->dept, y->dept);
+    return c ? c : memcmp(x->token, y->token, 32);
+}
+
+/* Everything that can be judged from the call alone, in the caller's thread (hashing in
+ * parallel across callers rather than inside the leader). */
+static mv_err validate_blocks(const mv_store_block_in *in, size_t n)
+{
+    const mv_store_block_in **by_token = NULL;
+    mv_err rc = MV_ERR_INVAL;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t h[32];
+        if (!dept_ok(in[i].dept))
+            return MV_ERR_INVAL;
+        if (!in[i].data)
+            continue;
+        if (in[i].len > MV_STORE_MAX_BLOCK)
+            return MV_ERR_TOO_LARGE;
+        if ((rc = mv_sha256(h, in[i].data, in[i].len)) != MV_OK)
+            return rc;
+        if (memcmp(h, in[i].tag, 32) != 0)
+            return MV_ERR_VERIFY;
+    }
+    if (n < 2)
+        return MV_OK;
+    if (!(by_token = mv_mallocarray(n, sizeof *by_token)))
+        return MV_ERR_NOMEM;
+    for (size_t i = 0; i < n; i++)
+        by_token[i] = &in[i];
+    qsort(by_token, n, sizeof *by_token, cmp_token_item);
+    rc = MV_OK;
+    for (size_t i = 1; i < n; i++)
+        if (cmp_token_item(&by_token[i - 1], &by_token[i]) == 0 &&
+            memcmp(by_token[i - 1]->tag, by_token[i]->tag, 32) != 0)
+            rc = MV_ERR_VERIFY;
+    mv_free(by_token);
+    return rc;
+}
+
+mv_err mv_store_put_blocks(mv_store *s, const mv_store_block_in *in, size_t n,
+                           mv_store_block_out *out)
+{
+    put_req req = {in, n, out, MV_OK, 0, NULL};
+    mv_err rc;
+    if (!s || (n && !in))
+        return MV_ERR_INVAL;
+    if (out && n)
+        memset(out, 0, n * sizeof *out);
+    if (n == 0)
+        return MV_OK;
+    if ((rc = validate_blocks(in, n)) != MV_OK)
+        return rc;
+    pthread_mutex_lock(&s->q_mu);
+    if (s->q_tail)
+        s->q_tail->next = &req;
+    else
+        s->q_head = &req;
+    s->q_tail = &req;
+    while (!req.done) {
+        if (!s->leader) {
+            /* Lead: take the whole queue (ours included) and commit it as one group. */
+            put_req *head = s->q_head;
+            s->q_head = s->q_tail = NULL;
+            s->leader = 1;
+            pthread_mutex_unlock(&s->q_mu);
+            group_commit(s, head);
+            pthread_mutex_lock(&s->q_mu);
+            for (put_req *r = head, *nx; r; r = nx) {
+                nx = r->next; /* r belongs to its waiter once done is set */
+                r->done = 1;
+            }
+            s->leader = 0;
+            pthread_cond_broadcast(&s->q_cv);
+        } else {
+            pthread_cond_wait(&s->q_cv, &s->q_mu);
+        }
+    }
+    pthread_mutex_unlock(&s->q_mu);
+    return req.rc;
+}
+
+/* ----------------------------------------------------------------------- lookups ---- */
+
+mv_err mv_store_token_lookup(mv_store *s, const char *dept, const uint8_t token[static 32],
+                             uint8_t tag[static 32])
+{
+    mv_itxn *t = NULL;
+    mv_err rc;
+    if (!s || !token || !tag)
+        return MV_ERR_INVAL;
+    if (!dept_ok(dept))
+        return MV_ERR_INVAL;
+    if ((rc = IX(s)->begin(s->ix, 0, &t)) != MV_OK)
+        return rc;
+    rc = IX(s)->token_get(t, dept, token, tag);
+    IX(s)->abort(t);
+    return rc;
+}
+
+mv_err mv_store_block_info(mv_store *s, const uint8_t tag[static 32], uint64_t *len,
+                           uint64_t *refs)
+{
+    mv_itxn *t = NULL;
+    mv_ix_block b;
+    mv_err rc;
+    if (!s || !tag)
+        return MV_ERR_INVAL;
+    if ((rc = IX(s)->begin(s->ix, 0, &t)) != MV_OK)
+        return rc;
+    rc = IX(s)->block_get(t, tag, &b);
+    IX(s)->abort(t);
+    if (rc != MV_OK)
+        return rc;
+    if (len)
+        *len = b.len;
+    if (refs)
+        *refs = b.refs;
+    return MV_OK;
+}
+
+mv_err mv_store_block_read(mv_store *s, const uint8_t tag[static 32], mv_buf *out)
+{
+    mv_itxn *t = NULL;
+    mv_ix_block b;
+    uint8_t ftag[32], h[32];
+    mv_err rc;
+    if (!s || !tag || !out)
+        return MV_ERR_INVAL;
+    size_t old = out->len;
+    /* Shared lock from lookup to read: gc unlinks a pack only after repointing its blocks,
+     * and only under the exclusive lock, so the location we look up stays readable. */
+    pthread_rwlock_rdlock(&s->pack_rw);
+    if ((rc = IX(s)->begin(s->ix, 0, &t)) == MV_OK) {
+        rc = IX(s)->block_get(t, tag, &b);
+        IX(s)->abort(t);
+    }
+    if (rc == MV_OK) {
+        rc = BLOB(s)->read(s->blob, b.pack, b.off, b.len, ftag, out);
+        if (rc == MV_ERR_NOT_FOUND)
+            rc = MV_ERR_IO; /* the index names a pack that is gone */
+    }
+    pthread_rwlock_unlock(&s->pack_rw);
+    if (rc != MV_OK)
+        return rc;
+    if ((rc = mv_sha256(h, out->ptr + old, b.len)) == MV_OK &&
+        (memcmp(ftag, tag, 32) != 0 || memcmp(h, tag, 32) != 0))
+        rc = MV_ERR_VERIFY;
+    if (rc != MV_OK) {
+        mv_wipe(out->ptr + old, b.len);
+        out->len = old;
+        out->ptr[old] = 0;
+    }
+    return rc;
+}
+
+/* ----------------------------------------------------------------------- records ---- */
+
+static int cmp_tag(const void *a, const void *b) { return memcmp(a, b, 32); }
+
+/* Owner first, then the given readers without duplicates. */
+static mv_err fold_readers(const uint8_t *owner, const uint8_t *readers, size_t n,
+                           uint8_t out[MV_STORE_MAX_READERS][32], size_t *nout)
+{
+    size_t k = 1;
+    if (n && !readers)
+        return MV_ERR_INVAL;
+    memcpy(out[0], owner, 32);
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *r = readers + 32 * i;
+        size_t j = 0;
+        while (j < k && memcmp(out[j], r, 32) != 0)
+            j++;
+        if (j < k)
+            continue;
+        if (k == MV_STORE_MAX_READERS)
+            return MV_ERR_INVAL;
+        memcpy(out[k++], r, 32);
+    }
+    *nout = k;
+    return MV_OK;
+}
+
+static int claim_live(uint64_t at, uint64_t now, uint64_t ttl)
+{
+    return now <= at || now - at <= ttl;
+}
+
+/* Judges and (if acceptable) applies one record inside transaction t. *verdict gets the
+ * per-record result; the return value is a storage error that aborts the batch. */
+static mv_err put_one_record(mv_store *s, mv_itxn *t, const mv_store_record_in *r, uint64_t now,
+                             deltas *d, mv_err *verdict)
+{
+    uint8_t readers[MV_STORE_MAX_READERS][32];
+    uint8_t *sorted = NULL;
+    size_t nr = 0;
+    uint64_t logical = r->envelope_len;
+    mv_ix_record rec, existing;
+    mv_ix_block b;
+    mv_err rc = MV_OK;
+    *verdict = MV_ERR_INVAL;
+    if (!dept_ok(r->dept) || r->envelope_len > MV_STORE_MAX_ENVELOPE ||
+        (r->envelope_len && !r->envelope) || r->n_tags > MV_STORE_MAX_TAGS ||
+        (r->n_tags && !r->tags))
+        return MV_OK;
+    if (fold_readers(r->owner, r->readers, r->n_readers, readers, &nr) != MV_OK)
+        return MV_OK;
+    if (r->n_tags) {
+        if (!(sorted = mv_mallocarray(r->n_tags, 32)))
+            return MV_ERR_NOMEM;
+        memcpy(sorted, r->tags, 32 * r->n_tags);
+        qsort(sorted, r->n_tags, 32, cmp_tag);
+        for (size_t i = 1; i < r->n_tags; i++)
+            if (memcmp(sorted + 32 * (i - 1), sorted + 32 * i, 32) == 0)
+                goto out; /* INVAL */
+    }
+    rc = IX(s)->record_get(t, r->id, &existing);
+    if (rc == MV_OK) {
+        *verdict = MV_ERR_EXISTS;
+        goto out;
+    }
+    if (rc != MV_ERR_NOT_FOUND)
+        goto out;
+    for (size_t i = 0; i < r->n_tags; i++) {
+        if ((rc = IX(s)->block_get(t, r->tags + 32 * i, &b)) == MV_ERR_NOT_FOUND) {
+            *verdict = MV_ERR_NOT_FOUND;
+            rc = MV_OK;
+            goto out;
+        }
+        if (rc != MV_OK)
+            goto out;
+        logical += b.len;
+    }
+    for (size_t i = 0; i < r->n_tags; i++) {
+        uint64_t at = 0;
+        rc = IX(s)->claim_get(t, r->tags + 32 * i, r->owner, &at);
+        if (rc == MV_ERR_NOT_FOUND || (rc == MV_OK && !claim_live(at, now, s->claim_ttl))) {
+            *verdict = MV_ERR_FORBIDDEN;
+            rc = MV_OK;
+            goto out;
+        }
+        if (rc != MV_OK)
+            goto out;
+    }
+    mv_ix_stats *ds = delta_dept(d, r->dept);
+    rc = MV_ERR_NOMEM;
+    if (!ds)
+        goto out;
+    for (size_t i = 0; i < r->n_tags; i++) {
+        if ((rc = IX(s)->block_get(t, r->tags + 32 * i, &b)) != MV_OK)
+            goto out;
+        if (b.refs++ == 0) {
+            mv_ix_stats *fs = delta_dept(d, b.dept);
+            if (!fs)
+                goto nomem;
+            fs->physical += b.len;
+            d->total.physical += b.len;
+        }
+        if ((rc = IX(s)->block_put(t, r->tags + 32 * i, &b)) != MV_OK)
+            goto out;
+    }
+    ds = delta_dept(d, r->dept); /* the array may have moved */
+    if (!ds)
+        goto nomem;
+    memset(&rec, 0, sizeof rec);
+    memcpy(rec.owner, r->owner, 32);
+    memcpy(rec.dept, r->dept, strlen(r->dept) + 1);
+    rec.created = now;
+    rec.logical = logical;
+    rec.n_readers = nr;
+    rec.readers = &readers[0][0];
+    rec.n_tags = r->n_tags;
+    rec.tags = r->tags;
+    rec.envelope_len = r->envelope_len;
+    rec.envelope = r->envelope;
+    if ((rc = IX(s)->record_put(t, r->id, &rec)) != MV_OK)
+        goto out;
+    ds->records++;
+    ds->logical += logical;
+    ds->physical += r->envelope_len;
+    d->total.records++;
+    d->total.envelope_bytes += r->envelope_len;
+    d->total.logical += logical;
+    d->total.physical += r->envelope_len;
+    *verdict = MV_OK;
+    rc = MV_OK;
+    goto out;
+nomem:
+    rc = MV_ERR_NOMEM;
+out:
+    mv_free(sorted);
+    return rc;
+}
+
+mv_err mv_store_put_records(mv_store *s, const mv_store_record_in *in, size_t n, mv_err *results,
+                            uint64_t now)
+{
+    mv_itxn *t = NULL;
+    deltas d = {0};
+    mv_err rc;
+    if (!s || (n && (!in || !results)))
+        return MV_ERR_INVAL;
+    if (n == 0)
+        return MV_OK;
+    if ((rc = IX(s)->begin(s->ix, 1, &t)) != MV_OK)
+        return rc;
+    for (size_t i = 0; i < n; i++)
+        if ((rc = put_one_record(s, t, &in[i], now, &d, &results[i])) != MV_OK)
+            goto out;
+    if ((rc = deltas_apply(s, t, &d)) != MV_OK)
+        goto out;
+    rc = IX(s)->commit(t);
+    t = NULL;
+out:
+    if (t)
+        IX(s)->abort(t);
+    deltas_free(&d);
+    return rc;
+}
+
+static void fill_info(mv_store_record_info *info, const uint8_t *id, const mv_ix_record *r)
+{
+    memset(info, 0, sizeof *info);
+    memcpy(info->id, id, 16);
+    memcpy(info->owner, r->owner, 32);
+    memcpy(info->dept, r->dept, sizeof info->dept);
+    info->n_readers = r->n_readers;
+    if (r->n_readers)
+        memcpy(info->readers, r->readers, 32 * r->n_readers);
+    info->n_tags = r->n_tags;
+    info->created = r->created;
+    info->envelope_len = r->envelope_len;
+    info->logical_bytes = r->logical;
+}
+
+mv_err mv_store_record_get(mv_store *s, const uint8_t id[static 16], mv_store_record_info *info,
+                           mv_buf *envelope)
+{
+    mv_itxn *t = NULL;
+    mv_ix_record r;
+    mv_err rc;
+    if (!s || !id || !info)
+        return MV_ERR_INVAL;
+    if ((rc = IX(s)->begin(s->ix, 0, &t)) != MV_OK)
+        return rc;
+    if ((rc = IX(s)->record_get(t, id, &r)) != MV_OK)
+        goto out;
+    if (envelope && (rc = mv_buf_append(envelope, r.envelope, r.envelope_len)) != MV_OK)
+        goto out;
+    fill_info(info, id, &r);
+out:
+    IX(s)->abort(t);
+    return rc;
+}
+
+mv_err mv_store_record_tags(mv_store *s, const uint8_t id[static 16], uint8_t *tags, size_t cap,
+                            size_t *n)
+{
+    mv_itxn *t = NULL;
+    mv_ix_record r;
+    mv_err rc;
+    if (!s || !id || !n || (cap && !tags))
+        return MV_ERR_INVAL;
+    if ((rc = IX(s)->begin(s->ix, 0, &t)) != MV_OK)
+        return rc;
+    if ((rc = IX(s)->record_get(t, id, &r)) == MV_OK) {
+        size_t k = r.n_tags < cap ? r.n_tags : cap;
+        if (k)
+            memcpy(tags, r.tags, 32 * k);
+        *n = r.n_tags;
+        if (cap < r.n_tags)
+            rc = MV_ERR_TOO_LARGE;
+    }
+    IX(s)->abort(t);
+    return rc;
+}
+
+typedef struct list_ctx {
+    mv_store_record_fn fn;
+    void *ctx;
+    mv_store_record_info info;
+} list_ctx;
+
+static mv_err list_cb(void *ctx, const uint8_t *id, const mv_ix_record *r)
+{
+    list_ctx *l = ctx;
+    fill_info(&l->info, id, r);
+    return l->fn(l->ctx, &l->info);
+}
+
+mv_err mv_store_record_list(mv_store *s, const uint8_t *reader, mv_store_record_fn fn, void *ctx)
+{
+    mv_itxn *t = NULL;
+    list_ctx *l = NULL;
+    mv_err rc;
+    if (!s || !fn)
+        return MV_ERR_INVAL;
+    if (!(l = mv_malloc(sizeof *l)))
+        return MV_ERR_NOMEM;
+    l->fn = fn;
+    l->ctx = ctx;
+    if ((rc = IX(s)->begin(s->ix, 0, &t)) == MV_OK) {
+        rc = IX(s)->record_iter(t, reader, list_cb, l);
+        IX(s)->abort(t);
+    }
+    mv_free(l);
+    return rc;
+}
+
+mv_err mv_store_record_delete(mv_store *s, const uint8_t id[static 16])
+{
+    mv_itxn *t = NULL;
+    mv_ix_record r;
+    uint8_t *tags = NULL;
+    deltas d = {0};
+    mv_err rc;
+    if (!s || !id)
+        return MV_ERR_INVAL;
+    if ((rc = IX(s)->begin(s->ix, 1, &t)) != MV_OK)
+        return rc;
+    if ((rc = IX(s)->record_get(t, id, &r)) != MV_OK)
+        goto out;
+    /* Copy what we need: r points into the transaction, which the changes below move. */
+    size_t n_tags = r.n_tags;
+    uint64_t env = r.envelope_len, logical = r.logical;
+    char dept[MV_STORE_DEPT_MAX + 1];
+    memcpy(dept, r.dept, sizeof dept);
+    rc = MV_ERR_NOMEM;
+    if (n_tags && !(tags = mv_mallocarray(n_tags, 32)))
+        goto out;
+    if (n_tags)
+        memcpy(tags, r.tags, 32 * n_tags);
+    if ((rc = IX(s)->record_del(t, id)) != MV_OK)
+        goto out;
+    for (size_t i = 0; i < n_tags; i++) {
+        mv_ix_block b;
+        rc = IX(s)->block_get(t, tags + 32 * i, &b);
+        if (rc == MV_ERR_NOT_FOUND)
+            continue; /* already inconsistent; mv_store_check reports it */
+        if (rc != MV_OK)
+            goto out;
+        if (b.refs == 0)
+            continue; /* likewise: never wrap below zero */
+        if (--b.refs == 0) {
+            mv_ix_stats *fs = delta_dept(&d, b.dept);
+            rc = MV_ERR_NOMEM;
+            if (!fs)
+                goto out;
+            fs->physical -= b.len;
+            d.total.physical -= b.len;
+        }
+        if ((rc = IX(s)->block_put(t, tags + 32 * i, &b)) != MV_OK)
+            goto out;
+    }
+    mv_ix_stats *ds = delta_dept(&d, dept);
+    rc = MV_ERR_NOMEM;
+    if (!ds)
+        goto out;
+    ds->records--;
+    ds->logical -= logical;
+    ds->physical -= env;
+    d.total.records--;
+    d.total.envelope_bytes -= env;
+    d.total.logical -= logical;
+    d.total.physical -= env;
+    if ((rc = deltas_apply(s, t, &d)) != MV_OK)
+        goto out;
+    rc = IX(s)->commit(t);
+    t = NULL;
+out:
+    if (t)
+        IX(s)->abort(t);
+    mv_free(tags);
+    deltas_free(&d);
+    return rc;
+}
+
+mv_err mv_store_record_set_readers(mv_store *s, const uint8_t id[static 16], const uint8_t *readers,
+                                   size_t n, const uint8_t *envelope, size_t envelope_len)
+{
+    uint8_t folded[MV_STORE_MAX_READERS][32];
+    mv_itxn *t = NULL;
+    mv_ix_record r;
+    uint8_t *copy = NULL;
+    deltas d = {0};
+    size_t nr = 0;
+    mv_err rc;
+    if (!s || !id || (n && !readers))
+        return MV_ERR_INVAL;
+    if (envelope && envelope_len > MV_STORE_MAX_ENVELOPE)
+        return MV_ERR_INVAL;
+    if ((rc = IX(s)->begin(s->ix, 1, &t)) != MV_OK)
+        return rc;
+    if ((rc = IX(s)->record_get(t, id, &r)) != MV_OK)
+        goto out;
+    if ((rc = fold_readers(r.owner, readers, n, folded, &nr)) != MV_OK)
+        goto out;
+    /* record_put overwrites the value r points into: give it a private copy of tags and the
+     * envelope it keeps. */
+    size_t keep_env = envelope ? 0 : r.envelope_len;
+    rc = MV_ERR_NOMEM;
+    if (!(copy = mv_malloc(32 * r.n_tags + keep_env + 1)))
+        goto out;
+    if (r.n_tags)
+        memcpy(copy, r.tags, 32 * r.n_tags);
+    if (keep_env)
+        memcpy(copy + 32 * r.n_tags, r.envelope, keep_env);
+    r.tags = copy;
+    r.n_readers = nr;
+    r.readers = &folded[0][0];
+    if (envelope) {
+        mv_ix_stats *ds = delta_dept(&d, r.dept);
+        if (!ds)
+            goto out;
+        uint64_t diff = (uint64_t)envelope_len - r.envelope_len; /* two's complement delta */
+        ds->logical += diff;
+        ds->physical += diff;
+        d.total.envelope_bytes += diff;
+        d.total.logical += diff;
+        d.total.physical += diff;
+        r.logical += diff;
+        r.envelope = envelope;
+        r.envelope_len = envelope_len;
+    } else {
+        r.envelope = copy + 32 * r.n_tags;
+    }
+    if ((rc = IX(s)->record_put(t, id, &r)) != MV_OK || (rc = deltas_apply(s, t, &d)) != MV_OK)
+        goto out;
+    rc = IX(s)->commit(t);
+    t = NULL;
+out:
+    if (t)
+        IX(s)->abort(t);
+    mv_free(copy);
+    deltas_free(&d);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------- stats ---- */
+
+static mv_err stats_dept_cb(void *ctx, const char *dept, const mv_ix_stats *st)
+{
+    mv_store_stats *out = ctx;
+    if (out->n_depts == sizeof out->depts / sizeof out->depts[0])
+        return MV_OK;
+    mv_store_dept_stats *ds = &out->depts[out->n_depts++];
+    memcpy(ds->dept, dept, strlen(dept) + 1);
+    ds->records = st->records;
+    ds->logical_bytes = st->logical;
+    ds->physical_bytes = st->physical;
+    ds->dedup_hits = st->dedup_hits;
+    return MV_OK;
+}
+
+mv_err mv_store_get_stats(mv_store *s, mv_store_stats *out)
+{
+    mv_itxn *t = NULL;
+    mv_ix_stats st;
+    mv_err rc;
+    if (!s || !out)
+        return MV_ERR_INVAL;
+    memset(out, 0, sizeof *out);
+    if ((rc = IX(s)->begin(s->ix, 0, &t)) != MV_OK)
+        return rc;
+    if ((rc = IX(s)->stats_get(t, NULL, &st)) == MV_OK) {
+        out->records = st.records;
+        out->blocks = st.blocks;
+        out->block_bytes = st.block_bytes;
+        out->envelope_bytes = st.envelope_bytes;
+        out->pack_bytes = st.pack_bytes;
+        out->logical_bytes = st.logical;
+        out->physical_bytes = st.physical;
+        rc = IX(s)->stats_iter(t, stats_dept_cb, out);
+    }
+    IX(s)->abort(t);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------- gc ---- */
+
+typedef struct tag_list {
+    uint8_t *v;
+    size_t n, cap;
+} tag_list;
+
+static mv_err tag_list_add(void *ctx, const uint8_t *tag)
+{
+    tag_list *l = ctx;
+    if (l->n == l->cap) {
+        size_t nc = l->cap ? 2 * l->cap : 64;
+        uint8_t *nv = mv_mallocarray(nc, 32);
+        if (!nv)
+            return MV_ERR_NOMEM;
+        if (l->n)
+            memcpy(nv, l->v, 32 * l->n);
+        mv_free(l->v);
+        l->v = nv;
+        l->cap = nc;
+    }
+    memcpy(l->v + 32 * l->n++, tag, 32);
+    return MV_OK;
+}
+
+/* Step 1: expired claims and unreferenced, unclaimed blocks leave the index (one txn). */
+static mv_err gc_free(mv_store *s, uint64_t now, mv_store_gc_report *rep)
+{
+    tag_list zero = {0};
+    deltas d = {0};
+    mv_itxn *t = NULL;
+    uint64_t expired = 0, freed = 0, bytes = 0;
+    mv_err rc;
+    if ((rc = IX(s)->begin(s->ix, 1, &t)) != MV_OK)
+        return rc;
+    if (now > s->claim_ttl && (rc = IX(s)->claim_expire(t, now - s->claim_ttl, &expired)) != MV_OK)
+        goto out;
+    if ((rc = IX(s)->zero_iter(t, tag_list_add, &zero)) != MV_OK)
+        goto out;
+    for (size_t i = 0; i < zero.n; i++) {
+        const uint8_t *tag = zero.v + 32 * i;
+        mv_ix_block b;
+        mv_ix_pack p;
+        if ((rc = IX(s)->claim_any(t, tag)) == MV_OK)
+            continue; /* a live claim: an upload whose record may still come */
+        if (rc != MV_ERR_NOT_FOUND)
+            goto out;
+        if ((rc = IX(s)->block_get(t, tag, &b)) != MV_OK)
+            goto out;
+        if (b.refs != 0)
+            continue;
+        if ((rc = IX(s)->block_del(t, tag)) != MV_OK)
+            goto out;
+        if ((rc = IX(s)->pack_get(t, b.pack, &p)) == MV_OK) {
+            p.live_bytes -= p.live_bytes >= OVERHEAD + b.len ? OVERHEAD + b.len : p.live_bytes;
+            p.live_entries -= p.live_entries ? 1 : 0;
+            if ((rc = IX(s)->pack_put(t, b.pack, &p)) != MV_OK)
+                goto out;
+        } else if (rc != MV_ERR_NOT_FOUND) {
+            goto out;
+        }
+        d.total.blocks--;
+        d.total.block_bytes -= b.len;
+        freed++;
+        bytes += b.len;
+    }
+    if ((rc = deltas_apply(s, t, &d)) != MV_OK)
+        goto out;
+    rc = IX(s)->commit(t);
+    t = NULL;
+    if (rc == MV_OK) {
+        rep->claims_expired += expired;
+        rep->blocks_freed += freed;
+        rep->bytes_freed += bytes;
+    }
+out:
+    if (t)
+        IX(s)->abort(t);
+    mv_free(zero.v);
+    deltas_free(&d);
+    return rc;
+}
+
+typedef struct move {
+    uint8_t tag[32];
+    uint32_t pack;
+    uint64_t off;
+    uint32_t len;
+} move;
+
+typedef struct copy_ctx {
+    mv_store *s;
+    mv_itxn *t; /* read snapshot (stable: we hold write_mu) */
+    uint32_t pack;
+    wr *w;
+    uint8_t *stage; /* data of queued entries, until wr_flush */
+    size_t stage_len, stage_cap;
+    uint8_t *tags;  /* their tags */
+    size_t ntags;
+    move *mv;
+    size_t nmv, capmv;
+} copy_ctx;
+
+static mv_err copy_entry(void *ctx, uint64_t off, const uint8_t *tag, const uint8_t *data, size_t len)
+{
+    copy_ctx *c = ctx;
+    mv_store *s = c->s;
+    mv_ix_block b;
+    uint8_t h[32];
+    mv_err rc = IX(s)->block_get(c->t, tag, &b);
+    if (rc == MV_ERR_NOT_FOUND)
+        return MV_OK;
+    if (rc != MV_OK)
+        return rc;
+    if (b.pack != c->pack || b.off != off)
+        return MV_OK; /* dead: freed, or a duplicate write */
+    if (b.len != len)
+        return MV_ERR_VERIFY;
+    if ((rc = mv_sha256(h, data, len)) != MV_OK)
+        return rc;
+    if (memcmp(h, tag, 32) != 0)
+        return MV_ERR_VERIFY; /* never copy corruption forward; check will name it */
+    /* Stage the bytes (the iterator's buffer is reused) until they are written. */
+    if (c->stage_len + len > c->stage_cap || c->ntags == GC_STAGE / 64) {
+        if ((rc = wr_flush(c->w)) != MV_OK)
+            return rc;
+        c->stage_len = 0;
+        c->ntags = 0;
+        if (len > c->stage_cap) {
+            uint8_t *ns = mv_malloc(len);
+            if (!ns)
+                return MV_ERR_NOMEM;
+            mv_free(c->stage);
+            c->stage = ns;
+            c->stage_cap = len;
+        }
+    }
+    if (c->nmv == c->capmv) {
+        size_t nc = c->capmv ? 2 * c->capmv : 256;
+        move *nm = mv_mallocarray(nc, sizeof *nm);
+        if (!nm)
+            return MV_ERR_NOMEM;
+        if (c->nmv)
+            memcpy(nm, c->mv, c->nmv * sizeof *nm);
+        mv_free(c->mv);
+        c->mv = nm;
+        c->capmv = nc;
+    }
+    uint8_t *dst = c->stage + c->stage_len, *tdst = c->tags + 32 * c->ntags;
+    if (len)
+        memcpy(dst, data, len);
+    memcpy(tdst, tag, 32);
+    move *m = &c->mv[c->nmv];
+    memcpy(m->tag, tag, 32);
+    m->len = (uint32_t)len;
+    if ((rc = wr_add(c->w, tdst, dst, len, &m->pack, &m->off)) != MV_OK)
+        return rc;
+    c->stage_len += len;
+    c->ntags++;
+    c->nmv++;
+    return MV_OK;
+}
+
+/* Step 2, for one pack: copy its live entries forward, repoint them, then unlink it. */
+static mv_err gc_pack(mv_store *s, uint32_t pack, mv_store_gc_report *rep)
+{
+    copy_ctx c = {.s = s, .pack = pack};
+    wr w = {.s = s};
+    deltas d = {0};
+    mv_itxn *t = NULL;
+    mv_ix_pack p;
+    uint64_t bad_off = 0;
+    int committed = 0;
+    mv_err rc;
+    c.w = &w;
+    if ((rc = IX(s)->begin(s->ix, 0, &t)) != MV_OK)
+        return rc;
+    rc = IX(s)->pack_get(t, pack, &p);
+    if (rc != MV_OK || p.end == p.live_bytes) {
+        IX(s)->abort(t);
+        return rc == MV_ERR_NOT_FOUND ? MV_OK : rc;
+    }
+    if (s->cur_pack == pack) {
+        s->cur_pack = 0; /* seal it: uploads continue in a new pack */
+        s->cur_end = 0;
+    }
+    if (p.live_entries) {
+        c.t = t;
+        c.stage_cap = GC_STAGE;
+        rc = MV_ERR_NOMEM;
+        if (!(c.stage = mv_malloc(c.stage_cap)) || !(c.tags = mv_mallocarray(GC_STAGE / 64, 32)))
+            goto out;
+        rc = BLOB(s)->iterate(s->blob, pack, p.end, MV_STORE_MAX_BLOCK, copy_entry, &c, &bad_off);
+        if (rc == MV_ERR_PARSE || (rc == MV_OK && c.nmv != p.live_entries))
+            rc = MV_ERR_VERIFY; /* framing broken or a live entry missing: leave the pack */
+        if (rc != MV_OK || (rc = wr_sync(&w)) != MV_OK)
+            goto out;
+    }
+    IX(s)->abort(t);
+    t = NULL;
+    if ((rc = IX(s)->begin(s->ix, 1, &t)) != MV_OK)
+        goto out;
+    for (size_t i = 0; i < c.nmv; i++) {
+        mv_ix_block b;
+        if ((rc = IX(s)->block_get(t, c.mv[i].tag, &b)) != MV_OK)
+            goto out;
+        b.pack = c.mv[i].pack;
+        b.off = c.mv[i].off;
+        if ((rc = IX(s)->block_put(t, c.mv[i].tag, &b)) != MV_OK)
+            goto out;
+        wr_mark_live(&w, c.mv[i].pack, OVERHEAD + c.mv[i].len);
+    }
+    if ((rc = IX(s)->pack_del(t, pack)) != MV_OK)
+        goto out;
+    d.total.pack_bytes -= p.end;
+    if ((rc = wr_apply(&w, t, &d)) != MV_OK || (rc = deltas_apply(s, t, &d)) != MV_OK)
+        goto out;
+    rc = IX(s)->commit(t);
+    t = NULL;
+    if (rc != MV_OK)
+        goto out;
+    committed = 1;
+    wr_done(&w);
+    if (c.nmv)
+        rep->packs_rewritten++;
+    /* The index no longer names the pack; readers that looked it up earlier hold pack_rw. */
+    pthread_rwlock_wrlock(&s->pack_rw);
+    rc = BLOB(s)->remove(s->blob, pack);
+    pthread_rwlock_unlock(&s->pack_rw);
+    if (rc == MV_OK)
+        rep->packs_deleted++;
+    /* On failure the file lingers, unknown to the index, until the next open removes it. */
+out:
+    if (t)
+        IX(s)->abort(t);
+    if (!committed)
+        wr_fail(&w);
+    mv_free(c.stage);
+    mv_free(c.tags);
+    mv_free(c.mv);
+    wr_free(&w);
+    deltas_free(&d);
+    return rc;
+}
+
+static mv_err dirty_pack_cb(void *ctx, uint32_t pack, const mv_ix_pack *p)
+{
+    return p->end != p->live_bytes ? pl_add(ctx, pack, p->end) : MV_OK;
+}
+
+mv_err mv_store_gc(mv_store *s, uint64_t now, mv_store_gc_report *rep)
+{
+    mv_store_gc_report local;
+    pack_list dirty = {0};
+    mv_itxn *t = NULL;
+    mv_err rc;
+    if (!s)
+        return MV_ERR_INVAL;
+    if (!rep)
+        rep = &local;
+    memset(rep, 0, sizeof *rep);
+    pthread_mutex_lock(&s->gc_mu);
+    pthread_mutex_lock(&s->write_mu);
+    rc = gc_free(s, now, rep);
+    pthread_mutex_unlock(&s->write_mu);
+    if (rc != MV_OK)
+        goto out;
+    if ((rc = IX(s)->begin(s->ix, 0, &t)) != MV_OK)
+        goto out;
+    rc = IX(s)->pack_iter(t, dirty_pack_cb, &dirty);
+    IX(s)->abort(t);
+    /* One pack per writer-lock hold, so uploads wait for at most one pack's copy. */
+    for (size_t i = 0; i < dirty.n && rc == MV_OK; i++) {
+        pthread_mutex_lock(&s->write_mu);
+        rc = gc_pack(s, dirty.id[i], rep);
+        pthread_mutex_unlock(&s->write_mu);
+    }
+out:
+    pthread_mutex_unlock(&s->gc_mu);
+    pl_free(&dirty);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------- check ---- */
+
+/* Open-addressing map tag -> number of records naming it. Tags are SHA-256 outputs of
+ * blocks the index holds, so their first bytes hash well enough. */
+typedef struct refmap {
+    uint8_t *keys; /* cap * 32 */
+    uint64_t *cnt; /* 0 = empty slot */
+    size_t cap, n;
+} refmap;
+
+static size_t rm_slot(const refmap *m, const uint8_t *tag)
+{
+    uint64_t h;
+    memcpy(&h, tag, sizeof h);
+    size_t i = (size_t)h & (m->cap - 1);
+    while (m->cnt[i] && memcmp(m->keys + 32 * i, tag, 32) != 0)
+        i = (i + 1) & (m->cap - 1);
+    return i;
+}
+
+static mv_err rm_inc(refmap *m, const uint8_t *tag)
+{
+    if (2 * (m->n + 1) > m->cap) {
+        refmap g = {NULL, NULL, m->cap ? 2 * m->cap : 1024, 0};
+        g.keys = mv_mallocarray(g.cap, 32);
+        g.cnt = mv_calloc(g.cap, sizeof *g.cnt);
+        if (!g.keys || !g.cnt) {
+            mv_free(g.keys);
+            mv_free(g.cnt);
+            return MV_ERR_NOMEM;
+        }
+        for (size_t i = 0; i < m->cap; i++)
+            if (m->cnt[i]) {
+                size_t j = rm_slot(&g, m->keys + 32 * i);
+                memcpy(g.keys + 32 * j, m->keys + 32 * i, 32);
+                g.cnt[j] = m->cnt[i];
+                g.n++;
+            }
+        mv_free(m->keys);
+        mv_free(m->cnt);
+        *m = g;
+    }
+    size_t i = rm_slot(m, tag);
+    if (!m->cnt[i]) {
+        memcpy(m->keys + 32 * i, tag, 32);
+        m->n++;
+    }
+    m->cnt[i]++;
+    return MV_OK;
+}
+
+static uint64_t rm_get(const refmap *m, const uint8_t *tag)
+{
+    return m->cap ? m->cnt[rm_slot(m, tag)] : 0;
+}
+
+typedef struct chk {
+    mv_store *s;
+    mv_itxn *t;
+    mv_store_check_report *rep;
+    mv_store_problem_fn fn;
+    void *ctx;
+    pack_list ixp, files;
+    refmap refs;
+    uint32_t pack;
+    uint64_t matched, live_bytes, live_entries;
+    uint64_t blocks, block_bytes, ref_block_bytes, zero_blocks, zero_ok;
+    uint64_t records, env_bytes, logical, readers_total, readers_ok;
+} chk;
+
+static void problem(chk *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void problem(chk *c, const char *fmt, ...)
+{
+    char line[256];
+    va_list ap;
+    if (!c->fn)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    c->fn(c->ctx, line);
+}
+
+static mv_err chk_record(void *ctx, const uint8_t *id, const mv_ix_record *r)
+{
+    chk *c = ctx;
+    mv_err rc;
+    (void)id;
+    c->records++;
+    c->env_bytes += r->envelope_len;
+    c->logical += r->logical;
+    c->readers_total += r->n_readers;
+    for (size_t i = 0; i < r->n_tags; i++) {
+        mv_ix_block b;
+        rc = IX(c->s)->block_get(c->t, r->tags + 32 * i, &b);
+        if (rc == MV_ERR_NOT_FOUND) {
+            c->rep->missing++;
+            problem(c, "a record names a block the index does not hold");
+            continue;
+        }
+        if (rc != MV_OK || (rc = rm_inc(&c->refs, r->tags + 32 * i)) != MV_OK)
+            return rc;
+    }
+    return MV_OK;
+}
+
+static mv_err chk_entry(void *ctx, uint64_t off, const uint8_t *tag, const uint8_t *data, size_t len)
+{
+    chk *c = ctx;
+    mv_ix_block b;
+    uint8_t h[32];
+    mv_err rc;
+    c->rep->entries++;
+    c->rep->bytes += OVERHEAD + len;
+    if ((rc = mv_sha256(h, data, len)) != MV_OK)
+        return rc;
+    if (memcmp(h, tag, 32) != 0) {
+        c->rep->bad_entries++;
+        problem(c, "pack %08" PRIu32 " offset %" PRIu64 ": entry does not hash to its tag",
+                c->pack, off);
+    }
+    rc = IX(c->s)->block_get(c->t, tag, &b);
+    if (rc == MV_ERR_NOT_FOUND)
+        return MV_OK; /* a dead entry, awaiting compaction */
+    if (rc != MV_OK)
+        return rc;
+    if (b.pack == c->pack && b.off == off) {
+        c->matched++;
+        c->live_bytes += OVERHEAD + len;
+        c->live_entries++;
+    }
+    return MV_OK;
+}
+
+static mv_err chk_block(void *ctx, const uint8_t *tag, const mv_ix_block *b)
+{
+    chk *c = ctx;
+    c->blocks++;
+    c->block_bytes += b->len;
+    if (b->refs)
+        c->ref_block_bytes += b->len;
+    else
+        c->zero_blocks++;
+    uint64_t named = rm_get(&c->refs, tag);
+    if (named != b->refs) {
+        c->rep->refcount_errors++;
+        problem(c, "block in pack %08" PRIu32 " offset %" PRIu64 ": reference count %" PRIu64
+                ", records name it %" PRIu64 " times", b->pack, b->off, b->refs, named);
+    }
+    return MV_OK;
+}
+
+/* Second pass, only when some index block matched no pack entry: find which. */
+static mv_err chk_locate(void *ctx, const uint8_t *tag, const mv_ix_block *b)
+{
+    chk *c = ctx;
+    long k = pl_find(&c->ixp, b->pack);
+    int ok = k >= 0 && b->off <= c->ixp.size[k] &&
+             OVERHEAD + b->len <= c->ixp.size[k] - b->off;
+    if (ok) {
+        mv_buf tmp;
+        uint8_t ft[32];
+        mv_buf_init(&tmp, MV_STORE_MAX_BLOCK);
+        mv_err rc = BLOB(c->s)->read(c->s->blob, b->pack, b->off, b->len, ft, &tmp);
+        mv_buf_clear(&tmp);
+        if (rc == MV_ERR_IO || rc == MV_ERR_NOMEM)
+            return rc;
+        ok = rc == MV_OK && memcmp(ft, tag, 32) == 0;
+    }
+    if (!ok) {
+        c->rep->missing++;
+        problem(c, "index block at pack %08" PRIu32 " offset %" PRIu64
+                " has no matching pack entry", b->pack, b->off);
+    }
+    return MV_OK;
+}
+
+static mv_err chk_zero(void *ctx, const uint8_t *tag)
+{
+    chk *c = ctx;
+    mv_ix_block b;
+    mv_err rc = IX(c->s)->block_get(c->t, tag, &b);
+    if (rc == MV_OK && b.refs == 0) {
+        c->zero_ok++;
+        return MV_OK;
+    }
+    if (rc != MV_OK && rc != MV_ERR_NOT_FOUND)
+        return rc;
+    c->rep->refcount_errors++;
+    problem(c, "the zero-reference set names a block that is referenced or absent");
+    return MV_OK;
+}
+
+static mv_err chk_token(void *ctx, const char *dept, const uint8_t *token, const uint8_t *tag)
+{
+    chk *c = ctx;
+    mv_ix_block b;
+    (void)token;
+    mv_err rc = IX(c->s)->block_get(c->t, tag, &b);
+    if (rc == MV_ERR_NOT_FOUND) {
+        c->rep->orphans++;
+        problem(c, "a token of department %s names no block", dept);
+        return MV_OK;
+    }
+    return rc;
+}
+
+static mv_err chk_claim(void *ctx, const uint8_t *tag, const uint8_t *claimant, uint64_t at)
+{
+    chk *c = ctx;
+    mv_ix_block b;
+    (void)claimant;
+    (void)at;
+    mv_err rc = IX(c->s)->block_get(c->t, tag, &b);
+    if (rc == MV_ERR_NOT_FOUND) {
+        c->rep->orphans++;
+        problem(c, "a claim names no block");
+        return MV_OK;
+    }
+    return rc;
+}
+
+static mv_err chk_reader(void *ctx, const uint8_t *reader, const uint8_t *id)
+{
+    chk *c = ctx;
+    mv_ix_record r;
+    mv_err rc = IX(c->s)->record_get(c->t, id, &r);
+    if (rc == MV_OK) {
+        for (size_t i = 0; i < r.n_readers; i++)
+            if (memcmp(r.readers + 32 * i, reader, 32) == 0) {
+                c->readers_ok++;
+                return MV_OK;
+            }
+    } else if (rc != MV_ERR_NOT_FOUND) {
+        return rc;
+    }
+    c->rep->orphans++;
+    problem(c, "a reader entry names a record that does not list that reader");
+    return MV_OK;
+}
+
+static void chk_counter(chk *c, const char *name, uint64_t stored, uint64_t actual)
+{
+    if (stored == actual)
+        return;
+    c->rep->refcount_errors++;
+    problem(c, "stats: %s is %" PRIu64 ", the index holds %" PRIu64, name, stored, actual);
+}
+
+static mv_err check_packs(chk *c)
+{
+    mv_store *s = c->s;
+    mv_err rc;
+    for (size_t i = 0; i < c->files.n; i++)
+        if (pl_find(&c->ixp, c->files.id[i]) < 0) {
+            c->rep->orphans++;
+            problem(c, "pack file %08" PRIu32 " is not in the index", c->files.id[i]);
+        }
+    for (size_t i = 0; i < c->ixp.n; i++) {
+        uint32_t id = c->ixp.id[i];
+        uint64_t bad_off = 0;
+        mv_ix_pack p;
+        c->rep->packs++;
+        c->pack = id;
+        c->live_bytes = c->live_entries = 0;
+        rc = BLOB(s)->iterate(s->blob, id, c->ixp.size[i], MV_STORE_MAX_BLOCK, chk_entry, c,
+                              &bad_off);
+        if (rc == MV_ERR_NOT_FOUND) {
+            c->rep->missing++;
+            problem(c, "pack %08" PRIu32 " named by the index is missing", id);
+            continue;
+        }
+        if (rc == MV_ERR_PARSE) {
+            c->rep->bad_entries++;
+            problem(c, "pack %08" PRIu32 ": framing broken at offset %" PRIu64, id, bad_off);
+            continue;
+        }
+        if (rc != MV_OK)
+            return rc;
+        if ((rc = IX(s)->pack_get(c->t, id, &p)) != MV_OK)
+            return rc;
+        if (p.live_bytes != c->live_bytes || p.live_entries != c->live_entries) {
+            c->rep->refcount_errors++;
+            problem(c, "pack %08" PRIu32 ": live accounting %" PRIu64 " bytes in %" PRIu64
+                    " entries, found %" PRIu64 " in %" PRIu64, id, p.live_bytes,
+                    p.live_entries, c->live_bytes, c->live_entries);
+        }
+    }
+    return MV_OK;
+}
+
+mv_err mv_store_check(mv_store *s, mv_store_check_report *rep, mv_store_problem_fn fn, void *ctx)
+{
+    chk *c = NULL;
+    mv_ix_stats st;
+    mv_err rc;
+    if (!s || !rep)
+        return MV_ERR_INVAL;
+    memset(rep, 0, sizeof *rep);
+    if (!(c = mv_calloc(1, sizeof *c)))
+        return MV_ERR_NOMEM;
+    c->s = s;
+    c->rep = rep;
+    c->fn = fn;
+    c->ctx = ctx;
+    pthread_mutex_lock(&s->gc_mu);
+    /* Snapshot and file list agree only if no writer is between its pack write and commit. */
+    pthread_mutex_lock(&s->write_mu);
+    if ((rc = IX(s)->begin(s->ix, 0, &c->t)) == MV_OK)
+        rc = list_packs(s, c->t, &c->ixp, &c->files);
+    pthread_mutex_unlock(&s->write_mu);
+    if (rc != MV_OK)
+        goto out;
+    if ((rc = IX(s)->record_iter(c->t, NULL, chk_record, c)) != MV_OK ||
+        (rc = check_packs(c)) != MV_OK ||
+        (rc = IX(s)->block_iter(c->t, chk_block, c)) != MV_OK)
+        goto out;
+    if (c->matched != c->blocks && (rc = IX(s)->block_iter(c->t, chk_locate, c)) != MV_OK)
+        goto out;
+    if ((rc = IX(s)->zero_iter(c->t, chk_zero, c)) != MV_OK ||
+        (rc = IX(s)->token_iter(c->t, chk_token, c)) != MV_OK ||
+        (rc = IX(s)->claim_iter(c->t, chk_claim, c)) != MV_OK ||
+        (rc = IX(s)->reader_iter(c->t, chk_reader, c)) != MV_OK)
+        goto out;
+    if (c->zero_ok != c->zero_blocks) {
+        rep->refcount_errors++;
+        problem(c, "the zero-reference set misses %" PRIu64 " blocks",
+                c->zero_blocks - c->zero_ok);
+    }
+    if (c->readers_ok < c->readers_total) {
+        rep->missing += c->readers_total - c->readers_ok;
+        problem(c, "%" PRIu64 " readers of records have no reader entry",
+                c->readers_total - c->readers_ok);
+    }
+    if ((rc = IX(s)->stats_get(c->t, NULL, &st)) != MV_OK)
+        goto out;
+    uint64_t pack_bytes = 0;
+    for (size_t i = 0; i < c->ixp.n; i++)
+        pack_bytes += c->ixp.size[i];
+    chk_counter(c, "records", st.records, c->records);
+    chk_counter(c, "blocks", st.blocks, c->blocks);
+    chk_counter(c, "block bytes", st.block_bytes, c->block_bytes);
+    chk_counter(c, "envelope bytes", st.envelope_bytes, c->env_bytes);
+    chk_counter(c, "pack bytes", st.pack_bytes, pack_bytes);
+    chk_counter(c, "logical bytes", st.logical, c->logical);
+    chk_counter(c, "physical bytes", st.physical, c->env_bytes + c->ref_block_bytes);
+out:
+    if (c->t)
+        IX(s)->abort(c->t);
+    pthread_mutex_unlock(&s->gc_mu);
+    pl_free(&c->ixp);
+    pl_free(&c->files);
+    mv_free(c->refs.keys);
+    mv_free(c->refs.cnt);
+    mv_free(c);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------- test hooks ---- */
+
+uint64_t mv_store_test_fsyncs(mv_store *s) { return atomic_load(&s->n_fsyncs); }
+uint64_t mv_store_test_commits(mv_store *s) { return atomic_load(&s->n_commits); }
+uint64_t mv_store_test_batches(mv_store *s) { return atomic_load(&s->n_batches); }
+
+uint32_t mv_store_test_current_pack(mv_store *s)
+{
+    pthread_mutex_lock(&s->write_mu);
+    uint32_t p = s->cur_pack;
+    pthread_mutex_unlock(&s->write_mu);
+    return p;
+}
