@@ -51,5 +51,6 @@ int cmd_deployment(int argc, char **argv);
 int cmd_oprf(int argc, char **argv);
 int cmd_hospital_run(int argc, char **argv);
 int cmd_storage(int argc, char **argv);
+int cmd_canon(int argc, char **argv);
 
 #endif

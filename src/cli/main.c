@@ -13,6 +13,7 @@ static const cli_cmd commands[] = {
     {"deployment", cmd_deployment, "write or check the deployment file clients use"},
     {"storage", cmd_storage, "storage server: run, check, gc"},
     {"oprf", cmd_oprf, "evaluate the threshold VOPRF on inputs (operators and tests)"},
+    {"canon", cmd_canon, "print the canonical form of a JSON file, or its FHIR envelope/content split"},
     {NULL, NULL, NULL},
 };
 
