@@ -119,7 +119,8 @@ struct mv_index {
 };
 
 /* Opens (creating) the LMDB environment in directory path (which must exist).
- * map_size in bytes. MV_ERR_IO, MV_ERR_NOMEM, MV_ERR_BUSY (environment locked). */
+ * map_size in bytes. MV_ERR_IO, MV_ERR_NOMEM, MV_ERR_PARSE (not an LMDB environment of a
+ * compatible version). */
 mv_err mv_index_lmdb_open(const char *path, size_t map_size, mv_index **out);
 
 #endif
