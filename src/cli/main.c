@@ -12,6 +12,7 @@ static const cli_cmd commands[] = {
     {"keyserver", cmd_keyserver, "threshold VOPRF key server: init, import-share, peers, run, refresh"},
     {"deployment", cmd_deployment, "write or check the deployment file clients use"},
     {"oprf", cmd_oprf, "evaluate the threshold VOPRF on inputs (operators and tests)"},
+    {"gen-emr", cmd_genemr, "generate a synthetic FHIR R4 prescription workload (tests, benchmarks)"},
     {NULL, NULL, NULL},
 };
 
