@@ -2,18 +2,16 @@
  * workload for tests and benchmarks. Every name, date and identifier is invented; nothing here
  * is patient data. Drug codes are RxNorm-like (most are real RxCUIs of the named clinical drug,
  * some are only plausible): good enough for workloads, never for care. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
-#include "gen_rng.h"
+#include "gen_common.h"
 #include "medvault/mv_json.h"
 #include "medvault/mv_mem.h"
 
@@ -917,57 +915,18 @@ static int write_file(gen *g, const char *path, const mv_buf *b)
         cli_err("cannot create %s: %s", path, strerror(errno));
         return -1;
     }
-    size_t off = 0;
-    while (off < b->len) {
-        ssize_t k = write(fd, b->ptr + off, b->len - off);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0) {
-            cli_err("cannot write %s: %s", path, strerror(errno));
-            close(fd);
-            return -1;
-        }
-        off += (size_t)k;
+    int bad = gen_write_all(fd, b->ptr, b->len) != 0, e = errno;
+    if (close(fd) != 0 && !bad) {
+        bad = 1;
+        e = errno;
     }
-    if (close(fd) != 0) {
-        cli_err("cannot write %s: %s", path, strerror(errno));
+    if (bad) {
+        cli_err("cannot write %s: %s", path, strerror(e));
         return -1;
     }
     g->bytes += b->len;
     g->files++;
     return 0;
-}
-
-static int make_dir(const char *path)
-{
-    if (mkdir(path, 0755) == 0 || errno == EEXIST) {
-        struct stat st;
-        if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-            return 0;
-    }
-    cli_err("cannot create the directory %s: %s", path, strerror(errno));
-    return -1;
-}
-
-/* 1 if path is absent or an empty directory (creating it), 0 after an error message. */
-static int prepare_outdir(const char *path)
-{
-    if (make_dir(path) != 0)
-        return 0;
-    DIR *dir = opendir(path);
-    if (!dir) {
-        cli_err("cannot open %s: %s", path, strerror(errno));
-        return 0;
-    }
-    struct dirent *e;
-    int empty = 1;
-    while (empty && (e = readdir(dir)) != NULL)
-        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-            empty = 0;
-    closedir(dir);
-    if (!empty)
-        cli_err("%s is not empty; generate into a new or empty directory", path);
-    return empty;
 }
 
 static int str_cmp(const void *a, const void *b)
@@ -1055,7 +1014,7 @@ static int write_bundles(gen *g, const uint32_t *pat_of, mv_buf *b)
         start[p] = start[p - 1];
     start[0] = 0;
     snprintf(path, sizeof path, "%s/bundles", g->outdir);
-    if (make_dir(path) != 0)
+    if (gen_mkdir(path) != 0)
         goto out;
     for (size_t p = 0; p < g->npat; p++) {
         patient pt;
@@ -1241,7 +1200,7 @@ int cmd_genemr(int argc, char **argv)
         goto out;
     }
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    if (!prepare_outdir(g.outdir))
+    if (!gen_prepare_outdir(g.outdir))
         goto out;
     for (size_t i = 0; i < g.ndept; i++) {
         dept *d = &g.depts[i];
@@ -1254,7 +1213,7 @@ int cmd_genemr(int argc, char **argv)
         d->nrx = (g.nrx - i + g.ndept - 1) / g.ndept;
         dept_setup(&g, i);
         snprintf(path, sizeof path, "%s/%s", g.outdir, d->name);
-        if (make_dir(path) != 0)
+        if (gen_mkdir(path) != 0)
             goto out;
     }
     if (bundles && !(pat_of = mv_mallocarray(g.nrx, sizeof *pat_of))) {
