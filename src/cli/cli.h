@@ -50,5 +50,6 @@ int cmd_keyserver(int argc, char **argv);
 int cmd_deployment(int argc, char **argv);
 int cmd_oprf(int argc, char **argv);
 int cmd_genemr(int argc, char **argv);
+int cmd_genimaging(int argc, char **argv);
 
 #endif

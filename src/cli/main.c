@@ -13,6 +13,7 @@ static const cli_cmd commands[] = {
     {"deployment", cmd_deployment, "write or check the deployment file clients use"},
     {"oprf", cmd_oprf, "evaluate the threshold VOPRF on inputs (operators and tests)"},
     {"gen-emr", cmd_genemr, "generate a synthetic FHIR R4 prescription workload (tests, benchmarks)"},
+    {"gen-imaging", cmd_genimaging, "generate synthetic DICOM-like attachments with shifted duplicates"},
     {NULL, NULL, NULL},
 };
 
