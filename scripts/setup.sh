@@ -1,7 +1,17 @@
 #!/usr/bin/env bash
 # Installs the Debian packages medvault needs, and only those that are missing.
 # Called by `make run` and `make check`; safe to run again.
+# --bench also installs the peers bench/peers.sh compares against (restic, borgbackup).
 set -euo pipefail
+
+bench=0
+for a in "$@"; do
+  case "$a" in
+    --bench) bench=1 ;;
+    -h|--help) echo "usage: bash scripts/setup.sh [--bench]"; exit 0 ;;
+    *) echo "setup: unknown option $a (usage: bash scripts/setup.sh [--bench])" >&2; exit 2 ;;
+  esac
+done
 
 pkgs=(
   build-essential cmake ninja-build pkg-config
@@ -9,6 +19,9 @@ pkgs=(
   liblmdb-dev libzstd-dev libcmocka-dev
   curl python3
 )
+if [ "$bench" = 1 ]; then
+  pkgs+=(restic borgbackup)
+fi
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -52,5 +52,7 @@ int cmd_oprf(int argc, char **argv);
 int cmd_hospital_run(int argc, char **argv);
 int cmd_storage(int argc, char **argv);
 int cmd_canon(int argc, char **argv);
+int cmd_genemr(int argc, char **argv);
+int cmd_genimaging(int argc, char **argv);
 
 #endif

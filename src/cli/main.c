@@ -14,6 +14,8 @@ static const cli_cmd commands[] = {
     {"storage", cmd_storage, "storage server: run, check, gc"},
     {"oprf", cmd_oprf, "evaluate the threshold VOPRF on inputs (operators and tests)"},
     {"canon", cmd_canon, "print the canonical form of a JSON file, or its FHIR envelope/content split"},
+    {"gen-emr", cmd_genemr, "generate a synthetic FHIR R4 prescription workload (tests, benchmarks)"},
+    {"gen-imaging", cmd_genimaging, "generate synthetic DICOM-like attachments with shifted duplicates"},
     {NULL, NULL, NULL},
 };
 
