@@ -1,84 +1,105 @@
 #!/usr/bin/env bash
-# make run: the main job on the embedded default, as far as it exists today.
-# Creates a hospital, starts three key servers on loopback that generate the OPRF key among
-# themselves (DKG, threshold 2), registers a doctor, derives message-locked encryption keys
-# for a few prescriptions through the threshold VOPRF, shows that one key server being down
-# changes nothing, refreshes every share, and stops everything.
+# make run: the main job on the embedded default.
+# `medvault up` starts the hospital, three key servers (threshold 2, key from their DKG) and the
+# storage server on loopback. Two cardiology doctors and one neurology doctor are registered,
+# a few hundred synthetic FHIR prescriptions are encrypted on the "doctors' machines" and
+# uploaded, and the run prints the storage savings and throughput, reads a record back and
+# checks it, shows that the storage directory holds no plaintext, and stops everything.
 set -euo pipefail
 MV=$(realpath "${1:-build/medvault}")
 TMP=$(mktemp -d /tmp/medvault-run.XXXXXX)
-PIDS=()
 export MV_LOG=${MV_LOG:-warn}
-cd "$(dirname "$0")/.."
-source scripts/cluster.sh
-trap 'stop_all; rm -rf "$TMP"' EXIT
-
+UP_PID=
+cleanup() {
+  if [ -n "$UP_PID" ] && kill -0 "$UP_PID" 2>/dev/null; then
+    kill -TERM "$UP_PID"; wait "$UP_PID" 2>/dev/null || true
+  fi
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
 say() { printf '\n== %s\n' "$*"; }
+N=${MV_RUN_PRESCRIPTIONS:-400}
 
-say "hospital key pair"
-make_hospital
-echo "hospital public key: $HK"
+say "medvault up: hospital, 3 key servers (t=2, DKG), storage server on loopback"
+"$MV" up --dir "$TMP/mv" > "$TMP/up.out" 2> "$TMP/up.err" &
+UP_PID=$!
+for _ in $(seq 600); do
+  [ -f "$TMP/mv/ready" ] && break
+  kill -0 "$UP_PID" 2>/dev/null || { cat "$TMP/up.err" >&2; echo "medvault up failed" >&2; exit 1; }
+  sleep 0.1
+done
+[ -f "$TMP/mv/ready" ] || { cat "$TMP/up.err" >&2; echo "medvault up did not become ready" >&2; exit 1; }
+cat "$TMP/up.out"
+DEP=$TMP/mv/deployment.json
 
-say "three key servers run a distributed key generation (t=2 of n=3) on loopback"
-t0=$(date +%s.%N)
-if ! dkg_cluster 3 2; then
-  cat "$TMP"/ks*.log >&2
-  echo "medvault: the key servers did not finish their DKG" >&2
-  exit 1
+say "the admin registers two cardiology doctors and one neurology doctor"
+"$MV" user add --deployment "$DEP" --user "$TMP/mv/admin" --name dr-alvarez --role doctor --department cardiology --out "$TMP/dr-alvarez"
+"$MV" user add --deployment "$DEP" --user "$TMP/mv/admin" --name dr-bauer --role doctor --department cardiology --out "$TMP/dr-bauer"
+"$MV" user add --deployment "$DEP" --user "$TMP/mv/admin" --name dr-chen --role doctor --department neurology --out "$TMP/dr-chen"
+
+say "synthetic FHIR R4 prescriptions ($N, departments cardiology and neurology)"
+"$MV" gen-emr "$TMP/emr" "$N" --departments cardiology,neurology --seed 7 > /dev/null
+python3 - "$TMP/emr" <<'PY'
+import json, os, sys
+m = json.load(open(os.path.join(sys.argv[1], "manifest.json")))
+for d, v in m["departments"].items():
+    print(f"{d}: {v['prescriptions']} prescriptions")
+PY
+# The cardiology files are split between the two cardiology doctors.
+mkdir -p "$TMP/in/a" "$TMP/in/b"
+i=0
+for f in "$TMP"/emr/cardiology/*.json; do
+  if [ $((i % 2)) -eq 0 ]; then cp "$f" "$TMP/in/a/"; else cp "$f" "$TMP/in/b/"; fi
+  i=$((i + 1))
+done
+
+say "each doctor encrypts and uploads (threshold VOPRF keys, dedup tokens, proofs of ownership)"
+put() { # USER DIR
+  "$MV" put --deployment "$DEP" --user "$1" --json "$2" > "$TMP/put-$(basename "$1").json"
+  python3 - "$TMP/put-$(basename "$1").json" "$(basename "$1")" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))["stats"]
+print(f"{sys.argv[2]}: {s['records']} records in {s['seconds']:.2f} s ({s['records_per_second']:.0f} records/s), "
+      f"{s['unique_blocks']} distinct content blocks: {s['uploaded_blocks']} uploaded, "
+      f"{s['proven_blocks']} already stored (proof of ownership), {s['oprf_evaluations']} OPRF evaluations")
+PY
+}
+put "$TMP/dr-alvarez" "$TMP/in/a"
+put "$TMP/dr-bauer" "$TMP/in/b"
+put "$TMP/dr-chen" "$TMP/emr/neurology"
+
+say "storage savings (the storage server's statistics)"
+"$MV" stats --deployment "$DEP" --user "$TMP/mv/admin"
+
+say "dr-bauer reads one of her records back; it equals the canonical form of the original"
+ID=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["records"][0]["id"])' "$TMP/put-dr-bauer.json")
+SRC=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["records"][0]["path"])' "$TMP/put-dr-bauer.json")
+"$MV" get --deployment "$DEP" --user "$TMP/dr-bauer" "$ID" -o "$TMP/back.json"
+"$MV" canon "$SRC" > "$TMP/canon.json"
+if cmp -s <(printf '%s\n' "$(cat "$TMP/back.json")") "$TMP/canon.json"; then
+  echo "record $ID: byte-identical to the canonical form of $(basename "$SRC") ($(wc -c < "$TMP/back.json") bytes)"
+else
+  echo "record $ID does not match its original" >&2; exit 1
 fi
-t1=$(date +%s.%N)
-for i in 1 2 3; do echo "key server $i: http://127.0.0.1:${PORT[$i]} (pid ${KSPID[$i]})"; done
-printf 'DKG finished in %.2f s; no process ever held the whole key\n' "$(echo "$t1 - $t0" | bc -l 2>/dev/null || python3 -c "print($t1-$t0)")"
-"$MV" deployment show "$TMP/deployment.json"
+if "$MV" get --deployment "$DEP" --user "$TMP/dr-chen" "$ID" -o "$TMP/nope.json" 2> "$TMP/nope.err"; then
+  echo "dr-chen (neurology) could read a cardiology record" >&2; exit 1
+fi
+echo "dr-chen (not a reader) is refused: $(head -1 "$TMP/nope.err")"
 
-say "a cardiology doctor and an admin get hospital-signed credentials"
-make_user doctor doctor cardiology
-make_user admin admin
-"$MV" credential show "$TMP/doctor/credential" --hospital-key "$HK"
-
-say "MLE keys for three prescription contents (two identical) via the threshold VOPRF"
-p1='{"medication":"atorvastatin 20 mg tablet","dosage":"1 tablet at night"}'
-p2='{"medication":"metoprolol 50 mg tablet","dosage":"1 tablet twice daily"}'
-hex() { printf '%s' "$1" | od -An -v -tx1 | tr -d ' \n'; }
-"$MV" oprf --deployment "$TMP/deployment.json" --user "$TMP/doctor" --json \
-  "$(hex "$p1")" "$(hex "$p2")" "$(hex "$p1")" > "$TMP/oprf.json"
-python3 - "$TMP/oprf.json" <<'PY'
-import hashlib, json, sys
-d = json.load(open(sys.argv[1]))
-o = d["outputs"]
-# The outputs are key material: show only a fingerprint (SHA-256, 8 bytes), never the key.
-for i, x in enumerate(o, 1):
-    print(f"prescription {i}: MLE key fingerprint {hashlib.sha256(bytes.fromhex(x)).hexdigest()[:16]}")
-print("servers:", ", ".join(f"{s['index']}={s['status']}" for s in d["servers"]))
-print("identical contents give identical keys (dedup possible):", o[0] == o[2])
-print("different contents give different keys:", o[0] != o[1])
+say "the storage directory holds no plaintext"
+python3 - "$TMP/emr/manifest.json" "$TMP/mv/storage" <<'PY'
+import json, os, sys
+drugs = json.load(open(sys.argv[1]))["drugs"]
+hits = 0; size = 0
+for root, _, files in os.walk(sys.argv[2]):
+    for f in files:
+        data = open(os.path.join(root, f), "rb").read(); size += len(data)
+        low = data.lower()
+        hits += sum(1 for d in drugs if d.lower().encode() in low)
+print(f"searched {size} bytes for {len(drugs)} drug names: {hits} found")
+sys.exit(1 if hits else 0)
 PY
 
-say "key server 1 stops: the client uses the other two, same keys"
-kill -TERM "${KSPID[1]}"; wait "${KSPID[1]}" || true
-"$MV" oprf --deployment "$TMP/deployment.json" --user "$TMP/doctor" --json "$(hex "$p1")" > "$TMP/oprf2.json" 2>/dev/null
-python3 - "$TMP/oprf.json" "$TMP/oprf2.json" <<'PY'
-import json, sys
-a = json.load(open(sys.argv[1])); b = json.load(open(sys.argv[2]))
-print("servers:", ", ".join(f"{s['index']}={s['status']}" for s in b["servers"]))
-print("same key as before:", a["outputs"][0] == b["outputs"][0])
-PY
-start_keyserver 1
-wait_http "http://127.0.0.1:${PORT[1]}/v1/info" || { echo "key server 1 did not restart" >&2; exit 1; }
-
-say "proactive refresh: every share renewed, the key (and so every MLE key) unchanged"
-"$MV" keyserver refresh --deployment "$TMP/deployment.json" --user "$TMP/admin"
-"$MV" oprf --deployment "$TMP/deployment.json" --user "$TMP/doctor" --json "$(hex "$p1")" > "$TMP/oprf3.json"
-python3 - "$TMP/oprf.json" "$TMP/oprf3.json" <<'PY'
-import json, sys
-a = json.load(open(sys.argv[1])); b = json.load(open(sys.argv[2]))
-print("same key after refresh:", a["outputs"][0] == b["outputs"][0])
-PY
-
-say "metrics of key server 2 (excerpt)"
-curl -s "http://127.0.0.1:${PORT[2]}/metrics" | grep -E '^medvault_keyserver_(evaluations_total|evaluate_requests_total) ' || true
-
-say "stopping the key servers (SIGTERM)"
-stop_all
-PIDS=()
-echo "done. The encrypted storage server and the full record pipeline arrive with the next issue."
+say "stopping medvault up (SIGTERM)"
+kill -TERM "$UP_PID"; wait "$UP_PID"; UP_PID=
+echo "done."

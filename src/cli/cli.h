@@ -54,5 +54,12 @@ int cmd_storage(int argc, char **argv);
 int cmd_canon(int argc, char **argv);
 int cmd_genemr(int argc, char **argv);
 int cmd_genimaging(int argc, char **argv);
+int cmd_user(int argc, char **argv);
+int cmd_put(int argc, char **argv);
+int cmd_get(int argc, char **argv);
+int cmd_ls(int argc, char **argv);
+int cmd_rm(int argc, char **argv);
+int cmd_stats(int argc, char **argv);
+int cmd_up(int argc, char **argv);
 
 #endif

@@ -16,6 +16,13 @@ static const cli_cmd commands[] = {
     {"canon", cmd_canon, "print the canonical form of a JSON file, or its FHIR envelope/content split"},
     {"gen-emr", cmd_genemr, "generate a synthetic FHIR R4 prescription workload (tests, benchmarks)"},
     {"gen-imaging", cmd_genimaging, "generate synthetic DICOM-like attachments with shifted duplicates"},
+    {"up", cmd_up, "run a whole deployment on loopback (hospital, 3 key servers, storage)"},
+    {"user", cmd_user, "register users with the hospital (add)"},
+    {"put", cmd_put, "encrypt and store records and attachments"},
+    {"get", cmd_get, "fetch, check and decrypt records"},
+    {"ls", cmd_ls, "list the records you may read"},
+    {"rm", cmd_rm, "delete records"},
+    {"stats", cmd_stats, "storage statistics: logical, physical, savings per department"},
     {NULL, NULL, NULL},
 };
 

@@ -1,0 +1,111 @@
+/* mv_client.h - the record pipeline on the user's machine: put, get, list, delete, stats.
+ *
+ * put: FHIR JSON is canonicalised and split into an envelope and content blocks (mv_fhir),
+ * anything else is cut with FastCDC (mv_cdc); every block is compressed (zstd), its MLE key
+ * comes from the threshold VOPRF (mv_toprf) on its fingerprint, it is encrypted (mv_mle),
+ * the hospital turns its tag into the department's dedup token, and the storage server is
+ * asked whether the token exists: new blocks are uploaded, existing ones proven (proof of
+ * ownership) instead. The record (block list, keys, skeleton) is sealed in an envelope for
+ * its readers and stored with its ACL. Everything is batched: one round trip per service
+ * and batch, never per record. No service sees a plaintext block or a key.
+ *
+ * A local cache (USER_DIR/cache, LMDB, entries encrypted under a key derived from the
+ * user's secret key) remembers fingerprint -> MLE key, so content this user already
+ * stored costs no OPRF evaluation.
+ *
+ * A client handle is not thread-safe (it uses worker threads internally). */
+#ifndef MV_CLIENT_H
+#define MV_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "medvault/mv_buf.h"
+#include "medvault/mv_err.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MV_CLIENT_ID_BYTES 16
+
+typedef struct mv_client mv_client;
+
+typedef void (*mv_client_progress_fn)(void *ctx, uint64_t done, uint64_t total);
+
+typedef struct mv_client_options {
+    const char *department;    /* which of the user's departments records belong to; NULL = the first */
+    const char *profiles_path; /* FHIR split profiles; NULL = the built-in data file */
+    size_t batch_blocks;       /* blocks per batch (default 1024) */
+    size_t batch_bytes;        /* plaintext bytes per batch (default 64 MiB) */
+    size_t cdc_min, cdc_avg, cdc_max; /* attachment chunking; 0 = 256 KiB / 1 MiB / 4 MiB */
+    int no_cache;              /* 1: do not use the local OPRF cache */
+    unsigned threads;          /* CPU workers for compression and encryption; 0 = online CPUs */
+    mv_client_progress_fn progress; /* called with bytes done / total during put and get */
+    void *progress_ctx;
+} mv_client_options;
+
+/* Opens a client for the user in user_dir (keys + credential) and the services in the
+ * deployment file. opt may be NULL. Errors: MV_ERR_NOT_FOUND / MV_ERR_PARSE / MV_ERR_VERIFY
+ * (deployment or identity), MV_ERR_AUTH (no credential), MV_ERR_BAD_STATE (the deployment has
+ * no hospital_url or storage_url), MV_ERR_FORBIDDEN (department not in the credential, or the
+ * credential names none), MV_ERR_NOMEM, MV_ERR_IO (cache). */
+mv_err mv_client_open(const char *deployment_path, const char *user_dir, const mv_client_options *opt,
+                      mv_client **out) __attribute__((warn_unused_result));
+void mv_client_close(mv_client *c);
+
+/* A short description of the last error (which service, which step); never patient data.
+ * Valid until the next call on c. */
+const char *mv_client_last_error(const mv_client *c);
+
+typedef struct mv_put_result {
+    const char *path;        /* the input file (borrowed, valid during the callback) */
+    mv_err rc;               /* MV_OK if stored */
+    uint8_t id[MV_CLIENT_ID_BYTES];
+    int kind;                /* MV_RECORD_FHIR or MV_RECORD_ATTACHMENT */
+    uint64_t bytes;          /* input size */
+    size_t blocks;           /* blocks the record references */
+} mv_put_result;
+typedef void (*mv_put_fn)(void *ctx, const mv_put_result *r);
+
+typedef struct mv_put_stats {
+    uint64_t records, failed, bytes_in, blocks, unique_blocks, uploaded_blocks, proven_blocks;
+    uint64_t uploaded_bytes, envelope_bytes, oprf_evaluations, cache_hits, round_trips;
+    double seconds;
+} mv_put_stats;
+
+/* Stores every file named in paths[0..n) (directories are walked recursively, in name
+ * order; symlinks are not followed). fn (may be NULL) is called once per file, in input
+ * order, when its record is stored or has failed. A bad file (unreadable, invalid JSON
+ * that looks like FHIR) fails alone; a service failure fails the batch it hit and stops.
+ * Returns MV_OK if every file was stored, else the first error (see fn for which). */
+mv_err mv_client_put(mv_client *c, const char *const *paths, size_t n, mv_put_fn fn, void *ctx, mv_put_stats *stats)
+    __attribute__((warn_unused_result));
+
+/* Fetches record id and writes its content to out (appending): the canonical JSON for FHIR
+ * records (byte-identical for every reader), the original bytes for attachments. kind and
+ * name (the original file name, NUL-terminated, cap name_cap) may be NULL.
+ * Errors: MV_ERR_NOT_FOUND, MV_ERR_FORBIDDEN (not a reader), MV_ERR_VERIFY (tampered
+ * envelope or block), MV_ERR_NET/MV_ERR_HTTP, MV_ERR_TOO_LARGE (out->max). */
+mv_err mv_client_get(mv_client *c, const uint8_t id[static MV_CLIENT_ID_BYTES], mv_buf *out, int *kind, char *name,
+                     size_t name_cap) __attribute__((warn_unused_result));
+
+/* The storage server's list of records this user may read, as its JSON (appended to out). */
+mv_err mv_client_list_json(mv_client *c, mv_buf *out) __attribute__((warn_unused_result));
+/* Deletes a record (owner or admin). MV_ERR_NOT_FOUND, MV_ERR_FORBIDDEN. */
+mv_err mv_client_delete(mv_client *c, const uint8_t id[static MV_CLIENT_ID_BYTES]) __attribute__((warn_unused_result));
+/* The storage server's statistics, as its JSON (appended to out). */
+mv_err mv_client_stats_json(mv_client *c, mv_buf *out) __attribute__((warn_unused_result));
+
+/* Registers a new user with the hospital as the admin in admin_dir: creates fresh keys in
+ * new_dir, sends the public keys, name, role and departments (POST /v1/users), and saves the
+ * credential it gets back in new_dir. Errors: MV_ERR_EXISTS (new_dir holds keys, or the key
+ * is registered), MV_ERR_FORBIDDEN (not an admin), MV_ERR_INVAL (refused fields), network
+ * errors. */
+mv_err mv_client_user_add(const char *deployment_path, const char *admin_dir, const char *name, const char *role,
+                          const char *const *departments, size_t n_departments, const char *new_dir)
+    __attribute__((warn_unused_result));
+
+#ifdef __cplusplus
+}
+#endif
+#endif

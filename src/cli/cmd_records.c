@@ -1,0 +1,598 @@
+/* cmd_records.c - `medvault user add`, `put`, `get`, `ls`, `rm`, `stats`: the record
+ * pipeline from the command line. Output never includes record content except the record
+ * itself written where the user asked (get). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "medvault/mv_client.h"
+#include "medvault/mv_codec.h"
+#include "medvault/mv_file.h"
+#include "medvault/mv_json.h"
+#include "medvault/mv_record.h"
+
+#define COMMON_HELP                                                                                          \
+    "  --deployment F   the deployment file (default $MEDVAULT_DEPLOYMENT)\n"                              \
+    "  --user DIR       the user's directory: keys and credential (default $MEDVAULT_USER)\n"
+
+struct common {
+    const char *deployment, *user, *department;
+    int json, no_cache;
+};
+
+static void common_init(struct common *o)
+{
+    memset(o, 0, sizeof *o);
+    o->deployment = getenv("MEDVAULT_DEPLOYMENT");
+    o->user = getenv("MEDVAULT_USER");
+}
+
+static int common_check(const struct common *o, const char *usage)
+{
+    if (!o->deployment || !o->user) {
+        cli_err("--deployment and --user are required");
+        return cli_usage(usage, 0);
+    }
+    return CLI_OK;
+}
+
+static void progress_cb(void *ctx, uint64_t done, uint64_t total)
+{
+    const char *what = ctx;
+    if (!cli_progress_allowed())
+        return;
+    fprintf(stderr, "\r%s: %.1f / %.1f MiB", what, (double)done / 1048576.0, (double)total / 1048576.0);
+    if (done >= total)
+        fputc('\n', stderr);
+    fflush(stderr);
+}
+
+static mv_client *open_client(const struct common *o, const char *what)
+{
+    mv_client *c = NULL;
+    mv_client_options opt = {.department = o->department, .no_cache = o->no_cache, .progress = progress_cb,
+                             .progress_ctx = (void *)what};
+    mv_err rc = mv_client_open(o->deployment, o->user, &opt, &c);
+    switch (rc) {
+    case MV_OK:
+        return c;
+    case MV_ERR_BAD_STATE:
+        cli_err("%s: the deployment file names no hospital_url or storage_url (made by `medvault up`?)", o->deployment);
+        break;
+    case MV_ERR_AUTH:
+        cli_err("%s: no valid credential in the user directory", o->user);
+        break;
+    case MV_ERR_FORBIDDEN:
+        cli_err("the department is not one of the user's departments");
+        break;
+    case MV_ERR_NOT_FOUND:
+        cli_err("cannot find the deployment file or the user's keys (%s, %s)", o->deployment, o->user);
+        break;
+    case MV_ERR_NOMEM: case MV_ERR_INVAL: case MV_ERR_TOO_LARGE: case MV_ERR_PARSE: case MV_ERR_IO:
+    case MV_ERR_CRYPTO: case MV_ERR_BUSY: case MV_ERR_RATE_LIMITED: case MV_ERR_NET: case MV_ERR_TIMEOUT:
+    case MV_ERR_IDENTITY: case MV_ERR_VERIFY: case MV_ERR_EXPIRED: case MV_ERR_REPLAY: case MV_ERR_EXISTS:
+    case MV_ERR_PROTOCOL: case MV_ERR_UNAVAILABLE: case MV_ERR_HTTP:
+        cli_err("cannot open the client: %s", mv_strerror(rc));
+        break;
+    }
+    return NULL;
+}
+
+static int id_arg(const char *s, uint8_t id[MV_CLIENT_ID_BYTES])
+{
+    if (strlen(s) != 2 * MV_CLIENT_ID_BYTES || mv_hex_decode_exact(id, MV_CLIENT_ID_BYTES, s, strlen(s)) != MV_OK) {
+        cli_err("a record id is 32 hex digits");
+        return 1;
+    }
+    return 0;
+}
+
+/* ---------- user add ---------- */
+
+static const char user_add_usage[] =
+    "usage: medvault user add --deployment F --user ADMIN_DIR --name NAME --role doctor|patient|admin\n"
+    "                         [--department DEPT]... [--out DIR] [--json]\n\n"
+    "Registers a new user with the hospital (as the admin in ADMIN_DIR): creates fresh keys in\n"
+    "DIR (default ./NAME), sends the public keys, and saves the credential the hospital issues\n"
+    "in DIR/credential. A doctor needs at least one department.\n";
+
+static int user_add(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"deployment", required_argument, NULL, 'D'}, {"user", required_argument, NULL, 'u'},
+        {"name", required_argument, NULL, 'n'},       {"role", required_argument, NULL, 'r'},
+        {"department", required_argument, NULL, 'd'}, {"out", required_argument, NULL, 'o'},
+        {"json", no_argument, NULL, 'j'},             {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct common o;
+    const char *name = NULL, *role = NULL, *out = NULL, *depts[16];
+    size_t nd = 0;
+    int c;
+    common_init(&o);
+    optind = 0;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'D': o.deployment = optarg; break;
+        case 'u': o.user = optarg; break;
+        case 'n': name = optarg; break;
+        case 'r': role = optarg; break;
+        case 'd':
+            if (nd == 16) {
+                cli_err("at most 16 departments");
+                return CLI_USAGE;
+            }
+            depts[nd++] = optarg;
+            break;
+        case 'o': out = optarg; break;
+        case 'j': o.json = 1; break;
+        case 'h': return cli_usage(user_add_usage, 1);
+        default: return cli_usage(user_add_usage, 0);
+        }
+    }
+    if (common_check(&o, user_add_usage) != CLI_OK)
+        return CLI_USAGE;
+    if (!name || !role || optind != argc)
+        return cli_usage(user_add_usage, 0);
+    if (!out) {
+        for (const char *p = name; *p; p++)
+            if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '-' ||
+                  *p == '_' || *p == '.')) {
+                cli_err("give --out DIR: the name cannot serve as a directory name");
+                return CLI_USAGE;
+            }
+        out = name;
+    }
+    mv_err rc = mv_client_user_add(o.deployment, o.user, name, role, depts, nd, out);
+    if (rc != MV_OK) {
+        if (rc == MV_ERR_EXISTS)
+            cli_err("%s already holds keys, or the key is already registered", out);
+        else if (rc == MV_ERR_FORBIDDEN)
+            cli_err("only an admin may register users");
+        else if (rc == MV_ERR_INVAL)
+            cli_err("the hospital refused the registration (role doctor|patient|admin; a doctor needs a department)");
+        else
+            cli_err("registration failed: %s", mv_strerror(rc));
+        return CLI_FAIL;
+    }
+    if (o.json) {
+        mv_buf b;
+        mv_buf_init(&b, 4096);
+        int ok = mv_buf_puts(&b, "{\"name\":") == MV_OK && mv_json_write_str(&b, name, strlen(name)) == MV_OK &&
+                 mv_buf_puts(&b, ",\"role\":") == MV_OK && mv_json_write_str(&b, role, strlen(role)) == MV_OK &&
+                 mv_buf_puts(&b, ",\"dir\":") == MV_OK && mv_json_write_str(&b, out, strlen(out)) == MV_OK &&
+                 mv_buf_puts(&b, "}\n") == MV_OK;
+        if (ok)
+            cli_print_buf(&b);
+        mv_buf_clear(&b);
+        return ok ? CLI_OK : CLI_FAIL;
+    }
+    printf("registered %s (%s) in %s\n", name, role, out);
+    return CLI_OK;
+}
+
+int cmd_user(int argc, char **argv)
+{
+    static const cli_cmd table[] = {
+        {"add", user_add, "register a user with the hospital and write their directory"},
+        {NULL, NULL, NULL},
+    };
+    return cli_dispatch("medvault user", table, argc, argv);
+}
+
+/* ---------- put ---------- */
+
+static const char put_usage[] =
+    "usage: medvault put [--deployment F] [--user DIR] [--department D] [--no-cache] [--json] PATH...\n\n"
+    "Encrypts and stores each file (directories are walked): FHIR JSON is canonicalised and\n"
+    "split into an envelope and deduplicable content blocks; anything else is an attachment cut\n"
+    "into content-defined chunks. Prints one line per file: the record id and the path (with\n"
+    "--json, one JSON object with every record and the run's statistics).\n" COMMON_HELP
+    "  --department D   store in this of the user's departments (default: the first)\n"
+    "  --no-cache       do not use the local OPRF cache (every block asks the key servers)\n";
+
+struct put_out {
+    int json;
+    mv_buf *b;
+    size_t n;
+};
+
+static void put_cb(void *ctx, const mv_put_result *r)
+{
+    struct put_out *po = ctx;
+    char hex[33] = "";
+    if (r->rc == MV_OK && mv_hex_encode(hex, sizeof hex, r->id, 16) != MV_OK)
+        hex[0] = 0;
+    if (!po->json) {
+        if (r->rc == MV_OK)
+            printf("%s  %s\n", hex, r->path);
+        else
+            cli_err("%s: not stored (%s)", r->path, mv_strerror(r->rc));
+        return;
+    }
+    mv_buf *b = po->b;
+    mv_err rc = mv_buf_puts(b, po->n++ ? ",\n  {\"path\":" : "\n  {\"path\":");
+    if (rc == MV_OK)
+        rc = mv_json_write_str(b, r->path, strlen(r->path));
+    if (rc == MV_OK && r->rc == MV_OK)
+        rc = mv_buf_printf(b, ",\"id\":\"%s\",\"kind\":\"%s\",\"bytes\":%llu,\"blocks\":%zu,\"status\":\"stored\"}", hex,
+                           r->kind == MV_RECORD_FHIR ? "fhir" : "attachment", (unsigned long long)r->bytes, r->blocks);
+    else if (rc == MV_OK)
+        rc = mv_buf_printf(b, ",\"status\":\"failed\",\"error\":\"%s\"}", mv_strerror(r->rc));
+    if (rc != MV_OK)
+        cli_err("output too large");
+}
+
+int cmd_put(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"deployment", required_argument, NULL, 'D'}, {"user", required_argument, NULL, 'u'},
+        {"department", required_argument, NULL, 'd'}, {"no-cache", no_argument, NULL, 'N'},
+        {"json", no_argument, NULL, 'j'},             {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct common o;
+    int c;
+    common_init(&o);
+    optind = 0;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'D': o.deployment = optarg; break;
+        case 'u': o.user = optarg; break;
+        case 'd': o.department = optarg; break;
+        case 'N': o.no_cache = 1; break;
+        case 'j': o.json = 1; break;
+        case 'h': return cli_usage(put_usage, 1);
+        default: return cli_usage(put_usage, 0);
+        }
+    }
+    if (common_check(&o, put_usage) != CLI_OK)
+        return CLI_USAGE;
+    if (optind >= argc) {
+        cli_err("name at least one file or directory");
+        return cli_usage(put_usage, 0);
+    }
+    mv_client *cl = open_client(&o, "put");
+    if (!cl)
+        return CLI_FAIL;
+    mv_buf b;
+    mv_buf_init(&b, (size_t)1 << 30);
+    struct put_out po = {o.json, &b, 0};
+    mv_put_stats st;
+    int ok = !o.json || mv_buf_puts(&b, "{\"records\":[") == MV_OK;
+    mv_err rc = mv_client_put(cl, (const char *const *)argv + optind, (size_t)(argc - optind), put_cb, &po, &st);
+    if (rc != MV_OK)
+        cli_err("put: %s (%s)", mv_strerror(rc), mv_client_last_error(cl));
+    double rps = st.seconds > 0 ? (double)st.records / st.seconds : 0;
+    if (o.json) {
+        ok = ok && mv_buf_printf(&b,
+                                 "\n],\n\"stats\":{\"records\":%llu,\"failed\":%llu,\"bytes_in\":%llu,\"blocks\":%llu,"
+                                 "\"unique_blocks\":%llu,\"uploaded_blocks\":%llu,\"proven_blocks\":%llu,"
+                                 "\"uploaded_bytes\":%llu,\"envelope_bytes\":%llu,\"oprf_evaluations\":%llu,"
+                                 "\"cache_hits\":%llu,\"round_trips\":%llu,\"seconds\":%.3f,\"records_per_second\":%.1f}}\n",
+                                 (unsigned long long)st.records, (unsigned long long)st.failed,
+                                 (unsigned long long)st.bytes_in, (unsigned long long)st.blocks,
+                                 (unsigned long long)st.unique_blocks, (unsigned long long)st.uploaded_blocks,
+                                 (unsigned long long)st.proven_blocks, (unsigned long long)st.uploaded_bytes,
+                                 (unsigned long long)st.envelope_bytes, (unsigned long long)st.oprf_evaluations,
+                                 (unsigned long long)st.cache_hits, (unsigned long long)st.round_trips, st.seconds,
+                                 rps) == MV_OK;
+        if (ok)
+            cli_print_buf(&b);
+    } else {
+        fprintf(stderr,
+                "stored %llu records (%llu failed), %.1f MiB in %.2f s (%.0f records/s): %llu blocks, %llu unique in "
+                "their batches, %llu uploaded, %llu deduplicated with a proof of ownership; %llu OPRF evaluations, "
+                "%llu cache hits\n",
+                (unsigned long long)st.records, (unsigned long long)st.failed, (double)st.bytes_in / 1048576.0,
+                st.seconds, rps, (unsigned long long)st.blocks, (unsigned long long)st.unique_blocks,
+                (unsigned long long)st.uploaded_blocks, (unsigned long long)st.proven_blocks,
+                (unsigned long long)st.oprf_evaluations, (unsigned long long)st.cache_hits);
+    }
+    mv_buf_clear(&b);
+    mv_client_close(cl);
+    return rc == MV_OK && ok ? CLI_OK : CLI_FAIL;
+}
+
+/* ---------- get ---------- */
+
+static const char get_usage[] =
+    "usage: medvault get [--deployment F] [--user DIR] [-o FILE|DIR] ID...\n"
+    "       medvault get [--deployment F] [--user DIR] --all -o DIR\n\n"
+    "Fetches records, checks and decrypts them on this machine, and writes their content: the\n"
+    "canonical JSON of FHIR records, the original bytes of attachments. One ID without -o\n"
+    "writes to standard output; with -o FILE to FILE. Several IDs (or --all: every record this\n"
+    "user may read) need -o DIR and are written as DIR/NAME (the original file name; the id is\n"
+    "prefixed when two records share a name).\n" COMMON_HELP;
+
+static int write_out(const char *path, const mv_buf *b)
+{
+    if (mv_file_write_atomic(path, b->ptr ? b->ptr : (const uint8_t *)"", b->len, 0600) != MV_OK) {
+        cli_err("cannot write %s", path);
+        return 1;
+    }
+    return 0;
+}
+
+static int get_one(mv_client *cl, const uint8_t id[16], const char *hex, const char *out, int into_dir)
+{
+    mv_buf b;
+    char name[256], path[4096];
+    int kind = 0;
+    mv_buf_init(&b, (size_t)16 << 30);
+    mv_err rc = mv_client_get(cl, id, &b, &kind, name, sizeof name);
+    int r = CLI_OK;
+    if (rc != MV_OK) {
+        cli_err("%s: %s (%s)", hex, mv_strerror(rc), mv_client_last_error(cl));
+        r = CLI_FAIL;
+    } else if (!out) {
+        if (b.len && fwrite(b.ptr, 1, b.len, stdout) != b.len)
+            r = CLI_FAIL;
+        if (kind == MV_RECORD_FHIR)
+            putchar('\n');
+    } else if (!into_dir) {
+        r = write_out(out, &b) ? CLI_FAIL : CLI_OK;
+    } else {
+        if (!name[0] || !strcmp(name, ".") || !strcmp(name, "..") || strchr(name, '/'))
+            snprintf(name, sizeof name, "%s", hex);
+        if (mv_path_join(path, sizeof path, out, name) != MV_OK) {
+            r = CLI_FAIL;
+        } else {
+            if (mv_file_exists(path)) {
+                char alt[300];
+                snprintf(alt, sizeof alt, "%s-%s", hex, name);
+                if (mv_path_join(path, sizeof path, out, alt) != MV_OK)
+                    r = CLI_FAIL;
+            }
+            if (r == CLI_OK)
+                r = write_out(path, &b) ? CLI_FAIL : CLI_OK;
+        }
+    }
+    mv_buf_clear(&b);
+    return r;
+}
+
+int cmd_get(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"deployment", required_argument, NULL, 'D'}, {"user", required_argument, NULL, 'u'},
+        {"out", required_argument, NULL, 'o'},        {"all", no_argument, NULL, 'a'},
+        {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0},
+    };
+    struct common o;
+    const char *out = NULL;
+    int all = 0, c;
+    common_init(&o);
+    optind = 0;
+    while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'D': o.deployment = optarg; break;
+        case 'u': o.user = optarg; break;
+        case 'o': out = optarg; break;
+        case 'a': all = 1; break;
+        case 'h': return cli_usage(get_usage, 1);
+        default: return cli_usage(get_usage, 0);
+        }
+    }
+    if (common_check(&o, get_usage) != CLI_OK)
+        return CLI_USAGE;
+    size_t n = (size_t)(argc - optind);
+    if ((all && n) || (!all && n == 0) || ((all || n > 1) && !out))
+        return cli_usage(get_usage, 0);
+    int into_dir = all || n > 1;
+    if (into_dir && mv_file_mkdir(out, 0700) != MV_OK) {
+        cli_err("cannot create %s", out);
+        return CLI_FAIL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint8_t id[16];
+        if (id_arg(argv[optind + (int)i], id))
+            return CLI_USAGE;
+    }
+    mv_client *cl = open_client(&o, "get");
+    if (!cl)
+        return CLI_FAIL;
+    int r = CLI_OK;
+    if (all) {
+        mv_buf b;
+        mv_json *root = NULL;
+        mv_buf_init(&b, (size_t)1 << 30);
+        mv_err rc = mv_client_list_json(cl, &b);
+        if (rc != MV_OK || mv_json_parse((const char *)b.ptr, b.len, NULL, &root, NULL) != MV_OK) {
+            cli_err("cannot list records: %s (%s)", mv_strerror(rc), mv_client_last_error(cl));
+            r = CLI_FAIL;
+        }
+        const mv_json *recs = mv_json_get(root, "records");
+        size_t total = mv_json_len(recs);
+        for (size_t i = 0; r == CLI_OK && i < total; i++) {
+            uint8_t id[16];
+            size_t l = 0;
+            const char *hex = mv_json_get_str(mv_json_at(recs, i), "id", &l);
+            if (!hex || mv_hex_decode_exact(id, 16, hex, l) != MV_OK) {
+                r = CLI_FAIL;
+                break;
+            }
+            if (get_one(cl, id, hex, out, 1) != CLI_OK)
+                r = CLI_FAIL;
+            cli_progress("get", i + 1, total);
+        }
+        mv_json_free(root);
+        mv_buf_clear(&b);
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            uint8_t id[16];
+            const char *hex = argv[optind + (int)i];
+            if (id_arg(hex, id) || get_one(cl, id, hex, out, into_dir) != CLI_OK)
+                r = CLI_FAIL;
+        }
+    }
+    mv_client_close(cl);
+    return r;
+}
+
+/* ---------- ls, rm, stats ---------- */
+
+static int simple_opts(int argc, char **argv, const char *usage, struct common *o, int allow_json)
+{
+    static const struct option opts[] = {
+        {"deployment", required_argument, NULL, 'D'}, {"user", required_argument, NULL, 'u'},
+        {"json", no_argument, NULL, 'j'},             {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+    common_init(o);
+    optind = 0;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'D': o->deployment = optarg; break;
+        case 'u': o->user = optarg; break;
+        case 'j':
+            if (!allow_json)
+                return cli_usage(usage, 0);
+            o->json = 1;
+            break;
+        case 'h': return cli_usage(usage, 1) == CLI_OK ? -1 : CLI_USAGE;
+        default: return cli_usage(usage, 0);
+        }
+    }
+    return common_check(o, usage);
+}
+
+static const char ls_usage[] =
+    "usage: medvault ls [--deployment F] [--user DIR] [--json]\n\n"
+    "Lists the records this user may read (an admin: every record): id, department, size.\n" COMMON_HELP;
+
+int cmd_ls(int argc, char **argv)
+{
+    struct common o;
+    int r = simple_opts(argc, argv, ls_usage, &o, 1);
+    if (r != CLI_OK)
+        return r < 0 ? CLI_OK : r;
+    if (optind != argc)
+        return cli_usage(ls_usage, 0);
+    mv_client *cl = open_client(&o, "ls");
+    if (!cl)
+        return CLI_FAIL;
+    mv_buf b;
+    mv_json *root = NULL;
+    mv_buf_init(&b, (size_t)1 << 30);
+    mv_err rc = mv_client_list_json(cl, &b);
+    if (rc != MV_OK) {
+        cli_err("ls: %s (%s)", mv_strerror(rc), mv_client_last_error(cl));
+        r = CLI_FAIL;
+    } else if (o.json) {
+        cli_print_buf(&b);
+        putchar('\n');
+    } else if (mv_json_parse((const char *)b.ptr, b.len, NULL, &root, NULL) != MV_OK) {
+        cli_err("ls: malformed answer from the storage server");
+        r = CLI_FAIL;
+    } else {
+        const mv_json *recs = mv_json_get(root, "records");
+        for (size_t i = 0; i < mv_json_len(recs); i++) {
+            const mv_json *e = mv_json_at(recs, i);
+            uint64_t created = 0, bytes = 0;
+            (void)!mv_json_get_u64(e, "created", &created);
+            (void)!mv_json_get_u64(e, "logical_bytes", &bytes);
+            const char *id = mv_json_get_str(e, "id", NULL), *dept = mv_json_get_str(e, "department", NULL);
+            printf("%s  %-14s %10llu bytes  created %llu\n", id ? id : "?", dept ? dept : "?", (unsigned long long)bytes,
+                   (unsigned long long)created);
+        }
+    }
+    mv_json_free(root);
+    mv_buf_clear(&b);
+    mv_client_close(cl);
+    return r;
+}
+
+static const char rm_usage[] =
+    "usage: medvault rm [--deployment F] [--user DIR] ID...\n\n"
+    "Deletes records (their owner or an admin). Blocks no other record references are\n"
+    "reclaimed by the storage server's garbage collection.\n" COMMON_HELP;
+
+int cmd_rm(int argc, char **argv)
+{
+    struct common o;
+    int r = simple_opts(argc, argv, rm_usage, &o, 0);
+    if (r != CLI_OK)
+        return r < 0 ? CLI_OK : r;
+    if (optind >= argc)
+        return cli_usage(rm_usage, 0);
+    mv_client *cl = open_client(&o, "rm");
+    if (!cl)
+        return CLI_FAIL;
+    for (int i = optind; i < argc; i++) {
+        uint8_t id[16];
+        if (id_arg(argv[i], id)) {
+            r = CLI_USAGE;
+            continue;
+        }
+        mv_err rc = mv_client_delete(cl, id);
+        if (rc != MV_OK) {
+            cli_err("%s: %s (%s)", argv[i], mv_strerror(rc), mv_client_last_error(cl));
+            r = CLI_FAIL;
+        } else {
+            printf("deleted %s\n", argv[i]);
+        }
+    }
+    mv_client_close(cl);
+    return r;
+}
+
+static const char stats_usage[] =
+    "usage: medvault stats [--deployment F] [--user DIR] [--json]\n\n"
+    "The storage server's statistics: logical bytes received, physical bytes stored, savings,\n"
+    "per department.\n" COMMON_HELP;
+
+int cmd_stats(int argc, char **argv)
+{
+    struct common o;
+    int r = simple_opts(argc, argv, stats_usage, &o, 1);
+    if (r != CLI_OK)
+        return r < 0 ? CLI_OK : r;
+    if (optind != argc)
+        return cli_usage(stats_usage, 0);
+    mv_client *cl = open_client(&o, "stats");
+    if (!cl)
+        return CLI_FAIL;
+    mv_buf b;
+    mv_json *root = NULL;
+    mv_buf_init(&b, (size_t)1 << 24);
+    mv_err rc = mv_client_stats_json(cl, &b);
+    if (rc != MV_OK) {
+        cli_err("stats: %s (%s)", mv_strerror(rc), mv_client_last_error(cl));
+        r = CLI_FAIL;
+    } else if (o.json) {
+        cli_print_buf(&b);
+        putchar('\n');
+    } else if (mv_json_parse((const char *)b.ptr, b.len, NULL, &root, NULL) != MV_OK) {
+        cli_err("stats: malformed answer from the storage server");
+        r = CLI_FAIL;
+    } else {
+        uint64_t rec = 0, lb = 0, pb = 0;
+        (void)!mv_json_get_u64(root, "records", &rec);
+        (void)!mv_json_get_u64(root, "logical_bytes", &lb);
+        (void)!mv_json_get_u64(root, "physical_bytes", &pb);
+        printf("records %llu, logical %llu bytes, physical %llu bytes, savings %.1f%%\n", (unsigned long long)rec,
+               (unsigned long long)lb, (unsigned long long)pb, lb ? 100.0 * (1.0 - (double)pb / (double)lb) : 0.0);
+        const mv_json *d = mv_json_get(root, "departments");
+        for (size_t i = 0; i < mv_json_len(d); i++) {
+            const mv_json *e = mv_json_value_at(d, i);
+            uint64_t dr = 0, dl = 0, dp = 0;
+            (void)!mv_json_get_u64(e, "records", &dr);
+            (void)!mv_json_get_u64(e, "logical_bytes", &dl);
+            (void)!mv_json_get_u64(e, "physical_bytes", &dp);
+            printf("  %-16s records %llu, logical %llu, physical %llu, savings %.1f%%\n", mv_json_key_at(d, i, NULL),
+                   (unsigned long long)dr, (unsigned long long)dl, (unsigned long long)dp,
+                   dl ? 100.0 * (1.0 - (double)dp / (double)dl) : 0.0);
+        }
+    }
+    mv_json_free(root);
+    mv_buf_clear(&b);
+    mv_client_close(cl);
+    return r;
+}

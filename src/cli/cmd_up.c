@@ -1,0 +1,448 @@
+/* cmd_up.c - `medvault up --dir D`: the embedded default deployment on loopback (DESIGN
+ * section 1): the hospital, three key servers (t=2) whose key comes from their own DKG, and
+ * the storage server, each a child process of this one; stopped cleanly on SIGINT/SIGTERM. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "medvault/mv_auth.h"
+#include "medvault/mv_codec.h"
+#include "medvault/mv_deployment.h"
+#include "medvault/mv_file.h"
+#include "medvault/mv_hospital.h"
+#include "medvault/mv_identity.h"
+#include "medvault/mv_mem.h"
+
+#define N_KS 3
+#define T_KS 2
+#define MAX_CHILDREN 8
+
+static const char up_usage[] =
+    "usage: medvault up --dir DIR [--token-hmac sha256|sha1] [--json]\n\n"
+    "Creates (or reuses) a whole deployment in DIR and runs it in the foreground on free\n"
+    "loopback ports: the hospital service, three key servers (threshold 2; the OPRF key is made\n"
+    "by their distributed key generation, no process ever holds it) and the storage server.\n"
+    "When everything answers it writes DIR/deployment.json (what clients use), an admin user\n"
+    "directory DIR/admin, and the file DIR/ready, then prints where everything is. SIGINT or\n"
+    "SIGTERM stops every service cleanly (and removes DIR/ready). Logs are in DIR/logs/.\n\n"
+    "  medvault up --dir demo &\n"
+    "  medvault user add --deployment demo/deployment.json --user demo/admin --name dr-a \\\n"
+    "      --role doctor --department cardiology --out demo/dr-a\n"
+    "  medvault put --deployment demo/deployment.json --user demo/dr-a rx.json\n";
+
+struct child {
+    pid_t pid;
+    char name[32];
+};
+
+struct up {
+    const char *dir;
+    char exe[4096];
+    struct child kids[MAX_CHILDREN];
+    size_t n_kids;
+    sigset_t sigs;
+};
+
+static double mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void nap(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+static int sub(char *out, size_t cap, const char *dir, const char *name)
+{
+    return mv_path_join(out, cap, dir, name) == MV_OK ? 0 : -1;
+}
+
+/* A free loopback port, chosen by the kernel (the socket is closed again at once). */
+static int free_port(void)
+{
+    struct sockaddr_in a;
+    socklen_t l = sizeof a;
+    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (s < 0)
+        return -1;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int port = -1;
+    if (bind(s, (struct sockaddr *)&a, sizeof a) == 0 && getsockname(s, (struct sockaddr *)&a, &l) == 0)
+        port = ntohs(a.sin_port);
+    close(s);
+    return port;
+}
+
+/* Starts `medvault ARGS...` with stdout/stderr appended to DIR/logs/NAME.log. */
+static pid_t spawn(struct up *u, const char *name, char *const *args, int track)
+{
+    char logs[4096], logf[4096], fname[64];
+    if (sub(logs, sizeof logs, u->dir, "logs") || mv_file_mkdir(logs, 0700) != MV_OK)
+        return -1;
+    snprintf(fname, sizeof fname, "%s.log", name);
+    if (sub(logf, sizeof logf, logs, fname))
+        return -1;
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        int fd = open(logf, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        if (fd >= 0) {
+            dup2(fd, STDOUT_FILENO);
+            dup2(fd, STDERR_FILENO);
+        }
+        int nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (nul >= 0)
+            dup2(nul, STDIN_FILENO);
+        execv(u->exe, args);
+        _exit(127);
+    }
+    if (track && u->n_kids < MAX_CHILDREN) {
+        u->kids[u->n_kids].pid = pid;
+        snprintf(u->kids[u->n_kids].name, sizeof u->kids[0].name, "%s", name);
+        u->n_kids++;
+    }
+    return pid;
+}
+
+/* Runs a helper command to completion; 0 if it exited 0. */
+static int run_wait(struct up *u, const char *name, char *const *args)
+{
+    int st = 0;
+    pid_t pid = spawn(u, name, args, 0);
+    if (pid < 0)
+        return -1;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+    }
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+}
+
+/* 1 if a stop signal is pending (consumed). */
+static int stop_requested(struct up *u)
+{
+    struct timespec zero = {0, 0};
+    int sig = sigtimedwait(&u->sigs, NULL, &zero);
+    return sig == SIGTERM || sig == SIGINT;
+}
+
+/* The name of a tracked child that has exited, or NULL. */
+static const char *child_died(struct up *u)
+{
+    for (size_t i = 0; i < u->n_kids; i++) {
+        if (u->kids[i].pid <= 0)
+            continue;
+        int st;
+        if (waitpid(u->kids[i].pid, &st, WNOHANG) == u->kids[i].pid) {
+            u->kids[i].pid = 0;
+            return u->kids[i].name;
+        }
+    }
+    return NULL;
+}
+
+static void stop_children(struct up *u)
+{
+    for (size_t i = 0; i < u->n_kids; i++)
+        if (u->kids[i].pid > 0)
+            kill(u->kids[i].pid, SIGTERM);
+    double deadline = mono() + 15;
+    for (size_t i = 0; i < u->n_kids; i++) {
+        if (u->kids[i].pid <= 0)
+            continue;
+        int st;
+        for (;;) {
+            pid_t r = waitpid(u->kids[i].pid, &st, WNOHANG);
+            if (r == u->kids[i].pid || (r < 0 && errno != EINTR))
+                break;
+            if (mono() > deadline) {
+                kill(u->kids[i].pid, SIGKILL);
+                (void)waitpid(u->kids[i].pid, &st, 0);
+                break;
+            }
+            nap(50);
+        }
+        u->kids[i].pid = 0;
+    }
+}
+
+/* Waits for a port file written by a daemon; returns the port or -1. */
+static int wait_port(struct up *u, const char *path, const char *who, double seconds)
+{
+    double deadline = mono() + seconds;
+    while (mono() < deadline) {
+        mv_buf b;
+        mv_buf_init(&b, 64);
+        if (mv_file_exists(path) && mv_file_read(path, 64, &b) == MV_OK && b.len) {
+            uint64_t v = 0;
+            for (size_t i = 0; i < b.len && b.ptr[i] >= '0' && b.ptr[i] <= '9'; i++)
+                v = v * 10 + (b.ptr[i] - '0');
+            mv_buf_clear(&b);
+            if (v > 0 && v < 65536)
+                return (int)v;
+        }
+        mv_buf_clear(&b);
+        if (stop_requested(u) || child_died(u))
+            break;
+        nap(50);
+    }
+    cli_err("%s did not start (see %s/logs/)", who, u->dir);
+    return -1;
+}
+
+static int issue_to(const mv_identity *hosp, const uint8_t subject[32], const char *role, const char *dir)
+{
+    mv_credential c;
+    char b64[MV_CRED_B64_MAX + 1], path[4096];
+    memset(&c, 0, sizeof c);
+    memcpy(c.subject, subject, 32);
+    snprintf(c.role, sizeof c.role, "%s", role);
+    c.issued_at = (uint64_t)time(NULL);
+    c.expires_at = c.issued_at + 3650ull * 86400;
+    if (mv_credential_issue(&c, mv_identity_sign_pk(hosp), mv_identity_sign_sk(hosp)) != MV_OK ||
+        mv_credential_encode(&c, b64, sizeof b64) != MV_OK || sub(path, sizeof path, dir, "credential"))
+        return -1;
+    size_t l = strlen(b64);
+    b64[l] = '\n';
+    return mv_file_write_atomic(path, b64, l + 1, 0600) == MV_OK ? 0 : -1;
+}
+
+int cmd_up(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"dir", required_argument, NULL, 'd'}, {"token-hmac", required_argument, NULL, 'a'},
+        {"json", no_argument, NULL, 'j'},      {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct up u;
+    const char *alg = "sha256";
+    int json = 0, c, rcode = CLI_FAIL;
+    mv_identity *hosp = NULL, *admin = NULL;
+    memset(&u, 0, sizeof u);
+    optind = 0;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': u.dir = optarg; break;
+        case 'a': alg = optarg; break;
+        case 'j': json = 1; break;
+        case 'h': return cli_usage(up_usage, 1);
+        default: return cli_usage(up_usage, 0);
+        }
+    }
+    if (!u.dir || optind != argc)
+        return cli_usage(up_usage, 0);
+    if (strcmp(alg, "sha256") != 0 && strcmp(alg, "sha1") != 0) {
+        cli_err("--token-hmac must be sha256 or sha1");
+        return CLI_USAGE;
+    }
+    ssize_t el = readlink("/proc/self/exe", u.exe, sizeof u.exe - 1);
+    if (el <= 0) {
+        cli_err("cannot find the medvault executable");
+        return CLI_FAIL;
+    }
+    u.exe[el] = 0;
+    sigemptyset(&u.sigs);
+    sigaddset(&u.sigs, SIGTERM);
+    sigaddset(&u.sigs, SIGINT);
+    sigprocmask(SIG_BLOCK, &u.sigs, NULL);
+
+    char hdir[4096], ksdir[N_KS][4096], sdir[4096], adir[4096], run[4096], ready[4096], dep_path[4096];
+    if (mv_file_mkdir(u.dir, 0700) != MV_OK || sub(hdir, sizeof hdir, u.dir, "hospital") ||
+        sub(sdir, sizeof sdir, u.dir, "storage") || sub(adir, sizeof adir, u.dir, "admin") ||
+        sub(run, sizeof run, u.dir, "run") || sub(ready, sizeof ready, u.dir, "ready") ||
+        sub(dep_path, sizeof dep_path, u.dir, "deployment.json") || mv_file_mkdir(run, 0700) != MV_OK) {
+        cli_err("cannot create %s", u.dir);
+        return CLI_FAIL;
+    }
+    unlink(ready);
+    for (int i = 0; i < N_KS; i++) {
+        char n[16];
+        snprintf(n, sizeof n, "ks%d", i + 1);
+        if (sub(ksdir[i], sizeof ksdir[i], u.dir, n))
+            return CLI_FAIL;
+    }
+    /* Identities: created on first start, reused afterwards. */
+    mv_err rc = mv_identity_load(hdir, &hosp);
+    int fresh = rc == MV_ERR_NOT_FOUND;
+    if (fresh)
+        rc = mv_identity_create(hdir, &hosp);
+    if (rc != MV_OK) {
+        cli_err("%s: %s", hdir, mv_strerror(rc));
+        goto out;
+    }
+    char hk[65], ks_key[N_KS][65];
+    if (mv_hex_encode(hk, sizeof hk, mv_identity_sign_pk(hosp), 32) != MV_OK)
+        goto out;
+    int ports[N_KS];
+    char peer_args[N_KS][400], urls[N_KS][64], listen[N_KS][64];
+    for (int i = 0; i < N_KS; i++) {
+        mv_identity *ks = NULL;
+        rc = mv_identity_load(ksdir[i], &ks);
+        if (rc == MV_ERR_NOT_FOUND)
+            rc = mv_identity_create(ksdir[i], &ks);
+        if (rc == MV_OK && !mv_identity_credential(ks) &&
+            issue_to(hosp, mv_identity_sign_pk(ks), "keyserver", ksdir[i]) != 0)
+            rc = MV_ERR_IO;
+        if (rc == MV_OK)
+            rc = mv_hex_encode(ks_key[i], sizeof ks_key[i], mv_identity_sign_pk(ks), 32);
+        mv_identity_free(ks);
+        if (rc != MV_OK) {
+            cli_err("key server %d identity: %s", i + 1, mv_strerror(rc));
+            goto out;
+        }
+        ports[i] = free_port();
+        if (ports[i] <= 0) {
+            cli_err("no free loopback port");
+            goto out;
+        }
+        snprintf(urls[i], sizeof urls[i], "http://127.0.0.1:%d", ports[i]);
+        snprintf(listen[i], sizeof listen[i], "127.0.0.1:%d", ports[i]);
+        snprintf(peer_args[i], sizeof peer_args[i], "%s,%s", urls[i], ks_key[i]);
+    }
+    /* peers.json (URLs change on every start; keys and shares stay). */
+    char peers_file[4096];
+    if (sub(peers_file, sizeof peers_file, run, "peers.json"))
+        goto out;
+    {
+        char *args[] = {u.exe, "keyserver", "peers", "--threshold", "2", "--peer", peer_args[0], "--peer", peer_args[1],
+                        "--peer", peer_args[2], "--out", peers_file, NULL};
+        if (run_wait(&u, "setup", args) != 0) {
+            cli_err("cannot write the key servers' peers file (see %s/logs/setup.log)", u.dir);
+            goto out;
+        }
+    }
+    mv_buf pb;
+    mv_buf_init(&pb, 1u << 20);
+    if (mv_file_read(peers_file, 1u << 20, &pb) != MV_OK) {
+        mv_buf_clear(&pb);
+        goto out;
+    }
+    for (int i = 0; i < N_KS; i++) {
+        char p[4096], name[16];
+        if (sub(p, sizeof p, ksdir[i], "peers.json") || mv_file_write_atomic(p, pb.ptr, pb.len, 0644) != MV_OK) {
+            mv_buf_clear(&pb);
+            goto out;
+        }
+        snprintf(name, sizeof name, "keyserver%d", i + 1);
+        char *args[] = {u.exe, "keyserver", "run", "--dir", ksdir[i], "--listen", listen[i], "--hospital-key", hk, NULL};
+        if (spawn(&u, name, args, 1) < 0) {
+            mv_buf_clear(&pb);
+            goto out;
+        }
+    }
+    mv_buf_clear(&pb);
+    if (!json)
+        fprintf(stderr, "medvault up: %s key servers (%s)...\n", fresh ? "starting" : "restarting",
+                fresh ? "running their distributed key generation" : "reusing their shares");
+    /* The hospital and the storage server pick their own ports and report them. */
+    char hport[4096], sport[4096];
+    if (sub(hport, sizeof hport, run, "hospital.port") || sub(sport, sizeof sport, run, "storage.port"))
+        goto out;
+    unlink(hport);
+    unlink(sport);
+    {
+        char *args[] = {u.exe, "hospital", "run", "--dir", hdir, "--listen", "127.0.0.1:0", "--port-file", hport,
+                        "--token-hmac", (char *)alg, NULL};
+        if (spawn(&u, "hospital", args, 1) < 0)
+            goto out;
+    }
+    {
+        char *args[] = {u.exe, "storage", "run", "--dir", sdir, "--listen", "127.0.0.1:0", "--hospital-key", hk,
+                        "--port-file", sport, NULL};
+        if (spawn(&u, "storage", args, 1) < 0)
+            goto out;
+    }
+    /* The deployment file: from the key servers once their key exists. */
+    {
+        char *args[] = {u.exe, "deployment", "create", "--hospital-dir", hdir, "--keyserver", urls[0], "--keyserver",
+                        urls[1], "--keyserver", urls[2], "--out", dep_path, "--wait", "120", NULL};
+        if (run_wait(&u, "setup", args) != 0) {
+            cli_err("the key servers did not produce a key (see %s/logs/)", u.dir);
+            goto out;
+        }
+    }
+    int hp = wait_port(&u, hport, "the hospital service", 30), sp = wait_port(&u, sport, "the storage server", 30);
+    if (hp < 0 || sp < 0)
+        goto out;
+    mv_deployment dep;
+    if (mv_deployment_load(dep_path, &dep) != MV_OK) {
+        cli_err("cannot read back %s", dep_path);
+        goto out;
+    }
+    snprintf(dep.hospital_url, sizeof dep.hospital_url, "http://127.0.0.1:%d", hp);
+    snprintf(dep.storage_url, sizeof dep.storage_url, "http://127.0.0.1:%d", sp);
+    if (mv_deployment_save(&dep, dep_path) != MV_OK) {
+        cli_err("cannot write %s", dep_path);
+        goto out;
+    }
+    /* The first admin, registered directly in the hospital's registry. */
+    rc = mv_identity_load(adir, &admin);
+    if (rc == MV_ERR_NOT_FOUND) {
+        char cred[MV_CRED_B64_MAX + 1];
+        if ((rc = mv_identity_create(adir, &admin)) == MV_OK &&
+            (rc = mv_hospital_register(hdir, "admin", "admin", NULL, 0, mv_identity_sign_pk(admin),
+                                       mv_identity_box_pk(admin), 365, cred, sizeof cred)) == MV_OK)
+            rc = mv_identity_save_credential(admin, adir, cred);
+        mv_wipe(cred, sizeof cred);
+    }
+    if (rc != MV_OK) {
+        cli_err("admin user in %s: %s", adir, mv_strerror(rc));
+        goto out;
+    }
+    if (mv_file_write_atomic(ready, "ready\n", 6, 0644) != MV_OK)
+        goto out;
+    if (json) {
+        printf("{\"deployment\":\"%s\",\"admin\":\"%s\",\"hospital_url\":\"%s\",\"storage_url\":\"%s\","
+               "\"keyservers\":[\"%s\",\"%s\",\"%s\"],\"threshold\":%d}\n",
+               dep_path, adir, dep.hospital_url, dep.storage_url, urls[0], urls[1], urls[2], T_KS);
+    } else {
+        printf("medvault is up (stop with Ctrl-C or SIGTERM to pid %ld)\n"
+               "  hospital     %s\n  storage      %s\n  key servers  %s %s %s (threshold %d)\n"
+               "  deployment   %s\n  admin user   %s\n  logs         %s/logs/\n",
+               (long)getpid(), dep.hospital_url, dep.storage_url, urls[0], urls[1], urls[2], T_KS, dep_path, adir,
+               u.dir);
+    }
+    fflush(stdout);
+    /* Foreground until told to stop; a service that dies takes the deployment down. */
+    rcode = CLI_OK;
+    for (;;) {
+        struct timespec to = {0, 200 * 1000000L};
+        int sig = sigtimedwait(&u.sigs, NULL, &to);
+        if (sig == SIGTERM || sig == SIGINT)
+            break;
+        const char *dead = child_died(&u);
+        if (dead) {
+            cli_err("%s exited unexpectedly (see %s/logs/%s.log); stopping everything", dead, u.dir, dead);
+            rcode = CLI_FAIL;
+            break;
+        }
+    }
+out:
+    unlink(ready);
+    stop_children(&u);
+    mv_identity_free(admin);
+    mv_identity_free(hosp);
+    if (!json && rcode == CLI_OK)
+        fprintf(stderr, "medvault up: stopped\n");
+    return rcode;
+}

@@ -1,0 +1,347 @@
+/* client.c - opening a client, signed calls to the services, list/delete/stats, and user
+ * registration. Every request is signed with the user's key; nothing secret is logged. */
+#include "client_internal.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "medvault/mv_auth.h"
+#include "medvault/mv_codec.h"
+#include "medvault/mv_file.h"
+#include "medvault/mv_json.h"
+#include "medvault/mv_mem.h"
+
+void mvc_seterr(mv_client *c, const char *fmt, ...)
+{
+    va_list ap;
+    if (!c)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(c->err, sizeof c->err, fmt, ap);
+    va_end(ap);
+}
+
+const char *mv_client_last_error(const mv_client *c)
+{
+    return c && c->err[0] ? c->err : "no details";
+}
+
+mv_err mvc_call_setup(mv_httpc_call *call, char *urlbuf, size_t cap, const char *base, const char *path,
+                      const char *method, const uint8_t *body, size_t len, const char *const *headers)
+{
+    int n = snprintf(urlbuf, cap, "%s%s", base, path);
+    if (n < 0 || (size_t)n >= cap)
+        return MV_ERR_TOO_LARGE;
+    mv_httpc_call_init(call);
+    call->url = urlbuf;
+    call->method = method;
+    call->body = body;
+    call->body_len = len;
+    call->headers = headers;
+    call->timeout_ms = 120000;
+    return MV_OK;
+}
+
+mv_err mvc_run(mv_client *c, mv_httpc_call *calls, size_t n)
+{
+    const char *cred = mv_identity_credential(c->id);
+    uint64_t now = (uint64_t)time(NULL);
+    mv_err rc;
+    for (size_t i = 0; i < n; i++)
+        if ((rc = mv_httpc_sign(&calls[i], mv_identity_sign_pk(c->id), mv_identity_sign_sk(c->id), cred, now)) !=
+            MV_OK)
+            return rc;
+    return mv_httpc_run(calls, n);
+}
+
+mv_err mvc_status_err(mv_client *c, const char *what, long status, const mv_buf *body)
+{
+    char msg[160] = "";
+    mv_json *root = NULL;
+    if (body && body->len && mv_json_parse((const char *)body->ptr, body->len, NULL, &root, NULL) == MV_OK) {
+        size_t l = 0;
+        const char *e = mv_json_get_str(root, "error", &l);
+        if (e)
+            snprintf(msg, sizeof msg, ": %.*s", (int)(l < 150 ? l : 150), e);
+    }
+    mv_json_free(root);
+    mvc_seterr(c, "%s answered HTTP %ld%s", what, status, msg);
+    switch (status) {
+    case 401: return MV_ERR_AUTH;
+    case 403: return MV_ERR_FORBIDDEN;
+    case 404: return MV_ERR_NOT_FOUND;
+    case 409: return MV_ERR_EXISTS;
+    case 413: return MV_ERR_TOO_LARGE;
+    case 429: return MV_ERR_RATE_LIMITED;
+    case 400: return MV_ERR_PARSE;
+    default: return MV_ERR_HTTP;
+    }
+}
+
+mv_err mvc_simple(mv_client *c, const char *base, const char *method, const char *path, const uint8_t *body,
+                  size_t len, const char *content_type, long *status, mv_buf *resp)
+{
+    char url[MV_HTTPC_MAX_URL], ct[96];
+    const char *headers[2] = {NULL, NULL};
+    mv_httpc_call call;
+    mv_err rc;
+    if (content_type) {
+        snprintf(ct, sizeof ct, "Content-Type: %s", content_type);
+        headers[0] = ct;
+    }
+    if ((rc = mvc_call_setup(&call, url, sizeof url, base, path, method, body, len, headers)) != MV_OK)
+        return rc;
+    if ((rc = mvc_run(c, &call, 1)) == MV_OK) {
+        rc = call.rc;
+        if (rc == MV_OK) {
+            *status = call.status;
+            if (resp && call.response.len)
+                rc = mv_buf_append(resp, call.response.ptr, call.response.len);
+        } else {
+            mvc_seterr(c, "no answer from %s (%s)", base, mv_strerror(rc));
+        }
+    }
+    mv_httpc_call_clear(&call);
+    return rc;
+}
+
+mv_err mv_client_open(const char *deployment_path, const char *user_dir, const mv_client_options *opt,
+                      mv_client **out)
+{
+    mv_client *c = NULL;
+    mv_credential cred;
+    mv_err rc;
+    if (!deployment_path || !user_dir || !out)
+        return MV_ERR_INVAL;
+    *out = NULL;
+    if ((rc = mv_httpc_global_init()) != MV_OK)
+        return rc;
+    c = mv_calloc(1, sizeof *c);
+    if (!c)
+        return MV_ERR_NOMEM;
+    if (opt)
+        c->opt = *opt;
+    if (!c->opt.batch_blocks)
+        c->opt.batch_blocks = 1024;
+    if (!c->opt.batch_bytes)
+        c->opt.batch_bytes = (size_t)64 << 20;
+    if (!c->opt.threads) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        c->opt.threads = n > 0 && n < 64 ? (unsigned)n : 2;
+    }
+    if ((rc = mv_deployment_load(deployment_path, &c->dep)) != MV_OK) {
+        mvc_seterr(c, "cannot load the deployment file");
+        goto fail;
+    }
+    if (!c->dep.hospital_url[0] || !c->dep.storage_url[0]) {
+        rc = MV_ERR_BAD_STATE;
+        goto fail;
+    }
+    if ((rc = mv_identity_load(user_dir, &c->id)) != MV_OK)
+        goto fail;
+    const char *b64 = mv_identity_credential(c->id);
+    if (!b64) {
+        rc = MV_ERR_AUTH;
+        goto fail;
+    }
+    if ((rc = mv_credential_decode(b64, strlen(b64), &cred)) != MV_OK)
+        goto fail;
+    if (c->opt.department) {
+        if (!mv_credential_has_department(&cred, c->opt.department)) {
+            rc = MV_ERR_FORBIDDEN;
+            goto fail;
+        }
+        snprintf(c->dept, sizeof c->dept, "%s", c->opt.department);
+    } else if (cred.n_departments) {
+        snprintf(c->dept, sizeof c->dept, "%s", cred.departments[0]);
+    }
+    c->opt.department = NULL;
+    rc = c->opt.profiles_path ? mv_fhir_profiles_load(c->opt.profiles_path, &c->profiles)
+                              : mv_fhir_profiles_default(&c->profiles);
+    if (rc != MV_OK)
+        goto fail;
+    c->opt.profiles_path = NULL;
+    if (!c->opt.no_cache &&
+        (rc = mvc_cache_open(user_dir, mv_identity_box_sk(c->id), c->dep.group_pk, &c->cache)) != MV_OK)
+        goto fail;
+    *out = c;
+    return MV_OK;
+fail:
+    mv_client_close(c);
+    return rc;
+}
+
+void mv_client_close(mv_client *c)
+{
+    if (!c)
+        return;
+    mvc_cache_close(c->cache);
+    mv_fhir_profiles_free(c->profiles);
+    mv_identity_free(c->id);
+    mv_wipe(c, sizeof *c);
+    mv_free(c);
+}
+
+static mv_err get_json(mv_client *c, const char *path, const char *what, mv_buf *out)
+{
+    long status = 0;
+    mv_buf resp;
+    mv_buf_init(&resp, MV_HTTPC_RESPONSE_MAX);
+    mv_err rc = mvc_simple(c, c->dep.storage_url, "GET", path, NULL, 0, NULL, &status, &resp);
+    if (rc == MV_OK && status != 200)
+        rc = mvc_status_err(c, what, status, &resp);
+    if (rc == MV_OK)
+        rc = mv_buf_append(out, resp.ptr, resp.len);
+    mv_buf_clear(&resp);
+    return rc;
+}
+
+mv_err mv_client_list_json(mv_client *c, mv_buf *out)
+{
+    if (!c || !out)
+        return MV_ERR_INVAL;
+    return get_json(c, "/v1/records", "the storage server", out);
+}
+
+mv_err mv_client_stats_json(mv_client *c, mv_buf *out)
+{
+    if (!c || !out)
+        return MV_ERR_INVAL;
+    return get_json(c, "/v1/stats", "the storage server", out);
+}
+
+mv_err mv_client_delete(mv_client *c, const uint8_t id[static MV_CLIENT_ID_BYTES])
+{
+    char path[64], hex[33];
+    long status = 0;
+    mv_buf resp;
+    if (!c || !id)
+        return MV_ERR_INVAL;
+    mv_err rc = mv_hex_encode(hex, sizeof hex, id, MV_CLIENT_ID_BYTES);
+    if (rc != MV_OK)
+        return rc;
+    snprintf(path, sizeof path, "/v1/records/%s", hex);
+    mv_buf_init(&resp, 1u << 16);
+    rc = mvc_simple(c, c->dep.storage_url, "DELETE", path, NULL, 0, NULL, &status, &resp);
+    if (rc == MV_OK && status != 200)
+        rc = mvc_status_err(c, "the storage server", status, &resp);
+    mv_buf_clear(&resp);
+    return rc;
+}
+
+mv_err mv_client_user_add(const char *deployment_path, const char *admin_dir, const char *name, const char *role,
+                          const char *const *departments, size_t n_departments, const char *new_dir)
+{
+    mv_client *c = NULL;
+    mv_identity *nu = NULL;
+    mv_json *root = NULL;
+    mv_buf body, resp;
+    long status = 0;
+    mv_err rc;
+    if (!deployment_path || !admin_dir || !name || !role || !new_dir || (n_departments && !departments))
+        return MV_ERR_INVAL;
+    mv_buf_init(&body, 1u << 16);
+    mv_buf_init(&resp, 1u << 16);
+    mv_client_options o = {.no_cache = 1};
+    if ((rc = mv_client_open(deployment_path, admin_dir, &o, &c)) != MV_OK)
+        goto out;
+    if ((rc = mv_identity_create(new_dir, &nu)) != MV_OK)
+        goto out;
+    if ((rc = mv_buf_puts(&body, "{\"name\":")) != MV_OK || (rc = mv_json_write_str(&body, name, strlen(name))) != MV_OK ||
+        (rc = mv_buf_puts(&body, ",\"role\":")) != MV_OK || (rc = mv_json_write_str(&body, role, strlen(role))) != MV_OK ||
+        (rc = mv_buf_puts(&body, ",\"departments\":[")) != MV_OK)
+        goto out;
+    for (size_t i = 0; i < n_departments; i++)
+        if ((i && (rc = mv_buf_puts(&body, ",")) != MV_OK) ||
+            (rc = mv_json_write_str(&body, departments[i], strlen(departments[i]))) != MV_OK)
+            goto out;
+    if ((rc = mv_buf_puts(&body, "],\"sign_public_key\":")) != MV_OK ||
+        (rc = mv_json_write_hex(&body, mv_identity_sign_pk(nu), 32)) != MV_OK ||
+        (rc = mv_buf_puts(&body, ",\"box_public_key\":")) != MV_OK ||
+        (rc = mv_json_write_hex(&body, mv_identity_box_pk(nu), 32)) != MV_OK || (rc = mv_buf_puts(&body, "}")) != MV_OK)
+        goto out;
+    if ((rc = mvc_simple(c, c->dep.hospital_url, "POST", "/v1/users", body.ptr, body.len, "application/json", &status,
+                         &resp)) != MV_OK)
+        goto out;
+    if (status != 201) {
+        rc = mvc_status_err(c, "the hospital", status, &resp);
+        if (rc == MV_ERR_PARSE)
+            rc = MV_ERR_INVAL;
+        goto out;
+    }
+    size_t cl = 0;
+    const char *cred;
+    if ((rc = mv_json_parse((const char *)resp.ptr, resp.len, NULL, &root, NULL)) != MV_OK ||
+        !(cred = mv_json_get_str(root, "credential", &cl))) {
+        rc = MV_ERR_PROTOCOL;
+        goto out;
+    }
+    rc = mv_identity_save_credential(nu, new_dir, cred);
+out:
+    mv_json_free(root);
+    mv_buf_clear(&body);
+    mv_buf_clear(&resp);
+    mv_identity_free(nu);
+    mv_client_close(c);
+    return rc;
+}
+
+/* ---------- a small worker pool for CPU-bound steps ---------- */
+
+struct par {
+    mvc_task_fn fn;
+    void *ctx;
+    size_t n;
+    size_t next;
+    mv_err first;
+    pthread_mutex_t lock;
+};
+
+static void *par_worker(void *arg)
+{
+    struct par *p = arg;
+    for (;;) {
+        pthread_mutex_lock(&p->lock);
+        size_t i = p->next++;
+        int stop = p->first != MV_OK;
+        pthread_mutex_unlock(&p->lock);
+        if (i >= p->n || stop)
+            return NULL;
+        mv_err rc = p->fn(p->ctx, i);
+        if (rc != MV_OK) {
+            pthread_mutex_lock(&p->lock);
+            if (p->first == MV_OK)
+                p->first = rc;
+            pthread_mutex_unlock(&p->lock);
+        }
+    }
+}
+
+mv_err mvc_parallel(unsigned threads, size_t n, mvc_task_fn fn, void *ctx)
+{
+    struct par p = {.fn = fn, .ctx = ctx, .n = n, .next = 0, .first = MV_OK};
+    pthread_t tids[16];
+    size_t started = 0;
+    if (threads > 16)
+        threads = 16;
+    if (threads <= 1 || n <= 1) {
+        for (size_t i = 0; i < n; i++) {
+            mv_err rc = fn(ctx, i);
+            if (rc != MV_OK)
+                return rc;
+        }
+        return MV_OK;
+    }
+    pthread_mutex_init(&p.lock, NULL);
+    for (unsigned t = 1; t < threads && t < n; t++)
+        if (pthread_create(&tids[started], NULL, par_worker, &p) == 0)
+            started++;
+    par_worker(&p);
+    for (size_t t = 0; t < started; t++)
+        pthread_join(tids[t], NULL);
+    pthread_mutex_destroy(&p.lock);
+    return p.first;
+}

@@ -1,0 +1,51 @@
+/* client_internal.h - state shared by the client library's files (not installed). */
+#ifndef MV_CLIENT_INTERNAL_H
+#define MV_CLIENT_INTERNAL_H
+
+#include <stdarg.h>
+#include "medvault/mv_client.h"
+#include "medvault/mv_deployment.h"
+#include "medvault/mv_fhir.h"
+#include "medvault/mv_httpc.h"
+#include "medvault/mv_identity.h"
+
+typedef struct mvc_cache mvc_cache;
+
+struct mv_client {
+    mv_deployment dep;
+    mv_identity *id;
+    char dept[64];
+    mv_fhir_profiles *profiles;
+    mv_client_options opt;
+    mvc_cache *cache;
+    char err[256];
+};
+
+/* Records a description of the last failure (no patient data). */
+void mvc_seterr(mv_client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Prepares call for base + path (url kept in urlbuf[0..cap)) with method and body. */
+mv_err mvc_call_setup(mv_httpc_call *call, char *urlbuf, size_t cap, const char *base, const char *path,
+                      const char *method, const uint8_t *body, size_t len, const char *const *headers);
+/* Signs every call with the user's key and credential, then runs them in parallel.
+ * Returns MV_OK if the batch ran (see each call's rc and status). */
+mv_err mvc_run(mv_client *c, mv_httpc_call *calls, size_t n);
+/* One signed call: the status and body in *status / resp (appended). MV_ERR_NET etc. when
+ * no answer arrived, MV_OK otherwise (check *status). */
+mv_err mvc_simple(mv_client *c, const char *base, const char *method, const char *path, const uint8_t *body,
+                  size_t len, const char *content_type, long *status, mv_buf *resp);
+/* Maps an HTTP error status to an mv_err and records what the service said. */
+mv_err mvc_status_err(mv_client *c, const char *what, long status, const mv_buf *body);
+
+/* The local OPRF cache: fingerprint -> MLE key, encrypted at rest. */
+mv_err mvc_cache_open(const char *user_dir, const uint8_t box_sk[32], const uint8_t group_pk[32], mvc_cache **out);
+void mvc_cache_close(mvc_cache *k);
+/* 1 and key filled on a hit, 0 on a miss (or an entry that does not decrypt). */
+int mvc_cache_get(mvc_cache *k, const uint8_t fp[32], uint8_t key[32]);
+mv_err mvc_cache_put(mvc_cache *k, const uint8_t *fps, const uint8_t *keys, size_t n);
+
+/* Runs fn(ctx, i) for i in [0, n) on up to `threads` threads. Returns the first error. */
+typedef mv_err (*mvc_task_fn)(void *ctx, size_t i);
+mv_err mvc_parallel(unsigned threads, size_t n, mvc_task_fn fn, void *ctx);
+
+#endif

@@ -1,0 +1,959 @@
+/* put.c - storing records: canonicalise/split or chunk, compress, derive MLE keys through
+ * the threshold VOPRF, encrypt, get department tokens, deduplicate with proofs of ownership,
+ * and store sealed envelopes. Only ciphertext, tags and tokens ever leave the machine. */
+#include "client_internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "medvault/mv_cdc.h"
+#include "medvault/mv_codec.h"
+#include "medvault/mv_crypto.h"
+#include "medvault/mv_file.h"
+#include "medvault/mv_json.h"
+#include "medvault/mv_mem.h"
+#include "medvault/mv_mle.h"
+#include "medvault/mv_record.h"
+#include "medvault/mv_toprf.h"
+#include "medvault/mv_zstd.h"
+
+#define MAX_JSON_FILE ((size_t)64 << 20)
+#define MAX_REQUEST_BYTES ((size_t)32 << 20) /* FileStore bodies are split at this size */
+#define MAX_PATH_LEN 4096
+
+struct rec {
+    char *path;
+    int kind;
+    uint64_t bytes;
+    mv_record r;
+    size_t blocks_total;   /* blocks added to batches */
+    size_t blocks_done;    /* blocks whose ref is in r */
+    int complete;          /* every block of the input has been added */
+    int finished;          /* stored or failed; reported */
+    mv_err rc;
+    uint8_t id[16];
+};
+
+struct blk {
+    struct rec *rec;
+    uint32_t slot;
+    uint8_t *plain;
+    size_t plain_len;
+    mv_buf p;       /* zstd(plain) */
+    uint8_t fp[32];
+    size_t u;       /* index into the unique table */
+};
+
+struct uniq {
+    uint8_t fp[32], key[32], tag[32], token[32];
+    size_t first;   /* the first block with this fingerprint */
+    uint8_t *c;
+    size_t c_len;
+    int exists;
+    uint64_t issued;
+    uint8_t nonce[16], challenge[32];
+};
+
+struct put {
+    mv_client *c;
+    mv_put_fn fn;
+    void *fn_ctx;
+    mv_put_stats *st;
+    struct rec **recs;   /* every input, in order */
+    size_t n_recs, cap_recs, next_report;
+    struct blk *blks;
+    size_t n_blks, cap_blks;
+    size_t batch_bytes;
+    struct uniq *u;
+    size_t n_u;
+    uint64_t total_bytes, done_bytes;
+    mv_err first_err;
+};
+
+static void le32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void le64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* ---------- inputs ---------- */
+
+static mv_err add_rec(struct put *P, const char *path, uint64_t size)
+{
+    if (P->n_recs == P->cap_recs) {
+        size_t nc = P->cap_recs ? 2 * P->cap_recs : 64;
+        struct rec **nr = mv_mallocarray(nc, sizeof *nr);
+        if (!nr)
+            return MV_ERR_NOMEM;
+        if (P->n_recs)
+            memcpy(nr, P->recs, P->n_recs * sizeof *nr);
+        mv_free(P->recs);
+        P->recs = nr;
+        P->cap_recs = nc;
+    }
+    struct rec *r = mv_calloc(1, sizeof *r);
+    if (!r)
+        return MV_ERR_NOMEM;
+    size_t l = strlen(path);
+    r->path = mv_malloc(l + 1);
+    if (!r->path) {
+        mv_free(r);
+        return MV_ERR_NOMEM;
+    }
+    memcpy(r->path, path, l + 1);
+    r->bytes = size;
+    mv_record_init(&r->r);
+    P->recs[P->n_recs++] = r;
+    P->total_bytes += size;
+    return MV_OK;
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Adds path (a file, or a directory walked recursively in name order). */
+static mv_err expand(struct put *P, const char *path, int depth)
+{
+    struct stat sb;
+    if (depth > 64)
+        return MV_ERR_TOO_LARGE;
+    if (lstat(path, &sb) != 0) {
+        mvc_seterr(P->c, "cannot read an input path (%s)", strerror(errno));
+        return MV_ERR_NOT_FOUND;
+    }
+    if (S_ISREG(sb.st_mode))
+        return add_rec(P, path, (uint64_t)sb.st_size);
+    if (!S_ISDIR(sb.st_mode))
+        return MV_OK; /* symlinks, devices, sockets: skipped */
+    DIR *d = opendir(path);
+    if (!d) {
+        mvc_seterr(P->c, "cannot open an input directory (%s)", strerror(errno));
+        return MV_ERR_IO;
+    }
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    mv_err rc = MV_OK;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        if (n == cap) {
+            size_t nc = cap ? cap * 2 : 64;
+            char **nn = mv_mallocarray(nc, sizeof *nn);
+            if (!nn) {
+                rc = MV_ERR_NOMEM;
+                break;
+            }
+            if (n)
+                memcpy(nn, names, n * sizeof *nn);
+            mv_free(names);
+            names = nn;
+            cap = nc;
+        }
+        char *full = mv_malloc(MAX_PATH_LEN);
+        if (!full) {
+            rc = MV_ERR_NOMEM;
+            break;
+        }
+        if (mv_path_join(full, MAX_PATH_LEN, path, e->d_name) != MV_OK) {
+            mv_free(full);
+            rc = MV_ERR_TOO_LARGE;
+            break;
+        }
+        names[n++] = full;
+    }
+    closedir(d);
+    if (rc == MV_OK && n)
+        qsort(names, n, sizeof *names, name_cmp);
+    for (size_t i = 0; i < n; i++) {
+        if (rc == MV_OK)
+            rc = expand(P, names[i], depth + 1);
+        mv_free(names[i]);
+    }
+    mv_free(names);
+    return rc;
+}
+
+/* ---------- the batch ---------- */
+
+static mv_err add_block(struct put *P, struct rec *r, uint32_t slot, const uint8_t *data, size_t len)
+{
+    if (P->n_blks == P->cap_blks) {
+        size_t nc = P->cap_blks ? 2 * P->cap_blks : 256;
+        struct blk *nb = mv_mallocarray(nc, sizeof *nb);
+        if (!nb)
+            return MV_ERR_NOMEM;
+        if (P->n_blks)
+            memcpy(nb, P->blks, P->n_blks * sizeof *nb);
+        mv_free(P->blks);
+        P->blks = nb;
+        P->cap_blks = nc;
+    }
+    struct blk *b = &P->blks[P->n_blks];
+    memset(b, 0, sizeof *b);
+    b->plain = mv_malloc(len ? len : 1);
+    if (!b->plain)
+        return MV_ERR_NOMEM;
+    if (len)
+        memcpy(b->plain, data, len);
+    b->plain_len = len;
+    b->rec = r;
+    b->slot = slot;
+    mv_buf_init(&b->p, len + len / 8 + 1024);
+    P->n_blks++;
+    P->batch_bytes += len;
+    r->blocks_total++;
+    return MV_OK;
+}
+
+static void batch_free(struct put *P)
+{
+    for (size_t i = 0; i < P->n_blks; i++) {
+        mv_wipe(P->blks[i].plain, P->blks[i].plain_len);
+        mv_free(P->blks[i].plain);
+        mv_buf_clear(&P->blks[i].p);
+    }
+    for (size_t i = 0; i < P->n_u; i++) {
+        mv_free(P->u[i].c);
+        mv_wipe(P->u[i].key, 32);
+    }
+    mv_free(P->u);
+    P->u = NULL;
+    P->n_u = 0;
+    P->n_blks = 0;
+    P->batch_bytes = 0;
+}
+
+static mv_err task_compress(void *ctx, size_t i)
+{
+    struct put *P = ctx;
+    struct blk *b = &P->blks[i];
+    mv_err rc = mv_zstd_compress(b->plain, b->plain_len, MV_ZSTD_LEVEL, &b->p);
+    if (rc == MV_OK)
+        rc = mv_mle_fingerprint(b->p.ptr ? b->p.ptr : (const uint8_t *)"", b->p.len, b->fp);
+    return rc;
+}
+
+static mv_err task_encrypt(void *ctx, size_t i)
+{
+    struct put *P = ctx;
+    struct uniq *u = &P->u[i];
+    const mv_buf *p = &P->blks[u->first].p;
+    u->c = mv_malloc(p->len + MV_MLE_OVERHEAD);
+    if (!u->c)
+        return MV_ERR_NOMEM;
+    return mv_mle_encrypt(u->key, p->ptr ? p->ptr : (const uint8_t *)"", p->len, u->c, p->len + MV_MLE_OVERHEAD,
+                          &u->c_len, u->tag);
+}
+
+struct fp_idx {
+    uint8_t fp[32];
+    size_t i;
+};
+
+static int fp_cmp(const void *a, const void *b)
+{
+    const struct fp_idx *x = a, *y = b;
+    int d = memcmp(x->fp, y->fp, 32);
+    if (d)
+        return d;
+    return x->i < y->i ? -1 : x->i > y->i;
+}
+
+/* Groups the batch's blocks by fingerprint: P->u[0..n_u), blks[i].u. */
+static mv_err make_unique(struct put *P)
+{
+    struct fp_idx *idx = mv_mallocarray(P->n_blks, sizeof *idx);
+    P->u = mv_calloc(P->n_blks, sizeof *P->u);
+    if (!idx || !P->u) {
+        mv_free(idx);
+        return MV_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < P->n_blks; i++) {
+        memcpy(idx[i].fp, P->blks[i].fp, 32);
+        idx[i].i = i;
+    }
+    qsort(idx, P->n_blks, sizeof *idx, fp_cmp);
+    for (size_t k = 0; k < P->n_blks; k++) {
+        struct blk *b = &P->blks[idx[k].i];
+        if (k == 0 || memcmp(idx[k].fp, idx[k - 1].fp, 32) != 0) {
+            struct uniq *u = &P->u[P->n_u++];
+            memcpy(u->fp, b->fp, 32);
+            u->first = idx[k].i;
+        }
+        b->u = P->n_u - 1;
+    }
+    mv_free(idx);
+    return MV_OK;
+}
+
+/* MLE keys: the local cache first, the threshold VOPRF for the rest (one batch). */
+static mv_err derive_keys(struct put *P)
+{
+    mv_client *c = P->c;
+    size_t n_miss = 0;
+    size_t *miss = mv_mallocarray(P->n_u ? P->n_u : 1, sizeof *miss);
+    const uint8_t **inputs = mv_mallocarray(P->n_u ? P->n_u : 1, sizeof *inputs);
+    size_t *lens = mv_mallocarray(P->n_u ? P->n_u : 1, sizeof *lens);
+    uint8_t *outs = NULL, *fps = NULL, *keys = NULL;
+    mv_err rc = MV_ERR_NOMEM;
+    if (!miss || !inputs || !lens)
+        goto out;
+    for (size_t i = 0; i < P->n_u; i++) {
+        if (c->cache && mvc_cache_get(c->cache, P->u[i].fp, P->u[i].key)) {
+            P->st->cache_hits++;
+            continue;
+        }
+        inputs[n_miss] = P->u[i].fp;
+        lens[n_miss] = 32;
+        miss[n_miss++] = i;
+    }
+    rc = MV_OK;
+    if (n_miss == 0)
+        goto out;
+    outs = mv_mallocarray(n_miss, MV_TOPRF_OUTPUT_BYTES);
+    fps = mv_mallocarray(n_miss, 32);
+    keys = mv_mallocarray(n_miss, 32);
+    if (!outs || !fps || !keys) {
+        rc = MV_ERR_NOMEM;
+        goto out;
+    }
+    mv_toprf_report rep;
+    rc = mv_toprf_evaluate(&c->dep, c->id, inputs, lens, n_miss, outs, NULL, &rep);
+    P->st->round_trips += rep.rounds;
+    if (rc != MV_OK) {
+        mvc_seterr(c, "the key servers could not evaluate the OPRF (%s)", mv_strerror(rc));
+        goto out;
+    }
+    P->st->oprf_evaluations += n_miss;
+    for (size_t k = 0; k < n_miss && rc == MV_OK; k++) {
+        struct uniq *u = &P->u[miss[k]];
+        rc = mv_mle_key(outs + k * MV_TOPRF_OUTPUT_BYTES, u->key);
+        memcpy(fps + 32 * k, u->fp, 32);
+        memcpy(keys + 32 * k, u->key, 32);
+    }
+    if (rc == MV_OK && c->cache && mvc_cache_put(c->cache, fps, keys, n_miss) != MV_OK)
+        mvc_seterr(c, "could not update the local OPRF cache"); /* not fatal */
+out:
+    if (outs)
+        mv_wipe(outs, n_miss * MV_TOPRF_OUTPUT_BYTES);
+    if (keys)
+        mv_wipe(keys, n_miss * 32);
+    mv_free(outs);
+    mv_free(fps);
+    mv_free(keys);
+    mv_free(miss);
+    mv_free(inputs);
+    mv_free(lens);
+    return rc;
+}
+
+/* Appends {"KEY":[hex of u[i].FIELD...] ...} style arrays. */
+static mv_err hex_array(mv_buf *b, const struct put *P, size_t off)
+{
+    mv_err rc = mv_buf_puts(b, "[");
+    for (size_t i = 0; rc == MV_OK && i < P->n_u; i++) {
+        if (i)
+            rc = mv_buf_puts(b, ",");
+        if (rc == MV_OK)
+            rc = mv_json_write_hex(b, (const uint8_t *)&P->u[i] + off, 32);
+    }
+    return rc == MV_OK ? mv_buf_puts(b, "]") : rc;
+}
+
+static mv_err post_json(struct put *P, const char *base, const char *path, const char *what, const mv_buf *body,
+                        mv_json **root)
+{
+    long status = 0;
+    mv_buf resp;
+    mv_buf_init(&resp, MV_HTTPC_RESPONSE_MAX);
+    mv_err rc = mvc_simple(P->c, base, "POST", path, body->ptr, body->len, "application/json", &status, &resp);
+    P->st->round_trips++;
+    if (rc == MV_OK && status != 200)
+        rc = mvc_status_err(P->c, what, status, &resp);
+    if (rc == MV_OK && mv_json_parse((const char *)resp.ptr, resp.len, NULL, root, NULL) != MV_OK) {
+        mvc_seterr(P->c, "%s sent a malformed answer", what);
+        rc = MV_ERR_PROTOCOL;
+    }
+    mv_buf_clear(&resp);
+    return rc;
+}
+
+/* Tokens from the hospital (TokenGen for this department). */
+static mv_err get_tokens(struct put *P)
+{
+    mv_client *c = P->c;
+    mv_buf body;
+    mv_json *root = NULL;
+    mv_buf_init(&body, (size_t)P->n_u * 70 + 256);
+    mv_err rc = mv_buf_puts(&body, "{\"departments\":[");
+    if (rc == MV_OK)
+        rc = mv_json_write_str(&body, c->dept, strlen(c->dept));
+    if (rc == MV_OK)
+        rc = mv_buf_puts(&body, "],\"tags\":");
+    if (rc == MV_OK)
+        rc = hex_array(&body, P, offsetof(struct uniq, tag));
+    if (rc == MV_OK)
+        rc = mv_buf_puts(&body, "}");
+    if (rc == MV_OK)
+        rc = post_json(P, c->dep.hospital_url, "/v1/tokens", "the hospital", &body, &root);
+    if (rc == MV_OK) {
+        const mv_json *arr = mv_json_get(mv_json_get(root, "tokens"), c->dept);
+        if (mv_json_len(arr) != P->n_u) {
+            rc = MV_ERR_PROTOCOL;
+            mvc_seterr(c, "the hospital returned the wrong number of tokens");
+        }
+        for (size_t i = 0; rc == MV_OK && i < P->n_u; i++) {
+            size_t l = 0;
+            const char *s = mv_json_str(mv_json_at(arr, i), &l);
+            if (!s || mv_hex_decode_exact(P->u[i].token, 32, s, l) != MV_OK) {
+                rc = MV_ERR_PROTOCOL;
+                mvc_seterr(c, "the hospital returned a malformed token");
+            }
+        }
+    }
+    mv_json_free(root);
+    mv_buf_clear(&body);
+    return rc;
+}
+
+static mv_err dupcheck(struct put *P)
+{
+    mv_client *c = P->c;
+    mv_buf body;
+    mv_json *root = NULL;
+    mv_buf_init(&body, (size_t)P->n_u * 70 + 256);
+    mv_err rc = mv_buf_puts(&body, "{\"department\":");
+    if (rc == MV_OK)
+        rc = mv_json_write_str(&body, c->dept, strlen(c->dept));
+    if (rc == MV_OK)
+        rc = mv_buf_puts(&body, ",\"tokens\":");
+    if (rc == MV_OK)
+        rc = hex_array(&body, P, offsetof(struct uniq, token));
+    if (rc == MV_OK)
+        rc = mv_buf_puts(&body, "}");
+    if (rc == MV_OK)
+        rc = post_json(P, c->dep.storage_url, "/v1/dupcheck", "the storage server", &body, &root);
+    if (rc == MV_OK) {
+        const mv_json *arr = mv_json_get(root, "results");
+        if (mv_json_len(arr) != P->n_u)
+            rc = MV_ERR_PROTOCOL;
+        for (size_t i = 0; rc == MV_OK && i < P->n_u; i++) {
+            const mv_json *e = mv_json_at(arr, i);
+            int ex = 0;
+            if (mv_json_bool(mv_json_get(e, "exists"), &ex) != MV_OK) {
+                rc = MV_ERR_PROTOCOL;
+                break;
+            }
+            P->u[i].exists = ex;
+            if (ex && (mv_json_get_u64(e, "issued", &P->u[i].issued) != MV_OK ||
+                       mv_json_get_hex(e, "nonce", P->u[i].nonce, 16) != MV_OK ||
+                       mv_json_get_hex(e, "challenge", P->u[i].challenge, 32) != MV_OK))
+                rc = MV_ERR_PROTOCOL;
+        }
+        if (rc == MV_ERR_PROTOCOL)
+            mvc_seterr(c, "the storage server sent a malformed dupcheck answer");
+    }
+    mv_json_free(root);
+    mv_buf_clear(&body);
+    return rc;
+}
+
+/* FileStore: uploads for new blocks, proofs of ownership for existing ones, in requests of
+ * at most MAX_REQUEST_BYTES sent in parallel. */
+static mv_err filestore(struct put *P)
+{
+    mv_client *c = P->c;
+    size_t dl = strlen(c->dept);
+    size_t n_req = 0, cap_req = 4;
+    mv_buf *bodies = mv_calloc(cap_req, sizeof *bodies);
+    size_t *first = mv_calloc(cap_req + 1, sizeof *first);
+    mv_err rc = MV_OK;
+    if (!bodies || !first) {
+        rc = MV_ERR_NOMEM;
+        goto out;
+    }
+    /* Build the frames. */
+    size_t i = 0;
+    while (i < P->n_u && rc == MV_OK) {
+        if (n_req == cap_req) {
+            size_t nc = cap_req * 2;
+            mv_buf *nb = mv_calloc(nc, sizeof *nb);
+            size_t *nf = mv_calloc(nc + 1, sizeof *nf);
+            if (!nb || !nf) {
+                mv_free(nb);
+                mv_free(nf);
+                rc = MV_ERR_NOMEM;
+                break;
+            }
+            memcpy(nb, bodies, n_req * sizeof *nb);
+            memcpy(nf, first, n_req * sizeof *nf);
+            mv_free(bodies);
+            mv_free(first);
+            bodies = nb;
+            first = nf;
+            cap_req = nc;
+        }
+        mv_buf *b = &bodies[n_req];
+        mv_buf_init(b, MAX_REQUEST_BYTES + ((size_t)16 << 20));
+        first[n_req] = i;
+        uint8_t hdr[4 + 1 + 64 + 4];
+        memcpy(hdr, "MVB1", 4);
+        hdr[4] = (uint8_t)dl;
+        memcpy(hdr + 5, c->dept, dl);
+        le32(hdr + 5 + dl, 0); /* count, patched below */
+        rc = mv_buf_append(b, hdr, 9 + dl);
+        uint32_t count = 0;
+        while (rc == MV_OK && i < P->n_u && (count == 0 || b->len + P->u[i].c_len + 80 <= MAX_REQUEST_BYTES)) {
+            struct uniq *u = &P->u[i];
+            uint8_t item[1 + 32 + 32 + 8 + 16 + 32];
+            item[0] = u->exists ? 2 : 1;
+            memcpy(item + 1, u->token, 32);
+            memcpy(item + 33, u->tag, 32);
+            if (u->exists) {
+                le64(item + 65, u->issued);
+                memcpy(item + 73, u->nonce, 16);
+                rc = mv_mle_pow_response(u->challenge, u->c, u->c_len, item + 89);
+                if (rc == MV_OK)
+                    rc = mv_buf_append(b, item, sizeof item);
+            } else {
+                le32(item + 65, (uint32_t)u->c_len);
+                if ((rc = mv_buf_append(b, item, 69)) == MV_OK)
+                    rc = mv_buf_append(b, u->c, u->c_len);
+            }
+            count++;
+            i++;
+        }
+        if (rc == MV_OK)
+            le32(b->ptr + 5 + dl, count);
+        n_req++;
+    }
+    first[n_req] = P->n_u;
+    if (rc != MV_OK)
+        goto out;
+    /* Send them in parallel. */
+    mv_httpc_call *calls = mv_calloc(n_req, sizeof *calls);
+    char (*urls)[MV_DEPLOY_URL_MAX + 32] = mv_calloc(n_req, sizeof *urls);
+    static const char *const hdrs[] = {"Content-Type: application/octet-stream", NULL};
+    if (!calls || !urls) {
+        mv_free(calls);
+        mv_free(urls);
+        rc = MV_ERR_NOMEM;
+        goto out;
+    }
+    for (size_t r = 0; r < n_req && rc == MV_OK; r++)
+        rc = mvc_call_setup(&calls[r], urls[r], sizeof urls[r], c->dep.storage_url, "/v1/blocks", "POST",
+                            bodies[r].ptr, bodies[r].len, hdrs);
+    if (rc == MV_OK)
+        rc = mvc_run(c, calls, n_req);
+    P->st->round_trips++;
+    for (size_t r = 0; r < n_req && rc == MV_OK; r++) {
+        mv_json *root = NULL;
+        if (calls[r].rc != MV_OK) {
+            rc = calls[r].rc;
+            mvc_seterr(c, "no answer from the storage server (%s)", mv_strerror(rc));
+            break;
+        }
+        if (calls[r].status != 200) {
+            rc = mvc_status_err(c, "the storage server", calls[r].status, &calls[r].response);
+            break;
+        }
+        if (mv_json_parse((const char *)calls[r].response.ptr, calls[r].response.len, NULL, &root, NULL) != MV_OK ||
+            mv_json_len(mv_json_get(root, "results")) != first[r + 1] - first[r]) {
+            mvc_seterr(c, "the storage server sent a malformed FileStore answer");
+            rc = MV_ERR_PROTOCOL;
+        }
+        for (size_t k = first[r]; rc == MV_OK && k < first[r + 1]; k++) {
+            if (P->u[k].exists) {
+                P->st->proven_blocks++;
+            } else {
+                P->st->uploaded_blocks++;
+                P->st->uploaded_bytes += P->u[k].c_len;
+            }
+        }
+        mv_json_free(root);
+    }
+    for (size_t r = 0; r < n_req; r++)
+        mv_httpc_call_clear(&calls[r]);
+    mv_free(calls);
+    mv_free(urls);
+out:
+    for (size_t r = 0; bodies && r < n_req; r++)
+        mv_buf_clear(&bodies[r]);
+    mv_free(bodies);
+    mv_free(first);
+    return rc;
+}
+
+static void report(struct put *P, struct rec *r)
+{
+    if (r->finished)
+        return;
+    r->finished = 1;
+    if (r->rc == MV_OK) {
+        P->st->records++;
+        P->st->blocks += r->r.n_blocks;
+    } else {
+        P->st->failed++;
+        if (P->first_err == MV_OK)
+            P->first_err = r->rc;
+    }
+    P->done_bytes += r->bytes;
+    if (P->c->opt.progress)
+        P->c->opt.progress(P->c->opt.progress_ctx, P->done_bytes, P->total_bytes);
+}
+
+/* Calls fn for every finished record at the front of the input order. */
+static void report_in_order(struct put *P)
+{
+    while (P->next_report < P->n_recs && P->recs[P->next_report]->finished) {
+        struct rec *r = P->recs[P->next_report++];
+        if (P->fn) {
+            mv_put_result res = {.path = r->path, .rc = r->rc, .kind = r->r.kind, .bytes = r->bytes,
+                                 .blocks = r->r.n_blocks};
+            memcpy(res.id, r->id, 16);
+            P->fn(P->fn_ctx, &res);
+        }
+        mv_record_clear(&r->r);
+    }
+}
+
+static int tag_cmp(const void *a, const void *b)
+{
+    return memcmp(a, b, 32);
+}
+
+/* Seals and stores every complete record whose blocks are all known. */
+static mv_err store_records(struct put *P)
+{
+    mv_client *c = P->c;
+    size_t dl = strlen(c->dept);
+    mv_buf body;
+    struct rec **sent = NULL;
+    size_t n_sent = 0;
+    uint8_t *tags = NULL;
+    mv_err rc = MV_OK;
+    mv_buf_init(&body, (size_t)256 << 20);
+    sent = mv_calloc(P->n_recs ? P->n_recs : 1, sizeof *sent);
+    if (!sent)
+        return MV_ERR_NOMEM;
+    uint8_t hdr[8] = {'M', 'V', 'P', '1', 0, 0, 0, 0};
+    if ((rc = mv_buf_append(&body, hdr, 8)) != MV_OK)
+        goto out;
+    for (size_t k = P->next_report; k < P->n_recs && rc == MV_OK; k++) {
+        struct rec *r = P->recs[k];
+        if (r->finished || !r->complete || r->blocks_done != r->blocks_total)
+            continue;
+        mv_buf env;
+        mv_buf_init(&env, ((size_t)1 << 20));
+        r->r.created = (uint64_t)time(NULL);
+        if ((rc = mv_random_bytes(r->id, 16)) != MV_OK ||
+            (rc = mv_envelope_seal(r->id, &r->r, mv_identity_box_pk(c->id), 1, &env)) != MV_OK) {
+            mv_buf_clear(&env);
+            break;
+        }
+        /* The distinct tags the record references. */
+        size_t nt = r->r.n_blocks, ut = 0;
+        mv_free(tags);
+        tags = mv_mallocarray(nt ? nt : 1, 32);
+        if (!tags) {
+            mv_buf_clear(&env);
+            rc = MV_ERR_NOMEM;
+            break;
+        }
+        for (size_t b = 0; b < nt; b++)
+            memcpy(tags + 32 * b, r->r.blocks[b].tag, 32);
+        qsort(tags, nt, 32, tag_cmp);
+        for (size_t b = 0; b < nt; b++)
+            if (ut == 0 || memcmp(tags + 32 * (ut - 1), tags + 32 * b, 32) != 0)
+                memmove(tags + 32 * ut++, tags + 32 * b, 32);
+        uint8_t rh[16 + 1 + 64 + 1 + 4];
+        memcpy(rh, r->id, 16);
+        rh[16] = (uint8_t)dl;
+        memcpy(rh + 17, c->dept, dl);
+        rh[17 + dl] = 0; /* readers beyond the owner: none yet */
+        le32(rh + 18 + dl, (uint32_t)ut);
+        uint8_t el[4];
+        le32(el, (uint32_t)env.len);
+        if ((rc = mv_buf_append(&body, rh, 22 + dl)) == MV_OK && (rc = mv_buf_append(&body, tags, 32 * ut)) == MV_OK &&
+            (rc = mv_buf_append(&body, el, 4)) == MV_OK)
+            rc = mv_buf_append(&body, env.ptr, env.len);
+        P->st->envelope_bytes += env.len;
+        mv_buf_clear(&env);
+        sent[n_sent++] = r;
+    }
+    if (rc != MV_OK || n_sent == 0)
+        goto out;
+    le32(body.ptr + 4, (uint32_t)n_sent);
+    long status = 0;
+    mv_buf resp;
+    mv_json *root = NULL;
+    mv_buf_init(&resp, MV_HTTPC_RESPONSE_MAX);
+    rc = mvc_simple(c, c->dep.storage_url, "POST", "/v1/records", body.ptr, body.len, "application/octet-stream",
+                    &status, &resp);
+    P->st->round_trips++;
+    if (rc == MV_OK && status != 200)
+        rc = mvc_status_err(c, "the storage server", status, &resp);
+    if (rc == MV_OK && (mv_json_parse((const char *)resp.ptr, resp.len, NULL, &root, NULL) != MV_OK ||
+                        mv_json_len(mv_json_get(root, "results")) != n_sent)) {
+        mvc_seterr(c, "the storage server sent a malformed records answer");
+        rc = MV_ERR_PROTOCOL;
+    }
+    for (size_t k = 0; rc == MV_OK && k < n_sent; k++) {
+        const char *st = mv_json_get_str(mv_json_at(mv_json_get(root, "results"), k), "status", NULL);
+        struct rec *r = sent[k];
+        if (st && !strcmp(st, "stored")) {
+            r->rc = MV_OK;
+        } else {
+            r->rc = st && !strcmp(st, "forbidden") ? MV_ERR_FORBIDDEN
+                    : st && !strcmp(st, "exists")  ? MV_ERR_EXISTS
+                                                   : MV_ERR_PROTOCOL;
+            mvc_seterr(c, "the storage server refused a record (%s)", st ? st : "no status");
+        }
+        report(P, r);
+    }
+    mv_json_free(root);
+    mv_buf_clear(&resp);
+out:
+    mv_free(tags);
+    mv_free(sent);
+    mv_buf_clear(&body);
+    return rc;
+}
+
+/* Processes the current batch of blocks end to end, then stores the records it completed. */
+static mv_err flush(struct put *P)
+{
+    mv_client *c = P->c;
+    mv_err rc = MV_OK;
+    if (P->n_blks) {
+        if ((rc = mvc_parallel(c->opt.threads, P->n_blks, task_compress, P)) != MV_OK ||
+            (rc = make_unique(P)) != MV_OK || (rc = derive_keys(P)) != MV_OK ||
+            (rc = mvc_parallel(c->opt.threads, P->n_u, task_encrypt, P)) != MV_OK || (rc = get_tokens(P)) != MV_OK ||
+            (rc = dupcheck(P)) != MV_OK || (rc = filestore(P)) != MV_OK)
+            goto out;
+        P->st->unique_blocks += P->n_u;
+        for (size_t i = 0; i < P->n_blks && rc == MV_OK; i++) {
+            struct blk *b = &P->blks[i];
+            struct uniq *u = &P->u[b->u];
+            mv_block_ref ref;
+            memset(&ref, 0, sizeof ref);
+            memcpy(ref.tag, u->tag, 32);
+            memcpy(ref.key, u->key, 32);
+            ref.slot = b->slot;
+            ref.plain_len = b->plain_len;
+            ref.cipher_len = u->c_len;
+            rc = mv_record_add_block(&b->rec->r, &ref);
+            mv_wipe(&ref, sizeof ref);
+            b->rec->blocks_done++;
+        }
+    }
+    if (rc == MV_OK)
+        rc = store_records(P);
+out:
+    batch_free(P);
+    return rc;
+}
+
+static int batch_full(const struct put *P)
+{
+    return P->n_blks >= P->c->opt.batch_blocks || P->batch_bytes >= P->c->opt.batch_bytes;
+}
+
+struct chunk_ctx {
+    struct put *P;
+    struct rec *r;
+    uint32_t slot;
+};
+
+static mv_err on_chunk(void *ctx, const uint8_t *chunk, size_t len, uint64_t offset)
+{
+    struct chunk_ctx *k = ctx;
+    (void)offset;
+    mv_err rc = add_block(k->P, k->r, k->slot++, chunk, len);
+    if (rc == MV_OK && batch_full(k->P))
+        rc = flush(k->P);
+    return rc;
+}
+
+static const char *base_name(const char *p)
+{
+    const char *s = strrchr(p, '/');
+    return s ? s + 1 : p;
+}
+
+/* 1 if the file looks like JSON (first non-blank byte '{' or '[' or a .json name). */
+static int looks_json(const char *path, const uint8_t *head, size_t len)
+{
+    size_t l = strlen(path);
+    if (l >= 5 && !strcmp(path + l - 5, ".json"))
+        return 1;
+    for (size_t i = 0; i < len; i++) {
+        uint8_t ch = head[i];
+        if (ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r')
+            continue;
+        return ch == '{';
+    }
+    return 0;
+}
+
+/* Reads one input and adds its blocks to the batch (flushing when full). A problem with the
+ * input itself fails that record only (r->rc); a service failure is returned. */
+static mv_err ingest(struct put *P, struct rec *r)
+{
+    mv_client *c = P->c;
+    const char *name = base_name(r->path);
+    mv_err rc;
+    mv_buf data;
+    mv_json *doc = NULL;
+    mv_fhir_split sp;
+    mv_fhir_split_init(&sp);
+    mv_buf_init(&data, MAX_JSON_FILE);
+    if ((rc = mv_record_set_name(&r->r, (const uint8_t *)name, strlen(name))) != MV_OK)
+        goto fail_rec;
+    int fhir = 0;
+    if (r->bytes <= MAX_JSON_FILE) {
+        int fd = open(r->path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            rc = MV_ERR_IO;
+            goto fail_rec;
+        }
+        uint8_t head[64];
+        ssize_t got = read(fd, head, sizeof head);
+        close(fd);
+        if (got < 0) {
+            rc = MV_ERR_IO;
+            goto fail_rec;
+        }
+        if (looks_json(r->path, head, (size_t)got)) {
+            if ((rc = mv_file_read(r->path, MAX_JSON_FILE, &data)) != MV_OK)
+                goto fail_rec;
+            size_t off = 0;
+            rc = mv_json_parse((const char *)data.ptr, data.len, NULL, &doc, &off);
+            if (rc != MV_OK) {
+                mvc_seterr(c, "%s: invalid JSON at byte %zu (%s)", name, off, mv_strerror(rc));
+                goto fail_rec;
+            }
+            if (mv_json_type_of(doc) == MV_JSON_OBJECT && mv_json_get_str(doc, "resourceType", NULL))
+                fhir = 1;
+        }
+    }
+    if (fhir) {
+        r->r.kind = MV_RECORD_FHIR;
+        if ((rc = mv_fhir_split_doc(c->profiles, doc, &sp)) != MV_OK) {
+            mvc_seterr(c, "%s: cannot split the FHIR resource (%s)", name, mv_strerror(rc));
+            goto fail_rec;
+        }
+        if ((rc = mv_record_set_skeleton(&r->r, sp.envelope.ptr, sp.envelope.len)) != MV_OK)
+            goto fail_rec;
+        for (size_t i = 0; i < sp.n_blocks; i++) {
+            if ((rc = add_block(P, r, sp.slots[i], sp.blocks[i].ptr, sp.blocks[i].len)) != MV_OK)
+                goto out;
+        }
+        r->complete = 1;
+    } else {
+        r->r.kind = MV_RECORD_ATTACHMENT;
+        mv_cdc_params cp = {c->opt.cdc_min ? c->opt.cdc_min : MV_CDC_MIN, c->opt.cdc_avg ? c->opt.cdc_avg : MV_CDC_AVG,
+                            c->opt.cdc_max ? c->opt.cdc_max : MV_CDC_MAX};
+        int fd = open(r->path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            rc = MV_ERR_IO;
+            goto fail_rec;
+        }
+        struct chunk_ctx k = {P, r, 0};
+        rc = mv_cdc_fd(&cp, fd, on_chunk, &k);
+        close(fd);
+        if (rc != MV_OK) {
+            if (rc == MV_ERR_IO)
+                goto fail_rec;
+            goto out; /* a flush failed: a service problem */
+        }
+        r->complete = 1;
+    }
+    rc = MV_OK;
+    goto out;
+fail_rec:
+    /* The input is at fault: this record fails, the run goes on. Blocks it already put in
+     * the batch are harmless (stored unreferenced, reclaimed by gc). */
+    if (!c->err[0] || rc == MV_ERR_IO)
+        mvc_seterr(c, "%s: cannot read or parse the input (%s)", name, mv_strerror(rc));
+    r->rc = rc;
+    r->complete = 1;
+    r->blocks_total = r->blocks_done; /* never wait for blocks */
+    report(P, r);
+    rc = MV_OK;
+out:
+    mv_fhir_split_clear(&sp);
+    mv_json_free(doc);
+    mv_buf_clear(&data);
+    return rc;
+}
+
+mv_err mv_client_put(mv_client *c, const char *const *paths, size_t n, mv_put_fn fn, void *ctx, mv_put_stats *stats)
+{
+    struct put P;
+    mv_put_stats local;
+    struct timespec t0, t1;
+    mv_err rc = MV_OK;
+    if (!c || (n && !paths))
+        return MV_ERR_INVAL;
+    memset(&P, 0, sizeof P);
+    memset(&local, 0, sizeof local);
+    P.c = c;
+    P.fn = fn;
+    P.fn_ctx = ctx;
+    P.st = stats ? stats : &local;
+    memset(P.st, 0, sizeof *P.st);
+    c->err[0] = 0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (!c->dept[0]) {
+        mvc_seterr(c, "the user's credential names no department to store records in");
+        return MV_ERR_FORBIDDEN;
+    }
+    for (size_t i = 0; i < n && rc == MV_OK; i++)
+        rc = expand(&P, paths[i], 0);
+    for (size_t i = 0; i < P.n_recs && rc == MV_OK; i++) {
+        P.st->bytes_in += P.recs[i]->bytes;
+        rc = ingest(&P, P.recs[i]);
+        if (rc == MV_OK && batch_full(&P))
+            rc = flush(&P);
+        report_in_order(&P);
+    }
+    if (rc == MV_OK)
+        rc = flush(&P);
+    /* Whatever is left unfinished failed with the batch. */
+    for (size_t i = 0; i < P.n_recs; i++)
+        if (!P.recs[i]->finished) {
+            P.recs[i]->rc = rc != MV_OK ? rc : MV_ERR_BAD_STATE;
+            report(&P, P.recs[i]);
+        }
+    report_in_order(&P);
+    batch_free(&P);
+    mv_free(P.blks);
+    for (size_t i = 0; i < P.n_recs; i++) {
+        mv_record_clear(&P.recs[i]->r);
+        mv_free(P.recs[i]->path);
+        mv_free(P.recs[i]);
+    }
+    mv_free(P.recs);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    P.st->seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    if (rc == MV_OK)
+        rc = P.first_err;
+    return rc;
+}
