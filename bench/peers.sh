@@ -252,21 +252,14 @@ run_medvault_steps() {
     || { mv_fail "'medvault stats' failed" "$logf"; return 1; }
   stats=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(int(d["physical_bytes"]), int(d["logical_bytes"]))' \
     "$TMP/$ds/stats.json" 2>> "$logf") || { mv_fail "'medvault stats --json' lacks physical_bytes/logical_bytes" "$logf"; return 1; }
-  # Restore: every record each doctor can list, one `medvault get` each.
+  # Restore: every record each doctor may read, with one batched `medvault get --all` each.
   t0=$(now)
   for d in "${depts[@]}"; do
-    "$MV" ls --deployment "$F" --user "$users/$d" --json > "$TMP/$ds/ls-$d.json" 2>> "$logf" \
-      || { mv_fail "'medvault ls' failed" "$logf"; return 1; }
-    local ids
-    ids=$(ids_of "$TMP/$ds/ls-$d.json" 2>> "$logf") || { mv_fail "'medvault ls --json' gave no ids" "$logf"; return 1; }
-    while read -r id; do
-      [ -n "$id" ] || continue
-      n=$((n + 1))
-      "$MV" get --deployment "$F" --user "$users/$d" "$id" -o "$TMP/$ds/mv-restore/$n" >> "$logf" 2>&1 \
-        || { mv_fail "'medvault get' failed" "$logf"; return 1; }
-    done <<< "$ids"
+    "$MV" get --deployment "$F" --user "$users/$d" --all -o "$TMP/$ds/mv-restore/$d" >> "$logf" 2>&1 \
+      || { mv_fail "'medvault get --all' failed" "$logf"; return 1; }
   done
   tg=$(since "$t0")
+  n=$(find "$TMP/$ds/mv-restore" -type f | wc -l)
   [ "$n" -eq "${DS_ITEMS[$ds]}" ] || { mv_fail "restored $n records of ${DS_ITEMS[$ds]}" "$logf"; return 1; }
   local -a payload
   read -r -a payload <<< "${DS_PATHS[$ds]}"

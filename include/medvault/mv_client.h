@@ -89,6 +89,17 @@ mv_err mv_client_put(mv_client *c, const char *const *paths, size_t n, mv_put_fn
 mv_err mv_client_get(mv_client *c, const uint8_t id[static MV_CLIENT_ID_BYTES], mv_buf *out, int *kind, char *name,
                      size_t name_cap) __attribute__((warn_unused_result));
 
+/* Fetches records ids[0..n) (16 bytes each) in batches and calls fn once per record, in
+ * order, with its outcome and, on success, its kind, original name (not NUL-terminated) and
+ * content (all borrowed for the duration of the call). A record that is absent, not
+ * readable by this user or fails its checks is reported through fn's rc; the run goes on.
+ * Returns MV_OK unless a service failure stopped the run (records not yet reported then got
+ * no call). */
+typedef void (*mv_get_fn)(void *ctx, const uint8_t *id, mv_err rc, int kind, const char *name, size_t name_len,
+                          const uint8_t *data, size_t len);
+mv_err mv_client_get_many(mv_client *c, const uint8_t *ids, size_t n, mv_get_fn fn, void *ctx)
+    __attribute__((warn_unused_result));
+
 /* The storage server's list of records this user may read, as its JSON (appended to out). */
 mv_err mv_client_list_json(mv_client *c, mv_buf *out) __attribute__((warn_unused_result));
 /* Deletes a record (owner or admin). MV_ERR_NOT_FOUND, MV_ERR_FORBIDDEN. */

@@ -319,42 +319,60 @@ static int write_out(const char *path, const mv_buf *b)
     return 0;
 }
 
-static int get_one(mv_client *cl, const uint8_t id[16], const char *hex, const char *out, int into_dir)
+struct get_ctx {
+    const char *out; /* NULL = stdout */
+    int into_dir;
+    int failed;
+    size_t done, total;
+};
+
+/* Writes one fetched record where the user asked (see get_usage). */
+static void get_cb(void *ctx, const uint8_t *id, mv_err rc, int kind, const char *name, size_t name_len,
+                   const uint8_t *data, size_t len)
 {
-    mv_buf b;
-    char name[256], path[4096];
-    int kind = 0;
-    mv_buf_init(&b, (size_t)16 << 30);
-    mv_err rc = mv_client_get(cl, id, &b, &kind, name, sizeof name);
-    int r = CLI_OK;
+    struct get_ctx *g = ctx;
+    char hex[33], fname[300], path[4096];
+    mv_buf b = {(uint8_t *)data, len, len, len};
+    g->done++;
+    if (mv_hex_encode(hex, sizeof hex, id, 16) != MV_OK)
+        hex[0] = 0;
     if (rc != MV_OK) {
-        cli_err("%s: %s (%s)", hex, mv_strerror(rc), mv_client_last_error(cl));
-        r = CLI_FAIL;
-    } else if (!out) {
-        if (b.len && fwrite(b.ptr, 1, b.len, stdout) != b.len)
-            r = CLI_FAIL;
+        cli_err("%s: %s", hex, rc == MV_ERR_FORBIDDEN   ? "forbidden (not a reader of this record)"
+                               : rc == MV_ERR_NOT_FOUND ? "no such record"
+                                                        : mv_strerror(rc));
+        g->failed = 1;
+        return;
+    }
+    if (!g->out) {
+        if (len && fwrite(data, 1, len, stdout) != len)
+            g->failed = 1;
         if (kind == MV_RECORD_FHIR)
             putchar('\n');
-    } else if (!into_dir) {
-        r = write_out(out, &b) ? CLI_FAIL : CLI_OK;
-    } else {
-        if (!name[0] || !strcmp(name, ".") || !strcmp(name, "..") || strchr(name, '/'))
-            snprintf(name, sizeof name, "%s", hex);
-        if (mv_path_join(path, sizeof path, out, name) != MV_OK) {
-            r = CLI_FAIL;
-        } else {
-            if (mv_file_exists(path)) {
-                char alt[300];
-                snprintf(alt, sizeof alt, "%s-%s", hex, name);
-                if (mv_path_join(path, sizeof path, out, alt) != MV_OK)
-                    r = CLI_FAIL;
-            }
-            if (r == CLI_OK)
-                r = write_out(path, &b) ? CLI_FAIL : CLI_OK;
+        return;
+    }
+    if (!g->into_dir) {
+        g->failed |= write_out(g->out, &b);
+        return;
+    }
+    size_t l = name_len < 255 ? name_len : 255;
+    memcpy(fname, name ? name : "", l);
+    fname[l] = 0;
+    if (!l || memchr(fname, '/', l) || memchr(fname, 0, l) || !strcmp(fname, ".") || !strcmp(fname, ".."))
+        snprintf(fname, sizeof fname, "%s", hex);
+    if (mv_path_join(path, sizeof path, g->out, fname) != MV_OK) {
+        g->failed = 1;
+        return;
+    }
+    if (mv_file_exists(path)) {
+        char alt[340];
+        snprintf(alt, sizeof alt, "%s-%s", hex, fname);
+        if (mv_path_join(path, sizeof path, g->out, alt) != MV_OK) {
+            g->failed = 1;
+            return;
         }
     }
-    mv_buf_clear(&b);
-    return r;
+    g->failed |= write_out(path, &b);
+    cli_progress("get", g->done, g->total);
 }
 
 int cmd_get(int argc, char **argv)
@@ -398,39 +416,46 @@ int cmd_get(int argc, char **argv)
     if (!cl)
         return CLI_FAIL;
     int r = CLI_OK;
+    uint8_t *ids = NULL;
+    size_t count = n;
+    mv_buf b;
+    mv_json *root = NULL;
+    mv_buf_init(&b, (size_t)1 << 30);
     if (all) {
-        mv_buf b;
-        mv_json *root = NULL;
-        mv_buf_init(&b, (size_t)1 << 30);
         mv_err rc = mv_client_list_json(cl, &b);
         if (rc != MV_OK || mv_json_parse((const char *)b.ptr, b.len, NULL, &root, NULL) != MV_OK) {
             cli_err("cannot list records: %s (%s)", mv_strerror(rc), mv_client_last_error(cl));
             r = CLI_FAIL;
         }
-        const mv_json *recs = mv_json_get(root, "records");
-        size_t total = mv_json_len(recs);
-        for (size_t i = 0; r == CLI_OK && i < total; i++) {
-            uint8_t id[16];
-            size_t l = 0;
-            const char *hex = mv_json_get_str(mv_json_at(recs, i), "id", &l);
-            if (!hex || mv_hex_decode_exact(id, 16, hex, l) != MV_OK) {
-                r = CLI_FAIL;
-                break;
-            }
-            if (get_one(cl, id, hex, out, 1) != CLI_OK)
-                r = CLI_FAIL;
-            cli_progress("get", i + 1, total);
-        }
-        mv_json_free(root);
-        mv_buf_clear(&b);
-    } else {
-        for (size_t i = 0; i < n; i++) {
-            uint8_t id[16];
-            const char *hex = argv[optind + (int)i];
-            if (id_arg(hex, id) || get_one(cl, id, hex, out, into_dir) != CLI_OK)
-                r = CLI_FAIL;
+        count = mv_json_len(mv_json_get(root, "records"));
+    }
+    ids = malloc(count ? 16 * count : 1);
+    if (!ids)
+        r = CLI_FAIL;
+    for (size_t i = 0; r == CLI_OK && i < count; i++) {
+        size_t l = 0;
+        const char *hex = all ? mv_json_get_str(mv_json_at(mv_json_get(root, "records"), i), "id", &l)
+                              : argv[optind + (int)i];
+        if (!all)
+            l = strlen(hex);
+        if (!hex || mv_hex_decode_exact(ids + 16 * i, 16, hex, l) != MV_OK) {
+            cli_err("malformed record id");
+            r = CLI_FAIL;
         }
     }
+    if (r == CLI_OK) {
+        struct get_ctx g = {.out = out, .into_dir = into_dir, .total = count};
+        mv_err rc = mv_client_get_many(cl, ids, count, get_cb, &g);
+        if (rc != MV_OK) {
+            cli_err("get: %s (%s)", mv_strerror(rc), mv_client_last_error(cl));
+            r = CLI_FAIL;
+        } else if (g.failed) {
+            r = CLI_FAIL;
+        }
+    }
+    free(ids);
+    mv_json_free(root);
+    mv_buf_clear(&b);
     mv_client_close(cl);
     return r;
 }

@@ -1,6 +1,7 @@
-/* get.c - reading a record back: the envelope is opened with the reader's own key on this
+/* get.c - reading records back: envelopes are opened with the reader's own key on this
  * machine, every block is checked against its tag and decrypted with its MLE key, and FHIR
- * records are reassembled into their canonical form. The services only ever serve ciphertext. */
+ * records are reassembled into their canonical form. The services only ever serve ciphertext.
+ * Batched: one request for up to 512 envelopes, then their blocks in large parallel requests. */
 #include "client_internal.h"
 
 #include <stdio.h>
@@ -13,8 +14,11 @@
 #include "medvault/mv_record.h"
 #include "medvault/mv_zstd.h"
 
-#define MAX_FETCH_BYTES ((size_t)48 << 20) /* block bytes per /v1/blocks/get request */
-#define MAX_FETCH_TAGS 4096
+#define GROUP_RECORDS 512                  /* envelopes per /v1/records/get */
+#define GROUP_PLAIN ((uint64_t)128 << 20)  /* plaintext assembled at once */
+#define FETCH_BYTES ((size_t)32 << 20)     /* block bytes per /v1/blocks/get */
+#define FETCH_TAGS 4096
+#define FETCH_PARALLEL 4
 
 static void le32(uint8_t *p, uint32_t v)
 {
@@ -27,74 +31,153 @@ static uint32_t rd32(const uint8_t *p)
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-static int ref_slot_cmp(const void *a, const void *b)
-{
-    const mv_block_ref *x = a, *y = b;
-    return x->slot < y->slot ? -1 : x->slot > y->slot;
-}
-
-/* Decrypts C (already checked against ref's tag) into the block's plaintext, appended to out. */
-static mv_err open_block(const mv_block_ref *ref, const uint8_t *c, size_t c_len, mv_buf *out)
-{
+struct one {
+    const uint8_t *id;
     mv_err rc;
-    if (c_len < MV_MLE_OVERHEAD || c_len != ref->cipher_len)
-        return MV_ERR_VERIFY;
-    uint8_t *p = mv_malloc(c_len);
-    if (!p)
-        return MV_ERR_NOMEM;
-    size_t p_len = 0;
-    if ((rc = mv_mle_decrypt(ref->key, c, c_len, p, c_len, &p_len)) == MV_OK) {
-        size_t before = out->len;
-        rc = mv_zstd_decompress(p, p_len, (size_t)ref->plain_len, out);
-        if (rc == MV_OK && out->len - before != ref->plain_len)
-            rc = MV_ERR_VERIFY;
-    }
-    mv_wipe(p, c_len);
-    mv_free(p);
-    return rc;
+    mv_record r;
+    const uint8_t *env; /* into the envelope answer */
+    size_t env_len;
+    mv_buf out;
+    uint64_t plain;
+};
+
+struct ctag {
+    uint8_t tag[32];
+    uint32_t len;  /* ciphertext length expected */
+    uint8_t *c;    /* fetched ciphertext (owned), NULL until fetched */
+    size_t c_len;
+};
+
+struct group {
+    mv_client *c;
+    struct one *recs;
+    size_t n;
+    struct ctag *tags; /* sorted by tag */
+    size_t n_tags;
+};
+
+static int ctag_cmp(const void *a, const void *b)
+{
+    return memcmp(a, b, 32);
 }
 
-/* Fetches the record's blocks (deduplicated by tag, in requests of bounded size) and fills
- * plains[i] for every block ref i. */
-static mv_err fetch_blocks(mv_client *c, const mv_record *r, mv_buf *plains)
+static const struct ctag *find_tag(const struct group *g, const uint8_t tag[32])
 {
-    size_t n = r->n_blocks, i = 0;
-    mv_err rc = MV_OK;
+    return bsearch(tag, g->tags, g->n_tags, sizeof *g->tags, ctag_cmp);
+}
+
+static mv_err task_open(void *ctx, size_t i)
+{
+    struct group *g = ctx;
+    struct one *o = &g->recs[i];
+    if (o->rc != MV_OK)
+        return MV_OK;
+    o->rc = mv_envelope_open(o->id, o->env, o->env_len, mv_identity_box_pk(g->c->id), mv_identity_box_sk(g->c->id),
+                             &o->r);
+    for (size_t b = 0; o->rc == MV_OK && b < o->r.n_blocks; b++)
+        o->plain += o->r.blocks[b].plain_len;
+    return MV_OK;
+}
+
+/* POST /v1/records/get for recs[0..n): fills env/env_len or rc for each. resp owns the bytes. */
+static mv_err fetch_envelopes(mv_client *c, struct one *recs, size_t n, mv_buf *resp)
+{
+    mv_buf body;
+    long status = 0;
+    mv_buf_init(&body, 8 + 16 * n);
+    uint8_t h[8] = {'M', 'V', 'Q', '1'};
+    le32(h + 4, (uint32_t)n);
+    mv_err rc = mv_buf_append(&body, h, 8);
+    for (size_t i = 0; i < n && rc == MV_OK; i++)
+        rc = mv_buf_append(&body, recs[i].id, 16);
+    if (rc == MV_OK)
+        rc = mvc_simple(c, c->dep.storage_url, "POST", "/v1/records/get", body.ptr, body.len, "application/octet-stream",
+                        &status, resp);
+    mv_buf_clear(&body);
+    if (rc != MV_OK)
+        return rc;
+    if (status != 200)
+        return mvc_status_err(c, "the storage server", status, resp);
+    const uint8_t *p = resp->ptr;
+    size_t left = resp->len;
+    if (left < 8 || memcmp(p, "MVQ1", 4) != 0 || rd32(p + 4) != n)
+        goto bad;
+    p += 8;
+    left -= 8;
+    for (size_t i = 0; i < n; i++) {
+        if (left < 5)
+            goto bad;
+        uint8_t st = p[0];
+        uint32_t len = rd32(p + 1);
+        p += 5;
+        left -= 5;
+        if (len > left)
+            goto bad;
+        recs[i].env = p;
+        recs[i].env_len = len;
+        recs[i].rc = st == 0 ? MV_OK : st == 1 ? MV_ERR_NOT_FOUND : st == 2 ? MV_ERR_FORBIDDEN : MV_ERR_PROTOCOL;
+        p += len;
+        left -= len;
+    }
+    return left == 0 ? MV_OK : MV_ERR_PROTOCOL;
+bad:
+    mvc_seterr(c, "the storage server sent a malformed records answer");
+    return MV_ERR_PROTOCOL;
+}
+
+/* Fetches g->tags[0..n_tags) in requests of bounded size, FETCH_PARALLEL at a time. */
+static mv_err fetch_tags(struct group *g)
+{
+    mv_client *c = g->c;
     static const char *const hdrs[] = {"Content-Type: application/octet-stream", NULL};
-    while (i < n && rc == MV_OK) {
-        /* One request: blocks i..j. */
-        size_t j = i, bytes = 0;
-        while (j < n && j - i < MAX_FETCH_TAGS && (j == i || bytes + r->blocks[j].cipher_len <= MAX_FETCH_BYTES))
-            bytes += r->blocks[j++].cipher_len;
-        mv_buf body;
-        mv_buf_init(&body, 8 + 32 * (j - i));
-        uint8_t h[8] = {'M', 'V', 'G', '1'};
-        le32(h + 4, (uint32_t)(j - i));
-        rc = mv_buf_append(&body, h, 8);
-        for (size_t k = i; k < j && rc == MV_OK; k++)
-            rc = mv_buf_append(&body, r->blocks[k].tag, 32);
-        char url[MV_DEPLOY_URL_MAX + 32];
-        mv_httpc_call call;
-        if (rc == MV_OK)
-            rc = mvc_call_setup(&call, url, sizeof url, c->dep.storage_url, "/v1/blocks/get", "POST", body.ptr,
-                                body.len, hdrs);
-        if (rc == MV_OK) {
-            call.response.max = MAX_FETCH_BYTES + ((size_t)8 << 20);
-            rc = mvc_run(c, &call, 1);
-            if (rc == MV_OK && call.rc != MV_OK) {
-                rc = call.rc;
-                mvc_seterr(c, "no answer from the storage server (%s)", mv_strerror(rc));
-            } else if (rc == MV_OK && call.status != 200) {
-                rc = mvc_status_err(c, "the storage server", call.status, &call.response);
+    size_t i = 0;
+    mv_err rc = MV_OK;
+    while (i < g->n_tags && rc == MV_OK) {
+        mv_httpc_call calls[FETCH_PARALLEL];
+        mv_buf bodies[FETCH_PARALLEL];
+        char urls[FETCH_PARALLEL][MV_DEPLOY_URL_MAX + 32];
+        size_t from[FETCH_PARALLEL + 1], nc = 0;
+        while (nc < FETCH_PARALLEL && i < g->n_tags && rc == MV_OK) {
+            size_t j = i, bytes = 0;
+            while (j < g->n_tags && j - i < FETCH_TAGS && (j == i || bytes + g->tags[j].len <= FETCH_BYTES))
+                bytes += g->tags[j++].len;
+            mv_buf_init(&bodies[nc], 8 + 32 * (j - i));
+            uint8_t h[8] = {'M', 'V', 'G', '1'};
+            le32(h + 4, (uint32_t)(j - i));
+            rc = mv_buf_append(&bodies[nc], h, 8);
+            for (size_t k = i; k < j && rc == MV_OK; k++)
+                rc = mv_buf_append(&bodies[nc], g->tags[k].tag, 32);
+            if (rc == MV_OK)
+                rc = mvc_call_setup(&calls[nc], urls[nc], sizeof urls[nc], c->dep.storage_url, "/v1/blocks/get", "POST",
+                                    bodies[nc].ptr, bodies[nc].len, hdrs);
+            if (rc != MV_OK) {
+                mv_buf_clear(&bodies[nc]);
+                break;
             }
-            /* Parse: "MVG1" | count | (found | len | C)* */
-            const uint8_t *p = call.response.ptr;
-            size_t left = call.response.len;
-            if (rc == MV_OK && (left < 8 || memcmp(p, "MVG1", 4) != 0 || rd32(p + 4) != j - i))
+            calls[nc].response.max = FETCH_BYTES + ((size_t)8 << 20);
+            from[nc++] = i;
+            i = j;
+        }
+        from[nc] = i;
+        if (rc == MV_OK && nc)
+            rc = mvc_run(c, calls, nc);
+        for (size_t r = 0; r < nc; r++) {
+            mv_httpc_call *cl = &calls[r];
+            if (rc == MV_OK && cl->rc != MV_OK) {
+                rc = cl->rc;
+                mvc_seterr(c, "no answer from the storage server (%s)", mv_strerror(rc));
+            } else if (rc == MV_OK && cl->status != 200) {
+                rc = mvc_status_err(c, "the storage server", cl->status, &cl->response);
+            }
+            const uint8_t *p = cl->response.ptr;
+            size_t left = cl->response.len, cnt = from[r + 1] - from[r];
+            if (rc == MV_OK && (left < 8 || memcmp(p, "MVG1", 4) != 0 || rd32(p + 4) != cnt))
                 rc = MV_ERR_PROTOCOL;
-            p += 8;
-            left -= rc == MV_OK ? 8 : 0;
-            for (size_t k = i; k < j && rc == MV_OK; k++) {
+            if (rc == MV_OK) {
+                p += 8;
+                left -= 8;
+            }
+            for (size_t k = from[r]; rc == MV_OK && k < from[r + 1]; k++) {
                 if (left < 5) {
                     rc = MV_ERR_PROTOCOL;
                     break;
@@ -103,116 +186,243 @@ static mv_err fetch_blocks(mv_client *c, const mv_record *r, mv_buf *plains)
                 uint32_t len = rd32(p + 1);
                 p += 5;
                 left -= 5;
-                if (!found) {
-                    mvc_seterr(c, "the storage server has lost a block of this record");
-                    rc = MV_ERR_NOT_FOUND;
-                    break;
-                }
                 if (len > left) {
                     rc = MV_ERR_PROTOCOL;
                     break;
                 }
-                if (!mv_mle_tag_ok(p, len, r->blocks[k].tag)) {
-                    mvc_seterr(c, "a block from the storage server does not match its tag");
-                    rc = MV_ERR_VERIFY;
-                    break;
+                if (found) {
+                    g->tags[k].c = mv_malloc(len ? len : 1);
+                    if (!g->tags[k].c) {
+                        rc = MV_ERR_NOMEM;
+                        break;
+                    }
+                    memcpy(g->tags[k].c, p, len);
+                    g->tags[k].c_len = len;
                 }
-                rc = open_block(&r->blocks[k], p, len, &plains[k]);
-                if (rc != MV_OK)
-                    mvc_seterr(c, "a block of this record does not decrypt (%s)", mv_strerror(rc));
                 p += len;
                 left -= len;
             }
             if (rc == MV_ERR_PROTOCOL)
                 mvc_seterr(c, "the storage server sent a malformed block answer");
-            mv_httpc_call_clear(&call);
+            mv_httpc_call_clear(cl);
+            mv_buf_clear(&bodies[r]);
         }
-        mv_buf_clear(&body);
-        i = j;
     }
     return rc;
+}
+
+/* Decrypts C (checked against ref's tag first) and appends the block's plaintext to out. */
+static mv_err open_block(const mv_block_ref *ref, const struct ctag *t, mv_buf *out)
+{
+    mv_err rc;
+    if (!t || !t->c)
+        return MV_ERR_NOT_FOUND;
+    if (t->c_len < MV_MLE_OVERHEAD || t->c_len != ref->cipher_len || !mv_mle_tag_ok(t->c, t->c_len, ref->tag))
+        return MV_ERR_VERIFY;
+    uint8_t *p = mv_malloc(t->c_len);
+    if (!p)
+        return MV_ERR_NOMEM;
+    size_t p_len = 0;
+    if ((rc = mv_mle_decrypt(ref->key, t->c, t->c_len, p, t->c_len, &p_len)) == MV_OK) {
+        size_t before = out->len;
+        rc = mv_zstd_decompress(p, p_len, (size_t)ref->plain_len, out);
+        if (rc == MV_OK && out->len - before != ref->plain_len)
+            rc = MV_ERR_VERIFY;
+    }
+    mv_wipe(p, t->c_len);
+    mv_free(p);
+    return rc;
+}
+
+static int ref_slot_cmp(const void *a, const void *b)
+{
+    const mv_block_ref *x = a, *y = b;
+    return x->slot < y->slot ? -1 : x->slot > y->slot;
+}
+
+static mv_err task_assemble(void *ctx, size_t i)
+{
+    struct group *g = ctx;
+    struct one *o = &g->recs[i];
+    mv_record *r = &o->r;
+    mv_buf *plains = NULL;
+    const uint8_t **ptrs = NULL;
+    size_t *lens = NULL;
+    uint32_t *slots = NULL;
+    mv_err rc = MV_OK;
+    if (o->rc != MV_OK)
+        return MV_OK;
+    if (r->kind == MV_RECORD_ATTACHMENT) {
+        if (r->n_blocks > 1)
+            qsort(r->blocks, r->n_blocks, sizeof *r->blocks, ref_slot_cmp);
+        for (size_t b = 0; b < r->n_blocks && rc == MV_OK; b++)
+            rc = open_block(&r->blocks[b], find_tag(g, r->blocks[b].tag), &o->out);
+        goto out;
+    }
+    size_t n = r->n_blocks ? r->n_blocks : 1;
+    plains = mv_calloc(n, sizeof *plains);
+    ptrs = mv_calloc(n, sizeof *ptrs);
+    lens = mv_calloc(n, sizeof *lens);
+    slots = mv_calloc(n, sizeof *slots);
+    if (!plains || !ptrs || !lens || !slots) {
+        rc = MV_ERR_NOMEM;
+        goto out;
+    }
+    for (size_t b = 0; b < r->n_blocks && rc == MV_OK; b++) {
+        mv_buf_init(&plains[b], (size_t)r->blocks[b].plain_len + 1);
+        rc = open_block(&r->blocks[b], find_tag(g, r->blocks[b].tag), &plains[b]);
+        ptrs[b] = plains[b].ptr ? plains[b].ptr : (const uint8_t *)"";
+        lens[b] = plains[b].len;
+        slots[b] = r->blocks[b].slot;
+    }
+    if (rc == MV_OK)
+        rc = mv_fhir_join(r->skeleton, r->skeleton_len, ptrs, lens, slots, r->n_blocks, &o->out);
+out:
+    for (size_t b = 0; plains && b < r->n_blocks; b++)
+        mv_buf_clear(&plains[b]);
+    mv_free(plains);
+    mv_free(ptrs);
+    mv_free(lens);
+    mv_free(slots);
+    o->rc = rc;
+    return MV_OK;
+}
+
+/* Fetches the blocks of recs[from..to) and assembles them, then reports each in order. */
+static mv_err assemble_range(struct group *g, size_t from, size_t to, mv_get_fn fn, void *ctx)
+{
+    size_t nt = 0;
+    mv_err rc = MV_OK;
+    for (size_t i = from; i < to; i++)
+        if (g->recs[i].rc == MV_OK)
+            nt += g->recs[i].r.n_blocks;
+    g->tags = mv_calloc(nt ? nt : 1, sizeof *g->tags);
+    if (!g->tags)
+        return MV_ERR_NOMEM;
+    g->n_tags = 0;
+    for (size_t i = from; i < to; i++) {
+        if (g->recs[i].rc != MV_OK)
+            continue;
+        for (size_t b = 0; b < g->recs[i].r.n_blocks; b++) {
+            memcpy(g->tags[g->n_tags].tag, g->recs[i].r.blocks[b].tag, 32);
+            g->tags[g->n_tags++].len = (uint32_t)g->recs[i].r.blocks[b].cipher_len;
+        }
+    }
+    qsort(g->tags, g->n_tags, sizeof *g->tags, ctag_cmp);
+    size_t u = 0;
+    for (size_t k = 0; k < g->n_tags; k++)
+        if (u == 0 || memcmp(g->tags[u - 1].tag, g->tags[k].tag, 32) != 0)
+            g->tags[u++] = g->tags[k];
+    g->n_tags = u;
+    rc = fetch_tags(g);
+    if (rc == MV_OK) {
+        struct group sub = *g;
+        sub.recs = g->recs + from;
+        sub.n = to - from;
+        rc = mvc_parallel(g->c->opt.threads, to - from, task_assemble, &sub);
+    }
+    for (size_t i = from; rc == MV_OK && i < to; i++) {
+        struct one *o = &g->recs[i];
+        if (o->rc != MV_OK && !g->c->err[0])
+            mvc_seterr(g->c, "a record could not be read (%s)", mv_strerror(o->rc));
+        fn(ctx, o->id, o->rc, (int)o->r.kind, (const char *)o->r.name, o->r.name_len, o->out.ptr, o->out.len);
+        mv_buf_clear(&o->out);
+        mv_record_clear(&o->r);
+    }
+    for (size_t k = 0; k < g->n_tags; k++)
+        mv_free(g->tags[k].c);
+    mv_free(g->tags);
+    g->tags = NULL;
+    g->n_tags = 0;
+    return rc;
+}
+
+mv_err mv_client_get_many(mv_client *c, const uint8_t *ids, size_t n, mv_get_fn fn, void *ctx)
+{
+    if (!c || (n && !ids) || !fn)
+        return MV_ERR_INVAL;
+    c->err[0] = 0;
+    mv_err rc = MV_OK;
+    for (size_t base = 0; base < n && rc == MV_OK; base += GROUP_RECORDS) {
+        size_t m = n - base < GROUP_RECORDS ? n - base : GROUP_RECORDS;
+        struct group g = {.c = c, .n = m};
+        mv_buf resp;
+        mv_buf_init(&resp, (size_t)1 << 30);
+        g.recs = mv_calloc(m, sizeof *g.recs);
+        if (!g.recs) {
+            mv_buf_clear(&resp);
+            return MV_ERR_NOMEM;
+        }
+        for (size_t i = 0; i < m; i++) {
+            g.recs[i].id = ids + 16 * (base + i);
+            mv_record_init(&g.recs[i].r);
+            mv_buf_init(&g.recs[i].out, (size_t)16 << 30);
+        }
+        rc = fetch_envelopes(c, g.recs, m, &resp);
+        if (rc == MV_OK)
+            rc = mvc_parallel(c->opt.threads, m, task_open, &g);
+        /* Assemble in slices of bounded plaintext size. */
+        size_t from = 0;
+        while (rc == MV_OK && from < m) {
+            size_t to = from;
+            uint64_t plain = 0;
+            while (to < m && (to == from || plain + g.recs[to].plain <= GROUP_PLAIN))
+                plain += g.recs[to++].plain;
+            rc = assemble_range(&g, from, to, fn, ctx);
+            from = to;
+        }
+        for (size_t i = 0; i < m; i++) {
+            mv_record_clear(&g.recs[i].r);
+            mv_buf_clear(&g.recs[i].out);
+        }
+        mv_free(g.recs);
+        mv_buf_clear(&resp);
+    }
+    return rc;
+}
+
+struct single {
+    mv_buf *out;
+    int *kind;
+    char *name;
+    size_t name_cap;
+    mv_err rc;
+};
+
+static void single_cb(void *ctx, const uint8_t *id, mv_err rc, int kind, const char *name, size_t name_len,
+                      const uint8_t *data, size_t len)
+{
+    struct single *s = ctx;
+    (void)id;
+    s->rc = rc;
+    if (rc != MV_OK)
+        return;
+    if (len && (s->rc = mv_buf_append(s->out, data, len)) != MV_OK)
+        return;
+    if (s->kind)
+        *s->kind = kind;
+    if (s->name && s->name_cap) {
+        size_t l = name_len < s->name_cap - 1 ? name_len : s->name_cap - 1;
+        if (l)
+            memcpy(s->name, name, l);
+        s->name[l] = 0;
+    }
 }
 
 mv_err mv_client_get(mv_client *c, const uint8_t id[static MV_CLIENT_ID_BYTES], mv_buf *out, int *kind, char *name,
                      size_t name_cap)
 {
-    char path[64], hex[33];
-    long status = 0;
-    mv_buf env;
-    mv_record r;
-    mv_buf *plains = NULL;
-    const uint8_t **ptrs = NULL;
-    size_t *lens = NULL;
-    uint32_t *slots = NULL;
-    mv_err rc;
     if (!c || !id || !out)
         return MV_ERR_INVAL;
-    c->err[0] = 0;
-    mv_record_init(&r);
-    mv_buf_init(&env, (size_t)2 << 20);
-    if ((rc = mv_hex_encode(hex, sizeof hex, id, MV_CLIENT_ID_BYTES)) != MV_OK)
-        goto out;
-    snprintf(path, sizeof path, "/v1/records/%s", hex);
-    if ((rc = mvc_simple(c, c->dep.storage_url, "GET", path, NULL, 0, NULL, &status, &env)) != MV_OK)
-        goto out;
-    if (status != 200) {
-        rc = mvc_status_err(c, "the storage server", status, &env);
-        goto out;
-    }
-    rc = mv_envelope_open(id, env.ptr, env.len, mv_identity_box_pk(c->id), mv_identity_box_sk(c->id), &r);
-    if (rc != MV_OK) {
-        mvc_seterr(c, rc == MV_ERR_FORBIDDEN ? "the record is not wrapped for this user"
-                                             : "the record's envelope does not open (tampered or not ours)");
-        goto out;
-    }
-    if (r.kind == MV_RECORD_ATTACHMENT && r.n_blocks > 1)
-        qsort(r.blocks, r.n_blocks, sizeof *r.blocks, ref_slot_cmp);
-    plains = mv_calloc(r.n_blocks ? r.n_blocks : 1, sizeof *plains);
-    if (!plains) {
-        rc = MV_ERR_NOMEM;
-        goto out;
-    }
-    for (size_t i = 0; i < r.n_blocks; i++)
-        mv_buf_init(&plains[i], (size_t)r.blocks[i].plain_len + 1);
-    if ((rc = fetch_blocks(c, &r, plains)) != MV_OK)
-        goto out;
-    if (r.kind == MV_RECORD_FHIR) {
-        ptrs = mv_calloc(r.n_blocks ? r.n_blocks : 1, sizeof *ptrs);
-        lens = mv_calloc(r.n_blocks ? r.n_blocks : 1, sizeof *lens);
-        slots = mv_calloc(r.n_blocks ? r.n_blocks : 1, sizeof *slots);
-        if (!ptrs || !lens || !slots) {
-            rc = MV_ERR_NOMEM;
-            goto out;
-        }
-        for (size_t i = 0; i < r.n_blocks; i++) {
-            ptrs[i] = plains[i].ptr ? plains[i].ptr : (const uint8_t *)"";
-            lens[i] = plains[i].len;
-            slots[i] = r.blocks[i].slot;
-        }
-        rc = mv_fhir_join(r.skeleton, r.skeleton_len, ptrs, lens, slots, r.n_blocks, out);
-        if (rc != MV_OK)
-            mvc_seterr(c, "the record does not reassemble (%s)", mv_strerror(rc));
-    } else {
-        for (size_t i = 0; i < r.n_blocks && rc == MV_OK; i++)
-            if (plains[i].len)
-                rc = mv_buf_append(out, plains[i].ptr, plains[i].len);
-    }
-    if (rc == MV_OK && kind)
-        *kind = (int)r.kind;
-    if (rc == MV_OK && name && name_cap) {
-        size_t l = r.name_len < name_cap - 1 ? r.name_len : name_cap - 1;
-        if (l)
-            memcpy(name, r.name, l);
-        name[l] = 0;
-    }
-out:
-    for (size_t i = 0; plains && i < r.n_blocks; i++)
-        mv_buf_clear(&plains[i]);
-    mv_free(plains);
-    mv_free(ptrs);
-    mv_free(lens);
-    mv_free(slots);
-    mv_record_clear(&r);
-    mv_buf_clear(&env);
+    struct single s = {out, kind, name, name_cap, MV_ERR_NOT_FOUND};
+    mv_err rc = mv_client_get_many(c, id, 1, single_cb, &s);
+    if (rc == MV_OK)
+        rc = s.rc;
+    if (rc == MV_ERR_FORBIDDEN && !c->err[0])
+        mvc_seterr(c, "not a reader of this record");
+    else if (rc == MV_ERR_NOT_FOUND && !c->err[0])
+        mvc_seterr(c, "no such record");
+    else if (rc != MV_OK && !c->err[0])
+        mvc_seterr(c, "the record could not be read");
     return rc;
 }

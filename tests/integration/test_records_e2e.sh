@@ -82,6 +82,17 @@ done
 [ "$(json_get "$TMP/p4.json" 'd["records"][1]["kind"]')" = attachment ] || fail "a binary file should be an attachment"
 pass "round trips: prescription, Bundle (byte-identical canonical form), attachments incl. an empty one and one with repeated content"
 
+# Batched restore of everything a doctor may read: the same multiset of canonical records.
+"$MV" get --deployment "$DEP" --user "$TMP/card2" --all -o "$TMP/restore" > /dev/null
+python3 - "$TMP/restore" "$TMP/b" <<'PY' || fail "get --all did not restore card2's records"
+import collections, json, os, sys
+def canon(p): return json.dumps(json.load(open(p)), sort_keys=True, separators=(",", ":"))
+got = collections.Counter(canon(os.path.join(sys.argv[1], f)) for f in os.listdir(sys.argv[1]))
+want = collections.Counter(canon(os.path.join(sys.argv[2], f)) for f in os.listdir(sys.argv[2]))
+assert got == want, (len(got), len(want))
+PY
+pass "get --all restores every record of the doctor (batched)"
+
 # Only readers may read; unauthenticated requests are refused.
 "$MV" get --deployment "$DEP" --user "$TMP/neuro1" "$ID" -o "$TMP/no" 2>/dev/null && fail "a non-reader read a record"
 SURL=$(json_get "$DEP" 'd["storage_url"]')
