@@ -4,7 +4,7 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 CMAKE_GEN  := -G Ninja
 
-.PHONY: all setup build run check check-plain check-asan bench install clean
+.PHONY: all setup build run check check-plain check-asan bench bench-peers install clean
 
 all: build
 
@@ -31,6 +31,11 @@ check: check-plain check-asan
 
 bench: build
 	@bash bench/run.sh $(BUILD)
+
+# medvault against restic and borg on the same data (installs the peers from Debian).
+bench-peers: build
+	@bash scripts/setup.sh --bench
+	@bash bench/peers.sh $(BUILD) --write docs/BENCHMARKS.md
 
 install: build
 	@cmake --install $(BUILD)

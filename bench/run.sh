@@ -13,6 +13,15 @@ echo "$thr_json"
 python3 - "$out" "$oprf_json" "$thr_json" <<'PY'
 import json, sys, datetime, platform, subprocess
 out, a, b = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
+# The peer comparison (bench/peers.sh --write) lives between its markers: keep it.
+peers = ""
+try:
+    old = open(out).read()
+    i, j = old.find("<!-- peers:begin -->"), old.find("<!-- peers:end -->")
+    if i >= 0 and j > i:
+        peers = old[i:j + len("<!-- peers:end -->")] + "\n"
+except OSError:
+    pass
 cpu = "unknown"
 try:
     for line in open("/proc/cpuinfo"):
@@ -59,5 +68,7 @@ with open(out, "w") as f:
             f"multiplications and five additions, about {7 * a['scalarmult_us'] + 5 * a['add_us']:.0f} us at this run's "
             "costs; the rest is hashing, hex/JSON and HTTP.\n\n")
     f.write("Raw output of this run:\n\n```json\n" + json.dumps(a) + "\n" + json.dumps(b) + "\n```\n")
+    if peers:
+        f.write("\n" + peers)
 PY
 echo "wrote $out"
