@@ -322,7 +322,7 @@ w(f"Data (seed {seed}): `medvault gen-emr` prescriptions (four departments, one 
   "duplicates). restic: `restic init` (repository v2, compression auto), `restic backup` with a fresh cache "
   "directory, `restic restore latest`. borg: `borg init --encryption=repokey`, `borg create` (lz4), `borg extract`. "
   "medvault: `medvault up` on loopback (3 key servers, t = 2), one doctor per department uploading its department's "
-  "files with `medvault put`, and one `medvault get` per record to restore. Every restore is checked against the "
+  "files with `medvault put`, and one batched `medvault get --all` per doctor to restore. Every restore is checked against the "
   "data (restic, borg: byte-identical trees; medvault: the same records as parsed JSON, since it returns each "
   "record's canonical form, and the same attachment bytes). Times are wall clock of the backup and "
   "restore commands only (repository creation and `medvault up` excluded); stored bytes are `du -sb` of the "
