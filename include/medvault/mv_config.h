@@ -73,6 +73,25 @@ mv_err mv_config_get_bool(const mv_config *cfg, const char *key, int dflt, int *
 mv_err mv_config_check_keys(const mv_config *cfg, const char *const *allowed, const char **bad_key)
     __attribute__((warn_unused_result));
 
+/* One numeric setting of a daemon's configuration file: key, default, allowed range; v
+ * receives the value (the default when the file or the key is absent). */
+typedef struct mv_config_num {
+    const char *key;
+    uint64_t dflt, min, max;
+    uint64_t v;
+} mv_config_num;
+
+/* What every daemon does with its optional DIR/FILE: if it exists, parses it, refuses keys
+ * not in `allowed` (NULL-terminated) and reads nums[0..n) within their ranges; if it does
+ * not exist, sets each nums[i].v to its default. On success *out (if out is not NULL)
+ * receives the parsed file for the caller's other keys (NULL when there is no file; free
+ * with mv_config_free). Errors: MV_ERR_PARSE (syntax, an unknown key, a value out of range;
+ * *err_line names the line and one log line under `component` names the setting),
+ * MV_ERR_IO, MV_ERR_NOMEM, MV_ERR_TOO_LARGE. */
+mv_err mv_config_load_settings(const char *dir, const char *file, const char *component,
+                               const char *const *allowed, mv_config_num *nums, size_t n, mv_config **out,
+                               size_t *err_line) __attribute__((warn_unused_result));
+
 #ifdef __cplusplus
 }
 #endif

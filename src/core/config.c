@@ -4,6 +4,8 @@
 #include "medvault/mv_config.h"
 #include "medvault/mv_buf.h"
 #include "medvault/mv_mem.h"
+#include "medvault/mv_file.h"
+#include "medvault/mv_log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -380,4 +382,51 @@ mv_err mv_config_check_keys(const mv_config *cfg, const char *const *allowed, co
         }
     }
     return MV_OK;
+}
+
+mv_err mv_config_load_settings(const char *dir, const char *file, const char *component,
+                               const char *const *allowed, mv_config_num *nums, size_t n, mv_config **out,
+                               size_t *err_line)
+{
+    char path[4096];
+    mv_config *c = NULL;
+    mv_err rc;
+    if (out)
+        *out = NULL;
+    if (err_line)
+        *err_line = 0;
+    for (size_t i = 0; i < n; i++)
+        nums[i].v = nums[i].dflt;
+    if (!dir || !file)
+        return MV_OK;
+    if ((rc = mv_path_join(path, sizeof path, dir, file)) != MV_OK)
+        return rc;
+    if (!mv_file_exists(path))
+        return MV_OK;
+    if ((rc = mv_config_load(path, &c, err_line)) != MV_OK)
+        return rc;
+    const char *bad = NULL;
+    if ((rc = mv_config_check_keys(c, allowed, &bad)) != MV_OK) {
+        if (bad && err_line)
+            *err_line = mv_config_line(c, bad);
+        mv_log(MV_LOG_ERROR, component, "%s: unknown setting '%s'", path, bad ? bad : "?");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (mv_config_get_u64(c, nums[i].key, nums[i].dflt, nums[i].min, nums[i].max, &nums[i].v) != MV_OK) {
+            if (err_line)
+                *err_line = mv_config_line(c, nums[i].key);
+            mv_log(MV_LOG_ERROR, component, "%s: %s must be a whole number from %llu to %llu", path, nums[i].key,
+                   (unsigned long long)nums[i].min, (unsigned long long)nums[i].max);
+            rc = MV_ERR_PARSE;
+            goto out;
+        }
+    }
+    if (out) {
+        *out = c;
+        c = NULL;
+    }
+out:
+    mv_config_free(c);
+    return rc;
 }

@@ -48,58 +48,29 @@ mv_err mv_token_compute(mv_token_alg alg, const uint8_t key[static 32], const ui
 mv_err mv_hospital_config_defaults(mv_hospital_config *cfg, const char *dir, size_t *err_line)
 {
     static const char *const allowed[] = {"threads", "skew_seconds", "credential_days", "token_hmac", NULL};
-    char path[4096];
     mv_config *c = NULL;
-    mv_err rc;
     if (!cfg)
         return MV_ERR_INVAL;
     memset(cfg, 0, sizeof *cfg);
     cfg->dir = dir;
-    cfg->threads = 4;
-    cfg->skew_seconds = 300;
-    cfg->credential_days = 365;
     cfg->token_alg = MV_TOKEN_HMAC_SHA256;
-    if (!dir)
-        return MV_OK;
-    if ((rc = mv_path_join(path, sizeof path, dir, "hospital.conf")) != MV_OK)
-        return rc;
-    if (!mv_file_exists(path))
-        return MV_OK;
-    if ((rc = mv_config_load(path, &c, err_line)) != MV_OK)
-        return rc;
-    const char *bad = NULL;
-    if ((rc = mv_config_check_keys(c, allowed, &bad)) != MV_OK) {
-        if (bad && err_line)
-            *err_line = mv_config_line(c, bad);
-        mv_log(MV_LOG_ERROR, COMPONENT, "%s: unknown setting '%s'", path, bad ? bad : "?");
-        goto out;
-    }
-    struct { const char *key; uint64_t dflt, min, max; uint64_t v; } num[] = {
+    mv_config_num num[] = {
         {"threads", 4, 1, 256, 0}, {"skew_seconds", 300, 1, 3600, 0}, {"credential_days", 365, 1, 3650, 0},
     };
-    for (size_t i = 0; i < sizeof num / sizeof num[0]; i++) {
-        if ((rc = mv_config_get_u64(c, num[i].key, num[i].dflt, num[i].min, num[i].max, &num[i].v)) != MV_OK) {
-            if (err_line)
-                *err_line = mv_config_line(c, num[i].key);
-            mv_log(MV_LOG_ERROR, COMPONENT, "%s: %s must be a whole number from %llu to %llu", path, num[i].key,
-                   (unsigned long long)num[i].min, (unsigned long long)num[i].max);
-            goto out;
-        }
-    }
+    mv_err rc = mv_config_load_settings(dir, "hospital.conf", COMPONENT, allowed, num, sizeof num / sizeof num[0], &c,
+                                        err_line);
     cfg->threads = (unsigned)num[0].v;
     cfg->skew_seconds = num[1].v;
     cfg->credential_days = num[2].v;
-    const char *alg = mv_config_get(c, "token_hmac");
+    const char *alg = rc == MV_OK && c ? mv_config_get(c, "token_hmac") : NULL;
     if (alg && !strcmp(alg, "sha1")) {
         cfg->token_alg = MV_TOKEN_HMAC_SHA1;
     } else if (alg && strcmp(alg, "sha256") != 0) {
         if (err_line)
             *err_line = mv_config_line(c, "token_hmac");
-        mv_log(MV_LOG_ERROR, COMPONENT, "%s: token_hmac must be sha256 or sha1", path);
+        mv_log(MV_LOG_ERROR, COMPONENT, "%s/hospital.conf: token_hmac must be sha256 or sha1", dir);
         rc = MV_ERR_PARSE;
-        goto out;
     }
-out:
     mv_config_free(c);
     return rc;
 }

@@ -113,53 +113,21 @@ mv_err mv_keyserver_config_defaults(mv_keyserver_config *cfg, const char *dir, s
     /* The listen address and hospital key are command-line flags only: one source of truth. */
     static const char *const allowed[] = {"rate_per_sec", "rate_burst", "threads", "skew_seconds",
                                           "dkg_timeout_seconds", NULL};
-    char path[4096];
-    mv_config *c = NULL;
-    mv_err rc;
     memset(cfg, 0, sizeof *cfg);
     cfg->dir = dir;
-    cfg->rate_per_sec = 100;
-    cfg->rate_burst = 10000;
-    cfg->threads = 2;
-    cfg->skew_seconds = 300;
-    cfg->dkg_timeout_s = 120;
-    if (!dir)
-        return MV_OK;
-    if ((rc = mv_path_join(path, sizeof path, dir, "keyserver.conf")) != MV_OK)
-        return rc;
-    if (!mv_file_exists(path))
-        return MV_OK;
-    if ((rc = mv_config_load(path, &c, err_line)) != MV_OK)
-        return rc;
-    const char *bad = NULL;
-    if ((rc = mv_config_check_keys(c, allowed, &bad)) != MV_OK) {
-        if (bad && err_line)
-            *err_line = mv_config_line(c, bad);
-        mv_log(MV_LOG_ERROR, COMPONENT, "%s: unknown setting '%s'", path, bad ? bad : "?");
-        goto out;
-    }
-    /* One table of the numeric settings: key, range, destination. */
-    struct { const char *key; uint64_t dflt, min, max; uint64_t v; } num[] = {
+    /* One table of the numeric settings: key, default, range. */
+    mv_config_num num[] = {
         {"rate_per_sec", 100, 1, 100000000, 0},  {"rate_burst", 10000, 1, 1000000000, 0},
         {"threads", 2, 1, 256, 0},               {"skew_seconds", 300, 1, 3600, 0},
         {"dkg_timeout_seconds", 120, 1, 86400, 0},
     };
-    for (size_t i = 0; i < sizeof num / sizeof num[0]; i++) {
-        if ((rc = mv_config_get_u64(c, num[i].key, num[i].dflt, num[i].min, num[i].max, &num[i].v)) != MV_OK) {
-            if (err_line)
-                *err_line = mv_config_line(c, num[i].key);
-            mv_log(MV_LOG_ERROR, COMPONENT, "%s: %s must be a whole number from %llu to %llu", path, num[i].key,
-                   (unsigned long long)num[i].min, (unsigned long long)num[i].max);
-            goto out;
-        }
-    }
+    mv_err rc = mv_config_load_settings(dir, "keyserver.conf", COMPONENT, allowed, num, sizeof num / sizeof num[0],
+                                        NULL, err_line);
     cfg->rate_per_sec = (double)num[0].v;
     cfg->rate_burst = (double)num[1].v;
     cfg->threads = (unsigned)num[2].v;
     cfg->skew_seconds = num[3].v;
     cfg->dkg_timeout_s = (double)num[4].v;
-out:
-    mv_config_free(c);
     return rc;
 }
 

@@ -24,59 +24,26 @@ mv_err mv_storage_config_defaults(mv_storage_config *cfg, const char *dir, size_
     /* The listen address and hospital key are command-line flags only: one source of truth. */
     static const char *const allowed[] = {"threads", "skew_seconds", "max_body", "gc_interval_seconds",
                                           "claim_ttl_seconds", NULL};
-    char path[4096];
-    mv_config *c = NULL;
-    mv_err rc;
     if (err_line)
         *err_line = 0;
     if (!cfg)
         return MV_ERR_INVAL;
     memset(cfg, 0, sizeof *cfg);
     cfg->dir = dir;
-    cfg->threads = 4;
-    cfg->skew_seconds = 300;
-    cfg->max_body = (size_t)256 << 20;
-    cfg->gc_interval_s = 600;
-    cfg->claim_ttl_s = 3600;
-    if (!dir)
-        return MV_OK;
-    if ((rc = mv_path_join(path, sizeof path, dir, "storage.conf")) != MV_OK)
-        return rc;
-    if (!mv_file_exists(path))
-        return MV_OK;
-    if ((rc = mv_config_load(path, &c, err_line)) != MV_OK)
-        return rc;
-    const char *bad = NULL;
-    if ((rc = mv_config_check_keys(c, allowed, &bad)) != MV_OK) {
-        if (bad && err_line)
-            *err_line = mv_config_line(c, bad);
-        mv_log(MV_LOG_ERROR, STORAGE_COMPONENT, "%s: unknown setting '%s'", path, bad ? bad : "?");
-        goto out;
-    }
-    struct { const char *key; uint64_t dflt, min, max; uint64_t v; } num[] = {
+    mv_config_num num[] = {
         {"threads", 4, 1, 256, 0},
         {"skew_seconds", 300, 1, 3600, 0},
         {"max_body", (uint64_t)256 << 20, 4096, (uint64_t)1 << 30, 0},
         {"gc_interval_seconds", 600, 0, 7 * 86400, 0},
         {"claim_ttl_seconds", 3600, 1, 30 * 86400, 0},
     };
-    for (size_t i = 0; i < sizeof num / sizeof num[0]; i++) {
-        if ((rc = mv_config_get_u64(c, num[i].key, num[i].dflt, num[i].min, num[i].max, &num[i].v)) != MV_OK) {
-            if (err_line)
-                *err_line = mv_config_line(c, num[i].key);
-            mv_log(MV_LOG_ERROR, STORAGE_COMPONENT, "%s: %s must be a whole number from %llu to %llu", path,
-                   num[i].key, (unsigned long long)num[i].min, (unsigned long long)num[i].max);
-            rc = MV_ERR_PARSE;
-            goto out;
-        }
-    }
+    mv_err rc = mv_config_load_settings(dir, "storage.conf", STORAGE_COMPONENT, allowed, num,
+                                        sizeof num / sizeof num[0], NULL, err_line);
     cfg->threads = (unsigned)num[0].v;
     cfg->skew_seconds = num[1].v;
     cfg->max_body = (size_t)num[2].v;
     cfg->gc_interval_s = (double)num[3].v;
     cfg->claim_ttl_s = num[4].v;
-out:
-    mv_config_free(c);
     return rc;
 }
 
