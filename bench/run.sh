@@ -13,13 +13,13 @@ echo "$thr_json"
 python3 - "$out" "$oprf_json" "$thr_json" <<'PY'
 import json, sys, datetime, platform, subprocess
 out, a, b = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
-# The peer comparison (bench/peers.sh --write) lives between its markers: keep it.
+# The peer comparison (bench/peers.sh --write) and its analysis follow its begin marker: keep them.
 peers = ""
 try:
     old = open(out).read()
-    i, j = old.find("<!-- peers:begin -->"), old.find("<!-- peers:end -->")
-    if i >= 0 and j > i:
-        peers = old[i:j + len("<!-- peers:end -->")] + "\n"
+    i = old.find("<!-- peers:begin -->")
+    if i >= 0:
+        peers = old[i:]
 except OSError:
     pass
 cpu = "unknown"
