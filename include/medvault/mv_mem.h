@@ -18,6 +18,14 @@ extern "C" {
 void *mv_malloc(size_t n) __attribute__((warn_unused_result));
 void *mv_calloc(size_t count, size_t size) __attribute__((warn_unused_result));
 void *mv_mallocarray(size_t count, size_t size) __attribute__((warn_unused_result));
+/* Makes room for one more element in a growable array. arr_ptr is the address of the
+ * array pointer (any T **), *cap its capacity in elements of `size` bytes, n of them in
+ * use: nothing if n < *cap, else a new array of twice the capacity (or `first` elements
+ * when empty) holding the n elements, and the old one freed. On MV_ERR_NOMEM (or
+ * MV_ERR_TOO_LARGE on overflow) the array and *cap are unchanged. MV_ERR_INVAL for NULL
+ * arguments, n > *cap, or a zero size or first. */
+mv_err mv_array_grow(void *arr_ptr, size_t *cap, size_t n, size_t size, size_t first)
+    __attribute__((warn_unused_result));
 void *mv_realloc(void *p, size_t n) __attribute__((warn_unused_result));
 void mv_free(void *p);
 /* Duplicates a NUL-terminated string; NULL on failure. */

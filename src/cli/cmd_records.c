@@ -506,46 +506,59 @@ static const char ls_usage[] =
     "usage: medvault ls [--deployment F] [--user DIR] [--json]\n\n"
     "Lists the records this user may read (an admin: every record): id, department, size.\n" COMMON_HELP;
 
-int cmd_ls(int argc, char **argv)
+/* What ls and stats share: fetch a JSON document from the storage server and print it
+ * (--json) or show it to a human with view(). */
+static int show_json(int argc, char **argv, const char *usage, const char *what,
+                     mv_err (*fetch)(mv_client *, mv_buf *), void (*view)(const mv_json *root))
 {
     struct common o;
-    int r = simple_opts(argc, argv, ls_usage, &o, 1);
+    int r = simple_opts(argc, argv, usage, &o, 1);
     if (r != CLI_OK)
         return r < 0 ? CLI_OK : r;
     if (optind != argc)
-        return cli_usage(ls_usage, 0);
-    mv_client *cl = open_client(&o, "ls");
+        return cli_usage(usage, 0);
+    mv_client *cl = open_client(&o, what);
     if (!cl)
         return CLI_FAIL;
     mv_buf b;
     mv_json *root = NULL;
     mv_buf_init(&b, (size_t)1 << 30);
-    mv_err rc = mv_client_list_json(cl, &b);
+    mv_err rc = fetch(cl, &b);
     if (rc != MV_OK) {
-        cli_err("ls: %s (%s)", mv_strerror(rc), mv_client_last_error(cl));
+        cli_err("%s: %s (%s)", what, mv_strerror(rc), mv_client_last_error(cl));
         r = CLI_FAIL;
     } else if (o.json) {
         cli_print_buf(&b);
         putchar('\n');
     } else if (mv_json_parse((const char *)b.ptr, b.len, NULL, &root, NULL) != MV_OK) {
-        cli_err("ls: malformed answer from the storage server");
+        cli_err("%s: malformed answer from the storage server", what);
         r = CLI_FAIL;
     } else {
-        const mv_json *recs = mv_json_get(root, "records");
-        for (size_t i = 0; i < mv_json_len(recs); i++) {
-            const mv_json *e = mv_json_at(recs, i);
-            uint64_t created = 0, bytes = 0;
-            (void)!mv_json_get_u64(e, "created", &created);
-            (void)!mv_json_get_u64(e, "logical_bytes", &bytes);
-            const char *id = mv_json_get_str(e, "id", NULL), *dept = mv_json_get_str(e, "department", NULL);
-            printf("%s  %-14s %10llu bytes  created %llu\n", id ? id : "?", dept ? dept : "?", (unsigned long long)bytes,
-                   (unsigned long long)created);
-        }
+        view(root);
     }
     mv_json_free(root);
     mv_buf_clear(&b);
     mv_client_close(cl);
     return r;
+}
+
+static void ls_view(const mv_json *root)
+{
+    const mv_json *recs = mv_json_get(root, "records");
+    for (size_t i = 0; i < mv_json_len(recs); i++) {
+        const mv_json *e = mv_json_at(recs, i);
+        uint64_t created = 0, bytes = 0;
+        (void)!mv_json_get_u64(e, "created", &created);
+        (void)!mv_json_get_u64(e, "logical_bytes", &bytes);
+        const char *id = mv_json_get_str(e, "id", NULL), *dept = mv_json_get_str(e, "department", NULL);
+        printf("%s  %-14s %10llu bytes  created %llu\n", id ? id : "?", dept ? dept : "?", (unsigned long long)bytes,
+               (unsigned long long)created);
+    }
+}
+
+int cmd_ls(int argc, char **argv)
+{
+    return show_json(argc, argv, ls_usage, "ls", mv_client_list_json, ls_view);
 }
 
 static const char rm_usage[] =
@@ -587,51 +600,28 @@ static const char stats_usage[] =
     "The storage server's statistics: logical bytes received, physical bytes stored, savings,\n"
     "per department.\n" COMMON_HELP;
 
+static void stats_view(const mv_json *root)
+{
+    uint64_t rec = 0, lb = 0, pb = 0;
+    (void)!mv_json_get_u64(root, "records", &rec);
+    (void)!mv_json_get_u64(root, "logical_bytes", &lb);
+    (void)!mv_json_get_u64(root, "physical_bytes", &pb);
+    printf("records %llu, logical %llu bytes, physical %llu bytes, savings %.1f%%\n", (unsigned long long)rec,
+           (unsigned long long)lb, (unsigned long long)pb, lb ? 100.0 * (1.0 - (double)pb / (double)lb) : 0.0);
+    const mv_json *d = mv_json_get(root, "departments");
+    for (size_t i = 0; i < mv_json_len(d); i++) {
+        const mv_json *e = mv_json_value_at(d, i);
+        uint64_t dr = 0, dl = 0, dp = 0;
+        (void)!mv_json_get_u64(e, "records", &dr);
+        (void)!mv_json_get_u64(e, "logical_bytes", &dl);
+        (void)!mv_json_get_u64(e, "physical_bytes", &dp);
+        printf("  %-16s records %llu, logical %llu, physical %llu, savings %.1f%%\n", mv_json_key_at(d, i, NULL),
+               (unsigned long long)dr, (unsigned long long)dl, (unsigned long long)dp,
+               dl ? 100.0 * (1.0 - (double)dp / (double)dl) : 0.0);
+    }
+}
+
 int cmd_stats(int argc, char **argv)
 {
-    struct common o;
-    int r = simple_opts(argc, argv, stats_usage, &o, 1);
-    if (r != CLI_OK)
-        return r < 0 ? CLI_OK : r;
-    if (optind != argc)
-        return cli_usage(stats_usage, 0);
-    mv_client *cl = open_client(&o, "stats");
-    if (!cl)
-        return CLI_FAIL;
-    mv_buf b;
-    mv_json *root = NULL;
-    mv_buf_init(&b, (size_t)1 << 24);
-    mv_err rc = mv_client_stats_json(cl, &b);
-    if (rc != MV_OK) {
-        cli_err("stats: %s (%s)", mv_strerror(rc), mv_client_last_error(cl));
-        r = CLI_FAIL;
-    } else if (o.json) {
-        cli_print_buf(&b);
-        putchar('\n');
-    } else if (mv_json_parse((const char *)b.ptr, b.len, NULL, &root, NULL) != MV_OK) {
-        cli_err("stats: malformed answer from the storage server");
-        r = CLI_FAIL;
-    } else {
-        uint64_t rec = 0, lb = 0, pb = 0;
-        (void)!mv_json_get_u64(root, "records", &rec);
-        (void)!mv_json_get_u64(root, "logical_bytes", &lb);
-        (void)!mv_json_get_u64(root, "physical_bytes", &pb);
-        printf("records %llu, logical %llu bytes, physical %llu bytes, savings %.1f%%\n", (unsigned long long)rec,
-               (unsigned long long)lb, (unsigned long long)pb, lb ? 100.0 * (1.0 - (double)pb / (double)lb) : 0.0);
-        const mv_json *d = mv_json_get(root, "departments");
-        for (size_t i = 0; i < mv_json_len(d); i++) {
-            const mv_json *e = mv_json_value_at(d, i);
-            uint64_t dr = 0, dl = 0, dp = 0;
-            (void)!mv_json_get_u64(e, "records", &dr);
-            (void)!mv_json_get_u64(e, "logical_bytes", &dl);
-            (void)!mv_json_get_u64(e, "physical_bytes", &dp);
-            printf("  %-16s records %llu, logical %llu, physical %llu, savings %.1f%%\n", mv_json_key_at(d, i, NULL),
-                   (unsigned long long)dr, (unsigned long long)dl, (unsigned long long)dp,
-                   dl ? 100.0 * (1.0 - (double)dp / (double)dl) : 0.0);
-        }
-    }
-    mv_json_free(root);
-    mv_buf_clear(&b);
-    mv_client_close(cl);
-    return r;
+    return show_json(argc, argv, stats_usage, "stats", mv_client_stats_json, stats_view);
 }

@@ -91,6 +91,7 @@ int mvc_cache_get(mvc_cache *k, const uint8_t fp[32], uint8_t key[32])
         hit = mv_aead_decrypt(key, e + MV_AEAD_NONCE_BYTES, 32 + MV_AEAD_TAG_BYTES, lk, 32, e, k->keys + 32) == MV_OK;
     }
     mdb_txn_abort(txn);
+    mv_wipe(lk, sizeof lk);
     if (!hit)
         mv_wipe(key, 32);
     return hit;
@@ -112,6 +113,7 @@ mv_err mvc_cache_put(mvc_cache *k, const uint8_t *fps, const uint8_t *keys, size
         MDB_val mk = {32, lk}, mv = {sizeof e, e};
         if (mdb_put(txn, k->dbi, &mk, &mv, 0) != 0)
             rc = MV_ERR_IO;
+        mv_wipe(lk, sizeof lk);
     }
     if (rc == MV_OK) {
         if (mdb_txn_commit(txn) != 0)

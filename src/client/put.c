@@ -93,17 +93,9 @@ static void le64(uint8_t *p, uint64_t v)
 
 static mv_err add_rec(struct put *P, const char *path, uint64_t size)
 {
-    if (P->n_recs == P->cap_recs) {
-        size_t nc = P->cap_recs ? 2 * P->cap_recs : 64;
-        struct rec **nr = mv_mallocarray(nc, sizeof *nr);
-        if (!nr)
-            return MV_ERR_NOMEM;
-        if (P->n_recs)
-            memcpy(nr, P->recs, P->n_recs * sizeof *nr);
-        mv_free(P->recs);
-        P->recs = nr;
-        P->cap_recs = nc;
-    }
+    mv_err rc = mv_array_grow(&P->recs, &P->cap_recs, P->n_recs, sizeof *P->recs, 64);
+    if (rc != MV_OK)
+        return rc;
     struct rec *r = mv_calloc(1, sizeof *r);
     if (!r)
         return MV_ERR_NOMEM;
@@ -152,19 +144,8 @@ static mv_err expand(struct put *P, const char *path, int depth)
     while ((e = readdir(d)) != NULL) {
         if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
             continue;
-        if (n == cap) {
-            size_t nc = cap ? cap * 2 : 64;
-            char **nn = mv_mallocarray(nc, sizeof *nn);
-            if (!nn) {
-                rc = MV_ERR_NOMEM;
-                break;
-            }
-            if (n)
-                memcpy(nn, names, n * sizeof *nn);
-            mv_free(names);
-            names = nn;
-            cap = nc;
-        }
+        if ((rc = mv_array_grow(&names, &cap, n, sizeof *names, 64)) != MV_OK)
+            break;
         char *full = mv_malloc(MAX_PATH_LEN);
         if (!full) {
             rc = MV_ERR_NOMEM;
@@ -193,17 +174,9 @@ static mv_err expand(struct put *P, const char *path, int depth)
 
 static mv_err add_block(struct put *P, struct rec *r, uint32_t slot, const uint8_t *data, size_t len)
 {
-    if (P->n_blks == P->cap_blks) {
-        size_t nc = P->cap_blks ? 2 * P->cap_blks : 256;
-        struct blk *nb = mv_mallocarray(nc, sizeof *nb);
-        if (!nb)
-            return MV_ERR_NOMEM;
-        if (P->n_blks)
-            memcpy(nb, P->blks, P->n_blks * sizeof *nb);
-        mv_free(P->blks);
-        P->blks = nb;
-        P->cap_blks = nc;
-    }
+    mv_err rc = mv_array_grow(&P->blks, &P->cap_blks, P->n_blks, sizeof *P->blks, 256);
+    if (rc != MV_OK)
+        return rc;
     struct blk *b = &P->blks[P->n_blks];
     memset(b, 0, sizeof *b);
     b->plain = mv_malloc(len ? len : 1);

@@ -83,3 +83,26 @@ int mv_ct_eq(const void *a, const void *b, size_t n)
 {
     return sodium_memcmp(a, b, n) == 0;
 }
+
+mv_err mv_array_grow(void *arr_ptr, size_t *cap, size_t n, size_t size, size_t first)
+{
+    void *old;
+    if (!arr_ptr || !cap || n > *cap || size == 0 || first == 0)
+        return MV_ERR_INVAL;
+    if (n < *cap)
+        return MV_OK;
+    if (*cap > SIZE_MAX / 2)
+        return MV_ERR_TOO_LARGE;
+    size_t nc = *cap ? 2 * *cap : first;
+    void *nv = mv_mallocarray(nc, size);
+    if (!nv)
+        return MV_ERR_NOMEM;
+    /* The array pointer is read and written through memcpy: arr_ptr may be any T **. */
+    memcpy(&old, arr_ptr, sizeof old);
+    if (n)
+        memcpy(nv, old, n * size);
+    mv_free(old);
+    memcpy(arr_ptr, &nv, sizeof nv);
+    *cap = nc;
+    return MV_OK;
+}

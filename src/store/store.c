@@ -173,17 +173,9 @@ typedef struct wr {
 
 static mv_err wr_push(wr *w, uint32_t pack, uint64_t start, int created)
 {
-    if (w->n == w->cap) {
-        size_t nc = w->cap ? 2 * w->cap : 2;
-        wr_pack *np = mv_mallocarray(nc, sizeof *np);
-        if (!np)
-            return MV_ERR_NOMEM;
-        if (w->n)
-            memcpy(np, w->packs, w->n * sizeof *np);
-        mv_free(w->packs);
-        w->packs = np;
-        w->cap = nc;
-    }
+    mv_err grc = mv_array_grow(&w->packs, &w->cap, w->n, sizeof *w->packs, 2);
+    if (grc != MV_OK)
+        return grc;
     wr_pack *p = &w->packs[w->n++];
     memset(p, 0, sizeof *p);
     p->pack = pack;
@@ -231,17 +223,9 @@ static mv_err wr_add(wr *w, const uint8_t *tag, const uint8_t *data, size_t len,
             return rc;
         last = &w->packs[w->n - 1];
     }
-    if (w->npend == w->cappend) {
-        size_t nc = w->cappend ? 2 * w->cappend : 16;
-        mv_blob_entry *ne = mv_mallocarray(nc, sizeof *ne);
-        if (!ne)
-            return MV_ERR_NOMEM;
-        if (w->npend)
-            memcpy(ne, w->pend, w->npend * sizeof *ne);
-        mv_free(w->pend);
-        w->pend = ne;
-        w->cappend = nc;
-    }
+    mv_err grc = mv_array_grow(&w->pend, &w->cappend, w->npend, sizeof *w->pend, 16);
+    if (grc != MV_OK)
+        return grc;
     w->pend[w->npend++] = (mv_blob_entry){tag, data, len};
     *pack = last->pack;
     *off = last->end;
@@ -1494,17 +1478,9 @@ static mv_err copy_entry(void *ctx, uint64_t off, const uint8_t *tag, const uint
             c->stage_cap = len;
         }
     }
-    if (c->nmv == c->capmv) {
-        size_t nc = c->capmv ? 2 * c->capmv : 256;
-        move *nm = mv_mallocarray(nc, sizeof *nm);
-        if (!nm)
-            return MV_ERR_NOMEM;
-        if (c->nmv)
-            memcpy(nm, c->mv, c->nmv * sizeof *nm);
-        mv_free(c->mv);
-        c->mv = nm;
-        c->capmv = nc;
-    }
+    mv_err grc = mv_array_grow(&c->mv, &c->capmv, c->nmv, sizeof *c->mv, 256);
+    if (grc != MV_OK)
+        return grc;
     uint8_t *dst = c->stage + c->stage_len, *tdst = c->tags + 32 * c->ntags;
     if (len)
         memcpy(dst, data, len);

@@ -109,12 +109,45 @@ static void test_ct_eq(void **state)
     assert_true(mv_ct_eq(a, b, 32));
 }
 
+static void test_array_grow(void **state)
+{
+    (void)state;
+    uint32_t *a = NULL;
+    size_t cap = 0, n = 0;
+    for (uint32_t i = 0; i < 1000; i++) {
+        assert_int_equal(mv_array_grow(&a, &cap, n, sizeof *a, 4), MV_OK);
+        assert_true(n < cap);
+        a[n++] = i * 7;
+    }
+    assert_int_equal(cap, 1024); /* 4, 8, ..., 1024 */
+    for (uint32_t i = 0; i < 1000; i++)
+        assert_int_equal(a[i], i * 7);
+    /* Room left: no allocation, nothing moves. */
+    uint32_t *before = a;
+    mv_mem_fail_after(0);
+    assert_int_equal(mv_array_grow(&a, &cap, n, sizeof *a, 4), MV_OK);
+    assert_ptr_equal(a, before);
+    /* Full and the allocation fails: array and capacity unchanged. */
+    n = cap;
+    for (size_t i = 1000; i < n; i++)
+        a[i] = 1;
+    assert_int_equal(mv_array_grow(&a, &cap, n, sizeof *a, 4), MV_ERR_NOMEM);
+    mv_mem_fail_after(SIZE_MAX);
+    assert_ptr_equal(a, before);
+    assert_int_equal(cap, 1024);
+    assert_int_equal(a[999], 999 * 7);
+    assert_int_equal(mv_array_grow(&a, &cap, cap + 1, sizeof *a, 4), MV_ERR_INVAL);
+    assert_int_equal(mv_array_grow(NULL, &cap, 0, sizeof *a, 4), MV_ERR_INVAL);
+    mv_free(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_strerror_all), cmocka_unit_test(test_buf_cap),
         cmocka_unit_test(test_buf_alloc_failure), cmocka_unit_test(test_hex),
         cmocka_unit_test(test_b64), cmocka_unit_test(test_ct_eq),
+        cmocka_unit_test(test_array_grow),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
