@@ -16,7 +16,7 @@ done
 pkgs=(
   build-essential cmake ninja-build pkg-config
   libsodium-dev libssl-dev libcurl4-openssl-dev libmicrohttpd-dev
-  liblmdb-dev libzstd-dev libcmocka-dev
+  liblmdb-dev libzstd-dev libsqlite3-dev libcmocka-dev
   curl python3
 )
 if [ "$bench" = 1 ]; then

@@ -155,7 +155,8 @@ void mv_auth_verifier_free(mv_auth_verifier *v);
  *   3. MV-Key equals the credential's subject                              -> MV_ERR_AUTH
  *   4. |now - MV-Date| <= skew                                             -> MV_ERR_EXPIRED
  *   5. MV-Signature verifies                                               -> MV_ERR_AUTH
- *   6. the nonce was not seen for this key within 2 * skew                 -> MV_ERR_REPLAY
+ *   6. the subject is not on the installed revocation list                 -> MV_ERR_AUTH
+ *   7. the nonce was not seen for this key within 2 * skew                 -> MV_ERR_REPLAY
  *      (recorded only now, after the signature verified). If the cache is full of unexpired
  *      nonces the request is refused with MV_ERR_BUSY rather than forgetting one.
  * On MV_OK, *out_cred (if not NULL) receives the verified credential; on error it is zeroed.
@@ -163,6 +164,25 @@ void mv_auth_verifier_free(mv_auth_verifier *v);
  * MV_ERR_CRYPTO. Thread-safe. */
 mv_err mv_auth_verify(mv_auth_verifier *v, const mv_auth_request *r, uint64_t now, mv_credential *out_cred)
     __attribute__((warn_unused_result));
+
+/* As mv_auth_verify, but for a request that proves possession of a key rather than a
+ * credential (the hospital's credential renewal, where the registry, not a credential, says
+ * who the key belongs to): MV-Credential is ignored (it may be absent or expired), and
+ * steps 2, 3 and the revocation check are skipped. On MV_OK the caller's Ed25519 key is
+ * copied to key_out. Errors as for mv_auth_verify. */
+mv_err mv_auth_verify_key(mv_auth_verifier *v, const mv_auth_request *r, uint64_t now, uint8_t key_out[static 32])
+    __attribute__((warn_unused_result));
+
+struct mv_revocation_list;
+/* Installs a copy of a verified revocation list (mv_revocation.h): from then on
+ * mv_auth_verify refuses (MV_ERR_AUTH, after the signature checks) every credential whose
+ * subject is on it. A list with a lower serial than the installed one is refused with
+ * MV_ERR_BAD_STATE (a replayed old list must not un-revoke anyone); an equal serial replaces.
+ * Errors: MV_ERR_INVAL (NULL), MV_ERR_NOMEM. Thread-safe. */
+mv_err mv_auth_verifier_set_revocations(mv_auth_verifier *v, const struct mv_revocation_list *l)
+    __attribute__((warn_unused_result));
+/* Serial of the installed revocation list (0 = none yet). Thread-safe. */
+uint64_t mv_auth_verifier_revocation_serial(mv_auth_verifier *v);
 
 #ifdef __cplusplus
 }

@@ -55,6 +55,22 @@ const char *mv_http_header(const mv_http_request *r, const char *name);
 mv_err mv_http_verify(mv_auth_verifier *v, const mv_http_request *r, uint64_t now, mv_credential *out_cred)
     __attribute__((warn_unused_result));
 
+/* As mv_http_verify with mv_auth_verify_key (a key-possession request; no credential). */
+mv_err mv_http_verify_key(mv_auth_verifier *v, const mv_http_request *r, uint64_t now, uint8_t key_out[static 32])
+    __attribute__((warn_unused_result));
+
+/* Finds parameter `name` in an application/x-www-form-urlencoded text (a query string after
+ * '?', or a form body): text[0..len), pairs separated by '&', "name=value". Copies the first
+ * match's value, percent-decoded and with '+' as space, NUL-terminated, into out[0..cap).
+ * A NUL byte, a control character (below 0x20 or 0x7f) or invalid UTF-8 after decoding is
+ * refused. Errors: MV_ERR_NOT_FOUND (absent), MV_ERR_PARSE (bad escape or refused byte),
+ * MV_ERR_TOO_LARGE (cap), MV_ERR_INVAL (NULL). */
+mv_err mv_http_form_get(const char *text, size_t len, const char *name, char *out, size_t cap)
+    __attribute__((warn_unused_result));
+
+/* The query string of r (after '?', "" if none). */
+const char *mv_http_query(const mv_http_request *r);
+
 /* The handler fills this in. On entry: status 0, content_type "", body empty (cap
  * MV_HTTP_RESPONSE_MAX), no headers. A status left at 0 or outside 100..599 is sent as 500.
  * An empty content_type is sent as application/octet-stream. */

@@ -12,6 +12,7 @@
 #include "medvault/mv_codec.h"
 #include "medvault/mv_hash.h"
 #include "medvault/mv_mem.h"
+#include "medvault/mv_revocation.h"
 #include "medvault/mv_sig.h"
 
 #define CRED_MAGIC "MVC1"
@@ -355,6 +356,7 @@ struct mv_auth_verifier {
     uint32_t *buckets;
     size_t bucket_mask;
     uint8_t hash_key[crypto_shorthash_KEYBYTES];
+    mv_revocation_list revoked; /* guarded by lock; empty until the first list is set */
 };
 
 mv_err mv_auth_verifier_new(const uint8_t hospital_pk[static 32], uint64_t skew_seconds, size_t max_nonces,
@@ -407,6 +409,7 @@ void mv_auth_verifier_free(mv_auth_verifier *v)
     if (!v)
         return;
     pthread_mutex_destroy(&v->lock);
+    mv_revocation_list_clear(&v->revoked);
     mv_free(v->ring);
     mv_free(v->buckets);
     mv_wipe(v, sizeof *v);
@@ -478,7 +481,20 @@ out:
     return rc;
 }
 
-mv_err mv_auth_verify(mv_auth_verifier *v, const mv_auth_request *r, uint64_t now, mv_credential *out_cred)
+static int is_revoked(mv_auth_verifier *v, const uint8_t key[32])
+{
+    int hit = 0;
+    if (pthread_mutex_lock(&v->lock) != 0)
+        return 1; /* fail closed */
+    hit = mv_revocation_contains(&v->revoked, key);
+    pthread_mutex_unlock(&v->lock);
+    return hit;
+}
+
+/* The checks of mv_auth_verify; with need_cred 0 the credential header is ignored and only
+ * the key's own signature, date and nonce are checked. */
+static mv_err verify_request(mv_auth_verifier *v, const mv_auth_request *r, uint64_t now, int need_cred,
+                             mv_credential *out_cred, uint8_t *out_key)
 {
     mv_credential cred;
     uint8_t key[32], nonce[NONCE_BYTES], sig[MV_SIGNATURE_BYTES];
@@ -493,7 +509,8 @@ mv_err mv_auth_verify(mv_auth_verifier *v, const mv_auth_request *r, uint64_t no
         goto out;
 
     rc = MV_ERR_AUTH;
-    if (!r->method || !r->path_and_query || !r->key || !r->date || !r->nonce || !r->credential || !r->signature)
+    if (!r->method || !r->path_and_query || !r->key || !r->date || !r->nonce || !r->signature ||
+        (need_cred && !r->credential))
         goto out;
     if (!mv_auth_method_ok(r->method) || !path_ok(r->path_and_query) || !parse_date(r->date, &date))
         goto out;
@@ -501,15 +518,17 @@ mv_err mv_auth_verify(mv_auth_verifier *v, const mv_auth_request *r, uint64_t no
         mv_hex_decode_exact(nonce, sizeof nonce, r->nonce, strlen(r->nonce)) != MV_OK ||
         mv_hex_decode_exact(sig, sizeof sig, r->signature, strlen(r->signature)) != MV_OK)
         goto out;
-    /* strnlen bounds the scan of an untrusted header. */
-    size_t cred_len = strnlen(r->credential, MV_CRED_B64_MAX + 1);
-    if (cred_len > MV_CRED_B64_MAX || mv_credential_decode(r->credential, cred_len, &cred) != MV_OK)
-        goto out;
-    if ((rc = mv_credential_verify(&cred, v->hospital_pk, now)) != MV_OK)
-        goto out;
-    rc = MV_ERR_AUTH;
-    if (!mv_ct_eq(key, cred.subject, 32))
-        goto out;
+    if (need_cred) {
+        /* strnlen bounds the scan of an untrusted header. */
+        size_t cred_len = strnlen(r->credential, MV_CRED_B64_MAX + 1);
+        if (cred_len > MV_CRED_B64_MAX || mv_credential_decode(r->credential, cred_len, &cred) != MV_OK)
+            goto out;
+        if ((rc = mv_credential_verify(&cred, v->hospital_pk, now)) != MV_OK)
+            goto out;
+        rc = MV_ERR_AUTH;
+        if (!mv_ct_eq(key, cred.subject, 32))
+            goto out;
+    }
     rc = MV_ERR_EXPIRED;
     if ((now >= date ? now - date : date - now) > v->skew)
         goto out;
@@ -521,11 +540,70 @@ mv_err mv_auth_verify(mv_auth_verifier *v, const mv_auth_request *r, uint64_t no
         rc = MV_ERR_AUTH;
     if (rc != MV_OK)
         goto out;
+    rc = MV_ERR_AUTH;
+    if (need_cred && is_revoked(v, key))
+        goto out;
     if ((rc = nonce_check_and_add(v, key, nonce, now)) != MV_OK)
         goto out;
     if (out_cred)
         *out_cred = cred;
+    if (out_key)
+        memcpy(out_key, key, 32);
 out:
     mv_buf_clear(&msg);
     return rc;
+}
+
+mv_err mv_auth_verify(mv_auth_verifier *v, const mv_auth_request *r, uint64_t now, mv_credential *out_cred)
+{
+    return verify_request(v, r, now, 1, out_cred, NULL);
+}
+
+mv_err mv_auth_verify_key(mv_auth_verifier *v, const mv_auth_request *r, uint64_t now, uint8_t key_out[static 32])
+{
+    if (!key_out)
+        return MV_ERR_INVAL;
+    return verify_request(v, r, now, 0, NULL, key_out);
+}
+
+mv_err mv_auth_verifier_set_revocations(mv_auth_verifier *v, const mv_revocation_list *l)
+{
+    mv_revocation_list copy;
+    mv_err rc = MV_OK;
+    if (!v || !l)
+        return MV_ERR_INVAL;
+    memset(&copy, 0, sizeof copy);
+    if (l->n && !(copy.keys = mv_mallocarray(l->n, 32)))
+        return MV_ERR_NOMEM;
+    if (l->n)
+        memcpy(copy.keys, l->keys, 32 * l->n);
+    memcpy(copy.issuer, l->issuer, 32);
+    copy.serial = l->serial;
+    copy.issued_at = l->issued_at;
+    copy.next_update = l->next_update;
+    copy.n = l->n;
+    if (pthread_mutex_lock(&v->lock) != 0) {
+        mv_revocation_list_clear(&copy);
+        return MV_ERR_BAD_STATE;
+    }
+    if (v->revoked.serial != 0 && l->serial < v->revoked.serial) {
+        rc = MV_ERR_BAD_STATE;
+    } else {
+        mv_revocation_list old = v->revoked;
+        v->revoked = copy;
+        copy = old;
+    }
+    pthread_mutex_unlock(&v->lock);
+    mv_revocation_list_clear(&copy);
+    return rc;
+}
+
+uint64_t mv_auth_verifier_revocation_serial(mv_auth_verifier *v)
+{
+    uint64_t s = 0;
+    if (!v || pthread_mutex_lock(&v->lock) != 0)
+        return 0;
+    s = v->revoked.serial;
+    pthread_mutex_unlock(&v->lock);
+    return s;
 }

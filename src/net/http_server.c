@@ -614,11 +614,9 @@ void mv_http_server_stop(mv_http_server *s)
     mv_free(s);
 }
 
-mv_err mv_http_verify(mv_auth_verifier *v, const mv_http_request *r, uint64_t now, mv_credential *out_cred)
+static void auth_request_of(const mv_http_request *r, mv_auth_request *ar)
 {
-    if (!v || !r)
-        return MV_ERR_INVAL;
-    mv_auth_request ar = {
+    *ar = (mv_auth_request){
         .method = r->method,
         .path_and_query = r->path_and_query,
         .body = r->body,
@@ -629,5 +627,99 @@ mv_err mv_http_verify(mv_auth_verifier *v, const mv_http_request *r, uint64_t no
         .credential = mv_http_header(r, "MV-Credential"),
         .signature = mv_http_header(r, "MV-Signature"),
     };
+}
+
+mv_err mv_http_verify(mv_auth_verifier *v, const mv_http_request *r, uint64_t now, mv_credential *out_cred)
+{
+    mv_auth_request ar;
+    if (!v || !r)
+        return MV_ERR_INVAL;
+    auth_request_of(r, &ar);
     return mv_auth_verify(v, &ar, now, out_cred);
+}
+
+mv_err mv_http_verify_key(mv_auth_verifier *v, const mv_http_request *r, uint64_t now, uint8_t key_out[static 32])
+{
+    mv_auth_request ar;
+    if (!v || !r)
+        return MV_ERR_INVAL;
+    auth_request_of(r, &ar);
+    return mv_auth_verify_key(v, &ar, now, key_out);
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Length of the valid UTF-8 sequence at s[0..n), or 0 (overlong forms, surrogates and code
+ * points above U+10FFFF are invalid). */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+    if (s[0] < 0x80)
+        return 1;
+    size_t need = s[0] >= 0xc2 && s[0] <= 0xdf ? 2 : s[0] >= 0xe0 && s[0] <= 0xef ? 3 : s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : 0;
+    if (need == 0 || need > n)
+        return 0;
+    for (size_t i = 1; i < need; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] > 0x9f) || (s[0] == 0xf0 && s[1] < 0x90) ||
+        (s[0] == 0xf4 && s[1] > 0x8f))
+        return 0;
+    return need;
+}
+
+mv_err mv_http_form_get(const char *text, size_t len, const char *name, char *out, size_t cap)
+{
+    if (!text || !name || !out || cap == 0)
+        return MV_ERR_INVAL;
+    size_t nl = strlen(name), i = 0;
+    while (i <= len) {
+        size_t end = i;
+        while (end < len && text[end] != '&')
+            end++;
+        if (end - i > nl && !memcmp(text + i, name, nl) && text[i + nl] == '=') {
+            size_t o = 0;
+            for (size_t j = i + nl + 1; j < end; j++) {
+                int c = (unsigned char)text[j];
+                if (c == '+') {
+                    c = ' ';
+                } else if (c == '%') {
+                    int hi;
+                    if (j + 2 >= end || (hi = hexval(text[j + 1])) < 0 || hexval(text[j + 2]) < 0)
+                        return MV_ERR_PARSE;
+                    c = hi * 16 + hexval(text[j + 2]);
+                    j += 2;
+                }
+                if (c < 0x20 || c == 0x7f)
+                    return MV_ERR_PARSE;
+                if (o + 1 >= cap)
+                    return MV_ERR_TOO_LARGE;
+                out[o++] = (char)c;
+            }
+            out[o] = 0;
+            for (size_t k = 0; k < o;) {
+                size_t l = utf8_seq((const unsigned char *)out + k, o - k);
+                if (!l)
+                    return MV_ERR_PARSE;
+                k += l;
+            }
+            return MV_OK;
+        }
+        i = end + 1;
+    }
+    return MV_ERR_NOT_FOUND;
+}
+
+const char *mv_http_query(const mv_http_request *r)
+{
+    const char *q = r && r->path_and_query ? strchr(r->path_and_query, '?') : NULL;
+    return q ? q + 1 : "";
 }
