@@ -19,6 +19,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "medvault/mv_auth.h"
 #include "medvault/mv_buf.h"
 #include "medvault/mv_err.h"
 
@@ -106,6 +107,19 @@ mv_err mv_client_list_json(mv_client *c, mv_buf *out) __attribute__((warn_unused
 mv_err mv_client_delete(mv_client *c, const uint8_t id[static MV_CLIENT_ID_BYTES]) __attribute__((warn_unused_result));
 /* The storage server's statistics, as its JSON (appended to out). */
 mv_err mv_client_stats_json(mv_client *c, mv_buf *out) __attribute__((warn_unused_result));
+
+/* One signed request to the hospital service (its JSON API, docs/api.md): method "GET",
+ * "POST", "PUT" or "DELETE", path with query, body (may be NULL when len is 0) sent as
+ * application/json. On MV_OK *status holds the HTTP status and the answer is appended to out
+ * (whatever the status: callers map errors themselves, mv_client_last_error is set for
+ * statuses >= 400). Errors: MV_ERR_NET / MV_ERR_TIMEOUT (no answer), MV_ERR_TOO_LARGE
+ * (out's cap), MV_ERR_INVAL (NULL). */
+mv_err mv_client_hospital(mv_client *c, const char *method, const char *path, const uint8_t *body, size_t len,
+                          long *status, mv_buf *out) __attribute__((warn_unused_result));
+
+/* The user's verified-at-open credential fields (role, departments, subject, expiry) and
+ * keys' public halves: copies into *cred; box_pk (may be NULL) receives the X25519 key. */
+void mv_client_whoami(const mv_client *c, mv_credential *cred, uint8_t box_pk[32]);
 
 /* Registers a new user with the hospital as the admin in admin_dir: creates fresh keys in
  * new_dir, sends the public keys, name, role and departments (POST /v1/users), and saves the

@@ -345,3 +345,26 @@ mv_err mvc_parallel(unsigned threads, size_t n, mvc_task_fn fn, void *ctx)
     pthread_mutex_destroy(&p.lock);
     return p.first;
 }
+
+mv_err mv_client_hospital(mv_client *c, const char *method, const char *path, const uint8_t *body, size_t len,
+                          long *status, mv_buf *out)
+{
+    if (!c || !method || !path || !status || !out || (len && !body))
+        return MV_ERR_INVAL;
+    *status = 0;
+    mv_err rc = mvc_simple(c, c->dep.hospital_url, method, path, body, len, len ? "application/json" : NULL, status, out);
+    if (rc == MV_OK && *status >= 400)
+        (void)!mvc_status_err(c, "the hospital", *status, out);
+    return rc;
+}
+
+void mv_client_whoami(const mv_client *c, mv_credential *cred, uint8_t box_pk[32])
+{
+    if (!c)
+        return;
+    const char *b64 = mv_identity_credential(c->id);
+    if (cred && (!b64 || mv_credential_decode(b64, strlen(b64), cred) != MV_OK))
+        memset(cred, 0, sizeof *cred);
+    if (box_pk)
+        memcpy(box_pk, mv_identity_box_pk(c->id), 32);
+}
