@@ -43,6 +43,8 @@ typedef struct mv_client_options {
     unsigned threads;          /* CPU workers for compression and encryption; 0 = online CPUs */
     mv_client_progress_fn progress; /* called with bytes done / total during put and get */
     void *progress_ctx;
+    const char *patient;       /* put: the patient's MRN the records are written for (NULL = none) */
+    const char *appointment;   /* put: the episode (32 hex) when patient is set; NULL = the delegation's */
 } mv_client_options;
 
 /* Opens a client for the user in user_dir (keys + credential) and the services in the
@@ -107,6 +109,29 @@ mv_err mv_client_list_json(mv_client *c, mv_buf *out) __attribute__((warn_unused
 mv_err mv_client_delete(mv_client *c, const uint8_t id[static MV_CLIENT_ID_BYTES]) __attribute__((warn_unused_result));
 /* The storage server's statistics, as its JSON (appended to out). */
 mv_err mv_client_stats_json(mv_client *c, mv_buf *out) __attribute__((warn_unused_result));
+
+/* Grants (grant = 1) or revokes (grant = 0) read access to record id for the user whose
+ * Ed25519 key is target_sign_pk: looks the target's X25519 key up at the hospital, rewraps
+ * the record key locally (mv_envelope_add_reader / mv_envelope_remove_reader) and replaces
+ * the record's readers at the storage server. Allowed to the record's owner and its patient.
+ * Revoking removes the ACL entry at once; key material the target already fetched is out of
+ * anyone's hands. Errors: MV_ERR_NOT_FOUND (record or user), MV_ERR_FORBIDDEN (caller is not
+ * the owner or patient; or revoking the owner/patient), MV_ERR_VERIFY (envelope does not open),
+ * network errors. */
+mv_err mv_client_share(mv_client *c, const uint8_t id[static MV_CLIENT_ID_BYTES], const uint8_t target_sign_pk[static 32],
+                       int grant) __attribute__((warn_unused_result));
+
+/* mv_client_share for every record of episode appointment_hex (32 hex) the caller may share;
+ * *n_changed (may be NULL) receives how many records changed. */
+mv_err mv_client_share_episode(mv_client *c, const char *appointment_hex, const uint8_t target_sign_pk[static 32],
+                               int grant, size_t *n_changed) __attribute__((warn_unused_result));
+
+/* The owner of a legacy record (written with no patient) names its patient once registered:
+ * looks the MRN up (GET /v1/patients/MRN), wraps the record key for the patient and sets the
+ * record's patient at the storage server. Errors: MV_ERR_NOT_FOUND (record or MRN),
+ * MV_ERR_FORBIDDEN (not the owner), MV_ERR_EXISTS (the record already has a patient). */
+mv_err mv_client_grant_patient(mv_client *c, const uint8_t id[static MV_CLIENT_ID_BYTES], const char *mrn)
+    __attribute__((warn_unused_result));
 
 /* One signed request to the hospital service (its JSON API, docs/api.md): method "GET",
  * "POST", "PUT" or "DELETE", path with query, body (may be NULL when len is 0) sent as

@@ -1,0 +1,45 @@
+/* mv_html.h - server-rendered HTML for the admin dashboard (hospital) and each user's local
+ * UI (`medvault ui`): escaping, and one page frame with the shared stylesheet.
+ *
+ * Every value interpolated into a page goes through mv_html_escape (text and attribute
+ * values alike), so nothing a user typed can become markup. Pages need no JavaScript. */
+#ifndef MV_HTML_H
+#define MV_HTML_H
+
+#include <stddef.h>
+#include "medvault/mv_buf.h"
+#include "medvault/mv_err.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Appends s[0..len) to out with & < > " ' escaped (safe in text and in quoted attribute
+ * values). Invalid UTF-8 bytes become U+FFFD. Errors: MV_ERR_INVAL (NULL with len > 0),
+ * MV_ERR_TOO_LARGE / MV_ERR_NOMEM (out). */
+mv_err mv_html_escape(mv_buf *out, const char *s, size_t len) __attribute__((warn_unused_result));
+/* mv_html_escape of a NUL-terminated string (NULL appends nothing). */
+mv_err mv_html_text(mv_buf *out, const char *s) __attribute__((warn_unused_result));
+
+/* printf-style append where every %s argument is HTML-escaped (other conversions are
+ * formatted as by printf: use them only for numbers). Errors as mv_buf_printf. */
+mv_err mv_html_printf(mv_buf *out, const char *fmt, ...) __attribute__((format(printf, 2, 3), warn_unused_result));
+
+/* A navigation link of the page frame. */
+typedef struct mv_html_link {
+    const char *href;
+    const char *label;
+} mv_html_link;
+
+/* Appends "<!doctype html>..." up to the start of <main>: title (escaped), the stylesheet
+ * (inline, so a page is one response), a header with app name (escaped) and the links, the
+ * current one (href equal to `current`, may be NULL) marked aria-current. */
+mv_err mv_html_begin(mv_buf *out, const char *app, const char *title, const mv_html_link *links, size_t n_links,
+                     const char *current) __attribute__((warn_unused_result));
+/* Closes what mv_html_begin opened. */
+mv_err mv_html_end(mv_buf *out) __attribute__((warn_unused_result));
+
+#ifdef __cplusplus
+}
+#endif
+#endif
