@@ -661,7 +661,7 @@ static mv_err store_records(struct put *P)
     struct seal_job job = {c, sent, envs};
     if ((rc = mvc_parallel(c->opt.threads, n_sent, task_seal, &job)) != MV_OK)
         goto out;
-    uint8_t hdr[8] = {'M', 'V', 'P', '1', 0, 0, 0, 0};
+    uint8_t hdr[8] = {'M', 'V', 'P', '2', 0, 0, 0, 0};
     le32(hdr + 4, (uint32_t)n_sent);
     if ((rc = mv_buf_append(&body, hdr, 8)) != MV_OK)
         goto out;
@@ -682,15 +682,16 @@ static mv_err store_records(struct put *P)
         for (size_t b = 0; b < nt; b++)
             if (ut == 0 || memcmp(tags + 32 * (ut - 1), tags + 32 * b, 32) != 0)
                 memmove(tags + 32 * ut++, tags + 32 * b, 32);
-        uint8_t rh[16 + 1 + 64 + 1 + 4];
+        uint8_t rh[16 + 1 + 64 + 32 + 16 + 2 + 1 + 4];
         memcpy(rh, r->id, 16);
         rh[16] = (uint8_t)dl;
         memcpy(rh + 17, c->dept, dl);
-        rh[17 + dl] = 0; /* readers beyond the owner: none yet */
-        le32(rh + 18 + dl, (uint32_t)ut);
+        memset(rh + 17 + dl, 0, 32 + 16 + 2); /* no patient, no episode, no delegation */
+        rh[67 + dl] = 0; /* readers beyond the owner: none yet */
+        le32(rh + 68 + dl, (uint32_t)ut);
         uint8_t el[4];
         le32(el, (uint32_t)env->len);
-        if ((rc = mv_buf_append(&body, rh, 22 + dl)) == MV_OK && (rc = mv_buf_append(&body, tags, 32 * ut)) == MV_OK &&
+        if ((rc = mv_buf_append(&body, rh, 72 + dl)) == MV_OK && (rc = mv_buf_append(&body, tags, 32 * ut)) == MV_OK &&
             (rc = mv_buf_append(&body, el, 4)) == MV_OK)
             rc = mv_buf_append(&body, env->ptr, env->len);
         P->st->envelope_bytes += env->len;
