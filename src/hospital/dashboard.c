@@ -1198,7 +1198,7 @@ int hospital_dash_handle(hospital_dash *d, const mv_http_request *req, mv_http_r
         fail500(resp);
         return 1;
     }
-    const int is_get = !strcmp(req->method, "GET") || !strcmp(req->method, "HEAD");
+    const int is_get = !strcmp(req->method, "GET"); /* not HEAD: a HEAD must not spend a login token */
     const int is_post = !strcmp(req->method, "POST");
     if (!strcmp(p, "/admin")) {
         redirect(resp, "/admin/");
