@@ -2,16 +2,22 @@
 # Installs the Debian packages medvault needs, and only those that are missing.
 # Called by `make run` and `make check`; safe to run again.
 # --bench also installs the peers bench/peers.sh compares against (restic, borgbackup).
+# --browser also installs what the browser tests need (tests/browser: Debian's chromium, node
+# and npm if missing, and playwright-core from tests/browser/package-lock.json).
 set -euo pipefail
 
 bench=0
+browser=0
+usage="usage: bash scripts/setup.sh [--bench] [--browser]"
 for a in "$@"; do
   case "$a" in
     --bench) bench=1 ;;
-    -h|--help) echo "usage: bash scripts/setup.sh [--bench]"; exit 0 ;;
-    *) echo "setup: unknown option $a (usage: bash scripts/setup.sh [--bench])" >&2; exit 2 ;;
+    --browser) browser=1 ;;
+    -h|--help) echo "$usage"; exit 0 ;;
+    *) echo "setup: unknown option $a ($usage)" >&2; exit 2 ;;
   esac
 done
+repo="$(cd "$(dirname "$0")/.." && pwd)"
 
 pkgs=(
   build-essential cmake ninja-build pkg-config
@@ -22,6 +28,19 @@ pkgs=(
 if [ "$bench" = 1 ]; then
   pkgs+=(restic borgbackup)
 fi
+if [ "$browser" = 1 ]; then
+  pkgs+=(chromium)
+  command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
+  command -v npm >/dev/null 2>&1 || pkgs+=(npm)
+fi
+
+# playwright-core for the browser tests, pinned by package-lock.json (only when missing).
+browser_modules() {
+  if [ "$browser" = 1 ] && [ ! -d "$repo/tests/browser/node_modules/playwright-core" ]; then
+    echo "setup: installing the browser test dependencies (npm ci in tests/browser)"
+    npm ci --prefix "$repo/tests/browser" --no-audit --no-fund
+  fi
+}
 
 missing=()
 for p in "${pkgs[@]}"; do
@@ -31,6 +50,7 @@ for p in "${pkgs[@]}"; do
 done
 
 if [ ${#missing[@]} -eq 0 ]; then
+  browser_modules
   exit 0
 fi
 
@@ -42,3 +62,4 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+browser_modules

@@ -1,0 +1,66 @@
+/* dashboard.h - the hospital's admin dashboard (server-rendered HTML under /admin/), internal to
+ * the hospital service (ISSUE4 section 4).
+ *
+ * The dashboard reads the registry through its own SQLite connection (WAL lets it read while
+ * the registry writes; busy_timeout 5000) and writes only the formulary (medicines). Logins:
+ * a one-time token (120 s) handed out by POST /v1/sessions to a signed admin request
+ * (hospital_dash_session_token), or the login page's challenge (5 min, one use) signed with
+ * Ed25519 over "medvault-dashboard-login-v1\n" + challenge by the key of an active admin.
+ * A login sets the cookie mv_session (32 random bytes, hex; HttpOnly; SameSite=Strict;
+ * Path=/admin; 8 h). Sessions, tokens and challenges live in memory only (capped, mutex
+ * guarded, expired ones swept); a session dies as soon as its admin is no longer an active
+ * admin in the registry (checked on every request). Every POST form carries the session's
+ * CSRF token. Tokens are compared in constant time and never logged.
+ *
+ * Thread-safety: hospital_dash_handle and hospital_dash_session_token may be called from any
+ * number of HTTP worker threads at once. */
+#ifndef MV_HOSPITAL_DASHBOARD_H
+#define MV_HOSPITAL_DASHBOARD_H
+
+#include <stdint.h>
+#include "medvault/mv_err.h"
+#include "medvault/mv_http.h"
+#include "medvault/mv_identity.h"
+
+typedef struct hospital_dash hospital_dash;
+
+/* Signature context of the challenge login (the signed message is this + the challenge's 64
+ * lowercase hex characters as shown on the login page). */
+#define HOSPITAL_DASH_LOGIN_CONTEXT "medvault-dashboard-login-v1\n"
+#define HOSPITAL_DASH_TOKEN_SECONDS 120
+#define HOSPITAL_DASH_CHALLENGE_SECONDS 300
+#define HOSPITAL_DASH_SESSION_SECONDS (8 * 3600)
+
+/* Opens registry_db_path (an existing registry: the schema of db/migrations must be applied)
+ * read-write without creating it. hospital is borrowed and must outlive the dashboard: its
+ * key signs the short credential (role admin, subject = hospital key, 5 minutes) with which
+ * the storage page calls storage_url's GET /v1/stats. storage_url may be NULL (the storage
+ * page then says it is not configured); it is copied. Errors: MV_ERR_INVAL (NULL path,
+ * hospital or out; storage_url not http:// or https://, or over 1024 bytes), MV_ERR_IO (the
+ * file cannot be opened or holds no registry), MV_ERR_NOMEM. */
+mv_err hospital_dash_new(const char *registry_db_path, const mv_identity *hospital, const char *storage_url,
+                         hospital_dash **out) __attribute__((warn_unused_result));
+
+/* Closes the connection and wipes every session, token and challenge. Accepts NULL. No call
+ * on d may be in progress. */
+void hospital_dash_free(hospital_dash *d);
+
+/* Answers req if its path is "/admin" or starts with "/admin/" and returns 1; returns 0 (resp
+ * untouched) for any other path, or if d, req or resp is NULL. */
+int hospital_dash_handle(hospital_dash *d, const mv_http_request *req, mv_http_response *resp);
+
+/* Creates a one-time login token (32 random bytes; lowercase hex, NUL-terminated, into
+ * token_hex) valid for HOSPITAL_DASH_TOKEN_SECONDS, for admin_key, which must be the signing
+ * key of an active admin in the registry. The login URL is "/admin/login?token=" + token_hex.
+ * *expires_at (may be NULL) receives its expiry (unix seconds). The oldest token is dropped
+ * when the table (64) is full. Errors: MV_ERR_INVAL (NULL), MV_ERR_FORBIDDEN (not an active
+ * admin), MV_ERR_IO (registry), MV_ERR_CRYPTO. token_hex is zeroed on error. */
+mv_err hospital_dash_session_token(hospital_dash *d, const uint8_t admin_key[32], char token_hex[65],
+                                   uint64_t *expires_at) __attribute__((warn_unused_result));
+
+/* The whole answer of POST /v1/sessions for a caller whose signed request the hospital has
+ * already verified with role admin: 201 {"login_url":"/admin/login?token=...","expires_at":n},
+ * or 403 (not an active admin in the registry) / 500 as JSON errors. */
+void hospital_dash_respond_session(hospital_dash *d, const uint8_t admin_key[32], mv_http_response *resp);
+
+#endif
