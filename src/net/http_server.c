@@ -558,10 +558,14 @@ mv_err mv_http_server_start(const mv_http_config *cfg, mv_http_server **out)
     }
     sync_ok = 1;
     unsigned threads = cfg->threads ? cfg->threads : DEFAULT_THREADS;
-    /* A pool of epoll workers sharing the listen socket: keep-alive connections cost no
-     * thread each, and many small requests spread over the pool. ITC makes quiesce possible. */
+    /* A pool of poll() workers sharing the listen socket: keep-alive connections cost no
+     * thread each, and many small requests spread over the pool. ITC makes quiesce possible.
+     * Not epoll: with a thread pool and epoll, stopping (MHD_quiesce_daemon) was seen to abort
+     * inside libmicrohttpd about once in seven test runs ("Failed to remove listen FD from
+     * epoll set": quiesce edits each worker's epoll set while that worker runs). poll() sets
+     * are rebuilt every round, so quiesce has no kernel state to edit. */
     srv->daemon = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ITC, 0, NULL, NULL, on_request, srv,
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC, 0, NULL, NULL, on_request, srv,
         MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)&sa, MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned int)(threads > 1 ? threads : 0), MHD_OPTION_CONNECTION_TIMEOUT,
