@@ -1,13 +1,21 @@
 /* test_revocation.c - the hospital's signed revocation list (mv_revocation.h), against the
  * MVL1 layout in that header: the bytes and the signed string checked by hand, sorting and
- * folding of duplicates, every byte tampered, the issuer, the cap on n, contains(). */
+ * folding of duplicates, every byte tampered, the issuer, the cap on n, contains(); and the
+ * services' poller against a real HTTP server in this process serving lists we sign. */
 #include "testutil.h"
 
+#include <pthread.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
+#include "medvault/mv_auth.h"
 #include "medvault/mv_codec.h"
+#include "medvault/mv_http.h"
 #include "medvault/mv_json.h"
 #include "medvault/mv_mem.h"
+#include "medvault/mv_metrics.h"
 #include "medvault/mv_revocation.h"
 #include "medvault/mv_sig.h"
 
@@ -341,12 +349,263 @@ static void test_vectors(void **state)
     mv_json_free(j);
 }
 
+/* ---- the poller, against a real mv_http_server in this process ---- */
+
+typedef struct fake_hospital {
+    pthread_mutex_t lock;
+    int status;
+    mv_buf body;
+    unsigned hits;
+    char last_path[128];
+    mv_http_server *srv;
+    char url[64];
+} fake_hospital;
+
+static void fake_handler(void *ctx, const mv_http_request *req, mv_http_response *resp)
+{
+    fake_hospital *h = ctx;
+    pthread_mutex_lock(&h->lock);
+    h->hits++;
+    snprintf(h->last_path, sizeof h->last_path, "%s", req->path_and_query);
+    if (strcmp(req->method, "GET") != 0 || strcmp(req->path_and_query, "/v1/revocations") != 0 ||
+        mv_http_header(req, "MV-Signature") != NULL) {
+        resp->status = 404;
+    } else {
+        resp->status = h->status;
+        if (mv_buf_append(&resp->body, h->body.ptr, h->body.len) != MV_OK)
+            resp->status = 500;
+    }
+    pthread_mutex_unlock(&h->lock);
+}
+
+static void fake_start(fake_hospital *h)
+{
+    memset(h, 0, sizeof *h);
+    pthread_mutex_init(&h->lock, NULL);
+    mv_buf_init(&h->body, 1 << 20);
+    h->status = 200;
+    mv_http_config cfg = {.listen = "127.0.0.1:0", .threads = 2, .handler = fake_handler, .ctx = h};
+    assert_int_equal(mv_http_server_start(&cfg, &h->srv), MV_OK);
+    snprintf(h->url, sizeof h->url, "http://127.0.0.1:%u", (unsigned)mv_http_server_port(h->srv));
+}
+
+static void fake_stop(fake_hospital *h)
+{
+    mv_http_server_stop(h->srv);
+    mv_buf_clear(&h->body);
+    pthread_mutex_destroy(&h->lock);
+}
+
+/* Serves a list of keys[0..n) with this serial signed by sk. */
+static void fake_serve(fake_hospital *h, int status, const uint8_t *keys, size_t n, uint64_t serial,
+                       const uint8_t pk[32], const uint8_t sk[64])
+{
+    pthread_mutex_lock(&h->lock);
+    mv_buf_reset(&h->body);
+    h->status = status;
+    if (pk)
+        assert_int_equal(mv_revocation_sign(keys, n, serial, T0, T0 + 10, pk, sk, &h->body), MV_OK);
+    pthread_mutex_unlock(&h->lock);
+}
+
+static void fake_serve_bytes(fake_hospital *h, int status, const char *text)
+{
+    pthread_mutex_lock(&h->lock);
+    mv_buf_reset(&h->body);
+    h->status = status;
+    assert_int_equal(mv_buf_puts(&h->body, text), MV_OK);
+    pthread_mutex_unlock(&h->lock);
+}
+
+static unsigned fake_hits(fake_hospital *h)
+{
+    pthread_mutex_lock(&h->lock);
+    unsigned n = h->hits;
+    pthread_mutex_unlock(&h->lock);
+    return n;
+}
+
+static double mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* A request by (pk, sk) holding a credential for pk, verified now: MV_OK or the error. */
+static mv_err request_by(mv_auth_verifier *v, const uint8_t hpk[32], const uint8_t hsk[64], const uint8_t pk[32],
+                         const uint8_t sk[64])
+{
+    mv_credential c;
+    mv_signed_headers h;
+    char b64[MV_CRED_B64_MAX + 1];
+    uint64_t now = (uint64_t)time(NULL);
+    memset(&c, 0, sizeof c);
+    memcpy(c.subject, pk, 32);
+    snprintf(c.role, sizeof c.role, "doctor");
+    c.issued_at = now - 60;
+    c.expires_at = now + 3600;
+    assert_int_equal(mv_credential_issue(&c, hpk, hsk), MV_OK);
+    assert_int_equal(mv_credential_encode(&c, b64, sizeof b64), MV_OK);
+    assert_int_equal(mv_auth_sign_request(&h, pk, sk, "GET", "/v1/info", NULL, 0, now), MV_OK);
+    mv_auth_request r = {.method = "GET", .path_and_query = "/v1/info", .body = NULL, .body_len = 0,
+                         .key = h.key, .date = h.date, .nonce = h.nonce, .credential = b64,
+                         .signature = h.signature};
+    return mv_auth_verify(v, &r, now, NULL);
+}
+
+static int metrics_has(mv_metrics *m, const char *line)
+{
+    mv_buf b;
+    mv_buf_init(&b, 1 << 20);
+    assert_int_equal(mv_metrics_render(m, &b), MV_OK);
+    int hit = strstr((const char *)b.ptr, line) != NULL;
+    mv_buf_clear(&b);
+    return hit;
+}
+
+static void test_poller(void **state)
+{
+    (void)state;
+    uint8_t hpk[32], hsk[64], xpk[32], xsk[64], upk[32], usk[64], opk[32], osk[64];
+    fake_hospital h;
+    mv_auth_verifier *v = NULL;
+    mv_metrics *m = NULL;
+    mv_revocation_poller *p = NULL;
+    assert_int_equal(mv_sign_keypair(hpk, hsk), MV_OK);
+    assert_int_equal(mv_sign_keypair(xpk, xsk), MV_OK);
+    assert_int_equal(mv_sign_keypair(upk, usk), MV_OK);
+    assert_int_equal(mv_sign_keypair(opk, osk), MV_OK);
+    assert_int_equal(mv_auth_verifier_new(hpk, 300, 1000, &v), MV_OK);
+    assert_int_equal(mv_metrics_new(&m), MV_OK);
+    fake_start(&h);
+
+    /* The hospital revokes the user: the first fetch happens inside start. */
+    fake_serve(&h, 200, upk, 1, 5, hpk, hsk);
+    assert_int_equal(request_by(v, hpk, hsk, upk, usk), MV_OK);
+    char url[80];
+    snprintf(url, sizeof url, "%s/", h.url); /* a trailing '/' is ignored */
+    mv_revocation_poller_config cfg = {.hospital_url = url, .interval_seconds = 1, .verifier = v, .metrics = m,
+                                       .component = "test"};
+    memcpy(cfg.hospital_pk, hpk, 32);
+    assert_int_equal(mv_revocation_poller_start(&cfg, &p), MV_OK);
+    assert_true(mv_auth_verifier_revocation_serial(v) == 5);
+    assert_int_equal(request_by(v, hpk, hsk, upk, usk), MV_ERR_AUTH);
+    assert_int_equal(request_by(v, hpk, hsk, opk, osk), MV_OK);
+    assert_true(metrics_has(m, "medvault_test_revocation_serial 5\n"));
+    assert_true(metrics_has(m, "medvault_test_revocation_failures_total 0\n"));
+    assert_string_equal(h.last_path, "/v1/revocations");
+
+    /* The thread picks up a new list within about one interval. */
+    fake_serve(&h, 200, opk, 1, 6, hpk, hsk);
+    double t0 = mono();
+    while (mv_auth_verifier_revocation_serial(v) != 6 && mono() - t0 < 10)
+        usleep(20000);
+    assert_true(mv_auth_verifier_revocation_serial(v) == 6);
+    assert_true(mono() - t0 < 3.0);
+    assert_int_equal(request_by(v, hpk, hsk, upk, usk), MV_OK);
+    assert_int_equal(request_by(v, hpk, hsk, opk, osk), MV_ERR_AUTH);
+
+    /* Failures keep the last good list and are reported by poll_now. */
+    fake_serve_bytes(&h, 503, "{\"error\":\"down\"}");
+    assert_int_equal(mv_revocation_poller_poll_now(p), MV_ERR_HTTP);
+    fake_serve_bytes(&h, 200, "not a list");
+    assert_int_equal(mv_revocation_poller_poll_now(p), MV_ERR_PARSE);
+    fake_serve(&h, 200, NULL, 0, 99, xpk, xsk); /* another hospital's list */
+    assert_int_equal(mv_revocation_poller_poll_now(p), MV_ERR_AUTH);
+    pthread_mutex_lock(&h.lock);
+    h.body.ptr[h.body.len - 1] ^= 1;
+    pthread_mutex_unlock(&h.lock);
+    assert_int_equal(mv_revocation_poller_poll_now(p), MV_ERR_AUTH);
+    fake_serve(&h, 200, NULL, 0, 4, hpk, hsk); /* a replayed older list */
+    assert_int_equal(mv_revocation_poller_poll_now(p), MV_ERR_BAD_STATE);
+    assert_true(mv_auth_verifier_revocation_serial(v) == 6);
+    assert_int_equal(request_by(v, hpk, hsk, opk, osk), MV_ERR_AUTH);
+    assert_false(metrics_has(m, "medvault_test_revocation_failures_total 0\n"));
+    /* Back to normal; equal serials are re-installed. */
+    fake_serve(&h, 200, NULL, 0, 7, hpk, hsk);
+    assert_int_equal(mv_revocation_poller_poll_now(p), MV_OK);
+    assert_int_equal(mv_revocation_poller_poll_now(p), MV_OK);
+    assert_true(mv_auth_verifier_revocation_serial(v) == 7);
+    assert_int_equal(request_by(v, hpk, hsk, opk, osk), MV_OK);
+    assert_true(metrics_has(m, "medvault_test_revocation_serial 7\n"));
+
+    /* Stop is prompt (the thread sleeps in a timed wait, not a sleep). */
+    t0 = mono();
+    mv_revocation_poller_stop(p);
+    assert_true(mono() - t0 < 1.5);
+    unsigned hits = fake_hits(&h);
+    usleep(1200000);
+    assert_int_equal(fake_hits(&h), hits); /* no fetch after stop */
+
+    /* A long interval: stop right away. */
+    cfg.interval_seconds = MV_REVOCATION_MAX_INTERVAL;
+    assert_int_equal(mv_revocation_poller_start(&cfg, &p), MV_OK);
+    t0 = mono();
+    mv_revocation_poller_stop(p);
+    assert_true(mono() - t0 < 1.0);
+    mv_revocation_poller_stop(NULL);
+
+    /* The hospital down at start: start still succeeds, the list comes when it is up. */
+    fake_stop(&h);
+    mv_auth_verifier *v2 = NULL;
+    assert_int_equal(mv_auth_verifier_new(hpk, 300, 1000, &v2), MV_OK);
+    cfg.verifier = v2;
+    cfg.interval_seconds = 1;
+    cfg.metrics = NULL;
+    assert_int_equal(mv_revocation_poller_start(&cfg, &p), MV_OK);
+    assert_true(mv_auth_verifier_revocation_serial(v2) == 0);
+    assert_int_equal(mv_revocation_poller_poll_now(p), MV_ERR_NET);
+    mv_revocation_poller_stop(p);
+    mv_auth_verifier_free(v2);
+    cfg.verifier = v;
+
+    /* Refused configurations. */
+    const char *bad_urls[] = {"", "ftp://h/", "http://", "http:///x", "http://user:pw@h", "http://h/?a=1",
+                              "http://h/#f", "http://h x", "127.0.0.1:80", "http://h\\x"};
+    for (size_t i = 0; i < sizeof bad_urls / sizeof bad_urls[0]; i++) {
+        cfg.hospital_url = bad_urls[i];
+        p = (mv_revocation_poller *)1;
+        assert_int_equal(mv_revocation_poller_start(&cfg, &p), MV_ERR_INVAL);
+        assert_null(p);
+    }
+    char long_url[MV_REVOCATION_URL_MAX + 8];
+    memset(long_url, 'a', sizeof long_url - 1);
+    memcpy(long_url, "http://", 7);
+    long_url[sizeof long_url - 1] = 0;
+    cfg.hospital_url = long_url;
+    assert_int_equal(mv_revocation_poller_start(&cfg, &p), MV_ERR_INVAL);
+    cfg.hospital_url = url;
+    cfg.interval_seconds = 0;
+    assert_int_equal(mv_revocation_poller_start(&cfg, &p), MV_ERR_INVAL);
+    cfg.interval_seconds = MV_REVOCATION_MAX_INTERVAL + 1;
+    assert_int_equal(mv_revocation_poller_start(&cfg, &p), MV_ERR_INVAL);
+    cfg.interval_seconds = 1;
+    const char *bad_components[] = {"", "Keyserver", "key-server", "a b", "abcdefghijklmnopqrstuvwxyz0123456"};
+    for (size_t i = 0; i < sizeof bad_components / sizeof bad_components[0]; i++) {
+        cfg.component = bad_components[i];
+        assert_int_equal(mv_revocation_poller_start(&cfg, &p), MV_ERR_INVAL);
+    }
+    cfg.component = NULL;
+    assert_int_equal(mv_revocation_poller_start(&cfg, &p), MV_ERR_INVAL);
+    cfg.component = "test";
+    cfg.verifier = NULL;
+    assert_int_equal(mv_revocation_poller_start(&cfg, &p), MV_ERR_INVAL);
+    assert_int_equal(mv_revocation_poller_start(NULL, &p), MV_ERR_INVAL);
+    assert_int_equal(mv_revocation_poller_start(&cfg, NULL), MV_ERR_INVAL);
+    assert_int_equal(mv_revocation_poller_poll_now(NULL), MV_ERR_INVAL);
+
+    mv_metrics_free(m);
+    mv_auth_verifier_free(v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sign_verify_layout), cmocka_unit_test(test_duplicates_and_empty),
         cmocka_unit_test(test_tamper),             cmocka_unit_test(test_issuer_and_limits),
         cmocka_unit_test(test_large),              cmocka_unit_test(test_vectors),
+        cmocka_unit_test(test_poller),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
