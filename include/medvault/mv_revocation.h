@@ -93,6 +93,14 @@ typedef struct mv_revocation_poller_config {
 
 typedef struct mv_revocation_poller mv_revocation_poller;
 
+/* 1 if url is acceptable as hospital_url above (http:// or https://, a host, printable ASCII
+ * without spaces, '@', '?', '#' or '\\', short enough), else 0 (also for NULL). */
+int mv_revocation_url_ok(const char *url);
+
+/* Defaults of the services' settings `revocation_poll_seconds` (in keyserver.conf and
+ * storage.conf) and the flag --revocation-poll. */
+#define MV_REVOCATION_DEFAULT_INTERVAL 10u
+
 /* Fetches once synchronously (so a service starts with the current list when the hospital
  * is up; a failure there is only the rate-limited warning), then starts the polling thread.
  * On success *out owns the poller (stop it with mv_revocation_poller_stop).

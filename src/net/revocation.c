@@ -203,6 +203,12 @@ static int url_copy(char *dst, size_t cap, const char *url)
     return 1;
 }
 
+int mv_revocation_url_ok(const char *url)
+{
+    char tmp[MV_REVOCATION_URL_MAX];
+    return url && url_copy(tmp, sizeof tmp, url);
+}
+
 static void metrics_update(mv_revocation_poller *p, int failed)
 {
     if (!p->metrics)
