@@ -12,12 +12,15 @@
 
 #include "medvault/mv_auth.h"
 #include "medvault/mv_codec.h"
+#include "medvault/mv_file.h"
 #include "medvault/mv_http.h"
+#include "medvault/mv_keyserver.h"
 #include "medvault/mv_json.h"
 #include "medvault/mv_mem.h"
 #include "medvault/mv_metrics.h"
 #include "medvault/mv_revocation.h"
 #include "medvault/mv_sig.h"
+#include "medvault/mv_storage.h"
 
 #define T0 1790000000u
 
@@ -599,13 +602,66 @@ static void test_poller(void **state)
     mv_auth_verifier_free(v);
 }
 
+/* hospital_url and revocation_poll_seconds in keyserver.conf and storage.conf. */
+static void test_service_settings(void **state)
+{
+    (void)state;
+    const char *d = tu_tmpdir();
+    char p[600];
+    size_t line = 0;
+    mv_keyserver_config k;
+    mv_storage_config s;
+    assert_int_equal(mv_keyserver_config_defaults(&k, d, &line), MV_OK);
+    assert_string_equal(k.hospital_url, "");
+    assert_int_equal(k.revocation_poll_s, 10);
+    assert_int_equal(mv_storage_config_defaults(&s, d, &line), MV_OK);
+    assert_string_equal(s.hospital_url, "");
+    assert_int_equal(s.revocation_poll_s, 10);
+
+    static const char good[] = "threads = 3\nhospital_url = http://127.0.0.1:8080/\nrevocation_poll_seconds = 3600\n";
+    const char *files[] = {"keyserver.conf", "storage.conf"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(p, sizeof p, "%s/%s", d, files[i]);
+        assert_int_equal(mv_file_write_atomic(p, good, sizeof good - 1, 0600), MV_OK);
+    }
+    assert_int_equal(mv_keyserver_config_defaults(&k, d, &line), MV_OK);
+    assert_string_equal(k.hospital_url, "http://127.0.0.1:8080/");
+    assert_int_equal(k.revocation_poll_s, 3600);
+    assert_int_equal(mv_storage_config_defaults(&s, d, &line), MV_OK);
+    assert_string_equal(s.hospital_url, "http://127.0.0.1:8080/");
+    assert_int_equal(s.revocation_poll_s, 3600);
+    assert_int_equal(s.threads, 3);
+
+    static const char *bad[] = {
+        "revocation_poll_seconds = 0\n", "revocation_poll_seconds = 3601\n",
+        "\nhospital_url = ftp://h\n",     "\nhospital_url = http://u:pw@h\n",
+        "\nhospital_url = http://h/?x\n",
+    };
+    for (size_t j = 0; j < sizeof bad / sizeof bad[0]; j++) {
+        for (int i = 0; i < 2; i++) {
+            snprintf(p, sizeof p, "%s/%s", d, files[i]);
+            assert_int_equal(mv_file_write_atomic(p, bad[j], strlen(bad[j]), 0600), MV_OK);
+        }
+        line = 0;
+        assert_int_equal(mv_keyserver_config_defaults(&k, d, &line), MV_ERR_PARSE);
+        assert_int_equal(line, bad[j][0] == '\n' ? 2 : 1);
+        line = 0;
+        assert_int_equal(mv_storage_config_defaults(&s, d, &line), MV_ERR_PARSE);
+        assert_int_equal(line, bad[j][0] == '\n' ? 2 : 1);
+    }
+    assert_int_equal(mv_revocation_url_ok("https://hospital.example:443"), 1);
+    assert_int_equal(mv_revocation_url_ok("http://h"), 1);
+    assert_int_equal(mv_revocation_url_ok("http://"), 0);
+    assert_int_equal(mv_revocation_url_ok(NULL), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sign_verify_layout), cmocka_unit_test(test_duplicates_and_empty),
         cmocka_unit_test(test_tamper),             cmocka_unit_test(test_issuer_and_limits),
         cmocka_unit_test(test_large),              cmocka_unit_test(test_vectors),
-        cmocka_unit_test(test_poller),
+        cmocka_unit_test(test_poller),             cmocka_unit_test(test_service_settings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
