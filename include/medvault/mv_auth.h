@@ -178,7 +178,9 @@ struct mv_revocation_list;
  * mv_auth_verify refuses (MV_ERR_AUTH, after the signature checks) every credential whose
  * subject is on it. A list with a lower serial than the installed one is refused with
  * MV_ERR_BAD_STATE (a replayed old list must not un-revoke anyone); an equal serial replaces.
- * Errors: MV_ERR_INVAL (NULL), MV_ERR_NOMEM. Thread-safe. */
+ * l is borrowed (copied). Errors: MV_ERR_INVAL (NULL, keys NULL with n > 0, n over
+ * MV_REVOCATION_MAX), MV_ERR_AUTH (l->issuer is not this verifier's hospital key),
+ * MV_ERR_BAD_STATE, MV_ERR_NOMEM. Thread-safe. */
 mv_err mv_auth_verifier_set_revocations(mv_auth_verifier *v, const struct mv_revocation_list *l)
     __attribute__((warn_unused_result));
 /* Serial of the installed revocation list (0 = none yet). Thread-safe. */

@@ -48,12 +48,26 @@ typedef struct mv_client_options {
 } mv_client_options;
 
 /* Opens a client for the user in user_dir (keys + credential) and the services in the
- * deployment file. opt may be NULL. Errors: MV_ERR_NOT_FOUND / MV_ERR_PARSE / MV_ERR_VERIFY
- * (deployment or identity), MV_ERR_AUTH (no credential), MV_ERR_BAD_STATE (the deployment has
- * no hospital_url or storage_url), MV_ERR_FORBIDDEN (department not in the credential, or the
- * credential names none), MV_ERR_NOMEM, MV_ERR_IO (cache). */
+ * deployment file. opt may be NULL. Renews the credential first (docs/revocation.md) when it
+ * has expired or less than half its lifetime remains: POST /v1/credentials at the hospital,
+ * signed with the user's key; the new credential (checked against the deployment's
+ * hospital key and the user's key) replaces user_dir/credential atomically. A renewal that
+ * fails while the old credential is still valid is retried at the next open.
+ * Errors: MV_ERR_NOT_FOUND / MV_ERR_PARSE / MV_ERR_VERIFY (deployment or identity),
+ * MV_ERR_AUTH (no credential; the hospital refused to renew it (403: suspended or revoked)
+ * or does not know the key (404) while it has expired), MV_ERR_NET / MV_ERR_TIMEOUT /
+ * MV_ERR_HTTP (the credential has expired and the hospital could not renew it),
+ * MV_ERR_PROTOCOL (the hospital's new credential does not verify), MV_ERR_BAD_STATE (the
+ * deployment has no hospital_url or storage_url), MV_ERR_FORBIDDEN (department not in the
+ * credential, or the credential names none), MV_ERR_NOMEM, MV_ERR_IO (cache, saving). */
 mv_err mv_client_open(const char *deployment_path, const char *user_dir, const mv_client_options *opt,
                       mv_client **out) __attribute__((warn_unused_result));
+/* As mv_client_open; on failure a short description of why (what mv_client_last_error
+ * would say, e.g. "the hospital refused to renew this user's credential (suspended or
+ * revoked)") is copied, NUL-terminated, into err[0..err_cap) ("" when there is none).
+ * err may be NULL. */
+mv_err mv_client_open_msg(const char *deployment_path, const char *user_dir, const mv_client_options *opt,
+                          mv_client **out, char *err, size_t err_cap) __attribute__((warn_unused_result));
 void mv_client_close(mv_client *c);
 
 /* A short description of the last error (which service, which step); never patient data.

@@ -63,8 +63,9 @@ mv_err mv_http_verify_key(mv_auth_verifier *v, const mv_http_request *r, uint64_
  * '?', or a form body): text[0..len), pairs separated by '&', "name=value". Copies the first
  * match's value, percent-decoded and with '+' as space, NUL-terminated, into out[0..cap).
  * A NUL byte, a control character (below 0x20 or 0x7f) or invalid UTF-8 after decoding is
- * refused. Errors: MV_ERR_NOT_FOUND (absent), MV_ERR_PARSE (bad escape or refused byte),
- * MV_ERR_TOO_LARGE (cap), MV_ERR_INVAL (NULL). */
+ * refused. On any error out holds "" (when cap > 0). Errors: MV_ERR_NOT_FOUND (absent),
+ * MV_ERR_PARSE (bad escape or refused byte), MV_ERR_TOO_LARGE (cap), MV_ERR_INVAL (NULL,
+ * cap 0, empty name). */
 mv_err mv_http_form_get(const char *text, size_t len, const char *name, char *out, size_t cap)
     __attribute__((warn_unused_result));
 

@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "medvault/mv_err.h"
+#include "medvault/mv_revocation.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -61,15 +62,25 @@ typedef struct mv_keyserver_config {
     uint64_t skew_seconds;      /* request date skew; default 300 */
     double dkg_timeout_s;       /* DKG/refresh deadline; default 120 */
     const char *port_file;      /* if set, the bound port is written there once listening */
+    char hospital_url[MV_REVOCATION_URL_MAX]; /* "" = no revocation polling; else the
+                                                 hospital's base URL (mv_revocation.h) */
+    unsigned revocation_poll_s; /* seconds between revocation list fetches; default 10 */
 } mv_keyserver_config;
 
-/* Fills defaults (the numbers above) and reads dir/keyserver.conf if present; flags set
- * afterwards by the caller override it. MV_ERR_PARSE names the bad line through err_line. */
+/* Fills defaults (the numbers above) and reads dir/keyserver.conf if present (keys
+ * rate_per_sec, rate_burst, threads, skew_seconds, dkg_timeout_seconds, hospital_url,
+ * revocation_poll_seconds 1..3600); flags set afterwards by the caller override it.
+ * MV_ERR_PARSE (also for a hospital_url that mv_revocation_url_ok refuses) names the bad
+ * line through err_line. */
 mv_err mv_keyserver_config_defaults(mv_keyserver_config *cfg, const char *dir, size_t *err_line)
     __attribute__((warn_unused_result));
 
 /* Runs the server until SIGTERM or SIGINT (which it blocks and waits for), then shuts down
  * cleanly: stops accepting, finishes in-flight requests, syncs state, wipes the share.
+ * With a hospital_url it polls the hospital's signed revocation list (mv_revocation.h)
+ * every revocation_poll_s seconds, the first time before it starts serving, and refuses
+ * requests from revoked subjects (401); MV_ERR_INVAL if hospital_url is malformed or
+ * revocation_poll_s is outside 1..3600.
  * If dir has no share.json, it runs the DKG with the peers in dir/peers.json first (the
  * evaluate endpoint answers 503 until the key exists). Disables core dumps for the process. */
 mv_err mv_keyserver_run(const mv_keyserver_config *cfg) __attribute__((warn_unused_result));

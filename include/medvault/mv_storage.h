@@ -13,13 +13,15 @@
  *   pow.key (0600)  32 random bytes keying the proof-of-ownership challenges; created on
  *                   first start. Replacing it only invalidates outstanding challenges.
  *   storage.conf    optional settings (mv_config format): threads, skew_seconds,
- *                   max_body, gc_interval_seconds, claim_ttl_seconds */
+ *                   max_body, gc_interval_seconds, claim_ttl_seconds, hospital_url,
+ *                   revocation_poll_seconds */
 #ifndef MV_STORAGE_H
 #define MV_STORAGE_H
 
 #include <stddef.h>
 #include <stdint.h>
 #include "medvault/mv_err.h"
+#include "medvault/mv_revocation.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -43,6 +45,9 @@ typedef struct mv_storage_config {
     uint64_t claim_ttl_s;      /* how long an upload or a proof lets its maker reference the
                                   block in a record, and keeps it from gc; default 3600 */
     const char *port_file;     /* if set, the bound port is written there once listening */
+    char hospital_url[MV_REVOCATION_URL_MAX]; /* "" = no revocation polling; else the
+                                                 hospital's base URL (mv_revocation.h) */
+    unsigned revocation_poll_s; /* seconds between revocation list fetches; default 10 */
 } mv_storage_config;
 
 /* Fills cfg with the defaults above (dir = dir, listen and port_file NULL, hospital_pk
@@ -50,8 +55,9 @@ typedef struct mv_storage_config {
  * caller sets listen and hospital_pk and may override any field afterwards.
  * Errors: MV_ERR_INVAL (cfg NULL), MV_ERR_PARSE (malformed file, an unknown key or a value
  * out of range; *err_line, if not NULL, receives the 1-based line, 0 if not tied to one),
- * MV_ERR_TOO_LARGE, MV_ERR_IO, MV_ERR_NOMEM (from reading the file). Logs the bad key's
- * name, never a value. */
+ * MV_ERR_TOO_LARGE, MV_ERR_IO, MV_ERR_NOMEM (from reading the file). A hospital_url that
+ * mv_revocation_url_ok refuses is MV_ERR_PARSE; revocation_poll_seconds is 1..3600. Logs
+ * the bad key's name, never a value. */
 mv_err mv_storage_config_defaults(mv_storage_config *cfg, const char *dir, size_t *err_line)
     __attribute__((warn_unused_result));
 
@@ -61,8 +67,12 @@ mv_err mv_storage_config_defaults(mv_storage_config *cfg, const char *dir, size_
  * before starting other threads). Every gc_interval_s it runs a garbage collection pass on
  * the calling thread while requests continue to be served. On a signal it stops
  * accepting, finishes in-flight requests, closes the store and returns MV_OK.
+ * With a hospital_url it polls the hospital's signed revocation list (mv_revocation.h)
+ * every revocation_poll_s seconds, the first time before it starts serving, and refuses
+ * requests from revoked subjects (401).
  * Errors (before serving): MV_ERR_INVAL (NULL cfg, dir or listen, threads 0, skew 0,
- * max_body 0, claim_ttl_s 0, negative gc_interval_s), MV_ERR_BUSY (another process holds the store),
+ * max_body 0, claim_ttl_s 0, negative gc_interval_s, a malformed hospital_url,
+ * revocation_poll_s outside 1..3600 with a hospital_url), MV_ERR_BUSY (another process holds the store),
  * MV_ERR_AUTH (pow.key readable by group or others), MV_ERR_PARSE (pow.key malformed),
  * MV_ERR_NET (cannot listen), MV_ERR_IO, MV_ERR_NOMEM, or what opening the store returns.
  * Disables core dumps for the process (the pow key is a secret). */

@@ -180,12 +180,18 @@ static int ks_peers(int argc, char **argv)
 static const char run_usage[] =
     "usage: medvault keyserver run --dir DIR --listen 127.0.0.1:PORT --hospital-key HEX\n"
     "                              [--rate-per-sec R] [--rate-burst B] [--threads N]\n"
-    "                              [--dkg-timeout S] [--port-file FILE]\n\n"
+    "                              [--dkg-timeout S] [--port-file FILE]\n"
+    "                              [--hospital-url URL] [--revocation-poll SECONDS]\n\n"
     "Serves the threshold VOPRF (API in docs/api.md) until SIGTERM/SIGINT. With no share in DIR\n"
     "it first runs the distributed key generation with the servers in DIR/peers.json.\n"
     "Settings may also come from DIR/keyserver.conf (rate_per_sec, rate_burst, threads,\n"
-    "skew_seconds, dkg_timeout_seconds); flags override it. Rate limits count blinded\n"
-    "elements per client: a bucket of B elements refilled at R per second (defaults 10000, 100).\n";
+    "skew_seconds, dkg_timeout_seconds, hospital_url, revocation_poll_seconds); flags override\n"
+    "it. Rate limits count blinded elements per client: a bucket of B elements refilled at R\n"
+    "per second (defaults 10000, 100).\n"
+    "With --hospital-url (http://HOST:PORT of the hospital) the server fetches the hospital's\n"
+    "signed revocation list at start and every SECONDS (default 10, 1..3600) and refuses\n"
+    "revoked users (docs/revocation.md); without it, revoked users are refused only when\n"
+    "their short-lived credential expires.\n";
 
 static int ks_run(int argc, char **argv)
 {
@@ -194,10 +200,11 @@ static int ks_run(int argc, char **argv)
         {"hospital-key", required_argument, NULL, 'k'}, {"rate-per-sec", required_argument, NULL, 'r'},
         {"rate-burst", required_argument, NULL, 'b'},   {"threads", required_argument, NULL, 'T'},
         {"dkg-timeout", required_argument, NULL, 'D'},  {"port-file", required_argument, NULL, 'P'},
+        {"hospital-url", required_argument, NULL, 'H'}, {"revocation-poll", required_argument, NULL, 'R'},
         {"help", no_argument, NULL, 'h'},               {NULL, 0, NULL, 0},
     };
     const char *dir = NULL, *listen = NULL, *hk = NULL, *rate = NULL, *burst = NULL, *threads = NULL,
-               *dkg_to = NULL, *port_file = NULL;
+               *dkg_to = NULL, *port_file = NULL, *hospital_url = NULL, *poll = NULL;
     int c;
     optind = 0;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -210,6 +217,8 @@ static int ks_run(int argc, char **argv)
         case 'T': threads = optarg; break;
         case 'D': dkg_to = optarg; break;
         case 'P': port_file = optarg; break;
+        case 'H': hospital_url = optarg; break;
+        case 'R': poll = optarg; break;
         case 'h': return cli_usage(run_usage, 1);
         default: return cli_usage(run_usage, 0);
         }
@@ -251,6 +260,18 @@ static int ks_run(int argc, char **argv)
         if (cli_u64_arg(dkg_to, 1, 86400, &v, "--dkg-timeout"))
             return CLI_USAGE;
         cfg.dkg_timeout_s = (double)v;
+    }
+    if (hospital_url) {
+        if (!mv_revocation_url_ok(hospital_url)) {
+            cli_err("--hospital-url must be http(s)://HOST[:PORT] (no user, query or fragment)");
+            return CLI_USAGE;
+        }
+        snprintf(cfg.hospital_url, sizeof cfg.hospital_url, "%s", hospital_url);
+    }
+    if (poll) {
+        if (cli_u64_arg(poll, 1, MV_REVOCATION_MAX_INTERVAL, &v, "--revocation-poll"))
+            return CLI_USAGE;
+        cfg.revocation_poll_s = (unsigned)v;
     }
     rc = mv_keyserver_run(&cfg);
     if (rc != MV_OK) {

@@ -11,14 +11,19 @@
 
 static const char run_usage[] =
     "usage: medvault storage run --dir DIR --listen 127.0.0.1:PORT --hospital-key HEX\n"
-    "                            [--port-file FILE] [--threads N]\n\n"
+    "                            [--port-file FILE] [--threads N]\n"
+    "                            [--hospital-url URL] [--revocation-poll SECONDS]\n\n"
     "Serves the storage API (docs/api.md, \"Storage server\") until SIGTERM/SIGINT: dedup\n"
     "checks with proof-of-ownership challenges, block uploads, record envelopes with ACLs,\n"
     "stats and garbage collection. State lives in DIR (created if missing): the store in\n"
     "DIR/store, the challenge key in DIR/pow.key (0600). Settings may also come from\n"
     "DIR/storage.conf (threads, skew_seconds, max_body, gc_interval_seconds,\n"
-    "claim_ttl_seconds); flags override it. Every request must be signed with a credential\n"
-    "issued by the hospital key HEX.\n";
+    "claim_ttl_seconds, hospital_url, revocation_poll_seconds); flags override it. Every\n"
+    "request must be signed with a credential issued by the hospital key HEX.\n"
+    "With --hospital-url (http://HOST:PORT of the hospital) the server fetches the hospital's\n"
+    "signed revocation list at start and every SECONDS (default 10, 1..3600) and refuses\n"
+    "revoked users (docs/revocation.md); without it, revoked users are refused only when\n"
+    "their short-lived credential expires.\n";
 
 static int st_run(int argc, char **argv)
 {
@@ -26,9 +31,11 @@ static int st_run(int argc, char **argv)
         {"dir", required_argument, NULL, 'd'},          {"listen", required_argument, NULL, 'l'},
         {"hospital-key", required_argument, NULL, 'k'}, {"port-file", required_argument, NULL, 'P'},
         {"threads", required_argument, NULL, 'T'},      {"help", no_argument, NULL, 'h'},
+        {"hospital-url", required_argument, NULL, 'H'}, {"revocation-poll", required_argument, NULL, 'R'},
         {NULL, 0, NULL, 0},
     };
-    const char *dir = NULL, *listen = NULL, *hk = NULL, *port_file = NULL, *threads = NULL;
+    const char *dir = NULL, *listen = NULL, *hk = NULL, *port_file = NULL, *threads = NULL, *hospital_url = NULL,
+               *poll = NULL;
     int c;
     optind = 0;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -38,6 +45,8 @@ static int st_run(int argc, char **argv)
         case 'k': hk = optarg; break;
         case 'P': port_file = optarg; break;
         case 'T': threads = optarg; break;
+        case 'H': hospital_url = optarg; break;
+        case 'R': poll = optarg; break;
         case 'h': return cli_usage(run_usage, 1);
         default: return cli_usage(run_usage, 0);
         }
@@ -60,6 +69,19 @@ static int st_run(int argc, char **argv)
         if (cli_u64_arg(threads, 1, 256, &v, "--threads"))
             return CLI_USAGE;
         cfg.threads = (unsigned)v;
+    }
+    if (hospital_url) {
+        if (!mv_revocation_url_ok(hospital_url)) {
+            cli_err("--hospital-url must be http(s)://HOST[:PORT] (no user, query or fragment)");
+            return CLI_USAGE;
+        }
+        snprintf(cfg.hospital_url, sizeof cfg.hospital_url, "%s", hospital_url);
+    }
+    if (poll) {
+        uint64_t v = 0;
+        if (cli_u64_arg(poll, 1, MV_REVOCATION_MAX_INTERVAL, &v, "--revocation-poll"))
+            return CLI_USAGE;
+        cfg.revocation_poll_s = (unsigned)v;
     }
     rc = mv_storage_run(&cfg);
     if (rc == MV_ERR_BUSY) {

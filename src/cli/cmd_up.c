@@ -319,6 +319,23 @@ int cmd_up(int argc, char **argv)
         snprintf(listen[i], sizeof listen[i], "127.0.0.1:%d", ports[i]);
         snprintf(peer_args[i], sizeof peer_args[i], "%s,%s", urls[i], ks_key[i]);
     }
+    /* The hospital first: the key servers and the storage server poll its revocation list
+     * from their start. It picks its own port and reports it. */
+    char hport[4096], sport[4096], hurl[64];
+    if (sub(hport, sizeof hport, run, "hospital.port") || sub(sport, sizeof sport, run, "storage.port"))
+        goto out;
+    unlink(hport);
+    unlink(sport);
+    {
+        char *args[] = {u.exe, "hospital", "run", "--dir", hdir, "--listen", "127.0.0.1:0", "--port-file", hport,
+                        "--token-hmac", (char *)alg, NULL};
+        if (spawn(&u, "hospital", args, 1) < 0)
+            goto out;
+    }
+    int hp = wait_port(&u, hport, "the hospital service", 30);
+    if (hp < 0)
+        goto out;
+    snprintf(hurl, sizeof hurl, "http://127.0.0.1:%d", hp);
     /* peers.json (URLs change on every start; keys and shares stay). */
     char peers_file[4096];
     if (sub(peers_file, sizeof peers_file, run, "peers.json"))
@@ -344,7 +361,8 @@ int cmd_up(int argc, char **argv)
             goto out;
         }
         snprintf(name, sizeof name, "keyserver%d", i + 1);
-        char *args[] = {u.exe, "keyserver", "run", "--dir", ksdir[i], "--listen", listen[i], "--hospital-key", hk, NULL};
+        char *args[] = {u.exe, "keyserver", "run", "--dir", ksdir[i], "--listen", listen[i], "--hospital-key", hk,
+                        "--hospital-url", hurl, NULL};
         if (spawn(&u, name, args, 1) < 0) {
             mv_buf_clear(&pb);
             goto out;
@@ -354,21 +372,10 @@ int cmd_up(int argc, char **argv)
     if (!json)
         fprintf(stderr, "medvault up: %s key servers (%s)...\n", fresh ? "starting" : "restarting",
                 fresh ? "running their distributed key generation" : "reusing their shares");
-    /* The hospital and the storage server pick their own ports and report them. */
-    char hport[4096], sport[4096];
-    if (sub(hport, sizeof hport, run, "hospital.port") || sub(sport, sizeof sport, run, "storage.port"))
-        goto out;
-    unlink(hport);
-    unlink(sport);
-    {
-        char *args[] = {u.exe, "hospital", "run", "--dir", hdir, "--listen", "127.0.0.1:0", "--port-file", hport,
-                        "--token-hmac", (char *)alg, NULL};
-        if (spawn(&u, "hospital", args, 1) < 0)
-            goto out;
-    }
+    /* The storage server picks its own port and reports it. */
     {
         char *args[] = {u.exe, "storage", "run", "--dir", sdir, "--listen", "127.0.0.1:0", "--hospital-key", hk,
-                        "--port-file", sport, NULL};
+                        "--port-file", sport, "--hospital-url", hurl, NULL};
         if (spawn(&u, "storage", args, 1) < 0)
             goto out;
     }
@@ -381,15 +388,15 @@ int cmd_up(int argc, char **argv)
             goto out;
         }
     }
-    int hp = wait_port(&u, hport, "the hospital service", 30), sp = wait_port(&u, sport, "the storage server", 30);
-    if (hp < 0 || sp < 0)
+    int sp = wait_port(&u, sport, "the storage server", 30);
+    if (sp < 0)
         goto out;
     mv_deployment dep;
     if (mv_deployment_load(dep_path, &dep) != MV_OK) {
         cli_err("cannot read back %s", dep_path);
         goto out;
     }
-    snprintf(dep.hospital_url, sizeof dep.hospital_url, "http://127.0.0.1:%d", hp);
+    snprintf(dep.hospital_url, sizeof dep.hospital_url, "%s", hurl);
     snprintf(dep.storage_url, sizeof dep.storage_url, "http://127.0.0.1:%d", sp);
     if (mv_deployment_save(&dep, dep_path) != MV_OK) {
         cli_err("cannot write %s", dep_path);

@@ -108,12 +108,78 @@ mv_err mvc_simple(mv_client *c, const char *base, const char *method, const char
     return rc;
 }
 
+#define RENEW_REFUSED "the hospital refused to renew this user's credential (suspended or revoked)"
+
+/* Renews the user's credential at the hospital (POST /v1/credentials, signed with the user's
+ * key and carrying the old credential, which may have expired) when it has expired or less
+ * than half its lifetime remains; saves the new one in user_dir (atomic replace) and
+ * updates *cred. A refusal (403) fails with MV_ERR_AUTH. Any other failure is fatal only if
+ * the old credential has expired: otherwise the next open retries. */
+static mv_err renew_if_due(mv_client *c, const char *user_dir, mv_credential *cred, uint64_t now)
+{
+    mv_credential fresh;
+    mv_buf resp;
+    mv_json *root = NULL;
+    long status = 0;
+    int expired = now >= cred->expires_at;
+    uint64_t life = cred->expires_at > cred->issued_at ? cred->expires_at - cred->issued_at : 0;
+    if (!expired && (cred->expires_at - now) * 2 >= life)
+        return MV_OK;
+    mv_buf_init(&resp, 1u << 16);
+    mv_err rc = mvc_simple(c, c->dep.hospital_url, "POST", "/v1/credentials", (const uint8_t *)"{}", 2,
+                           "application/json", &status, &resp);
+    if (rc != MV_OK)
+        goto out; /* mvc_simple described it */
+    if (status == 403) {
+        mvc_seterr(c, RENEW_REFUSED);
+        rc = MV_ERR_AUTH;
+        goto out;
+    }
+    if (status != 200) {
+        rc = mvc_status_err(c, "the hospital (credential renewal)", status, &resp);
+        if (status == 404 || status == 401)
+            rc = MV_ERR_AUTH;
+        goto out;
+    }
+    size_t len = 0;
+    const char *b64;
+    if (mv_json_parse((const char *)resp.ptr, resp.len, NULL, &root, NULL) != MV_OK ||
+        !(b64 = mv_json_get_str(root, "credential", &len)) || strlen(b64) != len ||
+        mv_credential_decode(b64, len, &fresh) != MV_OK ||
+        mv_credential_verify(&fresh, c->dep.hospital_pk, now) != MV_OK ||
+        !mv_ct_eq(fresh.subject, mv_identity_sign_pk(c->id), 32)) {
+        mvc_seterr(c, "the hospital renewed the credential with one that does not verify for this user");
+        rc = MV_ERR_PROTOCOL;
+        goto out;
+    }
+    if ((rc = mv_identity_save_credential(c->id, user_dir, b64)) != MV_OK) {
+        mvc_seterr(c, "cannot save the renewed credential in the user directory (%s)", mv_strerror(rc));
+        goto out;
+    }
+    *cred = fresh;
+out:
+    /* Still valid: a renewal that merely failed (hospital down, old hospital) is not fatal. */
+    if (rc != MV_OK && rc != MV_ERR_NOMEM && !expired && !(rc == MV_ERR_AUTH && status == 403))
+        rc = MV_OK;
+    mv_json_free(root);
+    mv_buf_clear(&resp);
+    return rc;
+}
+
 mv_err mv_client_open(const char *deployment_path, const char *user_dir, const mv_client_options *opt,
                       mv_client **out)
+{
+    return mv_client_open_msg(deployment_path, user_dir, opt, out, NULL, 0);
+}
+
+mv_err mv_client_open_msg(const char *deployment_path, const char *user_dir, const mv_client_options *opt,
+                          mv_client **out, char *err, size_t err_cap)
 {
     mv_client *c = NULL;
     mv_credential cred;
     mv_err rc;
+    if (err && err_cap)
+        err[0] = 0;
     if (!deployment_path || !user_dir || !out)
         return MV_ERR_INVAL;
     *out = NULL;
@@ -144,10 +210,15 @@ mv_err mv_client_open(const char *deployment_path, const char *user_dir, const m
         goto fail;
     const char *b64 = mv_identity_credential(c->id);
     if (!b64) {
+        mvc_seterr(c, "the user directory holds no credential");
         rc = MV_ERR_AUTH;
         goto fail;
     }
-    if ((rc = mv_credential_decode(b64, strlen(b64), &cred)) != MV_OK)
+    if ((rc = mv_credential_decode(b64, strlen(b64), &cred)) != MV_OK) {
+        mvc_seterr(c, "the user's credential file is malformed");
+        goto fail;
+    }
+    if ((rc = renew_if_due(c, user_dir, &cred, (uint64_t)time(NULL))) != MV_OK)
         goto fail;
     if (c->opt.department) {
         if (!mv_credential_has_department(&cred, c->opt.department)) {
@@ -170,6 +241,8 @@ mv_err mv_client_open(const char *deployment_path, const char *user_dir, const m
     *out = c;
     return MV_OK;
 fail:
+    if (err && err_cap && c && c->err[0])
+        snprintf(err, err_cap, "%s", c->err);
     mv_client_close(c);
     return rc;
 }

@@ -28,6 +28,7 @@
 #include "medvault/mv_metrics.h"
 #include "medvault/mv_oprf.h"
 #include "medvault/mv_r255.h"
+#include "medvault/mv_revocation.h"
 #include "medvault/mv_sig.h"
 #include "ratelimit.h"
 
@@ -79,6 +80,7 @@ struct ks {
     int dkg_thread_done;
 
     mv_auth_verifier *auth;
+    mv_revocation_poller *revocations; /* NULL without a hospital_url */
     mv_ratelimit *rl;
     mv_metrics *metrics;
     mv_http_server *http;
@@ -112,7 +114,8 @@ mv_err mv_keyserver_config_defaults(mv_keyserver_config *cfg, const char *dir, s
 {
     /* The listen address and hospital key are command-line flags only: one source of truth. */
     static const char *const allowed[] = {"rate_per_sec", "rate_burst", "threads", "skew_seconds",
-                                          "dkg_timeout_seconds", NULL};
+                                          "dkg_timeout_seconds", "hospital_url", "revocation_poll_seconds", NULL};
+    mv_config *c = NULL;
     memset(cfg, 0, sizeof *cfg);
     cfg->dir = dir;
     /* One table of the numeric settings: key, default, range. */
@@ -120,14 +123,26 @@ mv_err mv_keyserver_config_defaults(mv_keyserver_config *cfg, const char *dir, s
         {"rate_per_sec", 100, 1, 100000000, 0},  {"rate_burst", 10000, 1, 1000000000, 0},
         {"threads", 2, 1, 256, 0},               {"skew_seconds", 300, 1, 3600, 0},
         {"dkg_timeout_seconds", 120, 1, 86400, 0},
+        {"revocation_poll_seconds", MV_REVOCATION_DEFAULT_INTERVAL, 1, MV_REVOCATION_MAX_INTERVAL, 0},
     };
     mv_err rc = mv_config_load_settings(dir, "keyserver.conf", COMPONENT, allowed, num, sizeof num / sizeof num[0],
-                                        NULL, err_line);
+                                        &c, err_line);
     cfg->rate_per_sec = (double)num[0].v;
     cfg->rate_burst = (double)num[1].v;
     cfg->threads = (unsigned)num[2].v;
     cfg->skew_seconds = num[3].v;
     cfg->dkg_timeout_s = (double)num[4].v;
+    cfg->revocation_poll_s = (unsigned)num[5].v;
+    const char *url = rc == MV_OK ? mv_config_get(c, "hospital_url") : NULL;
+    if (url && !mv_revocation_url_ok(url)) {
+        if (err_line)
+            *err_line = mv_config_line(c, "hospital_url");
+        mv_log(MV_LOG_ERROR, COMPONENT, "keyserver.conf: hospital_url must be http(s)://host[:port] (no user, query)");
+        rc = MV_ERR_PARSE;
+    } else if (url) {
+        snprintf(cfg->hospital_url, sizeof cfg->hospital_url, "%s", url);
+    }
+    mv_config_free(c);
     return rc;
 }
 
@@ -1070,6 +1085,32 @@ static void ratelimit_tick(void *ctx)
     mv_ratelimit_sync(ctx);
 }
 
+/* Starts polling the hospital's revocation list (after the verifier and metrics exist, with
+ * signals already blocked so the thread inherits the mask). */
+static mv_err start_revocations(struct ks *ks)
+{
+    const mv_keyserver_config *cfg = ks->cfg;
+    if (!cfg->hospital_url[0]) {
+        mv_log(MV_LOG_INFO, COMPONENT,
+               "no hospital_url: revocations are not polled (revoked users are refused only when their "
+               "credential expires)");
+        return MV_OK;
+    }
+    mv_revocation_poller_config pc = {
+        .hospital_url = cfg->hospital_url,
+        .interval_seconds = cfg->revocation_poll_s,
+        .verifier = ks->auth,
+        .metrics = ks->metrics,
+        .component = COMPONENT,
+    };
+    memcpy(pc.hospital_pk, cfg->hospital_pk, 32);
+    mv_err rc = mv_revocation_poller_start(&pc, &ks->revocations);
+    if (rc != MV_OK)
+        mv_log(MV_LOG_ERROR, COMPONENT, "cannot poll revocations (hospital_url, revocation_poll_seconds 1..%u): %s",
+               MV_REVOCATION_MAX_INTERVAL, mv_strerror(rc));
+    return rc;
+}
+
 mv_err mv_keyserver_run(const mv_keyserver_config *cfg)
 {
     struct ks ks;
@@ -1150,6 +1191,8 @@ mv_err mv_keyserver_run(const mv_keyserver_config *cfg)
     /* Signals are handled by the main thread only (mv_daemon_wait); block them before any
      * thread starts so that every thread inherits the mask. */
     mv_daemon_block_signals();
+    if ((rc = start_revocations(&ks)) != MV_OK)
+        goto out;
 
     mv_http_config hc = {
         .listen = cfg->listen,
@@ -1180,6 +1223,7 @@ out:
     if (ks.http)
         mv_http_server_stop(ks.http);
     join_dkg_thread(&ks);
+    mv_revocation_poller_stop(ks.revocations);
     mv_dkg_free(ks.dkg.dkg);
     mv_ratelimit_close(ks.rl);
     mv_auth_verifier_free(ks.auth);

@@ -570,8 +570,12 @@ mv_err mv_auth_verifier_set_revocations(mv_auth_verifier *v, const mv_revocation
 {
     mv_revocation_list copy;
     mv_err rc = MV_OK;
-    if (!v || !l)
+    if (!v || !l || (l->n && !l->keys) || l->n > MV_REVOCATION_MAX)
         return MV_ERR_INVAL;
+    /* Only the hospital this verifier trusts may revoke (a list checked against another key
+     * by mistake must not be installed). */
+    if (!mv_ct_eq(l->issuer, v->hospital_pk, 32))
+        return MV_ERR_AUTH;
     memset(&copy, 0, sizeof copy);
     if (l->n && !(copy.keys = mv_mallocarray(l->n, 32)))
         return MV_ERR_NOMEM;

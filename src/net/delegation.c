@@ -136,7 +136,8 @@ mv_err mv_delegation_verify(const mv_delegation *d, const uint8_t hospital_pk[st
     size_t m = signed_msg(msg, HOSPITAL_DOMAIN, enc, n - 64);
     if (mv_sign_verify(d->hospital_sig, msg, m, hospital_pk) != MV_OK)
         return MV_ERR_AUTH;
-    if (now >= d->expires_at || now + MV_CRED_ISSUE_SKEW < d->issued_at)
+    /* Written without now + skew, which could wrap. */
+    if (now >= d->expires_at || (d->issued_at > MV_CRED_ISSUE_SKEW && now < d->issued_at - MV_CRED_ISSUE_SKEW))
         return MV_ERR_EXPIRED;
     return MV_OK;
 }

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/utf8.h"
 #include "medvault/mv_json.h"
 #include "medvault/mv_mem.h"
 
@@ -662,60 +663,54 @@ static int hexval(char c)
     return -1;
 }
 
-/* Length of the valid UTF-8 sequence at s[0..n), or 0 (overlong forms, surrogates and code
- * points above U+10FFFF are invalid). */
-static size_t utf8_seq(const unsigned char *s, size_t n)
+/* Decodes one form value text[0..len) into out[0..cap) (see mv_http_form_get). */
+static mv_err form_decode(const char *text, size_t len, char *out, size_t cap)
 {
-    if (s[0] < 0x80)
-        return 1;
-    size_t need = s[0] >= 0xc2 && s[0] <= 0xdf ? 2 : s[0] >= 0xe0 && s[0] <= 0xef ? 3 : s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : 0;
-    if (need == 0 || need > n)
-        return 0;
-    for (size_t i = 1; i < need; i++)
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-    if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] > 0x9f) || (s[0] == 0xf0 && s[1] < 0x90) ||
-        (s[0] == 0xf4 && s[1] > 0x8f))
-        return 0;
-    return need;
+    size_t o = 0;
+    for (size_t j = 0; j < len; j++) {
+        int c = (unsigned char)text[j];
+        if (c == '+') {
+            c = ' ';
+        } else if (c == '%') {
+            int hi, lo;
+            if (len - j < 3 || (hi = hexval(text[j + 1])) < 0 || (lo = hexval(text[j + 2])) < 0)
+                return MV_ERR_PARSE;
+            c = hi * 16 + lo;
+            j += 2;
+        }
+        if (c < 0x20 || c == 0x7f)
+            return MV_ERR_PARSE;
+        if (o + 1 >= cap)
+            return MV_ERR_TOO_LARGE;
+        out[o++] = (char)c;
+    }
+    out[o] = 0;
+    for (size_t k = 0; k < o;) {
+        size_t l = mv_utf8_seq((const unsigned char *)out + k, o - k);
+        if (!l)
+            return MV_ERR_PARSE;
+        k += l;
+    }
+    return MV_OK;
 }
 
 mv_err mv_http_form_get(const char *text, size_t len, const char *name, char *out, size_t cap)
 {
     if (!text || !name || !out || cap == 0)
         return MV_ERR_INVAL;
+    out[0] = 0;
     size_t nl = strlen(name), i = 0;
+    if (nl == 0)
+        return MV_ERR_INVAL;
     while (i <= len) {
         size_t end = i;
         while (end < len && text[end] != '&')
             end++;
         if (end - i > nl && !memcmp(text + i, name, nl) && text[i + nl] == '=') {
-            size_t o = 0;
-            for (size_t j = i + nl + 1; j < end; j++) {
-                int c = (unsigned char)text[j];
-                if (c == '+') {
-                    c = ' ';
-                } else if (c == '%') {
-                    int hi;
-                    if (j + 2 >= end || (hi = hexval(text[j + 1])) < 0 || hexval(text[j + 2]) < 0)
-                        return MV_ERR_PARSE;
-                    c = hi * 16 + hexval(text[j + 2]);
-                    j += 2;
-                }
-                if (c < 0x20 || c == 0x7f)
-                    return MV_ERR_PARSE;
-                if (o + 1 >= cap)
-                    return MV_ERR_TOO_LARGE;
-                out[o++] = (char)c;
-            }
-            out[o] = 0;
-            for (size_t k = 0; k < o;) {
-                size_t l = utf8_seq((const unsigned char *)out + k, o - k);
-                if (!l)
-                    return MV_ERR_PARSE;
-                k += l;
-            }
-            return MV_OK;
+            mv_err rc = form_decode(text + i + nl + 1, end - i - nl - 1, out, cap);
+            if (rc != MV_OK)
+                mv_wipe(out, cap); /* no half-decoded value is left behind */
+            return rc;
         }
         i = end + 1;
     }

@@ -15,6 +15,7 @@
 #include "medvault/mv_file.h"
 #include "medvault/mv_log.h"
 #include "medvault/mv_mem.h"
+#include "medvault/mv_revocation.h"
 #include "storage_internal.h"
 
 /* ---------- config ---------- */
@@ -23,7 +24,8 @@ mv_err mv_storage_config_defaults(mv_storage_config *cfg, const char *dir, size_
 {
     /* The listen address and hospital key are command-line flags only: one source of truth. */
     static const char *const allowed[] = {"threads", "skew_seconds", "max_body", "gc_interval_seconds",
-                                          "claim_ttl_seconds", NULL};
+                                          "claim_ttl_seconds", "hospital_url", "revocation_poll_seconds", NULL};
+    mv_config *c = NULL;
     if (err_line)
         *err_line = 0;
     if (!cfg)
@@ -36,14 +38,26 @@ mv_err mv_storage_config_defaults(mv_storage_config *cfg, const char *dir, size_
         {"max_body", (uint64_t)256 << 20, 4096, (uint64_t)1 << 30, 0},
         {"gc_interval_seconds", 600, 0, 7 * 86400, 0},
         {"claim_ttl_seconds", 3600, 1, 30 * 86400, 0},
+        {"revocation_poll_seconds", MV_REVOCATION_DEFAULT_INTERVAL, 1, MV_REVOCATION_MAX_INTERVAL, 0},
     };
     mv_err rc = mv_config_load_settings(dir, "storage.conf", STORAGE_COMPONENT, allowed, num,
-                                        sizeof num / sizeof num[0], NULL, err_line);
+                                        sizeof num / sizeof num[0], &c, err_line);
     cfg->threads = (unsigned)num[0].v;
     cfg->skew_seconds = num[1].v;
     cfg->max_body = (size_t)num[2].v;
     cfg->gc_interval_s = (double)num[3].v;
     cfg->claim_ttl_s = num[4].v;
+    cfg->revocation_poll_s = (unsigned)num[5].v;
+    const char *url = rc == MV_OK ? mv_config_get(c, "hospital_url") : NULL;
+    if (url && !mv_revocation_url_ok(url)) {
+        if (err_line)
+            *err_line = mv_config_line(c, "hospital_url");
+        mv_log(MV_LOG_ERROR, STORAGE_COMPONENT, "storage.conf: hospital_url must be http(s)://host[:port] (no user, query)");
+        rc = MV_ERR_PARSE;
+    } else if (url) {
+        snprintf(cfg->hospital_url, sizeof cfg->hospital_url, "%s", url);
+    }
+    mv_config_free(c);
     return rc;
 }
 
@@ -356,9 +370,37 @@ static void gc_tick(void *ctx)
     storage_update_gauges(s);
 }
 
+/* Starts polling the hospital's revocation list into s->auth (signals already blocked, so
+ * the thread inherits the mask). *out stays NULL without a hospital_url. */
+static mv_err start_revocations(storage_srv *s, mv_revocation_poller **out)
+{
+    const mv_storage_config *cfg = s->cfg;
+    if (!cfg->hospital_url[0]) {
+        mv_log(MV_LOG_INFO, STORAGE_COMPONENT,
+               "no hospital_url: revocations are not polled (revoked users are refused only when their "
+               "credential expires)");
+        return MV_OK;
+    }
+    mv_revocation_poller_config pc = {
+        .hospital_url = cfg->hospital_url,
+        .interval_seconds = cfg->revocation_poll_s,
+        .verifier = s->auth,
+        .metrics = s->metrics,
+        .component = STORAGE_COMPONENT,
+    };
+    memcpy(pc.hospital_pk, cfg->hospital_pk, 32);
+    mv_err rc = mv_revocation_poller_start(&pc, out);
+    if (rc != MV_OK)
+        mv_log(MV_LOG_ERROR, STORAGE_COMPONENT,
+               "cannot poll revocations (hospital_url, revocation_poll_seconds 1..%u): %s",
+               MV_REVOCATION_MAX_INTERVAL, mv_strerror(rc));
+    return rc;
+}
+
 mv_err mv_storage_run(const mv_storage_config *cfg)
 {
     storage_srv s;
+    mv_revocation_poller *revocations = NULL;
     char store_dir[4096];
     mv_err rc;
     memset(&s, 0, sizeof s);
@@ -393,6 +435,8 @@ mv_err mv_storage_run(const mv_storage_config *cfg)
 
     /* Only the main thread takes SIGTERM/SIGINT: block them before any thread starts. */
     mv_daemon_block_signals();
+    if ((rc = start_revocations(&s, &revocations)) != MV_OK)
+        goto out;
     mv_http_config hc = {
         .listen = cfg->listen,
         .max_body = cfg->max_body,
@@ -419,6 +463,7 @@ mv_err mv_storage_run(const mv_storage_config *cfg)
 out:
     if (s.http)
         mv_http_server_stop(s.http);
+    mv_revocation_poller_stop(revocations);
     mv_store_close(s.store);
     mv_auth_verifier_free(s.auth);
     mv_metrics_free(s.metrics);

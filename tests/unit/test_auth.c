@@ -10,6 +10,7 @@
 #include "medvault/mv_codec.h"
 #include "medvault/mv_hash.h"
 #include "medvault/mv_mem.h"
+#include "medvault/mv_revocation.h"
 #include "medvault/mv_sig.h"
 
 #define T0 1790000000u /* an arbitrary "now" */
@@ -635,6 +636,175 @@ static void test_threads(void **state)
     mv_auth_verifier_free(v);
 }
 
+/* mv_auth_verify_key: a request proving possession of a key, with or without a credential
+ * (the hospital's renewal endpoint). Every other check of mv_auth_verify still applies. */
+static void test_verify_key(void **state)
+{
+    (void)state;
+    fixture f;
+    make_fixture(&f);
+    mv_auth_verifier *v = NULL;
+    assert_int_equal(mv_auth_verifier_new(f.hpk, 300, 1000, &v), MV_OK);
+    req q;
+    uint8_t key[32];
+
+    /* No credential at all: mv_auth_verify refuses, verify_key accepts and names the key. */
+    make_req(&q, &f, f.opk, f.osk, T0);
+    q.r.credential = NULL;
+    assert_int_equal(mv_auth_verify(v, &q.r, T0, NULL), MV_ERR_AUTH);
+    memset(key, 0, sizeof key);
+    assert_int_equal(mv_auth_verify_key(v, &q.r, T0, key), MV_OK);
+    assert_memory_equal(key, f.opk, 32);
+    /* The nonce is burnt for both kinds of request. */
+    assert_int_equal(mv_auth_verify_key(v, &q.r, T0, key), MV_ERR_REPLAY);
+
+    /* An expired credential, someone else's credential, or garbage in MV-Credential: ignored. */
+    make_req(&q, &f, f.upk, f.usk, T0 + 7200); /* the fixture's credential expired at T0+3600 */
+    assert_int_equal(mv_auth_verify(v, &q.r, T0 + 7200, NULL), MV_ERR_EXPIRED);
+    assert_int_equal(mv_auth_verify_key(v, &q.r, T0 + 7200, key), MV_OK);
+    assert_memory_equal(key, f.upk, 32);
+    make_req(&q, &f, f.opk, f.osk, T0);
+    assert_int_equal(mv_auth_verify_key(v, &q.r, T0, key), MV_OK);
+    assert_memory_equal(key, f.opk, 32);
+    make_req(&q, &f, f.opk, f.osk, T0);
+    q.r.credential = "not base64 at all";
+    assert_int_equal(mv_auth_verify_key(v, &q.r, T0, key), MV_OK);
+
+    /* Signature, date, headers and key are still checked. */
+    make_req(&q, &f, f.opk, f.osk, T0);
+    q.h.signature[3] = q.h.signature[3] == '0' ? '1' : '0';
+    assert_int_equal(mv_auth_verify_key(v, &q.r, T0, key), MV_ERR_AUTH);
+    make_req(&q, &f, f.opk, f.osk, T0);
+    q.body[1] = 'X';
+    assert_int_equal(mv_auth_verify_key(v, &q.r, T0, key), MV_ERR_AUTH);
+    make_req(&q, &f, f.opk, f.osk, T0);
+    assert_int_equal(mv_auth_verify_key(v, &q.r, T0 + 301, key), MV_ERR_EXPIRED);
+    make_req(&q, &f, f.opk, f.osk, T0);
+    q.r.key = "00";
+    assert_int_equal(mv_auth_verify_key(v, &q.r, T0, key), MV_ERR_AUTH);
+    make_req(&q, &f, f.opk, f.osk, T0);
+    q.r.nonce = NULL;
+    assert_int_equal(mv_auth_verify_key(v, &q.r, T0, key), MV_ERR_AUTH);
+    /* Claiming another key with one's own signature. */
+    make_req(&q, &f, f.opk, f.osk, T0);
+    char upk_hex[65];
+    assert_int_equal(mv_hex_encode(upk_hex, sizeof upk_hex, f.upk, 32), MV_OK);
+    q.r.key = upk_hex;
+    assert_int_equal(mv_auth_verify_key(v, &q.r, T0, key), MV_ERR_AUTH);
+
+    make_req(&q, &f, f.opk, f.osk, T0);
+    {
+        uint8_t *volatile no_key = NULL; /* hidden from the [static 32] non-null check */
+        assert_int_equal(mv_auth_verify_key(v, &q.r, T0, no_key), MV_ERR_INVAL);
+    }
+    assert_int_equal(mv_auth_verify_key(NULL, &q.r, T0, key), MV_ERR_INVAL);
+    assert_int_equal(mv_auth_verify_key(v, NULL, T0, key), MV_ERR_INVAL);
+    mv_auth_verifier_free(v);
+}
+
+static void revocation_list(const fixture *f, const uint8_t *keys, size_t n, uint64_t serial, mv_revocation_list *l)
+{
+    mv_buf b;
+    mv_buf_init(&b, 1 << 16);
+    assert_int_equal(mv_revocation_sign(keys, n, serial, T0, T0 + 10, f->hpk, f->hsk, &b), MV_OK);
+    assert_int_equal(mv_revocation_verify(b.ptr, b.len, f->hpk, l), MV_OK);
+    mv_buf_clear(&b);
+}
+
+/* mv_auth_verifier_set_revocations: a revoked subject is refused only once a list naming it
+ * is installed; serials never go back; a revoked key can still prove possession. */
+static void test_revocation(void **state)
+{
+    (void)state;
+    fixture f;
+    make_fixture(&f);
+    mv_auth_verifier *v = NULL;
+    assert_int_equal(mv_auth_verifier_new(f.hpk, 300, 1000, &v), MV_OK);
+    mv_revocation_list l;
+    req q;
+    uint8_t key[32];
+
+    assert_true(mv_auth_verifier_revocation_serial(v) == 0);
+    make_req(&q, &f, f.upk, f.usk, T0);
+    assert_int_equal(mv_auth_verify(v, &q.r, T0, NULL), MV_OK);
+
+    /* A list naming someone else: the user still passes. */
+    revocation_list(&f, f.opk, 1, 5, &l);
+    assert_int_equal(mv_auth_verifier_set_revocations(v, &l), MV_OK);
+    mv_revocation_list_clear(&l);
+    assert_true(mv_auth_verifier_revocation_serial(v) == 5);
+    make_req(&q, &f, f.upk, f.usk, T0);
+    assert_int_equal(mv_auth_verify(v, &q.r, T0, NULL), MV_OK);
+
+    /* A list naming the user: refused with MV_ERR_AUTH, and the nonce is not burnt. */
+    uint8_t both[64];
+    memcpy(both, f.opk, 32);
+    memcpy(both + 32, f.upk, 32);
+    revocation_list(&f, both, 2, 6, &l);
+    assert_int_equal(mv_auth_verifier_set_revocations(v, &l), MV_OK);
+    mv_revocation_list_clear(&l);
+    assert_true(mv_auth_verifier_revocation_serial(v) == 6);
+    make_req(&q, &f, f.upk, f.usk, T0);
+    mv_credential got;
+    assert_int_equal(mv_auth_verify(v, &q.r, T0, &got), MV_ERR_AUTH);
+    assert_true(tu_all_zero((const uint8_t *)&got, sizeof got));
+    /* ... but the key can still prove possession (the hospital then consults its registry). */
+    assert_int_equal(mv_auth_verify_key(v, &q.r, T0, key), MV_OK);
+    assert_memory_equal(key, f.upk, 32);
+
+    /* An older list (a replay of serial 5 that did not name the user) is refused. */
+    revocation_list(&f, f.opk, 1, 5, &l);
+    assert_int_equal(mv_auth_verifier_set_revocations(v, &l), MV_ERR_BAD_STATE);
+    mv_revocation_list_clear(&l);
+    assert_true(mv_auth_verifier_revocation_serial(v) == 6);
+    make_req(&q, &f, f.upk, f.usk, T0);
+    assert_int_equal(mv_auth_verify(v, &q.r, T0, NULL), MV_ERR_AUTH);
+
+    /* An equal serial replaces (the hospital re-signs the same state with new times). */
+    revocation_list(&f, f.opk, 1, 6, &l);
+    assert_int_equal(mv_auth_verifier_set_revocations(v, &l), MV_OK);
+    make_req(&q, &f, f.upk, f.usk, T0);
+    assert_int_equal(mv_auth_verify(v, &q.r, T0, NULL), MV_OK);
+    /* The installed list is a copy: the caller's may be freed. */
+    mv_revocation_list_clear(&l);
+    make_req(&q, &f, f.opk, f.osk, T0);
+    q.r.credential = NULL;
+    assert_int_equal(mv_auth_verify_key(v, &q.r, T0, key), MV_OK);
+
+    /* An empty list with a higher serial un-revokes everyone. */
+    revocation_list(&f, NULL, 0, 7, &l);
+    assert_int_equal(mv_auth_verifier_set_revocations(v, &l), MV_OK);
+    mv_revocation_list_clear(&l);
+    assert_true(mv_auth_verifier_revocation_serial(v) == 7);
+
+    /* Lists from another issuer, and malformed structs, are never installed. */
+    {
+        uint8_t xpk[32], xsk[64];
+        mv_buf b;
+        mv_buf_init(&b, 1 << 16);
+        assert_int_equal(mv_sign_keypair(xpk, xsk), MV_OK);
+        assert_int_equal(mv_revocation_sign(f.upk, 1, 100, T0, T0, xpk, xsk, &b), MV_OK);
+        assert_int_equal(mv_revocation_verify(b.ptr, b.len, xpk, &l), MV_OK);
+        assert_int_equal(mv_auth_verifier_set_revocations(v, &l), MV_ERR_AUTH);
+        mv_revocation_list_clear(&l);
+        mv_buf_clear(&b);
+    }
+    assert_true(mv_auth_verifier_revocation_serial(v) == 7);
+    revocation_list(&f, f.upk, 1, 8, &l);
+    uint8_t *keep = l.keys;
+    l.keys = NULL;
+    assert_int_equal(mv_auth_verifier_set_revocations(v, &l), MV_ERR_INVAL);
+    l.keys = keep;
+    assert_int_equal(mv_auth_verifier_set_revocations(NULL, &l), MV_ERR_INVAL);
+    assert_int_equal(mv_auth_verifier_set_revocations(v, NULL), MV_ERR_INVAL);
+    mv_revocation_list_clear(&l);
+    assert_true(mv_auth_verifier_revocation_serial(v) == 7);
+    assert_true(mv_auth_verifier_revocation_serial(NULL) == 0);
+    make_req(&q, &f, f.upk, f.usk, T0);
+    assert_int_equal(mv_auth_verify(v, &q.r, T0, NULL), MV_OK);
+    mv_auth_verifier_free(v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -647,6 +817,8 @@ int main(void)
         cmocka_unit_test(test_replay_window_and_eviction),
         cmocka_unit_test(test_cache_churn),
         cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_verify_key),
+        cmocka_unit_test(test_revocation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
