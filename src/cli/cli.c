@@ -132,7 +132,8 @@ mv_client *cli_open_client(const cli_common *o, const mv_client_options *extra, 
     opt.no_cache = o->no_cache;
     opt.progress = progress_cb;
     opt.progress_ctx = (void *)what;
-    mv_err rc = mv_client_open(o->deployment, o->user, &opt, &c);
+    char why[256];
+    mv_err rc = mv_client_open_msg(o->deployment, o->user, &opt, &c, why, sizeof why);
     switch (rc) {
     case MV_OK:
         return c;
@@ -140,7 +141,10 @@ mv_client *cli_open_client(const cli_common *o, const mv_client_options *extra, 
         cli_err("%s: the deployment file names no hospital_url or storage_url (made by `medvault up`?)", o->deployment);
         break;
     case MV_ERR_AUTH:
-        cli_err("%s: no valid credential in the user directory, or the hospital refused to renew it", o->user);
+        if (why[0])
+            cli_err("%s: %s", o->user, why);
+        else
+            cli_err("%s: no valid credential in the user directory", o->user);
         break;
     case MV_ERR_FORBIDDEN:
         cli_err("the department is not one of the user's departments");

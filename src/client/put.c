@@ -1003,11 +1003,15 @@ static mv_err ingest(struct put *P, struct rec *r)
                 goto fail_rec;
             size_t off = 0;
             rc = mv_json_parse((const char *)data.ptr, data.len, NULL, &doc, &off);
-            if (rc != MV_OK) {
+            size_t pl = strlen(r->path);
+            int named_json = pl >= 5 && !strcmp(r->path + pl - 5, ".json");
+            if (rc != MV_OK && named_json) {
                 mvc_seterr(c, "%s: invalid JSON at byte %zu (%s)", name, off, mv_strerror(rc));
                 goto fail_rec;
             }
-            if (mv_json_type_of(doc) == MV_JSON_OBJECT && mv_json_get_str(doc, "resourceType", NULL))
+            /* A file not named .json that merely starts with '{' (1 in 256 random files) and
+             * does not parse is an attachment like any other binary file. */
+            if (rc == MV_OK && mv_json_type_of(doc) == MV_JSON_OBJECT && mv_json_get_str(doc, "resourceType", NULL))
                 fhir = 1;
         }
     }
