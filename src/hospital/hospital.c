@@ -200,6 +200,32 @@ int hosp_query(const mv_http_request *req, mv_http_response *resp, const char *n
     return -1;
 }
 
+int hosp_query_limit(const mv_http_request *req, mv_http_response *resp, uint64_t dflt, uint64_t max, uint64_t *out)
+{
+    char lim[24];
+    uint64_t v = 0;
+    int has = hosp_query(req, resp, "limit", lim, sizeof lim);
+    *out = dflt;
+    if (has <= 0)
+        return has < 0;
+    size_t l = strlen(lim);
+    for (size_t i = 0; i < l && l <= 18; i++) {
+        if (lim[i] < '0' || lim[i] > '9') {
+            v = 0;
+            break;
+        }
+        v = v * 10 + (uint64_t)(lim[i] - '0');
+    }
+    if (l == 0 || l > 18 || v == 0 || v > max) {
+        char msg[64];
+        snprintf(msg, sizeof msg, "limit must be 1 to %llu", (unsigned long long)max);
+        mv_http_respond_json_error(resp, 400, msg);
+        return 1;
+    }
+    *out = v;
+    return 0;
+}
+
 int hosp_opt_str(const mv_json *root, const char *key, mv_http_response *resp, const char **out)
 {
     const mv_json *v = mv_json_get(root, key);
@@ -404,6 +430,18 @@ static const struct route routes[] = {
     {"POST", "/v1/users/*/status", AUTH_SIGNED, R_ADMIN, hosp_users_status},
     {"POST", "/v1/credentials", AUTH_NONE, 0, hosp_credentials},
     {"GET", "/v1/revocations", AUTH_NONE, 0, hosp_revocations},
+    {"GET", "/v1/appointments", AUTH_SIGNED, R_ANY, hosp_appts_list},
+    {"POST", "/v1/appointments", AUTH_SIGNED, R_ADMIN | R_PATIENT, hosp_appts_create},
+    {"GET", "/v1/appointments/*", AUTH_SIGNED, R_ANY, hosp_appts_get},
+    {"POST", "/v1/appointments/*", AUTH_SIGNED, R_ANY, hosp_appts_update},
+    {"GET", "/v1/delegations", AUTH_SIGNED, R_ANY, hosp_delegations_list},
+    {"POST", "/v1/delegations", AUTH_SIGNED, R_PATIENT, hosp_delegations_add},
+    {"DELETE", "/v1/delegations/*", AUTH_SIGNED, R_ADMIN | R_PATIENT, hosp_delegations_revoke},
+    {"GET", "/v1/patients/*", AUTH_SIGNED, R_ADMIN | R_DOCTOR, hosp_patients_get},
+    {"GET", "/v1/medicines", AUTH_SIGNED, R_ANY, hosp_medicines_list},
+    {"POST", "/v1/medicines", AUTH_SIGNED, R_ADMIN, hosp_medicines_put},
+    {"DELETE", "/v1/medicines/*", AUTH_SIGNED, R_ADMIN, hosp_medicines_delete},
+    {"GET", "/v1/alerts", AUTH_SIGNED, R_ADMIN, hosp_alerts_list},
 };
 
 /* 1 if path matches pattern; *param receives what '*' matched (into param[0..cap)). */

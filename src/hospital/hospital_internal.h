@@ -61,6 +61,9 @@ int hosp_json_body(const mv_http_request *req, mv_http_response *resp, mv_json *
 /* Query parameter name of req into out[0..cap): 1 if present, 0 if absent; answers 400 and
  * returns -1 if malformed or too long. */
 int hosp_query(const mv_http_request *req, mv_http_response *resp, const char *name, char *out, size_t cap);
+/* Query parameter "limit": *out = dflt if absent; answers 400 and returns 1 unless it is an
+ * integer in 1..max. */
+int hosp_query_limit(const mv_http_request *req, mv_http_response *resp, uint64_t dflt, uint64_t max, uint64_t *out);
 /* Optional string member: 0 if absent or a string (*out = NULL or the string), else answers
  * 400 "KEY must be a string" and returns 1. */
 int hosp_opt_str(const mv_json *root, const char *key, mv_http_response *resp, const char **out);
@@ -83,5 +86,24 @@ void hosp_users_get(struct hosp *, const mv_http_request *, mv_http_response *, 
 void hosp_users_status(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *, const char *);
 void hosp_credentials(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *, const char *);
 void hosp_revocations(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *, const char *);
+
+/* ---- hospital_workflow.c ---- */
+void hosp_appts_create(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *, const char *);
+void hosp_appts_update(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *, const char *);
+void hosp_appts_get(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *, const char *);
+void hosp_appts_list(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *, const char *);
+void hosp_delegations_add(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *,
+                          const char *);
+void hosp_delegations_list(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *,
+                           const char *);
+void hosp_delegations_revoke(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *,
+                             const char *);
+void hosp_patients_get(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *, const char *);
+void hosp_medicines_list(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *,
+                         const char *);
+void hosp_medicines_put(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *, const char *);
+void hosp_medicines_delete(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *,
+                           const char *);
+void hosp_alerts_list(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *, const char *);
 
 #endif

@@ -421,12 +421,300 @@ static void test_renewal_and_revocation(void **state)
     free_user(&w);
 }
 
+/* ---------- appointments ---------- */
+
+static char g_appt_flow[33];
+
+/* Creates an appointment as u with body; returns its id (static) after checking the status. */
+static const char *create_appt(const user *u, const char *body, const char *want_status)
+{
+    static char id[33];
+    mv_json *j = NULL;
+    assert_int_equal(call("POST", "/v1/appointments", body, u, &j), 201);
+    assert_string_equal(mv_json_get_str(j, "status", NULL), want_status);
+    snprintf(id, sizeof id, "%s", mv_json_get_str(j, "id", NULL));
+    assert_int_equal(strlen(id), 32);
+    mv_json_free(j);
+    return id;
+}
+
+static const char *appt_status(const user *u, const char *id)
+{
+    static char st[32];
+    char path[128];
+    mv_json *j = NULL;
+    snprintf(path, sizeof path, "/v1/appointments/%s", id);
+    assert_int_equal(call("GET", path, NULL, u, &j), 200);
+    snprintf(st, sizeof st, "%s", mv_json_get_str(j, "status", NULL));
+    mv_json_free(j);
+    return st;
+}
+
+static long update_appt(const user *u, const char *id, const char *body)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/v1/appointments/%s", id);
+    return st_of("POST", path, body, u);
+}
+
+/* Number of appointments u sees with query q. */
+static size_t count_appts(const user *u, const char *q)
+{
+    char path[256];
+    mv_json *j = NULL;
+    snprintf(path, sizeof path, "/v1/appointments%s", q);
+    assert_int_equal(call("GET", path, NULL, u, &j), 200);
+    size_t n = mv_json_len(mv_json_get(j, "appointments"));
+    mv_json_free(j);
+    return n;
+}
+
+/* An admin books pat with doc in cardiology in one call. */
+static const char *book(const user *pat, const user *doc)
+{
+    char body[512];
+    snprintf(body, sizeof body,
+             "{\"patient\":\"%s\",\"department\":\"cardiology\",\"doctor\":\"%s\",\"starts_at\":%llu,"
+             "\"place\":\"room 4\",\"reason\":\"follow-up\"}",
+             pat->mrn, doc->hex, (unsigned long long)time(NULL) + 86400);
+    return create_appt(&g_admin, body, "booked");
+}
+
+static void test_appointments(void **state)
+{
+    (void)state;
+    char body[512], path[128];
+    mv_json *j = NULL;
+    size_t pat_before = count_appts(&g_pat, "");
+    /* requested by the patient -> booked by the admin -> checked_in -> completed by the doctor. */
+    snprintf(g_appt_flow, sizeof g_appt_flow, "%s",
+             create_appt(&g_pat, "{\"department\":\"cardiology\",\"reason\":\"chest pain\"}", "requested"));
+    assert_int_equal(update_appt(&g_admin, g_appt_flow, "{\"status\":\"booked\"}"), 409); /* incomplete */
+    snprintf(body, sizeof body, "{\"doctor\":\"%s\"}", g_onc.hex);
+    assert_int_equal(update_appt(&g_admin, g_appt_flow, body), 400); /* not in cardiology */
+    snprintf(body, sizeof body, "{\"doctor\":\"%s\",\"starts_at\":%llu,\"place\":\"room 3\"}", g_doc.hex,
+             (unsigned long long)time(NULL) + 3600);
+    assert_int_equal(update_appt(&g_admin, g_appt_flow, body), 200);
+    assert_string_equal(appt_status(&g_pat, g_appt_flow), "booked");
+    assert_int_equal(update_appt(&g_doc2, g_appt_flow, "{\"status\":\"checked_in\"}"), 403); /* not designated */
+    assert_int_equal(update_appt(&g_onc, g_appt_flow, "{\"status\":\"checked_in\"}"), 404);  /* cannot see it */
+    assert_int_equal(update_appt(&g_pat, g_appt_flow, "{\"status\":\"checked_in\"}"), 403);
+    assert_int_equal(update_appt(&g_doc, g_appt_flow, "{\"status\":\"completed\"}"), 409); /* skips check-in */
+    assert_int_equal(update_appt(&g_doc, g_appt_flow, "{\"status\":\"checked_in\"}"), 200);
+    assert_string_equal(appt_status(&g_doc, g_appt_flow), "checked_in");
+    assert_int_equal(update_appt(&g_doc, g_appt_flow, "{\"status\":\"completed\"}"), 200);
+    assert_string_equal(appt_status(&g_admin, g_appt_flow), "completed");
+    assert_int_equal(update_appt(&g_pat, g_appt_flow, "{\"status\":\"cancelled\"}"), 409);
+    assert_int_equal(update_appt(&g_admin, g_appt_flow, "{\"status\":\"nonsense\"}"), 400);
+    assert_int_equal(update_appt(&g_admin, "00000000000000000000000000000000", "{\"place\":\"x\"}"), 404);
+
+    /* The object as documented. */
+    snprintf(path, sizeof path, "/v1/appointments/%s", g_appt_flow);
+    assert_int_equal(call("GET", path, NULL, &g_pat, &j), 200);
+    assert_string_equal(mv_json_get_str(mv_json_get(j, "patient"), "mrn", NULL), g_pat.mrn);
+    assert_string_equal(mv_json_get_str(mv_json_get(j, "doctor"), "sign_public_key", NULL), g_doc.hex);
+    assert_string_equal(mv_json_get_str(j, "department", NULL), "cardiology");
+    assert_string_equal(mv_json_get_str(j, "place", NULL), "room 3");
+    assert_string_equal(mv_json_get_str(j, "reason", NULL), "chest pain");
+    mv_json_free(j);
+
+    /* Creation refusals: a patient booking, a patient for someone else, a doctor, no patient. */
+    snprintf(body, sizeof body, "{\"department\":\"cardiology\",\"doctor\":\"%s\"}", g_doc.hex);
+    assert_int_equal(st_of("POST", "/v1/appointments", body, &g_pat), 403);
+    snprintf(body, sizeof body, "{\"patient\":\"%s\"}", g_pat2.mrn);
+    assert_int_equal(st_of("POST", "/v1/appointments", body, &g_pat), 403);
+    assert_int_equal(st_of("POST", "/v1/appointments", "{\"department\":\"cardiology\"}", &g_doc), 403);
+    assert_int_equal(st_of("POST", "/v1/appointments", "{\"department\":\"cardiology\"}", &g_admin), 400);
+    assert_int_equal(st_of("POST", "/v1/appointments", "{\"patient\":\"MRN-999999\"}", &g_admin), 404);
+    assert_int_equal(st_of("POST", "/v1/appointments", "{\"department\":\"nowhere\"}", &g_pat), 400);
+
+    /* Visibility. */
+    const char *b2 = book(&g_pat2, &g_doc);
+    char other[33];
+    snprintf(other, sizeof other, "%s", b2);
+    assert_int_equal(count_appts(&g_pat, ""), pat_before + 1);
+    assert_int_equal(st_of("GET", "/v1/appointments/" "00000000000000000000000000000000", NULL, &g_pat), 404);
+    snprintf(path, sizeof path, "/v1/appointments/%s", other);
+    assert_int_equal(st_of("GET", path, NULL, &g_pat), 404); /* pat2's */
+    assert_int_equal(st_of("GET", path, NULL, &g_onc), 404); /* another department */
+    assert_int_equal(st_of("GET", path, NULL, &g_doc2), 200); /* same department */
+    assert_int_equal(count_appts(&g_onc, ""), 0);
+    assert_true(count_appts(&g_doc, "?doctor=me") >= 2);
+    assert_int_equal(count_appts(&g_doc2, "?doctor=me"), 0);
+    snprintf(path, sizeof path, "?patient=%s", g_pat2.mrn);
+    assert_int_equal(count_appts(&g_admin, path), 1);
+    assert_int_equal(count_appts(&g_pat, path), 0);
+    assert_int_equal(count_appts(&g_admin, "?status=completed&department=cardiology"), 1);
+    assert_int_equal(st_of("GET", "/v1/appointments?status=bogus", NULL, &g_admin), 400);
+    assert_int_equal(st_of("GET", "/v1/appointments?patient=bogus", NULL, &g_admin), 400);
+}
+
+/* ---------- delegations and patient lookup ---------- */
+
+static char *delegation_b64(const user *pat, const user *doc, const char *appt, const char *dept, uint64_t life)
+{
+    static char b64[MV_DELEGATION_B64_MAX];
+    mv_delegation d;
+    memset(&d, 0, sizeof d);
+    memcpy(d.patient, mv_identity_sign_pk(pat->id), 32);
+    memcpy(d.doctor, mv_identity_sign_pk(doc->id), 32);
+    assert_int_equal(mv_hex_decode_exact(d.appointment, 16, appt, 32), MV_OK);
+    d.issued_at = (uint64_t)time(NULL);
+    d.expires_at = d.issued_at + life;
+    snprintf(d.department, sizeof d.department, "%s", dept);
+    assert_int_equal(mv_delegation_sign(&d, mv_identity_sign_sk(pat->id)), MV_OK);
+    assert_int_equal(mv_delegation_to_b64(&d, b64, sizeof b64), MV_OK);
+    return b64;
+}
+
+static long post_delegation(const user *by, const char *b64, mv_json **out)
+{
+    char body[600];
+    snprintf(body, sizeof body, "{\"delegation\":\"%s\"}", b64);
+    if (out)
+        return call("POST", "/v1/delegations", body, by, out);
+    return st_of("POST", "/v1/delegations", body, by);
+}
+
+static size_t count_delegations(const user *u)
+{
+    mv_json *j = NULL;
+    assert_int_equal(call("GET", "/v1/delegations", NULL, u, &j), 200);
+    size_t n = mv_json_len(mv_json_get(j, "delegations"));
+    mv_json_free(j);
+    return n;
+}
+
+static void test_delegations(void **state)
+{
+    (void)state;
+    char a[33], b[33], c[33], path[128];
+    mv_json *j = NULL;
+    snprintf(a, sizeof a, "%s", book(&g_pat, &g_doc));
+    snprintf(b, sizeof b, "%s", book(&g_pat2, &g_doc));
+    snprintf(c, sizeof c, "%s", book(&g_pat, &g_doc));
+    assert_int_equal(update_appt(&g_pat, c, "{\"status\":\"cancelled\"}"), 200);
+
+    /* Accepted for the designated doctor, and countersigned. */
+    assert_int_equal(post_delegation(&g_pat, delegation_b64(&g_pat, &g_doc, a, "cardiology", 7 * 86400), &j), 201);
+    const char *cs = mv_json_get_str(j, "delegation", NULL);
+    assert_non_null(cs);
+    mv_delegation d;
+    assert_int_equal(mv_delegation_from_b64(cs, strlen(cs), &d), MV_OK);
+    assert_int_equal(mv_delegation_verify(&d, mv_identity_sign_pk(g_hosp), (uint64_t)time(NULL)), MV_OK);
+    assert_int_equal(tu_json_u64(j, "expires_at"), d.expires_at);
+    uint64_t did = tu_json_u64(j, "id");
+    mv_json_free(j);
+
+    /* Refused: another doctor, another patient's appointment, a cancelled one, too long, by a doctor. */
+    assert_int_equal(post_delegation(&g_pat, delegation_b64(&g_pat, &g_doc2, a, "cardiology", 86400), NULL), 403);
+    assert_int_equal(post_delegation(&g_pat, delegation_b64(&g_pat, &g_doc, b, "cardiology", 86400), NULL), 403);
+    assert_int_equal(post_delegation(&g_pat, delegation_b64(&g_pat, &g_doc, c, "cardiology", 86400), NULL), 409);
+    assert_int_equal(post_delegation(&g_pat, delegation_b64(&g_pat, &g_doc, a, "cardiology", 91 * 86400), NULL), 400);
+    assert_int_equal(post_delegation(&g_pat, delegation_b64(&g_pat, &g_doc, a, "oncology", 86400), NULL), 400);
+    assert_int_equal(post_delegation(&g_pat2, delegation_b64(&g_pat, &g_doc, a, "cardiology", 86400), NULL), 403);
+    assert_int_equal(post_delegation(&g_doc, delegation_b64(&g_pat, &g_doc, a, "cardiology", 86400), NULL), 403);
+    assert_int_equal(post_delegation(&g_pat, "bm90IGEgZGVsZWdhdGlvbg==", NULL), 400);
+
+    /* Patient lookup: the delegation goes only to the doctor it names. */
+    snprintf(path, sizeof path, "/v1/patients/%s", g_pat.mrn);
+    assert_int_equal(call("GET", path, NULL, &g_doc, &j), 200);
+    assert_true(mv_json_type_of(mv_json_get(j, "registered")) == MV_JSON_TRUE);
+    assert_string_equal(mv_json_get_str(j, "delegation", NULL), cs);
+    assert_string_equal(mv_json_get_str(j, "appointment", NULL), a);
+    assert_string_equal(mv_json_get_str(j, "mrn", NULL), g_pat.mrn);
+    assert_non_null(mv_json_get_str(j, "box_public_key", NULL));
+    mv_json_free(j);
+    assert_int_equal(call("GET", path, NULL, &g_doc2, &j), 200);
+    assert_true(mv_json_type_of(mv_json_get(j, "delegation")) == MV_JSON_NULL);
+    assert_true(mv_json_type_of(mv_json_get(j, "appointment")) == MV_JSON_NULL);
+    mv_json_free(j);
+    assert_int_equal(st_of("GET", path, NULL, &g_pat), 403);
+    assert_int_equal(call("GET", "/v1/patients/MRN-999999", NULL, &g_doc, &j), 404);
+    assert_true(mv_json_type_of(mv_json_get(j, "registered")) == MV_JSON_FALSE);
+    mv_json_free(j);
+
+    /* Listing by role; revocation by the patient hides it from the doctor. */
+    assert_int_equal(count_delegations(&g_doc), 1);
+    assert_int_equal(count_delegations(&g_doc2), 0);
+    assert_int_equal(count_delegations(&g_pat), 1);
+    assert_int_equal(count_delegations(&g_pat2), 0);
+    assert_int_equal(count_delegations(&g_admin), 1);
+    char dpath[64];
+    snprintf(dpath, sizeof dpath, "/v1/delegations/%llu", (unsigned long long)did);
+    assert_int_equal(st_of("DELETE", dpath, NULL, &g_doc), 403);
+    assert_int_equal(st_of("DELETE", dpath, NULL, &g_pat2), 403);
+    assert_int_equal(st_of("DELETE", "/v1/delegations/999", NULL, &g_pat), 404);
+    assert_int_equal(st_of("DELETE", dpath, NULL, &g_pat), 200);
+    assert_int_equal(call("GET", path, NULL, &g_doc, &j), 200);
+    assert_true(mv_json_type_of(mv_json_get(j, "delegation")) == MV_JSON_NULL);
+    mv_json_free(j);
+    assert_int_equal(call("GET", "/v1/delegations", NULL, &g_doc, &j), 200);
+    assert_true(mv_json_type_of(mv_json_get(mv_json_at(mv_json_get(j, "delegations"), 0), "revoked")) ==
+                MV_JSON_TRUE);
+    mv_json_free(j);
+}
+
+/* ---------- formulary and alerts ---------- */
+
+static void test_medicines_and_alerts(void **state)
+{
+    (void)state;
+    mv_json *j = NULL;
+    const char *m1 = "{\"name\":\"Amoxicillin\",\"form\":\"capsule\",\"strength\":\"500 mg\",\"dosage\":\"1 every 8 h\","
+                     "\"code\":\"723\"}";
+    const char *m1b = "{\"name\":\"Amoxicillin\",\"form\":\"capsule\",\"strength\":\"500 mg\",\"dosage\":\"1 every 12 h\"}";
+    const char *m2 = "{\"name\":\"Para_50%\",\"form\":\"tablet\",\"strength\":\"1 g\",\"dosage\":\"as needed\"}";
+    assert_int_equal(call("POST", "/v1/medicines", m1, &g_admin, &j), 201);
+    uint64_t id = tu_json_u64(j, "id");
+    mv_json_free(j);
+    assert_int_equal(call("POST", "/v1/medicines", m1b, &g_admin, &j), 200); /* upsert */
+    assert_int_equal(tu_json_u64(j, "id"), id);
+    assert_string_equal(mv_json_get_str(j, "dosage", NULL), "1 every 12 h");
+    assert_string_equal(mv_json_get_str(j, "code", NULL), "723"); /* kept */
+    mv_json_free(j);
+    assert_int_equal(st_of("POST", "/v1/medicines", m2, &g_admin), 201);
+    assert_int_equal(st_of("POST", "/v1/medicines", m2, &g_doc), 403);
+    assert_int_equal(st_of("POST", "/v1/medicines", "{\"name\":\"x\"}", &g_admin), 400);
+    /* Listing and search: '%' and '_' are literal. */
+    assert_int_equal(call("GET", "/v1/medicines", NULL, &g_doc, &j), 200);
+    assert_int_equal(mv_json_len(mv_json_get(j, "medicines")), 2);
+    mv_json_free(j);
+    assert_int_equal(call("GET", "/v1/medicines?q=amox", NULL, &g_pat, &j), 200);
+    assert_int_equal(mv_json_len(mv_json_get(j, "medicines")), 1);
+    mv_json_free(j);
+    assert_int_equal(call("GET", "/v1/medicines?q=%25", NULL, &g_doc, &j), 200);
+    assert_int_equal(mv_json_len(mv_json_get(j, "medicines")), 1);
+    mv_json_free(j);
+    assert_int_equal(call("GET", "/v1/medicines?q=a_5", NULL, &g_doc, &j), 200);
+    assert_int_equal(mv_json_len(mv_json_get(j, "medicines")), 1);
+    mv_json_free(j);
+    assert_int_equal(call("GET", "/v1/medicines?q=i_l", NULL, &g_doc, &j), 200); /* not "ill" */
+    assert_int_equal(mv_json_len(mv_json_get(j, "medicines")), 0);
+    mv_json_free(j);
+    char path[64];
+    snprintf(path, sizeof path, "/v1/medicines/%llu", (unsigned long long)id);
+    assert_int_equal(st_of("DELETE", path, NULL, &g_doc), 403);
+    assert_int_equal(st_of("DELETE", path, NULL, &g_admin), 200);
+    assert_int_equal(st_of("DELETE", path, NULL, &g_admin), 404);
+    assert_int_equal(st_of("DELETE", "/v1/medicines/abc", NULL, &g_admin), 404);
+    /* Alerts: admin only, empty until the alert system writes some. */
+    assert_int_equal(call("GET", "/v1/alerts?limit=10", NULL, &g_admin, &j), 200);
+    assert_int_equal(mv_json_type_of(mv_json_get(j, "alerts")), MV_JSON_ARRAY);
+    mv_json_free(j);
+    assert_int_equal(st_of("GET", "/v1/alerts", NULL, &g_doc), 403);
+    assert_int_equal(st_of("GET", "/v1/alerts?limit=0", NULL, &g_admin), 400);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_registration),
         cmocka_unit_test(test_user_lookup),
         cmocka_unit_test(test_renewal_and_revocation),
+        cmocka_unit_test(test_appointments),
+        cmocka_unit_test(test_delegations),
+        cmocka_unit_test(test_medicines_and_alerts),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
