@@ -86,6 +86,15 @@ void hosp_users_get(struct hosp *, const mv_http_request *, mv_http_response *, 
 void hosp_users_status(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *, const char *);
 void hosp_credentials(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *, const char *);
 void hosp_revocations(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *, const char *);
+void hosp_profile_get(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *, const char *);
+void hosp_profile_put(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *, const char *);
+void hosp_departments_list(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *,
+                           const char *);
+void hosp_departments_put(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *,
+                          const char *);
+void hosp_directory(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *, const char *);
+void hosp_self_register(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *,
+                        const char *);
 
 /* ---- hospital_workflow.c ---- */
 void hosp_appts_create(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *, const char *);

@@ -10,8 +10,10 @@
 #include "medvault/mv_log.h"
 #include "medvault/mv_mem.h"
 #include "medvault/mv_revocation.h"
+#include "medvault/mv_sig.h"
 
 #define COMPONENT HOSP_COMPONENT
+#define ANSWER_MAX_USERS ((size_t)16 << 20)
 
 mv_err hosp_issue_credential(const mv_identity *hosp_id, const char *role, const char *const *depts, size_t n,
                              const uint8_t subject[32], uint64_t minutes, uint64_t now, char *cred, size_t cap,
@@ -300,4 +302,174 @@ void hosp_revocations(struct hosp *h, const mv_http_request *req, mv_http_respon
         mv_http_respond_bytes(resp, 200, b.ptr, b.len);
     mv_free(keys);
     mv_buf_clear(&b);
+}
+
+/* Answers with the caller's own USER object (contacts included). */
+static void answer_self(struct hosp *h, mv_http_response *resp, const hosp_caller *caller)
+{
+    registry_user *u = mv_malloc(sizeof *u);
+    mv_buf b;
+    mv_buf_init(&b, 1 << 16);
+    mv_err rc = u ? registry_user_get(h->reg, caller->user.sign_pk, u) : MV_ERR_NOMEM;
+    if (rc == MV_OK)
+        rc = registry_user_json(&b, u, 1);
+    mv_http_respond_built(resp, rc, 200, &b);
+    mv_free(u);
+    mv_buf_clear(&b);
+}
+
+/* GET /v1/profile. */
+void hosp_profile_get(struct hosp *h, const mv_http_request *req, mv_http_response *resp, const hosp_caller *caller,
+                      const char *param)
+{
+    (void)req, (void)param;
+    answer_self(h, resp, caller);
+}
+
+/* PUT /v1/profile {email?, phone?, about?}. */
+void hosp_profile_put(struct hosp *h, const mv_http_request *req, mv_http_response *resp, const hosp_caller *caller,
+                      const char *param)
+{
+    mv_json *root = NULL;
+    const char *email = NULL, *phone = NULL, *about = NULL, *why = NULL;
+    (void)param;
+    if (hosp_json_body(req, resp, &root) || hosp_opt_str(root, "email", resp, &email) ||
+        hosp_opt_str(root, "phone", resp, &phone) || hosp_opt_str(root, "about", resp, &about))
+        goto out;
+    mv_err rc = registry_profile_update(h->reg, caller->user.id, email, phone, about, &why);
+    if (rc != MV_OK)
+        hosp_respond_err(resp, rc, why);
+    else
+        answer_self(h, resp, caller);
+out:
+    mv_json_free(root);
+}
+
+/* GET /v1/departments. */
+void hosp_departments_list(struct hosp *h, const mv_http_request *req, mv_http_response *resp,
+                           const hosp_caller *caller, const char *param)
+{
+    mv_buf b;
+    (void)req, (void)caller, (void)param;
+    mv_buf_init(&b, (size_t)16 << 20);
+    mv_err rc = registry_departments_json(h->reg, &b);
+    if (rc == MV_OK)
+        mv_http_respond_json(resp, 200, &b);
+    else
+        hosp_respond_err(resp, rc, NULL);
+    mv_buf_clear(&b);
+}
+
+/* POST /v1/departments (admin) {name, description?}: 201 created, 200 updated. */
+void hosp_departments_put(struct hosp *h, const mv_http_request *req, mv_http_response *resp,
+                          const hosp_caller *caller, const char *param)
+{
+    mv_json *root = NULL;
+    const char *name = NULL, *desc = NULL, *why = NULL;
+    int created = 0;
+    mv_buf b;
+    (void)caller, (void)param;
+    mv_buf_init(&b, 1 << 12);
+    if (hosp_json_body(req, resp, &root) || hosp_opt_str(root, "name", resp, &name) ||
+        hosp_opt_str(root, "description", resp, &desc))
+        goto out;
+    mv_err rc = registry_department_put(h->reg, name, desc, (uint64_t)time(NULL), &created, &why);
+    if (rc != MV_OK) {
+        hosp_respond_err(resp, rc, why);
+        goto out;
+    }
+    rc = mv_buf_puts(&b, "{\"name\":");
+    if (rc == MV_OK)
+        rc = mv_json_write_str(&b, name, strlen(name));
+    if (rc == MV_OK)
+        rc = mv_buf_puts(&b, created ? ",\"created\":true}" : ",\"created\":false}");
+    mv_http_respond_built(resp, rc, created ? 201 : 200, &b);
+out:
+    mv_json_free(root);
+    mv_buf_clear(&b);
+}
+
+/* GET /v1/directory?q=&role=&department=&limit= (admins and doctors; admins see contacts). */
+void hosp_directory(struct hosp *h, const mv_http_request *req, mv_http_response *resp, const hosp_caller *caller,
+                    const char *param)
+{
+    char q[129], role[16], dept[80];
+    uint64_t limit = 50;
+    int hq, hr, hd;
+    mv_buf b;
+    (void)param;
+    if ((hq = hosp_query(req, resp, "q", q, sizeof q)) < 0 || (hr = hosp_query(req, resp, "role", role, sizeof role)) < 0 ||
+        (hd = hosp_query(req, resp, "department", dept, sizeof dept)) < 0 ||
+        hosp_query_limit(req, resp, 50, REGISTRY_DIRECTORY_MAX, &limit))
+        return;
+    if (hr && role[0] && strcmp(role, "admin") && strcmp(role, "doctor") && strcmp(role, "patient")) {
+        mv_http_respond_json_error(resp, 400, "role must be admin, doctor or patient");
+        return;
+    }
+    mv_buf_init(&b, ANSWER_MAX_USERS);
+    mv_err rc = registry_directory_json(h->reg, hq ? q : NULL, hr ? role : NULL, hd ? dept : NULL, (size_t)limit,
+                                        !strcmp(caller->user.role, "admin"), &b);
+    if (rc == MV_OK)
+        mv_http_respond_json(resp, 200, &b);
+    else
+        hosp_respond_err(resp, rc, NULL);
+    mv_buf_clear(&b);
+}
+
+/* POST /v1/register (unauthenticated kiosk self-registration of a patient; pending until an
+ * admin activates it). The signature proves possession of the signing key. */
+void hosp_self_register(struct hosp *h, const mv_http_request *req, mv_http_response *resp,
+                        const hosp_caller *caller, const char *param)
+{
+    mv_json *root = NULL;
+    registry_new_user nu;
+    registry_user *u = NULL;
+    uint8_t sig[64];
+    char shex[65], bhex[65];
+    const char *why = NULL;
+    mv_buf msg;
+    (void)caller, (void)param;
+    memset(&nu, 0, sizeof nu);
+    mv_buf_init(&msg, 1 << 12);
+    if (hosp_json_body(req, resp, &root) || hosp_opt_str(root, "name", resp, &nu.name) ||
+        hosp_opt_str(root, "email", resp, &nu.email) || hosp_opt_str(root, "phone", resp, &nu.phone))
+        goto out;
+    if (!nu.name || mv_json_get_hex(root, "sign_public_key", nu.sign_pk, 32) != MV_OK ||
+        mv_json_get_hex(root, "box_public_key", nu.box_pk, 32) != MV_OK ||
+        mv_json_get_hex(root, "signature", sig, 64) != MV_OK) {
+        mv_http_respond_json_error(resp, 400,
+                                   "name, sign_public_key, box_public_key (64 hex) and signature (128 hex) are required");
+        goto out;
+    }
+    if (!registry_name_ok(nu.name)) {
+        mv_http_respond_json_error(resp, 400, "names are 1-128 printable bytes");
+        goto out;
+    }
+    mv_err rc;
+    if ((rc = mv_hex_encode(shex, sizeof shex, nu.sign_pk, 32)) != MV_OK ||
+        (rc = mv_hex_encode(bhex, sizeof bhex, nu.box_pk, 32)) != MV_OK ||
+        (rc = mv_buf_printf(&msg, "medvault-register-v1\n%s\n%s\n%s", nu.name, shex, bhex)) != MV_OK) {
+        hosp_respond_err(resp, rc, NULL);
+        goto out;
+    }
+    if (mv_sign_verify(sig, msg.ptr, msg.len, nu.sign_pk) != MV_OK) {
+        mv_http_respond_json_error(resp, 401, "the signature does not verify under sign_public_key");
+        goto out;
+    }
+    nu.role = "patient";
+    nu.status = "pending";
+    if (!(u = mv_malloc(sizeof *u))) {
+        mv_http_respond_json_error(resp, 503, "out of memory");
+        goto out;
+    }
+    if ((rc = registry_user_add(h->reg, &nu, (uint64_t)time(NULL), 0, 0, u, &why)) != MV_OK) {
+        hosp_respond_err(resp, rc, why);
+        goto out;
+    }
+    mv_log(MV_LOG_INFO, COMPONENT, "self-registration %.16s... is pending", shex);
+    mv_http_respond_fmt(resp, 202, "{\"status\":\"pending\",\"mrn\":\"%s\"}", u->mrn);
+out:
+    mv_free(u);
+    mv_json_free(root);
+    mv_buf_clear(&msg);
 }

@@ -706,6 +706,126 @@ static void test_medicines_and_alerts(void **state)
     assert_int_equal(st_of("GET", "/v1/alerts?limit=0", NULL, &g_admin), 400);
 }
 
+/* ---------- departments, directory, profile, self-registration ---------- */
+
+static size_t count_users(const user *u, const char *q)
+{
+    char path[256];
+    mv_json *j = NULL;
+    snprintf(path, sizeof path, "/v1/directory%s", q);
+    assert_int_equal(call("GET", path, NULL, u, &j), 200);
+    size_t n = mv_json_len(mv_json_get(j, "users"));
+    mv_json_free(j);
+    return n;
+}
+
+static void test_departments_directory_profile(void **state)
+{
+    (void)state;
+    mv_json *j = NULL;
+    /* Departments: created on first use by registrations, counted; admins add and describe. */
+    assert_int_equal(call("GET", "/v1/departments", NULL, &g_pat, &j), 200);
+    const mv_json *ds = mv_json_get(j, "departments");
+    int seen = 0;
+    for (size_t i = 0; i < mv_json_len(ds); i++)
+        if (!strcmp(mv_json_get_str(mv_json_at(ds, i), "name", NULL), "cardiology")) {
+            assert_true(tu_json_u64(mv_json_at(ds, i), "doctors") >= 2);
+            seen = 1;
+        }
+    assert_true(seen);
+    mv_json_free(j);
+    assert_int_equal(st_of("POST", "/v1/departments", "{\"name\":\"radiology\",\"description\":\"X-ray\"}", &g_admin),
+                     201);
+    assert_int_equal(st_of("POST", "/v1/departments", "{\"name\":\"radiology\",\"description\":\"imaging\"}", &g_admin),
+                     200);
+    assert_int_equal(st_of("POST", "/v1/departments", "{\"name\":\"bad/name\"}", &g_admin), 400);
+    assert_int_equal(st_of("POST", "/v1/departments", "{\"name\":\"surgery\"}", &g_doc), 403);
+
+    /* Directory: admins and doctors only, filtered by role, department and name. */
+    assert_int_equal(st_of("GET", "/v1/directory", NULL, &g_pat), 403);
+    assert_int_equal(count_users(&g_doc, "?role=doctor&department=oncology"), 2); /* dr-chen, dr-victim (revoked) */
+    assert_int_equal(count_users(&g_doc, "?role=patient&department=oncology"), 0);
+    assert_int_equal(count_users(&g_doc, "?role=patient&q=PAT-"), 2); /* case-insensitive */
+    assert_int_equal(count_users(&g_admin, "?q=dr-&department=cardiology&limit=1"), 1);
+    assert_int_equal(count_users(&g_admin, "?q=%25"), 0); /* '%' is literal */
+    assert_int_equal(count_users(&g_admin, "?q=dr_"), 0);  /* '_' is literal */
+    assert_int_equal(st_of("GET", "/v1/directory?limit=501", NULL, &g_admin), 400);
+    assert_int_equal(st_of("GET", "/v1/directory?role=wizard", NULL, &g_admin), 400);
+    assert_int_equal(call("GET", "/v1/directory?q=pat-one", NULL, &g_doc, &j), 200);
+    assert_null(mv_json_get(mv_json_at(mv_json_get(j, "users"), 0), "email")); /* doctors: public form */
+    mv_json_free(j);
+    assert_int_equal(call("GET", "/v1/directory?q=pat-one", NULL, &g_admin, &j), 200);
+    assert_non_null(mv_json_get_str(mv_json_at(mv_json_get(j, "users"), 0), "email", NULL));
+    mv_json_free(j);
+
+    /* Profile. */
+    assert_int_equal(call("PUT", "/v1/profile", "{\"phone\":\"+1 555 0100\",\"about\":\"night shift\"}", &g_doc, &j),
+                     200);
+    assert_string_equal(mv_json_get_str(j, "phone", NULL), "+1 555 0100");
+    assert_string_equal(mv_json_get_str(j, "email", NULL), "dr-alvarez@example.org"); /* unchanged */
+    mv_json_free(j);
+    assert_int_equal(call("GET", "/v1/profile", NULL, &g_doc, &j), 200);
+    assert_string_equal(mv_json_get_str(j, "about", NULL), "night shift");
+    mv_json_free(j);
+    assert_int_equal(st_of("PUT", "/v1/profile", "{\"about\":\"line\\nbreak\"}", &g_doc), 400);
+    assert_int_equal(st_of("PUT", "/v1/profile", "{\"about\":7}", &g_doc), 400);
+}
+
+static void test_self_registration(void **state)
+{
+    (void)state;
+    user k;
+    char bhex[65], msg[512], body[1024], shex[129];
+    uint8_t sig[64];
+    mv_json *j = NULL;
+    new_identity(&k, "kiosk");
+    assert_int_equal(mv_hex_encode(bhex, sizeof bhex, mv_identity_box_pk(k.id), 32), MV_OK);
+    int n = snprintf(msg, sizeof msg, "medvault-register-v1\nWalk In\n%s\n%s", k.hex, bhex);
+    assert_int_equal(mv_sign(sig, msg, (size_t)n, mv_identity_sign_sk(k.id)), MV_OK);
+    assert_int_equal(mv_hex_encode(shex, sizeof shex, sig, 64), MV_OK);
+    /* A signature by another name does not verify. */
+    snprintf(body, sizeof body,
+             "{\"name\":\"Walk Out\",\"sign_public_key\":\"%s\",\"box_public_key\":\"%s\",\"signature\":\"%s\"}", k.hex,
+             bhex, shex);
+    assert_int_equal(st_of("POST", "/v1/register", body, NULL), 401);
+    snprintf(body, sizeof body,
+             "{\"name\":\"Walk In\",\"sign_public_key\":\"%s\",\"box_public_key\":\"%s\",\"signature\":\"%s\"}", k.hex,
+             bhex, shex);
+    assert_int_equal(call("POST", "/v1/register", body, NULL, &j), 202);
+    assert_string_equal(mv_json_get_str(j, "status", NULL), "pending");
+    assert_int_equal(strncmp(mv_json_get_str(j, "mrn", NULL), "MRN-", 4), 0);
+    mv_json_free(j);
+    assert_int_equal(st_of("POST", "/v1/register", body, NULL), 409);
+    assert_int_equal(st_of("POST", "/v1/register", "{\"name\":\"x\"}", NULL), 400);
+    /* Pending: no credential until an admin activates it. */
+    snprintf(k.cred, sizeof k.cred, "AAAA");
+    assert_int_equal(renew(&k, NULL, &j), 403);
+    assert_string_equal(mv_json_get_str(j, "error", NULL), "this user is pending");
+    mv_json_free(j);
+    assert_int_equal(set_status(&k, "active"), 200);
+    assert_int_equal(renew(&k, NULL, &j), 200);
+    snprintf(k.cred, sizeof k.cred, "%s", mv_json_get_str(j, "credential", NULL));
+    mv_json_free(j);
+    assert_int_equal(call("GET", "/v1/profile", NULL, &k, &j), 200);
+    assert_string_equal(mv_json_get_str(j, "role", NULL), "patient");
+    assert_string_equal(mv_json_get_str(j, "status", NULL), "active");
+    mv_json_free(j);
+    free_user(&k);
+}
+
+static void test_clean_shutdown(void **state)
+{
+    (void)state;
+    stop_server(); /* SIGTERM: exit status 0 */
+    start_server(); /* the registry re-opens with everything in it */
+    mv_json *j = NULL;
+    char path[128];
+    snprintf(path, sizeof path, "/v1/patients/%s", g_pat.mrn);
+    assert_int_equal(call("GET", path, NULL, &g_doc, &j), 200);
+    assert_string_equal(mv_json_get_str(j, "name", NULL), "pat-one");
+    mv_json_free(j);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -715,6 +835,9 @@ int main(void)
         cmocka_unit_test(test_appointments),
         cmocka_unit_test(test_delegations),
         cmocka_unit_test(test_medicines_and_alerts),
+        cmocka_unit_test(test_departments_directory_profile),
+        cmocka_unit_test(test_self_registration),
+        cmocka_unit_test(test_clean_shutdown),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
