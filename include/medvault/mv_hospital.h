@@ -58,6 +58,8 @@ typedef struct mv_hospital_config {
     char storage_url[256];            /* "" unless set (http:// or https://) */
     mv_token_alg token_alg;   /* default MV_TOKEN_HMAC_SHA256 */
     const char *port_file;    /* if set, the bound port is written there once listening */
+    const char *deployment;   /* optional deployment file: the dashboard reads its storage_url
+                                 when storage_url is unset (`medvault up` writes it last) */
 } mv_hospital_config;
 
 /* Fills the defaults and reads DIR/hospital.conf if present (unknown keys and bad values,

@@ -6,14 +6,19 @@
 
 static const char run_usage[] =
     "usage: medvault hospital run --dir DIR --listen 127.0.0.1:PORT [--port-file F]\n"
-    "                             [--threads N] [--token-hmac sha256|sha1]\n\n"
+    "                             [--threads N] [--token-hmac sha256|sha1] [--storage-url URL]\n"
+    "                             [--deployment FILE] [--revocation-poll SECONDS]\n\n"
     "Runs the hospital service on DIR (made by `medvault hospital init`) until SIGTERM or\n"
-    "SIGINT: user registration and credentials (POST /v1/users, admins only), user lookup\n"
-    "(GET /v1/users/KEY) and dedup tokens (POST /v1/tokens) derived with one privilege key\n"
-    "per department, created on demand in DIR/privileges (0600). Tokens are HMAC-SHA-256 by\n"
-    "default; sha1 selects HMAC-SHA-1 for compatibility with the original scheme. Settings may\n"
-    "also come from DIR/hospital.conf (threads, skew_seconds, credential_days, token_hmac);\n"
-    "flags override it. PORT 0 picks a free port (see --port-file).\n";
+    "SIGINT: the registry (DIR/registry.db: departments, doctors, patients, admins, credentials,\n"
+    "appointments, delegations, the formulary, alerts), short-lived credentials and their\n"
+    "renewal, the signed revocation list, dedup tokens (one privilege key per department, in\n"
+    "DIR/privileges, 0600), and the admin dashboard under /admin/. The HTTP API is in\n"
+    "docs/api.md. Tokens are HMAC-SHA-256 by default; sha1 selects HMAC-SHA-1 for compatibility\n"
+    "with the original scheme. Settings may also come from DIR/hospital.conf (threads,\n"
+    "skew_seconds, credential_minutes, revocation_poll_seconds, storage_url, token_hmac);\n"
+    "flags override it. --storage-url (or the storage_url of --deployment FILE, read when the\n"
+    "page is shown) is where the dashboard reads storage savings. PORT 0 picks a free port\n"
+    "(see --port-file).\n";
 
 int cmd_hospital_run(int argc, char **argv)
 {
@@ -21,9 +26,12 @@ int cmd_hospital_run(int argc, char **argv)
         {"dir", required_argument, NULL, 'd'},       {"listen", required_argument, NULL, 'l'},
         {"port-file", required_argument, NULL, 'P'}, {"threads", required_argument, NULL, 'T'},
         {"token-hmac", required_argument, NULL, 'a'}, {"help", no_argument, NULL, 'h'},
+        {"deployment", required_argument, NULL, 'D'}, {"storage-url", required_argument, NULL, 'S'},
+        {"revocation-poll", required_argument, NULL, 'r'},
         {NULL, 0, NULL, 0},
     };
-    const char *dir = NULL, *listen = NULL, *port_file = NULL, *threads = NULL, *alg = NULL;
+    const char *dir = NULL, *listen = NULL, *port_file = NULL, *threads = NULL, *alg = NULL, *deployment = NULL;
+    const char *storage_url = NULL, *poll = NULL;
     int c;
     optind = 0;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -33,6 +41,9 @@ int cmd_hospital_run(int argc, char **argv)
         case 'P': port_file = optarg; break;
         case 'T': threads = optarg; break;
         case 'a': alg = optarg; break;
+        case 'D': deployment = optarg; break;
+        case 'S': storage_url = optarg; break;
+        case 'r': poll = optarg; break;
         case 'h': return cli_usage(run_usage, 1);
         default: return cli_usage(run_usage, 0);
         }
@@ -48,6 +59,17 @@ int cmd_hospital_run(int argc, char **argv)
     }
     cfg.listen = listen;
     cfg.port_file = port_file;
+    cfg.deployment = deployment;
+    if (storage_url) {
+        if ((strncmp(storage_url, "http://", 7) != 0 && strncmp(storage_url, "https://", 8) != 0) ||
+            strlen(storage_url) >= sizeof cfg.storage_url) {
+            cli_err("--storage-url must be an http:// or https:// URL under %zu bytes", sizeof cfg.storage_url);
+            return CLI_USAGE;
+        }
+        snprintf(cfg.storage_url, sizeof cfg.storage_url, "%s", storage_url);
+    }
+    if (poll && cli_u64_arg(poll, 1, 3600, &cfg.revocation_poll_seconds, "--revocation-poll"))
+        return CLI_USAGE;
     if (threads) {
         uint64_t v;
         if (cli_u64_arg(threads, 1, 256, &v, "--threads"))

@@ -29,13 +29,15 @@
 #define MAX_CHILDREN 8
 
 static const char up_usage[] =
-    "usage: medvault up --dir DIR [--token-hmac sha256|sha1] [--json]\n\n"
+    "usage: medvault up --dir DIR [--token-hmac sha256|sha1] [--revocation-poll SECONDS] [--json]\n\n"
     "Creates (or reuses) a whole deployment in DIR and runs it in the foreground on free\n"
     "loopback ports: the hospital service, three key servers (threshold 2; the OPRF key is made\n"
     "by their distributed key generation, no process ever holds it) and the storage server.\n"
     "When everything answers it writes DIR/deployment.json (what clients use), an admin user\n"
     "directory DIR/admin, and the file DIR/ready, then prints where everything is. SIGINT or\n"
-    "SIGTERM stops every service cleanly (and removes DIR/ready). Logs are in DIR/logs/.\n\n"
+    "SIGTERM stops every service cleanly (and removes DIR/ready). Logs are in DIR/logs/.\n"
+    "--revocation-poll sets how often the key servers and the storage server fetch the\n"
+    "hospital's revocation list (default 10 s).\n\n"
     "  medvault up --dir demo &\n"
     "  medvault user add --deployment demo/deployment.json --user demo/admin --name dr-a \\\n"
     "      --role doctor --department cardiology --out demo/dr-a\n"
@@ -232,10 +234,13 @@ int cmd_up(int argc, char **argv)
     static const struct option opts[] = {
         {"dir", required_argument, NULL, 'd'}, {"token-hmac", required_argument, NULL, 'a'},
         {"json", no_argument, NULL, 'j'},      {"help", no_argument, NULL, 'h'},
+        {"revocation-poll", required_argument, NULL, 'r'},
         {NULL, 0, NULL, 0},
     };
     struct up u;
     const char *alg = "sha256";
+    const char *poll = "10";
+    uint64_t poll_v = 0;
     int json = 0, c, rcode = CLI_FAIL;
     mv_identity *hosp = NULL, *admin = NULL;
     memset(&u, 0, sizeof u);
@@ -244,6 +249,11 @@ int cmd_up(int argc, char **argv)
         switch (c) {
         case 'd': u.dir = optarg; break;
         case 'a': alg = optarg; break;
+        case 'r':
+            if (cli_u64_arg(optarg, 1, 3600, &poll_v, "--revocation-poll"))
+                return CLI_USAGE;
+            poll = optarg;
+            break;
         case 'j': json = 1; break;
         case 'h': return cli_usage(up_usage, 1);
         default: return cli_usage(up_usage, 0);
@@ -327,8 +337,10 @@ int cmd_up(int argc, char **argv)
     unlink(hport);
     unlink(sport);
     {
-        char *args[] = {u.exe, "hospital", "run", "--dir", hdir, "--listen", "127.0.0.1:0", "--port-file", hport,
-                        "--token-hmac", (char *)alg, NULL};
+        char *args[] = {u.exe,       "hospital",   "run",         "--dir",      hdir,
+                        "--listen",  "127.0.0.1:0", "--port-file", hport,        "--token-hmac",
+                        (char *)alg, "--deployment", dep_path,     "--revocation-poll", (char *)poll,
+                        NULL};
         if (spawn(&u, "hospital", args, 1) < 0)
             goto out;
     }
@@ -362,7 +374,7 @@ int cmd_up(int argc, char **argv)
         }
         snprintf(name, sizeof name, "keyserver%d", i + 1);
         char *args[] = {u.exe, "keyserver", "run", "--dir", ksdir[i], "--listen", listen[i], "--hospital-key", hk,
-                        "--hospital-url", hurl, NULL};
+                        "--hospital-url", hurl, "--revocation-poll", (char *)poll, NULL};
         if (spawn(&u, name, args, 1) < 0) {
             mv_buf_clear(&pb);
             goto out;
@@ -374,8 +386,9 @@ int cmd_up(int argc, char **argv)
                 fresh ? "running their distributed key generation" : "reusing their shares");
     /* The storage server picks its own port and reports it. */
     {
-        char *args[] = {u.exe, "storage", "run", "--dir", sdir, "--listen", "127.0.0.1:0", "--hospital-key", hk,
-                        "--port-file", sport, "--hospital-url", hurl, NULL};
+        char *args[] = {u.exe,          "storage", "run",  "--dir",           sdir,         "--listen",
+                        "127.0.0.1:0",  "--hospital-key", hk, "--port-file", sport, "--hospital-url",
+                        hurl,           "--revocation-poll", (char *)poll, NULL};
         if (spawn(&u, "storage", args, 1) < 0)
             goto out;
     }

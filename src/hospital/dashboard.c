@@ -16,6 +16,7 @@
 #include "medvault/mv_auth.h"
 #include "medvault/mv_codec.h"
 #include "medvault/mv_crypto.h"
+#include "medvault/mv_deployment.h"
 #include "medvault/mv_html.h"
 #include "medvault/mv_httpc.h"
 #include "medvault/mv_json.h"
@@ -50,6 +51,7 @@ struct hospital_dash {
     pthread_mutex_t lock;    /* guards the three tables below */
     const mv_identity *hosp;
     char *storage_url; /* without trailing '/', or NULL */
+    char *deployment_path; /* read for storage_url when storage_url is NULL; or NULL */
     slot sessions[MAX_SESSIONS];
     slot tokens[MAX_TOKENS];
     slot challenges[MAX_CHALLENGES];
@@ -810,10 +812,27 @@ static void post_medicines(hospital_dash *d, const who *w, const mv_http_request
 
 /* ---------- storage (the storage server's GET /v1/stats) ---------- */
 
+/* The storage_url of a deployment file (trailing '/' removed); MV_ERR_NOT_FOUND if it has none. */
+static mv_err deployment_storage_url(const char *path, char *out, size_t cap)
+{
+    mv_deployment dep;
+    mv_err rc = mv_deployment_load(path, &dep);
+    if (rc != MV_OK)
+        return rc;
+    size_t l = strlen(dep.storage_url);
+    while (l && dep.storage_url[l - 1] == '/')
+        l--;
+    if (l == 0 || l >= cap || (strncmp(dep.storage_url, "http://", 7) != 0 && strncmp(dep.storage_url, "https://", 8) != 0))
+        return MV_ERR_NOT_FOUND;
+    memcpy(out, dep.storage_url, l);
+    out[l] = 0;
+    return MV_OK;
+}
+
 /* Calls GET /v1/stats signed by the hospital with a credential it issues itself (role admin,
  * subject = hospital key, STORAGE_CRED_SECONDS). On MV_OK *root owns the parsed answer;
  * otherwise `why` says what went wrong (no secrets in it). */
-static mv_err fetch_stats(hospital_dash *d, mv_json **root, char *why, size_t why_cap)
+static mv_err fetch_stats(hospital_dash *d, const char *storage_url, mv_json **root, char *why, size_t why_cap)
 {
     mv_credential c;
     mv_httpc_call call;
@@ -828,7 +847,7 @@ static mv_err fetch_stats(hospital_dash *d, mv_json **root, char *why, size_t wh
     snprintf(c.role, sizeof c.role, "admin");
     c.issued_at = now;
     c.expires_at = now + STORAGE_CRED_SECONDS;
-    snprintf(url, sizeof url, "%s/v1/stats", d->storage_url);
+    snprintf(url, sizeof url, "%s/v1/stats", storage_url);
     if ((rc = mv_credential_issue(&c, pk, sk)) != MV_OK || (rc = mv_credential_encode(&c, cred, sizeof cred)) != MV_OK) {
         snprintf(why, why_cap, "the hospital could not issue its own credential (%s)", mv_strerror(rc));
         goto out;
@@ -896,19 +915,23 @@ static mv_err page_storage(hospital_dash *d, const who *w, const mv_http_request
     mv_buf *b = &resp->body;
     mv_json *root = NULL;
     char why[160];
+    char surl_dep[sizeof ((mv_deployment *)0)->storage_url];
+    const char *surl = d->storage_url;
     mv_err rc = begin(b, "Storage", "/admin/storage");
     *status = 200;
     if (rc != MV_OK)
         goto out;
-    if (!d->storage_url) {
+    if (!surl && d->deployment_path && deployment_storage_url(d->deployment_path, surl_dep, sizeof surl_dep) == MV_OK)
+        surl = surl_dep;
+    if (!surl) {
         rc = mv_buf_puts(b, "<p class=\"error\" id=\"message\">No storage server is configured: set storage_url in "
                             "hospital.conf (<code>medvault up</code> writes it) to see the savings of deduplication "
                             "here.</p>\n");
-    } else if (fetch_stats(d, &root, why, sizeof why) != MV_OK) {
+    } else if (fetch_stats(d, surl, &root, why, sizeof why) != MV_OK) {
         rc = mv_html_printf(b,
                             "<p class=\"error\" id=\"message\">The storage server at <code>%s</code> is not "
                             "available: %s. Is it running?</p>\n",
-                            d->storage_url, why);
+                            surl, why);
     } else {
         const mv_json *depts = mv_json_get(root, "departments");
         rc = mv_html_printf(b,
@@ -917,7 +940,7 @@ static mv_err page_storage(hospital_dash *d, const who *w, const mv_http_request
                             "<table id=\"storage\"><thead><tr><th>Department</th><th class=\"num\">Records</th>"
                             "<th class=\"num\">Logical</th><th class=\"num\">Physical</th>"
                             "<th class=\"num\">Dedup hits</th><th class=\"num\">Savings</th></tr></thead><tbody>\n",
-                            d->storage_url);
+                            surl);
         for (size_t i = 0; rc == MV_OK && mv_json_type_of(depts) == MV_JSON_OBJECT && i < mv_json_len(depts); i++) {
             size_t kl = 0;
             const char *k = mv_json_key_at(depts, i, &kl);
@@ -1315,7 +1338,7 @@ void hospital_dash_respond_session(hospital_dash *d, const uint8_t admin_key[32]
 /* ---------- lifecycle ---------- */
 
 mv_err hospital_dash_new(const char *registry_db_path, const mv_identity *hospital, const char *storage_url,
-                         hospital_dash **out)
+                         const char *deployment_path, hospital_dash **out)
 {
     hospital_dash *d = NULL;
     sqlite3_stmt *st = NULL;
@@ -1333,6 +1356,10 @@ mv_err hospital_dash_new(const char *registry_db_path, const mv_identity *hospit
     d->hosp = hospital;
     pthread_mutex_init(&d->lock, NULL);
     pthread_mutex_init(&d->db_lock, NULL);
+    if (deployment_path && deployment_path[0] && !(d->deployment_path = mv_strdup(deployment_path))) {
+        rc = MV_ERR_NOMEM;
+        goto out;
+    }
     if (storage_url && storage_url[0]) {
         if (!(d->storage_url = mv_strdup(storage_url))) {
             rc = MV_ERR_NOMEM;
@@ -1373,6 +1400,7 @@ void hospital_dash_free(hospital_dash *d)
         return;
     sqlite3_close_v2(d->db);
     mv_free(d->storage_url);
+    mv_free(d->deployment_path);
     pthread_mutex_destroy(&d->lock);
     pthread_mutex_destroy(&d->db_lock);
     mv_wipe(d, sizeof *d);

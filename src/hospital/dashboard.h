@@ -35,10 +35,13 @@ typedef struct hospital_dash hospital_dash;
  * read-write without creating it. hospital is borrowed and must outlive the dashboard: its
  * key signs the short credential (role admin, subject = hospital key, 5 minutes) with which
  * the storage page calls storage_url's GET /v1/stats. storage_url may be NULL (the storage
- * page then says it is not configured); it is copied. Errors: MV_ERR_INVAL (NULL path,
+ * page then says it is not configured, unless deployment_path names a deployment file, whose
+ * storage_url is then read each time the page is shown: `medvault up` starts the hospital
+ * before the storage server and writes that file last); both are copied. Errors: MV_ERR_INVAL (NULL path,
  * hospital or out; storage_url not http:// or https://, or over 1024 bytes), MV_ERR_IO (the
  * file cannot be opened or holds no registry), MV_ERR_NOMEM. */
 mv_err hospital_dash_new(const char *registry_db_path, const mv_identity *hospital, const char *storage_url,
+                         const char *deployment_path,
                          hospital_dash **out) __attribute__((warn_unused_result));
 
 /* Closes the connection and wipes every session, token and challenge. Accepts NULL. No call

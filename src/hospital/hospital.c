@@ -7,6 +7,8 @@
  * user's credential stops working here at once. */
 #include "medvault/mv_hospital.h"
 
+#include "hospital/dashboard.h"
+
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -423,6 +425,13 @@ struct route {
 
 /* The JSON API. Unauthenticated routes check what they need themselves (POST /v1/credentials
  * proves key possession; /v1/register carries a signature; /v1/revocations is public). */
+/* POST /v1/sessions (admins): a one-time dashboard login URL. */
+static void handle_sessions(struct hosp *h, const mv_http_request *req, mv_http_response *resp,
+                            const hosp_caller *caller, const char *param)
+{
+    hospital_dash_respond_session(h->dash, caller->cred.subject, resp);
+}
+
 static const struct route routes[] = {
     {"POST", "/v1/tokens", AUTH_SIGNED, R_ANY, handle_tokens},
     {"POST", "/v1/users", AUTH_SIGNED, R_ADMIN, hosp_users_add},
@@ -448,6 +457,7 @@ static const struct route routes[] = {
     {"POST", "/v1/medicines", AUTH_SIGNED, R_ADMIN, hosp_medicines_put},
     {"DELETE", "/v1/medicines/*", AUTH_SIGNED, R_ADMIN, hosp_medicines_delete},
     {"GET", "/v1/alerts", AUTH_SIGNED, R_ADMIN, hosp_alerts_list},
+    {"POST", "/v1/sessions", AUTH_SIGNED, R_ADMIN, handle_sessions},
 };
 
 /* 1 if path matches pattern; *param receives what '*' matched (into param[0..cap)). */
@@ -513,7 +523,9 @@ static void handler(void *ctx, const mv_http_request *req, mv_http_response *res
     struct hosp *h = ctx;
     char param[256];
     int path_known = 0;
-    /* The dashboard's routes (POST /v1/sessions, /admin/...) are dispatched here, before the table. */
+    /* The dashboard's pages (/admin, /admin/...) answer with HTML and their own session logins. */
+    if (hospital_dash_handle(h->dash, req, resp))
+        return;
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         const struct route *rt = &routes[i];
         if (!route_match(rt->pattern, req->path, param, sizeof param))
@@ -565,6 +577,13 @@ mv_err mv_hospital_run(const mv_hospital_config *cfg)
         mv_log(MV_LOG_ERROR, COMPONENT, "cannot open the registry in %s: %s", cfg->dir, mv_strerror(rc));
         goto out;
     }
+    char db[4096];
+    if ((rc = mv_path_join(db, sizeof db, cfg->dir, "registry.db")) != MV_OK ||
+        (rc = hospital_dash_new(db, h.id, cfg->storage_url[0] ? cfg->storage_url : NULL, cfg->deployment, &h.dash)) !=
+            MV_OK) {
+        mv_log(MV_LOG_ERROR, COMPONENT, "cannot start the dashboard: %s", mv_strerror(rc));
+        goto out;
+    }
     if ((rc = mv_auth_verifier_new(mv_identity_sign_pk(h.id), cfg->skew_seconds, 1u << 20, &h.auth)) != MV_OK ||
         (rc = mv_metrics_new(&h.metrics)) != MV_OK)
         goto out;
@@ -592,6 +611,7 @@ mv_err mv_hospital_run(const mv_hospital_config *cfg)
     rc = MV_OK;
 out:
     mv_http_server_stop(h.http);
+    hospital_dash_free(h.dash);
     for (size_t i = 0; i < h.n_keys; i++)
         mv_secure_free(h.keys[i].key);
     registry_close(h.reg);

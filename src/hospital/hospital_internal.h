@@ -33,6 +33,7 @@ struct hosp {
     mv_metrics *metrics;
     mv_http_server *http;
     registry *reg;
+    struct hospital_dash *dash; /* the admin dashboard (dashboard.h) */
     pthread_mutex_t lock; /* guards keys[] */
     struct hosp_privkey keys[HOSP_MAX_DEPTS];
     size_t n_keys;

@@ -200,7 +200,7 @@ static harness *start(const char *storage_url_mode)
         snprintf(url, sizeof url, "http://127.0.0.1:%u/", (unsigned)mv_http_server_port(h->storage.srv));
         surl = url;
     }
-    assert_int_equal(hospital_dash_new(h->db_path, h->hosp, surl, &h->dash), MV_OK);
+    assert_int_equal(hospital_dash_new(h->db_path, h->hosp, surl, NULL, &h->dash), MV_OK);
     mv_http_config cfg = {
         .listen = "127.0.0.1:0", .max_body = 65536, .threads = 1, .handler = dash_handler, .ctx = h};
     assert_int_equal(mv_http_server_start(&cfg, &h->srv), MV_OK);
@@ -840,17 +840,17 @@ static void test_new_errors(void **state)
     snprintf(path, sizeof path, "%s/h", dir);
     assert_int_equal(mv_identity_create(path, &id), MV_OK);
     snprintf(path, sizeof path, "%s/missing.db", dir);
-    assert_int_equal(hospital_dash_new(path, id, NULL, &d), MV_ERR_IO);
+    assert_int_equal(hospital_dash_new(path, id, NULL, NULL, &d), MV_ERR_IO);
     assert_null(d);
-    assert_int_equal(hospital_dash_new(path, NULL, NULL, &d), MV_ERR_INVAL);
-    assert_int_equal(hospital_dash_new(path, id, "ftp://x", &d), MV_ERR_INVAL);
+    assert_int_equal(hospital_dash_new(path, NULL, NULL, NULL, &d), MV_ERR_INVAL);
+    assert_int_equal(hospital_dash_new(path, id, "ftp://x", NULL, &d), MV_ERR_INVAL);
     /* A database without the registry schema. */
     sqlite3 *db = NULL;
     snprintf(path, sizeof path, "%s/empty.db", dir);
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
     exec_sql(db, "CREATE TABLE t (x)");
     sqlite3_close(db);
-    assert_int_equal(hospital_dash_new(path, id, NULL, &d), MV_ERR_IO);
+    assert_int_equal(hospital_dash_new(path, id, NULL, NULL, &d), MV_ERR_IO);
     assert_int_equal(hospital_dash_handle(NULL, NULL, NULL), 0);
     hospital_dash_free(NULL);
     mv_identity_free(id);
