@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# The hospital workflow end to end through real processes (`medvault up`): registration of
+# each role, an appointment from request to completion, the patient's delegation, a doctor
+# writing for the patient (and refused without a delegation), the patient sharing with a
+# second doctor and revoking, a legacy record named to its patient later, directory roles,
+# the formulary, and a suspended doctor refused by the key servers and the storage server
+# within one revocation polling interval.
+source "$(dirname "$0")/lib.sh"
+
+POLL=1
+"$MV" up --dir "$TMP/mv" --revocation-poll "$POLL" > "$TMP/up.out" 2> "$TMP/up.err" &
+UP=$!
+PIDS+=("$UP")
+for _ in $(seq 900); do [ -f "$TMP/mv/ready" ] && break; kill -0 "$UP" 2>/dev/null || break; sleep 0.1; done
+[ -f "$TMP/mv/ready" ] || { cat "$TMP/up.err" "$TMP"/mv/logs/*.log >&2; fail "medvault up did not become ready"; }
+export MEDVAULT_DEPLOYMENT=$TMP/mv/deployment.json
+ADMIN=$TMP/mv/admin
+pass "medvault up is ready"
+
+key_of() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]+"/public.json"))["sign_public_key"])' "$1"; }
+add() { # NAME ROLE [DEPT]
+  local d=(); [ -n "${3:-}" ] && d=(--department "$3")
+  "$MV" user add --user "$ADMIN" --name "$1" --role "$2" "${d[@]}" --out "$TMP/$1" > /dev/null
+}
+add alvarez doctor cardiology
+add bauer doctor cardiology
+add chen doctor neurology
+add dana patient cardiology
+add legacy-pat patient
+ALVAREZ=$(key_of "$TMP/alvarez"); BAUER=$(key_of "$TMP/bauer"); CHEN=$(key_of "$TMP/chen"); DANA=$(key_of "$TMP/dana")
+"$MV" directory --user "$ADMIN" --role patient --name dana --json > "$TMP/dir.json"
+MRN=$(json_get "$TMP/dir.json" 'd["users"][0]["mrn"]')
+[[ "$MRN" == MRN-* ]] || fail "the patient got no MRN ($MRN)"
+pass "an admin registered three doctors and two patients; dana is $MRN"
+
+# Directory: admins and doctors may search, patients may not; filters by role and department.
+"$MV" directory --user "$TMP/alvarez" --role doctor --department cardiology --json > "$TMP/d2.json"
+[ "$(json_get "$TMP/d2.json" 'len(d["users"])')" -eq 2 ] || fail "cardiology should list two doctors"
+[ "$(json_get "$TMP/d2.json" 'sorted(u["name"] for u in d["users"]) == ["alvarez","bauer"]')" = True ] || fail "wrong doctors listed"
+"$MV" directory --user "$TMP/dana" --name alvarez 2> "$TMP/d3.err" && fail "a patient searched the directory"
+grep -q 403 "$TMP/d3.err" || fail "a patient's directory search should be refused with 403: $(cat "$TMP/d3.err")"
+pass "directory: doctors search by role and department; patients are refused"
+
+# Formulary: admins keep it; doctors read it but cannot change it.
+"$MV" medicine add --user "$ADMIN" --name Atorvastatin --form tablet --strength "20 mg" --dosage "1 tablet daily" --code 83367 > /dev/null
+"$MV" medicine add --user "$ADMIN" --name Metoprolol --form tablet --strength "50 mg" --dosage "1 tablet twice daily" > /dev/null
+"$MV" medicine add --user "$TMP/alvarez" --name X --form tablet --strength 1 --dosage y 2>/dev/null && fail "a doctor changed the formulary"
+"$MV" medicine list --user "$TMP/alvarez" --json > "$TMP/meds.json"
+[ "$(json_get "$TMP/meds.json" 'len(d["medicines"])')" -eq 2 ] || fail "the formulary should hold two medicines"
+pass "formulary: admin adds, doctors read, a doctor cannot add"
+
+# Appointment: requested by the patient, booked by the admin, checked in by the doctor.
+"$MV" appointment request --user "$TMP/dana" --department cardiology --reason "follow-up" --json > "$TMP/a1.json"
+APPT=$(json_get "$TMP/a1.json" 'd["id"]')
+[ "$(json_get "$TMP/a1.json" 'd["status"]')" = requested ] || fail "a new request should be 'requested'"
+"$MV" appointment complete "$APPT" --user "$TMP/alvarez" 2>/dev/null && fail "an unbooked appointment was completed"
+"$MV" appointment update "$APPT" --user "$ADMIN" --doctor "$ALVAREZ" --at 2026-11-23T09:30 --place "Room 12" --json > "$TMP/a2.json"
+[ "$(json_get "$TMP/a2.json" 'd["status"]')" = booked ] || fail "doctor + time + place should book it"
+"$MV" appointment list --user "$TMP/alvarez" --doctor me --json > "$TMP/a3.json"
+[ "$(json_get "$TMP/a3.json" '[a["id"] for a in d["appointments"]].count("'"$APPT"'")')" -eq 1 ] || fail "the doctor does not see the appointment"
+"$MV" appointment list --user "$TMP/chen" --json > "$TMP/a4.json"
+[ "$(json_get "$TMP/a4.json" 'len(d["appointments"])')" -eq 0 ] || fail "a neurology doctor sees a cardiology appointment"
+"$MV" appointment checkin "$APPT" --user "$TMP/alvarez" > /dev/null
+pass "appointment requested -> booked -> checked in; visible to its doctor, not to other departments"
+
+# Writing for the patient: refused without a delegation (client and storage), allowed with one.
+cat > "$TMP/rx.json" <<JSON
+{"resourceType":"MedicationRequest","status":"active","intent":"order",
+ "subject":{"reference":"Patient/$MRN"},"encounter":{"reference":"Encounter/$APPT"},
+ "authoredOn":"2026-11-23T09:45:00Z",
+ "medicationCodeableConcept":{"text":"Atorvastatin 20 mg tablet","coding":[{"system":"http://www.nlm.nih.gov/research/umls/rxnorm","code":"83367"}]},
+ "dosageInstruction":[{"text":"1 tablet daily"}]}
+JSON
+"$MV" put --user "$TMP/alvarez" --patient "$MRN" --appointment "$APPT" "$TMP/rx.json" 2> "$TMP/w0.err" && fail "a record was written without a delegation"
+grep -qi delegation "$TMP/w0.err" || fail "the refusal should say a delegation is missing: $(cat "$TMP/w0.err")"
+"$MV" put --user "$TMP/alvarez" "$TMP/rx.json" 2> /dev/null && fail "a record naming a registered patient was written without --patient"
+"$MV" delegate grant --user "$TMP/dana" --appointment "$APPT" > /dev/null
+"$MV" put --user "$TMP/bauer" --patient "$MRN" "$TMP/rx.json" 2>/dev/null && fail "a doctor without the delegation wrote for the patient"
+"$MV" put --user "$TMP/alvarez" --patient "$MRN" --appointment "$APPT" --json "$TMP/rx.json" > "$TMP/w1.json"
+RID=$(json_get "$TMP/w1.json" 'd["records"][0]["id"]')
+pass "no delegation: refused; the patient delegates at the appointment; the doctor writes record $RID"
+
+# Both the patient and the doctor read it; another doctor does not.
+"$MV" get --user "$TMP/dana" "$RID" -o "$TMP/r-dana.json"
+"$MV" get --user "$TMP/alvarez" "$RID" -o "$TMP/r-alv.json"
+"$MV" canon "$TMP/rx.json" | cmp -s - <(cat "$TMP/r-dana.json"; echo) || fail "the patient's copy differs from the original"
+cmp -s "$TMP/r-dana.json" "$TMP/r-alv.json" || fail "patient and doctor read different bytes"
+"$MV" get --user "$TMP/chen" "$RID" -o "$TMP/r-chen.json" 2>/dev/null && fail "a non-reader read the record"
+pass "the patient and the doctor read the record; another doctor is refused"
+
+# The patient shares with a second doctor and revokes.
+"$MV" share grant "$RID" --to "$CHEN" --user "$TMP/dana" > /dev/null
+"$MV" get --user "$TMP/chen" "$RID" -o "$TMP/r-chen.json" || fail "the shared record could not be read"
+cmp -s "$TMP/r-chen.json" "$TMP/r-dana.json" || fail "the shared copy differs"
+"$MV" share grant "$RID" --to "$CHEN" --user "$TMP/bauer" 2>/dev/null && fail "a non-reader shared the record"
+"$MV" share revoke "$RID" --to "$CHEN" --user "$TMP/dana" > /dev/null
+"$MV" get --user "$TMP/chen" "$RID" -o "$TMP/r-chen2.json" 2>/dev/null && fail "revoked access still reads"
+"$MV" share grant --episode "$APPT" --to "$CHEN" --user "$TMP/dana" --json > "$TMP/sh.json"
+[ "$(json_get "$TMP/sh.json" 'd["records"]')" -ge 1 ] || fail "sharing the episode changed no record"
+"$MV" get --user "$TMP/chen" "$RID" -o "$TMP/r-chen3.json" || fail "episode share did not grant the record"
+"$MV" share revoke --episode "$APPT" --to "$CHEN" --user "$TMP/dana" > /dev/null
+pass "patient grants a second doctor (record and episode) and revokes; the grant is refused to a non-reader"
+
+# A legacy record for a patient who was not registered, named to them once registered.
+cat > "$TMP/legacy.json" <<'JSON'
+{"resourceType":"MedicationRequest","status":"completed","intent":"order","subject":{"reference":"Patient/LEGACY-42"},
+ "medicationCodeableConcept":{"text":"Metoprolol 50 mg tablet"},"dosageInstruction":[{"text":"1 tablet twice daily"}]}
+JSON
+"$MV" put --user "$TMP/bauer" --json "$TMP/legacy.json" > "$TMP/l1.json"
+LID=$(json_get "$TMP/l1.json" 'd["records"][0]["id"]')
+"$MV" directory --user "$ADMIN" --role patient --name legacy-pat --json > "$TMP/dl.json"
+LMRN=$(json_get "$TMP/dl.json" 'd["users"][0]["mrn"]')
+"$MV" get --user "$TMP/legacy-pat" "$LID" -o "$TMP/l-pat.json" 2>/dev/null && fail "the patient read a record not yet granted"
+"$MV" share patient "$LID" --mrn "$LMRN" --user "$TMP/chen" 2>/dev/null && fail "a non-author named the patient"
+"$MV" share patient "$LID" --mrn "$LMRN" --user "$TMP/bauer" > /dev/null
+"$MV" get --user "$TMP/legacy-pat" "$LID" -o "$TMP/l-pat.json" || fail "the named patient cannot read the legacy record"
+pass "a legacy record stays the author's; the author names the registered patient, who can then read it"
+
+"$MV" appointment complete "$APPT" --user "$TMP/alvarez" --json > "$TMP/a5.json"
+[ "$(json_get "$TMP/a5.json" 'd["status"]')" = completed ] || fail "appointment not completed"
+"$MV" appointment cancel "$APPT" --user "$TMP/dana" 2>/dev/null && fail "a completed appointment was cancelled"
+pass "appointment completed; a completed appointment cannot be cancelled"
+
+# Revocation: suspend a doctor; within one polling interval the key servers and the storage
+# server refuse their (still unexpired) credential, and so does the hospital at once.
+"$MV" oprf --deployment "$MEDVAULT_DEPLOYMENT" --user "$TMP/bauer" 00 > /dev/null || fail "the doctor could not evaluate before suspension"
+"$MV" ls --user "$TMP/bauer" > /dev/null || fail "the doctor could not list before suspension"
+"$MV" user status "$BAUER" suspended --user "$ADMIN" > /dev/null
+sleep $((POLL * 2 + 1))
+"$MV" oprf --deployment "$MEDVAULT_DEPLOYMENT" --user "$TMP/bauer" 00 > /dev/null 2> "$TMP/rv1.err" && fail "a key server accepted a suspended doctor"
+"$MV" ls --user "$TMP/bauer" > /dev/null 2> "$TMP/rv2.err" && fail "the storage server accepted a suspended doctor"
+grep -q 401 "$TMP/rv2.err" || fail "storage should answer 401: $(cat "$TMP/rv2.err")"
+"$MV" medicine list --user "$TMP/bauer" > /dev/null 2>&1 && fail "the hospital accepted a suspended doctor"
+"$MV" ls --user "$TMP/alvarez" > /dev/null || fail "an active doctor was refused"
+"$MV" user status "$BAUER" active --user "$ADMIN" > /dev/null
+sleep $((POLL * 2 + 1))
+"$MV" ls --user "$TMP/bauer" > /dev/null || fail "a reactivated doctor is still refused"
+"$MV" user status "$BAUER" revoked --user "$ADMIN" > /dev/null
+"$MV" user status "$BAUER" active --user "$ADMIN" 2>/dev/null && fail "a revoked user was reactivated"
+pass "suspended doctor refused by key servers, storage and hospital within ${POLL}s polling; reactivation works; revoked is final"
+
+stop_pid "$UP"
+PIDS=()
+pass "medvault up stopped cleanly"
