@@ -4,9 +4,15 @@
 # storage server on loopback. Two cardiology doctors and one neurology doctor are registered,
 # a few hundred synthetic FHIR prescriptions are encrypted on the "doctors' machines" and
 # uploaded, and the run prints the storage savings and throughput, reads a record back and
-# checks it, shows that the storage directory holds no plaintext, and stops everything.
+# checks it, and shows that the storage directory holds no plaintext. Then the hospital's
+# workflow: a patient registers, books an appointment, delegates the episode to her doctor at
+# the appointment; the doctor writes a prescription from the formulary (another doctor without
+# the delegation is refused); the patient shares it with a second doctor and revokes; a
+# suspended doctor is refused by every service. The run prints where the admin dashboard can be
+# opened and stops everything (MV_RUN_KEEP=1 keeps the deployment running until Ctrl-C).
 set -euo pipefail
 MV=$(realpath "${1:-build/medvault}")
+export MV
 TMP=$(mktemp -d /tmp/medvault-run.XXXXXX)
 export MV_LOG=${MV_LOG:-warn}
 UP_PID=
@@ -21,7 +27,7 @@ say() { printf '\n== %s\n' "$*"; }
 N=${MV_RUN_PRESCRIPTIONS:-400}
 
 say "medvault up: hospital, 3 key servers (t=2, DKG), storage server on loopback"
-"$MV" up --dir "$TMP/mv" > "$TMP/up.out" 2> "$TMP/up.err" &
+"$MV" up --dir "$TMP/mv" --revocation-poll 2 > "$TMP/up.out" 2> "$TMP/up.err" &
 UP_PID=$!
 for _ in $(seq 600); do
   [ -f "$TMP/mv/ready" ] && break
@@ -99,6 +105,83 @@ for root, _, files in os.walk(sys.argv[2]):
 print(f"searched {size} bytes for {len(drugs)} drug names: {hits} found")
 sys.exit(1 if hits else 0)
 PY
+
+say "hospital workflow: the admin registers a patient and keeps the formulary"
+export MEDVAULT_DEPLOYMENT=$DEP
+ADMIN=$TMP/mv/admin
+key_of() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]+"/public.json"))["sign_public_key"])' "$1"; }
+"$MV" user add --user "$ADMIN" --name "Dana Ortiz" --role patient --department cardiology --out "$TMP/dana" > /dev/null
+MRN=$("$MV" directory --user "$ADMIN" --role patient --name dana --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["users"][0]["mrn"])')
+echo "patient Dana Ortiz registered: $MRN"
+"$MV" medicine add --user "$ADMIN" --name Atorvastatin --form tablet --strength "20 mg" --dosage "1 tablet daily in the evening" --code 83367 > /dev/null
+"$MV" medicine add --user "$ADMIN" --name Metoprolol --form tablet --strength "50 mg" --dosage "1 tablet twice daily" --code 866924 > /dev/null
+"$MV" medicine list --user "$TMP/dr-alvarez"
+
+say "an appointment: Dana asks, the admin designates dr-alvarez, a time and a place"
+APPT=$("$MV" appointment request --user "$TMP/dana" --department cardiology --reason "follow-up after discharge" --json \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+"$MV" appointment update "$APPT" --user "$ADMIN" --doctor "$(key_of "$TMP/dr-alvarez")" --at "$(date -u -d '+1 day' +%Y-%m-%dT09:30)" --place "Cardiology, room 12" > /dev/null
+"$MV" appointment checkin "$APPT" --user "$TMP/dr-alvarez" > /dev/null
+"$MV" appointment show "$APPT" --user "$TMP/dana" | grep -E '^(ID|STATUS|WHEN|PLACE|DOCTOR) '
+
+say "at the appointment Dana delegates the episode to dr-alvarez, who writes a prescription"
+DOC=$TMP/dr-alvarez python3 - "$TMP/rx.json" "$MRN" "$APPT" <<'PY'
+import json, subprocess, sys, os, datetime
+meds = json.loads(subprocess.check_output([os.environ["MV"], "medicine", "list", "--user", os.environ["DOC"], "--json"]))["medicines"]
+m = next(x for x in meds if x["name"] == "Atorvastatin")
+rx = {"resourceType": "MedicationRequest", "status": "active", "intent": "order",
+      "subject": {"reference": "Patient/" + sys.argv[2]}, "encounter": {"reference": "Encounter/" + sys.argv[3]},
+      "authoredOn": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+      "medicationCodeableConcept": {"text": f"{m['name']} {m['strength']} {m['form']}",
+                                    "coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": m["code"]}]},
+      "dosageInstruction": [{"text": m["dosage"]}], "dispenseRequest": {"quantity": {"value": 30}}}
+json.dump(rx, open(sys.argv[1], "w"))
+PY
+if "$MV" put --user "$TMP/dr-bauer" --patient "$MRN" "$TMP/rx.json" 2> "$TMP/refused.err"; then
+  echo "dr-bauer wrote for Dana without a delegation" >&2; exit 1
+fi
+echo "before the delegation, dr-bauer is refused: $(head -1 "$TMP/refused.err")"
+"$MV" delegate grant --user "$TMP/dana" --appointment "$APPT"
+RX=$("$MV" put --user "$TMP/dr-alvarez" --patient "$MRN" --appointment "$APPT" --json "$TMP/rx.json" \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["records"][0]["id"])')
+echo "dr-alvarez stored prescription $RX, readable by Dana and dr-alvarez"
+"$MV" appointment complete "$APPT" --user "$TMP/dr-alvarez" > /dev/null
+"$MV" get --user "$TMP/dana" "$RX" -o "$TMP/dana-rx.json"
+python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print("Dana decrypts it on her machine:", r["medicationCodeableConcept"]["text"], "-", r["dosageInstruction"][0]["text"])' "$TMP/dana-rx.json"
+
+say "Dana shares the prescription with dr-chen (neurology), then revokes"
+"$MV" get --user "$TMP/dr-chen" "$RX" -o "$TMP/chen.json" 2> /dev/null && { echo "dr-chen read it before the share" >&2; exit 1; }
+"$MV" share grant "$RX" --to "$(key_of "$TMP/dr-chen")" --user "$TMP/dana"
+"$MV" get --user "$TMP/dr-chen" "$RX" -o "$TMP/chen.json"
+cmp -s "$TMP/chen.json" "$TMP/dana-rx.json" && echo "dr-chen reads the same bytes as Dana"
+"$MV" share revoke "$RX" --to "$(key_of "$TMP/dr-chen")" --user "$TMP/dana"
+if "$MV" get --user "$TMP/dr-chen" "$RX" -o "$TMP/chen2.json" 2> "$TMP/chen2.err"; then
+  echo "dr-chen still reads after the revocation" >&2; exit 1
+fi
+echo "after the revocation dr-chen is refused: $(head -1 "$TMP/chen2.err")"
+
+say "the admin suspends dr-bauer: every service refuses her within one polling interval (2 s)"
+"$MV" user status "$(key_of "$TMP/dr-bauer")" suspended --user "$ADMIN" | grep -E '^(NAME|STATUS) '
+sleep 5
+if "$MV" ls --user "$TMP/dr-bauer" > /dev/null 2> "$TMP/susp.err"; then
+  echo "the storage server still accepts a suspended doctor" >&2; exit 1
+fi
+echo "storage server: $(head -1 "$TMP/susp.err")"
+if "$MV" oprf --deployment "$DEP" --user "$TMP/dr-bauer" 00 > /dev/null 2> "$TMP/susp2.err"; then
+  echo "the key servers still accept a suspended doctor" >&2; exit 1
+fi
+echo "key servers: $(head -1 "$TMP/susp2.err")"
+
+say "dashboards"
+URL=$("$MV" dashboard --user "$ADMIN")
+echo "admin dashboard (one-time login link, valid 2 minutes): $URL"
+echo "each user's own web UI: $MV ui --deployment $DEP --user $TMP/dana"
+if [ "${MV_RUN_KEEP:-0}" != 1 ]; then
+  echo "(this run stops the deployment now; MV_RUN_KEEP=1 make run keeps it running for the browser)"
+else
+  echo "MV_RUN_KEEP=1: the deployment keeps running in $TMP/mv; Ctrl-C stops it"
+  wait "$UP_PID" || true
+fi
 
 say "stopping medvault up (SIGTERM)"
 kill -TERM "$UP_PID"; wait "$UP_PID"; UP_PID=
