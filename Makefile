@@ -4,12 +4,16 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 CMAKE_GEN  := -G Ninja
 
-.PHONY: all setup build run check check-plain check-asan bench bench-peers install clean
+.PHONY: all setup setup-browser build run check check-plain check-asan bench bench-peers install clean
 
 all: build
 
 setup:
 	@bash scripts/setup.sh
+
+# The browser tests' needs (Debian's chromium, playwright-core from tests/browser's lock file).
+setup-browser:
+	@bash scripts/setup.sh --browser
 
 build: setup
 	@cmake -S . -B $(BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMV_WERROR=ON >/dev/null
@@ -18,10 +22,10 @@ build: setup
 run: build
 	@bash scripts/run.sh $(BUILD)/medvault
 
-check-plain: build
+check-plain: build setup-browser
 	@ctest --test-dir $(BUILD) --output-on-failure -j $(NINJA_JOBS)
 
-check-asan: setup
+check-asan: setup setup-browser
 	@cmake -S . -B $(ASAN_BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=Debug -DMV_WERROR=ON -DMV_SANITIZE=ON >/dev/null
 	@ninja -C $(ASAN_BUILD) -j $(NINJA_JOBS)
 	@ctest --test-dir $(ASAN_BUILD) --output-on-failure -j $(NINJA_JOBS)

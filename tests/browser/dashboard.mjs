@@ -10,7 +10,17 @@
 // session cookie is HttpOnly, SameSite=Strict, Path=/admin; every page renders under the
 // dashboard's CSP without console errors or dialogs; a medicine can be added and deleted
 // through the form; appointment filters; logout ends the session.
+import { execFileSync } from 'node:child_process';
 import { run, openPage, go, expectText, expectNoText, expectNoProblems, screenshot, safeUrl } from './lib.mjs';
+
+// Against a real hospital (MV_DASH_FIXTURES unset):
+//   MV_DASH_EXPECT     JSON {"/admin/path": ["text", ...]}: texts each page must show
+//   MV_DASH_FORBIDDEN  JSON ["text", ...]: record content that no hospital page may contain
+//   MV_DASH_SIGN       JSON ["medvault", "dashboard", "--user", DIR, ...]: the command that signs
+//                      the login page's challenge (the challenge and --json are appended)
+const expected = JSON.parse(process.env.MV_DASH_EXPECT || '{}');
+const forbidden = JSON.parse(process.env.MV_DASH_FORBIDDEN || '[]');
+const signCmd = process.env.MV_DASH_SIGN ? JSON.parse(process.env.MV_DASH_SIGN) : null;
 
 const loginUrl = process.env.MV_DASH_LOGIN_URL;
 if (!loginUrl || !/\/admin\/login\?token=[0-9a-f]{64}$/.test(loginUrl)) {
@@ -65,6 +75,10 @@ await run('dashboard', async (browser) => {
     await expectText(page, p.label, 'h1');
     await page.locator(p.table).first().waitFor();
     if (fixtures) await expectText(page, p.fixture);
+    for (const t of expected[p.path] || []) await expectText(page, t, p.table);
+    const html = await page.content();
+    for (const t of forbidden)
+      if (html.includes(t)) throw new Error(`${p.path} contains record content ("${t}")`);
     await screenshot(page, `dashboard-${p.label.toLowerCase()}`);
   }
   if (fixtures) {
@@ -115,5 +129,20 @@ await run('dashboard', async (browser) => {
   await page.waitForURL((u) => u.pathname === '/admin/login');
   await go(page, `${base}/admin/`);
   if (new URL(page.url()).pathname !== '/admin/login') throw new Error('still logged in after logout');
+
+  // The login page's challenge, answered by the admin's CLI (medvault dashboard --sign).
+  if (signCmd) {
+    const challenge = (await page.locator('#challenge').innerText()).trim();
+    const out = execFileSync(signCmd[0], [...signCmd.slice(1), '--sign', challenge, '--json'], { encoding: 'utf8' });
+    const { key, signature } = JSON.parse(out);
+    await page.fill('input[name="key"]', key);
+    await page.fill('input[name="signature"]', signature);
+    await screenshot(page, 'dashboard-login-challenge');
+    await page.locator('#login-form button').click();
+    await page.waitForURL((u) => u.pathname === '/admin/');
+    await expectText(page, 'Overview', 'h1');
+    await page.getByRole('button', { name: 'Log out' }).click();
+    await page.waitForURL((u) => u.pathname === '/admin/login');
+  }
   expectNoProblems(page);
 });
