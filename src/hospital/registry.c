@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "hospital/migrations.h"
@@ -674,6 +675,12 @@ mv_err registry_open(const char *dir, registry **out)
     int s = sqlite3_open_v2(path, &r->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL);
     if (s != SQLITE_OK) {
         rc = db_err(r, s, "open");
+        goto out;
+    }
+    /* Contacts live here: owner only (SQLite gives the -wal and -shm files the same mode). */
+    if (chmod(path, 0600) != 0) {
+        mv_log(MV_LOG_ERROR, COMPONENT, "cannot restrict the permissions of %s", path);
+        rc = MV_ERR_IO;
         goto out;
     }
     sqlite3_extended_result_codes(r->db, 0);

@@ -597,8 +597,9 @@ static void test_delegations(void **state)
 
     /* Accepted for the designated doctor, and countersigned. */
     assert_int_equal(post_delegation(&g_pat, delegation_b64(&g_pat, &g_doc, a, "cardiology", 7 * 86400), &j), 201);
-    const char *cs = mv_json_get_str(j, "delegation", NULL);
-    assert_non_null(cs);
+    char cs[MV_DELEGATION_B64_MAX];
+    assert_non_null(mv_json_get_str(j, "delegation", NULL));
+    snprintf(cs, sizeof cs, "%s", mv_json_get_str(j, "delegation", NULL));
     mv_delegation d;
     assert_int_equal(mv_delegation_from_b64(cs, strlen(cs), &d), MV_OK);
     assert_int_equal(mv_delegation_verify(&d, mv_identity_sign_pk(g_hosp), (uint64_t)time(NULL)), MV_OK);

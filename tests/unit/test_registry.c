@@ -82,6 +82,11 @@ static void test_migrations_apply_once(void **state)
     assert_int_equal(registry_open(g_dir, &r), MV_OK);
     assert_int_equal(registry_schema_version(r), max_version());
     registry_close(r);
+    char path[300];
+    struct stat sb;
+    snprintf(path, sizeof path, "%s/registry.db", g_dir);
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
     assert_int_equal(sql_count("SELECT COUNT(*) FROM schema_migrations"), (int64_t)mv_migrations_count);
     /* Re-open: nothing applied twice, the seeded revocation row is untouched. */
     r = NULL;
