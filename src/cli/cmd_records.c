@@ -93,19 +93,43 @@ static int user_add(int argc, char **argv)
             cli_err("registration failed: %s", mv_strerror(rc));
         return CLI_FAIL;
     }
+    /* A patient's MRN is assigned by the hospital: ask for it as the new user. */
+    char mrn[64] = "";
+    if (!strcmp(role, "patient")) {
+        cli_common np = o;
+        np.user = out;
+        mv_client *cl = cli_open_client(&np, NULL, "user add");
+        mv_buf resp;
+        long status = 0;
+        mv_json *prof = NULL;
+        mv_buf_init(&resp, 1u << 20);
+        if (cl && mv_client_hospital(cl, "GET", "/v1/profile", NULL, 0, &status, &resp) == MV_OK && status == 200 &&
+            mv_json_parse((const char *)resp.ptr, resp.len, NULL, &prof, NULL) == MV_OK) {
+            const char *m = mv_json_get_str(prof, "mrn", NULL);
+            if (m && strlen(m) < sizeof mrn)
+                memcpy(mrn, m, strlen(m) + 1);
+        }
+        mv_json_free(prof);
+        mv_buf_clear(&resp);
+        mv_client_close(cl);
+    }
     if (o.json) {
         mv_buf b;
         mv_buf_init(&b, 4096);
         int ok = mv_buf_puts(&b, "{\"name\":") == MV_OK && mv_json_write_str(&b, name, strlen(name)) == MV_OK &&
                  mv_buf_puts(&b, ",\"role\":") == MV_OK && mv_json_write_str(&b, role, strlen(role)) == MV_OK &&
                  mv_buf_puts(&b, ",\"dir\":") == MV_OK && mv_json_write_str(&b, out, strlen(out)) == MV_OK &&
+                 (!mrn[0] || (mv_buf_puts(&b, ",\"mrn\":") == MV_OK && mv_json_write_str(&b, mrn, strlen(mrn)) == MV_OK)) &&
                  mv_buf_puts(&b, "}\n") == MV_OK;
         if (ok)
             cli_print_buf(&b);
         mv_buf_clear(&b);
         return ok ? CLI_OK : CLI_FAIL;
     }
-    printf("registered %s (%s) in %s\n", name, role, out);
+    if (mrn[0])
+        printf("registered %s (%s, %s) in %s\n", name, role, mrn, out);
+    else
+        printf("registered %s (%s) in %s\n", name, role, out);
     return CLI_OK;
 }
 
