@@ -109,6 +109,15 @@ int mv_revocation_url_ok(const char *url);
 mv_err mv_revocation_poller_start(const mv_revocation_poller_config *cfg, mv_revocation_poller **out)
     __attribute__((warn_unused_result));
 
+/* What a service (key server, storage server) does at start: with hospital_url empty, logs
+ * once at INFO that revocations are not polled and returns MV_OK with *out NULL; otherwise
+ * starts a poller as mv_revocation_poller_start (with the default fetch timeout) and logs a
+ * failure to start at ERROR. Errors as mv_revocation_poller_start. */
+mv_err mv_revocation_poller_start_service(const char *hospital_url, const uint8_t hospital_pk[static 32],
+                                          unsigned interval_seconds, mv_auth_verifier *verifier,
+                                          mv_metrics *metrics, const char *component, mv_revocation_poller **out)
+    __attribute__((warn_unused_result));
+
 /* Fetches and installs the list now, from the calling thread (the polling thread's schedule
  * is unchanged) and logs a failure as the thread does. Thread-safe. Returns the outcome:
  * MV_OK (installed), MV_ERR_NET / MV_ERR_TIMEOUT (unreachable), MV_ERR_HTTP (an answer

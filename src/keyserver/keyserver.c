@@ -1085,32 +1085,6 @@ static void ratelimit_tick(void *ctx)
     mv_ratelimit_sync(ctx);
 }
 
-/* Starts polling the hospital's revocation list (after the verifier and metrics exist, with
- * signals already blocked so the thread inherits the mask). */
-static mv_err start_revocations(struct ks *ks)
-{
-    const mv_keyserver_config *cfg = ks->cfg;
-    if (!cfg->hospital_url[0]) {
-        mv_log(MV_LOG_INFO, COMPONENT,
-               "no hospital_url: revocations are not polled (revoked users are refused only when their "
-               "credential expires)");
-        return MV_OK;
-    }
-    mv_revocation_poller_config pc = {
-        .hospital_url = cfg->hospital_url,
-        .interval_seconds = cfg->revocation_poll_s,
-        .verifier = ks->auth,
-        .metrics = ks->metrics,
-        .component = COMPONENT,
-    };
-    memcpy(pc.hospital_pk, cfg->hospital_pk, 32);
-    mv_err rc = mv_revocation_poller_start(&pc, &ks->revocations);
-    if (rc != MV_OK)
-        mv_log(MV_LOG_ERROR, COMPONENT, "cannot poll revocations (hospital_url, revocation_poll_seconds 1..%u): %s",
-               MV_REVOCATION_MAX_INTERVAL, mv_strerror(rc));
-    return rc;
-}
-
 mv_err mv_keyserver_run(const mv_keyserver_config *cfg)
 {
     struct ks ks;
@@ -1191,7 +1165,9 @@ mv_err mv_keyserver_run(const mv_keyserver_config *cfg)
     /* Signals are handled by the main thread only (mv_daemon_wait); block them before any
      * thread starts so that every thread inherits the mask. */
     mv_daemon_block_signals();
-    if ((rc = start_revocations(&ks)) != MV_OK)
+    /* After the verifier and metrics exist, with signals blocked (the thread inherits the mask). */
+    if ((rc = mv_revocation_poller_start_service(cfg->hospital_url, cfg->hospital_pk, cfg->revocation_poll_s, ks.auth,
+                                                 ks.metrics, COMPONENT, &ks.revocations)) != MV_OK)
         goto out;
 
     mv_http_config hc = {

@@ -1,6 +1,7 @@
 /* auth.c - a request is accepted only if a hospital-issued, unexpired credential binds its key,
  * its Ed25519 signature covers method, path, date, nonce and body, and its nonce is fresh. */
 #include "medvault/mv_auth.h"
+#include "core/endian.h"
 #include "medvault/mv_crypto.h"
 
 #include <pthread.h>
@@ -43,21 +44,6 @@ static size_t name_len(const char *s, size_t cap)
     return n < cap ? n : 0;
 }
 
-static void put_u64(uint8_t *p, uint64_t v)
-{
-    for (int i = 7; i >= 0; i--) {
-        p[i] = (uint8_t)v;
-        v >>= 8;
-    }
-}
-
-static uint64_t get_u64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = (v << 8) | p[i];
-    return v;
-}
 
 /* Writes the domain separator and every credential byte before the signature into
  * out[0..CRED_DOMAIN_LEN + MV_CRED_BIN_MAX); *n receives the length written.
@@ -75,9 +61,9 @@ static mv_err cred_signed_part(const mv_credential *c, uint8_t *out, size_t *n)
     off += 32;
     memcpy(out + off, c->issuer, 32);
     off += 32;
-    put_u64(out + off, c->issued_at);
+    mv_be64_put(out + off, c->issued_at);
     off += 8;
-    put_u64(out + off, c->expires_at);
+    mv_be64_put(out + off, c->expires_at);
     off += 8;
     if ((l = name_len(c->role, sizeof c->role)) == 0)
         return MV_ERR_INVAL;
@@ -174,9 +160,9 @@ mv_err mv_credential_decode(const char *b64, size_t len, mv_credential *out)
     off += 32;
     memcpy(out->issuer, bin + off, 32);
     off += 32;
-    out->issued_at = get_u64(bin + off);
+    out->issued_at = mv_be64_get(bin + off);
     off += 8;
-    out->expires_at = get_u64(bin + off);
+    out->expires_at = mv_be64_get(bin + off);
     off += 8;
     if ((rc = read_name(bin, n, &off, out->role, sizeof out->role)) != MV_OK)
         goto out;

@@ -4,6 +4,7 @@
 
 #include <string.h>
 
+#include "core/endian.h"
 #include "medvault/mv_auth.h"
 #include "medvault/mv_codec.h"
 #include "medvault/mv_mem.h"
@@ -29,21 +30,6 @@ static size_t dept_len(const char *s)
     return n <= MV_DELEGATION_MAX_DEPT ? n : 0;
 }
 
-static void put_u64(uint8_t *p, uint64_t v)
-{
-    for (int i = 7; i >= 0; i--) {
-        p[i] = (uint8_t)v;
-        v >>= 8;
-    }
-}
-
-static uint64_t get_u64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = (v << 8) | p[i];
-    return v;
-}
 
 /* Writes every byte of the encoding into out[0..MV_DELEGATION_MAX_BYTES) and returns its
  * length, or 0 if a field cannot be encoded. */
@@ -56,8 +42,8 @@ static size_t encode(const mv_delegation *d, uint8_t *out)
     memcpy(out + 4, d->patient, 32);
     memcpy(out + 36, d->doctor, 32);
     memcpy(out + 68, d->appointment, 16);
-    put_u64(out + 84, d->issued_at);
-    put_u64(out + 92, d->expires_at);
+    mv_be64_put(out + 84, d->issued_at);
+    mv_be64_put(out + 92, d->expires_at);
     out[100] = (uint8_t)dl;
     memcpy(out + FIXED, d->department, dl);
     memcpy(out + FIXED + dl, d->patient_sig, 64);
@@ -175,8 +161,8 @@ mv_err mv_delegation_decode(const uint8_t *in, size_t len, mv_delegation *out)
     memcpy(out->patient, in + 4, 32);
     memcpy(out->doctor, in + 36, 32);
     memcpy(out->appointment, in + 68, 16);
-    out->issued_at = get_u64(in + 84);
-    out->expires_at = get_u64(in + 92);
+    out->issued_at = mv_be64_get(in + 84);
+    out->expires_at = mv_be64_get(in + 92);
     memcpy(out->department, in + FIXED, dl);
     memcpy(out->patient_sig, in + FIXED + dl, 64);
     memcpy(out->hospital_sig, in + FIXED + dl + 64, 64);

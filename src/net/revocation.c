@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/endian.h"
 #include "medvault/mv_httpc.h"
 #include "medvault/mv_log.h"
 #include "medvault/mv_mem.h"
@@ -20,21 +21,6 @@
 #define DOMAIN_LEN (sizeof DOMAIN - 1)
 #define HEADER 64
 
-static void put_u64(uint8_t *p, uint64_t v)
-{
-    for (int i = 7; i >= 0; i--) {
-        p[i] = (uint8_t)v;
-        v >>= 8;
-    }
-}
-
-static uint64_t get_u64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = (v << 8) | p[i];
-    return v;
-}
 
 static int key_cmp(const void *a, const void *b)
 {
@@ -65,9 +51,9 @@ mv_err mv_revocation_sign(const uint8_t *keys, size_t n, uint64_t serial, uint64
     memcpy(msg, DOMAIN, DOMAIN_LEN);
     memcpy(body, MAGIC, 4);
     memcpy(body + 4, hospital_pk, 32);
-    put_u64(body + 36, serial);
-    put_u64(body + 44, issued_at);
-    put_u64(body + 52, next_update);
+    mv_be64_put(body + 36, serial);
+    mv_be64_put(body + 44, issued_at);
+    mv_be64_put(body + 52, next_update);
     body[60] = (uint8_t)(m >> 24);
     body[61] = (uint8_t)(m >> 16);
     body[62] = (uint8_t)(m >> 8);
@@ -118,9 +104,9 @@ mv_err mv_revocation_verify(const uint8_t *in, size_t len, const uint8_t hospita
     if (n)
         memcpy(out->keys, k, 32 * (size_t)n);
     memcpy(out->issuer, in + 4, 32);
-    out->serial = get_u64(in + 36);
-    out->issued_at = get_u64(in + 44);
-    out->next_update = get_u64(in + 52);
+    out->serial = mv_be64_get(in + 36);
+    out->issued_at = mv_be64_get(in + 44);
+    out->next_update = mv_be64_get(in + 52);
     out->n = n;
     return MV_OK;
 }
@@ -398,4 +384,32 @@ void mv_revocation_poller_stop(mv_revocation_poller *p)
     pthread_cond_destroy(&p->wake);
     pthread_mutex_destroy(&p->lock);
     mv_free(p);
+}
+
+mv_err mv_revocation_poller_start_service(const char *hospital_url, const uint8_t hospital_pk[static 32],
+                                          unsigned interval_seconds, mv_auth_verifier *verifier,
+                                          mv_metrics *metrics, const char *component, mv_revocation_poller **out)
+{
+    if (!out || !hospital_pk || !component)
+        return MV_ERR_INVAL;
+    *out = NULL;
+    if (!hospital_url || !hospital_url[0]) {
+        mv_log(MV_LOG_INFO, component,
+               "no hospital_url: revocations are not polled (revoked users are refused only when their "
+               "credential expires)");
+        return MV_OK;
+    }
+    mv_revocation_poller_config pc = {
+        .hospital_url = hospital_url,
+        .interval_seconds = interval_seconds,
+        .verifier = verifier,
+        .metrics = metrics,
+        .component = component,
+    };
+    memcpy(pc.hospital_pk, hospital_pk, 32);
+    mv_err rc = mv_revocation_poller_start(&pc, out);
+    if (rc != MV_OK)
+        mv_log(MV_LOG_ERROR, component, "cannot poll revocations (hospital_url, revocation_poll_seconds 1..%u): %s",
+               MV_REVOCATION_MAX_INTERVAL, mv_strerror(rc));
+    return rc;
 }

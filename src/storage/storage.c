@@ -370,33 +370,6 @@ static void gc_tick(void *ctx)
     storage_update_gauges(s);
 }
 
-/* Starts polling the hospital's revocation list into s->auth (signals already blocked, so
- * the thread inherits the mask). *out stays NULL without a hospital_url. */
-static mv_err start_revocations(storage_srv *s, mv_revocation_poller **out)
-{
-    const mv_storage_config *cfg = s->cfg;
-    if (!cfg->hospital_url[0]) {
-        mv_log(MV_LOG_INFO, STORAGE_COMPONENT,
-               "no hospital_url: revocations are not polled (revoked users are refused only when their "
-               "credential expires)");
-        return MV_OK;
-    }
-    mv_revocation_poller_config pc = {
-        .hospital_url = cfg->hospital_url,
-        .interval_seconds = cfg->revocation_poll_s,
-        .verifier = s->auth,
-        .metrics = s->metrics,
-        .component = STORAGE_COMPONENT,
-    };
-    memcpy(pc.hospital_pk, cfg->hospital_pk, 32);
-    mv_err rc = mv_revocation_poller_start(&pc, out);
-    if (rc != MV_OK)
-        mv_log(MV_LOG_ERROR, STORAGE_COMPONENT,
-               "cannot poll revocations (hospital_url, revocation_poll_seconds 1..%u): %s",
-               MV_REVOCATION_MAX_INTERVAL, mv_strerror(rc));
-    return rc;
-}
-
 mv_err mv_storage_run(const mv_storage_config *cfg)
 {
     storage_srv s;
@@ -435,7 +408,9 @@ mv_err mv_storage_run(const mv_storage_config *cfg)
 
     /* Only the main thread takes SIGTERM/SIGINT: block them before any thread starts. */
     mv_daemon_block_signals();
-    if ((rc = start_revocations(&s, &revocations)) != MV_OK)
+    /* Into s.auth, with signals blocked (the thread inherits the mask). */
+    if ((rc = mv_revocation_poller_start_service(cfg->hospital_url, cfg->hospital_pk, cfg->revocation_poll_s, s.auth,
+                                                 s.metrics, STORAGE_COMPONENT, &revocations)) != MV_OK)
         goto out;
     mv_http_config hc = {
         .listen = cfg->listen,
