@@ -61,5 +61,6 @@ int cmd_ls(int argc, char **argv);
 int cmd_rm(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
 int cmd_up(int argc, char **argv);
+int cmd_ui(int argc, char **argv);
 
 #endif

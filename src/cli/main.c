@@ -23,6 +23,7 @@ static const cli_cmd commands[] = {
     {"ls", cmd_ls, "list the records you may read"},
     {"rm", cmd_rm, "delete records"},
     {"stats", cmd_stats, "storage statistics: logical, physical, savings per department"},
+    {"ui", cmd_ui, "your local web UI: appointments, records (decrypted here), sharing, prescriptions"},
     {NULL, NULL, NULL},
 };
 
