@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "medvault/mv_client.h"
 #include "medvault/mv_codec.h"
 
 void cli_err(const char *fmt, ...)
@@ -90,4 +91,69 @@ void cli_progress(const char *what, size_t done, size_t total)
         return;
     fprintf(stderr, "\r%s: %zu/%zu%s", what, done, total, done >= total ? "\n" : "");
     fflush(stderr);
+}
+
+void cli_common_init(cli_common *o)
+{
+    memset(o, 0, sizeof *o);
+    o->deployment = getenv("MEDVAULT_DEPLOYMENT");
+    o->user = getenv("MEDVAULT_USER");
+}
+
+int cli_common_check(const cli_common *o, const char *usage)
+{
+    if (!o->deployment || !o->user) {
+        cli_err("--deployment and --user are required");
+        return cli_usage(usage, 0);
+    }
+    return CLI_OK;
+}
+
+static void progress_cb(void *ctx, uint64_t done, uint64_t total)
+{
+    const char *what = ctx;
+    if (!cli_progress_allowed())
+        return;
+    fprintf(stderr, "\r%s: %.1f / %.1f MiB", what, (double)done / 1048576.0, (double)total / 1048576.0);
+    if (done >= total)
+        fputc('\n', stderr);
+    fflush(stderr);
+}
+
+mv_client *cli_open_client(const cli_common *o, const mv_client_options *extra, const char *what)
+{
+    mv_client *c = NULL;
+    mv_client_options opt;
+    if (extra)
+        opt = *extra;
+    else
+        memset(&opt, 0, sizeof opt);
+    opt.department = o->department;
+    opt.no_cache = o->no_cache;
+    opt.progress = progress_cb;
+    opt.progress_ctx = (void *)what;
+    mv_err rc = mv_client_open(o->deployment, o->user, &opt, &c);
+    switch (rc) {
+    case MV_OK:
+        return c;
+    case MV_ERR_BAD_STATE:
+        cli_err("%s: the deployment file names no hospital_url or storage_url (made by `medvault up`?)", o->deployment);
+        break;
+    case MV_ERR_AUTH:
+        cli_err("%s: no valid credential in the user directory, or the hospital refused to renew it", o->user);
+        break;
+    case MV_ERR_FORBIDDEN:
+        cli_err("the department is not one of the user's departments");
+        break;
+    case MV_ERR_NOT_FOUND:
+        cli_err("cannot find the deployment file or the user's keys (%s, %s)", o->deployment, o->user);
+        break;
+    case MV_ERR_NOMEM: case MV_ERR_INVAL: case MV_ERR_TOO_LARGE: case MV_ERR_PARSE: case MV_ERR_IO:
+    case MV_ERR_CRYPTO: case MV_ERR_BUSY: case MV_ERR_RATE_LIMITED: case MV_ERR_NET: case MV_ERR_TIMEOUT:
+    case MV_ERR_IDENTITY: case MV_ERR_VERIFY: case MV_ERR_EXPIRED: case MV_ERR_REPLAY: case MV_ERR_EXISTS:
+    case MV_ERR_PROTOCOL: case MV_ERR_UNAVAILABLE: case MV_ERR_HTTP:
+        cli_err("cannot open the client: %s", mv_strerror(rc));
+        break;
+    }
+    return NULL;
 }

@@ -43,6 +43,29 @@ int cli_progress_allowed(void);
  * with done == total it ends the line. Silent under CI or without a terminal. */
 void cli_progress(const char *what, size_t done, size_t total);
 
+/* Options every command that talks to the services shares. */
+#define CLI_COMMON_HELP                                                                                      \
+    "  --deployment F   the deployment file (default $MEDVAULT_DEPLOYMENT)\n"                              \
+    "  --user DIR       the user's directory: keys and credential (default $MEDVAULT_USER)\n"
+
+typedef struct cli_common {
+    const char *deployment, *user, *department;
+    int json, no_cache;
+} cli_common;
+
+/* Zeroes o and takes deployment and user from $MEDVAULT_DEPLOYMENT / $MEDVAULT_USER. */
+void cli_common_init(cli_common *o);
+/* CLI_OK if deployment and user are set, else prints the usage (CLI_USAGE). */
+int cli_common_check(const cli_common *o, const char *usage);
+struct mv_client;
+struct mv_client_options;
+/* Opens the client for o (department, no_cache from o; the rest of the options from extra,
+ * may be NULL), with progress output named `what` on terminals. Prints a clear error and
+ * returns NULL on failure. */
+struct mv_client *cli_open_client(const cli_common *o, const struct mv_client_options *extra, const char *what);
+/* Reads a 32-hex-digit record id; prints an error and returns 1 if it is not one. */
+int cli_id_arg(const char *s, uint8_t id[16]);
+
 int cmd_hospital(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
 int cmd_credential(int argc, char **argv);

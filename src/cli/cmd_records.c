@@ -16,74 +16,7 @@
 #include "medvault/mv_json.h"
 #include "medvault/mv_record.h"
 
-#define COMMON_HELP                                                                                          \
-    "  --deployment F   the deployment file (default $MEDVAULT_DEPLOYMENT)\n"                              \
-    "  --user DIR       the user's directory: keys and credential (default $MEDVAULT_USER)\n"
-
-struct common {
-    const char *deployment, *user, *department;
-    int json, no_cache;
-};
-
-static void common_init(struct common *o)
-{
-    memset(o, 0, sizeof *o);
-    o->deployment = getenv("MEDVAULT_DEPLOYMENT");
-    o->user = getenv("MEDVAULT_USER");
-}
-
-static int common_check(const struct common *o, const char *usage)
-{
-    if (!o->deployment || !o->user) {
-        cli_err("--deployment and --user are required");
-        return cli_usage(usage, 0);
-    }
-    return CLI_OK;
-}
-
-static void progress_cb(void *ctx, uint64_t done, uint64_t total)
-{
-    const char *what = ctx;
-    if (!cli_progress_allowed())
-        return;
-    fprintf(stderr, "\r%s: %.1f / %.1f MiB", what, (double)done / 1048576.0, (double)total / 1048576.0);
-    if (done >= total)
-        fputc('\n', stderr);
-    fflush(stderr);
-}
-
-static mv_client *open_client(const struct common *o, const char *what)
-{
-    mv_client *c = NULL;
-    mv_client_options opt = {.department = o->department, .no_cache = o->no_cache, .progress = progress_cb,
-                             .progress_ctx = (void *)what};
-    mv_err rc = mv_client_open(o->deployment, o->user, &opt, &c);
-    switch (rc) {
-    case MV_OK:
-        return c;
-    case MV_ERR_BAD_STATE:
-        cli_err("%s: the deployment file names no hospital_url or storage_url (made by `medvault up`?)", o->deployment);
-        break;
-    case MV_ERR_AUTH:
-        cli_err("%s: no valid credential in the user directory", o->user);
-        break;
-    case MV_ERR_FORBIDDEN:
-        cli_err("the department is not one of the user's departments");
-        break;
-    case MV_ERR_NOT_FOUND:
-        cli_err("cannot find the deployment file or the user's keys (%s, %s)", o->deployment, o->user);
-        break;
-    case MV_ERR_NOMEM: case MV_ERR_INVAL: case MV_ERR_TOO_LARGE: case MV_ERR_PARSE: case MV_ERR_IO:
-    case MV_ERR_CRYPTO: case MV_ERR_BUSY: case MV_ERR_RATE_LIMITED: case MV_ERR_NET: case MV_ERR_TIMEOUT:
-    case MV_ERR_IDENTITY: case MV_ERR_VERIFY: case MV_ERR_EXPIRED: case MV_ERR_REPLAY: case MV_ERR_EXISTS:
-    case MV_ERR_PROTOCOL: case MV_ERR_UNAVAILABLE: case MV_ERR_HTTP:
-        cli_err("cannot open the client: %s", mv_strerror(rc));
-        break;
-    }
-    return NULL;
-}
-
-static int id_arg(const char *s, uint8_t id[MV_CLIENT_ID_BYTES])
+int cli_id_arg(const char *s, uint8_t id[MV_CLIENT_ID_BYTES])
 {
     if (strlen(s) != 2 * MV_CLIENT_ID_BYTES || mv_hex_decode_exact(id, MV_CLIENT_ID_BYTES, s, strlen(s)) != MV_OK) {
         cli_err("a record id is 32 hex digits");
@@ -110,11 +43,11 @@ static int user_add(int argc, char **argv)
         {"json", no_argument, NULL, 'j'},             {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    struct common o;
+    cli_common o;
     const char *name = NULL, *role = NULL, *out = NULL, *depts[16];
     size_t nd = 0;
     int c;
-    common_init(&o);
+    cli_common_init(&o);
     optind = 0;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
@@ -135,7 +68,7 @@ static int user_add(int argc, char **argv)
         default: return cli_usage(user_add_usage, 0);
         }
     }
-    if (common_check(&o, user_add_usage) != CLI_OK)
+    if (cli_common_check(&o, user_add_usage) != CLI_OK)
         return CLI_USAGE;
     if (!name || !role || optind != argc)
         return cli_usage(user_add_usage, 0);
@@ -192,7 +125,7 @@ static const char put_usage[] =
     "Encrypts and stores each file (directories are walked): FHIR JSON is canonicalised and\n"
     "split into an envelope and deduplicable content blocks; anything else is an attachment cut\n"
     "into content-defined chunks. Prints one line per file: the record id and the path (with\n"
-    "--json, one JSON object with every record and the run's statistics).\n" COMMON_HELP
+    "--json, one JSON object with every record and the run's statistics).\n" CLI_COMMON_HELP
     "  --department D   store in this of the user's departments (default: the first)\n"
     "  --no-cache       do not use the local OPRF cache (every block asks the key servers)\n";
 
@@ -236,9 +169,9 @@ int cmd_put(int argc, char **argv)
         {"json", no_argument, NULL, 'j'},             {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    struct common o;
+    cli_common o;
     int c;
-    common_init(&o);
+    cli_common_init(&o);
     optind = 0;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
@@ -251,13 +184,13 @@ int cmd_put(int argc, char **argv)
         default: return cli_usage(put_usage, 0);
         }
     }
-    if (common_check(&o, put_usage) != CLI_OK)
+    if (cli_common_check(&o, put_usage) != CLI_OK)
         return CLI_USAGE;
     if (optind >= argc) {
         cli_err("name at least one file or directory");
         return cli_usage(put_usage, 0);
     }
-    mv_client *cl = open_client(&o, "put");
+    mv_client *cl = cli_open_client(&o, NULL, "put");
     if (!cl)
         return CLI_FAIL;
     mv_buf b;
@@ -308,7 +241,7 @@ static const char get_usage[] =
     "canonical JSON of FHIR records, the original bytes of attachments. One ID without -o\n"
     "writes to standard output; with -o FILE to FILE. Several IDs (or --all: every record this\n"
     "user may read) need -o DIR and are written as DIR/NAME (the original file name; the id is\n"
-    "prefixed when two records share a name).\n" COMMON_HELP;
+    "prefixed when two records share a name).\n" CLI_COMMON_HELP;
 
 /* Writes a restored record (0600). Not fsync'd: a restore is re-run after a crash, and an
  * fsync per file would dominate restoring thousands of small records. */
@@ -396,10 +329,10 @@ int cmd_get(int argc, char **argv)
         {"out", required_argument, NULL, 'o'},        {"all", no_argument, NULL, 'a'},
         {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0},
     };
-    struct common o;
+    cli_common o;
     const char *out = NULL;
     int all = 0, c;
-    common_init(&o);
+    cli_common_init(&o);
     optind = 0;
     while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
         switch (c) {
@@ -411,7 +344,7 @@ int cmd_get(int argc, char **argv)
         default: return cli_usage(get_usage, 0);
         }
     }
-    if (common_check(&o, get_usage) != CLI_OK)
+    if (cli_common_check(&o, get_usage) != CLI_OK)
         return CLI_USAGE;
     size_t n = (size_t)(argc - optind);
     if ((all && n) || (!all && n == 0) || ((all || n > 1) && !out))
@@ -423,10 +356,10 @@ int cmd_get(int argc, char **argv)
     }
     for (size_t i = 0; i < n; i++) {
         uint8_t id[16];
-        if (id_arg(argv[optind + (int)i], id))
+        if (cli_id_arg(argv[optind + (int)i], id))
             return CLI_USAGE;
     }
-    mv_client *cl = open_client(&o, "get");
+    mv_client *cl = cli_open_client(&o, NULL, "get");
     if (!cl)
         return CLI_FAIL;
     int r = CLI_OK;
@@ -476,7 +409,7 @@ int cmd_get(int argc, char **argv)
 
 /* ---------- ls, rm, stats ---------- */
 
-static int simple_opts(int argc, char **argv, const char *usage, struct common *o, int allow_json)
+static int simple_opts(int argc, char **argv, const char *usage, cli_common *o, int allow_json)
 {
     static const struct option opts[] = {
         {"deployment", required_argument, NULL, 'D'}, {"user", required_argument, NULL, 'u'},
@@ -484,7 +417,7 @@ static int simple_opts(int argc, char **argv, const char *usage, struct common *
         {NULL, 0, NULL, 0},
     };
     int c;
-    common_init(o);
+    cli_common_init(o);
     optind = 0;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
@@ -499,25 +432,25 @@ static int simple_opts(int argc, char **argv, const char *usage, struct common *
         default: return cli_usage(usage, 0);
         }
     }
-    return common_check(o, usage);
+    return cli_common_check(o, usage);
 }
 
 static const char ls_usage[] =
     "usage: medvault ls [--deployment F] [--user DIR] [--json]\n\n"
-    "Lists the records this user may read (an admin: every record): id, department, size.\n" COMMON_HELP;
+    "Lists the records this user may read (an admin: every record): id, department, size.\n" CLI_COMMON_HELP;
 
 /* What ls and stats share: fetch a JSON document from the storage server and print it
  * (--json) or show it to a human with view(). */
 static int show_json(int argc, char **argv, const char *usage, const char *what,
                      mv_err (*fetch)(mv_client *, mv_buf *), void (*view)(const mv_json *root))
 {
-    struct common o;
+    cli_common o;
     int r = simple_opts(argc, argv, usage, &o, 1);
     if (r != CLI_OK)
         return r < 0 ? CLI_OK : r;
     if (optind != argc)
         return cli_usage(usage, 0);
-    mv_client *cl = open_client(&o, what);
+    mv_client *cl = cli_open_client(&o, NULL, what);
     if (!cl)
         return CLI_FAIL;
     mv_buf b;
@@ -564,22 +497,22 @@ int cmd_ls(int argc, char **argv)
 static const char rm_usage[] =
     "usage: medvault rm [--deployment F] [--user DIR] ID...\n\n"
     "Deletes records (their owner or an admin). Blocks no other record references are\n"
-    "reclaimed by the storage server's garbage collection.\n" COMMON_HELP;
+    "reclaimed by the storage server's garbage collection.\n" CLI_COMMON_HELP;
 
 int cmd_rm(int argc, char **argv)
 {
-    struct common o;
+    cli_common o;
     int r = simple_opts(argc, argv, rm_usage, &o, 0);
     if (r != CLI_OK)
         return r < 0 ? CLI_OK : r;
     if (optind >= argc)
         return cli_usage(rm_usage, 0);
-    mv_client *cl = open_client(&o, "rm");
+    mv_client *cl = cli_open_client(&o, NULL, "rm");
     if (!cl)
         return CLI_FAIL;
     for (int i = optind; i < argc; i++) {
         uint8_t id[16];
-        if (id_arg(argv[i], id)) {
+        if (cli_id_arg(argv[i], id)) {
             r = CLI_USAGE;
             continue;
         }
@@ -598,7 +531,7 @@ int cmd_rm(int argc, char **argv)
 static const char stats_usage[] =
     "usage: medvault stats [--deployment F] [--user DIR] [--json]\n\n"
     "The storage server's statistics: logical bytes received, physical bytes stored, savings,\n"
-    "per department.\n" COMMON_HELP;
+    "per department.\n" CLI_COMMON_HELP;
 
 static void stats_view(const mv_json *root)
 {
