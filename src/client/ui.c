@@ -997,7 +997,7 @@ static void handle_record(struct req *q, const char *id)
         P(q, "<p>Attachment <b>%s</b>, %zu bytes (not shown here; use <code>medvault get</code>).</p>\n", name,
           content.len);
     }
-    if (meta && (!strcmp(js(meta, "owner"), u->me) || !strcmp(js(meta, "patient"), u->me) || is_role(u, "patient")))
+    if (meta && (!strcmp(js(meta, "owner"), u->me) || !strcmp(js(meta, "patient"), u->me)))
         share_forms(q, id, meta);
     page_end(q, 200);
 out:
@@ -1161,7 +1161,8 @@ static void handle_order_form(struct req *q, const struct order_page *pg)
     }
     form_open(q, pg->path, 0);
     appt_select(q, appts, appt);
-    P(q, "<p><label>Patient MRN <input name=\"mrn\" required maxlength=\"32\" value=\"%s\"></label></p>\n",
+    P(q, "<p><label>Patient MRN <input name=\"mrn\" maxlength=\"32\" value=\"%s\" placeholder=\"the appointment&#39;s "
+         "patient\"></label></p>\n",
       ap ? js(mv_json_get(ap, "patient"), "mrn") : "");
     if (pg->kind == ORDER_RX) {
         P(q, "<input type=\"hidden\" name=\"medicine\" value=\"%s\"><p>Medicine: <b>%s %s %s</b> "
@@ -1312,8 +1313,8 @@ static void handle_order_post(struct req *q, const struct order_page *pg)
     snprintf(back, sizeof back, "%s?appointment=%s%s%s", pg->path, is_hex(appt, 32) ? appt : "",
              med[0] && strspn(med, "0123456789") == strlen(med) ? "&medicine=" : "",
              med[0] && strspn(med, "0123456789") == strlen(med) ? med : "");
-    if (!is_hex(appt, 32) || !is_mrn(mrn)) {
-        set_flash(u, 0, NULL, "Choose an appointment and type the patient's MRN.");
+    if (!is_hex(appt, 32) || (mrn[0] && !is_mrn(mrn))) {
+        set_flash(u, 0, NULL, "Choose an appointment (and the patient's MRN, like MRN-000001).");
         goto out;
     }
     if (!(appts = open_appointments(u, why, sizeof why))) {
@@ -1323,6 +1324,13 @@ static void handle_order_post(struct req *q, const struct order_page *pg)
     const mv_json *ap = find_appt(appts, appt);
     if (!ap) {
         set_flash(u, 0, NULL, "Choose one of your booked or checked-in appointments.");
+        goto out;
+    }
+    /* An empty MRN means the appointment's patient. */
+    if (!mrn[0])
+        snprintf(mrn, sizeof mrn, "%s", js(mv_json_get(ap, "patient"), "mrn"));
+    if (!is_mrn(mrn)) {
+        set_flash(u, 0, NULL, "Type the patient's MRN (like MRN-000001).");
         goto out;
     }
     if (pg->kind == ORDER_RX) {
