@@ -142,6 +142,9 @@ mv_err mv_client_grant_patient(mv_client *c, const uint8_t id[static MV_CLIENT_I
 mv_err mv_client_hospital(mv_client *c, const char *method, const char *path, const uint8_t *body, size_t len,
                           long *status, mv_buf *out) __attribute__((warn_unused_result));
 
+/* Appends the hospital's base URL from the deployment (no trailing '/') to out. */
+mv_err mv_client_hospital_url(const mv_client *c, mv_buf *out) __attribute__((warn_unused_result));
+
 /* The user's verified-at-open credential fields (role, departments, subject, expiry) and
  * keys' public halves: copies into *cred; box_pk (may be NULL) receives the X25519 key. */
 void mv_client_whoami(const mv_client *c, mv_credential *cred, uint8_t box_pk[32]);

@@ -11,7 +11,10 @@
  *   of, a block. It lives claim_ttl_s seconds. A record may only reference tags its owner holds a
  *   live claim for, so knowing a tag or a token alone gets nothing.
  * - A record has a 16-byte id, an owner, a department, readers (the ACL; the owner is always a
- *   reader), the distinct tags it references and an opaque envelope kept in the index itself.
+ *   reader), optionally a patient (an Ed25519 key, also always a reader once set) and an
+ *   episode (16 bytes), the distinct tags it references and an opaque envelope kept in the
+ *   index itself. Who may name a patient is the caller's to decide (the storage server checks
+ *   a delegation); the engine only keeps the patient in the ACL.
  *   A block's reference count is the number of records naming it; mv_store_gc frees blocks
  *   with no references and no live claim, and compacts the pack files.
  *
@@ -134,7 +137,10 @@ typedef struct mv_store_record_in {
     uint8_t id[MV_STORE_ID_BYTES];
     const char *dept;               /* 1..64 chars of [A-Za-z0-9 _.-] */
     uint8_t owner[MV_STORE_PK_BYTES];
-    const uint8_t *readers;         /* n_readers * 32 bytes; duplicates and the owner are folded */
+    uint8_t patient[MV_STORE_PK_BYTES]; /* the patient's key; all zero = none (then no episode) */
+    uint8_t episode[MV_STORE_ID_BYTES]; /* the episode (appointment id); all zero = none */
+    const uint8_t *readers;         /* n_readers * 32 bytes; duplicates, the owner and the
+                                       patient are folded (ACL: owner, patient, readers) */
     size_t n_readers;
     const uint8_t *tags;            /* n_tags * 32 bytes, distinct, each stored and claimed */
     size_t n_tags;
@@ -145,7 +151,8 @@ typedef struct mv_store_record_in {
 /* Stores n records in one durable transaction, each one judged independently into results[i]:
  * MV_OK; MV_ERR_EXISTS (the id is taken, also by an earlier record of this batch);
  * MV_ERR_INVAL (bad dept, envelope or tag count, duplicate tags, more than MAX_READERS readers
- * once the owner is added, NULL arrays with a nonzero count); MV_ERR_NOT_FOUND (a tag is not
+ * once the owner and patient are added, NULL arrays with a nonzero count, an episode without a
+ * patient); MV_ERR_NOT_FOUND (a tag is not
  * stored); MV_ERR_FORBIDDEN (the owner holds no live claim on a tag: claimed_at + ttl >= now).
  * Accepted records add one reference to each of their tags and are created at `now`.
  * results must hold n entries (not overlapping in).
@@ -159,7 +166,9 @@ typedef struct mv_store_record_info {
     uint8_t id[MV_STORE_ID_BYTES];
     uint8_t owner[MV_STORE_PK_BYTES];
     char dept[MV_STORE_DEPT_MAX + 1];
-    size_t n_readers;                                     /* owner first */
+    uint8_t patient[MV_STORE_PK_BYTES];                   /* all zero: none */
+    uint8_t episode[MV_STORE_ID_BYTES];                   /* all zero: none */
+    size_t n_readers;                                     /* owner first, then the patient */
     uint8_t readers[MV_STORE_MAX_READERS][MV_STORE_PK_BYTES];
     size_t n_tags;
     uint64_t created;                                     /* `now` of mv_store_put_records */
@@ -199,13 +208,25 @@ mv_err mv_store_record_list(mv_store *s, const uint8_t *reader, mv_store_record_
 mv_err mv_store_record_delete(mv_store *s, const uint8_t id[static MV_STORE_ID_BYTES])
     __attribute__((warn_unused_result));
 
-/* Replaces a record's readers (the owner is kept, duplicates folded) and, if envelope is not
- * NULL, its envelope (re-wrapped record key); logical bytes follow the new envelope length.
- * Errors: MV_ERR_NOT_FOUND, MV_ERR_INVAL (more than MAX_READERS with the owner, envelope_len >
- * MAX_ENVELOPE, readers NULL with n > 0), MV_ERR_PARSE, MV_ERR_IO. */
+/* Replaces a record's readers (the owner and the record's patient are kept, duplicates folded)
+ * and, if envelope is not NULL, its envelope (re-wrapped record key); logical bytes follow the
+ * new envelope length. Same as mv_store_record_set_access with patient NULL.
+ * Errors: MV_ERR_NOT_FOUND, MV_ERR_INVAL (more than MAX_READERS with the owner and patient,
+ * envelope_len > MAX_ENVELOPE, readers NULL with n > 0), MV_ERR_PARSE, MV_ERR_IO. */
 mv_err mv_store_record_set_readers(mv_store *s, const uint8_t id[static MV_STORE_ID_BYTES],
                                    const uint8_t *readers, size_t n, const uint8_t *envelope,
                                    size_t envelope_len) __attribute__((warn_unused_result));
+
+/* mv_store_record_set_readers that may also name the record's patient: with patient != NULL
+ * (32 bytes, not all zero) the record's patient is set to it, in the same transaction, only if
+ * the record has none yet (the episode stays as it is); the patient joins the readers. With
+ * patient NULL it is mv_store_record_set_readers. Authorisation is the caller's job.
+ * Errors: as mv_store_record_set_readers; MV_ERR_EXISTS (patient given and the record already
+ * has one, even the same: nothing changed); MV_ERR_INVAL (an all-zero patient). */
+mv_err mv_store_record_set_access(mv_store *s, const uint8_t id[static MV_STORE_ID_BYTES],
+                                  const uint8_t *patient, const uint8_t *readers, size_t n,
+                                  const uint8_t *envelope, size_t envelope_len)
+    __attribute__((warn_unused_result));
 
 typedef struct mv_store_gc_report {
     uint64_t blocks_freed;    /* blocks dropped from the index */

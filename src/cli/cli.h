@@ -84,6 +84,18 @@ int cmd_ls(int argc, char **argv);
 int cmd_rm(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
 int cmd_up(int argc, char **argv);
+int cmd_appointment(int argc, char **argv);
+int cmd_delegate(int argc, char **argv);
+int cmd_share(int argc, char **argv);
+int cmd_directory(int argc, char **argv);
+int cmd_profile(int argc, char **argv);
+int cmd_medicine(int argc, char **argv);
+int cmd_department(int argc, char **argv);
+int cmd_alerts(int argc, char **argv);
+int cmd_dashboard(int argc, char **argv);
+/* `medvault user status` and `user show` (cmd_workflow.c). */
+int cli_user_status(int argc, char **argv);
+int cli_user_show(int argc, char **argv);
 int cmd_ui(int argc, char **argv);
 
 #endif

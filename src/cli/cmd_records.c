@@ -113,6 +113,8 @@ int cmd_user(int argc, char **argv)
 {
     static const cli_cmd table[] = {
         {"add", user_add, "register a user with the hospital and write their directory"},
+        {"status", cli_user_status, "activate, suspend or revoke a user (admins)"},
+        {"show", cli_user_show, "show a user's registration"},
         {NULL, NULL, NULL},
     };
     return cli_dispatch("medvault user", table, argc, argv);
@@ -127,6 +129,10 @@ static const char put_usage[] =
     "into content-defined chunks. Prints one line per file: the record id and the path (with\n"
     "--json, one JSON object with every record and the run's statistics).\n" CLI_COMMON_HELP
     "  --department D   store in this of the user's departments (default: the first)\n"
+    "  --patient MRN    write the records for this patient: needs the patient's delegation for\n"
+    "                   you (`medvault delegate grant`); readable by the patient and you. A\n"
+    "                   patient who is not registered (legacy import) leaves them yours alone\n"
+    "  --appointment ID the episode (default: the one the delegation names)\n"
     "  --no-cache       do not use the local OPRF cache (every block asks the key servers)\n";
 
 struct put_out {
@@ -166,12 +172,15 @@ int cmd_put(int argc, char **argv)
     static const struct option opts[] = {
         {"deployment", required_argument, NULL, 'D'}, {"user", required_argument, NULL, 'u'},
         {"department", required_argument, NULL, 'd'}, {"no-cache", no_argument, NULL, 'N'},
+        {"patient", required_argument, NULL, 'P'},    {"appointment", required_argument, NULL, 'A'},
         {"json", no_argument, NULL, 'j'},             {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     cli_common o;
+    mv_client_options extra;
     int c;
     cli_common_init(&o);
+    memset(&extra, 0, sizeof extra);
     optind = 0;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
@@ -179,10 +188,20 @@ int cmd_put(int argc, char **argv)
         case 'u': o.user = optarg; break;
         case 'd': o.department = optarg; break;
         case 'N': o.no_cache = 1; break;
+        case 'P': extra.patient = optarg; break;
+        case 'A': extra.appointment = optarg; break;
         case 'j': o.json = 1; break;
         case 'h': return cli_usage(put_usage, 1);
         default: return cli_usage(put_usage, 0);
         }
+    }
+    if (extra.appointment && (strlen(extra.appointment) != 32 || strspn(extra.appointment, "0123456789abcdef") != 32)) {
+        cli_err("--appointment takes an appointment id (32 lowercase hex digits)");
+        return CLI_USAGE;
+    }
+    if (extra.appointment && !extra.patient) {
+        cli_err("--appointment needs --patient MRN");
+        return CLI_USAGE;
     }
     if (cli_common_check(&o, put_usage) != CLI_OK)
         return CLI_USAGE;
@@ -190,7 +209,7 @@ int cmd_put(int argc, char **argv)
         cli_err("name at least one file or directory");
         return cli_usage(put_usage, 0);
     }
-    mv_client *cl = cli_open_client(&o, NULL, "put");
+    mv_client *cl = cli_open_client(&o, &extra, "put");
     if (!cl)
         return CLI_FAIL;
     mv_buf b;

@@ -368,3 +368,13 @@ void mv_client_whoami(const mv_client *c, mv_credential *cred, uint8_t box_pk[32
     if (box_pk)
         memcpy(box_pk, mv_identity_box_pk(c->id), 32);
 }
+
+mv_err mv_client_hospital_url(const mv_client *c, mv_buf *out)
+{
+    if (!c || !out)
+        return MV_ERR_INVAL;
+    size_t l = strlen(c->dep.hospital_url);
+    while (l && c->dep.hospital_url[l - 1] == '/')
+        l--;
+    return mv_buf_append(out, c->dep.hospital_url, l);
+}

@@ -4,6 +4,7 @@
 
 #include <stdarg.h>
 #include "medvault/mv_client.h"
+#include "medvault/mv_delegation.h"
 #include "medvault/mv_deployment.h"
 #include "medvault/mv_fhir.h"
 #include "medvault/mv_httpc.h"
@@ -36,6 +37,26 @@ mv_err mvc_simple(mv_client *c, const char *base, const char *method, const char
                   size_t len, const char *content_type, long *status, mv_buf *resp);
 /* Maps an HTTP error status to an mv_err and records what the service said. */
 mv_err mvc_status_err(mv_client *c, const char *what, long status, const mv_buf *body);
+
+/* A patient as the hospital knows it (GET /v1/patients/{MRN}, share.c). */
+typedef struct mvc_patient {
+    int registered;         /* 0: the hospital has no patient with this MRN (404) */
+    uint8_t sign_pk[32];
+    uint8_t box_pk[32];
+    int has_delegation;     /* a countersigned delegation naming the caller was handed out */
+    mv_delegation d;
+} mvc_patient;
+
+/* 1 if mrn may name a patient in a path: 1..31 characters of [A-Za-z0-9-]. */
+int mvc_mrn_ok(const char *mrn);
+/* Looks mrn up at the hospital. MV_OK with out->registered 0 on a 404; MV_OK with the keys
+ * (and the delegation, decoded, if one was given) on 200. Errors: MV_ERR_INVAL (bad MRN),
+ * MV_ERR_FORBIDDEN (the hospital refused: not a doctor or admin), MV_ERR_PROTOCOL (malformed
+ * answer), network and other HTTP errors (last_error set). */
+mv_err mvc_patient_lookup(mv_client *c, const char *mrn, mvc_patient *out);
+/* The X25519 key of the user whose Ed25519 key is sign_pk (GET /v1/users/{hex}).
+ * Errors: MV_ERR_NOT_FOUND, MV_ERR_PROTOCOL, network/HTTP errors. */
+mv_err mvc_user_box_key(mv_client *c, const uint8_t sign_pk[32], uint8_t box_pk[32]);
 
 /* The local OPRF cache: fingerprint -> MLE key, encrypted at rest. */
 mv_err mvc_cache_open(const char *user_dir, const uint8_t box_sk[32], const uint8_t group_pk[32], mvc_cache **out);

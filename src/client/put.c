@@ -75,7 +75,20 @@ struct put {
     size_t n_u;
     uint64_t total_bytes, done_bytes;
     mv_err first_err;
+    /* opt.patient with a delegation: every record is written for this patient and episode. */
+    int for_patient;
+    uint8_t pat_sign[32], pat_box[32], episode[16];
+    uint8_t dg[MV_DELEGATION_MAX_BYTES];
+    size_t dglen;
+    /* MRNs named by FHIR subjects (without opt.patient), each looked up once per put. */
+    struct mrn_seen {
+        char mrn[32];
+        int registered; /* 1 registered, 0 not, -1 the hospital refused the look-up */
+    } *mrns;
+    size_t n_mrns, cap_mrns;
 };
+
+#define NO_DELEGATION_FMT "no delegation from patient %s for you: the patient signs one at the appointment"
 
 static void le32(uint8_t *p, uint32_t v)
 {
@@ -167,6 +180,125 @@ static mv_err expand(struct put *P, const char *path, int depth)
         mv_free(names[i]);
     }
     mv_free(names);
+    return rc;
+}
+
+/* ---------- patients ---------- */
+
+/* The MRN a FHIR resource names as its subject ("subject" or "patient" reference
+ * "Patient/MRN-<digits>"), copied to mrn; 0 if it names none. Other references cannot be a
+ * hospital MRN and are never looked up. */
+static int fhir_subject_mrn(const mv_json *doc, char mrn[32])
+{
+    static const char *const keys[] = {"subject", "patient"};
+    for (size_t k = 0; k < 2; k++) {
+        size_t l = 0;
+        const char *ref = mv_json_get_str(mv_json_get(doc, keys[k]), "reference", &l);
+        if (!ref || l < 8 + 5 || l > 8 + 24 || memcmp(ref, "Patient/MRN-", 12) != 0)
+            continue;
+        size_t i = 12;
+        while (i < l && ref[i] >= '0' && ref[i] <= '9')
+            i++;
+        if (i != l)
+            continue;
+        memcpy(mrn, ref + 8, l - 8);
+        mrn[l - 8] = 0;
+        return 1;
+    }
+    return 0;
+}
+
+/* *reg: 1 if doc's subject is a registered patient, -1 if the hospital refused to say, 0
+ * otherwise (no MRN subject, or not registered). Each MRN is asked once per put. Returns a
+ * service failure (network, unexpected answers). */
+static mv_err subject_registered(struct put *P, const mv_json *doc, int *reg, char mrn[32])
+{
+    *reg = 0;
+    if (!fhir_subject_mrn(doc, mrn))
+        return MV_OK;
+    for (size_t i = 0; i < P->n_mrns; i++)
+        if (!strcmp(P->mrns[i].mrn, mrn)) {
+            *reg = P->mrns[i].registered;
+            return MV_OK;
+        }
+    mvc_patient *p = mv_malloc(sizeof *p);
+    if (!p)
+        return MV_ERR_NOMEM;
+    mv_err rc = mvc_patient_lookup(P->c, mrn, p);
+    if (rc == MV_OK)
+        *reg = p->registered;
+    else if (rc == MV_ERR_FORBIDDEN) {
+        *reg = -1;
+        rc = MV_OK;
+    }
+    mv_wipe(p, sizeof *p);
+    mv_free(p);
+    if (rc != MV_OK)
+        return rc;
+    if ((rc = mv_array_grow(&P->mrns, &P->cap_mrns, P->n_mrns, sizeof *P->mrns, 8)) != MV_OK)
+        return rc;
+    memcpy(P->mrns[P->n_mrns].mrn, mrn, 32);
+    P->mrns[P->n_mrns++].registered = *reg;
+    return MV_OK;
+}
+
+/* opt.patient: looks the MRN up. Not registered: legacy records (author only). Registered:
+ * the hospital must have handed this doctor a delegation (for opt.appointment if given),
+ * which then rides with every record; the department switches to the delegation's if the
+ * user has it. saved_dept receives the department to restore. */
+static mv_err prepare_patient(struct put *P, char saved_dept[64])
+{
+    mv_client *c = P->c;
+    const char *mrn = c->opt.patient;
+    mvc_patient *p = mv_malloc(sizeof *p);
+    mv_credential cred;
+    mv_err rc;
+    if (!p)
+        return MV_ERR_NOMEM;
+    if ((rc = mvc_patient_lookup(c, mrn, p)) != MV_OK || !p->registered)
+        goto out; /* unregistered: legacy */
+    rc = MV_ERR_FORBIDDEN;
+    if (!p->has_delegation || memcmp(p->d.doctor, mv_identity_sign_pk(c->id), 32) != 0 ||
+        memcmp(p->d.patient, p->sign_pk, 32) != 0) {
+        mvc_seterr(c, NO_DELEGATION_FMT, mrn);
+        goto out;
+    }
+    if (c->opt.appointment) {
+        uint8_t ep[16];
+        if (mv_hex_decode_exact(ep, 16, c->opt.appointment, strlen(c->opt.appointment)) != MV_OK) {
+            mvc_seterr(c, "an appointment id is 32 hex digits");
+            rc = MV_ERR_INVAL;
+            goto out;
+        }
+        if (memcmp(ep, p->d.appointment, 16) != 0) {
+            mvc_seterr(c, "no delegation from patient %s for you for appointment %s: the patient signs one at "
+                          "the appointment", mrn, c->opt.appointment);
+            goto out;
+        }
+    }
+    if (mv_delegation_verify(&p->d, c->dep.hospital_pk, (uint64_t)time(NULL)) != MV_OK) {
+        mvc_seterr(c, "the delegation from patient %s is expired or not countersigned by this hospital", mrn);
+        goto out;
+    }
+    if (strcmp(p->d.department, c->dept) != 0) {
+        mv_client_whoami(c, &cred, NULL);
+        if (!mv_credential_has_department(&cred, p->d.department)) {
+            mvc_seterr(c, "the delegation from patient %s is for department %s, which is not yours", mrn,
+                       p->d.department);
+            goto out;
+        }
+        memcpy(saved_dept, c->dept, 64);
+        snprintf(c->dept, sizeof c->dept, "%s", p->d.department);
+    }
+    if ((rc = mv_delegation_encode(&p->d, P->dg, sizeof P->dg, &P->dglen)) != MV_OK)
+        goto out;
+    memcpy(P->pat_sign, p->sign_pk, 32);
+    memcpy(P->pat_box, p->box_pk, 32);
+    memcpy(P->episode, p->d.appointment, 16);
+    P->for_patient = 1;
+out:
+    mv_wipe(p, sizeof *p);
+    mv_free(p);
     return rc;
 }
 
@@ -615,6 +747,7 @@ struct seal_job {
     mv_client *c;
     struct rec **recs;
     mv_buf *envs;
+    const uint8_t *pat_box; /* NULL: sealed for the author alone */
 };
 
 /* Seals one record's envelope (the X25519 wraps dominate a put's CPU: run in parallel). */
@@ -623,9 +756,13 @@ static mv_err task_seal(void *ctx, size_t i)
     struct seal_job *j = ctx;
     struct rec *r = j->recs[i];
     r->r.created = (uint64_t)time(NULL);
+    uint8_t keys[64];
+    memcpy(keys, mv_identity_box_pk(j->c->id), 32);
+    if (j->pat_box)
+        memcpy(keys + 32, j->pat_box, 32);
     mv_err rc = mv_random_bytes(r->id, 16);
     if (rc == MV_OK)
-        rc = mv_envelope_seal(r->id, &r->r, mv_identity_box_pk(j->c->id), 1, &j->envs[i]);
+        rc = mv_envelope_seal(r->id, &r->r, keys, j->pat_box ? 2 : 1, &j->envs[i]);
     return rc;
 }
 
@@ -658,10 +795,10 @@ static mv_err store_records(struct put *P)
     }
     for (size_t k = 0; k < n_sent; k++)
         mv_buf_init(&envs[k], (size_t)1 << 20);
-    struct seal_job job = {c, sent, envs};
+    struct seal_job job = {c, sent, envs, P->for_patient ? P->pat_box : NULL};
     if ((rc = mvc_parallel(c->opt.threads, n_sent, task_seal, &job)) != MV_OK)
         goto out;
-    uint8_t hdr[8] = {'M', 'V', 'P', '1', 0, 0, 0, 0};
+    uint8_t hdr[8] = {'M', 'V', 'P', '2', 0, 0, 0, 0};
     le32(hdr + 4, (uint32_t)n_sent);
     if ((rc = mv_buf_append(&body, hdr, 8)) != MV_OK)
         goto out;
@@ -682,15 +819,31 @@ static mv_err store_records(struct put *P)
         for (size_t b = 0; b < nt; b++)
             if (ut == 0 || memcmp(tags + 32 * (ut - 1), tags + 32 * b, 32) != 0)
                 memmove(tags + 32 * ut++, tags + 32 * b, 32);
-        uint8_t rh[16 + 1 + 64 + 1 + 4];
+        /* id | dlen | dept | patient | episode | dglen | delegation | n_readers | readers |
+         * n_tags | tags | env_len | envelope */
+        uint8_t rh[16 + 1 + 64 + 32 + 16 + 2], rt[1 + 32 + 4], el[4];
+        size_t rtl = 0;
         memcpy(rh, r->id, 16);
         rh[16] = (uint8_t)dl;
         memcpy(rh + 17, c->dept, dl);
-        rh[17 + dl] = 0; /* readers beyond the owner: none yet */
-        le32(rh + 18 + dl, (uint32_t)ut);
-        uint8_t el[4];
+        memset(rh + 17 + dl, 0, 32 + 16 + 2); /* no patient, no episode, no delegation */
+        if (P->for_patient) {
+            memcpy(rh + 17 + dl, P->pat_sign, 32);
+            memcpy(rh + 49 + dl, P->episode, 16);
+            rh[65 + dl] = (uint8_t)P->dglen;
+            rh[66 + dl] = (uint8_t)(P->dglen >> 8);
+            rt[rtl++] = 1; /* the patient reads it */
+            memcpy(rt + rtl, P->pat_sign, 32);
+            rtl += 32;
+        } else {
+            rt[rtl++] = 0; /* readers beyond the owner: none yet */
+        }
+        le32(rt + rtl, (uint32_t)ut);
+        rtl += 4;
         le32(el, (uint32_t)env->len);
-        if ((rc = mv_buf_append(&body, rh, 22 + dl)) == MV_OK && (rc = mv_buf_append(&body, tags, 32 * ut)) == MV_OK &&
+        if ((rc = mv_buf_append(&body, rh, 67 + dl)) == MV_OK &&
+            (!P->for_patient || (rc = mv_buf_append(&body, P->dg, P->dglen)) == MV_OK) &&
+            (rc = mv_buf_append(&body, rt, rtl)) == MV_OK && (rc = mv_buf_append(&body, tags, 32 * ut)) == MV_OK &&
             (rc = mv_buf_append(&body, el, 4)) == MV_OK)
             rc = mv_buf_append(&body, env->ptr, env->len);
         P->st->envelope_bytes += env->len;
@@ -721,7 +874,11 @@ static mv_err store_records(struct put *P)
             r->rc = st && !strcmp(st, "forbidden") ? MV_ERR_FORBIDDEN
                     : st && !strcmp(st, "exists")  ? MV_ERR_EXISTS
                                                    : MV_ERR_PROTOCOL;
-            mvc_seterr(c, "the storage server refused a record (%s)", st ? st : "no status");
+            if (P->for_patient && st && !strcmp(st, "forbidden"))
+                mvc_seterr(c, "the storage server refused the patient's delegation (expired, revoked or not for "
+                              "this episode and department)");
+            else
+                mvc_seterr(c, "the storage server refused a record (%s)", st ? st : "no status");
         }
         report(P, r);
     }
@@ -854,6 +1011,21 @@ static mv_err ingest(struct put *P, struct rec *r)
                 fhir = 1;
         }
     }
+    if (fhir && !c->opt.patient) {
+        int reg = 0;
+        char mrn[32];
+        if ((rc = subject_registered(P, doc, &reg, mrn)) != MV_OK)
+            goto out; /* the hospital could not be asked: a service failure */
+        if (reg) {
+            if (reg > 0)
+                mvc_seterr(c, "%s: " NO_DELEGATION_FMT, name, mrn);
+            else
+                mvc_seterr(c, "%s: names patient %s, and the hospital refused to say whether that patient is "
+                              "registered", name, mrn);
+            rc = MV_ERR_FORBIDDEN;
+            goto fail_rec;
+        }
+    }
     if (fhir) {
         r->r.kind = MV_RECORD_FHIR;
         if ((rc = mv_fhir_split_doc(c->profiles, doc, &sp)) != MV_OK) {
@@ -926,6 +1098,9 @@ mv_err mv_client_put(mv_client *c, const char *const *paths, size_t n, mv_put_fn
         mvc_seterr(c, "the user's credential names no department to store records in");
         return MV_ERR_FORBIDDEN;
     }
+    char saved_dept[64] = "";
+    if (c->opt.patient && (rc = prepare_patient(&P, saved_dept)) != MV_OK)
+        return rc;
     for (size_t i = 0; i < n && rc == MV_OK; i++)
         rc = expand(&P, paths[i], 0);
     for (size_t i = 0; i < P.n_recs && rc == MV_OK; i++) {
@@ -952,6 +1127,9 @@ mv_err mv_client_put(mv_client *c, const char *const *paths, size_t n, mv_put_fn
         mv_free(P.recs[i]);
     }
     mv_free(P.recs);
+    mv_free(P.mrns);
+    if (saved_dept[0])
+        memcpy(c->dept, saved_dept, sizeof c->dept);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     P.st->seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
     if (rc == MV_OK)

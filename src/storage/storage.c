@@ -170,6 +170,8 @@ enum route {
     R_RECORDS_LIST,
     R_RECORD_GET,
     R_RECORD_DELETE,
+    R_RECORD_READERS_GET,
+    R_RECORD_READERS_SET,
     R_STATS,
     R_GC,
 };
@@ -187,6 +189,8 @@ static const char *route_label(enum route r)
     case R_RECORDS_LIST: return "records_list";
     case R_RECORD_GET: return "record_get";
     case R_RECORD_DELETE: return "record_delete";
+    case R_RECORD_READERS_GET: return "record_readers_get";
+    case R_RECORD_READERS_SET: return "record_readers_set";
     case R_STATS: return "stats";
     case R_GC: return "gc";
     }
@@ -223,6 +227,13 @@ static enum route route_of(const char *m, const char *path, const char **arg, co
         return post ? R_RECORDS_PUT : get ? R_RECORDS_LIST : (*allowed = "GET, POST", R_NONE);
     if (!strcmp(path, "/v1/records/get"))
         return post ? R_RECORDS_GET : (*allowed = "POST", R_NONE);
+    if (has_prefix(path, "/v1/records/", &rest) && strchr(rest, '/')) {
+        size_t l = strlen(rest);
+        *arg = rest;
+        if (l < 8 || strcmp(rest + l - 8, "/readers") != 0)
+            return R_NONE;
+        return get ? R_RECORD_READERS_GET : post ? R_RECORD_READERS_SET : (*allowed = "GET, POST", R_NONE);
+    }
     if (has_prefix(path, "/v1/records/", &rest)) {
         *arg = rest;
         return get ? R_RECORD_GET : del ? R_RECORD_DELETE : (*allowed = "GET, DELETE", R_NONE);
@@ -274,6 +285,8 @@ static void handler(void *ctx, const mv_http_request *req, mv_http_response *res
     case R_RECORDS_LIST: storage_handle_records_list(s, &cred, resp); break;
     case R_RECORD_GET: storage_handle_record_get(s, &cred, arg, resp); break;
     case R_RECORD_DELETE: storage_handle_record_delete(s, &cred, arg, resp); break;
+    case R_RECORD_READERS_GET: storage_handle_record_readers_get(s, &cred, arg, resp); break;
+    case R_RECORD_READERS_SET: storage_handle_record_readers_set(s, &cred, arg, req, resp); break;
     case R_STATS: storage_handle_stats(s, resp); break;
     case R_GC: storage_handle_gc(s, &cred, resp); break;
     }

@@ -74,6 +74,12 @@ void storage_handle_record_get(storage_srv *s, const mv_credential *cred, const 
 void storage_handle_records_get(storage_srv *s, const mv_credential *cred, const mv_http_request *req,
                                 mv_http_response *resp);
 void storage_handle_records_list(storage_srv *s, const mv_credential *cred, mv_http_response *resp);
+/* arg is "<32 hex>/readers". GET: the record's metadata and ACL (readers only); POST: an
+ * MVA1 frame replacing the ACL (owner, patient or admin). */
+void storage_handle_record_readers_get(storage_srv *s, const mv_credential *cred, const char *arg,
+                                       mv_http_response *resp);
+void storage_handle_record_readers_set(storage_srv *s, const mv_credential *cred, const char *arg,
+                                       const mv_http_request *req, mv_http_response *resp);
 void storage_handle_record_delete(storage_srv *s, const mv_credential *cred, const char *hex,
                                   mv_http_response *resp);
 void storage_handle_stats(storage_srv *s, mv_http_response *resp);

@@ -1,6 +1,7 @@
-/* storage_records.c - record envelopes behind an ACL: only a reader named by the owner (or
- * the hospital admin) gets an envelope, only the owner or the admin deletes it, and a record
- * may only reference blocks its owner uploaded or proved it holds. */
+/* storage_records.c - record envelopes behind an ACL: only a reader named by the owner or the
+ * patient (or the hospital admin) gets an envelope, only the owner or the admin deletes it, a
+ * record may only reference blocks its owner uploaded or proved it holds, and a record names
+ * a patient only with that patient's hospital-countersigned delegation to the writing doctor. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,14 +9,16 @@
 #include <time.h>
 
 #include "medvault/mv_codec.h"
+#include "medvault/mv_delegation.h"
 #include "medvault/mv_json.h"
 #include "medvault/mv_log.h"
 #include "medvault/mv_mem.h"
 #include "storage_internal.h"
 
-/* Smallest record of an MVP1 frame: id, dlen, one dept byte, n_readers, n_tags, env_len. */
-#define MVP1_MIN_RECORD (16 + 1 + 1 + 1 + 4 + 4)
-/* Cap on the records one listing answers with (each is about 300 bytes of JSON). */
+/* Smallest record of an MVP2 frame: id, dlen, one dept byte, patient, episode, dglen,
+ * n_readers, n_tags, env_len. */
+#define MVP2_MIN_RECORD (16 + 1 + 1 + 32 + 16 + 2 + 1 + 4 + 4)
+/* Cap on the records one listing answers with (each is about 400 bytes of JSON). */
 #define LIST_MAX ((size_t)1 << 20)
 
 static int is_admin(const mv_credential *cred)
@@ -23,10 +26,21 @@ static int is_admin(const mv_credential *cred)
     return strcmp(cred->role, "admin") == 0;
 }
 
-/* 1 if the caller may read the record: a named reader (the owner is one), or the admin. */
+static int is_zero(const uint8_t *p, size_t n)
+{
+    uint8_t acc = 0;
+    for (size_t i = 0; i < n; i++)
+        acc |= p[i];
+    return acc == 0;
+}
+
+/* 1 if the caller may read the record: a named reader (the owner and the patient are), or
+ * the admin. */
 static int may_read(const mv_credential *cred, const mv_store_record_info *info)
 {
     if (is_admin(cred) || memcmp(info->owner, cred->subject, 32) == 0)
+        return 1;
+    if (!is_zero(info->patient, 32) && memcmp(info->patient, cred->subject, 32) == 0)
         return 1;
     for (size_t i = 0; i < info->n_readers && i < MV_STORE_MAX_READERS; i++)
         if (memcmp(info->readers[i], cred->subject, 32) == 0)
@@ -43,11 +57,20 @@ static int parse_id(const char *hex, uint8_t id[16], mv_http_response *resp)
     return 0;
 }
 
+/* Appends hex of p[0..n), or "" when it is all zero (no patient / no episode), as JSON. */
+static mv_err write_hex_or_empty(mv_buf *b, const uint8_t *p, size_t n)
+{
+    return is_zero(p, n) ? mv_buf_puts(b, "\"\"") : mv_json_write_hex(b, p, n);
+}
+
 /* ---------- POST /v1/records ---------- */
 
 struct rec {
     mv_store_record_in in;
     char dept[MV_CRED_MAX_DEPT_LEN + 1];
+    const uint8_t *delegation;
+    uint16_t dglen;
+    mv_err verdict; /* MV_OK: send to the store; else the record's result */
 };
 
 static const char *record_status(mv_err rc)
@@ -67,6 +90,29 @@ static const char *record_status(mv_err rc)
     return "invalid";
 }
 
+/* The delegation rule for a record written for a patient: the delegation verifies under the
+ * hospital key at now and names this patient, the caller as doctor, this episode and this
+ * department. MV_OK, MV_ERR_INVAL (a delegation on a record with no patient), or
+ * MV_ERR_FORBIDDEN. */
+static mv_err judge_patient(const storage_srv *s, const mv_credential *cred, const struct rec *rec, uint64_t now)
+{
+    mv_delegation d;
+    mv_err rc = MV_ERR_FORBIDDEN;
+    if (is_zero(rec->in.patient, 32))
+        return rec->dglen ? MV_ERR_INVAL : MV_OK;
+    if (rec->dglen == 0 || mv_delegation_decode(rec->delegation, rec->dglen, &d) != MV_OK)
+        return MV_ERR_FORBIDDEN;
+    if (mv_delegation_verify(&d, s->cfg->hospital_pk, now) != MV_OK)
+        goto out;
+    if (!mv_ct_eq(d.patient, rec->in.patient, 32) || !mv_ct_eq(d.doctor, cred->subject, 32) ||
+        !mv_ct_eq(d.appointment, rec->in.episode, 16) || strcmp(d.department, rec->dept) != 0)
+        goto out;
+    rc = MV_OK;
+out:
+    mv_wipe(&d, sizeof d);
+    return rc;
+}
+
 void storage_handle_records_put(storage_srv *s, const mv_credential *cred, const mv_http_request *req,
                                 mv_http_response *resp)
 {
@@ -77,12 +123,13 @@ void storage_handle_records_put(storage_srv *s, const mv_credential *cred, const
     char msg[128];
     storage_rd r;
     const uint8_t *p = NULL;
-    uint32_t count = 0;
+    uint32_t count = 0, n_in = 0;
+    uint64_t now = (uint64_t)time(NULL), forbidden = 0;
     mv_buf_init(&b, MV_HTTP_RESPONSE_MAX);
 
     storage_rd_init(&r, req->body, req->body_len);
-    if (storage_rd_bytes(&r, 4, &p) || memcmp(p, "MVP1", 4) != 0) {
-        mv_http_respond_json_error(resp, 400, "not an MVP1 frame (bad magic)");
+    if (storage_rd_bytes(&r, 4, &p) || memcmp(p, "MVP2", 4) != 0) {
+        mv_http_respond_json_error(resp, 400, "not an MVP2 frame (bad magic)");
         goto out;
     }
     if (storage_rd_u32(&r, &count)) {
@@ -93,7 +140,7 @@ void storage_handle_records_put(storage_srv *s, const mv_credential *cred, const
         mv_http_respond_json_error(resp, 400, "the frame holds no records");
         goto out;
     }
-    if (count > storage_rd_left(&r) / MVP1_MIN_RECORD) {
+    if (count > storage_rd_left(&r) / MVP2_MIN_RECORD) {
         mv_http_respond_json_error(resp, 400, "record count larger than the body");
         goto out;
     }
@@ -106,7 +153,7 @@ void storage_handle_records_put(storage_srv *s, const mv_credential *cred, const
     }
     for (uint32_t i = 0; i < count; i++) {
         struct rec *rec = &recs[i];
-        const uint8_t *id = NULL, *d = NULL;
+        const uint8_t *id = NULL, *d = NULL, *pat = NULL, *epi = NULL, *dg = NULL;
         uint8_t dlen = 0, nr = 0;
         uint32_t nt = 0, el = 0;
         if (storage_rd_bytes(&r, 16, &id) || storage_rd_u8(&r, &dlen) || storage_rd_bytes(&r, dlen, &d)) {
@@ -119,6 +166,13 @@ void storage_handle_records_put(storage_srv *s, const mv_credential *cred, const
             mv_http_respond_json_error(resp, 400, msg);
             goto out;
         }
+        if (storage_rd_bytes(&r, 32, &pat) || storage_rd_bytes(&r, 16, &epi) || storage_rd_bytes(&r, 2, &dg) ||
+            storage_rd_bytes(&r, (size_t)dg[0] | (size_t)dg[1] << 8, &rec->delegation)) {
+            snprintf(msg, sizeof msg, "frame truncated in record %u", (unsigned)i);
+            mv_http_respond_json_error(resp, 400, msg);
+            goto out;
+        }
+        rec->dglen = (uint16_t)(dg[0] | dg[1] << 8);
         if (storage_rd_u8(&r, &nr) || storage_rd_bytes(&r, (size_t)nr * 32, &rec->in.readers) ||
             storage_rd_u32(&r, &nt) || nt > storage_rd_left(&r) / 32 ||
             storage_rd_bytes(&r, (size_t)nt * 32, &rec->in.tags) || storage_rd_u32(&r, &el)) {
@@ -138,6 +192,8 @@ void storage_handle_records_put(storage_srv *s, const mv_credential *cred, const
             goto out;
         }
         memcpy(rec->in.id, id, 16);
+        memcpy(rec->in.patient, pat, 32);
+        memcpy(rec->in.episode, epi, 16);
         rec->in.n_readers = nr;
         rec->in.n_tags = nt;
         rec->in.envelope_len = el;
@@ -158,11 +214,22 @@ void storage_handle_records_put(storage_srv *s, const mv_credential *cred, const
             mv_http_respond_json_error(resp, 403, msg);
             goto out;
         }
-        in[i] = recs[i].in;
-        in[i].dept = recs[i].dept;
-        memcpy(in[i].owner, cred->subject, 32);
+        recs[i].verdict = judge_patient(s, cred, &recs[i], now);
+        forbidden += recs[i].verdict == MV_ERR_FORBIDDEN;
+        if (recs[i].verdict != MV_OK)
+            continue;
+        in[n_in] = recs[i].in;
+        in[n_in].dept = recs[i].dept;
+        memcpy(in[n_in].owner, cred->subject, 32);
+        n_in++;
     }
-    mv_err rc = mv_store_put_records(s->store, in, count, results, (uint64_t)time(NULL));
+    if (forbidden) {
+        storage_count(s, "medvault_storage_delegation_refusals_total",
+                      "Patient records refused for a missing or invalid delegation", NULL, forbidden);
+        mv_log(MV_LOG_WARN, STORAGE_COMPONENT, "%llu patient records refused: no valid delegation",
+               (unsigned long long)forbidden);
+    }
+    mv_err rc = mv_store_put_records(s->store, in, n_in, results, now);
     if (rc == MV_ERR_TOO_LARGE) {
         mv_log(MV_LOG_ERROR, STORAGE_COMPONENT, "store index is full");
         mv_http_respond_json_error(resp, 507, "storage full");
@@ -172,15 +239,18 @@ void storage_handle_records_put(storage_srv *s, const mv_credential *cred, const
         storage_respond_store_error(resp, rc, "record store");
         goto out;
     }
+    for (uint32_t i = 0, k = 0; i < count; i++)
+        if (recs[i].verdict == MV_OK)
+            recs[i].verdict = results[k++];
     uint64_t stored = 0;
     rc = mv_buf_puts(&b, "{\"results\":[");
     for (uint32_t i = 0; rc == MV_OK && i < count; i++) {
-        stored += results[i] == MV_OK;
+        stored += recs[i].verdict == MV_OK;
         rc = mv_buf_puts(&b, i ? ",{\"id\":" : "{\"id\":");
         if (rc == MV_OK)
-            rc = mv_json_write_hex(&b, in[i].id, 16);
+            rc = mv_json_write_hex(&b, recs[i].in.id, 16);
         if (rc == MV_OK)
-            rc = mv_buf_printf(&b, ",\"status\":\"%s\"}", record_status(results[i]));
+            rc = mv_buf_printf(&b, ",\"status\":\"%s\"}", record_status(recs[i].verdict));
     }
     if (rc == MV_OK)
         rc = mv_buf_puts(&b, "]}");
@@ -221,8 +291,16 @@ void storage_handle_record_get(storage_srv *s, const mv_credential *cred, const 
         mv_http_respond_json_error(resp, 403, "not a reader of this record");
         return;
     }
+    /* The patient and episode headers are sent only when the record has them. */
+    char patient[65], episode[33];
     if (mv_hex_encode(owner, sizeof owner, info.owner, 32) != MV_OK ||
-        mv_http_response_header(resp, "MV-Record-Owner", owner) != MV_OK) {
+        mv_http_response_header(resp, "MV-Record-Owner", owner) != MV_OK ||
+        (!is_zero(info.patient, 32) &&
+         (mv_hex_encode(patient, sizeof patient, info.patient, 32) != MV_OK ||
+          mv_http_response_header(resp, "MV-Record-Patient", patient) != MV_OK)) ||
+        (!is_zero(info.episode, 16) &&
+         (mv_hex_encode(episode, sizeof episode, info.episode, 16) != MV_OK ||
+          mv_http_response_header(resp, "MV-Record-Episode", episode) != MV_OK))) {
         mv_http_respond_json_error(resp, 500, "internal error");
         return;
     }
@@ -299,7 +377,7 @@ out:
 /* ---------- GET /v1/records ---------- */
 
 struct list_entry {
-    uint8_t id[16], owner[32];
+    uint8_t id[16], owner[32], patient[32], episode[16];
     char dept[MV_STORE_DEPT_MAX + 1];
     uint64_t created, envelope_len, logical_bytes, n_tags;
 };
@@ -325,6 +403,8 @@ static mv_err list_one(void *ctx, const mv_store_record_info *info)
     struct list_entry *e = &l->v[l->n++];
     memcpy(e->id, info->id, 16);
     memcpy(e->owner, info->owner, 32);
+    memcpy(e->patient, info->patient, 32);
+    memcpy(e->episode, info->episode, 16);
     snprintf(e->dept, sizeof e->dept, "%s", info->dept);
     e->created = info->created;
     e->envelope_len = info->envelope_len;
@@ -368,6 +448,14 @@ void storage_handle_records_list(storage_srv *s, const mv_credential *cred, mv_h
         if (rc == MV_OK)
             rc = mv_json_write_hex(&b, e->owner, 32);
         if (rc == MV_OK)
+            rc = mv_buf_puts(&b, ",\"patient\":");
+        if (rc == MV_OK)
+            rc = write_hex_or_empty(&b, e->patient, 32);
+        if (rc == MV_OK)
+            rc = mv_buf_puts(&b, ",\"episode\":");
+        if (rc == MV_OK)
+            rc = write_hex_or_empty(&b, e->episode, 16);
+        if (rc == MV_OK)
             rc = mv_buf_puts(&b, ",\"department\":");
         if (rc == MV_OK)
             rc = mv_json_write_str(&b, e->dept, strlen(e->dept));
@@ -382,6 +470,157 @@ void storage_handle_records_list(storage_srv *s, const mv_credential *cred, mv_h
 out:
     mv_free(l.v);
     mv_buf_clear(&b);
+}
+
+/* ---------- GET /v1/records/{id}/readers, POST /v1/records/{id}/readers ---------- */
+
+/* Parses "<32 hex>/readers" (the router checked the suffix). */
+static int parse_readers_path(const char *arg, uint8_t id[16], mv_http_response *resp)
+{
+    if (strlen(arg) != 32 + 8 || strcmp(arg + 32, "/readers") != 0 || mv_hex_decode_exact(id, 16, arg, 32) != MV_OK) {
+        mv_http_respond_json_error(resp, 400, "the path must be /v1/records/<32 hex>/readers");
+        return -1;
+    }
+    return 0;
+}
+
+/* The record's metadata and ACL as JSON: {"id","owner","patient","episode","department",
+ * "created","readers":[...]}. */
+static mv_err write_access(mv_buf *b, const mv_store_record_info *info)
+{
+    mv_err rc = mv_buf_puts(b, "{\"id\":");
+    if (rc == MV_OK)
+        rc = mv_json_write_hex(b, info->id, 16);
+    if (rc == MV_OK)
+        rc = mv_buf_puts(b, ",\"owner\":");
+    if (rc == MV_OK)
+        rc = mv_json_write_hex(b, info->owner, 32);
+    if (rc == MV_OK)
+        rc = mv_buf_puts(b, ",\"patient\":");
+    if (rc == MV_OK)
+        rc = write_hex_or_empty(b, info->patient, 32);
+    if (rc == MV_OK)
+        rc = mv_buf_puts(b, ",\"episode\":");
+    if (rc == MV_OK)
+        rc = write_hex_or_empty(b, info->episode, 16);
+    if (rc == MV_OK)
+        rc = mv_buf_puts(b, ",\"department\":");
+    if (rc == MV_OK)
+        rc = mv_json_write_str(b, info->dept, strnlen(info->dept, sizeof info->dept));
+    if (rc == MV_OK)
+        rc = mv_buf_printf(b, ",\"created\":%llu,\"readers\":[", (unsigned long long)info->created);
+    for (size_t i = 0; rc == MV_OK && i < info->n_readers && i < MV_STORE_MAX_READERS; i++) {
+        if (i)
+            rc = mv_buf_puts(b, ",");
+        if (rc == MV_OK)
+            rc = mv_json_write_hex(b, info->readers[i], 32);
+    }
+    return rc == MV_OK ? mv_buf_puts(b, "]}") : rc;
+}
+
+void storage_handle_record_readers_get(storage_srv *s, const mv_credential *cred, const char *arg,
+                                       mv_http_response *resp)
+{
+    uint8_t id[16];
+    mv_store_record_info info;
+    mv_buf b;
+    if (parse_readers_path(arg, id, resp))
+        return;
+    mv_err rc = mv_store_record_get(s->store, id, &info, NULL);
+    if (rc == MV_ERR_NOT_FOUND) {
+        mv_http_respond_json_error(resp, 404, "no such record");
+        return;
+    }
+    if (rc != MV_OK) {
+        storage_respond_store_error(resp, rc, "record read");
+        return;
+    }
+    if (!may_read(cred, &info)) {
+        storage_count(s, "medvault_storage_acl_denials_total", "Record reads or deletes refused by the ACL", NULL, 1);
+        mv_http_respond_json_error(resp, 403, "not a reader of this record");
+        return;
+    }
+    mv_buf_init(&b, 1u << 16);
+    rc = write_access(&b, &info);
+    mv_http_respond_built(resp, rc, 200, &b);
+    mv_buf_clear(&b);
+}
+
+void storage_handle_record_readers_set(storage_srv *s, const mv_credential *cred, const char *arg,
+                                       const mv_http_request *req, mv_http_response *resp)
+{
+    uint8_t id[16];
+    mv_store_record_info info;
+    storage_rd r;
+    const uint8_t *p = NULL, *patient = NULL, *readers = NULL, *env = NULL;
+    uint8_t flags = 0, n = 0;
+    uint32_t el = 0;
+    if (parse_readers_path(arg, id, resp))
+        return;
+    storage_rd_init(&r, req->body, req->body_len);
+    if (storage_rd_bytes(&r, 4, &p) || memcmp(p, "MVA1", 4) != 0) {
+        mv_http_respond_json_error(resp, 400, "not an MVA1 frame (bad magic)");
+        return;
+    }
+    if (storage_rd_u8(&r, &flags) || storage_rd_bytes(&r, 32, &patient) || storage_rd_u8(&r, &n) ||
+        storage_rd_bytes(&r, (size_t)n * 32, &readers) || storage_rd_u32(&r, &el) || storage_rd_bytes(&r, el, &env) ||
+        storage_rd_left(&r) != 0) {
+        mv_http_respond_json_error(resp, 400, "malformed MVA1 frame (truncated or trailing bytes)");
+        return;
+    }
+    int set_patient = flags & 1;
+    if ((flags & ~1u) || (set_patient && is_zero(patient, 32)) || (!set_patient && !is_zero(patient, 32))) {
+        mv_http_respond_json_error(resp, 400, "MVA1: unknown flags, or a patient field that disagrees with them");
+        return;
+    }
+    if (el > MV_STORE_MAX_ENVELOPE) {
+        mv_http_respond_json_error(resp, 413, "envelope too large");
+        return;
+    }
+    mv_err rc = mv_store_record_get(s->store, id, &info, NULL);
+    if (rc == MV_ERR_NOT_FOUND) {
+        mv_http_respond_json_error(resp, 404, "no such record");
+        return;
+    }
+    if (rc != MV_OK) {
+        storage_respond_store_error(resp, rc, "record read");
+        return;
+    }
+    int owner = memcmp(info.owner, cred->subject, 32) == 0;
+    int is_patient = !is_zero(info.patient, 32) && memcmp(info.patient, cred->subject, 32) == 0;
+    if (!owner && !is_patient && !is_admin(cred)) {
+        storage_count(s, "medvault_storage_acl_denials_total", "Record reads or deletes refused by the ACL", NULL, 1);
+        mv_http_respond_json_error(resp, 403, "only the record's owner, its patient or an admin may change its readers");
+        return;
+    }
+    if (set_patient && !owner) {
+        mv_http_respond_json_error(resp, 403, "only the record's owner may name its patient");
+        return;
+    }
+    rc = mv_store_record_set_access(s->store, id, set_patient ? patient : NULL, n ? readers : NULL, n,
+                                    el ? env : NULL, el);
+    if (rc == MV_ERR_EXISTS) {
+        mv_http_respond_json_error(resp, 409, "the record already names its patient");
+        return;
+    }
+    if (rc == MV_ERR_INVAL) {
+        mv_http_respond_json_error(resp, 400, "too many readers (at most 64 with the owner and the patient)");
+        return;
+    }
+    if (rc == MV_ERR_NOT_FOUND) {
+        mv_http_respond_json_error(resp, 404, "no such record");
+        return;
+    }
+    if (rc == MV_OK)
+        rc = mv_store_record_get(s->store, id, &info, NULL);
+    if (rc != MV_OK) {
+        storage_respond_store_error(resp, rc, "record readers update");
+        return;
+    }
+    mv_http_respond_fmt(resp, 200, "{\"readers\":%zu}", info.n_readers);
+    storage_count(s, "medvault_storage_acl_updates_total", "Record reader lists replaced", NULL, 1);
+    if (el)
+        storage_update_gauges(s);
 }
 
 /* ---------- DELETE /v1/records/{id} ---------- */

@@ -38,6 +38,8 @@ typedef struct mv_ix_pack {
 
 typedef struct mv_ix_record {
     uint8_t owner[32];
+    uint8_t patient[32]; /* all zero: none */
+    uint8_t episode[16]; /* all zero: none */
     char dept[65];
     uint64_t created;
     uint64_t logical;

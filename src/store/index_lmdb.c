@@ -515,27 +515,47 @@ static mv_err ix_claim_iter(mv_itxn *t, mv_ix_claim_fn fn, void *ctx)
 
 /* ---- records ---- */
 
-/* version u8, dept_len u8, n_readers u16, n_tags u32, created u64, logical u64,
- * envelope_len u32, owner[32], dept, readers, tags, envelope */
-#define REC_FIXED 60
+/* Version 1: version u8 = 1, dept_len u8, n_readers u16, n_tags u32, created u64,
+ * logical u64, envelope_len u32, owner[32], dept, readers, tags, envelope.
+ * Version 2 (written now): the same with version 2 and patient[32] || episode[16] after the
+ * owner. Version-1 values (stores made before records had patients) decode with zeros. */
+#define REC_V1 1
+#define REC_V2 2
+#define REC_FIXED_V1 60
+#define REC_FIXED 108
 
 static mv_err decode_record(const MDB_val *v, mv_ix_record *r)
 {
     const uint8_t *p = v->mv_data;
-    size_t n = v->mv_size;
-    if (n < REC_FIXED || p[0] != VERSION)
+    size_t n = v->mv_size, fixed;
+    if (n < REC_FIXED_V1)
+        return MV_ERR_PARSE;
+    if (p[0] == REC_V1)
+        fixed = REC_FIXED_V1;
+    else if (p[0] == REC_V2)
+        fixed = REC_FIXED;
+    else
+        return MV_ERR_PARSE;
+    if (n < fixed)
         return MV_ERR_PARSE;
     size_t dl = p[1], nr = (size_t)p[2] | (size_t)p[3] << 8, nt = get_u32(p + 4);
     size_t el = get_u32(p + 24);
-    if (dl > 64 || nr > 64 || nt > (SIZE_MAX / 64) || n != REC_FIXED + dl + 32 * nr + 32 * nt + el)
+    if (dl > 64 || nr > 64 || nt > (SIZE_MAX / 64) || n != fixed + dl + 32 * nr + 32 * nt + el)
         return MV_ERR_PARSE;
     r->created = get_u64(p + 8);
     r->logical = get_u64(p + 16);
     memcpy(r->owner, p + 28, 32);
-    memcpy(r->dept, p + REC_FIXED, dl);
+    if (fixed == REC_FIXED) {
+        memcpy(r->patient, p + 60, 32);
+        memcpy(r->episode, p + 92, 16);
+    } else {
+        memset(r->patient, 0, 32);
+        memset(r->episode, 0, 16);
+    }
+    memcpy(r->dept, p + fixed, dl);
     r->dept[dl] = 0;
     r->n_readers = nr;
-    r->readers = p + REC_FIXED + dl;
+    r->readers = p + fixed + dl;
     r->n_tags = nt;
     r->tags = r->readers + 32 * nr;
     r->envelope_len = el;
@@ -600,7 +620,7 @@ static mv_err ix_record_put(mv_itxn *t, const uint8_t *id, const mv_ix_record *r
     if ((rc = map_err(mdb_put(t->txn, D(t, DB_RECORDS), &key, &val, MDB_RESERVE))) != MV_OK)
         return rc;
     uint8_t *p = val.mv_data;
-    p[0] = VERSION;
+    p[0] = REC_V2;
     p[1] = (uint8_t)dl;
     p[2] = (uint8_t)r->n_readers;
     p[3] = (uint8_t)(r->n_readers >> 8);
@@ -609,6 +629,8 @@ static mv_err ix_record_put(mv_itxn *t, const uint8_t *id, const mv_ix_record *r
     put_u64(p + 16, r->logical);
     put_u32(p + 24, (uint32_t)r->envelope_len);
     memcpy(p + 28, r->owner, 32);
+    memcpy(p + 60, r->patient, 32);
+    memcpy(p + 92, r->episode, 16);
     uint8_t *q = p + REC_FIXED;
     memcpy(q, r->dept, dl);
     q += dl;

@@ -923,16 +923,27 @@ mv_err mv_store_block_read(mv_store *s, const uint8_t tag[static 32], mv_buf *ou
 
 static int cmp_tag(const void *a, const void *b) { return memcmp(a, b, 32); }
 
-/* Owner first, then the given readers without duplicates. */
-static mv_err fold_readers(const uint8_t *owner, const uint8_t *readers, size_t n,
+static int all_zero(const uint8_t *p, size_t n)
+{
+    uint8_t acc = 0;
+    for (size_t i = 0; i < n; i++)
+        acc |= p[i];
+    return acc == 0;
+}
+
+/* Owner first, then the patient (unless all zero), then the given readers, without
+ * duplicates. */
+static mv_err fold_readers(const uint8_t *owner, const uint8_t *patient, const uint8_t *readers, size_t n,
                            uint8_t out[MV_STORE_MAX_READERS][32], size_t *nout)
 {
     size_t k = 1;
     if (n && !readers)
         return MV_ERR_INVAL;
     memcpy(out[0], owner, 32);
-    for (size_t i = 0; i < n; i++) {
-        const uint8_t *r = readers + 32 * i;
+    for (size_t i = 0; i <= n; i++) {
+        const uint8_t *r = i == 0 ? patient : readers + 32 * (i - 1);
+        if (i == 0 && all_zero(patient, 32))
+            continue;
         size_t j = 0;
         while (j < k && memcmp(out[j], r, 32) != 0)
             j++;
@@ -968,7 +979,9 @@ static mv_err put_one_record(mv_store *s, mv_itxn *t, const mv_store_record_in *
         (r->envelope_len && !r->envelope) || r->n_tags > MV_STORE_MAX_TAGS ||
         (r->n_tags && !r->tags))
         return MV_OK;
-    if (fold_readers(r->owner, r->readers, r->n_readers, readers, &nr) != MV_OK)
+    if (all_zero(r->patient, 32) && !all_zero(r->episode, 16))
+        return MV_OK;
+    if (fold_readers(r->owner, r->patient, r->readers, r->n_readers, readers, &nr) != MV_OK)
         return MV_OK;
     if (r->n_tags) {
         if (!(sorted = mv_mallocarray(r->n_tags, 32)))
@@ -1029,6 +1042,8 @@ static mv_err put_one_record(mv_store *s, mv_itxn *t, const mv_store_record_in *
         goto nomem;
     memset(&rec, 0, sizeof rec);
     memcpy(rec.owner, r->owner, 32);
+    memcpy(rec.patient, r->patient, 32);
+    memcpy(rec.episode, r->episode, 16);
     memcpy(rec.dept, r->dept, strlen(r->dept) + 1);
     rec.created = now;
     rec.logical = logical;
@@ -1089,6 +1104,8 @@ static void fill_info(mv_store_record_info *info, const uint8_t *id, const mv_ix
     memcpy(info->id, id, 16);
     memcpy(info->owner, r->owner, 32);
     memcpy(info->dept, r->dept, sizeof info->dept);
+    memcpy(info->patient, r->patient, 32);
+    memcpy(info->episode, r->episode, 16);
     info->n_readers = r->n_readers;
     if (r->n_readers)
         memcpy(info->readers, r->readers, 32 * r->n_readers);
@@ -1243,6 +1260,12 @@ out:
 mv_err mv_store_record_set_readers(mv_store *s, const uint8_t id[static 16], const uint8_t *readers,
                                    size_t n, const uint8_t *envelope, size_t envelope_len)
 {
+    return mv_store_record_set_access(s, id, NULL, readers, n, envelope, envelope_len);
+}
+
+mv_err mv_store_record_set_access(mv_store *s, const uint8_t id[static 16], const uint8_t *patient,
+                                  const uint8_t *readers, size_t n, const uint8_t *envelope, size_t envelope_len)
+{
     uint8_t folded[MV_STORE_MAX_READERS][32];
     mv_itxn *t = NULL;
     mv_ix_record r;
@@ -1252,13 +1275,20 @@ mv_err mv_store_record_set_readers(mv_store *s, const uint8_t id[static 16], con
     mv_err rc;
     if (!s || !id || (n && !readers))
         return MV_ERR_INVAL;
-    if (envelope && envelope_len > MV_STORE_MAX_ENVELOPE)
+    if ((envelope && envelope_len > MV_STORE_MAX_ENVELOPE) || (patient && all_zero(patient, 32)))
         return MV_ERR_INVAL;
     if ((rc = IX(s)->begin(s->ix, 1, &t)) != MV_OK)
         return rc;
     if ((rc = IX(s)->record_get(t, id, &r)) != MV_OK)
         goto out;
-    if ((rc = fold_readers(r.owner, readers, n, folded, &nr)) != MV_OK)
+    if (patient) {
+        if (!all_zero(r.patient, 32)) {
+            rc = MV_ERR_EXISTS;
+            goto out;
+        }
+        memcpy(r.patient, patient, 32);
+    }
+    if ((rc = fold_readers(r.owner, r.patient, readers, n, folded, &nr)) != MV_OK)
         goto out;
     /* record_put overwrites the value r points into: give it a private copy of tags and the
      * envelope it keeps. */

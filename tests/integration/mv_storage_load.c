@@ -147,10 +147,10 @@ static int store_one(const rec *r, const char *dept)
         goto out;
     }
     mv_buf_reset(&f);
-    uint8_t nr = 0;
-    if (mv_buf_append(&f, "MVP1", 4) != MV_OK || put_u32(&f, 1) || mv_buf_append(&f, r->id, 16) != MV_OK ||
+    uint8_t nr = 0, nobody[32 + 16 + 2] = {0}; /* no patient, no episode, no delegation */
+    if (mv_buf_append(&f, "MVP2", 4) != MV_OK || put_u32(&f, 1) || mv_buf_append(&f, r->id, 16) != MV_OK ||
         mv_buf_append(&f, &dl, 1) != MV_OK || mv_buf_append(&f, dept, dl) != MV_OK ||
-        mv_buf_append(&f, &nr, 1) != MV_OK || put_u32(&f, 2) || mv_buf_append(&f, r->shared_tag, 32) != MV_OK ||
+        mv_buf_append(&f, nobody, sizeof nobody) != MV_OK || mv_buf_append(&f, &nr, 1) != MV_OK || put_u32(&f, 2) || mv_buf_append(&f, r->shared_tag, 32) != MV_OK ||
         mv_buf_append(&f, r->uniq_tag, 32) != MV_OK || put_u32(&f, (uint32_t)r->env_len) ||
         mv_buf_append(&f, r->env, r->env_len) != MV_OK)
         goto out;

@@ -20,6 +20,7 @@
 #include "medvault/mv_auth.h"
 #include "medvault/mv_codec.h"
 #include "medvault/mv_crypto.h"
+#include "medvault/mv_delegation.h"
 #include "medvault/mv_file.h"
 #include "medvault/mv_hash.h"
 #include "medvault/mv_hmac.h"
@@ -43,6 +44,8 @@ typedef struct user {
 
 /* alice, carol, mallory: cardiology; bob: oncology; dave: cardiology reader; admin: role admin. */
 static user g_alice, g_bob, g_carol, g_mallory, g_dave, g_admin;
+/* pat, pat2: patients (no department). */
+static user g_pat, g_pat2;
 
 /* Every block the tests uploaded, with the number of live records naming it, so that the gc
  * test knows exactly which bytes must go. */
@@ -262,20 +265,27 @@ static void mvb1_proof(mv_buf *f, const uint8_t token[32], const uint8_t tag[32]
     assert_int_equal(mv_buf_append(f, response, 32), MV_OK);
 }
 
-static void mvp1_start(mv_buf *f, uint32_t count)
+static void mvp_start(mv_buf *f, uint32_t count)
 {
     mv_buf_init(f, (size_t)16 << 20);
-    assert_int_equal(mv_buf_append(f, "MVP1", 4), MV_OK);
+    assert_int_equal(mv_buf_append(f, "MVP2", 4), MV_OK);
     put_u32(f, count);
 }
 
-static void mvp1_record(mv_buf *f, const uint8_t id[16], const char *dept, const uint8_t *readers, uint8_t nr,
-                        const uint8_t *tags, uint32_t nt, const uint8_t *env, uint32_t el)
+/* One MVP2 record; patient (32), episode (16) and delegation may be NULL (zeros / none). */
+static void mvp_record_for(mv_buf *f, const uint8_t id[16], const char *dept, const uint8_t *patient,
+                           const uint8_t *episode, const uint8_t *dg, uint16_t dglen, const uint8_t *readers,
+                           uint8_t nr, const uint8_t *tags, uint32_t nt, const uint8_t *env, uint32_t el)
 {
-    uint8_t dl = (uint8_t)strlen(dept);
+    uint8_t dl = (uint8_t)strlen(dept), zero[32] = {0}, dgl[2] = {(uint8_t)dglen, (uint8_t)(dglen >> 8)};
     assert_int_equal(mv_buf_append(f, id, 16), MV_OK);
     assert_int_equal(mv_buf_append(f, &dl, 1), MV_OK);
     assert_int_equal(mv_buf_append(f, dept, dl), MV_OK);
+    assert_int_equal(mv_buf_append(f, patient ? patient : zero, 32), MV_OK);
+    assert_int_equal(mv_buf_append(f, episode ? episode : zero, 16), MV_OK);
+    assert_int_equal(mv_buf_append(f, dgl, 2), MV_OK);
+    if (dglen)
+        assert_int_equal(mv_buf_append(f, dg, dglen), MV_OK);
     assert_int_equal(mv_buf_append(f, &nr, 1), MV_OK);
     if (nr)
         assert_int_equal(mv_buf_append(f, readers, (size_t)nr * 32), MV_OK);
@@ -285,6 +295,12 @@ static void mvp1_record(mv_buf *f, const uint8_t id[16], const char *dept, const
     put_u32(f, el);
     if (el)
         assert_int_equal(mv_buf_append(f, env, el), MV_OK);
+}
+
+static void mvp_record(mv_buf *f, const uint8_t id[16], const char *dept, const uint8_t *readers, uint8_t nr,
+                       const uint8_t *tags, uint32_t nt, const uint8_t *env, uint32_t el)
+{
+    mvp_record_for(f, id, dept, NULL, NULL, NULL, 0, readers, nr, tags, nt, env, el);
 }
 
 /* A block: random ciphertext bytes, its tag and a random token. */
@@ -337,8 +353,8 @@ static const char *put_record(const user *u, const uint8_t id[16], const char *d
     static char st[32];
     mv_buf f, b;
     mv_json *j = NULL;
-    mvp1_start(&f, 1);
-    mvp1_record(&f, id, dept, readers, nr, tags, nt, env, el);
+    mvp_start(&f, 1);
+    mvp_record(&f, id, dept, readers, nr, tags, nt, env, el);
     mv_buf_init(&b, 1 << 20);
     assert_int_equal(call("POST", "/v1/records", f.ptr, f.len, u, &b), 200);
     assert_int_equal(mv_json_parse((const char *)b.ptr, b.len, NULL, &j, NULL), MV_OK);
@@ -386,6 +402,8 @@ static int setup(void **state)
     g_mallory = make_user("mallory", "doctor", "cardiology");
     g_dave = make_user("dave", "doctor", "cardiology");
     g_admin = make_user("admin", "admin", NULL);
+    g_pat = make_user("pat", "patient", NULL);
+    g_pat2 = make_user("pat2", "patient", NULL);
     /* A body cap small enough to test the server's 413 cheaply, large enough for a maximal block. */
     assert_int_equal(mv_file_mkdir(g_stdir, 0700), MV_OK);
     char conf[400];
@@ -407,6 +425,8 @@ static int teardown(void **state)
     free_user(&g_mallory);
     free_user(&g_dave);
     free_user(&g_admin);
+    free_user(&g_pat);
+    free_user(&g_pat2);
     mv_identity_free(g_hosp);
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
@@ -741,8 +761,8 @@ static void test_malformed_frames(void **state)
     /* Record frames: bad magic, truncated, count over the body, an envelope over 1 MiB. */
     mv_buf p;
     uint8_t id[16] = {9}, env[10] = {0};
-    mvp1_start(&p, 1);
-    mvp1_record(&p, id, "cardiology", NULL, 0, g_c1.tag, 1, env, sizeof env);
+    mvp_start(&p, 1);
+    mvp_record(&p, id, "cardiology", NULL, 0, g_c1.tag, 1, env, sizeof env);
     for (size_t cut = 0; cut < p.len; cut += 7)
         assert_int_equal(call("POST", "/v1/records", p.ptr, cut, &g_alice, NULL), 400);
     assert_int_equal(call("POST", "/v1/records", p.ptr, p.len - 1, &g_alice, NULL), 400);
@@ -752,10 +772,10 @@ static void test_malformed_frames(void **state)
     p.ptr[4] = 200;
     assert_int_equal(call("POST", "/v1/records", p.ptr, p.len, &g_alice, NULL), 400);
     mv_buf q;
-    mvp1_start(&q, 1);
+    mvp_start(&q, 1);
     uint8_t *bigenv = mv_calloc((1u << 20) + 1, 1);
     assert_non_null(bigenv);
-    mvp1_record(&q, id, "cardiology", NULL, 0, g_c1.tag, 1, bigenv, (1u << 20) + 1);
+    mvp_record(&q, id, "cardiology", NULL, 0, g_c1.tag, 1, bigenv, (1u << 20) + 1);
     assert_int_equal(call("POST", "/v1/records", q.ptr, q.len, &g_alice, NULL), 413);
     mv_free(bigenv);
     /* Batched gets: a count that does not match, zero, too many. */
@@ -791,8 +811,8 @@ static void test_department_not_in_credential(void **state)
     dupcheck(&g_admin, "cardiology", x.token, 403, NULL);
     uint8_t id[16] = {0x42}, env[8] = {0};
     mv_buf p;
-    mvp1_start(&p, 1);
-    mvp1_record(&p, id, "oncology", NULL, 0, g_c1.tag, 1, env, sizeof env);
+    mvp_start(&p, 1);
+    mvp_record(&p, id, "oncology", NULL, 0, g_c1.tag, 1, env, sizeof env);
     assert_int_equal(call("POST", "/v1/records", p.ptr, p.len, &g_alice, NULL), 403);
     mv_buf_clear(&p);
     mv_free(x.c);
@@ -924,6 +944,306 @@ static void test_acl(void **state)
     mv_buf_clear(&b);
 }
 
+/* ---------- records for patients (MVP2 delegation rule) and ACL updates (MVA1) ---------- */
+
+/* A delegation from patient p to doctor doc for episode ep in dept, valid [issued, expires),
+ * countersigned with (cs_pk, cs_sk) (the hospital's, or a forger's), or not at all if cs_pk
+ * is NULL. Encoded into out; returns the length. */
+static uint16_t delegation(const user *p, const user *doc, const uint8_t ep[16], const char *dept, int64_t issued_rel,
+                           int64_t expires_rel, const uint8_t *cs_pk, const uint8_t *cs_sk,
+                           uint8_t out[MV_DELEGATION_MAX_BYTES])
+{
+    mv_delegation d;
+    size_t len = 0;
+    uint64_t now = (uint64_t)time(NULL);
+    memset(&d, 0, sizeof d);
+    memcpy(d.patient, mv_identity_sign_pk(p->id), 32);
+    memcpy(d.doctor, mv_identity_sign_pk(doc->id), 32);
+    memcpy(d.appointment, ep, 16);
+    d.issued_at = (uint64_t)((int64_t)now + issued_rel);
+    d.expires_at = (uint64_t)((int64_t)now + expires_rel);
+    snprintf(d.department, sizeof d.department, "%s", dept);
+    assert_int_equal(mv_delegation_sign(&d, mv_identity_sign_sk(p->id)), MV_OK);
+    if (cs_pk)
+        assert_int_equal(mv_delegation_countersign(&d, cs_pk, cs_sk), MV_OK);
+    assert_int_equal(mv_delegation_encode(&d, out, MV_DELEGATION_MAX_BYTES, &len), MV_OK);
+    return (uint16_t)len;
+}
+
+/* Stores one record for a patient (u owns it); returns its status (static string). */
+static const char *put_patient_record(const user *u, const uint8_t id[16], const char *dept, const user *patient,
+                                      const uint8_t ep[16], const uint8_t *dg, uint16_t dglen, const block *x,
+                                      const uint8_t *env, uint32_t el)
+{
+    static char st[32];
+    mv_buf f, b;
+    mv_json *j = NULL;
+    mvp_start(&f, 1);
+    mvp_record_for(&f, id, dept, patient ? mv_identity_sign_pk(patient->id) : NULL, ep, dg, dglen, NULL, 0, x->tag, 1,
+                   env, el);
+    mv_buf_init(&b, 1 << 20);
+    assert_int_equal(call("POST", "/v1/records", f.ptr, f.len, u, &b), 200);
+    assert_int_equal(mv_json_parse((const char *)b.ptr, b.len, NULL, &j, NULL), MV_OK);
+    snprintf(st, sizeof st, "%s", result_status(j, 0));
+    if (!strcmp(st, "stored"))
+        track_ref(x->tag, +1);
+    mv_json_free(j);
+    mv_buf_clear(&f);
+    mv_buf_clear(&b);
+    return st;
+}
+
+static uint8_t g_pr[16];   /* alice's record for pat, episode g_ep */
+static uint8_t g_ep[16];
+static block g_pblk;       /* the block it names (alice, cardiology) */
+
+static void test_patient_records_need_a_delegation(void **state)
+{
+    (void)state;
+    const uint8_t *hpk = mv_identity_sign_pk(g_hosp), *hsk = mv_identity_sign_sk(g_hosp);
+    uint8_t dg[MV_DELEGATION_MAX_BYTES], ep2[16], id[16], env[64];
+    uint16_t dl;
+    char path[256];
+    memset(env, 0x5e, sizeof env);
+    for (size_t i = 0; i < 16; i++) {
+        g_ep[i] = (uint8_t)rand();
+        ep2[i] = (uint8_t)rand();
+        g_pr[i] = (uint8_t)rand();
+    }
+    g_pblk = new_block(900);
+    assert_int_equal(upload(&g_alice, "cardiology", &g_pblk, 1, NULL), 200);
+
+    /* Each of these is refused, and nothing is stored under its id. */
+    struct {
+        const char *what;
+        const user *doc;
+        const uint8_t *ep_in_dg, *ep_in_rec;
+        const char *dept;
+        int64_t iss, exp;
+        int cs; /* 0: none, 1: hospital, 2: forged by alice's key */
+        const user *rec_patient;
+    } bad[] = {
+        {"no countersignature", &g_alice, g_ep, g_ep, "cardiology", -60, 3600, 0, &g_pat},
+        {"forged countersignature", &g_alice, g_ep, g_ep, "cardiology", -60, 3600, 2, &g_pat},
+        {"expired", &g_alice, g_ep, g_ep, "cardiology", -7200, -3600, 1, &g_pat},
+        {"another doctor", &g_carol, g_ep, g_ep, "cardiology", -60, 3600, 1, &g_pat},
+        {"another episode", &g_alice, ep2, g_ep, "cardiology", -60, 3600, 1, &g_pat},
+        {"another department", &g_alice, g_ep, g_ep, "oncology", -60, 3600, 1, &g_pat},
+        {"another patient", &g_alice, g_ep, g_ep, "cardiology", -60, 3600, 1, &g_pat2},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        for (size_t k = 0; k < 16; k++)
+            id[k] = (uint8_t)rand();
+        dl = delegation(&g_pat, bad[i].doc, bad[i].ep_in_dg, bad[i].dept, bad[i].iss, bad[i].exp,
+                        bad[i].cs == 1 ? hpk : bad[i].cs == 2 ? mv_identity_sign_pk(g_alice.id) : NULL,
+                        bad[i].cs == 1 ? hsk : mv_identity_sign_sk(g_alice.id), dg);
+        print_message("case: %s\n", bad[i].what);
+        assert_string_equal(put_patient_record(&g_alice, id, "cardiology", bad[i].rec_patient, bad[i].ep_in_rec, dg,
+                                               dl, &g_pblk, env, sizeof env),
+                            "forbidden");
+        id_path(path, sizeof path, "/v1/records/", id, 16);
+        assert_int_equal(call("GET", path, NULL, 0, &g_admin, NULL), 404);
+    }
+    /* A patient but no delegation at all; garbage instead of one. */
+    id[0] ^= 1;
+    assert_string_equal(put_patient_record(&g_alice, id, "cardiology", &g_pat, g_ep, NULL, 0, &g_pblk, env, sizeof env),
+                        "forbidden");
+    assert_string_equal(put_patient_record(&g_alice, id, "cardiology", &g_pat, g_ep, (const uint8_t *)"MVD1junk", 8,
+                                           &g_pblk, env, sizeof env),
+                        "forbidden");
+    /* A delegation on a record with no patient is malformed. */
+    dl = delegation(&g_pat, &g_alice, g_ep, "cardiology", -60, 3600, hpk, hsk, dg);
+    assert_string_equal(put_patient_record(&g_alice, id, "cardiology", NULL, NULL, dg, dl, &g_pblk, env, sizeof env),
+                        "invalid");
+    id_path(path, sizeof path, "/v1/records/", id, 16);
+    assert_int_equal(call("GET", path, NULL, 0, &g_admin, NULL), 404);
+    /* The right delegation, but carol sends it: she is not the delegated doctor. */
+    assert_int_equal(upload(&g_carol, "cardiology", &g_pblk, 1, NULL), 200);
+    assert_string_equal(put_patient_record(&g_carol, id, "cardiology", &g_pat, g_ep, dg, dl, &g_pblk, env, sizeof env),
+                        "forbidden");
+
+    /* Valid: stored, readable by the patient (added to the readers), listed with patient and
+     * episode; other patients and doctors are refused. */
+    assert_string_equal(put_patient_record(&g_alice, g_pr, "cardiology", &g_pat, g_ep, dg, dl, &g_pblk, env, sizeof env),
+                        "stored");
+    mv_buf b;
+    mv_buf_init(&b, 1 << 20);
+    id_path(path, sizeof path, "/v1/records/", g_pr, 16);
+    assert_int_equal(call("GET", path, NULL, 0, &g_pat, &b), 200);
+    assert_int_equal(b.len, sizeof env);
+    assert_memory_equal(b.ptr, env, sizeof env);
+    assert_int_equal(call("GET", path, NULL, 0, &g_pat2, NULL), 403);
+    assert_int_equal(call("GET", path, NULL, 0, &g_carol, NULL), 403);
+    char pat_hex[65], ep_hex[33], idhex[33];
+    assert_int_equal(mv_hex_encode(pat_hex, sizeof pat_hex, mv_identity_sign_pk(g_pat.id), 32), MV_OK);
+    assert_int_equal(mv_hex_encode(ep_hex, sizeof ep_hex, g_ep, 16), MV_OK);
+    assert_int_equal(mv_hex_encode(idhex, sizeof idhex, g_pr, 16), MV_OK);
+    mv_json *j = NULL;
+    assert_int_equal(call_json("GET", "/v1/records", NULL, &g_pat, &j), 200);
+    const mv_json *recs = mv_json_get(j, "records");
+    assert_int_equal(mv_json_len(recs), 1);
+    assert_string_equal(mv_json_get_str(mv_json_at(recs, 0), "id", NULL), idhex);
+    assert_string_equal(mv_json_get_str(mv_json_at(recs, 0), "patient", NULL), pat_hex);
+    assert_string_equal(mv_json_get_str(mv_json_at(recs, 0), "episode", NULL), ep_hex);
+    mv_json_free(j);
+    assert_int_equal(call_json("GET", "/v1/records", NULL, &g_admin, &j), 200);
+    recs = mv_json_get(j, "records");
+    size_t legacy = 0;
+    for (size_t i = 0; i < mv_json_len(recs); i++)
+        legacy += !strcmp(mv_json_get_str(mv_json_at(recs, i), "patient", NULL), "") &&
+                  !strcmp(mv_json_get_str(mv_json_at(recs, i), "episode", NULL), "");
+    assert_int_equal(legacy, mv_json_len(recs) - 1);
+    mv_json_free(j);
+    /* The metadata and ACL: owner, then the patient. */
+    char rpath[300];
+    snprintf(rpath, sizeof rpath, "%s/readers", path);
+    assert_int_equal(call_json("GET", rpath, NULL, &g_pat, &j), 200);
+    assert_string_equal(mv_json_get_str(j, "patient", NULL), pat_hex);
+    assert_string_equal(mv_json_get_str(j, "episode", NULL), ep_hex);
+    assert_int_equal(mv_json_len(mv_json_get(j, "readers")), 2);
+    assert_string_equal(mv_json_str(mv_json_at(mv_json_get(j, "readers"), 1), NULL), pat_hex);
+    mv_json_free(j);
+    assert_int_equal(call("GET", rpath, NULL, 0, &g_pat2, NULL), 403);
+
+    /* A batch judges each record alone: the valid one is stored, the undelegated one not. */
+    uint8_t id_ok[16], id_bad[16];
+    for (size_t k = 0; k < 16; k++) {
+        id_ok[k] = (uint8_t)rand();
+        id_bad[k] = (uint8_t)rand();
+    }
+    mv_buf f;
+    mvp_start(&f, 2);
+    mvp_record_for(&f, id_ok, "cardiology", mv_identity_sign_pk(g_pat.id), g_ep, dg, dl, NULL, 0, g_pblk.tag, 1, env,
+                   sizeof env);
+    mvp_record_for(&f, id_bad, "cardiology", mv_identity_sign_pk(g_pat2.id), g_ep, dg, dl, NULL, 0, g_pblk.tag, 1, env,
+                   sizeof env);
+    assert_int_equal(call("POST", "/v1/records", f.ptr, f.len, &g_alice, &b), 200);
+    assert_int_equal(mv_json_parse((const char *)b.ptr, b.len, NULL, &j, NULL), MV_OK);
+    assert_string_equal(result_status(j, 0), "stored");
+    assert_string_equal(result_status(j, 1), "forbidden");
+    track_ref(g_pblk.tag, +1);
+    mv_json_free(j);
+    mv_buf_clear(&f);
+    id_path(path, sizeof path, "/v1/records/", id_ok, 16);
+    assert_int_equal(call("GET", path, NULL, 0, &g_pat, NULL), 200);
+    id_path(path, sizeof path, "/v1/records/", id_bad, 16);
+    assert_int_equal(call("GET", path, NULL, 0, &g_admin, NULL), 404);
+    mv_buf_clear(&b);
+}
+
+/* POST /v1/records/{id}/readers with an MVA1 frame; returns the status, *nreaders the answer's
+ * count on 200 (nreaders may be NULL). */
+static long set_readers(const user *u, const uint8_t id[16], uint8_t flags, const uint8_t *patient,
+                        const user *const *readers, uint8_t n, const uint8_t *env, uint32_t el, uint64_t *nreaders)
+{
+    char path[300];
+    uint8_t zero[32] = {0};
+    mv_buf f, b;
+    id_path(path, sizeof path, "/v1/records/", id, 16);
+    snprintf(path + strlen(path), sizeof path - strlen(path), "/readers");
+    mv_buf_init(&f, 1 << 20);
+    mv_buf_init(&b, 1 << 16);
+    assert_int_equal(mv_buf_append(&f, "MVA1", 4), MV_OK);
+    assert_int_equal(mv_buf_append(&f, &flags, 1), MV_OK);
+    assert_int_equal(mv_buf_append(&f, patient ? patient : zero, 32), MV_OK);
+    assert_int_equal(mv_buf_append(&f, &n, 1), MV_OK);
+    for (uint8_t i = 0; i < n; i++)
+        assert_int_equal(mv_buf_append(&f, mv_identity_sign_pk(readers[i]->id), 32), MV_OK);
+    put_u32(&f, el);
+    if (el)
+        assert_int_equal(mv_buf_append(&f, env, el), MV_OK);
+    long st = call("POST", path, f.ptr, f.len, u, &b);
+    if (st == 200 && nreaders) {
+        mv_json *j = NULL;
+        assert_int_equal(mv_json_parse((const char *)b.ptr, b.len, NULL, &j, NULL), MV_OK);
+        *nreaders = tu_json_u64(j, "readers");
+        mv_json_free(j);
+    }
+    mv_buf_clear(&f);
+    mv_buf_clear(&b);
+    return st;
+}
+
+static void test_record_readers_update(void **state)
+{
+    (void)state;
+    char path[256], rpath[300];
+    uint64_t n = 0;
+    uint8_t env2[40];
+    mv_buf b;
+    mv_buf_init(&b, 1 << 20);
+    memset(env2, 0x77, sizeof env2);
+    id_path(path, sizeof path, "/v1/records/", g_pr, 16);
+    snprintf(rpath, sizeof rpath, "%s/readers", path);
+    const user *dave[] = {&g_dave}, *three[] = {&g_dave, &g_carol, &g_alice};
+
+    /* The owner adds dave with a re-wrapped envelope: dave reads the new envelope. */
+    assert_int_equal(call("GET", path, NULL, 0, &g_dave, NULL), 403);
+    assert_int_equal(set_readers(&g_alice, g_pr, 0, NULL, dave, 1, env2, sizeof env2, &n), 200);
+    assert_int_equal(n, 3);
+    assert_int_equal(call("GET", path, NULL, 0, &g_dave, &b), 200);
+    assert_int_equal(b.len, sizeof env2);
+    assert_memory_equal(b.ptr, env2, sizeof env2);
+    /* The patient replaces the list (owner and patient always kept); dave is out. */
+    assert_int_equal(set_readers(&g_pat, g_pr, 0, NULL, NULL, 0, NULL, 0, &n), 200);
+    assert_int_equal(n, 2);
+    assert_int_equal(call("GET", path, NULL, 0, &g_dave, NULL), 403);
+    assert_int_equal(call("GET", path, NULL, 0, &g_alice, NULL), 200);
+    assert_int_equal(call("GET", path, NULL, 0, &g_pat, &b), 200);
+    assert_int_equal(b.len, sizeof env2); /* no envelope sent: the last one is kept */
+    assert_int_equal(set_readers(&g_pat, g_pr, 0, NULL, three, 3, NULL, 0, &n), 200);
+    assert_int_equal(n, 4); /* alice folded as the owner */
+    /* Refused to anyone else, even a reader; the admin may. */
+    assert_int_equal(set_readers(&g_mallory, g_pr, 0, NULL, NULL, 0, NULL, 0, NULL), 403);
+    assert_int_equal(set_readers(&g_dave, g_pr, 0, NULL, NULL, 0, NULL, 0, NULL), 403);
+    assert_int_equal(set_readers(&g_pat2, g_pr, 0, NULL, NULL, 0, NULL, 0, NULL), 403);
+    assert_int_equal(set_readers(&g_admin, g_pr, 0, NULL, NULL, 0, NULL, 0, &n), 200);
+    assert_int_equal(n, 2);
+    /* Its patient is set: nobody sets another. */
+    assert_int_equal(set_readers(&g_alice, g_pr, 1, mv_identity_sign_pk(g_pat2.id), NULL, 0, NULL, 0, NULL), 409);
+    assert_int_equal(set_readers(&g_pat, g_pr, 1, mv_identity_sign_pk(g_pat2.id), NULL, 0, NULL, 0, NULL), 403);
+
+    /* A legacy record (no patient) gets one, once, from its owner only. */
+    uint8_t lid[16], env[32];
+    memset(env, 0x1e, sizeof env);
+    for (size_t i = 0; i < 16; i++)
+        lid[i] = (uint8_t)rand();
+    assert_string_equal(put_patient_record(&g_alice, lid, "cardiology", NULL, NULL, NULL, 0, &g_pblk, env, sizeof env),
+                        "stored");
+    char lpath[256];
+    id_path(lpath, sizeof lpath, "/v1/records/", lid, 16);
+    assert_int_equal(call("GET", lpath, NULL, 0, &g_pat, NULL), 403);
+    assert_int_equal(set_readers(&g_alice, lid, 0, NULL, dave, 1, NULL, 0, &n), 200);
+    assert_int_equal(set_readers(&g_dave, lid, 1, mv_identity_sign_pk(g_pat.id), NULL, 0, NULL, 0, NULL), 403);
+    assert_int_equal(set_readers(&g_pat, lid, 1, mv_identity_sign_pk(g_pat.id), NULL, 0, NULL, 0, NULL), 403);
+    assert_int_equal(set_readers(&g_admin, lid, 1, mv_identity_sign_pk(g_pat.id), NULL, 0, NULL, 0, NULL), 403);
+    assert_int_equal(call("GET", lpath, NULL, 0, &g_pat, NULL), 403);
+    assert_int_equal(set_readers(&g_alice, lid, 1, mv_identity_sign_pk(g_pat.id), dave, 1, env2, sizeof env2, &n), 200);
+    assert_int_equal(n, 3);
+    assert_int_equal(call("GET", lpath, NULL, 0, &g_pat, &b), 200);
+    assert_memory_equal(b.ptr, env2, sizeof env2);
+    assert_int_equal(set_readers(&g_alice, lid, 1, mv_identity_sign_pk(g_pat2.id), NULL, 0, NULL, 0, NULL), 409);
+    assert_int_equal(set_readers(&g_alice, lid, 1, mv_identity_sign_pk(g_pat.id), NULL, 0, NULL, 0, NULL), 409);
+    mv_json *j = NULL;
+    char pat_hex[65], lrpath[300];
+    snprintf(lrpath, sizeof lrpath, "%s/readers", lpath);
+    assert_int_equal(mv_hex_encode(pat_hex, sizeof pat_hex, mv_identity_sign_pk(g_pat.id), 32), MV_OK);
+    assert_int_equal(call_json("GET", lrpath, NULL, &g_pat, &j), 200);
+    assert_string_equal(mv_json_get_str(j, "patient", NULL), pat_hex);
+    assert_string_equal(mv_json_get_str(j, "episode", NULL), "");
+    mv_json_free(j);
+
+    /* Malformed frames and unknown records. */
+    assert_int_equal(call("POST", rpath, "MVA2", 4, &g_alice, NULL), 400);
+    assert_int_equal(set_readers(&g_alice, g_pr, 2, NULL, NULL, 0, NULL, 0, NULL), 400);
+    assert_int_equal(set_readers(&g_alice, g_pr, 1, NULL, NULL, 0, NULL, 0, NULL), 400);      /* zero patient */
+    assert_int_equal(set_readers(&g_alice, g_pr, 0, mv_identity_sign_pk(g_pat.id), NULL, 0, NULL, 0, NULL), 400);
+    uint8_t absent[16] = {0xee};
+    assert_int_equal(set_readers(&g_alice, absent, 0, NULL, NULL, 0, NULL, 0, NULL), 404);
+    assert_int_equal(call("PUT", rpath, NULL, 0, &g_alice, NULL), 405);
+    mv_buf_clear(&b);
+}
+
 static void test_delete_and_gc(void **state)
 {
     (void)state;
@@ -1018,6 +1338,8 @@ int main(void)
         cmocka_unit_test(test_malformed_frames),
         cmocka_unit_test(test_department_not_in_credential),
         cmocka_unit_test(test_acl),
+        cmocka_unit_test(test_patient_records_need_a_delegation),
+        cmocka_unit_test(test_record_readers_update),
         cmocka_unit_test(test_delete_and_gc),
         cmocka_unit_test(test_offline_commands_refuse_a_running_store),
     };

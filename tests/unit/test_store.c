@@ -5,6 +5,7 @@
 #include "storeutil.h"
 
 #include <fcntl.h>
+#include <lmdb.h>
 #include <time.h>
 
 #include "medvault/mv_mem.h"
@@ -665,6 +666,238 @@ static void test_check_refcounts(void **state)
     su_rmtree(dir);
 }
 
+static mv_err count_listed(void *ctx, const mv_store_record_info *ri)
+{
+    (void)ri;
+    (*(size_t *)ctx)++;
+    return MV_OK;
+}
+
+/* Records for patients: patient and episode round trip, the patient is always a reader (kept
+ * by set_readers), is listed for the patient, and can be set once on a record that has none. */
+static void test_patient_and_episode(void **state)
+{
+    (void)state;
+    const char *dir = tu_tmpdir();
+    mv_store *s = open_store(dir, 0);
+    su_blk a;
+    su_blk_make(&a, "cardiology", 200, 40, 1, 1);
+    assert_int_equal(mv_store_put_blocks(s, &a.in, 1, NULL), MV_OK);
+    uint8_t id[16], id2[16], id3[16], patient[32], patient2[32], reader[32], other[32], episode[16], zero[32] = {0};
+    su_id(id, 40, 1);
+    su_id(id2, 40, 2);
+    su_id(id3, 40, 3);
+    su_key(patient, 50);
+    su_key(patient2, 51);
+    su_key(reader, 52);
+    su_key(other, 53);
+    su_bytes(episode, 16, 9, 1, 2);
+
+    mv_store_record_in r;
+    memset(&r, 0, sizeof r);
+    memcpy(r.id, id, 16);
+    r.dept = "cardiology";
+    memcpy(r.owner, a.in.claimant, 32);
+    memcpy(r.patient, patient, 32);
+    memcpy(r.episode, episode, 16);
+    r.readers = reader;
+    r.n_readers = 1;
+    r.tags = a.in.tag;
+    r.n_tags = 1;
+    r.envelope = (const uint8_t *)"env";
+    r.envelope_len = 3;
+    mv_store_record_in batch[3] = {r, r, r};
+    memcpy(batch[1].id, id2, 16); /* legacy: no patient, no episode */
+    memset(batch[1].patient, 0, 32);
+    memset(batch[1].episode, 0, 16);
+    memcpy(batch[2].id, id3, 16); /* an episode without a patient is refused */
+    memset(batch[2].patient, 0, 32);
+    mv_err res[3];
+    assert_int_equal(mv_store_put_records(s, batch, 3, res, (uint64_t)time(NULL)), MV_OK);
+    assert_int_equal(res[0], MV_OK);
+    assert_int_equal(res[1], MV_OK);
+    assert_int_equal(res[2], MV_ERR_INVAL);
+
+    mv_store_record_info info;
+    assert_int_equal(mv_store_record_get(s, id, &info, NULL), MV_OK);
+    assert_memory_equal(info.patient, patient, 32);
+    assert_memory_equal(info.episode, episode, 16);
+    assert_int_equal(info.n_readers, 3);
+    assert_memory_equal(info.readers[0], r.owner, 32);
+    assert_memory_equal(info.readers[1], patient, 32);
+    assert_memory_equal(info.readers[2], reader, 32);
+    assert_int_equal(mv_store_record_get(s, id2, &info, NULL), MV_OK);
+    assert_memory_equal(info.patient, zero, 32);
+    assert_memory_equal(info.episode, zero, 16);
+    assert_int_equal(info.n_readers, 2);
+
+    size_t listed = 0;
+    assert_int_equal(mv_store_record_list(s, patient, count_listed, &listed), MV_OK);
+    assert_int_equal(listed, 1);
+
+    /* set_readers keeps the owner and the patient; the episode stays. */
+    assert_int_equal(mv_store_record_set_readers(s, id, other, 1, NULL, 0), MV_OK);
+    assert_int_equal(mv_store_record_get(s, id, &info, NULL), MV_OK);
+    assert_int_equal(info.n_readers, 3);
+    assert_memory_equal(info.readers[1], patient, 32);
+    assert_memory_equal(info.readers[2], other, 32);
+    assert_memory_equal(info.episode, episode, 16);
+    assert_int_equal(mv_store_record_set_readers(s, id, NULL, 0, NULL, 0), MV_OK);
+    assert_int_equal(mv_store_record_get(s, id, &info, NULL), MV_OK);
+    assert_int_equal(info.n_readers, 2);
+    assert_memory_equal(info.readers[1], patient, 32);
+
+    /* The patient is set once: never replaced, never on a record that has one. */
+    assert_int_equal(mv_store_record_set_access(s, id, patient2, NULL, 0, NULL, 0), MV_ERR_EXISTS);
+    assert_int_equal(mv_store_record_set_access(s, id, patient, NULL, 0, NULL, 0), MV_ERR_EXISTS);
+    assert_int_equal(mv_store_record_get(s, id, &info, NULL), MV_OK);
+    assert_memory_equal(info.patient, patient, 32);
+    assert_int_equal(mv_store_record_set_access(s, id2, zero, NULL, 0, NULL, 0), MV_ERR_INVAL);
+    assert_int_equal(mv_store_record_set_access(s, id2, patient2, reader, 1, (const uint8_t *)"env22", 5), MV_OK);
+    mv_store_close(s);
+
+    s = open_store(dir, 0); /* durable */
+    mv_buf env;
+    mv_buf_init(&env, 64);
+    assert_int_equal(mv_store_record_get(s, id2, &info, &env), MV_OK);
+    assert_memory_equal(info.patient, patient2, 32);
+    assert_memory_equal(info.episode, zero, 16);
+    assert_int_equal(info.n_readers, 3);
+    assert_memory_equal(info.readers[1], patient2, 32);
+    assert_memory_equal(info.readers[2], reader, 32);
+    assert_int_equal(env.len, 5);
+    assert_int_equal(mv_store_record_set_access(s, id2, patient, NULL, 0, NULL, 0), MV_ERR_EXISTS);
+    listed = 0;
+    assert_int_equal(mv_store_record_list(s, patient2, count_listed, &listed), MV_OK);
+    assert_int_equal(listed, 1);
+    su_assert_clean(s);
+    mv_buf_clear(&env);
+    mv_store_close(s);
+    su_blk_free(&a);
+    su_rmtree(dir);
+}
+
+/* Stores made before records had patients hold version-1 record values (no patient, no
+ * episode): they still decode, with zeros, and a rewrite (set_readers) upgrades them. The v1
+ * value is written straight into LMDB, laid out as the version-1 encoder did:
+ * version 1 | dept_len | n_readers u16 | n_tags u32 | created u64 | logical u64 |
+ * envelope_len u32 | owner 32 | dept | readers | tags | envelope. */
+static void test_record_v1_values_decode(void **state)
+{
+    (void)state;
+    const char *dir = tu_tmpdir();
+    mv_store *s = open_store(dir, 0);
+    su_blk a;
+    su_blk_make(&a, "er", 100, 41, 1, 1);
+    assert_int_equal(mv_store_put_blocks(s, &a.in, 1, NULL), MV_OK);
+    uint8_t id[16], reader[32], zero[32] = {0};
+    su_id(id, 41, 1);
+    su_key(reader, 60);
+    mv_store_close(s);
+
+    /* The v1 value, byte by byte. */
+    uint8_t v[60 + 2 + 2 * 32 + 32 + 4];
+    size_t n = 0;
+    uint64_t created = 1700000000, logical = 4 + 100;
+    v[n++] = 1;
+    v[n++] = 2;                    /* dept "er" */
+    v[n++] = 2, v[n++] = 0;        /* readers: owner, reader */
+    v[n++] = 1, v[n++] = 0, v[n++] = 0, v[n++] = 0; /* one tag */
+    for (int i = 0; i < 8; i++)
+        v[n++] = (uint8_t)(created >> (8 * i));
+    for (int i = 0; i < 8; i++)
+        v[n++] = (uint8_t)(logical >> (8 * i));
+    v[n++] = 4, v[n++] = 0, v[n++] = 0, v[n++] = 0; /* envelope of 4 */
+    memcpy(v + n, a.in.claimant, 32), n += 32;
+    assert_int_equal(n, 60);
+    memcpy(v + n, "er", 2), n += 2;
+    memcpy(v + n, a.in.claimant, 32), n += 32;
+    memcpy(v + n, reader, 32), n += 32;
+    memcpy(v + n, a.in.tag, 32), n += 32;
+    memcpy(v + n, "env1", 4), n += 4;
+    assert_int_equal(n, sizeof v);
+
+    /* Into the index as a version-1 store held it: the record, its reader entries, the block's
+     * reference and the stats counters. */
+    char path[4096];
+    snprintf(path, sizeof path, "%s/index", dir);
+    MDB_env *env = NULL;
+    MDB_txn *txn = NULL;
+    MDB_dbi recs, rdrs;
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
+    assert_int_equal(mdb_env_set_mapsize(env, (size_t)1 << 30), 0);
+    assert_int_equal(mdb_env_open(env, path, MDB_NOTLS, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "records", 0, &recs), 0);
+    assert_int_equal(mdb_dbi_open(txn, "readers", 0, &rdrs), 0);
+    MDB_val k = {16, id}, val = {sizeof v, v};
+    assert_int_equal(mdb_put(txn, recs, &k, &val, 0), 0);
+    uint8_t rk[48];
+    memcpy(rk + 32, id, 16);
+    for (int i = 0; i < 2; i++) {
+        memcpy(rk, i ? reader : a.in.claimant, 32);
+        MDB_val kk = {48, rk}, e = {0, (void *)""};
+        assert_int_equal(mdb_put(txn, rdrs, &kk, &e, 0), 0);
+    }
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+    /* The block reference and stats through the engine's own vtable. */
+    mv_index *ix = NULL;
+    mv_itxn *t = NULL;
+    mv_ix_block b;
+    mv_ix_stats st;
+    assert_int_equal(mv_index_lmdb_open(path, (size_t)1 << 30, &ix), MV_OK);
+    assert_int_equal(ix->ops->begin(ix, 1, &t), MV_OK);
+    assert_int_equal(ix->ops->block_get(t, a.in.tag, &b), MV_OK);
+    b.refs = 1;
+    assert_int_equal(ix->ops->block_put(t, a.in.tag, &b), MV_OK);
+    for (int i = 0; i < 2; i++) {
+        const char *d = i ? "er" : NULL;
+        assert_int_equal(ix->ops->stats_get(t, d, &st), MV_OK);
+        st.records += 1;
+        st.logical += logical;
+        st.physical += 4 + 100;
+        if (!d)
+            st.envelope_bytes += 4;
+        assert_int_equal(ix->ops->stats_put(t, d, &st), MV_OK);
+    }
+    assert_int_equal(ix->ops->commit(t), MV_OK);
+    ix->ops->close(ix);
+
+    s = open_store(dir, 0);
+    mv_store_record_info info;
+    mv_buf eb;
+    mv_buf_init(&eb, 64);
+    assert_int_equal(mv_store_record_get(s, id, &info, &eb), MV_OK);
+    assert_memory_equal(info.owner, a.in.claimant, 32);
+    assert_memory_equal(info.patient, zero, 32);
+    assert_memory_equal(info.episode, zero, 16);
+    assert_string_equal(info.dept, "er");
+    assert_int_equal(info.n_readers, 2);
+    assert_memory_equal(info.readers[1], reader, 32);
+    assert_int_equal(info.created, created);
+    assert_int_equal(info.logical_bytes, logical);
+    assert_int_equal(eb.len, 4);
+    assert_memory_equal(eb.ptr, "env1", 4);
+    su_assert_clean(s);
+    /* A legacy record gets its patient: rewritten as version 2. */
+    uint8_t patient[32];
+    su_key(patient, 61);
+    assert_int_equal(mv_store_record_set_access(s, id, patient, reader, 1, NULL, 0), MV_OK);
+    mv_store_close(s);
+    s = open_store(dir, 0);
+    assert_int_equal(mv_store_record_get(s, id, &info, NULL), MV_OK);
+    assert_memory_equal(info.patient, patient, 32);
+    assert_int_equal(info.n_readers, 3);
+    assert_int_equal(info.created, created);
+    su_assert_clean(s);
+    mv_buf_clear(&eb);
+    mv_store_close(s);
+    su_blk_free(&a);
+    su_rmtree(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -677,6 +910,8 @@ int main(void)
         cmocka_unit_test(test_check_detects_corruption),
         cmocka_unit_test(test_recovery_torn_tail),
         cmocka_unit_test(test_check_refcounts),
+        cmocka_unit_test(test_patient_and_episode),
+        cmocka_unit_test(test_record_v1_values_decode),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -479,6 +479,30 @@ static int st_set_readers(mv_store *s)
     return BROKEN;
 }
 
+static mv_err op_set_patient(mv_store *s)
+{
+    uint8_t id[16], patient[32], reader[32];
+    su_id(id, 50, 1);
+    su_key(patient, 32);
+    su_key(reader, 30);
+    return mv_store_record_set_access(s, id, patient, reader, 1, (const uint8_t *)"patient envelope", 16);
+}
+
+static int st_set_patient(mv_store *s)
+{
+    uint8_t id[16], patient[32], zero[32] = {0};
+    mv_store_record_info info;
+    su_id(id, 50, 1);
+    su_key(patient, 32);
+    assert_int_equal(mv_store_record_get(s, id, &info, NULL), MV_OK);
+    if (info.n_readers == 1 && info.envelope_len == 40 && !memcmp(info.patient, zero, 32))
+        return UNCHANGED;
+    if (info.n_readers == 3 && info.envelope_len == 16 && !memcmp(info.patient, patient, 32) &&
+        !memcmp(info.readers[1], patient, 32))
+        return COMPLETE;
+    return BROKEN;
+}
+
 static mv_err op_gc(mv_store *s) { return mv_store_gc(s, FAR_FUTURE, NULL); }
 
 static int st_gc(mv_store *s)
@@ -499,6 +523,7 @@ static const fault_op ops[] = {
     {"put_records", op_put_records, st_put_records},
     {"record_delete", op_delete, st_delete},
     {"set_readers", op_set_readers, st_set_readers},
+    {"set_patient", op_set_patient, st_set_patient},
     {"gc", op_gc, st_gc},
 };
 

@@ -1,0 +1,170 @@
+/* test_share_client.c - sharing through the client library against real daemons (`medvault
+ * up`): grant and revoke of a record to a second doctor (the grantee reads it, then gets
+ * MV_ERR_FORBIDDEN), who may share (owner or patient only), the owner cannot be revoked, an
+ * episode share over records with no episode changes nothing, and puts naming an MRN the
+ * hospital does not know (404) stay legacy, author-only records. Delegated patient records need
+ * the hospital's patient registry and are exercised by test_share_e2e.sh. */
+#include "testutil.h"
+
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "medvault/mv_client.h"
+#include "medvault/mv_crypto.h"
+#include "medvault/mv_file.h"
+#include "medvault/mv_identity.h"
+#include "medvault/mv_json.h"
+#include "medvault/mv_mem.h"
+
+extern char **environ;
+
+static char g_dir[256], g_dep[400], g_admin[400], g_doc1[400], g_doc2[400];
+static pid_t g_up = -1;
+
+static int setup(void **state)
+{
+    (void)state;
+    const char *bin = getenv("MEDVAULT_BIN");
+    char mvdir[300], ready[320];
+    assert_non_null(bin);
+    assert_int_equal(mv_crypto_init(), MV_OK);
+    snprintf(g_dir, sizeof g_dir, "%s", tu_tmpdir());
+    snprintf(mvdir, sizeof mvdir, "%s/mv", g_dir);
+    snprintf(ready, sizeof ready, "%s/ready", mvdir);
+    snprintf(g_dep, sizeof g_dep, "%s/deployment.json", mvdir);
+    snprintf(g_admin, sizeof g_admin, "%s/admin", mvdir);
+    snprintf(g_doc1, sizeof g_doc1, "%s/doc1", g_dir);
+    snprintf(g_doc2, sizeof g_doc2, "%s/doc2", g_dir);
+    setenv("MV_LOG", "warn", 1);
+    char *argv[] = {(char *)bin, "up", "--dir", mvdir, NULL};
+    assert_int_equal(posix_spawn(&g_up, bin, NULL, NULL, argv, environ), 0);
+    for (int i = 0; i < 900 && !mv_file_exists(ready); i++)
+        usleep(100000);
+    assert_true(mv_file_exists(ready));
+    const char *card[] = {"cardiology"};
+    assert_int_equal(mv_client_user_add(g_dep, g_admin, "Doc One", "doctor", card, 1, g_doc1), MV_OK);
+    assert_int_equal(mv_client_user_add(g_dep, g_admin, "Doc Two", "doctor", card, 1, g_doc2), MV_OK);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    int st = 0;
+    if (g_up > 0) {
+        kill(g_up, SIGTERM);
+        waitpid(g_up, &st, 0);
+    }
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
+    return system(cmd) == 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+}
+
+static mv_client *open_as(const char *user, const mv_client_options *o)
+{
+    mv_client *c = NULL;
+    mv_client_options d = {.no_cache = 1, .threads = 2};
+    assert_int_equal(mv_client_open(g_dep, user, o ? o : &d, &c), MV_OK);
+    return c;
+}
+
+static void put_one(mv_client *c, const char *path, uint8_t id[16])
+{
+    mv_put_stats st;
+    mv_err rc = mv_client_put(c, &path, 1, NULL, NULL, &st);
+    if (rc != MV_OK)
+        fail_msg("put failed: %s (%s)", mv_strerror(rc), mv_client_last_error(c));
+    assert_int_equal(st.records, 1);
+    /* The id: the newest record of this user in the listing. */
+    mv_buf b;
+    mv_json *j = NULL;
+    mv_buf_init(&b, 1 << 20);
+    assert_int_equal(mv_client_list_json(c, &b), MV_OK);
+    assert_int_equal(mv_json_parse((const char *)b.ptr, b.len, NULL, &j, NULL), MV_OK);
+    const mv_json *recs = mv_json_get(j, "records");
+    assert_true(mv_json_len(recs) > 0);
+    const mv_json *last = mv_json_at(recs, mv_json_len(recs) - 1);
+    assert_int_equal(mv_json_get_hex(last, "id", id, 16), MV_OK);
+    assert_string_equal(mv_json_get_str(last, "patient", NULL), ""); /* legacy */
+    assert_string_equal(mv_json_get_str(last, "episode", NULL), "");
+    mv_json_free(j);
+    mv_buf_clear(&b);
+}
+
+static void test_share_grant_revoke(void **state)
+{
+    (void)state;
+    char f1[400], f2[400];
+    snprintf(f1, sizeof f1, "%s/obs.json", g_dir);
+    snprintf(f2, sizeof f2, "%s/note.txt", g_dir);
+    /* Its subject is an MRN this hospital does not know (404): stored as a legacy record. */
+    const char obs[] = "{\"resourceType\":\"Observation\",\"status\":\"final\",\"code\":{\"text\":\"pulse\"},"
+                       "\"subject\":{\"reference\":\"Patient/MRN-000042\"},\"valueQuantity\":{\"value\":71}}";
+    const char note[] = "a short attachment\n";
+    assert_int_equal(mv_file_write_atomic(f1, obs, sizeof obs - 1, 0600), MV_OK);
+    assert_int_equal(mv_file_write_atomic(f2, note, sizeof note - 1, 0600), MV_OK);
+    mv_client *d1 = open_as(g_doc1, NULL), *d2 = open_as(g_doc2, NULL);
+    uint8_t id[16], id2[16];
+    put_one(d1, f1, id);
+    /* --patient with an unknown MRN: a legacy record too. */
+    mv_client_options po = {.no_cache = 1, .threads = 2, .patient = "MRN-000042"};
+    mv_client *d1p = open_as(g_doc1, &po);
+    put_one(d1p, f2, id2);
+    mv_client_close(d1p);
+
+    mv_credential c1, c2;
+    mv_client_whoami(d1, &c1, NULL);
+    mv_client_whoami(d2, &c2, NULL);
+    mv_buf out;
+    mv_buf_init(&out, 1 << 20);
+    assert_int_equal(mv_client_get(d2, id, &out, NULL, NULL, 0), MV_ERR_FORBIDDEN);
+    /* Only the owner (or patient) shares; a stranger is refused. */
+    assert_int_equal(mv_client_share(d2, id, c2.subject, 1), MV_ERR_FORBIDDEN);
+    assert_int_equal(mv_client_share(d1, id, c2.subject, 1), MV_OK);
+    mv_buf_reset(&out);
+    assert_int_equal(mv_client_get(d2, id, &out, NULL, NULL, 0), MV_OK);
+    int seen = 0;
+    for (size_t i = 0; i + 5 <= out.len; i++)
+        seen |= !memcmp(out.ptr + i, "pulse", 5);
+    assert_true(seen);
+    /* Granting again changes nothing; the grantee cannot pass it on. */
+    assert_int_equal(mv_client_share(d1, id, c2.subject, 1), MV_OK);
+    assert_int_equal(mv_client_share(d2, id, c1.subject, 0), MV_ERR_FORBIDDEN);
+    /* The owner always keeps access. */
+    assert_int_equal(mv_client_share(d1, id, c1.subject, 0), MV_ERR_FORBIDDEN);
+    /* Revoke: the ACL drops the grantee at once. */
+    assert_int_equal(mv_client_share(d1, id, c2.subject, 0), MV_OK);
+    assert_int_equal(mv_client_get(d2, id, &out, NULL, NULL, 0), MV_ERR_FORBIDDEN);
+    mv_buf_reset(&out);
+    assert_int_equal(mv_client_get(d1, id, &out, NULL, NULL, 0), MV_OK);
+    /* An unknown target user, an unknown record. */
+    uint8_t nobody[32], absent[16];
+    memset(nobody, 0x42, sizeof nobody);
+    memset(absent, 0x17, sizeof absent);
+    assert_int_equal(mv_client_share(d1, id, nobody, 1), MV_ERR_NOT_FOUND);
+    assert_int_equal(mv_client_share(d1, absent, c2.subject, 1), MV_ERR_NOT_FOUND);
+    /* Episode shares only touch records of that episode: none here. */
+    size_t changed = 99;
+    assert_int_equal(mv_client_share_episode(d1, "00112233445566778899aabbccddeeff", c2.subject, 1, &changed), MV_OK);
+    assert_int_equal(changed, 0);
+    assert_int_equal(mv_client_share_episode(d1, "zz", c2.subject, 1, &changed), MV_ERR_INVAL);
+    /* Naming a patient the hospital does not know. */
+    assert_int_equal(mv_client_grant_patient(d1, id2, "MRN-000042"), MV_ERR_NOT_FOUND);
+    assert_int_equal(mv_client_grant_patient(d1, id2, "bad/mrn"), MV_ERR_INVAL);
+    mv_buf_clear(&out);
+    mv_client_close(d1);
+    mv_client_close(d2);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_share_grant_revoke),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
