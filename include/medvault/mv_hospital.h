@@ -8,12 +8,23 @@
  * to 32 bytes) when the deployment selects it for compatibility with the original scheme.
  * The storage server therefore sees tokens that only match within one department.
  *
+ * It also keeps the registry (users, departments, appointments, delegations, the formulary)
+ * and publishes the signed revocation list of suspended and revoked users. Every signed
+ * request it serves must come from a user the registry lists as active.
+ *
  * Directory layout (DIR is the hospital identity made by `medvault hospital init`):
  *   keys, public.json       the hospital's signing key (it signs every credential)
  *   privileges/<hex>.key    privilege keys (0600)
- *   users/<signpk hex>.json registered users: name, role, departments, public keys, status
- *   hospital.conf           optional settings (mv_config format): threads, skew_seconds,
- *                           credential_days, token_hmac = sha256 | sha1
+ *   registry.db             the registry (SQLite, WAL; schema in db/migrations, applied on open)
+ *   users/<signpk hex>.json registrations of deployments older than the registry: imported
+ *                           into registry.db on its first open, then left alone
+ *   hospital.conf           optional settings (mv_config format):
+ *                             threads (4), skew_seconds (300), token_hmac = sha256 | sha1,
+ *                             credential_minutes (60, 1..10080): lifetime of every credential,
+ *                             revocation_poll_seconds (10, 1..3600): next_update of the
+ *                               revocation list, and the polling period services use,
+ *                             storage_url: the storage server (the dashboard's savings page),
+ *                             credential_days: still accepted, no longer used
  * The HTTP API is in docs/api.md. */
 #ifndef MV_HOSPITAL_H
 #define MV_HOSPITAL_H
@@ -41,20 +52,29 @@ typedef struct mv_hospital_config {
     const char *listen;       /* "127.0.0.1:PORT" */
     unsigned threads;         /* default 4 */
     uint64_t skew_seconds;    /* default 300 */
-    uint64_t credential_days; /* lifetime of credentials it issues; default 365 */
+    uint64_t credential_days; /* accepted for old hospital.conf files; not used (default 365) */
+    uint64_t credential_minutes;      /* lifetime of credentials it issues; default 60 */
+    uint64_t revocation_poll_seconds; /* revocation list next_update - issued_at; default 10 */
+    char storage_url[256];            /* "" unless set (http:// or https://) */
     mv_token_alg token_alg;   /* default MV_TOKEN_HMAC_SHA256 */
     const char *port_file;    /* if set, the bound port is written there once listening */
 } mv_hospital_config;
 
-/* Fills the defaults and reads DIR/hospital.conf if present (unknown keys and bad values
- * are MV_ERR_PARSE with *err_line set). */
+/* Fills the defaults and reads DIR/hospital.conf if present (unknown keys and bad values,
+ * including a storage_url that is not an http(s) URL under 256 bytes, are MV_ERR_PARSE with
+ * *err_line set). cfg->dir borrows dir. */
 mv_err mv_hospital_config_defaults(mv_hospital_config *cfg, const char *dir, size_t *err_line)
     __attribute__((warn_unused_result));
 
-/* Registers a user directly in DIR/users (no server needed: `medvault up` uses it for the
- * first admin) and issues its credential (base64 into cred_b64[0..cap)). role is doctor,
- * patient or admin; departments may be empty for admins and patients. MV_ERR_EXISTS if
- * the signing key is already registered, MV_ERR_INVAL for bad fields. */
+/* Registers an active user directly in DIR/registry.db (no server needed, and safe while the
+ * service runs: `medvault up` uses it for the first admin) and issues its credential (base64
+ * into cred_b64[0..cap), cap >= MV_CRED_B64_MAX + 1 suffices), valid for hospital.conf's
+ * credential_minutes; `days` is ignored (kept for compatibility). role is doctor, patient or
+ * admin; a doctor needs at least one department (created if missing); a patient gets the next
+ * MRN. Errors: MV_ERR_EXISTS (signing key already registered), MV_ERR_INVAL (bad fields),
+ * MV_ERR_PARSE (hospital.conf), MV_ERR_NOT_FOUND / MV_ERR_AUTH (hospital identity),
+ * MV_ERR_BAD_STATE (registry newer than this binary), MV_ERR_IO, MV_ERR_BUSY, MV_ERR_NOMEM.
+ * On error cred_b64 is wiped. */
 mv_err mv_hospital_register(const char *dir, const char *name, const char *role, const char *const *departments,
                             size_t n_departments, const uint8_t sign_pk[static 32], const uint8_t box_pk[static 32],
                             uint64_t days, char *cred_b64, size_t cap) __attribute__((warn_unused_result));

@@ -1,14 +1,19 @@
-/* hospital.c - the hospital service: registers users and issues credentials (only admins may
- * register), and derives dedup tokens with per-department privilege keys that never leave
- * this process, so the storage cloud can only match content within one department. */
+/* hospital.c - the hospital service: the router and lifecycle of its JSON API (users,
+ * credentials and revocation, appointments, delegations, the formulary: handlers in
+ * hospital_users.c and hospital_workflow.c, state in the SQLite registry), and the dedup
+ * token service, whose per-department privilege keys never leave this process, so the
+ * storage cloud can only match content within one department. Every signed request is
+ * refused unless the registry says its subject is an active user, so a suspended or revoked
+ * user's credential stops working here at once. */
 #include "medvault/mv_hospital.h"
 
-#include <dirent.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
+#include "hospital/hospital_internal.h"
+#include "hospital/registry.h"
 #include "medvault/mv_auth.h"
 #include "medvault/mv_codec.h"
 #include "medvault/mv_config.h"
@@ -23,10 +28,8 @@
 #include "medvault/mv_mem.h"
 #include "medvault/mv_metrics.h"
 
-#define COMPONENT "hospital"
-#define MAX_DEPTS 256
-#define NAME_MAX_BYTES 128
-#define USER_FILE_MAX 8192
+#define COMPONENT HOSP_COMPONENT
+#define MAX_DEPTS HOSP_MAX_DEPTS
 
 mv_err mv_token_compute(mv_token_alg alg, const uint8_t key[static 32], const uint8_t tag[static 32],
                         uint8_t token[static MV_TOKEN_BYTES])
@@ -47,7 +50,9 @@ mv_err mv_token_compute(mv_token_alg alg, const uint8_t key[static 32], const ui
 
 mv_err mv_hospital_config_defaults(mv_hospital_config *cfg, const char *dir, size_t *err_line)
 {
-    static const char *const allowed[] = {"threads", "skew_seconds", "credential_days", "token_hmac", NULL};
+    static const char *const allowed[] = {"threads",           "skew_seconds", "credential_days",
+                                          "token_hmac",        "credential_minutes",
+                                          "revocation_poll_seconds", "storage_url", NULL};
     mv_config *c = NULL;
     if (!cfg)
         return MV_ERR_INVAL;
@@ -55,13 +60,19 @@ mv_err mv_hospital_config_defaults(mv_hospital_config *cfg, const char *dir, siz
     cfg->dir = dir;
     cfg->token_alg = MV_TOKEN_HMAC_SHA256;
     mv_config_num num[] = {
-        {"threads", 4, 1, 256, 0}, {"skew_seconds", 300, 1, 3600, 0}, {"credential_days", 365, 1, 3650, 0},
+        {"threads", 4, 1, 256, 0},
+        {"skew_seconds", 300, 1, 3600, 0},
+        {"credential_days", 365, 1, 3650, 0},
+        {"credential_minutes", 60, 1, 10080, 0},
+        {"revocation_poll_seconds", 10, 1, 3600, 0},
     };
     mv_err rc = mv_config_load_settings(dir, "hospital.conf", COMPONENT, allowed, num, sizeof num / sizeof num[0], &c,
                                         err_line);
     cfg->threads = (unsigned)num[0].v;
     cfg->skew_seconds = num[1].v;
     cfg->credential_days = num[2].v;
+    cfg->credential_minutes = num[3].v;
+    cfg->revocation_poll_seconds = num[4].v;
     const char *alg = rc == MV_OK && c ? mv_config_get(c, "token_hmac") : NULL;
     if (alg && !strcmp(alg, "sha1")) {
         cfg->token_alg = MV_TOKEN_HMAC_SHA1;
@@ -71,151 +82,168 @@ mv_err mv_hospital_config_defaults(mv_hospital_config *cfg, const char *dir, siz
         mv_log(MV_LOG_ERROR, COMPONENT, "%s/hospital.conf: token_hmac must be sha256 or sha1", dir);
         rc = MV_ERR_PARSE;
     }
+    const char *url = rc == MV_OK && c ? mv_config_get(c, "storage_url") : NULL;
+    if (url) {
+        size_t l = strlen(url);
+        if (l >= sizeof cfg->storage_url || (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)) {
+            if (err_line)
+                *err_line = mv_config_line(c, "storage_url");
+            mv_log(MV_LOG_ERROR, COMPONENT, "%s/hospital.conf: storage_url must be an http(s) URL under %zu bytes", dir,
+                   sizeof cfg->storage_url);
+            rc = MV_ERR_PARSE;
+        } else {
+            memcpy(cfg->storage_url, url, l + 1);
+        }
+    }
     mv_config_free(c);
     return rc;
 }
 
-/* ---------- the registry (one JSON file per user) ---------- */
-
-static int name_ok(const char *s, size_t len)
-{
-    if (len == 0 || len > NAME_MAX_BYTES)
-        return 0;
-    for (size_t i = 0; i < len; i++)
-        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-            return 0;
-    return 1;
-}
-
-static int role_ok(const char *r)
-{
-    return r && (!strcmp(r, "doctor") || !strcmp(r, "patient") || !strcmp(r, "admin"));
-}
-
-static mv_err user_path(const char *dir, const uint8_t sign_pk[32], char *out, size_t cap)
-{
-    char hex[65], name[80], users[4096];
-    mv_err rc;
-    if ((rc = mv_hex_encode(hex, sizeof hex, sign_pk, 32)) != MV_OK)
-        return rc;
-    snprintf(name, sizeof name, "%s.json", hex);
-    if ((rc = mv_path_join(users, sizeof users, dir, "users")) != MV_OK)
-        return rc;
-    return mv_path_join(out, cap, users, name);
-}
-
-/* A registration as JSON: {"name","role","departments":[],"sign_public_key","box_public_key",
- * "status","registered_at"}. */
-static mv_err user_json(mv_buf *b, const char *name, const char *role, const char *const *depts, size_t n,
-                        const uint8_t sign_pk[32], const uint8_t box_pk[32], uint64_t now)
-{
-    mv_err rc;
-    if ((rc = mv_buf_puts(b, "{\"name\":")) != MV_OK || (rc = mv_json_write_str(b, name, strlen(name))) != MV_OK ||
-        (rc = mv_buf_puts(b, ",\"role\":")) != MV_OK || (rc = mv_json_write_str(b, role, strlen(role))) != MV_OK ||
-        (rc = mv_buf_puts(b, ",\"departments\":[")) != MV_OK)
-        return rc;
-    for (size_t i = 0; i < n; i++)
-        if ((i && (rc = mv_buf_puts(b, ",")) != MV_OK) || (rc = mv_json_write_str(b, depts[i], strlen(depts[i]))) != MV_OK)
-            return rc;
-    if ((rc = mv_buf_puts(b, "],\"sign_public_key\":")) != MV_OK || (rc = mv_json_write_hex(b, sign_pk, 32)) != MV_OK ||
-        (rc = mv_buf_puts(b, ",\"box_public_key\":")) != MV_OK || (rc = mv_json_write_hex(b, box_pk, 32)) != MV_OK)
-        return rc;
-    return mv_buf_printf(b, ",\"status\":\"active\",\"registered_at\":%llu}", (unsigned long long)now);
-}
-
-static mv_err issue_credential(const mv_identity *hosp, const char *role, const char *const *depts, size_t n,
-                               const uint8_t sign_pk[32], uint64_t days, char *out, size_t cap)
-{
-    mv_credential c;
-    memset(&c, 0, sizeof c);
-    if (strlen(role) > MV_CRED_MAX_ROLE || n > MV_CRED_MAX_DEPTS)
-        return MV_ERR_INVAL;
-    memcpy(c.subject, sign_pk, 32);
-    memcpy(c.role, role, strlen(role) + 1);
-    c.n_departments = n;
-    for (size_t i = 0; i < n; i++) {
-        size_t l = strlen(depts[i]);
-        if (l == 0 || l > MV_CRED_MAX_DEPT_LEN)
-            return MV_ERR_INVAL;
-        memcpy(c.departments[i], depts[i], l + 1);
-    }
-    c.issued_at = (uint64_t)time(NULL);
-    c.expires_at = c.issued_at + days * 86400u;
-    mv_err rc = mv_credential_issue(&c, mv_identity_sign_pk(hosp), mv_identity_sign_sk(hosp));
-    if (rc == MV_OK)
-        rc = mv_credential_encode(&c, out, cap);
-    return rc;
-}
-
-/* Registers with an already loaded hospital identity; serialised by the caller. */
-static mv_err register_user(const char *dir, const mv_identity *hosp, const char *name, const char *role,
-                            const char *const *depts, size_t n, const uint8_t sign_pk[32], const uint8_t box_pk[32],
-                            uint64_t days, char *cred, size_t cap)
-{
-    char path[4096], users[4096];
-    mv_buf b;
-    mv_err rc;
-    if (!name || !name_ok(name, strlen(name)) || !role_ok(role) || (n && !depts) || days == 0 || days > 3650)
-        return MV_ERR_INVAL;
-    if (!strcmp(role, "doctor") && n == 0)
-        return MV_ERR_INVAL;
-    mv_buf_init(&b, USER_FILE_MAX);
-    if ((rc = issue_credential(hosp, role, depts, n, sign_pk, days, cred, cap)) != MV_OK)
-        goto out;
-    if ((rc = mv_path_join(users, sizeof users, dir, "users")) != MV_OK ||
-        (rc = mv_file_mkdir(users, 0700)) != MV_OK || (rc = user_path(dir, sign_pk, path, sizeof path)) != MV_OK)
-        goto out;
-    if (mv_file_exists(path)) {
-        rc = MV_ERR_EXISTS;
-        goto out;
-    }
-    if ((rc = user_json(&b, name, role, depts, n, sign_pk, box_pk, (uint64_t)time(NULL))) != MV_OK ||
-        (rc = mv_file_write_atomic(path, b.ptr, b.len, 0600)) != MV_OK)
-        goto out;
-out:
-    if (rc != MV_OK && cred && cap)
-        mv_wipe(cred, cap);
-    mv_buf_clear(&b);
-    return rc;
-}
+/* ---------- registration without a server ---------- */
 
 mv_err mv_hospital_register(const char *dir, const char *name, const char *role, const char *const *departments,
                             size_t n_departments, const uint8_t sign_pk[static 32], const uint8_t box_pk[static 32],
                             uint64_t days, char *cred_b64, size_t cap)
 {
     mv_identity *hosp = NULL;
-    if (!dir || !sign_pk || !box_pk || !cred_b64)
+    registry *reg = NULL;
+    mv_hospital_config cfg;
+    registry_new_user nu;
+    uint64_t expires = 0;
+    (void)days; /* lifetimes come from hospital.conf (credential_minutes) */
+    if (!dir || !sign_pk || !box_pk || !cred_b64 || (n_departments && !departments))
         return MV_ERR_INVAL;
-    mv_err rc = mv_identity_load(dir, &hosp);
+    mv_err rc = mv_hospital_config_defaults(&cfg, dir, NULL);
     if (rc == MV_OK)
-        rc = register_user(dir, hosp, name, role, departments, n_departments, sign_pk, box_pk, days, cred_b64, cap);
+        rc = mv_identity_load(dir, &hosp);
+    if (rc == MV_OK)
+        rc = registry_open(dir, &reg);
+    if (rc == MV_OK) {
+        memset(&nu, 0, sizeof nu);
+        nu.name = name;
+        nu.role = role;
+        nu.departments = departments;
+        nu.n_departments = n_departments;
+        memcpy(nu.sign_pk, sign_pk, 32);
+        memcpy(nu.box_pk, box_pk, 32);
+        nu.status = "active";
+        rc = hosp_register(reg, hosp, cfg.credential_minutes, &nu, cred_b64, cap, &expires, NULL, NULL);
+    }
+    registry_close(reg);
     mv_identity_free(hosp);
     return rc;
 }
 
-/* ---------- the service ---------- */
+/* ---------- shared helpers ---------- */
 
-struct privkey {
-    char dept[MV_CRED_MAX_DEPT_LEN + 1];
-    uint8_t *key; /* secure memory, 32 bytes */
-};
-
-struct hosp {
-    const mv_hospital_config *cfg;
-    mv_identity *id;
-    mv_auth_verifier *auth;
-    mv_metrics *metrics;
-    mv_http_server *http;
-    pthread_mutex_t lock; /* guards keys[] and registrations */
-    struct privkey keys[MAX_DEPTS];
-    size_t n_keys;
-};
-
-static void metric_add(struct hosp *h, const char *name, const char *help, const char *labels, uint64_t n)
+void hosp_metric_add(struct hosp *h, const char *name, const char *help, const char *labels, uint64_t n)
 {
     if (mv_metrics_counter_add(h->metrics, name, help, labels, n) != MV_OK)
         mv_log(MV_LOG_DEBUG, COMPONENT, "metric %s dropped", name);
 }
+
+void hosp_respond_err(mv_http_response *resp, mv_err rc, const char *why)
+{
+    int status = 500;
+    switch (rc) {
+    case MV_ERR_INVAL: case MV_ERR_PARSE: status = 400; break;
+    case MV_ERR_AUTH: status = 401; break;
+    case MV_ERR_FORBIDDEN: status = 403; break;
+    case MV_ERR_NOT_FOUND: status = 404; break;
+    case MV_ERR_EXISTS: case MV_ERR_BAD_STATE: status = 409; break;
+    case MV_ERR_TOO_LARGE: status = 413; break;
+    case MV_ERR_BUSY: case MV_ERR_RATE_LIMITED: case MV_ERR_UNAVAILABLE: status = 503; break;
+    case MV_OK: case MV_ERR_NOMEM: case MV_ERR_IO: case MV_ERR_CRYPTO: case MV_ERR_NET: case MV_ERR_TIMEOUT:
+    case MV_ERR_IDENTITY: case MV_ERR_VERIFY: case MV_ERR_EXPIRED: case MV_ERR_REPLAY: case MV_ERR_PROTOCOL:
+    case MV_ERR_HTTP:
+        status = 500;
+        break;
+    }
+    if (status == 500 || !why) {
+        switch (status) {
+        case 404: why = why ? why : "not found"; break;
+        case 503: why = why ? why : "the registry is busy; retry"; break;
+        case 500: why = "internal error"; break;
+        default: why = why ? why : mv_strerror(rc); break;
+        }
+    }
+    mv_http_respond_json_error(resp, status, why);
+}
+
+int hosp_json_body(const mv_http_request *req, mv_http_response *resp, mv_json **root)
+{
+    mv_json_limits lim = {.max_bytes = 64u << 10, .max_depth = 8, .max_nodes = 4096};
+    *root = NULL;
+    mv_err rc = mv_json_parse((const char *)req->body, req->body_len, &lim, root, NULL);
+    if (rc != MV_OK || mv_json_type_of(*root) != MV_JSON_OBJECT) {
+        mv_json_free(*root);
+        *root = NULL;
+        mv_http_respond_json_error(resp, rc == MV_ERR_TOO_LARGE ? 413 : 400, "body must be a JSON object");
+        return 1;
+    }
+    return 0;
+}
+
+int hosp_query(const mv_http_request *req, mv_http_response *resp, const char *name, char *out, size_t cap)
+{
+    const char *q = mv_http_query(req);
+    mv_err rc = mv_http_form_get(q, strlen(q), name, out, cap);
+    if (rc == MV_OK)
+        return 1;
+    if (rc == MV_ERR_NOT_FOUND) {
+        out[0] = 0;
+        return 0;
+    }
+    char msg[96];
+    snprintf(msg, sizeof msg, "query parameter %s is malformed or too long", name);
+    mv_http_respond_json_error(resp, 400, msg);
+    return -1;
+}
+
+int hosp_query_limit(const mv_http_request *req, mv_http_response *resp, uint64_t dflt, uint64_t max, uint64_t *out)
+{
+    char lim[24];
+    uint64_t v = 0;
+    int has = hosp_query(req, resp, "limit", lim, sizeof lim);
+    *out = dflt;
+    if (has <= 0)
+        return has < 0;
+    size_t l = strlen(lim);
+    for (size_t i = 0; i < l && l <= 18; i++) {
+        if (lim[i] < '0' || lim[i] > '9') {
+            v = 0;
+            break;
+        }
+        v = v * 10 + (uint64_t)(lim[i] - '0');
+    }
+    if (l == 0 || l > 18 || v == 0 || v > max) {
+        char msg[64];
+        snprintf(msg, sizeof msg, "limit must be 1 to %llu", (unsigned long long)max);
+        mv_http_respond_json_error(resp, 400, msg);
+        return 1;
+    }
+    *out = v;
+    return 0;
+}
+
+int hosp_opt_str(const mv_json *root, const char *key, mv_http_response *resp, const char **out)
+{
+    const mv_json *v = mv_json_get(root, key);
+    size_t len = 0;
+    *out = NULL;
+    if (!v)
+        return 0;
+    *out = mv_json_str(v, &len);
+    if (!*out || strlen(*out) != len) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "%s must be a string", key);
+        mv_http_respond_json_error(resp, 400, msg);
+        return 1;
+    }
+    return 0;
+}
+
+/* ---------- the service ---------- */
 
 /* The privilege key of dept, loaded from or created in DIR/privileges on first use.
  * Returns a pointer into secure memory owned by h (valid until shutdown), or NULL. */
@@ -241,7 +269,7 @@ static const uint8_t *privilege_key(struct hosp *h, const char *dept, mv_err *er
         rc = MV_ERR_INVAL;
         goto out;
     }
-    struct privkey *pk = &h->keys[h->n_keys];
+    struct hosp_privkey *pk = &h->keys[h->n_keys];
     pk->key = mv_secure_alloc(32);
     if (!pk->key) {
         rc = MV_ERR_NOMEM;
@@ -289,29 +317,19 @@ out:
     return found;
 }
 
-static int authenticate(struct hosp *h, const mv_http_request *req, mv_http_response *resp, mv_credential *cred)
-{
-    mv_err rc = mv_http_verify(h->auth, req, (uint64_t)time(NULL), cred);
-    if (rc == MV_OK)
-        return 0;
-    mv_http_respond_auth_failure(resp, rc);
-    metric_add(h, "medvault_hospital_rejections_total", "Requests refused, by reason", "reason=\"auth\"", 1);
-    return 1;
-}
-
 /* POST /v1/tokens {"tags":[hex...], "departments":[...]?}: TokenGen for every department of
  * the caller, or ShareTokenGen for the requested subset of them. */
-static void handle_tokens(struct hosp *h, const mv_http_request *req, mv_http_response *resp)
+static void handle_tokens(struct hosp *h, const mv_http_request *req, mv_http_response *resp, const hosp_caller *caller,
+                          const char *param)
 {
-    mv_credential cred;
+    const mv_credential *cred = &caller->cred;
     mv_json *root = NULL;
     mv_buf b;
     uint8_t *tags = NULL;
     const char *depts[MV_CRED_MAX_DEPTS];
     size_t nd = 0;
     mv_buf_init(&b, MV_HTTP_RESPONSE_MAX);
-    if (authenticate(h, req, resp, &cred))
-        goto out;
+    (void)param;
     mv_json_limits lim = {.max_bytes = 16u << 20, .max_depth = 8, .max_nodes = MV_HOSPITAL_MAX_TAGS + 64};
     mv_err rc = mv_json_parse((const char *)req->body, req->body_len, &lim, &root, NULL);
     if (rc != MV_OK || mv_json_type_of(root) != MV_JSON_OBJECT) {
@@ -332,15 +350,15 @@ static void handle_tokens(struct hosp *h, const mv_http_request *req, mv_http_re
         }
         for (size_t i = 0; i < mv_json_len(jd); i++) {
             const char *d = mv_json_str(mv_json_at(jd, i), NULL);
-            if (!d || !mv_credential_has_department(&cred, d)) {
+            if (!d || !mv_credential_has_department(cred, d)) {
                 mv_http_respond_json_error(resp, 403, "a requested department is not one of the caller's");
                 goto out;
             }
             depts[nd++] = d;
         }
     } else {
-        for (size_t i = 0; i < cred.n_departments; i++)
-            depts[nd++] = cred.departments[i];
+        for (size_t i = 0; i < cred->n_departments; i++)
+            depts[nd++] = cred->departments[i];
     }
     if (nd == 0) {
         mv_http_respond_json_error(resp, 403, "the caller's credential names no department");
@@ -382,129 +400,150 @@ static void handle_tokens(struct hosp *h, const mv_http_request *req, mv_http_re
         rc = mv_buf_puts(&b, "}}");
     mv_http_respond_built(resp, rc, 200, &b);
     if (rc == MV_OK)
-        metric_add(h, "medvault_hospital_tokens_total", "Dedup tokens derived", "", (uint64_t)n * nd);
+        hosp_metric_add(h, "medvault_hospital_tokens_total", "Dedup tokens derived", "", (uint64_t)n * nd);
 out:
     mv_free(tags);
     mv_json_free(root);
     mv_buf_clear(&b);
 }
 
-/* POST /v1/users (admins only): registers a user and returns its credential. */
-static void handle_register(struct hosp *h, const mv_http_request *req, mv_http_response *resp)
+
+/* ---------- routing ---------- */
+
+enum { AUTH_NONE = 0, AUTH_SIGNED = 1 };
+enum { R_ADMIN = 1, R_DOCTOR = 2, R_PATIENT = 4, R_ANY = 7 };
+
+struct route {
+    const char *method;
+    const char *pattern; /* '*' matches one non-empty path segment */
+    int auth;
+    unsigned roles;
+    hosp_handler_fn fn;
+};
+
+/* The JSON API. Unauthenticated routes check what they need themselves (POST /v1/credentials
+ * proves key possession; /v1/register carries a signature; /v1/revocations is public). */
+static const struct route routes[] = {
+    {"POST", "/v1/tokens", AUTH_SIGNED, R_ANY, handle_tokens},
+    {"POST", "/v1/users", AUTH_SIGNED, R_ADMIN, hosp_users_add},
+    {"GET", "/v1/users/*", AUTH_SIGNED, R_ANY, hosp_users_get},
+    {"POST", "/v1/users/*/status", AUTH_SIGNED, R_ADMIN, hosp_users_status},
+    {"POST", "/v1/credentials", AUTH_NONE, 0, hosp_credentials},
+    {"GET", "/v1/revocations", AUTH_NONE, 0, hosp_revocations},
+    {"POST", "/v1/register", AUTH_NONE, 0, hosp_self_register},
+    {"GET", "/v1/profile", AUTH_SIGNED, R_ANY, hosp_profile_get},
+    {"PUT", "/v1/profile", AUTH_SIGNED, R_ANY, hosp_profile_put},
+    {"GET", "/v1/departments", AUTH_SIGNED, R_ANY, hosp_departments_list},
+    {"POST", "/v1/departments", AUTH_SIGNED, R_ADMIN, hosp_departments_put},
+    {"GET", "/v1/directory", AUTH_SIGNED, R_ADMIN | R_DOCTOR, hosp_directory},
+    {"GET", "/v1/appointments", AUTH_SIGNED, R_ANY, hosp_appts_list},
+    {"POST", "/v1/appointments", AUTH_SIGNED, R_ADMIN | R_PATIENT, hosp_appts_create},
+    {"GET", "/v1/appointments/*", AUTH_SIGNED, R_ANY, hosp_appts_get},
+    {"POST", "/v1/appointments/*", AUTH_SIGNED, R_ANY, hosp_appts_update},
+    {"GET", "/v1/delegations", AUTH_SIGNED, R_ANY, hosp_delegations_list},
+    {"POST", "/v1/delegations", AUTH_SIGNED, R_PATIENT, hosp_delegations_add},
+    {"DELETE", "/v1/delegations/*", AUTH_SIGNED, R_ADMIN | R_PATIENT, hosp_delegations_revoke},
+    {"GET", "/v1/patients/*", AUTH_SIGNED, R_ADMIN | R_DOCTOR, hosp_patients_get},
+    {"GET", "/v1/medicines", AUTH_SIGNED, R_ANY, hosp_medicines_list},
+    {"POST", "/v1/medicines", AUTH_SIGNED, R_ADMIN, hosp_medicines_put},
+    {"DELETE", "/v1/medicines/*", AUTH_SIGNED, R_ADMIN, hosp_medicines_delete},
+    {"GET", "/v1/alerts", AUTH_SIGNED, R_ADMIN, hosp_alerts_list},
+};
+
+/* 1 if path matches pattern; *param receives what '*' matched (into param[0..cap)). */
+static int route_match(const char *pattern, const char *path, char *param, size_t cap)
 {
-    mv_credential cred;
-    mv_json *root = NULL;
-    char credential[MV_CRED_B64_MAX + 1];
-    const char *depts[MV_CRED_MAX_DEPTS];
-    uint8_t spk[32], bpk[32];
-    uint64_t days = h->cfg->credential_days;
-    size_t nd = 0;
-    if (authenticate(h, req, resp, &cred))
-        return;
-    if (strcmp(cred.role, "admin") != 0) {
-        mv_http_respond_json_error(resp, 403, "only an admin may register users");
-        return;
-    }
-    if (mv_json_parse((const char *)req->body, req->body_len, NULL, &root, NULL) != MV_OK ||
-        mv_json_type_of(root) != MV_JSON_OBJECT) {
-        mv_http_respond_json_error(resp, 400, "body must be a JSON object");
-        goto out;
-    }
-    const char *name = mv_json_get_str(root, "name", NULL);
-    const char *role = mv_json_get_str(root, "role", NULL);
-    const mv_json *jd = mv_json_get(root, "departments");
-    if (jd && (mv_json_type_of(jd) != MV_JSON_ARRAY || mv_json_len(jd) > MV_CRED_MAX_DEPTS)) {
-        mv_http_respond_json_error(resp, 400, "departments must be an array of at most 16 names");
-        goto out;
-    }
-    for (size_t i = 0; i < mv_json_len(jd); i++)
-        if (!(depts[nd++] = mv_json_str(mv_json_at(jd, i), NULL))) {
-            mv_http_respond_json_error(resp, 400, "departments must be strings");
-            goto out;
+    param[0] = 0;
+    while (*pattern && *path) {
+        if (*pattern == '*') {
+            size_t n = strcspn(path, "/");
+            if (n == 0 || n >= cap)
+                return 0;
+            memcpy(param, path, n);
+            param[n] = 0;
+            path += n;
+            pattern++;
+        } else if (*pattern++ != *path++) {
+            return 0;
         }
-    if (mv_json_get(root, "days") && mv_json_get_u64(root, "days", &days) != MV_OK) {
-        mv_http_respond_json_error(resp, 400, "days must be a whole number");
-        goto out;
     }
-    if (!name || !role || mv_json_get_hex(root, "sign_public_key", spk, 32) != MV_OK ||
-        mv_json_get_hex(root, "box_public_key", bpk, 32) != MV_OK) {
-        mv_http_respond_json_error(resp, 400, "name, role, sign_public_key and box_public_key are required");
-        goto out;
-    }
-    pthread_mutex_lock(&h->lock);
-    mv_err rc = register_user(h->cfg->dir, h->id, name, role, depts, nd, spk, bpk, days, credential, sizeof credential);
-    pthread_mutex_unlock(&h->lock);
-    switch (rc) {
-    case MV_OK:
-        mv_http_respond_fmt(resp, 201, "{\"credential\":\"%s\",\"days\":%llu}", credential, (unsigned long long)days);
-        metric_add(h, "medvault_hospital_registrations_total", "Users registered", "", 1);
-        mv_log(MV_LOG_INFO, COMPONENT, "registered a user with role %s", role);
-        break;
-    case MV_ERR_EXISTS:
-        mv_http_respond_json_error(resp, 409, "this signing key is already registered");
-        break;
-    case MV_ERR_INVAL:
-        mv_http_respond_json_error(resp, 400,
-                                   "invalid registration: role must be doctor, patient or admin, a doctor needs a "
-                                   "department, names are 1-128 printable bytes, departments [A-Za-z0-9 _.-]");
-        break;
-    case MV_ERR_NOMEM: case MV_ERR_AUTH: case MV_ERR_TOO_LARGE: case MV_ERR_PARSE: case MV_ERR_IO:
-    case MV_ERR_NOT_FOUND: case MV_ERR_CRYPTO: case MV_ERR_BUSY: case MV_ERR_BAD_STATE: case MV_ERR_RATE_LIMITED:
-    case MV_ERR_NET: case MV_ERR_TIMEOUT: case MV_ERR_IDENTITY: case MV_ERR_VERIFY: case MV_ERR_EXPIRED:
-    case MV_ERR_REPLAY: case MV_ERR_FORBIDDEN: case MV_ERR_PROTOCOL: case MV_ERR_UNAVAILABLE: case MV_ERR_HTTP:
-        mv_http_respond_json_error(resp, 500, "registration failed");
-        break;
-    }
-    mv_wipe(credential, sizeof credential);
-out:
-    mv_json_free(root);
+    return *pattern == 0 && *path == 0;
 }
 
-/* GET /v1/users/{sign key hex}: the public part of a registration (any authenticated user:
- * clients look up a reader's encryption key here). */
-static void handle_user_get(struct hosp *h, const mv_http_request *req, mv_http_response *resp, const char *hex)
+static const char *roles_text(unsigned roles)
 {
-    mv_credential cred;
-    uint8_t pk[32];
-    char path[4096];
-    mv_buf b;
-    if (authenticate(h, req, resp, &cred))
-        return;
-    if (mv_hex_decode_exact(pk, 32, hex, strlen(hex)) != MV_OK) {
-        mv_http_respond_json_error(resp, 400, "expected /v1/users/<64 hex digits>");
-        return;
+    switch (roles) {
+    case R_ADMIN: return "only an admin may do this";
+    case R_DOCTOR: return "only a doctor may do this";
+    case R_PATIENT: return "only a patient may do this";
+    case R_ADMIN | R_DOCTOR: return "only admins and doctors may do this";
+    case R_ADMIN | R_PATIENT: return "only admins and patients may do this";
+    default: return "not allowed for this role";
     }
-    mv_buf_init(&b, USER_FILE_MAX);
-    if (user_path(h->cfg->dir, pk, path, sizeof path) != MV_OK || !mv_file_exists(path))
-        mv_http_respond_json_error(resp, 404, "no such user");
-    else if (mv_file_read(path, USER_FILE_MAX, &b) != MV_OK)
-        mv_http_respond_json_error(resp, 500, "cannot read the registry");
-    else
-        mv_http_respond_json(resp, 200, &b);
-    mv_buf_clear(&b);
+}
+
+static unsigned role_bit(const char *role)
+{
+    return !strcmp(role, "admin") ? R_ADMIN : !strcmp(role, "doctor") ? R_DOCTOR : !strcmp(role, "patient") ? R_PATIENT : 0;
+}
+
+/* Verifies the signed request and that its subject is an active user of the registry. */
+static int authenticate(struct hosp *h, const mv_http_request *req, mv_http_response *resp, hosp_caller *c)
+{
+    mv_err rc = mv_http_verify(h->auth, req, (uint64_t)time(NULL), &c->cred);
+    if (rc != MV_OK) {
+        mv_http_respond_auth_failure(resp, rc);
+        hosp_metric_add(h, "medvault_hospital_rejections_total", "Requests refused, by reason", "reason=\"auth\"", 1);
+        return 1;
+    }
+    rc = registry_user_get(h->reg, c->cred.subject, &c->user);
+    if (rc == MV_OK && strcmp(c->user.status, "active") == 0)
+        return 0;
+    if (rc == MV_OK || rc == MV_ERR_NOT_FOUND) {
+        mv_http_respond_json_error(resp, 401, rc == MV_OK ? "credential revoked" : "unknown user");
+        hosp_metric_add(h, "medvault_hospital_rejections_total", "Requests refused, by reason", "reason=\"revoked\"", 1);
+    } else {
+        hosp_respond_err(resp, rc, NULL);
+    }
+    return 1;
 }
 
 static void handler(void *ctx, const mv_http_request *req, mv_http_response *resp)
 {
     struct hosp *h = ctx;
-    if (!strcmp(req->path, "/v1/tokens")) {
-        if (strcmp(req->method, "POST") != 0)
-            mv_http_respond_json_error(resp, 405, "use POST");
-        else
-            handle_tokens(h, req, resp);
-    } else if (!strcmp(req->path, "/v1/users")) {
-        if (strcmp(req->method, "POST") != 0)
-            mv_http_respond_json_error(resp, 405, "use POST");
-        else
-            handle_register(h, req, resp);
-    } else if (!strncmp(req->path, "/v1/users/", 10)) {
-        if (strcmp(req->method, "GET") != 0)
-            mv_http_respond_json_error(resp, 405, "use GET");
-        else
-            handle_user_get(h, req, resp, req->path + 10);
-    } else {
-        mv_http_respond_json_error(resp, 404, "no such endpoint");
+    char param[256];
+    int path_known = 0;
+    /* The dashboard's routes (POST /v1/sessions, /admin/...) are dispatched here, before the table. */
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        const struct route *rt = &routes[i];
+        if (!route_match(rt->pattern, req->path, param, sizeof param))
+            continue;
+        path_known = 1;
+        if (strcmp(rt->method, req->method) != 0)
+            continue;
+        if (rt->auth == AUTH_NONE) {
+            rt->fn(h, req, resp, NULL, param);
+            return;
+        }
+        hosp_caller *c = mv_calloc(1, sizeof *c);
+        if (!c) {
+            mv_http_respond_json_error(resp, 503, "out of memory");
+            return;
+        }
+        if (!authenticate(h, req, resp, c)) {
+            if (!(role_bit(c->user.role) & rt->roles))
+                mv_http_respond_json_error(resp, 403, roles_text(rt->roles));
+            else
+                rt->fn(h, req, resp, c, param);
+        }
+        mv_wipe(c, sizeof *c);
+        mv_free(c);
+        return;
     }
+    if (path_known)
+        mv_http_respond_json_error(resp, 405, "method not allowed");
+    else
+        mv_http_respond_json_error(resp, 404, "no such endpoint");
 }
 
 mv_err mv_hospital_run(const mv_hospital_config *cfg)
@@ -520,6 +559,10 @@ mv_err mv_hospital_run(const mv_hospital_config *cfg)
     if ((rc = mv_identity_load(cfg->dir, &h.id)) != MV_OK) {
         mv_log(MV_LOG_ERROR, COMPONENT, "cannot load the hospital identity from %s: %s (run `medvault hospital init`)",
                cfg->dir, mv_strerror(rc));
+        goto out;
+    }
+    if ((rc = registry_open(cfg->dir, &h.reg)) != MV_OK) {
+        mv_log(MV_LOG_ERROR, COMPONENT, "cannot open the registry in %s: %s", cfg->dir, mv_strerror(rc));
         goto out;
     }
     if ((rc = mv_auth_verifier_new(mv_identity_sign_pk(h.id), cfg->skew_seconds, 1u << 20, &h.auth)) != MV_OK ||
@@ -541,8 +584,9 @@ mv_err mv_hospital_run(const mv_hospital_config *cfg)
     }
     if (mv_daemon_write_port(cfg->port_file, mv_http_server_port(h.http)) != 0)
         mv_log(MV_LOG_WARN, COMPONENT, "cannot write the port file");
-    mv_log(MV_LOG_INFO, COMPONENT, "listening on port %u (tokens: %s)", (unsigned)mv_http_server_port(h.http),
-           cfg->token_alg == MV_TOKEN_HMAC_SHA1 ? "HMAC-SHA-1" : "HMAC-SHA-256");
+    mv_log(MV_LOG_INFO, COMPONENT, "listening on port %u (tokens: %s, credentials: %llu min)",
+           (unsigned)mv_http_server_port(h.http), cfg->token_alg == MV_TOKEN_HMAC_SHA1 ? "HMAC-SHA-1" : "HMAC-SHA-256",
+           (unsigned long long)cfg->credential_minutes);
     mv_daemon_wait(1.0, NULL, NULL);
     mv_log(MV_LOG_INFO, COMPONENT, "shutting down");
     rc = MV_OK;
@@ -550,6 +594,7 @@ out:
     mv_http_server_stop(h.http);
     for (size_t i = 0; i < h.n_keys; i++)
         mv_secure_free(h.keys[i].key);
+    registry_close(h.reg);
     mv_auth_verifier_free(h.auth);
     mv_metrics_free(h.metrics);
     mv_identity_free(h.id);

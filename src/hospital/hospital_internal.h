@@ -1,0 +1,118 @@
+/* hospital_internal.h - what the hospital's source files share (internal to src/hospital):
+ * the service state, the authenticated caller, and the JSON API handlers. hospital.c is the
+ * router and lifecycle; hospital_users.c users, credentials, revocations, departments,
+ * directory and profiles; hospital_workflow.c appointments, delegations, patients, the
+ * formulary and alerts. */
+#ifndef MV_HOSPITAL_INTERNAL_H
+#define MV_HOSPITAL_INTERNAL_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hospital/registry.h"
+#include "medvault/mv_auth.h"
+#include "medvault/mv_hospital.h"
+#include "medvault/mv_http.h"
+#include "medvault/mv_identity.h"
+#include "medvault/mv_json.h"
+#include "medvault/mv_metrics.h"
+
+#define HOSP_COMPONENT "hospital"
+#define HOSP_MAX_DEPTS 256
+
+struct hosp_privkey {
+    char dept[MV_CRED_MAX_DEPT_LEN + 1];
+    uint8_t *key; /* secure memory, 32 bytes */
+};
+
+struct hosp {
+    const mv_hospital_config *cfg;
+    mv_identity *id;
+    mv_auth_verifier *auth;
+    mv_metrics *metrics;
+    mv_http_server *http;
+    registry *reg;
+    pthread_mutex_t lock; /* guards keys[] */
+    struct hosp_privkey keys[HOSP_MAX_DEPTS];
+    size_t n_keys;
+};
+
+/* The caller of a signed request after authentication: its verified credential and its
+ * registry entry (status active; role and departments as the registry has them). */
+typedef struct hosp_caller {
+    mv_credential cred;
+    registry_user user;
+} hosp_caller;
+
+/* A route handler. caller is NULL on unauthenticated routes; param is the path segment a
+ * route's '*' matched ("" if none), not percent-decoded. */
+typedef void (*hosp_handler_fn)(struct hosp *h, const mv_http_request *req, mv_http_response *resp,
+                                const hosp_caller *caller, const char *param);
+
+/* ---- shared helpers (hospital.c) ---- */
+void hosp_metric_add(struct hosp *h, const char *name, const char *help, const char *labels, uint64_t n);
+/* Answers a failed registry call: the mv_err picks the status (see registry.h), why (if not
+ * NULL) the message. */
+void hosp_respond_err(mv_http_response *resp, mv_err rc, const char *why);
+/* Parses the body as a JSON object into *root (caller frees); answers 400/413 and returns 1 if
+ * it is not one. */
+int hosp_json_body(const mv_http_request *req, mv_http_response *resp, mv_json **root);
+/* Query parameter name of req into out[0..cap): 1 if present, 0 if absent; answers 400 and
+ * returns -1 if malformed or too long. */
+int hosp_query(const mv_http_request *req, mv_http_response *resp, const char *name, char *out, size_t cap);
+/* Query parameter "limit": *out = dflt if absent; answers 400 and returns 1 unless it is an
+ * integer in 1..max. */
+int hosp_query_limit(const mv_http_request *req, mv_http_response *resp, uint64_t dflt, uint64_t max, uint64_t *out);
+/* Optional string member: 0 if absent or a string (*out = NULL or the string), else answers
+ * 400 "KEY must be a string" and returns 1. */
+int hosp_opt_str(const mv_json *root, const char *key, mv_http_response *resp, const char **out);
+
+/* Signs a credential for u (role; departments: a doctor's all, a patient's home department,
+ * an admin's none) valid for minutes from now. cred[0..cap) receives the base64 (wiped on
+ * error), *expires its expiry. Errors: MV_ERR_INVAL, MV_ERR_TOO_LARGE, MV_ERR_CRYPTO. */
+mv_err hosp_issue_credential(const mv_identity *hosp_id, const char *role, const char *const *depts, size_t n,
+                             const uint8_t subject[32], uint64_t minutes, uint64_t now, char *cred, size_t cap,
+                             uint64_t *expires) __attribute__((warn_unused_result));
+/* Registers nu (status active) and issues its first credential, logged in the same
+ * transaction. Errors as registry_user_add plus those of hosp_issue_credential. */
+mv_err hosp_register(registry *reg, const mv_identity *hosp_id, uint64_t minutes, const registry_new_user *nu,
+                     char *cred, size_t cap, uint64_t *expires, registry_user *out, const char **why)
+    __attribute__((warn_unused_result));
+
+/* ---- hospital_users.c ---- */
+void hosp_users_add(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *, const char *);
+void hosp_users_get(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *, const char *);
+void hosp_users_status(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *, const char *);
+void hosp_credentials(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *, const char *);
+void hosp_revocations(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *, const char *);
+void hosp_profile_get(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *, const char *);
+void hosp_profile_put(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *, const char *);
+void hosp_departments_list(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *,
+                           const char *);
+void hosp_departments_put(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *,
+                          const char *);
+void hosp_directory(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *, const char *);
+void hosp_self_register(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *,
+                        const char *);
+
+/* ---- hospital_workflow.c ---- */
+void hosp_appts_create(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *, const char *);
+void hosp_appts_update(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *, const char *);
+void hosp_appts_get(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *, const char *);
+void hosp_appts_list(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *, const char *);
+void hosp_delegations_add(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *,
+                          const char *);
+void hosp_delegations_list(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *,
+                           const char *);
+void hosp_delegations_revoke(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *,
+                             const char *);
+void hosp_patients_get(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *, const char *);
+void hosp_medicines_list(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *,
+                         const char *);
+void hosp_medicines_put(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *, const char *);
+void hosp_medicines_delete(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *,
+                           const char *);
+void hosp_alerts_list(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *, const char *);
+
+#endif

@@ -1,0 +1,201 @@
+/* registry.h - the hospital registry (internal to src/hospital): users, departments,
+ * credentials issued, revocation state, appointments, delegations, the formulary and alerts,
+ * in DIR/registry.db (SQLite, schema in db/migrations).
+ *
+ * One connection per registry handle, guarded by a mutex: every function here may be called
+ * from any thread and runs under it, so each call is atomic with respect to the others in
+ * this process; writes run in one IMMEDIATE transaction each, so another process (`medvault
+ * up` registering the first admin) only ever sees whole changes. SQL is prepared with bound
+ * parameters only.
+ *
+ * Errors that answer a client carry a short static message in *why (if why is not NULL):
+ *   MV_ERR_INVAL (bad input, 400), MV_ERR_FORBIDDEN (403), MV_ERR_NOT_FOUND (404),
+ *   MV_ERR_EXISTS / MV_ERR_BAD_STATE (409), MV_ERR_RATE_LIMITED (503);
+ * MV_ERR_IO (a database error), MV_ERR_BUSY (locked beyond busy_timeout), MV_ERR_NOMEM and
+ * MV_ERR_TOO_LARGE (an answer over its buffer's cap) are the server's problems. */
+#ifndef MV_HOSPITAL_REGISTRY_H
+#define MV_HOSPITAL_REGISTRY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "medvault/mv_auth.h"
+#include "medvault/mv_buf.h"
+#include "medvault/mv_delegation.h"
+#include "medvault/mv_err.h"
+
+#define REGISTRY_NAME_MAX 128     /* user names, bytes */
+#define REGISTRY_TEXT_MAX 256     /* email, phone, about, place, reason, descriptions */
+#define REGISTRY_MAX_PENDING 100  /* self-registrations waiting for an admin */
+#define REGISTRY_DELEGATION_MAX_SECONDS (90u * 86400u)
+#define REGISTRY_DIRECTORY_MAX 500
+
+typedef struct registry registry;
+
+typedef struct registry_user {
+    int64_t id;
+    uint8_t sign_pk[32];
+    uint8_t box_pk[32];
+    char name[REGISTRY_NAME_MAX + 1];
+    char role[8];    /* admin | doctor | patient */
+    char status[12]; /* pending | active | suspended | revoked */
+    char mrn[16];    /* "" unless a patient */
+    size_t n_departments;
+    char departments[MV_CRED_MAX_DEPTS][MV_CRED_MAX_DEPT_LEN + 1];
+    char email[REGISTRY_TEXT_MAX + 1];
+    char phone[REGISTRY_TEXT_MAX + 1];
+    char about[REGISTRY_TEXT_MAX + 1];
+    uint64_t registered_at;
+} registry_user;
+
+/* Opens (creating if needed) DIR/registry.db: WAL, foreign keys on, busy_timeout 5000 ms,
+ * synchronous FULL; applies every migration of mv_migrations[] not yet in
+ * schema_migrations, each in one transaction; on the transaction that creates the schema,
+ * imports DIR/users/<hex>.json files of older deployments (files left in place; a malformed
+ * file is skipped with a warning). Errors: MV_ERR_INVAL (NULL), MV_ERR_BAD_STATE (the database
+ * records a schema version newer than this binary knows: logged), MV_ERR_IO, MV_ERR_NOMEM,
+ * MV_ERR_BUSY. *out is NULL on error. */
+mv_err registry_open(const char *dir, registry **out) __attribute__((warn_unused_result));
+/* Closes the database; accepts NULL. No call may be in progress. */
+void registry_close(registry *r);
+/* Highest applied migration version (0 if none). */
+uint64_t registry_schema_version(registry *r);
+/* Version number of a migration file name ("0001_x.sql" -> 1); 0 if it has no digits. */
+uint64_t registry_migration_version(const char *name);
+
+/* ---- validation (pure) ---- */
+/* 1 if s is 1..REGISTRY_NAME_MAX bytes without control characters. */
+int registry_name_ok(const char *s);
+/* 1 if s is 1..MV_CRED_MAX_DEPT_LEN bytes of [A-Za-z0-9 _.-]. */
+int registry_department_ok(const char *s);
+/* 1 if s is NULL or at most max bytes without control characters. */
+int registry_text_ok(const char *s, size_t max);
+/* 1 if an appointment may go from status `from` to `to` (requested->booked->checked_in->
+ * completed; anything but completed and cancelled -> cancelled). */
+int registry_appt_transition_ok(const char *from, const char *to);
+
+/* ---- users ---- */
+typedef struct registry_new_user {
+    const char *name;
+    const char *role;                /* admin | doctor | patient */
+    const char *const *departments;  /* doctors need >= 1; created if missing */
+    size_t n_departments;            /* <= MV_CRED_MAX_DEPTS */
+    uint8_t sign_pk[32];
+    uint8_t box_pk[32];
+    const char *email, *phone;       /* NULL = "" */
+    const char *status;              /* "active", or "pending" (self-registration) */
+} registry_new_user;
+
+/* Adds a user (patients get the next MRN) and, if cred_expires is not 0, logs the credential
+ * issued to it ('register'), in one transaction; *out (if not NULL) receives the stored user.
+ * Errors: MV_ERR_INVAL (fields), MV_ERR_EXISTS (key registered), MV_ERR_RATE_LIMITED (a pending
+ * registration while REGISTRY_MAX_PENDING are pending), database errors. */
+mv_err registry_user_add(registry *r, const registry_new_user *nu, uint64_t now, uint64_t cred_issued,
+                         uint64_t cred_expires, registry_user *out, const char **why)
+    __attribute__((warn_unused_result));
+/* The user with signing key pk. MV_ERR_NOT_FOUND if none. */
+mv_err registry_user_get(registry *r, const uint8_t pk[32], registry_user *out) __attribute__((warn_unused_result));
+/* The user named by 64 hex digits (a signing key) or an MRN ("MRN-..."). MV_ERR_NOT_FOUND,
+ * MV_ERR_INVAL (neither form). */
+mv_err registry_user_find(registry *r, const char *key_or_mrn, registry_user *out) __attribute__((warn_unused_result));
+/* Sets a user's status (pending|active|suspended|revoked); a real change bumps the revocation
+ * serial in the same transaction. Errors: MV_ERR_INVAL (status), MV_ERR_NOT_FOUND, MV_ERR_BAD_STATE
+ * (leaving revoked, or back to pending). *out receives the user after the change. */
+mv_err registry_user_set_status(registry *r, const uint8_t pk[32], const char *status, uint64_t now,
+                                registry_user *out, const char **why) __attribute__((warn_unused_result));
+/* Updates email/phone/about (NULL = unchanged; each <= REGISTRY_TEXT_MAX, no control chars). */
+mv_err registry_profile_update(registry *r, int64_t user_id, const char *email, const char *phone,
+                               const char *about, const char **why) __attribute__((warn_unused_result));
+/* Logs a credential issued to user_id (reason "register" or "renew"). */
+mv_err registry_credential_log(registry *r, int64_t user_id, uint64_t issued, uint64_t expires, const char *reason)
+    __attribute__((warn_unused_result));
+/* The sign keys of every suspended or revoked user (*keys: n*32 bytes, mv_free; NULL when n is 0)
+ * and the current revocation serial, read in one transaction. */
+mv_err registry_revocations(registry *r, uint8_t **keys, size_t *n, uint64_t *serial)
+    __attribute__((warn_unused_result));
+
+/* Appends the USER object of docs/api-hospital.md; with private set, email/phone/about too. */
+mv_err registry_user_json(mv_buf *b, const registry_user *u, int private) __attribute__((warn_unused_result));
+/* {"users":[USER...]}: name contains q (case-insensitive; NULL/"" = any), role and department
+ * exact (NULL = any), at most limit (1..REGISTRY_DIRECTORY_MAX) by name. */
+mv_err registry_directory_json(registry *r, const char *q, const char *role, const char *dept, size_t limit,
+                               int private, mv_buf *b) __attribute__((warn_unused_result));
+
+/* ---- departments ---- */
+/* {"departments":[{"name","description","doctors":n,"patients":n}]} by name. */
+mv_err registry_departments_json(registry *r, mv_buf *b) __attribute__((warn_unused_result));
+/* Creates a department or updates its description (desc NULL = unchanged); *created 1/0. */
+mv_err registry_department_put(registry *r, const char *name, const char *desc, uint64_t now, int *created,
+                               const char **why) __attribute__((warn_unused_result));
+
+/* ---- appointments ---- */
+typedef struct registry_appt_change {
+    const char *department;  /* NULL = unchanged */
+    const uint8_t *doctor;   /* 32 bytes; NULL = unchanged */
+    int set_starts_at;
+    uint64_t starts_at;
+    const char *place;       /* NULL = unchanged */
+    const char *reason;      /* NULL = unchanged (only on create) */
+    const char *status;      /* NULL = unchanged (update only) */
+} registry_appt_change;
+
+/* Creates an appointment for `patient` by actor (a patient for themself, or an admin):
+ * requested, or booked when department, doctor, time and place are all set (the doctor must be
+ * an active doctor of that department). id_out receives the 32 hex id. Errors: MV_ERR_INVAL,
+ * MV_ERR_FORBIDDEN (role or not the patient themself), MV_ERR_NOT_FOUND. */
+mv_err registry_appt_create(registry *r, const registry_user *actor, const registry_user *patient,
+                            const registry_appt_change *c, uint64_t now, char id_out[33], const char **why)
+    __attribute__((warn_unused_result));
+/* Changes an appointment as actor: admins any field and status; the designated doctor status
+ * checked_in|completed; the patient status cancelled. Errors: MV_ERR_NOT_FOUND (unknown or not
+ * visible to actor), MV_ERR_FORBIDDEN, MV_ERR_INVAL, MV_ERR_BAD_STATE (transition). Each change
+ * appends an appointment event. */
+mv_err registry_appt_update(registry *r, const registry_user *actor, const char *id, const registry_appt_change *c,
+                            uint64_t now, const char **why) __attribute__((warn_unused_result));
+/* Appends the APPT object of id if viewer may see it (patients their own, doctors theirs and
+ * their departments', admins all); MV_ERR_NOT_FOUND otherwise. */
+mv_err registry_appt_json(registry *r, const registry_user *viewer, const char *id, mv_buf *b)
+    __attribute__((warn_unused_result));
+typedef struct registry_appt_filter {
+    int64_t doctor_id;  /* 0 = any */
+    int64_t patient_id; /* 0 = any */
+    const char *department, *status; /* NULL = any */
+} registry_appt_filter;
+/* {"appointments":[APPT...]} visible to viewer, matching f, by starts_at (unset last). */
+mv_err registry_appt_list_json(registry *r, const registry_user *viewer, const registry_appt_filter *f, mv_buf *b)
+    __attribute__((warn_unused_result));
+
+/* ---- delegations ---- */
+/* Checks a patient-signed delegation against the registry (caller is d->patient, appointment is
+ * theirs, booked or checked_in, d->doctor its designated active doctor, d->department its
+ * department, 0 < expires_at - issued_at <= 90 days, expires_at > now), countersigns it with the
+ * hospital key and stores it, in one transaction. *id_out receives its id. Errors:
+ * MV_ERR_FORBIDDEN, MV_ERR_NOT_FOUND, MV_ERR_INVAL (window, bad patient signature),
+ * MV_ERR_BAD_STATE (appointment status), MV_ERR_CRYPTO. */
+mv_err registry_delegation_add(registry *r, const registry_user *caller, mv_delegation *d,
+                               const uint8_t hospital_pk[32], const uint8_t hospital_sk[64], uint64_t now,
+                               int64_t *id_out, const char **why) __attribute__((warn_unused_result));
+/* {"delegations":[...]}: admins all, doctors those naming them, patients their own; patient_id
+ * 0 = any patient. */
+mv_err registry_delegations_json(registry *r, const registry_user *viewer, int64_t patient_id, mv_buf *b)
+    __attribute__((warn_unused_result));
+/* Revokes delegation id (its patient or an admin). MV_ERR_NOT_FOUND, MV_ERR_FORBIDDEN. */
+mv_err registry_delegation_revoke(registry *r, const registry_user *viewer, int64_t id, uint64_t now,
+                                  const char **why) __attribute__((warn_unused_result));
+/* The GET /v1/patients/{MRN} answer for viewer (doctor or admin). MV_ERR_NOT_FOUND. */
+mv_err registry_patient_json(registry *r, const registry_user *viewer, const char *mrn, uint64_t now, mv_buf *b)
+    __attribute__((warn_unused_result));
+
+/* ---- formulary and alerts ---- */
+/* {"medicines":[MED...]} whose name contains q (NULL/"" = all), by name. */
+mv_err registry_medicines_json(registry *r, const char *q, mv_buf *b) __attribute__((warn_unused_result));
+/* Upserts on (name, form, strength); *created 1/0; appends MED to b. */
+mv_err registry_medicine_put(registry *r, int64_t actor_id, const char *name, const char *form,
+                             const char *strength, const char *dosage, const char *code, uint64_t now, int *created,
+                             mv_buf *b, const char **why) __attribute__((warn_unused_result));
+/* Deletes medicine id. MV_ERR_NOT_FOUND. */
+mv_err registry_medicine_delete(registry *r, int64_t id) __attribute__((warn_unused_result));
+/* {"alerts":[...]} newest first, at most limit. */
+mv_err registry_alerts_json(registry *r, size_t limit, mv_buf *b) __attribute__((warn_unused_result));
+
+#endif

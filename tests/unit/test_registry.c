@@ -1,0 +1,532 @@
+/* test_registry.c - the hospital registry (src/hospital/registry.c) on a real SQLite file:
+ * migrations apply once and re-opening is idempotent, a database from a newer medvault is
+ * refused, legacy users/<key>.json files are imported once, MRNs are sequential, status changes bump
+ * the revocation serial (and revoked is final), appointment transitions and who may make
+ * them, and every rule a delegation must pass before the hospital countersigns it. */
+#include "testutil.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "hospital/migrations.h"
+#include "hospital/registry.h"
+#include "medvault/mv_codec.h"
+#include "medvault/mv_crypto.h"
+#include "medvault/mv_delegation.h"
+#include "medvault/mv_file.h"
+#include "medvault/mv_identity.h"
+#include "medvault/mv_mem.h"
+
+static char g_dir[256];
+
+static void fresh_dir(void)
+{
+    snprintf(g_dir, sizeof g_dir, "%s", tu_tmpdir());
+}
+
+static int64_t sql_count(const char *sql)
+{
+    char path[300];
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    snprintf(path, sizeof path, "%s/registry.db", g_dir);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int64_t v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+static uint64_t max_version(void)
+{
+    uint64_t v = 0;
+    for (size_t i = 0; i < mv_migrations_count; i++)
+        if (registry_migration_version(mv_migrations[i].name) > v)
+            v = registry_migration_version(mv_migrations[i].name);
+    return v;
+}
+
+static void key(uint8_t pk[32], uint8_t seed)
+{
+    for (int i = 0; i < 32; i++)
+        pk[i] = (uint8_t)(seed * 31 + i);
+}
+
+static mv_err add(registry *r, const char *name, const char *role, const char *dept, uint8_t seed, registry_user *out)
+{
+    registry_new_user nu;
+    const char *d[1] = {dept};
+    memset(&nu, 0, sizeof nu);
+    nu.name = name;
+    nu.role = role;
+    nu.departments = d;
+    nu.n_departments = dept ? 1 : 0;
+    key(nu.sign_pk, seed);
+    key(nu.box_pk, (uint8_t)(seed + 100));
+    nu.status = "active";
+    return registry_user_add(r, &nu, 1000, 1000, 1000 + 3600, out, NULL);
+}
+
+static void test_migrations_apply_once(void **state)
+{
+    (void)state;
+    registry *r = NULL;
+    fresh_dir();
+    assert_true(mv_migrations_count >= 1);
+    assert_int_equal(registry_migration_version("0001_registry.sql"), 1);
+    assert_int_equal(registry_open(g_dir, &r), MV_OK);
+    assert_int_equal(registry_schema_version(r), max_version());
+    registry_close(r);
+    assert_int_equal(sql_count("SELECT COUNT(*) FROM schema_migrations"), (int64_t)mv_migrations_count);
+    /* Re-open: nothing applied twice, the seeded revocation row is untouched. */
+    r = NULL;
+    assert_int_equal(registry_open(g_dir, &r), MV_OK);
+    assert_int_equal(registry_schema_version(r), max_version());
+    registry_close(r);
+    assert_int_equal(sql_count("SELECT COUNT(*) FROM schema_migrations"), (int64_t)mv_migrations_count);
+    assert_int_equal(sql_count("SELECT COUNT(*) FROM revocation_state"), 1);
+    assert_int_equal(sql_count("SELECT serial FROM revocation_state"), 1);
+    assert_int_equal(sql_count("PRAGMA foreign_keys"), 0); /* per connection: the check's own is off */
+    assert_int_equal(sql_count("SELECT COUNT(*) FROM pragma_journal_mode WHERE journal_mode = 'wal'"), 1);
+}
+
+static void test_newer_database_refused(void **state)
+{
+    (void)state;
+    registry *r = NULL;
+    char path[300];
+    sqlite3 *db = NULL;
+    fresh_dir();
+    assert_int_equal(registry_open(g_dir, &r), MV_OK);
+    registry_close(r);
+    snprintf(path, sizeof path, "%s/registry.db", g_dir);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "INSERT INTO schema_migrations VALUES (9999, '9999_future.sql', 0)", NULL, NULL,
+                                  NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    r = (registry *)1;
+    assert_int_equal(registry_open(g_dir, &r), MV_ERR_BAD_STATE);
+    assert_null(r);
+}
+
+static void write_legacy(const char *name, const char *role, const char *depts, uint8_t seed, const char *status)
+{
+    char udir[300], path[400], hex[65], bhex[65], text[1024];
+    uint8_t pk[32], bk[32];
+    key(pk, seed);
+    key(bk, (uint8_t)(seed + 100));
+    assert_int_equal(mv_hex_encode(hex, sizeof hex, pk, 32), MV_OK);
+    assert_int_equal(mv_hex_encode(bhex, sizeof bhex, bk, 32), MV_OK);
+    snprintf(udir, sizeof udir, "%s/users", g_dir);
+    assert_int_equal(mv_file_mkdir(udir, 0700), MV_OK);
+    snprintf(path, sizeof path, "%s/%s.json", udir, hex);
+    int n = snprintf(text, sizeof text,
+                     "{\"name\":\"%s\",\"role\":\"%s\",\"departments\":[%s],\"sign_public_key\":\"%s\","
+                     "\"box_public_key\":\"%s\",\"status\":\"%s\",\"registered_at\":1234}",
+                     name, role, depts, hex, bhex, status);
+    assert_int_equal(mv_file_write_atomic(path, text, (size_t)n, 0600), MV_OK);
+}
+
+static void test_legacy_import(void **state)
+{
+    (void)state;
+    registry *r = NULL;
+    registry_user u;
+    uint8_t pk[32];
+    char path[400];
+    fresh_dir();
+    write_legacy("dr-a", "doctor", "\"cardiology\",\"oncology\"", 1, "active");
+    write_legacy("pat-b", "patient", "", 2, "active");
+    write_legacy("adm-c", "admin", "", 3, "suspended");
+    write_legacy("bad", "wizard", "", 4, "active"); /* invalid role: skipped */
+    snprintf(path, sizeof path, "%s/users/garbage.json", g_dir);
+    assert_int_equal(mv_file_write_atomic(path, "{", 1, 0600), MV_OK);
+    assert_int_equal(registry_open(g_dir, &r), MV_OK);
+    key(pk, 1);
+    assert_int_equal(registry_user_get(r, pk, &u), MV_OK);
+    assert_string_equal(u.name, "dr-a");
+    assert_string_equal(u.role, "doctor");
+    assert_int_equal(u.n_departments, 2);
+    assert_string_equal(u.departments[0], "cardiology");
+    assert_int_equal(u.registered_at, 1234);
+    key(pk, 2);
+    assert_int_equal(registry_user_get(r, pk, &u), MV_OK);
+    assert_string_equal(u.mrn, "MRN-000001");
+    key(pk, 3);
+    assert_int_equal(registry_user_get(r, pk, &u), MV_OK);
+    assert_string_equal(u.status, "suspended");
+    key(pk, 4);
+    assert_int_equal(registry_user_get(r, pk, &u), MV_ERR_NOT_FOUND);
+    registry_close(r);
+    assert_int_equal(sql_count("SELECT COUNT(*) FROM users"), 3);
+    assert_int_equal(sql_count("SELECT COUNT(*) FROM departments"), 2);
+    /* The files stay; a file added later is not imported on re-open (import happens once). */
+    write_legacy("late", "doctor", "\"cardiology\"", 5, "active");
+    r = NULL;
+    assert_int_equal(registry_open(g_dir, &r), MV_OK);
+    key(pk, 5);
+    assert_int_equal(registry_user_get(r, pk, &u), MV_ERR_NOT_FOUND);
+    registry_close(r);
+    assert_int_equal(sql_count("SELECT COUNT(*) FROM users"), 3);
+}
+
+static void test_users_and_mrn_sequence(void **state)
+{
+    (void)state;
+    registry *r = NULL;
+    registry_user u;
+    const char *why = NULL;
+    fresh_dir();
+    assert_int_equal(registry_open(g_dir, &r), MV_OK);
+    assert_int_equal(add(r, "admin", "admin", NULL, 1, &u), MV_OK);
+    assert_string_equal(u.mrn, "");
+    for (int i = 0; i < 3; i++) {
+        char name[16], want[16];
+        snprintf(name, sizeof name, "p%d", i);
+        snprintf(want, sizeof want, "MRN-%06d", i + 1);
+        assert_int_equal(add(r, name, "patient", NULL, (uint8_t)(10 + i), &u), MV_OK);
+        assert_string_equal(u.mrn, want);
+        assert_string_equal(u.status, "active");
+    }
+    assert_int_equal(registry_user_find(r, "MRN-000002", &u), MV_OK);
+    assert_string_equal(u.name, "p1");
+    assert_int_equal(registry_user_find(r, "MRN-000009", &u), MV_ERR_NOT_FOUND);
+    assert_int_equal(registry_user_find(r, "nonsense", &u), MV_ERR_INVAL);
+    /* Same key twice; doctor without department; bad role, name, department. */
+    assert_int_equal(add(r, "again", "patient", NULL, 10, &u), MV_ERR_EXISTS);
+    assert_int_equal(add(r, "dr", "doctor", NULL, 20, &u), MV_ERR_INVAL);
+    assert_int_equal(add(r, "x", "wizard", NULL, 21, &u), MV_ERR_INVAL);
+    assert_int_equal(add(r, "", "patient", NULL, 22, &u), MV_ERR_INVAL);
+    assert_int_equal(add(r, "a\nb", "patient", NULL, 23, &u), MV_ERR_INVAL);
+    assert_int_equal(add(r, "dr", "doctor", "card/iology", 24, &u), MV_ERR_INVAL);
+    assert_int_equal(add(r, "dr", "doctor", "cardiology", 25, &u), MV_OK);
+    assert_int_equal(u.n_departments, 1);
+    /* Nothing half-written by the refused ones: 1 admin + 3 patients + 1 doctor. */
+    registry_close(r);
+    assert_int_equal(sql_count("SELECT COUNT(*) FROM users"), 5);
+    assert_int_equal(sql_count("SELECT COUNT(*) FROM credentials WHERE reason = 'register'"), 5);
+    /* The next patient continues the sequence after a re-open. */
+    r = NULL;
+    assert_int_equal(registry_open(g_dir, &r), MV_OK);
+    assert_int_equal(add(r, "p3", "patient", NULL, 30, &u), MV_OK);
+    assert_string_equal(u.mrn, "MRN-000004");
+    /* Pending self-registrations are capped. */
+    registry_new_user nu;
+    memset(&nu, 0, sizeof nu);
+    nu.name = "kiosk";
+    nu.role = "patient";
+    nu.status = "pending";
+    for (int i = 0; i < REGISTRY_MAX_PENDING; i++) {
+        key(nu.sign_pk, (uint8_t)(100 + i));
+        nu.sign_pk[31] = 0xee;
+        assert_int_equal(registry_user_add(r, &nu, 5, 0, 0, NULL, &why), MV_OK);
+    }
+    key(nu.sign_pk, 1);
+    nu.sign_pk[31] = 0xef;
+    assert_int_equal(registry_user_add(r, &nu, 5, 0, 0, NULL, &why), MV_ERR_RATE_LIMITED);
+    assert_non_null(why);
+    registry_close(r);
+}
+
+static void test_status_and_revocations(void **state)
+{
+    (void)state;
+    registry *r = NULL;
+    registry_user u, d;
+    uint8_t *keys = NULL;
+    size_t n = 0;
+    uint64_t serial = 0;
+    const char *why = NULL;
+    fresh_dir();
+    assert_int_equal(registry_open(g_dir, &r), MV_OK);
+    assert_int_equal(add(r, "dr", "doctor", "cardiology", 1, &d), MV_OK);
+    assert_int_equal(add(r, "p", "patient", NULL, 2, &u), MV_OK);
+    assert_int_equal(registry_revocations(r, &keys, &n, &serial), MV_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(serial, 1);
+    assert_int_equal(registry_user_set_status(r, d.sign_pk, "suspended", 10, &d, &why), MV_OK);
+    assert_string_equal(d.status, "suspended");
+    assert_int_equal(registry_revocations(r, &keys, &n, &serial), MV_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(serial, 2);
+    assert_memory_equal(keys, d.sign_pk, 32);
+    mv_free(keys);
+    /* Same status: no change, no bump. */
+    assert_int_equal(registry_user_set_status(r, d.sign_pk, "suspended", 11, &d, &why), MV_OK);
+    assert_int_equal(registry_revocations(r, &keys, &n, &serial), MV_OK);
+    assert_int_equal(serial, 2);
+    mv_free(keys);
+    assert_int_equal(registry_user_set_status(r, d.sign_pk, "active", 12, &d, &why), MV_OK);
+    assert_int_equal(registry_user_set_status(r, u.sign_pk, "revoked", 13, &u, &why), MV_OK);
+    assert_int_equal(registry_revocations(r, &keys, &n, &serial), MV_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(serial, 4);
+    assert_memory_equal(keys, u.sign_pk, 32);
+    mv_free(keys);
+    /* Revoked is final; pending cannot come back; unknown user; bad status. */
+    assert_int_equal(registry_user_set_status(r, u.sign_pk, "active", 14, &u, &why), MV_ERR_BAD_STATE);
+    assert_int_equal(registry_user_set_status(r, d.sign_pk, "pending", 14, &d, &why), MV_ERR_BAD_STATE);
+    uint8_t nobody[32] = {9};
+    assert_int_equal(registry_user_set_status(r, nobody, "active", 14, &d, &why), MV_ERR_NOT_FOUND);
+    assert_int_equal(registry_user_set_status(r, d.sign_pk, "asleep", 14, &d, &why), MV_ERR_INVAL);
+    assert_int_equal(registry_revocations(r, &keys, &n, &serial), MV_OK);
+    assert_int_equal(serial, 4);
+    mv_free(keys);
+    registry_close(r);
+}
+
+static void test_appointment_transitions(void **state)
+{
+    (void)state;
+    static const char *const st[] = {"requested", "booked", "checked_in", "completed", "cancelled"};
+    /* allowed[from][to] */
+    static const int allowed[5][5] = {
+        {0, 1, 0, 0, 1}, {0, 0, 1, 0, 1}, {0, 0, 0, 1, 1}, {0, 0, 0, 0, 0}, {0, 0, 0, 0, 0},
+    };
+    for (int i = 0; i < 5; i++)
+        for (int j = 0; j < 5; j++)
+            assert_int_equal(registry_appt_transition_ok(st[i], st[j]), allowed[i][j]);
+    assert_int_equal(registry_appt_transition_ok("requested", "done"), 0);
+
+    registry *r = NULL;
+    registry_user adm, doc, doc2, pat, pat2;
+    const char *why = NULL;
+    char id[33];
+    mv_buf b;
+    fresh_dir();
+    assert_int_equal(registry_open(g_dir, &r), MV_OK);
+    assert_int_equal(add(r, "adm", "admin", NULL, 1, &adm), MV_OK);
+    assert_int_equal(add(r, "doc", "doctor", "cardiology", 2, &doc), MV_OK);
+    assert_int_equal(add(r, "doc2", "doctor", "oncology", 3, &doc2), MV_OK);
+    assert_int_equal(add(r, "pat", "patient", NULL, 4, &pat), MV_OK);
+    assert_int_equal(add(r, "pat2", "patient", NULL, 5, &pat2), MV_OK);
+
+    registry_appt_change c;
+    memset(&c, 0, sizeof c);
+    c.department = "cardiology";
+    c.reason = "chest pain";
+    /* A patient requests for themself only, and cannot book. */
+    assert_int_equal(registry_appt_create(r, &pat, &pat2, &c, 100, id, &why), MV_ERR_FORBIDDEN);
+    c.place = "room 1";
+    assert_int_equal(registry_appt_create(r, &pat, &pat, &c, 100, id, &why), MV_ERR_FORBIDDEN);
+    c.place = NULL;
+    assert_int_equal(registry_appt_create(r, &doc, &pat, &c, 100, id, &why), MV_ERR_FORBIDDEN);
+    c.department = "nowhere";
+    assert_int_equal(registry_appt_create(r, &pat, &pat, &c, 100, id, &why), MV_ERR_INVAL);
+    c.department = "cardiology";
+    assert_int_equal(registry_appt_create(r, &pat, &pat, &c, 100, id, &why), MV_OK);
+    assert_int_equal(strlen(id), 32);
+
+    /* Admin: a doctor outside the department is refused; booking needs all four. */
+    registry_appt_change u;
+    memset(&u, 0, sizeof u);
+    u.doctor = doc2.sign_pk;
+    assert_int_equal(registry_appt_update(r, &adm, id, &u, 101, &why), MV_ERR_INVAL);
+    u.doctor = doc.sign_pk;
+    u.status = "booked";
+    assert_int_equal(registry_appt_update(r, &adm, id, &u, 101, &why), MV_ERR_BAD_STATE);
+    u.status = NULL;
+    assert_int_equal(registry_appt_update(r, &adm, id, &u, 101, &why), MV_OK);
+    memset(&u, 0, sizeof u);
+    u.status = "checked_in";
+    assert_int_equal(registry_appt_update(r, &adm, id, &u, 102, &why), MV_ERR_BAD_STATE); /* still requested */
+    memset(&u, 0, sizeof u);
+    u.set_starts_at = 1;
+    u.starts_at = 5000;
+    u.place = "room 7";
+    assert_int_equal(registry_appt_update(r, &adm, id, &u, 103, &why), MV_OK); /* becomes booked */
+    mv_buf_init(&b, 1 << 16);
+    assert_int_equal(registry_appt_json(r, &pat, id, &b), MV_OK);
+    assert_non_null(strstr((const char *)b.ptr, "\"status\":\"booked\""));
+    mv_buf_reset(&b);
+    assert_int_equal(registry_appt_json(r, &pat2, id, &b), MV_ERR_NOT_FOUND); /* not theirs */
+    assert_int_equal(registry_appt_json(r, &doc2, id, &b), MV_ERR_NOT_FOUND); /* other department */
+    assert_int_equal(registry_appt_json(r, &doc, id, &b), MV_OK);
+
+    /* Who may move it: the patient cannot check in, another doctor cannot, the doctor can. */
+    memset(&u, 0, sizeof u);
+    u.status = "checked_in";
+    assert_int_equal(registry_appt_update(r, &pat, id, &u, 104, &why), MV_ERR_FORBIDDEN);
+    assert_int_equal(registry_appt_update(r, &doc2, id, &u, 104, &why), MV_ERR_NOT_FOUND);
+    assert_int_equal(registry_appt_update(r, &doc, id, &u, 104, &why), MV_OK);
+    u.status = "booked";
+    assert_int_equal(registry_appt_update(r, &adm, id, &u, 105, &why), MV_ERR_BAD_STATE); /* backwards */
+    u.status = "completed";
+    assert_int_equal(registry_appt_update(r, &doc, id, &u, 106, &why), MV_OK);
+    u.status = "cancelled";
+    assert_int_equal(registry_appt_update(r, &pat, id, &u, 107, &why), MV_ERR_BAD_STATE);
+    memset(&u, 0, sizeof u);
+    u.place = "room 9";
+    assert_int_equal(registry_appt_update(r, &adm, id, &u, 108, &why), MV_ERR_BAD_STATE); /* completed: frozen */
+    registry_close(r);
+    /* create + doctor + booked + checked_in + completed */
+    assert_int_equal(sql_count("SELECT COUNT(*) FROM appointment_events"), 5);
+    assert_int_equal(sql_count("SELECT COUNT(*) FROM appointments WHERE status = 'completed'"), 1);
+    mv_buf_clear(&b);
+}
+
+/* ---------- delegations ---------- */
+
+typedef struct person {
+    mv_identity *id;
+    registry_user u;
+} person;
+
+static person make_person(registry *r, const char *name, const char *role, const char *dept)
+{
+    char d[400];
+    person p;
+    registry_new_user nu;
+    const char *depts[1] = {dept};
+    snprintf(d, sizeof d, "%s/id-%s", g_dir, name);
+    assert_int_equal(mv_identity_create(d, &p.id), MV_OK);
+    memset(&nu, 0, sizeof nu);
+    nu.name = name;
+    nu.role = role;
+    nu.departments = depts;
+    nu.n_departments = dept ? 1 : 0;
+    memcpy(nu.sign_pk, mv_identity_sign_pk(p.id), 32);
+    memcpy(nu.box_pk, mv_identity_box_pk(p.id), 32);
+    nu.status = "active";
+    assert_int_equal(registry_user_add(r, &nu, 10, 0, 0, &p.u, NULL), MV_OK);
+    return p;
+}
+
+static char *book(registry *r, const person *adm, const person *pat, const person *doc, const char *dept)
+{
+    static char id[33];
+    registry_appt_change c;
+    memset(&c, 0, sizeof c);
+    c.department = dept;
+    c.doctor = doc->u.sign_pk;
+    c.set_starts_at = 1;
+    c.starts_at = 1000;
+    c.place = "room 2";
+    assert_int_equal(registry_appt_create(r, &adm->u, &pat->u, &c, 100, id, NULL), MV_OK);
+    return id;
+}
+
+static mv_delegation signed_by(const person *pat, const person *doc, const char *appt_hex, const char *dept,
+                               uint64_t issued, uint64_t expires)
+{
+    mv_delegation d;
+    memset(&d, 0, sizeof d);
+    memcpy(d.patient, mv_identity_sign_pk(pat->id), 32);
+    memcpy(d.doctor, mv_identity_sign_pk(doc->id), 32);
+    assert_int_equal(mv_hex_decode_exact(d.appointment, 16, appt_hex, 32), MV_OK);
+    d.issued_at = issued;
+    d.expires_at = expires;
+    snprintf(d.department, sizeof d.department, "%s", dept);
+    assert_int_equal(mv_delegation_sign(&d, mv_identity_sign_sk(pat->id)), MV_OK);
+    return d;
+}
+
+static void test_delegation_rules(void **state)
+{
+    (void)state;
+    registry *r = NULL;
+    mv_identity *hosp = NULL;
+    char hd[300], a1[33], a2[33], a3[33];
+    int64_t did = 0;
+    const char *why = NULL;
+    uint64_t now = (uint64_t)time(NULL);
+    assert_int_equal(mv_crypto_init(), MV_OK);
+    fresh_dir();
+    snprintf(hd, sizeof hd, "%s/hosp", g_dir);
+    assert_int_equal(mv_identity_create(hd, &hosp), MV_OK);
+    assert_int_equal(registry_open(g_dir, &r), MV_OK);
+    const uint8_t *hpk = mv_identity_sign_pk(hosp), *hsk = mv_identity_sign_sk(hosp);
+    person adm = make_person(r, "adm", "admin", NULL);
+    person doc = make_person(r, "doc", "doctor", "cardiology");
+    person doc2 = make_person(r, "doc2", "doctor", "cardiology");
+    person pat = make_person(r, "pat", "patient", NULL);
+    person pat2 = make_person(r, "pat2", "patient", NULL);
+    snprintf(a1, sizeof a1, "%s", book(r, &adm, &pat, &doc, "cardiology"));
+    snprintf(a2, sizeof a2, "%s", book(r, &adm, &pat2, &doc, "cardiology"));
+    snprintf(a3, sizeof a3, "%s", book(r, &adm, &pat, &doc, "cardiology"));
+
+    /* Accepted: countersigned so that it verifies under the hospital key alone. */
+    mv_delegation d = signed_by(&pat, &doc, a1, "cardiology", now, now + 7 * 86400);
+    assert_int_equal(registry_delegation_add(r, &pat.u, &d, hpk, hsk, now, &did, &why), MV_OK);
+    assert_true(did > 0);
+    assert_int_equal(mv_delegation_verify(&d, hpk, now), MV_OK);
+
+    /* Another doctor named. */
+    d = signed_by(&pat, &doc2, a1, "cardiology", now, now + 86400);
+    assert_int_equal(registry_delegation_add(r, &pat.u, &d, hpk, hsk, now, &did, &why), MV_ERR_FORBIDDEN);
+    /* Another patient's appointment. */
+    d = signed_by(&pat, &doc, a2, "cardiology", now, now + 86400);
+    assert_int_equal(registry_delegation_add(r, &pat.u, &d, hpk, hsk, now, &did, &why), MV_ERR_FORBIDDEN);
+    /* Submitted by someone who is not the delegation's patient. */
+    d = signed_by(&pat, &doc, a1, "cardiology", now, now + 86400);
+    assert_int_equal(registry_delegation_add(r, &pat2.u, &d, hpk, hsk, now, &did, &why), MV_ERR_FORBIDDEN);
+    assert_int_equal(registry_delegation_add(r, &doc.u, &d, hpk, hsk, now, &did, &why), MV_ERR_FORBIDDEN);
+    /* Wrong department, too long, expired, unknown appointment. */
+    d = signed_by(&pat, &doc, a1, "oncology", now, now + 86400);
+    assert_int_equal(registry_delegation_add(r, &pat.u, &d, hpk, hsk, now, &did, &why), MV_ERR_INVAL);
+    d = signed_by(&pat, &doc, a1, "cardiology", now, now + 91 * 86400);
+    assert_int_equal(registry_delegation_add(r, &pat.u, &d, hpk, hsk, now, &did, &why), MV_ERR_INVAL);
+    d = signed_by(&pat, &doc, a1, "cardiology", now - 7200, now - 3600);
+    assert_int_equal(registry_delegation_add(r, &pat.u, &d, hpk, hsk, now, &did, &why), MV_ERR_INVAL);
+    d = signed_by(&pat, &doc, "00000000000000000000000000000000", "cardiology", now, now + 86400);
+    assert_int_equal(registry_delegation_add(r, &pat.u, &d, hpk, hsk, now, &did, &why), MV_ERR_NOT_FOUND);
+    /* A tampered patient signature. */
+    d = signed_by(&pat, &doc, a1, "cardiology", now, now + 86400);
+    d.patient_sig[0] ^= 1;
+    assert_int_equal(registry_delegation_add(r, &pat.u, &d, hpk, hsk, now, &did, &why), MV_ERR_INVAL);
+    /* A cancelled appointment. */
+    registry_appt_change c;
+    memset(&c, 0, sizeof c);
+    c.status = "cancelled";
+    assert_int_equal(registry_appt_update(r, &pat.u, a3, &c, now, &why), MV_OK);
+    d = signed_by(&pat, &doc, a3, "cardiology", now, now + 86400);
+    assert_int_equal(registry_delegation_add(r, &pat.u, &d, hpk, hsk, now, &did, &why), MV_ERR_BAD_STATE);
+    /* The designated doctor suspended. */
+    registry_user tmp;
+    assert_int_equal(registry_user_set_status(r, doc.u.sign_pk, "suspended", now, &tmp, &why), MV_OK);
+    d = signed_by(&pat, &doc, a1, "cardiology", now, now + 86400);
+    assert_int_equal(registry_delegation_add(r, &pat.u, &d, hpk, hsk, now, &did, &why), MV_ERR_FORBIDDEN);
+    assert_int_equal(registry_user_set_status(r, doc.u.sign_pk, "active", now, &tmp, &why), MV_OK);
+
+    /* Patient lookup: the delegation goes to the doctor it names only; revoking hides it. */
+    mv_buf b;
+    mv_buf_init(&b, 1 << 16);
+    assert_int_equal(registry_patient_json(r, &doc.u, pat.u.mrn, now, &b), MV_OK);
+    assert_null(strstr((const char *)b.ptr, "\"delegation\":null"));
+    mv_buf_reset(&b);
+    assert_int_equal(registry_patient_json(r, &doc2.u, pat.u.mrn, now, &b), MV_OK);
+    assert_non_null(strstr((const char *)b.ptr, "\"delegation\":null"));
+    mv_buf_reset(&b);
+    assert_int_equal(registry_patient_json(r, &doc.u, "MRN-999999", now, &b), MV_ERR_NOT_FOUND);
+    assert_int_equal(registry_delegation_revoke(r, &doc.u, 1, now, &why), MV_ERR_FORBIDDEN);
+    assert_int_equal(registry_delegation_revoke(r, &pat2.u, 1, now, &why), MV_ERR_FORBIDDEN);
+    assert_int_equal(registry_delegation_revoke(r, &pat.u, 99, now, &why), MV_ERR_NOT_FOUND);
+    assert_int_equal(registry_delegation_revoke(r, &pat.u, 1, now, &why), MV_OK);
+    mv_buf_reset(&b);
+    assert_int_equal(registry_patient_json(r, &doc.u, pat.u.mrn, now, &b), MV_OK);
+    assert_non_null(strstr((const char *)b.ptr, "\"delegation\":null"));
+    mv_buf_clear(&b);
+    registry_close(r);
+    assert_int_equal(sql_count("SELECT COUNT(*) FROM delegations"), 1);
+    mv_identity_free(hosp);
+    person *all[] = {&adm, &doc, &doc2, &pat, &pat2};
+    for (size_t i = 0; i < 5; i++)
+        mv_identity_free(all[i]->id);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_migrations_apply_once),   cmocka_unit_test(test_newer_database_refused),
+        cmocka_unit_test(test_legacy_import),           cmocka_unit_test(test_users_and_mrn_sequence),
+        cmocka_unit_test(test_status_and_revocations),  cmocka_unit_test(test_appointment_transitions),
+        cmocka_unit_test(test_delegation_rules),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
