@@ -6,8 +6,6 @@
 # grants and revokes a second doctor per record and per episode; appointment status changes;
 # every value escaped; logout.
 source "$(dirname "$0")/lib.sh"
-CALL="python3 $(dirname "$0")/mvcall.py"
-python3 -c 'import cryptography' 2>/dev/null || fail "python3-cryptography is needed (mvcall.py signs admin calls)"
 
 "$MV" up --dir "$TMP/mv" > "$TMP/up.out" 2> "$TMP/up.err" &
 UP=$!
@@ -16,17 +14,19 @@ for _ in $(seq 900); do [ -f "$TMP/mv/ready" ] && break; kill -0 "$UP" 2>/dev/nu
 [ -f "$TMP/mv/ready" ] || { cat "$TMP/up.err" "$TMP"/mv/logs/*.log >&2; fail "medvault up did not become ready"; }
 DEP=$TMP/mv/deployment.json
 ADMIN=$TMP/mv/admin
-HOSP=$(json_get "$DEP" 'd["hospital_url"]')
-admin() { $CALL "$ADMIN" "$HOSP" "$@"; }
+export MEDVAULT_DEPLOYMENT=$DEP
+admin() { "$MV" "$@" --user "$ADMIN" --json; }
 add() { "$MV" user add --deployment "$DEP" --user "$ADMIN" --name "$1" --role "$2" ${3:+--department "$3"} --out "$TMP/$1" > /dev/null; }
 key() { json_get "$TMP/$1/public.json" 'd["sign_public_key"]'; }
 add drone doctor cardiology; add drtwo doctor cardiology; add pat patient
 DR1=$(key drone); DR2=$(key drtwo); PK=$(key pat)
-MRN=$(admin GET "/v1/users/$PK" | json_get - 'd["mrn"]')
+MRN=$(admin user show "$PK" | json_get - 'd["mrn"]')
 [[ "$MRN" == MRN-* ]] || fail "the patient got no MRN ($MRN)"
-admin POST /v1/medicines '{"name":"Amoxicillin","form":"capsule","strength":"500 mg","dosage":"1 capsule three times daily for 7 days","code":"AMOX500"}' > "$TMP/med.json"
+admin medicine add --name Amoxicillin --form capsule --strength "500 mg" \
+  --dosage "1 capsule three times daily for 7 days" --code AMOX500 > "$TMP/med.json"
 MED=$(json_get "$TMP/med.json" 'd["id"]')
-admin POST /v1/appointments "{\"patient\":\"$MRN\",\"department\":\"cardiology\",\"doctor\":\"$DR1\",\"starts_at\":$(($(date +%s) + 3600)),\"place\":\"Room 3\",\"reason\":\"<b>chest</b> pain\"}" > "$TMP/appt.json"
+admin appointment book --patient "$MRN" --department cardiology --doctor "$DR1" --at $(($(date +%s) + 3600)) \
+  --place "Room 3" --reason "<b>chest</b> pain" > "$TMP/appt.json"
 APPT=$(json_get "$TMP/appt.json" 'd["id"]')
 [ "$(json_get "$TMP/appt.json" 'd["status"]')" = booked ] || fail "the appointment was not booked"
 pass "users, formulary entry $MED and a booked appointment for $MRN"
@@ -71,6 +71,7 @@ curl -s -o "$TMP/page" "$B/login"
 has 'printed when it started' "the login page does not explain the printed URL"
 [ "$(curl -s -o /dev/null -w '%{http_code}' "$B/login?token=$(printf 'a%.0s' $(seq 64))")" = 403 ] || fail "a wrong token was accepted"
 curl -s -D "$TMP/h" -o /dev/null -c "$TMP/drone.jar" "${URL[drone]}"
+sed -i 's/\r$//' "$TMP/h"
 grep -qi '^set-cookie: mv_ui_[0-9]*=[0-9a-f]\{64\}; HttpOnly; SameSite=Strict; Path=/' "$TMP/h" || fail "no HttpOnly SameSite=Strict cookie"
 grep -qi '^location: /$' "$TMP/h" || fail "login does not redirect to /"
 [ "$(curl -s -o /dev/null -w '%{http_code}' -c "$TMP/again.jar" "${URL[drone]}")" = 303 ] || fail "the login URL works only once"
