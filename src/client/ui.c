@@ -867,11 +867,8 @@ static void share_forms(struct req *q, const char *id, const mv_json *meta)
     }
     people_load(u, pp);
     snprintf(action, sizeof action, "/records/%s/share", id);
-    P(q, "<h2>Who may read it</h2>\n<p>Owner: %s. Patient: %s.", who(u, owner, k), patient[0] ? "" : "none");
-    if (patient[0]) {
-        char k2[17];
-        P(q, " %s", who(u, patient, k2));
-    }
+    char k2[17];
+    P(q, "<h2>Who may read it</h2>\n<p>Owner: %s. Patient: %s.", who(u, owner, k), patient[0] ? who(u, patient, k2) : "none");
     const mv_json *readers = mv_json_get(meta, "readers");
     if (mv_json_type_of(readers) == MV_JSON_ARRAY) {
         P(q, "</p>\n<table><tr><th>Reader</th><th></th></tr>\n");
