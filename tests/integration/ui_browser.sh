@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# ui_browser.sh - runs tests/browser/ui.mjs (headless chromium) against two real `medvault ui`
+# processes (a doctor and a patient) over `medvault up`. Screenshots go to $MV_ARTIFACTS
+# (default build/artifacts/screenshots). Not named test_*.sh: ctest does not run it (it needs
+# node and chromium: bash scripts/setup.sh --browser); run it with MEDVAULT_BIN set.
+here="$(cd "$(dirname "$0")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+export MEDVAULT_BIN="${MEDVAULT_BIN:-${MV_BUILD_DIR:-$repo/build}/medvault}"
+source "$here/lib.sh"
+export MV_ARTIFACTS="${MV_ARTIFACTS:-${MV_BUILD_DIR:-$repo/build}/artifacts/screenshots}"
+command -v node >/dev/null || fail "node is missing (bash scripts/setup.sh --browser)"
+[ -x "${MV_CHROMIUM:-/usr/bin/chromium}" ] || fail "chromium is missing (bash scripts/setup.sh --browser)"
+[ -d "$repo/tests/browser/node_modules/playwright-core" ] || npm ci --prefix "$repo/tests/browser" --no-audit --no-fund
+
+"$MV" up --dir "$TMP/mv" > "$TMP/up.out" 2> "$TMP/up.err" &
+PIDS+=("$!")
+for _ in $(seq 900); do [ -f "$TMP/mv/ready" ] && break; sleep 0.1; done
+[ -f "$TMP/mv/ready" ] || fail "medvault up did not become ready"
+export MEDVAULT_DEPLOYMENT=$TMP/mv/deployment.json
+admin() { "$MV" "$@" --user "$TMP/mv/admin" --json; }
+for u in "drone doctor cardiology" "drtwo doctor cardiology" "pat patient"; do
+  set -- $u
+  admin user add --name "$1" --role "$2" ${3:+--department "$3"} --out "$TMP/$1" > /dev/null
+done
+key() { json_get "$TMP/$1/public.json" 'd["sign_public_key"]'; }
+MRN=$(admin user show "$(key pat)" | json_get - 'd["mrn"]')
+admin medicine add --name Amoxicillin --form capsule --strength "500 mg" \
+  --dosage "1 capsule three times daily for 7 days" --code AMOX500 > /dev/null
+admin appointment book --patient "$MRN" --department cardiology --doctor "$(key drone)" \
+  --at $(($(date +%s) + 3600)) --place "Room 3" --reason "chest pain" > "$TMP/appt.json"
+declare -A URL
+for n in drone pat; do
+  "$MV" ui --user "$TMP/$n" > "$TMP/$n.ui.out" 2> "$TMP/$n.ui.err" &
+  PIDS+=("$!")
+  for _ in $(seq 100); do grep -q '^medvault ui: open ' "$TMP/$n.ui.out" 2>/dev/null && break; sleep 0.1; done
+  URL[$n]=$(sed -n 's/^medvault ui: open //p' "$TMP/$n.ui.out")
+  [ -n "${URL[$n]}" ] || fail "the UI of $n printed no URL"
+done
+MV_UI_DOCTOR_URL=${URL[drone]} MV_UI_PATIENT_URL=${URL[pat]} MV_UI_APPT=$(json_get "$TMP/appt.json" 'd["id"]') \
+  MV_UI_OTHER_DOCTOR=$(key drtwo) node "$repo/tests/browser/ui.mjs" || fail "tests/browser/ui.mjs"
+echo "ui_browser: screenshots in $MV_ARTIFACTS"
