@@ -73,6 +73,9 @@ await run('local-ui', async (browser) => {
   await dr.page.getByRole('button', { name: 'Sign and store the prescription' }).click();
   await expectText(dr.page, 'Stored as record');
   await expectText(dr.page, 'MedicationRequest', 'h1');
+  // The page shows the prescription decrypted in the doctor's own UI process.
+  await expectText(dr.page, dosage);
+  await expectText(dr.page, 'Amoxicillin');
   expectNoProblems(dr.page);
   await screenshot(dr.page, 'ui-doctor-record');
   const rid = new URL(dr.page.url()).pathname.split('/').pop();

@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
-# ui_browser.sh - runs tests/browser/ui.mjs (headless chromium) against two real `medvault ui`
+# test_browser_ui.sh - runs tests/browser/ui.mjs (headless chromium) against two real `medvault ui`
 # processes (a doctor and a patient) over `medvault up`. Screenshots go to $MV_ARTIFACTS
-# (default build/artifacts/screenshots). Not named test_*.sh: ctest does not run it (it needs
-# node and chromium: bash scripts/setup.sh --browser); run it with MEDVAULT_BIN set.
+# (next to the binary: BUILD/artifacts/screenshots). Needs node, chromium and playwright-core
+# (`bash scripts/setup.sh --browser`, which `make check` runs).
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 export MEDVAULT_BIN="${MEDVAULT_BIN:-${MV_BUILD_DIR:-$repo/build}/medvault}"
 source "$here/lib.sh"
-export MV_ARTIFACTS="${MV_ARTIFACTS:-${MV_BUILD_DIR:-$repo/build}/artifacts/screenshots}"
+export MV_ARTIFACTS="${MV_ARTIFACTS:-$(dirname "$MV")/artifacts/screenshots}"
 command -v node >/dev/null || fail "node is missing (bash scripts/setup.sh --browser)"
 [ -x "${MV_CHROMIUM:-/usr/bin/chromium}" ] || fail "chromium is missing (bash scripts/setup.sh --browser)"
-[ -d "$repo/tests/browser/node_modules/playwright-core" ] || npm ci --prefix "$repo/tests/browser" --no-audit --no-fund
+[ -d "$repo/tests/browser/node_modules/playwright-core" ] || fail "playwright-core is missing (bash scripts/setup.sh --browser)"
 
 "$MV" up --dir "$TMP/mv" > "$TMP/up.out" 2> "$TMP/up.err" &
 PIDS+=("$!")
@@ -38,4 +38,6 @@ for n in drone pat; do
 done
 MV_UI_DOCTOR_URL=${URL[drone]} MV_UI_PATIENT_URL=${URL[pat]} MV_UI_APPT=$(json_get "$TMP/appt.json" 'd["id"]') \
   MV_UI_OTHER_DOCTOR=$(key drtwo) node "$repo/tests/browser/ui.mjs" || fail "tests/browser/ui.mjs"
-echo "ui_browser: screenshots in $MV_ARTIFACTS"
+n=$(ls "$MV_ARTIFACTS"/ui-*.png 2>/dev/null | wc -l)
+[ "$n" -ge 10 ] || fail "expected the UI's screenshots in $MV_ARTIFACTS, found $n"
+pass "local UI of a doctor and a patient in headless Chromium; $n screenshots in $MV_ARTIFACTS"
