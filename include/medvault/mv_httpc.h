@@ -74,7 +74,9 @@ mv_err mv_httpc_run(mv_httpc_call *calls, size_t n) __attribute__((warn_unused_r
  * the path and query of c->url, and c->body, and stores them in the call; mv_httpc_run
  * sends them after c->headers. Set url, method and body first; changing them afterwards
  * invalidates the signature. Signing again replaces the previous MV-* headers.
- * Errors: MV_ERR_INVAL (NULL, url not http(s)://host..., path not signable (see
+ * credential_b64 may be NULL: the request then carries no MV-Credential (a key-possession
+ * request, as the hospital's POST /v1/credentials accepts for a user's first credential).
+ * Errors: MV_ERR_INVAL (NULL call, keys or url, url not http(s)://host..., path not signable (see
  * mv_auth_sign_request), credential over MV_CRED_B64_MAX or not base64 text, sk not
  * matching pk), MV_ERR_NOMEM, MV_ERR_CRYPTO. */
 mv_err mv_httpc_sign(mv_httpc_call *c, const uint8_t pk[static 32], const uint8_t sk[static 64],

@@ -96,6 +96,7 @@ int cmd_dashboard(int argc, char **argv);
 /* `medvault user status` and `user show` (cmd_workflow.c). */
 int cli_user_status(int argc, char **argv);
 int cli_user_show(int argc, char **argv);
+int cli_user_register(int argc, char **argv);
 int cmd_ui(int argc, char **argv);
 
 #endif

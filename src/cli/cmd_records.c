@@ -139,6 +139,7 @@ int cmd_user(int argc, char **argv)
         {"add", user_add, "register a user with the hospital and write their directory"},
         {"status", cli_user_status, "activate, suspend or revoke a user (admins)"},
         {"show", cli_user_show, "show a user's registration"},
+        {"register", cli_user_register, "a patient registers themself (pending until an admin activates it)"},
         {NULL, NULL, NULL},
     };
     return cli_dispatch("medvault user", table, argc, argv);

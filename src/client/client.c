@@ -110,6 +110,7 @@ mv_err mvc_simple(mv_client *c, const char *base, const char *method, const char
 
 #define RENEW_REFUSED "the hospital refused to renew this user's credential (suspended or revoked)"
 
+
 /* Renews the user's credential at the hospital (POST /v1/credentials, signed with the user's
  * key and carrying the old credential, which may have expired) when it has expired or less
  * than half its lifetime remains; saves the new one in user_dir (atomic replace) and
@@ -121,6 +122,8 @@ static mv_err renew_if_due(mv_client *c, const char *user_dir, mv_credential *cr
     mv_buf resp;
     mv_json *root = NULL;
     long status = 0;
+    /* A user directory without a credential (a patient who registered at a kiosk and was
+     * activated since) gets its first one here: cred is all zero, so it counts as expired. */
     int expired = now >= cred->expires_at;
     uint64_t life = cred->expires_at > cred->issued_at ? cred->expires_at - cred->issued_at : 0;
     if (!expired && (cred->expires_at - now) * 2 >= life)
@@ -131,7 +134,14 @@ static mv_err renew_if_due(mv_client *c, const char *user_dir, mv_credential *cr
     if (rc != MV_OK)
         goto out; /* mvc_simple described it */
     if (status == 403) {
-        mvc_seterr(c, RENEW_REFUSED);
+        /* The hospital's answer names the status; a pending registration is not a revocation. */
+        const char *why = mv_json_parse((const char *)resp.ptr, resp.len, NULL, &root, NULL) == MV_OK
+                              ? mv_json_get_str(root, "error", NULL)
+                              : NULL;
+        if (why && strstr(why, "pending"))
+            mvc_seterr(c, "this user's registration awaits an admin's approval (no credential yet)");
+        else
+            mvc_seterr(c, RENEW_REFUSED);
         rc = MV_ERR_AUTH;
         goto out;
     }
@@ -209,12 +219,8 @@ mv_err mv_client_open_msg(const char *deployment_path, const char *user_dir, con
     if ((rc = mv_identity_load(user_dir, &c->id)) != MV_OK)
         goto fail;
     const char *b64 = mv_identity_credential(c->id);
-    if (!b64) {
-        mvc_seterr(c, "the user directory holds no credential");
-        rc = MV_ERR_AUTH;
-        goto fail;
-    }
-    if ((rc = mv_credential_decode(b64, strlen(b64), &cred)) != MV_OK) {
+    memset(&cred, 0, sizeof cred);
+    if (b64 && (rc = mv_credential_decode(b64, strlen(b64), &cred)) != MV_OK) {
         mvc_seterr(c, "the user's credential file is malformed");
         goto fail;
     }

@@ -81,6 +81,8 @@ static mv_err build_headers(const mv_httpc_call *c, struct curl_slist **out)
         l = t;
     }
     for (size_t i = 0; i < c->priv_n_signed && i < 5; i++) {
+        if (!signed_hdrs[i][0]) /* a key-possession request carries no MV-Credential */
+            continue;
         if (!(t = curl_slist_append(l, signed_hdrs[i])))
             goto nomem;
         l = t;
@@ -299,11 +301,11 @@ mv_err mv_httpc_sign(mv_httpc_call *c, const uint8_t pk[static 32], const uint8_
     char target[MV_AUTH_MAX_PATH + 2];
     mv_signed_headers h;
     mv_err rc;
-    if (!c || !pk || !sk || !credential_b64 || !c->url)
+    if (!c || !pk || !sk || !c->url)
         return MV_ERR_INVAL;
     c->priv_n_signed = 0;
-    if (strnlen(credential_b64, MV_CRED_B64_MAX + 1) > MV_CRED_B64_MAX || !credential_b64[0] ||
-        !b64_text_ok(credential_b64))
+    if (credential_b64 && (strnlen(credential_b64, MV_CRED_B64_MAX + 1) > MV_CRED_B64_MAX || !credential_b64[0] ||
+                           !b64_text_ok(credential_b64)))
         return MV_ERR_INVAL;
     if ((rc = url_target(c->url, target, sizeof target)) != MV_OK)
         return rc;
@@ -314,7 +316,10 @@ mv_err mv_httpc_sign(mv_httpc_call *c, const uint8_t pk[static 32], const uint8_
     snprintf(c->priv_date_hdr, sizeof c->priv_date_hdr, "MV-Date: %s", h.date);
     snprintf(c->priv_nonce_hdr, sizeof c->priv_nonce_hdr, "MV-Nonce: %s", h.nonce);
     snprintf(c->priv_sig_hdr, sizeof c->priv_sig_hdr, "MV-Signature: %s", h.signature);
-    snprintf(c->priv_cred_hdr, sizeof c->priv_cred_hdr, "MV-Credential: %s", credential_b64);
+    if (credential_b64)
+        snprintf(c->priv_cred_hdr, sizeof c->priv_cred_hdr, "MV-Credential: %s", credential_b64);
+    else
+        c->priv_cred_hdr[0] = 0;
     c->priv_n_signed = 5;
     return MV_OK;
 }

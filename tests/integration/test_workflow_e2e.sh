@@ -41,6 +41,19 @@ pass "an admin registered three doctors and two patients; dana is $MRN"
 grep -q 403 "$TMP/d3.err" || fail "a patient's directory search should be refused with 403: $(cat "$TMP/d3.err")"
 pass "directory: doctors search by role and department; patients are refused"
 
+# Self-registration at a kiosk: pending (with an MRN) until an admin activates it; the first
+# command after that fetches the user's credential.
+"$MV" user register --name "Kiosk Kim" --out "$TMP/kim" --json > "$TMP/kim.json"
+[ "$(json_get "$TMP/kim.json" 'd["status"]')" = pending ] || fail "a self-registration should be pending"
+[[ "$(json_get "$TMP/kim.json" 'd["mrn"]')" == MRN-* ]] || fail "a self-registered patient got no MRN"
+[ ! -e "$TMP/kim/credential" ] || fail "a pending user holds a credential"
+"$MV" appointment list --user "$TMP/kim" > /dev/null 2> "$TMP/kim.err" && fail "a pending user was served"
+grep -q "awaits an admin" "$TMP/kim.err" || fail "a pending user should be told to wait: $(cat "$TMP/kim.err")"
+"$MV" user status "$(json_get "$TMP/kim.json" 'd["sign_public_key"]')" active --user "$ADMIN" > /dev/null
+"$MV" appointment list --user "$TMP/kim" --json > /dev/null || fail "an activated user could not fetch a first credential"
+[ -s "$TMP/kim/credential" ] || fail "the first credential was not saved"
+pass "kiosk self-registration: pending with an MRN, refused until activated, then a first credential"
+
 # Formulary: admins keep it; doctors read it but cannot change it.
 "$MV" medicine add --user "$ADMIN" --name Atorvastatin --form tablet --strength "20 mg" --dosage "1 tablet daily" --code 83367 > /dev/null
 "$MV" medicine add --user "$ADMIN" --name Metoprolol --form tablet --strength "50 mg" --dosage "1 tablet twice daily" > /dev/null
