@@ -25,6 +25,7 @@
 #include "medvault/mv_json.h"
 #include "medvault/mv_log.h"
 #include "medvault/mv_mem.h"
+#include "medvault/mv_metrics.h"
 #include "medvault/mv_record.h"
 
 #define COMPONENT "ui"
@@ -1560,6 +1561,7 @@ mv_err mv_ui_run(const mv_ui_config *cfg)
 {
     struct ui *u = NULL;
     mv_http_server *srv = NULL;
+    mv_metrics *metrics = NULL;
     char why[320] = "";
     mv_err rc;
     if (!cfg || !cfg->deployment_path || !cfg->user_dir)
@@ -1588,12 +1590,16 @@ mv_err mv_ui_run(const mv_ui_config *cfg)
         mv_log(MV_LOG_ERROR, COMPONENT, "%s", why);
         goto out;
     }
+    /* /healthz and /metrics (request counts and latencies) as every medvault server has. */
+    if ((rc = mv_metrics_new(&metrics)) != MV_OK)
+        goto out;
     mv_http_config hc = {
         .listen = listen,
         .max_body = BODY_MAX,
         .threads = 2,
         .handler = handler,
         .ctx = u,
+        .metrics = metrics,
         .component = "medvault_ui",
     };
     if ((rc = mv_http_server_start(&hc, &srv)) != MV_OK) {
@@ -1619,6 +1625,7 @@ mv_err mv_ui_run(const mv_ui_config *cfg)
     rc = MV_OK;
 out:
     mv_http_server_stop(srv);
+    mv_metrics_free(metrics);
     mv_client_close(u->client);
     pthread_mutex_destroy(&u->lock);
     mv_wipe(u, sizeof *u);
