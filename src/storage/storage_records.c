@@ -267,6 +267,29 @@ out:
     mv_buf_clear(&b);
 }
 
+/* Reads record id's metadata (and, if envelope is not NULL, appends its envelope) for a caller
+ * who may read it. Returns 0, or 1 after answering 404 (absent), 403 (not a reader; counted)
+ * or a store error. */
+static int load_readable(storage_srv *s, const mv_credential *cred, const uint8_t id[16], mv_store_record_info *info,
+                         mv_buf *envelope, mv_http_response *resp)
+{
+    mv_err rc = mv_store_record_get(s->store, id, info, envelope);
+    if (rc == MV_ERR_NOT_FOUND) {
+        mv_http_respond_json_error(resp, 404, "no such record");
+        return 1;
+    }
+    if (rc != MV_OK) {
+        storage_respond_store_error(resp, rc, "record read");
+        return 1;
+    }
+    if (!may_read(cred, info)) {
+        storage_count(s, "medvault_storage_acl_denials_total", "Record reads or deletes refused by the ACL", NULL, 1);
+        mv_http_respond_json_error(resp, 403, "not a reader of this record");
+        return 1;
+    }
+    return 0;
+}
+
 /* ---------- GET /v1/records/{id}, POST /v1/records/get ---------- */
 
 void storage_handle_record_get(storage_srv *s, const mv_credential *cred, const char *hex, mv_http_response *resp)
@@ -277,20 +300,8 @@ void storage_handle_record_get(storage_srv *s, const mv_credential *cred, const 
     if (parse_id(hex, id, resp))
         return;
     mv_buf_reset(&resp->body);
-    mv_err rc = mv_store_record_get(s->store, id, &info, &resp->body);
-    if (rc == MV_ERR_NOT_FOUND) {
-        mv_http_respond_json_error(resp, 404, "no such record");
+    if (load_readable(s, cred, id, &info, &resp->body, resp))
         return;
-    }
-    if (rc != MV_OK) {
-        storage_respond_store_error(resp, rc, "record read");
-        return;
-    }
-    if (!may_read(cred, &info)) {
-        storage_count(s, "medvault_storage_acl_denials_total", "Record reads or deletes refused by the ACL", NULL, 1);
-        mv_http_respond_json_error(resp, 403, "not a reader of this record");
-        return;
-    }
     /* The patient and episode headers are sent only when the record has them. */
     char patient[65], episode[33];
     if (mv_hex_encode(owner, sizeof owner, info.owner, 32) != MV_OK ||
@@ -526,22 +537,10 @@ void storage_handle_record_readers_get(storage_srv *s, const mv_credential *cred
     mv_buf b;
     if (parse_readers_path(arg, id, resp))
         return;
-    mv_err rc = mv_store_record_get(s->store, id, &info, NULL);
-    if (rc == MV_ERR_NOT_FOUND) {
-        mv_http_respond_json_error(resp, 404, "no such record");
+    if (load_readable(s, cred, id, &info, NULL, resp))
         return;
-    }
-    if (rc != MV_OK) {
-        storage_respond_store_error(resp, rc, "record read");
-        return;
-    }
-    if (!may_read(cred, &info)) {
-        storage_count(s, "medvault_storage_acl_denials_total", "Record reads or deletes refused by the ACL", NULL, 1);
-        mv_http_respond_json_error(resp, 403, "not a reader of this record");
-        return;
-    }
     mv_buf_init(&b, 1u << 16);
-    rc = write_access(&b, &info);
+    mv_err rc = write_access(&b, &info);
     mv_http_respond_built(resp, rc, 200, &b);
     mv_buf_clear(&b);
 }
