@@ -9,6 +9,7 @@
 
 #include "medvault/mv_client.h"
 #include "medvault/mv_codec.h"
+#include "medvault/mv_revocation.h"
 
 void cli_err(const char *fmt, ...)
 {
@@ -160,4 +161,22 @@ mv_client *cli_open_client(const cli_common *o, const mv_client_options *extra, 
         break;
     }
     return NULL;
+}
+
+int cli_revocation_args(const char *url, const char *poll, char *url_out, size_t cap, unsigned *poll_out)
+{
+    if (url) {
+        if (!mv_revocation_url_ok(url) || strlen(url) >= cap) {
+            cli_err("--hospital-url must be http(s)://HOST[:PORT] (no user, query or fragment)");
+            return -1;
+        }
+        memcpy(url_out, url, strlen(url) + 1);
+    }
+    if (poll) {
+        uint64_t v = 0;
+        if (cli_u64_arg(poll, 1, MV_REVOCATION_MAX_INTERVAL, &v, "--revocation-poll"))
+            return -1;
+        *poll_out = (unsigned)v;
+    }
+    return 0;
 }

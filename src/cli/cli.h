@@ -63,6 +63,10 @@ struct mv_client_options;
  * may be NULL), with progress output named `what` on terminals. Prints a clear error and
  * returns NULL on failure. */
 struct mv_client *cli_open_client(const cli_common *o, const struct mv_client_options *extra, const char *what);
+/* The --hospital-url and --revocation-poll flags of the services that poll the revocation
+ * list (either may be NULL = keep the config's value): checks and copies them into
+ * url_out[0..cap) and *poll_out. Prints an error and returns -1 on a bad value. */
+int cli_revocation_args(const char *url, const char *poll, char *url_out, size_t cap, unsigned *poll_out);
 /* Reads a 32-hex-digit record id; prints an error and returns 1 if it is not one. */
 int cli_id_arg(const char *s, uint8_t id[16]);
 

@@ -70,19 +70,8 @@ static int st_run(int argc, char **argv)
             return CLI_USAGE;
         cfg.threads = (unsigned)v;
     }
-    if (hospital_url) {
-        if (!mv_revocation_url_ok(hospital_url)) {
-            cli_err("--hospital-url must be http(s)://HOST[:PORT] (no user, query or fragment)");
-            return CLI_USAGE;
-        }
-        snprintf(cfg.hospital_url, sizeof cfg.hospital_url, "%s", hospital_url);
-    }
-    if (poll) {
-        uint64_t v = 0;
-        if (cli_u64_arg(poll, 1, MV_REVOCATION_MAX_INTERVAL, &v, "--revocation-poll"))
-            return CLI_USAGE;
-        cfg.revocation_poll_s = (unsigned)v;
-    }
+    if (cli_revocation_args(hospital_url, poll, cfg.hospital_url, sizeof cfg.hospital_url, &cfg.revocation_poll_s))
+        return CLI_USAGE;
     rc = mv_storage_run(&cfg);
     if (rc == MV_ERR_BUSY) {
         cli_err("store is in use by a running server (%s/store)", dir);

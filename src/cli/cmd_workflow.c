@@ -546,14 +546,13 @@ static int deleg_grant(int argc, char **argv)
     if ((r = expect_args(argc, optind, 0, deleg_grant_usage)) >= 0)
         return r;
     const char *aid = o.v[0];
+    memset(&d, 0, sizeof d);
     if (!aid || strlen(aid) != 32 || mv_hex_decode_exact(d.appointment, 16, aid, 32) != MV_OK) {
         cli_err("--appointment ID (32 hex digits) is required");
         return CLI_USAGE;
     }
     if (o.v[1] && cli_u64_arg(o.v[1], 1, 90, &days, "--days") != 0)
         return CLI_USAGE;
-    memset(&d, 0, sizeof d);
-    (void)!mv_hex_decode_exact(d.appointment, 16, aid, 32);
     mv_buf_init(&body, 4096);
     r = CLI_FAIL;
     if (!(cl = cli_open_client(&o.c, NULL, "delegate")))
