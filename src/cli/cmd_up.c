@@ -1,6 +1,7 @@
 /* cmd_up.c - `medvault up --dir D`: the embedded default deployment on loopback (DESIGN
- * section 1): the hospital, three key servers (t=2) whose key comes from their own DKG, and
- * the storage server, each a child process of this one; stopped cleanly on SIGINT/SIGTERM. */
+ * section 1): the hospital, three key servers (t=2) whose key comes from their own DKG, the
+ * storage server and its decoy cloud (DESIGN section 6), each a child process of this one;
+ * stopped cleanly on SIGINT/SIGTERM. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -29,15 +30,19 @@
 #define MAX_CHILDREN 8
 
 static const char up_usage[] =
-    "usage: medvault up --dir DIR [--token-hmac sha256|sha1] [--revocation-poll SECONDS] [--json]\n\n"
+    "usage: medvault up --dir DIR [--token-hmac sha256|sha1] [--revocation-poll SECONDS]\n"
+    "                   [--webhook URL] [--syslog] [--profile-floor N] [--profile-factor F] [--json]\n\n"
     "Creates (or reuses) a whole deployment in DIR and runs it in the foreground on free\n"
     "loopback ports: the hospital service, three key servers (threshold 2; the OPRF key is made\n"
-    "by their distributed key generation, no process ever holds it) and the storage server.\n"
+    "by their distributed key generation, no process ever holds it), the storage server and\n"
+    "the decoy cloud that answers suspicious requests to it (docs/decoy.md, docs/guard.md).\n"
     "When everything answers it writes DIR/deployment.json (what clients use), an admin user\n"
     "directory DIR/admin, and the file DIR/ready, then prints where everything is. SIGINT or\n"
     "SIGTERM stops every service cleanly (and removes DIR/ready). Logs are in DIR/logs/.\n"
     "--revocation-poll sets how often the key servers and the storage server fetch the\n"
-    "hospital's revocation list (default 10 s).\n\n"
+    "hospital's revocation list (default 10 s). --webhook and --syslog deliver the hospital's\n"
+    "alerts (docs/alerts.md); --profile-floor and --profile-factor set the storage server's\n"
+    "per-user access profile (reads per hour; docs/guard.md).\n\n"
     "  medvault up --dir demo &\n"
     "  medvault user add --deployment demo/deployment.json --user demo/admin --name dr-a \\\n"
     "      --role doctor --department cardiology --out demo/dr-a\n"
@@ -235,13 +240,15 @@ int cmd_up(int argc, char **argv)
         {"dir", required_argument, NULL, 'd'}, {"token-hmac", required_argument, NULL, 'a'},
         {"json", no_argument, NULL, 'j'},      {"help", no_argument, NULL, 'h'},
         {"revocation-poll", required_argument, NULL, 'r'},
+        {"webhook", required_argument, NULL, 'w'}, {"syslog", no_argument, NULL, 's'},
+        {"profile-floor", required_argument, NULL, 'f'}, {"profile-factor", required_argument, NULL, 'F'},
         {NULL, 0, NULL, 0},
     };
     struct up u;
     const char *alg = "sha256";
-    const char *poll = "10";
-    uint64_t poll_v = 0;
-    int json = 0, c, rcode = CLI_FAIL;
+    const char *poll = "10", *webhook = NULL, *floor_arg = NULL, *factor_arg = NULL;
+    uint64_t poll_v = 0, floor_v = 0, factor_v = 0;
+    int json = 0, use_syslog = 0, c, rcode = CLI_FAIL;
     mv_identity *hosp = NULL, *admin = NULL;
     memset(&u, 0, sizeof u);
     optind = 0;
@@ -253,6 +260,18 @@ int cmd_up(int argc, char **argv)
             if (cli_u64_arg(optarg, 1, 3600, &poll_v, "--revocation-poll"))
                 return CLI_USAGE;
             poll = optarg;
+            break;
+        case 'w': webhook = optarg; break;
+        case 's': use_syslog = 1; break;
+        case 'f':
+            if (cli_u64_arg(optarg, 1, 1000000, &floor_v, "--profile-floor"))
+                return CLI_USAGE;
+            floor_arg = optarg;
+            break;
+        case 'F':
+            if (cli_u64_arg(optarg, 1, 1000, &factor_v, "--profile-factor"))
+                return CLI_USAGE;
+            factor_arg = optarg;
             break;
         case 'j': json = 1; break;
         case 'h': return cli_usage(up_usage, 1);
@@ -277,8 +296,10 @@ int cmd_up(int argc, char **argv)
     sigprocmask(SIG_BLOCK, &u.sigs, NULL);
 
     char hdir[4096], ksdir[N_KS][4096], sdir[4096], adir[4096], run[4096], ready[4096], dep_path[4096];
+    char sid_dir[4096], ddir[4096];
     if (mv_file_mkdir(u.dir, 0700) != MV_OK || sub(hdir, sizeof hdir, u.dir, "hospital") ||
         sub(sdir, sizeof sdir, u.dir, "storage") || sub(adir, sizeof adir, u.dir, "admin") ||
+        sub(sid_dir, sizeof sid_dir, u.dir, "storage-id") || sub(ddir, sizeof ddir, u.dir, "decoy") ||
         sub(run, sizeof run, u.dir, "run") || sub(ready, sizeof ready, u.dir, "ready") ||
         sub(dep_path, sizeof dep_path, u.dir, "deployment.json") || mv_file_mkdir(run, 0700) != MV_OK) {
         cli_err("cannot create %s", u.dir);
@@ -329,18 +350,46 @@ int cmd_up(int argc, char **argv)
         snprintf(listen[i], sizeof listen[i], "127.0.0.1:%d", ports[i]);
         snprintf(peer_args[i], sizeof peer_args[i], "%s,%s", urls[i], ks_key[i]);
     }
+    /* The storage server's own identity (role storage): it signs its requests to the decoy
+     * cloud (which accepts no other key) and its alerts to the hospital. */
+    char sid_key[65];
+    {
+        mv_identity *sid = NULL;
+        rc = mv_identity_load(sid_dir, &sid);
+        if (rc == MV_ERR_NOT_FOUND)
+            rc = mv_identity_create(sid_dir, &sid);
+        if (rc == MV_OK && !mv_identity_credential(sid) &&
+            issue_to(hosp, mv_identity_sign_pk(sid), "storage", sid_dir) != 0)
+            rc = MV_ERR_IO;
+        if (rc == MV_OK)
+            rc = mv_hex_encode(sid_key, sizeof sid_key, mv_identity_sign_pk(sid), 32);
+        mv_identity_free(sid);
+        if (rc != MV_OK) {
+            cli_err("storage server identity: %s", mv_strerror(rc));
+            goto out;
+        }
+    }
     /* The hospital first: the key servers and the storage server poll its revocation list
      * from their start. It picks its own port and reports it. */
-    char hport[4096], sport[4096], hurl[64];
-    if (sub(hport, sizeof hport, run, "hospital.port") || sub(sport, sizeof sport, run, "storage.port"))
+    char hport[4096], sport[4096], dport[4096], hurl[64], durl[64];
+    if (sub(hport, sizeof hport, run, "hospital.port") || sub(sport, sizeof sport, run, "storage.port") ||
+        sub(dport, sizeof dport, run, "decoy.port"))
         goto out;
     unlink(hport);
     unlink(sport);
+    unlink(dport);
     {
-        char *args[] = {u.exe,       "hospital",   "run",         "--dir",      hdir,
-                        "--listen",  "127.0.0.1:0", "--port-file", hport,        "--token-hmac",
-                        (char *)alg, "--deployment", dep_path,     "--revocation-poll", (char *)poll,
-                        NULL};
+        char *args[24] = {u.exe,       "hospital",   "run",         "--dir",      hdir,
+                          "--listen",  "127.0.0.1:0", "--port-file", hport,        "--token-hmac",
+                          (char *)alg, "--deployment", dep_path,     "--revocation-poll", (char *)poll};
+        size_t na = 15;
+        if (webhook) {
+            args[na++] = "--webhook";
+            args[na++] = (char *)webhook;
+        }
+        if (use_syslog)
+            args[na++] = "--syslog";
+        args[na] = NULL;
         if (spawn(&u, "hospital", args, 1) < 0)
             goto out;
     }
@@ -384,11 +433,34 @@ int cmd_up(int argc, char **argv)
     if (!json)
         fprintf(stderr, "medvault up: %s key servers (%s)...\n", fresh ? "starting" : "restarting",
                 fresh ? "running their distributed key generation" : "reusing their shares");
-    /* The storage server picks its own port and reports it. */
+    /* The decoy cloud, then the storage server that forwards suspicious requests to it; each
+     * picks its own port and reports it. */
     {
-        char *args[] = {u.exe,          "storage", "run",  "--dir",           sdir,         "--listen",
-                        "127.0.0.1:0",  "--hospital-key", hk, "--port-file", sport, "--hospital-url",
-                        hurl,           "--revocation-poll", (char *)poll, NULL};
+        char *args[] = {u.exe,         "storage",     "run",         "--role", "decoy",          "--dir", ddir,
+                        "--listen",    "127.0.0.1:0", "--port-file", dport,    "--hospital-key", hk,      "--primary-key",
+                        sid_key,       NULL};
+        if (spawn(&u, "decoy", args, 1) < 0)
+            goto out;
+    }
+    int dp = wait_port(&u, dport, "the decoy cloud", 30);
+    if (dp < 0)
+        goto out;
+    snprintf(durl, sizeof durl, "http://127.0.0.1:%d", dp);
+    {
+        char *args[32] = {u.exe,         "storage",        "run", "--dir",       sdir,  "--listen",
+                          "127.0.0.1:0", "--hospital-key", hk,    "--port-file", sport, "--hospital-url",
+                          hurl,          "--revocation-poll", (char *)poll, "--identity", sid_dir, "--decoy-url",
+                          durl};
+        size_t na = 17;
+        if (floor_arg) {
+            args[na++] = "--profile-floor";
+            args[na++] = (char *)floor_arg;
+        }
+        if (factor_arg) {
+            args[na++] = "--profile-factor";
+            args[na++] = (char *)factor_arg;
+        }
+        args[na] = NULL;
         if (spawn(&u, "storage", args, 1) < 0)
             goto out;
     }
@@ -433,13 +505,13 @@ int cmd_up(int argc, char **argv)
         goto out;
     if (json) {
         printf("{\"deployment\":\"%s\",\"admin\":\"%s\",\"hospital_url\":\"%s\",\"storage_url\":\"%s\","
-               "\"keyservers\":[\"%s\",\"%s\",\"%s\"],\"threshold\":%d}\n",
-               dep_path, adir, dep.hospital_url, dep.storage_url, urls[0], urls[1], urls[2], T_KS);
+               "\"decoy_url\":\"%s\",\"keyservers\":[\"%s\",\"%s\",\"%s\"],\"threshold\":%d}\n",
+               dep_path, adir, dep.hospital_url, dep.storage_url, durl, urls[0], urls[1], urls[2], T_KS);
     } else {
         printf("medvault is up (stop with Ctrl-C or SIGTERM to pid %ld)\n"
-               "  hospital     %s\n  storage      %s\n  key servers  %s %s %s (threshold %d)\n"
+               "  hospital     %s\n  storage      %s\n  decoy cloud  %s\n  key servers  %s %s %s (threshold %d)\n"
                "  deployment   %s\n  admin user   %s\n  logs         %s/logs/\n",
-               (long)getpid(), dep.hospital_url, dep.storage_url, urls[0], urls[1], urls[2], T_KS, dep_path, adir,
+               (long)getpid(), dep.hospital_url, dep.storage_url, durl, urls[0], urls[1], urls[2], T_KS, dep_path, adir,
                u.dir);
     }
     fflush(stdout);
