@@ -52,7 +52,9 @@ typedef struct mv_audit_options {
  * is not sk's public key (the daemon's key changed) is renamed to audit.log.<time> and a new
  * log starts whose genesis names the old log's last hash. Starts a background thread (with
  * every signal blocked) that fdatasyncs and writes time-based checkpoints.
- * Errors: MV_ERR_INVAL (NULL, bad component), MV_ERR_VERIFY (the existing log fails
+ * Holds an exclusive lock (flock on dir/audit/lock) until close.
+ * Errors: MV_ERR_INVAL (NULL, bad component), MV_ERR_BUSY (another process has the log open),
+ * MV_ERR_VERIFY (the existing log fails
  * verification: logged with the seq and reason; nothing is changed), MV_ERR_IO, MV_ERR_NOMEM,
  * MV_ERR_CRYPTO. */
 mv_err mv_audit_open(const char *dir, const char *component, const uint8_t sk[static 64], const mv_audit_options *opt,

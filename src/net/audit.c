@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -364,7 +365,7 @@ struct mv_audit {
     pthread_cond_t wake;
     pthread_t thread;
     int thread_started, stopping, poisoned, dirty;
-    int fd, rfd;
+    int fd, rfd, lockfd;
     char path[4096];
     char component[MV_AUDIT_COMPONENT_MAX + 1];
     uint8_t *sk; /* locked memory, 64 bytes */
@@ -631,7 +632,7 @@ mv_err mv_audit_open(const char *dir, const char *component, const uint8_t sk[st
         return rc;
     if (!(a = mv_calloc(1, sizeof *a)))
         return MV_ERR_NOMEM;
-    a->fd = a->rfd = -1;
+    a->fd = a->rfd = a->lockfd = -1;
     snprintf(a->component, sizeof a->component, "%s", component);
     if (opt)
         a->opt = *opt;
@@ -658,6 +659,18 @@ mv_err mv_audit_open(const char *dir, const char *component, const uint8_t sk[st
         goto out;
     if ((rc = mv_file_mkdir(adir, 0700)) != MV_OK)
         goto out;
+    /* One writer per log: a second daemon on the same directory must not interleave its chain. */
+    char lpath[4096];
+    if ((rc = mv_path_join(lpath, sizeof lpath, adir, "lock")) != MV_OK)
+        goto out;
+    if ((a->lockfd = open(lpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0) {
+        rc = MV_ERR_IO;
+        goto out;
+    }
+    if (flock(a->lockfd, LOCK_EX | LOCK_NB) != 0) {
+        rc = errno == EWOULDBLOCK ? MV_ERR_BUSY : MV_ERR_IO;
+        goto out;
+    }
     rc = mv_file_exists(a->path) ? resume_log(a, adir, &cut, &archived, old_head) : create_log(a, adir, old_head);
     if (rc != MV_OK)
         goto out;
@@ -696,6 +709,8 @@ out:
             close(a->fd);
         if (a->rfd >= 0)
             close(a->rfd);
+        if (a->lockfd >= 0)
+            close(a->lockfd);
         if (sync_ok) {
             pthread_cond_destroy(&a->wake);
             pthread_mutex_destroy(&a->lock);
@@ -898,6 +913,8 @@ void mv_audit_close(mv_audit *a)
     }
     if (a->rfd >= 0)
         close(a->rfd);
+    if (a->lockfd >= 0)
+        close(a->lockfd);
     pthread_cond_destroy(&a->wake);
     pthread_mutex_destroy(&a->lock);
     mv_secure_free(a->sk);

@@ -164,6 +164,9 @@ static void test_append_verify(void **state)
     assert_int_equal(mv_audit_open(dir, "test", g_sk, &no_timer, &a), MV_OK);
     assert_int_equal(mv_audit_count(a), rep.lines + 1); /* + "start" */
     assert_int_equal(mv_audit_append(a, NULL, "10.0.0.1", "POST /v1/x", 403, "decoy:forged"), MV_OK);
+    mv_audit *second = NULL;
+    assert_int_equal(mv_audit_open(dir, "test", g_sk, &no_timer, &second), MV_ERR_BUSY); /* one writer */
+    assert_null(second);
     mv_audit_close(a);
     mv_audit_report rep2;
     assert_int_equal(mv_audit_verify_file(log_path(dir), g_pk, &rep2), MV_OK);
