@@ -700,6 +700,10 @@ mv_err mv_audit_open(const char *dir, const char *component, const uint8_t sk[st
         goto out;
     }
     a->thread_started = 1;
+    char pkhex[65];
+    if (mv_hex_encode(pkhex, sizeof pkhex, a->pk, 32) == MV_OK)
+        mv_log(MV_LOG_INFO, "audit", "%s: %llu lines, checkpoints signed by %s", a->path, (unsigned long long)a->seq,
+               pkhex);
     *out = a;
     a = NULL;
     rc = MV_OK;
