@@ -244,8 +244,13 @@ static mv_err verify_core(const uint8_t *data, size_t len, const uint8_t *expect
         entry e;
         mv_json_free(root);
         root = NULL;
-        if (ll > MV_AUDIT_LINE_MAX || mv_json_parse((const char *)data + off, ll, &lim, &root, NULL) != MV_OK ||
-            mv_json_type_of(root) != MV_JSON_OBJECT || entry_from_json(root, &e) != 0) {
+        mv_err prc = ll > MV_AUDIT_LINE_MAX ? MV_ERR_TOO_LARGE
+                                            : mv_json_parse((const char *)data + off, ll, &lim, &root, NULL);
+        if (prc == MV_ERR_NOMEM) {
+            rc = prc; /* not the log's fault: never reported as tampering */
+            goto out;
+        }
+        if (prc != MV_OK || mv_json_type_of(root) != MV_JSON_OBJECT || entry_from_json(root, &e) != 0) {
             rc = fail(rep, MV_AUDIT_BAD_LINE, seq, "not an audit line of this format");
             goto out;
         }
@@ -266,8 +271,12 @@ static mv_err verify_core(const uint8_t *data, size_t len, const uint8_t *expect
         /* The stored line must be exactly the canonical one: then the hash member is the only
          * thing left to compare. */
         uint8_t stored[32];
-        if (mv_json_get_hex(root, "hash", stored, 32) != MV_OK || make_line(&body, stored, &line) != MV_OK ||
-            line.len != ll + 1 || memcmp(line.ptr, data + off, ll + 1) != 0) {
+        mv_err lrc = mv_json_get_hex(root, "hash", stored, 32) == MV_OK ? make_line(&body, stored, &line) : MV_ERR_PARSE;
+        if (lrc == MV_ERR_NOMEM) {
+            rc = lrc;
+            goto out;
+        }
+        if (lrc != MV_OK || line.len != ll + 1 || memcmp(line.ptr, data + off, ll + 1) != 0) {
             rc = fail(rep, MV_AUDIT_BAD_LINE, seq, "the line is not in canonical form (edited?)");
             goto out;
         }

@@ -484,6 +484,41 @@ static void test_key_load(void **state)
     assert_int_equal(mv_audit_verify_file(path, NULL, &rep), MV_ERR_NOT_FOUND);
 }
 
+/* Every allocation of an append, an open and a verify fails in turn: the call fails cleanly
+ * and the log on disk stays valid. */
+static void test_allocation_failures(void **state)
+{
+    (void)state;
+    const char *dir = make_log(2);
+    mv_audit *a = NULL;
+    mv_audit_report rep;
+    size_t failed = 0;
+    for (size_t n = 0; n < 64; n++) {
+        mv_mem_fail_after(n);
+        mv_err rc = mv_audit_open(dir, "test", g_sk, &no_timer, &a);
+        mv_mem_fail_after(SIZE_MAX);
+        if (rc != MV_OK) {
+            assert_null(a);
+            failed++;
+            continue;
+        }
+        mv_mem_fail_after(n);
+        rc = mv_audit_append(a, g_pk, "127.0.0.1", "GET /v1/x", 200, NULL);
+        mv_mem_fail_after(SIZE_MAX);
+        failed += rc != MV_OK;
+        mv_audit_close(a);
+        a = NULL;
+        assert_int_equal(mv_audit_verify_file(log_path(dir), g_pk, &rep), MV_OK);
+    }
+    assert_true(failed > 0); /* the injection reached the code */
+    for (size_t n = 0; n < 16; n++) {
+        mv_mem_fail_after(n);
+        mv_err rc = mv_audit_verify_file(log_path(dir), g_pk, &rep);
+        mv_mem_fail_after(SIZE_MAX);
+        assert_true(rc == MV_OK || rc == MV_ERR_NOMEM);
+    }
+}
+
 /* ---- the HTTP server's hook ---- */
 
 typedef struct hctx {
@@ -572,6 +607,7 @@ int main(void)
         cmocka_unit_test(test_concurrent_appends),
         cmocka_unit_test(test_read_pages_and_timer),
         cmocka_unit_test(test_key_load),
+        cmocka_unit_test(test_allocation_failures),
         cmocka_unit_test(test_http_hook),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
