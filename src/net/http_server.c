@@ -16,7 +16,6 @@
 
 #include "core/utf8.h"
 #include "medvault/mv_audit.h"
-#include "medvault/mv_codec.h"
 #include "medvault/mv_json.h"
 #include "medvault/mv_log.h"
 #include "medvault/mv_mem.h"
