@@ -33,6 +33,7 @@ extern "C" {
 #define MV_HTTP_MAX_HEADERS 8
 #define MV_HTTP_HEADER_NAME_MAX 64
 #define MV_HTTP_HEADER_VALUE_MAX 256
+#define MV_HTTP_AUDIT_NOTE_MAX 63
 
 /* One request, valid only during the handler call (everything is borrowed from the server). */
 typedef struct mv_http_request {
@@ -51,11 +52,13 @@ const char *mv_http_header(const mv_http_request *r, const char *name);
 
 /* Verifies r as a signed request (DESIGN section 3): takes the MV-* headers, method,
  * path-and-query and body from r and calls mv_auth_verify(v, ..., now, out_cred); returns
- * what that returns. One place for every service to authenticate a request. */
+ * what that returns. One place for every service to authenticate a request. On success the
+ * verified subject is remembered as the request's principal for the audit log. */
 mv_err mv_http_verify(mv_auth_verifier *v, const mv_http_request *r, uint64_t now, mv_credential *out_cred)
     __attribute__((warn_unused_result));
 
-/* As mv_http_verify with mv_auth_verify_key (a key-possession request; no credential). */
+/* As mv_http_verify with mv_auth_verify_key (a key-possession request; no credential); the
+ * verified key becomes the request's principal for the audit log. */
 mv_err mv_http_verify_key(mv_auth_verifier *v, const mv_http_request *r, uint64_t now, uint8_t key_out[static 32])
     __attribute__((warn_unused_result));
 
@@ -82,6 +85,7 @@ typedef struct mv_http_response {
     size_t n_headers;
     char header_names[MV_HTTP_MAX_HEADERS][MV_HTTP_HEADER_NAME_MAX];
     char header_values[MV_HTTP_MAX_HEADERS][MV_HTTP_HEADER_VALUE_MAX];
+    char audit_note[MV_HTTP_AUDIT_NOTE_MAX + 1]; /* set with mv_http_response_audit_note */
 } mv_http_response;
 
 /* Adds a response header (copied). name is an HTTP token; value is printable ASCII
@@ -112,7 +116,14 @@ void mv_http_respond_bytes(mv_http_response *r, int status, const uint8_t *bytes
  * (replay cache full). Writes the answer into r. */
 void mv_http_respond_auth_failure(mv_http_response *r, mv_err rc);
 
+/* Sets the note the audit log records for this request (mv_audit.h): a short token of
+ * [a-z0-9:_.-], e.g. "decoy:forged", copied (at most MV_HTTP_AUDIT_NOTE_MAX characters).
+ * Never request data. Errors: MV_ERR_INVAL (NULL, empty, too long, a character outside the set). */
+mv_err mv_http_response_audit_note(mv_http_response *r, const char *note) __attribute__((warn_unused_result));
+
 typedef void (*mv_http_handler_fn)(void *ctx, const mv_http_request *req, mv_http_response *resp);
+
+typedef struct mv_audit mv_audit; /* mv_audit.h */
 
 typedef struct mv_http_config {
     const char *listen;         /* "a.b.c.d:PORT" (IPv4 only); PORT 0 picks a free port */
@@ -123,6 +134,9 @@ typedef struct mv_http_config {
     mv_metrics *metrics;        /* optional, borrowed; must outlive the server */
     const char *component;      /* metric prefix, [a-zA-Z_][a-zA-Z0-9_]* up to 63 chars;
                                    NULL = "medvault" */
+    mv_audit *audit;            /* optional, borrowed; must outlive the server: every answered
+                                   request except GET /healthz and GET /metrics is appended
+                                   (principal, address, "METHOD /path", status, note) */
 } mv_http_config;
 
 typedef struct mv_http_server mv_http_server;

@@ -97,6 +97,7 @@ int cmd_medicine(int argc, char **argv);
 int cmd_department(int argc, char **argv);
 int cmd_alerts(int argc, char **argv);
 int cmd_dashboard(int argc, char **argv);
+int cmd_audit(int argc, char **argv);
 /* `medvault user status` and `user show` (cmd_workflow.c). */
 int cli_user_status(int argc, char **argv);
 int cli_user_show(int argc, char **argv);

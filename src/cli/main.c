@@ -31,6 +31,7 @@ static const cli_cmd commands[] = {
     {"medicine", cmd_medicine, "the formulary: list, add, rm"},
     {"department", cmd_department, "list and create departments"},
     {"alerts", cmd_alerts, "the hospital's alert log (admins)"},
+    {"audit", cmd_audit, "verify or fetch a daemon's tamper-evident audit log"},
     {"dashboard", cmd_dashboard, "log a browser into the admin dashboard"},
     {"ui", cmd_ui, "your local web UI: appointments, records (decrypted here), sharing, prescriptions"},
     {NULL, NULL, NULL},

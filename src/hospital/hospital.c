@@ -16,6 +16,7 @@
 
 #include "hospital/hospital_internal.h"
 #include "hospital/registry.h"
+#include "medvault/mv_audit.h"
 #include "medvault/mv_auth.h"
 #include "medvault/mv_codec.h"
 #include "medvault/mv_config.h"
@@ -432,6 +433,13 @@ static void handle_sessions(struct hosp *h, const mv_http_request *req, mv_http_
     hospital_dash_respond_session(h->dash, caller->cred.subject, resp);
 }
 
+/* GET /v1/audit (admins): the hospital's request log (mv_audit.h). */
+static void handle_audit(struct hosp *h, const mv_http_request *req, mv_http_response *resp, const hosp_caller *caller,
+                         const char *param)
+{
+    mv_audit_respond(h->audit, req, resp);
+}
+
 static const struct route routes[] = {
     {"POST", "/v1/tokens", AUTH_SIGNED, R_ANY, handle_tokens},
     {"POST", "/v1/users", AUTH_SIGNED, R_ADMIN, hosp_users_add},
@@ -458,6 +466,7 @@ static const struct route routes[] = {
     {"DELETE", "/v1/medicines/*", AUTH_SIGNED, R_ADMIN, hosp_medicines_delete},
     {"GET", "/v1/alerts", AUTH_SIGNED, R_ADMIN, hosp_alerts_list},
     {"POST", "/v1/sessions", AUTH_SIGNED, R_ADMIN, handle_sessions},
+    {"GET", "/v1/audit", AUTH_SIGNED, R_ADMIN, handle_audit},
 };
 
 /* 1 if path matches pattern; *param receives what '*' matched (into param[0..cap)). */
@@ -573,6 +582,10 @@ mv_err mv_hospital_run(const mv_hospital_config *cfg)
                cfg->dir, mv_strerror(rc));
         goto out;
     }
+    if ((rc = mv_audit_open(cfg->dir, "hospital", mv_identity_sign_sk(h.id), NULL, &h.audit)) != MV_OK) {
+        mv_log(MV_LOG_ERROR, COMPONENT, "cannot open the audit log in %s: %s", cfg->dir, mv_strerror(rc));
+        goto out;
+    }
     if ((rc = registry_open(cfg->dir, &h.reg)) != MV_OK) {
         mv_log(MV_LOG_ERROR, COMPONENT, "cannot open the registry in %s: %s", cfg->dir, mv_strerror(rc));
         goto out;
@@ -596,6 +609,7 @@ mv_err mv_hospital_run(const mv_hospital_config *cfg)
         .ctx = &h,
         .metrics = h.metrics,
         .component = "medvault_hospital",
+        .audit = h.audit,
     };
     if ((rc = mv_http_server_start(&hc, &h.http)) != MV_OK) {
         mv_log(MV_LOG_ERROR, COMPONENT, "cannot listen on %s: %s", cfg->listen, mv_strerror(rc));
@@ -611,6 +625,7 @@ mv_err mv_hospital_run(const mv_hospital_config *cfg)
     rc = MV_OK;
 out:
     mv_http_server_stop(h.http);
+    mv_audit_close(h.audit);
     hospital_dash_free(h.dash);
     for (size_t i = 0; i < h.n_keys; i++)
         mv_secure_free(h.keys[i].key);

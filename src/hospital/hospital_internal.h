@@ -34,6 +34,7 @@ struct hosp {
     mv_http_server *http;
     registry *reg;
     struct hospital_dash *dash; /* the admin dashboard (dashboard.h) */
+    struct mv_audit *audit;     /* the request log (mv_audit.h), signed with the hospital key */
     pthread_mutex_t lock; /* guards keys[] */
     struct hosp_privkey keys[HOSP_MAX_DEPTS];
     size_t n_keys;

@@ -21,6 +21,7 @@
 #include "medvault/mv_hash.h"
 #include "medvault/mv_http.h"
 #include "medvault/mv_httpc.h"
+#include "medvault/mv_audit.h"
 #include "medvault/mv_identity.h"
 #include "medvault/mv_json.h"
 #include "medvault/mv_log.h"
@@ -84,6 +85,7 @@ struct ks {
     mv_ratelimit *rl;
     mv_metrics *metrics;
     mv_http_server *http;
+    mv_audit *audit; /* the request log, signed with the identity key */
     volatile sig_atomic_t stopping;
 };
 
@@ -603,6 +605,18 @@ out:
     mv_buf_clear(&b);
 }
 
+/* GET /v1/audit: the request log, for a hospital admin's credential only. */
+static void handle_audit(struct ks *ks, const mv_http_request *req, mv_http_response *resp)
+{
+    mv_credential cred;
+    if (authenticate(ks, req, resp, &cred))
+        return;
+    if (strcmp(cred.role, "admin") != 0)
+        mv_http_respond_json_error(resp, 403, "only an admin may read the audit log");
+    else
+        mv_audit_respond(ks->audit, req, resp);
+}
+
 static void handler(void *ctx, const mv_http_request *req, mv_http_response *resp)
 {
     struct ks *ks = ctx;
@@ -619,6 +633,8 @@ static void handler(void *ctx, const mv_http_request *req, mv_http_response *res
         handle_dkg_status(ks, req, resp);
     else if (!strcmp(req->path, "/v1/admin/refresh") && post)
         handle_refresh(ks, req, resp);
+    else if (!strcmp(req->path, "/v1/audit"))
+        handle_audit(ks, req, resp);
     else if (!strcmp(req->path, "/v1/info") || !strcmp(req->path, "/v1/evaluate") ||
              !strncmp(req->path, "/v1/dkg/", 8) || !strcmp(req->path, "/v1/admin/refresh"))
         mv_http_respond_json_error(resp, 405, "method not allowed");
@@ -1158,6 +1174,10 @@ mv_err mv_keyserver_run(const mv_keyserver_config *cfg)
         mv_log(MV_LOG_ERROR, COMPONENT, "cannot open the rate-limit store: %s", mv_strerror(rc));
         goto out;
     }
+    if ((rc = mv_audit_open(cfg->dir, "keyserver", mv_identity_sign_sk(ks.id), NULL, &ks.audit)) != MV_OK) {
+        mv_log(MV_LOG_ERROR, COMPONENT, "cannot open the audit log in %s: %s", cfg->dir, mv_strerror(rc));
+        goto out;
+    }
     if ((rc = mv_auth_verifier_new(cfg->hospital_pk, cfg->skew_seconds, 1u << 20, &ks.auth)) != MV_OK ||
         (rc = mv_metrics_new(&ks.metrics)) != MV_OK)
         goto out;
@@ -1178,6 +1198,7 @@ mv_err mv_keyserver_run(const mv_keyserver_config *cfg)
         .ctx = &ks,
         .metrics = ks.metrics,
         .component = "medvault_keyserver",
+        .audit = ks.audit,
     };
     if ((rc = mv_http_server_start(&hc, &ks.http)) != MV_OK) {
         mv_log(MV_LOG_ERROR, COMPONENT, "cannot listen on %s: %s", cfg->listen, mv_strerror(rc));
@@ -1199,6 +1220,7 @@ out:
     if (ks.http)
         mv_http_server_stop(ks.http);
     join_dkg_thread(&ks);
+    mv_audit_close(ks.audit);
     mv_revocation_poller_stop(ks.revocations);
     mv_dkg_free(ks.dkg.dkg);
     mv_ratelimit_close(ks.rl);

@@ -15,7 +15,9 @@
 #include <unistd.h>
 
 #include "core/utf8.h"
+#include "medvault/mv_audit.h"
 #include "medvault/mv_json.h"
+#include "medvault/mv_log.h"
 #include "medvault/mv_mem.h"
 
 #define DEFAULT_THREADS 4
@@ -33,6 +35,7 @@ struct mv_http_server {
     mv_http_handler_fn handler;
     void *ctx;
     mv_metrics *metrics;
+    mv_audit *audit;
     size_t max_body;
     uint16_t port;
     char requests_metric[96];
@@ -53,6 +56,10 @@ typedef struct conn_state {
     int started;   /* the access handler has seen the headers */
     int too_large; /* body exceeded max_body: discard the rest, answer 413 */
     int answered;  /* a response is queued */
+    int builtin;   /* /healthz or /metrics: not audited */
+    int has_principal;
+    uint8_t principal[32]; /* the subject mv_http_verify(_key) verified on this request */
+    const char *method;    /* MHD's, valid for the request */
     char remote[INET_ADDRSTRLEN];
 } conn_state;
 
@@ -105,6 +112,16 @@ mv_err mv_http_response_header(mv_http_response *r, const char *name, const char
     memcpy(r->header_names[r->n_headers], name, nl + 1);
     memcpy(r->header_values[r->n_headers], value, vl + 1);
     r->n_headers++;
+    return MV_OK;
+}
+
+mv_err mv_http_response_audit_note(mv_http_response *r, const char *note)
+{
+    size_t n;
+    if (!r || !note || (n = strnlen(note, MV_HTTP_AUDIT_NOTE_MAX + 1)) == 0 || n > MV_HTTP_AUDIT_NOTE_MAX ||
+        strspn(note, "abcdefghijklmnopqrstuvwxyz0123456789:_.-") != n)
+        return MV_ERR_INVAL;
+    memcpy(r->audit_note, note, n + 1);
     return MV_OK;
 }
 
@@ -235,6 +252,25 @@ static void count_request(mv_http_server *srv, const conn_state *st, unsigned st
                                         elapsed_seconds(&st->start));
 }
 
+/* Appends the answered request to the audit log: "METHOD /path" (never the query or body). A
+ * failed append is logged and counted, never fails the request (mv_audit_append keeps the log
+ * itself consistent). */
+static void audit_request(mv_http_server *srv, const conn_state *st, unsigned status, const char *note)
+{
+    char action[MV_AUDIT_ACTION_MAX + 1];
+    if (!srv->audit || st->builtin)
+        return;
+    snprintf(action, sizeof action, "%s %s", st->method ? st->method : "?", st->path ? st->path : "?");
+    mv_err rc = mv_audit_append(srv->audit, st->has_principal ? st->principal : NULL, st->remote, action, (int)status,
+                                note);
+    if (rc != MV_OK) {
+        mv_log(MV_LOG_ERROR, "http", "audit append failed: %s", mv_strerror(rc));
+        if (srv->metrics)
+            (void)!mv_metrics_counter_add(srv->metrics, "medvault_audit_append_failures_total",
+                                          "Requests that could not be appended to the audit log.", NULL, 1);
+    }
+}
+
 /* Queues resp (consuming its body) on the connection. */
 static enum MHD_Result send_response(conn_state *st, struct MHD_Connection *conn, mv_http_response *resp)
 {
@@ -267,6 +303,7 @@ static enum MHD_Result send_response(conn_state *st, struct MHD_Connection *conn
     for (size_t i = 0; i < resp->n_headers && i < MV_HTTP_MAX_HEADERS; i++)
         if (MHD_add_response_header(r, resp->header_names[i], resp->header_values[i]) != MHD_YES)
             goto out;
+    audit_request(st->srv, st, status, resp->audit_note);
     ret = MHD_queue_response(conn, status, r);
     if (ret == MHD_YES) {
         st->answered = 1;
@@ -408,6 +445,7 @@ static void dispatch(conn_state *st, const char *method, mv_http_response *resp)
         .impl = st,
     };
     if (get && strcmp(st->path, "/healthz") == 0) {
+        st->builtin = 1;
         resp->status = 200;
         set_content_type(resp, "text/plain; charset=utf-8");
         if (mv_buf_puts(&resp->body, "ok\n") != MV_OK)
@@ -415,6 +453,7 @@ static void dispatch(conn_state *st, const char *method, mv_http_response *resp)
         return;
     }
     if (get && srv->metrics && strcmp(st->path, "/metrics") == 0) {
+        st->builtin = 1;
         resp->status = 200;
         set_content_type(resp, "text/plain; version=0.0.4; charset=utf-8");
         if (mv_metrics_render(srv->metrics, &resp->body) != MV_OK)
@@ -445,6 +484,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             MHD_destroy_response(r);
         return ret;
     }
+    st->method = method;
     if (st->answered) {
         /* An early response is queued; MHD may still hand us body data: drop it. */
         *upload_data_size = 0;
@@ -548,6 +588,7 @@ mv_err mv_http_server_start(const mv_http_config *cfg, mv_http_server **out)
     srv->handler = cfg->handler;
     srv->ctx = cfg->ctx;
     srv->metrics = cfg->metrics;
+    srv->audit = cfg->audit;
     srv->max_body = cfg->max_body;
     snprintf(srv->requests_metric, sizeof srv->requests_metric, "%s_http_requests_total", component);
     snprintf(srv->duration_metric, sizeof srv->duration_metric, "%s_http_request_duration_seconds", component);
@@ -619,6 +660,17 @@ void mv_http_server_stop(mv_http_server *s)
     mv_free(s);
 }
 
+/* Remembers the verified subject on the server's request state (r->impl is NULL for requests
+ * a test builds by hand). */
+static void note_principal(const mv_http_request *r, const uint8_t subject[32])
+{
+    conn_state *st = r->impl;
+    if (!st)
+        return;
+    memcpy(st->principal, subject, 32);
+    st->has_principal = 1;
+}
+
 static void auth_request_of(const mv_http_request *r, mv_auth_request *ar)
 {
     *ar = (mv_auth_request){
@@ -640,7 +692,14 @@ mv_err mv_http_verify(mv_auth_verifier *v, const mv_http_request *r, uint64_t no
     if (!v || !r)
         return MV_ERR_INVAL;
     auth_request_of(r, &ar);
-    return mv_auth_verify(v, &ar, now, out_cred);
+    mv_credential local;
+    mv_credential *c = out_cred ? out_cred : &local;
+    mv_err rc = mv_auth_verify(v, &ar, now, c);
+    if (rc == MV_OK)
+        note_principal(r, c->subject);
+    if (c == &local)
+        mv_wipe(&local, sizeof local);
+    return rc;
 }
 
 mv_err mv_http_verify_key(mv_auth_verifier *v, const mv_http_request *r, uint64_t now, uint8_t key_out[static 32])
@@ -649,7 +708,10 @@ mv_err mv_http_verify_key(mv_auth_verifier *v, const mv_http_request *r, uint64_
     if (!v || !r)
         return MV_ERR_INVAL;
     auth_request_of(r, &ar);
-    return mv_auth_verify_key(v, &ar, now, key_out);
+    mv_err rc = mv_auth_verify_key(v, &ar, now, key_out);
+    if (rc == MV_OK)
+        note_principal(r, key_out);
+    return rc;
 }
 
 static int hexval(char c)

@@ -9,6 +9,7 @@
 
 #include <sodium.h>
 
+#include "medvault/mv_audit.h"
 #include "medvault/mv_config.h"
 #include "medvault/mv_crypto.h"
 #include "medvault/mv_daemon.h"
@@ -259,11 +260,28 @@ static enum route route_of(const char *m, const char *path, const char **arg, co
     return R_NONE;
 }
 
+/* GET /v1/audit: the request log, for a hospital admin's credential only. */
+static void handle_audit(storage_srv *s, const mv_http_request *req, mv_http_response *resp)
+{
+    mv_credential cred;
+    mv_err rc = mv_http_verify(s->auth, req, (uint64_t)time(NULL), &cred);
+    if (rc != MV_OK)
+        mv_http_respond_auth_failure(resp, rc);
+    else if (strcmp(cred.role, "admin") != 0)
+        mv_http_respond_json_error(resp, 403, "only an admin may read the audit log");
+    else
+        mv_audit_respond(s->audit, req, resp);
+}
+
 static void handler(void *ctx, const mv_http_request *req, mv_http_response *resp)
 {
     storage_srv *s = ctx;
     const char *arg = NULL, *allowed = NULL;
     char labels[64];
+    if (!strcmp(req->path, "/v1/audit")) {
+        handle_audit(s, req, resp);
+        return;
+    }
     enum route r = route_of(req->method, req->path, &arg, &allowed);
     snprintf(labels, sizeof labels, "endpoint=\"%s\"", route_label(r));
     storage_count(s, "medvault_storage_requests_total", "Requests by endpoint", labels, 1);
@@ -354,6 +372,25 @@ out:
     return rc;
 }
 
+/* ---------- audit log ---------- */
+
+/* Opens dir/audit/audit.log signed with dir/audit.key (created 0600 on first start). The one
+ * place that picks the storage server's audit key. */
+static mv_err open_audit(storage_srv *s)
+{
+    uint8_t sk[64];
+    char path[4096];
+    mv_err rc = mv_path_join(path, sizeof path, s->cfg->dir, "audit.key");
+    if (rc == MV_OK)
+        rc = mv_audit_key_load(path, sk);
+    if (rc == MV_OK)
+        rc = mv_audit_open(s->cfg->dir, "storage", sk, NULL, &s->audit);
+    if (rc != MV_OK)
+        mv_log(MV_LOG_ERROR, STORAGE_COMPONENT, "cannot open the audit log in %s: %s", s->cfg->dir, mv_strerror(rc));
+    mv_wipe(sk, sizeof sk);
+    return rc;
+}
+
 /* ---------- run ---------- */
 
 static void gc_tick(void *ctx)
@@ -401,7 +438,8 @@ mv_err mv_storage_run(const mv_storage_config *cfg)
             mv_log(MV_LOG_ERROR, STORAGE_COMPONENT, "cannot open the store %s: %s", store_dir, mv_strerror(rc));
         goto out;
     }
-    if ((rc = mv_auth_verifier_new(cfg->hospital_pk, cfg->skew_seconds, 1u << 20, &s.auth)) != MV_OK ||
+    if ((rc = open_audit(&s)) != MV_OK ||
+        (rc = mv_auth_verifier_new(cfg->hospital_pk, cfg->skew_seconds, 1u << 20, &s.auth)) != MV_OK ||
         (rc = mv_metrics_new(&s.metrics)) != MV_OK)
         goto out;
     storage_update_gauges(&s);
@@ -420,6 +458,7 @@ mv_err mv_storage_run(const mv_storage_config *cfg)
         .ctx = &s,
         .metrics = s.metrics,
         .component = "medvault_storage",
+        .audit = s.audit,
     };
     if ((rc = mv_http_server_start(&hc, &s.http)) != MV_OK) {
         mv_log(MV_LOG_ERROR, STORAGE_COMPONENT, "cannot listen on %s: %s", cfg->listen, mv_strerror(rc));
@@ -440,6 +479,7 @@ out:
         mv_http_server_stop(s.http);
     mv_revocation_poller_stop(revocations);
     mv_store_close(s.store);
+    mv_audit_close(s.audit);
     mv_auth_verifier_free(s.auth);
     mv_metrics_free(s.metrics);
     if (s.pow_key)

@@ -23,6 +23,7 @@ typedef struct storage_srv {
     mv_metrics *metrics;
     mv_http_server *http;
     uint8_t *pow_key; /* secure memory, STORAGE_POW_KEY_BYTES */
+    mv_audit *audit;  /* the request log (mv_audit.h); borrowed by the HTTP server */
 } storage_srv;
 
 /* A bounds-checked little-endian reader over an untrusted frame. Every getter returns 0 on
