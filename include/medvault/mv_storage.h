@@ -34,6 +34,10 @@ extern "C" {
 #define MV_STORAGE_MAX_ENVELOPE ((size_t)1 << 20)
 #define MV_STORAGE_CHALLENGE_TTL 300          /* seconds a dupcheck challenge stays valid */
 
+/* Which cloud this process is: the primary (records, blocks) or the decoy cloud, which only
+ * answers requests the primary forwards to it (issue 5). */
+typedef enum mv_storage_role { MV_STORAGE_PRIMARY = 0, MV_STORAGE_DECOY = 1 } mv_storage_role;
+
 typedef struct mv_storage_config {
     const char *dir;           /* state directory (created if missing) */
     const char *listen;        /* "a.b.c.d:PORT" (PORT 0 = any free port) */
@@ -48,6 +52,10 @@ typedef struct mv_storage_config {
     char hospital_url[MV_REVOCATION_URL_MAX]; /* "" = no revocation polling; else the
                                                  hospital's base URL (mv_revocation.h) */
     unsigned revocation_poll_s; /* seconds between revocation list fetches; default 10 */
+    mv_storage_role role;      /* MV_STORAGE_PRIMARY (default) or MV_STORAGE_DECOY (mv_decoy.h,
+                                  docs/decoy.md) */
+    uint8_t primary_pk[32];    /* decoy role: the primary storage server's Ed25519 identity key,
+                                  the only signer /v1/decoy and /v1/decoy/shapes accept */
 } mv_storage_config;
 
 /* Fills cfg with the defaults above (dir = dir, listen and port_file NULL, hospital_pk

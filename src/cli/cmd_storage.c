@@ -12,7 +12,8 @@
 static const char run_usage[] =
     "usage: medvault storage run --dir DIR --listen 127.0.0.1:PORT --hospital-key HEX\n"
     "                            [--port-file FILE] [--threads N]\n"
-    "                            [--hospital-url URL] [--revocation-poll SECONDS]\n\n"
+    "                            [--hospital-url URL] [--revocation-poll SECONDS]\n"
+    "                            [--role primary|decoy] [--primary-key HEX]\n\n"
     "Serves the storage API (docs/api.md, \"Storage server\") until SIGTERM/SIGINT: dedup\n"
     "checks with proof-of-ownership challenges, block uploads, record envelopes with ACLs,\n"
     "stats and garbage collection. State lives in DIR (created if missing): the store in\n"
@@ -23,7 +24,10 @@ static const char run_usage[] =
     "With --hospital-url (http://HOST:PORT of the hospital) the server fetches the hospital's\n"
     "signed revocation list at start and every SECONDS (default 10, 1..3600) and refuses\n"
     "revoked users (docs/revocation.md); without it, revoked users are refused only when\n"
-    "their short-lived credential expires.\n";
+    "their short-lived credential expires.\n"
+    "--role decoy runs the decoy cloud instead (docs/decoy.md): it answers only requests the\n"
+    "primary storage server signs with the identity whose key is --primary-key HEX (required),\n"
+    "from decoys generated under DIR/decoy.seed.\n";
 
 static int st_run(int argc, char **argv)
 {
@@ -32,10 +36,11 @@ static int st_run(int argc, char **argv)
         {"hospital-key", required_argument, NULL, 'k'}, {"port-file", required_argument, NULL, 'P'},
         {"threads", required_argument, NULL, 'T'},      {"help", no_argument, NULL, 'h'},
         {"hospital-url", required_argument, NULL, 'H'}, {"revocation-poll", required_argument, NULL, 'R'},
+        {"role", required_argument, NULL, 'o'},         {"primary-key", required_argument, NULL, 'p'},
         {NULL, 0, NULL, 0},
     };
     const char *dir = NULL, *listen = NULL, *hk = NULL, *port_file = NULL, *threads = NULL, *hospital_url = NULL,
-               *poll = NULL;
+               *poll = NULL, *role = NULL, *primary = NULL;
     int c;
     optind = 0;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -47,6 +52,8 @@ static int st_run(int argc, char **argv)
         case 'T': threads = optarg; break;
         case 'H': hospital_url = optarg; break;
         case 'R': poll = optarg; break;
+        case 'o': role = optarg; break;
+        case 'p': primary = optarg; break;
         case 'h': return cli_usage(run_usage, 1);
         default: return cli_usage(run_usage, 0);
         }
@@ -71,6 +78,22 @@ static int st_run(int argc, char **argv)
         cfg.threads = (unsigned)v;
     }
     if (cli_revocation_args(hospital_url, poll, cfg.hospital_url, sizeof cfg.hospital_url, &cfg.revocation_poll_s))
+        return CLI_USAGE;
+    if (role && strcmp(role, "decoy") == 0) {
+        cfg.role = MV_STORAGE_DECOY;
+        if (!primary) {
+            cli_err("--role decoy needs --primary-key HEX (the primary storage server's key)");
+            return CLI_USAGE;
+        }
+    } else if (role && strcmp(role, "primary") != 0) {
+        cli_err("--role must be primary or decoy");
+        return CLI_USAGE;
+    }
+    if (primary && cfg.role != MV_STORAGE_DECOY) {
+        cli_err("--primary-key only applies to --role decoy");
+        return CLI_USAGE;
+    }
+    if (primary && cli_hex_arg(primary, cfg.primary_pk, 32, "--primary-key"))
         return CLI_USAGE;
     rc = mv_storage_run(&cfg);
     if (rc == MV_ERR_BUSY) {

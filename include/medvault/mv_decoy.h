@@ -1,0 +1,200 @@
+/* mv_decoy.h - the decoy cloud's shared contracts (issue 5, docs/decoy.md): the public shape of
+ * a record, the frames the primary storage server sends to the decoy cloud, and the
+ * deterministic decoy generator.
+ *
+ * A shape is what the primary knows publicly about a record (never content): id,
+ * department, creation time, owner/patient/episode, the envelope length and reader keys,
+ * and the ciphertext length of each block. The decoy cloud turns a shape and its secret
+ * seed into a decoy record of exactly the same sizes, sealed to the same readers.
+ *
+ * Wire formats (all integers little-endian, like every storage frame):
+ *   shape   = id(16) | u8 dlen (0..63) | dept(dlen) | u64 created | owner(32) | patient(32) |
+ *             episode(16) | u32 env_len | u8 n_readers (1..64) | pk(32) * n_readers |
+ *             u32 n_blocks | u32 cipher_len * n_blocks
+ *   MVX1    = "MVX1" | u8 reason (1..6) | principal(32, zero if unknown) | u16 mlen (1..15) |
+ *             method | u16 plen (1..65535) | path_and_query | u32 blen | body |
+ *             u32 n_shapes | shape * n_shapes                (POST /v1/decoy)
+ *   MVH1    = "MVH1" | u32 n | shape * n                     (POST /v1/decoy/shapes)
+ * Decoders are strict: every length within the input, no trailing bytes, counts within
+ * their caps, method and path without NUL or control bytes.
+ *
+ * Thread-safety: stateless functions; structs are not synchronized. */
+#ifndef MV_DECOY_H
+#define MV_DECOY_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "medvault/mv_buf.h"
+#include "medvault/mv_err.h"
+#include "medvault/mv_storage.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MV_DECOY_SEED_BYTES 32
+#define MV_DECOY_DEPT_MAX 63        /* bytes of a department name (MV_CRED_MAX_DEPT_LEN) */
+#define MV_DECOY_MAX_READERS 64     /* MV_ENVELOPE_MAX_READERS */
+#define MV_DECOY_MAX_BLOCKS 1000000u /* MV_RECORD_BLOCKS_MAX */
+#define MV_DECOY_MAX_SHAPES 100000u /* shapes per MVX1 or MVH1 frame */
+#define MV_DECOY_METHOD_MAX 15
+#define MV_DECOY_PATH_MAX 65535
+#define MV_DECOY_MAX_BLOCK_LEN ((uint32_t)8 << 20)  /* MV_STORAGE_MAX_BLOCK */
+#define MV_DECOY_MAX_ENV_LEN ((uint32_t)1 << 20)    /* MV_STORAGE_MAX_ENVELOPE */
+
+/* Why the primary forwarded a request (MVX1 reason byte). */
+typedef enum mv_decoy_reason {
+    MV_DECOY_UNAUTHENTICATED = 1,
+    MV_DECOY_FORGED = 2,
+    MV_DECOY_REVOKED = 3,
+    MV_DECOY_EXPIRED = 4,
+    MV_DECOY_HONEYTOKEN = 5,
+    MV_DECOY_PROFILE = 6 /* over the access profile and step-up failed */
+} mv_decoy_reason;
+
+typedef struct mv_decoy_shape {
+    uint8_t id[16];
+    char department[MV_DECOY_DEPT_MAX + 1]; /* NUL-terminated; may be "" */
+    uint64_t created;
+    uint8_t owner[32], patient[32], episode[16]; /* zero when none */
+    uint32_t env_len;
+    uint8_t n_readers;                           /* 1..64 */
+    uint8_t readers[MV_DECOY_MAX_READERS][32];   /* X25519 pks from the real envelope */
+    uint32_t n_blocks;
+    uint32_t *block_len; /* n_blocks cipher lengths in the record's tag order; owned (mv_malloc)
+                            after decode, NULL when n_blocks is 0 */
+} mv_decoy_shape;
+
+/* Zeroes s (no blocks). Allocates nothing. */
+void mv_decoy_shape_init(mv_decoy_shape *s);
+/* Frees s->block_len and re-initialises s. Accepts NULL. */
+void mv_decoy_shape_clear(mv_decoy_shape *s);
+
+/* Appends the shape encoding of s to out. On error out is unchanged.
+ * Errors: MV_ERR_INVAL (NULL, department longer than 63 bytes, n_readers 0 or above 64,
+ * n_blocks above MV_DECOY_MAX_BLOCKS or block_len NULL with n_blocks > 0),
+ * MV_ERR_TOO_LARGE (out->max), MV_ERR_NOMEM. */
+mv_err mv_decoy_shape_encode(const mv_decoy_shape *s, mv_buf *out) __attribute__((warn_unused_result));
+
+/* Decodes one shape from the start of in[0..len) (untrusted) into out (initialised; cleared
+ * first, left cleared on error); *used receives the bytes consumed (the caller decides what
+ * may follow). The department must not contain NUL bytes. Memory is only allocated for
+ * lengths actually present in the input.
+ * Errors: MV_ERR_PARSE (truncated, n_readers 0 or above 64, NUL in the department),
+ * MV_ERR_TOO_LARGE (n_blocks above MV_DECOY_MAX_BLOCKS), MV_ERR_INVAL (NULL), MV_ERR_NOMEM. */
+mv_err mv_decoy_shape_decode(const uint8_t *in, size_t len, size_t *used, mv_decoy_shape *out)
+    __attribute__((warn_unused_result));
+
+/* An MVX1 forward frame. For encoding every pointer is borrowed from the caller. After
+ * mv_decoy_forward_decode, path and body point into the decoded input (borrowed: the input
+ * must outlive the frame; path is NOT NUL-terminated) and shapes is owned by the frame. */
+typedef struct mv_decoy_forward {
+    uint8_t reason;                        /* mv_decoy_reason */
+    uint8_t principal[32];                 /* caller's Ed25519 key, zero if unknown */
+    char method[MV_DECOY_METHOD_MAX + 1];  /* NUL-terminated, e.g. "GET" */
+    const char *path;                      /* path and query, path_len bytes */
+    size_t path_len;
+    const uint8_t *body;                   /* may be NULL when body_len is 0 */
+    size_t body_len;
+    mv_decoy_shape *shapes;                /* shapes of the records the request names */
+    size_t n_shapes;
+} mv_decoy_forward;
+
+/* Zeroes f. */
+void mv_decoy_forward_init(mv_decoy_forward *f);
+/* Frees the shapes of a DECODED frame (never call it on a frame whose shapes the caller
+ * owns) and re-initialises f. Accepts NULL. */
+void mv_decoy_forward_clear(mv_decoy_forward *f);
+
+/* Appends the MVX1 encoding of f to out. On error out is unchanged.
+ * Errors: MV_ERR_INVAL (NULL, reason outside 1..6, method empty or longer than 15 bytes,
+ * path empty or longer than 65535 bytes, body_len above UINT32_MAX, n_shapes above
+ * MV_DECOY_MAX_SHAPES, NULL shapes with n_shapes > 0, a shape mv_decoy_shape_encode
+ * refuses), MV_ERR_TOO_LARGE (out->max), MV_ERR_NOMEM. */
+mv_err mv_decoy_forward_encode(const mv_decoy_forward *f, mv_buf *out) __attribute__((warn_unused_result));
+
+/* Decodes in[0..len) (untrusted) into out (initialised; cleared first and left cleared on
+ * error). Strict: magic, reason 1..6, method 1..15 bytes of printable ASCII, path 1..65535
+ * bytes without control bytes, lengths within the input, no trailing bytes.
+ * Errors: MV_ERR_PARSE (malformed), MV_ERR_TOO_LARGE (n_shapes above MV_DECOY_MAX_SHAPES, or a
+ * shape's block count), MV_ERR_INVAL (NULL), MV_ERR_NOMEM. */
+mv_err mv_decoy_forward_decode(const uint8_t *in, size_t len, mv_decoy_forward *out)
+    __attribute__((warn_unused_result));
+
+/* Appends the MVH1 encoding of shapes[0..n) to out. On error out is unchanged.
+ * Errors: MV_ERR_INVAL (NULL shapes with n > 0, n above MV_DECOY_MAX_SHAPES, a shape
+ * mv_decoy_shape_encode refuses), MV_ERR_TOO_LARGE (out->max), MV_ERR_NOMEM. */
+mv_err mv_decoy_shapes_encode(const mv_decoy_shape *shapes, size_t n, mv_buf *out)
+    __attribute__((warn_unused_result));
+
+/* Decodes an MVH1 frame in[0..len) (untrusted): *out receives an array of *n shapes
+ * (owned by the caller; free with mv_decoy_shapes_free), NULL when *n is 0. Strict like
+ * mv_decoy_forward_decode. On error *out is NULL and *n 0.
+ * Errors: MV_ERR_PARSE, MV_ERR_TOO_LARGE (n above MV_DECOY_MAX_SHAPES or a block count),
+ * MV_ERR_INVAL (NULL), MV_ERR_NOMEM. */
+mv_err mv_decoy_shapes_decode(const uint8_t *in, size_t len, mv_decoy_shape **out, size_t *n)
+    __attribute__((warn_unused_result));
+/* Clears each of shapes[0..n) and frees the array. Accepts NULL. */
+void mv_decoy_shapes_free(mv_decoy_shape *shapes, size_t n);
+
+/* ---------- generator ---------- */
+
+typedef struct mv_decoy_block {
+    uint8_t tag[32]; /* SHA-256(c) */
+    uint8_t *c;      /* owned ciphertext, len bytes */
+    size_t len;
+} mv_decoy_block;
+
+typedef struct mv_decoy_record {
+    uint8_t id[16];
+    uint8_t *env;          /* owned MVE1 envelope, env_len bytes */
+    size_t env_len;
+    size_t n_blocks;
+    mv_decoy_block *blocks; /* owned, in the shape's block order */
+    unsigned n_inexact;     /* parts (envelope or blocks) whose exact size libzstd-compressed
+                               content could not reach: they hold a stored (raw-block) zstd
+                               frame, which still decrypts, or, below even that, keystream
+                               filler that does not. Sizes are exact either way; the server
+                               counts these in a metric (docs/decoy.md). */
+} mv_decoy_record;
+
+/* Zeroes r. */
+void mv_decoy_record_init(mv_decoy_record *r);
+/* Frees everything r owns and re-initialises it. Accepts NULL. */
+void mv_decoy_record_clear(mv_decoy_record *r);
+
+/* Generates the decoy for shape s under seed (32 secret bytes): an MVE1 envelope of exactly
+ * s->env_len bytes sealed to s's readers, blocks of exactly block_len[i] bytes with tags
+ * SHA-256(C). Deterministic in (seed, shape): every random choice, the record key and the
+ * sealed boxes' ephemeral keys derive from HKDF(seed, id, shape digest). Opened with any
+ * reader's key it yields a record whose blocks MLE-decrypt and join (mv_fhir_join) into a
+ * plausible FHIR resource, or an imaging attachment for large multi-block shapes.
+ * out must be initialised; it is cleared first and left cleared on error.
+ * Errors: MV_ERR_INVAL (NULL; a shape mv_decoy_shape_encode refuses; env_len or a block
+ * length above its cap (MV_DECOY_MAX_ENV_LEN, MV_DECOY_MAX_BLOCK_LEN) or below the framing
+ * minimum: env_len < 33 + 112 * n_readers, a block below 16 bytes), MV_ERR_CRYPTO (a reader
+ * key libsodium refuses), MV_ERR_NOMEM. */
+mv_err mv_decoy_generate(const uint8_t seed[static MV_DECOY_SEED_BYTES], const mv_decoy_shape *s,
+                         mv_decoy_record *out) __attribute__((warn_unused_result));
+
+/* ---------- the decoy cloud ---------- */
+
+/* Runs the decoy cloud (`medvault storage run --role decoy`; mv_storage_run hands over here
+ * when cfg->role is MV_STORAGE_DECOY) until SIGTERM/SIGINT. Serves /healthz, /metrics,
+ * POST /v1/decoy (MVX1: answers the forwarded request as the primary would, from decoys) and
+ * POST /v1/decoy/shapes (MVH1: generates and stores the decoy of every new or changed shape;
+ * 200 {"generated":n}); everything else is 404. Both POSTs need a signed request whose
+ * credential the hospital key verifies and whose subject is cfg->primary_pk, else 401.
+ * State: cfg->dir/decoy.seed (32 bytes, 0600, created on first start, kept in secure
+ * memory) and cfg->dir/decoys/ (docs/decoy.md). Uses listen, port_file, threads,
+ * skew_seconds, max_body, hospital_url and revocation_poll_s like the primary.
+ * Errors (before serving): MV_ERR_INVAL (NULL cfg, dir or listen, threads, skew or max_body 0,
+ * role not MV_STORAGE_DECOY, primary_pk all zero), MV_ERR_AUTH (decoy.seed readable by group
+ * or others), MV_ERR_PARSE (decoy.seed not 32 bytes), MV_ERR_NET (cannot listen), MV_ERR_IO,
+ * MV_ERR_NOMEM. */
+mv_err mv_decoy_run(const mv_storage_config *cfg) __attribute__((warn_unused_result));
+
+#ifdef __cplusplus
+}
+#endif
+#endif

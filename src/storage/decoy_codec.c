@@ -1,0 +1,336 @@
+/* decoy_codec.c - the shape, MVX1 and MVH1 frames between the primary and the decoy cloud:
+ * strict decoders that never read past their input nor allocate more than it describes. */
+#include "medvault/mv_decoy.h"
+
+#include <string.h>
+
+#include "medvault/mv_mem.h"
+#include "storage_internal.h"
+
+static mv_err put_u16(mv_buf *b, uint16_t v)
+{
+    uint8_t le[2] = {(uint8_t)v, (uint8_t)(v >> 8)};
+    return mv_buf_append(b, le, 2);
+}
+
+static mv_err put_u64(mv_buf *b, uint64_t v)
+{
+    uint8_t le[8];
+    for (int i = 0; i < 8; i++)
+        le[i] = (uint8_t)(v >> (8 * i));
+    return mv_buf_append(b, le, 8);
+}
+
+static int rd_u16(storage_rd *r, uint16_t *out)
+{
+    const uint8_t *p;
+    if (storage_rd_bytes(r, 2, &p))
+        return -1;
+    *out = (uint16_t)(p[0] | p[1] << 8);
+    return 0;
+}
+
+void mv_decoy_shape_init(mv_decoy_shape *s)
+{
+    if (s)
+        memset(s, 0, sizeof *s);
+}
+
+void mv_decoy_shape_clear(mv_decoy_shape *s)
+{
+    if (!s)
+        return;
+    mv_free(s->block_len);
+    memset(s, 0, sizeof *s);
+}
+
+static int shape_ok(const mv_decoy_shape *s)
+{
+    size_t dlen = strnlen(s->department, sizeof s->department);
+    return dlen <= MV_DECOY_DEPT_MAX && s->n_readers >= 1 && s->n_readers <= MV_DECOY_MAX_READERS &&
+           s->n_blocks <= MV_DECOY_MAX_BLOCKS && (s->n_blocks == 0 || s->block_len);
+}
+
+/* Appends without restoring out on error (callers restore the length). */
+static mv_err shape_put(const mv_decoy_shape *s, mv_buf *out)
+{
+    mv_err rc;
+    uint8_t dlen = (uint8_t)strnlen(s->department, sizeof s->department);
+    if ((rc = mv_buf_append(out, s->id, 16)) != MV_OK || (rc = mv_buf_append(out, &dlen, 1)) != MV_OK ||
+        (rc = mv_buf_append(out, s->department, dlen)) != MV_OK || (rc = put_u64(out, s->created)) != MV_OK ||
+        (rc = mv_buf_append(out, s->owner, 32)) != MV_OK || (rc = mv_buf_append(out, s->patient, 32)) != MV_OK ||
+        (rc = mv_buf_append(out, s->episode, 16)) != MV_OK || (rc = storage_put_u32(out, s->env_len)) != MV_OK ||
+        (rc = mv_buf_append(out, &s->n_readers, 1)) != MV_OK ||
+        (rc = mv_buf_append(out, s->readers, (size_t)s->n_readers * 32)) != MV_OK ||
+        (rc = storage_put_u32(out, s->n_blocks)) != MV_OK)
+        return rc;
+    for (uint32_t i = 0; i < s->n_blocks; i++)
+        if ((rc = storage_put_u32(out, s->block_len[i])) != MV_OK)
+            return rc;
+    return MV_OK;
+}
+
+static void buf_restore(mv_buf *out, size_t len0)
+{
+    if (out->len > len0) {
+        mv_wipe(out->ptr + len0, out->len - len0);
+        out->len = len0;
+        out->ptr[len0] = 0;
+    }
+}
+
+mv_err mv_decoy_shape_encode(const mv_decoy_shape *s, mv_buf *out)
+{
+    if (!s || !out || !shape_ok(s))
+        return MV_ERR_INVAL;
+    size_t len0 = out->len;
+    mv_err rc = shape_put(s, out);
+    if (rc != MV_OK)
+        buf_restore(out, len0);
+    return rc;
+}
+
+static mv_err shape_get(storage_rd *r, mv_decoy_shape *out)
+{
+    const uint8_t *p;
+    uint8_t dlen, n_readers;
+    uint32_t n_blocks;
+    if (storage_rd_bytes(r, 16, &p))
+        return MV_ERR_PARSE;
+    memcpy(out->id, p, 16);
+    if (storage_rd_u8(r, &dlen) || dlen > MV_DECOY_DEPT_MAX || storage_rd_bytes(r, dlen, &p))
+        return MV_ERR_PARSE;
+    if (dlen && memchr(p, 0, dlen))
+        return MV_ERR_PARSE;
+    memcpy(out->department, p, dlen);
+    out->department[dlen] = 0;
+    if (storage_rd_u64(r, &out->created) || storage_rd_bytes(r, 32, &p))
+        return MV_ERR_PARSE;
+    memcpy(out->owner, p, 32);
+    if (storage_rd_bytes(r, 32, &p))
+        return MV_ERR_PARSE;
+    memcpy(out->patient, p, 32);
+    if (storage_rd_bytes(r, 16, &p))
+        return MV_ERR_PARSE;
+    memcpy(out->episode, p, 16);
+    if (storage_rd_u32(r, &out->env_len) || storage_rd_u8(r, &n_readers) || n_readers == 0 ||
+        n_readers > MV_DECOY_MAX_READERS || storage_rd_bytes(r, (size_t)n_readers * 32, &p))
+        return MV_ERR_PARSE;
+    out->n_readers = n_readers;
+    memcpy(out->readers, p, (size_t)n_readers * 32);
+    if (storage_rd_u32(r, &n_blocks))
+        return MV_ERR_PARSE;
+    if (n_blocks > MV_DECOY_MAX_BLOCKS)
+        return MV_ERR_TOO_LARGE;
+    /* Allocate only what the input can back: 4 bytes per announced length. */
+    if (storage_rd_bytes(r, (size_t)n_blocks * 4, &p))
+        return MV_ERR_PARSE;
+    if (n_blocks) {
+        out->block_len = mv_mallocarray(n_blocks, sizeof *out->block_len);
+        if (!out->block_len)
+            return MV_ERR_NOMEM;
+        for (uint32_t i = 0; i < n_blocks; i++) {
+            const uint8_t *q = p + (size_t)i * 4;
+            out->block_len[i] = (uint32_t)q[0] | (uint32_t)q[1] << 8 | (uint32_t)q[2] << 16 | (uint32_t)q[3] << 24;
+        }
+    }
+    out->n_blocks = n_blocks;
+    return MV_OK;
+}
+
+mv_err mv_decoy_shape_decode(const uint8_t *in, size_t len, size_t *used, mv_decoy_shape *out)
+{
+    if (!out || !used || (!in && len))
+        return MV_ERR_INVAL;
+    mv_decoy_shape_clear(out);
+    *used = 0;
+    storage_rd r;
+    storage_rd_init(&r, in, len);
+    mv_err rc = shape_get(&r, out);
+    if (rc != MV_OK) {
+        mv_decoy_shape_clear(out);
+        return rc;
+    }
+    *used = r.off;
+    return MV_OK;
+}
+
+/* ---------- MVX1 ---------- */
+
+void mv_decoy_forward_init(mv_decoy_forward *f)
+{
+    if (f)
+        memset(f, 0, sizeof *f);
+}
+
+void mv_decoy_forward_clear(mv_decoy_forward *f)
+{
+    if (!f)
+        return;
+    mv_decoy_shapes_free(f->shapes, f->n_shapes);
+    memset(f, 0, sizeof *f);
+}
+
+/* Method and path never hold spaces or control bytes (they were one HTTP request line). */
+static int text_ok(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i] < 0x21 || p[i] == 0x7f)
+            return 0;
+    return 1;
+}
+
+mv_err mv_decoy_forward_encode(const mv_decoy_forward *f, mv_buf *out)
+{
+    if (!f || !out)
+        return MV_ERR_INVAL;
+    size_t mlen = strnlen(f->method, sizeof f->method);
+    if (f->reason < MV_DECOY_UNAUTHENTICATED || f->reason > MV_DECOY_PROFILE || mlen == 0 ||
+        mlen > MV_DECOY_METHOD_MAX || !f->path || f->path_len == 0 || f->path_len > MV_DECOY_PATH_MAX ||
+        f->body_len > UINT32_MAX || (!f->body && f->body_len) || f->n_shapes > MV_DECOY_MAX_SHAPES ||
+        (!f->shapes && f->n_shapes))
+        return MV_ERR_INVAL;
+    for (size_t i = 0; i < f->n_shapes; i++)
+        if (!shape_ok(&f->shapes[i]))
+            return MV_ERR_INVAL;
+    size_t len0 = out->len;
+    mv_err rc;
+    if ((rc = mv_buf_append(out, "MVX1", 4)) != MV_OK || (rc = mv_buf_append(out, &f->reason, 1)) != MV_OK ||
+        (rc = mv_buf_append(out, f->principal, 32)) != MV_OK || (rc = put_u16(out, (uint16_t)mlen)) != MV_OK ||
+        (rc = mv_buf_append(out, f->method, mlen)) != MV_OK ||
+        (rc = put_u16(out, (uint16_t)f->path_len)) != MV_OK ||
+        (rc = mv_buf_append(out, f->path, f->path_len)) != MV_OK ||
+        (rc = storage_put_u32(out, (uint32_t)f->body_len)) != MV_OK ||
+        (rc = mv_buf_append(out, f->body, f->body_len)) != MV_OK ||
+        (rc = storage_put_u32(out, (uint32_t)f->n_shapes)) != MV_OK)
+        goto out;
+    for (size_t i = 0; i < f->n_shapes; i++)
+        if ((rc = shape_put(&f->shapes[i], out)) != MV_OK)
+            goto out;
+out:
+    if (rc != MV_OK)
+        buf_restore(out, len0);
+    return rc;
+}
+
+/* Decodes n shapes from r into a fresh array (NULL when n is 0). */
+static mv_err shapes_get(storage_rd *r, uint32_t n, mv_decoy_shape **out)
+{
+    *out = NULL;
+    if (n > MV_DECOY_MAX_SHAPES)
+        return MV_ERR_TOO_LARGE;
+    if (n == 0)
+        return MV_OK;
+    /* The smallest shape is 16+1+8+32+32+16+4+1+32+4 = 146 bytes: bound the array by the input. */
+    if (storage_rd_left(r) / 146 < n)
+        return MV_ERR_PARSE;
+    mv_decoy_shape *a = mv_calloc(n, sizeof *a);
+    if (!a)
+        return MV_ERR_NOMEM;
+    mv_err rc = MV_OK;
+    for (uint32_t i = 0; i < n; i++)
+        if ((rc = shape_get(r, &a[i])) != MV_OK)
+            break;
+    if (rc != MV_OK) {
+        mv_decoy_shapes_free(a, n);
+        return rc;
+    }
+    *out = a;
+    return MV_OK;
+}
+
+mv_err mv_decoy_forward_decode(const uint8_t *in, size_t len, mv_decoy_forward *out)
+{
+    if (!out || (!in && len))
+        return MV_ERR_INVAL;
+    mv_decoy_forward_clear(out);
+    storage_rd r;
+    storage_rd_init(&r, in, len);
+    const uint8_t *p;
+    uint16_t mlen, plen;
+    uint32_t blen, n;
+    mv_err rc = MV_ERR_PARSE;
+    if (storage_rd_bytes(&r, 4, &p) || memcmp(p, "MVX1", 4) != 0 || storage_rd_u8(&r, &out->reason) ||
+        out->reason < MV_DECOY_UNAUTHENTICATED || out->reason > MV_DECOY_PROFILE || storage_rd_bytes(&r, 32, &p))
+        goto out;
+    memcpy(out->principal, p, 32);
+    if (rd_u16(&r, &mlen) || mlen == 0 || mlen > MV_DECOY_METHOD_MAX || storage_rd_bytes(&r, mlen, &p) ||
+        !text_ok(p, mlen))
+        goto out;
+    memcpy(out->method, p, mlen);
+    out->method[mlen] = 0;
+    if (rd_u16(&r, &plen) || plen == 0 || storage_rd_bytes(&r, plen, &p) || !text_ok(p, plen))
+        goto out;
+    out->path = (const char *)p;
+    out->path_len = plen;
+    if (storage_rd_u32(&r, &blen) || storage_rd_bytes(&r, blen, &p))
+        goto out;
+    out->body = blen ? p : NULL;
+    out->body_len = blen;
+    if (storage_rd_u32(&r, &n))
+        goto out;
+    if ((rc = shapes_get(&r, n, &out->shapes)) != MV_OK)
+        goto out;
+    out->n_shapes = n;
+    rc = storage_rd_left(&r) == 0 ? MV_OK : MV_ERR_PARSE;
+out:
+    if (rc != MV_OK)
+        mv_decoy_forward_clear(out);
+    return rc;
+}
+
+/* ---------- MVH1 ---------- */
+
+mv_err mv_decoy_shapes_encode(const mv_decoy_shape *shapes, size_t n, mv_buf *out)
+{
+    if (!out || (!shapes && n) || n > MV_DECOY_MAX_SHAPES)
+        return MV_ERR_INVAL;
+    for (size_t i = 0; i < n; i++)
+        if (!shape_ok(&shapes[i]))
+            return MV_ERR_INVAL;
+    size_t len0 = out->len;
+    mv_err rc;
+    if ((rc = mv_buf_append(out, "MVH1", 4)) != MV_OK || (rc = storage_put_u32(out, (uint32_t)n)) != MV_OK)
+        goto out;
+    for (size_t i = 0; i < n; i++)
+        if ((rc = shape_put(&shapes[i], out)) != MV_OK)
+            goto out;
+out:
+    if (rc != MV_OK)
+        buf_restore(out, len0);
+    return rc;
+}
+
+mv_err mv_decoy_shapes_decode(const uint8_t *in, size_t len, mv_decoy_shape **out, size_t *n)
+{
+    if (!out || !n || (!in && len))
+        return MV_ERR_INVAL;
+    *out = NULL;
+    *n = 0;
+    storage_rd r;
+    storage_rd_init(&r, in, len);
+    const uint8_t *p;
+    uint32_t cnt;
+    mv_decoy_shape *a = NULL;
+    if (storage_rd_bytes(&r, 4, &p) || memcmp(p, "MVH1", 4) != 0 || storage_rd_u32(&r, &cnt))
+        return MV_ERR_PARSE;
+    mv_err rc = shapes_get(&r, cnt, &a);
+    if (rc != MV_OK)
+        return rc;
+    if (storage_rd_left(&r) != 0) {
+        mv_decoy_shapes_free(a, cnt);
+        return MV_ERR_PARSE;
+    }
+    *out = a;
+    *n = cnt;
+    return MV_OK;
+}
+
+void mv_decoy_shapes_free(mv_decoy_shape *shapes, size_t n)
+{
+    if (!shapes)
+        return;
+    for (size_t i = 0; i < n; i++)
+        mv_decoy_shape_clear(&shapes[i]);
+    mv_free(shapes);
+}

@@ -1,0 +1,331 @@
+/* test_decoy_server.c - the decoy cloud against a real `medvault storage run --role decoy`
+ * process: a forwarded record read signed by the primary's key gets a 200 envelope of exactly
+ * the shape's size, identical on a second fetch; another key (with a valid credential) and an
+ * unsigned request get 401; a shapes push stores decoys whose blocks are then served by their
+ * tags (MVG1 and GET), unknown tags 404; a changed shape regenerates; a restart serves the same
+ * bytes; other paths 404; /healthz and /metrics answer. */
+#include "testutil.h"
+
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "medvault/mv_auth.h"
+#include "medvault/mv_box.h"
+#include "medvault/mv_codec.h"
+#include "medvault/mv_decoy.h"
+#include "medvault/mv_file.h"
+#include "medvault/mv_httpc.h"
+#include "medvault/mv_identity.h"
+#include "medvault/mv_mem.h"
+#include "medvault/mv_mle.h"
+#include "medvault/mv_record.h"
+
+extern char **environ;
+
+static char g_dir[256], g_stdir[300], g_portfile[320];
+static pid_t g_pid = -1;
+static unsigned g_port;
+static mv_identity *g_hosp;
+
+typedef struct svc {
+    mv_identity *id;
+    char *cred;
+} svc;
+
+static svc g_primary, g_other;
+
+static void start_server(void)
+{
+    char hk[65], pk[65], listen[] = "127.0.0.1:0";
+    assert_int_equal(mv_hex_encode(hk, sizeof hk, mv_identity_sign_pk(g_hosp), 32), MV_OK);
+    assert_int_equal(mv_hex_encode(pk, sizeof pk, mv_identity_sign_pk(g_primary.id), 32), MV_OK);
+    unlink(g_portfile);
+    const char *bin = getenv("MEDVAULT_BIN");
+    assert_non_null(bin);
+    char *argv[] = {(char *)bin, "storage", "run", "--role", "decoy", "--primary-key", pk, "--dir", g_stdir,
+                    "--listen", listen, "--hospital-key", hk, "--port-file", g_portfile, "--threads", "2", NULL};
+    assert_int_equal(posix_spawn(&g_pid, bin, NULL, NULL, argv, environ), 0);
+    for (int i = 0; i < 300; i++) {
+        mv_buf b;
+        mv_buf_init(&b, 64);
+        if (mv_file_read(g_portfile, 64, &b) == MV_OK && b.len > 0) {
+            g_port = (unsigned)strtoul((const char *)b.ptr, NULL, 10);
+            mv_buf_clear(&b);
+            return;
+        }
+        mv_buf_clear(&b);
+        usleep(50000);
+    }
+    fail_msg("decoy server did not start");
+}
+
+static void stop_server(void)
+{
+    int status = 0;
+    assert_int_equal(kill(g_pid, SIGTERM), 0);
+    for (int i = 0; i < 150; i++) {
+        if (waitpid(g_pid, &status, WNOHANG) == g_pid) {
+            g_pid = -1;
+            assert_true(WIFEXITED(status));
+            assert_int_equal(WEXITSTATUS(status), 0);
+            return;
+        }
+        usleep(100000);
+    }
+    kill(g_pid, SIGKILL);
+    fail_msg("decoy server ignored SIGTERM");
+}
+
+static svc make_svc(const char *name)
+{
+    char d[400];
+    svc u = {0};
+    snprintf(d, sizeof d, "%s/%s", g_dir, name);
+    assert_int_equal(mv_identity_create(d, &u.id), MV_OK);
+    mv_credential cr;
+    memset(&cr, 0, sizeof cr);
+    memcpy(cr.subject, mv_identity_sign_pk(u.id), 32);
+    snprintf(cr.role, sizeof cr.role, "storage");
+    cr.issued_at = (uint64_t)time(NULL) - 1000;
+    cr.expires_at = (uint64_t)time(NULL) + 36000;
+    assert_int_equal(mv_credential_issue(&cr, mv_identity_sign_pk(g_hosp), mv_identity_sign_sk(g_hosp)), MV_OK);
+    u.cred = mv_malloc(MV_CRED_B64_MAX + 1);
+    assert_int_equal(mv_credential_encode(&cr, u.cred, MV_CRED_B64_MAX + 1), MV_OK);
+    return u;
+}
+
+static long call(const char *method, const char *path, const void *body, size_t len, const svc *u, mv_buf *out)
+{
+    char url[256];
+    mv_httpc_call c;
+    snprintf(url, sizeof url, "http://127.0.0.1:%u%s", g_port, path);
+    mv_httpc_call_init(&c);
+    c.method = method;
+    c.url = url;
+    c.body = body;
+    c.body_len = len;
+    c.timeout_ms = 60000;
+    if (u)
+        assert_int_equal(mv_httpc_sign(&c, mv_identity_sign_pk(u->id), mv_identity_sign_sk(u->id), u->cred,
+                                       (uint64_t)time(NULL)),
+                         MV_OK);
+    assert_int_equal(mv_httpc_run(&c, 1), MV_OK);
+    assert_int_equal(c.rc, MV_OK);
+    long st = c.status;
+    if (out) {
+        mv_buf_reset(out);
+        assert_int_equal(mv_buf_append(out, c.response.ptr, c.response.len), MV_OK);
+    }
+    mv_httpc_call_clear(&c);
+    return st;
+}
+
+static uint8_t g_reader_sk[32];
+
+static void make_shape(mv_decoy_shape *s, uint8_t idbyte, uint32_t env_len)
+{
+    static uint32_t lens[2] = {412, 377};
+    static uint8_t pk[32];
+    static int have;
+    if (!have) {
+        assert_int_equal(mv_box_keypair(pk, g_reader_sk), MV_OK);
+        have = 1;
+    }
+    mv_decoy_shape_init(s);
+    memset(s->id, idbyte, 16);
+    snprintf(s->department, sizeof s->department, "cardiology");
+    s->created = 1745000000;
+    memset(s->owner, 0x61, 32);
+    memset(s->patient, 0x62, 32);
+    memset(s->episode, 0x63, 16);
+    s->env_len = env_len;
+    s->n_readers = 1;
+    memcpy(s->readers[0], pk, 32);
+    s->n_blocks = 2;
+    s->block_len = lens;
+}
+
+/* A forwarded request: MVX1 around method, path and body with the given shapes. */
+static long forward(const svc *u, const char *method, const char *path, const void *body, size_t blen,
+                    mv_decoy_shape *shapes, size_t n, mv_buf *out)
+{
+    mv_decoy_forward f;
+    mv_buf fb;
+    mv_decoy_forward_init(&f);
+    f.reason = MV_DECOY_FORGED;
+    snprintf(f.method, sizeof f.method, "%s", method);
+    f.path = path;
+    f.path_len = strlen(path);
+    f.body = body;
+    f.body_len = blen;
+    f.shapes = shapes;
+    f.n_shapes = n;
+    mv_buf_init(&fb, (size_t)16 << 20);
+    assert_int_equal(mv_decoy_forward_encode(&f, &fb), MV_OK);
+    long st = call("POST", "/v1/decoy", fb.ptr, fb.len, u, out);
+    mv_buf_clear(&fb);
+    return st;
+}
+
+static void test_decoy_cloud(void **state)
+{
+    (void)state;
+    mv_decoy_shape s, s2;
+    mv_buf a, b;
+    char path[128], idhex[33];
+    mv_buf_init(&a, (size_t)64 << 20);
+    mv_buf_init(&b, (size_t)64 << 20);
+    make_shape(&s, 0x5e, 1700);
+    assert_int_equal(mv_hex_encode(idhex, sizeof idhex, s.id, 16), MV_OK);
+    snprintf(path, sizeof path, "/v1/records/%s", idhex);
+
+    /* Forwarded read by the primary: 200, exact size, the same bytes twice; it opens. */
+    assert_int_equal(forward(&g_primary, "GET", path, NULL, 0, &s, 1, &a), 200);
+    assert_int_equal(a.len, s.env_len);
+    assert_int_equal(forward(&g_primary, "GET", path, NULL, 0, &s, 1, &b), 200);
+    assert_int_equal(b.len, a.len);
+    assert_memory_equal(a.ptr, b.ptr, a.len);
+    mv_record r;
+    mv_record_init(&r);
+    assert_int_equal(mv_envelope_open(s.id, a.ptr, a.len, s.readers[0], g_reader_sk, &r), MV_OK);
+    assert_int_equal(r.n_blocks, 2);
+    /* Another storage identity (valid credential), and no signature at all: 401. */
+    assert_int_equal(forward(&g_other, "GET", path, NULL, 0, &s, 1, &b), 401);
+    assert_int_equal(call("POST", "/v1/decoy", "MVX1", 4, NULL, &b), 401);
+    assert_int_equal(call("POST", "/v1/decoy/shapes", "MVH1", 4, &g_other, &b), 401);
+    /* Malformed frame, unknown paths, wrong method. */
+    assert_int_equal(call("POST", "/v1/decoy", "MVX1", 4, &g_primary, &b), 400);
+    assert_int_equal(call("GET", "/v1/records", NULL, 0, &g_primary, &b), 404);
+    assert_int_equal(call("GET", "/v1/decoy", NULL, 0, &g_primary, &b), 405);
+    assert_int_equal(call("GET", "/healthz", NULL, 0, NULL, &b), 200);
+
+    /* Shapes push: generated and stored; blocks served by their decoy tags. */
+    make_shape(&s2, 0x77, 1500);
+    mv_decoy_shape both[2] = {s, s2};
+    mv_buf hb;
+    mv_buf_init(&hb, 1 << 20);
+    assert_int_equal(mv_decoy_shapes_encode(both, 2, &hb), MV_OK);
+    assert_int_equal(call("POST", "/v1/decoy/shapes", hb.ptr, hb.len, &g_primary, &b), 200);
+    assert_string_equal((const char *)b.ptr, "{\"generated\":1}"); /* s was stored by the read */
+    assert_int_equal(call("POST", "/v1/decoy/shapes", hb.ptr, hb.len, &g_primary, &b), 200);
+    assert_string_equal((const char *)b.ptr, "{\"generated\":0}");
+    mv_buf g;
+    mv_buf_init(&g, 1 << 20);
+    assert_int_equal(mv_buf_append(&g, "MVG1\x03\x00\x00\x00", 8), MV_OK);
+    assert_int_equal(mv_buf_append(&g, r.blocks[0].tag, 32), MV_OK);
+    assert_int_equal(mv_buf_append(&g, r.blocks[1].tag, 32), MV_OK);
+    uint8_t unknown[32] = {0};
+    assert_int_equal(mv_buf_append(&g, unknown, 32), MV_OK);
+    assert_int_equal(forward(&g_primary, "POST", "/v1/blocks/get", g.ptr, g.len, NULL, 0, &b), 200);
+    assert_memory_equal(b.ptr, "MVG1\x03\x00\x00\x00", 8);
+    size_t off = 8;
+    for (int i = 0; i < 2; i++) {
+        uint32_t len = (uint32_t)b.ptr[off + 1] | (uint32_t)b.ptr[off + 2] << 8 | (uint32_t)b.ptr[off + 3] << 16;
+        assert_int_equal(b.ptr[off], 1);
+        assert_true(len == r.blocks[i].cipher_len);
+        assert_true(mv_mle_tag_ok(b.ptr + off + 5, len, r.blocks[i].tag));
+        off += 5 + len;
+    }
+    assert_int_equal(b.ptr[off], 0); /* the unknown tag */
+    assert_int_equal(off + 5, b.len);
+    char tpath[128], thex[65];
+    assert_int_equal(mv_hex_encode(thex, sizeof thex, r.blocks[0].tag, 32), MV_OK);
+    snprintf(tpath, sizeof tpath, "/v1/blocks/%s", thex);
+    assert_int_equal(forward(&g_primary, "GET", tpath, NULL, 0, NULL, 0, &b), 200);
+    assert_true(b.len == r.blocks[0].cipher_len);
+    snprintf(tpath, sizeof tpath, "/v1/blocks/%064d", 0);
+    assert_int_equal(forward(&g_primary, "GET", tpath, NULL, 0, NULL, 0, &b), 404);
+    /* Stored shapes answer without being carried in the frame; unknown ids 404. */
+    assert_int_equal(forward(&g_primary, "GET", path, NULL, 0, NULL, 0, &b), 200);
+    assert_memory_equal(a.ptr, b.ptr, a.len);
+    assert_int_equal(forward(&g_primary, "GET", "/v1/records/00000000000000000000000000000000", NULL, 0, NULL, 0, &b),
+                     404);
+    /* Readers JSON from the shape; forwarded writes get plausible answers. */
+    snprintf(tpath, sizeof tpath, "/v1/records/%s/readers", idhex);
+    assert_int_equal(forward(&g_primary, "GET", tpath, NULL, 0, NULL, 0, &b), 200);
+    assert_non_null(strstr((const char *)b.ptr, "\"department\":\"cardiology\""));
+    static const char dc[] = "{\"department\":\"x\",\"tokens\":[\"a\",\"b\"]}";
+    assert_int_equal(forward(&g_primary, "POST", "/v1/dupcheck", dc, sizeof dc - 1, NULL, 0, &b), 200);
+    assert_string_equal((const char *)b.ptr, "{\"results\":[{\"exists\":false},{\"exists\":false}]}");
+    /* MVQ1 batch: the decoy envelope, and "not found" for an unknown id. */
+    mv_buf q;
+    mv_buf_init(&q, 1024);
+    assert_int_equal(mv_buf_append(&q, "MVQ1\x02\x00\x00\x00", 8), MV_OK);
+    assert_int_equal(mv_buf_append(&q, s.id, 16), MV_OK);
+    assert_int_equal(mv_buf_append(&q, unknown, 16), MV_OK);
+    assert_int_equal(forward(&g_primary, "POST", "/v1/records/get", q.ptr, q.len, NULL, 0, &b), 200);
+    assert_int_equal(b.len, 8 + 5 + a.len + 5);
+    assert_memory_equal(b.ptr + 13, a.ptr, a.len);
+    assert_int_equal(b.ptr[13 + a.len], 1);
+
+    /* A changed shape regenerates (new size); the old shape again gives the old bytes. */
+    s.env_len = 1900;
+    assert_int_equal(forward(&g_primary, "GET", path, NULL, 0, &s, 1, &b), 200);
+    assert_int_equal(b.len, 1900);
+    s.env_len = 1700;
+    assert_int_equal(forward(&g_primary, "GET", path, NULL, 0, &s, 1, &b), 200);
+    assert_memory_equal(a.ptr, b.ptr, a.len);
+
+    /* Restart: the same seed, the same bytes. */
+    stop_server();
+    start_server();
+    assert_int_equal(forward(&g_primary, "GET", path, NULL, 0, NULL, 0, &b), 200);
+    assert_int_equal(b.len, a.len);
+    assert_memory_equal(a.ptr, b.ptr, a.len);
+    assert_int_equal(call("GET", "/metrics", NULL, 0, NULL, &b), 200);
+    assert_non_null(strstr((const char *)b.ptr, "medvault_decoy"));
+    struct stat st;
+    char seedp[400];
+    snprintf(seedp, sizeof seedp, "%s/decoy.seed", g_stdir);
+    assert_int_equal(stat(seedp, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    assert_int_equal(st.st_size, 32);
+
+    mv_record_clear(&r);
+    mv_buf_clear(&q);
+    mv_buf_clear(&g);
+    mv_buf_clear(&hb);
+    mv_buf_clear(&a);
+    mv_buf_clear(&b);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(g_dir, sizeof g_dir, "%s", tu_tmpdir());
+    snprintf(g_stdir, sizeof g_stdir, "%s/decoy", g_dir);
+    snprintf(g_portfile, sizeof g_portfile, "%s/port", g_dir);
+    char hd[300];
+    snprintf(hd, sizeof hd, "%s/hospital", g_dir);
+    assert_int_equal(mv_identity_create(hd, &g_hosp), MV_OK);
+    g_primary = make_svc("primary");
+    g_other = make_svc("other");
+    start_server();
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    if (g_pid > 0)
+        stop_server();
+    mv_identity_free(g_primary.id);
+    mv_identity_free(g_other.id);
+    mv_free(g_primary.cred);
+    mv_free(g_other.cred);
+    mv_identity_free(g_hosp);
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_decoy_cloud)};
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
