@@ -680,6 +680,7 @@ mv_err mv_hospital_run(const mv_hospital_config *cfg)
     if ((rc = mv_auth_verifier_new(mv_identity_sign_pk(h.id), cfg->skew_seconds, 1u << 20, &h.auth)) != MV_OK ||
         (rc = mv_metrics_new(&h.metrics)) != MV_OK)
         goto out;
+    hospital_dash_set_stepup(h.dash, hosp_stepup_decide_id, &h);
     if ((rc = hosp_alerts_start(&h)) != MV_OK) {
         mv_log(MV_LOG_ERROR, COMPONENT, "cannot start alert delivery: %s", mv_strerror(rc));
         goto out;

@@ -140,5 +140,10 @@ void hosp_stepup_post(struct hosp *, const mv_http_request *, mv_http_response *
 void hosp_stepup_get(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *, const char *);
 void hosp_stepup_decide(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *,
                         const char *);
+/* Decides request id as admin admin_id (ctx is the struct hosp; the dashboard's
+ * hospital_dash_decide_fn): approve signs and stores a grant, deny raises stepup_failed
+ * "denied by admin". Errors: MV_ERR_NOT_FOUND, MV_ERR_BAD_STATE, registry and signing errors. */
+mv_err hosp_stepup_decide_id(void *ctx, int64_t id, int64_t admin_id, int approve, const char **why)
+    __attribute__((warn_unused_result));
 
 #endif

@@ -214,15 +214,42 @@ void hosp_stepup_get(struct hosp *h, const mv_http_request *req, mv_http_respons
     }
 }
 
+mv_err hosp_stepup_decide_id(void *ctx, int64_t id, int64_t admin_id, int approve, const char **why)
+{
+    struct hosp *h = ctx;
+    registry_stepup s;
+    char grant[MV_STEPUP_GRANT_B64_LEN + 1], object[48];
+    uint64_t expires = 0;
+    mv_err rc = registry_stepup_get(h->reg, id, &s);
+    if (rc == MV_ERR_NOT_FOUND && why)
+        *why = "no such step-up request";
+    if (rc == MV_OK && strcmp(s.status, "pending") != 0) {
+        rc = MV_ERR_BAD_STATE;
+        if (why)
+            *why = "this step-up request was already decided";
+    }
+    if (rc == MV_OK && approve)
+        rc = grant_issue(h, s.user_pk, MV_STEPUP_METHOD_ADMIN, grant, &expires);
+    if (rc == MV_OK)
+        rc = registry_stepup_decide(h->reg, id, admin_id, approve ? grant : NULL, (uint64_t)time(NULL), why);
+    if (rc != MV_OK)
+        return rc;
+    if (approve) {
+        hosp_metric_add(h, "medvault_hospital_stepup_total", "Step-up attempts, by outcome", "outcome=\"admin\"", 1);
+    } else {
+        snprintf(object, sizeof object, "step-up request %lld", (long long)id);
+        stepup_failed(h, NULL, s.user_pk, object, "denied by admin");
+    }
+    mv_log(MV_LOG_INFO, COMPONENT, "step-up request %lld %s by an admin", (long long)id, approve ? "approved" : "denied");
+    return MV_OK;
+}
+
 /* POST /v1/stepup/{id} {"decision":"approve"|"deny"} (admin). */
 void hosp_stepup_decide(struct hosp *h, const mv_http_request *req, mv_http_response *resp, const hosp_caller *caller,
                         const char *param)
 {
     mv_json *root = NULL;
     const char *decision = NULL, *why = NULL;
-    registry_stepup s;
-    char grant[MV_STEPUP_GRANT_B64_LEN + 1], object[48];
-    uint64_t expires = 0;
     int64_t id = 0;
     if (!parse_id(param, &id)) {
         mv_http_respond_json_error(resp, 400, "expected /v1/stepup/<request id>");
@@ -235,26 +262,11 @@ void hosp_stepup_decide(struct hosp *h, const mv_http_request *req, mv_http_resp
         goto out;
     }
     int approve = !strcmp(decision, "approve");
-    mv_err rc = registry_stepup_get(h->reg, id, &s);
-    if (rc == MV_OK && strcmp(s.status, "pending") != 0) {
-        rc = MV_ERR_BAD_STATE;
-        why = "this step-up request was already decided";
-    }
-    if (rc == MV_OK && approve)
-        rc = grant_issue(h, s.user_pk, MV_STEPUP_METHOD_ADMIN, grant, &expires);
-    if (rc == MV_OK)
-        rc = registry_stepup_decide(h->reg, id, caller->user.id, approve ? grant : NULL, (uint64_t)time(NULL), &why);
+    mv_err rc = hosp_stepup_decide_id(h, id, caller->user.id, approve, &why);
     if (rc != MV_OK) {
-        hosp_respond_err(resp, rc, rc == MV_ERR_NOT_FOUND ? "no such step-up request" : why);
+        hosp_respond_err(resp, rc, why);
         goto out;
     }
-    if (approve) {
-        hosp_metric_add(h, "medvault_hospital_stepup_total", "Step-up attempts, by outcome", "outcome=\"admin\"", 1);
-    } else {
-        snprintf(object, sizeof object, "step-up request %lld", (long long)id);
-        stepup_failed(h, NULL, s.user_pk, object, "denied by admin");
-    }
-    mv_log(MV_LOG_INFO, COMPONENT, "step-up request %lld %s by an admin", (long long)id, approve ? "approved" : "denied");
     mv_http_respond_fmt(resp, 200, "{\"request\":%lld,\"status\":\"%s\"}", (long long)id,
                         approve ? "approved" : "denied");
 out:

@@ -107,6 +107,25 @@ json_get - 'd["kind"]=="stepup_failed" and d["reason"]=="denied by admin"' < <(s
   || fail "unexpected denial alert: $(sed -n 5p "$OUT")"
 pass "step-up by admin approval gives a grant; a denial raises stepup_failed"
 
+# The dashboard's alerts page: counts, delivery, and a pending request approved with its form
+# (CSRF token required).
+"$MV" stepup --request --user "$TMP/chen" --json > "$TMP/req3.json"
+RID3=$(json_get "$TMP/req3.json" 'd["request"]')
+"$MV" stepup --request --wait --user "$TMP/chen" --json > "$TMP/wait3.json" 2>/dev/null & WAITER3=$!
+"$MV" dashboard --user "$ADMIN" --json > "$TMP/dash.json"
+curl -s -o /dev/null -c "$TMP/jar" "$(json_get "$TMP/dash.json" 'd["url"]')"
+curl -s -b "$TMP/jar" -o "$TMP/alerts.html" "$HURL/admin/alerts"
+grep -q "<th>Count</th>" "$TMP/alerts.html" && grep -q '<th>Delivered</th>' "$TMP/alerts.html" || fail "alerts page lacks count/delivered"
+grep -q "name=\"request\" value=\"$RID3\"" "$TMP/alerts.html" || fail "the pending step-up request is not listed"
+CSRF=$(sed -n 's/.*name="csrf" value="\([0-9a-f]*\)".*/\1/p' "$TMP/alerts.html" | head -1)
+[ "$(curl -s -b "$TMP/jar" -o /dev/null -w '%{http_code}' --data "csrf=00&request=$RID3&decision=approve" "$HURL/admin/alerts")" = 403 ] \
+  || fail "a step-up decision without the CSRF token was accepted"
+[ "$(curl -s -b "$TMP/jar" -o /dev/null -w '%{http_code}' --data "csrf=$CSRF&request=$RID3&decision=approve" "$HURL/admin/alerts")" = 303 ] \
+  || fail "the dashboard could not approve"
+wait "$WAITER3" || fail "the dashboard's approval gave no grant"
+[ -s "$TMP/chen/stepup.grant" ] || fail "no grant stored after the dashboard's approval"
+pass "dashboard alerts page: count and delivered columns; a pending step-up approved with its CSRF form"
+
 # The webhook goes down: a new alert waits (undelivered), and is delivered exactly once when
 # the webhook comes back on the same port.
 stop_pid "$SINKPID"
