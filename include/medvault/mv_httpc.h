@@ -41,6 +41,7 @@ typedef struct mv_httpc_call {
     mv_buf response;  /* the response body (owned; cap response.max, default
                          MV_HTTPC_RESPONSE_MAX; change .max after init to lower it) */
     long retry_after; /* seconds from Retry-After (delta-seconds or HTTP-date), -1 if absent */
+    int step_up_required; /* 1 if the answer carried "MV-Step-Up: required" (mv_stepup.h), else 0 */
     /* Private: the MV-* header lines set by mv_httpc_sign. */
     size_t priv_n_signed;
     char priv_key_hdr[8 + 64 + 1];

@@ -32,6 +32,7 @@ static const cli_cmd commands[] = {
     {"department", cmd_department, "list and create departments"},
     {"alerts", cmd_alerts, "the hospital's alert log (admins)"},
     {"audit", cmd_audit, "verify or fetch a daemon's tamper-evident audit log"},
+    {"stepup", cmd_stepup, "step up (device key or admin approval) when storage asks; approve/deny (admins)"},
     {"dashboard", cmd_dashboard, "log a browser into the admin dashboard"},
     {"ui", cmd_ui, "your local web UI: appointments, records (decrypted here), sharing, prescriptions"},
     {NULL, NULL, NULL},

@@ -52,6 +52,8 @@ struct hospital_dash {
     const mv_identity *hosp;
     char *storage_url; /* without trailing '/', or NULL */
     char *deployment_path; /* read for storage_url when storage_url is NULL; or NULL */
+    hospital_dash_decide_fn decide; /* step-up decisions (set by the hospital), or NULL */
+    void *decide_ctx;
     slot sessions[MAX_SESSIONS];
     slot tokens[MAX_TOKENS];
     slot challenges[MAX_CHALLENGES];
@@ -960,31 +962,85 @@ out:
     return rc;
 }
 
+/* The pending step-up requests with approve/deny forms (CSRF like the medicine forms). */
+static mv_err stepup_section(hospital_dash *d, const who *w, mv_buf *b)
+{
+    sqlite3_stmt *st = NULL;
+    size_t rows = 0;
+    mv_err rc = mv_buf_puts(b, "<h2>Pending step-up requests</h2>\n");
+    if (rc == MV_OK)
+        rc = prep(d,
+                  "SELECT s.id, s.created_at, u.name, u.sign_pk, u.role FROM stepup_requests s JOIN users u "
+                  "ON u.id = s.user_id WHERE s.status = 'pending' ORDER BY s.created_at, s.id LIMIT 501",
+                  &st);
+    int r = SQLITE_DONE;
+    while (rc == MV_OK && (r = step(d, st)) == SQLITE_ROW && ++rows <= LIST_LIMIT) {
+        char t[40];
+        long long id = sqlite3_column_int64(st, 0);
+        fmt_time(t, sizeof t, st, 1);
+        if (rows == 1)
+            rc = mv_buf_puts(b, "<table id=\"stepup\"><thead><tr><th>Request</th><th>Asked</th><th>User</th>"
+                                "<th>Key</th><th>Role</th><th>Decision</th></tr></thead><tbody>\n");
+        if (rc == MV_OK)
+            rc = mv_html_printf(b,
+                                "<tr><td>%lld</td><td>%s</td><td>%s</td><td><code>%s</code></td><td>%s</td><td>"
+                                "<form class=\"inline\" method=\"post\" action=\"/admin/alerts\">"
+                                "<input type=\"hidden\" name=\"csrf\" value=\"%s\">"
+                                "<input type=\"hidden\" name=\"request\" value=\"%lld\">"
+                                "<button type=\"submit\" name=\"decision\" value=\"approve\">Approve</button> "
+                                "<button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button>"
+                                "</form></td></tr>\n",
+                                id, t, col(st, 2), col(st, 3), col(st, 4), w->csrf_hex, id);
+    }
+    if (rc == MV_OK && r != SQLITE_ROW && r != SQLITE_DONE)
+        rc = MV_ERR_IO;
+    sqlite3_finalize(st);
+    if (rc == MV_OK)
+        rc = mv_buf_puts(b, rows ? "</tbody></table>\n"
+                                 : "<p class=\"muted\" id=\"no-stepup\">No step-up request awaits a decision.</p>\n");
+    return rc;
+}
+
 static mv_err page_alerts(hospital_dash *d, const who *w, const mv_http_request *req, mv_http_response *resp,
                           int *status)
 {
     mv_buf *b = &resp->body;
     sqlite3_stmt *st = NULL;
     size_t rows = 0;
+    char done[16] = "";
+    const char *q = mv_http_query(req);
     mv_err rc = begin(b, "Alerts", "/admin/alerts");
+    if (rc == MV_OK && mv_http_form_get(q, strlen(q), "done", done, sizeof done) == MV_OK &&
+        (!strcmp(done, "approved") || !strcmp(done, "denied")))
+        rc = mv_html_printf(b, "<p class=\"ok\" id=\"message\">Step-up request %s.</p>\n", done);
+    if (rc == MV_OK)
+        rc = stepup_section(d, w, b);
+    if (rc == MV_OK)
+        rc = mv_buf_puts(b, "<h2>Alert log</h2>\n");
     if (rc == MV_OK)
         rc = prep(d,
-                  "SELECT at, source, kind, principal, address, object, reason FROM alerts ORDER BY at DESC, id DESC"
-                  " LIMIT 501",
+                  "SELECT at, source, kind, principal, address, object, reason, count, last_at, delivered_at "
+                  "FROM alerts ORDER BY last_at DESC, id DESC LIMIT 501",
                   &st);
     int r = SQLITE_DONE;
     while (rc == MV_OK && (r = step(d, st)) == SQLITE_ROW && ++rows <= LIST_LIMIT) {
-        char t[40];
+        char t[40], last[40], dlv[40];
         fmt_time(t, sizeof t, st, 0);
+        fmt_time(last, sizeof last, st, 8);
+        if (sqlite3_column_type(st, 9) == SQLITE_NULL)
+            snprintf(dlv, sizeof dlv, "no");
+        else
+            fmt_time(dlv, sizeof dlv, st, 9);
         if (rows == 1)
             rc = mv_buf_puts(b, "<table id=\"alerts\"><thead><tr><th>At</th><th>Source</th><th>Kind</th>"
-                                "<th>Principal</th><th>Address</th><th>Object</th><th>Reason</th></tr></thead>"
-                                "<tbody>\n");
+                                "<th>Principal</th><th>Address</th><th>Object</th><th>Reason</th><th>Count</th>"
+                                "<th>Last seen</th><th>Delivered</th></tr></thead><tbody>\n");
         if (rc == MV_OK)
             rc = mv_html_printf(b,
                                 "<tr><td>%s</td><td>%s</td><td>%s</td><td><code>%s</code></td><td>%s</td>"
-                                "<td><code>%s</code></td><td>%s</td></tr>\n",
-                                t, col(st, 1), col(st, 2), col(st, 3), col(st, 4), col(st, 5), col(st, 6));
+                                "<td><code>%s</code></td><td>%s</td><td>%lld</td><td>%s</td><td>%s</td></tr>\n",
+                                t, col(st, 1), col(st, 2), col(st, 3), col(st, 4), col(st, 5), col(st, 6),
+                                (long long)sqlite3_column_int64(st, 7), last, dlv);
     }
     if (rc == MV_OK && r != SQLITE_ROW && r != SQLITE_DONE)
         rc = MV_ERR_IO;
@@ -999,6 +1055,48 @@ static mv_err page_alerts(hospital_dash *d, const who *w, const mv_http_request 
         rc = end(b, w);
     *status = 200;
     return rc;
+}
+
+static void simple_page(mv_http_response *resp, const who *w, const char *title, const char *text, int status);
+
+/* POST /admin/alerts (CSRF checked by the caller): request=ID&decision=approve|deny, decided
+ * through the hospital's own step-up path (grant signing, alert on deny). */
+static void post_stepup(hospital_dash *d, const who *w, const mv_http_request *req, mv_http_response *resp)
+{
+    char idv[24], decision[16];
+    const char *why = NULL;
+    long long id = 0;
+    const char *body = (const char *)req->body;
+    int ok = mv_http_form_get(body, req->body_len, "request", idv, sizeof idv) == MV_OK &&
+             mv_http_form_get(body, req->body_len, "decision", decision, sizeof decision) == MV_OK &&
+             (!strcmp(decision, "approve") || !strcmp(decision, "deny"));
+    for (size_t i = 0; ok && idv[i]; i++)
+        ok = idv[i] >= '0' && idv[i] <= '9' && i < 15;
+    if (ok)
+        id = strtoll(idv, NULL, 10);
+    if (!ok || id <= 0) {
+        simple_page(resp, w, "Bad request", "Unknown step-up form.", 400);
+        return;
+    }
+    if (!d->decide) {
+        simple_page(resp, w, "Unavailable", "Step-up decisions are not available here.", 503);
+        return;
+    }
+    mv_err rc = d->decide(d->decide_ctx, (int64_t)id, (int64_t)w->id, !strcmp(decision, "approve"), &why);
+    if (rc != MV_OK) {
+        simple_page(resp, w, "Not decided", why ? why : "The step-up request could not be decided.",
+                    rc == MV_ERR_NOT_FOUND ? 404 : rc == MV_ERR_BAD_STATE ? 409 : 500);
+        return;
+    }
+    redirect(resp, !strcmp(decision, "approve") ? "/admin/alerts?done=approved" : "/admin/alerts?done=denied");
+}
+
+void hospital_dash_set_stepup(hospital_dash *d, hospital_dash_decide_fn fn, void *ctx)
+{
+    if (!d)
+        return;
+    d->decide = fn;
+    d->decide_ctx = ctx;
 }
 
 /* ---------- login, sessions, logout ---------- */
@@ -1273,6 +1371,11 @@ int hospital_dash_handle(hospital_dash *d, const mv_http_request *req, mv_http_r
             simple_page(resp, &w, "Forbidden", "The form was stale or forged (bad CSRF token): reload and retry.", 403);
         else
             post_medicines(d, &w, req, resp);
+    } else if (is_post && pg->fn == page_alerts) {
+        if (!csrf_ok(req, &w))
+            simple_page(resp, &w, "Forbidden", "The form was stale or forged (bad CSRF token): reload and retry.", 403);
+        else
+            post_stepup(d, &w, req, resp);
     } else if (!is_get) {
         simple_page(resp, &w, "Method not allowed", "This page only answers GET.", 405);
     } else {

@@ -1,5 +1,5 @@
 /* dashboard.h - the hospital's admin dashboard (server-rendered HTML under /admin/), internal to
- * the hospital service (ISSUE4 section 4).
+ * the hospital service (ISSUE4 section 4; issue 5: the alerts page decides step-up requests).
  *
  * The dashboard reads the registry through its own SQLite connection (WAL lets it read while
  * the registry writes; busy_timeout 5000) and writes only the formulary (medicines). Logins:
@@ -43,6 +43,14 @@ typedef struct hospital_dash hospital_dash;
 mv_err hospital_dash_new(const char *registry_db_path, const mv_identity *hospital, const char *storage_url,
                          const char *deployment_path,
                          hospital_dash **out) __attribute__((warn_unused_result));
+
+/* Decides step-up request id as admin admin_id (approve 1: sign and store a grant; 0: deny
+ * and raise the stepup_failed alert). *why (may be set) explains a refusal. Errors:
+ * MV_ERR_NOT_FOUND, MV_ERR_BAD_STATE (already decided), others from the registry. */
+typedef mv_err (*hospital_dash_decide_fn)(void *ctx, int64_t id, int64_t admin_id, int approve, const char **why);
+/* Lets the alerts page decide pending step-up requests (POST /admin/alerts, CSRF-checked)
+ * through fn(ctx, ...). Call before serving; without it the forms answer 503. */
+void hospital_dash_set_stepup(hospital_dash *d, hospital_dash_decide_fn fn, void *ctx);
 
 /* Closes the connection and wipes every session, token and challenge. Accepts NULL. No call
  * on d may be in progress. */

@@ -2,7 +2,9 @@
  * migrations apply once and re-opening is idempotent, a database from a newer medvault is
  * refused, legacy users/<key>.json files are imported once, MRNs are sequential, status changes bump
  * the revocation serial (and revoked is final), appointment transitions and who may make
- * them, and every rule a delegation must pass before the hospital countersigns it. */
+ * them, every rule a delegation must pass before the hospital countersigns it, and (issue 5)
+ * alert aggregation and exactly-once delivery marks, device keys, step-up nonces and requests,
+ * and migration 0002 keeping existing alerts. */
 #include "testutil.h"
 
 #include <sqlite3.h>
@@ -525,13 +527,176 @@ static void test_delegation_rules(void **state)
         mv_identity_free(all[i]->id);
 }
 
+/* ---- issue 5: alert aggregation, devices, nonces, step-up requests ---- */
+
+static registry_alert mk_alert(const char *kind, const char *principal, const char *address, const char *reason)
+{
+    registry_alert a;
+    memset(&a, 0, sizeof a);
+    a.at = 5000;
+    snprintf(a.source, sizeof a.source, "storage");
+    snprintf(a.kind, sizeof a.kind, "%s", kind);
+    snprintf(a.principal, sizeof a.principal, "%s", principal);
+    snprintf(a.address, sizeof a.address, "%s", address);
+    snprintf(a.object, sizeof a.object, "rec1");
+    snprintf(a.reason, sizeof a.reason, "%s", reason);
+    return a;
+}
+
+static void test_alert_aggregation(void **state)
+{
+    (void)state;
+    registry *r = NULL;
+    registry_alert a = mk_alert("decoy_served", "", "10.0.0.1", "unauthenticated"), rows[8];
+    int64_t id1 = 0, id = 0;
+    int created = 0;
+    size_t n = 0;
+    fresh_dir();
+    assert_int_equal(registry_open(g_dir, &r), MV_OK);
+    assert_int_equal(registry_alert_record(r, &a, 1, 5000, 600, &id1, &created), MV_OK);
+    assert_int_equal(created, 1);
+    /* Same key within the window: counted, not a new row (and not redelivered). */
+    assert_int_equal(registry_alert_record(r, &a, 4, 5599, 600, &id, &created), MV_OK);
+    assert_int_equal(created, 0);
+    assert_int_equal(id, id1);
+    assert_int_equal(sql_count("SELECT count FROM alerts"), 5);
+    assert_int_equal(sql_count("SELECT last_at FROM alerts"), 5599);
+    /* The window runs from the last event: 5599 + 600 is outside, so a new row. */
+    assert_int_equal(registry_alert_record(r, &a, 1, 6199, 600, &id, &created), MV_OK);
+    assert_int_equal(created, 1);
+    assert_true(id != id1);
+    /* Any field of the key differing: a new row. */
+    registry_alert b = mk_alert("decoy_served", "", "10.0.0.2", "unauthenticated");
+    assert_int_equal(registry_alert_record(r, &b, 1, 6200, 600, &id, &created), MV_OK);
+    assert_int_equal(created, 1);
+    b = mk_alert("decoy_served", "", "10.0.0.1", "forged credential");
+    assert_int_equal(registry_alert_record(r, &b, 1, 6200, 600, &id, &created), MV_OK);
+    assert_int_equal(created, 1);
+    b = mk_alert("honeytoken", "", "10.0.0.1", "unauthenticated");
+    assert_int_equal(registry_alert_record(r, &b, 1, 6200, 600, &id, &created), MV_OK);
+    assert_int_equal(created, 1);
+    assert_int_equal(sql_count("SELECT COUNT(*) FROM alerts"), 5);
+    /* Bad input changes nothing. */
+    assert_int_equal(registry_alert_record(r, &a, 0, 6200, 600, &id, &created), MV_ERR_INVAL);
+    b = mk_alert("decoy_served", "", "10.0.0.1", "line\nbreak");
+    assert_int_equal(registry_alert_record(r, &b, 1, 6200, 600, &id, &created), MV_ERR_INVAL);
+    b = mk_alert("", "", "10.0.0.1", "x");
+    assert_int_equal(registry_alert_record(r, &b, 1, 6200, 600, &id, &created), MV_ERR_INVAL);
+    assert_int_equal(sql_count("SELECT COUNT(*) FROM alerts"), 5);
+    /* Delivery: oldest first, each exactly once. */
+    assert_int_equal(registry_alerts_undelivered(r, rows, 8, &n), MV_OK);
+    assert_int_equal(n, 5);
+    assert_int_equal(rows[0].id, id1);
+    assert_int_equal(rows[0].count, 5);
+    assert_string_equal(rows[0].reason, "unauthenticated");
+    assert_int_equal(registry_alert_delivered(r, id1, 7000), MV_OK);
+    assert_int_equal(registry_alert_delivered(r, id1, 7001), MV_ERR_NOT_FOUND);
+    assert_int_equal(registry_alerts_undelivered(r, rows, 2, &n), MV_OK);
+    assert_int_equal(n, 2);
+    assert_true(rows[0].id != id1);
+    /* A repeat of a delivered row within its window still only counts. */
+    assert_int_equal(registry_alert_record(r, &a, 1, 5700, 600, &id, &created), MV_OK);
+    assert_int_equal(sql_count("SELECT COUNT(*) FROM alerts WHERE delivered_at IS NULL"), 4);
+    mv_buf js;
+    mv_buf_init(&js, 1 << 16);
+    assert_int_equal(registry_alerts_json(r, 10, &js), MV_OK);
+    assert_int_equal(mv_buf_reserve(&js, 1), MV_OK);
+    js.ptr[js.len] = 0;
+    assert_non_null(strstr((const char *)js.ptr, "\"delivered\":true"));
+    assert_non_null(strstr((const char *)js.ptr, "\"delivered_at\":null"));
+    mv_buf_clear(&js);
+    registry_close(r);
+}
+
+static void test_devices_nonces_stepup(void **state)
+{
+    (void)state;
+    registry *r = NULL;
+    registry_user u, adm;
+    registry_stepup s;
+    uint8_t dev[32], dev2[32], nonce[16], pk[32];
+    const char *why = NULL;
+    int64_t id = 0, id2 = 0;
+    fresh_dir();
+    assert_int_equal(registry_open(g_dir, &r), MV_OK);
+    assert_int_equal(add(r, "doc", "doctor", "cardio", 1, &u), MV_OK);
+    assert_int_equal(add(r, "adm", "admin", NULL, 2, &adm), MV_OK);
+    key(dev, 50);
+    key(dev2, 51);
+    assert_int_equal(registry_device_add(r, u.sign_pk, dev, "phone", 100, &why), MV_OK);
+    assert_int_equal(registry_device_add(r, adm.sign_pk, dev, "again", 100, &why), MV_ERR_EXISTS);
+    key(pk, 99);
+    assert_int_equal(registry_device_add(r, pk, dev2, NULL, 100, &why), MV_ERR_NOT_FOUND);
+    assert_int_equal(registry_device_add(r, u.sign_pk, dev2, "bad\x01name", 100, &why), MV_ERR_INVAL);
+    assert_int_equal(registry_device_check(r, u.id, dev), MV_OK);
+    assert_int_equal(registry_device_check(r, adm.id, dev), MV_ERR_NOT_FOUND);
+    assert_int_equal(registry_device_check(r, u.id, dev2), MV_ERR_NOT_FOUND);
+    for (int i = 0; i < REGISTRY_MAX_DEVICES - 1; i++) {
+        key(pk, (uint8_t)(120 + i));
+        assert_int_equal(registry_device_add(r, u.sign_pk, pk, NULL, 100, &why), MV_OK);
+    }
+    assert_int_equal(registry_device_add(r, u.sign_pk, dev2, NULL, 100, &why), MV_ERR_RATE_LIMITED);
+    /* Nonces: spent once; reusable only after expiry. */
+    memset(nonce, 7, sizeof nonce);
+    assert_int_equal(registry_stepup_nonce_use(r, dev, nonce, 1000, 400), MV_OK);
+    assert_int_equal(registry_stepup_nonce_use(r, dev, nonce, 1000, 999), MV_ERR_REPLAY);
+    assert_int_equal(registry_stepup_nonce_use(r, dev2, nonce, 1000, 999), MV_OK); /* per device */
+    assert_int_equal(registry_stepup_nonce_use(r, dev, nonce, 2000, 1000), MV_OK);  /* expired, purged */
+    /* Requests: one pending per user, decided once. */
+    assert_int_equal(registry_stepup_request(r, u.id, 100, &id, &why), MV_OK);
+    assert_int_equal(registry_stepup_request(r, u.id, 101, &id2, &why), MV_OK);
+    assert_int_equal(id, id2);
+    assert_int_equal(registry_stepup_get(r, id, &s), MV_OK);
+    assert_string_equal(s.status, "pending");
+    assert_memory_equal(s.user_pk, u.sign_pk, 32);
+    assert_int_equal(registry_stepup_decide(r, id, adm.id, "R1JBTlQ=", 200, &why), MV_OK);
+    assert_int_equal(registry_stepup_decide(r, id, adm.id, NULL, 201, &why), MV_ERR_BAD_STATE);
+    assert_int_equal(registry_stepup_get(r, id, &s), MV_OK);
+    assert_string_equal(s.status, "approved");
+    assert_string_equal(s.grant_b64, "R1JBTlQ=");
+    assert_int_equal(registry_stepup_request(r, u.id, 300, &id2, &why), MV_OK);
+    assert_true(id2 != id);
+    assert_int_equal(registry_stepup_decide(r, id2, adm.id, NULL, 301, &why), MV_OK);
+    assert_int_equal(registry_stepup_get(r, id2, &s), MV_OK);
+    assert_string_equal(s.status, "denied");
+    assert_string_equal(s.grant_b64, "");
+    assert_int_equal(registry_stepup_get(r, 999, &s), MV_ERR_NOT_FOUND);
+    assert_int_equal(registry_stepup_decide(r, 999, adm.id, NULL, 301, &why), MV_ERR_NOT_FOUND);
+    registry_close(r);
+}
+
+/* A registry at schema 1 with an alert: 0002 keeps the row (count 1, last_at = at, undelivered). */
+static void test_migration_0002_keeps_alerts(void **state)
+{
+    (void)state;
+    char path[300];
+    sqlite3 *db = NULL;
+    registry *r = NULL;
+    fresh_dir();
+    snprintf(path, sizeof path, "%s/registry.db", g_dir);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT, "
+                                      "applied_at INTEGER)", NULL, NULL, NULL), SQLITE_OK);
+    assert_true(mv_migrations_count >= 2);
+    assert_int_equal(sqlite3_exec(db, mv_migrations[0].sql, NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "INSERT INTO schema_migrations VALUES (1, '0001_registry.sql', 1);"
+                                      "INSERT INTO alerts (at, source, kind, reason) VALUES (4242, 'decoy', "
+                                      "'decoy_served', 'old')", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(registry_open(g_dir, &r), MV_OK);
+    registry_close(r);
+    assert_int_equal(sql_count("SELECT COUNT(*) FROM alerts WHERE count = 1 AND last_at = 4242 AND "
+                               "delivered_at IS NULL AND reason = 'old'"), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_migrations_apply_once),   cmocka_unit_test(test_newer_database_refused),
         cmocka_unit_test(test_legacy_import),           cmocka_unit_test(test_users_and_mrn_sequence),
         cmocka_unit_test(test_status_and_revocations),  cmocka_unit_test(test_appointment_transitions),
-        cmocka_unit_test(test_delegation_rules),
+        cmocka_unit_test(test_delegation_rules),        cmocka_unit_test(test_alert_aggregation),
+        cmocka_unit_test(test_devices_nonces_stepup),   cmocka_unit_test(test_migration_0002_keeps_alerts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
