@@ -652,6 +652,16 @@ mv_err mv_http_verify_key(mv_auth_verifier *v, const mv_http_request *r, uint64_
     return mv_auth_verify_key(v, &ar, now, key_out);
 }
 
+mv_err mv_http_verify_ex(mv_auth_verifier *v, const mv_http_request *r, uint64_t now, mv_credential *out_cred,
+                         mv_auth_failure *why)
+{
+    mv_auth_request ar;
+    if (!v || !r || !why)
+        return MV_ERR_INVAL;
+    auth_request_of(r, &ar);
+    return mv_auth_verify_ex(v, &ar, now, out_cred, why);
+}
+
 static int hexval(char c)
 {
     if (c >= '0' && c <= '9')
