@@ -2,7 +2,9 @@
  * hospital-verified signed request, and the proof-of-ownership key never leaves locked memory. */
 #include "medvault/mv_storage.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -20,11 +22,54 @@
 
 /* ---------- config ---------- */
 
+/* The guard's string settings of storage.conf: decoy_url, identity, profile_factor. */
+static mv_err guard_config(mv_storage_config *cfg, const mv_config *c, size_t *err_line)
+{
+    const char *url = mv_config_get(c, "decoy_url"), *idd = mv_config_get(c, "identity"),
+               *f = mv_config_get(c, "profile_factor");
+    const char *bad = NULL;
+    if (url && (!mv_revocation_url_ok(url) || strlen(url) >= sizeof cfg->decoy_url))
+        bad = "decoy_url";
+    else if (idd && (!idd[0] || strlen(idd) >= sizeof cfg->identity_dir))
+        bad = "identity";
+    else if (f && mv_storage_parse_factor(f, &cfg->profile_factor) != MV_OK)
+        bad = "profile_factor";
+    if (bad) {
+        if (err_line)
+            *err_line = mv_config_line(c, bad);
+        mv_log(MV_LOG_ERROR, STORAGE_COMPONENT, "storage.conf: bad value for %s", bad);
+        return MV_ERR_PARSE;
+    }
+    if (url)
+        snprintf(cfg->decoy_url, sizeof cfg->decoy_url, "%s", url);
+    if (idd)
+        snprintf(cfg->identity_dir, sizeof cfg->identity_dir, "%s", idd);
+    return MV_OK;
+}
+
+mv_err mv_storage_parse_factor(const char *text, double *out)
+{
+    char *end = NULL;
+    if (!text || !out)
+        return MV_ERR_INVAL;
+    if (!text[0] || text[0] == ' ' || text[0] == '+' || text[0] == '-')
+        return MV_ERR_PARSE;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (errno || !end || *end || !(v >= 1.0 && v <= 1000.0))
+        return MV_ERR_PARSE;
+    *out = v;
+    return MV_OK;
+}
+
 mv_err mv_storage_config_defaults(mv_storage_config *cfg, const char *dir, size_t *err_line)
 {
     /* The listen address and hospital key are command-line flags only: one source of truth. */
-    static const char *const allowed[] = {"threads", "skew_seconds", "max_body", "gc_interval_seconds",
-                                          "claim_ttl_seconds", "hospital_url", "revocation_poll_seconds", NULL};
+    static const char *const allowed[] = {"threads",         "skew_seconds",           "max_body",
+                                          "gc_interval_seconds", "claim_ttl_seconds",  "hospital_url",
+                                          "revocation_poll_seconds", "decoy_url",      "identity",
+                                          "profile_floor",   "profile_factor",         "profile_denials",
+                                          NULL};
     mv_config *c = NULL;
     if (err_line)
         *err_line = 0;
@@ -39,6 +84,8 @@ mv_err mv_storage_config_defaults(mv_storage_config *cfg, const char *dir, size_
         {"gc_interval_seconds", 600, 0, 7 * 86400, 0},
         {"claim_ttl_seconds", 3600, 1, 30 * 86400, 0},
         {"revocation_poll_seconds", MV_REVOCATION_DEFAULT_INTERVAL, 1, MV_REVOCATION_MAX_INTERVAL, 0},
+        {"profile_floor", 300, 1, 1000000000, 0},
+        {"profile_denials", 10, 1, 1000000, 0},
     };
     mv_err rc = mv_config_load_settings(dir, "storage.conf", STORAGE_COMPONENT, allowed, num,
                                         sizeof num / sizeof num[0], &c, err_line);
@@ -48,6 +95,11 @@ mv_err mv_storage_config_defaults(mv_storage_config *cfg, const char *dir, size_
     cfg->gc_interval_s = (double)num[3].v;
     cfg->claim_ttl_s = num[4].v;
     cfg->revocation_poll_s = (unsigned)num[5].v;
+    cfg->profile_floor = num[6].v;
+    cfg->profile_denials = num[7].v;
+    cfg->profile_factor = 5.0;
+    if (rc == MV_OK)
+        rc = guard_config(cfg, c, err_line);
     const char *url = rc == MV_OK ? mv_config_get(c, "hospital_url") : NULL;
     if (url && !mv_revocation_url_ok(url)) {
         if (err_line)
@@ -172,25 +224,7 @@ void storage_set_type(mv_http_response *resp, int status, const char *content_ty
 
 /* ---------- routing ---------- */
 
-/* The endpoint label of a request: a small fixed set, never request data. */
-enum route {
-    R_NONE,
-    R_DUPCHECK,
-    R_BLOCKS_PUT,
-    R_BLOCKS_GET,
-    R_BLOCK_GET,
-    R_RECORDS_PUT,
-    R_RECORDS_GET,
-    R_RECORDS_LIST,
-    R_RECORD_GET,
-    R_RECORD_DELETE,
-    R_RECORD_READERS_GET,
-    R_RECORD_READERS_SET,
-    R_STATS,
-    R_GC,
-};
-
-static const char *route_label(enum route r)
+static const char *route_label(enum storage_route r)
 {
     switch (r) {
     case R_NONE: return "unknown";
@@ -207,6 +241,8 @@ static const char *route_label(enum route r)
     case R_RECORD_READERS_SET: return "record_readers_set";
     case R_STATS: return "stats";
     case R_GC: return "gc";
+    case R_HONEYTOKENS_PUT: return "honeytokens_put";
+    case R_HONEYTOKENS_GET: return "honeytokens_get";
     }
     return "unknown";
 }
@@ -222,7 +258,7 @@ static int has_prefix(const char *s, const char *p, const char **rest)
 
 /* Finds the route for method + path; *arg receives the {hex} part of parameterised paths.
  * Sets *allowed (for a 405) when the path exists but not with this method. */
-static enum route route_of(const char *m, const char *path, const char **arg, const char **allowed)
+static enum storage_route route_of(const char *m, const char *path, const char **arg, const char **allowed)
 {
     const char *rest = NULL;
     int get = !strcmp(m, "GET"), post = !strcmp(m, "POST"), del = !strcmp(m, "DELETE");
@@ -256,6 +292,8 @@ static enum route route_of(const char *m, const char *path, const char **arg, co
         return get ? R_STATS : (*allowed = "GET", R_NONE);
     if (!strcmp(path, "/v1/gc"))
         return post ? R_GC : (*allowed = "POST", R_NONE);
+    if (!strcmp(path, "/v1/honeytokens"))
+        return post ? R_HONEYTOKENS_PUT : get ? R_HONEYTOKENS_GET : (*allowed = "GET, POST", R_NONE);
     return R_NONE;
 }
 
@@ -264,7 +302,7 @@ static void handler(void *ctx, const mv_http_request *req, mv_http_response *res
     storage_srv *s = ctx;
     const char *arg = NULL, *allowed = NULL;
     char labels[64];
-    enum route r = route_of(req->method, req->path, &arg, &allowed);
+    enum storage_route r = route_of(req->method, req->path, &arg, &allowed);
     snprintf(labels, sizeof labels, "endpoint=\"%s\"", route_label(r));
     storage_count(s, "medvault_storage_requests_total", "Requests by endpoint", labels, 1);
     if (r == R_NONE) {
@@ -277,14 +315,20 @@ static void handler(void *ctx, const mv_http_request *req, mv_http_response *res
         }
         return;
     }
-    /* Every endpoint is signed: authenticate before looking at the body. */
+    /* Every endpoint is signed: authenticate before looking at the body. A suspicious failure
+     * (no, forged, revoked or long-expired authentication) is answered from the decoy cloud;
+     * an honest client's trouble (clock skew, a replayed nonce) keeps the plain 401. */
     mv_credential cred;
-    mv_err rc = mv_http_verify(s->auth, req, (uint64_t)time(NULL), &cred);
+    mv_auth_failure why = MV_AUTH_FAIL_NONE;
+    mv_err rc = mv_http_verify_ex(s->auth, req, (uint64_t)time(NULL), &cred, &why);
     if (rc != MV_OK) {
-        mv_http_respond_auth_failure(resp, rc);
         storage_count(s, "medvault_storage_auth_failures_total", "Requests refused by authentication", NULL, 1);
+        if (!storage_guard_auth_failed(s, req, r, arg, rc, why, resp))
+            mv_http_respond_auth_failure(resp, rc);
         return;
     }
+    if (storage_guard_check(s, &cred, req, r, arg, resp))
+        return;
     if (req->body_len)
         storage_count(s, "medvault_storage_received_bytes_total", "Request body bytes received (authenticated)",
                       NULL, req->body_len);
@@ -303,6 +347,8 @@ static void handler(void *ctx, const mv_http_request *req, mv_http_response *res
     case R_RECORD_READERS_SET: storage_handle_record_readers_set(s, &cred, arg, req, resp); break;
     case R_STATS: storage_handle_stats(s, resp); break;
     case R_GC: storage_handle_gc(s, &cred, resp); break;
+    case R_HONEYTOKENS_PUT: storage_guard_honeytokens_put(s, &cred, req, resp); break;
+    case R_HONEYTOKENS_GET: storage_guard_honeytokens_get(s, &cred, resp); break;
     }
 }
 
@@ -412,6 +458,8 @@ mv_err mv_storage_run(const mv_storage_config *cfg)
     if ((rc = mv_revocation_poller_start_service(cfg->hospital_url, cfg->hospital_pk, cfg->revocation_poll_s, s.auth,
                                                  s.metrics, STORAGE_COMPONENT, &revocations)) != MV_OK)
         goto out;
+    if ((rc = storage_guard_start(&s)) != MV_OK)
+        goto out;
     mv_http_config hc = {
         .listen = cfg->listen,
         .max_body = cfg->max_body,
@@ -439,6 +487,7 @@ out:
     if (s.http)
         mv_http_server_stop(s.http);
     mv_revocation_poller_stop(revocations);
+    storage_guard_stop(s.guard);
     mv_store_close(s.store);
     mv_auth_verifier_free(s.auth);
     mv_metrics_free(s.metrics);
