@@ -102,5 +102,6 @@ int cli_user_status(int argc, char **argv);
 int cli_user_show(int argc, char **argv);
 int cli_user_register(int argc, char **argv);
 int cmd_ui(int argc, char **argv);
+int cmd_honeytoken(int argc, char **argv);
 
 #endif
