@@ -24,6 +24,11 @@
  *                             revocation_poll_seconds (10, 1..3600): next_update of the
  *                               revocation list, and the polling period services use,
  *                             storage_url: the storage server (the dashboard's savings page),
+ *                             webhook_url: alerts are POSTed there (JSON, once each),
+ *                             syslog (0, 0..1): alerts also go to syslog (LOG_AUTH|LOG_WARNING),
+ *                             alert_window_seconds (600, 1..86400): repeats of an alert
+ *                               within it add to its count instead of a new alert,
+ *                             stepup_grant_seconds (900, 60..86400): step-up grant lifetime,
  *                             credential_days: still accepted, no longer used
  * The HTTP API is in docs/api.md. */
 #ifndef MV_HOSPITAL_H
@@ -56,6 +61,10 @@ typedef struct mv_hospital_config {
     uint64_t credential_minutes;      /* lifetime of credentials it issues; default 60 */
     uint64_t revocation_poll_seconds; /* revocation list next_update - issued_at; default 10 */
     char storage_url[256];            /* "" unless set (http:// or https://) */
+    char webhook_url[512];            /* "" = no webhook (http:// or https://); docs/alerts.md */
+    int syslog;                       /* 1: alerts also go to syslog; default 0 */
+    uint64_t alert_window_seconds;    /* aggregation window; default 600 */
+    uint64_t stepup_grant_seconds;    /* step-up grant lifetime; default 900 (MV_STEPUP_LIFETIME) */
     mv_token_alg token_alg;   /* default MV_TOKEN_HMAC_SHA256 */
     const char *port_file;    /* if set, the bound port is written there once listening */
     const char *deployment;   /* optional deployment file: the dashboard reads its storage_url
@@ -63,7 +72,7 @@ typedef struct mv_hospital_config {
 } mv_hospital_config;
 
 /* Fills the defaults and reads DIR/hospital.conf if present (unknown keys and bad values,
- * including a storage_url that is not an http(s) URL under 256 bytes, are MV_ERR_PARSE with
+ * including a storage_url or webhook_url that is not an http(s) URL under its field's size, are MV_ERR_PARSE with
  * *err_line set). cfg->dir borrows dir. */
 mv_err mv_hospital_config_defaults(mv_hospital_config *cfg, const char *dir, size_t *err_line)
     __attribute__((warn_unused_result));

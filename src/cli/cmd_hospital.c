@@ -7,7 +7,8 @@
 static const char run_usage[] =
     "usage: medvault hospital run --dir DIR --listen 127.0.0.1:PORT [--port-file F]\n"
     "                             [--threads N] [--token-hmac sha256|sha1] [--storage-url URL]\n"
-    "                             [--deployment FILE] [--revocation-poll SECONDS]\n\n"
+    "                             [--deployment FILE] [--revocation-poll SECONDS]\n"
+    "                             [--webhook URL] [--syslog] [--alert-window SECONDS]\n\n"
     "Runs the hospital service on DIR (made by `medvault hospital init`) until SIGTERM or\n"
     "SIGINT: the registry (DIR/registry.db: departments, doctors, patients, admins, credentials,\n"
     "appointments, delegations, the formulary, alerts), short-lived credentials and their\n"
@@ -15,10 +16,14 @@ static const char run_usage[] =
     "DIR/privileges, 0600), and the admin dashboard under /admin/. The HTTP API is in\n"
     "docs/api.md. Tokens are HMAC-SHA-256 by default; sha1 selects HMAC-SHA-1 for compatibility\n"
     "with the original scheme. Settings may also come from DIR/hospital.conf (threads,\n"
-    "skew_seconds, credential_minutes, revocation_poll_seconds, storage_url, token_hmac);\n"
+    "skew_seconds, credential_minutes, revocation_poll_seconds, storage_url, token_hmac,\n"
+    "webhook_url, syslog, alert_window_seconds, stepup_grant_seconds);\n"
     "flags override it. --storage-url (or the storage_url of --deployment FILE, read when the\n"
     "page is shown) is where the dashboard reads storage savings. PORT 0 picks a free port\n"
-    "(see --port-file).\n";
+    "(see --port-file). Alerts (docs/alerts.md) are stored in the registry, repeats within\n"
+    "--alert-window seconds (default 600) counted into one alert; each new alert is POSTed once\n"
+    "to --webhook URL (JSON, retried until a 2xx) and, with --syslog, logged to syslog\n"
+    "(LOG_AUTH, warning).\n";
 
 int cmd_hospital_run(int argc, char **argv)
 {
@@ -28,11 +33,13 @@ int cmd_hospital_run(int argc, char **argv)
         {"token-hmac", required_argument, NULL, 'a'}, {"help", no_argument, NULL, 'h'},
         {"deployment", required_argument, NULL, 'D'}, {"storage-url", required_argument, NULL, 'S'},
         {"revocation-poll", required_argument, NULL, 'r'},
+        {"webhook", required_argument, NULL, 'W'},   {"syslog", no_argument, NULL, 'L'},
+        {"alert-window", required_argument, NULL, 'A'},
         {NULL, 0, NULL, 0},
     };
     const char *dir = NULL, *listen = NULL, *port_file = NULL, *threads = NULL, *alg = NULL, *deployment = NULL;
-    const char *storage_url = NULL, *poll = NULL;
-    int c;
+    const char *storage_url = NULL, *poll = NULL, *webhook = NULL, *window = NULL;
+    int c, use_syslog = 0;
     optind = 0;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
@@ -44,6 +51,9 @@ int cmd_hospital_run(int argc, char **argv)
         case 'D': deployment = optarg; break;
         case 'S': storage_url = optarg; break;
         case 'r': poll = optarg; break;
+        case 'W': webhook = optarg; break;
+        case 'L': use_syslog = 1; break;
+        case 'A': window = optarg; break;
         case 'h': return cli_usage(run_usage, 1);
         default: return cli_usage(run_usage, 0);
         }
@@ -69,6 +79,18 @@ int cmd_hospital_run(int argc, char **argv)
         snprintf(cfg.storage_url, sizeof cfg.storage_url, "%s", storage_url);
     }
     if (poll && cli_u64_arg(poll, 1, 3600, &cfg.revocation_poll_seconds, "--revocation-poll"))
+        return CLI_USAGE;
+    if (webhook) {
+        if ((strncmp(webhook, "http://", 7) != 0 && strncmp(webhook, "https://", 8) != 0) ||
+            strlen(webhook) >= sizeof cfg.webhook_url) {
+            cli_err("--webhook must be an http:// or https:// URL under %zu bytes", sizeof cfg.webhook_url);
+            return CLI_USAGE;
+        }
+        snprintf(cfg.webhook_url, sizeof cfg.webhook_url, "%s", webhook);
+    }
+    if (use_syslog)
+        cfg.syslog = 1;
+    if (window && cli_u64_arg(window, 1, 86400, &cfg.alert_window_seconds, "--alert-window"))
         return CLI_USAGE;
     if (threads) {
         uint64_t v;

@@ -29,6 +29,7 @@
 #include "medvault/mv_log.h"
 #include "medvault/mv_mem.h"
 #include "medvault/mv_metrics.h"
+#include "medvault/mv_stepup.h"
 
 #define COMPONENT HOSP_COMPONENT
 #define MAX_DEPTS HOSP_MAX_DEPTS
@@ -50,11 +51,30 @@ mv_err mv_token_compute(mv_token_alg alg, const uint8_t key[static 32], const ui
 
 /* ---------- configuration ---------- */
 
+/* An optional http(s) URL setting into out[0..cap) (left "" when absent). */
+static mv_err conf_url(mv_config *c, const char *dir, const char *key, char *out, size_t cap, size_t *err_line)
+{
+    const char *url = c ? mv_config_get(c, key) : NULL;
+    if (!url)
+        return MV_OK;
+    size_t l = strlen(url);
+    if (l >= cap || (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)) {
+        if (err_line)
+            *err_line = mv_config_line(c, key);
+        mv_log(MV_LOG_ERROR, COMPONENT, "%s/hospital.conf: %s must be an http(s) URL under %zu bytes", dir, key, cap);
+        return MV_ERR_PARSE;
+    }
+    memcpy(out, url, l + 1);
+    return MV_OK;
+}
+
 mv_err mv_hospital_config_defaults(mv_hospital_config *cfg, const char *dir, size_t *err_line)
 {
     static const char *const allowed[] = {"threads",           "skew_seconds", "credential_days",
                                           "token_hmac",        "credential_minutes",
-                                          "revocation_poll_seconds", "storage_url", NULL};
+                                          "revocation_poll_seconds", "storage_url",
+                                          "webhook_url",       "syslog",
+                                          "alert_window_seconds", "stepup_grant_seconds", NULL};
     mv_config *c = NULL;
     if (!cfg)
         return MV_ERR_INVAL;
@@ -67,6 +87,9 @@ mv_err mv_hospital_config_defaults(mv_hospital_config *cfg, const char *dir, siz
         {"credential_days", 365, 1, 3650, 0},
         {"credential_minutes", 60, 1, 10080, 0},
         {"revocation_poll_seconds", 10, 1, 3600, 0},
+        {"syslog", 0, 0, 1, 0},
+        {"alert_window_seconds", 600, 1, 86400, 0},
+        {"stepup_grant_seconds", MV_STEPUP_LIFETIME, 60, 86400, 0},
     };
     mv_err rc = mv_config_load_settings(dir, "hospital.conf", COMPONENT, allowed, num, sizeof num / sizeof num[0], &c,
                                         err_line);
@@ -75,6 +98,9 @@ mv_err mv_hospital_config_defaults(mv_hospital_config *cfg, const char *dir, siz
     cfg->credential_days = num[2].v;
     cfg->credential_minutes = num[3].v;
     cfg->revocation_poll_seconds = num[4].v;
+    cfg->syslog = num[5].v != 0;
+    cfg->alert_window_seconds = num[6].v;
+    cfg->stepup_grant_seconds = num[7].v;
     const char *alg = rc == MV_OK && c ? mv_config_get(c, "token_hmac") : NULL;
     if (alg && !strcmp(alg, "sha1")) {
         cfg->token_alg = MV_TOKEN_HMAC_SHA1;
@@ -84,19 +110,10 @@ mv_err mv_hospital_config_defaults(mv_hospital_config *cfg, const char *dir, siz
         mv_log(MV_LOG_ERROR, COMPONENT, "%s/hospital.conf: token_hmac must be sha256 or sha1", dir);
         rc = MV_ERR_PARSE;
     }
-    const char *url = rc == MV_OK && c ? mv_config_get(c, "storage_url") : NULL;
-    if (url) {
-        size_t l = strlen(url);
-        if (l >= sizeof cfg->storage_url || (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)) {
-            if (err_line)
-                *err_line = mv_config_line(c, "storage_url");
-            mv_log(MV_LOG_ERROR, COMPONENT, "%s/hospital.conf: storage_url must be an http(s) URL under %zu bytes", dir,
-                   sizeof cfg->storage_url);
-            rc = MV_ERR_PARSE;
-        } else {
-            memcpy(cfg->storage_url, url, l + 1);
-        }
-    }
+    if (rc == MV_OK)
+        rc = conf_url(c, dir, "storage_url", cfg->storage_url, sizeof cfg->storage_url, err_line);
+    if (rc == MV_OK)
+        rc = conf_url(c, dir, "webhook_url", cfg->webhook_url, sizeof cfg->webhook_url, err_line);
     mv_config_free(c);
     return rc;
 }
@@ -412,7 +429,10 @@ out:
 
 /* ---------- routing ---------- */
 
-enum { AUTH_NONE = 0, AUTH_SIGNED = 1 };
+/* AUTH_SIGNED: a signed request by an active registry user. AUTH_SERVICE: a signed request
+ * whose credential verifies under the hospital key with role keyserver or storage (services
+ * have no registry row). */
+enum { AUTH_NONE = 0, AUTH_SIGNED = 1, AUTH_SERVICE = 2 };
 enum { R_ADMIN = 1, R_DOCTOR = 2, R_PATIENT = 4, R_ANY = 7 };
 
 struct route {
@@ -457,6 +477,12 @@ static const struct route routes[] = {
     {"POST", "/v1/medicines", AUTH_SIGNED, R_ADMIN, hosp_medicines_put},
     {"DELETE", "/v1/medicines/*", AUTH_SIGNED, R_ADMIN, hosp_medicines_delete},
     {"GET", "/v1/alerts", AUTH_SIGNED, R_ADMIN, hosp_alerts_list},
+    {"POST", "/v1/alerts", AUTH_SERVICE, 0, hosp_alerts_post},
+    {"POST", "/v1/users/*/devices", AUTH_SIGNED, R_ADMIN, hosp_devices_add},
+    {"GET", "/v1/users/*/devices", AUTH_SIGNED, R_ADMIN, hosp_devices_list},
+    {"POST", "/v1/stepup", AUTH_SIGNED, R_ANY, hosp_stepup_post},
+    {"GET", "/v1/stepup/*", AUTH_SIGNED, R_ANY, hosp_stepup_get},
+    {"POST", "/v1/stepup/*", AUTH_SIGNED, R_ADMIN, hosp_stepup_decide},
     {"POST", "/v1/sessions", AUTH_SIGNED, R_ADMIN, handle_sessions},
 };
 
@@ -497,13 +523,55 @@ static unsigned role_bit(const char *role)
     return !strcmp(role, "admin") ? R_ADMIN : !strcmp(role, "doctor") ? R_DOCTOR : !strcmp(role, "patient") ? R_PATIENT : 0;
 }
 
+/* A credential_misuse alert for a request at the hospital. */
+static void misuse_alert(struct hosp *h, const mv_http_request *req, const uint8_t *principal, const char *reason)
+{
+    char object[MV_ALERT_FIELD];
+    mv_alert a;
+    snprintf(object, sizeof object, "%s %s", req->method, req->path);
+    mv_alert_fill(&a, (uint64_t)time(NULL), "hospital", "credential_misuse", principal, req->remote_addr, object,
+                  reason);
+    hosp_alert_raise(h, &a, 1);
+}
+
+/* After mv_http_verify refused a request with rc: raises credential_misuse when the request
+ * carried a forged credential, an expired one, or a valid credential with a signature its key
+ * did not make. Unsigned requests, clock skew and replayed nonces raise nothing (an honest
+ * client with a wrong clock or a retry is not an intruder). */
+static void auth_failure_alert(struct hosp *h, const mv_http_request *req, mv_err rc, uint64_t now)
+{
+    const char *b64 = mv_http_header(req, "MV-Credential"), *key = mv_http_header(req, "MV-Key");
+    const char *reason = NULL;
+    uint8_t claimed[32];
+    const uint8_t *principal = NULL;
+    mv_credential cred;
+    if ((rc != MV_ERR_AUTH && rc != MV_ERR_EXPIRED) || !b64 || !key || !mv_http_header(req, "MV-Signature"))
+        return;
+    if (strlen(key) == 64 && mv_hex_decode_exact(claimed, 32, key, 64) == MV_OK)
+        principal = claimed;
+    if (mv_credential_decode(b64, strlen(b64), &cred) != MV_OK) {
+        reason = "forged credential";
+    } else {
+        principal = cred.subject;
+        mv_err v = mv_credential_verify(&cred, mv_identity_sign_pk(h->id), now);
+        if (v == MV_OK) /* a genuine credential: a bad signature is misuse, a skewed clock is not */
+            reason = rc == MV_ERR_AUTH ? "forged request signature" : NULL;
+        else
+            reason = v == MV_ERR_EXPIRED ? "expired credential" : "forged credential";
+    }
+    if (reason)
+        misuse_alert(h, req, principal, reason);
+}
+
 /* Verifies the signed request and that its subject is an active user of the registry. */
 static int authenticate(struct hosp *h, const mv_http_request *req, mv_http_response *resp, hosp_caller *c)
 {
-    mv_err rc = mv_http_verify(h->auth, req, (uint64_t)time(NULL), &c->cred);
+    uint64_t now = (uint64_t)time(NULL);
+    mv_err rc = mv_http_verify(h->auth, req, now, &c->cred);
     if (rc != MV_OK) {
         mv_http_respond_auth_failure(resp, rc);
         hosp_metric_add(h, "medvault_hospital_rejections_total", "Requests refused, by reason", "reason=\"auth\"", 1);
+        auth_failure_alert(h, req, rc, now);
         return 1;
     }
     rc = registry_user_get(h->reg, c->cred.subject, &c->user);
@@ -512,10 +580,32 @@ static int authenticate(struct hosp *h, const mv_http_request *req, mv_http_resp
     if (rc == MV_OK || rc == MV_ERR_NOT_FOUND) {
         mv_http_respond_json_error(resp, 401, rc == MV_OK ? "credential revoked" : "unknown user");
         hosp_metric_add(h, "medvault_hospital_rejections_total", "Requests refused, by reason", "reason=\"revoked\"", 1);
+        if (rc == MV_OK && (!strcmp(c->user.status, "revoked") || !strcmp(c->user.status, "suspended")))
+            misuse_alert(h, req, c->cred.subject,
+                         !strcmp(c->user.status, "revoked") ? "revoked credential" : "suspended credential");
     } else {
         hosp_respond_err(resp, rc, NULL);
     }
     return 1;
+}
+
+/* AUTH_SERVICE: a signed request by a service (credential role keyserver or storage); no
+ * registry row. A valid user credential is refused with 403. */
+static int authenticate_service(struct hosp *h, const mv_http_request *req, mv_http_response *resp, hosp_caller *c)
+{
+    uint64_t now = (uint64_t)time(NULL);
+    mv_err rc = mv_http_verify(h->auth, req, now, &c->cred);
+    if (rc != MV_OK) {
+        mv_http_respond_auth_failure(resp, rc);
+        hosp_metric_add(h, "medvault_hospital_rejections_total", "Requests refused, by reason", "reason=\"auth\"", 1);
+        auth_failure_alert(h, req, rc, now);
+        return 1;
+    }
+    if (strcmp(c->cred.role, "keyserver") != 0 && strcmp(c->cred.role, "storage") != 0) {
+        mv_http_respond_json_error(resp, 403, "only a key server or storage server may do this");
+        return 1;
+    }
+    return 0;
 }
 
 static void handler(void *ctx, const mv_http_request *req, mv_http_response *resp)
@@ -542,7 +632,10 @@ static void handler(void *ctx, const mv_http_request *req, mv_http_response *res
             mv_http_respond_json_error(resp, 503, "out of memory");
             return;
         }
-        if (!authenticate(h, req, resp, c)) {
+        if (rt->auth == AUTH_SERVICE) {
+            if (!authenticate_service(h, req, resp, c))
+                rt->fn(h, req, resp, c, param);
+        } else if (!authenticate(h, req, resp, c)) {
             if (!(role_bit(c->user.role) & rt->roles))
                 mv_http_respond_json_error(resp, 403, roles_text(rt->roles));
             else
@@ -587,6 +680,10 @@ mv_err mv_hospital_run(const mv_hospital_config *cfg)
     if ((rc = mv_auth_verifier_new(mv_identity_sign_pk(h.id), cfg->skew_seconds, 1u << 20, &h.auth)) != MV_OK ||
         (rc = mv_metrics_new(&h.metrics)) != MV_OK)
         goto out;
+    if ((rc = hosp_alerts_start(&h)) != MV_OK) {
+        mv_log(MV_LOG_ERROR, COMPONENT, "cannot start alert delivery: %s", mv_strerror(rc));
+        goto out;
+    }
     mv_daemon_block_signals();
     mv_http_config hc = {
         .listen = cfg->listen,
@@ -611,6 +708,7 @@ mv_err mv_hospital_run(const mv_hospital_config *cfg)
     rc = MV_OK;
 out:
     mv_http_server_stop(h.http);
+    hosp_alerts_stop(&h);
     hospital_dash_free(h.dash);
     for (size_t i = 0; i < h.n_keys; i++)
         mv_secure_free(h.keys[i].key);

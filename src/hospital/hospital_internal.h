@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "hospital/registry.h"
+#include "medvault/mv_alert.h"
 #include "medvault/mv_auth.h"
 #include "medvault/mv_hospital.h"
 #include "medvault/mv_http.h"
@@ -34,13 +35,16 @@ struct hosp {
     mv_http_server *http;
     registry *reg;
     struct hospital_dash *dash; /* the admin dashboard (dashboard.h) */
+    struct hosp_alerts *alerts; /* the alert delivery thread (alerts.c); NULL until started */
     pthread_mutex_t lock; /* guards keys[] */
     struct hosp_privkey keys[HOSP_MAX_DEPTS];
     size_t n_keys;
 };
 
 /* The caller of a signed request after authentication: its verified credential and its
- * registry entry (status active; role and departments as the registry has them). */
+ * registry entry (status active; role and departments as the registry has them). On
+ * AUTH_SERVICE routes the caller is a service (credential role keyserver or storage) and
+ * user is all zero: services have no registry row. */
 typedef struct hosp_caller {
     mv_credential cred;
     registry_user user;
@@ -115,5 +119,26 @@ void hosp_medicines_put(struct hosp *, const mv_http_request *, mv_http_response
 void hosp_medicines_delete(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *,
                            const char *);
 void hosp_alerts_list(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *, const char *);
+
+/* ---- alerts.c: aggregation, webhook and syslog delivery, POST /v1/alerts ---- */
+/* Starts the delivery thread (webhook, if cfg->webhook_url is set) and opens syslog (if
+ * cfg->syslog). Errors: MV_ERR_NOMEM, MV_ERR_BAD_STATE (thread). */
+mv_err hosp_alerts_start(struct hosp *h) __attribute__((warn_unused_result));
+/* Stops the delivery thread (an in-flight POST finishes or times out) and closes syslog. */
+void hosp_alerts_stop(struct hosp *h);
+/* Records n occurrences of a (its source, kind, principal, address, object, reason; at =
+ * now if 0) with aggregation; a new row goes to syslog now and to the webhook thread.
+ * Failures are logged (an alert that cannot be stored is still logged at ERROR). */
+void hosp_alert_raise(struct hosp *h, const mv_alert *a, uint64_t n);
+/* POST /v1/alerts (AUTH_SERVICE). */
+void hosp_alerts_post(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *, const char *);
+
+/* ---- hospital_stepup.c: device keys and step-up ---- */
+void hosp_devices_add(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *, const char *);
+void hosp_devices_list(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *, const char *);
+void hosp_stepup_post(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *, const char *);
+void hosp_stepup_get(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *, const char *);
+void hosp_stepup_decide(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *,
+                        const char *);
 
 #endif

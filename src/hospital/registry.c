@@ -1834,14 +1834,15 @@ mv_err registry_alerts_json(registry *r, size_t limit, mv_buf *b)
         return MV_ERR_INVAL;
     pthread_mutex_lock(&r->lock);
     mv_err rc = prep(r,
-                     "SELECT id, at, source, kind, principal, address, object, reason FROM alerts "
-                     "ORDER BY at DESC, id DESC LIMIT ?1",
+                     "SELECT id, at, source, kind, principal, address, object, reason, count, last_at, delivered_at "
+                     "FROM alerts ORDER BY last_at DESC, id DESC LIMIT ?1",
                      &st);
     if (rc == MV_OK) {
         sqlite3_bind_int64(st, 1, (sqlite3_int64)limit);
         rc = mv_buf_puts(b, "{\"alerts\":[");
         int s = SQLITE_DONE, first = 1;
         while (rc == MV_OK && (s = sqlite3_step(st)) == SQLITE_ROW) {
+            int delivered = sqlite3_column_type(st, 10) != SQLITE_NULL;
             if ((!first && (rc = mv_buf_puts(b, ",")) != MV_OK) ||
                 (rc = put_u64(b, "{\"id\":", col_u64(st, 0))) != MV_OK ||
                 (rc = put_u64(b, ",\"at\":", col_u64(st, 1))) != MV_OK ||
@@ -1849,7 +1850,13 @@ mv_err registry_alerts_json(registry *r, size_t limit, mv_buf *b)
                 (rc = put_col(b, ",\"principal\":", st, 4)) != MV_OK ||
                 (rc = put_col(b, ",\"address\":", st, 5)) != MV_OK ||
                 (rc = put_col(b, ",\"object\":", st, 6)) != MV_OK ||
-                (rc = put_col(b, ",\"reason\":", st, 7)) != MV_OK || (rc = mv_buf_puts(b, "}")) != MV_OK)
+                (rc = put_col(b, ",\"reason\":", st, 7)) != MV_OK ||
+                (rc = put_u64(b, ",\"count\":", col_u64(st, 8))) != MV_OK ||
+                (rc = put_u64(b, ",\"last_at\":", col_u64(st, 9))) != MV_OK ||
+                (rc = mv_buf_puts(b, delivered ? ",\"delivered\":true" : ",\"delivered\":false")) != MV_OK ||
+                (rc = delivered ? put_u64(b, ",\"delivered_at\":", col_u64(st, 10))
+                                : mv_buf_puts(b, ",\"delivered_at\":null")) != MV_OK ||
+                (rc = mv_buf_puts(b, "}")) != MV_OK)
                 break;
             first = 0;
         }
@@ -1859,6 +1866,388 @@ mv_err registry_alerts_json(registry *r, size_t limit, mv_buf *b)
             rc = mv_buf_puts(b, "]}");
     }
     sqlite3_finalize(st);
+    pthread_mutex_unlock(&r->lock);
+    return rc;
+}
+
+/* ---------- alert aggregation ---------- */
+
+/* 1 if s is NUL-terminated within cap and printable ASCII (alerts are single safe lines). */
+static int alert_field_ok(const char *s, size_t cap, int required)
+{
+    size_t n = strnlen(s, cap);
+    if (n == cap || (required && n == 0))
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] < 0x20 || s[i] >= 0x7f)
+            return 0;
+    return 1;
+}
+
+mv_err registry_alert_record(registry *r, const registry_alert *a, uint64_t n, uint64_t now, uint64_t window_s,
+                             int64_t *id_out, int *created)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t id = 0;
+    if (!r || !a || !id_out || !created || n == 0 || n > INT32_MAX || !alert_field_ok(a->source, sizeof a->source, 1) ||
+        !alert_field_ok(a->kind, sizeof a->kind, 1) || !alert_field_ok(a->principal, sizeof a->principal, 0) ||
+        !alert_field_ok(a->address, sizeof a->address, 0) || !alert_field_ok(a->object, sizeof a->object, 0) ||
+        !alert_field_ok(a->reason, sizeof a->reason, 0))
+        return MV_ERR_INVAL;
+    *created = 0;
+    pthread_mutex_lock(&r->lock);
+    mv_err rc = tx_begin(r);
+    if (rc == MV_OK && (rc = prep(r,
+                                  "SELECT id FROM alerts WHERE kind = ?1 AND source = ?2 AND principal = ?3 AND "
+                                  "address = ?4 AND reason = ?5 AND last_at > ?6 ORDER BY last_at DESC LIMIT 1",
+                                  &st)) == MV_OK) {
+        bind_text(st, 1, a->kind);
+        bind_text(st, 2, a->source);
+        bind_text(st, 3, a->principal);
+        bind_text(st, 4, a->address);
+        bind_text(st, 5, a->reason);
+        sqlite3_bind_int64(st, 6, now > window_s ? (sqlite3_int64)(now - window_s) : 0);
+        rc = step_row(r, st, "alert key");
+        if (rc == MV_OK)
+            id = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+        st = NULL;
+    }
+    if (rc == MV_OK) {
+        if ((rc = prep(r, "UPDATE alerts SET count = MIN(count + ?1, 9000000000000000000), last_at = ?2, "
+                          "object = ?3 WHERE id = ?4",
+                       &st)) == MV_OK) {
+            bind_u64(st, 1, n);
+            bind_u64(st, 2, now);
+            bind_text(st, 3, a->object);
+            sqlite3_bind_int64(st, 4, id);
+            rc = step_done(r, st, "alert count");
+        }
+    } else if (rc == MV_ERR_NOT_FOUND) {
+        *created = 1;
+        if ((rc = prep(r, "INSERT INTO alerts (at, source, kind, principal, address, object, reason, count, last_at) "
+                          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                       &st)) == MV_OK) {
+            bind_u64(st, 1, a->at);
+            bind_text(st, 2, a->source);
+            bind_text(st, 3, a->kind);
+            bind_text(st, 4, a->principal);
+            bind_text(st, 5, a->address);
+            bind_text(st, 6, a->object);
+            bind_text(st, 7, a->reason);
+            bind_u64(st, 8, n);
+            bind_u64(st, 9, now);
+            if ((rc = step_done(r, st, "alert insert")) == MV_OK)
+                id = sqlite3_last_insert_rowid(r->db);
+        }
+    }
+    sqlite3_finalize(st);
+    rc = tx_end(r, rc);
+    pthread_mutex_unlock(&r->lock);
+    if (rc == MV_OK)
+        *id_out = id;
+    else
+        *created = 0;
+    return rc;
+}
+
+mv_err registry_alerts_undelivered(registry *r, registry_alert *out, size_t max, size_t *n)
+{
+    sqlite3_stmt *st = NULL;
+    if (!r || !out || !n || max == 0)
+        return MV_ERR_INVAL;
+    *n = 0;
+    pthread_mutex_lock(&r->lock);
+    mv_err rc = prep(r,
+                     "SELECT id, at, source, kind, principal, address, object, reason, count, last_at FROM alerts "
+                     "WHERE delivered_at IS NULL ORDER BY id LIMIT ?1",
+                     &st);
+    if (rc == MV_OK) {
+        int s;
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)max);
+        while ((s = sqlite3_step(st)) == SQLITE_ROW && *n < max) {
+            registry_alert *a = &out[(*n)++];
+            memset(a, 0, sizeof *a);
+            a->id = sqlite3_column_int64(st, 0);
+            a->at = col_u64(st, 1);
+            col_copy(st, 2, a->source, sizeof a->source);
+            col_copy(st, 3, a->kind, sizeof a->kind);
+            col_copy(st, 4, a->principal, sizeof a->principal);
+            col_copy(st, 5, a->address, sizeof a->address);
+            col_copy(st, 6, a->object, sizeof a->object);
+            col_copy(st, 7, a->reason, sizeof a->reason);
+            a->count = col_u64(st, 8);
+            a->last_at = col_u64(st, 9);
+        }
+        if (s != SQLITE_DONE && s != SQLITE_ROW)
+            rc = db_err(r, s, "undelivered alerts");
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&r->lock);
+    return rc;
+}
+
+mv_err registry_alert_delivered(registry *r, int64_t id, uint64_t now)
+{
+    sqlite3_stmt *st = NULL;
+    if (!r)
+        return MV_ERR_INVAL;
+    pthread_mutex_lock(&r->lock);
+    mv_err rc = tx_begin(r);
+    if (rc == MV_OK &&
+        (rc = prep(r, "UPDATE alerts SET delivered_at = ?1 WHERE id = ?2 AND delivered_at IS NULL", &st)) == MV_OK) {
+        bind_u64(st, 1, now);
+        sqlite3_bind_int64(st, 2, id);
+        if ((rc = step_done(r, st, "alert delivered")) == MV_OK && sqlite3_changes(r->db) == 0)
+            rc = MV_ERR_NOT_FOUND;
+    }
+    sqlite3_finalize(st);
+    rc = tx_end(r, rc);
+    pthread_mutex_unlock(&r->lock);
+    return rc;
+}
+
+/* ---------- device keys and step-up ---------- */
+
+mv_err registry_device_add(registry *r, const uint8_t user_pk[32], const uint8_t device_pk[32], const char *name,
+                           uint64_t now, const char **why)
+{
+    sqlite3_stmt *st = NULL;
+    registry_user *u = NULL;
+    if (!r || !user_pk || !device_pk)
+        return MV_ERR_INVAL;
+    if (!registry_text_ok(name, 128)) {
+        WHY("name must be at most 128 bytes of text");
+        return MV_ERR_INVAL;
+    }
+    if (!(u = mv_calloc(1, sizeof *u)))
+        return MV_ERR_NOMEM;
+    pthread_mutex_lock(&r->lock);
+    mv_err rc = tx_begin(r);
+    if (rc == MV_OK && (rc = user_by_pk(r, user_pk, u)) == MV_ERR_NOT_FOUND)
+        WHY("no such user");
+    if (rc == MV_OK && (rc = prep(r, "SELECT count(*) FROM devices WHERE user_id = ?1", &st)) == MV_OK) {
+        sqlite3_bind_int64(st, 1, u->id);
+        if ((rc = step_row(r, st, "devices")) == MV_OK && col_u64(st, 0) >= REGISTRY_MAX_DEVICES) {
+            WHY("the user already has the maximum number of devices");
+            rc = MV_ERR_RATE_LIMITED;
+        }
+        sqlite3_finalize(st);
+        st = NULL;
+    }
+    if (rc == MV_OK && (rc = prep(r, "SELECT 1 FROM devices WHERE device_pk = ?1", &st)) == MV_OK) {
+        bind_hex(st, 1, device_pk, 32);
+        rc = step_row(r, st, "devices");
+        if (rc == MV_OK) {
+            WHY("this device key is already registered");
+            rc = MV_ERR_EXISTS;
+        } else if (rc == MV_ERR_NOT_FOUND) {
+            rc = MV_OK;
+        }
+        sqlite3_finalize(st);
+        st = NULL;
+    }
+    if (rc == MV_OK &&
+        (rc = prep(r, "INSERT INTO devices (user_id, device_pk, name, added_at) VALUES (?1, ?2, IFNULL(?3, ''), ?4)",
+                   &st)) == MV_OK) {
+        sqlite3_bind_int64(st, 1, u->id);
+        bind_hex(st, 2, device_pk, 32);
+        bind_text(st, 3, name);
+        bind_u64(st, 4, now);
+        rc = step_done(r, st, "device insert");
+    }
+    sqlite3_finalize(st);
+    rc = tx_end(r, rc);
+    pthread_mutex_unlock(&r->lock);
+    mv_free(u);
+    return rc;
+}
+
+mv_err registry_devices_json(registry *r, const uint8_t user_pk[32], mv_buf *b)
+{
+    sqlite3_stmt *st = NULL;
+    registry_user *u = NULL;
+    if (!r || !user_pk || !b)
+        return MV_ERR_INVAL;
+    if (!(u = mv_calloc(1, sizeof *u)))
+        return MV_ERR_NOMEM;
+    pthread_mutex_lock(&r->lock);
+    mv_err rc = user_by_pk(r, user_pk, u);
+    if (rc == MV_OK &&
+        (rc = prep(r, "SELECT device_pk, name, added_at FROM devices WHERE user_id = ?1 ORDER BY id", &st)) == MV_OK) {
+        sqlite3_bind_int64(st, 1, u->id);
+        rc = mv_buf_puts(b, "{\"devices\":[");
+        int s = SQLITE_DONE, first = 1;
+        while (rc == MV_OK && (s = sqlite3_step(st)) == SQLITE_ROW) {
+            if ((!first && (rc = mv_buf_puts(b, ",")) != MV_OK) || (rc = put_col(b, "{\"device_pk\":", st, 0)) != MV_OK ||
+                (rc = put_col(b, ",\"name\":", st, 1)) != MV_OK ||
+                (rc = put_u64(b, ",\"added_at\":", col_u64(st, 2))) != MV_OK || (rc = mv_buf_puts(b, "}")) != MV_OK)
+                break;
+            first = 0;
+        }
+        if (rc == MV_OK && s != SQLITE_DONE)
+            rc = db_err(r, s, "devices");
+        if (rc == MV_OK)
+            rc = mv_buf_puts(b, "]}");
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&r->lock);
+    mv_free(u);
+    return rc;
+}
+
+mv_err registry_device_check(registry *r, int64_t user_id, const uint8_t device_pk[32])
+{
+    sqlite3_stmt *st = NULL;
+    if (!r || !device_pk)
+        return MV_ERR_INVAL;
+    pthread_mutex_lock(&r->lock);
+    mv_err rc = prep(r, "SELECT 1 FROM devices WHERE user_id = ?1 AND device_pk = ?2", &st);
+    if (rc == MV_OK) {
+        sqlite3_bind_int64(st, 1, user_id);
+        bind_hex(st, 2, device_pk, 32);
+        rc = step_row(r, st, "device check");
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&r->lock);
+    return rc;
+}
+
+mv_err registry_stepup_nonce_use(registry *r, const uint8_t device_pk[32], const uint8_t nonce[16], uint64_t expires_at,
+                                 uint64_t now)
+{
+    sqlite3_stmt *st = NULL;
+    if (!r || !device_pk || !nonce)
+        return MV_ERR_INVAL;
+    pthread_mutex_lock(&r->lock);
+    mv_err rc = tx_begin(r);
+    if (rc == MV_OK && (rc = prep(r, "DELETE FROM stepup_nonces WHERE expires_at <= ?1", &st)) == MV_OK) {
+        bind_u64(st, 1, now);
+        rc = step_done(r, st, "nonce purge");
+        sqlite3_finalize(st);
+        st = NULL;
+    }
+    if (rc == MV_OK && (rc = prep(r, "SELECT 1 FROM stepup_nonces WHERE device_pk = ?1 AND nonce = ?2", &st)) == MV_OK) {
+        bind_hex(st, 1, device_pk, 32);
+        bind_hex(st, 2, nonce, 16);
+        rc = step_row(r, st, "nonce");
+        rc = rc == MV_OK ? MV_ERR_REPLAY : rc == MV_ERR_NOT_FOUND ? MV_OK : rc;
+        sqlite3_finalize(st);
+        st = NULL;
+    }
+    if (rc == MV_OK &&
+        (rc = prep(r, "INSERT INTO stepup_nonces (device_pk, nonce, expires_at) VALUES (?1, ?2, ?3)", &st)) == MV_OK) {
+        bind_hex(st, 1, device_pk, 32);
+        bind_hex(st, 2, nonce, 16);
+        bind_u64(st, 3, expires_at);
+        rc = step_done(r, st, "nonce insert");
+    }
+    sqlite3_finalize(st);
+    rc = tx_end(r, rc);
+    pthread_mutex_unlock(&r->lock);
+    return rc;
+}
+
+mv_err registry_stepup_request(registry *r, int64_t user_id, uint64_t now, int64_t *id_out, const char **why)
+{
+    sqlite3_stmt *st = NULL;
+    if (!r || !id_out)
+        return MV_ERR_INVAL;
+    pthread_mutex_lock(&r->lock);
+    mv_err rc = tx_begin(r);
+    if (rc == MV_OK && (rc = prep(r,
+                                  "SELECT id FROM stepup_requests WHERE user_id = ?1 AND status = 'pending' "
+                                  "ORDER BY id DESC LIMIT 1",
+                                  &st)) == MV_OK) {
+        sqlite3_bind_int64(st, 1, user_id);
+        if ((rc = step_row(r, st, "stepup request")) == MV_OK)
+            *id_out = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+        st = NULL;
+    }
+    if (rc == MV_ERR_NOT_FOUND &&
+        (rc = prep(r, "SELECT count(*) FROM stepup_requests WHERE status = 'pending'", &st)) == MV_OK) {
+        if ((rc = step_row(r, st, "stepup pending")) == MV_OK && col_u64(st, 0) >= REGISTRY_MAX_STEPUP_PENDING) {
+            WHY("too many step-up requests await an admin; retry later");
+            rc = MV_ERR_RATE_LIMITED;
+        }
+        sqlite3_finalize(st);
+        st = NULL;
+        if (rc == MV_OK &&
+            (rc = prep(r, "INSERT INTO stepup_requests (user_id, created_at) VALUES (?1, ?2)", &st)) == MV_OK) {
+            sqlite3_bind_int64(st, 1, user_id);
+            bind_u64(st, 2, now);
+            if ((rc = step_done(r, st, "stepup insert")) == MV_OK)
+                *id_out = sqlite3_last_insert_rowid(r->db);
+        }
+    }
+    sqlite3_finalize(st);
+    rc = tx_end(r, rc);
+    pthread_mutex_unlock(&r->lock);
+    return rc;
+}
+
+mv_err registry_stepup_get(registry *r, int64_t id, registry_stepup *out)
+{
+    sqlite3_stmt *st = NULL;
+    if (!r || !out)
+        return MV_ERR_INVAL;
+    memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&r->lock);
+    mv_err rc = prep(r,
+                     "SELECT s.id, s.user_id, u.sign_pk, s.created_at, s.status, IFNULL(s.grant_b64, '') "
+                     "FROM stepup_requests s JOIN users u ON u.id = s.user_id WHERE s.id = ?1",
+                     &st);
+    if (rc == MV_OK) {
+        sqlite3_bind_int64(st, 1, id);
+        if ((rc = step_row(r, st, "stepup get")) == MV_OK) {
+            const char *pk = col_str(st, 2);
+            out->id = sqlite3_column_int64(st, 0);
+            out->user_id = sqlite3_column_int64(st, 1);
+            out->created_at = col_u64(st, 3);
+            col_copy(st, 4, out->status, sizeof out->status);
+            col_copy(st, 5, out->grant_b64, sizeof out->grant_b64);
+            if (mv_hex_decode_exact(out->user_pk, 32, pk, strlen(pk)) != MV_OK)
+                rc = MV_ERR_IO;
+        }
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&r->lock);
+    return rc;
+}
+
+mv_err registry_stepup_decide(registry *r, int64_t id, int64_t admin_id, const char *grant_b64, uint64_t now,
+                              const char **why)
+{
+    sqlite3_stmt *st = NULL;
+    if (!r || (grant_b64 && strlen(grant_b64) >= sizeof ((registry_stepup *)0)->grant_b64))
+        return MV_ERR_INVAL;
+    pthread_mutex_lock(&r->lock);
+    mv_err rc = tx_begin(r);
+    if (rc == MV_OK && (rc = prep(r, "SELECT status FROM stepup_requests WHERE id = ?1", &st)) == MV_OK) {
+        sqlite3_bind_int64(st, 1, id);
+        if ((rc = step_row(r, st, "stepup decide")) == MV_OK && strcmp(col_str(st, 0), "pending") != 0) {
+            WHY("this step-up request was already decided");
+            rc = MV_ERR_BAD_STATE;
+        } else if (rc == MV_ERR_NOT_FOUND) {
+            WHY("no such step-up request");
+        }
+        sqlite3_finalize(st);
+        st = NULL;
+    }
+    if (rc == MV_OK && (rc = prep(r,
+                                  "UPDATE stepup_requests SET status = ?1, decided_by = ?2, decided_at = ?3, "
+                                  "grant_b64 = ?4 WHERE id = ?5 AND status = 'pending'",
+                                  &st)) == MV_OK) {
+        bind_text(st, 1, grant_b64 ? "approved" : "denied");
+        sqlite3_bind_int64(st, 2, admin_id);
+        bind_u64(st, 3, now);
+        bind_text(st, 4, grant_b64);
+        sqlite3_bind_int64(st, 5, id);
+        rc = step_done(r, st, "stepup decide");
+    }
+    sqlite3_finalize(st);
+    rc = tx_end(r, rc);
     pthread_mutex_unlock(&r->lock);
     return rc;
 }

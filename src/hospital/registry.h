@@ -195,7 +195,73 @@ mv_err registry_medicine_put(registry *r, int64_t actor_id, const char *name, co
                              mv_buf *b, const char **why) __attribute__((warn_unused_result));
 /* Deletes medicine id. MV_ERR_NOT_FOUND. */
 mv_err registry_medicine_delete(registry *r, int64_t id) __attribute__((warn_unused_result));
-/* {"alerts":[...]} newest first, at most limit. */
+/* {"alerts":[{"id","at","source","kind","principal","address","object","reason","count",
+ * "last_at","delivered","delivered_at"}...]} by last event, newest first, at most limit
+ * (delivered_at is null until the webhook took it). */
 mv_err registry_alerts_json(registry *r, size_t limit, mv_buf *b) __attribute__((warn_unused_result));
+
+/* ---- alert aggregation (issue 5) ---- */
+#define REGISTRY_ALERT_FIELD 128 /* = MV_ALERT_FIELD */
+
+typedef struct registry_alert {
+    int64_t id;
+    uint64_t at, last_at, count;
+    char source[32], kind[32], principal[65], address[64];
+    char object[REGISTRY_ALERT_FIELD], reason[REGISTRY_ALERT_FIELD];
+} registry_alert;
+
+/* Records n (>= 1) occurrences of alert a (at, source, kind, principal, address, object,
+ * reason as in a; count is ignored) seen by the hospital at `now`: if a row with the same
+ * (source, kind, principal, address, reason) has last_at > now - window_s, its count grows
+ * by n and last_at (and object) take now (and a's object); otherwise a new row (count n,
+ * last_at now, undelivered). One transaction. *id_out receives the row id, *created 1 for a
+ * new row. Errors: MV_ERR_INVAL (NULL, n 0, empty kind or source, fields over their size or
+ * with control characters), database errors. */
+mv_err registry_alert_record(registry *r, const registry_alert *a, uint64_t n, uint64_t now, uint64_t window_s,
+                             int64_t *id_out, int *created) __attribute__((warn_unused_result));
+/* The oldest undelivered rows, at most max, into out[0..*n). */
+mv_err registry_alerts_undelivered(registry *r, registry_alert *out, size_t max, size_t *n)
+    __attribute__((warn_unused_result));
+/* Marks row id delivered at now (only if it was not: delivery is exactly once).
+ * MV_ERR_NOT_FOUND if no undelivered row id. */
+mv_err registry_alert_delivered(registry *r, int64_t id, uint64_t now) __attribute__((warn_unused_result));
+
+/* ---- device keys and step-up (issue 5) ---- */
+#define REGISTRY_MAX_DEVICES 16          /* per user */
+#define REGISTRY_MAX_STEPUP_PENDING 100  /* pending admin-approval requests, all users */
+
+/* Registers device_pk for the user with signing key user_pk, named name (<= 128 bytes, no
+ * control characters; NULL = ""). Errors: MV_ERR_INVAL, MV_ERR_NOT_FOUND (user),
+ * MV_ERR_EXISTS (device key registered, to anyone), MV_ERR_RATE_LIMITED (REGISTRY_MAX_DEVICES). */
+mv_err registry_device_add(registry *r, const uint8_t user_pk[32], const uint8_t device_pk[32], const char *name,
+                           uint64_t now, const char **why) __attribute__((warn_unused_result));
+/* {"devices":[{"device_pk","name","added_at"}...]} of the user with signing key user_pk.
+ * MV_ERR_NOT_FOUND (user). */
+mv_err registry_devices_json(registry *r, const uint8_t user_pk[32], mv_buf *b) __attribute__((warn_unused_result));
+/* MV_OK if device_pk is registered to user_id, MV_ERR_NOT_FOUND if not. */
+mv_err registry_device_check(registry *r, int64_t user_id, const uint8_t device_pk[32])
+    __attribute__((warn_unused_result));
+/* Spends a device-proof nonce: MV_OK the first time, MV_ERR_REPLAY if (device_pk, nonce) was
+ * spent and has not expired. The entry lives until expires_at; expired entries are purged. */
+mv_err registry_stepup_nonce_use(registry *r, const uint8_t device_pk[32], const uint8_t nonce[16],
+                                 uint64_t expires_at, uint64_t now) __attribute__((warn_unused_result));
+
+typedef struct registry_stepup {
+    int64_t id, user_id;
+    uint8_t user_pk[32];
+    uint64_t created_at;
+    char status[12];   /* pending | approved | denied */
+    char grant_b64[160]; /* "" unless approved */
+} registry_stepup;
+/* A pending admin-approval request for user_id: the user's existing pending one if any, else
+ * a new one. *id_out its id. Errors: MV_ERR_RATE_LIMITED (REGISTRY_MAX_STEPUP_PENDING). */
+mv_err registry_stepup_request(registry *r, int64_t user_id, uint64_t now, int64_t *id_out, const char **why)
+    __attribute__((warn_unused_result));
+/* Request id. MV_ERR_NOT_FOUND. */
+mv_err registry_stepup_get(registry *r, int64_t id, registry_stepup *out) __attribute__((warn_unused_result));
+/* Decides a pending request: approve with grant_b64 (the signed grant) or deny (grant_b64
+ * NULL). Errors: MV_ERR_NOT_FOUND, MV_ERR_BAD_STATE (already decided), MV_ERR_INVAL. */
+mv_err registry_stepup_decide(registry *r, int64_t id, int64_t admin_id, const char *grant_b64, uint64_t now,
+                              const char **why) __attribute__((warn_unused_result));
 
 #endif
