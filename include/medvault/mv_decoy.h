@@ -150,9 +150,11 @@ typedef struct mv_decoy_record {
     size_t env_len;
     size_t n_blocks;
     mv_decoy_block *blocks; /* owned, in the shape's block order */
-    unsigned n_inexact;     /* parts (envelope or blocks) whose exact size no plausible
-                               content reached, so a deterministic filler of that exact size
-                               was used instead (still exact in size; counted in metrics) */
+    unsigned n_inexact;     /* parts (envelope or blocks) whose exact size libzstd-compressed
+                               content could not reach: they hold a stored (raw-block) zstd
+                               frame, which still decrypts, or, below even that, keystream
+                               filler that does not. Sizes are exact either way; the server
+                               counts these in a metric (docs/decoy.md). */
 } mv_decoy_record;
 
 /* Zeroes r. */

@@ -1,10 +1,874 @@
 /* decoy_gen.c - deterministic decoy records: same sizes and readers as the real record, content
- * derived only from the decoy cloud's secret seed and the public shape, never from real data. */
+ * derived only from the decoy cloud's secret seed and the public shape, never from real data.
+ *
+ * Keys: k = HKDF-SHA-256(salt "medvault-decoy-v1", ikm seed, info id), 32 bytes. Every choice
+ * (content, record key R, GCM nonce, MLE keys, attachment bytes) is a ChaCha20 keystream under
+ * k with a nonce naming its purpose; the sealed boxes' ephemeral X25519 seeds are
+ * HMAC-SHA-256(k, "eph" || reader pk). Content does not depend on the readers, so adding a
+ * reader to the shape changes only the envelope's reader list, as on the primary.
+ *
+ * The sealed boxes use libsodium's documented crypto_box_seal construction with a derived
+ * ephemeral key pair: epk | crypto_box_easy(R, blake2b-24(epk || pk), pk, esk), which
+ * crypto_box_seal_open (mv_box_seal_open) opens like any sealed box. The envelope framing is
+ * the MVE1 layout of mv_record.h, assembled here (record.c draws R and the nonce from the OS,
+ * which a decoy must not). Size matching: docs/decoy.md. */
 #include "medvault/mv_decoy.h"
 
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
+#include <sodium.h>
+
+#include "medvault/mv_aead.h"
+#include "medvault/mv_crypto.h"
+#include "medvault/mv_fhir.h"
+#include "medvault/mv_hash.h"
+#include "medvault/mv_hkdf.h"
+#include "medvault/mv_hmac.h"
+#include "medvault/mv_json.h"
 #include "medvault/mv_mem.h"
+#include "medvault/mv_mle.h"
+#include "medvault/mv_record.h"
+#include "medvault/mv_zstd.h"
+
+#define ENV_FIXED (5 + 12 + 16) /* magic | n_readers, GCM nonce, GCM tag */
+#define ENV_ENTRY 112           /* pk | epk | box(R) */
+#define ATTACH_MIN_BLOCK ((uint32_t)64 << 10) /* a shape with a block this large is an attachment */
+#define VARIANTS 4
+#define SCAN 24
+#define KNOB_MAX ((size_t)8 << 20)
+
+enum { DOM_CHOICE = 1, DOM_TEXT, DOM_MLE, DOM_REC, DOM_BULK };
+enum { T_MEDREQ, T_VITAL, T_CONDITION, T_REPORT, T_ECG, T_ENCOUNTER, T_PATIENT };
+enum { Z_ZSTD, Z_RAW }; /* how a part is compressed: libzstd, or a stored (raw-block) frame */
+
+static const char env_aad_label[] = "medvault-envelope-v1";
+
+/* ---------- deterministic stream ---------- */
+
+typedef struct drbg {
+    const uint8_t *key;
+    uint8_t nonce[12];
+    uint32_t ctr;
+    uint8_t buf[64];
+    size_t pos;
+} drbg;
+
+static void drbg_init(drbg *d, const uint8_t key[32], uint32_t dom, uint64_t idx)
+{
+    d->key = key;
+    for (int i = 0; i < 4; i++)
+        d->nonce[i] = (uint8_t)(dom >> (8 * i));
+    for (int i = 0; i < 8; i++)
+        d->nonce[4 + i] = (uint8_t)(idx >> (8 * i));
+    d->ctr = 0;
+    d->pos = sizeof d->buf;
+}
+
+static void drbg_bytes(drbg *d, uint8_t *out, size_t n)
+{
+    static const uint8_t zero[64];
+    while (n) {
+        if (d->pos == sizeof d->buf) {
+            crypto_stream_chacha20_ietf_xor_ic(d->buf, zero, sizeof d->buf, d->nonce, d->ctr++, d->key);
+            d->pos = 0;
+        }
+        size_t k = sizeof d->buf - d->pos < n ? sizeof d->buf - d->pos : n;
+        memcpy(out, d->buf + d->pos, k);
+        d->pos += k;
+        out += k;
+        n -= k;
+    }
+}
+
+static uint64_t drbg_u64(drbg *d)
+{
+    uint8_t b[8];
+    drbg_bytes(d, b, 8);
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | b[i];
+    return v;
+}
+
+/* Uniform in [0, n) (bias below 2^-40 for the small n used here). */
+static uint32_t below(drbg *d, uint32_t n)
+{
+    return (uint32_t)(drbg_u64(d) % n);
+}
+
+/* Index into a table ordered by frequency: a Zipf-like skew towards the front. */
+static uint32_t skewed(drbg *d, uint32_t n)
+{
+    return below(d, below(d, n) + 1);
+}
+
+static uint32_t range_u(drbg *d, uint32_t lo, uint32_t hi)
+{
+    return lo + below(d, hi - lo + 1);
+}
+
+/* ---------- tables (invented or public code systems; nothing here is patient data) ---------- */
+
+typedef struct drug {
+    const char *dept, *rxcui, *display, *short_name;
+    double dose;
+    const char *unit, *ucum, *form, *form_code, *route, *route_code;
+    unsigned per_day;
+} drug;
+
+/* RxNorm-like codes (most are the RxCUI of the named clinical drug; some only plausible). */
+static const drug drugs[] = {
+    {"cardiology", "197361", "amlodipine 5 MG Oral Tablet", "amlodipine", 5, "mg", "mg", "Tablet", "TAB", "Oral route", "26643006", 1},
+    {"cardiology", "314076", "lisinopril 10 MG Oral Tablet", "lisinopril", 10, "mg", "mg", "Tablet", "TAB", "Oral route", "26643006", 1},
+    {"cardiology", "617312", "atorvastatin 40 MG Oral Tablet", "atorvastatin", 40, "mg", "mg", "Tablet", "TAB", "Oral route", "26643006", 1},
+    {"cardiology", "866924", "metoprolol succinate 25 MG Extended Release Oral Tablet", "metoprolol", 25, "mg", "mg", "Tablet", "TAB", "Oral route", "26643006", 1},
+    {"cardiology", "1364435", "apixaban 5 MG Oral Tablet", "apixaban", 5, "mg", "mg", "Tablet", "TAB", "Oral route", "26643006", 2},
+    {"cardiology", "243670", "aspirin 81 MG Oral Tablet", "aspirin", 81, "mg", "mg", "Tablet", "TAB", "Oral route", "26643006", 1},
+    {"cardiology", "310429", "furosemide 40 MG Oral Tablet", "furosemide", 40, "mg", "mg", "Tablet", "TAB", "Oral route", "26643006", 1},
+    {"endocrinology", "860975", "metformin hydrochloride 500 MG Oral Tablet", "metformin", 500, "mg", "mg", "Tablet", "TAB", "Oral route", "26643006", 2},
+    {"endocrinology", "966222", "levothyroxine sodium 0.05 MG Oral Tablet", "levothyroxine", 50, "ug", "ug", "Tablet", "TAB", "Oral route", "26643006", 1},
+    {"endocrinology", "1373463", "canagliflozin 100 MG Oral Tablet", "canagliflozin", 100, "mg", "mg", "Tablet", "TAB", "Oral route", "26643006", 1},
+    {"endocrinology", "285018", "insulin glargine 100 UNT/ML Injectable Solution", "insulin glargine", 20, "U", "[IU]", "Injection", "INJ", "Subcutaneous route", "34206005", 1},
+    {"neurology", "197943", "levetiracetam 500 MG Oral Tablet", "levetiracetam", 500, "mg", "mg", "Tablet", "TAB", "Oral route", "26643006", 2},
+    {"neurology", "310431", "gabapentin 300 MG Oral Capsule", "gabapentin", 300, "mg", "mg", "Capsule", "CAP", "Oral route", "26643006", 3},
+    {"neurology", "312961", "sumatriptan 50 MG Oral Tablet", "sumatriptan", 50, "mg", "mg", "Tablet", "TAB", "Oral route", "26643006", 1},
+    {"neurology", "197589", "donepezil hydrochloride 10 MG Oral Tablet", "donepezil", 10, "mg", "mg", "Tablet", "TAB", "Oral route", "26643006", 1},
+    {"oncology", "198240", "tamoxifen 20 MG Oral Tablet", "tamoxifen", 20, "mg", "mg", "Tablet", "TAB", "Oral route", "26643006", 1},
+    {"oncology", "199150", "ondansetron 8 MG Oral Tablet", "ondansetron", 8, "mg", "mg", "Tablet", "TAB", "Oral route", "26643006", 2},
+    {"oncology", "1658002", "capecitabine 500 MG Oral Tablet", "capecitabine", 1000, "mg", "mg", "Tablet", "TAB", "Oral route", "26643006", 2},
+    {"oncology", "197591", "dexamethasone 4 MG Oral Tablet", "dexamethasone", 4, "mg", "mg", "Tablet", "TAB", "Oral route", "26643006", 1},
+    {"", "313782", "acetaminophen 500 MG Oral Tablet", "acetaminophen", 500, "mg", "mg", "Tablet", "TAB", "Oral route", "26643006", 3},
+    {"", "310965", "ibuprofen 400 MG Oral Tablet", "ibuprofen", 400, "mg", "mg", "Tablet", "TAB", "Oral route", "26643006", 3},
+    {"", "308182", "amoxicillin 500 MG Oral Capsule", "amoxicillin", 500, "mg", "mg", "Capsule", "CAP", "Oral route", "26643006", 3},
+    {"", "198211", "simvastatin 20 MG Oral Tablet", "simvastatin", 20, "mg", "mg", "Tablet", "TAB", "Oral route", "26643006", 1},
+    {"", "312617", "prednisone 10 MG Oral Tablet", "prednisone", 10, "mg", "mg", "Tablet", "TAB", "Oral route", "26643006", 1},
+    {"", "198051", "omeprazole 20 MG Delayed Release Oral Capsule", "omeprazole", 20, "mg", "mg", "Capsule", "CAP", "Oral route", "26643006", 1},
+};
+
+typedef struct vital {
+    const char *loinc, *display, *unit, *ucum;
+    double lo, hi;
+    unsigned decimals;
+    const char *cat;
+} vital;
+
+/* LOINC codes with adult ranges as seen in clinics (values drawn uniformly within). */
+static const vital vitals[] = {
+    {"8867-4", "Heart rate", "beats/minute", "/min", 52, 112, 0, "vital-signs"},
+    {"8480-6", "Systolic blood pressure", "mmHg", "mm[Hg]", 96, 168, 0, "vital-signs"},
+    {"8462-4", "Diastolic blood pressure", "mmHg", "mm[Hg]", 56, 102, 0, "vital-signs"},
+    {"8310-5", "Body temperature", "C", "Cel", 36.1, 38.6, 1, "vital-signs"},
+    {"9279-1", "Respiratory rate", "breaths/minute", "/min", 11, 24, 0, "vital-signs"},
+    {"59408-5", "Oxygen saturation in Arterial blood by Pulse oximetry", "%", "%", 91, 100, 0, "vital-signs"},
+    {"29463-7", "Body weight", "kg", "kg", 46, 124, 1, "vital-signs"},
+    {"2339-0", "Glucose [Mass/volume] in Blood", "mg/dL", "mg/dL", 68, 212, 0, "laboratory"},
+    {"4548-4", "Hemoglobin A1c/Hemoglobin.total in Blood", "%", "%", 4.7, 10.2, 1, "laboratory"},
+    {"2160-0", "Creatinine [Mass/volume] in Serum or Plasma", "mg/dL", "mg/dL", 0.6, 1.9, 2, "laboratory"},
+    {"718-7", "Hemoglobin [Mass/volume] in Blood", "g/dL", "g/dL", 10.1, 17.2, 1, "laboratory"},
+};
+
+typedef struct condition {
+    const char *snomed, *display, *icd10;
+} condition;
+
+static const condition conditions[] = {
+    {"38341003", "Hypertensive disorder, systemic arterial", "I10"},
+    {"55822004", "Hyperlipidemia", "E78.5"},
+    {"44054006", "Diabetes mellitus type 2", "E11.9"},
+    {"195967001", "Asthma", "J45.909"},
+    {"49436004", "Atrial fibrillation", "I48.91"},
+    {"13645005", "Chronic obstructive lung disease", "J44.9"},
+    {"35489007", "Depressive disorder", "F32.9"},
+    {"40930008", "Hypothyroidism", "E03.9"},
+    {"84114007", "Heart failure", "I50.9"},
+    {"84757009", "Epilepsy", "G40.909"},
+    {"69896004", "Rheumatoid arthritis", "M06.9"},
+    {"37796009", "Migraine", "G43.909"},
+    {"254637007", "Non-small cell lung cancer", "C34.90"},
+    {"254837009", "Malignant neoplasm of breast", "C50.919"},
+};
+
+typedef struct panel {
+    const char *loinc, *display;
+} panel;
+
+static const panel panels[] = {
+    {"58410-2", "CBC panel - Blood by Automated count"},
+    {"24323-8", "Comprehensive metabolic 2000 panel - Serum or Plasma"},
+    {"57698-3", "Lipid panel with direct LDL - Serum or Plasma"},
+    {"24362-6", "Renal function 2000 panel - Serum or Plasma"},
+    {"3016-3", "Thyrotropin [Units/volume] in Serum or Plasma"},
+};
+
+static const char *const female_first[] = {"Maria", "Anna", "Emma", "Sofia", "Laura", "Julia", "Sarah", "Elena",
+                                           "Hannah", "Claire", "Nadia", "Ines", "Katarina", "Lena", "Olivia", "Grace"};
+static const char *const male_first[] = {"James", "Thomas", "David", "Lukas", "Daniel", "Marco", "Peter", "Jonas",
+                                         "Michael", "Samuel", "Ahmed", "Pavel", "Oliver", "Felix", "Mateo", "Henrik"};
+static const char *const family[] = {"Smith", "Muller", "Garcia", "Rossi", "Novak", "Martin", "Jansen", "Kowalski",
+                                     "Silva", "Nielsen", "Dubois", "Weber", "Horvat", "Costa", "Fischer", "Berg",
+                                     "Moreau", "Larsen", "Schmidt", "Okafor"};
+static const char *const words[] = {
+    "take", "with", "food", "daily", "in", "the", "morning", "evening", "do", "not", "crush", "tablet", "water",
+    "patient", "reports", "stable", "symptoms", "since", "last", "visit", "follow", "up", "in", "weeks", "review",
+    "blood", "pressure", "dose", "adjusted", "per", "protocol", "monitor", "renal", "function", "and", "potassium",
+    "no", "known", "allergies", "advised", "to", "avoid", "alcohol", "continue", "current", "therapy", "as",
+    "tolerated", "mild", "nausea", "resolved", "discussed", "side", "effects", "call", "clinic", "if", "worse"};
+static const char *const modalities[] = {"CT", "MR", "CR", "US", "MG", "DX", "PT", "NM"};
+static const char *const bodyparts[] = {"CHEST", "HEAD", "ABDOMEN", "PELVIS", "SPINE", "KNEE", "BREAST", "HEART"};
+
+/* ---------- the generator's state ---------- */
+
+typedef struct gen {
+    const mv_decoy_shape *s;
+    uint8_t k[32]; /* the record's key (secret) */
+    mv_fhir_profiles *prof;
+    mv_buf doc, tmp, z;
+    char date[11], dt[21];
+    unsigned narr_variant; /* which text stream the narrative (the envelope's knob) uses */
+} gen;
+
+static void fmt_time(uint64_t t, char date[11], char dt[21])
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    if (!gmtime_r(&tt, &tm))
+        memset(&tm, 0, sizeof tm);
+    unsigned y = (unsigned)(tm.tm_year + 1900) % 10000u, mo = (unsigned)(tm.tm_mon + 1) % 13u,
+             da = (unsigned)tm.tm_mday % 32u, h = (unsigned)tm.tm_hour % 24u, mi = (unsigned)tm.tm_min % 60u,
+             se = (unsigned)tm.tm_sec % 61u;
+    snprintf(date, 11, "%04u-%02u-%02u", y, mo, da);
+    snprintf(dt, 21, "%04u-%02u-%02uT%02u:%02u:%02uZ", y, mo, da, h, mi, se);
+}
+
+static void uuid(drbg *d, char out[37])
+{
+    uint8_t b[16];
+    static const char hex[] = "0123456789abcdef";
+    drbg_bytes(d, b, 16);
+    b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
+    b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
+    for (int i = 0, o = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            out[o++] = '-';
+        out[o++] = hex[b[i] >> 4];
+        out[o++] = hex[b[i] & 15];
+    }
+    out[36] = 0;
+}
+
+/* Appends n characters of the knob text (stream v of entry e): words, or ECG samples.
+ * Text of n characters is a prefix of text of n + 1, so sizes grow smoothly with n. */
+static mv_err knob_text(const gen *g, uint64_t e, unsigned v, int samples, size_t n, mv_buf *out)
+{
+    drbg d;
+    char w[24];
+    mv_err rc = MV_OK;
+    long level = 0;
+    drbg_init(&d, g->k, DOM_TEXT, e * 16 + v);
+    for (size_t done = 0; done < n && rc == MV_OK;) {
+        int wl;
+        if (samples) {
+            level += (long)below(&d, 41) - 20 - level / 8; /* a mean-reverting walk, like a lead's trace */
+            wl = snprintf(w, sizeof w, "%s%ld", done ? " " : "", level);
+        } else {
+            wl = snprintf(w, sizeof w, "%s%s", done ? " " : "", words[skewed(&d, sizeof words / sizeof *words)]);
+        }
+        size_t k = (size_t)wl < n - done ? (size_t)wl : n - done;
+        rc = mv_buf_append(out, w, k);
+        done += k;
+    }
+    return rc;
+}
+
+static mv_err narrative(const gen *g, size_t n, unsigned v, mv_buf *b)
+{
+    mv_err rc = mv_buf_puts(b, ",\"text\":{\"status\":\"generated\",\"div\":\"<div xmlns=\\\"http://www.w3.org/1999/xhtml\\\">");
+    if (rc == MV_OK)
+        rc = knob_text(g, 0xffff, v, 0, n, b);
+    return rc == MV_OK ? mv_buf_puts(b, "</div>\"}") : rc;
+}
+
+static const drug *pick_drug(drbg *d, const char *dept)
+{
+    size_t n = sizeof drugs / sizeof *drugs, in_dept = 0, idx[32];
+    for (size_t i = 0; i < n && in_dept < 32; i++)
+        if (drugs[i].dept[0] && strcmp(drugs[i].dept, dept) == 0)
+            idx[in_dept++] = i;
+    if (in_dept && below(d, 10) < 7)
+        return &drugs[idx[skewed(d, (uint32_t)in_dept)]];
+    return &drugs[skewed(d, (uint32_t)n)];
+}
+
+/* Appends one resource of type t (entry e) with a knob of `knob` characters in a content
+ * field and a narrative of `narr` characters (narr SIZE_MAX: none). minimal drops optional
+ * content members and lean optional envelope members, for the smallest shapes. */
+static mv_err resource(gen *g, int t, uint64_t e, size_t knob, unsigned v, size_t narr, int minimal, int lean,
+                       mv_buf *b)
+{
+    drbg d;
+    char id[37], pat[37], enc[37], prac[37];
+    mv_err rc;
+    drbg_init(&d, g->k, DOM_CHOICE, e);
+    uuid(&d, id);
+    uuid(&d, pat);
+    uuid(&d, enc);
+    uuid(&d, prac);
+    int female = below(&d, 2) == 0;
+    const char *first = female ? female_first[skewed(&d, 16)] : male_first[skewed(&d, 16)];
+    const char *last = family[skewed(&d, 20)];
+    const char *dfirst = below(&d, 2) ? female_first[skewed(&d, 16)] : male_first[skewed(&d, 16)];
+    const char *dlast = family[skewed(&d, 20)];
+    char when[11], whent[21];
+    fmt_time(g->s->created - below(&d, 3 * 86400), when, whent);
+    static const char *const types[] = {"MedicationRequest", "Observation", "Condition", "DiagnosticReport",
+                                        "Observation", "Encounter", "Patient"};
+    rc = mv_buf_printf(b, "{\"resourceType\":\"%s\",\"id\":\"%s\"", types[t], id);
+    if (rc == MV_OK && !lean)
+        rc = mv_buf_printf(b, ",\"meta\":{\"lastUpdated\":\"%s\"}", g->dt);
+    if (rc == MV_OK && narr != SIZE_MAX)
+        rc = narrative(g, narr, g->narr_variant, b);
+    if (rc != MV_OK)
+        return rc;
+    if (t != T_PATIENT) {
+        rc = mv_buf_printf(b, ",\"%s\":{\"reference\":\"Patient/%s\",\"display\":\"%s %s\"}",
+                           t == T_ENCOUNTER || t == T_CONDITION || t == T_MEDREQ || t == T_VITAL || t == T_REPORT ||
+                                   t == T_ECG
+                               ? "subject"
+                               : "patient",
+                           pat, first, last);
+        if (rc != MV_OK)
+            return rc;
+    }
+    switch (t) {
+    case T_MEDREQ: {
+        const drug *dr = pick_drug(&d, g->s->department);
+        unsigned days = below(&d, 3) == 0 ? 90 : 30, refills = range_u(&d, 0, 5);
+        double dose = dr->dose * (below(&d, 5) == 0 ? 2 : 1);
+        rc = mv_buf_printf(b, ",\"status\":\"active\",\"intent\":\"order\",\"authoredOn\":\"%s\","
+                              "\"medicationCodeableConcept\":{\"coding\":[{\"system\":\"http://www.nlm.nih.gov/research/umls/rxnorm\","
+                              "\"code\":\"%s\",\"display\":\"%s\"}],\"text\":\"%s\"}",
+                           when, dr->rxcui, dr->display, minimal ? dr->short_name : dr->display);
+        if (rc == MV_OK && !lean)
+            rc = mv_buf_printf(b, ",\"encounter\":{\"reference\":\"Encounter/%s\"},\"requester\":{\"reference\":"
+                                  "\"Practitioner/%s\",\"display\":\"Dr. %s %s\"}",
+                               enc, prac, dfirst, dlast);
+        if (rc == MV_OK)
+            rc = mv_buf_puts(b, ",\"dosageInstruction\":[{\"patientInstruction\":\"");
+        if (rc == MV_OK)
+            rc = knob_text(g, e, v, 0, knob, b);
+        if (rc == MV_OK && !minimal)
+            rc = mv_buf_printf(b, "\",\"sequence\":1,\"text\":\"%g %s %s %u times daily\",\"timing\":{\"repeat\":"
+                                  "{\"frequency\":%u,\"period\":1,\"periodUnit\":\"d\"}},\"route\":{\"coding\":[{\"system\":"
+                                  "\"http://snomed.info/sct\",\"code\":\"%s\",\"display\":\"%s\"}]},\"doseAndRate\":[{"
+                                  "\"doseQuantity\":{\"value\":%g,\"unit\":\"%s\",\"system\":\"http://unitsofmeasure.org\","
+                                  "\"code\":\"%s\"}}]}],\"dispenseRequest\":{\"numberOfRepeatsAllowed\":%u,\"quantity\":"
+                                  "{\"value\":%u,\"unit\":\"%s\"},\"expectedSupplyDuration\":{\"value\":%u,\"unit\":\"days\","
+                                  "\"system\":\"http://unitsofmeasure.org\",\"code\":\"d\"}}",
+                               dose, dr->unit, dr->route, dr->per_day, dr->per_day, dr->route_code, dr->route, dose,
+                               dr->unit, dr->ucum, refills, dr->per_day * days, dr->form, days);
+        else if (rc == MV_OK)
+            rc = mv_buf_puts(b, "\"}]");
+        break;
+    }
+    case T_VITAL: {
+        const vital *vt = &vitals[skewed(&d, sizeof vitals / sizeof *vitals)];
+        double x = vt->lo + (vt->hi - vt->lo) * (double)below(&d, 10001) / 10000.0;
+        rc = mv_buf_printf(b, ",\"status\":\"final\",\"effectiveDateTime\":\"%s\",\"category\":[{\"coding\":[{\"system\":"
+                              "\"http://terminology.hl7.org/CodeSystem/observation-category\",\"code\":\"%s\"}]}],"
+                              "\"code\":{\"coding\":[{\"system\":\"http://loinc.org\",\"code\":\"%s\",\"display\":\"%s\"}],"
+                              "\"text\":\"",
+                           whent, vt->cat, vt->loinc, vt->display);
+        if (rc == MV_OK)
+            rc = knob_text(g, e, v, 0, knob, b);
+        if (rc == MV_OK)
+            rc = mv_buf_printf(b, "\"},\"valueQuantity\":{\"value\":%.*f,\"unit\":\"%s\",\"system\":"
+                                  "\"http://unitsofmeasure.org\",\"code\":\"%s\"}",
+                               (int)vt->decimals, x, vt->unit, vt->ucum);
+        break;
+    }
+    case T_CONDITION: {
+        const condition *c = &conditions[skewed(&d, sizeof conditions / sizeof *conditions)];
+        rc = mv_buf_printf(b, ",\"clinicalStatus\":{\"coding\":[{\"system\":\"http://terminology.hl7.org/CodeSystem/"
+                              "condition-clinical\",\"code\":\"active\"}]},\"recordedDate\":\"%s\",\"code\":{\"coding\":"
+                              "[{\"system\":\"http://snomed.info/sct\",\"code\":\"%s\",\"display\":\"%s\"}",
+                           when, c->snomed, c->display);
+        if (rc == MV_OK && !minimal)
+            rc = mv_buf_printf(b, ",{\"system\":\"http://hl7.org/fhir/sid/icd-10-cm\",\"code\":\"%s\"}", c->icd10);
+        if (rc == MV_OK)
+            rc = mv_buf_puts(b, "],\"text\":\"");
+        if (rc == MV_OK)
+            rc = knob_text(g, e, v, 0, knob, b);
+        if (rc == MV_OK)
+            rc = mv_buf_puts(b, "\"}");
+        if (rc == MV_OK && !minimal)
+            rc = mv_buf_puts(b, ",\"category\":[{\"coding\":[{\"system\":\"http://terminology.hl7.org/CodeSystem/"
+                                "condition-category\",\"code\":\"problem-list-item\"}]}]");
+        break;
+    }
+    case T_REPORT: {
+        const panel *p = &panels[skewed(&d, sizeof panels / sizeof *panels)];
+        rc = mv_buf_printf(b, ",\"status\":\"final\",\"effectiveDateTime\":\"%s\",\"issued\":\"%s\",\"code\":{\"coding\":"
+                              "[{\"system\":\"http://loinc.org\",\"code\":\"%s\",\"display\":\"%s\"}],\"text\":\"",
+                           whent, g->dt, p->loinc, p->display);
+        if (rc == MV_OK)
+            rc = knob_text(g, e, v, 0, knob, b);
+        if (rc == MV_OK)
+            rc = mv_buf_puts(b, "\"}");
+        if (rc == MV_OK && !minimal)
+            rc = mv_buf_puts(b, ",\"category\":[{\"coding\":[{\"system\":\"http://terminology.hl7.org/CodeSystem/"
+                                "v2-0074\",\"code\":\"LAB\"}]}]");
+        break;
+    }
+    case T_ECG:
+        rc = mv_buf_printf(b, ",\"status\":\"final\",\"effectiveDateTime\":\"%s\",\"code\":{\"coding\":[{\"system\":"
+                              "\"http://loinc.org\",\"code\":\"11524-6\",\"display\":\"EKG study\"}]},"
+                              "\"valueSampledData\":{\"origin\":{\"value\":0,\"unit\":\"mV\",\"system\":"
+                              "\"http://unitsofmeasure.org\",\"code\":\"mV\"},\"period\":%u,\"factor\":0.005,"
+                              "\"dimensions\":1,\"data\":\"",
+                           whent, 2 + below(&d, 3) * 2);
+        if (rc == MV_OK)
+            rc = knob_text(g, e, v, 1, knob, b);
+        if (rc == MV_OK)
+            rc = mv_buf_puts(b, "\"}");
+        break;
+    case T_ENCOUNTER:
+        rc = mv_buf_printf(b, ",\"status\":\"finished\",\"class\":{\"system\":\"http://terminology.hl7.org/CodeSystem/"
+                              "v3-ActCode\",\"code\":\"%s\"},\"period\":{\"start\":\"%s\",\"end\":\"%s\"},"
+                              "\"participant\":[{\"individual\":{\"reference\":\"Practitioner/%s\",\"display\":\"Dr. %s %s\"}}]",
+                           below(&d, 4) ? "AMB" : "IMP", whent, g->dt, prac, dfirst, dlast);
+        break;
+    case T_PATIENT: {
+        char mrn[16];
+        snprintf(mrn, sizeof mrn, "MRN%08u", (unsigned)below(&d, 100000000));
+        unsigned age = range_u(&d, 18, 92);
+        char born[11], bornt[21];
+        fmt_time(g->s->created - (uint64_t)age * 31556952u - below(&d, 31556952u), born, bornt);
+        rc = mv_buf_printf(b, ",\"identifier\":[{\"system\":\"urn:oid:2.16.840.1.113883.19.5\",\"value\":\"%s\"}],"
+                              "\"name\":[{\"family\":\"%s\",\"given\":[\"%s\"]}],\"gender\":\"%s\",\"birthDate\":\"%s\"",
+                           mrn, last, first, female ? "female" : "male", born);
+        break;
+    }
+    default:
+        rc = MV_ERR_INVAL;
+    }
+    return rc == MV_OK ? mv_buf_puts(b, "}") : rc;
+}
+
+/* ---------- compression to an exact size ---------- */
+
+static void le_put(uint8_t *p, uint64_t v, int n)
+{
+    for (int i = 0; i < n; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* A zstd frame (RFC 8878 section 3.1.1) holding in[0..n) in raw blocks: single segment, the
+ * content size declared, no checksum. Its size is n + header + 3 per 128 KiB block. */
+static mv_err zstd_raw(const uint8_t *in, size_t n, mv_buf *out)
+{
+    uint8_t h[4 + 1 + 4];
+    size_t hl = 5;
+    mv_err rc;
+    memcpy(h, "\x28\xb5\x2f\xfd", 4);
+    if (n < 256) {
+        h[4] = 0x20;
+        h[hl++] = (uint8_t)n;
+    } else if (n < 65536 + 256) {
+        h[4] = 0x60;
+        le_put(h + hl, n - 256, 2);
+        hl += 2;
+    } else {
+        h[4] = 0xa0;
+        le_put(h + hl, n, 4);
+        hl += 4;
+    }
+    if ((rc = mv_buf_append(out, h, hl)) != MV_OK)
+        return rc;
+    size_t off = 0;
+    do {
+        size_t k = n - off > ((size_t)128 << 10) ? (size_t)128 << 10 : n - off;
+        uint8_t bh[3];
+        le_put(bh, (uint64_t)(off + k == n) | (uint64_t)k << 3, 3);
+        if ((rc = mv_buf_append(out, bh, 3)) != MV_OK || (rc = mv_buf_append(out, in + off, k)) != MV_OK)
+            return rc;
+        off += k;
+    } while (off < n);
+    return MV_OK;
+}
+
+static mv_err compress_into(int mode, const uint8_t *in, size_t n, mv_buf *z)
+{
+    mv_buf_reset(z);
+    return mode == Z_RAW ? zstd_raw(in, n, z) : mv_zstd_compress(in, n, MV_ZSTD_LEVEL, z);
+}
+
+/* The part being sized: build(knob) leaves its compressed form in g->z. */
+typedef mv_err (*build_fn)(gen *g, void *ctx, size_t knob);
+
+/* Finds a knob in [0, kmax] whose compressed size is exactly target (sizes grow with the
+ * knob, by small noisy steps): binary search for the first knob reaching target, then a
+ * scan around it. *found is 0 when no knob hits (too small, too large, or a gap). */
+static mv_err search(gen *g, build_fn f, void *ctx, size_t target, size_t kmax, size_t *knob, int *found)
+{
+    mv_err rc;
+    *found = 0;
+    if ((rc = f(g, ctx, 0)) != MV_OK)
+        return rc;
+    if (g->z.len >= target) {
+        *knob = 0;
+        *found = g->z.len == target;
+        return MV_OK;
+    }
+    size_t lo = 0, hi = kmax;
+    if ((rc = f(g, ctx, hi)) != MV_OK)
+        return rc;
+    if (g->z.len < target)
+        return MV_OK;
+    if (g->z.len == target && hi == 0) {
+        *found = 1;
+        *knob = 0;
+        return MV_OK;
+    }
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if ((rc = f(g, ctx, mid)) != MV_OK)
+            return rc;
+        if (g->z.len >= target)
+            hi = mid;
+        else
+            lo = mid;
+    }
+    if ((rc = f(g, ctx, hi)) != MV_OK) /* hi usually hits: steps are mostly 0 or 1 byte */
+        return rc;
+    if (g->z.len == target) {
+        *knob = hi;
+        *found = 1;
+        return MV_OK;
+    }
+    size_t from = hi > SCAN ? hi - SCAN : 0, to = hi + SCAN < kmax ? hi + SCAN : kmax;
+    for (size_t k = from; k <= to; k++) {
+        if (k == hi)
+            continue;
+        if ((rc = f(g, ctx, k)) != MV_OK)
+            return rc;
+        if (g->z.len == target) {
+            *knob = k;
+            *found = 1;
+            return MV_OK;
+        }
+    }
+    return MV_OK;
+}
+
+/* ---------- FHIR content blocks ---------- */
+
+typedef struct part {
+    int type, minimal, mode;
+    unsigned variant;
+    size_t knob;
+    uint64_t entry;
+} part;
+
+typedef struct blk_out {
+    uint8_t key[32];
+    uint8_t *p; /* compressed plaintext (NULL: filler ciphertext) */
+    size_t p_len, plain_len;
+} blk_out;
+
+/* Builds resource pt with the knob, splits it and compresses its content block into g->z
+ * (g->tmp keeps the block's JSON). */
+static mv_err build_block(gen *g, void *ctx, size_t knob)
+{
+    part *pt = ctx;
+    mv_json *doc = NULL;
+    mv_fhir_split sp;
+    mv_fhir_split_init(&sp);
+    mv_buf_reset(&g->doc);
+    mv_err rc = resource(g, pt->type, pt->entry, knob, pt->variant, SIZE_MAX, pt->minimal, 0, &g->doc);
+    if (rc == MV_OK)
+        rc = mv_json_parse((const char *)g->doc.ptr, g->doc.len, NULL, &doc, NULL);
+    if (rc == MV_OK)
+        rc = mv_fhir_split_doc(g->prof, doc, &sp);
+    if (rc == MV_OK && sp.n_blocks != 1)
+        rc = MV_ERR_BAD_STATE;
+    if (rc == MV_OK) {
+        mv_buf_reset(&g->tmp);
+        rc = mv_buf_append(&g->tmp, sp.blocks[0].ptr, sp.blocks[0].len);
+    }
+    if (rc == MV_OK)
+        rc = compress_into(pt->mode, g->tmp.ptr, g->tmp.len, &g->z);
+    mv_fhir_split_clear(&sp);
+    mv_json_free(doc);
+    return rc;
+}
+
+static int type_for(drbg *d, uint32_t len)
+{
+    if (len > 1400)
+        return T_ECG;
+    uint32_t x = below(d, 100);
+    return x < 50 ? T_MEDREQ : x < 75 ? T_VITAL : x < 90 ? T_CONDITION : T_REPORT;
+}
+
+/* Sizes block i (content of entry pt->entry) to exactly len ciphertext bytes. */
+static mv_err make_block(gen *g, part *pt, uint32_t len, blk_out *o, unsigned *inexact)
+{
+    mv_err rc = MV_OK;
+    int found = 0;
+    size_t target = len - MV_MLE_OVERHEAD;
+    for (int attempt = 0; attempt < 2 * VARIANTS + 2 && !found; attempt++) {
+        pt->minimal = attempt >= VARIANTS;
+        pt->mode = attempt >= 2 * VARIANTS ? Z_RAW : Z_ZSTD;
+        pt->variant = (unsigned)(attempt % VARIANTS);
+        if (attempt == 2 * VARIANTS + 1) { /* raw frames of the smallest resource that fits */
+            pt->type = T_CONDITION;
+            pt->minimal = 1;
+        }
+        if ((rc = search(g, build_block, pt, target, KNOB_MAX < 8 * target + 64 ? KNOB_MAX : 8 * target + 64,
+                         &pt->knob, &found)) != MV_OK)
+            return rc;
+    }
+    if (!found) { /* even a raw frame does not fit: filler ciphertext of the exact size */
+        (*inexact)++;
+        pt->knob = SIZE_MAX;
+        return MV_OK;
+    }
+    *inexact += pt->mode == Z_RAW;
+    o->p = mv_malloc(g->z.len);
+    if (!o->p)
+        return MV_ERR_NOMEM;
+    memcpy(o->p, g->z.ptr, g->z.len);
+    o->p_len = g->z.len;
+    o->plain_len = g->tmp.len;
+    return MV_OK;
+}
+
+/* ---------- attachments ---------- */
+
+typedef struct chunk_ctx {
+    uint32_t index;
+    uint8_t *bytes; /* KNOB bytes of "image" data, generated once at the largest size */
+} chunk_ctx;
+
+static mv_err build_chunk(gen *g, void *ctx, size_t knob)
+{
+    chunk_ctx *c = ctx;
+    return compress_into(Z_ZSTD, c->bytes, knob, &g->z);
+}
+
+/* Bytes that look like a compressed image: a DICOM preamble and header on the first chunk,
+ * then JPEG 2000-like high-entropy data. */
+static void image_bytes(gen *g, uint32_t index, uint8_t *p, size_t n)
+{
+    drbg d;
+    drbg_init(&d, g->k, DOM_BULK, index);
+    drbg_bytes(&d, p, n);
+    if (index == 0 && n >= 160) {
+        memset(p, 0, 128);
+        memcpy(p + 128, "DICM\x02\x00\x01\x00OB\x00\x00\x02\x00\x00\x00\x00\x01", 18);
+    }
+}
+
+static mv_err make_chunk(gen *g, uint32_t index, uint32_t len, blk_out *o, unsigned *inexact)
+{
+    size_t target = len - MV_MLE_OVERHEAD, kmax = target;
+    chunk_ctx c = {index, mv_malloc(kmax ? kmax : 1)};
+    int found = 0;
+    size_t knob = 0;
+    mv_err rc;
+    if (!c.bytes)
+        return MV_ERR_NOMEM;
+    image_bytes(g, index, c.bytes, kmax);
+    /* Incompressible data: size = knob + overhead; start one overhead below and step. */
+    size_t guess = target > 64 ? target - 24 - 3 * (target >> 17) : 0;
+    if ((rc = build_chunk(g, &c, guess)) != MV_OK)
+        goto out;
+    for (int i = 0; i < 64 && !found; i++) {
+        if (g->z.len == target) {
+            found = 1;
+            knob = guess;
+            break;
+        }
+        /* Random bytes are stored raw: the size follows the knob nearly one for one. */
+        size_t over = g->z.len > target ? g->z.len - target : 0, under = target > g->z.len ? target - g->z.len : 0;
+        size_t next = under ? guess + (i < 8 ? under : 1) : (guess > over ? guess - (i < 8 ? over : 1) : 0);
+        if (next == guess || next > kmax)
+            break;
+        guess = next;
+        if ((rc = build_chunk(g, &c, guess)) != MV_OK)
+            goto out;
+    }
+    if (!found) {
+        (*inexact)++;
+        goto out; /* filler ciphertext */
+    }
+    o->p = mv_malloc(g->z.len);
+    if (!o->p) {
+        rc = MV_ERR_NOMEM;
+        goto out;
+    }
+    memcpy(o->p, g->z.ptr, g->z.len);
+    o->p_len = g->z.len;
+    o->plain_len = knob;
+out:
+    mv_wipe(c.bytes, kmax);
+    mv_free(c.bytes);
+    return rc;
+}
+
+/* ---------- the envelope ---------- */
+
+typedef struct env_ctx {
+    mv_record *r;
+    int fhir, lean, narr, mode;
+    int bundle;
+    part *parts;
+    size_t n_parts;
+    char name_base[96];
+} env_ctx;
+
+/* The skeleton (FHIR) or file name (attachment) with a knob, then zstd(MVR1) into g->z. */
+static mv_err build_env(gen *g, void *ctx, size_t knob)
+{
+    env_ctx *e = ctx;
+    mv_err rc = MV_OK;
+    mv_buf enc;
+    mv_buf_init(&enc, MV_ENVELOPE_MAX_PLAIN);
+    if (e->fhir) {
+        mv_json *doc = NULL;
+        mv_fhir_split sp;
+        mv_fhir_split_init(&sp);
+        mv_buf_reset(&g->doc);
+        size_t narr = e->narr ? knob : SIZE_MAX;
+        if (e->bundle) {
+            drbg d;
+            char id[37];
+            drbg_init(&d, g->k, DOM_CHOICE, 0xfffff);
+            uuid(&d, id);
+            rc = mv_buf_printf(&g->doc, "{\"resourceType\":\"Bundle\",\"id\":\"%s\",\"type\":\"collection\","
+                                        "\"timestamp\":\"%s\",\"entry\":[",
+                               id, g->dt);
+            for (size_t i = 0; rc == MV_OK && i < e->n_parts; i++) {
+                rc = mv_buf_puts(&g->doc, i ? ",{\"resource\":" : "{\"resource\":");
+                if (rc == MV_OK)
+                    rc = resource(g, e->parts[i].type, e->parts[i].entry, e->parts[i].knob, e->parts[i].variant,
+                                  i == 0 ? narr : SIZE_MAX, e->parts[i].minimal, e->lean, &g->doc);
+                if (rc == MV_OK)
+                    rc = mv_buf_puts(&g->doc, "}");
+            }
+            if (rc == MV_OK)
+                rc = mv_buf_puts(&g->doc, "]}");
+        } else {
+            rc = resource(g, e->parts[0].type, e->parts[0].entry, e->parts[0].knob, e->parts[0].variant, narr,
+                          e->parts[0].minimal, e->lean, &g->doc);
+        }
+        if (rc == MV_OK)
+            rc = mv_json_parse((const char *)g->doc.ptr, g->doc.len, NULL, &doc, NULL);
+        if (rc == MV_OK)
+            rc = mv_fhir_split_doc(g->prof, doc, &sp);
+        if (rc == MV_OK)
+            rc = mv_record_set_skeleton(e->r, sp.envelope.ptr, sp.envelope.len);
+        mv_fhir_split_clear(&sp);
+        mv_json_free(doc);
+    } else {
+        mv_buf name;
+        mv_buf_init(&name, MV_RECORD_NAME_MAX);
+        rc = mv_buf_puts(&name, e->lean ? "IM" : e->name_base);
+        if (rc == MV_OK && knob) { /* a DICOM UID of knob digits (lean: a bare image number) */
+            drbg d;
+            drbg_init(&d, g->k, DOM_TEXT, 0xfffe);
+            if (!e->lean)
+                rc = mv_buf_puts(&name, "_1.2.840.113619.2.55.3.");
+            for (size_t i = 0; rc == MV_OK && i < knob; i++) {
+                char c = (char)('0' + below(&d, 10));
+                if (!e->lean && i % 9 == 8 && i + 1 < knob)
+                    c = '.';
+                rc = mv_buf_append(&name, &c, 1);
+            }
+        }
+        if (rc == MV_OK && !e->lean)
+            rc = mv_buf_puts(&name, ".dcm");
+        if (rc == MV_OK)
+            rc = mv_record_set_name(e->r, name.ptr, name.len);
+        mv_buf_clear(&name);
+    }
+    if (rc == MV_OK)
+        rc = mv_record_encode(e->r, &enc);
+    if (rc == MV_OK)
+        rc = compress_into(e->mode, enc.ptr, enc.len, &g->z);
+    mv_buf_clear(&enc);
+    return rc;
+}
+
+/* Appends reader pk's entry: pk | sealed box of R under an ephemeral key derived from k. */
+static mv_err put_entry(gen *g, const uint8_t *pk, const uint8_t R[32], mv_buf *out)
+{
+    uint8_t seed[32], epk[32], esk[32], nonce[crypto_box_NONCEBYTES], ent[ENV_ENTRY];
+    uint8_t msg[3 + 32];
+    mv_err rc;
+    memcpy(msg, "eph", 3);
+    memcpy(msg + 3, pk, 32);
+    if ((rc = mv_hmac_sha256(seed, g->k, 32, msg, sizeof msg)) != MV_OK)
+        goto out;
+    rc = MV_ERR_CRYPTO;
+    if (crypto_box_seed_keypair(epk, esk, seed) != 0)
+        goto out;
+    crypto_generichash_state st;
+    if (crypto_generichash_init(&st, NULL, 0, sizeof nonce) != 0 || crypto_generichash_update(&st, epk, 32) != 0 ||
+        crypto_generichash_update(&st, pk, 32) != 0 || crypto_generichash_final(&st, nonce, sizeof nonce) != 0)
+        goto out;
+    memcpy(ent, pk, 32);
+    memcpy(ent + 32, epk, 32);
+    if (crypto_box_easy(ent + 64, R, 32, nonce, pk, esk) != 0)
+        goto out;
+    rc = mv_buf_append(out, ent, sizeof ent);
+out:
+    mv_wipe(seed, sizeof seed);
+    mv_wipe(esk, sizeof esk);
+    return rc;
+}
+
+static mv_err seal(gen *g, const uint8_t *z, size_t z_len, mv_decoy_record *out)
+{
+    const mv_decoy_shape *s = g->s;
+    uint8_t rn[32 + 12], aad[sizeof env_aad_label - 1 + 16];
+    mv_buf env;
+    mv_err rc;
+    drbg d;
+    mv_buf_init(&env, MV_DECOY_MAX_ENV_LEN);
+    drbg_init(&d, g->k, DOM_REC, 0);
+    drbg_bytes(&d, rn, sizeof rn); /* R | GCM nonce */
+    memcpy(aad, env_aad_label, sizeof env_aad_label - 1);
+    memcpy(aad + sizeof env_aad_label - 1, s->id, 16);
+    uint8_t hdr[5] = {'M', 'V', 'E', '1', s->n_readers};
+    if ((rc = mv_buf_append(&env, hdr, 5)) != MV_OK)
+        goto out;
+    for (unsigned i = 0; i < s->n_readers; i++)
+        if ((rc = put_entry(g, s->readers[i], rn, &env)) != MV_OK)
+            goto out;
+    if ((rc = mv_buf_append(&env, rn + 32, 12)) != MV_OK || (rc = mv_buf_reserve(&env, z_len + 16)) != MV_OK)
+        goto out;
+    if (z) {
+        if ((rc = mv_aead_encrypt(env.ptr + env.len, z, z_len, aad, sizeof aad, rn + 32, rn)) != MV_OK)
+            goto out;
+    } else { /* filler: framing and wraps are genuine, the body is keystream */
+        drbg f;
+        drbg_init(&f, g->k, DOM_REC, 1);
+        drbg_bytes(&f, env.ptr + env.len, z_len + 16);
+    }
+    env.len += z_len + 16;
+    out->env = mv_buf_steal(&env, &out->env_len);
+    if (!out->env)
+        rc = MV_ERR_NOMEM;
+out:
+    mv_wipe(rn, sizeof rn);
+    mv_buf_clear(&env);
+    return rc;
+}
+
+/* ---------- public ---------- */
 
 void mv_decoy_record_init(mv_decoy_record *r)
 {
@@ -16,19 +880,191 @@ void mv_decoy_record_clear(mv_decoy_record *r)
 {
     if (!r)
         return;
-    for (size_t i = 0; i < r->n_blocks; i++)
+    for (size_t i = 0; r->blocks && i < r->n_blocks; i++)
         mv_free(r->blocks[i].c);
     mv_free(r->blocks);
     mv_free(r->env);
     memset(r, 0, sizeof *r);
 }
 
-/* Placeholder until the generator lands (next commit on h-decoy): refuses. */
+static int shape_valid(const mv_decoy_shape *s)
+{
+    if (s->n_readers < 1 || s->n_readers > MV_DECOY_MAX_READERS || s->n_blocks > MV_DECOY_MAX_BLOCKS ||
+        (s->n_blocks && !s->block_len) || strnlen(s->department, sizeof s->department) > MV_DECOY_DEPT_MAX ||
+        s->env_len > MV_DECOY_MAX_ENV_LEN || s->env_len < ENV_FIXED + ENV_ENTRY * (uint32_t)s->n_readers)
+        return 0;
+    for (unsigned i = 0; i < s->n_readers; i++)
+        for (unsigned j = 0; j < i; j++)
+            if (memcmp(s->readers[i], s->readers[j], 32) == 0)
+                return 0; /* an envelope never lists a reader twice */
+    for (uint32_t i = 0; i < s->n_blocks; i++)
+        if (s->block_len[i] < MV_MLE_OVERHEAD || s->block_len[i] > MV_DECOY_MAX_BLOCK_LEN)
+            return 0;
+    return 1;
+}
+
 mv_err mv_decoy_generate(const uint8_t seed[static MV_DECOY_SEED_BYTES], const mv_decoy_shape *s,
                          mv_decoy_record *out)
 {
-    (void)seed;
-    (void)s;
+    gen g;
+    mv_record r;
+    blk_out *bo = NULL;
+    part *parts = NULL;
+    mv_err rc;
+    unsigned inexact = 0;
+    if (!out)
+        return MV_ERR_INVAL;
     mv_decoy_record_clear(out);
-    return MV_ERR_BAD_STATE;
+    if (!seed || !s || !shape_valid(s))
+        return MV_ERR_INVAL;
+    memset(&g, 0, sizeof g);
+    g.s = s;
+    mv_record_init(&r);
+    mv_buf_init(&g.doc, MV_FHIR_MAX_BYTES);
+    mv_buf_init(&g.tmp, MV_FHIR_MAX_BYTES);
+    mv_buf_init(&g.z, (size_t)MV_DECOY_MAX_BLOCK_LEN * 2);
+    if ((rc = mv_crypto_init()) != MV_OK)
+        goto out;
+    if ((rc = mv_hkdf_sha256(g.k, 32, (const uint8_t *)"medvault-decoy-v1", 17, seed, MV_DECOY_SEED_BYTES, s->id,
+                             16)) != MV_OK ||
+        (rc = mv_fhir_profiles_default(&g.prof)) != MV_OK)
+        goto out;
+    fmt_time(s->created, g.date, g.dt);
+    size_t nb = s->n_blocks;
+    bo = mv_calloc(nb ? nb : 1, sizeof *bo);
+    parts = mv_calloc(nb + 1, sizeof *parts);
+    if (!bo || !parts) {
+        rc = MV_ERR_NOMEM;
+        goto out;
+    }
+    uint32_t maxlen = 0;
+    for (size_t i = 0; i < nb; i++)
+        maxlen = s->block_len[i] > maxlen ? s->block_len[i] : maxlen;
+    int fhir = maxlen < ATTACH_MIN_BLOCK;
+    drbg d;
+    drbg_init(&d, g.k, DOM_CHOICE, 0xffffff);
+    env_ctx e = {&r, fhir, 0, 1, Z_ZSTD, nb >= 2, parts, 0, ""};
+    for (size_t i = 0; i < nb; i++) {
+        drbg m;
+        drbg_init(&m, g.k, DOM_MLE, i);
+        drbg_bytes(&m, bo[i].key, 32);
+    }
+    if (fhir) {
+        r.kind = MV_RECORD_FHIR;
+        size_t first = e.bundle ? 1 : 0; /* a Bundle leads with its Patient (envelope only) */
+        if (e.bundle)
+            parts[0] = (part){T_PATIENT, 0, Z_ZSTD, 0, 0, 0};
+        else if (nb == 0)
+            parts[0] = (part){T_ENCOUNTER, 0, Z_ZSTD, 0, 0, 0};
+        for (size_t i = 0; i < nb; i++) {
+            part *pt = &parts[first + i];
+            *pt = (part){type_for(&d, s->block_len[i]), 0, Z_ZSTD, 0, 0, first + i};
+            if ((rc = make_block(&g, pt, s->block_len[i], &bo[i], &inexact)) != MV_OK)
+                goto out;
+            if (pt->knob == SIZE_MAX) { /* filler block: keep a plausible entry in the skeleton */
+                pt->knob = 0;
+                pt->minimal = 1;
+            }
+        }
+        e.n_parts = nb + first;
+        if (e.n_parts == 0)
+            e.n_parts = 1;
+    } else {
+        r.kind = MV_RECORD_ATTACHMENT;
+        char when[11], whent[21];
+        fmt_time(s->created, when, whent);
+        snprintf(e.name_base, sizeof e.name_base, "%s_%s_%c%c%c%c%c%c%c%c_S%u", modalities[skewed(&d, 8)],
+                 bodyparts[skewed(&d, 8)], when[0], when[1], when[2], when[3], when[5], when[6], when[8], when[9],
+                 (unsigned)range_u(&d, 1, 12));
+        for (size_t i = 0; i < nb; i++)
+            if ((rc = make_chunk(&g, (uint32_t)i, s->block_len[i], &bo[i], &inexact)) != MV_OK)
+                goto out;
+    }
+    /* Blocks: C = MLE(p) under the derived key, or keystream filler of the exact length. */
+    out->blocks = mv_calloc(nb ? nb : 1, sizeof *out->blocks);
+    if (!out->blocks) {
+        rc = MV_ERR_NOMEM;
+        goto out;
+    }
+    out->n_blocks = nb;
+    for (size_t i = 0; i < nb; i++) {
+        mv_decoy_block *b = &out->blocks[i];
+        b->len = s->block_len[i];
+        b->c = mv_malloc(b->len);
+        if (!b->c) {
+            rc = MV_ERR_NOMEM;
+            goto out;
+        }
+        size_t cl = 0;
+        if (bo[i].p) {
+            if ((rc = mv_mle_encrypt(bo[i].key, bo[i].p, bo[i].p_len, b->c, b->len, &cl, b->tag)) != MV_OK)
+                goto out;
+        } else {
+            drbg f;
+            drbg_init(&f, g.k, DOM_BULK, 0x100000000ull + i);
+            drbg_bytes(&f, b->c, b->len);
+            if ((rc = mv_sha256(b->tag, b->c, b->len)) != MV_OK)
+                goto out;
+            bo[i].plain_len = b->len - MV_MLE_OVERHEAD;
+        }
+        mv_block_ref ref;
+        memset(&ref, 0, sizeof ref);
+        memcpy(ref.tag, b->tag, 32);
+        memcpy(ref.key, bo[i].key, 32);
+        ref.slot = fhir ? (e.bundle ? (uint32_t)i + 1 : MV_RECORD_SLOT_ROOT) : (uint32_t)i;
+        ref.plain_len = bo[i].plain_len;
+        ref.cipher_len = b->len;
+        rc = mv_record_add_block(&r, &ref);
+        mv_wipe(&ref, sizeof ref);
+        if (rc != MV_OK)
+            goto out;
+    }
+    r.created = s->created;
+    /* The envelope: tune the narrative (FHIR) or the file name's UID (attachment). */
+    size_t target = s->env_len - ENV_FIXED - ENV_ENTRY * (size_t)s->n_readers, knob = 0;
+    int found = 0;
+    size_t kmax = fhir ? (KNOB_MAX < 8 * target + 64 ? KNOB_MAX : 8 * target + 64) : MV_RECORD_NAME_MAX - 128;
+    /* lean, knob (narrative or name digits), compression */
+    static const int plan[][3] = {{0, 1, Z_ZSTD}, {1, 1, Z_ZSTD}, {1, 0, Z_ZSTD},
+                                  {0, 1, Z_RAW},  {1, 1, Z_RAW},  {1, 0, Z_RAW}};
+    for (size_t a = 0; a < VARIANTS * (sizeof plan / sizeof plan[0]) && !found; a++) {
+        g.narr_variant = (unsigned)(a % VARIANTS);
+        e.lean = plan[a / VARIANTS][0];
+        e.narr = plan[a / VARIANTS][1];
+        e.mode = plan[a / VARIANTS][2];
+        if ((!fhir || !e.narr) && g.narr_variant) /* names and the bare skeleton have no variants */
+            continue;
+        if (!fhir && !e.narr)
+            continue;
+        if ((rc = search(&g, build_env, &e, target, e.narr ? kmax : 0, &knob, &found)) != MV_OK)
+            goto out;
+    }
+    if (found && (rc = build_env(&g, &e, knob)) != MV_OK)
+        goto out;
+    if (found)
+        inexact += e.mode == Z_RAW;
+    else
+        inexact++;
+    if ((rc = seal(&g, found ? g.z.ptr : NULL, target, out)) != MV_OK)
+        goto out;
+    memcpy(out->id, s->id, 16);
+    out->n_inexact = inexact;
+out:
+    if (rc != MV_OK)
+        mv_decoy_record_clear(out);
+    for (size_t i = 0; bo && i < nb; i++) {
+        mv_wipe(bo[i].key, 32);
+        if (bo[i].p)
+            mv_wipe(bo[i].p, bo[i].p_len);
+        mv_free(bo[i].p);
+    }
+    mv_free(bo);
+    mv_free(parts);
+    mv_record_clear(&r);
+    mv_fhir_profiles_free(g.prof);
+    mv_buf_clear(&g.doc);
+    mv_buf_clear(&g.tmp);
+    mv_buf_clear(&g.z);
+    mv_wipe(g.k, sizeof g.k);
+    return rc;
 }

@@ -1,0 +1,529 @@
+/* test_decoy.c - the decoy cloud's frames and generator (mv_decoy.h, issue 5, docs/decoy.md).
+ *
+ * Frames: shape, MVX1 and MVH1 round trips; every truncation and a trailing byte refused.
+ * Generator: determinism (same seed and shape give identical bytes, another seed differs);
+ * shapes measured from real records (gen-emr prescriptions and Bundles, sealed through the
+ * project's own split / zstd / MLE / envelope code) give decoys of exactly the same envelope
+ * and block sizes, every one reached with libzstd-compressed content; each decoy opens with
+ * the reader's key, its blocks MLE-decrypt and join into FHIR of a known type that holds none
+ * of the real record's identifiers; an imaging attachment for large blocks; refusals. */
+#include "testutil.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "medvault/mv_box.h"
+#include "medvault/mv_crypto.h"
+#include "medvault/mv_decoy.h"
+#include "medvault/mv_fhir.h"
+#include "medvault/mv_file.h"
+#include "medvault/mv_json.h"
+#include "medvault/mv_mem.h"
+#include "medvault/mv_mle.h"
+#include "medvault/mv_record.h"
+#include "medvault/mv_zstd.h"
+
+static const uint8_t seed1[32] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
+                                  17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32};
+static const uint8_t seed2[32] = {9};
+
+static void sample_shape(mv_decoy_shape *s, uint8_t n_readers, uint32_t n_blocks)
+{
+    mv_decoy_shape_init(s);
+    for (int i = 0; i < 16; i++)
+        s->id[i] = (uint8_t)(0xa0 + i);
+    snprintf(s->department, sizeof s->department, "cardiology");
+    s->created = 1740000000;
+    memset(s->owner, 0x11, 32);
+    memset(s->patient, 0x22, 32);
+    memset(s->episode, 0x33, 16);
+    s->n_readers = n_readers;
+    for (uint8_t i = 0; i < n_readers; i++) {
+        uint8_t sk[32];
+        assert_int_equal(mv_box_keypair(s->readers[i], sk), MV_OK);
+    }
+    s->n_blocks = n_blocks;
+    s->block_len = n_blocks ? mv_calloc(n_blocks, sizeof *s->block_len) : NULL;
+    for (uint32_t i = 0; i < n_blocks; i++)
+        s->block_len[i] = 300 + 37 * i;
+    s->env_len = 33 + 112u * n_readers + 1200 + 80 * n_blocks;
+}
+
+static void assert_shapes_equal(const mv_decoy_shape *a, const mv_decoy_shape *b)
+{
+    assert_memory_equal(a->id, b->id, 16);
+    assert_string_equal(a->department, b->department);
+    assert_true(a->created == b->created);
+    assert_memory_equal(a->owner, b->owner, 32);
+    assert_memory_equal(a->patient, b->patient, 32);
+    assert_memory_equal(a->episode, b->episode, 16);
+    assert_int_equal(a->env_len, b->env_len);
+    assert_int_equal(a->n_readers, b->n_readers);
+    assert_memory_equal(a->readers, b->readers, 32u * a->n_readers);
+    assert_int_equal(a->n_blocks, b->n_blocks);
+    for (uint32_t i = 0; i < a->n_blocks; i++)
+        assert_int_equal(a->block_len[i], b->block_len[i]);
+}
+
+/* ---------- frames ---------- */
+
+static void test_shape_codec(void **state)
+{
+    (void)state;
+    mv_decoy_shape s, d;
+    mv_buf b;
+    size_t used = 0;
+    sample_shape(&s, 2, 3);
+    mv_decoy_shape_init(&d);
+    mv_buf_init(&b, 1 << 20);
+    assert_int_equal(mv_decoy_shape_encode(&s, &b), MV_OK);
+    /* Byte layout of the contract: 16 + 1 + 10 + 8 + 32 + 32 + 16 + 4 + 1 + 64 + 4 + 12. */
+    assert_int_equal(b.len, 16 + 1 + 10 + 8 + 32 + 32 + 16 + 4 + 1 + 64 + 4 + 12);
+    assert_int_equal(b.ptr[16], 10);
+    assert_int_equal(b.ptr[16 + 1 + 10], 1740000000u & 0xff); /* little-endian */
+    assert_int_equal(mv_decoy_shape_decode(b.ptr, b.len, &used, &d), MV_OK);
+    assert_int_equal(used, b.len);
+    assert_shapes_equal(&s, &d);
+    for (size_t n = 0; n < b.len; n++)
+        assert_int_equal(mv_decoy_shape_decode(b.ptr, n, &used, &d), MV_ERR_PARSE);
+    assert_null(d.block_len);
+    /* n_readers 0 and a NUL in the department are refused. */
+    uint8_t saved = b.ptr[16 + 1 + 10 + 8 + 32 + 32 + 16 + 4];
+    b.ptr[16 + 1 + 10 + 8 + 32 + 32 + 16 + 4] = 0;
+    assert_int_equal(mv_decoy_shape_decode(b.ptr, b.len, &used, &d), MV_ERR_PARSE);
+    b.ptr[16 + 1 + 10 + 8 + 32 + 32 + 16 + 4] = saved;
+    b.ptr[17] = 0;
+    assert_int_equal(mv_decoy_shape_decode(b.ptr, b.len, &used, &d), MV_ERR_PARSE);
+    s.n_readers = 0;
+    assert_int_equal(mv_decoy_shape_encode(&s, &b), MV_ERR_INVAL);
+    mv_decoy_shape_clear(&s);
+    mv_decoy_shape_clear(&d);
+    mv_buf_clear(&b);
+}
+
+static void test_forward_codec(void **state)
+{
+    (void)state;
+    mv_decoy_shape sh[2];
+    mv_decoy_forward f, d;
+    mv_buf b;
+    sample_shape(&sh[0], 1, 2);
+    sample_shape(&sh[1], 3, 0);
+    mv_decoy_forward_init(&f);
+    mv_decoy_forward_init(&d);
+    f.reason = MV_DECOY_FORGED;
+    memset(f.principal, 0x5a, 32);
+    snprintf(f.method, sizeof f.method, "POST");
+    f.path = "/v1/records/get?x=1";
+    f.path_len = strlen(f.path);
+    f.body = (const uint8_t *)"MVQ1body";
+    f.body_len = 8;
+    f.shapes = sh;
+    f.n_shapes = 2;
+    mv_buf_init(&b, 1 << 20);
+    assert_int_equal(mv_decoy_forward_encode(&f, &b), MV_OK);
+    assert_memory_equal(b.ptr, "MVX1\x02", 5);
+    assert_int_equal(mv_decoy_forward_decode(b.ptr, b.len, &d), MV_OK);
+    assert_int_equal(d.reason, MV_DECOY_FORGED);
+    assert_memory_equal(d.principal, f.principal, 32);
+    assert_string_equal(d.method, "POST");
+    assert_int_equal(d.path_len, f.path_len);
+    assert_memory_equal(d.path, f.path, f.path_len);
+    assert_int_equal(d.body_len, 8);
+    assert_memory_equal(d.body, "MVQ1body", 8);
+    assert_int_equal(d.n_shapes, 2);
+    assert_shapes_equal(&d.shapes[0], &sh[0]);
+    assert_shapes_equal(&d.shapes[1], &sh[1]);
+    mv_decoy_forward_clear(&d);
+    for (size_t n = 0; n < b.len; n++) {
+        mv_err rc = mv_decoy_forward_decode(b.ptr, n, &d);
+        assert_true(rc == MV_ERR_PARSE || rc == MV_ERR_TOO_LARGE);
+        assert_null(d.shapes);
+    }
+    assert_int_equal(mv_buf_append(&b, "", 1), MV_OK);
+    assert_int_equal(mv_decoy_forward_decode(b.ptr, b.len, &d), MV_ERR_PARSE);
+    b.len--;
+    b.ptr[4] = 7; /* unknown reason */
+    assert_int_equal(mv_decoy_forward_decode(b.ptr, b.len, &d), MV_ERR_PARSE);
+    b.ptr[4] = 2;
+    b.ptr[4 + 1 + 32 + 2] = ' '; /* a space in the method */
+    assert_int_equal(mv_decoy_forward_decode(b.ptr, b.len, &d), MV_ERR_PARSE);
+    f.reason = 0;
+    assert_int_equal(mv_decoy_forward_encode(&f, &b), MV_ERR_INVAL);
+
+    /* MVH1 */
+    mv_decoy_shape *out = NULL;
+    size_t n = 0;
+    mv_buf_reset(&b);
+    assert_int_equal(mv_decoy_shapes_encode(sh, 2, &b), MV_OK);
+    assert_memory_equal(b.ptr, "MVH1\x02\x00\x00\x00", 8);
+    assert_int_equal(mv_decoy_shapes_decode(b.ptr, b.len, &out, &n), MV_OK);
+    assert_int_equal(n, 2);
+    assert_shapes_equal(&out[0], &sh[0]);
+    assert_shapes_equal(&out[1], &sh[1]);
+    mv_decoy_shapes_free(out, n);
+    for (size_t k = 0; k < b.len; k++) {
+        mv_err rc = mv_decoy_shapes_decode(b.ptr, k, &out, &n);
+        assert_true(rc == MV_ERR_PARSE || rc == MV_ERR_TOO_LARGE);
+        assert_null(out);
+        assert_int_equal(n, 0);
+    }
+    assert_int_equal(mv_buf_append(&b, "x", 1), MV_OK);
+    assert_int_equal(mv_decoy_shapes_decode(b.ptr, b.len, &out, &n), MV_ERR_PARSE);
+    /* A count the body cannot back is refused before any allocation. */
+    uint8_t big[8] = {'M', 'V', 'H', '1', 0xff, 0xff, 0x01, 0x00};
+    assert_int_equal(mv_decoy_shapes_decode(big, sizeof big, &out, &n), MV_ERR_TOO_LARGE);
+    mv_decoy_shape_clear(&sh[0]);
+    mv_decoy_shape_clear(&sh[1]);
+    mv_buf_clear(&b);
+}
+
+/* ---------- generator ---------- */
+
+/* Opens decoy dr of shape s as reader (pk, sk) and joins it; returns the JSON (mv_free) or,
+ * for attachments, the bytes; *kind receives the record kind. */
+static uint8_t *open_decoy(const mv_decoy_shape *s, const mv_decoy_record *dr, const uint8_t pk[32],
+                           const uint8_t sk[32], int *kind, size_t *out_len, mv_record *rec_out)
+{
+    mv_record r;
+    mv_buf joined;
+    mv_record_init(&r);
+    mv_buf_init(&joined, (size_t)64 << 20);
+    assert_int_equal(mv_envelope_open(s->id, dr->env, dr->env_len, pk, sk, &r), MV_OK);
+    *kind = (int)r.kind;
+    size_t n = r.n_blocks;
+    mv_buf *plains = mv_calloc(n ? n : 1, sizeof *plains);
+    const uint8_t **ptrs = mv_calloc(n ? n : 1, sizeof *ptrs);
+    size_t *lens = mv_calloc(n ? n : 1, sizeof *lens);
+    uint32_t *slots = mv_calloc(n ? n : 1, sizeof *slots);
+    assert_non_null(plains);
+    for (size_t i = 0; i < n; i++) {
+        const mv_decoy_block *b = NULL;
+        for (size_t j = 0; j < dr->n_blocks; j++)
+            if (memcmp(dr->blocks[j].tag, r.blocks[i].tag, 32) == 0)
+                b = &dr->blocks[j];
+        assert_non_null(b);
+        assert_true(mv_mle_tag_ok(b->c, b->len, r.blocks[i].tag));
+        assert_true(r.blocks[i].cipher_len == b->len);
+        uint8_t *p = mv_malloc(b->len);
+        size_t pl = 0;
+        assert_int_equal(mv_mle_decrypt(r.blocks[i].key, b->c, b->len, p, b->len, &pl), MV_OK);
+        mv_buf_init(&plains[i], (size_t)r.blocks[i].plain_len + 1);
+        assert_int_equal(mv_zstd_decompress(p, pl, (size_t)r.blocks[i].plain_len, &plains[i]), MV_OK);
+        assert_true(plains[i].len == r.blocks[i].plain_len);
+        mv_free(p);
+        ptrs[i] = plains[i].ptr;
+        lens[i] = plains[i].len;
+        slots[i] = r.blocks[i].slot;
+    }
+    if (r.kind == MV_RECORD_FHIR) {
+        assert_int_equal(mv_fhir_join(r.skeleton, r.skeleton_len, ptrs, lens, slots, n, &joined), MV_OK);
+    } else {
+        for (size_t i = 0; i < n; i++) /* slots are chunk indexes in order */
+            assert_int_equal(mv_buf_append(&joined, ptrs[slots[i]], lens[slots[i]]), MV_OK);
+    }
+    for (size_t i = 0; i < n; i++)
+        mv_buf_clear(&plains[i]);
+    mv_free(plains);
+    mv_free(ptrs);
+    mv_free(lens);
+    mv_free(slots);
+    if (rec_out) {
+        *rec_out = r;
+    } else {
+        mv_record_clear(&r);
+    }
+    return mv_buf_steal(&joined, out_len);
+}
+
+static void test_determinism(void **state)
+{
+    (void)state;
+    mv_decoy_shape s;
+    mv_decoy_record a, b, c;
+    sample_shape(&s, 2, 3);
+    mv_decoy_record_init(&a);
+    mv_decoy_record_init(&b);
+    mv_decoy_record_init(&c);
+    assert_int_equal(mv_decoy_generate(seed1, &s, &a), MV_OK);
+    assert_int_equal(mv_decoy_generate(seed1, &s, &b), MV_OK);
+    assert_int_equal(mv_decoy_generate(seed2, &s, &c), MV_OK);
+    assert_int_equal(a.env_len, s.env_len);
+    assert_int_equal(a.env_len, b.env_len);
+    assert_memory_equal(a.env, b.env, a.env_len);
+    assert_int_equal(c.env_len, s.env_len);
+    assert_true(memcmp(a.env + 5 + 224, c.env + 5 + 224, 12) != 0); /* another GCM nonce */
+    assert_int_equal(a.n_blocks, 3);
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(a.blocks[i].len, s.block_len[i]);
+        assert_memory_equal(a.blocks[i].c, b.blocks[i].c, a.blocks[i].len);
+        assert_memory_equal(a.blocks[i].tag, b.blocks[i].tag, 32);
+        assert_int_equal(c.blocks[i].len, s.block_len[i]);
+        assert_true(memcmp(a.blocks[i].tag, c.blocks[i].tag, 32) != 0);
+        assert_true(mv_mle_tag_ok(a.blocks[i].c, a.blocks[i].len, a.blocks[i].tag));
+    }
+    assert_int_equal(a.n_inexact, 0);
+    /* Adding a reader changes only the reader list: the sealed body is the same. */
+    mv_decoy_shape s3 = s;
+    uint8_t sk[32];
+    s3.n_readers = 3;
+    assert_int_equal(mv_box_keypair(s3.readers[2], sk), MV_OK);
+    s3.env_len += 112;
+    assert_int_equal(mv_decoy_generate(seed1, &s3, &c), MV_OK);
+    assert_int_equal(c.env_len, s3.env_len);
+    assert_memory_equal(c.env + 5 + 3 * 112, a.env + 5 + 2 * 112, a.env_len - 5 - 2 * 112);
+    mv_decoy_record_clear(&a);
+    mv_decoy_record_clear(&b);
+    mv_decoy_record_clear(&c);
+    mv_decoy_shape_clear(&s);
+}
+
+/* ---------- real records ---------- */
+
+struct real {
+    mv_decoy_shape shape;
+    uint8_t sk[32];
+    char id_str[64], subject_ref[128];
+};
+
+/* Seals the FHIR document in path as the client does (split, zstd, MLE under a random key,
+ * envelope for the reader) and measures its shape. */
+static int seal_real(const char *path, mv_fhir_profiles *prof, struct real *out, uint32_t n)
+{
+    mv_buf text, env;
+    mv_json *doc = NULL;
+    mv_fhir_split sp;
+    mv_record r;
+    uint8_t pk[32];
+    mv_buf_init(&text, 1 << 24);
+    mv_buf_init(&env, 1 << 22);
+    mv_fhir_split_init(&sp);
+    mv_record_init(&r);
+    assert_int_equal(mv_file_read(path, 1 << 24, &text), MV_OK);
+    assert_int_equal(mv_json_parse((const char *)text.ptr, text.len, NULL, &doc, NULL), MV_OK);
+    const char *id = mv_json_get_str(doc, "id", NULL);
+    snprintf(out->id_str, sizeof out->id_str, "%s", id ? id : "-none-");
+    const mv_json *subj = mv_json_get(doc, "subject");
+    const char *ref = subj ? mv_json_get_str(subj, "reference", NULL) : NULL;
+    snprintf(out->subject_ref, sizeof out->subject_ref, "%s", ref ? ref : out->id_str);
+    assert_int_equal(mv_fhir_split_doc(prof, doc, &sp), MV_OK);
+    r.kind = MV_RECORD_FHIR;
+    r.created = 1740000000 + n;
+    assert_int_equal(mv_record_set_skeleton(&r, sp.envelope.ptr, sp.envelope.len), MV_OK);
+    uint32_t *lens = mv_calloc(sp.n_blocks + 1, sizeof *lens);
+    uint8_t (*tags)[32] = mv_calloc(sp.n_blocks + 1, 32);
+    size_t ut = 0;
+    for (size_t i = 0; i < sp.n_blocks; i++) {
+        mv_buf z;
+        mv_block_ref b;
+        mv_buf_init(&z, 1 << 24);
+        assert_int_equal(mv_zstd_compress(sp.blocks[i].ptr, sp.blocks[i].len, MV_ZSTD_LEVEL, &z), MV_OK);
+        assert_int_equal(mv_random_bytes(b.key, 32), MV_OK);
+        uint8_t *c = mv_malloc(z.len + 16);
+        size_t cl = 0;
+        assert_int_equal(mv_mle_encrypt(b.key, z.ptr, z.len, c, z.len + 16, &cl, b.tag), MV_OK);
+        b.slot = sp.slots[i];
+        b.plain_len = sp.blocks[i].len;
+        b.cipher_len = cl;
+        assert_int_equal(mv_record_add_block(&r, &b), MV_OK);
+        size_t k = 0; /* distinct tags, sorted, as the store keeps them */
+        while (k < ut && memcmp(tags[k], b.tag, 32) < 0)
+            k++;
+        if (k == ut || memcmp(tags[k], b.tag, 32) != 0) {
+            memmove(tags[k + 1], tags[k], 32 * (ut - k));
+            memmove(lens + k + 1, lens + k, sizeof *lens * (ut - k));
+            memcpy(tags[k], b.tag, 32);
+            lens[k] = (uint32_t)cl;
+            ut++;
+        }
+        mv_free(c);
+        mv_buf_clear(&z);
+    }
+    assert_int_equal(mv_box_keypair(pk, out->sk), MV_OK);
+    mv_decoy_shape *s = &out->shape;
+    mv_decoy_shape_init(s);
+    assert_int_equal(mv_random_bytes(s->id, 16), MV_OK);
+    assert_int_equal(mv_envelope_seal(s->id, &r, pk, 1, &env), MV_OK);
+    snprintf(s->department, sizeof s->department, "oncology");
+    s->created = r.created;
+    memset(s->owner, 0x44, 32);
+    s->env_len = (uint32_t)env.len;
+    s->n_readers = 1;
+    memcpy(s->readers[0], pk, 32);
+    s->n_blocks = (uint32_t)ut;
+    s->block_len = lens;
+    mv_free(tags);
+    mv_record_clear(&r);
+    mv_fhir_split_clear(&sp);
+    mv_json_free(doc);
+    mv_buf_clear(&text);
+    mv_buf_clear(&env);
+    return 0;
+}
+
+static int is_known_type(const char *t)
+{
+    static const char *const known[] = {"MedicationRequest", "Observation", "Condition", "DiagnosticReport",
+                                        "Encounter", "Bundle", "Patient"};
+    for (size_t i = 0; t && i < sizeof known / sizeof *known; i++)
+        if (strcmp(t, known[i]) == 0)
+            return 1;
+    return 0;
+}
+
+static void test_real_shapes(void **state)
+{
+    (void)state;
+    const char *bin = getenv("MEDVAULT_BIN");
+    assert_non_null(bin);
+    const char *dir = tu_tmpdir();
+    char cmd[4096], path[4200];
+    snprintf(cmd, sizeof cmd, "'%s' gen-emr '%s/emr' 48 --seed 5 --bundles --departments oncology,cardiology > /dev/null",
+             bin, dir);
+    assert_int_equal(system(cmd), 0);
+    mv_fhir_profiles *prof = NULL;
+    assert_int_equal(mv_fhir_profiles_default(&prof), MV_OK);
+    struct real *reals = mv_calloc(80, sizeof *reals);
+    size_t n = 0, bundles = 0;
+    static const char *const subdirs[] = {"oncology", "cardiology", "bundles"};
+    for (size_t d = 0; d < 3; d++) {
+        snprintf(path, sizeof path, "%s/emr/%s", dir, subdirs[d]);
+        DIR *dh = opendir(path);
+        assert_non_null(dh);
+        struct dirent *de;
+        while ((de = readdir(dh)) && n < 80) {
+            if (de->d_name[0] == '.')
+                continue;
+            snprintf(path, sizeof path, "%s/emr/%s/%s", dir, subdirs[d], de->d_name);
+            seal_real(path, prof, &reals[n], (uint32_t)n);
+            bundles += d == 2;
+            n++;
+        }
+        closedir(dh);
+    }
+    assert_true(n >= 50);
+    assert_true(bundles >= 2);
+    size_t exact = 0, multi = 0;
+    for (size_t i = 0; i < n; i++) {
+        mv_decoy_record dr;
+        mv_decoy_record_init(&dr);
+        const mv_decoy_shape *s = &reals[i].shape;
+        assert_int_equal(mv_decoy_generate(seed1, s, &dr), MV_OK);
+        assert_int_equal(dr.env_len, s->env_len);
+        assert_int_equal(dr.n_blocks, s->n_blocks);
+        for (uint32_t b = 0; b < s->n_blocks; b++)
+            assert_int_equal(dr.blocks[b].len, s->block_len[b]);
+        exact += dr.n_inexact == 0;
+        multi += s->n_blocks > 1;
+        if (dr.n_inexact)
+            print_message("inexact %u: env %u blocks %u first %u\n", dr.n_inexact, s->env_len, s->n_blocks,
+                          s->n_blocks ? s->block_len[0] : 0);
+        int kind = 0;
+        size_t jl = 0;
+        uint8_t *json = open_decoy(s, &dr, s->readers[0], reals[i].sk, &kind, &jl, NULL);
+        assert_int_equal(kind, MV_RECORD_FHIR);
+        mv_json *doc = NULL;
+        assert_int_equal(mv_json_parse((const char *)json, jl, NULL, &doc, NULL), MV_OK);
+        assert_true(is_known_type(mv_json_get_str(doc, "resourceType", NULL)));
+        assert_null(strstr((const char *)json, reals[i].id_str));
+        assert_null(strstr((const char *)json, reals[i].subject_ref));
+        mv_json_free(doc);
+        mv_free(json);
+        mv_decoy_record_clear(&dr);
+        mv_decoy_shape_clear(&reals[i].shape);
+    }
+    print_message("decoy sizes: %zu of %zu real FHIR records matched with compressed content (%zu multi-block)\n",
+                  exact, n, multi);
+    assert_int_equal(exact, n);
+    assert_true(multi >= 2);
+    mv_free(reals);
+    mv_fhir_profiles_free(prof);
+}
+
+static void test_attachment(void **state)
+{
+    (void)state;
+    mv_decoy_shape s;
+    mv_decoy_record dr;
+    uint8_t pk[32], sk[32];
+    mv_decoy_shape_init(&s);
+    mv_decoy_record_init(&dr);
+    memset(s.id, 0x42, 16);
+    s.created = 1741234567;
+    assert_int_equal(mv_box_keypair(pk, sk), MV_OK);
+    s.n_readers = 1;
+    memcpy(s.readers[0], pk, 32);
+    s.n_blocks = 3;
+    uint32_t lens[3] = {300000, 70001, 4321};
+    s.block_len = lens;
+    s.env_len = 33 + 112 + 4 + 3 * 72 + 40;
+    assert_int_equal(mv_decoy_generate(seed1, &s, &dr), MV_OK);
+    assert_int_equal(dr.env_len, s.env_len);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(dr.blocks[i].len, lens[i]);
+    assert_int_equal(dr.n_inexact, 0);
+    int kind = 0;
+    size_t len = 0;
+    mv_record r;
+    uint8_t *bytes = open_decoy(&s, &dr, pk, sk, &kind, &len, &r);
+    assert_int_equal(kind, MV_RECORD_ATTACHMENT);
+    assert_true(len > 370000);
+    assert_memory_equal(bytes + 128, "DICM", 4);
+    assert_non_null(r.name);
+    assert_true(r.name_len > 4);
+    mv_record_clear(&r);
+    mv_free(bytes);
+    mv_decoy_record_clear(&dr);
+}
+
+static void test_small_and_refused(void **state)
+{
+    (void)state;
+    mv_decoy_shape s;
+    mv_decoy_record dr;
+    uint8_t pk[32], sk[32];
+    mv_decoy_shape_init(&s);
+    mv_decoy_record_init(&dr);
+    assert_int_equal(mv_box_keypair(pk, sk), MV_OK);
+    s.n_readers = 1;
+    memcpy(s.readers[0], pk, 32);
+    uint32_t lens[2] = {20, 40};
+    s.n_blocks = 2;
+    s.block_len = lens;
+    s.env_len = 33 + 112 + 10; /* far below any record */
+    assert_int_equal(mv_decoy_generate(seed1, &s, &dr), MV_OK);
+    assert_int_equal(dr.env_len, s.env_len);
+    assert_int_equal(dr.blocks[0].len, 20);
+    assert_int_equal(dr.blocks[1].len, 40);
+    assert_true(dr.n_inexact >= 2); /* the envelope and the 20-byte block are fillers */
+    mv_decoy_record dr2;
+    mv_decoy_record_init(&dr2);
+    assert_int_equal(mv_decoy_generate(seed1, &s, &dr2), MV_OK);
+    assert_memory_equal(dr.env, dr2.env, dr.env_len); /* fillers are deterministic too */
+    assert_memory_equal(dr.blocks[0].c, dr2.blocks[0].c, 20);
+    mv_decoy_record_clear(&dr2);
+    s.env_len = 33 + 111;
+    assert_int_equal(mv_decoy_generate(seed1, &s, &dr), MV_ERR_INVAL);
+    assert_null(dr.env);
+    s.env_len = 400;
+    lens[0] = 15;
+    assert_int_equal(mv_decoy_generate(seed1, &s, &dr), MV_ERR_INVAL);
+    lens[0] = 100;
+    s.n_readers = 2;
+    memcpy(s.readers[1], pk, 32); /* a duplicate reader */
+    s.env_len = 600;
+    assert_int_equal(mv_decoy_generate(seed1, &s, &dr), MV_ERR_INVAL);
+    mv_decoy_record_clear(&dr);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_shape_codec),   cmocka_unit_test(test_forward_codec),
+        cmocka_unit_test(test_determinism),   cmocka_unit_test(test_real_shapes),
+        cmocka_unit_test(test_attachment),    cmocka_unit_test(test_small_and_refused),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
