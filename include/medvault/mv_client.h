@@ -156,6 +156,31 @@ mv_err mv_client_grant_patient(mv_client *c, const uint8_t id[static MV_CLIENT_I
 mv_err mv_client_hospital(mv_client *c, const char *method, const char *path, const uint8_t *body, size_t len,
                           long *status, mv_buf *out) __attribute__((warn_unused_result));
 
+/* ---- step-up (docs/stepup.md) ----
+ * When the storage server answers 401 with "MV-Step-Up: required", the failing call reports
+ * "step-up required: run `medvault stepup --device-key DIR` or `medvault stepup --request`"
+ * (MV_ERR_AUTH) and USER_DIR/stepup.pending is written; while it exists the client sends no
+ * storage read (same error). A grant obtained below is kept in USER_DIR/stepup.grant (0600)
+ * and sent as MV-Step-Up on every storage request while it verifies (hospital key, this
+ * user, not expired). */
+/* 1 if step-up is pending for this user (and no valid grant is held). */
+int mv_client_stepup_pending(const mv_client *c);
+/* Steps up with the device key in device_dir (a `medvault keygen` directory registered by an
+ * admin): signs a fresh proof, gets the grant, stores it and removes stepup.pending;
+ * *expires (may be NULL) gets its expiry. Errors: MV_ERR_INVAL, MV_ERR_NOT_FOUND /
+ * MV_ERR_PARSE / MV_ERR_AUTH (device dir), MV_ERR_FORBIDDEN (the hospital refused the proof),
+ * MV_ERR_PROTOCOL (a grant that does not verify), network errors; last_error says which. */
+mv_err mv_client_stepup_device(mv_client *c, const char *device_dir, uint64_t *expires)
+    __attribute__((warn_unused_result));
+/* Asks for an admin's approval; *request_id gets the request (an existing pending one is
+ * reused). Errors: MV_ERR_RATE_LIMITED (too many pending), MV_ERR_PROTOCOL, network errors. */
+mv_err mv_client_stepup_request(mv_client *c, int64_t *request_id) __attribute__((warn_unused_result));
+/* Checks request_id: *approved 1 once approved (grant stored as by mv_client_stepup_device),
+ * 0 while pending. Errors: MV_ERR_FORBIDDEN (denied), MV_ERR_NOT_FOUND, MV_ERR_HTTP (410:
+ * the approved grant expired), MV_ERR_PROTOCOL, network errors. */
+mv_err mv_client_stepup_poll(mv_client *c, int64_t request_id, int *approved, uint64_t *expires)
+    __attribute__((warn_unused_result));
+
 /* Appends the hospital's base URL from the deployment (no trailing '/') to out. */
 mv_err mv_client_hospital_url(const mv_client *c, mv_buf *out) __attribute__((warn_unused_result));
 

@@ -51,6 +51,7 @@ typedef struct mv_httpc_call {
     char kept_names[MV_HTTPC_KEEP_MAX][64];
     char kept_values[MV_HTTPC_KEEP_MAX][256];
     size_t n_dropped;
+    int step_up_required; /* 1 if the answer carried "MV-Step-Up: required" (mv_stepup.h), else 0 */
     /* Private: the MV-* header lines set by mv_httpc_sign. */
     size_t priv_n_signed;
     char priv_key_hdr[8 + 64 + 1];

@@ -101,6 +101,9 @@ int cmd_dashboard(int argc, char **argv);
 int cli_user_status(int argc, char **argv);
 int cli_user_show(int argc, char **argv);
 int cli_user_register(int argc, char **argv);
+/* `medvault user device add|list` (cmd_workflow.c). */
+int cli_user_device(int argc, char **argv);
+int cmd_stepup(int argc, char **argv);
 int cmd_ui(int argc, char **argv);
 int cmd_honeytoken(int argc, char **argv);
 

@@ -140,6 +140,7 @@ int cmd_user(int argc, char **argv)
         {"status", cli_user_status, "activate, suspend or revoke a user (admins)"},
         {"show", cli_user_show, "show a user's registration"},
         {"register", cli_user_register, "a patient registers themself (pending until an admin activates it)"},
+        {"device", cli_user_device, "register or list a user's step-up device keys (admins)"},
         {NULL, NULL, NULL},
     };
     return cli_dispatch("medvault user", table, argc, argv);

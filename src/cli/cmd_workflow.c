@@ -1,14 +1,16 @@
 /* cmd_workflow.c - the hospital workflow from the command line: appointments, delegations,
  * sharing, the directory, profiles, the formulary, departments, user status and the admin
- * dashboard's login. Every command is one or a few signed calls to the hospital's JSON API
+ * dashboard's login, alerts, device keys and step-up. Every command is one or a few signed calls to the hospital's JSON API
  * (docs/api.md); --json prints the service's answer unchanged. Nothing here sees record
  * content except `share`, which rewraps record keys on this machine. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
+#include "medvault/mv_alert.h"
 #include "medvault/mv_client.h"
 #include "medvault/mv_codec.h"
 #include "medvault/mv_delegation.h"
@@ -1143,7 +1145,95 @@ out:
 /* ---------- alerts ---------- */
 
 static const char alerts_usage[] =
-    "usage: medvault alerts [--limit N] [--json]\n\nThe hospital's alert log (admins).\n" CLI_COMMON_HELP;
+    "usage: medvault alerts [--limit N] [--json]\n"
+    "       medvault alerts report --identity DIR --hospital-url URL --kind KIND --reason TEXT\n"
+    "                              [--principal HEX] [--address IP] [--object TEXT] [--source decoy]\n"
+    "                              [--count N]\n\n"
+    "The hospital's alert log (admins): each alert with how many times it was seen (COUNT, repeats\n"
+    "within the hospital's alert window), when last, and whether the webhook has taken it.\n"
+    "`report` sends one alert as a service would (POST /v1/alerts, signed with the service\n"
+    "identity in DIR, whose credential role must be storage or keyserver): for testing the\n"
+    "pipeline. KIND is decoy_served, honeytoken, stepup_failed or credential_misuse.\n" CLI_COMMON_HELP;
+
+static int alerts_report(int argc, char **argv)
+{
+    static const wf_opt own[] = {{"identity", 0}, {"hospital-url", 1}, {"kind", 2},   {"reason", 3}, {"principal", 4},
+                                 {"address", 5},  {"object", 6},       {"source", 7}, {"count", 8}};
+    wf_opts o;
+    mv_identity *id = NULL;
+    mv_httpc_call call;
+    mv_buf body;
+    mv_alert a;
+    uint64_t count = 1;
+    uint8_t pk[32];
+    char url[1100];
+    int r = wf_parse(argc, argv, alerts_usage, own, 9, &o, 0);
+    if (r >= 0)
+        return r;
+    if ((r = expect_args(argc, optind, 0, alerts_usage)) >= 0)
+        return r;
+    if (!o.v[0] || !o.v[1] || !o.v[2] || !o.v[3]) {
+        cli_err("--identity, --hospital-url, --kind and --reason are required");
+        return CLI_USAGE;
+    }
+    if (!mv_alert_kind_ok(o.v[2])) {
+        cli_err("--kind must be decoy_served, honeytoken, stepup_failed or credential_misuse");
+        return CLI_USAGE;
+    }
+    if (o.v[4] && cli_hex_arg(o.v[4], pk, 32, "--principal") != 0)
+        return CLI_USAGE;
+    if (o.v[8] && cli_u64_arg(o.v[8], 1, MV_ALERT_COUNT_MAX, &count, "--count"))
+        return CLI_USAGE;
+    if (snprintf(url, sizeof url, "%s/v1/alerts", o.v[1]) >= (int)sizeof url ||
+        (strncmp(o.v[1], "http://", 7) != 0 && strncmp(o.v[1], "https://", 8) != 0)) {
+        cli_err("--hospital-url must be an http(s) URL");
+        return CLI_USAGE;
+    }
+    if (mv_httpc_global_init() != MV_OK)
+        return CLI_FAIL;
+    mv_err rc = mv_identity_load(o.v[0], &id);
+    if (rc != MV_OK || !mv_identity_credential(id)) {
+        cli_err("%s: cannot load a service identity with a credential (%s)", o.v[0], mv_strerror(rc));
+        mv_identity_free(id);
+        return CLI_FAIL;
+    }
+    mv_alert_fill(&a, (uint64_t)time(NULL), o.v[7], o.v[2], o.v[4] ? pk : NULL, o.v[5], o.v[6], o.v[3]);
+    mv_buf_init(&body, MV_ALERT_BODY_MAX);
+    mv_httpc_call_init(&call);
+    const char *hdrs[] = {"Content-Type: application/json", NULL};
+    r = CLI_FAIL;
+    call.method = "POST";
+    call.url = url;
+    call.headers = hdrs;
+    if (mv_alert_to_json(&a, count, &body) != MV_OK)
+        goto out;
+    call.body = body.ptr;
+    call.body_len = body.len;
+    if ((rc = mv_httpc_sign(&call, mv_identity_sign_pk(id), mv_identity_sign_sk(id), mv_identity_credential(id),
+                            (uint64_t)time(NULL))) != MV_OK ||
+        (rc = mv_httpc_run(&call, 1)) != MV_OK || (rc = call.rc) != MV_OK) {
+        cli_err("no answer from the hospital at %s (%s)", o.v[1], mv_strerror(rc));
+        goto out;
+    }
+    if (call.status != 200) {
+        mv_json *e = NULL;
+        (void)!mv_json_parse((const char *)call.response.ptr, call.response.len, NULL, &e, NULL);
+        const char *msg = mv_json_get_str(e, "error", NULL);
+        cli_err("the hospital answered %ld: %s", call.status, msg ? msg : "(no message)");
+        mv_json_free(e);
+        goto out;
+    }
+    if (o.c.json)
+        (void)!cli_print_buf(&call.response), (void)!puts("");
+    else
+        printf("alert accepted\n");
+    r = CLI_OK;
+out:
+    mv_httpc_call_clear(&call);
+    mv_buf_clear(&body);
+    mv_identity_free(id);
+    return r;
+}
 
 int cmd_alerts(int argc, char **argv)
 {
@@ -1151,10 +1241,13 @@ int cmd_alerts(int argc, char **argv)
     static const wf_col cols[] = {{"WHEN", "at", COL_TIME},          {"SOURCE", "source", COL_STR},
                                   {"KIND", "kind", COL_STR},         {"WHO", "principal", COL_KEY},
                                   {"FROM", "address", COL_STR},      {"OBJECT", "object", COL_STR},
-                                  {"WHY", "reason", COL_STR}};
+                                  {"WHY", "reason", COL_STR},        {"COUNT", "count", COL_STR},
+                                  {"LAST", "last_at", COL_TIME},     {"DELIVERED", "delivered", COL_STR}};
     wf_opts o;
     mv_buf path;
     mv_json *root = NULL;
+    if (argc > 1 && !strcmp(argv[1], "report"))
+        return alerts_report(argc - 1, argv + 1);
     int r = wf_parse(argc, argv, alerts_usage, own, 1, &o, 1);
     if (r >= 0)
         return r;
@@ -1166,9 +1259,229 @@ int cmd_alerts(int argc, char **argv)
         return CLI_USAGE;
     }
     if ((r = wf_simple(&o, "GET", buf_cstr(&path), NULL, &root)) == CLI_OK && !o.c.json)
-        print_table(mv_json_get(root, "alerts"), cols, 7);
+        print_table(mv_json_get(root, "alerts"), cols, sizeof cols / sizeof cols[0]);
     mv_json_free(root);
     mv_buf_clear(&path);
+    return r;
+}
+
+/* ---------- device keys (`medvault user device`) ---------- */
+
+static const char device_add_usage[] =
+    "usage: medvault user device add KEY (--device-key DIR | --device-pk HEX) [--name NAME] [--json]\n\n"
+    "As an admin: registers a device key for the user KEY (64 hex digits); a signature by it is\n"
+    "a step-up proof (`medvault stepup --device-key DIR`). Make a device key directory with\n"
+    "`medvault keygen --out DIR`; only its public key is sent.\n" CLI_COMMON_HELP;
+static const char device_list_usage[] = "usage: medvault user device list KEY [--json]\n" CLI_COMMON_HELP;
+
+static int device_add(int argc, char **argv)
+{
+    static const wf_opt own[] = {{"device-key", 0}, {"device-pk", 1}, {"name", 2}};
+    wf_opts o;
+    uint8_t key[32], dev[32];
+    char path[128], dev_hex[65];
+    mv_buf body;
+    mv_json *root = NULL;
+    int r = wf_parse(argc, argv, device_add_usage, own, 3, &o, 1);
+    if (r >= 0)
+        return r;
+    if ((r = expect_args(argc, optind, 1, device_add_usage)) >= 0)
+        return r;
+    if (cli_hex_arg(argv[optind], key, 32, "KEY") != 0)
+        return CLI_USAGE;
+    if (!o.v[0] == !o.v[1]) {
+        cli_err("give exactly one of --device-key DIR and --device-pk HEX");
+        return CLI_USAGE;
+    }
+    if (o.v[1]) {
+        if (cli_hex_arg(o.v[1], dev, 32, "--device-pk") != 0)
+            return CLI_USAGE;
+    } else {
+        mv_identity *d = NULL;
+        mv_err rc = mv_identity_load(o.v[0], &d);
+        if (rc != MV_OK) {
+            cli_err("%s: cannot load the device key (%s)", o.v[0], mv_strerror(rc));
+            return CLI_FAIL;
+        }
+        memcpy(dev, mv_identity_sign_pk(d), 32);
+        mv_identity_free(d);
+    }
+    if (mv_hex_encode(dev_hex, sizeof dev_hex, dev, 32) != MV_OK)
+        return CLI_FAIL;
+    snprintf(path, sizeof path, "/v1/users/%s/devices", argv[optind]);
+    mv_buf_init(&body, 1024);
+    if (mv_buf_puts(&body, "{") != MV_OK || jb_str(&body, "device_pk", dev_hex) != MV_OK ||
+        jb_str(&body, "name", o.v[2]) != MV_OK || mv_buf_puts(&body, "}") != MV_OK) {
+        mv_buf_clear(&body);
+        return CLI_USAGE;
+    }
+    if ((r = wf_simple(&o, "POST", path, &body, &root)) == CLI_OK && !o.c.json)
+        printf("device %s registered for user %.16s...\n", dev_hex, argv[optind]);
+    mv_json_free(root);
+    mv_buf_clear(&body);
+    return r;
+}
+
+static int device_list(int argc, char **argv)
+{
+    static const wf_col cols[] = {{"DEVICE", "device_pk", COL_STR}, {"NAME", "name", COL_STR},
+                                  {"ADDED", "added_at", COL_TIME}};
+    wf_opts o;
+    uint8_t key[32];
+    char path[128];
+    mv_json *root = NULL;
+    int r = wf_parse(argc, argv, device_list_usage, NULL, 0, &o, 1);
+    if (r >= 0)
+        return r;
+    if ((r = expect_args(argc, optind, 1, device_list_usage)) >= 0)
+        return r;
+    if (cli_hex_arg(argv[optind], key, 32, "KEY") != 0)
+        return CLI_USAGE;
+    snprintf(path, sizeof path, "/v1/users/%s/devices", argv[optind]);
+    if ((r = wf_simple(&o, "GET", path, NULL, &root)) == CLI_OK && !o.c.json)
+        print_table(mv_json_get(root, "devices"), cols, 3);
+    mv_json_free(root);
+    return r;
+}
+
+int cli_user_device(int argc, char **argv)
+{
+    static const cli_cmd table[] = {
+        {"add", device_add, "register a step-up device key for a user (admins)"},
+        {"list", device_list, "list a user's device keys (admins)"},
+        {NULL, NULL, NULL},
+    };
+    return cli_dispatch("medvault user device", table, argc, argv);
+}
+
+/* ---------- step-up ---------- */
+
+static const char stepup_usage[] =
+    "usage: medvault stepup --device-key DIR [--json]\n"
+    "       medvault stepup --request [--wait] [--json]\n"
+    "       medvault stepup approve|deny ID [--json]\n\n"
+    "Steps up after the storage server asked for it (docs/stepup.md): with a device key an\n"
+    "admin registered for the user (`medvault user device add`), or by asking an admin to\n"
+    "approve (--request; --wait polls until decided). The grant is kept in the user directory\n"
+    "(stepup.grant) and sent with storage requests until it expires. approve/deny: an admin\n"
+    "decides request ID.\n" CLI_COMMON_HELP;
+
+static int stepup_decide(int argc, char **argv, const char *decision)
+{
+    wf_opts o;
+    uint64_t id = 0;
+    char path[64];
+    mv_buf body;
+    mv_json *root = NULL;
+    int r = wf_parse(argc, argv, stepup_usage, NULL, 0, &o, 1);
+    if (r >= 0)
+        return r;
+    if ((r = expect_args(argc, optind, 1, stepup_usage)) >= 0)
+        return r;
+    if (cli_u64_arg(argv[optind], 1, INT64_MAX, &id, "ID"))
+        return CLI_USAGE;
+    snprintf(path, sizeof path, "/v1/stepup/%llu", (unsigned long long)id);
+    mv_buf_init(&body, 128);
+    if (mv_buf_puts(&body, "{") != MV_OK || jb_str(&body, "decision", decision) != MV_OK ||
+        mv_buf_puts(&body, "}") != MV_OK) {
+        mv_buf_clear(&body);
+        return CLI_FAIL;
+    }
+    if ((r = wf_simple(&o, "POST", path, &body, &root)) == CLI_OK && !o.c.json)
+        printf("step-up request %llu %s\n", (unsigned long long)id, !strcmp(decision, "approve") ? "approved" : "denied");
+    mv_json_free(root);
+    mv_buf_clear(&body);
+    return r;
+}
+
+static void stepup_print(const wf_opts *o, const char *status, int64_t request, uint64_t expires)
+{
+    char t[32];
+    if (o->c.json) {
+        printf("{\"status\":\"%s\"", status);
+        if (request)
+            printf(",\"request\":%lld", (long long)request);
+        if (expires)
+            printf(",\"expires\":%llu", (unsigned long long)expires);
+        printf("}\n");
+    } else if (expires) {
+        fmt_time(expires, t);
+        printf("stepped up: storage requests carry the grant until %s\n", t);
+    } else {
+        printf("step-up request %lld awaits an admin: `medvault stepup approve %lld`\n", (long long)request,
+               (long long)request);
+    }
+}
+
+int cmd_stepup(int argc, char **argv)
+{
+    static const wf_opt own[] = {{"device-key", 0}};
+    wf_opts o;
+    int request = 0, wait = 0;
+    char *args[64];
+    int n = 0;
+    if (argc > 1 && (!strcmp(argv[1], "approve") || !strcmp(argv[1], "deny")))
+        return stepup_decide(argc - 1, argv + 1, !strcmp(argv[1], "approve") ? "approve" : "deny");
+    /* --request and --wait are flags; wf_parse knows only options with a value. */
+    for (int i = 0; i < argc && n < 63; i++) {
+        if (i > 0 && !strcmp(argv[i], "--request"))
+            request = 1;
+        else if (i > 0 && !strcmp(argv[i], "--wait"))
+            wait = 1;
+        else
+            args[n++] = argv[i];
+    }
+    args[n] = NULL;
+    int r = wf_parse(n, args, stepup_usage, own, 1, &o, 1);
+    if (r >= 0)
+        return r;
+    if ((r = expect_args(n, optind, 0, stepup_usage)) >= 0)
+        return r;
+    if (!o.v[0] == !request || (wait && !request)) {
+        cli_err("give --device-key DIR, or --request [--wait]");
+        return CLI_USAGE;
+    }
+    mv_client *cl = cli_open_client(&o.c, NULL, "hospital");
+    if (!cl)
+        return CLI_FAIL;
+    uint64_t expires = 0;
+    int64_t id = 0;
+    mv_err rc;
+    r = CLI_FAIL;
+    if (o.v[0]) {
+        if ((rc = mv_client_stepup_device(cl, o.v[0], &expires)) != MV_OK) {
+            cli_err("step-up failed: %s", mv_client_last_error(cl));
+            goto out;
+        }
+        stepup_print(&o, "approved", 0, expires);
+        r = CLI_OK;
+        goto out;
+    }
+    if ((rc = mv_client_stepup_request(cl, &id)) != MV_OK) {
+        cli_err("step-up request failed: %s", mv_client_last_error(cl));
+        goto out;
+    }
+    for (unsigned waited = 0;; waited++) {
+        int approved = 0;
+        if ((rc = mv_client_stepup_poll(cl, id, &approved, &expires)) != MV_OK) {
+            cli_err("step-up request %lld: %s", (long long)id, mv_client_last_error(cl));
+            goto out;
+        }
+        if (approved) {
+            stepup_print(&o, "approved", id, expires);
+            break;
+        }
+        if (!wait) {
+            stepup_print(&o, "pending", id, 0);
+            break;
+        }
+        if (waited == 0 && !o.c.json)
+            fprintf(stderr, "waiting for an admin: `medvault stepup approve %lld` ...\n", (long long)id);
+        sleep(1);
+    }
+    r = CLI_OK;
+out:
+    mv_client_close(cl);
     return r;
 }
 

@@ -31,6 +31,7 @@ static const cli_cmd commands[] = {
     {"medicine", cmd_medicine, "the formulary: list, add, rm"},
     {"department", cmd_department, "list and create departments"},
     {"alerts", cmd_alerts, "the hospital's alert log (admins)"},
+    {"stepup", cmd_stepup, "step up (device key or admin approval) when storage asks; approve/deny (admins)"},
     {"dashboard", cmd_dashboard, "log a browser into the admin dashboard"},
     {"ui", cmd_ui, "your local web UI: appointments, records (decrypted here), sharing, prescriptions"},
     {"honeytoken", cmd_honeytoken, "plant and list honeytoken records on the storage server (admins)"},

@@ -45,16 +45,67 @@ mv_err mvc_call_setup(mv_httpc_call *call, char *urlbuf, size_t cap, const char 
     return MV_OK;
 }
 
+#define MAX_CALL_HEADERS 8
+
+/* The one place every signed call passes: while a step-up grant is held, storage calls carry
+ * it (MV-Step-Up); while step-up is pending, storage reads are not sent at all; a storage
+ * answer demanding step-up is remembered (DIR/stepup.pending). */
 mv_err mvc_run(mv_client *c, mv_httpc_call *calls, size_t n)
 {
     const char *cred = mv_identity_credential(c->id);
     uint64_t now = (uint64_t)time(NULL);
-    mv_err rc;
-    for (size_t i = 0; i < n; i++)
-        if ((rc = mv_httpc_sign(&calls[i], mv_identity_sign_pk(c->id), mv_identity_sign_sk(c->id), cred, now)) !=
-            MV_OK)
-            return rc;
-    return mv_httpc_run(calls, n);
+    const char *const **saved = NULL;
+    const char **extra = NULL;
+    mv_err rc = MV_OK;
+    size_t sl = strlen(c->dep.storage_url);
+    if (c->stepup_pending)
+        for (size_t i = 0; i < n; i++)
+            if (mvc_stepup_is_read(calls[i].method, calls[i].url, c->dep.storage_url)) {
+                mvc_seterr(c, MVC_STEPUP_MSG);
+                return MV_ERR_AUTH;
+            }
+    if (c->stepup_hdr[0] && n) {
+        saved = mv_calloc(n, sizeof *saved);
+        extra = mv_calloc(n * (MAX_CALL_HEADERS + 2), sizeof *extra);
+        if (!saved || !extra) {
+            rc = MV_ERR_NOMEM;
+            goto out;
+        }
+        for (size_t i = 0; i < n; i++) {
+            saved[i] = calls[i].headers;
+            if (strncmp(calls[i].url, c->dep.storage_url, sl) != 0)
+                continue;
+            const char **h = extra + i * (MAX_CALL_HEADERS + 2);
+            size_t k = 0;
+            for (; calls[i].headers && calls[i].headers[k]; k++) {
+                if (k == MAX_CALL_HEADERS) {
+                    rc = MV_ERR_INVAL;
+                    goto out;
+                }
+                h[k] = calls[i].headers[k];
+            }
+            h[k++] = c->stepup_hdr;
+            h[k] = NULL;
+            calls[i].headers = h;
+        }
+    }
+    for (size_t i = 0; i < n && rc == MV_OK; i++)
+        rc = mv_httpc_sign(&calls[i], mv_identity_sign_pk(c->id), mv_identity_sign_sk(c->id), cred, now);
+    if (rc == MV_OK)
+        rc = mv_httpc_run(calls, n);
+    for (size_t i = 0; i < n && rc == MV_OK; i++)
+        if (calls[i].rc == MV_OK && calls[i].status == 401 && calls[i].step_up_required &&
+            strncmp(calls[i].url, c->dep.storage_url, sl) == 0) {
+            mvc_stepup_demanded(c);
+            break;
+        }
+out:
+    if (saved)
+        for (size_t i = 0; i < n; i++)
+            calls[i].headers = saved[i];
+    mv_free(saved);
+    mv_free(extra);
+    return rc;
 }
 
 mv_err mvc_status_err(mv_client *c, const char *what, long status, const mv_buf *body)
@@ -68,6 +119,10 @@ mv_err mvc_status_err(mv_client *c, const char *what, long status, const mv_buf 
             snprintf(msg, sizeof msg, ": %.*s", (int)(l < 150 ? l : 150), e);
     }
     mv_json_free(root);
+    if (status == 401 && c->stepup_demanded) {
+        mvc_seterr(c, MVC_STEPUP_MSG);
+        return MV_ERR_AUTH;
+    }
     mvc_seterr(c, "%s answered HTTP %ld%s", what, status, msg);
     switch (status) {
     case 401: return MV_ERR_AUTH;
@@ -218,6 +273,12 @@ mv_err mv_client_open_msg(const char *deployment_path, const char *user_dir, con
     }
     if ((rc = mv_identity_load(user_dir, &c->id)) != MV_OK)
         goto fail;
+    if (strlen(user_dir) >= sizeof c->user_dir) {
+        rc = MV_ERR_TOO_LARGE;
+        goto fail;
+    }
+    memcpy(c->user_dir, user_dir, strlen(user_dir) + 1);
+    mvc_stepup_load(c);
     const char *b64 = mv_identity_credential(c->id);
     memset(&cred, 0, sizeof cred);
     if (b64 && (rc = mv_credential_decode(b64, strlen(b64), &cred)) != MV_OK) {

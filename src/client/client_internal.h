@@ -20,7 +20,22 @@ struct mv_client {
     mv_client_options opt;
     mvc_cache *cache;
     char err[256];
+    char user_dir[4096];
+    char stepup_hdr[16 + 160]; /* "MV-Step-Up: <grant>" while a valid grant is held, else "" */
+    int stepup_pending;        /* stepup.pending exists (or a storage server just asked) */
+    int stepup_demanded;       /* a storage answer in this session said "MV-Step-Up: required" */
 };
+
+/* ---- stepup.c ---- */
+#define MVC_STEPUP_MSG                                                                                          \
+    "step-up required: run `medvault stepup --device-key DIR` or `medvault stepup --request`"
+/* Loads DIR/stepup.grant (kept only if it verifies for this user now) and DIR/stepup.pending. */
+void mvc_stepup_load(mv_client *c);
+/* A storage server answered 401 with "MV-Step-Up: required": writes DIR/stepup.pending and
+ * drops the grant. */
+void mvc_stepup_demanded(mv_client *c);
+/* 1 if (method, url) is a read from the storage server at storage_url. */
+int mvc_stepup_is_read(const char *method, const char *url, const char *storage_url);
 
 /* Records a description of the last failure (no patient data). */
 void mvc_seterr(mv_client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -197,6 +197,14 @@ static void keep_headers_of(CURL *h, mv_httpc_call *c)
     }
 }
 
+/* "MV-Step-Up: required": the storage server asks the user to step up (mv_stepup.h). */
+static int step_up_required_of(CURL *h)
+{
+    struct curl_header *hd = NULL;
+    return curl_easy_header(h, "MV-Step-Up", 0, CURLH_HEADER, -1, &hd) == CURLHE_OK && hd && hd->value &&
+           strcmp(hd->value, "required") == 0;
+}
+
 /* libcurl's error enum is open-ended, so an if-chain rather than a -Wswitch-enum switch. */
 static void finish_call(CURL *h, mv_httpc_call *c, CURLcode res)
 {
@@ -206,6 +214,7 @@ static void finish_call(CURL *h, mv_httpc_call *c, CURLcode res)
         c->status = status;
         c->retry_after = retry_after_of(h);
         keep_headers_of(h, c);
+        c->step_up_required = step_up_required_of(h);
         c->rc = MV_OK;
     } else if (res == CURLE_OPERATION_TIMEDOUT) {
         c->rc = MV_ERR_TIMEOUT;
@@ -242,6 +251,7 @@ mv_err mv_httpc_run(mv_httpc_call *calls, size_t n)
         c->rc = MV_ERR_NET;
         c->status = 0;
         c->retry_after = -1;
+        c->step_up_required = 0;
         c->priv_too_large = 0;
         mv_buf_reset(&c->response);
         if ((rc = build_headers(c, &hdrs[i])) != MV_OK)
