@@ -26,6 +26,7 @@
 #include <stdint.h>
 #include "medvault/mv_buf.h"
 #include "medvault/mv_err.h"
+#include "medvault/mv_storage.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -175,6 +176,23 @@ void mv_decoy_record_clear(mv_decoy_record *r);
  * key libsodium refuses), MV_ERR_NOMEM. */
 mv_err mv_decoy_generate(const uint8_t seed[static MV_DECOY_SEED_BYTES], const mv_decoy_shape *s,
                          mv_decoy_record *out) __attribute__((warn_unused_result));
+
+/* ---------- the decoy cloud ---------- */
+
+/* Runs the decoy cloud (`medvault storage run --role decoy`; mv_storage_run hands over here
+ * when cfg->role is MV_STORAGE_DECOY) until SIGTERM/SIGINT. Serves /healthz, /metrics,
+ * POST /v1/decoy (MVX1: answers the forwarded request as the primary would, from decoys) and
+ * POST /v1/decoy/shapes (MVH1: generates and stores the decoy of every new or changed shape;
+ * 200 {"generated":n}); everything else is 404. Both POSTs need a signed request whose
+ * credential the hospital key verifies and whose subject is cfg->primary_pk, else 401.
+ * State: cfg->dir/decoy.seed (32 bytes, 0600, created on first start, kept in secure
+ * memory) and cfg->dir/decoys/ (docs/decoy.md). Uses listen, port_file, threads,
+ * skew_seconds, max_body, hospital_url and revocation_poll_s like the primary.
+ * Errors (before serving): MV_ERR_INVAL (NULL cfg, dir or listen, threads, skew or max_body 0,
+ * role not MV_STORAGE_DECOY, primary_pk all zero), MV_ERR_AUTH (decoy.seed readable by group
+ * or others), MV_ERR_PARSE (decoy.seed not 32 bytes), MV_ERR_NET (cannot listen), MV_ERR_IO,
+ * MV_ERR_NOMEM. */
+mv_err mv_decoy_run(const mv_storage_config *cfg) __attribute__((warn_unused_result));
 
 #ifdef __cplusplus
 }

@@ -13,6 +13,7 @@ static const char run_usage[] =
     "usage: medvault storage run --dir DIR --listen 127.0.0.1:PORT --hospital-key HEX\n"
     "                            [--port-file FILE] [--threads N]\n"
     "                            [--hospital-url URL] [--revocation-poll SECONDS]\n"
+    "                            [--role primary|decoy] [--primary-key HEX]\n"
     "                            [--identity DIR] [--decoy-url URL] [--profile-floor N]\n"
     "                            [--profile-factor F] [--profile-denials N]\n\n"
     "Serves the storage API (docs/api.md, \"Storage server\") until SIGTERM/SIGINT: dedup\n"
@@ -32,7 +33,10 @@ static const char run_usage[] =
     "answered from the decoy cloud, every record's shape is pushed to it, and a user reading\n"
     "more than max(N, F x their hourly baseline) records in an hour (default N 300, F 5), or\n"
     "refused by the ACL N times an hour (--profile-denials, default 10), must step up first.\n"
-    "Alerts go to --hospital-url when --identity is given. Honeytokens: `medvault honeytoken`.\n";
+    "Alerts go to --hospital-url when --identity is given. Honeytokens: `medvault honeytoken`.\n"
+    "--role decoy runs the decoy cloud instead (docs/decoy.md): it answers only requests the\n"
+    "primary storage server signs with the identity whose key is --primary-key HEX (required),\n"
+    "from decoys generated under DIR/decoy.seed.\n";
 
 /* The guard's flags (any may be NULL = keep storage.conf's value). */
 static int guard_args(mv_storage_config *cfg, const char *identity, const char *decoy_url, const char *floor_arg,
@@ -80,11 +84,12 @@ static int st_run(int argc, char **argv)
         {"identity", required_argument, NULL, 'I'},     {"decoy-url", required_argument, NULL, 'D'},
         {"profile-floor", required_argument, NULL, 'F'}, {"profile-factor", required_argument, NULL, 'X'},
         {"profile-denials", required_argument, NULL, 'N'},
+        {"role", required_argument, NULL, 'o'},         {"primary-key", required_argument, NULL, 'p'},
         {NULL, 0, NULL, 0},
     };
     const char *dir = NULL, *listen = NULL, *hk = NULL, *port_file = NULL, *threads = NULL, *hospital_url = NULL,
                *poll = NULL, *identity = NULL, *decoy_url = NULL, *floor_arg = NULL, *factor = NULL,
-               *denials = NULL;
+               *denials = NULL, *role = NULL, *primary = NULL;
     int c;
     optind = 0;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -101,6 +106,8 @@ static int st_run(int argc, char **argv)
         case 'F': floor_arg = optarg; break;
         case 'X': factor = optarg; break;
         case 'N': denials = optarg; break;
+        case 'o': role = optarg; break;
+        case 'p': primary = optarg; break;
         case 'h': return cli_usage(run_usage, 1);
         default: return cli_usage(run_usage, 0);
         }
@@ -125,6 +132,22 @@ static int st_run(int argc, char **argv)
         cfg.threads = (unsigned)v;
     }
     if (cli_revocation_args(hospital_url, poll, cfg.hospital_url, sizeof cfg.hospital_url, &cfg.revocation_poll_s))
+        return CLI_USAGE;
+    if (role && strcmp(role, "decoy") == 0) {
+        cfg.role = MV_STORAGE_DECOY;
+        if (!primary) {
+            cli_err("--role decoy needs --primary-key HEX (the primary storage server's key)");
+            return CLI_USAGE;
+        }
+    } else if (role && strcmp(role, "primary") != 0) {
+        cli_err("--role must be primary or decoy");
+        return CLI_USAGE;
+    }
+    if (primary && cfg.role != MV_STORAGE_DECOY) {
+        cli_err("--primary-key only applies to --role decoy");
+        return CLI_USAGE;
+    }
+    if (primary && cli_hex_arg(primary, cfg.primary_pk, 32, "--primary-key"))
         return CLI_USAGE;
     if (guard_args(&cfg, identity, decoy_url, floor_arg, factor, denials))
         return CLI_USAGE;

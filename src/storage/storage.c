@@ -14,6 +14,7 @@
 #include "medvault/mv_config.h"
 #include "medvault/mv_crypto.h"
 #include "medvault/mv_daemon.h"
+#include "medvault/mv_decoy.h"
 #include "medvault/mv_file.h"
 #include "medvault/mv_log.h"
 #include "medvault/mv_mem.h"
@@ -423,6 +424,8 @@ mv_err mv_storage_run(const mv_storage_config *cfg)
     char store_dir[4096];
     mv_err rc;
     memset(&s, 0, sizeof s);
+    if (cfg && cfg->role == MV_STORAGE_DECOY) /* the decoy cloud: its own server (decoy_server.c) */
+        return mv_decoy_run(cfg);
     if (!cfg || !cfg->dir || !cfg->listen || cfg->threads == 0 || cfg->skew_seconds == 0 || cfg->max_body == 0 ||
         cfg->claim_ttl_s == 0 ||
         !(cfg->gc_interval_s >= 0))
