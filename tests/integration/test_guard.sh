@@ -207,3 +207,8 @@ $PROBE "$URL" GET "/v1/records/$RID" --out "$TMP/dn.json" --body-out "$TMP/dn.bi
 [ "$(json_get "$TMP/dn.json" 'd["status"]')" -eq 401 ] || fail "with the decoy cloud down an unauthenticated read should get 401"
 grep -qi decoy "$TMP/dn.bin" && fail "the 401 mentions decoys"
 pass "decoy cloud down: plain 401 without a word about decoys"
+
+# The primary stops cleanly (under the sanitizer build, a leak or error fails here).
+stop_pid "${PIDS[2]}"
+grep -q "ERROR: \(Address\|Leak\)Sanitizer" "$TMP/primary.log" && fail "sanitizer report in the primary's log"
+pass "the guarded primary stops cleanly"
