@@ -165,6 +165,27 @@ void mv_auth_verifier_free(mv_auth_verifier *v);
 mv_err mv_auth_verify(mv_auth_verifier *v, const mv_auth_request *r, uint64_t now, mv_credential *out_cred)
     __attribute__((warn_unused_result));
 
+/* Why mv_auth_verify_ex refused a request, finer than its mv_err: lets a server tell an
+ * attack (no or forged authentication, a revoked or long-expired credential) from an honest
+ * client's trouble (a bad clock, a retried request). */
+typedef enum mv_auth_failure {
+    MV_AUTH_FAIL_NONE = 0,  /* accepted, or refused for a reason below none of which applies
+                               (MV_ERR_INVAL, MV_ERR_NOMEM, MV_ERR_CRYPTO, MV_ERR_BUSY) */
+    MV_AUTH_FAIL_MISSING,   /* not one MV-* header: an unauthenticated request */
+    MV_AUTH_FAIL_MALFORMED, /* some MV-* headers missing or malformed, an undecodable credential */
+    MV_AUTH_FAIL_FORGED,    /* a credential not signed by the hospital, MV-Key not its subject,
+                               or a bad request signature */
+    MV_AUTH_FAIL_EXPIRED,   /* an authentic credential outside its validity window */
+    MV_AUTH_FAIL_SKEW,      /* MV-Date outside the allowed skew */
+    MV_AUTH_FAIL_REVOKED,   /* a correctly signed request whose subject is revoked */
+    MV_AUTH_FAIL_REPLAY,    /* a correctly signed request whose nonce was seen before */
+} mv_auth_failure;
+
+/* As mv_auth_verify (same checks, same order, same errors), and *why (required) receives the
+ * reason of a refusal (MV_AUTH_FAIL_NONE on MV_OK). Thread-safe. */
+mv_err mv_auth_verify_ex(mv_auth_verifier *v, const mv_auth_request *r, uint64_t now, mv_credential *out_cred,
+                         mv_auth_failure *why) __attribute__((warn_unused_result));
+
 /* As mv_auth_verify, but for a request that proves possession of a key rather than a
  * credential (the hospital's credential renewal, where the registry, not a credential, says
  * who the key belongs to): MV-Credential is ignored (it may be absent or expired), and

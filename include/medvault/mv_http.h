@@ -57,6 +57,10 @@ const char *mv_http_header(const mv_http_request *r, const char *name);
 mv_err mv_http_verify(mv_auth_verifier *v, const mv_http_request *r, uint64_t now, mv_credential *out_cred)
     __attribute__((warn_unused_result));
 
+/* As mv_http_verify with mv_auth_verify_ex: *why (required) receives the refusal's reason. */
+mv_err mv_http_verify_ex(mv_auth_verifier *v, const mv_http_request *r, uint64_t now, mv_credential *out_cred,
+                         mv_auth_failure *why) __attribute__((warn_unused_result));
+
 /* As mv_http_verify with mv_auth_verify_key (a key-possession request; no credential); the
  * verified key becomes the request's principal for the audit log. */
 mv_err mv_http_verify_key(mv_auth_verifier *v, const mv_http_request *r, uint64_t now, uint8_t key_out[static 32])

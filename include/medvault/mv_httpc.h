@@ -24,6 +24,7 @@ extern "C" {
 #define MV_HTTPC_RESPONSE_MAX ((size_t)64 << 20) /* default response cap */
 #define MV_HTTPC_DEFAULT_TIMEOUT_MS 30000L
 #define MV_HTTPC_MAX_URL 8192
+#define MV_HTTPC_KEEP_MAX 8 /* response headers one call keeps (keep_prefix) */
 
 typedef struct mv_httpc_call {
     /* Inputs, borrowed until mv_httpc_run returns. */
@@ -33,6 +34,8 @@ typedef struct mv_httpc_call {
     const uint8_t *body;             /* may be NULL when body_len is 0 */
     size_t body_len;
     long timeout_ms;                 /* whole call; <= 0 = MV_HTTPC_DEFAULT_TIMEOUT_MS */
+    const char *keep_prefix;         /* keep the response headers whose names start with this
+                                        (case-insensitive, e.g. "MV-Record-"); NULL = none */
     /* Outputs of mv_httpc_run. */
     mv_err rc;        /* MV_OK if an HTTP response arrived (any status); MV_ERR_NET (connect,
                          send, receive, or a refused URL), MV_ERR_TIMEOUT, MV_ERR_TOO_LARGE
@@ -41,6 +44,13 @@ typedef struct mv_httpc_call {
     mv_buf response;  /* the response body (owned; cap response.max, default
                          MV_HTTPC_RESPONSE_MAX; change .max after init to lower it) */
     long retry_after; /* seconds from Retry-After (delta-seconds or HTTP-date), -1 if absent */
+    char content_type[64]; /* the response's Content-Type, "" if absent or longer than 63 */
+    size_t n_kept;         /* headers kept by keep_prefix, in the order received: names as
+                              sent, values trimmed; a header too long for the fields or
+                              beyond MV_HTTPC_KEEP_MAX is dropped and counts in n_dropped */
+    char kept_names[MV_HTTPC_KEEP_MAX][64];
+    char kept_values[MV_HTTPC_KEEP_MAX][256];
+    size_t n_dropped;
     int step_up_required; /* 1 if the answer carried "MV-Step-Up: required" (mv_stepup.h), else 0 */
     /* Private: the MV-* header lines set by mv_httpc_sign. */
     size_t priv_n_signed;

@@ -14,7 +14,14 @@
  *                   first start. Replacing it only invalidates outstanding challenges.
  *   storage.conf    optional settings (mv_config format): threads, skew_seconds,
  *                   max_body, gc_interval_seconds, claim_ttl_seconds, hospital_url,
- *                   revocation_poll_seconds */
+ *                   revocation_poll_seconds, and the guard's decoy_url, identity,
+ *                   profile_floor, profile_factor, profile_denials
+ *   honeytokens     the honeytoken set (JSON, written atomically; docs/guard.md)
+ *   profiles        each principal's baseline of reads per hour (JSON, written atomically)
+ *
+ * The guard (docs/guard.md) routes suspicious requests to the decoy cloud: authentication
+ * failures (unauthenticated, forged, revoked, long-expired), and principals over their access
+ * profile who do not complete step-up; it answers honeytoken reads and raises alerts. */
 #ifndef MV_STORAGE_H
 #define MV_STORAGE_H
 
@@ -33,6 +40,7 @@ extern "C" {
 #define MV_STORAGE_MAX_GET 4096               /* tags or ids per batched get */
 #define MV_STORAGE_MAX_ENVELOPE ((size_t)1 << 20)
 #define MV_STORAGE_CHALLENGE_TTL 300          /* seconds a dupcheck challenge stays valid */
+#define MV_STORAGE_PATH_MAX 1024              /* cap on configured directory paths */
 
 /* Which cloud this process is: the primary (records, blocks) or the decoy cloud, which only
  * answers requests the primary forwards to it (issue 5). */
@@ -56,6 +64,15 @@ typedef struct mv_storage_config {
                                   docs/decoy.md) */
     uint8_t primary_pk[32];    /* decoy role: the primary storage server's Ed25519 identity key,
                                   the only signer /v1/decoy and /v1/decoy/shapes accept */
+    /* The guard (docs/guard.md). */
+    char identity_dir[MV_STORAGE_PATH_MAX]; /* storage-role identity (key + credential) signing
+                                  requests to the decoy cloud and alerts to the hospital; "" =
+                                  none (no forwarding, alerts only logged) */
+    char decoy_url[MV_REVOCATION_URL_MAX]; /* "" = no decoy cloud: suspicious requests get 401 */
+    uint64_t profile_floor;    /* reads per hour always allowed; default 300 */
+    double profile_factor;     /* burst = reads in the last hour > max(floor, factor x baseline);
+                                  default 5 (1..1000) */
+    uint64_t profile_denials;  /* ACL refusals per hour that demand step-up; default 10 */
 } mv_storage_config;
 
 /* Fills cfg with the defaults above (dir = dir, listen and port_file NULL, hospital_pk
@@ -65,9 +82,15 @@ typedef struct mv_storage_config {
  * out of range; *err_line, if not NULL, receives the 1-based line, 0 if not tied to one),
  * MV_ERR_TOO_LARGE, MV_ERR_IO, MV_ERR_NOMEM (from reading the file). A hospital_url that
  * mv_revocation_url_ok refuses is MV_ERR_PARSE; revocation_poll_seconds is 1..3600. Logs
- * the bad key's name, never a value. */
+ * the bad key's name, never a value. decoy_url is checked like hospital_url; profile_floor
+ * is 1..10^9, profile_factor a decimal in 1..1000, profile_denials 1..10^6; identity is a
+ * directory path shorter than MV_STORAGE_PATH_MAX. */
 mv_err mv_storage_config_defaults(mv_storage_config *cfg, const char *dir, size_t *err_line)
     __attribute__((warn_unused_result));
+
+/* Parses a profile factor: a decimal number in 1..1000 ("5", "2.5"), nothing else.
+ * Errors: MV_ERR_INVAL (NULL), MV_ERR_PARSE. */
+mv_err mv_storage_parse_factor(const char *text, double *out) __attribute__((warn_unused_result));
 
 /* Runs the server: creates dir if needed, loads or creates dir/pow.key, opens the store at
  * dir/store (exclusively), listens, writes the port file, then serves until SIGTERM or

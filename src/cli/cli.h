@@ -106,5 +106,6 @@ int cli_user_register(int argc, char **argv);
 int cli_user_device(int argc, char **argv);
 int cmd_stepup(int argc, char **argv);
 int cmd_ui(int argc, char **argv);
+int cmd_honeytoken(int argc, char **argv);
 
 #endif

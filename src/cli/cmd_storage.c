@@ -13,7 +13,9 @@ static const char run_usage[] =
     "usage: medvault storage run --dir DIR --listen 127.0.0.1:PORT --hospital-key HEX\n"
     "                            [--port-file FILE] [--threads N]\n"
     "                            [--hospital-url URL] [--revocation-poll SECONDS]\n"
-    "                            [--role primary|decoy] [--primary-key HEX]\n\n"
+    "                            [--role primary|decoy] [--primary-key HEX]\n"
+    "                            [--identity DIR] [--decoy-url URL] [--profile-floor N]\n"
+    "                            [--profile-factor F] [--profile-denials N]\n\n"
     "Serves the storage API (docs/api.md, \"Storage server\") until SIGTERM/SIGINT: dedup\n"
     "checks with proof-of-ownership challenges, block uploads, record envelopes with ACLs,\n"
     "stats and garbage collection. State lives in DIR (created if missing): the store in\n"
@@ -25,9 +27,52 @@ static const char run_usage[] =
     "signed revocation list at start and every SECONDS (default 10, 1..3600) and refuses\n"
     "revoked users (docs/revocation.md); without it, revoked users are refused only when\n"
     "their short-lived credential expires.\n"
+    "The guard (docs/guard.md): with --decoy-url (the decoy cloud) and --identity (a directory\n"
+    "with this server's key and a `storage` credential from `medvault credential issue`),\n"
+    "requests that fail authentication (no, forged, revoked or expired credential) are\n"
+    "answered from the decoy cloud, every record's shape is pushed to it, and a user reading\n"
+    "more than max(N, F x their hourly baseline) records in an hour (default N 300, F 5), or\n"
+    "refused by the ACL N times an hour (--profile-denials, default 10), must step up first.\n"
+    "Alerts go to --hospital-url when --identity is given. Honeytokens: `medvault honeytoken`.\n"
     "--role decoy runs the decoy cloud instead (docs/decoy.md): it answers only requests the\n"
     "primary storage server signs with the identity whose key is --primary-key HEX (required),\n"
     "from decoys generated under DIR/decoy.seed.\n";
+
+/* The guard's flags (any may be NULL = keep storage.conf's value). */
+static int guard_args(mv_storage_config *cfg, const char *identity, const char *decoy_url, const char *floor_arg,
+                      const char *factor, const char *denials)
+{
+    uint64_t v = 0;
+    if (identity) {
+        if (!identity[0] || strlen(identity) >= sizeof cfg->identity_dir) {
+            cli_err("--identity: a directory path shorter than %d bytes", MV_STORAGE_PATH_MAX);
+            return -1;
+        }
+        snprintf(cfg->identity_dir, sizeof cfg->identity_dir, "%s", identity);
+    }
+    if (decoy_url) {
+        if (!mv_revocation_url_ok(decoy_url) || strlen(decoy_url) >= sizeof cfg->decoy_url) {
+            cli_err("--decoy-url must be http(s)://host[:port]");
+            return -1;
+        }
+        snprintf(cfg->decoy_url, sizeof cfg->decoy_url, "%s", decoy_url);
+    }
+    if (floor_arg) {
+        if (cli_u64_arg(floor_arg, 1, 1000000000, &v, "--profile-floor"))
+            return -1;
+        cfg->profile_floor = v;
+    }
+    if (factor && mv_storage_parse_factor(factor, &cfg->profile_factor) != MV_OK) {
+        cli_err("--profile-factor must be a number from 1 to 1000");
+        return -1;
+    }
+    if (denials) {
+        if (cli_u64_arg(denials, 1, 1000000, &v, "--profile-denials"))
+            return -1;
+        cfg->profile_denials = v;
+    }
+    return 0;
+}
 
 static int st_run(int argc, char **argv)
 {
@@ -36,11 +81,15 @@ static int st_run(int argc, char **argv)
         {"hospital-key", required_argument, NULL, 'k'}, {"port-file", required_argument, NULL, 'P'},
         {"threads", required_argument, NULL, 'T'},      {"help", no_argument, NULL, 'h'},
         {"hospital-url", required_argument, NULL, 'H'}, {"revocation-poll", required_argument, NULL, 'R'},
+        {"identity", required_argument, NULL, 'I'},     {"decoy-url", required_argument, NULL, 'D'},
+        {"profile-floor", required_argument, NULL, 'F'}, {"profile-factor", required_argument, NULL, 'X'},
+        {"profile-denials", required_argument, NULL, 'N'},
         {"role", required_argument, NULL, 'o'},         {"primary-key", required_argument, NULL, 'p'},
         {NULL, 0, NULL, 0},
     };
     const char *dir = NULL, *listen = NULL, *hk = NULL, *port_file = NULL, *threads = NULL, *hospital_url = NULL,
-               *poll = NULL, *role = NULL, *primary = NULL;
+               *poll = NULL, *identity = NULL, *decoy_url = NULL, *floor_arg = NULL, *factor = NULL,
+               *denials = NULL, *role = NULL, *primary = NULL;
     int c;
     optind = 0;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -52,6 +101,11 @@ static int st_run(int argc, char **argv)
         case 'T': threads = optarg; break;
         case 'H': hospital_url = optarg; break;
         case 'R': poll = optarg; break;
+        case 'I': identity = optarg; break;
+        case 'D': decoy_url = optarg; break;
+        case 'F': floor_arg = optarg; break;
+        case 'X': factor = optarg; break;
+        case 'N': denials = optarg; break;
         case 'o': role = optarg; break;
         case 'p': primary = optarg; break;
         case 'h': return cli_usage(run_usage, 1);
@@ -94,6 +148,8 @@ static int st_run(int argc, char **argv)
         return CLI_USAGE;
     }
     if (primary && cli_hex_arg(primary, cfg.primary_pk, 32, "--primary-key"))
+        return CLI_USAGE;
+    if (guard_args(&cfg, identity, decoy_url, floor_arg, factor, denials))
         return CLI_USAGE;
     rc = mv_storage_run(&cfg);
     if (rc == MV_ERR_BUSY) {

@@ -480,7 +480,7 @@ static int is_revoked(mv_auth_verifier *v, const uint8_t key[32])
 /* The checks of mv_auth_verify; with need_cred 0 the credential header is ignored and only
  * the key's own signature, date and nonce are checked. */
 static mv_err verify_request(mv_auth_verifier *v, const mv_auth_request *r, uint64_t now, int need_cred,
-                             mv_credential *out_cred, uint8_t *out_key)
+                             mv_credential *out_cred, uint8_t *out_key, mv_auth_failure *why)
 {
     mv_credential cred;
     uint8_t key[32], nonce[NONCE_BYTES], sig[MV_SIGNATURE_BYTES];
@@ -489,12 +489,16 @@ static mv_err verify_request(mv_auth_verifier *v, const mv_auth_request *r, uint
     mv_err rc = MV_ERR_INVAL;
     mv_buf_init(&msg, 0);
     memset(&cred, 0, sizeof cred);
+    *why = MV_AUTH_FAIL_NONE;
     if (out_cred)
         memset(out_cred, 0, sizeof *out_cred);
     if (!v || !r || (r->body_len && !r->body))
         goto out;
 
     rc = MV_ERR_AUTH;
+    *why = MV_AUTH_FAIL_MALFORMED;
+    if (!r->key && !r->date && !r->nonce && !r->signature && !r->credential)
+        *why = MV_AUTH_FAIL_MISSING;
     if (!r->method || !r->path_and_query || !r->key || !r->date || !r->nonce || !r->signature ||
         (need_cred && !r->credential))
         goto out;
@@ -509,47 +513,73 @@ static mv_err verify_request(mv_auth_verifier *v, const mv_auth_request *r, uint
         size_t cred_len = strnlen(r->credential, MV_CRED_B64_MAX + 1);
         if (cred_len > MV_CRED_B64_MAX || mv_credential_decode(r->credential, cred_len, &cred) != MV_OK)
             goto out;
-        if ((rc = mv_credential_verify(&cred, v->hospital_pk, now)) != MV_OK)
+        *why = MV_AUTH_FAIL_FORGED;
+        if ((rc = mv_credential_verify(&cred, v->hospital_pk, now)) != MV_OK) {
+            *why = rc == MV_ERR_EXPIRED ? MV_AUTH_FAIL_EXPIRED : rc == MV_ERR_AUTH ? MV_AUTH_FAIL_FORGED
+                                                                                    : MV_AUTH_FAIL_NONE;
             goto out;
+        }
         rc = MV_ERR_AUTH;
         if (!mv_ct_eq(key, cred.subject, 32))
             goto out;
     }
+    *why = MV_AUTH_FAIL_SKEW;
     rc = MV_ERR_EXPIRED;
     if ((now >= date ? now - date : date - now) > v->skew)
         goto out;
+    *why = MV_AUTH_FAIL_NONE;
     if ((rc = request_message(&msg, r->method, r->path_and_query, r->date, r->nonce, r->body, r->body_len)) !=
         MV_OK)
         goto out;
+    *why = MV_AUTH_FAIL_FORGED;
     rc = mv_sign_verify(sig, msg.ptr, msg.len, key);
     if (rc == MV_ERR_VERIFY)
         rc = MV_ERR_AUTH;
     if (rc != MV_OK)
         goto out;
+    *why = MV_AUTH_FAIL_REVOKED;
     rc = MV_ERR_AUTH;
     if (need_cred && is_revoked(v, key))
         goto out;
+    *why = MV_AUTH_FAIL_REPLAY;
     if ((rc = nonce_check_and_add(v, key, nonce, now)) != MV_OK)
         goto out;
+    *why = MV_AUTH_FAIL_NONE;
     if (out_cred)
         *out_cred = cred;
     if (out_key)
         memcpy(out_key, key, 32);
 out:
+    /* A nonce check that failed only because the cache is full is not a replay. */
+    if (rc == MV_ERR_BUSY || rc == MV_ERR_NOMEM || rc == MV_ERR_INVAL || rc == MV_ERR_CRYPTO || rc == MV_OK)
+        *why = MV_AUTH_FAIL_NONE;
     mv_buf_clear(&msg);
     return rc;
 }
 
 mv_err mv_auth_verify(mv_auth_verifier *v, const mv_auth_request *r, uint64_t now, mv_credential *out_cred)
 {
-    return verify_request(v, r, now, 1, out_cred, NULL);
+    mv_auth_failure why;
+    return verify_request(v, r, now, 1, out_cred, NULL, &why);
+}
+
+mv_err mv_auth_verify_ex(mv_auth_verifier *v, const mv_auth_request *r, uint64_t now, mv_credential *out_cred,
+                         mv_auth_failure *why)
+{
+    if (!why) {
+        if (out_cred)
+            memset(out_cred, 0, sizeof *out_cred);
+        return MV_ERR_INVAL;
+    }
+    return verify_request(v, r, now, 1, out_cred, NULL, why);
 }
 
 mv_err mv_auth_verify_key(mv_auth_verifier *v, const mv_auth_request *r, uint64_t now, uint8_t key_out[static 32])
 {
+    mv_auth_failure why;
     if (!key_out)
         return MV_ERR_INVAL;
-    return verify_request(v, r, now, 0, NULL, key_out);
+    return verify_request(v, r, now, 0, NULL, key_out, &why);
 }
 
 mv_err mv_auth_verifier_set_revocations(mv_auth_verifier *v, const mv_revocation_list *l)

@@ -164,6 +164,39 @@ static long retry_after_of(CURL *h)
     return t > now ? (long)(t - now) : 0;
 }
 
+/* Content-Type and the headers named by keep_prefix, from the last response. */
+static void keep_headers_of(CURL *h, mv_httpc_call *c)
+{
+    struct curl_header *hd = NULL, *prev = NULL;
+    c->content_type[0] = 0;
+    c->n_kept = c->n_dropped = 0;
+    if (curl_easy_header(h, "Content-Type", 0, CURLH_HEADER, -1, &hd) == CURLHE_OK && hd && hd->value &&
+        strlen(hd->value) < sizeof c->content_type)
+        snprintf(c->content_type, sizeof c->content_type, "%s", hd->value);
+    if (!c->keep_prefix || !c->keep_prefix[0])
+        return;
+    char lower[64];
+    size_t pl = strlen(c->keep_prefix);
+    if (pl >= sizeof lower)
+        return;
+    for (size_t i = 0; i <= pl; i++)
+        lower[i] = (char)(c->keep_prefix[i] >= 'A' && c->keep_prefix[i] <= 'Z' ? c->keep_prefix[i] - 'A' + 'a'
+                                                                               : c->keep_prefix[i]);
+    while ((hd = curl_easy_nextheader(h, CURLH_HEADER, -1, prev)) != NULL) {
+        prev = hd;
+        if (!hd->name || !hd->value || !starts_nocase(hd->name, lower))
+            continue;
+        if (c->n_kept == MV_HTTPC_KEEP_MAX || strlen(hd->name) >= sizeof c->kept_names[0] ||
+            strlen(hd->value) >= sizeof c->kept_values[0]) {
+            c->n_dropped++;
+            continue;
+        }
+        snprintf(c->kept_names[c->n_kept], sizeof c->kept_names[0], "%s", hd->name);
+        snprintf(c->kept_values[c->n_kept], sizeof c->kept_values[0], "%s", hd->value);
+        c->n_kept++;
+    }
+}
+
 /* "MV-Step-Up: required": the storage server asks the user to step up (mv_stepup.h). */
 static int step_up_required_of(CURL *h)
 {
@@ -180,6 +213,7 @@ static void finish_call(CURL *h, mv_httpc_call *c, CURLcode res)
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
         c->status = status;
         c->retry_after = retry_after_of(h);
+        keep_headers_of(h, c);
         c->step_up_required = step_up_required_of(h);
         c->rc = MV_OK;
     } else if (res == CURLE_OPERATION_TIMEDOUT) {

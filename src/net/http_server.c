@@ -688,18 +688,8 @@ static void auth_request_of(const mv_http_request *r, mv_auth_request *ar)
 
 mv_err mv_http_verify(mv_auth_verifier *v, const mv_http_request *r, uint64_t now, mv_credential *out_cred)
 {
-    mv_auth_request ar;
-    if (!v || !r)
-        return MV_ERR_INVAL;
-    auth_request_of(r, &ar);
-    mv_credential local;
-    mv_credential *c = out_cred ? out_cred : &local;
-    mv_err rc = mv_auth_verify(v, &ar, now, c);
-    if (rc == MV_OK)
-        note_principal(r, c->subject);
-    if (c == &local)
-        mv_wipe(&local, sizeof local);
-    return rc;
+    mv_auth_failure why;
+    return mv_http_verify_ex(v, r, now, out_cred, &why);
 }
 
 mv_err mv_http_verify_key(mv_auth_verifier *v, const mv_http_request *r, uint64_t now, uint8_t key_out[static 32])
@@ -711,6 +701,23 @@ mv_err mv_http_verify_key(mv_auth_verifier *v, const mv_http_request *r, uint64_
     mv_err rc = mv_auth_verify_key(v, &ar, now, key_out);
     if (rc == MV_OK)
         note_principal(r, key_out);
+    return rc;
+}
+
+mv_err mv_http_verify_ex(mv_auth_verifier *v, const mv_http_request *r, uint64_t now, mv_credential *out_cred,
+                         mv_auth_failure *why)
+{
+    mv_auth_request ar;
+    if (!v || !r || !why)
+        return MV_ERR_INVAL;
+    auth_request_of(r, &ar);
+    mv_credential local;
+    mv_credential *c = out_cred ? out_cred : &local;
+    mv_err rc = mv_auth_verify_ex(v, &ar, now, c, why);
+    if (rc == MV_OK)
+        note_principal(r, c->subject);
+    if (c == &local)
+        mv_wipe(&local, sizeof local);
     return rc;
 }
 

@@ -17,6 +17,7 @@
 
 #include <sodium.h>
 
+#include "medvault/mv_audit.h"
 #include "medvault/mv_codec.h"
 #include "medvault/mv_crypto.h"
 #include "medvault/mv_daemon.h"
@@ -34,6 +35,7 @@ typedef struct decoy_srv {
     mv_auth_verifier *auth;
     mv_metrics *metrics;
     uint8_t *seed; /* secure memory */
+    mv_audit *audit; /* the request log (mv_audit.h); borrowed by the HTTP server */
     char dir[4096], blocks[4096];
     pthread_mutex_t lock; /* serialises writes of .rec and block files */
 } decoy_srv;
@@ -683,6 +685,10 @@ static void handler(void *ctx, const mv_http_request *req, mv_http_response *res
 {
     decoy_srv *d = ctx;
     int fwd = !strcmp(req->path, "/v1/decoy"), push = !strcmp(req->path, "/v1/decoy/shapes");
+    if (!strcmp(req->path, "/v1/audit")) {
+        storage_respond_audit(d->auth, d->audit, req, resp);
+        return;
+    }
     if (!fwd && !push) {
         mv_http_respond_json_error(resp, 404, "no such endpoint");
         return;
@@ -804,7 +810,8 @@ mv_err mv_decoy_run(const mv_storage_config *cfg)
     }
     if ((rc = load_seed(&d)) != MV_OK)
         goto out;
-    if ((rc = mv_auth_verifier_new(cfg->hospital_pk, cfg->skew_seconds, 1u << 20, &d.auth)) != MV_OK ||
+    if ((rc = storage_open_audit(cfg, "decoy", &d.audit)) != MV_OK ||
+        (rc = mv_auth_verifier_new(cfg->hospital_pk, cfg->skew_seconds, 1u << 20, &d.auth)) != MV_OK ||
         (rc = mv_metrics_new(&d.metrics)) != MV_OK)
         goto out;
     mv_daemon_block_signals();
@@ -819,6 +826,7 @@ mv_err mv_decoy_run(const mv_storage_config *cfg)
         .ctx = &d,
         .metrics = d.metrics,
         .component = "medvault_decoy",
+        .audit = d.audit,
     };
     if ((rc = mv_http_server_start(&hc, &http)) != MV_OK) {
         mv_log(MV_LOG_ERROR, DECOY_COMPONENT, "cannot listen on %s: %s", cfg->listen, mv_strerror(rc));
@@ -835,6 +843,7 @@ out:
     if (http)
         mv_http_server_stop(http);
     mv_revocation_poller_stop(revocations);
+    mv_audit_close(d.audit);
     mv_auth_verifier_free(d.auth);
     mv_metrics_free(d.metrics);
     if (d.seed)

@@ -2,7 +2,9 @@
  * hospital-verified signed request, and the proof-of-ownership key never leaves locked memory. */
 #include "medvault/mv_storage.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -15,6 +17,7 @@
 #include "medvault/mv_daemon.h"
 #include "medvault/mv_decoy.h"
 #include "medvault/mv_file.h"
+#include "medvault/mv_identity.h"
 #include "medvault/mv_log.h"
 #include "medvault/mv_mem.h"
 #include "medvault/mv_revocation.h"
@@ -22,11 +25,54 @@
 
 /* ---------- config ---------- */
 
+/* The guard's string settings of storage.conf: decoy_url, identity, profile_factor. */
+static mv_err guard_config(mv_storage_config *cfg, const mv_config *c, size_t *err_line)
+{
+    const char *url = mv_config_get(c, "decoy_url"), *idd = mv_config_get(c, "identity"),
+               *f = mv_config_get(c, "profile_factor");
+    const char *bad = NULL;
+    if (url && (!mv_revocation_url_ok(url) || strlen(url) >= sizeof cfg->decoy_url))
+        bad = "decoy_url";
+    else if (idd && (!idd[0] || strlen(idd) >= sizeof cfg->identity_dir))
+        bad = "identity";
+    else if (f && mv_storage_parse_factor(f, &cfg->profile_factor) != MV_OK)
+        bad = "profile_factor";
+    if (bad) {
+        if (err_line)
+            *err_line = mv_config_line(c, bad);
+        mv_log(MV_LOG_ERROR, STORAGE_COMPONENT, "storage.conf: bad value for %s", bad);
+        return MV_ERR_PARSE;
+    }
+    if (url)
+        snprintf(cfg->decoy_url, sizeof cfg->decoy_url, "%s", url);
+    if (idd)
+        snprintf(cfg->identity_dir, sizeof cfg->identity_dir, "%s", idd);
+    return MV_OK;
+}
+
+mv_err mv_storage_parse_factor(const char *text, double *out)
+{
+    char *end = NULL;
+    if (!text || !out)
+        return MV_ERR_INVAL;
+    if (!text[0] || text[0] == ' ' || text[0] == '+' || text[0] == '-')
+        return MV_ERR_PARSE;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (errno || !end || *end || !(v >= 1.0 && v <= 1000.0))
+        return MV_ERR_PARSE;
+    *out = v;
+    return MV_OK;
+}
+
 mv_err mv_storage_config_defaults(mv_storage_config *cfg, const char *dir, size_t *err_line)
 {
     /* The listen address and hospital key are command-line flags only: one source of truth. */
-    static const char *const allowed[] = {"threads", "skew_seconds", "max_body", "gc_interval_seconds",
-                                          "claim_ttl_seconds", "hospital_url", "revocation_poll_seconds", NULL};
+    static const char *const allowed[] = {"threads",         "skew_seconds",           "max_body",
+                                          "gc_interval_seconds", "claim_ttl_seconds",  "hospital_url",
+                                          "revocation_poll_seconds", "decoy_url",      "identity",
+                                          "profile_floor",   "profile_factor",         "profile_denials",
+                                          NULL};
     mv_config *c = NULL;
     if (err_line)
         *err_line = 0;
@@ -41,6 +87,8 @@ mv_err mv_storage_config_defaults(mv_storage_config *cfg, const char *dir, size_
         {"gc_interval_seconds", 600, 0, 7 * 86400, 0},
         {"claim_ttl_seconds", 3600, 1, 30 * 86400, 0},
         {"revocation_poll_seconds", MV_REVOCATION_DEFAULT_INTERVAL, 1, MV_REVOCATION_MAX_INTERVAL, 0},
+        {"profile_floor", 300, 1, 1000000000, 0},
+        {"profile_denials", 10, 1, 1000000, 0},
     };
     mv_err rc = mv_config_load_settings(dir, "storage.conf", STORAGE_COMPONENT, allowed, num,
                                         sizeof num / sizeof num[0], &c, err_line);
@@ -50,6 +98,11 @@ mv_err mv_storage_config_defaults(mv_storage_config *cfg, const char *dir, size_
     cfg->gc_interval_s = (double)num[3].v;
     cfg->claim_ttl_s = num[4].v;
     cfg->revocation_poll_s = (unsigned)num[5].v;
+    cfg->profile_floor = num[6].v;
+    cfg->profile_denials = num[7].v;
+    cfg->profile_factor = 5.0;
+    if (rc == MV_OK)
+        rc = guard_config(cfg, c, err_line);
     const char *url = rc == MV_OK ? mv_config_get(c, "hospital_url") : NULL;
     if (url && !mv_revocation_url_ok(url)) {
         if (err_line)
@@ -174,25 +227,7 @@ void storage_set_type(mv_http_response *resp, int status, const char *content_ty
 
 /* ---------- routing ---------- */
 
-/* The endpoint label of a request: a small fixed set, never request data. */
-enum route {
-    R_NONE,
-    R_DUPCHECK,
-    R_BLOCKS_PUT,
-    R_BLOCKS_GET,
-    R_BLOCK_GET,
-    R_RECORDS_PUT,
-    R_RECORDS_GET,
-    R_RECORDS_LIST,
-    R_RECORD_GET,
-    R_RECORD_DELETE,
-    R_RECORD_READERS_GET,
-    R_RECORD_READERS_SET,
-    R_STATS,
-    R_GC,
-};
-
-static const char *route_label(enum route r)
+static const char *route_label(enum storage_route r)
 {
     switch (r) {
     case R_NONE: return "unknown";
@@ -209,6 +244,8 @@ static const char *route_label(enum route r)
     case R_RECORD_READERS_SET: return "record_readers_set";
     case R_STATS: return "stats";
     case R_GC: return "gc";
+    case R_HONEYTOKENS_PUT: return "honeytokens_put";
+    case R_HONEYTOKENS_GET: return "honeytokens_get";
     }
     return "unknown";
 }
@@ -224,7 +261,7 @@ static int has_prefix(const char *s, const char *p, const char **rest)
 
 /* Finds the route for method + path; *arg receives the {hex} part of parameterised paths.
  * Sets *allowed (for a 405) when the path exists but not with this method. */
-static enum route route_of(const char *m, const char *path, const char **arg, const char **allowed)
+static enum storage_route route_of(const char *m, const char *path, const char **arg, const char **allowed)
 {
     const char *rest = NULL;
     int get = !strcmp(m, "GET"), post = !strcmp(m, "POST"), del = !strcmp(m, "DELETE");
@@ -258,20 +295,23 @@ static enum route route_of(const char *m, const char *path, const char **arg, co
         return get ? R_STATS : (*allowed = "GET", R_NONE);
     if (!strcmp(path, "/v1/gc"))
         return post ? R_GC : (*allowed = "POST", R_NONE);
+    if (!strcmp(path, "/v1/honeytokens"))
+        return post ? R_HONEYTOKENS_PUT : get ? R_HONEYTOKENS_GET : (*allowed = "GET, POST", R_NONE);
     return R_NONE;
 }
 
 /* GET /v1/audit: the request log, for a hospital admin's credential only. */
-static void handle_audit(storage_srv *s, const mv_http_request *req, mv_http_response *resp)
+void storage_respond_audit(mv_auth_verifier *auth, mv_audit *audit, const mv_http_request *req,
+                           mv_http_response *resp)
 {
     mv_credential cred;
-    mv_err rc = mv_http_verify(s->auth, req, (uint64_t)time(NULL), &cred);
+    mv_err rc = mv_http_verify(auth, req, (uint64_t)time(NULL), &cred);
     if (rc != MV_OK)
         mv_http_respond_auth_failure(resp, rc);
     else if (strcmp(cred.role, "admin") != 0)
         mv_http_respond_json_error(resp, 403, "only an admin may read the audit log");
     else
-        mv_audit_respond(s->audit, req, resp);
+        mv_audit_respond(audit, req, resp);
 }
 
 static void handler(void *ctx, const mv_http_request *req, mv_http_response *resp)
@@ -280,10 +320,10 @@ static void handler(void *ctx, const mv_http_request *req, mv_http_response *res
     const char *arg = NULL, *allowed = NULL;
     char labels[64];
     if (!strcmp(req->path, "/v1/audit")) {
-        handle_audit(s, req, resp);
+        storage_respond_audit(s->auth, s->audit, req, resp);
         return;
     }
-    enum route r = route_of(req->method, req->path, &arg, &allowed);
+    enum storage_route r = route_of(req->method, req->path, &arg, &allowed);
     snprintf(labels, sizeof labels, "endpoint=\"%s\"", route_label(r));
     storage_count(s, "medvault_storage_requests_total", "Requests by endpoint", labels, 1);
     if (r == R_NONE) {
@@ -296,14 +336,20 @@ static void handler(void *ctx, const mv_http_request *req, mv_http_response *res
         }
         return;
     }
-    /* Every endpoint is signed: authenticate before looking at the body. */
+    /* Every endpoint is signed: authenticate before looking at the body. A suspicious failure
+     * (no, forged, revoked or long-expired authentication) is answered from the decoy cloud;
+     * an honest client's trouble (clock skew, a replayed nonce) keeps the plain 401. */
     mv_credential cred;
-    mv_err rc = mv_http_verify(s->auth, req, (uint64_t)time(NULL), &cred);
+    mv_auth_failure why = MV_AUTH_FAIL_NONE;
+    mv_err rc = mv_http_verify_ex(s->auth, req, (uint64_t)time(NULL), &cred, &why);
     if (rc != MV_OK) {
-        mv_http_respond_auth_failure(resp, rc);
         storage_count(s, "medvault_storage_auth_failures_total", "Requests refused by authentication", NULL, 1);
+        if (!storage_guard_auth_failed(s, req, r, arg, rc, why, resp))
+            mv_http_respond_auth_failure(resp, rc);
         return;
     }
+    if (storage_guard_check(s, &cred, req, r, arg, resp))
+        return;
     if (req->body_len)
         storage_count(s, "medvault_storage_received_bytes_total", "Request body bytes received (authenticated)",
                       NULL, req->body_len);
@@ -322,6 +368,8 @@ static void handler(void *ctx, const mv_http_request *req, mv_http_response *res
     case R_RECORD_READERS_SET: storage_handle_record_readers_set(s, &cred, arg, req, resp); break;
     case R_STATS: storage_handle_stats(s, resp); break;
     case R_GC: storage_handle_gc(s, &cred, resp); break;
+    case R_HONEYTOKENS_PUT: storage_guard_honeytokens_put(s, &cred, req, resp); break;
+    case R_HONEYTOKENS_GET: storage_guard_honeytokens_get(s, &cred, resp); break;
     }
 }
 
@@ -377,17 +425,25 @@ out:
 
 /* Opens dir/audit/audit.log signed with dir/audit.key (created 0600 on first start). The one
  * place that picks the storage server's audit key. */
-static mv_err open_audit(storage_srv *s)
+mv_err storage_open_audit(const mv_storage_config *cfg, const char *component, mv_audit **out)
 {
     uint8_t sk[64];
     char path[4096];
-    mv_err rc = mv_path_join(path, sizeof path, s->cfg->dir, "audit.key");
-    if (rc == MV_OK)
+    mv_identity *id = NULL;
+    mv_err rc;
+    /* The server's identity key when it has one (the key the hospital issued its credential
+     * for), else a key of its own in DIR/audit.key. */
+    if (cfg->identity_dir[0]) {
+        if ((rc = mv_identity_load(cfg->identity_dir, &id)) == MV_OK)
+            memcpy(sk, mv_identity_sign_sk(id), sizeof sk);
+    } else if ((rc = mv_path_join(path, sizeof path, cfg->dir, "audit.key")) == MV_OK) {
         rc = mv_audit_key_load(path, sk);
+    }
     if (rc == MV_OK)
-        rc = mv_audit_open(s->cfg->dir, "storage", sk, NULL, &s->audit);
+        rc = mv_audit_open(cfg->dir, component, sk, NULL, out);
     if (rc != MV_OK)
-        mv_log(MV_LOG_ERROR, STORAGE_COMPONENT, "cannot open the audit log in %s: %s", s->cfg->dir, mv_strerror(rc));
+        mv_log(MV_LOG_ERROR, STORAGE_COMPONENT, "cannot open the audit log in %s: %s", cfg->dir, mv_strerror(rc));
+    mv_identity_free(id);
     mv_wipe(sk, sizeof sk);
     return rc;
 }
@@ -441,7 +497,7 @@ mv_err mv_storage_run(const mv_storage_config *cfg)
             mv_log(MV_LOG_ERROR, STORAGE_COMPONENT, "cannot open the store %s: %s", store_dir, mv_strerror(rc));
         goto out;
     }
-    if ((rc = open_audit(&s)) != MV_OK ||
+    if ((rc = storage_open_audit(cfg, "storage", &s.audit)) != MV_OK ||
         (rc = mv_auth_verifier_new(cfg->hospital_pk, cfg->skew_seconds, 1u << 20, &s.auth)) != MV_OK ||
         (rc = mv_metrics_new(&s.metrics)) != MV_OK)
         goto out;
@@ -452,6 +508,8 @@ mv_err mv_storage_run(const mv_storage_config *cfg)
     /* Into s.auth, with signals blocked (the thread inherits the mask). */
     if ((rc = mv_revocation_poller_start_service(cfg->hospital_url, cfg->hospital_pk, cfg->revocation_poll_s, s.auth,
                                                  s.metrics, STORAGE_COMPONENT, &revocations)) != MV_OK)
+        goto out;
+    if ((rc = storage_guard_start(&s)) != MV_OK)
         goto out;
     mv_http_config hc = {
         .listen = cfg->listen,
@@ -481,6 +539,7 @@ out:
     if (s.http)
         mv_http_server_stop(s.http);
     mv_revocation_poller_stop(revocations);
+    storage_guard_stop(s.guard);
     mv_store_close(s.store);
     mv_audit_close(s.audit);
     mv_auth_verifier_free(s.auth);

@@ -48,6 +48,13 @@ static int may_read(const mv_credential *cred, const mv_store_record_info *info)
     return 0;
 }
 
+/* may_read, or a honeytoken: answered to any valid caller as to a reader (the guard raised the
+ * alert before dispatch), so reading one looks like reading any record. */
+static int may_read_or_honey(storage_srv *s, const mv_credential *cred, const mv_store_record_info *info)
+{
+    return may_read(cred, info) || storage_guard_is_honeytoken(s, info->id);
+}
+
 static int parse_id(const char *hex, uint8_t id[16], mv_http_response *resp)
 {
     if (mv_hex_decode_exact(id, 16, hex, strlen(hex)) != MV_OK) {
@@ -242,6 +249,9 @@ void storage_handle_records_put(storage_srv *s, const mv_credential *cred, const
     for (uint32_t i = 0, k = 0; i < count; i++)
         if (recs[i].verdict == MV_OK)
             recs[i].verdict = results[k++];
+    for (uint32_t i = 0; i < count; i++)
+        if (recs[i].verdict == MV_OK)
+            storage_guard_shapes_changed(s, recs[i].in.id, 1);
     uint64_t stored = 0;
     rc = mv_buf_puts(&b, "{\"results\":[");
     for (uint32_t i = 0; rc == MV_OK && i < count; i++) {
@@ -282,8 +292,9 @@ static int load_readable(storage_srv *s, const mv_credential *cred, const uint8_
         storage_respond_store_error(resp, rc, "record read");
         return 1;
     }
-    if (!may_read(cred, info)) {
+    if (!may_read_or_honey(s, cred, info)) {
         storage_count(s, "medvault_storage_acl_denials_total", "Record reads or deletes refused by the ACL", NULL, 1);
+        storage_guard_note_denials(s, cred, 1);
         mv_http_respond_json_error(resp, 403, "not a reader of this record");
         return 1;
     }
@@ -358,7 +369,7 @@ void storage_handle_records_get(storage_srv *s, const mv_credential *cred, const
         } else if (grc != MV_OK) {
             rc = grc;
             break;
-        } else if (!may_read(cred, &info)) {
+        } else if (!may_read_or_honey(s, cred, &info)) {
             st = 2;
             denied++;
         }
@@ -369,9 +380,11 @@ void storage_handle_records_get(storage_srv *s, const mv_credential *cred, const
         if (st == 0 && env.len)
             rc = mv_buf_append(out, env.ptr, env.len);
     }
-    if (denied)
+    if (denied) {
         storage_count(s, "medvault_storage_acl_denials_total", "Record reads or deletes refused by the ACL", NULL,
                       denied);
+        storage_guard_note_denials(s, cred, denied);
+    }
     if (rc == MV_ERR_TOO_LARGE) {
         mv_http_respond_json_error(resp, 413, "the answer would exceed 256 MiB: ask for fewer records");
         goto out;
@@ -618,6 +631,7 @@ void storage_handle_record_readers_set(storage_srv *s, const mv_credential *cred
     }
     mv_http_respond_fmt(resp, 200, "{\"readers\":%zu}", info.n_readers);
     storage_count(s, "medvault_storage_acl_updates_total", "Record reader lists replaced", NULL, 1);
+    storage_guard_shapes_changed(s, id, 1);
     if (el)
         storage_update_gauges(s);
 }

@@ -1,0 +1,1357 @@
+/* storage_guard.c - the primary never answers a suspicious request with a revealing error: failed
+ * authentication and principals who fail step-up get the decoy cloud's answer, honeytoken reads
+ * and every decoy served raise an alert, and a clinician with a valid step-up grant always gets
+ * real data (docs/guard.md). */
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sodium.h>
+
+#include "medvault/mv_alert.h"
+#include "medvault/mv_box.h"
+#include "medvault/mv_codec.h"
+#include "medvault/mv_decoy.h"
+#include "medvault/mv_file.h"
+#include "medvault/mv_httpc.h"
+#include "medvault/mv_identity.h"
+#include "medvault/mv_json.h"
+#include "medvault/mv_log.h"
+#include "medvault/mv_mem.h"
+#include "medvault/mv_record.h"
+#include "medvault/mv_stepup.h"
+#include "storage_internal.h"
+
+#define GUARD_MAX_PROFILES 100000   /* principals with a profile; more are judged by the floor */
+#define GUARD_MAX_HONEYTOKENS 10000
+#define GUARD_PLANT_MAX 100         /* honeytokens per POST /v1/honeytokens */
+#define GUARD_QUEUE_MAX ((size_t)1 << 20) /* record ids waiting for their shape push */
+#define GUARD_PUSH_BATCH 256        /* shapes per POST /v1/decoy/shapes */
+#define GUARD_PUSH_BACKOFF_MAX 30   /* seconds between failed pushes, at most */
+#define GUARD_FORWARD_TIMEOUT_MS 10000L
+#define GUARD_STATE_MAX ((size_t)64 << 20) /* cap on the honeytokens / profiles files */
+#define GUARD_ALERT_WINDOW 60       /* seconds the reporter coalesces repeats */
+
+/* ---------- pure decisions (unit-tested; time injected) ---------- */
+
+void guard_profile_init(guard_profile *p, const uint8_t subject[32])
+{
+    memset(p, 0, sizeof *p);
+    memcpy(p->subject, subject, 32);
+}
+
+void guard_profile_advance(guard_profile *p, uint64_t now)
+{
+    uint64_t minute = now / 60, hour = now / 3600;
+    if (hour > p->hour) {
+        /* Only active hours count: a doctor off duty must not drag the baseline to zero. */
+        if (p->hour_reads) {
+            double x = (double)p->hour_reads;
+            p->baseline = p->active_hours ? (1.0 - GUARD_BASELINE_ALPHA) * p->baseline + GUARD_BASELINE_ALPHA * x : x;
+            p->active_hours++;
+            p->dirty = 1;
+        }
+        p->hour = hour;
+        p->hour_reads = 0;
+    }
+    if (minute <= p->minute)
+        return;
+    uint64_t gap = minute - p->minute;
+    if (gap >= GUARD_SLOTS) {
+        memset(p->reads, 0, sizeof p->reads);
+        memset(p->denials, 0, sizeof p->denials);
+    } else {
+        for (uint64_t m = p->minute + 1; m <= minute; m++) {
+            p->reads[m % GUARD_SLOTS] = 0;
+            p->denials[m % GUARD_SLOTS] = 0;
+        }
+    }
+    p->minute = minute;
+}
+
+uint64_t guard_profile_reads(const guard_profile *p)
+{
+    uint64_t n = 0;
+    for (size_t i = 0; i < GUARD_SLOTS; i++)
+        n += p->reads[i];
+    return n;
+}
+
+uint64_t guard_profile_denials(const guard_profile *p)
+{
+    uint64_t n = 0;
+    for (size_t i = 0; i < GUARD_SLOTS; i++)
+        n += p->denials[i];
+    return n;
+}
+
+uint64_t guard_profile_limit(const guard_profile *p, const guard_params *gp)
+{
+    double scaled = gp->factor * p->baseline;
+    if (!(scaled < 1e18))
+        return UINT64_MAX;
+    uint64_t v = (uint64_t)ceil(scaled);
+    return v > gp->floor ? v : gp->floor;
+}
+
+static uint32_t sat_add32(uint32_t a, uint64_t b)
+{
+    return b >= (uint64_t)(UINT32_MAX - a) ? UINT32_MAX : (uint32_t)(a + b);
+}
+
+void guard_profile_count_reads(guard_profile *p, uint64_t now, uint64_t n)
+{
+    guard_profile_advance(p, now);
+    p->reads[p->minute % GUARD_SLOTS] = sat_add32(p->reads[p->minute % GUARD_SLOTS], n);
+    p->hour_reads = p->hour_reads > UINT64_MAX - n ? UINT64_MAX : p->hour_reads + n;
+}
+
+void guard_profile_count_denials(guard_profile *p, uint64_t now, uint64_t n)
+{
+    guard_profile_advance(p, now);
+    p->denials[p->minute % GUARD_SLOTS] = sat_add32(p->denials[p->minute % GUARD_SLOTS], n);
+}
+
+void guard_profile_reset_window(guard_profile *p)
+{
+    memset(p->reads, 0, sizeof p->reads);
+    memset(p->denials, 0, sizeof p->denials);
+}
+
+guard_action guard_decide(guard_profile *p, uint64_t now, int is_read, uint64_t n_reads, int grant_ok,
+                          const guard_params *gp, const char **why)
+{
+    *why = "";
+    guard_profile_advance(p, now);
+    if (grant_ok) {
+        /* Patient safety: a clinician who passed step-up always gets real data. */
+        p->demanded_at = 0;
+        p->decoy_until = 0;
+        guard_profile_reset_window(p);
+        if (is_read)
+            p->hour_reads = p->hour_reads > UINT64_MAX - n_reads ? UINT64_MAX : p->hour_reads + n_reads;
+        return GUARD_SERVE;
+    }
+    if (p->decoy_until) {
+        if (now < p->decoy_until)
+            return GUARD_DECOY;
+        p->decoy_until = 0;
+        guard_profile_reset_window(p);
+    }
+    if (p->demanded_at && now - p->demanded_at >= GUARD_DECOY_SECONDS)
+        p->demanded_at = 0;
+    if (!is_read)
+        return GUARD_SERVE;
+    if (p->demanded_at) {
+        /* The honest client stops reading after a demand until it steps up (mv_stepup.h):
+         * a read without a grant now is someone else with the keys, or a refusal. */
+        p->demanded_at = 0;
+        p->decoy_until = now + GUARD_DECOY_SECONDS;
+        *why = "step-up not completed";
+        return GUARD_DECOY_ALERT;
+    }
+    uint64_t reads = guard_profile_reads(p), limit = guard_profile_limit(p, gp);
+    if (reads + n_reads > limit || reads + n_reads < reads) {
+        p->demanded_at = now ? now : 1;
+        *why = "burst above access profile";
+        return GUARD_DEMAND;
+    }
+    if (guard_profile_denials(p) >= gp->max_denials) {
+        p->demanded_at = now ? now : 1;
+        *why = "reads outside departments";
+        return GUARD_DEMAND;
+    }
+    guard_profile_count_reads(p, now, n_reads);
+    return GUARD_SERVE;
+}
+
+uint8_t guard_classify_auth(mv_err rc, mv_auth_failure why, uint64_t now, uint64_t cred_expires,
+                            const guard_params *gp, const char **text)
+{
+    *text = "";
+    if (rc == MV_OK)
+        return 0;
+    switch (why) {
+    case MV_AUTH_FAIL_MISSING: *text = "unauthenticated"; return MV_DECOY_UNAUTHENTICATED;
+    case MV_AUTH_FAIL_MALFORMED:
+    case MV_AUTH_FAIL_FORGED: *text = "forged credential"; return MV_DECOY_FORGED;
+    case MV_AUTH_FAIL_REVOKED: *text = "revoked credential"; return MV_DECOY_REVOKED;
+    case MV_AUTH_FAIL_EXPIRED:
+        /* Not yet valid, or expired within the skew: a clock problem, not an attack. */
+        if (now <= cred_expires || now - cred_expires <= gp->skew)
+            return 0;
+        *text = "expired credential";
+        return MV_DECOY_EXPIRED;
+    case MV_AUTH_FAIL_NONE:
+    case MV_AUTH_FAIL_SKEW:
+    case MV_AUTH_FAIL_REPLAY:
+        break;
+    }
+    return 0;
+}
+
+/* ---------- state ---------- */
+
+typedef struct honeytoken {
+    uint8_t id[16];
+    char dept[MV_CRED_MAX_DEPT_LEN + 1];
+    uint64_t created;
+} honeytoken;
+
+struct storage_guard {
+    storage_srv *s;
+    guard_params gp;
+    mv_identity *id;               /* NULL: no identity (no forwarding, alerts only logged) */
+    mv_alert_reporter *alerts;     /* NULL: alerts only logged */
+    char honey_path[4096], prof_path[4096];
+
+    pthread_mutex_t lock;          /* profiles and honeytokens */
+    guard_profile *prof;           /* sorted by subject */
+    size_t n_prof, cap_prof;
+    int prof_dirty;
+    honeytoken *ht;                /* sorted by id */
+    size_t n_ht;
+
+    pthread_mutex_t qlock;         /* the shape queue and the pusher's life */
+    pthread_cond_t qcond;
+    uint8_t (*queue)[16];
+    size_t nq, capq;
+    int stopping, pusher_started;
+    pthread_t pusher;
+};
+
+static int cmp_id16(const void *a, const void *b)
+{
+    return memcmp(a, b, 16);
+}
+
+/* The profile of subject, created if missing (NULL when the table is full). Lock held. */
+static guard_profile *profile_of(storage_guard *g, const uint8_t subject[32])
+{
+    size_t lo = 0, hi = g->n_prof;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = memcmp(g->prof[mid].subject, subject, 32);
+        if (c == 0)
+            return &g->prof[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (g->n_prof == GUARD_MAX_PROFILES)
+        return NULL;
+    if (g->n_prof == g->cap_prof) {
+        size_t nc = g->cap_prof ? g->cap_prof * 2 : 64;
+        guard_profile *np = mv_realloc(g->prof, nc * sizeof *np);
+        if (!np)
+            return NULL;
+        g->prof = np;
+        g->cap_prof = nc;
+    }
+    memmove(&g->prof[lo + 1], &g->prof[lo], (g->n_prof - lo) * sizeof *g->prof);
+    g->n_prof++;
+    guard_profile_init(&g->prof[lo], subject);
+    return &g->prof[lo];
+}
+
+static int honeytoken_locked(const storage_guard *g, const uint8_t id[16])
+{
+    return g->n_ht && bsearch(id, g->ht, g->n_ht, sizeof *g->ht, cmp_id16) != NULL;
+}
+
+/* ---------- state files (written atomically: a crash leaves the old or the new file) ---------- */
+
+static mv_err read_json_file(const char *path, mv_json **out)
+{
+    mv_buf b;
+    mv_err rc;
+    *out = NULL;
+    mv_buf_init(&b, GUARD_STATE_MAX);
+    if (!mv_file_exists(path)) {
+        mv_buf_clear(&b);
+        return MV_ERR_NOT_FOUND;
+    }
+    if ((rc = mv_file_read(path, GUARD_STATE_MAX, &b)) == MV_OK)
+        rc = mv_json_parse((const char *)b.ptr, b.len, NULL, out, NULL);
+    mv_buf_clear(&b);
+    return rc;
+}
+
+/* Writes the honeytoken set. Lock held. */
+static mv_err save_honeytokens(storage_guard *g)
+{
+    mv_buf b;
+    mv_buf_init(&b, GUARD_STATE_MAX);
+    mv_err rc = mv_buf_puts(&b, "{\"honeytokens\":[");
+    for (size_t i = 0; rc == MV_OK && i < g->n_ht; i++) {
+        rc = mv_buf_puts(&b, i ? ",{\"id\":" : "{\"id\":");
+        if (rc == MV_OK)
+            rc = mv_json_write_hex(&b, g->ht[i].id, 16);
+        if (rc == MV_OK)
+            rc = mv_buf_puts(&b, ",\"department\":");
+        if (rc == MV_OK)
+            rc = mv_json_write_str(&b, g->ht[i].dept, strlen(g->ht[i].dept));
+        if (rc == MV_OK)
+            rc = mv_buf_printf(&b, ",\"created\":%llu}", (unsigned long long)g->ht[i].created);
+    }
+    if (rc == MV_OK)
+        rc = mv_buf_puts(&b, "]}\n");
+    if (rc == MV_OK)
+        rc = mv_file_write_atomic(g->honey_path, b.ptr, b.len, 0600);
+    mv_buf_clear(&b);
+    return rc;
+}
+
+static mv_err load_honeytokens(storage_guard *g)
+{
+    mv_json *j = NULL;
+    mv_err rc = read_json_file(g->honey_path, &j);
+    if (rc == MV_ERR_NOT_FOUND)
+        return MV_OK;
+    if (rc != MV_OK)
+        goto out;
+    const mv_json *arr = mv_json_get(j, "honeytokens");
+    size_t n = mv_json_len(arr);
+    rc = MV_ERR_PARSE;
+    if (mv_json_type_of(arr) != MV_JSON_ARRAY || n > GUARD_MAX_HONEYTOKENS)
+        goto out;
+    rc = MV_ERR_NOMEM;
+    if (n && !(g->ht = mv_calloc(n, sizeof *g->ht)))
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        const mv_json *e = mv_json_at(arr, i);
+        size_t dl = 0;
+        const char *d = mv_json_get_str(e, "department", &dl);
+        rc = MV_ERR_PARSE;
+        if (mv_json_get_hex(e, "id", g->ht[i].id, 16) != MV_OK || !d || dl == 0 || dl > MV_CRED_MAX_DEPT_LEN ||
+            strlen(d) != dl || mv_json_get_u64(e, "created", &g->ht[i].created) != MV_OK)
+            goto out;
+        memcpy(g->ht[i].dept, d, dl + 1);
+    }
+    g->n_ht = n;
+    if (n)
+        qsort(g->ht, n, sizeof *g->ht, cmp_id16);
+    rc = MV_OK;
+out:
+    mv_json_free(j);
+    if (rc != MV_OK)
+        mv_log(MV_LOG_ERROR, STORAGE_COMPONENT, "%s is malformed: %s", g->honey_path, mv_strerror(rc));
+    return rc;
+}
+
+/* Writes every baseline (milli-reads per active hour). Lock held. */
+static mv_err save_profiles(storage_guard *g)
+{
+    mv_buf b;
+    mv_buf_init(&b, GUARD_STATE_MAX);
+    mv_err rc = mv_buf_puts(&b, "{\"profiles\":[");
+    size_t k = 0;
+    for (size_t i = 0; rc == MV_OK && i < g->n_prof; i++) {
+        const guard_profile *p = &g->prof[i];
+        if (!p->active_hours)
+            continue;
+        rc = mv_buf_puts(&b, k++ ? ",{\"subject\":" : "{\"subject\":");
+        if (rc == MV_OK)
+            rc = mv_json_write_hex(&b, p->subject, 32);
+        if (rc == MV_OK)
+            rc = mv_buf_printf(&b, ",\"baseline_milli\":%llu,\"active_hours\":%llu,\"hour\":%llu,\"hour_reads\":%llu}",
+                               (unsigned long long)llround(p->baseline * 1000.0), (unsigned long long)p->active_hours,
+                               (unsigned long long)p->hour, (unsigned long long)p->hour_reads);
+    }
+    if (rc == MV_OK)
+        rc = mv_buf_puts(&b, "]}\n");
+    if (rc == MV_OK)
+        rc = mv_file_write_atomic(g->prof_path, b.ptr, b.len, 0600);
+    if (rc == MV_OK) {
+        g->prof_dirty = 0;
+        for (size_t i = 0; i < g->n_prof; i++)
+            g->prof[i].dirty = 0;
+    }
+    mv_buf_clear(&b);
+    return rc;
+}
+
+static mv_err load_profiles(storage_guard *g)
+{
+    mv_json *j = NULL;
+    mv_err rc = read_json_file(g->prof_path, &j);
+    if (rc == MV_ERR_NOT_FOUND)
+        return MV_OK;
+    if (rc != MV_OK)
+        goto out;
+    const mv_json *arr = mv_json_get(j, "profiles");
+    size_t n = mv_json_len(arr);
+    rc = MV_ERR_PARSE;
+    if (mv_json_type_of(arr) != MV_JSON_ARRAY || n > GUARD_MAX_PROFILES)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        const mv_json *e = mv_json_at(arr, i);
+        uint8_t subject[32];
+        uint64_t milli = 0, hours = 0, hour = 0, hour_reads = 0;
+        rc = MV_ERR_PARSE;
+        if (mv_json_get_hex(e, "subject", subject, 32) != MV_OK ||
+            mv_json_get_u64(e, "baseline_milli", &milli) != MV_OK ||
+            mv_json_get_u64(e, "active_hours", &hours) != MV_OK || mv_json_get_u64(e, "hour", &hour) != MV_OK ||
+            mv_json_get_u64(e, "hour_reads", &hour_reads) != MV_OK)
+            goto out;
+        guard_profile *p = profile_of(g, subject);
+        rc = MV_ERR_NOMEM;
+        if (!p)
+            goto out;
+        p->baseline = (double)milli / 1000.0;
+        p->active_hours = hours;
+        p->hour = hour;
+        p->hour_reads = hour_reads;
+    }
+    rc = MV_OK;
+out:
+    mv_json_free(j);
+    if (rc != MV_OK)
+        mv_log(MV_LOG_ERROR, STORAGE_COMPONENT, "%s is malformed: %s", g->prof_path, mv_strerror(rc));
+    return rc;
+}
+
+/* ---------- shapes ---------- */
+
+/* The shape of record id from the store: metadata, the envelope's reader keys and each
+ * block's cipher length in tag order. MV_ERR_NOT_FOUND if the record is gone. */
+static mv_err shape_of(storage_srv *s, const uint8_t id[16], mv_decoy_shape *out)
+{
+    mv_store_record_info info;
+    mv_buf env;
+    uint8_t *tags = NULL;
+    size_t n_tags = 0, n_readers = 0;
+    mv_err rc;
+    mv_decoy_shape_clear(out);
+    mv_buf_init(&env, MV_STORE_MAX_ENVELOPE);
+    if ((rc = mv_store_record_get(s->store, id, &info, &env)) != MV_OK)
+        goto out;
+    memcpy(out->id, id, 16);
+    /* Departments come from credentials (at most 63 bytes); a longer one cannot occur. */
+    size_t dl = strnlen(info.dept, sizeof out->department - 1);
+    memcpy(out->department, info.dept, dl);
+    out->department[dl] = 0;
+    out->created = info.created;
+    memcpy(out->owner, info.owner, 32);
+    memcpy(out->patient, info.patient, 32);
+    memcpy(out->episode, info.episode, 16);
+    out->env_len = (uint32_t)env.len;
+    if ((rc = mv_envelope_readers(env.ptr, env.len, &out->readers[0][0], MV_DECOY_MAX_READERS, &n_readers)) != MV_OK)
+        goto out;
+    rc = MV_ERR_PARSE;
+    if (n_readers == 0 || n_readers > MV_DECOY_MAX_READERS)
+        goto out;
+    out->n_readers = (uint8_t)n_readers;
+    if ((rc = mv_store_record_tags(s->store, id, NULL, 0, &n_tags)) != MV_OK && rc != MV_ERR_TOO_LARGE)
+        goto out;
+    rc = MV_ERR_NOMEM;
+    if (n_tags && (!(tags = mv_mallocarray(n_tags, 32)) || !(out->block_len = mv_mallocarray(n_tags, sizeof(uint32_t)))))
+        goto out;
+    if (n_tags && (rc = mv_store_record_tags(s->store, id, tags, n_tags, &n_tags)) != MV_OK)
+        goto out;
+    for (size_t i = 0; i < n_tags; i++) {
+        uint64_t len = 0;
+        if ((rc = mv_store_block_info(s->store, tags + 32 * i, &len, NULL)) != MV_OK)
+            goto out;
+        out->block_len[i] = (uint32_t)len;
+    }
+    out->n_blocks = (uint32_t)n_tags;
+    rc = MV_OK;
+out:
+    mv_free(tags);
+    mv_buf_clear(&env);
+    if (rc != MV_OK)
+        mv_decoy_shape_clear(out);
+    return rc;
+}
+
+/* ---------- the ids a request names ---------- */
+
+typedef struct named_ids {
+    uint8_t (*ids)[16];
+    size_t n;
+} named_ids;
+
+/* Collects the record ids request r names (GET/DELETE record, readers, MVQ1). Malformed
+ * requests name nothing. Returns MV_ERR_NOMEM only. */
+static mv_err ids_named(enum storage_route r, const char *arg, const mv_http_request *req, named_ids *out)
+{
+    out->ids = NULL;
+    out->n = 0;
+    switch (r) {
+    case R_RECORD_GET:
+    case R_RECORD_DELETE:
+    case R_RECORD_READERS_GET:
+    case R_RECORD_READERS_SET: {
+        uint8_t id[16];
+        if (!arg || strlen(arg) < 32 || mv_hex_decode_exact(id, 16, arg, 32) != MV_OK)
+            return MV_OK;
+        if (r == R_RECORD_GET || r == R_RECORD_DELETE ? arg[32] != 0 : strcmp(arg + 32, "/readers") != 0)
+            return MV_OK;
+        if (!(out->ids = mv_malloc(16)))
+            return MV_ERR_NOMEM;
+        memcpy(out->ids[0], id, 16);
+        out->n = 1;
+        return MV_OK;
+    }
+    case R_RECORDS_GET: {
+        storage_rd rd;
+        const uint8_t *p = NULL;
+        uint32_t count = 0;
+        storage_rd_init(&rd, req->body, req->body_len);
+        if (storage_rd_bytes(&rd, 4, &p) || memcmp(p, "MVQ1", 4) != 0 || storage_rd_u32(&rd, &count) ||
+            count == 0 || count > MV_STORAGE_MAX_GET || storage_rd_left(&rd) != (size_t)count * 16)
+            return MV_OK;
+        if (!(out->ids = mv_mallocarray(count, 16)))
+            return MV_ERR_NOMEM;
+        memcpy(out->ids, req->body + 8, (size_t)count * 16);
+        out->n = count;
+        return MV_OK;
+    }
+    case R_NONE:
+    case R_DUPCHECK:
+    case R_BLOCKS_PUT:
+    case R_BLOCKS_GET:
+    case R_BLOCK_GET:
+    case R_RECORDS_PUT:
+    case R_RECORDS_LIST:
+    case R_STATS:
+    case R_GC:
+    case R_HONEYTOKENS_PUT:
+    case R_HONEYTOKENS_GET:
+        break;
+    }
+    return MV_OK;
+}
+
+static int route_reads(enum storage_route r)
+{
+    return r == R_RECORD_GET || r == R_RECORDS_GET || r == R_RECORD_READERS_GET;
+}
+
+/* ---------- alerts ---------- */
+
+static void raise_alert(storage_guard *g, const char *kind, const uint8_t *principal, const char *address,
+                        const char *object, const char *reason)
+{
+    mv_alert a;
+    mv_alert_fill(&a, (uint64_t)time(NULL), "storage", kind, principal, address, object, reason);
+    mv_alert_report(g->alerts, &a);
+    char labels[96];
+    snprintf(labels, sizeof labels, "kind=\"%s\"", kind);
+    storage_count(g->s, "medvault_storage_alerts_total", "Alerts raised by the guard", labels, 1);
+}
+
+/* The alert's object: the first named record id, else the endpoint path (no query). */
+static void object_of(const named_ids *ids, const mv_http_request *req, char out[MV_ALERT_FIELD])
+{
+    if (ids->n && mv_hex_encode(out, MV_ALERT_FIELD, ids->ids[0], 16) == MV_OK)
+        return;
+    snprintf(out, MV_ALERT_FIELD, "%s %s", req->method, req->path);
+}
+
+/* ---------- forwarding to the decoy cloud ---------- */
+
+struct shape_list {
+    mv_decoy_shape *v;
+    size_t n, cap;
+};
+
+static mv_err shapes_add(storage_srv *s, struct shape_list *l, const uint8_t id[16])
+{
+    if (l->n == l->cap) {
+        size_t nc = l->cap ? l->cap * 2 : 16;
+        if (nc > MV_DECOY_MAX_SHAPES)
+            return MV_ERR_TOO_LARGE;
+        mv_decoy_shape *nv = mv_realloc(l->v, nc * sizeof *nv);
+        if (!nv)
+            return MV_ERR_NOMEM;
+        l->v = nv;
+        l->cap = nc;
+    }
+    mv_decoy_shape_init(&l->v[l->n]);
+    mv_err rc = shape_of(s, id, &l->v[l->n]);
+    if (rc == MV_OK)
+        l->n++;
+    return rc == MV_ERR_NOT_FOUND || rc == MV_ERR_PARSE ? MV_OK : rc;
+}
+
+static void shapes_free(struct shape_list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        mv_decoy_shape_clear(&l->v[i]);
+    mv_free(l->v);
+    l->v = NULL;
+    l->n = l->cap = 0;
+}
+
+struct list_ids {
+    uint8_t (*ids)[16];
+    size_t n, cap;
+};
+
+static mv_err collect_id(void *ctx, const mv_store_record_info *info)
+{
+    struct list_ids *l = ctx;
+    if (l->n == l->cap) {
+        size_t nc = l->cap ? l->cap * 2 : 64;
+        if (nc > MV_DECOY_MAX_SHAPES)
+            return MV_ERR_TOO_LARGE;
+        uint8_t(*nv)[16] = mv_realloc(l->ids, nc * 16);
+        if (!nv)
+            return MV_ERR_NOMEM;
+        l->ids = nv;
+        l->cap = nc;
+    }
+    memcpy(l->ids[l->n++], info->id, 16);
+    return MV_OK;
+}
+
+/* The shapes a forwarded request carries: the records it names; for a listing, the
+ * honeytokens and (for a known principal) the records it may read. */
+static mv_err forward_shapes(storage_guard *g, enum storage_route r, const named_ids *ids, const uint8_t *principal,
+                             struct shape_list *out)
+{
+    storage_srv *s = g->s;
+    mv_err rc = MV_OK;
+    for (size_t i = 0; rc == MV_OK && i < ids->n; i++)
+        rc = shapes_add(s, out, ids->ids[i]);
+    if (rc != MV_OK || r != R_RECORDS_LIST)
+        return rc;
+    struct list_ids l = {0};
+    pthread_mutex_lock(&g->lock);
+    for (size_t i = 0; rc == MV_OK && i < g->n_ht; i++) {
+        mv_store_record_info info;
+        memset(&info, 0, sizeof info);
+        memcpy(info.id, g->ht[i].id, 16);
+        rc = collect_id(&l, &info);
+    }
+    pthread_mutex_unlock(&g->lock);
+    if (rc == MV_OK && principal)
+        rc = mv_store_record_list(s->store, principal, collect_id, &l);
+    for (size_t i = 0; rc == MV_OK && i < l.n; i++)
+        rc = shapes_add(s, out, l.ids[i]);
+    mv_free(l.ids);
+    return rc;
+}
+
+/* Answers resp from the decoy cloud. Returns 1 if it did, 0 if the decoy cloud is not
+ * configured or unreachable (logged; the caller answers what the real server would). */
+static int forward(storage_guard *g, const mv_http_request *req, enum storage_route r, const named_ids *ids,
+                   uint8_t reason, const uint8_t *principal, mv_http_response *resp)
+{
+    storage_srv *s = g->s;
+    struct shape_list shapes = {0};
+    mv_decoy_forward f;
+    mv_httpc_call call;
+    mv_buf frame;
+    char url[MV_REVOCATION_URL_MAX + 32];
+    int done = 0;
+    mv_err rc;
+    mv_httpc_call_init(&call);
+    mv_buf_init(&frame, MV_HTTP_RESPONSE_MAX);
+    if (!s->cfg->decoy_url[0] || !g->id || !mv_identity_credential(g->id))
+        goto out;
+    if ((rc = forward_shapes(g, r, ids, principal, &shapes)) != MV_OK) {
+        mv_log(MV_LOG_WARN, STORAGE_COMPONENT, "decoy forward: shapes: %s", mv_strerror(rc));
+        goto out;
+    }
+    mv_decoy_forward_init(&f);
+    f.reason = reason;
+    if (principal)
+        memcpy(f.principal, principal, 32);
+    snprintf(f.method, sizeof f.method, "%s", req->method);
+    f.path = req->path_and_query;
+    f.path_len = strlen(req->path_and_query);
+    f.body = req->body_len ? req->body : NULL;
+    f.body_len = req->body_len;
+    f.shapes = shapes.v;
+    f.n_shapes = shapes.n;
+    if ((rc = mv_decoy_forward_encode(&f, &frame)) != MV_OK) {
+        mv_log(MV_LOG_WARN, STORAGE_COMPONENT, "decoy forward: frame: %s", mv_strerror(rc));
+        goto out;
+    }
+    snprintf(url, sizeof url, "%s/v1/decoy", s->cfg->decoy_url);
+    static const char *const hdrs[] = {"Content-Type: application/octet-stream", NULL};
+    call.method = "POST";
+    call.url = url;
+    call.headers = hdrs;
+    call.body = frame.ptr;
+    call.body_len = frame.len;
+    call.timeout_ms = GUARD_FORWARD_TIMEOUT_MS;
+    call.keep_prefix = "MV-Record-";
+    call.response.max = MV_HTTP_RESPONSE_MAX;
+    if ((rc = mv_httpc_sign(&call, mv_identity_sign_pk(g->id), mv_identity_sign_sk(g->id),
+                            mv_identity_credential(g->id), (uint64_t)time(NULL))) != MV_OK ||
+        (rc = mv_httpc_run(&call, 1)) != MV_OK || (rc = call.rc) != MV_OK) {
+        mv_log(MV_LOG_WARN, STORAGE_COMPONENT, "decoy cloud unreachable: %s", mv_strerror(rc));
+        goto out;
+    }
+    /* The decoy cloud refusing the primary itself (401/403 to our signature) or failing is
+     * not an answer to relay. */
+    if (call.status < 200 || call.status == 401 || call.status >= 500) {
+        mv_log(MV_LOG_WARN, STORAGE_COMPONENT, "decoy cloud answered %ld", call.status);
+        goto out;
+    }
+    mv_buf_reset(&resp->body);
+    resp->n_headers = 0;
+    if (call.response.len && mv_buf_append(&resp->body, call.response.ptr, call.response.len) != MV_OK)
+        goto out;
+    for (size_t i = 0; i < call.n_kept; i++)
+        if (mv_http_response_header(resp, call.kept_names[i], call.kept_values[i]) != MV_OK)
+            goto out;
+    resp->status = (int)call.status;
+    snprintf(resp->content_type, sizeof resp->content_type, "%s",
+             call.content_type[0] ? call.content_type : "application/octet-stream");
+    storage_count(s, "medvault_storage_decoys_served_total", "Answers relayed from the decoy cloud", NULL, 1);
+    done = 1;
+out:
+    if (!done) {
+        mv_buf_reset(&resp->body);
+        resp->n_headers = 0;
+    }
+    shapes_free(&shapes);
+    mv_httpc_call_clear(&call);
+    mv_buf_clear(&frame);
+    return done;
+}
+
+/* ---------- hooks called by handler() ---------- */
+
+static const char *label_of_reason(uint8_t reason)
+{
+    switch (reason) {
+    case MV_DECOY_UNAUTHENTICATED: return "unauthenticated";
+    case MV_DECOY_FORGED: return "forged";
+    case MV_DECOY_REVOKED: return "revoked";
+    case MV_DECOY_EXPIRED: return "expired";
+    case MV_DECOY_HONEYTOKEN: return "honeytoken";
+    case MV_DECOY_PROFILE: return "profile";
+    default: return "other";
+    }
+}
+
+int storage_guard_auth_failed(storage_srv *s, const mv_http_request *req, enum storage_route r, const char *arg,
+                              mv_err rc, mv_auth_failure why, mv_http_response *resp)
+{
+    storage_guard *g = s->guard;
+    const char *text = "";
+    uint64_t now = (uint64_t)time(NULL), expires = 0;
+    uint8_t claimed[32];
+    int have_key = 0, answered = 0;
+    named_ids ids = {0};
+    if (!g)
+        return 0;
+    const char *k = mv_http_header(req, "MV-Key");
+    have_key = k && strlen(k) == 64 && mv_hex_decode_exact(claimed, 32, k, 64) == MV_OK;
+    if (why == MV_AUTH_FAIL_EXPIRED) {
+        /* The credential verified (authenticity is checked before the window): its expiry is
+         * authentic. */
+        const char *cb = mv_http_header(req, "MV-Credential");
+        mv_credential c;
+        if (cb && mv_credential_decode(cb, strnlen(cb, MV_CRED_B64_MAX + 1), &c) == MV_OK)
+            expires = c.expires_at;
+        else
+            expires = now; /* cannot happen after a verified credential; judged a clock problem */
+    }
+    uint8_t reason = guard_classify_auth(rc, why, now, expires, &g->gp, &text);
+    if (!reason)
+        return 0;
+    if (ids_named(r, arg, req, &ids) != MV_OK)
+        goto out;
+    if (forward(g, req, r, &ids, reason, have_key ? claimed : NULL, resp)) {
+        char object[MV_ALERT_FIELD];
+        object_of(&ids, req, object);
+        raise_alert(g, "decoy_served", have_key ? claimed : NULL, req->remote_addr, object, text);
+        char labels[64];
+        snprintf(labels, sizeof labels, "reason=\"%s\"", label_of_reason(reason));
+        storage_count(s, "medvault_storage_forwarded_total", "Requests answered from the decoy cloud", labels, 1);
+        answered = 1;
+    } else {
+        mv_log(MV_LOG_WARN, STORAGE_COMPONENT, "suspicious request (%s) answered 401: no decoy cloud", text);
+    }
+out:
+    mv_free(ids.ids);
+    return answered;
+}
+
+/* 1 if req carries a valid MV-Step-Up grant for subject at now. */
+static int grant_valid(const storage_srv *s, const mv_http_request *req, const uint8_t subject[32], uint64_t now)
+{
+    const char *h = mv_http_header(req, MV_STEPUP_HEADER);
+    mv_stepup_grant gr;
+    if (!h)
+        return 0;
+    size_t hl = strnlen(h, MV_STEPUP_GRANT_B64_LEN + 1);
+    if (mv_stepup_grant_verify_b64(h, hl, s->cfg->hospital_pk, now, &gr) != MV_OK)
+        return 0;
+    return mv_ct_eq(gr.subject, subject, 32);
+}
+
+int storage_guard_check(storage_srv *s, const mv_credential *cred, const mv_http_request *req,
+                        enum storage_route r, const char *arg, mv_http_response *resp)
+{
+    storage_guard *g = s->guard;
+    named_ids ids = {0};
+    uint64_t now = (uint64_t)time(NULL);
+    const char *why = "";
+    int answered = 0, honey = 0;
+    char object[MV_ALERT_FIELD];
+    if (!g)
+        return 0;
+    if (ids_named(r, arg, req, &ids) != MV_OK) {
+        mv_http_respond_json_error(resp, 503, "out of memory");
+        return 1;
+    }
+    int is_read = route_reads(r), grant_ok = grant_valid(s, req, cred->subject, now);
+    guard_action act = GUARD_SERVE;
+    pthread_mutex_lock(&g->lock);
+    for (size_t i = 0; is_read && i < ids.n && !honey; i++)
+        if (honeytoken_locked(g, ids.ids[i])) {
+            honey = 1;
+            if (mv_hex_encode(object, sizeof object, ids.ids[i], 16) != MV_OK)
+                object[0] = 0;
+        }
+    /* Profiles and step-up are part of the decoy deployment: without a decoy cloud the server
+     * keeps its plain behaviour (bulk tools and tests read far above any floor). */
+    guard_profile *p = s->cfg->decoy_url[0] ? profile_of(g, cred->subject) : NULL;
+    if (p) {
+        int was_dirty = p->dirty;
+        /* A honeytoken read is answered (and alerted) whatever the profile says, unless the
+         * principal is already in decoy mode; it does not count as a read. */
+        act = guard_decide(p, now, is_read && !honey, is_read && !honey ? ids.n : 0, grant_ok, &g->gp, &why);
+        if (p->dirty && !was_dirty)
+            g->prof_dirty = 1;
+    }
+    pthread_mutex_unlock(&g->lock);
+    switch (act) {
+    case GUARD_SERVE:
+        if (honey)
+            raise_alert(g, "honeytoken", cred->subject, req->remote_addr, object, "honeytoken read");
+        break;
+    case GUARD_DEMAND:
+        mv_http_respond_json_error(resp, 401, "step-up required");
+        if (mv_http_response_header(resp, MV_STEPUP_HEADER, "required") != MV_OK)
+            mv_http_respond_json_error(resp, 500, "internal error");
+        storage_count(s, "medvault_storage_stepup_demands_total", "Step-up demanded of a principal over its profile",
+                      NULL, 1);
+        mv_log(MV_LOG_INFO, STORAGE_COMPONENT, "step-up demanded: %s", why);
+        answered = 1;
+        break;
+    case GUARD_DECOY:
+    case GUARD_DECOY_ALERT:
+        if (!forward(g, req, r, &ids, MV_DECOY_PROFILE, cred->subject, resp))
+            mv_http_respond_auth_failure(resp, MV_ERR_AUTH);
+        if (act == GUARD_DECOY_ALERT) {
+            object_of(&ids, req, object);
+            raise_alert(g, "decoy_served", cred->subject, req->remote_addr, object, why);
+        }
+        answered = 1;
+        break;
+    }
+    mv_free(ids.ids);
+    return answered;
+}
+
+int storage_guard_is_honeytoken(storage_srv *s, const uint8_t id[16])
+{
+    storage_guard *g = s->guard;
+    if (!g)
+        return 0;
+    pthread_mutex_lock(&g->lock);
+    int hit = honeytoken_locked(g, id);
+    pthread_mutex_unlock(&g->lock);
+    return hit;
+}
+
+void storage_guard_note_denials(storage_srv *s, const mv_credential *cred, uint64_t n)
+{
+    storage_guard *g = s->guard;
+    if (!g || !n || !s->cfg->decoy_url[0])
+        return;
+    pthread_mutex_lock(&g->lock);
+    guard_profile *p = profile_of(g, cred->subject);
+    if (p)
+        guard_profile_count_denials(p, (uint64_t)time(NULL), n);
+    pthread_mutex_unlock(&g->lock);
+}
+
+/* ---------- the shape pusher ---------- */
+
+void storage_guard_shapes_changed(storage_srv *s, const uint8_t *ids, size_t n)
+{
+    storage_guard *g = s->guard;
+    if (!g || !g->pusher_started || !n)
+        return;
+    pthread_mutex_lock(&g->qlock);
+    if (g->nq + n > GUARD_QUEUE_MAX) {
+        mv_log(MV_LOG_WARN, STORAGE_COMPONENT, "shape queue full: %zu shapes wait for the next start-up", n);
+    } else {
+        if (g->nq + n > g->capq) {
+            size_t nc = g->capq ? g->capq : 256;
+            while (nc < g->nq + n)
+                nc *= 2;
+            uint8_t(*nv)[16] = mv_realloc(g->queue, nc * 16);
+            if (!nv) {
+                pthread_mutex_unlock(&g->qlock);
+                mv_log(MV_LOG_WARN, STORAGE_COMPONENT, "shape queue: out of memory");
+                return;
+            }
+            g->queue = nv;
+            g->capq = nc;
+        }
+        memcpy(g->queue[g->nq], ids, n * 16);
+        g->nq += n;
+        pthread_cond_signal(&g->qcond);
+    }
+    pthread_mutex_unlock(&g->qlock);
+}
+
+/* Posts the shapes of ids[0..n) (records gone since are skipped). MV_OK when the decoy
+ * cloud took them. */
+static mv_err push_shapes(storage_guard *g, const uint8_t (*ids)[16], size_t n)
+{
+    storage_srv *s = g->s;
+    struct shape_list shapes = {0};
+    mv_httpc_call call;
+    mv_buf frame;
+    char url[MV_REVOCATION_URL_MAX + 32];
+    mv_err rc = MV_OK;
+    mv_httpc_call_init(&call);
+    mv_buf_init(&frame, MV_HTTP_RESPONSE_MAX);
+    for (size_t i = 0; rc == MV_OK && i < n; i++)
+        rc = shapes_add(s, &shapes, ids[i]);
+    if (rc != MV_OK || shapes.n == 0)
+        goto out;
+    if ((rc = mv_decoy_shapes_encode(shapes.v, shapes.n, &frame)) != MV_OK)
+        goto out;
+    snprintf(url, sizeof url, "%s/v1/decoy/shapes", s->cfg->decoy_url);
+    static const char *const hdrs[] = {"Content-Type: application/octet-stream", NULL};
+    call.method = "POST";
+    call.url = url;
+    call.headers = hdrs;
+    call.body = frame.ptr;
+    call.body_len = frame.len;
+    call.timeout_ms = 30000L;
+    call.response.max = 1 << 16;
+    if ((rc = mv_httpc_sign(&call, mv_identity_sign_pk(g->id), mv_identity_sign_sk(g->id),
+                            mv_identity_credential(g->id), (uint64_t)time(NULL))) != MV_OK ||
+        (rc = mv_httpc_run(&call, 1)) != MV_OK || (rc = call.rc) != MV_OK)
+        goto out;
+    if (call.status != 200) {
+        mv_log(MV_LOG_WARN, STORAGE_COMPONENT, "decoy cloud refused %zu shapes: HTTP %ld", shapes.n, call.status);
+        rc = MV_ERR_HTTP;
+        goto out;
+    }
+    storage_count(s, "medvault_storage_shapes_pushed_total", "Record shapes pushed to the decoy cloud", NULL, shapes.n);
+out:
+    shapes_free(&shapes);
+    mv_httpc_call_clear(&call);
+    mv_buf_clear(&frame);
+    return rc;
+}
+
+static void timed_wait(storage_guard *g, unsigned seconds)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += seconds;
+    pthread_cond_timedwait(&g->qcond, &g->qlock, &ts);
+}
+
+/* Saves the profiles when a baseline changed (at most once per pusher wake-up). */
+static void maybe_save_profiles(storage_guard *g)
+{
+    pthread_mutex_lock(&g->lock);
+    if (g->prof_dirty) {
+        mv_err rc = save_profiles(g);
+        if (rc != MV_OK)
+            mv_log(MV_LOG_WARN, STORAGE_COMPONENT, "cannot save the access profiles: %s", mv_strerror(rc));
+    }
+    pthread_mutex_unlock(&g->lock);
+}
+
+static void *pusher_main(void *arg)
+{
+    storage_guard *g = arg;
+    unsigned backoff = 0;
+    uint8_t(*batch)[16] = mv_mallocarray(GUARD_PUSH_BATCH, 16);
+    if (!batch) {
+        mv_log(MV_LOG_ERROR, STORAGE_COMPONENT, "shape pusher: out of memory");
+        return NULL;
+    }
+    pthread_mutex_lock(&g->qlock);
+    while (!g->stopping) {
+        if (g->nq == 0 || backoff) {
+            timed_wait(g, backoff ? backoff : 2);
+            if (g->stopping)
+                break;
+            if (backoff && g->nq == 0)
+                backoff = 0;
+            pthread_mutex_unlock(&g->qlock);
+            maybe_save_profiles(g);
+            pthread_mutex_lock(&g->qlock);
+            if (g->nq == 0)
+                continue;
+        }
+        size_t n = g->nq < GUARD_PUSH_BATCH ? g->nq : GUARD_PUSH_BATCH;
+        memcpy(batch, g->queue[g->nq - n], n * 16);
+        g->nq -= n;
+        pthread_mutex_unlock(&g->qlock);
+        mv_err rc = g->s->cfg->decoy_url[0] ? push_shapes(g, (const uint8_t(*)[16])batch, n) : MV_OK;
+        pthread_mutex_lock(&g->qlock);
+        if (rc == MV_OK) {
+            backoff = 0;
+            continue;
+        }
+        mv_log(MV_LOG_WARN, STORAGE_COMPONENT, "shape push failed (%s); retrying", mv_strerror(rc));
+        /* Put the batch back (the queue had room for it a moment ago unless it grew). */
+        if (g->nq + n <= g->capq) {
+            memcpy(g->queue[g->nq], batch, n * 16);
+            g->nq += n;
+        }
+        backoff = backoff ? (backoff * 2 > GUARD_PUSH_BACKOFF_MAX ? GUARD_PUSH_BACKOFF_MAX : backoff * 2) : 1;
+    }
+    pthread_mutex_unlock(&g->qlock);
+    mv_free(batch);
+    return NULL;
+}
+
+static mv_err queue_all(void *ctx, const mv_store_record_info *info)
+{
+    storage_srv *s = ctx;
+    storage_guard_shapes_changed(s, info->id, 1);
+    return MV_OK;
+}
+
+/* ---------- honeytokens ---------- */
+
+static int dept_name_ok(const char *d, size_t n)
+{
+    if (n == 0 || n > MV_CRED_MAX_DEPT_LEN)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)d[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == ' ' || c == '_' ||
+              c == '.' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+/* A plausible random shape for a new honeytoken: a patient record of one or two blocks
+ * sealed to two throwaway reader keys (nobody can open it). */
+static mv_err honey_shape(mv_decoy_shape *sh, const char *dept, const uint8_t owner[32], uint64_t now)
+{
+    uint8_t box_sk[MV_BOX_SECRET_BYTES];
+    mv_err rc = MV_OK;
+    mv_decoy_shape_init(sh);
+    randombytes_buf(sh->id, 16);
+    snprintf(sh->department, sizeof sh->department, "%s", dept);
+    sh->created = now;
+    memcpy(sh->owner, owner, 32);
+    randombytes_buf(sh->patient, 32);
+    randombytes_buf(sh->episode, 16);
+    sh->n_readers = 2;
+    for (size_t i = 0; rc == MV_OK && i < sh->n_readers; i++)
+        rc = mv_box_keypair(sh->readers[i], box_sk);
+    mv_wipe(box_sk, sizeof box_sk);
+    if (rc != MV_OK)
+        return rc;
+    sh->n_blocks = 1 + randombytes_uniform(2);
+    if (!(sh->block_len = mv_mallocarray(sh->n_blocks, sizeof(uint32_t))))
+        return MV_ERR_NOMEM;
+    for (uint32_t i = 0; i < sh->n_blocks; i++)
+        sh->block_len[i] = 400 + randombytes_uniform(2600);
+    sh->env_len = 33 + 112 * sh->n_readers + 160 + 64 * sh->n_blocks + randombytes_uniform(200);
+    return MV_OK;
+}
+
+/* Stores one generated honeytoken record (blocks then record) owned by owner. */
+static mv_err honey_store(storage_srv *s, const mv_decoy_shape *sh, const mv_decoy_record *rec,
+                          const uint8_t owner[32], uint64_t now)
+{
+    mv_store_block_in *bin = NULL;
+    uint8_t *tags = NULL;
+    mv_err rc = MV_ERR_NOMEM, result = MV_OK;
+    if (!(bin = mv_calloc(rec->n_blocks, sizeof *bin)) || !(tags = mv_mallocarray(rec->n_blocks, 32)))
+        goto out;
+    for (size_t i = 0; i < rec->n_blocks; i++) {
+        bin[i].dept = sh->department;
+        randombytes_buf(bin[i].token, sizeof bin[i].token);
+        memcpy(bin[i].tag, rec->blocks[i].tag, 32);
+        bin[i].data = rec->blocks[i].c;
+        bin[i].len = rec->blocks[i].len;
+        memcpy(bin[i].claimant, owner, 32);
+        memcpy(tags + 32 * i, rec->blocks[i].tag, 32);
+    }
+    if ((rc = mv_store_put_blocks(s->store, bin, rec->n_blocks, NULL)) != MV_OK)
+        goto out;
+    mv_store_record_in in;
+    memset(&in, 0, sizeof in);
+    memcpy(in.id, sh->id, 16);
+    in.dept = sh->department;
+    memcpy(in.owner, owner, 32);
+    memcpy(in.patient, sh->patient, 32);
+    memcpy(in.episode, sh->episode, 16);
+    in.tags = tags;
+    in.n_tags = rec->n_blocks;
+    in.envelope = rec->env;
+    in.envelope_len = rec->env_len;
+    if ((rc = mv_store_put_records(s->store, &in, 1, &result, now)) == MV_OK)
+        rc = result;
+out:
+    mv_free(bin);
+    mv_free(tags);
+    return rc;
+}
+
+void storage_guard_honeytokens_put(storage_srv *s, const mv_credential *cred, const mv_http_request *req,
+                                   mv_http_response *resp)
+{
+    storage_guard *g = s->guard;
+    mv_json *j = NULL;
+    mv_buf b;
+    uint64_t count = 0, now = (uint64_t)time(NULL);
+    size_t dl = 0, planted = 0;
+    uint8_t seed[MV_DECOY_SEED_BYTES];
+    honeytoken *fresh = NULL;
+    mv_err rc;
+    mv_buf_init(&b, 1 << 16);
+    if (strcmp(cred->role, "admin") != 0) {
+        mv_http_respond_json_error(resp, 403, "honeytokens are for admins");
+        goto out;
+    }
+    if (mv_json_parse((const char *)req->body, req->body_len, NULL, &j, NULL) != MV_OK) {
+        mv_http_respond_json_error(resp, 400, "the body must be {\"department\":D,\"count\":N}");
+        goto out;
+    }
+    const char *dept = mv_json_get_str(j, "department", &dl);
+    if (!dept || strlen(dept) != dl || !dept_name_ok(dept, dl) || mv_json_get_u64(j, "count", &count) != MV_OK ||
+        count == 0 || count > GUARD_PLANT_MAX) {
+        mv_http_respond_json_error(resp, 400, "department must be a department name and count 1..100");
+        goto out;
+    }
+    if (!(fresh = mv_calloc((size_t)count, sizeof *fresh))) {
+        mv_http_respond_json_error(resp, 503, "out of memory");
+        goto out;
+    }
+    randombytes_buf(seed, sizeof seed);
+    for (size_t i = 0; i < count; i++) {
+        mv_decoy_shape sh;
+        mv_decoy_record rec;
+        mv_decoy_record_init(&rec);
+        rc = honey_shape(&sh, dept, cred->subject, now);
+        if (rc == MV_OK)
+            rc = mv_decoy_generate(seed, &sh, &rec);
+        if (rc == MV_OK) {
+            /* The set is written before the record exists: a crash in between leaves an
+             * id in the set that nothing stores (harmless), never an unflagged fake. */
+            pthread_mutex_lock(&g->lock);
+            if (g->n_ht == GUARD_MAX_HONEYTOKENS) {
+                rc = MV_ERR_TOO_LARGE;
+            } else {
+                honeytoken *nv = mv_realloc(g->ht, (g->n_ht + 1) * sizeof *nv);
+                rc = nv ? MV_OK : MV_ERR_NOMEM;
+                if (nv) {
+                    g->ht = nv;
+                    memcpy(g->ht[g->n_ht].id, sh.id, 16);
+                    snprintf(g->ht[g->n_ht].dept, sizeof g->ht[0].dept, "%s", dept);
+                    g->ht[g->n_ht].created = now;
+                    g->n_ht++;
+                    qsort(g->ht, g->n_ht, sizeof *g->ht, cmp_id16);
+                    rc = save_honeytokens(g);
+                }
+            }
+            pthread_mutex_unlock(&g->lock);
+        }
+        if (rc == MV_OK)
+            rc = honey_store(s, &sh, &rec, cred->subject, now);
+        if (rc == MV_OK) {
+            memcpy(fresh[planted].id, sh.id, 16);
+            snprintf(fresh[planted].dept, sizeof fresh[0].dept, "%s", dept);
+            fresh[planted].created = now;
+            planted++;
+            storage_guard_shapes_changed(s, sh.id, 1);
+        }
+        mv_decoy_record_clear(&rec);
+        mv_decoy_shape_clear(&sh);
+        if (rc != MV_OK) {
+            mv_log(MV_LOG_ERROR, STORAGE_COMPONENT, "planting a honeytoken failed: %s", mv_strerror(rc));
+            break;
+        }
+    }
+    if (planted)
+        storage_update_gauges(s);
+    if (planted == 0) {
+        mv_http_respond_json_error(resp, 500, "no honeytoken could be planted");
+        goto out;
+    }
+    rc = mv_buf_printf(&b, "{\"planted\":%zu,\"honeytokens\":[", planted);
+    for (size_t i = 0; rc == MV_OK && i < planted; i++) {
+        rc = mv_buf_puts(&b, i ? ",{\"id\":" : "{\"id\":");
+        if (rc == MV_OK)
+            rc = mv_json_write_hex(&b, fresh[i].id, 16);
+        if (rc == MV_OK)
+            rc = mv_buf_puts(&b, ",\"department\":");
+        if (rc == MV_OK)
+            rc = mv_json_write_str(&b, fresh[i].dept, strlen(fresh[i].dept));
+        if (rc == MV_OK)
+            rc = mv_buf_printf(&b, ",\"created\":%llu}", (unsigned long long)fresh[i].created);
+    }
+    if (rc == MV_OK)
+        rc = mv_buf_puts(&b, "]}");
+    mv_http_respond_built(resp, rc, 200, &b);
+    mv_log(MV_LOG_INFO, STORAGE_COMPONENT, "%zu honeytokens planted", planted);
+out:
+    mv_wipe(seed, sizeof seed);
+    mv_free(fresh);
+    mv_json_free(j);
+    mv_buf_clear(&b);
+}
+
+void storage_guard_honeytokens_get(storage_srv *s, const mv_credential *cred, mv_http_response *resp)
+{
+    storage_guard *g = s->guard;
+    mv_buf b;
+    if (strcmp(cred->role, "admin") != 0) {
+        mv_http_respond_json_error(resp, 403, "honeytokens are for admins");
+        return;
+    }
+    mv_buf_init(&b, GUARD_STATE_MAX);
+    pthread_mutex_lock(&g->lock);
+    mv_err rc = mv_buf_puts(&b, "{\"honeytokens\":[");
+    for (size_t i = 0; rc == MV_OK && i < g->n_ht; i++) {
+        rc = mv_buf_puts(&b, i ? ",{\"id\":" : "{\"id\":");
+        if (rc == MV_OK)
+            rc = mv_json_write_hex(&b, g->ht[i].id, 16);
+        if (rc == MV_OK)
+            rc = mv_buf_puts(&b, ",\"department\":");
+        if (rc == MV_OK)
+            rc = mv_json_write_str(&b, g->ht[i].dept, strlen(g->ht[i].dept));
+        if (rc == MV_OK)
+            rc = mv_buf_printf(&b, ",\"created\":%llu}", (unsigned long long)g->ht[i].created);
+    }
+    pthread_mutex_unlock(&g->lock);
+    if (rc == MV_OK)
+        rc = mv_buf_puts(&b, "]}");
+    mv_http_respond_built(resp, rc, 200, &b);
+    mv_buf_clear(&b);
+}
+
+/* ---------- lifecycle ---------- */
+
+mv_err storage_guard_start(storage_srv *s)
+{
+    const mv_storage_config *cfg = s->cfg;
+    storage_guard *g = NULL;
+    mv_err rc = MV_ERR_NOMEM;
+    int locks = 0;
+    if (!(g = mv_calloc(1, sizeof *g)))
+        goto out;
+    g->s = s;
+    g->gp.floor = cfg->profile_floor ? cfg->profile_floor : 300;
+    g->gp.factor = cfg->profile_factor >= 1.0 ? cfg->profile_factor : 5.0;
+    g->gp.max_denials = cfg->profile_denials ? cfg->profile_denials : 10;
+    g->gp.skew = cfg->skew_seconds;
+    rc = MV_ERR_BAD_STATE;
+    if (pthread_mutex_init(&g->lock, NULL) != 0)
+        goto out;
+    locks = 1;
+    if (pthread_mutex_init(&g->qlock, NULL) != 0)
+        goto out;
+    locks = 2;
+    if (pthread_cond_init(&g->qcond, NULL) != 0)
+        goto out;
+    locks = 3;
+    if ((rc = mv_path_join(g->honey_path, sizeof g->honey_path, cfg->dir, "honeytokens")) != MV_OK ||
+        (rc = mv_path_join(g->prof_path, sizeof g->prof_path, cfg->dir, "profiles")) != MV_OK)
+        goto out;
+    if ((rc = load_honeytokens(g)) != MV_OK || (rc = load_profiles(g)) != MV_OK)
+        goto out;
+    if (cfg->identity_dir[0]) {
+        if ((rc = mv_identity_load(cfg->identity_dir, &g->id)) != MV_OK) {
+            mv_log(MV_LOG_ERROR, STORAGE_COMPONENT, "cannot load the identity %s: %s", cfg->identity_dir,
+                   mv_strerror(rc));
+            goto out;
+        }
+        if (!mv_identity_credential(g->id)) {
+            mv_log(MV_LOG_ERROR, STORAGE_COMPONENT, "the identity %s holds no credential", cfg->identity_dir);
+            rc = MV_ERR_IDENTITY;
+            goto out;
+        }
+        if (cfg->hospital_url[0] &&
+            (rc = mv_alert_reporter_start(cfg->hospital_url, g->id, GUARD_ALERT_WINDOW, s->metrics, &g->alerts)) !=
+                MV_OK) {
+            mv_log(MV_LOG_ERROR, STORAGE_COMPONENT, "cannot start the alert reporter: %s", mv_strerror(rc));
+            goto out;
+        }
+    }
+    if (cfg->decoy_url[0] && !g->id)
+        mv_log(MV_LOG_WARN, STORAGE_COMPONENT, "--decoy-url without --identity: suspicious requests get 401");
+    s->guard = g;
+    if (pthread_create(&g->pusher, NULL, pusher_main, g) != 0) {
+        s->guard = NULL;
+        rc = MV_ERR_BAD_STATE;
+        goto out;
+    }
+    g->pusher_started = 1;
+    if (cfg->decoy_url[0] && g->id) {
+        /* Every record's shape once at start-up: the decoy cloud regenerates what changed. */
+        if ((rc = mv_store_record_list(s->store, NULL, queue_all, s)) != MV_OK)
+            mv_log(MV_LOG_WARN, STORAGE_COMPONENT, "start-up shape push incomplete: %s", mv_strerror(rc));
+    }
+    mv_log(MV_LOG_INFO, STORAGE_COMPONENT, "guard: %zu honeytokens, profile floor %llu, factor %.2f%s",
+           g->n_ht, (unsigned long long)g->gp.floor, g->gp.factor, cfg->decoy_url[0] ? ", decoy cloud set" : "");
+    g = NULL;
+    rc = MV_OK;
+out:
+    if (g) {
+        mv_alert_reporter_stop(g->alerts);
+        mv_identity_free(g->id);
+        if (locks >= 3)
+            pthread_cond_destroy(&g->qcond);
+        if (locks >= 2)
+            pthread_mutex_destroy(&g->qlock);
+        if (locks >= 1)
+            pthread_mutex_destroy(&g->lock);
+        mv_free(g->prof);
+        mv_free(g->ht);
+        mv_free(g);
+    }
+    return rc;
+}
+
+void storage_guard_stop(storage_guard *g)
+{
+    if (!g)
+        return;
+    if (g->pusher_started) {
+        pthread_mutex_lock(&g->qlock);
+        g->stopping = 1;
+        pthread_cond_signal(&g->qcond);
+        pthread_mutex_unlock(&g->qlock);
+        pthread_join(g->pusher, NULL);
+    }
+    pthread_mutex_lock(&g->lock);
+    for (size_t i = 0; i < g->n_prof; i++) {
+        /* Fold the running hour so a restart does not lose it. */
+        g->prof_dirty |= g->prof[i].dirty || g->prof[i].hour_reads;
+    }
+    if (g->prof_dirty && save_profiles(g) != MV_OK)
+        mv_log(MV_LOG_WARN, STORAGE_COMPONENT, "cannot save the access profiles");
+    pthread_mutex_unlock(&g->lock);
+    mv_alert_reporter_stop(g->alerts);
+    mv_identity_free(g->id);
+    pthread_cond_destroy(&g->qcond);
+    pthread_mutex_destroy(&g->qlock);
+    pthread_mutex_destroy(&g->lock);
+    mv_free(g->prof);
+    mv_free(g->ht);
+    mv_free(g->queue);
+    mv_free(g);
+}

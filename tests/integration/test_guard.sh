@@ -1,0 +1,214 @@
+#!/usr/bin/env bash
+# test_guard.sh - the primary storage server's guard (docs/guard.md) through real processes: a
+# deployment (`medvault up`: hospital, key servers), the decoy cloud (`storage run --role
+# decoy`) and a primary with --decoy-url, --identity and a small --profile-floor. An
+# unauthenticated read, a forged credential, a revoked user and an expired credential get
+# decoys with the status, header names and body size of the owner's real answer (different
+# bytes); a honeytoken read gets a 200 and an alert; a burst by a valid doctor gets a step-up
+# demand, then decoys, and real data with a device step-up grant; a doctor reading their own
+# delegated records at normal volume gets real bytes and raises no alert. Each scenario raises
+# exactly one alert at the hospital (`medvault alerts --json`). Prints real vs decoy latency.
+source "$(dirname "$0")/lib.sh"
+PROBE="python3 $(dirname "$0")/guard_probe.py"
+python3 -c 'import cryptography' 2>/dev/null || fail "python3-cryptography is required (Ed25519 for guard_probe.py)"
+
+FLOOR=40
+"$MV" up --dir "$TMP/mv" --revocation-poll 1 > "$TMP/up.out" 2> "$TMP/up.err" &
+PIDS+=("$!")
+for _ in $(seq 900); do [ -f "$TMP/mv/ready" ] && break; sleep 0.1; done
+[ -f "$TMP/mv/ready" ] || { cat "$TMP/up.err" >&2; fail "medvault up did not become ready"; }
+DEP=$TMP/mv/deployment.json
+export MEDVAULT_DEPLOYMENT=$DEP
+ADMIN=$TMP/mv/admin
+HK=$(json_get "$DEP" 'd["hospital_public_key"]')
+HURL=$(json_get "$DEP" 'd["hospital_url"]')
+key_of() { json_get "$1/public.json" 'd["sign_public_key"]'; }
+
+# The primary's storage identity (a `storage` credential issued offline with the hospital key).
+"$MV" keygen --out "$TMP/primary-id" > /dev/null
+PPK=$(key_of "$TMP/primary-id")
+"$MV" credential issue --hospital-dir "$TMP/mv/hospital" --subject "$PPK" --role storage \
+  --out "$TMP/primary-id/credential" > /dev/null
+
+start_storage() { # NAME ARGS... : starts a storage server, sets URL_<NAME>
+  local name=$1; shift
+  "$MV" storage run --dir "$TMP/$name" --listen 127.0.0.1:0 --hospital-key "$HK" --port-file "$TMP/$name.port" \
+    "$@" 2>> "$TMP/$name.log" &
+  PIDS+=("$!")
+  for _ in $(seq 200); do [ -s "$TMP/$name.port" ] && break; sleep 0.05; done
+  [ -s "$TMP/$name.port" ] || { cat "$TMP/$name.log" >&2; fail "$name did not start"; }
+  printf -v "URL_$name" '%s' "http://127.0.0.1:$(cat "$TMP/$name.port")"
+}
+start_storage decoy --role decoy --primary-key "$PPK"
+start_storage primary --identity "$TMP/primary-id" --decoy-url "$URL_decoy" --hospital-url "$HURL" \
+  --revocation-poll 1 --profile-floor "$FLOOR"
+URL=$URL_primary
+# Clients use the guarded primary.
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); d["storage_url"]=sys.argv[2]; json.dump(d,open(sys.argv[1],"w"))' "$DEP" "$URL"
+pass "hospital, key servers, decoy cloud and the guarded primary are up"
+
+add() { "$MV" user add --user "$ADMIN" --name "$1" --role "$2" --department cardiology --out "$TMP/$1" > /dev/null; }
+add alvarez doctor; add bauer doctor; add chen doctor; add rossi doctor; add dana patient
+"$MV" directory --user "$ADMIN" --role patient --name dana --json > "$TMP/dir.json"
+MRN=$(json_get "$TMP/dir.json" 'd["users"][0]["mrn"]')
+"$MV" appointment request --user "$TMP/dana" --department cardiology --reason follow-up --json > "$TMP/a.json"
+APPT=$(json_get "$TMP/a.json" 'd["id"]')
+"$MV" appointment update "$APPT" --user "$ADMIN" --doctor "$(key_of "$TMP/alvarez")" --at 2026-11-23T09:30 --place R1 > /dev/null
+"$MV" delegate grant --user "$TMP/dana" --appointment "$APPT" > /dev/null
+for i in 1 2 3; do
+  cat > "$TMP/rx$i.json" <<JSON
+{"resourceType":"MedicationRequest","status":"active","intent":"order","subject":{"reference":"Patient/$MRN"},
+ "authoredOn":"2026-11-23T09:4$i:00Z","medicationCodeableConcept":{"text":"Atorvastatin $((i * 10)) mg tablet"},
+ "dosageInstruction":[{"text":"1 tablet daily"}]}
+JSON
+done
+"$MV" put --user "$TMP/alvarez" --patient "$MRN" --appointment "$APPT" --json "$TMP/rx1.json" "$TMP/rx2.json" "$TMP/rx3.json" > "$TMP/w.json"
+RID=$(json_get "$TMP/w.json" 'd["records"][0]["id"]')
+RIDS=$(json_get "$TMP/w.json" '",".join(r["id"] for r in d["records"])')
+cat > "$TMP/note.json" <<'JSON'
+{"resourceType":"Observation","status":"final","code":{"text":"Heart rate"},"valueQuantity":{"value":72,"unit":"beats/min"}}
+JSON
+"$MV" put --user "$TMP/bauer" --json "$TMP/note.json" > "$TMP/wb.json"
+BID=$(json_get "$TMP/wb.json" 'd["records"][0]["id"]')
+pass "a doctor wrote three delegated records for the patient ($RID ...), another doctor one note"
+
+# Alerts at the hospital from the primary (source storage), by kind and reason.
+alerts_json() { "$MV" alerts --user "$ADMIN" --json > "$TMP/alerts.json"; }
+alert_rows() { # KIND REASON -> number of rows
+  alerts_json
+  json_get "$TMP/alerts.json" "len([a for a in d['alerts'] if a['source']=='storage' and a['kind']=='$1' and a['reason']=='$2'])"
+}
+alert_count() { # KIND REASON -> summed count
+  json_get "$TMP/alerts.json" "sum(a.get('count',1) for a in d['alerts'] if a['source']=='storage' and a['kind']=='$1' and a['reason']=='$2')"
+}
+expect_one_alert() { # KIND REASON WHAT [EVENTS] : one alert row counting EVENTS (default 1) requests
+  local n=0 want=${4:-1}
+  for _ in $(seq 100); do
+    n=$(alert_rows "$1" "$2")
+    [ "$n" -ge 1 ] && [ "$(alert_count "$1" "$2")" -ge "$want" ] && break
+    sleep 0.1
+  done
+  [ "$n" -eq 1 ] || fail "$3: expected one $1 alert '$2', found $n rows"
+  [ "$(alert_count "$1" "$2")" -eq "$want" ] || fail "$3: the $1 alert '$2' counts $(alert_count "$1" "$2") events, not $want"
+}
+
+# The real answer: the owner reads the record (a normal read).
+$PROBE "$URL" GET "/v1/records/$RID" --user "$TMP/alvarez" --out "$TMP/real.json" --body-out "$TMP/real.bin" > /dev/null
+[ "$(json_get "$TMP/real.json" 'd["status"]')" -eq 200 ] || fail "the owner's real read failed: $(cat "$TMP/real.json")"
+same_shape() { # FILE WHAT : same status, header names (in order), content type and size as the real answer; other bytes
+  python3 - "$TMP/real.json" "$1" "$2" <<'PY' || exit 1
+import json, sys
+r, d, what = json.load(open(sys.argv[1])), json.load(open(sys.argv[2])), sys.argv[3]
+for k in ("status", "headers", "content_type", "body_len"):
+    if r[k] != d[k]:
+        sys.exit("FAIL: %s: %s differs: real %r, decoy %r" % (what, k, r[k], d[k]))
+if r["body_sha256"] == d["body_sha256"]:
+    sys.exit("FAIL: %s: the decoy has the real bytes" % what)
+if sorted(r["header_values"]) != sorted(d["header_values"]):
+    sys.exit("FAIL: %s: MV-* headers differ" % what)
+PY
+}
+
+# 1. Unauthenticated.
+$PROBE "$URL" GET "/v1/records/$RID" --out "$TMP/d1.json" --body-out "$TMP/d1.bin" > /dev/null
+same_shape "$TMP/d1.json" "unauthenticated read"
+$PROBE "$URL" GET "/v1/records/$RID" --out "$TMP/d1b.json" > /dev/null
+[ "$(json_get "$TMP/d1b.json" 'd["body_sha256"]')" = "$(json_get "$TMP/d1.json" 'd["body_sha256"]')" ] || fail "two decoy fetches differ"
+expect_one_alert decoy_served unauthenticated "unauthenticated read"
+pass "unauthenticated read: 200 with the real answer's headers and size, other bytes, the same bytes twice, one alert row"
+
+# 2. Forged credential (signed by a key that is not the hospital's).
+$PROBE "$URL" GET "/v1/records/$RID" --user "$TMP/chen" --forge --out "$TMP/d2.json" > /dev/null
+same_shape "$TMP/d2.json" "forged credential"
+expect_one_alert decoy_served "forged credential" "forged credential"
+pass "forged credential: decoy indistinguishable in status, headers and size; one alert"
+
+# 3. Expired credential (authentic, expired an hour ago).
+$PROBE "$URL" GET "/v1/records/$RID" --user "$TMP/chen" --expired-by "$TMP/mv/hospital" --out "$TMP/d3.json" > /dev/null
+same_shape "$TMP/d3.json" "expired credential"
+expect_one_alert decoy_served "expired credential" "expired credential"
+pass "expired credential: decoy; one alert"
+
+# 4. Revoked user, after one revocation poll.
+"$MV" user status "$(key_of "$TMP/rossi")" revoked --user "$ADMIN" > /dev/null
+sleep 3
+$PROBE "$URL" GET "/v1/records/$RID" --user "$TMP/rossi" --out "$TMP/d4.json" > /dev/null
+same_shape "$TMP/d4.json" "revoked user"
+expect_one_alert decoy_served "revoked credential" "revoked user"
+pass "revoked user: decoy; one alert"
+
+# Clock skew keeps the plain 401 (a doctor's bad clock never gets fakes): a replayed request.
+# (A replay is the reachable honest failure here; skew is covered by test_guard.c.)
+
+# 5. Honeytokens: planted by the admin, read by a valid doctor who is not a reader.
+"$MV" honeytoken plant --user "$ADMIN" --department cardiology --count 3 --json > "$TMP/ht.json"
+HT=$(json_get "$TMP/ht.json" 'd["honeytokens"][0]["id"]')
+"$MV" honeytoken list --user "$ADMIN" --json > "$TMP/htl.json"
+[ "$(json_get "$TMP/htl.json" 'len(d["honeytokens"])')" -eq 3 ] || fail "honeytoken list should hold 3"
+"$MV" honeytoken list --user "$TMP/chen" > /dev/null 2>&1 && fail "a doctor listed the honeytokens"
+$PROBE "$URL" GET "/v1/records/$HT" --user "$TMP/chen" --out "$TMP/h1.json" > /dev/null
+[ "$(json_get "$TMP/h1.json" 'd["status"]')" -eq 200 ] || fail "a honeytoken read should answer 200: $(cat "$TMP/h1.json")"
+[ "$(json_get "$TMP/h1.json" 'd["headers"]')" = "$(json_get "$TMP/real.json" 'd["headers"]')" ] || fail "honeytoken answer headers differ from a real record's"
+expect_one_alert honeytoken "honeytoken read" "honeytoken read"
+curl -s "$URL/v1/records" > "$TMP/list.json"
+[ "$(json_get "$TMP/list.json" "sum(r['id']=='$HT' for r in d['records'])")" -eq 1 ] || fail "an unauthenticated listing should show the honeytokens"
+pass "honeytokens: planted, listed (admins only), a read answers 200 and raises one alert; unauthenticated listings show them"
+
+# 6. Normal use: the owner and the patient read the delegated records, real bytes, no alert.
+for i in 1 2 3; do
+  "$MV" get --user "$TMP/alvarez" "$(echo "$RIDS" | cut -d, -f$i)" -o "$TMP/n$i.json"
+  "$MV" canon "$TMP/rx$i.json" | cmp -s - <(cat "$TMP/n$i.json"; echo) || fail "the doctor's record $i is not the original"
+done
+"$MV" get --user "$TMP/dana" "$RID" -o "$TMP/nd.json"
+cmp -s "$TMP/nd.json" "$TMP/n1.json" || fail "the patient read other bytes"
+alerts_json
+ALV=$(key_of "$TMP/alvarez")
+[ "$(json_get "$TMP/alerts.json" "sum(a['principal']=='$ALV' for a in d['alerts'])")" -eq 0 ] || fail "normal reads raised an alert"
+pass "a doctor and the patient reading their delegated records at normal volume get real bytes and raise no alert"
+
+# 7. Burst by a valid doctor: step-up demanded, then decoys, then real data with a device grant.
+$PROBE "$URL" GET "/v1/records/$BID" --user "$TMP/bauer" --out "$TMP/breal.json" --body-out "$TMP/breal.bin" > /dev/null
+$PROBE "$URL" GET "/v1/records/$BID" --user "$TMP/bauer" --repeat "$FLOOR" --out "$TMP/b1.json" > /dev/null
+[ "$(json_get "$TMP/b1.json" 'd["statuses"][:-1] == [200]*(len(d["statuses"])-1)')" = True ] || fail "reads under the floor were refused"
+[ "$(json_get "$TMP/b1.json" 'd["status"]')" -eq 401 ] || fail "the read over the floor should demand step-up: $(cat "$TMP/b1.json")"
+[ "$(json_get "$TMP/b1.json" 'd["header_values"].get("MV-Step-Up")')" = required ] || fail "no MV-Step-Up: required header"
+[ "$(alert_rows decoy_served 'step-up not completed')" -eq 0 ] || fail "the step-up demand itself raised an alert"
+$PROBE "$URL" GET "/v1/records/$BID" --user "$TMP/bauer" --out "$TMP/b2.json" --body-out "$TMP/b2.bin" > /dev/null
+cp "$TMP/breal.json" "$TMP/real.json"
+same_shape "$TMP/b2.json" "burst without step-up"
+expect_one_alert decoy_served "step-up not completed" "burst without step-up"
+# Decoy mode covers every endpoint: the listing is the decoy cloud's too (no new alert).
+$PROBE "$URL" GET /v1/records --user "$TMP/bauer" --out "$TMP/bl.json" --body-out "$TMP/bl.bin" > /dev/null
+[ "$(json_get "$TMP/bl.json" 'd["status"]')" -eq 200 ] || fail "decoy-mode listing failed: $(cat "$TMP/bl.json")"
+"$MV" keygen --out "$TMP/bauer-phone" > /dev/null
+"$MV" user device add "$(key_of "$TMP/bauer")" --device-key "$TMP/bauer-phone" --user "$ADMIN" > /dev/null
+"$MV" stepup --device-key "$TMP/bauer-phone" --user "$TMP/bauer" > /dev/null
+"$MV" get --user "$TMP/bauer" "$BID" -o "$TMP/b3.json" || fail "a doctor who passed step-up was refused"
+"$MV" canon "$TMP/note.json" | cmp -s - <(cat "$TMP/b3.json"; echo) || fail "after step-up the doctor got other bytes than the original"
+$PROBE "$URL" GET "/v1/records/$BID" --user "$TMP/bauer" --grant "$TMP/bauer/stepup.grant" --out "$TMP/b4.json" > /dev/null
+[ "$(json_get "$TMP/b4.json" 'd["body_sha256"]')" = "$(json_get "$TMP/breal.json" 'd["body_sha256"]')" ] || fail "with a grant the raw answer is not the real envelope"
+pass "burst: 401 step-up required (no alert), then decoys (one alert), then real bytes after a device step-up"
+
+# 8. Exactly one alert row per scenario, nothing else from the primary.
+alerts_json
+[ "$(json_get "$TMP/alerts.json" "len([a for a in d['alerts'] if a['source']=='storage'])")" -eq 6 ] ||
+  { cat "$TMP/alerts.json" >&2; fail "expected six alert rows from the primary"; }
+grep -q "Atorvastatin\|Heart rate" "$TMP/alerts.json" && fail "an alert carries record content"
+pass "six scenarios, six alert rows; no record content in alerts"
+
+# Latency of real and decoy answers (reported, not asserted).
+$PROBE "$URL" GET "/v1/records/$RID" --user "$TMP/dana" --repeat 25 --out "$TMP/tr.json" > /dev/null
+$PROBE "$URL" GET "/v1/records/$RID" --repeat 25 --out "$TMP/td.json" > /dev/null
+echo "# latency ms (median / p90): real $(json_get "$TMP/tr.json" '"%.2f / %.2f" % (d["ms_median"], d["ms_p90"])'), decoy $(json_get "$TMP/td.json" '"%.2f / %.2f" % (d["ms_median"], d["ms_p90"])')"
+
+# The decoy cloud down: suspicious requests get the plain 401, never an error naming decoys.
+kill -TERM "${PIDS[1]}"; wait "${PIDS[1]}" 2>/dev/null || true
+$PROBE "$URL" GET "/v1/records/$RID" --out "$TMP/dn.json" --body-out "$TMP/dn.bin" > /dev/null
+[ "$(json_get "$TMP/dn.json" 'd["status"]')" -eq 401 ] || fail "with the decoy cloud down an unauthenticated read should get 401"
+grep -qi decoy "$TMP/dn.bin" && fail "the 401 mentions decoys"
+pass "decoy cloud down: plain 401 without a word about decoys"
+
+# The primary stops cleanly (under the sanitizer build, a leak or error fails here).
+stop_pid "${PIDS[2]}"
+grep -q "ERROR: \(Address\|Leak\)Sanitizer" "$TMP/primary.log" && fail "sanitizer report in the primary's log"
+pass "the guarded primary stops cleanly"
