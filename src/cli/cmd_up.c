@@ -451,7 +451,7 @@ int cmd_up(int argc, char **argv)
                           "127.0.0.1:0", "--hospital-key", hk,    "--port-file", sport, "--hospital-url",
                           hurl,          "--revocation-poll", (char *)poll, "--identity", sid_dir, "--decoy-url",
                           durl};
-        size_t na = 17;
+        size_t na = 19;
         if (floor_arg) {
             args[na++] = "--profile-floor";
             args[na++] = (char *)floor_arg;

@@ -639,6 +639,8 @@ static mv_err forward_shapes(storage_guard *g, enum storage_route r, const named
     return rc;
 }
 
+static const char *label_of_reason(uint8_t reason);
+
 /* Answers resp from the decoy cloud. Returns 1 if it did, 0 if the decoy cloud is not
  * configured or unreachable (logged; the caller answers what the real server would). */
 static int forward(storage_guard *g, const mv_http_request *req, enum storage_route r, const named_ids *ids,
@@ -708,6 +710,11 @@ static int forward(storage_guard *g, const mv_http_request *req, enum storage_ro
     snprintf(resp->content_type, sizeof resp->content_type, "%s",
              call.content_type[0] ? call.content_type : "application/octet-stream");
     storage_count(s, "medvault_storage_decoys_served_total", "Answers relayed from the decoy cloud", NULL, 1);
+    /* The audit log (read by the hospital's admins, never by the caller) says what happened. */
+    char note[32];
+    snprintf(note, sizeof note, "decoy:%s", label_of_reason(reason));
+    if (mv_http_response_audit_note(resp, note) != MV_OK)
+        mv_log(MV_LOG_WARN, STORAGE_COMPONENT, "audit note dropped");
     done = 1;
 out:
     if (!done) {
@@ -830,8 +837,11 @@ int storage_guard_check(storage_srv *s, const mv_credential *cred, const mv_http
     pthread_mutex_unlock(&g->lock);
     switch (act) {
     case GUARD_SERVE:
-        if (honey)
+        if (honey) {
             raise_alert(g, "honeytoken", cred->subject, req->remote_addr, object, "honeytoken read");
+            if (mv_http_response_audit_note(resp, "honeytoken") != MV_OK)
+                mv_log(MV_LOG_WARN, STORAGE_COMPONENT, "audit note dropped");
+        }
         break;
     case GUARD_DEMAND:
         mv_http_respond_json_error(resp, 401, "step-up required");
@@ -840,6 +850,8 @@ int storage_guard_check(storage_srv *s, const mv_credential *cred, const mv_http
         storage_count(s, "medvault_storage_stepup_demands_total", "Step-up demanded of a principal over its profile",
                       NULL, 1);
         mv_log(MV_LOG_INFO, STORAGE_COMPONENT, "step-up demanded: %s", why);
+        if (mv_http_response_audit_note(resp, "step-up-demanded") != MV_OK)
+            mv_log(MV_LOG_WARN, STORAGE_COMPONENT, "audit note dropped");
         answered = 1;
         break;
     case GUARD_DECOY:

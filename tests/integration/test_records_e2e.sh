@@ -96,8 +96,10 @@ pass "get --all restores every record of the doctor (batched)"
 # Only readers may read; unauthenticated requests are refused.
 "$MV" get --deployment "$DEP" --user "$TMP/neuro1" "$ID" -o "$TMP/no" 2>/dev/null && fail "a non-reader read a record"
 SURL=$(json_get "$DEP" 'd["storage_url"]')
-[ "$(curl -s -o /dev/null -w '%{http_code}' "$SURL/v1/records/$ID")" = 401 ] || fail "unauthenticated read not refused"
-pass "non-reader and unauthenticated reads refused"
+# An unauthenticated read is answered from the decoy cloud with a 200
+# (test_decoy_e2e.sh compares its status, headers and size with the real answer).
+[ "$(curl -s -o "$TMP/decoy.env" -w '%{http_code}' "$SURL/v1/records/$ID")" = 200 ] || fail "unauthenticated read not answered by the decoy cloud"
+pass "non-reader refused; an unauthenticated read gets a decoy"
 
 # One key server down: uploads still work.
 KS1=$(pgrep -f "keyserver run --dir $TMP/mv/ks1" | head -1)

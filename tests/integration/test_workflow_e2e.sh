@@ -141,8 +141,16 @@ pass "appointment completed; a completed appointment cannot be cancelled"
 "$MV" user status "$BAUER" suspended --user "$ADMIN" > /dev/null
 sleep $((POLL * 2 + 1))
 "$MV" oprf --deployment "$MEDVAULT_DEPLOYMENT" --user "$TMP/bauer" 00 > /dev/null 2> "$TMP/rv1.err" && fail "a key server accepted a suspended doctor"
-"$MV" ls --user "$TMP/bauer" > /dev/null 2> "$TMP/rv2.err" && fail "the storage server accepted a suspended doctor"
-grep -q 401 "$TMP/rv2.err" || fail "storage should answer 401: $(cat "$TMP/rv2.err")"
+# The storage server does not tell a suspended user so: it answers from the decoy cloud
+# and raises a "revoked credential" alert.
+"$MV" ls --user "$TMP/bauer" --json > "$TMP/rv2.json" 2> "$TMP/rv2.err" || fail "storage should answer a suspended doctor from the decoy cloud: $(cat "$TMP/rv2.err")"
+for _ in $(seq 50); do
+  "$MV" alerts --user "$ADMIN" --json > "$TMP/rv-al.json"
+  [ "$(json_get "$TMP/rv-al.json" 'sum(1 for a in d["alerts"] if a["principal"]=="'"$BAUER"'" and a["reason"]=="revoked credential" and a["kind"]=="decoy_served")')" -eq 1 ] && break
+  sleep 0.2
+done
+[ "$(json_get "$TMP/rv-al.json" 'sum(1 for a in d["alerts"] if a["principal"]=="'"$BAUER"'" and a["reason"]=="revoked credential")')" -eq 1 ] \
+  || fail "a suspended doctor's storage request should raise one alert: $(cat "$TMP/rv-al.json")"
 "$MV" medicine list --user "$TMP/bauer" > /dev/null 2>&1 && fail "the hospital accepted a suspended doctor"
 "$MV" ls --user "$TMP/alvarez" > /dev/null || fail "an active doctor was refused"
 "$MV" user status "$BAUER" active --user "$ADMIN" > /dev/null
@@ -150,7 +158,7 @@ sleep $((POLL * 2 + 1))
 "$MV" ls --user "$TMP/bauer" > /dev/null || fail "a reactivated doctor is still refused"
 "$MV" user status "$BAUER" revoked --user "$ADMIN" > /dev/null
 "$MV" user status "$BAUER" active --user "$ADMIN" 2>/dev/null && fail "a revoked user was reactivated"
-pass "suspended doctor refused by key servers, storage and hospital within ${POLL}s polling; reactivation works; revoked is final"
+pass "suspended doctor refused by key servers and hospital and served decoys (plus an alert) by storage within ${POLL}s polling; reactivation works; revoked is final"
 
 stop_pid "$UP"
 PIDS=()
