@@ -2,30 +2,24 @@
 # guard_probe.py - raw storage requests for tests/integration/test_guard.sh: signed as a user
 # (DESIGN section 3), signed with a credential of a forged hospital, or unsigned; prints the
 # answer's status, header names in order, content type, body size and SHA-256 as JSON, and
-# optionally the latency of repeated requests. Needs python3-cryptography (Ed25519).
-import argparse, base64, hashlib, http.client, json, os, secrets, struct, sys, time
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives import serialization
+# optionally the latency of repeated requests. The MV-* headers come from the mv_sign test
+# helper (MV_SIGN_BIN, built with the tests: the project's own signing code).
+import argparse, hashlib, http.client, json, os, struct, subprocess, sys, tempfile, time
 
-def raw_pk(sk):
-    return sk.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-
-def load_seed(d):
-    return Ed25519PrivateKey.from_private_bytes(bytes.fromhex(json.load(open(os.path.join(d, "keys")))["sign_seed"]))
-
-def credential(subject, issuer_sk, role, depts, issued, expires):
-    # mv_auth.h "Binary credential layout" (MVC1, big-endian).
-    b = b"MVC1" + subject + raw_pk(issuer_sk) + struct.pack(">QQ", issued, expires)
-    b += bytes([len(role)]) + role.encode() + bytes([len(depts)])
-    for d in depts:
-        b += bytes([len(d)]) + d.encode()
-    return base64.b64encode(b + issuer_sk.sign(b"medvault-cred-v1\n" + b)).decode()
-
-def signed_headers(sk, cred, method, path, body):
-    date, nonce = str(int(time.time())), secrets.token_hex(16)
-    msg = "medvault-req-v1\n%s\n%s\n%s\n%s\n%s" % (method, path, date, nonce, hashlib.sha256(body).hexdigest())
-    return {"MV-Key": raw_pk(sk).hex(), "MV-Date": date, "MV-Nonce": nonce, "MV-Credential": cred,
-            "MV-Signature": sk.sign(msg.encode()).hex()}
+def signed_headers(user, method, path, body, forge, expired_by):
+    args = [os.environ["MV_SIGN_BIN"], "--user", user]
+    if forge:
+        args += ["--forge", "cred"]
+    if expired_by:
+        args += ["--expired-by", expired_by]
+    args += [method, path]
+    with tempfile.NamedTemporaryFile() as f:
+        if body:
+            f.write(body)
+            f.flush()
+            args.append(f.name)
+        out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
+    return dict(line.split(": ", 1) for line in out.splitlines() if line)
 
 def main():
     ap = argparse.ArgumentParser()
@@ -49,14 +43,7 @@ def main():
         if body:
             hdrs["Content-Type"] = "application/octet-stream"
         if a.user:
-            sk = load_seed(a.user)
-            cred = open(os.path.join(a.user, "credential")).read().strip()
-            now = int(time.time())
-            if a.forge:
-                cred = credential(raw_pk(sk), Ed25519PrivateKey.generate(), "doctor", ["cardiology"], now - 60, now + 3600)
-            if a.expired_by:
-                cred = credential(raw_pk(sk), load_seed(a.expired_by), "doctor", ["cardiology"], now - 7200, now - 3600)
-            hdrs.update(signed_headers(sk, cred, a.method, a.path, body))
+            hdrs.update(signed_headers(a.user, a.method, a.path, body, a.forge, a.expired_by))
         if a.grant:
             hdrs["MV-Step-Up"] = open(a.grant).read().strip()
         c = http.client.HTTPConnection(host, timeout=30)

@@ -2,10 +2,12 @@
  * can send it with curl and look at the raw answer (status, headers, body) the way an
  * intruder's own tool would.
  *
- * usage: mv_sign --user DIR [--forge sig|cred] METHOD PATH_AND_QUERY [BODY_FILE]
- *   --forge sig   claims DIR's key and credential but signs with a random key (bad signature)
- *   --forge cred  a random key with a credential "issued" by a random key that is not the
- *                 hospital's (a forged credential), copying DIR's role and departments
+ * usage: mv_sign --user DIR [--forge sig|cred | --expired-by HOSPITAL_DIR] METHOD PATH_AND_QUERY [BODY_FILE]
+ *   --forge sig     claims DIR's key and credential but signs with a random key (bad signature)
+ *   --forge cred    DIR's key with a credential "issued" by a random key that is not the
+ *                   hospital's (a forged credential), copying DIR's role and departments
+ *   --expired-by H  DIR's key with a credential the real hospital (identity directory H) signed
+ *                   that expired an hour ago
  * Output: one "Name: value" line per header (MV-Key, MV-Date, MV-Nonce, MV-Credential,
  * MV-Signature). Exit 0, or 2 on bad usage, 1 on any failure. */
 #include <sodium.h>
@@ -22,9 +24,9 @@
 
 int main(int argc, char **argv)
 {
-    const char *dir = NULL, *forge = NULL;
+    const char *dir = NULL, *forge = NULL, *hosp_dir = NULL;
     int i = 1, rc = 1;
-    mv_identity *id = NULL;
+    mv_identity *id = NULL, *hosp = NULL;
     uint8_t pk[32], sk[64], fpk[32], fsk[64];
     char cred_b64[MV_CRED_B64_MAX + 1];
     mv_buf body;
@@ -35,10 +37,13 @@ int main(int argc, char **argv)
             dir = argv[i + 1];
         else if (!strcmp(argv[i], "--forge"))
             forge = argv[i + 1];
+        else if (!strcmp(argv[i], "--expired-by"))
+            hosp_dir = argv[i + 1];
         else
             return 2;
     }
-    if (!dir || argc - i < 2 || argc - i > 3 || (forge && strcmp(forge, "sig") && strcmp(forge, "cred")))
+    if (!dir || argc - i < 2 || argc - i > 3 || (forge && strcmp(forge, "sig") && strcmp(forge, "cred")) ||
+        (forge && hosp_dir))
         return 2;
     const char *method = argv[i], *path = argv[i + 1];
     if (mv_crypto_init() != MV_OK || mv_identity_load(dir, &id) != MV_OK || !mv_identity_credential(id))
@@ -50,17 +55,25 @@ int main(int argc, char **argv)
     snprintf(cred_b64, sizeof cred_b64, "%s", mv_identity_credential(id));
     uint64_t now = (uint64_t)time(NULL);
     mv_signed_headers h;
-    if (forge && !strcmp(forge, "cred")) {
-        /* A credential that looks right but was signed by a key that is not the hospital's. */
+    if ((forge && !strcmp(forge, "cred")) || hosp_dir) {
+        /* DIR's key and role with a credential signed by a key that is not the hospital's, or
+         * by the hospital but expired an hour ago. */
         mv_credential c;
         uint8_t hpk[32], hsk[64];
         if (mv_credential_decode(cred_b64, strlen(cred_b64), &c) != MV_OK)
             goto out;
-        crypto_sign_keypair(pk, sk);
-        crypto_sign_keypair(hpk, hsk);
-        memcpy(c.subject, pk, 32);
-        c.issued_at = now;
-        c.expires_at = now + 3600;
+        if (hosp_dir) {
+            if (mv_identity_load(hosp_dir, &hosp) != MV_OK)
+                goto out;
+            memcpy(hpk, mv_identity_sign_pk(hosp), 32);
+            memcpy(hsk, mv_identity_sign_sk(hosp), 64);
+            c.issued_at = now - 7200;
+            c.expires_at = now - 3600;
+        } else {
+            crypto_sign_keypair(hpk, hsk);
+            c.issued_at = now - 60;
+            c.expires_at = now + 3600;
+        }
         rc = mv_credential_issue(&c, hpk, hsk) == MV_OK && mv_credential_encode(&c, cred_b64, sizeof cred_b64) == MV_OK
                  ? 0
                  : 1;
@@ -87,6 +100,7 @@ out:
     mv_wipe(sk, sizeof sk);
     mv_buf_clear(&body);
     mv_identity_free(id);
+    mv_identity_free(hosp);
     if (rc)
         fprintf(stderr, "mv_sign: failed\n");
     return rc;

@@ -10,7 +10,6 @@
 # exactly one alert at the hospital (`medvault alerts --json`). Prints real vs decoy latency.
 source "$(dirname "$0")/lib.sh"
 PROBE="python3 $(dirname "$0")/guard_probe.py"
-python3 -c 'import cryptography' 2>/dev/null || fail "python3-cryptography is required (Ed25519 for guard_probe.py)"
 
 FLOOR=40
 "$MV" up --dir "$TMP/mv" --revocation-poll 1 > "$TMP/up.out" 2> "$TMP/up.err" &
