@@ -7,12 +7,22 @@
 # bytes); a honeytoken read gets a 200 and an alert; a burst by a valid doctor gets a step-up
 # demand, then decoys, and real data with a device step-up grant; a doctor reading their own
 # delegated records at normal volume gets real bytes and raises no alert. Each scenario raises
-# exactly one alert at the hospital (`medvault alerts --json`). Prints real vs decoy latency.
+# exactly one alert at the hospital (`medvault alerts --json`), delivered once to a webhook
+# receiver this test starts. A thief with a doctor's keys but not their device fails step-up
+# and gets decoys that decrypt to plausible fake FHIR. No service directory holds record
+# plaintext. Prints real vs decoy latency.
 source "$(dirname "$0")/lib.sh"
 PROBE="python3 $(dirname "$0")/guard_probe.py"
 
 FLOOR=40
-"$MV" up --dir "$TMP/mv" --revocation-poll 1 > "$TMP/up.out" 2> "$TMP/up.err" &
+MARKER="GuardPlaintextMarker$RANDOM$RANDOM"
+# The webhook receiver: one line per alert the hospital delivers.
+"$MV_WEBHOOK_SINK_BIN" "$TMP/sink.port" "$TMP/sink.out" 2> "$TMP/sink.log" &
+PIDS+=("$!")
+for _ in $(seq 100); do [ -s "$TMP/sink.port" ] && break; sleep 0.05; done
+[ -s "$TMP/sink.port" ] || fail "the webhook receiver did not start"
+"$MV" up --dir "$TMP/mv" --revocation-poll 1 --webhook "http://127.0.0.1:$(cat "$TMP/sink.port")/alerts" \
+  > "$TMP/up.out" 2> "$TMP/up.err" &
 PIDS+=("$!")
 for _ in $(seq 900); do [ -f "$TMP/mv/ready" ] && break; sleep 0.1; done
 [ -f "$TMP/mv/ready" ] || { cat "$TMP/up.err" >&2; fail "medvault up did not become ready"; }
@@ -58,14 +68,14 @@ for i in 1 2 3; do
   cat > "$TMP/rx$i.json" <<JSON
 {"resourceType":"MedicationRequest","status":"active","intent":"order","subject":{"reference":"Patient/$MRN"},
  "authoredOn":"2026-11-23T09:4$i:00Z","medicationCodeableConcept":{"text":"Atorvastatin $((i * 10)) mg tablet"},
- "dosageInstruction":[{"text":"1 tablet daily"}]}
+ "dosageInstruction":[{"text":"1 tablet daily"}],"note":[{"text":"$MARKER"}]}
 JSON
 done
 "$MV" put --user "$TMP/alvarez" --patient "$MRN" --appointment "$APPT" --json "$TMP/rx1.json" "$TMP/rx2.json" "$TMP/rx3.json" > "$TMP/w.json"
 RID=$(json_get "$TMP/w.json" 'd["records"][0]["id"]')
 RIDS=$(json_get "$TMP/w.json" '",".join(r["id"] for r in d["records"])')
-cat > "$TMP/note.json" <<'JSON'
-{"resourceType":"Observation","status":"final","code":{"text":"Heart rate"},"valueQuantity":{"value":72,"unit":"beats/min"}}
+cat > "$TMP/note.json" <<JSON
+{"resourceType":"Observation","status":"final","code":{"text":"Heart rate $MARKER"},"valueQuantity":{"value":72,"unit":"beats/min"}}
 JSON
 "$MV" put --user "$TMP/bauer" --json "$TMP/note.json" > "$TMP/wb.json"
 BID=$(json_get "$TMP/wb.json" 'd["records"][0]["id"]')
@@ -192,8 +202,66 @@ pass "burst: 401 step-up required (no alert), then decoys (one alert), then real
 alerts_json
 [ "$(json_get "$TMP/alerts.json" "len([a for a in d['alerts'] if a['source']=='storage'])")" -eq 6 ] ||
   { cat "$TMP/alerts.json" >&2; fail "expected six alert rows from the primary"; }
-grep -q "Atorvastatin\|Heart rate" "$TMP/alerts.json" && fail "an alert carries record content"
-pass "six scenarios, six alert rows; no record content in alerts"
+grep -q "Atorvastatin\|Heart rate\|$MARKER" "$TMP/alerts.json" && fail "an alert carries record content"
+# The webhook got each of them exactly once (the hospital delivers in the background).
+hooks() { python3 - "$TMP/sink.out" <<'PY'
+import collections, json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+ids = [r["id"] for r in rows]
+assert len(ids) == len(set(ids)), "an alert was delivered twice"
+c = collections.Counter((r["kind"], r["reason"]) for r in rows if r["source"] == "storage")
+print(json.dumps(sorted("%s/%s=%d" % (k[0], k[1], n) for k, n in c.items())))
+PY
+}
+WANT='["decoy_served/expired credential=1", "decoy_served/forged credential=1", "decoy_served/revoked credential=1", "decoy_served/step-up not completed=1", "decoy_served/unauthenticated=1", "honeytoken/honeytoken read=1"]'
+for _ in $(seq 100); do [ "$(hooks)" = "$WANT" ] && break; sleep 0.1; done
+[ "$(hooks)" = "$WANT" ] || fail "the webhook should get one POST per scenario: $(hooks)"
+grep -q "Atorvastatin\|Heart rate\|$MARKER" "$TMP/sink.out" && fail "a webhook POST carries record content"
+pass "six scenarios, six alert rows, each delivered once to the webhook; no record content in alerts"
+
+# 9. Stolen keys: a thief copies a doctor's user directory (not the device key kept apart),
+# reads in a burst, fails the step-up and reads on: decoys that open with the stolen keys and
+# decode to plausible FHIR that is not the doctor's record.
+"$MV" keygen --out "$TMP/chen-phone" > /dev/null
+"$MV" user device add "$(key_of "$TMP/chen")" --device-key "$TMP/chen-phone" --user "$ADMIN" > /dev/null
+"$MV" put --user "$TMP/chen" --json "$TMP/note.json" > "$TMP/wc.json"
+CID=$(json_get "$TMP/wc.json" 'd["records"][0]["id"]')
+cp -a "$TMP/chen" "$TMP/thief"
+$PROBE "$URL" GET "/v1/records/$CID" --user "$TMP/thief" --repeat "$FLOOR" --out "$TMP/t1.json" > /dev/null
+[ "$(json_get "$TMP/t1.json" 'd["status"]')" -eq 200 ] || fail "the thief's reads up to the floor should be served"
+"$MV" get --user "$TMP/thief" "$CID" -o "$TMP/t2.json" 2> "$TMP/t2.err" && fail "the client read on while a step-up is pending"
+grep -qi "step-up" "$TMP/t2.err" || fail "the client should say a step-up is required: $(cat "$TMP/t2.err")"
+"$MV" keygen --out "$TMP/thief-phone" > /dev/null
+"$MV" stepup --device-key "$TMP/thief-phone" --user "$TMP/thief" > /dev/null 2>&1 && fail "a step-up with an unregistered device passed"
+rm -f "$TMP/thief/stepup.pending" # the thief's own tooling ignores the client's refusal
+"$MV" get --user "$TMP/thief" "$CID" -o "$TMP/t3.json" || fail "the thief's decoy did not open with the stolen keys"
+python3 - "$TMP/t3.json" "$MARKER" <<'PY' || fail "the decoy is not plausible fake FHIR"
+import json, sys
+d = json.load(open(sys.argv[1]))
+known = {"MedicationRequest", "Observation", "Condition", "DiagnosticReport", "Encounter", "Bundle", "Patient"}
+assert d.get("resourceType") in known, d.get("resourceType")
+assert sys.argv[2] not in open(sys.argv[1]).read(), "the decoy holds real content"
+PY
+"$MV" canon "$TMP/note.json" | cmp -s - <(cat "$TMP/t3.json"; echo) && fail "the thief got the real record"
+alerts_json
+CHEN=$(key_of "$TMP/chen")
+[ "$(json_get "$TMP/alerts.json" "sum(a['kind']=='stepup_failed' and a['principal']=='$CHEN' for a in d['alerts'])")" -eq 1 ] \
+  || fail "the failed step-up should raise one alert: $(cat "$TMP/alerts.json")"
+for _ in $(seq 50); do
+  alerts_json
+  [ "$(json_get "$TMP/alerts.json" "sum(a['kind']=='decoy_served' and a['principal']=='$CHEN' and a['reason']=='step-up not completed' for a in d['alerts'])")" -eq 1 ] && break
+  sleep 0.1
+done
+[ "$(json_get "$TMP/alerts.json" "sum(a['kind']=='decoy_served' and a['principal']=='$CHEN' and a['reason']=='step-up not completed' for a in d['alerts'])")" -eq 1 ] \
+  || fail "the thief's decoys should raise one alert"
+pass "stolen keys + failed step-up: the decoy opens with the stolen keys as plausible fake FHIR ($(json_get "$TMP/t3.json" 'd["resourceType"]')); step-up failure and decoys each alerted once"
+
+# 10. No service directory holds record plaintext (the real records carry a marker).
+for d in "$TMP/mv/hospital" "$TMP/primary" "$TMP/decoy" "$TMP/mv/storage" "$TMP/mv/decoy" "$TMP"/mv/ks*; do
+  [ -d "$d" ] || fail "missing service directory $d"
+  grep -r -l -a "$MARKER" "$d" && fail "record plaintext found under $d"
+done
+pass "the hospital's, the primary's and the decoy cloud's directories hold no record plaintext"
 
 # Latency of real and decoy answers (reported, not asserted).
 $PROBE "$URL" GET "/v1/records/$RID" --user "$TMP/dana" --repeat 25 --out "$TMP/tr.json" > /dev/null
@@ -201,13 +269,13 @@ $PROBE "$URL" GET "/v1/records/$RID" --repeat 25 --out "$TMP/td.json" > /dev/nul
 echo "# latency ms (median / p90): real $(json_get "$TMP/tr.json" '"%.2f / %.2f" % (d["ms_median"], d["ms_p90"])'), decoy $(json_get "$TMP/td.json" '"%.2f / %.2f" % (d["ms_median"], d["ms_p90"])')"
 
 # The decoy cloud down: suspicious requests get the plain 401, never an error naming decoys.
-kill -TERM "${PIDS[1]}"; wait "${PIDS[1]}" 2>/dev/null || true
+kill -TERM "${PIDS[2]}"; wait "${PIDS[2]}" 2>/dev/null || true
 $PROBE "$URL" GET "/v1/records/$RID" --out "$TMP/dn.json" --body-out "$TMP/dn.bin" > /dev/null
 [ "$(json_get "$TMP/dn.json" 'd["status"]')" -eq 401 ] || fail "with the decoy cloud down an unauthenticated read should get 401"
 grep -qi decoy "$TMP/dn.bin" && fail "the 401 mentions decoys"
 pass "decoy cloud down: plain 401 without a word about decoys"
 
 # The primary stops cleanly (under the sanitizer build, a leak or error fails here).
-stop_pid "${PIDS[2]}"
+stop_pid "${PIDS[3]}"
 grep -q "ERROR: \(Address\|Leak\)Sanitizer" "$TMP/primary.log" && fail "sanitizer report in the primary's log"
 pass "the guarded primary stops cleanly"
