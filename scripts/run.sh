@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # make run: the main job on the embedded default.
-# `medvault up` starts the hospital, three key servers (threshold 2, key from their DKG) and the
-# storage server on loopback. Two cardiology doctors and one neurology doctor are registered,
+# `medvault up` starts the hospital, three key servers (threshold 2, key from their DKG), the
+# storage server and its decoy cloud on loopback. Two cardiology doctors and one neurology doctor are registered,
 # a few hundred synthetic FHIR prescriptions are encrypted on the "doctors' machines" and
 # uploaded, and the run prints the storage savings and throughput, reads a record back and
 # checks it, and shows that the storage directory holds no plaintext. Then the hospital's
 # workflow: a patient registers, books an appointment, delegates the episode to her doctor at
 # the appointment; the doctor writes a prescription from the formulary (another doctor without
 # the delegation is refused); the patient shares it with a second doctor and revokes; a
-# suspended doctor is refused by every service. The run prints where the admin dashboard can be
+# suspended doctor is refused by the key servers and served decoys by the storage server; an
+# intruder without credentials gets a decoy of the right size and raises an alert; every
+# service's audit log verifies after the stop. The run prints where the admin dashboard can be
 # opened and stops everything (MV_RUN_KEEP=1 keeps the deployment running until Ctrl-C).
 set -euo pipefail
 MV=$(realpath "${1:-build/medvault}")
@@ -26,7 +28,7 @@ trap cleanup EXIT
 say() { printf '\n== %s\n' "$*"; }
 N=${MV_RUN_PRESCRIPTIONS:-400}
 
-say "medvault up: hospital, 3 key servers (t=2, DKG), storage server on loopback"
+say "medvault up: hospital, 3 key servers (t=2, DKG), storage server and decoy cloud on loopback"
 "$MV" up --dir "$TMP/mv" --revocation-poll 2 > "$TMP/up.out" 2> "$TMP/up.err" &
 UP_PID=$!
 for _ in $(seq 600); do
@@ -160,17 +162,32 @@ if "$MV" get --user "$TMP/dr-chen" "$RX" -o "$TMP/chen2.json" 2> "$TMP/chen2.err
 fi
 echo "after the revocation dr-chen is refused: $(head -1 "$TMP/chen2.err")"
 
-say "the admin suspends dr-bauer: every service refuses her within one polling interval (2 s)"
+say "the admin suspends dr-bauer: within one polling interval (2 s) the key servers refuse her and the storage server answers her from the decoy cloud"
 "$MV" user status "$(key_of "$TMP/dr-bauer")" suspended --user "$ADMIN" | grep -E '^(NAME|STATUS) '
 sleep 5
-if "$MV" ls --user "$TMP/dr-bauer" > /dev/null 2> "$TMP/susp.err"; then
-  echo "the storage server still accepts a suspended doctor" >&2; exit 1
-fi
-echo "storage server: $(head -1 "$TMP/susp.err")"
+N_BAUER=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["records"]))' "$TMP/put-dr-bauer.json")
+"$MV" ls --user "$TMP/dr-bauer" --json > "$TMP/susp.json"
+echo "storage server: dr-bauer's listing is the decoy cloud's ($(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["records"]))' "$TMP/susp.json") records; she wrote $N_BAUER)"
 if "$MV" oprf --deployment "$DEP" --user "$TMP/dr-bauer" 00 > /dev/null 2> "$TMP/susp2.err"; then
   echo "the key servers still accept a suspended doctor" >&2; exit 1
 fi
 echo "key servers: $(head -1 "$TMP/susp2.err")"
+
+say "an intruder without credentials asks the storage server for Dana's prescription"
+SURL=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["storage_url"])' "$DEP")
+REAL_LEN=$("$MV" ls --user "$TMP/dana" --json | python3 -c 'import json,sys; print(next(r["envelope_bytes"] for r in json.load(sys.stdin)["records"] if r["id"]==sys.argv[1]))' "$RX")
+CODE=$(curl -s -D "$TMP/intruder.h" -o "$TMP/intruder.bin" -w '%{http_code}' "$SURL/v1/records/$RX")
+echo "the intruder gets HTTP $CODE with $(stat -c %s "$TMP/intruder.bin") bytes (the real envelope has $REAL_LEN) and headers $(grep -o '^MV-[A-Za-z-]*' "$TMP/intruder.h" | paste -sd, -):"
+echo "a decoy from the decoy cloud for this record id: sealed to the same readers, it would open with a stolen reader key as a plausible fake"
+"$MV" get --user "$TMP/dana" "$RX" -o "$TMP/dana-rx2.json"
+cmp -s "$TMP/dana-rx.json" "$TMP/dana-rx2.json" && echo "Dana still reads her real prescription"
+for _ in $(seq 50); do
+  "$MV" alerts --user "$ADMIN" --json > "$TMP/alerts.json"
+  python3 -c 'import json,sys; sys.exit(0 if sum(a["reason"]=="unauthenticated" for a in json.load(open(sys.argv[1]))["alerts"]) else 1)' "$TMP/alerts.json" && break
+  sleep 0.1
+done
+echo "the hospital's alert log (also on the dashboard, and to a webhook and syslog when configured):"
+"$MV" alerts --user "$ADMIN"
 
 say "dashboards"
 URL=$("$MV" dashboard --user "$ADMIN")
@@ -185,4 +202,9 @@ fi
 
 say "stopping medvault up (SIGTERM)"
 kill -TERM "$UP_PID"; wait "$UP_PID"; UP_PID=
+
+say "every service kept a hash-chained audit log with signed checkpoints; they verify"
+for d in hospital ks1 storage decoy; do
+  printf '%-9s ' "$d"; "$MV" audit verify "$TMP/mv/$d" | head -1
+done
 echo "done."
