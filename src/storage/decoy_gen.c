@@ -41,7 +41,9 @@
 
 enum { DOM_CHOICE = 1, DOM_TEXT, DOM_MLE, DOM_REC, DOM_BULK };
 enum { T_MEDREQ, T_VITAL, T_CONDITION, T_REPORT, T_ECG, T_ENCOUNTER, T_PATIENT };
-enum { Z_ZSTD, Z_RAW }; /* how a part is compressed: libzstd, or a stored (raw-block) frame */
+/* How a part is compressed: libzstd; a stored (raw-block) frame; the same with a 4-byte
+ * content size field (3 bytes more: it bridges the 2-byte step where the 1-byte field ends). */
+enum { Z_ZSTD, Z_RAW, Z_RAW4 };
 
 static const char env_aad_label[] = "medvault-envelope-v1";
 
@@ -301,9 +303,32 @@ static const drug *pick_drug(drbg *d, const char *dept)
     return &drugs[skewed(d, (uint32_t)n)];
 }
 
+/* Appends the envelope knob of the lean tiers (lean >= 2): n characters of free text in an
+ * envelope member of type t (nothing when n is 0; a Patient keeps its narrative). */
+static mv_err lean_knob(const gen *g, int t, size_t n, mv_buf *b)
+{
+    static const char *const open_[] = {",\"note\":[{\"text\":\"", ",\"note\":[{\"text\":\"",
+                                        ",\"note\":[{\"text\":\"", ",\"conclusion\":\"",
+                                        ",\"note\":[{\"text\":\"", ",\"reasonCode\":[{\"text\":\""};
+    static const char *const close_[] = {"\"}]", "\"}]", "\"}]", "\"", "\"}]", "\"}]"};
+    if (n == 0 || t < T_MEDREQ || t > T_ENCOUNTER)
+        return MV_OK;
+    mv_err rc = mv_buf_puts(b, open_[t]);
+    if (rc == MV_OK)
+        rc = knob_text(g, 0xffff, g->narr_variant, 0, n, b);
+    return rc == MV_OK ? mv_buf_puts(b, close_[t]) : rc;
+}
+
 /* Appends one resource of type t (entry e) with a knob of `knob` characters in a content
- * field and a narrative of `narr` characters (narr SIZE_MAX: none). minimal drops optional
- * content members and lean optional envelope members, for the smallest shapes. */
+ * field and an envelope knob of `narr` characters (narr SIZE_MAX: none): the narrative, or
+ * at lean >= 2 a note (lean_knob). minimal drops optional content members; lean (0..5) only
+ * ever changes envelope members, so a resource's content blocks are the same at every level:
+ *   0 full: uuid ids, meta, display names, encounter and requester;
+ *   1 lean: no meta, no encounter or requester;
+ *   2 house style (as this system's client writes records): short id ("rx-4711"),
+ *     "Patient/MRN-123456" without display, encounter "Encounter/<16 hex>", no meta, knob
+ *     in a note; 3 the same without id; 4 subject and date only; 5 bare: resourceType and
+ *     status (plus what the content block holds). */
 static mv_err resource(gen *g, int t, uint64_t e, size_t knob, unsigned v, size_t narr, int minimal, int lean,
                        mv_buf *b)
 {
@@ -324,14 +349,44 @@ static mv_err resource(gen *g, int t, uint64_t e, size_t knob, unsigned v, size_
     fmt_time(g->s->created - below(&d, 3 * 86400), when, whent);
     static const char *const types[] = {"MedicationRequest", "Observation", "Condition", "DiagnosticReport",
                                         "Observation", "Encounter", "Patient"};
-    rc = mv_buf_printf(b, "{\"resourceType\":\"%s\",\"id\":\"%s\"", types[t], id);
+    /* House-style identifiers come from their own stream, so the choices above stay put. */
+    drbg hd;
+    char mrn6[16], enc16[17];
+    drbg_init(&hd, g->k, DOM_CHOICE, e | (uint64_t)1 << 40);
+    snprintf(mrn6, sizeof mrn6, "MRN-%06u", (unsigned)below(&hd, 1000000));
+    for (int i = 0; i < 16; i++)
+        enc16[i] = "0123456789abcdef"[below(&hd, 16)];
+    enc16[16] = 0;
+    int house = lean >= 2, with_date = lean <= 3, with_subject = lean <= 3, with_enc = lean == 0 || lean == 2;
+    const char *st = lean >= 5 ? "" : ",\"status\":";
+    rc = mv_buf_printf(b, "{\"resourceType\":\"%s\"", types[t]);
+    if (rc == MV_OK && lean < 2)
+        rc = mv_buf_printf(b, ",\"id\":\"%s\"", id);
+    /* House style: the knob is first a hex id of narr characters (<= 64, each adds one
+     * byte), then a 32-character id and a note of the rest: no step wider than a byte. */
+    size_t idlen = !house || narr == SIZE_MAX || t == T_PATIENT ? 0 : narr <= 64 ? narr : 32;
+    if (rc == MV_OK && idlen) {
+        drbg hx;
+        drbg_init(&hx, g->k, DOM_TEXT, 0xfffd0 + g->narr_variant);
+        rc = mv_buf_puts(b, ",\"id\":\"");
+        for (size_t i = 0; rc == MV_OK && i < idlen; i++)
+            rc = mv_buf_append(b, &"0123456789abcdef"[below(&hx, 16)], 1);
+        if (rc == MV_OK)
+            rc = mv_buf_puts(b, "\"");
+    }
     if (rc == MV_OK && !lean)
         rc = mv_buf_printf(b, ",\"meta\":{\"lastUpdated\":\"%s\"}", g->dt);
-    if (rc == MV_OK && narr != SIZE_MAX)
+    if (rc == MV_OK && narr != SIZE_MAX && (!house || t == T_PATIENT))
         rc = narrative(g, narr, g->narr_variant, b);
+    if (rc == MV_OK && narr != SIZE_MAX && narr > 64 && house)
+        rc = lean_knob(g, t, narr - 53, b);
     if (rc != MV_OK)
         return rc;
-    if (t != T_PATIENT) {
+    if (t != T_PATIENT && house && with_subject) {
+        rc = mv_buf_printf(b, ",\"subject\":{\"reference\":\"Patient/%s\"}", mrn6);
+        if (rc != MV_OK)
+            return rc;
+    } else if (t != T_PATIENT && !house) {
         rc = mv_buf_printf(b, ",\"%s\":{\"reference\":\"Patient/%s\",\"display\":\"%s %s\"}",
                            t == T_ENCOUNTER || t == T_CONDITION || t == T_MEDREQ || t == T_VITAL || t == T_REPORT ||
                                    t == T_ECG
@@ -346,16 +401,24 @@ static mv_err resource(gen *g, int t, uint64_t e, size_t knob, unsigned v, size_
         const drug *dr = pick_drug(&d, g->s->department);
         unsigned days = below(&d, 3) == 0 ? 90 : 30, refills = range_u(&d, 0, 5);
         double dose = dr->dose * (below(&d, 5) == 0 ? 2 : 1);
-        rc = mv_buf_printf(b, ",\"status\":\"active\",\"intent\":\"order\",\"authoredOn\":\"%s\","
-                              "\"medicationCodeableConcept\":{\"coding\":[{\"system\":\"http://www.nlm.nih.gov/research/umls/rxnorm\","
-                              "\"code\":\"%s\",\"display\":\"%s\"}],\"text\":\"%s\"}",
-                           when, dr->rxcui, dr->display, minimal ? dr->short_name : dr->display);
+        if (minimal >= 2) /* as this system's client writes it: text only */
+            rc = mv_buf_printf(b, "%s%s,\"intent\":\"order\",\"medicationCodeableConcept\":{\"text\":\"%s %g %s\"}", st,
+                               *st ? "\"active\"" : "", dr->short_name, dose, dr->unit);
+        else
+            rc = mv_buf_printf(b, "%s%s,\"intent\":\"order\","
+                                  "\"medicationCodeableConcept\":{\"coding\":[{\"system\":\"http://www.nlm.nih.gov/research/umls/rxnorm\","
+                                  "\"code\":\"%s\",\"display\":\"%s\"}],\"text\":\"%s\"}",
+                               st, *st ? "\"active\"" : "", dr->rxcui, dr->display, minimal ? dr->short_name : dr->display);
+        if (rc == MV_OK && with_date)
+            rc = mv_buf_printf(b, ",\"authoredOn\":\"%s\"", when);
         if (rc == MV_OK && !lean)
             rc = mv_buf_printf(b, ",\"encounter\":{\"reference\":\"Encounter/%s\"},\"requester\":{\"reference\":"
                                   "\"Practitioner/%s\",\"display\":\"Dr. %s %s\"}",
                                enc, prac, dfirst, dlast);
+        else if (rc == MV_OK && with_enc)
+            rc = mv_buf_printf(b, ",\"encounter\":{\"reference\":\"Encounter/%s\"}", enc16);
         if (rc == MV_OK)
-            rc = mv_buf_puts(b, ",\"dosageInstruction\":[{\"patientInstruction\":\"");
+            rc = mv_buf_puts(b, minimal >= 2 ? ",\"dosageInstruction\":[{\"text\":\"" : ",\"dosageInstruction\":[{\"patientInstruction\":\"");
         if (rc == MV_OK)
             rc = knob_text(g, e, v, 0, knob, b);
         if (rc == MV_OK && !minimal)
@@ -375,25 +438,55 @@ static mv_err resource(gen *g, int t, uint64_t e, size_t knob, unsigned v, size_
     case T_VITAL: {
         const vital *vt = &vitals[skewed(&d, sizeof vitals / sizeof *vitals)];
         double x = vt->lo + (vt->hi - vt->lo) * (double)below(&d, 10001) / 10000.0;
-        rc = mv_buf_printf(b, ",\"status\":\"final\",\"effectiveDateTime\":\"%s\",\"category\":[{\"coding\":[{\"system\":"
+        if (minimal >= 2) { /* text only, as this system's client writes it */
+            rc = mv_buf_printf(b, "%s%s,\"code\":{\"text\":\"%s%s", st, *st ? "\"final\"" : "", vt->display,
+                               knob ? ": " : "");
+            if (rc == MV_OK)
+                rc = knob_text(g, e, v, 0, knob, b);
+            if (rc == MV_OK)
+                rc = mv_buf_printf(b, "\"},\"valueQuantity\":{\"value\":%.*f,\"unit\":\"%s\"}", (int)vt->decimals, x,
+                                   vt->ucum);
+            if (rc == MV_OK && with_date)
+                rc = mv_buf_printf(b, ",\"effectiveDateTime\":\"%s\"", whent);
+            break;
+        }
+        rc = mv_buf_printf(b, "%s%s,\"category\":[{\"coding\":[{\"system\":"
                               "\"http://terminology.hl7.org/CodeSystem/observation-category\",\"code\":\"%s\"}]}],"
                               "\"code\":{\"coding\":[{\"system\":\"http://loinc.org\",\"code\":\"%s\",\"display\":\"%s\"}],"
                               "\"text\":\"",
-                           whent, vt->cat, vt->loinc, vt->display);
+                           st, *st ? "\"final\"" : "", vt->cat, vt->loinc, vt->display);
         if (rc == MV_OK)
             rc = knob_text(g, e, v, 0, knob, b);
         if (rc == MV_OK)
             rc = mv_buf_printf(b, "\"},\"valueQuantity\":{\"value\":%.*f,\"unit\":\"%s\",\"system\":"
                                   "\"http://unitsofmeasure.org\",\"code\":\"%s\"}",
                                (int)vt->decimals, x, vt->unit, vt->ucum);
+        if (rc == MV_OK && with_date)
+            rc = mv_buf_printf(b, ",\"effectiveDateTime\":\"%s\"", whent);
         break;
     }
     case T_CONDITION: {
         const condition *c = &conditions[skewed(&d, sizeof conditions / sizeof *conditions)];
-        rc = mv_buf_printf(b, ",\"clinicalStatus\":{\"coding\":[{\"system\":\"http://terminology.hl7.org/CodeSystem/"
-                              "condition-clinical\",\"code\":\"active\"}]},\"recordedDate\":\"%s\",\"code\":{\"coding\":"
-                              "[{\"system\":\"http://snomed.info/sct\",\"code\":\"%s\",\"display\":\"%s\"}",
-                           when, c->snomed, c->display);
+        if (!house)
+            rc = mv_buf_puts(b, ",\"clinicalStatus\":{\"coding\":[{\"system\":\"http://terminology.hl7.org/CodeSystem/"
+                                "condition-clinical\",\"code\":\"active\"}]}");
+        if (rc == MV_OK && with_date)
+            rc = mv_buf_printf(b, ",\"recordedDate\":\"%s\"", when);
+        if (rc == MV_OK && minimal >= 2) { /* a short label only, as this system's client writes it */
+            static const char *const labels[] = {"Gout", "Asthma", "COPD", "Migraine", "Anemia", "Epilepsy",
+                                                 "Obesity", "Insomnia", "Hypertension", "Hypothyroidism"};
+            rc = mv_buf_printf(b, ",\"code\":{\"text\":\"%s%s",
+                               labels[(size_t)(c - conditions + v) % (sizeof labels / sizeof *labels)], knob ? " " : "");
+            if (rc == MV_OK && knob)
+                rc = knob_text(g, e, v, 0, knob - 1, b);
+            if (rc == MV_OK)
+                rc = mv_buf_puts(b, "\"}");
+            break;
+        }
+        if (rc == MV_OK)
+            rc = mv_buf_printf(b, ",\"code\":{\"coding\":[{\"system\":\"http://snomed.info/sct\",\"code\":\"%s\","
+                                  "\"display\":\"%s\"}",
+                               c->snomed, c->display);
         if (rc == MV_OK && !minimal)
             rc = mv_buf_printf(b, ",{\"system\":\"http://hl7.org/fhir/sid/icd-10-cm\",\"code\":\"%s\"}", c->icd10);
         if (rc == MV_OK)
@@ -409,9 +502,14 @@ static mv_err resource(gen *g, int t, uint64_t e, size_t knob, unsigned v, size_
     }
     case T_REPORT: {
         const panel *p = &panels[skewed(&d, sizeof panels / sizeof *panels)];
-        rc = mv_buf_printf(b, ",\"status\":\"final\",\"effectiveDateTime\":\"%s\",\"issued\":\"%s\",\"code\":{\"coding\":"
-                              "[{\"system\":\"http://loinc.org\",\"code\":\"%s\",\"display\":\"%s\"}],\"text\":\"",
-                           whent, g->dt, p->loinc, p->display);
+        if (with_date)
+            rc = mv_buf_printf(b, ",\"effectiveDateTime\":\"%s\"", whent);
+        if (rc == MV_OK && !house)
+            rc = mv_buf_printf(b, ",\"issued\":\"%s\"", g->dt);
+        if (rc == MV_OK)
+            rc = mv_buf_printf(b, "%s%s,\"code\":{\"coding\":"
+                                  "[{\"system\":\"http://loinc.org\",\"code\":\"%s\",\"display\":\"%s\"}],\"text\":\"",
+                               st, *st ? "\"final\"" : "", p->loinc, p->display);
         if (rc == MV_OK)
             rc = knob_text(g, e, v, 0, knob, b);
         if (rc == MV_OK)
@@ -422,29 +520,51 @@ static mv_err resource(gen *g, int t, uint64_t e, size_t knob, unsigned v, size_
         break;
     }
     case T_ECG:
-        rc = mv_buf_printf(b, ",\"status\":\"final\",\"effectiveDateTime\":\"%s\",\"code\":{\"coding\":[{\"system\":"
+        if (with_date)
+            rc = mv_buf_printf(b, ",\"effectiveDateTime\":\"%s\"", whent);
+        if (rc == MV_OK)
+            rc = mv_buf_printf(b, "%s%s,\"code\":{\"coding\":[{\"system\":"
                               "\"http://loinc.org\",\"code\":\"11524-6\",\"display\":\"EKG study\"}]},"
                               "\"valueSampledData\":{\"origin\":{\"value\":0,\"unit\":\"mV\",\"system\":"
                               "\"http://unitsofmeasure.org\",\"code\":\"mV\"},\"period\":%u,\"factor\":0.005,"
                               "\"dimensions\":1,\"data\":\"",
-                           whent, 2 + below(&d, 3) * 2);
+                               st, *st ? "\"final\"" : "", 2 + below(&d, 3) * 2);
         if (rc == MV_OK)
             rc = knob_text(g, e, v, 1, knob, b);
         if (rc == MV_OK)
             rc = mv_buf_puts(b, "\"}");
         break;
-    case T_ENCOUNTER:
+    case T_ENCOUNTER: {
+        const char *cls = below(&d, 4) ? "AMB" : "IMP";
+        if (house) { /* everything is envelope: keep what the level allows */
+            rc = mv_buf_printf(b, ",\"status\":\"finished\",\"class\":{\"code\":\"%s\"}", cls);
+            if (rc == MV_OK && with_date)
+                rc = mv_buf_printf(b, ",\"period\":{\"start\":\"%s\"}", whent);
+            if (rc == MV_OK && with_enc)
+                rc = mv_buf_printf(b, ",\"participant\":[{\"individual\":{\"reference\":\"Practitioner/%s\"}}]", enc16);
+            break;
+        }
         rc = mv_buf_printf(b, ",\"status\":\"finished\",\"class\":{\"system\":\"http://terminology.hl7.org/CodeSystem/"
                               "v3-ActCode\",\"code\":\"%s\"},\"period\":{\"start\":\"%s\",\"end\":\"%s\"},"
                               "\"participant\":[{\"individual\":{\"reference\":\"Practitioner/%s\",\"display\":\"Dr. %s %s\"}}]",
-                           below(&d, 4) ? "AMB" : "IMP", whent, g->dt, prac, dfirst, dlast);
+                           cls, whent, g->dt, prac, dfirst, dlast);
         break;
+    }
     case T_PATIENT: {
         char mrn[16];
         snprintf(mrn, sizeof mrn, "MRN%08u", (unsigned)below(&d, 100000000));
         unsigned age = range_u(&d, 18, 92);
         char born[11], bornt[21];
         fmt_time(g->s->created - (uint64_t)age * 31556952u - below(&d, 31556952u), born, bornt);
+        if (house) {
+            rc = mv_buf_printf(b, ",\"identifier\":[{\"value\":\"%s\"}],\"gender\":\"%s\"", mrn6,
+                               female ? "female" : "male");
+            if (rc == MV_OK && with_date)
+                rc = mv_buf_printf(b, ",\"birthDate\":\"%s\"", born);
+            if (rc == MV_OK && lean <= 3)
+                rc = mv_buf_printf(b, ",\"name\":[{\"family\":\"%s\",\"given\":[\"%s\"]}]", last, first);
+            break;
+        }
         rc = mv_buf_printf(b, ",\"identifier\":[{\"system\":\"urn:oid:2.16.840.1.113883.19.5\",\"value\":\"%s\"}],"
                               "\"name\":[{\"family\":\"%s\",\"given\":[\"%s\"]}],\"gender\":\"%s\",\"birthDate\":\"%s\"",
                            mrn, last, first, female ? "female" : "male", born);
@@ -465,14 +585,19 @@ static void le_put(uint8_t *p, uint64_t v, int n)
 }
 
 /* A zstd frame (RFC 8878 section 3.1.1) holding in[0..n) in raw blocks: single segment, the
- * content size declared, no checksum. Its size is n + header + 3 per 128 KiB block. */
-static mv_err zstd_raw(const uint8_t *in, size_t n, mv_buf *out)
+ * content size declared (1 or 2 bytes, or 4 when wide), no checksum. Its size is n + header
+ * + 3 per 128 KiB block. */
+static mv_err zstd_raw(const uint8_t *in, size_t n, int wide, mv_buf *out)
 {
     uint8_t h[4 + 1 + 4];
     size_t hl = 5;
     mv_err rc;
     memcpy(h, "\x28\xb5\x2f\xfd", 4);
-    if (n < 256) {
+    if (wide && n <= UINT32_MAX) {
+        h[4] = 0xa0;
+        le_put(h + hl, n, 4);
+        hl += 4;
+    } else if (n < 256) {
         h[4] = 0x20;
         h[hl++] = (uint8_t)n;
     } else if (n < 65536 + 256) {
@@ -501,7 +626,7 @@ static mv_err zstd_raw(const uint8_t *in, size_t n, mv_buf *out)
 static mv_err compress_into(int mode, const uint8_t *in, size_t n, mv_buf *z)
 {
     mv_buf_reset(z);
-    return mode == Z_RAW ? zstd_raw(in, n, z) : mv_zstd_compress(in, n, MV_ZSTD_LEVEL, z);
+    return mode == Z_ZSTD ? mv_zstd_compress(in, n, MV_ZSTD_LEVEL, z) : zstd_raw(in, n, mode == Z_RAW4, z);
 }
 
 /* The part being sized: build(knob) leaves its compressed form in g->z. */
@@ -618,14 +743,14 @@ static mv_err make_block(gen *g, part *pt, uint32_t len, blk_out *o, unsigned *i
     mv_err rc = MV_OK;
     int found = 0;
     size_t target = len - MV_MLE_OVERHEAD;
-    for (int attempt = 0; attempt < 2 * VARIANTS + 2 && !found; attempt++) {
-        pt->minimal = attempt >= VARIANTS;
-        pt->mode = attempt >= 2 * VARIANTS ? Z_RAW : Z_ZSTD;
+    int type = pt->type;
+    /* Variants of the full content, of the minimal one, of the leanest (minimal 2: text-only
+     * codes, as this system's client writes them), the leanest Condition; then raw frames. */
+    for (int attempt = 0; attempt < 4 * VARIANTS + 3 && !found; attempt++) {
+        pt->minimal = attempt < VARIANTS ? 0 : attempt < 2 * VARIANTS ? 1 : 2;
+        pt->mode = attempt > 4 * VARIANTS + 1 ? Z_RAW4 : attempt >= 4 * VARIANTS ? Z_RAW : Z_ZSTD;
         pt->variant = (unsigned)(attempt % VARIANTS);
-        if (attempt == 2 * VARIANTS + 1) { /* raw frames of the smallest resource that fits */
-            pt->type = T_CONDITION;
-            pt->minimal = 1;
-        }
+        pt->type = attempt >= 3 * VARIANTS && attempt != 4 * VARIANTS ? T_CONDITION : type;
         if ((rc = search(g, build_block, pt, target, KNOB_MAX < 8 * target + 64 ? KNOB_MAX : 8 * target + 64,
                          &pt->knob, &found)) != MV_OK)
             return rc;
@@ -635,7 +760,7 @@ static mv_err make_block(gen *g, part *pt, uint32_t len, blk_out *o, unsigned *i
         pt->knob = SIZE_MAX;
         return MV_OK;
     }
-    *inexact += pt->mode == Z_RAW;
+    *inexact += pt->mode != Z_ZSTD;
     o->p = mv_malloc(g->z.len);
     if (!o->p)
         return MV_ERR_NOMEM;
@@ -747,9 +872,12 @@ static mv_err build_env(gen *g, void *ctx, size_t knob)
             char id[37];
             drbg_init(&d, g->k, DOM_CHOICE, 0xfffff);
             uuid(&d, id);
-            rc = mv_buf_printf(&g->doc, "{\"resourceType\":\"Bundle\",\"id\":\"%s\",\"type\":\"collection\","
-                                        "\"timestamp\":\"%s\",\"entry\":[",
-                               id, g->dt);
+            if (e->lean >= 2)
+                rc = mv_buf_puts(&g->doc, "{\"resourceType\":\"Bundle\",\"type\":\"collection\",\"entry\":[");
+            else
+                rc = mv_buf_printf(&g->doc, "{\"resourceType\":\"Bundle\",\"id\":\"%s\",\"type\":\"collection\","
+                                            "\"timestamp\":\"%s\",\"entry\":[",
+                                   id, g->dt);
             for (size_t i = 0; rc == MV_OK && i < e->n_parts; i++) {
                 rc = mv_buf_puts(&g->doc, i ? ",{\"resource\":" : "{\"resource\":");
                 if (rc == MV_OK)
@@ -1024,9 +1152,13 @@ mv_err mv_decoy_generate(const uint8_t seed[static MV_DECOY_SEED_BYTES], const m
     size_t target = s->env_len - ENV_FIXED - ENV_ENTRY * (size_t)s->n_readers, knob = 0;
     int found = 0;
     size_t kmax = fhir ? (KNOB_MAX < 8 * target + 64 ? KNOB_MAX : 8 * target + 64) : MV_RECORD_NAME_MAX - 128;
-    /* lean, knob (narrative or name digits), compression */
-    static const int plan[][3] = {{0, 1, Z_ZSTD}, {1, 1, Z_ZSTD}, {1, 0, Z_ZSTD},
-                                  {0, 1, Z_RAW},  {1, 1, Z_RAW},  {1, 0, Z_RAW}};
+    /* lean level (resource()), knob (narrative / note, or name digits), compression: richest
+     * first, then leaner skeletons, the leanest tier before any raw frame, raw frames last. */
+    static const int plan[][3] = {{0, 1, Z_ZSTD}, {1, 1, Z_ZSTD}, {1, 0, Z_ZSTD}, {2, 1, Z_ZSTD},
+                                  {3, 1, Z_ZSTD}, {4, 1, Z_ZSTD}, {5, 1, Z_ZSTD}, {5, 0, Z_ZSTD},
+                                  {0, 1, Z_RAW},  {1, 1, Z_RAW},  {2, 1, Z_RAW},  {3, 1, Z_RAW},
+                                  {4, 1, Z_RAW},  {5, 1, Z_RAW},  {5, 0, Z_RAW},  {1, 1, Z_RAW4},
+                                  {5, 1, Z_RAW4}};
     for (size_t a = 0; a < VARIANTS * (sizeof plan / sizeof plan[0]) && !found; a++) {
         g.narr_variant = (unsigned)(a % VARIANTS);
         e.lean = plan[a / VARIANTS][0];
@@ -1034,7 +1166,7 @@ mv_err mv_decoy_generate(const uint8_t seed[static MV_DECOY_SEED_BYTES], const m
         e.mode = plan[a / VARIANTS][2];
         if ((!fhir || !e.narr) && g.narr_variant) /* names and the bare skeleton have no variants */
             continue;
-        if (!fhir && !e.narr)
+        if (!fhir && (!e.narr || e.lean > 1)) /* attachments: lean 0 (full name) and 1 (bare number) */
             continue;
         if ((rc = search(&g, build_env, &e, target, e.narr ? kmax : 0, &knob, &found)) != MV_OK)
             goto out;
@@ -1042,7 +1174,7 @@ mv_err mv_decoy_generate(const uint8_t seed[static MV_DECOY_SEED_BYTES], const m
     if (found && (rc = build_env(&g, &e, knob)) != MV_OK)
         goto out;
     if (found)
-        inexact += e.mode == Z_RAW;
+        inexact += e.mode != Z_ZSTD;
     else
         inexact++;
     if ((rc = seal(&g, found ? g.z.ptr : NULL, target, out)) != MV_OK)
