@@ -2,6 +2,7 @@
 # bench/run.sh BUILD_DIR : runs the benchmarks and rewrites docs/BENCHMARKS.md with the results
 # and the command that produced them. Machines are shared and noisy: compare numbers taken in
 # the same run (the raw scalar-multiplication cost is measured beside the server's rate).
+# It ends with the decoy guard's false-positive measurement (bench/guard_fp.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=${1:-build}
@@ -72,3 +73,4 @@ with open(out, "w") as f:
         f.write("\n" + peers)
 PY
 echo "wrote $out"
+bash bench/guard_fp.sh "$B" --write "$out"
