@@ -374,60 +374,14 @@ static void block_get(decoy_srv *d, const char *hex, mv_http_response *resp)
     storage_set_type(resp, 200, "application/octet-stream");
 }
 
+static mv_err decoy_block_read(void *ctx, const uint8_t tag[32], mv_buf *out)
+{
+    return block_read(ctx, tag, out);
+}
+
 static void blocks_get(decoy_srv *d, const mv_decoy_forward *f, mv_http_response *resp)
 {
-    storage_rd r;
-    const uint8_t *p = NULL;
-    uint32_t n = 0;
-    mv_buf *out = &resp->body;
-    storage_rd_init(&r, f->body, f->body_len);
-    if (storage_rd_bytes(&r, 4, &p) || memcmp(p, "MVG1", 4) != 0) {
-        mv_http_respond_json_error(resp, 400, "not an MVG1 frame (bad magic)");
-        return;
-    }
-    if (storage_rd_u32(&r, &n) || n == 0 || n > MV_STORAGE_MAX_GET) {
-        mv_http_respond_json_error(resp, 400, "the tag count must be 1 to 4096");
-        return;
-    }
-    if (storage_rd_left(&r) != (size_t)n * 32) {
-        mv_http_respond_json_error(resp, 400, "the tag count does not match the body");
-        return;
-    }
-    mv_buf_reset(out);
-    mv_err rc = mv_buf_append(out, "MVG1", 4);
-    if (rc == MV_OK)
-        rc = storage_put_u32(out, n);
-    for (uint32_t i = 0; rc == MV_OK && i < n; i++) {
-        const uint8_t *tag = NULL;
-        (void)storage_rd_bytes(&r, 32, &tag);
-        uint8_t t[32];
-        memcpy(t, tag, 32);
-        size_t at = out->len;
-        static const uint8_t head[5] = {1, 0, 0, 0, 0};
-        if ((rc = mv_buf_append(out, head, sizeof head)) != MV_OK)
-            break;
-        mv_err brc = block_read(d, t, out);
-        if (brc == MV_ERR_NOT_FOUND) {
-            out->ptr[at] = 0;
-            continue;
-        }
-        if (brc != MV_OK) {
-            rc = brc;
-            break;
-        }
-        uint32_t len = (uint32_t)(out->len - at - sizeof head);
-        for (int k = 0; k < 4; k++)
-            out->ptr[at + 1 + (size_t)k] = (uint8_t)(len >> (8 * k));
-    }
-    if (rc == MV_ERR_TOO_LARGE) {
-        mv_http_respond_json_error(resp, 413, "the answer would exceed 256 MiB: ask for fewer blocks");
-        return;
-    }
-    if (rc != MV_OK) {
-        storage_respond_store_error(resp, rc, "block read");
-        return;
-    }
-    storage_set_type(resp, 200, "application/octet-stream");
+    storage_answer_blocks_get(f->body, f->body_len, decoy_block_read, d, resp);
 }
 
 /* Forwarded writes: plausible success answers in the primary's formats; nothing is stored. */
@@ -747,44 +701,7 @@ static void handler(void *ctx, const mv_http_request *req, mv_http_response *res
 /* Loads DIR/decoy.seed (32 bytes, 0600) into secure memory, creating it on first start. */
 static mv_err load_seed(decoy_srv *d)
 {
-    char path[4200];
-    uint8_t fresh[MV_DECOY_SEED_BYTES];
-    mv_buf b;
-    struct stat st;
-    mv_err rc;
-    mv_buf_init(&b, MV_DECOY_SEED_BYTES + 1);
-    if ((rc = mv_path_join(path, sizeof path, d->cfg->dir, "decoy.seed")) != MV_OK)
-        goto out;
-    if (!mv_file_exists(path)) {
-        randombytes_buf(fresh, sizeof fresh);
-        if ((rc = mv_file_write_atomic(path, fresh, sizeof fresh, 0600)) != MV_OK)
-            goto out;
-        mv_log(MV_LOG_INFO, DECOY_COMPONENT, "created a new decoy seed");
-    }
-    if (stat(path, &st) != 0) {
-        rc = MV_ERR_IO;
-        goto out;
-    }
-    if (st.st_mode & 077) {
-        mv_log(MV_LOG_ERROR, DECOY_COMPONENT, "%s is readable by group or others (must be 0600)", path);
-        rc = MV_ERR_AUTH;
-        goto out;
-    }
-    if ((rc = mv_file_read(path, MV_DECOY_SEED_BYTES + 1, &b)) != MV_OK)
-        goto out;
-    if (b.len != MV_DECOY_SEED_BYTES) {
-        rc = MV_ERR_PARSE;
-        goto out;
-    }
-    if (!(d->seed = mv_secure_alloc(MV_DECOY_SEED_BYTES))) {
-        rc = MV_ERR_NOMEM;
-        goto out;
-    }
-    memcpy(d->seed, b.ptr, MV_DECOY_SEED_BYTES);
-out:
-    mv_wipe(fresh, sizeof fresh);
-    mv_buf_clear(&b);
-    return rc;
+    return storage_secret_load(d->cfg->dir, "decoy.seed", MV_DECOY_SEED_BYTES, DECOY_COMPONENT, "decoy seed", &d->seed);
 }
 
 mv_err mv_decoy_run(const mv_storage_config *cfg)

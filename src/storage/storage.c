@@ -375,50 +375,59 @@ static void handler(void *ctx, const mv_http_request *req, mv_http_response *res
 
 /* ---------- pow key ---------- */
 
-/* Loads dir/pow.key (32 raw bytes, 0600) into secure memory, creating it on first start. */
-static mv_err load_pow_key(storage_srv *s)
+mv_err storage_secret_load(const char *dir, const char *name, size_t n, const char *component, const char *what,
+                           uint8_t **out)
 {
     char path[4096];
-    uint8_t fresh[STORAGE_POW_KEY_BYTES];
+    uint8_t fresh[64];
     mv_buf b;
     struct stat st;
     mv_err rc;
-    mv_buf_init(&b, STORAGE_POW_KEY_BYTES + 1);
-    if ((rc = mv_path_join(path, sizeof path, s->cfg->dir, "pow.key")) != MV_OK)
+    if (n == 0 || n > sizeof fresh)
+        return MV_ERR_INVAL;
+    mv_buf_init(&b, n + 1);
+    if ((rc = mv_path_join(path, sizeof path, dir, name)) != MV_OK)
         goto out;
     if (!mv_file_exists(path)) {
-        randombytes_buf(fresh, sizeof fresh);
-        if ((rc = mv_file_write_atomic(path, fresh, sizeof fresh, 0600)) != MV_OK) {
-            mv_log(MV_LOG_ERROR, STORAGE_COMPONENT, "cannot create %s: %s", path, mv_strerror(rc));
+        randombytes_buf(fresh, n);
+        if ((rc = mv_file_write_atomic(path, fresh, n, 0600)) != MV_OK) {
+            mv_log(MV_LOG_ERROR, component, "cannot create %s: %s", path, mv_strerror(rc));
             goto out;
         }
-        mv_log(MV_LOG_INFO, STORAGE_COMPONENT, "created a new proof-of-ownership key");
+        mv_log(MV_LOG_INFO, component, "created a new %s", what);
     }
     if (stat(path, &st) != 0) {
         rc = MV_ERR_IO;
         goto out;
     }
     if (st.st_mode & 077) {
-        mv_log(MV_LOG_ERROR, STORAGE_COMPONENT, "%s is readable by group or others (must be 0600)", path);
+        mv_log(MV_LOG_ERROR, component, "%s is readable by group or others (must be 0600)", path);
         rc = MV_ERR_AUTH;
         goto out;
     }
-    if ((rc = mv_file_read(path, STORAGE_POW_KEY_BYTES + 1, &b)) != MV_OK)
+    if ((rc = mv_file_read(path, n + 1, &b)) != MV_OK)
         goto out;
-    if (b.len != STORAGE_POW_KEY_BYTES) {
-        mv_log(MV_LOG_ERROR, STORAGE_COMPONENT, "%s must hold exactly %d bytes", path, STORAGE_POW_KEY_BYTES);
+    if (b.len != n) {
+        mv_log(MV_LOG_ERROR, component, "%s must hold exactly %zu bytes", path, n);
         rc = MV_ERR_PARSE;
         goto out;
     }
-    if (!(s->pow_key = mv_secure_alloc(STORAGE_POW_KEY_BYTES))) {
+    if (!(*out = mv_secure_alloc(n))) {
         rc = MV_ERR_NOMEM;
         goto out;
     }
-    memcpy(s->pow_key, b.ptr, STORAGE_POW_KEY_BYTES);
+    memcpy(*out, b.ptr, n);
 out:
     mv_wipe(fresh, sizeof fresh);
     mv_buf_clear(&b);
     return rc;
+}
+
+/* Loads dir/pow.key (32 raw bytes, 0600) into secure memory, creating it on first start. */
+static mv_err load_pow_key(storage_srv *s)
+{
+    return storage_secret_load(s->cfg->dir, "pow.key", STORAGE_POW_KEY_BYTES, STORAGE_COMPONENT,
+                               "proof-of-ownership key", &s->pow_key);
 }
 
 /* ---------- audit log ---------- */

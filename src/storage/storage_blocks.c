@@ -389,13 +389,14 @@ out:
 
 /* ---------- POST /v1/blocks/get, GET /v1/blocks/{tag} ---------- */
 
-void storage_handle_blocks_get(storage_srv *s, const mv_http_request *req, mv_http_response *resp)
+void storage_answer_blocks_get(const uint8_t *body, size_t body_len, storage_block_reader read, void *ctx,
+                               mv_http_response *resp)
 {
     storage_rd r;
     const uint8_t *p = NULL;
     uint32_t count = 0;
     mv_buf *out = &resp->body;
-    storage_rd_init(&r, req->body, req->body_len);
+    storage_rd_init(&r, body, body_len);
     if (storage_rd_bytes(&r, 4, &p) || memcmp(p, "MVG1", 4) != 0) {
         mv_http_respond_json_error(resp, 400, "not an MVG1 frame (bad magic)");
         return;
@@ -419,7 +420,7 @@ void storage_handle_blocks_get(storage_srv *s, const mv_http_request *req, mv_ht
         static const uint8_t head[5] = {1, 0, 0, 0, 0};
         if ((rc = mv_buf_append(out, head, sizeof head)) != MV_OK)
             break;
-        mv_err brc = mv_store_block_read(s->store, tag, out);
+        mv_err brc = read(ctx, tag, out);
         if (brc == MV_ERR_NOT_FOUND) {
             out->ptr[at] = 0;
             continue;
@@ -441,6 +442,16 @@ void storage_handle_blocks_get(storage_srv *s, const mv_http_request *req, mv_ht
         return;
     }
     storage_set_type(resp, 200, "application/octet-stream");
+}
+
+static mv_err store_block_read(void *ctx, const uint8_t tag[32], mv_buf *out)
+{
+    return mv_store_block_read(((storage_srv *)ctx)->store, tag, out);
+}
+
+void storage_handle_blocks_get(storage_srv *s, const mv_http_request *req, mv_http_response *resp)
+{
+    storage_answer_blocks_get(req->body, req->body_len, store_block_read, s, resp);
 }
 
 void storage_handle_block_get(storage_srv *s, const char *hex, mv_http_response *resp)

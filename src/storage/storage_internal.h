@@ -88,6 +88,14 @@ mv_err storage_open_audit(const mv_storage_config *cfg, const char *component, m
 void storage_respond_audit(mv_auth_verifier *auth, mv_audit *audit, const mv_http_request *req,
                            mv_http_response *resp);
 
+/* Loads dir/name, a secret of exactly n (1..64) random bytes, into secure memory (*out, free
+ * with mv_secure_free), creating it (0600, atomically) on first start; refuses a file readable
+ * by group or others (MV_ERR_AUTH) or of another size (MV_ERR_PARSE). Logs under component,
+ * naming the secret as `what` and never its value. Other errors: MV_ERR_IO, MV_ERR_NOMEM,
+ * MV_ERR_INVAL. */
+mv_err storage_secret_load(const char *dir, const char *name, size_t n, const char *component, const char *what,
+                           uint8_t **out) __attribute__((warn_unused_result));
+
 /* Answers a store failure that is not the caller's fault: 503 when busy or out of
  * memory, else 500. Logs the error code, nothing else. */
 void storage_respond_store_error(mv_http_response *resp, mv_err rc, const char *what);
@@ -98,6 +106,12 @@ void storage_set_type(mv_http_response *resp, int status, const char *content_ty
 void storage_handle_dupcheck(storage_srv *s, const mv_credential *cred, const mv_http_request *req,
                              mv_http_response *resp);
 void storage_handle_blocks_put(storage_srv *s, const mv_credential *cred, const mv_http_request *req,
+                               mv_http_response *resp);
+/* Reads block tag into out (appending): MV_OK, MV_ERR_NOT_FOUND, or a store error. */
+typedef mv_err (*storage_block_reader)(void *ctx, const uint8_t tag[32], mv_buf *out);
+/* Answers an MVG1 request body (docs/api.md, POST /v1/blocks/get) with blocks from read: both
+ * roles of the storage server (the primary's store, the decoy cloud's decoys) share it. */
+void storage_answer_blocks_get(const uint8_t *body, size_t body_len, storage_block_reader read, void *ctx,
                                mv_http_response *resp);
 void storage_handle_blocks_get(storage_srv *s, const mv_http_request *req, mv_http_response *resp);
 void storage_handle_block_get(storage_srv *s, const char *hex, mv_http_response *resp);
