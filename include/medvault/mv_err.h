@@ -34,6 +34,7 @@ typedef enum mv_err {
     MV_ERR_PROTOCOL = 20,    /* a peer broke the protocol (bad answer, wrong length, failed proof) */
     MV_ERR_UNAVAILABLE = 21, /* not enough servers answered correctly */
     MV_ERR_HTTP = 22,        /* a server answered with an error status */
+    MV_ERR_MISDIRECTED = 23, /* a correctly signed request meant for another service */
 } mv_err;
 
 /* Returns a static, human-readable message for rc; never NULL. */

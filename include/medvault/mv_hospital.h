@@ -36,6 +36,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "medvault/mv_auth.h"
 #include "medvault/mv_err.h"
 
 #ifdef __cplusplus
@@ -62,6 +63,8 @@ typedef struct mv_hospital_config {
     uint64_t revocation_poll_seconds; /* revocation list next_update - issued_at; default 10 */
     char storage_url[256];            /* "" unless set (http:// or https://) */
     char webhook_url[512];            /* "" = no webhook (http:// or https://); docs/alerts.md */
+    char public_urls[MV_AUTH_PUBLIC_URLS_MAX + 1]; /* "" or comma-separated URLs clients use
+                                         besides the listen address (signed requests name them) */
     int syslog;                       /* 1: alerts also go to syslog; default 0 */
     uint64_t alert_window_seconds;    /* aggregation window; default 600 */
     uint64_t stepup_grant_seconds;    /* step-up grant lifetime; default 900 (MV_STEPUP_LIFETIME) */

@@ -57,6 +57,8 @@ typedef struct mv_httpc_call {
     char priv_key_hdr[8 + 64 + 1];
     char priv_date_hdr[9 + 20 + 1];
     char priv_nonce_hdr[10 + 32 + 1];
+    char priv_target_hdr[11 + MV_AUTH_MAX_TARGET + 1];
+    char priv_digest_hdr[19 + 64 + 1];
     char priv_sig_hdr[14 + 128 + 1];
     char priv_cred_hdr[15 + MV_CRED_B64_MAX + 1];
     int priv_too_large;
@@ -81,7 +83,8 @@ mv_err mv_httpc_global_init(void) __attribute__((warn_unused_result));
 mv_err mv_httpc_run(mv_httpc_call *calls, size_t n) __attribute__((warn_unused_result));
 
 /* Signs the call as DESIGN section 3 requires: computes MV-Key, MV-Date (now), MV-Nonce
- * (fresh), MV-Credential (credential_b64) and MV-Signature over c->method (NULL = GET),
+ * (fresh), MV-Target (the origin of c->url, mv_auth_origin), MV-Content-SHA256,
+ * MV-Credential (credential_b64) and MV-Signature over the target, c->method (NULL = GET),
  * the path and query of c->url, and c->body, and stores them in the call; mv_httpc_run
  * sends them after c->headers. Set url, method and body first; changing them afterwards
  * invalidates the signature. Signing again replaces the previous MV-* headers.

@@ -17,6 +17,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "medvault/mv_auth.h"
 #include "medvault/mv_err.h"
 #include "medvault/mv_revocation.h"
 
@@ -65,6 +66,8 @@ typedef struct mv_keyserver_config {
     char hospital_url[MV_REVOCATION_URL_MAX]; /* "" = no revocation polling; else the
                                                  hospital's base URL (mv_revocation.h) */
     unsigned revocation_poll_s; /* seconds between revocation list fetches; default 10 */
+    char public_urls[MV_AUTH_PUBLIC_URLS_MAX + 1]; /* "" or comma-separated URLs clients use
+                                  besides the listen address (signed requests name them) */
 } mv_keyserver_config;
 
 /* Fills defaults (the numbers above) and reads dir/keyserver.conf if present (keys

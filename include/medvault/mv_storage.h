@@ -27,6 +27,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "medvault/mv_auth.h"
 #include "medvault/mv_err.h"
 #include "medvault/mv_revocation.h"
 
@@ -60,6 +61,8 @@ typedef struct mv_storage_config {
     char hospital_url[MV_REVOCATION_URL_MAX]; /* "" = no revocation polling; else the
                                                  hospital's base URL (mv_revocation.h) */
     unsigned revocation_poll_s; /* seconds between revocation list fetches; default 10 */
+    char public_urls[MV_AUTH_PUBLIC_URLS_MAX + 1]; /* "" or comma-separated URLs clients use
+                                  besides the listen address (signed requests name them) */
     mv_storage_role role;      /* MV_STORAGE_PRIMARY (default) or MV_STORAGE_DECOY (mv_decoy.h,
                                   docs/decoy.md) */
     uint8_t primary_pk[32];    /* decoy role: the primary storage server's Ed25519 identity key,

@@ -156,7 +156,7 @@ mv_client *cli_open_client(const cli_common *o, const mv_client_options *extra, 
     case MV_ERR_NOMEM: case MV_ERR_INVAL: case MV_ERR_TOO_LARGE: case MV_ERR_PARSE: case MV_ERR_IO:
     case MV_ERR_CRYPTO: case MV_ERR_BUSY: case MV_ERR_RATE_LIMITED: case MV_ERR_NET: case MV_ERR_TIMEOUT:
     case MV_ERR_IDENTITY: case MV_ERR_VERIFY: case MV_ERR_EXPIRED: case MV_ERR_REPLAY: case MV_ERR_EXISTS:
-    case MV_ERR_PROTOCOL: case MV_ERR_UNAVAILABLE: case MV_ERR_HTTP:
+    case MV_ERR_PROTOCOL: case MV_ERR_UNAVAILABLE: case MV_ERR_HTTP: case MV_ERR_MISDIRECTED:
         cli_err("cannot open the client: %s", mv_strerror(rc));
         break;
     }

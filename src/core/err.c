@@ -27,6 +27,7 @@ const char *mv_strerror(mv_err rc)
     case MV_ERR_PROTOCOL: return "protocol violation by peer";
     case MV_ERR_UNAVAILABLE: return "not enough servers available";
     case MV_ERR_HTTP: return "server returned an error";
+    case MV_ERR_MISDIRECTED: return "request signed for another service";
     }
     return "unknown error";
 }

@@ -75,7 +75,8 @@ mv_err mv_hospital_config_defaults(mv_hospital_config *cfg, const char *dir, siz
                                           "token_hmac",        "credential_minutes",
                                           "revocation_poll_seconds", "storage_url",
                                           "webhook_url",       "syslog",
-                                          "alert_window_seconds", "stepup_grant_seconds", NULL};
+                                          "alert_window_seconds", "stepup_grant_seconds",
+                                          "public_url",        NULL};
     mv_config *c = NULL;
     if (!cfg)
         return MV_ERR_INVAL;
@@ -115,6 +116,15 @@ mv_err mv_hospital_config_defaults(mv_hospital_config *cfg, const char *dir, siz
         rc = conf_url(c, dir, "storage_url", cfg->storage_url, sizeof cfg->storage_url, err_line);
     if (rc == MV_OK)
         rc = conf_url(c, dir, "webhook_url", cfg->webhook_url, sizeof cfg->webhook_url, err_line);
+    const char *pub = rc == MV_OK && c ? mv_config_get(c, "public_url") : NULL;
+    if (pub && mv_auth_verifier_add_urls(NULL, pub) != MV_OK) {
+        if (err_line)
+            *err_line = mv_config_line(c, "public_url");
+        mv_log(MV_LOG_ERROR, COMPONENT, "%s/hospital.conf: public_url must be http(s) URLs separated by commas", dir);
+        rc = MV_ERR_PARSE;
+    } else if (pub) {
+        snprintf(cfg->public_urls, sizeof cfg->public_urls, "%s", pub);
+    }
     mv_config_free(c);
     return rc;
 }
@@ -175,7 +185,7 @@ void hosp_respond_err(mv_http_response *resp, mv_err rc, const char *why)
     case MV_ERR_BUSY: case MV_ERR_RATE_LIMITED: case MV_ERR_UNAVAILABLE: status = 503; break;
     case MV_OK: case MV_ERR_NOMEM: case MV_ERR_IO: case MV_ERR_CRYPTO: case MV_ERR_NET: case MV_ERR_TIMEOUT:
     case MV_ERR_IDENTITY: case MV_ERR_VERIFY: case MV_ERR_EXPIRED: case MV_ERR_REPLAY: case MV_ERR_PROTOCOL:
-    case MV_ERR_HTTP:
+    case MV_ERR_HTTP: case MV_ERR_MISDIRECTED:
         status = 500;
         break;
     }
@@ -711,6 +721,12 @@ mv_err mv_hospital_run(const mv_hospital_config *cfg)
     };
     if ((rc = mv_http_server_start(&hc, &h.http)) != MV_OK) {
         mv_log(MV_LOG_ERROR, COMPONENT, "cannot listen on %s: %s", cfg->listen, mv_strerror(rc));
+        goto out;
+    }
+    /* Before the port file: nobody can reach us under an origin we do not accept yet. */
+    if ((rc = mv_auth_verifier_add_listen(h.auth, cfg->listen, mv_http_server_port(h.http))) != MV_OK ||
+        (rc = mv_auth_verifier_add_urls(h.auth, cfg->public_urls)) != MV_OK) {
+        mv_log(MV_LOG_ERROR, COMPONENT, "cannot set the origins signed requests must name: %s", mv_strerror(rc));
         goto out;
     }
     if (mv_daemon_write_port(cfg->port_file, mv_http_server_port(h.http)) != 0)

@@ -116,7 +116,8 @@ mv_err mv_keyserver_config_defaults(mv_keyserver_config *cfg, const char *dir, s
 {
     /* The listen address and hospital key are command-line flags only: one source of truth. */
     static const char *const allowed[] = {"rate_per_sec", "rate_burst", "threads", "skew_seconds",
-                                          "dkg_timeout_seconds", "hospital_url", "revocation_poll_seconds", NULL};
+                                          "dkg_timeout_seconds", "hospital_url", "revocation_poll_seconds",
+                                          "public_url", NULL};
     mv_config *c = NULL;
     memset(cfg, 0, sizeof *cfg);
     cfg->dir = dir;
@@ -143,6 +144,15 @@ mv_err mv_keyserver_config_defaults(mv_keyserver_config *cfg, const char *dir, s
         rc = MV_ERR_PARSE;
     } else if (url) {
         snprintf(cfg->hospital_url, sizeof cfg->hospital_url, "%s", url);
+    }
+    const char *pub = rc == MV_OK ? mv_config_get(c, "public_url") : NULL;
+    if (pub && mv_auth_verifier_add_urls(NULL, pub) != MV_OK) {
+        if (err_line)
+            *err_line = mv_config_line(c, "public_url");
+        mv_log(MV_LOG_ERROR, COMPONENT, "keyserver.conf: public_url must be http(s) URLs separated by commas");
+        rc = MV_ERR_PARSE;
+    } else if (pub) {
+        snprintf(cfg->public_urls, sizeof cfg->public_urls, "%s", pub);
     }
     mv_config_free(c);
     return rc;
@@ -1205,6 +1215,12 @@ mv_err mv_keyserver_run(const mv_keyserver_config *cfg)
         goto out;
     }
     uint16_t port = mv_http_server_port(ks.http);
+    /* Before the port file: nobody can reach us under an origin we do not accept yet. */
+    if ((rc = mv_auth_verifier_add_listen(ks.auth, cfg->listen, port)) != MV_OK ||
+        (rc = mv_auth_verifier_add_urls(ks.auth, cfg->public_urls)) != MV_OK) {
+        mv_log(MV_LOG_ERROR, COMPONENT, "cannot set the origins signed requests must name: %s", mv_strerror(rc));
+        goto out;
+    }
     if (mv_daemon_write_port(cfg->port_file, port) != 0)
         mv_log(MV_LOG_WARN, COMPONENT, "cannot write the port file");
     mv_log(MV_LOG_INFO, COMPONENT, "listening on port %u (index %u, threshold %u, %s)", (unsigned)port,

@@ -1,13 +1,18 @@
 /* auth.c - a request is accepted only if a hospital-issued, unexpired credential binds its key,
- * its Ed25519 signature covers method, path, date, nonce and body, and its nonce is fresh. */
+ * its Ed25519 signature covers the target service, method, path, date, nonce and body, the
+ * target is this service, and its nonce is fresh. */
 #include "medvault/mv_auth.h"
 #include "core/endian.h"
 #include "medvault/mv_crypto.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "medvault/mv_buf.h"
 #include "medvault/mv_codec.h"
@@ -19,7 +24,7 @@
 #define CRED_MAGIC "MVC1"
 #define CRED_DOMAIN "medvault-cred-v1\n"
 #define CRED_DOMAIN_LEN (sizeof CRED_DOMAIN - 1)
-#define REQ_DOMAIN "medvault-req-v1\n"
+#define REQ_DOMAIN "medvault-req-v2\n"
 #define NONCE_BYTES 16
 #define MAX_SKEW 86400u
 #define MAX_NONCES (1u << 31)
@@ -184,27 +189,37 @@ out:
     return rc;
 }
 
-mv_err mv_credential_verify(const mv_credential *c, const uint8_t hospital_pk[static 32], uint64_t now)
+/* The hospital's signature on c (MV_ERR_AUTH if it is not there). */
+static mv_err cred_authentic(const mv_credential *c, const uint8_t hospital_pk[32])
 {
     uint8_t buf[CRED_DOMAIN_LEN + MV_CRED_BIN_MAX];
     size_t n = 0;
-    mv_err rc;
-    if (!c || !hospital_pk)
-        return MV_ERR_INVAL;
     if (!mv_ct_eq(c->issuer, hospital_pk, 32))
         return MV_ERR_AUTH;
     if (cred_signed_part(c, buf, &n) != MV_OK)
         return MV_ERR_AUTH;
-    rc = mv_sign_verify(c->signature, buf, n, hospital_pk);
-    if (rc == MV_ERR_VERIFY)
-        return MV_ERR_AUTH;
-    if (rc != MV_OK)
-        return rc;
+    mv_err rc = mv_sign_verify(c->signature, buf, n, hospital_pk);
+    return rc == MV_ERR_VERIFY ? MV_ERR_AUTH : rc;
+}
+
+/* c's validity window at now (MV_ERR_EXPIRED outside it). */
+static mv_err cred_in_window(const mv_credential *c, uint64_t now)
+{
     if (now >= c->expires_at)
         return MV_ERR_EXPIRED;
     if (c->issued_at > MV_CRED_ISSUE_SKEW && now < c->issued_at - MV_CRED_ISSUE_SKEW)
         return MV_ERR_EXPIRED;
     return MV_OK;
+}
+
+mv_err mv_credential_verify(const mv_credential *c, const uint8_t hospital_pk[static 32], uint64_t now)
+{
+    mv_err rc;
+    if (!c || !hospital_pk)
+        return MV_ERR_INVAL;
+    if ((rc = cred_authentic(c, hospital_pk)) != MV_OK)
+        return rc;
+    return cred_in_window(c, now);
 }
 
 int mv_credential_has_department(const mv_credential *c, const char *dept)
@@ -242,24 +257,120 @@ static int path_ok(const char *p)
     return 1;
 }
 
-/* Builds the signed string of DESIGN section 3 into b (initialised here; caller clears). */
-static mv_err request_message(mv_buf *b, const char *method, const char *path, const char *date,
-                              const char *nonce, const uint8_t *body, size_t body_len)
+/* Builds the signed string of DESIGN section 3 into b (initialised here; caller clears):
+ * digest_hex is the lowercase hex of SHA-256(body). */
+static mv_err request_message(mv_buf *b, const char *target, const char *method, const char *path,
+                              const char *date, const char *nonce, const char *digest_hex)
+{
+    mv_buf_init(b, 64 + MV_AUTH_MAX_TARGET + MV_AUTH_MAX_METHOD + MV_AUTH_MAX_PATH + 20 + 32 + 64);
+    return mv_buf_printf(b, REQ_DOMAIN "%s\n%s\n%s\n%s\n%s\n%s", target, method, path, date, nonce, digest_hex);
+}
+
+static mv_err body_digest_hex(char out[MV_HEX_LEN(MV_SHA256_BYTES) + 1], const uint8_t *body, size_t len)
 {
     uint8_t digest[MV_SHA256_BYTES];
-    char digest_hex[MV_HEX_LEN(MV_SHA256_BYTES) + 1];
-    mv_err rc;
-    mv_buf_init(b, 64 + MV_AUTH_MAX_METHOD + MV_AUTH_MAX_PATH + 20 + 32 + 64);
-    if ((rc = mv_sha256(digest, body, body_len)) != MV_OK)
-        return rc;
-    if ((rc = mv_hex_encode(digest_hex, sizeof digest_hex, digest, sizeof digest)) != MV_OK)
-        return rc;
-    return mv_buf_printf(b, REQ_DOMAIN "%s\n%s\n%s\n%s\n%s", method, path, date, nonce, digest_hex);
+    mv_err rc = mv_sha256(digest, body, len);
+    if (rc == MV_OK)
+        rc = mv_hex_encode(out, MV_HEX_LEN(MV_SHA256_BYTES) + 1, digest, sizeof digest);
+    return rc;
+}
+
+/* ---- origins ---- */
+
+static char lower(char c)
+{
+    return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+}
+
+static int host_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.';
+}
+
+mv_err mv_auth_origin(const char *url, char *out, size_t cap)
+{
+    const char *p, *scheme;
+    unsigned long port = 0;
+    size_t hl, ol;
+    char host[MV_AUTH_MAX_TARGET + 1];
+    if (!url || !out || cap == 0)
+        return MV_ERR_INVAL;
+    out[0] = 0;
+    if (!strncasecmp(url, "http://", 7)) {
+        scheme = "http";
+        p = url + 7;
+        port = 80;
+    } else if (!strncasecmp(url, "https://", 8)) {
+        scheme = "https";
+        p = url + 8;
+        port = 443;
+    } else {
+        return MV_ERR_PARSE;
+    }
+    size_t al = strcspn(p, "/?#");
+    if (memchr(p, '@', al))
+        return MV_ERR_PARSE; /* user info never names a service */
+    if (al && p[0] == '[') {
+        const char *close = memchr(p, ']', al);
+        if (!close || close == p + 1)
+            return MV_ERR_PARSE;
+        hl = (size_t)(close - p) + 1;
+        for (size_t i = 1; i + 1 < hl; i++) {
+            char c = lower(p[i]);
+            if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || c == ':' || c == '.'))
+                return MV_ERR_PARSE;
+        }
+    } else {
+        hl = strcspn(p, ":/?#");
+        if (hl == 0 || hl > al)
+            return MV_ERR_PARSE;
+        for (size_t i = 0; i < hl; i++)
+            if (!host_char(lower(p[i])))
+                return MV_ERR_PARSE;
+        if (p[0] == '.' || p[0] == '-' || p[hl - 1] == '-')
+            return MV_ERR_PARSE;
+    }
+    if (hl >= sizeof host)
+        return MV_ERR_TOO_LARGE;
+    for (size_t i = 0; i < hl; i++)
+        host[i] = lower(p[i]);
+    host[hl] = 0;
+    if (hl < al) {
+        const char *q = p + hl;
+        size_t digits = al - hl - 1;
+        if (*q != ':' || digits == 0 || digits > 5 || q[1] == '0')
+            return MV_ERR_PARSE;
+        port = 0;
+        for (size_t i = 1; i <= digits; i++) {
+            if (q[i] < '0' || q[i] > '9')
+                return MV_ERR_PARSE;
+            port = port * 10 + (unsigned long)(q[i] - '0');
+        }
+        if (port == 0 || port > 65535)
+            return MV_ERR_PARSE;
+    }
+    char tmp[MV_AUTH_MAX_TARGET + 32];
+    int n = snprintf(tmp, sizeof tmp, "%s://%s:%lu", scheme, host, port);
+    if (n < 0 || (size_t)n > MV_AUTH_MAX_TARGET)
+        return MV_ERR_TOO_LARGE;
+    ol = (size_t)n;
+    if (ol + 1 > cap)
+        return MV_ERR_TOO_LARGE;
+    memcpy(out, tmp, ol + 1);
+    return MV_OK;
+}
+
+/* 1 if t is an origin exactly as mv_auth_origin writes it. */
+static int origin_canonical(const char *t)
+{
+    char c[MV_AUTH_MAX_TARGET + 1];
+    size_t n = strnlen(t, MV_AUTH_MAX_TARGET + 1);
+    return n <= MV_AUTH_MAX_TARGET && mv_auth_origin(t, c, sizeof c) == MV_OK && strcmp(c, t) == 0;
 }
 
 mv_err mv_auth_sign_request(mv_signed_headers *out, const uint8_t pk[static 32], const uint8_t sk[static 64],
-                            const char *method, const char *path_and_query, const uint8_t *body,
-                            size_t body_len, uint64_t now)
+                            const char *target, const char *method, const char *path_and_query,
+                            const uint8_t *body, size_t body_len, uint64_t now)
 {
     uint8_t nonce[NONCE_BYTES], sig[MV_SIGNATURE_BYTES];
     mv_buf msg;
@@ -268,16 +379,19 @@ mv_err mv_auth_sign_request(mv_signed_headers *out, const uint8_t pk[static 32],
     if (!out)
         return MV_ERR_INVAL;
     memset(out, 0, sizeof *out);
-    if (!pk || !sk || !method || !path_and_query || (body_len && !body))
+    if (!pk || !sk || !target || !method || !path_and_query || (body_len && !body))
         goto out;
-    if (!mv_auth_method_ok(method) || !path_ok(path_and_query) || !mv_ct_eq(sk + 32, pk, 32))
+    if (!mv_auth_method_ok(method) || !path_ok(path_and_query) || !origin_canonical(target) ||
+        !mv_ct_eq(sk + 32, pk, 32))
         goto out;
     if ((rc = mv_crypto_init()) != MV_OK)
         goto out;
     randombytes_buf(nonce, sizeof nonce);
     if ((rc = mv_hex_encode(out->key, sizeof out->key, pk, 32)) != MV_OK ||
-        (rc = mv_hex_encode(out->nonce, sizeof out->nonce, nonce, sizeof nonce)) != MV_OK)
+        (rc = mv_hex_encode(out->nonce, sizeof out->nonce, nonce, sizeof nonce)) != MV_OK ||
+        (rc = body_digest_hex(out->body_sha256, body, body_len)) != MV_OK)
         goto out;
+    memcpy(out->target, target, strlen(target) + 1);
     {
         /* Decimal without leading zeros, written backwards (no snprintf into a fixed field). */
         char tmp[21];
@@ -290,7 +404,8 @@ mv_err mv_auth_sign_request(mv_signed_headers *out, const uint8_t pk[static 32],
         } while (t);
         memcpy(out->date, tmp + i, sizeof tmp - i);
     }
-    if ((rc = request_message(&msg, method, path_and_query, out->date, out->nonce, body, body_len)) != MV_OK)
+    if ((rc = request_message(&msg, out->target, method, path_and_query, out->date, out->nonce, out->body_sha256)) !=
+        MV_OK)
         goto out;
     if ((rc = mv_sign(sig, msg.ptr, msg.len, sk)) != MV_OK)
         goto out;
@@ -343,6 +458,8 @@ struct mv_auth_verifier {
     size_t bucket_mask;
     uint8_t hash_key[crypto_shorthash_KEYBYTES];
     mv_revocation_list revoked; /* guarded by lock; empty until the first list is set */
+    char targets[MV_AUTH_MAX_TARGETS][MV_AUTH_MAX_TARGET + 1]; /* guarded by lock */
+    size_t n_targets;
 };
 
 mv_err mv_auth_verifier_new(const uint8_t hospital_pk[static 32], uint64_t skew_seconds, size_t max_nonces,
@@ -477,13 +594,36 @@ static int is_revoked(mv_auth_verifier *v, const uint8_t key[32])
     return hit;
 }
 
-/* The checks of mv_auth_verify; with need_cred 0 the credential header is ignored and only
- * the key's own signature, date and nonce are checked. */
-static mv_err verify_request(mv_auth_verifier *v, const mv_auth_request *r, uint64_t now, int need_cred,
+static int target_known(mv_auth_verifier *v, const char *t)
+{
+    int hit = 0;
+    if (pthread_mutex_lock(&v->lock) != 0)
+        return 0; /* fail closed */
+    for (size_t i = 0; i < v->n_targets && !hit; i++)
+        hit = strcmp(v->targets[i], t) == 0;
+    pthread_mutex_unlock(&v->lock);
+    return hit;
+}
+
+/* 1 if h is 64 hex digits (either case). */
+static int digest_hex_ok(const char *h)
+{
+    uint8_t d[MV_SHA256_BYTES];
+    return mv_hex_decode_exact(d, sizeof d, h, strnlen(h, 65)) == MV_OK;
+}
+
+/* The checks of mv_auth_verify (pre 0) or mv_auth_preverify (pre 1, which trusts the
+ * MV-Content-SHA256 header instead of hashing a body and leaves the nonce alone); with
+ * need_cred 0 the credential header is ignored and only the key's own signature is checked.
+ * The order matters: every refusal after the signature is about a key that provably signed
+ * this request, so callers may attribute it (and answer it) to that key; before it, the
+ * claimed key is anybody's. */
+static mv_err verify_request(mv_auth_verifier *v, const mv_auth_request *r, uint64_t now, int need_cred, int pre,
                              mv_credential *out_cred, uint8_t *out_key, mv_auth_failure *why)
 {
     mv_credential cred;
     uint8_t key[32], nonce[NONCE_BYTES], sig[MV_SIGNATURE_BYTES];
+    char actual[MV_HEX_LEN(MV_SHA256_BYTES) + 1] = "", claimed[MV_HEX_LEN(MV_SHA256_BYTES) + 1] = "";
     uint64_t date = 0;
     mv_buf msg;
     mv_err rc = MV_ERR_INVAL;
@@ -492,21 +632,23 @@ static mv_err verify_request(mv_auth_verifier *v, const mv_auth_request *r, uint
     *why = MV_AUTH_FAIL_NONE;
     if (out_cred)
         memset(out_cred, 0, sizeof *out_cred);
-    if (!v || !r || (r->body_len && !r->body))
+    if (!v || !r || (!pre && r->body_len && !r->body))
         goto out;
 
     rc = MV_ERR_AUTH;
     *why = MV_AUTH_FAIL_MALFORMED;
-    if (!r->key && !r->date && !r->nonce && !r->signature && !r->credential)
+    if (!r->key && !r->date && !r->nonce && !r->signature && !r->credential && !r->target)
         *why = MV_AUTH_FAIL_MISSING;
-    if (!r->method || !r->path_and_query || !r->key || !r->date || !r->nonce || !r->signature ||
-        (need_cred && !r->credential))
+    if (!r->method || !r->path_and_query || !r->key || !r->date || !r->nonce || !r->signature || !r->target ||
+        (need_cred && !r->credential) || (pre && !r->body_sha256))
         goto out;
-    if (!mv_auth_method_ok(r->method) || !path_ok(r->path_and_query) || !parse_date(r->date, &date))
+    if (!mv_auth_method_ok(r->method) || !path_ok(r->path_and_query) || !parse_date(r->date, &date) ||
+        strnlen(r->target, MV_AUTH_MAX_TARGET + 1) > MV_AUTH_MAX_TARGET)
         goto out;
-    if (mv_hex_decode_exact(key, sizeof key, r->key, strlen(r->key)) != MV_OK ||
-        mv_hex_decode_exact(nonce, sizeof nonce, r->nonce, strlen(r->nonce)) != MV_OK ||
-        mv_hex_decode_exact(sig, sizeof sig, r->signature, strlen(r->signature)) != MV_OK)
+    if (mv_hex_decode_exact(key, sizeof key, r->key, strnlen(r->key, 65)) != MV_OK ||
+        mv_hex_decode_exact(nonce, sizeof nonce, r->nonce, strnlen(r->nonce, 33)) != MV_OK ||
+        mv_hex_decode_exact(sig, sizeof sig, r->signature, strnlen(r->signature, 129)) != MV_OK ||
+        (r->body_sha256 && !digest_hex_ok(r->body_sha256)))
         goto out;
     if (need_cred) {
         /* strnlen bounds the scan of an untrusted header. */
@@ -514,22 +656,29 @@ static mv_err verify_request(mv_auth_verifier *v, const mv_auth_request *r, uint
         if (cred_len > MV_CRED_B64_MAX || mv_credential_decode(r->credential, cred_len, &cred) != MV_OK)
             goto out;
         *why = MV_AUTH_FAIL_FORGED;
-        if ((rc = mv_credential_verify(&cred, v->hospital_pk, now)) != MV_OK) {
-            *why = rc == MV_ERR_EXPIRED ? MV_AUTH_FAIL_EXPIRED : rc == MV_ERR_AUTH ? MV_AUTH_FAIL_FORGED
-                                                                                    : MV_AUTH_FAIL_NONE;
+        /* Authenticity only: the window is judged below, once the request signature has
+         * shown who is asking. */
+        if ((rc = cred_authentic(&cred, v->hospital_pk)) != MV_OK) {
+            if (rc != MV_ERR_AUTH)
+                *why = MV_AUTH_FAIL_NONE;
             goto out;
         }
         rc = MV_ERR_AUTH;
         if (!mv_ct_eq(key, cred.subject, 32))
             goto out;
     }
-    *why = MV_AUTH_FAIL_SKEW;
-    rc = MV_ERR_EXPIRED;
-    if ((now >= date ? now - date : date - now) > v->skew)
-        goto out;
     *why = MV_AUTH_FAIL_NONE;
-    if ((rc = request_message(&msg, r->method, r->path_and_query, r->date, r->nonce, r->body, r->body_len)) !=
-        MV_OK)
+    if (!pre && (rc = body_digest_hex(actual, r->body, r->body_len)) != MV_OK)
+        goto out;
+    /* The signed digest is the header's when sent (a server may have checked it before the
+     * body arrived), else the body's. */
+    if (r->body_sha256) {
+        for (size_t i = 0; i < MV_HEX_LEN(MV_SHA256_BYTES); i++)
+            claimed[i] = lower(r->body_sha256[i]);
+        claimed[MV_HEX_LEN(MV_SHA256_BYTES)] = 0;
+    }
+    if ((rc = request_message(&msg, r->target, r->method, r->path_and_query, r->date, r->nonce,
+                              r->body_sha256 ? claimed : actual)) != MV_OK)
         goto out;
     *why = MV_AUTH_FAIL_FORGED;
     rc = mv_sign_verify(sig, msg.ptr, msg.len, key);
@@ -537,14 +686,30 @@ static mv_err verify_request(mv_auth_verifier *v, const mv_auth_request *r, uint
         rc = MV_ERR_AUTH;
     if (rc != MV_OK)
         goto out;
+    *why = MV_AUTH_FAIL_BODY;
+    rc = MV_ERR_VERIFY;
+    if (!pre && r->body_sha256 && strcmp(claimed, actual) != 0)
+        goto out;
+    *why = MV_AUTH_FAIL_TARGET;
+    rc = MV_ERR_MISDIRECTED;
+    if (!target_known(v, r->target))
+        goto out;
+    *why = MV_AUTH_FAIL_EXPIRED;
+    if (need_cred && (rc = cred_in_window(&cred, now)) != MV_OK)
+        goto out;
+    *why = MV_AUTH_FAIL_SKEW;
+    rc = MV_ERR_EXPIRED;
+    if ((now >= date ? now - date : date - now) > v->skew)
+        goto out;
     *why = MV_AUTH_FAIL_REVOKED;
     rc = MV_ERR_AUTH;
     if (need_cred && is_revoked(v, key))
         goto out;
     *why = MV_AUTH_FAIL_REPLAY;
-    if ((rc = nonce_check_and_add(v, key, nonce, now)) != MV_OK)
+    if (!pre && (rc = nonce_check_and_add(v, key, nonce, now)) != MV_OK)
         goto out;
     *why = MV_AUTH_FAIL_NONE;
+    rc = MV_OK;
     if (out_cred)
         *out_cred = cred;
     if (out_key)
@@ -560,7 +725,7 @@ out:
 mv_err mv_auth_verify(mv_auth_verifier *v, const mv_auth_request *r, uint64_t now, mv_credential *out_cred)
 {
     mv_auth_failure why;
-    return verify_request(v, r, now, 1, out_cred, NULL, &why);
+    return verify_request(v, r, now, 1, 0, out_cred, NULL, &why);
 }
 
 mv_err mv_auth_verify_ex(mv_auth_verifier *v, const mv_auth_request *r, uint64_t now, mv_credential *out_cred,
@@ -571,7 +736,7 @@ mv_err mv_auth_verify_ex(mv_auth_verifier *v, const mv_auth_request *r, uint64_t
             memset(out_cred, 0, sizeof *out_cred);
         return MV_ERR_INVAL;
     }
-    return verify_request(v, r, now, 1, out_cred, NULL, why);
+    return verify_request(v, r, now, 1, 0, out_cred, NULL, why);
 }
 
 mv_err mv_auth_verify_key(mv_auth_verifier *v, const mv_auth_request *r, uint64_t now, uint8_t key_out[static 32])
@@ -579,9 +744,88 @@ mv_err mv_auth_verify_key(mv_auth_verifier *v, const mv_auth_request *r, uint64_
     mv_auth_failure why;
     if (!key_out)
         return MV_ERR_INVAL;
-    return verify_request(v, r, now, 0, NULL, key_out, &why);
+    return verify_request(v, r, now, 0, 0, NULL, key_out, &why);
 }
 
+mv_err mv_auth_preverify(mv_auth_verifier *v, const mv_auth_request *r, uint64_t now, int need_cred)
+{
+    mv_auth_failure why;
+    return verify_request(v, r, now, need_cred ? 1 : 0, 1, NULL, NULL, &why);
+}
+
+mv_err mv_auth_verifier_add_target(mv_auth_verifier *v, const char *origin)
+{
+    mv_err rc = MV_OK;
+    if (!v || !origin || !origin_canonical(origin))
+        return MV_ERR_INVAL;
+    if (pthread_mutex_lock(&v->lock) != 0)
+        return MV_ERR_BAD_STATE;
+    size_t i = 0;
+    while (i < v->n_targets && strcmp(v->targets[i], origin) != 0)
+        i++;
+    if (i == v->n_targets) {
+        if (v->n_targets == MV_AUTH_MAX_TARGETS)
+            rc = MV_ERR_TOO_LARGE;
+        else
+            memcpy(v->targets[v->n_targets++], origin, strlen(origin) + 1);
+    }
+    pthread_mutex_unlock(&v->lock);
+    return rc;
+}
+
+mv_err mv_auth_verifier_add_listen(mv_auth_verifier *v, const char *listen, uint16_t port)
+{
+    char url[64], host[16];
+    struct in_addr a;
+    mv_err rc;
+    const char *colon = listen ? strrchr(listen, ':') : NULL;
+    size_t hl = colon ? (size_t)(colon - listen) : 0;
+    if (!v || !colon || port == 0 || hl == 0 || hl >= sizeof host)
+        return MV_ERR_INVAL;
+    memcpy(host, listen, hl);
+    host[hl] = 0;
+    if (inet_pton(AF_INET, host, &a) != 1)
+        return MV_ERR_INVAL;
+    uint32_t h = ntohl(a.s_addr);
+    if (h != 0) {
+        snprintf(url, sizeof url, "http://%s:%u", host, (unsigned)port);
+        if ((rc = mv_auth_verifier_add_target(v, url)) != MV_OK)
+            return rc;
+    }
+    if ((h >> 24) == 127 || h == 0) {
+        snprintf(url, sizeof url, "http://127.0.0.1:%u", (unsigned)port);
+        if ((rc = mv_auth_verifier_add_target(v, url)) != MV_OK)
+            return rc;
+        snprintf(url, sizeof url, "http://localhost:%u", (unsigned)port);
+        return mv_auth_verifier_add_target(v, url);
+    }
+    return MV_OK;
+}
+
+mv_err mv_auth_verifier_add_urls(mv_auth_verifier *v, const char *urls)
+{
+    char one[MV_AUTH_MAX_TARGET + 1], origin[MV_AUTH_MAX_TARGET + 1];
+    if (!urls)
+        return MV_ERR_INVAL;
+    if (strnlen(urls, MV_AUTH_PUBLIC_URLS_MAX + 1) > MV_AUTH_PUBLIC_URLS_MAX)
+        return MV_ERR_TOO_LARGE;
+    for (const char *p = urls; *p;) {
+        size_t n = strcspn(p, ",");
+        if (n == 0 || n >= sizeof one)
+            return n ? MV_ERR_TOO_LARGE : MV_ERR_PARSE;
+        memcpy(one, p, n);
+        one[n] = 0;
+        mv_err rc = mv_auth_origin(one, origin, sizeof origin);
+        if (rc != MV_OK)
+            return rc;
+        if (v && (rc = mv_auth_verifier_add_target(v, origin)) != MV_OK)
+            return rc;
+        p += n;
+        if (*p == ',' && !*++p)
+            return MV_ERR_PARSE; /* a trailing comma */
+    }
+    return MV_OK;
+}
 mv_err mv_auth_verifier_set_revocations(mv_auth_verifier *v, const mv_revocation_list *l)
 {
     mv_revocation_list copy;

@@ -69,8 +69,8 @@ static mv_err build_headers(const mv_httpc_call *c, struct curl_slist **out)
 {
     struct curl_slist *l = NULL, *t;
     int has_ct = 0;
-    const char *signed_hdrs[5] = {c->priv_key_hdr, c->priv_date_hdr, c->priv_nonce_hdr, c->priv_cred_hdr,
-                                  c->priv_sig_hdr};
+    const char *signed_hdrs[7] = {c->priv_key_hdr,    c->priv_date_hdr,  c->priv_nonce_hdr, c->priv_target_hdr,
+                                  c->priv_digest_hdr, c->priv_cred_hdr, c->priv_sig_hdr};
     *out = NULL;
     for (size_t i = 0; c->headers && c->headers[i]; i++) {
         if (strpbrk(c->headers[i], "\r\n") || !strchr(c->headers[i], ':'))
@@ -80,7 +80,7 @@ static mv_err build_headers(const mv_httpc_call *c, struct curl_slist **out)
             goto nomem;
         l = t;
     }
-    for (size_t i = 0; i < c->priv_n_signed && i < 5; i++) {
+    for (size_t i = 0; i < c->priv_n_signed && i < 7; i++) {
         if (!signed_hdrs[i][0]) /* a key-possession request carries no MV-Credential */
             continue;
         if (!(t = curl_slist_append(l, signed_hdrs[i])))
@@ -342,7 +342,7 @@ static int b64_text_ok(const char *s)
 mv_err mv_httpc_sign(mv_httpc_call *c, const uint8_t pk[static 32], const uint8_t sk[static 64],
                      const char *credential_b64, uint64_t now)
 {
-    char target[MV_AUTH_MAX_PATH + 2];
+    char target[MV_AUTH_MAX_PATH + 2], origin[MV_AUTH_MAX_TARGET + 1];
     mv_signed_headers h;
     mv_err rc;
     if (!c || !pk || !sk || !c->url)
@@ -353,17 +353,21 @@ mv_err mv_httpc_sign(mv_httpc_call *c, const uint8_t pk[static 32], const uint8_
         return MV_ERR_INVAL;
     if ((rc = url_target(c->url, target, sizeof target)) != MV_OK)
         return rc;
-    if ((rc = mv_auth_sign_request(&h, pk, sk, c->method ? c->method : "GET", target, c->body, c->body_len, now)) !=
-        MV_OK)
+    if (mv_auth_origin(c->url, origin, sizeof origin) != MV_OK)
+        return MV_ERR_INVAL;
+    if ((rc = mv_auth_sign_request(&h, pk, sk, origin, c->method ? c->method : "GET", target, c->body, c->body_len,
+                                   now)) != MV_OK)
         return rc;
     snprintf(c->priv_key_hdr, sizeof c->priv_key_hdr, "MV-Key: %s", h.key);
     snprintf(c->priv_date_hdr, sizeof c->priv_date_hdr, "MV-Date: %s", h.date);
     snprintf(c->priv_nonce_hdr, sizeof c->priv_nonce_hdr, "MV-Nonce: %s", h.nonce);
+    snprintf(c->priv_target_hdr, sizeof c->priv_target_hdr, "MV-Target: %s", h.target);
+    snprintf(c->priv_digest_hdr, sizeof c->priv_digest_hdr, "MV-Content-SHA256: %s", h.body_sha256);
     snprintf(c->priv_sig_hdr, sizeof c->priv_sig_hdr, "MV-Signature: %s", h.signature);
     if (credential_b64)
         snprintf(c->priv_cred_hdr, sizeof c->priv_cred_hdr, "MV-Credential: %s", credential_b64);
     else
         c->priv_cred_hdr[0] = 0;
-    c->priv_n_signed = 5;
+    c->priv_n_signed = 7;
     return MV_OK;
 }

@@ -215,10 +215,16 @@ void mv_http_respond_auth_failure(mv_http_response *r, mv_err rc)
     case MV_ERR_BUSY:
         mv_http_respond_json_error(r, 503, "replay cache full; retry shortly");
         return;
+    case MV_ERR_MISDIRECTED:
+        mv_http_respond_json_error(r, 421, "request signed for another service (MV-Target is not this service)");
+        return;
+    case MV_ERR_VERIFY:
+        mv_http_respond_json_error(r, 400, "the body does not match its signed MV-Content-SHA256");
+        return;
     case MV_OK: case MV_ERR_NOMEM: case MV_ERR_INVAL: case MV_ERR_AUTH: case MV_ERR_TOO_LARGE:
     case MV_ERR_PARSE: case MV_ERR_IO: case MV_ERR_NOT_FOUND: case MV_ERR_CRYPTO: case MV_ERR_BAD_STATE:
     case MV_ERR_RATE_LIMITED: case MV_ERR_NET: case MV_ERR_TIMEOUT: case MV_ERR_IDENTITY:
-    case MV_ERR_VERIFY: case MV_ERR_FORBIDDEN: case MV_ERR_EXISTS: case MV_ERR_PROTOCOL:
+    case MV_ERR_FORBIDDEN: case MV_ERR_EXISTS: case MV_ERR_PROTOCOL:
     case MV_ERR_UNAVAILABLE: case MV_ERR_HTTP:
         break;
     }
@@ -681,6 +687,8 @@ static void auth_request_of(const mv_http_request *r, mv_auth_request *ar)
         .key = mv_http_header(r, "MV-Key"),
         .date = mv_http_header(r, "MV-Date"),
         .nonce = mv_http_header(r, "MV-Nonce"),
+        .target = mv_http_header(r, "MV-Target"),
+        .body_sha256 = mv_http_header(r, "MV-Content-SHA256"),
         .credential = mv_http_header(r, "MV-Credential"),
         .signature = mv_http_header(r, "MV-Signature"),
     };

@@ -750,6 +750,8 @@ mv_err mv_decoy_run(const mv_storage_config *cfg)
         goto out;
     }
     uint16_t port = mv_http_server_port(http);
+    if ((rc = storage_add_targets(cfg, d.auth, port)) != MV_OK)
+        goto out;
     if (mv_daemon_write_port(cfg->port_file, port) != 0)
         mv_log(MV_LOG_WARN, DECOY_COMPONENT, "cannot write the port file");
     mv_log(MV_LOG_INFO, DECOY_COMPONENT, "decoy cloud listening on port %u", (unsigned)port);

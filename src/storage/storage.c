@@ -29,10 +29,12 @@
 static mv_err guard_config(mv_storage_config *cfg, const mv_config *c, size_t *err_line)
 {
     const char *url = mv_config_get(c, "decoy_url"), *idd = mv_config_get(c, "identity"),
-               *f = mv_config_get(c, "profile_factor");
+               *f = mv_config_get(c, "profile_factor"), *pub = mv_config_get(c, "public_url");
     const char *bad = NULL;
     if (url && (!mv_revocation_url_ok(url) || strlen(url) >= sizeof cfg->decoy_url))
         bad = "decoy_url";
+    else if (pub && mv_auth_verifier_add_urls(NULL, pub) != MV_OK)
+        bad = "public_url";
     else if (idd && (!idd[0] || strlen(idd) >= sizeof cfg->identity_dir))
         bad = "identity";
     else if (f && mv_storage_parse_factor(f, &cfg->profile_factor) != MV_OK)
@@ -47,6 +49,8 @@ static mv_err guard_config(mv_storage_config *cfg, const mv_config *c, size_t *e
         snprintf(cfg->decoy_url, sizeof cfg->decoy_url, "%s", url);
     if (idd)
         snprintf(cfg->identity_dir, sizeof cfg->identity_dir, "%s", idd);
+    if (pub)
+        snprintf(cfg->public_urls, sizeof cfg->public_urls, "%s", pub);
     return MV_OK;
 }
 
@@ -72,7 +76,7 @@ mv_err mv_storage_config_defaults(mv_storage_config *cfg, const char *dir, size_
                                           "gc_interval_seconds", "claim_ttl_seconds",  "hospital_url",
                                           "revocation_poll_seconds", "decoy_url",      "identity",
                                           "profile_floor",   "profile_factor",         "profile_denials",
-                                          NULL};
+                                          "public_url",      NULL};
     mv_config *c = NULL;
     if (err_line)
         *err_line = 0;
@@ -459,6 +463,17 @@ mv_err storage_open_audit(const mv_storage_config *cfg, const char *component, m
 
 /* ---------- run ---------- */
 
+mv_err storage_add_targets(const mv_storage_config *cfg, mv_auth_verifier *auth, uint16_t port)
+{
+    mv_err rc = mv_auth_verifier_add_listen(auth, cfg->listen, port);
+    if (rc == MV_OK)
+        rc = mv_auth_verifier_add_urls(auth, cfg->public_urls);
+    if (rc != MV_OK)
+        mv_log(MV_LOG_ERROR, STORAGE_COMPONENT, "cannot set the origins signed requests must name: %s",
+               mv_strerror(rc));
+    return rc;
+}
+
 static void gc_tick(void *ctx)
 {
     storage_srv *s = ctx;
@@ -535,6 +550,8 @@ mv_err mv_storage_run(const mv_storage_config *cfg)
         goto out;
     }
     uint16_t port = mv_http_server_port(s.http);
+    if ((rc = storage_add_targets(cfg, s.auth, port)) != MV_OK)
+        goto out;
     if (mv_daemon_write_port(cfg->port_file, port) != 0)
         mv_log(MV_LOG_WARN, STORAGE_COMPONENT, "cannot write the port file");
     mv_log(MV_LOG_INFO, STORAGE_COMPONENT, "listening on port %u", (unsigned)port);

@@ -350,7 +350,7 @@ void storage_handle_blocks_put(storage_srv *s, const mv_credential *cred, const 
     case MV_ERR_NOMEM: case MV_ERR_AUTH: case MV_ERR_PARSE: case MV_ERR_IO: case MV_ERR_CRYPTO:
     case MV_ERR_BUSY: case MV_ERR_BAD_STATE: case MV_ERR_RATE_LIMITED: case MV_ERR_NET: case MV_ERR_TIMEOUT:
     case MV_ERR_IDENTITY: case MV_ERR_EXPIRED: case MV_ERR_REPLAY: case MV_ERR_FORBIDDEN: case MV_ERR_EXISTS:
-    case MV_ERR_PROTOCOL: case MV_ERR_UNAVAILABLE: case MV_ERR_HTTP:
+    case MV_ERR_PROTOCOL: case MV_ERR_UNAVAILABLE: case MV_ERR_HTTP: case MV_ERR_MISDIRECTED:
         storage_respond_store_error(resp, rc, "block store");
         goto out;
     }

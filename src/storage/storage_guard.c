@@ -188,6 +188,8 @@ uint8_t guard_classify_auth(mv_err rc, mv_auth_failure why, uint64_t now, uint64
     case MV_AUTH_FAIL_NONE:
     case MV_AUTH_FAIL_SKEW:
     case MV_AUTH_FAIL_REPLAY:
+    case MV_AUTH_FAIL_TARGET: /* signed by its key for another service: a plain 421 */
+    case MV_AUTH_FAIL_BODY:   /* signed by its key, body damaged: a plain 400 */
         break;
     }
     return 0;

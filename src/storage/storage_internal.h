@@ -88,6 +88,12 @@ mv_err storage_open_audit(const mv_storage_config *cfg, const char *component, m
 void storage_respond_audit(mv_auth_verifier *auth, mv_audit *audit, const mv_http_request *req,
                            mv_http_response *resp);
 
+/* Tells auth which origins a signed request to this server may name: its listen address
+ * with the bound port, and cfg->public_urls. Logs why it failed. Errors: those of
+ * mv_auth_verifier_add_listen / mv_auth_verifier_add_urls. */
+mv_err storage_add_targets(const mv_storage_config *cfg, mv_auth_verifier *auth, uint16_t port)
+    __attribute__((warn_unused_result));
+
 /* Loads dir/name, a secret of exactly n (1..64) random bytes, into secure memory (*out, free
  * with mv_secure_free), creating it (0600, atomically) on first start; refuses a file readable
  * by group or others (MV_ERR_AUTH) or of another size (MV_ERR_PARSE). Logs under component,

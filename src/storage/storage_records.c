@@ -91,7 +91,7 @@ static const char *record_status(mv_err rc)
     case MV_ERR_NOMEM: case MV_ERR_AUTH: case MV_ERR_TOO_LARGE: case MV_ERR_PARSE: case MV_ERR_IO:
     case MV_ERR_CRYPTO: case MV_ERR_BUSY: case MV_ERR_BAD_STATE: case MV_ERR_RATE_LIMITED: case MV_ERR_NET:
     case MV_ERR_TIMEOUT: case MV_ERR_IDENTITY: case MV_ERR_VERIFY: case MV_ERR_EXPIRED: case MV_ERR_REPLAY:
-    case MV_ERR_PROTOCOL: case MV_ERR_UNAVAILABLE: case MV_ERR_HTTP:
+    case MV_ERR_PROTOCOL: case MV_ERR_UNAVAILABLE: case MV_ERR_HTTP: case MV_ERR_MISDIRECTED:
         break;
     }
     return "invalid";

@@ -6,8 +6,8 @@
 # helper (MV_SIGN_BIN, built with the tests: the project's own signing code).
 import argparse, hashlib, http.client, json, os, struct, subprocess, sys, tempfile, time
 
-def signed_headers(user, method, path, body, forge, expired_by):
-    args = [os.environ["MV_SIGN_BIN"], "--user", user]
+def signed_headers(url, user, method, path, body, forge, expired_by):
+    args = [os.environ["MV_SIGN_BIN"], "--user", user, "--target", url]
     if forge:
         args += ["--forge", "cred"]
     if expired_by:
@@ -43,7 +43,7 @@ def main():
         if body:
             hdrs["Content-Type"] = "application/octet-stream"
         if a.user:
-            hdrs.update(signed_headers(a.user, a.method, a.path, body, a.forge, a.expired_by))
+            hdrs.update(signed_headers(a.url, a.user, a.method, a.path, body, a.forge, a.expired_by))
         if a.grant:
             hdrs["MV-Step-Up"] = open(a.grant).read().strip()
         c = http.client.HTTPConnection(host, timeout=30)

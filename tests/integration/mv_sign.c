@@ -2,14 +2,16 @@
  * can send it with curl and look at the raw answer (status, headers, body) the way an
  * intruder's own tool would.
  *
- * usage: mv_sign --user DIR [--forge sig|cred | --expired-by HOSPITAL_DIR] METHOD PATH_AND_QUERY [BODY_FILE]
+ * usage: mv_sign --user DIR --target URL [--forge sig|cred | --expired-by HOSPITAL_DIR] METHOD PATH_AND_QUERY
+ *        [BODY_FILE]
+ *   --target URL    the service the request is for (its base URL; signed as its origin)
  *   --forge sig     claims DIR's key and credential but signs with a random key (bad signature)
  *   --forge cred    DIR's key with a credential "issued" by a random key that is not the
  *                   hospital's (a forged credential), copying DIR's role and departments
  *   --expired-by H  DIR's key with a credential the real hospital (identity directory H) signed
  *                   that expired an hour ago
- * Output: one "Name: value" line per header (MV-Key, MV-Date, MV-Nonce, MV-Credential,
- * MV-Signature). Exit 0, or 2 on bad usage, 1 on any failure. */
+ * Output: one "Name: value" line per header (MV-Key, MV-Date, MV-Nonce, MV-Target,
+ * MV-Content-SHA256, MV-Credential, MV-Signature). Exit 0, or 2 on bad usage, 1 on any failure. */
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
@@ -24,7 +26,8 @@
 
 int main(int argc, char **argv)
 {
-    const char *dir = NULL, *forge = NULL, *hosp_dir = NULL;
+    const char *dir = NULL, *forge = NULL, *hosp_dir = NULL, *target_url = NULL;
+    char origin[MV_AUTH_MAX_TARGET + 1];
     int i = 1, rc = 1;
     mv_identity *id = NULL, *hosp = NULL;
     uint8_t pk[32], sk[64], fpk[32], fsk[64];
@@ -39,10 +42,12 @@ int main(int argc, char **argv)
             forge = argv[i + 1];
         else if (!strcmp(argv[i], "--expired-by"))
             hosp_dir = argv[i + 1];
+        else if (!strcmp(argv[i], "--target"))
+            target_url = argv[i + 1];
         else
             return 2;
     }
-    if (!dir || argc - i < 2 || argc - i > 3 || (forge && strcmp(forge, "sig") && strcmp(forge, "cred")) ||
+    if (!dir || !target_url || mv_auth_origin(target_url, origin, sizeof origin) != MV_OK || argc - i < 2 || argc - i > 3 || (forge && strcmp(forge, "sig") && strcmp(forge, "cred")) ||
         (forge && hosp_dir))
         return 2;
     const char *method = argv[i], *path = argv[i + 1];
@@ -82,19 +87,20 @@ int main(int argc, char **argv)
             goto out;
         rc = 1;
     }
-    if (mv_auth_sign_request(&h, pk, sk, method, path, body.ptr, body.len, now) != MV_OK)
+    if (mv_auth_sign_request(&h, pk, sk, origin, method, path, body.ptr, body.len, now) != MV_OK)
         goto out;
     if (forge && !strcmp(forge, "sig")) {
         /* Same claimed key and credential, signature by someone else. */
         mv_signed_headers other;
         crypto_sign_keypair(fpk, fsk);
-        if (mv_auth_sign_request(&other, fpk, fsk, method, path, body.ptr, body.len, now) != MV_OK)
+        if (mv_auth_sign_request(&other, fpk, fsk, origin, method, path, body.ptr, body.len, now) != MV_OK)
             goto out;
         memcpy(h.signature, other.signature, sizeof h.signature);
         mv_wipe(fsk, sizeof fsk);
     }
-    printf("MV-Key: %s\nMV-Date: %s\nMV-Nonce: %s\nMV-Credential: %s\nMV-Signature: %s\n", h.key, h.date, h.nonce,
-           cred_b64, h.signature);
+    printf("MV-Key: %s\nMV-Date: %s\nMV-Nonce: %s\nMV-Target: %s\nMV-Content-SHA256: %s\nMV-Credential: %s\n"
+           "MV-Signature: %s\n",
+           h.key, h.date, h.nonce, h.target, h.body_sha256, cred_b64, h.signature);
     rc = 0;
 out:
     mv_wipe(sk, sizeof sk);

@@ -95,8 +95,8 @@ typedef struct req {
 
 static long send_req(req *r, mv_buf *resp, long *retry_after)
 {
-    char url[256], h[5][4300];
-    const char *hdrs[7] = {0};
+    char url[256], origin[MV_AUTH_MAX_TARGET + 1], h[7][4300];
+    const char *hdrs[9] = {0};
     mv_httpc_call c;
     snprintf(url, sizeof url, "http://127.0.0.1:%u%s", g_port, r->path);
     size_t blen = r->body ? strlen(r->body) : 0;
@@ -104,8 +104,9 @@ static long send_req(req *r, mv_buf *resp, long *retry_after)
         if (r->reuse) {
             r->used = *r->reuse;
         } else {
+            assert_int_equal(mv_auth_origin(url, origin, sizeof origin), MV_OK);
             assert_int_equal(mv_auth_sign_request(&r->used, mv_identity_sign_pk(r->who), mv_identity_sign_sk(r->who),
-                                                  r->method, r->path, (const uint8_t *)r->body, blen,
+                                                  origin, r->method, r->path, (const uint8_t *)r->body, blen,
                                                   (uint64_t)((long)time(NULL) + r->date_offset)),
                              MV_OK);
         }
@@ -116,7 +117,9 @@ static long send_req(req *r, mv_buf *resp, long *retry_after)
         snprintf(h[2], sizeof h[2], "MV-Nonce: %s", r->used.nonce);
         snprintf(h[3], sizeof h[3], "MV-Signature: %s", r->used.signature);
         snprintf(h[4], sizeof h[4], "MV-Credential: %s", r->cred ? r->cred : "");
-        for (int i = 0; i < 5; i++)
+        snprintf(h[5], sizeof h[5], "MV-Target: %s", r->used.target);
+        snprintf(h[6], sizeof h[6], "MV-Content-SHA256: %s", r->used.body_sha256);
+        for (int i = 0; i < 7; i++)
             hdrs[i] = h[i];
     }
     mv_httpc_call_init(&c);

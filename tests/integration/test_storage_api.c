@@ -840,10 +840,11 @@ static size_t discard_cb(char *buf, size_t size, size_t n, void *ud)
 static void owner_header(const user *u, const char *path, char owner[65])
 {
     mv_signed_headers sh;
-    char url[256], h[5][4300];
+    char url[256], origin[64], h[6][4300];
     owner[0] = 0;
-    assert_int_equal(mv_auth_sign_request(&sh, mv_identity_sign_pk(u->id), mv_identity_sign_sk(u->id), "GET", path,
-                                          NULL, 0, (uint64_t)time(NULL)),
+    snprintf(origin, sizeof origin, "http://127.0.0.1:%u", g_port);
+    assert_int_equal(mv_auth_sign_request(&sh, mv_identity_sign_pk(u->id), mv_identity_sign_sk(u->id), origin, "GET",
+                                          path, NULL, 0, (uint64_t)time(NULL)),
                      MV_OK);
     snprintf(url, sizeof url, "http://127.0.0.1:%u%s", g_port, path);
     snprintf(h[0], sizeof h[0], "MV-Key: %s", sh.key);
@@ -851,8 +852,9 @@ static void owner_header(const user *u, const char *path, char owner[65])
     snprintf(h[2], sizeof h[2], "MV-Nonce: %s", sh.nonce);
     snprintf(h[3], sizeof h[3], "MV-Signature: %s", sh.signature);
     snprintf(h[4], sizeof h[4], "MV-Credential: %s", u->cred);
+    snprintf(h[5], sizeof h[5], "MV-Target: %s", sh.target);
     struct curl_slist *list = NULL;
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < 6; i++)
         list = curl_slist_append(list, h[i]);
     CURL *c = curl_easy_init();
     assert_non_null(c);

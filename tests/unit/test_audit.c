@@ -570,6 +570,7 @@ static void test_http_hook(void **state)
     mv_http_config cfg = {.listen = "127.0.0.1:0", .max_body = 1024, .handler = handler, .ctx = &c, .audit = a};
     assert_int_equal(mv_http_server_start(&cfg, &srv), MV_OK);
     uint16_t port = mv_http_server_port(srv);
+    assert_int_equal(mv_auth_verifier_add_listen(c.v, "127.0.0.1:0", port), MV_OK);
     call(port, "/plain?secret=marker123", 0, 201);
     call(port, "/signed?x=1", 1, 201);
     call(port, "/healthz", 0, 200);

@@ -14,6 +14,8 @@
 #include "medvault/mv_sig.h"
 
 #define T0 1790000000u /* an arbitrary "now" */
+#define TARGET "http://127.0.0.1:41001" /* the service the requests are meant for */
+#define OTHER "http://127.0.0.1:41002"  /* another service of the same deployment */
 
 typedef struct fixture {
     uint8_t hpk[32], hsk[64];   /* hospital */
@@ -55,7 +57,8 @@ static void make_req(req *q, const fixture *f, const uint8_t *pk, const uint8_t 
     snprintf(q->method, sizeof q->method, "POST");
     snprintf(q->path, sizeof q->path, "/v1/records?id=abc&x=%%2F");
     memcpy(q->body, "{\"resourceType\":\"Patient\"}", 26);
-    assert_int_equal(mv_auth_sign_request(&q->h, pk, sk, q->method, q->path, q->body, 26, date), MV_OK);
+    assert_int_equal(mv_auth_sign_request(&q->h, pk, sk, TARGET, q->method, q->path, q->body, 26, date), MV_OK);
+    q->r.target = q->h.target;
     q->r.method = q->method;
     q->r.path_and_query = q->path;
     q->r.body = q->body;
@@ -78,14 +81,16 @@ static void hand_sign(req *q, const fixture *f, const char *nonce_hex, const cha
     snprintf(q->path, sizeof q->path, "/v1/blocks/00ff?batch=1");
     assert_int_equal(mv_sha256(digest, NULL, 0), MV_OK);
     assert_int_equal(mv_hex_encode(dhex, sizeof dhex, digest, 32), MV_OK);
-    int n = snprintf(msg, sizeof msg, "medvault-req-v1\n%s\n%s\n%s\n%s\n%s", q->method, q->path, date, nonce_hex,
-                     dhex);
+    int n = snprintf(msg, sizeof msg, "medvault-req-v2\n%s\n%s\n%s\n%s\n%s\n%s", TARGET, q->method, q->path, date,
+                     nonce_hex, dhex);
     assert_true(n > 0 && (size_t)n < sizeof msg);
     assert_int_equal(mv_sign(sig, msg, (size_t)n, f->usk), MV_OK);
     assert_int_equal(mv_hex_encode(q->h.key, sizeof q->h.key, f->upk, 32), MV_OK);
     assert_int_equal(mv_hex_encode(q->h.signature, sizeof q->h.signature, sig, 64), MV_OK);
     snprintf(q->h.nonce, sizeof q->h.nonce, "%s", nonce_hex);
     snprintf(q->h.date, sizeof q->h.date, "%s", date);
+    snprintf(q->h.target, sizeof q->h.target, "%s", TARGET);
+    q->r.target = q->h.target;
     q->r.method = q->method;
     q->r.path_and_query = q->path;
     q->r.body = NULL;
@@ -324,17 +329,19 @@ static void test_request_format(void **state)
     make_fixture(&f);
     mv_signed_headers h;
     const uint8_t body[] = "hello";
-    assert_int_equal(mv_auth_sign_request(&h, f.upk, f.usk, "PUT", "/a/b?c=d", body, 5, 1700000000), MV_OK);
+    assert_int_equal(mv_auth_sign_request(&h, f.upk, f.usk, TARGET, "PUT", "/a/b?c=d", body, 5, 1700000000), MV_OK);
     char khex[65];
     assert_int_equal(mv_hex_encode(khex, sizeof khex, f.upk, 32), MV_OK);
     assert_string_equal(h.key, khex);
     assert_string_equal(h.date, "1700000000");
     assert_int_equal(strlen(h.nonce), 32);
     assert_int_equal(strlen(h.signature), 128);
-    char msg[512];
+    assert_string_equal(h.target, TARGET);
     /* SHA-256("hello") */
+    assert_string_equal(h.body_sha256, "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824");
+    char msg[512];
     int n = snprintf(msg, sizeof msg,
-                     "medvault-req-v1\nPUT\n/a/b?c=d\n1700000000\n%s\n"
+                     "medvault-req-v2\nhttp://127.0.0.1:41001\nPUT\n/a/b?c=d\n1700000000\n%s\n"
                      "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824",
                      h.nonce);
     uint8_t sig[64];
@@ -342,18 +349,24 @@ static void test_request_format(void **state)
     assert_int_equal(mv_sign_verify(sig, msg, (size_t)n, f.upk), MV_OK);
     /* Nonces are fresh. */
     mv_signed_headers h2;
-    assert_int_equal(mv_auth_sign_request(&h2, f.upk, f.usk, "PUT", "/a/b?c=d", body, 5, 1700000000), MV_OK);
+    assert_int_equal(mv_auth_sign_request(&h2, f.upk, f.usk, TARGET, "PUT", "/a/b?c=d", body, 5, 1700000000), MV_OK);
     assert_string_not_equal(h.nonce, h2.nonce);
-    assert_int_equal(mv_auth_sign_request(&h, f.upk, f.usk, "GET", "/", NULL, 0, 0), MV_OK);
+    assert_int_equal(mv_auth_sign_request(&h, f.upk, f.usk, TARGET, "GET", "/", NULL, 0, 0), MV_OK);
     assert_string_equal(h.date, "0");
     /* Caller bugs. */
-    assert_int_equal(mv_auth_sign_request(&h, f.upk, f.usk, "get", "/", NULL, 0, 1), MV_ERR_INVAL);
-    assert_int_equal(mv_auth_sign_request(&h, f.upk, f.usk, "", "/", NULL, 0, 1), MV_ERR_INVAL);
-    assert_int_equal(mv_auth_sign_request(&h, f.upk, f.usk, "GET", "a", NULL, 0, 1), MV_ERR_INVAL);
-    assert_int_equal(mv_auth_sign_request(&h, f.upk, f.usk, "GET", "/a b", NULL, 0, 1), MV_ERR_INVAL);
-    assert_int_equal(mv_auth_sign_request(&h, f.upk, f.usk, "GET", "/a\n", NULL, 0, 1), MV_ERR_INVAL);
-    assert_int_equal(mv_auth_sign_request(&h, f.upk, f.usk, "GET", "/", NULL, 3, 1), MV_ERR_INVAL);
-    assert_int_equal(mv_auth_sign_request(&h, f.opk, f.usk, "GET", "/", NULL, 0, 1), MV_ERR_INVAL);
+    assert_int_equal(mv_auth_sign_request(&h, f.upk, f.usk, TARGET, "get", "/", NULL, 0, 1), MV_ERR_INVAL);
+    assert_int_equal(mv_auth_sign_request(&h, f.upk, f.usk, TARGET, "", "/", NULL, 0, 1), MV_ERR_INVAL);
+    assert_int_equal(mv_auth_sign_request(&h, f.upk, f.usk, TARGET, "GET", "a", NULL, 0, 1), MV_ERR_INVAL);
+    assert_int_equal(mv_auth_sign_request(&h, f.upk, f.usk, TARGET, "GET", "/a b", NULL, 0, 1), MV_ERR_INVAL);
+    assert_int_equal(mv_auth_sign_request(&h, f.upk, f.usk, TARGET, "GET", "/a\n", NULL, 0, 1), MV_ERR_INVAL);
+    assert_int_equal(mv_auth_sign_request(&h, f.upk, f.usk, TARGET, "GET", "/", NULL, 3, 1), MV_ERR_INVAL);
+    assert_int_equal(mv_auth_sign_request(&h, f.opk, f.usk, TARGET, "GET", "/", NULL, 0, 1), MV_ERR_INVAL);
+    /* Only a canonical origin names a target. */
+    static const char *const bad_targets[] = {"", "http://127.0.0.1:41001/", "HTTP://127.0.0.1:41001",
+                                              "http://127.0.0.1", "127.0.0.1:41001", "http://a@b:1"};
+    for (size_t i = 0; i < sizeof bad_targets / sizeof *bad_targets; i++)
+        assert_int_equal(mv_auth_sign_request(&h, f.upk, f.usk, bad_targets[i], "GET", "/", NULL, 0, 1), MV_ERR_INVAL);
+    assert_int_equal(mv_auth_sign_request(&h, f.upk, f.usk, NULL, "GET", "/", NULL, 0, 1), MV_ERR_INVAL);
     assert_int_equal(h.key[0], 0);
 }
 
@@ -364,6 +377,7 @@ static void test_request_round_trip_and_rejects(void **state)
     make_fixture(&f);
     mv_auth_verifier *v = NULL;
     assert_int_equal(mv_auth_verifier_new(f.hpk, 300, 1000, &v), MV_OK);
+    assert_int_equal(mv_auth_verifier_add_target(v, TARGET), MV_OK);
     req q;
     mv_credential got;
 
@@ -406,7 +420,7 @@ static void test_request_round_trip_and_rejects(void **state)
     /* Unchanged again: accepted (the failures above recorded nothing). */
     assert_int_equal(mv_auth_verify(v, &q.r, T0, NULL), MV_OK);
 
-    /* Stale and future dates beyond 300 s (checked before the signature). */
+    /* Stale and future dates beyond 300 s (judged after the signature). */
     make_req(&q, &f, f.upk, f.usk, T0);
     assert_int_equal(mv_auth_verify(v, &q.r, T0 + 301, NULL), MV_ERR_EXPIRED);
     assert_int_equal(mv_auth_verify(v, &q.r, T0 - 301, NULL), MV_ERR_EXPIRED);
@@ -444,10 +458,10 @@ static void test_request_round_trip_and_rejects(void **state)
     }
 
     /* Missing headers, each in turn. */
-    for (int i = 0; i < 7; i++) {
+    for (int i = 0; i < 8; i++) {
         make_req(&q, &f, f.upk, f.usk, T0);
-        const char **fields[] = {&q.r.key, &q.r.date, &q.r.nonce, &q.r.credential, &q.r.signature,
-                                 &q.r.method, &q.r.path_and_query};
+        const char **fields[] = {&q.r.key,       &q.r.date,   &q.r.nonce,          &q.r.credential,
+                                 &q.r.signature, &q.r.method, &q.r.path_and_query, &q.r.target};
         *fields[i] = NULL;
         assert_int_equal(mv_auth_verify(v, &q.r, T0, NULL), MV_ERR_AUTH);
     }
@@ -520,6 +534,7 @@ static void test_replay_window_and_eviction(void **state)
     make_fixture(&f);
     mv_auth_verifier *v = NULL;
     assert_int_equal(mv_auth_verifier_new(f.hpk, 300, 3, &v), MV_OK);
+    assert_int_equal(mv_auth_verifier_add_target(v, TARGET), MV_OK);
     req q;
     const char *nonce = "000102030405060708090a0b0c0d0e0f";
     char date[32];
@@ -575,6 +590,7 @@ static void test_cache_churn(void **state)
     make_fixture(&f);
     mv_auth_verifier *v = NULL;
     assert_int_equal(mv_auth_verifier_new(f.hpk, 10, 64, &v), MV_OK);
+    assert_int_equal(mv_auth_verifier_add_target(v, TARGET), MV_OK);
     req q;
     char date[32], nonce[33];
     for (unsigned round = 0; round < 5; round++) {
@@ -622,6 +638,7 @@ static void test_threads(void **state)
     make_fixture(&f);
     mv_auth_verifier *v = NULL;
     assert_int_equal(mv_auth_verifier_new(f.hpk, 300, 1000, &v), MV_OK);
+    assert_int_equal(mv_auth_verifier_add_target(v, TARGET), MV_OK);
     pthread_t th[4];
     thread_arg args[4];
     for (int i = 0; i < 4; i++) {
@@ -645,6 +662,7 @@ static void test_verify_key(void **state)
     make_fixture(&f);
     mv_auth_verifier *v = NULL;
     assert_int_equal(mv_auth_verifier_new(f.hpk, 300, 1000, &v), MV_OK);
+    assert_int_equal(mv_auth_verifier_add_target(v, TARGET), MV_OK);
     req q;
     uint8_t key[32];
 
@@ -720,6 +738,7 @@ static void test_revocation(void **state)
     make_fixture(&f);
     mv_auth_verifier *v = NULL;
     assert_int_equal(mv_auth_verifier_new(f.hpk, 300, 1000, &v), MV_OK);
+    assert_int_equal(mv_auth_verifier_add_target(v, TARGET), MV_OK);
     mv_revocation_list l;
     req q;
     uint8_t key[32];
@@ -805,6 +824,203 @@ static void test_revocation(void **state)
     mv_auth_verifier_free(v);
 }
 
+/* mv_auth_origin: the canonical form both sides compute from a URL. */
+static void test_origin(void **state)
+{
+    (void)state;
+    static const char *const good[][2] = {
+        {"http://127.0.0.1:41001", "http://127.0.0.1:41001"},
+        {"HTTP://LocalHost:8080/v1/x?y#z", "http://localhost:8080"},
+        {"http://localhost", "http://localhost:80"},
+        {"https://Cloud.Example.org/", "https://cloud.example.org:443"},
+        {"https://[::1]:8443/a", "https://[::1]:8443"},
+        {"http://h?q", "http://h:80"},
+    };
+    static const char *const bad[] = {"ftp://h", "http://", "http:///x", "http://u@h", "http://h:",
+                                      "http://h:0",  "http://h:65536", "http://h:08", "http://h:1x",
+                                      "http://h_x", "http://[]", "http://[g::1]", "http://.h", "h:80"};
+    char out[MV_AUTH_MAX_TARGET + 1];
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
+        assert_int_equal(mv_auth_origin(good[i][0], out, sizeof out), MV_OK);
+        assert_string_equal(out, good[i][1]);
+    }
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        assert_int_equal(mv_auth_origin(bad[i], out, sizeof out), MV_ERR_PARSE);
+    assert_int_equal(mv_auth_origin("http://127.0.0.1:41001", out, 10), MV_ERR_TOO_LARGE);
+    assert_int_equal(mv_auth_origin(NULL, out, sizeof out), MV_ERR_INVAL);
+    /* Daemons' origins: the listen address, and loopback's other names. */
+    mv_auth_verifier *v = NULL;
+    uint8_t hpk[32] = {1};
+    assert_int_equal(mv_auth_verifier_new(hpk, 300, 10, &v), MV_OK);
+    assert_int_equal(mv_auth_verifier_add_listen(v, "127.0.0.1:0", 5000), MV_OK);
+    assert_int_equal(mv_auth_verifier_add_urls(v, "https://storage.example.org,http://10.0.0.5:9000/"), MV_OK);
+    assert_int_equal(mv_auth_verifier_add_urls(NULL, "https://a,"), MV_ERR_PARSE);
+    assert_int_equal(mv_auth_verifier_add_urls(NULL, ",https://a"), MV_ERR_PARSE);
+    assert_int_equal(mv_auth_verifier_add_urls(NULL, "ftp://a"), MV_ERR_PARSE);
+    assert_int_equal(mv_auth_verifier_add_urls(NULL, ""), MV_OK);
+    assert_int_equal(mv_auth_verifier_add_listen(v, "127.0.0.1:0", 0), MV_ERR_INVAL);
+    assert_int_equal(mv_auth_verifier_add_listen(v, "nohost", 5), MV_ERR_INVAL);
+    assert_int_equal(mv_auth_verifier_add_target(v, "http://localhost"), MV_ERR_INVAL); /* not canonical */
+    /* 2 + 2 targets so far; a repeat is free; the table holds MV_AUTH_MAX_TARGETS (8). */
+    assert_int_equal(mv_auth_verifier_add_target(v, "http://localhost:5000"), MV_OK);
+    for (int i = 1; i <= 4; i++) {
+        char t[32];
+        snprintf(t, sizeof t, "http://a:%d", i);
+        assert_int_equal(mv_auth_verifier_add_target(v, t), MV_OK);
+    }
+    assert_int_equal(mv_auth_verifier_add_target(v, "http://a:5"), MV_ERR_TOO_LARGE);
+    mv_auth_verifier_free(v);
+}
+
+/* The signed string names its target: a request signed for one service is refused by every
+ * other (finding 6 of issue 11: one admin-signed GET /v1/audit was accepted by six). */
+static void test_target_binding(void **state)
+{
+    (void)state;
+    fixture f;
+    make_fixture(&f);
+    mv_auth_verifier *v = NULL, *w = NULL, *none = NULL;
+    mv_auth_failure why;
+    assert_int_equal(mv_auth_verifier_new(f.hpk, 300, 1000, &v), MV_OK);
+    assert_int_equal(mv_auth_verifier_add_target(v, TARGET), MV_OK);
+    assert_int_equal(mv_auth_verifier_new(f.hpk, 300, 1000, &w), MV_OK);
+    assert_int_equal(mv_auth_verifier_add_target(w, OTHER), MV_OK);
+    assert_int_equal(mv_auth_verifier_new(f.hpk, 300, 1000, &none), MV_OK);
+    req q;
+    make_req(&q, &f, f.upk, f.usk, T0);
+    /* The other service and a service that knows no origin refuse it, and burn no nonce. */
+    assert_int_equal(mv_auth_verify_ex(w, &q.r, T0, NULL, &why), MV_ERR_MISDIRECTED);
+    assert_int_equal(why, MV_AUTH_FAIL_TARGET);
+    assert_int_equal(mv_auth_verify(none, &q.r, T0, NULL), MV_ERR_MISDIRECTED);
+    /* Rewriting MV-Target breaks the signature. */
+    q.r.target = OTHER;
+    assert_int_equal(mv_auth_verify_ex(w, &q.r, T0, NULL, &why), MV_ERR_AUTH);
+    assert_int_equal(why, MV_AUTH_FAIL_FORGED);
+    q.r.target = q.h.target;
+    assert_int_equal(mv_auth_verify(v, &q.r, T0, NULL), MV_OK);
+    /* A target longer than any origin is malformed, not looked up. */
+    char longt[MV_AUTH_MAX_TARGET + 8];
+    memset(longt, 'a', sizeof longt - 1);
+    longt[sizeof longt - 1] = 0;
+    make_req(&q, &f, f.upk, f.usk, T0);
+    q.r.target = longt;
+    assert_int_equal(mv_auth_verify_ex(v, &q.r, T0, NULL, &why), MV_ERR_AUTH);
+    assert_int_equal(why, MV_AUTH_FAIL_MALFORMED);
+    mv_auth_verifier_free(v);
+    mv_auth_verifier_free(w);
+    mv_auth_verifier_free(none);
+}
+
+/* Only a key that provably signed the request is named by a refusal after the signature:
+ * an expired or revoked credential presented with a bad signature is a forgery, not an
+ * expired or revoked caller (the guard otherwise served the claimed key's records). */
+static void test_refusals_after_signature(void **state)
+{
+    (void)state;
+    fixture f;
+    make_fixture(&f);
+    mv_auth_verifier *v = NULL;
+    mv_auth_failure why;
+    assert_int_equal(mv_auth_verifier_new(f.hpk, 300, 1000, &v), MV_OK);
+    assert_int_equal(mv_auth_verifier_add_target(v, TARGET), MV_OK);
+    req q;
+    /* The victim's authentic credential, expired, with a signature by somebody else. */
+    make_req(&q, &f, f.opk, f.osk, T0 + 7200);
+    assert_int_equal(mv_hex_encode(q.h.key, sizeof q.h.key, f.upk, 32), MV_OK);
+    assert_int_equal(mv_auth_verify_ex(v, &q.r, T0 + 7200, NULL, &why), MV_ERR_AUTH);
+    assert_int_equal(why, MV_AUTH_FAIL_FORGED);
+    /* The same with her real signature: expired. */
+    make_req(&q, &f, f.upk, f.usk, T0 + 7200);
+    assert_int_equal(mv_auth_verify_ex(v, &q.r, T0 + 7200, NULL, &why), MV_ERR_EXPIRED);
+    assert_int_equal(why, MV_AUTH_FAIL_EXPIRED);
+    /* Revoked, and a bad signature: forged. */
+    mv_revocation_list l;
+    memset(&l, 0, sizeof l);
+    memcpy(l.issuer, f.hpk, 32);
+    l.serial = 1;
+    l.n = 1;
+    l.keys = f.upk;
+    assert_int_equal(mv_auth_verifier_set_revocations(v, &l), MV_OK);
+    make_req(&q, &f, f.upk, f.usk, T0);
+    q.h.signature[3] = q.h.signature[3] == '0' ? '1' : '0';
+    assert_int_equal(mv_auth_verify_ex(v, &q.r, T0, NULL, &why), MV_ERR_AUTH);
+    assert_int_equal(why, MV_AUTH_FAIL_FORGED);
+    make_req(&q, &f, f.upk, f.usk, T0);
+    assert_int_equal(mv_auth_verify_ex(v, &q.r, T0, NULL, &why), MV_ERR_AUTH);
+    assert_int_equal(why, MV_AUTH_FAIL_REVOKED);
+    /* Skew with a bad signature: forged too. */
+    make_req(&q, &f, f.upk, f.usk, T0 - 1000);
+    q.h.signature[3] = q.h.signature[3] == '0' ? '1' : '0';
+    assert_int_equal(mv_auth_verify_ex(v, &q.r, T0, NULL, &why), MV_ERR_AUTH);
+    assert_int_equal(why, MV_AUTH_FAIL_FORGED);
+    mv_auth_verifier_free(v);
+}
+
+/* MV-Content-SHA256: the signature can be checked from the headers before the body arrives
+ * (mv_auth_preverify), and the body must then match. */
+static void test_body_digest_and_preverify(void **state)
+{
+    (void)state;
+    fixture f;
+    make_fixture(&f);
+    mv_auth_verifier *v = NULL;
+    mv_auth_failure why;
+    assert_int_equal(mv_auth_verifier_new(f.hpk, 300, 1000, &v), MV_OK);
+    assert_int_equal(mv_auth_verifier_add_target(v, TARGET), MV_OK);
+    req q;
+    make_req(&q, &f, f.upk, f.usk, T0);
+    q.r.body_sha256 = q.h.body_sha256;
+    /* Headers alone: accepted, nonce untouched, so the full check still passes once. */
+    assert_int_equal(mv_auth_preverify(v, &q.r, T0, 1), MV_OK);
+    assert_int_equal(mv_auth_preverify(v, &q.r, T0, 1), MV_OK);
+    assert_int_equal(mv_auth_verify(v, &q.r, T0, NULL), MV_OK);
+    assert_int_equal(mv_auth_verify(v, &q.r, T0, NULL), MV_ERR_REPLAY);
+    /* Upper-case hex in the header is the same digest. */
+    make_req(&q, &f, f.upk, f.usk, T0);
+    for (char *p = q.h.body_sha256; *p; p++)
+        if (*p >= 'a' && *p <= 'f')
+            *p = (char)(*p - 'a' + 'A');
+    q.r.body_sha256 = q.h.body_sha256;
+    assert_int_equal(mv_auth_verify(v, &q.r, T0, NULL), MV_OK);
+    /* A body that is not the signed one: a plain MV_ERR_VERIFY (the key did sign). */
+    make_req(&q, &f, f.upk, f.usk, T0);
+    q.r.body_sha256 = q.h.body_sha256;
+    q.body[3] ^= 1;
+    assert_int_equal(mv_auth_preverify(v, &q.r, T0, 1), MV_OK);
+    assert_int_equal(mv_auth_verify_ex(v, &q.r, T0, NULL, &why), MV_ERR_VERIFY);
+    assert_int_equal(why, MV_AUTH_FAIL_BODY);
+    q.body[3] ^= 1;
+    assert_int_equal(mv_auth_verify(v, &q.r, T0, NULL), MV_OK); /* the failure burnt no nonce */
+    /* A digest header that is not the signed one: forged. */
+    make_req(&q, &f, f.upk, f.usk, T0);
+    q.h.body_sha256[0] = q.h.body_sha256[0] == '0' ? '1' : '0';
+    q.r.body_sha256 = q.h.body_sha256;
+    assert_int_equal(mv_auth_preverify(v, &q.r, T0, 1), MV_ERR_AUTH);
+    assert_int_equal(mv_auth_verify_ex(v, &q.r, T0, NULL, &why), MV_ERR_AUTH);
+    assert_int_equal(why, MV_AUTH_FAIL_FORGED);
+    q.r.body_sha256 = "xyz";
+    assert_int_equal(mv_auth_verify_ex(v, &q.r, T0, NULL, &why), MV_ERR_AUTH);
+    assert_int_equal(why, MV_AUTH_FAIL_MALFORMED);
+    /* preverify needs the header, and refuses what verify would. */
+    make_req(&q, &f, f.upk, f.usk, T0);
+    assert_int_equal(mv_auth_preverify(v, &q.r, T0, 1), MV_ERR_AUTH);
+    q.r.body_sha256 = q.h.body_sha256;
+    assert_int_equal(mv_auth_preverify(v, &q.r, T0 + 301, 1), MV_ERR_EXPIRED);
+    assert_int_equal(mv_auth_preverify(v, &q.r, T0 + 7200, 1), MV_ERR_EXPIRED);
+    q.r.credential = NULL;
+    assert_int_equal(mv_auth_preverify(v, &q.r, T0, 1), MV_ERR_AUTH);
+    assert_int_equal(mv_auth_preverify(v, &q.r, T0, 0), MV_OK); /* key possession only */
+    q.r.credential = f.cred_b64;
+    q.r.body = NULL; /* ignored */
+    assert_int_equal(mv_auth_preverify(v, &q.r, T0, 1), MV_OK);
+    mv_auth_verifier *w = NULL;
+    assert_int_equal(mv_auth_verifier_new(f.hpk, 300, 1000, &w), MV_OK);
+    assert_int_equal(mv_auth_verifier_add_target(w, OTHER), MV_OK);
+    assert_int_equal(mv_auth_preverify(w, &q.r, T0, 1), MV_ERR_MISDIRECTED);
+    mv_auth_verifier_free(w);
+    mv_auth_verifier_free(v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -819,6 +1035,10 @@ int main(void)
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_verify_key),
         cmocka_unit_test(test_revocation),
+        cmocka_unit_test(test_origin),
+        cmocka_unit_test(test_target_binding),
+        cmocka_unit_test(test_refusals_after_signature),
+        cmocka_unit_test(test_body_digest_and_preverify),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -107,6 +107,7 @@ static void make_world(world *w)
     mv_http_config hc = {.listen = "127.0.0.1:0", .max_body = 4096, .threads = 2, .handler = handler, .ctx = f};
     assert_int_equal(mv_http_server_start(&hc, &f->srv), MV_OK);
     w->port = mv_http_server_port(f->srv);
+    assert_int_equal(mv_auth_verifier_add_listen(f->v, "127.0.0.1:0", w->port), MV_OK);
 
     mv_json *v = tu_load_json("rfc9497-ristretto255-sha512.json");
     const mv_json *t = mv_json_get(v, "threshold_extension_vectors_not_in_rfc");

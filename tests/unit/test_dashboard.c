@@ -130,6 +130,8 @@ static void storage_start(harness *h, const uint8_t *trusted_pk)
     assert_int_equal(mv_auth_verifier_new(trusted_pk, 300, 1000, &h->storage.v), MV_OK);
     mv_http_config cfg = {.listen = "127.0.0.1:0", .threads = 1, .handler = storage_handler, .ctx = h};
     assert_int_equal(mv_http_server_start(&cfg, &h->storage.srv), MV_OK);
+    assert_int_equal(mv_auth_verifier_add_listen(h->storage.v, "127.0.0.1:0", mv_http_server_port(h->storage.srv)),
+                     MV_OK);
 }
 
 static void storage_stop(harness *h)

@@ -61,7 +61,9 @@ typedef struct req {
 
 static void make_req(req *q, const fixture *f, const char *cred, uint64_t date)
 {
-    assert_int_equal(mv_auth_sign_request(&q->h, f->upk, f->usk, "GET", "/v1/records/x", NULL, 0, date), MV_OK);
+    assert_int_equal(mv_auth_sign_request(&q->h, f->upk, f->usk, "http://127.0.0.1:1", "GET", "/v1/records/x", NULL, 0,
+                                          date),
+                     MV_OK);
     memset(&q->r, 0, sizeof q->r);
     q->r.method = "GET";
     q->r.path_and_query = "/v1/records/x";
@@ -69,6 +71,7 @@ static void make_req(req *q, const fixture *f, const char *cred, uint64_t date)
     q->r.date = q->h.date;
     q->r.nonce = q->h.nonce;
     q->r.signature = q->h.signature;
+    q->r.target = q->h.target;
     q->r.credential = cred;
 }
 
@@ -91,6 +94,7 @@ static void test_verify_ex_reasons(void **state)
     mv_auth_verifier *v = NULL;
     make_fixture(&f);
     assert_int_equal(mv_auth_verifier_new(f.hpk, 300, 1000, &v), MV_OK);
+    assert_int_equal(mv_auth_verifier_add_target(v, "http://127.0.0.1:1"), MV_OK);
 
     make_req(&q, &f, f.cred, T0);
     assert_int_equal(why_of(v, &q, T0, MV_OK), MV_AUTH_FAIL_NONE);

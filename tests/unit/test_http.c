@@ -123,6 +123,7 @@ static harness *start(void)
     };
     assert_int_equal(mv_http_server_start(&cfg, &h->srv), MV_OK);
     h->port = mv_http_server_port(h->srv);
+    assert_int_equal(mv_auth_verifier_add_listen(h->ctx.verifier, "127.0.0.1:0", h->port), MV_OK);
     assert_true(h->port > 0);
     return h;
 }

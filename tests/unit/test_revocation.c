@@ -450,10 +450,10 @@ static mv_err request_by(mv_auth_verifier *v, const uint8_t hpk[32], const uint8
     c.expires_at = now + 3600;
     assert_int_equal(mv_credential_issue(&c, hpk, hsk), MV_OK);
     assert_int_equal(mv_credential_encode(&c, b64, sizeof b64), MV_OK);
-    assert_int_equal(mv_auth_sign_request(&h, pk, sk, "GET", "/v1/info", NULL, 0, now), MV_OK);
+    assert_int_equal(mv_auth_sign_request(&h, pk, sk, "http://127.0.0.1:1", "GET", "/v1/info", NULL, 0, now), MV_OK);
     mv_auth_request r = {.method = "GET", .path_and_query = "/v1/info", .body = NULL, .body_len = 0,
-                         .key = h.key, .date = h.date, .nonce = h.nonce, .credential = b64,
-                         .signature = h.signature};
+                         .key = h.key, .date = h.date, .nonce = h.nonce, .target = h.target,
+                         .credential = b64, .signature = h.signature};
     return mv_auth_verify(v, &r, now, NULL);
 }
 
@@ -480,6 +480,7 @@ static void test_poller(void **state)
     assert_int_equal(mv_sign_keypair(upk, usk), MV_OK);
     assert_int_equal(mv_sign_keypair(opk, osk), MV_OK);
     assert_int_equal(mv_auth_verifier_new(hpk, 300, 1000, &v), MV_OK);
+    assert_int_equal(mv_auth_verifier_add_target(v, "http://127.0.0.1:1"), MV_OK);
     assert_int_equal(mv_metrics_new(&m), MV_OK);
     fake_start(&h);
 
