@@ -90,7 +90,9 @@ mv_err mv_decoy_shape_decode(const uint8_t *in, size_t len, size_t *used, mv_dec
  * must outlive the frame; path is NOT NUL-terminated) and shapes is owned by the frame. */
 typedef struct mv_decoy_forward {
     uint8_t reason;                        /* mv_decoy_reason */
-    uint8_t principal[32];                 /* caller's Ed25519 key, zero if unknown */
+    uint8_t principal[32];                 /* reasons 3-6: the caller's proven Ed25519 key;
+                                              reasons 1-2: the key it claims, unverified, which
+                                              only selects invented decoys; zero if none */
     char method[MV_DECOY_METHOD_MAX + 1];  /* NUL-terminated, e.g. "GET" */
     const char *path;                      /* path and query, path_len bytes */
     size_t path_len;
@@ -176,6 +178,56 @@ void mv_decoy_record_clear(mv_decoy_record *r);
  * key libsodium refuses), MV_ERR_NOMEM. */
 mv_err mv_decoy_generate(const uint8_t seed[static MV_DECOY_SEED_BYTES], const mv_decoy_shape *s,
                          mv_decoy_record *out) __attribute__((warn_unused_result));
+
+/* Called by mv_decoy_generate_stream with block `index` of the decoy, in order: b->tag and
+ * b->len are final, b->c (b->len bytes) is borrowed for the call. A non-MV_OK return stops the
+ * generation and is returned. */
+typedef mv_err (*mv_decoy_block_fn)(void *ctx, size_t index, const mv_decoy_block *b);
+
+/* As mv_decoy_generate, the same bytes, but each block's ciphertext is handed to fn as soon as
+ * it exists and then freed: out->blocks[i] keeps tag and len with c NULL, so a shape of any
+ * size costs the memory of one block (fn NULL: blocks are kept, as mv_decoy_generate does).
+ * Errors: those of mv_decoy_generate, and fn's. */
+mv_err mv_decoy_generate_stream(const uint8_t seed[static MV_DECOY_SEED_BYTES], const mv_decoy_shape *s,
+                                mv_decoy_block_fn fn, void *ctx, mv_decoy_record *out)
+    __attribute__((warn_unused_result));
+
+/* Regenerates block `index` of the decoy of an attachment shape alone (the same bytes as
+ * mv_decoy_generate gives), so a server need not keep the ciphertext of large decoys: out->c
+ * is allocated (mv_free it), out->len and out->tag set. Errors: MV_ERR_INVAL (NULL, index out of
+ * range, a shape mv_decoy_generate refuses, or not an attachment shape), MV_ERR_NOMEM,
+ * MV_ERR_CRYPTO. */
+mv_err mv_decoy_generate_block(const uint8_t seed[static MV_DECOY_SEED_BYTES], const mv_decoy_shape *s,
+                               size_t index, mv_decoy_block *out) __attribute__((warn_unused_result));
+
+/* 1 if s has a block of 64 KiB or more: its decoy is an imaging attachment whose blocks
+ * mv_decoy_generate_block can regenerate one at a time. 0 otherwise (also for NULL). */
+int mv_decoy_shape_is_attachment(const mv_decoy_shape *s);
+/* The bytes of s's record: envelope plus every block (0 for NULL). */
+uint64_t mv_decoy_shape_bytes(const mv_decoy_shape *s);
+
+/* ---------- decoys for unverified callers ----------
+ * A caller whose request signature did not verify (no, malformed or forged authentication)
+ * never sees a real record's metadata: the decoy cloud answers it from shapes it invents from
+ * its seed and the record id alone (issue 11, DESIGN section 6). */
+
+#define MV_DECOY_SYNTH_LIST_MAX 48 /* records in a synthetic listing, at most */
+
+/* Fills out (initialised; cleared first, left cleared on error) with an invented shape for id:
+ * a generic department, a creation time within two years before anchor (unix seconds; a
+ * server passes a fixed instant so the answer is the same on every fetch), owner and patient
+ * from pools of invented people (real Ed25519 keys, with X25519 reader keys), an episode, and
+ * the sizes of a prescription-like record (1 to 3 small blocks). Deterministic in (seed, id,
+ * anchor); it depends on no real record. Errors: MV_ERR_INVAL (NULL), MV_ERR_NOMEM,
+ * MV_ERR_CRYPTO. */
+mv_err mv_decoy_shape_synth(const uint8_t seed[static MV_DECOY_SEED_BYTES], const uint8_t id[static 16],
+                            uint64_t anchor, mv_decoy_shape *out) __attribute__((warn_unused_result));
+
+/* Writes the ids of the synthetic record listing chosen by selector (an unverified caller's
+ * claimed key, 32 bytes, or NULL) into ids[0..cap): between 12 and MV_DECOY_SYNTH_LIST_MAX ids,
+ * deterministic in (seed, selector). Returns how many (0 on a NULL argument or cap 0). */
+size_t mv_decoy_synth_list(const uint8_t seed[static MV_DECOY_SEED_BYTES], const uint8_t *selector,
+                           uint8_t (*ids)[16], size_t cap);
 
 /* ---------- the decoy cloud ---------- */
 

@@ -1031,12 +1031,89 @@ static int shape_valid(const mv_decoy_shape *s)
     return 1;
 }
 
-mv_err mv_decoy_generate(const uint8_t seed[static MV_DECOY_SEED_BYTES], const mv_decoy_shape *s,
-                         mv_decoy_record *out)
+/* Encrypts block i's compressed content o (or, when o->p is NULL, draws keystream filler of
+ * the exact length) into b (b->len = its length; b->c allocated here). */
+static mv_err encrypt_block(gen *g, size_t i, blk_out *o, mv_decoy_block *b)
+{
+    size_t cl = 0;
+    mv_err rc;
+    b->len = g->s->block_len[i];
+    if (!(b->c = mv_malloc(b->len)))
+        return MV_ERR_NOMEM;
+    if (o->p)
+        return mv_mle_encrypt(o->key, o->p, o->p_len, b->c, b->len, &cl, b->tag);
+    drbg f;
+    drbg_init(&f, g->k, DOM_BULK, 0x100000000ull + i);
+    drbg_bytes(&f, b->c, b->len);
+    rc = mv_sha256(b->tag, b->c, b->len);
+    o->plain_len = b->len - MV_MLE_OVERHEAD;
+    return rc;
+}
+
+static void blk_out_clear(blk_out *o)
+{
+    mv_wipe(o->key, 32);
+    if (o->p)
+        mv_wipe(o->p, o->p_len);
+    mv_free(o->p);
+    o->p = NULL;
+    o->p_len = 0;
+}
+
+/* The generator's per-record state for shape s under seed (g->k derived, profiles loaded). */
+static mv_err gen_open(gen *g, const uint8_t seed[MV_DECOY_SEED_BYTES], const mv_decoy_shape *s)
+{
+    mv_err rc;
+    memset(g, 0, sizeof *g);
+    g->s = s;
+    mv_buf_init(&g->doc, MV_FHIR_MAX_BYTES);
+    mv_buf_init(&g->tmp, MV_FHIR_MAX_BYTES);
+    mv_buf_init(&g->z, (size_t)MV_DECOY_MAX_BLOCK_LEN * 2);
+    if ((rc = mv_crypto_init()) != MV_OK)
+        return rc;
+    if ((rc = mv_hkdf_sha256(g->k, 32, (const uint8_t *)"medvault-decoy-v1", 17, seed, MV_DECOY_SEED_BYTES, s->id,
+                             16)) != MV_OK)
+        return rc;
+    fmt_time(s->created, g->date, g->dt);
+    return mv_fhir_profiles_default(&g->prof);
+}
+
+static void gen_close(gen *g)
+{
+    mv_fhir_profiles_free(g->prof);
+    mv_buf_clear(&g->doc);
+    mv_buf_clear(&g->tmp);
+    mv_buf_clear(&g->z);
+    mv_wipe(g->k, sizeof g->k);
+}
+
+static int is_attachment(const mv_decoy_shape *s)
+{
+    for (uint32_t i = 0; i < s->n_blocks; i++)
+        if (s->block_len[i] >= ATTACH_MIN_BLOCK)
+            return 1;
+    return 0;
+}
+
+int mv_decoy_shape_is_attachment(const mv_decoy_shape *s)
+{
+    return s && s->block_len && is_attachment(s);
+}
+
+uint64_t mv_decoy_shape_bytes(const mv_decoy_shape *s)
+{
+    uint64_t n = s ? s->env_len : 0;
+    for (uint32_t i = 0; s && s->block_len && i < s->n_blocks; i++)
+        n += s->block_len[i];
+    return n;
+}
+
+mv_err mv_decoy_generate_stream(const uint8_t seed[static MV_DECOY_SEED_BYTES], const mv_decoy_shape *s,
+                                mv_decoy_block_fn fn, void *ctx, mv_decoy_record *out)
 {
     gen g;
     mv_record r;
-    blk_out *bo = NULL;
+    blk_out bo;
     part *parts = NULL;
     mv_err rc;
     unsigned inexact = 0;
@@ -1045,58 +1122,31 @@ mv_err mv_decoy_generate(const uint8_t seed[static MV_DECOY_SEED_BYTES], const m
     mv_decoy_record_clear(out);
     if (!seed || !s || !shape_valid(s))
         return MV_ERR_INVAL;
-    memset(&g, 0, sizeof g);
-    g.s = s;
+    memset(&bo, 0, sizeof bo);
     mv_record_init(&r);
-    mv_buf_init(&g.doc, MV_FHIR_MAX_BYTES);
-    mv_buf_init(&g.tmp, MV_FHIR_MAX_BYTES);
-    mv_buf_init(&g.z, (size_t)MV_DECOY_MAX_BLOCK_LEN * 2);
-    if ((rc = mv_crypto_init()) != MV_OK)
+    if ((rc = gen_open(&g, seed, s)) != MV_OK)
         goto out;
-    if ((rc = mv_hkdf_sha256(g.k, 32, (const uint8_t *)"medvault-decoy-v1", 17, seed, MV_DECOY_SEED_BYTES, s->id,
-                             16)) != MV_OK ||
-        (rc = mv_fhir_profiles_default(&g.prof)) != MV_OK)
-        goto out;
-    fmt_time(s->created, g.date, g.dt);
     size_t nb = s->n_blocks;
-    bo = mv_calloc(nb ? nb : 1, sizeof *bo);
     parts = mv_calloc(nb + 1, sizeof *parts);
-    if (!bo || !parts) {
+    out->blocks = mv_calloc(nb ? nb : 1, sizeof *out->blocks);
+    if (!parts || !out->blocks) {
         rc = MV_ERR_NOMEM;
         goto out;
     }
-    uint32_t maxlen = 0;
-    for (size_t i = 0; i < nb; i++)
-        maxlen = s->block_len[i] > maxlen ? s->block_len[i] : maxlen;
-    int fhir = maxlen < ATTACH_MIN_BLOCK;
+    out->n_blocks = nb;
+    int fhir = !is_attachment(s);
     drbg d;
     drbg_init(&d, g.k, DOM_CHOICE, 0xffffff);
     env_ctx e = {&r, fhir, 0, 1, Z_ZSTD, nb >= 2, parts, 0, ""};
-    for (size_t i = 0; i < nb; i++) {
-        drbg m;
-        drbg_init(&m, g.k, DOM_MLE, i);
-        drbg_bytes(&m, bo[i].key, 32);
-    }
+    size_t first = 0;
     if (fhir) {
         r.kind = MV_RECORD_FHIR;
-        size_t first = e.bundle ? 1 : 0; /* a Bundle leads with its Patient (envelope only) */
+        first = e.bundle ? 1 : 0; /* a Bundle leads with its Patient (envelope only) */
         if (e.bundle)
             parts[0] = (part){T_PATIENT, 0, Z_ZSTD, 0, 0, 0};
         else if (nb == 0)
             parts[0] = (part){T_ENCOUNTER, 0, Z_ZSTD, 0, 0, 0};
-        for (size_t i = 0; i < nb; i++) {
-            part *pt = &parts[first + i];
-            *pt = (part){type_for(&d, s->block_len[i]), 0, Z_ZSTD, 0, 0, first + i};
-            if ((rc = make_block(&g, pt, s->block_len[i], &bo[i], &inexact)) != MV_OK)
-                goto out;
-            if (pt->knob == SIZE_MAX) { /* filler block: keep a plausible entry in the skeleton */
-                pt->knob = 0;
-                pt->minimal = 1;
-            }
-        }
-        e.n_parts = nb + first;
-        if (e.n_parts == 0)
-            e.n_parts = 1;
+        e.n_parts = nb + first ? nb + first : 1;
     } else {
         r.kind = MV_RECORD_ATTACHMENT;
         char when[11], whent[21];
@@ -1104,46 +1154,44 @@ mv_err mv_decoy_generate(const uint8_t seed[static MV_DECOY_SEED_BYTES], const m
         snprintf(e.name_base, sizeof e.name_base, "%s_%s_%c%c%c%c%c%c%c%c_S%u", modalities[skewed(&d, 8)],
                  bodyparts[skewed(&d, 8)], when[0], when[1], when[2], when[3], when[5], when[6], when[8], when[9],
                  (unsigned)range_u(&d, 1, 12));
-        for (size_t i = 0; i < nb; i++)
-            if ((rc = make_chunk(&g, (uint32_t)i, s->block_len[i], &bo[i], &inexact)) != MV_OK)
-                goto out;
     }
-    /* Blocks: C = MLE(p) under the derived key, or keystream filler of the exact length. */
-    out->blocks = mv_calloc(nb ? nb : 1, sizeof *out->blocks);
-    if (!out->blocks) {
-        rc = MV_ERR_NOMEM;
-        goto out;
-    }
-    out->n_blocks = nb;
+    /* One block at a time: content, C = MLE(p) under the derived key (or keystream filler of
+     * the exact length), the reference, then the ciphertext goes to fn and is freed, so a
+     * shape of any size costs one block of memory. */
     for (size_t i = 0; i < nb; i++) {
         mv_decoy_block *b = &out->blocks[i];
-        b->len = s->block_len[i];
-        b->c = mv_malloc(b->len);
-        if (!b->c) {
-            rc = MV_ERR_NOMEM;
+        drbg m;
+        drbg_init(&m, g.k, DOM_MLE, i);
+        drbg_bytes(&m, bo.key, 32);
+        if (fhir) {
+            part *pt = &parts[first + i];
+            *pt = (part){type_for(&d, s->block_len[i]), 0, Z_ZSTD, 0, 0, first + i};
+            if ((rc = make_block(&g, pt, s->block_len[i], &bo, &inexact)) != MV_OK)
+                goto out;
+            if (pt->knob == SIZE_MAX) { /* filler block: keep a plausible entry in the skeleton */
+                pt->knob = 0;
+                pt->minimal = 1;
+            }
+        } else if ((rc = make_chunk(&g, (uint32_t)i, s->block_len[i], &bo, &inexact)) != MV_OK) {
             goto out;
         }
-        size_t cl = 0;
-        if (bo[i].p) {
-            if ((rc = mv_mle_encrypt(bo[i].key, bo[i].p, bo[i].p_len, b->c, b->len, &cl, b->tag)) != MV_OK)
-                goto out;
-        } else {
-            drbg f;
-            drbg_init(&f, g.k, DOM_BULK, 0x100000000ull + i);
-            drbg_bytes(&f, b->c, b->len);
-            if ((rc = mv_sha256(b->tag, b->c, b->len)) != MV_OK)
-                goto out;
-            bo[i].plain_len = b->len - MV_MLE_OVERHEAD;
-        }
+        if ((rc = encrypt_block(&g, i, &bo, b)) != MV_OK)
+            goto out;
         mv_block_ref ref;
         memset(&ref, 0, sizeof ref);
         memcpy(ref.tag, b->tag, 32);
-        memcpy(ref.key, bo[i].key, 32);
+        memcpy(ref.key, bo.key, 32);
         ref.slot = fhir ? (e.bundle ? (uint32_t)i + 1 : MV_RECORD_SLOT_ROOT) : (uint32_t)i;
-        ref.plain_len = bo[i].plain_len;
+        ref.plain_len = bo.plain_len;
         ref.cipher_len = b->len;
         rc = mv_record_add_block(&r, &ref);
         mv_wipe(&ref, sizeof ref);
+        blk_out_clear(&bo);
+        if (rc == MV_OK && fn) {
+            rc = fn(ctx, i, b);
+            mv_free(b->c);
+            b->c = NULL;
+        }
         if (rc != MV_OK)
             goto out;
     }
@@ -1184,19 +1232,176 @@ mv_err mv_decoy_generate(const uint8_t seed[static MV_DECOY_SEED_BYTES], const m
 out:
     if (rc != MV_OK)
         mv_decoy_record_clear(out);
-    for (size_t i = 0; bo && i < nb; i++) {
-        mv_wipe(bo[i].key, 32);
-        if (bo[i].p)
-            mv_wipe(bo[i].p, bo[i].p_len);
-        mv_free(bo[i].p);
-    }
-    mv_free(bo);
+    blk_out_clear(&bo);
     mv_free(parts);
     mv_record_clear(&r);
-    mv_fhir_profiles_free(g.prof);
-    mv_buf_clear(&g.doc);
-    mv_buf_clear(&g.tmp);
-    mv_buf_clear(&g.z);
-    mv_wipe(g.k, sizeof g.k);
+    gen_close(&g);
     return rc;
+}
+
+mv_err mv_decoy_generate(const uint8_t seed[static MV_DECOY_SEED_BYTES], const mv_decoy_shape *s,
+                         mv_decoy_record *out)
+{
+    return mv_decoy_generate_stream(seed, s, NULL, NULL, out);
+}
+
+mv_err mv_decoy_generate_block(const uint8_t seed[static MV_DECOY_SEED_BYTES], const mv_decoy_shape *s,
+                               size_t index, mv_decoy_block *out)
+{
+    gen g;
+    blk_out bo;
+    unsigned inexact = 0;
+    mv_err rc;
+    if (!out)
+        return MV_ERR_INVAL;
+    memset(out, 0, sizeof *out);
+    if (!seed || !s || !shape_valid(s) || index >= s->n_blocks || !is_attachment(s))
+        return MV_ERR_INVAL;
+    memset(&bo, 0, sizeof bo);
+    if ((rc = gen_open(&g, seed, s)) == MV_OK) {
+        /* As mv_decoy_generate_stream: an attachment's chunk i depends only on (k, i, length). */
+        drbg m;
+        drbg_init(&m, g.k, DOM_MLE, index);
+        drbg_bytes(&m, bo.key, 32);
+        rc = make_chunk(&g, (uint32_t)index, s->block_len[index], &bo, &inexact);
+    }
+    if (rc == MV_OK)
+        rc = encrypt_block(&g, index, &bo, out);
+    if (rc != MV_OK) {
+        mv_free(out->c);
+        memset(out, 0, sizeof *out);
+    }
+    blk_out_clear(&bo);
+    gen_close(&g);
+    return rc;
+}
+
+/* ---------- shapes for unverified callers ---------- */
+
+/* Departments a synthetic record is filed under: generic ones this generator has content for;
+ * never the deployment's own (the decoy cloud does not learn them from an unverified caller). */
+static const char *const synth_depts[] = {"cardiology", "neurology", "oncology", "endocrinology", "emergency",
+                                          "internal-medicine"};
+#define SYNTH_DOCTORS 24     /* invented clinicians per department */
+#define SYNTH_PATIENTS 4096  /* invented patients */
+#define SYNTH_AGE_MAX (2u * 365 * 86400)
+
+/* A key pair of an invented person: a real Ed25519 key (it decodes to a curve point, as every
+ * real key does) and an X25519 key, both from HMAC(k, who || index). */
+static mv_err synth_person(const uint8_t k[32], const char *who, uint32_t index, uint8_t sign_pk[32],
+                           uint8_t box_pk[32])
+{
+    uint8_t in[40], seed[32], sk[64], bsk[32];
+    size_t n = strlen(who);
+    if (n > 32)
+        n = 32;
+    memset(in, 0, sizeof in);
+    memcpy(in, who, n);
+    for (int i = 0; i < 4; i++)
+        in[32 + i] = (uint8_t)(index >> (8 * i));
+    mv_err rc = mv_hmac_sha256(seed, k, 32, in, sizeof in);
+    if (rc == MV_OK && crypto_sign_seed_keypair(sign_pk, sk, seed) != 0)
+        rc = MV_ERR_CRYPTO;
+    seed[0] ^= 0x5a; /* a different seed for the encryption key */
+    if (rc == MV_OK && crypto_box_seed_keypair(box_pk, bsk, seed) != 0)
+        rc = MV_ERR_CRYPTO;
+    sodium_memzero(seed, sizeof seed);
+    sodium_memzero(sk, sizeof sk);
+    sodium_memzero(bsk, sizeof bsk);
+    return rc;
+}
+
+mv_err mv_decoy_shape_synth(const uint8_t seed[static MV_DECOY_SEED_BYTES], const uint8_t id[static 16],
+                            uint64_t anchor, mv_decoy_shape *out)
+{
+    uint8_t k[32], box[32];
+    drbg d;
+    mv_err rc;
+    if (!out)
+        return MV_ERR_INVAL;
+    mv_decoy_shape_clear(out);
+    if (!seed || !id)
+        return MV_ERR_INVAL;
+    if ((rc = mv_crypto_init()) != MV_OK)
+        return rc;
+    /* Its own key (a different salt from mv_decoy_generate's): nothing here is shared with the
+     * decoy of a real record of the same id. */
+    if ((rc = mv_hkdf_sha256(k, 32, (const uint8_t *)"medvault-decoy-synth-v1", 23, seed, MV_DECOY_SEED_BYTES, id,
+                             16)) != MV_OK)
+        return rc;
+    uint8_t dk[32];
+    if ((rc = mv_hkdf_sha256(dk, 32, (const uint8_t *)"medvault-decoy-people-v1", 24, seed, MV_DECOY_SEED_BYTES,
+                             NULL, 0)) != MV_OK)
+        goto out;
+    drbg_init(&d, k, DOM_CHOICE, 0);
+    memcpy(out->id, id, 16);
+    uint32_t dept = skewed(&d, (uint32_t)(sizeof synth_depts / sizeof *synth_depts));
+    snprintf(out->department, sizeof out->department, "%s", synth_depts[dept]);
+    uint64_t age = 86400 + below(&d, SYNTH_AGE_MAX);
+    out->created = anchor > age ? anchor - age : 1;
+    /* People come from pools shared by every synthetic record, as real owners and patients
+     * recur across records. */
+    out->n_readers = 2;
+    if ((rc = synth_person(dk, "doctor", dept * SYNTH_DOCTORS + skewed(&d, SYNTH_DOCTORS), out->owner,
+                           out->readers[0])) != MV_OK ||
+        (rc = synth_person(dk, "patient", below(&d, SYNTH_PATIENTS), out->patient, out->readers[1])) != MV_OK)
+        goto out;
+    if (below(&d, 4) == 0) { /* shared with a second clinician of the department */
+        uint32_t other = dept * SYNTH_DOCTORS + below(&d, SYNTH_DOCTORS);
+        uint8_t spk[32];
+        if ((rc = synth_person(dk, "doctor", other, spk, box)) != MV_OK)
+            goto out;
+        if (memcmp(box, out->readers[0], 32) != 0) {
+            memcpy(out->readers[2], box, 32);
+            out->n_readers = 3;
+        }
+    }
+    drbg_bytes(&d, out->episode, 16);
+    /* A prescription-like record: one content block most often, a few for a small Bundle. */
+    uint32_t x = below(&d, 100);
+    out->n_blocks = x < 70 ? 1 : x < 90 ? 2 : 3;
+    if (!(out->block_len = mv_mallocarray(out->n_blocks, sizeof(uint32_t)))) {
+        rc = MV_ERR_NOMEM;
+        goto out;
+    }
+    for (uint32_t i = 0; i < out->n_blocks; i++)
+        out->block_len[i] = range_u(&d, 320, 700) + (below(&d, 5) == 0 ? range_u(&d, 0, 1400) : 0);
+    out->env_len = ENV_FIXED + ENV_ENTRY * out->n_readers + range_u(&d, 420, 900) + 70 * out->n_blocks;
+    rc = MV_OK;
+out:
+    sodium_memzero(k, sizeof k);
+    sodium_memzero(dk, sizeof dk);
+    if (rc != MV_OK)
+        mv_decoy_shape_clear(out);
+    return rc;
+}
+
+size_t mv_decoy_synth_list(const uint8_t seed[static MV_DECOY_SEED_BYTES], const uint8_t *selector,
+                           uint8_t (*ids)[16], size_t cap)
+{
+    uint8_t k[32], h[32], in[36];
+    static const uint8_t anonymous[32];
+    drbg d;
+    if (!seed || !ids || cap == 0)
+        return 0;
+    if (mv_crypto_init() != MV_OK ||
+        mv_hkdf_sha256(k, 32, (const uint8_t *)"medvault-decoy-list-v1", 22, seed, MV_DECOY_SEED_BYTES,
+                       selector ? selector : anonymous, 32) != MV_OK)
+        return 0;
+    drbg_init(&d, k, DOM_CHOICE, 0);
+    size_t n = range_u(&d, 12, MV_DECOY_SYNTH_LIST_MAX);
+    if (n > cap)
+        n = cap;
+    memcpy(in, selector ? selector : anonymous, 32);
+    for (size_t i = 0; i < n; i++) {
+        for (int b = 0; b < 4; b++)
+            in[32 + b] = (uint8_t)(i >> (8 * b));
+        if (mv_hmac_sha256(h, k, 32, in, sizeof in) != MV_OK) {
+            n = 0;
+            break;
+        }
+        memcpy(ids[i], h, 16);
+    }
+    sodium_memzero(k, sizeof k);
+    return n;
 }

@@ -1,11 +1,15 @@
 /* decoy_server.c - the decoy cloud (`medvault storage run --role decoy`): answers only requests
  * the primary signs and forwards, with decoys shaped like the real records and never derived
- * from their content; the seed that makes decoys stable never leaves locked memory.
+ * from their content; a caller whose signature did not verify is answered from invented shapes
+ * only; what one shape or one caller can make it spend is capped; the seed that makes decoys
+ * stable never leaves locked memory.
  *
  * State in DIR: decoy.seed (0600, 32 bytes), decoys/<id hex>.rec (u32 shape_len | shape |
- * u32 env_len | envelope | u32 n | tag(32) * n) and decoys/blocks/<tag hex>. A push writes the
- * blocks, then the .rec file (each with mv_file_write_atomic: fsync, rename, fsync dir), so
- * a .rec on disk always has its blocks; replaced blocks are removed after the new .rec. */
+ * u32 env_len | envelope | u32 n | tag(32) * n), decoys/blocks/<tag hex> (the ciphertext of a
+ * small block) and decoys/ptr/<tag hex> (an attachment's block, regenerated on each read:
+ * "MVDP" | id(16) | u32 index, little-endian). A push writes the blocks, then the .rec file
+ * (each with mv_file_write_atomic: fsync, rename, fsync dir), so a .rec on disk always has its
+ * blocks; replaced blocks are removed after the new .rec. */
 #include "medvault/mv_decoy.h"
 
 #include <pthread.h>
@@ -22,6 +26,7 @@
 #include "medvault/mv_crypto.h"
 #include "medvault/mv_daemon.h"
 #include "medvault/mv_file.h"
+#include "medvault/mv_hkdf.h"
 #include "medvault/mv_json.h"
 #include "medvault/mv_log.h"
 #include "medvault/mv_mem.h"
@@ -29,6 +34,23 @@
 
 #define DECOY_COMPONENT "decoy"
 #define REC_MAX ((size_t)64 << 20)
+/* A real record larger than this gets no decoy (the shape is refused and counted): generating
+ * it would cost the decoy cloud minutes of work for one upload. docs/decoy.md. */
+#define DECOY_SHAPE_MAX ((uint64_t)4 << 30)
+#define PTR_MAGIC "MVDP"
+#define PTR_LEN (4 + 16 + 4)
+/* Invented decoys for unverified callers live only in memory: at most SYNTH_CACHE of them, and
+ * new ones are generated at SYNTH_RATE per second (burst SYNTH_BURST) whoever asks, so no
+ * unauthenticated caller can make the decoy cloud store anything or spend more than that. */
+#define SYNTH_CACHE 1024
+#define SYNTH_RATE 20.0
+#define SYNTH_BURST 100.0
+
+typedef struct synth_slot {
+    uint64_t tick; /* 0: empty */
+    mv_decoy_shape shape;
+    mv_decoy_record rec;
+} synth_slot;
 
 typedef struct decoy_srv {
     const mv_storage_config *cfg;
@@ -36,8 +58,14 @@ typedef struct decoy_srv {
     mv_metrics *metrics;
     uint8_t *seed; /* secure memory */
     mv_audit *audit; /* the request log (mv_audit.h); borrowed by the HTTP server */
-    char dir[4096], blocks[4096];
+    char dir[4096], blocks[4096], ptrs[4096];
     pthread_mutex_t lock; /* serialises writes of .rec and block files */
+    uint64_t anchor;      /* the instant invented records are dated before (decoy.seed's mtime) */
+    pthread_mutex_t slock; /* the synthetic cache and its generation budget */
+    synth_slot *synth;
+    uint64_t synth_tick;
+    double synth_tokens;
+    struct timespec synth_refill;
 } decoy_srv;
 
 static void count(decoy_srv *d, const char *name, const char *help, const char *labels, uint64_t n)
@@ -73,6 +101,14 @@ static mv_err block_path(const decoy_srv *d, const uint8_t tag[32], char *out, s
     return mv_path_join(out, cap, d->blocks, hex);
 }
 
+static mv_err ptr_path(const decoy_srv *d, const uint8_t tag[32], char *out, size_t cap)
+{
+    char hex[65];
+    if (mv_hex_encode(hex, sizeof hex, tag, 32) != MV_OK)
+        return MV_ERR_INVAL;
+    return mv_path_join(out, cap, d->ptrs, hex);
+}
+
 /* A stored .rec, parsed in place over buf. */
 typedef struct stored {
     mv_buf buf;
@@ -106,8 +142,36 @@ static void stored_clear(stored *st)
     mv_buf_clear(&st->buf);
 }
 
+/* Writes one block of the decoy being stored: a small block's ciphertext, or for an
+ * attachment a pointer the block is regenerated from on each read. */
+struct block_sink {
+    decoy_srv *d;
+    const mv_decoy_shape *s;
+    int attachment;
+};
+
+static mv_err sink_block(void *ctx, size_t index, const mv_decoy_block *b)
+{
+    struct block_sink *k = ctx;
+    char path[4200];
+    mv_err rc;
+    if (!k->attachment) {
+        if ((rc = block_path(k->d, b->tag, path, sizeof path)) != MV_OK)
+            return rc;
+        return mv_file_write_atomic(path, b->c, b->len, 0600);
+    }
+    uint8_t ptr[PTR_LEN];
+    memcpy(ptr, PTR_MAGIC, 4);
+    memcpy(ptr + 4, k->s->id, 16);
+    for (int i = 0; i < 4; i++)
+        ptr[20 + i] = (uint8_t)(index >> (8 * i));
+    if ((rc = ptr_path(k->d, b->tag, path, sizeof path)) != MV_OK)
+        return rc;
+    return mv_file_write_atomic(path, ptr, sizeof ptr, 0600);
+}
+
 /* Generates the decoy of s and stores it unless the same shape is stored already.
- * *generated is 1 when it (re)generated. */
+ * *generated is 1 when it (re)generated. MV_ERR_TOO_LARGE for a shape over DECOY_SHAPE_MAX. */
 static mv_err store_shape(decoy_srv *d, const mv_decoy_shape *s, int *generated)
 {
     mv_buf enc, rec;
@@ -116,6 +180,8 @@ static mv_err store_shape(decoy_srv *d, const mv_decoy_shape *s, int *generated)
     char path[4200];
     mv_err rc;
     *generated = 0;
+    if (mv_decoy_shape_bytes(s) > DECOY_SHAPE_MAX)
+        return MV_ERR_TOO_LARGE;
     mv_buf_init(&enc, REC_MAX);
     mv_buf_init(&rec, REC_MAX);
     mv_decoy_record_init(&dr);
@@ -126,16 +192,13 @@ static mv_err store_shape(decoy_srv *d, const mv_decoy_shape *s, int *generated)
     mv_err lrc = stored_load(d, s->id, &old);
     if (lrc == MV_OK && old.shape_len == enc.len && memcmp(old.shape, enc.ptr, enc.len) == 0)
         goto out; /* unchanged */
-    if ((rc = mv_decoy_generate(d->seed, s, &dr)) != MV_OK)
+    /* Blocks are written as they are generated: memory stays at one block whatever the size. */
+    struct block_sink sink = {d, s, mv_decoy_shape_is_attachment(s)};
+    if ((rc = mv_decoy_generate_stream(d->seed, s, sink_block, &sink, &dr)) != MV_OK)
         goto out;
     if (dr.n_inexact)
         count(d, "medvault_decoy_inexact_parts_total",
               "Decoy parts sized with a stored zstd frame or filler instead of compressed content", NULL, dr.n_inexact);
-    for (size_t i = 0; i < dr.n_blocks; i++) {
-        if ((rc = block_path(d, dr.blocks[i].tag, path, sizeof path)) != MV_OK ||
-            (rc = mv_file_write_atomic(path, dr.blocks[i].c, dr.blocks[i].len, 0600)) != MV_OK)
-            goto out;
-    }
     if ((rc = storage_put_u32(&rec, (uint32_t)enc.len)) != MV_OK || (rc = mv_buf_append(&rec, enc.ptr, enc.len)) != MV_OK ||
         (rc = storage_put_u32(&rec, (uint32_t)dr.env_len)) != MV_OK ||
         (rc = mv_buf_append(&rec, dr.env, dr.env_len)) != MV_OK ||
@@ -155,6 +218,8 @@ static mv_err store_shape(decoy_srv *d, const mv_decoy_shape *s, int *generated)
             kept = memcmp(dr.blocks[j].tag, old.tags + 32 * i, 32) == 0;
         if (!kept && block_path(d, old.tags + 32 * i, path, sizeof path) == MV_OK)
             (void)unlink(path);
+        if (!kept && ptr_path(d, old.tags + 32 * i, path, sizeof path) == MV_OK)
+            (void)unlink(path);
     }
 out:
     pthread_mutex_unlock(&d->lock);
@@ -165,30 +230,136 @@ out:
     return rc;
 }
 
-/* The shape for id: from the forward frame if it carries one, else from the store. *s is
- * borrowed (frame) or filled into own (decoded from the store; the caller clears it). */
-static const mv_decoy_shape *find_shape(decoy_srv *d, const mv_decoy_forward *f, const uint8_t id[16],
-                                        mv_decoy_shape *own)
+/* ---------- invented decoys (unverified callers) ---------- */
+
+/* 1 if the caller of f did not prove its key: its answers come from invented shapes. */
+static int unverified(const mv_decoy_forward *f)
 {
+    return f->reason == MV_DECOY_UNAUTHENTICATED || f->reason == MV_DECOY_FORGED;
+}
+
+/* Takes one generation from the budget (slock held). */
+static int synth_take_token(decoy_srv *d)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    double dt = (double)(now.tv_sec - d->synth_refill.tv_sec) + (double)(now.tv_nsec - d->synth_refill.tv_nsec) / 1e9;
+    d->synth_refill = now;
+    d->synth_tokens += dt > 0 ? dt * SYNTH_RATE : 0;
+    if (d->synth_tokens > SYNTH_BURST)
+        d->synth_tokens = SYNTH_BURST;
+    if (d->synth_tokens < 1.0)
+        return 0;
+    d->synth_tokens -= 1.0;
+    return 1;
+}
+
+/* The cached slot of id (slock held), or NULL. */
+static synth_slot *synth_find(decoy_srv *d, const uint8_t id[16])
+{
+    for (size_t i = 0; i < SYNTH_CACHE; i++)
+        if (d->synth[i].tick && memcmp(d->synth[i].shape.id, id, 16) == 0)
+            return &d->synth[i];
+    return NULL;
+}
+
+/* Appends the envelope of the invented decoy of shape s (generated once, then cached).
+ * MV_ERR_NOT_FOUND when it is not cached and the generation budget is spent. */
+static mv_err synth_envelope(decoy_srv *d, const mv_decoy_shape *s, mv_buf *out)
+{
+    mv_decoy_record rec;
+    mv_decoy_shape copy;
+    mv_buf enc;
+    mv_err rc;
+    pthread_mutex_lock(&d->slock);
+    synth_slot *hit = synth_find(d, s->id);
+    if (hit) {
+        hit->tick = ++d->synth_tick;
+        rc = mv_buf_append(out, hit->rec.env, hit->rec.env_len);
+        pthread_mutex_unlock(&d->slock);
+        return rc;
+    }
+    int allowed = synth_take_token(d);
+    pthread_mutex_unlock(&d->slock);
+    if (!allowed) {
+        count(d, "medvault_decoy_synth_refused_total", "Invented decoys not generated: budget spent", NULL, 1);
+        return MV_ERR_NOT_FOUND;
+    }
+    mv_decoy_record_init(&rec);
+    mv_decoy_shape_init(&copy);
+    mv_buf_init(&enc, 1 << 16);
+    /* Outside the lock: about 15 ms of work. */
+    if ((rc = mv_decoy_generate(d->seed, s, &rec)) != MV_OK || (rc = mv_decoy_shape_encode(s, &enc)) != MV_OK)
+        goto out;
+    size_t used = 0;
+    if ((rc = mv_decoy_shape_decode(enc.ptr, enc.len, &used, &copy)) != MV_OK)
+        goto out;
+    count(d, "medvault_decoy_synth_generated_total", "Invented decoys generated for unverified callers", NULL, 1);
+    pthread_mutex_lock(&d->slock);
+    synth_slot *slot = synth_find(d, s->id);
+    if (!slot) { /* the least recently used slot (or an empty one) */
+        slot = &d->synth[0];
+        for (size_t i = 1; i < SYNTH_CACHE && slot->tick; i++)
+            if (d->synth[i].tick < slot->tick)
+                slot = &d->synth[i];
+        mv_decoy_record_clear(&slot->rec);
+        mv_decoy_shape_clear(&slot->shape);
+        slot->rec = rec;
+        slot->shape = copy;
+        mv_decoy_record_init(&rec);
+        mv_decoy_shape_init(&copy);
+    }
+    slot->tick = ++d->synth_tick;
+    rc = mv_buf_append(out, slot->rec.env, slot->rec.env_len);
+    pthread_mutex_unlock(&d->slock);
+out:
+    mv_decoy_record_clear(&rec);
+    mv_decoy_shape_clear(&copy);
+    mv_buf_clear(&enc);
+    return rc;
+}
+
+/* Appends the ciphertext of a cached invented decoy's block: MV_ERR_NOT_FOUND if none has it. */
+static mv_err synth_block(decoy_srv *d, const uint8_t tag[32], mv_buf *out)
+{
+    mv_err rc = MV_ERR_NOT_FOUND;
+    pthread_mutex_lock(&d->slock);
+    for (size_t i = 0; i < SYNTH_CACHE && rc == MV_ERR_NOT_FOUND; i++) {
+        synth_slot *sl = &d->synth[i];
+        for (size_t k = 0; sl->tick && k < sl->rec.n_blocks; k++)
+            if (memcmp(sl->rec.blocks[k].tag, tag, 32) == 0) {
+                rc = mv_buf_append(out, sl->rec.blocks[k].c, sl->rec.blocks[k].len);
+                break;
+            }
+    }
+    pthread_mutex_unlock(&d->slock);
+    return rc;
+}
+
+/* The shape the answer to f uses for id: the one the frame carries (the primary sends the
+ * records this caller may read, and honeytokens), else, for an unverified caller only, an
+ * invented one written into own (*synth 1; the caller clears own). NULL: no such record. */
+static const mv_decoy_shape *find_shape(decoy_srv *d, const mv_decoy_forward *f, const uint8_t id[16],
+                                        mv_decoy_shape *own, int *synth)
+{
+    *synth = 0;
     for (size_t i = 0; i < f->n_shapes; i++)
         if (memcmp(f->shapes[i].id, id, 16) == 0)
             return &f->shapes[i];
-    stored st;
-    size_t used = 0;
-    const mv_decoy_shape *found = NULL;
-    if (stored_load(d, id, &st) == MV_OK && mv_decoy_shape_decode(st.shape, st.shape_len, &used, own) == MV_OK &&
-        used == st.shape_len)
-        found = own;
-    stored_clear(&st);
-    return found;
+    if (!unverified(f) || mv_decoy_shape_synth(d->seed, id, d->anchor, own) != MV_OK)
+        return NULL;
+    *synth = 1;
+    return own;
 }
 
-/* Appends the decoy envelope of s: the stored one when its shape matches, else a freshly
- * generated (and then stored) one. */
-static mv_err decoy_envelope(decoy_srv *d, const mv_decoy_shape *s, mv_buf *out)
+/* Appends the decoy envelope of s: an invented one from the cache (synth), else the stored
+ * one when its shape matches, else a freshly generated (and then stored) one. */
+static mv_err decoy_envelope(decoy_srv *d, const mv_decoy_shape *s, int synth, mv_buf *out)
 {
     stored st;
     int gen = 0;
+    if (synth)
+        return synth_envelope(d, s, out);
     mv_err rc = store_shape(d, s, &gen);
     if (rc != MV_OK)
         return rc;
@@ -221,13 +392,15 @@ static void record_get(decoy_srv *d, const mv_decoy_forward *f, const char *hex,
         mv_http_respond_json_error(resp, 400, "the path must end in a 32-hex-digit record id");
         return;
     }
-    const mv_decoy_shape *s = find_shape(d, f, id, &own);
-    if (!s) {
+    int synth = 0;
+    const mv_decoy_shape *s = find_shape(d, f, id, &own, &synth);
+    mv_buf_reset(&resp->body);
+    mv_err rc = s ? decoy_envelope(d, s, synth, &resp->body) : MV_ERR_NOT_FOUND;
+    if (rc == MV_ERR_NOT_FOUND) {
+        mv_decoy_shape_clear(&own);
         mv_http_respond_json_error(resp, 404, "no such record");
         return;
     }
-    mv_buf_reset(&resp->body);
-    mv_err rc = decoy_envelope(d, s, &resp->body);
     if (rc == MV_OK && (mv_hex_encode(h, sizeof h, s->owner, 32) != MV_OK ||
                         mv_http_response_header(resp, "MV-Record-Owner", h) != MV_OK))
         rc = MV_ERR_INVAL;
@@ -277,14 +450,20 @@ static void records_get(decoy_srv *d, const mv_decoy_forward *f, mv_http_respons
         (void)storage_rd_bytes(&r, 16, &id);
         uint8_t idc[16];
         memcpy(idc, id, 16);
-        const mv_decoy_shape *s = find_shape(d, f, idc, &own);
+        int synth = 0;
+        const mv_decoy_shape *s = find_shape(d, f, idc, &own, &synth);
         uint8_t st = s ? 0 : 1;
         size_t at = out->len;
         if ((rc = mv_buf_append(out, &st, 1)) == MV_OK && (rc = storage_put_u32(out, 0)) == MV_OK && s &&
-            (rc = decoy_envelope(d, s, out)) == MV_OK) {
+            (rc = decoy_envelope(d, s, synth, out)) == MV_OK) {
             uint32_t el = (uint32_t)(out->len - at - 5);
             for (int k = 0; k < 4; k++)
                 out->ptr[at + 1 + (size_t)k] = (uint8_t)(el >> (8 * k));
+        } else if (rc == MV_ERR_NOT_FOUND) { /* no invented decoy now: answered as missing */
+            out->len = at;
+            st = 1;
+            if ((rc = mv_buf_append(out, &st, 1)) == MV_OK)
+                rc = storage_put_u32(out, 0);
         }
         mv_decoy_shape_clear(&own);
     }
@@ -309,13 +488,15 @@ static void readers_get(decoy_srv *d, const mv_decoy_forward *f, const char *arg
         return;
     }
     mv_decoy_shape_init(&own);
-    const mv_decoy_shape *s = find_shape(d, f, id, &own);
+    int synth = 0;
+    const mv_decoy_shape *s = find_shape(d, f, id, &own, &synth);
     if (!s) {
         mv_http_respond_json_error(resp, 404, "no such record");
         return;
     }
     mv_buf_init(&b, 1u << 16);
-    /* As the primary: the ACL beyond the owner, which for a patient's record is the patient. */
+    /* As the primary: the ACL starts with the owner, then the patient, then the other readers,
+     * among whom a caller who proved its key (a reader of the record) is. */
     mv_err rc = mv_buf_puts(&b, "{\"id\":");
     if (rc == MV_OK)
         rc = mv_json_write_hex(&b, s->id, 16);
@@ -337,8 +518,15 @@ static void readers_get(decoy_srv *d, const mv_decoy_forward *f, const char *arg
         rc = mv_json_write_str(&b, s->department, strlen(s->department));
     if (rc == MV_OK)
         rc = mv_buf_printf(&b, ",\"created\":%llu,\"readers\":[", (unsigned long long)s->created);
-    if (rc == MV_OK && !is_zero(s->patient, 32))
+    if (rc == MV_OK)
+        rc = mv_json_write_hex(&b, s->owner, 32);
+    if (rc == MV_OK && !is_zero(s->patient, 32) && memcmp(s->patient, s->owner, 32) != 0 &&
+        (rc = mv_buf_puts(&b, ",")) == MV_OK)
         rc = mv_json_write_hex(&b, s->patient, 32);
+    if (rc == MV_OK && !synth && !unverified(f) && !is_zero(f->principal, 32) &&
+        memcmp(f->principal, s->owner, 32) != 0 && memcmp(f->principal, s->patient, 32) != 0 &&
+        (rc = mv_buf_puts(&b, ",")) == MV_OK)
+        rc = mv_json_write_hex(&b, f->principal, 32);
     if (rc == MV_OK)
         rc = mv_buf_puts(&b, "]}");
     mv_http_respond_built(resp, rc, 200, &b);
@@ -346,12 +534,49 @@ static void readers_get(decoy_srv *d, const mv_decoy_forward *f, const char *arg
     mv_decoy_shape_clear(&own);
 }
 
+/* Regenerates the attachment block a pointer file names (ptr: PTR_LEN bytes) and appends it,
+ * after checking it is the block the tag names. */
+static mv_err ptr_block(decoy_srv *d, const uint8_t tag[32], const uint8_t *ptr, mv_buf *out)
+{
+    stored st;
+    mv_decoy_shape sh;
+    mv_decoy_block b;
+    size_t used = 0;
+    uint32_t index = (uint32_t)ptr[20] | (uint32_t)ptr[21] << 8 | (uint32_t)ptr[22] << 16 | (uint32_t)ptr[23] << 24;
+    mv_decoy_shape_init(&sh);
+    memset(&b, 0, sizeof b);
+    mv_err rc = stored_load(d, ptr + 4, &st);
+    if (rc == MV_OK && (mv_decoy_shape_decode(st.shape, st.shape_len, &used, &sh) != MV_OK || used != st.shape_len))
+        rc = MV_ERR_PARSE;
+    if (rc == MV_OK)
+        rc = mv_decoy_generate_block(d->seed, &sh, index, &b);
+    if (rc == MV_OK && memcmp(b.tag, tag, 32) != 0)
+        rc = MV_ERR_NOT_FOUND; /* the record's decoy was replaced since */
+    if (rc == MV_OK)
+        rc = mv_buf_append(out, b.c, b.len);
+    if (rc == MV_OK)
+        count(d, "medvault_decoy_blocks_regenerated_total", "Attachment decoy blocks regenerated for a read", NULL, 1);
+    mv_free(b.c);
+    mv_decoy_shape_clear(&sh);
+    stored_clear(&st);
+    return rc == MV_ERR_PARSE ? MV_ERR_NOT_FOUND : rc;
+}
+
 /* Appends block tag's ciphertext to out; MV_ERR_NOT_FOUND for a tag that is no decoy's. */
 static mv_err block_read(decoy_srv *d, const uint8_t tag[32], mv_buf *out)
 {
     char path[4200];
+    mv_buf ptr;
     mv_err rc = block_path(d, tag, path, sizeof path);
-    return rc == MV_OK ? mv_file_read(path, MV_STORAGE_MAX_BLOCK, out) : rc;
+    if (rc == MV_OK && (rc = mv_file_read(path, MV_STORAGE_MAX_BLOCK, out)) != MV_ERR_NOT_FOUND)
+        return rc;
+    mv_buf_init(&ptr, PTR_LEN);
+    if ((rc = ptr_path(d, tag, path, sizeof path)) == MV_OK && (rc = mv_file_read(path, PTR_LEN, &ptr)) == MV_OK) {
+        rc = ptr.len == PTR_LEN && memcmp(ptr.ptr, PTR_MAGIC, 4) == 0 ? ptr_block(d, tag, ptr.ptr, out)
+                                                                       : MV_ERR_NOT_FOUND;
+    }
+    mv_buf_clear(&ptr);
+    return rc == MV_ERR_NOT_FOUND || rc == MV_ERR_TOO_LARGE ? synth_block(d, tag, out) : rc;
 }
 
 static void block_get(decoy_srv *d, const char *hex, mv_http_response *resp)
@@ -475,38 +700,57 @@ bad:
     mv_http_respond_json_error(resp, 400, "malformed MVP2 frame");
 }
 
-static void records_list(const mv_decoy_forward *f, mv_http_response *resp)
+/* Appends one listing entry for s, as the primary writes it. */
+static mv_err list_entry(mv_buf *b, const mv_decoy_shape *s, int first)
+{
+    uint64_t logical = 0;
+    for (uint32_t k = 0; k < s->n_blocks; k++)
+        logical += s->block_len[k];
+    mv_err rc = mv_buf_puts(b, first ? "{\"id\":" : ",{\"id\":");
+    if (rc == MV_OK)
+        rc = mv_json_write_hex(b, s->id, 16);
+    if (rc == MV_OK)
+        rc = mv_buf_puts(b, ",\"owner\":");
+    if (rc == MV_OK)
+        rc = mv_json_write_hex(b, s->owner, 32);
+    if (rc == MV_OK)
+        rc = mv_buf_puts(b, ",\"patient\":");
+    if (rc == MV_OK)
+        rc = write_hex_or_empty(b, s->patient, 32);
+    if (rc == MV_OK)
+        rc = mv_buf_puts(b, ",\"episode\":");
+    if (rc == MV_OK)
+        rc = write_hex_or_empty(b, s->episode, 16);
+    if (rc == MV_OK)
+        rc = mv_buf_puts(b, ",\"department\":");
+    if (rc == MV_OK)
+        rc = mv_json_write_str(b, s->department, strlen(s->department));
+    if (rc == MV_OK)
+        rc = mv_buf_printf(b, ",\"created\":%llu,\"envelope_bytes\":%u,\"logical_bytes\":%llu,\"blocks\":%u}",
+                           (unsigned long long)s->created, s->env_len, (unsigned long long)logical, s->n_blocks);
+    return rc;
+}
+
+/* The listing: the shapes the frame carries (the caller's records, honeytokens) and, for an
+ * unverified caller, invented records chosen by the key it claims (the same on every call). */
+static void records_list(decoy_srv *d, const mv_decoy_forward *f, mv_http_response *resp)
 {
     mv_buf b;
+    uint8_t ids[MV_DECOY_SYNTH_LIST_MAX][16];
+    size_t n_synth = 0, k = 0;
     mv_buf_init(&b, MV_HTTP_RESPONSE_MAX);
+    if (unverified(f))
+        n_synth = mv_decoy_synth_list(d->seed, is_zero(f->principal, 32) ? NULL : f->principal, ids,
+                                      MV_DECOY_SYNTH_LIST_MAX);
     mv_err rc = mv_buf_puts(&b, "{\"records\":[");
-    for (size_t i = 0; rc == MV_OK && i < f->n_shapes; i++) {
-        const mv_decoy_shape *s = &f->shapes[i];
-        uint64_t logical = 0;
-        for (uint32_t k = 0; k < s->n_blocks; k++)
-            logical += s->block_len[k];
-        rc = mv_buf_puts(&b, i ? ",{\"id\":" : "{\"id\":");
-        if (rc == MV_OK)
-            rc = mv_json_write_hex(&b, s->id, 16);
-        if (rc == MV_OK)
-            rc = mv_buf_puts(&b, ",\"owner\":");
-        if (rc == MV_OK)
-            rc = mv_json_write_hex(&b, s->owner, 32);
-        if (rc == MV_OK)
-            rc = mv_buf_puts(&b, ",\"patient\":");
-        if (rc == MV_OK)
-            rc = write_hex_or_empty(&b, s->patient, 32);
-        if (rc == MV_OK)
-            rc = mv_buf_puts(&b, ",\"episode\":");
-        if (rc == MV_OK)
-            rc = write_hex_or_empty(&b, s->episode, 16);
-        if (rc == MV_OK)
-            rc = mv_buf_puts(&b, ",\"department\":");
-        if (rc == MV_OK)
-            rc = mv_json_write_str(&b, s->department, strlen(s->department));
-        if (rc == MV_OK)
-            rc = mv_buf_printf(&b, ",\"created\":%llu,\"envelope_bytes\":%u,\"logical_bytes\":%llu,\"blocks\":%u}",
-                               (unsigned long long)s->created, s->env_len, (unsigned long long)logical, s->n_blocks);
+    for (size_t i = 0; rc == MV_OK && i < f->n_shapes; i++)
+        rc = list_entry(&b, &f->shapes[i], k++ == 0);
+    for (size_t i = 0; rc == MV_OK && i < n_synth; i++) {
+        mv_decoy_shape sh;
+        mv_decoy_shape_init(&sh);
+        if ((rc = mv_decoy_shape_synth(d->seed, ids[i], d->anchor, &sh)) == MV_OK)
+            rc = list_entry(&b, &sh, k++ == 0);
+        mv_decoy_shape_clear(&sh);
     }
     if (rc == MV_OK)
         rc = mv_buf_puts(&b, "]}");
@@ -523,7 +767,8 @@ static void record_delete(decoy_srv *d, const mv_decoy_forward *f, const char *h
         return;
     }
     mv_decoy_shape_init(&own);
-    const mv_decoy_shape *s = find_shape(d, f, id, &own);
+    int synth = 0;
+    const mv_decoy_shape *s = find_shape(d, f, id, &own, &synth);
     mv_decoy_shape_clear(&own);
     if (!s) {
         mv_http_respond_json_error(resp, 404, "no such record");
@@ -553,6 +798,51 @@ static void readers_set(const mv_decoy_forward *f, mv_http_response *resp)
 }
 
 /* Answers the forwarded request f as the primary would for a reader of the decoys. */
+/* GET /v1/stats as the primary answers it: invented totals over invented departments, fixed
+ * for a day and growing slowly, the same for every caller. */
+static void stats(decoy_srv *d, mv_http_response *resp)
+{
+    static const char *const depts[] = {"cardiology", "neurology", "oncology", "endocrinology"};
+    uint8_t k[32];
+    uint64_t today = (uint64_t)time(NULL) / 86400, since = today > d->anchor / 86400 ? today - d->anchor / 86400 : 0;
+    uint64_t r[4], l[4], ph[4], all_r = 0, all_l = 0, all_p = 0, all_b = 0;
+    mv_buf b;
+    mv_buf_init(&b, 1u << 16);
+    mv_err rc = mv_hkdf_sha256(k, sizeof k, (const uint8_t *)"medvault-decoy-stats-v1", 23, d->seed,
+                               MV_DECOY_SEED_BYTES, NULL, 0);
+    for (int i = 0; rc == MV_OK && i < 4; i++) {
+        /* A base per department from the seed and a growth of about one percent a day. */
+        uint64_t base = 2000 + ((uint64_t)k[2 * i] << 8 | k[2 * i + 1]) % 18000;
+        r[i] = base + base * since / 100;
+        l[i] = r[i] * (1300 + k[8 + i] % 400);
+        ph[i] = l[i] * (30 + k[12 + i] % 12) / 100;
+        all_r += r[i];
+        all_l += l[i];
+        all_p += ph[i];
+        all_b += r[i] * (25 + k[16 + i] % 10) / 100;
+    }
+    if (rc == MV_OK)
+        rc = mv_buf_printf(&b,
+                           "{\"records\":%llu,\"blocks\":%llu,\"logical_bytes\":%llu,\"physical_bytes\":%llu,"
+                           "\"pack_bytes\":%llu,\"envelope_bytes\":%llu,\"block_bytes\":%llu,\"savings\":%.4f,"
+                           "\"departments\":{",
+                           (unsigned long long)all_r, (unsigned long long)all_b, (unsigned long long)all_l,
+                           (unsigned long long)all_p, (unsigned long long)(all_p + all_p / 40),
+                           (unsigned long long)(all_p * 7 / 10), (unsigned long long)(all_p * 3 / 10),
+                           1.0 - (double)all_p / (double)all_l);
+    for (int i = 0; rc == MV_OK && i < 4; i++)
+        rc = mv_buf_printf(&b, "%s\"%s\":{\"records\":%llu,\"logical_bytes\":%llu,\"physical_bytes\":%llu,"
+                               "\"dedup_hits\":%llu,\"savings\":%.4f}",
+                           i ? "," : "", depts[i], (unsigned long long)r[i], (unsigned long long)l[i],
+                           (unsigned long long)ph[i], (unsigned long long)(r[i] * 7 / 10),
+                           1.0 - (double)ph[i] / (double)l[i]);
+    if (rc == MV_OK)
+        rc = mv_buf_puts(&b, "}}");
+    mv_http_respond_built(resp, rc, 200, &b);
+    mv_buf_clear(&b);
+    sodium_memzero(k, sizeof k);
+}
+
 static void answer(decoy_srv *d, const mv_decoy_forward *f, mv_http_response *resp)
 {
     char path[1024];
@@ -586,7 +876,7 @@ static void answer(decoy_srv *d, const mv_decoy_forward *f, mv_http_response *re
         get ? block_get(d, path + 11, resp) : (void)(allowed = "GET");
     } else if (!strcmp(path, "/v1/records")) {
         label = get ? "records_list" : "records_put";
-        get ? records_list(f, resp) : post ? records_put(f, resp) : (void)(allowed = "GET, POST");
+        get ? records_list(d, f, resp) : post ? records_put(f, resp) : (void)(allowed = "GET, POST");
     } else if (!strcmp(path, "/v1/records/get")) {
         label = "records_get";
         post ? records_get(d, f, resp) : (void)(allowed = "POST");
@@ -605,6 +895,20 @@ static void answer(decoy_srv *d, const mv_decoy_forward *f, mv_http_response *re
     } else if (!strncmp(path, "/v1/records/", 12)) {
         label = "record_get";
         get ? record_get(d, f, path + 12, resp) : del ? record_delete(d, f, path + 12, resp) : (void)(allowed = "GET, DELETE");
+    } else if (!strcmp(path, "/v1/stats")) {
+        /* The endpoints a real caller has, answered as the primary answers a clinician. */
+        label = "stats";
+        get ? stats(d, resp) : (void)(allowed = "GET");
+    } else if (!strcmp(path, "/v1/gc")) {
+        label = "gc";
+        post ? mv_http_respond_json_error(resp, 403, "garbage collection is for admins") : (void)(allowed = "POST");
+    } else if (!strcmp(path, "/v1/honeytokens")) {
+        label = "honeytokens";
+        get || post ? mv_http_respond_json_error(resp, 403, "honeytokens are for admins")
+                    : (void)(allowed = "GET, POST");
+    } else if (!strcmp(path, "/v1/audit")) {
+        label = "audit";
+        mv_http_respond_json_error(resp, 403, "only an admin may read the audit log");
     } else {
         mv_http_respond_json_error(resp, 404, "no such endpoint");
     }
@@ -677,8 +981,10 @@ static void handler(void *ctx, const mv_http_request *req, mv_http_response *res
     for (size_t i = 0; i < n; i++) {
         int g = 0;
         mv_err src = store_shape(d, &shapes[i], &g);
-        if (src == MV_ERR_INVAL) {
-            failed++; /* a shape no decoy can have (e.g. duplicate readers): skipped, counted */
+        if (src == MV_ERR_INVAL || src == MV_ERR_TOO_LARGE) {
+            /* A shape no decoy can have (duplicate readers), or one over DECOY_SHAPE_MAX:
+             * skipped and counted. */
+            failed++;
             continue;
         }
         if (src != MV_OK) {
@@ -696,6 +1002,33 @@ static void handler(void *ctx, const mv_http_request *req, mv_http_response *res
         return;
     }
     mv_http_respond_fmt(resp, 200, "{\"generated\":%zu}", generated);
+}
+
+/* The synthetic cache, and the instant invented records are dated before: decoy.seed's
+ * modification time, fixed since the seed was made, so answers agree across restarts. */
+static mv_err synth_init(decoy_srv *d)
+{
+    char path[4200];
+    struct stat st;
+    mv_err rc = mv_path_join(path, sizeof path, d->cfg->dir, "decoy.seed");
+    if (rc != MV_OK)
+        return rc;
+    d->anchor = stat(path, &st) == 0 && st.st_mtime > 0 ? (uint64_t)st.st_mtime : (uint64_t)time(NULL);
+    if (!(d->synth = mv_calloc(SYNTH_CACHE, sizeof *d->synth)))
+        return MV_ERR_NOMEM;
+    d->synth_tokens = SYNTH_BURST;
+    clock_gettime(CLOCK_MONOTONIC, &d->synth_refill);
+    return MV_OK;
+}
+
+static void synth_free(decoy_srv *d)
+{
+    for (size_t i = 0; d->synth && i < SYNTH_CACHE; i++) {
+        mv_decoy_record_clear(&d->synth[i].rec);
+        mv_decoy_shape_clear(&d->synth[i].shape);
+    }
+    mv_free(d->synth);
+    d->synth = NULL;
 }
 
 /* Loads DIR/decoy.seed (32 bytes, 0600) into secure memory, creating it on first start. */
@@ -716,16 +1049,18 @@ mv_err mv_decoy_run(const mv_storage_config *cfg)
         return MV_ERR_INVAL;
     d.cfg = cfg;
     pthread_mutex_init(&d.lock, NULL);
+    pthread_mutex_init(&d.slock, NULL);
     mv_daemon_harden();
     if ((rc = mv_crypto_init()) != MV_OK)
         goto out;
     if ((rc = mv_file_mkdir(cfg->dir, 0700)) != MV_OK || (rc = mv_path_join(d.dir, sizeof d.dir, cfg->dir, "decoys")) != MV_OK ||
         (rc = mv_file_mkdir(d.dir, 0700)) != MV_OK || (rc = mv_path_join(d.blocks, sizeof d.blocks, d.dir, "blocks")) != MV_OK ||
-        (rc = mv_file_mkdir(d.blocks, 0700)) != MV_OK) {
+        (rc = mv_file_mkdir(d.blocks, 0700)) != MV_OK || (rc = mv_path_join(d.ptrs, sizeof d.ptrs, d.dir, "ptr")) != MV_OK ||
+        (rc = mv_file_mkdir(d.ptrs, 0700)) != MV_OK) {
         mv_log(MV_LOG_ERROR, DECOY_COMPONENT, "cannot create the decoy directories under %s", cfg->dir);
         goto out;
     }
-    if ((rc = load_seed(&d)) != MV_OK)
+    if ((rc = load_seed(&d)) != MV_OK || (rc = synth_init(&d)) != MV_OK)
         goto out;
     if ((rc = storage_open_audit(cfg, "decoy", &d.audit)) != MV_OK ||
         (rc = mv_auth_verifier_new(cfg->hospital_pk, cfg->skew_seconds, 1u << 20, &d.auth)) != MV_OK ||
@@ -767,6 +1102,8 @@ out:
     mv_metrics_free(d.metrics);
     if (d.seed)
         mv_secure_free(d.seed);
+    synth_free(&d);
+    pthread_mutex_destroy(&d.slock);
     pthread_mutex_destroy(&d.lock);
     return rc;
 }

@@ -250,6 +250,7 @@ static const char *route_label(enum storage_route r)
     case R_GC: return "gc";
     case R_HONEYTOKENS_PUT: return "honeytokens_put";
     case R_HONEYTOKENS_GET: return "honeytokens_get";
+    case R_AUDIT: return "audit";
     }
     return "unknown";
 }
@@ -301,6 +302,8 @@ static enum storage_route route_of(const char *m, const char *path, const char *
         return post ? R_GC : (*allowed = "POST", R_NONE);
     if (!strcmp(path, "/v1/honeytokens"))
         return post ? R_HONEYTOKENS_PUT : get ? R_HONEYTOKENS_GET : (*allowed = "GET, POST", R_NONE);
+    if (!strcmp(path, "/v1/audit"))
+        return R_AUDIT;
     return R_NONE;
 }
 
@@ -323,10 +326,6 @@ static void handler(void *ctx, const mv_http_request *req, mv_http_response *res
     storage_srv *s = ctx;
     const char *arg = NULL, *allowed = NULL;
     char labels[64];
-    if (!strcmp(req->path, "/v1/audit")) {
-        storage_respond_audit(s->auth, s->audit, req, resp);
-        return;
-    }
     enum storage_route r = route_of(req->method, req->path, &arg, &allowed);
     snprintf(labels, sizeof labels, "endpoint=\"%s\"", route_label(r));
     storage_count(s, "medvault_storage_requests_total", "Requests by endpoint", labels, 1);
@@ -374,6 +373,12 @@ static void handler(void *ctx, const mv_http_request *req, mv_http_response *res
     case R_GC: storage_handle_gc(s, &cred, resp); break;
     case R_HONEYTOKENS_PUT: storage_guard_honeytokens_put(s, &cred, req, resp); break;
     case R_HONEYTOKENS_GET: storage_guard_honeytokens_get(s, &cred, resp); break;
+    case R_AUDIT:
+        if (strcmp(cred.role, "admin") != 0)
+            mv_http_respond_json_error(resp, 403, "only an admin may read the audit log");
+        else
+            mv_audit_respond(s->audit, req, resp);
+        break;
     }
 }
 

@@ -1,7 +1,8 @@
 /* storage_guard.c - the primary never answers a suspicious request with a revealing error: failed
  * authentication and principals who fail step-up get the decoy cloud's answer, honeytoken reads
  * and every decoy served raise an alert, and a clinician with a valid step-up grant always gets
- * real data (docs/guard.md). */
+ * real data (docs/guard.md). A key that did not prove itself by a valid signature selects no
+ * real record and no real metadata: it only chooses among invented decoys. */
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -34,6 +35,12 @@
 #define GUARD_FORWARD_TIMEOUT_MS 10000L
 #define GUARD_STATE_MAX ((size_t)64 << 20) /* cap on the honeytokens / profiles files */
 #define GUARD_ALERT_WINDOW 60       /* seconds the reporter coalesces repeats */
+/* Requests of unverified callers forwarded per source address: a token bucket (per second,
+ * burst) in a table of GUARD_ADDR_SLOTS addresses, so nobody can make the decoy cloud invent
+ * decoys (about 15 ms each) without bound. Beyond it: 503, as a busy server answers. */
+#define GUARD_UNVERIFIED_RATE 10.0
+#define GUARD_UNVERIFIED_BURST 40.0
+#define GUARD_ADDR_SLOTS 4096
 
 /* ---------- pure decisions (unit-tested; time injected) ---------- */
 
@@ -216,6 +223,14 @@ struct storage_guard {
     int prof_dirty;
     honeytoken *ht;                /* sorted by id */
     size_t n_ht;
+
+    pthread_mutex_t alock;         /* the per-address budget of unverified forwards */
+    struct addr_bucket {
+        char addr[48];
+        double tokens;
+        double last;               /* CLOCK_MONOTONIC seconds of the last refill */
+    } *buckets;                    /* GUARD_ADDR_SLOTS, open addressing by a keyed hash */
+    uint8_t addr_key[16];
 
     pthread_mutex_t qlock;         /* the shape queue and the pusher's life */
     pthread_cond_t qcond;
@@ -525,6 +540,7 @@ static mv_err ids_named(enum storage_route r, const char *arg, const mv_http_req
     case R_GC:
     case R_HONEYTOKENS_PUT:
     case R_HONEYTOKENS_GET:
+    case R_AUDIT:
         break;
     }
     return MV_OK;
@@ -562,6 +578,17 @@ struct shape_list {
     mv_decoy_shape *v;
     size_t n, cap;
 };
+
+/* 1 if key may read the record (owner, patient or reader; the ACL of storage_records.c). */
+static int key_reads(const uint8_t key[32], const mv_store_record_info *info)
+{
+    if (memcmp(info->owner, key, 32) == 0 || memcmp(info->patient, key, 32) == 0)
+        return 1;
+    for (size_t i = 0; i < info->n_readers && i < MV_STORE_MAX_READERS; i++)
+        if (memcmp(info->readers[i], key, 32) == 0)
+            return 1;
+    return 0;
+}
 
 static mv_err shapes_add(storage_srv *s, struct shape_list *l, const uint8_t id[16])
 {
@@ -613,15 +640,34 @@ static mv_err collect_id(void *ctx, const mv_store_record_info *info)
     return MV_OK;
 }
 
-/* The shapes a forwarded request carries: the records it names; for a listing, the
- * honeytokens and (for a known principal) the records it may read. */
-static mv_err forward_shapes(storage_guard *g, enum storage_route r, const named_ids *ids, const uint8_t *principal,
-                             struct shape_list *out)
+/* The shapes a forwarded request carries. For a caller that proved its key (reader: revoked,
+ * expired or in decoy mode for its profile; admin: may read everything), the records it names
+ * that it may read and, for a listing, its records; for an unverified caller (reader NULL) only
+ * honeytokens, whose shapes are invented anyway: the decoy cloud invents the rest. A listing
+ * carries every honeytoken. */
+static mv_err forward_shapes(storage_guard *g, enum storage_route r, const named_ids *ids, const uint8_t *reader,
+                             int admin, struct shape_list *out)
 {
     storage_srv *s = g->s;
     mv_err rc = MV_OK;
-    for (size_t i = 0; rc == MV_OK && i < ids->n; i++)
+    for (size_t i = 0; rc == MV_OK && i < ids->n; i++) {
+        pthread_mutex_lock(&g->lock);
+        int honey = honeytoken_locked(g, ids->ids[i]);
+        pthread_mutex_unlock(&g->lock);
+        if (!honey && !reader)
+            continue;
+        if (!honey && !admin) {
+            mv_store_record_info info;
+            mv_err grc = mv_store_record_get(s->store, ids->ids[i], &info, NULL);
+            if (grc == MV_ERR_NOT_FOUND || (grc == MV_OK && !key_reads(reader, &info)))
+                continue; /* the decoy answers 404: no record of another reader's shows */
+            if (grc != MV_OK) {
+                rc = grc;
+                break;
+            }
+        }
         rc = shapes_add(s, out, ids->ids[i]);
+    }
     if (rc != MV_OK || r != R_RECORDS_LIST)
         return rc;
     struct list_ids l = {0};
@@ -633,20 +679,56 @@ static mv_err forward_shapes(storage_guard *g, enum storage_route r, const named
         rc = collect_id(&l, &info);
     }
     pthread_mutex_unlock(&g->lock);
-    if (rc == MV_OK && principal)
-        rc = mv_store_record_list(s->store, principal, collect_id, &l);
+    if (rc == MV_OK && reader)
+        rc = mv_store_record_list(s->store, reader, collect_id, &l);
     for (size_t i = 0; rc == MV_OK && i < l.n; i++)
         rc = shapes_add(s, out, l.ids[i]);
     mv_free(l.ids);
     return rc;
 }
 
+/* Takes one unverified forward from remote's budget. 1: go on; 0: over the budget. */
+static int unverified_budget(storage_guard *g, const char *remote)
+{
+    struct timespec ts;
+    uint8_t h[crypto_shorthash_BYTES];
+    size_t n = strnlen(remote ? remote : "", sizeof g->buckets[0].addr - 1);
+    int ok = 1;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    double now = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    crypto_shorthash(h, (const unsigned char *)(remote ? remote : ""), n, g->addr_key);
+    size_t at = ((size_t)h[0] | (size_t)h[1] << 8 | (size_t)h[2] << 16) % GUARD_ADDR_SLOTS;
+    pthread_mutex_lock(&g->alock);
+    struct addr_bucket *b = &g->buckets[at];
+    if (strncmp(b->addr, remote ? remote : "", sizeof b->addr) != 0) {
+        /* A new or colliding address takes the slot with a full bucket: a collision can only
+         * give an attacker a fresh burst, never take one from anybody else for long. */
+        memcpy(b->addr, remote ? remote : "", n);
+        b->addr[n] = 0;
+        b->tokens = GUARD_UNVERIFIED_BURST;
+        b->last = now;
+    }
+    b->tokens += (now - b->last) * GUARD_UNVERIFIED_RATE;
+    b->last = now;
+    if (b->tokens > GUARD_UNVERIFIED_BURST)
+        b->tokens = GUARD_UNVERIFIED_BURST;
+    if (b->tokens < 1.0)
+        ok = 0;
+    else
+        b->tokens -= 1.0;
+    pthread_mutex_unlock(&g->alock);
+    return ok;
+}
+
 static const char *label_of_reason(uint8_t reason);
 
 /* Answers resp from the decoy cloud. Returns 1 if it did, 0 if the decoy cloud is not
  * configured or unreachable (logged; the caller answers what the real server would). */
+/* reader: the key that proved itself (NULL for an unverified caller); selector: the key the
+ * frame names (an unverified caller's claim only selects invented decoys); admin: reader is an
+ * admin's. */
 static int forward(storage_guard *g, const mv_http_request *req, enum storage_route r, const named_ids *ids,
-                   uint8_t reason, const uint8_t *principal, mv_http_response *resp)
+                   uint8_t reason, const uint8_t *reader, const uint8_t *selector, int admin, mv_http_response *resp)
 {
     storage_srv *s = g->s;
     struct shape_list shapes = {0};
@@ -660,14 +742,14 @@ static int forward(storage_guard *g, const mv_http_request *req, enum storage_ro
     mv_buf_init(&frame, MV_HTTP_RESPONSE_MAX);
     if (!s->cfg->decoy_url[0] || !g->id || !mv_identity_credential(g->id))
         goto out;
-    if ((rc = forward_shapes(g, r, ids, principal, &shapes)) != MV_OK) {
+    if ((rc = forward_shapes(g, r, ids, reader, admin, &shapes)) != MV_OK) {
         mv_log(MV_LOG_WARN, STORAGE_COMPONENT, "decoy forward: shapes: %s", mv_strerror(rc));
         goto out;
     }
     mv_decoy_forward_init(&f);
     f.reason = reason;
-    if (principal)
-        memcpy(f.principal, principal, 32);
+    if (selector)
+        memcpy(f.principal, selector, 32);
     snprintf(f.method, sizeof f.method, "%s", req->method);
     f.path = req->path_and_query;
     f.path_len = strlen(req->path_and_query);
@@ -757,9 +839,11 @@ int storage_guard_auth_failed(storage_srv *s, const mv_http_request *req, enum s
         return 0;
     const char *k = mv_http_header(req, "MV-Key");
     have_key = k && strlen(k) == 64 && mv_hex_decode_exact(claimed, 32, k, 64) == MV_OK;
+    /* Revoked and expired are judged only after the request signature verified (mv_auth.h):
+     * then MV-Key is the signer's. Any other failure leaves it a mere claim. */
+    int proved = have_key && (why == MV_AUTH_FAIL_REVOKED || why == MV_AUTH_FAIL_EXPIRED);
     if (why == MV_AUTH_FAIL_EXPIRED) {
-        /* The credential verified (authenticity is checked before the window): its expiry is
-         * authentic. */
+        /* The credential is authentic and its subject signed the request: its expiry is too. */
         const char *cb = mv_http_header(req, "MV-Credential");
         mv_credential c;
         if (cb && mv_credential_decode(cb, strnlen(cb, MV_CRED_B64_MAX + 1), &c) == MV_OK)
@@ -770,12 +854,23 @@ int storage_guard_auth_failed(storage_srv *s, const mv_http_request *req, enum s
     uint8_t reason = guard_classify_auth(rc, why, now, expires, &g->gp, &text);
     if (!reason)
         return 0;
+    if (!proved && !unverified_budget(g, req->remote_addr)) {
+        storage_count(s, "medvault_storage_unverified_throttled_total",
+                      "Unverified requests refused over their address's budget", NULL, 1);
+        mv_http_respond_json_error(resp, 503, "storage temporarily unavailable; retry");
+        if (mv_http_response_header(resp, "Retry-After", "5") != MV_OK)
+            mv_http_respond_json_error(resp, 503, "storage temporarily unavailable; retry");
+        answered = 1;
+        goto out;
+    }
     if (ids_named(r, arg, req, &ids) != MV_OK)
         goto out;
-    if (forward(g, req, r, &ids, reason, have_key ? claimed : NULL, resp)) {
+    if (forward(g, req, r, &ids, reason, proved ? claimed : NULL, have_key ? claimed : NULL, 0, resp)) {
         char object[MV_ALERT_FIELD];
         object_of(&ids, req, object);
-        raise_alert(g, "decoy_served", have_key ? claimed : NULL, req->remote_addr, object, text);
+        /* The alert names a proven key only: a claimed one is anybody's (the audit log keeps
+         * the address; one reason per kind keeps a key-cycling caller from flooding rows). */
+        raise_alert(g, "decoy_served", proved ? claimed : NULL, req->remote_addr, object, text);
         char labels[64];
         snprintf(labels, sizeof labels, "reason=\"%s\"", label_of_reason(reason));
         storage_count(s, "medvault_storage_forwarded_total", "Requests answered from the decoy cloud", labels, 1);
@@ -858,7 +953,8 @@ int storage_guard_check(storage_srv *s, const mv_credential *cred, const mv_http
         break;
     case GUARD_DECOY:
     case GUARD_DECOY_ALERT:
-        if (!forward(g, req, r, &ids, MV_DECOY_PROFILE, cred->subject, resp))
+        if (!forward(g, req, r, &ids, MV_DECOY_PROFILE, cred->subject, cred->subject, strcmp(cred->role, "admin") == 0,
+                     resp))
             mv_http_respond_auth_failure(resp, MV_ERR_AUTH);
         if (act == GUARD_DECOY_ALERT) {
             object_of(&ids, req, object);
@@ -1279,9 +1375,17 @@ mv_err storage_guard_start(storage_srv *s)
     if (pthread_mutex_init(&g->qlock, NULL) != 0)
         goto out;
     locks = 2;
+    if (pthread_mutex_init(&g->alock, NULL) != 0)
+        goto out;
+    locks = 4;
+    rc = MV_ERR_NOMEM;
+    if (!(g->buckets = mv_calloc(GUARD_ADDR_SLOTS, sizeof *g->buckets)))
+        goto out;
+    randombytes_buf(g->addr_key, sizeof g->addr_key);
+    rc = MV_ERR_BAD_STATE;
     if (pthread_cond_init(&g->qcond, NULL) != 0)
         goto out;
-    locks = 3;
+    locks = 5;
     if ((rc = mv_path_join(g->honey_path, sizeof g->honey_path, cfg->dir, "honeytokens")) != MV_OK ||
         (rc = mv_path_join(g->prof_path, sizeof g->prof_path, cfg->dir, "profiles")) != MV_OK)
         goto out;
@@ -1327,12 +1431,15 @@ out:
     if (g) {
         mv_alert_reporter_stop(g->alerts);
         mv_identity_free(g->id);
-        if (locks >= 3)
+        if (locks >= 5)
             pthread_cond_destroy(&g->qcond);
+        if (locks >= 4)
+            pthread_mutex_destroy(&g->alock);
         if (locks >= 2)
             pthread_mutex_destroy(&g->qlock);
         if (locks >= 1)
             pthread_mutex_destroy(&g->lock);
+        mv_free(g->buckets);
         mv_free(g->prof);
         mv_free(g->ht);
         mv_free(g);
@@ -1362,8 +1469,10 @@ void storage_guard_stop(storage_guard *g)
     mv_alert_reporter_stop(g->alerts);
     mv_identity_free(g->id);
     pthread_cond_destroy(&g->qcond);
+    pthread_mutex_destroy(&g->alock);
     pthread_mutex_destroy(&g->qlock);
     pthread_mutex_destroy(&g->lock);
+    mv_free(g->buckets);
     mv_free(g->prof);
     mv_free(g->ht);
     mv_free(g->queue);

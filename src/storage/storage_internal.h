@@ -47,6 +47,7 @@ enum storage_route {
     R_GC,
     R_HONEYTOKENS_PUT,
     R_HONEYTOKENS_GET,
+    R_AUDIT, /* GET /v1/audit (any method reaches the same check) */
 };
 
 /* A bounds-checked little-endian reader over an untrusted frame. Every getter returns 0 on

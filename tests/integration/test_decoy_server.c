@@ -3,7 +3,9 @@
  * the shape's size, identical on a second fetch; another key (with a valid credential) and an
  * unsigned request get 401; a shapes push stores decoys whose blocks are then served by their
  * tags (MVG1 and GET), unknown tags 404; a changed shape regenerates; a restart serves the same
- * bytes; other paths 404; /healthz and /metrics answer. */
+ * bytes; other paths 404; /healthz and /metrics answer. Unverified callers get invented records
+ * only (issue 11); an attachment's decoy blocks are regenerated, not stored; a shape over the
+ * cap is refused. */
 #include "testutil.h"
 
 #include <signal.h>
@@ -153,13 +155,15 @@ static void make_shape(mv_decoy_shape *s, uint8_t idbyte, uint32_t env_len)
 }
 
 /* A forwarded request: MVX1 around method, path and body with the given shapes. */
+static uint8_t g_reason = MV_DECOY_REVOKED; /* a caller who proved its key */
+
 static long forward(const svc *u, const char *method, const char *path, const void *body, size_t blen,
                     mv_decoy_shape *shapes, size_t n, mv_buf *out)
 {
     mv_decoy_forward f;
     mv_buf fb;
     mv_decoy_forward_init(&f);
-    f.reason = MV_DECOY_FORGED;
+    f.reason = g_reason;
     snprintf(f.method, sizeof f.method, "%s", method);
     f.path = path;
     f.path_len = strlen(path);
@@ -242,15 +246,19 @@ static void test_decoy_cloud(void **state)
     assert_true(b.len == r.blocks[0].cipher_len);
     snprintf(tpath, sizeof tpath, "/v1/blocks/%064d", 0);
     assert_int_equal(forward(&g_primary, "GET", tpath, NULL, 0, NULL, 0, &b), 404);
-    /* Stored shapes answer without being carried in the frame; unknown ids 404. */
-    assert_int_equal(forward(&g_primary, "GET", path, NULL, 0, NULL, 0, &b), 200);
+    /* For a caller who proved its key, only what the frame carries exists (the primary sends
+     * the records that caller may read): a stored shape is no answer by itself. */
+    assert_int_equal(forward(&g_primary, "GET", path, NULL, 0, NULL, 0, &b), 404);
+    assert_int_equal(forward(&g_primary, "GET", path, NULL, 0, &s, 1, &b), 200);
     assert_memory_equal(a.ptr, b.ptr, a.len);
     assert_int_equal(forward(&g_primary, "GET", "/v1/records/00000000000000000000000000000000", NULL, 0, NULL, 0, &b),
                      404);
-    /* Readers JSON from the shape; forwarded writes get plausible answers. */
+    /* Readers JSON from the shape, the owner first as on the primary; forwarded writes get
+     * plausible answers. */
     snprintf(tpath, sizeof tpath, "/v1/records/%s/readers", idhex);
-    assert_int_equal(forward(&g_primary, "GET", tpath, NULL, 0, NULL, 0, &b), 200);
+    assert_int_equal(forward(&g_primary, "GET", tpath, NULL, 0, &s, 1, &b), 200);
     assert_non_null(strstr((const char *)b.ptr, "\"department\":\"cardiology\""));
+    assert_non_null(strstr((const char *)b.ptr, "\"readers\":[\"6161616161616161"));
     static const char dc[] = "{\"department\":\"x\",\"tokens\":[\"a\",\"b\"]}";
     assert_int_equal(forward(&g_primary, "POST", "/v1/dupcheck", dc, sizeof dc - 1, NULL, 0, &b), 200);
     assert_string_equal((const char *)b.ptr, "{\"results\":[{\"exists\":false},{\"exists\":false}]}");
@@ -260,7 +268,7 @@ static void test_decoy_cloud(void **state)
     assert_int_equal(mv_buf_append(&q, "MVQ1\x02\x00\x00\x00", 8), MV_OK);
     assert_int_equal(mv_buf_append(&q, s.id, 16), MV_OK);
     assert_int_equal(mv_buf_append(&q, unknown, 16), MV_OK);
-    assert_int_equal(forward(&g_primary, "POST", "/v1/records/get", q.ptr, q.len, NULL, 0, &b), 200);
+    assert_int_equal(forward(&g_primary, "POST", "/v1/records/get", q.ptr, q.len, &s, 1, &b), 200);
     assert_int_equal(b.len, 8 + 5 + a.len + 5);
     assert_memory_equal(b.ptr + 13, a.ptr, a.len);
     assert_int_equal(b.ptr[13 + a.len], 1);
@@ -276,7 +284,7 @@ static void test_decoy_cloud(void **state)
     /* Restart: the same seed, the same bytes. */
     stop_server();
     start_server();
-    assert_int_equal(forward(&g_primary, "GET", path, NULL, 0, NULL, 0, &b), 200);
+    assert_int_equal(forward(&g_primary, "GET", path, NULL, 0, &s, 1, &b), 200);
     assert_int_equal(b.len, a.len);
     assert_memory_equal(a.ptr, b.ptr, a.len);
     assert_int_equal(call("GET", "/metrics", NULL, 0, NULL, &b), 200);
@@ -293,6 +301,224 @@ static void test_decoy_cloud(void **state)
     mv_buf_clear(&g);
     mv_buf_clear(&hb);
     mv_buf_clear(&a);
+    mv_buf_clear(&b);
+}
+
+/* The decoy cloud's seed and the instant it dates invented records before (the seed file's
+ * mtime), read from its directory: what a test needs to recompute an invented decoy. */
+static uint64_t read_seed(uint8_t seed[MV_DECOY_SEED_BYTES])
+{
+    char p[400];
+    struct stat st;
+    mv_buf b;
+    snprintf(p, sizeof p, "%s/decoy.seed", g_stdir);
+    mv_buf_init(&b, 64);
+    assert_int_equal(mv_file_read(p, 64, &b), MV_OK);
+    assert_int_equal(b.len, MV_DECOY_SEED_BYTES);
+    memcpy(seed, b.ptr, MV_DECOY_SEED_BYTES);
+    mv_buf_clear(&b);
+    assert_int_equal(stat(p, &st), 0);
+    return (uint64_t)st.st_mtime;
+}
+
+/* A response header's value (the decoy's MV-Record-* headers) from a forwarded GET. */
+static long forward_headers(const char *path, char owner[65])
+{
+    char url[256];
+    mv_httpc_call c;
+    mv_decoy_forward f;
+    mv_buf fb;
+    mv_decoy_forward_init(&f);
+    f.reason = g_reason;
+    snprintf(f.method, sizeof f.method, "GET");
+    f.path = path;
+    f.path_len = strlen(path);
+    mv_buf_init(&fb, 1 << 16);
+    assert_int_equal(mv_decoy_forward_encode(&f, &fb), MV_OK);
+    snprintf(url, sizeof url, "http://127.0.0.1:%u/v1/decoy", g_port);
+    mv_httpc_call_init(&c);
+    c.method = "POST";
+    c.url = url;
+    c.body = fb.ptr;
+    c.body_len = fb.len;
+    c.keep_prefix = "MV-Record-";
+    assert_int_equal(mv_httpc_sign(&c, mv_identity_sign_pk(g_primary.id), mv_identity_sign_sk(g_primary.id),
+                                   g_primary.cred, (uint64_t)time(NULL)),
+                     MV_OK);
+    assert_int_equal(mv_httpc_run(&c, 1), MV_OK);
+    owner[0] = 0;
+    for (size_t i = 0; i < c.n_kept; i++)
+        if (!strcmp(c.kept_names[i], "MV-Record-Owner"))
+            snprintf(owner, 65, "%s", c.kept_values[i]);
+    long st = c.status;
+    mv_httpc_call_clear(&c);
+    mv_buf_clear(&fb);
+    return st;
+}
+
+/* Issue 11, findings 1 and 2: a caller who did not prove its key gets invented records, the
+ * same on every fetch, whatever shapes exist; the listing a claimed key selects is invented
+ * and readable as listed; blocks of invented decoys are served by their tags. */
+static void test_unverified_invented(void **state)
+{
+    (void)state;
+    uint8_t seed[MV_DECOY_SEED_BYTES], id[16];
+    mv_buf a, b;
+    char path[128], idhex[33], owner[65], owner2[65];
+    mv_buf_init(&a, 1 << 20);
+    mv_buf_init(&b, 1 << 20);
+    uint64_t anchor = read_seed(seed);
+    g_reason = MV_DECOY_UNAUTHENTICATED;
+    memset(id, 0x3c, 16);
+    assert_int_equal(mv_hex_encode(idhex, sizeof idhex, id, 16), MV_OK);
+    snprintf(path, sizeof path, "/v1/records/%s", idhex);
+    /* The decoy is the invented shape's, exactly, and stable. */
+    mv_decoy_shape sh;
+    mv_decoy_record rec;
+    mv_decoy_shape_init(&sh);
+    mv_decoy_record_init(&rec);
+    assert_int_equal(mv_decoy_shape_synth(seed, id, anchor, &sh), MV_OK);
+    assert_int_equal(mv_decoy_generate(seed, &sh, &rec), MV_OK);
+    assert_int_equal(forward(&g_primary, "GET", path, NULL, 0, NULL, 0, &a), 200);
+    assert_int_equal(a.len, rec.env_len);
+    assert_memory_equal(a.ptr, rec.env, rec.env_len);
+    assert_int_equal(forward_headers(path, owner), 200);
+    char want[65];
+    assert_int_equal(mv_hex_encode(want, sizeof want, sh.owner, 32), MV_OK);
+    assert_string_equal(owner, want);
+    assert_int_equal(forward_headers(path, owner2), 200);
+    assert_string_equal(owner, owner2);
+    /* A shape the frame carries for this id under another reason is never mixed in: the
+     * invented answer does not depend on real shapes. */
+    mv_decoy_shape real;
+    make_shape(&real, 0x3c, 1700);
+    assert_int_equal(forward(&g_primary, "GET", path, NULL, 0, NULL, 0, &b), 200);
+    assert_memory_equal(a.ptr, b.ptr, a.len);
+    /* Its blocks by tag (MVG1). */
+    mv_buf gq;
+    mv_buf_init(&gq, 1 << 16);
+    uint8_t one[4] = {(uint8_t)rec.n_blocks, 0, 0, 0};
+    assert_int_equal(mv_buf_append(&gq, "MVG1", 4), MV_OK);
+    assert_int_equal(mv_buf_append(&gq, one, 4), MV_OK);
+    for (size_t i = 0; i < rec.n_blocks; i++)
+        assert_int_equal(mv_buf_append(&gq, rec.blocks[i].tag, 32), MV_OK);
+    assert_int_equal(forward(&g_primary, "POST", "/v1/blocks/get", gq.ptr, gq.len, NULL, 0, &b), 200);
+    size_t off = 8;
+    for (size_t i = 0; i < rec.n_blocks; i++) {
+        uint32_t len = (uint32_t)b.ptr[off + 1] | (uint32_t)b.ptr[off + 2] << 8 | (uint32_t)b.ptr[off + 3] << 16;
+        assert_int_equal(b.ptr[off], 1);
+        assert_int_equal(len, rec.blocks[i].len);
+        assert_memory_equal(b.ptr + off + 5, rec.blocks[i].c, len);
+        off += 5 + len;
+    }
+    /* The listing a claimed key selects: invented, stable, other for another key; each entry
+     * reads with its listed owner. */
+    mv_decoy_forward f;
+    uint8_t victim[32];
+    memset(victim, 0x61, 32);
+    mv_buf fb;
+    mv_buf_init(&fb, 1 << 16);
+    for (int round = 0; round < 3; round++) {
+        mv_decoy_forward_init(&f);
+        f.reason = MV_DECOY_FORGED;
+        memcpy(f.principal, victim, 32);
+        if (round == 2)
+            f.principal[0] ^= 1;
+        snprintf(f.method, sizeof f.method, "GET");
+        f.path = "/v1/records";
+        f.path_len = strlen(f.path);
+        f.shapes = &real; /* a honeytoken the primary sends is listed too */
+        f.n_shapes = 1;
+        mv_buf_reset(&fb);
+        assert_int_equal(mv_decoy_forward_encode(&f, &fb), MV_OK);
+        assert_int_equal(call("POST", "/v1/decoy", fb.ptr, fb.len, &g_primary, round == 0 ? &a : &b), 200);
+    }
+    assert_non_null(strstr((const char *)a.ptr, "\"id\":\"3c3c3c3c"));
+    assert_false(a.len == b.len && memcmp(a.ptr, b.ptr, a.len) == 0); /* another key, another listing */
+    uint8_t ids[MV_DECOY_SYNTH_LIST_MAX][16];
+    size_t n = mv_decoy_synth_list(seed, victim, ids, MV_DECOY_SYNTH_LIST_MAX);
+    assert_true(n >= 12);
+    for (size_t i = 0; i < n; i++) {
+        char h[33];
+        assert_int_equal(mv_hex_encode(h, sizeof h, ids[i], 16), MV_OK);
+        assert_non_null(strstr((const char *)a.ptr, h));
+    }
+    assert_int_equal(mv_hex_encode(idhex, sizeof idhex, ids[0], 16), MV_OK);
+    snprintf(path, sizeof path, "/v1/records/%s", idhex);
+    mv_decoy_shape l0;
+    mv_decoy_shape_init(&l0);
+    assert_int_equal(mv_decoy_shape_synth(seed, ids[0], anchor, &l0), MV_OK);
+    assert_int_equal(mv_hex_encode(want, sizeof want, l0.owner, 32), MV_OK);
+    assert_non_null(strstr((const char *)a.ptr, want));
+    assert_int_equal(forward_headers(path, owner), 200);
+    assert_string_equal(owner, want);
+    /* The other endpoints a caller has answer as for a clinician. */
+    assert_int_equal(forward(&g_primary, "GET", "/v1/stats", NULL, 0, NULL, 0, &b), 200);
+    assert_non_null(strstr((const char *)b.ptr, "\"departments\":{"));
+    assert_int_equal(forward(&g_primary, "POST", "/v1/gc", NULL, 0, NULL, 0, &b), 403);
+    assert_int_equal(forward(&g_primary, "GET", "/v1/honeytokens", NULL, 0, NULL, 0, &b), 403);
+    assert_int_equal(forward(&g_primary, "GET", "/v1/audit", NULL, 0, NULL, 0, &b), 403);
+    g_reason = MV_DECOY_REVOKED;
+    mv_decoy_shape_clear(&l0);
+    mv_decoy_shape_clear(&sh);
+    mv_decoy_record_clear(&rec);
+    mv_buf_clear(&fb);
+    mv_buf_clear(&gq);
+    mv_buf_clear(&a);
+    mv_buf_clear(&b);
+}
+
+/* Issue 11, finding 5: an attachment's decoy keeps no ciphertext on disk (its blocks are
+ * regenerated on each read, byte-identical), and a shape over the cap is refused at once. */
+static void test_decoy_costs(void **state)
+{
+    (void)state;
+    uint8_t seed[MV_DECOY_SEED_BYTES];
+    (void)read_seed(seed);
+    static uint32_t lens[3] = {1u << 20, 1u << 20, 300000};
+    mv_decoy_shape s;
+    make_shape(&s, 0x91, 1500);
+    s.n_blocks = 3;
+    s.block_len = lens;
+    mv_buf hb, b;
+    mv_buf_init(&hb, 1 << 20);
+    mv_buf_init(&b, (size_t)16 << 20);
+    assert_int_equal(mv_decoy_shapes_encode(&s, 1, &hb), MV_OK);
+    assert_int_equal(call("POST", "/v1/decoy/shapes", hb.ptr, hb.len, &g_primary, &b), 200);
+    assert_string_equal((const char *)b.ptr, "{\"generated\":1}");
+    mv_decoy_record rec;
+    mv_decoy_record_init(&rec);
+    assert_int_equal(mv_decoy_generate(seed, &s, &rec), MV_OK);
+    for (size_t i = 0; i < 3; i++) {
+        char tpath[128], thex[65];
+        assert_int_equal(mv_hex_encode(thex, sizeof thex, rec.blocks[i].tag, 32), MV_OK);
+        snprintf(tpath, sizeof tpath, "/v1/blocks/%s", thex);
+        assert_int_equal(forward(&g_primary, "GET", tpath, NULL, 0, NULL, 0, &b), 200);
+        assert_int_equal(b.len, rec.blocks[i].len);
+        assert_memory_equal(b.ptr, rec.blocks[i].c, b.len);
+    }
+    /* Nothing of its size under the decoy directory: 2.3 MiB of decoy costs a few small files. */
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "test -z \"$(find '%s' -type f -size +64k)\"", g_stdir);
+    assert_int_equal(system(cmd), 0);
+    /* 600 blocks of 8 MiB (4.7 GiB): refused, fast, nothing generated. */
+    uint32_t *big = mv_mallocarray(600, sizeof *big);
+    assert_non_null(big);
+    for (size_t i = 0; i < 600; i++)
+        big[i] = 8u << 20;
+    mv_decoy_shape bs;
+    make_shape(&bs, 0x92, 1500);
+    bs.n_blocks = 600;
+    bs.block_len = big;
+    mv_buf_reset(&hb);
+    assert_int_equal(mv_decoy_shapes_encode(&bs, 1, &hb), MV_OK);
+    time_t t0 = time(NULL);
+    assert_int_equal(call("POST", "/v1/decoy/shapes", hb.ptr, hb.len, &g_primary, &b), 200);
+    assert_string_equal((const char *)b.ptr, "{\"generated\":0}");
+    assert_true(time(NULL) - t0 < 5);
+    mv_free(big);
+    mv_decoy_record_clear(&rec);
+    mv_buf_clear(&hb);
     mv_buf_clear(&b);
 }
 
@@ -326,6 +552,7 @@ static int teardown(void **state)
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_decoy_cloud)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_decoy_cloud), cmocka_unit_test(test_unverified_invented),
+                                       cmocka_unit_test(test_decoy_costs)};
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -102,8 +102,10 @@ expect_one_alert() { # KIND REASON WHAT [EVENTS] : one alert row counting EVENTS
 }
 
 # The real answer: the owner reads the record (a normal read).
+ALV=$(key_of "$TMP/alvarez")
 $PROBE "$URL" GET "/v1/records/$RID" --user "$TMP/alvarez" --out "$TMP/real.json" --body-out "$TMP/real.bin" > /dev/null
 [ "$(json_get "$TMP/real.json" 'd["status"]')" -eq 200 ] || fail "the owner's real read failed: $(cat "$TMP/real.json")"
+cp "$TMP/real.json" "$TMP/real0.json"
 same_shape() { # FILE WHAT : same status, header names (in order), content type and size as the real answer; other bytes
   python3 - "$TMP/real.json" "$1" "$2" <<'PY' || exit 1
 import json, sys
@@ -118,30 +120,59 @@ if sorted(r["header_values"]) != sorted(d["header_values"]):
 PY
 }
 
-# 1. Unauthenticated.
+# 1. Unauthenticated: a decoy whose metadata is invented (never the real owner, patient,
+# episode or size), the same on every fetch, and an alert that names no key.
 $PROBE "$URL" GET "/v1/records/$RID" --out "$TMP/d1.json" --body-out "$TMP/d1.bin" > /dev/null
-same_shape "$TMP/d1.json" "unauthenticated read"
+invented() { # FILE WHAT : status and header names of the real answer; every MV-* value and the bytes differ
+  python3 - "$TMP/real0.json" "$1" "$2" <<'PY' || exit 1
+import json, sys
+r, d, what = json.load(open(sys.argv[1])), json.load(open(sys.argv[2])), sys.argv[3]
+for k in ("status", "headers", "content_type"):
+    if r[k] != d[k]:
+        sys.exit("FAIL: %s: %s differs: real %r, decoy %r" % (what, k, r[k], d[k]))
+if r["body_sha256"] == d["body_sha256"]:
+    sys.exit("FAIL: %s: the decoy has the real bytes" % what)
+for k, v in r["header_values"].items():
+    if d["header_values"].get(k) == v:
+        sys.exit("FAIL: %s: the decoy carries the real %s" % (what, k))
+PY
+}
+invented "$TMP/d1.json" "unauthenticated read"
 $PROBE "$URL" GET "/v1/records/$RID" --out "$TMP/d1b.json" > /dev/null
 [ "$(json_get "$TMP/d1b.json" 'd["body_sha256"]')" = "$(json_get "$TMP/d1.json" 'd["body_sha256"]')" ] || fail "two decoy fetches differ"
+[ "$(json_get "$TMP/d1b.json" 'd["header_values"]')" = "$(json_get "$TMP/d1.json" 'd["header_values"]')" ] || fail "two decoy fetches carry other metadata"
 expect_one_alert decoy_served unauthenticated "unauthenticated read"
-pass "unauthenticated read: 200 with the real answer's headers and size, other bytes, the same bytes twice, one alert row"
+[ "$(json_get "$TMP/alerts.json" "[a['principal'] for a in d['alerts'] if a['reason']=='unauthenticated']")" = "['']" ] ||
+  fail "the unauthenticated alert names a key"
+pass "unauthenticated read: 200 with the real answer's header names, invented owner/patient/episode and bytes, the same twice; one alert naming nobody"
 
-# 2. Forged credential (signed by a key that is not the hospital's).
+# 2. Forged credential (signed by a key that is not the hospital's): unverified, invented.
 $PROBE "$URL" GET "/v1/records/$RID" --user "$TMP/chen" --forge --out "$TMP/d2.json" > /dev/null
-same_shape "$TMP/d2.json" "forged credential"
+invented "$TMP/d2.json" "forged credential"
 expect_one_alert decoy_served "forged credential" "forged credential"
-pass "forged credential: decoy indistinguishable in status, headers and size; one alert"
+[ "$(json_get "$TMP/alerts.json" "[a['principal'] for a in d['alerts'] if a['reason']=='forged credential']")" = "['']" ] ||
+  fail "the forged-credential alert names the claimed key as its principal"
+pass "forged credential: an invented decoy; one alert that names no key"
 
-# 3. Expired credential (authentic, expired an hour ago).
-$PROBE "$URL" GET "/v1/records/$RID" --user "$TMP/chen" --expired-by "$TMP/mv/hospital" --out "$TMP/d3.json" > /dev/null
+# 3. Expired credential (authentic, expired an hour ago, and the request signed by its
+# subject): a proven key, a reader of the record: a decoy of the real shape, wrapped to her.
+$PROBE "$URL" GET "/v1/records/$RID" --user "$TMP/dana" --out "$TMP/dreal.json" > /dev/null
+cp "$TMP/dreal.json" "$TMP/real.json"
+$PROBE "$URL" GET "/v1/records/$RID" --user "$TMP/dana" --expired-by "$TMP/mv/hospital" --out "$TMP/d3.json" > /dev/null
 same_shape "$TMP/d3.json" "expired credential"
 expect_one_alert decoy_served "expired credential" "expired credential"
-pass "expired credential: decoy; one alert"
+# ... and a record she does not read is no record at all for her.
+$PROBE "$URL" GET "/v1/records/$BID" --user "$TMP/dana" --expired-by "$TMP/mv/hospital" --out "$TMP/d3b.json" > /dev/null
+[ "$(json_get "$TMP/d3b.json" 'd["status"]')" -eq 404 ] || fail "an expired caller saw another reader's record: $(cat "$TMP/d3b.json")"
+pass "expired credential: decoy of her own record's shape; none of another's; one alert"
 
-# 4. Revoked user, after one revocation poll.
+# 4. Revoked user, after one revocation poll: his own record's shape.
+"$MV" put --user "$TMP/rossi" --json "$TMP/note.json" > "$TMP/wr.json"
+ROS=$(json_get "$TMP/wr.json" 'd["records"][0]["id"]')
+$PROBE "$URL" GET "/v1/records/$ROS" --user "$TMP/rossi" --out "$TMP/real.json" > /dev/null
 "$MV" user status "$(key_of "$TMP/rossi")" revoked --user "$ADMIN" > /dev/null
 sleep 3
-$PROBE "$URL" GET "/v1/records/$RID" --user "$TMP/rossi" --out "$TMP/d4.json" > /dev/null
+$PROBE "$URL" GET "/v1/records/$ROS" --user "$TMP/rossi" --out "$TMP/d4.json" > /dev/null
 same_shape "$TMP/d4.json" "revoked user"
 expect_one_alert decoy_served "revoked credential" "revoked user"
 pass "revoked user: decoy; one alert"
@@ -157,7 +188,7 @@ HT=$(json_get "$TMP/ht.json" 'd["honeytokens"][0]["id"]')
 "$MV" honeytoken list --user "$TMP/chen" > /dev/null 2>&1 && fail "a doctor listed the honeytokens"
 $PROBE "$URL" GET "/v1/records/$HT" --user "$TMP/chen" --out "$TMP/h1.json" > /dev/null
 [ "$(json_get "$TMP/h1.json" 'd["status"]')" -eq 200 ] || fail "a honeytoken read should answer 200: $(cat "$TMP/h1.json")"
-[ "$(json_get "$TMP/h1.json" 'd["headers"]')" = "$(json_get "$TMP/real.json" 'd["headers"]')" ] || fail "honeytoken answer headers differ from a real record's"
+[ "$(json_get "$TMP/h1.json" 'd["headers"]')" = "$(json_get "$TMP/real0.json" 'd["headers"]')" ] || fail "honeytoken answer headers differ from a real record's"
 expect_one_alert honeytoken "honeytoken read" "honeytoken read"
 curl -s "$URL/v1/records" > "$TMP/list.json"
 [ "$(json_get "$TMP/list.json" "sum(r['id']=='$HT' for r in d['records'])")" -eq 1 ] || fail "an unauthenticated listing should show the honeytokens"
@@ -218,6 +249,38 @@ for _ in $(seq 100); do [ "$(hooks)" = "$WANT" ] && break; sleep 0.1; done
 [ "$(hooks)" = "$WANT" ] || fail "the webhook should get one POST per scenario: $(hooks)"
 grep -q "Atorvastatin\|Heart rate\|$MARKER" "$TMP/sink.out" && fail "a webhook POST carries record content"
 pass "six scenarios, six alert rows, each delivered once to the webhook; no record content in alerts"
+
+# The unsigned listing with a victim's key (finding 1 of issue 11): invented records only,
+# the same on every call, each readable with the metadata the listing shows.
+for i in 1 2; do curl -s -H "MV-Key: $ALV" "$URL/v1/records" > "$TMP/vl$i.json"; done
+cmp -s "$TMP/vl1.json" "$TMP/vl2.json" || fail "two unsigned listings differ"
+python3 - "$TMP/vl1.json" "$RIDS,$BID" "$ALV" "$(key_of "$TMP/dana")" <<'PY' || fail "the unsigned listing shows real records or metadata"
+import json, sys
+d = json.load(open(sys.argv[1]))
+real, alv, dana = set(sys.argv[2].split(",")), sys.argv[3], sys.argv[4]
+ids = [r["id"] for r in d["records"]]
+assert len(ids) >= 12, "a listing of %d records" % len(ids)
+assert not real & set(ids), "a real record id is listed"
+for r in d["records"]:
+    assert alv not in (r["owner"], r["patient"]) and dana not in (r["owner"], r["patient"]), "a real key is listed"
+PY
+SID=$(json_get "$TMP/vl1.json" 'd["records"][-1]["id"]')
+SOWN=$(json_get "$TMP/vl1.json" 'd["records"][-1]["owner"]')
+$PROBE "$URL" GET "/v1/records/$SID" --out "$TMP/sid.json" > /dev/null
+[ "$(json_get "$TMP/sid.json" 'd["status"]')" -eq 200 ] || fail "an invented record of the listing does not read: $(cat "$TMP/sid.json")"
+[ "$(json_get "$TMP/sid.json" 'd["header_values"]["MV-Record-Owner"]')" = "$SOWN" ] || fail "the invented record's owner differs from its listing"
+[ "$(json_get "$TMP/sid.json" 'd["body_len"]')" -eq "$(json_get "$TMP/vl1.json" 'd["records"][-1]["envelope_bytes"]')" ] ||
+  fail "the invented record's size differs from its listing"
+curl -s -H "MV-Key: $(key_of "$TMP/bauer")" "$URL/v1/records" > "$TMP/vl3.json"
+cmp -s "$TMP/vl1.json" "$TMP/vl3.json" && fail "listings claimed for two keys are the same"
+curl -s "$URL/v1/records/$RID/readers" > "$TMP/vr.json"
+python3 - "$TMP/vr.json" "$ALV" "$(key_of "$TMP/dana")" <<'PY' || fail "the unsigned readers list shows real keys"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["readers"] and d["readers"][0] == d["owner"], "the readers list does not start with the owner"
+assert not {sys.argv[2], sys.argv[3]} & set(d["readers"] + [d["owner"], d["patient"]]), "a real key"
+PY
+pass "unsigned listing claiming a doctor's key: invented records only (none real), stable, each readable as listed; readers invented too"
 
 # 9. Stolen keys: a thief copies a doctor's user directory (not the device key kept apart),
 # reads in a burst, fails the step-up and reads on: decoys that open with the stolen keys and
