@@ -84,8 +84,8 @@ mv_err mv_hospital_config_defaults(mv_hospital_config *cfg, const char *dir, siz
  * service runs: `medvault up` uses it for the first admin) and issues its credential (base64
  * into cred_b64[0..cap), cap >= MV_CRED_B64_MAX + 1 suffices), valid for hospital.conf's
  * credential_minutes; `days` is ignored (kept for compatibility). role is doctor, patient or
- * admin; a doctor needs at least one department (created if missing); a patient gets the next
- * MRN. Errors: MV_ERR_EXISTS (signing key already registered), MV_ERR_INVAL (bad fields),
+ * admin; a doctor needs at least one department (created if missing); a patient gets a fresh
+ * random MRN. Errors: MV_ERR_EXISTS (signing key already registered), MV_ERR_INVAL (bad fields),
  * MV_ERR_PARSE (hospital.conf), MV_ERR_NOT_FOUND / MV_ERR_AUTH (hospital identity),
  * MV_ERR_BAD_STATE (registry newer than this binary), MV_ERR_IO, MV_ERR_BUSY, MV_ERR_NOMEM.
  * On error cred_b64 is wiped. */

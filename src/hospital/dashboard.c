@@ -1,7 +1,9 @@
 /* dashboard.c - the admin dashboard: only a logged-in admin who is still active in the registry
  * sees or changes anything, every value shown is HTML-escaped, every form POST carries the
- * session's CSRF token, and session ids, login tokens and challenges are random, compared in
- * constant time, wiped when they die and never logged. No page can show record content:
+ * session's CSRF token, session ids and login tokens are random, compared in constant time,
+ * wiped when they die and never logged, and login challenges are MACed with a key in locked
+ * memory, so that showing the login page costs no state an unauthenticated visitor could
+ * exhaust. No page can show record content:
  * the hospital never holds any. */
 #include "hospital/dashboard.h"
 
@@ -13,10 +15,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/endian.h"
 #include "medvault/mv_auth.h"
 #include "medvault/mv_codec.h"
 #include "medvault/mv_crypto.h"
 #include "medvault/mv_deployment.h"
+#include "medvault/mv_hmac.h"
 #include "medvault/mv_html.h"
 #include "medvault/mv_httpc.h"
 #include "medvault/mv_json.h"
@@ -28,14 +32,20 @@
 #define APP "medvault hospital admin"
 #define MAX_SESSIONS 64
 #define MAX_TOKENS 64
-#define MAX_CHALLENGES 256
+/* Successful challenge logins remembered for one challenge window (single use). Only a
+ * verified admin login adds one, so this bounds admin logins per 5 minutes, not visitors. */
+#define MAX_USED_CHALLENGES 256
+/* Domain of the challenge MAC (never an Ed25519-signed text: admins sign the login context). */
+#define CHALLENGE_MAC_CONTEXT "medvault-dashboard-challenge-mac-v1\n"
+#define CHALLENGE_BODY_BYTES 16 /* issued (8, big-endian unix seconds) || nonce (8 random bytes) */
+#define CHALLENGE_TAG_BYTES 16  /* HMAC-SHA-256 truncated to 128 bits (RFC 2104 section 5) */
 #define LIST_LIMIT 500          /* rows per table; a note says when more exist */
 #define URL_MAX 1024
 #define STORAGE_TIMEOUT_MS 5000L
 #define STORAGE_CRED_SECONDS 300
 #define COOKIE_NAME "mv_session"
 
-/* One session, login token or challenge. `id` is the secret (session id, token, challenge). */
+/* One session or login token. `id` is the secret (session id, token). */
 typedef struct slot {
     uint8_t id[32];
     uint8_t admin[32]; /* sessions and tokens: the admin's signing key */
@@ -45,10 +55,19 @@ typedef struct slot {
     int used;
 } slot;
 
+/* A challenge spent by a successful login: its body (issued || nonce) until its window ends. */
+typedef struct used_challenge {
+    uint8_t body[CHALLENGE_BODY_BYTES];
+    uint64_t expires; /* 0: free */
+} used_challenge;
+
 struct hospital_dash {
     sqlite3 *db;
     pthread_mutex_t db_lock; /* one statement sequence at a time on the connection */
-    pthread_mutex_t lock;    /* guards the three tables below */
+    pthread_mutex_t lock;    /* guards sessions, tokens and used */
+    uint8_t *challenge_key;  /* 32 bytes, secure memory: MACs the login page's challenges */
+    uint64_t (*clock)(void *); /* challenge time (tests); NULL: time(NULL) */
+    void *clock_ctx;
     const mv_identity *hosp;
     char *storage_url; /* without trailing '/', or NULL */
     char *deployment_path; /* read for storage_url when storage_url is NULL; or NULL */
@@ -56,7 +75,7 @@ struct hospital_dash {
     void *decide_ctx;
     slot sessions[MAX_SESSIONS];
     slot tokens[MAX_TOKENS];
-    slot challenges[MAX_CHALLENGES];
+    used_challenge used[MAX_USED_CHALLENGES];
 };
 
 /* The logged-in admin of one request. */
@@ -124,6 +143,84 @@ static void forget_admin(hospital_dash *d, const uint8_t admin[32])
         if (d->tokens[i].used && mv_ct_eq(d->tokens[i].admin, admin, 32))
             mv_wipe(&d->tokens[i], sizeof d->tokens[i]);
     pthread_mutex_unlock(&d->lock);
+}
+
+/* ---------- login challenges ---------- */
+
+/* The login page's challenge is stateless, so that no number of visitors can push out the one an
+ * admin is signing (issue 11, finding 9): 32 bytes = issued (8, big-endian unix seconds) ||
+ * nonce (8 random bytes) || the first 16 bytes of HMAC-SHA-256(challenge_key,
+ * CHALLENGE_MAC_CONTEXT || issued || nonce). Showing the page stores nothing; a login checks
+ * the MAC and the window, and only a successful one is remembered (`used`, single use). */
+
+static uint64_t challenge_now(const hospital_dash *d)
+{
+    return d->clock ? d->clock(d->clock_ctx) : now_s();
+}
+
+/* mac = HMAC-SHA-256(challenge_key, context || body). */
+static mv_err challenge_mac(const hospital_dash *d, const uint8_t body[CHALLENGE_BODY_BYTES],
+                            uint8_t mac[MV_HMAC_SHA256_BYTES])
+{
+    uint8_t msg[sizeof CHALLENGE_MAC_CONTEXT - 1 + CHALLENGE_BODY_BYTES];
+    memcpy(msg, CHALLENGE_MAC_CONTEXT, sizeof CHALLENGE_MAC_CONTEXT - 1);
+    memcpy(msg + sizeof CHALLENGE_MAC_CONTEXT - 1, body, CHALLENGE_BODY_BYTES);
+    return mv_hmac_sha256(mac, d->challenge_key, 32, msg, sizeof msg);
+}
+
+/* A fresh challenge issued at now. */
+static mv_err challenge_make(const hospital_dash *d, uint64_t now, uint8_t ch[32])
+{
+    uint8_t mac[MV_HMAC_SHA256_BYTES];
+    mv_be64_put(ch, now);
+    mv_err rc = mv_random_bytes(ch + 8, CHALLENGE_BODY_BYTES - 8);
+    if (rc == MV_OK)
+        rc = challenge_mac(d, ch, mac);
+    if (rc == MV_OK)
+        memcpy(ch + CHALLENGE_BODY_BYTES, mac, CHALLENGE_TAG_BYTES);
+    mv_wipe(mac, sizeof mac);
+    return rc;
+}
+
+/* 1 if ch was made by this process (its tag verifies, in constant time) and was issued less
+ * than HOSPITAL_DASH_CHALLENGE_SECONDS before now (never after: a clock stepped back refuses
+ * the challenges it had shown, and the admin reloads the page). Whether it was used is
+ * challenge_spend's question. */
+static int challenge_valid(const hospital_dash *d, const uint8_t ch[32], uint64_t now)
+{
+    uint8_t mac[MV_HMAC_SHA256_BYTES];
+    const uint64_t issued = mv_be64_get(ch);
+    int ok = challenge_mac(d, ch, mac) == MV_OK && mv_ct_eq(mac, ch + CHALLENGE_BODY_BYTES, CHALLENGE_TAG_BYTES);
+    mv_wipe(mac, sizeof mac);
+    return ok && issued <= now && now - issued < HOSPITAL_DASH_CHALLENGE_SECONDS;
+}
+
+/* Marks a valid challenge used. MV_ERR_REPLAY if it was used already; MV_ERR_BUSY if
+ * MAX_USED_CHALLENGES logins happened within one window (nothing is evicted: dropping an entry
+ * whose challenge is still valid would let its signed answer be replayed). Entries are kept
+ * exactly as long as their challenge could pass challenge_valid. Caller holds d->lock. */
+static mv_err challenge_spend(hospital_dash *d, const uint8_t ch[32], uint64_t now)
+{
+    used_challenge *free_slot = NULL;
+    int seen = 0;
+    for (size_t i = 0; i < MAX_USED_CHALLENGES; i++) {
+        used_challenge *u = &d->used[i];
+        if (u->expires && u->expires <= now)
+            memset(u, 0, sizeof *u);
+        if (!u->expires) {
+            if (!free_slot)
+                free_slot = u;
+            continue;
+        }
+        seen |= mv_ct_eq(u->body, ch, CHALLENGE_BODY_BYTES);
+    }
+    if (seen)
+        return MV_ERR_REPLAY;
+    if (!free_slot)
+        return MV_ERR_BUSY;
+    memcpy(free_slot->body, ch, CHALLENGE_BODY_BYTES);
+    free_slot->expires = mv_be64_get(ch) + HOSPITAL_DASH_CHALLENGE_SECONDS;
+    return MV_OK;
 }
 
 /* ---------- registry access ---------- */
@@ -1175,27 +1272,18 @@ static void start_session(hospital_dash *d, const uint8_t admin[32], mv_http_res
     mv_wipe(csrf, sizeof csrf);
 }
 
-/* The login page with a fresh challenge; `err` (may be NULL) shown above it. */
+/* The login page with a fresh challenge; `err` (may be NULL) shown above it. Stores nothing. */
 static void login_page(hospital_dash *d, mv_http_response *resp, const char *err, int status)
 {
     uint8_t ch[32];
     char hex[65];
-    const uint64_t now = now_s();
     mv_buf *b = &resp->body;
     mv_buf_reset(b);
-    mv_err rc = mv_random_bytes(ch, sizeof ch);
+    mv_err rc = challenge_make(d, challenge_now(d), ch);
     if (rc == MV_OK)
         rc = mv_hex_encode(hex, sizeof hex, ch, 32);
-    if (rc == MV_OK) {
-        pthread_mutex_lock(&d->lock);
-        slot *s = slot_take(d->challenges, MAX_CHALLENGES, now);
-        memcpy(s->id, ch, 32);
-        s->created = now;
-        s->expires = now + HOSPITAL_DASH_CHALLENGE_SECONDS;
-        s->used = 1;
-        pthread_mutex_unlock(&d->lock);
+    if (rc == MV_OK)
         rc = begin(b, "Log in", NULL);
-    }
     if (rc == MV_OK && err)
         rc = mv_html_printf(b, "<p class=\"error\" id=\"message\">%s</p>\n", err);
     if (rc == MV_OK)
@@ -1243,27 +1331,24 @@ static void login_token(hospital_dash *d, const char *tok_text, mv_http_response
     mv_wipe(admin, sizeof admin);
 }
 
-/* POST /admin/login: challenge, key, signature. The challenge is consumed whatever the outcome. */
+/* POST /admin/login: challenge, key, signature. Only a successful login spends the challenge
+ * (an unauthenticated caller cannot write to the used set); a refused one may be answered again
+ * within its window, which gains nothing without the admin's signing key. */
 static void login_signed(hospital_dash *d, const mv_http_request *req, mv_http_response *resp)
 {
     const char *body = (const char *)req->body;
     char ch_hex[80], key_hex[80], sig_hex[144], msg[sizeof HOSPITAL_DASH_LOGIN_CONTEXT + 64];
     uint8_t ch[32], key[32], sig[64];
-    int ok = 0;
-    if (mv_http_form_get(body, req->body_len, "challenge", ch_hex, sizeof ch_hex) == MV_OK &&
-        mv_http_form_get(body, req->body_len, "key", key_hex, sizeof key_hex) == MV_OK &&
-        mv_http_form_get(body, req->body_len, "signature", sig_hex, sizeof sig_hex) == MV_OK &&
-        mv_hex_decode_exact(ch, 32, ch_hex, strlen(ch_hex)) == MV_OK &&
-        mv_hex_decode_exact(key, 32, key_hex, strlen(key_hex)) == MV_OK &&
-        mv_hex_decode_exact(sig, 64, sig_hex, strlen(sig_hex)) == MV_OK) {
-        pthread_mutex_lock(&d->lock);
-        slot *s = slot_find(d->challenges, MAX_CHALLENGES, ch, now_s());
-        if (s) {
-            mv_wipe(s, sizeof *s);
-            ok = 1;
-        }
-        pthread_mutex_unlock(&d->lock);
-    }
+    const uint64_t now = challenge_now(d);
+    const char *refusal = "Login refused: the challenge was unknown, expired or already used, or the signature is not "
+                          "by the key of an active admin.";
+    int status = 403;
+    int ok = mv_http_form_get(body, req->body_len, "challenge", ch_hex, sizeof ch_hex) == MV_OK &&
+             mv_http_form_get(body, req->body_len, "key", key_hex, sizeof key_hex) == MV_OK &&
+             mv_http_form_get(body, req->body_len, "signature", sig_hex, sizeof sig_hex) == MV_OK &&
+             mv_hex_decode_exact(ch, 32, ch_hex, strlen(ch_hex)) == MV_OK &&
+             mv_hex_decode_exact(key, 32, key_hex, strlen(key_hex)) == MV_OK &&
+             mv_hex_decode_exact(sig, 64, sig_hex, strlen(sig_hex)) == MV_OK && challenge_valid(d, ch, now);
     if (ok) {
         /* The signed text is the challenge as the page shows it: lowercase hex. */
         const size_t cl = sizeof HOSPITAL_DASH_LOGIN_CONTEXT - 1;
@@ -1272,13 +1357,21 @@ static void login_signed(hospital_dash *d, const mv_http_request *req, mv_http_r
              mv_sign_verify(sig, msg, cl + 64, key) == MV_OK && admin_lookup(d, key, NULL, NULL) == MV_OK;
     }
     if (ok) {
+        pthread_mutex_lock(&d->lock);
+        mv_err rc = challenge_spend(d, ch, now);
+        pthread_mutex_unlock(&d->lock);
+        if (rc == MV_ERR_BUSY) {
+            refusal = "Too many logins in the last 5 minutes: try again in a few minutes, or use a one-time link "
+                      "from medvault dashboard.";
+            status = 503;
+        }
+        ok = rc == MV_OK;
+    }
+    if (ok) {
         start_session(d, key, resp);
     } else {
         mv_log(MV_LOG_WARN, COMPONENT, "dashboard: a signed login was refused");
-        login_page(d, resp,
-                   "Login refused: the challenge was unknown, expired or already used, or the signature is not by the "
-                   "key of an active admin.",
-                   403);
+        login_page(d, resp, refusal, status);
     }
     mv_wipe(ch, sizeof ch);
 }
@@ -1459,6 +1552,14 @@ mv_err hospital_dash_new(const char *registry_db_path, const mv_identity *hospit
     d->hosp = hospital;
     pthread_mutex_init(&d->lock, NULL);
     pthread_mutex_init(&d->db_lock, NULL);
+    /* A fresh key per process: a restart invalidates the challenges shown before it, as it
+     * already logs everyone out, and needs no key file. */
+    if (!(d->challenge_key = mv_secure_alloc(32))) {
+        rc = MV_ERR_NOMEM;
+        goto out;
+    }
+    if ((rc = mv_random_bytes(d->challenge_key, 32)) != MV_OK)
+        goto out;
     if (deployment_path && deployment_path[0] && !(d->deployment_path = mv_strdup(deployment_path))) {
         rc = MV_ERR_NOMEM;
         goto out;
@@ -1497,11 +1598,20 @@ out:
     return rc;
 }
 
+void hospital_dash_set_challenge_clock(hospital_dash *d, uint64_t (*now)(void *ctx), void *ctx)
+{
+    if (!d)
+        return;
+    d->clock = now;
+    d->clock_ctx = ctx;
+}
+
 void hospital_dash_free(hospital_dash *d)
 {
     if (!d)
         return;
     sqlite3_close_v2(d->db);
+    mv_secure_free(d->challenge_key);
     mv_free(d->storage_url);
     mv_free(d->deployment_path);
     pthread_mutex_destroy(&d->lock);

@@ -6,8 +6,12 @@
  * a one-time token (120 s) handed out by POST /v1/sessions to a signed admin request
  * (hospital_dash_session_token), or the login page's challenge (5 min, one use) signed with
  * Ed25519 over "medvault-dashboard-login-v1\n" + challenge by the key of an active admin.
+ * Challenges are stateless (issue time and nonce, MACed with a per-process key in locked
+ * memory): showing the login page stores nothing, and only a successful login records its
+ * challenge as used (at most 256 per 5 minutes; beyond that a login answers 503), so no
+ * number of unauthenticated visitors can invalidate the challenge an admin is signing.
  * A login sets the cookie mv_session (32 random bytes, hex; HttpOnly; SameSite=Strict;
- * Path=/admin; 8 h). Sessions, tokens and challenges live in memory only (capped, mutex
+ * Path=/admin; 8 h). Sessions, tokens and used challenges live in memory only (capped, mutex
  * guarded, expired ones swept); a session dies as soon as its admin is no longer an active
  * admin in the registry (checked on every request). Every POST form carries the session's
  * CSRF token. Tokens are compared in constant time and never logged.
@@ -52,8 +56,13 @@ typedef mv_err (*hospital_dash_decide_fn)(void *ctx, int64_t id, int64_t admin_i
  * through fn(ctx, ...). Call before serving; without it the forms answer 503. */
 void hospital_dash_set_stepup(hospital_dash *d, hospital_dash_decide_fn fn, void *ctx);
 
-/* Closes the connection and wipes every session, token and challenge. Accepts NULL. No call
- * on d may be in progress. */
+/* Tests only: the clock (unix seconds) that issues and checks login challenges and ages the
+ * used ones; now NULL restores time(NULL). Sessions and tokens keep the real clock. Call
+ * before serving. Accepts a NULL d. */
+void hospital_dash_set_challenge_clock(hospital_dash *d, uint64_t (*now)(void *ctx), void *ctx);
+
+/* Closes the connection and wipes every session, token, used challenge and the challenge key.
+ * Accepts NULL. No call on d may be in progress. */
 void hospital_dash_free(hospital_dash *d);
 
 /* Answers req if its path is "/admin" or starts with "/admin/" and returns 1; returns 0 (resp

@@ -701,7 +701,9 @@ mv_err mv_hospital_run(const mv_hospital_config *cfg)
         goto out;
     }
     if ((rc = mv_auth_verifier_new(mv_identity_sign_pk(h.id), cfg->skew_seconds, 1u << 20, &h.auth)) != MV_OK ||
-        (rc = mv_metrics_new(&h.metrics)) != MV_OK)
+        (rc = mv_metrics_new(&h.metrics)) != MV_OK ||
+        (rc = hosp_addr_limit_new(HOSP_REGISTER_ADDRESSES, HOSP_REGISTER_BURST, HOSP_REGISTER_INTERVAL_MS,
+                                  &h.register_limit)) != MV_OK)
         goto out;
     hospital_dash_set_stepup(h.dash, hosp_stepup_decide_id, &h);
     if ((rc = hosp_alerts_start(&h)) != MV_OK) {
@@ -745,6 +747,7 @@ out:
     for (size_t i = 0; i < h.n_keys; i++)
         mv_secure_free(h.keys[i].key);
     registry_close(h.reg);
+    hosp_addr_limit_free(h.register_limit);
     mv_auth_verifier_free(h.auth);
     mv_metrics_free(h.metrics);
     mv_identity_free(h.id);

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hospital/addr_limit.h"
 #include "hospital/registry.h"
 #include "medvault/mv_alert.h"
 #include "medvault/mv_auth.h"
@@ -21,6 +22,13 @@
 
 #define HOSP_COMPONENT "hospital"
 #define HOSP_MAX_DEPTS 256
+
+/* POST /v1/register per source address (issue 11, finding 10): 10 at once, then one every 30 s
+ * (a kiosk's patients take longer than that each), tracked for up to 4096 addresses at once.
+ * The registry caps what stays pending (REGISTRY_MAX_PENDING_PER_SOURCE, REGISTRY_MAX_PENDING). */
+#define HOSP_REGISTER_BURST 10
+#define HOSP_REGISTER_INTERVAL_MS 30000
+#define HOSP_REGISTER_ADDRESSES 4096
 
 struct hosp_privkey {
     char dept[MV_CRED_MAX_DEPT_LEN + 1];
@@ -37,6 +45,7 @@ struct hosp {
     struct hospital_dash *dash; /* the admin dashboard (dashboard.h) */
     struct mv_audit *audit;     /* the request log (mv_audit.h), signed with the hospital key */
     struct hosp_alerts *alerts; /* the alert delivery thread (alerts.c); NULL until started */
+    hosp_addr_limit *register_limit; /* POST /v1/register per source address */
     pthread_mutex_t lock; /* guards keys[] */
     struct hosp_privkey keys[HOSP_MAX_DEPTS];
     size_t n_keys;

@@ -416,8 +416,24 @@ void hosp_directory(struct hosp *h, const mv_http_request *req, mv_http_response
     mv_buf_clear(&b);
 }
 
+/* Answers 429 with Retry-After and counts the refusal. */
+static void respond_too_many(struct hosp *h, mv_http_response *resp, uint64_t retry_after_s, const char *why)
+{
+    char ra[24];
+    snprintf(ra, sizeof ra, "%llu", (unsigned long long)retry_after_s);
+    mv_http_respond_json_error(resp, 429, why);
+    if (mv_http_response_header(resp, "Retry-After", ra) != MV_OK)
+        mv_log(MV_LOG_WARN, COMPONENT, "cannot add Retry-After to a 429");
+    hosp_metric_add(h, "medvault_hospital_rejections_total", "Requests refused, by reason", "reason=\"register_limit\"",
+                    1);
+}
+
 /* POST /v1/register (unauthenticated kiosk self-registration of a patient; pending until an
- * admin activates it). The signature proves possession of the signing key. */
+ * admin activates it). The signature proves possession of the signing key. An unauthenticated
+ * caller must not be able to close registration for everyone, nor learn how many patients
+ * there are (issue 11, finding 10): each source address has a token bucket (checked before any
+ * work) and a cap on its pending registrations, all pending ones have a cap and expire after a
+ * day (registry.h), and the MRN in the answer is random. */
 void hosp_self_register(struct hosp *h, const mv_http_request *req, mv_http_response *resp,
                         const hosp_caller *caller, const char *param)
 {
@@ -427,10 +443,17 @@ void hosp_self_register(struct hosp *h, const mv_http_request *req, mv_http_resp
     uint8_t sig[64];
     char shex[65], bhex[65];
     const char *why = NULL;
+    uint64_t retry = 0;
     mv_buf msg;
     (void)caller, (void)param;
     memset(&nu, 0, sizeof nu);
     mv_buf_init(&msg, 1 << 12);
+    /* Every attempt from an address costs a token, malformed or not, before any parsing,
+     * signature check or database write. */
+    if (!hosp_addr_limit_take(h->register_limit, req->remote_addr, hosp_addr_limit_now_ms(), &retry)) {
+        respond_too_many(h, resp, retry, "too many registrations from this address; try again later");
+        goto out;
+    }
     if (hosp_json_body(req, resp, &root) || hosp_opt_str(root, "name", resp, &nu.name) ||
         hosp_opt_str(root, "email", resp, &nu.email) || hosp_opt_str(root, "phone", resp, &nu.phone))
         goto out;
@@ -458,15 +481,23 @@ void hosp_self_register(struct hosp *h, const mv_http_request *req, mv_http_resp
     }
     nu.role = "patient";
     nu.status = "pending";
+    nu.source = req->remote_addr ? req->remote_addr : "";
     if (!(u = mv_malloc(sizeof *u))) {
         mv_http_respond_json_error(resp, 503, "out of memory");
         goto out;
     }
     if ((rc = registry_user_add(h->reg, &nu, (uint64_t)time(NULL), 0, 0, u, &why)) != MV_OK) {
-        hosp_respond_err(resp, rc, why);
+        /* This address's pending ones free up when an admin acts on them or they expire: no
+         * better Retry-After than "in a while". */
+        if (rc == MV_ERR_RATE_LIMITED)
+            respond_too_many(h, resp, 3600, why);
+        else
+            hosp_respond_err(resp, rc, why);
         goto out;
     }
     mv_log(MV_LOG_INFO, COMPONENT, "self-registration %.16s... is pending", shex);
+    /* The MRN is the patient's reference at the desk that activates the registration; it is
+     * random, so it tells the caller nothing about other patients. */
     mv_http_respond_fmt(resp, 202, "{\"status\":\"pending\",\"mrn\":\"%s\"}", u->mrn);
 out:
     mv_free(u);

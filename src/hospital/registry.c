@@ -360,19 +360,136 @@ static mv_err user_by_mrn(registry *r, const char *mrn, registry_user *u)
     return rc;
 }
 
-/* The next MRN: one more than the highest number given so far. */
+/* ---------- MRNs ---------- */
+
+/* MRNs are "MRN-" + 9 random digits + a Luhn check digit (ISO/IEC 7812-1 annex B): random so
+ * that one reveals nothing about how many patients there are or in which order they came
+ * (issue 11, finding 10), with a check digit that catches any single mistyped digit and most
+ * swapped neighbours. The sequential MRNs given before ("MRN-" + 6 to 8 digits) stay valid and
+ * cannot collide with the new ones, which are all 10 digits long. */
+#define MRN_RANDOM_DIGITS 9
+#define MRN_TRIES 16 /* draws before giving up; one collides with p < patients / 1e9 */
+
+/* The Luhn check digit of digits[0..n) (all '0'..'9'). */
+static int luhn_digit(const char *digits, size_t n)
+{
+    unsigned sum = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned d = (unsigned)(digits[n - 1 - i] - '0');
+        if (i % 2 == 0) { /* the rightmost payload digit is doubled: the check digit goes after it */
+            d *= 2;
+            if (d > 9)
+                d -= 9;
+        }
+        sum += d;
+    }
+    return (int)((10 - sum % 10) % 10);
+}
+
+int registry_mrn_check_ok(const char *mrn)
+{
+    if (!mrn || strncmp(mrn, "MRN-", 4) != 0 || strlen(mrn) != 4 + MRN_RANDOM_DIGITS + 1)
+        return 0;
+    for (size_t i = 4; i < 4 + MRN_RANDOM_DIGITS + 1; i++)
+        if (mrn[i] < '0' || mrn[i] > '9')
+            return 0;
+    return luhn_digit(mrn + 4, MRN_RANDOM_DIGITS) == mrn[4 + MRN_RANDOM_DIGITS] - '0';
+}
+
+/* One candidate MRN, uniformly random. */
+static mv_err mrn_draw(char out[16])
+{
+    uint32_t x;
+    /* Rejection sampling: 4e9 is the largest multiple of 1e9 below 2^32, so x % 1e9 is uniform. */
+    do {
+        if (mv_random_bytes(&x, sizeof x) != MV_OK)
+            return MV_ERR_CRYPTO;
+    } while (x >= 4000000000u);
+    snprintf(out, 16, "MRN-%09lu", (unsigned long)(x % 1000000000u));
+    out[4 + MRN_RANDOM_DIGITS] = (char)('0' + luhn_digit(out + 4, MRN_RANDOM_DIGITS));
+    out[4 + MRN_RANDOM_DIGITS + 1] = 0;
+    return MV_OK;
+}
+
+/* A fresh MRN no user holds, inside the caller's IMMEDIATE transaction (so no other writer can
+ * take it before the INSERT; the UNIQUE constraint on users.mrn is the backstop). */
 static mv_err next_mrn(registry *r, char out[16])
 {
+    for (int t = 0; t < MRN_TRIES; t++) {
+        sqlite3_stmt *st = NULL;
+        mv_err rc = mrn_draw(out);
+        if (rc == MV_OK && (rc = prep(r, "SELECT 1 FROM users WHERE mrn = ?1", &st)) == MV_OK) {
+            bind_text(st, 1, out);
+            rc = step_row(r, st, "mrn");
+        }
+        sqlite3_finalize(st);
+        if (rc == MV_ERR_NOT_FOUND)
+            return MV_OK;
+        if (rc != MV_OK)
+            return rc;
+    }
+    mv_log(MV_LOG_ERROR, COMPONENT, "registry: %d random MRNs in a row were taken", MRN_TRIES);
+    out[0] = 0;
+    return MV_ERR_BUSY;
+}
+
+/* ---------- pending self-registrations ---------- */
+
+/* Deletes every self-registration still pending REGISTRY_PENDING_SECONDS after it was made, so
+ * that the cap on pending registrations frees itself. A pending user was never active, so no
+ * appointment, delegation or event names it; what does (departments, devices) cascades. */
+static mv_err pending_expire(registry *r, uint64_t now)
+{
     sqlite3_stmt *st = NULL;
-    mv_err rc = prep(r, "SELECT IFNULL(MAX(CAST(substr(mrn, 5) AS INTEGER)), 0) FROM users WHERE mrn IS NOT NULL", &st);
-    if (rc == MV_OK && (rc = step_row(r, st, "mrn")) == MV_OK) {
-        uint64_t n = col_u64(st, 0) + 1;
-        if (n > 99999999u)
-            rc = MV_ERR_TOO_LARGE;
-        else
-            snprintf(out, 16, "MRN-%06llu", (unsigned long long)n);
+    if (now < REGISTRY_PENDING_SECONDS)
+        return MV_OK;
+    mv_err rc = prep(r, "DELETE FROM users WHERE status = 'pending' AND registered_at <= ?1", &st);
+    if (rc == MV_OK) {
+        bind_u64(st, 1, now - REGISTRY_PENDING_SECONDS);
+        rc = step_done(r, st, "expire pending");
     }
     sqlite3_finalize(st);
+    int n = sqlite3_changes(r->db);
+    if (rc == MV_OK && n > 0)
+        mv_log(MV_LOG_INFO, COMPONENT, "registry: %d unconfirmed self-registration(s) expired", n);
+    return rc;
+}
+
+/* The number of pending users, all of them (source NULL) or those registered from source. */
+static mv_err pending_count(registry *r, const char *source, uint64_t *n)
+{
+    sqlite3_stmt *st = NULL;
+    mv_err rc = prep(r,
+                     source ? "SELECT COUNT(*) FROM users WHERE status = 'pending' AND registered_from = ?1"
+                            : "SELECT COUNT(*) FROM users WHERE status = 'pending'",
+                     &st);
+    if (rc == MV_OK) {
+        if (source)
+            bind_text(st, 1, source);
+        if ((rc = step_row(r, st, "pending")) == MV_OK)
+            *n = col_u64(st, 0);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* The limits of a self-registration from source (issue 11, finding 10), after pending_expire:
+ * at most REGISTRY_MAX_PENDING_PER_SOURCE pending from one address (MV_ERR_RATE_LIMITED), so
+ * that one address cannot fill the registry for everyone, and REGISTRY_MAX_PENDING in all
+ * (MV_ERR_BUSY), so that the table stays bounded whatever the number of addresses. */
+static mv_err pending_admit(registry *r, const char *source, const char **why)
+{
+    uint64_t n = 0;
+    mv_err rc = pending_count(r, source, &n);
+    if (rc == MV_OK && n >= REGISTRY_MAX_PENDING_PER_SOURCE) {
+        WHY("too many registrations from this address are waiting for an admin; ask at the desk, or try again "
+            "later");
+        return MV_ERR_RATE_LIMITED;
+    }
+    if (rc == MV_OK && (rc = pending_count(r, NULL, &n)) == MV_OK && n >= REGISTRY_MAX_PENDING) {
+        WHY("too many registrations are waiting for an admin; try again later");
+        return MV_ERR_BUSY;
+    }
     return rc;
 }
 
@@ -413,6 +530,13 @@ static mv_err user_insert(registry *r, const registry_new_user *nu, uint64_t reg
             WHY("department names are 1-63 characters of [A-Za-z0-9 _.-]");
             return MV_ERR_INVAL;
         }
+    if (nu->source && (strlen(nu->source) > REGISTRY_SOURCE_MAX || strcmp(status, "pending") != 0)) {
+        WHY("a self-registration is pending and names its source address");
+        return MV_ERR_INVAL;
+    }
+    /* Expire first, so that a key whose registration lapsed may register again. */
+    if (nu->source && (rc = pending_expire(r, now)) != MV_OK)
+        return rc;
     if ((rc = prep(r, "SELECT 1 FROM users WHERE sign_pk = ?1", &st)) != MV_OK)
         return rc;
     bind_hex(st, 1, nu->sign_pk, 32);
@@ -425,25 +549,18 @@ static mv_err user_insert(registry *r, const registry_new_user *nu, uint64_t reg
     }
     if (rc != MV_ERR_NOT_FOUND)
         return rc;
-    if (!strcmp(status, "pending")) {
-        if ((rc = prep(r, "SELECT COUNT(*) FROM users WHERE status = 'pending'", &st)) != MV_OK)
-            return rc;
-        rc = step_row(r, st, "pending");
-        uint64_t pending = rc == MV_OK ? col_u64(st, 0) : 0;
-        sqlite3_finalize(st);
-        st = NULL;
-        if (rc != MV_OK)
-            return rc;
-        if (pending >= REGISTRY_MAX_PENDING) {
-            WHY("too many registrations are waiting for an admin; try again later");
-            return MV_ERR_RATE_LIMITED;
-        }
-    }
+    if (nu->source && (rc = pending_admit(r, nu->source, why)) != MV_OK)
+        return rc;
     if (!strcmp(nu->role, "patient") && (rc = next_mrn(r, mrn)) != MV_OK)
         return rc;
+    /* Only a self-registration names registered_from: the legacy import runs inside migration
+     * 0001, before 0003 adds that column. */
     rc = prep(r,
-              "INSERT INTO users (sign_pk, box_pk, name, role, status, mrn, email, phone, about, registered_at, "
-              "status_changed_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, '', ?9, ?10)",
+              nu->source ? "INSERT INTO users (sign_pk, box_pk, name, role, status, mrn, email, phone, about, "
+                           "registered_at, status_changed_at, registered_from) "
+                           "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, '', ?9, ?10, ?11)"
+                         : "INSERT INTO users (sign_pk, box_pk, name, role, status, mrn, email, phone, about, "
+                           "registered_at, status_changed_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, '', ?9, ?10)",
               &st);
     if (rc != MV_OK)
         return rc;
@@ -457,6 +574,8 @@ static mv_err user_insert(registry *r, const registry_new_user *nu, uint64_t reg
     bind_text(st, 8, nu->phone ? nu->phone : "");
     bind_u64(st, 9, registered_at);
     bind_u64(st, 10, now);
+    if (nu->source)
+        bind_text(st, 11, nu->source);
     rc = step_done(r, st, "insert user");
     sqlite3_finalize(st);
     st = NULL;
@@ -808,7 +927,9 @@ mv_err registry_user_set_status(registry *r, const uint8_t pk[32], const char *s
         rc = MV_ERR_BAD_STATE;
         goto done;
     }
-    if ((rc = prep(r, "UPDATE users SET status = ?1, status_changed_at = ?2 WHERE id = ?3", &st)) != MV_OK)
+    /* A registration's source address is kept only while it is pending (to count it). */
+    if ((rc = prep(r, "UPDATE users SET status = ?1, status_changed_at = ?2, registered_from = NULL WHERE id = ?3",
+                   &st)) != MV_OK)
         goto done;
     bind_text(st, 1, status);
     bind_u64(st, 2, now);

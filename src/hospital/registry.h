@@ -10,7 +10,8 @@
  *
  * Errors that answer a client carry a short static message in *why (if why is not NULL):
  *   MV_ERR_INVAL (bad input, 400), MV_ERR_FORBIDDEN (403), MV_ERR_NOT_FOUND (404),
- *   MV_ERR_EXISTS / MV_ERR_BAD_STATE (409), MV_ERR_RATE_LIMITED (503);
+ *   MV_ERR_EXISTS / MV_ERR_BAD_STATE (409), MV_ERR_RATE_LIMITED (503, or 429 where a handler
+ *   says so);
  * MV_ERR_IO (a database error), MV_ERR_BUSY (locked beyond busy_timeout), MV_ERR_NOMEM and
  * MV_ERR_TOO_LARGE (an answer over its buffer's cap) are the server's problems. */
 #ifndef MV_HOSPITAL_REGISTRY_H
@@ -26,7 +27,12 @@
 
 #define REGISTRY_NAME_MAX 128     /* user names, bytes */
 #define REGISTRY_TEXT_MAX 256     /* email, phone, about, place, reason, descriptions */
-#define REGISTRY_MAX_PENDING 100  /* self-registrations waiting for an admin */
+/* Kiosk self-registrations (POST /v1/register) waiting for an admin: at most this many in all,
+ * and from one source address; one still pending this long after it was made is deleted. */
+#define REGISTRY_MAX_PENDING 1000
+#define REGISTRY_MAX_PENDING_PER_SOURCE 50
+#define REGISTRY_PENDING_SECONDS (24u * 3600u)
+#define REGISTRY_SOURCE_MAX 63     /* bytes of a source address (IPv4 text needs 15) */
 #define REGISTRY_DELEGATION_MAX_SECONDS (90u * 86400u)
 #define REGISTRY_DIRECTORY_MAX 500
 
@@ -70,6 +76,10 @@ int registry_name_ok(const char *s);
 int registry_department_ok(const char *s);
 /* 1 if s is NULL or at most max bytes without control characters. */
 int registry_text_ok(const char *s, size_t max);
+/* 1 if mrn has the form the registry gives today ("MRN-" + 10 digits) and its last digit is the
+ * Luhn check digit of the nine before it; 0 otherwise (including the sequential "MRN-000001"
+ * form given before issue 11, which stays valid for lookups). */
+int registry_mrn_check_ok(const char *mrn);
 /* 1 if an appointment may go from status `from` to `to` (requested->booked->checked_in->
  * completed; anything but completed and cancelled -> cancelled). */
 int registry_appt_transition_ok(const char *from, const char *to);
@@ -84,12 +94,20 @@ typedef struct registry_new_user {
     uint8_t box_pk[32];
     const char *email, *phone;       /* NULL = "" */
     const char *status;              /* "active", or "pending" (self-registration) */
+    const char *source;              /* a self-registration's source address (status pending,
+                                        <= REGISTRY_SOURCE_MAX bytes), kept while it is pending;
+                                        NULL for every other registration */
 } registry_new_user;
 
-/* Adds a user (patients get the next MRN) and, if cred_expires is not 0, logs the credential
- * issued to it ('register'), in one transaction; *out (if not NULL) receives the stored user.
- * Errors: MV_ERR_INVAL (fields), MV_ERR_EXISTS (key registered), MV_ERR_RATE_LIMITED (a pending
- * registration while REGISTRY_MAX_PENDING are pending), database errors. */
+/* Adds a user and, if cred_expires is not 0, logs the credential issued to it ('register'), in
+ * one transaction; *out (if not NULL) receives the stored user. A patient gets a fresh random
+ * MRN ("MRN-" + 9 random digits + a Luhn check digit), unique in the registry. A
+ * self-registration (nu->source set) first deletes every user still pending at least
+ * REGISTRY_PENDING_SECONDS after registering (as of `now`), then is refused while its source
+ * has REGISTRY_MAX_PENDING_PER_SOURCE pending (MV_ERR_RATE_LIMITED) or REGISTRY_MAX_PENDING are
+ * pending in all (MV_ERR_BUSY); other registrations are not limited. Errors: MV_ERR_INVAL
+ * (fields), MV_ERR_EXISTS (key registered), MV_ERR_RATE_LIMITED, MV_ERR_BUSY (also: no free MRN
+ * in 16 random draws, or the database locked), MV_ERR_CRYPTO (no randomness), database errors. */
 mv_err registry_user_add(registry *r, const registry_new_user *nu, uint64_t now, uint64_t cred_issued,
                          uint64_t cred_expires, registry_user *out, const char **why)
     __attribute__((warn_unused_result));

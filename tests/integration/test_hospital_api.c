@@ -3,11 +3,16 @@
  * renewal (active, suspended, revoked, unknown), the signed revocation list and its serial,
  * a revoked user's credential refused by the hospital itself, appointments and their
  * transitions, delegations and who may obtain them, patient lookup, the directory, the
- * formulary, departments, profiles, self-registration, alerts and a clean exit on SIGTERM. */
+ * formulary, departments, profiles, self-registration, alerts and a clean exit on SIGTERM.
+ * Issue 11, finding 10: a flood of kiosk self-registrations from one address (127.0.0.2) is
+ * limited there and leaves registration open from another address, and MRNs are random with a
+ * Luhn check digit, never consecutive. */
 #include "testutil.h"
 
+#include <curl/curl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <strings.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -261,6 +266,30 @@ static int teardown(void **state)
     return 0;
 }
 
+/* 1 if mrn is "MRN-" + 10 digits whose last is the Luhn check digit of the nine before it
+ * (written here independently of src/hospital/registry.c). */
+static int mrn_ok(const char *mrn)
+{
+    unsigned sum = 0;
+    if (!mrn || strlen(mrn) != 14 || strncmp(mrn, "MRN-", 4) != 0)
+        return 0;
+    for (int i = 0; i < 10; i++) {
+        char c = mrn[13 - i];
+        if (c < '0' || c > '9')
+            return 0;
+        unsigned d = (unsigned)(c - '0') * (i % 2 ? 2u : 1u);
+        sum += d > 9 ? d - 9 : d;
+    }
+    return sum % 10 == 0;
+}
+
+/* 1 if the numbers of two MRNs differ by exactly one. */
+static int mrn_adjacent(const char *a, const char *b)
+{
+    unsigned long long x = strtoull(a + 4, NULL, 10), y = strtoull(b + 4, NULL, 10);
+    return x == y + 1 || y == x + 1;
+}
+
 /* ---------- users and credentials ---------- */
 
 static void test_registration(void **state)
@@ -273,8 +302,10 @@ static void test_registration(void **state)
     g_onc = reg_user("dr-chen", "doctor", "\"oncology\"");
     g_pat = reg_user("pat-one", "patient", "");
     g_pat2 = reg_user("pat-two", "patient", "");
-    assert_string_equal(g_pat.mrn, "MRN-000001");
-    assert_string_equal(g_pat2.mrn, "MRN-000002");
+    /* Random MRNs (issue 11, finding 10): the second patient's does not follow the first's. */
+    assert_true(mrn_ok(g_pat.mrn));
+    assert_true(mrn_ok(g_pat2.mrn));
+    assert_false(mrn_adjacent(g_pat.mrn, g_pat2.mrn));
     user adm2 = reg_user("admin-two", "admin", "");
     free_user(&adm2);
 
@@ -814,6 +845,119 @@ static void test_self_registration(void **state)
     free_user(&k);
 }
 
+/* ---------- kiosk flood (issue 11, finding 10) ---------- */
+
+typedef struct kiosk_reply {
+    long status;
+    long retry_after; /* -1: no Retry-After header */
+    mv_buf body;
+} kiosk_reply;
+
+static size_t kiosk_header(char *line, size_t size, size_t n, void *ud)
+{
+    kiosk_reply *r = ud;
+    size_t len = size * n;
+    if (len > 12 && !strncasecmp(line, "Retry-After:", 12))
+        r->retry_after = strtol(line + 12, NULL, 10);
+    return len;
+}
+
+static size_t kiosk_body(char *p, size_t size, size_t n, void *ud)
+{
+    kiosk_reply *r = ud;
+    return mv_buf_append(&r->body, p, size * n) == MV_OK ? size * n : 0;
+}
+
+/* POST /v1/register for a fresh identity `name`, sent from source address `from` (libcurl binds
+ * the client socket to it); returns the status, the MRN (on 202) in mrn[0..16). */
+static long kiosk_register(const char *from, const char *name, char mrn[16], long *retry_after)
+{
+    user k;
+    char bhex[65], msg[512], body[1024], shex[129], url[128];
+    uint8_t sig[64];
+    kiosk_reply r = {.retry_after = -1};
+    mv_json *j = NULL;
+    new_identity(&k, name);
+    assert_int_equal(mv_hex_encode(bhex, sizeof bhex, mv_identity_box_pk(k.id), 32), MV_OK);
+    int n = snprintf(msg, sizeof msg, "medvault-register-v1\n%s\n%s\n%s", name, k.hex, bhex);
+    assert_int_equal(mv_sign(sig, msg, (size_t)n, mv_identity_sign_sk(k.id)), MV_OK);
+    assert_int_equal(mv_hex_encode(shex, sizeof shex, sig, 64), MV_OK);
+    snprintf(body, sizeof body,
+             "{\"name\":\"%s\",\"sign_public_key\":\"%s\",\"box_public_key\":\"%s\",\"signature\":\"%s\"}", name,
+             k.hex, bhex, shex);
+    snprintf(url, sizeof url, "http://127.0.0.1:%u/v1/register", g_port);
+    mv_buf_init(&r.body, 1 << 16);
+    CURL *c = curl_easy_init();
+    assert_non_null(c);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+    curl_easy_setopt(c, CURLOPT_INTERFACE, from);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, kiosk_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &r);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, kiosk_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 30000L);
+    assert_int_equal(curl_easy_perform(c), CURLE_OK);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
+    curl_easy_cleanup(c);
+    assert_int_equal(mv_json_parse((const char *)r.body.ptr, r.body.len, NULL, &j, NULL), MV_OK);
+    mrn[0] = 0;
+    if (r.status == 202) {
+        const char *m = mv_json_get_str(j, "mrn", NULL);
+        assert_non_null(m);
+        snprintf(mrn, 16, "%s", m);
+    }
+    else
+        assert_non_null(mv_json_get_str(j, "error", NULL)); /* every refusal says why */
+    *retry_after = r.retry_after;
+    mv_json_free(j);
+    mv_buf_clear(&r.body);
+    free_user(&k);
+    return r.status;
+}
+
+/* 120 registrations from 127.0.0.2: the first ones (the address's burst) are pending, the rest
+ * 429 with Retry-After, never 503; then a patient at 127.0.0.1 still registers. On the code
+ * before issue 11 the flood filled the 100-slot cap and 127.0.0.1 got 503. */
+static void test_kiosk_flood(void **state)
+{
+    (void)state;
+    enum { FLOOD = 120 };
+    char mrns[FLOOD + 1][16], name[32];
+    int accepted = 0, limited = 0, other = 0, bad_retry = 0;
+    time_t t0 = time(NULL);
+    for (int i = 0; i < FLOOD; i++) {
+        long retry = 0;
+        snprintf(name, sizeof name, "flood-%d", i);
+        long st = kiosk_register("127.0.0.2", name, mrns[accepted], &retry);
+        if (st == 202)
+            accepted++;
+        else if (st == 429)
+            limited++, bad_retry += !(retry >= 1 && retry <= 30);
+        else
+            other++;
+    }
+    time_t took = time(NULL) - t0;
+    /* The point of the test first: another address still registers. */
+    long retry = 0;
+    assert_int_equal(kiosk_register("127.0.0.1", "after-the-flood", mrns[accepted], &retry), 202);
+    /* The flood: 10 at once and one more per 30 s it lasted; the rest 429 with Retry-After. */
+    assert_int_equal(other, 0);
+    assert_int_equal(bad_retry, 0);
+    assert_int_equal(accepted + limited, FLOOD);
+    assert_true(accepted >= 10 && accepted <= 10 + (int)(took / 30) + 1);
+    accepted++;
+    /* Every MRN well-formed, distinct, and no two in a row consecutive numbers. */
+    for (int i = 0; i < accepted; i++) {
+        assert_true(mrn_ok(mrns[i]));
+        for (int k = 0; k < i; k++)
+            assert_string_not_equal(mrns[i], mrns[k]);
+        if (i)
+            assert_false(mrn_adjacent(mrns[i - 1], mrns[i]));
+    }
+}
+
 static void test_clean_shutdown(void **state)
 {
     (void)state;
@@ -838,6 +982,7 @@ int main(void)
         cmocka_unit_test(test_medicines_and_alerts),
         cmocka_unit_test(test_departments_directory_profile),
         cmocka_unit_test(test_self_registration),
+        cmocka_unit_test(test_kiosk_flood),
         cmocka_unit_test(test_clean_shutdown),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

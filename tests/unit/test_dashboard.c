@@ -2,7 +2,8 @@
  * mv_http_server on 127.0.0.1 and driven over HTTP with libcurl (to see Location and
  * Set-Cookie): a registry made from mv_migrations[] with fixture rows, redirects without a
  * session, one-time token login, challenge login (admin signature accepted; a doctor's, a
- * wrong or a replayed one refused), every page showing the fixtures HTML-escaped,
+ * wrong, a forged, an expired or a replayed one refused; 1,000 visitors of the login page do
+ * not invalidate an admin's challenge; successful logins per window are bounded), every page showing the fixtures HTML-escaped,
  * appointment filters, the formulary form (CSRF refused, valid stored, update, delete,
  * validation), sessions dying with a suspended admin, logout, and the storage page against a
  * stand-in storage server that verifies the hospital-signed request.
@@ -15,6 +16,7 @@
 
 #include <curl/curl.h>
 #include <ftw.h>
+#include <stdatomic.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +59,7 @@ typedef struct harness {
     sqlite3 *db; /* the test's own connection, for fixtures and checks */
     keypair admin, admin2, doctor;
     fake_storage storage;
+    _Atomic uint64_t now; /* the challenges' clock (unix seconds); 0: the real one */
 } harness;
 
 typedef struct reply {
@@ -91,6 +94,13 @@ static long long query_int(sqlite3 *db, const char *sql)
     long long v = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
     return v;
+}
+
+static uint64_t harness_clock(void *ctx)
+{
+    harness *h = ctx;
+    uint64_t t = atomic_load(&h->now);
+    return t ? t : (uint64_t)time(NULL);
 }
 
 static void dash_handler(void *ctx, const mv_http_request *req, mv_http_response *resp)
@@ -203,6 +213,7 @@ static harness *start(const char *storage_url_mode)
         surl = url;
     }
     assert_int_equal(hospital_dash_new(h->db_path, h->hosp, surl, NULL, &h->dash), MV_OK);
+    hospital_dash_set_challenge_clock(h->dash, harness_clock, h);
     mv_http_config cfg = {
         .listen = "127.0.0.1:0", .max_body = 65536, .threads = 1, .handler = dash_handler, .ctx = h};
     assert_int_equal(mv_http_server_start(&cfg, &h->srv), MV_OK);
@@ -515,7 +526,10 @@ static void test_challenge_login(void **state)
     get_challenge(h, ch);
     post_login(h, ch, ch, &h->doctor, &h->admin, &r);
     assert_int_equal(r.status, 403);
-    /* That challenge was consumed by the failed attempt: a valid signature now fails too. */
+    /* A refused attempt does not spend the challenge (an unauthenticated caller cannot write the
+     * used set): the admin's own signature over it still logs in, once. */
+    post_login(h, ch, ch, &h->admin, &h->admin, &r);
+    session_from(&r, sid);
     post_login(h, ch, ch, &h->admin, &h->admin, &r);
     assert_int_equal(r.status, 403);
     /* A signature over another challenge text: refused. */
@@ -544,6 +558,120 @@ static void test_challenge_login(void **state)
     /* Missing fields. */
     http(h, "POST", "/admin/login", NULL, "challenge=&key=", &r);
     assert_int_equal(r.status, 403);
+    reply_clear(&r);
+    stop(h);
+}
+
+/* Issue 11, finding 9: 1,000 unauthenticated visits of the login page (more than the 256-slot
+ * challenge table the dashboard used to keep, which they flushed) leave the challenge an admin
+ * is signing valid. */
+static void test_challenge_survives_visitors(void **state)
+{
+    (void)state;
+    harness *h = start(NULL);
+    reply r = {0};
+    char first[65], ch[65], sid[65];
+    get_challenge(h, first);
+    for (int i = 0; i < 1000; i++) {
+        http(h, "GET", "/admin/login", NULL, NULL, &r);
+        assert_int_equal(r.status, 200);
+    }
+    get_challenge(h, ch);
+    assert_string_not_equal(ch, first);
+    post_login(h, first, first, &h->admin, &h->admin, &r);
+    session_from(&r, sid);
+    http(h, "GET", "/admin/doctors", sid, NULL, &r);
+    assert_int_equal(r.status, 200);
+    reply_clear(&r);
+    stop(h);
+}
+
+/* A challenge is good for HOSPITAL_DASH_CHALLENGE_SECONDS from the moment it is shown, never
+ * before, and only as this process issued it (the issue time is MACed). */
+static void test_challenge_window_and_forgery(void **state)
+{
+    (void)state;
+    harness *h = start(NULL);
+    reply r = {0};
+    char ch[65], sid[65];
+    const uint64_t t0 = (uint64_t)time(NULL);
+    atomic_store(&h->now, t0);
+    /* The last second of the window: accepted. */
+    get_challenge(h, ch);
+    atomic_store(&h->now, t0 + HOSPITAL_DASH_CHALLENGE_SECONDS - 1);
+    post_login(h, ch, ch, &h->admin, &h->admin, &r);
+    session_from(&r, sid);
+    /* One second later: expired. */
+    atomic_store(&h->now, t0);
+    get_challenge(h, ch);
+    atomic_store(&h->now, t0 + HOSPITAL_DASH_CHALLENGE_SECONDS);
+    post_login(h, ch, ch, &h->admin, &h->admin, &r);
+    assert_int_equal(r.status, 403);
+    assert_contains(&r, "Login refused");
+    /* Shown "in the future" (the clock stepped back): refused. */
+    atomic_store(&h->now, t0 + 100);
+    get_challenge(h, ch);
+    atomic_store(&h->now, t0 + 99);
+    post_login(h, ch, ch, &h->admin, &h->admin, &r);
+    assert_int_equal(r.status, 403);
+    /* An expired challenge whose issue time an attacker moves forward (the first 16 hex digits),
+     * properly signed by the admin: the MAC no longer verifies. Likewise a flipped nonce or tag bit. */
+    atomic_store(&h->now, t0);
+    get_challenge(h, ch);
+    atomic_store(&h->now, t0 + 2 * HOSPITAL_DASH_CHALLENGE_SECONDS);
+    char moved[65];
+    snprintf(moved, sizeof moved, "%016llx%s", (unsigned long long)(t0 + 2 * HOSPITAL_DASH_CHALLENGE_SECONDS - 10),
+             ch + 16);
+    post_login(h, moved, moved, &h->admin, &h->admin, &r);
+    assert_int_equal(r.status, 403);
+    atomic_store(&h->now, t0);
+    for (int pos = 16; pos < 64; pos += 16) {
+        get_challenge(h, ch);
+        ch[pos + 3] = ch[pos + 3] == '0' ? '1' : '0';
+        post_login(h, ch, ch, &h->admin, &h->admin, &r);
+        assert_int_equal(r.status, 403);
+    }
+    /* A challenge of another dashboard (another key) is unknown here. */
+    harness *other = start(NULL);
+    char foreign[65];
+    get_challenge(other, foreign);
+    stop(other);
+    post_login(h, foreign, foreign, &h->admin, &h->admin, &r);
+    assert_int_equal(r.status, 403);
+    reply_clear(&r);
+    stop(h);
+}
+
+/* Successful logins are remembered for one window only, at most 256 of them: the 257th within
+ * 5 minutes is refused with 503 (nothing is evicted, so none can be replayed), and the table
+ * empties itself when the window passes. */
+static void test_challenge_used_set_bounded(void **state)
+{
+    (void)state;
+    harness *h = start(NULL);
+    reply r = {0};
+    char ch[65], sid[65], last[65];
+    const uint64_t t0 = (uint64_t)time(NULL);
+    atomic_store(&h->now, t0);
+    for (int i = 0; i < 256; i++) {
+        get_challenge(h, ch);
+        post_login(h, ch, ch, &h->admin, &h->admin, &r);
+        session_from(&r, sid);
+        memcpy(last, ch, sizeof last);
+    }
+    get_challenge(h, ch);
+    post_login(h, ch, ch, &h->admin, &h->admin, &r);
+    assert_int_equal(r.status, 503);
+    assert_contains(&r, "Too many logins");
+    assert_string_equal(r.cookie, "");
+    /* Still single use while full: the last spent challenge is refused, not evicted. */
+    post_login(h, last, last, &h->admin, &h->admin, &r);
+    assert_int_equal(r.status, 403);
+    /* The window passes: the spent entries go, a fresh challenge logs in. */
+    atomic_store(&h->now, t0 + HOSPITAL_DASH_CHALLENGE_SECONDS);
+    get_challenge(h, ch);
+    post_login(h, ch, ch, &h->admin, &h->admin, &r);
+    session_from(&r, sid);
     reply_clear(&r);
     stop(h);
 }
@@ -893,6 +1021,9 @@ int main(void)
         cmocka_unit_test(test_redirect_without_session),
         cmocka_unit_test(test_token_login_once),
         cmocka_unit_test(test_challenge_login),
+        cmocka_unit_test(test_challenge_survives_visitors),
+        cmocka_unit_test(test_challenge_window_and_forgery),
+        cmocka_unit_test(test_challenge_used_set_bounded),
         cmocka_unit_test(test_pages_show_fixtures_escaped),
         cmocka_unit_test(test_medicines_form),
         cmocka_unit_test(test_session_dies_and_logout),

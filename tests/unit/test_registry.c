@@ -1,6 +1,8 @@
 /* test_registry.c - the hospital registry (src/hospital/registry.c) on a real SQLite file:
  * migrations apply once and re-opening is idempotent, a database from a newer medvault is
- * refused, legacy users/<key>.json files are imported once, MRNs are sequential, status changes bump
+ * refused, legacy users/<key>.json files are imported once, MRNs are random with a Luhn check
+ * digit (and the sequential ones of older registries stay readable), kiosk self-registrations are
+ * capped per source address and in all and expire after a day (issue 11), status changes bump
  * the revocation serial (and revoked is final), appointment transitions and who may make
  * them, every rule a delegation must pass before the hospital countersigns it, and (issue 5)
  * alert aggregation and exactly-once delivery marks, device keys, step-up nonces and requests,
@@ -9,6 +11,7 @@
 
 #include <sqlite3.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -164,7 +167,7 @@ static void test_legacy_import(void **state)
     assert_int_equal(u.registered_at, 1234);
     key(pk, 2);
     assert_int_equal(registry_user_get(r, pk, &u), MV_OK);
-    assert_string_equal(u.mrn, "MRN-000001");
+    assert_true(registry_mrn_check_ok(u.mrn));
     key(pk, 3);
     assert_int_equal(registry_user_get(r, pk, &u), MV_OK);
     assert_string_equal(u.status, "suspended");
@@ -183,25 +186,37 @@ static void test_legacy_import(void **state)
     assert_int_equal(sql_count("SELECT COUNT(*) FROM users"), 3);
 }
 
-static void test_users_and_mrn_sequence(void **state)
+/* 1 if a and b are "MRN-" + digits whose numbers differ by exactly one. */
+static int mrn_adjacent(const char *a, const char *b)
+{
+    unsigned long long x = strtoull(a + 4, NULL, 10), y = strtoull(b + 4, NULL, 10);
+    return x == y + 1 || y == x + 1;
+}
+
+static void test_users_and_random_mrns(void **state)
 {
     (void)state;
     registry *r = NULL;
     registry_user u;
-    const char *why = NULL;
+    char mrns[3][16];
     fresh_dir();
     assert_int_equal(registry_open(g_dir, &r), MV_OK);
     assert_int_equal(add(r, "admin", "admin", NULL, 1, &u), MV_OK);
     assert_string_equal(u.mrn, "");
     for (int i = 0; i < 3; i++) {
-        char name[16], want[16];
+        char name[16];
         snprintf(name, sizeof name, "p%d", i);
-        snprintf(want, sizeof want, "MRN-%06d", i + 1);
         assert_int_equal(add(r, name, "patient", NULL, (uint8_t)(10 + i), &u), MV_OK);
-        assert_string_equal(u.mrn, want);
+        assert_int_equal(strlen(u.mrn), 14);
+        assert_true(registry_mrn_check_ok(u.mrn));
         assert_string_equal(u.status, "active");
+        memcpy(mrns[i], u.mrn, 16);
     }
-    assert_int_equal(registry_user_find(r, "MRN-000002", &u), MV_OK);
+    /* Issue 11, finding 10: an MRN does not tell how many came before it. */
+    assert_false(mrn_adjacent(mrns[0], mrns[1]));
+    assert_false(mrn_adjacent(mrns[1], mrns[2]));
+    assert_string_not_equal(mrns[0], mrns[2]);
+    assert_int_equal(registry_user_find(r, mrns[1], &u), MV_OK);
     assert_string_equal(u.name, "p1");
     assert_int_equal(registry_user_find(r, "MRN-000009", &u), MV_ERR_NOT_FOUND);
     assert_int_equal(registry_user_find(r, "nonsense", &u), MV_ERR_INVAL);
@@ -218,26 +233,155 @@ static void test_users_and_mrn_sequence(void **state)
     registry_close(r);
     assert_int_equal(sql_count("SELECT COUNT(*) FROM users"), 5);
     assert_int_equal(sql_count("SELECT COUNT(*) FROM credentials WHERE reason = 'register'"), 5);
-    /* The next patient continues the sequence after a re-open. */
+    assert_int_equal(sql_count("SELECT COUNT(DISTINCT mrn) FROM users WHERE role = 'patient'"), 3);
+    /* A patient of an older registry keeps the sequential MRN it was given, found as before,
+     * and the next patient still gets a random one. */
+    char path[300];
+    sqlite3 *db = NULL;
+    snprintf(path, sizeof path, "%s/registry.db", g_dir);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "INSERT INTO users (sign_pk, box_pk, name, role, status, mrn, registered_at, "
+                                  "status_changed_at) VALUES (printf('%064d', 7), printf('%064d', 8), 'old', "
+                                  "'patient', 'active', 'MRN-000001', 1, 1)",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
     r = NULL;
     assert_int_equal(registry_open(g_dir, &r), MV_OK);
+    assert_int_equal(registry_user_find(r, "MRN-000001", &u), MV_OK);
+    assert_string_equal(u.name, "old");
     assert_int_equal(add(r, "p3", "patient", NULL, 30, &u), MV_OK);
-    assert_string_equal(u.mrn, "MRN-000004");
-    /* Pending self-registrations are capped. */
+    assert_true(registry_mrn_check_ok(u.mrn));
+    registry_close(r);
+}
+
+/* The check digit: a known vector, every single-digit change and every swap of two different
+ * neighbours is caught, and the old sequential form is not mistaken for the new one. */
+static void test_mrn_check_digit(void **state)
+{
+    (void)state;
+    char m[16];
+    assert_true(registry_mrn_check_ok("MRN-1234567897")); /* Luhn: 1234567897 sums to 50 */
+    assert_true(registry_mrn_check_ok("MRN-7992739875"));
+    assert_true(registry_mrn_check_ok("MRN-0000000000"));
+    assert_false(registry_mrn_check_ok("MRN-1234567890"));
+    assert_false(registry_mrn_check_ok("MRN-000001"));
+    assert_false(registry_mrn_check_ok("MRN-123456789"));
+    assert_false(registry_mrn_check_ok("MRN-12345678970"));
+    assert_false(registry_mrn_check_ok("MRN-12345a7897"));
+    assert_false(registry_mrn_check_ok("mrn-1234567897"));
+    assert_false(registry_mrn_check_ok(NULL));
+    for (int pos = 4; pos < 14; pos++)
+        for (char d = '0'; d <= '9'; d++) {
+            snprintf(m, sizeof m, "MRN-1234567897");
+            if (m[pos] == d)
+                continue;
+            m[pos] = d;
+            assert_false(registry_mrn_check_ok(m));
+        }
+    for (int pos = 4; pos < 13; pos++) {
+        snprintf(m, sizeof m, "MRN-1234567897");
+        char t = m[pos];
+        m[pos] = m[pos + 1];
+        m[pos + 1] = t;
+        assert_false(registry_mrn_check_ok(m)); /* no 0<->9 neighbours in this vector */
+    }
+}
+
+/* A kiosk self-registration from source at now; seed names its key. */
+static mv_err self_register(registry *r, const char *source, uint16_t seed, uint64_t now, registry_user *out,
+                            const char **why)
+{
     registry_new_user nu;
     memset(&nu, 0, sizeof nu);
     nu.name = "kiosk";
     nu.role = "patient";
     nu.status = "pending";
-    for (int i = 0; i < REGISTRY_MAX_PENDING; i++) {
-        key(nu.sign_pk, (uint8_t)(100 + i));
-        nu.sign_pk[31] = 0xee;
-        assert_int_equal(registry_user_add(r, &nu, 5, 0, 0, NULL, &why), MV_OK);
-    }
-    key(nu.sign_pk, 1);
-    nu.sign_pk[31] = 0xef;
-    assert_int_equal(registry_user_add(r, &nu, 5, 0, 0, NULL, &why), MV_ERR_RATE_LIMITED);
+    nu.source = source;
+    memset(nu.sign_pk, 0xa5, 32);
+    nu.sign_pk[0] = (uint8_t)(seed >> 8);
+    nu.sign_pk[1] = (uint8_t)seed;
+    memset(nu.box_pk, 0x5a, 32);
+    return registry_user_add(r, &nu, now, 0, 0, out, why);
+}
+
+/* Issue 11, finding 10: pending self-registrations are capped per source address and in all,
+ * expire after REGISTRY_PENDING_SECONDS, and keep their source only while pending. */
+static void test_self_registration_limits(void **state)
+{
+    (void)state;
+    registry *r = NULL;
+    registry_user u;
+    const char *why = NULL;
+    const uint64_t t0 = 1800000000;
+    uint16_t seed = 1;
+    fresh_dir();
+    assert_int_equal(registry_open(g_dir, &r), MV_OK);
+    /* One address: REGISTRY_MAX_PENDING_PER_SOURCE, then 429's error; another address goes on. */
+    for (int i = 0; i < REGISTRY_MAX_PENDING_PER_SOURCE; i++)
+        assert_int_equal(self_register(r, "10.0.0.1", seed++, t0 + (uint64_t)i, &u, &why), MV_OK);
+    assert_string_equal(u.status, "pending");
+    assert_true(registry_mrn_check_ok(u.mrn));
+    why = NULL;
+    assert_int_equal(self_register(r, "10.0.0.1", seed++, t0 + 100, &u, &why), MV_ERR_RATE_LIMITED);
     assert_non_null(why);
+    assert_int_equal(self_register(r, "10.0.0.2", seed++, t0 + 100, &u, &why), MV_OK);
+    /* The admin activates one of the first address's: its address is forgotten, and that
+     * address may register one more. */
+    uint8_t first[32];
+    memset(first, 0xa5, 32);
+    first[0] = 0;
+    first[1] = 1;
+    assert_int_equal(registry_user_set_status(r, first, "active", t0 + 200, &u, &why), MV_OK);
+    assert_int_equal(sql_count("SELECT COUNT(*) FROM users WHERE status <> 'pending' AND registered_from IS NOT NULL"),
+                     0);
+    assert_int_equal(self_register(r, "10.0.0.1", seed++, t0 + 300, &u, &why), MV_OK);
+    assert_int_equal(self_register(r, "10.0.0.1", seed++, t0 + 300, &u, &why), MV_ERR_RATE_LIMITED);
+    /* A source must come with status pending, and be short. */
+    registry_new_user nu;
+    memset(&nu, 0, sizeof nu);
+    nu.name = "x";
+    nu.role = "patient";
+    nu.status = "active";
+    nu.source = "10.0.0.9";
+    assert_int_equal(registry_user_add(r, &nu, t0, 0, 0, NULL, &why), MV_ERR_INVAL);
+    nu.status = "pending";
+    nu.source = "0123456789012345678901234567890123456789012345678901234567890123";
+    assert_int_equal(registry_user_add(r, &nu, t0, 0, 0, NULL, &why), MV_ERR_INVAL);
+    /* In all: fill up to REGISTRY_MAX_PENDING (written directly, in one transaction), then a
+     * fresh address is refused with MV_ERR_BUSY. */
+    int64_t have = sql_count("SELECT COUNT(*) FROM users WHERE status = 'pending'");
+    assert_int_equal(have, REGISTRY_MAX_PENDING_PER_SOURCE + 1);
+    char path[300], sql[512];
+    sqlite3 *db = NULL;
+    snprintf(path, sizeof path, "%s/registry.db", g_dir);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "BEGIN", NULL, NULL, NULL), SQLITE_OK);
+    for (int64_t i = have; i < REGISTRY_MAX_PENDING; i++) {
+        snprintf(sql, sizeof sql,
+                 "INSERT INTO users (sign_pk, box_pk, name, role, status, registered_at, status_changed_at, "
+                 "registered_from) VALUES (printf('%%064d', %lld), printf('%%064d', 0), 'flood', 'patient', "
+                 "'pending', %llu, %llu, '10.1.%lld.%lld')",
+                 (long long)i, (unsigned long long)(t0 + 400), (unsigned long long)(t0 + 400), (long long)(i / 40),
+                 (long long)(i % 40));
+        assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    }
+    assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    why = NULL;
+    assert_int_equal(self_register(r, "10.0.0.3", seed++, t0 + 500, &u, &why), MV_ERR_BUSY);
+    assert_non_null(why);
+    /* Nothing expires before REGISTRY_PENDING_SECONDS... */
+    assert_int_equal(self_register(r, "10.0.0.3", seed++, t0 + REGISTRY_PENDING_SECONDS - 1, &u, &why), MV_ERR_BUSY);
+    /* ...then the first address's registrations (made at t0 .. t0 + 49 and t0 + 300) lapse:
+     * the cap frees itself, and a lapsed key may register again. */
+    assert_int_equal(self_register(r, "10.0.0.1", 2, t0 + 300 + REGISTRY_PENDING_SECONDS, &u, &why), MV_OK);
+    assert_int_equal(sql_count("SELECT COUNT(*) FROM users WHERE registered_from = '10.0.0.1'"), 1);
+    /* The activated one stays; the flood (made at t0 + 400) is still pending. */
+    assert_int_equal(registry_user_get(r, first, &u), MV_OK);
+    assert_string_equal(u.status, "active");
+    assert_int_equal(sql_count("SELECT COUNT(*) FROM users WHERE name = 'flood'"), REGISTRY_MAX_PENDING - have);
     registry_close(r);
 }
 
@@ -689,14 +833,60 @@ static void test_migration_0002_keeps_alerts(void **state)
                                "delivered_at IS NULL AND reason = 'old'"), 1);
 }
 
+/* Migration 0003 on a registry made by 0001 and 0002: users keep their sequential MRNs, found as
+ * before; a registration left pending by the old code (no source address) counts in all and
+ * lapses like any other. */
+static void test_migration_0003_keeps_users(void **state)
+{
+    (void)state;
+    char path[300];
+    sqlite3 *db = NULL;
+    registry *r = NULL;
+    registry_user u;
+    const char *why = NULL;
+    const uint64_t t0 = 1800000000;
+    fresh_dir();
+    snprintf(path, sizeof path, "%s/registry.db", g_dir);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT, "
+                                      "applied_at INTEGER)", NULL, NULL, NULL), SQLITE_OK);
+    assert_true(mv_migrations_count >= 3);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(sqlite3_exec(db, mv_migrations[i].sql, NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "INSERT INTO schema_migrations VALUES (1, '0001_registry.sql', 1), "
+                                  "(2, '0002_alerts_stepup.sql', 1);"
+                                  "INSERT INTO users (sign_pk, box_pk, name, role, status, mrn, registered_at, "
+                                  "status_changed_at) VALUES (printf('%064d', 1), printf('%064d', 1), 'kept', "
+                                  "'patient', 'active', 'MRN-000001', 5, 5), (printf('%064d', 2), printf('%064d', 2), "
+                                  "'waiting', 'patient', 'pending', 'MRN-000002', 1800000000, 1800000000)",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(registry_open(g_dir, &r), MV_OK);
+    assert_int_equal(registry_schema_version(r), max_version());
+    assert_int_equal(registry_user_find(r, "MRN-000001", &u), MV_OK);
+    assert_string_equal(u.name, "kept");
+    assert_int_equal(registry_user_find(r, "MRN-000002", &u), MV_OK);
+    assert_string_equal(u.status, "pending");
+    assert_int_equal(self_register(r, "10.0.0.1", 1, t0 + 10, &u, &why), MV_OK);
+    assert_int_equal(sql_count("SELECT COUNT(*) FROM users WHERE status = 'pending'"), 2);
+    assert_int_equal(self_register(r, "10.0.0.1", 2, t0 + REGISTRY_PENDING_SECONDS, &u, &why), MV_OK);
+    assert_int_equal(registry_user_find(r, "MRN-000002", &u), MV_ERR_NOT_FOUND);
+    assert_int_equal(registry_user_find(r, "MRN-000001", &u), MV_OK);
+    registry_close(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_migrations_apply_once),   cmocka_unit_test(test_newer_database_refused),
-        cmocka_unit_test(test_legacy_import),           cmocka_unit_test(test_users_and_mrn_sequence),
+        cmocka_unit_test(test_legacy_import),           cmocka_unit_test(test_users_and_random_mrns),
+        cmocka_unit_test(test_mrn_check_digit),         cmocka_unit_test(test_self_registration_limits),
         cmocka_unit_test(test_status_and_revocations),  cmocka_unit_test(test_appointment_transitions),
         cmocka_unit_test(test_delegation_rules),        cmocka_unit_test(test_alert_aggregation),
         cmocka_unit_test(test_devices_nonces_stepup),   cmocka_unit_test(test_migration_0002_keeps_alerts),
+        cmocka_unit_test(test_migration_0003_keeps_users),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
