@@ -497,6 +497,12 @@ int cmd_up(int argc, char **argv)
             rc = mv_identity_save_credential(admin, adir, cred);
         mv_wipe(cred, sizeof cred);
     }
+    /* The admin directory pins the hospital key like every registered user's (a directory
+     * from before pins existed gets it now; one pinning another hospital is refused). */
+    if (rc == MV_OK && (rc = mv_identity_pin_hospital(adir, mv_identity_sign_pk(hosp))) == MV_ERR_AUTH) {
+        cli_err("admin user in %s: its hospital.pin names another hospital's key", adir);
+        goto out;
+    }
     if (rc != MV_OK) {
         cli_err("admin user in %s: %s", adir, mv_strerror(rc));
         goto out;
