@@ -264,37 +264,43 @@ static mv_err write_pin(const char *dir, const uint8_t pk[32])
     return rc;
 }
 
-mv_err mv_identity_pin_hospital(const char *dir, const uint8_t hospital_pk[static 32])
+/* MV_OK if dir (which must hold keys) pins pk or pins nothing yet (*absent = 1), MV_ERR_AUTH
+ * if it pins another key; the errors of keys_present and read_pin otherwise. */
+static mv_err pin_compare(const char *dir, const uint8_t *pk, int *absent)
 {
     uint8_t pinned[32];
     mv_err rc;
-    if (!dir || !hospital_pk)
+    *absent = 0;
+    if (!dir || !pk)
         return MV_ERR_INVAL;
     if ((rc = keys_present(dir)) != MV_OK)
         return rc;
-    rc = read_pin(dir, pinned);
-    if (rc == MV_OK)
-        return mv_ct_eq(pinned, hospital_pk, 32) ? MV_OK : MV_ERR_AUTH;
-    return rc == MV_ERR_NOT_FOUND ? write_pin(dir, hospital_pk) : rc;
+    if ((rc = read_pin(dir, pinned)) == MV_ERR_NOT_FOUND) {
+        *absent = 1;
+        return MV_OK;
+    }
+    if (rc != MV_OK)
+        return rc;
+    return mv_ct_eq(pinned, pk, 32) ? MV_OK : MV_ERR_AUTH;
+}
+
+mv_err mv_identity_pin_hospital(const char *dir, const uint8_t hospital_pk[static 32])
+{
+    int absent = 0;
+    mv_err rc = pin_compare(dir, hospital_pk, &absent);
+    return rc == MV_OK && absent ? write_pin(dir, hospital_pk) : rc;
 }
 
 mv_err mv_identity_check_hospital(const char *dir, const uint8_t hospital_pk[static 32], int *pinned_now)
 {
     char path[4096];
-    uint8_t pinned[32];
     mv_credential cred;
     mv_buf b;
-    mv_err rc;
+    int absent = 0;
     if (pinned_now)
         *pinned_now = 0;
-    if (!dir || !hospital_pk)
-        return MV_ERR_INVAL;
-    if ((rc = keys_present(dir)) != MV_OK)
-        return rc;
-    rc = read_pin(dir, pinned);
-    if (rc == MV_OK)
-        return mv_ct_eq(pinned, hospital_pk, 32) ? MV_OK : MV_ERR_AUTH;
-    if (rc != MV_ERR_NOT_FOUND)
+    mv_err rc = pin_compare(dir, hospital_pk, &absent);
+    if (rc != MV_OK || !absent)
         return rc;
     /* No pin: a directory made before pins existed (or by hand). Trust on first use, but
      * not blindly: a credential in the directory names the hospital that really registered
