@@ -22,6 +22,10 @@ extern "C" {
 
 #define MV_DEPLOY_MAX_SERVERS 16
 #define MV_DEPLOY_URL_MAX 255
+/* What a client tells its user when mv_deployment_load_for_user answers MV_ERR_AUTH. */
+#define MV_DEPLOY_PIN_MSG                                                                                       \
+    "the deployment file's hospital key is not the one this user registered with (hospital.pin in "            \
+    "the user directory, or the issuer of its credential): refusing it; get the hospital's genuine file"
 
 typedef struct mv_keyserver_entry {
     uint32_t index;                     /* Shamir id, 1..n */
@@ -47,6 +51,15 @@ mv_err mv_deployment_parse(const char *text, size_t len, mv_deployment *out)
     __attribute__((warn_unused_result));
 /* Reads and parses a file (cap 1 MiB). Also MV_ERR_NOT_FOUND / MV_ERR_IO. */
 mv_err mv_deployment_load(const char *path, mv_deployment *out) __attribute__((warn_unused_result));
+/* Loads the deployment at path for the user whose directory is user_dir: mv_deployment_load,
+ * then mv_identity_check_hospital(user_dir, its hospital key), so that a deployment file
+ * whose hospital key was altered is refused before anything is sent. A first use that
+ * wrote the pin sets *pinned_now to 1 (may be NULL) and logs it. out is zeroed on failure.
+ * Errors: those of mv_deployment_load; MV_ERR_AUTH (the hospital key is not the one this
+ * user registered with: it differs from user_dir's pin, or did not sign its credential),
+ * and the others of mv_identity_check_hospital. */
+mv_err mv_deployment_load_for_user(const char *path, const char *user_dir, mv_deployment *out, int *pinned_now)
+    __attribute__((warn_unused_result));
 /* Serialises d as JSON (pretty enough for humans: one key server per line). */
 mv_err mv_deployment_write(const mv_deployment *d, mv_buf *out) __attribute__((warn_unused_result));
 /* Writes d to path atomically (0644). */

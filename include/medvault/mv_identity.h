@@ -2,8 +2,16 @@
  *
  * A directory holds `keys` (mode 0600: the Ed25519 signing seed and the X25519 secret, hex
  * in JSON), `public.json` (mode 0644: both public keys) and, once issued, `credential`
- * (the hospital-signed credential, base64, one line). The directory itself is 0700.
- * Secret keys are kept in locked memory and wiped when the identity is freed. */
+ * (the hospital-signed credential, base64, one line), and `hospital.pin` (mode 0644:
+ * {"hospital_public_key":HEX}, the hospital this user registered with). The directory
+ * itself is 0700. Secret keys are kept in locked memory and wiped when the identity is
+ * freed.
+ *
+ * The pin keeps an altered deployment file from pointing a user at another hospital (its
+ * credentials, key-server directory and patients' keys): clients load a deployment through
+ * mv_deployment_load_for_user, which refuses one whose hospital key differs from the pin.
+ * A pin is written at registration and never replaced by these functions; changing it is a
+ * deliberate act (delete the file; docs/deployment.md). */
 #ifndef MV_IDENTITY_H
 #define MV_IDENTITY_H
 
@@ -40,6 +48,24 @@ const char *mv_identity_credential(const mv_identity *id);
 /* Writes dir/credential (0600, atomically) after checking it decodes as a credential
  * whose subject is this identity's signing key (MV_ERR_AUTH otherwise). */
 mv_err mv_identity_save_credential(mv_identity *id, const char *dir, const char *b64)
+    __attribute__((warn_unused_result));
+
+/* Pins hospital_pk in dir/hospital.pin (atomically) at registration. MV_OK if the pin is now
+ * hospital_pk, also when it already was. Errors: MV_ERR_AUTH (dir already pins another key:
+ * never overwritten), MV_ERR_NOT_FOUND (dir holds no keys), MV_ERR_PARSE (the existing pin
+ * is malformed), MV_ERR_IO, MV_ERR_NOMEM, MV_ERR_INVAL (NULL). */
+mv_err mv_identity_pin_hospital(const char *dir, const uint8_t hospital_pk[static 32])
+    __attribute__((warn_unused_result));
+
+/* Checks hospital_pk (a deployment's hospital key) against dir's pin; reads and writes only
+ * local files. With no pin yet (a directory made before pins existed, or by `keygen` and
+ * `credential issue`) it trusts on first use: if dir holds a credential, hospital_pk must
+ * have signed it (whatever its expiry); then it writes the pin and sets *pinned_now to 1
+ * (pinned_now may be NULL; it is 0 otherwise). Errors: MV_ERR_AUTH (hospital_pk differs
+ * from the pin, or did not sign the directory's credential), MV_ERR_NOT_FOUND (dir holds no
+ * keys), MV_ERR_PARSE (malformed pin or credential), MV_ERR_TOO_LARGE, MV_ERR_IO,
+ * MV_ERR_NOMEM, MV_ERR_INVAL (NULL). */
+mv_err mv_identity_check_hospital(const char *dir, const uint8_t hospital_pk[static 32], int *pinned_now)
     __attribute__((warn_unused_result));
 
 #ifdef __cplusplus

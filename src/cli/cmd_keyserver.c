@@ -302,9 +302,9 @@ static int ks_refresh(int argc, char **argv)
         return cli_usage(refresh_usage, 0);
     mv_deployment d;
     mv_identity *id = NULL;
-    mv_err rc = mv_deployment_load(dep_path, &d);
+    mv_err rc = mv_deployment_load_for_user(dep_path, udir, &d, NULL);
     if (rc != MV_OK) {
-        cli_err("cannot load the deployment %s: %s", dep_path, mv_strerror(rc));
+        cli_err("cannot load the deployment %s: %s", dep_path, rc == MV_ERR_AUTH ? MV_DEPLOY_PIN_MSG : mv_strerror(rc));
         return CLI_FAIL;
     }
     if ((rc = mv_identity_load(udir, &id)) != MV_OK || !mv_identity_credential(id)) {

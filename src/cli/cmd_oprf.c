@@ -268,9 +268,9 @@ int cmd_oprf(int argc, char **argv)
     size_t count = (size_t)(argc - optind);
     mv_deployment d;
     mv_identity *id = NULL;
-    mv_err rc = mv_deployment_load(dep, &d);
+    mv_err rc = mv_deployment_load_for_user(dep, udir, &d, NULL);
     if (rc != MV_OK) {
-        cli_err("cannot load the deployment %s: %s", dep, mv_strerror(rc));
+        cli_err("cannot load the deployment %s: %s", dep, rc == MV_ERR_AUTH ? MV_DEPLOY_PIN_MSG : mv_strerror(rc));
         return CLI_FAIL;
     }
     if ((rc = mv_identity_load(udir, &id)) != MV_OK) {

@@ -12,6 +12,7 @@
 #include "cli.h"
 #include "medvault/mv_client.h"
 #include "medvault/mv_codec.h"
+#include "medvault/mv_deployment.h"
 #include "medvault/mv_file.h"
 #include "medvault/mv_json.h"
 #include "medvault/mv_record.h"
@@ -81,7 +82,13 @@ static int user_add(int argc, char **argv)
             }
         out = name;
     }
-    mv_err rc = mv_client_user_add(o.deployment, o.user, name, role, depts, nd, out);
+    mv_deployment dep;
+    mv_err rc = mv_deployment_load_for_user(o.deployment, o.user, &dep, NULL);
+    if (rc == MV_ERR_AUTH) {
+        cli_err("%s: %s", o.user, MV_DEPLOY_PIN_MSG);
+        return CLI_FAIL;
+    }
+    rc = mv_client_user_add(o.deployment, o.user, name, role, depts, nd, out);
     if (rc != MV_OK) {
         if (rc == MV_ERR_EXISTS)
             cli_err("%s already holds keys, or the key is already registered", out);

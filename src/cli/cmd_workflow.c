@@ -1081,6 +1081,8 @@ int cli_user_register(int argc, char **argv)
         return CLI_FAIL;
     }
     mv_err rc = mv_identity_create(o.v[1], &id);
+    if (rc == MV_OK && (rc = mv_identity_pin_hospital(o.v[1], dep.hospital_pk)) != MV_OK)
+        mv_identity_free(id);
     if (rc != MV_OK) {
         cli_err("%s: %s", o.v[1], rc == MV_ERR_EXISTS ? "already holds keys" : mv_strerror(rc));
         return CLI_FAIL;

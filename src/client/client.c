@@ -263,8 +263,8 @@ mv_err mv_client_open_msg(const char *deployment_path, const char *user_dir, con
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         c->opt.threads = n > 0 && n < 64 ? (unsigned)n : 2;
     }
-    if ((rc = mv_deployment_load(deployment_path, &c->dep)) != MV_OK) {
-        mvc_seterr(c, "cannot load the deployment file");
+    if ((rc = mv_deployment_load_for_user(deployment_path, user_dir, &c->dep, NULL)) != MV_OK) {
+        mvc_seterr(c, "%s", rc == MV_ERR_AUTH ? MV_DEPLOY_PIN_MSG : "cannot load the deployment file");
         goto fail;
     }
     if (!c->dep.hospital_url[0] || !c->dep.storage_url[0]) {
@@ -419,7 +419,8 @@ mv_err mv_client_user_add(const char *deployment_path, const char *admin_dir, co
         rc = MV_ERR_PROTOCOL;
         goto out;
     }
-    rc = mv_identity_save_credential(nu, new_dir, cred);
+    if ((rc = mv_identity_save_credential(nu, new_dir, cred)) == MV_OK)
+        rc = mv_identity_pin_hospital(new_dir, c->dep.hospital_pk); /* the admin's deployment passed its pin */
 out:
     mv_json_free(root);
     mv_buf_clear(&body);

@@ -1,11 +1,14 @@
-/* deployment.c - the client's pinned view of the services: parse strictly, check shares are consistent. */
+/* deployment.c - the client's pinned view of the services: parse strictly, check shares are
+ * consistent, and refuse a hospital key other than the one the user registered with. */
 #include "medvault/mv_deployment.h"
 
 #include <stddef.h>
 #include <string.h>
 
 #include "medvault/mv_file.h"
+#include "medvault/mv_identity.h"
 #include "medvault/mv_json.h"
+#include "medvault/mv_log.h"
 #include "medvault/mv_mem.h"
 #include "medvault/mv_r255.h"
 #include "medvault/mv_shamir.h"
@@ -131,6 +134,29 @@ mv_err mv_deployment_load(const char *path, mv_deployment *out)
         rc = mv_deployment_parse((const char *)b.ptr, b.len, out);
     mv_buf_clear(&b);
     return rc;
+}
+
+mv_err mv_deployment_load_for_user(const char *path, const char *user_dir, mv_deployment *out, int *pinned_now)
+{
+    int fresh = 0;
+    if (pinned_now)
+        *pinned_now = 0;
+    if (!path || !user_dir || !out)
+        return MV_ERR_INVAL;
+    mv_err rc = mv_deployment_load(path, out);
+    if (rc == MV_OK)
+        rc = mv_identity_check_hospital(user_dir, out->hospital_pk, &fresh);
+    if (rc != MV_OK) {
+        memset(out, 0, sizeof *out);
+        return rc;
+    }
+    if (fresh)
+        mv_log(MV_LOG_INFO, "client",
+               "the user directory had no hospital key pin: pinned this deployment's hospital key in "
+               "hospital.pin (trust on first use; docs/deployment.md)");
+    if (pinned_now)
+        *pinned_now = fresh;
+    return MV_OK;
 }
 
 mv_err mv_deployment_write(const mv_deployment *d, mv_buf *b)

@@ -1,4 +1,5 @@
-/* identity.c - principal key directories: secrets only in 0600 files and locked memory. */
+/* identity.c - principal key directories: secrets only in 0600 files and locked memory; the
+ * hospital key a user registered with is pinned next to them and never silently replaced. */
 #include "medvault/mv_identity.h"
 
 #include <string.h>
@@ -208,5 +209,120 @@ mv_err mv_identity_save_credential(mv_identity *id, const char *dir, const char 
     } else {
         mv_free(copy);
     }
+    return rc;
+}
+
+/* ---------- the hospital key pin ---------- */
+
+#define PIN_FILE "hospital.pin"
+#define PIN_MAX 256
+
+static mv_err keys_present(const char *dir)
+{
+    char path[4096];
+    mv_err rc = mv_path_join(path, sizeof path, dir, "keys");
+    if (rc != MV_OK)
+        return rc;
+    return mv_file_exists(path) ? MV_OK : MV_ERR_NOT_FOUND;
+}
+
+/* Reads dir/hospital.pin. MV_ERR_NOT_FOUND if there is none, MV_ERR_PARSE if malformed. */
+static mv_err read_pin(const char *dir, uint8_t pk[32])
+{
+    char path[4096];
+    mv_json *root = NULL;
+    mv_buf b;
+    mv_err rc;
+    mv_buf_init(&b, PIN_MAX);
+    if ((rc = mv_path_join(path, sizeof path, dir, PIN_FILE)) != MV_OK)
+        goto out;
+    if (!mv_file_exists(path)) {
+        rc = MV_ERR_NOT_FOUND;
+        goto out;
+    }
+    if ((rc = mv_file_read(path, PIN_MAX, &b)) != MV_OK)
+        goto out;
+    if (mv_json_parse((const char *)b.ptr, b.len, NULL, &root, NULL) != MV_OK ||
+        mv_json_get_hex(root, "hospital_public_key", pk, 32) != MV_OK)
+        rc = MV_ERR_PARSE;
+out:
+    mv_json_free(root);
+    mv_buf_clear(&b);
+    return rc;
+}
+
+static mv_err write_pin(const char *dir, const uint8_t pk[32])
+{
+    char path[4096];
+    mv_buf b;
+    mv_err rc;
+    mv_buf_init(&b, PIN_MAX);
+    if ((rc = mv_buf_puts(&b, "{\"hospital_public_key\":")) == MV_OK && (rc = mv_json_write_hex(&b, pk, 32)) == MV_OK &&
+        (rc = mv_buf_puts(&b, "}\n")) == MV_OK && (rc = mv_path_join(path, sizeof path, dir, PIN_FILE)) == MV_OK)
+        rc = mv_file_write_atomic(path, b.ptr, b.len, 0644);
+    mv_buf_clear(&b);
+    return rc;
+}
+
+/* MV_OK if dir (which must hold keys) pins pk or pins nothing yet (*absent = 1), MV_ERR_AUTH
+ * if it pins another key; the errors of keys_present and read_pin otherwise. */
+static mv_err pin_compare(const char *dir, const uint8_t *pk, int *absent)
+{
+    uint8_t pinned[32];
+    mv_err rc;
+    *absent = 0;
+    if (!dir || !pk)
+        return MV_ERR_INVAL;
+    if ((rc = keys_present(dir)) != MV_OK)
+        return rc;
+    if ((rc = read_pin(dir, pinned)) == MV_ERR_NOT_FOUND) {
+        *absent = 1;
+        return MV_OK;
+    }
+    if (rc != MV_OK)
+        return rc;
+    return mv_ct_eq(pinned, pk, 32) ? MV_OK : MV_ERR_AUTH;
+}
+
+mv_err mv_identity_pin_hospital(const char *dir, const uint8_t hospital_pk[static 32])
+{
+    int absent = 0;
+    mv_err rc = pin_compare(dir, hospital_pk, &absent);
+    return rc == MV_OK && absent ? write_pin(dir, hospital_pk) : rc;
+}
+
+mv_err mv_identity_check_hospital(const char *dir, const uint8_t hospital_pk[static 32], int *pinned_now)
+{
+    char path[4096];
+    mv_credential cred;
+    mv_buf b;
+    int absent = 0;
+    if (pinned_now)
+        *pinned_now = 0;
+    mv_err rc = pin_compare(dir, hospital_pk, &absent);
+    if (rc != MV_OK || !absent)
+        return rc;
+    /* No pin: a directory made before pins existed (or by hand). Trust on first use, but
+     * not blindly: a credential in the directory names the hospital that really registered
+     * this user, so a deployment whose key did not sign it is refused rather than pinned. */
+    mv_buf_init(&b, MV_CRED_B64_MAX + 8);
+    if ((rc = mv_path_join(path, sizeof path, dir, "credential")) != MV_OK)
+        goto out;
+    rc = mv_file_exists(path) ? mv_file_read(path, MV_CRED_B64_MAX + 8, &b) : MV_ERR_NOT_FOUND;
+    if (rc == MV_OK) {
+        while (b.len && (b.ptr[b.len - 1] == '\n' || b.ptr[b.len - 1] == '\r' || b.ptr[b.len - 1] == ' '))
+            b.len--;
+        if ((rc = mv_credential_decode((const char *)b.ptr, b.len, &cred)) != MV_OK)
+            goto out;
+        /* Checked at its own issue time: an expired credential still names its issuer. */
+        if ((rc = mv_credential_verify(&cred, hospital_pk, cred.issued_at)) == MV_ERR_AUTH)
+            goto out;
+    } else if (rc != MV_ERR_NOT_FOUND) {
+        goto out;
+    }
+    if ((rc = write_pin(dir, hospital_pk)) == MV_OK && pinned_now)
+        *pinned_now = 1;
+out:
+    mv_buf_clear(&b);
     return rc;
 }

@@ -41,6 +41,9 @@ pass "medvault up with a webhook at port $SPORT"
 "$MV" keygen --out "$TMP/forged" > "$TMP/forged.pub.json"
 "$MV" credential issue --hospital-dir "$TMP/evil" --subject "$(key_of "$TMP/forged")" --role doctor \
   --department cardiology --out "$TMP/forged/credential" > /dev/null
+# Pinned to the genuine hospital (a stolen directory with a swapped credential): unpinned, the
+# client itself refuses a credential the deployment's hospital did not sign, and sends nothing.
+cp "$ADMIN/hospital.pin" "$TMP/forged/"
 for _ in 1 2 3; do "$MV" appointment list --user "$TMP/forged" > /dev/null 2>&1 && fail "a forged credential was served"; done
 wait_lines 1 || fail "a forged credential should give exactly one webhook POST, got $(lines)"
 json_get - 'd["kind"]=="credential_misuse" and d["reason"]=="forged credential" and d["source"]=="hospital"' < <(sed -n 1p "$OUT") \

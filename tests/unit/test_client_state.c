@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "keyserver/ratelimit.h"
 #include "medvault/mv_auth.h"
@@ -179,6 +180,143 @@ static void test_deployment(void **state)
     assert_int_equal(mv_deployment_load("/nonexistent/deployment.json", &d), MV_ERR_NOT_FOUND);
 }
 
+/* Issues a credential for `subject` signed by hosp, valid from issued_at for `life` seconds,
+ * and writes it to dir/credential. */
+static void write_cred(const char *dir, const mv_identity *hosp, const uint8_t subject[32], uint64_t issued_at,
+                       uint64_t life)
+{
+    mv_credential c;
+    char b64[MV_CRED_B64_MAX], p[600];
+    memset(&c, 0, sizeof c);
+    memcpy(c.subject, subject, 32);
+    snprintf(c.role, sizeof c.role, "doctor");
+    c.issued_at = issued_at;
+    c.expires_at = issued_at + life;
+    assert_int_equal(mv_credential_issue(&c, mv_identity_sign_pk(hosp), mv_identity_sign_sk(hosp)), MV_OK);
+    assert_int_equal(mv_credential_encode(&c, b64, sizeof b64), MV_OK);
+    path(p, sizeof p, dir, "credential");
+    assert_int_equal(mv_file_write_atomic(p, b64, strlen(b64), 0600), MV_OK);
+}
+
+/* The hospital key pin (issue 11, finding 14): written at registration, never replaced,
+ * compared on every load; a directory without one is pinned on first use, but only to the
+ * hospital that signed its credential. */
+static void test_hospital_pin(void **state)
+{
+    (void)state;
+    const char *root = tu_tmpdir();
+    char ud[512], hd[512], ed[512], pin[600], od[512], nd[512];
+    mv_identity *u = NULL, *h = NULL, *e = NULL, *o = NULL, *n = NULL;
+    int fresh = -1;
+    path(ud, sizeof ud, root, "user");
+    path(hd, sizeof hd, root, "hospital");
+    path(ed, sizeof ed, root, "evil");
+    path(od, sizeof od, root, "old");
+    path(nd, sizeof nd, root, "nocred");
+    path(pin, sizeof pin, ud, "hospital.pin");
+    assert_int_equal(mv_identity_create(hd, &h), MV_OK);
+    assert_int_equal(mv_identity_create(ed, &e), MV_OK);
+    const uint8_t *hk = mv_identity_sign_pk(h), *ek = mv_identity_sign_pk(e);
+
+    /* No keys: nothing pinned, nothing written. */
+    assert_int_equal(mv_identity_pin_hospital(ud, hk), MV_ERR_NOT_FOUND);
+    assert_int_equal(mv_identity_check_hospital(ud, hk, &fresh), MV_ERR_NOT_FOUND);
+    assert_false(mv_file_exists(pin));
+
+    /* Registration pins; the same key again is fine, another is refused and never written. */
+    assert_int_equal(mv_identity_create(ud, &u), MV_OK);
+    assert_int_equal(mv_identity_pin_hospital(ud, hk), MV_OK);
+    assert_int_equal(mv_identity_pin_hospital(ud, hk), MV_OK);
+    assert_int_equal(mv_identity_pin_hospital(ud, ek), MV_ERR_AUTH);
+    assert_int_equal(mv_identity_check_hospital(ud, hk, &fresh), MV_OK);
+    assert_int_equal(fresh, 0);
+    assert_int_equal(mv_identity_check_hospital(ud, ek, &fresh), MV_ERR_AUTH);
+    assert_int_equal(fresh, 0);
+    assert_int_equal(mv_identity_check_hospital(ud, hk, NULL), MV_OK);
+    /* Every single-bit change of the key is refused. */
+    uint8_t flipped[32];
+    for (size_t bit = 0; bit < 256; bit++) {
+        memcpy(flipped, hk, 32);
+        flipped[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+        assert_int_equal(mv_identity_check_hospital(ud, flipped, NULL), MV_ERR_AUTH);
+    }
+    struct stat st;
+    assert_int_equal(stat(pin, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0644);
+
+    /* A damaged pin is a parse error, never silently replaced. */
+    static const char *damaged[] = {"", "{}", "{\"hospital_public_key\":\"00\"}", "not json"};
+    for (size_t i = 0; i < sizeof damaged / sizeof damaged[0]; i++) {
+        assert_int_equal(mv_file_write_atomic(pin, damaged[i], strlen(damaged[i]), 0644), MV_OK);
+        assert_int_equal(mv_identity_check_hospital(ud, hk, &fresh), MV_ERR_PARSE);
+        assert_int_equal(mv_identity_pin_hospital(ud, hk), MV_ERR_PARSE);
+    }
+    char big[400];
+    memset(big, ' ', sizeof big);
+    assert_int_equal(mv_file_write_atomic(pin, big, sizeof big, 0644), MV_OK);
+    assert_int_equal(mv_identity_check_hospital(ud, hk, &fresh), MV_ERR_TOO_LARGE);
+
+    /* A directory from before pins existed, with a credential: the hospital that signed it
+     * is pinned on first use (even once the credential has expired), another is refused and
+     * not pinned. */
+    assert_int_equal(mv_identity_create(od, &o), MV_OK);
+    write_cred(od, h, mv_identity_sign_pk(o), (uint64_t)time(NULL) - 7200, 3600);
+    assert_int_equal(mv_identity_check_hospital(od, ek, &fresh), MV_ERR_AUTH);
+    assert_int_equal(fresh, 0);
+    path(pin, sizeof pin, od, "hospital.pin");
+    assert_false(mv_file_exists(pin));
+    assert_int_equal(mv_identity_check_hospital(od, hk, &fresh), MV_OK);
+    assert_int_equal(fresh, 1);
+    assert_true(mv_file_exists(pin));
+    assert_int_equal(mv_identity_check_hospital(od, hk, &fresh), MV_OK);
+    assert_int_equal(fresh, 0);
+    assert_int_equal(mv_identity_check_hospital(od, ek, &fresh), MV_ERR_AUTH);
+    /* A malformed credential is not a reason to pin. */
+    assert_int_equal(unlink(pin), 0);
+    char cp[600];
+    path(cp, sizeof cp, od, "credential");
+    assert_int_equal(mv_file_write_atomic(cp, "bm90IGEgY3JlZGVudGlhbA==", 24, 0600), MV_OK);
+    assert_int_equal(mv_identity_check_hospital(od, hk, &fresh), MV_ERR_PARSE);
+    assert_false(mv_file_exists(pin));
+
+    /* Without a credential (a pending kiosk registration from before pins): plain trust on
+     * first use. */
+    assert_int_equal(mv_identity_create(nd, &n), MV_OK);
+    assert_int_equal(mv_identity_check_hospital(nd, hk, &fresh), MV_OK);
+    assert_int_equal(fresh, 1);
+    assert_int_equal(mv_identity_check_hospital(nd, ek, &fresh), MV_ERR_AUTH);
+    assert_int_equal(mv_identity_check_hospital(NULL, hk, &fresh), MV_ERR_INVAL);
+    assert_int_equal(mv_identity_pin_hospital(NULL, hk), MV_ERR_INVAL);
+
+    /* Through the deployment loader: a deployment naming another hospital key is refused
+     * and *out left zeroed. */
+    char *doc = threshold_doc(NULL);
+    char dp[600], hex[65];
+    mv_deployment d;
+    path(dp, sizeof dp, root, "deployment.json");
+    assert_int_equal(mv_hex_encode(hex, sizeof hex, hk, 32), MV_OK);
+    memcpy(strstr(doc, "\"hospital_public_key\":\"") + 23, hex, 64);
+    assert_int_equal(mv_file_write_atomic(dp, doc, strlen(doc), 0644), MV_OK);
+    assert_int_equal(mv_deployment_load_for_user(dp, nd, &d, &fresh), MV_OK);
+    assert_int_equal(fresh, 0);
+    assert_memory_equal(d.hospital_pk, hk, 32);
+    assert_int_equal(mv_hex_encode(hex, sizeof hex, ek, 32), MV_OK);
+    memcpy(strstr(doc, "\"hospital_public_key\":\"") + 23, hex, 64);
+    assert_int_equal(mv_file_write_atomic(dp, doc, strlen(doc), 0644), MV_OK);
+    assert_int_equal(mv_deployment_load(dp, &d), MV_OK);
+    assert_int_equal(mv_deployment_load_for_user(dp, nd, &d, &fresh), MV_ERR_AUTH);
+    uint8_t zero[sizeof d];
+    memset(zero, 0, sizeof zero);
+    assert_memory_equal(&d, zero, sizeof d);
+    mv_free(doc);
+
+    mv_identity_free(u);
+    mv_identity_free(h);
+    mv_identity_free(e);
+    mv_identity_free(o);
+    mv_identity_free(n);
+}
+
 static void test_public_shares_check(void **state)
 {
     (void)state;
@@ -307,7 +445,7 @@ int main(void)
         cmocka_unit_test(test_file_atomic),      cmocka_unit_test(test_identity),
         cmocka_unit_test(test_deployment),       cmocka_unit_test(test_public_shares_check),
         cmocka_unit_test(test_share_file),       cmocka_unit_test(test_ratelimit),
-        cmocka_unit_test(test_keyserver_config),
+        cmocka_unit_test(test_keyserver_config), cmocka_unit_test(test_hospital_pin),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
