@@ -13,23 +13,13 @@
 #include "medvault/mv_mle.h"
 #include "medvault/mv_record.h"
 #include "medvault/mv_zstd.h"
+#include "net/frames.h"
 
 #define GROUP_RECORDS 512                  /* envelopes per /v1/records/get */
 #define GROUP_PLAIN ((uint64_t)128 << 20)  /* plaintext assembled at once */
 #define FETCH_BYTES ((size_t)32 << 20)     /* block bytes per /v1/blocks/get */
 #define FETCH_TAGS 4096
 #define FETCH_PARALLEL 4
-
-static void le32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t rd32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
 
 struct one {
     const uint8_t *id;
@@ -83,13 +73,15 @@ static mv_err task_open(void *ctx, size_t i)
 static mv_err fetch_envelopes(mv_client *c, struct one *recs, size_t n, mv_buf *resp)
 {
     mv_buf body;
+    mv_frame_writer w;
+    mv_frame_answer a;
+    mv_frame_iter it;
     long status = 0;
     mv_buf_init(&body, 8 + 16 * n);
-    uint8_t h[8] = {'M', 'V', 'Q', '1'};
-    le32(h + 4, (uint32_t)n);
-    mv_err rc = mv_buf_append(&body, h, 8);
-    for (size_t i = 0; i < n && rc == MV_OK; i++)
-        rc = mv_buf_append(&body, recs[i].id, 16);
+    mv_frame_records_get_begin(&w, &body);
+    for (size_t i = 0; i < n; i++)
+        mv_frame_records_get_add(&w, recs[i].id);
+    mv_err rc = mv_frame_end(&w);
     if (rc == MV_OK)
         rc = mvc_simple(c, c->dep.storage_url, "POST", "/v1/records/get", body.ptr, body.len, "application/octet-stream",
                         &status, resp);
@@ -98,31 +90,18 @@ static mv_err fetch_envelopes(mv_client *c, struct one *recs, size_t n, mv_buf *
         return rc;
     if (status != 200)
         return mvc_status_err(c, "the storage server", status, resp);
-    const uint8_t *p = resp->ptr;
-    size_t left = resp->len;
-    if (left < 8 || memcmp(p, "MVQ1", 4) != 0 || rd32(p + 4) != n)
-        goto bad;
-    p += 8;
-    left -= 8;
-    for (size_t i = 0; i < n; i++) {
-        if (left < 5)
-            goto bad;
-        uint8_t st = p[0];
-        uint32_t len = rd32(p + 1);
-        p += 5;
-        left -= 5;
-        if (len > left)
-            goto bad;
-        recs[i].env = p;
-        recs[i].env_len = len;
-        recs[i].rc = st == 0 ? MV_OK : st == 1 ? MV_ERR_NOT_FOUND : st == 2 ? MV_ERR_FORBIDDEN : MV_ERR_PROTOCOL;
-        p += len;
-        left -= len;
+    if (mv_frame_records_answer_decode(resp->ptr, resp->len, (uint32_t)n, &a, NULL) != MV_OK) {
+        mvc_seterr(c, "the storage server sent a malformed records answer");
+        return MV_ERR_PROTOCOL;
     }
-    return left == 0 ? MV_OK : MV_ERR_PROTOCOL;
-bad:
-    mvc_seterr(c, "the storage server sent a malformed records answer");
-    return MV_ERR_PROTOCOL;
+    mv_frame_answer_iter(&a, &it);
+    for (size_t i = 0; i < n; i++) {
+        uint8_t st = 0;
+        (void)mv_frame_answer_next(&it, &st, &recs[i].env, &recs[i].env_len); /* n items, all checked */
+        recs[i].rc = st == MV_FRAME_RECORD_OK ? MV_OK : st == MV_FRAME_RECORD_NOT_FOUND ? MV_ERR_NOT_FOUND
+                                                                                          : MV_ERR_FORBIDDEN;
+    }
+    return MV_OK;
 }
 
 /* Fetches g->tags[0..n_tags) in requests of bounded size, FETCH_PARALLEL at a time. */
@@ -141,12 +120,12 @@ static mv_err fetch_tags(struct group *g)
             size_t j = i, bytes = 0;
             while (j < g->n_tags && j - i < FETCH_TAGS && (j == i || bytes + g->tags[j].len <= FETCH_BYTES))
                 bytes += g->tags[j++].len;
+            mv_frame_writer w;
             mv_buf_init(&bodies[nc], 8 + 32 * (j - i));
-            uint8_t h[8] = {'M', 'V', 'G', '1'};
-            le32(h + 4, (uint32_t)(j - i));
-            rc = mv_buf_append(&bodies[nc], h, 8);
-            for (size_t k = i; k < j && rc == MV_OK; k++)
-                rc = mv_buf_append(&bodies[nc], g->tags[k].tag, 32);
+            mv_frame_blocks_get_begin(&w, &bodies[nc]);
+            for (size_t k = i; k < j; k++)
+                mv_frame_blocks_get_add(&w, g->tags[k].tag);
+            rc = mv_frame_end(&w);
             if (rc == MV_OK)
                 rc = mvc_call_setup(&calls[nc], urls[nc], sizeof urls[nc], c->dep.storage_url, "/v1/blocks/get", "POST",
                                     bodies[nc].ptr, bodies[nc].len, hdrs);
@@ -169,38 +148,28 @@ static mv_err fetch_tags(struct group *g)
             } else if (rc == MV_OK && cl->status != 200) {
                 rc = mvc_status_err(c, "the storage server", cl->status, &cl->response);
             }
-            const uint8_t *p = cl->response.ptr;
-            size_t left = cl->response.len, cnt = from[r + 1] - from[r];
-            if (rc == MV_OK && (left < 8 || memcmp(p, "MVG1", 4) != 0 || rd32(p + 4) != cnt))
+            mv_frame_answer a;
+            mv_frame_iter it;
+            if (rc == MV_OK && mv_frame_blocks_answer_decode(cl->response.ptr, cl->response.len,
+                                                             (uint32_t)(from[r + 1] - from[r]), &a, NULL) != MV_OK)
                 rc = MV_ERR_PROTOCOL;
-            if (rc == MV_OK) {
-                p += 8;
-                left -= 8;
-            }
+            if (rc == MV_OK)
+                mv_frame_answer_iter(&a, &it);
             for (size_t k = from[r]; rc == MV_OK && k < from[r + 1]; k++) {
-                if (left < 5) {
-                    rc = MV_ERR_PROTOCOL;
+                uint8_t found = 0;
+                const uint8_t *p = NULL;
+                size_t len = 0;
+                (void)mv_frame_answer_next(&it, &found, &p, &len); /* one item per tag, all checked */
+                if (found != MV_FRAME_BLOCK_FOUND)
+                    continue;
+                g->tags[k].c = mv_malloc(len ? len : 1);
+                if (!g->tags[k].c) {
+                    rc = MV_ERR_NOMEM;
                     break;
                 }
-                uint8_t found = p[0];
-                uint32_t len = rd32(p + 1);
-                p += 5;
-                left -= 5;
-                if (len > left) {
-                    rc = MV_ERR_PROTOCOL;
-                    break;
-                }
-                if (found) {
-                    g->tags[k].c = mv_malloc(len ? len : 1);
-                    if (!g->tags[k].c) {
-                        rc = MV_ERR_NOMEM;
-                        break;
-                    }
+                if (len)
                     memcpy(g->tags[k].c, p, len);
-                    g->tags[k].c_len = len;
-                }
-                p += len;
-                left -= len;
+                g->tags[k].c_len = len;
             }
             if (rc == MV_ERR_PROTOCOL)
                 mvc_seterr(c, "the storage server sent a malformed block answer");
