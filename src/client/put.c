@@ -1035,6 +1035,12 @@ static mv_err ingest(struct put *P, struct rec *r)
             if ((rc = add_block(P, r, sp.slots[i], sp.blocks[i].ptr, sp.blocks[i].len)) != MV_OK)
                 goto out;
         }
+        /* Every record names at least one block (the storage server refuses one that names
+         * none: docs/frames.md). A resource that is envelope only (a Patient) gets an empty
+         * content object at the root, which the join merges into nothing; it is the same
+         * block for every such record, stored once. */
+        if (sp.n_blocks == 0 && (rc = add_block(P, r, MV_FHIR_SLOT_ROOT, (const uint8_t *)"{}", 2)) != MV_OK)
+            goto out;
         r->complete = 1;
     } else {
         r->r.kind = MV_RECORD_ATTACHMENT;
@@ -1053,6 +1059,9 @@ static mv_err ingest(struct put *P, struct rec *r)
                 goto fail_rec;
             goto out; /* a flush failed: a service problem */
         }
+        /* An empty file is one empty chunk: every record names at least one block. */
+        if (k.slot == 0 && (rc = add_block(P, r, 0, NULL, 0)) != MV_OK)
+            goto out;
         r->complete = 1;
     }
     rc = MV_OK;

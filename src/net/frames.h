@@ -222,8 +222,8 @@ void mv_frame_answer_fail(mv_frame_writer *w, mv_err rc);
 /* One record of an MVP2 frame. Pointers borrow the frame (decoded) or the caller (encoded).
  *   id 16 | dept 1..63 bytes (no NUL) | patient 32 (all zero: none) | episode 16 |
  *   delegation[delegation_len] (0..65535 bytes, binary MVD1) | readers: n_readers (0..255)
- *   Ed25519 keys | tags: n_tags tags | envelope[envelope_len] (0..MV_FRAME_MAX_ENVELOPE
- *   bytes).
+ *   Ed25519 keys | tags: n_tags (>= 1) tags | envelope[envelope_len]: a sealed MVE1
+ *   envelope (1..MV_FRAME_MAX_ENVELOPE bytes) whose public reader list parses.
  * The frame carries what the store judges per record (reader caps, duplicate tags, the
  * delegation rule); it refuses only what no record can be. */
 typedef struct mv_frame_record {
@@ -250,7 +250,8 @@ typedef struct mv_frame_records {
 } mv_frame_records;
 
 /* Errors: MV_ERR_PARSE (bad magic, truncated, a count of 0 or over MV_FRAME_MAX_RECORDS or
- * over what the body can hold, a malformed department, trailing bytes), MV_ERR_TOO_LARGE (an envelope over
+ * over what the body can hold, a malformed department, a record without tags, an envelope
+ * whose MVE1 reader list does not parse, trailing bytes), MV_ERR_TOO_LARGE (an envelope over
  * MV_FRAME_MAX_ENVELOPE, refused as soon as its length is read), MV_ERR_INVAL (NULL). */
 mv_err mv_frame_records_decode(const uint8_t *p, size_t len, mv_frame_records *out, mv_frame_fault *fault)
     __attribute__((warn_unused_result));
@@ -259,14 +260,15 @@ int mv_frame_records_next(mv_frame_iter *it, mv_frame_record *out);
 
 void mv_frame_records_begin(mv_frame_writer *w, mv_buf *out);
 /* Adds r (every pointer may be NULL when its length is 0; patient and episode NULL mean all
- * zero). The writer refuses (MV_ERR_INVAL) what the decoder would: a bad department. */
+ * zero). The writer refuses (MV_ERR_INVAL) what the decoder would: no tags, an envelope
+ * that does not parse, a bad department. */
 void mv_frame_records_add(mv_frame_writer *w, const mv_frame_record *r);
 
 /* ---------- MVA1: POST /v1/records/{id}/readers ---------- */
 
 /* flags (bit 0: set the patient) | patient 32 (non-zero exactly when bit 0 is set) |
- * readers (0..MV_FRAME_MAX_ACL keys) | envelope (0: keep the stored one; else at most
- * MV_FRAME_MAX_ENVELOPE bytes). */
+ * readers (0..MV_FRAME_MAX_ACL keys) | envelope (0: keep the stored one; else a sealed MVE1
+ * envelope of at most MV_FRAME_MAX_ENVELOPE bytes whose reader list parses). */
 typedef struct mv_frame_access {
     uint8_t flags;
     const uint8_t *patient; /* encode: NULL = all zero */
@@ -277,7 +279,8 @@ typedef struct mv_frame_access {
 } mv_frame_access;
 
 /* Errors: MV_ERR_PARSE (bad magic, truncated, unknown flag bits, a patient field that
- * disagrees with bit 0, more than MV_FRAME_MAX_ACL readers, trailing bytes), MV_ERR_TOO_LARGE (an envelope over the cap),
+ * disagrees with bit 0, more than MV_FRAME_MAX_ACL readers, an envelope whose reader list
+ * does not parse, trailing bytes), MV_ERR_TOO_LARGE (an envelope over the cap),
  * MV_ERR_INVAL (NULL). */
 mv_err mv_frame_access_decode(const uint8_t *p, size_t len, mv_frame_access *out, mv_frame_fault *fault)
     __attribute__((warn_unused_result));

@@ -662,6 +662,35 @@ static void test_mvp2(void **state)
     y.len = el_at;
     app_u32(&y, (1u << 20) + 1);
     refused(F_MVP2, y.ptr, y.len, 0, MV_ERR_TOO_LARGE, 0, "record 0: envelope larger than 1 MiB");
+    /* Issue 11, finding 11: a record naming no block, or whose envelope is not an MVE1
+     * envelope (garbage; empty; cut short; one reader twice), is refused, whichever record. */
+    RESET();
+    y.len = 86;
+    app_u32(&y, 0);
+    app(&y, g.ptr + 90 + 32, g.len - 90 - 32);
+    refused(F_MVP2, y.ptr, y.len, 0, MV_ERR_PARSE, 0, "record 0: no tags (a record names at least one block)");
+    RESET();
+    memcpy(y.ptr + el_at + 4, "XVE1", 4);
+    refused(F_MVP2, y.ptr, y.len, 0, MV_ERR_PARSE, 0,
+            "record 0: the envelope is not a sealed MVE1 envelope (its reader list does not parse)");
+    RESET();
+    y.ptr[el_at + 4 + 4] = 0; /* no readers */
+    refused(F_MVP2, y.ptr, y.len, 0, MV_ERR_PARSE, 0, "record 0: the envelope is not a sealed MVE1");
+    size_t env1_at = g.len - x.env[1].len;
+    RESET();
+    memcpy(y.ptr + env1_at + 5 + 112, y.ptr + env1_at + 5, 32); /* reader 2 = reader 1 */
+    refused(F_MVP2, y.ptr, y.len, 0, MV_ERR_PARSE, 1, "record 1: the envelope is not a sealed MVE1");
+    RESET();
+    y.len = el_at;
+    app_u32(&y, 0);
+    app(&y, g.ptr + el_at + 4 + x.env[0].len, g.len - el_at - 4 - x.env[0].len);
+    refused(F_MVP2, y.ptr, y.len, 0, MV_ERR_PARSE, 0, "record 0: the envelope is not a sealed MVE1");
+    RESET();
+    y.len = el_at;
+    app_u32(&y, 5 + 112 + 12 + 15); /* one byte short of a nonce and a tag */
+    app(&y, x.env[0].ptr, 5 + 112 + 12 + 15);
+    app(&y, g.ptr + el_at + 4 + x.env[0].len, g.len - el_at - 4 - x.env[0].len);
+    refused(F_MVP2, y.ptr, y.len, 0, MV_ERR_PARSE, 0, "record 0: the envelope is not a sealed MVE1");
     RESET();
     y.ptr[el_at] = (uint8_t)(y.ptr[el_at] + 1); /* record 1 then starts a byte late */
     refused(F_MVP2, y.ptr, y.len, 0, MV_ERR_PARSE, 1, "MVP2 frame: record 1: ");
@@ -689,6 +718,21 @@ static void test_mvp2(void **state)
     assert_int_equal(mv_frame_end(&w), MV_ERR_TOO_LARGE);
     bad = in[0];
     bad.dept_len = 0;
+    mv_frame_records_begin(&w, &e);
+    mv_frame_records_add(&w, &bad);
+    assert_int_equal(mv_frame_end(&w), MV_ERR_INVAL);
+    bad = in[0];
+    bad.n_tags = 0;
+    mv_frame_records_begin(&w, &e);
+    mv_frame_records_add(&w, &bad);
+    assert_int_equal(mv_frame_end(&w), MV_ERR_INVAL);
+    bad = in[0];
+    bad.envelope = x.tags[0]; /* 32 bytes that are no envelope */
+    bad.envelope_len = 32;
+    mv_frame_records_begin(&w, &e);
+    mv_frame_records_add(&w, &bad);
+    assert_int_equal(mv_frame_end(&w), MV_ERR_INVAL);
+    bad.envelope_len = 0;
     mv_frame_records_begin(&w, &e);
     mv_frame_records_add(&w, &bad);
     assert_int_equal(mv_frame_end(&w), MV_ERR_INVAL);
@@ -784,6 +828,16 @@ static void test_mva1(void **state)
     refused(F_MVA1, e.ptr, e.len, 0, MV_ERR_TOO_LARGE, MV_FRAME_NO_ITEM, "envelope larger than 1 MiB");
     g.ptr[0] = 'm';
     refused(F_MVA1, g.ptr, g.len, 0, MV_ERR_PARSE, MV_FRAME_NO_ITEM, "MVA1 frame: bad magic");
+    /* A new envelope that is not an MVE1 envelope (issue 11, finding 11). */
+    mv_buf_reset(&e);
+    app(&e, "MVA1", 4);
+    app_u8(&e, 0);
+    app(&e, zero, 32);
+    app_u8(&e, 0);
+    app_u32(&e, 200);
+    for (int i = 0; i < 200; i++)
+        app_u8(&e, 0x3c);
+    refused(F_MVA1, e.ptr, e.len, 0, MV_ERR_PARSE, MV_FRAME_NO_ITEM, "the envelope is not a sealed MVE1 envelope");
 
     /* The encoder refuses the same, leaving out unchanged. */
     mv_buf_reset(&e);
@@ -797,6 +851,8 @@ static void test_mva1(void **state)
     assert_int_equal(mv_frame_access_encode(&a, &e), MV_ERR_INVAL);
     a = (mv_frame_access){.envelope = env.ptr, .envelope_len = (1u << 20) + 1};
     assert_int_equal(mv_frame_access_encode(&a, &e), MV_ERR_TOO_LARGE);
+    a = (mv_frame_access){.envelope = readers[0], .envelope_len = 32};
+    assert_int_equal(mv_frame_access_encode(&a, &e), MV_ERR_INVAL);
     assert_int_equal(e.len, 0);
     mv_buf_clear(&env);
     mv_buf_clear(&g);
@@ -1030,6 +1086,13 @@ static size_t build_seeds(seed *s)
     app(&DERIVE("mvp2-trailing", v, MV_ERR_PARSE)->b, "\x01", 1);
     memset(DERIVE("mvp2-zero-count", v, MV_ERR_PARSE)->b.ptr + 4, 0, 4);
     memset(DERIVE("mvp2-huge-count", v, MV_ERR_PARSE)->b.ptr + 4, 0xff, 4);
+    /* Finding 11 of issue 11: no tags; an envelope that is not one. Record 0 starts at 8, its
+     * n_tags at 86, its one tag at 90, its env_len at 122. */
+    b = NEW("mvp2-zero-tags", F_MVP2, 0, MV_ERR_PARSE);
+    app(b, v->b.ptr, 86);
+    app_u32(b, 0);
+    app(b, v->b.ptr + 122, v->b.len - 122);
+    memset(DERIVE("mvp2-garbage-envelope", v, MV_ERR_PARSE)->b.ptr + 126, 0x3c, 8);
     p2_clear(&x);
     /* MVA1 */
     mv_buf env;
@@ -1040,6 +1103,7 @@ static size_t build_seeds(seed *s)
     assert_int_equal(mv_frame_access_encode(&a, NEW("mva1-set-patient", F_MVA1, 0, MV_OK)), MV_OK);
     v = &s[n - 1];
     DERIVE("mva1-bad-flags", v, MV_ERR_PARSE)->b.ptr[4] = 3;
+    memset(DERIVE("mva1-garbage-envelope", v, MV_ERR_PARSE)->b.ptr + 4 + 1 + 32 + 1 + 32 + 4, 0x3c, 8);
     a = (mv_frame_access){0};
     assert_int_equal(mv_frame_access_encode(&a, NEW("mva1-keep", F_MVA1, 0, MV_OK)), MV_OK);
     v = &s[n - 1];
