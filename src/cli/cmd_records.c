@@ -293,7 +293,11 @@ static const char get_usage[] =
     "canonical JSON of FHIR records, the original bytes of attachments. One ID without -o\n"
     "writes to standard output; with -o FILE to FILE. Several IDs (or --all: every record this\n"
     "user may read) need -o DIR and are written as DIR/NAME (the original file name; the id is\n"
-    "prefixed when two records share a name).\n" CLI_COMMON_HELP;
+    "prefixed when two records share a name).\n\n"
+    "Exit status: 0 if every record was written; with --all, also when the only records that\n"
+    "could not be read were written by someone else (each is reported as skipped: its id, its\n"
+    "writer and why). 1 if a named record, or one of your own, could not be read, or a service\n"
+    "failed. 2 on bad usage.\n" CLI_COMMON_HELP;
 
 /* Writes a restored record (0600). Not fsync'd: a restore is re-run after a crash, and an
  * fsync per file would dominate restoring thousands of small records. */
@@ -323,6 +327,10 @@ struct get_ctx {
     int into_dir;
     int failed;
     size_t done, total;
+    /* --all: the writer of each listed record (32 bytes per id, in the order asked) and the
+     * user's own key; NULL otherwise. */
+    const uint8_t *owners, *me;
+    size_t skipped;
 };
 
 /* Writes one fetched record where the user asked (see get_usage). */
@@ -336,9 +344,19 @@ static void get_cb(void *ctx, const uint8_t *id, mv_err rc, int kind, const char
     if (mv_hex_encode(hex, sizeof hex, id, 16) != MV_OK)
         hex[0] = 0;
     if (rc != MV_OK) {
-        cli_err("%s: %s", hex, rc == MV_ERR_FORBIDDEN   ? "forbidden (not a reader of this record)"
-                               : rc == MV_ERR_NOT_FOUND ? "no such record"
-                                                        : mv_strerror(rc));
+        const char *why = rc == MV_ERR_FORBIDDEN   ? "forbidden (not a reader, or not sealed for your key)"
+                          : rc == MV_ERR_NOT_FOUND ? "no such record"
+                                                   : mv_strerror(rc);
+        /* Anyone may name you as a reader of a record you cannot open (decision 0008): under
+         * --all such a record is reported and skipped, and only your own records count. */
+        const uint8_t *owner = g->owners && g->done <= g->total ? g->owners + 32 * (g->done - 1) : NULL;
+        char oh[65];
+        if (owner && memcmp(owner, g->me, 32) != 0 && mv_hex_encode(oh, sizeof oh, owner, 32) == MV_OK) {
+            cli_err("%s: skipped, cannot be read: %s (written by %s)", hex, why, oh);
+            g->skipped++;
+            return;
+        }
+        cli_err("%s: %s", hex, why);
         g->failed = 1;
         return;
     }
@@ -415,7 +433,7 @@ int cmd_get(int argc, char **argv)
     if (!cl)
         return CLI_FAIL;
     int r = CLI_OK;
-    uint8_t *ids = NULL;
+    uint8_t *ids = NULL, *owners = NULL;
     size_t count = n;
     mv_buf b;
     mv_json *root = NULL;
@@ -429,21 +447,25 @@ int cmd_get(int argc, char **argv)
         count = mv_json_len(mv_json_get(root, "records"));
     }
     ids = malloc(count ? 16 * count : 1);
-    if (!ids)
+    owners = all ? malloc(count ? 32 * count : 1) : NULL;
+    if (!ids || (all && !owners))
         r = CLI_FAIL;
     for (size_t i = 0; r == CLI_OK && i < count; i++) {
         size_t l = 0;
-        const char *hex = all ? mv_json_get_str(mv_json_at(mv_json_get(root, "records"), i), "id", &l)
-                              : argv[optind + (int)i];
+        const mv_json *e = mv_json_at(mv_json_get(root, "records"), i);
+        const char *hex = all ? mv_json_get_str(e, "id", &l) : argv[optind + (int)i];
         if (!all)
             l = strlen(hex);
-        if (!hex || mv_hex_decode_exact(ids + 16 * i, 16, hex, l) != MV_OK) {
+        if (!hex || mv_hex_decode_exact(ids + 16 * i, 16, hex, l) != MV_OK ||
+            (all && mv_json_get_hex(e, "owner", owners + 32 * i, 32) != MV_OK)) {
             cli_err("malformed record id");
             r = CLI_FAIL;
         }
     }
     if (r == CLI_OK) {
-        struct get_ctx g = {.out = out, .into_dir = into_dir, .total = count};
+        mv_credential me;
+        mv_client_whoami(cl, &me, NULL);
+        struct get_ctx g = {.out = out, .into_dir = into_dir, .total = count, .owners = owners, .me = me.subject};
         mv_err rc = mv_client_get_many(cl, ids, count, get_cb, &g);
         if (rc != MV_OK) {
             cli_err("get: %s (%s)", mv_strerror(rc), mv_client_last_error(cl));
@@ -451,8 +473,12 @@ int cmd_get(int argc, char **argv)
         } else if (g.failed) {
             r = CLI_FAIL;
         }
+        if (g.skipped)
+            cli_err("get: %zu record%s written by others could not be read and %s skipped", g.skipped,
+                    g.skipped == 1 ? "" : "s", g.skipped == 1 ? "was" : "were");
     }
     free(ids);
+    free(owners);
     mv_json_free(root);
     mv_buf_clear(&b);
     mv_client_close(cl);

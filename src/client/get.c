@@ -13,23 +13,14 @@
 #include "medvault/mv_mle.h"
 #include "medvault/mv_record.h"
 #include "medvault/mv_zstd.h"
+#include "net/frames.h"
 
 #define GROUP_RECORDS 512                  /* envelopes per /v1/records/get */
 #define GROUP_PLAIN ((uint64_t)128 << 20)  /* plaintext assembled at once */
 #define FETCH_BYTES ((size_t)32 << 20)     /* block bytes per /v1/blocks/get */
 #define FETCH_TAGS 4096
 #define FETCH_PARALLEL 4
-
-static void le32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t rd32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
+#define RECORD_MAX ((uint64_t)16 << 30)      /* content of one record, held whole when reported */
 
 struct one {
     const uint8_t *id;
@@ -43,9 +34,10 @@ struct one {
 
 struct ctag {
     uint8_t tag[32];
-    uint32_t len;  /* ciphertext length expected */
+    uint32_t len;  /* ciphertext length expected (as the first envelope naming it declares) */
     uint8_t *c;    /* fetched ciphertext (owned), NULL until fetched */
     size_t c_len;
+    int too_large; /* alone, its answer was still over the cap: not the block it claims to be */
 };
 
 struct group {
@@ -74,8 +66,15 @@ static mv_err task_open(void *ctx, size_t i)
         return MV_OK;
     o->rc = mv_envelope_open(o->id, o->env, o->env_len, mv_identity_box_pk(g->c->id), mv_identity_box_sk(g->c->id),
                              &o->r);
-    for (size_t b = 0; o->rc == MV_OK && b < o->r.n_blocks; b++)
-        o->plain += o->r.blocks[b].plain_len;
+    /* The sizes are the writer's claims: one that cannot be returned fails here, before any
+     * block is fetched or decrypted for it. */
+    for (size_t b = 0; o->rc == MV_OK && b < o->r.n_blocks; b++) {
+        uint64_t pl = o->r.blocks[b].plain_len;
+        if (pl > RECORD_MAX - o->plain)
+            o->rc = MV_ERR_TOO_LARGE;
+        else
+            o->plain += pl;
+    }
     return MV_OK;
 }
 
@@ -83,13 +82,15 @@ static mv_err task_open(void *ctx, size_t i)
 static mv_err fetch_envelopes(mv_client *c, struct one *recs, size_t n, mv_buf *resp)
 {
     mv_buf body;
+    mv_frame_writer w;
+    mv_frame_answer a;
+    mv_frame_iter it;
     long status = 0;
     mv_buf_init(&body, 8 + 16 * n);
-    uint8_t h[8] = {'M', 'V', 'Q', '1'};
-    le32(h + 4, (uint32_t)n);
-    mv_err rc = mv_buf_append(&body, h, 8);
-    for (size_t i = 0; i < n && rc == MV_OK; i++)
-        rc = mv_buf_append(&body, recs[i].id, 16);
+    mv_frame_records_get_begin(&w, &body);
+    for (size_t i = 0; i < n; i++)
+        mv_frame_records_get_add(&w, recs[i].id);
+    mv_err rc = mv_frame_end(&w);
     if (rc == MV_OK)
         rc = mvc_simple(c, c->dep.storage_url, "POST", "/v1/records/get", body.ptr, body.len, "application/octet-stream",
                         &status, resp);
@@ -98,55 +99,66 @@ static mv_err fetch_envelopes(mv_client *c, struct one *recs, size_t n, mv_buf *
         return rc;
     if (status != 200)
         return mvc_status_err(c, "the storage server", status, resp);
-    const uint8_t *p = resp->ptr;
-    size_t left = resp->len;
-    if (left < 8 || memcmp(p, "MVQ1", 4) != 0 || rd32(p + 4) != n)
-        goto bad;
-    p += 8;
-    left -= 8;
-    for (size_t i = 0; i < n; i++) {
-        if (left < 5)
-            goto bad;
-        uint8_t st = p[0];
-        uint32_t len = rd32(p + 1);
-        p += 5;
-        left -= 5;
-        if (len > left)
-            goto bad;
-        recs[i].env = p;
-        recs[i].env_len = len;
-        recs[i].rc = st == 0 ? MV_OK : st == 1 ? MV_ERR_NOT_FOUND : st == 2 ? MV_ERR_FORBIDDEN : MV_ERR_PROTOCOL;
-        p += len;
-        left -= len;
+    if (mv_frame_records_answer_decode(resp->ptr, resp->len, (uint32_t)n, &a, NULL) != MV_OK) {
+        mvc_seterr(c, "the storage server sent a malformed records answer");
+        return MV_ERR_PROTOCOL;
     }
-    return left == 0 ? MV_OK : MV_ERR_PROTOCOL;
-bad:
-    mvc_seterr(c, "the storage server sent a malformed records answer");
-    return MV_ERR_PROTOCOL;
+    mv_frame_answer_iter(&a, &it);
+    for (size_t i = 0; i < n; i++) {
+        uint8_t st = 0;
+        (void)mv_frame_answer_next(&it, &st, &recs[i].env, &recs[i].env_len); /* n items, all checked */
+        recs[i].rc = st == MV_FRAME_RECORD_OK ? MV_OK : st == MV_FRAME_RECORD_NOT_FOUND ? MV_ERR_NOT_FOUND
+                                                                                          : MV_ERR_FORBIDDEN;
+    }
+    return MV_OK;
 }
 
-/* Fetches g->tags[0..n_tags) in requests of bounded size, FETCH_PARALLEL at a time. */
+/* 1 if a block request failed because its answer was too large: the server's 413, or more
+ * than the response cap here. The sizes a request is planned with are those the envelopes
+ * declare, and an envelope is written by whoever stored the record. */
+static int answer_too_large(const mv_httpc_call *cl)
+{
+    return cl->rc == MV_ERR_TOO_LARGE || (cl->rc == MV_OK && cl->status == 413);
+}
+
+/* Fetches g->tags[0..n_tags) in requests of bounded size, FETCH_PARALLEL at a time. The
+ * requests are planned with the lengths the envelopes declare; a request whose answer turns
+ * out too large (a record lied about its blocks) is split in two and asked again, down to one
+ * tag, whose answer always fits (one block is at most 8 MiB): a hostile record then fails
+ * alone (its tag is marked too_large) instead of stopping everyone's blocks. */
 static mv_err fetch_tags(struct group *g)
 {
+    struct span {
+        size_t from, to;
+    } *spans = NULL;
     mv_client *c = g->c;
     static const char *const hdrs[] = {"Content-Type: application/octet-stream", NULL};
-    size_t i = 0;
+    size_t n_spans = 0;
     mv_err rc = MV_OK;
-    while (i < g->n_tags && rc == MV_OK) {
+    if (g->n_tags == 0)
+        return MV_OK;
+    /* Spans waiting are disjoint and non-empty: never more than n_tags of them. */
+    if (!(spans = mv_mallocarray(g->n_tags, sizeof *spans)))
+        return MV_ERR_NOMEM;
+    spans[n_spans++] = (struct span){0, g->n_tags};
+    while (n_spans && rc == MV_OK) {
         mv_httpc_call calls[FETCH_PARALLEL];
         mv_buf bodies[FETCH_PARALLEL];
         char urls[FETCH_PARALLEL][MV_DEPLOY_URL_MAX + 32];
-        size_t from[FETCH_PARALLEL + 1], nc = 0;
-        while (nc < FETCH_PARALLEL && i < g->n_tags && rc == MV_OK) {
-            size_t j = i, bytes = 0;
-            while (j < g->n_tags && j - i < FETCH_TAGS && (j == i || bytes + g->tags[j].len <= FETCH_BYTES))
+        size_t from[FETCH_PARALLEL], to[FETCH_PARALLEL], nc = 0;
+        while (nc < FETCH_PARALLEL && n_spans && rc == MV_OK) {
+            struct span sp = spans[--n_spans];
+            size_t i = sp.from, j = i, bytes = 0;
+            while (j < sp.to && j - i < FETCH_TAGS && (j == i || bytes + g->tags[j].len <= FETCH_BYTES))
                 bytes += g->tags[j++].len;
+            if (j < sp.to)
+                spans[n_spans++] = (struct span){j, sp.to};
+            mv_frame_writer w;
             mv_buf_init(&bodies[nc], 8 + 32 * (j - i));
-            uint8_t h[8] = {'M', 'V', 'G', '1'};
-            le32(h + 4, (uint32_t)(j - i));
-            rc = mv_buf_append(&bodies[nc], h, 8);
-            for (size_t k = i; k < j && rc == MV_OK; k++)
-                rc = mv_buf_append(&bodies[nc], g->tags[k].tag, 32);
+            mv_frame_blocks_get_begin(&w, &bodies[nc]);
+            for (size_t k = i; k < j; k++)
+                mv_frame_blocks_get_add(&w, g->tags[k].tag);
+            rc = mv_frame_end(&w);
             if (rc == MV_OK)
                 rc = mvc_call_setup(&calls[nc], urls[nc], sizeof urls[nc], c->dep.storage_url, "/v1/blocks/get", "POST",
                                     bodies[nc].ptr, bodies[nc].len, hdrs);
@@ -155,52 +167,53 @@ static mv_err fetch_tags(struct group *g)
                 break;
             }
             calls[nc].response.max = FETCH_BYTES + ((size_t)8 << 20);
-            from[nc++] = i;
-            i = j;
+            from[nc] = i;
+            to[nc++] = j;
         }
-        from[nc] = i;
         if (rc == MV_OK && nc)
             rc = mvc_run(c, calls, nc);
         for (size_t r = 0; r < nc; r++) {
             mv_httpc_call *cl = &calls[r];
+            if (rc == MV_OK && answer_too_large(cl)) {
+                if (to[r] - from[r] > 1) {
+                    size_t mid = from[r] + (to[r] - from[r]) / 2;
+                    spans[n_spans++] = (struct span){from[r], mid};
+                    spans[n_spans++] = (struct span){mid, to[r]};
+                } else {
+                    g->tags[from[r]].too_large = 1;
+                }
+                mv_httpc_call_clear(cl);
+                mv_buf_clear(&bodies[r]);
+                continue;
+            }
             if (rc == MV_OK && cl->rc != MV_OK) {
                 rc = cl->rc;
                 mvc_seterr(c, "no answer from the storage server (%s)", mv_strerror(rc));
             } else if (rc == MV_OK && cl->status != 200) {
                 rc = mvc_status_err(c, "the storage server", cl->status, &cl->response);
             }
-            const uint8_t *p = cl->response.ptr;
-            size_t left = cl->response.len, cnt = from[r + 1] - from[r];
-            if (rc == MV_OK && (left < 8 || memcmp(p, "MVG1", 4) != 0 || rd32(p + 4) != cnt))
+            mv_frame_answer a;
+            mv_frame_iter it;
+            if (rc == MV_OK && mv_frame_blocks_answer_decode(cl->response.ptr, cl->response.len,
+                                                             (uint32_t)(to[r] - from[r]), &a, NULL) != MV_OK)
                 rc = MV_ERR_PROTOCOL;
-            if (rc == MV_OK) {
-                p += 8;
-                left -= 8;
-            }
-            for (size_t k = from[r]; rc == MV_OK && k < from[r + 1]; k++) {
-                if (left < 5) {
-                    rc = MV_ERR_PROTOCOL;
+            if (rc == MV_OK)
+                mv_frame_answer_iter(&a, &it);
+            for (size_t k = from[r]; rc == MV_OK && k < to[r]; k++) {
+                uint8_t found = 0;
+                const uint8_t *p = NULL;
+                size_t len = 0;
+                (void)mv_frame_answer_next(&it, &found, &p, &len); /* one item per tag, all checked */
+                if (found != MV_FRAME_BLOCK_FOUND)
+                    continue;
+                g->tags[k].c = mv_malloc(len ? len : 1);
+                if (!g->tags[k].c) {
+                    rc = MV_ERR_NOMEM;
                     break;
                 }
-                uint8_t found = p[0];
-                uint32_t len = rd32(p + 1);
-                p += 5;
-                left -= 5;
-                if (len > left) {
-                    rc = MV_ERR_PROTOCOL;
-                    break;
-                }
-                if (found) {
-                    g->tags[k].c = mv_malloc(len ? len : 1);
-                    if (!g->tags[k].c) {
-                        rc = MV_ERR_NOMEM;
-                        break;
-                    }
+                if (len)
                     memcpy(g->tags[k].c, p, len);
-                    g->tags[k].c_len = len;
-                }
-                p += len;
-                left -= len;
+                g->tags[k].c_len = len;
             }
             if (rc == MV_ERR_PROTOCOL)
                 mvc_seterr(c, "the storage server sent a malformed block answer");
@@ -208,6 +221,7 @@ static mv_err fetch_tags(struct group *g)
             mv_buf_clear(&bodies[r]);
         }
     }
+    mv_free(spans);
     return rc;
 }
 
@@ -215,6 +229,8 @@ static mv_err fetch_tags(struct group *g)
 static mv_err open_block(const mv_block_ref *ref, const struct ctag *t, mv_buf *out)
 {
     mv_err rc;
+    if (t && t->too_large)
+        return MV_ERR_VERIFY;
     if (!t || !t->c)
         return MV_ERR_NOT_FOUND;
     if (t->c_len < MV_MLE_OVERHEAD || t->c_len != ref->cipher_len || !mv_mle_tag_ok(t->c, t->c_len, ref->tag))
@@ -343,8 +359,9 @@ mv_err mv_client_get_many(mv_client *c, const uint8_t *ids, size_t n, mv_get_fn 
         return MV_ERR_INVAL;
     c->err[0] = 0;
     mv_err rc = MV_OK;
-    for (size_t base = 0; base < n && rc == MV_OK; base += GROUP_RECORDS) {
-        size_t m = n - base < GROUP_RECORDS ? n - base : GROUP_RECORDS;
+    size_t group = GROUP_RECORDS, m = 0;
+    for (size_t base = 0; base < n && rc == MV_OK; base += m) {
+        m = n - base < group ? n - base : group;
         struct group g = {.c = c, .n = m};
         mv_buf resp;
         mv_buf_init(&resp, (size_t)1 << 30);
@@ -356,10 +373,23 @@ mv_err mv_client_get_many(mv_client *c, const uint8_t *ids, size_t n, mv_get_fn 
         for (size_t i = 0; i < m; i++) {
             g.recs[i].id = ids + 16 * (base + i);
             mv_record_init(&g.recs[i].r);
-            mv_buf_init(&g.recs[i].out, (size_t)16 << 30);
+            mv_buf_init(&g.recs[i].out, (size_t)RECORD_MAX);
         }
         rc = fetch_envelopes(c, g.recs, m, &resp);
-        if (rc == MV_OK)
+        if (rc == MV_ERR_TOO_LARGE) {
+            /* The envelopes did not fit in one answer (their writers chose their sizes): ask
+             * for half as many at a time from here on. One that does not fit alone fails by
+             * itself and the run goes on. */
+            c->err[0] = 0;
+            rc = MV_OK;
+            if (m > 1) {
+                group = m / 2;
+                m = 0; /* the same records again */
+            } else {
+                g.recs[0].rc = MV_ERR_TOO_LARGE;
+            }
+        }
+        if (rc == MV_OK && m)
             rc = mvc_parallel(c->opt.threads, m, task_open, &g);
         /* Assemble in slices of bounded plaintext size. */
         size_t from = 0;
@@ -371,7 +401,7 @@ mv_err mv_client_get_many(mv_client *c, const uint8_t *ids, size_t n, mv_get_fn 
             rc = assemble_range(&g, from, to, fn, ctx);
             from = to;
         }
-        for (size_t i = 0; i < m; i++) {
+        for (size_t i = 0; i < g.n; i++) {
             mv_record_clear(&g.recs[i].r);
             mv_buf_clear(&g.recs[i].out);
         }

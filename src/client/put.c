@@ -23,6 +23,7 @@
 #include "medvault/mv_record.h"
 #include "medvault/mv_toprf.h"
 #include "medvault/mv_zstd.h"
+#include "net/frames.h"
 
 #define MAX_JSON_FILE ((size_t)64 << 20)
 #define MAX_REQUEST_BYTES ((size_t)32 << 20) /* FileStore bodies are split at this size */
@@ -89,18 +90,6 @@ struct put {
 };
 
 #define NO_DELEGATION_FMT "no delegation from patient %s for you: the patient signs one at the appointment"
-
-static void le32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void le64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
 
 /* ---------- inputs ---------- */
 
@@ -542,16 +531,12 @@ static mv_err dupcheck(struct put *P)
     mv_client *c = P->c;
     mv_buf body;
     mv_json *root = NULL;
+    mv_frame_writer w;
     mv_buf_init(&body, (size_t)P->n_u * 70 + 256);
-    mv_err rc = mv_buf_puts(&body, "{\"department\":");
-    if (rc == MV_OK)
-        rc = mv_json_write_str(&body, c->dept, strlen(c->dept));
-    if (rc == MV_OK)
-        rc = mv_buf_puts(&body, ",\"tokens\":");
-    if (rc == MV_OK)
-        rc = hex_array(&body, P, offsetof(struct uniq, token));
-    if (rc == MV_OK)
-        rc = mv_buf_puts(&body, "}");
+    mv_frame_dupcheck_begin(&w, &body, c->dept);
+    for (size_t i = 0; i < P->n_u; i++)
+        mv_frame_dupcheck_add(&w, P->u[i].token);
+    mv_err rc = mv_frame_end(&w);
     if (rc == MV_OK)
         rc = post_json(P, c->dep.storage_url, "/v1/dupcheck", "the storage server", &body, &root);
     if (rc == MV_OK) {
@@ -584,7 +569,6 @@ static mv_err dupcheck(struct put *P)
 static mv_err filestore(struct put *P)
 {
     mv_client *c = P->c;
-    size_t dl = strlen(c->dept);
     size_t n_req = 0, cap_req = 4;
     mv_buf *bodies = mv_calloc(cap_req, sizeof *bodies);
     size_t *first = mv_calloc(cap_req + 1, sizeof *first);
@@ -615,37 +599,32 @@ static mv_err filestore(struct put *P)
             cap_req = nc;
         }
         mv_buf *b = &bodies[n_req];
+        mv_frame_writer w;
         mv_buf_init(b, MAX_REQUEST_BYTES + ((size_t)16 << 20));
         first[n_req] = i;
-        uint8_t hdr[4 + 1 + 64 + 4];
-        memcpy(hdr, "MVB1", 4);
-        hdr[4] = (uint8_t)dl;
-        memcpy(hdr + 5, c->dept, dl);
-        le32(hdr + 5 + dl, 0); /* count, patched below */
-        rc = mv_buf_append(b, hdr, 9 + dl);
-        uint32_t count = 0;
-        while (rc == MV_OK && i < P->n_u && (count == 0 || b->len + P->u[i].c_len + 80 <= MAX_REQUEST_BYTES)) {
+        mv_frame_blocks_begin(&w, b, c->dept);
+        while (w.rc == MV_OK && i < P->n_u && (w.count == 0 || b->len + P->u[i].c_len + 80 <= MAX_REQUEST_BYTES)) {
             struct uniq *u = &P->u[i];
-            uint8_t item[1 + 32 + 32 + 8 + 16 + 32];
-            item[0] = u->exists ? 2 : 1;
-            memcpy(item + 1, u->token, 32);
-            memcpy(item + 33, u->tag, 32);
+            uint8_t response[32];
+            mv_frame_block item = {.token = u->token, .tag = u->tag};
             if (u->exists) {
-                le64(item + 65, u->issued);
-                memcpy(item + 73, u->nonce, 16);
-                rc = mv_mle_pow_response(u->challenge, u->c, u->c_len, item + 89);
-                if (rc == MV_OK)
-                    rc = mv_buf_append(b, item, sizeof item);
+                item.kind = MV_FRAME_PROOF;
+                item.issued = u->issued;
+                item.nonce = u->nonce;
+                item.response = response;
+                if ((rc = mv_mle_pow_response(u->challenge, u->c, u->c_len, response)) != MV_OK)
+                    break;
             } else {
-                le32(item + 65, (uint32_t)u->c_len);
-                if ((rc = mv_buf_append(b, item, 69)) == MV_OK)
-                    rc = mv_buf_append(b, u->c, u->c_len);
+                item.kind = MV_FRAME_UPLOAD;
+                item.data = u->c;
+                item.len = u->c_len;
             }
-            count++;
+            mv_frame_blocks_add(&w, &item);
+            mv_wipe(response, sizeof response);
             i++;
         }
         if (rc == MV_OK)
-            le32(b->ptr + 5 + dl, count);
+            rc = mv_frame_end(&w);
         n_req++;
     }
     first[n_req] = P->n_u;
@@ -766,18 +745,118 @@ static mv_err task_seal(void *ctx, size_t i)
     return rc;
 }
 
+/* The distinct tags record r references, sorted, into tags (room for r->r.n_blocks); *n gets
+ * their count. */
+static void distinct_tags(const struct rec *r, uint8_t *tags, size_t *n)
+{
+    size_t nt = r->r.n_blocks, ut = 0;
+    for (size_t b = 0; b < nt; b++)
+        memcpy(tags + 32 * b, r->r.blocks[b].tag, 32);
+    if (nt > 1)
+        qsort(tags, nt, 32, tag_cmp);
+    for (size_t b = 0; b < nt; b++)
+        if (ut == 0 || memcmp(tags + 32 * (ut - 1), tags + 32 * b, 32) != 0)
+            memmove(tags + 32 * ut++, tags + 32 * b, 32);
+    *n = ut;
+}
+
+/* POST /v1/records with one MVP2 frame holding sent[0..) (envs: their sealed envelopes): at
+ * most MV_FRAME_MAX_RECORDS records and about MAX_REQUEST_BYTES (always at least one record).
+ * *taken receives how many went; each of them is reported. */
+static mv_err post_records(struct put *P, struct rec **sent, mv_buf *envs, size_t n, size_t *taken)
+{
+    mv_client *c = P->c;
+    mv_frame_writer w;
+    mv_buf body, resp;
+    mv_json *root = NULL;
+    uint8_t *tags = NULL;
+    size_t k = 0;
+    long status = 0;
+    mv_err rc = MV_OK;
+    *taken = 0;
+    mv_buf_init(&body, MAX_REQUEST_BYTES + ((size_t)64 << 20));
+    mv_buf_init(&resp, MV_HTTPC_RESPONSE_MAX);
+    mv_frame_records_begin(&w, &body);
+    while (w.rc == MV_OK && k < n && w.count < MV_FRAME_MAX_RECORDS &&
+           (k == 0 || body.len + envs[k].len + 32 * sent[k]->r.n_blocks + 512 <= MAX_REQUEST_BYTES)) {
+        struct rec *r = sent[k];
+        size_t ut = 0;
+        mv_free(tags);
+        if (!(tags = mv_mallocarray(r->r.n_blocks ? r->r.n_blocks : 1, 32))) {
+            rc = MV_ERR_NOMEM;
+            break;
+        }
+        distinct_tags(r, tags, &ut);
+        mv_frame_record fr = {
+            .id = r->id,
+            .dept = c->dept,
+            .dept_len = strlen(c->dept),
+            .tags = tags,
+            .n_tags = ut,
+            .envelope = envs[k].ptr,
+            .envelope_len = envs[k].len,
+        };
+        if (P->for_patient) {
+            /* Written for the patient: her key and episode, her delegation, and she reads it. */
+            fr.patient = P->pat_sign;
+            fr.episode = P->episode;
+            fr.delegation = P->dg;
+            fr.delegation_len = P->dglen;
+            fr.readers = P->pat_sign;
+            fr.n_readers = 1;
+        }
+        mv_frame_records_add(&w, &fr);
+        P->st->envelope_bytes += envs[k].len;
+        k++;
+    }
+    if (rc == MV_OK)
+        rc = mv_frame_end(&w);
+    if (rc != MV_OK)
+        goto out;
+    *taken = k;
+    rc = mvc_simple(c, c->dep.storage_url, "POST", "/v1/records", body.ptr, body.len, "application/octet-stream",
+                    &status, &resp);
+    P->st->round_trips++;
+    if (rc == MV_OK && status != 200)
+        rc = mvc_status_err(c, "the storage server", status, &resp);
+    if (rc == MV_OK && (mv_json_parse((const char *)resp.ptr, resp.len, NULL, &root, NULL) != MV_OK ||
+                        mv_json_len(mv_json_get(root, "results")) != k)) {
+        mvc_seterr(c, "the storage server sent a malformed records answer");
+        rc = MV_ERR_PROTOCOL;
+    }
+    for (size_t i = 0; rc == MV_OK && i < k; i++) {
+        const char *st = mv_json_get_str(mv_json_at(mv_json_get(root, "results"), i), "status", NULL);
+        struct rec *r = sent[i];
+        if (st && !strcmp(st, "stored")) {
+            r->rc = MV_OK;
+        } else {
+            r->rc = st && !strcmp(st, "forbidden") ? MV_ERR_FORBIDDEN
+                    : st && !strcmp(st, "exists")  ? MV_ERR_EXISTS
+                                                   : MV_ERR_PROTOCOL;
+            if (P->for_patient && st && !strcmp(st, "forbidden"))
+                mvc_seterr(c, "the storage server refused the patient's delegation (expired, revoked or not for "
+                              "this episode and department)");
+            else
+                mvc_seterr(c, "the storage server refused a record (%s)", st ? st : "no status");
+        }
+        report(P, r);
+    }
+out:
+    mv_json_free(root);
+    mv_free(tags);
+    mv_buf_clear(&body);
+    mv_buf_clear(&resp);
+    return rc;
+}
+
 /* Seals and stores every complete record whose blocks are all known. */
 static mv_err store_records(struct put *P)
 {
     mv_client *c = P->c;
-    size_t dl = strlen(c->dept);
-    mv_buf body;
     struct rec **sent = NULL;
     mv_buf *envs = NULL;
     size_t n_sent = 0;
-    uint8_t *tags = NULL;
     mv_err rc = MV_OK;
-    mv_buf_init(&body, (size_t)256 << 20);
     sent = mv_calloc(P->n_recs ? P->n_recs : 1, sizeof *sent);
     if (!sent)
         return MV_ERR_NOMEM;
@@ -798,99 +877,13 @@ static mv_err store_records(struct put *P)
     struct seal_job job = {c, sent, envs, P->for_patient ? P->pat_box : NULL};
     if ((rc = mvc_parallel(c->opt.threads, n_sent, task_seal, &job)) != MV_OK)
         goto out;
-    uint8_t hdr[8] = {'M', 'V', 'P', '2', 0, 0, 0, 0};
-    le32(hdr + 4, (uint32_t)n_sent);
-    if ((rc = mv_buf_append(&body, hdr, 8)) != MV_OK)
-        goto out;
-    for (size_t k = 0; k < n_sent && rc == MV_OK; k++) {
-        struct rec *r = sent[k];
-        mv_buf *env = &envs[k];
-        /* The distinct tags the record references. */
-        size_t nt = r->r.n_blocks, ut = 0;
-        mv_free(tags);
-        tags = mv_mallocarray(nt ? nt : 1, 32);
-        if (!tags) {
-            rc = MV_ERR_NOMEM;
-            break;
-        }
-        for (size_t b = 0; b < nt; b++)
-            memcpy(tags + 32 * b, r->r.blocks[b].tag, 32);
-        qsort(tags, nt, 32, tag_cmp);
-        for (size_t b = 0; b < nt; b++)
-            if (ut == 0 || memcmp(tags + 32 * (ut - 1), tags + 32 * b, 32) != 0)
-                memmove(tags + 32 * ut++, tags + 32 * b, 32);
-        /* id | dlen | dept | patient | episode | dglen | delegation | n_readers | readers |
-         * n_tags | tags | env_len | envelope */
-        uint8_t rh[16 + 1 + 64 + 32 + 16 + 2], rt[1 + 32 + 4], el[4];
-        size_t rtl = 0;
-        memcpy(rh, r->id, 16);
-        rh[16] = (uint8_t)dl;
-        memcpy(rh + 17, c->dept, dl);
-        memset(rh + 17 + dl, 0, 32 + 16 + 2); /* no patient, no episode, no delegation */
-        if (P->for_patient) {
-            memcpy(rh + 17 + dl, P->pat_sign, 32);
-            memcpy(rh + 49 + dl, P->episode, 16);
-            rh[65 + dl] = (uint8_t)P->dglen;
-            rh[66 + dl] = (uint8_t)(P->dglen >> 8);
-            rt[rtl++] = 1; /* the patient reads it */
-            memcpy(rt + rtl, P->pat_sign, 32);
-            rtl += 32;
-        } else {
-            rt[rtl++] = 0; /* readers beyond the owner: none yet */
-        }
-        le32(rt + rtl, (uint32_t)ut);
-        rtl += 4;
-        le32(el, (uint32_t)env->len);
-        if ((rc = mv_buf_append(&body, rh, 67 + dl)) == MV_OK &&
-            (!P->for_patient || (rc = mv_buf_append(&body, P->dg, P->dglen)) == MV_OK) &&
-            (rc = mv_buf_append(&body, rt, rtl)) == MV_OK && (rc = mv_buf_append(&body, tags, 32 * ut)) == MV_OK &&
-            (rc = mv_buf_append(&body, el, 4)) == MV_OK)
-            rc = mv_buf_append(&body, env->ptr, env->len);
-        P->st->envelope_bytes += env->len;
-    }
-    if (rc != MV_OK || n_sent == 0)
-        goto out;
-    le32(body.ptr + 4, (uint32_t)n_sent);
-    long status = 0;
-    mv_buf resp;
-    mv_json *root = NULL;
-    mv_buf_init(&resp, MV_HTTPC_RESPONSE_MAX);
-    rc = mvc_simple(c, c->dep.storage_url, "POST", "/v1/records", body.ptr, body.len, "application/octet-stream",
-                    &status, &resp);
-    P->st->round_trips++;
-    if (rc == MV_OK && status != 200)
-        rc = mvc_status_err(c, "the storage server", status, &resp);
-    if (rc == MV_OK && (mv_json_parse((const char *)resp.ptr, resp.len, NULL, &root, NULL) != MV_OK ||
-                        mv_json_len(mv_json_get(root, "results")) != n_sent)) {
-        mvc_seterr(c, "the storage server sent a malformed records answer");
-        rc = MV_ERR_PROTOCOL;
-    }
-    for (size_t k = 0; rc == MV_OK && k < n_sent; k++) {
-        const char *st = mv_json_get_str(mv_json_at(mv_json_get(root, "results"), k), "status", NULL);
-        struct rec *r = sent[k];
-        if (st && !strcmp(st, "stored")) {
-            r->rc = MV_OK;
-        } else {
-            r->rc = st && !strcmp(st, "forbidden") ? MV_ERR_FORBIDDEN
-                    : st && !strcmp(st, "exists")  ? MV_ERR_EXISTS
-                                                   : MV_ERR_PROTOCOL;
-            if (P->for_patient && st && !strcmp(st, "forbidden"))
-                mvc_seterr(c, "the storage server refused the patient's delegation (expired, revoked or not for "
-                              "this episode and department)");
-            else
-                mvc_seterr(c, "the storage server refused a record (%s)", st ? st : "no status");
-        }
-        report(P, r);
-    }
-    mv_json_free(root);
-    mv_buf_clear(&resp);
+    for (size_t k = 0, taken = 0; k < n_sent && rc == MV_OK; k += taken)
+        rc = post_records(P, sent + k, envs + k, n_sent - k, &taken);
 out:
     for (size_t k = 0; envs && k < n_sent; k++)
         mv_buf_clear(&envs[k]);
     mv_free(envs);
-    mv_free(tags);
     mv_free(sent);
-    mv_buf_clear(&body);
     return rc;
 }
 
@@ -1042,6 +1035,12 @@ static mv_err ingest(struct put *P, struct rec *r)
             if ((rc = add_block(P, r, sp.slots[i], sp.blocks[i].ptr, sp.blocks[i].len)) != MV_OK)
                 goto out;
         }
+        /* Every record names at least one block (the storage server refuses one that names
+         * none: docs/frames.md). A resource that is envelope only (a Patient) gets an empty
+         * content object at the root, which the join merges into nothing; it is the same
+         * block for every such record, stored once. */
+        if (sp.n_blocks == 0 && (rc = add_block(P, r, MV_FHIR_SLOT_ROOT, (const uint8_t *)"{}", 2)) != MV_OK)
+            goto out;
         r->complete = 1;
     } else {
         r->r.kind = MV_RECORD_ATTACHMENT;
@@ -1060,6 +1059,9 @@ static mv_err ingest(struct put *P, struct rec *r)
                 goto fail_rec;
             goto out; /* a flush failed: a service problem */
         }
+        /* An empty file is one empty chunk: every record names at least one block. */
+        if (k.slot == 0 && (rc = add_block(P, r, 0, NULL, 0)) != MV_OK)
+            goto out;
         r->complete = 1;
     }
     rc = MV_OK;

@@ -10,6 +10,7 @@
 #include "medvault/mv_json.h"
 #include "medvault/mv_mem.h"
 #include "medvault/mv_record.h"
+#include "net/frames.h"
 
 #define MAX_ENVELOPE (((size_t)1 << 20) + 4096) /* the server's cap, plus one more wrap */
 
@@ -185,11 +186,16 @@ static mv_err post_access(mv_client *c, const uint8_t id[16], const uint8_t *pat
 {
     char path[96], hex[33];
     long status = 0;
-    uint8_t zero[32] = {0}, flags = patient ? 1 : 0, nr = (uint8_t)n;
-    uint8_t el[4] = {(uint8_t)env->len, (uint8_t)(env->len >> 8), (uint8_t)(env->len >> 16),
-                     (uint8_t)(env->len >> 24)};
     mv_buf body, resp;
-    if (n > 64)
+    mv_frame_access a = {
+        .flags = patient ? MV_FRAME_ACCESS_SET_PATIENT : 0,
+        .patient = patient,
+        .readers = readers,
+        .n_readers = n,
+        .envelope = env->ptr,
+        .envelope_len = env->len,
+    };
+    if (n > MV_FRAME_MAX_ACL)
         return MV_ERR_TOO_LARGE;
     mv_err rc = mv_hex_encode(hex, sizeof hex, id, 16);
     if (rc != MV_OK)
@@ -197,10 +203,7 @@ static mv_err post_access(mv_client *c, const uint8_t id[16], const uint8_t *pat
     snprintf(path, sizeof path, "/v1/records/%s/readers", hex);
     mv_buf_init(&body, 64 + 32 * n + env->len);
     mv_buf_init(&resp, 1u << 16);
-    if ((rc = mv_buf_append(&body, "MVA1", 4)) == MV_OK && (rc = mv_buf_append(&body, &flags, 1)) == MV_OK &&
-        (rc = mv_buf_append(&body, patient ? patient : zero, 32)) == MV_OK &&
-        (rc = mv_buf_append(&body, &nr, 1)) == MV_OK && (!n || (rc = mv_buf_append(&body, readers, 32 * n)) == MV_OK) &&
-        (rc = mv_buf_append(&body, el, 4)) == MV_OK && (rc = mv_buf_append(&body, env->ptr, env->len)) == MV_OK)
+    if ((rc = mv_frame_access_encode(&a, &body)) == MV_OK)
         rc = mvc_simple(c, c->dep.storage_url, "POST", path, body.ptr, body.len, "application/octet-stream", &status,
                         &resp);
     if (rc == MV_OK && status != 200)

@@ -30,6 +30,7 @@
 #include "medvault/mv_json.h"
 #include "medvault/mv_log.h"
 #include "medvault/mv_mem.h"
+#include "net/frames.h"
 #include "storage_internal.h"
 
 #define DECOY_COMPONENT "decoy"
@@ -422,51 +423,35 @@ static void record_get(decoy_srv *d, const mv_decoy_forward *f, const char *hex,
 
 static void records_get(decoy_srv *d, const mv_decoy_forward *f, mv_http_response *resp)
 {
-    storage_rd r;
-    const uint8_t *p = NULL;
-    uint32_t n = 0;
-    mv_buf *out = &resp->body;
-    mv_err rc = MV_OK;
-    storage_rd_init(&r, f->body, f->body_len);
-    if (storage_rd_bytes(&r, 4, &p) || memcmp(p, "MVQ1", 4) != 0) {
-        mv_http_respond_json_error(resp, 400, "not an MVQ1 frame (bad magic)");
+    mv_frame_ids ids;
+    mv_frame_fault fault;
+    mv_frame_writer w;
+    mv_err rc = mv_frame_records_get_decode(f->body, f->body_len, &ids, &fault);
+    if (rc != MV_OK) {
+        mv_frame_respond_fault(resp, rc, &fault);
         return;
     }
-    if (storage_rd_u32(&r, &n) || n == 0 || n > MV_STORAGE_MAX_GET) {
-        mv_http_respond_json_error(resp, 400, "the id count must be 1 to 4096");
-        return;
-    }
-    if (storage_rd_left(&r) != (size_t)n * 16) {
-        mv_http_respond_json_error(resp, 400, "the id count does not match the body");
-        return;
-    }
-    mv_buf_reset(out);
-    if ((rc = mv_buf_append(out, "MVQ1", 4)) == MV_OK)
-        rc = storage_put_u32(out, n);
-    for (uint32_t i = 0; rc == MV_OK && i < n; i++) {
-        const uint8_t *id = NULL;
+    mv_buf_reset(&resp->body);
+    mv_frame_records_answer_begin(&w, &resp->body);
+    for (uint32_t i = 0; i < ids.count && w.rc == MV_OK; i++) {
         mv_decoy_shape own;
+        uint8_t id[16];
         mv_decoy_shape_init(&own);
-        (void)storage_rd_bytes(&r, 16, &id);
-        uint8_t idc[16];
-        memcpy(idc, id, 16);
+        memcpy(id, ids.v + 16 * (size_t)i, 16);
         int synth = 0;
-        const mv_decoy_shape *s = find_shape(d, f, idc, &own, &synth);
-        uint8_t st = s ? 0 : 1;
-        size_t at = out->len;
-        if ((rc = mv_buf_append(out, &st, 1)) == MV_OK && (rc = storage_put_u32(out, 0)) == MV_OK && s &&
-            (rc = decoy_envelope(d, s, synth, out)) == MV_OK) {
-            uint32_t el = (uint32_t)(out->len - at - 5);
-            for (int k = 0; k < 4; k++)
-                out->ptr[at + 1 + (size_t)k] = (uint8_t)(el >> (8 * k));
-        } else if (rc == MV_ERR_NOT_FOUND) { /* no invented decoy now: answered as missing */
-            out->len = at;
-            st = 1;
-            if ((rc = mv_buf_append(out, &st, 1)) == MV_OK)
-                rc = storage_put_u32(out, 0);
-        }
+        const mv_decoy_shape *s = find_shape(d, f, id, &own, &synth);
+        mv_frame_answer_open(&w);
+        if (!s)
+            mv_frame_answer_close(&w, MV_FRAME_RECORD_NOT_FOUND);
+        else if (w.rc == MV_OK && (rc = decoy_envelope(d, s, synth, &resp->body)) == MV_ERR_NOT_FOUND)
+            mv_frame_answer_close(&w, MV_FRAME_RECORD_NOT_FOUND); /* no invented decoy now: missing */
+        else if (w.rc == MV_OK && rc != MV_OK)
+            mv_frame_answer_fail(&w, rc);
+        else
+            mv_frame_answer_close(&w, MV_FRAME_RECORD_OK);
         mv_decoy_shape_clear(&own);
     }
+    rc = mv_frame_end(&w);
     if (rc == MV_ERR_TOO_LARGE) {
         mv_http_respond_json_error(resp, 413, "the answer would exceed 256 MiB: ask for fewer records");
         return;
@@ -609,48 +594,43 @@ static void blocks_get(decoy_srv *d, const mv_decoy_forward *f, mv_http_response
     storage_answer_blocks_get(f->body, f->body_len, decoy_block_read, d, resp);
 }
 
-/* Forwarded writes: plausible success answers in the primary's formats; nothing is stored. */
+/* Forwarded writes: plausible success answers in the primary's formats; nothing is stored.
+ * A body the primary would refuse gets the primary's refusal (the same decoder, the same
+ * message), so a malformed probe cannot tell the two apart. */
 static void dupcheck(const mv_decoy_forward *f, mv_http_response *resp)
 {
-    mv_json *doc = NULL;
+    mv_frame_dupcheck dc;
+    mv_frame_fault fault;
     mv_buf b;
-    mv_buf_init(&b, MV_HTTP_RESPONSE_MAX);
-    if (mv_json_parse((const char *)f->body, f->body_len, NULL, &doc, NULL) != MV_OK) {
-        mv_http_respond_json_error(resp, 400, "malformed JSON body");
+    mv_err rc = mv_frame_dupcheck_decode(f->body, f->body_len, &dc, &fault);
+    if (rc != MV_OK) {
+        mv_frame_respond_fault(resp, rc, &fault);
         return;
     }
-    const mv_json *arr = mv_json_get(doc, "tokens");
-    size_t n = mv_json_len(arr);
-    mv_err rc = mv_buf_puts(&b, "{\"results\":[");
-    for (size_t i = 0; rc == MV_OK && i < n; i++)
+    mv_buf_init(&b, MV_HTTP_RESPONSE_MAX);
+    rc = mv_buf_puts(&b, "{\"results\":[");
+    for (size_t i = 0; rc == MV_OK && i < dc.n_tokens; i++)
         rc = mv_buf_puts(&b, i ? ",{\"exists\":false}" : "{\"exists\":false}");
     if (rc == MV_OK)
         rc = mv_buf_puts(&b, "]}");
     mv_http_respond_built(resp, rc, 200, &b);
     mv_buf_clear(&b);
-    mv_json_free(doc);
+    mv_frame_dupcheck_clear(&dc);
 }
 
 static void blocks_put(const mv_decoy_forward *f, mv_http_response *resp)
 {
-    storage_rd r;
-    const uint8_t *p = NULL;
-    uint8_t dlen = 0;
-    uint32_t n = 0;
+    mv_frame_blocks fb;
+    mv_frame_fault fault;
     mv_buf b;
-    storage_rd_init(&r, f->body, f->body_len);
-    if (storage_rd_bytes(&r, 4, &p) || memcmp(p, "MVB1", 4) != 0) {
-        mv_http_respond_json_error(resp, 400, "not an MVB1 frame (bad magic)");
-        return;
-    }
-    if (storage_rd_u8(&r, &dlen) || storage_rd_bytes(&r, dlen, &p) || storage_rd_u32(&r, &n) || n == 0 ||
-        n > storage_rd_left(&r) / 33) {
-        mv_http_respond_json_error(resp, 400, "item count larger than the body");
+    mv_err rc = mv_frame_blocks_decode(f->body, f->body_len, &fb, &fault);
+    if (rc != MV_OK) {
+        mv_frame_respond_fault(resp, rc, &fault);
         return;
     }
     mv_buf_init(&b, MV_HTTP_RESPONSE_MAX);
-    mv_err rc = mv_buf_puts(&b, "{\"results\":[");
-    for (uint32_t i = 0; rc == MV_OK && i < n; i++)
+    rc = mv_buf_puts(&b, "{\"results\":[");
+    for (uint32_t i = 0; rc == MV_OK && i < fb.count; i++)
         rc = mv_buf_puts(&b, i ? ",{\"status\":\"stored\"}" : "{\"status\":\"stored\"}");
     if (rc == MV_OK)
         rc = mv_buf_puts(&b, "]}");
@@ -660,44 +640,30 @@ static void blocks_put(const mv_decoy_forward *f, mv_http_response *resp)
 
 static void records_put(const mv_decoy_forward *f, mv_http_response *resp)
 {
-    storage_rd r;
-    const uint8_t *p = NULL;
-    uint32_t n = 0;
+    mv_frame_records fr;
+    mv_frame_record rec;
+    mv_frame_iter it;
+    mv_frame_fault fault;
     mv_buf b;
+    mv_err rc = mv_frame_records_decode(f->body, f->body_len, &fr, &fault);
+    if (rc != MV_OK) {
+        mv_frame_respond_fault(resp, rc, &fault);
+        return;
+    }
     mv_buf_init(&b, MV_HTTP_RESPONSE_MAX);
-    storage_rd_init(&r, f->body, f->body_len);
-    mv_err rc = MV_ERR_PARSE;
-    if (storage_rd_bytes(&r, 4, &p) || memcmp(p, "MVP2", 4) != 0 || storage_rd_u32(&r, &n) || n == 0)
-        goto bad;
     rc = mv_buf_puts(&b, "{\"results\":[");
-    for (uint32_t i = 0; rc == MV_OK && i < n; i++) {
-        const uint8_t *id = NULL, *dg = NULL;
-        uint8_t dlen = 0, nr = 0;
-        uint32_t nt = 0, el = 0;
-        if (storage_rd_bytes(&r, 16, &id) || storage_rd_u8(&r, &dlen) || storage_rd_bytes(&r, dlen, &p) ||
-            storage_rd_bytes(&r, 48, &p) || storage_rd_bytes(&r, 2, &dg) ||
-            storage_rd_bytes(&r, (size_t)dg[0] | (size_t)dg[1] << 8, &p) || storage_rd_u8(&r, &nr) ||
-            storage_rd_bytes(&r, (size_t)nr * 32, &p) || storage_rd_u32(&r, &nt) || nt > storage_rd_left(&r) / 32 ||
-            storage_rd_bytes(&r, (size_t)nt * 32, &p) || storage_rd_u32(&r, &el) || storage_rd_bytes(&r, el, &p)) {
-            rc = MV_ERR_PARSE;
-            break;
-        }
+    mv_frame_records_iter(&fr, &it);
+    for (uint32_t i = 0; rc == MV_OK && mv_frame_records_next(&it, &rec); i++) {
         rc = mv_buf_puts(&b, i ? ",{\"id\":" : "{\"id\":");
         if (rc == MV_OK)
-            rc = mv_json_write_hex(&b, id, 16);
+            rc = mv_json_write_hex(&b, rec.id, 16);
         if (rc == MV_OK)
             rc = mv_buf_puts(&b, ",\"status\":\"stored\"}");
     }
     if (rc == MV_OK)
         rc = mv_buf_puts(&b, "]}");
-    if (rc == MV_ERR_PARSE)
-        goto bad;
     mv_http_respond_built(resp, rc, 200, &b);
     mv_buf_clear(&b);
-    return;
-bad:
-    mv_buf_clear(&b);
-    mv_http_respond_json_error(resp, 400, "malformed MVP2 frame");
 }
 
 /* Appends one listing entry for s, as the primary writes it. */
@@ -779,22 +745,14 @@ static void record_delete(decoy_srv *d, const mv_decoy_forward *f, const char *h
 
 static void readers_set(const mv_decoy_forward *f, mv_http_response *resp)
 {
-    storage_rd r;
-    const uint8_t *p = NULL;
-    uint8_t flags = 0, n = 0;
-    uint32_t el = 0;
-    storage_rd_init(&r, f->body, f->body_len);
-    if (storage_rd_bytes(&r, 4, &p) || memcmp(p, "MVA1", 4) != 0) {
-        mv_http_respond_json_error(resp, 400, "not an MVA1 frame (bad magic)");
+    mv_frame_access a;
+    mv_frame_fault fault;
+    mv_err rc = mv_frame_access_decode(f->body, f->body_len, &a, &fault);
+    if (rc != MV_OK) {
+        mv_frame_respond_fault(resp, rc, &fault);
         return;
     }
-    if (storage_rd_u8(&r, &flags) || storage_rd_bytes(&r, 32, &p) || storage_rd_u8(&r, &n) ||
-        storage_rd_bytes(&r, (size_t)n * 32, &p) || storage_rd_u32(&r, &el) || storage_rd_bytes(&r, el, &p) ||
-        storage_rd_left(&r) != 0) {
-        mv_http_respond_json_error(resp, 400, "malformed MVA1 frame (truncated or trailing bytes)");
-        return;
-    }
-    mv_http_respond_fmt(resp, 200, "{\"readers\":%u}", (unsigned)n);
+    mv_http_respond_fmt(resp, 200, "{\"readers\":%zu}", a.n_readers);
 }
 
 /* Answers the forwarded request f as the primary would for a reader of the decoys. */

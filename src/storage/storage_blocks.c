@@ -13,12 +13,17 @@
 #include "medvault/mv_json.h"
 #include "medvault/mv_log.h"
 #include "medvault/mv_mem.h"
+#include "net/frames.h"
 #include "storage_internal.h"
 
 #define POW_DOMAIN "medvault-pow-v1"
-#define POW_NONCE_BYTES 16
-/* Smallest item of an MVB1 frame: kind, token, tag, a u32 length (a proof is larger). */
-#define MVB1_MIN_ITEM (1 + 32 + 32 + 4)
+#define POW_NONCE_BYTES MV_FRAME_NONCE_BYTES
+
+/* The frames module carries the server's own caps (docs/api.md). */
+_Static_assert(MV_STORAGE_MAX_BLOCK == MV_FRAME_MAX_BLOCK, "MVB1 block cap");
+_Static_assert(MV_STORAGE_MAX_GET == MV_FRAME_MAX_GET, "MVG1/MVQ1 count cap");
+_Static_assert(MV_STORAGE_MAX_ENVELOPE == MV_FRAME_MAX_ENVELOPE, "envelope cap");
+_Static_assert(MV_STORAGE_MAX_TOKENS == MV_FRAME_MAX_TOKENS, "dupcheck token cap");
 
 /* n = HMAC-SHA-256(pow_key, "medvault-pow-v1" || pk || u8 len(D) || D || token || u64le T ||
  * nonce): a challenge the server can recompute from the proof alone, bound to the caller,
@@ -53,56 +58,27 @@ static mv_err pow_challenge(const storage_srv *s, const uint8_t pk[32], const ch
 void storage_handle_dupcheck(storage_srv *s, const mv_credential *cred, const mv_http_request *req,
                              mv_http_response *resp)
 {
-    mv_json *root = NULL;
+    mv_frame_dupcheck dc;
+    mv_frame_fault fault;
     mv_buf b;
-    char dept[MV_CRED_MAX_DEPT_LEN + 1], msg[128];
-    uint8_t token[32], tag[32], n[32], nonce[POW_NONCE_BYTES];
+    uint8_t tag[32], n[32], nonce[POW_NONCE_BYTES];
     uint64_t exists = 0, absent = 0;
     mv_err rc = MV_OK;
     mv_buf_init(&b, MV_HTTP_RESPONSE_MAX);
 
-    if (mv_json_parse((const char *)req->body, req->body_len, NULL, &root, NULL) != MV_OK ||
-        mv_json_type_of(root) != MV_JSON_OBJECT) {
-        mv_http_respond_json_error(resp, 400, "malformed JSON body");
+    if ((rc = mv_frame_dupcheck_decode(req->body, req->body_len, &dc, &fault)) != MV_OK) {
+        mv_frame_respond_fault(resp, rc, &fault);
         goto out;
     }
-    size_t dl = 0;
-    const char *d = mv_json_get_str(root, "department", &dl);
-    if (!d || storage_dept_copy(dept, (const uint8_t *)d, dl)) {
-        mv_http_respond_json_error(resp, 400, "\"department\" must be a department name");
-        goto out;
-    }
-    const mv_json *arr = mv_json_get(root, "tokens");
-    size_t count = mv_json_len(arr);
-    if (mv_json_type_of(arr) != MV_JSON_ARRAY) {
-        mv_http_respond_json_error(resp, 400, "\"tokens\" must be an array of 64-hex-digit tokens");
-        goto out;
-    }
-    if (count > MV_STORAGE_MAX_TOKENS) {
-        snprintf(msg, sizeof msg, "too many tokens: %zu (at most %d per request)", count, MV_STORAGE_MAX_TOKENS);
-        mv_http_respond_json_error(resp, 400, msg);
-        goto out;
-    }
-    for (size_t i = 0; i < count; i++) {
-        size_t sl = 0;
-        const char *t = mv_json_str(mv_json_at(arr, i), &sl);
-        if (!t || mv_hex_decode_exact(token, 32, t, sl) != MV_OK) {
-            snprintf(msg, sizeof msg, "token %zu is not 32 bytes of hex", i);
-            mv_http_respond_json_error(resp, 400, msg);
-            goto out;
-        }
-    }
+    const char *dept = dc.dept;
     if (!mv_credential_has_department(cred, dept)) {
         mv_http_respond_json_error(resp, 403, "department not in your credential");
         goto out;
     }
     uint64_t now = (uint64_t)time(NULL);
     rc = mv_buf_puts(&b, "{\"results\":[");
-    for (size_t i = 0; rc == MV_OK && i < count; i++) {
-        size_t sl = 0;
-        const char *t = mv_json_str(mv_json_at(arr, i), &sl);
-        if ((rc = mv_hex_decode_exact(token, 32, t, sl)) != MV_OK)
-            break;
+    for (size_t i = 0; rc == MV_OK && i < dc.n_tokens; i++) {
+        const uint8_t *token = dc.tokens + 32 * i;
         if (i && (rc = mv_buf_puts(&b, ",")) != MV_OK)
             break;
         mv_err lrc = mv_store_token_lookup(s->store, dept, token, tag);
@@ -140,28 +116,16 @@ void storage_handle_dupcheck(storage_srv *s, const mv_credential *cred, const mv
     }
 out:
     mv_wipe(n, sizeof n);
-    mv_wipe(token, sizeof token);
     mv_wipe(tag, sizeof tag);
-    mv_json_free(root);
+    mv_frame_dupcheck_clear(&dc);
     mv_buf_clear(&b);
 }
 
 /* ---------- POST /v1/blocks ---------- */
 
-enum { KIND_UPLOAD = 1, KIND_PROOF = 2 };
-
-struct item {
-    uint8_t kind;
-    const uint8_t *token, *tag;
-    const uint8_t *data; /* upload */
-    uint32_t len;
-    uint64_t issued;     /* proof */
-    const uint8_t *nonce, *response;
-};
-
 /* Checks one proof: fresh, issued by this server to this caller for this token, the token
  * maps to the tag in dept, and response = HMAC-SHA-256(n, C). 0 if it holds. */
-static int proof_ok(storage_srv *s, const mv_credential *cred, const char *dept, const struct item *it,
+static int proof_ok(storage_srv *s, const mv_credential *cred, const char *dept, const mv_frame_block *it,
                     uint64_t now, mv_buf *c, mv_err *store_err)
 {
     uint8_t n[32], tag[32];
@@ -194,104 +158,42 @@ out:
 void storage_handle_blocks_put(storage_srv *s, const mv_credential *cred, const mv_http_request *req,
                                mv_http_response *resp)
 {
-    struct item *items = NULL;
     mv_store_block_in *in = NULL;
     mv_store_block_out *outs = NULL;
+    mv_frame_blocks fb;
+    mv_frame_iter it;
+    mv_frame_block item;
+    mv_frame_fault fault;
     mv_buf c, b;
     char dept[MV_CRED_MAX_DEPT_LEN + 1], msg[128];
-    storage_rd r;
-    const uint8_t *p = NULL;
-    uint8_t dlen = 0;
-    uint32_t count = 0;
+    uint32_t count = 0, i = 0;
     mv_buf_init(&c, MV_STORAGE_MAX_BLOCK);
     mv_buf_init(&b, MV_HTTP_RESPONSE_MAX);
 
-    /* Parse the whole frame before acting on any of it. */
-    storage_rd_init(&r, req->body, req->body_len);
-    if (storage_rd_bytes(&r, 4, &p) || memcmp(p, "MVB1", 4) != 0) {
-        mv_http_respond_json_error(resp, 400, "not an MVB1 frame (bad magic)");
+    /* The whole frame is checked before any of it is acted on. */
+    mv_err frc = mv_frame_blocks_decode(req->body, req->body_len, &fb, &fault);
+    if (frc != MV_OK) {
+        mv_frame_respond_fault(resp, frc, &fault);
         goto out;
     }
-    if (storage_rd_u8(&r, &dlen) || storage_rd_bytes(&r, dlen, &p) || storage_dept_copy(dept, p, dlen)) {
-        mv_http_respond_json_error(resp, 400, "malformed department in the frame");
-        goto out;
-    }
-    if (storage_rd_u32(&r, &count)) {
-        mv_http_respond_json_error(resp, 400, "frame truncated before the item count");
-        goto out;
-    }
-    if (count == 0) {
-        mv_http_respond_json_error(resp, 400, "the frame holds no items");
-        goto out;
-    }
-    if (count > storage_rd_left(&r) / MVB1_MIN_ITEM) {
-        mv_http_respond_json_error(resp, 400, "item count larger than the body");
-        goto out;
-    }
-    if (!(items = mv_calloc(count, sizeof *items))) {
-        mv_http_respond_json_error(resp, 503, "out of memory");
-        goto out;
-    }
-    for (uint32_t i = 0; i < count; i++) {
-        struct item *it = &items[i];
-        if (storage_rd_u8(&r, &it->kind) || storage_rd_bytes(&r, 32, &it->token) ||
-            storage_rd_bytes(&r, 32, &it->tag)) {
-            snprintf(msg, sizeof msg, "frame truncated in item %u", (unsigned)i);
-            mv_http_respond_json_error(resp, 400, msg);
-            goto out;
-        }
-        if (it->kind == KIND_UPLOAD) {
-            if (storage_rd_u32(&r, &it->len)) {
-                snprintf(msg, sizeof msg, "frame truncated in item %u", (unsigned)i);
-                mv_http_respond_json_error(resp, 400, msg);
-                goto out;
-            }
-            if (it->len > MV_STORAGE_MAX_BLOCK) {
-                snprintf(msg, sizeof msg, "item %u: block larger than %zu bytes", (unsigned)i, MV_STORAGE_MAX_BLOCK);
-                mv_http_respond_json_error(resp, 413, msg);
-                goto out;
-            }
-            if (it->len == 0) {
-                snprintf(msg, sizeof msg, "item %u: empty block", (unsigned)i);
-                mv_http_respond_json_error(resp, 400, msg);
-                goto out;
-            }
-            if (storage_rd_bytes(&r, it->len, &it->data)) {
-                snprintf(msg, sizeof msg, "frame truncated in item %u", (unsigned)i);
-                mv_http_respond_json_error(resp, 400, msg);
-                goto out;
-            }
-        } else if (it->kind == KIND_PROOF) {
-            if (storage_rd_u64(&r, &it->issued) || storage_rd_bytes(&r, POW_NONCE_BYTES, &it->nonce) ||
-                storage_rd_bytes(&r, 32, &it->response)) {
-                snprintf(msg, sizeof msg, "frame truncated in item %u", (unsigned)i);
-                mv_http_respond_json_error(resp, 400, msg);
-                goto out;
-            }
-        } else {
-            snprintf(msg, sizeof msg, "item %u has an unknown kind", (unsigned)i);
-            mv_http_respond_json_error(resp, 400, msg);
-            goto out;
-        }
-    }
-    if (storage_rd_left(&r) != 0) {
-        mv_http_respond_json_error(resp, 400, "trailing bytes after the last item");
-        goto out;
-    }
+    count = fb.count;
+    memcpy(dept, fb.dept, fb.dept_len); /* 1..63 bytes without NUL (the decoder checked) */
+    dept[fb.dept_len] = 0;
     if (!mv_credential_has_department(cred, dept)) {
         mv_http_respond_json_error(resp, 403, "department not in your credential");
         goto out;
     }
     /* Every upload must hash to its tag: then nobody can poison a tag. */
-    for (uint32_t i = 0; i < count; i++) {
+    mv_frame_blocks_iter(&fb, &it);
+    for (i = 0; mv_frame_blocks_next(&it, &item); i++) {
         uint8_t h[32];
-        if (items[i].kind != KIND_UPLOAD)
+        if (item.kind != MV_FRAME_UPLOAD)
             continue;
-        if (mv_sha256(h, items[i].data, items[i].len) != MV_OK) {
+        if (mv_sha256(h, item.data, item.len) != MV_OK) {
             mv_http_respond_json_error(resp, 500, "internal error");
             goto out;
         }
-        if (memcmp(h, items[i].tag, 32) != 0) {
+        if (memcmp(h, item.tag, 32) != 0) {
             snprintf(msg, sizeof msg, "tag does not match ciphertext (item %u); nothing stored", (unsigned)i);
             mv_http_respond_json_error(resp, 400, msg);
             storage_count(s, "medvault_storage_tag_mismatches_total", "Uploads whose tag is not SHA-256 of the data",
@@ -301,11 +203,12 @@ void storage_handle_blocks_put(storage_srv *s, const mv_credential *cred, const 
     }
     /* Every proof must hold before anything is stored. */
     uint64_t now = (uint64_t)time(NULL);
-    for (uint32_t i = 0; i < count; i++) {
+    mv_frame_blocks_iter(&fb, &it);
+    for (i = 0; mv_frame_blocks_next(&it, &item); i++) {
         mv_err serr = MV_OK;
-        if (items[i].kind != KIND_PROOF)
+        if (item.kind != MV_FRAME_PROOF)
             continue;
-        if (proof_ok(s, cred, dept, &items[i], now, &c, &serr)) {
+        if (proof_ok(s, cred, dept, &item, now, &c, &serr)) {
             if (serr != MV_OK) {
                 storage_respond_store_error(resp, serr, "proof check");
                 goto out;
@@ -317,18 +220,20 @@ void storage_handle_blocks_put(storage_srv *s, const mv_credential *cred, const 
         }
     }
     mv_buf_clear(&c);
+    /* count <= body / 69 bytes (the decoder's bound): these arrays stay in proportion to the body. */
     in = mv_calloc(count, sizeof *in);
     outs = mv_calloc(count, sizeof *outs);
     if (!in || !outs) {
         mv_http_respond_json_error(resp, 503, "out of memory");
         goto out;
     }
-    for (uint32_t i = 0; i < count; i++) {
+    mv_frame_blocks_iter(&fb, &it);
+    for (i = 0; i < count && mv_frame_blocks_next(&it, &item); i++) {
         in[i].dept = dept;
-        memcpy(in[i].token, items[i].token, 32);
-        memcpy(in[i].tag, items[i].tag, 32);
-        in[i].data = items[i].kind == KIND_UPLOAD ? items[i].data : NULL;
-        in[i].len = items[i].kind == KIND_UPLOAD ? items[i].len : 0;
+        memcpy(in[i].token, item.token, 32);
+        memcpy(in[i].tag, item.tag, 32);
+        in[i].data = item.kind == MV_FRAME_UPLOAD ? item.data : NULL;
+        in[i].len = item.kind == MV_FRAME_UPLOAD ? item.len : 0;
         memcpy(in[i].claimant, cred->subject, 32);
     }
     mv_err rc = mv_store_put_blocks(s->store, in, count, outs);
@@ -356,13 +261,13 @@ void storage_handle_blocks_put(storage_srv *s, const mv_credential *cred, const 
     }
     uint64_t stored = 0, dup = 0, claimed = 0, bytes = 0;
     rc = mv_buf_puts(&b, "{\"results\":[");
-    for (uint32_t i = 0; rc == MV_OK && i < count; i++) {
+    for (i = 0; rc == MV_OK && i < count; i++) {
         const char *st = "claimed";
-        if (items[i].kind == KIND_UPLOAD) {
+        if (in[i].data) {
             st = outs[i].new_copy ? "stored" : "duplicate";
             if (outs[i].new_copy) {
                 stored++;
-                bytes += items[i].len;
+                bytes += in[i].len;
             } else {
                 dup++;
             }
@@ -380,7 +285,6 @@ void storage_handle_blocks_put(storage_srv *s, const mv_credential *cred, const 
     storage_count(s, "medvault_storage_stored_bytes_total", "Ciphertext bytes written as new copies", NULL, bytes);
     storage_update_gauges(s);
 out:
-    mv_free(items);
     mv_free(in);
     mv_free(outs);
     mv_buf_clear(&c);
@@ -392,47 +296,30 @@ out:
 void storage_answer_blocks_get(const uint8_t *body, size_t body_len, storage_block_reader read, void *ctx,
                                mv_http_response *resp)
 {
-    storage_rd r;
-    const uint8_t *p = NULL;
-    uint32_t count = 0;
-    mv_buf *out = &resp->body;
-    storage_rd_init(&r, body, body_len);
-    if (storage_rd_bytes(&r, 4, &p) || memcmp(p, "MVG1", 4) != 0) {
-        mv_http_respond_json_error(resp, 400, "not an MVG1 frame (bad magic)");
+    mv_frame_ids ids;
+    mv_frame_fault fault;
+    mv_frame_writer w;
+    mv_err rc = mv_frame_blocks_get_decode(body, body_len, &ids, &fault);
+    if (rc != MV_OK) {
+        mv_frame_respond_fault(resp, rc, &fault);
         return;
     }
-    if (storage_rd_u32(&r, &count) || count == 0 || count > MV_STORAGE_MAX_GET) {
-        mv_http_respond_json_error(resp, 400, "the tag count must be 1 to 4096");
-        return;
-    }
-    if (storage_rd_left(&r) != (size_t)count * 32) {
-        mv_http_respond_json_error(resp, 400, "the tag count does not match the body");
-        return;
-    }
-    mv_buf_reset(out);
-    mv_err rc = mv_buf_append(out, "MVG1", 4);
-    if (rc == MV_OK)
-        rc = storage_put_u32(out, count);
-    for (uint32_t i = 0; rc == MV_OK && i < count; i++) {
-        const uint8_t *tag = NULL;
-        (void)storage_rd_bytes(&r, 32, &tag); /* length checked above */
-        size_t at = out->len;
-        static const uint8_t head[5] = {1, 0, 0, 0, 0};
-        if ((rc = mv_buf_append(out, head, sizeof head)) != MV_OK)
+    mv_buf_reset(&resp->body);
+    mv_frame_blocks_answer_begin(&w, &resp->body);
+    for (uint32_t i = 0; i < ids.count && w.rc == MV_OK; i++) {
+        /* The block is read straight into the answer: a 32 MiB batch is never copied. */
+        mv_frame_answer_open(&w);
+        if (w.rc != MV_OK)
             break;
-        mv_err brc = read(ctx, tag, out);
-        if (brc == MV_ERR_NOT_FOUND) {
-            out->ptr[at] = 0;
-            continue;
-        }
-        if (brc != MV_OK) {
-            rc = brc;
-            break;
-        }
-        uint32_t n = (uint32_t)(out->len - at - sizeof head);
-        for (int k = 0; k < 4; k++)
-            out->ptr[at + 1 + (size_t)k] = (uint8_t)(n >> (8 * k));
+        mv_err brc = read(ctx, ids.v + 32 * (size_t)i, &resp->body);
+        if (brc == MV_ERR_NOT_FOUND)
+            mv_frame_answer_close(&w, MV_FRAME_BLOCK_ABSENT);
+        else if (brc != MV_OK)
+            mv_frame_answer_fail(&w, brc);
+        else
+            mv_frame_answer_close(&w, MV_FRAME_BLOCK_FOUND);
     }
+    rc = mv_frame_end(&w);
     if (rc == MV_ERR_TOO_LARGE) {
         mv_http_respond_json_error(resp, 413, "the answer would exceed 256 MiB: ask for fewer blocks");
         return;

@@ -24,6 +24,7 @@
 #include "medvault/mv_mem.h"
 #include "medvault/mv_record.h"
 #include "medvault/mv_stepup.h"
+#include "net/frames.h"
 #include "storage_internal.h"
 
 #define GUARD_MAX_PROFILES 100000   /* principals with a profile; more are judged by the floor */
@@ -516,17 +517,13 @@ static mv_err ids_named(enum storage_route r, const char *arg, const mv_http_req
         return MV_OK;
     }
     case R_RECORDS_GET: {
-        storage_rd rd;
-        const uint8_t *p = NULL;
-        uint32_t count = 0;
-        storage_rd_init(&rd, req->body, req->body_len);
-        if (storage_rd_bytes(&rd, 4, &p) || memcmp(p, "MVQ1", 4) != 0 || storage_rd_u32(&rd, &count) ||
-            count == 0 || count > MV_STORAGE_MAX_GET || storage_rd_left(&rd) != (size_t)count * 16)
+        mv_frame_ids q;
+        if (mv_frame_records_get_decode(req->body, req->body_len, &q, NULL) != MV_OK)
             return MV_OK;
-        if (!(out->ids = mv_mallocarray(count, 16)))
+        if (!(out->ids = mv_mallocarray(q.count, 16)))
             return MV_ERR_NOMEM;
-        memcpy(out->ids, req->body + 8, (size_t)count * 16);
-        out->n = count;
+        memcpy(out->ids, q.v, (size_t)q.count * 16);
+        out->n = q.count;
         return MV_OK;
     }
     case R_NONE:

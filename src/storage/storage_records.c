@@ -13,11 +13,9 @@
 #include "medvault/mv_json.h"
 #include "medvault/mv_log.h"
 #include "medvault/mv_mem.h"
+#include "net/frames.h"
 #include "storage_internal.h"
 
-/* Smallest record of an MVP2 frame: id, dlen, one dept byte, patient, episode, dglen,
- * n_readers, n_tags, env_len. */
-#define MVP2_MIN_RECORD (16 + 1 + 1 + 32 + 16 + 2 + 1 + 4 + 4)
 /* Cap on the records one listing answers with (each is about 400 bytes of JSON). */
 #define LIST_MAX ((size_t)1 << 20)
 
@@ -126,31 +124,23 @@ void storage_handle_records_put(storage_srv *s, const mv_credential *cred, const
     struct rec *recs = NULL;
     mv_store_record_in *in = NULL;
     mv_err *results = NULL;
+    mv_frame_records fr;
+    mv_frame_record fx;
+    mv_frame_iter it;
+    mv_frame_fault fault;
     mv_buf b;
     char msg[128];
-    storage_rd r;
-    const uint8_t *p = NULL;
     uint32_t count = 0, n_in = 0;
     uint64_t now = (uint64_t)time(NULL), forbidden = 0;
     mv_buf_init(&b, MV_HTTP_RESPONSE_MAX);
 
-    storage_rd_init(&r, req->body, req->body_len);
-    if (storage_rd_bytes(&r, 4, &p) || memcmp(p, "MVP2", 4) != 0) {
-        mv_http_respond_json_error(resp, 400, "not an MVP2 frame (bad magic)");
+    mv_err frc = mv_frame_records_decode(req->body, req->body_len, &fr, &fault);
+    if (frc != MV_OK) {
+        mv_frame_respond_fault(resp, frc, &fault);
         goto out;
     }
-    if (storage_rd_u32(&r, &count)) {
-        mv_http_respond_json_error(resp, 400, "frame truncated before the record count");
-        goto out;
-    }
-    if (count == 0) {
-        mv_http_respond_json_error(resp, 400, "the frame holds no records");
-        goto out;
-    }
-    if (count > storage_rd_left(&r) / MVP2_MIN_RECORD) {
-        mv_http_respond_json_error(resp, 400, "record count larger than the body");
-        goto out;
-    }
+    /* At most MV_FRAME_MAX_RECORDS records: these arrays stay small whatever the body. */
+    count = fr.count;
     recs = mv_calloc(count, sizeof *recs);
     in = mv_calloc(count, sizeof *in);
     results = mv_calloc(count, sizeof *results);
@@ -158,62 +148,22 @@ void storage_handle_records_put(storage_srv *s, const mv_credential *cred, const
         mv_http_respond_json_error(resp, 503, "out of memory");
         goto out;
     }
-    for (uint32_t i = 0; i < count; i++) {
+    mv_frame_records_iter(&fr, &it);
+    for (uint32_t i = 0; i < count && mv_frame_records_next(&it, &fx); i++) {
         struct rec *rec = &recs[i];
-        const uint8_t *id = NULL, *d = NULL, *pat = NULL, *epi = NULL, *dg = NULL;
-        uint8_t dlen = 0, nr = 0;
-        uint32_t nt = 0, el = 0;
-        if (storage_rd_bytes(&r, 16, &id) || storage_rd_u8(&r, &dlen) || storage_rd_bytes(&r, dlen, &d)) {
-            snprintf(msg, sizeof msg, "frame truncated in record %u", (unsigned)i);
-            mv_http_respond_json_error(resp, 400, msg);
-            goto out;
-        }
-        if (storage_dept_copy(rec->dept, d, dlen)) {
-            snprintf(msg, sizeof msg, "record %u: malformed department", (unsigned)i);
-            mv_http_respond_json_error(resp, 400, msg);
-            goto out;
-        }
-        if (storage_rd_bytes(&r, 32, &pat) || storage_rd_bytes(&r, 16, &epi) || storage_rd_bytes(&r, 2, &dg) ||
-            storage_rd_bytes(&r, (size_t)dg[0] | (size_t)dg[1] << 8, &rec->delegation)) {
-            snprintf(msg, sizeof msg, "frame truncated in record %u", (unsigned)i);
-            mv_http_respond_json_error(resp, 400, msg);
-            goto out;
-        }
-        rec->dglen = (uint16_t)(dg[0] | dg[1] << 8);
-        if (storage_rd_u8(&r, &nr) || storage_rd_bytes(&r, (size_t)nr * 32, &rec->in.readers) ||
-            storage_rd_u32(&r, &nt) || nt > storage_rd_left(&r) / 32 ||
-            storage_rd_bytes(&r, (size_t)nt * 32, &rec->in.tags) || storage_rd_u32(&r, &el)) {
-            snprintf(msg, sizeof msg, "frame truncated in record %u", (unsigned)i);
-            mv_http_respond_json_error(resp, 400, msg);
-            goto out;
-        }
-        if (el > MV_STORAGE_MAX_ENVELOPE) {
-            snprintf(msg, sizeof msg, "record %u: envelope larger than %zu bytes", (unsigned)i,
-                     MV_STORAGE_MAX_ENVELOPE);
-            mv_http_respond_json_error(resp, 413, msg);
-            goto out;
-        }
-        if (storage_rd_bytes(&r, el, &rec->in.envelope)) {
-            snprintf(msg, sizeof msg, "frame truncated in record %u", (unsigned)i);
-            mv_http_respond_json_error(resp, 400, msg);
-            goto out;
-        }
-        memcpy(rec->in.id, id, 16);
-        memcpy(rec->in.patient, pat, 32);
-        memcpy(rec->in.episode, epi, 16);
-        rec->in.n_readers = nr;
-        rec->in.n_tags = nt;
-        rec->in.envelope_len = el;
-        if (nr == 0)
-            rec->in.readers = NULL;
-        if (nt == 0)
-            rec->in.tags = NULL;
-        if (el == 0)
-            rec->in.envelope = NULL;
-    }
-    if (storage_rd_left(&r) != 0) {
-        mv_http_respond_json_error(resp, 400, "trailing bytes after the last record");
-        goto out;
+        memcpy(rec->dept, fx.dept, fx.dept_len); /* 1..63 bytes without NUL (the decoder checked) */
+        rec->dept[fx.dept_len] = 0;
+        memcpy(rec->in.id, fx.id, 16);
+        memcpy(rec->in.patient, fx.patient, 32);
+        memcpy(rec->in.episode, fx.episode, 16);
+        rec->delegation = fx.delegation;
+        rec->dglen = (uint16_t)fx.delegation_len;
+        rec->in.readers = fx.readers;
+        rec->in.n_readers = fx.n_readers;
+        rec->in.tags = fx.tags;
+        rec->in.n_tags = fx.n_tags;
+        rec->in.envelope = fx.envelope;
+        rec->in.envelope_len = fx.envelope_len;
     }
     for (uint32_t i = 0; i < count; i++) {
         if (!mv_credential_has_department(cred, recs[i].dept)) {
@@ -332,54 +282,36 @@ void storage_handle_record_get(storage_srv *s, const mv_credential *cred, const 
 void storage_handle_records_get(storage_srv *s, const mv_credential *cred, const mv_http_request *req,
                                 mv_http_response *resp)
 {
-    storage_rd r;
-    const uint8_t *p = NULL;
-    uint32_t count = 0;
+    mv_frame_ids ids;
+    mv_frame_fault fault;
+    mv_frame_writer w;
     mv_store_record_info info;
-    mv_buf env;
-    mv_buf *out = &resp->body;
-    mv_err rc = MV_OK;
-    mv_buf_init(&env, MV_STORE_MAX_ENVELOPE);
-    storage_rd_init(&r, req->body, req->body_len);
-    if (storage_rd_bytes(&r, 4, &p) || memcmp(p, "MVQ1", 4) != 0) {
-        mv_http_respond_json_error(resp, 400, "not an MVQ1 frame (bad magic)");
-        goto out;
-    }
-    if (storage_rd_u32(&r, &count) || count == 0 || count > MV_STORAGE_MAX_GET) {
-        mv_http_respond_json_error(resp, 400, "the id count must be 1 to 4096");
-        goto out;
-    }
-    if (storage_rd_left(&r) != (size_t)count * 16) {
-        mv_http_respond_json_error(resp, 400, "the id count does not match the body");
-        goto out;
-    }
-    mv_buf_reset(out);
-    rc = mv_buf_append(out, "MVQ1", 4);
-    if (rc == MV_OK)
-        rc = storage_put_u32(out, count);
     uint64_t denied = 0;
-    for (uint32_t i = 0; rc == MV_OK && i < count; i++) {
-        const uint8_t *id = NULL;
-        (void)storage_rd_bytes(&r, 16, &id); /* length checked above */
-        mv_buf_reset(&env);
-        uint8_t st = 0;
-        mv_err grc = mv_store_record_get(s->store, id, &info, &env);
-        if (grc == MV_ERR_NOT_FOUND) {
-            st = 1;
-        } else if (grc != MV_OK) {
-            rc = grc;
-            break;
-        } else if (!may_read_or_honey(s, cred, &info)) {
-            st = 2;
-            denied++;
-        }
-        if ((rc = mv_buf_append(out, &st, 1)) != MV_OK)
-            break;
-        if ((rc = storage_put_u32(out, st == 0 ? (uint32_t)env.len : 0)) != MV_OK)
-            break;
-        if (st == 0 && env.len)
-            rc = mv_buf_append(out, env.ptr, env.len);
+    mv_err rc = mv_frame_records_get_decode(req->body, req->body_len, &ids, &fault);
+    if (rc != MV_OK) {
+        mv_frame_respond_fault(resp, rc, &fault);
+        return;
     }
+    mv_buf_reset(&resp->body);
+    mv_frame_records_answer_begin(&w, &resp->body);
+    for (uint32_t i = 0; i < ids.count && w.rc == MV_OK; i++) {
+        /* The envelope is read into the answer; a refused one is wiped from it again. */
+        mv_frame_answer_open(&w);
+        if (w.rc != MV_OK)
+            break;
+        mv_err grc = mv_store_record_get(s->store, ids.v + 16 * (size_t)i, &info, &resp->body);
+        if (grc == MV_ERR_NOT_FOUND) {
+            mv_frame_answer_close(&w, MV_FRAME_RECORD_NOT_FOUND);
+        } else if (grc != MV_OK) {
+            mv_frame_answer_fail(&w, grc);
+        } else if (!may_read_or_honey(s, cred, &info)) {
+            mv_frame_answer_close(&w, MV_FRAME_RECORD_FORBIDDEN);
+            denied++;
+        } else {
+            mv_frame_answer_close(&w, MV_FRAME_RECORD_OK);
+        }
+    }
+    rc = mv_frame_end(&w);
     if (denied) {
         storage_count(s, "medvault_storage_acl_denials_total", "Record reads or deletes refused by the ACL", NULL,
                       denied);
@@ -387,15 +319,13 @@ void storage_handle_records_get(storage_srv *s, const mv_credential *cred, const
     }
     if (rc == MV_ERR_TOO_LARGE) {
         mv_http_respond_json_error(resp, 413, "the answer would exceed 256 MiB: ask for fewer records");
-        goto out;
+        return;
     }
     if (rc != MV_OK) {
         storage_respond_store_error(resp, rc, "record read");
-        goto out;
+        return;
     }
     storage_set_type(resp, 200, "application/octet-stream");
-out:
-    mv_buf_clear(&env);
 }
 
 /* ---------- GET /v1/records ---------- */
@@ -563,33 +493,17 @@ void storage_handle_record_readers_set(storage_srv *s, const mv_credential *cred
 {
     uint8_t id[16];
     mv_store_record_info info;
-    storage_rd r;
-    const uint8_t *p = NULL, *patient = NULL, *readers = NULL, *env = NULL;
-    uint8_t flags = 0, n = 0;
-    uint32_t el = 0;
+    mv_frame_access a;
+    mv_frame_fault fault;
     if (parse_readers_path(arg, id, resp))
         return;
-    storage_rd_init(&r, req->body, req->body_len);
-    if (storage_rd_bytes(&r, 4, &p) || memcmp(p, "MVA1", 4) != 0) {
-        mv_http_respond_json_error(resp, 400, "not an MVA1 frame (bad magic)");
+    mv_err rc = mv_frame_access_decode(req->body, req->body_len, &a, &fault);
+    if (rc != MV_OK) {
+        mv_frame_respond_fault(resp, rc, &fault);
         return;
     }
-    if (storage_rd_u8(&r, &flags) || storage_rd_bytes(&r, 32, &patient) || storage_rd_u8(&r, &n) ||
-        storage_rd_bytes(&r, (size_t)n * 32, &readers) || storage_rd_u32(&r, &el) || storage_rd_bytes(&r, el, &env) ||
-        storage_rd_left(&r) != 0) {
-        mv_http_respond_json_error(resp, 400, "malformed MVA1 frame (truncated or trailing bytes)");
-        return;
-    }
-    int set_patient = flags & 1;
-    if ((flags & ~1u) || (set_patient && is_zero(patient, 32)) || (!set_patient && !is_zero(patient, 32))) {
-        mv_http_respond_json_error(resp, 400, "MVA1: unknown flags, or a patient field that disagrees with them");
-        return;
-    }
-    if (el > MV_STORE_MAX_ENVELOPE) {
-        mv_http_respond_json_error(resp, 413, "envelope too large");
-        return;
-    }
-    mv_err rc = mv_store_record_get(s->store, id, &info, NULL);
+    int set_patient = a.flags & MV_FRAME_ACCESS_SET_PATIENT;
+    rc = mv_store_record_get(s->store, id, &info, NULL);
     if (rc == MV_ERR_NOT_FOUND) {
         mv_http_respond_json_error(resp, 404, "no such record");
         return;
@@ -609,8 +523,8 @@ void storage_handle_record_readers_set(storage_srv *s, const mv_credential *cred
         mv_http_respond_json_error(resp, 403, "only the record's owner may name its patient");
         return;
     }
-    rc = mv_store_record_set_access(s->store, id, set_patient ? patient : NULL, n ? readers : NULL, n,
-                                    el ? env : NULL, el);
+    rc = mv_store_record_set_access(s->store, id, set_patient ? a.patient : NULL, a.readers, a.n_readers, a.envelope,
+                                    a.envelope_len);
     if (rc == MV_ERR_EXISTS) {
         mv_http_respond_json_error(resp, 409, "the record already names its patient");
         return;
@@ -632,7 +546,7 @@ void storage_handle_record_readers_set(storage_srv *s, const mv_credential *cred
     mv_http_respond_fmt(resp, 200, "{\"readers\":%zu}", info.n_readers);
     storage_count(s, "medvault_storage_acl_updates_total", "Record reader lists replaced", NULL, 1);
     storage_guard_shapes_changed(s, id, 1);
-    if (el)
+    if (a.envelope_len)
         storage_update_gauges(s);
 }
 

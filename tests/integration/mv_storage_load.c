@@ -58,7 +58,7 @@ static void make_rec(rec *r, const uint8_t id[16])
     memcpy(r->id, id, 16);
     r->shared_len = 300 + which;
     r->uniq_len = 1000 + (size_t)id[1] * 40;
-    r->env_len = 100 + id[2];
+    r->env_len = 160 + id[2]; /* at least an MVE1 header, one reader entry, a nonce and a tag */
     r->shared = mv_malloc(r->shared_len);
     r->uniq = mv_malloc(r->uniq_len);
     r->env = mv_malloc(r->env_len);
@@ -67,6 +67,9 @@ static void make_rec(rec *r, const uint8_t id[16])
     expand(r->shared, r->shared_len, "shared", &which, 1);
     expand(r->uniq, r->uniq_len, "unique", id, 16);
     expand(r->env, r->env_len, "envelope", id, 16);
+    /* The public structure the server checks (one reader); the rest stays derived from id. */
+    memcpy(r->env, "MVE1", 4);
+    r->env[4] = 1;
     if (mv_sha256(r->shared_tag, r->shared, r->shared_len) != MV_OK ||
         mv_sha256(r->uniq_tag, r->uniq, r->uniq_len) != MV_OK)
         exit(1);

@@ -259,9 +259,17 @@ static void test_decoy_cloud(void **state)
     assert_int_equal(forward(&g_primary, "GET", tpath, NULL, 0, &s, 1, &b), 200);
     assert_non_null(strstr((const char *)b.ptr, "\"department\":\"cardiology\""));
     assert_non_null(strstr((const char *)b.ptr, "\"readers\":[\"6161616161616161"));
-    static const char dc[] = "{\"department\":\"x\",\"tokens\":[\"a\",\"b\"]}";
+    static const char dc[] = "{\"department\":\"x\",\"tokens\":[\""
+                             "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\",\""
+                             "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100\"]}";
     assert_int_equal(forward(&g_primary, "POST", "/v1/dupcheck", dc, sizeof dc - 1, NULL, 0, &b), 200);
     assert_string_equal((const char *)b.ptr, "{\"results\":[{\"exists\":false},{\"exists\":false}]}");
+    /* A body the primary refuses gets the primary's refusal (one decoder for both roles). */
+    static const char bad[] = "{\"department\":\"x\",\"tokens\":[\"a\",\"b\"]}";
+    assert_int_equal(forward(&g_primary, "POST", "/v1/dupcheck", bad, sizeof bad - 1, NULL, 0, &b), 400);
+    assert_non_null(strstr((const char *)b.ptr, "dupcheck body: token 0: not 32 bytes of hex"));
+    assert_int_equal(forward(&g_primary, "POST", "/v1/blocks", "MVB1\x01x\x00\x00\x00\x00", 10, NULL, 0, &b), 400);
+    assert_non_null(strstr((const char *)b.ptr, "MVB1 frame: no items"));
     /* MVQ1 batch: the decoy envelope, and "not found" for an unknown id. */
     mv_buf q;
     mv_buf_init(&q, 1024);

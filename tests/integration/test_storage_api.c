@@ -303,6 +303,17 @@ static void mvp_record(mv_buf *f, const uint8_t id[16], const char *dept, const 
     mvp_record_for(f, id, dept, NULL, NULL, NULL, 0, readers, nr, tags, nt, env, el);
 }
 
+/* An envelope of len bytes (>= 145) as the server can check one: the public MVE1 structure
+ * (magic, one reader entry, room for the nonce and the GCM tag; mv_record.h), then filler.
+ * The server holds no key, so this is all it can tell from a sealed one. */
+static void mve1(uint8_t *p, size_t len, uint8_t seed)
+{
+    assert_true(len >= 5 + 112 + 12 + 16);
+    memset(p, seed, len);
+    memcpy(p, "MVE1", 4);
+    p[4] = 1;
+}
+
 /* A block: random ciphertext bytes, its tag and a random token. */
 typedef struct block {
     uint8_t *c;
@@ -535,8 +546,8 @@ static void test_upload_and_cross_department_dedup(void **state)
 
     /* Records by both departments: the block is referenced twice, stored once. */
     uint8_t env1[200], env2[150], id2[16], tags1[64];
-    memset(env1, 0xa1, sizeof env1);
-    memset(env2, 0xb2, sizeof env2);
+    mve1(env1, sizeof env1, 0xa1);
+    mve1(env2, sizeof env2, 0xb2);
     for (size_t i = 0; i < 16; i++) {
         g_r1[i] = (uint8_t)rand();
         id2[i] = (uint8_t)rand();
@@ -630,8 +641,8 @@ static void test_dupcheck_and_proof_of_ownership(void **state)
     assert_int_equal(prove(&g_carol, &other_token, issued, nonce, good, NULL), 403);
     assert_int_equal(prove(&g_carol, &g_c1, issued - 1000, nonce, good, NULL), 403);
     /* Knowing the tag alone gets nothing: a record naming it is forbidden, no reference added. */
-    uint8_t id[16], env[64];
-    memset(env, 0xc3, sizeof env);
+    uint8_t id[16], env[160];
+    mve1(env, sizeof env, 0xc3);
     for (size_t i = 0; i < 16; i++)
         id[i] = (uint8_t)rand();
     assert_string_equal(put_record(&g_carol, id, "cardiology", NULL, 0, g_c1.tag, 1, env, sizeof env), "forbidden");
@@ -760,7 +771,8 @@ static void test_malformed_frames(void **state)
 
     /* Record frames: bad magic, truncated, count over the body, an envelope over 1 MiB. */
     mv_buf p;
-    uint8_t id[16] = {9}, env[10] = {0};
+    uint8_t id[16] = {9}, env[160];
+    mve1(env, sizeof env, 0);
     mvp_start(&p, 1);
     mvp_record(&p, id, "cardiology", NULL, 0, g_c1.tag, 1, env, sizeof env);
     for (size_t cut = 0; cut < p.len; cut += 7)
@@ -809,7 +821,8 @@ static void test_department_not_in_credential(void **state)
     assert_int_equal(get_block(x.tag, NULL), 404);
     dupcheck(&g_alice, "oncology", x.token, 403, NULL);
     dupcheck(&g_admin, "cardiology", x.token, 403, NULL);
-    uint8_t id[16] = {0x42}, env[8] = {0};
+    uint8_t id[16] = {0x42}, env[160];
+    mve1(env, sizeof env, 0);
     mv_buf p;
     mvp_start(&p, 1);
     mvp_record(&p, id, "oncology", NULL, 0, g_c1.tag, 1, env, sizeof env);
@@ -880,7 +893,7 @@ static void test_acl(void **state)
     mv_buf_init(&b, 1 << 20);
     id_path(path, sizeof path, "/v1/records/", g_r1, 16);
     uint8_t env1[200];
-    memset(env1, 0xa1, sizeof env1);
+    mve1(env1, sizeof env1, 0xa1);
     /* Owner, named reader and admin read it; others are refused. */
     assert_int_equal(call("GET", path, NULL, 0, &g_alice, &b), 200);
     assert_int_equal(b.len, sizeof env1);
@@ -1003,10 +1016,10 @@ static void test_patient_records_need_a_delegation(void **state)
 {
     (void)state;
     const uint8_t *hpk = mv_identity_sign_pk(g_hosp), *hsk = mv_identity_sign_sk(g_hosp);
-    uint8_t dg[MV_DELEGATION_MAX_BYTES], ep2[16], id[16], env[64];
+    uint8_t dg[MV_DELEGATION_MAX_BYTES], ep2[16], id[16], env[164];
     uint16_t dl;
     char path[256];
-    memset(env, 0x5e, sizeof env);
+    mve1(env, sizeof env, 0x5e);
     for (size_t i = 0; i < 16; i++) {
         g_ep[i] = (uint8_t)rand();
         ep2[i] = (uint8_t)rand();
@@ -1171,10 +1184,10 @@ static void test_record_readers_update(void **state)
     (void)state;
     char path[256], rpath[300];
     uint64_t n = 0;
-    uint8_t env2[40];
+    uint8_t env2[170];
     mv_buf b;
     mv_buf_init(&b, 1 << 20);
-    memset(env2, 0x77, sizeof env2);
+    mve1(env2, sizeof env2, 0x77);
     id_path(path, sizeof path, "/v1/records/", g_pr, 16);
     snprintf(rpath, sizeof rpath, "%s/readers", path);
     const user *dave[] = {&g_dave}, *three[] = {&g_dave, &g_carol, &g_alice};
@@ -1206,8 +1219,8 @@ static void test_record_readers_update(void **state)
     assert_int_equal(set_readers(&g_pat, g_pr, 1, mv_identity_sign_pk(g_pat2.id), NULL, 0, NULL, 0, NULL), 403);
 
     /* A legacy record (no patient) gets one, once, from its owner only. */
-    uint8_t lid[16], env[32];
-    memset(env, 0x1e, sizeof env);
+    uint8_t lid[16], env[150];
+    mve1(env, sizeof env, 0x1e);
     for (size_t i = 0; i < 16; i++)
         lid[i] = (uint8_t)rand();
     assert_string_equal(put_patient_record(&g_alice, lid, "cardiology", NULL, NULL, NULL, 0, &g_pblk, env, sizeof env),
@@ -1243,6 +1256,82 @@ static void test_record_readers_update(void **state)
     uint8_t absent[16] = {0xee};
     assert_int_equal(set_readers(&g_alice, absent, 0, NULL, NULL, 0, NULL, 0, NULL), 404);
     assert_int_equal(call("PUT", rpath, NULL, 0, &g_alice, NULL), 405);
+    mv_buf_clear(&b);
+}
+
+/* Finding 11 of issue 11: a doctor could store a record that names no block, with a garbage
+ * envelope, naming any user as a reader; it showed in that user's listing and made their
+ * `get --all` fail. A record without tags and an envelope whose public MVE1 structure does
+ * not parse are refused (400, naming the record) and the whole batch stores nothing; an MVA1
+ * envelope that does not parse is refused too and the stored one is kept. */
+static void test_records_need_tags_and_a_sealed_envelope(void **state)
+{
+    (void)state;
+    uint8_t id[16], ok_id[16], env[200], junk[200], twice[5 + 2 * 112 + 28], r1env[200];
+    const uint8_t *victim = mv_identity_sign_pk(g_dave.id);
+    char path[256];
+    mv_buf p, b;
+    mv_json *s0 = stats(), *s1 = NULL, *j = NULL;
+    mv_buf_init(&b, 1 << 20);
+    for (size_t k = 0; k < 16; k++) {
+        id[k] = (uint8_t)rand();
+        ok_id[k] = (uint8_t)rand();
+    }
+    mve1(env, sizeof env, 0x3c);
+    memset(junk, 0x3c, sizeof junk);
+    /* Two entries for the same reader key: not an envelope mv_envelope_seal writes. */
+    memset(twice, 0x11, sizeof twice);
+    memcpy(twice, "MVE1", 4);
+    twice[4] = 2;
+
+    /* No tags, even with a well-formed envelope. */
+    mvp_start(&p, 1);
+    mvp_record(&p, id, "cardiology", victim, 1, NULL, 0, env, sizeof env);
+    assert_int_equal(call("POST", "/v1/records", p.ptr, p.len, &g_alice, &b), 400);
+    assert_non_null(strstr((const char *)b.ptr, "MVP2 frame: record 0: no tags"));
+    mv_buf_clear(&p);
+    /* Envelopes that do not parse (garbage, empty, a reader twice), behind a good record:
+     * the batch stores nothing, the good record included. */
+    const struct {
+        const uint8_t *env;
+        uint32_t len;
+    } bad[] = {{junk, sizeof junk}, {NULL, 0}, {twice, sizeof twice}, {env, 100}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        mvp_start(&p, 2);
+        mvp_record(&p, ok_id, "cardiology", NULL, 0, g_c1.tag, 1, env, sizeof env);
+        mvp_record(&p, id, "cardiology", victim, 1, g_c1.tag, 1, bad[i].env, bad[i].len);
+        assert_int_equal(call("POST", "/v1/records", p.ptr, p.len, &g_alice, &b), 400);
+        assert_non_null(strstr((const char *)b.ptr, "MVP2 frame: record 1: the envelope is not a sealed MVE1 envelope"));
+        mv_buf_clear(&p);
+    }
+    id_path(path, sizeof path, "/v1/records/", id, 16);
+    assert_int_equal(call("GET", path, NULL, 0, &g_admin, NULL), 404);
+    id_path(path, sizeof path, "/v1/records/", ok_id, 16);
+    assert_int_equal(call("GET", path, NULL, 0, &g_admin, NULL), 404);
+    /* The victim's listing does not show it. */
+    char idhex[33];
+    assert_int_equal(mv_hex_encode(idhex, sizeof idhex, id, 16), MV_OK);
+    assert_int_equal(call_json("GET", "/v1/records", NULL, &g_dave, &j), 200);
+    const mv_json *recs = mv_json_get(j, "records");
+    for (size_t i = 0; i < mv_json_len(recs); i++)
+        assert_string_not_equal(mv_json_get_str(mv_json_at(recs, i), "id", NULL), idhex);
+    mv_json_free(j);
+    s1 = stats();
+    assert_int_equal(stat_u64(s1, "records"), stat_u64(s0, "records"));
+    assert_int_equal(stat_u64(s1, "envelope_bytes"), stat_u64(s0, "envelope_bytes"));
+
+    /* MVA1: a garbage envelope for an existing record is refused; envelope and readers stay. */
+    const user *carol[] = {&g_carol};
+    assert_int_equal(set_readers(&g_alice, g_r1, 0, NULL, carol, 1, junk, sizeof junk, NULL), 400);
+    id_path(path, sizeof path, "/v1/records/", g_r1, 16);
+    mve1(r1env, sizeof r1env, 0xa1);
+    assert_int_equal(call("GET", path, NULL, 0, &g_alice, &b), 200);
+    assert_int_equal(b.len, sizeof r1env);
+    assert_memory_equal(b.ptr, r1env, sizeof r1env);
+    assert_int_equal(call("GET", path, NULL, 0, &g_carol, NULL), 403);
+    assert_int_equal(call("GET", path, NULL, 0, &g_dave, NULL), 200);
+    mv_json_free(s0);
+    mv_json_free(s1);
     mv_buf_clear(&b);
 }
 
@@ -1339,6 +1428,7 @@ int main(void)
         cmocka_unit_test(test_tag_mismatch_stores_nothing),
         cmocka_unit_test(test_malformed_frames),
         cmocka_unit_test(test_department_not_in_credential),
+        cmocka_unit_test(test_records_need_tags_and_a_sealed_envelope),
         cmocka_unit_test(test_acl),
         cmocka_unit_test(test_patient_records_need_a_delegation),
         cmocka_unit_test(test_record_readers_update),
