@@ -34,7 +34,9 @@ pass "all servers up: t servers asked, one round, ${base_ms} ms"
 kill -STOP "${KSPID[1]}"
 read -r ms rc < <(ms_of "$TMP/frozen.json" "$MV" oprf --deployment "$D" --user "$TMP/alice" --in-order --json "$IN1" "$IN2")
 [ "$rc" = 0 ] || fail "evaluation with server 1 frozen failed: $(cat "$TMP/frozen.json.err")"
-[ "$ms" -lt 2500 ] || fail "a frozen key server cost ${ms} ms (the hedge should ask another after about 1 s)"
+# The bound is relative to the all-up run of this very machine and build (a shared CI machine
+# or a sanitizer build is slower); the hedge costs about 1 s, the old client 10 s.
+[ "$((ms - base_ms))" -lt 2000 ] || fail "a frozen key server cost ${ms} ms, ${base_ms} ms all up (the hedge should ask another after about 1 s)"
 [ "$(outputs_of "$TMP/frozen.json")" = "$(outputs_of "$TMP/base.json")" ] || fail "outputs changed with server 1 frozen"
 [ "$(status_of "$TMP/frozen.json" 0)" = slow ] || fail "server 1 not reported slow: $(cat "$TMP/frozen.json")"
 [ "$(status_of "$TMP/frozen.json" 1)" = ok ] && [ "$(status_of "$TMP/frozen.json" 2)" = ok ] \
@@ -46,10 +48,10 @@ pass "server 1 frozen: hedged to server 3, same outputs in ${ms} ms (all up: ${b
 for i in 1 2 3 4; do
   read -r ms rc < <(ms_of "$TMP/r$i.json" "$MV" oprf --deployment "$D" --user "$TMP/alice" --json "$IN1" "$IN2")
   [ "$rc" = 0 ] || fail "random-order run $i failed: $(cat "$TMP/r$i.json.err")"
-  [ "$ms" -lt 2500 ] || fail "random-order run $i took ${ms} ms with one server frozen"
+  [ "$((ms - base_ms))" -lt 2000 ] || fail "random-order run $i took ${ms} ms with one server frozen (${base_ms} ms all up)"
   [ "$(outputs_of "$TMP/r$i.json")" = "$(outputs_of "$TMP/base.json")" ] || fail "random-order run $i: outputs changed"
 done
-pass "server 1 frozen: four runs with random server order each under 2.5 s"
+pass "server 1 frozen: four runs with random server order each at most 2 s over the all-up run"
 
 # Two of three frozen: fewer than t can answer. The client gives up after its request
 # timeout (here 2 s), not later, and says which servers did not answer.
