@@ -663,6 +663,7 @@ static void handler(void *ctx, const mv_http_request *req, mv_http_response *res
 mv_err mv_hospital_run(const mv_hospital_config *cfg)
 {
     struct hosp h;
+    char metrics_token[MV_HTTP_METRICS_TOKEN_MAX + 1] = "";
     mv_err rc;
     memset(&h, 0, sizeof h);
     if (!cfg || !cfg->dir || !cfg->listen)
@@ -698,6 +699,11 @@ mv_err mv_hospital_run(const mv_hospital_config *cfg)
         mv_log(MV_LOG_ERROR, COMPONENT, "cannot start alert delivery: %s", mv_strerror(rc));
         goto out;
     }
+    if ((rc = mv_daemon_metrics_token(cfg->dir, metrics_token, sizeof metrics_token)) != MV_OK) {
+        mv_log(MV_LOG_ERROR, COMPONENT, "cannot load %s/%s: %s", cfg->dir, MV_DAEMON_METRICS_TOKEN_FILE,
+               mv_strerror(rc));
+        goto out;
+    }
     mv_daemon_block_signals();
     mv_http_config hc = {
         .listen = cfg->listen,
@@ -708,6 +714,9 @@ mv_err mv_hospital_run(const mv_hospital_config *cfg)
         .metrics = h.metrics,
         .component = "medvault_hospital",
         .audit = h.audit,
+        /* No body gate: the dashboard's forms authenticate with a session cookie, not a
+         * credential, so mv_http_gate_credential would truncate them (docs/api.md, Limits). */
+        .metrics_token = metrics_token,
     };
     if ((rc = mv_http_server_start(&hc, &h.http)) != MV_OK) {
         mv_log(MV_LOG_ERROR, COMPONENT, "cannot listen on %s: %s", cfg->listen, mv_strerror(rc));
@@ -733,5 +742,6 @@ out:
     mv_metrics_free(h.metrics);
     mv_identity_free(h.id);
     pthread_mutex_destroy(&h.lock);
+    mv_wipe(metrics_token, sizeof metrics_token);
     return rc;
 }

@@ -478,6 +478,8 @@ mv_err mv_storage_run(const mv_storage_config *cfg)
     storage_srv s;
     mv_revocation_poller *revocations = NULL;
     char store_dir[4096];
+    char metrics_token[MV_HTTP_METRICS_TOKEN_MAX + 1] = "";
+    uint8_t gate_pk[32];
     mv_err rc;
     memset(&s, 0, sizeof s);
     if (cfg && cfg->role == MV_STORAGE_DECOY) /* the decoy cloud: its own server (decoy_server.c) */
@@ -520,6 +522,12 @@ mv_err mv_storage_run(const mv_storage_config *cfg)
         goto out;
     if ((rc = storage_guard_start(&s)) != MV_OK)
         goto out;
+    if ((rc = mv_daemon_metrics_token(cfg->dir, metrics_token, sizeof metrics_token)) != MV_OK) {
+        mv_log(MV_LOG_ERROR, STORAGE_COMPONENT, "cannot load %s/%s: %s", cfg->dir, MV_DAEMON_METRICS_TOKEN_FILE,
+               mv_strerror(rc));
+        goto out;
+    }
+    memcpy(gate_pk, cfg->hospital_pk, sizeof gate_pk);
     mv_http_config hc = {
         .listen = cfg->listen,
         .max_body = cfg->max_body,
@@ -529,6 +537,11 @@ mv_err mv_storage_run(const mv_storage_config *cfg)
         .metrics = s.metrics,
         .component = "medvault_storage",
         .audit = s.audit,
+        /* Only a credential holder's body is buffered past 64 KiB: an unsigned 200 MiB upload
+         * costs 64 KiB, and the guard forwards no more than that to the decoy cloud. */
+        .body_gate = mv_http_gate_credential,
+        .body_gate_ctx = gate_pk,
+        .metrics_token = metrics_token,
     };
     if ((rc = mv_http_server_start(&hc, &s.http)) != MV_OK) {
         mv_log(MV_LOG_ERROR, STORAGE_COMPONENT, "cannot listen on %s: %s", cfg->listen, mv_strerror(rc));
@@ -555,5 +568,6 @@ out:
     mv_metrics_free(s.metrics);
     if (s.pow_key)
         mv_secure_free(s.pow_key);
+    mv_wipe(metrics_token, sizeof metrics_token);
     return rc;
 }
