@@ -198,7 +198,10 @@ int hosp_json_body(const mv_http_request *req, mv_http_response *resp, mv_json *
     if (rc != MV_OK || mv_json_type_of(*root) != MV_JSON_OBJECT) {
         mv_json_free(*root);
         *root = NULL;
-        mv_http_respond_json_error(resp, rc == MV_ERR_TOO_LARGE ? 413 : 400, "body must be a JSON object");
+        if (rc == MV_ERR_TOO_LARGE)
+            mv_http_respond_json_error(resp, 413, "body must be a JSON object of at most 64 KiB and 4096 values");
+        else
+            mv_http_respond_json_error(resp, 400, "body must be a JSON object nested at most 8 levels deep");
         return 1;
     }
     return 0;
@@ -353,7 +356,10 @@ static void handle_tokens(struct hosp *h, const mv_http_request *req, mv_http_re
     mv_json_limits lim = {.max_bytes = 16u << 20, .max_depth = 8, .max_nodes = MV_HOSPITAL_MAX_TAGS + 64};
     mv_err rc = mv_json_parse((const char *)req->body, req->body_len, &lim, &root, NULL);
     if (rc != MV_OK || mv_json_type_of(root) != MV_JSON_OBJECT) {
-        mv_http_respond_json_error(resp, rc == MV_ERR_TOO_LARGE ? 413 : 400, "body must be a JSON object");
+        if (rc == MV_ERR_TOO_LARGE)
+            mv_http_respond_json_error(resp, 413, "too many tags in one request");
+        else
+            mv_http_respond_json_error(resp, 400, "body must be a JSON object nested at most 8 levels deep");
         goto out;
     }
     const mv_json *jt = mv_json_get(root, "tags");
