@@ -1173,7 +1173,7 @@ static void test_eviction(void **state)
         a[i] = connect_from(h->port, "127.0.0.1");
         sleep_ms(30); /* accept order = age */
     }
-    sleep_ms(200);
+    sleep_ms(500);
     assert_true(closed_by_server(a[0]));
     assert_true(closed_by_server(a[1]));
     for (int i = 2; i < 6; i++)
@@ -1181,7 +1181,7 @@ static void test_eviction(void **state)
     /* Another address has its own allowance: 127.0.0.1's connections are untouched. */
     for (int i = 0; i < 4; i++)
         b[i] = connect_from(h->port, "127.0.0.2");
-    sleep_ms(200);
+    sleep_ms(500);
     for (int i = 2; i < 6; i++)
         assert_false(closed_by_server(a[i]));
     for (int i = 0; i < 4; i++)
@@ -1197,7 +1197,7 @@ static void test_eviction(void **state)
     assert_int_equal(c.rc, MV_OK);
     assert_int_equal(c.status, 200);
     mv_httpc_call_clear(&c);
-    sleep_ms(100);
+    sleep_ms(300);
     assert_true(closed_by_server(a[2]));
     mv_buf m;
     mv_buf_init(&m, 1 << 20);
