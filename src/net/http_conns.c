@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -87,6 +88,15 @@ static void publish(mv_httpconns *t, const uint64_t counts[R_COUNT], size_t open
     (void)!mv_metrics_gauge_set(t->cfg.metrics, t->open_metric, "Open HTTP connections.", NULL, (double)open);
 }
 
+/* 1 if bytes the client sent wait unread in the kernel: the server, not the client, is behind
+ * (its worker thread is busy in a long request), so a read deadline must not count against
+ * the client. A trickler's few bytes are read as soon as they arrive. Lock held. */
+static int server_behind(const mv_httpconn *c)
+{
+    int pending = 0;
+    return ioctl(c->fd, FIONREAD, &pending) == 0 && pending > 0;
+}
+
 /* Lock held. */
 static void shut_locked(mv_httpconns *t, mv_httpconn *c)
 {
@@ -120,7 +130,7 @@ static void *reaper_main(void *arg)
             switch (c->ph) {
             case PH_WAITING:
             case PH_SENDING:
-                if (now >= c->deadline_ms) {
+                if (now >= c->deadline_ms && (c->ph == PH_SENDING || !server_behind(c))) {
                     shut_locked(t, c);
                     counts[c->ph == PH_WAITING ? R_HEAD_TIMEOUT : R_RESPONSE_TOO_SLOW]++;
                 }
@@ -129,7 +139,8 @@ static void *reaper_main(void *arg)
                 /* An average rate since the head, after a grace: a client that pauses and then
                  * catches up is fine, a trickle falls further behind every second. */
                 uint64_t elapsed = now - c->since_ms, grace = t->cfg.header_timeout_ms;
-                if (elapsed > grace && c->body_bytes < per_ms(t->cfg.min_rate, elapsed - grace)) {
+                if (elapsed > grace && c->body_bytes < per_ms(t->cfg.min_rate, elapsed - grace) &&
+                    !server_behind(c)) {
                     shut_locked(t, c);
                     counts[R_BODY_TOO_SLOW]++;
                 }

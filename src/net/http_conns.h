@@ -15,6 +15,8 @@
  *
  * A reaper thread checks the deadlines a few times per second and shutdown()s the socket of a
  * connection past its deadline; the server's event loop then sees end-of-file and closes it.
+ * A WAITING or BODY connection whose bytes wait unread in the kernel is spared: then the
+ * server (a worker thread busy with a long request), not the client, is slow.
  * On open, if the new connection's address already holds max_pending_per_addr WAITING
  * connections, its oldest WAITING one is shut down; if the table holds 7/8 of
  * max_connections, the oldest WAITING connection of any address is. The newest connection

@@ -12,11 +12,10 @@
 #include <stdio.h>
 #include <stdarg.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
-
-#include <sys/resource.h>
 
 #include "core/utf8.h"
 #include "medvault/mv_audit.h"

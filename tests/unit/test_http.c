@@ -1156,6 +1156,46 @@ static void test_deadlines(void **state)
     close(fd);
 }
 
+static void tweak_one_worker(mv_http_config *cfg, harness *h)
+{
+    (void)h;
+    cfg->threads = 1;
+    cfg->header_timeout_ms = 600;
+}
+
+/* A deadline never counts the server's own slowness against a client: while the only worker
+ * runs a 1.5 s handler, another connection's complete request waits unread past the 600 ms
+ * head deadline, and is still served. */
+static void test_deadline_spares_waiting_bytes(void **state)
+{
+    (void)state;
+    harness *h = start_with(tweak_one_worker);
+    char u[128], buf[256];
+    int fd = connect_from(h->port, "127.0.0.1");
+    sleep_ms(100); /* accepted and registered before the worker blocks */
+    mv_httpc_call c;
+    mv_httpc_call_init(&c);
+    url(u, sizeof u, h, "/sleep");
+    c.url = u;
+    c.timeout_ms = 5000;
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, slow_call, &c), 0);
+    while (handler_calls(h) == 0)
+        sleep_ms(10);
+    const char get[] = "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    assert_int_equal(send(fd, get, sizeof get - 1, 0), (ssize_t)(sizeof get - 1));
+    struct timeval tv = {5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ssize_t r = recv(fd, buf, sizeof buf - 1, 0);
+    assert_true(r >= 12);
+    assert_memory_equal(buf, "HTTP/1.1 200", 12);
+    close(fd);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(c.status, 200);
+    mv_httpc_call_clear(&c);
+    stop(h);
+}
+
 static void tweak_eviction(mv_http_config *cfg, harness *h)
 {
     (void)h;
@@ -1227,6 +1267,7 @@ int main(void)
         cmocka_unit_test(test_strict_framing),
         cmocka_unit_test(test_metrics_token),
         cmocka_unit_test(test_deadlines),
+        cmocka_unit_test(test_deadline_spares_waiting_bytes),
         cmocka_unit_test(test_eviction),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
