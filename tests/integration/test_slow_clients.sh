@@ -45,5 +45,10 @@ for pair in "$SURL storage medvault_storage" "$HURL hospital medvault_hospital" 
 done
 [ "$(closed "$SURL" "$TMP/mv/storage" head_timeout)" -gt 0 ] || fail "storage closed no connection at the head deadline"
 pass "the servers shut down evicted and overdue connections and still answer"
+# Connections cost memory only as data arrives: the storage server's peak RSS stays small.
+SPID=$(python3 "$(dirname "$0")/http_hardening.py" child "$UP" storage run "$TMP/mv/storage")
+HWM=$(awk '$1 == "VmHWM:" {print $2}' "/proc/$SPID/status")
+echo "  storage peak RSS with 1,100 slow connections: $((HWM / 1024)) MB"
+[ "$HWM" -lt $((96 * 1024)) ] || fail "storage peak RSS ${HWM} kB under 1,100 slow connections"
 stop_pid "$UP"
 pass "medvault up stopped cleanly with slow clients around"
