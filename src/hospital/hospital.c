@@ -670,6 +670,7 @@ mv_err mv_hospital_run(const mv_hospital_config *cfg)
 {
     struct hosp h;
     char metrics_token[MV_HTTP_METRICS_TOKEN_MAX + 1] = "";
+    uint8_t gate_pk[32];
     mv_err rc;
     memset(&h, 0, sizeof h);
     if (!cfg || !cfg->dir || !cfg->listen)
@@ -710,6 +711,7 @@ mv_err mv_hospital_run(const mv_hospital_config *cfg)
                mv_strerror(rc));
         goto out;
     }
+    memcpy(gate_pk, mv_identity_sign_pk(h.id), sizeof gate_pk);
     mv_daemon_block_signals();
     mv_http_config hc = {
         .listen = cfg->listen,
@@ -720,8 +722,11 @@ mv_err mv_hospital_run(const mv_hospital_config *cfg)
         .metrics = h.metrics,
         .component = "medvault_hospital",
         .audit = h.audit,
-        /* No body gate: the dashboard's forms authenticate with a session cookie, not a
-         * credential, so mv_http_gate_credential would truncate them (docs/api.md, Limits). */
+        /* Only a credential holder's body is buffered past 64 KiB (TokenGen batches are the
+         * only large bodies; the dashboard's cookie-authenticated forms are a few hundred
+         * bytes): an unauthenticated caller cannot make the hospital hold 16 MiB per request. */
+        .body_gate = mv_http_gate_credential,
+        .body_gate_ctx = gate_pk,
         .metrics_token = metrics_token,
     };
     if ((rc = mv_http_server_start(&hc, &h.http)) != MV_OK) {

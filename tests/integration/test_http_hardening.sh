@@ -3,6 +3,7 @@
 # processes (`medvault up`), each check written to fail on the code before it:
 #  - three parallel unsigned 200 MiB uploads to the storage server leave its peak RSS (VmHWM)
 #    and the decoy cloud's under 96 MB, each upload gets an answer, /healthz still answers;
+#    eight parallel unsigned 15 MiB bodies (its cap is 16 MiB) leave the hospital's under 96 MB;
 #  - malformed framing (negative, listed, overflowing, repeated Content-Length; Content-Length
 #    with Transfer-Encoding; Transfer-Encoding gzip) and bodies without an accepted
 #    Content-Type get exactly one well-formed 400/413/415/501 from storage, hospital and a key
@@ -26,6 +27,7 @@ DURL=$(json_get "$TMP/up.json" 'd["decoy_url"]')
 KURL=$(json_get "$TMP/up.json" 'd["keyservers"][0]')
 SPID=$($H child "$UP" storage run "$TMP/mv/storage")
 DPID=$($H child "$UP" storage run "$TMP/mv/decoy")
+HPID=$($H child "$UP" hospital run "$TMP/mv/hospital")
 pass "medvault up is ready (storage pid $SPID, decoy cloud pid $DPID)"
 
 # --- finding 3: unauthenticated bodies are not buffered ---
@@ -38,6 +40,12 @@ echo "  3 x 200 MiB unsigned: answers $statuses; storage peak RSS $((S_HWM / 102
 [ "$D_HWM" -lt $((96 * 1024)) ] || fail "decoy cloud peak RSS ${D_HWM} kB after unsigned 200 MiB uploads"
 [ "$(curl -s -m 3 "$SURL/healthz")" = ok ] || fail "storage /healthz after the uploads"
 pass "unsigned 200 MiB bodies cost the storage server and the decoy cloud under 96 MB"
+statuses=$($H bigbody "$HURL/v1/tokens" 8 15) || fail "unsigned 15 MiB bodies to the hospital"
+H_HWM=$(kb "$HPID" VmHWM)
+echo "  8 x 15 MiB unsigned to the hospital: answers $statuses; peak RSS $((H_HWM / 1024)) MB"
+[ "$H_HWM" -lt $((96 * 1024)) ] || fail "hospital peak RSS ${H_HWM} kB after unsigned 15 MiB bodies"
+[ "$(curl -s -m 3 "$HURL/healthz")" = ok ] || fail "hospital /healthz after the uploads"
+pass "unsigned bodies at the hospital's cap cost it under 96 MB"
 
 # --- finding 13: one framing, one response ---
 for target in "$SURL/v1/records" "$HURL/v1/register" "$KURL/v1/evaluate"; do
