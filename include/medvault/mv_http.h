@@ -21,14 +21,15 @@
  *        cfg.content_types
  *   501  a Transfer-Encoding other than "chunked"
  *
- * Memory and connections (the limits; docs/api.md "Limits"):
+ * Memory and connections (docs/api.md, "Limits and strict HTTP"):
  *   - a body is buffered as it arrives (never reserved ahead from an announced length);
  *   - a body over MV_HTTP_UNVERIFIED_BODY_MAX is buffered whole only if cfg.body_gate allows it
  *     at header time; otherwise the handler gets its first MV_HTTP_UNVERIFIED_BODY_MAX bytes
  *     with body_truncated set, and the rest is read and discarded;
  *   - a connection must deliver each request head within header_timeout_ms (from accept or from
  *     the end of the previous response), its body at body_min_rate on average after the same
- *     grace, and read its response likewise; past that its socket is shut down;
+ *     grace, and read its response likewise; past that its socket is shut down (unless bytes it
+ *     sent wait unread: then the server is the slow one);
  *   - one address holding more than max_pending_per_addr connections that have not sent a
  *     complete request head loses its oldest such connection (the new one is served).
  *
@@ -55,8 +56,9 @@ extern "C" {
 #define MV_HTTP_HEADER_VALUE_MAX 256
 #define MV_HTTP_AUDIT_NOTE_MAX 63
 /* A request body up to this size is always buffered; a larger one only if the body gate lets
- * it (mv_http_config.body_gate). 64 KiB holds every JSON request of the protocol; uploads of
- * blocks and envelopes are larger and come from credential holders. */
+ * it (mv_http_config.body_gate). 64 KiB holds every request an unauthenticated caller may
+ * legitimately send (self-registration, forms); larger ones (block and envelope uploads,
+ * TokenGen batches) come from credential holders. */
 #define MV_HTTP_UNVERIFIED_BODY_MAX ((size_t)64 << 10)
 /* Defaults of the connection limits in mv_http_config (a field left 0). */
 #define MV_HTTP_HEADER_TIMEOUT_MS_DEFAULT 15000u
