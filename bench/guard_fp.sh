@@ -112,7 +112,9 @@ for d in sys.argv[1:]:
         n += 1
 assert n == 10 * len(sys.argv[1:]), n
 PY
-curl -s "$SURL/metrics" > "$TMP/metrics"
+# The guard's counters are private metrics: the storage server's bearer token unlocks them.
+curl -s -H "Authorization: Bearer $(cat "$TMP/mv/storage/metrics.token")" "$SURL/metrics" > "$TMP/metrics"
+grep -q '^medvault_storage_requests_total' "$TMP/metrics" || { echo "guard_fp: the storage metrics were refused" >&2; exit 1; }
 metric() { awk -v m="$1" '$1==m {s+=$2} END {print s+0}' "$TMP/metrics"; }
 DEMANDS=$(metric medvault_storage_stepup_demands_total)
 DECOYS=$(metric medvault_storage_decoys_served_total)

@@ -34,9 +34,9 @@ mv_err mv_canon_write(mv_buf *out, const mv_json *v) __attribute__((warn_unused_
 /* Parses text[0..len) with mv_json_parse (lim may be NULL for its defaults) and appends the
  * canonical form to out (all or nothing). If err_offset is not NULL it receives the byte
  * offset where parsing failed when the error came from the parser, and 0 otherwise.
- * Errors: MV_ERR_PARSE (malformed JSON, invalid UTF-8, lone surrogate escape, duplicate key),
- * MV_ERR_TOO_LARGE (a parse limit, or out's cap), MV_ERR_NOMEM, MV_ERR_INVAL (NULL text with
- * len > 0, NULL out). */
+ * Errors: MV_ERR_PARSE (malformed JSON, invalid UTF-8, lone surrogate escape, duplicate key,
+ * nesting deeper than the depth limit), MV_ERR_TOO_LARGE (the byte or node limit, or out's
+ * cap), MV_ERR_NOMEM, MV_ERR_INVAL (NULL text with len > 0, NULL out). */
 mv_err mv_canon(const char *text, size_t len, const mv_json_limits *lim, mv_buf *out, size_t *err_offset)
     __attribute__((warn_unused_result));
 

@@ -4,13 +4,34 @@
  * and calls one handler function per request on a pool of worker threads, so the handler
  * must be thread-safe. Built in, before the handler:
  *   GET /healthz  -> 200 "ok\n" (text/plain)
- *   GET /metrics  -> the registry in Prometheus text format 0.0.4 (only if cfg.metrics is set)
+ *   GET /metrics  -> Prometheus text format 0.0.4 (only if cfg.metrics is set): without
+ *                    credentials only the server's own request counter and duration histogram
+ *                    (what any client observes anyway); with "Authorization: Bearer TOKEN"
+ *                    (cfg.metrics_token) also every metric of cfg.metrics; a wrong token 401
  * Every response counts in <component>_http_requests_total{code="NNN"} and
  * <component>_http_request_duration_seconds (from the request line to the response being
- * queued) when cfg.metrics is set. Every response carries Content-Length and
- * Cache-Control: no-store. Bodies are accepted only on POST and PUT (else 400); a body over
- * max_body is answered 413 without calling the handler, whether announced by
- * Content-Length or found while receiving a chunked body.
+ * queued). Every response carries Content-Length and Cache-Control: no-store.
+ *
+ * What the server refuses before the handler runs (a JSON error, one response on the wire):
+ *   400  a malformed, negative or repeated Content-Length; Content-Length together with
+ *        Transfer-Encoding; a body on a method other than POST and PUT; a bad request target
+ *   413  a body over max_body, announced by Content-Length or found while receiving a chunked
+ *        body (an all-digit Content-Length too large to represent, too)
+ *   415  a body (Content-Length > 0 or chunked) whose Content-Type media type is not in
+ *        cfg.content_types
+ *   501  a Transfer-Encoding other than "chunked"
+ *
+ * Memory and connections (docs/api.md, "Limits and strict HTTP"):
+ *   - a body is buffered as it arrives (never reserved ahead from an announced length);
+ *   - a body over MV_HTTP_UNVERIFIED_BODY_MAX is buffered whole only if cfg.body_gate allows it
+ *     at header time; otherwise the handler gets its first MV_HTTP_UNVERIFIED_BODY_MAX bytes
+ *     with body_truncated set, and the rest is read and discarded;
+ *   - a connection must deliver each request head within header_timeout_ms (from accept or from
+ *     the end of the previous response), its body at body_min_rate on average after the same
+ *     grace, and read its response likewise; past that its socket is shut down (unless bytes it
+ *     sent wait unread: then the server is the slow one);
+ *   - one address holding more than max_pending_per_addr connections that have not sent a
+ *     complete request head loses its oldest such connection (the new one is served).
  *
  * A handler blocks the worker thread it runs on (and the other connections that thread
  * serves) until it returns: size `threads` for the slowest expected handler. */
@@ -34,6 +55,23 @@ extern "C" {
 #define MV_HTTP_HEADER_NAME_MAX 64
 #define MV_HTTP_HEADER_VALUE_MAX 256
 #define MV_HTTP_AUDIT_NOTE_MAX 63
+/* A request body up to this size is always buffered; a larger one only if the body gate lets
+ * it (mv_http_config.body_gate). 64 KiB holds every request an unauthenticated caller may
+ * legitimately send (self-registration, forms); larger ones (block and envelope uploads,
+ * TokenGen batches) come from credential holders. */
+#define MV_HTTP_UNVERIFIED_BODY_MAX ((size_t)64 << 10)
+/* Defaults of the connection limits in mv_http_config (a field left 0). */
+#define MV_HTTP_HEADER_TIMEOUT_MS_DEFAULT 15000u
+#define MV_HTTP_BODY_MIN_RATE_DEFAULT 8192u      /* bytes per second */
+#define MV_HTTP_MAX_CONNECTIONS_DEFAULT 8192u    /* lowered to RLIMIT_NOFILE - 64 if that is less */
+#define MV_HTTP_MAX_PENDING_PER_ADDR_DEFAULT 256u
+/* Content types accepted on a request body when mv_http_config.content_types is NULL. */
+#define MV_HTTP_CONTENT_TYPES_DEFAULT "application/json", "application/octet-stream", \
+                                      "application/x-www-form-urlencoded"
+#define MV_HTTP_MAX_CONTENT_TYPES 16
+#define MV_HTTP_CONTENT_TYPE_MAX 63
+/* Longest metrics token accepted in mv_http_config (a token68 of RFC 9110 section 11.2). */
+#define MV_HTTP_METRICS_TOKEN_MAX 256
 
 /* One request, valid only during the handler call (everything is borrowed from the server). */
 typedef struct mv_http_request {
@@ -44,7 +82,30 @@ typedef struct mv_http_request {
     size_t body_len;
     const char *remote_addr;    /* client IPv4 address as text */
     void *impl;                 /* private to the server */
+    /* 1 if the body gate refused to buffer this body: body[0..body_len) is only its first
+     * MV_HTTP_UNVERIFIED_BODY_MAX bytes and the rest was discarded. mv_http_verify* then always
+     * fail (the signature covers bytes the server did not keep). A handler may refuse, or
+     * answer as it answers an unauthenticated caller. */
+    int body_truncated;
+    uint64_t body_seen; /* bytes of body received (== body_len unless body_truncated) */
 } mv_http_request;
+
+/* Decides at header time whether a body larger than MV_HTTP_UNVERIFIED_BODY_MAX may be
+ * buffered (return 1) or only its first MV_HTTP_UNVERIFIED_BODY_MAX bytes (return 0). Called at
+ * most once per request, on a worker thread, when Content-Length announces more than
+ * MV_HTTP_UNVERIFIED_BODY_MAX or a chunked body grows past it: req's method, path, query,
+ * remote address and headers (mv_http_header) are readable, body_len is 0. Must be
+ * thread-safe and fast (it holds up the connection's worker thread). */
+typedef int (*mv_http_body_gate_fn)(void *ctx, const mv_http_request *req);
+
+/* The body gate of every daemon: allows the body iff the request as its headers describe it
+ * verifies (mv_auth_preverify with verifier ctx, an mv_auth_verifier*, borrowed): a credential
+ * signed by the hospital, valid, naming MV-Key, not revoked; MV-Target one of the service's
+ * origins; MV-Date within the skew; and MV-Signature valid over the digest MV-Content-SHA256
+ * announces. So only a key holder's request makes the server buffer more than
+ * MV_HTTP_UNVERIFIED_BODY_MAX bytes; mv_http_verify then checks the body against that digest
+ * and the nonce once the body is in. */
+int mv_http_gate_signed(void *verifier, const mv_http_request *req);
 
 /* Value of request header `name` (case-insensitive), NUL-terminated, or NULL if absent or
  * if r or name is NULL. With repeated headers, the first. Valid during the handler call. */
@@ -53,7 +114,9 @@ const char *mv_http_header(const mv_http_request *r, const char *name);
 /* Verifies r as a signed request (DESIGN section 3): takes the MV-* headers, method,
  * path-and-query and body from r and calls mv_auth_verify(v, ..., now, out_cred); returns
  * what that returns. One place for every service to authenticate a request. On success the
- * verified subject is remembered as the request's principal for the audit log. */
+ * verified subject is remembered as the request's principal for the audit log.
+ * A request whose body was truncated (r->body_truncated) never verifies: the result of the
+ * checks on what was kept if they fail, else MV_ERR_AUTH (why: MV_AUTH_FAIL_FORGED). */
 mv_err mv_http_verify(mv_auth_verifier *v, const mv_http_request *r, uint64_t now, mv_credential *out_cred)
     __attribute__((warn_unused_result));
 
@@ -62,7 +125,8 @@ mv_err mv_http_verify_ex(mv_auth_verifier *v, const mv_http_request *r, uint64_t
                          mv_auth_failure *why) __attribute__((warn_unused_result));
 
 /* As mv_http_verify with mv_auth_verify_key (a key-possession request; no credential); the
- * verified key becomes the request's principal for the audit log. */
+ * verified key becomes the request's principal for the audit log. A truncated body never
+ * verifies (MV_ERR_AUTH, key_out zeroed). */
 mv_err mv_http_verify_key(mv_auth_verifier *v, const mv_http_request *r, uint64_t now, uint8_t key_out[static 32])
     __attribute__((warn_unused_result));
 
@@ -141,14 +205,32 @@ typedef struct mv_http_config {
     mv_audit *audit;            /* optional, borrowed; must outlive the server: every answered
                                    request except GET /healthz and GET /metrics is appended
                                    (principal, address, "METHOD /path", status, note) */
+    /* Body gate (see mv_http_body_gate_fn). NULL: every body up to max_body is buffered (the
+     * behaviour before the gate existed, kept so that a service without a gate works). */
+    mv_http_body_gate_fn body_gate;
+    void *body_gate_ctx;        /* passed to body_gate, borrowed */
+    /* Media types (lower-case "type/subtype") a request body may carry, NULL-terminated, at
+     * most MV_HTTP_MAX_CONTENT_TYPES (copied). NULL = MV_HTTP_CONTENT_TYPES_DEFAULT.
+     * Parameters ("; charset=utf-8") are ignored; the type is compared case-insensitively. */
+    const char *const *content_types;
+    /* Bearer token that unlocks the private metrics on GET /metrics (copied, never logged);
+     * [A-Za-z0-9._~+/=-], 16..MV_HTTP_METRICS_TOKEN_MAX characters. NULL: nobody sees them. */
+    const char *metrics_token;
+    int metrics_private_only;   /* 1: GET /metrics without the token answers 401 */
+    /* Connection limits; 0 = the MV_HTTP_*_DEFAULT above. */
+    unsigned header_timeout_ms;    /* a request head must arrive within this */
+    unsigned body_min_rate;        /* bytes per second, average, after the same grace */
+    unsigned max_connections;      /* open connections (further ones are refused) */
+    unsigned max_pending_per_addr; /* connections of one address without a complete head */
 } mv_http_config;
 
 typedef struct mv_http_server mv_http_server;
 
-/* Starts listening and serving. cfg is copied (its strings too); ctx and metrics are
- * borrowed until mv_http_server_stop returns.
+/* Starts listening and serving. cfg is copied (its strings too); ctx, metrics, audit and
+ * body_gate_ctx are borrowed until mv_http_server_stop returns.
  * Errors: MV_ERR_INVAL (NULL cfg/out/handler/listen, listen not "a.b.c.d:port", bad
- * component), MV_ERR_NET (cannot bind or start, e.g. address in use), MV_ERR_NOMEM. */
+ * component, content type or metrics token, too many content types), MV_ERR_NET (cannot
+ * bind or start, e.g. address in use), MV_ERR_NOMEM. */
 mv_err mv_http_server_start(const mv_http_config *cfg, mv_http_server **out) __attribute__((warn_unused_result));
 
 /* The port actually bound (useful with PORT 0); 0 if s is NULL. */

@@ -2,8 +2,9 @@
  *
  * The parser keeps every number's original lexeme (FHIR decimals' precision is
  * significant), rejects invalid UTF-8 (including in escapes: lone surrogates), duplicate
- * object keys, trailing garbage, and enforces caps on input size, nesting depth and node
- * count (MV_ERR_TOO_LARGE). Object members keep their document order.
+ * object keys, trailing garbage, and enforces caps on input size and node count
+ * (MV_ERR_TOO_LARGE) and on nesting depth (MV_ERR_PARSE: a document nested too deeply is
+ * refused as malformed whatever its size). Object members keep their document order.
  * A tree is immutable after parsing and may be read from several threads at once. */
 #ifndef MV_JSON_H
 #define MV_JSON_H
@@ -39,8 +40,9 @@ typedef struct mv_json_limits {
 /* Parses text[0..len) (need not be NUL-terminated). lim may be NULL for the defaults.
  * On success *out owns the tree (free with mv_json_free). On failure *out is NULL and, if
  * err_offset is not NULL, it receives the byte offset where parsing failed.
- * Errors: MV_ERR_PARSE (syntax, invalid UTF-8, duplicate key), MV_ERR_TOO_LARGE (a cap),
- * MV_ERR_NOMEM, MV_ERR_INVAL (NULL arguments). */
+ * Errors: MV_ERR_PARSE (syntax, invalid UTF-8, duplicate key, nesting deeper than max_depth:
+ * err_offset is then the bracket that opens one level too many), MV_ERR_TOO_LARGE (the byte
+ * or node cap), MV_ERR_NOMEM, MV_ERR_INVAL (NULL arguments). */
 mv_err mv_json_parse(const char *text, size_t len, const mv_json_limits *lim, mv_json **out,
                      size_t *err_offset) __attribute__((warn_unused_result));
 /* Frees a tree returned by mv_json_parse. Accepts NULL. */

@@ -372,8 +372,10 @@ static mv_err open_container(parser *p, mv_json_type t)
 {
     size_t idx;
     mv_err rc;
+    /* Too deep is malformed for us, not too large: "[[[[[[[[[1]]]]]]]]]" is 19 bytes, and
+     * answering it "too large" (HTTP 413) misleads the caller. */
     if (p->n_frames >= p->max_depth)
-        return MV_ERR_TOO_LARGE;
+        return MV_ERR_PARSE;
     if ((rc = new_node(p, t, &idx)) != MV_OK)
         return rc;
     if ((rc = grow(&p->frames, &p->cap_frames, p->n_frames + 1, sizeof *p->frames)) != MV_OK)

@@ -208,7 +208,10 @@ int hosp_json_body(const mv_http_request *req, mv_http_response *resp, mv_json *
     if (rc != MV_OK || mv_json_type_of(*root) != MV_JSON_OBJECT) {
         mv_json_free(*root);
         *root = NULL;
-        mv_http_respond_json_error(resp, rc == MV_ERR_TOO_LARGE ? 413 : 400, "body must be a JSON object");
+        if (rc == MV_ERR_TOO_LARGE)
+            mv_http_respond_json_error(resp, 413, "body must be a JSON object of at most 64 KiB and 4096 values");
+        else
+            mv_http_respond_json_error(resp, 400, "body must be a JSON object nested at most 8 levels deep");
         return 1;
     }
     return 0;
@@ -363,7 +366,10 @@ static void handle_tokens(struct hosp *h, const mv_http_request *req, mv_http_re
     mv_json_limits lim = {.max_bytes = 16u << 20, .max_depth = 8, .max_nodes = MV_HOSPITAL_MAX_TAGS + 64};
     mv_err rc = mv_json_parse((const char *)req->body, req->body_len, &lim, &root, NULL);
     if (rc != MV_OK || mv_json_type_of(root) != MV_JSON_OBJECT) {
-        mv_http_respond_json_error(resp, rc == MV_ERR_TOO_LARGE ? 413 : 400, "body must be a JSON object");
+        if (rc == MV_ERR_TOO_LARGE)
+            mv_http_respond_json_error(resp, 413, "too many tags in one request");
+        else
+            mv_http_respond_json_error(resp, 400, "body must be a JSON object nested at most 8 levels deep");
         goto out;
     }
     const mv_json *jt = mv_json_get(root, "tags");
@@ -673,6 +679,7 @@ static void handler(void *ctx, const mv_http_request *req, mv_http_response *res
 mv_err mv_hospital_run(const mv_hospital_config *cfg)
 {
     struct hosp h;
+    char metrics_token[MV_HTTP_METRICS_TOKEN_MAX + 1] = "";
     mv_err rc;
     memset(&h, 0, sizeof h);
     if (!cfg || !cfg->dir || !cfg->listen)
@@ -710,6 +717,11 @@ mv_err mv_hospital_run(const mv_hospital_config *cfg)
         mv_log(MV_LOG_ERROR, COMPONENT, "cannot start alert delivery: %s", mv_strerror(rc));
         goto out;
     }
+    if ((rc = mv_daemon_metrics_token(cfg->dir, metrics_token, sizeof metrics_token)) != MV_OK) {
+        mv_log(MV_LOG_ERROR, COMPONENT, "cannot load %s/%s: %s", cfg->dir, MV_DAEMON_METRICS_TOKEN_FILE,
+               mv_strerror(rc));
+        goto out;
+    }
     mv_daemon_block_signals();
     mv_http_config hc = {
         .listen = cfg->listen,
@@ -720,6 +732,12 @@ mv_err mv_hospital_run(const mv_hospital_config *cfg)
         .metrics = h.metrics,
         .component = "medvault_hospital",
         .audit = h.audit,
+        /* Only a credential holder's body is buffered past 64 KiB (TokenGen batches are the
+         * only large bodies; the dashboard's cookie-authenticated forms are a few hundred
+         * bytes): an unauthenticated caller cannot make the hospital hold 16 MiB per request. */
+        .body_gate = mv_http_gate_signed, /* a signature that verifies from the headers */
+        .body_gate_ctx = h.auth,
+        .metrics_token = metrics_token,
     };
     if ((rc = mv_http_server_start(&hc, &h.http)) != MV_OK) {
         mv_log(MV_LOG_ERROR, COMPONENT, "cannot listen on %s: %s", cfg->listen, mv_strerror(rc));
@@ -752,5 +770,6 @@ out:
     mv_metrics_free(h.metrics);
     mv_identity_free(h.id);
     pthread_mutex_destroy(&h.lock);
+    mv_wipe(metrics_token, sizeof metrics_token);
     return rc;
 }

@@ -1115,6 +1115,7 @@ mv_err mv_keyserver_run(const mv_keyserver_config *cfg)
 {
     struct ks ks;
     mv_ks_share loaded;
+    char metrics_token[MV_HTTP_METRICS_TOKEN_MAX + 1] = "";
     mv_err rc;
     memset(&ks, 0, sizeof ks);
     memset(&loaded, 0, sizeof loaded);
@@ -1199,6 +1200,11 @@ mv_err mv_keyserver_run(const mv_keyserver_config *cfg)
     if ((rc = mv_revocation_poller_start_service(cfg->hospital_url, cfg->hospital_pk, cfg->revocation_poll_s, ks.auth,
                                                  ks.metrics, COMPONENT, &ks.revocations)) != MV_OK)
         goto out;
+    if ((rc = mv_daemon_metrics_token(cfg->dir, metrics_token, sizeof metrics_token)) != MV_OK) {
+        mv_log(MV_LOG_ERROR, COMPONENT, "cannot load %s/%s: %s", cfg->dir, MV_DAEMON_METRICS_TOKEN_FILE,
+               mv_strerror(rc));
+        goto out;
+    }
 
     mv_http_config hc = {
         .listen = cfg->listen,
@@ -1209,6 +1215,9 @@ mv_err mv_keyserver_run(const mv_keyserver_config *cfg)
         .metrics = ks.metrics,
         .component = "medvault_keyserver",
         .audit = ks.audit,
+        .body_gate = mv_http_gate_signed, /* a signature that verifies from the headers */
+        .body_gate_ctx = ks.auth,
+        .metrics_token = metrics_token,
     };
     if ((rc = mv_http_server_start(&hc, &ks.http)) != MV_OK) {
         mv_log(MV_LOG_ERROR, COMPONENT, "cannot listen on %s: %s", cfg->listen, mv_strerror(rc));
@@ -1248,6 +1257,7 @@ out:
         mv_secure_free(ks.xsk);
     mv_identity_free(ks.id);
     mv_wipe(&loaded, sizeof loaded);
+    mv_wipe(metrics_token, sizeof metrics_token);
     pthread_rwlock_destroy(&ks.share_lock);
     pthread_mutex_destroy(&ks.dkg_lock);
     return rc;

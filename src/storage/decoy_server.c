@@ -1000,6 +1000,7 @@ mv_err mv_decoy_run(const mv_storage_config *cfg)
     decoy_srv d;
     mv_http_server *http = NULL;
     mv_revocation_poller *revocations = NULL;
+    char metrics_token[MV_HTTP_METRICS_TOKEN_MAX + 1] = "";
     mv_err rc;
     memset(&d, 0, sizeof d);
     if (!cfg || !cfg->dir || !cfg->listen || cfg->threads == 0 || cfg->skew_seconds == 0 || cfg->max_body == 0 ||
@@ -1028,6 +1029,11 @@ mv_err mv_decoy_run(const mv_storage_config *cfg)
     if ((rc = mv_revocation_poller_start_service(cfg->hospital_url, cfg->hospital_pk, cfg->revocation_poll_s, d.auth,
                                                  d.metrics, DECOY_COMPONENT, &revocations)) != MV_OK)
         goto out;
+    if ((rc = mv_daemon_metrics_token(cfg->dir, metrics_token, sizeof metrics_token)) != MV_OK) {
+        mv_log(MV_LOG_ERROR, DECOY_COMPONENT, "cannot load %s/%s: %s", cfg->dir, MV_DAEMON_METRICS_TOKEN_FILE,
+               mv_strerror(rc));
+        goto out;
+    }
     mv_http_config hc = {
         .listen = cfg->listen,
         .max_body = cfg->max_body,
@@ -1037,6 +1043,12 @@ mv_err mv_decoy_run(const mv_storage_config *cfg)
         .metrics = d.metrics,
         .component = "medvault_decoy",
         .audit = d.audit,
+        .body_gate = mv_http_gate_signed, /* a signature that verifies from the headers */
+        .body_gate_ctx = d.auth,
+        .metrics_token = metrics_token,
+        /* Even the request counter of the decoy cloud would move right after an intruder's
+         * request to the primary (issue 11, finding 7): nothing without the token. */
+        .metrics_private_only = 1,
     };
     if ((rc = mv_http_server_start(&hc, &http)) != MV_OK) {
         mv_log(MV_LOG_ERROR, DECOY_COMPONENT, "cannot listen on %s: %s", cfg->listen, mv_strerror(rc));
@@ -1062,6 +1074,7 @@ out:
         mv_secure_free(d.seed);
     synth_free(&d);
     pthread_mutex_destroy(&d.slock);
+    mv_wipe(metrics_token, sizeof metrics_token);
     pthread_mutex_destroy(&d.lock);
     return rc;
 }

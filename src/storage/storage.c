@@ -339,6 +339,13 @@ static void handler(void *ctx, const mv_http_request *req, mv_http_response *res
         }
         return;
     }
+    /* A large body whose signature did not verify from the headers was not kept (the body
+     * gate): say so plainly rather than forward a fragment to the decoy cloud. */
+    if (req->body_truncated) {
+        mv_http_respond_json_error(resp, 413, "a request body over 64 KiB is accepted only with a signature that "
+                                              "verifies from its headers (MV-Content-SHA256)");
+        return;
+    }
     /* Every endpoint is signed: authenticate before looking at the body. A suspicious failure
      * (no, forged, revoked or long-expired authentication) is answered from the decoy cloud;
      * an honest client's trouble (clock skew, a replayed nonce) keeps the plain 401. */
@@ -498,6 +505,7 @@ mv_err mv_storage_run(const mv_storage_config *cfg)
     storage_srv s;
     mv_revocation_poller *revocations = NULL;
     char store_dir[4096];
+    char metrics_token[MV_HTTP_METRICS_TOKEN_MAX + 1] = "";
     mv_err rc;
     memset(&s, 0, sizeof s);
     if (cfg && cfg->role == MV_STORAGE_DECOY) /* the decoy cloud: its own server (decoy_server.c) */
@@ -540,6 +548,11 @@ mv_err mv_storage_run(const mv_storage_config *cfg)
         goto out;
     if ((rc = storage_guard_start(&s)) != MV_OK)
         goto out;
+    if ((rc = mv_daemon_metrics_token(cfg->dir, metrics_token, sizeof metrics_token)) != MV_OK) {
+        mv_log(MV_LOG_ERROR, STORAGE_COMPONENT, "cannot load %s/%s: %s", cfg->dir, MV_DAEMON_METRICS_TOKEN_FILE,
+               mv_strerror(rc));
+        goto out;
+    }
     mv_http_config hc = {
         .listen = cfg->listen,
         .max_body = cfg->max_body,
@@ -549,6 +562,11 @@ mv_err mv_storage_run(const mv_storage_config *cfg)
         .metrics = s.metrics,
         .component = "medvault_storage",
         .audit = s.audit,
+        /* Only a credential holder's body is buffered past 64 KiB: an unsigned 200 MiB upload
+         * costs 64 KiB, and the guard forwards no more than that to the decoy cloud. */
+        .body_gate = mv_http_gate_signed, /* a signature that verifies from the headers */
+        .body_gate_ctx = s.auth,
+        .metrics_token = metrics_token,
     };
     if ((rc = mv_http_server_start(&hc, &s.http)) != MV_OK) {
         mv_log(MV_LOG_ERROR, STORAGE_COMPONENT, "cannot listen on %s: %s", cfg->listen, mv_strerror(rc));
@@ -577,5 +595,6 @@ out:
     mv_metrics_free(s.metrics);
     if (s.pow_key)
         mv_secure_free(s.pow_key);
+    mv_wipe(metrics_token, sizeof metrics_token);
     return rc;
 }

@@ -295,7 +295,10 @@ static void test_decoy_cloud(void **state)
     assert_int_equal(forward(&g_primary, "GET", path, NULL, 0, &s, 1, &b), 200);
     assert_int_equal(b.len, a.len);
     assert_memory_equal(a.ptr, b.ptr, a.len);
-    assert_int_equal(call("GET", "/metrics", NULL, 0, NULL, &b), 200);
+    /* The decoy cloud shows no metrics at all without its token (issue 11, finding 7). */
+    assert_int_equal(tu_get_metrics(g_port, NULL, &b), 401);
+    assert_null(strstr((const char *)b.ptr, "medvault_decoy"));
+    assert_int_equal(tu_get_metrics(g_port, g_stdir, &b), 200);
     assert_non_null(strstr((const char *)b.ptr, "medvault_decoy"));
     struct stat st;
     char seedp[400];

@@ -421,8 +421,12 @@ static void test_health_and_metrics(void **state)
     assert_int_equal(send_req(&ok, NULL, NULL), 200);
     req bad = {.method = "POST", .path = "/v1/evaluate", .body = b, .who = u, .cred = cred, .flip_sig = 1};
     assert_int_equal(send_req(&bad, NULL, NULL), 401);
-    req m = {.method = "GET", .path = "/metrics", .unsigned_req = 1};
-    assert_int_equal(send_req(&m, &resp, NULL), 200);
+    /* Without the token: no evaluation counts (issue 11, finding 8). */
+    assert_int_equal(tu_get_metrics(g_port, NULL, &resp), 200);
+    assert_null(strstr((const char *)resp.ptr, "medvault_keyserver_evaluations_total"));
+    assert_null(strstr((const char *)resp.ptr, "medvault_keyserver_rejections_total"));
+    assert_non_null(strstr((const char *)resp.ptr, "medvault_keyserver_http_requests_total"));
+    assert_int_equal(tu_get_metrics(g_port, g_ksdir, &resp), 200);
     const char *text = (const char *)resp.ptr;
     assert_non_null(strstr(text, "# TYPE medvault_keyserver_evaluations_total counter"));
     /* Since the last restart: 1 element (rate-limit test) + 2 here; 1 auth failure. */

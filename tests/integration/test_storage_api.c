@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -454,10 +455,23 @@ static void test_health_and_metrics(void **state)
     assert_int_equal(call("GET", "/healthz", NULL, 0, NULL, &b), 200);
     assert_memory_equal(b.ptr, "ok", 2);
     assert_int_equal(call("GET", "/v1/stats", NULL, 0, &g_alice, NULL), 200);
-    assert_int_equal(call("GET", "/metrics", NULL, 0, NULL, &b), 200);
+    /* Without credentials /metrics shows what any client sees anyway (issue 11, finding 8). */
+    assert_int_equal(tu_get_metrics(g_port, NULL, &b), 200);
+    assert_non_null(strstr((const char *)b.ptr, "medvault_storage_http_requests_total{code=\"200\"}"));
+    assert_null(strstr((const char *)b.ptr, "medvault_storage_requests_total"));
+    assert_null(strstr((const char *)b.ptr, "medvault_storage_records"));
+    assert_null(strstr((const char *)b.ptr, "medvault_storage_blocks"));
+    assert_null(strstr((const char *)b.ptr, "bytes"));
+    /* With the token of DIR/metrics.token (0600), everything. */
+    assert_int_equal(tu_get_metrics(g_port, g_stdir, &b), 200);
     assert_non_null(strstr((const char *)b.ptr, "medvault_storage_requests_total{endpoint=\"stats\"}"));
     assert_non_null(strstr((const char *)b.ptr, "medvault_storage_physical_bytes"));
     assert_non_null(strstr((const char *)b.ptr, "medvault_storage_logical_bytes"));
+    char tokp[400];
+    struct stat tst;
+    snprintf(tokp, sizeof tokp, "%s/metrics.token", g_stdir);
+    assert_int_equal(stat(tokp, &tst), 0);
+    assert_int_equal(tst.st_mode & 0777, 0600);
     mv_buf_clear(&b);
 }
 

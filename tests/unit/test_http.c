@@ -1,10 +1,13 @@
 /* test_http.c - the HTTP server (mv_http.h) and client (mv_httpc.h) against each other on
  * 127.0.0.1: echo, end-to-end signed requests (DESIGN section 3) verified by mv_auth_verify,
  * 429 + Retry-After, parallel calls, /healthz and /metrics, 413, closed ports, timeouts,
- * caps, and raw-socket checks of what goes over the wire. */
+ * caps, and raw-socket checks of what goes over the wire; the limits of issue 11: the body
+ * gate, strict framing (one status line whatever the Content-Length), content types, the
+ * metrics token, head and body deadlines and per-address eviction. */
 #include "testutil.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -28,6 +31,8 @@ typedef struct srv_ctx {
     mv_auth_verifier *verifier;
     pthread_mutex_t lock;
     int handler_calls;
+    int gate_calls;
+    size_t gate_body_len; /* body_len the gate saw last */
 } srv_ctx;
 
 static void sleep_ms(long ms)
@@ -79,11 +84,33 @@ static void handler(void *vctx, const mv_http_request *req, mv_http_response *re
         resp->status = 302;
         if (mv_http_response_header(resp, "Location", "/echo") != MV_OK)
             resp->status = 500;
+    } else if (strcmp(req->path, "/body") == 0) {
+        /* What the handler was given of the body, and what verification says about it. */
+        mv_credential cred;
+        mv_err rc = mv_http_verify(ctx->verifier, req, (uint64_t)time(NULL), &cred);
+        resp->status = 200;
+        if (mv_buf_printf(&resp->body, "len=%zu truncated=%d seen=%llu verify=%s first=%c last=%c", req->body_len,
+                          req->body_truncated, (unsigned long long)req->body_seen, rc == MV_OK ? "ok" : "refused",
+                          req->body_len ? req->body[0] : '-', req->body_len ? req->body[req->body_len - 1] : '-') !=
+            MV_OK)
+            resp->status = 500;
     } else if (strcmp(req->path, "/noresp") == 0) {
         /* leaves status 0: the server must answer 500 */
     } else {
         mv_http_respond_json_error(resp, 404, "not \"found\"\n");
     }
+}
+
+/* A test gate: lets a body be buffered whole iff the request carries "X-Allow: yes". */
+static int test_gate(void *vctx, const mv_http_request *req)
+{
+    srv_ctx *ctx = vctx;
+    const char *allow = mv_http_header(req, "X-Allow");
+    pthread_mutex_lock(&ctx->lock);
+    ctx->gate_calls++;
+    ctx->gate_body_len = req->body_len;
+    pthread_mutex_unlock(&ctx->lock);
+    return allow && strcmp(allow, "yes") == 0;
 }
 
 typedef struct harness {
@@ -95,7 +122,8 @@ typedef struct harness {
     char cred[MV_CRED_B64_MAX + 1];
 } harness;
 
-static harness *start(void)
+/* Starts a server on 127.0.0.1; tweak (optional) adjusts its configuration first. */
+static harness *start_with(void (*tweak)(mv_http_config *cfg, harness *h))
 {
     harness *h = mv_calloc(1, sizeof *h);
     assert_non_null(h);
@@ -121,12 +149,16 @@ static harness *start(void)
         .metrics = h->metrics,
         .component = "mvtest",
     };
+    if (tweak)
+        tweak(&cfg, h);
     assert_int_equal(mv_http_server_start(&cfg, &h->srv), MV_OK);
     h->port = mv_http_server_port(h->srv);
     assert_int_equal(mv_auth_verifier_add_listen(h->ctx.verifier, "127.0.0.1:0", h->port), MV_OK);
     assert_true(h->port > 0);
     return h;
 }
+
+static harness *start(void) { return start_with(NULL); }
 
 static void stop(harness *h)
 {
@@ -462,6 +494,7 @@ static void test_limits_and_wire(void **state)
     mv_buf req;
     mv_buf_init(&req, 1 << 20);
     assert_int_equal(mv_buf_puts(&req, "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                                       "Content-Type: application/octet-stream\r\n"
                                        "Connection: close\r\n\r\n"),
                      MV_OK);
     for (int i = 0; i < 3; i++) {
@@ -478,7 +511,8 @@ static void test_limits_and_wire(void **state)
     assert_int_equal(handler_calls(h), 1);
 
     /* A small chunked body is accepted. */
-    const char small[] = "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    const char small[] = "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n"
+                         "Content-Type: application/json; charset=utf-8\r\n\r\n"
                          "5\r\nhello\r\n0\r\n\r\n";
     resp = raw_exchange(h->port, small, sizeof small - 1);
     assert_memory_equal(resp, "HTTP/1.1 200", 12);
@@ -675,6 +709,550 @@ static void test_listen_and_lifecycle(void **state)
     mv_buf_clear(&r.body);
 }
 
+/* ---- issue 11: the body gate, strict framing, content types, metrics token, deadlines ---- */
+
+static void tweak_gate(mv_http_config *cfg, harness *h)
+{
+    cfg->max_body = 1 << 20;
+    cfg->body_gate = test_gate;
+    cfg->body_gate_ctx = &h->ctx;
+}
+
+static void tweak_big_no_gate(mv_http_config *cfg, harness *h)
+{
+    (void)h;
+    cfg->max_body = 1 << 20;
+}
+
+static int gate_calls(harness *h)
+{
+    pthread_mutex_lock(&h->ctx.lock);
+    int n = h->ctx.gate_calls;
+    pthread_mutex_unlock(&h->ctx.lock);
+    return n;
+}
+
+/* POSTs body[0..n) to /body (optionally with X-Allow: yes, optionally signed over the first
+ * sign_len bytes) and checks the answer against want. */
+static void post_body(harness *h, const uint8_t *body, size_t n, int allow, size_t sign_len, const char *want)
+{
+    char u[128];
+    static const char *const allow_hdrs[] = {"X-Allow: yes", NULL};
+    mv_httpc_call c;
+    mv_httpc_call_init(&c);
+    url(u, sizeof u, h, "/body");
+    c.url = u;
+    c.method = "POST";
+    c.headers = allow ? allow_hdrs : NULL;
+    c.body = body;
+    c.body_len = sign_len;
+    if (sign_len)
+        assert_int_equal(mv_httpc_sign(&c, h->upk, h->usk, h->cred, (uint64_t)time(NULL)), MV_OK);
+    c.body_len = n;
+    c.timeout_ms = 20000;
+    run1(&c);
+    assert_int_equal(c.rc, MV_OK);
+    assert_int_equal(c.status, 200);
+    if (strcmp((char *)c.response.ptr, want) != 0)
+        fail_msg("got \"%s\", want \"%s\"", (char *)c.response.ptr, want);
+    mv_httpc_call_clear(&c);
+}
+
+static void test_body_gate(void **state)
+{
+    (void)state;
+    enum { BIG = 200 << 10 };
+    uint8_t *body = mv_malloc(BIG);
+    assert_non_null(body);
+    memset(body, 'a', BIG);
+    body[BIG - 1] = 'z';
+    harness *h = start_with(tweak_gate);
+
+    /* Refused by the gate: the first 64 KiB, flagged, the full length seen; asked once, at
+     * header time (no body yet). */
+    post_body(h, body, BIG, 0, 0, "len=65536 truncated=1 seen=204800 verify=refused first=a last=a");
+    assert_int_equal(gate_calls(h), 1);
+    assert_int_equal(h->ctx.gate_body_len, 0);
+    /* Allowed: the whole body. */
+    post_body(h, body, BIG, 1, 0, "len=204800 truncated=0 seen=204800 verify=refused first=a last=z");
+    assert_int_equal(gate_calls(h), 2);
+    /* Up to MV_HTTP_UNVERIFIED_BODY_MAX the gate is not asked. */
+    post_body(h, body, 1000, 0, 0, "len=1000 truncated=0 seen=1000 verify=refused first=a last=a");
+    post_body(h, body, MV_HTTP_UNVERIFIED_BODY_MAX, 0, 0,
+              "len=65536 truncated=0 seen=65536 verify=refused first=a last=a");
+    assert_int_equal(gate_calls(h), 2);
+    /* A correctly signed request verifies when the gate lets its body in... */
+    post_body(h, body, BIG, 1, BIG, "len=204800 truncated=0 seen=204800 verify=ok first=a last=z");
+    /* ...and a signature over exactly the kept prefix never does: the sender sent more. */
+    post_body(h, body, BIG, 0, MV_HTTP_UNVERIFIED_BODY_MAX,
+              "len=65536 truncated=1 seen=204800 verify=refused first=a last=a");
+    assert_int_equal(gate_calls(h), 4);
+
+    /* A chunked body growing past the prefix: the gate is asked then, once. */
+    mv_buf req;
+    mv_buf_init(&req, 1 << 20);
+    assert_int_equal(mv_buf_puts(&req, "POST /body HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                                       "Content-Type: application/octet-stream\r\nConnection: close\r\n\r\n"),
+                     MV_OK);
+    for (int i = 0; i < 50; i++) { /* 50 x 4000 bytes */
+        assert_int_equal(mv_buf_puts(&req, "fa0\r\n"), MV_OK);
+        assert_int_equal(mv_buf_append(&req, body, 4000), MV_OK);
+        assert_int_equal(mv_buf_puts(&req, "\r\n"), MV_OK);
+    }
+    assert_int_equal(mv_buf_puts(&req, "0\r\n\r\n"), MV_OK);
+    char *resp = raw_exchange(h->port, (char *)req.ptr, req.len);
+    assert_memory_equal(resp, "HTTP/1.1 200", 12);
+    assert_non_null(strstr(resp, "\r\n\r\nlen=65536 truncated=1 seen=200000 verify=refused"));
+    mv_free(resp);
+    mv_buf_clear(&req);
+    assert_int_equal(gate_calls(h), 5);
+
+    /* Over max_body: 413 whatever the gate says. */
+    const char huge[] = "POST /body HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n"
+                        "Content-Type: application/octet-stream\r\nConnection: close\r\n\r\n";
+    resp = raw_exchange(h->port, huge, sizeof huge - 1);
+    assert_memory_equal(resp, "HTTP/1.1 413", 12);
+    mv_free(resp);
+    stop(h);
+
+    /* Without a gate, every body up to max_body is buffered (services without one keep
+     * working). */
+    h = start_with(tweak_big_no_gate);
+    post_body(h, body, BIG, 0, 0, "len=204800 truncated=0 seen=204800 verify=refused first=a last=z");
+    stop(h);
+    mv_free(body);
+}
+
+/* Number of status lines in a raw response: lines starting "HTTP/1." anywhere in it. */
+static int status_lines(const char *resp)
+{
+    int n = 0;
+    for (const char *p = resp; (p = strstr(p, "HTTP/1.")) != NULL; p++)
+        if (p == resp || p[-1] == '\n')
+            n++;
+    return n;
+}
+
+/* Checks that resp is exactly one well-formed response with status want: one status line,
+ * and a body of exactly Content-Length bytes. */
+static void one_response(const char *resp, int want, const char *what)
+{
+    char head[16];
+    snprintf(head, sizeof head, "HTTP/1.1 %03d", want);
+    if (strncmp(resp, head, 12) != 0 || status_lines(resp) != 1)
+        fail_msg("%s: want one %d response, got: %s", what, want, resp);
+    const char *cl = strstr(resp, "\r\nContent-Length: ");
+    const char *end = strstr(resp, "\r\n\r\n");
+    assert_non_null(cl);
+    assert_non_null(end);
+    assert_true(cl < end);
+    if ((size_t)strtoul(cl + 18, NULL, 10) != strlen(end + 4))
+        fail_msg("%s: body length differs from Content-Length: %s", what, resp);
+}
+
+static void test_strict_framing(void **state)
+{
+    (void)state;
+    harness *h = start();
+    static const struct {
+        const char *req;
+        int status;
+        const char *what;
+    } cases[] = {
+        {"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\nContent-Type: application/json\r\n\r\nhello", 400,
+         "negative content-length"},
+        {"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5, 5\r\nContent-Type: application/json\r\n\r\nhello", 400,
+         "content-length list"},
+        {"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5x\r\nContent-Type: application/json\r\n\r\nhello", 400,
+         "malformed content-length"},
+        {"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999999\r\n"
+         "Content-Type: application/json\r\n\r\nhello",
+         413, "content-length over 64 bits"},
+        {"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 7\r\n"
+         "Content-Type: application/json\r\n\r\nhello",
+         400, "two differing content-lengths"},
+        {"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 5\r\n"
+         "Content-Type: application/json\r\n\r\nhello",
+         400, "two equal content-lengths"},
+        {"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n"
+         "Content-Type: application/json\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+         400, "content-length with transfer-encoding"},
+        {"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n"
+         "Content-Type: application/json\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+         400, "transfer-encoding twice"},
+        {"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n"
+         "Content-Type: application/json\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+         501, "transfer-encoding gzip"},
+        {"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello", 415, "body without content-type"},
+        {"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Type: text/plain\r\n\r\nhello", 415,
+         "text/plain body"},
+        {"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", 415,
+         "chunked body without content-type"},
+        {"PUT /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Type: multipart/form-data\r\n\r\nhello", 415,
+         "multipart body"},
+    };
+    int calls = handler_calls(h);
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char *resp = raw_exchange(h->port, cases[i].req, strlen(cases[i].req));
+        one_response(resp, cases[i].status, cases[i].what);
+        assert_non_null(strstr(resp, "\r\nContent-Type: application/json\r\n"));
+        assert_non_null(strstr(resp, "\r\nCache-Control: no-store\r\n"));
+        mv_free(resp);
+    }
+    assert_int_equal(handler_calls(h), calls); /* none reached the handler */
+
+    /* Accepted: a listed type in any case with parameters, and no type on an empty body. */
+    static const char *const ok[] = {
+        "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Type: Application/JSON ; charset=utf-8\r\n"
+        "Connection: close\r\n\r\nhello",
+        "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+        "Connection: close\r\n\r\nhello",
+        "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof *ok; i++) {
+        char *resp = raw_exchange(h->port, ok[i], strlen(ok[i]));
+        one_response(resp, 200, ok[i]);
+        mv_free(resp);
+    }
+    assert_int_equal(handler_calls(h), calls + 3);
+    /* The answers libmicrohttpd would have garbled are counted like every other. */
+    assert_int_equal(fetch_metric(h, "mvtest_http_requests_total{code=\"413\"}"), 1);
+    assert_int_equal(fetch_metric(h, "mvtest_http_requests_total{code=\"415\"}"), 4);
+    assert_int_equal(fetch_metric(h, "mvtest_http_requests_total{code=\"400\"}"), 7);
+    stop(h);
+
+    /* A configured allowlist replaces the default; malformed lists are refused. */
+    srv_ctx ctx = {0};
+    mv_http_server *s = NULL;
+    static const char *const only_json[] = {"application/json", NULL};
+    static const char *const upper[] = {"Application/json", NULL};
+    static const char *const noslash[] = {"json", NULL};
+    mv_http_config cfg = {.listen = "127.0.0.1:0", .max_body = 100, .handler = handler, .ctx = &ctx};
+    cfg.content_types = upper;
+    assert_int_equal(mv_http_server_start(&cfg, &s), MV_ERR_INVAL);
+    cfg.content_types = noslash;
+    assert_int_equal(mv_http_server_start(&cfg, &s), MV_ERR_INVAL);
+    cfg.content_types = only_json;
+    assert_int_equal(pthread_mutex_init(&ctx.lock, NULL), 0);
+    assert_int_equal(mv_http_server_start(&cfg, &s), MV_OK);
+    const char octet[] = "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n"
+                         "Content-Type: application/octet-stream\r\nConnection: close\r\n\r\nx";
+    char *resp = raw_exchange(mv_http_server_port(s), octet, sizeof octet - 1);
+    one_response(resp, 415, "octet-stream refused by a json-only server");
+    mv_free(resp);
+    mv_http_server_stop(s);
+    pthread_mutex_destroy(&ctx.lock);
+}
+
+#define TOKEN "0123456789abcdef0123456789abcdef"
+
+static void tweak_token(mv_http_config *cfg, harness *h)
+{
+    (void)h;
+    cfg->metrics_token = TOKEN;
+}
+
+static void tweak_token_private(mv_http_config *cfg, harness *h)
+{
+    tweak_token(cfg, h);
+    cfg->metrics_private_only = 1;
+}
+
+/* GET /metrics with an Authorization header (NULL = none); returns the status, the body in out. */
+static long get_metrics(harness *h, const char *authz, char **out)
+{
+    char u[128], hdr[512];
+    const char *hdrs[2] = {NULL, NULL};
+    mv_httpc_call c;
+    mv_httpc_call_init(&c);
+    url(u, sizeof u, h, "/metrics");
+    c.url = u;
+    if (authz) {
+        snprintf(hdr, sizeof hdr, "Authorization: %s", authz);
+        hdrs[0] = hdr;
+        c.headers = hdrs;
+    }
+    run1(&c);
+    assert_int_equal(c.rc, MV_OK);
+    long status = c.status;
+    *out = mv_strdup(c.response.ptr ? (char *)c.response.ptr : "");
+    mv_httpc_call_clear(&c);
+    return status;
+}
+
+static void test_metrics_token(void **state)
+{
+    (void)state;
+    harness *h = start_with(tweak_token);
+    char *m;
+    assert_int_equal(mv_metrics_counter_add(h->metrics, "mvtest_records", "private", NULL, 42), MV_OK);
+    assert_int_equal(get_metrics(h, NULL, &m), 200); /* counted: the families exist from now on */
+    mv_free(m);
+    /* Without credentials: the request counter and durations only. */
+    assert_int_equal(get_metrics(h, NULL, &m), 200);
+    assert_non_null(strstr(m, "# TYPE mvtest_http_requests_total counter\n"));
+    assert_non_null(strstr(m, "# TYPE mvtest_http_request_duration_seconds histogram\n"));
+    assert_null(strstr(m, "mvtest_records"));
+    assert_null(strstr(m, "connections"));
+    mv_free(m);
+    /* With the token (scheme in any case): everything. */
+    assert_int_equal(get_metrics(h, "Bearer " TOKEN, &m), 200);
+    assert_non_null(strstr(m, "\nmvtest_records 42\n"));
+    assert_non_null(strstr(m, "# TYPE mvtest_http_requests_total counter\n"));
+    mv_free(m);
+    assert_int_equal(get_metrics(h, "bearer " TOKEN, &m), 200);
+    assert_non_null(strstr(m, "\nmvtest_records 42\n"));
+    mv_free(m);
+    /* A wrong, truncated or differently-schemed credential: 401, nothing rendered. */
+    static const char *const wrong[] = {"Bearer " TOKEN "0", "Bearer 0123456789abcdef0123456789abcdee",
+                                        "Bearer 0123456789abcdef", "Basic " TOKEN, "Bearer", TOKEN};
+    for (size_t i = 0; i < sizeof wrong / sizeof *wrong; i++) {
+        if (get_metrics(h, wrong[i], &m) != 401)
+            fail_msg("Authorization: %s accepted", wrong[i]);
+        assert_null(strstr(m, "mvtest"));
+        mv_free(m);
+    }
+    stop(h);
+
+    /* metrics_private_only: nothing without the token. */
+    h = start_with(tweak_token_private);
+    assert_int_equal(get_metrics(h, NULL, &m), 401);
+    mv_free(m);
+    assert_int_equal(get_metrics(h, "Bearer " TOKEN, &m), 200);
+    assert_non_null(strstr(m, "mvtest_http_requests_total"));
+    mv_free(m);
+    stop(h);
+
+    /* Tokens must be a token68 of 16..256 characters. */
+    srv_ctx ctx = {0};
+    mv_http_server *s = NULL;
+    mv_http_config cfg = {.listen = "127.0.0.1:0", .handler = handler, .ctx = &ctx, .metrics_token = "short"};
+    assert_int_equal(mv_http_server_start(&cfg, &s), MV_ERR_INVAL);
+    cfg.metrics_token = "0123456789abcdef 0123456789abcdef";
+    assert_int_equal(mv_http_server_start(&cfg, &s), MV_ERR_INVAL);
+    assert_null(s);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* A connection to port from source address src (e.g. "127.0.0.2"). */
+static int connect_from(uint16_t port, const char *src)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = 0};
+    assert_int_equal(inet_pton(AF_INET, src, &sa.sin_addr), 1);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    sa.sin_port = htons(port);
+    assert_int_equal(inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr), 1);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    return fd;
+}
+
+/* 1 if the server closed fd (end of file or reset), reading and dropping any answer. */
+static int closed_by_server(int fd)
+{
+    char buf[4096];
+    for (;;) {
+        ssize_t r = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (r == 0)
+            return 1;
+        if (r < 0)
+            return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : 1;
+    }
+}
+
+/* Sends one byte every step_ms until the server closes fd or limit_s passes; returns the
+ * seconds it took (or limit_s). */
+static double trickle_until_closed(int fd, const char *bytes, long step_ms, double limit_s)
+{
+    double t0 = now_s();
+    size_t i = 0, n = strlen(bytes);
+    while (now_s() - t0 < limit_s) {
+        if (closed_by_server(fd))
+            return now_s() - t0;
+        (void)send(fd, bytes + (i++ % n), 1, MSG_NOSIGNAL);
+        sleep_ms(step_ms);
+    }
+    return limit_s;
+}
+
+static void tweak_deadlines(mv_http_config *cfg, harness *h)
+{
+    (void)h;
+    cfg->header_timeout_ms = 600;
+    cfg->body_min_rate = 1000;
+    cfg->max_body = 1 << 20;
+}
+
+static void test_deadlines(void **state)
+{
+    (void)state;
+    harness *h = start_with(tweak_deadlines);
+    char buf[4096];
+
+    /* A head trickled a byte every 100 ms: closed after the 600 ms head deadline, although it
+     * never stops sending. */
+    int fd = connect_from(h->port, "127.0.0.1");
+    const char line[] = "GET /healthz HTTP/1.1\r\nHost: x\r\n";
+    assert_int_equal(send(fd, line, sizeof line - 1, 0), (ssize_t)(sizeof line - 1));
+    double t = trickle_until_closed(fd, "X-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 100, 5);
+    close(fd);
+    if (t < 0.5 || t > 2.0)
+        fail_msg("trickled head closed after %.2f s (deadline 0.6 s)", t);
+
+    /* A body trickled at 10 bytes/s against a minimum of 1000 bytes/s: closed soon after the
+     * grace; the handler never runs. */
+    int calls = handler_calls(h);
+    fd = connect_from(h->port, "127.0.0.1");
+    const char head[] = "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n"
+                        "Content-Type: application/octet-stream\r\n\r\n";
+    assert_int_equal(send(fd, head, sizeof head - 1, 0), (ssize_t)(sizeof head - 1));
+    t = trickle_until_closed(fd, "b", 100, 5);
+    close(fd);
+    if (t < 0.5 || t > 2.5)
+        fail_msg("trickled body closed after %.2f s (grace 0.6 s, then 1000 bytes/s)", t);
+    assert_int_equal(handler_calls(h), calls);
+
+    /* A prompt request on the same server is answered; its idle keep-alive connection is then
+     * closed after the head deadline. */
+    fd = connect_from(h->port, "127.0.0.1");
+    const char get[] = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    assert_int_equal(send(fd, get, sizeof get - 1, 0), (ssize_t)(sizeof get - 1));
+    struct timeval tv = {3, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ssize_t r = recv(fd, buf, sizeof buf - 1, 0);
+    assert_true(r > 12);
+    assert_memory_equal(buf, "HTTP/1.1 200", 12);
+    double t0 = now_s();
+    while (!closed_by_server(fd) && now_s() - t0 < 5)
+        sleep_ms(20);
+    t = now_s() - t0;
+    close(fd);
+    if (t < 0.4 || t > 2.0)
+        fail_msg("idle keep-alive connection closed after %.2f s (deadline 0.6 s)", t);
+
+    long long reaped = -1;
+    mv_buf m;
+    mv_buf_init(&m, 1 << 20);
+    assert_int_equal(mv_metrics_render(h->metrics, &m), MV_OK);
+    reaped = metric_value((char *)m.ptr, "mvtest_http_connections_closed_total{reason=\"head_timeout\"}");
+    assert_true(reaped >= 2);
+    assert_int_equal(metric_value((char *)m.ptr, "mvtest_http_connections_closed_total{reason=\"body_too_slow\"}"),
+                     1);
+    mv_buf_clear(&m);
+
+    /* Stopping does not wait for a client that never finishes its head. */
+    fd = connect_from(h->port, "127.0.0.1");
+    assert_int_equal(send(fd, line, sizeof line - 1, 0), (ssize_t)(sizeof line - 1));
+    sleep_ms(100);
+    t0 = now_s();
+    stop(h);
+    assert_true(now_s() - t0 < 3);
+    close(fd);
+}
+
+static void tweak_one_worker(mv_http_config *cfg, harness *h)
+{
+    (void)h;
+    cfg->threads = 1;
+    cfg->header_timeout_ms = 600;
+}
+
+/* A deadline never counts the server's own slowness against a client: while the only worker
+ * runs a 1.5 s handler, another connection's complete request waits unread past the 600 ms
+ * head deadline, and is still served. */
+static void test_deadline_spares_waiting_bytes(void **state)
+{
+    (void)state;
+    harness *h = start_with(tweak_one_worker);
+    char u[128], buf[256];
+    int fd = connect_from(h->port, "127.0.0.1");
+    sleep_ms(100); /* accepted and registered before the worker blocks */
+    mv_httpc_call c;
+    mv_httpc_call_init(&c);
+    url(u, sizeof u, h, "/sleep");
+    c.url = u;
+    c.timeout_ms = 5000;
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, slow_call, &c), 0);
+    while (handler_calls(h) == 0)
+        sleep_ms(10);
+    const char get[] = "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    assert_int_equal(send(fd, get, sizeof get - 1, 0), (ssize_t)(sizeof get - 1));
+    struct timeval tv = {5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ssize_t r = recv(fd, buf, sizeof buf - 1, 0);
+    assert_true(r >= 12);
+    assert_memory_equal(buf, "HTTP/1.1 200", 12);
+    close(fd);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(c.status, 200);
+    mv_httpc_call_clear(&c);
+    stop(h);
+}
+
+static void tweak_eviction(mv_http_config *cfg, harness *h)
+{
+    (void)h;
+    cfg->header_timeout_ms = 10000; /* long: what closes connections here is eviction */
+    cfg->max_pending_per_addr = 4;
+}
+
+static void test_eviction(void **state)
+{
+    (void)state;
+    harness *h = start_with(tweak_eviction);
+    int a[6], b[4];
+    /* Six silent connections from 127.0.0.1 (cap 4): its two oldest are shut down. */
+    for (int i = 0; i < 6; i++) {
+        a[i] = connect_from(h->port, "127.0.0.1");
+        sleep_ms(30); /* accept order = age */
+    }
+    sleep_ms(500);
+    assert_true(closed_by_server(a[0]));
+    assert_true(closed_by_server(a[1]));
+    for (int i = 2; i < 6; i++)
+        assert_false(closed_by_server(a[i]));
+    /* Another address has its own allowance: 127.0.0.1's connections are untouched. */
+    for (int i = 0; i < 4; i++)
+        b[i] = connect_from(h->port, "127.0.0.2");
+    sleep_ms(500);
+    for (int i = 2; i < 6; i++)
+        assert_false(closed_by_server(a[i]));
+    for (int i = 0; i < 4; i++)
+        assert_false(closed_by_server(b[i]));
+    /* A probe from the flooded address is served (it evicts the oldest silent one). */
+    char u[128];
+    mv_httpc_call c;
+    mv_httpc_call_init(&c);
+    url(u, sizeof u, h, "/healthz");
+    c.url = u;
+    c.timeout_ms = 3000;
+    run1(&c);
+    assert_int_equal(c.rc, MV_OK);
+    assert_int_equal(c.status, 200);
+    mv_httpc_call_clear(&c);
+    sleep_ms(300);
+    assert_true(closed_by_server(a[2]));
+    mv_buf m;
+    mv_buf_init(&m, 1 << 20);
+    assert_int_equal(mv_metrics_render(h->metrics, &m), MV_OK);
+    assert_int_equal(
+        metric_value((char *)m.ptr, "mvtest_http_connections_closed_total{reason=\"evicted_per_address\"}"), 3);
+    mv_buf_clear(&m);
+    for (int i = 0; i < 6; i++)
+        close(a[i]);
+    for (int i = 0; i < 4; i++)
+        close(b[i]);
+    stop(h);
+}
+
 int main(void)
 {
     assert_int_equal(mv_httpc_global_init(), MV_OK);
@@ -686,6 +1264,12 @@ int main(void)
         cmocka_unit_test(test_net_errors),
         cmocka_unit_test(test_graceful_stop),
         cmocka_unit_test(test_listen_and_lifecycle),
+        cmocka_unit_test(test_body_gate),
+        cmocka_unit_test(test_strict_framing),
+        cmocka_unit_test(test_metrics_token),
+        cmocka_unit_test(test_deadlines),
+        cmocka_unit_test(test_deadline_spares_waiting_bytes),
+        cmocka_unit_test(test_eviction),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

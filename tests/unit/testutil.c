@@ -6,6 +6,9 @@
 #include <string.h>
 
 #include "medvault/mv_codec.h"
+#include "medvault/mv_daemon.h"
+#include "medvault/mv_http.h"
+#include "medvault/mv_httpc.h"
 #include "medvault/mv_mem.h"
 
 char *tu_read_vector_file(const char *name, size_t *len)
@@ -86,4 +89,27 @@ int tu_all_zero(const uint8_t *p, size_t n)
     for (size_t i = 0; i < n; i++)
         acc |= p[i];
     return acc == 0;
+}
+
+long tu_get_metrics(unsigned port, const char *token_dir, mv_buf *out)
+{
+    char url[64], tok[MV_HTTP_METRICS_TOKEN_MAX + 1], hdr[MV_HTTP_METRICS_TOKEN_MAX + 32];
+    const char *hdrs[2] = {hdr, NULL};
+    mv_httpc_call c;
+    snprintf(url, sizeof url, "http://127.0.0.1:%u/metrics", port);
+    mv_httpc_call_init(&c);
+    c.url = url;
+    c.timeout_ms = 10000;
+    if (token_dir) {
+        assert_int_equal(mv_daemon_metrics_token(token_dir, tok, sizeof tok), MV_OK);
+        snprintf(hdr, sizeof hdr, "Authorization: Bearer %s", tok);
+        c.headers = hdrs;
+    }
+    assert_int_equal(mv_httpc_run(&c, 1), MV_OK);
+    assert_int_equal(c.rc, MV_OK);
+    long status = c.status;
+    mv_buf_reset(out);
+    assert_int_equal(mv_buf_append(out, c.response.ptr, c.response.len), MV_OK);
+    mv_httpc_call_clear(&c);
+    return status;
 }

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "medvault/mv_buf.h"
 #include "medvault/mv_json.h"
 
 /* Reads tests/vectors/<name> (directory from $MV_VECTORS_DIR) into a NUL-terminated heap
@@ -27,5 +28,9 @@ int tu_all_zero(const uint8_t *p, size_t n);
 /* Makes a fresh empty temporary directory and returns its path (static storage, valid
  * until the next call). */
 const char *tu_tmpdir(void);
+/* GET http://127.0.0.1:PORT/metrics into out (reset first), with the bearer token of the
+ * daemon whose state directory is token_dir (its metrics.token), or without credentials if
+ * token_dir is NULL. Returns the HTTP status; fails the test if there is no answer. */
+long tu_get_metrics(unsigned port, const char *token_dir, mv_buf *out);
 
 #endif
