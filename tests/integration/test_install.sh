@@ -51,5 +51,7 @@ cc -std=c17 "${extra[@]}" "$TMP/prog.c" -o "$TMP/prog-static" $(pkg-config --cfl
 want="b58cfbe118e0cb94 rate limit exceeded"
 [ "$(LD_LIBRARY_PATH="$LIBDIR" "$TMP/prog-shared")" = "$want" ] || fail "shared build printed the wrong result"
 [ "$("$TMP/prog-static")" = "$want" ] || fail "static build printed the wrong result"
-ldd "$TMP/prog-shared" | grep -q "libmedvault.so" || fail "shared program does not use libmedvault.so"
+# ldd's whole output first: `ldd | grep -q` under pipefail fails when grep exits early (SIGPIPE).
+ldd "$TMP/prog-shared" > "$TMP/ldd.out"
+grep -q "libmedvault.so" "$TMP/ldd.out" || fail "shared program does not use libmedvault.so"
 echo "ok - a program built with pkg-config against each library reproduces RFC 9497 A.1.2 vector 1"
