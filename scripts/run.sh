@@ -9,7 +9,7 @@
 # the appointment; the doctor writes a prescription from the formulary (another doctor without
 # the delegation is refused); the patient shares it with a second doctor and revokes; a
 # suspended doctor is refused by the key servers and served decoys by the storage server; an
-# intruder without credentials gets a decoy of the right size and raises an alert; every
+# intruder without credentials gets a decoy whose metadata is invented and raises an alert; every
 # service's audit log verifies after the stop. The run prints where the admin dashboard can be
 # opened and stops everything (MV_RUN_KEEP=1 keeps the deployment running until Ctrl-C).
 set -euo pipefail
@@ -178,7 +178,15 @@ SURL=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["storage_
 REAL_LEN=$("$MV" ls --user "$TMP/dana" --json | python3 -c 'import json,sys; print(next(r["envelope_bytes"] for r in json.load(sys.stdin)["records"] if r["id"]==sys.argv[1]))' "$RX")
 CODE=$(curl -s -D "$TMP/intruder.h" -o "$TMP/intruder.bin" -w '%{http_code}' "$SURL/v1/records/$RX")
 echo "the intruder gets HTTP $CODE with $(stat -c %s "$TMP/intruder.bin") bytes (the real envelope has $REAL_LEN) and headers $(grep -o '^MV-[A-Za-z-]*' "$TMP/intruder.h" | paste -sd, -):"
-echo "a decoy from the decoy cloud for this record id: sealed to the same readers, it would open with a stolen reader key as a plausible fake"
+OWNER=$(grep -i '^MV-Record-Owner:' "$TMP/intruder.h" | tr -d '\r' | cut -d' ' -f2)
+DRK=$("$MV" ls --user "$TMP/dana" --json | python3 -c 'import json,sys; print(next(r["owner"] for r in json.load(sys.stdin)["records"] if r["id"]==sys.argv[1]))' "$RX")
+if [ "$OWNER" != "$DRK" ]; then
+  echo "a decoy invented by the decoy cloud: its owner ${OWNER:0:16}..., patient, episode and size are not the record's (its author is ${DRK:0:16}...)"
+else
+  echo "WARNING: the decoy carries the real owner" >&2
+fi
+curl -s -H "MV-Key: $DRK" "$SURL/v1/records" > "$TMP/intruder-list.json"
+echo "claiming the author's public key without a signature lists $(python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))["records"]; print("%d invented records, %d of them the author'"'"'s" % (len(d), sum(r["owner"]==sys.argv[2] for r in d)))' "$TMP/intruder-list.json" "$DRK")"
 "$MV" get --user "$TMP/dana" "$RX" -o "$TMP/dana-rx2.json"
 cmp -s "$TMP/dana-rx.json" "$TMP/dana-rx2.json" && echo "Dana still reads her real prescription"
 for _ in $(seq 50); do
