@@ -373,11 +373,6 @@ static mv_err decoy_envelope(decoy_srv *d, const mv_decoy_shape *s, int synth, m
 
 /* ---------- answers to forwarded requests (mirroring storage_records.c / storage_blocks.c) ---------- */
 
-static mv_err write_hex_or_empty(mv_buf *b, const uint8_t *p, size_t n)
-{
-    return is_zero(p, n) ? mv_buf_puts(b, "\"\"") : mv_json_write_hex(b, p, n);
-}
-
 static int parse_hex(const char *hex, size_t hex_len, uint8_t *out, size_t n)
 {
     return mv_hex_decode_exact(out, n, hex, hex_len) == MV_OK ? 0 : -1;
@@ -479,41 +474,24 @@ static void readers_get(decoy_srv *d, const mv_decoy_forward *f, const char *arg
         mv_http_respond_json_error(resp, 404, "no such record");
         return;
     }
+    /* As the primary, with its writer: the ACL starts with the owner, then the patient, then
+     * the other readers, among whom a caller who proved its key (a reader of the record) is. */
+    mv_store_record_info info;
+    memset(&info, 0, sizeof info);
+    memcpy(info.id, s->id, 16);
+    memcpy(info.owner, s->owner, 32);
+    memcpy(info.patient, s->patient, 32);
+    memcpy(info.episode, s->episode, 16);
+    snprintf(info.dept, sizeof info.dept, "%s", s->department);
+    info.created = s->created;
+    memcpy(info.readers[info.n_readers++], s->owner, 32);
+    if (!is_zero(s->patient, 32) && memcmp(s->patient, s->owner, 32) != 0)
+        memcpy(info.readers[info.n_readers++], s->patient, 32);
+    if (!synth && !unverified(f) && !is_zero(f->principal, 32) && memcmp(f->principal, s->owner, 32) != 0 &&
+        memcmp(f->principal, s->patient, 32) != 0)
+        memcpy(info.readers[info.n_readers++], f->principal, 32);
     mv_buf_init(&b, 1u << 16);
-    /* As the primary: the ACL starts with the owner, then the patient, then the other readers,
-     * among whom a caller who proved its key (a reader of the record) is. */
-    mv_err rc = mv_buf_puts(&b, "{\"id\":");
-    if (rc == MV_OK)
-        rc = mv_json_write_hex(&b, s->id, 16);
-    if (rc == MV_OK)
-        rc = mv_buf_puts(&b, ",\"owner\":");
-    if (rc == MV_OK)
-        rc = mv_json_write_hex(&b, s->owner, 32);
-    if (rc == MV_OK)
-        rc = mv_buf_puts(&b, ",\"patient\":");
-    if (rc == MV_OK)
-        rc = write_hex_or_empty(&b, s->patient, 32);
-    if (rc == MV_OK)
-        rc = mv_buf_puts(&b, ",\"episode\":");
-    if (rc == MV_OK)
-        rc = write_hex_or_empty(&b, s->episode, 16);
-    if (rc == MV_OK)
-        rc = mv_buf_puts(&b, ",\"department\":");
-    if (rc == MV_OK)
-        rc = mv_json_write_str(&b, s->department, strlen(s->department));
-    if (rc == MV_OK)
-        rc = mv_buf_printf(&b, ",\"created\":%llu,\"readers\":[", (unsigned long long)s->created);
-    if (rc == MV_OK)
-        rc = mv_json_write_hex(&b, s->owner, 32);
-    if (rc == MV_OK && !is_zero(s->patient, 32) && memcmp(s->patient, s->owner, 32) != 0 &&
-        (rc = mv_buf_puts(&b, ",")) == MV_OK)
-        rc = mv_json_write_hex(&b, s->patient, 32);
-    if (rc == MV_OK && !synth && !unverified(f) && !is_zero(f->principal, 32) &&
-        memcmp(f->principal, s->owner, 32) != 0 && memcmp(f->principal, s->patient, 32) != 0 &&
-        (rc = mv_buf_puts(&b, ",")) == MV_OK)
-        rc = mv_json_write_hex(&b, f->principal, 32);
-    if (rc == MV_OK)
-        rc = mv_buf_puts(&b, "]}");
+    mv_err rc = storage_write_access(&b, &info);
     mv_http_respond_built(resp, rc, 200, &b);
     mv_buf_clear(&b);
     mv_decoy_shape_clear(&own);
@@ -666,61 +644,50 @@ static void records_put(const mv_decoy_forward *f, mv_http_response *resp)
     mv_buf_clear(&b);
 }
 
-/* Appends one listing entry for s, as the primary writes it. */
-static mv_err list_entry(mv_buf *b, const mv_decoy_shape *s, int first)
+/* s as a line of the primary's listing. */
+static void listing_entry_of(const mv_decoy_shape *s, storage_listing_entry *e)
 {
-    uint64_t logical = 0;
-    for (uint32_t k = 0; k < s->n_blocks; k++)
-        logical += s->block_len[k];
-    mv_err rc = mv_buf_puts(b, first ? "{\"id\":" : ",{\"id\":");
-    if (rc == MV_OK)
-        rc = mv_json_write_hex(b, s->id, 16);
-    if (rc == MV_OK)
-        rc = mv_buf_puts(b, ",\"owner\":");
-    if (rc == MV_OK)
-        rc = mv_json_write_hex(b, s->owner, 32);
-    if (rc == MV_OK)
-        rc = mv_buf_puts(b, ",\"patient\":");
-    if (rc == MV_OK)
-        rc = write_hex_or_empty(b, s->patient, 32);
-    if (rc == MV_OK)
-        rc = mv_buf_puts(b, ",\"episode\":");
-    if (rc == MV_OK)
-        rc = write_hex_or_empty(b, s->episode, 16);
-    if (rc == MV_OK)
-        rc = mv_buf_puts(b, ",\"department\":");
-    if (rc == MV_OK)
-        rc = mv_json_write_str(b, s->department, strlen(s->department));
-    if (rc == MV_OK)
-        rc = mv_buf_printf(b, ",\"created\":%llu,\"envelope_bytes\":%u,\"logical_bytes\":%llu,\"blocks\":%u}",
-                           (unsigned long long)s->created, s->env_len, (unsigned long long)logical, s->n_blocks);
-    return rc;
+    memset(e, 0, sizeof *e);
+    memcpy(e->id, s->id, 16);
+    memcpy(e->owner, s->owner, 32);
+    memcpy(e->patient, s->patient, 32);
+    memcpy(e->episode, s->episode, 16);
+    snprintf(e->dept, sizeof e->dept, "%s", s->department);
+    e->created = s->created;
+    e->envelope_len = s->env_len;
+    e->logical_bytes = mv_decoy_shape_bytes(s); /* envelope + blocks, as the store counts it */
+    e->n_tags = s->n_blocks;
 }
 
 /* The listing: the shapes the frame carries (the caller's records, honeytokens) and, for an
- * unverified caller, invented records chosen by the key it claims (the same on every call). */
+ * unverified caller, invented records chosen by the key it claims (the same on every call),
+ * written by the primary's own writer (same format, same order). */
 static void records_list(decoy_srv *d, const mv_decoy_forward *f, mv_http_response *resp)
 {
     mv_buf b;
     uint8_t ids[MV_DECOY_SYNTH_LIST_MAX][16];
-    size_t n_synth = 0, k = 0;
+    size_t n_synth = 0, n = 0;
+    mv_err rc = MV_OK;
     mv_buf_init(&b, MV_HTTP_RESPONSE_MAX);
     if (unverified(f))
         n_synth = mv_decoy_synth_list(d->seed, is_zero(f->principal, 32) ? NULL : f->principal, ids,
                                       MV_DECOY_SYNTH_LIST_MAX);
-    mv_err rc = mv_buf_puts(&b, "{\"records\":[");
+    storage_listing_entry *v = mv_calloc(f->n_shapes + n_synth + 1, sizeof *v);
+    if (!v)
+        rc = MV_ERR_NOMEM;
     for (size_t i = 0; rc == MV_OK && i < f->n_shapes; i++)
-        rc = list_entry(&b, &f->shapes[i], k++ == 0);
+        listing_entry_of(&f->shapes[i], &v[n++]);
     for (size_t i = 0; rc == MV_OK && i < n_synth; i++) {
         mv_decoy_shape sh;
         mv_decoy_shape_init(&sh);
         if ((rc = mv_decoy_shape_synth(d->seed, ids[i], d->anchor, &sh)) == MV_OK)
-            rc = list_entry(&b, &sh, k++ == 0);
+            listing_entry_of(&sh, &v[n++]);
         mv_decoy_shape_clear(&sh);
     }
     if (rc == MV_OK)
-        rc = mv_buf_puts(&b, "]}");
+        rc = storage_write_listing(&b, v, n);
     mv_http_respond_built(resp, rc, 200, &b);
+    mv_free(v);
     mv_buf_clear(&b);
 }
 

@@ -330,14 +330,8 @@ void storage_handle_records_get(storage_srv *s, const mv_credential *cred, const
 
 /* ---------- GET /v1/records ---------- */
 
-struct list_entry {
-    uint8_t id[16], owner[32], patient[32], episode[16];
-    char dept[MV_STORE_DEPT_MAX + 1];
-    uint64_t created, envelope_len, logical_bytes, n_tags;
-};
-
 struct list_ctx {
-    struct list_entry *v;
+    storage_listing_entry *v;
     size_t n, cap;
 };
 
@@ -348,13 +342,13 @@ static mv_err list_one(void *ctx, const mv_store_record_info *info)
         if (l->cap >= LIST_MAX)
             return MV_ERR_TOO_LARGE;
         size_t nc = l->cap ? l->cap * 2 : 64;
-        struct list_entry *nv = mv_realloc(l->v, nc * sizeof *nv);
+        storage_listing_entry *nv = mv_realloc(l->v, nc * sizeof *nv);
         if (!nv)
             return MV_ERR_NOMEM;
         l->v = nv;
         l->cap = nc;
     }
-    struct list_entry *e = &l->v[l->n++];
+    storage_listing_entry *e = &l->v[l->n++];
     memcpy(e->id, info->id, 16);
     memcpy(e->owner, info->owner, 32);
     memcpy(e->patient, info->patient, 32);
@@ -369,10 +363,44 @@ static mv_err list_one(void *ctx, const mv_store_record_info *info)
 
 static int list_cmp(const void *a, const void *b)
 {
-    const struct list_entry *x = a, *y = b;
+    const storage_listing_entry *x = a, *y = b;
     if (x->created != y->created)
         return x->created < y->created ? -1 : 1;
     return memcmp(x->id, y->id, 16);
+}
+
+mv_err storage_write_listing(mv_buf *b, storage_listing_entry *v, size_t n)
+{
+    if (n)
+        qsort(v, n, sizeof *v, list_cmp);
+    mv_err rc = mv_buf_puts(b, "{\"records\":[");
+    for (size_t i = 0; rc == MV_OK && i < n; i++) {
+        const storage_listing_entry *e = &v[i];
+        rc = mv_buf_puts(b, i ? ",{\"id\":" : "{\"id\":");
+        if (rc == MV_OK)
+            rc = mv_json_write_hex(b, e->id, 16);
+        if (rc == MV_OK)
+            rc = mv_buf_puts(b, ",\"owner\":");
+        if (rc == MV_OK)
+            rc = mv_json_write_hex(b, e->owner, 32);
+        if (rc == MV_OK)
+            rc = mv_buf_puts(b, ",\"patient\":");
+        if (rc == MV_OK)
+            rc = write_hex_or_empty(b, e->patient, 32);
+        if (rc == MV_OK)
+            rc = mv_buf_puts(b, ",\"episode\":");
+        if (rc == MV_OK)
+            rc = write_hex_or_empty(b, e->episode, 16);
+        if (rc == MV_OK)
+            rc = mv_buf_puts(b, ",\"department\":");
+        if (rc == MV_OK)
+            rc = mv_json_write_str(b, e->dept, strlen(e->dept));
+        if (rc == MV_OK)
+            rc = mv_buf_printf(b, ",\"created\":%llu,\"envelope_bytes\":%llu,\"logical_bytes\":%llu,\"blocks\":%llu}",
+                               (unsigned long long)e->created, (unsigned long long)e->envelope_len,
+                               (unsigned long long)e->logical_bytes, (unsigned long long)e->n_tags);
+    }
+    return rc == MV_OK ? mv_buf_puts(b, "]}") : rc;
 }
 
 void storage_handle_records_list(storage_srv *s, const mv_credential *cred, mv_http_response *resp)
@@ -389,37 +417,7 @@ void storage_handle_records_list(storage_srv *s, const mv_credential *cred, mv_h
         storage_respond_store_error(resp, rc, "record listing");
         goto out;
     }
-    if (l.n)
-        qsort(l.v, l.n, sizeof *l.v, list_cmp);
-    rc = mv_buf_puts(&b, "{\"records\":[");
-    for (size_t i = 0; rc == MV_OK && i < l.n; i++) {
-        const struct list_entry *e = &l.v[i];
-        rc = mv_buf_puts(&b, i ? ",{\"id\":" : "{\"id\":");
-        if (rc == MV_OK)
-            rc = mv_json_write_hex(&b, e->id, 16);
-        if (rc == MV_OK)
-            rc = mv_buf_puts(&b, ",\"owner\":");
-        if (rc == MV_OK)
-            rc = mv_json_write_hex(&b, e->owner, 32);
-        if (rc == MV_OK)
-            rc = mv_buf_puts(&b, ",\"patient\":");
-        if (rc == MV_OK)
-            rc = write_hex_or_empty(&b, e->patient, 32);
-        if (rc == MV_OK)
-            rc = mv_buf_puts(&b, ",\"episode\":");
-        if (rc == MV_OK)
-            rc = write_hex_or_empty(&b, e->episode, 16);
-        if (rc == MV_OK)
-            rc = mv_buf_puts(&b, ",\"department\":");
-        if (rc == MV_OK)
-            rc = mv_json_write_str(&b, e->dept, strlen(e->dept));
-        if (rc == MV_OK)
-            rc = mv_buf_printf(&b, ",\"created\":%llu,\"envelope_bytes\":%llu,\"logical_bytes\":%llu,\"blocks\":%llu}",
-                               (unsigned long long)e->created, (unsigned long long)e->envelope_len,
-                               (unsigned long long)e->logical_bytes, (unsigned long long)e->n_tags);
-    }
-    if (rc == MV_OK)
-        rc = mv_buf_puts(&b, "]}");
+    rc = storage_write_listing(&b, l.v, l.n);
     mv_http_respond_built(resp, rc, 200, &b);
 out:
     mv_free(l.v);
@@ -438,9 +436,7 @@ static int parse_readers_path(const char *arg, uint8_t id[16], mv_http_response 
     return 0;
 }
 
-/* The record's metadata and ACL as JSON: {"id","owner","patient","episode","department",
- * "created","readers":[...]}. */
-static mv_err write_access(mv_buf *b, const mv_store_record_info *info)
+mv_err storage_write_access(mv_buf *b, const mv_store_record_info *info)
 {
     mv_err rc = mv_buf_puts(b, "{\"id\":");
     if (rc == MV_OK)
@@ -483,7 +479,7 @@ void storage_handle_record_readers_get(storage_srv *s, const mv_credential *cred
     if (load_readable(s, cred, id, &info, NULL, resp))
         return;
     mv_buf_init(&b, 1u << 16);
-    mv_err rc = write_access(&b, &info);
+    mv_err rc = storage_write_access(&b, &info);
     mv_http_respond_built(resp, rc, 200, &b);
     mv_buf_clear(&b);
 }

@@ -263,6 +263,9 @@ assert len(ids) >= 12, "a listing of %d records" % len(ids)
 assert not real & set(ids), "a real record id is listed"
 for r in d["records"]:
     assert alv not in (r["owner"], r["patient"]) and dana not in (r["owner"], r["patient"]), "a real key is listed"
+    assert r["logical_bytes"] > r["envelope_bytes"] > 0, "sizes no real listing has"
+# The primary's order (creation time, then id): the decoy listing is written by the same code.
+assert [(r["created"], r["id"]) for r in d["records"]] == sorted((r["created"], r["id"]) for r in d["records"])
 PY
 SID=$(json_get "$TMP/vl1.json" 'd["records"][-1]["id"]')
 SOWN=$(json_get "$TMP/vl1.json" 'd["records"][-1]["owner"]')
