@@ -26,3 +26,15 @@ stop_pid() {
   wait "$p" || rc=$?
   [ "$rc" -eq 0 ] || fail "process $p exited with status $rc after SIGTERM"
 }
+
+# start_up [ARGS...] : `medvault up --dir $TMP/mv --json ARGS` in the background; waits for
+# $TMP/mv/ready. Its pid is in UP (and PIDS), its report in $TMP/up.json, its stderr in
+# $TMP/up.err; fails the test (with up's and the services' logs) if it does not get ready.
+start_up() {
+  "$MV" up --dir "$TMP/mv" --json "$@" > "$TMP/up.json" 2> "$TMP/up.err" &
+  UP=$!
+  PIDS+=("$UP")
+  for _ in $(seq 900); do [ -f "$TMP/mv/ready" ] && return 0; kill -0 "$UP" 2>/dev/null || break; sleep 0.1; done
+  cat "$TMP/up.err" "$TMP"/mv/logs/*.log >&2 || true
+  fail "medvault up did not become ready"
+}

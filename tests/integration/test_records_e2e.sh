@@ -5,11 +5,7 @@
 # only; uploads with one key server down; no plaintext in the storage directory; delete + gc.
 source "$(dirname "$0")/lib.sh"
 
-"$MV" up --dir "$TMP/mv" > "$TMP/up.out" 2> "$TMP/up.err" &
-UP=$!
-PIDS+=("$UP")
-for _ in $(seq 900); do [ -f "$TMP/mv/ready" ] && break; kill -0 "$UP" 2>/dev/null || break; sleep 0.1; done
-[ -f "$TMP/mv/ready" ] || { cat "$TMP/up.err" "$TMP"/mv/logs/*.log >&2; fail "medvault up did not become ready"; }
+start_up
 DEP=$TMP/mv/deployment.json
 ADMIN=$TMP/mv/admin
 pass "medvault up is ready"

@@ -9,11 +9,7 @@
 #  2. an unsigned read of her record carries none of its real metadata.
 source "$(dirname "$0")/lib.sh"
 
-"$MV" up --dir "$TMP/mv" --json > "$TMP/up.json" 2> "$TMP/up.err" &
-UP=$!
-PIDS+=("$UP")
-for _ in $(seq 900); do [ -f "$TMP/mv/ready" ] && break; kill -0 "$UP" 2>/dev/null || break; sleep 0.1; done
-[ -f "$TMP/mv/ready" ] || { cat "$TMP/up.err" "$TMP"/mv/logs/*.log >&2; fail "medvault up did not become ready"; }
+start_up
 export MEDVAULT_DEPLOYMENT=$TMP/mv/deployment.json
 ADMIN=$TMP/mv/admin
 HURL=$(json_get "$TMP/up.json" 'd["hospital_url"]')

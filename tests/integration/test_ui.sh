@@ -7,11 +7,7 @@
 # every value escaped; logout.
 source "$(dirname "$0")/lib.sh"
 
-"$MV" up --dir "$TMP/mv" > "$TMP/up.out" 2> "$TMP/up.err" &
-UP=$!
-PIDS+=("$UP")
-for _ in $(seq 900); do [ -f "$TMP/mv/ready" ] && break; kill -0 "$UP" 2>/dev/null || break; sleep 0.1; done
-[ -f "$TMP/mv/ready" ] || { cat "$TMP/up.err" "$TMP"/mv/logs/*.log >&2; fail "medvault up did not become ready"; }
+start_up
 DEP=$TMP/mv/deployment.json
 ADMIN=$TMP/mv/admin
 export MEDVAULT_DEPLOYMENT=$DEP
