@@ -264,6 +264,52 @@ mv_err mv_frame_end(mv_frame_writer *w)
 #define MVB1 "MVB1 frame"
 
 /* Reads one MVB1 item. MV_OK, or the error with *what. */
+/* ---- item lists (MVB1, MVP2): n items checked once at decode, then iterated as views ---- */
+
+/* Parses one item of a kind at r into out (a mv_frame_block or mv_frame_record). */
+typedef mv_err (*item_fn)(rd *r, void *out, const char **what);
+
+/* Checks the n items of frame (each `noun` i) that start at r and must end the input exactly
+ * (else the refusal says `trailing`); on success items and items_len delimit them for the
+ * iterator. */
+static mv_err items_check(rd *r, uint32_t n, const char *frame, const char *noun, const char *trailing,
+                          item_fn parse, void *scratch, mv_frame_fault *fault, const uint8_t **items,
+                          size_t *items_len)
+{
+    const uint8_t *start = r->p;
+    for (uint32_t i = 0; i < n; i++) {
+        const char *what = NULL;
+        mv_err rc = parse(r, scratch, &what);
+        if (rc != MV_OK)
+            return refuse(fault, frame, noun, i, what, rc);
+    }
+    if (r->left)
+        return refuse(fault, frame, NULL, MV_FRAME_NO_ITEM, trailing, MV_ERR_PARSE);
+    *items = start;
+    *items_len = (size_t)(r->p - start);
+    return MV_OK;
+}
+
+static void items_iter(mv_frame_iter *it, const uint8_t *items, size_t len, uint32_t count, int kind)
+{
+    it->p = items;
+    it->left = len;
+    it->remaining = count;
+    it->kind = kind;
+}
+
+static int items_next(mv_frame_iter *it, int kind, item_fn parse, void *out)
+{
+    rd r = {it->p, it->left};
+    const char *what = NULL;
+    if (it->kind != kind || it->remaining == 0 || parse(&r, out, &what) != MV_OK)
+        return 0;
+    it->p = r.p;
+    it->left = r.left;
+    it->remaining--;
+    return 1;
+}
+
 static mv_err block_item(rd *r, mv_frame_block *b, const char **what)
 {
     uint32_t len = 0;
@@ -293,6 +339,11 @@ static mv_err block_item(rd *r, mv_frame_block *b, const char **what)
     return MV_ERR_PARSE;
 }
 
+static mv_err block_item_any(rd *r, void *out, const char **what)
+{
+    return block_item(r, out, what);
+}
+
 mv_err mv_frame_blocks_decode(const uint8_t *p, size_t len, mv_frame_blocks *out, mv_frame_fault *fault)
 {
     rd r = {p, len};
@@ -313,42 +364,26 @@ mv_err mv_frame_blocks_decode(const uint8_t *p, size_t len, mv_frame_blocks *out
         return refuse(fault, MVB1, NULL, MV_FRAME_NO_ITEM, "no items", MV_ERR_PARSE);
     if (n > r.left / MVB1_MIN_ITEM)
         return refuse(fault, MVB1, NULL, MV_FRAME_NO_ITEM, "item count larger than the body", MV_ERR_PARSE);
-    const uint8_t *items = r.p;
-    for (uint32_t i = 0; i < n; i++) {
-        mv_frame_block b;
-        const char *what = NULL;
-        mv_err rc = block_item(&r, &b, &what);
-        if (rc != MV_OK)
-            return refuse(fault, MVB1, "item", i, what, rc);
+    mv_frame_block scratch;
+    mv_err rc = items_check(&r, n, MVB1, "item", "trailing bytes after the last item", block_item_any, &scratch, fault, &out->items, &out->items_len);
+    if (rc != MV_OK) {
+        memset(out, 0, sizeof *out);
+        return rc;
     }
-    if (r.left)
-        return refuse(fault, MVB1, NULL, MV_FRAME_NO_ITEM, "trailing bytes after the last item", MV_ERR_PARSE);
     out->dept = (const char *)d;
     out->dept_len = dl;
     out->count = n;
-    out->items = items;
-    out->items_len = (size_t)(r.p - items);
     return MV_OK;
 }
 
 void mv_frame_blocks_iter(const mv_frame_blocks *f, mv_frame_iter *it)
 {
-    it->p = f->items;
-    it->left = f->items_len;
-    it->remaining = f->count;
-    it->kind = K_MVB1;
+    items_iter(it, f->items, f->items_len, f->count, K_MVB1);
 }
 
 int mv_frame_blocks_next(mv_frame_iter *it, mv_frame_block *out)
 {
-    rd r = {it->p, it->left};
-    const char *what = NULL;
-    if (it->kind != K_MVB1 || it->remaining == 0 || block_item(&r, out, &what) != MV_OK)
-        return 0;
-    it->p = r.p;
-    it->left = r.left;
-    it->remaining--;
-    return 1;
+    return items_next(it, K_MVB1, block_item_any, out);
 }
 
 void mv_frame_blocks_begin(mv_frame_writer *w, mv_buf *out, const char *dept)
@@ -696,6 +731,11 @@ static mv_err record_item(rd *r, mv_frame_record *rec, const char **what)
     return MV_OK;
 }
 
+static mv_err record_item_any(rd *r, void *out, const char **what)
+{
+    return record_item(r, out, what);
+}
+
 mv_err mv_frame_records_decode(const uint8_t *p, size_t len, mv_frame_records *out, mv_frame_fault *fault)
 {
     rd r = {p, len};
@@ -713,40 +753,24 @@ mv_err mv_frame_records_decode(const uint8_t *p, size_t len, mv_frame_records *o
         return refuse(fault, MVP2, NULL, MV_FRAME_NO_ITEM, "more than 4096 records", MV_ERR_PARSE);
     if (n > r.left / MVP2_MIN_RECORD)
         return refuse(fault, MVP2, NULL, MV_FRAME_NO_ITEM, "record count larger than the body", MV_ERR_PARSE);
-    const uint8_t *items = r.p;
-    for (uint32_t i = 0; i < n; i++) {
-        mv_frame_record rec;
-        const char *what = NULL;
-        mv_err rc = record_item(&r, &rec, &what);
-        if (rc != MV_OK)
-            return refuse(fault, MVP2, "record", i, what, rc);
+    mv_frame_record scratch;
+    mv_err rc = items_check(&r, n, MVP2, "record", "trailing bytes after the last record", record_item_any, &scratch, fault, &out->items, &out->items_len);
+    if (rc != MV_OK) {
+        memset(out, 0, sizeof *out);
+        return rc;
     }
-    if (r.left)
-        return refuse(fault, MVP2, NULL, MV_FRAME_NO_ITEM, "trailing bytes after the last record", MV_ERR_PARSE);
     out->count = n;
-    out->items = items;
-    out->items_len = (size_t)(r.p - items);
     return MV_OK;
 }
 
 void mv_frame_records_iter(const mv_frame_records *f, mv_frame_iter *it)
 {
-    it->p = f->items;
-    it->left = f->items_len;
-    it->remaining = f->count;
-    it->kind = K_MVP2;
+    items_iter(it, f->items, f->items_len, f->count, K_MVP2);
 }
 
 int mv_frame_records_next(mv_frame_iter *it, mv_frame_record *out)
 {
-    rd r = {it->p, it->left};
-    const char *what = NULL;
-    if (it->kind != K_MVP2 || it->remaining == 0 || record_item(&r, out, &what) != MV_OK)
-        return 0;
-    it->p = r.p;
-    it->left = r.left;
-    it->remaining--;
-    return 1;
+    return items_next(it, K_MVP2, record_item_any, out);
 }
 
 void mv_frame_records_begin(mv_frame_writer *w, mv_buf *out)
