@@ -7,11 +7,9 @@
 #include "testutil.h"
 
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "medvault/mv_client.h"
@@ -21,31 +19,24 @@
 #include "medvault/mv_json.h"
 #include "medvault/mv_mem.h"
 
-extern char **environ;
 
 static char g_dir[256], g_dep[400], g_admin[400], g_doc1[400], g_doc2[400];
-static pid_t g_up = -1;
+static int g_up = -1;
 
 static int setup(void **state)
 {
     (void)state;
     const char *bin = getenv("MEDVAULT_BIN");
-    char mvdir[300], ready[320];
+    char mvdir[300];
     assert_non_null(bin);
     assert_int_equal(mv_crypto_init(), MV_OK);
     snprintf(g_dir, sizeof g_dir, "%s", tu_tmpdir());
     snprintf(mvdir, sizeof mvdir, "%s/mv", g_dir);
-    snprintf(ready, sizeof ready, "%s/ready", mvdir);
     snprintf(g_dep, sizeof g_dep, "%s/deployment.json", mvdir);
     snprintf(g_admin, sizeof g_admin, "%s/admin", mvdir);
     snprintf(g_doc1, sizeof g_doc1, "%s/doc1", g_dir);
     snprintf(g_doc2, sizeof g_doc2, "%s/doc2", g_dir);
-    setenv("MV_LOG", "warn", 1);
-    char *argv[] = {(char *)bin, "up", "--dir", mvdir, NULL};
-    assert_int_equal(posix_spawn(&g_up, bin, NULL, NULL, argv, environ), 0);
-    for (int i = 0; i < 900 && !mv_file_exists(ready); i++)
-        usleep(100000);
-    assert_true(mv_file_exists(ready));
+    g_up = tu_up_start(mvdir);
     const char *card[] = {"cardiology"};
     assert_int_equal(mv_client_user_add(g_dep, g_admin, "Doc One", "doctor", card, 1, g_doc1), MV_OK);
     assert_int_equal(mv_client_user_add(g_dep, g_admin, "Doc Two", "doctor", card, 1, g_doc2), MV_OK);
@@ -55,14 +46,10 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    int st = 0;
-    if (g_up > 0) {
-        kill(g_up, SIGTERM);
-        waitpid(g_up, &st, 0);
-    }
+    int stopped = tu_up_stop(g_up);
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-    return system(cmd) == 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+    return system(cmd) == 0 && stopped == 0 ? 0 : -1;
 }
 
 static mv_client *open_as(const char *user, const mv_client_options *o)

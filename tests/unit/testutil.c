@@ -1,12 +1,17 @@
 /* testutil.c - shared helpers for the unit tests. */
 #include "testutil.h"
 
+#include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "medvault/mv_codec.h"
 #include "medvault/mv_daemon.h"
+#include "medvault/mv_file.h"
 #include "medvault/mv_http.h"
 #include "medvault/mv_httpc.h"
 #include "medvault/mv_mem.h"
@@ -112,4 +117,30 @@ long tu_get_metrics(unsigned port, const char *token_dir, mv_buf *out)
     assert_int_equal(mv_buf_append(out, c.response.ptr, c.response.len), MV_OK);
     mv_httpc_call_clear(&c);
     return status;
+}
+
+extern char **environ;
+
+int tu_up_start(const char *mvdir)
+{
+    const char *bin = getenv("MEDVAULT_BIN");
+    char ready[512];
+    pid_t pid = -1;
+    assert_non_null(bin);
+    snprintf(ready, sizeof ready, "%s/ready", mvdir);
+    setenv("MV_LOG", "warn", 1);
+    char *argv[] = {(char *)bin, "up", "--dir", (char *)mvdir, NULL};
+    assert_int_equal(posix_spawn(&pid, bin, NULL, NULL, argv, environ), 0);
+    for (int i = 0; i < 900 && !mv_file_exists(ready); i++)
+        usleep(100000);
+    assert_true(mv_file_exists(ready));
+    return (int)pid;
+}
+
+int tu_up_stop(int pid)
+{
+    int st = 0;
+    if (pid <= 0 || kill((pid_t)pid, SIGTERM) != 0 || waitpid((pid_t)pid, &st, 0) != (pid_t)pid)
+        return -1;
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
 }

@@ -32,5 +32,11 @@ const char *tu_tmpdir(void);
  * daemon whose state directory is token_dir (its metrics.token), or without credentials if
  * token_dir is NULL. Returns the HTTP status; fails the test if there is no answer. */
 long tu_get_metrics(unsigned port, const char *token_dir, mv_buf *out);
+/* Starts `$MEDVAULT_BIN up --dir mvdir` (MV_LOG=warn) and waits up to 90 s for mvdir/ready;
+ * returns its pid. Fails the test if it does not get ready. */
+int tu_up_start(const char *mvdir);
+/* SIGTERM to the pid tu_up_start returned, and waits: 0 if it exited 0, -1 otherwise
+ * (also for pid <= 0). */
+int tu_up_stop(int pid);
 
 #endif
