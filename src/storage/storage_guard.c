@@ -435,9 +435,12 @@ out:
 
 /* ---------- shapes ---------- */
 
+static int key_reads(const uint8_t key[32], const mv_store_record_info *info);
+
 /* The shape of record id from the store: metadata, the envelope's reader keys and each
- * block's cipher length in tag order. MV_ERR_NOT_FOUND if the record is gone. */
-static mv_err shape_of(storage_srv *s, const uint8_t id[16], mv_decoy_shape *out)
+ * block's cipher length in tag order. MV_ERR_NOT_FOUND if the record is gone, or if reader
+ * (not NULL) may not read it. */
+static mv_err shape_of(storage_srv *s, const uint8_t id[16], const uint8_t *reader, mv_decoy_shape *out)
 {
     mv_store_record_info info;
     mv_buf env;
@@ -448,6 +451,9 @@ static mv_err shape_of(storage_srv *s, const uint8_t id[16], mv_decoy_shape *out
     mv_buf_init(&env, MV_STORE_MAX_ENVELOPE);
     if ((rc = mv_store_record_get(s->store, id, &info, &env)) != MV_OK)
         goto out;
+    rc = MV_ERR_NOT_FOUND;
+    if (reader && !key_reads(reader, &info))
+        goto out; /* no record of another reader's shows in a decoy view */
     memcpy(out->id, id, 16);
     /* Departments come from credentials (at most 63 bytes); a longer one cannot occur. */
     size_t dl = strnlen(info.dept, sizeof out->department - 1);
@@ -587,7 +593,9 @@ static int key_reads(const uint8_t key[32], const mv_store_record_info *info)
     return 0;
 }
 
-static mv_err shapes_add(storage_srv *s, struct shape_list *l, const uint8_t id[16])
+/* Appends the shape of id (for reader, or NULL: any) to l; a record that is gone or that
+ * reader may not read is skipped. */
+static mv_err shapes_add(storage_srv *s, struct shape_list *l, const uint8_t id[16], const uint8_t *reader)
 {
     if (l->n == l->cap) {
         size_t nc = l->cap ? l->cap * 2 : 16;
@@ -600,7 +608,7 @@ static mv_err shapes_add(storage_srv *s, struct shape_list *l, const uint8_t id[
         l->cap = nc;
     }
     mv_decoy_shape_init(&l->v[l->n]);
-    mv_err rc = shape_of(s, id, &l->v[l->n]);
+    mv_err rc = shape_of(s, id, reader, &l->v[l->n]);
     if (rc == MV_OK)
         l->n++;
     return rc == MV_ERR_NOT_FOUND || rc == MV_ERR_PARSE ? MV_OK : rc;
@@ -651,19 +659,8 @@ static mv_err forward_shapes(storage_guard *g, enum storage_route r, const named
         pthread_mutex_lock(&g->lock);
         int honey = honeytoken_locked(g, ids->ids[i]);
         pthread_mutex_unlock(&g->lock);
-        if (!honey && !reader)
-            continue;
-        if (!honey && !admin) {
-            mv_store_record_info info;
-            mv_err grc = mv_store_record_get(s->store, ids->ids[i], &info, NULL);
-            if (grc == MV_ERR_NOT_FOUND || (grc == MV_OK && !key_reads(reader, &info)))
-                continue; /* the decoy answers 404: no record of another reader's shows */
-            if (grc != MV_OK) {
-                rc = grc;
-                break;
-            }
-        }
-        rc = shapes_add(s, out, ids->ids[i]);
+        if (honey || reader) /* an unverified caller is sent honeytokens only */
+            rc = shapes_add(s, out, ids->ids[i], honey || admin ? NULL : reader);
     }
     if (rc != MV_OK || r != R_RECORDS_LIST)
         return rc;
@@ -679,7 +676,7 @@ static mv_err forward_shapes(storage_guard *g, enum storage_route r, const named
     if (rc == MV_OK && reader)
         rc = mv_store_record_list(s->store, reader, collect_id, &l);
     for (size_t i = 0; rc == MV_OK && i < l.n; i++)
-        rc = shapes_add(s, out, l.ids[i]);
+        rc = shapes_add(s, out, l.ids[i], NULL);
     mv_free(l.ids);
     return rc;
 }
@@ -1031,7 +1028,7 @@ static mv_err push_shapes(storage_guard *g, const uint8_t (*ids)[16], size_t n)
     mv_httpc_call_init(&call);
     mv_buf_init(&frame, MV_HTTP_RESPONSE_MAX);
     for (size_t i = 0; rc == MV_OK && i < n; i++)
-        rc = shapes_add(s, &shapes, ids[i]);
+        rc = shapes_add(s, &shapes, ids[i], NULL);
     if (rc != MV_OK || shapes.n == 0)
         goto out;
     if ((rc = mv_decoy_shapes_encode(shapes.v, shapes.n, &frame)) != MV_OK)
