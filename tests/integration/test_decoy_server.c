@@ -360,7 +360,7 @@ static long forward_headers(const char *path, char owner[65])
     owner[0] = 0;
     for (size_t i = 0; i < c.n_kept; i++)
         if (!strcmp(c.kept_names[i], "MV-Record-Owner"))
-            snprintf(owner, 65, "%s", c.kept_values[i]);
+            snprintf(owner, 65, "%.64s", c.kept_values[i]);
     long st = c.status;
     mv_httpc_call_clear(&c);
     mv_buf_clear(&fb);
