@@ -184,8 +184,9 @@ void mv_auth_verifier_free(mv_auth_verifier *v);
 mv_err mv_auth_verifier_add_target(mv_auth_verifier *v, const char *origin) __attribute__((warn_unused_result));
 /* Adds the origins of a server that listens on `listen` ("a.b.c.d:port", as daemons take it;
  * its port is ignored) and was bound to `port`: "http://a.b.c.d:PORT", plus
- * "http://127.0.0.1:PORT" and "http://localhost:PORT" when the address is a loopback or the
- * wildcard one (every URL a client on this machine may use). A server behind a TLS front or
+ * "http://127.0.0.1:PORT" and "http://localhost:PORT" when the address is 127.0.0.1 or the
+ * wildcard one (every URL a client on this machine may use; another 127/8 address gets no
+ * alias, so two services on 127.0.0.1:P and 127.0.0.2:P never share a name). A server behind a TLS front or
  * reached under a DNS name adds those origins too (mv_auth_verifier_add_target; the daemons'
  * `public_url` setting). Errors as mv_auth_verifier_add_target; MV_ERR_INVAL for a malformed
  * address or port 0. */
@@ -206,6 +207,7 @@ mv_err mv_auth_verifier_add_urls(mv_auth_verifier *v, const char *urls) __attrib
  * signature concerns a key proven to have signed this request, so a refusal for an expired,
  * revoked or replayed request can be attributed to that key):
  *   1. every header present and well-formed, method and path well-formed -> MV_ERR_AUTH
+ *      (MV-Target alone missing is judged after step 3: MV_ERR_PROTOCOL, a v1 client)
  *   2. the credential decodes and is signed by the hospital key           -> MV_ERR_AUTH
  *   3. MV-Key equals the credential's subject                              -> MV_ERR_AUTH
  *   4. MV-Signature verifies over the v2 string (with MV-Content-SHA256 if sent, else the
@@ -240,6 +242,8 @@ typedef enum mv_auth_failure {
     MV_AUTH_FAIL_REPLAY,    /* a correctly signed request whose nonce was seen before */
     MV_AUTH_FAIL_TARGET,    /* a correctly signed request meant for another service */
     MV_AUTH_FAIL_BODY,      /* a correctly signed MV-Content-SHA256 the body does not match */
+    MV_AUTH_FAIL_VERSION,   /* no MV-Target, with an authentic credential of MV-Key: a client of
+                               signed requests v1, not a forger (its signature is not checked) */
 } mv_auth_failure;
 
 /* As mv_auth_verify (same checks, same order, same errors), and *why (required) receives the
@@ -256,8 +260,8 @@ mv_err mv_auth_verify_key(mv_auth_verifier *v, const mv_auth_request *r, uint64_
     __attribute__((warn_unused_result));
 
 /* Checks a request from its headers alone, before its body has arrived: steps 1 to 4 and 6
- * to 9 of mv_auth_verify, with the signature checked over the digest MV-Content-SHA256 claims
- * (required) and the nonce neither checked nor recorded. A server calls it to decide whether
+ * to 10 of mv_auth_verify, with the signature checked over the digest MV-Content-SHA256 claims
+ * (required) and the nonce looked up but not recorded (a replay gets MV_ERR_REPLAY here too). A server calls it to decide whether
  * a large body may be buffered at all; it must still call mv_auth_verify on the whole
  * request. With need_cred 0 it checks as mv_auth_verify_key does. r->body is ignored.
  * Errors: as mv_auth_verify (MV_ERR_AUTH also for a missing or malformed MV-Content-SHA256). */

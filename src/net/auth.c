@@ -551,6 +551,20 @@ static void nonce_evict(mv_auth_verifier *v, uint64_t now)
     }
 }
 
+/* MV_ERR_REPLAY if (key, nonce) was seen within the window, else MV_OK; records nothing. */
+static mv_err nonce_check(mv_auth_verifier *v, const uint8_t key[32], const uint8_t nonce[NONCE_BYTES])
+{
+    mv_err rc = MV_OK;
+    size_t b = nonce_bucket(v, key, nonce);
+    if (pthread_mutex_lock(&v->lock) != 0)
+        return MV_ERR_BAD_STATE;
+    for (uint32_t i = v->buckets[b]; i != NIL && rc == MV_OK; i = v->ring[i].next)
+        if (memcmp(v->ring[i].nonce, nonce, NONCE_BYTES) == 0 && memcmp(v->ring[i].key, key, 32) == 0)
+            rc = MV_ERR_REPLAY;
+    pthread_mutex_unlock(&v->lock);
+    return rc;
+}
+
 /* Checks and records (key, nonce). MV_ERR_REPLAY if present, MV_ERR_BUSY if full. */
 static mv_err nonce_check_and_add(mv_auth_verifier *v, const uint8_t key[32], const uint8_t nonce[NONCE_BYTES],
                                   uint64_t now)
@@ -639,11 +653,11 @@ static mv_err verify_request(mv_auth_verifier *v, const mv_auth_request *r, uint
     *why = MV_AUTH_FAIL_MALFORMED;
     if (!r->key && !r->date && !r->nonce && !r->signature && !r->credential && !r->target)
         *why = MV_AUTH_FAIL_MISSING;
-    if (!r->method || !r->path_and_query || !r->key || !r->date || !r->nonce || !r->signature || !r->target ||
+    if (!r->method || !r->path_and_query || !r->key || !r->date || !r->nonce || !r->signature ||
         (need_cred && !r->credential) || (pre && !r->body_sha256))
         goto out;
     if (!mv_auth_method_ok(r->method) || !path_ok(r->path_and_query) || !parse_date(r->date, &date) ||
-        strnlen(r->target, MV_AUTH_MAX_TARGET + 1) > MV_AUTH_MAX_TARGET)
+        (r->target && strnlen(r->target, MV_AUTH_MAX_TARGET + 1) > MV_AUTH_MAX_TARGET))
         goto out;
     if (mv_hex_decode_exact(key, sizeof key, r->key, strnlen(r->key, 65)) != MV_OK ||
         mv_hex_decode_exact(nonce, sizeof nonce, r->nonce, strnlen(r->nonce, 33)) != MV_OK ||
@@ -667,6 +681,12 @@ static mv_err verify_request(mv_auth_verifier *v, const mv_auth_request *r, uint
         if (!mv_ct_eq(key, cred.subject, 32))
             goto out;
     }
+    /* Every header of a signed request but MV-Target, with an authentic credential of its key:
+     * a client of signed requests v1 (whose string named no target), not a forger. */
+    *why = MV_AUTH_FAIL_VERSION;
+    rc = MV_ERR_PROTOCOL;
+    if (!r->target)
+        goto out;
     *why = MV_AUTH_FAIL_NONE;
     if (!pre && (rc = body_digest_hex(actual, r->body, r->body_len)) != MV_OK)
         goto out;
@@ -706,7 +726,8 @@ static mv_err verify_request(mv_auth_verifier *v, const mv_auth_request *r, uint
     if (need_cred && is_revoked(v, key))
         goto out;
     *why = MV_AUTH_FAIL_REPLAY;
-    if (!pre && (rc = nonce_check_and_add(v, key, nonce, now)) != MV_OK)
+    /* preverify only looks: a replayed request's large body is not buffered either. */
+    if ((rc = pre ? nonce_check(v, key, nonce) : nonce_check_and_add(v, key, nonce, now)) != MV_OK)
         goto out;
     *why = MV_AUTH_FAIL_NONE;
     rc = MV_OK;
@@ -792,7 +813,9 @@ mv_err mv_auth_verifier_add_listen(mv_auth_verifier *v, const char *listen, uint
         if ((rc = mv_auth_verifier_add_target(v, url)) != MV_OK)
             return rc;
     }
-    if ((h >> 24) == 127 || h == 0) {
+    /* Loopback's other names only for 127.0.0.1 itself (or the wildcard): a service on
+     * 127.0.0.2:P must not accept a request meant for one on 127.0.0.1:P. */
+    if (h == 0x7f000001u || h == 0) {
         snprintf(url, sizeof url, "http://127.0.0.1:%u", (unsigned)port);
         if ((rc = mv_auth_verifier_add_target(v, url)) != MV_OK)
             return rc;

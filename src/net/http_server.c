@@ -245,10 +245,13 @@ void mv_http_respond_auth_failure(mv_http_response *r, mv_err rc)
     case MV_ERR_VERIFY:
         mv_http_respond_json_error(r, 400, "the body does not match its signed MV-Content-SHA256");
         return;
+    case MV_ERR_PROTOCOL:
+        mv_http_respond_json_error(r, 401, "signed requests v2 are required (MV-Target missing; docs/api.md)");
+        return;
     case MV_OK: case MV_ERR_NOMEM: case MV_ERR_INVAL: case MV_ERR_AUTH: case MV_ERR_TOO_LARGE:
     case MV_ERR_PARSE: case MV_ERR_IO: case MV_ERR_NOT_FOUND: case MV_ERR_CRYPTO: case MV_ERR_BAD_STATE:
     case MV_ERR_RATE_LIMITED: case MV_ERR_NET: case MV_ERR_TIMEOUT: case MV_ERR_IDENTITY:
-    case MV_ERR_FORBIDDEN: case MV_ERR_EXISTS: case MV_ERR_PROTOCOL:
+    case MV_ERR_FORBIDDEN: case MV_ERR_EXISTS:
     case MV_ERR_UNAVAILABLE: case MV_ERR_HTTP:
         break;
     }

@@ -198,6 +198,7 @@ uint8_t guard_classify_auth(mv_err rc, mv_auth_failure why, uint64_t now, uint64
     case MV_AUTH_FAIL_REPLAY:
     case MV_AUTH_FAIL_TARGET: /* signed by its key for another service: a plain 421 */
     case MV_AUTH_FAIL_BODY:   /* signed by its key, body damaged: a plain 400 */
+    case MV_AUTH_FAIL_VERSION: /* an authentic credential from a v1 client: a plain 401 */
         break;
     }
     return 0;

@@ -457,13 +457,13 @@ static void test_request_round_trip_and_rejects(void **state)
         assert_int_equal(mv_auth_verify(v, &q.r, T0, NULL), MV_ERR_AUTH);
     }
 
-    /* Missing headers, each in turn. */
+    /* Missing headers, each in turn (MV-Target alone: a v1 client, test_v1_clients). */
     for (int i = 0; i < 8; i++) {
         make_req(&q, &f, f.upk, f.usk, T0);
         const char **fields[] = {&q.r.key,       &q.r.date,   &q.r.nonce,          &q.r.credential,
                                  &q.r.signature, &q.r.method, &q.r.path_and_query, &q.r.target};
         *fields[i] = NULL;
-        assert_int_equal(mv_auth_verify(v, &q.r, T0, NULL), MV_ERR_AUTH);
+        assert_int_equal(mv_auth_verify(v, &q.r, T0, NULL), i == 7 ? MV_ERR_PROTOCOL : MV_ERR_AUTH);
     }
     /* Malformed header values. */
     static const char *bad_dates[] = {"", "01790000000", "1790000000 ", "+1790000000", "17900000a0",
@@ -1018,6 +1018,60 @@ static void test_body_digest_and_preverify(void **state)
     assert_int_equal(mv_auth_verifier_add_target(w, OTHER), MV_OK);
     assert_int_equal(mv_auth_preverify(w, &q.r, T0, 1), MV_ERR_MISDIRECTED);
     mv_auth_verifier_free(w);
+    /* A replayed request's headers: refused before its body too. */
+    make_req(&q, &f, f.upk, f.usk, T0);
+    q.r.body_sha256 = q.h.body_sha256;
+    assert_int_equal(mv_auth_verify(v, &q.r, T0, NULL), MV_OK);
+    assert_int_equal(mv_auth_preverify(v, &q.r, T0, 1), MV_ERR_REPLAY);
+    mv_auth_verifier_free(v);
+}
+
+/* A client of signed requests v1 (no MV-Target) with an authentic credential of its key is
+ * told so (MV_ERR_PROTOCOL); without one it is a forger like any other. */
+static void test_v1_clients(void **state)
+{
+    (void)state;
+    fixture f;
+    make_fixture(&f);
+    mv_auth_verifier *v = NULL;
+    mv_auth_failure why;
+    assert_int_equal(mv_auth_verifier_new(f.hpk, 300, 1000, &v), MV_OK);
+    assert_int_equal(mv_auth_verifier_add_target(v, TARGET), MV_OK);
+    req q;
+    make_req(&q, &f, f.upk, f.usk, T0);
+    q.r.target = NULL;
+    assert_int_equal(mv_auth_verify_ex(v, &q.r, T0, NULL, &why), MV_ERR_PROTOCOL);
+    assert_int_equal(why, MV_AUTH_FAIL_VERSION);
+    make_req(&q, &f, f.opk, f.osk, T0); /* another key with her credential */
+    q.r.target = NULL;
+    assert_int_equal(mv_auth_verify_ex(v, &q.r, T0, NULL, &why), MV_ERR_AUTH);
+    assert_int_equal(why, MV_AUTH_FAIL_FORGED);
+    make_req(&q, &f, f.upk, f.usk, T0);
+    q.r.target = NULL;
+    q.r.credential = "AAAA";
+    assert_int_equal(mv_auth_verify_ex(v, &q.r, T0, NULL, &why), MV_ERR_AUTH);
+    assert_int_equal(why, MV_AUTH_FAIL_MALFORMED);
+    mv_auth_verifier_free(v);
+}
+
+/* Loopback's other names belong to 127.0.0.1 only: a service on 127.0.0.2:P does not accept
+ * a request meant for 127.0.0.1:P. */
+static void test_listen_aliases(void **state)
+{
+    (void)state;
+    fixture f;
+    make_fixture(&f);
+    mv_auth_verifier *v = NULL;
+    assert_int_equal(mv_auth_verifier_new(f.hpk, 300, 1000, &v), MV_OK);
+    assert_int_equal(mv_auth_verifier_add_listen(v, "127.0.0.2:0", 41001), MV_OK);
+    req q;
+    make_req(&q, &f, f.upk, f.usk, T0); /* signed for http://127.0.0.1:41001 */
+    assert_int_equal(mv_auth_verify(v, &q.r, T0, NULL), MV_ERR_MISDIRECTED);
+    mv_auth_verifier_free(v);
+    assert_int_equal(mv_auth_verifier_new(f.hpk, 300, 1000, &v), MV_OK);
+    assert_int_equal(mv_auth_verifier_add_listen(v, "0.0.0.0:0", 41001), MV_OK);
+    make_req(&q, &f, f.upk, f.usk, T0);
+    assert_int_equal(mv_auth_verify(v, &q.r, T0, NULL), MV_OK);
     mv_auth_verifier_free(v);
 }
 
@@ -1039,6 +1093,8 @@ int main(void)
         cmocka_unit_test(test_target_binding),
         cmocka_unit_test(test_refusals_after_signature),
         cmocka_unit_test(test_body_digest_and_preverify),
+        cmocka_unit_test(test_v1_clients),
+        cmocka_unit_test(test_listen_aliases),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
