@@ -23,9 +23,9 @@
  *
  * Memory and connections (docs/api.md, "Limits and strict HTTP"):
  *   - a body is buffered as it arrives (never reserved ahead from an announced length);
- *   - a body over MV_HTTP_UNVERIFIED_BODY_MAX is buffered whole only if cfg.body_gate allows it
- *     at header time; otherwise the handler gets its first MV_HTTP_UNVERIFIED_BODY_MAX bytes
- *     with body_truncated set, and the rest is read and discarded;
+ *   - a body over MV_HTTP_UNVERIFIED_BODY_MAX is accepted only if cfg.body_gate allows it at
+ *     header time (or when a chunked body grows past it); otherwise the request is answered 413
+ *     at once, nothing of its body is kept, and the connection closes;
  *   - a connection must deliver each request head within header_timeout_ms (from accept or from
  *     the end of the previous response), its body at body_min_rate on average after the same
  *     grace, and read its response likewise; past that its socket is shut down (unless bytes it
@@ -82,16 +82,10 @@ typedef struct mv_http_request {
     size_t body_len;
     const char *remote_addr;    /* client IPv4 address as text */
     void *impl;                 /* private to the server */
-    /* 1 if the body gate refused to buffer this body: body[0..body_len) is only its first
-     * MV_HTTP_UNVERIFIED_BODY_MAX bytes and the rest was discarded. mv_http_verify* then always
-     * fail (the signature covers bytes the server did not keep). A handler may refuse, or
-     * answer as it answers an unauthenticated caller. */
-    int body_truncated;
-    uint64_t body_seen; /* bytes of body received (== body_len unless body_truncated) */
 } mv_http_request;
 
 /* Decides at header time whether a body larger than MV_HTTP_UNVERIFIED_BODY_MAX may be
- * buffered (return 1) or only its first MV_HTTP_UNVERIFIED_BODY_MAX bytes (return 0). Called at
+ * buffered (return 1) or is refused with 413 (return 0). Called at
  * most once per request, on a worker thread, when Content-Length announces more than
  * MV_HTTP_UNVERIFIED_BODY_MAX or a chunked body grows past it: req's method, path, query,
  * remote address and headers (mv_http_header) are readable, body_len is 0. Must be
@@ -114,9 +108,7 @@ const char *mv_http_header(const mv_http_request *r, const char *name);
 /* Verifies r as a signed request (DESIGN section 3): takes the MV-* headers, method,
  * path-and-query and body from r and calls mv_auth_verify(v, ..., now, out_cred); returns
  * what that returns. One place for every service to authenticate a request. On success the
- * verified subject is remembered as the request's principal for the audit log.
- * A request whose body was truncated (r->body_truncated) never verifies: the result of the
- * checks on what was kept if they fail, else MV_ERR_AUTH (why: MV_AUTH_FAIL_FORGED). */
+ * verified subject is remembered as the request's principal for the audit log. */
 mv_err mv_http_verify(mv_auth_verifier *v, const mv_http_request *r, uint64_t now, mv_credential *out_cred)
     __attribute__((warn_unused_result));
 
@@ -125,8 +117,7 @@ mv_err mv_http_verify_ex(mv_auth_verifier *v, const mv_http_request *r, uint64_t
                          mv_auth_failure *why) __attribute__((warn_unused_result));
 
 /* As mv_http_verify with mv_auth_verify_key (a key-possession request; no credential); the
- * verified key becomes the request's principal for the audit log. A truncated body never
- * verifies (MV_ERR_AUTH, key_out zeroed). */
+ * verified key becomes the request's principal for the audit log. */
 mv_err mv_http_verify_key(mv_auth_verifier *v, const mv_http_request *r, uint64_t now, uint8_t key_out[static 32])
     __attribute__((warn_unused_result));
 

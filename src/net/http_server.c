@@ -58,7 +58,7 @@ struct mv_http_server {
     int metrics_private_only;
     char requests_metric[96];
     char duration_metric[96];
-    char truncated_metric[96];
+    char refused_metric[96];
     pthread_mutex_t lock;
     pthread_cond_t idle;
     size_t in_flight; /* requests whose line was received and that are not yet completed */
@@ -78,7 +78,6 @@ typedef struct conn_state {
     int too_large;  /* body exceeded max_body: discard the rest, answer 413 */
     int gate_asked; /* the body gate was consulted (at most once) */
     int gate_ok;    /* ... and allowed the whole body */
-    int truncated;  /* keep only the first MV_HTTP_UNVERIFIED_BODY_MAX bytes */
     int answered;  /* a response is queued */
     int builtin;   /* /healthz or /metrics: not audited */
     int has_principal;
@@ -528,18 +527,16 @@ static mv_http_request request_of(conn_state *st, const char *method)
         .body_len = st->body.len,
         .remote_addr = st->remote,
         .impl = st,
-        .body_truncated = st->truncated,
-        .body_seen = st->seen,
     };
 }
 
-/* Asks the body gate (once per request) whether the whole body may be buffered; without a
- * gate it may. A refusal switches the request to keeping only its first bytes. */
-static void consult_gate(conn_state *st, const char *method)
+/* Asks the body gate (once per request) whether a body over MV_HTTP_UNVERIFIED_BODY_MAX may be
+ * buffered; without a gate it may. 1: go on; 0: refused (counted; the caller answers 413). */
+static int consult_gate(conn_state *st, const char *method)
 {
     mv_http_server *srv = st->srv;
     if (st->gate_asked)
-        return;
+        return st->gate_ok;
     st->gate_asked = 1;
     st->gate_ok = 1;
     if (srv->body_gate) {
@@ -547,13 +544,15 @@ static void consult_gate(conn_state *st, const char *method)
         req.body_len = 0;
         st->gate_ok = srv->body_gate(srv->body_gate_ctx, &req) == 1;
     }
-    if (!st->gate_ok) {
-        st->truncated = 1;
-        if (srv->metrics)
-            (void)!mv_metrics_counter_add(srv->metrics, srv->truncated_metric,
-                                          "Request bodies the body gate kept only the first 64 KiB of.", NULL, 1);
-    }
+    if (!st->gate_ok && srv->metrics)
+        (void)!mv_metrics_counter_add(srv->metrics, srv->refused_metric,
+                                      "Request bodies over 64 KiB the body gate refused (413).", NULL, 1);
+    return st->gate_ok;
 }
+
+static const char gate_refusal[] =
+    "a request body over 64 KiB is accepted only with a signature that verifies from its headers "
+    "(MV-Content-SHA256; docs/api.md)";
 
 /* First call for a request: everything that can be decided from the headers alone. */
 static enum MHD_Result on_headers(conn_state *st, struct MHD_Connection *conn, const char *method)
@@ -589,15 +588,20 @@ static enum MHD_Result on_headers(conn_state *st, struct MHD_Connection *conn, c
     if ((te || len > 0) && !content_type_ok(srv, MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                                             MHD_HTTP_HEADER_CONTENT_TYPE)))
         return send_error(st, conn, 415, "unsupported or missing content-type for a request body");
-    /* Nothing is reserved from the announced length: memory grows only as bytes arrive. */
-    if (len > MV_HTTP_UNVERIFIED_BODY_MAX)
-        consult_gate(st, method);
+    /* Nothing is reserved from the announced length: memory grows only as bytes arrive. A
+     * large body the gate refuses is answered now, before a byte of it is read: the request
+     * holds neither memory nor its slot while it uploads. */
+    if (len > MV_HTTP_UNVERIFIED_BODY_MAX && !consult_gate(st, method))
+        return send_error(st, conn, 413, gate_refusal);
     mv_httpconn_head_done(srv->conns, st->tc);
     return MHD_YES;
 }
 
-/* Takes n more body bytes: keeps them, or (truncated) only up to the prefix, or (over max_body)
- * none. MHD_NO only if memory runs out. */
+/* Takes n more body bytes: keeps them, or (over max_body) none. A chunked body growing past
+ * MV_HTTP_UNVERIFIED_BODY_MAX that the gate refuses closes the connection there (MHD_NO):
+ * libmicrohttpd takes no response in the middle of an upload, and reading on would let an
+ * unverified peer hold the connection for as long as it trickles. MHD_NO also if memory runs
+ * out. */
 static enum MHD_Result take_body(conn_state *st, struct MHD_Connection *conn, const char *method, const char *data,
                                  size_t n)
 {
@@ -612,11 +616,9 @@ static enum MHD_Result take_body(conn_state *st, struct MHD_Connection *conn, co
         return MHD_YES;
     }
     st->seen += n;
-    if (!st->truncated && st->body.len + n > MV_HTTP_UNVERIFIED_BODY_MAX)
-        consult_gate(st, method); /* a chunked body growing past the prefix */
-    if (st->truncated) {
-        size_t room = st->body.len < MV_HTTP_UNVERIFIED_BODY_MAX ? MV_HTTP_UNVERIFIED_BODY_MAX - st->body.len : 0;
-        n = n < room ? n : room;
+    if (st->body.len + n > MV_HTTP_UNVERIFIED_BODY_MAX && !consult_gate(st, method)) {
+        mv_buf_clear(&st->body);
+        return MHD_NO;
     }
     if (n && mv_buf_append(&st->body, data, n) != MV_OK)
         return send_error(st, conn, 503, "server busy");
@@ -927,7 +929,7 @@ mv_err mv_http_server_start(const mv_http_config *cfg, mv_http_server **out)
     srv->metrics_private_only = cfg->metrics_private_only;
     snprintf(srv->requests_metric, sizeof srv->requests_metric, "%s_http_requests_total", component);
     snprintf(srv->duration_metric, sizeof srv->duration_metric, "%s_http_request_duration_seconds", component);
-    snprintf(srv->truncated_metric, sizeof srv->truncated_metric, "%s_http_bodies_truncated_total", component);
+    snprintf(srv->refused_metric, sizeof srv->refused_metric, "%s_http_bodies_refused_total", component);
     if (cfg->metrics && mv_metrics_new(&srv->public_metrics) != MV_OK)
         goto out;
     size_t max_conns = connection_limit(cfg->max_connections);
@@ -1052,10 +1054,6 @@ mv_err mv_http_verify_key(mv_auth_verifier *v, const mv_http_request *r, uint64_
         return MV_ERR_INVAL;
     auth_request_of(r, &ar);
     mv_err rc = mv_auth_verify_key(v, &ar, now, key_out);
-    if (rc == MV_OK && r->body_truncated) {
-        memset(key_out, 0, 32); /* signed over the kept prefix: not the body that was sent */
-        rc = MV_ERR_AUTH;
-    }
     if (rc == MV_OK)
         note_principal(r, key_out);
     return rc;
@@ -1071,13 +1069,6 @@ mv_err mv_http_verify_ex(mv_auth_verifier *v, const mv_http_request *r, uint64_t
     mv_credential local;
     mv_credential *c = out_cred ? out_cred : &local;
     mv_err rc = mv_auth_verify_ex(v, &ar, now, c, why);
-    if (rc == MV_OK && r->body_truncated) {
-        /* The signature covers exactly the prefix the server kept, so the sender signed a body
-         * other than the one it sent: not an honest client. */
-        mv_wipe(c, sizeof *c);
-        rc = MV_ERR_AUTH;
-        *why = MV_AUTH_FAIL_FORGED;
-    }
     if (rc == MV_OK)
         note_principal(r, c->subject);
     if (c == &local)
