@@ -182,10 +182,11 @@ void hosp_respond_err(mv_http_response *resp, mv_err rc, const char *why)
     case MV_ERR_NOT_FOUND: status = 404; break;
     case MV_ERR_EXISTS: case MV_ERR_BAD_STATE: status = 409; break;
     case MV_ERR_TOO_LARGE: status = 413; break;
+    case MV_ERR_MISDIRECTED: status = 421; break;
     case MV_ERR_BUSY: case MV_ERR_RATE_LIMITED: case MV_ERR_UNAVAILABLE: status = 503; break;
     case MV_OK: case MV_ERR_NOMEM: case MV_ERR_IO: case MV_ERR_CRYPTO: case MV_ERR_NET: case MV_ERR_TIMEOUT:
     case MV_ERR_IDENTITY: case MV_ERR_VERIFY: case MV_ERR_EXPIRED: case MV_ERR_REPLAY: case MV_ERR_PROTOCOL:
-    case MV_ERR_HTTP: case MV_ERR_MISDIRECTED:
+    case MV_ERR_HTTP:
         status = 500;
         break;
     }
@@ -559,44 +560,55 @@ static void misuse_alert(struct hosp *h, const mv_http_request *req, const uint8
     hosp_alert_raise(h, &a, 1);
 }
 
-/* After mv_http_verify refused a request with rc: raises credential_misuse when the request
- * carried a forged credential, an expired one, or a valid credential with a signature its key
- * did not make. Unsigned requests, clock skew and replayed nonces raise nothing (an honest
- * client with a wrong clock or a retry is not an intruder). */
-static void auth_failure_alert(struct hosp *h, const mv_http_request *req, mv_err rc, uint64_t now)
+/* After mv_http_verify_ex refused a request (why): raises credential_misuse for a forged
+ * credential or signature, or an expired credential. Only a key that provably signed the
+ * request (expired: judged after the signature, mv_auth.h) is named; a forgery names nobody
+ * (its MV-Key and credential are anybody's to copy: credentials travel to every service) and
+ * is coalesced by address. At most HOSP_ALERT_BURST such alerts per address, then one per
+ * HOSP_ALERT_INTERVAL_MS, so a caller cycling keys cannot flood the alert log. Unsigned
+ * requests, clock skew, replays and v1 clients raise nothing (not intruders). */
+static void auth_failure_alert(struct hosp *h, const mv_http_request *req, mv_auth_failure why)
 {
-    const char *b64 = mv_http_header(req, "MV-Credential"), *key = mv_http_header(req, "MV-Key");
     const char *reason = NULL;
-    uint8_t claimed[32];
     const uint8_t *principal = NULL;
     mv_credential cred;
-    if ((rc != MV_ERR_AUTH && rc != MV_ERR_EXPIRED) || !b64 || !key || !mv_http_header(req, "MV-Signature"))
-        return;
-    if (strlen(key) == 64 && mv_hex_decode_exact(claimed, 32, key, 64) == MV_OK)
-        principal = claimed;
-    if (mv_credential_decode(b64, strlen(b64), &cred) != MV_OK) {
-        reason = "forged credential";
-    } else {
-        principal = cred.subject;
-        mv_err v = mv_credential_verify(&cred, mv_identity_sign_pk(h->id), now);
-        if (v == MV_OK) /* a genuine credential: a bad signature is misuse, a skewed clock is not */
-            reason = rc == MV_ERR_AUTH ? "forged request signature" : NULL;
-        else
-            reason = v == MV_ERR_EXPIRED ? "expired credential" : "forged credential";
+    const char *b64 = mv_http_header(req, "MV-Credential");
+    switch (why) {
+    case MV_AUTH_FAIL_FORGED:
+    case MV_AUTH_FAIL_MALFORMED:
+        if (b64 && mv_http_header(req, "MV-Signature"))
+            reason = "forged credential or signature";
+        break;
+    case MV_AUTH_FAIL_EXPIRED:
+        if (b64 && mv_credential_decode(b64, strnlen(b64, MV_CRED_B64_MAX + 1), &cred) == MV_OK) {
+            reason = "expired credential";
+            principal = cred.subject;
+        }
+        break;
+    case MV_AUTH_FAIL_NONE: case MV_AUTH_FAIL_MISSING: case MV_AUTH_FAIL_SKEW: case MV_AUTH_FAIL_REVOKED:
+    case MV_AUTH_FAIL_REPLAY: case MV_AUTH_FAIL_TARGET: case MV_AUTH_FAIL_BODY: case MV_AUTH_FAIL_VERSION:
+        break;
     }
-    if (reason)
-        misuse_alert(h, req, principal, reason);
+    if (!reason)
+        return;
+    if (!hosp_addr_limit_take(h->alert_limit, req->remote_addr, hosp_addr_limit_now_ms(), NULL)) {
+        hosp_metric_add(h, "medvault_hospital_alerts_throttled_total", "Misuse alerts not raised: address over budget",
+                        NULL, 1);
+        return;
+    }
+    misuse_alert(h, req, principal, reason);
 }
 
 /* Verifies the signed request and that its subject is an active user of the registry. */
 static int authenticate(struct hosp *h, const mv_http_request *req, mv_http_response *resp, hosp_caller *c)
 {
     uint64_t now = (uint64_t)time(NULL);
-    mv_err rc = mv_http_verify(h->auth, req, now, &c->cred);
+    mv_auth_failure why = MV_AUTH_FAIL_NONE;
+    mv_err rc = mv_http_verify_ex(h->auth, req, now, &c->cred, &why);
     if (rc != MV_OK) {
         mv_http_respond_auth_failure(resp, rc);
         hosp_metric_add(h, "medvault_hospital_rejections_total", "Requests refused, by reason", "reason=\"auth\"", 1);
-        auth_failure_alert(h, req, rc, now);
+        auth_failure_alert(h, req, why);
         return 1;
     }
     rc = registry_user_get(h->reg, c->cred.subject, &c->user);
@@ -619,11 +631,12 @@ static int authenticate(struct hosp *h, const mv_http_request *req, mv_http_resp
 static int authenticate_service(struct hosp *h, const mv_http_request *req, mv_http_response *resp, hosp_caller *c)
 {
     uint64_t now = (uint64_t)time(NULL);
-    mv_err rc = mv_http_verify(h->auth, req, now, &c->cred);
+    mv_auth_failure why = MV_AUTH_FAIL_NONE;
+    mv_err rc = mv_http_verify_ex(h->auth, req, now, &c->cred, &why);
     if (rc != MV_OK) {
         mv_http_respond_auth_failure(resp, rc);
         hosp_metric_add(h, "medvault_hospital_rejections_total", "Requests refused, by reason", "reason=\"auth\"", 1);
-        auth_failure_alert(h, req, rc, now);
+        auth_failure_alert(h, req, why);
         return 1;
     }
     if (strcmp(c->cred.role, "keyserver") != 0 && strcmp(c->cred.role, "storage") != 0) {
@@ -710,7 +723,9 @@ mv_err mv_hospital_run(const mv_hospital_config *cfg)
     if ((rc = mv_auth_verifier_new(mv_identity_sign_pk(h.id), cfg->skew_seconds, 1u << 20, &h.auth)) != MV_OK ||
         (rc = mv_metrics_new(&h.metrics)) != MV_OK ||
         (rc = hosp_addr_limit_new(HOSP_REGISTER_ADDRESSES, HOSP_REGISTER_BURST, HOSP_REGISTER_INTERVAL_MS,
-                                  &h.register_limit)) != MV_OK)
+                                  &h.register_limit)) != MV_OK ||
+        (rc = hosp_addr_limit_new(HOSP_REGISTER_ADDRESSES, HOSP_ALERT_BURST, HOSP_ALERT_INTERVAL_MS, &h.alert_limit)) !=
+            MV_OK)
         goto out;
     hospital_dash_set_stepup(h.dash, hosp_stepup_decide_id, &h);
     if ((rc = hosp_alerts_start(&h)) != MV_OK) {
@@ -766,6 +781,7 @@ out:
         mv_secure_free(h.keys[i].key);
     registry_close(h.reg);
     hosp_addr_limit_free(h.register_limit);
+    hosp_addr_limit_free(h.alert_limit);
     mv_auth_verifier_free(h.auth);
     mv_metrics_free(h.metrics);
     mv_identity_free(h.id);

@@ -29,6 +29,10 @@
 #define HOSP_REGISTER_BURST 10
 #define HOSP_REGISTER_INTERVAL_MS 30000
 #define HOSP_REGISTER_ADDRESSES 4096
+/* credential_misuse alerts from failed authentication, per source address: a burst, then one
+ * per interval (a caller cycling claimed keys must not flood the alert log). */
+#define HOSP_ALERT_BURST 10
+#define HOSP_ALERT_INTERVAL_MS 60000
 
 struct hosp_privkey {
     char dept[MV_CRED_MAX_DEPT_LEN + 1];
@@ -46,6 +50,7 @@ struct hosp {
     struct mv_audit *audit;     /* the request log (mv_audit.h), signed with the hospital key */
     struct hosp_alerts *alerts; /* the alert delivery thread (alerts.c); NULL until started */
     hosp_addr_limit *register_limit; /* POST /v1/register per source address */
+    hosp_addr_limit *alert_limit;    /* misuse alerts from failed authentication per address */
     pthread_mutex_t lock; /* guards keys[] */
     struct hosp_privkey keys[HOSP_MAX_DEPTS];
     size_t n_keys;

@@ -46,10 +46,24 @@ pass "medvault up with a webhook at port $SPORT"
 cp "$ADMIN/hospital.pin" "$TMP/forged/"
 for _ in 1 2 3; do "$MV" appointment list --user "$TMP/forged" > /dev/null 2>&1 && fail "a forged credential was served"; done
 wait_lines 1 || fail "a forged credential should give exactly one webhook POST, got $(lines)"
-json_get - 'd["kind"]=="credential_misuse" and d["reason"]=="forged credential" and d["source"]=="hospital"' < <(sed -n 1p "$OUT") \
+json_get - 'd["kind"]=="credential_misuse" and d["reason"]=="forged credential or signature" and d["source"]=="hospital"' < <(sed -n 1p "$OUT") \
   | grep -qx True || fail "unexpected first webhook body: $(sed -n 1p "$OUT")"
-[ "$(count_of credential_misuse 'forged credential')" = "[3]" ] || fail "three forged requests should count 3: $(cat "$TMP/alerts.json")"
+[ "$(count_of credential_misuse 'forged credential or signature')" = "[3]" ] || fail "three forged requests should count 3: $(cat "$TMP/alerts.json")"
 pass "forged credential: one webhook POST, count 3"
+
+# The admin's genuine credential (credentials travel to every service) with a signature that is
+# not hers, 30 times, each claiming her key: the alert names nobody, joins the forged row, and
+# the address's alert budget (10) caps it (issue 11: claimed keys are anybody's).
+ADM=$(key_of "$ADMIN")
+for _ in $(seq 30); do
+  "$MV_SIGN_BIN" --user "$ADMIN" --target "$HURL" --forge sig GET /v1/alerts > "$TMP/fh"
+  args=(); while IFS= read -r line; do args+=(-H "$line"); done < "$TMP/fh"
+  [ "$(curl -s -o /dev/null -w '%{http_code}' "${args[@]}" "$HURL/v1/alerts")" = 401 ] || fail "a forged signature was not refused"
+done
+alerts_json
+[ "$(json_get "$TMP/alerts.json" "sum(a['principal']=='$ADM' for a in d['alerts'])")" = 0 ] || fail "an alert names the admin, whose key did not sign"
+[ "$(count_of credential_misuse 'forged credential or signature')" = "[10]" ] || fail "the forged row should stop at the address's budget of 10: $(count_of credential_misuse 'forged credential or signature')"
+pass "a forged signature under the admin's credential: no alert names her; 30 such requests count 10 (per-address budget)"
 
 # A revoked user's (still unexpired) credential, twice.
 "$MV" user status "$(key_of "$TMP/carol")" revoked --user "$ADMIN" > /dev/null
