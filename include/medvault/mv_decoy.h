@@ -223,11 +223,13 @@ uint64_t mv_decoy_shape_bytes(const mv_decoy_shape *s);
 mv_err mv_decoy_shape_synth(const uint8_t seed[static MV_DECOY_SEED_BYTES], const uint8_t id[static 16],
                             uint64_t anchor, mv_decoy_shape *out) __attribute__((warn_unused_result));
 
-/* Writes the ids of the synthetic record listing chosen by selector (an unverified caller's
- * claimed key, 32 bytes, or NULL) into ids[0..cap): between 12 and MV_DECOY_SYNTH_LIST_MAX ids,
- * deterministic in (seed, selector). Returns how many (0 on a NULL argument or cap 0). */
+/* Writes the ids of the listing an unverified caller claiming key selector (32 bytes, or NULL)
+ * is shown into ids[0..cap): between 12 and MV_DECOY_SYNTH_LIST_MAX distinct members of one
+ * pool, the 4,096 ids invented from the seed plus extra[0..n_extra) (honeytokens), drawn
+ * uniformly and deterministically in (seed, selector, extra): an extra id shows as often as any
+ * invented one. Returns how many (0 on a NULL argument, cap 0 or an error). */
 size_t mv_decoy_synth_list(const uint8_t seed[static MV_DECOY_SEED_BYTES], const uint8_t *selector,
-                           uint8_t (*ids)[16], size_t cap);
+                           const uint8_t (*extra)[16], size_t n_extra, uint8_t (*ids)[16], size_t cap);
 
 /* ---------- the decoy cloud ---------- */
 

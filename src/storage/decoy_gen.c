@@ -1285,6 +1285,7 @@ static const char *const synth_depts[] = {"cardiology", "neurology", "oncology",
 #define SYNTH_DOCTORS 24     /* invented clinicians per department */
 #define SYNTH_PATIENTS 4096  /* invented patients */
 #define SYNTH_AGE_MAX (2u * 365 * 86400)
+#define SYNTH_POOL 4096      /* invented record ids listings are drawn from */
 
 /* A key pair of an invented person: a real Ed25519 key (it decodes to a curve point, as every
  * real key does) and an X25519 key, both from HMAC(k, who || index). */
@@ -1377,31 +1378,49 @@ out:
 }
 
 size_t mv_decoy_synth_list(const uint8_t seed[static MV_DECOY_SEED_BYTES], const uint8_t *selector,
-                           uint8_t (*ids)[16], size_t cap)
+                           const uint8_t (*extra)[16], size_t n_extra, uint8_t (*ids)[16], size_t cap)
 {
-    uint8_t k[32], h[32], in[36];
+    uint8_t k[32], kp[32], h[32], in[4];
     static const uint8_t anonymous[32];
+    uint32_t picked[MV_DECOY_SYNTH_LIST_MAX];
     drbg d;
-    if (!seed || !ids || cap == 0)
+    size_t n = 0;
+    if (!seed || !ids || cap == 0 || (n_extra && !extra) || n_extra > MV_DECOY_MAX_SHAPES)
         return 0;
     if (mv_crypto_init() != MV_OK ||
         mv_hkdf_sha256(k, 32, (const uint8_t *)"medvault-decoy-list-v1", 22, seed, MV_DECOY_SEED_BYTES,
-                       selector ? selector : anonymous, 32) != MV_OK)
-        return 0;
+                       selector ? selector : anonymous, 32) != MV_OK ||
+        mv_hkdf_sha256(kp, 32, (const uint8_t *)"medvault-decoy-pool-v1", 22, seed, MV_DECOY_SEED_BYTES, NULL, 0) !=
+            MV_OK)
+        goto out;
     drbg_init(&d, k, DOM_CHOICE, 0);
-    size_t n = range_u(&d, 12, MV_DECOY_SYNTH_LIST_MAX);
-    if (n > cap)
-        n = cap;
-    memcpy(in, selector ? selector : anonymous, 32);
-    for (size_t i = 0; i < n; i++) {
-        for (int b = 0; b < 4; b++)
-            in[32 + b] = (uint8_t)(i >> (8 * b));
-        if (mv_hmac_sha256(h, k, 32, in, sizeof in) != MV_OK) {
-            n = 0;
-            break;
+    size_t want = range_u(&d, 12, MV_DECOY_SYNTH_LIST_MAX), universe = SYNTH_POOL + n_extra;
+    if (want > cap)
+        want = cap;
+    /* Distinct members of one pool (the invented ids and the extra ones alike), so that no id
+     * shows in more listings than another: a listing claimed for another key draws again. */
+    while (n < want) {
+        uint32_t j = below(&d, (uint32_t)universe), dup = 0;
+        for (size_t i = 0; i < n && !dup; i++)
+            dup = picked[i] == j;
+        if (dup)
+            continue;
+        picked[n] = j;
+        if (j >= SYNTH_POOL) {
+            memcpy(ids[n], extra[j - SYNTH_POOL], 16);
+        } else {
+            for (int b = 0; b < 4; b++)
+                in[b] = (uint8_t)(j >> (8 * b));
+            if (mv_hmac_sha256(h, kp, 32, in, sizeof in) != MV_OK) {
+                n = 0;
+                goto out;
+            }
+            memcpy(ids[n], h, 16);
         }
-        memcpy(ids[i], h, 16);
+        n++;
     }
+out:
     sodium_memzero(k, sizeof k);
+    sodium_memzero(kp, sizeof kp);
     return n;
 }

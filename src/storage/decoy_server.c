@@ -37,15 +37,18 @@
 #define REC_MAX ((size_t)64 << 20)
 /* A real record larger than this gets no decoy (the shape is refused and counted): generating
  * it would cost the decoy cloud minutes of work for one upload. docs/decoy.md. */
-#define DECOY_SHAPE_MAX ((uint64_t)4 << 30)
+#define DECOY_SHAPE_MAX ((uint64_t)1 << 30)
+#define DECOY_LOCKS 16 /* stripes of the per-record write lock: one large decoy stalls only its stripe */
 #define PTR_MAGIC "MVDP"
 #define PTR_LEN (4 + 16 + 4)
-/* Invented decoys for unverified callers live only in memory: at most SYNTH_CACHE of them, and
- * new ones are generated at SYNTH_RATE per second (burst SYNTH_BURST) whoever asks, so no
- * unauthenticated caller can make the decoy cloud store anything or spend more than that. */
+/* Invented decoys for unverified callers live only in memory: at most SYNTH_CACHE of them; a new
+ * one takes a token of a bucket refilled at SYNTH_RATE per second (burst SYNTH_BURST) whoever
+ * asks, before anything is computed for it, and one request invents at most SYNTH_PER_REQUEST,
+ * so no unauthenticated caller can make the decoy cloud store anything or spend more. */
 #define SYNTH_CACHE 1024
 #define SYNTH_RATE 20.0
 #define SYNTH_BURST 100.0
+#define SYNTH_PER_REQUEST 16
 
 typedef struct synth_slot {
     uint64_t tick; /* 0: empty */
@@ -60,7 +63,7 @@ typedef struct decoy_srv {
     uint8_t *seed; /* secure memory */
     mv_audit *audit; /* the request log (mv_audit.h); borrowed by the HTTP server */
     char dir[4096], blocks[4096], ptrs[4096];
-    pthread_mutex_t lock; /* serialises writes of .rec and block files */
+    pthread_mutex_t locks[DECOY_LOCKS]; /* serialise writes of one record's .rec and block files */
     uint64_t anchor;      /* the instant invented records are dated before (decoy.seed's mtime) */
     pthread_mutex_t slock; /* the synthetic cache and its generation budget */
     synth_slot *synth;
@@ -189,7 +192,8 @@ static mv_err store_shape(decoy_srv *d, const mv_decoy_shape *s, int *generated)
     memset(&old, 0, sizeof old);
     if ((rc = mv_decoy_shape_encode(s, &enc)) != MV_OK)
         return rc;
-    pthread_mutex_lock(&d->lock);
+    pthread_mutex_t *lock = &d->locks[s->id[0] % DECOY_LOCKS];
+    pthread_mutex_lock(lock);
     mv_err lrc = stored_load(d, s->id, &old);
     if (lrc == MV_OK && old.shape_len == enc.len && memcmp(old.shape, enc.ptr, enc.len) == 0)
         goto out; /* unchanged */
@@ -223,7 +227,7 @@ static mv_err store_shape(decoy_srv *d, const mv_decoy_shape *s, int *generated)
             (void)unlink(path);
     }
 out:
-    pthread_mutex_unlock(&d->lock);
+    pthread_mutex_unlock(lock);
     stored_clear(&old);
     mv_decoy_record_clear(&dr);
     mv_buf_clear(&enc);
@@ -264,8 +268,37 @@ static synth_slot *synth_find(decoy_srv *d, const uint8_t id[16])
     return NULL;
 }
 
-/* Appends the envelope of the invented decoy of shape s (generated once, then cached).
- * MV_ERR_NOT_FOUND when it is not cached and the generation budget is spent. */
+/* Copies the cached invented shape of id into own (1), or 0 if it is not cached. */
+static int synth_cached_shape(decoy_srv *d, const uint8_t id[16], mv_decoy_shape *own)
+{
+    mv_buf enc;
+    size_t used = 0;
+    int hit = 0;
+    mv_buf_init(&enc, 1 << 16);
+    pthread_mutex_lock(&d->slock);
+    synth_slot *sl = synth_find(d, id);
+    if (sl && mv_decoy_shape_encode(&sl->shape, &enc) == MV_OK)
+        hit = 1;
+    pthread_mutex_unlock(&d->slock);
+    if (hit && (mv_decoy_shape_decode(enc.ptr, enc.len, &used, own) != MV_OK || used != enc.len))
+        hit = 0;
+    mv_buf_clear(&enc);
+    return hit;
+}
+
+/* One token of the cloud's budget of new invented decoys: 1 taken, 0 spent (counted). */
+static int synth_budget_take(decoy_srv *d)
+{
+    pthread_mutex_lock(&d->slock);
+    int ok = synth_take_token(d);
+    pthread_mutex_unlock(&d->slock);
+    if (!ok)
+        count(d, "medvault_decoy_synth_refused_total", "Invented decoys not made: budget spent", NULL, 1);
+    return ok;
+}
+
+/* Appends the envelope of the invented decoy of shape s: the cached one, else generated now
+ * (find_shape took the budget for it) and cached. */
 static mv_err synth_envelope(decoy_srv *d, const mv_decoy_shape *s, mv_buf *out)
 {
     mv_decoy_record rec;
@@ -280,12 +313,7 @@ static mv_err synth_envelope(decoy_srv *d, const mv_decoy_shape *s, mv_buf *out)
         pthread_mutex_unlock(&d->slock);
         return rc;
     }
-    int allowed = synth_take_token(d);
     pthread_mutex_unlock(&d->slock);
-    if (!allowed) {
-        count(d, "medvault_decoy_synth_refused_total", "Invented decoys not generated: budget spent", NULL, 1);
-        return MV_ERR_NOT_FOUND;
-    }
     mv_decoy_record_init(&rec);
     mv_decoy_shape_init(&copy);
     mv_buf_init(&enc, 1 << 16);
@@ -337,18 +365,31 @@ static mv_err synth_block(decoy_srv *d, const uint8_t tag[32], mv_buf *out)
     return rc;
 }
 
-/* The shape the answer to f uses for id: the one the frame carries (the primary sends the
- * records this caller may read, and honeytokens), else, for an unverified caller only, an
- * invented one written into own (*synth 1; the caller clears own). NULL: no such record. */
+/* The shape the answer to f uses for id. For a caller who proved its key: the one the frame
+ * carries (the primary sends the records that caller may read, and honeytokens), else none.
+ * For an unverified caller every id is invented (honeytokens too: their stored owner,
+ * department and date are real metadata), into own (*synth 1; the caller clears own): a cached
+ * one costs nothing; a new one takes one of *budget (the request's; NULL: metadata only, no
+ * decoy to generate, and no token) and one of the cloud's tokens, before anything is computed.
+ * NULL: no such record, or no budget left for it. */
 static const mv_decoy_shape *find_shape(decoy_srv *d, const mv_decoy_forward *f, const uint8_t id[16],
-                                        mv_decoy_shape *own, int *synth)
+                                        mv_decoy_shape *own, int *synth, int *budget)
 {
     *synth = 0;
-    for (size_t i = 0; i < f->n_shapes; i++)
-        if (memcmp(f->shapes[i].id, id, 16) == 0)
-            return &f->shapes[i];
-    if (!unverified(f) || mv_decoy_shape_synth(d->seed, id, d->anchor, own) != MV_OK)
+    if (!unverified(f)) {
+        for (size_t i = 0; i < f->n_shapes; i++)
+            if (memcmp(f->shapes[i].id, id, 16) == 0)
+                return &f->shapes[i];
         return NULL;
+    }
+    if (!synth_cached_shape(d, id, own)) {
+        if (budget && (*budget <= 0 || !synth_budget_take(d)))
+            return NULL;
+        if (budget)
+            (*budget)--;
+        if (mv_decoy_shape_synth(d->seed, id, d->anchor, own) != MV_OK)
+            return NULL;
+    }
     *synth = 1;
     return own;
 }
@@ -388,8 +429,8 @@ static void record_get(decoy_srv *d, const mv_decoy_forward *f, const char *hex,
         mv_http_respond_json_error(resp, 400, "the path must end in a 32-hex-digit record id");
         return;
     }
-    int synth = 0;
-    const mv_decoy_shape *s = find_shape(d, f, id, &own, &synth);
+    int synth = 0, budget = 1;
+    const mv_decoy_shape *s = find_shape(d, f, id, &own, &synth, &budget);
     mv_buf_reset(&resp->body);
     mv_err rc = s ? decoy_envelope(d, s, synth, &resp->body) : MV_ERR_NOT_FOUND;
     if (rc == MV_ERR_NOT_FOUND) {
@@ -428,13 +469,14 @@ static void records_get(decoy_srv *d, const mv_decoy_forward *f, mv_http_respons
     }
     mv_buf_reset(&resp->body);
     mv_frame_records_answer_begin(&w, &resp->body);
+    int budget = SYNTH_PER_REQUEST;
     for (uint32_t i = 0; i < ids.count && w.rc == MV_OK; i++) {
         mv_decoy_shape own;
         uint8_t id[16];
         mv_decoy_shape_init(&own);
         memcpy(id, ids.v + 16 * (size_t)i, 16);
         int synth = 0;
-        const mv_decoy_shape *s = find_shape(d, f, id, &own, &synth);
+        const mv_decoy_shape *s = find_shape(d, f, id, &own, &synth, &budget);
         mv_frame_answer_open(&w);
         if (!s)
             mv_frame_answer_close(&w, MV_FRAME_RECORD_NOT_FOUND);
@@ -469,7 +511,7 @@ static void readers_get(decoy_srv *d, const mv_decoy_forward *f, const char *arg
     }
     mv_decoy_shape_init(&own);
     int synth = 0;
-    const mv_decoy_shape *s = find_shape(d, f, id, &own, &synth);
+    const mv_decoy_shape *s = find_shape(d, f, id, &own, &synth, NULL);
     if (!s) {
         mv_http_respond_json_error(resp, 404, "no such record");
         return;
@@ -659,9 +701,9 @@ static void listing_entry_of(const mv_decoy_shape *s, storage_listing_entry *e)
     e->n_tags = s->n_blocks;
 }
 
-/* The listing: the shapes the frame carries (the caller's records, honeytokens) and, for an
- * unverified caller, invented records chosen by the key it claims (the same on every call),
- * written by the primary's own writer (same format, same order). */
+/* The listing, written by the primary's own writer (same format, same order): for a proven
+ * caller the shapes the frame carries (its records, honeytokens); for an unverified caller
+ * invented records chosen by the key it claims (the same on every call). */
 static void records_list(decoy_srv *d, const mv_decoy_forward *f, mv_http_response *resp)
 {
     mv_buf b;
@@ -669,13 +711,23 @@ static void records_list(decoy_srv *d, const mv_decoy_forward *f, mv_http_respon
     size_t n_synth = 0, n = 0;
     mv_err rc = MV_OK;
     mv_buf_init(&b, MV_HTTP_RESPONSE_MAX);
-    if (unverified(f))
-        n_synth = mv_decoy_synth_list(d->seed, is_zero(f->principal, 32) ? NULL : f->principal, ids,
-                                      MV_DECOY_SYNTH_LIST_MAX);
-    storage_listing_entry *v = mv_calloc(f->n_shapes + n_synth + 1, sizeof *v);
+    int unv = unverified(f);
+    uint8_t(*extra)[16] = NULL;
+    if (unv && f->n_shapes) {
+        /* Honeytokens join the pool an unverified listing is drawn from, as ids only: they show
+         * as often as any invented record and with invented metadata. */
+        if (!(extra = mv_mallocarray(f->n_shapes, 16)))
+            rc = MV_ERR_NOMEM;
+        for (size_t i = 0; extra && i < f->n_shapes; i++)
+            memcpy(extra[i], f->shapes[i].id, 16);
+    }
+    if (rc == MV_OK && unv)
+        n_synth = mv_decoy_synth_list(d->seed, is_zero(f->principal, 32) ? NULL : f->principal,
+                                      (const uint8_t(*)[16])extra, extra ? f->n_shapes : 0, ids, MV_DECOY_SYNTH_LIST_MAX);
+    storage_listing_entry *v = rc == MV_OK ? mv_calloc(f->n_shapes + n_synth + 1, sizeof *v) : NULL;
     if (!v)
         rc = MV_ERR_NOMEM;
-    for (size_t i = 0; rc == MV_OK && i < f->n_shapes; i++)
+    for (size_t i = 0; rc == MV_OK && !unv && i < f->n_shapes; i++)
         listing_entry_of(&f->shapes[i], &v[n++]);
     for (size_t i = 0; rc == MV_OK && i < n_synth; i++) {
         mv_decoy_shape sh;
@@ -688,6 +740,7 @@ static void records_list(decoy_srv *d, const mv_decoy_forward *f, mv_http_respon
         rc = storage_write_listing(&b, v, n);
     mv_http_respond_built(resp, rc, 200, &b);
     mv_free(v);
+    mv_free(extra);
     mv_buf_clear(&b);
 }
 
@@ -701,7 +754,7 @@ static void record_delete(decoy_srv *d, const mv_decoy_forward *f, const char *h
     }
     mv_decoy_shape_init(&own);
     int synth = 0;
-    const mv_decoy_shape *s = find_shape(d, f, id, &own, &synth);
+    const mv_decoy_shape *s = find_shape(d, f, id, &own, &synth, NULL);
     mv_decoy_shape_clear(&own);
     if (!s) {
         mv_http_respond_json_error(resp, 404, "no such record");
@@ -770,7 +823,6 @@ static void stats(decoy_srv *d, mv_http_response *resp)
 
 static void answer(decoy_srv *d, const mv_decoy_forward *f, mv_http_response *resp)
 {
-    char path[1024];
     const char *rest = NULL;
     size_t pl = f->path_len;
     for (size_t i = 0; i < f->path_len; i++)
@@ -778,8 +830,10 @@ static void answer(decoy_srv *d, const mv_decoy_forward *f, mv_http_response *re
             pl = i;
             break;
         }
-    if (pl >= sizeof path) {
-        mv_http_respond_json_error(resp, 404, "no such endpoint");
+    /* As long as the primary's (the frame caps it at MV_DECOY_PATH_MAX). */
+    char *path = mv_malloc(pl + 1);
+    if (!path) {
+        mv_http_respond_json_error(resp, 503, "storage temporarily unavailable; retry");
         return;
     }
     memcpy(path, f->path, pl);
@@ -845,6 +899,7 @@ static void answer(decoy_srv *d, const mv_decoy_forward *f, mv_http_response *re
     char labels[96];
     snprintf(labels, sizeof labels, "endpoint=\"%s\",reason=\"%u\"", label, (unsigned)f->reason);
     count(d, "medvault_decoy_served_total", "Forwarded requests answered with decoys", labels, 1);
+    mv_free(path);
 }
 
 /* ---------- routing ---------- */
@@ -956,6 +1011,17 @@ static void synth_free(decoy_srv *d)
     d->synth = NULL;
 }
 
+/* The body gate: a body over 64 KiB only from the primary (its key, and a signature that
+ * verifies from the headers): no other credential holder makes the decoy cloud buffer one. */
+static int primary_gate(void *ctx, const mv_http_request *req)
+{
+    decoy_srv *d = ctx;
+    uint8_t key[32];
+    const char *k = mv_http_header(req, "MV-Key");
+    return k && mv_hex_decode_exact(key, sizeof key, k, strnlen(k, 65)) == MV_OK &&
+           mv_ct_eq(key, d->cfg->primary_pk, 32) && mv_http_gate_signed(d->auth, req);
+}
+
 /* Loads DIR/decoy.seed (32 bytes, 0600) into secure memory, creating it on first start. */
 static mv_err load_seed(decoy_srv *d)
 {
@@ -974,7 +1040,8 @@ mv_err mv_decoy_run(const mv_storage_config *cfg)
         cfg->role != MV_STORAGE_DECOY || is_zero(cfg->primary_pk, 32))
         return MV_ERR_INVAL;
     d.cfg = cfg;
-    pthread_mutex_init(&d.lock, NULL);
+    for (size_t i = 0; i < DECOY_LOCKS; i++)
+        pthread_mutex_init(&d.locks[i], NULL);
     pthread_mutex_init(&d.slock, NULL);
     mv_daemon_harden();
     if ((rc = mv_crypto_init()) != MV_OK)
@@ -1010,8 +1077,8 @@ mv_err mv_decoy_run(const mv_storage_config *cfg)
         .metrics = d.metrics,
         .component = "medvault_decoy",
         .audit = d.audit,
-        .body_gate = mv_http_gate_signed, /* a signature that verifies from the headers */
-        .body_gate_ctx = d.auth,
+        .body_gate = primary_gate,
+        .body_gate_ctx = &d,
         .metrics_token = metrics_token,
         /* Even the request counter of the decoy cloud would move right after an intruder's
          * request to the primary (issue 11, finding 7): nothing without the token. */
@@ -1042,6 +1109,7 @@ out:
     synth_free(&d);
     pthread_mutex_destroy(&d.slock);
     mv_wipe(metrics_token, sizeof metrics_token);
-    pthread_mutex_destroy(&d.lock);
+    for (size_t i = 0; i < DECOY_LOCKS; i++)
+        pthread_mutex_destroy(&d.locks[i]);
     return rc;
 }

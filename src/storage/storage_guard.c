@@ -233,6 +233,7 @@ struct storage_guard {
         double last;               /* CLOCK_MONOTONIC seconds of the last refill */
     } *buckets;                    /* GUARD_ADDR_SLOTS, open addressing by a keyed hash */
     uint8_t addr_key[16];
+    unsigned unverified_in_flight, unverified_max; /* forwards of unverified callers (alock) */
 
     pthread_mutex_t qlock;         /* the shape queue and the pusher's life */
     pthread_cond_t qcond;
@@ -439,9 +440,10 @@ out:
 static int key_reads(const uint8_t key[32], const mv_store_record_info *info);
 
 /* The shape of record id from the store: metadata, the envelope's reader keys and each
- * block's cipher length in tag order. MV_ERR_NOT_FOUND if the record is gone, or if reader
- * (not NULL) may not read it. */
-static mv_err shape_of(storage_srv *s, const uint8_t id[16], const uint8_t *reader, mv_decoy_shape *out)
+ * block's cipher length in tag order. MV_ERR_NOT_FOUND if the record is gone, if reader (not
+ * NULL) may not read it, or if it was created after created_max. */
+static mv_err shape_of(storage_srv *s, const uint8_t id[16], const uint8_t *reader, uint64_t created_max,
+                       mv_decoy_shape *out)
 {
     mv_store_record_info info;
     mv_buf env;
@@ -453,8 +455,8 @@ static mv_err shape_of(storage_srv *s, const uint8_t id[16], const uint8_t *read
     if ((rc = mv_store_record_get(s->store, id, &info, &env)) != MV_OK)
         goto out;
     rc = MV_ERR_NOT_FOUND;
-    if (reader && !key_reads(reader, &info))
-        goto out; /* no record of another reader's shows in a decoy view */
+    if ((reader && !key_reads(reader, &info)) || info.created > created_max)
+        goto out; /* no record of another reader's, or made after the caller's credential ran out */
     memcpy(out->id, id, 16);
     /* Departments come from credentials (at most 63 bytes); a longer one cannot occur. */
     size_t dl = strnlen(info.dept, sizeof out->department - 1);
@@ -594,9 +596,10 @@ static int key_reads(const uint8_t key[32], const mv_store_record_info *info)
     return 0;
 }
 
-/* Appends the shape of id (for reader, or NULL: any) to l; a record that is gone or that
- * reader may not read is skipped. */
-static mv_err shapes_add(storage_srv *s, struct shape_list *l, const uint8_t id[16], const uint8_t *reader)
+/* Appends the shape of id (for reader, or NULL: any; created at most at created_max) to l; a
+ * record that is gone, that reader may not read or that is newer is skipped. */
+static mv_err shapes_add(storage_srv *s, struct shape_list *l, const uint8_t id[16], const uint8_t *reader,
+                         uint64_t created_max)
 {
     if (l->n == l->cap) {
         size_t nc = l->cap ? l->cap * 2 : 16;
@@ -609,7 +612,7 @@ static mv_err shapes_add(storage_srv *s, struct shape_list *l, const uint8_t id[
         l->cap = nc;
     }
     mv_decoy_shape_init(&l->v[l->n]);
-    mv_err rc = shape_of(s, id, reader, &l->v[l->n]);
+    mv_err rc = shape_of(s, id, reader, created_max, &l->v[l->n]);
     if (rc == MV_OK)
         l->n++;
     return rc == MV_ERR_NOT_FOUND || rc == MV_ERR_PARSE ? MV_OK : rc;
@@ -648,20 +651,20 @@ static mv_err collect_id(void *ctx, const mv_store_record_info *info)
 
 /* The shapes a forwarded request carries. For a caller that proved its key (reader: revoked,
  * expired or in decoy mode for its profile; admin: may read everything), the records it names
- * that it may read and, for a listing, its records; for an unverified caller (reader NULL) only
- * honeytokens, whose shapes are invented anyway: the decoy cloud invents the rest. A listing
- * carries every honeytoken. */
+ * that it may read and, for a listing, its records, none created after created_max (an expired
+ * or revoked caller's credential's end: it never saw newer ones), plus the honeytokens it names
+ * or, for a listing, every honeytoken. For an unverified caller (reader NULL) no record: a
+ * listing carries the honeytokens, as ids the decoy cloud mixes into invented listings. */
 static mv_err forward_shapes(storage_guard *g, enum storage_route r, const named_ids *ids, const uint8_t *reader,
-                             int admin, struct shape_list *out)
+                             int admin, uint64_t created_max, struct shape_list *out)
 {
     storage_srv *s = g->s;
     mv_err rc = MV_OK;
-    for (size_t i = 0; rc == MV_OK && i < ids->n; i++) {
+    for (size_t i = 0; rc == MV_OK && reader && i < ids->n; i++) {
         pthread_mutex_lock(&g->lock);
         int honey = honeytoken_locked(g, ids->ids[i]);
         pthread_mutex_unlock(&g->lock);
-        if (honey || reader) /* an unverified caller is sent honeytokens only */
-            rc = shapes_add(s, out, ids->ids[i], honey || admin ? NULL : reader);
+        rc = shapes_add(s, out, ids->ids[i], honey || admin ? NULL : reader, honey ? UINT64_MAX : created_max);
     }
     if (rc != MV_OK || r != R_RECORDS_LIST)
         return rc;
@@ -673,17 +676,20 @@ static mv_err forward_shapes(storage_guard *g, enum storage_route r, const named
         memcpy(info.id, g->ht[i].id, 16);
         rc = collect_id(&l, &info);
     }
+    size_t n_honey = l.n;
     pthread_mutex_unlock(&g->lock);
     if (rc == MV_OK && reader)
         rc = mv_store_record_list(s->store, reader, collect_id, &l);
     for (size_t i = 0; rc == MV_OK && i < l.n; i++)
-        rc = shapes_add(s, out, l.ids[i], NULL);
+        rc = shapes_add(s, out, l.ids[i], NULL, i < n_honey ? UINT64_MAX : created_max);
     mv_free(l.ids);
     return rc;
 }
 
-/* Takes one unverified forward from remote's budget. 1: go on; 0: over the budget. */
-static int unverified_budget(storage_guard *g, const char *remote)
+/* Takes one unverified forward from remote's budget and a place among the forwards of
+ * unverified callers in progress (at most half the worker threads, so they never occupy every
+ * worker of real callers). 1: go on (call unverified_leave after); 0: over a budget. */
+static int unverified_enter(storage_guard *g, const char *remote)
 {
     struct timespec ts;
     uint8_t h[crypto_shorthash_BYTES];
@@ -707,12 +713,21 @@ static int unverified_budget(storage_guard *g, const char *remote)
     b->last = now;
     if (b->tokens > GUARD_UNVERIFIED_BURST)
         b->tokens = GUARD_UNVERIFIED_BURST;
-    if (b->tokens < 1.0)
+    if (b->tokens < 1.0 || g->unverified_in_flight >= g->unverified_max)
         ok = 0;
-    else
+    else {
         b->tokens -= 1.0;
+        g->unverified_in_flight++;
+    }
     pthread_mutex_unlock(&g->alock);
     return ok;
+}
+
+static void unverified_leave(storage_guard *g)
+{
+    pthread_mutex_lock(&g->alock);
+    g->unverified_in_flight--;
+    pthread_mutex_unlock(&g->alock);
 }
 
 static const char *label_of_reason(uint8_t reason);
@@ -723,7 +738,8 @@ static const char *label_of_reason(uint8_t reason);
  * frame names (an unverified caller's claim only selects invented decoys); admin: reader is an
  * admin's. */
 static int forward(storage_guard *g, const mv_http_request *req, enum storage_route r, const named_ids *ids,
-                   uint8_t reason, const uint8_t *reader, const uint8_t *selector, int admin, mv_http_response *resp)
+                   uint8_t reason, const uint8_t *reader, const uint8_t *selector, int admin, uint64_t created_max,
+                   mv_http_response *resp)
 {
     storage_srv *s = g->s;
     struct shape_list shapes = {0};
@@ -737,7 +753,7 @@ static int forward(storage_guard *g, const mv_http_request *req, enum storage_ro
     mv_buf_init(&frame, MV_HTTP_RESPONSE_MAX);
     if (!s->cfg->decoy_url[0] || !g->id || !mv_identity_credential(g->id))
         goto out;
-    if ((rc = forward_shapes(g, r, ids, reader, admin, &shapes)) != MV_OK) {
+    if ((rc = forward_shapes(g, r, ids, reader, admin, created_max, &shapes)) != MV_OK) {
         mv_log(MV_LOG_WARN, STORAGE_COMPONENT, "decoy forward: shapes: %s", mv_strerror(rc));
         goto out;
     }
@@ -828,7 +844,7 @@ int storage_guard_auth_failed(storage_srv *s, const mv_http_request *req, enum s
     const char *text = "";
     uint64_t now = (uint64_t)time(NULL), expires = 0;
     uint8_t claimed[32];
-    int have_key = 0, answered = 0;
+    int have_key = 0, answered = 0, entered = 0;
     named_ids ids = {0};
     if (!g)
         return 0;
@@ -837,7 +853,7 @@ int storage_guard_auth_failed(storage_srv *s, const mv_http_request *req, enum s
     /* Revoked and expired are judged only after the request signature verified (mv_auth.h):
      * then MV-Key is the signer's. Any other failure leaves it a mere claim. */
     int proved = have_key && (why == MV_AUTH_FAIL_REVOKED || why == MV_AUTH_FAIL_EXPIRED);
-    if (why == MV_AUTH_FAIL_EXPIRED) {
+    if (proved) {
         /* The credential is authentic and its subject signed the request: its expiry is too. */
         const char *cb = mv_http_header(req, "MV-Credential");
         mv_credential c;
@@ -849,7 +865,7 @@ int storage_guard_auth_failed(storage_srv *s, const mv_http_request *req, enum s
     uint8_t reason = guard_classify_auth(rc, why, now, expires, &g->gp, &text);
     if (!reason)
         return 0;
-    if (!proved && !unverified_budget(g, req->remote_addr)) {
+    if (!proved && !unverified_enter(g, req->remote_addr)) {
         storage_count(s, "medvault_storage_unverified_throttled_total",
                       "Unverified requests refused over their address's budget", NULL, 1);
         mv_http_respond_json_error(resp, 503, "storage temporarily unavailable; retry");
@@ -858,9 +874,12 @@ int storage_guard_auth_failed(storage_srv *s, const mv_http_request *req, enum s
         answered = 1;
         goto out;
     }
+    entered = !proved;
     if (ids_named(r, arg, req, &ids) != MV_OK)
         goto out;
-    if (forward(g, req, r, &ids, reason, proved ? claimed : NULL, have_key ? claimed : NULL, 0, resp)) {
+    /* A proven caller sees nothing created after its credential ran out (it never could). */
+    if (forward(g, req, r, &ids, reason, proved ? claimed : NULL, have_key ? claimed : NULL, 0,
+                proved ? expires : UINT64_MAX, resp)) {
         char object[MV_ALERT_FIELD];
         object_of(&ids, req, object);
         /* The alert names a proven key only: a claimed one is anybody's (the audit log keeps
@@ -874,6 +893,8 @@ int storage_guard_auth_failed(storage_srv *s, const mv_http_request *req, enum s
         mv_log(MV_LOG_WARN, STORAGE_COMPONENT, "suspicious request (%s) answered 401: no decoy cloud", text);
     }
 out:
+    if (entered)
+        unverified_leave(g);
     mv_free(ids.ids);
     return answered;
 }
@@ -949,7 +970,7 @@ int storage_guard_check(storage_srv *s, const mv_credential *cred, const mv_http
     case GUARD_DECOY:
     case GUARD_DECOY_ALERT:
         if (!forward(g, req, r, &ids, MV_DECOY_PROFILE, cred->subject, cred->subject, strcmp(cred->role, "admin") == 0,
-                     resp))
+                     UINT64_MAX, resp))
             mv_http_respond_auth_failure(resp, MV_ERR_AUTH);
         if (act == GUARD_DECOY_ALERT) {
             object_of(&ids, req, object);
@@ -1029,7 +1050,7 @@ static mv_err push_shapes(storage_guard *g, const uint8_t (*ids)[16], size_t n)
     mv_httpc_call_init(&call);
     mv_buf_init(&frame, MV_HTTP_RESPONSE_MAX);
     for (size_t i = 0; rc == MV_OK && i < n; i++)
-        rc = shapes_add(s, &shapes, ids[i], NULL);
+        rc = shapes_add(s, &shapes, ids[i], NULL, UINT64_MAX);
     if (rc != MV_OK || shapes.n == 0)
         goto out;
     if ((rc = mv_decoy_shapes_encode(shapes.v, shapes.n, &frame)) != MV_OK)
@@ -1377,6 +1398,7 @@ mv_err storage_guard_start(storage_srv *s)
     if (!(g->buckets = mv_calloc(GUARD_ADDR_SLOTS, sizeof *g->buckets)))
         goto out;
     randombytes_buf(g->addr_key, sizeof g->addr_key);
+    g->unverified_max = cfg->threads > 2 ? cfg->threads / 2 : 1;
     rc = MV_ERR_BAD_STATE;
     if (pthread_cond_init(&g->qcond, NULL) != 0)
         goto out;

@@ -6,12 +6,14 @@
 # helper (MV_SIGN_BIN, built with the tests: the project's own signing code).
 import argparse, hashlib, http.client, json, os, struct, subprocess, sys, tempfile, time
 
-def signed_headers(url, user, method, path, body, forge, expired_by):
+def signed_headers(url, user, method, path, body, forge, expired_by, expires_at=None):
     args = [os.environ["MV_SIGN_BIN"], "--user", user, "--target", url]
     if forge:
         args += ["--forge", "cred"]
     if expired_by:
         args += ["--expired-by", expired_by]
+    if expires_at:
+        args += ["--expires-at", str(expires_at)]
     args += [method, path]
     with tempfile.NamedTemporaryFile() as f:
         if body:
@@ -27,6 +29,7 @@ def main():
     ap.add_argument("--user", help="user directory: sign with its keys and credential")
     ap.add_argument("--forge", action="store_true", help="with --user: a credential signed by a fake hospital")
     ap.add_argument("--expired-by", help="HOSPITAL_DIR: with --user, a credential the real hospital signed that expired an hour ago")
+    ap.add_argument("--expires-at", type=int, help="with --expired-by: the credential expired at this unix time instead")
     ap.add_argument("--grant", help="file holding a base64 step-up grant (MV-Step-Up)")
     ap.add_argument("--ids", help="comma-separated record ids: body is an MVQ1 frame")
     ap.add_argument("--repeat", type=int, default=1)
@@ -43,7 +46,7 @@ def main():
         if body:
             hdrs["Content-Type"] = "application/octet-stream"
         if a.user:
-            hdrs.update(signed_headers(a.url, a.user, a.method, a.path, body, a.forge, a.expired_by))
+            hdrs.update(signed_headers(a.url, a.user, a.method, a.path, body, a.forge, a.expired_by, a.expires_at))
         if a.grant:
             hdrs["MV-Step-Up"] = open(a.grant).read().strip()
         c = http.client.HTTPConnection(host, timeout=30)

@@ -8,12 +8,14 @@
  *   --forge sig     claims DIR's key and credential but signs with a random key (bad signature)
  *   --forge cred    DIR's key with a credential "issued" by a random key that is not the
  *                   hospital's (a forged credential), copying DIR's role and departments
+ *   --expires-at T  with --expired-by: the credential expired at unix time T (default: an hour ago)
  *   --expired-by H  DIR's key with a credential the real hospital (identity directory H) signed
  *                   that expired an hour ago
  * Output: one "Name: value" line per header (MV-Key, MV-Date, MV-Nonce, MV-Target,
  * MV-Content-SHA256, MV-Credential, MV-Signature). Exit 0, or 2 on bad usage, 1 on any failure. */
 #include <sodium.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -26,7 +28,7 @@
 
 int main(int argc, char **argv)
 {
-    const char *dir = NULL, *forge = NULL, *hosp_dir = NULL, *target_url = NULL;
+    const char *dir = NULL, *forge = NULL, *hosp_dir = NULL, *target_url = NULL, *expires_at = NULL;
     char origin[MV_AUTH_MAX_TARGET + 1];
     int i = 1, rc = 1;
     mv_identity *id = NULL, *hosp = NULL;
@@ -42,6 +44,8 @@ int main(int argc, char **argv)
             forge = argv[i + 1];
         else if (!strcmp(argv[i], "--expired-by"))
             hosp_dir = argv[i + 1];
+        else if (!strcmp(argv[i], "--expires-at"))
+            expires_at = argv[i + 1];
         else if (!strcmp(argv[i], "--target"))
             target_url = argv[i + 1];
         else
@@ -72,8 +76,8 @@ int main(int argc, char **argv)
                 goto out;
             memcpy(hpk, mv_identity_sign_pk(hosp), 32);
             memcpy(hsk, mv_identity_sign_sk(hosp), 64);
-            c.issued_at = now - 7200;
-            c.expires_at = now - 3600;
+            c.expires_at = expires_at ? strtoull(expires_at, NULL, 10) : now - 3600;
+            c.issued_at = c.expires_at - 3600;
         } else {
             crypto_sign_keypair(hpk, hsk);
             c.issued_at = now - 60;

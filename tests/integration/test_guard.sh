@@ -49,6 +49,10 @@ start_storage() { # NAME ARGS... : starts a storage server, sets URL_<NAME>
   printf -v "URL_$name" '%s' "http://127.0.0.1:$(cat "$TMP/$name.port")"
 }
 start_storage decoy --role decoy --primary-key "$PPK"
+# A 5 s clock skew on the primary: a credential that ran out 6 s ago counts as expired (not a
+# clock problem) without the test waiting the default 300 s.
+mkdir -p -m 700 "$TMP/primary"
+echo "skew_seconds = 5" > "$TMP/primary/storage.conf"
 start_storage primary --identity "$TMP/primary-id" --decoy-url "$URL_decoy" --hospital-url "$HURL" \
   --revocation-poll 1 --profile-floor "$FLOOR"
 URL=$URL_primary
@@ -154,17 +158,28 @@ expect_one_alert decoy_served "forged credential" "forged credential"
   fail "the forged-credential alert names the claimed key as its principal"
 pass "forged credential: an invented decoy; one alert that names no key"
 
-# 3. Expired credential (authentic, expired an hour ago, and the request signed by its
-# subject): a proven key, a reader of the record: a decoy of the real shape, wrapped to her.
+# 3. Expired credential (authentic, and the request signed by its subject): a proven key, a
+# reader of the record: a decoy of the real shape, wrapped to her. Her credential ran out a
+# second after the record was made; 7 s later (beyond this primary's 5 s skew) it is expired.
 $PROBE "$URL" GET "/v1/records/$RID" --user "$TMP/dana" --out "$TMP/dreal.json" > /dev/null
 cp "$TMP/dreal.json" "$TMP/real.json"
-$PROBE "$URL" GET "/v1/records/$RID" --user "$TMP/dana" --expired-by "$TMP/mv/hospital" --out "$TMP/d3.json" > /dev/null
+EXP=$(( $(date +%s) + 1 ))
+sleep 7
+$PROBE "$URL" GET "/v1/records/$RID" --user "$TMP/dana" --expired-by "$TMP/mv/hospital" --expires-at "$EXP" \
+  --out "$TMP/d3.json" > /dev/null
 same_shape "$TMP/d3.json" "expired credential"
 expect_one_alert decoy_served "expired credential" "expired credential"
-# ... and a record she does not read is no record at all for her.
-$PROBE "$URL" GET "/v1/records/$BID" --user "$TMP/dana" --expired-by "$TMP/mv/hospital" --out "$TMP/d3b.json" > /dev/null
+# ... a record she does not read is no record at all for her, and neither is one made after her
+# credential ran out (she never saw it: nothing about it reaches the holder of that credential).
+$PROBE "$URL" GET "/v1/records/$BID" --user "$TMP/dana" --expired-by "$TMP/mv/hospital" --expires-at "$EXP" \
+  --out "$TMP/d3b.json" > /dev/null
 [ "$(json_get "$TMP/d3b.json" 'd["status"]')" -eq 404 ] || fail "an expired caller saw another reader's record: $(cat "$TMP/d3b.json")"
-pass "expired credential: decoy of her own record's shape; none of another's; one alert"
+"$MV" put --user "$TMP/alvarez" --patient "$MRN" --appointment "$APPT" --json "$TMP/rx2.json" > "$TMP/wlate.json"
+LATE=$(json_get "$TMP/wlate.json" 'd["records"][0]["id"]')
+$PROBE "$URL" GET "/v1/records/$LATE" --user "$TMP/dana" --expired-by "$TMP/mv/hospital" --expires-at "$EXP" \
+  --out "$TMP/d3c.json" > /dev/null
+[ "$(json_get "$TMP/d3c.json" 'd["status"]')" -eq 404 ] || fail "an expired caller saw a record made after her credential ran out"
+pass "expired credential: decoy of her own record's shape; none of another's, none made after her credential ran out; one alert"
 
 # 4. Revoked user, after one revocation poll: his own record's shape.
 "$MV" put --user "$TMP/rossi" --json "$TMP/note.json" > "$TMP/wr.json"
@@ -190,9 +205,15 @@ $PROBE "$URL" GET "/v1/records/$HT" --user "$TMP/chen" --out "$TMP/h1.json" > /d
 [ "$(json_get "$TMP/h1.json" 'd["status"]')" -eq 200 ] || fail "a honeytoken read should answer 200: $(cat "$TMP/h1.json")"
 [ "$(json_get "$TMP/h1.json" 'd["headers"]')" = "$(json_get "$TMP/real0.json" 'd["headers"]')" ] || fail "honeytoken answer headers differ from a real record's"
 expect_one_alert honeytoken "honeytoken read" "honeytoken read"
-curl -s "$URL/v1/records" > "$TMP/list.json"
-[ "$(json_get "$TMP/list.json" "sum(r['id']=='$HT' for r in d['records'])")" -eq 1 ] || fail "an unauthenticated listing should show the honeytokens"
-pass "honeytokens: planted, listed (admins only), a read answers 200 and raises one alert; unauthenticated listings show them"
+# Unverified callers see honeytokens only as members of the invented pool, with invented
+# metadata: never the planting admin's key, the department or the time they were planted.
+ADMK=$(key_of "$ADMIN")
+for i in 1 2 3 4 5; do
+  curl -s -H "MV-Key: $(printf '%064x' "$i")" "$URL/v1/records" > "$TMP/list$i.json"
+  [ "$(json_get "$TMP/list$i.json" "sum('$ADMK' in (r['owner'], r['patient']) for r in d['records'])")" -eq 0 ] ||
+    fail "an unauthenticated listing shows a honeytoken's real owner"
+done
+pass "honeytokens: planted, listed (admins only), a read answers 200 and raises one alert; unverified listings never show their real metadata"
 
 # 6. Normal use: the owner and the patient read the delegated records, real bytes, no alert.
 for i in 1 2 3; do
