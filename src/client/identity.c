@@ -315,8 +315,8 @@ mv_err mv_identity_check_hospital(const char *dir, const uint8_t hospital_pk[sta
         if ((rc = mv_credential_decode((const char *)b.ptr, b.len, &cred)) != MV_OK)
             goto out;
         /* Checked at its own issue time: an expired credential still names its issuer. */
-        if ((rc = mv_credential_verify(&cred, hospital_pk, cred.issued_at)) == MV_ERR_AUTH)
-            goto out;
+        if ((rc = mv_credential_verify(&cred, hospital_pk, cred.issued_at)) != MV_OK)
+            goto out; /* not this hospital's (or not checkable): nothing is pinned */
     } else if (rc != MV_ERR_NOT_FOUND) {
         goto out;
     }
