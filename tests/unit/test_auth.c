@@ -42,6 +42,15 @@ static void make_fixture(fixture *f)
     assert_int_equal(mv_credential_encode(&f->cred, f->cred_b64, sizeof f->cred_b64), MV_OK);
 }
 
+/* A verifier for f's hospital that accepts TARGET (300 s skew, 1000 nonces). */
+static mv_auth_verifier *verifier_for(const fixture *f)
+{
+    mv_auth_verifier *v = NULL;
+    assert_int_equal(mv_auth_verifier_new(f->hpk, 300, 1000, &v), MV_OK);
+    assert_int_equal(mv_auth_verifier_add_target(v, TARGET), MV_OK);
+    return v;
+}
+
 /* A signed request as a client would send it. */
 typedef struct req {
     mv_signed_headers h;
@@ -375,9 +384,7 @@ static void test_request_round_trip_and_rejects(void **state)
     (void)state;
     fixture f;
     make_fixture(&f);
-    mv_auth_verifier *v = NULL;
-    assert_int_equal(mv_auth_verifier_new(f.hpk, 300, 1000, &v), MV_OK);
-    assert_int_equal(mv_auth_verifier_add_target(v, TARGET), MV_OK);
+    mv_auth_verifier *v = verifier_for(&f);
     req q;
     mv_credential got;
 
@@ -636,9 +643,7 @@ static void test_threads(void **state)
     (void)state;
     fixture f;
     make_fixture(&f);
-    mv_auth_verifier *v = NULL;
-    assert_int_equal(mv_auth_verifier_new(f.hpk, 300, 1000, &v), MV_OK);
-    assert_int_equal(mv_auth_verifier_add_target(v, TARGET), MV_OK);
+    mv_auth_verifier *v = verifier_for(&f);
     pthread_t th[4];
     thread_arg args[4];
     for (int i = 0; i < 4; i++) {
@@ -660,9 +665,7 @@ static void test_verify_key(void **state)
     (void)state;
     fixture f;
     make_fixture(&f);
-    mv_auth_verifier *v = NULL;
-    assert_int_equal(mv_auth_verifier_new(f.hpk, 300, 1000, &v), MV_OK);
-    assert_int_equal(mv_auth_verifier_add_target(v, TARGET), MV_OK);
+    mv_auth_verifier *v = verifier_for(&f);
     req q;
     uint8_t key[32];
 
@@ -736,9 +739,7 @@ static void test_revocation(void **state)
     (void)state;
     fixture f;
     make_fixture(&f);
-    mv_auth_verifier *v = NULL;
-    assert_int_equal(mv_auth_verifier_new(f.hpk, 300, 1000, &v), MV_OK);
-    assert_int_equal(mv_auth_verifier_add_target(v, TARGET), MV_OK);
+    mv_auth_verifier *v = verifier_for(&f);
     mv_revocation_list l;
     req q;
     uint8_t key[32];
@@ -881,8 +882,7 @@ static void test_target_binding(void **state)
     make_fixture(&f);
     mv_auth_verifier *v = NULL, *w = NULL, *none = NULL;
     mv_auth_failure why;
-    assert_int_equal(mv_auth_verifier_new(f.hpk, 300, 1000, &v), MV_OK);
-    assert_int_equal(mv_auth_verifier_add_target(v, TARGET), MV_OK);
+    v = verifier_for(&f);
     assert_int_equal(mv_auth_verifier_new(f.hpk, 300, 1000, &w), MV_OK);
     assert_int_equal(mv_auth_verifier_add_target(w, OTHER), MV_OK);
     assert_int_equal(mv_auth_verifier_new(f.hpk, 300, 1000, &none), MV_OK);
@@ -919,10 +919,8 @@ static void test_refusals_after_signature(void **state)
     (void)state;
     fixture f;
     make_fixture(&f);
-    mv_auth_verifier *v = NULL;
+    mv_auth_verifier *v = verifier_for(&f);
     mv_auth_failure why;
-    assert_int_equal(mv_auth_verifier_new(f.hpk, 300, 1000, &v), MV_OK);
-    assert_int_equal(mv_auth_verifier_add_target(v, TARGET), MV_OK);
     req q;
     /* The victim's authentic credential, expired, with a signature by somebody else. */
     make_req(&q, &f, f.opk, f.osk, T0 + 7200);
@@ -963,10 +961,8 @@ static void test_body_digest_and_preverify(void **state)
     (void)state;
     fixture f;
     make_fixture(&f);
-    mv_auth_verifier *v = NULL;
+    mv_auth_verifier *v = verifier_for(&f);
     mv_auth_failure why;
-    assert_int_equal(mv_auth_verifier_new(f.hpk, 300, 1000, &v), MV_OK);
-    assert_int_equal(mv_auth_verifier_add_target(v, TARGET), MV_OK);
     req q;
     make_req(&q, &f, f.upk, f.usk, T0);
     q.r.body_sha256 = q.h.body_sha256;
@@ -1033,10 +1029,8 @@ static void test_v1_clients(void **state)
     (void)state;
     fixture f;
     make_fixture(&f);
-    mv_auth_verifier *v = NULL;
+    mv_auth_verifier *v = verifier_for(&f);
     mv_auth_failure why;
-    assert_int_equal(mv_auth_verifier_new(f.hpk, 300, 1000, &v), MV_OK);
-    assert_int_equal(mv_auth_verifier_add_target(v, TARGET), MV_OK);
     req q;
     make_req(&q, &f, f.upk, f.usk, T0);
     q.r.target = NULL;
