@@ -188,8 +188,11 @@ mv_err mv_auth_verifier_add_target(mv_auth_verifier *v, const char *origin) __at
  * wildcard one (every URL a client on this machine may use; another 127/8 address gets no
  * alias, so two services on 127.0.0.1:P and 127.0.0.2:P never share a name). A server behind a TLS front or
  * reached under a DNS name adds those origins too (mv_auth_verifier_add_target; the daemons'
- * `public_url` setting). Errors as mv_auth_verifier_add_target; MV_ERR_INVAL for a malformed
- * address or port 0. */
+ * `public_url` setting). port 0 means the port listen names: a daemon with a fixed port calls
+ * it before it starts serving, so that peers who already know its URL (key servers in a DKG)
+ * are never refused; with "a.b.c.d:0" that adds nothing, and the daemon calls it again with the
+ * bound port before it publishes it. Errors as mv_auth_verifier_add_target; MV_ERR_INVAL for
+ * a malformed address. */
 mv_err mv_auth_verifier_add_listen(mv_auth_verifier *v, const char *listen, uint16_t port)
     __attribute__((warn_unused_result));
 

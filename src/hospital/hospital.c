@@ -754,13 +754,18 @@ mv_err mv_hospital_run(const mv_hospital_config *cfg)
         .body_gate_ctx = h.auth,
         .metrics_token = metrics_token,
     };
+    /* A fixed port's origins before the first request; a port chosen at bind time after. */
+    if ((rc = mv_auth_verifier_add_listen(h.auth, cfg->listen, 0)) != MV_OK ||
+        (rc = mv_auth_verifier_add_urls(h.auth, cfg->public_urls)) != MV_OK) {
+        mv_log(MV_LOG_ERROR, COMPONENT, "cannot set the origins signed requests must name: %s", mv_strerror(rc));
+        goto out;
+    }
     if ((rc = mv_http_server_start(&hc, &h.http)) != MV_OK) {
         mv_log(MV_LOG_ERROR, COMPONENT, "cannot listen on %s: %s", cfg->listen, mv_strerror(rc));
         goto out;
     }
-    /* Before the port file: nobody can reach us under an origin we do not accept yet. */
-    if ((rc = mv_auth_verifier_add_listen(h.auth, cfg->listen, mv_http_server_port(h.http))) != MV_OK ||
-        (rc = mv_auth_verifier_add_urls(h.auth, cfg->public_urls)) != MV_OK) {
+    /* A port chosen at bind time, before the port file publishes it. */
+    if ((rc = mv_auth_verifier_add_listen(h.auth, cfg->listen, mv_http_server_port(h.http))) != MV_OK) {
         mv_log(MV_LOG_ERROR, COMPONENT, "cannot set the origins signed requests must name: %s", mv_strerror(rc));
         goto out;
     }

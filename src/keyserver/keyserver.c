@@ -1219,14 +1219,19 @@ mv_err mv_keyserver_run(const mv_keyserver_config *cfg)
         .body_gate_ctx = ks.auth,
         .metrics_token = metrics_token,
     };
+    /* A fixed port's origins before the first request: peers of the DKG know the URL already. */
+    if ((rc = mv_auth_verifier_add_listen(ks.auth, cfg->listen, 0)) != MV_OK ||
+        (rc = mv_auth_verifier_add_urls(ks.auth, cfg->public_urls)) != MV_OK) {
+        mv_log(MV_LOG_ERROR, COMPONENT, "cannot set the origins signed requests must name: %s", mv_strerror(rc));
+        goto out;
+    }
     if ((rc = mv_http_server_start(&hc, &ks.http)) != MV_OK) {
         mv_log(MV_LOG_ERROR, COMPONENT, "cannot listen on %s: %s", cfg->listen, mv_strerror(rc));
         goto out;
     }
     uint16_t port = mv_http_server_port(ks.http);
-    /* Before the port file: nobody can reach us under an origin we do not accept yet. */
-    if ((rc = mv_auth_verifier_add_listen(ks.auth, cfg->listen, port)) != MV_OK ||
-        (rc = mv_auth_verifier_add_urls(ks.auth, cfg->public_urls)) != MV_OK) {
+    /* A port chosen at bind time, before the port file publishes it. */
+    if ((rc = mv_auth_verifier_add_listen(ks.auth, cfg->listen, port)) != MV_OK) {
         mv_log(MV_LOG_ERROR, COMPONENT, "cannot set the origins signed requests must name: %s", mv_strerror(rc));
         goto out;
     }

@@ -801,8 +801,24 @@ mv_err mv_auth_verifier_add_listen(mv_auth_verifier *v, const char *listen, uint
     mv_err rc;
     const char *colon = listen ? strrchr(listen, ':') : NULL;
     size_t hl = colon ? (size_t)(colon - listen) : 0;
-    if (!v || !colon || port == 0 || hl == 0 || hl >= sizeof host)
+    if (!v || !colon || hl == 0 || hl >= sizeof host)
         return MV_ERR_INVAL;
+    if (port == 0) { /* the port the listen address names, if it names one */
+        unsigned long p = 0;
+        const char *q = colon + 1;
+        if (!*q || strlen(q) > 5)
+            return MV_ERR_INVAL;
+        for (; *q; q++) {
+            if (*q < '0' || *q > '9')
+                return MV_ERR_INVAL;
+            p = p * 10 + (unsigned long)(*q - '0');
+        }
+        if (p > 65535)
+            return MV_ERR_INVAL;
+        if (p == 0)
+            return MV_OK; /* chosen at bind time: the caller adds it then */
+        port = (uint16_t)p;
+    }
     memcpy(host, listen, hl);
     host[hl] = 0;
     if (inet_pton(AF_INET, host, &a) != 1)

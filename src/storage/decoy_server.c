@@ -1084,6 +1084,8 @@ mv_err mv_decoy_run(const mv_storage_config *cfg)
          * request to the primary (issue 11, finding 7): nothing without the token. */
         .metrics_private_only = 1,
     };
+    if ((rc = storage_add_targets(cfg, d.auth, 0)) != MV_OK)
+        goto out;
     if ((rc = mv_http_server_start(&hc, &http)) != MV_OK) {
         mv_log(MV_LOG_ERROR, DECOY_COMPONENT, "cannot listen on %s: %s", cfg->listen, mv_strerror(rc));
         goto out;

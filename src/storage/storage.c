@@ -561,6 +561,9 @@ mv_err mv_storage_run(const mv_storage_config *cfg)
         .body_gate_ctx = s.auth,
         .metrics_token = metrics_token,
     };
+    /* A fixed port's origins before the first request; a port chosen at bind time after. */
+    if ((rc = storage_add_targets(cfg, s.auth, 0)) != MV_OK)
+        goto out;
     if ((rc = mv_http_server_start(&hc, &s.http)) != MV_OK) {
         mv_log(MV_LOG_ERROR, STORAGE_COMPONENT, "cannot listen on %s: %s", cfg->listen, mv_strerror(rc));
         goto out;

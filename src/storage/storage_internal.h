@@ -90,7 +90,7 @@ void storage_respond_audit(mv_auth_verifier *auth, mv_audit *audit, const mv_htt
                            mv_http_response *resp);
 
 /* Tells auth which origins a signed request to this server may name: its listen address
- * with the bound port, and cfg->public_urls. Logs why it failed. Errors: those of
+ * with port (0: the port cfg->listen names, if any), and cfg->public_urls. Logs why it failed. Errors: those of
  * mv_auth_verifier_add_listen / mv_auth_verifier_add_urls. */
 mv_err storage_add_targets(const mv_storage_config *cfg, mv_auth_verifier *auth, uint16_t port)
     __attribute__((warn_unused_result));

@@ -859,11 +859,15 @@ static void test_origin(void **state)
     assert_int_equal(mv_auth_verifier_add_urls(NULL, ",https://a"), MV_ERR_PARSE);
     assert_int_equal(mv_auth_verifier_add_urls(NULL, "ftp://a"), MV_ERR_PARSE);
     assert_int_equal(mv_auth_verifier_add_urls(NULL, ""), MV_OK);
-    assert_int_equal(mv_auth_verifier_add_listen(v, "127.0.0.1:0", 0), MV_ERR_INVAL);
+    /* Port 0: the listen address's own port (a fixed one is accepted before the server binds);
+     * none when it too is 0 (added once bound). */
+    assert_int_equal(mv_auth_verifier_add_listen(v, "127.0.0.1:0", 0), MV_OK);
+    assert_int_equal(mv_auth_verifier_add_listen(v, "127.0.0.1:x", 0), MV_ERR_INVAL);
     assert_int_equal(mv_auth_verifier_add_listen(v, "nohost", 5), MV_ERR_INVAL);
     assert_int_equal(mv_auth_verifier_add_target(v, "http://localhost"), MV_ERR_INVAL); /* not canonical */
     /* 2 + 2 targets so far; a repeat is free; the table holds MV_AUTH_MAX_TARGETS (8). */
     assert_int_equal(mv_auth_verifier_add_target(v, "http://localhost:5000"), MV_OK);
+    assert_int_equal(mv_auth_verifier_add_listen(v, "127.0.0.1:5000", 0), MV_OK); /* the same two */
     for (int i = 1; i <= 4; i++) {
         char t[32];
         snprintf(t, sizeof t, "http://a:%d", i);
