@@ -105,28 +105,9 @@ static svc make_svc(const char *name)
 
 static long call(const char *method, const char *path, const void *body, size_t len, const svc *u, mv_buf *out)
 {
-    char url[256];
-    mv_httpc_call c;
+    char url[64 + 8192]; /* "http://127.0.0.1:PORT" and a path up to MV_AUTH_MAX_PATH */
     snprintf(url, sizeof url, "http://127.0.0.1:%u%s", g_port, path);
-    mv_httpc_call_init(&c);
-    c.method = method;
-    c.url = url;
-    c.body = body;
-    c.body_len = len;
-    c.timeout_ms = 60000;
-    if (u)
-        assert_int_equal(mv_httpc_sign(&c, mv_identity_sign_pk(u->id), mv_identity_sign_sk(u->id), u->cred,
-                                       (uint64_t)time(NULL)),
-                         MV_OK);
-    assert_int_equal(mv_httpc_run(&c, 1), MV_OK);
-    assert_int_equal(c.rc, MV_OK);
-    long st = c.status;
-    if (out) {
-        mv_buf_reset(out);
-        assert_int_equal(mv_buf_append(out, c.response.ptr, c.response.len), MV_OK);
-    }
-    mv_httpc_call_clear(&c);
-    return st;
+    return tu_call(method, url, body, len, u ? u->id : NULL, u ? u->cred : NULL, out);
 }
 
 static uint8_t g_reader_sk[32];

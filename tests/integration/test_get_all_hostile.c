@@ -76,26 +76,8 @@ static int teardown(void **state)
 static long post_as(const mv_identity *u, const char *path, const mv_buf *body, mv_buf *out)
 {
     char url[MV_DEPLOY_URL_MAX + 64];
-    mv_httpc_call c;
     snprintf(url, sizeof url, "%s%s", g_d.storage_url, path);
-    mv_httpc_call_init(&c);
-    c.method = "POST";
-    c.url = url;
-    c.body = body->ptr;
-    c.body_len = body->len;
-    c.timeout_ms = 60000;
-    assert_int_equal(mv_httpc_sign(&c, mv_identity_sign_pk(u), mv_identity_sign_sk(u), mv_identity_credential(u),
-                                   (uint64_t)time(NULL)),
-                     MV_OK);
-    assert_int_equal(mv_httpc_run(&c, 1), MV_OK);
-    assert_int_equal(c.rc, MV_OK);
-    long st = c.status;
-    if (out) {
-        mv_buf_reset(out);
-        assert_int_equal(mv_buf_append(out, c.response.ptr, c.response.len), MV_OK);
-    }
-    mv_httpc_call_clear(&c);
-    return st;
+    return tu_call("POST", url, body->ptr, body->len, u, mv_identity_credential(u), out);
 }
 
 /* Uploads n blocks of len random bytes as u; their tags into tags. */

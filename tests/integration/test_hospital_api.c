@@ -99,28 +99,10 @@ static void stop_server(void)
 static long call_as(const char *method, const char *path, const char *body, const user *u, const char *cred,
                     mv_buf *out)
 {
-    char url[512];
-    mv_httpc_call c;
+    char url[64 + 8192];
     snprintf(url, sizeof url, "http://127.0.0.1:%u%s", g_port, path);
-    mv_httpc_call_init(&c);
-    c.method = method;
-    c.url = url;
-    c.body = (const uint8_t *)body;
-    c.body_len = body ? strlen(body) : 0;
-    c.timeout_ms = 30000;
-    if (u)
-        assert_int_equal(mv_httpc_sign(&c, mv_identity_sign_pk(u->id), mv_identity_sign_sk(u->id),
-                                       cred ? cred : u->cred, (uint64_t)time(NULL)),
-                         MV_OK);
-    assert_int_equal(mv_httpc_run(&c, 1), MV_OK);
-    assert_int_equal(c.rc, MV_OK);
-    long st = c.status;
-    if (out) {
-        mv_buf_reset(out);
-        assert_int_equal(mv_buf_append(out, c.response.ptr, c.response.len), MV_OK);
-    }
-    mv_httpc_call_clear(&c);
-    return st;
+    return tu_call(method, url, body, body ? strlen(body) : 0, u ? u->id : NULL, u ? (cred ? cred : u->cred) : NULL,
+                   out);
 }
 
 /* As call_as, the answer parsed as JSON into *out (caller frees; NULL to ignore it). */

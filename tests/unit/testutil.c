@@ -7,12 +7,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "medvault/mv_codec.h"
 #include "medvault/mv_daemon.h"
 #include "medvault/mv_file.h"
 #include "medvault/mv_http.h"
+#include "medvault/mv_identity.h"
 #include "medvault/mv_httpc.h"
 #include "medvault/mv_mem.h"
 
@@ -117,6 +119,30 @@ long tu_get_metrics(unsigned port, const char *token_dir, mv_buf *out)
     assert_int_equal(mv_buf_append(out, c.response.ptr, c.response.len), MV_OK);
     mv_httpc_call_clear(&c);
     return status;
+}
+
+long tu_call(const char *method, const char *url, const void *body, size_t len, const struct mv_identity *id,
+             const char *cred, mv_buf *out)
+{
+    mv_httpc_call c;
+    mv_httpc_call_init(&c);
+    c.method = method;
+    c.url = url;
+    c.body = body;
+    c.body_len = len;
+    c.timeout_ms = 60000;
+    if (id)
+        assert_int_equal(mv_httpc_sign(&c, mv_identity_sign_pk(id), mv_identity_sign_sk(id), cred, (uint64_t)time(NULL)),
+                         MV_OK);
+    assert_int_equal(mv_httpc_run(&c, 1), MV_OK);
+    assert_int_equal(c.rc, MV_OK);
+    long st = c.status;
+    if (out) {
+        mv_buf_reset(out);
+        assert_int_equal(mv_buf_append(out, c.response.ptr, c.response.len), MV_OK);
+    }
+    mv_httpc_call_clear(&c);
+    return st;
 }
 
 extern char **environ;

@@ -32,6 +32,12 @@ const char *tu_tmpdir(void);
  * daemon whose state directory is token_dir (its metrics.token), or without credentials if
  * token_dir is NULL. Returns the HTTP status; fails the test if there is no answer. */
 long tu_get_metrics(unsigned port, const char *token_dir, mv_buf *out);
+/* One HTTP call to url (60 s timeout): body[0..len) (may be NULL when len is 0), signed by id
+ * with credential cred (base64) when id is not NULL, the answer's body into out (reset first)
+ * if not NULL. Returns the HTTP status; fails the test if no answer arrives. */
+struct mv_identity;
+long tu_call(const char *method, const char *url, const void *body, size_t len, const struct mv_identity *id,
+             const char *cred, mv_buf *out);
 /* Starts `$MEDVAULT_BIN up --dir mvdir` (MV_LOG=warn) and waits up to 90 s for mvdir/ready;
  * returns its pid. Fails the test if it does not get ready. */
 int tu_up_start(const char *mvdir);
