@@ -439,6 +439,39 @@ out:
 
 static int key_reads(const uint8_t key[32], const mv_store_record_info *info);
 
+/* The public part of a stored envelope: its kind, keyset id and reader keys, into out.
+ * MVK1 keyset = "MVK1" | u8 n (1..64) | n x (pk 32 | sealed box 80), exactly;
+ * MVE2 = "MVE2" | kid 16 | u8 m (0..63) | m x (pk 32 | sealed box 80) | nonce 12 | GCM body;
+ * MVE1 through mv_envelope_readers. A length that does not fit is MV_ERR_PARSE. */
+static mv_err envelope_public(const mv_buf *env, mv_decoy_shape *out, size_t *n_readers)
+{
+    const uint8_t *p = env->ptr;
+    size_t len = env->len, n, off;
+    *n_readers = 0;
+    if (len >= 5 && memcmp(p, "MVK1", 4) == 0) {
+        n = p[4];
+        off = 5;
+        if (n == 0 || n > MV_DECOY_MAX_READERS || len != off + 112 * n)
+            return MV_ERR_PARSE;
+        out->kind = MV_DECOY_MVK1;
+        memcpy(out->kid, out->id, 16);
+    } else if (len >= 21 && memcmp(p, "MVE2", 4) == 0) {
+        n = p[20];
+        off = 21;
+        if (n >= MV_DECOY_MAX_READERS || len < off + 112 * n + 12 + 16)
+            return MV_ERR_PARSE;
+        out->kind = MV_DECOY_MVE2;
+        memcpy(out->kid, p + 4, 16);
+    } else {
+        out->kind = MV_DECOY_MVE1;
+        return mv_envelope_readers(env->ptr, env->len, &out->readers[0][0], MV_DECOY_MAX_READERS, n_readers);
+    }
+    for (size_t i = 0; i < n; i++)
+        memcpy(out->readers[i], p + off + 112 * i, 32);
+    *n_readers = n;
+    return MV_OK;
+}
+
 /* The shape of record id from the store: metadata, the envelope's reader keys and each
  * block's cipher length in tag order. MV_ERR_NOT_FOUND if the record is gone, if reader (not
  * NULL) may not read it, or if it was created after created_max. */
@@ -467,10 +500,10 @@ static mv_err shape_of(storage_srv *s, const uint8_t id[16], const uint8_t *read
     memcpy(out->patient, info.patient, 32);
     memcpy(out->episode, info.episode, 16);
     out->env_len = (uint32_t)env.len;
-    if ((rc = mv_envelope_readers(env.ptr, env.len, &out->readers[0][0], MV_DECOY_MAX_READERS, &n_readers)) != MV_OK)
+    if ((rc = envelope_public(&env, out, &n_readers)) != MV_OK)
         goto out;
     rc = MV_ERR_PARSE;
-    if (n_readers == 0 || n_readers > MV_DECOY_MAX_READERS)
+    if (n_readers > MV_DECOY_MAX_READERS || (n_readers == 0 && out->kind != MV_DECOY_MVE2))
         goto out;
     out->n_readers = (uint8_t)n_readers;
     if ((rc = mv_store_record_tags(s->store, id, NULL, 0, &n_tags)) != MV_OK && rc != MV_ERR_TOO_LARGE)

@@ -1,6 +1,7 @@
 /* test_decoy.c - the decoy cloud's frames and generator (mv_decoy.h, issue 5, docs/decoy.md).
  *
- * Frames: shape, MVX1 and MVH1 round trips; every truncation and a trailing byte refused.
+ * Frames: shape, MVX2 and MVH2 round trips (MVE1, MVE2 and MVK1 shapes); the previous release's
+ * shape and MVH1 encodings still decode; every truncation and a trailing byte refused.
  * Generator: determinism (same seed and shape give identical bytes, another seed differs);
  * shapes measured from real records (gen-emr prescriptions and Bundles, sealed through the
  * project's own split / zstd / MLE / envelope code) give decoys of exactly the same envelope
@@ -69,38 +70,92 @@ static void assert_shapes_equal(const mv_decoy_shape *a, const mv_decoy_shape *b
 
 /* ---------- frames ---------- */
 
+/* The version-1 encoding of an MVE1 shape, as the previous release wrote it (a version-2
+ * encoding without the version and kind bytes). */
+static void shape_v1(const mv_buf *v2, mv_buf *out)
+{
+    mv_buf_reset(out);
+    assert_int_equal(v2->ptr[0], 2);
+    assert_int_equal(v2->ptr[1], MV_DECOY_MVE1);
+    assert_int_equal(mv_buf_append(out, v2->ptr + 2, v2->len - 2), MV_OK);
+}
+
 static void test_shape_codec(void **state)
 {
     (void)state;
     mv_decoy_shape s, d;
-    mv_buf b;
+    mv_buf b, v1;
     size_t used = 0;
     sample_shape(&s, 2, 3);
     mv_decoy_shape_init(&d);
     mv_buf_init(&b, 1 << 20);
+    mv_buf_init(&v1, 1 << 20);
     assert_int_equal(mv_decoy_shape_encode(&s, &b), MV_OK);
-    /* Byte layout of the contract: 16 + 1 + 10 + 8 + 32 + 32 + 16 + 4 + 1 + 64 + 4 + 12. */
-    assert_int_equal(b.len, 16 + 1 + 10 + 8 + 32 + 32 + 16 + 4 + 1 + 64 + 4 + 12);
-    assert_int_equal(b.ptr[16], 10);
-    assert_int_equal(b.ptr[16 + 1 + 10], 1740000000u & 0xff); /* little-endian */
+    /* Byte layout of the contract: 2 + 16 + 1 + 10 + 8 + 32 + 32 + 16 + 4 + 1 + 64 + 4 + 12. */
+    const size_t h = 2, nr = h + 16 + 1 + 10 + 8 + 32 + 32 + 16 + 4;
+    assert_int_equal(b.len, h + 16 + 1 + 10 + 8 + 32 + 32 + 16 + 4 + 1 + 64 + 4 + 12);
+    assert_int_equal(b.ptr[0], 2);
+    assert_int_equal(b.ptr[h + 16], 10);
+    assert_int_equal(b.ptr[h + 16 + 1 + 10], 1740000000u & 0xff); /* little-endian */
     assert_int_equal(mv_decoy_shape_decode(b.ptr, b.len, &used, &d), MV_OK);
     assert_int_equal(used, b.len);
     assert_shapes_equal(&s, &d);
     for (size_t n = 0; n < b.len; n++)
         assert_int_equal(mv_decoy_shape_decode(b.ptr, n, &used, &d), MV_ERR_PARSE);
     assert_null(d.block_len);
-    /* n_readers 0 and a NUL in the department are refused. */
-    uint8_t saved = b.ptr[16 + 1 + 10 + 8 + 32 + 32 + 16 + 4];
-    b.ptr[16 + 1 + 10 + 8 + 32 + 32 + 16 + 4] = 0;
+    /* The previous encoding still decodes (MVE1), and only with its own decoder. */
+    shape_v1(&b, &v1);
+    assert_int_equal(mv_decoy_shape_decode_v1(v1.ptr, v1.len, &used, &d), MV_OK);
+    assert_int_equal(used, v1.len);
+    assert_shapes_equal(&s, &d);
+    assert_int_equal(d.kind, MV_DECOY_MVE1);
+    assert_int_not_equal(mv_decoy_shape_decode(v1.ptr, v1.len, &used, &d), MV_OK);
+    /* Another version, an unknown kind, n_readers 0 (MVE1) and a NUL in the department. */
+    b.ptr[0] = 3;
     assert_int_equal(mv_decoy_shape_decode(b.ptr, b.len, &used, &d), MV_ERR_PARSE);
-    b.ptr[16 + 1 + 10 + 8 + 32 + 32 + 16 + 4] = saved;
-    b.ptr[17] = 0;
+    b.ptr[0] = 2;
+    b.ptr[1] = 3;
+    assert_int_equal(mv_decoy_shape_decode(b.ptr, b.len, &used, &d), MV_ERR_PARSE);
+    b.ptr[1] = 0;
+    uint8_t saved = b.ptr[nr];
+    b.ptr[nr] = 0;
+    assert_int_equal(mv_decoy_shape_decode(b.ptr, b.len, &used, &d), MV_ERR_PARSE);
+    b.ptr[nr] = saved;
+    b.ptr[h + 17] = 0;
     assert_int_equal(mv_decoy_shape_decode(b.ptr, b.len, &used, &d), MV_ERR_PARSE);
     s.n_readers = 0;
     assert_int_equal(mv_decoy_shape_encode(&s, &b), MV_ERR_INVAL);
+    /* MVE2: the kid travels, no reader entry is allowed, 64 are not. */
+    s.kind = MV_DECOY_MVE2;
+    memset(s.kid, 0x44, 16);
+    mv_buf_reset(&b);
+    assert_int_equal(mv_decoy_shape_encode(&s, &b), MV_OK);
+    assert_int_equal(b.len, h + 16 + 1 + 10 + 8 + 32 + 32 + 16 + 4 + 16 + 1 + 4 + 12);
+    assert_int_equal(mv_decoy_shape_decode(b.ptr, b.len, &used, &d), MV_OK);
+    assert_shapes_equal(&s, &d);
+    assert_int_equal(d.kind, MV_DECOY_MVE2);
+    assert_memory_equal(d.kid, s.kid, 16);
+    s.n_readers = 64;
+    assert_int_equal(mv_decoy_shape_encode(&s, &b), MV_ERR_INVAL);
+    /* MVK1: no blocks, kid = id (implied on the wire). */
+    s.kind = MV_DECOY_MVK1;
+    s.n_readers = 2;
+    assert_int_equal(mv_decoy_shape_encode(&s, &b), MV_ERR_INVAL); /* blocks */
+    mv_free(s.block_len);
+    s.block_len = NULL;
+    s.n_blocks = 0;
+    assert_int_equal(mv_decoy_shape_encode(&s, &b), MV_ERR_INVAL); /* kid != id */
+    memcpy(s.kid, s.id, 16);
+    mv_buf_reset(&b);
+    assert_int_equal(mv_decoy_shape_encode(&s, &b), MV_OK);
+    assert_int_equal(mv_decoy_shape_decode(b.ptr, b.len, &used, &d), MV_OK);
+    assert_int_equal(d.kind, MV_DECOY_MVK1);
+    assert_memory_equal(d.kid, s.id, 16);
+    assert_shapes_equal(&s, &d);
     mv_decoy_shape_clear(&s);
     mv_decoy_shape_clear(&d);
     mv_buf_clear(&b);
+    mv_buf_clear(&v1);
 }
 
 static void test_forward_codec(void **state)
@@ -124,7 +179,7 @@ static void test_forward_codec(void **state)
     f.n_shapes = 2;
     mv_buf_init(&b, 1 << 20);
     assert_int_equal(mv_decoy_forward_encode(&f, &b), MV_OK);
-    assert_memory_equal(b.ptr, "MVX1\x02", 5);
+    assert_memory_equal(b.ptr, "MVX2\x02", 5);
     assert_int_equal(mv_decoy_forward_decode(b.ptr, b.len, &d), MV_OK);
     assert_int_equal(d.reason, MV_DECOY_FORGED);
     assert_memory_equal(d.principal, f.principal, 32);
@@ -158,7 +213,7 @@ static void test_forward_codec(void **state)
     size_t n = 0;
     mv_buf_reset(&b);
     assert_int_equal(mv_decoy_shapes_encode(sh, 2, &b), MV_OK);
-    assert_memory_equal(b.ptr, "MVH1\x02\x00\x00\x00", 8);
+    assert_memory_equal(b.ptr, "MVH2\x02\x00\x00\x00", 8);
     assert_int_equal(mv_decoy_shapes_decode(b.ptr, b.len, &out, &n), MV_OK);
     assert_int_equal(n, 2);
     assert_shapes_equal(&out[0], &sh[0]);
@@ -172,6 +227,29 @@ static void test_forward_codec(void **state)
     }
     assert_int_equal(mv_buf_append(&b, "x", 1), MV_OK);
     assert_int_equal(mv_decoy_shapes_decode(b.ptr, b.len, &out, &n), MV_ERR_PARSE);
+    /* MVH1 (the previous release's primary): the same shapes without version and kind bytes. */
+    {
+        mv_buf one, v1;
+        mv_buf_init(&one, 1 << 20);
+        mv_buf_init(&v1, 1 << 20);
+        assert_int_equal(mv_buf_append(&v1, "MVH1\x02\x00\x00\x00", 8), MV_OK);
+        for (int i = 0; i < 2; i++) {
+            mv_buf tmp;
+            mv_buf_init(&tmp, 1 << 20);
+            mv_buf_reset(&one);
+            assert_int_equal(mv_decoy_shape_encode(&sh[i], &one), MV_OK);
+            shape_v1(&one, &tmp);
+            assert_int_equal(mv_buf_append(&v1, tmp.ptr, tmp.len), MV_OK);
+            mv_buf_clear(&tmp);
+        }
+        assert_int_equal(mv_decoy_shapes_decode(v1.ptr, v1.len, &out, &n), MV_OK);
+        assert_int_equal(n, 2);
+        assert_shapes_equal(&out[0], &sh[0]);
+        assert_shapes_equal(&out[1], &sh[1]);
+        mv_decoy_shapes_free(out, n);
+        mv_buf_clear(&one);
+        mv_buf_clear(&v1);
+    }
     /* A count the body cannot back is refused before any allocation. */
     uint8_t big[8] = {'M', 'V', 'H', '1', 0xff, 0xff, 0x01, 0x00};
     assert_int_equal(mv_decoy_shapes_decode(big, sizeof big, &out, &n), MV_ERR_TOO_LARGE);
