@@ -439,37 +439,28 @@ out:
 
 static int key_reads(const uint8_t key[32], const mv_store_record_info *info);
 
-/* The public part of a stored envelope: its kind, keyset id and reader keys, into out.
- * MVK1 keyset = "MVK1" | u8 n (1..64) | n x (pk 32 | sealed box 80), exactly;
- * MVE2 = "MVE2" | kid 16 | u8 m (0..63) | m x (pk 32 | sealed box 80) | nonce 12 | GCM body;
- * MVE1 through mv_envelope_readers. A length that does not fit is MV_ERR_PARSE. */
+/* The public part of a stored envelope (mv_record.h's one parser of the three framings): its
+ * kind, keyset id (an MVK1 keyset's is its record id) and reader keys, into out. */
 static mv_err envelope_public(const mv_buf *env, mv_decoy_shape *out, size_t *n_readers)
 {
-    const uint8_t *p = env->ptr;
-    size_t len = env->len, n, off;
-    *n_readers = 0;
-    if (len >= 5 && memcmp(p, "MVK1", 4) == 0) {
-        n = p[4];
-        off = 5;
-        if (n == 0 || n > MV_DECOY_MAX_READERS || len != off + 112 * n)
-            return MV_ERR_PARSE;
+    mv_envelope_kind kind;
+    mv_err rc = mv_envelope_kind_of(env->ptr, env->len, &kind, out->kid);
+    if (rc != MV_OK)
+        return rc;
+    switch (kind) {
+    case MV_ENVELOPE_MVE2:
+        out->kind = MV_DECOY_MVE2;
+        break;
+    case MV_ENVELOPE_MVK1:
         out->kind = MV_DECOY_MVK1;
         memcpy(out->kid, out->id, 16);
-    } else if (len >= 21 && memcmp(p, "MVE2", 4) == 0) {
-        n = p[20];
-        off = 21;
-        if (n >= MV_DECOY_MAX_READERS || len < off + 112 * n + 12 + 16)
-            return MV_ERR_PARSE;
-        out->kind = MV_DECOY_MVE2;
-        memcpy(out->kid, p + 4, 16);
-    } else {
+        break;
+    case MV_ENVELOPE_MVE1:
         out->kind = MV_DECOY_MVE1;
-        return mv_envelope_readers(env->ptr, env->len, &out->readers[0][0], MV_DECOY_MAX_READERS, n_readers);
+        memset(out->kid, 0, 16);
+        break;
     }
-    for (size_t i = 0; i < n; i++)
-        memcpy(out->readers[i], p + off + 112 * i, 32);
-    *n_readers = n;
-    return MV_OK;
+    return mv_envelope_readers(env->ptr, env->len, &out->readers[0][0], MV_DECOY_MAX_READERS, n_readers);
 }
 
 /* The shape of record id from the store: metadata, the envelope's reader keys and each
