@@ -573,14 +573,14 @@ mv_err decoy_store_import_v0(decoy_store *st, const char *dir, size_t *imported)
         rc = MV_ERR_IO;
         goto out;
     }
-    /* Names are collected a batch at a time and removed after their commit, so the directory
-     * stream is only read, never raced with our own unlinks of entries it has yet to return
-     * (POSIX leaves that unspecified, but an entry is returned at most once). */
+    /* Names are collected a batch at a time and unlinked after their batch commits; only
+     * entries readdir already returned are removed while the stream is open. */
     while ((e = readdir(dh)) != NULL) {
         size_t l = strlen(e->d_name);
         if (l != 32 + 4 || strcmp(e->d_name + 32, ".rec") != 0)
             continue;
-        snprintf(names[n++], sizeof names[0], "%s", e->d_name);
+        memcpy(names[n], e->d_name, l + 1); /* l is 36: fits the 40 bytes */
+        n++;
         if (n == IMPORT_BATCH) {
             if ((rc = import_batch(st, dir, names, n, &count)) != MV_OK)
                 goto out;
