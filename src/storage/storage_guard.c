@@ -439,6 +439,41 @@ out:
 
 static int key_reads(const uint8_t key[32], const mv_store_record_info *info);
 
+/* The X25519 keys a decoy of envelope env is wrapped to: an MVE1 envelope's or an MVK1
+ * keyset's readers; for MVE2, the readers of its keyset record (kid) then its extra entries,
+ * each once (at most MV_DECOY_MAX_READERS). */
+static mv_err shape_readers(storage_srv *s, const mv_buf *env, mv_decoy_shape *out, size_t *n)
+{
+    mv_envelope_kind kind;
+    uint8_t kid[16], extra[MV_ENVELOPE2_MAX_EXTRA * 32];
+    size_t n_extra = 0;
+    mv_store_record_info kinfo;
+    mv_buf ks;
+    mv_err rc;
+    *n = 0;
+    if ((rc = mv_envelope_kind_of(env->ptr, env->len, &kind, kid)) != MV_OK)
+        return rc;
+    if (kind != MV_ENVELOPE_MVE2)
+        return mv_envelope_readers(env->ptr, env->len, &out->readers[0][0], MV_DECOY_MAX_READERS, n);
+    if ((rc = mv_envelope_readers(env->ptr, env->len, extra, MV_ENVELOPE2_MAX_EXTRA, &n_extra)) != MV_OK)
+        return rc;
+    mv_buf_init(&ks, MV_STORE_MAX_ENVELOPE);
+    /* A missing or malformed keyset leaves the extra readers alone (never an error: the
+     * record itself is well-formed, and its shape must still be served). */
+    if (mv_store_record_get(s->store, kid, &kinfo, &ks) == MV_OK &&
+        mv_envelope_readers(ks.ptr, ks.len, &out->readers[0][0], MV_DECOY_MAX_READERS, n) != MV_OK)
+        *n = 0;
+    mv_buf_clear(&ks);
+    for (size_t i = 0; i < n_extra && *n < MV_DECOY_MAX_READERS; i++) {
+        size_t j = 0;
+        while (j < *n && memcmp(out->readers[j], extra + 32 * i, 32) != 0)
+            j++;
+        if (j == *n)
+            memcpy(out->readers[(*n)++], extra + 32 * i, 32);
+    }
+    return MV_OK;
+}
+
 /* The shape of record id from the store: metadata, the envelope's reader keys and each
  * block's cipher length in tag order. MV_ERR_NOT_FOUND if the record is gone, if reader (not
  * NULL) may not read it, or if it was created after created_max. */
@@ -467,7 +502,7 @@ static mv_err shape_of(storage_srv *s, const uint8_t id[16], const uint8_t *read
     memcpy(out->patient, info.patient, 32);
     memcpy(out->episode, info.episode, 16);
     out->env_len = (uint32_t)env.len;
-    if ((rc = mv_envelope_readers(env.ptr, env.len, &out->readers[0][0], MV_DECOY_MAX_READERS, &n_readers)) != MV_OK)
+    if ((rc = shape_readers(s, &env, out, &n_readers)) != MV_OK)
         goto out;
     rc = MV_ERR_PARSE;
     if (n_readers == 0 || n_readers > MV_DECOY_MAX_READERS)
