@@ -342,16 +342,18 @@ static mv_err reseal_without(mv_client *c, const uint8_t id[16], const mv_buf *e
         .readers = acl,
         .n_readers = n,
     };
-    /* The keyset carries no patient (that would need the writer's delegation), hence no
-     * episode either (the storage server takes an episode only with a patient): she reads it
-     * as a listed reader. */
-    uint8_t acl2[65 * 32];
-    if (a->has_patient && !pk_in(acl, n, a->patient) && n < 64) {
-        memcpy(acl2, acl, 32 * n);
-        memcpy(acl2 + 32 * n, a->patient, 32);
-        s.readers = acl2;
-        s.n_readers = n + 1;
-    }
+    /* The keyset is the caller's. It carries no patient (that would need the writer's
+     * delegation), hence no episode either (the storage server takes an episode only with a
+     * patient): the record's owner and patient read it as listed readers. */
+    uint8_t acl2[66 * 32];
+    size_t n2 = n;
+    memcpy(acl2, acl, 32 * n);
+    const uint8_t *keep[2] = {a->owner, a->has_patient ? a->patient : NULL};
+    for (size_t i = 0; i < 2; i++)
+        if (keep[i] && memcmp(keep[i], mv_identity_sign_pk(c->id), 32) != 0 && !pk_in(acl2, n2, keep[i]) && n2 < 64)
+            memcpy(acl2 + 32 * n2++, keep[i], 32);
+    s.readers = acl2;
+    s.n_readers = n2;
     if ((rc = mvc_keyset_for(c, &s, kid, K, NULL)) != MV_OK)
         goto out;
     mv_buf cur, tmp;
