@@ -424,7 +424,7 @@ mv_err mv_envelope_seal(const uint8_t id[static MV_RECORD_ID_BYTES], const mv_re
     if ((rc = mv_crypto_init()) != MV_OK)
         goto out;
     if ((rc = mv_record_encode(r, &enc)) != MV_OK ||
-        (rc = mv_zstd_compress(enc.ptr, enc.len, MV_ZSTD_LEVEL, &z)) != MV_OK)
+        (rc = mv_zstd_compress_dict(enc.ptr, enc.len, MV_ZSTD_BODY_LEVEL, MV_ZSTD_DICT_BODY, &z)) != MV_OK)
         goto out;
     randombytes_buf(R, sizeof R);
     randombytes_buf(nonce, sizeof nonce);
@@ -493,7 +493,7 @@ mv_err mv_envelope_open(const uint8_t id[static MV_RECORD_ID_BYTES], const uint8
     if ((rc = mv_aead_decrypt(plain, v.body + MV_AEAD_NONCE_BYTES, v.body_len - MV_AEAD_NONCE_BYTES, aad,
                               sizeof aad, v.body, R)) != MV_OK)
         goto out;
-    if ((rc = mv_zstd_decompress(plain, plain_len, MV_ENVELOPE_MAX_PLAIN, &dec)) != MV_OK)
+    if ((rc = mv_zstd_decompress_dict(plain, plain_len, MV_ENVELOPE_MAX_PLAIN, &dec)) != MV_OK)
         goto out;
     rc = mv_record_decode(dec.ptr, dec.len, out);
 out:
