@@ -79,15 +79,31 @@ static const zdict *dict_find(unsigned id)
 typedef struct zcache {
     ZSTD_CCtx *c;
     ZSTD_DCtx *d;
-    ZSTD_CDict *cdict[N_DICTS];
+    const ZSTD_CDict *cdict[N_DICTS];
+    void *cdict_mem[N_DICTS];
+    size_t cdict_size[N_DICTS];
     int cdict_level[N_DICTS];
-    ZSTD_DDict *ddict[N_DICTS];
+    const ZSTD_DDict *ddict[N_DICTS];
+    void *ddict_mem[N_DICTS];
+    size_t ddict_size[N_DICTS];
 } zcache;
 
 static pthread_once_t key_once = PTHREAD_ONCE_INIT;
 static pthread_key_t key;
 static int key_ok;
 static _Thread_local zcache *tls;
+
+/* A digested dictionary lives in a workspace we allocate (see cdict_get). It holds only the
+ * public dictionary, but is wiped like everything else for uniformity. */
+static void ws_free(void **mem, size_t *size)
+{
+    if (*mem) {
+        mv_wipe(*mem, *size);
+        mv_free(*mem);
+    }
+    *mem = NULL;
+    *size = 0;
+}
 
 static void cache_free(zcache *z)
 {
@@ -96,8 +112,8 @@ static void cache_free(zcache *z)
     ZSTD_freeCCtx(z->c);
     ZSTD_freeDCtx(z->d);
     for (size_t i = 0; i < N_DICTS; i++) {
-        ZSTD_freeCDict(z->cdict[i]);
-        ZSTD_freeDDict(z->ddict[i]);
+        ws_free(&z->cdict_mem[i], &z->cdict_size[i]);
+        ws_free(&z->ddict_mem[i], &z->ddict_size[i]);
     }
     mv_wipe(z, sizeof *z);
     mv_free(z);
@@ -171,37 +187,57 @@ static mv_err dctx_get(ZSTD_DCtx **out)
 }
 
 /* The digested dictionary d for compression at level, created once per thread and level. The
- * dictionary bytes are referenced, not copied: they are the library's constant data. */
-static mv_err cdict_get(const zdict *d, int level, ZSTD_CDict **out)
+ * dictionary bytes are referenced, not copied: they are the library's constant data. It is
+ * built in a workspace of our own (the "static" CDict API) rather than by
+ * ZSTD_createCDict_advanced, which in libzstd 1.5.4 dereferences NULL when one of its
+ * allocations fails (found by test_zstd's allocation failures). */
+static mv_err cdict_get(const zdict *d, int level, const ZSTD_CDict **out)
 {
     zcache *z = cache_get();
     size_t i = (size_t)(d - dicts);
     if (!z)
         return MV_ERR_NOMEM;
     if (z->cdict[i] && z->cdict_level[i] != level) {
-        ZSTD_freeCDict(z->cdict[i]);
         z->cdict[i] = NULL;
+        ws_free(&z->cdict_mem[i], &z->cdict_size[i]);
     }
     if (!z->cdict[i]) {
         ZSTD_compressionParameters cp = ZSTD_getCParams(level, 0, *d->len);
-        if (!(z->cdict[i] = ZSTD_createCDict_advanced(d->bytes, *d->len, ZSTD_dlm_byRef, ZSTD_dct_fullDict, cp,
-                                                      wiping_mem)))
+        size_t size = ZSTD_estimateCDictSize_advanced(*d->len, cp, ZSTD_dlm_byRef);
+        if (ZSTD_isError(size))
+            return MV_ERR_INVAL;
+        if (!(z->cdict_mem[i] = mv_malloc(size)))
             return MV_ERR_NOMEM;
+        z->cdict_size[i] = size;
+        z->cdict[i] = ZSTD_initStaticCDict(z->cdict_mem[i], size, d->bytes, *d->len, ZSTD_dlm_byRef,
+                                           ZSTD_dct_fullDict, cp);
+        if (!z->cdict[i]) { /* a dictionary we built in is malformed: a build defect */
+            ws_free(&z->cdict_mem[i], &z->cdict_size[i]);
+            return MV_ERR_INVAL;
+        }
         z->cdict_level[i] = level;
     }
     *out = z->cdict[i];
     return MV_OK;
 }
 
-static mv_err ddict_get(const zdict *d, ZSTD_DDict **out)
+static mv_err ddict_get(const zdict *d, const ZSTD_DDict **out)
 {
     zcache *z = cache_get();
     size_t i = (size_t)(d - dicts);
     if (!z)
         return MV_ERR_NOMEM;
-    if (!z->ddict[i] &&
-        !(z->ddict[i] = ZSTD_createDDict_advanced(d->bytes, *d->len, ZSTD_dlm_byRef, ZSTD_dct_fullDict, wiping_mem)))
-        return MV_ERR_NOMEM;
+    if (!z->ddict[i]) {
+        size_t size = ZSTD_estimateDDictSize(*d->len, ZSTD_dlm_byRef);
+        if (!(z->ddict_mem[i] = mv_malloc(size)))
+            return MV_ERR_NOMEM;
+        z->ddict_size[i] = size;
+        z->ddict[i] = ZSTD_initStaticDDict(z->ddict_mem[i], size, d->bytes, *d->len, ZSTD_dlm_byRef, ZSTD_dct_fullDict);
+        if (!z->ddict[i]) {
+            ws_free(&z->ddict_mem[i], &z->ddict_size[i]);
+            return MV_ERR_INVAL;
+        }
+    }
     *out = z->ddict[i];
     return MV_OK;
 }
@@ -213,7 +249,7 @@ static mv_err compress(const uint8_t *in, size_t len, int level, unsigned dict_i
     static const uint8_t empty[1] = {0};
     mv_err rc = MV_ERR_INVAL;
     ZSTD_CCtx *cctx = NULL;
-    ZSTD_CDict *cdict = NULL;
+    const ZSTD_CDict *cdict = NULL;
     const zdict *d = NULL;
     size_t bound, room, got = 0;
 
@@ -291,7 +327,7 @@ static mv_err decompress(const uint8_t *in, size_t len, size_t max_out, int dict
     static const uint8_t magic[4] = {0x28, 0xb5, 0x2f, 0xfd};
     mv_err rc = MV_ERR_PARSE;
     ZSTD_DCtx *dctx = NULL;
-    ZSTD_DDict *ddict = NULL;
+    const ZSTD_DDict *ddict = NULL;
     const zdict *d = NULL;
     unsigned long long declared;
     unsigned id;
