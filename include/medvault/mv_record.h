@@ -16,6 +16,9 @@
  * Envelope:
  *   "MVE1" | n_readers u8 (1..64) | n_readers x (reader X25519 pk 32 | crypto_box_seal(R) 80) |
  *   nonce 12 | AES-256-GCM(R, nonce, aad = "medvault-envelope-v1" || id, zstd(encode(r))) (ct||tag)
+ * zstd(encode(r)) is one zstd frame compressed with the body dictionary, whose id its frame
+ * header names (mv_zstd.h, docs/records.md "The body dictionary"); a frame naming no
+ * dictionary (sealed before dictionaries) is read too, one naming an unknown id is PARSE.
  * The reader list is not covered by GCM, so readers can be added and removed without
  * re-encrypting. Removing a reader does not revoke what it already learnt (R): to revoke,
  * seal the record again (a new R).
