@@ -37,6 +37,11 @@
  * revoke what its reader already learnt (R, or K for a keyset): to revoke, seal the record
  * again (MVE2: under the keyset of the remaining readers).
  *
+ * The body zstd(encode(r)) of MVE1 and MVE2 is one zstd frame compressed with the body
+ * dictionary, whose id its frame header names (mv_zstd.h, docs/records.md "The body
+ * dictionary"); a frame naming no dictionary (sealed before dictionaries) is read too, one
+ * naming an unknown id is PARSE.
+ *
  * Thread-safety: functions on distinct objects are independent; an mv_record is not
  * synchronized. mv_record_clear wipes every key (and the skeleton, which holds identity
  * fields). Every function that handles R or K wipes its copies. */

@@ -351,12 +351,12 @@ out:
 /* The one place the record body is compressed and decompressed (every envelope kind uses it). */
 static mv_err body_compress(const uint8_t *in, size_t len, mv_buf *out)
 {
-    return mv_zstd_compress(in, len, MV_ZSTD_LEVEL, out);
+    return mv_zstd_compress_dict(in, len, MV_ZSTD_BODY_LEVEL, MV_ZSTD_DICT_BODY, out);
 }
 
 static mv_err body_decompress(const uint8_t *in, size_t len, mv_buf *out)
 {
-    return mv_zstd_decompress(in, len, MV_ENVELOPE_MAX_PLAIN, out);
+    return mv_zstd_decompress_dict(in, len, MV_ENVELOPE_MAX_PLAIN, out);
 }
 
 typedef struct env_view {
