@@ -255,7 +255,8 @@ def du(paths):
     paths = [p for p in paths if os.path.exists(p)]
     if not paths:
         return 0
-    out = subprocess.run(["du", "-sbc"] + paths, capture_output=True, text=True, check=True).stdout
+    # A file the decoy cloud renames while du walks is skipped (du then exits 1 with a total).
+    out = subprocess.run(["du", "-sbc"] + paths, capture_output=True, text=True).stdout
     return int(out.strip().splitlines()[-1].split()[0])
 ks = sorted(os.path.join(d, n) for n in os.listdir(d) if n.startswith("ks"))
 r = {"ks": du(ks), "hospital": du([os.path.join(d, "hospital")]),
@@ -264,7 +265,10 @@ r["total"] = r["ks"] + r["hospital"] + r["storage"] + r["decoy"]
 packs = index = 0
 for root, _, names in os.walk(os.path.join(d, "storage")):
     for n in names:
-        size = os.lstat(os.path.join(root, n)).st_size
+        try:
+            size = os.lstat(os.path.join(root, n)).st_size
+        except FileNotFoundError:
+            continue
         if n.endswith(".pack") or os.path.basename(root) == "packs":
             packs += size
         elif n.endswith(".mdb") and n != "lock.mdb":
@@ -312,7 +316,7 @@ run_medvault_steps() {
     "$MV" user device add "$key" --device-key "$users/$d-phone" --deployment "$F" --user "$ADMIN" >> "$logf" 2>&1 \
       || { mv_fail "'medvault user device add' failed" "$logf"; return 1; }
   done
-  before=$(servers_du "$dir")
+  before=$(servers_du "$dir") || { mv_fail "cannot measure the deployment" "$logf"; return 1; }
   # Upload: each department's files with its own doctor.
   t0=$(now)
   for d in "${depts[@]}"; do
@@ -324,12 +328,12 @@ run_medvault_steps() {
   # until the deployment stops growing (two equal measurements half a second apart, at most
   # 120 s), and count the settled bytes.
   sleep 1
-  at1=$(servers_du "$dir")
+  at1=$(servers_du "$dir") || { mv_fail "cannot measure the deployment" "$logf"; return 1; }
   t0=$(now)
   after=$at1
   for _ in $(seq 240); do
     sleep 0.5
-    late=$(servers_du "$dir")
+    late=$(servers_du "$dir") || { mv_fail "cannot measure the deployment" "$logf"; return 1; }
     [ "$late" = "$after" ] && break
     after=$late
   done
@@ -345,7 +349,7 @@ run_medvault_steps() {
     get_all_as_user "$d" "$TMP/$ds/mv-restore/$d" || { mv_fail "'medvault get --all' failed" "$logf"; return 1; }
   done
   tg=$(since "$t0")
-  late=$(servers_du "$dir")
+  late=$(servers_du "$dir") || { mv_fail "cannot measure the deployment" "$logf"; return 1; }
   n=$(find "$TMP/$ds/mv-restore" -type f | wc -l)
   [ "$n" -eq "${DS_ITEMS[$ds]}" ] || { mv_fail "restored $n records of ${DS_ITEMS[$ds]}" "$logf"; return 1; }
   local -a payload
