@@ -53,3 +53,24 @@ for f in "$TMP"/in/*.json; do
 done
 [ "$(stat -c %a "$TMP/all/$(ls "$TMP/all" | head -n 1)")" = 600 ] || fail "a restored record is not 0600"
 pass "get --all: every record restored under its own name (0600), byte-identical to its canon"
+
+# Names already taken: a second restore into the same directory keeps every earlier file and
+# writes each record as ID-NAME; two records with one name in one run: one is NAME, the other
+# ID-NAME, each holding its own record (the writers work in parallel, so this is checked).
+mkdir -p "$TMP/same1" "$TMP/same2"
+$GEN --out "$TMP/same1" --count 1 --type Immunization --seed 21
+$GEN --out "$TMP/same2" --count 1 --type Immunization --seed 22
+mv "$TMP"/same2/*.json "$TMP/same2/shot.json"; mv "$TMP"/same1/*.json "$TMP/same1/shot.json"
+"$MV" put --deployment "$DEP" --user "$TMP/card" --json "$TMP/same1" "$TMP/same2" > "$TMP/put2.json"
+"$MV" get --deployment "$DEP" --user "$TMP/card" --all -o "$TMP/all" || fail "a second get --all into the same directory failed"
+[ "$(ls "$TMP/all" | wc -l)" -eq $((2 * n + 2)) ] || fail "second restore: $(ls "$TMP/all" | wc -l) files, not $((2 * n + 2))"
+for f in "$TMP"/in/*.json; do
+  "$MV" canon "$f" | cmp -s - <(cat "$TMP/all/$(basename "$f")"; echo) || fail "an earlier restore's $(basename "$f") was changed"
+done
+for k in 0 1; do
+  id=$(json_get "$TMP/put2.json" "d['records'][$k]['id']"); src=$(json_get "$TMP/put2.json" "d['records'][$k]['path']")
+  if [ -f "$TMP/all/$id-shot.json" ]; then got="$TMP/all/$id-shot.json"; else got="$TMP/all/shot.json"; fi
+  "$MV" canon "$src" | cmp -s - <(cat "$got"; echo) || fail "record $k of the two named shot.json is not in its own file"
+done
+[ -f "$TMP/all/shot.json" ] && [ "$(ls "$TMP"/all/*-shot.json | wc -l)" -eq 1 ] || fail "two records named shot.json: expected shot.json and one ID-shot.json"
+pass "names taken: earlier files kept, records written as ID-NAME; two records of one name each in its own file"
