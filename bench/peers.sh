@@ -331,10 +331,11 @@ run_medvault_steps() {
   at1=$(servers_du "$dir") || { mv_fail "cannot measure the deployment" "$logf"; return 1; }
   t0=$(now)
   after=$at1
+  local settled=0
   for _ in $(seq 240); do
     sleep 0.5
     late=$(servers_du "$dir") || { mv_fail "cannot measure the deployment" "$logf"; return 1; }
-    [ "$late" = "$after" ] && break
+    [ "$late" = "$after" ] && { settled=1; break; }
     after=$late
   done
   settle=$(since "$t0")
@@ -359,7 +360,7 @@ run_medvault_steps() {
   verify "$mode" "$TMP/$ds/mv-restore" "${payload[@]}" 2>> "$logf" || { ok=0; log "medvault's restore of $ds differs from the data"; }
   record "$ds" medvault backup_s="$tp" restore_s="$tg" verified=$ok stepups="$STEPUPS" doctors="${#depts[@]}" \
     physical_bytes="$st_phys" logical_bytes="$st_log" envelope_bytes="$st_env" block_bytes="$st_blk" \
-    "du_before=$before" "du_after_1s=$at1" "du_after=$after" settle_s="$settle" "du_after_restore=$late"
+    "du_before=$before" "du_after_1s=$at1" "du_after=$after" settle_s="$settle" settled=$settled "du_after_restore=$late"
   mv_stop
 }
 run_medvault() {
@@ -424,7 +425,8 @@ w(f"Data (seed {seed}): `fhir-N`: MedicationRequests from `bench/gen_fhir.py`, a
   "each record's canonical form, and the same attachment bytes). Times are wall clock of the backup and restore "
   "commands only (repository creation and `medvault up` excluded). Bytes added: `du -sb` of the repository for the "
   "peers; for medvault the growth of the WHOLE deployment, every server's directory (three key servers, hospital, "
-  "storage server, decoy cloud), measured one second after the last `put` returned.\n")
+  "storage server, decoy cloud), measured once it stopped growing after the last `put` (the decoy cloud may "
+  "still be writing; how long it took is in the notes).\n")
 w("| dataset | items | logical MB | tool | backup s | records/s | MB/s | bytes added | added / logical | restore s | restore records/s |")
 w("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|")
 notes = []
@@ -456,8 +458,9 @@ for ds, d in data.items():
             trail = r["du_after"]["total"] - r["du_after_1s"]["total"]
             if trail:
                 notes.append(f"- {ds}: the deployment was still growing one second after `put` returned: "
-                             f"{trail:,} more bytes (decoy cloud {r['du_after']['decoy'] - r['du_after_1s']['decoy']:,}) "
-                             f"until it settled {1 + r['settle_s']:.1f} s after `put`; the settled bytes are counted.")
+                             f"{trail:,} more bytes (decoy cloud {r['du_after']['decoy'] - r['du_after_1s']['decoy']:,}) " +
+                             (f"until it settled {1 + r['settle_s']:.1f} s after `put`; the settled bytes are counted." if r.get("settled", 1)
+                                else f"and it was STILL growing {1 + r['settle_s']:.1f} s after `put`, when the bytes were counted."))
             late = r["du_after_restore"]["total"] - r["du_after"]["total"]
             if late:
                 notes.append(f"- {ds}: the deployment's directories changed by {late:,} bytes during the restore "
