@@ -739,7 +739,7 @@ static mv_err task_seal(void *ctx, size_t i)
     memcpy(keys, mv_identity_box_pk(j->c->id), 32);
     if (j->pat_box)
         memcpy(keys + 32, j->pat_box, 32);
-    mv_err rc = mv_random_bytes(r->id, 16);
+    mv_err rc = mv_record_id_new(r->id);
     if (rc == MV_OK)
         rc = mv_envelope_seal(r->id, &r->r, keys, j->pat_box ? 2 : 1, &j->envs[i]);
     return rc;

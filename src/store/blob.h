@@ -44,6 +44,12 @@ typedef struct mv_blob_ops {
      * or framing length != len), MV_ERR_IO, MV_ERR_NOMEM, MV_ERR_TOO_LARGE (out's cap). */
     mv_err (*read)(mv_blob *b, uint32_t pack, uint64_t off, size_t len, uint8_t tag[32],
                    mv_buf *out);
+    /* Appends len bytes of the data of the entry at off, from byte at of its data, to out,
+     * without checking the framing (the caller knows the entry from the index and verifies
+     * what it reads some other way). MV_ERR_NOT_FOUND (no such pack), MV_ERR_VERIFY (the
+     * pack is too short), MV_ERR_IO, MV_ERR_NOMEM, MV_ERR_TOO_LARGE (out's cap). */
+    mv_err (*read_range)(mv_blob *b, uint32_t pack, uint64_t off, uint64_t at, size_t len,
+                         mv_buf *out);
     /* Calls fn for every entry that lies wholly within [0, end) of pack, in order. If the
      * framing breaks (an entry crossing end, a length above max_len, a short file) it stops,
      * sets *bad_off to the offset where parsing failed and returns MV_ERR_PARSE. On MV_OK
