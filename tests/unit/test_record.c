@@ -10,6 +10,7 @@
 #include "testutil.h"
 
 #include <string.h>
+#include <time.h>
 
 #include "medvault/mv_box.h"
 #include "medvault/mv_mem.h"
@@ -769,6 +770,35 @@ static void test_envelope_size(void **state)
     mv_record_clear(&r);
 }
 
+/* Record ids: 6 bytes of milliseconds (big-endian) then 10 random bytes; later ids sort
+ * after earlier ones by their time part, and no two are equal. */
+static void test_record_id_new(void **state)
+{
+    (void)state;
+    enum { N = 256 };
+    uint8_t ids[N][MV_RECORD_ID_BYTES];
+    struct timespec ts;
+    assert_int_equal(clock_gettime(CLOCK_REALTIME, &ts), 0);
+    uint64_t before = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    for (int i = 0; i < N; i++)
+        assert_int_equal(mv_record_id_new(ids[i]), MV_OK);
+    assert_int_equal(clock_gettime(CLOCK_REALTIME, &ts), 0);
+    uint64_t after = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    uint64_t prev = 0;
+    for (int i = 0; i < N; i++) {
+        uint64_t ms = 0;
+        for (int k = 0; k < MV_RECORD_ID_TIME_BYTES; k++)
+            ms = ms << 8 | ids[i][k];
+        assert_true(ms >= before && ms <= after);
+        assert_true(ms >= prev);
+        prev = ms;
+        for (int j = 0; j < i; j++) /* 80 random bits: never equal */
+            assert_memory_not_equal(ids[i] + MV_RECORD_ID_TIME_BYTES,
+                                    ids[j] + MV_RECORD_ID_TIME_BYTES, MV_RECORD_ID_RANDOM_BYTES);
+    }
+    assert_int_equal(MV_RECORD_ID_TIME_BYTES + MV_RECORD_ID_RANDOM_BYTES, MV_RECORD_ID_BYTES);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -783,6 +813,7 @@ int main(void)
         cmocka_unit_test(test_envelope_seal_errors),
         cmocka_unit_test(test_envelope_add_remove),
         cmocka_unit_test(test_envelope_size),
+        cmocka_unit_test(test_record_id_new),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
