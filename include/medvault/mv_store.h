@@ -277,7 +277,9 @@ typedef struct mv_store_dept_stats {
     char dept[MV_STORE_DEPT_MAX + 1];
     uint64_t records;
     uint64_t logical_bytes;  /* sum over its records of envelope + block lengths */
-    uint64_t physical_bytes; /* its envelopes + referenced blocks it uploaded first */
+    uint64_t physical_bytes; /* attributed data: its envelopes + referenced blocks it uploaded
+                                first (the index, pack framing and dead bytes, shared by all
+                                departments, are in the totals only) */
     uint64_t dedup_hits;     /* claims made with data == NULL */
 } mv_store_dept_stats;
 
@@ -286,15 +288,22 @@ typedef struct mv_store_stats {
     uint64_t blocks;         /* blocks in the index (referenced or awaiting gc) */
     uint64_t block_bytes;    /* their ciphertext bytes */
     uint64_t envelope_bytes;
-    uint64_t pack_bytes;     /* committed bytes of all pack files (entries with framing) */
+    uint64_t pack_bytes;     /* committed bytes of all pack files: blocks, envelope segments,
+                                framing, and dead bytes gc has not collected yet */
+    uint64_t index_bytes;    /* size of the index file (index/data.mdb), free pages included */
     uint64_t logical_bytes;  /* what a non-deduplicating store would keep for the records */
-    uint64_t physical_bytes; /* envelope_bytes + bytes of blocks with at least one reference */
+    uint64_t physical_bytes; /* everything the store keeps on disk: pack_bytes + index_bytes
+                                (what a cloud bill sees). Before index format 2 this field
+                                meant what data_bytes means now. */
+    uint64_t data_bytes;     /* envelope_bytes + bytes of blocks with at least one reference
+                                (the data itself, without framing, index or dead bytes) */
     size_t n_depts;          /* departments in depts (the first 64 by name) */
     mv_store_dept_stats depts[64];
 } mv_store_stats;
 
 /* Fills *out from one snapshot. (Named _get_stats because C cannot give the type and the
- * function the one name mv_store_stats.) Errors: MV_ERR_PARSE, MV_ERR_IO. */
+ * function the one name mv_store_stats.) index_bytes is the index file's size when the
+ * call reads it (a separate step from the snapshot). Errors: MV_ERR_PARSE, MV_ERR_IO. */
 mv_err mv_store_get_stats(mv_store *s, mv_store_stats *out) __attribute__((warn_unused_result));
 
 #ifdef __cplusplus

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -42,6 +43,7 @@ typedef struct put_req {
 
 struct mv_store {
     int lock_fd;
+    char index_file[PATH_CAP]; /* dir/index/data.mdb, for its size in the stats */
     mv_blob *blob;
     mv_index *ix;
     size_t pack_target;
@@ -529,6 +531,7 @@ mv_err mv_store_open(const char *dir, const mv_store_options *opt, mv_store **ou
     }
     if ((rc = mv_path_join(path, sizeof path, dir, "index")) != MV_OK ||
         (rc = mv_file_mkdir(path, 0700)) != MV_OK ||
+        (rc = mv_path_join(s->index_file, sizeof s->index_file, path, "data.mdb")) != MV_OK ||
         (rc = mv_index_lmdb_open(path, map_size, &s->ix)) != MV_OK)
         goto out;
     if ((rc = mv_path_join(path, sizeof path, dir, "packs")) != MV_OK ||
@@ -1913,11 +1916,18 @@ mv_err mv_store_get_stats(mv_store *s, mv_store_stats *out)
         out->envelope_bytes = st.envelope_bytes;
         out->pack_bytes = st.pack_bytes;
         out->logical_bytes = st.logical;
-        out->physical_bytes = st.physical;
+        out->data_bytes = st.physical;
         rc = IX(s)->stats_iter(t, stats_dept_cb, out);
     }
     IX(s)->abort(t);
-    return rc;
+    if (rc != MV_OK)
+        return rc;
+    struct stat fs;
+    if (stat(s->index_file, &fs) != 0)
+        return MV_ERR_IO;
+    out->index_bytes = (uint64_t)fs.st_size;
+    out->physical_bytes = out->pack_bytes + out->index_bytes;
+    return MV_OK;
 }
 
 /* ---------------------------------------------------------------------------- gc ---- */

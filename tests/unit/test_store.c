@@ -130,7 +130,14 @@ static void test_round_trip(void **state)
      * first envelope's bytes stay, dead, until gc. */
     assert_int_equal(st.pack_bytes, 1200 + 3 * 36 + (40 + 3 * 32 + 11) + (40 + 3 * 32 + 4));
     assert_int_equal(st.logical_bytes, 1204);
-    assert_int_equal(st.physical_bytes, 1204);
+    assert_int_equal(st.data_bytes, 1204);
+    /* Physical: everything on disk, the index file included. */
+    char ipath[4096];
+    snprintf(ipath, sizeof ipath, "%s/index/data.mdb", dir);
+    assert_true(st.index_bytes > 0);
+    assert_int_equal((int64_t)st.index_bytes, su_file_size(ipath));
+    assert_int_equal(st.physical_bytes, st.pack_bytes + st.index_bytes);
+    assert_int_equal(st.pack_bytes, su_packs_size(dir));
     assert_int_equal(st.n_depts, 1);
     assert_string_equal(st.depts[0].dept, "cardiology");
     assert_int_equal(st.depts[0].records, 1);
@@ -194,7 +201,8 @@ static void test_dedup_across_departments(void **state)
     put_record(s, id2, "cardiology", 3, a.in.tag, 1, "e2", MV_OK);
     assert_int_equal(mv_store_get_stats(s, &st), MV_OK);
     assert_int_equal(st.logical_bytes, 2 * 1002);
-    assert_int_equal(st.physical_bytes, 1000 + 4);
+    assert_int_equal(st.data_bytes, 1000 + 4);
+    assert_int_equal(st.physical_bytes, st.pack_bytes + st.index_bytes);
     assert_int_equal(st.n_depts, 2);
     assert_string_equal(st.depts[0].dept, "cardiology");
     assert_int_equal(st.depts[0].dedup_hits, 1);
