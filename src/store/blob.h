@@ -1,8 +1,9 @@
 /* blob.h - internal: where pack bytes live. The engine (store.c) sees packs only through this
  * small vtable, so object stores (S3, Ceph RADOS) can replace local files later.
  *
- * A pack is an append-only sequence of entries, each `u32 length (LE) | 32-byte tag | C`
- * (MV_BLOB_ENTRY_OVERHEAD bytes of framing). Packs are numbered 1..UINT32_MAX by the engine.
+ * A pack is an append-only sequence of entries, each `u32 length (LE) | 32-byte tag | data`
+ * (MV_BLOB_ENTRY_OVERHEAD bytes of framing); data is a block's ciphertext or an envelope
+ * segment (the engine tells them apart through its index). Packs are numbered 1..UINT32_MAX by the engine.
  * The engine decides where each append starts (the pack's committed end), so bytes a crashed
  * or failed append left behind are simply overwritten or truncated away.
  *
