@@ -144,8 +144,10 @@ typedef struct mv_index_ops {
     mv_err (*record_add)(mv_itxn *t, const uint8_t *id, const mv_ix_record *r);
     mv_err (*segset_add)(mv_itxn *t, uint64_t seg, uint32_t set, const uint8_t *ids, size_t n);
     mv_err (*record_iter)(mv_itxn *t, mv_ix_record_fn fn, void *ctx); /* id order */
-    /* The ids of the records of *set (set NULL: of every set), in (segment, set, id) order. */
-    mv_err (*set_record_iter)(mv_itxn *t, const uint32_t *set, mv_ix_id_fn fn, void *ctx);
+    /* The ids of the records of the sets sets[0..n_sets) (sorted; sets NULL: of every set),
+     * in (segment, set) order: one scan of seg_sets whatever the number of sets. */
+    mv_err (*set_record_iter)(mv_itxn *t, const uint32_t *sets, size_t n_sets, mv_ix_id_fn fn,
+                              void *ctx);
 
     /* access sets: id -> set; find looks one up by content (NOT_FOUND); put interns a new
      * set (content is immutable: a put of other content under a used id is INVAL), keeping

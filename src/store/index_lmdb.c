@@ -837,7 +837,8 @@ static mv_err ix_record_iter(mv_itxn *t, mv_ix_record_fn fn, void *ctx)
 
 typedef struct segset_scan {
     cb c;
-    const uint32_t *set;
+    const uint32_t *sets; /* sorted; NULL: every set */
+    size_t n_sets;
 } segset_scan;
 
 static mv_err set_record_kv(void *ctx, const MDB_val *k, const MDB_val *v)
@@ -847,8 +848,18 @@ static mv_err set_record_kv(void *ctx, const MDB_val *k, const MDB_val *v)
     if (k->mv_size != SEGSET_KEY || v->mv_size == 0 || v->mv_size % 16 != 0)
         return MV_ERR_PARSE;
     uint32_t set = get_be32((const uint8_t *)k->mv_data + 8);
-    if (sc->set && *sc->set != set)
-        return MV_OK;
+    if (sc->sets) {
+        size_t lo = 0, hi = sc->n_sets;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (sc->sets[mid] < set)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        if (lo == sc->n_sets || sc->sets[lo] != set)
+            return MV_OK;
+    }
     const uint8_t *p = v->mv_data;
     for (size_t i = 0; rc == MV_OK && i < v->mv_size / 16; i++)
         rc = sc->c.fn.id(sc->c.ctx, set, p + 16 * i);
@@ -857,9 +868,10 @@ static mv_err set_record_kv(void *ctx, const MDB_val *k, const MDB_val *v)
 
 /* No set -> records index (it would cost every record an entry inserted in the middle):
  * a scan of seg_sets, which has one entry per (segment, set), far fewer than records. */
-static mv_err ix_set_record_iter(mv_itxn *t, const uint32_t *set, mv_ix_id_fn fn, void *ctx)
+static mv_err ix_set_record_iter(mv_itxn *t, const uint32_t *sets, size_t n_sets, mv_ix_id_fn fn,
+                                 void *ctx)
 {
-    segset_scan sc = {.c = {.ctx = ctx}, .set = set};
+    segset_scan sc = {.c = {.ctx = ctx}, .sets = sets, .n_sets = n_sets};
     sc.c.fn.id = fn;
     return scan(t, DB_SEGSETS, NULL, 0, set_record_kv, &sc);
 }

@@ -1567,13 +1567,20 @@ static mv_err list_id_cb(void *ctx, uint32_t set, const uint8_t *id)
 
 static int cmp_id(const void *a, const void *b) { return memcmp(a, b, 16); }
 
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
 /* A reader's records: reader -> its sets -> their records, then in id order. */
 static mv_err list_reader(list_ctx *l, const uint8_t *reader)
 {
     mv_err rc = IX(l->s)->set_reader_iter(l->t, reader, list_set_cb, l);
-    for (size_t i = 0; rc == MV_OK && i < l->n_sets; i++)
-        rc = IX(l->s)->set_record_iter(l->t, &l->sets[i], list_id_cb, l);
-    if (rc != MV_OK)
+    if (rc != MV_OK || l->n_sets == 0)
+        return rc;
+    qsort(l->sets, l->n_sets, sizeof *l->sets, cmp_u32);
+    if ((rc = IX(l->s)->set_record_iter(l->t, l->sets, l->n_sets, list_id_cb, l)) != MV_OK)
         return rc;
     if (l->n_ids)
         qsort(l->ids, l->n_ids, 16, cmp_id);
@@ -1981,18 +1988,13 @@ static mv_err gc_set_cb(void *ctx, uint32_t id, const mv_ix_set *st)
     return set_ids_add(ctx, id);
 }
 
-static int cmp_u32(const void *a, const void *b)
-{
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return x < y ? -1 : x > y;
-}
 
 /* Drops the access sets no record names any more (sets keep no reference count). */
 static mv_err gc_sets(mv_store *s, mv_itxn *t)
 {
     set_ids named = {0}, all = {0};
     mv_err rc;
-    if ((rc = IX(s)->set_record_iter(t, NULL, gc_named_cb, &named)) != MV_OK ||
+    if ((rc = IX(s)->set_record_iter(t, NULL, 0, gc_named_cb, &named)) != MV_OK ||
         (rc = IX(s)->set_iter(t, gc_set_cb, &all)) != MV_OK)
         goto out;
     if (named.n)
@@ -2959,7 +2961,7 @@ mv_err mv_store_check(mv_store *s, mv_store_check_report *rep, mv_store_problem_
         (rc = IX(s)->token_iter(c->t, chk_token, c)) != MV_OK ||
         (rc = IX(s)->claim_iter(c->t, chk_claim, c)) != MV_OK ||
         (rc = IX(s)->set_reader_iter(c->t, NULL, chk_set_reader, c)) != MV_OK ||
-        (rc = IX(s)->set_record_iter(c->t, NULL, chk_set_record, c)) != MV_OK)
+        (rc = IX(s)->set_record_iter(c->t, NULL, 0, chk_set_record, c)) != MV_OK)
         goto out;
     for (size_t i = 0; i < c->nsegs; i++) {
         const struct chk_seg *g = &c->segs[i];
