@@ -1474,22 +1474,29 @@ out:
     return rc;
 }
 
-/* The sets a listing meets, by id (few: a reader's sets, or every set for a full listing). */
+/* The sets a listing meets, sorted by id (a reader's few, or every set for a full listing). */
 typedef struct set_cache {
     uint32_t *ids;
-    mv_ix_set *sets;
+    mv_ix_set **sets;
     size_t n, cap;
 } set_cache;
 
 static const mv_ix_set *sc_get(mv_store *s, mv_itxn *t, set_cache *c, uint32_t id, mv_err *rc)
 {
-    for (size_t i = 0; i < c->n; i++)
-        if (c->ids[i] == id)
-            return &c->sets[i];
+    size_t lo = 0, hi = c->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (c->ids[mid] == id)
+            return c->sets[mid];
+        if (c->ids[mid] < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
     if (c->n == c->cap) {
-        size_t nc = c->cap ? 2 * c->cap : 4;
+        size_t nc = c->cap ? 2 * c->cap : 8;
         uint32_t *ni = mv_mallocarray(nc, sizeof *ni);
-        mv_ix_set *ns = mv_mallocarray(nc, sizeof *ns);
+        mv_ix_set **ns = mv_mallocarray(nc, sizeof *ns);
         if (!ni || !ns) {
             mv_free(ni);
             mv_free(ns);
@@ -1506,17 +1513,29 @@ static const mv_ix_set *sc_get(mv_store *s, mv_itxn *t, set_cache *c, uint32_t i
         c->sets = ns;
         c->cap = nc;
     }
-    if ((*rc = IX(s)->set_get(t, id, &c->sets[c->n])) != MV_OK) {
+    mv_ix_set *st = mv_malloc(sizeof *st);
+    if (!st) {
+        *rc = MV_ERR_NOMEM;
+        return NULL;
+    }
+    if ((*rc = IX(s)->set_get(t, id, st)) != MV_OK) {
+        mv_free(st);
         if (*rc == MV_ERR_NOT_FOUND)
             *rc = MV_ERR_PARSE;
         return NULL;
     }
-    c->ids[c->n] = id;
-    return &c->sets[c->n++];
+    memmove(c->ids + lo + 1, c->ids + lo, (c->n - lo) * sizeof *c->ids);
+    memmove(c->sets + lo + 1, c->sets + lo, (c->n - lo) * sizeof *c->sets);
+    c->ids[lo] = id;
+    c->sets[lo] = st;
+    c->n++;
+    return st;
 }
 
 static void sc_free(set_cache *c)
 {
+    for (size_t i = 0; i < c->n; i++)
+        mv_free(c->sets[i]);
     mv_free(c->ids);
     mv_free(c->sets);
 }
