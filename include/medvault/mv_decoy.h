@@ -8,13 +8,21 @@
  * seed into a decoy record of exactly the same sizes, sealed to the same readers.
  *
  * Wire formats (all integers little-endian, like every storage frame):
- *   shape   = id(16) | u8 dlen (0..63) | dept(dlen) | u64 created | owner(32) | patient(32) |
- *             episode(16) | u32 env_len | u8 n_readers (1..64) | pk(32) * n_readers |
+ *   shape   = u8 version (2) | u8 kind (0 MVE1, 1 MVE2, 2 MVK1) | id(16) | u8 dlen (0..63) |
+ *             dept(dlen) | u64 created | owner(32) | patient(32) | episode(16) | u32 env_len |
+ *             kid(16) (kind MVE2 only) | u8 n_readers | pk(32) * n_readers |
  *             u32 n_blocks | u32 cipher_len * n_blocks
- *   MVX1    = "MVX1" | u8 reason (1..6) | principal(32, zero if unknown) | u16 mlen (1..15) |
+ *             n_readers: MVE1 1..64 (the envelope's readers), MVE2 0..63 (the envelope's own
+ *             reader entries, beyond the keyset's), MVK1 1..64 (the keyset's readers; its kid
+ *             is its id and it names no blocks)
+ *   MVX2    = "MVX2" | u8 reason (1..6) | principal(32, zero if unknown) | u16 mlen (1..15) |
  *             method | u16 plen (1..65535) | path_and_query | u32 blen | body |
  *             u32 n_shapes | shape * n_shapes                (POST /v1/decoy)
- *   MVH1    = "MVH1" | u32 n | shape * n                     (POST /v1/decoy/shapes)
+ *   MVH2    = "MVH2" | u32 n | shape * n                     (POST /v1/decoy/shapes)
+ * Version 1 (MVX1, MVH1: what the previous release sends) is still decoded: the same frames
+ * around shapes without the version and kind bytes and without a kid (MVE1 envelopes only):
+ *   shape_v1 = id(16) | u8 dlen | dept | u64 created | owner | patient | episode | u32 env_len |
+ *             u8 n_readers (1..64) | pk(32) * n_readers | u32 n_blocks | u32 cipher_len * n_blocks
  * Decoders are strict: every length within the input, no trailing bytes, counts within
  * their caps, method and path without NUL or control bytes.
  *
@@ -36,13 +44,13 @@ extern "C" {
 #define MV_DECOY_DEPT_MAX 63        /* bytes of a department name (MV_CRED_MAX_DEPT_LEN) */
 #define MV_DECOY_MAX_READERS 64     /* MV_ENVELOPE_MAX_READERS */
 #define MV_DECOY_MAX_BLOCKS 1000000u /* MV_RECORD_BLOCKS_MAX */
-#define MV_DECOY_MAX_SHAPES 100000u /* shapes per MVX1 or MVH1 frame */
+#define MV_DECOY_MAX_SHAPES 100000u /* shapes per MVX or MVH frame */
 #define MV_DECOY_METHOD_MAX 15
 #define MV_DECOY_PATH_MAX 65535
 #define MV_DECOY_MAX_BLOCK_LEN ((uint32_t)8 << 20)  /* MV_STORAGE_MAX_BLOCK */
 #define MV_DECOY_MAX_ENV_LEN ((uint32_t)1 << 20)    /* MV_STORAGE_MAX_ENVELOPE */
 
-/* Why the primary forwarded a request (MVX1 reason byte). */
+/* Why the primary forwarded a request (MVX reason byte). */
 typedef enum mv_decoy_reason {
     MV_DECOY_UNAUTHENTICATED = 1,
     MV_DECOY_FORGED = 2,
@@ -52,14 +60,24 @@ typedef enum mv_decoy_reason {
     MV_DECOY_PROFILE = 6 /* over the access profile and step-up failed */
 } mv_decoy_reason;
 
+/* The envelope format of the real record a shape describes (mv_record.h). */
+typedef enum mv_decoy_kind {
+    MV_DECOY_MVE1 = 0, /* a record sealed to each reader */
+    MV_DECOY_MVE2 = 1, /* a record under a keyset's key (kid), plus its own reader entries */
+    MV_DECOY_MVK1 = 2  /* a keyset: a key sealed to each reader of a reader set; id = kid */
+} mv_decoy_kind;
+
 typedef struct mv_decoy_shape {
+    uint8_t kind; /* mv_decoy_kind; 0 (MVE1) after mv_decoy_shape_init */
     uint8_t id[16];
+    uint8_t kid[16]; /* MVE2: the keyset the record is under; MVK1: equal to id; MVE1: zero */
     char department[MV_DECOY_DEPT_MAX + 1]; /* NUL-terminated; may be "" */
     uint64_t created;
     uint8_t owner[32], patient[32], episode[16]; /* zero when none */
     uint32_t env_len;
-    uint8_t n_readers;                           /* 1..64 */
-    uint8_t readers[MV_DECOY_MAX_READERS][32];   /* X25519 pks from the real envelope */
+    uint8_t n_readers;                           /* MVE1, MVK1: 1..64; MVE2: 0..63 */
+    uint8_t readers[MV_DECOY_MAX_READERS][32];   /* X25519 pks of the real envelope's (or
+                                                    keyset's) reader entries, in order */
     uint32_t n_blocks;
     uint32_t *block_len; /* n_blocks cipher lengths in the record's tag order; owned (mv_malloc)
                             after decode, NULL when n_blocks is 0 */
@@ -70,22 +88,35 @@ void mv_decoy_shape_init(mv_decoy_shape *s);
 /* Frees s->block_len and re-initialises s. Accepts NULL. */
 void mv_decoy_shape_clear(mv_decoy_shape *s);
 
-/* Appends the shape encoding of s to out. On error out is unchanged.
- * Errors: MV_ERR_INVAL (NULL, department longer than 63 bytes, n_readers 0 or above 64,
- * n_blocks above MV_DECOY_MAX_BLOCKS or block_len NULL with n_blocks > 0),
- * MV_ERR_TOO_LARGE (out->max), MV_ERR_NOMEM. */
+/* Appends the shape encoding (version 2) of s to out. On error out is unchanged.
+ * Errors: MV_ERR_INVAL (NULL, kind unknown, department longer than 63 bytes, n_readers outside
+ * its kind's range, an MVK1 shape whose kid is not its id or that names blocks, n_blocks above
+ * MV_DECOY_MAX_BLOCKS or block_len NULL with n_blocks > 0), MV_ERR_TOO_LARGE (out->max),
+ * MV_ERR_NOMEM. */
 mv_err mv_decoy_shape_encode(const mv_decoy_shape *s, mv_buf *out) __attribute__((warn_unused_result));
 
-/* Decodes one shape from the start of in[0..len) (untrusted) into out (initialised; cleared
- * first, left cleared on error); *used receives the bytes consumed (the caller decides what
- * may follow). The department must not contain NUL bytes. Memory is only allocated for
+/* Decodes one version-2 shape from the start of in[0..len) (untrusted) into out (initialised;
+ * cleared first, left cleared on error); *used receives the bytes consumed (the caller decides
+ * what may follow). The department must not contain NUL bytes. Memory is only allocated for
  * lengths actually present in the input.
- * Errors: MV_ERR_PARSE (truncated, n_readers 0 or above 64, NUL in the department),
- * MV_ERR_TOO_LARGE (n_blocks above MV_DECOY_MAX_BLOCKS), MV_ERR_INVAL (NULL), MV_ERR_NOMEM. */
+ * Errors: MV_ERR_PARSE (truncated, another version, kind unknown, n_readers outside its kind's
+ * range, an MVK1 shape with blocks, NUL in the department), MV_ERR_TOO_LARGE (n_blocks above
+ * MV_DECOY_MAX_BLOCKS), MV_ERR_INVAL (NULL), MV_ERR_NOMEM. */
 mv_err mv_decoy_shape_decode(const uint8_t *in, size_t len, size_t *used, mv_decoy_shape *out)
     __attribute__((warn_unused_result));
+/* As mv_decoy_shape_decode for the version-1 encoding (shape_v1 above: MVX1/MVH1 frames and
+ * the .rec files of the previous decoy store); the shape is an MVE1 one. */
+mv_err mv_decoy_shape_decode_v1(const uint8_t *in, size_t len, size_t *used, mv_decoy_shape *out)
+    __attribute__((warn_unused_result));
 
-/* An MVX1 forward frame. For encoding every pointer is borrowed from the caller. After
+/* 1 if mv_decoy_generate accepts s: a known kind, readers distinct and within the kind's range,
+ * env_len and every block length within their caps and above the framing minimum (MVE1:
+ * env_len >= 33 + 112 * n_readers; MVE2: env_len >= 49 + 112 * n_readers; MVK1: env_len exactly
+ * 5 + 112 * n_readers, no blocks, kid equal to id), a block at least 16 bytes. 0 otherwise (also
+ * for NULL). */
+int mv_decoy_shape_valid(const mv_decoy_shape *s);
+
+/* A forward frame (MVX2; MVX1 decoded). For encoding every pointer is borrowed from the caller. After
  * mv_decoy_forward_decode, path and body point into the decoded input (borrowed: the input
  * must outlive the frame; path is NOT NUL-terminated) and shapes is owned by the frame. */
 typedef struct mv_decoy_forward {
@@ -108,28 +139,28 @@ void mv_decoy_forward_init(mv_decoy_forward *f);
  * owns) and re-initialises f. Accepts NULL. */
 void mv_decoy_forward_clear(mv_decoy_forward *f);
 
-/* Appends the MVX1 encoding of f to out. On error out is unchanged.
+/* Appends the MVX2 encoding of f to out. On error out is unchanged.
  * Errors: MV_ERR_INVAL (NULL, reason outside 1..6, method empty or longer than 15 bytes,
  * path empty or longer than 65535 bytes, body_len above UINT32_MAX, n_shapes above
  * MV_DECOY_MAX_SHAPES, NULL shapes with n_shapes > 0, a shape mv_decoy_shape_encode
  * refuses), MV_ERR_TOO_LARGE (out->max), MV_ERR_NOMEM. */
 mv_err mv_decoy_forward_encode(const mv_decoy_forward *f, mv_buf *out) __attribute__((warn_unused_result));
 
-/* Decodes in[0..len) (untrusted) into out (initialised; cleared first and left cleared on
- * error). Strict: magic, reason 1..6, method 1..15 bytes of printable ASCII, path 1..65535
+/* Decodes an MVX2 or MVX1 frame in[0..len) (untrusted) into out (initialised; cleared first and
+ * left cleared on error). Strict: magic, reason 1..6, method 1..15 bytes of printable ASCII, path 1..65535
  * bytes without control bytes, lengths within the input, no trailing bytes.
  * Errors: MV_ERR_PARSE (malformed), MV_ERR_TOO_LARGE (n_shapes above MV_DECOY_MAX_SHAPES, or a
  * shape's block count), MV_ERR_INVAL (NULL), MV_ERR_NOMEM. */
 mv_err mv_decoy_forward_decode(const uint8_t *in, size_t len, mv_decoy_forward *out)
     __attribute__((warn_unused_result));
 
-/* Appends the MVH1 encoding of shapes[0..n) to out. On error out is unchanged.
+/* Appends the MVH2 encoding of shapes[0..n) to out. On error out is unchanged.
  * Errors: MV_ERR_INVAL (NULL shapes with n > 0, n above MV_DECOY_MAX_SHAPES, a shape
  * mv_decoy_shape_encode refuses), MV_ERR_TOO_LARGE (out->max), MV_ERR_NOMEM. */
 mv_err mv_decoy_shapes_encode(const mv_decoy_shape *shapes, size_t n, mv_buf *out)
     __attribute__((warn_unused_result));
 
-/* Decodes an MVH1 frame in[0..len) (untrusted): *out receives an array of *n shapes
+/* Decodes an MVH2 or MVH1 frame in[0..len) (untrusted): *out receives an array of *n shapes
  * (owned by the caller; free with mv_decoy_shapes_free), NULL when *n is 0. Strict like
  * mv_decoy_forward_decode. On error *out is NULL and *n 0.
  * Errors: MV_ERR_PARSE, MV_ERR_TOO_LARGE (n above MV_DECOY_MAX_SHAPES or a block count),
@@ -235,9 +266,9 @@ size_t mv_decoy_synth_list(const uint8_t seed[static MV_DECOY_SEED_BYTES], const
 
 /* Runs the decoy cloud (`medvault storage run --role decoy`; mv_storage_run hands over here
  * when cfg->role is MV_STORAGE_DECOY) until SIGTERM/SIGINT. Serves /healthz, /metrics,
- * POST /v1/decoy (MVX1: answers the forwarded request as the primary would, from decoys) and
- * POST /v1/decoy/shapes (MVH1: generates and stores the decoy of every new or changed shape;
- * 200 {"generated":n}); everything else is 404. Both POSTs need a signed request whose
+ * POST /v1/decoy (MVX2/MVX1: answers the forwarded request as the primary would, from decoys
+ * generated on the request) and POST /v1/decoy/shapes (MVH2/MVH1: stores every new or changed
+ * shape, durably, generating nothing; 200 {"stored":n}); everything else is 404. Both POSTs need a signed request whose
  * credential the hospital key verifies and whose subject is cfg->primary_pk, else 401.
  * State: cfg->dir/decoy.seed (32 bytes, 0600, created on first start, kept in secure
  * memory) and cfg->dir/decoys/ (docs/decoy.md). Uses listen, port_file, threads,
@@ -245,7 +276,7 @@ size_t mv_decoy_synth_list(const uint8_t seed[static MV_DECOY_SEED_BYTES], const
  * Errors (before serving): MV_ERR_INVAL (NULL cfg, dir or listen, threads, skew or max_body 0,
  * role not MV_STORAGE_DECOY, primary_pk all zero), MV_ERR_AUTH (decoy.seed readable by group
  * or others), MV_ERR_PARSE (decoy.seed not 32 bytes), MV_ERR_NET (cannot listen), MV_ERR_IO,
- * MV_ERR_NOMEM. */
+ * MV_ERR_NOMEM; the shape store's errors (decoy_store_open, the upgrade of a .rec directory). */
 mv_err mv_decoy_run(const mv_storage_config *cfg) __attribute__((warn_unused_result));
 
 #ifdef __cplusplus

@@ -1,28 +1,50 @@
-/* mv_record.h - a record's reassembly information and its sealed envelope (DESIGN.md 2, 3).
+/* mv_record.h - a record's reassembly information, its sealed envelope, and the keysets that
+ * let one key serve every record of a reader set (DESIGN.md 2, 3; decision 0010).
  *
  * A record is what a reader needs to rebuild a stored record: its kind, the FHIR skeleton
  * (the envelope JSON with identity and per-visit fields) or an attachment's file name, and
  * the list of MLE blocks (tag to fetch, key to decrypt, lengths, slot). It is encoded in a
  * compact, strictly parsed binary form (below), compressed with zstd and encrypted with
- * AES-256-GCM under a random record key R, with the record id as associated data. R is wrapped
- * with crypto_box_seal for each authorized reader. The reader list is public; everything
- * else is confidential and authenticated.
+ * AES-256-GCM under a record key R, with the record id as associated data. The entries
+ * (reader public keys) are public; everything else is confidential and authenticated.
  *
  * Record encoding (all integers unsigned LEB128, minimal, at most 64 bits):
  *   "MVR1" | version u8 = 1 | kind u8 | created | name_len | name | skeleton_len | skeleton |
  *   n_blocks | n_blocks x (tag 32 | key 32 | slot' | plain_len | cipher_len)
  * where slot' = (slot + 1) mod 2^32, so the FHIR root slot (UINT32_MAX) takes one byte.
  *
- * Envelope:
- *   "MVE1" | n_readers u8 (1..64) | n_readers x (reader X25519 pk 32 | crypto_box_seal(R) 80) |
+ * Three framings share one parser (an "envelope" below is any of them; docs/records.md):
+ *
+ * MVE1 (written until issue 12; read forever): R is random and wrapped for every reader:
+ *   "MVE1" | n u8 (1..64) | n x (reader X25519 pk 32 | crypto_box_seal(R) 80) |
  *   nonce 12 | AES-256-GCM(R, nonce, aad = "medvault-envelope-v1" || id, zstd(encode(r))) (ct||tag)
- * The reader list is not covered by GCM, so readers can be added and removed without
- * re-encrypting. Removing a reader does not revoke what it already learnt (R): to revoke,
- * seal the record again (a new R).
+ *
+ * MVK1, a keyset: a random 32-byte key K for one scope (owner, episode or none, the set of
+ * reader keys), stored as a record of its own (id = kid, the same ACL as the records it
+ * serves, no blocks):
+ *   "MVK1" | n u8 (1..64) | n x (reader X25519 pk 32 | crypto_box_seal(K) 80)
+ * Nothing follows the entries (the length is exact).
+ *
+ * MVE2 (written since issue 12): the record key is derived from the keyset's K, so a record
+ * costs no public-key operation and 49 fixed bytes (MV_ENVELOPE2_FIXED_BYTES):
+ *   "MVE2" | kid 16 | m u8 (0..63) | m x (pk 32 | crypto_box_seal(R) 80) |
+ *   nonce 12 | AES-256-GCM(R, nonce, aad = "medvault-envelope-v2" || id || kid, zstd(encode(r)))
+ * with R = HKDF-SHA-256(salt = "medvault-record-key-v2", ikm = K, info = id). The m extra
+ * entries wrap R itself, for readers of this one record only, who so never learn K.
+ *
+ * In every framing the entries' public keys are distinct. The entries are not covered by
+ * GCM, so readers can be added and removed without re-encrypting. Removing an entry does not
+ * revoke what its reader already learnt (R, or K for a keyset): to revoke, seal the record
+ * again (MVE2: under the keyset of the remaining readers).
+ *
+ * The body zstd(encode(r)) of MVE1 and MVE2 is one zstd frame compressed with the body
+ * dictionary, whose id its frame header names (mv_zstd.h, docs/records.md "The body
+ * dictionary"); a frame naming no dictionary (sealed before dictionaries) is read too, one
+ * naming an unknown id is PARSE.
  *
  * Thread-safety: functions on distinct objects are independent; an mv_record is not
  * synchronized. mv_record_clear wipes every key (and the skeleton, which holds identity
- * fields). */
+ * fields). Every function that handles R or K wipes its copies. */
 #ifndef MV_RECORD_H
 #define MV_RECORD_H
 
@@ -122,15 +144,34 @@ mv_err mv_record_encode(const mv_record *r, mv_buf *out) __attribute__((warn_unu
  * name, skeleton, block count), MV_ERR_INVAL (NULL out, NULL in with len > 0), MV_ERR_NOMEM. */
 mv_err mv_record_decode(const uint8_t *in, size_t len, mv_record *out) __attribute__((warn_unused_result));
 
-#define MV_ENVELOPE_MAX_READERS 64
-#define MV_ENVELOPE_ENTRY_BYTES (32 + 32 + 48) /* pk | crypto_box_seal of the 32-byte R */
+#define MV_ENVELOPE_MAX_READERS 64 /* MVE1 entries */
+#define MV_ENVELOPE2_MAX_EXTRA 63  /* MVE2 extra entries */
+#define MV_KEYSET_MAX_READERS 64   /* MVK1 entries */
+#define MV_KEYSET_KEY_BYTES 32     /* K, and R */
+#define MV_ENVELOPE_ENTRY_BYTES (32 + 32 + 48) /* pk | crypto_box_seal of a 32-byte key */
+/* MVE2's fixed cost with no extra entry: magic 4, kid 16, m 1, nonce 12, GCM tag 16. */
+#define MV_ENVELOPE2_FIXED_BYTES 49
 /* Cap on the encoded record inside an envelope (and on its decompressed size on open). */
 #define MV_ENVELOPE_MAX_PLAIN ((size_t)64 << 20)
 
-/* Seals r for the readers: reader_pks holds n_readers X25519 public keys (32 bytes each);
- * duplicates are collapsed (first occurrence kept, in order). Appends the envelope to out.
- * id is the record id, bound as associated data. R and every intermediate buffer are wiped.
- * On error out is unchanged.
+typedef enum mv_envelope_kind {
+    MV_ENVELOPE_MVE1 = 1, /* a record, R wrapped per reader */
+    MV_ENVELOPE_MVE2 = 2, /* a record under a keyset (kid), plus extra entries */
+    MV_ENVELOPE_MVK1 = 3  /* a keyset: K wrapped per reader */
+} mv_envelope_kind;
+
+/* The kind of env[0..len) (untrusted) after checking its whole public framing as the parsers
+ * below do (magic, entry count in range, distinct keys, lengths). kid (may be NULL) receives
+ * an MVE2 envelope's keyset id and is untouched for the other kinds.
+ * Errors: MV_ERR_PARSE (malformed framing), MV_ERR_INVAL (NULL kind, NULL env with len > 0). */
+mv_err mv_envelope_kind_of(const uint8_t *env, size_t len, mv_envelope_kind *kind,
+                           uint8_t kid[MV_RECORD_ID_BYTES]) __attribute__((warn_unused_result));
+
+/* Seals r as MVE1 for the readers: reader_pks holds n_readers X25519 public keys (32 bytes
+ * each); duplicates are collapsed (first occurrence kept, in order). Appends the envelope to
+ * out. id is the record id, bound as associated data. R and every intermediate buffer are
+ * wiped. On error out is unchanged. New records use mv_envelope2_seal; this stays for tests,
+ * tools and records whose readers have no keyset.
  * Errors: MV_ERR_INVAL (NULL, n_readers 0, r not encodable as for mv_record_encode),
  * MV_ERR_TOO_LARGE (more than MV_ENVELOPE_MAX_READERS distinct readers, encoded record over
  * MV_ENVELOPE_MAX_PLAIN, or out->max reached), MV_ERR_CRYPTO (a reader key libsodium refuses,
@@ -139,47 +180,130 @@ mv_err mv_envelope_seal(const uint8_t id[static MV_RECORD_ID_BYTES], const mv_re
                         const uint8_t *reader_pks, size_t n_readers, mv_buf *out)
     __attribute__((warn_unused_result));
 
-/* Opens env[0..len) (untrusted) as the reader (box_pk, box_sk) and decodes the record into
- * out (initialised; cleared first, and left cleared on error). Nothing is released unless
- * the GCM tag under the unwrapped R verified with this id.
- * Errors: MV_ERR_PARSE (malformed framing: magic, reader count 0 or above the cap, duplicate
- * readers, lengths; or an authenticated body that does not decompress or decode),
- * MV_ERR_FORBIDDEN (no entry for box_pk), MV_ERR_VERIFY (the wrap does not open with this key
- * pair, or GCM fails: wrong id, any tampering), MV_ERR_TOO_LARGE (body decompresses beyond
- * MV_ENVELOPE_MAX_PLAIN, or a record cap), MV_ERR_INVAL (NULL), MV_ERR_NOMEM, MV_ERR_CRYPTO. */
+/* Opens env[0..len) (untrusted, MVE1 or MVE2) as the reader (box_pk, box_sk) of one of its
+ * entries and decodes the record into out (initialised; cleared first, and left cleared on
+ * error). An MVE2 keyset reader has no entry: use mv_envelope2_open with K. Nothing is
+ * released unless the GCM tag under the unwrapped R verified with this id (and kid).
+ * Errors: MV_ERR_PARSE (malformed framing, an MVK1 keyset; or an authenticated body that
+ * does not decompress or decode), MV_ERR_FORBIDDEN (no entry for box_pk), MV_ERR_VERIFY (the
+ * wrap does not open with this key pair, or GCM fails: wrong id, any tampering),
+ * MV_ERR_TOO_LARGE (body decompresses beyond MV_ENVELOPE_MAX_PLAIN, or a record cap),
+ * MV_ERR_INVAL (NULL), MV_ERR_NOMEM, MV_ERR_CRYPTO. */
 mv_err mv_envelope_open(const uint8_t id[static MV_RECORD_ID_BYTES], const uint8_t *env, size_t len,
                         const uint8_t box_pk[static 32], const uint8_t box_sk[static 32], mv_record *out)
     __attribute__((warn_unused_result));
 
-/* The readers of an envelope (public information; nothing is verified but the framing).
- * *n receives the number of readers; if cap_pks (a number of keys, not bytes) is at least
- * that, their public keys are written to pks_out (32 bytes each, in envelope order).
- * pks_out may be NULL when cap_pks is 0 (to ask for the count).
+/* The public keys of an envelope's entries (public information; nothing is verified but the
+ * framing): MVE1 its readers, MVK1 the keyset's readers, MVE2 only its extra readers (0 or
+ * more: the keyset readers are in the keyset record kid). *n receives the number of entries;
+ * if cap_pks (a number of keys, not bytes) is at least that, their public keys are written to
+ * pks_out (32 bytes each, in envelope order). pks_out may be NULL when cap_pks is 0.
  * Errors: MV_ERR_PARSE (malformed framing), MV_ERR_TOO_LARGE (cap_pks < *n; nothing written),
  * MV_ERR_INVAL (NULL env with len > 0, NULL n, NULL pks_out with cap_pks > 0). */
 mv_err mv_envelope_readers(const uint8_t *env, size_t len, uint8_t *pks_out, size_t cap_pks, size_t *n)
     __attribute__((warn_unused_result));
 
-/* Appends to out a copy of env with one more reader, new_pk, given R wrapped for it. The
- * caller proves it is a reader by unwrapping R with (box_pk, box_sk). The body is copied
- * unchanged and not verified (its associated data needs the record id, which this function
- * does not take): new_pk receives exactly the key the caller holds. If new_pk already is a
- * reader, the output is an unchanged copy. R is wiped. On error out is unchanged.
- * Errors: MV_ERR_PARSE (malformed framing), MV_ERR_FORBIDDEN (box_pk is not a reader),
- * MV_ERR_VERIFY (its wrap does not open), MV_ERR_TOO_LARGE (already
- * MV_ENVELOPE_MAX_READERS readers, or out->max), MV_ERR_CRYPTO (new_pk refused by libsodium),
- * MV_ERR_INVAL (NULL), MV_ERR_NOMEM. */
+/* Appends to out a copy of env (MVE1 or MVE2) with one more entry, for new_pk, wrapping the R
+ * the caller unwraps from its own entry with (box_pk, box_sk). The body is copied unchanged
+ * and not verified (its associated data needs the record id, which this function does not
+ * take): new_pk receives exactly the key the caller holds. If new_pk already has an entry,
+ * the output is an unchanged copy. R is wiped. On error out is unchanged. (An MVE2 keyset
+ * reader has no entry: mv_envelope2_add_reader.)
+ * Errors: MV_ERR_PARSE (malformed framing, or MVK1: mv_keyset_add_reader),
+ * MV_ERR_FORBIDDEN (box_pk has no entry), MV_ERR_VERIFY (its wrap does not open),
+ * MV_ERR_TOO_LARGE (no room for another entry: 64 for MVE1, 63 for MVE2; or out->max),
+ * MV_ERR_CRYPTO (new_pk refused by libsodium), MV_ERR_INVAL (NULL), MV_ERR_NOMEM. */
 mv_err mv_envelope_add_reader(const uint8_t *env, size_t len, const uint8_t box_pk[static 32],
                               const uint8_t box_sk[static 32], const uint8_t new_pk[static 32], mv_buf *out)
     __attribute__((warn_unused_result));
 
-/* Appends to out a copy of env without pk's entry (no key is needed: the reader list is
- * public, and access control is the storage server's). On error out is unchanged.
- * Errors: MV_ERR_PARSE (malformed framing), MV_ERR_NOT_FOUND (pk is not a reader),
- * MV_ERR_BAD_STATE (pk is the only reader: the record would become unreadable),
+/* Appends to out a copy of env (any kind) without pk's entry (no key is needed: the entries
+ * are public, and access control is the storage server's). An MVE2 envelope may lose its last
+ * extra entry (its keyset readers remain); MVE1 and MVK1 keep at least one. On error out is
+ * unchanged.
+ * Errors: MV_ERR_PARSE (malformed framing), MV_ERR_NOT_FOUND (pk has no entry),
+ * MV_ERR_BAD_STATE (pk is the only reader of an MVE1 envelope or MVK1 keyset),
  * MV_ERR_TOO_LARGE (out->max), MV_ERR_INVAL (NULL), MV_ERR_NOMEM. */
 mv_err mv_envelope_remove_reader(const uint8_t *env, size_t len, const uint8_t pk[static 32], mv_buf *out)
     __attribute__((warn_unused_result));
+
+/* ---- MVE2: records under a keyset ---- */
+
+/* R = HKDF-SHA-256(salt "medvault-record-key-v2", ikm K, info id), record id's key under K.
+ * Errors: MV_ERR_INVAL (NULL), MV_ERR_NOMEM, MV_ERR_CRYPTO. On error R is wiped. */
+mv_err mv_envelope_record_key(const uint8_t id[static MV_RECORD_ID_BYTES],
+                              const uint8_t K[static MV_KEYSET_KEY_BYTES], uint8_t R[static MV_KEYSET_KEY_BYTES])
+    __attribute__((warn_unused_result));
+
+/* Seals r as MVE2 under the keyset (kid, K), with no extra entry, and appends it to out. No
+ * public-key operation. R and every intermediate buffer are wiped; on error out is unchanged.
+ * Errors: MV_ERR_INVAL (NULL, r not encodable), MV_ERR_TOO_LARGE (encoded record over
+ * MV_ENVELOPE_MAX_PLAIN, or out->max), MV_ERR_CRYPTO, MV_ERR_NOMEM. */
+mv_err mv_envelope2_seal(const uint8_t id[static MV_RECORD_ID_BYTES], const mv_record *r,
+                         const uint8_t kid[static MV_RECORD_ID_BYTES], const uint8_t K[static MV_KEYSET_KEY_BYTES],
+                         mv_buf *out) __attribute__((warn_unused_result));
+
+/* Opens the MVE2 envelope env[0..len) (untrusted) of record id with its keyset's K (the
+ * caller picks K by the envelope's kid; a K or kid that does not match fails GCM) and decodes
+ * the record into out (cleared first, and left cleared on error).
+ * Errors: MV_ERR_PARSE (malformed, or not MVE2; or an authenticated body that does not
+ * decode), MV_ERR_VERIFY (GCM fails: wrong K, id or kid, any tampering), MV_ERR_TOO_LARGE,
+ * MV_ERR_INVAL (NULL), MV_ERR_NOMEM, MV_ERR_CRYPTO. */
+mv_err mv_envelope2_open(const uint8_t id[static MV_RECORD_ID_BYTES], const uint8_t *env, size_t len,
+                         const uint8_t K[static MV_KEYSET_KEY_BYTES], mv_record *out)
+    __attribute__((warn_unused_result));
+
+/* As mv_envelope2_open, with the record key R itself (mv_envelope2_unwrap, or
+ * mv_envelope_record_key). Same errors. */
+mv_err mv_envelope2_open_with_key(const uint8_t id[static MV_RECORD_ID_BYTES], const uint8_t *env, size_t len,
+                                  const uint8_t R[static MV_KEYSET_KEY_BYTES], mv_record *out)
+    __attribute__((warn_unused_result));
+
+/* An extra reader's R: unwraps the MVE2 entry of box_pk into R (not verified against the
+ * body: mv_envelope2_open_with_key does that). R is wiped on error.
+ * Errors: MV_ERR_PARSE (malformed, or not MVE2), MV_ERR_FORBIDDEN (no entry for box_pk),
+ * MV_ERR_VERIFY (the wrap does not open), MV_ERR_INVAL (NULL), MV_ERR_CRYPTO. */
+mv_err mv_envelope2_unwrap(const uint8_t *env, size_t len, const uint8_t box_pk[static 32],
+                           const uint8_t box_sk[static 32], uint8_t R[static MV_KEYSET_KEY_BYTES])
+    __attribute__((warn_unused_result));
+
+/* Appends to out a copy of the MVE2 envelope env with an extra entry wrapping R for new_pk
+ * (sharing this one record: new_pk learns R, never K). R must open the body for record id
+ * (checked: GCM verifies before anything is wrapped). An unchanged copy if new_pk already has
+ * an entry. On error out is unchanged.
+ * Errors: MV_ERR_PARSE (malformed, or not MVE2), MV_ERR_VERIFY (R does not open the record),
+ * MV_ERR_TOO_LARGE (already MV_ENVELOPE2_MAX_EXTRA entries, or out->max), MV_ERR_CRYPTO
+ * (new_pk refused), MV_ERR_INVAL (NULL), MV_ERR_NOMEM. */
+mv_err mv_envelope2_add_reader(const uint8_t id[static MV_RECORD_ID_BYTES], const uint8_t *env, size_t len,
+                               const uint8_t R[static MV_KEYSET_KEY_BYTES], const uint8_t new_pk[static 32],
+                               mv_buf *out) __attribute__((warn_unused_result));
+
+/* ---- MVK1: keysets ---- */
+
+/* Appends the MVK1 keyset wrapping K for each of reader_pks[0..n_readers) (32 bytes each;
+ * duplicates collapsed, first occurrence kept). The caller draws K (mv_random_bytes) and
+ * wipes it. On error out is unchanged.
+ * Errors: MV_ERR_INVAL (NULL, n_readers 0), MV_ERR_TOO_LARGE (more than MV_KEYSET_MAX_READERS
+ * distinct readers, or out->max), MV_ERR_CRYPTO (a key libsodium refuses), MV_ERR_NOMEM. */
+mv_err mv_keyset_seal(const uint8_t K[static MV_KEYSET_KEY_BYTES], const uint8_t *reader_pks, size_t n_readers,
+                      mv_buf *out) __attribute__((warn_unused_result));
+
+/* Unwraps K from the keyset ks[0..len) (untrusted) as the reader (box_pk, box_sk). K is wiped
+ * on error. Readers are listed by mv_envelope_readers and removed by
+ * mv_envelope_remove_reader.
+ * Errors: MV_ERR_PARSE (malformed, or not MVK1), MV_ERR_FORBIDDEN (no entry for box_pk),
+ * MV_ERR_VERIFY (the wrap does not open), MV_ERR_INVAL (NULL), MV_ERR_CRYPTO. */
+mv_err mv_keyset_open(const uint8_t *ks, size_t len, const uint8_t box_pk[static 32], const uint8_t box_sk[static 32],
+                      uint8_t K[static MV_KEYSET_KEY_BYTES]) __attribute__((warn_unused_result));
+
+/* Appends to out a copy of the keyset ks with an entry wrapping K for new_pk (an unchanged
+ * copy if new_pk already has one). Nothing in MVK1 can check K without a reader's secret key:
+ * pass the K that mv_keyset_open returned for this keyset. On error out is unchanged.
+ * Errors: MV_ERR_PARSE (malformed, or not MVK1), MV_ERR_TOO_LARGE (already
+ * MV_KEYSET_MAX_READERS entries, or out->max), MV_ERR_CRYPTO (new_pk refused), MV_ERR_INVAL
+ * (NULL), MV_ERR_NOMEM. */
+mv_err mv_keyset_add_reader(const uint8_t *ks, size_t len, const uint8_t K[static MV_KEYSET_KEY_BYTES],
+                            const uint8_t new_pk[static 32], mv_buf *out) __attribute__((warn_unused_result));
 
 #ifdef __cplusplus
 }

@@ -259,14 +259,15 @@ int cmd_put(int argc, char **argv)
                                  "\n],\n\"stats\":{\"records\":%llu,\"failed\":%llu,\"bytes_in\":%llu,\"blocks\":%llu,"
                                  "\"unique_blocks\":%llu,\"uploaded_blocks\":%llu,\"proven_blocks\":%llu,"
                                  "\"uploaded_bytes\":%llu,\"envelope_bytes\":%llu,\"oprf_evaluations\":%llu,"
-                                 "\"cache_hits\":%llu,\"round_trips\":%llu,\"seconds\":%.3f,\"records_per_second\":%.1f}}\n",
+                                 "\"cache_hits\":%llu,\"round_trips\":%llu,\"public_key_ops\":%llu,\"seconds\":%.3f,"
+                                 "\"records_per_second\":%.1f}}\n",
                                  (unsigned long long)st.records, (unsigned long long)st.failed,
                                  (unsigned long long)st.bytes_in, (unsigned long long)st.blocks,
                                  (unsigned long long)st.unique_blocks, (unsigned long long)st.uploaded_blocks,
                                  (unsigned long long)st.proven_blocks, (unsigned long long)st.uploaded_bytes,
                                  (unsigned long long)st.envelope_bytes, (unsigned long long)st.oprf_evaluations,
-                                 (unsigned long long)st.cache_hits, (unsigned long long)st.round_trips, st.seconds,
-                                 rps) == MV_OK;
+                                 (unsigned long long)st.cache_hits, (unsigned long long)st.round_trips,
+                                 (unsigned long long)st.public_key_ops, st.seconds, rps) == MV_OK;
         if (ok)
             cli_print_buf(&b);
     } else {

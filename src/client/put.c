@@ -87,6 +87,8 @@ struct put {
         int registered; /* 1 registered, 0 not, -1 the hospital refused the look-up */
     } *mrns;
     size_t n_mrns, cap_mrns;
+    int have_keyset;
+    uint8_t kid[16], K[32]; /* the reader set's keyset (decision 0010); K wiped at the end */
 };
 
 #define NO_DELEGATION_FMT "no delegation from patient %s for you: the patient signs one at the appointment"
@@ -726,22 +728,46 @@ struct seal_job {
     mv_client *c;
     struct rec **recs;
     mv_buf *envs;
-    const uint8_t *pat_box; /* NULL: sealed for the author alone */
+    const uint8_t *kid; /* the reader set's keyset (decision 0010) */
+    const uint8_t *K;
 };
 
-/* Seals one record's envelope (the X25519 wraps dominate a put's CPU: run in parallel). */
+/* Seals one record's envelope as MVE2 under the reader set's keyset: a key derivation and
+ * AES-GCM, no public-key operation (compression and encryption: run in parallel). */
 static mv_err task_seal(void *ctx, size_t i)
 {
     struct seal_job *j = ctx;
     struct rec *r = j->recs[i];
     r->r.created = (uint64_t)time(NULL);
-    uint8_t keys[64];
-    memcpy(keys, mv_identity_box_pk(j->c->id), 32);
-    if (j->pat_box)
-        memcpy(keys + 32, j->pat_box, 32);
     mv_err rc = mv_record_id_new(r->id);
     if (rc == MV_OK)
-        rc = mv_envelope_seal(r->id, &r->r, keys, j->pat_box ? 2 : 1, &j->envs[i]);
+        rc = mv_envelope2_seal(r->id, &r->r, j->kid, j->K, &j->envs[i]);
+    return rc;
+}
+
+/* The keyset of this put's reader set (the author, and the patient with her episode), once
+ * per put: from the local cache, or made and stored before the first record that names it. */
+static mv_err ensure_keyset(struct put *P)
+{
+    uint8_t box[64];
+    if (P->have_keyset)
+        return MV_OK;
+    memcpy(box, mv_identity_box_pk(P->c->id), 32);
+    if (P->for_patient)
+        memcpy(box + 32, P->pat_box, 32);
+    mvc_scope s = {
+        .episode = P->for_patient ? P->episode : NULL,
+        .box_pks = box,
+        .n_box = P->for_patient ? 2 : 1,
+        .patient = P->for_patient ? P->pat_sign : NULL,
+        .delegation = P->for_patient ? P->dg : NULL,
+        .delegation_len = P->for_patient ? P->dglen : 0,
+        .readers = P->for_patient ? P->pat_sign : NULL,
+        .n_readers = P->for_patient ? 1 : 0,
+    };
+    mv_err rc = mvc_keyset_for(P->c, &s, P->kid, P->K, &P->st->public_key_ops);
+    if (rc == MV_OK)
+        P->have_keyset = 1;
     return rc;
 }
 
@@ -874,7 +900,9 @@ static mv_err store_records(struct put *P)
     }
     for (size_t k = 0; k < n_sent; k++)
         mv_buf_init(&envs[k], (size_t)1 << 20);
-    struct seal_job job = {c, sent, envs, P->for_patient ? P->pat_box : NULL};
+    if ((rc = ensure_keyset(P)) != MV_OK)
+        goto out;
+    struct seal_job job = {c, sent, envs, P->kid, P->K};
     if ((rc = mvc_parallel(c->opt.threads, n_sent, task_seal, &job)) != MV_OK)
         goto out;
     for (size_t k = 0, taken = 0; k < n_sent && rc == MV_OK; k += taken)
@@ -1134,6 +1162,7 @@ mv_err mv_client_put(mv_client *c, const char *const *paths, size_t n, mv_put_fn
     }
     mv_free(P.recs);
     mv_free(P.mrns);
+    mv_wipe(P.K, sizeof P.K);
     if (saved_dept[0])
         memcpy(c->dept, saved_dept, sizeof c->dept);
     clock_gettime(CLOCK_MONOTONIC, &t1);

@@ -11,22 +11,34 @@
 #include "medvault/mv_aead.h"
 #include "medvault/mv_box.h"
 #include "medvault/mv_crypto.h"
+#include "medvault/mv_hkdf.h"
 #include "medvault/mv_mem.h"
 #include "medvault/mv_zstd.h"
 
 static const uint8_t rec_magic[4] = {'M', 'V', 'R', '1'};
-static const uint8_t env_magic[4] = {'M', 'V', 'E', '1'};
-static const char env_aad_label[] = "medvault-envelope-v1";
+static const uint8_t env1_magic[4] = {'M', 'V', 'E', '1'};
+static const uint8_t env2_magic[4] = {'M', 'V', 'E', '2'};
+static const uint8_t ks_magic[4] = {'M', 'V', 'K', '1'};
+static const char env1_aad_label[] = "medvault-envelope-v1";
+static const char env2_aad_label[] = "medvault-envelope-v2";
+static const char rkey_salt[] = "medvault-record-key-v2";
 
-#define KEY_BYTES 32                                 /* R */
-#define WRAP_BYTES (KEY_BYTES + MV_BOX_SEAL_BYTES)   /* crypto_box_seal(R) */
-#define ENV_HDR 5                                    /* magic | n_readers */
+#define KEY_BYTES 32                                 /* R, and a keyset's K */
+#define WRAP_BYTES (KEY_BYTES + MV_BOX_SEAL_BYTES)   /* crypto_box_seal(R) or (K) */
+#define ENV1_HDR 5                                   /* "MVE1" | n_readers */
+#define ENV2_HDR (4 + MV_RECORD_ID_BYTES + 1)        /* "MVE2" | kid | m */
+#define KS_HDR 5                                     /* "MVK1" | n */
+#define AAD1_BYTES (sizeof env1_aad_label - 1 + MV_RECORD_ID_BYTES)
+#define AAD2_BYTES (sizeof env2_aad_label - 1 + 2 * MV_RECORD_ID_BYTES)
 /* Smallest encoded block: tag, key and three one-byte varints. */
 #define MIN_BLOCK_BYTES (32 + 32 + 3)
 #define VARINT_MAX 10
 
 _Static_assert(MV_ENVELOPE_ENTRY_BYTES == MV_BOX_PUBLIC_BYTES + WRAP_BYTES, "entry = pk | wrap");
 _Static_assert(KEY_BYTES == MV_AEAD_KEY_BYTES, "R is an AES-256 key");
+_Static_assert(KEY_BYTES == MV_KEYSET_KEY_BYTES, "K and R have one size");
+/* The figure decision 0010 and the unit test rely on: magic, kid, m, nonce, tag. */
+_Static_assert(ENV2_HDR + MV_AEAD_NONCE_BYTES + MV_AEAD_TAG_BYTES == MV_ENVELOPE2_FIXED_BYTES, "49 bytes");
 
 /* ---- records ---------------------------------------------------------------------------- */
 
@@ -349,30 +361,70 @@ out:
     return rc;
 }
 
-/* ---- envelopes -------------------------------------------------------------------------- */
+
+/* ---- envelopes and keysets ----------------------------------------------------------------- */
+
+/* The one place the record body is compressed and decompressed (every envelope kind uses it). */
+static mv_err body_compress(const uint8_t *in, size_t len, mv_buf *out)
+{
+    return mv_zstd_compress_dict(in, len, MV_ZSTD_BODY_LEVEL, MV_ZSTD_DICT_BODY, out);
+}
+
+static mv_err body_decompress(const uint8_t *in, size_t len, mv_buf *out)
+{
+    return mv_zstd_decompress_dict(in, len, MV_ENVELOPE_MAX_PLAIN, out);
+}
 
 typedef struct env_view {
-    size_t n;               /* readers */
+    mv_envelope_kind kind;
+    const uint8_t *kid;     /* MVE2: the keyset's record id; else NULL */
+    size_t n;               /* entries */
     const uint8_t *entries; /* n x (pk | wrap) */
-    const uint8_t *body;    /* nonce | ct || tag */
+    const uint8_t *body;    /* MVE1/MVE2: nonce | ct || tag; MVK1: NULL */
     size_t body_len;
 } env_view;
 
+/* Strict framing of all three kinds: a known magic, an entry count within the kind's range,
+ * distinct reader keys, and the exact length (MVK1) or room for the nonce and the tag. */
 static mv_err env_parse(const uint8_t *env, size_t len, env_view *v)
 {
+    size_t hdr, lo, hi;
+    memset(v, 0, sizeof *v);
     if (!env && len)
         return MV_ERR_INVAL;
-    if (len < ENV_HDR || memcmp(env, env_magic, 4) != 0)
+    if (len < 4)
         return MV_ERR_PARSE;
-    v->n = env[4];
-    if (v->n < 1 || v->n > MV_ENVELOPE_MAX_READERS)
+    if (memcmp(env, env1_magic, 4) == 0) {
+        v->kind = MV_ENVELOPE_MVE1;
+        hdr = ENV1_HDR, lo = 1, hi = MV_ENVELOPE_MAX_READERS;
+    } else if (memcmp(env, env2_magic, 4) == 0) {
+        v->kind = MV_ENVELOPE_MVE2;
+        hdr = ENV2_HDR, lo = 0, hi = MV_ENVELOPE2_MAX_EXTRA;
+    } else if (memcmp(env, ks_magic, 4) == 0) {
+        v->kind = MV_ENVELOPE_MVK1;
+        hdr = KS_HDR, lo = 1, hi = MV_KEYSET_MAX_READERS;
+    } else {
         return MV_ERR_PARSE;
-    size_t head = ENV_HDR + v->n * MV_ENVELOPE_ENTRY_BYTES;
-    if (len < head + MV_AEAD_NONCE_BYTES + MV_AEAD_TAG_BYTES)
+    }
+    if (len < hdr)
         return MV_ERR_PARSE;
-    v->entries = env + ENV_HDR;
-    v->body = env + head;
-    v->body_len = len - head;
+    v->n = env[hdr - 1];
+    if (v->n < lo || v->n > hi)
+        return MV_ERR_PARSE;
+    size_t head = hdr + v->n * MV_ENVELOPE_ENTRY_BYTES;
+    if (v->kind == MV_ENVELOPE_MVK1) {
+        if (len != head)
+            return MV_ERR_PARSE;
+    } else if (len < head + MV_AEAD_NONCE_BYTES + MV_AEAD_TAG_BYTES) {
+        return MV_ERR_PARSE;
+    }
+    if (v->kind == MV_ENVELOPE_MVE2)
+        v->kid = env + 4;
+    v->entries = env + hdr;
+    if (v->kind != MV_ENVELOPE_MVK1) {
+        v->body = env + head;
+        v->body_len = len - head;
+    }
     for (size_t i = 0; i < v->n; i++)
         for (size_t j = i + 1; j < v->n; j++)
             if (memcmp(v->entries + i * MV_ENVELOPE_ENTRY_BYTES, v->entries + j * MV_ENVELOPE_ENTRY_BYTES,
@@ -381,7 +433,7 @@ static mv_err env_parse(const uint8_t *env, size_t len, env_view *v)
     return MV_OK;
 }
 
-/* Index of pk among the readers, or v->n. Public keys are public: no constant time needed. */
+/* Index of pk among the entries, or v->n. Public keys are public: no constant time needed. */
 static size_t env_find(const env_view *v, const uint8_t *pk)
 {
     for (size_t i = 0; i < v->n; i++)
@@ -390,24 +442,148 @@ static size_t env_find(const env_view *v, const uint8_t *pk)
     return v->n;
 }
 
-/* aad = "medvault-envelope-v1" || id */
-static void env_aad(uint8_t aad[sizeof env_aad_label - 1 + MV_RECORD_ID_BYTES], const uint8_t *id)
+/* Appends the header of v's kind (and kid) with n entries. */
+static mv_err env_put_head(mv_buf *out, const env_view *v, size_t n)
 {
-    memcpy(aad, env_aad_label, sizeof env_aad_label - 1);
-    memcpy(aad + sizeof env_aad_label - 1, id, MV_RECORD_ID_BYTES);
+    uint8_t hdr[ENV2_HDR];
+    size_t l;
+    if (v->kind == MV_ENVELOPE_MVE2) {
+        memcpy(hdr, env2_magic, 4);
+        memcpy(hdr + 4, v->kid, MV_RECORD_ID_BYTES);
+        l = ENV2_HDR;
+    } else {
+        memcpy(hdr, v->kind == MV_ENVELOPE_MVE1 ? env1_magic : ks_magic, 4);
+        l = ENV1_HDR;
+    }
+    hdr[l - 1] = (uint8_t)n;
+    return mv_buf_append(out, hdr, l);
 }
 
-/* Appends pk | crypto_box_seal(R, pk). */
-static mv_err put_entry(mv_buf *out, const uint8_t *pk, const uint8_t R[KEY_BYTES])
+/* aad = "medvault-envelope-v1" || id */
+static void env1_aad(uint8_t aad[AAD1_BYTES], const uint8_t *id)
+{
+    memcpy(aad, env1_aad_label, sizeof env1_aad_label - 1);
+    memcpy(aad + sizeof env1_aad_label - 1, id, MV_RECORD_ID_BYTES);
+}
+
+/* aad = "medvault-envelope-v2" || id || kid: a body cannot be moved to another record or
+ * presented under another keyset. */
+static void env2_aad(uint8_t aad[AAD2_BYTES], const uint8_t *id, const uint8_t *kid)
+{
+    memcpy(aad, env2_aad_label, sizeof env2_aad_label - 1);
+    memcpy(aad + sizeof env2_aad_label - 1, id, MV_RECORD_ID_BYTES);
+    memcpy(aad + sizeof env2_aad_label - 1 + MV_RECORD_ID_BYTES, kid, MV_RECORD_ID_BYTES);
+}
+
+/* Appends pk | crypto_box_seal(key, pk). */
+static mv_err put_entry(mv_buf *out, const uint8_t *pk, const uint8_t key[KEY_BYTES])
 {
     mv_err rc;
     if ((rc = mv_buf_append(out, pk, MV_BOX_PUBLIC_BYTES)) != MV_OK ||
         (rc = mv_buf_reserve(out, WRAP_BYTES)) != MV_OK)
         return rc;
-    if ((rc = mv_box_seal(out->ptr + out->len, R, KEY_BYTES, pk)) != MV_OK)
+    if ((rc = mv_box_seal(out->ptr + out->len, key, KEY_BYTES, pk)) != MV_OK)
         return rc;
     out->len += WRAP_BYTES;
     out->ptr[out->len] = 0;
+    return MV_OK;
+}
+
+/* The distinct keys of pks[0..n) in order (first occurrence kept) into uniq. */
+static mv_err uniq_readers(const uint8_t *pks, size_t n, size_t cap, const uint8_t **uniq, size_t *n_uniq)
+{
+    *n_uniq = 0;
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *pk = pks + i * MV_BOX_PUBLIC_BYTES;
+        size_t j = 0;
+        while (j < *n_uniq && memcmp(uniq[j], pk, MV_BOX_PUBLIC_BYTES) != 0)
+            j++;
+        if (j < *n_uniq)
+            continue;
+        if (*n_uniq == cap)
+            return MV_ERR_TOO_LARGE;
+        uniq[(*n_uniq)++] = pk;
+    }
+    return MV_OK;
+}
+
+/* Appends nonce | AES-256-GCM(R, nonce, aad, compress(encode(r))). */
+static mv_err seal_body(const mv_record *r, const uint8_t *aad, size_t aad_len, const uint8_t R[KEY_BYTES],
+                        mv_buf *out)
+{
+    mv_err rc;
+    uint8_t nonce[MV_AEAD_NONCE_BYTES];
+    mv_buf enc, z;
+    mv_buf_init(&enc, MV_ENVELOPE_MAX_PLAIN);
+    mv_buf_init(&z, SIZE_MAX / 2);
+    if ((rc = mv_record_encode(r, &enc)) != MV_OK || (rc = body_compress(enc.ptr, enc.len, &z)) != MV_OK)
+        goto out;
+    /* A random 96-bit nonce: R is fresh per seal (MVE1) or per (K, id) (MVE2), and an id is
+     * sealed again only when a record's envelope is re-sealed, so (R, nonce) never repeats
+     * in practice; a random nonce also keeps a re-seal of one id under one K safe. */
+    randombytes_buf(nonce, sizeof nonce);
+    if ((rc = mv_buf_append(out, nonce, sizeof nonce)) != MV_OK ||
+        (rc = mv_buf_reserve(out, z.len + MV_AEAD_TAG_BYTES)) != MV_OK)
+        goto out;
+    if ((rc = mv_aead_encrypt(out->ptr + out->len, z.ptr, z.len, aad, aad_len, nonce, R)) != MV_OK)
+        goto out;
+    out->len += z.len + MV_AEAD_TAG_BYTES;
+    out->ptr[out->len] = 0;
+out:
+    mv_buf_clear(&enc);
+    mv_buf_clear(&z);
+    return rc;
+}
+
+/* Verifies and decrypts body (nonce | ct || tag) under R and aad, then (if out is not NULL)
+ * decompresses and decodes it into out. Nothing is decoded unless GCM verified. */
+static mv_err open_body(const uint8_t *body, size_t body_len, const uint8_t *aad, size_t aad_len,
+                        const uint8_t R[KEY_BYTES], mv_record *out)
+{
+    mv_err rc;
+    size_t plain_len = body_len - MV_AEAD_NONCE_BYTES - MV_AEAD_TAG_BYTES;
+    uint8_t *plain = mv_malloc(plain_len ? plain_len : 1);
+    mv_buf dec;
+    mv_buf_init(&dec, MV_ENVELOPE_MAX_PLAIN);
+    if (!plain)
+        return MV_ERR_NOMEM;
+    if ((rc = mv_aead_decrypt(plain, body + MV_AEAD_NONCE_BYTES, body_len - MV_AEAD_NONCE_BYTES, aad, aad_len, body,
+                              R)) != MV_OK)
+        goto out;
+    if (!out)
+        goto out;
+    if ((rc = body_decompress(plain, plain_len, &dec)) != MV_OK)
+        goto out;
+    rc = mv_record_decode(dec.ptr, dec.len, out);
+out:
+    mv_wipe(plain, plain_len ? plain_len : 1);
+    mv_free(plain);
+    mv_buf_clear(&dec);
+    return rc;
+}
+
+/* Unwraps the key in box_pk's entry. */
+static mv_err env_unwrap(const env_view *v, const uint8_t *box_pk, const uint8_t *box_sk, uint8_t key[KEY_BYTES])
+{
+    size_t i = env_find(v, box_pk);
+    if (i == v->n)
+        return MV_ERR_FORBIDDEN;
+    return mv_box_seal_open(key, v->entries + i * MV_ENVELOPE_ENTRY_BYTES + MV_BOX_PUBLIC_BYTES, WRAP_BYTES,
+                            box_pk, box_sk);
+}
+
+mv_err mv_envelope_kind_of(const uint8_t *env, size_t len, mv_envelope_kind *kind,
+                           uint8_t kid[MV_RECORD_ID_BYTES])
+{
+    env_view v;
+    mv_err rc;
+    if (!kind)
+        return MV_ERR_INVAL;
+    if ((rc = env_parse(env, len, &v)) != MV_OK)
+        return rc;
+    *kind = v.kind;
+    if (kid && v.kind == MV_ENVELOPE_MVE2)
+        memcpy(kid, v.kid, MV_RECORD_ID_BYTES);
     return MV_OK;
 }
 
@@ -415,68 +591,32 @@ mv_err mv_envelope_seal(const uint8_t id[static MV_RECORD_ID_BYTES], const mv_re
                         const uint8_t *reader_pks, size_t n_readers, mv_buf *out)
 {
     mv_err rc;
-    uint8_t R[KEY_BYTES], nonce[MV_AEAD_NONCE_BYTES];
-    uint8_t aad[sizeof env_aad_label - 1 + MV_RECORD_ID_BYTES];
+    uint8_t R[KEY_BYTES];
+    uint8_t aad[AAD1_BYTES];
     const uint8_t *uniq[MV_ENVELOPE_MAX_READERS];
     size_t n_uniq = 0, start = 0;
-    mv_buf enc, z;
+    env_view v = {.kind = MV_ENVELOPE_MVE1};
 
-    mv_buf_init(&enc, MV_ENVELOPE_MAX_PLAIN);
-    mv_buf_init(&z, SIZE_MAX / 2);
     if (!id || !r || !reader_pks || !n_readers || !out)
         return MV_ERR_INVAL;
-    start = out->len;
-    for (size_t i = 0; i < n_readers; i++) {
-        const uint8_t *pk = reader_pks + i * MV_BOX_PUBLIC_BYTES;
-        size_t j = 0;
-        while (j < n_uniq && memcmp(uniq[j], pk, MV_BOX_PUBLIC_BYTES) != 0)
-            j++;
-        if (j < n_uniq)
-            continue;
-        if (n_uniq == MV_ENVELOPE_MAX_READERS)
-            return MV_ERR_TOO_LARGE;
-        uniq[n_uniq++] = pk;
-    }
+    if ((rc = uniq_readers(reader_pks, n_readers, MV_ENVELOPE_MAX_READERS, uniq, &n_uniq)) != MV_OK)
+        return rc;
     if ((rc = mv_crypto_init()) != MV_OK)
-        goto out;
-    if ((rc = mv_record_encode(r, &enc)) != MV_OK ||
-        (rc = mv_zstd_compress(enc.ptr, enc.len, MV_ZSTD_LEVEL, &z)) != MV_OK)
-        goto out;
+        return rc;
+    start = out->len;
     randombytes_buf(R, sizeof R);
-    randombytes_buf(nonce, sizeof nonce);
-    env_aad(aad, id);
-    uint8_t hdr[ENV_HDR];
-    memcpy(hdr, env_magic, 4);
-    hdr[4] = (uint8_t)n_uniq;
-    if ((rc = mv_buf_append(out, hdr, sizeof hdr)) != MV_OK)
+    env1_aad(aad, id);
+    if ((rc = env_put_head(out, &v, n_uniq)) != MV_OK)
         goto out;
     for (size_t i = 0; i < n_uniq; i++)
         if ((rc = put_entry(out, uniq[i], R)) != MV_OK)
             goto out;
-    if ((rc = mv_buf_append(out, nonce, sizeof nonce)) != MV_OK ||
-        (rc = mv_buf_reserve(out, z.len + MV_AEAD_TAG_BYTES)) != MV_OK)
-        goto out;
-    if ((rc = mv_aead_encrypt(out->ptr + out->len, z.ptr, z.len, aad, sizeof aad, nonce, R)) != MV_OK)
-        goto out;
-    out->len += z.len + MV_AEAD_TAG_BYTES;
-    out->ptr[out->len] = 0;
+    rc = seal_body(r, aad, sizeof aad, R, out);
 out:
     if (rc != MV_OK)
         buf_truncate(out, start);
     mv_wipe(R, sizeof R);
-    mv_buf_clear(&enc);
-    mv_buf_clear(&z);
     return rc;
-}
-
-/* Unwraps R from the entry of box_pk. */
-static mv_err env_unwrap(const env_view *v, const uint8_t *box_pk, const uint8_t *box_sk, uint8_t R[KEY_BYTES])
-{
-    size_t i = env_find(v, box_pk);
-    if (i == v->n)
-        return MV_ERR_FORBIDDEN;
-    return mv_box_seal_open(R, v->entries + i * MV_ENVELOPE_ENTRY_BYTES + MV_BOX_PUBLIC_BYTES, WRAP_BYTES,
-                            box_pk, box_sk);
 }
 
 mv_err mv_envelope_open(const uint8_t id[static MV_RECORD_ID_BYTES], const uint8_t *env, size_t len,
@@ -485,12 +625,8 @@ mv_err mv_envelope_open(const uint8_t id[static MV_RECORD_ID_BYTES], const uint8
     mv_err rc;
     env_view v;
     uint8_t R[KEY_BYTES];
-    uint8_t aad[sizeof env_aad_label - 1 + MV_RECORD_ID_BYTES];
-    uint8_t *plain = NULL;
-    size_t plain_len = 0;
-    mv_buf dec;
+    uint8_t aad[AAD2_BYTES];
 
-    mv_buf_init(&dec, MV_ENVELOPE_MAX_PLAIN);
     if (!out)
         return MV_ERR_INVAL;
     mv_record_clear(out);
@@ -498,27 +634,21 @@ mv_err mv_envelope_open(const uint8_t id[static MV_RECORD_ID_BYTES], const uint8
         return MV_ERR_INVAL;
     if ((rc = env_parse(env, len, &v)) != MV_OK)
         return rc;
+    if (v.kind == MV_ENVELOPE_MVK1)
+        return MV_ERR_PARSE; /* a keyset, not a record */
     if ((rc = env_unwrap(&v, box_pk, box_sk, R)) != MV_OK)
         goto out;
-    plain_len = v.body_len - MV_AEAD_NONCE_BYTES - MV_AEAD_TAG_BYTES;
-    if (!(plain = mv_malloc(plain_len))) {
-        rc = MV_ERR_NOMEM;
-        goto out;
+    if (v.kind == MV_ENVELOPE_MVE1) {
+        env1_aad(aad, id);
+        rc = open_body(v.body, v.body_len, aad, AAD1_BYTES, R, out);
+    } else {
+        env2_aad(aad, id, v.kid);
+        rc = open_body(v.body, v.body_len, aad, AAD2_BYTES, R, out);
     }
-    env_aad(aad, id);
-    if ((rc = mv_aead_decrypt(plain, v.body + MV_AEAD_NONCE_BYTES, v.body_len - MV_AEAD_NONCE_BYTES, aad,
-                              sizeof aad, v.body, R)) != MV_OK)
-        goto out;
-    if ((rc = mv_zstd_decompress(plain, plain_len, MV_ENVELOPE_MAX_PLAIN, &dec)) != MV_OK)
-        goto out;
-    rc = mv_record_decode(dec.ptr, dec.len, out);
 out:
     mv_wipe(R, sizeof R);
-    if (plain) {
-        mv_wipe(plain, plain_len);
-        mv_free(plain);
-    }
-    mv_buf_clear(&dec);
+    if (rc != MV_OK)
+        mv_record_clear(out);
     return rc;
 }
 
@@ -539,39 +669,42 @@ mv_err mv_envelope_readers(const uint8_t *env, size_t len, uint8_t *pks_out, siz
     return MV_OK;
 }
 
+/* Appends env (parsed as v) with one more entry wrapping key for new_pk; an unchanged copy if
+ * new_pk already has one. */
+static mv_err env_with_entry(const uint8_t *env, size_t len, const env_view *v, const uint8_t key[KEY_BYTES],
+                             const uint8_t *new_pk, mv_buf *out)
+{
+    size_t hi = v->kind == MV_ENVELOPE_MVE2   ? MV_ENVELOPE2_MAX_EXTRA
+                : v->kind == MV_ENVELOPE_MVK1 ? MV_KEYSET_MAX_READERS
+                                              : MV_ENVELOPE_MAX_READERS;
+    size_t start = out->len;
+    mv_err rc;
+    if (env_find(v, new_pk) < v->n)
+        return mv_buf_append(out, env, len);
+    if (v->n >= hi)
+        return MV_ERR_TOO_LARGE;
+    if ((rc = env_put_head(out, v, v->n + 1)) != MV_OK ||
+        (rc = mv_buf_append(out, v->entries, v->n * MV_ENVELOPE_ENTRY_BYTES)) != MV_OK ||
+        (rc = put_entry(out, new_pk, key)) != MV_OK || (rc = mv_buf_append(out, v->body, v->body_len)) != MV_OK)
+        buf_truncate(out, start);
+    return rc;
+}
+
 mv_err mv_envelope_add_reader(const uint8_t *env, size_t len, const uint8_t box_pk[static 32],
                               const uint8_t box_sk[static 32], const uint8_t new_pk[static 32], mv_buf *out)
 {
     mv_err rc;
     env_view v;
     uint8_t R[KEY_BYTES];
-    size_t start;
 
     if (!box_pk || !box_sk || !new_pk || !out)
         return MV_ERR_INVAL;
     if ((rc = env_parse(env, len, &v)) != MV_OK)
         return rc;
-    start = out->len;
-    if ((rc = env_unwrap(&v, box_pk, box_sk, R)) != MV_OK)
-        goto out;
-    if (env_find(&v, new_pk) < v.n) {
-        rc = mv_buf_append(out, env, len); /* already a reader */
-        goto out;
-    }
-    if (v.n == MV_ENVELOPE_MAX_READERS) {
-        rc = MV_ERR_TOO_LARGE;
-        goto out;
-    }
-    uint8_t hdr[ENV_HDR];
-    memcpy(hdr, env_magic, 4);
-    hdr[4] = (uint8_t)(v.n + 1);
-    if ((rc = mv_buf_append(out, hdr, sizeof hdr)) != MV_OK ||
-        (rc = mv_buf_append(out, v.entries, v.n * MV_ENVELOPE_ENTRY_BYTES)) != MV_OK ||
-        (rc = put_entry(out, new_pk, R)) != MV_OK || (rc = mv_buf_append(out, v.body, v.body_len)) != MV_OK)
-        goto out;
-out:
-    if (rc != MV_OK)
-        buf_truncate(out, start);
+    if (v.kind == MV_ENVELOPE_MVK1)
+        return MV_ERR_PARSE; /* mv_keyset_add_reader */
+    if ((rc = env_unwrap(&v, box_pk, box_sk, R)) == MV_OK)
+        rc = env_with_entry(env, len, &v, R, new_pk, out);
     mv_wipe(R, sizeof R);
     return rc;
 }
@@ -588,17 +721,193 @@ mv_err mv_envelope_remove_reader(const uint8_t *env, size_t len, const uint8_t p
         return rc;
     if ((i = env_find(&v, pk)) == v.n)
         return MV_ERR_NOT_FOUND;
-    if (v.n == 1)
+    /* MVE2 keeps its keyset readers without any entry; the other kinds would lose every reader. */
+    if (v.n == 1 && v.kind != MV_ENVELOPE_MVE2)
         return MV_ERR_BAD_STATE;
     start = out->len;
-    uint8_t hdr[ENV_HDR];
-    memcpy(hdr, env_magic, 4);
-    hdr[4] = (uint8_t)(v.n - 1);
-    if ((rc = mv_buf_append(out, hdr, sizeof hdr)) != MV_OK ||
+    if ((rc = env_put_head(out, &v, v.n - 1)) != MV_OK ||
         (rc = mv_buf_append(out, v.entries, i * MV_ENVELOPE_ENTRY_BYTES)) != MV_OK ||
         (rc = mv_buf_append(out, v.entries + (i + 1) * MV_ENVELOPE_ENTRY_BYTES,
                             (v.n - i - 1) * MV_ENVELOPE_ENTRY_BYTES)) != MV_OK ||
         (rc = mv_buf_append(out, v.body, v.body_len)) != MV_OK)
         buf_truncate(out, start);
     return rc;
+}
+
+/* ---- MVE2 ---------------------------------------------------------------------------------- */
+
+mv_err mv_envelope_record_key(const uint8_t id[static MV_RECORD_ID_BYTES],
+                              const uint8_t K[static MV_KEYSET_KEY_BYTES], uint8_t R[static MV_KEYSET_KEY_BYTES])
+{
+    if (!id || !K || !R)
+        return MV_ERR_INVAL;
+    return mv_hkdf_sha256(R, KEY_BYTES, (const uint8_t *)rkey_salt, sizeof rkey_salt - 1, K, KEY_BYTES, id,
+                          MV_RECORD_ID_BYTES);
+}
+
+mv_err mv_envelope2_seal(const uint8_t id[static MV_RECORD_ID_BYTES], const mv_record *r,
+                         const uint8_t kid[static MV_RECORD_ID_BYTES], const uint8_t K[static MV_KEYSET_KEY_BYTES],
+                         mv_buf *out)
+{
+    mv_err rc;
+    uint8_t R[KEY_BYTES];
+    uint8_t aad[AAD2_BYTES];
+    env_view v = {.kind = MV_ENVELOPE_MVE2, .kid = kid};
+    size_t start;
+
+    if (!id || !r || !kid || !K || !out)
+        return MV_ERR_INVAL;
+    if ((rc = mv_crypto_init()) != MV_OK)
+        return rc;
+    start = out->len;
+    if ((rc = mv_envelope_record_key(id, K, R)) != MV_OK)
+        goto out;
+    env2_aad(aad, id, kid);
+    if ((rc = env_put_head(out, &v, 0)) != MV_OK)
+        goto out;
+    rc = seal_body(r, aad, sizeof aad, R, out);
+out:
+    if (rc != MV_OK)
+        buf_truncate(out, start);
+    mv_wipe(R, sizeof R);
+    return rc;
+}
+
+/* Opens an MVE2 envelope (already parsed as v) with its record key R. */
+static mv_err env2_open_R(const uint8_t *id, const env_view *v, const uint8_t R[KEY_BYTES], mv_record *out)
+{
+    uint8_t aad[AAD2_BYTES];
+    if (v->kind != MV_ENVELOPE_MVE2)
+        return MV_ERR_PARSE;
+    env2_aad(aad, id, v->kid);
+    return open_body(v->body, v->body_len, aad, sizeof aad, R, out);
+}
+
+mv_err mv_envelope2_open(const uint8_t id[static MV_RECORD_ID_BYTES], const uint8_t *env, size_t len,
+                         const uint8_t K[static MV_KEYSET_KEY_BYTES], mv_record *out)
+{
+    mv_err rc;
+    env_view v;
+    uint8_t R[KEY_BYTES];
+    if (!out)
+        return MV_ERR_INVAL;
+    mv_record_clear(out);
+    if (!id || !K)
+        return MV_ERR_INVAL;
+    if ((rc = env_parse(env, len, &v)) != MV_OK)
+        return rc;
+    if ((rc = mv_envelope_record_key(id, K, R)) == MV_OK)
+        rc = env2_open_R(id, &v, R, out);
+    mv_wipe(R, sizeof R);
+    if (rc != MV_OK)
+        mv_record_clear(out);
+    return rc;
+}
+
+mv_err mv_envelope2_open_with_key(const uint8_t id[static MV_RECORD_ID_BYTES], const uint8_t *env, size_t len,
+                                  const uint8_t R[static MV_KEYSET_KEY_BYTES], mv_record *out)
+{
+    mv_err rc;
+    env_view v;
+    if (!out)
+        return MV_ERR_INVAL;
+    mv_record_clear(out);
+    if (!id || !R)
+        return MV_ERR_INVAL;
+    if ((rc = env_parse(env, len, &v)) != MV_OK)
+        return rc;
+    if ((rc = env2_open_R(id, &v, R, out)) != MV_OK)
+        mv_record_clear(out);
+    return rc;
+}
+
+mv_err mv_envelope2_unwrap(const uint8_t *env, size_t len, const uint8_t box_pk[static 32],
+                           const uint8_t box_sk[static 32], uint8_t R[static MV_KEYSET_KEY_BYTES])
+{
+    mv_err rc;
+    env_view v;
+    if (!box_pk || !box_sk || !R)
+        return MV_ERR_INVAL;
+    if ((rc = env_parse(env, len, &v)) != MV_OK)
+        return rc;
+    if (v.kind != MV_ENVELOPE_MVE2)
+        return MV_ERR_PARSE;
+    if ((rc = env_unwrap(&v, box_pk, box_sk, R)) != MV_OK)
+        mv_wipe(R, KEY_BYTES);
+    return rc;
+}
+
+mv_err mv_envelope2_add_reader(const uint8_t id[static MV_RECORD_ID_BYTES], const uint8_t *env, size_t len,
+                               const uint8_t R[static MV_KEYSET_KEY_BYTES], const uint8_t new_pk[static 32],
+                               mv_buf *out)
+{
+    mv_err rc;
+    env_view v;
+    if (!id || !R || !new_pk || !out)
+        return MV_ERR_INVAL;
+    if ((rc = env_parse(env, len, &v)) != MV_OK)
+        return rc;
+    if (v.kind != MV_ENVELOPE_MVE2)
+        return MV_ERR_PARSE;
+    /* Wrap only a key that opens this record: a wrong R would hand the reader nothing. */
+    if ((rc = env2_open_R(id, &v, R, NULL)) != MV_OK)
+        return rc;
+    return env_with_entry(env, len, &v, R, new_pk, out);
+}
+
+/* ---- MVK1 ---------------------------------------------------------------------------------- */
+
+mv_err mv_keyset_seal(const uint8_t K[static MV_KEYSET_KEY_BYTES], const uint8_t *reader_pks, size_t n_readers,
+                      mv_buf *out)
+{
+    mv_err rc;
+    const uint8_t *uniq[MV_KEYSET_MAX_READERS];
+    size_t n_uniq = 0, start;
+    env_view v = {.kind = MV_ENVELOPE_MVK1};
+    if (!K || !reader_pks || !n_readers || !out)
+        return MV_ERR_INVAL;
+    if ((rc = uniq_readers(reader_pks, n_readers, MV_KEYSET_MAX_READERS, uniq, &n_uniq)) != MV_OK)
+        return rc;
+    if ((rc = mv_crypto_init()) != MV_OK)
+        return rc;
+    start = out->len;
+    if ((rc = env_put_head(out, &v, n_uniq)) != MV_OK)
+        goto out;
+    for (size_t i = 0; i < n_uniq; i++)
+        if ((rc = put_entry(out, uniq[i], K)) != MV_OK)
+            goto out;
+out:
+    if (rc != MV_OK)
+        buf_truncate(out, start);
+    return rc;
+}
+
+mv_err mv_keyset_open(const uint8_t *ks, size_t len, const uint8_t box_pk[static 32], const uint8_t box_sk[static 32],
+                      uint8_t K[static MV_KEYSET_KEY_BYTES])
+{
+    mv_err rc;
+    env_view v;
+    if (!box_pk || !box_sk || !K)
+        return MV_ERR_INVAL;
+    if ((rc = env_parse(ks, len, &v)) != MV_OK)
+        return rc;
+    if (v.kind != MV_ENVELOPE_MVK1)
+        return MV_ERR_PARSE;
+    if ((rc = env_unwrap(&v, box_pk, box_sk, K)) != MV_OK)
+        mv_wipe(K, KEY_BYTES);
+    return rc;
+}
+
+mv_err mv_keyset_add_reader(const uint8_t *ks, size_t len, const uint8_t K[static MV_KEYSET_KEY_BYTES],
+                            const uint8_t new_pk[static 32], mv_buf *out)
+{
+    mv_err rc;
+    env_view v;
+    if (!K || !new_pk || !out)
+        return MV_ERR_INVAL;
+    if ((rc = env_parse(ks, len, &v)) != MV_OK)
+        return rc;
+    if (v.kind != MV_ENVELOPE_MVK1)
+        return MV_ERR_PARSE;
+    return env_with_entry(ks, len, &v, K, new_pk, out);
 }

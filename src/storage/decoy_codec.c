@@ -1,4 +1,4 @@
-/* decoy_codec.c - the shape, MVX1 and MVH1 frames between the primary and the decoy cloud:
+/* decoy_codec.c - the shape, MVX and MVH frames between the primary and the decoy cloud:
  * strict decoders that never read past their input nor allocate more than it describes. */
 #include "medvault/mv_decoy.h"
 
@@ -44,22 +44,31 @@ void mv_decoy_shape_clear(mv_decoy_shape *s)
     memset(s, 0, sizeof *s);
 }
 
+/* The range of n_readers a kind allows. */
+static int readers_ok(uint8_t kind, unsigned n)
+{
+    return kind == MV_DECOY_MVE2 ? n < MV_DECOY_MAX_READERS : n >= 1 && n <= MV_DECOY_MAX_READERS;
+}
+
 static int shape_ok(const mv_decoy_shape *s)
 {
     size_t dlen = strnlen(s->department, sizeof s->department);
-    return dlen <= MV_DECOY_DEPT_MAX && s->n_readers >= 1 && s->n_readers <= MV_DECOY_MAX_READERS &&
-           s->n_blocks <= MV_DECOY_MAX_BLOCKS && (s->n_blocks == 0 || s->block_len);
+    return s->kind <= MV_DECOY_MVK1 && dlen <= MV_DECOY_DEPT_MAX && readers_ok(s->kind, s->n_readers) &&
+           s->n_blocks <= MV_DECOY_MAX_BLOCKS && (s->n_blocks == 0 || s->block_len) &&
+           (s->kind != MV_DECOY_MVK1 || (s->n_blocks == 0 && memcmp(s->kid, s->id, 16) == 0));
 }
 
-/* Appends without restoring out on error (callers restore the length). */
+/* Appends the version-2 encoding without restoring out on error (callers restore the length). */
 static mv_err shape_put(const mv_decoy_shape *s, mv_buf *out)
 {
     mv_err rc;
-    uint8_t dlen = (uint8_t)strnlen(s->department, sizeof s->department);
-    if ((rc = mv_buf_append(out, s->id, 16)) != MV_OK || (rc = mv_buf_append(out, &dlen, 1)) != MV_OK ||
-        (rc = mv_buf_append(out, s->department, dlen)) != MV_OK || (rc = put_u64(out, s->created)) != MV_OK ||
-        (rc = mv_buf_append(out, s->owner, 32)) != MV_OK || (rc = mv_buf_append(out, s->patient, 32)) != MV_OK ||
-        (rc = mv_buf_append(out, s->episode, 16)) != MV_OK || (rc = storage_put_u32(out, s->env_len)) != MV_OK ||
+    uint8_t dlen = (uint8_t)strnlen(s->department, sizeof s->department), head[2] = {2, s->kind};
+    if ((rc = mv_buf_append(out, head, 2)) != MV_OK || (rc = mv_buf_append(out, s->id, 16)) != MV_OK ||
+        (rc = mv_buf_append(out, &dlen, 1)) != MV_OK || (rc = mv_buf_append(out, s->department, dlen)) != MV_OK ||
+        (rc = put_u64(out, s->created)) != MV_OK || (rc = mv_buf_append(out, s->owner, 32)) != MV_OK ||
+        (rc = mv_buf_append(out, s->patient, 32)) != MV_OK || (rc = mv_buf_append(out, s->episode, 16)) != MV_OK ||
+        (rc = storage_put_u32(out, s->env_len)) != MV_OK ||
+        (s->kind == MV_DECOY_MVE2 && (rc = mv_buf_append(out, s->kid, 16)) != MV_OK) ||
         (rc = mv_buf_append(out, &s->n_readers, 1)) != MV_OK ||
         (rc = mv_buf_append(out, s->readers, (size_t)s->n_readers * 32)) != MV_OK ||
         (rc = storage_put_u32(out, s->n_blocks)) != MV_OK)
@@ -90,11 +99,15 @@ mv_err mv_decoy_shape_encode(const mv_decoy_shape *s, mv_buf *out)
     return rc;
 }
 
-static mv_err shape_get(storage_rd *r, mv_decoy_shape *out)
+/* Decodes one shape of the given encoding version (1 or 2). */
+static mv_err shape_get(storage_rd *r, int version, mv_decoy_shape *out)
 {
     const uint8_t *p;
-    uint8_t dlen, n_readers;
+    uint8_t dlen, n_readers, v, kind = MV_DECOY_MVE1;
     uint32_t n_blocks;
+    if (version == 2 && (storage_rd_u8(r, &v) || v != 2 || storage_rd_u8(r, &kind) || kind > MV_DECOY_MVK1))
+        return MV_ERR_PARSE;
+    out->kind = kind;
     if (storage_rd_bytes(r, 16, &p))
         return MV_ERR_PARSE;
     memcpy(out->id, p, 16);
@@ -113,8 +126,16 @@ static mv_err shape_get(storage_rd *r, mv_decoy_shape *out)
     if (storage_rd_bytes(r, 16, &p))
         return MV_ERR_PARSE;
     memcpy(out->episode, p, 16);
-    if (storage_rd_u32(r, &out->env_len) || storage_rd_u8(r, &n_readers) || n_readers == 0 ||
-        n_readers > MV_DECOY_MAX_READERS || storage_rd_bytes(r, (size_t)n_readers * 32, &p))
+    if (storage_rd_u32(r, &out->env_len))
+        return MV_ERR_PARSE;
+    if (kind == MV_DECOY_MVE2) {
+        if (storage_rd_bytes(r, 16, &p))
+            return MV_ERR_PARSE;
+        memcpy(out->kid, p, 16);
+    } else if (kind == MV_DECOY_MVK1) {
+        memcpy(out->kid, out->id, 16);
+    }
+    if (storage_rd_u8(r, &n_readers) || !readers_ok(kind, n_readers) || storage_rd_bytes(r, (size_t)n_readers * 32, &p))
         return MV_ERR_PARSE;
     out->n_readers = n_readers;
     memcpy(out->readers, p, (size_t)n_readers * 32);
@@ -122,6 +143,8 @@ static mv_err shape_get(storage_rd *r, mv_decoy_shape *out)
         return MV_ERR_PARSE;
     if (n_blocks > MV_DECOY_MAX_BLOCKS)
         return MV_ERR_TOO_LARGE;
+    if (kind == MV_DECOY_MVK1 && n_blocks)
+        return MV_ERR_PARSE; /* a keyset names no blocks */
     /* Allocate only what the input can back: 4 bytes per announced length. */
     if (storage_rd_bytes(r, (size_t)n_blocks * 4, &p))
         return MV_ERR_PARSE;
@@ -138,7 +161,7 @@ static mv_err shape_get(storage_rd *r, mv_decoy_shape *out)
     return MV_OK;
 }
 
-mv_err mv_decoy_shape_decode(const uint8_t *in, size_t len, size_t *used, mv_decoy_shape *out)
+static mv_err shape_decode(const uint8_t *in, size_t len, int version, size_t *used, mv_decoy_shape *out)
 {
     if (!out || !used || (!in && len))
         return MV_ERR_INVAL;
@@ -146,7 +169,7 @@ mv_err mv_decoy_shape_decode(const uint8_t *in, size_t len, size_t *used, mv_dec
     *used = 0;
     storage_rd r;
     storage_rd_init(&r, in, len);
-    mv_err rc = shape_get(&r, out);
+    mv_err rc = shape_get(&r, version, out);
     if (rc != MV_OK) {
         mv_decoy_shape_clear(out);
         return rc;
@@ -155,7 +178,17 @@ mv_err mv_decoy_shape_decode(const uint8_t *in, size_t len, size_t *used, mv_dec
     return MV_OK;
 }
 
-/* ---------- MVX1 ---------- */
+mv_err mv_decoy_shape_decode(const uint8_t *in, size_t len, size_t *used, mv_decoy_shape *out)
+{
+    return shape_decode(in, len, 2, used, out);
+}
+
+mv_err mv_decoy_shape_decode_v1(const uint8_t *in, size_t len, size_t *used, mv_decoy_shape *out)
+{
+    return shape_decode(in, len, 1, used, out);
+}
+
+/* ---------- MVX2 (MVX1 decoded) ---------- */
 
 void mv_decoy_forward_init(mv_decoy_forward *f)
 {
@@ -195,7 +228,7 @@ mv_err mv_decoy_forward_encode(const mv_decoy_forward *f, mv_buf *out)
             return MV_ERR_INVAL;
     size_t len0 = out->len;
     mv_err rc;
-    if ((rc = mv_buf_append(out, "MVX1", 4)) != MV_OK || (rc = mv_buf_append(out, &f->reason, 1)) != MV_OK ||
+    if ((rc = mv_buf_append(out, "MVX2", 4)) != MV_OK || (rc = mv_buf_append(out, &f->reason, 1)) != MV_OK ||
         (rc = mv_buf_append(out, f->principal, 32)) != MV_OK || (rc = put_u16(out, (uint16_t)mlen)) != MV_OK ||
         (rc = mv_buf_append(out, f->method, mlen)) != MV_OK ||
         (rc = put_u16(out, (uint16_t)f->path_len)) != MV_OK ||
@@ -213,23 +246,25 @@ out:
     return rc;
 }
 
-/* Decodes n shapes from r into a fresh array (NULL when n is 0). */
-static mv_err shapes_get(storage_rd *r, uint32_t n, mv_decoy_shape **out)
+/* Decodes n shapes of the given version from r into a fresh array (NULL when n is 0). */
+static mv_err shapes_get(storage_rd *r, int version, uint32_t n, mv_decoy_shape **out)
 {
     *out = NULL;
     if (n > MV_DECOY_MAX_SHAPES)
         return MV_ERR_TOO_LARGE;
     if (n == 0)
         return MV_OK;
-    /* The smallest shape is 16+1+8+32+32+16+4+1+32+4 = 146 bytes: bound the array by the input. */
-    if (storage_rd_left(r) / 146 < n)
+    /* The smallest shape is 16+1+8+32+32+16+4+1+32+4 = 146 bytes in version 1, and in version 2
+     * 2 bytes more, but an MVE2 shape may have no reader entry (16 bytes of kid instead of 32 of
+     * a key): 132. Bound the array by the input. */
+    if (storage_rd_left(r) / (version == 1 ? 146 : 132) < n)
         return MV_ERR_PARSE;
     mv_decoy_shape *a = mv_calloc(n, sizeof *a);
     if (!a)
         return MV_ERR_NOMEM;
     mv_err rc = MV_OK;
     for (uint32_t i = 0; i < n; i++)
-        if ((rc = shape_get(r, &a[i])) != MV_OK)
+        if ((rc = shape_get(r, version, &a[i])) != MV_OK)
             break;
     if (rc != MV_OK) {
         mv_decoy_shapes_free(a, n);
@@ -250,7 +285,9 @@ mv_err mv_decoy_forward_decode(const uint8_t *in, size_t len, mv_decoy_forward *
     uint16_t mlen, plen;
     uint32_t blen, n;
     mv_err rc = MV_ERR_PARSE;
-    if (storage_rd_bytes(&r, 4, &p) || memcmp(p, "MVX1", 4) != 0 || storage_rd_u8(&r, &out->reason) ||
+    int version = 0;
+    if (storage_rd_bytes(&r, 4, &p) || (version = memcmp(p, "MVX2", 4) == 0 ? 2 : memcmp(p, "MVX1", 4) == 0) == 0 ||
+        storage_rd_u8(&r, &out->reason) ||
         out->reason < MV_DECOY_UNAUTHENTICATED || out->reason > MV_DECOY_PROFILE || storage_rd_bytes(&r, 32, &p))
         goto out;
     memcpy(out->principal, p, 32);
@@ -269,7 +306,7 @@ mv_err mv_decoy_forward_decode(const uint8_t *in, size_t len, mv_decoy_forward *
     out->body_len = blen;
     if (storage_rd_u32(&r, &n))
         goto out;
-    if ((rc = shapes_get(&r, n, &out->shapes)) != MV_OK)
+    if ((rc = shapes_get(&r, version, n, &out->shapes)) != MV_OK)
         goto out;
     out->n_shapes = n;
     rc = storage_rd_left(&r) == 0 ? MV_OK : MV_ERR_PARSE;
@@ -279,7 +316,7 @@ out:
     return rc;
 }
 
-/* ---------- MVH1 ---------- */
+/* ---------- MVH2 (MVH1 decoded) ---------- */
 
 mv_err mv_decoy_shapes_encode(const mv_decoy_shape *shapes, size_t n, mv_buf *out)
 {
@@ -290,7 +327,7 @@ mv_err mv_decoy_shapes_encode(const mv_decoy_shape *shapes, size_t n, mv_buf *ou
             return MV_ERR_INVAL;
     size_t len0 = out->len;
     mv_err rc;
-    if ((rc = mv_buf_append(out, "MVH1", 4)) != MV_OK || (rc = storage_put_u32(out, (uint32_t)n)) != MV_OK)
+    if ((rc = mv_buf_append(out, "MVH2", 4)) != MV_OK || (rc = storage_put_u32(out, (uint32_t)n)) != MV_OK)
         goto out;
     for (size_t i = 0; i < n; i++)
         if ((rc = shape_put(&shapes[i], out)) != MV_OK)
@@ -312,9 +349,11 @@ mv_err mv_decoy_shapes_decode(const uint8_t *in, size_t len, mv_decoy_shape **ou
     const uint8_t *p;
     uint32_t cnt;
     mv_decoy_shape *a = NULL;
-    if (storage_rd_bytes(&r, 4, &p) || memcmp(p, "MVH1", 4) != 0 || storage_rd_u32(&r, &cnt))
+    int version = 0;
+    if (storage_rd_bytes(&r, 4, &p) || (version = memcmp(p, "MVH2", 4) == 0 ? 2 : memcmp(p, "MVH1", 4) == 0) == 0 ||
+        storage_rd_u32(&r, &cnt))
         return MV_ERR_PARSE;
-    mv_err rc = shapes_get(&r, cnt, &a);
+    mv_err rc = shapes_get(&r, version, cnt, &a);
     if (rc != MV_OK)
         return rc;
     if (storage_rd_left(&r) != 0) {

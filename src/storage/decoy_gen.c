@@ -10,8 +10,12 @@
  * The sealed boxes use libsodium's documented crypto_box_seal construction with a derived
  * ephemeral key pair: epk | crypto_box_easy(R, blake2b-24(epk || pk), pk, esk), which
  * crypto_box_seal_open (mv_box_seal_open) opens like any sealed box. The envelope framing is
- * the MVE1 layout of mv_record.h, assembled here (record.c draws R and the nonce from the OS,
- * which a decoy must not). Size matching: docs/decoy.md. */
+ * the MVE1, MVE2 or MVK1 layout of mv_record.h, assembled here (record.c draws R and the nonce
+ * from the OS, which a decoy must not). A decoy keyset (MVK1) seals
+ * K_d = HKDF-SHA-256(salt "medvault-decoy-keyset-v1", ikm seed, info kid) to its readers; a
+ * decoy MVE2 record under kid is encrypted under R = HKDF-SHA-256(salt "medvault-record-key-v2",
+ * ikm K_d, info id), as a real one is under the real keyset's K, so whoever opens the decoy
+ * keyset opens the decoy record. Size matching: docs/decoy.md. */
 #include "medvault/mv_decoy.h"
 
 #include <stdio.h>
@@ -33,7 +37,9 @@
 #include "medvault/mv_zstd.h"
 
 #define ENV_FIXED (5 + 12 + 16) /* magic | n_readers, GCM nonce, GCM tag */
-#define ENV_ENTRY 112           /* pk | epk | box(R) */
+#define ENV2_FIXED (4 + 16 + 1 + 12 + 16) /* MVE2: magic | kid | m, GCM nonce, GCM tag */
+#define KEYSET_FIXED 5          /* MVK1: magic | n */
+#define ENV_ENTRY 112           /* pk | epk | box(R) (or box(K) in a keyset) */
 #define ATTACH_MIN_BLOCK ((uint32_t)64 << 10) /* a shape with a block this large is an attachment */
 #define VARIANTS 4
 #define SCAN 24
@@ -46,6 +52,9 @@ enum { T_MEDREQ, T_VITAL, T_CONDITION, T_REPORT, T_ECG, T_ENCOUNTER, T_PATIENT }
 enum { Z_ZSTD, Z_RAW, Z_RAW4 };
 
 static const char env_aad_label[] = "medvault-envelope-v1";
+static const char env2_aad_label[] = "medvault-envelope-v2";
+static const char rkey2_salt[] = "medvault-record-key-v2"; /* mv_record.h: R of an MVE2 record */
+static const char keyset_salt[] = "medvault-decoy-keyset-v1";
 
 /* ---------- deterministic stream ---------- */
 
@@ -225,6 +234,7 @@ static const char *const bodyparts[] = {"CHEST", "HEAD", "ABDOMEN", "PELVIS", "S
 typedef struct gen {
     const mv_decoy_shape *s;
     uint8_t k[32]; /* the record's key (secret) */
+    uint8_t kset[32]; /* MVE2, MVK1: the decoy keyset's key K_d(kid) (secret) */
     mv_fhir_profiles *prof;
     mv_buf doc, tmp, z;
     char date[11], dt[21];
@@ -585,14 +595,20 @@ static void le_put(uint8_t *p, uint64_t v, int n)
 }
 
 /* A zstd frame (RFC 8878 section 3.1.1) holding in[0..n) in raw blocks: single segment, the
- * content size declared (1 or 2 bytes, or 4 when wide), no checksum. Its size is n + header
- * + 3 per 128 KiB block. */
-static mv_err zstd_raw(const uint8_t *in, size_t n, int wide, mv_buf *out)
+ * content size declared (1 or 2 bytes, or 4 when wide), no checksum, and dict_id (when not 0)
+ * in the field size libzstd picks for it, as a real frame compressed with that dictionary
+ * names it. Its size is n + header + 3 per 128 KiB block. */
+static mv_err zstd_raw(const uint8_t *in, size_t n, int wide, unsigned dict_id, mv_buf *out)
 {
-    uint8_t h[4 + 1 + 4];
+    uint8_t h[4 + 1 + 4 + 4];
     size_t hl = 5;
     mv_err rc;
+    int did = dict_id ? 1 + (dict_id >= 256) + (dict_id >= 65536) : 0; /* Dictionary_ID_flag */
     memcpy(h, "\x28\xb5\x2f\xfd", 4);
+    if (did) {
+        le_put(h + hl, dict_id, did == 3 ? 4 : did);
+        hl += did == 3 ? 4 : (size_t)did;
+    }
     if (wide && n <= UINT32_MAX) {
         h[4] = 0xa0;
         le_put(h + hl, n, 4);
@@ -609,6 +625,7 @@ static mv_err zstd_raw(const uint8_t *in, size_t n, int wide, mv_buf *out)
         le_put(h + hl, n, 4);
         hl += 4;
     }
+    h[4] |= (uint8_t)did;
     if ((rc = mv_buf_append(out, h, hl)) != MV_OK)
         return rc;
     size_t off = 0;
@@ -623,10 +640,21 @@ static mv_err zstd_raw(const uint8_t *in, size_t n, int wide, mv_buf *out)
     return MV_OK;
 }
 
+/* Content blocks and attachment chunks: compressed as the client compresses blocks. */
 static mv_err compress_into(int mode, const uint8_t *in, size_t n, mv_buf *z)
 {
     mv_buf_reset(z);
-    return mode == Z_ZSTD ? mv_zstd_compress(in, n, MV_ZSTD_LEVEL, z) : zstd_raw(in, n, mode == Z_RAW4, z);
+    return mode == Z_ZSTD ? mv_zstd_compress(in, n, MV_ZSTD_LEVEL, z) : zstd_raw(in, n, mode == Z_RAW4, 0, z);
+}
+
+/* Envelope bodies: compressed as mv_envelope_seal compresses a real body (its level and
+ * dictionary), so a decoy's body decompresses like a real one and its size search lands on
+ * the sizes real bodies take. */
+static mv_err compress_body(int mode, const uint8_t *in, size_t n, mv_buf *z)
+{
+    mv_buf_reset(z);
+    return mode == Z_ZSTD ? mv_zstd_compress_dict(in, n, MV_ZSTD_BODY_LEVEL, MV_ZSTD_DICT_BODY, z)
+                          : zstd_raw(in, n, mode == Z_RAW4, MV_ZSTD_DICT_BODY, z);
 }
 
 /* The part being sized: build(knob) leaves its compressed form in g->z. */
@@ -925,7 +953,7 @@ static mv_err build_env(gen *g, void *ctx, size_t knob)
     if (rc == MV_OK)
         rc = mv_record_encode(e->r, &enc);
     if (rc == MV_OK)
-        rc = compress_into(e->mode, enc.ptr, enc.len, &g->z);
+        rc = compress_body(e->mode, enc.ptr, enc.len, &g->z);
     mv_buf_clear(&enc);
     return rc;
 }
@@ -958,28 +986,75 @@ out:
     return rc;
 }
 
+/* The envelope's fixed bytes (header, nonce, tag) for s's kind, beyond its reader entries. */
+static size_t env_fixed(const mv_decoy_shape *s)
+{
+    return s->kind == MV_DECOY_MVE2 ? ENV2_FIXED : s->kind == MV_DECOY_MVK1 ? KEYSET_FIXED : ENV_FIXED;
+}
+
+/* The MVK1 keyset of a keyset shape: K_d(kid) sealed to each reader, exactly 5 + 112 n bytes. */
+static mv_err seal_keyset(gen *g, mv_decoy_record *out)
+{
+    const mv_decoy_shape *s = g->s;
+    mv_buf env;
+    mv_err rc;
+    mv_buf_init(&env, MV_DECOY_MAX_ENV_LEN);
+    uint8_t hdr[5] = {'M', 'V', 'K', '1', s->n_readers};
+    if ((rc = mv_buf_append(&env, hdr, 5)) != MV_OK)
+        goto out;
+    for (unsigned i = 0; i < s->n_readers; i++)
+        if ((rc = put_entry(g, s->readers[i], g->kset, &env)) != MV_OK)
+            goto out;
+    out->env = mv_buf_steal(&env, &out->env_len);
+    if (!out->env)
+        rc = MV_ERR_NOMEM;
+out:
+    mv_buf_clear(&env);
+    return rc;
+}
+
+/* The envelope around the compressed record z (or, z NULL, keystream filler of z_len bytes):
+ * MVE1, R from k, sealed to each reader; MVE2, R = HKDF(salt "medvault-record-key-v2",
+ * K_d(kid), id), sealed to the shape's own readers, readable through the decoy keyset. */
 static mv_err seal(gen *g, const uint8_t *z, size_t z_len, mv_decoy_record *out)
 {
     const mv_decoy_shape *s = g->s;
-    uint8_t rn[32 + 12], aad[sizeof env_aad_label - 1 + 16];
+    int v2 = s->kind == MV_DECOY_MVE2;
+    uint8_t rn[32 + 12], aad[sizeof env2_aad_label - 1 + 32];
+    size_t aad_len;
     mv_buf env;
     mv_err rc;
     drbg d;
     mv_buf_init(&env, MV_DECOY_MAX_ENV_LEN);
     drbg_init(&d, g->k, DOM_REC, 0);
     drbg_bytes(&d, rn, sizeof rn); /* R | GCM nonce */
-    memcpy(aad, env_aad_label, sizeof env_aad_label - 1);
-    memcpy(aad + sizeof env_aad_label - 1, s->id, 16);
-    uint8_t hdr[5] = {'M', 'V', 'E', '1', s->n_readers};
-    if ((rc = mv_buf_append(&env, hdr, 5)) != MV_OK)
-        goto out;
+    if (v2) {
+        uint8_t hdr[4 + 16 + 1] = {'M', 'V', 'E', '2'};
+        memcpy(hdr + 4, s->kid, 16);
+        hdr[20] = s->n_readers;
+        memcpy(aad, env2_aad_label, sizeof env2_aad_label - 1);
+        memcpy(aad + sizeof env2_aad_label - 1, s->id, 16);
+        memcpy(aad + sizeof env2_aad_label - 1 + 16, s->kid, 16);
+        aad_len = sizeof env2_aad_label - 1 + 32;
+        if ((rc = mv_hkdf_sha256(rn, 32, (const uint8_t *)rkey2_salt, sizeof rkey2_salt - 1, g->kset, 32, s->id,
+                                 16)) != MV_OK ||
+            (rc = mv_buf_append(&env, hdr, sizeof hdr)) != MV_OK)
+            goto out;
+    } else {
+        uint8_t hdr[5] = {'M', 'V', 'E', '1', s->n_readers};
+        memcpy(aad, env_aad_label, sizeof env_aad_label - 1);
+        memcpy(aad + sizeof env_aad_label - 1, s->id, 16);
+        aad_len = sizeof env_aad_label - 1 + 16;
+        if ((rc = mv_buf_append(&env, hdr, 5)) != MV_OK)
+            goto out;
+    }
     for (unsigned i = 0; i < s->n_readers; i++)
         if ((rc = put_entry(g, s->readers[i], rn, &env)) != MV_OK)
             goto out;
     if ((rc = mv_buf_append(&env, rn + 32, 12)) != MV_OK || (rc = mv_buf_reserve(&env, z_len + 16)) != MV_OK)
         goto out;
     if (z) {
-        if ((rc = mv_aead_encrypt(env.ptr + env.len, z, z_len, aad, sizeof aad, rn + 32, rn)) != MV_OK)
+        if ((rc = mv_aead_encrypt(env.ptr + env.len, z, z_len, aad, aad_len, rn + 32, rn)) != MV_OK)
             goto out;
     } else { /* filler: framing and wraps are genuine, the body is keystream */
         drbg f;
@@ -1017,11 +1092,17 @@ void mv_decoy_record_clear(mv_decoy_record *r)
 
 static int shape_valid(const mv_decoy_shape *s)
 {
-    if (s->n_readers < 1 || s->n_readers > MV_DECOY_MAX_READERS || s->n_blocks > MV_DECOY_MAX_BLOCKS ||
+    unsigned n = s->n_readers;
+    if (s->kind > MV_DECOY_MVK1 || n > MV_DECOY_MAX_READERS || (n == 0 && s->kind != MV_DECOY_MVE2) ||
+        (n == MV_DECOY_MAX_READERS && s->kind == MV_DECOY_MVE2) || s->n_blocks > MV_DECOY_MAX_BLOCKS ||
         (s->n_blocks && !s->block_len) || strnlen(s->department, sizeof s->department) > MV_DECOY_DEPT_MAX ||
-        s->env_len > MV_DECOY_MAX_ENV_LEN || s->env_len < ENV_FIXED + ENV_ENTRY * (uint32_t)s->n_readers)
+        s->env_len > MV_DECOY_MAX_ENV_LEN || s->env_len < env_fixed(s) + ENV_ENTRY * (uint32_t)n)
         return 0;
-    for (unsigned i = 0; i < s->n_readers; i++)
+    /* A keyset's size is fixed by its readers; it names no blocks and its id is its kid. */
+    if (s->kind == MV_DECOY_MVK1 &&
+        (s->env_len != KEYSET_FIXED + ENV_ENTRY * n || s->n_blocks || memcmp(s->kid, s->id, 16) != 0))
+        return 0;
+    for (unsigned i = 0; i < n; i++)
         for (unsigned j = 0; j < i; j++)
             if (memcmp(s->readers[i], s->readers[j], 32) == 0)
                 return 0; /* an envelope never lists a reader twice */
@@ -1029,6 +1110,11 @@ static int shape_valid(const mv_decoy_shape *s)
         if (s->block_len[i] < MV_MLE_OVERHEAD || s->block_len[i] > MV_DECOY_MAX_BLOCK_LEN)
             return 0;
     return 1;
+}
+
+int mv_decoy_shape_valid(const mv_decoy_shape *s)
+{
+    return s && shape_valid(s);
 }
 
 /* Encrypts block i's compressed content o (or, when o->p is NULL, draws keystream filler of
@@ -1074,6 +1160,12 @@ static mv_err gen_open(gen *g, const uint8_t seed[MV_DECOY_SEED_BYTES], const mv
     if ((rc = mv_hkdf_sha256(g->k, 32, (const uint8_t *)"medvault-decoy-v1", 17, seed, MV_DECOY_SEED_BYTES, s->id,
                              16)) != MV_OK)
         return rc;
+    /* One decoy key per keyset id, whatever record asks: the decoy keyset (id kid) and every
+     * decoy MVE2 record under it agree on K_d(kid). */
+    if (s->kind != MV_DECOY_MVE1 &&
+        (rc = mv_hkdf_sha256(g->kset, 32, (const uint8_t *)keyset_salt, sizeof keyset_salt - 1, seed,
+                             MV_DECOY_SEED_BYTES, s->kid, 16)) != MV_OK)
+        return rc;
     fmt_time(s->created, g->date, g->dt);
     return mv_fhir_profiles_default(&g->prof);
 }
@@ -1085,6 +1177,7 @@ static void gen_close(gen *g)
     mv_buf_clear(&g->tmp);
     mv_buf_clear(&g->z);
     mv_wipe(g->k, sizeof g->k);
+    mv_wipe(g->kset, sizeof g->kset);
 }
 
 static int is_attachment(const mv_decoy_shape *s)
@@ -1126,6 +1219,11 @@ mv_err mv_decoy_generate_stream(const uint8_t seed[static MV_DECOY_SEED_BYTES], 
     mv_record_init(&r);
     if ((rc = gen_open(&g, seed, s)) != MV_OK)
         goto out;
+    if (s->kind == MV_DECOY_MVK1) { /* a keyset: no content, no blocks */
+        if ((rc = seal_keyset(&g, out)) == MV_OK)
+            memcpy(out->id, s->id, 16);
+        goto out;
+    }
     size_t nb = s->n_blocks;
     parts = mv_calloc(nb + 1, sizeof *parts);
     out->blocks = mv_calloc(nb ? nb : 1, sizeof *out->blocks);
@@ -1197,7 +1295,7 @@ mv_err mv_decoy_generate_stream(const uint8_t seed[static MV_DECOY_SEED_BYTES], 
     }
     r.created = s->created;
     /* The envelope: tune the narrative (FHIR) or the file name's UID (attachment). */
-    size_t target = s->env_len - ENV_FIXED - ENV_ENTRY * (size_t)s->n_readers, knob = 0;
+    size_t target = s->env_len - env_fixed(s) - ENV_ENTRY * (size_t)s->n_readers, knob = 0;
     int found = 0;
     size_t kmax = fhir ? (KNOB_MAX < 8 * target + 64 ? KNOB_MAX : 8 * target + 64) : MV_RECORD_NAME_MAX - 128;
     /* lean level (resource()), knob (narrative / note, or name digits), compression: richest

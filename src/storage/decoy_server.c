@@ -4,12 +4,11 @@
  * only; what one shape or one caller can make it spend is capped; the seed that makes decoys
  * stable never leaves locked memory.
  *
- * State in DIR: decoy.seed (0600, 32 bytes), decoys/<id hex>.rec (u32 shape_len | shape |
- * u32 env_len | envelope | u32 n | tag(32) * n), decoys/blocks/<tag hex> (the ciphertext of a
- * small block) and decoys/ptr/<tag hex> (an attachment's block, regenerated on each read:
- * "MVDP" | id(16) | u32 index, little-endian). A push writes the blocks, then the .rec file
- * (each with mv_file_write_atomic: fsync, rename, fsync dir), so a .rec on disk always has its
- * blocks; replaced blocks are removed after the new .rec. */
+ * State in DIR: decoy.seed (0600, 32 bytes) and decoys/shapes/ (decoy_store.h: each record's
+ * shape, and the tags of decoy blocks that were served). No decoy byte is stored: every answer
+ * is generated from (seed, shape) on the request, the same bytes each time, and the last
+ * GEN_CACHE decoys are kept in memory so a listing followed by reads generates each once. A
+ * directory of the previous release (decoys/<id>.rec, blocks/, ptr/) is imported on start. */
 #include "medvault/mv_decoy.h"
 
 #include <pthread.h>
@@ -30,17 +29,22 @@
 #include "medvault/mv_json.h"
 #include "medvault/mv_log.h"
 #include "medvault/mv_mem.h"
+#include "decoy_store.h"
 #include "net/frames.h"
 #include "storage_internal.h"
 
 #define DECOY_COMPONENT "decoy"
-#define REC_MAX ((size_t)64 << 20)
+#define REC_MAX ((size_t)64 << 20) /* a shape's encoding: 1,000,000 block lengths fit */
 /* A real record larger than this gets no decoy (the shape is refused and counted): generating
  * it would cost the decoy cloud minutes of work for one upload. docs/decoy.md. */
 #define DECOY_SHAPE_MAX ((uint64_t)1 << 30)
-#define DECOY_LOCKS 16 /* stripes of the per-record write lock: one large decoy stalls only its stripe */
-#define PTR_MAGIC "MVDP"
-#define PTR_LEN (4 + 16 + 4)
+#define DECOY_LOCKS 16 /* stripes of the per-record generation lock: one large decoy stalls only its stripe */
+/* The cache of generated decoys: at most GEN_CACHE of them and GEN_CACHE_BYTES in all; a decoy
+ * of more than GEN_KEEP_MAX bytes keeps only its envelope and tags there (an attachment's chunk
+ * is regenerated alone, about 20 ms for 8 MiB). */
+#define GEN_CACHE 1024
+#define GEN_CACHE_BYTES ((size_t)64 << 20)
+#define GEN_KEEP_MAX ((uint64_t)1 << 20)
 /* Invented decoys for unverified callers live only in memory: at most SYNTH_CACHE of them; a new
  * one takes a token of a bucket refilled at SYNTH_RATE per second (burst SYNTH_BURST) whoever
  * asks, before anything is computed for it, and one request invents at most SYNTH_PER_REQUEST,
@@ -62,8 +66,13 @@ typedef struct decoy_srv {
     mv_metrics *metrics;
     uint8_t *seed; /* secure memory */
     mv_audit *audit; /* the request log (mv_audit.h); borrowed by the HTTP server */
-    char dir[4096], blocks[4096], ptrs[4096];
-    pthread_mutex_t locks[DECOY_LOCKS]; /* serialise writes of one record's .rec and block files */
+    char dir[4096];
+    decoy_store *store;
+    pthread_mutex_t locks[DECOY_LOCKS]; /* serialise the generation of one record's decoy */
+    pthread_mutex_t glock;              /* the cache of generated decoys */
+    struct gen_slot *gen;
+    uint64_t gen_tick;
+    size_t gen_bytes;
     uint64_t anchor;      /* the instant invented records are dated before (decoy.seed's mtime) */
     pthread_mutex_t slock; /* the synthetic cache and its generation budget */
     synth_slot *synth;
@@ -86,153 +95,210 @@ static int is_zero(const uint8_t *p, size_t n)
     return acc == 0;
 }
 
-/* ---------- stored decoys ---------- */
+/* ---------- decoys generated on request ---------- */
 
-static mv_err rec_path(const decoy_srv *d, const uint8_t id[16], char *out, size_t cap)
+/* A slot of the cache of recently generated decoys (glock held to touch it). */
+typedef struct gen_slot {
+    uint64_t tick; /* 0: empty */
+    uint8_t *enc;  /* the shape's encoding: a hit needs the same shape, not only the same id */
+    size_t enc_len;
+    mv_decoy_shape shape;
+    mv_decoy_record rec; /* blocks' c NULL when the decoy is too large to keep (kept 0) */
+    size_t bytes;        /* what the slot holds, counted against GEN_CACHE_BYTES */
+} gen_slot;
+
+static void gen_slot_clear(gen_slot *sl)
 {
-    char hex[33], name[40];
-    if (mv_hex_encode(hex, sizeof hex, id, 16) != MV_OK)
-        return MV_ERR_INVAL;
-    snprintf(name, sizeof name, "%s.rec", hex);
-    return mv_path_join(out, cap, d->dir, name);
+    mv_free(sl->enc);
+    mv_decoy_shape_clear(&sl->shape);
+    mv_decoy_record_clear(&sl->rec);
+    memset(sl, 0, sizeof *sl);
 }
 
-static mv_err block_path(const decoy_srv *d, const uint8_t tag[32], char *out, size_t cap)
+/* The cached slot of shape encoding enc (glock held), or NULL. */
+static gen_slot *gen_find(decoy_srv *d, const uint8_t id[16], const mv_buf *enc)
 {
-    char hex[65];
-    if (mv_hex_encode(hex, sizeof hex, tag, 32) != MV_OK)
-        return MV_ERR_INVAL;
-    return mv_path_join(out, cap, d->blocks, hex);
+    for (size_t i = 0; i < GEN_CACHE; i++) {
+        gen_slot *sl = &d->gen[i];
+        if (sl->tick && memcmp(sl->shape.id, id, 16) == 0 && sl->enc_len == enc->len &&
+            memcmp(sl->enc, enc->ptr, enc->len) == 0)
+            return sl;
+    }
+    return NULL;
 }
 
-static mv_err ptr_path(const decoy_srv *d, const uint8_t tag[32], char *out, size_t cap)
+/* Moves the decoy *rec (its shape's encoding in enc, taken too) into the cache (glock held),
+ * evicting the least recently used slots until a slot is free and the bytes fit (a decoy alone
+ * in the cache may exceed the byte bound); returns its slot, NULL when out of memory. */
+static gen_slot *gen_insert(decoy_srv *d, mv_buf *enc, mv_decoy_record *rec, size_t bytes)
 {
-    char hex[65];
-    if (mv_hex_encode(hex, sizeof hex, tag, 32) != MV_OK)
-        return MV_ERR_INVAL;
-    return mv_path_join(out, cap, d->ptrs, hex);
+    gen_slot *slot = NULL;
+    for (;;) {
+        gen_slot *free_slot = NULL, *lru = NULL;
+        for (size_t i = 0; i < GEN_CACHE; i++) {
+            gen_slot *sl = &d->gen[i];
+            if (!sl->tick)
+                free_slot = free_slot ? free_slot : sl;
+            else if (!lru || sl->tick < lru->tick)
+                lru = sl;
+        }
+        if (free_slot && (d->gen_bytes + bytes <= GEN_CACHE_BYTES || !lru)) {
+            slot = free_slot;
+            break;
+        }
+        d->gen_bytes -= lru->bytes; /* lru: GEN_CACHE > 0, so a full cache has one */
+        gen_slot_clear(lru);
+    }
+    size_t used = 0;
+    slot->enc = mv_buf_steal(enc, &slot->enc_len);
+    if (!slot->enc || mv_decoy_shape_decode(slot->enc, slot->enc_len, &used, &slot->shape) != MV_OK) {
+        gen_slot_clear(slot);
+        return NULL;
+    }
+    slot->rec = *rec;
+    mv_decoy_record_init(rec);
+    slot->bytes = bytes;
+    slot->tick = ++d->gen_tick;
+    d->gen_bytes += bytes;
+    return slot;
 }
 
-/* A stored .rec, parsed in place over buf. */
-typedef struct stored {
-    mv_buf buf;
-    const uint8_t *shape, *env, *tags;
-    size_t shape_len, env_len, n_tags;
-} stored;
-
-static mv_err stored_load(const decoy_srv *d, const uint8_t id[16], stored *st)
+/* Drops the ciphertexts of a decoy as they are generated (a decoy too large to keep). */
+static mv_err drop_block(void *ctx, size_t index, const mv_decoy_block *b)
 {
-    char path[4200];
-    mv_err rc;
-    memset(st, 0, sizeof *st);
-    mv_buf_init(&st->buf, REC_MAX);
-    if ((rc = rec_path(d, id, path, sizeof path)) != MV_OK || (rc = mv_file_read(path, REC_MAX, &st->buf)) != MV_OK)
-        return rc;
-    storage_rd r;
-    uint32_t sl, el, n;
-    storage_rd_init(&r, st->buf.ptr, st->buf.len);
-    if (storage_rd_u32(&r, &sl) || storage_rd_bytes(&r, sl, &st->shape) || storage_rd_u32(&r, &el) ||
-        storage_rd_bytes(&r, el, &st->env) || storage_rd_u32(&r, &n) || n > storage_rd_left(&r) / 32 ||
-        storage_rd_bytes(&r, (size_t)n * 32, &st->tags) || storage_rd_left(&r) != 0)
-        return MV_ERR_PARSE;
-    st->shape_len = sl;
-    st->env_len = el;
-    st->n_tags = n;
+    (void)ctx;
+    (void)index;
+    (void)b;
     return MV_OK;
 }
 
-static void stored_clear(stored *st)
+/* Calls fn(ctx, decoy) on the decoy of s under the cache lock: the cached one, else generated now
+ * (outside the cache lock, under the record's stripe lock, so concurrent readers of one record
+ * generate it once), its block tags recorded in the store (so a later block read finds them,
+ * also after a restart) and cached. A decoy whose bytes exceed GEN_KEEP_MAX keeps its envelope
+ * and tags only: its blocks are regenerated for each read (regen_block). */
+static mv_err with_decoy(decoy_srv *d, const mv_decoy_shape *s, mv_err (*fn)(void *, const mv_decoy_record *),
+                         void *ctx)
 {
-    mv_buf_clear(&st->buf);
-}
-
-/* Writes one block of the decoy being stored: a small block's ciphertext, or for an
- * attachment a pointer the block is regenerated from on each read. */
-struct block_sink {
-    decoy_srv *d;
-    const mv_decoy_shape *s;
-    int attachment;
-};
-
-static mv_err sink_block(void *ctx, size_t index, const mv_decoy_block *b)
-{
-    struct block_sink *k = ctx;
-    char path[4200];
+    mv_buf enc;
+    mv_decoy_record rec;
     mv_err rc;
-    if (!k->attachment) {
-        if ((rc = block_path(k->d, b->tag, path, sizeof path)) != MV_OK)
-            return rc;
-        return mv_file_write_atomic(path, b->c, b->len, 0600);
-    }
-    uint8_t ptr[PTR_LEN];
-    memcpy(ptr, PTR_MAGIC, 4);
-    memcpy(ptr + 4, k->s->id, 16);
-    for (int i = 0; i < 4; i++)
-        ptr[20 + i] = (uint8_t)(index >> (8 * i));
-    if ((rc = ptr_path(k->d, b->tag, path, sizeof path)) != MV_OK)
-        return rc;
-    return mv_file_write_atomic(path, ptr, sizeof ptr, 0600);
-}
-
-/* Generates the decoy of s and stores it unless the same shape is stored already.
- * *generated is 1 when it (re)generated. MV_ERR_TOO_LARGE for a shape over DECOY_SHAPE_MAX. */
-static mv_err store_shape(decoy_srv *d, const mv_decoy_shape *s, int *generated)
-{
-    mv_buf enc, rec;
-    mv_decoy_record dr;
-    stored old;
-    char path[4200];
-    mv_err rc;
-    *generated = 0;
     if (mv_decoy_shape_bytes(s) > DECOY_SHAPE_MAX)
-        return MV_ERR_TOO_LARGE;
+        return MV_ERR_NOT_FOUND; /* refused at the push: no decoy, as before */
     mv_buf_init(&enc, REC_MAX);
-    mv_buf_init(&rec, REC_MAX);
-    mv_decoy_record_init(&dr);
-    memset(&old, 0, sizeof old);
+    mv_decoy_record_init(&rec);
     if ((rc = mv_decoy_shape_encode(s, &enc)) != MV_OK)
-        return rc;
+        goto out;
+    pthread_mutex_lock(&d->glock);
+    gen_slot *hit = gen_find(d, s->id, &enc);
+    if (hit) {
+        hit->tick = ++d->gen_tick;
+        rc = fn(ctx, &hit->rec);
+        pthread_mutex_unlock(&d->glock);
+        goto out;
+    }
+    pthread_mutex_unlock(&d->glock);
     pthread_mutex_t *lock = &d->locks[s->id[0] % DECOY_LOCKS];
     pthread_mutex_lock(lock);
-    mv_err lrc = stored_load(d, s->id, &old);
-    if (lrc == MV_OK && old.shape_len == enc.len && memcmp(old.shape, enc.ptr, enc.len) == 0)
-        goto out; /* unchanged */
-    /* Blocks are written as they are generated: memory stays at one block whatever the size. */
-    struct block_sink sink = {d, s, mv_decoy_shape_is_attachment(s)};
-    if ((rc = mv_decoy_generate_stream(d->seed, s, sink_block, &sink, &dr)) != MV_OK)
-        goto out;
-    if (dr.n_inexact)
-        count(d, "medvault_decoy_inexact_parts_total",
-              "Decoy parts sized with a stored zstd frame or filler instead of compressed content", NULL, dr.n_inexact);
-    if ((rc = storage_put_u32(&rec, (uint32_t)enc.len)) != MV_OK || (rc = mv_buf_append(&rec, enc.ptr, enc.len)) != MV_OK ||
-        (rc = storage_put_u32(&rec, (uint32_t)dr.env_len)) != MV_OK ||
-        (rc = mv_buf_append(&rec, dr.env, dr.env_len)) != MV_OK ||
-        (rc = storage_put_u32(&rec, (uint32_t)dr.n_blocks)) != MV_OK)
-        goto out;
-    for (size_t i = 0; i < dr.n_blocks; i++)
-        if ((rc = mv_buf_append(&rec, dr.blocks[i].tag, 32)) != MV_OK)
-            goto out;
-    if ((rc = rec_path(d, s->id, path, sizeof path)) != MV_OK ||
-        (rc = mv_file_write_atomic(path, rec.ptr, rec.len, 0600)) != MV_OK)
-        goto out;
-    *generated = 1;
-    /* The old decoy's blocks are no longer referenced (decoy tags are unique per record). */
-    for (size_t i = 0; lrc == MV_OK && i < old.n_tags; i++) {
-        int kept = 0;
-        for (size_t j = 0; j < dr.n_blocks && !kept; j++)
-            kept = memcmp(dr.blocks[j].tag, old.tags + 32 * i, 32) == 0;
-        if (!kept && block_path(d, old.tags + 32 * i, path, sizeof path) == MV_OK)
-            (void)unlink(path);
-        if (!kept && ptr_path(d, old.tags + 32 * i, path, sizeof path) == MV_OK)
-            (void)unlink(path);
+    pthread_mutex_lock(&d->glock);
+    hit = gen_find(d, s->id, &enc); /* made while we waited for the stripe */
+    if (hit) {
+        hit->tick = ++d->gen_tick;
+        rc = fn(ctx, &hit->rec);
     }
-out:
+    pthread_mutex_unlock(&d->glock);
+    if (hit)
+        goto unlock;
+    int keep = mv_decoy_shape_bytes(s) <= GEN_KEEP_MAX;
+    if ((rc = mv_decoy_generate_stream(d->seed, s, keep ? NULL : drop_block, NULL, &rec)) != MV_OK)
+        goto unlock;
+    count(d, "medvault_decoy_generated_total", "Decoys generated on a request (not cached)", NULL, 1);
+    if (rec.n_inexact)
+        count(d, "medvault_decoy_inexact_parts_total",
+              "Decoy parts sized with a stored zstd frame or filler instead of compressed content", NULL, rec.n_inexact);
+    /* The shape (a forward may carry one the push has not delivered yet) and the tags, durably,
+     * before anyone sees a tag: a block read after a restart finds its record. */
+    size_t changed = 0;
+    uint8_t *tags = rec.n_blocks ? mv_mallocarray(rec.n_blocks, 32) : NULL;
+    if (rec.n_blocks && !tags) {
+        rc = MV_ERR_NOMEM;
+        goto unlock;
+    }
+    for (size_t i = 0; i < rec.n_blocks; i++)
+        memcpy(tags + 32 * i, rec.blocks[i].tag, 32);
+    rc = decoy_store_put(d->store, s, 1, &changed);
+    if (rc == MV_OK)
+        rc = decoy_store_tags_put(d->store, s->id, tags, rec.n_blocks);
+    mv_free(tags);
+    if (rc != MV_OK)
+        goto unlock;
+    size_t bytes = sizeof(gen_slot) + enc.len + rec.env_len + 32 * rec.n_blocks;
+    for (size_t i = 0; keep && i < rec.n_blocks; i++)
+        bytes += rec.blocks[i].len;
+    pthread_mutex_lock(&d->glock);
+    gen_slot *slot = gen_insert(d, &enc, &rec, bytes);
+    rc = slot ? fn(ctx, &slot->rec) : MV_ERR_NOMEM;
+    pthread_mutex_unlock(&d->glock);
+unlock:
     pthread_mutex_unlock(lock);
-    stored_clear(&old);
-    mv_decoy_record_clear(&dr);
+out:
+    mv_decoy_record_clear(&rec);
     mv_buf_clear(&enc);
-    mv_buf_clear(&rec);
     return rc;
+}
+
+/* Stops a generation once block `want` is copied (a sentinel error, never returned). */
+struct block_catch {
+    size_t want;
+    const uint8_t *tag;
+    mv_buf *out;
+    int got;
+};
+
+static mv_err catch_block(void *ctx, size_t index, const mv_decoy_block *b)
+{
+    struct block_catch *c = ctx;
+    if (index != c->want)
+        return MV_OK;
+    if (memcmp(b->tag, c->tag, 32) != 0)
+        return MV_ERR_NOT_FOUND;
+    mv_err rc = mv_buf_append(c->out, b->c, b->len);
+    c->got = rc == MV_OK;
+    return rc == MV_OK ? MV_ERR_BUSY : rc;
+}
+
+/* Regenerates block index of shape s's decoy, appending it if its tag is tag: an attachment's
+ * chunk alone (mv_decoy_generate_block), another decoy's blocks up to index (each block's
+ * content depends on the ones before it). MV_ERR_NOT_FOUND if the tag is not that block's (the
+ * record's decoy changed since the tag was served). */
+static mv_err regen_block(decoy_srv *d, const mv_decoy_shape *s, size_t index, const uint8_t tag[32], mv_buf *out)
+{
+    mv_err rc;
+    if (index >= s->n_blocks)
+        return MV_ERR_NOT_FOUND;
+    if (mv_decoy_shape_is_attachment(s)) {
+        mv_decoy_block b;
+        memset(&b, 0, sizeof b);
+        rc = mv_decoy_generate_block(d->seed, s, index, &b);
+        if (rc == MV_OK && memcmp(b.tag, tag, 32) != 0)
+            rc = MV_ERR_NOT_FOUND;
+        if (rc == MV_OK)
+            rc = mv_buf_append(out, b.c, b.len);
+        mv_free(b.c);
+    } else {
+        struct block_catch c = {index, tag, out, 0};
+        mv_decoy_record rec;
+        mv_decoy_record_init(&rec);
+        rc = mv_decoy_generate_stream(d->seed, s, catch_block, &c, &rec);
+        mv_decoy_record_clear(&rec);
+        if (c.got)
+            rc = MV_OK;
+        else if (rc == MV_OK)
+            rc = MV_ERR_NOT_FOUND;
+    }
+    if (rc == MV_OK)
+        count(d, "medvault_decoy_blocks_regenerated_total", "Decoy blocks regenerated alone for a read", NULL, 1);
+    return rc == MV_ERR_INVAL ? MV_ERR_NOT_FOUND : rc;
 }
 
 /* ---------- invented decoys (unverified callers) ---------- */
@@ -394,22 +460,18 @@ static const mv_decoy_shape *find_shape(decoy_srv *d, const mv_decoy_forward *f,
     return own;
 }
 
-/* Appends the decoy envelope of s: an invented one from the cache (synth), else the stored
- * one when its shape matches, else a freshly generated (and then stored) one. */
+static mv_err append_env(void *ctx, const mv_decoy_record *r)
+{
+    return mv_buf_append(ctx, r->env, r->env_len);
+}
+
+/* Appends the decoy envelope of s: an invented one from the synthetic cache (synth), else the
+ * one generated from s (cached, or made now). */
 static mv_err decoy_envelope(decoy_srv *d, const mv_decoy_shape *s, int synth, mv_buf *out)
 {
-    stored st;
-    int gen = 0;
     if (synth)
         return synth_envelope(d, s, out);
-    mv_err rc = store_shape(d, s, &gen);
-    if (rc != MV_OK)
-        return rc;
-    count(d, "medvault_decoy_generated_total", "Decoys generated (new or changed shapes)", NULL, (uint64_t)gen);
-    if ((rc = stored_load(d, s->id, &st)) == MV_OK)
-        rc = mv_buf_append(out, st.env, st.env_len);
-    stored_clear(&st);
-    return rc;
+    return with_decoy(d, s, append_env, out);
 }
 
 /* ---------- answers to forwarded requests (mirroring storage_records.c / storage_blocks.c) ---------- */
@@ -539,49 +601,58 @@ static void readers_get(decoy_srv *d, const mv_decoy_forward *f, const char *arg
     mv_decoy_shape_clear(&own);
 }
 
-/* Regenerates the attachment block a pointer file names (ptr: PTR_LEN bytes) and appends it,
- * after checking it is the block the tag names. */
-static mv_err ptr_block(decoy_srv *d, const uint8_t tag[32], const uint8_t *ptr, mv_buf *out)
+/* A cached decoy's block by tag, copied out under the cache lock. */
+struct tag_hit {
+    const uint8_t *tag;
+    mv_buf *out;
+    int found; /* 1: appended; 2: the block is the decoy's but not kept (regenerate index) */
+    size_t index;
+};
+
+static mv_err append_tagged(void *ctx, const mv_decoy_record *r)
 {
-    stored st;
-    mv_decoy_shape sh;
-    mv_decoy_block b;
-    size_t used = 0;
-    uint32_t index = (uint32_t)ptr[20] | (uint32_t)ptr[21] << 8 | (uint32_t)ptr[22] << 16 | (uint32_t)ptr[23] << 24;
-    mv_decoy_shape_init(&sh);
-    memset(&b, 0, sizeof b);
-    mv_err rc = stored_load(d, ptr + 4, &st);
-    if (rc == MV_OK && (mv_decoy_shape_decode(st.shape, st.shape_len, &used, &sh) != MV_OK || used != st.shape_len))
-        rc = MV_ERR_PARSE;
-    if (rc == MV_OK)
-        rc = mv_decoy_generate_block(d->seed, &sh, index, &b);
-    if (rc == MV_OK && memcmp(b.tag, tag, 32) != 0)
-        rc = MV_ERR_NOT_FOUND; /* the record's decoy was replaced since */
-    if (rc == MV_OK)
-        rc = mv_buf_append(out, b.c, b.len);
-    if (rc == MV_OK)
-        count(d, "medvault_decoy_blocks_regenerated_total", "Attachment decoy blocks regenerated for a read", NULL, 1);
-    mv_free(b.c);
-    mv_decoy_shape_clear(&sh);
-    stored_clear(&st);
-    return rc == MV_ERR_PARSE ? MV_ERR_NOT_FOUND : rc;
+    struct tag_hit *h = ctx;
+    for (size_t i = 0; i < r->n_blocks; i++)
+        if (memcmp(r->blocks[i].tag, h->tag, 32) == 0) {
+            h->index = i;
+            if (!r->blocks[i].c) {
+                h->found = 2;
+                return MV_OK;
+            }
+            h->found = 1;
+            return mv_buf_append(h->out, r->blocks[i].c, r->blocks[i].len);
+        }
+    return MV_OK;
 }
 
-/* Appends block tag's ciphertext to out; MV_ERR_NOT_FOUND for a tag that is no decoy's. */
+/* Appends block tag's ciphertext to out; MV_ERR_NOT_FOUND for a tag that is no decoy's. A tag
+ * is a decoy's once its envelope was served (with_decoy recorded it): the cache holds recent
+ * ones, the store's tag table every one, and the block is regenerated from the shape. */
 static mv_err block_read(decoy_srv *d, const uint8_t tag[32], mv_buf *out)
 {
-    char path[4200];
-    mv_buf ptr;
-    mv_err rc = block_path(d, tag, path, sizeof path);
-    if (rc == MV_OK && (rc = mv_file_read(path, MV_STORAGE_MAX_BLOCK, out)) != MV_ERR_NOT_FOUND)
+    uint8_t id[16];
+    uint32_t index = 0;
+    mv_decoy_shape sh;
+    mv_err rc = decoy_store_tag_get(d->store, tag, id, &index);
+    if (rc == MV_ERR_NOT_FOUND || rc == MV_ERR_PARSE)
+        return synth_block(d, tag, out);
+    if (rc != MV_OK)
         return rc;
-    mv_buf_init(&ptr, PTR_LEN);
-    if ((rc = ptr_path(d, tag, path, sizeof path)) == MV_OK && (rc = mv_file_read(path, PTR_LEN, &ptr)) == MV_OK) {
-        rc = ptr.len == PTR_LEN && memcmp(ptr.ptr, PTR_MAGIC, 4) == 0 ? ptr_block(d, tag, ptr.ptr, out)
-                                                                       : MV_ERR_NOT_FOUND;
+    mv_decoy_shape_init(&sh);
+    if ((rc = decoy_store_get(d->store, id, &sh)) == MV_OK) {
+        struct tag_hit h = {tag, out, 0, 0};
+        /* A decoy kept whole serves the block from the cache (generated now if evicted); a
+         * larger one regenerates the block alone. */
+        if (mv_decoy_shape_bytes(&sh) <= GEN_KEEP_MAX) {
+            rc = with_decoy(d, &sh, append_tagged, &h);
+            if (rc == MV_OK && h.found == 0)
+                rc = MV_ERR_NOT_FOUND; /* the record's decoy changed since the tag was served */
+        }
+        if (rc == MV_OK && h.found != 1)
+            rc = regen_block(d, &sh, index, tag, out);
     }
-    mv_buf_clear(&ptr);
-    return rc == MV_ERR_NOT_FOUND || rc == MV_ERR_TOO_LARGE ? synth_block(d, tag, out) : rc;
+    mv_decoy_shape_clear(&sh);
+    return rc == MV_ERR_NOT_FOUND || rc == MV_ERR_PARSE ? synth_block(d, tag, out) : rc;
 }
 
 static void block_get(decoy_srv *d, const char *hex, mv_http_response *resp)
@@ -799,15 +870,20 @@ static void stats(decoy_srv *d, mv_http_response *resp)
         all_p += ph[i];
         all_b += r[i] * (25 + k[16 + i] % 10) / 100;
     }
+    /* The primary's fields and meanings (docs/api.md): data = envelopes + blocks once; packs
+     * add framing and dead bytes; the index about 80 bytes a record over a fixed 300 KB;
+     * physical = packs + index. */
+    uint64_t packs = all_p + all_p / 40, index = 300000 + all_r * (78 + k[20] % 8);
     if (rc == MV_OK)
         rc = mv_buf_printf(&b,
                            "{\"records\":%llu,\"blocks\":%llu,\"logical_bytes\":%llu,\"physical_bytes\":%llu,"
-                           "\"pack_bytes\":%llu,\"envelope_bytes\":%llu,\"block_bytes\":%llu,\"savings\":%.4f,"
-                           "\"departments\":{",
+                           "\"data_bytes\":%llu,\"pack_bytes\":%llu,\"index_bytes\":%llu,\"envelope_bytes\":%llu,"
+                           "\"block_bytes\":%llu,\"savings\":%.4f,\"departments\":{",
                            (unsigned long long)all_r, (unsigned long long)all_b, (unsigned long long)all_l,
-                           (unsigned long long)all_p, (unsigned long long)(all_p + all_p / 40),
+                           (unsigned long long)(packs + index), (unsigned long long)all_p,
+                           (unsigned long long)packs, (unsigned long long)index,
                            (unsigned long long)(all_p * 7 / 10), (unsigned long long)(all_p * 3 / 10),
-                           1.0 - (double)all_p / (double)all_l);
+                           1.0 - (double)(packs + index) / (double)all_l);
     for (int i = 0; rc == MV_OK && i < 4; i++)
         rc = mv_buf_printf(&b, "%s\"%s\":{\"records\":%llu,\"logical_bytes\":%llu,\"physical_bytes\":%llu,"
                                "\"dedup_hits\":%llu,\"savings\":%.4f}",
@@ -944,7 +1020,7 @@ static void handler(void *ctx, const mv_http_request *req, mv_http_response *res
         mv_decoy_forward_init(&f);
         mv_err rc = mv_decoy_forward_decode(req->body, req->body_len, &f);
         if (rc != MV_OK) {
-            mv_http_respond_json_error(resp, 400, "malformed MVX1 frame");
+            mv_http_respond_json_error(resp, 400, "malformed MVX frame");
             return;
         }
         answer(d, &f, resp);
@@ -952,36 +1028,36 @@ static void handler(void *ctx, const mv_http_request *req, mv_http_response *res
         return;
     }
     mv_decoy_shape *shapes = NULL;
-    size_t n = 0, generated = 0, failed = 0;
+    size_t n = 0, kept = 0, stored = 0, failed = 0;
     if (mv_decoy_shapes_decode(req->body, req->body_len, &shapes, &n) != MV_OK) {
-        mv_http_respond_json_error(resp, 400, "malformed MVH1 frame");
+        mv_http_respond_json_error(resp, 400, "malformed MVH frame");
         return;
     }
-    mv_err rc = MV_OK;
+    /* Only the shapes are stored (one synced transaction): no decoy is generated on the push,
+     * so the push keeps pace with the primary's puts. A shape no decoy can have (duplicate
+     * readers, sizes below the framing) or one over DECOY_SHAPE_MAX is skipped and counted. */
     for (size_t i = 0; i < n; i++) {
-        int g = 0;
-        mv_err src = store_shape(d, &shapes[i], &g);
-        if (src == MV_ERR_INVAL || src == MV_ERR_TOO_LARGE) {
-            /* A shape no decoy can have (duplicate readers), or one over DECOY_SHAPE_MAX:
-             * skipped and counted. */
+        if (!mv_decoy_shape_valid(&shapes[i]) || mv_decoy_shape_bytes(&shapes[i]) > DECOY_SHAPE_MAX) {
             failed++;
+            mv_decoy_shape_clear(&shapes[i]);
             continue;
         }
-        if (src != MV_OK) {
-            rc = src;
-            break;
+        if (kept != i) {
+            shapes[kept] = shapes[i];
+            mv_decoy_shape_init(&shapes[i]);
         }
-        generated += (size_t)g;
+        kept++;
     }
+    mv_err rc = decoy_store_put(d->store, shapes, kept, &stored);
     mv_decoy_shapes_free(shapes, n);
-    count(d, "medvault_decoy_generated_total", "Decoys generated (new or changed shapes)", NULL, generated);
+    count(d, "medvault_decoy_shapes_stored_total", "Pushed shapes stored (new or changed)", NULL, stored);
     if (failed)
         count(d, "medvault_decoy_shapes_refused_total", "Pushed shapes no decoy can have", NULL, failed);
     if (rc != MV_OK) {
         storage_respond_store_error(resp, rc, "decoy store");
         return;
     }
-    mv_http_respond_fmt(resp, 200, "{\"generated\":%zu}", generated);
+    mv_http_respond_fmt(resp, 200, "{\"stored\":%zu}", stored);
 }
 
 /* The synthetic cache, and the instant invented records are dated before: decoy.seed's
@@ -1043,18 +1119,31 @@ mv_err mv_decoy_run(const mv_storage_config *cfg)
     for (size_t i = 0; i < DECOY_LOCKS; i++)
         pthread_mutex_init(&d.locks[i], NULL);
     pthread_mutex_init(&d.slock, NULL);
+    pthread_mutex_init(&d.glock, NULL);
     mv_daemon_harden();
     if ((rc = mv_crypto_init()) != MV_OK)
         goto out;
     if ((rc = mv_file_mkdir(cfg->dir, 0700)) != MV_OK || (rc = mv_path_join(d.dir, sizeof d.dir, cfg->dir, "decoys")) != MV_OK ||
-        (rc = mv_file_mkdir(d.dir, 0700)) != MV_OK || (rc = mv_path_join(d.blocks, sizeof d.blocks, d.dir, "blocks")) != MV_OK ||
-        (rc = mv_file_mkdir(d.blocks, 0700)) != MV_OK || (rc = mv_path_join(d.ptrs, sizeof d.ptrs, d.dir, "ptr")) != MV_OK ||
-        (rc = mv_file_mkdir(d.ptrs, 0700)) != MV_OK) {
+        (rc = mv_file_mkdir(d.dir, 0700)) != MV_OK) {
         mv_log(MV_LOG_ERROR, DECOY_COMPONENT, "cannot create the decoy directories under %s", cfg->dir);
         goto out;
     }
     if ((rc = load_seed(&d)) != MV_OK || (rc = synth_init(&d)) != MV_OK)
         goto out;
+    if (!(d.gen = mv_calloc(GEN_CACHE, sizeof *d.gen))) {
+        rc = MV_ERR_NOMEM;
+        goto out;
+    }
+    if ((rc = decoy_store_open(d.dir, cfg->threads + 8, &d.store)) != MV_OK) {
+        mv_log(MV_LOG_ERROR, DECOY_COMPONENT, "cannot open the decoy shape store: %s", mv_strerror(rc));
+        goto out;
+    }
+    size_t imported = 0;
+    if ((rc = decoy_store_import_v0(d.store, d.dir, &imported)) != MV_OK) {
+        mv_log(MV_LOG_ERROR, DECOY_COMPONENT, "cannot import the stored decoys of the previous release: %s",
+               mv_strerror(rc));
+        goto out;
+    }
     if ((rc = storage_open_audit(cfg, "decoy", &d.audit)) != MV_OK ||
         (rc = mv_auth_verifier_new(cfg->hospital_pk, cfg->skew_seconds, 1u << 20, &d.auth)) != MV_OK ||
         (rc = mv_metrics_new(&d.metrics)) != MV_OK)
@@ -1109,7 +1198,12 @@ out:
     if (d.seed)
         mv_secure_free(d.seed);
     synth_free(&d);
+    for (size_t i = 0; d.gen && i < GEN_CACHE; i++)
+        gen_slot_clear(&d.gen[i]);
+    mv_free(d.gen);
+    decoy_store_close(d.store);
     pthread_mutex_destroy(&d.slock);
+    pthread_mutex_destroy(&d.glock);
     mv_wipe(metrics_token, sizeof metrics_token);
     for (size_t i = 0; i < DECOY_LOCKS; i++)
         pthread_mutex_destroy(&d.locks[i]);

@@ -439,6 +439,30 @@ out:
 
 static int key_reads(const uint8_t key[32], const mv_store_record_info *info);
 
+/* The public part of a stored envelope (mv_record.h's one parser of the three framings): its
+ * kind, keyset id (an MVK1 keyset's is its record id) and reader keys, into out. */
+static mv_err envelope_public(const mv_buf *env, mv_decoy_shape *out, size_t *n_readers)
+{
+    mv_envelope_kind kind;
+    mv_err rc = mv_envelope_kind_of(env->ptr, env->len, &kind, out->kid);
+    if (rc != MV_OK)
+        return rc;
+    switch (kind) {
+    case MV_ENVELOPE_MVE2:
+        out->kind = MV_DECOY_MVE2;
+        break;
+    case MV_ENVELOPE_MVK1:
+        out->kind = MV_DECOY_MVK1;
+        memcpy(out->kid, out->id, 16);
+        break;
+    case MV_ENVELOPE_MVE1:
+        out->kind = MV_DECOY_MVE1;
+        memset(out->kid, 0, 16);
+        break;
+    }
+    return mv_envelope_readers(env->ptr, env->len, &out->readers[0][0], MV_DECOY_MAX_READERS, n_readers);
+}
+
 /* The shape of record id from the store: metadata, the envelope's reader keys and each
  * block's cipher length in tag order. MV_ERR_NOT_FOUND if the record is gone, if reader (not
  * NULL) may not read it, or if it was created after created_max. */
@@ -467,10 +491,10 @@ static mv_err shape_of(storage_srv *s, const uint8_t id[16], const uint8_t *read
     memcpy(out->patient, info.patient, 32);
     memcpy(out->episode, info.episode, 16);
     out->env_len = (uint32_t)env.len;
-    if ((rc = mv_envelope_readers(env.ptr, env.len, &out->readers[0][0], MV_DECOY_MAX_READERS, &n_readers)) != MV_OK)
+    if ((rc = envelope_public(&env, out, &n_readers)) != MV_OK)
         goto out;
     rc = MV_ERR_PARSE;
-    if (n_readers == 0 || n_readers > MV_DECOY_MAX_READERS)
+    if (n_readers > MV_DECOY_MAX_READERS || (n_readers == 0 && out->kind != MV_DECOY_MVE2))
         goto out;
     out->n_readers = (uint8_t)n_readers;
     if ((rc = mv_store_record_tags(s->store, id, NULL, 0, &n_tags)) != MV_OK && rc != MV_ERR_TOO_LARGE)

@@ -13,6 +13,7 @@
 #include "medvault/mv_json.h"
 #include "medvault/mv_log.h"
 #include "medvault/mv_mem.h"
+#include "medvault/mv_record.h"
 #include "net/frames.h"
 #include "storage_internal.h"
 
@@ -518,6 +519,18 @@ void storage_handle_record_readers_set(storage_srv *s, const mv_credential *cred
     if (set_patient && !owner) {
         mv_http_respond_json_error(resp, 403, "only the record's owner may name its patient");
         return;
+    }
+    if (a.envelope_len) {
+        /* A keyset stays a keyset and a record a record: a keyset names no block, so an
+         * envelope that turned it into a record (or a record into a keyset) would reference
+         * blocks it never named or forget those it does (decision 0010). */
+        mv_envelope_kind kind;
+        if (mv_envelope_kind_of(a.envelope, a.envelope_len, &kind, NULL) != MV_OK ||
+            (kind == MV_ENVELOPE_MVK1) != (info.n_tags == 0)) {
+            mv_http_respond_json_error(resp, 400, info.n_tags ? "a record's envelope must be MVE1 or MVE2, not a keyset"
+                                                              : "a keyset's envelope must be an MVK1 keyset");
+            return;
+        }
     }
     rc = mv_store_record_set_access(s->store, id, set_patient ? a.patient : NULL, a.readers, a.n_readers, a.envelope,
                                     a.envelope_len);

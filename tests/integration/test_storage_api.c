@@ -1300,7 +1300,7 @@ static void test_records_need_tags_and_a_sealed_envelope(void **state)
         mvp_record(&p, ok_id, "cardiology", NULL, 0, g_c1.tag, 1, env, sizeof env);
         mvp_record(&p, id, "cardiology", victim, 1, g_c1.tag, 1, bad[i].env, bad[i].len);
         assert_int_equal(call("POST", "/v1/records", p.ptr, p.len, &g_alice, &b), 400);
-        assert_non_null(strstr((const char *)b.ptr, "MVP2 frame: record 1: the envelope is not a sealed MVE1 envelope"));
+        assert_non_null(strstr((const char *)b.ptr, "MVP2 frame: record 1: the envelope is not a sealed MVE1/MVE2 envelope or MVK1 keyset"));
         mv_buf_clear(&p);
     }
     id_path(path, sizeof path, "/v1/records/", id, 16);
@@ -1332,6 +1332,82 @@ static void test_records_need_tags_and_a_sealed_envelope(void **state)
     mv_json_free(s0);
     mv_json_free(s1);
     mv_buf_clear(&b);
+}
+
+/* Decision 0010: a keyset (MVK1, the key of a reader set) is stored as a record that names no
+ * block; MVE2 records under it are stored like any other; MVA1 keeps a keyset a keyset and a
+ * record a record. */
+static void test_keyset_records(void **state)
+{
+    (void)state;
+    uint8_t kid[16], id[16], ks[5 + 2 * 112], e2[21 + 12 + 200 + 16], e1[200], other_ks[5 + 112];
+    char path[256];
+    mv_buf p, b;
+    mv_json *j = NULL;
+    mv_buf_init(&b, 1 << 20);
+    for (size_t k = 0; k < 16; k++) {
+        kid[k] = (uint8_t)rand();
+        id[k] = (uint8_t)rand();
+    }
+    memset(ks, 0x21, sizeof ks);
+    memcpy(ks, "MVK1\x02", 5);
+    ks[5 + 112] = 0x22; /* distinct reader keys */
+    memset(other_ks, 0x23, sizeof other_ks);
+    memcpy(other_ks, "MVK1\x01", 5);
+    memset(e2, 0x24, sizeof e2);
+    memcpy(e2, "MVE2", 4);
+    memcpy(e2 + 4, kid, 16);
+    e2[20] = 0;
+    mve1(e1, sizeof e1, 0x25);
+    const uint8_t *carol = mv_identity_sign_pk(g_carol.id);
+    block blk = new_block(300);
+    assert_int_equal(upload(&g_alice, "cardiology", &blk, 1, NULL), 200);
+    /* The keyset first (no tags), then a record under it, in one batch. */
+    mvp_start(&p, 2);
+    mvp_record(&p, kid, "cardiology", carol, 1, NULL, 0, ks, sizeof ks);
+    mvp_record(&p, id, "cardiology", carol, 1, blk.tag, 1, e2, sizeof e2);
+    assert_int_equal(call("POST", "/v1/records", p.ptr, p.len, &g_alice, &b), 200);
+    assert_int_equal(mv_json_parse((const char *)b.ptr, b.len, NULL, &j, NULL), MV_OK);
+    assert_string_equal(result_status(j, 0), "stored");
+    assert_string_equal(result_status(j, 1), "stored");
+    mv_json_free(j);
+    mv_buf_clear(&p);
+    /* A reader in the ACL fetches both. */
+    id_path(path, sizeof path, "/v1/records/", kid, 16);
+    mv_buf_reset(&b);
+    assert_int_equal(call("GET", path, NULL, 0, &g_carol, &b), 200);
+    assert_int_equal(b.len, sizeof ks);
+    assert_memory_equal(b.ptr, ks, sizeof ks);
+    id_path(path, sizeof path, "/v1/records/", id, 16);
+    assert_int_equal(call("GET", path, NULL, 0, &g_carol, NULL), 200);
+    assert_int_equal(call("GET", path, NULL, 0, &g_dave, NULL), 403);
+    /* MVA1: a keyset's envelope stays MVK1, a record's never becomes one. */
+    const user *both[] = {&g_carol, &g_dave};
+    assert_int_equal(set_readers(&g_alice, kid, 0, NULL, both, 2, e1, sizeof e1, NULL), 400);
+    assert_int_equal(set_readers(&g_alice, kid, 0, NULL, both, 2, e2, sizeof e2, NULL), 400);
+    assert_int_equal(set_readers(&g_alice, id, 0, NULL, both, 2, other_ks, sizeof other_ks, NULL), 400);
+    assert_int_equal(set_readers(&g_alice, kid, 0, NULL, both, 2, other_ks, sizeof other_ks, NULL), 200);
+    assert_int_equal(set_readers(&g_alice, id, 0, NULL, both, 2, NULL, 0, NULL), 200); /* ACL only */
+    assert_int_equal(set_readers(&g_alice, id, 0, NULL, both, 2, e1, sizeof e1, NULL), 200); /* MVE2 -> MVE1 */
+    id_path(path, sizeof path, "/v1/records/", kid, 16);
+    mv_buf_reset(&b);
+    assert_int_equal(call("GET", path, NULL, 0, &g_dave, &b), 200);
+    assert_int_equal(b.len, sizeof other_ks);
+    /* A keyset that names a block, or a tagless record with an MVE2 envelope, is refused. */
+    for (size_t k = 0; k < 16; k++)
+        id[k] = (uint8_t)rand();
+    mvp_start(&p, 1);
+    mvp_record(&p, id, "cardiology", NULL, 0, blk.tag, 1, ks, sizeof ks);
+    mv_buf_reset(&b);
+    assert_int_equal(call("POST", "/v1/records", p.ptr, p.len, &g_alice, &b), 400);
+    assert_non_null(strstr((const char *)b.ptr, "a keyset (MVK1 envelope) names no tags"));
+    mv_buf_clear(&p);
+    mvp_start(&p, 1);
+    mvp_record(&p, id, "cardiology", NULL, 0, NULL, 0, e2, sizeof e2);
+    assert_int_equal(call("POST", "/v1/records", p.ptr, p.len, &g_alice, NULL), 400);
+    mv_buf_clear(&p);
+    mv_buf_clear(&b);
+    mv_free(blk.c);
 }
 
 static void test_delete_and_gc(void **state)
@@ -1436,6 +1512,7 @@ int main(void)
         cmocka_unit_test(test_record_readers_update),
         cmocka_unit_test(test_delete_and_gc),
         cmocka_unit_test(test_offline_commands_refuse_a_running_store),
+        cmocka_unit_test(test_keyset_records), /* last: it adds records other tests would count */
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

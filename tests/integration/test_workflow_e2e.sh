@@ -112,6 +112,12 @@ cmp -s "$TMP/r-chen.json" "$TMP/r-dana.json" || fail "the shared copy differs"
 [ "$(json_get "$TMP/sh.json" 'd["records"]')" -ge 1 ] || fail "sharing the episode changed no record"
 "$MV" get --user "$TMP/chen" "$RID" -o "$TMP/r-chen3.json" || fail "episode share did not grant the record"
 "$MV" share revoke --episode "$APPT" --to "$CHEN" --user "$TMP/dana" > /dev/null
+# Chen held the episode's keyset key: the record was sealed again for the others (decision
+# 0010), and both still read the same bytes; Chen does not.
+"$MV" get --user "$TMP/chen" "$RID" -o "$TMP/r-chen4.json" 2>/dev/null && fail "episode revocation left access"
+"$MV" get --user "$TMP/dana" "$RID" -o "$TMP/r-dana2.json" || fail "the patient lost the re-sealed record"
+"$MV" get --user "$TMP/alvarez" "$RID" -o "$TMP/r-alv2.json" || fail "the author lost the re-sealed record"
+cmp -s "$TMP/r-dana2.json" "$TMP/r-dana.json" && cmp -s "$TMP/r-alv2.json" "$TMP/r-dana.json" || fail "the re-sealed record differs"
 pass "patient grants a second doctor (record and episode) and revokes; the grant is refused to a non-reader"
 
 # A legacy record for a patient who was not registered, named to them once registered.
