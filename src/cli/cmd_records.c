@@ -799,8 +799,8 @@ int cmd_rm(int argc, char **argv)
 
 static const char stats_usage[] =
     "usage: medvault stats [--deployment F] [--user DIR] [--json]\n\n"
-    "The storage server's statistics: logical bytes received, physical bytes stored, savings,\n"
-    "per department.\n" CLI_COMMON_HELP;
+    "The storage server's statistics: logical bytes received, physical bytes stored (all it\n"
+    "keeps on disk: packs and index), savings, per department (departments: attributed data).\n" CLI_COMMON_HELP;
 
 static void stats_view(const mv_json *root)
 {
@@ -810,6 +810,11 @@ static void stats_view(const mv_json *root)
     (void)!mv_json_get_u64(root, "physical_bytes", &pb);
     printf("records %llu, logical %llu bytes, physical %llu bytes, savings %.1f%%\n", (unsigned long long)rec,
            (unsigned long long)lb, (unsigned long long)pb, lb ? 100.0 * (1.0 - (double)pb / (double)lb) : 0.0);
+    uint64_t db = 0, pk = 0, ix = 0;
+    if (mv_json_get_u64(root, "data_bytes", &db) == MV_OK && mv_json_get_u64(root, "pack_bytes", &pk) == MV_OK &&
+        mv_json_get_u64(root, "index_bytes", &ix) == MV_OK)
+        printf("  physical = packs %llu + index %llu bytes; data (envelopes, blocks once) %llu bytes\n",
+               (unsigned long long)pk, (unsigned long long)ix, (unsigned long long)db);
     const mv_json *d = mv_json_get(root, "departments");
     for (size_t i = 0; i < mv_json_len(d); i++) {
         const mv_json *e = mv_json_value_at(d, i);

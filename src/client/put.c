@@ -739,7 +739,7 @@ static mv_err task_seal(void *ctx, size_t i)
     struct seal_job *j = ctx;
     struct rec *r = j->recs[i];
     r->r.created = (uint64_t)time(NULL);
-    mv_err rc = mv_random_bytes(r->id, 16);
+    mv_err rc = mv_record_id_new(r->id);
     if (rc == MV_OK)
         rc = mv_envelope2_seal(r->id, &r->r, j->kid, j->K, &j->envs[i]);
     return rc;

@@ -614,12 +614,17 @@ void storage_handle_stats(storage_srv *s, mv_http_response *resp)
         storage_respond_store_error(resp, rc, "stats");
         goto out;
     }
+    /* physical_bytes: everything the store keeps on disk (packs and index), so savings is
+     * what the cloud bill sees; data_bytes: what physical_bytes meant before (envelopes and
+     * referenced blocks). */
     rc = mv_buf_printf(&b,
                        "{\"records\":%llu,\"blocks\":%llu,\"logical_bytes\":%llu,\"physical_bytes\":%llu,"
-                       "\"pack_bytes\":%llu,\"envelope_bytes\":%llu,\"block_bytes\":%llu,\"savings\":",
+                       "\"data_bytes\":%llu,\"pack_bytes\":%llu,\"index_bytes\":%llu,\"envelope_bytes\":%llu,"
+                       "\"block_bytes\":%llu,\"savings\":",
                        (unsigned long long)st.records, (unsigned long long)st.blocks,
                        (unsigned long long)st.logical_bytes, (unsigned long long)st.physical_bytes,
-                       (unsigned long long)st.pack_bytes, (unsigned long long)st.envelope_bytes,
+                       (unsigned long long)st.data_bytes, (unsigned long long)st.pack_bytes,
+                       (unsigned long long)st.index_bytes, (unsigned long long)st.envelope_bytes,
                        (unsigned long long)st.block_bytes);
     if (rc == MV_OK)
         rc = write_savings(&b, st.logical_bytes, st.physical_bytes);

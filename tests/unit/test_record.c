@@ -18,6 +18,7 @@
 #include "testutil.h"
 
 #include <string.h>
+#include <time.h>
 
 #include <dirent.h>
 #include <stdio.h>
@@ -787,6 +788,35 @@ static void test_envelope_size(void **state)
     mv_record_clear(&r);
 }
 
+/* Record ids: 6 bytes of milliseconds (big-endian) then 10 random bytes; later ids sort
+ * after earlier ones by their time part, and no two are equal. */
+static void test_record_id_new(void **state)
+{
+    (void)state;
+    enum { N = 256 };
+    uint8_t ids[N][MV_RECORD_ID_BYTES];
+    struct timespec ts;
+    assert_int_equal(clock_gettime(CLOCK_REALTIME, &ts), 0);
+    uint64_t before = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    for (int i = 0; i < N; i++)
+        assert_int_equal(mv_record_id_new(ids[i]), MV_OK);
+    assert_int_equal(clock_gettime(CLOCK_REALTIME, &ts), 0);
+    uint64_t after = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    uint64_t prev = 0;
+    for (int i = 0; i < N; i++) {
+        uint64_t ms = 0;
+        for (int k = 0; k < MV_RECORD_ID_TIME_BYTES; k++)
+            ms = ms << 8 | ids[i][k];
+        assert_true(ms >= before && ms <= after);
+        assert_true(ms >= prev);
+        prev = ms;
+        for (int j = 0; j < i; j++) /* 80 random bits: never equal */
+            assert_memory_not_equal(ids[i] + MV_RECORD_ID_TIME_BYTES,
+                                    ids[j] + MV_RECORD_ID_TIME_BYTES, MV_RECORD_ID_RANDOM_BYTES);
+    }
+    assert_int_equal(MV_RECORD_ID_TIME_BYTES + MV_RECORD_ID_RANDOM_BYTES, MV_RECORD_ID_BYTES);
+}
+
 /* ---- keysets (MVK1) and MVE2 envelopes ---- */
 
 static const uint8_t kid0[MV_RECORD_ID_BYTES] = {0xa0, 0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7,
@@ -1452,6 +1482,7 @@ int main(void)
         cmocka_unit_test(test_envelope_body_dictionary),
         cmocka_unit_test(test_envelope_pre_dictionary),
         cmocka_unit_test(test_envelope_fhir_roundtrip),
+        cmocka_unit_test(test_record_id_new),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
