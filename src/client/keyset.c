@@ -42,7 +42,7 @@ struct kopen {
 struct mvc_keysets {
     uint8_t *keys;          /* secure: k_index 32 | k_seal 32 */
     struct kentry *entries; /* the file's, oldest first */
-    size_t n_entries;
+    size_t n_entries, cap_entries;
     struct kopen *open;     /* secure memory */
     size_t n_open, cap_open;
 };
@@ -98,6 +98,7 @@ static mv_err keysets(mv_client *c, mvc_keysets **out)
                 memcpy(k->entries[i].sealed, p + 48, SEALED_BYTES);
             }
             k->n_entries = n;
+            k->cap_entries = n;
         }
     }
     mv_buf_clear(&b);
@@ -430,7 +431,9 @@ mv_err mvc_keyset_for(mv_client *c, const mvc_scope *s, uint8_t kid[16], uint8_t
         memmove(k->entries, k->entries + 1, (k->n_entries - 1) * sizeof *k->entries);
         k->n_entries--;
     }
-    if (!k->entries || k->n_entries % 64 == 0) {
+    /* Capacity is tracked apart from the count: entries loaded from the file fill their
+     * allocation exactly, and a removal leaves spare room. */
+    if (k->n_entries == k->cap_entries) {
         struct kentry *ne = mv_mallocarray(k->n_entries + 64, sizeof *ne);
         if (!ne) {
             rc = MV_ERR_NOMEM;
@@ -440,6 +443,7 @@ mv_err mvc_keyset_for(mv_client *c, const mvc_scope *s, uint8_t kid[16], uint8_t
             memcpy(ne, k->entries, k->n_entries * sizeof *ne);
         mv_free(k->entries);
         k->entries = ne;
+        k->cap_entries = k->n_entries + 64;
     }
     struct kentry *e = &k->entries[k->n_entries];
     memcpy(e->tag, tag, 32);

@@ -89,6 +89,10 @@ grep -qi delegation "$TMP/w0.err" || fail "the refusal should say a delegation i
 "$MV" put --user "$TMP/alvarez" "$TMP/rx.json" 2> /dev/null && fail "a record naming a registered patient was written without --patient"
 "$MV" delegate grant --user "$TMP/dana" --appointment "$APPT" > /dev/null
 "$MV" put --user "$TMP/bauer" --patient "$MRN" "$TMP/rx.json" 2>/dev/null && fail "a doctor without the delegation wrote for the patient"
+# A record for no patient first: alvarez's keyset cache then holds one entry when the next run
+# (the episode, another reader set) adds a second (a loaded cache once had no room to grow).
+printf '{"resourceType":"Observation","status":"final","code":{"text":"ward check"}}' > "$TMP/ward.json"
+"$MV" put --user "$TMP/alvarez" "$TMP/ward.json" > /dev/null
 "$MV" put --user "$TMP/alvarez" --patient "$MRN" --appointment "$APPT" --json "$TMP/rx.json" > "$TMP/w1.json"
 RID=$(json_get "$TMP/w1.json" 'd["records"][0]["id"]')
 pass "no delegation: refused; the patient delegates at the appointment; the doctor writes record $RID"
