@@ -1,7 +1,8 @@
 /* bench_zstd.c - the cost of zstd on small record bodies (issue 12, "Throughput" and
  * "Compact skeletons"): a fresh context per buffer (medvault before contexts were cached)
- * against the per-thread cached context, and the bytes of a record body (MVR1 encoding of a
- * skeleton and one block reference) with and without the FHIR dictionary.
+ * against the per-thread cached context, and the bytes of a record body (the record encoding
+ * of a skeleton and one block reference) without a dictionary, as sealed before packed
+ * skeletons (MVR1 with dictionary 1) and as sealed now (MVR2, packed, with dictionary 2).
  *   bench_zstd [--n N] [--skeletons FILE] [--json]
  * FILE holds one canonical skeleton per line (medvault canon --split --json's "envelope");
  * without it, N synthetic 600-byte MedicationRequest skeletons are generated (random UUIDs,
@@ -61,7 +62,45 @@ static void synth(mv_buf *b, unsigned i)
         die("printf", MV_ERR_NOMEM);
 }
 
-/* The MVR1 encoding of a FHIR record with this skeleton and one block reference. */
+static void put_varint(mv_buf *b, uint64_t v)
+{
+    do {
+        uint8_t byte = (uint8_t)((v & 0x7f) | (v >> 7 ? 0x80 : 0));
+        if (mv_buf_append(b, &byte, 1) != MV_OK)
+            die("append", MV_ERR_NOMEM);
+        v >>= 7;
+    } while (v);
+}
+
+/* The MVR1 encoding (mv_record.h; written before skeletons were packed) of the MVR2 record
+ * enc: the same fields with the skeleton as it is. */
+static void body_v1(const uint8_t *skel, size_t len, const mv_buf *enc, mv_buf *out)
+{
+    mv_record r;
+    mv_err rc;
+    mv_record_init(&r);
+    if ((rc = mv_record_decode(enc->ptr, enc->len, &r)) != MV_OK)
+        die("decode", rc);
+    mv_buf_reset(out);
+    if (mv_buf_append(out, "MVR1\x01\x01", 6) != MV_OK)
+        die("append", MV_ERR_NOMEM);
+    put_varint(out, r.created);
+    put_varint(out, 0);
+    put_varint(out, len);
+    if (mv_buf_append(out, skel, len) != MV_OK)
+        die("append", MV_ERR_NOMEM);
+    put_varint(out, r.n_blocks);
+    for (size_t i = 0; i < r.n_blocks; i++) {
+        if (mv_buf_append(out, r.blocks[i].tag, 32) != MV_OK || mv_buf_append(out, r.blocks[i].key, 32) != MV_OK)
+            die("append", MV_ERR_NOMEM);
+        put_varint(out, (uint32_t)(r.blocks[i].slot + 1u));
+        put_varint(out, r.blocks[i].plain_len);
+        put_varint(out, r.blocks[i].cipher_len);
+    }
+    mv_record_clear(&r);
+}
+
+/* The record encoding (MVR2) of a FHIR record with this skeleton and one block reference. */
 static void body(const uint8_t *skel, size_t len, mv_buf *out)
 {
     mv_record r;
@@ -86,8 +125,9 @@ static void body(const uint8_t *skel, size_t len, mv_buf *out)
 
 enum { FRESH, CACHED };
 
-/* Compresses every body once; returns microseconds per body and sums output bytes. */
-static double run(mv_buf *bodies, size_t n, int mode, int dict, size_t *bytes)
+/* Compresses every body once (dict: 0 for none, at MV_ZSTD_LEVEL; else that dictionary at
+ * MV_ZSTD_BODY_LEVEL); returns microseconds per body and sums output bytes. */
+static double run(mv_buf *bodies, size_t n, int mode, unsigned dict, size_t *bytes)
 {
     mv_buf z;
     mv_buf_init(&z, 1u << 20);
@@ -98,7 +138,7 @@ static double run(mv_buf *bodies, size_t n, int mode, int dict, size_t *bytes)
         if (mode == FRESH)
             mv_zstd_thread_release(); /* a context (and dictionary) created for this buffer alone */
         mv_buf_reset(&z);
-        rc = dict ? mv_zstd_compress_dict(bodies[i].ptr, bodies[i].len, MV_ZSTD_BODY_LEVEL, MV_ZSTD_DICT_BODY, &z)
+        rc = dict ? mv_zstd_compress_dict(bodies[i].ptr, bodies[i].len, MV_ZSTD_BODY_LEVEL, dict, &z)
                   : mv_zstd_compress(bodies[i].ptr, bodies[i].len, MV_ZSTD_LEVEL, &z);
         if (rc != MV_OK)
             die("compress", rc);
@@ -157,7 +197,7 @@ int main(int argc, char **argv)
     }
     if (mv_crypto_init() != MV_OK)
         die("crypto init", MV_ERR_CRYPTO);
-    mv_buf *bodies = mv_calloc(n ? n : 1, sizeof *bodies), s;
+    mv_buf *bodies = mv_calloc(n ? n : 1, sizeof *bodies), *bodies1 = mv_calloc(n ? n : 1, sizeof *bodies1), s;
     mv_buf_init(&s, 1u << 24);
     FILE *f = file ? fopen(file, "rb") : NULL;
     if (file && !f) {
@@ -165,7 +205,7 @@ int main(int argc, char **argv)
         return 1;
     }
     static char line[1 << 20];
-    size_t got = 0;
+    size_t got = 0, body1_bytes = 0;
     for (; got < n; got++) {
         if (f) {
             if (!fgets(line, sizeof line, f))
@@ -179,41 +219,55 @@ int main(int argc, char **argv)
         }
         mv_buf_init(&bodies[got], 1u << 24);
         body(s.ptr, s.len, &bodies[got]);
+        mv_buf_init(&bodies1[got], 1u << 24);
+        body_v1(s.ptr, s.len, &bodies[got], &bodies1[got]);
         skel_bytes += s.len;
         body_bytes += bodies[got].len;
+        body1_bytes += bodies1[got].len;
     }
     if (f)
         fclose(f);
     n = got;
     if (!n)
         return 1;
-    size_t b_fresh, b_cached, b_dict_fresh, b_dict;
+    size_t b_fresh, b_cached, b_dict_fresh, b_dict, b1_plain, b1_dict, b2_dict1;
     double us_fresh = run(bodies, n, FRESH, 0, &b_fresh);
     double us_cached = run(bodies, n, CACHED, 0, &b_cached);
-    double us_dict_fresh = run(bodies, n, FRESH, 1, &b_dict_fresh);
-    double us_dict = run(bodies, n, CACHED, 1, &b_dict);
+    double us_dict_fresh = run(bodies, n, FRESH, MV_ZSTD_DICT_BODY, &b_dict_fresh);
+    double us_dict = run(bodies, n, CACHED, MV_ZSTD_DICT_BODY, &b_dict);
     double us_open_fresh = run_open(bodies, n, FRESH, 1), us_open = run_open(bodies, n, CACHED, 1);
+    (void)run(bodies1, n, CACHED, 0, &b1_plain);
+    (void)run(bodies1, n, CACHED, MV_ZSTD_DICT_FHIR_R4_1, &b1_dict);
+    (void)run(bodies, n, CACHED, MV_ZSTD_DICT_FHIR_R4_1, &b2_dict1);
     double dn = (double)n;
     if (json)
-        printf("{\"records\":%zu,\"skeleton_bytes\":%.1f,\"body_bytes\":%.1f,"
-               "\"zstd%d_bytes\":%.1f,\"dict_level%d_bytes\":%.1f,"
+        printf("{\"records\":%zu,\"skeleton_bytes\":%.1f,\"mvr1_bytes\":%.1f,\"body_bytes\":%.1f,"
+               "\"mvr1_zstd%d_bytes\":%.1f,\"mvr1_dict1_bytes\":%.1f,"
+               "\"zstd%d_bytes\":%.1f,\"mvr2_dict1_bytes\":%.1f,\"dict_level%d_bytes\":%.1f,"
                "\"us_fresh_ctx\":%.2f,\"us_cached_ctx\":%.2f,\"us_dict_fresh\":%.2f,\"us_dict_cached\":%.2f,"
                "\"us_open_fresh\":%.2f,\"us_open_cached\":%.2f}\n",
-               n, (double)skel_bytes / dn, (double)body_bytes / dn, MV_ZSTD_LEVEL, (double)b_cached / dn,
-               MV_ZSTD_BODY_LEVEL, (double)b_dict / dn, us_fresh, us_cached, us_dict_fresh, us_dict, us_open_fresh,
-               us_open);
+               n, (double)skel_bytes / dn, (double)body1_bytes / dn, (double)body_bytes / dn, MV_ZSTD_LEVEL,
+               (double)b1_plain / dn, (double)b1_dict / dn, MV_ZSTD_LEVEL, (double)b_cached / dn,
+               (double)b2_dict1 / dn, MV_ZSTD_BODY_LEVEL, (double)b_dict / dn, us_fresh, us_cached, us_dict_fresh,
+               us_dict, us_open_fresh, us_open);
     else {
-        printf("%zu records: skeleton %.1f B, record body (MVR1) %.1f B\n", n, (double)skel_bytes / dn,
-               (double)body_bytes / dn);
-        printf("  zstd -%d, no dictionary:   %6.1f B/record  fresh context %6.2f us  cached %6.2f us\n",
+        printf("%zu records: skeleton %.1f B; record body MVR1 %.1f B, MVR2 (packed skeleton) %.1f B\n", n,
+               (double)skel_bytes / dn, (double)body1_bytes / dn, (double)body_bytes / dn);
+        printf("  before packing: MVR1, zstd -%d %6.1f B/record; dictionary 1, level %d %6.1f B/record\n",
+               MV_ZSTD_LEVEL, (double)b1_plain / dn, MV_ZSTD_BODY_LEVEL, (double)b1_dict / dn);
+        printf("  MVR2 with dictionary 1 (not fitted to packing): %6.1f B/record\n", (double)b2_dict1 / dn);
+        printf("  MVR2, zstd -%d, no dictionary:   %6.1f B/record  fresh context %6.2f us  cached %6.2f us\n",
                MV_ZSTD_LEVEL, (double)b_cached / dn, us_fresh, us_cached);
-        printf("  zstd -%d, FHIR dictionary: %6.1f B/record  fresh context %6.2f us  cached %6.2f us\n",
-               MV_ZSTD_BODY_LEVEL, (double)b_dict / dn, us_dict_fresh, us_dict);
+        printf("  MVR2, zstd -%d, dictionary %u:    %6.1f B/record  fresh context %6.2f us  cached %6.2f us\n",
+               MV_ZSTD_BODY_LEVEL, MV_ZSTD_DICT_BODY, (double)b_dict / dn, us_dict_fresh, us_dict);
         printf("  decompress (dictionary):   fresh context %6.2f us  cached %6.2f us\n", us_open_fresh, us_open);
     }
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         mv_buf_clear(&bodies[i]);
+        mv_buf_clear(&bodies1[i]);
+    }
     mv_free(bodies);
+    mv_free(bodies1);
     mv_buf_clear(&s);
     mv_zstd_thread_release();
     return 0;

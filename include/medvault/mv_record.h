@@ -8,10 +8,16 @@
  * AES-256-GCM under a record key R, with the record id as associated data. The entries
  * (reader public keys) are public; everything else is confidential and authenticated.
  *
- * Record encoding (all integers unsigned LEB128, minimal, at most 64 bits):
- *   "MVR1" | version u8 = 1 | kind u8 | created | name_len | name | skeleton_len | skeleton |
+ * Record encoding (all integers unsigned LEB128, minimal, at most 64 bits), written since
+ * issue 12 as MVR2:
+ *   "MVR2" | version u8 = 2 | kind u8 | created | name_len | name | packed_len | packed skeleton |
  *   n_blocks | n_blocks x (tag 32 | key 32 | slot' | plain_len | cipher_len)
- * where slot' = (slot + 1) mod 2^32, so the FHIR root slot (UINT32_MAX) takes one byte.
+ * where slot' = (slot + 1) mod 2^32, so the FHIR root slot (UINT32_MAX) takes one byte, and
+ * the packed skeleton is the skeleton with its lowercase UUIDs and ISO 8601 dates and
+ * date-times written as binary escapes (docs/records.md "Packed skeletons"): exact for every
+ * byte string, one packing per skeleton, and at most twice the skeleton's length.
+ * MVR1 (written until issue 12; read forever) is the same with "MVR1" | version 1 and the
+ * skeleton as it is (skeleton_len | skeleton).
  *
  * Three framings share one parser (an "envelope" below is any of them; docs/records.md):
  *
@@ -64,7 +70,7 @@ extern "C" {
 #define MV_RECORD_SKELETON_MAX ((size_t)16 << 20)
 #define MV_RECORD_BLOCKS_MAX 1000000u
 #define MV_RECORD_SLOT_ROOT UINT32_MAX /* the FHIR root block's slot */
-#define MV_RECORD_VERSION 1
+#define MV_RECORD_VERSION 2 /* of the encoding mv_record_encode writes (MVR2) */
 
 typedef enum mv_record_kind { MV_RECORD_FHIR = 1, MV_RECORD_ATTACHMENT = 2 } mv_record_kind;
 
@@ -127,21 +133,25 @@ mv_err mv_record_set_name(mv_record *r, const uint8_t *name, size_t len) __attri
  * mv_record_set_name with cap MV_RECORD_SKELETON_MAX. The JSON is not parsed here. */
 mv_err mv_record_set_skeleton(mv_record *r, const uint8_t *json, size_t len) __attribute__((warn_unused_result));
 
-/* Appends the encoding of r to out. The output holds keys: wipe it (mv_buf_clear does).
+/* Appends the MVR2 encoding of r to out. The output holds keys: wipe it (mv_buf_clear does).
  * On error out is unchanged (anything appended is wiped).
  * Errors: MV_ERR_INVAL (NULL, a kind other than the two, a cap exceeded, an attachment with
  * a skeleton or with blocks[i].slot != i, a block with cipher_len < 16), MV_ERR_TOO_LARGE
  * (out->max reached), MV_ERR_NOMEM. */
 mv_err mv_record_encode(const mv_record *r, mv_buf *out) __attribute__((warn_unused_result));
 
-/* Decodes in[0..len) (untrusted) into out, which must be initialised (mv_record_init); its
- * previous contents are cleared first. Strict: the magic, version and kind must be known,
- * every varint minimal and within range, every length within the remaining input, no bytes
- * may follow, and the record must satisfy everything mv_record_encode requires, so decode
- * and encode are inverse. Memory is allocated only for data actually present in the input.
+/* Decodes in[0..len) (untrusted, MVR2 or MVR1) into out, which must be initialised
+ * (mv_record_init); its previous contents are cleared first. Strict: the magic, version and
+ * kind must be known, every varint minimal and within range, every length within the
+ * remaining input, the packed skeleton exactly as mv_record_encode packs it (an unknown,
+ * truncated or out-of-range escape, or any other packing of the same text, is PARSE), no
+ * bytes may follow, and the record must satisfy everything mv_record_encode requires, so
+ * decode and encode are inverse on MVR2 (an MVR1 input encodes again as MVR2). Memory is
+ * allocated only in proportion to the input (an unpacked skeleton is at most about 3.4 times
+ * its packed form, and within MV_RECORD_SKELETON_MAX).
  * On error out is left cleared (empty).
  * Errors: MV_ERR_PARSE (malformed), MV_ERR_TOO_LARGE (a length beyond its cap:
- * name, skeleton, block count), MV_ERR_INVAL (NULL out, NULL in with len > 0), MV_ERR_NOMEM. */
+ * name, skeleton (packed or unpacked), block count), MV_ERR_INVAL (NULL out, NULL in with len > 0), MV_ERR_NOMEM. */
 mv_err mv_record_decode(const uint8_t *in, size_t len, mv_record *out) __attribute__((warn_unused_result));
 
 #define MV_ENVELOPE_MAX_READERS 64 /* MVE1 entries */

@@ -37,11 +37,15 @@ extern "C" {
 
 /* Dictionary ids (RFC 8878 section 3.1.1.1.3, Dictionary_ID). Bodies are private to
  * medvault, so the ids are ours to assign; small ones take one byte of the frame header.
- * 1: data/fhir-r4.zdict, the FHIR R4 vocabulary dictionary. An id, once shipped, always
- * means the same bytes and stays built in, so old bodies stay readable. */
+ * 1: data/fhir-r4.zdict, the FHIR R4 vocabulary dictionary, fitted to MVR1 record encodings
+ *    (bodies sealed before skeletons were packed).
+ * 2: data/fhir-r4-2.zdict, the same vocabulary packed as MVR2 packs skeletons, fitted to MVR2.
+ * An id, once shipped, always means the same bytes and stays built in, so old bodies stay
+ * readable. */
 #define MV_ZSTD_DICT_FHIR_R4_1 1u
+#define MV_ZSTD_DICT_FHIR_R4_2 2u
 /* The dictionary new record bodies use. */
-#define MV_ZSTD_DICT_BODY MV_ZSTD_DICT_FHIR_R4_1
+#define MV_ZSTD_DICT_BODY MV_ZSTD_DICT_FHIR_R4_2
 
 /* Compresses in[0..len) at `level` and appends one zstd frame (with the content size in its
  * header, no checksum) to out. in may be NULL when len is 0 (an empty input gives a valid

@@ -14,8 +14,10 @@
 #include "medvault/mv_hkdf.h"
 #include "medvault/mv_mem.h"
 #include "medvault/mv_zstd.h"
+#include "record/skel.h"
 
-static const uint8_t rec_magic[4] = {'M', 'V', 'R', '1'};
+static const uint8_t rec1_magic[4] = {'M', 'V', 'R', '1'}; /* read only: raw skeleton */
+static const uint8_t rec2_magic[4] = {'M', 'V', 'R', '2'}; /* packed skeleton (skel.h) */
 static const uint8_t env1_magic[4] = {'M', 'V', 'E', '1'};
 static const uint8_t env2_magic[4] = {'M', 'V', 'E', '2'};
 static const uint8_t ks_magic[4] = {'M', 'V', 'K', '1'};
@@ -33,6 +35,10 @@ static const char rkey_salt[] = "medvault-record-key-v2";
 /* Smallest encoded block: tag, key and three one-byte varints. */
 #define MIN_BLOCK_BYTES (32 + 32 + 3)
 #define VARINT_MAX 10
+#define REC1_VERSION 1
+/* A packed skeleton is at most twice its text (skel.h: only bytes below 0x20 grow). */
+#define PACKED_SKELETON_MAX (2 * MV_RECORD_SKELETON_MAX)
+_Static_assert(MV_RECORD_VERSION == 2, "mv_record_encode writes MVR2");
 
 _Static_assert(MV_ENVELOPE_ENTRY_BYTES == MV_BOX_PUBLIC_BYTES + WRAP_BYTES, "entry = pk | wrap");
 _Static_assert(KEY_BYTES == MV_AEAD_KEY_BYTES, "R is an AES-256 key");
@@ -209,19 +215,21 @@ mv_err mv_record_encode(const mv_record *r, mv_buf *out)
     mv_err rc;
     size_t start;
     uint8_t hdr[6];
+    mv_buf packed;
 
     if (!r || !out)
         return MV_ERR_INVAL;
     if ((rc = record_check(r)) != MV_OK)
         return rc;
+    mv_buf_init(&packed, PACKED_SKELETON_MAX);
     start = out->len;
-    memcpy(hdr, rec_magic, 4);
+    memcpy(hdr, rec2_magic, 4);
     hdr[4] = MV_RECORD_VERSION;
     hdr[5] = (uint8_t)r->kind;
-    if ((rc = mv_buf_append(out, hdr, sizeof hdr)) != MV_OK || (rc = put_varint(out, r->created)) != MV_OK ||
+    if ((rc = mv_skel_pack(r->skeleton, r->skeleton_len, &packed)) != MV_OK ||
+        (rc = mv_buf_append(out, hdr, sizeof hdr)) != MV_OK || (rc = put_varint(out, r->created)) != MV_OK ||
         (rc = put_varint(out, r->name_len)) != MV_OK || (rc = mv_buf_append(out, r->name, r->name_len)) != MV_OK ||
-        (rc = put_varint(out, r->skeleton_len)) != MV_OK ||
-        (rc = mv_buf_append(out, r->skeleton, r->skeleton_len)) != MV_OK ||
+        (rc = put_varint(out, packed.len)) != MV_OK || (rc = mv_buf_append(out, packed.ptr, packed.len)) != MV_OK ||
         (rc = put_varint(out, r->n_blocks)) != MV_OK)
         goto out;
     for (size_t i = 0; i < r->n_blocks; i++) {
@@ -234,6 +242,7 @@ mv_err mv_record_encode(const mv_record *r, mv_buf *out)
             goto out;
     }
 out:
+    mv_buf_clear(&packed);
     if (rc != MV_OK)
         buf_truncate(out, start);
     return rc;
@@ -277,6 +286,43 @@ static mv_err get_bytes(cursor *c, void *dst, size_t n)
     return MV_OK;
 }
 
+/* A length-prefixed byte string within the input (not copied), with a cap. */
+static mv_err get_view(cursor *c, size_t cap, const uint8_t **p, size_t *n)
+{
+    uint64_t v;
+    mv_err rc;
+    if ((rc = get_varint(c, &v)) != MV_OK)
+        return rc;
+    if (v > cap)
+        return MV_ERR_TOO_LARGE;
+    if (v > c->left)
+        return MV_ERR_PARSE;
+    *p = c->p;
+    *n = (size_t)v;
+    c->p += v;
+    c->left -= (size_t)v;
+    return MV_OK;
+}
+
+/* MVR2's skeleton: the packed form (skel.h), unpacked into a new allocation. Strict as
+ * mv_skel_unpack: one packing per text, and no more than MV_RECORD_SKELETON_MAX bytes. */
+static mv_err get_packed_skeleton(cursor *c, uint8_t **dst, size_t *dst_len)
+{
+    const uint8_t *p;
+    size_t n;
+    mv_err rc;
+    mv_buf text;
+    if ((rc = get_view(c, PACKED_SKELETON_MAX, &p, &n)) != MV_OK || n == 0)
+        return rc;
+    mv_buf_init(&text, MV_RECORD_SKELETON_MAX);
+    if ((rc = mv_skel_unpack(p, n, MV_RECORD_SKELETON_MAX, &text)) != MV_OK) {
+        mv_buf_clear(&text);
+        return rc;
+    }
+    *dst = mv_buf_steal(&text, dst_len); /* not NULL: a packed byte gives at least one text byte */
+    return *dst ? MV_OK : MV_ERR_NOMEM;
+}
+
 /* A length-prefixed byte string with a cap, copied into a new allocation. */
 static mv_err get_string(cursor *c, size_t cap, uint8_t **dst, size_t *dst_len)
 {
@@ -302,14 +348,18 @@ mv_err mv_record_decode(const uint8_t *in, size_t len, mv_record *out)
     cursor c = {in, len};
     uint8_t hdr[6];
     uint64_t n_blocks;
+    int packed = 0;
 
     if (!out)
         return MV_ERR_INVAL;
     mv_record_clear(out);
     if (!in && len)
         return MV_ERR_INVAL;
-    if (get_bytes(&c, hdr, sizeof hdr) != MV_OK || memcmp(hdr, rec_magic, 4) != 0 ||
-        hdr[4] != MV_RECORD_VERSION)
+    if (get_bytes(&c, hdr, sizeof hdr) != MV_OK)
+        goto out;
+    if (memcmp(hdr, rec2_magic, 4) == 0 && hdr[4] == MV_RECORD_VERSION)
+        packed = 1;
+    else if (!(memcmp(hdr, rec1_magic, 4) == 0 && hdr[4] == REC1_VERSION))
         goto out;
     if (hdr[5] == MV_RECORD_FHIR)
         out->kind = MV_RECORD_FHIR;
@@ -319,7 +369,8 @@ mv_err mv_record_decode(const uint8_t *in, size_t len, mv_record *out)
         goto out;
     if ((rc = get_varint(&c, &out->created)) != MV_OK ||
         (rc = get_string(&c, MV_RECORD_NAME_MAX, &out->name, &out->name_len)) != MV_OK ||
-        (rc = get_string(&c, MV_RECORD_SKELETON_MAX, &out->skeleton, &out->skeleton_len)) != MV_OK ||
+        (rc = (packed ? get_packed_skeleton(&c, &out->skeleton, &out->skeleton_len)
+                      : get_string(&c, MV_RECORD_SKELETON_MAX, &out->skeleton, &out->skeleton_len))) != MV_OK ||
         (rc = get_varint(&c, &n_blocks)) != MV_OK)
         goto out;
     rc = MV_ERR_PARSE;

@@ -57,6 +57,7 @@ typedef struct zdict {
 
 static const zdict dicts[] = {
     {MV_ZSTD_DICT_FHIR_R4_1, mv_zdict_fhir_r4_1, &mv_zdict_fhir_r4_1_len},
+    {MV_ZSTD_DICT_FHIR_R4_2, mv_zdict_fhir_r4_2, &mv_zdict_fhir_r4_2_len},
 };
 #define N_DICTS (sizeof dicts / sizeof dicts[0])
 

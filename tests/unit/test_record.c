@@ -174,14 +174,14 @@ static void test_record_pinned(void **state)
     assert_int_equal(mv_record_encode(&r, &e), MV_OK);
     uint8_t want[4 + 1 + 1 + 2 + 1 + 1 + 2 + 1 + 64 + 1 + 1 + 2];
     size_t k = 0;
-    memcpy(want, "MVR1", 4);
+    memcpy(want, "MVR2", 4);
     k = 4;
-    want[k++] = 1;    /* version */
+    want[k++] = 2;    /* version */
     want[k++] = 1;    /* kind FHIR */
     want[k++] = 0xac; /* created */
     want[k++] = 0x02;
     want[k++] = 0; /* name_len */
-    want[k++] = 2; /* skeleton_len */
+    want[k++] = 2; /* packed_len: "{}" packs as itself */
     want[k++] = '{';
     want[k++] = '}';
     want[k++] = 1; /* n_blocks */
@@ -195,8 +195,231 @@ static void test_record_pinned(void **state)
     assert_int_equal(k, sizeof want);
     assert_int_equal(e.len, sizeof want);
     assert_memory_equal(e.ptr, want, sizeof want);
+    /* The same record as MVR1 (version 1, the skeleton as it is), as records were encoded
+     * before issue 12, still decodes to it, and encodes again as MVR2. */
+    mv_record d;
+    mv_record_init(&d);
+    memcpy(want, "MVR1\x01", 5);
+    assert_int_equal(mv_record_decode(want, sizeof want, &d), MV_OK);
+    assert_records_equal(&r, &d);
+    mv_buf_reset(&e);
+    assert_int_equal(mv_record_encode(&d, &e), MV_OK);
+    assert_memory_equal(e.ptr, "MVR2\x02", 5);
+    /* MVR1 with version 2, MVR2 with version 1: neither exists. */
+    memcpy(want, "MVR1\x02", 5);
+    assert_int_equal(mv_record_decode(want, sizeof want, &d), MV_ERR_PARSE);
+    memcpy(want, "MVR2\x01", 5);
+    assert_int_equal(mv_record_decode(want, sizeof want, &d), MV_ERR_PARSE);
+    mv_record_clear(&d);
     mv_record_clear(&r);
     mv_buf_clear(&e);
+}
+
+/* A packed skeleton (src/record/skel.h, docs/records.md "Packed skeletons"), byte by byte:
+ * a UUID, a date, date-times with Z, a fraction and an offset, and a control byte (not JSON,
+ * but a skeleton is any byte string). The values are synthetic. */
+static void test_record_pinned_packed(void **state)
+{
+    (void)state;
+    static const char skel[] = "{\"a\":\"2e61963a-6933-4a58-bb0b-b5bc90b2dd66\",\"b\":\"2025-02-08\","
+                               "\"c\":\"2025-02-08T11:45:12Z\",\"d\":\"2025-02-08T11:55:47.255Z\","
+                               "\"e\":\"2020-07-31T12:51:27-07:00\",\"f\":\"x\ty\"}";
+    /* 2025-02-08 is day 739289 since 0001-01-01 (0x0b47d9); 11:45:12 adds 42312 s:
+     * 739289 * 86400 + 42312 = 63874611912 = 0x0edf393ac8; 11:55:47 adds 42947 s (0x0edf393d43).
+     * 2020-07-31 is day 737636, + 46287 s = 63731796687 = 0x0ed6b60acf; -07:00 = 0x80 | 28. */
+    static const uint8_t want[] = {
+        '{', '"', 'a', '"', ':', '"', 0x01, 0x2e, 0x61, 0x96, 0x3a, 0x69, 0x33, 0x4a, 0x58, 0xbb, 0x0b, 0xb5, 0xbc,
+        0x90, 0xb2, 0xdd, 0x66, '"', ',', '"', 'b', '"', ':', '"', 0x02, 0x0b, 0x47, 0xd9, '"', ',', '"', 'c', '"',
+        ':', '"', 0x03, 0x0e, 0xdf, 0x39, 0x3a, 0xc8, '"', ',', '"', 'd', '"', ':', '"', 0x04, 0x0e, 0xdf, 0x39,
+        0x3d, 0x43, 3, 0x00, 0xff, '"', ',', '"', 'e', '"', ':', '"', 0x05, 0x0e, 0xd6, 0xb6, 0x0a, 0xcf, 0x9c,
+        '"', ',', '"', 'f', '"', ':', '"', 'x', 0x1f, 0x09, 'y', '"', '}'};
+    mv_record r, d;
+    mv_buf e;
+    mv_record_init(&r);
+    mv_record_init(&d);
+    mv_buf_init(&e, 4096);
+    assert_int_equal(mv_record_set_skeleton(&r, (const uint8_t *)skel, sizeof skel - 1), MV_OK);
+    assert_int_equal(mv_record_encode(&r, &e), MV_OK);
+    /* "MVR2" 02 01, created 0, name 0, packed_len (one byte), packed, n_blocks 0. */
+    assert_int_equal(e.len, 6 + 1 + 1 + 1 + sizeof want + 1);
+    assert_memory_equal(e.ptr, "MVR2\x02\x01\x00\x00", 8);
+    assert_int_equal(e.ptr[8], sizeof want);
+    assert_memory_equal(e.ptr + 9, want, sizeof want);
+    assert_int_equal(e.ptr[9 + sizeof want], 0);
+    assert_int_equal(mv_record_decode(e.ptr, e.len, &d), MV_OK);
+    assert_int_equal(d.skeleton_len, sizeof skel - 1);
+    assert_memory_equal(d.skeleton, skel, d.skeleton_len);
+    mv_record_clear(&d);
+    mv_record_clear(&r);
+    mv_buf_clear(&e);
+}
+
+/* Decodes "MVR2" 02 01 | 0 | 0 | len | packed | 0 (a FHIR record with only a skeleton) and,
+ * on success, checks the skeleton is text and compares it with want (NULL: no comparison). */
+static mv_err decode_packed(const uint8_t *packed, size_t n, const char *want)
+{
+    uint8_t buf[512];
+    mv_record d;
+    assert_true(n < 128);
+    memcpy(buf, "MVR2\x02\x01\x00\x00", 8);
+    buf[8] = (uint8_t)n;
+    memcpy(buf + 9, packed, n);
+    buf[9 + n] = 0;
+    mv_record_init(&d);
+    mv_err rc = mv_record_decode(buf, 10 + n, &d);
+    if (rc == MV_OK && want) {
+        assert_int_equal(d.skeleton_len, strlen(want));
+        assert_memory_equal(d.skeleton, want, d.skeleton_len);
+    }
+    if (rc != MV_OK)
+        assert_null(d.skeleton);
+    mv_record_clear(&d);
+    return rc;
+}
+
+/* Strict decoding of packed skeletons: a malformed escape is MV_ERR_PARSE, never a crash, and
+ * a packing mv_record_encode would not write is refused too (one packing per skeleton). */
+static void test_record_packed_strict(void **state)
+{
+    (void)state;
+    /* The shapes that decode, as a baseline. */
+    assert_int_equal(decode_packed((const uint8_t *)"\x02\x0b\x47\xd9", 4, "2025-02-08"), MV_OK);
+    assert_int_equal(decode_packed((const uint8_t *)"\x02\x00\x00\x00", 4, "0001-01-01"), MV_OK);
+    assert_int_equal(decode_packed((const uint8_t *)"\x02\x37\xb9\xda", 4, "9999-12-31"), MV_OK);
+    assert_int_equal(decode_packed((const uint8_t *)"\x1f\x00", 2, NULL), MV_OK);
+    /* Truncated escapes: each one cut short at every length. */
+    static const struct {
+        const char *p;
+        size_t n;
+    } full[] = {
+        {"\x01\x2e\x61\x96\x3a\x69\x33\x4a\x58\xbb\x0b\xb5\xbc\x90\xb2\xdd\x66", 17},
+        {"\x02\x0b\x47\xd9", 4},
+        {"\x03\x0e\xdf\x39\x3a\xc8", 6},
+        {"\x04\x0e\xdf\x39\x3d\x43\x03\x00\xff", 9},
+        {"\x05\x0e\xd6\xb6\x0a\xcf\x9c", 7},
+        {"\x06\x0e\xd6\xb6\x0a\xcf\x09\x3b\x9a\xc9\xff\x9c", 12},
+        {"\x1f\x09", 2},
+    };
+    for (size_t i = 0; i < sizeof full / sizeof *full; i++) {
+        assert_int_equal(decode_packed((const uint8_t *)full[i].p, full[i].n, NULL), MV_OK);
+        for (size_t n = 1; n < full[i].n; n++)
+            assert_int_equal(decode_packed((const uint8_t *)full[i].p, n, NULL), MV_ERR_PARSE);
+    }
+    /* Values out of range: day 3652059 (10000-01-01), seconds past 9999-12-31T23:59:59, a
+     * fraction of 0 or 10 digits or of 10^n, a zone beyond 23:45. */
+    assert_int_equal(decode_packed((const uint8_t *)"\x02\x37\xb9\xdb", 4, NULL), MV_ERR_PARSE);
+    assert_int_equal(decode_packed((const uint8_t *)"\x02\xff\xff\xff", 4, NULL), MV_ERR_PARSE);
+    assert_int_equal(decode_packed((const uint8_t *)"\x03\x49\x77\x86\x38\x80", 6, NULL), MV_ERR_PARSE);
+    assert_int_equal(decode_packed((const uint8_t *)"\x03\x49\x77\x86\x38\x7f", 6, "9999-12-31T23:59:59Z"),
+                     MV_OK);
+    assert_int_equal(decode_packed((const uint8_t *)"\x04\x00\x00\x00\x00\x00\x00\x00", 8, NULL), MV_ERR_PARSE);
+    assert_int_equal(decode_packed((const uint8_t *)"\x04\x00\x00\x00\x00\x00\x0a\x00\x00\x00\x00", 11, NULL),
+                     MV_ERR_PARSE);
+    assert_int_equal(decode_packed((const uint8_t *)"\x04\x00\x00\x00\x00\x00\x03\x03\xe7", 9,
+                                   "0001-01-01T00:00:00.999Z"),
+                     MV_OK);
+    assert_int_equal(decode_packed((const uint8_t *)"\x04\x00\x00\x00\x00\x00\x03\x03\xe8", 9, NULL),
+                     MV_ERR_PARSE);
+    assert_int_equal(decode_packed((const uint8_t *)"\x05\x00\x00\x00\x00\x00\xdf", 7, "0001-01-01T00:00:00-23:45"),
+                     MV_OK);
+    assert_int_equal(decode_packed((const uint8_t *)"\x05\x00\x00\x00\x00\x00\x60", 7, NULL), MV_ERR_PARSE);
+    assert_int_equal(decode_packed((const uint8_t *)"\x05\x00\x00\x00\x00\x00\xff", 7, NULL), MV_ERR_PARSE);
+    /* Bytes below 0x20 that are no escape; a literal escape of a byte that needs none. */
+    for (unsigned c = 0; c < 0x20; c++) {
+        uint8_t p[2] = {(uint8_t)c, 'a'};
+        if (c >= 0x01 && c <= 0x06)
+            continue;
+        if (c != 0x1f)
+            assert_int_equal(decode_packed(p, 2, NULL), MV_ERR_PARSE);
+    }
+    assert_int_equal(decode_packed((const uint8_t *)"\x1f\x20", 2, NULL), MV_ERR_PARSE);
+    assert_int_equal(decode_packed((const uint8_t *)"\x1f\x1f", 2, NULL), MV_OK);
+    /* Other packings of a text: a UUID or date left as text, a date escaped where the
+     * date-time continues, a fraction's digits split off. */
+    assert_int_equal(decode_packed((const uint8_t *)"2e61963a-6933-4a58-bb0b-b5bc90b2dd66", 36, NULL), MV_ERR_PARSE);
+    assert_int_equal(decode_packed((const uint8_t *)"2e61963A-6933-4a58-bb0b-b5bc90b2dd66", 36, NULL), MV_OK);
+    assert_int_equal(decode_packed((const uint8_t *)"2025-02-08", 10, NULL), MV_ERR_PARSE);
+    assert_int_equal(decode_packed((const uint8_t *)"2025-02-30", 10, "2025-02-30"), MV_OK);
+    assert_int_equal(decode_packed((const uint8_t *)"\x02\x0b\x47\xd9T11:45:12Z", 14, NULL), MV_ERR_PARSE);
+    assert_int_equal(decode_packed((const uint8_t *)"\x02\x0b\x47\xd9T11:45:12", 13, "2025-02-08T11:45:12"), MV_OK);
+    assert_int_equal(decode_packed((const uint8_t *)"\x03\x0e\xdf\x39\x3a\xc8", 6, "2025-02-08T11:45:12Z"), MV_OK);
+    assert_int_equal(decode_packed((const uint8_t *)"\x04\x0e\xdf\x39\x3a\xc8\x01\x05", 8, "2025-02-08T11:45:12.5Z"),
+                     MV_OK);
+    /* "2025-02-08T11:45:12.5Z" with the 5 as text after a date-time: not ours. */
+    assert_int_equal(decode_packed((const uint8_t *)"\x02\x0b\x47\xd9T11:45:12.5Z", 16, NULL), MV_ERR_PARSE);
+    /* An escape next to text that extends it: a UUID escape followed by hex stays two parts;
+     * one preceded by hex is fine too (matching starts at the first possible byte). */
+    static const uint8_t u[] = {0x01, 0x2e, 0x61, 0x96, 0x3a, 0x69, 0x33, 0x4a, 0x58, 0xbb, 0x0b, 0xb5, 0xbc, 0x90,
+                                0xb2, 0xdd, 0x66, 'a'};
+    assert_int_equal(decode_packed(u, sizeof u, "2e61963a-6933-4a58-bb0b-b5bc90b2dd66a"), MV_OK);
+}
+
+/* decode(encode(x)) == x for skeletons made of random bytes and of the escapable shapes
+ * mixed with near-misses (each field out of range, uppercase, cut short, joined to its
+ * neighbours), and the encoding is the one packing decode accepts. */
+static void test_record_skeleton_property(void **state)
+{
+    (void)state;
+    static const char *const parts[] = {
+        "2e61963a-6933-4a58-bb0b-b5bc90b2dd66", "2E61963A-6933-4A58-BB0B-B5BC90B2DD66", "2e61963a-6933-4a58-bb0b",
+        "2e61963a6933-4a58-bb0b-b5bc90b2dd66", "00000000-0000-0000-0000-000000000000",
+        "ffffffff-ffff-ffff-ffff-ffffffffffff", "2025-02-08", "2024-02-29", "2023-02-29", "2025-13-01", "2025-00-10",
+        "0000-01-01", "0001-01-01", "9999-12-31", "2025-02-08T11:45:12Z", "2025-02-08T24:00:00Z",
+        "2025-02-08T23:60:00Z", "2016-12-31T23:59:60Z", "2025-02-08T11:45:12", "2025-02-08T11:45:12.Z",
+        "2025-02-08T11:45:12.1Z", "2025-02-08T11:45:12.123456789Z", "2025-02-08T11:45:12.1234567890Z",
+        "2025-02-08T11:45:12.000Z", "2025-02-08T11:45:12+05:45", "2025-02-08T11:45:12+05:30", "2025-02-08T11:45:12-00:00",
+        "2025-02-08T11:45:12+14:00", "2025-02-08T11:45:12+24:00", "2025-02-08T11:45:12+05:40", "2025-02-08T11:45:12+0530",
+        "2025-02-08T11:45:12.25-07:00", "2025-02-08t11:45:12Z", "2025-2-8", "20250208", "\x00", "\x01", "\x06", "\x1f",
+        "\x7f", "\xc3\xa9", "\xff", "\"", ":", "-", "T", "Z", "+", ".", "0", "9", "a", "f", "g", "{\"id\":\"", "\"}",
+        "urn:uuid:", "Patient/"};
+    uint64_t x = 0x243f6a8885a308d3ull;
+    mv_buf skel, e, e2;
+    mv_record r, d;
+    mv_buf_init(&skel, 1u << 16);
+    mv_buf_init(&e, 1u << 18);
+    mv_buf_init(&e2, 1u << 18);
+    for (int t = 0; t < 6000; t++) {
+        mv_buf_reset(&skel);
+        size_t n = (size_t)(t % 40);
+        for (size_t i = 0; i < n; i++) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            if (t % 3 == 0) { /* random bytes, weighted towards digits, hex and separators */
+                static const char alpha[] = "0123456789abcdef-:TZ+.\"";
+                uint8_t c = (x >> 8) & 1 ? (uint8_t)alpha[(x >> 16) % (sizeof alpha - 1)] : (uint8_t)(x >> 24);
+                assert_int_equal(mv_buf_append(&skel, &c, 1), MV_OK);
+            } else {
+                const char *p = parts[(x >> 8) % (sizeof parts / sizeof *parts)];
+                size_t l = strlen(p);
+                if (!l) /* "\x00" */
+                    l = 1;
+                if ((x >> 40) % 5 == 0) /* cut short */
+                    l = (size_t)((x >> 44) % (l + 1));
+                assert_int_equal(mv_buf_append(&skel, p, l), MV_OK);
+            }
+        }
+        mv_record_init(&r);
+        mv_record_init(&d);
+        assert_int_equal(mv_record_set_skeleton(&r, skel.ptr, skel.len), MV_OK);
+        mv_buf_reset(&e);
+        mv_buf_reset(&e2);
+        assert_int_equal(mv_record_encode(&r, &e), MV_OK);
+        assert_int_equal(mv_record_decode(e.ptr, e.len, &d), MV_OK);
+        assert_int_equal(d.skeleton_len, skel.len);
+        if (skel.len)
+            assert_memory_equal(d.skeleton, skel.ptr, skel.len);
+        assert_int_equal(mv_record_encode(&d, &e2), MV_OK);
+        assert_int_equal(e.len, e2.len);
+        assert_memory_equal(e.ptr, e2.ptr, e.len);
+        /* Never more than twice the text, plus the header. */
+        assert_true(e.len <= 6 + 1 + 1 + 3 + 2 * skel.len + 1);
+        mv_record_clear(&r);
+        mv_record_clear(&d);
+    }
+    mv_buf_clear(&skel);
+    mv_buf_clear(&e);
+    mv_buf_clear(&e2);
 }
 
 static mv_err decode_bytes(const uint8_t *p, size_t n)
@@ -779,8 +1002,9 @@ static void test_envelope_size(void **state)
     mv_buf env = seal_for(&r, p, 2), enc;
     mv_buf_init(&enc, 1u << 20);
     assert_int_equal(mv_record_encode(&r, &enc), MV_OK);
-    /* magic..kind 6, created 5, name 1, skeleton 2 + 300, count 1, block 64 + 1 + 2 + 2. */
-    assert_int_equal(enc.len, 6 + 5 + 1 + 2 + 300 + 1 + 64 + 1 + 2 + 2);
+    /* magic..kind 6, created 5, name 1, packed skeleton 2 + 280 (its date packs from 10 bytes
+     * to 4, its date-time from 20 to 6), count 1, block 64 + 1 + 2 + 2. */
+    assert_int_equal(enc.len, 6 + 5 + 1 + 2 + 280 + 1 + 64 + 1 + 2 + 2);
     assert_true(env.len < 600);
     print_message("envelope: %zu bytes (record %zu bytes before zstd)\n", env.len, enc.len);
     mv_buf_clear(&enc);
@@ -1234,13 +1458,13 @@ static void test_envelope_body_dictionary(void **state)
     fhir_record(&r, 1);
     mv_buf env = seal_for(&r, p, 1), z = body_of(rec_id, env.ptr, env.len, &p[0]), enc, plain;
 
-    /* The frame names dictionary 1 in a one-byte Dictionary_ID field (RFC 8878 3.1.1.1.1:
+    /* The frame names the body dictionary in a one-byte Dictionary_ID field (RFC 8878 3.1.1.1.1:
      * flag value 1) and has no checksum; it is no bigger than the same record compressed
      * without a dictionary. */
     assert_memory_equal(z.ptr, "\x28\xb5\x2f\xfd", 4);
     assert_int_equal(z.ptr[4] & 0x03, 1);
     assert_int_equal(z.ptr[4] & 0x04, 0);
-    assert_int_equal(mv_zstd_frame_dict_id(z.ptr, z.len), MV_ZSTD_DICT_FHIR_R4_1);
+    assert_int_equal(mv_zstd_frame_dict_id(z.ptr, z.len), MV_ZSTD_DICT_BODY);
     mv_buf_init(&enc, 1u << 20);
     mv_buf_init(&plain, 1u << 20);
     assert_int_equal(mv_record_encode(&r, &enc), MV_OK);
@@ -1254,9 +1478,9 @@ static void test_envelope_body_dictionary(void **state)
     mv_buf_clear(&old);
 
     /* A body naming a dictionary medvault does not have is malformed: change the id byte
-     * to 2, then to every other one-byte id. */
+     * to every one-byte id but the built-in ones. */
     for (unsigned id = 0; id < 256; id++) {
-        if (id == MV_ZSTD_DICT_FHIR_R4_1)
+        if (id == MV_ZSTD_DICT_FHIR_R4_1 || id == MV_ZSTD_DICT_FHIR_R4_2)
             continue;
         z.ptr[5] = (uint8_t)id;
         old = envelope_with_body(&p[0], z.ptr, z.len);
@@ -1313,6 +1537,71 @@ static void test_envelope_pre_dictionary(void **state)
     mv_free(id);
     mv_free(pk);
     mv_free(sk);
+    mv_free(tag);
+    mv_free(key);
+    mv_json_free(v);
+}
+
+/* An MVE2 envelope sealed by main before skeletons were packed (MVR1 in a body compressed
+ * with dictionary 1; the vector file says how): it opens with its keyset key, field by field. */
+static void test_envelope_mvr1_dict1(void **state)
+{
+    (void)state;
+    mv_json *v = tu_load_json("envelope-mve2-dict1.json");
+    size_t n_env, n_id, n_kid, n_K, n_tag, n_key;
+    uint8_t *env = tu_json_hex(v, "envelope", &n_env), *id = tu_json_hex(v, "id", &n_id);
+    uint8_t *kid = tu_json_hex(v, "kid", &n_kid), *K = tu_json_hex(v, "K", &n_K);
+    uint8_t *tag = tu_json_hex(v, "block_tag", &n_tag), *key = tu_json_hex(v, "block_key", &n_key);
+    const char *skel = mv_json_get_str(v, "skeleton", NULL);
+    assert_non_null(skel);
+    assert_int_equal(n_id, 16);
+    assert_int_equal(n_kid, 16);
+    assert_int_equal(n_K, 32);
+    assert_memory_equal(env + 4, kid, 16);
+    mv_record d;
+    mv_record_init(&d);
+    assert_int_equal(mv_envelope2_open(id, env, n_env, K, &d), MV_OK);
+    assert_int_equal(d.kind, MV_RECORD_FHIR);
+    assert_true(d.created == tu_json_u64(v, "created"));
+    assert_int_equal(d.skeleton_len, strlen(skel));
+    assert_memory_equal(d.skeleton, skel, d.skeleton_len);
+    assert_int_equal(d.n_blocks, 1);
+    assert_memory_equal(d.blocks[0].tag, tag, 32);
+    assert_memory_equal(d.blocks[0].key, key, 32);
+    assert_true(d.blocks[0].slot == MV_RECORD_SLOT_ROOT);
+    assert_true(d.blocks[0].plain_len == tu_json_u64(v, "block_plain_len"));
+    assert_true(d.blocks[0].cipher_len == tu_json_u64(v, "block_cipher_len"));
+    /* Its body names dictionary 1 and holds MVR1: decrypt it by hand (mv_record.h). */
+    uint8_t R[32], aad[20 + 32];
+    assert_int_equal(mv_envelope_record_key(id, K, R), MV_OK);
+    memcpy(aad, "medvault-envelope-v2", 20);
+    memcpy(aad + 20, id, 16);
+    memcpy(aad + 36, kid, 16);
+    assert_int_equal(env[20], 0); /* no extra entry */
+    const uint8_t *nonce = env + 21, *ct = nonce + 12;
+    size_t ct_len = n_env - 33;
+    mv_buf z, plain;
+    mv_buf_init(&z, 1u << 20);
+    mv_buf_init(&plain, 1u << 20);
+    assert_int_equal(mv_buf_reserve(&z, ct_len), MV_OK);
+    assert_int_equal(mv_aead_decrypt(z.ptr, ct, ct_len, aad, sizeof aad, nonce, R), MV_OK);
+    z.len = ct_len - 16;
+    assert_int_equal(mv_zstd_frame_dict_id(z.ptr, z.len), MV_ZSTD_DICT_FHIR_R4_1);
+    assert_int_equal(mv_zstd_decompress_dict(z.ptr, z.len, 1u << 20, &plain), MV_OK);
+    assert_memory_equal(plain.ptr, "MVR1\x01\x01", 6);
+    /* Sealed again today, the same record is MVR2 under dictionary 2, and smaller. */
+    mv_buf again = seal2(id, &d, kid, K);
+    print_message("old MVE2 envelope %zu bytes, sealed again %zu bytes\n", n_env, again.len);
+    assert_true(again.len + 20 < n_env);
+    mv_buf_clear(&again);
+    mv_wipe(R, sizeof R);
+    mv_buf_clear(&z);
+    mv_buf_clear(&plain);
+    mv_record_clear(&d);
+    mv_free(env);
+    mv_free(id);
+    mv_free(kid);
+    mv_free(K);
     mv_free(tag);
     mv_free(key);
     mv_json_free(v);
@@ -1466,6 +1755,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_record_roundtrip),
         cmocka_unit_test(test_record_pinned),
+        cmocka_unit_test(test_record_pinned_packed),
+        cmocka_unit_test(test_record_packed_strict),
+        cmocka_unit_test(test_record_skeleton_property),
         cmocka_unit_test(test_record_decode_strict),
         cmocka_unit_test(test_record_setters_and_encode_errors),
         cmocka_unit_test(test_record_alloc_failures),
@@ -1481,6 +1773,7 @@ int main(void)
         cmocka_unit_test(test_envelope2_overhead),
         cmocka_unit_test(test_envelope_body_dictionary),
         cmocka_unit_test(test_envelope_pre_dictionary),
+        cmocka_unit_test(test_envelope_mvr1_dict1),
         cmocka_unit_test(test_envelope_fhir_roundtrip),
         cmocka_unit_test(test_record_id_new),
     };

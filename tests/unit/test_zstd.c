@@ -417,10 +417,11 @@ static void test_dictionary(void **state)
     /* The block path never accepts a dictionary. */
     assert_int_equal(mv_zstd_decompress(a.ptr, a.len, len, &d), MV_ERR_PARSE);
     assert_int_equal(d.len, 0);
-    /* Every other one-byte id is refused before any allocation. Id 0 in a one-byte field
-     * names no dictionary: the frame then lacks the history it refers to (corrupt). */
+    /* Every one-byte id but the built-in ones (1, 2) is refused before any allocation. Id 0
+     * in a one-byte field names no dictionary: the frame then lacks the history it refers to
+     * (corrupt). */
     for (unsigned id = 0; id < 256; id++) {
-        if (id == 1)
+        if (id == 1 || id == MV_ZSTD_DICT_FHIR_R4_2)
             continue;
         a.ptr[5] = (uint8_t)id;
         if (id)
@@ -438,7 +439,7 @@ static void test_dictionary(void **state)
     /* Compressing with a dictionary medvault does not have is a caller bug. */
     mv_buf_reset(&b);
     assert_int_equal(mv_zstd_compress_dict(in, len, MV_ZSTD_BODY_LEVEL, 0, &b), MV_ERR_INVAL);
-    assert_int_equal(mv_zstd_compress_dict(in, len, MV_ZSTD_BODY_LEVEL, 2, &b), MV_ERR_INVAL);
+    assert_int_equal(mv_zstd_compress_dict(in, len, MV_ZSTD_BODY_LEVEL, 3, &b), MV_ERR_INVAL);
     assert_int_equal(b.len, 0);
     mv_buf_clear(&a);
     mv_buf_clear(&b);
@@ -465,6 +466,38 @@ static void test_dictionary_pinned(void **state)
     assert_string_equal(hex, pinned);
     /* A formatted dictionary (magic 0xEC30A437) carrying its id. */
     assert_memory_equal(mv_zdict_fhir_r4_1, "\x37\xa4\x30\xec\x01\x00\x00\x00", 8);
+}
+
+/* data/fhir-r4-2.zdict (id 2, fitted to MVR2 bodies) likewise, and bodies use it. */
+static void test_dictionary2_pinned(void **state)
+{
+    (void)state;
+    static const char pinned[] = "2a9cf9a3faf697826606c30e46cc2c2caab55510f7c7b7a4b902fa5b4f6348fe";
+    uint8_t h[MV_SHA256_BYTES];
+    char hex[2 * MV_SHA256_BYTES + 1];
+    size_t n = 0;
+    char *file = tu_read_vector_file("../../data/fhir-r4-2.zdict", &n);
+    assert_int_equal(n, mv_zdict_fhir_r4_2_len);
+    assert_memory_equal(file, mv_zdict_fhir_r4_2, n);
+    mv_free(file);
+    assert_int_equal(mv_sha256(h, mv_zdict_fhir_r4_2, mv_zdict_fhir_r4_2_len), MV_OK);
+    for (size_t i = 0; i < sizeof h; i++)
+        snprintf(hex + 2 * i, 3, "%02x", h[i]);
+    assert_string_equal(hex, pinned);
+    assert_memory_equal(mv_zdict_fhir_r4_2, "\x37\xa4\x30\xec\x02\x00\x00\x00", 8);
+    assert_int_equal(MV_ZSTD_DICT_BODY, MV_ZSTD_DICT_FHIR_R4_2);
+    /* Both compress and read back. */
+    mv_buf a, d;
+    mv_buf_init(&a, 1u << 20);
+    mv_buf_init(&d, 1u << 20);
+    assert_int_equal(mv_zstd_compress_dict((const uint8_t *)skel, sizeof skel - 1, MV_ZSTD_BODY_LEVEL,
+                                           MV_ZSTD_DICT_FHIR_R4_2, &a), MV_OK);
+    assert_int_equal(mv_zstd_frame_dict_id(a.ptr, a.len), 2);
+    assert_int_equal(mv_zstd_decompress_dict(a.ptr, a.len, 1u << 20, &d), MV_OK);
+    assert_int_equal(d.len, sizeof skel - 1);
+    assert_memory_equal(d.ptr, skel, d.len);
+    mv_buf_clear(&a);
+    mv_buf_clear(&d);
 }
 
 /* The cached context keeps no state between calls that could change an output. */
@@ -558,6 +591,7 @@ int main(void)
         cmocka_unit_test(test_alloc_failures),
         cmocka_unit_test(test_dictionary),
         cmocka_unit_test(test_dictionary_pinned),
+        cmocka_unit_test(test_dictionary2_pinned),
         cmocka_unit_test(test_context_reuse),
         cmocka_unit_test(test_threads),
     };
