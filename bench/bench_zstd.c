@@ -125,6 +125,23 @@ static void body(const uint8_t *skel, size_t len, mv_buf *out)
 
 enum { FRESH, CACHED };
 
+/* Decodes every body once (MVR2: unpacking and the canonical-packing check; MVR1: a copy);
+ * returns microseconds per body. */
+static double run_decode(mv_buf *bodies, size_t n)
+{
+    mv_record r;
+    mv_record_init(&r);
+    double t = now();
+    for (size_t i = 0; i < n; i++) {
+        mv_err rc = mv_record_decode(bodies[i].ptr, bodies[i].len, &r);
+        if (rc != MV_OK)
+            die("decode", rc);
+    }
+    t = now() - t;
+    mv_record_clear(&r);
+    return t * 1e6 / (double)n;
+}
+
 /* Compresses every body once (dict: 0 for none, at MV_ZSTD_LEVEL; else that dictionary at
  * MV_ZSTD_BODY_LEVEL); returns microseconds per body and sums output bytes. */
 static double run(mv_buf *bodies, size_t n, int mode, unsigned dict, size_t *bytes)
@@ -239,17 +256,18 @@ int main(int argc, char **argv)
     (void)run(bodies1, n, CACHED, 0, &b1_plain);
     (void)run(bodies1, n, CACHED, MV_ZSTD_DICT_FHIR_R4_1, &b1_dict);
     (void)run(bodies, n, CACHED, MV_ZSTD_DICT_FHIR_R4_1, &b2_dict1);
+    double us_dec2 = run_decode(bodies, n), us_dec1 = run_decode(bodies1, n);
     double dn = (double)n;
     if (json)
         printf("{\"records\":%zu,\"skeleton_bytes\":%.1f,\"mvr1_bytes\":%.1f,\"body_bytes\":%.1f,"
                "\"mvr1_zstd%d_bytes\":%.1f,\"mvr1_dict1_bytes\":%.1f,"
                "\"zstd%d_bytes\":%.1f,\"mvr2_dict1_bytes\":%.1f,\"dict_level%d_bytes\":%.1f,"
                "\"us_fresh_ctx\":%.2f,\"us_cached_ctx\":%.2f,\"us_dict_fresh\":%.2f,\"us_dict_cached\":%.2f,"
-               "\"us_open_fresh\":%.2f,\"us_open_cached\":%.2f}\n",
+               "\"us_open_fresh\":%.2f,\"us_open_cached\":%.2f,\"us_decode_mvr1\":%.2f,\"us_decode_mvr2\":%.2f}\n",
                n, (double)skel_bytes / dn, (double)body1_bytes / dn, (double)body_bytes / dn, MV_ZSTD_LEVEL,
                (double)b1_plain / dn, (double)b1_dict / dn, MV_ZSTD_LEVEL, (double)b_cached / dn,
                (double)b2_dict1 / dn, MV_ZSTD_BODY_LEVEL, (double)b_dict / dn, us_fresh, us_cached, us_dict_fresh,
-               us_dict, us_open_fresh, us_open);
+               us_dict, us_open_fresh, us_open, us_dec1, us_dec2);
     else {
         printf("%zu records: skeleton %.1f B; record body MVR1 %.1f B, MVR2 (packed skeleton) %.1f B\n", n,
                (double)skel_bytes / dn, (double)body1_bytes / dn, (double)body_bytes / dn);
@@ -261,6 +279,7 @@ int main(int argc, char **argv)
         printf("  MVR2, zstd -%d, dictionary %u:    %6.1f B/record  fresh context %6.2f us  cached %6.2f us\n",
                MV_ZSTD_BODY_LEVEL, MV_ZSTD_DICT_BODY, (double)b_dict / dn, us_dict_fresh, us_dict);
         printf("  decompress (dictionary):   fresh context %6.2f us  cached %6.2f us\n", us_open_fresh, us_open);
+        printf("  decode: MVR1 %6.2f us, MVR2 (unpack and check) %6.2f us\n", us_dec1, us_dec2);
     }
     for (size_t i = 0; i < n; i++) {
         mv_buf_clear(&bodies[i]);

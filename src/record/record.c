@@ -223,6 +223,9 @@ mv_err mv_record_encode(const mv_record *r, mv_buf *out)
         return rc;
     mv_buf_init(&packed, PACKED_SKELETON_MAX);
     start = out->len;
+    /* Packing shrinks a skeleton but for bytes below 0x20: one allocation in practice. */
+    if (r->skeleton_len && (rc = mv_buf_reserve(&packed, r->skeleton_len + 16)) != MV_OK)
+        goto out;
     memcpy(hdr, rec2_magic, 4);
     hdr[4] = MV_RECORD_VERSION;
     hdr[5] = (uint8_t)r->kind;

@@ -317,6 +317,15 @@ mv_err mv_skel_unpack(const uint8_t *in, size_t len, size_t max_out, mv_buf *out
         return MV_ERR_INVAL;
     mv_buf_init(&again, len);
     start = out->len;
+    /* One allocation each in the common case: text is rarely more than twice its packing,
+     * and a canonical packing packs back to exactly len bytes. A reservation beyond out->max
+     * is left to the appends below, which report it. */
+    if (len) {
+        if ((rc = mv_buf_reserve(out, len < max_out / 2 ? len * 2 : max_out)) == MV_ERR_NOMEM ||
+            (rc = mv_buf_reserve(&again, len)) == MV_ERR_NOMEM)
+            goto out;
+        rc = MV_OK;
+    }
     while (i < len) {
         uint8_t c = in[i];
         size_t used, tlen;

@@ -882,7 +882,8 @@ typedef struct env_ctx {
     char name_base[96];
 } env_ctx;
 
-/* The skeleton (FHIR) or file name (attachment) with a knob, then zstd(MVR1) into g->z. */
+/* The skeleton (FHIR) or file name (attachment) with a knob, then zstd(encode) into g->z: the
+ * record encoding mv_envelope_seal writes (MVR2, packed skeleton), compressed by compress_body. */
 static mv_err build_env(gen *g, void *ctx, size_t knob)
 {
     env_ctx *e = ctx;
