@@ -361,7 +361,8 @@ static mv_err add_block(struct put *P, struct rec *r, uint32_t slot, const uint8
 static void batch_free(struct batch *B)
 {
     for (size_t i = 0; i < B->n_blks; i++) {
-        mv_wipe(B->blks[i].plain, B->blks[i].plain_len);
+        if (B->blks[i].plain)
+            mv_wipe(B->blks[i].plain, B->blks[i].plain_len);
         mv_free(B->blks[i].plain);
         mv_buf_clear(&B->blks[i].p);
     }
@@ -383,6 +384,11 @@ static mv_err task_compress(void *ctx, size_t i)
     mv_err rc = mv_zstd_compress(b->plain, b->plain_len, b->level, &b->p);
     if (rc == MV_OK)
         rc = mv_mle_fingerprint(b->p.ptr ? b->p.ptr : (const uint8_t *)"", b->p.len, b->fp);
+    /* Only p goes on: the plaintext is dropped now, not when the batch is committed (two
+     * batches are in flight). */
+    mv_wipe(b->plain, b->plain_len);
+    mv_free(b->plain);
+    b->plain = NULL;
     return rc;
 }
 
