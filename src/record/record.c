@@ -632,28 +632,35 @@ mv_err mv_envelope_kind_of(const uint8_t *env, size_t len, mv_envelope_kind *kin
     return MV_OK;
 }
 
+/* Appends a whole envelope of v's kind: the header, an entry wrapping R for each distinct
+ * reader of reader_pks[0..n_readers) (at most cap; none for a bare MVE2), and r's body sealed
+ * under R and aad. Nothing is left appended on error. */
+static mv_err env_seal(mv_buf *out, const env_view *v, const uint8_t *reader_pks, size_t n_readers, size_t cap,
+                       const mv_record *r, const uint8_t *aad, size_t aad_len, const uint8_t R[KEY_BYTES])
+{
+    size_t start = out->len;
+    mv_err rc;
+    if ((rc = env_put_readers(out, v, reader_pks, n_readers, cap, R)) != MV_OK ||
+        (rc = seal_body(r, aad, aad_len, R, out)) != MV_OK)
+        buf_truncate(out, start);
+    return rc;
+}
+
 mv_err mv_envelope_seal(const uint8_t id[static MV_RECORD_ID_BYTES], const mv_record *r,
                         const uint8_t *reader_pks, size_t n_readers, mv_buf *out)
 {
     mv_err rc;
     uint8_t R[KEY_BYTES];
     uint8_t aad[AAD1_BYTES];
-    size_t start;
     env_view v = {.kind = MV_ENVELOPE_MVE1};
 
     if (!id || !r || !reader_pks || !n_readers || !out)
         return MV_ERR_INVAL;
     if ((rc = mv_crypto_init()) != MV_OK)
         return rc;
-    start = out->len;
     randombytes_buf(R, sizeof R);
     env1_aad(aad, id);
-    if ((rc = env_put_readers(out, &v, reader_pks, n_readers, MV_ENVELOPE_MAX_READERS, R)) != MV_OK)
-        goto out;
-    rc = seal_body(r, aad, sizeof aad, R, out);
-out:
-    if (rc != MV_OK)
-        buf_truncate(out, start);
+    rc = env_seal(out, &v, reader_pks, n_readers, MV_ENVELOPE_MAX_READERS, r, aad, sizeof aad, R);
     mv_wipe(R, sizeof R);
     return rc;
 }
@@ -797,22 +804,14 @@ mv_err mv_envelope2_seal(const uint8_t id[static MV_RECORD_ID_BYTES], const mv_r
     uint8_t R[KEY_BYTES];
     uint8_t aad[AAD2_BYTES];
     env_view v = {.kind = MV_ENVELOPE_MVE2, .kid = kid};
-    size_t start;
 
     if (!id || !r || !kid || !K || !out)
         return MV_ERR_INVAL;
     if ((rc = mv_crypto_init()) != MV_OK)
         return rc;
-    start = out->len;
-    if ((rc = mv_envelope_record_key(id, K, R)) != MV_OK)
-        goto out;
     env2_aad(aad, id, kid);
-    if ((rc = env_put_head(out, &v, 0)) != MV_OK)
-        goto out;
-    rc = seal_body(r, aad, sizeof aad, R, out);
-out:
-    if (rc != MV_OK)
-        buf_truncate(out, start);
+    if ((rc = mv_envelope_record_key(id, K, R)) == MV_OK)
+        rc = env_seal(out, &v, NULL, 0, 0, r, aad, sizeof aad, R); /* no entry: readers use the keyset */
     mv_wipe(R, sizeof R);
     return rc;
 }
