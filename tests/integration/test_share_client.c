@@ -64,6 +64,18 @@ static mv_client *open_as(const char *user, const mv_client_options *o)
     return c;
 }
 
+/* c's record listing (mv_client_list_json), parsed: the caller frees it. */
+static mv_json *listing(mv_client *c)
+{
+    mv_buf b;
+    mv_json *j = NULL;
+    mv_buf_init(&b, 1 << 20);
+    assert_int_equal(mv_client_list_json(c, &b), MV_OK);
+    assert_int_equal(mv_json_parse((const char *)b.ptr, b.len, NULL, &j, NULL), MV_OK);
+    mv_buf_clear(&b);
+    return j;
+}
+
 static void put_one(mv_client *c, const char *path, uint8_t id[16])
 {
     mv_put_stats st;
@@ -72,11 +84,7 @@ static void put_one(mv_client *c, const char *path, uint8_t id[16])
         fail_msg("put failed: %s (%s)", mv_strerror(rc), mv_client_last_error(c));
     assert_int_equal(st.records, 1);
     /* The id: the newest record of this user in the listing. */
-    mv_buf b;
-    mv_json *j = NULL;
-    mv_buf_init(&b, 1 << 20);
-    assert_int_equal(mv_client_list_json(c, &b), MV_OK);
-    assert_int_equal(mv_json_parse((const char *)b.ptr, b.len, NULL, &j, NULL), MV_OK);
+    mv_json *j = listing(c);
     const mv_json *recs = mv_json_get(j, "records");
     assert_true(mv_json_len(recs) > 0);
     const mv_json *last = mv_json_at(recs, mv_json_len(recs) - 1);
@@ -84,7 +92,6 @@ static void put_one(mv_client *c, const char *path, uint8_t id[16])
     assert_string_equal(mv_json_get_str(last, "patient", NULL), ""); /* legacy */
     assert_string_equal(mv_json_get_str(last, "episode", NULL), "");
     mv_json_free(j);
-    mv_buf_clear(&b);
 }
 
 static void test_share_grant_revoke(void **state)
@@ -155,11 +162,7 @@ static void test_share_grant_revoke(void **state)
 /* Number of records in c's listing (keysets are not listed). */
 static size_t listed(mv_client *c)
 {
-    mv_buf b;
-    mv_json *j = NULL;
-    mv_buf_init(&b, 1 << 20);
-    assert_int_equal(mv_client_list_json(c, &b), MV_OK);
-    assert_int_equal(mv_json_parse((const char *)b.ptr, b.len, NULL, &j, NULL), MV_OK);
+    mv_json *j = listing(c);
     const mv_json *recs = mv_json_get(j, "records");
     size_t n = mv_json_len(recs);
     for (size_t i = 0; i < n; i++) {
@@ -168,7 +171,6 @@ static size_t listed(mv_client *c)
         assert_true(blocks > 0);
     }
     mv_json_free(j);
-    mv_buf_clear(&b);
     return n;
 }
 
@@ -221,11 +223,7 @@ static void test_keysets_per_reader_set(void **state)
     mv_buf out;
     mv_buf_init(&out, 1 << 20);
     uint8_t id[16];
-    mv_buf b;
-    mv_json *j = NULL;
-    mv_buf_init(&b, 1 << 20);
-    assert_int_equal(mv_client_list_json(d2, &b), MV_OK);
-    assert_int_equal(mv_json_parse((const char *)b.ptr, b.len, NULL, &j, NULL), MV_OK);
+    mv_json *j = listing(d2);
     const mv_json *recs = mv_json_get(j, "records");
     for (size_t i = before; i < mv_json_len(recs); i++) {
         assert_int_equal(mv_json_get_hex(mv_json_at(recs, i), "id", id, 16), MV_OK);
@@ -234,7 +232,6 @@ static void test_keysets_per_reader_set(void **state)
         assert_true(out.len > 0);
     }
     mv_json_free(j);
-    mv_buf_clear(&b);
     mv_client_close(d2);
     /* A damaged cache file is an empty cache: a new keyset (one wrap), then reuse. */
     assert_int_equal(mv_file_write_atomic(cache, "MVKC\x01garbage", 12, 0600), MV_OK);
@@ -248,8 +245,7 @@ static void test_keysets_per_reader_set(void **state)
     mv_credential c1;
     mv_client_whoami(d1, &c1, NULL);
     uint8_t other[16];
-    assert_int_equal(mv_client_list_json(d2, &b), MV_OK);
-    assert_int_equal(mv_json_parse((const char *)b.ptr, b.len, NULL, &j, NULL), MV_OK);
+    j = listing(d2);
     recs = mv_json_get(j, "records");
     assert_int_equal(mv_json_get_hex(mv_json_at(recs, mv_json_len(recs) - 1), "id", id, 16), MV_OK);
     assert_int_equal(mv_json_get_hex(mv_json_at(recs, mv_json_len(recs) - 2), "id", other, 16), MV_OK);
@@ -264,7 +260,6 @@ static void test_keysets_per_reader_set(void **state)
     assert_int_equal(mv_client_get(d2, id, &out, NULL, NULL, 0), MV_OK);
     mv_client_close(d1);
     mv_client_close(d2);
-    mv_buf_clear(&b);
     mv_buf_clear(&out);
 }
 
