@@ -14,7 +14,10 @@
  * Varints are LEB128 (7 bits a byte, low first), minimal, at most 10 bytes. The parts of a shape
  * that repeat from record to record (department, owner, patient, episode, the reader keys, the
  * envelope kind and keyset id) are one access set, stored once and named by a small id.
- * Every write is one synced LMDB transaction: a shape is durable when the call returns.
+ * Every write is one synced LMDB transaction: a shape is durable when the call returns. A put
+ * takes its batch in id order and appends (MDB_APPEND) every id above the table's largest, so
+ * time-ordered ids fill leaves instead of splitting them (docs/decoy.md, "What one shape or
+ * one caller can cost").
  *
  * Thread-safety: a store may be used from any number of threads (LMDB serialises writers). */
 #ifndef MV_DECOY_STORE_H
