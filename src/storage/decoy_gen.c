@@ -231,6 +231,18 @@ static const char *const bodyparts[] = {"CHEST", "HEAD", "ABDOMEN", "PELVIS", "S
 
 /* ---------- the generator's state ---------- */
 
+/* One knob text stream (knob_text) as far as it was drawn: every size search asks for prefixes
+ * of the same few streams at a dozen lengths, so each is drawn once and then copied. */
+#define TEXT_STREAMS 4
+typedef struct text_stream {
+    int used, samples;
+    uint64_t e;
+    unsigned v;
+    drbg d;     /* where the stream continues */
+    long level; /* samples: the walk's level */
+    mv_buf text; /* the stream's first text.len characters */
+} text_stream;
+
 typedef struct gen {
     const mv_decoy_shape *s;
     uint8_t k[32]; /* the record's key (secret) */
@@ -239,6 +251,8 @@ typedef struct gen {
     mv_buf doc, tmp, z;
     char date[11], dt[21];
     unsigned narr_variant; /* which text stream the narrative (the envelope's knob) uses */
+    text_stream ts[TEXT_STREAMS];
+    unsigned ts_next; /* the slot a new stream takes (round robin) */
 } gen;
 
 static void fmt_time(uint64_t t, char date[11], char dt[21])
@@ -270,31 +284,72 @@ static void uuid(drbg *d, char out[37])
     out[36] = 0;
 }
 
-/* Appends n characters of the knob text (stream v of entry e): words, or ECG samples.
- * Text of n characters is a prefix of text of n + 1, so sizes grow smoothly with n. */
-static mv_err knob_text(const gen *g, uint64_t e, unsigned v, int samples, size_t n, mv_buf *out)
+/* Writes v in decimal (as "%ld") to p (room for 21 characters); returns the length. */
+static size_t put_long(char *p, long v)
 {
-    drbg d;
-    char w[24];
+    char r[24];
+    size_t n = 0, o = 0;
+    unsigned long u = v < 0 ? 0ul - (unsigned long)v : (unsigned long)v;
+    do {
+        r[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        p[o++] = '-';
+    while (n)
+        p[o++] = r[--n];
+    return o;
+}
+
+/* The stream (e, v, samples) drawn to at least n characters. */
+static mv_err text_stream_get(gen *g, uint64_t e, unsigned v, int samples, size_t n, const mv_buf **out)
+{
+    text_stream *t = NULL;
     mv_err rc = MV_OK;
-    long level = 0;
-    drbg_init(&d, g->k, DOM_TEXT, e * 16 + v);
-    for (size_t done = 0; done < n && rc == MV_OK;) {
-        int wl;
-        if (samples) {
-            level += (long)below(&d, 41) - 20 - level / 8; /* a mean-reverting walk, like a lead's trace */
-            wl = snprintf(w, sizeof w, "%s%ld", done ? " " : "", level);
-        } else {
-            wl = snprintf(w, sizeof w, "%s%s", done ? " " : "", words[skewed(&d, sizeof words / sizeof *words)]);
-        }
-        size_t k = (size_t)wl < n - done ? (size_t)wl : n - done;
-        rc = mv_buf_append(out, w, k);
-        done += k;
+    for (unsigned i = 0; i < TEXT_STREAMS && !t; i++)
+        if (g->ts[i].used && g->ts[i].e == e && g->ts[i].v == v && g->ts[i].samples == samples)
+            t = &g->ts[i];
+    if (!t) {
+        t = &g->ts[g->ts_next++ % TEXT_STREAMS];
+        t->used = 1;
+        t->e = e;
+        t->v = v;
+        t->samples = samples;
+        t->level = 0;
+        drbg_init(&t->d, g->k, DOM_TEXT, e * 16 + v);
+        mv_buf_reset(&t->text);
     }
+    while (t->text.len < n && rc == MV_OK) {
+        char w[24];
+        size_t wl = 0;
+        if (t->text.len)
+            w[wl++] = ' ';
+        if (samples) {
+            t->level += (long)below(&t->d, 41) - 20 - t->level / 8; /* a mean-reverting walk, like a lead's trace */
+            wl += put_long(w + wl, t->level);
+        } else {
+            const char *word = words[skewed(&t->d, sizeof words / sizeof *words)];
+            size_t l = strlen(word);
+            memcpy(w + wl, word, l); /* the longest word is 9 characters */
+            wl += l;
+        }
+        rc = mv_buf_append(&t->text, w, wl);
+    }
+    *out = &t->text;
     return rc;
 }
 
-static mv_err narrative(const gen *g, size_t n, unsigned v, mv_buf *b)
+/* Appends n characters of the knob text (stream v of entry e): words, or ECG samples.
+ * Text of n characters is a prefix of text of n + 1 (the first n characters of one endless
+ * stream of words separated by spaces), so sizes grow smoothly with n. */
+static mv_err knob_text(gen *g, uint64_t e, unsigned v, int samples, size_t n, mv_buf *out)
+{
+    const mv_buf *t = NULL;
+    mv_err rc = text_stream_get(g, e, v, samples, n, &t);
+    return rc == MV_OK ? mv_buf_append(out, t->ptr, n) : rc;
+}
+
+static mv_err narrative(gen *g, size_t n, unsigned v, mv_buf *b)
 {
     mv_err rc = mv_buf_puts(b, ",\"text\":{\"status\":\"generated\",\"div\":\"<div xmlns=\\\"http://www.w3.org/1999/xhtml\\\">");
     if (rc == MV_OK)
@@ -315,7 +370,7 @@ static const drug *pick_drug(drbg *d, const char *dept)
 
 /* Appends the envelope knob of the lean tiers (lean >= 2): n characters of free text in an
  * envelope member of type t (nothing when n is 0; a Patient keeps its narrative). */
-static mv_err lean_knob(const gen *g, int t, size_t n, mv_buf *b)
+static mv_err lean_knob(gen *g, int t, size_t n, mv_buf *b)
 {
     static const char *const open_[] = {",\"note\":[{\"text\":\"", ",\"note\":[{\"text\":\"",
                                         ",\"note\":[{\"text\":\"", ",\"conclusion\":\"",
@@ -1137,6 +1192,8 @@ static mv_err gen_open(gen *g, const uint8_t seed[MV_DECOY_SEED_BYTES], const mv
     mv_buf_init(&g->doc, MV_FHIR_MAX_BYTES);
     mv_buf_init(&g->tmp, MV_FHIR_MAX_BYTES);
     mv_buf_init(&g->z, (size_t)MV_DECOY_MAX_BLOCK_LEN * 2);
+    for (unsigned i = 0; i < TEXT_STREAMS; i++)
+        mv_buf_init(&g->ts[i].text, KNOB_MAX + 32);
     if ((rc = mv_crypto_init()) != MV_OK)
         return rc;
     if ((rc = mv_hkdf_sha256(g->k, 32, (const uint8_t *)"medvault-decoy-v1", 17, seed, MV_DECOY_SEED_BYTES, s->id,
@@ -1158,6 +1215,9 @@ static void gen_close(gen *g)
     mv_buf_clear(&g->doc);
     mv_buf_clear(&g->tmp);
     mv_buf_clear(&g->z);
+    for (unsigned i = 0; i < TEXT_STREAMS; i++)
+        mv_buf_clear(&g->ts[i].text);
+    mv_wipe(g->ts, sizeof g->ts);
     mv_wipe(g->k, sizeof g->k);
     mv_wipe(g->kset, sizeof g->kset);
 }
