@@ -699,7 +699,10 @@ typedef mv_err (*build_fn)(gen *g, void *ctx, size_t knob);
 
 /* Finds a knob in [0, kmax] whose compressed size is exactly target (sizes grow with the
  * knob, by small noisy steps): binary search for the first knob reaching target, then a
- * scan around it. *found is 0 when no knob hits (too small, too large, or a gap). */
+ * scan around it. *found is 0 when no knob hits (too small, too large, or a gap). When found,
+ * the last build was the knob's: g->z (and whatever f leaves besides) is its. The knobs built
+ * and their order are part of the generator's output (sizes are not monotonic in the knob, so
+ * another probe order can settle on another knob): a change here changes decoys. */
 static mv_err search(gen *g, build_fn f, void *ctx, size_t target, size_t kmax, size_t *knob, int *found)
 {
     mv_err rc;
@@ -711,7 +714,7 @@ static mv_err search(gen *g, build_fn f, void *ctx, size_t target, size_t kmax, 
         *found = g->z.len == target;
         return MV_OK;
     }
-    size_t lo = 0, hi = kmax;
+    size_t lo = 0, hi = kmax, last = kmax;
     if ((rc = f(g, ctx, hi)) != MV_OK)
         return rc;
     if (g->z.len < target)
@@ -721,18 +724,24 @@ static mv_err search(gen *g, build_fn f, void *ctx, size_t target, size_t kmax, 
         *knob = 0;
         return MV_OK;
     }
+    size_t hi_len = g->z.len; /* the size at hi: every hi was built once already */
     while (hi - lo > 1) {
         size_t mid = lo + (hi - lo) / 2;
         if ((rc = f(g, ctx, mid)) != MV_OK)
             return rc;
-        if (g->z.len >= target)
+        last = mid;
+        if (g->z.len >= target) {
             hi = mid;
-        else
+            hi_len = g->z.len;
+        } else {
             lo = mid;
+        }
     }
-    if ((rc = f(g, ctx, hi)) != MV_OK) /* hi usually hits: steps are mostly 0 or 1 byte */
+    /* hi usually hits (steps are mostly 0 or 1 byte); it is built again only when it hits and
+     * was not the last build, so that g->z (and what f leaves besides) is hi's. */
+    if (hi_len == target && last != hi && (rc = f(g, ctx, hi)) != MV_OK)
         return rc;
-    if (g->z.len == target) {
+    if (hi_len == target) {
         *knob = hi;
         *found = 1;
         return MV_OK;
@@ -1359,8 +1368,7 @@ mv_err mv_decoy_generate_stream(const uint8_t seed[static MV_DECOY_SEED_BYTES], 
         if ((rc = search(&g, build_env, &e, target, e.narr ? kmax : 0, &knob, &found)) != MV_OK)
             goto out;
     }
-    if (found && (rc = build_env(&g, &e, knob)) != MV_OK)
-        goto out;
+    /* Found: the search's last build was the knob's (g.z and the record's skeleton are its). */
     if (found)
         inexact += e.mode != Z_ZSTD;
     else
