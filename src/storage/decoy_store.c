@@ -520,6 +520,35 @@ mv_err decoy_store_tags_put(decoy_store *st, const uint8_t id[16], const uint8_t
     return rc;
 }
 
+mv_err decoy_store_put_served(decoy_store *st, const decoy_store_served *v, size_t n)
+{
+    MDB_txn *t = NULL;
+    tail tl;
+    mv_buf val;
+    mv_err rc;
+    if (!st || (!v && n))
+        return MV_ERR_INVAL;
+    for (size_t i = 0; i < n; i++)
+        if (!mv_decoy_shape_valid(v[i].shape) || (!v[i].tags && v[i].n_tags))
+            return MV_ERR_INVAL;
+    if (n == 0)
+        return MV_OK;
+    mv_buf_init(&val, (size_t)MV_DECOY_MAX_BLOCKS * VARINT_MAX + 64);
+    if ((rc = txn_begin(st, 1, &t)) != MV_OK || (rc = last_key(t, st->dbi[DB_SHAPES], tl.last, 16, &tl.have)) != MV_OK)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        int c = 0;
+        if ((rc = put_shape(st, t, &tl, v[i].shape, &val, &c)) != MV_OK ||
+            (rc = put_tags(st, t, v[i].shape->id, v[i].tags, v[i].n_tags)) != MV_OK)
+            goto out;
+    }
+    rc = commit(&t); /* nothing dirty (every shape and tag already there): no write, no sync */
+out:
+    abort_txn(&t);
+    mv_buf_clear(&val);
+    return rc;
+}
+
 mv_err decoy_store_tag_get(decoy_store *st, const uint8_t tag[32], uint8_t id[16], uint32_t *index)
 {
     MDB_txn *t = NULL;
