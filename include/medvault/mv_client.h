@@ -87,6 +87,9 @@ typedef void (*mv_put_fn)(void *ctx, const mv_put_result *r);
 typedef struct mv_put_stats {
     uint64_t records, failed, bytes_in, blocks, unique_blocks, uploaded_blocks, proven_blocks;
     uint64_t uploaded_bytes, envelope_bytes, oprf_evaluations, cache_hits, round_trips;
+    /* X25519 operations: wrapping a new reader set's key once per reader, or opening a
+     * stored one; none per record (decision 0010). */
+    uint64_t public_key_ops;
     double seconds;
 } mv_put_stats;
 

@@ -37,6 +37,11 @@
  * revoke what its reader already learnt (R, or K for a keyset): to revoke, seal the record
  * again (MVE2: under the keyset of the remaining readers).
  *
+ * The body zstd(encode(r)) of MVE1 and MVE2 is one zstd frame compressed with the body
+ * dictionary, whose id its frame header names (mv_zstd.h, docs/records.md "The body
+ * dictionary"); a frame naming no dictionary (sealed before dictionaries) is read too, one
+ * naming an unknown id is PARSE.
+ *
  * Thread-safety: functions on distinct objects are independent; an mv_record is not
  * synchronized. mv_record_clear wipes every key (and the skeleton, which holds identity
  * fields). Every function that handles R or K wipes its copies. */
@@ -53,6 +58,8 @@ extern "C" {
 #endif
 
 #define MV_RECORD_ID_BYTES 16
+#define MV_RECORD_ID_TIME_BYTES 6    /* milliseconds since the epoch, big-endian */
+#define MV_RECORD_ID_RANDOM_BYTES 10 /* from the system CSPRNG */
 #define MV_RECORD_NAME_MAX 4096u
 #define MV_RECORD_SKELETON_MAX ((size_t)16 << 20)
 #define MV_RECORD_BLOCKS_MAX 1000000u
@@ -89,6 +96,21 @@ void mv_record_init(mv_record *r);
 /* Wipes and frees everything r owns (keys, skeleton, name) and re-initialises it. Accepts
  * NULL. */
 void mv_record_clear(mv_record *r);
+
+/* Draws a new record id: MV_RECORD_ID_TIME_BYTES of the current time in milliseconds since
+ * the epoch (big-endian), then MV_RECORD_ID_RANDOM_BYTES random bytes (mv_random_bytes).
+ * Why time first: the storage index keys records by id, and ids that grow with time are
+ * appended to its B-tree (full pages) instead of splitting a page in the middle at each
+ * insert, which left random ids' index at about twice the size. Why still unguessable: an
+ * id is a capability-like name that the servers' ACLs protect, but one must not be able to
+ * enumerate or predict another user's ids; with 80 random bits an attacker who knows the
+ * exact millisecond of a record still has 2^80 candidates (2^-80 per guess). What the time
+ * part discloses (when the record was made, to the millisecond) the storage server already
+ * knows and every listing shows (`created`). Ids are unique with overwhelming probability:
+ * a collision needs two ids of the same millisecond with the same 80 random bits (about
+ * 2^-80 per pair; the storage server refuses a duplicate id anyway).
+ * Errors: MV_ERR_INVAL (id NULL), MV_ERR_CRYPTO (the CSPRNG or the clock failed). */
+mv_err mv_record_id_new(uint8_t id[static MV_RECORD_ID_BYTES]) __attribute__((warn_unused_result));
 
 /* Appends a copy of *b. b may not point into r->blocks.
  * Errors: MV_ERR_INVAL (NULL), MV_ERR_TOO_LARGE (already MV_RECORD_BLOCKS_MAX blocks),

@@ -12,11 +12,19 @@
  *   live claim for, so knowing a tag or a token alone gets nothing.
  * - A record has a 16-byte id, an owner, a department, readers (the ACL; the owner is always a
  *   reader), optionally a patient (an Ed25519 key, also always a reader once set) and an
- *   episode (16 bytes), the distinct tags it references and an opaque envelope kept in the
- *   index itself. Who may name a patient is the caller's to decide (the storage server checks
- *   a delegation); the engine only keeps the patient in the ACL.
+ *   episode (16 bytes), the distinct tags it references and an opaque envelope. Envelopes
+ *   and tags are kept in the pack files next to the blocks (one envelope segment per
+ *   mv_store_put_records call, verified by its SHA-256 like a block), and the index keeps a
+ *   compact entry per record with its access interned in a shared access set (docs/storage.md).
+ *   Record ids should be time-ordered (mv_record_id_new): the index then appends instead of
+ *   splitting pages. Who may name a patient is the caller's to decide (the storage server
+ *   checks a delegation); the engine only keeps the patient in the ACL.
  *   A block's reference count is the number of records naming it; mv_store_gc frees blocks
- *   with no references and no live claim, and compacts the pack files.
+ *   with no references and no live claim, drops deleted records' envelopes, and compacts the
+ *   pack files.
+ *
+ * Versions: the index carries its format (2). A store written by format 1 (envelopes inside
+ * the index) is migrated by mv_store_open, in crash-safe batches.
  *
  * Durability: every mutating function returns only once its effect is durable (pack data is
  * fdatasync'd before the index transaction naming it commits; the index commit is synced).
@@ -68,11 +76,14 @@ typedef struct mv_store_options {
  * and takes an exclusive flock on dir/lock for the life of the handle. Then runs recovery:
  * each pack file is truncated to the end committed in the index (dropping torn tails and data
  * written before a crash but never committed) and pack files the index does not know are
- * deleted. dir is copied; opt is read only during the call. *out receives the handle (close it
+ * deleted. A format-1 index is then migrated (its envelopes moved to the packs), one
+ * transaction per 1024 records; a crash mid-way leaves a store the next open finishes.
+ * dir is copied; opt is read only during the call. *out receives the handle (close it
  * with mv_store_close); it is NULL on error.
  * Errors: MV_ERR_INVAL (NULL dir/out, or opt->pack_target above 4 GiB), MV_ERR_BUSY (another
  * process, or another handle in this one, holds the store), MV_ERR_TOO_LARGE (path too long),
- * MV_ERR_PARSE (the index holds an entry this version cannot decode), MV_ERR_IO, MV_ERR_NOMEM. */
+ * MV_ERR_PARSE (the index holds an entry this version cannot decode, or has a newer format),
+ * MV_ERR_IO, MV_ERR_NOMEM. */
 mv_err mv_store_open(const char *dir, const mv_store_options *opt, mv_store **out)
     __attribute__((warn_unused_result));
 
@@ -90,6 +101,12 @@ typedef struct mv_store_block_in {
     const uint8_t *data;                     /* the ciphertext C, or NULL (claim only) */
     size_t len;                              /* bytes of data, <= MV_STORE_MAX_BLOCK */
     uint8_t claimant[MV_STORE_PK_BYTES];     /* public key of the uploader / prover */
+    /* 1: the caller has itself checked SHA-256(data) == tag on these very bytes, which stay
+     * unchanged for the call, and the store skips its own hash (every byte of an upload is
+     * then hashed once, not twice). The storage server's FileStore does so, to refuse a bad
+     * batch with a precise answer before anything else. Every other caller leaves it 0 and
+     * the store checks. The dept, len and token checks apply either way. */
+    int tag_checked;
 } mv_store_block_in;
 
 typedef struct mv_store_block_out {
@@ -98,7 +115,7 @@ typedef struct mv_store_block_out {
 } mv_store_block_out;
 
 /* Stores n blocks, all or nothing. First every item is checked (dept, len, and SHA-256(data) ==
- * tag); on any failure nothing is stored. Then, under group commit with concurrent callers, the
+ * tag unless the item's tag_checked says the caller did); on any failure nothing is stored. Then, under group commit with concurrent callers, the
  * data of tags not yet stored is appended to the current pack, the pack is fdatasync'd, and one
  * index transaction adds the blocks (reference count 0, first department = this item's), the
  * token mappings and the claims (claimant, tag, now). Returns only when all of it is durable.
@@ -237,9 +254,10 @@ typedef struct mv_store_gc_report {
 } mv_store_gc_report;
 
 /* Garbage collection: drops expired claims; frees blocks with no reference and no live claim
- * (and their tokens); then every pack holding dead bytes is compacted: its live entries are
- * appended to the current pack, which is fdatasync'd, one transaction repoints them, and only
- * then the old pack is unlinked. A crash at any point leaves a consistent store. Safe while the
+ * (and their tokens) and access sets no record names; then every pack holding dead bytes
+ * (freed blocks, deleted or replaced envelopes) is compacted: its live entries are appended to
+ * the current pack (an envelope segment without its dead records' bytes), which is
+ * fdatasync'd, one transaction repoints them, and only then the old pack is unlinked. A crash at any point leaves a consistent store. Safe while the
  * store serves other threads (uploads wait while one pack is being compacted). rep (may be
  * NULL) receives the counts, also on error (work done so far). Errors: MV_ERR_IO,
  * MV_ERR_NOMEM, MV_ERR_PARSE, MV_ERR_VERIFY (a live entry read back corrupt: that pack is left
@@ -264,9 +282,10 @@ typedef struct mv_store_check_report {
 typedef void (*mv_store_problem_fn)(void *ctx, const char *what);
 
 /* Full check, like `restic check --read-data`: reads every committed pack entry and verifies
- * SHA-256 == its tag, that every index block points exactly at such an entry, that every pack
- * the index names exists, and that reference counts equal the number of records naming each
- * tag. Runs over one index snapshot, concurrently with readers and writers (not with gc).
+ * SHA-256 == its tag (blocks and envelope segments), that every index block and segment points
+ * exactly at such an entry, that every record's envelope lies in its segment, that every pack
+ * the index names exists, that reference counts equal the number of records naming each tag,
+ * and that access sets, their reader entries and their record lists agree. Runs over one index snapshot, concurrently with readers and writers (not with gc).
  * Memory: about 48 bytes per distinct referenced tag. fn may be NULL. Returns MV_OK even if
  * problems were found: the store is clean iff bad_entries + missing + orphans +
  * refcount_errors == 0. Errors: MV_ERR_IO, MV_ERR_NOMEM (rep then partial). */
@@ -277,7 +296,9 @@ typedef struct mv_store_dept_stats {
     char dept[MV_STORE_DEPT_MAX + 1];
     uint64_t records;
     uint64_t logical_bytes;  /* sum over its records of envelope + block lengths */
-    uint64_t physical_bytes; /* its envelopes + referenced blocks it uploaded first */
+    uint64_t physical_bytes; /* attributed data: its envelopes + referenced blocks it uploaded
+                                first (the index, pack framing and dead bytes, shared by all
+                                departments, are in the totals only) */
     uint64_t dedup_hits;     /* claims made with data == NULL */
 } mv_store_dept_stats;
 
@@ -286,15 +307,22 @@ typedef struct mv_store_stats {
     uint64_t blocks;         /* blocks in the index (referenced or awaiting gc) */
     uint64_t block_bytes;    /* their ciphertext bytes */
     uint64_t envelope_bytes;
-    uint64_t pack_bytes;     /* committed bytes of all pack files (entries with framing) */
+    uint64_t pack_bytes;     /* committed bytes of all pack files: blocks, envelope segments,
+                                framing, and dead bytes gc has not collected yet */
+    uint64_t index_bytes;    /* size of the index file (index/data.mdb), free pages included */
     uint64_t logical_bytes;  /* what a non-deduplicating store would keep for the records */
-    uint64_t physical_bytes; /* envelope_bytes + bytes of blocks with at least one reference */
+    uint64_t physical_bytes; /* everything the store keeps on disk: pack_bytes + index_bytes
+                                (what a cloud bill sees). Before index format 2 this field
+                                meant what data_bytes means now. */
+    uint64_t data_bytes;     /* envelope_bytes + bytes of blocks with at least one reference
+                                (the data itself, without framing, index or dead bytes) */
     size_t n_depts;          /* departments in depts (the first 64 by name) */
     mv_store_dept_stats depts[64];
 } mv_store_stats;
 
 /* Fills *out from one snapshot. (Named _get_stats because C cannot give the type and the
- * function the one name mv_store_stats.) Errors: MV_ERR_PARSE, MV_ERR_IO. */
+ * function the one name mv_store_stats.) index_bytes is the index file's size when the
+ * call reads it (a separate step from the snapshot). Errors: MV_ERR_PARSE, MV_ERR_IO. */
 mv_err mv_store_get_stats(mv_store *s, mv_store_stats *out) __attribute__((warn_unused_result));
 
 #ifdef __cplusplus

@@ -319,6 +319,7 @@ void mv_client_close(mv_client *c)
     if (!c)
         return;
     mvc_cache_close(c->cache);
+    mvc_keysets_free(c->keysets);
     mv_fhir_profiles_free(c->profiles);
     mv_identity_free(c->id);
     mv_wipe(c, sizeof *c);
@@ -339,11 +340,64 @@ static mv_err get_json(mv_client *c, const char *path, const char *what, mv_buf 
     return rc;
 }
 
+/* The listing without keysets (records that name no block, decision 0010): they are keys,
+ * not records a user stores, reads or deletes by hand. */
+static mv_err without_keysets(mv_client *c, const mv_buf *in, mv_buf *out)
+{
+    mv_json *root = NULL;
+    mv_err rc = mv_json_parse((const char *)in->ptr, in->len, NULL, &root, NULL);
+    if (rc != MV_OK || mv_json_type_of(root) != MV_JSON_OBJECT) {
+        mv_json_free(root);
+        mvc_seterr(c, "the storage server sent a malformed record list");
+        return MV_ERR_PROTOCOL;
+    }
+    size_t start = out->len;
+    rc = mv_buf_puts(out, "{");
+    for (size_t i = 0; rc == MV_OK && i < mv_json_len(root); i++) {
+        size_t kl = 0;
+        const mv_json *v = NULL;
+        const char *key = mv_json_key_at(root, i, &kl);
+        v = mv_json_value_at(root, i);
+        if ((rc = mv_buf_puts(out, i ? "," : "")) != MV_OK || (rc = mv_json_write_str(out, key, kl)) != MV_OK ||
+            (rc = mv_buf_puts(out, ":")) != MV_OK)
+            break;
+        if (kl != 7 || memcmp(key, "records", 7) != 0 || mv_json_type_of(v) != MV_JSON_ARRAY) {
+            rc = mv_json_write(out, v);
+            continue;
+        }
+        rc = mv_buf_puts(out, "[");
+        for (size_t j = 0, w = 0; rc == MV_OK && j < mv_json_len(v); j++) {
+            const mv_json *e = mv_json_at(v, j);
+            uint64_t blocks = 1;
+            if (mv_json_get_u64(e, "blocks", &blocks) == MV_OK && blocks == 0)
+                continue;
+            if ((rc = mv_buf_puts(out, w++ ? "," : "")) == MV_OK)
+                rc = mv_json_write(out, e);
+        }
+        if (rc == MV_OK)
+            rc = mv_buf_puts(out, "]");
+    }
+    if (rc == MV_OK)
+        rc = mv_buf_puts(out, "}");
+    if (rc != MV_OK && out->len > start) {
+        mv_wipe(out->ptr + start, out->len - start);
+        out->len = start;
+    }
+    mv_json_free(root);
+    return rc;
+}
+
 mv_err mv_client_list_json(mv_client *c, mv_buf *out)
 {
+    mv_buf raw;
     if (!c || !out)
         return MV_ERR_INVAL;
-    return get_json(c, "/v1/records", "the storage server", out);
+    mv_buf_init(&raw, out->max);
+    mv_err rc = get_json(c, "/v1/records", "the storage server", &raw);
+    if (rc == MV_OK)
+        rc = without_keysets(c, &raw, out);
+    mv_buf_clear(&raw);
+    return rc;
 }
 
 mv_err mv_client_stats_json(mv_client *c, mv_buf *out)

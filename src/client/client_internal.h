@@ -11,6 +11,7 @@
 #include "medvault/mv_identity.h"
 
 typedef struct mvc_cache mvc_cache;
+typedef struct mvc_keysets mvc_keysets;
 
 struct mv_client {
     mv_deployment dep;
@@ -19,6 +20,7 @@ struct mv_client {
     mv_fhir_profiles *profiles;
     mv_client_options opt;
     mvc_cache *cache;
+    mvc_keysets *keysets; /* keyset.c: loaded on first use */
     char err[256];
     char user_dir[4096];
     char stepup_hdr[16 + 160]; /* "MV-Step-Up: <grant>" while a valid grant is held, else "" */
@@ -79,6 +81,42 @@ void mvc_cache_close(mvc_cache *k);
 /* 1 and key filled on a hit, 0 on a miss (or an entry that does not decrypt). */
 int mvc_cache_get(mvc_cache *k, const uint8_t fp[32], uint8_t key[32]);
 mv_err mvc_cache_put(mvc_cache *k, const uint8_t *fps, const uint8_t *keys, size_t n);
+
+/* ---- keyset.c: one key per reader set (decision 0010) ---- */
+
+/* A reader set: who reads (their X25519 keys) and the ACL the keyset record gets, which is
+ * the ACL of the records it serves (frames.h MVP2). Pointers are borrowed. */
+typedef struct mvc_scope {
+    const uint8_t *episode;    /* 16 bytes, or NULL: none */
+    const uint8_t *box_pks;    /* n_box (1..64) X25519 keys, any order, duplicates folded */
+    size_t n_box;
+    const uint8_t *patient;    /* Ed25519, or NULL: none */
+    const uint8_t *delegation; /* with a patient: her delegation (binary MVD1) */
+    size_t delegation_len;
+    const uint8_t *readers;    /* Ed25519 keys beyond the owner and the patient */
+    size_t n_readers;
+} mvc_scope;
+
+/* The keyset (kid, K) for scope s, owned by this user in c->dept: the cached one if the
+ * stored keyset still has exactly these readers (checked once per run), else a new one,
+ * stored as an MVK1 record before this returns and cached in USER_DIR/keysets (0600, atomic
+ * replace; K sealed with AES-256-GCM under a key derived from the user's box secret key).
+ * *pk_ops (may be NULL) grows by the X25519 operations done (n_box for a new keyset, else 0).
+ * Errors: network/HTTP errors, MV_ERR_FORBIDDEN (the server refused it), MV_ERR_NOMEM. */
+mv_err mvc_keyset_for(mv_client *c, const mvc_scope *s, uint8_t kid[16], uint8_t K[32], uint64_t *pk_ops);
+/* Fetches the keysets kids[0..n) not yet open in this run (one batched request per 4096)
+ * and opens each with the user's box key; those absent or not openable stay unknown.
+ * Errors: network/HTTP errors, MV_ERR_PROTOCOL, MV_ERR_NOMEM. */
+mv_err mvc_keysets_fetch(mv_client *c, const uint8_t *kids, size_t n, uint64_t *pk_ops);
+/* K of keyset kid if it was opened in this run (1), else 0. Read-only: safe from parallel
+ * tasks once the fetches are done. */
+int mvc_keyset_lookup(mv_client *c, const uint8_t kid[16], uint8_t K[32]);
+/* mvc_keyset_lookup, else fetch and open it. MV_ERR_VERIFY if it cannot be opened. */
+mv_err mvc_keyset_get(mv_client *c, const uint8_t kid[16], uint8_t K[32], uint64_t *pk_ops);
+/* Drops every cached scope that maps to kid (its readers changed): later puts make a new
+ * keyset for their reader set. */
+void mvc_keyset_forget(mv_client *c, const uint8_t kid[16]);
+void mvc_keysets_free(mvc_keysets *k);
 
 /* Runs fn(ctx, i) for i in [0, n) on up to `threads` threads. Returns the first error. */
 typedef mv_err (*mvc_task_fn)(void *ctx, size_t i);

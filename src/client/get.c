@@ -64,8 +64,16 @@ static mv_err task_open(void *ctx, size_t i)
     struct one *o = &g->recs[i];
     if (o->rc != MV_OK)
         return MV_OK;
-    o->rc = mv_envelope_open(o->id, o->env, o->env_len, mv_identity_box_pk(g->c->id), mv_identity_box_sk(g->c->id),
-                             &o->r);
+    mv_envelope_kind kind = 0;
+    uint8_t kid[16], K[32];
+    if (mv_envelope_kind_of(o->env, o->env_len, &kind, kid) == MV_OK && kind == MV_ENVELOPE_MVK1)
+        o->rc = MV_ERR_NOT_FOUND; /* a keyset, not a record a user reads (decision 0010) */
+    else if (kind == MV_ENVELOPE_MVE2 && mvc_keyset_lookup(g->c, kid, K))
+        o->rc = mv_envelope2_open(o->id, o->env, o->env_len, K, &o->r);
+    else /* MVE1, or MVE2 for an extra reader (one record shared with her alone) */
+        o->rc = mv_envelope_open(o->id, o->env, o->env_len, mv_identity_box_pk(g->c->id),
+                                 mv_identity_box_sk(g->c->id), &o->r);
+    mv_wipe(K, sizeof K);
     /* The sizes are the writer's claims: one that cannot be returned fails here, before any
      * block is fetched or decrypted for it. */
     for (size_t b = 0; o->rc == MV_OK && b < o->r.n_blocks; b++) {
@@ -76,6 +84,27 @@ static mv_err task_open(void *ctx, size_t i)
             o->plain += pl;
     }
     return MV_OK;
+}
+
+/* Opens, once per run, the keysets the MVE2 envelopes among recs[0..n) name (one batched
+ * request for those not yet open). */
+static mv_err open_keysets(mv_client *c, const struct one *recs, size_t n)
+{
+    uint8_t *kids = mv_mallocarray(n ? n : 1, 16);
+    size_t nk = 0;
+    mv_err rc;
+    if (!kids)
+        return MV_ERR_NOMEM;
+    for (size_t i = 0; i < n; i++) {
+        mv_envelope_kind kind;
+        if (recs[i].rc == MV_OK &&
+            mv_envelope_kind_of(recs[i].env, recs[i].env_len, &kind, kids + 16 * nk) == MV_OK &&
+            kind == MV_ENVELOPE_MVE2)
+            nk++;
+    }
+    rc = mvc_keysets_fetch(c, kids, nk, NULL);
+    mv_free(kids);
+    return rc;
 }
 
 /* POST /v1/records/get for recs[0..n): fills env/env_len or rc for each. resp owns the bytes. */
@@ -389,6 +418,8 @@ mv_err mv_client_get_many(mv_client *c, const uint8_t *ids, size_t n, mv_get_fn 
                 g.recs[0].rc = MV_ERR_TOO_LARGE;
             }
         }
+        if (rc == MV_OK && m)
+            rc = open_keysets(c, g.recs, m);
         if (rc == MV_OK && m)
             rc = mvc_parallel(c->opt.threads, m, task_open, &g);
         /* Assemble in slices of bounded plaintext size. */

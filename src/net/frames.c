@@ -17,7 +17,8 @@ enum { K_NONE, K_MVB1, K_MVG1, K_MVQ1, K_MVG1_ANSWER, K_MVQ1_ANSWER, K_MVP2, K_D
 /* Smallest MVB1 item: kind, token, tag, u32 length (a proof is larger, an upload has data). */
 #define MVB1_MIN_ITEM (1 + 32 + 32 + 4)
 /* Smallest MVP2 record: id, dlen, one dept byte, patient, episode, dglen, n_readers, n_tags,
- * one tag, env_len, one envelope byte. Only bounds the count against the body. */
+ * one tag, env_len, one envelope byte (a keyset names no tag but its envelope is longer than a
+ * tag). Only bounds the count against the body. */
 #define MVP2_MIN_RECORD (16 + 1 + 1 + 32 + 16 + 2 + 1 + 4 + 32 + 4 + 1)
 /* An answer item: status, u32 length. */
 #define ANSWER_ITEM_HEAD 5
@@ -102,16 +103,22 @@ static int all_zero(const uint8_t *p, size_t n)
     return acc == 0;
 }
 
-/* 1 if env[0..len) has the public structure of an MVE1 envelope (mv_record.h): the magic,
- * 1..64 distinct reader keys with their wraps, room for the nonce and the GCM tag. That is
- * all a server can check: it holds no key, so it cannot tell a garbage body from a sealed one
- * (decision 0008). */
-static int envelope_ok(const uint8_t *env, size_t len)
+/* The kind of env[0..len) if it has the public structure of an envelope (mv_record.h): MVE1
+ * (1..64 distinct reader entries, room for the nonce and the GCM tag), MVE2 (a kid, 0..63
+ * distinct extra entries, room for the nonce and the tag) or an MVK1 keyset (1..64 distinct
+ * entries, exact length); 0 otherwise. That is all a server can check: it holds no key, so
+ * it cannot tell a garbage body from a sealed one (decision 0008). */
+static int envelope_kind(const uint8_t *env, size_t len)
 {
-    size_t n = 0;
-    mv_err rc = mv_envelope_readers(env, len, NULL, 0, &n);
-    /* Asked for no keys, a well-formed envelope answers TOO_LARGE after counting them. */
-    return (rc == MV_OK || rc == MV_ERR_TOO_LARGE) && n >= 1;
+    mv_envelope_kind k;
+    return mv_envelope_kind_of(env, len, &k, NULL) == MV_OK ? (int)k : 0;
+}
+
+/* A record names blocks and carries a record envelope (MVE1, MVE2), or it is a keyset: no
+ * block and an MVK1 envelope (decision 0010). */
+static int envelope_fits(int kind, size_t n_tags)
+{
+    return kind != 0 && (kind == MV_ENVELOPE_MVK1) == (n_tags == 0);
 }
 
 static mv_err refuse(mv_frame_fault *f, const char *frame, const char *noun, size_t item, const char *what,
@@ -700,12 +707,6 @@ static mv_err record_item(rd *r, mv_frame_record *rec, const char **what)
         take(r, dg, &rec->delegation) || get_u8(r, &nr) || take(r, (size_t)nr * 32, &rec->readers) ||
         get_u32(r, &nt))
         return MV_ERR_PARSE;
-    if (nt == 0) {
-        /* A record naming no block costs its writer nothing and is not one a client writes
-         * (an empty resource or file still has one block). */
-        *what = "no tags (a record names at least one block)";
-        return MV_ERR_PARSE;
-    }
     if (nt > r->left / 32 || take(r, (size_t)nt * 32, &rec->tags) || get_u32(r, &el))
         return MV_ERR_PARSE;
     if (el > MV_FRAME_MAX_ENVELOPE) {
@@ -714,8 +715,16 @@ static mv_err record_item(rd *r, mv_frame_record *rec, const char **what)
     }
     if (take(r, el, &rec->envelope))
         return MV_ERR_PARSE;
-    if (!envelope_ok(rec->envelope, el)) {
-        *what = "the envelope is not a sealed MVE1 envelope (its reader list does not parse)";
+    int kind = envelope_kind(rec->envelope, el);
+    if (!kind) {
+        *what = "the envelope is not a sealed MVE1/MVE2 envelope or MVK1 keyset (its framing does not parse)";
+        return MV_ERR_PARSE;
+    }
+    if (!envelope_fits(kind, nt)) {
+        /* A record naming no block costs its writer nothing: only a keyset, which serves
+         * other records, may (an empty resource or file still has one block). */
+        *what = nt ? "a keyset (MVK1 envelope) names no tags"
+                   : "no tags (a record names at least one block), and the envelope is not an MVK1 keyset";
         return MV_ERR_PARSE;
     }
     rec->dept = (const char *)d;
@@ -783,8 +792,8 @@ void mv_frame_records_add(mv_frame_writer *w, const mv_frame_record *r)
     static const uint8_t zero[32] = {0};
     if (!may_add(w, K_MVP2, MV_FRAME_MAX_RECORDS))
         return;
-    if (!r || !r->id || !r->dept || !dept_ok((const uint8_t *)r->dept, r->dept_len) || r->n_tags == 0 ||
-        !r->tags || r->n_tags > UINT32_MAX / 32 || r->n_readers > UINT8_MAX || (r->n_readers && !r->readers) ||
+    if (!r || !r->id || !r->dept || !dept_ok((const uint8_t *)r->dept, r->dept_len) ||
+        (r->n_tags && !r->tags) || r->n_tags > UINT32_MAX / 32 || r->n_readers > UINT8_MAX || (r->n_readers && !r->readers) ||
         r->delegation_len > UINT16_MAX || (r->delegation_len && !r->delegation) || !r->envelope) {
         fail(w, MV_ERR_INVAL);
         return;
@@ -793,7 +802,7 @@ void mv_frame_records_add(mv_frame_writer *w, const mv_frame_record *r)
         fail(w, MV_ERR_TOO_LARGE);
         return;
     }
-    if (!envelope_ok(r->envelope, r->envelope_len)) {
+    if (!envelope_fits(envelope_kind(r->envelope, r->envelope_len), r->n_tags)) {
         fail(w, MV_ERR_INVAL);
         return;
     }
@@ -853,10 +862,11 @@ mv_err mv_frame_access_decode(const uint8_t *p, size_t len, mv_frame_access *out
         return refuse(fault, MVA1, NULL, MV_FRAME_NO_ITEM,
                       "unknown flags, or a patient field that disagrees with them", MV_ERR_PARSE);
     }
-    if (el && !envelope_ok(out->envelope, el)) {
+    if (el && !envelope_kind(out->envelope, el)) {
         memset(out, 0, sizeof *out);
         return refuse(fault, MVA1, NULL, MV_FRAME_NO_ITEM,
-                      "the envelope is not a sealed MVE1 envelope (its reader list does not parse)", MV_ERR_PARSE);
+                      "the envelope is not a sealed MVE1/MVE2 envelope or MVK1 keyset (its framing does not parse)",
+                      MV_ERR_PARSE);
     }
     out->n_readers = n;
     out->envelope_len = el;
@@ -883,7 +893,7 @@ mv_err mv_frame_access_encode(const mv_frame_access *a, mv_buf *out)
         return MV_ERR_INVAL;
     if (a->envelope_len > MV_FRAME_MAX_ENVELOPE)
         return MV_ERR_TOO_LARGE;
-    if (a->envelope_len && !envelope_ok(a->envelope, a->envelope_len))
+    if (a->envelope_len && !envelope_kind(a->envelope, a->envelope_len))
         return MV_ERR_INVAL;
     /* Not a counted frame: the writer only supplies the sticky error and the roll-back. */
     begin(&w, out, K_NONE, NULL);

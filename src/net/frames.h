@@ -222,8 +222,10 @@ void mv_frame_answer_fail(mv_frame_writer *w, mv_err rc);
 /* One record of an MVP2 frame. Pointers borrow the frame (decoded) or the caller (encoded).
  *   id 16 | dept 1..63 bytes (no NUL) | patient 32 (all zero: none) | episode 16 |
  *   delegation[delegation_len] (0..65535 bytes, binary MVD1) | readers: n_readers (0..255)
- *   Ed25519 keys | tags: n_tags (>= 1) tags | envelope[envelope_len]: a sealed MVE1
- *   envelope (1..MV_FRAME_MAX_ENVELOPE bytes) whose public reader list parses.
+ *   Ed25519 keys | tags: n_tags tags | envelope[envelope_len] (1..MV_FRAME_MAX_ENVELOPE
+ *   bytes) whose public framing parses (mv_envelope_kind_of): a record names at least one
+ *   tag and carries an MVE1 or MVE2 envelope; a keyset names no tag and carries an MVK1
+ *   envelope (decision 0010).
  * The frame carries what the store judges per record (reader caps, duplicate tags, the
  * delegation rule); it refuses only what no record can be. */
 typedef struct mv_frame_record {
@@ -250,8 +252,9 @@ typedef struct mv_frame_records {
 } mv_frame_records;
 
 /* Errors: MV_ERR_PARSE (bad magic, truncated, a count of 0 or over MV_FRAME_MAX_RECORDS or
- * over what the body can hold, a malformed department, a record without tags, an envelope
- * whose MVE1 reader list does not parse, trailing bytes), MV_ERR_TOO_LARGE (an envelope over
+ * over what the body can hold, a malformed department, an envelope whose framing does not
+ * parse, a record without tags whose envelope is not MVK1 or an MVK1 keyset with tags,
+ * trailing bytes), MV_ERR_TOO_LARGE (an envelope over
  * MV_FRAME_MAX_ENVELOPE, refused as soon as its length is read), MV_ERR_INVAL (NULL). */
 mv_err mv_frame_records_decode(const uint8_t *p, size_t len, mv_frame_records *out, mv_frame_fault *fault)
     __attribute__((warn_unused_result));
@@ -260,15 +263,17 @@ int mv_frame_records_next(mv_frame_iter *it, mv_frame_record *out);
 
 void mv_frame_records_begin(mv_frame_writer *w, mv_buf *out);
 /* Adds r (every pointer may be NULL when its length is 0; patient and episode NULL mean all
- * zero). The writer refuses (MV_ERR_INVAL) what the decoder would: no tags, an envelope
- * that does not parse, a bad department. */
+ * zero). The writer refuses (MV_ERR_INVAL) what the decoder would: tags and envelope kind
+ * that disagree, an envelope that does not parse, a bad department. */
 void mv_frame_records_add(mv_frame_writer *w, const mv_frame_record *r);
 
 /* ---------- MVA1: POST /v1/records/{id}/readers ---------- */
 
 /* flags (bit 0: set the patient) | patient 32 (non-zero exactly when bit 0 is set) |
- * readers (0..MV_FRAME_MAX_ACL keys) | envelope (0: keep the stored one; else a sealed MVE1
- * envelope of at most MV_FRAME_MAX_ENVELOPE bytes whose reader list parses). */
+ * readers (0..MV_FRAME_MAX_ACL keys) | envelope (0: keep the stored one; else an MVE1, MVE2
+ * or MVK1 envelope of at most MV_FRAME_MAX_ENVELOPE bytes whose framing parses; the storage
+ * server also requires the kind to fit the record: MVK1 for a keyset, which names no block,
+ * MVE1 or MVE2 for any other record). */
 typedef struct mv_frame_access {
     uint8_t flags;
     const uint8_t *patient; /* encode: NULL = all zero */
@@ -279,7 +284,7 @@ typedef struct mv_frame_access {
 } mv_frame_access;
 
 /* Errors: MV_ERR_PARSE (bad magic, truncated, unknown flag bits, a patient field that
- * disagrees with bit 0, more than MV_FRAME_MAX_ACL readers, an envelope whose reader list
+ * disagrees with bit 0, more than MV_FRAME_MAX_ACL readers, an envelope whose framing
  * does not parse, trailing bytes), MV_ERR_TOO_LARGE (an envelope over the cap),
  * MV_ERR_INVAL (NULL). */
 mv_err mv_frame_access_decode(const uint8_t *p, size_t len, mv_frame_access *out, mv_frame_fault *fault)

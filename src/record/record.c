@@ -4,6 +4,7 @@
 #include "medvault/mv_record.h"
 
 #include <string.h>
+#include <time.h>
 
 #include <sodium.h>
 
@@ -51,6 +52,21 @@ void mv_record_init(mv_record *r)
     r->skeleton_len = 0;
     r->n_blocks = 0;
     r->blocks = NULL;
+}
+
+mv_err mv_record_id_new(uint8_t id[static MV_RECORD_ID_BYTES])
+{
+    struct timespec ts;
+    if (!id)
+        return MV_ERR_INVAL;
+    if (clock_gettime(CLOCK_REALTIME, &ts) != 0 || ts.tv_sec < 0)
+        return MV_ERR_CRYPTO;
+    /* 48 bits of milliseconds last until the year 10889. */
+    uint64_t ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    for (int i = 0; i < MV_RECORD_ID_TIME_BYTES; i++)
+        id[i] = (uint8_t)(ms >> (8 * (MV_RECORD_ID_TIME_BYTES - 1 - i)));
+    mv_err rc = mv_random_bytes(id + MV_RECORD_ID_TIME_BYTES, MV_RECORD_ID_RANDOM_BYTES);
+    return rc == MV_OK ? MV_OK : MV_ERR_CRYPTO;
 }
 
 /* Capacity of the blocks array of a record holding n blocks: 0, then powers of two from 4.
@@ -351,12 +367,12 @@ out:
 /* The one place the record body is compressed and decompressed (every envelope kind uses it). */
 static mv_err body_compress(const uint8_t *in, size_t len, mv_buf *out)
 {
-    return mv_zstd_compress(in, len, MV_ZSTD_LEVEL, out);
+    return mv_zstd_compress_dict(in, len, MV_ZSTD_BODY_LEVEL, MV_ZSTD_DICT_BODY, out);
 }
 
 static mv_err body_decompress(const uint8_t *in, size_t len, mv_buf *out)
 {
-    return mv_zstd_decompress(in, len, MV_ENVELOPE_MAX_PLAIN, out);
+    return mv_zstd_decompress_dict(in, len, MV_ENVELOPE_MAX_PLAIN, out);
 }
 
 typedef struct env_view {

@@ -682,14 +682,20 @@ static void le_put(uint8_t *p, uint64_t v, int n)
 }
 
 /* A zstd frame (RFC 8878 section 3.1.1) holding in[0..n) in raw blocks: single segment, the
- * content size declared (1 or 2 bytes, or 4 when wide), no checksum. Its size is n + header
- * + 3 per 128 KiB block. */
-static mv_err zstd_raw(const uint8_t *in, size_t n, int wide, mv_buf *out)
+ * content size declared (1 or 2 bytes, or 4 when wide), no checksum, and dict_id (when not 0)
+ * in the field size libzstd picks for it, as a real frame compressed with that dictionary
+ * names it. Its size is n + header + 3 per 128 KiB block. */
+static mv_err zstd_raw(const uint8_t *in, size_t n, int wide, unsigned dict_id, mv_buf *out)
 {
-    uint8_t h[4 + 1 + 4];
+    uint8_t h[4 + 1 + 4 + 4];
     size_t hl = 5;
     mv_err rc;
+    int did = dict_id ? 1 + (dict_id >= 256) + (dict_id >= 65536) : 0; /* Dictionary_ID_flag */
     memcpy(h, "\x28\xb5\x2f\xfd", 4);
+    if (did) {
+        le_put(h + hl, dict_id, did == 3 ? 4 : did);
+        hl += did == 3 ? 4 : (size_t)did;
+    }
     if (wide && n <= UINT32_MAX) {
         h[4] = 0xa0;
         le_put(h + hl, n, 4);
@@ -706,6 +712,7 @@ static mv_err zstd_raw(const uint8_t *in, size_t n, int wide, mv_buf *out)
         le_put(h + hl, n, 4);
         hl += 4;
     }
+    h[4] |= (uint8_t)did;
     if ((rc = mv_buf_append(out, h, hl)) != MV_OK)
         return rc;
     size_t off = 0;
@@ -720,10 +727,21 @@ static mv_err zstd_raw(const uint8_t *in, size_t n, int wide, mv_buf *out)
     return MV_OK;
 }
 
+/* Content blocks and attachment chunks: compressed as the client compresses blocks. */
 static mv_err compress_into(int mode, const uint8_t *in, size_t n, mv_buf *z)
 {
     mv_buf_reset(z);
-    return mode == Z_ZSTD ? mv_zstd_compress(in, n, MV_ZSTD_LEVEL, z) : zstd_raw(in, n, mode == Z_RAW4, z);
+    return mode == Z_ZSTD ? mv_zstd_compress(in, n, MV_ZSTD_LEVEL, z) : zstd_raw(in, n, mode == Z_RAW4, 0, z);
+}
+
+/* Envelope bodies: compressed as mv_envelope_seal compresses a real body (its level and
+ * dictionary), so a decoy's body decompresses like a real one and its size search lands on
+ * the sizes real bodies take. */
+static mv_err compress_body(int mode, const uint8_t *in, size_t n, mv_buf *z)
+{
+    mv_buf_reset(z);
+    return mode == Z_ZSTD ? mv_zstd_compress_dict(in, n, MV_ZSTD_BODY_LEVEL, MV_ZSTD_DICT_BODY, z)
+                          : zstd_raw(in, n, mode == Z_RAW4, MV_ZSTD_DICT_BODY, z);
 }
 
 /* The part being sized: build(knob) leaves its compressed form in g->z. */
@@ -1160,7 +1178,7 @@ static mv_err build_env(gen *g, void *ctx, size_t knob)
     if (rc == MV_OK)
         rc = mv_record_encode(e->r, &enc);
     if (rc == MV_OK)
-        rc = compress_into(e->mode, enc.ptr, enc.len, &g->z);
+        rc = compress_body(e->mode, enc.ptr, enc.len, &g->z);
     mv_buf_clear(&enc);
     return rc;
 }

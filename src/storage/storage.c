@@ -205,8 +205,13 @@ void storage_update_gauges(storage_srv *s)
                              "Bytes of every record's blocks counted once per reference", NULL,
                              (double)st.logical_bytes) != MV_OK ||
         mv_metrics_gauge_set(s->metrics, "medvault_storage_physical_bytes",
-                             "Bytes actually kept: each block once plus envelopes", NULL,
+                             "Bytes kept on disk: pack files (blocks, envelopes, dead bytes) and the index", NULL,
                              (double)st.physical_bytes) != MV_OK ||
+        mv_metrics_gauge_set(s->metrics, "medvault_storage_data_bytes",
+                             "Envelopes plus each referenced block once (no framing, index or dead bytes)", NULL,
+                             (double)st.data_bytes) != MV_OK ||
+        mv_metrics_gauge_set(s->metrics, "medvault_storage_index_bytes", "Size of the index file", NULL,
+                             (double)st.index_bytes) != MV_OK ||
         mv_metrics_gauge_set(s->metrics, "medvault_storage_records", "Records stored", NULL, (double)st.records) !=
             MV_OK ||
         mv_metrics_gauge_set(s->metrics, "medvault_storage_blocks", "Distinct blocks stored", NULL,

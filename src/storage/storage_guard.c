@@ -1200,7 +1200,9 @@ static mv_err honey_shape(mv_decoy_shape *sh, const char *dept, const uint8_t ow
     uint8_t box_sk[MV_BOX_SECRET_BYTES];
     mv_err rc = MV_OK;
     mv_decoy_shape_init(sh);
-    randombytes_buf(sh->id, 16);
+    /* Shaped as real ids are (time first), or the shape alone would tell a honeytoken. */
+    if ((rc = mv_record_id_new(sh->id)) != MV_OK)
+        return rc;
     snprintf(sh->department, sizeof sh->department, "%s", dept);
     sh->created = now;
     memcpy(sh->owner, owner, 32);

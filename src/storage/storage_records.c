@@ -13,6 +13,7 @@
 #include "medvault/mv_json.h"
 #include "medvault/mv_log.h"
 #include "medvault/mv_mem.h"
+#include "medvault/mv_record.h"
 #include "net/frames.h"
 #include "storage_internal.h"
 
@@ -519,6 +520,18 @@ void storage_handle_record_readers_set(storage_srv *s, const mv_credential *cred
         mv_http_respond_json_error(resp, 403, "only the record's owner may name its patient");
         return;
     }
+    if (a.envelope_len) {
+        /* A keyset stays a keyset and a record a record: a keyset names no block, so an
+         * envelope that turned it into a record (or a record into a keyset) would reference
+         * blocks it never named or forget those it does (decision 0010). */
+        mv_envelope_kind kind;
+        if (mv_envelope_kind_of(a.envelope, a.envelope_len, &kind, NULL) != MV_OK ||
+            (kind == MV_ENVELOPE_MVK1) != (info.n_tags == 0)) {
+            mv_http_respond_json_error(resp, 400, info.n_tags ? "a record's envelope must be MVE1 or MVE2, not a keyset"
+                                                              : "a keyset's envelope must be an MVK1 keyset");
+            return;
+        }
+    }
     rc = mv_store_record_set_access(s->store, id, set_patient ? a.patient : NULL, a.readers, a.n_readers, a.envelope,
                                     a.envelope_len);
     if (rc == MV_ERR_EXISTS) {
@@ -601,12 +614,17 @@ void storage_handle_stats(storage_srv *s, mv_http_response *resp)
         storage_respond_store_error(resp, rc, "stats");
         goto out;
     }
+    /* physical_bytes: everything the store keeps on disk (packs and index), so savings is
+     * what the cloud bill sees; data_bytes: what physical_bytes meant before (envelopes and
+     * referenced blocks). */
     rc = mv_buf_printf(&b,
                        "{\"records\":%llu,\"blocks\":%llu,\"logical_bytes\":%llu,\"physical_bytes\":%llu,"
-                       "\"pack_bytes\":%llu,\"envelope_bytes\":%llu,\"block_bytes\":%llu,\"savings\":",
+                       "\"data_bytes\":%llu,\"pack_bytes\":%llu,\"index_bytes\":%llu,\"envelope_bytes\":%llu,"
+                       "\"block_bytes\":%llu,\"savings\":",
                        (unsigned long long)st.records, (unsigned long long)st.blocks,
                        (unsigned long long)st.logical_bytes, (unsigned long long)st.physical_bytes,
-                       (unsigned long long)st.pack_bytes, (unsigned long long)st.envelope_bytes,
+                       (unsigned long long)st.data_bytes, (unsigned long long)st.pack_bytes,
+                       (unsigned long long)st.index_bytes, (unsigned long long)st.envelope_bytes,
                        (unsigned long long)st.block_bytes);
     if (rc == MV_OK)
         rc = write_savings(&b, st.logical_bytes, st.physical_bytes);

@@ -1,8 +1,9 @@
 /* blob.h - internal: where pack bytes live. The engine (store.c) sees packs only through this
  * small vtable, so object stores (S3, Ceph RADOS) can replace local files later.
  *
- * A pack is an append-only sequence of entries, each `u32 length (LE) | 32-byte tag | C`
- * (MV_BLOB_ENTRY_OVERHEAD bytes of framing). Packs are numbered 1..UINT32_MAX by the engine.
+ * A pack is an append-only sequence of entries, each `u32 length (LE) | 32-byte tag | data`
+ * (MV_BLOB_ENTRY_OVERHEAD bytes of framing); data is a block's ciphertext or an envelope
+ * segment (the engine tells them apart through its index). Packs are numbered 1..UINT32_MAX by the engine.
  * The engine decides where each append starts (the pack's committed end), so bytes a crashed
  * or failed append left behind are simply overwritten or truncated away.
  *
@@ -44,6 +45,12 @@ typedef struct mv_blob_ops {
      * or framing length != len), MV_ERR_IO, MV_ERR_NOMEM, MV_ERR_TOO_LARGE (out's cap). */
     mv_err (*read)(mv_blob *b, uint32_t pack, uint64_t off, size_t len, uint8_t tag[32],
                    mv_buf *out);
+    /* Appends len bytes of the data of the entry at off, from byte at of its data, to out,
+     * without checking the framing (the caller knows the entry from the index and verifies
+     * what it reads some other way). MV_ERR_NOT_FOUND (no such pack), MV_ERR_VERIFY (the
+     * pack is too short), MV_ERR_IO, MV_ERR_NOMEM, MV_ERR_TOO_LARGE (out's cap). */
+    mv_err (*read_range)(mv_blob *b, uint32_t pack, uint64_t off, uint64_t at, size_t len,
+                         mv_buf *out);
     /* Calls fn for every entry that lies wholly within [0, end) of pack, in order. If the
      * framing breaks (an entry crossing end, a length above max_len, a short file) it stops,
      * sets *bad_off to the offset where parsing failed and returns MV_ERR_PARSE. On MV_OK

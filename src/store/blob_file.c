@@ -231,6 +231,35 @@ out:
     return rc;
 }
 
+static mv_err bf_read_range(mv_blob *b, uint32_t pack, uint64_t off, uint64_t at, size_t len,
+                            mv_buf *out)
+{
+    blob_file *f = (blob_file *)b;
+    size_t got = 0, old_len = out->len;
+    int fd = -1;
+    mv_err rc;
+    if ((rc = open_r(f, pack, &fd)) != MV_OK)
+        return rc;
+    if ((rc = mv_buf_reserve(out, len)) != MV_OK)
+        goto out;
+    rc = MV_ERR_IO;
+    if (full_pread(fd, out->ptr + out->len, len, off + MV_BLOB_ENTRY_OVERHEAD + at, &got) != 0)
+        goto out;
+    rc = MV_ERR_VERIFY;
+    if (got != len)
+        goto out;
+    out->len += len;
+    out->ptr[out->len] = 0;
+    rc = MV_OK;
+out:
+    if (rc != MV_OK && out->ptr) {
+        out->len = old_len;
+        out->ptr[old_len] = 0;
+    }
+    close(fd);
+    return rc;
+}
+
 static mv_err bf_iterate(mv_blob *b, uint32_t pack, uint64_t end, size_t max_len,
                          mv_blob_entry_fn fn, void *ctx, uint64_t *bad_off)
 {
@@ -396,6 +425,7 @@ static const mv_blob_ops file_ops = {
     .append = bf_append,
     .sync = bf_sync,
     .read = bf_read,
+    .read_range = bf_read_range,
     .iterate = bf_iterate,
     .list = bf_list,
     .truncate = bf_truncate,

@@ -7,13 +7,17 @@
 #include <lmdb.h>
 #include <string.h>
 
+#include "medvault/mv_hash.h"
 #include "medvault/mv_mem.h"
 
 enum { DB_BLOCKS, DB_ZERO, DB_TOKENS, DB_BTOK, DB_CLAIMS, DB_CTIME, DB_RECORDS, DB_READERS,
-       DB_PACKS, DB_STATS, DB_COUNT };
+       DB_PACKS, DB_STATS, DB_SETS, DB_SETHASH, DB_SETREADERS, DB_SEGSETS, DB_SEGS, DB_META,
+       DB_COUNT };
+/* "readers" is the format-1 reader index: kept only until a migration empties it. */
 static const char *const db_names[DB_COUNT] = {
     "blocks", "zero", "tokens", "block_tokens", "claims", "claims_by_time",
-    "records", "readers", "packs", "stats"};
+    "records", "readers", "packs", "stats", "sets", "set_hash", "set_readers", "seg_sets",
+    "segments", "meta"};
 
 #define VERSION 1
 #define TOTALS_KEY "\0" /* sorts before every department name (which cannot contain NUL) */
@@ -305,7 +309,10 @@ typedef struct cb {
         mv_ix_token_fn token;
         mv_ix_claim_fn claim;
         mv_ix_record_fn record;
-        mv_ix_reader_fn reader;
+        mv_ix_set_fn set;
+        mv_ix_id_fn id;
+        mv_ix_setid_fn setid;
+        mv_ix_seg_fn seg;
         mv_ix_pack_fn pack;
         mv_ix_stats_fn stats;
     } fn;
@@ -513,18 +520,671 @@ static mv_err ix_claim_iter(mv_itxn *t, mv_ix_claim_fn fn, void *ctx)
     return scan(t, DB_CLAIMS, NULL, 0, claim_iter_kv, &c);
 }
 
-/* ---- records ---- */
+/* ---- varints: LEB128, at most 10 bytes for a u64 ---- */
+
+#define VARINT_MAX 10
+
+static size_t put_var(uint8_t *p, uint64_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        p[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    p[n++] = (uint8_t)v;
+    return n;
+}
+
+/* Reads one varint from p[*pos..n); 0 on a truncated or over-long one. */
+static int get_var(const uint8_t *p, size_t n, size_t *pos, uint64_t *v)
+{
+    uint64_t x = 0;
+    for (unsigned shift = 0; *pos < n && shift < 64; shift += 7) {
+        uint8_t b = p[(*pos)++];
+        if (shift == 63 && b > 1)
+            return 0;
+        x |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *v = x;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Puts k (greater than every key of db, or of k's duplicates in a DUPSORT db) with
+ * MDB_APPEND / MDB_APPENDDUP, otherwise plainly: appended keys fill pages instead of splitting
+ * them in the middle, which is what keeps time-ordered record ids at full pages. */
+static mv_err put_ordered(mv_itxn *t, int db, const void *k, size_t kn, const void *v, size_t vn,
+                          int dupsort)
+{
+    MDB_cursor *c = NULL;
+    MDB_val key = {kn, (void *)(uintptr_t)k}, val = {vn, (void *)(uintptr_t)v}, lk, lv;
+    unsigned flags = 0;
+    if (mv_store_fault_hit())
+        return MV_ERR_IO;
+    mv_err rc = map_err(mdb_cursor_open(t->txn, D(t, db), &c));
+    if (rc != MV_OK)
+        return rc;
+    int e;
+    if (dupsort) {
+        /* An existing key takes its value as the last duplicate when it sorts last. */
+        lk = key;
+        e = mdb_cursor_get(c, &lk, &lv, MDB_SET);
+        if (e == 0 && (e = mdb_cursor_get(c, &lk, &lv, MDB_LAST_DUP)) == 0) {
+            size_t dm = lv.mv_size < vn ? lv.mv_size : vn;
+            int dc = memcmp(v, lv.mv_data, dm);
+            if (dc > 0 || (dc == 0 && vn > lv.mv_size))
+                flags = MDB_APPENDDUP;
+            goto put;
+        }
+        if (e != MDB_NOTFOUND) {
+            rc = map_err(e);
+            goto out;
+        }
+    }
+    e = mdb_cursor_get(c, &lk, &lv, MDB_LAST);
+    if (e == MDB_NOTFOUND) {
+        flags = MDB_APPEND;
+    } else if (e == 0) {
+        size_t m = lk.mv_size < kn ? lk.mv_size : kn;
+        int cmp = memcmp(k, lk.mv_data, m);
+        if (cmp > 0 || (cmp == 0 && kn > lk.mv_size))
+            flags = MDB_APPEND;
+    } else {
+        rc = map_err(e);
+        goto out;
+    }
+put:
+    rc = map_err(mdb_cursor_put(c, &key, &val, flags));
+out:
+    mdb_cursor_close(c);
+    return rc;
+}
+
+/* ---- records (format 2) ---- */
+
+/* Version 3 (index format 2): version u8 = 3, then varints: set, created, logical, segment,
+ * offset in the segment, tag count, envelope length. Values of versions 1 and 2 (index
+ * format 1, envelope and readers inline) are read only by legacy_next, to migrate them. */
+#define REC_V1 1
+#define REC_V2 2
+#define REC_V3 3
+#define REC_FIXED_V1 60
+#define REC_FIXED_V2 108
+
+static mv_err decode_record(const MDB_val *v, mv_ix_record *r)
+{
+    const uint8_t *p = v->mv_data;
+    size_t n = v->mv_size, pos = 1;
+    uint64_t set;
+    if (n < 1 || p[0] != REC_V3)
+        return MV_ERR_PARSE;
+    if (!get_var(p, n, &pos, &set) || set == 0 || set > UINT32_MAX ||
+        !get_var(p, n, &pos, &r->created) || !get_var(p, n, &pos, &r->logical) ||
+        !get_var(p, n, &pos, &r->seg) || !get_var(p, n, &pos, &r->off) ||
+        !get_var(p, n, &pos, &r->n_tags) || !get_var(p, n, &pos, &r->envelope_len) || pos != n)
+        return MV_ERR_PARSE;
+    r->set = (uint32_t)set;
+    return MV_OK;
+}
+
+static mv_err ix_record_get(mv_itxn *t, const uint8_t *id, mv_ix_record *r)
+{
+    MDB_val v;
+    mv_err rc = get(t, DB_RECORDS, id, 16, &v);
+    return rc != MV_OK ? rc : decode_record(&v, r);
+}
+
+static void set_key(uint8_t k[4], uint32_t set) { put_be32(k, set); }
+
+/* seg_sets: segment id BE u64 || set id BE u32 || chunk BE u16 -> the ids (16 bytes each,
+ * at most SEGSET_CHUNK) of the records of that set whose bytes are in that segment. A
+ * put_records call writes a new segment, whose id is the largest: its entries are appended
+ * (full pages, and a transaction copies only the tail page) whatever the number of sets it
+ * touches. Chunks keep each entry inside a leaf page (no overflow pages). */
+#define SEGSET_CHUNK 120
+#define SEGSET_KEY 14
+
+static void segset_key(uint8_t k[SEGSET_KEY], uint64_t seg, uint32_t set, uint16_t chunk)
+{
+    put_be64(k, seg);
+    put_be32(k + 8, set);
+    k[12] = (uint8_t)(chunk >> 8);
+    k[13] = (uint8_t)chunk;
+}
+
+typedef struct segset_pos {
+    int found;           /* the id's chunk (remove) */
+    uint16_t chunk;
+    size_t at;
+    int any;             /* some chunk exists */
+    uint16_t last;       /* the last chunk and its id count */
+    size_t last_n;
+} segset_pos;
+
+typedef struct segset_find {
+    const uint8_t *id;
+    segset_pos *pos;
+} segset_find;
+
+static mv_err segset_find_kv(void *ctx, const MDB_val *k, const MDB_val *v)
+{
+    segset_find *f = ctx;
+    const uint8_t *kp = k->mv_data, *p = v->mv_data;
+    if (k->mv_size != SEGSET_KEY || v->mv_size == 0 || v->mv_size % 16 != 0 ||
+        v->mv_size > 16 * SEGSET_CHUNK)
+        return MV_ERR_PARSE;
+    uint16_t chunk = (uint16_t)(kp[12] << 8 | kp[13]);
+    f->pos->any = 1;
+    f->pos->last = chunk;
+    f->pos->last_n = v->mv_size / 16;
+    for (size_t i = 0; f->id && !f->pos->found && i < v->mv_size / 16; i++)
+        if (memcmp(p + 16 * i, f->id, 16) == 0) {
+            f->pos->found = 1;
+            f->pos->chunk = chunk;
+            f->pos->at = i;
+        }
+    return MV_OK;
+}
+
+static mv_err segset_locate(mv_itxn *t, uint64_t seg, uint32_t set, const uint8_t *id, segset_pos *pos)
+{
+    uint8_t k[SEGSET_KEY];
+    segset_find f = {id, pos};
+    memset(pos, 0, sizeof *pos);
+    segset_key(k, seg, set, 0);
+    return scan(t, DB_SEGSETS, k, 12, segset_find_kv, &f);
+}
+
+/* Adds ids[0..n) to (seg, set): into its last chunk while it has room, then new chunks. */
+static mv_err ix_segset_add(mv_itxn *t, uint64_t seg, uint32_t set, const uint8_t *ids, size_t n)
+{
+    uint8_t k[SEGSET_KEY], buf[16 * SEGSET_CHUNK];
+    segset_pos pos;
+    MDB_val v;
+    mv_err rc = segset_locate(t, seg, set, NULL, &pos);
+    if (rc != MV_OK)
+        return rc;
+    uint16_t chunk = pos.any ? pos.last : 0;
+    size_t have = 0;
+    if (pos.any && pos.last_n < SEGSET_CHUNK) {
+        segset_key(k, seg, set, chunk);
+        if ((rc = get(t, DB_SEGSETS, k, SEGSET_KEY, &v)) != MV_OK)
+            return rc;
+        have = v.mv_size / 16;
+        memcpy(buf, v.mv_data, v.mv_size);
+    } else if (pos.any) {
+        if (chunk == UINT16_MAX)
+            return MV_ERR_TOO_LARGE;
+        chunk++;
+    }
+    while (n > 0) {
+        size_t take = SEGSET_CHUNK - have < n ? SEGSET_CHUNK - have : n;
+        memcpy(buf + 16 * have, ids, 16 * take);
+        have += take;
+        ids += 16 * take;
+        n -= take;
+        segset_key(k, seg, set, chunk);
+        if ((rc = put_ordered(t, DB_SEGSETS, k, SEGSET_KEY, buf, 16 * have, 0)) != MV_OK)
+            return rc;
+        if (n && chunk == UINT16_MAX)
+            return MV_ERR_TOO_LARGE;
+        chunk++;
+        have = 0;
+    }
+    return MV_OK;
+}
+
+/* Removes id from (seg, set), if there. */
+static mv_err segset_remove(mv_itxn *t, uint64_t seg, uint32_t set, const uint8_t *id)
+{
+    uint8_t k[SEGSET_KEY], buf[16 * SEGSET_CHUNK];
+    segset_pos pos;
+    MDB_val v;
+    mv_err rc = segset_locate(t, seg, set, id, &pos);
+    if (rc != MV_OK || !pos.found)
+        return rc;
+    segset_key(k, seg, set, pos.chunk);
+    if ((rc = get(t, DB_SEGSETS, k, SEGSET_KEY, &v)) != MV_OK)
+        return rc;
+    size_t n = v.mv_size / 16;
+    if (n == 1)
+        return del(t, DB_SEGSETS, k, SEGSET_KEY);
+    /* Copied: the value's memory may move once the transaction changes. */
+    memcpy(buf, v.mv_data, 16 * pos.at);
+    memcpy(buf + 16 * pos.at, (const uint8_t *)v.mv_data + 16 * (pos.at + 1), 16 * (n - pos.at - 1));
+    return put(t, DB_SEGSETS, k, SEGSET_KEY, buf, 16 * (n - 1));
+}
+
+static size_t encode_record(uint8_t *v, const mv_ix_record *r)
+{
+    size_t n = 0;
+    v[n++] = REC_V3;
+    n += put_var(v + n, r->set);
+    n += put_var(v + n, r->created);
+    n += put_var(v + n, r->logical);
+    n += put_var(v + n, r->seg);
+    n += put_var(v + n, r->off);
+    n += put_var(v + n, r->n_tags);
+    n += put_var(v + n, r->envelope_len);
+    return n;
+}
+
+/* A new record (or a format-1 one being migrated), without its seg_sets entry. */
+static mv_err ix_record_add(mv_itxn *t, const uint8_t *id, const mv_ix_record *r)
+{
+    uint8_t v[1 + 7 * VARINT_MAX];
+    if (r->set == 0)
+        return MV_ERR_INVAL;
+    return put_ordered(t, DB_RECORDS, id, 16, v, encode_record(v, r), 0);
+}
+
+static mv_err ix_record_put(mv_itxn *t, const uint8_t *id, const mv_ix_record *r)
+{
+    uint8_t v[1 + 7 * VARINT_MAX];
+    mv_ix_record old;
+    mv_err rc;
+    if (r->set == 0)
+        return MV_ERR_INVAL;
+    size_t n = encode_record(v, r);
+    rc = ix_record_get(t, id, &old);
+    if (rc == MV_OK) {
+        if ((rc = put(t, DB_RECORDS, id, 16, v, n)) != MV_OK)
+            return rc;
+        if (old.set == r->set && old.seg == r->seg)
+            return MV_OK;
+        if ((rc = segset_remove(t, old.seg, old.set, id)) != MV_OK)
+            return rc;
+    } else if (rc == MV_ERR_NOT_FOUND) {
+        if ((rc = put_ordered(t, DB_RECORDS, id, 16, v, n, 0)) != MV_OK)
+            return rc;
+    } else {
+        return rc;
+    }
+    return ix_segset_add(t, r->seg, r->set, id, 1);
+}
+
+static mv_err ix_record_del(mv_itxn *t, const uint8_t *id)
+{
+    mv_ix_record r;
+    mv_err rc = ix_record_get(t, id, &r);
+    if (rc != MV_OK)
+        return rc;
+    if ((rc = segset_remove(t, r.seg, r.set, id)) != MV_OK)
+        return rc;
+    return del(t, DB_RECORDS, id, 16);
+}
+
+static mv_err record_iter_kv(void *ctx, const MDB_val *k, const MDB_val *v)
+{
+    cb *c = ctx;
+    mv_ix_record r;
+    mv_err rc;
+    if (k->mv_size != 16)
+        return MV_ERR_PARSE;
+    if ((rc = decode_record(v, &r)) != MV_OK)
+        return rc;
+    return c->fn.record(c->ctx, k->mv_data, &r);
+}
+
+static mv_err ix_record_iter(mv_itxn *t, mv_ix_record_fn fn, void *ctx)
+{
+    cb c = {.ctx = ctx};
+    c.fn.record = fn;
+    return scan(t, DB_RECORDS, NULL, 0, record_iter_kv, &c);
+}
+
+typedef struct segset_scan {
+    cb c;
+    const uint32_t *sets; /* sorted; NULL: every set */
+    size_t n_sets;
+} segset_scan;
+
+static mv_err set_record_kv(void *ctx, const MDB_val *k, const MDB_val *v)
+{
+    segset_scan *sc = ctx;
+    mv_err rc = MV_OK;
+    if (k->mv_size != SEGSET_KEY || v->mv_size == 0 || v->mv_size % 16 != 0)
+        return MV_ERR_PARSE;
+    uint32_t set = get_be32((const uint8_t *)k->mv_data + 8);
+    if (sc->sets) {
+        size_t lo = 0, hi = sc->n_sets;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (sc->sets[mid] < set)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        if (lo == sc->n_sets || sc->sets[lo] != set)
+            return MV_OK;
+    }
+    const uint8_t *p = v->mv_data;
+    for (size_t i = 0; rc == MV_OK && i < v->mv_size / 16; i++)
+        rc = sc->c.fn.id(sc->c.ctx, set, p + 16 * i);
+    return rc;
+}
+
+/* No set -> records index (it would cost every record an entry inserted in the middle):
+ * a scan of seg_sets, which has one entry per (segment, set), far fewer than records. */
+static mv_err ix_set_record_iter(mv_itxn *t, const uint32_t *sets, size_t n_sets, mv_ix_id_fn fn,
+                                 void *ctx)
+{
+    segset_scan sc = {.c = {.ctx = ctx}, .sets = sets, .n_sets = n_sets};
+    sc.c.fn.id = fn;
+    return scan(t, DB_SEGSETS, NULL, 0, set_record_kv, &sc);
+}
+
+/* ---- access sets ---- */
+
+/* sets value: version u8 = 1, then the content (hashed for set_hash): owner 32, patient 32,
+ * episode 16, dept_len u8, dept, n_readers u8, readers 32 each. A set is immutable once
+ * interned and keeps no reference count (so storing a record never rewrites its set's
+ * page); gc drops the sets no record names. */
+#define SET_V1 1
+#define SET_CONTENT_MAX (32 + 32 + 16 + 1 + 64 + 1 + 64 * 32)
+
+static mv_err encode_set_content(const mv_ix_set *st, uint8_t *p, size_t *n)
+{
+    size_t dl = strlen(st->dept), k = 0;
+    if (dl == 0 || dl > 64 || st->n_readers == 0 || st->n_readers > 64)
+        return MV_ERR_INVAL;
+    memcpy(p, st->owner, 32), k += 32;
+    memcpy(p + k, st->patient, 32), k += 32;
+    memcpy(p + k, st->episode, 16), k += 16;
+    p[k++] = (uint8_t)dl;
+    memcpy(p + k, st->dept, dl), k += dl;
+    p[k++] = (uint8_t)st->n_readers;
+    memcpy(p + k, st->readers, 32 * st->n_readers), k += 32 * st->n_readers;
+    *n = k;
+    return MV_OK;
+}
+
+static mv_err decode_set(const MDB_val *v, mv_ix_set *st)
+{
+    const uint8_t *p = v->mv_data;
+    size_t n = v->mv_size, k = 1;
+    if (n < 1 + 80 + 2 || p[0] != SET_V1)
+        return MV_ERR_PARSE;
+    memcpy(st->owner, p + k, 32), k += 32;
+    memcpy(st->patient, p + k, 32), k += 32;
+    memcpy(st->episode, p + k, 16), k += 16;
+    size_t dl = p[k++];
+    if (dl == 0 || dl > 64 || n < k + dl + 1)
+        return MV_ERR_PARSE;
+    memcpy(st->dept, p + k, dl), k += dl;
+    st->dept[dl] = 0;
+    size_t nr = p[k++];
+    if (nr == 0 || nr > 64 || n != k + 32 * nr)
+        return MV_ERR_PARSE;
+    st->n_readers = nr;
+    memcpy(st->readers, p + k, 32 * nr);
+    return MV_OK;
+}
+
+static mv_err ix_set_get(mv_itxn *t, uint32_t id, mv_ix_set *st)
+{
+    uint8_t k[4];
+    MDB_val v;
+    set_key(k, id);
+    mv_err rc = get(t, DB_SETS, k, 4, &v);
+    return rc != MV_OK ? rc : decode_set(&v, st);
+}
+
+static mv_err set_hash(const mv_ix_set *st, uint8_t h[32], uint8_t *content, size_t *n)
+{
+    mv_err rc = encode_set_content(st, content, n);
+    return rc != MV_OK ? rc : mv_sha256(h, content, *n);
+}
+
+static mv_err ix_set_find(mv_itxn *t, const mv_ix_set *st, uint32_t *id)
+{
+    uint8_t h[32], content[SET_CONTENT_MAX], k[4];
+    size_t n;
+    MDB_val v;
+    mv_err rc = set_hash(st, h, content, &n);
+    if (rc != MV_OK || (rc = get(t, DB_SETHASH, h, 32, &v)) != MV_OK)
+        return rc;
+    if (v.mv_size != 4)
+        return MV_ERR_PARSE;
+    *id = get_be32(v.mv_data);
+    /* Compare the content too: the lookup must never hand out another set's id. */
+    set_key(k, *id);
+    if ((rc = get(t, DB_SETS, k, 4, &v)) != MV_OK)
+        return rc == MV_ERR_NOT_FOUND ? MV_ERR_PARSE : rc;
+    if (v.mv_size != 1 + n || memcmp((const uint8_t *)v.mv_data + 1, content, n) != 0)
+        return MV_ERR_PARSE;
+    return MV_OK;
+}
+
+static mv_err set_reader_keys(mv_itxn *t, uint32_t id, const mv_ix_set *st, int add)
+{
+    uint8_t k[36];
+    mv_err rc = MV_OK;
+    put_be32(k + 32, id);
+    for (size_t i = 0; i < st->n_readers && rc == MV_OK; i++) {
+        memcpy(k, st->readers[i], 32);
+        rc = add ? put(t, DB_SETREADERS, k, 36, "", 0) : del_opt(t, DB_SETREADERS, k, 36);
+    }
+    return rc;
+}
+
+static mv_err ix_set_put(mv_itxn *t, uint32_t id, const mv_ix_set *st)
+{
+    uint8_t v[1 + SET_CONTENT_MAX], h[32], k[4], idv[4];
+    size_t n;
+    mv_err rc;
+    if (id == 0)
+        return MV_ERR_INVAL;
+    v[0] = SET_V1;
+    if ((rc = set_hash(st, h, v + 1, &n)) != MV_OK)
+        return rc;
+    set_key(k, id);
+    put_be32(idv, id);
+    MDB_val old;
+    rc = get(t, DB_SETS, k, 4, &old);
+    if (rc == MV_OK) /* interned content never changes */
+        return old.mv_size == 1 + n && memcmp((const uint8_t *)old.mv_data + 1, v + 1, n) == 0
+                   ? MV_OK
+                   : MV_ERR_INVAL;
+    if (rc != MV_ERR_NOT_FOUND)
+        return rc;
+    if ((rc = put_ordered(t, DB_SETS, k, 4, v, 1 + n, 0)) != MV_OK ||
+        (rc = put(t, DB_SETHASH, h, 32, idv, 4)) != MV_OK)
+        return rc;
+    return set_reader_keys(t, id, st, 1);
+}
+
+static mv_err ix_set_del(mv_itxn *t, uint32_t id)
+{
+    uint8_t h[32], content[SET_CONTENT_MAX], k[4];
+    mv_ix_set st;
+    size_t n;
+    mv_err rc = ix_set_get(t, id, &st);
+    if (rc != MV_OK)
+        return rc;
+    if ((rc = set_hash(&st, h, content, &n)) != MV_OK)
+        return rc == MV_ERR_INVAL ? MV_ERR_PARSE : rc;
+    if ((rc = set_reader_keys(t, id, &st, 0)) != MV_OK || (rc = del_opt(t, DB_SETHASH, h, 32)) != MV_OK)
+        return rc;
+    set_key(k, id);
+    return del(t, DB_SETS, k, 4);
+}
+
+/* One above the last key of a database keyed by a big-endian integer of kn bytes. */
+static mv_err next_id(mv_itxn *t, int db, size_t kn, uint64_t *id)
+{
+    MDB_cursor *c = NULL;
+    MDB_val k, v;
+    mv_err rc = map_err(mdb_cursor_open(t->txn, D(t, db), &c));
+    if (rc != MV_OK)
+        return rc;
+    int e = mdb_cursor_get(c, &k, &v, MDB_LAST);
+    if (e == MDB_NOTFOUND) {
+        *id = 1;
+        rc = MV_OK;
+    } else if (e == 0 && k.mv_size == kn) {
+        uint64_t x = 0;
+        for (size_t i = 0; i < kn; i++)
+            x = x << 8 | ((const uint8_t *)k.mv_data)[i];
+        *id = x + 1;
+        rc = MV_OK;
+    } else {
+        rc = e == 0 ? MV_ERR_PARSE : map_err(e);
+    }
+    mdb_cursor_close(c);
+    return rc;
+}
+
+static mv_err ix_set_next_id(mv_itxn *t, uint32_t *id)
+{
+    uint64_t x;
+    mv_err rc = next_id(t, DB_SETS, 4, &x);
+    if (rc != MV_OK)
+        return rc;
+    if (x > UINT32_MAX)
+        return MV_ERR_TOO_LARGE;
+    *id = (uint32_t)x;
+    return MV_OK;
+}
+
+static mv_err set_iter_kv(void *ctx, const MDB_val *k, const MDB_val *v)
+{
+    cb *c = ctx;
+    mv_ix_set *st = mv_malloc(sizeof *st);
+    mv_err rc = MV_ERR_NOMEM;
+    if (!st)
+        return rc;
+    rc = MV_ERR_PARSE;
+    if (k->mv_size == 4 && (rc = decode_set(v, st)) == MV_OK)
+        rc = c->fn.set(c->ctx, get_be32(k->mv_data), st);
+    mv_free(st);
+    return rc;
+}
+
+static mv_err ix_set_iter(mv_itxn *t, mv_ix_set_fn fn, void *ctx)
+{
+    cb c = {.ctx = ctx};
+    c.fn.set = fn;
+    return scan(t, DB_SETS, NULL, 0, set_iter_kv, &c);
+}
+
+static mv_err set_reader_kv(void *ctx, const MDB_val *k, const MDB_val *v)
+{
+    cb *c = ctx;
+    (void)v;
+    if (k->mv_size != 36)
+        return MV_ERR_PARSE;
+    const uint8_t *p = k->mv_data;
+    return c->fn.setid(c->ctx, p, get_be32(p + 32));
+}
+
+static mv_err ix_set_reader_iter(mv_itxn *t, const uint8_t *reader, mv_ix_setid_fn fn, void *ctx)
+{
+    cb c = {.ctx = ctx};
+    c.fn.setid = fn;
+    return scan(t, DB_SETREADERS, reader, reader ? 32 : 0, set_reader_kv, &c);
+}
+
+/* ---- envelope segments: id (BE u64) -> version 1, pack u32, off u64, len u32,
+ * live records u64, live bytes u64 ---- */
+
+#define SEG_V1 1
+#define SEG_BYTES 33
+
+static mv_err decode_seg(const MDB_val *v, mv_ix_seg *g)
+{
+    const uint8_t *p = v->mv_data;
+    if (v->mv_size != SEG_BYTES || p[0] != SEG_V1)
+        return MV_ERR_PARSE;
+    g->pack = get_u32(p + 1);
+    g->off = get_u64(p + 5);
+    g->len = get_u32(p + 13);
+    g->live_records = get_u64(p + 17);
+    g->live_bytes = get_u64(p + 25);
+    return MV_OK;
+}
+
+static mv_err ix_seg_get(mv_itxn *t, uint64_t id, mv_ix_seg *g)
+{
+    uint8_t k[8];
+    MDB_val v;
+    put_be64(k, id);
+    mv_err rc = get(t, DB_SEGS, k, 8, &v);
+    return rc != MV_OK ? rc : decode_seg(&v, g);
+}
+
+static mv_err ix_seg_put(mv_itxn *t, uint64_t id, const mv_ix_seg *g)
+{
+    uint8_t k[8], v[SEG_BYTES];
+    put_be64(k, id);
+    v[0] = SEG_V1;
+    put_u32(v + 1, g->pack);
+    put_u64(v + 5, g->off);
+    put_u32(v + 13, g->len);
+    put_u64(v + 17, g->live_records);
+    put_u64(v + 25, g->live_bytes);
+    return put_ordered(t, DB_SEGS, k, 8, v, SEG_BYTES, 0);
+}
+
+static mv_err ix_seg_del(mv_itxn *t, uint64_t id)
+{
+    uint8_t k[8];
+    put_be64(k, id);
+    return del(t, DB_SEGS, k, 8);
+}
+
+static mv_err ix_seg_next_id(mv_itxn *t, uint64_t *id) { return next_id(t, DB_SEGS, 8, id); }
+
+static mv_err seg_iter_kv(void *ctx, const MDB_val *k, const MDB_val *v)
+{
+    cb *c = ctx;
+    mv_ix_seg g;
+    mv_err rc;
+    if (k->mv_size != 8)
+        return MV_ERR_PARSE;
+    if ((rc = decode_seg(v, &g)) != MV_OK)
+        return rc;
+    uint64_t id = 0;
+    for (int i = 0; i < 8; i++)
+        id = id << 8 | ((const uint8_t *)k->mv_data)[i];
+    return c->fn.seg(c->ctx, id, &g);
+}
+
+static mv_err ix_seg_iter(mv_itxn *t, mv_ix_seg_fn fn, void *ctx)
+{
+    cb c = {.ctx = ctx};
+    c.fn.seg = fn;
+    return scan(t, DB_SEGS, NULL, 0, seg_iter_kv, &c);
+}
+
+/* ---- format and the format-1 records ---- */
+
+#define FORMAT_KEY "format"
+#define FORMAT_CURRENT 2
+
+static mv_err ix_format_get(mv_itxn *t, uint32_t *format)
+{
+    MDB_val v;
+    mv_err rc = get(t, DB_META, FORMAT_KEY, sizeof FORMAT_KEY - 1, &v);
+    if (rc == MV_ERR_NOT_FOUND) {
+        *format = 0;
+        return MV_OK;
+    }
+    if (rc != MV_OK)
+        return rc;
+    if (v.mv_size != 4)
+        return MV_ERR_PARSE;
+    *format = get_u32(v.mv_data);
+    return MV_OK;
+}
 
 /* Version 1: version u8 = 1, dept_len u8, n_readers u16, n_tags u32, created u64,
  * logical u64, envelope_len u32, owner[32], dept, readers, tags, envelope.
- * Version 2 (written now): the same with version 2 and patient[32] || episode[16] after the
- * owner. Version-1 values (stores made before records had patients) decode with zeros. */
-#define REC_V1 1
-#define REC_V2 2
-#define REC_FIXED_V1 60
-#define REC_FIXED 108
-
-static mv_err decode_record(const MDB_val *v, mv_ix_record *r)
+ * Version 2: the same with version 2 and patient[32] || episode[16] after the owner.
+ * Version-1 values (stores made before records had patients) decode with zeros. */
+static mv_err decode_legacy(const MDB_val *v, mv_ix_legacy *r)
 {
     const uint8_t *p = v->mv_data;
     size_t n = v->mv_size, fixed;
@@ -533,7 +1193,7 @@ static mv_err decode_record(const MDB_val *v, mv_ix_record *r)
     if (p[0] == REC_V1)
         fixed = REC_FIXED_V1;
     else if (p[0] == REC_V2)
-        fixed = REC_FIXED;
+        fixed = REC_FIXED_V2;
     else
         return MV_ERR_PARSE;
     if (n < fixed)
@@ -545,7 +1205,7 @@ static mv_err decode_record(const MDB_val *v, mv_ix_record *r)
     r->created = get_u64(p + 8);
     r->logical = get_u64(p + 16);
     memcpy(r->owner, p + 28, 32);
-    if (fixed == REC_FIXED) {
+    if (fixed == REC_FIXED_V2) {
         memcpy(r->patient, p + 60, 32);
         memcpy(r->episode, p + 92, 16);
     } else {
@@ -563,156 +1223,44 @@ static mv_err decode_record(const MDB_val *v, mv_ix_record *r)
     return MV_OK;
 }
 
-static mv_err reader_keys(mv_itxn *t, const uint8_t *id, const uint8_t *readers, size_t n, int add)
+static mv_err ix_legacy_next(mv_itxn *t, const uint8_t *after, uint8_t *id, mv_ix_legacy *r)
 {
-    uint8_t k[48];
-    mv_err rc = MV_OK;
-    memcpy(k + 32, id, 16);
-    for (size_t i = 0; i < n && rc == MV_OK; i++) {
-        memcpy(k, readers + 32 * i, 32);
-        rc = add ? put(t, DB_READERS, k, 48, "", 0) : del_opt(t, DB_READERS, k, 48);
+    MDB_cursor *c = NULL;
+    MDB_val k = {16, (void *)(uintptr_t)after}, v;
+    mv_err rc = map_err(mdb_cursor_open(t->txn, D(t, DB_RECORDS), &c));
+    if (rc != MV_OK)
+        return rc;
+    int e = mdb_cursor_get(c, &k, &v, after ? MDB_SET_RANGE : MDB_FIRST);
+    for (; e == 0; e = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != 16) {
+            rc = MV_ERR_PARSE;
+            goto out;
+        }
+        if (after && memcmp(k.mv_data, after, 16) <= 0)
+            continue;
+        const uint8_t *p = v.mv_data;
+        if (v.mv_size && p[0] == REC_V3)
+            continue;
+        memcpy(id, k.mv_data, 16);
+        rc = decode_legacy(&v, r);
+        goto out;
     }
+    rc = map_err(e);
+out:
+    mdb_cursor_close(c);
     return rc;
 }
 
-/* Removes the reader entries of record id, if it exists. */
-static mv_err drop_readers(mv_itxn *t, const uint8_t *id, int *existed)
+static mv_err ix_legacy_finish(mv_itxn *t)
 {
-    uint8_t old[64 * 32];
-    mv_ix_record r;
-    MDB_val v;
-    mv_err rc = get(t, DB_RECORDS, id, 16, &v);
-    *existed = 0;
-    if (rc == MV_ERR_NOT_FOUND)
-        return MV_OK;
-    if (rc != MV_OK || (rc = decode_record(&v, &r)) != MV_OK)
-        return rc;
-    *existed = 1;
-    /* Copy: the value's memory may move once we change the transaction. */
-    size_t n = r.n_readers;
-    memcpy(old, r.readers, 32 * n);
-    return reader_keys(t, id, old, n, 0);
-}
-
-static mv_err ix_record_get(mv_itxn *t, const uint8_t *id, mv_ix_record *r)
-{
-    MDB_val v;
-    mv_err rc = get(t, DB_RECORDS, id, 16, &v);
-    return rc != MV_OK ? rc : decode_record(&v, r);
-}
-
-static mv_err ix_record_put(mv_itxn *t, const uint8_t *id, const mv_ix_record *r)
-{
-    MDB_val key = {16, (void *)(uintptr_t)id}, val;
-    size_t dl = strlen(r->dept);
-    int existed;
-    mv_err rc;
-    if (dl > 64 || r->n_readers > 64 || r->n_tags > UINT32_MAX / 32 ||
-        r->envelope_len > UINT32_MAX)
-        return MV_ERR_INVAL;
-    size_t n = REC_FIXED + dl + 32 * r->n_readers + 32 * r->n_tags + r->envelope_len;
-    if ((rc = drop_readers(t, id, &existed)) != MV_OK)
-        return rc;
-    /* MDB_RESERVE: LMDB hands out the space and we encode straight into it. */
-    val.mv_size = n;
+    uint8_t v[4];
     if (mv_store_fault_hit())
         return MV_ERR_IO;
-    if ((rc = map_err(mdb_put(t->txn, D(t, DB_RECORDS), &key, &val, MDB_RESERVE))) != MV_OK)
-        return rc;
-    uint8_t *p = val.mv_data;
-    p[0] = REC_V2;
-    p[1] = (uint8_t)dl;
-    p[2] = (uint8_t)r->n_readers;
-    p[3] = (uint8_t)(r->n_readers >> 8);
-    put_u32(p + 4, (uint32_t)r->n_tags);
-    put_u64(p + 8, r->created);
-    put_u64(p + 16, r->logical);
-    put_u32(p + 24, (uint32_t)r->envelope_len);
-    memcpy(p + 28, r->owner, 32);
-    memcpy(p + 60, r->patient, 32);
-    memcpy(p + 92, r->episode, 16);
-    uint8_t *q = p + REC_FIXED;
-    memcpy(q, r->dept, dl);
-    q += dl;
-    if (r->n_readers)
-        memcpy(q, r->readers, 32 * r->n_readers);
-    q += 32 * r->n_readers;
-    if (r->n_tags)
-        memcpy(q, r->tags, 32 * r->n_tags);
-    q += 32 * r->n_tags;
-    if (r->envelope_len)
-        memcpy(q, r->envelope, r->envelope_len);
-    return reader_keys(t, id, r->readers, r->n_readers, 1);
-}
-
-static mv_err ix_record_del(mv_itxn *t, const uint8_t *id)
-{
-    int existed;
-    mv_err rc = drop_readers(t, id, &existed);
+    mv_err rc = map_err(mdb_drop(t->txn, D(t, DB_READERS), 0));
     if (rc != MV_OK)
         return rc;
-    if (!existed)
-        return MV_ERR_NOT_FOUND;
-    return del(t, DB_RECORDS, id, 16);
-}
-
-static mv_err record_iter_kv(void *ctx, const MDB_val *k, const MDB_val *v)
-{
-    cb *c = ctx;
-    mv_ix_record r;
-    mv_err rc;
-    if (k->mv_size != 16)
-        return MV_ERR_PARSE;
-    if ((rc = decode_record(v, &r)) != MV_OK)
-        return rc;
-    return c->fn.record(c->ctx, k->mv_data, &r);
-}
-
-typedef struct by_reader {
-    mv_itxn *t;
-    cb *c;
-} by_reader;
-
-static mv_err reader_rec_kv(void *ctx, const MDB_val *k, const MDB_val *v)
-{
-    by_reader *br = ctx;
-    MDB_val rv;
-    mv_err rc;
-    (void)v;
-    if (k->mv_size != 48)
-        return MV_ERR_PARSE;
-    const uint8_t *id = (const uint8_t *)k->mv_data + 32;
-    if ((rc = get(br->t, DB_RECORDS, id, 16, &rv)) != MV_OK)
-        return rc == MV_ERR_NOT_FOUND ? MV_ERR_PARSE : rc;
-    MDB_val idk = {16, (void *)(uintptr_t)id};
-    return record_iter_kv(br->c, &idk, &rv);
-}
-
-static mv_err ix_record_iter(mv_itxn *t, const uint8_t *reader, mv_ix_record_fn fn, void *ctx)
-{
-    cb c = {.ctx = ctx};
-    c.fn.record = fn;
-    if (!reader)
-        return scan(t, DB_RECORDS, NULL, 0, record_iter_kv, &c);
-    by_reader br = {t, &c};
-    return scan(t, DB_READERS, reader, 32, reader_rec_kv, &br);
-}
-
-static mv_err reader_iter_kv(void *ctx, const MDB_val *k, const MDB_val *v)
-{
-    cb *c = ctx;
-    (void)v;
-    if (k->mv_size != 48)
-        return MV_ERR_PARSE;
-    const uint8_t *p = k->mv_data;
-    return c->fn.reader(c->ctx, p, p + 32);
-}
-
-static mv_err ix_reader_iter(mv_itxn *t, mv_ix_reader_fn fn, void *ctx)
-{
-    cb c = {.ctx = ctx};
-    c.fn.reader = fn;
-    return scan(t, DB_READERS, NULL, 0, reader_iter_kv, &c);
+    put_u32(v, FORMAT_CURRENT);
+    return put(t, DB_META, FORMAT_KEY, sizeof FORMAT_KEY - 1, v, 4);
 }
 
 /* ---- packs ---- */
@@ -870,9 +1418,26 @@ static const mv_index_ops lmdb_ops = {
     .claim_iter = ix_claim_iter,
     .record_get = ix_record_get,
     .record_put = ix_record_put,
+    .record_add = ix_record_add,
+    .segset_add = ix_segset_add,
     .record_del = ix_record_del,
     .record_iter = ix_record_iter,
-    .reader_iter = ix_reader_iter,
+    .set_record_iter = ix_set_record_iter,
+    .set_get = ix_set_get,
+    .set_find = ix_set_find,
+    .set_put = ix_set_put,
+    .set_del = ix_set_del,
+    .set_next_id = ix_set_next_id,
+    .set_iter = ix_set_iter,
+    .set_reader_iter = ix_set_reader_iter,
+    .seg_get = ix_seg_get,
+    .seg_put = ix_seg_put,
+    .seg_del = ix_seg_del,
+    .seg_next_id = ix_seg_next_id,
+    .seg_iter = ix_seg_iter,
+    .format_get = ix_format_get,
+    .legacy_next = ix_legacy_next,
+    .legacy_finish = ix_legacy_finish,
     .pack_get = ix_pack_get,
     .pack_put = ix_pack_put,
     .pack_del = ix_pack_del,

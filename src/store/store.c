@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -42,6 +43,7 @@ typedef struct put_req {
 
 struct mv_store {
     int lock_fd;
+    char index_file[PATH_CAP]; /* dir/index/data.mdb, for its size in the stats */
     mv_blob *blob;
     mv_index *ix;
     size_t pack_target;
@@ -459,6 +461,8 @@ void mv_store_close(mv_store *s)
     mv_free(s);
 }
 
+static mv_err migrate(mv_store *s);
+
 static mv_err init_locks(mv_store *s)
 {
     int ok = 0;
@@ -527,6 +531,7 @@ mv_err mv_store_open(const char *dir, const mv_store_options *opt, mv_store **ou
     }
     if ((rc = mv_path_join(path, sizeof path, dir, "index")) != MV_OK ||
         (rc = mv_file_mkdir(path, 0700)) != MV_OK ||
+        (rc = mv_path_join(s->index_file, sizeof s->index_file, path, "data.mdb")) != MV_OK ||
         (rc = mv_index_lmdb_open(path, map_size, &s->ix)) != MV_OK)
         goto out;
     if ((rc = mv_path_join(path, sizeof path, dir, "packs")) != MV_OK ||
@@ -536,6 +541,8 @@ mv_err mv_store_open(const char *dir, const mv_store_options *opt, mv_store **ou
     if ((rc = recover(s)) != MV_OK)
         goto out;
     if ((rc = init_locks(s)) != MV_OK)
+        goto out;
+    if ((rc = migrate(s)) != MV_OK)
         goto out;
     *out = s;
     s = NULL;
@@ -782,6 +789,8 @@ static mv_err validate_blocks(const mv_store_block_in *in, size_t n)
             continue;
         if (in[i].len > MV_STORE_MAX_BLOCK)
             return MV_ERR_TOO_LARGE;
+        if (in[i].tag_checked)
+            continue; /* the caller hashed these bytes (mv_store.h) */
         if ((rc = mv_sha256(h, in[i].data, in[i].len)) != MV_OK)
             return rc;
         if (memcmp(h, in[i].tag, 32) != 0)
@@ -921,6 +930,15 @@ mv_err mv_store_block_read(mv_store *s, const uint8_t tag[static 32], mv_buf *ou
 
 /* ----------------------------------------------------------------------- records ---- */
 
+/* An envelope segment is one pack entry (tag = SHA-256 of its data): a 4-byte header, "MVS"
+ * and its version, then for each record its tags (32 bytes each) and its envelope, back to
+ * back with no per-record framing; the index says where each record's bytes start. */
+#define SEG_HDR 4u
+#define SEG_VERSION 1
+#define SEG_MAX MV_STORE_MAX_BLOCK /* a record's bytes (<= 2 MiB tags + 1 MiB envelope) fit */
+#define SEG_OVERHEAD (OVERHEAD + SEG_HDR)
+static const uint8_t seg_magic[SEG_HDR] = {'M', 'V', 'S', SEG_VERSION};
+
 static int cmp_tag(const void *a, const void *b) { return memcmp(a, b, 32); }
 
 static int all_zero(const uint8_t *p, size_t n)
@@ -931,30 +949,258 @@ static int all_zero(const uint8_t *p, size_t n)
     return acc == 0;
 }
 
-/* Owner first, then the patient (unless all zero), then the given readers, without
- * duplicates. */
-static mv_err fold_readers(const uint8_t *owner, const uint8_t *patient, const uint8_t *readers, size_t n,
-                           uint8_t out[MV_STORE_MAX_READERS][32], size_t *nout)
+/* The access set of a record: owner first, then the patient (unless all zero), then the
+ * other readers in the order given, without duplicates. The order is kept (not sorted)
+ * because callers see readers in the order they gave them; a client lists one reader set
+ * the same way every time, so equal access still gives equal sets. */
+static mv_err make_set(const uint8_t *owner, const uint8_t *patient, const uint8_t *episode,
+                       const char *dept, const uint8_t *readers, size_t n, mv_ix_set *st)
 {
     size_t k = 1;
     if (n && !readers)
         return MV_ERR_INVAL;
-    memcpy(out[0], owner, 32);
-    for (size_t i = 0; i <= n; i++) {
-        const uint8_t *r = i == 0 ? patient : readers + 32 * (i - 1);
-        if (i == 0 && all_zero(patient, 32))
-            continue;
+    memset(st, 0, sizeof *st);
+    memcpy(st->owner, owner, 32);
+    memcpy(st->patient, patient, 32);
+    memcpy(st->episode, episode, 16);
+    memcpy(st->dept, dept, strlen(dept) + 1);
+    memcpy(st->readers[0], owner, 32);
+    if (!all_zero(patient, 32) && memcmp(patient, owner, 32) != 0)
+        memcpy(st->readers[k++], patient, 32);
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *r = readers + 32 * i;
         size_t j = 0;
-        while (j < k && memcmp(out[j], r, 32) != 0)
+        while (j < k && memcmp(st->readers[j], r, 32) != 0)
             j++;
         if (j < k)
             continue;
         if (k == MV_STORE_MAX_READERS)
             return MV_ERR_INVAL;
-        memcpy(out[k++], r, 32);
+        memcpy(st->readers[k++], r, 32);
     }
-    *nout = k;
+    st->n_readers = k;
     return MV_OK;
+}
+
+/* The set with st's content, found or interned. Sets are never rewritten: one that no
+ * record names any more stays until gc drops it. */
+static mv_err set_acquire(mv_store *s, mv_itxn *t, mv_ix_set *st, uint32_t *id)
+{
+    mv_err rc = IX(s)->set_find(t, st, id);
+    if (rc != MV_ERR_NOT_FOUND)
+        return rc;
+    if ((rc = IX(s)->set_next_id(t, id)) != MV_OK)
+        return rc;
+    return IX(s)->set_put(t, *id, st);
+}
+
+/* Envelope segments being built for one transaction; seg ids are base, base + 1, ... */
+typedef struct seg_out {
+    mv_buf buf;
+    uint64_t records;
+} seg_out;
+
+/* A new record of the transaction, for its seg_sets entry. */
+typedef struct seg_member {
+    uint64_t seg;
+    uint32_t set;
+    uint8_t id[16];
+    mv_ix_record rec;
+} seg_member;
+
+typedef struct seg_build {
+    seg_out *v;
+    size_t n, cap;
+    uint64_t base;
+    seg_member *m;
+    size_t nm, capm;
+} seg_build;
+
+static mv_err sb_member(seg_build *b, const uint8_t *id, const mv_ix_record *rec)
+{
+    mv_err rc = mv_array_grow(&b->m, &b->capm, b->nm, sizeof *b->m, 64);
+    if (rc != MV_OK)
+        return rc;
+    seg_member *e = &b->m[b->nm++];
+    e->seg = rec->seg;
+    e->set = rec->set;
+    memcpy(e->id, id, 16);
+    e->rec = *rec;
+    return MV_OK;
+}
+
+static int cmp_member_id(const void *a, const void *b)
+{
+    return memcmp(((const seg_member *)a)->id, ((const seg_member *)b)->id, 16);
+}
+
+static int cmp_member(const void *a, const void *b)
+{
+    const seg_member *x = a, *y = b;
+    if (x->seg != y->seg)
+        return x->seg < y->seg ? -1 : 1;
+    if (x->set != y->set)
+        return x->set < y->set ? -1 : 1;
+    return memcmp(x->id, y->id, 16);
+}
+
+/* Writes the new records in id order (ids drawn in one millisecond differ only in random
+ * bits: sorted, they still append to the index), then their seg_sets entries: each
+ * (segment, set) once, in key order. */
+static mv_err sb_index(mv_store *s, seg_build *b, mv_itxn *t)
+{
+    uint8_t *ids = NULL;
+    mv_err rc = MV_OK;
+    if (b->nm == 0)
+        return MV_OK;
+    qsort(b->m, b->nm, sizeof *b->m, cmp_member_id);
+    for (size_t i = 0; i < b->nm; i++)
+        if ((rc = IX(s)->record_add(t, b->m[i].id, &b->m[i].rec)) != MV_OK)
+            return rc;
+    qsort(b->m, b->nm, sizeof *b->m, cmp_member);
+    if (!(ids = mv_mallocarray(b->nm, 16)))
+        return MV_ERR_NOMEM;
+    for (size_t i = 0; rc == MV_OK && i < b->nm;) {
+        size_t j = i;
+        for (; j < b->nm && b->m[j].seg == b->m[i].seg && b->m[j].set == b->m[i].set; j++)
+            memcpy(ids + 16 * (j - i), b->m[j].id, 16);
+        rc = IX(s)->segset_add(t, b->m[i].seg, b->m[i].set, ids, j - i);
+        i = j;
+    }
+    mv_free(ids);
+    return rc;
+}
+
+/* Appends a record's tags and envelope; *seg and *off say where they went. */
+static mv_err sb_add(seg_build *b, const uint8_t *tags, size_t n_tags, const uint8_t *env,
+                     size_t env_len, uint64_t *seg, uint64_t *off)
+{
+    size_t need = 32 * n_tags + env_len;
+    mv_err rc;
+    if (b->n == 0 || b->v[b->n - 1].buf.len + need > SEG_MAX) {
+        if ((rc = mv_array_grow(&b->v, &b->cap, b->n, sizeof *b->v, 2)) != MV_OK)
+            return rc;
+        seg_out *o = &b->v[b->n++];
+        o->records = 0;
+        mv_buf_init(&o->buf, SEG_MAX);
+        if ((rc = mv_buf_append(&o->buf, seg_magic, SEG_HDR)) != MV_OK)
+            return rc;
+    }
+    seg_out *cur = &b->v[b->n - 1];
+    *seg = b->base + b->n - 1;
+    *off = cur->buf.len;
+    if ((n_tags && (rc = mv_buf_append(&cur->buf, tags, 32 * n_tags)) != MV_OK) ||
+        (env_len && (rc = mv_buf_append(&cur->buf, env, env_len)) != MV_OK))
+        return rc;
+    cur->records++;
+    return MV_OK;
+}
+
+/* Writes every built segment to the packs and syncs them; then, in t, records them. */
+static mv_err sb_write(mv_store *s, seg_build *b, wr *w, mv_itxn *t)
+{
+    uint8_t(*tags)[32] = NULL;
+    uint32_t *packs = NULL;
+    uint64_t *offs = NULL;
+    mv_err rc = MV_ERR_NOMEM;
+    if (b->n == 0)
+        return MV_OK;
+    if (!(tags = mv_mallocarray(b->n, 32)) || !(packs = mv_mallocarray(b->n, sizeof *packs)) ||
+        !(offs = mv_mallocarray(b->n, sizeof *offs)))
+        goto out;
+    for (size_t i = 0; i < b->n; i++) {
+        const mv_buf *d = &b->v[i].buf;
+        if ((rc = mv_sha256(tags[i], d->ptr, d->len)) != MV_OK ||
+            (rc = wr_add(w, tags[i], d->ptr, d->len, &packs[i], &offs[i])) != MV_OK)
+            goto out;
+    }
+    if ((rc = wr_sync(w)) != MV_OK)
+        goto out;
+    for (size_t i = 0; i < b->n; i++) {
+        const mv_buf *d = &b->v[i].buf;
+        mv_ix_seg g = {packs[i], offs[i], (uint32_t)d->len, b->v[i].records, d->len - SEG_HDR};
+        if ((rc = IX(s)->seg_put(t, b->base + i, &g)) != MV_OK)
+            goto out;
+        wr_mark_live(w, packs[i], OVERHEAD + d->len);
+    }
+    rc = MV_OK;
+out:
+    mv_free(tags);
+    mv_free(packs);
+    mv_free(offs);
+    return rc;
+}
+
+static void sb_free(seg_build *b)
+{
+    for (size_t i = 0; i < b->n; i++)
+        mv_buf_clear(&b->v[i].buf);
+    mv_free(b->v);
+    mv_free(b->m);
+}
+
+/* A record's bytes leave segment seg (they stay in the pack as dead bytes until gc). */
+static mv_err seg_drop(mv_store *s, mv_itxn *t, uint64_t seg, uint64_t bytes)
+{
+    mv_ix_seg g;
+    mv_ix_pack p;
+    uint64_t dead = bytes;
+    int gone = 0;
+    mv_err rc = IX(s)->seg_get(t, seg, &g);
+    if (rc == MV_ERR_NOT_FOUND)
+        return MV_OK; /* already inconsistent; mv_store_check reports it */
+    if (rc != MV_OK)
+        return rc;
+    g.live_bytes -= g.live_bytes >= bytes ? bytes : g.live_bytes;
+    if (g.live_records > 1) {
+        g.live_records--;
+        rc = IX(s)->seg_put(t, seg, &g);
+    } else {
+        dead = SEG_OVERHEAD + g.live_bytes + bytes; /* the whole entry is dead now */
+        gone = 1;
+        rc = IX(s)->seg_del(t, seg);
+    }
+    if (rc != MV_OK)
+        return rc;
+    if ((rc = IX(s)->pack_get(t, g.pack, &p)) == MV_ERR_NOT_FOUND)
+        return MV_OK;
+    if (rc != MV_OK)
+        return rc;
+    p.live_bytes -= p.live_bytes >= dead ? dead : p.live_bytes;
+    if (gone)
+        p.live_entries -= p.live_entries ? 1 : 0;
+    return IX(s)->pack_put(t, g.pack, &p);
+}
+
+/* Reads len bytes at offset at of segment seg's data into out (appending). */
+static mv_err seg_read(mv_store *s, mv_itxn *t, uint64_t seg, uint64_t at, size_t len, mv_buf *out)
+{
+    mv_ix_seg g;
+    mv_err rc = IX(s)->seg_get(t, seg, &g);
+    if (rc != MV_OK)
+        return rc == MV_ERR_NOT_FOUND ? MV_ERR_PARSE : rc;
+    if (at < SEG_HDR || at > g.len || len > g.len - at)
+        return MV_ERR_PARSE;
+    rc = BLOB(s)->read_range(s->blob, g.pack, g.off, at, len, out);
+    return rc == MV_ERR_NOT_FOUND ? MV_ERR_IO : rc; /* the index names a pack that is gone */
+}
+
+/* The record's tags, copied to a new array (*tags NULL when it has none). */
+static mv_err read_tags(mv_store *s, mv_itxn *t, const mv_ix_record *r, uint8_t **tags)
+{
+    mv_buf b;
+    *tags = NULL;
+    if (r->n_tags == 0)
+        return MV_OK;
+    if (r->n_tags > MV_STORE_MAX_TAGS)
+        return MV_ERR_PARSE;
+    mv_buf_init(&b, 32 * MV_STORE_MAX_TAGS);
+    mv_err rc = seg_read(s, t, r->seg, r->off, 32 * r->n_tags, &b);
+    if (rc == MV_OK)
+        *tags = b.ptr; /* the buffer's memory is the array (mv_free releases it) */
+    else
+        mv_buf_clear(&b);
+    return rc;
 }
 
 static int claim_live(uint64_t at, uint64_t now, uint64_t ttl)
@@ -962,14 +1208,14 @@ static int claim_live(uint64_t at, uint64_t now, uint64_t ttl)
     return now <= at || now - at <= ttl;
 }
 
-/* Judges and (if acceptable) applies one record inside transaction t. *verdict gets the
- * per-record result; the return value is a storage error that aborts the batch. */
+/* Judges and (if acceptable) applies one record inside transaction t, its bytes going to
+ * the segments of sb. *verdict gets the per-record result; the return value is a storage
+ * error that aborts the batch. */
 static mv_err put_one_record(mv_store *s, mv_itxn *t, const mv_store_record_in *r, uint64_t now,
-                             deltas *d, mv_err *verdict)
+                             deltas *d, seg_build *sb, mv_err *verdict)
 {
-    uint8_t readers[MV_STORE_MAX_READERS][32];
+    mv_ix_set *st = NULL;
     uint8_t *sorted = NULL;
-    size_t nr = 0;
     uint64_t logical = r->envelope_len;
     mv_ix_record rec, existing;
     mv_ix_block b;
@@ -981,11 +1227,15 @@ static mv_err put_one_record(mv_store *s, mv_itxn *t, const mv_store_record_in *
         return MV_OK;
     if (all_zero(r->patient, 32) && !all_zero(r->episode, 16))
         return MV_OK;
-    if (fold_readers(r->owner, r->patient, r->readers, r->n_readers, readers, &nr) != MV_OK)
-        return MV_OK;
+    if (!(st = mv_malloc(sizeof *st)))
+        return MV_ERR_NOMEM;
+    if (make_set(r->owner, r->patient, r->episode, r->dept, r->readers, r->n_readers, st) != MV_OK)
+        goto out;
     if (r->n_tags) {
+        rc = MV_ERR_NOMEM;
         if (!(sorted = mv_mallocarray(r->n_tags, 32)))
-            return MV_ERR_NOMEM;
+            goto out;
+        rc = MV_OK;
         memcpy(sorted, r->tags, 32 * r->n_tags);
         qsort(sorted, r->n_tags, 32, cmp_tag);
         for (size_t i = 1; i < r->n_tags; i++)
@@ -1041,19 +1291,14 @@ static mv_err put_one_record(mv_store *s, mv_itxn *t, const mv_store_record_in *
     if (!ds)
         goto nomem;
     memset(&rec, 0, sizeof rec);
-    memcpy(rec.owner, r->owner, 32);
-    memcpy(rec.patient, r->patient, 32);
-    memcpy(rec.episode, r->episode, 16);
-    memcpy(rec.dept, r->dept, strlen(r->dept) + 1);
+    if ((rc = set_acquire(s, t, st, &rec.set)) != MV_OK ||
+        (rc = sb_add(sb, r->tags, r->n_tags, r->envelope, r->envelope_len, &rec.seg, &rec.off)) != MV_OK)
+        goto out;
     rec.created = now;
     rec.logical = logical;
-    rec.n_readers = nr;
-    rec.readers = &readers[0][0];
     rec.n_tags = r->n_tags;
-    rec.tags = r->tags;
     rec.envelope_len = r->envelope_len;
-    rec.envelope = r->envelope;
-    if ((rc = IX(s)->record_put(t, r->id, &rec)) != MV_OK)
+    if ((rc = sb_member(sb, r->id, &rec)) != MV_OK) /* written by sb_index */
         goto out;
     ds->records++;
     ds->logical += logical;
@@ -1069,47 +1314,93 @@ nomem:
     rc = MV_ERR_NOMEM;
 out:
     mv_free(sorted);
+    mv_free(st);
     return rc;
+}
+
+/* By id, then by position (pointers into one array), so the first of equal ids sorts first. */
+static int cmp_rec_in(const void *a, const void *b)
+{
+    const mv_store_record_in *x = *(const mv_store_record_in *const *)a;
+    const mv_store_record_in *y = *(const mv_store_record_in *const *)b;
+    int c = memcmp(x->id, y->id, 16);
+    return c ? c : (x < y ? -1 : x > y);
 }
 
 mv_err mv_store_put_records(mv_store *s, const mv_store_record_in *in, size_t n, mv_err *results,
                             uint64_t now)
 {
+    const mv_store_record_in **order = NULL;
     mv_itxn *t = NULL;
     deltas d = {0};
+    seg_build sb = {0};
+    wr w = {.s = s};
+    int committed = 0;
     mv_err rc;
     if (!s || (n && (!in || !results)))
         return MV_ERR_INVAL;
     if (n == 0)
         return MV_OK;
+    /* The pack writer: envelopes go to the packs as blocks do. */
+    pthread_mutex_lock(&s->write_mu);
     if ((rc = IX(s)->begin(s->ix, 1, &t)) != MV_OK)
-        return rc;
+        goto out;
+    if ((rc = IX(s)->seg_next_id(t, &sb.base)) != MV_OK)
+        goto out;
+    /* Records reach the index at the end, sorted: an id repeated in the batch is judged here
+     * (the first one stands, the later ones EXISTS, as if stored one by one). */
+    rc = MV_ERR_NOMEM;
+    if (!(order = mv_mallocarray(n, sizeof *order)))
+        goto out;
     for (size_t i = 0; i < n; i++)
-        if ((rc = put_one_record(s, t, &in[i], now, &d, &results[i])) != MV_OK)
+        order[i] = &in[i];
+    qsort(order, n, sizeof *order, cmp_rec_in);
+    for (size_t i = 0; i < n; i++)
+        results[i] = MV_OK;
+    for (size_t i = 1; i < n; i++)
+        if (memcmp(order[i - 1]->id, order[i]->id, 16) == 0)
+            results[order[i] - in] = MV_ERR_EXISTS;
+    for (size_t i = 0; i < n; i++)
+        if (results[i] == MV_OK &&
+            (rc = put_one_record(s, t, &in[i], now, &d, &sb, &results[i])) != MV_OK)
             goto out;
-    if ((rc = deltas_apply(s, t, &d)) != MV_OK)
+    rc = MV_OK;
+    /* The segments are durable before the transaction naming them commits. */
+    if ((rc = sb_index(s, &sb, t)) != MV_OK || (rc = sb_write(s, &sb, &w, t)) != MV_OK ||
+        (rc = wr_apply(&w, t, &d)) != MV_OK ||
+        (rc = deltas_apply(s, t, &d)) != MV_OK)
         goto out;
     rc = IX(s)->commit(t);
     t = NULL;
+    if (rc != MV_OK)
+        goto out;
+    committed = 1;
+    wr_done(&w);
 out:
     if (t)
         IX(s)->abort(t);
+    if (!committed)
+        wr_fail(&w);
+    pthread_mutex_unlock(&s->write_mu);
+    mv_free(order);
+    sb_free(&sb);
+    wr_free(&w);
     deltas_free(&d);
     return rc;
 }
 
-static void fill_info(mv_store_record_info *info, const uint8_t *id, const mv_ix_record *r)
+static void fill_info(mv_store_record_info *info, const uint8_t *id, const mv_ix_record *r,
+                      const mv_ix_set *st)
 {
     memset(info, 0, sizeof *info);
     memcpy(info->id, id, 16);
-    memcpy(info->owner, r->owner, 32);
-    memcpy(info->dept, r->dept, sizeof info->dept);
-    memcpy(info->patient, r->patient, 32);
-    memcpy(info->episode, r->episode, 16);
-    info->n_readers = r->n_readers;
-    if (r->n_readers)
-        memcpy(info->readers, r->readers, 32 * r->n_readers);
-    info->n_tags = r->n_tags;
+    memcpy(info->owner, st->owner, 32);
+    memcpy(info->dept, st->dept, sizeof info->dept);
+    memcpy(info->patient, st->patient, 32);
+    memcpy(info->episode, st->episode, 16);
+    info->n_readers = st->n_readers;
+    memcpy(info->readers, st->readers, 32 * st->n_readers);
+    info->n_tags = (size_t)r->n_tags;
     info->created = r->created;
     info->envelope_len = r->envelope_len;
     info->logical_bytes = r->logical;
@@ -1120,18 +1411,38 @@ mv_err mv_store_record_get(mv_store *s, const uint8_t id[static 16], mv_store_re
 {
     mv_itxn *t = NULL;
     mv_ix_record r;
+    mv_ix_set *st = NULL;
     mv_err rc;
     if (!s || !id || !info)
         return MV_ERR_INVAL;
+    if (!(st = mv_malloc(sizeof *st)))
+        return MV_ERR_NOMEM;
+    /* Shared lock from lookup to read: gc unlinks a pack only after repointing what it
+     * held, and only under the exclusive lock. */
+    pthread_rwlock_rdlock(&s->pack_rw);
     if ((rc = IX(s)->begin(s->ix, 0, &t)) != MV_OK)
-        return rc;
+        goto out;
     if ((rc = IX(s)->record_get(t, id, &r)) != MV_OK)
         goto out;
-    if (envelope && (rc = mv_buf_append(envelope, r.envelope, r.envelope_len)) != MV_OK)
+    if ((rc = IX(s)->set_get(t, r.set, st)) != MV_OK) {
+        rc = rc == MV_ERR_NOT_FOUND ? MV_ERR_PARSE : rc;
         goto out;
-    fill_info(info, id, &r);
+    }
+    if (envelope) {
+        if (r.envelope_len > MV_STORE_MAX_ENVELOPE || r.n_tags > MV_STORE_MAX_TAGS) {
+            rc = MV_ERR_PARSE;
+            goto out;
+        }
+        if ((rc = seg_read(s, t, r.seg, r.off + 32 * r.n_tags, (size_t)r.envelope_len, envelope)) !=
+            MV_OK)
+            goto out;
+    }
+    fill_info(info, id, &r, st);
 out:
-    IX(s)->abort(t);
+    if (t)
+        IX(s)->abort(t);
+    pthread_rwlock_unlock(&s->pack_rw);
+    mv_free(st);
     return rc;
 }
 
@@ -1140,51 +1451,187 @@ mv_err mv_store_record_tags(mv_store *s, const uint8_t id[static 16], uint8_t *t
 {
     mv_itxn *t = NULL;
     mv_ix_record r;
+    uint8_t *all = NULL;
     mv_err rc;
     if (!s || !id || !n || (cap && !tags))
         return MV_ERR_INVAL;
+    pthread_rwlock_rdlock(&s->pack_rw);
     if ((rc = IX(s)->begin(s->ix, 0, &t)) != MV_OK)
-        return rc;
-    if ((rc = IX(s)->record_get(t, id, &r)) == MV_OK) {
-        size_t k = r.n_tags < cap ? r.n_tags : cap;
-        if (k)
-            memcpy(tags, r.tags, 32 * k);
-        *n = r.n_tags;
-        if (cap < r.n_tags)
-            rc = MV_ERR_TOO_LARGE;
-    }
-    IX(s)->abort(t);
+        goto out;
+    if ((rc = IX(s)->record_get(t, id, &r)) != MV_OK)
+        goto out;
+    size_t k = r.n_tags < cap ? (size_t)r.n_tags : cap;
+    if (k && (rc = read_tags(s, t, &r, &all)) != MV_OK)
+        goto out;
+    if (k)
+        memcpy(tags, all, 32 * k);
+    *n = (size_t)r.n_tags;
+    if (cap < r.n_tags)
+        rc = MV_ERR_TOO_LARGE;
+out:
+    if (t)
+        IX(s)->abort(t);
+    pthread_rwlock_unlock(&s->pack_rw);
+    mv_free(all);
     return rc;
 }
 
+/* The sets a listing meets, sorted by id (a reader's few, or every set for a full listing). */
+typedef struct set_cache {
+    uint32_t *ids;
+    mv_ix_set **sets;
+    size_t n, cap;
+} set_cache;
+
+static const mv_ix_set *sc_get(mv_store *s, mv_itxn *t, set_cache *c, uint32_t id, mv_err *rc)
+{
+    size_t lo = 0, hi = c->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (c->ids[mid] == id)
+            return c->sets[mid];
+        if (c->ids[mid] < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (c->n == c->cap) {
+        size_t nc = c->cap ? 2 * c->cap : 8;
+        uint32_t *ni = mv_mallocarray(nc, sizeof *ni);
+        mv_ix_set **ns = mv_mallocarray(nc, sizeof *ns);
+        if (!ni || !ns) {
+            mv_free(ni);
+            mv_free(ns);
+            *rc = MV_ERR_NOMEM;
+            return NULL;
+        }
+        if (c->n) {
+            memcpy(ni, c->ids, c->n * sizeof *ni);
+            memcpy(ns, c->sets, c->n * sizeof *ns);
+        }
+        mv_free(c->ids);
+        mv_free(c->sets);
+        c->ids = ni;
+        c->sets = ns;
+        c->cap = nc;
+    }
+    mv_ix_set *st = mv_malloc(sizeof *st);
+    if (!st) {
+        *rc = MV_ERR_NOMEM;
+        return NULL;
+    }
+    if ((*rc = IX(s)->set_get(t, id, st)) != MV_OK) {
+        mv_free(st);
+        if (*rc == MV_ERR_NOT_FOUND)
+            *rc = MV_ERR_PARSE;
+        return NULL;
+    }
+    memmove(c->ids + lo + 1, c->ids + lo, (c->n - lo) * sizeof *c->ids);
+    memmove(c->sets + lo + 1, c->sets + lo, (c->n - lo) * sizeof *c->sets);
+    c->ids[lo] = id;
+    c->sets[lo] = st;
+    c->n++;
+    return st;
+}
+
+static void sc_free(set_cache *c)
+{
+    for (size_t i = 0; i < c->n; i++)
+        mv_free(c->sets[i]);
+    mv_free(c->ids);
+    mv_free(c->sets);
+}
+
 typedef struct list_ctx {
+    mv_store *s;
+    mv_itxn *t;
     mv_store_record_fn fn;
     void *ctx;
+    set_cache sc;
+    uint32_t *sets; /* the reader's sets */
+    size_t n_sets, cap_sets;
+    uint8_t (*ids)[16]; /* their records */
+    size_t n_ids, cap_ids;
     mv_store_record_info info;
 } list_ctx;
 
 static mv_err list_cb(void *ctx, const uint8_t *id, const mv_ix_record *r)
 {
     list_ctx *l = ctx;
-    fill_info(&l->info, id, r);
+    mv_err rc = MV_OK;
+    const mv_ix_set *st = sc_get(l->s, l->t, &l->sc, r->set, &rc);
+    if (!st)
+        return rc;
+    fill_info(&l->info, id, r, st);
     return l->fn(l->ctx, &l->info);
+}
+
+static mv_err list_set_cb(void *ctx, const uint8_t *reader, uint32_t set)
+{
+    list_ctx *l = ctx;
+    (void)reader;
+    mv_err rc = mv_array_grow(&l->sets, &l->cap_sets, l->n_sets, sizeof *l->sets, 8);
+    if (rc == MV_OK)
+        l->sets[l->n_sets++] = set;
+    return rc;
+}
+
+static mv_err list_id_cb(void *ctx, uint32_t set, const uint8_t *id)
+{
+    list_ctx *l = ctx;
+    (void)set;
+    mv_err rc = mv_array_grow(&l->ids, &l->cap_ids, l->n_ids, sizeof *l->ids, 64);
+    if (rc == MV_OK)
+        memcpy(l->ids[l->n_ids++], id, 16);
+    return rc;
+}
+
+static int cmp_id(const void *a, const void *b) { return memcmp(a, b, 16); }
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* A reader's records: reader -> its sets -> their records, then in id order. */
+static mv_err list_reader(list_ctx *l, const uint8_t *reader)
+{
+    mv_err rc = IX(l->s)->set_reader_iter(l->t, reader, list_set_cb, l);
+    if (rc != MV_OK || l->n_sets == 0)
+        return rc;
+    qsort(l->sets, l->n_sets, sizeof *l->sets, cmp_u32);
+    if ((rc = IX(l->s)->set_record_iter(l->t, l->sets, l->n_sets, list_id_cb, l)) != MV_OK)
+        return rc;
+    if (l->n_ids)
+        qsort(l->ids, l->n_ids, 16, cmp_id);
+    for (size_t i = 0; rc == MV_OK && i < l->n_ids; i++) {
+        mv_ix_record r;
+        if ((rc = IX(l->s)->record_get(l->t, l->ids[i], &r)) != MV_OK)
+            return rc == MV_ERR_NOT_FOUND ? MV_ERR_PARSE : rc;
+        rc = list_cb(l, l->ids[i], &r);
+    }
+    return rc;
 }
 
 mv_err mv_store_record_list(mv_store *s, const uint8_t *reader, mv_store_record_fn fn, void *ctx)
 {
-    mv_itxn *t = NULL;
     list_ctx *l = NULL;
     mv_err rc;
     if (!s || !fn)
         return MV_ERR_INVAL;
-    if (!(l = mv_malloc(sizeof *l)))
+    if (!(l = mv_calloc(1, sizeof *l)))
         return MV_ERR_NOMEM;
+    l->s = s;
     l->fn = fn;
     l->ctx = ctx;
-    if ((rc = IX(s)->begin(s->ix, 0, &t)) == MV_OK) {
-        rc = IX(s)->record_iter(t, reader, list_cb, l);
-        IX(s)->abort(t);
+    if ((rc = IX(s)->begin(s->ix, 0, &l->t)) == MV_OK) {
+        rc = reader ? list_reader(l, reader) : IX(s)->record_iter(l->t, list_cb, l);
+        IX(s)->abort(l->t);
     }
+    sc_free(&l->sc);
+    mv_free(l->sets);
+    mv_free(l->ids);
     mv_free(l);
     return rc;
 }
@@ -1193,28 +1640,31 @@ mv_err mv_store_record_delete(mv_store *s, const uint8_t id[static 16])
 {
     mv_itxn *t = NULL;
     mv_ix_record r;
+    mv_ix_set *st = NULL;
     uint8_t *tags = NULL;
     deltas d = {0};
     mv_err rc;
     if (!s || !id)
         return MV_ERR_INVAL;
+    if (!(st = mv_malloc(sizeof *st)))
+        return MV_ERR_NOMEM;
+    /* The pack writer's lock: gc moves segments only under it. */
+    pthread_mutex_lock(&s->write_mu);
     if ((rc = IX(s)->begin(s->ix, 1, &t)) != MV_OK)
-        return rc;
+        goto out;
     if ((rc = IX(s)->record_get(t, id, &r)) != MV_OK)
         goto out;
-    /* Copy what we need: r points into the transaction, which the changes below move. */
-    size_t n_tags = r.n_tags;
-    uint64_t env = r.envelope_len, logical = r.logical;
-    char dept[MV_STORE_DEPT_MAX + 1];
-    memcpy(dept, r.dept, sizeof dept);
-    rc = MV_ERR_NOMEM;
-    if (n_tags && !(tags = mv_mallocarray(n_tags, 32)))
+    if ((rc = IX(s)->set_get(t, r.set, st)) != MV_OK) {
+        rc = rc == MV_ERR_NOT_FOUND ? MV_ERR_PARSE : rc;
         goto out;
-    if (n_tags)
-        memcpy(tags, r.tags, 32 * n_tags);
-    if ((rc = IX(s)->record_del(t, id)) != MV_OK)
+    }
+    /* The tags live next to the envelope: read them back to drop the references. */
+    if ((rc = read_tags(s, t, &r, &tags)) != MV_OK)
         goto out;
-    for (size_t i = 0; i < n_tags; i++) {
+    if ((rc = IX(s)->record_del(t, id)) != MV_OK ||
+        (rc = seg_drop(s, t, r.seg, 32 * r.n_tags + r.envelope_len)) != MV_OK)
+        goto out;
+    for (size_t i = 0; i < r.n_tags; i++) {
         mv_ix_block b;
         rc = IX(s)->block_get(t, tags + 32 * i, &b);
         if (rc == MV_ERR_NOT_FOUND)
@@ -1234,17 +1684,17 @@ mv_err mv_store_record_delete(mv_store *s, const uint8_t id[static 16])
         if ((rc = IX(s)->block_put(t, tags + 32 * i, &b)) != MV_OK)
             goto out;
     }
-    mv_ix_stats *ds = delta_dept(&d, dept);
+    mv_ix_stats *ds = delta_dept(&d, st->dept);
     rc = MV_ERR_NOMEM;
     if (!ds)
         goto out;
     ds->records--;
-    ds->logical -= logical;
-    ds->physical -= env;
+    ds->logical -= r.logical;
+    ds->physical -= r.envelope_len;
     d.total.records--;
-    d.total.envelope_bytes -= env;
-    d.total.logical -= logical;
-    d.total.physical -= env;
+    d.total.envelope_bytes -= r.envelope_len;
+    d.total.logical -= r.logical;
+    d.total.physical -= r.envelope_len;
     if ((rc = deltas_apply(s, t, &d)) != MV_OK)
         goto out;
     rc = IX(s)->commit(t);
@@ -1252,7 +1702,9 @@ mv_err mv_store_record_delete(mv_store *s, const uint8_t id[static 16])
 out:
     if (t)
         IX(s)->abort(t);
+    pthread_mutex_unlock(&s->write_mu);
     mv_free(tags);
+    mv_free(st);
     deltas_free(&d);
     return rc;
 }
@@ -1266,46 +1718,55 @@ mv_err mv_store_record_set_readers(mv_store *s, const uint8_t id[static 16], con
 mv_err mv_store_record_set_access(mv_store *s, const uint8_t id[static 16], const uint8_t *patient,
                                   const uint8_t *readers, size_t n, const uint8_t *envelope, size_t envelope_len)
 {
-    uint8_t folded[MV_STORE_MAX_READERS][32];
     mv_itxn *t = NULL;
     mv_ix_record r;
-    uint8_t *copy = NULL;
+    mv_ix_set *st = NULL, *ns = NULL;
+    uint8_t *tags = NULL;
+    seg_build sb = {0};
+    wr w = {.s = s};
     deltas d = {0};
-    size_t nr = 0;
+    int committed = 0;
     mv_err rc;
     if (!s || !id || (n && !readers))
         return MV_ERR_INVAL;
     if ((envelope && envelope_len > MV_STORE_MAX_ENVELOPE) || (patient && all_zero(patient, 32)))
         return MV_ERR_INVAL;
+    if (!(st = mv_malloc(sizeof *st)) || !(ns = mv_malloc(sizeof *ns))) {
+        mv_free(st);
+        return MV_ERR_NOMEM;
+    }
+    pthread_mutex_lock(&s->write_mu);
     if ((rc = IX(s)->begin(s->ix, 1, &t)) != MV_OK)
-        return rc;
+        goto out;
     if ((rc = IX(s)->record_get(t, id, &r)) != MV_OK)
         goto out;
+    if ((rc = IX(s)->set_get(t, r.set, st)) != MV_OK) {
+        rc = rc == MV_ERR_NOT_FOUND ? MV_ERR_PARSE : rc;
+        goto out;
+    }
     if (patient) {
-        if (!all_zero(r.patient, 32)) {
+        if (!all_zero(st->patient, 32)) {
             rc = MV_ERR_EXISTS;
             goto out;
         }
-        memcpy(r.patient, patient, 32);
+        memcpy(st->patient, patient, 32);
     }
-    if ((rc = fold_readers(r.owner, r.patient, readers, n, folded, &nr)) != MV_OK)
+    if ((rc = make_set(st->owner, st->patient, st->episode, st->dept, readers, n, ns)) != MV_OK)
         goto out;
-    /* record_put overwrites the value r points into: give it a private copy of tags and the
-     * envelope it keeps. */
-    size_t keep_env = envelope ? 0 : r.envelope_len;
-    rc = MV_ERR_NOMEM;
-    if (!(copy = mv_malloc(32 * r.n_tags + keep_env + 1)))
+    if ((rc = set_acquire(s, t, ns, &r.set)) != MV_OK)
         goto out;
-    if (r.n_tags)
-        memcpy(copy, r.tags, 32 * r.n_tags);
-    if (keep_env)
-        memcpy(copy + 32 * r.n_tags, r.envelope, keep_env);
-    r.tags = copy;
-    r.n_readers = nr;
-    r.readers = &folded[0][0];
     if (envelope) {
-        mv_ix_stats *ds = delta_dept(&d, r.dept);
+        /* A new envelope goes to a new segment with the record's tags; the old bytes stay
+         * dead in their segment until gc. */
+        mv_ix_stats *ds = delta_dept(&d, st->dept);
+        rc = MV_ERR_NOMEM;
         if (!ds)
+            goto out;
+        if ((rc = read_tags(s, t, &r, &tags)) != MV_OK ||
+            (rc = seg_drop(s, t, r.seg, 32 * r.n_tags + r.envelope_len)) != MV_OK ||
+            (rc = IX(s)->seg_next_id(t, &sb.base)) != MV_OK ||
+            (rc = sb_add(&sb, tags, (size_t)r.n_tags, envelope, envelope_len, &r.seg, &r.off)) != MV_OK ||
+            (rc = sb_write(s, &sb, &w, t)) != MV_OK || (rc = wr_apply(&w, t, &d)) != MV_OK)
             goto out;
         uint64_t diff = (uint64_t)envelope_len - r.envelope_len; /* two's complement delta */
         ds->logical += diff;
@@ -1314,21 +1775,140 @@ mv_err mv_store_record_set_access(mv_store *s, const uint8_t id[static 16], cons
         d.total.logical += diff;
         d.total.physical += diff;
         r.logical += diff;
-        r.envelope = envelope;
         r.envelope_len = envelope_len;
-    } else {
-        r.envelope = copy + 32 * r.n_tags;
     }
     if ((rc = IX(s)->record_put(t, id, &r)) != MV_OK || (rc = deltas_apply(s, t, &d)) != MV_OK)
         goto out;
     rc = IX(s)->commit(t);
     t = NULL;
+    if (rc != MV_OK)
+        goto out;
+    committed = 1;
+    wr_done(&w);
 out:
     if (t)
         IX(s)->abort(t);
-    mv_free(copy);
+    if (!committed)
+        wr_fail(&w);
+    pthread_mutex_unlock(&s->write_mu);
+    sb_free(&sb);
+    wr_free(&w);
+    mv_free(tags);
+    mv_free(st);
+    mv_free(ns);
     deltas_free(&d);
     return rc;
+}
+
+/* ------------------------------------------------------- format-1 index migration ---- */
+
+#define MIGRATE_BATCH 1024 /* records per transaction */
+
+/* Moves up to MIGRATE_BATCH format-1 records after *after (NULL: from the start) to
+ * format 2 in one transaction: their tags and envelopes into one synced segment, their
+ * access into sets. *done is set when none was left (and the index is then marked format 2
+ * in the same transaction). A crash between batches leaves committed batches converted and
+ * the rest in format 1, so the next open goes on where this one stopped. */
+static mv_err migrate_batch(mv_store *s, uint8_t after[16], int *started, int *done, uint64_t *moved)
+{
+    mv_itxn *t = NULL;
+    mv_ix_legacy lg;
+    mv_ix_set *st = NULL;
+    seg_build sb = {0};
+    wr w = {.s = s};
+    deltas d = {0};
+    uint8_t id[16];
+    size_t n = 0;
+    int committed = 0;
+    mv_err rc = MV_ERR_NOMEM;
+    *done = 0;
+    if (!(st = mv_malloc(sizeof *st)))
+        return rc;
+    if ((rc = IX(s)->begin(s->ix, 1, &t)) != MV_OK)
+        goto out;
+    if ((rc = IX(s)->seg_next_id(t, &sb.base)) != MV_OK)
+        goto out;
+    while (n < MIGRATE_BATCH && (sb.n == 0 || sb.v[sb.n - 1].buf.len < SEG_MAX / 2)) {
+        rc = IX(s)->legacy_next(t, *started ? after : NULL, id, &lg);
+        if (rc == MV_ERR_NOT_FOUND) {
+            *done = 1;
+            break;
+        }
+        if (rc != MV_OK)
+            goto out;
+        mv_ix_record rec = {0};
+        rec.created = lg.created;
+        rec.logical = lg.logical;
+        rec.n_tags = lg.n_tags;
+        rec.envelope_len = lg.envelope_len;
+        /* Everything is copied out of lg before the transaction changes. */
+        if ((rc = make_set(lg.owner, lg.patient, lg.episode, lg.dept, lg.readers, lg.n_readers,
+                           st)) != MV_OK) {
+            rc = MV_ERR_PARSE;
+            goto out;
+        }
+        if ((rc = sb_add(&sb, lg.tags, lg.n_tags, lg.envelope, lg.envelope_len, &rec.seg,
+                         &rec.off)) != MV_OK ||
+            (rc = set_acquire(s, t, st, &rec.set)) != MV_OK ||
+            (rc = sb_member(&sb, id, &rec)) != MV_OK)
+            goto out;
+        memcpy(after, id, 16);
+        *started = 1;
+        n++;
+    }
+    if ((rc = sb_index(s, &sb, t)) != MV_OK || (rc = sb_write(s, &sb, &w, t)) != MV_OK ||
+        (rc = wr_apply(&w, t, &d)) != MV_OK || (rc = deltas_apply(s, t, &d)) != MV_OK)
+        goto out;
+    if (*done && (rc = IX(s)->legacy_finish(t)) != MV_OK)
+        goto out;
+    rc = IX(s)->commit(t);
+    t = NULL;
+    if (rc != MV_OK)
+        goto out;
+    committed = 1;
+    wr_done(&w);
+    *moved += n;
+out:
+    if (t)
+        IX(s)->abort(t);
+    if (!committed)
+        wr_fail(&w);
+    sb_free(&sb);
+    wr_free(&w);
+    deltas_free(&d);
+    mv_free(st);
+    return rc;
+}
+
+/* Brings an index of format 0 (new) or 1 up to format 2; refuses a newer one. */
+static mv_err migrate(mv_store *s)
+{
+    mv_itxn *t = NULL;
+    uint32_t format = 0;
+    uint8_t after[16] = {0};
+    uint64_t moved = 0;
+    int started = 0, done = 0;
+    mv_err rc = IX(s)->begin(s->ix, 0, &t);
+    if (rc != MV_OK)
+        return rc;
+    rc = IX(s)->format_get(t, &format);
+    IX(s)->abort(t);
+    if (rc != MV_OK)
+        return rc;
+    if (format == 2)
+        return MV_OK;
+    if (format > 2) {
+        mv_log(MV_LOG_ERROR, "store", "the index has format %" PRIu32 ", newer than this "
+               "version reads (2)", format);
+        return MV_ERR_PARSE;
+    }
+    while (!done)
+        if ((rc = migrate_batch(s, after, &started, &done, &moved)) != MV_OK)
+            return rc;
+    if (moved)
+        mv_log(MV_LOG_INFO, "store", "index migrated to format 2: %" PRIu64 " records' "
+               "envelopes moved to packs", moved);
+    return MV_OK;
 }
 
 /* ------------------------------------------------------------------------- stats ---- */
@@ -1364,11 +1944,18 @@ mv_err mv_store_get_stats(mv_store *s, mv_store_stats *out)
         out->envelope_bytes = st.envelope_bytes;
         out->pack_bytes = st.pack_bytes;
         out->logical_bytes = st.logical;
-        out->physical_bytes = st.physical;
+        out->data_bytes = st.physical;
         rc = IX(s)->stats_iter(t, stats_dept_cb, out);
     }
     IX(s)->abort(t);
-    return rc;
+    if (rc != MV_OK)
+        return rc;
+    struct stat fs;
+    if (stat(s->index_file, &fs) != 0)
+        return MV_ERR_IO;
+    out->index_bytes = (uint64_t)fs.st_size;
+    out->physical_bytes = out->pack_bytes + out->index_bytes;
+    return MV_OK;
 }
 
 /* ---------------------------------------------------------------------------- gc ---- */
@@ -1396,7 +1983,55 @@ static mv_err tag_list_add(void *ctx, const uint8_t *tag)
     return MV_OK;
 }
 
-/* Step 1: expired claims and unreferenced, unclaimed blocks leave the index (one txn). */
+typedef struct set_ids {
+    uint32_t *v;
+    size_t n, cap;
+} set_ids;
+
+static mv_err set_ids_add(set_ids *l, uint32_t id)
+{
+    mv_err rc = mv_array_grow(&l->v, &l->cap, l->n, sizeof *l->v, 16);
+    if (rc == MV_OK)
+        l->v[l->n++] = id;
+    return rc;
+}
+
+static mv_err gc_named_cb(void *ctx, uint32_t set, const uint8_t *id)
+{
+    set_ids *l = ctx;
+    (void)id;
+    return l->n && l->v[l->n - 1] == set ? MV_OK : set_ids_add(l, set);
+}
+
+static mv_err gc_set_cb(void *ctx, uint32_t id, const mv_ix_set *st)
+{
+    (void)st;
+    return set_ids_add(ctx, id);
+}
+
+
+/* Drops the access sets no record names any more (sets keep no reference count). */
+static mv_err gc_sets(mv_store *s, mv_itxn *t)
+{
+    set_ids named = {0}, all = {0};
+    mv_err rc;
+    if ((rc = IX(s)->set_record_iter(t, NULL, 0, gc_named_cb, &named)) != MV_OK ||
+        (rc = IX(s)->set_iter(t, gc_set_cb, &all)) != MV_OK)
+        goto out;
+    if (named.n)
+        qsort(named.v, named.n, sizeof *named.v, cmp_u32);
+    for (size_t i = 0; i < all.n; i++)
+        if (!named.n || !bsearch(&all.v[i], named.v, named.n, sizeof *named.v, cmp_u32))
+            if ((rc = IX(s)->set_del(t, all.v[i])) != MV_OK)
+                goto out;
+out:
+    mv_free(named.v);
+    mv_free(all.v);
+    return rc;
+}
+
+/* Step 1: expired claims, unreferenced and unclaimed blocks, and access sets no record
+ * names leave the index (one txn). */
 static mv_err gc_free(mv_store *s, uint64_t now, mv_store_gc_report *rep)
 {
     tag_list zero = {0};
@@ -1408,7 +2043,7 @@ static mv_err gc_free(mv_store *s, uint64_t now, mv_store_gc_report *rep)
         return rc;
     if (now > s->claim_ttl && (rc = IX(s)->claim_expire(t, now - s->claim_ttl, &expired)) != MV_OK)
         goto out;
-    if ((rc = IX(s)->zero_iter(t, tag_list_add, &zero)) != MV_OK)
+    if ((rc = IX(s)->zero_iter(t, tag_list_add, &zero)) != MV_OK || (rc = gc_sets(s, t)) != MV_OK)
         goto out;
     for (size_t i = 0; i < zero.n; i++) {
         const uint8_t *tag = zero.v + 32 * i;
@@ -1472,7 +2107,181 @@ typedef struct copy_ctx {
     size_t ntags;
     move *mv;
     size_t nmv, capmv;
+    /* Envelope segments of the pack (from the snapshot), the live records' spans of those
+     * with dead bytes, and where each segment went. */
+    struct gc_seg *segs;
+    size_t nsegs, capsegs;
+    struct gc_span *spans;
+    size_t nspans, capspans;
+    struct gc_segbuf **bufs; /* data of copied segments, until written */
+    size_t nbufs, capbufs, buf_bytes;
+    size_t nsegmv;
 } copy_ctx;
+
+typedef struct gc_seg {
+    uint64_t id;
+    mv_ix_seg g;
+    size_t first_span, n_spans; /* of a segment being rewritten without its dead bytes */
+    uint32_t new_pack;
+    uint64_t new_off;
+    uint32_t new_len;
+    int moved;
+} gc_seg;
+
+typedef struct gc_segbuf {
+    mv_buf buf;
+    uint8_t tag[32];
+} gc_segbuf;
+
+static void gc_bufs_free(copy_ctx *c)
+{
+    for (size_t i = 0; i < c->nbufs; i++) {
+        mv_buf_clear(&c->bufs[i]->buf);
+        mv_free(c->bufs[i]);
+    }
+    c->nbufs = 0;
+    c->buf_bytes = 0;
+}
+
+typedef struct gc_span {
+    uint64_t seg;
+    uint64_t off, len, new_off;
+    uint8_t id[16];
+} gc_span;
+
+static mv_err gc_seg_cb(void *ctx, uint64_t id, const mv_ix_seg *g)
+{
+    copy_ctx *c = ctx;
+    if (g->pack != c->pack)
+        return MV_OK;
+    mv_err rc = mv_array_grow(&c->segs, &c->capsegs, c->nsegs, sizeof *c->segs, 16);
+    if (rc != MV_OK)
+        return rc;
+    gc_seg *e = &c->segs[c->nsegs++];
+    memset(e, 0, sizeof *e);
+    e->id = id;
+    e->g = *g;
+    return MV_OK;
+}
+
+static gc_seg *gc_seg_find(copy_ctx *c, uint64_t id)
+{
+    size_t lo = 0, hi = c->nsegs; /* seg_iter gave them in id order */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (c->segs[mid].id == id)
+            return &c->segs[mid];
+        if (c->segs[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+static mv_err gc_span_cb(void *ctx, const uint8_t *id, const mv_ix_record *r)
+{
+    copy_ctx *c = ctx;
+    gc_seg *e = gc_seg_find(c, r->seg);
+    if (!e || e->g.live_bytes + SEG_HDR == e->g.len)
+        return MV_OK; /* not here, or its segment moves whole */
+    mv_err rc = mv_array_grow(&c->spans, &c->capspans, c->nspans, sizeof *c->spans, 64);
+    if (rc != MV_OK)
+        return rc;
+    gc_span *sp = &c->spans[c->nspans++];
+    sp->seg = r->seg;
+    sp->off = r->off;
+    sp->len = 32 * r->n_tags + r->envelope_len;
+    sp->new_off = 0;
+    memcpy(sp->id, id, 16);
+    return MV_OK;
+}
+
+static int cmp_span(const void *a, const void *b)
+{
+    const gc_span *x = a, *y = b;
+    if (x->seg != y->seg)
+        return x->seg < y->seg ? -1 : 1;
+    return x->off < y->off ? -1 : x->off > y->off;
+}
+
+/* Loads the pack's segments and, for those holding dead bytes, their live records. */
+static mv_err gc_load_segs(copy_ctx *c)
+{
+    mv_store *s = c->s;
+    int dirty = 0;
+    mv_err rc = IX(s)->seg_iter(c->t, gc_seg_cb, c);
+    for (size_t i = 0; rc == MV_OK && i < c->nsegs; i++)
+        dirty |= c->segs[i].g.live_bytes + SEG_HDR != c->segs[i].g.len;
+    if (rc != MV_OK || !dirty)
+        return rc;
+    /* No segment -> records index (it would cost every record an entry): one scan. */
+    if ((rc = IX(s)->record_iter(c->t, gc_span_cb, c)) != MV_OK)
+        return rc;
+    if (c->nspans)
+        qsort(c->spans, c->nspans, sizeof *c->spans, cmp_span);
+    for (size_t i = 0; i < c->nspans;) {
+        gc_seg *e = gc_seg_find(c, c->spans[i].seg);
+        size_t j = i;
+        while (j < c->nspans && c->spans[j].seg == c->spans[i].seg)
+            j++;
+        e->first_span = i;
+        e->n_spans = j - i;
+        i = j;
+    }
+    return MV_OK;
+}
+
+/* A pack entry that is a live segment: copied forward whole, or without its dead bytes. */
+static mv_err copy_seg(copy_ctx *c, gc_seg *e, const uint8_t *tag, const uint8_t *data, size_t len)
+{
+    uint8_t h[32];
+    mv_err rc;
+    if (e->g.len != len || len < SEG_HDR || memcmp(data, seg_magic, SEG_HDR) != 0)
+        return MV_ERR_VERIFY;
+    if ((rc = mv_sha256(h, data, len)) != MV_OK)
+        return rc;
+    if (memcmp(h, tag, 32) != 0)
+        return MV_ERR_VERIFY; /* never copy corruption forward; check will name it */
+    if (c->buf_bytes > GC_STAGE) {
+        if ((rc = wr_flush(c->w)) != MV_OK)
+            return rc;
+        gc_bufs_free(c);
+    }
+    if ((rc = mv_array_grow(&c->bufs, &c->capbufs, c->nbufs, sizeof *c->bufs, 16)) != MV_OK)
+        return rc;
+    /* On the heap, one by one: the pending write points at its data and tag. */
+    gc_segbuf *sb = mv_malloc(sizeof *sb);
+    if (!sb)
+        return MV_ERR_NOMEM;
+    c->bufs[c->nbufs++] = sb;
+    mv_buf_init(&sb->buf, SEG_MAX);
+    if (e->g.live_bytes + SEG_HDR == e->g.len) {
+        rc = mv_buf_append(&sb->buf, data, len);
+    } else {
+        uint64_t sum = 0;
+        rc = mv_buf_append(&sb->buf, seg_magic, SEG_HDR);
+        for (size_t i = 0; rc == MV_OK && i < e->n_spans; i++) {
+            gc_span *sp = &c->spans[e->first_span + i];
+            if (sp->off < SEG_HDR || sp->off > len || sp->len > len - sp->off)
+                return MV_ERR_VERIFY;
+            sp->new_off = sb->buf.len;
+            sum += sp->len;
+            rc = mv_buf_append(&sb->buf, data + sp->off, (size_t)sp->len);
+        }
+        if (rc == MV_OK && (sum != e->g.live_bytes || e->n_spans != e->g.live_records))
+            return MV_ERR_VERIFY; /* accounting and records disagree: leave it for check */
+    }
+    if (rc != MV_OK || (rc = mv_sha256(sb->tag, sb->buf.ptr, sb->buf.len)) != MV_OK)
+        return rc;
+    c->buf_bytes += sb->buf.len;
+    e->new_len = (uint32_t)sb->buf.len;
+    if ((rc = wr_add(c->w, sb->tag, sb->buf.ptr, sb->buf.len, &e->new_pack, &e->new_off)) != MV_OK)
+        return rc;
+    e->moved = 1;
+    c->nsegmv++;
+    return MV_OK;
+}
 
 static mv_err copy_entry(void *ctx, uint64_t off, const uint8_t *tag, const uint8_t *data, size_t len)
 {
@@ -1480,13 +2289,16 @@ static mv_err copy_entry(void *ctx, uint64_t off, const uint8_t *tag, const uint
     mv_store *s = c->s;
     mv_ix_block b;
     uint8_t h[32];
+    for (size_t i = 0; i < c->nsegs; i++)
+        if (c->segs[i].g.off == off)
+            return copy_seg(c, &c->segs[i], tag, data, len);
     mv_err rc = IX(s)->block_get(c->t, tag, &b);
     if (rc == MV_ERR_NOT_FOUND)
         return MV_OK;
     if (rc != MV_OK)
         return rc;
     if (b.pack != c->pack || b.off != off)
-        return MV_OK; /* dead: freed, or a duplicate write */
+        return MV_OK; /* dead: freed, a duplicate write, or a dead segment */
     if (b.len != len)
         return MV_ERR_VERIFY;
     if ((rc = mv_sha256(h, data, len)) != MV_OK)
@@ -1555,8 +2367,10 @@ static mv_err gc_pack(mv_store *s, uint32_t pack, mv_store_gc_report *rep)
         rc = MV_ERR_NOMEM;
         if (!(c.stage = mv_malloc(c.stage_cap)) || !(c.tags = mv_mallocarray(GC_STAGE / 64, 32)))
             goto out;
+        if ((rc = gc_load_segs(&c)) != MV_OK)
+            goto out;
         rc = BLOB(s)->iterate(s->blob, pack, p.end, MV_STORE_MAX_BLOCK, copy_entry, &c, &bad_off);
-        if (rc == MV_ERR_PARSE || (rc == MV_OK && c.nmv != p.live_entries))
+        if (rc == MV_ERR_PARSE || (rc == MV_OK && c.nmv + c.nsegmv != p.live_entries))
             rc = MV_ERR_VERIFY; /* framing broken or a live entry missing: leave the pack */
         if (rc != MV_OK || (rc = wr_sync(&w)) != MV_OK)
             goto out;
@@ -1575,6 +2389,29 @@ static mv_err gc_pack(mv_store *s, uint32_t pack, mv_store_gc_report *rep)
             goto out;
         wr_mark_live(&w, c.mv[i].pack, OVERHEAD + c.mv[i].len);
     }
+    /* Segments: one entry each moves (nothing else changed them: we hold write_mu); the
+     * records of a segment rewritten without its dead bytes move within it. */
+    for (size_t i = 0; i < c.nsegs; i++) {
+        gc_seg *e = &c.segs[i];
+        if (!e->moved)
+            continue;
+        mv_ix_seg g = e->g;
+        g.pack = e->new_pack;
+        g.off = e->new_off;
+        g.len = e->new_len;
+        if ((rc = IX(s)->seg_put(t, e->id, &g)) != MV_OK)
+            goto out;
+        wr_mark_live(&w, g.pack, OVERHEAD + g.len);
+        for (size_t j = 0; j < e->n_spans; j++) {
+            const gc_span *sp = &c.spans[e->first_span + j];
+            mv_ix_record r;
+            if ((rc = IX(s)->record_get(t, sp->id, &r)) != MV_OK)
+                goto out;
+            r.off = sp->new_off;
+            if ((rc = IX(s)->record_put(t, sp->id, &r)) != MV_OK)
+                goto out;
+        }
+    }
     if ((rc = IX(s)->pack_del(t, pack)) != MV_OK)
         goto out;
     d.total.pack_bytes -= p.end;
@@ -1586,7 +2423,7 @@ static mv_err gc_pack(mv_store *s, uint32_t pack, mv_store_gc_report *rep)
         goto out;
     committed = 1;
     wr_done(&w);
-    if (c.nmv)
+    if (c.nmv || c.nsegmv)
         rep->packs_rewritten++;
     /* The index no longer names the pack; readers that looked it up earlier hold pack_rw. */
     pthread_rwlock_wrlock(&s->pack_rw);
@@ -1603,6 +2440,10 @@ out:
     mv_free(c.stage);
     mv_free(c.tags);
     mv_free(c.mv);
+    gc_bufs_free(&c);
+    mv_free(c.bufs);
+    mv_free(c.segs);
+    mv_free(c.spans);
     wr_free(&w);
     deltas_free(&d);
     return rc;
@@ -1713,8 +2554,88 @@ typedef struct chk {
     uint32_t pack;
     uint64_t matched, live_bytes, live_entries;
     uint64_t blocks, block_bytes, ref_block_bytes, zero_blocks, zero_ok;
-    uint64_t records, env_bytes, logical, readers_total, readers_ok;
+    uint64_t records, env_bytes, logical;
+    /* Segments (id order) with what the records say of them, and sets with their records. */
+    struct chk_seg {
+        uint64_t id;
+        mv_ix_seg g;
+        uint64_t records, bytes;
+        int found;
+    } *segs;
+    size_t nsegs, capsegs;
+    struct chk_seg **by_loc;
+    struct chk_set {
+        uint32_t id;
+        uint64_t records, listed;
+    } *sets;
+    size_t nsets, capsets;
+    uint64_t set_readers_total, set_readers_ok;
 } chk;
+
+static mv_err chk_seg_cb(void *ctx, uint64_t id, const mv_ix_seg *g)
+{
+    chk *c = ctx;
+    mv_err rc = mv_array_grow(&c->segs, &c->capsegs, c->nsegs, sizeof *c->segs, 64);
+    if (rc != MV_OK)
+        return rc;
+    c->segs[c->nsegs++] = (struct chk_seg){id, *g, 0, 0, 0};
+    return MV_OK;
+}
+
+static int cmp_seg_loc(const void *a, const void *b)
+{
+    const struct chk_seg *x = *(const struct chk_seg *const *)a, *y = *(const struct chk_seg *const *)b;
+    if (x->g.pack != y->g.pack)
+        return x->g.pack < y->g.pack ? -1 : 1;
+    return x->g.off < y->g.off ? -1 : x->g.off > y->g.off;
+}
+
+/* The segment at (pack, off), from the location-sorted view. */
+static struct chk_seg *chk_seg_at(chk *c, uint32_t pack, uint64_t off)
+{
+    size_t lo = 0, hi = c->nsegs;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        struct chk_seg *g = c->by_loc[mid];
+        if (g->g.pack == pack && g->g.off == off)
+            return g;
+        if (g->g.pack < pack || (g->g.pack == pack && g->g.off < off))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+static struct chk_seg *chk_seg_find(chk *c, uint64_t id)
+{
+    size_t lo = 0, hi = c->nsegs;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (c->segs[mid].id == id)
+            return &c->segs[mid];
+        if (c->segs[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+static struct chk_set *chk_set_find(chk *c, uint32_t id)
+{
+    size_t lo = 0, hi = c->nsets;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (c->sets[mid].id == id)
+            return &c->sets[mid];
+        if (c->sets[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
 
 static void problem(chk *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void problem(chk *c, const char *fmt, ...)
@@ -1729,27 +2650,75 @@ static void problem(chk *c, const char *fmt, ...)
     c->fn(c->ctx, line);
 }
 
+static void problem(chk *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static mv_err chk_set_cb(void *ctx, uint32_t id, const mv_ix_set *st)
+{
+    chk *c = ctx;
+    uint32_t found = 0;
+    mv_err rc = mv_array_grow(&c->sets, &c->capsets, c->nsets, sizeof *c->sets, 16);
+    if (rc != MV_OK)
+        return rc;
+    c->sets[c->nsets++] = (struct chk_set){id, 0, 0};
+    c->set_readers_total += st->n_readers;
+    rc = IX(c->s)->set_find(c->t, st, &found);
+    if (rc == MV_OK && found == id)
+        return MV_OK;
+    if (rc != MV_OK && rc != MV_ERR_NOT_FOUND && rc != MV_ERR_PARSE)
+        return rc;
+    c->rep->missing++;
+    problem(c, "access set %" PRIu32 " is not found by its content", id);
+    return MV_OK;
+}
+
 static mv_err chk_record(void *ctx, const uint8_t *id, const mv_ix_record *r)
 {
     chk *c = ctx;
+    uint8_t *tags = NULL;
     mv_err rc;
     (void)id;
     c->records++;
     c->env_bytes += r->envelope_len;
     c->logical += r->logical;
-    c->readers_total += r->n_readers;
+    struct chk_set *cs = chk_set_find(c, r->set);
+    if (cs) {
+        cs->records++;
+    } else {
+        c->rep->missing++;
+        problem(c, "a record names access set %" PRIu32 ", which the index does not hold", r->set);
+    }
+    struct chk_seg *g = chk_seg_find(c, r->seg);
+    uint64_t bytes = 32 * r->n_tags + r->envelope_len;
+    if (!g || r->n_tags > MV_STORE_MAX_TAGS || r->off < SEG_HDR || r->off > g->g.len ||
+        bytes > g->g.len - r->off) {
+        c->rep->missing++;
+        problem(c, "a record's envelope location (segment %" PRIu64 ") is outside the segments",
+                r->seg);
+        return MV_OK;
+    }
+    g->records++;
+    g->bytes += bytes;
+    rc = read_tags(c->s, c->t, r, &tags);
+    if (rc == MV_ERR_VERIFY || rc == MV_ERR_PARSE) {
+        c->rep->missing++;
+        problem(c, "segment %" PRIu64 ": a record's tags cannot be read", r->seg);
+        return MV_OK;
+    }
+    if (rc != MV_OK)
+        return rc;
     for (size_t i = 0; i < r->n_tags; i++) {
         mv_ix_block b;
-        rc = IX(c->s)->block_get(c->t, r->tags + 32 * i, &b);
+        rc = IX(c->s)->block_get(c->t, tags + 32 * i, &b);
         if (rc == MV_ERR_NOT_FOUND) {
             c->rep->missing++;
             problem(c, "a record names a block the index does not hold");
             continue;
         }
-        if (rc != MV_OK || (rc = rm_inc(&c->refs, r->tags + 32 * i)) != MV_OK)
-            return rc;
+        if (rc != MV_OK || (rc = rm_inc(&c->refs, tags + 32 * i)) != MV_OK)
+            break;
     }
-    return MV_OK;
+    mv_free(tags);
+    return rc == MV_ERR_NOT_FOUND ? MV_OK : rc;
 }
 
 static mv_err chk_entry(void *ctx, uint64_t off, const uint8_t *tag, const uint8_t *data, size_t len)
@@ -1766,6 +2735,18 @@ static mv_err chk_entry(void *ctx, uint64_t off, const uint8_t *tag, const uint8
         c->rep->bad_entries++;
         problem(c, "pack %08" PRIu32 " offset %" PRIu64 ": entry does not hash to its tag",
                 c->pack, off);
+    }
+    struct chk_seg *g = chk_seg_at(c, c->pack, off);
+    if (g) {
+        g->found = 1;
+        if (g->g.len != len || len < SEG_HDR || memcmp(data, seg_magic, SEG_HDR) != 0) {
+            c->rep->bad_entries++;
+            problem(c, "pack %08" PRIu32 " offset %" PRIu64 ": not the envelope segment the "
+                    "index names", c->pack, off);
+        }
+        c->live_bytes += SEG_OVERHEAD + g->g.live_bytes;
+        c->live_entries++;
+        return MV_OK;
     }
     rc = IX(c->s)->block_get(c->t, tag, &b);
     if (rc == MV_ERR_NOT_FOUND)
@@ -1868,22 +2849,45 @@ static mv_err chk_claim(void *ctx, const uint8_t *tag, const uint8_t *claimant, 
     return rc;
 }
 
-static mv_err chk_reader(void *ctx, const uint8_t *reader, const uint8_t *id)
+static mv_err chk_set_reader(void *ctx, const uint8_t *reader, uint32_t set)
+{
+    chk *c = ctx;
+    mv_ix_set *st = mv_malloc(sizeof *st);
+    if (!st)
+        return MV_ERR_NOMEM;
+    mv_err rc = IX(c->s)->set_get(c->t, set, st);
+    if (rc == MV_OK) {
+        for (size_t i = 0; i < st->n_readers; i++)
+            if (memcmp(st->readers[i], reader, 32) == 0) {
+                c->set_readers_ok++;
+                mv_free(st);
+                return MV_OK;
+            }
+    } else if (rc != MV_ERR_NOT_FOUND) {
+        mv_free(st);
+        return rc;
+    }
+    mv_free(st);
+    c->rep->orphans++;
+    problem(c, "a reader entry names access set %" PRIu32 ", which does not list that reader", set);
+    return MV_OK;
+}
+
+static mv_err chk_set_record(void *ctx, uint32_t set, const uint8_t *id)
 {
     chk *c = ctx;
     mv_ix_record r;
     mv_err rc = IX(c->s)->record_get(c->t, id, &r);
-    if (rc == MV_OK) {
-        for (size_t i = 0; i < r.n_readers; i++)
-            if (memcmp(r.readers + 32 * i, reader, 32) == 0) {
-                c->readers_ok++;
-                return MV_OK;
-            }
-    } else if (rc != MV_ERR_NOT_FOUND) {
-        return rc;
+    if (rc == MV_OK && r.set == set) {
+        struct chk_set *cs = chk_set_find(c, set);
+        if (cs)
+            cs->listed++;
+        return MV_OK;
     }
+    if (rc != MV_OK && rc != MV_ERR_NOT_FOUND)
+        return rc;
     c->rep->orphans++;
-    problem(c, "a reader entry names a record that does not list that reader");
+    problem(c, "access set %" PRIu32 " lists a record that is not in it", set);
     return MV_OK;
 }
 
@@ -1959,7 +2963,16 @@ mv_err mv_store_check(mv_store *s, mv_store_check_report *rep, mv_store_problem_
     pthread_mutex_unlock(&s->write_mu);
     if (rc != MV_OK)
         goto out;
-    if ((rc = IX(s)->record_iter(c->t, NULL, chk_record, c)) != MV_OK ||
+    if ((rc = IX(s)->seg_iter(c->t, chk_seg_cb, c)) != MV_OK ||
+        (rc = IX(s)->set_iter(c->t, chk_set_cb, c)) != MV_OK)
+        goto out;
+    rc = MV_ERR_NOMEM;
+    if (!(c->by_loc = mv_mallocarray(c->nsegs ? c->nsegs : 1, sizeof *c->by_loc)))
+        goto out;
+    for (size_t i = 0; i < c->nsegs; i++)
+        c->by_loc[i] = &c->segs[i];
+    qsort(c->by_loc, c->nsegs, sizeof *c->by_loc, cmp_seg_loc);
+    if ((rc = IX(s)->record_iter(c->t, chk_record, c)) != MV_OK ||
         (rc = check_packs(c)) != MV_OK ||
         (rc = IX(s)->block_iter(c->t, chk_block, c)) != MV_OK)
         goto out;
@@ -1968,17 +2981,40 @@ mv_err mv_store_check(mv_store *s, mv_store_check_report *rep, mv_store_problem_
     if ((rc = IX(s)->zero_iter(c->t, chk_zero, c)) != MV_OK ||
         (rc = IX(s)->token_iter(c->t, chk_token, c)) != MV_OK ||
         (rc = IX(s)->claim_iter(c->t, chk_claim, c)) != MV_OK ||
-        (rc = IX(s)->reader_iter(c->t, chk_reader, c)) != MV_OK)
+        (rc = IX(s)->set_reader_iter(c->t, NULL, chk_set_reader, c)) != MV_OK ||
+        (rc = IX(s)->set_record_iter(c->t, NULL, 0, chk_set_record, c)) != MV_OK)
         goto out;
+    for (size_t i = 0; i < c->nsegs; i++) {
+        const struct chk_seg *g = &c->segs[i];
+        if (!g->found) {
+            rep->missing++;
+            problem(c, "envelope segment %" PRIu64 " at pack %08" PRIu32 " offset %" PRIu64
+                    " has no matching pack entry", g->id, g->g.pack, g->g.off);
+        }
+        if (g->records != g->g.live_records || g->bytes != g->g.live_bytes) {
+            rep->refcount_errors++;
+            problem(c, "envelope segment %" PRIu64 ": %" PRIu64 " live records of %" PRIu64
+                    " bytes, records say %" PRIu64 " of %" PRIu64, g->id, g->g.live_records,
+                    g->g.live_bytes, g->records, g->bytes);
+        }
+    }
+    for (size_t i = 0; i < c->nsets; i++) {
+        const struct chk_set *cs = &c->sets[i];
+        if (cs->listed != cs->records) {
+            rep->refcount_errors++;
+            problem(c, "access set %" PRIu32 ": %" PRIu64 " records name it, %" PRIu64
+                    " listed under it", cs->id, cs->records, cs->listed);
+        }
+    }
+    if (c->set_readers_ok != c->set_readers_total) {
+        rep->missing++;
+        problem(c, "%" PRIu64 " readers of access sets have no reader entry",
+                c->set_readers_total - c->set_readers_ok);
+    }
     if (c->zero_ok != c->zero_blocks) {
         rep->refcount_errors++;
         problem(c, "the zero-reference set misses %" PRIu64 " blocks",
                 c->zero_blocks - c->zero_ok);
-    }
-    if (c->readers_ok < c->readers_total) {
-        rep->missing += c->readers_total - c->readers_ok;
-        problem(c, "%" PRIu64 " readers of records have no reader entry",
-                c->readers_total - c->readers_ok);
     }
     if ((rc = IX(s)->stats_get(c->t, NULL, &st)) != MV_OK)
         goto out;
@@ -2000,6 +3036,9 @@ out:
     pl_free(&c->files);
     mv_free(c->refs.keys);
     mv_free(c->refs.cnt);
+    mv_free(c->segs);
+    mv_free(c->by_loc);
+    mv_free(c->sets);
     mv_free(c);
     return rc;
 }

@@ -3,8 +3,9 @@
  *
  *   mv_storage_load load URL USER_DIR DEPT ROUND N
  *       for i in 0..N: uploads two blocks (one shared by several records, so it deduplicates,
- *       and one unique) and a record naming both; prints the record id (hex) on stdout, and
- *       flushes, as soon as the server acknowledged it "stored". Exits 0 after N records, 3 as
+ *       and one unique) and a record naming both, 1 to 3 records per call (their envelopes
+ *       share one segment on the server); prints each record id (hex) on stdout, and flushes,
+ *       as soon as the server acknowledged its call "stored". Exits 0 after N records, 3 as
  *       soon as a request fails (the server was killed), 1 on a protocol error.
  *   mv_storage_load verify URL USER_DIR
  *       reads ids (hex, one per line) on stdin; for each, GETs the record and both its blocks
@@ -127,8 +128,9 @@ static int add_upload(mv_buf *f, const uint8_t *c, size_t len, const uint8_t tag
                : 0;
 }
 
-/* 0 stored, 3 server gone, 1 protocol error. */
-static int store_one(const rec *r, const char *dept)
+/* Stores records r[0..n) with one blocks call and one records call (the server keeps their
+ * envelopes in one envelope segment). 0 stored, 3 server gone, 1 protocol error. */
+static int store_batch(const rec *r, size_t n, const char *dept)
 {
     mv_buf f, out;
     mv_json *j = NULL;
@@ -137,9 +139,12 @@ static int store_one(const rec *r, const char *dept)
     mv_buf_init(&f, 1 << 24);
     mv_buf_init(&out, 1 << 20);
     if (mv_buf_append(&f, "MVB1", 4) != MV_OK || mv_buf_append(&f, &dl, 1) != MV_OK ||
-        mv_buf_append(&f, dept, dl) != MV_OK || put_u32(&f, 2) ||
-        add_upload(&f, r->shared, r->shared_len, r->shared_tag) || add_upload(&f, r->uniq, r->uniq_len, r->uniq_tag))
+        mv_buf_append(&f, dept, dl) != MV_OK || put_u32(&f, (uint32_t)(2 * n)))
         goto out;
+    for (size_t i = 0; i < n; i++)
+        if (add_upload(&f, r[i].shared, r[i].shared_len, r[i].shared_tag) ||
+            add_upload(&f, r[i].uniq, r[i].uniq_len, r[i].uniq_tag))
+            goto out;
     long st = call("POST", "/v1/blocks", &f, &out);
     if (st < 0) {
         ret = 3;
@@ -151,23 +156,30 @@ static int store_one(const rec *r, const char *dept)
     }
     mv_buf_reset(&f);
     uint8_t nr = 0, nobody[32 + 16 + 2] = {0}; /* no patient, no episode, no delegation */
-    if (mv_buf_append(&f, "MVP2", 4) != MV_OK || put_u32(&f, 1) || mv_buf_append(&f, r->id, 16) != MV_OK ||
-        mv_buf_append(&f, &dl, 1) != MV_OK || mv_buf_append(&f, dept, dl) != MV_OK ||
-        mv_buf_append(&f, nobody, sizeof nobody) != MV_OK || mv_buf_append(&f, &nr, 1) != MV_OK || put_u32(&f, 2) || mv_buf_append(&f, r->shared_tag, 32) != MV_OK ||
-        mv_buf_append(&f, r->uniq_tag, 32) != MV_OK || put_u32(&f, (uint32_t)r->env_len) ||
-        mv_buf_append(&f, r->env, r->env_len) != MV_OK)
+    if (mv_buf_append(&f, "MVP2", 4) != MV_OK || put_u32(&f, (uint32_t)n))
         goto out;
+    for (size_t i = 0; i < n; i++)
+        if (mv_buf_append(&f, r[i].id, 16) != MV_OK || mv_buf_append(&f, &dl, 1) != MV_OK ||
+            mv_buf_append(&f, dept, dl) != MV_OK || mv_buf_append(&f, nobody, sizeof nobody) != MV_OK ||
+            mv_buf_append(&f, &nr, 1) != MV_OK || put_u32(&f, 2) ||
+            mv_buf_append(&f, r[i].shared_tag, 32) != MV_OK || mv_buf_append(&f, r[i].uniq_tag, 32) != MV_OK ||
+            put_u32(&f, (uint32_t)r[i].env_len) || mv_buf_append(&f, r[i].env, r[i].env_len) != MV_OK)
+            goto out;
     st = call("POST", "/v1/records", &f, &out);
     if (st < 0) {
         ret = 3;
         goto out;
     }
-    const char *status = NULL;
-    if (st == 200 && mv_json_parse((const char *)out.ptr, out.len, NULL, &j, NULL) == MV_OK)
-        status = mv_json_get_str(mv_json_at(mv_json_get(j, "results"), 0), "status", NULL);
-    if (!status || strcmp(status, "stored") != 0) {
-        fprintf(stderr, "mv_storage_load: records answered %ld (%s)\n", st, status ? status : "no status");
+    if (st != 200 || mv_json_parse((const char *)out.ptr, out.len, NULL, &j, NULL) != MV_OK) {
+        fprintf(stderr, "mv_storage_load: records answered %ld\n", st);
         goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const char *status = mv_json_get_str(mv_json_at(mv_json_get(j, "results"), i), "status", NULL);
+        if (!status || strcmp(status, "stored") != 0) {
+            fprintf(stderr, "mv_storage_load: record %zu: %s\n", i, status ? status : "no status");
+            goto out;
+        }
     }
     ret = 0;
 out:
@@ -179,22 +191,34 @@ out:
 
 static int do_load(const char *dept, unsigned long round, unsigned long n)
 {
-    for (unsigned long i = 0; i < n; i++) {
-        uint8_t seed[16], id[16];
-        memcpy(seed, &round, sizeof round < 8 ? sizeof round : 8);
-        memcpy(seed + 8, &i, sizeof i < 8 ? sizeof i : 8);
-        expand(id, 16, "id", seed, sizeof seed);
-        rec r;
-        make_rec(&r, id);
-        int rc = store_one(&r, dept);
-        free_rec(&r);
+    for (unsigned long i = 0; i < n;) {
+        /* 1, 2 or 3 records per call, so some segments hold several envelopes. */
+        size_t k = 1 + i % 3;
+        rec r[3];
+        if (k > n - i)
+            k = n - i;
+        for (size_t j = 0; j < k; j++) {
+            uint8_t seed[16], id[16];
+            unsigned long x = i + j;
+            memcpy(seed, &round, sizeof round < 8 ? sizeof round : 8);
+            memcpy(seed + 8, &x, sizeof x < 8 ? sizeof x : 8);
+            expand(id, 16, "id", seed, sizeof seed);
+            make_rec(&r[j], id);
+        }
+        int rc = store_batch(r, k, dept);
+        for (size_t j = 0; j < k && rc == 0; j++) {
+            char hex[33];
+            if (mv_hex_encode(hex, sizeof hex, r[j].id, 16) != MV_OK)
+                rc = 1;
+            else
+                printf("%s\n", hex);
+        }
+        fflush(stdout);
+        for (size_t j = 0; j < k; j++)
+            free_rec(&r[j]);
         if (rc != 0)
             return rc;
-        char hex[33];
-        if (mv_hex_encode(hex, sizeof hex, id, 16) != MV_OK)
-            return 1;
-        printf("%s\n", hex);
-        fflush(stdout);
+        i += k;
     }
     return 0;
 }

@@ -497,6 +497,10 @@ static void test_unverified_invented(void **state)
     /* The other endpoints a caller has answer as for a clinician. */
     assert_int_equal(forward(&g_primary, "GET", "/v1/stats", NULL, 0, NULL, 0, &b), 200);
     assert_non_null(strstr((const char *)b.ptr, "\"departments\":{"));
+    /* The primary's fields (docs/api.md), so the shape alone tells nothing. */
+    assert_non_null(strstr((const char *)b.ptr, "\"physical_bytes\":"));
+    assert_non_null(strstr((const char *)b.ptr, "\"data_bytes\":"));
+    assert_non_null(strstr((const char *)b.ptr, "\"index_bytes\":"));
     assert_int_equal(forward(&g_primary, "POST", "/v1/gc", NULL, 0, NULL, 0, &b), 403);
     assert_int_equal(forward(&g_primary, "GET", "/v1/honeytokens", NULL, 0, NULL, 0, &b), 403);
     assert_int_equal(forward(&g_primary, "GET", "/v1/audit", NULL, 0, NULL, 0, &b), 403);

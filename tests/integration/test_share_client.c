@@ -2,7 +2,11 @@
  * up`): grant and revoke of a record to a second doctor (the grantee reads it, then gets
  * MV_ERR_FORBIDDEN), who may share (owner or patient only), the owner cannot be revoked, an
  * episode share over records with no episode changes nothing, and puts naming an MRN the
- * hospital does not know (404) stay legacy, author-only records. Delegated patient records need
+ * hospital does not know (404) stay legacy, author-only records. Keysets (decision 0010): a
+ * reader set's key costs one wrap per reader once, then no public-key operation per record in
+ * this run or the next; keysets are not listed; a damaged cache costs a new keyset; sharing one
+ * record adds an extra reader who reads that record only, and revoking it takes it back. Put
+ * pipelines batches (one committed while the next is read) and still reports in order. Delegated patient records need
  * the hospital's patient registry and are exercised by test_share_e2e.sh. */
 #include "testutil.h"
 
@@ -148,10 +152,206 @@ static void test_share_grant_revoke(void **state)
     mv_client_close(d2);
 }
 
+/* Number of records in c's listing (keysets are not listed). */
+static size_t listed(mv_client *c)
+{
+    mv_buf b;
+    mv_json *j = NULL;
+    mv_buf_init(&b, 1 << 20);
+    assert_int_equal(mv_client_list_json(c, &b), MV_OK);
+    assert_int_equal(mv_json_parse((const char *)b.ptr, b.len, NULL, &j, NULL), MV_OK);
+    const mv_json *recs = mv_json_get(j, "records");
+    size_t n = mv_json_len(recs);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t blocks = 0;
+        assert_int_equal(mv_json_get_u64(mv_json_at(recs, i), "blocks", &blocks), MV_OK);
+        assert_true(blocks > 0);
+    }
+    mv_json_free(j);
+    mv_buf_clear(&b);
+    return n;
+}
+
+static mv_put_stats put_files(mv_client *c, const char *const *paths, size_t n)
+{
+    mv_put_stats st;
+    mv_err rc = mv_client_put(c, paths, n, NULL, NULL, &st);
+    if (rc != MV_OK)
+        fail_msg("put failed: %s (%s)", mv_strerror(rc), mv_client_last_error(c));
+    assert_int_equal(st.records, n);
+    return st;
+}
+
+/* Issue 12 / decision 0010: a reader set's key is wrapped once; every further record in the
+ * set costs no public-key operation, in this run and the next (the local keyset cache), and
+ * 49 fixed bytes; keysets are not listed; a lost or damaged cache only costs a new keyset. */
+static void test_keysets_per_reader_set(void **state)
+{
+    (void)state;
+    char files[6][400], cache[420];
+    const char *paths[6];
+    for (int i = 0; i < 6; i++) {
+        char body[200];
+        int l = snprintf(body, sizeof body,
+                         "{\"resourceType\":\"Observation\",\"status\":\"final\",\"code\":{\"text\":\"pulse\"},"
+                         "\"valueQuantity\":{\"value\":%d}}", 60 + i);
+        snprintf(files[i], sizeof files[i], "%s/k%d.json", g_dir, i);
+        assert_int_equal(mv_file_write_atomic(files[i], body, (size_t)l, 0600), MV_OK);
+        paths[i] = files[i];
+    }
+    snprintf(cache, sizeof cache, "%s/keysets", g_doc2);
+    mv_client *d2 = open_as(g_doc2, NULL);
+    size_t before = listed(d2);
+    /* The first record of the set makes its keyset: one wrap (one reader). */
+    mv_put_stats st = put_files(d2, paths, 1);
+    assert_int_equal(st.public_key_ops, 1);
+    /* Five more in the same run: none. */
+    st = put_files(d2, paths + 1, 5);
+    assert_int_equal(st.public_key_ops, 0);
+    /* Each envelope: the compressed record and 49 fixed bytes (an MVE1 with one reader
+     * would add 112 + 5 - 21 = 96 more). */
+    assert_true(st.envelope_bytes / 5 < 49 + 250);
+    mv_client_close(d2);
+    /* The next run reuses the cached keyset (checked against the stored one: no X25519). */
+    d2 = open_as(g_doc2, NULL);
+    st = put_files(d2, paths, 3);
+    assert_int_equal(st.public_key_ops, 0);
+    assert_int_equal(listed(d2), before + 9); /* the keyset is not listed */
+    /* Every record reads back. */
+    mv_buf out;
+    mv_buf_init(&out, 1 << 20);
+    uint8_t id[16];
+    mv_buf b;
+    mv_json *j = NULL;
+    mv_buf_init(&b, 1 << 20);
+    assert_int_equal(mv_client_list_json(d2, &b), MV_OK);
+    assert_int_equal(mv_json_parse((const char *)b.ptr, b.len, NULL, &j, NULL), MV_OK);
+    const mv_json *recs = mv_json_get(j, "records");
+    for (size_t i = before; i < mv_json_len(recs); i++) {
+        assert_int_equal(mv_json_get_hex(mv_json_at(recs, i), "id", id, 16), MV_OK);
+        mv_buf_reset(&out);
+        assert_int_equal(mv_client_get(d2, id, &out, NULL, NULL, 0), MV_OK);
+        assert_true(out.len > 0);
+    }
+    mv_json_free(j);
+    mv_buf_clear(&b);
+    mv_client_close(d2);
+    /* A damaged cache file is an empty cache: a new keyset (one wrap), then reuse. */
+    assert_int_equal(mv_file_write_atomic(cache, "MVKC\x01garbage", 12, 0600), MV_OK);
+    d2 = open_as(g_doc2, NULL);
+    st = put_files(d2, paths, 1);
+    assert_int_equal(st.public_key_ops, 1);
+    st = put_files(d2, paths, 1);
+    assert_int_equal(st.public_key_ops, 0);
+    /* One record shared with doc1 alone: an extra entry; doc1 reads it, not the others. */
+    mv_client *d1 = open_as(g_doc1, NULL);
+    mv_credential c1;
+    mv_client_whoami(d1, &c1, NULL);
+    uint8_t other[16];
+    assert_int_equal(mv_client_list_json(d2, &b), MV_OK);
+    assert_int_equal(mv_json_parse((const char *)b.ptr, b.len, NULL, &j, NULL), MV_OK);
+    recs = mv_json_get(j, "records");
+    assert_int_equal(mv_json_get_hex(mv_json_at(recs, mv_json_len(recs) - 1), "id", id, 16), MV_OK);
+    assert_int_equal(mv_json_get_hex(mv_json_at(recs, mv_json_len(recs) - 2), "id", other, 16), MV_OK);
+    mv_json_free(j);
+    assert_int_equal(mv_client_share(d2, id, c1.subject, 1), MV_OK);
+    mv_buf_reset(&out);
+    assert_int_equal(mv_client_get(d1, id, &out, NULL, NULL, 0), MV_OK);
+    assert_int_equal(mv_client_get(d1, other, &out, NULL, NULL, 0), MV_ERR_FORBIDDEN);
+    assert_int_equal(mv_client_share(d2, id, c1.subject, 0), MV_OK);
+    assert_int_equal(mv_client_get(d1, id, &out, NULL, NULL, 0), MV_ERR_FORBIDDEN);
+    mv_buf_reset(&out);
+    assert_int_equal(mv_client_get(d2, id, &out, NULL, NULL, 0), MV_OK);
+    mv_client_close(d1);
+    mv_client_close(d2);
+    mv_buf_clear(&b);
+    mv_buf_clear(&out);
+}
+
+struct seen {
+    size_t n;
+    char path[16][400]; /* copied: borrowed only during the callback */
+    mv_err rc[16];
+    uint8_t id[16][16];
+};
+
+static void on_put(void *ctx, const mv_put_result *r)
+{
+    struct seen *s = ctx;
+    assert_true(s->n < 16);
+    snprintf(s->path[s->n], sizeof s->path[s->n], "%s", r->path);
+    s->rc[s->n] = r->rc;
+    memcpy(s->id[s->n], r->id, 16);
+    s->n++;
+}
+
+/* Issue 12, throughput: put commits one batch on a worker while it reads and compresses the
+ * next. With batches of two blocks and 256-byte chunks, an attachment spans dozens of
+ * batches and is in both threads' hands at once; a bad input in the middle fails alone, with
+ * its own message. Every result arrives once, in input order, and every record reads back
+ * byte for byte. */
+static void test_put_pipelined_batches(void **state)
+{
+    (void)state;
+    enum { N = 9, BAD = 2, ATT = 4 };
+    char files[N][400];
+    const char *paths[N];
+    uint8_t att[20000];
+    for (size_t i = 0; i < sizeof att; i++)
+        att[i] = (uint8_t)((i * 2654435761u) >> 13);
+    for (int i = 0; i < N; i++) {
+        char body[200];
+        int l = snprintf(body, sizeof body,
+                         "{\"code\":{\"text\":\"pulse\"},\"resourceType\":\"Observation\",\"status\":\"final\","
+                         "\"valueQuantity\":{\"value\":%d}}", 120 + i);
+        snprintf(files[i], sizeof files[i], "%s/pipe%d.%s", g_dir, i, i == ATT ? "bin" : "json");
+        if (i == BAD)
+            assert_int_equal(mv_file_write_atomic(files[i], "{\"a\": nope}", 12, 0600), MV_OK);
+        else if (i == ATT)
+            assert_int_equal(mv_file_write_atomic(files[i], att, sizeof att, 0600), MV_OK);
+        else
+            assert_int_equal(mv_file_write_atomic(files[i], body, (size_t)l, 0600), MV_OK);
+        paths[i] = files[i];
+    }
+    mv_client_options o = {.no_cache = 1, .threads = 2, .batch_blocks = 2, .cdc_min = 64, .cdc_avg = 256,
+                           .cdc_max = 1024};
+    mv_client *c = open_as(g_doc1, &o);
+    struct seen seen = {0};
+    mv_put_stats st;
+    assert_int_not_equal(mv_client_put(c, paths, N, on_put, &seen, &st), MV_OK);
+    assert_non_null(strstr(mv_client_last_error(c), "invalid JSON"));
+    assert_int_equal(st.records, N - 1);
+    assert_int_equal(st.failed, 1);
+    assert_true(st.blocks > 40); /* the attachment's chunks, batches of two */
+    assert_int_equal(seen.n, N);
+    mv_buf out, want;
+    mv_buf_init(&out, 1 << 20);
+    mv_buf_init(&want, 1 << 20);
+    for (int i = 0; i < N; i++) {
+        assert_string_equal(seen.path[i], files[i]);
+        if (i == BAD) {
+            assert_int_not_equal(seen.rc[i], MV_OK);
+            continue;
+        }
+        assert_int_equal(seen.rc[i], MV_OK);
+        mv_buf_reset(&out);
+        mv_buf_reset(&want);
+        assert_int_equal(mv_client_get(c, seen.id[i], &out, NULL, NULL, 0), MV_OK);
+        assert_int_equal(mv_file_read(files[i], 1 << 20, &want), MV_OK);
+        assert_int_equal(out.len, want.len);
+        assert_memory_equal(out.ptr, want.ptr, want.len);
+    }
+    mv_buf_clear(&out);
+    mv_buf_clear(&want);
+    mv_client_close(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_share_grant_revoke),
+        cmocka_unit_test(test_keysets_per_reader_set),
+        cmocka_unit_test(test_put_pipelined_batches),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -89,6 +89,10 @@ grep -qi delegation "$TMP/w0.err" || fail "the refusal should say a delegation i
 "$MV" put --user "$TMP/alvarez" "$TMP/rx.json" 2> /dev/null && fail "a record naming a registered patient was written without --patient"
 "$MV" delegate grant --user "$TMP/dana" --appointment "$APPT" > /dev/null
 "$MV" put --user "$TMP/bauer" --patient "$MRN" "$TMP/rx.json" 2>/dev/null && fail "a doctor without the delegation wrote for the patient"
+# A record for no patient first: alvarez's keyset cache then holds one entry when the next run
+# (the episode, another reader set) adds a second (a loaded cache once had no room to grow).
+printf '{"resourceType":"Observation","status":"final","code":{"text":"ward check"}}' > "$TMP/ward.json"
+"$MV" put --user "$TMP/alvarez" "$TMP/ward.json" > /dev/null
 "$MV" put --user "$TMP/alvarez" --patient "$MRN" --appointment "$APPT" --json "$TMP/rx.json" > "$TMP/w1.json"
 RID=$(json_get "$TMP/w1.json" 'd["records"][0]["id"]')
 pass "no delegation: refused; the patient delegates at the appointment; the doctor writes record $RID"
@@ -112,6 +116,12 @@ cmp -s "$TMP/r-chen.json" "$TMP/r-dana.json" || fail "the shared copy differs"
 [ "$(json_get "$TMP/sh.json" 'd["records"]')" -ge 1 ] || fail "sharing the episode changed no record"
 "$MV" get --user "$TMP/chen" "$RID" -o "$TMP/r-chen3.json" || fail "episode share did not grant the record"
 "$MV" share revoke --episode "$APPT" --to "$CHEN" --user "$TMP/dana" > /dev/null
+# Chen held the episode's keyset key: the record was sealed again for the others (decision
+# 0010), and both still read the same bytes; Chen does not.
+"$MV" get --user "$TMP/chen" "$RID" -o "$TMP/r-chen4.json" 2>/dev/null && fail "episode revocation left access"
+"$MV" get --user "$TMP/dana" "$RID" -o "$TMP/r-dana2.json" || fail "the patient lost the re-sealed record"
+"$MV" get --user "$TMP/alvarez" "$RID" -o "$TMP/r-alv2.json" || fail "the author lost the re-sealed record"
+cmp -s "$TMP/r-dana2.json" "$TMP/r-dana.json" && cmp -s "$TMP/r-alv2.json" "$TMP/r-dana.json" || fail "the re-sealed record differs"
 pass "patient grants a second doctor (record and episode) and revokes; the grant is refused to a non-reader"
 
 # A legacy record for a patient who was not registered, named to them once registered.

@@ -672,25 +672,25 @@ static void test_mvp2(void **state)
     RESET();
     memcpy(y.ptr + el_at + 4, "XVE1", 4);
     refused(F_MVP2, y.ptr, y.len, 0, MV_ERR_PARSE, 0,
-            "record 0: the envelope is not a sealed MVE1 envelope (its reader list does not parse)");
+            "record 0: the envelope is not a sealed MVE1/MVE2 envelope or MVK1 keyset (its framing does not parse)");
     RESET();
     y.ptr[el_at + 4 + 4] = 0; /* no readers */
-    refused(F_MVP2, y.ptr, y.len, 0, MV_ERR_PARSE, 0, "record 0: the envelope is not a sealed MVE1");
+    refused(F_MVP2, y.ptr, y.len, 0, MV_ERR_PARSE, 0, "record 0: the envelope is not a sealed MVE1/MVE2");
     size_t env1_at = g.len - x.env[1].len;
     RESET();
     memcpy(y.ptr + env1_at + 5 + 112, y.ptr + env1_at + 5, 32); /* reader 2 = reader 1 */
-    refused(F_MVP2, y.ptr, y.len, 0, MV_ERR_PARSE, 1, "record 1: the envelope is not a sealed MVE1");
+    refused(F_MVP2, y.ptr, y.len, 0, MV_ERR_PARSE, 1, "record 1: the envelope is not a sealed MVE1/MVE2");
     RESET();
     y.len = el_at;
     app_u32(&y, 0);
     app(&y, g.ptr + el_at + 4 + x.env[0].len, g.len - el_at - 4 - x.env[0].len);
-    refused(F_MVP2, y.ptr, y.len, 0, MV_ERR_PARSE, 0, "record 0: the envelope is not a sealed MVE1");
+    refused(F_MVP2, y.ptr, y.len, 0, MV_ERR_PARSE, 0, "record 0: the envelope is not a sealed MVE1/MVE2");
     RESET();
     y.len = el_at;
     app_u32(&y, 5 + 112 + 12 + 15); /* one byte short of a nonce and a tag */
     app(&y, x.env[0].ptr, 5 + 112 + 12 + 15);
     app(&y, g.ptr + el_at + 4 + x.env[0].len, g.len - el_at - 4 - x.env[0].len);
-    refused(F_MVP2, y.ptr, y.len, 0, MV_ERR_PARSE, 0, "record 0: the envelope is not a sealed MVE1");
+    refused(F_MVP2, y.ptr, y.len, 0, MV_ERR_PARSE, 0, "record 0: the envelope is not a sealed MVE1/MVE2");
     RESET();
     y.ptr[el_at] = (uint8_t)(y.ptr[el_at] + 1); /* record 1 then starts a byte late */
     refused(F_MVP2, y.ptr, y.len, 0, MV_ERR_PARSE, 1, "MVP2 frame: record 1: ");
@@ -837,7 +837,7 @@ static void test_mva1(void **state)
     app_u32(&e, 200);
     for (int i = 0; i < 200; i++)
         app_u8(&e, 0x3c);
-    refused(F_MVA1, e.ptr, e.len, 0, MV_ERR_PARSE, MV_FRAME_NO_ITEM, "the envelope is not a sealed MVE1 envelope");
+    refused(F_MVA1, e.ptr, e.len, 0, MV_ERR_PARSE, MV_FRAME_NO_ITEM, "the envelope is not a sealed MVE1/MVE2 envelope or MVK1 keyset");
 
     /* The encoder refuses the same, leaving out unchanged. */
     mv_buf_reset(&e);
@@ -1124,6 +1124,104 @@ static size_t build_seeds(seed *s)
     return n;
 }
 
+/* Decision 0010: a keyset record names no block and carries an MVK1 envelope; any other record
+ * names blocks and carries MVE1 or MVE2. Reader and decoder agree; MVA1 takes all three. */
+static void test_keyset_records(void **state)
+{
+    (void)state;
+    static const uint8_t id[16] = {3}, kid[16] = {4}, tag[32] = {5};
+    uint8_t K[32], pk[32], sk[32];
+    mv_buf ks, e2, e1, f;
+    mv_frame_writer w;
+    mv_frame_records fr;
+    mv_frame_iter it;
+    mv_frame_record out;
+    mv_record r;
+    mv_block_ref ref;
+    memset(K, 9, sizeof K);
+    assert_int_equal(mv_box_keypair(pk, sk), MV_OK);
+    mv_buf_init(&ks, 1 << 20);
+    mv_buf_init(&e2, 1 << 20);
+    mv_buf_init(&e1, 1 << 20);
+    mv_buf_init(&f, 1 << 22);
+    assert_int_equal(mv_keyset_seal(K, pk, 1, &ks), MV_OK);
+    mv_record_init(&r);
+    r.kind = MV_RECORD_ATTACHMENT;
+    memset(&ref, 0, sizeof ref);
+    ref.cipher_len = 40;
+    assert_int_equal(mv_record_add_block(&r, &ref), MV_OK);
+    assert_int_equal(mv_envelope2_seal(id, &r, kid, K, &e2), MV_OK);
+    sealed_envelope(id, 1, &e1);
+    mv_frame_record keyset = {.id = kid, .dept = "cardiology", .dept_len = 10, .envelope = ks.ptr,
+                              .envelope_len = ks.len};
+    mv_frame_record rec = {.id = id, .dept = "cardiology", .dept_len = 10, .tags = tag, .n_tags = 1,
+                           .envelope = e2.ptr, .envelope_len = e2.len};
+    mv_frame_records_begin(&w, &f);
+    mv_frame_records_add(&w, &keyset);
+    mv_frame_records_add(&w, &rec);
+    assert_int_equal(mv_frame_end(&w), MV_OK);
+    assert_int_equal(mv_frame_records_decode(f.ptr, f.len, &fr, NULL), MV_OK);
+    mv_frame_records_iter(&fr, &it);
+    assert_int_equal(mv_frame_records_next(&it, &out), 1);
+    assert_int_equal(out.n_tags, 0);
+    assert_int_equal(out.envelope_len, ks.len);
+    assert_int_equal(mv_frame_records_next(&it, &out), 1);
+    assert_int_equal(out.n_tags, 1);
+    assert_memory_equal(out.envelope, e2.ptr, e2.len);
+    /* A keyset with a tag, a record (MVE1 or MVE2) without one: the writer refuses. */
+    mv_frame_record bad[3] = {keyset, rec, rec};
+    bad[0].tags = tag;
+    bad[0].n_tags = 1;
+    bad[1].tags = NULL;
+    bad[1].n_tags = 0;
+    bad[2].tags = NULL;
+    bad[2].n_tags = 0;
+    bad[2].envelope = e1.ptr;
+    bad[2].envelope_len = e1.len;
+    for (int i = 0; i < 3; i++) {
+        mv_buf_reset(&f);
+        mv_frame_records_begin(&w, &f);
+        mv_frame_records_add(&w, &bad[i]);
+        assert_int_equal(mv_frame_end(&w), MV_ERR_INVAL);
+    }
+    /* ... and so does the decoder (frames written by hand). */
+    for (int i = 0; i < 2; i++) {
+        mv_buf_reset(&f);
+        app(&f, "MVP2", 4);
+        app_u32(&f, 1);
+        app(&f, id, 16);
+        app_u8(&f, 10);
+        app(&f, "cardiology", 10);
+        static const uint8_t zero[48] = {0};
+        app(&f, zero, 48); /* patient, episode */
+        app(&f, zero, 2);  /* no delegation */
+        app_u8(&f, 0);     /* no readers */
+        app_u32(&f, i == 0 ? 1 : 0);
+        if (i == 0)
+            app(&f, tag, 32);
+        const mv_buf *env = i == 0 ? &ks : &e2;
+        app_u32(&f, (uint32_t)env->len);
+        app(&f, env->ptr, env->len);
+        refused(F_MVP2, f.ptr, f.len, 0, MV_ERR_PARSE, 0,
+                i == 0 ? "record 0: a keyset (MVK1 envelope) names no tags" : "record 0: no tags (a record names");
+    }
+    /* MVA1 carries any of the three (the storage server matches the kind to the record). */
+    const mv_buf *envs[3] = {&ks, &e2, &e1};
+    for (int i = 0; i < 3; i++) {
+        mv_frame_access a = {.envelope = envs[i]->ptr, .envelope_len = envs[i]->len}, back;
+        mv_buf_reset(&f);
+        assert_int_equal(mv_frame_access_encode(&a, &f), MV_OK);
+        assert_int_equal(mv_frame_access_decode(f.ptr, f.len, &back, NULL), MV_OK);
+        assert_int_equal(back.envelope_len, envs[i]->len);
+    }
+    mv_record_clear(&r);
+    mv_buf_clear(&ks);
+    mv_buf_clear(&e2);
+    mv_buf_clear(&e1);
+    mv_buf_clear(&f);
+    mv_wipe(sk, sizeof sk);
+}
+
 static void test_corpus(void **state)
 {
     (void)state;
@@ -1170,7 +1268,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_mvb1),     cmocka_unit_test(test_batched_gets), cmocka_unit_test(test_mvp2),
         cmocka_unit_test(test_mva1),     cmocka_unit_test(test_dupcheck),     cmocka_unit_test(test_fault_text),
-        cmocka_unit_test(test_corpus),
+        cmocka_unit_test(test_keyset_records), cmocka_unit_test(test_corpus),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

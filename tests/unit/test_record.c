@@ -9,13 +9,28 @@
  * framing errors, and the per-record size of a 1-block FHIR record with 2 readers. Keysets
  * (MVK1) and MVE2: K opens for each reader only, add/remove readers, exact framing and caps;
  * MVE2 round trip, wrong id/K/kid and every byte flip fail GCM, extra readers open with R
- * alone and never need K, and the fixed overhead of a record in a known reader set (<= 64). */
+ * alone and never need K, and the fixed overhead of a record in a known reader set (<= 64). Body
+ * dictionary: a new body's zstd frame names the FHIR dictionary (id 1); an envelope sealed by
+ * main before the dictionary (tests/vectors/envelope-mve1-nodict.json) still opens; a body
+ * naming an unknown dictionary is refused as MV_ERR_PARSE; every resource of the Synthea-shaped
+ * fixtures (tests/vectors/fhir/synthea-like.ndjson) and of gen-emr round-trips through the
+ * record layer: join(decode(open(seal(encode(split(x)))))) == canon(x). */
 #include "testutil.h"
 
 #include <string.h>
+#include <time.h>
 
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "medvault/mv_aead.h"
 #include "medvault/mv_box.h"
+#include "medvault/mv_canon.h"
+#include "medvault/mv_fhir.h"
+#include "medvault/mv_json.h"
 #include "medvault/mv_mem.h"
+#include "medvault/mv_crypto.h"
 #include "medvault/mv_record.h"
 #include "medvault/mv_zstd.h"
 
@@ -773,6 +788,35 @@ static void test_envelope_size(void **state)
     mv_record_clear(&r);
 }
 
+/* Record ids: 6 bytes of milliseconds (big-endian) then 10 random bytes; later ids sort
+ * after earlier ones by their time part, and no two are equal. */
+static void test_record_id_new(void **state)
+{
+    (void)state;
+    enum { N = 256 };
+    uint8_t ids[N][MV_RECORD_ID_BYTES];
+    struct timespec ts;
+    assert_int_equal(clock_gettime(CLOCK_REALTIME, &ts), 0);
+    uint64_t before = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    for (int i = 0; i < N; i++)
+        assert_int_equal(mv_record_id_new(ids[i]), MV_OK);
+    assert_int_equal(clock_gettime(CLOCK_REALTIME, &ts), 0);
+    uint64_t after = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    uint64_t prev = 0;
+    for (int i = 0; i < N; i++) {
+        uint64_t ms = 0;
+        for (int k = 0; k < MV_RECORD_ID_TIME_BYTES; k++)
+            ms = ms << 8 | ids[i][k];
+        assert_true(ms >= before && ms <= after);
+        assert_true(ms >= prev);
+        prev = ms;
+        for (int j = 0; j < i; j++) /* 80 random bits: never equal */
+            assert_memory_not_equal(ids[i] + MV_RECORD_ID_TIME_BYTES,
+                                    ids[j] + MV_RECORD_ID_TIME_BYTES, MV_RECORD_ID_RANDOM_BYTES);
+    }
+    assert_int_equal(MV_RECORD_ID_TIME_BYTES + MV_RECORD_ID_RANDOM_BYTES, MV_RECORD_ID_BYTES);
+}
+
 /* ---- keysets (MVK1) and MVE2 envelopes ---- */
 
 static const uint8_t kid0[MV_RECORD_ID_BYTES] = {0xa0, 0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7,
@@ -1120,7 +1164,7 @@ static void test_envelope2_overhead(void **state)
     mv_buf_init(&enc, 1u << 20);
     mv_buf_init(&z, 1u << 20);
     assert_int_equal(mv_record_encode(&r, &enc), MV_OK);
-    assert_int_equal(mv_zstd_compress(enc.ptr, enc.len, MV_ZSTD_LEVEL, &z), MV_OK);
+    assert_int_equal(mv_zstd_compress_dict(enc.ptr, enc.len, MV_ZSTD_BODY_LEVEL, MV_ZSTD_DICT_BODY, &z), MV_OK);
     size_t fixed = env.len - z.len;
     assert_int_equal(fixed, MV_ENVELOPE2_FIXED_BYTES);
     assert_true(fixed <= 64);
@@ -1132,6 +1176,289 @@ static void test_envelope2_overhead(void **state)
     mv_buf_clear(&e1);
     mv_buf_clear(&env);
     mv_record_clear(&r);
+}
+
+/* ---- the body dictionary ---- */
+
+/* Unwraps R for reader p and decrypts the body of env (layout in mv_record.h): the zstd
+ * frame, in a new mv_buf. */
+static mv_buf body_of(const uint8_t *id, const uint8_t *env, size_t len, const party *p)
+{
+    uint8_t R[32], aad[20 + 16];
+    mv_buf z;
+    assert_true(len > 5 + MV_ENVELOPE_ENTRY_BYTES + 12 + 16);
+    assert_int_equal(env[4], 1); /* one reader */
+    assert_memory_equal(env + 5, p->pk, 32);
+    assert_int_equal(mv_box_seal_open(R, env + 5 + 32, 80, p->pk, p->sk), MV_OK);
+    memcpy(aad, "medvault-envelope-v1", 20);
+    memcpy(aad + 20, id, 16);
+    const uint8_t *nonce = env + 5 + MV_ENVELOPE_ENTRY_BYTES, *ct = nonce + 12;
+    size_t ct_len = len - (size_t)(ct - env);
+    mv_buf_init(&z, 1u << 20);
+    assert_int_equal(mv_buf_reserve(&z, ct_len), MV_OK);
+    assert_int_equal(mv_aead_decrypt(z.ptr, ct, ct_len, aad, sizeof aad, nonce, R), MV_OK);
+    z.len = ct_len - 16;
+    mv_wipe(R, sizeof R);
+    return z;
+}
+
+/* MVE1 for reader p with the given (already compressed) body. */
+static mv_buf envelope_with_body(const party *p, const uint8_t *body, size_t body_len)
+{
+    uint8_t R[32], nonce[12], aad[20 + 16];
+    mv_buf env;
+    assert_int_equal(mv_random_bytes(R, sizeof R), MV_OK);
+    assert_int_equal(mv_random_bytes(nonce, sizeof nonce), MV_OK);
+    memcpy(aad, "medvault-envelope-v1", 20);
+    memcpy(aad + 20, rec_id, 16);
+    mv_buf_init(&env, 1u << 20);
+    assert_int_equal(mv_buf_append(&env, "MVE1\x01", 5), MV_OK);
+    assert_int_equal(mv_buf_append(&env, p->pk, 32), MV_OK);
+    assert_int_equal(mv_buf_reserve(&env, 80), MV_OK);
+    assert_int_equal(mv_box_seal(env.ptr + env.len, R, 32, p->pk), MV_OK);
+    env.len += 80;
+    assert_int_equal(mv_buf_append(&env, nonce, 12), MV_OK);
+    assert_int_equal(mv_buf_reserve(&env, body_len + 16), MV_OK);
+    assert_int_equal(mv_aead_encrypt(env.ptr + env.len, body, body_len, aad, sizeof aad, nonce, R), MV_OK);
+    env.len += body_len + 16;
+    mv_wipe(R, sizeof R);
+    return env;
+}
+
+static void test_envelope_body_dictionary(void **state)
+{
+    (void)state;
+    party p[1];
+    keys(p, 1);
+    mv_record r;
+    fhir_record(&r, 1);
+    mv_buf env = seal_for(&r, p, 1), z = body_of(rec_id, env.ptr, env.len, &p[0]), enc, plain;
+
+    /* The frame names dictionary 1 in a one-byte Dictionary_ID field (RFC 8878 3.1.1.1.1:
+     * flag value 1) and has no checksum; it is no bigger than the same record compressed
+     * without a dictionary. */
+    assert_memory_equal(z.ptr, "\x28\xb5\x2f\xfd", 4);
+    assert_int_equal(z.ptr[4] & 0x03, 1);
+    assert_int_equal(z.ptr[4] & 0x04, 0);
+    assert_int_equal(mv_zstd_frame_dict_id(z.ptr, z.len), MV_ZSTD_DICT_FHIR_R4_1);
+    mv_buf_init(&enc, 1u << 20);
+    mv_buf_init(&plain, 1u << 20);
+    assert_int_equal(mv_record_encode(&r, &enc), MV_OK);
+    assert_int_equal(mv_zstd_compress(enc.ptr, enc.len, MV_ZSTD_BODY_LEVEL, &plain), MV_OK);
+    print_message("body of a 300-byte skeleton: %zu bytes with the dictionary, %zu without\n", z.len, plain.len);
+    assert_true(z.len + 40 < plain.len);
+
+    /* The same record compressed without a dictionary (as main sealed bodies) opens. */
+    mv_buf old = envelope_with_body(&p[0], plain.ptr, plain.len);
+    assert_int_equal(open_as(old.ptr, old.len, &p[0], &r), MV_OK);
+    mv_buf_clear(&old);
+
+    /* A body naming a dictionary medvault does not have is malformed: change the id byte
+     * to 2, then to every other one-byte id. */
+    for (unsigned id = 0; id < 256; id++) {
+        if (id == MV_ZSTD_DICT_FHIR_R4_1)
+            continue;
+        z.ptr[5] = (uint8_t)id;
+        old = envelope_with_body(&p[0], z.ptr, z.len);
+        mv_err rc = open_as(old.ptr, old.len, &p[0], NULL);
+        /* id 0 in a one-byte field reads as "no dictionary": the frame then refers to
+         * history it does not have, which libzstd reports as corrupt. */
+        assert_int_equal(rc, MV_ERR_PARSE);
+        mv_buf_clear(&old);
+    }
+    mv_buf_clear(&plain);
+    mv_buf_clear(&enc);
+    mv_buf_clear(&z);
+    mv_buf_clear(&env);
+    mv_record_clear(&r);
+}
+
+/* An envelope sealed by main before the dictionary existed (the vector file says how). */
+static void test_envelope_pre_dictionary(void **state)
+{
+    (void)state;
+    mv_json *v = tu_load_json("envelope-mve1-nodict.json");
+    size_t n_env, n_id, n_pk, n_sk, n_tag, n_key;
+    uint8_t *env = tu_json_hex(v, "envelope", &n_env), *id = tu_json_hex(v, "id", &n_id);
+    uint8_t *pk = tu_json_hex(v, "box_pk", &n_pk), *sk = tu_json_hex(v, "box_sk", &n_sk);
+    uint8_t *tag = tu_json_hex(v, "block_tag", &n_tag), *key = tu_json_hex(v, "block_key", &n_key);
+    const char *skel = mv_json_get_str(v, "skeleton", NULL);
+    assert_non_null(skel);
+    assert_int_equal(n_id, 16);
+    assert_int_equal(n_pk, 32);
+    assert_int_equal(n_sk, 32);
+    mv_record d;
+    mv_record_init(&d);
+    assert_int_equal(mv_envelope_open(id, env, n_env, pk, sk, &d), MV_OK);
+    assert_int_equal(d.kind, MV_RECORD_FHIR);
+    assert_true(d.created == tu_json_u64(v, "created"));
+    assert_int_equal(d.skeleton_len, strlen(skel));
+    assert_memory_equal(d.skeleton, skel, d.skeleton_len);
+    assert_int_equal(d.n_blocks, 1);
+    assert_memory_equal(d.blocks[0].tag, tag, 32);
+    assert_memory_equal(d.blocks[0].key, key, 32);
+    assert_true(d.blocks[0].slot == MV_RECORD_SLOT_ROOT);
+    assert_true(d.blocks[0].plain_len == tu_json_u64(v, "block_plain_len"));
+    assert_true(d.blocks[0].cipher_len == tu_json_u64(v, "block_cipher_len"));
+    /* Its body indeed names no dictionary. */
+    party p;
+    memcpy(p.pk, pk, 32);
+    memcpy(p.sk, sk, 32);
+    mv_buf z = body_of(id, env, n_env, &p);
+    assert_int_equal(z.ptr[4] & 0x03, 0);
+    assert_int_equal(mv_zstd_frame_dict_id(z.ptr, z.len), 0);
+    mv_buf_clear(&z);
+    mv_record_clear(&d);
+    mv_free(env);
+    mv_free(id);
+    mv_free(pk);
+    mv_free(sk);
+    mv_free(tag);
+    mv_free(key);
+    mv_json_free(v);
+}
+
+/* get(put(x)) == canon(x) at the record layer for one FHIR text: canonicalize, split, put
+ * the skeleton and one reference per block in a record, seal, open, decode, join the opened
+ * skeleton with the blocks in the slots the opened record names. Adds the skeleton's and
+ * the sealed envelope's sizes to *skel_bytes and *env_bytes. */
+static void record_layer_roundtrip(const char *text, size_t len, const mv_fhir_profiles *prof, const party *p,
+                                   size_t *skel_bytes, size_t *env_bytes)
+{
+    mv_buf canon, joined;
+    mv_json *doc = NULL;
+    mv_fhir_split sp;
+    mv_record r, d;
+    mv_buf_init(&canon, 1u << 24);
+    mv_buf_init(&joined, 1u << 24);
+    mv_fhir_split_init(&sp);
+    mv_record_init(&r);
+    mv_record_init(&d);
+    assert_int_equal(mv_canon(text, len, NULL, &canon, NULL), MV_OK);
+    assert_int_equal(mv_json_parse(text, len, NULL, &doc, NULL), MV_OK);
+    assert_int_equal(mv_fhir_split_doc(prof, doc, &sp), MV_OK);
+    r.kind = MV_RECORD_FHIR;
+    r.created = 1765432100;
+    assert_int_equal(mv_record_set_skeleton(&r, sp.envelope.ptr, sp.envelope.len), MV_OK);
+    for (size_t i = 0; i < sp.n_blocks; i++) {
+        mv_block_ref b;
+        assert_int_equal(mv_random_bytes(b.tag, 32), MV_OK);
+        assert_int_equal(mv_random_bytes(b.key, 32), MV_OK);
+        b.slot = sp.slots[i];
+        b.plain_len = sp.blocks[i].len;
+        b.cipher_len = sp.blocks[i].len / 2 + 16;
+        assert_int_equal(mv_record_add_block(&r, &b), MV_OK);
+    }
+    mv_buf env = seal_for(&r, p, 1);
+    assert_int_equal(mv_envelope_open(rec_id, env.ptr, env.len, p->pk, p->sk, &d), MV_OK);
+    assert_records_equal(&r, &d);
+    /* The blocks are found by the tags the opened record names. */
+    const uint8_t **blocks = mv_calloc(d.n_blocks + 1, sizeof *blocks);
+    size_t *lens = mv_calloc(d.n_blocks + 1, sizeof *lens);
+    uint32_t *slots = mv_calloc(d.n_blocks + 1, sizeof *slots);
+    assert_true(blocks && lens && slots);
+    for (size_t i = 0; i < d.n_blocks; i++) {
+        size_t k = 0;
+        while (k < r.n_blocks && memcmp(r.blocks[k].tag, d.blocks[i].tag, 32) != 0)
+            k++;
+        assert_true(k < r.n_blocks);
+        blocks[i] = sp.blocks[k].ptr;
+        lens[i] = sp.blocks[k].len;
+        slots[i] = d.blocks[i].slot;
+    }
+    assert_int_equal(mv_fhir_join(d.skeleton, d.skeleton_len, blocks, lens, slots, d.n_blocks, &joined), MV_OK);
+    assert_int_equal(joined.len, canon.len);
+    assert_memory_equal(joined.ptr, canon.ptr, canon.len);
+    *skel_bytes += sp.envelope.len;
+    *env_bytes += env.len;
+    mv_free(blocks);
+    mv_free(lens);
+    mv_free(slots);
+    mv_buf_clear(&env);
+    mv_record_clear(&d);
+    mv_record_clear(&r);
+    mv_fhir_split_clear(&sp);
+    mv_json_free(doc);
+    mv_buf_clear(&joined);
+    mv_buf_clear(&canon);
+}
+
+static int has_type(const char *line, const char *type)
+{
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"resourceType\": \"%s\"", type);
+    return strstr(line, pat) == line + 1;
+}
+
+/* Every resource of the Synthea-shaped fixtures (one per line), then a gen-emr workload with
+ * Bundles. */
+static void test_envelope_fhir_roundtrip(void **state)
+{
+    (void)state;
+    static const char *const types[] = {"Patient", "Encounter", "Condition", "Procedure", "Immunization",
+                                        "AllergyIntolerance", "MedicationRequest", "Observation",
+                                        "DiagnosticReport", "DocumentReference", "CarePlan", "Claim",
+                                        "ExplanationOfBenefit"};
+    party p[1];
+    keys(p, 1);
+    mv_fhir_profiles *prof = NULL;
+    assert_int_equal(mv_fhir_profiles_default(&prof), MV_OK);
+    size_t len = 0, seen[sizeof types / sizeof *types] = {0}, n = 0;
+    char *text = tu_read_vector_file("fhir/synthea-like.ndjson", &len);
+    for (char *line = text, *nl; line < text + len; line = nl + 1) {
+        nl = memchr(line, '\n', (size_t)(text + len - line));
+        assert_non_null(nl);
+        size_t skel = 0, env = 0, t = 0;
+        while (t < sizeof types / sizeof *types && !has_type(line, types[t]))
+            t++;
+        assert_true(t < sizeof types / sizeof *types);
+        record_layer_roundtrip(line, (size_t)(nl - line), prof, p, &skel, &env);
+        print_message("%-22s skeleton %5zu B, envelope (1 reader) %4zu B\n", types[t], skel, env);
+        seen[t]++;
+        n++;
+    }
+    for (size_t t = 0; t < sizeof types / sizeof *types; t++)
+        assert_true(seen[t] >= 1);
+    assert_int_equal(n, 27);
+    mv_free(text);
+
+    const char *bin = getenv("MEDVAULT_BIN");
+    assert_non_null(bin);
+    const char *dir = tu_tmpdir();
+    char cmd[4096], path[4400];
+    snprintf(cmd, sizeof cmd, "'%s' gen-emr '%s/emr' 40 --seed 9 --bundles --departments neurology > /dev/null", bin,
+             dir);
+    assert_int_equal(system(cmd), 0);
+    static const char *const sub[] = {"neurology", "bundles"};
+    size_t files = 0, skel = 0, env = 0;
+    for (size_t s = 0; s < 2; s++) {
+        snprintf(path, sizeof path, "%s/emr/%s", dir, sub[s]);
+        DIR *dp = opendir(path);
+        assert_non_null(dp);
+        struct dirent *de;
+        while ((de = readdir(dp)) != NULL) {
+            if (de->d_name[0] == '.')
+                continue;
+            snprintf(path, sizeof path, "%s/emr/%s/%s", dir, sub[s], de->d_name);
+            FILE *f = fopen(path, "rb");
+            assert_non_null(f);
+            char *buf = mv_malloc(1u << 20);
+            assert_non_null(buf);
+            size_t got = fread(buf, 1, 1u << 20, f);
+            fclose(f);
+            assert_true(got > 0 && got < 1u << 20);
+            size_t s0 = skel, e0 = env;
+            record_layer_roundtrip(buf, got, prof, p, &skel, &env);
+            if (s == 0 && files < 3)
+                print_message("gen-emr %-14s skeleton %5zu B, envelope (1 reader) %4zu B\n", de->d_name, skel - s0,
+                              env - e0);
+            mv_free(buf);
+            files++;
+        }
+        closedir(dp);
+    }
+    assert_true(files >= 40 + 4);
+    mv_fhir_profiles_free(prof);
 }
 
 int main(void)
@@ -1152,6 +1479,10 @@ int main(void)
         cmocka_unit_test(test_envelope2_roundtrip),
         cmocka_unit_test(test_envelope2_extra),
         cmocka_unit_test(test_envelope2_overhead),
+        cmocka_unit_test(test_envelope_body_dictionary),
+        cmocka_unit_test(test_envelope_pre_dictionary),
+        cmocka_unit_test(test_envelope_fhir_roundtrip),
+        cmocka_unit_test(test_record_id_new),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
