@@ -12,20 +12,10 @@
 #include "medvault/mv_oprf.h"
 #include "medvault/mv_r255.h"
 
+#define BENCH_NAME "bench_oprf"
+#include "bench_common.h"
+
 #define MAXB 256
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static void die(const char *what, mv_err rc)
-{
-    fprintf(stderr, "bench_oprf: %s failed: %s\n", what, mv_strerror(rc));
-    exit(1);
-}
 
 typedef struct result {
     size_t batch;

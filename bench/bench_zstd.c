@@ -17,18 +17,8 @@
 #include "medvault/mv_record.h"
 #include "medvault/mv_zstd.h"
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static void die(const char *what, mv_err rc)
-{
-    fprintf(stderr, "bench_zstd: %s failed: %s\n", what, mv_strerror(rc));
-    exit(1);
-}
+#define BENCH_NAME "bench_zstd"
+#include "bench_common.h"
 
 static void uuid(char out[37])
 {

@@ -101,6 +101,12 @@ typedef struct mv_store_block_in {
     const uint8_t *data;                     /* the ciphertext C, or NULL (claim only) */
     size_t len;                              /* bytes of data, <= MV_STORE_MAX_BLOCK */
     uint8_t claimant[MV_STORE_PK_BYTES];     /* public key of the uploader / prover */
+    /* 1: the caller has itself checked SHA-256(data) == tag on these very bytes, which stay
+     * unchanged for the call, and the store skips its own hash (every byte of an upload is
+     * then hashed once, not twice). The storage server's FileStore does so, to refuse a bad
+     * batch with a precise answer before anything else. Every other caller leaves it 0 and
+     * the store checks. The dept, len and token checks apply either way. */
+    int tag_checked;
 } mv_store_block_in;
 
 typedef struct mv_store_block_out {
@@ -109,7 +115,7 @@ typedef struct mv_store_block_out {
 } mv_store_block_out;
 
 /* Stores n blocks, all or nothing. First every item is checked (dept, len, and SHA-256(data) ==
- * tag); on any failure nothing is stored. Then, under group commit with concurrent callers, the
+ * tag unless the item's tag_checked says the caller did); on any failure nothing is stored. Then, under group commit with concurrent callers, the
  * data of tags not yet stored is appended to the current pack, the pack is fdatasync'd, and one
  * index transaction adds the blocks (reference count 0, first department = this item's), the
  * token mappings and the claims (claimant, tag, now). Returns only when all of it is durable.

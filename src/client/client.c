@@ -163,6 +163,33 @@ mv_err mvc_simple(mv_client *c, const char *base, const char *method, const char
     return rc;
 }
 
+mv_err mvc_records_get(mv_client *c, const uint8_t *ids, size_t n, mv_buf *resp, mv_frame_iter *it)
+{
+    mv_buf body;
+    mv_frame_writer w;
+    mv_frame_answer a;
+    long status = 0;
+    mv_buf_init(&body, 8 + 16 * n);
+    mv_frame_records_get_begin(&w, &body);
+    for (size_t i = 0; i < n; i++)
+        mv_frame_records_get_add(&w, ids + 16 * i);
+    mv_err rc = mv_frame_end(&w);
+    if (rc == MV_OK)
+        rc = mvc_simple(c, c->dep.storage_url, "POST", "/v1/records/get", body.ptr, body.len, "application/octet-stream",
+                        &status, resp);
+    mv_buf_clear(&body);
+    if (rc != MV_OK)
+        return rc;
+    if (status != 200)
+        return mvc_status_err(c, "the storage server", status, resp);
+    if (mv_frame_records_answer_decode(resp->ptr, resp->len, (uint32_t)n, &a, NULL) != MV_OK) {
+        mvc_seterr(c, "the storage server sent a malformed records answer");
+        return MV_ERR_PROTOCOL;
+    }
+    mv_frame_answer_iter(&a, it);
+    return MV_OK;
+}
+
 #define RENEW_REFUSED "the hospital refused to renew this user's credential (suspended or revoked)"
 
 

@@ -9,6 +9,7 @@
 #include "medvault/mv_fhir.h"
 #include "medvault/mv_httpc.h"
 #include "medvault/mv_identity.h"
+#include "net/frames.h"
 
 typedef struct mvc_cache mvc_cache;
 typedef struct mvc_keysets mvc_keysets;
@@ -54,6 +55,11 @@ mv_err mvc_simple(mv_client *c, const char *base, const char *method, const char
                   size_t len, const char *content_type, long *status, mv_buf *resp);
 /* Maps an HTTP error status to an mv_err and records what the service said. */
 mv_err mvc_status_err(mv_client *c, const char *what, long status, const mv_buf *body);
+/* POST /v1/records/get for the n ids of 16 bytes side by side at ids (1 <= n <=
+ * MV_FRAME_MAX_GET). The answer is appended to resp; on MV_OK *it yields its n items (status,
+ * envelope borrowed from resp), checked and in the order asked. Errors: those of mvc_simple,
+ * the storage server's HTTP error (mvc_status_err), MV_ERR_PROTOCOL for a malformed answer. */
+mv_err mvc_records_get(mv_client *c, const uint8_t *ids, size_t n, mv_buf *resp, mv_frame_iter *it);
 
 /* A patient as the hospital knows it (GET /v1/patients/{MRN}, share.c). */
 typedef struct mvc_patient {

@@ -107,32 +107,14 @@ static mv_err open_keysets(mv_client *c, const struct one *recs, size_t n)
     return rc;
 }
 
-/* POST /v1/records/get for recs[0..n): fills env/env_len or rc for each. resp owns the bytes. */
-static mv_err fetch_envelopes(mv_client *c, struct one *recs, size_t n, mv_buf *resp)
+/* POST /v1/records/get for ids[0..n) (recs[i].id == ids + 16 * i): fills env/env_len or rc for
+ * each. resp owns the bytes. */
+static mv_err fetch_envelopes(mv_client *c, const uint8_t *ids, struct one *recs, size_t n, mv_buf *resp)
 {
-    mv_buf body;
-    mv_frame_writer w;
-    mv_frame_answer a;
     mv_frame_iter it;
-    long status = 0;
-    mv_buf_init(&body, 8 + 16 * n);
-    mv_frame_records_get_begin(&w, &body);
-    for (size_t i = 0; i < n; i++)
-        mv_frame_records_get_add(&w, recs[i].id);
-    mv_err rc = mv_frame_end(&w);
-    if (rc == MV_OK)
-        rc = mvc_simple(c, c->dep.storage_url, "POST", "/v1/records/get", body.ptr, body.len, "application/octet-stream",
-                        &status, resp);
-    mv_buf_clear(&body);
+    mv_err rc = mvc_records_get(c, ids, n, resp, &it);
     if (rc != MV_OK)
         return rc;
-    if (status != 200)
-        return mvc_status_err(c, "the storage server", status, resp);
-    if (mv_frame_records_answer_decode(resp->ptr, resp->len, (uint32_t)n, &a, NULL) != MV_OK) {
-        mvc_seterr(c, "the storage server sent a malformed records answer");
-        return MV_ERR_PROTOCOL;
-    }
-    mv_frame_answer_iter(&a, &it);
     for (size_t i = 0; i < n; i++) {
         uint8_t st = 0;
         (void)mv_frame_answer_next(&it, &st, &recs[i].env, &recs[i].env_len); /* n items, all checked */
@@ -404,7 +386,7 @@ mv_err mv_client_get_many(mv_client *c, const uint8_t *ids, size_t n, mv_get_fn 
             mv_record_init(&g.recs[i].r);
             mv_buf_init(&g.recs[i].out, (size_t)RECORD_MAX);
         }
-        rc = fetch_envelopes(c, g.recs, m, &resp);
+        rc = fetch_envelopes(c, ids + 16 * base, g.recs, m, &resp);
         if (rc == MV_ERR_TOO_LARGE) {
             /* The envelopes did not fit in one answer (their writers chose their sizes): ask
              * for half as many at a time from here on. One that does not fit alone fails by

@@ -496,6 +496,15 @@ static size_t env_find(const env_view *v, const uint8_t *pk)
     return v->n;
 }
 
+/* env_parse for a caller that takes one kind: MV_ERR_PARSE for the others. */
+static mv_err env_parse_as(const uint8_t *env, size_t len, mv_envelope_kind kind, env_view *v)
+{
+    mv_err rc = env_parse(env, len, v);
+    if (rc == MV_OK && v->kind != kind)
+        rc = MV_ERR_PARSE;
+    return rc;
+}
+
 /* Appends the header of v's kind (and kid) with n entries. */
 static mv_err env_put_head(mv_buf *out, const env_view *v, size_t n)
 {
@@ -558,6 +567,28 @@ static mv_err uniq_readers(const uint8_t *pks, size_t n, size_t cap, const uint8
             return MV_ERR_TOO_LARGE;
         uniq[(*n_uniq)++] = pk;
     }
+    return MV_OK;
+}
+
+/* The most entries a sealed kind starts with (MVE1 and MVK1 alike). */
+#define SEAL_READERS_MAX 64
+_Static_assert(MV_ENVELOPE_MAX_READERS <= SEAL_READERS_MAX && MV_KEYSET_MAX_READERS <= SEAL_READERS_MAX,
+               "uniq[] in env_put_readers holds every reader a seal takes");
+
+/* Appends the header of v's kind and one entry wrapping key for each distinct key of
+ * reader_pks[0..n_readers) (first occurrence kept): MV_ERR_TOO_LARGE for more than cap. */
+static mv_err env_put_readers(mv_buf *out, const env_view *v, const uint8_t *reader_pks, size_t n_readers,
+                              size_t cap, const uint8_t key[KEY_BYTES])
+{
+    const uint8_t *uniq[SEAL_READERS_MAX];
+    size_t n_uniq = 0;
+    mv_err rc;
+    if ((rc = uniq_readers(reader_pks, n_readers, cap, uniq, &n_uniq)) != MV_OK ||
+        (rc = env_put_head(out, v, n_uniq)) != MV_OK)
+        return rc;
+    for (size_t i = 0; i < n_uniq; i++)
+        if ((rc = put_entry(out, uniq[i], key)) != MV_OK)
+            return rc;
     return MV_OK;
 }
 
@@ -626,6 +657,20 @@ static mv_err env_unwrap(const env_view *v, const uint8_t *box_pk, const uint8_t
                             box_pk, box_sk);
 }
 
+/* Unwraps the key in box_pk's entry of env, which must be of the given kind (an MVE2's R, an
+ * MVK1's K); key is wiped if the unwrap fails. */
+static mv_err env_unwrap_as(const uint8_t *env, size_t len, mv_envelope_kind kind, const uint8_t *box_pk,
+                            const uint8_t *box_sk, uint8_t key[KEY_BYTES])
+{
+    env_view v;
+    mv_err rc;
+    if ((rc = env_parse_as(env, len, kind, &v)) != MV_OK)
+        return rc;
+    if ((rc = env_unwrap(&v, box_pk, box_sk, key)) != MV_OK)
+        mv_wipe(key, KEY_BYTES);
+    return rc;
+}
+
 mv_err mv_envelope_kind_of(const uint8_t *env, size_t len, mv_envelope_kind *kind,
                            uint8_t kid[MV_RECORD_ID_BYTES])
 {
@@ -641,34 +686,35 @@ mv_err mv_envelope_kind_of(const uint8_t *env, size_t len, mv_envelope_kind *kin
     return MV_OK;
 }
 
+/* Appends a whole envelope of v's kind: the header, an entry wrapping R for each distinct
+ * reader of reader_pks[0..n_readers) (at most cap; none for a bare MVE2), and r's body sealed
+ * under R and aad. Nothing is left appended on error. */
+static mv_err env_seal(mv_buf *out, const env_view *v, const uint8_t *reader_pks, size_t n_readers, size_t cap,
+                       const mv_record *r, const uint8_t *aad, size_t aad_len, const uint8_t R[KEY_BYTES])
+{
+    size_t start = out->len;
+    mv_err rc;
+    if ((rc = env_put_readers(out, v, reader_pks, n_readers, cap, R)) != MV_OK ||
+        (rc = seal_body(r, aad, aad_len, R, out)) != MV_OK)
+        buf_truncate(out, start);
+    return rc;
+}
+
 mv_err mv_envelope_seal(const uint8_t id[static MV_RECORD_ID_BYTES], const mv_record *r,
                         const uint8_t *reader_pks, size_t n_readers, mv_buf *out)
 {
     mv_err rc;
     uint8_t R[KEY_BYTES];
     uint8_t aad[AAD1_BYTES];
-    const uint8_t *uniq[MV_ENVELOPE_MAX_READERS];
-    size_t n_uniq = 0, start = 0;
     env_view v = {.kind = MV_ENVELOPE_MVE1};
 
     if (!id || !r || !reader_pks || !n_readers || !out)
         return MV_ERR_INVAL;
-    if ((rc = uniq_readers(reader_pks, n_readers, MV_ENVELOPE_MAX_READERS, uniq, &n_uniq)) != MV_OK)
-        return rc;
     if ((rc = mv_crypto_init()) != MV_OK)
         return rc;
-    start = out->len;
     randombytes_buf(R, sizeof R);
     env1_aad(aad, id);
-    if ((rc = env_put_head(out, &v, n_uniq)) != MV_OK)
-        goto out;
-    for (size_t i = 0; i < n_uniq; i++)
-        if ((rc = put_entry(out, uniq[i], R)) != MV_OK)
-            goto out;
-    rc = seal_body(r, aad, sizeof aad, R, out);
-out:
-    if (rc != MV_OK)
-        buf_truncate(out, start);
+    rc = env_seal(out, &v, reader_pks, n_readers, MV_ENVELOPE_MAX_READERS, r, aad, sizeof aad, R);
     mv_wipe(R, sizeof R);
     return rc;
 }
@@ -723,6 +769,24 @@ mv_err mv_envelope_readers(const uint8_t *env, size_t len, uint8_t *pks_out, siz
     return MV_OK;
 }
 
+/* Appends v again with its entries but entry drop (none if drop >= v->n), then one more
+ * wrapping key for new_pk if new_pk is not NULL, then the unchanged body: the one way an
+ * envelope's reader list is edited. Nothing is left appended on error. */
+static mv_err env_put_edited(mv_buf *out, const env_view *v, size_t drop, const uint8_t *new_pk,
+                             const uint8_t *key)
+{
+    size_t start = out->len, keep = drop < v->n ? drop : v->n, cut = drop < v->n ? 1 : 0;
+    const uint8_t *tail = v->entries + (keep + cut) * MV_ENVELOPE_ENTRY_BYTES;
+    mv_err rc;
+    if ((rc = env_put_head(out, v, v->n - cut + (new_pk ? 1 : 0))) != MV_OK ||
+        (rc = mv_buf_append(out, v->entries, keep * MV_ENVELOPE_ENTRY_BYTES)) != MV_OK ||
+        (rc = mv_buf_append(out, tail, (v->n - keep - cut) * MV_ENVELOPE_ENTRY_BYTES)) != MV_OK ||
+        (new_pk && (rc = put_entry(out, new_pk, key)) != MV_OK) ||
+        (rc = mv_buf_append(out, v->body, v->body_len)) != MV_OK)
+        buf_truncate(out, start);
+    return rc;
+}
+
 /* Appends env (parsed as v) with one more entry wrapping key for new_pk; an unchanged copy if
  * new_pk already has one. */
 static mv_err env_with_entry(const uint8_t *env, size_t len, const env_view *v, const uint8_t key[KEY_BYTES],
@@ -731,17 +795,11 @@ static mv_err env_with_entry(const uint8_t *env, size_t len, const env_view *v, 
     size_t hi = v->kind == MV_ENVELOPE_MVE2   ? MV_ENVELOPE2_MAX_EXTRA
                 : v->kind == MV_ENVELOPE_MVK1 ? MV_KEYSET_MAX_READERS
                                               : MV_ENVELOPE_MAX_READERS;
-    size_t start = out->len;
-    mv_err rc;
     if (env_find(v, new_pk) < v->n)
         return mv_buf_append(out, env, len);
     if (v->n >= hi)
         return MV_ERR_TOO_LARGE;
-    if ((rc = env_put_head(out, v, v->n + 1)) != MV_OK ||
-        (rc = mv_buf_append(out, v->entries, v->n * MV_ENVELOPE_ENTRY_BYTES)) != MV_OK ||
-        (rc = put_entry(out, new_pk, key)) != MV_OK || (rc = mv_buf_append(out, v->body, v->body_len)) != MV_OK)
-        buf_truncate(out, start);
-    return rc;
+    return env_put_edited(out, v, v->n, new_pk, key);
 }
 
 mv_err mv_envelope_add_reader(const uint8_t *env, size_t len, const uint8_t box_pk[static 32],
@@ -767,7 +825,7 @@ mv_err mv_envelope_remove_reader(const uint8_t *env, size_t len, const uint8_t p
 {
     mv_err rc;
     env_view v;
-    size_t start, i;
+    size_t i;
 
     if (!pk || !out)
         return MV_ERR_INVAL;
@@ -778,14 +836,7 @@ mv_err mv_envelope_remove_reader(const uint8_t *env, size_t len, const uint8_t p
     /* MVE2 keeps its keyset readers without any entry; the other kinds would lose every reader. */
     if (v.n == 1 && v.kind != MV_ENVELOPE_MVE2)
         return MV_ERR_BAD_STATE;
-    start = out->len;
-    if ((rc = env_put_head(out, &v, v.n - 1)) != MV_OK ||
-        (rc = mv_buf_append(out, v.entries, i * MV_ENVELOPE_ENTRY_BYTES)) != MV_OK ||
-        (rc = mv_buf_append(out, v.entries + (i + 1) * MV_ENVELOPE_ENTRY_BYTES,
-                            (v.n - i - 1) * MV_ENVELOPE_ENTRY_BYTES)) != MV_OK ||
-        (rc = mv_buf_append(out, v.body, v.body_len)) != MV_OK)
-        buf_truncate(out, start);
-    return rc;
+    return env_put_edited(out, &v, i, NULL, NULL);
 }
 
 /* ---- MVE2 ---------------------------------------------------------------------------------- */
@@ -807,22 +858,14 @@ mv_err mv_envelope2_seal(const uint8_t id[static MV_RECORD_ID_BYTES], const mv_r
     uint8_t R[KEY_BYTES];
     uint8_t aad[AAD2_BYTES];
     env_view v = {.kind = MV_ENVELOPE_MVE2, .kid = kid};
-    size_t start;
 
     if (!id || !r || !kid || !K || !out)
         return MV_ERR_INVAL;
     if ((rc = mv_crypto_init()) != MV_OK)
         return rc;
-    start = out->len;
-    if ((rc = mv_envelope_record_key(id, K, R)) != MV_OK)
-        goto out;
     env2_aad(aad, id, kid);
-    if ((rc = env_put_head(out, &v, 0)) != MV_OK)
-        goto out;
-    rc = seal_body(r, aad, sizeof aad, R, out);
-out:
-    if (rc != MV_OK)
-        buf_truncate(out, start);
+    if ((rc = mv_envelope_record_key(id, K, R)) == MV_OK)
+        rc = env_seal(out, &v, NULL, 0, 0, r, aad, sizeof aad, R); /* no entry: readers use the keyset */
     mv_wipe(R, sizeof R);
     return rc;
 }
@@ -841,20 +884,15 @@ mv_err mv_envelope2_open(const uint8_t id[static MV_RECORD_ID_BYTES], const uint
                          const uint8_t K[static MV_KEYSET_KEY_BYTES], mv_record *out)
 {
     mv_err rc;
-    env_view v;
     uint8_t R[KEY_BYTES];
     if (!out)
         return MV_ERR_INVAL;
     mv_record_clear(out);
     if (!id || !K)
         return MV_ERR_INVAL;
-    if ((rc = env_parse(env, len, &v)) != MV_OK)
-        return rc;
     if ((rc = mv_envelope_record_key(id, K, R)) == MV_OK)
-        rc = env2_open_R(id, &v, R, out);
+        rc = mv_envelope2_open_with_key(id, env, len, R, out); /* clears out on error */
     mv_wipe(R, sizeof R);
-    if (rc != MV_OK)
-        mv_record_clear(out);
     return rc;
 }
 
@@ -878,17 +916,9 @@ mv_err mv_envelope2_open_with_key(const uint8_t id[static MV_RECORD_ID_BYTES], c
 mv_err mv_envelope2_unwrap(const uint8_t *env, size_t len, const uint8_t box_pk[static 32],
                            const uint8_t box_sk[static 32], uint8_t R[static MV_KEYSET_KEY_BYTES])
 {
-    mv_err rc;
-    env_view v;
     if (!box_pk || !box_sk || !R)
         return MV_ERR_INVAL;
-    if ((rc = env_parse(env, len, &v)) != MV_OK)
-        return rc;
-    if (v.kind != MV_ENVELOPE_MVE2)
-        return MV_ERR_PARSE;
-    if ((rc = env_unwrap(&v, box_pk, box_sk, R)) != MV_OK)
-        mv_wipe(R, KEY_BYTES);
-    return rc;
+    return env_unwrap_as(env, len, MV_ENVELOPE_MVE2, box_pk, box_sk, R);
 }
 
 mv_err mv_envelope2_add_reader(const uint8_t id[static MV_RECORD_ID_BYTES], const uint8_t *env, size_t len,
@@ -899,10 +929,8 @@ mv_err mv_envelope2_add_reader(const uint8_t id[static MV_RECORD_ID_BYTES], cons
     env_view v;
     if (!id || !R || !new_pk || !out)
         return MV_ERR_INVAL;
-    if ((rc = env_parse(env, len, &v)) != MV_OK)
+    if ((rc = env_parse_as(env, len, MV_ENVELOPE_MVE2, &v)) != MV_OK)
         return rc;
-    if (v.kind != MV_ENVELOPE_MVE2)
-        return MV_ERR_PARSE;
     /* Wrap only a key that opens this record: a wrong R would hand the reader nothing. */
     if ((rc = env2_open_R(id, &v, R, NULL)) != MV_OK)
         return rc;
@@ -915,23 +943,14 @@ mv_err mv_keyset_seal(const uint8_t K[static MV_KEYSET_KEY_BYTES], const uint8_t
                       mv_buf *out)
 {
     mv_err rc;
-    const uint8_t *uniq[MV_KEYSET_MAX_READERS];
-    size_t n_uniq = 0, start;
+    size_t start;
     env_view v = {.kind = MV_ENVELOPE_MVK1};
     if (!K || !reader_pks || !n_readers || !out)
         return MV_ERR_INVAL;
-    if ((rc = uniq_readers(reader_pks, n_readers, MV_KEYSET_MAX_READERS, uniq, &n_uniq)) != MV_OK)
-        return rc;
     if ((rc = mv_crypto_init()) != MV_OK)
         return rc;
     start = out->len;
-    if ((rc = env_put_head(out, &v, n_uniq)) != MV_OK)
-        goto out;
-    for (size_t i = 0; i < n_uniq; i++)
-        if ((rc = put_entry(out, uniq[i], K)) != MV_OK)
-            goto out;
-out:
-    if (rc != MV_OK)
+    if ((rc = env_put_readers(out, &v, reader_pks, n_readers, MV_KEYSET_MAX_READERS, K)) != MV_OK)
         buf_truncate(out, start);
     return rc;
 }
@@ -939,17 +958,9 @@ out:
 mv_err mv_keyset_open(const uint8_t *ks, size_t len, const uint8_t box_pk[static 32], const uint8_t box_sk[static 32],
                       uint8_t K[static MV_KEYSET_KEY_BYTES])
 {
-    mv_err rc;
-    env_view v;
     if (!box_pk || !box_sk || !K)
         return MV_ERR_INVAL;
-    if ((rc = env_parse(ks, len, &v)) != MV_OK)
-        return rc;
-    if (v.kind != MV_ENVELOPE_MVK1)
-        return MV_ERR_PARSE;
-    if ((rc = env_unwrap(&v, box_pk, box_sk, K)) != MV_OK)
-        mv_wipe(K, KEY_BYTES);
-    return rc;
+    return env_unwrap_as(ks, len, MV_ENVELOPE_MVK1, box_pk, box_sk, K);
 }
 
 mv_err mv_keyset_add_reader(const uint8_t *ks, size_t len, const uint8_t K[static MV_KEYSET_KEY_BYTES],
@@ -959,9 +970,7 @@ mv_err mv_keyset_add_reader(const uint8_t *ks, size_t len, const uint8_t K[stati
     env_view v;
     if (!K || !new_pk || !out)
         return MV_ERR_INVAL;
-    if ((rc = env_parse(ks, len, &v)) != MV_OK)
+    if ((rc = env_parse_as(ks, len, MV_ENVELOPE_MVK1, &v)) != MV_OK)
         return rc;
-    if (v.kind != MV_ENVELOPE_MVK1)
-        return MV_ERR_PARSE;
     return env_with_entry(ks, len, &v, K, new_pk, out);
 }

@@ -231,15 +231,53 @@ static const char *const bodyparts[] = {"CHEST", "HEAD", "ABDOMEN", "PELVIS", "S
 
 /* ---------- the generator's state ---------- */
 
+/* One knob text stream (knob_text) as far as it was drawn: every size search asks for prefixes
+ * of the same few streams at a dozen lengths, so each is drawn once and then copied. */
+#define TEXT_STREAMS 8
+typedef struct text_stream {
+    int used, samples;
+    uint64_t e;
+    unsigned v;
+    drbg d;     /* where the stream continues */
+    long level; /* samples: the walk's level */
+    mv_buf text; /* the stream's first text.len characters */
+} text_stream;
+
+/* A part as a template (tpl_make): the part's JSON at any knob in its range is text with the
+ * first knob - delta characters of stream (e, v, samples) in place of KNOB_MARK at offset at.
+ * key names what the part was built from (the template is remade when it changes). */
+typedef struct knob_tpl {
+    int state; /* 0 none, 2 made (its first use not yet checked), 1 usable, -1 not usable */
+    uint64_t key[4];
+    uint64_t e;
+    unsigned v;
+    int samples;
+    size_t at, delta;
+    mv_buf text;
+} knob_tpl;
+
 typedef struct gen {
     const mv_decoy_shape *s;
     uint8_t k[32]; /* the record's key (secret) */
     uint8_t kset[32]; /* MVE2, MVK1: the decoy keyset's key K_d(kid) (secret) */
     mv_fhir_profiles *prof;
-    mv_buf doc, tmp, z;
+    mv_buf doc, tmp, z, skel;
     char date[11], dt[21];
     unsigned narr_variant; /* which text stream the narrative (the envelope's knob) uses */
+    text_stream ts[TEXT_STREAMS];
+    unsigned ts_next; /* the slot a new stream takes (round robin) */
+    /* Marking (tpl_make): knob_text writes KNOB_MARK instead of the text of stream mark_e (of
+     * every stream when mark_e is MARK_ANY) and notes the call. */
+    int marking, marks, mark_samples;
+    uint64_t mark_e, mark_e_seen;
+    unsigned mark_v;
+    size_t mark_n;
+    knob_tpl btpl; /* the content block being sized (make_block) */
+    knob_tpl etpl; /* the envelope's skeleton being sized (FHIR) */
 } gen;
+
+#define KNOB_MARK "QXKNOBMARKQX"
+#define MARK_ANY UINT64_MAX
 
 static void fmt_time(uint64_t t, char date[11], char dt[21])
 {
@@ -270,31 +308,80 @@ static void uuid(drbg *d, char out[37])
     out[36] = 0;
 }
 
-/* Appends n characters of the knob text (stream v of entry e): words, or ECG samples.
- * Text of n characters is a prefix of text of n + 1, so sizes grow smoothly with n. */
-static mv_err knob_text(const gen *g, uint64_t e, unsigned v, int samples, size_t n, mv_buf *out)
+/* Writes v in decimal (as "%ld") to p (room for 21 characters); returns the length. */
+static size_t put_long(char *p, long v)
 {
-    drbg d;
-    char w[24];
+    char r[24];
+    size_t n = 0, o = 0;
+    unsigned long u = v < 0 ? 0ul - (unsigned long)v : (unsigned long)v;
+    do {
+        r[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        p[o++] = '-';
+    while (n)
+        p[o++] = r[--n];
+    return o;
+}
+
+/* The stream (e, v, samples) drawn to at least n characters. */
+static mv_err text_stream_get(gen *g, uint64_t e, unsigned v, int samples, size_t n, const mv_buf **out)
+{
+    text_stream *t = NULL;
     mv_err rc = MV_OK;
-    long level = 0;
-    drbg_init(&d, g->k, DOM_TEXT, e * 16 + v);
-    for (size_t done = 0; done < n && rc == MV_OK;) {
-        int wl;
-        if (samples) {
-            level += (long)below(&d, 41) - 20 - level / 8; /* a mean-reverting walk, like a lead's trace */
-            wl = snprintf(w, sizeof w, "%s%ld", done ? " " : "", level);
-        } else {
-            wl = snprintf(w, sizeof w, "%s%s", done ? " " : "", words[skewed(&d, sizeof words / sizeof *words)]);
-        }
-        size_t k = (size_t)wl < n - done ? (size_t)wl : n - done;
-        rc = mv_buf_append(out, w, k);
-        done += k;
+    for (unsigned i = 0; i < TEXT_STREAMS && !t; i++)
+        if (g->ts[i].used && g->ts[i].e == e && g->ts[i].v == v && g->ts[i].samples == samples)
+            t = &g->ts[i];
+    if (!t) {
+        t = &g->ts[g->ts_next++ % TEXT_STREAMS];
+        t->used = 1;
+        t->e = e;
+        t->v = v;
+        t->samples = samples;
+        t->level = 0;
+        drbg_init(&t->d, g->k, DOM_TEXT, e * 16 + v);
+        mv_buf_reset(&t->text);
     }
+    while (t->text.len < n && rc == MV_OK) {
+        char w[24];
+        size_t wl = 0;
+        if (t->text.len)
+            w[wl++] = ' ';
+        if (samples) {
+            t->level += (long)below(&t->d, 41) - 20 - t->level / 8; /* a mean-reverting walk, like a lead's trace */
+            wl += put_long(w + wl, t->level);
+        } else {
+            const char *word = words[skewed(&t->d, sizeof words / sizeof *words)];
+            size_t l = strlen(word);
+            memcpy(w + wl, word, l); /* the longest word is 9 characters */
+            wl += l;
+        }
+        rc = mv_buf_append(&t->text, w, wl);
+    }
+    *out = &t->text;
     return rc;
 }
 
-static mv_err narrative(const gen *g, size_t n, unsigned v, mv_buf *b)
+/* Appends n characters of the knob text (stream v of entry e): words, or ECG samples.
+ * Text of n characters is a prefix of text of n + 1 (the first n characters of one endless
+ * stream of words separated by spaces), so sizes grow smoothly with n. */
+static mv_err knob_text(gen *g, uint64_t e, unsigned v, int samples, size_t n, mv_buf *out)
+{
+    const mv_buf *t = NULL;
+    if (g->marking && (g->mark_e == MARK_ANY || g->mark_e == e)) {
+        g->marks++;
+        g->mark_e_seen = e;
+        g->mark_v = v;
+        g->mark_samples = samples;
+        g->mark_n = n;
+        return mv_buf_puts(out, KNOB_MARK);
+    }
+    mv_err rc = text_stream_get(g, e, v, samples, n, &t);
+    return rc == MV_OK ? mv_buf_append(out, t->ptr, n) : rc;
+}
+
+static mv_err narrative(gen *g, size_t n, unsigned v, mv_buf *b)
 {
     mv_err rc = mv_buf_puts(b, ",\"text\":{\"status\":\"generated\",\"div\":\"<div xmlns=\\\"http://www.w3.org/1999/xhtml\\\">");
     if (rc == MV_OK)
@@ -315,7 +402,7 @@ static const drug *pick_drug(drbg *d, const char *dept)
 
 /* Appends the envelope knob of the lean tiers (lean >= 2): n characters of free text in an
  * envelope member of type t (nothing when n is 0; a Patient keeps its narrative). */
-static mv_err lean_knob(const gen *g, int t, size_t n, mv_buf *b)
+static mv_err lean_knob(gen *g, int t, size_t n, mv_buf *b)
 {
     static const char *const open_[] = {",\"note\":[{\"text\":\"", ",\"note\":[{\"text\":\"",
                                         ",\"note\":[{\"text\":\"", ",\"conclusion\":\"",
@@ -662,7 +749,10 @@ typedef mv_err (*build_fn)(gen *g, void *ctx, size_t knob);
 
 /* Finds a knob in [0, kmax] whose compressed size is exactly target (sizes grow with the
  * knob, by small noisy steps): binary search for the first knob reaching target, then a
- * scan around it. *found is 0 when no knob hits (too small, too large, or a gap). */
+ * scan around it. *found is 0 when no knob hits (too small, too large, or a gap). When found,
+ * the last build was the knob's: g->z (and whatever f leaves besides) is its. The knobs built
+ * and their order are part of the generator's output (sizes are not monotonic in the knob, so
+ * another probe order can settle on another knob): a change here changes decoys. */
 static mv_err search(gen *g, build_fn f, void *ctx, size_t target, size_t kmax, size_t *knob, int *found)
 {
     mv_err rc;
@@ -674,7 +764,7 @@ static mv_err search(gen *g, build_fn f, void *ctx, size_t target, size_t kmax, 
         *found = g->z.len == target;
         return MV_OK;
     }
-    size_t lo = 0, hi = kmax;
+    size_t lo = 0, hi = kmax, last = kmax;
     if ((rc = f(g, ctx, hi)) != MV_OK)
         return rc;
     if (g->z.len < target)
@@ -684,18 +774,24 @@ static mv_err search(gen *g, build_fn f, void *ctx, size_t target, size_t kmax, 
         *knob = 0;
         return MV_OK;
     }
+    size_t hi_len = g->z.len; /* the size at hi: every hi was built once already */
     while (hi - lo > 1) {
         size_t mid = lo + (hi - lo) / 2;
         if ((rc = f(g, ctx, mid)) != MV_OK)
             return rc;
-        if (g->z.len >= target)
+        last = mid;
+        if (g->z.len >= target) {
             hi = mid;
-        else
+            hi_len = g->z.len;
+        } else {
             lo = mid;
+        }
     }
-    if ((rc = f(g, ctx, hi)) != MV_OK) /* hi usually hits: steps are mostly 0 or 1 byte */
+    /* hi usually hits (steps are mostly 0 or 1 byte); it is built again only when it hits and
+     * was not the last build, so that g->z (and what f leaves besides) is hi's. */
+    if (hi_len == target && last != hi && (rc = f(g, ctx, hi)) != MV_OK)
         return rc;
-    if (g->z.len == target) {
+    if (hi_len == target) {
         *knob = hi;
         *found = 1;
         return MV_OK;
@@ -730,11 +826,9 @@ typedef struct blk_out {
     size_t p_len, plain_len;
 } blk_out;
 
-/* Builds resource pt with the knob, splits it and compresses its content block into g->z
- * (g->tmp keeps the block's JSON). */
-static mv_err build_block(gen *g, void *ctx, size_t knob)
+/* Builds resource pt with the knob and splits it: its content block's JSON into g->tmp. */
+static mv_err build_block_json(gen *g, const part *pt, size_t knob)
 {
-    part *pt = ctx;
     mv_json *doc = NULL;
     mv_fhir_split sp;
     mv_fhir_split_init(&sp);
@@ -750,11 +844,113 @@ static mv_err build_block(gen *g, void *ctx, size_t knob)
         mv_buf_reset(&g->tmp);
         rc = mv_buf_append(&g->tmp, sp.blocks[0].ptr, sp.blocks[0].len);
     }
-    if (rc == MV_OK)
-        rc = compress_into(pt->mode, g->tmp.ptr, g->tmp.len, &g->z);
     mv_fhir_split_clear(&sp);
     mv_json_free(doc);
     return rc;
+}
+
+/* Templates. A knob only ever adds characters of one text stream to one string member: for
+ * every knob in a part's range the JSON around it is the same (resource(): the content knob
+ * for any knob >= 1; the envelope's narrative for any knob >= 1, or the house-style note for
+ * any knob > 64, where its id has its full 32 characters), and words, digits and spaces are
+ * written unescaped by the canonical writer. So the part at knob k is its JSON built once with
+ * KNOB_MARK for the knob text, with the stream's first k - delta characters for the mark: the
+ * same bytes without building, parsing and splitting the resource for every size probe. */
+
+/* Starts a template for key, unless t already is the one for key. 1: build the part now at
+ * knob_ref with g->marking set (then tpl_take). */
+static int tpl_want(gen *g, knob_tpl *t, const uint64_t key[4], uint64_t mark_e)
+{
+    if (t->state && memcmp(t->key, key, sizeof t->key) == 0)
+        return 0;
+    memcpy(t->key, key, sizeof t->key);
+    t->state = -1;
+    g->marking = 1;
+    g->marks = 0;
+    g->mark_e = mark_e;
+    return 1;
+}
+
+/* Takes built (the part built at knob_ref while marking) as t's text: usable when one knob text
+ * was marked, and the mark occurs exactly once. */
+static mv_err tpl_take(gen *g, knob_tpl *t, const mv_buf *built, size_t knob_ref)
+{
+    size_t ml = sizeof KNOB_MARK - 1, at = SIZE_MAX, hits = 0;
+    g->marking = 0;
+    if (g->marks != 1 || g->mark_n > knob_ref)
+        return MV_OK;
+    for (size_t i = 0; i + ml <= built->len; i++)
+        if (built->ptr[i] == 'Q' && memcmp(built->ptr + i, KNOB_MARK, ml) == 0) {
+            at = i;
+            hits++;
+        }
+    if (hits != 1)
+        return MV_OK;
+    mv_buf_reset(&t->text);
+    mv_err rc = mv_buf_append(&t->text, built->ptr, built->len);
+    if (rc != MV_OK)
+        return rc;
+    t->at = at;
+    t->delta = knob_ref - g->mark_n;
+    t->e = g->mark_e_seen;
+    t->v = g->mark_v;
+    t->samples = g->mark_samples;
+    t->state = 2;
+    return MV_OK;
+}
+
+/* The part at knob from template t into out. */
+static mv_err tpl_render(gen *g, const knob_tpl *t, size_t knob, mv_buf *out)
+{
+    const mv_buf *x = NULL;
+    size_t ml = sizeof KNOB_MARK - 1, n = knob - t->delta;
+    mv_err rc = text_stream_get(g, t->e, t->v, t->samples, n, &x);
+    mv_buf_reset(out);
+    if (rc == MV_OK)
+        rc = mv_buf_append(out, t->text.ptr, t->at);
+    if (rc == MV_OK)
+        rc = mv_buf_append(out, x->ptr, n);
+    if (rc == MV_OK)
+        rc = mv_buf_append(out, t->text.ptr + t->at + ml, t->text.len - t->at - ml);
+    return rc;
+}
+
+/* After a full build of the part (built) at knob: a template made but not yet used must give
+ * the same bytes, or it is not used. */
+static mv_err tpl_check(gen *g, knob_tpl *t, const mv_buf *built, size_t knob)
+{
+    if (t->state != 2)
+        return MV_OK;
+    mv_buf r;
+    mv_buf_init(&r, MV_FHIR_MAX_BYTES);
+    mv_err rc = tpl_render(g, t, knob, &r);
+    t->state = rc == MV_OK && r.len == built->len && memcmp(r.ptr, built->ptr, r.len) == 0 ? 1 : -1;
+    mv_buf_clear(&r);
+    return rc;
+}
+
+/* pt's content block at the knob, compressed into g->z (g->tmp keeps the block's JSON): from
+ * the template when it is usable, else built. */
+static mv_err build_block(gen *g, void *ctx, size_t knob)
+{
+    part *pt = ctx;
+    mv_err rc = MV_OK;
+    const uint64_t key[4] = {(uint64_t)pt->type, (uint64_t)pt->minimal, pt->variant, pt->entry};
+    if (knob >= 1 && tpl_want(g, &g->btpl, key, MARK_ANY)) {
+        rc = build_block_json(g, pt, 1);
+        if (rc == MV_OK)
+            rc = tpl_take(g, &g->btpl, &g->tmp, 1);
+        g->marking = 0;
+        if (rc != MV_OK)
+            return rc;
+    }
+    if (knob >= 1 && g->btpl.state == 1) {
+        rc = tpl_render(g, &g->btpl, knob, &g->tmp);
+    } else {
+        if ((rc = build_block_json(g, pt, knob)) == MV_OK && knob >= 1)
+            rc = tpl_check(g, &g->btpl, &g->tmp, knob);
+    }
+    return rc == MV_OK ? compress_into(pt->mode, g->tmp.ptr, g->tmp.len, &g->z) : rc;
 }
 
 static int type_for(drbg *d, uint32_t len)
@@ -882,8 +1078,56 @@ typedef struct env_ctx {
     char name_base[96];
 } env_ctx;
 
+/* The FHIR document of e with the envelope knob, split: its envelope (the skeleton) into g->skel. */
+static mv_err build_skeleton(gen *g, env_ctx *e, size_t knob)
+{
+    mv_err rc = MV_OK;
+    mv_json *doc = NULL;
+    mv_fhir_split sp;
+    mv_fhir_split_init(&sp);
+    mv_buf_reset(&g->doc);
+    size_t narr = e->narr ? knob : SIZE_MAX;
+    if (e->bundle) {
+        drbg d;
+        char id[37];
+        drbg_init(&d, g->k, DOM_CHOICE, 0xfffff);
+        uuid(&d, id);
+        if (e->lean >= 2)
+            rc = mv_buf_puts(&g->doc, "{\"resourceType\":\"Bundle\",\"type\":\"collection\",\"entry\":[");
+        else
+            rc = mv_buf_printf(&g->doc, "{\"resourceType\":\"Bundle\",\"id\":\"%s\",\"type\":\"collection\","
+                                        "\"timestamp\":\"%s\",\"entry\":[",
+                               id, g->dt);
+        for (size_t i = 0; rc == MV_OK && i < e->n_parts; i++) {
+            rc = mv_buf_puts(&g->doc, i ? ",{\"resource\":" : "{\"resource\":");
+            if (rc == MV_OK)
+                rc = resource(g, e->parts[i].type, e->parts[i].entry, e->parts[i].knob, e->parts[i].variant,
+                              i == 0 ? narr : SIZE_MAX, e->parts[i].minimal, e->lean, &g->doc);
+            if (rc == MV_OK)
+                rc = mv_buf_puts(&g->doc, "}");
+        }
+        if (rc == MV_OK)
+            rc = mv_buf_puts(&g->doc, "]}");
+    } else {
+        rc = resource(g, e->parts[0].type, e->parts[0].entry, e->parts[0].knob, e->parts[0].variant, narr,
+                      e->parts[0].minimal, e->lean, &g->doc);
+    }
+    if (rc == MV_OK)
+        rc = mv_json_parse((const char *)g->doc.ptr, g->doc.len, NULL, &doc, NULL);
+    if (rc == MV_OK)
+        rc = mv_fhir_split_doc(g->prof, doc, &sp);
+    if (rc == MV_OK) {
+        mv_buf_reset(&g->skel);
+        rc = mv_buf_append(&g->skel, sp.envelope.ptr, sp.envelope.len);
+    }
+    mv_fhir_split_clear(&sp);
+    mv_json_free(doc);
+    return rc;
+}
+
 /* The skeleton (FHIR) or file name (attachment) with a knob, then zstd(encode) into g->z: the
- * record encoding mv_envelope_seal writes (MVR2, packed skeleton), compressed by compress_body. */
+ * record encoding mv_envelope_seal writes (MVR2, packed skeleton), compressed by compress_body. The
+ * skeleton comes from its template (the narrative's or note's text stream) when usable. */
 static mv_err build_env(gen *g, void *ctx, size_t knob)
 {
     env_ctx *e = ctx;
@@ -891,44 +1135,25 @@ static mv_err build_env(gen *g, void *ctx, size_t knob)
     mv_buf enc;
     mv_buf_init(&enc, MV_ENVELOPE_MAX_PLAIN);
     if (e->fhir) {
-        mv_json *doc = NULL;
-        mv_fhir_split sp;
-        mv_fhir_split_init(&sp);
-        mv_buf_reset(&g->doc);
-        size_t narr = e->narr ? knob : SIZE_MAX;
-        if (e->bundle) {
-            drbg d;
-            char id[37];
-            drbg_init(&d, g->k, DOM_CHOICE, 0xfffff);
-            uuid(&d, id);
-            if (e->lean >= 2)
-                rc = mv_buf_puts(&g->doc, "{\"resourceType\":\"Bundle\",\"type\":\"collection\",\"entry\":[");
-            else
-                rc = mv_buf_printf(&g->doc, "{\"resourceType\":\"Bundle\",\"id\":\"%s\",\"type\":\"collection\","
-                                            "\"timestamp\":\"%s\",\"entry\":[",
-                                   id, g->dt);
-            for (size_t i = 0; rc == MV_OK && i < e->n_parts; i++) {
-                rc = mv_buf_puts(&g->doc, i ? ",{\"resource\":" : "{\"resource\":");
-                if (rc == MV_OK)
-                    rc = resource(g, e->parts[i].type, e->parts[i].entry, e->parts[i].knob, e->parts[i].variant,
-                                  i == 0 ? narr : SIZE_MAX, e->parts[i].minimal, e->lean, &g->doc);
-                if (rc == MV_OK)
-                    rc = mv_buf_puts(&g->doc, "}");
-            }
+        /* The knob's range with one shape of JSON around it (see "Templates"). */
+        size_t kmin = e->lean >= 2 && e->parts[0].type != T_PATIENT ? 65 : 1;
+        const uint64_t key[4] = {(uint64_t)e->lean, g->narr_variant, (uint64_t)e->narr, 0};
+        int templ = e->narr && knob >= kmin;
+        if (templ && tpl_want(g, &g->etpl, key, 0xffff)) {
+            rc = build_skeleton(g, e, kmin);
             if (rc == MV_OK)
-                rc = mv_buf_puts(&g->doc, "]}");
-        } else {
-            rc = resource(g, e->parts[0].type, e->parts[0].entry, e->parts[0].knob, e->parts[0].variant, narr,
-                          e->parts[0].minimal, e->lean, &g->doc);
+                rc = tpl_take(g, &g->etpl, &g->skel, kmin);
+            g->marking = 0;
+        }
+        if (rc == MV_OK && templ && g->etpl.state == 1) {
+            rc = tpl_render(g, &g->etpl, knob, &g->skel);
+        } else if (rc == MV_OK) {
+            rc = build_skeleton(g, e, knob);
+            if (rc == MV_OK && templ)
+                rc = tpl_check(g, &g->etpl, &g->skel, knob);
         }
         if (rc == MV_OK)
-            rc = mv_json_parse((const char *)g->doc.ptr, g->doc.len, NULL, &doc, NULL);
-        if (rc == MV_OK)
-            rc = mv_fhir_split_doc(g->prof, doc, &sp);
-        if (rc == MV_OK)
-            rc = mv_record_set_skeleton(e->r, sp.envelope.ptr, sp.envelope.len);
-        mv_fhir_split_clear(&sp);
-        mv_json_free(doc);
+            rc = mv_record_set_skeleton(e->r, g->skel.ptr, g->skel.len);
     } else {
         mv_buf name;
         mv_buf_init(&name, MV_RECORD_NAME_MAX);
@@ -1156,6 +1381,11 @@ static mv_err gen_open(gen *g, const uint8_t seed[MV_DECOY_SEED_BYTES], const mv
     mv_buf_init(&g->doc, MV_FHIR_MAX_BYTES);
     mv_buf_init(&g->tmp, MV_FHIR_MAX_BYTES);
     mv_buf_init(&g->z, (size_t)MV_DECOY_MAX_BLOCK_LEN * 2);
+    for (unsigned i = 0; i < TEXT_STREAMS; i++)
+        mv_buf_init(&g->ts[i].text, KNOB_MAX + 32);
+    mv_buf_init(&g->btpl.text, MV_FHIR_MAX_BYTES);
+    mv_buf_init(&g->etpl.text, MV_FHIR_MAX_BYTES);
+    mv_buf_init(&g->skel, MV_FHIR_MAX_BYTES);
     if ((rc = mv_crypto_init()) != MV_OK)
         return rc;
     if ((rc = mv_hkdf_sha256(g->k, 32, (const uint8_t *)"medvault-decoy-v1", 17, seed, MV_DECOY_SEED_BYTES, s->id,
@@ -1177,6 +1407,12 @@ static void gen_close(gen *g)
     mv_buf_clear(&g->doc);
     mv_buf_clear(&g->tmp);
     mv_buf_clear(&g->z);
+    for (unsigned i = 0; i < TEXT_STREAMS; i++)
+        mv_buf_clear(&g->ts[i].text);
+    mv_buf_clear(&g->btpl.text);
+    mv_buf_clear(&g->etpl.text);
+    mv_buf_clear(&g->skel);
+    mv_wipe(g->ts, sizeof g->ts);
     mv_wipe(g->k, sizeof g->k);
     mv_wipe(g->kset, sizeof g->kset);
 }
@@ -1318,8 +1554,7 @@ mv_err mv_decoy_generate_stream(const uint8_t seed[static MV_DECOY_SEED_BYTES], 
         if ((rc = search(&g, build_env, &e, target, e.narr ? kmax : 0, &knob, &found)) != MV_OK)
             goto out;
     }
-    if (found && (rc = build_env(&g, &e, knob)) != MV_OK)
-        goto out;
+    /* Found: the search's last build was the knob's (g.z and the record's skeleton are its). */
     if (found)
         inexact += e.mode != Z_ZSTD;
     else

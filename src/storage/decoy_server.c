@@ -49,6 +49,12 @@
  * one takes a token of a bucket refilled at SYNTH_RATE per second (burst SYNTH_BURST) whoever
  * asks, before anything is computed for it, and one request invents at most SYNTH_PER_REQUEST,
  * so no unauthenticated caller can make the decoy cloud store anything or spend more. */
+/* A bulk read (MVQ1) starts no generation after GEN_BUDGET_MS (its answer is then 413: the client
+ * asks again for half as many, and finds those generated so far cached), well inside the
+ * primary's 10 s forward timeout; the decoys it generated are stored in one transaction, or
+ * one per GEN_BATCH_BYTES of them. */
+#define GEN_BUDGET_MS 4000L
+#define GEN_BATCH_BYTES ((size_t)16 << 20)
 #define SYNTH_CACHE 1024
 #define SYNTH_RATE 20.0
 #define SYNTH_BURST 100.0
@@ -172,16 +178,99 @@ static mv_err drop_block(void *ctx, size_t index, const mv_decoy_block *b)
     return MV_OK;
 }
 
+/* Decoys one request generated whose tags are not durable yet: a bulk read stores them all in
+ * one synced transaction (one sync instead of one per decoy: about 4 ms each here) and only
+ * then caches them and answers, so no tag is seen before it is durable. Flushed when its
+ * decoys hold GEN_BATCH_BYTES. deadline: no generation starts after it (MV_ERR_BUSY). */
+typedef struct gen_pending {
+    const mv_decoy_shape *s; /* the request's (outlives the batch) */
+    mv_buf enc;
+    mv_decoy_record rec;
+    size_t bytes;
+    uint8_t *tags;
+} gen_pending;
+
+typedef struct gen_batch {
+    gen_pending *v;
+    size_t n, cap, bytes;
+    struct timespec deadline;
+} gen_batch;
+
+static void gen_pending_clear(gen_pending *p)
+{
+    mv_buf_clear(&p->enc);
+    mv_decoy_record_clear(&p->rec);
+    mv_free(p->tags);
+    memset(p, 0, sizeof *p);
+}
+
+/* The tags of rec's blocks, 32 bytes each (NULL when it has none). */
+static mv_err tags_of(const mv_decoy_record *rec, uint8_t **tags)
+{
+    *tags = NULL;
+    if (!rec->n_blocks)
+        return MV_OK;
+    if (!(*tags = mv_mallocarray(rec->n_blocks, 32)))
+        return MV_ERR_NOMEM;
+    for (size_t i = 0; i < rec->n_blocks; i++)
+        memcpy(*tags + 32 * i, rec->blocks[i].tag, 32);
+    return MV_OK;
+}
+
+/* Stores every decoy of b durably (shapes and tags, one transaction), then moves them into the
+ * cache. b is empty afterwards, also on error (then nothing of it was served: the caller fails). */
+static mv_err gen_batch_flush(decoy_srv *d, gen_batch *b)
+{
+    decoy_store_served *v = b->n ? mv_mallocarray(b->n, sizeof *v) : NULL;
+    mv_err rc = b->n && !v ? MV_ERR_NOMEM : MV_OK;
+    for (size_t i = 0; rc == MV_OK && i < b->n; i++)
+        v[i] = (decoy_store_served){b->v[i].s, b->v[i].tags, b->v[i].rec.n_blocks};
+    if (rc == MV_OK)
+        rc = decoy_store_put_served(d->store, v, b->n);
+    mv_free(v);
+    pthread_mutex_lock(&d->glock);
+    for (size_t i = 0; i < b->n; i++) {
+        gen_pending *p = &b->v[i];
+        /* Another request may have cached the same decoy meanwhile (the same bytes). */
+        if (rc == MV_OK && !gen_find(d, p->s->id, &p->enc) && !gen_insert(d, &p->enc, &p->rec, p->bytes))
+            rc = MV_ERR_NOMEM;
+        gen_pending_clear(p);
+    }
+    pthread_mutex_unlock(&d->glock);
+    b->n = 0;
+    b->bytes = 0;
+    return rc;
+}
+
+static void gen_batch_clear(gen_batch *b)
+{
+    for (size_t i = 0; i < b->n; i++)
+        gen_pending_clear(&b->v[i]);
+    mv_free(b->v);
+    memset(b, 0, sizeof *b);
+}
+
+static int past(const struct timespec *t)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return now.tv_sec > t->tv_sec || (now.tv_sec == t->tv_sec && now.tv_nsec >= t->tv_nsec);
+}
+
 /* Calls fn(ctx, decoy) on the decoy of s under the cache lock: the cached one, else generated now
  * (outside the cache lock, under the record's stripe lock, so concurrent readers of one record
  * generate it once), its block tags recorded in the store (so a later block read finds them,
  * also after a restart) and cached. A decoy whose bytes exceed GEN_KEEP_MAX keeps its envelope
- * and tags only: its blocks are regenerated for each read (regen_block). */
+ * and tags only: its blocks are regenerated for each read (regen_block). With a batch (a bulk
+ * read), a generated decoy waits in the batch for gen_batch_flush (a decoy the batch already
+ * holds is served from there), and nothing is generated past the batch's deadline
+ * (MV_ERR_BUSY). */
 static mv_err with_decoy(decoy_srv *d, const mv_decoy_shape *s, mv_err (*fn)(void *, const mv_decoy_record *),
-                         void *ctx)
+                         void *ctx, gen_batch *batch)
 {
     mv_buf enc;
     mv_decoy_record rec;
+    uint8_t *tags = NULL;
     mv_err rc;
     if (mv_decoy_shape_bytes(s) > DECOY_SHAPE_MAX)
         return MV_ERR_NOT_FOUND; /* refused at the push: no decoy, as before */
@@ -198,6 +287,17 @@ static mv_err with_decoy(decoy_srv *d, const mv_decoy_shape *s, mv_err (*fn)(voi
         goto out;
     }
     pthread_mutex_unlock(&d->glock);
+    for (size_t i = 0; batch && i < batch->n; i++) {
+        gen_pending *p = &batch->v[i];
+        if (p->enc.len == enc.len && memcmp(p->enc.ptr, enc.ptr, enc.len) == 0) {
+            rc = fn(ctx, &p->rec);
+            goto out;
+        }
+    }
+    if (batch && past(&batch->deadline)) {
+        rc = MV_ERR_BUSY;
+        goto out;
+    }
     pthread_mutex_t *lock = &d->locks[s->id[0] % DECOY_LOCKS];
     pthread_mutex_lock(lock);
     pthread_mutex_lock(&d->glock);
@@ -216,25 +316,40 @@ static mv_err with_decoy(decoy_srv *d, const mv_decoy_shape *s, mv_err (*fn)(voi
     if (rec.n_inexact)
         count(d, "medvault_decoy_inexact_parts_total",
               "Decoy parts sized with a stored zstd frame or filler instead of compressed content", NULL, rec.n_inexact);
-    /* The shape (a forward may carry one the push has not delivered yet) and the tags, durably,
-     * before anyone sees a tag: a block read after a restart finds its record. */
-    size_t changed = 0;
-    uint8_t *tags = rec.n_blocks ? mv_mallocarray(rec.n_blocks, 32) : NULL;
-    if (rec.n_blocks && !tags) {
-        rc = MV_ERR_NOMEM;
-        goto unlock;
-    }
-    for (size_t i = 0; i < rec.n_blocks; i++)
-        memcpy(tags + 32 * i, rec.blocks[i].tag, 32);
-    rc = decoy_store_put(d->store, s, 1, &changed);
-    if (rc == MV_OK)
-        rc = decoy_store_tags_put(d->store, s->id, tags, rec.n_blocks);
-    mv_free(tags);
-    if (rc != MV_OK)
+    if ((rc = tags_of(&rec, &tags)) != MV_OK)
         goto unlock;
     size_t bytes = sizeof(gen_slot) + enc.len + rec.env_len + 32 * rec.n_blocks;
     for (size_t i = 0; keep && i < rec.n_blocks; i++)
         bytes += rec.blocks[i].len;
+    if (batch) {
+        if (batch->n == batch->cap) {
+            size_t nc = batch->cap ? 2 * batch->cap : 64;
+            gen_pending *nv = nc <= SIZE_MAX / sizeof *nv ? mv_realloc(batch->v, nc * sizeof *nv) : NULL;
+            if (!nv) {
+                rc = MV_ERR_NOMEM;
+                goto unlock;
+            }
+            batch->v = nv;
+            batch->cap = nc;
+        }
+        gen_pending *p = &batch->v[batch->n++];
+        p->s = s;
+        p->enc = enc;
+        mv_buf_init(&enc, REC_MAX); /* moved */
+        p->rec = rec;
+        mv_decoy_record_init(&rec);
+        p->tags = tags;
+        tags = NULL;
+        p->bytes = bytes;
+        batch->bytes += bytes;
+        rc = fn(ctx, &p->rec);
+        goto unlock;
+    }
+    /* The shape (a forward may carry one the push has not delivered yet) and the tags, durably,
+     * before anyone sees a tag: a block read after a restart finds its record. */
+    decoy_store_served sv = {s, tags, rec.n_blocks};
+    if ((rc = decoy_store_put_served(d->store, &sv, 1)) != MV_OK)
+        goto unlock;
     pthread_mutex_lock(&d->glock);
     gen_slot *slot = gen_insert(d, &enc, &rec, bytes);
     rc = slot ? fn(ctx, &slot->rec) : MV_ERR_NOMEM;
@@ -242,6 +357,7 @@ static mv_err with_decoy(decoy_srv *d, const mv_decoy_shape *s, mv_err (*fn)(voi
 unlock:
     pthread_mutex_unlock(lock);
 out:
+    mv_free(tags);
     mv_decoy_record_clear(&rec);
     mv_buf_clear(&enc);
     return rc;
@@ -467,11 +583,11 @@ static mv_err append_env(void *ctx, const mv_decoy_record *r)
 
 /* Appends the decoy envelope of s: an invented one from the synthetic cache (synth), else the
  * one generated from s (cached, or made now). */
-static mv_err decoy_envelope(decoy_srv *d, const mv_decoy_shape *s, int synth, mv_buf *out)
+static mv_err decoy_envelope(decoy_srv *d, const mv_decoy_shape *s, int synth, gen_batch *batch, mv_buf *out)
 {
     if (synth)
         return synth_envelope(d, s, out);
-    return with_decoy(d, s, append_env, out);
+    return with_decoy(d, s, append_env, out, batch);
 }
 
 /* ---------- answers to forwarded requests (mirroring storage_records.c / storage_blocks.c) ---------- */
@@ -494,7 +610,7 @@ static void record_get(decoy_srv *d, const mv_decoy_forward *f, const char *hex,
     int synth = 0, budget = 1;
     const mv_decoy_shape *s = find_shape(d, f, id, &own, &synth, &budget);
     mv_buf_reset(&resp->body);
-    mv_err rc = s ? decoy_envelope(d, s, synth, &resp->body) : MV_ERR_NOT_FOUND;
+    mv_err rc = s ? decoy_envelope(d, s, synth, NULL, &resp->body) : MV_ERR_NOT_FOUND;
     if (rc == MV_ERR_NOT_FOUND) {
         mv_decoy_shape_clear(&own);
         mv_http_respond_json_error(resp, 404, "no such record");
@@ -531,8 +647,17 @@ static void records_get(decoy_srv *d, const mv_decoy_forward *f, mv_http_respons
     }
     mv_buf_reset(&resp->body);
     mv_frame_records_answer_begin(&w, &resp->body);
-    int budget = SYNTH_PER_REQUEST;
-    for (uint32_t i = 0; i < ids.count && w.rc == MV_OK; i++) {
+    int budget = SYNTH_PER_REQUEST, busy = 0;
+    gen_batch batch;
+    memset(&batch, 0, sizeof batch);
+    clock_gettime(CLOCK_MONOTONIC, &batch.deadline);
+    batch.deadline.tv_sec += GEN_BUDGET_MS / 1000;
+    batch.deadline.tv_nsec += (GEN_BUDGET_MS % 1000) * 1000000L;
+    if (batch.deadline.tv_nsec >= 1000000000L) {
+        batch.deadline.tv_sec++;
+        batch.deadline.tv_nsec -= 1000000000L;
+    }
+    for (uint32_t i = 0; i < ids.count && w.rc == MV_OK && !busy; i++) {
         mv_decoy_shape own;
         uint8_t id[16];
         mv_decoy_shape_init(&own);
@@ -542,15 +667,33 @@ static void records_get(decoy_srv *d, const mv_decoy_forward *f, mv_http_respons
         mv_frame_answer_open(&w);
         if (!s)
             mv_frame_answer_close(&w, MV_FRAME_RECORD_NOT_FOUND);
-        else if (w.rc == MV_OK && (rc = decoy_envelope(d, s, synth, &resp->body)) == MV_ERR_NOT_FOUND)
+        else if (w.rc == MV_OK && (rc = decoy_envelope(d, s, synth, &batch, &resp->body)) == MV_ERR_NOT_FOUND)
             mv_frame_answer_close(&w, MV_FRAME_RECORD_NOT_FOUND); /* no invented decoy now: missing */
+        else if (w.rc == MV_OK && rc == MV_ERR_BUSY)
+            busy = 1;
         else if (w.rc == MV_OK && rc != MV_OK)
             mv_frame_answer_fail(&w, rc);
         else
             mv_frame_answer_close(&w, MV_FRAME_RECORD_OK);
         mv_decoy_shape_clear(&own);
+        if (w.rc == MV_OK && batch.bytes >= GEN_BATCH_BYTES && (rc = gen_batch_flush(d, &batch)) != MV_OK)
+            mv_frame_answer_fail(&w, rc);
+    }
+    /* Durable before the answer names a tag; also when the answer is 413 (a client asking again
+     * for fewer finds these cached, so every round makes progress). */
+    mv_err frc = gen_batch_flush(d, &batch);
+    gen_batch_clear(&batch);
+    if (busy) {
+        /* The generation budget is spent: as the primary answers a bulk read too large for one
+         * answer, so the client asks again for half as many (src/client/get.c). */
+        count(d, "medvault_decoy_bulk_over_budget_total", "Bulk reads answered 413 when their generation budget ran out",
+              NULL, 1);
+        mv_http_respond_json_error(resp, 413, "the answer would exceed 256 MiB: ask for fewer records");
+        return;
     }
     rc = mv_frame_end(&w);
+    if (rc == MV_OK && frc != MV_OK)
+        rc = frc;
     if (rc == MV_ERR_TOO_LARGE) {
         mv_http_respond_json_error(resp, 413, "the answer would exceed 256 MiB: ask for fewer records");
         return;
@@ -644,7 +787,7 @@ static mv_err block_read(decoy_srv *d, const uint8_t tag[32], mv_buf *out)
         /* A decoy kept whole serves the block from the cache (generated now if evicted); a
          * larger one regenerates the block alone. */
         if (mv_decoy_shape_bytes(&sh) <= GEN_KEEP_MAX) {
-            rc = with_decoy(d, &sh, append_tagged, &h);
+            rc = with_decoy(d, &sh, append_tagged, &h, NULL);
             if (rc == MV_OK && h.found == 0)
                 rc = MV_ERR_NOT_FOUND; /* the record's decoy changed since the tag was served */
         }

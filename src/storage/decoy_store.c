@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <lmdb.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -172,10 +173,38 @@ static mv_err get(MDB_txn *t, MDB_dbi db, const void *k, size_t kn, MDB_val *v)
     return map_err(mdb_get(t, db, &key, v));
 }
 
-static mv_err put(MDB_txn *t, MDB_dbi db, const void *k, size_t kn, const void *v, size_t vn)
+static mv_err put_flags(MDB_txn *t, MDB_dbi db, const void *k, size_t kn, const void *v, size_t vn, unsigned flags)
 {
     MDB_val key = {kn, (void *)(uintptr_t)k}, val = {vn, (void *)(uintptr_t)v};
-    return map_err(mdb_put(t, db, &key, &val, 0));
+    return map_err(mdb_put(t, db, &key, &val, flags));
+}
+
+static mv_err put(MDB_txn *t, MDB_dbi db, const void *k, size_t kn, const void *v, size_t vn)
+{
+    return put_flags(t, db, k, kn, v, vn, 0);
+}
+
+/* The largest key of db into last[0..kn) (*have 0 when db is empty or its last key is not kn
+ * bytes long, which no table here holds). */
+static mv_err last_key(MDB_txn *t, MDB_dbi db, uint8_t *last, size_t kn, int *have)
+{
+    MDB_cursor *c = NULL;
+    MDB_val k, v;
+    *have = 0;
+    mv_err rc = map_err(mdb_cursor_open(t, db, &c));
+    if (rc != MV_OK)
+        return rc;
+    int e = mdb_cursor_get(c, &k, &v, MDB_LAST);
+    mdb_cursor_close(c);
+    if (e == MDB_NOTFOUND)
+        return MV_OK;
+    if (e != 0)
+        return map_err(e);
+    if (k.mv_size != kn)
+        return MV_ERR_PARSE;
+    memcpy(last, k.mv_data, kn);
+    *have = 1;
+    return MV_OK;
 }
 
 static mv_err txn_begin(decoy_store *st, int write, MDB_txn **t)
@@ -224,14 +253,25 @@ static mv_err set_intern(decoy_store *st, MDB_txn *t, const mv_decoy_shape *s, u
     }
     uint8_t le[4] = {(uint8_t)next, (uint8_t)(next >> 8), (uint8_t)(next >> 16), (uint8_t)(next >> 24)};
     put_be32(key, next);
-    if ((rc = put(t, st->dbi[DB_SETS], key, 4, set, n)) != MV_OK || (rc = put(t, st->dbi[DB_SET_IDS], h, 16, le, 4)) != MV_OK)
+    /* The key is above every other: appended to the last leaf, which fills instead of splitting. */
+    if ((rc = put_flags(t, st->dbi[DB_SETS], key, 4, set, n, MDB_APPEND)) != MV_OK ||
+        (rc = put(t, st->dbi[DB_SET_IDS], h, 16, le, 4)) != MV_OK)
         return rc;
     *id = next;
     return MV_OK;
 }
 
+/* The shapes table's largest id, so that a larger one is appended (time-ordered ids: every new
+ * record). LMDB splits a full leaf in the middle on an ordinary put, leaving half-empty leaves
+ * behind an ascending stream of keys; MDB_APPEND starts a new leaf instead and leaves the
+ * full one full. */
+typedef struct tail {
+    uint8_t last[16];
+    int have;
+} tail;
+
 /* Puts one shape in write transaction t; *changed 1 when it differs from the stored one. */
-static mv_err put_shape(decoy_store *st, MDB_txn *t, const mv_decoy_shape *s, mv_buf *val, int *changed)
+static mv_err put_shape(decoy_store *st, MDB_txn *t, tail *tl, const mv_decoy_shape *s, mv_buf *val, int *changed)
 {
     uint32_t set_id = 0;
     MDB_val old;
@@ -240,6 +280,14 @@ static mv_err put_shape(decoy_store *st, MDB_txn *t, const mv_decoy_shape *s, mv
     mv_buf_reset(val);
     if ((rc = set_intern(st, t, s, &set_id)) != MV_OK || (rc = shape_value(s, set_id, val)) != MV_OK)
         return rc;
+    if (!tl->have || memcmp(s->id, tl->last, 16) > 0) { /* above every stored id: new, appended */
+        if ((rc = put_flags(t, st->dbi[DB_SHAPES], s->id, 16, val->ptr, val->len, MDB_APPEND)) != MV_OK)
+            return rc;
+        memcpy(tl->last, s->id, 16);
+        tl->have = 1;
+        *changed = 1;
+        return MV_OK;
+    }
     rc = get(t, st->dbi[DB_SHAPES], s->id, 16, &old);
     if (rc == MV_OK && old.mv_size == val->len && memcmp(old.mv_data, val->ptr, val->len) == 0)
         return MV_OK;
@@ -346,9 +394,24 @@ void decoy_store_close(decoy_store *st)
     mv_free(st);
 }
 
+typedef struct by_id {
+    const mv_decoy_shape *s;
+    size_t i;
+} by_id;
+
+/* Ascending id, then position in the batch (a later copy of an id is stored last, as before). */
+static int by_id_cmp(const void *a, const void *b)
+{
+    const by_id *x = a, *y = b;
+    int c = memcmp(x->s->id, y->s->id, 16);
+    return c ? c : (x->i > y->i) - (x->i < y->i);
+}
+
 mv_err decoy_store_put(decoy_store *st, const mv_decoy_shape *shapes, size_t n, size_t *changed)
 {
     MDB_txn *t = NULL;
+    by_id *order = NULL;
+    tail tl;
     mv_buf val;
     size_t ch = 0;
     mv_err rc;
@@ -361,12 +424,18 @@ mv_err decoy_store_put(decoy_store *st, const mv_decoy_shape *shapes, size_t n, 
             return MV_ERR_INVAL;
     if (n == 0)
         return MV_OK;
+    /* In id order: a batch of new time-ordered ids is appended whole, whatever order it came in. */
+    if (!(order = mv_mallocarray(n, sizeof *order)))
+        return MV_ERR_NOMEM;
+    for (size_t i = 0; i < n; i++)
+        order[i] = (by_id){&shapes[i], i};
+    qsort(order, n, sizeof *order, by_id_cmp);
     mv_buf_init(&val, (size_t)MV_DECOY_MAX_BLOCKS * VARINT_MAX + 64);
-    if ((rc = txn_begin(st, 1, &t)) != MV_OK)
+    if ((rc = txn_begin(st, 1, &t)) != MV_OK || (rc = last_key(t, st->dbi[DB_SHAPES], tl.last, 16, &tl.have)) != MV_OK)
         goto out;
     for (size_t i = 0; i < n; i++) {
         int c = 0;
-        if ((rc = put_shape(st, t, &shapes[i], &val, &c)) != MV_OK)
+        if ((rc = put_shape(st, t, &tl, order[i].s, &val, &c)) != MV_OK)
             goto out;
         ch += (size_t)c;
     }
@@ -378,6 +447,7 @@ mv_err decoy_store_put(decoy_store *st, const mv_decoy_shape *shapes, size_t n, 
 out:
     abort_txn(&t);
     mv_buf_clear(&val);
+    mv_free(order);
     return rc;
 }
 
@@ -447,6 +517,35 @@ mv_err decoy_store_tags_put(decoy_store *st, const uint8_t id[16], const uint8_t
     if ((rc = txn_begin(st, 1, &t)) == MV_OK && (rc = put_tags(st, t, id, tags, n)) == MV_OK)
         rc = commit(&t);
     abort_txn(&t);
+    return rc;
+}
+
+mv_err decoy_store_put_served(decoy_store *st, const decoy_store_served *v, size_t n)
+{
+    MDB_txn *t = NULL;
+    tail tl;
+    mv_buf val;
+    mv_err rc;
+    if (!st || (!v && n))
+        return MV_ERR_INVAL;
+    for (size_t i = 0; i < n; i++)
+        if (!mv_decoy_shape_valid(v[i].shape) || (!v[i].tags && v[i].n_tags))
+            return MV_ERR_INVAL;
+    if (n == 0)
+        return MV_OK;
+    mv_buf_init(&val, (size_t)MV_DECOY_MAX_BLOCKS * VARINT_MAX + 64);
+    if ((rc = txn_begin(st, 1, &t)) != MV_OK || (rc = last_key(t, st->dbi[DB_SHAPES], tl.last, 16, &tl.have)) != MV_OK)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        int c = 0;
+        if ((rc = put_shape(st, t, &tl, v[i].shape, &val, &c)) != MV_OK ||
+            (rc = put_tags(st, t, v[i].shape->id, v[i].tags, v[i].n_tags)) != MV_OK)
+            goto out;
+    }
+    rc = commit(&t); /* nothing dirty (every shape and tag already there): no write, no sync */
+out:
+    abort_txn(&t);
+    mv_buf_clear(&val);
     return rc;
 }
 
@@ -524,7 +623,8 @@ static mv_err import_batch(decoy_store *st, const char *dir, char (*names)[40], 
     mv_buf_init(&file, REC_V0_MAX);
     mv_buf_init(&val, (size_t)MV_DECOY_MAX_BLOCKS * VARINT_MAX + 64);
     mv_decoy_shape_init(&sh);
-    if ((rc = txn_begin(st, 1, &t)) != MV_OK)
+    tail tl;
+    if ((rc = txn_begin(st, 1, &t)) != MV_OK || (rc = last_key(t, st->dbi[DB_SHAPES], tl.last, 16, &tl.have)) != MV_OK)
         goto out;
     for (size_t i = 0; i < n; i++) {
         const uint8_t *tags = NULL;
@@ -538,7 +638,7 @@ static mv_err import_batch(decoy_store *st, const char *dir, char (*names)[40], 
             names[i][0] = 0;
             continue;
         }
-        if ((rc = put_shape(st, t, &sh, &val, &c)) != MV_OK || (rc = put_tags(st, t, sh.id, tags, n_tags)) != MV_OK)
+        if ((rc = put_shape(st, t, &tl, &sh, &val, &c)) != MV_OK || (rc = put_tags(st, t, sh.id, tags, n_tags)) != MV_OK)
             goto out;
         (*imported)++;
     }

@@ -14,7 +14,10 @@
  * Varints are LEB128 (7 bits a byte, low first), minimal, at most 10 bytes. The parts of a shape
  * that repeat from record to record (department, owner, patient, episode, the reader keys, the
  * envelope kind and keyset id) are one access set, stored once and named by a small id.
- * Every write is one synced LMDB transaction: a shape is durable when the call returns.
+ * Every write is one synced LMDB transaction: a shape is durable when the call returns. A put
+ * takes its batch in id order and appends (MDB_APPEND) every id above the table's largest, so
+ * time-ordered ids fill leaves instead of splitting them (docs/decoy.md, "What one shape or
+ * one caller can cost").
  *
  * Thread-safety: a store may be used from any number of threads (LMDB serialises writers). */
 #ifndef MV_DECOY_STORE_H
@@ -56,6 +59,19 @@ mv_err decoy_store_get(decoy_store *st, const uint8_t id[16], mv_decoy_shape *ou
  * MV_ERR_IO. */
 mv_err decoy_store_tags_put(decoy_store *st, const uint8_t id[16], const uint8_t *tags, size_t n)
     __attribute__((warn_unused_result));
+
+/* A decoy served: its shape and the tags of its blocks (n_tags of 32 bytes, in block order). */
+typedef struct decoy_store_served {
+    const mv_decoy_shape *shape;
+    const uint8_t *tags;
+    size_t n_tags;
+} decoy_store_served;
+
+/* Stores v[i].shape (as decoy_store_put) and v[i].tags (as decoy_store_tags_put) for i < n, in
+ * one durable transaction: a request that served several decoys syncs once. On error nothing
+ * is stored. Errors: MV_ERR_INVAL (NULL, an invalid shape), MV_ERR_TOO_LARGE, MV_ERR_IO,
+ * MV_ERR_NOMEM. */
+mv_err decoy_store_put_served(decoy_store *st, const decoy_store_served *v, size_t n) __attribute__((warn_unused_result));
 
 /* The record and block index tag was recorded for. Errors: MV_ERR_NOT_FOUND, MV_ERR_PARSE,
  * MV_ERR_INVAL, MV_ERR_IO. */

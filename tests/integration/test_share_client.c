@@ -5,7 +5,8 @@
  * hospital does not know (404) stay legacy, author-only records. Keysets (decision 0010): a
  * reader set's key costs one wrap per reader once, then no public-key operation per record in
  * this run or the next; keysets are not listed; a damaged cache costs a new keyset; sharing one
- * record adds an extra reader who reads that record only, and revoking it takes it back. Delegated patient records need
+ * record adds an extra reader who reads that record only, and revoking it takes it back. Put
+ * pipelines batches (one committed while the next is read) and still reports in order. Delegated patient records need
  * the hospital's patient registry and are exercised by test_share_e2e.sh. */
 #include "testutil.h"
 
@@ -63,6 +64,18 @@ static mv_client *open_as(const char *user, const mv_client_options *o)
     return c;
 }
 
+/* c's record listing (mv_client_list_json), parsed: the caller frees it. */
+static mv_json *listing(mv_client *c)
+{
+    mv_buf b;
+    mv_json *j = NULL;
+    mv_buf_init(&b, 1 << 20);
+    assert_int_equal(mv_client_list_json(c, &b), MV_OK);
+    assert_int_equal(mv_json_parse((const char *)b.ptr, b.len, NULL, &j, NULL), MV_OK);
+    mv_buf_clear(&b);
+    return j;
+}
+
 static void put_one(mv_client *c, const char *path, uint8_t id[16])
 {
     mv_put_stats st;
@@ -71,11 +84,7 @@ static void put_one(mv_client *c, const char *path, uint8_t id[16])
         fail_msg("put failed: %s (%s)", mv_strerror(rc), mv_client_last_error(c));
     assert_int_equal(st.records, 1);
     /* The id: the newest record of this user in the listing. */
-    mv_buf b;
-    mv_json *j = NULL;
-    mv_buf_init(&b, 1 << 20);
-    assert_int_equal(mv_client_list_json(c, &b), MV_OK);
-    assert_int_equal(mv_json_parse((const char *)b.ptr, b.len, NULL, &j, NULL), MV_OK);
+    mv_json *j = listing(c);
     const mv_json *recs = mv_json_get(j, "records");
     assert_true(mv_json_len(recs) > 0);
     const mv_json *last = mv_json_at(recs, mv_json_len(recs) - 1);
@@ -83,7 +92,6 @@ static void put_one(mv_client *c, const char *path, uint8_t id[16])
     assert_string_equal(mv_json_get_str(last, "patient", NULL), ""); /* legacy */
     assert_string_equal(mv_json_get_str(last, "episode", NULL), "");
     mv_json_free(j);
-    mv_buf_clear(&b);
 }
 
 static void test_share_grant_revoke(void **state)
@@ -154,11 +162,7 @@ static void test_share_grant_revoke(void **state)
 /* Number of records in c's listing (keysets are not listed). */
 static size_t listed(mv_client *c)
 {
-    mv_buf b;
-    mv_json *j = NULL;
-    mv_buf_init(&b, 1 << 20);
-    assert_int_equal(mv_client_list_json(c, &b), MV_OK);
-    assert_int_equal(mv_json_parse((const char *)b.ptr, b.len, NULL, &j, NULL), MV_OK);
+    mv_json *j = listing(c);
     const mv_json *recs = mv_json_get(j, "records");
     size_t n = mv_json_len(recs);
     for (size_t i = 0; i < n; i++) {
@@ -167,7 +171,6 @@ static size_t listed(mv_client *c)
         assert_true(blocks > 0);
     }
     mv_json_free(j);
-    mv_buf_clear(&b);
     return n;
 }
 
@@ -220,11 +223,7 @@ static void test_keysets_per_reader_set(void **state)
     mv_buf out;
     mv_buf_init(&out, 1 << 20);
     uint8_t id[16];
-    mv_buf b;
-    mv_json *j = NULL;
-    mv_buf_init(&b, 1 << 20);
-    assert_int_equal(mv_client_list_json(d2, &b), MV_OK);
-    assert_int_equal(mv_json_parse((const char *)b.ptr, b.len, NULL, &j, NULL), MV_OK);
+    mv_json *j = listing(d2);
     const mv_json *recs = mv_json_get(j, "records");
     for (size_t i = before; i < mv_json_len(recs); i++) {
         assert_int_equal(mv_json_get_hex(mv_json_at(recs, i), "id", id, 16), MV_OK);
@@ -233,7 +232,6 @@ static void test_keysets_per_reader_set(void **state)
         assert_true(out.len > 0);
     }
     mv_json_free(j);
-    mv_buf_clear(&b);
     mv_client_close(d2);
     /* A damaged cache file is an empty cache: a new keyset (one wrap), then reuse. */
     assert_int_equal(mv_file_write_atomic(cache, "MVKC\x01garbage", 12, 0600), MV_OK);
@@ -247,8 +245,7 @@ static void test_keysets_per_reader_set(void **state)
     mv_credential c1;
     mv_client_whoami(d1, &c1, NULL);
     uint8_t other[16];
-    assert_int_equal(mv_client_list_json(d2, &b), MV_OK);
-    assert_int_equal(mv_json_parse((const char *)b.ptr, b.len, NULL, &j, NULL), MV_OK);
+    j = listing(d2);
     recs = mv_json_get(j, "records");
     assert_int_equal(mv_json_get_hex(mv_json_at(recs, mv_json_len(recs) - 1), "id", id, 16), MV_OK);
     assert_int_equal(mv_json_get_hex(mv_json_at(recs, mv_json_len(recs) - 2), "id", other, 16), MV_OK);
@@ -263,8 +260,85 @@ static void test_keysets_per_reader_set(void **state)
     assert_int_equal(mv_client_get(d2, id, &out, NULL, NULL, 0), MV_OK);
     mv_client_close(d1);
     mv_client_close(d2);
-    mv_buf_clear(&b);
     mv_buf_clear(&out);
+}
+
+struct seen {
+    size_t n;
+    char path[16][400]; /* copied: borrowed only during the callback */
+    mv_err rc[16];
+    uint8_t id[16][16];
+};
+
+static void on_put(void *ctx, const mv_put_result *r)
+{
+    struct seen *s = ctx;
+    assert_true(s->n < 16);
+    snprintf(s->path[s->n], sizeof s->path[s->n], "%s", r->path);
+    s->rc[s->n] = r->rc;
+    memcpy(s->id[s->n], r->id, 16);
+    s->n++;
+}
+
+/* Issue 12, throughput: put commits one batch on a worker while it reads and compresses the
+ * next. With batches of two blocks and 256-byte chunks, an attachment spans dozens of
+ * batches and is in both threads' hands at once; a bad input in the middle fails alone, with
+ * its own message. Every result arrives once, in input order, and every record reads back
+ * byte for byte. */
+static void test_put_pipelined_batches(void **state)
+{
+    (void)state;
+    enum { N = 9, BAD = 2, ATT = 4 };
+    char files[N][400];
+    const char *paths[N];
+    uint8_t att[20000];
+    for (size_t i = 0; i < sizeof att; i++)
+        att[i] = (uint8_t)((i * 2654435761u) >> 13);
+    for (int i = 0; i < N; i++) {
+        char body[200];
+        int l = snprintf(body, sizeof body,
+                         "{\"code\":{\"text\":\"pulse\"},\"resourceType\":\"Observation\",\"status\":\"final\","
+                         "\"valueQuantity\":{\"value\":%d}}", 120 + i);
+        snprintf(files[i], sizeof files[i], "%s/pipe%d.%s", g_dir, i, i == ATT ? "bin" : "json");
+        if (i == BAD)
+            assert_int_equal(mv_file_write_atomic(files[i], "{\"a\": nope}", 12, 0600), MV_OK);
+        else if (i == ATT)
+            assert_int_equal(mv_file_write_atomic(files[i], att, sizeof att, 0600), MV_OK);
+        else
+            assert_int_equal(mv_file_write_atomic(files[i], body, (size_t)l, 0600), MV_OK);
+        paths[i] = files[i];
+    }
+    mv_client_options o = {.no_cache = 1, .threads = 2, .batch_blocks = 2, .cdc_min = 64, .cdc_avg = 256,
+                           .cdc_max = 1024};
+    mv_client *c = open_as(g_doc1, &o);
+    struct seen seen = {0};
+    mv_put_stats st;
+    assert_int_not_equal(mv_client_put(c, paths, N, on_put, &seen, &st), MV_OK);
+    assert_non_null(strstr(mv_client_last_error(c), "invalid JSON"));
+    assert_int_equal(st.records, N - 1);
+    assert_int_equal(st.failed, 1);
+    assert_true(st.blocks > 40); /* the attachment's chunks, batches of two */
+    assert_int_equal(seen.n, N);
+    mv_buf out, want;
+    mv_buf_init(&out, 1 << 20);
+    mv_buf_init(&want, 1 << 20);
+    for (int i = 0; i < N; i++) {
+        assert_string_equal(seen.path[i], files[i]);
+        if (i == BAD) {
+            assert_int_not_equal(seen.rc[i], MV_OK);
+            continue;
+        }
+        assert_int_equal(seen.rc[i], MV_OK);
+        mv_buf_reset(&out);
+        mv_buf_reset(&want);
+        assert_int_equal(mv_client_get(c, seen.id[i], &out, NULL, NULL, 0), MV_OK);
+        assert_int_equal(mv_file_read(files[i], 1 << 20, &want), MV_OK);
+        assert_int_equal(out.len, want.len);
+        assert_memory_equal(out.ptr, want.ptr, want.len);
+    }
+    mv_buf_clear(&out);
+    mv_buf_clear(&want);
+    mv_client_close(c);
 }
 
 int main(void)
@@ -272,6 +346,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_share_grant_revoke),
         cmocka_unit_test(test_keysets_per_reader_set),
+        cmocka_unit_test(test_put_pipelined_batches),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

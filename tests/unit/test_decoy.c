@@ -18,6 +18,7 @@
 #include <sodium.h>
 
 #include "medvault/mv_box.h"
+#include "medvault/mv_codec.h"
 #include "medvault/mv_crypto.h"
 #include "medvault/mv_decoy.h"
 #include "medvault/mv_fhir.h"
@@ -879,6 +880,96 @@ static void test_keysets(void **state)
     sodium_memzero(R, sizeof R);
 }
 
+/* ---------- output stability ---------- */
+
+/* The digest of decoys for a fixed seed and fixed shapes: every path of the generator (MVE1,
+ * MVE2 with and without its own readers, an MVK1 keyset, a Bundle of 3 blocks, a record with
+ * no block, sizes small enough for the lean tiers and raw frames, an attachment) and every
+ * byte (envelope, blocks, tags). A decoy read before an upgrade must read the same after it,
+ * or the change tells an intruder which records are decoys: when this digest changes, the
+ * change was either a mistake or must bump the generator's version (docs/decoy.md,
+ * "Determinism"). */
+static void golden_shapes(mv_decoy_shape *v, uint32_t lens[][3], size_t *n)
+{
+    static const struct {
+        uint8_t kind, n_readers;
+        uint32_t env, n_blocks, len[3];
+    } plan[] = {
+        {MV_DECOY_MVE1, 2, 33 + 224 + 500, 1, {900}},
+        {MV_DECOY_MVE2, 2, 49 + 224 + 420, 1, {1500}},
+        {MV_DECOY_MVE2, 0, 49 + 380, 1, {640}},
+        {MV_DECOY_MVK1, 2, 5 + 224, 0, {0}},
+        {MV_DECOY_MVE1, 1, 33 + 112 + 1400, 3, {700, 2100, 350}},
+        {MV_DECOY_MVE1, 1, 33 + 112 + 260, 0, {0}},
+        {MV_DECOY_MVE1, 1, 33 + 112 + 90, 1, {60}},
+        {MV_DECOY_MVE1, 1, 33 + 112 + 200, 2, {70u << 10, 100}},
+    };
+    *n = sizeof plan / sizeof plan[0];
+    for (size_t i = 0; i < *n; i++) {
+        mv_decoy_shape *s = &v[i];
+        mv_decoy_shape_init(s);
+        s->kind = plan[i].kind;
+        for (int j = 0; j < 16; j++)
+            s->id[j] = (uint8_t)(0x30 + 7 * i + j);
+        if (s->kind == MV_DECOY_MVE2)
+            memset(s->kid, 0x4b, 16);
+        if (s->kind == MV_DECOY_MVK1)
+            memcpy(s->kid, s->id, 16);
+        snprintf(s->department, sizeof s->department, "%s", i % 2 ? "oncology" : "cardiology");
+        s->created = 1745000000 + 86400 * i;
+        memset(s->owner, 0x11, 32);
+        memset(s->patient, 0x22, 32);
+        memset(s->episode, 0x33, 16);
+        s->n_readers = plan[i].n_readers;
+        for (uint8_t r = 0; r < s->n_readers; r++) {
+            uint8_t ks[32], sk[32];
+            memset(ks, 0x40 + r, sizeof ks);
+            assert_int_equal(crypto_box_seed_keypair(s->readers[r], sk, ks), 0);
+        }
+        s->env_len = plan[i].env;
+        s->n_blocks = plan[i].n_blocks;
+        memcpy(lens[i], plan[i].len, sizeof lens[i]);
+        s->block_len = s->n_blocks ? lens[i] : NULL;
+    }
+}
+
+static void golden_digest(char hex[65])
+{
+    mv_decoy_shape v[8];
+    uint32_t lens[8][3];
+    size_t n = 0;
+    uint8_t h[32];
+    crypto_hash_sha256_state st;
+    golden_shapes(v, lens, &n);
+    crypto_hash_sha256_init(&st);
+    for (size_t i = 0; i < n; i++) {
+        mv_decoy_record r;
+        mv_decoy_record_init(&r);
+        assert_int_equal(mv_decoy_generate(seed1, &v[i], &r), MV_OK);
+        crypto_hash_sha256_update(&st, r.env, r.env_len);
+        for (size_t j = 0; j < r.n_blocks; j++) {
+            crypto_hash_sha256_update(&st, r.blocks[j].tag, 32);
+            crypto_hash_sha256_update(&st, r.blocks[j].c, r.blocks[j].len);
+        }
+        mv_decoy_record_clear(&r);
+    }
+    crypto_hash_sha256_final(&st, h);
+    assert_int_equal(mv_hex_encode(hex, 65, h, 32), MV_OK);
+}
+
+/* Computed with the generator as main had it before issue 12's speed-up (knob text drawn once,
+ * templates, no repeated probe), envelope bodies under the FHIR dictionary: the speed-up
+ * changed no byte. (Before the dictionary, 0e0c01c9...: compressing bodies with it changed
+ * every decoy envelope.) */
+#define GOLDEN_DIGEST "e0f6134add32e22b6e6befcf47478df7601dfd19536ae0cbf2ec3ae669f60fac"
+static void test_output_stable(void **state)
+{
+    (void)state;
+    char hex[65];
+    golden_digest(hex);
+    assert_string_equal(hex, GOLDEN_DIGEST);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -886,7 +977,7 @@ int main(void)
         cmocka_unit_test(test_determinism),   cmocka_unit_test(test_real_shapes),
         cmocka_unit_test(test_attachment),    cmocka_unit_test(test_small_and_refused),
         cmocka_unit_test(test_small_real_records), cmocka_unit_test(test_small_sweep),
-        cmocka_unit_test(test_keysets),
+        cmocka_unit_test(test_keysets),      cmocka_unit_test(test_output_stable),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

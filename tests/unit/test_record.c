@@ -667,29 +667,41 @@ static void keys(party *p, size_t n)
         assert_int_equal(mv_box_keypair(p[i].pk, p[i].sk), MV_OK);
 }
 
+/* The public keys of readers[0..n) (n <= 8) side by side, as seal calls take them. */
+static const uint8_t *pks_of(const party *readers, size_t n, uint8_t pks[8 * 32])
+{
+    assert_true(n <= 8);
+    for (size_t i = 0; i < n; i++)
+        memcpy(pks + 32 * i, readers[i].pk, 32);
+    return pks;
+}
+
 static mv_buf seal_for(const mv_record *r, const party *readers, size_t n)
 {
     uint8_t pks[8 * 32];
     mv_buf env;
-    assert_true(n <= 8);
-    for (size_t i = 0; i < n; i++)
-        memcpy(pks + 32 * i, readers[i].pk, 32);
     mv_buf_init(&env, 1u << 26);
-    assert_int_equal(mv_envelope_seal(rec_id, r, pks, n, &env), MV_OK);
+    assert_int_equal(mv_envelope_seal(rec_id, r, pks_of(readers, n, pks), n, &env), MV_OK);
     return env;
+}
+
+/* What every open promises, checked on d (then cleared): on success the record (equal to
+ * expect when given), on failure an empty record. Returns rc. */
+static mv_err check_opened(mv_err rc, mv_record *d, const mv_record *expect)
+{
+    if (rc == MV_OK && expect)
+        assert_records_equal(expect, d);
+    if (rc != MV_OK)
+        assert_int_equal(d->n_blocks, 0);
+    mv_record_clear(d);
+    return rc;
 }
 
 static mv_err open_as(const uint8_t *env, size_t len, const party *p, const mv_record *expect)
 {
     mv_record d;
     mv_record_init(&d);
-    mv_err rc = mv_envelope_open(rec_id, env, len, p->pk, p->sk, &d);
-    if (rc == MV_OK && expect)
-        assert_records_equal(expect, &d);
-    if (rc != MV_OK)
-        assert_int_equal(d.n_blocks, 0);
-    mv_record_clear(&d);
-    return rc;
+    return check_opened(mv_envelope_open(rec_id, env, len, p->pk, p->sk, &d), &d, expect);
 }
 
 static void test_envelope_roundtrip(void **state)
@@ -1050,11 +1062,8 @@ static mv_buf keyset_for(const uint8_t K[32], const party *readers, size_t n)
 {
     uint8_t pks[8 * 32];
     mv_buf ks;
-    assert_true(n <= 8);
-    for (size_t i = 0; i < n; i++)
-        memcpy(pks + 32 * i, readers[i].pk, 32);
     mv_buf_init(&ks, 1u << 20);
-    assert_int_equal(mv_keyset_seal(K, pks, n, &ks), MV_OK);
+    assert_int_equal(mv_keyset_seal(K, pks_of(readers, n, pks), n, &ks), MV_OK);
     return ks;
 }
 
@@ -1070,13 +1079,7 @@ static mv_err open2(const uint8_t *id, const uint8_t *env, size_t len, const uin
 {
     mv_record d;
     mv_record_init(&d);
-    mv_err rc = mv_envelope2_open(id, env, len, K, &d);
-    if (rc == MV_OK && expect)
-        assert_records_equal(expect, &d);
-    if (rc != MV_OK)
-        assert_int_equal(d.n_blocks, 0);
-    mv_record_clear(&d);
-    return rc;
+    return check_opened(mv_envelope2_open(id, env, len, K, &d), &d, expect);
 }
 
 static void test_keyset(void **state)

@@ -316,6 +316,42 @@ static void test_oversized_block(void **state)
     su_rmtree(dir);
 }
 
+/* tag_checked: a caller that hashed the bytes itself spares the store a second hash, and
+ * nothing else: the item's department, length and token rules still hold, and an item
+ * without the flag is still hashed (a bad tag refused) within the same call. */
+static void test_tag_checked_by_caller(void **state)
+{
+    (void)state;
+    const char *dir = tu_tmpdir();
+    mv_store *s = open_store(dir, 0);
+    su_blk ok, bad, big;
+    mv_store_block_out out[2];
+    su_blk_make(&ok, "imaging", 700, 5, 1, 1);
+    ok.in.tag_checked = 1;
+    assert_int_equal(mv_store_put_blocks(s, &ok.in, 1, out), MV_OK);
+    assert_int_equal(out[0].new_copy, 1);
+    su_assert_block(s, ok.in.tag);
+    /* The flag on one item does not vouch for another. */
+    su_blk_make(&bad, "imaging", 700, 5, 2, 1);
+    bad.data[3] ^= 1;
+    mv_store_block_in pair[2] = {ok.in, bad.in};
+    assert_int_equal(mv_store_put_blocks(s, pair, 2, out), MV_ERR_VERIFY);
+    assert_int_equal(mv_store_block_info(s, bad.in.tag, NULL, NULL), MV_ERR_NOT_FOUND);
+    /* Still refused with the flag: a bad department, an oversized block. */
+    mv_store_block_in d = ok.in;
+    d.dept = "x/y";
+    assert_int_equal(mv_store_put_blocks(s, &d, 1, out), MV_ERR_INVAL);
+    su_blk_make(&big, "imaging", MV_STORE_MAX_BLOCK + 1, 5, 3, 1);
+    big.in.tag_checked = 1;
+    assert_int_equal(mv_store_put_blocks(s, &big.in, 1, out), MV_ERR_TOO_LARGE);
+    su_blk_free(&ok);
+    su_blk_free(&bad);
+    su_blk_free(&big);
+    su_assert_clean(s);
+    mv_store_close(s);
+    su_rmtree(dir);
+}
+
 static mv_err counter(void *ctx, const mv_store_record_info *ri)
 {
     (void)ri;
@@ -1359,6 +1395,7 @@ int main(void)
         cmocka_unit_test(test_dedup_across_departments),
         cmocka_unit_test(test_upload_all_or_nothing),
         cmocka_unit_test(test_oversized_block),
+        cmocka_unit_test(test_tag_checked_by_caller),
         cmocka_unit_test(test_claims_and_record_rules),
         cmocka_unit_test(test_refs_delete_gc),
         cmocka_unit_test(test_check_detects_corruption),

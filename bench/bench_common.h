@@ -1,0 +1,32 @@
+/* bench_common.h - the clock and the exit on failure that the bench_* programs share. Each
+ * bench is built from its one .c file (bench/CMakeLists.txt), so this is header-only: define
+ * BENCH_NAME (the program's name, for its error messages) before including it. */
+#ifndef MV_BENCH_COMMON_H
+#define MV_BENCH_COMMON_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "medvault/mv_err.h"
+
+#ifndef BENCH_NAME
+#error "define BENCH_NAME before including bench_common.h"
+#endif
+
+/* Seconds on the monotonic clock: only differences mean anything. */
+static inline double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* "BENCH_NAME: WHAT failed: ERROR" on stderr, then exit(1): a bench has no partial result. */
+static inline _Noreturn void die(const char *what, mv_err rc)
+{
+    fprintf(stderr, BENCH_NAME ": %s failed: %s\n", what, mv_strerror(rc));
+    exit(1);
+}
+
+#endif
