@@ -1921,9 +1921,10 @@ mv_err mv_decoy_shape_synth(const uint8_t seed[static MV_DECOY_SEED_BYTES], cons
             out->n_readers = 1;
         }
     }
-    uint32_t x = below(&d, 100), i = 0;
-    for (uint32_t acc = synth_sizes[0].weight; acc <= x; acc += synth_sizes[++i].weight) {
-    }
+    /* A kind of record by its share (the weights sum to 100). */
+    uint32_t x = below(&d, 100), i = 0, acc = synth_sizes[0].weight;
+    while (acc <= x)
+        acc += synth_sizes[++i].weight;
     const synth_size *z = &synth_sizes[i];
     out->n_blocks = z->n_blocks;
     if (!(out->block_len = mv_mallocarray(out->n_blocks, sizeof(uint32_t)))) {
@@ -1945,7 +1946,8 @@ out:
 
 /* Appends the keyset of the scope id belongs to, unless ids[0..*n) holds it or cap is
  * reached. */
-static mv_err add_keyset(const synth_world *w, const uint8_t id[16], uint64_t anchor, const uint8_t seed[32],
+static mv_err add_keyset(const synth_world *w, const uint8_t id[16], uint64_t anchor,
+                         const uint8_t seed[MV_DECOY_SEED_BYTES],
                          uint8_t (*ids)[16], size_t *n, size_t cap)
 {
     uint8_t type, kid[16], k[32];
