@@ -242,25 +242,35 @@ uint64_t mv_decoy_shape_bytes(const mv_decoy_shape *s);
  * never sees a real record's metadata: the decoy cloud answers it from shapes it invents from
  * its seed and the record id alone (issue 11, DESIGN section 6). */
 
-#define MV_DECOY_SYNTH_LIST_MAX 48 /* records in a synthetic listing, at most */
+#define MV_DECOY_SYNTH_RECORDS_MAX 48 /* records in a synthetic listing, at most */
+#define MV_DECOY_SYNTH_LIST_MAX 96    /* entries (records and their keysets), at most */
 
-/* Fills out (initialised; cleared first, left cleared on error) with an invented shape for id:
- * a generic department, a creation time within two years before anchor (unix seconds; a
- * server passes a fixed instant so the answer is the same on every fetch), owner and patient
+/* Fills out (initialised; cleared first, left cleared on error) with an invented shape for id,
+ * as the primary keeps records since issue 12 (docs/decoy.md): an id the seed's invented world
+ * made for a keyset gives that keyset (MVK1, its doctor and, most often, a patient as readers,
+ * 5 + 112 n bytes, created when its id says); any other id an MVE2 record under the keyset of
+ * an invented reader set (kid, itself such an id), a generic department, owner and patient
  * from pools of invented people (real Ed25519 keys, with X25519 reader keys), an episode, and
- * the sizes of a prescription-like record (1 to 3 small blocks). Deterministic in (seed, id,
- * anchor); it depends on no real record. Errors: MV_ERR_INVAL (NULL), MV_ERR_NOMEM,
- * MV_ERR_CRYPTO. */
+ * the sizes measured on real records (one block most often, three for a Bundle). Its creation
+ * time: the time in the id's first 6 bytes when it reads as one (every id mv_record_id_new
+ * makes, every invented one), else one within two years before anchor (unix seconds; a server
+ * passes a fixed instant so the answer is the same on every fetch), never before its keyset.
+ * Deterministic in (seed, id, anchor); it depends on no real record. Errors: MV_ERR_INVAL
+ * (NULL), MV_ERR_NOMEM, MV_ERR_CRYPTO. */
 mv_err mv_decoy_shape_synth(const uint8_t seed[static MV_DECOY_SEED_BYTES], const uint8_t id[static 16],
                             uint64_t anchor, mv_decoy_shape *out) __attribute__((warn_unused_result));
 
 /* Writes the ids of the listing an unverified caller claiming key selector (32 bytes, or NULL)
- * is shown into ids[0..cap): between 12 and MV_DECOY_SYNTH_LIST_MAX distinct members of one
- * pool, the 4,096 ids invented from the seed plus extra[0..n_extra) (honeytokens), drawn
- * uniformly and deterministically in (seed, selector, extra): an extra id shows as often as any
- * invented one. Returns how many (0 on a NULL argument, cap 0 or an error). */
+ * is shown into ids[0..cap), in no particular order (the listing writer orders them): between
+ * 12 and MV_DECOY_SYNTH_RECORDS_MAX distinct records of one pool, the 4,096 record ids invented
+ * from the seed (time-ordered, dated within the two years before anchor) plus extra[0..n_extra)
+ * (honeytokens), drawn uniformly and deterministically in (seed, selector, anchor, extra): an
+ * extra id shows as often as any invented one; then the keyset of each one's reader set (as
+ * mv_decoy_shape_synth names it), once, while cap allows (MV_DECOY_SYNTH_LIST_MAX always
+ * does). Returns how many (0 on a NULL argument, cap 0 or an error). */
 size_t mv_decoy_synth_list(const uint8_t seed[static MV_DECOY_SEED_BYTES], const uint8_t *selector,
-                           const uint8_t (*extra)[16], size_t n_extra, uint8_t (*ids)[16], size_t cap);
+                           uint64_t anchor, const uint8_t (*extra)[16], size_t n_extra, uint8_t (*ids)[16],
+                           size_t cap);
 
 /* ---------- the decoy cloud ---------- */
 

@@ -936,7 +936,7 @@ static void records_list(decoy_srv *d, const mv_decoy_forward *f, mv_http_respon
             memcpy(extra[i], f->shapes[i].id, 16);
     }
     if (rc == MV_OK && unv)
-        n_synth = mv_decoy_synth_list(d->seed, is_zero(f->principal, 32) ? NULL : f->principal,
+        n_synth = mv_decoy_synth_list(d->seed, is_zero(f->principal, 32) ? NULL : f->principal, d->anchor,
                                       (const uint8_t(*)[16])extra, extra ? f->n_shapes : 0, ids, MV_DECOY_SYNTH_LIST_MAX);
     storage_listing_entry *v = rc == MV_OK ? mv_calloc(f->n_shapes + n_synth + 1, sizeof *v) : NULL;
     if (!v)

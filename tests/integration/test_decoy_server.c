@@ -27,6 +27,7 @@
 #include "medvault/mv_file.h"
 #include "medvault/mv_httpc.h"
 #include "medvault/mv_identity.h"
+#include "medvault/mv_json.h"
 #include "medvault/mv_mem.h"
 #include "medvault/mv_mle.h"
 #include "medvault/mv_record.h"
@@ -433,18 +434,29 @@ static void test_unverified_invented(void **state)
     assert_false(a.len == b.len && memcmp(a.ptr, b.ptr, a.len) == 0); /* another key, another listing */
     uint8_t ids[MV_DECOY_SYNTH_LIST_MAX][16];
     const uint8_t (*extra)[16] = (const uint8_t (*)[16])real.id;
-    size_t n = mv_decoy_synth_list(seed, victim, extra, 1, ids, MV_DECOY_SYNTH_LIST_MAX);
+    size_t n = mv_decoy_synth_list(seed, victim, anchor, extra, 1, ids, MV_DECOY_SYNTH_LIST_MAX);
     assert_true(n >= 12);
     /* The pool: a honeytoken shows in about as many listings as any invented id (a few of a
      * thousand claimed keys here); no id of the pool stands out. */
     size_t honey = 0, other = 0;
     uint8_t probe[32], lids[MV_DECOY_SYNTH_LIST_MAX][16], first[16];
-    mv_decoy_synth_list(seed, victim, extra, 1, lids, MV_DECOY_SYNTH_LIST_MAX);
-    memcpy(first, lids[0][0] == 0x3c && lids[0][1] == 0x3c ? lids[1] : lids[0], 16);
+    size_t nv = mv_decoy_synth_list(seed, victim, anchor, extra, 1, lids, MV_DECOY_SYNTH_LIST_MAX);
+    /* An invented record (a keyset shows whenever any record of its reader set does). */
+    for (size_t i = 0; i < nv; i++) {
+        mv_decoy_shape fs;
+        mv_decoy_shape_init(&fs);
+        assert_int_equal(mv_decoy_shape_synth(seed, lids[i], anchor, &fs), MV_OK);
+        int rec_ok = fs.kind == MV_DECOY_MVE2 && memcmp(lids[i], real.id, 16) != 0;
+        mv_decoy_shape_clear(&fs);
+        if (rec_ok) {
+            memcpy(first, lids[i], 16);
+            break;
+        }
+    }
     for (uint32_t k = 0; k < 1000; k++) {
         memset(probe, 0, 32);
         memcpy(probe, &k, sizeof k);
-        size_t m = mv_decoy_synth_list(seed, probe, extra, 1, lids, MV_DECOY_SYNTH_LIST_MAX);
+        size_t m = mv_decoy_synth_list(seed, probe, anchor, extra, 1, lids, MV_DECOY_SYNTH_LIST_MAX);
         for (size_t i = 0; i < m; i++) {
             honey += memcmp(lids[i], real.id, 16) == 0;
             other += memcmp(lids[i], first, 16) == 0;
@@ -510,6 +522,184 @@ static void test_unverified_invented(void **state)
     mv_decoy_record_clear(&rec);
     mv_buf_clear(&fb);
     mv_buf_clear(&gq);
+    mv_buf_clear(&a);
+    mv_buf_clear(&b);
+}
+
+static uint64_t ms_of(const uint8_t id[16])
+{
+    uint64_t ms = 0;
+    for (int i = 0; i < MV_RECORD_ID_TIME_BYTES; i++)
+        ms = ms << 8 | id[i];
+    return ms;
+}
+
+/* Issue 12: the invented world looks like the primary's. An unverified listing holds
+ * time-ordered ids dated within the invented history, MVE2 records and the MVK1 keysets they
+ * name (blocks 0), in the primary's order; every entry reads as listed (a record's kid is a
+ * listed keyset, a keyset is an MVK1 of 5 + 112 n bytes with its listed readers); an id with a
+ * real-looking time gets that time as its creation, an old random id still gets an answer. */
+static void test_unverified_world(void **state)
+{
+    (void)state;
+    uint8_t seed[MV_DECOY_SEED_BYTES], victim[32], ids[MV_DECOY_SYNTH_LIST_MAX][16];
+    uint64_t anchor = read_seed(seed);
+    memset(victim, 0x5e, 32);
+    size_t n = mv_decoy_synth_list(seed, victim, anchor, NULL, 0, ids, MV_DECOY_SYNTH_LIST_MAX);
+    assert_true(n >= 13);
+    size_t n_rec = 0, n_ks = 0;
+    for (size_t i = 0; i < n; i++) {
+        mv_decoy_shape sh, ks;
+        mv_decoy_shape_init(&sh);
+        mv_decoy_shape_init(&ks);
+        assert_int_equal(mv_decoy_shape_synth(seed, ids[i], anchor, &sh), MV_OK);
+        assert_true(mv_decoy_shape_valid(&sh));
+        /* Its id's time is its creation time, within the two years before the anchor. */
+        assert_int_equal(ms_of(ids[i]) / 1000, sh.created);
+        assert_true(sh.created < anchor && sh.created > anchor - 2u * 365 * 86400);
+        if (sh.kind == MV_DECOY_MVK1) {
+            n_ks++;
+            assert_int_equal(sh.env_len, 5 + 112u * sh.n_readers);
+            assert_int_equal(sh.n_blocks, 0);
+        } else {
+            n_rec++;
+            assert_int_equal(sh.kind, MV_DECOY_MVE2);
+            assert_true(sh.n_blocks >= 1 && sh.env_len >= MV_ENVELOPE2_FIXED_BYTES + 112u * sh.n_readers + 200);
+            /* Under a keyset of the same listing, made before it, with the same people. */
+            size_t k = 0;
+            while (k < n && memcmp(ids[k], sh.kid, 16) != 0)
+                k++;
+            assert_true(k < n);
+            assert_int_equal(mv_decoy_shape_synth(seed, sh.kid, anchor, &ks), MV_OK);
+            assert_int_equal(ks.kind, MV_DECOY_MVK1);
+            assert_true(ms_of(ks.id) < ms_of(sh.id));
+            assert_memory_equal(ks.owner, sh.owner, 32);
+            assert_memory_equal(ks.patient, sh.patient, 32);
+            assert_memory_equal(ks.episode, sh.episode, 16);
+            assert_string_equal(ks.department, sh.department);
+        }
+        mv_decoy_shape_clear(&sh);
+        mv_decoy_shape_clear(&ks);
+    }
+    assert_true(n_rec >= 12 && n_ks >= 1 && n_ks <= n_rec);
+    /* The listing the decoy cloud serves: those entries, in the primary's order (creation,
+     * then id: with time-ordered ids, id order). */
+    mv_decoy_forward f;
+    mv_buf fb, a, b;
+    mv_buf_init(&fb, 1 << 16);
+    mv_buf_init(&a, 1 << 20);
+    mv_buf_init(&b, 1 << 20);
+    mv_decoy_forward_init(&f);
+    f.reason = MV_DECOY_UNAUTHENTICATED;
+    memcpy(f.principal, victim, 32);
+    snprintf(f.method, sizeof f.method, "GET");
+    f.path = "/v1/records";
+    f.path_len = strlen(f.path);
+    assert_int_equal(mv_decoy_forward_encode(&f, &fb), MV_OK);
+    assert_int_equal(call("POST", "/v1/decoy", fb.ptr, fb.len, &g_primary, &a), 200);
+    mv_json *root = NULL;
+    assert_int_equal(mv_json_parse((const char *)a.ptr, a.len, NULL, &root, NULL), MV_OK);
+    const mv_json *recs = mv_json_get(root, "records");
+    assert_int_equal(mv_json_len(recs), n);
+    uint8_t prev[16];
+    uint64_t prev_created = 0;
+    memset(prev, 0, sizeof prev);
+    uint8_t save_reason = g_reason;
+    g_reason = MV_DECOY_UNAUTHENTICATED;
+    for (size_t i = 0; i < n; i++) {
+        const mv_json *e = mv_json_at(recs, i);
+        uint8_t id[16];
+        uint64_t created = 0, env_bytes = 0, logical = 0, blocks = 0;
+        size_t hl = 0;
+        const char *hex = mv_json_get_str(e, "id", &hl);
+        assert_non_null(hex);
+        assert_int_equal(mv_hex_decode_exact(id, 16, hex, hl), MV_OK);
+        assert_int_equal(mv_json_get_u64(e, "created", &created), MV_OK);
+        assert_int_equal(mv_json_get_u64(e, "envelope_bytes", &env_bytes), MV_OK);
+        assert_int_equal(mv_json_get_u64(e, "logical_bytes", &logical), MV_OK);
+        assert_int_equal(mv_json_get_u64(e, "blocks", &blocks), MV_OK);
+        assert_true(memcmp(prev, id, 16) < 0 && prev_created <= created);
+        assert_int_equal(ms_of(id) / 1000, created);
+        memcpy(prev, id, 16);
+        prev_created = created;
+        /* A read of it: the listed size, the listed kind. */
+        char path[64];
+        snprintf(path, sizeof path, "/v1/records/%.32s", hex);
+        assert_int_equal(forward(&g_primary, "GET", path, NULL, 0, NULL, 0, &b), 200);
+        assert_int_equal(b.len, env_bytes);
+        mv_envelope_kind kind;
+        uint8_t kid[16];
+        assert_int_equal(mv_envelope_kind_of(b.ptr, b.len, &kind, kid), MV_OK);
+        if (blocks == 0) {
+            assert_int_equal(kind, MV_ENVELOPE_MVK1);
+            assert_int_equal(logical, env_bytes);
+            uint8_t pks[2 * 32];
+            size_t m = 0;
+            assert_int_equal(mv_envelope_readers(b.ptr, b.len, pks, 2, &m), MV_OK);
+            assert_int_equal(env_bytes, 5 + 112 * m);
+        } else {
+            assert_int_equal(kind, MV_ENVELOPE_MVE2);
+            assert_true(logical > env_bytes);
+            char khex[33];
+            assert_int_equal(mv_hex_encode(khex, sizeof khex, kid, 16), MV_OK);
+            assert_non_null(strstr((const char *)a.ptr, khex));
+        }
+    }
+    g_reason = save_reason;
+    mv_json_free(root);
+    /* Any id with a real-looking time: that time, the same on every ask; an old random id
+     * (before issue 12) still gets an invented record within the history. */
+    uint8_t rid[16];
+    mv_decoy_shape r1, r2;
+    mv_decoy_shape_init(&r1);
+    mv_decoy_shape_init(&r2);
+    assert_int_equal(mv_record_id_new(rid), MV_OK);
+    assert_int_equal(mv_decoy_shape_synth(seed, rid, anchor, &r1), MV_OK);
+    assert_int_equal(mv_decoy_shape_synth(seed, rid, anchor, &r2), MV_OK);
+    assert_int_equal(r1.created, ms_of(rid) / 1000);
+    assert_int_equal(r1.env_len, r2.env_len);
+    assert_memory_equal(r1.kid, r2.kid, 16);
+    mv_decoy_shape_clear(&r1);
+    mv_decoy_shape_clear(&r2);
+    memset(rid, 0xd7, 16);
+    assert_int_equal(mv_decoy_shape_synth(seed, rid, anchor, &r1), MV_OK);
+    assert_true(r1.created < anchor && r1.created > anchor - 2u * 365 * 86400 - 86400);
+    assert_int_equal(r1.kind, MV_DECOY_MVE2);
+    assert_int_equal(mv_decoy_shape_synth(seed, r1.kid, anchor, &r2), MV_OK);
+    assert_int_equal(r2.kind, MV_DECOY_MVK1);
+    assert_true(r2.created <= r1.created);
+    mv_decoy_shape_clear(&r1);
+    mv_decoy_shape_clear(&r2);
+    /* Honeytokens (time-ordered ids of their own) in a listing come with the keyset
+     * mv_decoy_shape_synth puts them under; 4,000 of them make most of a listing. */
+    uint8_t(*hx)[16] = mv_mallocarray(4000, 16);
+    assert_non_null(hx);
+    for (size_t i = 0; i < 4000; i++)
+        assert_int_equal(mv_record_id_new(hx[i]), MV_OK);
+    n = mv_decoy_synth_list(seed, victim, anchor, (const uint8_t(*)[16])hx, 4000, ids, MV_DECOY_SYNTH_LIST_MAX);
+    size_t n_honey = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t h = 0;
+        while (h < 4000 && memcmp(hx[h], ids[i], 16) != 0)
+            h++;
+        if (h == 4000)
+            continue;
+        n_honey++;
+        assert_int_equal(mv_decoy_shape_synth(seed, ids[i], anchor, &r1), MV_OK);
+        assert_int_equal(r1.created, ms_of(ids[i]) / 1000);
+        size_t k = 0;
+        while (k < n && memcmp(ids[k], r1.kid, 16) != 0)
+            k++;
+        assert_true(k < n);
+        assert_int_equal(mv_decoy_shape_synth(seed, r1.kid, anchor, &r2), MV_OK);
+        assert_int_equal(r2.kind, MV_DECOY_MVK1);
+        assert_true(r2.created <= r1.created);
+        mv_decoy_shape_clear(&r1);
+        mv_decoy_shape_clear(&r2);
+    }
+    assert_true(n_honey >= 1);
+    mv_free(hx);
+    mv_buf_clear(&fb);
     mv_buf_clear(&a);
     mv_buf_clear(&b);
 }
@@ -979,6 +1169,7 @@ static int teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_decoy_cloud), cmocka_unit_test(test_unverified_invented),
+                                       cmocka_unit_test(test_unverified_world),
                                        cmocka_unit_test(test_decoy_costs), cmocka_unit_test(test_shape_store_compact),
                                        cmocka_unit_test(test_restart_kill9), cmocka_unit_test(test_bulk_read_budget),
                                        cmocka_unit_test(test_upgrade_from_rec_files)};

@@ -206,7 +206,8 @@ $PROBE "$URL" GET "/v1/records/$HT" --user "$TMP/chen" --out "$TMP/h1.json" > /d
 [ "$(json_get "$TMP/h1.json" 'd["headers"]')" = "$(json_get "$TMP/real0.json" 'd["headers"]')" ] || fail "honeytoken answer headers differ from a real record's"
 expect_one_alert honeytoken "honeytoken read" "honeytoken read"
 # Unverified callers see honeytokens only as members of the invented pool, with invented
-# metadata: never the planting admin's key, the department or the time they were planted.
+# metadata: never the planting admin's key or the department (their creation time is the one
+# their time-ordered ids carry, as for any record).
 ADMK=$(key_of "$ADMIN")
 for i in 1 2 3 4 5; do
   curl -s -H "MV-Key: $(printf '%064x' "$i")" "$URL/v1/records" > "$TMP/list$i.json"
@@ -284,7 +285,12 @@ assert len(ids) >= 12, "a listing of %d records" % len(ids)
 assert not real & set(ids), "a real record id is listed"
 for r in d["records"]:
     assert alv not in (r["owner"], r["patient"]) and dana not in (r["owner"], r["patient"]), "a real key is listed"
-    assert r["logical_bytes"] > r["envelope_bytes"] > 0, "sizes no real listing has"
+    if r["blocks"] == 0:  # a keyset (MVK1, 5 + 112 bytes per reader), as real listings hold them
+        assert r["logical_bytes"] == r["envelope_bytes"] and (r["envelope_bytes"] - 5) % 112 == 0, "a keyset's size"
+    else:
+        assert r["logical_bytes"] > r["envelope_bytes"] > 0, "sizes no real listing has"
+    # Time-ordered ids, as the primary's: the id's first 6 bytes are its creation in ms.
+    assert int(r["id"][:12], 16) // 1000 == r["created"], "an id whose time is not its creation"
 # The primary's order (creation time, then id): the decoy listing is written by the same code.
 assert [(r["created"], r["id"]) for r in d["records"]] == sorted((r["created"], r["id"]) for r in d["records"])
 PY
