@@ -10,10 +10,10 @@
  *
  * Record encoding (all integers unsigned LEB128, minimal, at most 64 bits), written since
  * issue 12 as MVR2:
- *   "MVR2" | version u8 = 2 | kind u8 | created | name_len | name | packed_len | packed skeleton |
- *   n_blocks | n_blocks x (tag 32 | key 32 | slot' | plain_len | cipher_len)
+ *   "MVR2" | version u8 = 2 | kind u8 | created | packed_name_len | packed name | packed_len |
+ *   packed skeleton | n_blocks | n_blocks x (tag 32 | key 32 | slot' | plain_len | cipher_len)
  * where slot' = (slot + 1) mod 2^32, so the FHIR root slot (UINT32_MAX) takes one byte, and
- * the packed skeleton is the skeleton with its lowercase UUIDs and ISO 8601 dates and
+ * the packed name and packed skeleton are the name and the skeleton with its lowercase UUIDs and ISO 8601 dates and
  * date-times written as binary escapes (docs/records.md "Packed skeletons"): exact for every
  * byte string, one packing per skeleton, and at most twice the skeleton's length.
  * MVR1 (written until issue 12; read forever) is the same with "MVR1" | version 1 and the

@@ -38,6 +38,7 @@ static const char rkey_salt[] = "medvault-record-key-v2";
 #define REC1_VERSION 1
 /* A packed skeleton is at most twice its text (skel.h: only bytes below 0x20 grow). */
 #define PACKED_SKELETON_MAX (2 * MV_RECORD_SKELETON_MAX)
+#define PACKED_NAME_MAX (2 * MV_RECORD_NAME_MAX)
 _Static_assert(MV_RECORD_VERSION == 2, "mv_record_encode writes MVR2");
 
 _Static_assert(MV_ENVELOPE_ENTRY_BYTES == MV_BOX_PUBLIC_BYTES + WRAP_BYTES, "entry = pk | wrap");
@@ -229,9 +230,14 @@ mv_err mv_record_encode(const mv_record *r, mv_buf *out)
     memcpy(hdr, rec2_magic, 4);
     hdr[4] = MV_RECORD_VERSION;
     hdr[5] = (uint8_t)r->kind;
+    /* The name is packed too: file names exported per resource carry the resource's UUID
+     * (`MedicationRequest-<uuid>.json`), 36 characters that zstd keeps as about 20 bytes. */
+    if ((rc = mv_buf_append(out, hdr, sizeof hdr)) != MV_OK || (rc = put_varint(out, r->created)) != MV_OK ||
+        (rc = mv_skel_pack(r->name, r->name_len, &packed)) != MV_OK ||
+        (rc = put_varint(out, packed.len)) != MV_OK || (rc = mv_buf_append(out, packed.ptr, packed.len)) != MV_OK)
+        goto out;
+    mv_buf_reset(&packed);
     if ((rc = mv_skel_pack(r->skeleton, r->skeleton_len, &packed)) != MV_OK ||
-        (rc = mv_buf_append(out, hdr, sizeof hdr)) != MV_OK || (rc = put_varint(out, r->created)) != MV_OK ||
-        (rc = put_varint(out, r->name_len)) != MV_OK || (rc = mv_buf_append(out, r->name, r->name_len)) != MV_OK ||
         (rc = put_varint(out, packed.len)) != MV_OK || (rc = mv_buf_append(out, packed.ptr, packed.len)) != MV_OK ||
         (rc = put_varint(out, r->n_blocks)) != MV_OK)
         goto out;
@@ -307,18 +313,19 @@ static mv_err get_view(cursor *c, size_t cap, const uint8_t **p, size_t *n)
     return MV_OK;
 }
 
-/* MVR2's skeleton: the packed form (skel.h), unpacked into a new allocation. Strict as
- * mv_skel_unpack: one packing per text, and no more than MV_RECORD_SKELETON_MAX bytes. */
-static mv_err get_packed_skeleton(cursor *c, uint8_t **dst, size_t *dst_len)
+/* MVR2's name or skeleton: the packed form (skel.h) of at most packed_cap bytes, unpacked into
+ * a new allocation. Strict as mv_skel_unpack: one packing per text, and no more than text_cap
+ * bytes. */
+static mv_err get_packed(cursor *c, size_t packed_cap, size_t text_cap, uint8_t **dst, size_t *dst_len)
 {
     const uint8_t *p;
     size_t n;
     mv_err rc;
     mv_buf text;
-    if ((rc = get_view(c, PACKED_SKELETON_MAX, &p, &n)) != MV_OK || n == 0)
+    if ((rc = get_view(c, packed_cap, &p, &n)) != MV_OK || n == 0)
         return rc;
-    mv_buf_init(&text, MV_RECORD_SKELETON_MAX);
-    if ((rc = mv_skel_unpack(p, n, MV_RECORD_SKELETON_MAX, &text)) != MV_OK) {
+    mv_buf_init(&text, text_cap);
+    if ((rc = mv_skel_unpack(p, n, text_cap, &text)) != MV_OK) {
         mv_buf_clear(&text);
         return rc;
     }
@@ -371,8 +378,10 @@ mv_err mv_record_decode(const uint8_t *in, size_t len, mv_record *out)
     else
         goto out;
     if ((rc = get_varint(&c, &out->created)) != MV_OK ||
-        (rc = get_string(&c, MV_RECORD_NAME_MAX, &out->name, &out->name_len)) != MV_OK ||
-        (rc = (packed ? get_packed_skeleton(&c, &out->skeleton, &out->skeleton_len)
+        (rc = (packed ? get_packed(&c, PACKED_NAME_MAX, MV_RECORD_NAME_MAX, &out->name, &out->name_len)
+                      : get_string(&c, MV_RECORD_NAME_MAX, &out->name, &out->name_len))) != MV_OK ||
+        (rc = (packed ? get_packed(&c, PACKED_SKELETON_MAX, MV_RECORD_SKELETON_MAX, &out->skeleton,
+                                   &out->skeleton_len)
                       : get_string(&c, MV_RECORD_SKELETON_MAX, &out->skeleton, &out->skeleton_len))) != MV_OK ||
         (rc = get_varint(&c, &n_blocks)) != MV_OK)
         goto out;

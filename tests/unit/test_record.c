@@ -254,6 +254,42 @@ static void test_record_pinned_packed(void **state)
     mv_buf_clear(&e);
 }
 
+/* MVR2 packs the name as it packs the skeleton: the UUID of a per-resource export's file name
+ * takes 17 bytes, and the name reads back unchanged; a malformed packed name is PARSE. */
+static void test_record_packed_name(void **state)
+{
+    (void)state;
+    static const char name[] = "MedicationRequest-2e61963a-6933-4a58-bb0b-b5bc90b2dd66.json";
+    static const uint8_t uuid[16] = {0x2e, 0x61, 0x96, 0x3a, 0x69, 0x33, 0x4a, 0x58,
+                                     0xbb, 0x0b, 0xb5, 0xbc, 0x90, 0xb2, 0xdd, 0x66};
+    mv_record r, d;
+    mv_buf e;
+    mv_record_init(&r);
+    mv_record_init(&d);
+    mv_buf_init(&e, 4096);
+    assert_int_equal(mv_record_set_name(&r, (const uint8_t *)name, sizeof name - 1), MV_OK);
+    assert_int_equal(mv_record_encode(&r, &e), MV_OK);
+    /* "MVR2" 02 01, created 0, packed name: 18 + 17 + 5 bytes, skeleton 0, n_blocks 0. */
+    assert_int_equal(e.len, 6 + 1 + 1 + 40 + 1 + 1);
+    assert_memory_equal(e.ptr, "MVR2\x02\x01\x00", 7);
+    assert_int_equal(e.ptr[7], 40);
+    assert_memory_equal(e.ptr + 8, "MedicationRequest-", 18);
+    assert_int_equal(e.ptr[26], 0x01);
+    assert_memory_equal(e.ptr + 27, uuid, 16);
+    assert_memory_equal(e.ptr + 43, ".json", 5);
+    assert_int_equal(mv_record_decode(e.ptr, e.len, &d), MV_OK);
+    assert_int_equal(d.name_len, sizeof name - 1);
+    assert_memory_equal(d.name, name, d.name_len);
+    mv_record_clear(&d);
+    /* A name escape cut short is refused. */
+    e.ptr[7] = 30;
+    memmove(e.ptr + 38, e.ptr + 48, e.len - 48);
+    assert_int_equal(mv_record_decode(e.ptr, e.len - 10, &d), MV_ERR_PARSE);
+    assert_null(d.name);
+    mv_record_clear(&r);
+    mv_buf_clear(&e);
+}
+
 /* Decodes "MVR2" 02 01 | 0 | 0 | len | packed | 0 (a FHIR record with only a skeleton) and,
  * on success, checks the skeleton is text and compares it with want (NULL: no comparison). */
 static mv_err decode_packed(const uint8_t *packed, size_t n, const char *want)
@@ -1760,6 +1796,7 @@ int main(void)
         cmocka_unit_test(test_record_pinned),
         cmocka_unit_test(test_record_pinned_packed),
         cmocka_unit_test(test_record_packed_strict),
+        cmocka_unit_test(test_record_packed_name),
         cmocka_unit_test(test_record_skeleton_property),
         cmocka_unit_test(test_record_decode_strict),
         cmocka_unit_test(test_record_setters_and_encode_errors),
