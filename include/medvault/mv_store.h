@@ -70,6 +70,9 @@ typedef struct mv_store_options {
     size_t pack_target;   /* start a new pack file once the current one would exceed this; 64 MiB */
     size_t map_size;      /* LMDB map size (a sparse reservation, not disk use); 64 GiB */
     uint64_t claim_ttl_s; /* seconds a claim stays live; 3600 */
+    unsigned max_readers; /* index snapshots open at once (a read function holds one, a
+                             listing's callback may open a second); 126. Each costs 64
+                             bytes of index/lock.mdb; beyond it a read fails (MV_ERR_BUSY). */
 } mv_store_options;
 
 /* Opens (creating if needed) the store in directory dir: dir/, dir/index (LMDB), dir/packs/,
@@ -80,7 +83,8 @@ typedef struct mv_store_options {
  * transaction per 1024 records; a crash mid-way leaves a store the next open finishes.
  * dir is copied; opt is read only during the call. *out receives the handle (close it
  * with mv_store_close); it is NULL on error.
- * Errors: MV_ERR_INVAL (NULL dir/out, or opt->pack_target above 4 GiB), MV_ERR_BUSY (another
+ * Errors: MV_ERR_INVAL (NULL dir/out, opt->pack_target above 4 GiB or opt->max_readers
+ * above 65536), MV_ERR_BUSY (another
  * process, or another handle in this one, holds the store), MV_ERR_TOO_LARGE (path too long),
  * MV_ERR_PARSE (the index holds an entry this version cannot decode, or has a newer format),
  * MV_ERR_IO, MV_ERR_NOMEM. */

@@ -196,8 +196,10 @@ struct mv_index {
 };
 
 /* Opens (creating) the LMDB environment in directory path (which must exist).
- * map_size in bytes. MV_ERR_IO, MV_ERR_NOMEM, MV_ERR_PARSE (not an LMDB environment of a
+ * map_size in bytes; max_readers read transactions may be open at once (the lock file holds
+ * a 64-byte slot for each: a larger lock file left by an earlier open is removed first, which
+ * is safe because the caller holds the store's exclusive lock). MV_ERR_IO, MV_ERR_NOMEM, MV_ERR_PARSE (not an LMDB environment of a
  * compatible version). */
-mv_err mv_index_lmdb_open(const char *path, size_t map_size, mv_index **out);
+mv_err mv_index_lmdb_open(const char *path, size_t map_size, unsigned max_readers, mv_index **out);
 
 #endif

@@ -5,7 +5,10 @@
 
 #include <errno.h>
 #include <lmdb.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "medvault/mv_hash.h"
 #include "medvault/mv_mem.h"
@@ -44,6 +47,8 @@ static mv_err map_err(int e)
     case MDB_MAP_FULL:
     case MDB_TXN_FULL:
         return MV_ERR_TOO_LARGE;
+    case MDB_READERS_FULL:
+        return MV_ERR_BUSY; /* more snapshots open at once than max_readers */
     case ENOMEM:
         return MV_ERR_NOMEM;
     case MDB_CORRUPTED:
@@ -1448,12 +1453,33 @@ static const mv_index_ops lmdb_ops = {
     .close = ix_close,
 };
 
-mv_err mv_index_lmdb_open(const char *path, size_t map_size, mv_index **out)
+/* LMDB sizes its lock file for the reader slots of whoever created it (a 128-byte header and
+ * 64 bytes per slot) and keeps a larger one as it is; a lock file sized for more readers than
+ * we allow is removed so that LMDB makes one of the right size. Only the holder of the store's
+ * exclusive lock opens the environment, so no process is using the old one. */
+static mv_err shrink_lock_file(const char *dir, unsigned max_readers)
+{
+    char lp[4096];
+    struct stat st;
+    int n = snprintf(lp, sizeof lp, "%s/lock.mdb", dir);
+    if (n < 0 || (size_t)n >= sizeof lp)
+        return MV_ERR_TOO_LARGE;
+    if (stat(lp, &st) != 0)
+        return errno == ENOENT ? MV_OK : MV_ERR_IO;
+    if ((uint64_t)st.st_size <= 128 + 64 * (uint64_t)max_readers)
+        return MV_OK;
+    return unlink(lp) == 0 || errno == ENOENT ? MV_OK : MV_ERR_IO;
+}
+
+mv_err mv_index_lmdb_open(const char *path, size_t map_size, unsigned max_readers, mv_index **out)
 {
     index_lmdb *ix = NULL;
     MDB_txn *txn = NULL;
     mv_err rc = MV_ERR_NOMEM;
     *out = NULL;
+    if ((rc = shrink_lock_file(path, max_readers)) != MV_OK)
+        return rc;
+    rc = MV_ERR_NOMEM;
     if (!(ix = mv_calloc(1, sizeof *ix)))
         goto out;
     ix->base.ops = &lmdb_ops;
@@ -1465,7 +1491,7 @@ mv_err mv_index_lmdb_open(const char *path, size_t map_size, mv_index **out)
      * MDB_NOTLS: read transactions are not tied to threads (the server's thread pool). */
     if ((rc = map_err(mdb_env_set_mapsize(ix->env, map_size))) != MV_OK ||
         (rc = map_err(mdb_env_set_maxdbs(ix->env, DB_COUNT))) != MV_OK ||
-        (rc = map_err(mdb_env_set_maxreaders(ix->env, 1024))) != MV_OK ||
+        (rc = map_err(mdb_env_set_maxreaders(ix->env, max_readers))) != MV_OK ||
         (rc = map_err(mdb_env_open(ix->env, path, MDB_NOTLS, 0600))) != MV_OK)
         goto out;
     if ((rc = map_err(mdb_txn_begin(ix->env, NULL, 0, &txn))) != MV_OK)

@@ -28,6 +28,10 @@
 #define DEFAULT_PACK_TARGET ((size_t)64 << 20)
 #define DEFAULT_MAP_SIZE ((size_t)64 << 30)
 #define DEFAULT_CLAIM_TTL 3600
+/* LMDB's own default. The lock file holds 64 bytes per reader slot: at 1024 slots it was
+ * 64 KiB, more than a 500-record store's whole index. */
+#define DEFAULT_MAX_READERS 126
+#define MAX_READERS_CAP 65536
 #define GC_STAGE ((size_t)4 << 20) /* bytes of live entries gc copies per write */
 #define OVERHEAD ((uint64_t)MV_BLOB_ENTRY_OVERHEAD)
 
@@ -509,7 +513,7 @@ mv_err mv_store_open(const char *dir, const mv_store_options *opt, mv_store **ou
     if (!dir || !out)
         return MV_ERR_INVAL;
     *out = NULL;
-    if (opt && (uint64_t)opt->pack_target > UINT32_MAX)
+    if (opt && ((uint64_t)opt->pack_target > UINT32_MAX || opt->max_readers > MAX_READERS_CAP))
         return MV_ERR_INVAL;
     if (!(s = mv_calloc(1, sizeof *s)))
         return MV_ERR_NOMEM;
@@ -517,6 +521,7 @@ mv_err mv_store_open(const char *dir, const mv_store_options *opt, mv_store **ou
     s->pack_target = opt && opt->pack_target ? opt->pack_target : DEFAULT_PACK_TARGET;
     s->claim_ttl = opt && opt->claim_ttl_s ? opt->claim_ttl_s : DEFAULT_CLAIM_TTL;
     size_t map_size = opt && opt->map_size ? opt->map_size : DEFAULT_MAP_SIZE;
+    unsigned max_readers = opt && opt->max_readers ? opt->max_readers : DEFAULT_MAX_READERS;
 
     if ((rc = mv_file_mkdir(dir, 0700)) != MV_OK)
         goto out;
@@ -532,7 +537,7 @@ mv_err mv_store_open(const char *dir, const mv_store_options *opt, mv_store **ou
     if ((rc = mv_path_join(path, sizeof path, dir, "index")) != MV_OK ||
         (rc = mv_file_mkdir(path, 0700)) != MV_OK ||
         (rc = mv_path_join(s->index_file, sizeof s->index_file, path, "data.mdb")) != MV_OK ||
-        (rc = mv_index_lmdb_open(path, map_size, &s->ix)) != MV_OK)
+        (rc = mv_index_lmdb_open(path, map_size, max_readers, &s->ix)) != MV_OK)
         goto out;
     if ((rc = mv_path_join(path, sizeof path, dir, "packs")) != MV_OK ||
         (rc = mv_file_mkdir(path, 0700)) != MV_OK ||

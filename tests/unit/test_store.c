@@ -15,7 +15,7 @@
 
 static mv_store *open_store(const char *dir, size_t pack_target)
 {
-    mv_store_options o = {pack_target, (size_t)1 << 30, 0};
+    mv_store_options o = {pack_target, (size_t)1 << 30, 0, 0};
     mv_store *s = NULL;
     assert_int_equal(mv_store_open(dir, &o, &s), MV_OK);
     assert_non_null(s);
@@ -653,7 +653,7 @@ static void test_check_refcounts(void **state)
     mv_index *ix = NULL;
     mv_itxn *t = NULL;
     mv_ix_block b;
-    assert_int_equal(mv_index_lmdb_open(path, (size_t)1 << 30, &ix), MV_OK);
+    assert_int_equal(mv_index_lmdb_open(path, (size_t)1 << 30, 126, &ix), MV_OK);
     assert_int_equal(ix->ops->begin(ix, 1, &t), MV_OK);
     assert_int_equal(ix->ops->block_get(t, a.in.tag, &b), MV_OK);
     assert_int_equal(b.refs, 1);
@@ -864,7 +864,7 @@ static void test_record_v1_values_decode(void **state)
     mv_itxn *t = NULL;
     mv_ix_block b;
     mv_ix_stats st;
-    assert_int_equal(mv_index_lmdb_open(path, (size_t)1 << 30, &ix), MV_OK);
+    assert_int_equal(mv_index_lmdb_open(path, (size_t)1 << 30, 126, &ix), MV_OK);
     assert_int_equal(ix->ops->begin(ix, 1, &t), MV_OK);
     assert_int_equal(ix->ops->block_get(t, a.in.tag, &b), MV_OK);
     b.refs = 1;
@@ -1133,7 +1133,7 @@ static void make_format1_store(const char *dir, su_blk *a)
     mv_itxn *t = NULL;
     mv_ix_block b;
     mv_ix_stats st;
-    assert_int_equal(mv_index_lmdb_open(path, (size_t)1 << 30, &ix), MV_OK);
+    assert_int_equal(mv_index_lmdb_open(path, (size_t)1 << 30, 126, &ix), MV_OK);
     assert_int_equal(ix->ops->begin(ix, 1, &t), MV_OK);
     assert_int_equal(ix->ops->block_get(t, a->in.tag, &b), MV_OK);
     b.refs = LEGACY_N;
@@ -1229,7 +1229,7 @@ static void test_format1_migrates(void **state)
     for (size_t k = 0; k < sizeof at / sizeof at[0]; k++) {
         dir = tu_tmpdir();
         make_format1_store(dir, &a);
-        mv_store_options o = {0, (size_t)1 << 30, 0};
+        mv_store_options o = {0, (size_t)1 << 30, 0, 0};
         mv_store *f = NULL;
         mv_store_test_fail_io_after((size_t)at[k]);
         mv_err rc = mv_store_open(dir, &o, &f);
@@ -1241,7 +1241,7 @@ static void test_format1_migrates(void **state)
         mv_itxn *t = NULL;
         char path[4096];
         snprintf(path, sizeof path, "%s/index", dir);
-        assert_int_equal(mv_index_lmdb_open(path, (size_t)1 << 30, &ix), MV_OK);
+        assert_int_equal(mv_index_lmdb_open(path, (size_t)1 << 30, 126, &ix), MV_OK);
         assert_int_equal(ix->ops->begin(ix, 0, &t), MV_OK);
         uint8_t lid[16], id0[16];
         mv_ix_legacy lg;
@@ -1352,6 +1352,37 @@ static void test_index_growth(void **state)
     }
 }
 
+static long file_size(const char *dir, const char *name)
+{
+    char p[1200];
+    struct stat st;
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    return stat(p, &st) == 0 ? (long)st.st_size : -1;
+}
+
+/* The index's lock file is sized by the reader slots: a store opened with 1024 slots (what
+ * every store had before) keeps a 64 KiB lock file, and the next open with the default 126
+ * makes it 8 KiB again. */
+static void test_lock_file_small(void **state)
+{
+    char ixdir[1100];
+    mv_store *s = NULL;
+    (void)state;
+    const char *dir = tu_tmpdir();
+    snprintf(ixdir, sizeof ixdir, "%s/index", dir);
+    mv_store_options o = {0, (size_t)1 << 30, 0, 1024};
+    assert_int_equal(mv_store_open(dir, &o, &s), MV_OK);
+    mv_store_close(s);
+    assert_int_equal(file_size(ixdir, "lock.mdb"), 128 + 64 * 1024);
+    s = open_store(dir, 0);
+    assert_true(file_size(ixdir, "lock.mdb") <= 128 + 64 * 126);
+    mv_store_check_report rep;
+    assert_int_equal(mv_store_check(s, &rep, NULL, NULL), MV_OK);
+    mv_store_close(s);
+    o.max_readers = 65537;
+    assert_int_equal(mv_store_open(dir, &o, &s), MV_ERR_INVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1370,6 +1401,7 @@ int main(void)
         cmocka_unit_test(test_check_detects_envelope_corruption),
         cmocka_unit_test(test_gc_reclaims_envelopes),
         cmocka_unit_test(test_format1_migrates),
+        cmocka_unit_test(test_lock_file_small),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
