@@ -172,10 +172,13 @@ typedef struct mv_index_ops {
     /* format: the index format version (0 for an index that predates it, 1 when it holds
      * format-1 records); legacy_next reads the first format-1 record with id > after (after
      * NULL: from the start) into *r and its id into id (NOT_FOUND: none left);
-     * legacy_finish drops the format-1 reader entries and records format 2. */
+     * legacy_finish drops the format-1 reader entries and records the current format (3). */
     mv_err (*format_get)(mv_itxn *t, uint32_t *format);
     mv_err (*legacy_next)(mv_itxn *t, const uint8_t *after, uint8_t *id, mv_ix_legacy *r);
     mv_err (*legacy_finish)(mv_itxn *t);
+    /* Moves up to max entries of an index format 2's one-database-per-table layout into the
+     * format-3 layout; *done once nothing is left to move (every call after is a no-op). */
+    mv_err (*fold_step)(mv_itxn *t, size_t max, int *done);
 
     /* packs: id -> accounting (NOT_FOUND); iterated in id order */
     mv_err (*pack_get)(mv_itxn *t, uint32_t pack, mv_ix_pack *p);

@@ -13,14 +13,43 @@
 #include "medvault/mv_hash.h"
 #include "medvault/mv_mem.h"
 
-enum { DB_BLOCKS, DB_ZERO, DB_TOKENS, DB_BTOK, DB_CLAIMS, DB_CTIME, DB_RECORDS, DB_READERS,
-       DB_PACKS, DB_STATS, DB_SETS, DB_SETHASH, DB_SETREADERS, DB_SEGSETS, DB_SEGS, DB_META,
+/* Index format 3 keeps three LMDB databases: "records" and "seg_sets", which grow by
+ * appending (their own trees, so that MDB_APPEND fills their pages), and "tables", which holds
+ * every other table under a one-byte table prefix. A write transaction copies each database's
+ * root-to-leaf path it touches and the main database's page naming it, and LMDB keeps the
+ * copies of the last two transactions: with a database per table (format 2), a small store's
+ * index was mostly sub-database roots and their copies. */
+enum { P_TABLES, P_RECORDS, P_SEGSETS, P_COUNT };
+static const char *const phys_names[P_COUNT] = {"tables", "records", "seg_sets"};
+
+enum { DB_META, DB_STATS, DB_PACKS, DB_SEGS, DB_SETS, DB_SETHASH, DB_SETREADERS, DB_BLOCKS,
+       DB_ZERO, DB_TOKENS, DB_BTOK, DB_CLAIMS, DB_CTIME, DB_BLOCKIDS, DB_RECORDS, DB_SEGSETS,
        DB_COUNT };
-/* "readers" is the format-1 reader index: kept only until a migration empties it. */
-static const char *const db_names[DB_COUNT] = {
-    "blocks", "zero", "tokens", "block_tokens", "claims", "claims_by_time",
-    "records", "readers", "packs", "stats", "sets", "set_hash", "set_readers", "seg_sets",
-    "segments", "meta"};
+/* Each table: its database, its prefix there (-1: a database of its own) and the format-2
+ * database it is folded from (NULL: none). block_ids has the largest prefix, so that a new
+ * chunk is the last key of "tables" and is appended. */
+static const struct {
+    int phys;
+    int prefix;
+    const char *old;
+} tables[DB_COUNT] = {
+    [DB_META] = {P_TABLES, 0x01, "meta"},
+    [DB_STATS] = {P_TABLES, 0x02, "stats"},
+    [DB_PACKS] = {P_TABLES, 0x03, "packs"},
+    [DB_SEGS] = {P_TABLES, 0x04, "segments"},
+    [DB_SETS] = {P_TABLES, 0x05, "sets"},
+    [DB_SETHASH] = {P_TABLES, 0x06, "set_hash"},
+    [DB_SETREADERS] = {P_TABLES, 0x07, "set_readers"},
+    [DB_BLOCKS] = {P_TABLES, 0x08, "blocks"},
+    [DB_ZERO] = {P_TABLES, 0x09, "zero"},
+    [DB_TOKENS] = {P_TABLES, 0x0a, "tokens"},
+    [DB_BTOK] = {P_TABLES, 0x0b, "block_tokens"},
+    [DB_CLAIMS] = {P_TABLES, 0x0c, "claims"},
+    [DB_CTIME] = {P_TABLES, 0x0d, "claims_by_time"},
+    [DB_BLOCKIDS] = {P_TABLES, 0xff, NULL},
+    [DB_RECORDS] = {P_RECORDS, -1, NULL},
+    [DB_SEGSETS] = {P_SEGSETS, -1, NULL},
+};
 
 #define VERSION 1
 #define TOTALS_KEY "\0" /* sorts before every department name (which cannot contain NUL) */
@@ -28,7 +57,11 @@ static const char *const db_names[DB_COUNT] = {
 typedef struct index_lmdb {
     mv_index base;
     MDB_env *env;
-    MDB_dbi dbi[DB_COUNT];
+    MDB_dbi dbi[P_COUNT];
+    /* Databases of earlier formats that exist in this environment: format 2's one per
+     * table (folded into "tables" by fold_step, then left empty) and format 1's "readers". */
+    MDB_dbi old[DB_COUNT], readers;
+    int has_old[DB_COUNT], has_readers;
 } index_lmdb;
 
 struct mv_itxn {
@@ -101,28 +134,97 @@ static void put_be64(uint8_t *p, uint64_t v)
         p[i] = (uint8_t)(v >> (56 - 8 * i));
 }
 
-static MDB_dbi D(mv_itxn *t, int which) { return t->ix->dbi[which]; }
+static MDB_dbi D(mv_itxn *t, int which) { return t->ix->dbi[tables[which].phys]; }
+
+#define KEYMAX 128 /* longest key of a table: block_tokens, tag || department || token */
+
+/* The key of table db's key k in its database: the table's prefix, then k. */
+typedef struct tkey {
+    uint8_t b[1 + KEYMAX];
+    MDB_val v;
+} tkey;
+
+static mv_err tkey_make(tkey *o, int db, const void *k, size_t kn)
+{
+    size_t n = 0;
+    if (kn > KEYMAX)
+        return MV_ERR_INVAL;
+    if (tables[db].prefix >= 0)
+        o->b[n++] = (uint8_t)tables[db].prefix;
+    if (kn)
+        memcpy(o->b + n, k, kn);
+    o->v.mv_size = n + kn;
+    o->v.mv_data = o->b;
+    return MV_OK;
+}
+
+/* A key of db's database as the table sees it (prefix dropped). */
+static MDB_val tkey_strip(int db, const MDB_val *k)
+{
+    MDB_val u = *k;
+    if (tables[db].prefix >= 0) {
+        u.mv_size = k->mv_size - 1;
+        u.mv_data = (uint8_t *)k->mv_data + 1;
+    }
+    return u;
+}
+
+static int tkey_in(int db, const MDB_val *k)
+{
+    return tables[db].prefix < 0 ||
+           (k->mv_size >= 1 && *(const uint8_t *)k->mv_data == (uint8_t)tables[db].prefix);
+}
 
 static mv_err get(mv_itxn *t, int db, const void *k, size_t kn, MDB_val *v)
 {
-    MDB_val key = {kn, (void *)(uintptr_t)k};
-    return map_err(mdb_get(t->txn, D(t, db), &key, v));
+    tkey key;
+    mv_err rc = tkey_make(&key, db, k, kn);
+    return rc != MV_OK ? rc : map_err(mdb_get(t->txn, D(t, db), &key.v, v));
 }
 
 static mv_err put(mv_itxn *t, int db, const void *k, size_t kn, const void *v, size_t vn)
 {
+    tkey key;
     if (mv_store_fault_hit())
         return MV_ERR_IO;
-    MDB_val key = {kn, (void *)(uintptr_t)k}, val = {vn, (void *)(uintptr_t)v};
-    return map_err(mdb_put(t->txn, D(t, db), &key, &val, 0));
+    mv_err rc = tkey_make(&key, db, k, kn);
+    MDB_val val = {vn, (void *)(uintptr_t)v};
+    return rc != MV_OK ? rc : map_err(mdb_put(t->txn, D(t, db), &key.v, &val, 0));
 }
 
 static mv_err del(mv_itxn *t, int db, const void *k, size_t kn)
 {
+    tkey key;
     if (mv_store_fault_hit())
         return MV_ERR_IO;
-    MDB_val key = {kn, (void *)(uintptr_t)k};
-    return map_err(mdb_del(t->txn, D(t, db), &key, NULL));
+    mv_err rc = tkey_make(&key, db, k, kn);
+    return rc != MV_OK ? rc : map_err(mdb_del(t->txn, D(t, db), &key.v, NULL));
+}
+
+/* Positions c on table db's first (last == 0) or last key; MDB_NOTFOUND when it is empty.
+ * *k is the key as the table sees it. */
+static int table_edge(MDB_cursor *c, int db, int last, MDB_val *k, MDB_val *v)
+{
+    int pf = tables[db].prefix, e;
+    uint8_t b;
+    if (pf < 0)
+        return mdb_cursor_get(c, k, v, last ? MDB_LAST : MDB_FIRST);
+    if (!last || pf < 0xff) {
+        b = (uint8_t)(last ? pf + 1 : pf);
+        k->mv_size = 1;
+        k->mv_data = &b;
+        e = mdb_cursor_get(c, k, v, MDB_SET_RANGE);
+        if (last)
+            e = e == 0 ? mdb_cursor_get(c, k, v, MDB_PREV)
+                       : e == MDB_NOTFOUND ? mdb_cursor_get(c, k, v, MDB_LAST) : e;
+    } else {
+        e = mdb_cursor_get(c, k, v, MDB_LAST);
+    }
+    if (e == 0 && !tkey_in(db, k))
+        e = MDB_NOTFOUND;
+    if (e == 0)
+        *k = tkey_strip(db, k);
+    return e;
 }
 
 /* Deletes k, treating an absent key as done. */
@@ -137,15 +239,20 @@ typedef mv_err (*kv_fn)(void *ctx, const MDB_val *k, const MDB_val *v);
 static mv_err scan(mv_itxn *t, int db, const void *prefix, size_t plen, kv_fn fn, void *ctx)
 {
     MDB_cursor *c = NULL;
-    MDB_val k = {plen, (void *)(uintptr_t)prefix}, v;
-    mv_err rc = map_err(mdb_cursor_open(t->txn, D(t, db), &c));
+    tkey full;
+    mv_err rc = tkey_make(&full, db, prefix, plen);
     if (rc != MV_OK)
         return rc;
-    int e = mdb_cursor_get(c, &k, &v, plen ? MDB_SET_RANGE : MDB_FIRST);
+    size_t fl = full.v.mv_size;
+    MDB_val k = full.v, v;
+    if ((rc = map_err(mdb_cursor_open(t->txn, D(t, db), &c))) != MV_OK)
+        return rc;
+    int e = mdb_cursor_get(c, &k, &v, fl ? MDB_SET_RANGE : MDB_FIRST);
     while (e == 0) {
-        if (plen && (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0))
+        if (fl && (k.mv_size < fl || memcmp(k.mv_data, full.b, fl) != 0))
             break;
-        if ((rc = fn(ctx, &k, &v)) != MV_OK)
+        MDB_val u = tkey_strip(db, &k);
+        if ((rc = fn(ctx, &u, &v)) != MV_OK)
             goto out;
         e = mdb_cursor_get(c, &k, &v, MDB_NEXT);
     }
@@ -245,8 +352,6 @@ typedef struct keylist {
     size_t *lens;
     size_t n, cap;
 } keylist;
-
-#define KEYMAX 128
 
 static mv_err keylist_add(void *ctx, const MDB_val *k, const MDB_val *v)
 {
@@ -483,7 +588,7 @@ static mv_err ix_claim_expire(mv_itxn *t, uint64_t before, uint64_t *n)
         return rc;
     int e;
     /* Deleting at the cursor moves it to the next key, so keep taking the first one. */
-    while ((e = mdb_cursor_get(c, &k, &v, MDB_FIRST)) == 0) {
+    while ((e = table_edge(c, DB_CTIME, 0, &k, &v)) == 0) {
         const uint8_t *p = k.mv_data;
         rc = MV_ERR_PARSE;
         if (k.mv_size != 72)
@@ -560,16 +665,23 @@ static int get_var(const uint8_t *p, size_t n, size_t *pos, uint64_t *v)
 /* Puts k (greater than every key of db, or of k's duplicates in a DUPSORT db) with
  * MDB_APPEND / MDB_APPENDDUP, otherwise plainly: appended keys fill pages instead of splitting
  * them in the middle, which is what keeps time-ordered record ids at full pages. */
-static mv_err put_ordered(mv_itxn *t, int db, const void *k, size_t kn, const void *v, size_t vn,
+static mv_err put_ordered(mv_itxn *t, int db, const void *k0, size_t kn0, const void *v, size_t vn,
                           int dupsort)
 {
     MDB_cursor *c = NULL;
-    MDB_val key = {kn, (void *)(uintptr_t)k}, val = {vn, (void *)(uintptr_t)v}, lk, lv;
+    tkey full;
     unsigned flags = 0;
     if (mv_store_fault_hit())
         return MV_ERR_IO;
-    mv_err rc = map_err(mdb_cursor_open(t->txn, D(t, db), &c));
+    /* The whole database's last key decides: a table under a prefix appends only when its
+     * prefix is the largest (block_ids); the others are put plainly. */
+    mv_err rc = tkey_make(&full, db, k0, kn0);
     if (rc != MV_OK)
+        return rc;
+    const uint8_t *k = full.b;
+    size_t kn = full.v.mv_size;
+    MDB_val key = full.v, val = {vn, (void *)(uintptr_t)v}, lk, lv;
+    if ((rc = map_err(mdb_cursor_open(t->txn, D(t, db), &c))) != MV_OK)
         return rc;
     int e;
     if (dupsort) {
@@ -1025,7 +1137,7 @@ static mv_err next_id(mv_itxn *t, int db, size_t kn, uint64_t *id)
     mv_err rc = map_err(mdb_cursor_open(t->txn, D(t, db), &c));
     if (rc != MV_OK)
         return rc;
-    int e = mdb_cursor_get(c, &k, &v, MDB_LAST);
+    int e = table_edge(c, db, 1, &k, &v);
     if (e == MDB_NOTFOUND) {
         *id = 1;
         rc = MV_OK;
@@ -1167,12 +1279,16 @@ static mv_err ix_seg_iter(mv_itxn *t, mv_ix_seg_fn fn, void *ctx)
 /* ---- format and the format-1 records ---- */
 
 #define FORMAT_KEY "format"
-#define FORMAT_CURRENT 2
+#define FORMAT_CURRENT 3
 
 static mv_err ix_format_get(mv_itxn *t, uint32_t *format)
 {
     MDB_val v;
     mv_err rc = get(t, DB_META, FORMAT_KEY, sizeof FORMAT_KEY - 1, &v);
+    if (rc == MV_ERR_NOT_FOUND && t->ix->has_old[DB_META]) { /* format 2, not folded yet */
+        MDB_val key = {sizeof FORMAT_KEY - 1, (void *)(uintptr_t)FORMAT_KEY};
+        rc = map_err(mdb_get(t->txn, t->ix->old[DB_META], &key, &v));
+    }
     if (rc == MV_ERR_NOT_FOUND) {
         *format = 0;
         return MV_OK;
@@ -1261,11 +1377,51 @@ static mv_err ix_legacy_finish(mv_itxn *t)
     uint8_t v[4];
     if (mv_store_fault_hit())
         return MV_ERR_IO;
-    mv_err rc = map_err(mdb_drop(t->txn, D(t, DB_READERS), 0));
-    if (rc != MV_OK)
-        return rc;
+    if (t->ix->has_readers) {
+        mv_err rc = map_err(mdb_drop(t->txn, t->ix->readers, 0));
+        if (rc != MV_OK)
+            return rc;
+    }
     put_u32(v, FORMAT_CURRENT);
     return put(t, DB_META, FORMAT_KEY, sizeof FORMAT_KEY - 1, v, 4);
+}
+
+/* Moves up to max entries of format 2's per-table databases into "tables" (deleting them
+ * there, so a crash between steps loses nothing and the next open goes on); *done is set
+ * once every one of them is empty. The emptied databases stay (a name in the main database
+ * each, no page). */
+static mv_err ix_fold_step(mv_itxn *t, size_t max, int *done)
+{
+    size_t moved = 0;
+    mv_err rc = MV_OK;
+    *done = 0;
+    for (int db = 0; db < DB_COUNT && moved < max; db++) {
+        MDB_cursor *c = NULL;
+        MDB_val k, v;
+        int e;
+        if (!t->ix->has_old[db])
+            continue;
+        if ((rc = map_err(mdb_cursor_open(t->txn, t->ix->old[db], &c))) != MV_OK)
+            return rc;
+        while (moved < max && (e = mdb_cursor_get(c, &k, &v, MDB_FIRST)) == 0) {
+            if (k.mv_size > KEYMAX) {
+                rc = MV_ERR_PARSE;
+                break;
+            }
+            if ((rc = put(t, db, k.mv_data, k.mv_size, v.mv_data, v.mv_size)) != MV_OK)
+                break;
+            if ((rc = map_err(mdb_cursor_del(c, 0))) != MV_OK)
+                break;
+            moved++;
+        }
+        if (rc == MV_OK && moved < max && e != MDB_NOTFOUND)
+            rc = map_err(e);
+        mdb_cursor_close(c);
+        if (rc != MV_OK)
+            return rc;
+    }
+    *done = moved < max;
+    return MV_OK;
 }
 
 /* ---- packs ---- */
@@ -1443,6 +1599,7 @@ static const mv_index_ops lmdb_ops = {
     .format_get = ix_format_get,
     .legacy_next = ix_legacy_next,
     .legacy_finish = ix_legacy_finish,
+    .fold_step = ix_fold_step,
     .pack_get = ix_pack_get,
     .pack_put = ix_pack_put,
     .pack_del = ix_pack_del,
@@ -1490,15 +1647,32 @@ mv_err mv_index_lmdb_open(const char *path, size_t map_size, unsigned max_reader
     /* Durable commits (no MDB_NOSYNC): mv_store's "returns only when durable" rests on them.
      * MDB_NOTLS: read transactions are not tied to threads (the server's thread pool). */
     if ((rc = map_err(mdb_env_set_mapsize(ix->env, map_size))) != MV_OK ||
-        (rc = map_err(mdb_env_set_maxdbs(ix->env, DB_COUNT))) != MV_OK ||
+        (rc = map_err(mdb_env_set_maxdbs(ix->env, P_COUNT + DB_COUNT + 1))) != MV_OK ||
         (rc = map_err(mdb_env_set_maxreaders(ix->env, max_readers))) != MV_OK ||
         (rc = map_err(mdb_env_open(ix->env, path, MDB_NOTLS, 0600))) != MV_OK)
         goto out;
     if ((rc = map_err(mdb_txn_begin(ix->env, NULL, 0, &txn))) != MV_OK)
         goto out;
-    for (int i = 0; i < DB_COUNT; i++)
-        if ((rc = map_err(mdb_dbi_open(txn, db_names[i], MDB_CREATE, &ix->dbi[i]))) != MV_OK)
+    for (int i = 0; i < P_COUNT; i++)
+        if ((rc = map_err(mdb_dbi_open(txn, phys_names[i], MDB_CREATE, &ix->dbi[i]))) != MV_OK)
             goto out;
+    /* Earlier formats' databases are opened where they exist, never created. */
+    for (int i = 0; i < DB_COUNT; i++) {
+        if (!tables[i].old)
+            continue;
+        int e = mdb_dbi_open(txn, tables[i].old, 0, &ix->old[i]);
+        if (e != 0 && e != MDB_NOTFOUND) {
+            rc = map_err(e);
+            goto out;
+        }
+        ix->has_old[i] = e == 0;
+    }
+    int e = mdb_dbi_open(txn, "readers", 0, &ix->readers);
+    if (e != 0 && e != MDB_NOTFOUND) {
+        rc = map_err(e);
+        goto out;
+    }
+    ix->has_readers = e == 0;
     rc = map_err(mdb_txn_commit(txn));
     txn = NULL;
     if (rc != MV_OK)

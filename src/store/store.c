@@ -465,7 +465,8 @@ void mv_store_close(mv_store *s)
     mv_free(s);
 }
 
-static mv_err migrate(mv_store *s);
+static mv_err fold(mv_store *s, uint32_t *format);
+static mv_err migrate(mv_store *s, uint32_t format);
 
 static mv_err init_locks(mv_store *s)
 {
@@ -509,6 +510,7 @@ mv_err mv_store_open(const char *dir, const mv_store_options *opt, mv_store **ou
 {
     char path[PATH_CAP];
     mv_store *s = NULL;
+    uint32_t format = 0;
     mv_err rc;
     if (!dir || !out)
         return MV_ERR_INVAL;
@@ -539,6 +541,9 @@ mv_err mv_store_open(const char *dir, const mv_store_options *opt, mv_store **ou
         (rc = mv_path_join(s->index_file, sizeof s->index_file, path, "data.mdb")) != MV_OK ||
         (rc = mv_index_lmdb_open(path, map_size, max_readers, &s->ix)) != MV_OK)
         goto out;
+    /* Format 2's tables move first: recovery reads the packs from them. */
+    if ((rc = fold(s, &format)) != MV_OK)
+        goto out;
     if ((rc = mv_path_join(path, sizeof path, dir, "packs")) != MV_OK ||
         (rc = mv_file_mkdir(path, 0700)) != MV_OK ||
         (rc = mv_blob_file_open(path, &s->blob)) != MV_OK)
@@ -547,7 +552,7 @@ mv_err mv_store_open(const char *dir, const mv_store_options *opt, mv_store **ou
         goto out;
     if ((rc = init_locks(s)) != MV_OK)
         goto out;
-    if ((rc = migrate(s)) != MV_OK)
+    if ((rc = migrate(s, format)) != MV_OK)
         goto out;
     *out = s;
     s = NULL;
@@ -1883,33 +1888,66 @@ out:
     return rc;
 }
 
-/* Brings an index of format 0 (new) or 1 up to format 2; refuses a newer one. */
-static mv_err migrate(mv_store *s)
+/* Index format 2's tables move into format 3's shared database in transactions of this
+ * many entries. */
+#define FOLD_BATCH 16384
+
+/* The first step of bringing an index of format 0 (new), 1 or 2 up to format 3 (refusing a
+ * newer one), before recovery reads the packs the index names: the tables of format 2 (or 1)
+ * move into format 3's layout, in transactions of FOLD_BATCH entries; a format-2 index is
+ * then marked format 3. *format receives the format found. migrate() then converts format-1
+ * records. Every step is one transaction, so a crash leaves a store the next open carries on
+ * with. */
+static mv_err fold(mv_store *s, uint32_t *format)
 {
     mv_itxn *t = NULL;
-    uint32_t format = 0;
-    uint8_t after[16] = {0};
-    uint64_t moved = 0;
-    int started = 0, done = 0;
+    int done = 0;
     mv_err rc = IX(s)->begin(s->ix, 0, &t);
     if (rc != MV_OK)
         return rc;
-    rc = IX(s)->format_get(t, &format);
+    rc = IX(s)->format_get(t, format);
     IX(s)->abort(t);
-    if (rc != MV_OK)
+    if (rc != MV_OK || *format == 3)
         return rc;
-    if (format == 2)
-        return MV_OK;
-    if (format > 2) {
+    if (*format > 3) {
         mv_log(MV_LOG_ERROR, "store", "the index has format %" PRIu32 ", newer than this "
-               "version reads (2)", format);
+               "version reads (3)", *format);
         return MV_ERR_PARSE;
     }
+    while (!done) {
+        if ((rc = IX(s)->begin(s->ix, 1, &t)) != MV_OK)
+            return rc;
+        if ((rc = IX(s)->fold_step(t, FOLD_BATCH, &done)) != MV_OK) {
+            IX(s)->abort(t);
+            return rc;
+        }
+        if (done && *format == 2 && (rc = IX(s)->legacy_finish(t)) != MV_OK) {
+            IX(s)->abort(t);
+            return rc;
+        }
+        if ((rc = IX(s)->commit(t)) != MV_OK)
+            return rc;
+    }
+    if (*format == 2)
+        mv_log(MV_LOG_INFO, "store", "index migrated from format 2 to 3");
+    return MV_OK;
+}
+
+/* Converts the records of a format-1 index (format 0: a new index, which only gets its
+ * format mark), after fold and recovery. */
+static mv_err migrate(mv_store *s, uint32_t format)
+{
+    uint8_t after[16] = {0};
+    uint64_t moved = 0;
+    int started = 0, done = 0;
+    mv_err rc = MV_OK;
+    if (format >= 2)
+        return MV_OK;
     while (!done)
         if ((rc = migrate_batch(s, after, &started, &done, &moved)) != MV_OK)
             return rc;
     if (moved)
-        mv_log(MV_LOG_INFO, "store", "index migrated to format 2: %" PRIu64 " records' "
+        mv_log(MV_LOG_INFO, "store", "index migrated to format 3: %" PRIu64 " records' "
                "envelopes moved to packs", moved);
     return MV_OK;
 }

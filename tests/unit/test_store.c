@@ -794,6 +794,29 @@ static void test_patient_and_episode(void **state)
  * value is written straight into LMDB, laid out as the version-1 encoder did:
  * version 1 | dept_len | n_readers u16 | n_tags u32 | created u64 | logical u64 |
  * envelope_len u32 | owner 32 | dept | readers | tags | envelope. */
+/* Rewrites a format-3 index holding no records into the layout of formats 1 and 2 (one
+ * database per table, what the fold of format 3 undoes), in txn. */
+static void legacy_layout(MDB_txn *txn)
+{
+    static const char *const names[14] = {NULL, "meta", "stats", "packs", "segments", "sets",
+                                          "set_hash", "set_readers", "blocks", "zero", "tokens",
+                                          "block_tokens", "claims", "claims_by_time"};
+    MDB_dbi tb, old;
+    MDB_cursor *c = NULL;
+    MDB_val k, v;
+    assert_int_equal(mdb_dbi_open(txn, "tables", 0, &tb), 0);
+    assert_int_equal(mdb_cursor_open(txn, tb, &c), 0);
+    while (mdb_cursor_get(c, &k, &v, MDB_FIRST) == 0) {
+        uint8_t p = *(const uint8_t *)k.mv_data;
+        assert_true(p >= 1 && p <= 13);
+        assert_int_equal(mdb_dbi_open(txn, names[p], MDB_CREATE, &old), 0);
+        MDB_val ok = {k.mv_size - 1, (uint8_t *)k.mv_data + 1};
+        assert_int_equal(mdb_put(txn, old, &ok, &v, 0), 0);
+        assert_int_equal(mdb_cursor_del(c, 0), 0);
+    }
+    mdb_cursor_close(c);
+}
+
 static void test_record_v1_values_decode(void **state)
 {
     (void)state;
@@ -829,41 +852,13 @@ static void test_record_v1_values_decode(void **state)
     memcpy(v + n, "env1", 4), n += 4;
     assert_int_equal(n, sizeof v);
 
-    /* Into the index as a version-1 store held it: the record, its reader entries, the block's
-     * reference and the stats counters. */
-    char path[4096];
-    snprintf(path, sizeof path, "%s/index", dir);
-    MDB_env *env = NULL;
-    MDB_txn *txn = NULL;
-    MDB_dbi recs, rdrs;
-    assert_int_equal(mdb_env_create(&env), 0);
-    assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
-    assert_int_equal(mdb_env_set_mapsize(env, (size_t)1 << 30), 0);
-    assert_int_equal(mdb_env_open(env, path, MDB_NOTLS, 0600), 0);
-    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
-    assert_int_equal(mdb_dbi_open(txn, "records", 0, &recs), 0);
-    assert_int_equal(mdb_dbi_open(txn, "readers", 0, &rdrs), 0);
-    MDB_val k = {16, id}, val = {sizeof v, v};
-    assert_int_equal(mdb_put(txn, recs, &k, &val, 0), 0);
-    /* A format-1 index has no format mark: drop the one the first open wrote. */
-    MDB_dbi meta;
-    assert_int_equal(mdb_dbi_open(txn, "meta", 0, &meta), 0);
-    MDB_val fk = {6, (void *)"format"};
-    assert_int_equal(mdb_del(txn, meta, &fk, NULL), 0);
-    uint8_t rk[48];
-    memcpy(rk + 32, id, 16);
-    for (int i = 0; i < 2; i++) {
-        memcpy(rk, i ? reader : a.in.claimant, 32);
-        MDB_val kk = {48, rk}, e = {0, (void *)""};
-        assert_int_equal(mdb_put(txn, rdrs, &kk, &e, 0), 0);
-    }
-    assert_int_equal(mdb_txn_commit(txn), 0);
-    mdb_env_close(env);
     /* The block reference and stats through the engine's own vtable. */
     mv_index *ix = NULL;
     mv_itxn *t = NULL;
     mv_ix_block b;
     mv_ix_stats st;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/index", dir);
     assert_int_equal(mv_index_lmdb_open(path, (size_t)1 << 30, 126, &ix), MV_OK);
     assert_int_equal(ix->ops->begin(ix, 1, &t), MV_OK);
     assert_int_equal(ix->ops->block_get(t, a.in.tag, &b), MV_OK);
@@ -881,6 +876,35 @@ static void test_record_v1_values_decode(void **state)
     }
     assert_int_equal(ix->ops->commit(t), MV_OK);
     ix->ops->close(ix);
+    /* Into the index as a version-1 store held it: the record, its reader entries, the block's
+     * reference and the stats counters. */
+    MDB_env *env = NULL;
+    MDB_txn *txn = NULL;
+    MDB_dbi recs, rdrs;
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 32), 0);
+    assert_int_equal(mdb_env_set_mapsize(env, (size_t)1 << 30), 0);
+    assert_int_equal(mdb_env_open(env, path, MDB_NOTLS, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "records", 0, &recs), 0);
+    legacy_layout(txn);
+    assert_int_equal(mdb_dbi_open(txn, "readers", MDB_CREATE, &rdrs), 0);
+    MDB_val k = {16, id}, val = {sizeof v, v};
+    assert_int_equal(mdb_put(txn, recs, &k, &val, 0), 0);
+    /* A format-1 index has no format mark: drop the one the first open wrote. */
+    MDB_dbi meta;
+    assert_int_equal(mdb_dbi_open(txn, "meta", 0, &meta), 0);
+    MDB_val fk = {6, (void *)"format"};
+    assert_int_equal(mdb_del(txn, meta, &fk, NULL), 0);
+    uint8_t rk[48];
+    memcpy(rk + 32, id, 16);
+    for (int i = 0; i < 2; i++) {
+        memcpy(rk, i ? reader : a.in.claimant, 32);
+        MDB_val kk = {48, rk}, e = {0, (void *)""};
+        assert_int_equal(mdb_put(txn, rdrs, &kk, &e, 0), 0);
+    }
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
 
     s = open_store(dir, 0);
     mv_store_record_info info;
@@ -1088,8 +1112,30 @@ static void make_format1_store(const char *dir, su_blk *a)
     su_blk_make(a, "er", 100, 82, 1, 1);
     assert_int_equal(mv_store_put_blocks(s, &a->in, 1, NULL), MV_OK);
     mv_store_close(s);
+    /* The block's references and the counters, as the format-1 engine kept them. */
+    mv_index *ix = NULL;
+    mv_itxn *t = NULL;
+    mv_ix_block b;
+    mv_ix_stats st;
     char path[4096];
     snprintf(path, sizeof path, "%s/index", dir);
+    assert_int_equal(mv_index_lmdb_open(path, (size_t)1 << 30, 126, &ix), MV_OK);
+    assert_int_equal(ix->ops->begin(ix, 1, &t), MV_OK);
+    assert_int_equal(ix->ops->block_get(t, a->in.tag, &b), MV_OK);
+    b.refs = LEGACY_N;
+    assert_int_equal(ix->ops->block_put(t, a->in.tag, &b), MV_OK);
+    for (int i = 0; i < 2; i++) {
+        const char *d = i ? "er" : NULL;
+        assert_int_equal(ix->ops->stats_get(t, d, &st), MV_OK);
+        st.records += LEGACY_N;
+        st.logical += (uint64_t)LEGACY_N * (64 + 100);
+        st.physical += (uint64_t)LEGACY_N * 64 + 100;
+        if (!d)
+            st.envelope_bytes += (uint64_t)LEGACY_N * 64;
+        assert_int_equal(ix->ops->stats_put(t, d, &st), MV_OK);
+    }
+    assert_int_equal(ix->ops->commit(t), MV_OK);
+    ix->ops->close(ix);
     MDB_env *env = NULL;
     MDB_txn *txn = NULL;
     MDB_dbi recs, rdrs, meta;
@@ -1099,7 +1145,8 @@ static void make_format1_store(const char *dir, su_blk *a)
     assert_int_equal(mdb_env_open(env, path, MDB_NOTLS, 0600), 0);
     assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
     assert_int_equal(mdb_dbi_open(txn, "records", 0, &recs), 0);
-    assert_int_equal(mdb_dbi_open(txn, "readers", 0, &rdrs), 0);
+    legacy_layout(txn);
+    assert_int_equal(mdb_dbi_open(txn, "readers", MDB_CREATE, &rdrs), 0);
     assert_int_equal(mdb_dbi_open(txn, "meta", 0, &meta), 0);
     MDB_val fk = {6, (void *)"format"};
     assert_int_equal(mdb_del(txn, meta, &fk, NULL), 0);
@@ -1128,28 +1175,6 @@ static void make_format1_store(const char *dir, su_blk *a)
     }
     assert_int_equal(mdb_txn_commit(txn), 0);
     mdb_env_close(env);
-    /* The block's references and the counters, as the format-1 engine kept them. */
-    mv_index *ix = NULL;
-    mv_itxn *t = NULL;
-    mv_ix_block b;
-    mv_ix_stats st;
-    assert_int_equal(mv_index_lmdb_open(path, (size_t)1 << 30, 126, &ix), MV_OK);
-    assert_int_equal(ix->ops->begin(ix, 1, &t), MV_OK);
-    assert_int_equal(ix->ops->block_get(t, a->in.tag, &b), MV_OK);
-    b.refs = LEGACY_N;
-    assert_int_equal(ix->ops->block_put(t, a->in.tag, &b), MV_OK);
-    for (int i = 0; i < 2; i++) {
-        const char *d = i ? "er" : NULL;
-        assert_int_equal(ix->ops->stats_get(t, d, &st), MV_OK);
-        st.records += LEGACY_N;
-        st.logical += (uint64_t)LEGACY_N * (64 + 100);
-        st.physical += (uint64_t)LEGACY_N * 64 + 100;
-        if (!d)
-            st.envelope_bytes += (uint64_t)LEGACY_N * 64;
-        assert_int_equal(ix->ops->stats_put(t, d, &st), MV_OK);
-    }
-    assert_int_equal(ix->ops->commit(t), MV_OK);
-    ix->ops->close(ix);
 }
 
 static void assert_migrated(mv_store *s, const su_blk *a)
