@@ -28,6 +28,7 @@ typedef struct mv_ix_block {
     uint64_t off; /* of the entry's framing */
     uint32_t len; /* ciphertext bytes */
     uint64_t refs;
+    uint64_t id;   /* the block's number in records' segments (block_id_new); 0: none yet */
     char dept[65]; /* first uploader's department */
 } mv_ix_block;
 
@@ -37,16 +38,19 @@ typedef struct mv_ix_pack {
     uint64_t live_entries;
 } mv_ix_pack;
 
-/* A record (format 2): 16-byte id -> where its bytes are and which access set it has. Its
- * tags (32 bytes each) and then its envelope lie at offset off of segment seg's data. */
+/* A record: 16-byte id -> where its bytes are and which access set it has. With ids set
+ * (index format 3), its envelope and then its blocks' ids (varints) lie at offset off of
+ * segment seg's data; otherwise (written by format 2) its tags (32 bytes each) and then its
+ * envelope. */
 typedef struct mv_ix_record {
     uint32_t set;          /* access set id */
     uint64_t created;
     uint64_t logical;
     uint64_t seg;          /* envelope segment id */
-    uint64_t off;          /* of the tags within the segment's data */
+    uint64_t off;          /* of the record's bytes within the segment's data */
     uint64_t n_tags;
     uint64_t envelope_len;
+    int ids;               /* layout: envelope then block ids (1) or tags then envelope (0) */
 } mv_ix_record;
 
 /* An access set: who may read a record and what it belongs to. Records with equal access
@@ -116,7 +120,11 @@ typedef struct mv_index_ops {
     /* blocks: tag -> location, refs, first department (NOT_FOUND) */
     mv_err (*block_get)(mv_itxn *t, const uint8_t *tag, mv_ix_block *b);
     mv_err (*block_put)(mv_itxn *t, const uint8_t *tag, const mv_ix_block *b);
-    mv_err (*block_del)(mv_itxn *t, const uint8_t *tag); /* also its tokens; NOT_FOUND */
+    mv_err (*block_del)(mv_itxn *t, const uint8_t *tag); /* also its tokens and id; NOT_FOUND */
+    /* block ids: new gives tag the next id (the caller stores it in the block's entry);
+     * tag maps an id back (NOT_FOUND: no such id, or its block was freed) */
+    mv_err (*block_id_new)(mv_itxn *t, const uint8_t *tag, uint64_t *id);
+    mv_err (*block_id_tag)(mv_itxn *t, uint64_t id, uint8_t *tag);
     mv_err (*block_iter)(mv_itxn *t, mv_ix_block_fn fn, void *ctx);
     mv_err (*zero_iter)(mv_itxn *t, mv_ix_tag_fn fn, void *ctx);
 

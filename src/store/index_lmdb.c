@@ -302,21 +302,46 @@ static mv_err ix_commit(mv_itxn *t)
 
 /* ---- blocks ---- */
 
-#define BLOCK_FIXED 26 /* version, pack u32, off u64, len u32, refs u64, dept_len u8 */
+/* Version 1 (index formats 1 and 2): version u8, pack u32, off u64, len u32, refs u64,
+ * dept_len u8, dept. Version 2 (format 3): version u8 = 2, then varints pack, off, len, refs,
+ * block id (0: none assigned yet), then dept_len u8, dept. */
+#define BLOCK_FIXED 26
+#define BLOCK_V2 2
+
+static size_t put_var(uint8_t *p, uint64_t v);
+static int get_var(const uint8_t *p, size_t n, size_t *pos, uint64_t *v);
+static mv_err put_ordered(mv_itxn *t, int db, const void *k0, size_t kn0, const void *v, size_t vn,
+                          int dupsort);
 
 static mv_err decode_block(const MDB_val *v, mv_ix_block *b)
 {
     const uint8_t *p = v->mv_data;
-    if (v->mv_size < BLOCK_FIXED || p[0] != VERSION)
+    size_t n = v->mv_size, dl, pos = 1;
+    uint64_t pack, len;
+    if (n < 1)
         return MV_ERR_PARSE;
-    size_t dl = p[25];
-    if (dl > 64 || v->mv_size != BLOCK_FIXED + dl)
+    if (p[0] == VERSION) {
+        if (n < BLOCK_FIXED || (dl = p[25]) > 64 || n != BLOCK_FIXED + dl)
+            return MV_ERR_PARSE;
+        b->pack = get_u32(p + 1);
+        b->off = get_u64(p + 5);
+        b->len = get_u32(p + 13);
+        b->refs = get_u64(p + 17);
+        b->id = 0;
+        memcpy(b->dept, p + BLOCK_FIXED, dl);
+        b->dept[dl] = 0;
+        return MV_OK;
+    }
+    if (p[0] != BLOCK_V2 || !get_var(p, n, &pos, &pack) || pack > UINT32_MAX ||
+        !get_var(p, n, &pos, &b->off) || !get_var(p, n, &pos, &len) || len > UINT32_MAX ||
+        !get_var(p, n, &pos, &b->refs) || !get_var(p, n, &pos, &b->id) || pos >= n)
         return MV_ERR_PARSE;
-    b->pack = get_u32(p + 1);
-    b->off = get_u64(p + 5);
-    b->len = get_u32(p + 13);
-    b->refs = get_u64(p + 17);
-    memcpy(b->dept, p + BLOCK_FIXED, dl);
+    dl = p[pos++];
+    if (dl > 64 || n != pos + dl)
+        return MV_ERR_PARSE;
+    b->pack = (uint32_t)pack;
+    b->len = (uint32_t)len;
+    memcpy(b->dept, p + pos, dl);
     b->dept[dl] = 0;
     return MV_OK;
 }
@@ -330,19 +355,20 @@ static mv_err ix_block_get(mv_itxn *t, const uint8_t *tag, mv_ix_block *b)
 
 static mv_err ix_block_put(mv_itxn *t, const uint8_t *tag, const mv_ix_block *b)
 {
-    uint8_t v[BLOCK_FIXED + 64];
-    size_t dl = strlen(b->dept);
+    uint8_t v[1 + 5 * 10 + 1 + 64];
+    size_t dl = strlen(b->dept), n = 0;
     mv_err rc;
     if (dl > 64)
         return MV_ERR_INVAL;
-    v[0] = VERSION;
-    put_u32(v + 1, b->pack);
-    put_u64(v + 5, b->off);
-    put_u32(v + 13, b->len);
-    put_u64(v + 17, b->refs);
-    v[25] = (uint8_t)dl;
-    memcpy(v + BLOCK_FIXED, b->dept, dl);
-    if ((rc = put(t, DB_BLOCKS, tag, 32, v, BLOCK_FIXED + dl)) != MV_OK)
+    v[n++] = BLOCK_V2;
+    n += put_var(v + n, b->pack);
+    n += put_var(v + n, b->off);
+    n += put_var(v + n, b->len);
+    n += put_var(v + n, b->refs);
+    n += put_var(v + n, b->id);
+    v[n++] = (uint8_t)dl;
+    memcpy(v + n, b->dept, dl);
+    if ((rc = put(t, DB_BLOCKS, tag, 32, v, n + dl)) != MV_OK)
         return rc;
     return b->refs == 0 ? put(t, DB_ZERO, tag, 32, "", 0) : del_opt(t, DB_ZERO, tag, 32);
 }
@@ -389,10 +415,17 @@ static void keylist_free(keylist *l)
     mv_free(l->lens);
 }
 
+static mv_err block_id_free(mv_itxn *t, uint64_t id);
+
 static mv_err ix_block_del(mv_itxn *t, const uint8_t *tag)
 {
     keylist l = {0};
+    mv_ix_block b;
     mv_err rc;
+    if ((rc = ix_block_get(t, tag, &b)) != MV_OK)
+        return rc;
+    if (b.id && (rc = block_id_free(t, b.id)) != MV_OK)
+        return rc;
     if ((rc = del(t, DB_BLOCKS, tag, 32)) != MV_OK)
         return rc;
     if ((rc = del_opt(t, DB_ZERO, tag, 32)) != MV_OK)
@@ -462,6 +495,108 @@ static mv_err ix_zero_iter(mv_itxn *t, mv_ix_tag_fn fn, void *ctx)
     cb c = {.ctx = ctx};
     c.fn.tag = fn;
     return scan(t, DB_ZERO, NULL, 0, zero_iter_kv, &c);
+}
+
+/* ---- block ids: a block's number, given when a record first names it, so that a record's
+ * bytes in its segment name the block by a varint instead of its 32-byte tag. block_ids maps
+ * them back: chunk number (BE u32) -> the tags of ids 31 * chunk + 1 .. 31 * chunk + 31, 32
+ * bytes each, all zero for a freed one (a chunk whose ids are all freed is dropped). Ids
+ * grow, so chunks are appended (block_ids has the largest prefix of "tables"), and 31 tags
+ * and a key make four chunks fill a 4 KiB page. An id is only reused after the chunks above
+ * it were dropped, when no record names it: a freed block had no references. ---- */
+
+#define BID_CHUNK 31
+
+static mv_err ix_block_id_new(mv_itxn *t, const uint8_t *tag, uint64_t *id)
+{
+    MDB_cursor *c = NULL;
+    MDB_val k, v;
+    uint8_t key[4], buf[32 * BID_CHUNK];
+    uint64_t chunk = 0;
+    size_t have = 0;
+    mv_err rc = map_err(mdb_cursor_open(t->txn, D(t, DB_BLOCKIDS), &c));
+    if (rc != MV_OK)
+        return rc;
+    int e = table_edge(c, DB_BLOCKIDS, 1, &k, &v);
+    if (e == 0) {
+        rc = MV_ERR_PARSE;
+        if (k.mv_size != 4 || v.mv_size == 0 || v.mv_size % 32 || v.mv_size > sizeof buf)
+            goto out;
+        chunk = get_be32(k.mv_data);
+        have = v.mv_size / 32;
+        memcpy(buf, v.mv_data, v.mv_size);
+        if (have == BID_CHUNK) {
+            rc = MV_ERR_TOO_LARGE;
+            if (chunk == UINT32_MAX)
+                goto out;
+            chunk++;
+            have = 0;
+        }
+    } else if (e != MDB_NOTFOUND) {
+        rc = map_err(e);
+        goto out;
+    }
+    mdb_cursor_close(c);
+    c = NULL;
+    memcpy(buf + 32 * have, tag, 32);
+    put_be32(key, (uint32_t)chunk);
+    if ((rc = put_ordered(t, DB_BLOCKIDS, key, 4, buf, 32 * (have + 1), 0)) != MV_OK)
+        goto out;
+    *id = BID_CHUNK * chunk + have + 1;
+    rc = MV_OK;
+out:
+    if (c)
+        mdb_cursor_close(c);
+    return rc;
+}
+
+static mv_err ix_block_id_tag(mv_itxn *t, uint64_t id, uint8_t *tag)
+{
+    uint8_t key[4], acc = 0;
+    MDB_val v;
+    if (id == 0 || (id - 1) / BID_CHUNK > UINT32_MAX)
+        return MV_ERR_NOT_FOUND;
+    size_t slot = (size_t)((id - 1) % BID_CHUNK);
+    put_be32(key, (uint32_t)((id - 1) / BID_CHUNK));
+    mv_err rc = get(t, DB_BLOCKIDS, key, 4, &v);
+    if (rc != MV_OK)
+        return rc;
+    if (v.mv_size % 32 || v.mv_size > 32 * BID_CHUNK)
+        return MV_ERR_PARSE;
+    if (v.mv_size < 32 * (slot + 1))
+        return MV_ERR_NOT_FOUND;
+    const uint8_t *p = (const uint8_t *)v.mv_data + 32 * slot;
+    for (int i = 0; i < 32; i++)
+        acc |= p[i];
+    if (!acc)
+        return MV_ERR_NOT_FOUND;
+    memcpy(tag, p, 32);
+    return MV_OK;
+}
+
+static mv_err block_id_free(mv_itxn *t, uint64_t id)
+{
+    uint8_t key[4], buf[32 * BID_CHUNK], acc = 0;
+    MDB_val v;
+    if ((id - 1) / BID_CHUNK > UINT32_MAX)
+        return MV_ERR_PARSE;
+    size_t slot = (size_t)((id - 1) % BID_CHUNK);
+    put_be32(key, (uint32_t)((id - 1) / BID_CHUNK));
+    mv_err rc = get(t, DB_BLOCKIDS, key, 4, &v);
+    if (rc == MV_ERR_NOT_FOUND)
+        return MV_OK; /* already inconsistent; mv_store_check reports it */
+    if (rc != MV_OK)
+        return rc;
+    if (v.mv_size % 32 || v.mv_size > sizeof buf)
+        return MV_ERR_PARSE;
+    size_t n = v.mv_size;
+    if (n < 32 * (slot + 1))
+        return MV_OK;
+    memcpy(buf, v.mv_data, n); /* the value's memory may move once the transaction changes */
+    memset(buf + 32 * slot, 0, 32);
+    for (size_t i = 0; i < n; i++)
+        acc |= buf[i];
+    return acc ? put(t, DB_BLOCKIDS, key, 4, buf, n) : del(t, DB_BLOCKIDS, key, 4);
 }
 
 /* ---- tokens ---- */
@@ -727,6 +862,7 @@ out:
 #define REC_V1 1
 #define REC_V2 2
 #define REC_V3 3
+#define REC_V4 4 /* format 3: the record's envelope, then its blocks' ids (varints) */
 #define REC_FIXED_V1 60
 #define REC_FIXED_V2 108
 
@@ -735,8 +871,9 @@ static mv_err decode_record(const MDB_val *v, mv_ix_record *r)
     const uint8_t *p = v->mv_data;
     size_t n = v->mv_size, pos = 1;
     uint64_t set;
-    if (n < 1 || p[0] != REC_V3)
+    if (n < 1 || (p[0] != REC_V3 && p[0] != REC_V4))
         return MV_ERR_PARSE;
+    r->ids = p[0] == REC_V4;
     if (!get_var(p, n, &pos, &set) || set == 0 || set > UINT32_MAX ||
         !get_var(p, n, &pos, &r->created) || !get_var(p, n, &pos, &r->logical) ||
         !get_var(p, n, &pos, &r->seg) || !get_var(p, n, &pos, &r->off) ||
@@ -877,7 +1014,7 @@ static mv_err segset_remove(mv_itxn *t, uint64_t seg, uint32_t set, const uint8_
 static size_t encode_record(uint8_t *v, const mv_ix_record *r)
 {
     size_t n = 0;
-    v[n++] = REC_V3;
+    v[n++] = r->ids ? REC_V4 : REC_V3;
     n += put_var(v + n, r->set);
     n += put_var(v + n, r->created);
     n += put_var(v + n, r->logical);
@@ -1360,7 +1497,7 @@ static mv_err ix_legacy_next(mv_itxn *t, const uint8_t *after, uint8_t *id, mv_i
         if (after && memcmp(k.mv_data, after, 16) <= 0)
             continue;
         const uint8_t *p = v.mv_data;
-        if (v.mv_size && p[0] == REC_V3)
+        if (v.mv_size && (p[0] == REC_V3 || p[0] == REC_V4))
             continue;
         memcpy(id, k.mv_data, 16);
         rc = decode_legacy(&v, r);
@@ -1568,6 +1705,8 @@ static const mv_index_ops lmdb_ops = {
     .block_put = ix_block_put,
     .block_del = ix_block_del,
     .block_iter = ix_block_iter,
+    .block_id_new = ix_block_id_new,
+    .block_id_tag = ix_block_id_tag,
     .zero_iter = ix_zero_iter,
     .token_get = ix_token_get,
     .token_put = ix_token_put,

@@ -126,9 +126,9 @@ static void test_round_trip(void **state)
     assert_int_equal(st.blocks, 3);
     assert_int_equal(st.block_bytes, 1200);
     assert_int_equal(st.envelope_bytes, 4);
-    /* Blocks, then two envelope segments (36 framing + 4 header + tags + envelope): the
-     * first envelope's bytes stay, dead, until gc. */
-    assert_int_equal(st.pack_bytes, 1200 + 3 * 36 + (40 + 3 * 32 + 11) + (40 + 3 * 32 + 4));
+    /* Blocks, then two envelope segments (36 framing + 4 header + envelope + the blocks'
+     * ids, one byte each): the first envelope's bytes stay, dead, until gc. */
+    assert_int_equal(st.pack_bytes, 1200 + 3 * 36 + (40 + 11 + 3) + (40 + 4 + 3));
     assert_int_equal(st.logical_bytes, 1204);
     assert_int_equal(st.data_bytes, 1204);
     /* Physical: everything on disk, the index file included. */
@@ -485,8 +485,9 @@ static void test_refs_delete_gc(void **state)
     assert_int_equal(mv_store_get_stats(s, &after), MV_OK);
     assert_int_equal(after.blocks, before.blocks - 6);
     assert_int_equal(after.block_bytes, before.block_bytes - expect_bytes);
-    /* ... and record A's envelope segment (36 + 4 + 6 tags + "A"), dead since its delete. */
-    assert_int_equal(after.pack_bytes, before.pack_bytes - expect_bytes - 6 * 36 - (40 + 6 * 32 + 1));
+    /* ... and record A's envelope segment (36 + 4 + "A" + 6 one-byte block ids), dead since
+     * its delete. */
+    assert_int_equal(after.pack_bytes, before.pack_bytes - expect_bytes - 6 * 36 - (40 + 1 + 6));
     assert_int_equal(su_packs_size(dir), after.pack_bytes);
     assert_true(su_packs_size(dir) < disk_before);
     for (int i = 0; i < N; i++) {
@@ -959,12 +960,12 @@ static void test_check_detects_envelope_corruption(void **state)
     mv_store_stats st;
     assert_int_equal(mv_store_get_stats(s, &st), MV_OK);
     /* The pack: the block (36 + 256), then the first record's segment: 36 framing, 4 header,
-     * one tag, the envelope. */
+     * the envelope, one block id. */
     char path[4096];
     su_pack_path(path, sizeof path, dir, 1);
     int fd = open(path, O_RDWR);
     assert_true(fd >= 0);
-    off_t at = (36 + 256) + 36 + 4 + 32 + 3;
+    off_t at = (36 + 256) + 36 + 4 + 3;
     uint8_t byte;
     assert_int_equal(pread(fd, &byte, 1, at), 1);
     assert_int_equal(byte, 's'); /* "first envelope"[3] */
@@ -1024,8 +1025,9 @@ static void test_gc_reclaims_envelopes(void **state)
         assert_int_equal(res[i], MV_OK);
     mv_store_stats before, after;
     assert_int_equal(mv_store_get_stats(s, &before), MV_OK);
-    /* One segment for the whole call: 36 framing + 4 header + (tag + envelope) per record. */
-    assert_int_equal(before.pack_bytes, 36 + 300 + 36 + 4 + N * (32 + 500));
+    /* One segment for the whole call: 36 framing + 4 header + (envelope + a one-byte block
+     * id) per record. */
+    assert_int_equal(before.pack_bytes, 36 + 300 + 36 + 4 + N * (500 + 1));
     uint64_t disk = su_packs_size(dir);
     for (int i = 0; i < N; i += 2)
         assert_int_equal(mv_store_record_delete(s, in[i].id), MV_OK);
@@ -1034,7 +1036,7 @@ static void test_gc_reclaims_envelopes(void **state)
     assert_int_equal(mv_store_gc(s, (uint64_t)time(NULL), &g), MV_OK);
     assert_true(g.packs_rewritten >= 1);
     assert_int_equal(mv_store_get_stats(s, &after), MV_OK);
-    assert_int_equal(after.pack_bytes, before.pack_bytes - (N / 2) * (32 + 500));
+    assert_int_equal(after.pack_bytes, before.pack_bytes - (N / 2) * (500 + 1));
     assert_int_equal(su_packs_size(dir), after.pack_bytes);
     assert_true(su_packs_size(dir) < disk);
     su_assert_clean(s);
@@ -1372,8 +1374,9 @@ static void test_index_growth(void **state)
                       "batch and the new sub-databases), packs %.1f bytes/record\n",
                       patients[i], warm, cold, packs);
         assert_true(warm < 100.0);
-        /* Envelopes are in the packs now: 700 bytes, 32 of tag, framing shared by a batch. */
-        assert_true(packs < 700 + 32 + 2);
+        /* Envelopes are in the packs: 700 bytes, a one-byte block id (was its 32-byte tag),
+         * framing shared by a batch. */
+        assert_true(packs < 700 + 1 + 2);
     }
 }
 
