@@ -5,9 +5,11 @@
 #include "storeutil.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <lmdb.h>
 #include <time.h>
 
+#include "medvault/mv_hash.h"
 #include "medvault/mv_mem.h"
 #include "medvault/mv_record.h"
 #include "store/index.h"
@@ -1380,6 +1382,196 @@ static void test_index_growth(void **state)
     }
 }
 
+/* ---- a store written by index format 2 (tests/vectors/store-format2, see its README) ---- */
+
+static void f2_fill(uint8_t *p, size_t n, unsigned a)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = (uint8_t)(a * 31 + i * 7 + (i >> 3));
+}
+
+static void f2_id(uint8_t id[16], int n)
+{
+    memset(id, 0, 16);
+    id[0] = 0x01;
+    id[15] = (uint8_t)n;
+}
+
+static void copy_file(const char *from, const char *to)
+{
+    FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
+    char buf[8192];
+    size_t n;
+    assert_non_null(in);
+    assert_non_null(out);
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+        assert_int_equal(fwrite(buf, 1, n, out), n);
+    fclose(in);
+    assert_int_equal(fclose(out), 0);
+}
+
+/* A fresh copy of the format-2 store in a new temporary directory. */
+static const char *format2_copy(void)
+{
+    const char *v = getenv("MV_VECTORS_DIR");
+    char from[2048], to[2048];
+    assert_non_null(v);
+    const char *dir = tu_tmpdir();
+    static const char *const files[2] = {"index/data.mdb", "packs/00000001.pack"};
+    snprintf(to, sizeof to, "%s/index", dir);
+    assert_int_equal(mkdir(to, 0700), 0);
+    snprintf(to, sizeof to, "%s/packs", dir);
+    assert_int_equal(mkdir(to, 0700), 0);
+    for (int i = 0; i < 2; i++) {
+        snprintf(from, sizeof from, "%s/store-format2/%s", v, files[i]);
+        snprintf(to, sizeof to, "%s/%s", dir, files[i]);
+        copy_file(from, to);
+    }
+    return dir;
+}
+
+/* What make_format2.c stored (ids: records still present). */
+static void assert_format2_content(mv_store *s, int deleted1)
+{
+    static const char *const env[5] = {"envelope one", "envelope two", NULL,
+                                       "envelope four, again", "envelope five"};
+    static const int ntags[5] = {2, 1, 0, 3, 0}, first[5] = {0, 2, 0, 0, 0};
+    uint8_t owner[32], reader[32], patient[32], data[200], tag[3][32], id[16], got[3 * 32];
+    mv_buf eb;
+    f2_fill(owner, 32, 1);
+    f2_fill(reader, 32, 2);
+    f2_fill(patient, 32, 3);
+    for (int i = 0; i < 3; i++) {
+        f2_fill(data, sizeof data, 10 + (unsigned)i);
+        assert_int_equal(mv_sha256(tag[i], data, sizeof data), MV_OK);
+    }
+    mv_buf_init(&eb, 256);
+    for (int n = 1; n <= 5; n++) {
+        mv_store_record_info info;
+        size_t k = 0;
+        f2_id(id, n);
+        mv_buf_reset(&eb);
+        mv_err rc = mv_store_record_get(s, id, &info, &eb);
+        if (n == 3 || (n == 1 && deleted1)) {
+            assert_int_equal(rc, MV_ERR_NOT_FOUND);
+            continue;
+        }
+        assert_int_equal(rc, MV_OK);
+        assert_int_equal(eb.len, strlen(env[n - 1]));
+        assert_memory_equal(eb.ptr, env[n - 1], eb.len);
+        assert_memory_equal(info.owner, owner, 32);
+        assert_string_equal(info.dept, "er");
+        assert_int_equal(info.created, 1700000000);
+        assert_int_equal(info.n_readers, n == 4 ? 1 : n == 2 ? 3 : 2);
+        if (n == 2)
+            assert_memory_equal(info.patient, patient, 32);
+        assert_int_equal(mv_store_record_tags(s, id, got, 3, &k), MV_OK);
+        assert_int_equal(k, ntags[n - 1]);
+        for (int j = 0; j < ntags[n - 1]; j++)
+            assert_memory_equal(got + 32 * j, tag[first[n - 1] + j], 32);
+    }
+    size_t listed = 0;
+    assert_int_equal(mv_store_record_list(s, reader, count_listed, &listed), MV_OK);
+    assert_int_equal(listed, deleted1 ? 2 : 3); /* records 1, 2 and 5 */
+    mv_buf_clear(&eb);
+}
+
+/* Format 2 is folded into format 3 on open and everything reads as it was; the records
+ * written by format 2 (tags in version-1 segments) live on next to new ones (ids): delete,
+ * a new envelope, gc of the segments with dead bytes, check clean throughout. An I/O failure
+ * at any step of the fold leaves a store the next open migrates. */
+static void test_format2_migrates(void **state)
+{
+    (void)state;
+    const char *dir = format2_copy();
+    mv_store *s = open_store(dir, 0);
+    su_assert_clean(s);
+    assert_format2_content(s, 0);
+    mv_store_stats st;
+    assert_int_equal(mv_store_get_stats(s, &st), MV_OK);
+    assert_int_equal(st.records, 4);
+    assert_int_equal(st.blocks, 3);
+    mv_store_close(s);
+    s = open_store(dir, 0); /* format 3 now: nothing to do */
+    assert_format2_content(s, 0);
+
+    /* A new record naming block 0 (the block gets its id), then record 1 (format 2) goes. */
+    uint8_t owner[32], data[200], tag0[32], id[16];
+    f2_fill(owner, 32, 1);
+    f2_fill(data, sizeof data, 10);
+    assert_int_equal(mv_sha256(tag0, data, sizeof data), MV_OK);
+    mv_store_block_in claim;
+    memset(&claim, 0, sizeof claim);
+    claim.dept = "er";
+    f2_fill(claim.token, 32, 20);
+    memcpy(claim.tag, tag0, 32);
+    memcpy(claim.claimant, owner, 32);
+    assert_int_equal(mv_store_put_blocks(s, &claim, 1, NULL), MV_OK);
+    mv_store_record_in r;
+    mv_err res = MV_ERR_IO;
+    memset(&r, 0, sizeof r);
+    f2_id(r.id, 6);
+    r.dept = "er";
+    memcpy(r.owner, owner, 32);
+    r.tags = tag0;
+    r.n_tags = 1;
+    r.envelope = (const uint8_t *)"envelope six";
+    r.envelope_len = 12;
+    assert_int_equal(mv_store_put_records(s, &r, 1, &res, 1700000000), MV_OK);
+    assert_int_equal(res, MV_OK);
+    f2_id(id, 1);
+    assert_int_equal(mv_store_record_delete(s, id), MV_OK);
+    su_assert_clean(s);
+    /* Record 2 (format 2) gets a new envelope: rewritten with block ids. */
+    f2_id(id, 2);
+    uint8_t reader[32];
+    f2_fill(reader, 32, 2);
+    assert_int_equal(mv_store_record_set_readers(s, id, reader, 1, (const uint8_t *)"envelope two", 12),
+                     MV_OK);
+    su_assert_clean(s);
+    mv_store_gc_report g;
+    assert_int_equal(mv_store_gc(s, (uint64_t)time(NULL) + 7200, &g), MV_OK);
+    assert_true(g.packs_rewritten >= 1);
+    su_assert_clean(s);
+    assert_format2_content(s, 1);
+    uint64_t len = 0, refs = 0;
+    assert_int_equal(mv_store_block_info(s, tag0, &len, &refs), MV_OK);
+    assert_int_equal(refs, 2); /* record 4 (format 2) and record 6 */
+    mv_store_close(s);
+    s = open_store(dir, 0);
+    assert_format2_content(s, 1);
+    su_assert_clean(s);
+    mv_store_close(s);
+    su_rmtree(dir);
+
+    /* Faults: the n-th mutating I/O step of the fold fails, for every n; the next open
+     * finishes the migration. */
+    dir = format2_copy();
+    uint64_t s0 = mv_store_test_io_steps();
+    s = open_store(dir, 0);
+    uint64_t steps = mv_store_test_io_steps() - s0;
+    mv_store_close(s);
+    su_rmtree(dir);
+    assert_true(steps > 10);
+    for (uint64_t n = 0; n < steps; n++) {
+        dir = format2_copy();
+        mv_store_options o = {0, (size_t)1 << 30, 0, 0};
+        mv_store *f = NULL;
+        mv_store_test_fail_io_after((size_t)n);
+        mv_err rc = mv_store_open(dir, &o, &f);
+        mv_store_test_fail_io_after(SIZE_MAX);
+        if (rc == MV_OK)
+            mv_store_close(f);
+        else
+            assert_int_equal(rc, MV_ERR_IO);
+        s = open_store(dir, 0);
+        su_assert_clean(s);
+        assert_format2_content(s, 0);
+        mv_store_close(s);
+        su_rmtree(dir);
+    }
+}
+
 static long file_size(const char *dir, const char *name)
 {
     char p[1200];
@@ -1430,6 +1622,7 @@ int main(void)
         cmocka_unit_test(test_gc_reclaims_envelopes),
         cmocka_unit_test(test_format1_migrates),
         cmocka_unit_test(test_lock_file_small),
+        cmocka_unit_test(test_format2_migrates),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
