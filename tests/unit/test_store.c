@@ -1572,6 +1572,78 @@ static void test_format2_migrates(void **state)
     }
 }
 
+/* Block ids: the first record naming a block gives it the next id; the record's segment names
+ * its blocks by id and record_tags maps them back; a block freed by gc leaves its slot empty
+ * (the others still map), and a block given the id of another is caught by check. */
+static void test_block_ids(void **state)
+{
+    (void)state;
+    const char *dir = tu_tmpdir();
+    mv_store *s = open_store(dir, 0);
+    su_blk k[3];
+    mv_store_block_in in[3];
+    uint8_t tags[3 * 32], got[3 * 32], ida[16], idb[16];
+    for (uint32_t i = 0; i < 3; i++) {
+        su_blk_make(&k[i], "er", 64, 70, i, 1);
+        in[i] = k[i].in;
+        memcpy(tags + 32 * i, k[i].in.tag, 32);
+    }
+    assert_int_equal(mv_store_put_blocks(s, in, 3, NULL), MV_OK);
+    su_id(ida, 70, 1);
+    su_id(idb, 70, 2);
+    /* A names blocks 1 and 0 (ids 1 and 2, in that order), B names block 2 (id 3). */
+    uint8_t a_tags[64];
+    memcpy(a_tags, tags + 32, 32);
+    memcpy(a_tags + 32, tags, 32);
+    put_record(s, ida, "er", 1, a_tags, 2, "A", MV_OK);
+    put_record(s, idb, "er", 1, tags + 64, 1, "B", MV_OK);
+    size_t n = 0;
+    assert_int_equal(mv_store_record_tags(s, ida, got, 3, &n), MV_OK);
+    assert_int_equal(n, 2);
+    assert_memory_equal(got, a_tags, 64);
+    mv_store_stats st;
+    assert_int_equal(mv_store_get_stats(s, &st), MV_OK);
+    /* 3 blocks (36 + 64 each), then two segments: 40 + envelope + one byte per id. */
+    assert_int_equal(st.pack_bytes, 3 * (36 + 64) + (40 + 1 + 2) + (40 + 1 + 1));
+    assert_int_equal(mv_store_record_delete(s, idb), MV_OK);
+    mv_store_gc_report g;
+    assert_int_equal(mv_store_gc(s, (uint64_t)time(NULL) + 7200, &g), MV_OK);
+    assert_int_equal(g.blocks_freed, 1);
+    su_assert_clean(s);
+    assert_int_equal(mv_store_record_tags(s, ida, got, 3, &n), MV_OK);
+    assert_memory_equal(got, a_tags, 64);
+    mv_store_close(s);
+
+    /* Block 0 takes the id of freed block 2: its id no longer maps back to it, and record A
+     * names a block that is gone. */
+    char path[4096];
+    snprintf(path, sizeof path, "%s/index", dir);
+    mv_index *ix = NULL;
+    mv_itxn *t = NULL;
+    mv_ix_block b;
+    uint8_t back[32];
+    assert_int_equal(mv_index_lmdb_open(path, (size_t)1 << 30, 126, &ix), MV_OK);
+    assert_int_equal(ix->ops->begin(ix, 1, &t), MV_OK);
+    assert_int_equal(ix->ops->block_get(t, tags, &b), MV_OK);
+    assert_int_equal(b.id, 2);
+    assert_int_equal(ix->ops->block_id_tag(t, 2, back), MV_OK);
+    assert_memory_equal(back, tags, 32);
+    assert_int_equal(ix->ops->block_id_tag(t, 3, back), MV_ERR_NOT_FOUND);
+    assert_int_equal(ix->ops->block_id_tag(t, 0, back), MV_ERR_NOT_FOUND);
+    b.id = 3;
+    assert_int_equal(ix->ops->block_put(t, tags, &b), MV_OK);
+    assert_int_equal(ix->ops->commit(t), MV_OK);
+    ix->ops->close(ix);
+    s = open_store(dir, 0);
+    mv_store_check_report r;
+    assert_int_equal(mv_store_check(s, &r, NULL, NULL), MV_OK);
+    assert_true(r.missing >= 1);
+    mv_store_close(s);
+    for (int i = 0; i < 3; i++)
+        su_blk_free(&k[i]);
+    su_rmtree(dir);
+}
+
 static long file_size(const char *dir, const char *name)
 {
     char p[1200];
@@ -1623,6 +1695,7 @@ int main(void)
         cmocka_unit_test(test_format1_migrates),
         cmocka_unit_test(test_lock_file_small),
         cmocka_unit_test(test_format2_migrates),
+        cmocka_unit_test(test_block_ids),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
