@@ -854,11 +854,13 @@ out:
     return rc;
 }
 
-/* ---- records (format 2) ---- */
+/* ---- records ---- */
 
-/* Version 3 (index format 2): version u8 = 3, then varints: set, created, logical, segment,
- * offset in the segment, tag count, envelope length. Values of versions 1 and 2 (index
- * format 1, envelope and readers inline) are read only by legacy_next, to migrate them. */
+/* Version 4 (index format 3) and version 3 (format 2): version u8, then varints: set,
+ * created, logical, segment, offset in the segment, tag count, envelope length; the version
+ * says the layout of the record's bytes in its segment (mv_ix_record.ids). Values of versions
+ * 1 and 2 (index format 1, envelope and readers inline) are read only by legacy_next, to
+ * migrate them. */
 #define REC_V1 1
 #define REC_V2 2
 #define REC_V3 3

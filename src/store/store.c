@@ -1948,8 +1948,8 @@ out:
 #define MIGRATE_BATCH 1024 /* records per transaction */
 
 /* Moves up to MIGRATE_BATCH format-1 records after *after (NULL: from the start) to
- * format 2 in one transaction: their tags and envelopes into one synced segment, their
- * access into sets. *done is set when none was left (and the index is then marked format 2
+ * format 3 in one transaction: their envelopes and block ids into one synced segment, their
+ * access into sets. *done is set when none was left (and the index is then marked format 3
  * in the same transaction). A crash between batches leaves committed batches converted and
  * the rest in format 1, so the next open goes on where this one stopped. */
 static mv_err migrate_batch(mv_store *s, uint8_t after[16], int *started, int *done, uint64_t *moved)
