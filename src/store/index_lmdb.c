@@ -857,8 +857,9 @@ out:
 /* ---- records ---- */
 
 /* Version 4 (index format 3) and version 3 (format 2): version u8, then varints: set,
- * created, logical, segment, offset in the segment, tag count, envelope length; the version
- * says the layout of the record's bytes in its segment (mv_ix_record.ids). Values of versions
+ * created (version 4: coded against the id, see created_code), logical, segment, offset in
+ * the segment, tag count, envelope length; the version says the layout of the record's bytes
+ * in its segment (mv_ix_record.ids). Values of versions
  * 1 and 2 (index format 1, envelope and readers inline) are read only by legacy_next, to
  * migrate them. */
 #define REC_V1 1
@@ -868,7 +869,31 @@ out:
 #define REC_FIXED_V1 60
 #define REC_FIXED_V2 108
 
-static mv_err decode_record(const MDB_val *v, mv_ix_record *r)
+/* Version 4 stores `created` as the zigzag-coded difference from the seconds of the
+ * record's id (mv_record_id_new: 48 bits of milliseconds first), one byte for a record
+ * stored within a minute of its id's making instead of five. Any id and time code exactly
+ * (arithmetic mod 2^64); an id that is not time-ordered only costs a longer varint. */
+static uint64_t id_seconds(const uint8_t *id)
+{
+    uint64_t ms = 0;
+    for (int i = 0; i < 6; i++)
+        ms = ms << 8 | id[i];
+    return ms / 1000;
+}
+
+static uint64_t created_code(const uint8_t *id, uint64_t created)
+{
+    uint64_t d = created - id_seconds(id);
+    return d << 1 ^ (d >> 63 ? UINT64_MAX : 0);
+}
+
+static uint64_t created_decode(const uint8_t *id, uint64_t z)
+{
+    uint64_t d = z >> 1 ^ (z & 1 ? UINT64_MAX : 0);
+    return id_seconds(id) + d;
+}
+
+static mv_err decode_record(const MDB_val *v, const uint8_t *id, mv_ix_record *r)
 {
     const uint8_t *p = v->mv_data;
     size_t n = v->mv_size, pos = 1;
@@ -882,6 +907,8 @@ static mv_err decode_record(const MDB_val *v, mv_ix_record *r)
         !get_var(p, n, &pos, &r->n_tags) || !get_var(p, n, &pos, &r->envelope_len) || pos != n)
         return MV_ERR_PARSE;
     r->set = (uint32_t)set;
+    if (r->ids)
+        r->created = created_decode(id, r->created);
     return MV_OK;
 }
 
@@ -889,7 +916,7 @@ static mv_err ix_record_get(mv_itxn *t, const uint8_t *id, mv_ix_record *r)
 {
     MDB_val v;
     mv_err rc = get(t, DB_RECORDS, id, 16, &v);
-    return rc != MV_OK ? rc : decode_record(&v, r);
+    return rc != MV_OK ? rc : decode_record(&v, id, r);
 }
 
 static void set_key(uint8_t k[4], uint32_t set) { put_be32(k, set); }
@@ -1013,12 +1040,12 @@ static mv_err segset_remove(mv_itxn *t, uint64_t seg, uint32_t set, const uint8_
     return put(t, DB_SEGSETS, k, SEGSET_KEY, buf, 16 * (n - 1));
 }
 
-static size_t encode_record(uint8_t *v, const mv_ix_record *r)
+static size_t encode_record(uint8_t *v, const uint8_t *id, const mv_ix_record *r)
 {
     size_t n = 0;
     v[n++] = r->ids ? REC_V4 : REC_V3;
     n += put_var(v + n, r->set);
-    n += put_var(v + n, r->created);
+    n += put_var(v + n, r->ids ? created_code(id, r->created) : r->created);
     n += put_var(v + n, r->logical);
     n += put_var(v + n, r->seg);
     n += put_var(v + n, r->off);
@@ -1033,7 +1060,7 @@ static mv_err ix_record_add(mv_itxn *t, const uint8_t *id, const mv_ix_record *r
     uint8_t v[1 + 7 * VARINT_MAX];
     if (r->set == 0)
         return MV_ERR_INVAL;
-    return put_ordered(t, DB_RECORDS, id, 16, v, encode_record(v, r), 0);
+    return put_ordered(t, DB_RECORDS, id, 16, v, encode_record(v, id, r), 0);
 }
 
 static mv_err ix_record_put(mv_itxn *t, const uint8_t *id, const mv_ix_record *r)
@@ -1043,7 +1070,7 @@ static mv_err ix_record_put(mv_itxn *t, const uint8_t *id, const mv_ix_record *r
     mv_err rc;
     if (r->set == 0)
         return MV_ERR_INVAL;
-    size_t n = encode_record(v, r);
+    size_t n = encode_record(v, id, r);
     rc = ix_record_get(t, id, &old);
     if (rc == MV_OK) {
         if ((rc = put(t, DB_RECORDS, id, 16, v, n)) != MV_OK)
@@ -1079,7 +1106,7 @@ static mv_err record_iter_kv(void *ctx, const MDB_val *k, const MDB_val *v)
     mv_err rc;
     if (k->mv_size != 16)
         return MV_ERR_PARSE;
-    if ((rc = decode_record(v, &r)) != MV_OK)
+    if ((rc = decode_record(v, k->mv_data, &r)) != MV_OK)
         return rc;
     return c->fn.record(c->ctx, k->mv_data, &r);
 }
