@@ -20,7 +20,7 @@
  * copies of the last two transactions: with a database per table (format 2), a small store's
  * index was mostly sub-database roots and their copies. */
 enum { P_TABLES, P_RECORDS, P_SEGSETS, P_COUNT };
-static const char *const phys_names[P_COUNT] = {"tables", "records", "seg_sets"};
+static const char *const phys_names[P_COUNT] = {"tables", "records", "segment_sets"};
 
 enum { DB_META, DB_STATS, DB_PACKS, DB_SEGS, DB_SETS, DB_SETHASH, DB_SETREADERS, DB_BLOCKS,
        DB_ZERO, DB_TOKENS, DB_BTOK, DB_CLAIMS, DB_CTIME, DB_BLOCKIDS, DB_RECORDS, DB_SEGSETS,
@@ -48,7 +48,7 @@ static const struct {
     [DB_CTIME] = {P_TABLES, 0x0d, "claims_by_time"},
     [DB_BLOCKIDS] = {P_TABLES, 0xff, NULL},
     [DB_RECORDS] = {P_RECORDS, -1, NULL},
-    [DB_SEGSETS] = {P_SEGSETS, -1, NULL},
+    [DB_SEGSETS] = {P_SEGSETS, -1, "seg_sets"}, /* values recoded by fold_step */
 };
 
 #define VERSION 1
@@ -921,13 +921,20 @@ static mv_err ix_record_get(mv_itxn *t, const uint8_t *id, mv_ix_record *r)
 
 static void set_key(uint8_t k[4], uint32_t set) { put_be32(k, set); }
 
-/* seg_sets: segment id BE u64 || set id BE u32 || chunk BE u16 -> the ids (16 bytes each,
- * at most SEGSET_CHUNK) of the records of that set whose bytes are in that segment. A
- * put_records call writes a new segment, whose id is the largest: its entries are appended
- * (full pages, and a transaction copies only the tail page) whatever the number of sets it
- * touches. Chunks keep each entry inside a leaf page (no overflow pages). */
-#define SEGSET_CHUNK 120
+/* segment_sets (format 3; format 2's seg_sets is converted into it by fold_step): segment
+ * id BE u64 || set id BE u32 || chunk BE u16 -> the ids of the records of that set whose bytes
+ * are in that segment, coded: version u8 = 1, then for each id the zigzag-coded difference of
+ * its 48-bit time prefix from the previous id's (the first: from 0) as a varint, then its
+ * other 10 bytes. Time-ordered ids of one batch cost 11 bytes instead of 16. A chunk takes ids
+ * while its value stays within SEGSET_BYTES (inside a leaf page, never an overflow page) and
+ * SEGSET_MAX ids. A put_records call writes a new segment, whose id is the largest: its
+ * entries are appended (full pages, and a transaction copies only the tail page) whatever the
+ * number of sets it touches. */
+#define SEGSET_V1 1
+#define SEGSET_MAX 255
+#define SEGSET_BYTES 1900
 #define SEGSET_KEY 14
+#define SEGSET_ID_MAX (VARINT_MAX + 10) /* coded bytes of one id */
 
 static void segset_key(uint8_t k[SEGSET_KEY], uint64_t seg, uint32_t set, uint16_t chunk)
 {
@@ -937,36 +944,95 @@ static void segset_key(uint8_t k[SEGSET_KEY], uint64_t seg, uint32_t set, uint16
     k[13] = (uint8_t)chunk;
 }
 
+static uint64_t id_ms(const uint8_t *id)
+{
+    uint64_t ms = 0;
+    for (int i = 0; i < 6; i++)
+        ms = ms << 8 | id[i];
+    return ms;
+}
+
+/* Coded bytes of id after an id of time prev (ms). */
+static size_t segset_id_code(uint8_t *out, const uint8_t *id, uint64_t prev)
+{
+    uint64_t d = id_ms(id) - prev;
+    size_t n = put_var(out, d << 1 ^ (d >> 63 ? UINT64_MAX : 0));
+    memcpy(out + n, id + 6, 10);
+    return n + 10;
+}
+
+/* The value coding ids[0..n) into out (room for 1 + n * SEGSET_ID_MAX). */
+static size_t segset_encode(uint8_t *out, const uint8_t *ids, size_t n)
+{
+    size_t len = 0;
+    uint64_t prev = 0;
+    out[len++] = SEGSET_V1;
+    for (size_t i = 0; i < n; i++) {
+        len += segset_id_code(out + len, ids + 16 * i, prev);
+        prev = id_ms(ids + 16 * i);
+    }
+    return len;
+}
+
+/* Decodes a value into ids (room for SEGSET_MAX); *n ids. */
+static mv_err segset_decode(const MDB_val *v, uint8_t *ids, size_t *n)
+{
+    const uint8_t *p = v->mv_data;
+    size_t len = v->mv_size, pos = 1;
+    uint64_t prev = 0;
+    *n = 0;
+    if (len < 2 || p[0] != SEGSET_V1)
+        return MV_ERR_PARSE;
+    while (pos < len) {
+        uint64_t z, ms;
+        if (*n == SEGSET_MAX || !get_var(p, len, &pos, &z) || len - pos < 10)
+            return MV_ERR_PARSE;
+        ms = prev + (z >> 1 ^ (z & 1 ? UINT64_MAX : 0));
+        if (ms >> 48)
+            return MV_ERR_PARSE;
+        uint8_t *id = ids + 16 * (*n)++;
+        for (int i = 0; i < 6; i++)
+            id[i] = (uint8_t)(ms >> (40 - 8 * i));
+        memcpy(id + 6, p + pos, 10);
+        pos += 10;
+        prev = ms;
+    }
+    return MV_OK;
+}
+
 typedef struct segset_pos {
     int found;           /* the id's chunk (remove) */
     uint16_t chunk;
-    size_t at;
     int any;             /* some chunk exists */
-    uint16_t last;       /* the last chunk and its id count */
-    size_t last_n;
+    uint16_t last;       /* the last chunk */
 } segset_pos;
 
 typedef struct segset_find {
     const uint8_t *id;
     segset_pos *pos;
+    uint8_t ids[16 * SEGSET_MAX];
 } segset_find;
 
 static mv_err segset_find_kv(void *ctx, const MDB_val *k, const MDB_val *v)
 {
     segset_find *f = ctx;
-    const uint8_t *kp = k->mv_data, *p = v->mv_data;
-    if (k->mv_size != SEGSET_KEY || v->mv_size == 0 || v->mv_size % 16 != 0 ||
-        v->mv_size > 16 * SEGSET_CHUNK)
+    const uint8_t *kp = k->mv_data;
+    size_t n;
+    mv_err rc;
+    if (k->mv_size != SEGSET_KEY)
         return MV_ERR_PARSE;
     uint16_t chunk = (uint16_t)(kp[12] << 8 | kp[13]);
     f->pos->any = 1;
     f->pos->last = chunk;
-    f->pos->last_n = v->mv_size / 16;
-    for (size_t i = 0; f->id && !f->pos->found && i < v->mv_size / 16; i++)
-        if (memcmp(p + 16 * i, f->id, 16) == 0) {
+    if (!f->id || f->pos->found)
+        return MV_OK;
+    if ((rc = segset_decode(v, f->ids, &n)) != MV_OK)
+        return rc;
+    for (size_t i = 0; i < n; i++)
+        if (memcmp(f->ids + 16 * i, f->id, 16) == 0) {
             f->pos->found = 1;
             f->pos->chunk = chunk;
-            f->pos->at = i;
+            break;
         }
     return MV_OK;
 }
@@ -974,70 +1040,110 @@ static mv_err segset_find_kv(void *ctx, const MDB_val *k, const MDB_val *v)
 static mv_err segset_locate(mv_itxn *t, uint64_t seg, uint32_t set, const uint8_t *id, segset_pos *pos)
 {
     uint8_t k[SEGSET_KEY];
-    segset_find f = {id, pos};
+    segset_find *f = mv_malloc(sizeof *f);
+    if (!f)
+        return MV_ERR_NOMEM;
+    f->id = id;
+    f->pos = pos;
     memset(pos, 0, sizeof *pos);
     segset_key(k, seg, set, 0);
-    return scan(t, DB_SEGSETS, k, 12, segset_find_kv, &f);
+    mv_err rc = scan(t, DB_SEGSETS, k, 12, segset_find_kv, f);
+    mv_free(f);
+    return rc;
 }
+
+/* Working space of a chunk being changed: its ids and their coding. */
+typedef struct segset_buf {
+    uint8_t ids[16 * SEGSET_MAX];
+    uint8_t val[1 + SEGSET_MAX * SEGSET_ID_MAX];
+} segset_buf;
 
 /* Adds ids[0..n) to (seg, set): into its last chunk while it has room, then new chunks. */
 static mv_err ix_segset_add(mv_itxn *t, uint64_t seg, uint32_t set, const uint8_t *ids, size_t n)
 {
-    uint8_t k[SEGSET_KEY], buf[16 * SEGSET_CHUNK];
+    uint8_t k[SEGSET_KEY], code[SEGSET_ID_MAX];
     segset_pos pos;
     MDB_val v;
+    size_t have = 0, len = 1;
+    uint64_t prev = 0;
+    segset_buf *b = NULL;
     mv_err rc = segset_locate(t, seg, set, NULL, &pos);
     if (rc != MV_OK)
         return rc;
+    if (!(b = mv_malloc(sizeof *b)))
+        return MV_ERR_NOMEM;
     uint16_t chunk = pos.any ? pos.last : 0;
-    size_t have = 0;
-    if (pos.any && pos.last_n < SEGSET_CHUNK) {
+    if (pos.any) {
         segset_key(k, seg, set, chunk);
-        if ((rc = get(t, DB_SEGSETS, k, SEGSET_KEY, &v)) != MV_OK)
-            return rc;
-        have = v.mv_size / 16;
-        memcpy(buf, v.mv_data, v.mv_size);
-    } else if (pos.any) {
-        if (chunk == UINT16_MAX)
-            return MV_ERR_TOO_LARGE;
-        chunk++;
+        if ((rc = get(t, DB_SEGSETS, k, SEGSET_KEY, &v)) != MV_OK ||
+            (rc = segset_decode(&v, b->ids, &have)) != MV_OK)
+            goto out;
+        len = v.mv_size;
+        prev = id_ms(b->ids + 16 * (have - 1));
     }
     while (n > 0) {
-        size_t take = SEGSET_CHUNK - have < n ? SEGSET_CHUNK - have : n;
-        memcpy(buf + 16 * have, ids, 16 * take);
-        have += take;
-        ids += 16 * take;
-        n -= take;
-        segset_key(k, seg, set, chunk);
-        if ((rc = put_ordered(t, DB_SEGSETS, k, SEGSET_KEY, buf, 16 * have, 0)) != MV_OK)
-            return rc;
-        if (n && chunk == UINT16_MAX)
-            return MV_ERR_TOO_LARGE;
-        chunk++;
-        have = 0;
+        size_t c = segset_id_code(code, ids, prev);
+        if (have == SEGSET_MAX || (have && len + c > SEGSET_BYTES)) {
+            /* The last chunk is full: the ids go to the next one. */
+            rc = MV_ERR_TOO_LARGE;
+            if (chunk == UINT16_MAX)
+                goto out;
+            chunk++;
+            have = 0;
+            len = 1;
+            prev = 0;
+            continue;
+        }
+        memcpy(b->ids + 16 * have++, ids, 16);
+        len += c;
+        prev = id_ms(ids);
+        ids += 16;
+        n--;
+        /* Written when the chunk is full or the ids run out. */
+        if (n == 0 || have == SEGSET_MAX || len + segset_id_code(code, ids, prev) > SEGSET_BYTES) {
+            size_t vl = segset_encode(b->val, b->ids, have);
+            segset_key(k, seg, set, chunk);
+            if ((rc = put_ordered(t, DB_SEGSETS, k, SEGSET_KEY, b->val, vl, 0)) != MV_OK)
+                goto out;
+        }
     }
-    return MV_OK;
+    rc = MV_OK;
+out:
+    mv_free(b);
+    return rc;
 }
 
 /* Removes id from (seg, set), if there. */
 static mv_err segset_remove(mv_itxn *t, uint64_t seg, uint32_t set, const uint8_t *id)
 {
-    uint8_t k[SEGSET_KEY], buf[16 * SEGSET_CHUNK];
+    uint8_t k[SEGSET_KEY];
     segset_pos pos;
+    segset_buf *b = NULL;
     MDB_val v;
+    size_t n, at = 0;
     mv_err rc = segset_locate(t, seg, set, id, &pos);
     if (rc != MV_OK || !pos.found)
         return rc;
+    if (!(b = mv_malloc(sizeof *b)))
+        return MV_ERR_NOMEM;
     segset_key(k, seg, set, pos.chunk);
-    if ((rc = get(t, DB_SEGSETS, k, SEGSET_KEY, &v)) != MV_OK)
-        return rc;
-    size_t n = v.mv_size / 16;
-    if (n == 1)
-        return del(t, DB_SEGSETS, k, SEGSET_KEY);
-    /* Copied: the value's memory may move once the transaction changes. */
-    memcpy(buf, v.mv_data, 16 * pos.at);
-    memcpy(buf + 16 * pos.at, (const uint8_t *)v.mv_data + 16 * (pos.at + 1), 16 * (n - pos.at - 1));
-    return put(t, DB_SEGSETS, k, SEGSET_KEY, buf, 16 * (n - 1));
+    if ((rc = get(t, DB_SEGSETS, k, SEGSET_KEY, &v)) != MV_OK ||
+        (rc = segset_decode(&v, b->ids, &n)) != MV_OK)
+        goto out;
+    while (at < n && memcmp(b->ids + 16 * at, id, 16) != 0)
+        at++;
+    rc = MV_ERR_BAD_STATE; /* segset_locate found it in this chunk */
+    if (at == n)
+        goto out;
+    if (n == 1) {
+        rc = del(t, DB_SEGSETS, k, SEGSET_KEY);
+        goto out;
+    }
+    memmove(b->ids + 16 * at, b->ids + 16 * (at + 1), 16 * (n - at - 1));
+    rc = put(t, DB_SEGSETS, k, SEGSET_KEY, b->val, segset_encode(b->val, b->ids, n - 1));
+out:
+    mv_free(b);
+    return rc;
 }
 
 static size_t encode_record(uint8_t *v, const uint8_t *id, const mv_ix_record *r)
@@ -1122,13 +1228,15 @@ typedef struct segset_scan {
     cb c;
     const uint32_t *sets; /* sorted; NULL: every set */
     size_t n_sets;
+    uint8_t ids[16 * SEGSET_MAX];
 } segset_scan;
 
 static mv_err set_record_kv(void *ctx, const MDB_val *k, const MDB_val *v)
 {
     segset_scan *sc = ctx;
-    mv_err rc = MV_OK;
-    if (k->mv_size != SEGSET_KEY || v->mv_size == 0 || v->mv_size % 16 != 0)
+    size_t n;
+    mv_err rc;
+    if (k->mv_size != SEGSET_KEY)
         return MV_ERR_PARSE;
     uint32_t set = get_be32((const uint8_t *)k->mv_data + 8);
     if (sc->sets) {
@@ -1143,9 +1251,10 @@ static mv_err set_record_kv(void *ctx, const MDB_val *k, const MDB_val *v)
         if (lo == sc->n_sets || sc->sets[lo] != set)
             return MV_OK;
     }
-    const uint8_t *p = v->mv_data;
-    for (size_t i = 0; rc == MV_OK && i < v->mv_size / 16; i++)
-        rc = sc->c.fn.id(sc->c.ctx, set, p + 16 * i);
+    if ((rc = segset_decode(v, sc->ids, &n)) != MV_OK)
+        return rc;
+    for (size_t i = 0; rc == MV_OK && i < n; i++)
+        rc = sc->c.fn.id(sc->c.ctx, set, sc->ids + 16 * i);
     return rc;
 }
 
@@ -1154,9 +1263,17 @@ static mv_err set_record_kv(void *ctx, const MDB_val *k, const MDB_val *v)
 static mv_err ix_set_record_iter(mv_itxn *t, const uint32_t *sets, size_t n_sets, mv_ix_id_fn fn,
                                  void *ctx)
 {
-    segset_scan sc = {.c = {.ctx = ctx}, .sets = sets, .n_sets = n_sets};
-    sc.c.fn.id = fn;
-    return scan(t, DB_SEGSETS, NULL, 0, set_record_kv, &sc);
+    segset_scan *sc = mv_malloc(sizeof *sc);
+    if (!sc)
+        return MV_ERR_NOMEM;
+    memset(&sc->c, 0, sizeof sc->c);
+    sc->c.ctx = ctx;
+    sc->c.fn.id = fn;
+    sc->sets = sets;
+    sc->n_sets = n_sets;
+    mv_err rc = scan(t, DB_SEGSETS, NULL, 0, set_record_kv, sc);
+    mv_free(sc);
+    return rc;
 }
 
 /* ---- access sets ---- */
@@ -1552,12 +1669,13 @@ static mv_err ix_legacy_finish(mv_itxn *t)
     return put(t, DB_META, FORMAT_KEY, sizeof FORMAT_KEY - 1, v, 4);
 }
 
-/* Moves up to max entries of format 2's per-table databases into "tables" (deleting them
- * there, so a crash between steps loses nothing and the next open goes on); *done is set
- * once every one of them is empty. The emptied databases stay (a name in the main database
- * each, no page). */
+/* Moves up to max entries of format 2's per-table databases into "tables" (seg_sets into
+ * segment_sets, its values recoded), deleting them there in the same transaction, so that a
+ * crash between steps loses nothing and the next open goes on; *done is set once every one
+ * of them is empty. The emptied databases stay (a name in the main database each, no page). */
 static mv_err ix_fold_step(mv_itxn *t, size_t max, int *done)
 {
+    uint8_t coded[1 + SEGSET_MAX * SEGSET_ID_MAX];
     size_t moved = 0;
     mv_err rc = MV_OK;
     *done = 0;
@@ -1574,8 +1692,17 @@ static mv_err ix_fold_step(mv_itxn *t, size_t max, int *done)
                 rc = MV_ERR_PARSE;
                 break;
             }
-            if ((rc = put(t, db, k.mv_data, k.mv_size, v.mv_data, v.mv_size)) != MV_OK)
+            if (db == DB_SEGSETS) {
+                /* Format 2's value is the ids themselves, 16 bytes each. */
+                rc = MV_ERR_PARSE;
+                if (v.mv_size == 0 || v.mv_size % 16 || v.mv_size / 16 > SEGSET_MAX)
+                    break;
+                size_t vl = segset_encode(coded, v.mv_data, v.mv_size / 16);
+                if ((rc = put(t, db, k.mv_data, k.mv_size, coded, vl)) != MV_OK)
+                    break;
+            } else if ((rc = put(t, db, k.mv_data, k.mv_size, v.mv_data, v.mv_size)) != MV_OK) {
                 break;
+            }
             if ((rc = map_err(mdb_cursor_del(c, 0))) != MV_OK)
                 break;
             moved++;

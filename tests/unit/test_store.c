@@ -1701,6 +1701,72 @@ static void test_record_value_compact(void **state)
     su_rmtree(dir);
 }
 
+/* The records of one (segment, set) span several chunks of segment_sets (ids coded against
+ * the previous id's time: time-ordered and random ids mixed); deleting records and moving
+ * others to another set keeps every listing exact and check clean. */
+static void test_segment_sets_chunks(void **state)
+{
+    (void)state;
+    enum { N = 700 };
+    const char *dir = tu_tmpdir();
+    mv_store *s = open_store(dir, 0);
+    su_blk a;
+    su_blk_make(&a, "er", 64, 72, 1, 1);
+    assert_int_equal(mv_store_put_blocks(s, &a.in, 1, NULL), MV_OK);
+    uint8_t reader[32], other[32];
+    su_key(reader, 73);
+    su_key(other, 74);
+    mv_store_record_in *in = calloc(N, sizeof *in);
+    mv_err *res = calloc(N, sizeof *res);
+    assert_non_null(in);
+    assert_non_null(res);
+    for (int i = 0; i < N; i++) {
+        if (i % 3 == 0)
+            su_id(in[i].id, 72, (uint32_t)i);
+        else
+            assert_int_equal(mv_record_id_new(in[i].id), MV_OK);
+        in[i].dept = "er";
+        memcpy(in[i].owner, a.in.claimant, 32);
+        in[i].readers = reader;
+        in[i].n_readers = 1;
+        in[i].tags = a.in.tag;
+        in[i].n_tags = 1;
+        in[i].envelope = (const uint8_t *)"e";
+        in[i].envelope_len = 1;
+    }
+    assert_int_equal(mv_store_put_records(s, in, N, res, (uint64_t)time(NULL)), MV_OK);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(res[i], MV_OK);
+    size_t listed = 0;
+    assert_int_equal(mv_store_record_list(s, reader, count_listed, &listed), MV_OK);
+    assert_int_equal(listed, N);
+    su_assert_clean(s);
+    size_t left = N, moved = 0;
+    for (int i = 0; i < N; i += 4) {
+        assert_int_equal(mv_store_record_delete(s, in[i].id), MV_OK);
+        left--;
+    }
+    for (int i = 1; i < N; i += 10) {
+        assert_int_equal(mv_store_record_set_readers(s, in[i].id, other, 1, NULL, 0), MV_OK);
+        moved++;
+    }
+    su_assert_clean(s);
+    listed = 0;
+    assert_int_equal(mv_store_record_list(s, reader, count_listed, &listed), MV_OK);
+    assert_int_equal(listed, left - moved);
+    listed = 0;
+    assert_int_equal(mv_store_record_list(s, other, count_listed, &listed), MV_OK);
+    assert_int_equal(listed, moved);
+    listed = 0;
+    assert_int_equal(mv_store_record_list(s, NULL, count_listed, &listed), MV_OK);
+    assert_int_equal(listed, left);
+    mv_store_close(s);
+    free(in);
+    free(res);
+    su_blk_free(&a);
+    su_rmtree(dir);
+}
+
 static long file_size(const char *dir, const char *name)
 {
     char p[1200];
@@ -1754,6 +1820,7 @@ int main(void)
         cmocka_unit_test(test_format2_migrates),
         cmocka_unit_test(test_block_ids),
         cmocka_unit_test(test_record_value_compact),
+        cmocka_unit_test(test_segment_sets_chunks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
