@@ -13,8 +13,9 @@
  * - A record has a 16-byte id, an owner, a department, readers (the ACL; the owner is always a
  *   reader), optionally a patient (an Ed25519 key, also always a reader once set) and an
  *   episode (16 bytes), the distinct tags it references and an opaque envelope. Envelopes
- *   and tags are kept in the pack files next to the blocks (one envelope segment per
- *   mv_store_put_records call, verified by its SHA-256 like a block), and the index keeps a
+ *   are kept in the pack files next to the blocks (one envelope segment per
+ *   mv_store_put_records call, verified by its SHA-256 like a block), each followed by the
+ *   record's blocks as small block numbers (varints) rather than tags, and the index keeps a
  *   compact entry per record with its access interned in a shared access set (docs/storage.md).
  *   Record ids should be time-ordered (mv_record_id_new): the index then appends instead of
  *   splitting pages. Who may name a patient is the caller's to decide (the storage server
@@ -23,8 +24,9 @@
  *   with no references and no live claim, drops deleted records' envelopes, and compacts the
  *   pack files.
  *
- * Versions: the index carries its format (2). A store written by format 1 (envelopes inside
- * the index) is migrated by mv_store_open, in crash-safe batches.
+ * Versions: the index carries its format (3). Stores written by format 2 (a database per
+ * table, tags in the segments) and format 1 (envelopes inside the index) are migrated by
+ * mv_store_open, in crash-safe steps; format 2's records and segments are read as written.
  *
  * Durability: every mutating function returns only once its effect is durable (pack data is
  * fdatasync'd before the index transaction naming it commits; the index commit is synced).
@@ -70,17 +72,22 @@ typedef struct mv_store_options {
     size_t pack_target;   /* start a new pack file once the current one would exceed this; 64 MiB */
     size_t map_size;      /* LMDB map size (a sparse reservation, not disk use); 64 GiB */
     uint64_t claim_ttl_s; /* seconds a claim stays live; 3600 */
+    unsigned max_readers; /* index snapshots open at once (a read function holds one, a
+                             listing's callback may open a second); 126. Each costs 64
+                             bytes of index/lock.mdb; beyond it a read fails (MV_ERR_BUSY). */
 } mv_store_options;
 
 /* Opens (creating if needed) the store in directory dir: dir/, dir/index (LMDB), dir/packs/,
  * and takes an exclusive flock on dir/lock for the life of the handle. Then runs recovery:
  * each pack file is truncated to the end committed in the index (dropping torn tails and data
  * written before a crash but never committed) and pack files the index does not know are
- * deleted. A format-1 index is then migrated (its envelopes moved to the packs), one
+ * deleted (a format-2 index's tables are first folded into format 3's layout, 16384 entries
+ * per transaction). A format-1 index is then migrated (its envelopes moved to the packs), one
  * transaction per 1024 records; a crash mid-way leaves a store the next open finishes.
  * dir is copied; opt is read only during the call. *out receives the handle (close it
  * with mv_store_close); it is NULL on error.
- * Errors: MV_ERR_INVAL (NULL dir/out, or opt->pack_target above 4 GiB), MV_ERR_BUSY (another
+ * Errors: MV_ERR_INVAL (NULL dir/out, opt->pack_target above 4 GiB or opt->max_readers
+ * above 65536), MV_ERR_BUSY (another
  * process, or another handle in this one, holds the store), MV_ERR_TOO_LARGE (path too long),
  * MV_ERR_PARSE (the index holds an entry this version cannot decode, or has a newer format),
  * MV_ERR_IO, MV_ERR_NOMEM. */

@@ -400,7 +400,10 @@ mv_err mvc_keyset_for(mv_client *c, const mvc_scope *s, uint8_t kid[16], uint8_t
     }
     /* A new keyset: K wrapped once per reader (the only public-key operations), stored
      * before any record that names it. */
-    if ((rc = mv_random_bytes(K, 32)) != MV_OK || (rc = mv_random_bytes(kid, 16)) != MV_OK ||
+    /* kid is the keyset record's id: time-ordered like every record id, so that the storage
+     * index appends the records stored after it instead of inserting them before it (a
+     * random id sorts after them and halves the fill of every index page they land on). */
+    if ((rc = mv_random_bytes(K, 32)) != MV_OK || (rc = mv_record_id_new(kid)) != MV_OK ||
         (rc = mv_keyset_seal(K, sorted, n, &env)) != MV_OK)
         goto out;
     if (pk_ops)

@@ -524,7 +524,9 @@ mv_err mv_storage_run(const mv_storage_config *cfg)
         goto out;
     if ((rc = mv_path_join(store_dir, sizeof store_dir, cfg->dir, "store")) != MV_OK)
         goto out;
-    mv_store_options so = {.claim_ttl_s = cfg->claim_ttl_s};
+    /* Each server thread holds at most two index snapshots (a listing and a read inside it);
+     * the rest is for the guard, gc, check and stats. */
+    mv_store_options so = {.claim_ttl_s = cfg->claim_ttl_s, .max_readers = 2 * cfg->threads + 16};
     if ((rc = mv_store_open(store_dir, &so, &s.store)) != MV_OK) {
         if (rc == MV_ERR_BUSY)
             mv_log(MV_LOG_ERROR, STORAGE_COMPONENT, "%s is in use by another process", store_dir);

@@ -28,6 +28,7 @@ typedef struct mv_ix_block {
     uint64_t off; /* of the entry's framing */
     uint32_t len; /* ciphertext bytes */
     uint64_t refs;
+    uint64_t id;   /* the block's number in records' segments (block_id_new); 0: none yet */
     char dept[65]; /* first uploader's department */
 } mv_ix_block;
 
@@ -37,16 +38,19 @@ typedef struct mv_ix_pack {
     uint64_t live_entries;
 } mv_ix_pack;
 
-/* A record (format 2): 16-byte id -> where its bytes are and which access set it has. Its
- * tags (32 bytes each) and then its envelope lie at offset off of segment seg's data. */
+/* A record: 16-byte id -> where its bytes are and which access set it has. With ids set
+ * (index format 3), its envelope and then its blocks' ids (varints) lie at offset off of
+ * segment seg's data; otherwise (written by format 2) its tags (32 bytes each) and then its
+ * envelope. */
 typedef struct mv_ix_record {
     uint32_t set;          /* access set id */
     uint64_t created;
     uint64_t logical;
     uint64_t seg;          /* envelope segment id */
-    uint64_t off;          /* of the tags within the segment's data */
+    uint64_t off;          /* of the record's bytes within the segment's data */
     uint64_t n_tags;
     uint64_t envelope_len;
+    int ids;               /* layout: envelope then block ids (1) or tags then envelope (0) */
 } mv_ix_record;
 
 /* An access set: who may read a record and what it belongs to. Records with equal access
@@ -116,7 +120,11 @@ typedef struct mv_index_ops {
     /* blocks: tag -> location, refs, first department (NOT_FOUND) */
     mv_err (*block_get)(mv_itxn *t, const uint8_t *tag, mv_ix_block *b);
     mv_err (*block_put)(mv_itxn *t, const uint8_t *tag, const mv_ix_block *b);
-    mv_err (*block_del)(mv_itxn *t, const uint8_t *tag); /* also its tokens; NOT_FOUND */
+    mv_err (*block_del)(mv_itxn *t, const uint8_t *tag); /* also its tokens and id; NOT_FOUND */
+    /* block ids: new gives tag the next id (the caller stores it in the block's entry);
+     * tag maps an id back (NOT_FOUND: no such id, or its block was freed) */
+    mv_err (*block_id_new)(mv_itxn *t, const uint8_t *tag, uint64_t *id);
+    mv_err (*block_id_tag)(mv_itxn *t, uint64_t id, uint8_t *tag);
     mv_err (*block_iter)(mv_itxn *t, mv_ix_block_fn fn, void *ctx);
     mv_err (*zero_iter)(mv_itxn *t, mv_ix_tag_fn fn, void *ctx);
 
@@ -172,10 +180,13 @@ typedef struct mv_index_ops {
     /* format: the index format version (0 for an index that predates it, 1 when it holds
      * format-1 records); legacy_next reads the first format-1 record with id > after (after
      * NULL: from the start) into *r and its id into id (NOT_FOUND: none left);
-     * legacy_finish drops the format-1 reader entries and records format 2. */
+     * legacy_finish drops the format-1 reader entries and records the current format (3). */
     mv_err (*format_get)(mv_itxn *t, uint32_t *format);
     mv_err (*legacy_next)(mv_itxn *t, const uint8_t *after, uint8_t *id, mv_ix_legacy *r);
     mv_err (*legacy_finish)(mv_itxn *t);
+    /* Moves up to max entries of an index format 2's one-database-per-table layout into the
+     * format-3 layout; *done once nothing is left to move (every call after is a no-op). */
+    mv_err (*fold_step)(mv_itxn *t, size_t max, int *done);
 
     /* packs: id -> accounting (NOT_FOUND); iterated in id order */
     mv_err (*pack_get)(mv_itxn *t, uint32_t pack, mv_ix_pack *p);
@@ -196,8 +207,10 @@ struct mv_index {
 };
 
 /* Opens (creating) the LMDB environment in directory path (which must exist).
- * map_size in bytes. MV_ERR_IO, MV_ERR_NOMEM, MV_ERR_PARSE (not an LMDB environment of a
+ * map_size in bytes; max_readers read transactions may be open at once (the lock file holds
+ * a 64-byte slot for each: a larger lock file left by an earlier open is removed first, which
+ * is safe because the caller holds the store's exclusive lock). MV_ERR_IO, MV_ERR_NOMEM, MV_ERR_PARSE (not an LMDB environment of a
  * compatible version). */
-mv_err mv_index_lmdb_open(const char *path, size_t map_size, mv_index **out);
+mv_err mv_index_lmdb_open(const char *path, size_t map_size, unsigned max_readers, mv_index **out);
 
 #endif

@@ -28,6 +28,10 @@
 #define DEFAULT_PACK_TARGET ((size_t)64 << 20)
 #define DEFAULT_MAP_SIZE ((size_t)64 << 30)
 #define DEFAULT_CLAIM_TTL 3600
+/* LMDB's own default. The lock file holds 64 bytes per reader slot: at 1024 slots it was
+ * 64 KiB, more than a 500-record store's whole index. */
+#define DEFAULT_MAX_READERS 126
+#define MAX_READERS_CAP 65536
 #define GC_STAGE ((size_t)4 << 20) /* bytes of live entries gc copies per write */
 #define OVERHEAD ((uint64_t)MV_BLOB_ENTRY_OVERHEAD)
 
@@ -461,7 +465,8 @@ void mv_store_close(mv_store *s)
     mv_free(s);
 }
 
-static mv_err migrate(mv_store *s);
+static mv_err fold(mv_store *s, uint32_t *format);
+static mv_err migrate(mv_store *s, uint32_t format);
 
 static mv_err init_locks(mv_store *s)
 {
@@ -505,11 +510,12 @@ mv_err mv_store_open(const char *dir, const mv_store_options *opt, mv_store **ou
 {
     char path[PATH_CAP];
     mv_store *s = NULL;
+    uint32_t format = 0;
     mv_err rc;
     if (!dir || !out)
         return MV_ERR_INVAL;
     *out = NULL;
-    if (opt && (uint64_t)opt->pack_target > UINT32_MAX)
+    if (opt && ((uint64_t)opt->pack_target > UINT32_MAX || opt->max_readers > MAX_READERS_CAP))
         return MV_ERR_INVAL;
     if (!(s = mv_calloc(1, sizeof *s)))
         return MV_ERR_NOMEM;
@@ -517,6 +523,7 @@ mv_err mv_store_open(const char *dir, const mv_store_options *opt, mv_store **ou
     s->pack_target = opt && opt->pack_target ? opt->pack_target : DEFAULT_PACK_TARGET;
     s->claim_ttl = opt && opt->claim_ttl_s ? opt->claim_ttl_s : DEFAULT_CLAIM_TTL;
     size_t map_size = opt && opt->map_size ? opt->map_size : DEFAULT_MAP_SIZE;
+    unsigned max_readers = opt && opt->max_readers ? opt->max_readers : DEFAULT_MAX_READERS;
 
     if ((rc = mv_file_mkdir(dir, 0700)) != MV_OK)
         goto out;
@@ -532,7 +539,10 @@ mv_err mv_store_open(const char *dir, const mv_store_options *opt, mv_store **ou
     if ((rc = mv_path_join(path, sizeof path, dir, "index")) != MV_OK ||
         (rc = mv_file_mkdir(path, 0700)) != MV_OK ||
         (rc = mv_path_join(s->index_file, sizeof s->index_file, path, "data.mdb")) != MV_OK ||
-        (rc = mv_index_lmdb_open(path, map_size, &s->ix)) != MV_OK)
+        (rc = mv_index_lmdb_open(path, map_size, max_readers, &s->ix)) != MV_OK)
+        goto out;
+    /* Format 2's tables move first: recovery reads the packs from them. */
+    if ((rc = fold(s, &format)) != MV_OK)
         goto out;
     if ((rc = mv_path_join(path, sizeof path, dir, "packs")) != MV_OK ||
         (rc = mv_file_mkdir(path, 0700)) != MV_OK ||
@@ -542,7 +552,7 @@ mv_err mv_store_open(const char *dir, const mv_store_options *opt, mv_store **ou
         goto out;
     if ((rc = init_locks(s)) != MV_OK)
         goto out;
-    if ((rc = migrate(s)) != MV_OK)
+    if ((rc = migrate(s, format)) != MV_OK)
         goto out;
     *out = s;
     s = NULL;
@@ -931,13 +941,61 @@ mv_err mv_store_block_read(mv_store *s, const uint8_t tag[static 32], mv_buf *ou
 /* ----------------------------------------------------------------------- records ---- */
 
 /* An envelope segment is one pack entry (tag = SHA-256 of its data): a 4-byte header, "MVS"
- * and its version, then for each record its tags (32 bytes each) and its envelope, back to
- * back with no per-record framing; the index says where each record's bytes start. */
+ * and its version, then each record's bytes back to back with no per-record framing; the
+ * index says where each record's bytes start. Version 2 (index format 3): a record's envelope,
+ * then the ids of its blocks (varints, block_ids maps them to tags). Version 1 (format 2,
+ * read and kept as written): its tags (32 bytes each), then its envelope. */
 #define SEG_HDR 4u
-#define SEG_VERSION 1
-#define SEG_MAX MV_STORE_MAX_BLOCK /* a record's bytes (<= 2 MiB tags + 1 MiB envelope) fit */
+#define SEG_VERSION 2
+#define SEG_MAX MV_STORE_MAX_BLOCK /* a record's bytes (<= 640 KiB ids + 1 MiB envelope) fit */
 #define SEG_OVERHEAD (OVERHEAD + SEG_HDR)
+#define REF_MAX 10 /* bytes of one block id (a varint of a u64) */
 static const uint8_t seg_magic[SEG_HDR] = {'M', 'V', 'S', SEG_VERSION};
+
+static int seg_hdr_ok(const uint8_t *d, size_t len)
+{
+    return len >= SEG_HDR && memcmp(d, seg_magic, 3) == 0 && (d[3] == 1 || d[3] == 2);
+}
+
+/* Unsigned LEB128, as in the index. */
+static size_t var_put(uint8_t *p, uint64_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        p[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    p[n++] = (uint8_t)v;
+    return n;
+}
+
+/* One varint from p[*pos..n); 0 on a truncated or over-long one. */
+static int var_get(const uint8_t *p, size_t n, size_t *pos, uint64_t *v)
+{
+    uint64_t x = 0;
+    for (unsigned shift = 0; *pos < n && shift < 64; shift += 7) {
+        uint8_t b = p[(*pos)++];
+        if (shift == 63 && b > 1)
+            return 0;
+        x |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *v = x;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Bytes of a record's ids: n varints at p[0..len); 0 when they do not parse. */
+static size_t refs_len(const uint8_t *p, size_t len, uint64_t n)
+{
+    size_t pos = 0;
+    uint64_t id;
+    for (uint64_t i = 0; i < n; i++)
+        if (!var_get(p, len, &pos, &id))
+            return 0;
+    return pos;
+}
 
 static int cmp_tag(const void *a, const void *b) { return memcmp(a, b, 32); }
 
@@ -1071,11 +1129,12 @@ static mv_err sb_index(mv_store *s, seg_build *b, mv_itxn *t)
     return rc;
 }
 
-/* Appends a record's tags and envelope; *seg and *off say where they went. */
-static mv_err sb_add(seg_build *b, const uint8_t *tags, size_t n_tags, const uint8_t *env,
+/* Appends a record's envelope and its blocks' ids (refs, refs_len bytes of varints); *seg and
+ * *off say where they went. */
+static mv_err sb_add(seg_build *b, const uint8_t *refs, size_t refs_len, const uint8_t *env,
                      size_t env_len, uint64_t *seg, uint64_t *off)
 {
-    size_t need = 32 * n_tags + env_len;
+    size_t need = refs_len + env_len;
     mv_err rc;
     if (b->n == 0 || b->v[b->n - 1].buf.len + need > SEG_MAX) {
         if ((rc = mv_array_grow(&b->v, &b->cap, b->n, sizeof *b->v, 2)) != MV_OK)
@@ -1089,8 +1148,8 @@ static mv_err sb_add(seg_build *b, const uint8_t *tags, size_t n_tags, const uin
     seg_out *cur = &b->v[b->n - 1];
     *seg = b->base + b->n - 1;
     *off = cur->buf.len;
-    if ((n_tags && (rc = mv_buf_append(&cur->buf, tags, 32 * n_tags)) != MV_OK) ||
-        (env_len && (rc = mv_buf_append(&cur->buf, env, env_len)) != MV_OK))
+    if ((env_len && (rc = mv_buf_append(&cur->buf, env, env_len)) != MV_OK) ||
+        (refs_len && (rc = mv_buf_append(&cur->buf, refs, refs_len)) != MV_OK))
         return rc;
     cur->records++;
     return MV_OK;
@@ -1185,22 +1244,96 @@ static mv_err seg_read(mv_store *s, mv_itxn *t, uint64_t seg, uint64_t at, size_
     return rc == MV_ERR_NOT_FOUND ? MV_ERR_IO : rc; /* the index names a pack that is gone */
 }
 
-/* The record's tags, copied to a new array (*tags NULL when it has none). */
-static mv_err read_tags(mv_store *s, mv_itxn *t, const mv_ix_record *r, uint8_t **tags)
+/* The record's tags, copied to a new array (*tags NULL when it has none), and the bytes it
+ * takes in its segment (*span, may be NULL). A block id that maps to no tag (an inconsistent
+ * index, which mv_store_check reports) gives an all-zero tag, which names no block. */
+static mv_err read_refs(mv_store *s, mv_itxn *t, const mv_ix_record *r, uint8_t **tags,
+                        uint64_t *span)
 {
+    mv_ix_seg g;
     mv_buf b;
+    uint64_t sp;
+    mv_err rc;
     *tags = NULL;
-    if (r->n_tags == 0)
-        return MV_OK;
-    if (r->n_tags > MV_STORE_MAX_TAGS)
+    if (r->n_tags > MV_STORE_MAX_TAGS || r->envelope_len > MV_STORE_MAX_ENVELOPE)
         return MV_ERR_PARSE;
-    mv_buf_init(&b, 32 * MV_STORE_MAX_TAGS);
-    mv_err rc = seg_read(s, t, r->seg, r->off, 32 * r->n_tags, &b);
-    if (rc == MV_OK)
-        *tags = b.ptr; /* the buffer's memory is the array (mv_free releases it) */
-    else
-        mv_buf_clear(&b);
+    if (!r->ids) {
+        sp = 32 * r->n_tags + r->envelope_len;
+        if (r->n_tags) {
+            mv_buf_init(&b, 32 * MV_STORE_MAX_TAGS);
+            if ((rc = seg_read(s, t, r->seg, r->off, 32 * r->n_tags, &b)) != MV_OK) {
+                mv_buf_clear(&b);
+                return rc;
+            }
+            *tags = b.ptr; /* the buffer's memory is the array (mv_free releases it) */
+        }
+        if (span)
+            *span = sp;
+        return MV_OK;
+    }
+    if (r->n_tags == 0) {
+        if (span)
+            *span = r->envelope_len;
+        return MV_OK;
+    }
+    if ((rc = IX(s)->seg_get(t, r->seg, &g)) != MV_OK)
+        return rc == MV_ERR_NOT_FOUND ? MV_ERR_PARSE : rc;
+    uint64_t at = r->off + r->envelope_len;
+    if (r->off < SEG_HDR || r->off > g.len || r->envelope_len > g.len - r->off)
+        return MV_ERR_PARSE;
+    size_t want = (size_t)(REF_MAX * r->n_tags < g.len - at ? REF_MAX * r->n_tags : g.len - at);
+    uint8_t *out = NULL;
+    mv_buf_init(&b, REF_MAX * MV_STORE_MAX_TAGS);
+    if ((rc = seg_read(s, t, r->seg, at, want, &b)) != MV_OK)
+        goto out;
+    rc = MV_ERR_NOMEM;
+    if (!(out = mv_mallocarray((size_t)r->n_tags, 32)))
+        goto out;
+    size_t pos = 0;
+    for (size_t i = 0; i < r->n_tags; i++) {
+        uint64_t id;
+        rc = MV_ERR_PARSE;
+        if (!var_get(b.ptr, b.len, &pos, &id))
+            goto out;
+        rc = IX(s)->block_id_tag(t, id, out + 32 * i);
+        if (rc == MV_ERR_NOT_FOUND)
+            memset(out + 32 * i, 0, 32);
+        else if (rc != MV_OK)
+            goto out;
+    }
+    if (span)
+        *span = r->envelope_len + pos;
+    *tags = out;
+    out = NULL;
+    rc = MV_OK;
+out:
+    mv_free(out);
+    mv_buf_clear(&b);
     return rc;
+}
+
+/* The ids of blocks tags[0..n) as varints into refs (room for REF_MAX * n), *len bytes;
+ * a block without an id gets one (its entry is rewritten in t). A tag the index does not
+ * hold (an inconsistent one being carried over) gets id 0, which names no block. */
+static mv_err block_refs(mv_store *s, mv_itxn *t, const uint8_t *tags, size_t n, uint8_t *refs,
+                         size_t *len)
+{
+    *len = 0;
+    for (size_t i = 0; i < n; i++) {
+        mv_ix_block b;
+        mv_err rc = IX(s)->block_get(t, tags + 32 * i, &b);
+        if (rc == MV_ERR_NOT_FOUND) {
+            b.id = 0;
+        } else if (rc != MV_OK) {
+            return rc;
+        } else if (b.id == 0) {
+            if ((rc = IX(s)->block_id_new(t, tags + 32 * i, &b.id)) != MV_OK ||
+                (rc = IX(s)->block_put(t, tags + 32 * i, &b)) != MV_OK)
+                return rc;
+        }
+        *len += var_put(refs + *len, b.id);
+    }
+    return MV_OK;
 }
 
 static int claim_live(uint64_t at, uint64_t now, uint64_t ttl)
@@ -1215,7 +1348,8 @@ static mv_err put_one_record(mv_store *s, mv_itxn *t, const mv_store_record_in *
                              deltas *d, seg_build *sb, mv_err *verdict)
 {
     mv_ix_set *st = NULL;
-    uint8_t *sorted = NULL;
+    uint8_t *sorted = NULL, *refs = NULL;
+    size_t nrefs = 0;
     uint64_t logical = r->envelope_len;
     mv_ix_record rec, existing;
     mv_ix_block b;
@@ -1272,7 +1406,7 @@ static mv_err put_one_record(mv_store *s, mv_itxn *t, const mv_store_record_in *
     }
     mv_ix_stats *ds = delta_dept(d, r->dept);
     rc = MV_ERR_NOMEM;
-    if (!ds)
+    if (!ds || (r->n_tags && !(refs = mv_mallocarray(r->n_tags, REF_MAX))))
         goto out;
     for (size_t i = 0; i < r->n_tags; i++) {
         if ((rc = IX(s)->block_get(t, r->tags + 32 * i, &b)) != MV_OK)
@@ -1284,6 +1418,10 @@ static mv_err put_one_record(mv_store *s, mv_itxn *t, const mv_store_record_in *
             fs->physical += b.len;
             d->total.physical += b.len;
         }
+        /* The first record naming a block gives it its id. */
+        if (b.id == 0 && (rc = IX(s)->block_id_new(t, r->tags + 32 * i, &b.id)) != MV_OK)
+            goto out;
+        nrefs += var_put(refs + nrefs, b.id);
         if ((rc = IX(s)->block_put(t, r->tags + 32 * i, &b)) != MV_OK)
             goto out;
     }
@@ -1292,8 +1430,9 @@ static mv_err put_one_record(mv_store *s, mv_itxn *t, const mv_store_record_in *
         goto nomem;
     memset(&rec, 0, sizeof rec);
     if ((rc = set_acquire(s, t, st, &rec.set)) != MV_OK ||
-        (rc = sb_add(sb, r->tags, r->n_tags, r->envelope, r->envelope_len, &rec.seg, &rec.off)) != MV_OK)
+        (rc = sb_add(sb, refs, nrefs, r->envelope, r->envelope_len, &rec.seg, &rec.off)) != MV_OK)
         goto out;
+    rec.ids = 1;
     rec.created = now;
     rec.logical = logical;
     rec.n_tags = r->n_tags;
@@ -1314,6 +1453,7 @@ nomem:
     rc = MV_ERR_NOMEM;
 out:
     mv_free(sorted);
+    mv_free(refs);
     mv_free(st);
     return rc;
 }
@@ -1433,8 +1573,8 @@ mv_err mv_store_record_get(mv_store *s, const uint8_t id[static 16], mv_store_re
             rc = MV_ERR_PARSE;
             goto out;
         }
-        if ((rc = seg_read(s, t, r.seg, r.off + 32 * r.n_tags, (size_t)r.envelope_len, envelope)) !=
-            MV_OK)
+        uint64_t at = r.ids ? r.off : r.off + 32 * r.n_tags;
+        if ((rc = seg_read(s, t, r.seg, at, (size_t)r.envelope_len, envelope)) != MV_OK)
             goto out;
     }
     fill_info(info, id, &r, st);
@@ -1461,7 +1601,7 @@ mv_err mv_store_record_tags(mv_store *s, const uint8_t id[static 16], uint8_t *t
     if ((rc = IX(s)->record_get(t, id, &r)) != MV_OK)
         goto out;
     size_t k = r.n_tags < cap ? (size_t)r.n_tags : cap;
-    if (k && (rc = read_tags(s, t, &r, &all)) != MV_OK)
+    if (k && (rc = read_refs(s, t, &r, &all, NULL)) != MV_OK)
         goto out;
     if (k)
         memcpy(tags, all, 32 * k);
@@ -1658,11 +1798,11 @@ mv_err mv_store_record_delete(mv_store *s, const uint8_t id[static 16])
         rc = rc == MV_ERR_NOT_FOUND ? MV_ERR_PARSE : rc;
         goto out;
     }
-    /* The tags live next to the envelope: read them back to drop the references. */
-    if ((rc = read_tags(s, t, &r, &tags)) != MV_OK)
+    /* The blocks are named next to the envelope: read them back to drop the references. */
+    uint64_t span = 0;
+    if ((rc = read_refs(s, t, &r, &tags, &span)) != MV_OK)
         goto out;
-    if ((rc = IX(s)->record_del(t, id)) != MV_OK ||
-        (rc = seg_drop(s, t, r.seg, 32 * r.n_tags + r.envelope_len)) != MV_OK)
+    if ((rc = IX(s)->record_del(t, id)) != MV_OK || (rc = seg_drop(s, t, r.seg, span)) != MV_OK)
         goto out;
     for (size_t i = 0; i < r.n_tags; i++) {
         mv_ix_block b;
@@ -1721,7 +1861,9 @@ mv_err mv_store_record_set_access(mv_store *s, const uint8_t id[static 16], cons
     mv_itxn *t = NULL;
     mv_ix_record r;
     mv_ix_set *st = NULL, *ns = NULL;
-    uint8_t *tags = NULL;
+    uint8_t *tags = NULL, *refs = NULL;
+    size_t nrefs = 0;
+    uint64_t span = 0;
     seg_build sb = {0};
     wr w = {.s = s};
     deltas d = {0};
@@ -1756,16 +1898,17 @@ mv_err mv_store_record_set_access(mv_store *s, const uint8_t id[static 16], cons
     if ((rc = set_acquire(s, t, ns, &r.set)) != MV_OK)
         goto out;
     if (envelope) {
-        /* A new envelope goes to a new segment with the record's tags; the old bytes stay
-         * dead in their segment until gc. */
+        /* A new envelope goes to a new segment with the record's block ids (a record of
+         * format 2 is rewritten with ids); the old bytes stay dead in their segment until gc. */
         mv_ix_stats *ds = delta_dept(&d, st->dept);
         rc = MV_ERR_NOMEM;
-        if (!ds)
+        if (!ds || (r.n_tags && !(refs = mv_mallocarray((size_t)r.n_tags, REF_MAX))))
             goto out;
-        if ((rc = read_tags(s, t, &r, &tags)) != MV_OK ||
-            (rc = seg_drop(s, t, r.seg, 32 * r.n_tags + r.envelope_len)) != MV_OK ||
+        if ((rc = read_refs(s, t, &r, &tags, &span)) != MV_OK ||
+            (rc = seg_drop(s, t, r.seg, span)) != MV_OK ||
+            (rc = block_refs(s, t, tags, (size_t)r.n_tags, refs, &nrefs)) != MV_OK ||
             (rc = IX(s)->seg_next_id(t, &sb.base)) != MV_OK ||
-            (rc = sb_add(&sb, tags, (size_t)r.n_tags, envelope, envelope_len, &r.seg, &r.off)) != MV_OK ||
+            (rc = sb_add(&sb, refs, nrefs, envelope, envelope_len, &r.seg, &r.off)) != MV_OK ||
             (rc = sb_write(s, &sb, &w, t)) != MV_OK || (rc = wr_apply(&w, t, &d)) != MV_OK)
             goto out;
         uint64_t diff = (uint64_t)envelope_len - r.envelope_len; /* two's complement delta */
@@ -1776,6 +1919,7 @@ mv_err mv_store_record_set_access(mv_store *s, const uint8_t id[static 16], cons
         d.total.physical += diff;
         r.logical += diff;
         r.envelope_len = envelope_len;
+        r.ids = 1;
     }
     if ((rc = IX(s)->record_put(t, id, &r)) != MV_OK || (rc = deltas_apply(s, t, &d)) != MV_OK)
         goto out;
@@ -1794,6 +1938,7 @@ out:
     sb_free(&sb);
     wr_free(&w);
     mv_free(tags);
+    mv_free(refs);
     mv_free(st);
     mv_free(ns);
     deltas_free(&d);
@@ -1805,8 +1950,8 @@ out:
 #define MIGRATE_BATCH 1024 /* records per transaction */
 
 /* Moves up to MIGRATE_BATCH format-1 records after *after (NULL: from the start) to
- * format 2 in one transaction: their tags and envelopes into one synced segment, their
- * access into sets. *done is set when none was left (and the index is then marked format 2
+ * format 3 in one transaction: their envelopes and block ids into one synced segment, their
+ * access into sets. *done is set when none was left (and the index is then marked format 3
  * in the same transaction). A crash between batches leaves committed batches converted and
  * the rest in format 1, so the next open goes on where this one stopped. */
 static mv_err migrate_batch(mv_store *s, uint8_t after[16], int *started, int *done, uint64_t *moved)
@@ -1814,6 +1959,8 @@ static mv_err migrate_batch(mv_store *s, uint8_t after[16], int *started, int *d
     mv_itxn *t = NULL;
     mv_ix_legacy lg;
     mv_ix_set *st = NULL;
+    uint8_t *tags = NULL, *refs = NULL, *env = NULL;
+    size_t nrefs = 0;
     seg_build sb = {0};
     wr w = {.s = s};
     deltas d = {0};
@@ -1841,14 +1988,30 @@ static mv_err migrate_batch(mv_store *s, uint8_t after[16], int *started, int *d
         rec.logical = lg.logical;
         rec.n_tags = lg.n_tags;
         rec.envelope_len = lg.envelope_len;
-        /* Everything is copied out of lg before the transaction changes. */
-        if ((rc = make_set(lg.owner, lg.patient, lg.episode, lg.dept, lg.readers, lg.n_readers,
-                           st)) != MV_OK) {
+        rec.ids = 1;
+        /* Everything is copied out of lg before the transaction changes (giving the blocks
+         * their ids changes it). */
+        if (lg.n_tags > MV_STORE_MAX_TAGS || lg.envelope_len > MV_STORE_MAX_ENVELOPE ||
+            make_set(lg.owner, lg.patient, lg.episode, lg.dept, lg.readers, lg.n_readers, st) !=
+                MV_OK) {
             rc = MV_ERR_PARSE;
             goto out;
         }
-        if ((rc = sb_add(&sb, lg.tags, lg.n_tags, lg.envelope, lg.envelope_len, &rec.seg,
-                         &rec.off)) != MV_OK ||
+        mv_free(tags);
+        mv_free(refs);
+        mv_free(env);
+        refs = env = NULL;
+        rc = MV_ERR_NOMEM;
+        if (!(tags = mv_mallocarray(lg.n_tags ? lg.n_tags : 1, 32)) ||
+            !(refs = mv_mallocarray(lg.n_tags ? lg.n_tags : 1, REF_MAX)) ||
+            !(env = mv_malloc(lg.envelope_len ? lg.envelope_len : 1)))
+            goto out;
+        if (lg.n_tags)
+            memcpy(tags, lg.tags, 32 * lg.n_tags);
+        if (lg.envelope_len)
+            memcpy(env, lg.envelope, lg.envelope_len);
+        if ((rc = block_refs(s, t, tags, lg.n_tags, refs, &nrefs)) != MV_OK ||
+            (rc = sb_add(&sb, refs, nrefs, env, (size_t)rec.envelope_len, &rec.seg, &rec.off)) != MV_OK ||
             (rc = set_acquire(s, t, st, &rec.set)) != MV_OK ||
             (rc = sb_member(&sb, id, &rec)) != MV_OK)
             goto out;
@@ -1877,36 +2040,72 @@ out:
     wr_free(&w);
     deltas_free(&d);
     mv_free(st);
+    mv_free(tags);
+    mv_free(refs);
+    mv_free(env);
     return rc;
 }
 
-/* Brings an index of format 0 (new) or 1 up to format 2; refuses a newer one. */
-static mv_err migrate(mv_store *s)
+/* Index format 2's tables move into format 3's shared database in transactions of this
+ * many entries. */
+#define FOLD_BATCH 16384
+
+/* The first step of bringing an index of format 0 (new), 1 or 2 up to format 3 (refusing a
+ * newer one), before recovery reads the packs the index names: the tables of format 2 (or 1)
+ * move into format 3's layout, in transactions of FOLD_BATCH entries; a format-2 index is
+ * then marked format 3. *format receives the format found. migrate() then converts format-1
+ * records. Every step is one transaction, so a crash leaves a store the next open carries on
+ * with. */
+static mv_err fold(mv_store *s, uint32_t *format)
 {
     mv_itxn *t = NULL;
-    uint32_t format = 0;
-    uint8_t after[16] = {0};
-    uint64_t moved = 0;
-    int started = 0, done = 0;
+    int done = 0;
     mv_err rc = IX(s)->begin(s->ix, 0, &t);
     if (rc != MV_OK)
         return rc;
-    rc = IX(s)->format_get(t, &format);
+    rc = IX(s)->format_get(t, format);
     IX(s)->abort(t);
-    if (rc != MV_OK)
+    if (rc != MV_OK || *format == 3)
         return rc;
-    if (format == 2)
-        return MV_OK;
-    if (format > 2) {
+    if (*format > 3) {
         mv_log(MV_LOG_ERROR, "store", "the index has format %" PRIu32 ", newer than this "
-               "version reads (2)", format);
+               "version reads (3)", *format);
         return MV_ERR_PARSE;
     }
+    while (!done) {
+        if ((rc = IX(s)->begin(s->ix, 1, &t)) != MV_OK)
+            return rc;
+        if ((rc = IX(s)->fold_step(t, FOLD_BATCH, &done)) != MV_OK) {
+            IX(s)->abort(t);
+            return rc;
+        }
+        if (done && *format == 2 && (rc = IX(s)->legacy_finish(t)) != MV_OK) {
+            IX(s)->abort(t);
+            return rc;
+        }
+        if ((rc = IX(s)->commit(t)) != MV_OK)
+            return rc;
+    }
+    if (*format == 2)
+        mv_log(MV_LOG_INFO, "store", "index migrated from format 2 to 3");
+    return MV_OK;
+}
+
+/* Converts the records of a format-1 index (format 0: a new index, which only gets its
+ * format mark), after fold and recovery. */
+static mv_err migrate(mv_store *s, uint32_t format)
+{
+    uint8_t after[16] = {0};
+    uint64_t moved = 0;
+    int started = 0, done = 0;
+    mv_err rc = MV_OK;
+    if (format >= 2)
+        return MV_OK;
     while (!done)
         if ((rc = migrate_batch(s, after, &started, &done, &moved)) != MV_OK)
             return rc;
     if (moved)
-        mv_log(MV_LOG_INFO, "store", "index migrated to format 2: %" PRIu64 " records' "
+        mv_log(MV_LOG_INFO, "store", "index migrated to format 3: %" PRIu64 " records' "
                "envelopes moved to packs", moved);
     return MV_OK;
 }
@@ -2145,7 +2344,9 @@ static void gc_bufs_free(copy_ctx *c)
 
 typedef struct gc_span {
     uint64_t seg;
-    uint64_t off, len, new_off;
+    uint64_t off, len, new_off; /* len: the envelope's, and the tags' of a format-2 record */
+    uint64_t n_tags;
+    int ids;                    /* block ids follow the envelope: their bytes add to len */
     uint8_t id[16];
 } gc_span;
 
@@ -2191,7 +2392,9 @@ static mv_err gc_span_cb(void *ctx, const uint8_t *id, const mv_ix_record *r)
     gc_span *sp = &c->spans[c->nspans++];
     sp->seg = r->seg;
     sp->off = r->off;
-    sp->len = 32 * r->n_tags + r->envelope_len;
+    sp->len = r->ids ? r->envelope_len : 32 * r->n_tags + r->envelope_len;
+    sp->n_tags = r->n_tags;
+    sp->ids = r->ids;
     sp->new_off = 0;
     memcpy(sp->id, id, 16);
     return MV_OK;
@@ -2237,7 +2440,7 @@ static mv_err copy_seg(copy_ctx *c, gc_seg *e, const uint8_t *tag, const uint8_t
 {
     uint8_t h[32];
     mv_err rc;
-    if (e->g.len != len || len < SEG_HDR || memcmp(data, seg_magic, SEG_HDR) != 0)
+    if (e->g.len != len || !seg_hdr_ok(data, len))
         return MV_ERR_VERIFY;
     if ((rc = mv_sha256(h, data, len)) != MV_OK)
         return rc;
@@ -2260,11 +2463,17 @@ static mv_err copy_seg(copy_ctx *c, gc_seg *e, const uint8_t *tag, const uint8_t
         rc = mv_buf_append(&sb->buf, data, len);
     } else {
         uint64_t sum = 0;
-        rc = mv_buf_append(&sb->buf, seg_magic, SEG_HDR);
+        rc = mv_buf_append(&sb->buf, data, SEG_HDR); /* the version stays: the layout does */
         for (size_t i = 0; rc == MV_OK && i < e->n_spans; i++) {
             gc_span *sp = &c->spans[e->first_span + i];
             if (sp->off < SEG_HDR || sp->off > len || sp->len > len - sp->off)
                 return MV_ERR_VERIFY;
+            if (sp->ids && sp->n_tags) {
+                size_t at = (size_t)(sp->off + sp->len), n = refs_len(data + at, len - at, sp->n_tags);
+                if (n == 0)
+                    return MV_ERR_VERIFY;
+                sp->len += n;
+            }
             sp->new_off = sb->buf.len;
             sum += sp->len;
             rc = mv_buf_append(&sb->buf, data + sp->off, (size_t)sp->len);
@@ -2688,7 +2897,7 @@ static mv_err chk_record(void *ctx, const uint8_t *id, const mv_ix_record *r)
         problem(c, "a record names access set %" PRIu32 ", which the index does not hold", r->set);
     }
     struct chk_seg *g = chk_seg_find(c, r->seg);
-    uint64_t bytes = 32 * r->n_tags + r->envelope_len;
+    uint64_t bytes = r->ids ? r->envelope_len : 32 * r->n_tags + r->envelope_len;
     if (!g || r->n_tags > MV_STORE_MAX_TAGS || r->off < SEG_HDR || r->off > g->g.len ||
         bytes > g->g.len - r->off) {
         c->rep->missing++;
@@ -2697,11 +2906,11 @@ static mv_err chk_record(void *ctx, const uint8_t *id, const mv_ix_record *r)
         return MV_OK;
     }
     g->records++;
+    rc = read_refs(c->s, c->t, r, &tags, &bytes);
     g->bytes += bytes;
-    rc = read_tags(c->s, c->t, r, &tags);
     if (rc == MV_ERR_VERIFY || rc == MV_ERR_PARSE) {
         c->rep->missing++;
-        problem(c, "segment %" PRIu64 ": a record's tags cannot be read", r->seg);
+        problem(c, "segment %" PRIu64 ": a record's blocks cannot be read", r->seg);
         return MV_OK;
     }
     if (rc != MV_OK)
@@ -2739,7 +2948,7 @@ static mv_err chk_entry(void *ctx, uint64_t off, const uint8_t *tag, const uint8
     struct chk_seg *g = chk_seg_at(c, c->pack, off);
     if (g) {
         g->found = 1;
-        if (g->g.len != len || len < SEG_HDR || memcmp(data, seg_magic, SEG_HDR) != 0) {
+        if (g->g.len != len || !seg_hdr_ok(data, len)) {
             c->rep->bad_entries++;
             problem(c, "pack %08" PRIu32 " offset %" PRIu64 ": not the envelope segment the "
                     "index names", c->pack, off);
@@ -2770,6 +2979,17 @@ static mv_err chk_block(void *ctx, const uint8_t *tag, const mv_ix_block *b)
         c->ref_block_bytes += b->len;
     else
         c->zero_blocks++;
+    if (b->id) {
+        uint8_t back[32];
+        mv_err rc = IX(c->s)->block_id_tag(c->t, b->id, back);
+        if (rc != MV_OK && rc != MV_ERR_NOT_FOUND)
+            return rc;
+        if (rc == MV_ERR_NOT_FOUND || memcmp(back, tag, 32) != 0) {
+            c->rep->missing++;
+            problem(c, "block in pack %08" PRIu32 " offset %" PRIu64 ": its id %" PRIu64
+                    " does not map back to it", b->pack, b->off, b->id);
+        }
+    }
     uint64_t named = rm_get(&c->refs, tag);
     if (named != b->refs) {
         c->rep->refcount_errors++;

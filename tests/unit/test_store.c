@@ -5,9 +5,11 @@
 #include "storeutil.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <lmdb.h>
 #include <time.h>
 
+#include "medvault/mv_hash.h"
 #include "medvault/mv_mem.h"
 #include "medvault/mv_record.h"
 #include "store/index.h"
@@ -15,7 +17,7 @@
 
 static mv_store *open_store(const char *dir, size_t pack_target)
 {
-    mv_store_options o = {pack_target, (size_t)1 << 30, 0};
+    mv_store_options o = {pack_target, (size_t)1 << 30, 0, 0};
     mv_store *s = NULL;
     assert_int_equal(mv_store_open(dir, &o, &s), MV_OK);
     assert_non_null(s);
@@ -126,9 +128,9 @@ static void test_round_trip(void **state)
     assert_int_equal(st.blocks, 3);
     assert_int_equal(st.block_bytes, 1200);
     assert_int_equal(st.envelope_bytes, 4);
-    /* Blocks, then two envelope segments (36 framing + 4 header + tags + envelope): the
-     * first envelope's bytes stay, dead, until gc. */
-    assert_int_equal(st.pack_bytes, 1200 + 3 * 36 + (40 + 3 * 32 + 11) + (40 + 3 * 32 + 4));
+    /* Blocks, then two envelope segments (36 framing + 4 header + envelope + the blocks'
+     * ids, one byte each): the first envelope's bytes stay, dead, until gc. */
+    assert_int_equal(st.pack_bytes, 1200 + 3 * 36 + (40 + 11 + 3) + (40 + 4 + 3));
     assert_int_equal(st.logical_bytes, 1204);
     assert_int_equal(st.data_bytes, 1204);
     /* Physical: everything on disk, the index file included. */
@@ -521,8 +523,9 @@ static void test_refs_delete_gc(void **state)
     assert_int_equal(mv_store_get_stats(s, &after), MV_OK);
     assert_int_equal(after.blocks, before.blocks - 6);
     assert_int_equal(after.block_bytes, before.block_bytes - expect_bytes);
-    /* ... and record A's envelope segment (36 + 4 + 6 tags + "A"), dead since its delete. */
-    assert_int_equal(after.pack_bytes, before.pack_bytes - expect_bytes - 6 * 36 - (40 + 6 * 32 + 1));
+    /* ... and record A's envelope segment (36 + 4 + "A" + 6 one-byte block ids), dead since
+     * its delete. */
+    assert_int_equal(after.pack_bytes, before.pack_bytes - expect_bytes - 6 * 36 - (40 + 1 + 6));
     assert_int_equal(su_packs_size(dir), after.pack_bytes);
     assert_true(su_packs_size(dir) < disk_before);
     for (int i = 0; i < N; i++) {
@@ -689,7 +692,7 @@ static void test_check_refcounts(void **state)
     mv_index *ix = NULL;
     mv_itxn *t = NULL;
     mv_ix_block b;
-    assert_int_equal(mv_index_lmdb_open(path, (size_t)1 << 30, &ix), MV_OK);
+    assert_int_equal(mv_index_lmdb_open(path, (size_t)1 << 30, 126, &ix), MV_OK);
     assert_int_equal(ix->ops->begin(ix, 1, &t), MV_OK);
     assert_int_equal(ix->ops->block_get(t, a.in.tag, &b), MV_OK);
     assert_int_equal(b.refs, 1);
@@ -830,6 +833,29 @@ static void test_patient_and_episode(void **state)
  * value is written straight into LMDB, laid out as the version-1 encoder did:
  * version 1 | dept_len | n_readers u16 | n_tags u32 | created u64 | logical u64 |
  * envelope_len u32 | owner 32 | dept | readers | tags | envelope. */
+/* Rewrites a format-3 index holding no records into the layout of formats 1 and 2 (one
+ * database per table, what the fold of format 3 undoes), in txn. */
+static void legacy_layout(MDB_txn *txn)
+{
+    static const char *const names[14] = {NULL, "meta", "stats", "packs", "segments", "sets",
+                                          "set_hash", "set_readers", "blocks", "zero", "tokens",
+                                          "block_tokens", "claims", "claims_by_time"};
+    MDB_dbi tb, old;
+    MDB_cursor *c = NULL;
+    MDB_val k, v;
+    assert_int_equal(mdb_dbi_open(txn, "tables", 0, &tb), 0);
+    assert_int_equal(mdb_cursor_open(txn, tb, &c), 0);
+    while (mdb_cursor_get(c, &k, &v, MDB_FIRST) == 0) {
+        uint8_t p = *(const uint8_t *)k.mv_data;
+        assert_true(p >= 1 && p <= 13);
+        assert_int_equal(mdb_dbi_open(txn, names[p], MDB_CREATE, &old), 0);
+        MDB_val ok = {k.mv_size - 1, (uint8_t *)k.mv_data + 1};
+        assert_int_equal(mdb_put(txn, old, &ok, &v, 0), 0);
+        assert_int_equal(mdb_cursor_del(c, 0), 0);
+    }
+    mdb_cursor_close(c);
+}
+
 static void test_record_v1_values_decode(void **state)
 {
     (void)state;
@@ -865,42 +891,14 @@ static void test_record_v1_values_decode(void **state)
     memcpy(v + n, "env1", 4), n += 4;
     assert_int_equal(n, sizeof v);
 
-    /* Into the index as a version-1 store held it: the record, its reader entries, the block's
-     * reference and the stats counters. */
-    char path[4096];
-    snprintf(path, sizeof path, "%s/index", dir);
-    MDB_env *env = NULL;
-    MDB_txn *txn = NULL;
-    MDB_dbi recs, rdrs;
-    assert_int_equal(mdb_env_create(&env), 0);
-    assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
-    assert_int_equal(mdb_env_set_mapsize(env, (size_t)1 << 30), 0);
-    assert_int_equal(mdb_env_open(env, path, MDB_NOTLS, 0600), 0);
-    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
-    assert_int_equal(mdb_dbi_open(txn, "records", 0, &recs), 0);
-    assert_int_equal(mdb_dbi_open(txn, "readers", 0, &rdrs), 0);
-    MDB_val k = {16, id}, val = {sizeof v, v};
-    assert_int_equal(mdb_put(txn, recs, &k, &val, 0), 0);
-    /* A format-1 index has no format mark: drop the one the first open wrote. */
-    MDB_dbi meta;
-    assert_int_equal(mdb_dbi_open(txn, "meta", 0, &meta), 0);
-    MDB_val fk = {6, (void *)"format"};
-    assert_int_equal(mdb_del(txn, meta, &fk, NULL), 0);
-    uint8_t rk[48];
-    memcpy(rk + 32, id, 16);
-    for (int i = 0; i < 2; i++) {
-        memcpy(rk, i ? reader : a.in.claimant, 32);
-        MDB_val kk = {48, rk}, e = {0, (void *)""};
-        assert_int_equal(mdb_put(txn, rdrs, &kk, &e, 0), 0);
-    }
-    assert_int_equal(mdb_txn_commit(txn), 0);
-    mdb_env_close(env);
     /* The block reference and stats through the engine's own vtable. */
     mv_index *ix = NULL;
     mv_itxn *t = NULL;
     mv_ix_block b;
     mv_ix_stats st;
-    assert_int_equal(mv_index_lmdb_open(path, (size_t)1 << 30, &ix), MV_OK);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/index", dir);
+    assert_int_equal(mv_index_lmdb_open(path, (size_t)1 << 30, 126, &ix), MV_OK);
     assert_int_equal(ix->ops->begin(ix, 1, &t), MV_OK);
     assert_int_equal(ix->ops->block_get(t, a.in.tag, &b), MV_OK);
     b.refs = 1;
@@ -917,6 +915,35 @@ static void test_record_v1_values_decode(void **state)
     }
     assert_int_equal(ix->ops->commit(t), MV_OK);
     ix->ops->close(ix);
+    /* Into the index as a version-1 store held it: the record, its reader entries, the block's
+     * reference and the stats counters. */
+    MDB_env *env = NULL;
+    MDB_txn *txn = NULL;
+    MDB_dbi recs, rdrs;
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 32), 0);
+    assert_int_equal(mdb_env_set_mapsize(env, (size_t)1 << 30), 0);
+    assert_int_equal(mdb_env_open(env, path, MDB_NOTLS, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "records", 0, &recs), 0);
+    legacy_layout(txn);
+    assert_int_equal(mdb_dbi_open(txn, "readers", MDB_CREATE, &rdrs), 0);
+    MDB_val k = {16, id}, val = {sizeof v, v};
+    assert_int_equal(mdb_put(txn, recs, &k, &val, 0), 0);
+    /* A format-1 index has no format mark: drop the one the first open wrote. */
+    MDB_dbi meta;
+    assert_int_equal(mdb_dbi_open(txn, "meta", 0, &meta), 0);
+    MDB_val fk = {6, (void *)"format"};
+    assert_int_equal(mdb_del(txn, meta, &fk, NULL), 0);
+    uint8_t rk[48];
+    memcpy(rk + 32, id, 16);
+    for (int i = 0; i < 2; i++) {
+        memcpy(rk, i ? reader : a.in.claimant, 32);
+        MDB_val kk = {48, rk}, e = {0, (void *)""};
+        assert_int_equal(mdb_put(txn, rdrs, &kk, &e, 0), 0);
+    }
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
 
     s = open_store(dir, 0);
     mv_store_record_info info;
@@ -971,12 +998,12 @@ static void test_check_detects_envelope_corruption(void **state)
     mv_store_stats st;
     assert_int_equal(mv_store_get_stats(s, &st), MV_OK);
     /* The pack: the block (36 + 256), then the first record's segment: 36 framing, 4 header,
-     * one tag, the envelope. */
+     * the envelope, one block id. */
     char path[4096];
     su_pack_path(path, sizeof path, dir, 1);
     int fd = open(path, O_RDWR);
     assert_true(fd >= 0);
-    off_t at = (36 + 256) + 36 + 4 + 32 + 3;
+    off_t at = (36 + 256) + 36 + 4 + 3;
     uint8_t byte;
     assert_int_equal(pread(fd, &byte, 1, at), 1);
     assert_int_equal(byte, 's'); /* "first envelope"[3] */
@@ -1036,8 +1063,9 @@ static void test_gc_reclaims_envelopes(void **state)
         assert_int_equal(res[i], MV_OK);
     mv_store_stats before, after;
     assert_int_equal(mv_store_get_stats(s, &before), MV_OK);
-    /* One segment for the whole call: 36 framing + 4 header + (tag + envelope) per record. */
-    assert_int_equal(before.pack_bytes, 36 + 300 + 36 + 4 + N * (32 + 500));
+    /* One segment for the whole call: 36 framing + 4 header + (envelope + a one-byte block
+     * id) per record. */
+    assert_int_equal(before.pack_bytes, 36 + 300 + 36 + 4 + N * (500 + 1));
     uint64_t disk = su_packs_size(dir);
     for (int i = 0; i < N; i += 2)
         assert_int_equal(mv_store_record_delete(s, in[i].id), MV_OK);
@@ -1046,7 +1074,7 @@ static void test_gc_reclaims_envelopes(void **state)
     assert_int_equal(mv_store_gc(s, (uint64_t)time(NULL), &g), MV_OK);
     assert_true(g.packs_rewritten >= 1);
     assert_int_equal(mv_store_get_stats(s, &after), MV_OK);
-    assert_int_equal(after.pack_bytes, before.pack_bytes - (N / 2) * (32 + 500));
+    assert_int_equal(after.pack_bytes, before.pack_bytes - (N / 2) * (500 + 1));
     assert_int_equal(su_packs_size(dir), after.pack_bytes);
     assert_true(su_packs_size(dir) < disk);
     su_assert_clean(s);
@@ -1124,8 +1152,30 @@ static void make_format1_store(const char *dir, su_blk *a)
     su_blk_make(a, "er", 100, 82, 1, 1);
     assert_int_equal(mv_store_put_blocks(s, &a->in, 1, NULL), MV_OK);
     mv_store_close(s);
+    /* The block's references and the counters, as the format-1 engine kept them. */
+    mv_index *ix = NULL;
+    mv_itxn *t = NULL;
+    mv_ix_block b;
+    mv_ix_stats st;
     char path[4096];
     snprintf(path, sizeof path, "%s/index", dir);
+    assert_int_equal(mv_index_lmdb_open(path, (size_t)1 << 30, 126, &ix), MV_OK);
+    assert_int_equal(ix->ops->begin(ix, 1, &t), MV_OK);
+    assert_int_equal(ix->ops->block_get(t, a->in.tag, &b), MV_OK);
+    b.refs = LEGACY_N;
+    assert_int_equal(ix->ops->block_put(t, a->in.tag, &b), MV_OK);
+    for (int i = 0; i < 2; i++) {
+        const char *d = i ? "er" : NULL;
+        assert_int_equal(ix->ops->stats_get(t, d, &st), MV_OK);
+        st.records += LEGACY_N;
+        st.logical += (uint64_t)LEGACY_N * (64 + 100);
+        st.physical += (uint64_t)LEGACY_N * 64 + 100;
+        if (!d)
+            st.envelope_bytes += (uint64_t)LEGACY_N * 64;
+        assert_int_equal(ix->ops->stats_put(t, d, &st), MV_OK);
+    }
+    assert_int_equal(ix->ops->commit(t), MV_OK);
+    ix->ops->close(ix);
     MDB_env *env = NULL;
     MDB_txn *txn = NULL;
     MDB_dbi recs, rdrs, meta;
@@ -1135,7 +1185,8 @@ static void make_format1_store(const char *dir, su_blk *a)
     assert_int_equal(mdb_env_open(env, path, MDB_NOTLS, 0600), 0);
     assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
     assert_int_equal(mdb_dbi_open(txn, "records", 0, &recs), 0);
-    assert_int_equal(mdb_dbi_open(txn, "readers", 0, &rdrs), 0);
+    legacy_layout(txn);
+    assert_int_equal(mdb_dbi_open(txn, "readers", MDB_CREATE, &rdrs), 0);
     assert_int_equal(mdb_dbi_open(txn, "meta", 0, &meta), 0);
     MDB_val fk = {6, (void *)"format"};
     assert_int_equal(mdb_del(txn, meta, &fk, NULL), 0);
@@ -1164,28 +1215,6 @@ static void make_format1_store(const char *dir, su_blk *a)
     }
     assert_int_equal(mdb_txn_commit(txn), 0);
     mdb_env_close(env);
-    /* The block's references and the counters, as the format-1 engine kept them. */
-    mv_index *ix = NULL;
-    mv_itxn *t = NULL;
-    mv_ix_block b;
-    mv_ix_stats st;
-    assert_int_equal(mv_index_lmdb_open(path, (size_t)1 << 30, &ix), MV_OK);
-    assert_int_equal(ix->ops->begin(ix, 1, &t), MV_OK);
-    assert_int_equal(ix->ops->block_get(t, a->in.tag, &b), MV_OK);
-    b.refs = LEGACY_N;
-    assert_int_equal(ix->ops->block_put(t, a->in.tag, &b), MV_OK);
-    for (int i = 0; i < 2; i++) {
-        const char *d = i ? "er" : NULL;
-        assert_int_equal(ix->ops->stats_get(t, d, &st), MV_OK);
-        st.records += LEGACY_N;
-        st.logical += (uint64_t)LEGACY_N * (64 + 100);
-        st.physical += (uint64_t)LEGACY_N * 64 + 100;
-        if (!d)
-            st.envelope_bytes += (uint64_t)LEGACY_N * 64;
-        assert_int_equal(ix->ops->stats_put(t, d, &st), MV_OK);
-    }
-    assert_int_equal(ix->ops->commit(t), MV_OK);
-    ix->ops->close(ix);
 }
 
 static void assert_migrated(mv_store *s, const su_blk *a)
@@ -1265,7 +1294,7 @@ static void test_format1_migrates(void **state)
     for (size_t k = 0; k < sizeof at / sizeof at[0]; k++) {
         dir = tu_tmpdir();
         make_format1_store(dir, &a);
-        mv_store_options o = {0, (size_t)1 << 30, 0};
+        mv_store_options o = {0, (size_t)1 << 30, 0, 0};
         mv_store *f = NULL;
         mv_store_test_fail_io_after((size_t)at[k]);
         mv_err rc = mv_store_open(dir, &o, &f);
@@ -1277,7 +1306,7 @@ static void test_format1_migrates(void **state)
         mv_itxn *t = NULL;
         char path[4096];
         snprintf(path, sizeof path, "%s/index", dir);
-        assert_int_equal(mv_index_lmdb_open(path, (size_t)1 << 30, &ix), MV_OK);
+        assert_int_equal(mv_index_lmdb_open(path, (size_t)1 << 30, 126, &ix), MV_OK);
         assert_int_equal(ix->ops->begin(ix, 0, &t), MV_OK);
         uint8_t lid[16], id0[16];
         mv_ix_legacy lg;
@@ -1383,9 +1412,426 @@ static void test_index_growth(void **state)
                       "batch and the new sub-databases), packs %.1f bytes/record\n",
                       patients[i], warm, cold, packs);
         assert_true(warm < 100.0);
-        /* Envelopes are in the packs now: 700 bytes, 32 of tag, framing shared by a batch. */
-        assert_true(packs < 700 + 32 + 2);
+        /* Envelopes are in the packs: 700 bytes, a one-byte block id (was its 32-byte tag),
+         * framing shared by a batch. */
+        assert_true(packs < 700 + 1 + 2);
     }
+}
+
+/* ---- a store written by index format 2 (tests/vectors/store-format2, see its README) ---- */
+
+static void f2_fill(uint8_t *p, size_t n, unsigned a)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = (uint8_t)(a * 31 + i * 7 + (i >> 3));
+}
+
+static void f2_id(uint8_t id[16], int n)
+{
+    memset(id, 0, 16);
+    id[0] = 0x01;
+    id[15] = (uint8_t)n;
+}
+
+static void copy_file(const char *from, const char *to)
+{
+    FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
+    char buf[8192];
+    size_t n;
+    assert_non_null(in);
+    assert_non_null(out);
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+        assert_int_equal(fwrite(buf, 1, n, out), n);
+    fclose(in);
+    assert_int_equal(fclose(out), 0);
+}
+
+/* A fresh copy of the format-2 store in a new temporary directory. */
+static const char *format2_copy(void)
+{
+    const char *v = getenv("MV_VECTORS_DIR");
+    char from[2048], to[2048];
+    assert_non_null(v);
+    const char *dir = tu_tmpdir();
+    static const char *const files[2] = {"index/data.mdb", "packs/00000001.pack"};
+    snprintf(to, sizeof to, "%s/index", dir);
+    assert_int_equal(mkdir(to, 0700), 0);
+    snprintf(to, sizeof to, "%s/packs", dir);
+    assert_int_equal(mkdir(to, 0700), 0);
+    for (int i = 0; i < 2; i++) {
+        snprintf(from, sizeof from, "%s/store-format2/%s", v, files[i]);
+        snprintf(to, sizeof to, "%s/%s", dir, files[i]);
+        copy_file(from, to);
+    }
+    return dir;
+}
+
+/* What make_format2.c stored (ids: records still present). */
+static void assert_format2_content(mv_store *s, int deleted1)
+{
+    static const char *const env[5] = {"envelope one", "envelope two", NULL,
+                                       "envelope four, again", "envelope five"};
+    static const int ntags[5] = {2, 1, 0, 3, 0}, first[5] = {0, 2, 0, 0, 0};
+    uint8_t owner[32], reader[32], patient[32], data[200], tag[3][32], id[16], got[3 * 32];
+    mv_buf eb;
+    f2_fill(owner, 32, 1);
+    f2_fill(reader, 32, 2);
+    f2_fill(patient, 32, 3);
+    for (int i = 0; i < 3; i++) {
+        f2_fill(data, sizeof data, 10 + (unsigned)i);
+        assert_int_equal(mv_sha256(tag[i], data, sizeof data), MV_OK);
+    }
+    mv_buf_init(&eb, 256);
+    for (int n = 1; n <= 5; n++) {
+        mv_store_record_info info;
+        size_t k = 0;
+        f2_id(id, n);
+        mv_buf_reset(&eb);
+        mv_err rc = mv_store_record_get(s, id, &info, &eb);
+        if (n == 3 || (n == 1 && deleted1)) {
+            assert_int_equal(rc, MV_ERR_NOT_FOUND);
+            continue;
+        }
+        assert_int_equal(rc, MV_OK);
+        assert_int_equal(eb.len, strlen(env[n - 1]));
+        assert_memory_equal(eb.ptr, env[n - 1], eb.len);
+        assert_memory_equal(info.owner, owner, 32);
+        assert_string_equal(info.dept, "er");
+        assert_int_equal(info.created, 1700000000);
+        assert_int_equal(info.n_readers, n == 4 ? 1 : n == 2 ? 3 : 2);
+        if (n == 2)
+            assert_memory_equal(info.patient, patient, 32);
+        assert_int_equal(mv_store_record_tags(s, id, got, 3, &k), MV_OK);
+        assert_int_equal(k, ntags[n - 1]);
+        for (int j = 0; j < ntags[n - 1]; j++)
+            assert_memory_equal(got + 32 * j, tag[first[n - 1] + j], 32);
+    }
+    size_t listed = 0;
+    assert_int_equal(mv_store_record_list(s, reader, count_listed, &listed), MV_OK);
+    assert_int_equal(listed, deleted1 ? 2 : 3); /* records 1, 2 and 5 */
+    mv_buf_clear(&eb);
+}
+
+/* Format 2 is folded into format 3 on open and everything reads as it was; the records
+ * written by format 2 (tags in version-1 segments) live on next to new ones (ids): delete,
+ * a new envelope, gc of the segments with dead bytes, check clean throughout. An I/O failure
+ * at any step of the fold leaves a store the next open migrates. */
+static void test_format2_migrates(void **state)
+{
+    (void)state;
+    const char *dir = format2_copy();
+    mv_store *s = open_store(dir, 0);
+    su_assert_clean(s);
+    assert_format2_content(s, 0);
+    mv_store_stats st;
+    assert_int_equal(mv_store_get_stats(s, &st), MV_OK);
+    assert_int_equal(st.records, 4);
+    assert_int_equal(st.blocks, 3);
+    mv_store_close(s);
+    s = open_store(dir, 0); /* format 3 now: nothing to do */
+    assert_format2_content(s, 0);
+
+    /* A new record naming block 0 (the block gets its id), then record 1 (format 2) goes. */
+    uint8_t owner[32], data[200], tag0[32], id[16];
+    f2_fill(owner, 32, 1);
+    f2_fill(data, sizeof data, 10);
+    assert_int_equal(mv_sha256(tag0, data, sizeof data), MV_OK);
+    mv_store_block_in claim;
+    memset(&claim, 0, sizeof claim);
+    claim.dept = "er";
+    f2_fill(claim.token, 32, 20);
+    memcpy(claim.tag, tag0, 32);
+    memcpy(claim.claimant, owner, 32);
+    assert_int_equal(mv_store_put_blocks(s, &claim, 1, NULL), MV_OK);
+    mv_store_record_in r;
+    mv_err res = MV_ERR_IO;
+    memset(&r, 0, sizeof r);
+    f2_id(r.id, 6);
+    r.dept = "er";
+    memcpy(r.owner, owner, 32);
+    r.tags = tag0;
+    r.n_tags = 1;
+    r.envelope = (const uint8_t *)"envelope six";
+    r.envelope_len = 12;
+    assert_int_equal(mv_store_put_records(s, &r, 1, &res, 1700000000), MV_OK);
+    assert_int_equal(res, MV_OK);
+    f2_id(id, 1);
+    assert_int_equal(mv_store_record_delete(s, id), MV_OK);
+    su_assert_clean(s);
+    /* Record 2 (format 2) gets a new envelope: rewritten with block ids. */
+    f2_id(id, 2);
+    uint8_t reader[32];
+    f2_fill(reader, 32, 2);
+    assert_int_equal(mv_store_record_set_readers(s, id, reader, 1, (const uint8_t *)"envelope two", 12),
+                     MV_OK);
+    su_assert_clean(s);
+    mv_store_gc_report g;
+    assert_int_equal(mv_store_gc(s, (uint64_t)time(NULL) + 7200, &g), MV_OK);
+    assert_true(g.packs_rewritten >= 1);
+    su_assert_clean(s);
+    assert_format2_content(s, 1);
+    uint64_t len = 0, refs = 0;
+    assert_int_equal(mv_store_block_info(s, tag0, &len, &refs), MV_OK);
+    assert_int_equal(refs, 2); /* record 4 (format 2) and record 6 */
+    mv_store_close(s);
+    s = open_store(dir, 0);
+    assert_format2_content(s, 1);
+    su_assert_clean(s);
+    mv_store_close(s);
+    su_rmtree(dir);
+
+    /* Faults: the n-th mutating I/O step of the fold fails, for every n; the next open
+     * finishes the migration. */
+    dir = format2_copy();
+    uint64_t s0 = mv_store_test_io_steps();
+    s = open_store(dir, 0);
+    uint64_t steps = mv_store_test_io_steps() - s0;
+    mv_store_close(s);
+    su_rmtree(dir);
+    assert_true(steps > 10);
+    for (uint64_t n = 0; n < steps; n++) {
+        dir = format2_copy();
+        mv_store_options o = {0, (size_t)1 << 30, 0, 0};
+        mv_store *f = NULL;
+        mv_store_test_fail_io_after((size_t)n);
+        mv_err rc = mv_store_open(dir, &o, &f);
+        mv_store_test_fail_io_after(SIZE_MAX);
+        if (rc == MV_OK)
+            mv_store_close(f);
+        else
+            assert_int_equal(rc, MV_ERR_IO);
+        s = open_store(dir, 0);
+        su_assert_clean(s);
+        assert_format2_content(s, 0);
+        mv_store_close(s);
+        su_rmtree(dir);
+    }
+}
+
+/* Block ids: the first record naming a block gives it the next id; the record's segment names
+ * its blocks by id and record_tags maps them back; a block freed by gc leaves its slot empty
+ * (the others still map), and a block given the id of another is caught by check. */
+static void test_block_ids(void **state)
+{
+    (void)state;
+    const char *dir = tu_tmpdir();
+    mv_store *s = open_store(dir, 0);
+    su_blk k[3];
+    mv_store_block_in in[3];
+    uint8_t tags[3 * 32], got[3 * 32], ida[16], idb[16];
+    for (uint32_t i = 0; i < 3; i++) {
+        su_blk_make(&k[i], "er", 64, 70, i, 1);
+        in[i] = k[i].in;
+        memcpy(tags + 32 * i, k[i].in.tag, 32);
+    }
+    assert_int_equal(mv_store_put_blocks(s, in, 3, NULL), MV_OK);
+    su_id(ida, 70, 1);
+    su_id(idb, 70, 2);
+    /* A names blocks 1 and 0 (ids 1 and 2, in that order), B names block 2 (id 3). */
+    uint8_t a_tags[64];
+    memcpy(a_tags, tags + 32, 32);
+    memcpy(a_tags + 32, tags, 32);
+    put_record(s, ida, "er", 1, a_tags, 2, "A", MV_OK);
+    put_record(s, idb, "er", 1, tags + 64, 1, "B", MV_OK);
+    size_t n = 0;
+    assert_int_equal(mv_store_record_tags(s, ida, got, 3, &n), MV_OK);
+    assert_int_equal(n, 2);
+    assert_memory_equal(got, a_tags, 64);
+    mv_store_stats st;
+    assert_int_equal(mv_store_get_stats(s, &st), MV_OK);
+    /* 3 blocks (36 + 64 each), then two segments: 40 + envelope + one byte per id. */
+    assert_int_equal(st.pack_bytes, 3 * (36 + 64) + (40 + 1 + 2) + (40 + 1 + 1));
+    assert_int_equal(mv_store_record_delete(s, idb), MV_OK);
+    mv_store_gc_report g;
+    assert_int_equal(mv_store_gc(s, (uint64_t)time(NULL) + 7200, &g), MV_OK);
+    assert_int_equal(g.blocks_freed, 1);
+    su_assert_clean(s);
+    assert_int_equal(mv_store_record_tags(s, ida, got, 3, &n), MV_OK);
+    assert_memory_equal(got, a_tags, 64);
+    mv_store_close(s);
+
+    /* Block 0 takes the id of freed block 2: its id no longer maps back to it, and record A
+     * names a block that is gone. */
+    char path[4096];
+    snprintf(path, sizeof path, "%s/index", dir);
+    mv_index *ix = NULL;
+    mv_itxn *t = NULL;
+    mv_ix_block b;
+    uint8_t back[32];
+    assert_int_equal(mv_index_lmdb_open(path, (size_t)1 << 30, 126, &ix), MV_OK);
+    assert_int_equal(ix->ops->begin(ix, 1, &t), MV_OK);
+    assert_int_equal(ix->ops->block_get(t, tags, &b), MV_OK);
+    assert_int_equal(b.id, 2);
+    assert_int_equal(ix->ops->block_id_tag(t, 2, back), MV_OK);
+    assert_memory_equal(back, tags, 32);
+    assert_int_equal(ix->ops->block_id_tag(t, 3, back), MV_ERR_NOT_FOUND);
+    assert_int_equal(ix->ops->block_id_tag(t, 0, back), MV_ERR_NOT_FOUND);
+    b.id = 3;
+    assert_int_equal(ix->ops->block_put(t, tags, &b), MV_OK);
+    assert_int_equal(ix->ops->commit(t), MV_OK);
+    ix->ops->close(ix);
+    s = open_store(dir, 0);
+    mv_store_check_report r;
+    assert_int_equal(mv_store_check(s, &r, NULL, NULL), MV_OK);
+    assert_true(r.missing >= 1);
+    mv_store_close(s);
+    for (int i = 0; i < 3; i++)
+        su_blk_free(&k[i]);
+    su_rmtree(dir);
+}
+
+/* A record with a time-ordered id stored when it was made: its index value is a dozen bytes
+ * (created coded against the id's time: one byte), and created reads back exactly, also for
+ * an id that is not time-ordered and a time before it. */
+static void test_record_value_compact(void **state)
+{
+    (void)state;
+    const char *dir = tu_tmpdir();
+    mv_store *s = open_store(dir, 0);
+    su_blk a;
+    su_blk_make(&a, "er", 64, 71, 1, 1);
+    assert_int_equal(mv_store_put_blocks(s, &a.in, 1, NULL), MV_OK);
+    uint8_t tid[16], rid[16];
+    assert_int_equal(mv_record_id_new(tid), MV_OK);
+    su_id(rid, 71, 2);
+    uint64_t now = (uint64_t)time(NULL);
+    mv_store_record_in r;
+    mv_err res[2];
+    memset(&r, 0, sizeof r);
+    r.dept = "er";
+    memcpy(r.owner, a.in.claimant, 32);
+    r.tags = a.in.tag;
+    r.n_tags = 1;
+    r.envelope = (const uint8_t *)"e";
+    r.envelope_len = 1;
+    mv_store_record_in two[2] = {r, r};
+    memcpy(two[0].id, tid, 16);
+    memcpy(two[1].id, rid, 16);
+    assert_int_equal(mv_store_put_records(s, two, 2, res, now), MV_OK);
+    assert_int_equal(res[0], MV_OK);
+    assert_int_equal(res[1], MV_OK);
+    mv_store_record_info info;
+    assert_int_equal(mv_store_record_get(s, tid, &info, NULL), MV_OK);
+    assert_int_equal(info.created, now);
+    assert_int_equal(mv_store_record_get(s, rid, &info, NULL), MV_OK);
+    assert_int_equal(info.created, now);
+    su_assert_clean(s);
+    mv_store_close(s);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/index", dir);
+    MDB_env *env = NULL;
+    MDB_txn *txn = NULL;
+    MDB_dbi recs;
+    MDB_val k = {16, tid}, v;
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 32), 0);
+    assert_int_equal(mdb_env_open(env, path, MDB_NOTLS | MDB_RDONLY, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "records", 0, &recs), 0);
+    assert_int_equal(mdb_get(txn, recs, &k, &v), 0);
+    /* version, set, created, logical (65), segment, offset, tags, envelope length */
+    assert_int_equal(v.mv_size, 8);
+    mdb_txn_abort(txn);
+    mdb_env_close(env);
+    su_blk_free(&a);
+    su_rmtree(dir);
+}
+
+/* The records of one (segment, set) span several chunks of segment_sets (ids coded against
+ * the previous id's time: time-ordered and random ids mixed); deleting records and moving
+ * others to another set keeps every listing exact and check clean. */
+static void test_segment_sets_chunks(void **state)
+{
+    (void)state;
+    enum { N = 700 };
+    const char *dir = tu_tmpdir();
+    mv_store *s = open_store(dir, 0);
+    su_blk a;
+    su_blk_make(&a, "er", 64, 72, 1, 1);
+    assert_int_equal(mv_store_put_blocks(s, &a.in, 1, NULL), MV_OK);
+    uint8_t reader[32], other[32];
+    su_key(reader, 73);
+    su_key(other, 74);
+    mv_store_record_in *in = calloc(N, sizeof *in);
+    mv_err *res = calloc(N, sizeof *res);
+    assert_non_null(in);
+    assert_non_null(res);
+    for (int i = 0; i < N; i++) {
+        if (i % 3 == 0)
+            su_id(in[i].id, 72, (uint32_t)i);
+        else
+            assert_int_equal(mv_record_id_new(in[i].id), MV_OK);
+        in[i].dept = "er";
+        memcpy(in[i].owner, a.in.claimant, 32);
+        in[i].readers = reader;
+        in[i].n_readers = 1;
+        in[i].tags = a.in.tag;
+        in[i].n_tags = 1;
+        in[i].envelope = (const uint8_t *)"e";
+        in[i].envelope_len = 1;
+    }
+    assert_int_equal(mv_store_put_records(s, in, N, res, (uint64_t)time(NULL)), MV_OK);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(res[i], MV_OK);
+    size_t listed = 0;
+    assert_int_equal(mv_store_record_list(s, reader, count_listed, &listed), MV_OK);
+    assert_int_equal(listed, N);
+    su_assert_clean(s);
+    size_t left = N, moved = 0;
+    for (int i = 0; i < N; i += 4) {
+        assert_int_equal(mv_store_record_delete(s, in[i].id), MV_OK);
+        left--;
+    }
+    for (int i = 1; i < N; i += 10) {
+        assert_int_equal(mv_store_record_set_readers(s, in[i].id, other, 1, NULL, 0), MV_OK);
+        moved++;
+    }
+    su_assert_clean(s);
+    listed = 0;
+    assert_int_equal(mv_store_record_list(s, reader, count_listed, &listed), MV_OK);
+    assert_int_equal(listed, left - moved);
+    listed = 0;
+    assert_int_equal(mv_store_record_list(s, other, count_listed, &listed), MV_OK);
+    assert_int_equal(listed, moved);
+    listed = 0;
+    assert_int_equal(mv_store_record_list(s, NULL, count_listed, &listed), MV_OK);
+    assert_int_equal(listed, left);
+    mv_store_close(s);
+    free(in);
+    free(res);
+    su_blk_free(&a);
+    su_rmtree(dir);
+}
+
+static long file_size(const char *dir, const char *name)
+{
+    char p[1200];
+    struct stat st;
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    return stat(p, &st) == 0 ? (long)st.st_size : -1;
+}
+
+/* The index's lock file is sized by the reader slots: a store opened with 1024 slots (what
+ * every store had before) keeps a 64 KiB lock file, and the next open with the default 126
+ * makes it 8 KiB again. */
+static void test_lock_file_small(void **state)
+{
+    char ixdir[1100];
+    mv_store *s = NULL;
+    (void)state;
+    const char *dir = tu_tmpdir();
+    snprintf(ixdir, sizeof ixdir, "%s/index", dir);
+    mv_store_options o = {0, (size_t)1 << 30, 0, 1024};
+    assert_int_equal(mv_store_open(dir, &o, &s), MV_OK);
+    mv_store_close(s);
+    assert_int_equal(file_size(ixdir, "lock.mdb"), 128 + 64 * 1024);
+    s = open_store(dir, 0);
+    assert_true(file_size(ixdir, "lock.mdb") <= 128 + 64 * 126);
+    mv_store_check_report rep;
+    assert_int_equal(mv_store_check(s, &rep, NULL, NULL), MV_OK);
+    mv_store_close(s);
+    o.max_readers = 65537;
+    assert_int_equal(mv_store_open(dir, &o, &s), MV_ERR_INVAL);
 }
 
 int main(void)
@@ -1407,6 +1853,11 @@ int main(void)
         cmocka_unit_test(test_check_detects_envelope_corruption),
         cmocka_unit_test(test_gc_reclaims_envelopes),
         cmocka_unit_test(test_format1_migrates),
+        cmocka_unit_test(test_lock_file_small),
+        cmocka_unit_test(test_format2_migrates),
+        cmocka_unit_test(test_block_ids),
+        cmocka_unit_test(test_record_value_compact),
+        cmocka_unit_test(test_segment_sets_chunks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
