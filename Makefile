@@ -33,8 +33,12 @@ check-asan: setup setup-browser
 # Plain build first, then the same suite under ASan+UBSan; ctest's summary line closes each.
 check: check-plain check-asan
 
+# Everything docs/BENCHMARKS.md reports: the key servers, the guard, and medvault against restic
+# and borg on the same data (bench-peers alone reruns only the last).
 bench: build
 	@bash bench/run.sh $(BUILD)
+	@bash scripts/setup.sh --bench
+	@bash bench/peers.sh $(BUILD) --write docs/BENCHMARKS.md
 
 # medvault against restic and borg on the same data (installs the peers from Debian).
 bench-peers: build
