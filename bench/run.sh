@@ -36,7 +36,7 @@ raw = {str(x["batch"]): x for x in a["batches"]}
 srv = b["server_elements_per_s"]
 with open(out, "w") as f:
     f.write("# Benchmarks\n\n")
-    f.write(f"Produced by `make bench` (`bash bench/run.sh build`; its last step, `bash bench/peers.sh build --write docs/BENCHMARKS.md`, writes the peers section) on {datetime.date.today()}, commit {commit}, "
+    f.write(f"Produced by `make bench` (`bash bench/run.sh build`, then `bash bench/peers.sh build --write docs/BENCHMARKS.md` for the peers section) on {datetime.date.today()}, commit {commit}, "
             f"{cpu}, {platform.system()} {platform.release()}. The machine is shared and noisy: read the ratios "
             "between numbers of the same run rather than absolute values.\n\n")
     f.write("## Threshold VOPRF key server (issue 2)\n\n")
