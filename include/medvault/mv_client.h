@@ -128,14 +128,16 @@ mv_err mv_client_get_many(mv_client *c, const uint8_t *ids, size_t n, mv_get_fn 
  *   and whose blocks all arrived with the sizes it declares, before any of its content. size
  *   is the length it declares. Returns 0 with *h set (the sink's own handle), or non-zero to
  *   have this record delivered to mv_get_fn instead.
- * write: the record's bytes [off, off + len), in order from off 0, from any one thread at a
- *   time for a given h (several h may be written at once from different threads). Each
- *   call's bytes come from blocks already checked against their tags and decrypted under
- *   GCM: nothing unauthenticated reaches the sink. data is borrowed for the call. Returns
- *   0, or non-zero when it could not write (the record then fails with MV_ERR_IO).
- * close: called on the calling thread, in list order, once for every h that open gave, just
- *   before mv_get_fn reports the record. rc is MV_OK when every byte was written; otherwise
- *   (a later block failed its checks, or write failed) the sink must discard what it got. */
+ * write: the record's bytes [off, off + len) (one block's plaintext), from worker threads:
+ *   the blocks of one record in any order and several at once (their ranges never
+ *   overlap; pwrite suits), and several records at once. Each call's bytes come from a block
+ *   already checked against its tag and decrypted under GCM: nothing unauthenticated
+ *   reaches the sink. data is borrowed for the call. Returns 0, or non-zero when it could
+ *   not write (the record then fails with MV_ERR_IO).
+ * close: called on the calling thread, in list order, once for every h that open gave, after
+ *   every write to it and just before mv_get_fn reports the record. rc is MV_OK when every
+ *   byte [0, size) was written; otherwise (a block failed its checks, or a write failed) the
+ *   sink must discard what it got. */
 typedef struct mv_get_sink {
     int (*open)(void *ctx, const uint8_t *id, const char *name, size_t name_len, uint64_t size, void **h);
     int (*write)(void *ctx, void *h, uint64_t off, const uint8_t *data, size_t len);

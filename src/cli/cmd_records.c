@@ -541,8 +541,9 @@ static void record_fname(const char *name, size_t name_len, const char *hex, cha
 
 /* Attachments restored into a directory are written block by block as they are decrypted
  * (mv_get_sink): the file is created in list order (after the writers have written every
- * earlier record, so names are given as in one thread), written by the thread that decrypts
- * it, and removed again if any later block fails its checks or cannot be written. */
+ * earlier record, so names are given as in one thread), each block is written at its offset
+ * by the thread that decrypted it (pwrite: blocks of one file from several threads at once),
+ * and the file is removed again if any block fails its checks or cannot be written. */
 struct sfile {
     int fd;
     char name[340];

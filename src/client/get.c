@@ -52,6 +52,19 @@ struct group {
     size_t n_answers, answers_cap;
     const mv_get_sink *sink; /* NULL: every record goes to the callback whole */
     void *ctx;
+    struct work *work; /* the slice's units of work (slice_open) */
+    size_t n_work;
+};
+
+/* One unit of a slice's assembly: a whole record (block == WHOLE), or one block of an
+ * attachment streamed to the sink, written at off. Blocks are units of their own so that a
+ * 16 MiB image is decrypted on every core, not on one while the others wait for it. */
+#define WHOLE UINT32_MAX
+struct work {
+    size_t rec; /* index into the slice's records */
+    uint32_t block;
+    mv_err rc;
+    uint64_t off;
 };
 
 static int ctag_cmp(const void *a, const void *b)
@@ -309,37 +322,15 @@ static mv_err open_block(const mv_block_ref *ref, const struct ctag *t, uint8_t 
     return rc;
 }
 
-/* Streams attachment o (blocks in slot order) to the sink: each block is checked, decrypted
- * and decompressed into buffers reused for the whole record, and written at once, while it
- * is still in cache. */
-static mv_err stream_blocks(const struct group *g, struct one *o)
+/* Checks, decrypts and decompresses one block of attachment o and writes its plaintext to
+ * the sink at off. */
+static mv_err stream_block(const struct group *g, const struct one *o, const mv_block_ref *ref, uint64_t off)
 {
-    const mv_record *r = &o->r;
-    size_t c_max = 0, p_max = 0;
-    uint64_t off = 0;
     mv_buf plain;
-    mv_err rc = MV_OK;
-    for (size_t b = 0; b < r->n_blocks; b++) {
-        /* Sizes checked before the sink was opened (block_arrived, RECORD_MAX). */
-        if (r->blocks[b].cipher_len > c_max)
-            c_max = (size_t)r->blocks[b].cipher_len;
-        if (r->blocks[b].plain_len > p_max)
-            p_max = (size_t)r->blocks[b].plain_len;
-    }
-    mv_buf_init(&plain, p_max + 1);
-    uint8_t *scratch = mv_malloc(c_max ? c_max : 1);
-    if (!scratch)
-        rc = MV_ERR_NOMEM;
-    for (size_t b = 0; b < r->n_blocks && rc == MV_OK; b++) {
-        plain.len = 0; /* overwritten by the next block; wiped once, at the end */
-        rc = open_block(&r->blocks[b], find_tag(g, r->blocks[b].tag), scratch, c_max, &plain);
-        if (rc == MV_OK && plain.len && g->sink->write(g->ctx, o->h, off, plain.ptr, plain.len) != 0)
-            rc = MV_ERR_IO;
-        off += plain.len;
-    }
-    if (scratch)
-        mv_wipe(scratch, c_max);
-    mv_free(scratch);
+    mv_buf_init(&plain, (size_t)ref->plain_len + 1);
+    mv_err rc = open_block(ref, find_tag(g, ref->tag), NULL, 0, &plain);
+    if (rc == MV_OK && plain.len && g->sink->write(g->ctx, o->h, off, plain.ptr, plain.len) != 0)
+        rc = MV_ERR_IO;
     mv_buf_clear(&plain);
     return rc;
 }
@@ -365,10 +356,6 @@ static mv_err task_assemble(void *ctx, size_t i)
     if (r->kind == MV_RECORD_ATTACHMENT) {
         if (r->n_blocks > 1)
             qsort(r->blocks, r->n_blocks, sizeof *r->blocks, ref_slot_cmp);
-        if (o->h) {
-            rc = stream_blocks(g, o);
-            goto out;
-        }
         /* Room for the declared size at once (up to a bound: it is the writer's claim,
          * checked block by block) instead of growing by copies. */
         size_t want = o->plain < GROUP_PLAIN ? (size_t)o->plain : (size_t)GROUP_PLAIN;
@@ -406,7 +393,20 @@ out:
     return MV_OK;
 }
 
-/* Frees what slice_fetch gathered in g (the answers and the tag index). */
+static mv_err task_work(void *ctx, size_t k)
+{
+    struct group *g = ctx;
+    struct work *w = &g->work[k];
+    const struct one *o = &g->recs[w->rec];
+    if (w->block == WHOLE)
+        return task_assemble(ctx, w->rec);
+    if (o->rc == MV_OK)
+        w->rc = stream_block(g, o, &o->r.blocks[w->block], w->off);
+    return MV_OK;
+}
+
+/* Frees what slice_fetch and slice_open gathered in g (the answers, the tag index, the
+ * units of work). */
 static void slice_free(struct group *g)
 {
     /* The answers hold ciphertext only (what the server stores, readable by nobody without
@@ -419,6 +419,9 @@ static void slice_free(struct group *g)
     mv_free(g->tags);
     g->tags = NULL;
     g->n_tags = 0;
+    mv_free(g->work);
+    g->work = NULL;
+    g->n_work = 0;
 }
 
 /* Fetches the blocks of recs[from..to) into g (g->tags, g->answers; slice_free frees them,
@@ -451,20 +454,42 @@ static mv_err slice_fetch(struct group *g, size_t from, size_t to)
 }
 
 /* Offers the attachments of recs[from..to) whose blocks all arrived as declared to the sink,
- * in order; one that lacks a block fails here, before anything of it is written. */
-static void slice_open(struct group *g, size_t from, size_t to)
+ * in order (one that lacks a block fails here, before anything of it is written), and lists
+ * the slice's units of work: one per block of each record the sink took (at the offset the
+ * blocks before it declare: each block's length is checked when it is decompressed), one
+ * per other record. */
+static mv_err slice_open(struct group *g, size_t from, size_t to)
 {
-    for (size_t i = from; g->sink && i < to; i++) {
+    size_t n = 0;
+    for (size_t i = from; i < to; i++) {
         struct one *o = &g->recs[i];
-        if (o->rc != MV_OK || o->r.kind != MV_RECORD_ATTACHMENT)
-            continue;
-        for (size_t b = 0; b < o->r.n_blocks && o->rc == MV_OK; b++)
-            o->rc = block_arrived(&o->r.blocks[b], find_tag(g, o->r.blocks[b].tag));
-        void *h = NULL;
-        if (o->rc == MV_OK &&
-            g->sink->open(g->ctx, o->id, (const char *)o->r.name, o->r.name_len, o->plain, &h) == 0)
-            o->h = h;
+        if (g->sink && o->rc == MV_OK && o->r.kind == MV_RECORD_ATTACHMENT) {
+            for (size_t b = 0; b < o->r.n_blocks && o->rc == MV_OK; b++)
+                o->rc = block_arrived(&o->r.blocks[b], find_tag(g, o->r.blocks[b].tag));
+            void *h = NULL;
+            if (o->rc == MV_OK &&
+                g->sink->open(g->ctx, o->id, (const char *)o->r.name, o->r.name_len, o->plain, &h) == 0)
+                o->h = h;
+        }
+        n += o->h && o->r.n_blocks ? o->r.n_blocks : 1;
     }
+    if (!(g->work = mv_calloc(n ? n : 1, sizeof *g->work)))
+        return MV_ERR_NOMEM;
+    for (size_t i = from; i < to; i++) {
+        struct one *o = &g->recs[i];
+        if (!o->h || !o->r.n_blocks) {
+            g->work[g->n_work++] = (struct work){.rec = i - from, .block = WHOLE};
+            continue;
+        }
+        if (o->r.n_blocks > 1)
+            qsort(o->r.blocks, o->r.n_blocks, sizeof *o->r.blocks, ref_slot_cmp);
+        uint64_t off = 0;
+        for (size_t b = 0; b < o->r.n_blocks; b++) {
+            g->work[g->n_work++] = (struct work){.rec = i - from, .block = (uint32_t)b, .off = off};
+            off += o->r.blocks[b].plain_len; /* <= o->plain <= RECORD_MAX (task_open) */
+        }
+    }
+    return MV_OK;
 }
 
 /* Assembling one slice (decrypting its blocks and rebuilding its records, on every core),
@@ -477,7 +502,7 @@ struct assembly {
 static void *assembly_main(void *arg)
 {
     struct assembly *a = arg;
-    a->rc = mvc_parallel(a->sub.c->opt.threads, a->sub.n, task_assemble, &a->sub);
+    a->rc = mvc_parallel(a->sub.c->opt.threads, a->sub.n_work, task_work, &a->sub);
     return NULL;
 }
 
@@ -485,6 +510,12 @@ static void *assembly_main(void *arg)
  * error, reports each record in order. */
 static void slice_report(struct group *g, size_t from, size_t to, mv_err rc, mv_get_fn fn, void *ctx)
 {
+    /* A streamed record fails with its first block that failed. */
+    for (size_t k = 0; k < g->n_work; k++) {
+        struct one *o = &g->recs[from + g->work[k].rec];
+        if (g->work[k].block != WHOLE && g->work[k].rc != MV_OK && o->rc == MV_OK)
+            o->rc = g->work[k].rc;
+    }
     for (size_t i = from; i < to; i++) {
         struct one *o = &g->recs[i];
         if (o->h) {
@@ -523,13 +554,13 @@ static mv_err assemble_all(struct group *g, mv_get_fn fn, void *ctx)
     size_t from = 0, to = slice_end(g, 0);
     mv_err rc = g->n ? slice_fetch(&cur, from, to) : MV_OK;
     while (rc == MV_OK && from < g->n) {
-        slice_open(&cur, from, to);
-        struct assembly a = {.sub = cur, .rc = MV_OK};
+        struct assembly a = {.sub = cur, .rc = slice_open(&cur, from, to)};
+        a.sub = cur;
         a.sub.recs = cur.recs + from;
         a.sub.n = to - from;
         pthread_t tid;
-        int threaded = pthread_create(&tid, NULL, assembly_main, &a) == 0;
-        if (!threaded)
+        int threaded = a.rc == MV_OK && pthread_create(&tid, NULL, assembly_main, &a) == 0;
+        if (!threaded && a.rc == MV_OK)
             assembly_main(&a); /* no thread to be had: no overlap, same result */
         size_t nfrom = to, nto = to < g->n ? slice_end(g, to) : to;
         mv_err frc = MV_OK;
