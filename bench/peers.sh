@@ -75,6 +75,19 @@ cleanup() {
 trap cleanup EXIT
 
 log() { echo "peers.sh: $*" >&2; }
+# discard PATH... : moves each PATH aside (into $TMP/discarded, deleted with $TMP at the end)
+# instead of deleting it now. ext4 without a journal does not reuse an inode freed in the last
+# 30 seconds, so deleting one tool's 10,000 restored files just before the next tool restores
+# made the next tool's file creation scan past them (the kernel's recently_deleted): a cost
+# that fell on borg and medvault, never on restic, which runs first.
+discard() {
+  local p
+  mkdir -p "$TMP/discarded"
+  for p in "$@"; do
+    if [ -e "$p" ]; then mv "$p" "$TMP/discarded/$(date +%s%N)-$RANDOM"; fi
+  done
+  return 0
+}
 # must LOGFILE CMD... : runs CMD (output appended to LOGFILE); on failure shows the log and stops.
 must() {
   local logf=$1
@@ -188,7 +201,7 @@ run_restic() {
   tr=$(since "$t0")
   verify tree "$out" "${paths[@]}" || { log "restic's restore of $ds differs from the data"; exit 1; }
   record "$ds" restic backup_s="$tb" stored_bytes="$(du_b "$repo")" restore_s="$tr" verified=1
-  [ "$KEEP" = 1 ] || rm -rf "$repo" "$out" "$RESTIC_CACHE_DIR"
+  [ "$KEEP" = 1 ] || discard "$repo" "$out" "$RESTIC_CACHE_DIR"
 }
 
 # ---- borg ---------------------------------------------------------------------------------
@@ -210,7 +223,7 @@ run_borg() {
   tr=$(since "$t0")
   verify tree "$out" "${paths[@]}" || { log "borg's restore of $ds differs from the data"; exit 1; }
   record "$ds" borg backup_s="$tb" stored_bytes="$(du_b "$repo")" restore_s="$tr" verified=1
-  [ "$KEEP" = 1 ] || rm -rf "$repo" "$out" "$BORG_BASE_DIR"
+  [ "$KEEP" = 1 ] || discard "$repo" "$out" "$BORG_BASE_DIR"
 }
 
 # ---- medvault -----------------------------------------------------------------------------
@@ -367,7 +380,7 @@ run_medvault() {
   local ds=$1
   MV_WHY=""
   run_medvault_steps "$ds" || { mv_stop; record "$ds" medvault unavailable="$MV_WHY"; }
-  [ "$KEEP" = 1 ] || rm -rf "$TMP/$ds/mv" "$TMP/$ds/mv-restore" "$TMP/$ds/users"
+  [ "$KEEP" = 1 ] || discard "$TMP/$ds/mv" "$TMP/$ds/mv-restore" "$TMP/$ds/users"
 }
 
 # ---- run ----------------------------------------------------------------------------------

@@ -120,6 +120,36 @@ typedef void (*mv_get_fn)(void *ctx, const uint8_t *id, mv_err rc, int kind, con
 mv_err mv_client_get_many(mv_client *c, const uint8_t *ids, size_t n, mv_get_fn fn, void *ctx)
     __attribute__((warn_unused_result));
 
+/* Where attachments can be written as they are decrypted, instead of being held whole and
+ * handed to mv_get_fn: a 16 MiB image then never sits in memory, and each block is written
+ * while it is still in the CPU's cache. All three are called with the ctx given to
+ * mv_client_get_many_to.
+ * open: called on the calling thread, in list order, for an attachment whose envelope opened
+ *   and whose blocks all arrived with the sizes it declares, before any of its content. size
+ *   is the length it declares. Returns 0 with *h set (the sink's own handle), or non-zero to
+ *   have this record delivered to mv_get_fn instead.
+ * write: the record's bytes [off, off + len) (one block's plaintext), from worker threads:
+ *   the blocks of one record in any order and several at once (their ranges never
+ *   overlap; pwrite suits), and several records at once. Each call's bytes come from a block
+ *   already checked against its tag and decrypted under GCM: nothing unauthenticated
+ *   reaches the sink. data is borrowed for the call. Returns 0, or non-zero when it could
+ *   not write (the record then fails with MV_ERR_IO).
+ * close: called on the calling thread, in list order, once for every h that open gave, after
+ *   every write to it and just before mv_get_fn reports the record. rc is MV_OK when every
+ *   byte [0, size) was written; otherwise (a block failed its checks, or a write failed) the
+ *   sink must discard what it got. */
+typedef struct mv_get_sink {
+    int (*open)(void *ctx, const uint8_t *id, const char *name, size_t name_len, uint64_t size, void **h);
+    int (*write)(void *ctx, void *h, uint64_t off, const uint8_t *data, size_t len);
+    void (*close)(void *ctx, void *h, mv_err rc);
+} mv_get_sink;
+
+/* As mv_client_get_many; attachments that sink (may be NULL: none) takes are streamed to it
+ * (see mv_get_sink), and fn then reports them with data NULL and len 0 (rc as usual: MV_OK
+ * when the sink has every byte). */
+mv_err mv_client_get_many_to(mv_client *c, const uint8_t *ids, size_t n, mv_get_fn fn, const mv_get_sink *sink,
+                             void *ctx) __attribute__((warn_unused_result));
+
 /* The storage server's list of records this user may read, as its JSON (appended to out). */
 mv_err mv_client_list_json(mv_client *c, mv_buf *out) __attribute__((warn_unused_result));
 /* Deletes a record (owner or admin). MV_ERR_NOT_FOUND, MV_ERR_FORBIDDEN. */

@@ -151,6 +151,14 @@ mv_err mv_store_token_lookup(mv_store *s, const char *dept,
 mv_err mv_store_block_read(mv_store *s, const uint8_t tag[static MV_STORE_TAG_BYTES], mv_buf *out)
     __attribute__((warn_unused_result));
 
+/* As mv_store_block_read, but the bytes are appended as the pack holds them, without hashing
+ * them: for readers that check them against tag themselves (the storage server's batched
+ * block answers, whose clients verify every block's SHA-256 and GCM tag before using it).
+ * Corruption is then found by that reader and by mv_store_check.
+ * Errors: MV_ERR_NOT_FOUND, MV_ERR_TOO_LARGE (out's cap), MV_ERR_IO, MV_ERR_NOMEM. */
+mv_err mv_store_block_read_unverified(mv_store *s, const uint8_t tag[static MV_STORE_TAG_BYTES], mv_buf *out)
+    __attribute__((warn_unused_result));
+
 /* Length and reference count of a stored block. len or refs may be NULL.
  * Errors: MV_ERR_NOT_FOUND, MV_ERR_IO. */
 mv_err mv_store_block_info(mv_store *s, const uint8_t tag[static MV_STORE_TAG_BYTES],

@@ -4,6 +4,7 @@
  * Batched: one request for up to 512 envelopes, then their blocks in large parallel requests. */
 #include "client_internal.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,8 +17,8 @@
 #include "net/frames.h"
 
 #define GROUP_RECORDS 512                  /* envelopes per /v1/records/get */
-#define GROUP_PLAIN ((uint64_t)128 << 20)  /* plaintext assembled at once */
-#define FETCH_BYTES ((size_t)32 << 20)     /* block bytes per /v1/blocks/get */
+#define GROUP_PLAIN ((uint64_t)32 << 20)   /* plaintext assembled at once (a slice) */
+#define FETCH_BYTES ((size_t)8 << 20)      /* block bytes per /v1/blocks/get */
 #define FETCH_TAGS 4096
 #define FETCH_PARALLEL 4
 #define RECORD_MAX ((uint64_t)16 << 30)      /* content of one record, held whole when reported */
@@ -30,12 +31,13 @@ struct one {
     size_t env_len;
     mv_buf out;
     uint64_t plain;
+    void *h; /* the sink's handle while the record is streamed to it (attachments) */
 };
 
 struct ctag {
     uint8_t tag[32];
     uint32_t len;  /* ciphertext length expected (as the first envelope naming it declares) */
-    uint8_t *c;    /* fetched ciphertext (owned), NULL until fetched */
+    const uint8_t *c; /* fetched ciphertext (into one of the group's answers), NULL until fetched */
     size_t c_len;
     int too_large; /* alone, its answer was still over the cap: not the block it claims to be */
 };
@@ -46,6 +48,23 @@ struct group {
     size_t n;
     struct ctag *tags; /* sorted by tag */
     size_t n_tags;
+    uint8_t **answers; /* the block answers the tags point into (owned) */
+    size_t n_answers, answers_cap;
+    const mv_get_sink *sink; /* NULL: every record goes to the callback whole */
+    void *ctx;
+    struct work *work; /* the slice's units of work (slice_open) */
+    size_t n_work;
+};
+
+/* One unit of a slice's assembly: a whole record (block == WHOLE), or one block of an
+ * attachment streamed to the sink, written at off. Blocks are units of their own so that a
+ * 16 MiB image is decrypted on every core, not on one while the others wait for it. */
+#define WHOLE UINT32_MAX
+struct work {
+    size_t rec; /* index into the slice's records */
+    uint32_t block;
+    mv_err rc;
+    uint64_t off;
 };
 
 static int ctag_cmp(const void *a, const void *b)
@@ -178,6 +197,12 @@ static mv_err fetch_tags(struct group *g)
                 break;
             }
             calls[nc].response.max = FETCH_BYTES + ((size_t)8 << 20);
+            /* Room for the answer the envelopes announce (each item adds a status byte and
+             * a length): received in place instead of grown by doubling, which copies and
+             * wipes the bytes received so far at each step. If the room cannot be had, the
+             * answer grows as it arrives. */
+            size_t want = bytes + 8 * (j - i) + 64;
+            (void)!mv_buf_reserve(&calls[nc].response, want < calls[nc].response.max ? want : calls[nc].response.max);
             from[nc] = i;
             to[nc++] = j;
         }
@@ -208,8 +233,15 @@ static mv_err fetch_tags(struct group *g)
             if (rc == MV_OK && mv_frame_blocks_answer_decode(cl->response.ptr, cl->response.len,
                                                              (uint32_t)(to[r] - from[r]), &a, NULL) != MV_OK)
                 rc = MV_ERR_PROTOCOL;
-            if (rc == MV_OK)
+            /* The answer is kept until the slice is written and the tags point into it: the
+             * blocks are not copied out of it. */
+            if (rc == MV_OK &&
+                (rc = mv_array_grow(&g->answers, &g->answers_cap, g->n_answers, sizeof *g->answers, 8)) == MV_OK) {
+                g->answers[g->n_answers++] = cl->response.ptr;
                 mv_frame_answer_iter(&a, &it);
+                cl->response.ptr = NULL;
+                cl->response.len = cl->response.cap = 0;
+            }
             for (size_t k = from[r]; rc == MV_OK && k < to[r]; k++) {
                 uint8_t found = 0;
                 const uint8_t *p = NULL;
@@ -217,13 +249,7 @@ static mv_err fetch_tags(struct group *g)
                 (void)mv_frame_answer_next(&it, &found, &p, &len); /* one item per tag, all checked */
                 if (found != MV_FRAME_BLOCK_FOUND)
                     continue;
-                g->tags[k].c = mv_malloc(len ? len : 1);
-                if (!g->tags[k].c) {
-                    rc = MV_ERR_NOMEM;
-                    break;
-                }
-                if (len)
-                    memcpy(g->tags[k].c, p, len);
+                g->tags[k].c = p ? p : (const uint8_t *)""; /* found, even when empty */
                 g->tags[k].c_len = len;
             }
             if (rc == MV_ERR_PROTOCOL)
@@ -236,17 +262,32 @@ static mv_err fetch_tags(struct group *g)
     return rc;
 }
 
-/* Decrypts C (checked against ref's tag first) and appends the block's plaintext to out. */
-static mv_err open_block(const mv_block_ref *ref, const struct ctag *t, mv_buf *out)
+/* Whether block ref arrived as the envelope declares it (t is its fetched ciphertext, NULL
+ * if the server did not have it): MV_OK, MV_ERR_NOT_FOUND or MV_ERR_VERIFY. Its content is
+ * checked by open_block. */
+static mv_err block_arrived(const mv_block_ref *ref, const struct ctag *t)
 {
-    mv_err rc;
     if (t && t->too_large)
         return MV_ERR_VERIFY;
     if (!t || !t->c)
         return MV_ERR_NOT_FOUND;
-    if (t->c_len < MV_MLE_OVERHEAD || t->c_len != ref->cipher_len || !mv_mle_tag_ok(t->c, t->c_len, ref->tag))
+    if (t->c_len < MV_MLE_OVERHEAD || t->c_len != ref->cipher_len)
         return MV_ERR_VERIFY;
-    uint8_t *p = mv_malloc(t->c_len);
+    return MV_OK;
+}
+
+/* Decrypts C (checked against ref's tag first) and appends the block's plaintext to out.
+ * The decrypted (still compressed) bytes go to scratch when it holds scratch_cap >= the
+ * ciphertext's length (the caller wipes it), else to memory allocated and wiped here. */
+static mv_err open_block(const mv_block_ref *ref, const struct ctag *t, uint8_t *scratch, size_t scratch_cap,
+                         mv_buf *out)
+{
+    mv_err rc = block_arrived(ref, t);
+    if (rc != MV_OK)
+        return rc;
+    if (!mv_mle_tag_ok(t->c, t->c_len, ref->tag))
+        return MV_ERR_VERIFY;
+    uint8_t *p = scratch && scratch_cap >= t->c_len ? scratch : mv_malloc(t->c_len);
     if (!p)
         return MV_ERR_NOMEM;
     size_t p_len = 0;
@@ -256,8 +297,23 @@ static mv_err open_block(const mv_block_ref *ref, const struct ctag *t, mv_buf *
         if (rc == MV_OK && out->len - before != ref->plain_len)
             rc = MV_ERR_VERIFY;
     }
-    mv_wipe(p, t->c_len);
-    mv_free(p);
+    if (p != scratch) {
+        mv_wipe(p, t->c_len);
+        mv_free(p);
+    }
+    return rc;
+}
+
+/* Checks, decrypts and decompresses one block of attachment o and writes its plaintext to
+ * the sink at off. */
+static mv_err stream_block(const struct group *g, const struct one *o, const mv_block_ref *ref, uint64_t off)
+{
+    mv_buf plain;
+    mv_buf_init(&plain, (size_t)ref->plain_len + 1);
+    mv_err rc = open_block(ref, find_tag(g, ref->tag), NULL, 0, &plain);
+    if (rc == MV_OK && plain.len && g->sink->write(g->ctx, o->h, off, plain.ptr, plain.len) != 0)
+        rc = MV_ERR_IO;
+    mv_buf_clear(&plain);
     return rc;
 }
 
@@ -282,8 +338,12 @@ static mv_err task_assemble(void *ctx, size_t i)
     if (r->kind == MV_RECORD_ATTACHMENT) {
         if (r->n_blocks > 1)
             qsort(r->blocks, r->n_blocks, sizeof *r->blocks, ref_slot_cmp);
+        /* Room for the declared size at once (up to a bound: it is the writer's claim,
+         * checked block by block) instead of growing by copies. */
+        size_t want = o->plain < GROUP_PLAIN ? (size_t)o->plain : (size_t)GROUP_PLAIN;
+        (void)!mv_buf_reserve(&o->out, want);
         for (size_t b = 0; b < r->n_blocks && rc == MV_OK; b++)
-            rc = open_block(&r->blocks[b], find_tag(g, r->blocks[b].tag), &o->out);
+            rc = open_block(&r->blocks[b], find_tag(g, r->blocks[b].tag), NULL, 0, &o->out);
         goto out;
     }
     size_t n = r->n_blocks ? r->n_blocks : 1;
@@ -297,7 +357,7 @@ static mv_err task_assemble(void *ctx, size_t i)
     }
     for (size_t b = 0; b < r->n_blocks && rc == MV_OK; b++) {
         mv_buf_init(&plains[b], (size_t)r->blocks[b].plain_len + 1);
-        rc = open_block(&r->blocks[b], find_tag(g, r->blocks[b].tag), &plains[b]);
+        rc = open_block(&r->blocks[b], find_tag(g, r->blocks[b].tag), NULL, 0, &plains[b]);
         ptrs[b] = plains[b].ptr ? plains[b].ptr : (const uint8_t *)"";
         lens[b] = plains[b].len;
         slots[b] = r->blocks[b].slot;
@@ -315,11 +375,42 @@ out:
     return MV_OK;
 }
 
-/* Fetches the blocks of recs[from..to) and assembles them, then reports each in order. */
-static mv_err assemble_range(struct group *g, size_t from, size_t to, mv_get_fn fn, void *ctx)
+static mv_err task_work(void *ctx, size_t k)
+{
+    struct group *g = ctx;
+    struct work *w = &g->work[k];
+    const struct one *o = &g->recs[w->rec];
+    if (w->block == WHOLE)
+        return task_assemble(ctx, w->rec);
+    if (o->rc == MV_OK)
+        w->rc = stream_block(g, o, &o->r.blocks[w->block], w->off);
+    return MV_OK;
+}
+
+/* Frees what slice_fetch and slice_open gathered in g (the answers, the tag index, the
+ * units of work). */
+static void slice_free(struct group *g)
+{
+    /* The answers hold ciphertext only (what the server stores, readable by nobody without
+     * the block keys): freed without a wipe. */
+    for (size_t k = 0; k < g->n_answers; k++)
+        mv_free(g->answers[k]);
+    mv_free(g->answers);
+    g->answers = NULL;
+    g->n_answers = g->answers_cap = 0;
+    mv_free(g->tags);
+    g->tags = NULL;
+    g->n_tags = 0;
+    mv_free(g->work);
+    g->work = NULL;
+    g->n_work = 0;
+}
+
+/* Fetches the blocks of recs[from..to) into g (g->tags, g->answers; slice_free frees them,
+ * also after a failure). */
+static mv_err slice_fetch(struct group *g, size_t from, size_t to)
 {
     size_t nt = 0;
-    mv_err rc = MV_OK;
     for (size_t i = from; i < to; i++)
         if (g->recs[i].rc == MV_OK)
             nt += g->recs[i].r.n_blocks;
@@ -341,39 +432,152 @@ static mv_err assemble_range(struct group *g, size_t from, size_t to, mv_get_fn 
         if (u == 0 || memcmp(g->tags[u - 1].tag, g->tags[k].tag, 32) != 0)
             g->tags[u++] = g->tags[k];
     g->n_tags = u;
-    rc = fetch_tags(g);
-    if (rc == MV_OK) {
-        struct group sub = *g;
-        sub.recs = g->recs + from;
-        sub.n = to - from;
-        rc = mvc_parallel(g->c->opt.threads, to - from, task_assemble, &sub);
-    }
-    for (size_t i = from; rc == MV_OK && i < to; i++) {
+    return fetch_tags(g);
+}
+
+/* Offers the attachments of recs[from..to) whose blocks all arrived as declared to the sink,
+ * in order (one that lacks a block fails here, before anything of it is written), and lists
+ * the slice's units of work: one per block of each record the sink took (at the offset the
+ * blocks before it declare: each block's length is checked when it is decompressed), one
+ * per other record. */
+static mv_err slice_open(struct group *g, size_t from, size_t to)
+{
+    size_t n = 0;
+    for (size_t i = from; i < to; i++) {
         struct one *o = &g->recs[i];
+        if (g->sink && o->rc == MV_OK && o->r.kind == MV_RECORD_ATTACHMENT) {
+            for (size_t b = 0; b < o->r.n_blocks && o->rc == MV_OK; b++)
+                o->rc = block_arrived(&o->r.blocks[b], find_tag(g, o->r.blocks[b].tag));
+            void *h = NULL;
+            if (o->rc == MV_OK &&
+                g->sink->open(g->ctx, o->id, (const char *)o->r.name, o->r.name_len, o->plain, &h) == 0)
+                o->h = h;
+        }
+        n += o->h && o->r.n_blocks ? o->r.n_blocks : 1;
+    }
+    if (!(g->work = mv_calloc(n ? n : 1, sizeof *g->work)))
+        return MV_ERR_NOMEM;
+    for (size_t i = from; i < to; i++) {
+        struct one *o = &g->recs[i];
+        if (!o->h || !o->r.n_blocks) {
+            g->work[g->n_work++] = (struct work){.rec = i - from, .block = WHOLE};
+            continue;
+        }
+        if (o->r.n_blocks > 1)
+            qsort(o->r.blocks, o->r.n_blocks, sizeof *o->r.blocks, ref_slot_cmp);
+        uint64_t off = 0;
+        for (size_t b = 0; b < o->r.n_blocks; b++) {
+            g->work[g->n_work++] = (struct work){.rec = i - from, .block = (uint32_t)b, .off = off};
+            off += o->r.blocks[b].plain_len; /* <= o->plain <= RECORD_MAX (task_open) */
+        }
+    }
+    return MV_OK;
+}
+
+/* Assembling one slice (decrypting its blocks and rebuilding its records, on every core),
+ * run on a thread of its own while the next slice is fetched. */
+struct assembly {
+    struct group sub; /* the slice's records and blocks */
+    mv_err rc;
+};
+
+static void *assembly_main(void *arg)
+{
+    struct assembly *a = arg;
+    a->rc = mvc_parallel(a->sub.c->opt.threads, a->sub.n_work, task_work, &a->sub);
+    return NULL;
+}
+
+/* Closes the sink's handles of recs[from..to) and, unless rc (the slice's outcome) is an
+ * error, reports each record in order. */
+static void slice_report(struct group *g, size_t from, size_t to, mv_err rc, mv_get_fn fn, void *ctx)
+{
+    /* A streamed record fails with its first block that failed. */
+    for (size_t k = 0; k < g->n_work; k++) {
+        struct one *o = &g->recs[from + g->work[k].rec];
+        if (g->work[k].block != WHOLE && g->work[k].rc != MV_OK && o->rc == MV_OK)
+            o->rc = g->work[k].rc;
+    }
+    for (size_t i = from; i < to; i++) {
+        struct one *o = &g->recs[i];
+        if (o->h) {
+            g->sink->close(g->ctx, o->h, rc == MV_OK ? o->rc : rc);
+            o->h = NULL;
+        }
+        if (rc != MV_OK)
+            continue;
         if (o->rc != MV_OK && !g->c->err[0])
             mvc_seterr(g->c, "a record could not be read (%s)", mv_strerror(o->rc));
         fn(ctx, o->id, o->rc, (int)o->r.kind, (const char *)o->r.name, o->r.name_len, o->out.ptr, o->out.len);
         mv_buf_clear(&o->out);
         mv_record_clear(&o->r);
     }
-    for (size_t k = 0; k < g->n_tags; k++)
-        mv_free(g->tags[k].c);
-    mv_free(g->tags);
-    g->tags = NULL;
-    g->n_tags = 0;
+}
+
+/* The end of the slice that starts at recs[from]: records up to GROUP_PLAIN of declared
+ * plaintext (at least one). */
+static size_t slice_end(const struct group *g, size_t from)
+{
+    size_t to = from;
+    uint64_t plain = 0;
+    while (to < g->n && (to == from || plain + g->recs[to].plain <= GROUP_PLAIN))
+        plain += g->recs[to++].plain;
+    return to;
+}
+
+/* Fetches, assembles and reports every record of g, slice by slice, in a pipeline: while
+ * slice k is decrypted and written (on its own thread and the workers it starts), this
+ * thread fetches slice k+1 from the storage server. Each slice is reported (fn, the sink's
+ * close) in order on this thread once assembled. A fetch failure stops the run after the
+ * slice before it has been reported. */
+static mv_err assemble_all(struct group *g, mv_get_fn fn, void *ctx)
+{
+    struct group cur = *g, next;
+    size_t from = 0, to = slice_end(g, 0);
+    mv_err rc = g->n ? slice_fetch(&cur, from, to) : MV_OK;
+    while (rc == MV_OK && from < g->n) {
+        struct assembly a = {.sub = cur, .rc = slice_open(&cur, from, to)};
+        a.sub = cur;
+        a.sub.recs = cur.recs + from;
+        a.sub.n = to - from;
+        pthread_t tid;
+        int threaded = a.rc == MV_OK && pthread_create(&tid, NULL, assembly_main, &a) == 0;
+        if (!threaded && a.rc == MV_OK)
+            assembly_main(&a); /* no thread to be had: no overlap, same result */
+        size_t nfrom = to, nto = to < g->n ? slice_end(g, to) : to;
+        mv_err frc = MV_OK;
+        next = *g;
+        if (nfrom < g->n)
+            frc = slice_fetch(&next, nfrom, nto);
+        if (threaded)
+            pthread_join(tid, NULL);
+        slice_report(&cur, from, to, a.rc, fn, ctx);
+        slice_free(&cur);
+        rc = a.rc != MV_OK ? a.rc : frc;
+        cur = next;
+        from = nfrom;
+        to = nto;
+    }
+    slice_free(&cur);
     return rc;
 }
 
 mv_err mv_client_get_many(mv_client *c, const uint8_t *ids, size_t n, mv_get_fn fn, void *ctx)
 {
-    if (!c || (n && !ids) || !fn)
+    return mv_client_get_many_to(c, ids, n, fn, NULL, ctx);
+}
+
+mv_err mv_client_get_many_to(mv_client *c, const uint8_t *ids, size_t n, mv_get_fn fn, const mv_get_sink *sink,
+                             void *ctx)
+{
+    if (!c || (n && !ids) || !fn || (sink && (!sink->open || !sink->write || !sink->close)))
         return MV_ERR_INVAL;
     c->err[0] = 0;
     mv_err rc = MV_OK;
     size_t group = GROUP_RECORDS, m = 0;
     for (size_t base = 0; base < n && rc == MV_OK; base += m) {
         m = n - base < group ? n - base : group;
-        struct group g = {.c = c, .n = m};
+        struct group g = {.c = c, .n = m, .sink = sink, .ctx = ctx};
         mv_buf resp;
         mv_buf_init(&resp, (size_t)1 << 30);
         g.recs = mv_calloc(m, sizeof *g.recs);
@@ -405,15 +609,8 @@ mv_err mv_client_get_many(mv_client *c, const uint8_t *ids, size_t n, mv_get_fn 
         if (rc == MV_OK && m)
             rc = mvc_parallel(c->opt.threads, m, task_open, &g);
         /* Assemble in slices of bounded plaintext size. */
-        size_t from = 0;
-        while (rc == MV_OK && from < m) {
-            size_t to = from;
-            uint64_t plain = 0;
-            while (to < m && (to == from || plain + g.recs[to].plain <= GROUP_PLAIN))
-                plain += g.recs[to++].plain;
-            rc = assemble_range(&g, from, to, fn, ctx);
-            from = to;
-        }
+        if (rc == MV_OK && m)
+            rc = assemble_all(&g, fn, ctx);
         for (size_t i = 0; i < g.n; i++) {
             mv_record_clear(&g.recs[i].r);
             mv_buf_clear(&g.recs[i].out);

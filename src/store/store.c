@@ -903,7 +903,9 @@ mv_err mv_store_block_info(mv_store *s, const uint8_t tag[static 32], uint64_t *
     return MV_OK;
 }
 
-mv_err mv_store_block_read(mv_store *s, const uint8_t tag[static 32], mv_buf *out)
+/* Appends block tag to out; verify: check that its bytes hash to tag (and that the pack
+ * entry names it) before they are kept. */
+static mv_err block_read(mv_store *s, const uint8_t tag[static 32], mv_buf *out, int verify)
 {
     mv_itxn *t = NULL;
     mv_ix_block b;
@@ -927,8 +929,9 @@ mv_err mv_store_block_read(mv_store *s, const uint8_t tag[static 32], mv_buf *ou
     pthread_rwlock_unlock(&s->pack_rw);
     if (rc != MV_OK)
         return rc;
-    if ((rc = mv_sha256(h, out->ptr + old, b.len)) == MV_OK &&
-        (memcmp(ftag, tag, 32) != 0 || memcmp(h, tag, 32) != 0))
+    if (memcmp(ftag, tag, 32) != 0)
+        rc = MV_ERR_VERIFY; /* the entry there is another block's */
+    else if (verify && (rc = mv_sha256(h, out->ptr + old, b.len)) == MV_OK && memcmp(h, tag, 32) != 0)
         rc = MV_ERR_VERIFY;
     if (rc != MV_OK) {
         mv_wipe(out->ptr + old, b.len);
@@ -936,6 +939,16 @@ mv_err mv_store_block_read(mv_store *s, const uint8_t tag[static 32], mv_buf *ou
         out->ptr[old] = 0;
     }
     return rc;
+}
+
+mv_err mv_store_block_read(mv_store *s, const uint8_t tag[static 32], mv_buf *out)
+{
+    return block_read(s, tag, out, 1);
+}
+
+mv_err mv_store_block_read_unverified(mv_store *s, const uint8_t tag[static 32], mv_buf *out)
+{
+    return block_read(s, tag, out, 0);
 }
 
 /* ----------------------------------------------------------------------- records ---- */
