@@ -2802,35 +2802,29 @@ static struct chk_seg *chk_seg_at(chk *c, uint32_t pack, uint64_t off)
     return NULL;
 }
 
+/* bsearch keys: a segment's and an access set's id against the arrays sorted by id. */
+static int cmp_seg_id(const void *key, const void *elem)
+{
+    uint64_t k = *(const uint64_t *)key, e = ((const struct chk_seg *)elem)->id;
+    return k < e ? -1 : k > e;
+}
+
+static int cmp_set_id(const void *key, const void *elem)
+{
+    uint32_t k = *(const uint32_t *)key, e = ((const struct chk_set *)elem)->id;
+    return k < e ? -1 : k > e;
+}
+
 static struct chk_seg *chk_seg_find(chk *c, uint64_t id)
 {
-    size_t lo = 0, hi = c->nsegs;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (c->segs[mid].id == id)
-            return &c->segs[mid];
-        if (c->segs[mid].id < id)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return NULL;
+    return c->nsegs ? bsearch(&id, c->segs, c->nsegs, sizeof *c->segs, cmp_seg_id) : NULL;
 }
 
 static struct chk_set *chk_set_find(chk *c, uint32_t id)
 {
-    size_t lo = 0, hi = c->nsets;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (c->sets[mid].id == id)
-            return &c->sets[mid];
-        if (c->sets[mid].id < id)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return NULL;
+    return c->nsets ? bsearch(&id, c->sets, c->nsets, sizeof *c->sets, cmp_set_id) : NULL;
 }
+
 
 static void problem(chk *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void problem(chk *c, const char *fmt, ...)
