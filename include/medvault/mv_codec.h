@@ -1,5 +1,7 @@
-/* mv_codec.h - hex and base64 codecs. Both are constant-time in the data (libsodium's
- * sodium_bin2hex/hex2bin and bin2base64/base642bin), so they are safe for secrets. */
+/* mv_codec.h - hex and base64 codecs, and the varints of the binary formats. Hex and base64
+ * are constant-time in the data (libsodium's sodium_bin2hex/hex2bin and
+ * bin2base64/base642bin), so they are safe for secrets; varints are not (they code lengths,
+ * counts and offsets, never secrets). */
 #ifndef MV_CODEC_H
 #define MV_CODEC_H
 
@@ -29,6 +31,18 @@ mv_err mv_b64_encode(char *out, size_t out_cap, const uint8_t *in, size_t n);
 /* Decodes standard padded base64; MV_ERR_PARSE on bad input, MV_ERR_TOO_LARGE if it does
  * not fit in out_cap. */
 mv_err mv_b64_decode(uint8_t *out, size_t out_cap, size_t *out_len, const char *b64, size_t b64_len);
+
+/* Unsigned LEB128: seven bits a byte, least significant group first, the high bit set on
+ * every byte but the last. The index, the envelope segments and the decoy shape store use it. */
+#define MV_VARINT_MAX 10 /* bytes of the longest, a 64-bit value */
+
+/* Writes v to p, which has room for MV_VARINT_MAX bytes; returns the bytes written (1..10). */
+size_t mv_varint_put(uint8_t *p, uint64_t v);
+
+/* Reads one varint from p[*pos..n) and advances *pos past it. Returns 1, or 0 (v unchanged,
+ * *pos anywhere up to n) if it is truncated, holds more than 64 bits, or is not minimal (a
+ * last byte of 0 after the first): every value has exactly one encoding. */
+int mv_varint_get(const uint8_t *p, size_t n, size_t *pos, uint64_t *v);
 
 #ifdef __cplusplus
 }

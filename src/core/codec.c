@@ -73,3 +73,32 @@ mv_err mv_b64_decode(uint8_t *out, size_t out_cap, size_t *out_len, const char *
     *out_len = got;
     return MV_OK;
 }
+
+size_t mv_varint_put(uint8_t *p, uint64_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        p[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    p[n++] = (uint8_t)v;
+    return n;
+}
+
+int mv_varint_get(const uint8_t *p, size_t n, size_t *pos, uint64_t *v)
+{
+    uint64_t x = 0;
+    for (unsigned shift = 0; *pos < n && shift < 64; shift += 7) {
+        uint8_t b = p[(*pos)++];
+        if (shift == 63 && b > 1)
+            return 0;
+        x |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            if (shift > 0 && b == 0)
+                return 0;
+            *v = x;
+            return 1;
+        }
+    }
+    return 0;
+}

@@ -26,7 +26,7 @@ static const char *const db_names[DB_COUNT] = {"meta", "sets", "set_ids", "shape
  * leaves room for hundreds of millions of records. */
 #define MAP_SIZE ((size_t)32 << 30)
 #define SET_MAX (2 + 63 + 32 + 32 + 16 + 16 + 1 + 32 * MV_DECOY_MAX_READERS)
-#define VARINT_MAX 10
+#define VARINT_MAX MV_VARINT_MAX
 #define IMPORT_BATCH 256
 #define REC_V0_MAX ((size_t)64 << 20) /* what the old server read back (decoy_server.c REC_MAX) */
 
@@ -59,38 +59,16 @@ static mv_err map_err(int e)
 
 /* ---------- varints ---------- */
 
-static size_t varint_put(uint8_t *p, uint64_t v)
-{
-    size_t n = 0;
-    while (v >= 0x80) {
-        p[n++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    p[n++] = (uint8_t)v;
-    return n;
-}
 
 /* Reads a minimal varint; -1 when truncated, overlong or above max. */
+/* One minimal varint of at most max from r (mv_varint_get), 0 or -1. */
 static int varint_get(storage_rd *r, uint64_t max, uint64_t *out)
 {
-    uint64_t v = 0;
-    for (unsigned i = 0; i < VARINT_MAX; i++) {
-        uint8_t b;
-        if (storage_rd_u8(r, &b))
-            return -1;
-        if (i == 9 && b > 1)
-            return -1;
-        v |= (uint64_t)(b & 0x7f) << (7 * i);
-        if (!(b & 0x80)) {
-            if (i > 0 && b == 0)
-                return -1; /* not minimal */
-            if (v > max)
-                return -1;
-            *out = v;
-            return 0;
-        }
-    }
-    return -1;
+    uint64_t v;
+    if (!mv_varint_get(r->p, r->len, &r->off, &v) || v > max)
+        return -1;
+    *out = v;
+    return 0;
 }
 
 /* ---------- encodings ---------- */
@@ -145,14 +123,14 @@ static mv_err shape_value(const mv_decoy_shape *s, uint32_t set_id, mv_buf *out)
     uint8_t v[4 * VARINT_MAX];
     size_t n = 0;
     mv_err rc;
-    n += varint_put(v + n, set_id);
-    n += varint_put(v + n, s->created);
-    n += varint_put(v + n, s->env_len);
-    n += varint_put(v + n, s->n_blocks);
+    n += mv_varint_put(v + n, set_id);
+    n += mv_varint_put(v + n, s->created);
+    n += mv_varint_put(v + n, s->env_len);
+    n += mv_varint_put(v + n, s->n_blocks);
     if ((rc = mv_buf_append(out, v, n)) != MV_OK)
         return rc;
     for (uint32_t i = 0; i < s->n_blocks; i++) {
-        n = varint_put(v, s->block_len[i]);
+        n = mv_varint_put(v, s->block_len[i]);
         if ((rc = mv_buf_append(out, v, n)) != MV_OK)
             return rc;
     }
@@ -305,7 +283,7 @@ static mv_err put_tags(decoy_store *st, MDB_txn *t, const uint8_t id[16], const 
     mv_err rc = MV_OK;
     memcpy(v, id, 16);
     for (size_t i = 0; rc == MV_OK && i < n; i++) {
-        size_t vn = 16 + varint_put(v + 16, i);
+        size_t vn = 16 + mv_varint_put(v + 16, i);
         MDB_val old;
         /* An entry already there unchanged is not rewritten: a transaction with nothing dirty
          * commits without a write or a sync (a decoy evicted from the cache and served again). */

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "medvault/mv_codec.h"
 #include "medvault/mv_hash.h"
 #include "medvault/mv_mem.h"
 
@@ -308,8 +309,6 @@ static mv_err ix_commit(mv_itxn *t)
 #define BLOCK_FIXED 26
 #define BLOCK_V2 2
 
-static size_t put_var(uint8_t *p, uint64_t v);
-static int get_var(const uint8_t *p, size_t n, size_t *pos, uint64_t *v);
 static mv_err put_ordered(mv_itxn *t, int db, const void *k0, size_t kn0, const void *v, size_t vn,
                           int dupsort);
 
@@ -332,9 +331,9 @@ static mv_err decode_block(const MDB_val *v, mv_ix_block *b)
         b->dept[dl] = 0;
         return MV_OK;
     }
-    if (p[0] != BLOCK_V2 || !get_var(p, n, &pos, &pack) || pack > UINT32_MAX ||
-        !get_var(p, n, &pos, &b->off) || !get_var(p, n, &pos, &len) || len > UINT32_MAX ||
-        !get_var(p, n, &pos, &b->refs) || !get_var(p, n, &pos, &b->id) || pos >= n)
+    if (p[0] != BLOCK_V2 || !mv_varint_get(p, n, &pos, &pack) || pack > UINT32_MAX ||
+        !mv_varint_get(p, n, &pos, &b->off) || !mv_varint_get(p, n, &pos, &len) || len > UINT32_MAX ||
+        !mv_varint_get(p, n, &pos, &b->refs) || !mv_varint_get(p, n, &pos, &b->id) || pos >= n)
         return MV_ERR_PARSE;
     dl = p[pos++];
     if (dl > 64 || n != pos + dl)
@@ -361,11 +360,11 @@ static mv_err ix_block_put(mv_itxn *t, const uint8_t *tag, const mv_ix_block *b)
     if (dl > 64)
         return MV_ERR_INVAL;
     v[n++] = BLOCK_V2;
-    n += put_var(v + n, b->pack);
-    n += put_var(v + n, b->off);
-    n += put_var(v + n, b->len);
-    n += put_var(v + n, b->refs);
-    n += put_var(v + n, b->id);
+    n += mv_varint_put(v + n, b->pack);
+    n += mv_varint_put(v + n, b->off);
+    n += mv_varint_put(v + n, b->len);
+    n += mv_varint_put(v + n, b->refs);
+    n += mv_varint_put(v + n, b->id);
     v[n++] = (uint8_t)dl;
     memcpy(v + n, b->dept, dl);
     if ((rc = put(t, DB_BLOCKS, tag, 32, v, n + dl)) != MV_OK)
@@ -767,35 +766,8 @@ static mv_err ix_claim_iter(mv_itxn *t, mv_ix_claim_fn fn, void *ctx)
 
 /* ---- varints: LEB128, at most 10 bytes for a u64 ---- */
 
-#define VARINT_MAX 10
+#define VARINT_MAX MV_VARINT_MAX
 
-static size_t put_var(uint8_t *p, uint64_t v)
-{
-    size_t n = 0;
-    while (v >= 0x80) {
-        p[n++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    p[n++] = (uint8_t)v;
-    return n;
-}
-
-/* Reads one varint from p[*pos..n); 0 on a truncated or over-long one. */
-static int get_var(const uint8_t *p, size_t n, size_t *pos, uint64_t *v)
-{
-    uint64_t x = 0;
-    for (unsigned shift = 0; *pos < n && shift < 64; shift += 7) {
-        uint8_t b = p[(*pos)++];
-        if (shift == 63 && b > 1)
-            return 0;
-        x |= (uint64_t)(b & 0x7f) << shift;
-        if (!(b & 0x80)) {
-            *v = x;
-            return 1;
-        }
-    }
-    return 0;
-}
 
 /* Puts k (greater than every key of db, or of k's duplicates in a DUPSORT db) with
  * MDB_APPEND / MDB_APPENDDUP, otherwise plainly: appended keys fill pages instead of splitting
@@ -901,10 +873,10 @@ static mv_err decode_record(const MDB_val *v, const uint8_t *id, mv_ix_record *r
     if (n < 1 || (p[0] != REC_V3 && p[0] != REC_V4))
         return MV_ERR_PARSE;
     r->ids = p[0] == REC_V4;
-    if (!get_var(p, n, &pos, &set) || set == 0 || set > UINT32_MAX ||
-        !get_var(p, n, &pos, &r->created) || !get_var(p, n, &pos, &r->logical) ||
-        !get_var(p, n, &pos, &r->seg) || !get_var(p, n, &pos, &r->off) ||
-        !get_var(p, n, &pos, &r->n_tags) || !get_var(p, n, &pos, &r->envelope_len) || pos != n)
+    if (!mv_varint_get(p, n, &pos, &set) || set == 0 || set > UINT32_MAX ||
+        !mv_varint_get(p, n, &pos, &r->created) || !mv_varint_get(p, n, &pos, &r->logical) ||
+        !mv_varint_get(p, n, &pos, &r->seg) || !mv_varint_get(p, n, &pos, &r->off) ||
+        !mv_varint_get(p, n, &pos, &r->n_tags) || !mv_varint_get(p, n, &pos, &r->envelope_len) || pos != n)
         return MV_ERR_PARSE;
     r->set = (uint32_t)set;
     if (r->ids)
@@ -956,7 +928,7 @@ static uint64_t id_ms(const uint8_t *id)
 static size_t segset_id_code(uint8_t *out, const uint8_t *id, uint64_t prev)
 {
     uint64_t d = id_ms(id) - prev;
-    size_t n = put_var(out, d << 1 ^ (d >> 63 ? UINT64_MAX : 0));
+    size_t n = mv_varint_put(out, d << 1 ^ (d >> 63 ? UINT64_MAX : 0));
     memcpy(out + n, id + 6, 10);
     return n + 10;
 }
@@ -985,7 +957,7 @@ static mv_err segset_decode(const MDB_val *v, uint8_t *ids, size_t *n)
         return MV_ERR_PARSE;
     while (pos < len) {
         uint64_t z, ms;
-        if (*n == SEGSET_MAX || !get_var(p, len, &pos, &z) || len - pos < 10)
+        if (*n == SEGSET_MAX || !mv_varint_get(p, len, &pos, &z) || len - pos < 10)
             return MV_ERR_PARSE;
         ms = prev + (z >> 1 ^ (z & 1 ? UINT64_MAX : 0));
         if (ms >> 48)
@@ -1150,13 +1122,13 @@ static size_t encode_record(uint8_t *v, const uint8_t *id, const mv_ix_record *r
 {
     size_t n = 0;
     v[n++] = r->ids ? REC_V4 : REC_V3;
-    n += put_var(v + n, r->set);
-    n += put_var(v + n, r->ids ? created_code(id, r->created) : r->created);
-    n += put_var(v + n, r->logical);
-    n += put_var(v + n, r->seg);
-    n += put_var(v + n, r->off);
-    n += put_var(v + n, r->n_tags);
-    n += put_var(v + n, r->envelope_len);
+    n += mv_varint_put(v + n, r->set);
+    n += mv_varint_put(v + n, r->ids ? created_code(id, r->created) : r->created);
+    n += mv_varint_put(v + n, r->logical);
+    n += mv_varint_put(v + n, r->seg);
+    n += mv_varint_put(v + n, r->off);
+    n += mv_varint_put(v + n, r->n_tags);
+    n += mv_varint_put(v + n, r->envelope_len);
     return n;
 }
 

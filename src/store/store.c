@@ -19,6 +19,7 @@
 #include "blob.h"
 #include "index.h"
 #include "store_test.h"
+#include "medvault/mv_codec.h"
 #include "medvault/mv_file.h"
 #include "medvault/mv_hash.h"
 #include "medvault/mv_log.h"
@@ -970,34 +971,6 @@ static int seg_hdr_ok(const uint8_t *d, size_t len)
     return len >= SEG_HDR && memcmp(d, seg_magic, 3) == 0 && (d[3] == 1 || d[3] == 2);
 }
 
-/* Unsigned LEB128, as in the index. */
-static size_t var_put(uint8_t *p, uint64_t v)
-{
-    size_t n = 0;
-    while (v >= 0x80) {
-        p[n++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    p[n++] = (uint8_t)v;
-    return n;
-}
-
-/* One varint from p[*pos..n); 0 on a truncated or over-long one. */
-static int var_get(const uint8_t *p, size_t n, size_t *pos, uint64_t *v)
-{
-    uint64_t x = 0;
-    for (unsigned shift = 0; *pos < n && shift < 64; shift += 7) {
-        uint8_t b = p[(*pos)++];
-        if (shift == 63 && b > 1)
-            return 0;
-        x |= (uint64_t)(b & 0x7f) << shift;
-        if (!(b & 0x80)) {
-            *v = x;
-            return 1;
-        }
-    }
-    return 0;
-}
 
 /* Bytes of a record's ids: n varints at p[0..len); 0 when they do not parse. */
 static size_t refs_len(const uint8_t *p, size_t len, uint64_t n)
@@ -1005,7 +978,7 @@ static size_t refs_len(const uint8_t *p, size_t len, uint64_t n)
     size_t pos = 0;
     uint64_t id;
     for (uint64_t i = 0; i < n; i++)
-        if (!var_get(p, len, &pos, &id))
+        if (!mv_varint_get(p, len, &pos, &id))
             return 0;
     return pos;
 }
@@ -1306,7 +1279,7 @@ static mv_err read_refs(mv_store *s, mv_itxn *t, const mv_ix_record *r, uint8_t 
     for (size_t i = 0; i < r->n_tags; i++) {
         uint64_t id;
         rc = MV_ERR_PARSE;
-        if (!var_get(b.ptr, b.len, &pos, &id))
+        if (!mv_varint_get(b.ptr, b.len, &pos, &id))
             goto out;
         rc = IX(s)->block_id_tag(t, id, out + 32 * i);
         if (rc == MV_ERR_NOT_FOUND)
@@ -1344,7 +1317,7 @@ static mv_err block_refs(mv_store *s, mv_itxn *t, const uint8_t *tags, size_t n,
                 (rc = IX(s)->block_put(t, tags + 32 * i, &b)) != MV_OK)
                 return rc;
         }
-        *len += var_put(refs + *len, b.id);
+        *len += mv_varint_put(refs + *len, b.id);
     }
     return MV_OK;
 }
@@ -1434,7 +1407,7 @@ static mv_err put_one_record(mv_store *s, mv_itxn *t, const mv_store_record_in *
         /* The first record naming a block gives it its id. */
         if (b.id == 0 && (rc = IX(s)->block_id_new(t, r->tags + 32 * i, &b.id)) != MV_OK)
             goto out;
-        nrefs += var_put(refs + nrefs, b.id);
+        nrefs += mv_varint_put(refs + nrefs, b.id);
         if ((rc = IX(s)->block_put(t, r->tags + 32 * i, &b)) != MV_OK)
             goto out;
     }
@@ -2829,35 +2802,29 @@ static struct chk_seg *chk_seg_at(chk *c, uint32_t pack, uint64_t off)
     return NULL;
 }
 
+/* bsearch keys: a segment's and an access set's id against the arrays sorted by id. */
+static int cmp_seg_id(const void *key, const void *elem)
+{
+    uint64_t k = *(const uint64_t *)key, e = ((const struct chk_seg *)elem)->id;
+    return k < e ? -1 : k > e;
+}
+
+static int cmp_set_id(const void *key, const void *elem)
+{
+    uint32_t k = *(const uint32_t *)key, e = ((const struct chk_set *)elem)->id;
+    return k < e ? -1 : k > e;
+}
+
 static struct chk_seg *chk_seg_find(chk *c, uint64_t id)
 {
-    size_t lo = 0, hi = c->nsegs;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (c->segs[mid].id == id)
-            return &c->segs[mid];
-        if (c->segs[mid].id < id)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return NULL;
+    return c->nsegs ? bsearch(&id, c->segs, c->nsegs, sizeof *c->segs, cmp_seg_id) : NULL;
 }
 
 static struct chk_set *chk_set_find(chk *c, uint32_t id)
 {
-    size_t lo = 0, hi = c->nsets;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (c->sets[mid].id == id)
-            return &c->sets[mid];
-        if (c->sets[mid].id < id)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return NULL;
+    return c->nsets ? bsearch(&id, c->sets, c->nsets, sizeof *c->sets, cmp_set_id) : NULL;
 }
+
 
 static void problem(chk *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void problem(chk *c, const char *fmt, ...)

@@ -98,6 +98,36 @@ static void test_b64(void **state)
     assert_int_equal(mv_b64_decode(back, 2, &n, "Zm9vYmFy", 8), MV_ERR_TOO_LARGE);
 }
 
+/* LEB128 varints: edges round-trip in the fewest bytes; truncated, over-long (more than 64
+ * bits) and non-minimal encodings are refused. */
+static void test_varint(void **state)
+{
+    (void)state;
+    static const uint64_t vals[] = {0, 1, 127, 128, 300, 16383, 16384, UINT32_MAX, (uint64_t)1 << 63, UINT64_MAX};
+    static const size_t lens[] = {1, 1, 1, 2, 2, 2, 3, 5, 10, 10};
+    uint8_t p[MV_VARINT_MAX];
+    for (size_t i = 0; i < sizeof vals / sizeof *vals; i++) {
+        size_t n = mv_varint_put(p, vals[i]), pos = 0;
+        uint64_t v = 0;
+        assert_int_equal(n, lens[i]);
+        assert_int_equal(mv_varint_get(p, n, &pos, &v), 1);
+        assert_int_equal(pos, n);
+        assert_true(v == vals[i]);
+        pos = 0;
+        assert_int_equal(mv_varint_get(p, n - 1, &pos, &v), 0); /* truncated */
+    }
+    static const uint8_t nonmin[] = {0x80, 0x00}, over[] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02},
+                         eleven[] = {0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01};
+    uint64_t v = 7;
+    size_t pos = 0;
+    assert_int_equal(mv_varint_get(nonmin, sizeof nonmin, &pos, &v), 0);
+    pos = 0;
+    assert_int_equal(mv_varint_get(over, sizeof over, &pos, &v), 0);
+    pos = 0;
+    assert_int_equal(mv_varint_get(eleven, sizeof eleven, &pos, &v), 0);
+    assert_true(v == 7);
+}
+
 static void test_ct_eq(void **state)
 {
     (void)state;
@@ -147,7 +177,7 @@ int main(void)
         cmocka_unit_test(test_strerror_all), cmocka_unit_test(test_buf_cap),
         cmocka_unit_test(test_buf_alloc_failure), cmocka_unit_test(test_hex),
         cmocka_unit_test(test_b64), cmocka_unit_test(test_ct_eq),
-        cmocka_unit_test(test_array_grow),
+        cmocka_unit_test(test_array_grow), cmocka_unit_test(test_varint),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
