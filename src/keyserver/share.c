@@ -6,7 +6,6 @@
 
 #include "medvault/mv_buf.h"
 #include "medvault/mv_codec.h"
-#include "medvault/mv_deployment.h"
 #include "medvault/mv_file.h"
 #include "medvault/mv_json.h"
 #include "medvault/mv_mem.h"
