@@ -1,4 +1,4 @@
-/* share.c - the key server's share file: 0600, atomic, checked against its public share on load. */
+/* share_file.c - the key server's share file: 0600, atomic, checked against its public share on load. */
 #include "medvault/mv_keyserver.h"
 
 #include <string.h>
