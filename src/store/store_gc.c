@@ -20,19 +20,10 @@ typedef struct tag_list {
 static mv_err tag_list_add(void *ctx, const uint8_t *tag)
 {
     tag_list *l = ctx;
-    if (l->n == l->cap) {
-        size_t nc = l->cap ? 2 * l->cap : 64;
-        uint8_t *nv = mv_mallocarray(nc, 32);
-        if (!nv)
-            return MV_ERR_NOMEM;
-        if (l->n)
-            memcpy(nv, l->v, 32 * l->n);
-        mv_free(l->v);
-        l->v = nv;
-        l->cap = nc;
-    }
-    memcpy(l->v + 32 * l->n++, tag, 32);
-    return MV_OK;
+    mv_err rc = mv_array_grow(&l->v, &l->cap, l->n, 32, 64);
+    if (rc == MV_OK)
+        memcpy(l->v + 32 * l->n++, tag, 32);
+    return rc;
 }
 
 typedef struct set_ids {

@@ -645,26 +645,12 @@ static const mv_ix_set *sc_get(mv_store *s, mv_itxn *t, set_cache *c, uint32_t i
         else
             hi = mid;
     }
-    if (c->n == c->cap) {
-        size_t nc = c->cap ? 2 * c->cap : 8;
-        uint32_t *ni = mv_mallocarray(nc, sizeof *ni);
-        mv_ix_set **ns = mv_mallocarray(nc, sizeof *ns);
-        if (!ni || !ns) {
-            mv_free(ni);
-            mv_free(ns);
-            *rc = MV_ERR_NOMEM;
-            return NULL;
-        }
-        if (c->n) {
-            memcpy(ni, c->ids, c->n * sizeof *ni);
-            memcpy(ns, c->sets, c->n * sizeof *ns);
-        }
-        mv_free(c->ids);
-        mv_free(c->sets);
-        c->ids = ni;
-        c->sets = ns;
-        c->cap = nc;
-    }
+    /* ids and sets share c->cap, which moves only once both have grown (see pl_add). */
+    size_t ci = c->cap, cs = c->cap;
+    if ((*rc = mv_array_grow(&c->ids, &ci, c->n, sizeof *c->ids, 8)) != MV_OK ||
+        (*rc = mv_array_grow(&c->sets, &cs, c->n, sizeof *c->sets, 8)) != MV_OK)
+        return NULL;
+    c->cap = ci;
     mv_ix_set *st = mv_malloc(sizeof *st);
     if (!st) {
         *rc = MV_ERR_NOMEM;

@@ -26,17 +26,8 @@ mv_ix_stats *delta_dept(deltas *d, const char *dept)
     for (size_t i = 0; i < d->n; i++)
         if (strcmp(d->v[i].dept, dept) == 0)
             return &d->v[i].d;
-    if (d->n == d->cap) {
-        size_t nc = d->cap ? 2 * d->cap : 4;
-        dept_delta *nv = mv_mallocarray(nc, sizeof *nv);
-        if (!nv)
-            return NULL;
-        if (d->n)
-            memcpy(nv, d->v, d->n * sizeof *nv);
-        mv_free(d->v);
-        d->v = nv;
-        d->cap = nc;
-    }
+    if (mv_array_grow(&d->v, &d->cap, d->n, sizeof *d->v, 4) != MV_OK)
+        return NULL;
     dept_delta *e = &d->v[d->n++];
     memset(e, 0, sizeof *e);
     memcpy(e->dept, dept, strlen(dept) + 1);
@@ -211,25 +202,14 @@ void wr_free(wr *w)
 
 mv_err pl_add(pack_list *l, uint32_t id, uint64_t size)
 {
-    if (l->n == l->cap) {
-        size_t nc = l->cap ? 2 * l->cap : 16;
-        uint32_t *ni = mv_mallocarray(nc, sizeof *ni);
-        uint64_t *ns = mv_mallocarray(nc, sizeof *ns);
-        if (!ni || !ns) {
-            mv_free(ni);
-            mv_free(ns);
-            return MV_ERR_NOMEM;
-        }
-        if (l->n) {
-            memcpy(ni, l->id, l->n * sizeof *ni);
-            memcpy(ns, l->size, l->n * sizeof *ns);
-        }
-        mv_free(l->id);
-        mv_free(l->size);
-        l->id = ni;
-        l->size = ns;
-        l->cap = nc;
-    }
+    /* Two arrays share l->cap, which moves only once both have grown: if the second fails,
+     * the first is merely larger than l->cap says. */
+    size_t ci = l->cap, cs = l->cap;
+    mv_err rc;
+    if ((rc = mv_array_grow(&l->id, &ci, l->n, sizeof *l->id, 16)) != MV_OK ||
+        (rc = mv_array_grow(&l->size, &cs, l->n, sizeof *l->size, 16)) != MV_OK)
+        return rc;
+    l->cap = ci;
     l->id[l->n] = id;
     l->size[l->n++] = size;
     return MV_OK;
