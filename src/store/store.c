@@ -30,7 +30,7 @@
 #define DEFAULT_MAX_READERS 126
 #define MAX_READERS_CAP 65536
 
-int dept_ok(const char *d)
+int store_dept_ok(const char *d)
 {
     size_t n = 0;
     if (!d)
@@ -54,7 +54,7 @@ static mv_err recover(mv_store *s)
     mv_err rc;
     if ((rc = IX(s)->begin(s->ix, 0, &t)) != MV_OK)
         return rc;
-    rc = list_packs(s, t, &ixp, &files);
+    rc = store_list_packs(s, t, &ixp, &files);
     IX(s)->abort(t);
     if (rc != MV_OK)
         goto out;
@@ -194,7 +194,7 @@ mv_err mv_store_open(const char *dir, const mv_store_options *opt, mv_store **ou
         (rc = mv_index_lmdb_open(path, map_size, max_readers, &s->ix)) != MV_OK)
         goto out;
     /* Format 2's tables move first: recovery reads the packs from them. */
-    if ((rc = fold(s, &format)) != MV_OK)
+    if ((rc = store_fold(s, &format)) != MV_OK)
         goto out;
     if ((rc = mv_path_join(path, sizeof path, dir, "packs")) != MV_OK ||
         (rc = mv_file_mkdir(path, 0700)) != MV_OK ||
@@ -204,7 +204,7 @@ mv_err mv_store_open(const char *dir, const mv_store_options *opt, mv_store **ou
         goto out;
     if ((rc = init_locks(s)) != MV_OK)
         goto out;
-    if ((rc = migrate(s, format)) != MV_OK)
+    if ((rc = store_migrate(s, format)) != MV_OK)
         goto out;
     *out = s;
     s = NULL;
@@ -316,7 +316,7 @@ static mv_err group_apply_req(mv_store *s, mv_itxn *t, put_req *r, const new_blo
             uint8_t tag[32];
             if ((pass == 0) != (it->data != NULL))
                 continue;
-            if (!delta_dept(d, it->dept)) /* every department that stores shows in stats */
+            if (!store_delta_dept(d, it->dept)) /* every department that stores shows in stats */
                 return MV_ERR_NOMEM;
             rc = IX(s)->block_get(t, it->tag, &b);
             if (rc == MV_ERR_NOT_FOUND && it->data) {
@@ -350,7 +350,7 @@ static mv_err group_apply_req(mv_store *s, mv_itxn *t, put_req *r, const new_blo
             if ((rc = IX(s)->claim_put(t, it->tag, it->claimant, now)) != MV_OK)
                 return rc;
             if (!it->data) {
-                mv_ix_stats *ds = delta_dept(d, it->dept);
+                mv_ix_stats *ds = store_delta_dept(d, it->dept);
                 if (!ds)
                     return MV_ERR_NOMEM;
                 ds->dedup_hits++;
@@ -403,7 +403,7 @@ static void group_commit(mv_store *s, put_req *head)
     for (put_req *r = head; r; r = r->next)
         if (r->rc == MV_OK && (rc = group_apply_req(s, t, r, nb, nnb, &w, &d, now)) != MV_OK)
             goto out;
-    if ((rc = wr_apply(&w, t, &d)) != MV_OK || (rc = deltas_apply(s, t, &d)) != MV_OK)
+    if ((rc = wr_apply(&w, t, &d)) != MV_OK || (rc = store_deltas_apply(s, t, &d)) != MV_OK)
         goto out;
     rc = IX(s)->commit(t);
     t = NULL;
@@ -425,7 +425,7 @@ out:
         if (r->rc != MV_OK && r->out)
             memset(r->out, 0, r->n * sizeof *r->out);
     wr_free(&w);
-    deltas_free(&d);
+    store_deltas_free(&d);
     mv_free(nb);
 }
 
@@ -445,7 +445,7 @@ static mv_err validate_blocks(const mv_store_block_in *in, size_t n)
     mv_err rc = MV_ERR_INVAL;
     for (size_t i = 0; i < n; i++) {
         uint8_t h[32];
-        if (!dept_ok(in[i].dept))
+        if (!store_dept_ok(in[i].dept))
             return MV_ERR_INVAL;
         if (!in[i].data)
             continue;
@@ -525,7 +525,7 @@ mv_err mv_store_token_lookup(mv_store *s, const char *dept, const uint8_t token[
     mv_err rc;
     if (!s || !token || !tag)
         return MV_ERR_INVAL;
-    if (!dept_ok(dept))
+    if (!store_dept_ok(dept))
         return MV_ERR_INVAL;
     if ((rc = IX(s)->begin(s->ix, 0, &t)) != MV_OK)
         return rc;

@@ -213,7 +213,7 @@ static mv_err chk_record(void *ctx, const uint8_t *id, const mv_ix_record *r)
         return MV_OK;
     }
     g->records++;
-    rc = read_refs(c->s, c->t, r, &tags, &bytes);
+    rc = store_read_refs(c->s, c->t, r, &tags, &bytes);
     g->bytes += bytes;
     if (rc == MV_ERR_VERIFY || rc == MV_ERR_PARSE) {
         c->rep->missing++;
@@ -255,7 +255,7 @@ static mv_err chk_entry(void *ctx, uint64_t off, const uint8_t *tag, const uint8
     struct chk_seg *g = chk_seg_at(c, c->pack, off);
     if (g) {
         g->found = 1;
-        if (g->g.len != len || !seg_hdr_ok(data, len)) {
+        if (g->g.len != len || !store_seg_hdr_ok(data, len)) {
             c->rep->bad_entries++;
             problem(c, "pack %08" PRIu32 " offset %" PRIu64 ": not the envelope segment the "
                     "index names", c->pack, off);
@@ -486,7 +486,7 @@ mv_err mv_store_check(mv_store *s, mv_store_check_report *rep, mv_store_problem_
     /* Snapshot and file list agree only if no writer is between its pack write and commit. */
     pthread_mutex_lock(&s->write_mu);
     if ((rc = IX(s)->begin(s->ix, 0, &c->t)) == MV_OK)
-        rc = list_packs(s, c->t, &c->ixp, &c->files);
+        rc = store_list_packs(s, c->t, &c->ixp, &c->files);
     pthread_mutex_unlock(&s->write_mu);
     if (rc != MV_OK)
         goto out;

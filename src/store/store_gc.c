@@ -61,9 +61,9 @@ static mv_err gc_sets(mv_store *s, mv_itxn *t)
         (rc = IX(s)->set_iter(t, gc_set_cb, &all)) != MV_OK)
         goto out;
     if (named.n)
-        qsort(named.v, named.n, sizeof *named.v, cmp_u32);
+        qsort(named.v, named.n, sizeof *named.v, store_cmp_u32);
     for (size_t i = 0; i < all.n; i++)
-        if (!named.n || !bsearch(&all.v[i], named.v, named.n, sizeof *named.v, cmp_u32))
+        if (!named.n || !bsearch(&all.v[i], named.v, named.n, sizeof *named.v, store_cmp_u32))
             if ((rc = IX(s)->set_del(t, all.v[i])) != MV_OK)
                 goto out;
 out:
@@ -114,7 +114,7 @@ static mv_err gc_free(mv_store *s, uint64_t now, mv_store_gc_report *rep)
         freed++;
         bytes += b.len;
     }
-    if ((rc = deltas_apply(s, t, &d)) != MV_OK)
+    if ((rc = store_deltas_apply(s, t, &d)) != MV_OK)
         goto out;
     rc = IX(s)->commit(t);
     t = NULL;
@@ -127,7 +127,7 @@ out:
     if (t)
         IX(s)->abort(t);
     mv_free(zero.v);
-    deltas_free(&d);
+    store_deltas_free(&d);
     return rc;
 }
 
@@ -283,7 +283,7 @@ static mv_err copy_seg(copy_ctx *c, gc_seg *e, const uint8_t *tag, const uint8_t
 {
     uint8_t h[32];
     mv_err rc;
-    if (e->g.len != len || !seg_hdr_ok(data, len))
+    if (e->g.len != len || !store_seg_hdr_ok(data, len))
         return MV_ERR_VERIFY;
     if ((rc = mv_sha256(h, data, len)) != MV_OK)
         return rc;
@@ -312,7 +312,7 @@ static mv_err copy_seg(copy_ctx *c, gc_seg *e, const uint8_t *tag, const uint8_t
             if (sp->off < SEG_HDR || sp->off > len || sp->len > len - sp->off)
                 return MV_ERR_VERIFY;
             if (sp->ids && sp->n_tags) {
-                size_t at = (size_t)(sp->off + sp->len), n = refs_len(data + at, len - at, sp->n_tags);
+                size_t at = (size_t)(sp->off + sp->len), n = store_refs_len(data + at, len - at, sp->n_tags);
                 if (n == 0)
                     return MV_ERR_VERIFY;
                 sp->len += n;
@@ -467,7 +467,7 @@ static mv_err gc_pack(mv_store *s, uint32_t pack, mv_store_gc_report *rep)
     if ((rc = IX(s)->pack_del(t, pack)) != MV_OK)
         goto out;
     d.total.pack_bytes -= p.end;
-    if ((rc = wr_apply(&w, t, &d)) != MV_OK || (rc = deltas_apply(s, t, &d)) != MV_OK)
+    if ((rc = wr_apply(&w, t, &d)) != MV_OK || (rc = store_deltas_apply(s, t, &d)) != MV_OK)
         goto out;
     rc = IX(s)->commit(t);
     t = NULL;
@@ -497,7 +497,7 @@ out:
     mv_free(c.segs);
     mv_free(c.spans);
     wr_free(&w);
-    deltas_free(&d);
+    store_deltas_free(&d);
     return rc;
 }
 

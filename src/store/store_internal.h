@@ -126,13 +126,14 @@ typedef struct seg_build {
 } seg_build;
 
 /* 1 if d is a department name the store accepts (1..MV_STORE_DEPT_MAX of [A-Za-z0-9 _.-]). */
-int dept_ok(const char *d);
+int store_dept_ok(const char *d);
 
-/* Deltas (store_write.c). delta_dept: dept's entry in d, added if new (NULL: out of memory).
- * deltas_apply adds d to the index's counters in t; deltas_free frees d's entries. */
-mv_ix_stats *delta_dept(deltas *d, const char *dept);
-mv_err deltas_apply(mv_store *s, mv_itxn *t, const deltas *d);
-void deltas_free(deltas *d);
+/* Deltas (store_write.c). store_delta_dept: dept's entry in d, added if new (NULL: out of
+ * memory); store_deltas_apply adds d to the index's counters in t; store_deltas_free frees d's
+ * entries. */
+mv_ix_stats *store_delta_dept(deltas *d, const char *dept);
+mv_err store_deltas_apply(mv_store *s, mv_itxn *t, const deltas *d);
+void store_deltas_free(deltas *d);
 
 /* The pack writer (store_write.c), used under write_mu. wr_add queues an entry (its pack and
  * offset out), wr_flush writes the queue, wr_sync writes and syncs every touched pack,
@@ -150,38 +151,40 @@ void wr_fail(wr *w);
 void wr_free(wr *w);
 
 /* Pack lists (store_write.c), sorted by id: pl_add appends, pl_find gives the index of id or
- * -1, list_packs fills ixp from the index (t) and files (may be NULL) from the pack files. */
+ * -1, store_list_packs fills ixp from the index (t) and files (may be NULL) from the pack
+ * files. */
 mv_err pl_add(pack_list *l, uint32_t id, uint64_t size);
 void pl_free(pack_list *l);
 long pl_find(const pack_list *l, uint32_t id);
-mv_err list_packs(mv_store *s, mv_itxn *t, pack_list *ixp, pack_list *files);
+mv_err store_list_packs(mv_store *s, mv_itxn *t, pack_list *ixp, pack_list *files);
 
-/* Segments and records (store_records.c): seg_hdr_ok checks a segment's header, refs_len
- * measures a record's n block ids (0: they do not parse), read_refs gives a record's tags,
- * block_refs encodes tags as ids; make_set and set_acquire build and intern an access set;
- * sb_* build the segments of one transaction (sb_add a record's bytes, sb_member its entry,
- * sb_write writes and records the segments, sb_index the new records). cmp_u32 is the qsort
- * order of uint32_t. */
-int seg_hdr_ok(const uint8_t *d, size_t len);
-size_t refs_len(const uint8_t *p, size_t len, uint64_t n);
-mv_err read_refs(mv_store *s, mv_itxn *t, const mv_ix_record *r, uint8_t **tags,
-                 uint64_t *span);
-mv_err block_refs(mv_store *s, mv_itxn *t, const uint8_t *tags, size_t n, uint8_t *refs,
-                  size_t *len);
-mv_err make_set(const uint8_t *owner, const uint8_t *patient, const uint8_t *episode,
-                const char *dept, const uint8_t *readers, size_t n, mv_ix_set *st);
-mv_err set_acquire(mv_store *s, mv_itxn *t, mv_ix_set *st, uint32_t *id);
+/* Segments and records (store_records.c): store_seg_hdr_ok checks a segment's header,
+ * store_refs_len measures a record's n block ids (0: they do not parse), store_read_refs gives
+ * a record's tags, store_block_refs encodes tags as ids; store_make_set and store_set_acquire
+ * build and intern an access set; sb_* build the segments of one transaction (sb_add a
+ * record's bytes, sb_member its entry, sb_write writes and records the segments, sb_index the
+ * new records). store_cmp_u32 is the qsort order of uint32_t. */
+int store_seg_hdr_ok(const uint8_t *d, size_t len);
+size_t store_refs_len(const uint8_t *p, size_t len, uint64_t n);
+mv_err store_read_refs(mv_store *s, mv_itxn *t, const mv_ix_record *r, uint8_t **tags,
+                       uint64_t *span);
+mv_err store_block_refs(mv_store *s, mv_itxn *t, const uint8_t *tags, size_t n, uint8_t *refs,
+                        size_t *len);
+mv_err store_make_set(const uint8_t *owner, const uint8_t *patient, const uint8_t *episode,
+                      const char *dept, const uint8_t *readers, size_t n, mv_ix_set *st);
+mv_err store_set_acquire(mv_store *s, mv_itxn *t, mv_ix_set *st, uint32_t *id);
 mv_err sb_member(seg_build *b, const uint8_t *id, const mv_ix_record *rec);
 mv_err sb_add(seg_build *b, const uint8_t *refs, size_t refs_len, const uint8_t *env,
               size_t env_len, uint64_t *seg, uint64_t *off);
 mv_err sb_write(mv_store *s, seg_build *b, wr *w, mv_itxn *t);
 mv_err sb_index(mv_store *s, seg_build *b, mv_itxn *t);
 void sb_free(seg_build *b);
-int cmp_u32(const void *a, const void *b);
+int store_cmp_u32(const void *a, const void *b);
 
-/* Index formats (store_migrate.c), called by mv_store_open: fold brings a format 2 index's
- * tables into format 3 (*format: the format found), migrate converts format-1 records. */
-mv_err fold(mv_store *s, uint32_t *format);
-mv_err migrate(mv_store *s, uint32_t format);
+/* Index formats (store_migrate.c), called by mv_store_open: store_fold brings a format 2
+ * index's tables into format 3 (*format: the format found), store_migrate converts format-1
+ * records. */
+mv_err store_fold(mv_store *s, uint32_t *format);
+mv_err store_migrate(mv_store *s, uint32_t format);
 
 #endif

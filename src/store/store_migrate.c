@@ -54,7 +54,7 @@ static mv_err migrate_batch(mv_store *s, uint8_t after[16], int *started, int *d
         /* Everything is copied out of lg before the transaction changes (giving the blocks
          * their ids changes it). */
         if (lg.n_tags > MV_STORE_MAX_TAGS || lg.envelope_len > MV_STORE_MAX_ENVELOPE ||
-            make_set(lg.owner, lg.patient, lg.episode, lg.dept, lg.readers, lg.n_readers, st) !=
+            store_make_set(lg.owner, lg.patient, lg.episode, lg.dept, lg.readers, lg.n_readers, st) !=
                 MV_OK) {
             rc = MV_ERR_PARSE;
             goto out;
@@ -72,9 +72,9 @@ static mv_err migrate_batch(mv_store *s, uint8_t after[16], int *started, int *d
             memcpy(tags, lg.tags, 32 * lg.n_tags);
         if (lg.envelope_len)
             memcpy(env, lg.envelope, lg.envelope_len);
-        if ((rc = block_refs(s, t, tags, lg.n_tags, refs, &nrefs)) != MV_OK ||
+        if ((rc = store_block_refs(s, t, tags, lg.n_tags, refs, &nrefs)) != MV_OK ||
             (rc = sb_add(&sb, refs, nrefs, env, (size_t)rec.envelope_len, &rec.seg, &rec.off)) != MV_OK ||
-            (rc = set_acquire(s, t, st, &rec.set)) != MV_OK ||
+            (rc = store_set_acquire(s, t, st, &rec.set)) != MV_OK ||
             (rc = sb_member(&sb, id, &rec)) != MV_OK)
             goto out;
         memcpy(after, id, 16);
@@ -82,7 +82,7 @@ static mv_err migrate_batch(mv_store *s, uint8_t after[16], int *started, int *d
         n++;
     }
     if ((rc = sb_index(s, &sb, t)) != MV_OK || (rc = sb_write(s, &sb, &w, t)) != MV_OK ||
-        (rc = wr_apply(&w, t, &d)) != MV_OK || (rc = deltas_apply(s, t, &d)) != MV_OK)
+        (rc = wr_apply(&w, t, &d)) != MV_OK || (rc = store_deltas_apply(s, t, &d)) != MV_OK)
         goto out;
     if (*done && (rc = IX(s)->legacy_finish(t)) != MV_OK)
         goto out;
@@ -100,7 +100,7 @@ out:
         wr_fail(&w);
     sb_free(&sb);
     wr_free(&w);
-    deltas_free(&d);
+    store_deltas_free(&d);
     mv_free(st);
     mv_free(tags);
     mv_free(refs);
@@ -115,10 +115,10 @@ out:
 /* The first step of bringing an index of format 0 (new), 1 or 2 up to format 3 (refusing a
  * newer one), before recovery reads the packs the index names: the tables of format 2 (or 1)
  * move into format 3's layout, in transactions of FOLD_BATCH entries; a format-2 index is
- * then marked format 3. *format receives the format found. migrate() then converts format-1
- * records. Every step is one transaction, so a crash leaves a store the next open carries on
- * with. */
-mv_err fold(mv_store *s, uint32_t *format)
+ * then marked format 3. *format receives the format found. store_migrate then converts
+ * format-1 records. Every step is one transaction, so a crash leaves a store the next open
+ * carries on with. */
+mv_err store_fold(mv_store *s, uint32_t *format)
 {
     mv_itxn *t = NULL;
     int done = 0;
@@ -155,7 +155,7 @@ mv_err fold(mv_store *s, uint32_t *format)
 
 /* Converts the records of a format-1 index (format 0: a new index, which only gets its
  * format mark), after fold and recovery. */
-mv_err migrate(mv_store *s, uint32_t format)
+mv_err store_migrate(mv_store *s, uint32_t format)
 {
     uint8_t after[16] = {0};
     uint64_t moved = 0;

@@ -13,13 +13,13 @@
 
 static const uint8_t seg_magic[SEG_HDR] = {'M', 'V', 'S', SEG_VERSION};
 
-int seg_hdr_ok(const uint8_t *d, size_t len)
+int store_seg_hdr_ok(const uint8_t *d, size_t len)
 {
     return len >= SEG_HDR && memcmp(d, seg_magic, 3) == 0 && (d[3] == 1 || d[3] == 2);
 }
 
 /* Bytes of a record's ids: n varints at p[0..len); 0 when they do not parse. */
-size_t refs_len(const uint8_t *p, size_t len, uint64_t n)
+size_t store_refs_len(const uint8_t *p, size_t len, uint64_t n)
 {
     size_t pos = 0;
     uint64_t id;
@@ -43,8 +43,8 @@ static int all_zero(const uint8_t *p, size_t n)
  * other readers in the order given, without duplicates. The order is kept (not sorted)
  * because callers see readers in the order they gave them; a client lists one reader set
  * the same way every time, so equal access still gives equal sets. */
-mv_err make_set(const uint8_t *owner, const uint8_t *patient, const uint8_t *episode,
-                const char *dept, const uint8_t *readers, size_t n, mv_ix_set *st)
+mv_err store_make_set(const uint8_t *owner, const uint8_t *patient, const uint8_t *episode,
+                      const char *dept, const uint8_t *readers, size_t n, mv_ix_set *st)
 {
     size_t k = 1;
     if (n && !readers)
@@ -74,7 +74,7 @@ mv_err make_set(const uint8_t *owner, const uint8_t *patient, const uint8_t *epi
 
 /* The set with st's content, found or interned. Sets are never rewritten: one that no
  * record names any more stays until gc drops it. */
-mv_err set_acquire(mv_store *s, mv_itxn *t, mv_ix_set *st, uint32_t *id)
+mv_err store_set_acquire(mv_store *s, mv_itxn *t, mv_ix_set *st, uint32_t *id)
 {
     mv_err rc = IX(s)->set_find(t, st, id);
     if (rc != MV_ERR_NOT_FOUND)
@@ -257,8 +257,8 @@ static mv_err seg_read(mv_store *s, mv_itxn *t, uint64_t seg, uint64_t at, size_
 /* The record's tags, copied to a new array (*tags NULL when it has none), and the bytes it
  * takes in its segment (*span, may be NULL). A block id that maps to no tag (an inconsistent
  * index, which mv_store_check reports) gives an all-zero tag, which names no block. */
-mv_err read_refs(mv_store *s, mv_itxn *t, const mv_ix_record *r, uint8_t **tags,
-                 uint64_t *span)
+mv_err store_read_refs(mv_store *s, mv_itxn *t, const mv_ix_record *r, uint8_t **tags,
+                       uint64_t *span)
 {
     mv_ix_seg g;
     mv_buf b;
@@ -325,8 +325,8 @@ out:
 /* The ids of blocks tags[0..n) as varints into refs (room for REF_MAX * n), *len bytes;
  * a block without an id gets one (its entry is rewritten in t). A tag the index does not
  * hold (an inconsistent one being carried over) gets id 0, which names no block. */
-mv_err block_refs(mv_store *s, mv_itxn *t, const uint8_t *tags, size_t n, uint8_t *refs,
-                  size_t *len)
+mv_err store_block_refs(mv_store *s, mv_itxn *t, const uint8_t *tags, size_t n, uint8_t *refs,
+                        size_t *len)
 {
     *len = 0;
     for (size_t i = 0; i < n; i++) {
@@ -365,7 +365,7 @@ static mv_err put_one_record(mv_store *s, mv_itxn *t, const mv_store_record_in *
     mv_ix_block b;
     mv_err rc = MV_OK;
     *verdict = MV_ERR_INVAL;
-    if (!dept_ok(r->dept) || r->envelope_len > MV_STORE_MAX_ENVELOPE ||
+    if (!store_dept_ok(r->dept) || r->envelope_len > MV_STORE_MAX_ENVELOPE ||
         (r->envelope_len && !r->envelope) || r->n_tags > MV_STORE_MAX_TAGS ||
         (r->n_tags && !r->tags))
         return MV_OK;
@@ -373,7 +373,7 @@ static mv_err put_one_record(mv_store *s, mv_itxn *t, const mv_store_record_in *
         return MV_OK;
     if (!(st = mv_malloc(sizeof *st)))
         return MV_ERR_NOMEM;
-    if (make_set(r->owner, r->patient, r->episode, r->dept, r->readers, r->n_readers, st) != MV_OK)
+    if (store_make_set(r->owner, r->patient, r->episode, r->dept, r->readers, r->n_readers, st) != MV_OK)
         goto out;
     if (r->n_tags) {
         rc = MV_ERR_NOMEM;
@@ -414,7 +414,7 @@ static mv_err put_one_record(mv_store *s, mv_itxn *t, const mv_store_record_in *
         if (rc != MV_OK)
             goto out;
     }
-    mv_ix_stats *ds = delta_dept(d, r->dept);
+    mv_ix_stats *ds = store_delta_dept(d, r->dept);
     rc = MV_ERR_NOMEM;
     if (!ds || (r->n_tags && !(refs = mv_mallocarray(r->n_tags, REF_MAX))))
         goto out;
@@ -422,7 +422,7 @@ static mv_err put_one_record(mv_store *s, mv_itxn *t, const mv_store_record_in *
         if ((rc = IX(s)->block_get(t, r->tags + 32 * i, &b)) != MV_OK)
             goto out;
         if (b.refs++ == 0) {
-            mv_ix_stats *fs = delta_dept(d, b.dept);
+            mv_ix_stats *fs = store_delta_dept(d, b.dept);
             if (!fs)
                 goto nomem;
             fs->physical += b.len;
@@ -435,11 +435,11 @@ static mv_err put_one_record(mv_store *s, mv_itxn *t, const mv_store_record_in *
         if ((rc = IX(s)->block_put(t, r->tags + 32 * i, &b)) != MV_OK)
             goto out;
     }
-    ds = delta_dept(d, r->dept); /* the array may have moved */
+    ds = store_delta_dept(d, r->dept); /* the array may have moved */
     if (!ds)
         goto nomem;
     memset(&rec, 0, sizeof rec);
-    if ((rc = set_acquire(s, t, st, &rec.set)) != MV_OK ||
+    if ((rc = store_set_acquire(s, t, st, &rec.set)) != MV_OK ||
         (rc = sb_add(sb, refs, nrefs, r->envelope, r->envelope_len, &rec.seg, &rec.off)) != MV_OK)
         goto out;
     rec.ids = 1;
@@ -518,7 +518,7 @@ mv_err mv_store_put_records(mv_store *s, const mv_store_record_in *in, size_t n,
     /* The segments are durable before the transaction naming them commits. */
     if ((rc = sb_index(s, &sb, t)) != MV_OK || (rc = sb_write(s, &sb, &w, t)) != MV_OK ||
         (rc = wr_apply(&w, t, &d)) != MV_OK ||
-        (rc = deltas_apply(s, t, &d)) != MV_OK)
+        (rc = store_deltas_apply(s, t, &d)) != MV_OK)
         goto out;
     rc = IX(s)->commit(t);
     t = NULL;
@@ -535,7 +535,7 @@ out:
     mv_free(order);
     sb_free(&sb);
     wr_free(&w);
-    deltas_free(&d);
+    store_deltas_free(&d);
     return rc;
 }
 
@@ -611,7 +611,7 @@ mv_err mv_store_record_tags(mv_store *s, const uint8_t id[static 16], uint8_t *t
     if ((rc = IX(s)->record_get(t, id, &r)) != MV_OK)
         goto out;
     size_t k = r.n_tags < cap ? (size_t)r.n_tags : cap;
-    if (k && (rc = read_refs(s, t, &r, &all, NULL)) != MV_OK)
+    if (k && (rc = store_read_refs(s, t, &r, &all, NULL)) != MV_OK)
         goto out;
     if (k)
         memcpy(tags, all, 32 * k);
@@ -724,7 +724,7 @@ static mv_err list_id_cb(void *ctx, uint32_t set, const uint8_t *id)
 
 static int cmp_id(const void *a, const void *b) { return memcmp(a, b, 16); }
 
-int cmp_u32(const void *a, const void *b)
+int store_cmp_u32(const void *a, const void *b)
 {
     uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
     return x < y ? -1 : x > y;
@@ -736,7 +736,7 @@ static mv_err list_reader(list_ctx *l, const uint8_t *reader)
     mv_err rc = IX(l->s)->set_reader_iter(l->t, reader, list_set_cb, l);
     if (rc != MV_OK || l->n_sets == 0)
         return rc;
-    qsort(l->sets, l->n_sets, sizeof *l->sets, cmp_u32);
+    qsort(l->sets, l->n_sets, sizeof *l->sets, store_cmp_u32);
     if ((rc = IX(l->s)->set_record_iter(l->t, l->sets, l->n_sets, list_id_cb, l)) != MV_OK)
         return rc;
     if (l->n_ids)
@@ -796,7 +796,7 @@ mv_err mv_store_record_delete(mv_store *s, const uint8_t id[static 16])
     }
     /* The blocks are named next to the envelope: read them back to drop the references. */
     uint64_t span = 0;
-    if ((rc = read_refs(s, t, &r, &tags, &span)) != MV_OK)
+    if ((rc = store_read_refs(s, t, &r, &tags, &span)) != MV_OK)
         goto out;
     if ((rc = IX(s)->record_del(t, id)) != MV_OK || (rc = seg_drop(s, t, r.seg, span)) != MV_OK)
         goto out;
@@ -810,7 +810,7 @@ mv_err mv_store_record_delete(mv_store *s, const uint8_t id[static 16])
         if (b.refs == 0)
             continue; /* likewise: never wrap below zero */
         if (--b.refs == 0) {
-            mv_ix_stats *fs = delta_dept(&d, b.dept);
+            mv_ix_stats *fs = store_delta_dept(&d, b.dept);
             rc = MV_ERR_NOMEM;
             if (!fs)
                 goto out;
@@ -820,7 +820,7 @@ mv_err mv_store_record_delete(mv_store *s, const uint8_t id[static 16])
         if ((rc = IX(s)->block_put(t, tags + 32 * i, &b)) != MV_OK)
             goto out;
     }
-    mv_ix_stats *ds = delta_dept(&d, st->dept);
+    mv_ix_stats *ds = store_delta_dept(&d, st->dept);
     rc = MV_ERR_NOMEM;
     if (!ds)
         goto out;
@@ -831,7 +831,7 @@ mv_err mv_store_record_delete(mv_store *s, const uint8_t id[static 16])
     d.total.envelope_bytes -= r.envelope_len;
     d.total.logical -= r.logical;
     d.total.physical -= r.envelope_len;
-    if ((rc = deltas_apply(s, t, &d)) != MV_OK)
+    if ((rc = store_deltas_apply(s, t, &d)) != MV_OK)
         goto out;
     rc = IX(s)->commit(t);
     t = NULL;
@@ -841,7 +841,7 @@ out:
     pthread_mutex_unlock(&s->write_mu);
     mv_free(tags);
     mv_free(st);
-    deltas_free(&d);
+    store_deltas_free(&d);
     return rc;
 }
 
@@ -889,20 +889,20 @@ mv_err mv_store_record_set_access(mv_store *s, const uint8_t id[static 16], cons
         }
         memcpy(st->patient, patient, 32);
     }
-    if ((rc = make_set(st->owner, st->patient, st->episode, st->dept, readers, n, ns)) != MV_OK)
+    if ((rc = store_make_set(st->owner, st->patient, st->episode, st->dept, readers, n, ns)) != MV_OK)
         goto out;
-    if ((rc = set_acquire(s, t, ns, &r.set)) != MV_OK)
+    if ((rc = store_set_acquire(s, t, ns, &r.set)) != MV_OK)
         goto out;
     if (envelope) {
         /* A new envelope goes to a new segment with the record's block ids (a record of
          * format 2 is rewritten with ids); the old bytes stay dead in their segment until gc. */
-        mv_ix_stats *ds = delta_dept(&d, st->dept);
+        mv_ix_stats *ds = store_delta_dept(&d, st->dept);
         rc = MV_ERR_NOMEM;
         if (!ds || (r.n_tags && !(refs = mv_mallocarray((size_t)r.n_tags, REF_MAX))))
             goto out;
-        if ((rc = read_refs(s, t, &r, &tags, &span)) != MV_OK ||
+        if ((rc = store_read_refs(s, t, &r, &tags, &span)) != MV_OK ||
             (rc = seg_drop(s, t, r.seg, span)) != MV_OK ||
-            (rc = block_refs(s, t, tags, (size_t)r.n_tags, refs, &nrefs)) != MV_OK ||
+            (rc = store_block_refs(s, t, tags, (size_t)r.n_tags, refs, &nrefs)) != MV_OK ||
             (rc = IX(s)->seg_next_id(t, &sb.base)) != MV_OK ||
             (rc = sb_add(&sb, refs, nrefs, envelope, envelope_len, &r.seg, &r.off)) != MV_OK ||
             (rc = sb_write(s, &sb, &w, t)) != MV_OK || (rc = wr_apply(&w, t, &d)) != MV_OK)
@@ -917,7 +917,7 @@ mv_err mv_store_record_set_access(mv_store *s, const uint8_t id[static 16], cons
         r.envelope_len = envelope_len;
         r.ids = 1;
     }
-    if ((rc = IX(s)->record_put(t, id, &r)) != MV_OK || (rc = deltas_apply(s, t, &d)) != MV_OK)
+    if ((rc = IX(s)->record_put(t, id, &r)) != MV_OK || (rc = store_deltas_apply(s, t, &d)) != MV_OK)
         goto out;
     rc = IX(s)->commit(t);
     t = NULL;
@@ -937,6 +937,6 @@ out:
     mv_free(refs);
     mv_free(st);
     mv_free(ns);
-    deltas_free(&d);
+    store_deltas_free(&d);
     return rc;
 }

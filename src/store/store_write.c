@@ -21,7 +21,7 @@ static void stats_add(mv_ix_stats *a, const mv_ix_stats *b)
     a->dedup_hits += b->dedup_hits;
 }
 
-mv_ix_stats *delta_dept(deltas *d, const char *dept)
+mv_ix_stats *store_delta_dept(deltas *d, const char *dept)
 {
     for (size_t i = 0; i < d->n; i++)
         if (strcmp(d->v[i].dept, dept) == 0)
@@ -34,7 +34,7 @@ mv_ix_stats *delta_dept(deltas *d, const char *dept)
     return &e->d;
 }
 
-mv_err deltas_apply(mv_store *s, mv_itxn *t, const deltas *d)
+mv_err store_deltas_apply(mv_store *s, mv_itxn *t, const deltas *d)
 {
     mv_ix_stats st;
     mv_err rc;
@@ -53,7 +53,7 @@ mv_err deltas_apply(mv_store *s, mv_itxn *t, const deltas *d)
     return MV_OK;
 }
 
-void deltas_free(deltas *d) { mv_free(d->v); }
+void store_deltas_free(deltas *d) { mv_free(d->v); }
 
 /* ------------------------------------------------------------------ pack writer ---- */
 
@@ -245,7 +245,7 @@ static mv_err pl_ix_cb(void *ctx, uint32_t pack, const mv_ix_pack *p)
 static mv_err pl_blob_cb(void *ctx, uint32_t pack, uint64_t size) { return pl_add(ctx, pack, size); }
 
 /* Index packs (in id order, from t) and pack files. */
-mv_err list_packs(mv_store *s, mv_itxn *t, pack_list *ixp, pack_list *files)
+mv_err store_list_packs(mv_store *s, mv_itxn *t, pack_list *ixp, pack_list *files)
 {
     mv_err rc = IX(s)->pack_iter(t, pl_ix_cb, ixp);
     if (rc == MV_OK && files)
