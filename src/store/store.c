@@ -405,21 +405,15 @@ static void group_commit(mv_store *s, put_req *head)
             goto out;
     if ((rc = wr_apply(&w, t, &d)) != MV_OK || (rc = store_deltas_apply(s, t, &d)) != MV_OK)
         goto out;
-    rc = IX(s)->commit(t);
-    t = NULL;
-    if (rc != MV_OK)
+    if ((rc = wr_commit(&w, &t)) != MV_OK)
         goto out;
-    wr_done(&w);
     atomic_fetch_add(&s->n_commits, 1);
     atomic_fetch_add(&s->n_batches, batches);
 out:
-    if (t)
-        IX(s)->abort(t);
-    if (rc != MV_OK) {
-        wr_fail(&w);
+    wr_finish(&w, t);
+    if (rc != MV_OK)
         for (put_req *r = head; r; r = r->next)
             r->rc = rc;
-    }
     pthread_mutex_unlock(&s->write_mu);
     for (put_req *r = head; r; r = r->next)
         if (r->rc != MV_OK && r->out)

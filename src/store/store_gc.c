@@ -399,7 +399,6 @@ static mv_err gc_pack(mv_store *s, uint32_t pack, mv_store_gc_report *rep)
     mv_itxn *t = NULL;
     mv_ix_pack p;
     uint64_t bad_off = 0;
-    int committed = 0;
     mv_err rc;
     c.w = &w;
     if ((rc = IX(s)->begin(s->ix, 0, &t)) != MV_OK)
@@ -469,12 +468,8 @@ static mv_err gc_pack(mv_store *s, uint32_t pack, mv_store_gc_report *rep)
     d.total.pack_bytes -= p.end;
     if ((rc = wr_apply(&w, t, &d)) != MV_OK || (rc = store_deltas_apply(s, t, &d)) != MV_OK)
         goto out;
-    rc = IX(s)->commit(t);
-    t = NULL;
-    if (rc != MV_OK)
+    if ((rc = wr_commit(&w, &t)) != MV_OK)
         goto out;
-    committed = 1;
-    wr_done(&w);
     if (c.nmv || c.nsegmv)
         rep->packs_rewritten++;
     /* The index no longer names the pack; readers that looked it up earlier hold pack_rw. */
@@ -485,10 +480,7 @@ static mv_err gc_pack(mv_store *s, uint32_t pack, mv_store_gc_report *rep)
         rep->packs_deleted++;
     /* On failure the file lingers, unknown to the index, until the next open removes it. */
 out:
-    if (t)
-        IX(s)->abort(t);
-    if (!committed)
-        wr_fail(&w);
+    wr_finish(&w, t);
     mv_free(c.stage);
     mv_free(c.tags);
     mv_free(c.mv);

@@ -84,6 +84,7 @@ typedef struct wr {
     mv_blob_entry *pend; /* queued for the last pack, from pend_off */
     size_t npend, cappend;
     uint64_t pend_off;
+    int committed; /* wr_commit's commit succeeded: wr_finish keeps what was written */
 } wr;
 
 typedef struct pack_list {
@@ -138,7 +139,8 @@ void store_deltas_free(deltas *d);
 /* The pack writer (store_write.c), used under write_mu. wr_add queues an entry (its pack and
  * offset out), wr_flush writes the queue, wr_sync writes and syncs every touched pack,
  * wr_mark_live counts bytes the index will point at, wr_apply records the packs' new ends in
- * t; after the commit wr_done, after a failure wr_fail (drops what was written); wr_free
+ * t. wr_commit commits *t (and sets it to NULL); wr_finish, on every path after it, aborts t
+ * if it is still open and, unless the commit succeeded, drops what was written; wr_free
  * always. */
 mv_err wr_add(wr *w, const uint8_t *tag, const uint8_t *data, size_t len, uint32_t *pack,
               uint64_t *off);
@@ -146,8 +148,8 @@ mv_err wr_flush(wr *w);
 mv_err wr_sync(wr *w);
 void wr_mark_live(wr *w, uint32_t pack, uint64_t bytes);
 mv_err wr_apply(wr *w, mv_itxn *t, deltas *d);
-void wr_done(wr *w);
-void wr_fail(wr *w);
+mv_err wr_commit(wr *w, mv_itxn **t);
+void wr_finish(wr *w, mv_itxn *t);
 void wr_free(wr *w);
 
 /* Pack lists (store_write.c), sorted by id: pl_add appends, pl_find gives the index of id or

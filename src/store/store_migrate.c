@@ -28,7 +28,6 @@ static mv_err migrate_batch(mv_store *s, uint8_t after[16], int *started, int *d
     deltas d = {0};
     uint8_t id[16];
     size_t n = 0;
-    int committed = 0;
     mv_err rc = MV_ERR_NOMEM;
     *done = 0;
     if (!(st = mv_malloc(sizeof *st)))
@@ -86,18 +85,11 @@ static mv_err migrate_batch(mv_store *s, uint8_t after[16], int *started, int *d
         goto out;
     if (*done && (rc = IX(s)->legacy_finish(t)) != MV_OK)
         goto out;
-    rc = IX(s)->commit(t);
-    t = NULL;
-    if (rc != MV_OK)
+    if ((rc = wr_commit(&w, &t)) != MV_OK)
         goto out;
-    committed = 1;
-    wr_done(&w);
     *moved += n;
 out:
-    if (t)
-        IX(s)->abort(t);
-    if (!committed)
-        wr_fail(&w);
+    wr_finish(&w, t);
     sb_free(&sb);
     wr_free(&w);
     store_deltas_free(&d);

@@ -485,7 +485,6 @@ mv_err mv_store_put_records(mv_store *s, const mv_store_record_in *in, size_t n,
     deltas d = {0};
     seg_build sb = {0};
     wr w = {.s = s};
-    int committed = 0;
     mv_err rc;
     if (!s || (n && (!in || !results)))
         return MV_ERR_INVAL;
@@ -520,17 +519,10 @@ mv_err mv_store_put_records(mv_store *s, const mv_store_record_in *in, size_t n,
         (rc = wr_apply(&w, t, &d)) != MV_OK ||
         (rc = store_deltas_apply(s, t, &d)) != MV_OK)
         goto out;
-    rc = IX(s)->commit(t);
-    t = NULL;
-    if (rc != MV_OK)
+    if ((rc = wr_commit(&w, &t)) != MV_OK)
         goto out;
-    committed = 1;
-    wr_done(&w);
 out:
-    if (t)
-        IX(s)->abort(t);
-    if (!committed)
-        wr_fail(&w);
+    wr_finish(&w, t);
     pthread_mutex_unlock(&s->write_mu);
     mv_free(order);
     sb_free(&sb);
@@ -556,6 +548,17 @@ static void fill_info(mv_store_record_info *info, const uint8_t *id, const mv_ix
     info->logical_bytes = r->logical;
 }
 
+/* Record id and its access set in t. A set the record names but the index lacks is
+ * corruption: MV_ERR_PARSE, not the MV_ERR_NOT_FOUND of a missing record. */
+static mv_err record_with_set(mv_store *s, mv_itxn *t, const uint8_t *id, mv_ix_record *r,
+                              mv_ix_set *st)
+{
+    mv_err rc = IX(s)->record_get(t, id, r);
+    if (rc == MV_OK && (rc = IX(s)->set_get(t, r->set, st)) == MV_ERR_NOT_FOUND)
+        rc = MV_ERR_PARSE;
+    return rc;
+}
+
 mv_err mv_store_record_get(mv_store *s, const uint8_t id[static 16], mv_store_record_info *info,
                            mv_buf *envelope)
 {
@@ -572,12 +575,8 @@ mv_err mv_store_record_get(mv_store *s, const uint8_t id[static 16], mv_store_re
     pthread_rwlock_rdlock(&s->pack_rw);
     if ((rc = IX(s)->begin(s->ix, 0, &t)) != MV_OK)
         goto out;
-    if ((rc = IX(s)->record_get(t, id, &r)) != MV_OK)
+    if ((rc = record_with_set(s, t, id, &r, st)) != MV_OK)
         goto out;
-    if ((rc = IX(s)->set_get(t, r.set, st)) != MV_OK) {
-        rc = rc == MV_ERR_NOT_FOUND ? MV_ERR_PARSE : rc;
-        goto out;
-    }
     if (envelope) {
         if (r.envelope_len > MV_STORE_MAX_ENVELOPE || r.n_tags > MV_STORE_MAX_TAGS) {
             rc = MV_ERR_PARSE;
@@ -788,12 +787,8 @@ mv_err mv_store_record_delete(mv_store *s, const uint8_t id[static 16])
     pthread_mutex_lock(&s->write_mu);
     if ((rc = IX(s)->begin(s->ix, 1, &t)) != MV_OK)
         goto out;
-    if ((rc = IX(s)->record_get(t, id, &r)) != MV_OK)
+    if ((rc = record_with_set(s, t, id, &r, st)) != MV_OK)
         goto out;
-    if ((rc = IX(s)->set_get(t, r.set, st)) != MV_OK) {
-        rc = rc == MV_ERR_NOT_FOUND ? MV_ERR_PARSE : rc;
-        goto out;
-    }
     /* The blocks are named next to the envelope: read them back to drop the references. */
     uint64_t span = 0;
     if ((rc = store_read_refs(s, t, &r, &tags, &span)) != MV_OK)
@@ -863,7 +858,6 @@ mv_err mv_store_record_set_access(mv_store *s, const uint8_t id[static 16], cons
     seg_build sb = {0};
     wr w = {.s = s};
     deltas d = {0};
-    int committed = 0;
     mv_err rc;
     if (!s || !id || (n && !readers))
         return MV_ERR_INVAL;
@@ -876,12 +870,8 @@ mv_err mv_store_record_set_access(mv_store *s, const uint8_t id[static 16], cons
     pthread_mutex_lock(&s->write_mu);
     if ((rc = IX(s)->begin(s->ix, 1, &t)) != MV_OK)
         goto out;
-    if ((rc = IX(s)->record_get(t, id, &r)) != MV_OK)
+    if ((rc = record_with_set(s, t, id, &r, st)) != MV_OK)
         goto out;
-    if ((rc = IX(s)->set_get(t, r.set, st)) != MV_OK) {
-        rc = rc == MV_ERR_NOT_FOUND ? MV_ERR_PARSE : rc;
-        goto out;
-    }
     if (patient) {
         if (!all_zero(st->patient, 32)) {
             rc = MV_ERR_EXISTS;
@@ -919,17 +909,10 @@ mv_err mv_store_record_set_access(mv_store *s, const uint8_t id[static 16], cons
     }
     if ((rc = IX(s)->record_put(t, id, &r)) != MV_OK || (rc = store_deltas_apply(s, t, &d)) != MV_OK)
         goto out;
-    rc = IX(s)->commit(t);
-    t = NULL;
-    if (rc != MV_OK)
+    if ((rc = wr_commit(&w, &t)) != MV_OK)
         goto out;
-    committed = 1;
-    wr_done(&w);
 out:
-    if (t)
-        IX(s)->abort(t);
-    if (!committed)
-        wr_fail(&w);
+    wr_finish(&w, t);
     pthread_mutex_unlock(&s->write_mu);
     sb_free(&sb);
     wr_free(&w);

@@ -167,7 +167,7 @@ mv_err wr_apply(wr *w, mv_itxn *t, deltas *d)
 }
 
 /* After the commit: the last pack is where the next write continues. */
-void wr_done(wr *w)
+static void wr_done(wr *w)
 {
     if (w->n == 0)
         return;
@@ -177,7 +177,7 @@ void wr_done(wr *w)
 
 /* After a failure: nothing was committed, so drop what was written (best effort; recovery on
  * the next open does the same if this fails too). */
-void wr_fail(wr *w)
+static void wr_fail(wr *w)
 {
     mv_store *s = w->s;
     for (size_t i = 0; i < w->n; i++) {
@@ -190,6 +190,25 @@ void wr_fail(wr *w)
     }
     w->n = 0;
     w->npend = 0;
+}
+
+mv_err wr_commit(wr *w, mv_itxn **t)
+{
+    mv_err rc = IX(w->s)->commit(*t);
+    *t = NULL; /* a failed commit has ended the transaction too */
+    if (rc == MV_OK) {
+        w->committed = 1;
+        wr_done(w);
+    }
+    return rc;
+}
+
+void wr_finish(wr *w, mv_itxn *t)
+{
+    if (t)
+        IX(w->s)->abort(t);
+    if (!w->committed)
+        wr_fail(w);
 }
 
 void wr_free(wr *w)
