@@ -98,11 +98,12 @@ int cmd_department(int argc, char **argv);
 int cmd_alerts(int argc, char **argv);
 int cmd_dashboard(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
-/* `medvault user status` and `user show` (cmd_workflow.c). */
+/* `medvault user status` and `user show` (cmd_user_status.c), `user register`
+ * (cmd_user_register.c). */
 int cli_user_status(int argc, char **argv);
 int cli_user_show(int argc, char **argv);
 int cli_user_register(int argc, char **argv);
-/* `medvault user device add|list` (cmd_workflow.c). */
+/* `medvault user device add|list` (cmd_user_device.c). */
 int cli_user_device(int argc, char **argv);
 int cmd_stepup(int argc, char **argv);
 int cmd_ui(int argc, char **argv);
