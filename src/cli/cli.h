@@ -43,6 +43,26 @@ int cli_progress_allowed(void);
  * with done == total it ends the line. Silent under CI or without a terminal. */
 void cli_progress(const char *what, size_t done, size_t total);
 
+/* One row of a command's option table for cli_parse: a long option that takes a value
+ * (stored through value; it points into argv) or a flag (set to 1 through flag). A row with
+ * neither is --help. With required set, a missing option prints the usage. */
+typedef struct cli_opt {
+    const char *name;
+    const char **value;
+    int *flag;
+    int required;
+} cli_opt;
+#define CLI_OPT_HELP {"help", NULL, NULL, 0}
+#define CLI_OPTS_MAX 32
+
+/* Parses argv[1..argc) against table, which ends with a row whose name is NULL (at most
+ * CLI_OPTS_MAX rows). The command takes no positional arguments. Returns -1 to go on, else
+ * the exit code after printing usage: CLI_OK for --help, CLI_USAGE for an unknown option, a
+ * positional argument or a missing required option. */
+int cli_parse(int argc, char **argv, const cli_opt *table, const char *usage);
+/* Reads --threads N (1..256) into *out; prints an error and returns -1 on a bad value. */
+int cli_threads_arg(const char *arg, unsigned *out);
+
 /* Options every command that talks to the services shares. */
 #define CLI_COMMON_HELP                                                                                      \
     "  --deployment F   the deployment file (default $MEDVAULT_DEPLOYMENT)\n"                              \
