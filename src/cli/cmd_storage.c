@@ -180,6 +180,23 @@ static const char check_usage[] =
     "reference count equals the records naming it. Prints the report and one line per\n"
     "problem. Exit status 0 only if the store is clean, 1 otherwise.\n";
 
+/* The options of check and gc (--dir DIR [--json]), and the store they work on. Returns -1
+ * with *s open, else the exit code. */
+static int offline_args(int argc, char **argv, const char *usage, mv_store **s, int *json)
+{
+    const char *dir = NULL;
+    const cli_opt opts[] = {
+        {"dir", &dir, NULL, 1},
+        {"json", NULL, json, 0},
+        CLI_OPT_HELP,
+        {NULL, NULL, NULL, 0},
+    };
+    int done = cli_parse(argc, argv, opts, usage);
+    if (done >= 0)
+        return done;
+    return open_offline(dir, s) == CLI_OK ? -1 : CLI_FAIL;
+}
+
 struct problems {
     mv_buf text; /* one JSON string per problem, comma-separated */
     size_t n;
@@ -205,20 +222,11 @@ static void on_problem(void *ctx, const char *what)
 
 static int st_check(int argc, char **argv)
 {
-    const char *dir = NULL;
+    mv_store *s = NULL;
     int json = 0;
-    const cli_opt opts[] = {
-        {"dir", &dir, NULL, 1},
-        {"json", NULL, &json, 0},
-        CLI_OPT_HELP,
-        {NULL, NULL, NULL, 0},
-    };
-    int done = cli_parse(argc, argv, opts, check_usage);
+    int done = offline_args(argc, argv, check_usage, &s, &json);
     if (done >= 0)
         return done;
-    mv_store *s = NULL;
-    if (open_offline(dir, &s) != CLI_OK)
-        return CLI_FAIL;
     struct problems p = {.json = json};
     mv_buf_init(&p.text, (size_t)64 << 20);
     mv_store_check_report rep;
@@ -261,20 +269,11 @@ static const char gc_usage[] =
 
 static int st_gc(int argc, char **argv)
 {
-    const char *dir = NULL;
+    mv_store *s = NULL;
     int json = 0;
-    const cli_opt opts[] = {
-        {"dir", &dir, NULL, 1},
-        {"json", NULL, &json, 0},
-        CLI_OPT_HELP,
-        {NULL, NULL, NULL, 0},
-    };
-    int done = cli_parse(argc, argv, opts, gc_usage);
+    int done = offline_args(argc, argv, gc_usage, &s, &json);
     if (done >= 0)
         return done;
-    mv_store *s = NULL;
-    if (open_offline(dir, &s) != CLI_OK)
-        return CLI_FAIL;
     mv_store_gc_report rep;
     memset(&rep, 0, sizeof rep);
     mv_err rc = mv_store_gc(s, (uint64_t)time(NULL), &rep);
