@@ -14,6 +14,7 @@
 #include "medvault/mv_keyserver.h"
 #include "medvault/mv_log.h"
 #include "medvault/mv_mem.h"
+#include "medvault/mv_shamir.h"
 
 int cmd_keyserver_init(int argc, char **argv);
 int cli_fetch_info(const char *url, mv_json **out, long *status);
