@@ -18,7 +18,7 @@
 #include "medvault/mv_json.h"
 #include "medvault/mv_mem.h"
 #include "medvault/mv_metrics.h"
-#include "medvault/mv_revocation.h"
+#include "medvault/mv_revocation_poller.h"
 #include "medvault/mv_sig.h"
 #include "medvault/mv_storage.h"
 
