@@ -88,6 +88,64 @@ mv_err mv_json_write_hex(mv_buf *b, const uint8_t *bin, size_t n) __attribute__(
  * their lexemes, strings as mv_json_write_str. */
 mv_err mv_json_write(mv_buf *b, const mv_json *v) __attribute__((warn_unused_result));
 
+/* A streaming writer for building JSON documents by hand, commas and nesting kept for the
+ * caller. The first error wins: every later call does nothing, and mv_jw_finish returns it,
+ * so a document is written as a plain sequence of calls and checked once at the end:
+ *
+ *     mv_jw w;
+ *     mv_jw_init(&w, b);
+ *     mv_jw_obj(&w);
+ *     mv_jw_kstr(&w, "name", u->name);
+ *     mv_jw_key(&w, "departments");
+ *     mv_jw_arr(&w);
+ *     ...
+ *     mv_jw_arr_end(&w);
+ *     mv_jw_obj_end(&w);
+ *     rc = mv_jw_finish(&w);
+ *
+ * Output is compact (no whitespace); strings as mv_json_write_str. Misuse (a value where an
+ * object wants a key, a key outside an object, closing what is not open, nesting deeper than
+ * MV_JW_DEPTH_MAX) is MV_ERR_INVAL. On an error the buffer keeps what was written before it;
+ * a caller that must not send half a document resets the buffer. */
+#define MV_JW_DEPTH_MAX 32
+
+typedef struct mv_jw {
+    mv_buf *b;
+    mv_err rc;                     /* the first error, or MV_OK */
+    unsigned depth;                /* open containers */
+    unsigned char kind[MV_JW_DEPTH_MAX];  /* '{' or '[' per open container */
+    unsigned char count[MV_JW_DEPTH_MAX]; /* 0 until the container has a member */
+    unsigned char keyed;           /* a key was written and waits for its value */
+    unsigned char done;            /* the top-level value is complete */
+} mv_jw;
+
+void mv_jw_init(mv_jw *w, mv_buf *b);
+void mv_jw_obj(mv_jw *w);
+void mv_jw_obj_end(mv_jw *w);
+void mv_jw_arr(mv_jw *w);
+void mv_jw_arr_end(mv_jw *w);
+/* A member's key (NUL-terminated); the next call writes its value. */
+void mv_jw_key(mv_jw *w, const char *key);
+void mv_jw_str(mv_jw *w, const char *s);                /* s NUL-terminated; NULL writes null */
+void mv_jw_strn(mv_jw *w, const char *s, size_t len);   /* s[0..len) */
+void mv_jw_u64(mv_jw *w, uint64_t v);
+void mv_jw_i64(mv_jw *w, int64_t v);
+void mv_jw_bool(mv_jw *w, int v);
+void mv_jw_null(mv_jw *w);
+void mv_jw_hex(mv_jw *w, const uint8_t *bin, size_t n); /* a string of lowercase hex */
+/* json[0..len) as a value, verbatim: the caller vouches that it is one JSON value (a
+ * serialised mv_json, a document this process wrote). */
+void mv_jw_raw(mv_jw *w, const char *json, size_t len);
+/* Key and value in one call. */
+void mv_jw_kstr(mv_jw *w, const char *key, const char *s);
+void mv_jw_ku64(mv_jw *w, const char *key, uint64_t v);
+void mv_jw_ki64(mv_jw *w, const char *key, int64_t v);
+void mv_jw_kbool(mv_jw *w, const char *key, int v);
+void mv_jw_knull(mv_jw *w, const char *key);
+void mv_jw_khex(mv_jw *w, const char *key, const uint8_t *bin, size_t n);
+/* The first error, or MV_ERR_INVAL if a container is still open or a key has no value. */
+mv_err mv_jw_finish(const mv_jw *w) __attribute__((warn_unused_result));
+
 #ifdef __cplusplus
 }
 #endif

@@ -740,18 +740,6 @@ static void buf_truncate(mv_buf *b, size_t len)
     }
 }
 
-static int utf8_valid(const unsigned char *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        size_t k = mv_utf8_seq(s + i, n - i);
-        if (!k)
-            return 0;
-        i += k;
-    }
-    return 1;
-}
-
 /* RFC 8785 section 3.2.2.2: the seven short escapes, \u00xx (lowercase) for the other
  * C0 controls, every other character (including '/', DEL and non-ASCII) verbatim. */
 static mv_err write_str_body(mv_buf *b, const unsigned char *s, size_t len)
@@ -806,7 +794,7 @@ mv_err mv_json_write_str(mv_buf *b, const char *s, size_t len)
 {
     if (!b || (len && !s))
         return MV_ERR_INVAL;
-    if (!utf8_valid((const unsigned char *)s, len))
+    if (!mv_utf8_valid((const unsigned char *)s, len))
         return MV_ERR_PARSE;
     size_t saved = b->len;
     mv_err rc = write_quoted(b, s, len);

@@ -31,3 +31,15 @@ size_t mv_utf8_seq(const unsigned char *s, size_t n)
             return 0;
     return need;
 }
+
+int mv_utf8_valid(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        size_t k = mv_utf8_seq(s + i, n - i);
+        if (!k)
+            return 0;
+        i += k;
+    }
+    return 1;
+}

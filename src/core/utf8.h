@@ -9,4 +9,7 @@
  * all rejected. */
 size_t mv_utf8_seq(const unsigned char *s, size_t n);
 
+/* 1 if s[0..n) is well-formed UTF-8 throughout (n may be 0), else 0. */
+int mv_utf8_valid(const unsigned char *s, size_t n);
+
 #endif

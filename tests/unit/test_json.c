@@ -777,6 +777,122 @@ static void test_vector_files(void **state)
     assert_true(files >= 6);
 }
 
+/* The streaming writer: commas and nesting, every value kind, and the first error winning. */
+static void test_jw_document(void **state)
+{
+    (void)state;
+    mv_buf b;
+    mv_jw w;
+    const uint8_t k[3] = {0x00, 0xab, 0xff};
+    mv_buf_init(&b, 1024);
+    mv_jw_init(&w, &b);
+    mv_jw_obj(&w);
+    mv_jw_kstr(&w, "name", "Dr \"A\"\n");
+    mv_jw_key(&w, "departments");
+    mv_jw_arr(&w);
+    mv_jw_str(&w, "cardiology");
+    mv_jw_u64(&w, 18446744073709551615u);
+    mv_jw_i64(&w, -5);
+    mv_jw_obj(&w);
+    mv_jw_obj_end(&w);
+    mv_jw_arr(&w);
+    mv_jw_arr_end(&w);
+    mv_jw_arr_end(&w);
+    mv_jw_khex(&w, "key", k, 3);
+    mv_jw_kbool(&w, "yes", 1);
+    mv_jw_kbool(&w, "no", 0);
+    mv_jw_knull(&w, "none");
+    mv_jw_kstr(&w, "null_str", NULL);
+    mv_jw_key(&w, "raw");
+    mv_jw_raw(&w, "[1,2]", 5);
+    mv_jw_ki64(&w, "neg", INT64_MIN);
+    mv_jw_obj_end(&w);
+    assert_int_equal(mv_jw_finish(&w), MV_OK);
+    assert_string_equal((char *)b.ptr,
+                        "{\"name\":\"Dr \\\"A\\\"\\n\",\"departments\":[\"cardiology\",18446744073709551615,-5,{},[]],"
+                        "\"key\":\"00abff\",\"yes\":true,\"no\":false,\"none\":null,\"null_str\":null,\"raw\":[1,2],"
+                        "\"neg\":-9223372036854775808}");
+    /* What it writes parses. */
+    mv_json *root = NULL;
+    assert_int_equal(mv_json_parse((char *)b.ptr, b.len, NULL, &root, NULL), MV_OK);
+    mv_json_free(root);
+    mv_buf_clear(&b);
+}
+
+static void test_jw_misuse(void **state)
+{
+    (void)state;
+    mv_buf b;
+    mv_jw w;
+    mv_buf_init(&b, 1024);
+    /* A value where an object wants a key; later calls change nothing. */
+    mv_jw_init(&w, &b);
+    mv_jw_obj(&w);
+    mv_jw_str(&w, "x");
+    size_t at = b.len;
+    mv_jw_kstr(&w, "a", "b");
+    mv_jw_obj_end(&w);
+    assert_int_equal(mv_jw_finish(&w), MV_ERR_INVAL);
+    assert_int_equal(b.len, at);
+    /* A key outside an object, in an array, twice in a row. */
+    mv_jw_init(&w, &b);
+    mv_jw_key(&w, "a");
+    assert_int_equal(mv_jw_finish(&w), MV_ERR_INVAL);
+    mv_jw_init(&w, &b);
+    mv_jw_arr(&w);
+    mv_jw_key(&w, "a");
+    assert_int_equal(mv_jw_finish(&w), MV_ERR_INVAL);
+    mv_jw_init(&w, &b);
+    mv_jw_obj(&w);
+    mv_jw_key(&w, "a");
+    mv_jw_key(&w, "b");
+    assert_int_equal(mv_jw_finish(&w), MV_ERR_INVAL);
+    /* Closing the wrong kind, closing with a key pending, unclosed, nothing written. */
+    mv_jw_init(&w, &b);
+    mv_jw_obj(&w);
+    mv_jw_arr_end(&w);
+    assert_int_equal(mv_jw_finish(&w), MV_ERR_INVAL);
+    mv_jw_init(&w, &b);
+    mv_jw_obj(&w);
+    mv_jw_key(&w, "a");
+    mv_jw_obj_end(&w);
+    assert_int_equal(mv_jw_finish(&w), MV_ERR_INVAL);
+    mv_jw_init(&w, &b);
+    mv_jw_arr(&w);
+    assert_int_equal(mv_jw_finish(&w), MV_ERR_INVAL);
+    mv_jw_init(&w, &b);
+    assert_int_equal(mv_jw_finish(&w), MV_ERR_INVAL);
+    /* Two top-level values. */
+    mv_jw_init(&w, &b);
+    mv_jw_u64(&w, 1);
+    assert_int_equal(mv_jw_finish(&w), MV_OK);
+    mv_jw_u64(&w, 2);
+    assert_int_equal(mv_jw_finish(&w), MV_ERR_INVAL);
+    /* Nesting beyond MV_JW_DEPTH_MAX. */
+    mv_jw_init(&w, &b);
+    for (int i = 0; i < MV_JW_DEPTH_MAX; i++)
+        mv_jw_arr(&w);
+    assert_int_equal(w.rc, MV_OK);
+    mv_jw_arr(&w);
+    assert_int_equal(mv_jw_finish(&w), MV_ERR_INVAL);
+    /* Invalid UTF-8 in a string is the string writer's error, kept. */
+    mv_jw_init(&w, &b);
+    mv_jw_arr(&w);
+    mv_jw_strn(&w, "\xff", 1);
+    mv_jw_arr_end(&w);
+    assert_int_equal(mv_jw_finish(&w), MV_ERR_PARSE);
+    /* A full buffer: the cap's error. */
+    mv_buf small;
+    mv_buf_init(&small, 8);
+    mv_jw_init(&w, &small);
+    mv_jw_obj(&w);
+    mv_jw_kstr(&w, "long key", "longer value");
+    mv_jw_obj_end(&w);
+    assert_int_equal(mv_jw_finish(&w), MV_ERR_TOO_LARGE);
+    mv_buf_clear(&small);
+    mv_buf_clear(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -797,6 +913,8 @@ int main(void)
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_alloc_failure),
         cmocka_unit_test(test_vector_files),
+        cmocka_unit_test(test_jw_document),
+        cmocka_unit_test(test_jw_misuse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
