@@ -16,7 +16,7 @@
 
 #include "hospital/hospital_internal.h"
 #include "hospital/registry.h"
-#include "medvault/mv_audit.h"
+#include "medvault/mv_audit_http.h"
 #include "medvault/mv_auth.h"
 #include "medvault/mv_codec.h"
 #include "medvault/mv_config.h"
@@ -746,7 +746,8 @@ mv_err mv_hospital_run(const mv_hospital_config *cfg)
         .ctx = &h,
         .metrics = h.metrics,
         .component = "medvault_hospital",
-        .audit = h.audit,
+        .on_answer = mv_audit_http_record,
+        .on_answer_ctx = h.audit,
         /* Only a credential holder's body is buffered past 64 KiB (TokenGen batches are the
          * only large bodies; the dashboard's cookie-authenticated forms are a few hundred
          * bytes): an unauthenticated caller cannot make the hospital hold 16 MiB per request. */

@@ -21,7 +21,7 @@
 #include "medvault/mv_hash.h"
 #include "medvault/mv_http.h"
 #include "medvault/mv_httpc.h"
-#include "medvault/mv_audit.h"
+#include "medvault/mv_audit_http.h"
 #include "medvault/mv_identity.h"
 #include "medvault/mv_json.h"
 #include "medvault/mv_log.h"
@@ -1214,7 +1214,8 @@ mv_err mv_keyserver_run(const mv_keyserver_config *cfg)
         .ctx = &ks,
         .metrics = ks.metrics,
         .component = "medvault_keyserver",
-        .audit = ks.audit,
+        .on_answer = mv_audit_http_record,
+        .on_answer_ctx = ks.audit,
         .body_gate = mv_http_gate_signed, /* a signature that verifies from the headers */
         .body_gate_ctx = ks.auth,
         .metrics_token = metrics_token,

@@ -20,7 +20,7 @@
 
 #include <sodium.h>
 
-#include "medvault/mv_audit.h"
+#include "medvault/mv_audit_http.h"
 #include "medvault/mv_codec.h"
 #include "medvault/mv_crypto.h"
 #include "medvault/mv_daemon.h"
@@ -1308,7 +1308,8 @@ mv_err mv_decoy_run(const mv_storage_config *cfg)
         .ctx = &d,
         .metrics = d.metrics,
         .component = "medvault_decoy",
-        .audit = d.audit,
+        .on_answer = mv_audit_http_record,
+        .on_answer_ctx = d.audit,
         .body_gate = primary_gate,
         .body_gate_ctx = &d,
         .metrics_token = metrics_token,

@@ -11,7 +11,7 @@
 
 #include <sodium.h>
 
-#include "medvault/mv_audit.h"
+#include "medvault/mv_audit_http.h"
 #include "medvault/mv_config.h"
 #include "medvault/mv_crypto.h"
 #include "medvault/mv_daemon.h"
@@ -561,7 +561,8 @@ mv_err mv_storage_run(const mv_storage_config *cfg)
         .ctx = &s,
         .metrics = s.metrics,
         .component = "medvault_storage",
-        .audit = s.audit,
+        .on_answer = mv_audit_http_record,
+        .on_answer_ctx = s.audit,
         /* Only a credential holder's body is buffered past 64 KiB: an unsigned 200 MiB upload
          * costs 64 KiB, and the guard forwards no more than that to the decoy cloud. */
         .body_gate = mv_http_gate_signed, /* a signature that verifies from the headers */

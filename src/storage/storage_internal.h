@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "medvault/mv_audit.h"
 #include "medvault/mv_auth.h"
 #include "medvault/mv_http.h"
 #include "medvault/mv_metrics.h"

@@ -15,7 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "medvault/mv_audit.h"
+#include "medvault/mv_audit_http.h"
 #include "medvault/mv_auth.h"
 #include "medvault/mv_codec.h"
 #include "medvault/mv_file.h"
@@ -567,7 +567,8 @@ static void test_http_hook(void **state)
     assert_int_equal(mv_sign_keypair(hpk, hsk), MV_OK);
     assert_int_equal(mv_auth_verifier_new(hpk, 300, 1024, &c.v), MV_OK);
     assert_int_equal(mv_audit_open(dir, "web", g_sk, &no_timer, &a), MV_OK);
-    mv_http_config cfg = {.listen = "127.0.0.1:0", .max_body = 1024, .handler = handler, .ctx = &c, .audit = a};
+    mv_http_config cfg = {.listen = "127.0.0.1:0", .max_body = 1024, .handler = handler, .ctx = &c,
+                       .on_answer = mv_audit_http_record, .on_answer_ctx = a};
     assert_int_equal(mv_http_server_start(&cfg, &srv), MV_OK);
     uint16_t port = mv_http_server_port(srv);
     assert_int_equal(mv_auth_verifier_add_listen(c.v, "127.0.0.1:0", port), MV_OK);
