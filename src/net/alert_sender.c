@@ -1,4 +1,4 @@
-/* alert.c - alerts leave a service as signed requests carrying only identifiers and fixed
+/* alert_sender.c - alerts leave a service as signed requests carrying only identifiers and fixed
  * reasons (never record content or secrets), and reporting never blocks or is blocked by the
  * request path: a bounded queue, coalescing and a background sender. */
 #include "medvault/mv_alert.h"
