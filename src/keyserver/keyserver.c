@@ -13,6 +13,7 @@
 
 #include "medvault/mv_auth.h"
 #include "medvault/mv_box.h"
+#include "medvault/mv_clock.h"
 #include "medvault/mv_codec.h"
 #include "medvault/mv_config.h"
 #include "medvault/mv_daemon.h"
@@ -98,9 +99,7 @@ static double wall_now(void)
 
 static double mono_now(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    return mv_mono_seconds();
 }
 
 static void sleep_ms(long ms)

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "core/endian.h"
+#include "medvault/mv_clock.h"
 #include "medvault/mv_codec.h"
 #include "medvault/mv_crypto.h"
 #include "medvault/mv_file.h"
@@ -389,13 +390,6 @@ struct mv_audit {
     mv_audit_options opt;
 };
 
-static double mono_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static mv_err write_all(int fd, const uint8_t *p, size_t n)
 {
     while (n > 0) {
@@ -477,7 +471,7 @@ static mv_err checkpoint_locked(mv_audit *a)
     if ((rc = mv_sign(e.sig, msg, ml, a->sk)) != MV_OK || (rc = append_locked(a, &e)) != MV_OK)
         return rc;
     a->since_cp = 0;
-    a->last_cp = mono_now();
+    a->last_cp = mv_mono_seconds();
     if (fdatasync(a->fd) != 0)
         return MV_ERR_IO;
     a->dirty = 0;
@@ -501,7 +495,7 @@ static void *flusher(void *arg)
         pthread_cond_timedwait(&a->wake, &a->lock, &until);
         if (a->stopping)
             break;
-        if (a->since_cp > 0 && a->opt.checkpoint_seconds > 0 && mono_now() - a->last_cp >= a->opt.checkpoint_seconds) {
+        if (a->since_cp > 0 && a->opt.checkpoint_seconds > 0 && mv_mono_seconds() - a->last_cp >= a->opt.checkpoint_seconds) {
             mv_err rc = checkpoint_locked(a);
             if (rc != MV_OK)
                 mv_log(MV_LOG_ERROR, "audit", "%s: checkpoint failed: %s", a->path, mv_strerror(rc));
@@ -687,7 +681,7 @@ mv_err mv_audit_open(const char *dir, const char *component, const uint8_t sk[st
         rc = MV_ERR_IO;
         goto out;
     }
-    a->last_cp = mono_now();
+    a->last_cp = mv_mono_seconds();
     char msg[128];
     if (cut) {
         snprintf(msg, sizeof msg, "recovered: cut a torn final line of %zu bytes", cut);

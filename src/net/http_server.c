@@ -2,6 +2,7 @@
  * unverified one not beyond MV_HTTP_UNVERIFIED_BODY_MAX, every request is framed one way only,
  * no connection holds a slot past its deadline, no response is cacheable, private metrics need
  * a token, and the server binds only the address it is given. */
+#include "medvault/mv_clock.h"
 #include "medvault/mv_http.h"
 
 #include <arpa/inet.h>
@@ -69,7 +70,7 @@ typedef struct conn_state {
     mv_http_server *srv;
     struct MHD_Connection *conn;
     mv_httpconn *tc; /* the connection's deadlines (http_conns.c); NULL if it has none */
-    struct timespec start;
+    double start;
     char *uri;  /* raw request target, as received */
     char *path; /* uri up to '?' */
     mv_buf body;
@@ -263,13 +264,6 @@ static void response_init(mv_http_response *r)
     mv_buf_init(&r->body, MV_HTTP_RESPONSE_MAX);
 }
 
-static double elapsed_seconds(const struct timespec *start)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (double)(now.tv_sec - start->tv_sec) + (double)(now.tv_nsec - start->tv_nsec) / 1e9;
-}
-
 /* Counts an answer in the public registry; seconds < 0 = no duration (the request was refused
  * before it had a start time of ours). */
 static void count_status(mv_http_server *srv, unsigned status, double seconds)
@@ -288,7 +282,7 @@ static void count_status(mv_http_server *srv, unsigned status, double seconds)
 
 static void count_request(mv_http_server *srv, const conn_state *st, unsigned status)
 {
-    count_status(srv, status, elapsed_seconds(&st->start));
+    count_status(srv, status, mv_mono_seconds() - st->start);
 }
 
 /* Tells the daemon's answer hook (the audit log, for the services) about an answered request. */
@@ -395,7 +389,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     st->conn = conn;
     const union MHD_ConnectionInfo *sc = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
     st->tc = sc ? sc->socket_context : NULL;
-    clock_gettime(CLOCK_MONOTONIC, &st->start);
+    st->start = mv_mono_seconds();
     mv_buf_init(&st->body, srv->max_body);
     size_t n = strnlen(uri, MAX_URI + 1);
     if (n <= MAX_URI && (st->uri = mv_malloc(n + 1)) != NULL) {

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "medvault/mv_clock.h"
 #include "medvault/mv_httpc.h"
 #include "medvault/mv_log.h"
 #include "medvault/mv_mem.h"
@@ -38,13 +39,6 @@ struct mv_revocation_poller {
     uint64_t logged_serial; /* the last serial announced at INFO */
     pthread_t thread;
 };
-
-static double mono_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static int component_ok(const char *c)
 {
@@ -139,7 +133,7 @@ mv_err mv_revocation_poller_poll_now(mv_revocation_poller *p)
         return MV_ERR_INVAL;
     memset(&l, 0, sizeof l);
     mv_err rc = fetch(p, &l, why, sizeof why);
-    double now = mono_s();
+    double now = mv_mono_seconds();
     int warn = 0, recovered = 0, changed = 0;
     unsigned long failures;
     pthread_mutex_lock(&p->lock);
@@ -186,8 +180,7 @@ static void *poller_main(void *arg)
     pthread_mutex_lock(&p->lock);
     while (!p->stop) {
         struct timespec deadline;
-        clock_gettime(CLOCK_MONOTONIC, &deadline);
-        deadline.tv_sec += (time_t)p->interval;
+        mv_mono_deadline(&deadline, (uint64_t)p->interval * 1000u);
         while (!p->stop) {
             int e = pthread_cond_timedwait(&p->wake, &p->lock, &deadline);
             if (e == ETIMEDOUT)

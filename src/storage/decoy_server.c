@@ -9,6 +9,7 @@
  * is generated from (seed, shape) on the request, the same bytes each time, and the last
  * GEN_CACHE decoys are kept in memory so a listing followed by reads generates each once. A
  * directory of the previous release (decoys/<id>.rec, blocks/, ptr/) is imported on start. */
+#include "medvault/mv_clock.h"
 #include "medvault/mv_decoy.h"
 
 #include <pthread.h>
@@ -253,7 +254,7 @@ static void gen_batch_clear(gen_batch *b)
 static int past(const struct timespec *t)
 {
     struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
+    mv_mono_now(&now);
     return now.tv_sec > t->tv_sec || (now.tv_sec == t->tv_sec && now.tv_nsec >= t->tv_nsec);
 }
 
@@ -429,7 +430,7 @@ static int unverified(const mv_decoy_forward *f)
 static int synth_take_token(decoy_srv *d)
 {
     struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
+    mv_mono_now(&now);
     double dt = (double)(now.tv_sec - d->synth_refill.tv_sec) + (double)(now.tv_nsec - d->synth_refill.tv_nsec) / 1e9;
     d->synth_refill = now;
     d->synth_tokens += dt > 0 ? dt * SYNTH_RATE : 0;
@@ -650,13 +651,7 @@ static void records_get(decoy_srv *d, const mv_decoy_forward *f, mv_http_respons
     int budget = SYNTH_PER_REQUEST, busy = 0;
     gen_batch batch;
     memset(&batch, 0, sizeof batch);
-    clock_gettime(CLOCK_MONOTONIC, &batch.deadline);
-    batch.deadline.tv_sec += GEN_BUDGET_MS / 1000;
-    batch.deadline.tv_nsec += (GEN_BUDGET_MS % 1000) * 1000000L;
-    if (batch.deadline.tv_nsec >= 1000000000L) {
-        batch.deadline.tv_sec++;
-        batch.deadline.tv_nsec -= 1000000000L;
-    }
+    mv_mono_deadline(&batch.deadline, GEN_BUDGET_MS);
     for (uint32_t i = 0; i < ids.count && w.rc == MV_OK && !busy; i++) {
         mv_decoy_shape own;
         uint8_t id[16];
@@ -1216,7 +1211,7 @@ static mv_err synth_init(decoy_srv *d)
     if (!(d->synth = mv_calloc(SYNTH_CACHE, sizeof *d->synth)))
         return MV_ERR_NOMEM;
     d->synth_tokens = SYNTH_BURST;
-    clock_gettime(CLOCK_MONOTONIC, &d->synth_refill);
+    mv_mono_now(&d->synth_refill);
     return MV_OK;
 }
 
