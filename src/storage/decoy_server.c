@@ -1245,11 +1245,10 @@ static mv_err load_seed(decoy_srv *d)
 mv_err mv_decoy_run(const mv_storage_config *cfg)
 {
     decoy_srv d;
-    mv_http_server *http = NULL;
-    mv_revocation_poller *revocations = NULL;
-    char metrics_token[MV_HTTP_METRICS_TOKEN_MAX + 1] = "";
+    mv_service svc;
     mv_err rc;
     memset(&d, 0, sizeof d);
+    memset(&svc, 0, sizeof svc);
     if (!cfg || !cfg->dir || !cfg->listen || cfg->threads == 0 || cfg->skew_seconds == 0 || cfg->max_body == 0 ||
         cfg->role != MV_STORAGE_DECOY || is_zero(cfg->primary_pk, 32))
         return MV_ERR_INVAL;
@@ -1283,57 +1282,32 @@ mv_err mv_decoy_run(const mv_storage_config *cfg)
         goto out;
     }
     if ((rc = storage_open_audit(cfg, "decoy", &d.audit)) != MV_OK ||
-        (rc = mv_auth_verifier_new(cfg->hospital_pk, cfg->skew_seconds, 1u << 20, &d.auth)) != MV_OK ||
-        (rc = mv_metrics_new(&d.metrics)) != MV_OK)
+        (rc = storage_service_start(cfg, DECOY_COMPONENT, d.audit, &svc)) != MV_OK)
         goto out;
-    mv_daemon_block_signals();
-    if ((rc = mv_revocation_poller_start_service(cfg->hospital_url, cfg->hospital_pk, cfg->revocation_poll_s, d.auth,
-                                                 d.metrics, DECOY_COMPONENT, &revocations)) != MV_OK)
-        goto out;
-    if ((rc = mv_daemon_metrics_token(cfg->dir, metrics_token, sizeof metrics_token)) != MV_OK) {
-        mv_log(MV_LOG_ERROR, DECOY_COMPONENT, "cannot load %s/%s: %s", cfg->dir, MV_DAEMON_METRICS_TOKEN_FILE,
-               mv_strerror(rc));
-        goto out;
-    }
+    d.auth = svc.auth; /* borrowed from svc by the handlers */
+    d.metrics = svc.metrics;
     mv_http_config hc = {
         .listen = cfg->listen,
         .max_body = cfg->max_body,
         .threads = cfg->threads,
         .handler = handler,
         .ctx = &d,
-        .metrics = d.metrics,
         .component = "medvault_decoy",
-        .on_answer = mv_audit_http_record,
-        .on_answer_ctx = d.audit,
         .body_gate = primary_gate,
         .body_gate_ctx = &d,
-        .metrics_token = metrics_token,
         /* Even the request counter of the decoy cloud would move right after an intruder's
          * request to the primary (issue 11, finding 7): nothing without the token. */
         .metrics_private_only = 1,
     };
-    if ((rc = storage_add_targets(cfg, d.auth, 0)) != MV_OK)
+    if ((rc = mv_service_listen(&svc, &hc, cfg->public_urls, cfg->port_file)) != MV_OK)
         goto out;
-    if ((rc = mv_http_server_start(&hc, &http)) != MV_OK) {
-        mv_log(MV_LOG_ERROR, DECOY_COMPONENT, "cannot listen on %s: %s", cfg->listen, mv_strerror(rc));
-        goto out;
-    }
-    uint16_t port = mv_http_server_port(http);
-    if ((rc = storage_add_targets(cfg, d.auth, port)) != MV_OK)
-        goto out;
-    if (mv_daemon_write_port(cfg->port_file, port) != 0)
-        mv_log(MV_LOG_WARN, DECOY_COMPONENT, "cannot write the port file");
-    mv_log(MV_LOG_INFO, DECOY_COMPONENT, "decoy cloud listening on port %u", (unsigned)port);
+    mv_log(MV_LOG_INFO, DECOY_COMPONENT, "decoy cloud listening on port %u", (unsigned)svc.port);
     mv_daemon_wait(1.0, NULL, NULL);
     mv_log(MV_LOG_INFO, DECOY_COMPONENT, "shutting down");
     rc = MV_OK;
 out:
-    if (http)
-        mv_http_server_stop(http);
-    mv_revocation_poller_stop(revocations);
+    mv_service_stop(&svc);
     mv_audit_close(d.audit);
-    mv_auth_verifier_free(d.auth);
-    mv_metrics_free(d.metrics);
     if (d.seed)
         mv_secure_free(d.seed);
     synth_free(&d);
@@ -1343,7 +1317,6 @@ out:
     decoy_store_close(d.store);
     pthread_mutex_destroy(&d.slock);
     pthread_mutex_destroy(&d.glock);
-    mv_wipe(metrics_token, sizeof metrics_token);
     for (size_t i = 0; i < DECOY_LOCKS; i++)
         pthread_mutex_destroy(&d.locks[i]);
     return rc;
