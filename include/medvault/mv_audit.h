@@ -20,7 +20,6 @@
 #include <stdint.h>
 #include "medvault/mv_buf.h"
 #include "medvault/mv_err.h"
-#include "medvault/mv_http.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -79,12 +78,6 @@ mv_err mv_audit_checkpoint(mv_audit *a) __attribute__((warn_unused_result));
  * MV_AUDIT_FETCH_MAX) to out, each ending in '\n'. Thread-safe.
  * Errors: MV_ERR_INVAL, MV_ERR_IO, MV_ERR_TOO_LARGE (out's cap), MV_ERR_NOMEM. */
 mv_err mv_audit_read(mv_audit *a, uint64_t from, uint64_t limit, mv_buf *out) __attribute__((warn_unused_result));
-
-/* Answers GET /v1/audit?from=SEQ&limit=N (from default 0, limit 1..MV_AUDIT_FETCH_MAX, default
- * 1000): 200 with the raw lines as application/x-ndjson (empty when from is past the end),
- * 400 for a malformed query, 405 for another method, 500/503 on a read failure. The caller
- * authenticates and checks the role (admin) first. */
-void mv_audit_respond(mv_audit *a, const mv_http_request *req, mv_http_response *resp);
 
 /* Number of lines in the log (the next seq). */
 uint64_t mv_audit_count(mv_audit *a);

@@ -182,7 +182,23 @@ mv_err mv_http_response_audit_note(mv_http_response *r, const char *note) __attr
 
 typedef void (*mv_http_handler_fn)(void *ctx, const mv_http_request *req, mv_http_response *resp);
 
-typedef struct mv_audit mv_audit; /* mv_audit.h */
+/* One answered request, as the server reports it to its answer hook (mv_http_config.on_answer).
+ * Every pointer is valid only during the call. */
+typedef struct mv_http_answer {
+    const char *method;         /* never NULL ("?" if unknown) */
+    const char *path;           /* up to '?', never the query; never NULL ("?" if unknown) */
+    const uint8_t *principal;   /* 32 bytes: the key mv_http_verify(_key) verified, or NULL */
+    const char *remote;         /* the peer's IPv4 address, NUL-terminated */
+    unsigned status;            /* the status sent */
+    const char *note;           /* mv_http_response_audit_note's token, "" if none */
+    mv_metrics *metrics;        /* the server's (mv_http_config.metrics), may be NULL */
+} mv_http_answer;
+
+/* Called once for every answered request except GET /healthz and GET /metrics, from the
+ * worker thread, before the response is queued; must be thread-safe and must not fail the
+ * request. The daemon sets it (the audit log's is mv_audit_http_record, mv_audit_http.h), so
+ * the server knows nothing of what records its answers. */
+typedef void (*mv_http_answer_fn)(void *ctx, const mv_http_answer *a);
 
 typedef struct mv_http_config {
     const char *listen;         /* "a.b.c.d:PORT" (IPv4 only); PORT 0 picks a free port */
@@ -193,9 +209,8 @@ typedef struct mv_http_config {
     mv_metrics *metrics;        /* optional, borrowed; must outlive the server */
     const char *component;      /* metric prefix, [a-zA-Z_][a-zA-Z0-9_]* up to 63 chars;
                                    NULL = "medvault" */
-    mv_audit *audit;            /* optional, borrowed; must outlive the server: every answered
-                                   request except GET /healthz and GET /metrics is appended
-                                   (principal, address, "METHOD /path", status, note) */
+    mv_http_answer_fn on_answer; /* optional (NULL = none); see mv_http_answer_fn */
+    void *on_answer_ctx;        /* passed to on_answer, borrowed; must outlive the server */
     /* Body gate (see mv_http_body_gate_fn). NULL: every body up to max_body is buffered (the
      * behaviour before the gate existed, kept so that a service without a gate works). */
     mv_http_body_gate_fn body_gate;
@@ -217,8 +232,8 @@ typedef struct mv_http_config {
 
 typedef struct mv_http_server mv_http_server;
 
-/* Starts listening and serving. cfg is copied (its strings too); ctx, metrics, audit and
- * body_gate_ctx are borrowed until mv_http_server_stop returns.
+/* Starts listening and serving. cfg is copied (its strings too); ctx, metrics, on_answer_ctx
+ * and body_gate_ctx are borrowed until mv_http_server_stop returns.
  * Errors: MV_ERR_INVAL (NULL cfg/out/handler/listen, listen not "a.b.c.d:port", bad
  * component, content type or metrics token, too many content types), MV_ERR_NET (cannot
  * bind or start, e.g. address in use), MV_ERR_NOMEM. */

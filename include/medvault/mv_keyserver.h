@@ -19,7 +19,7 @@
 #include <stdint.h>
 #include "medvault/mv_auth.h"
 #include "medvault/mv_err.h"
-#include "medvault/mv_revocation.h"
+#include "medvault/mv_revocation_poller.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -9,7 +9,7 @@
 
 #include "medvault/mv_client.h"
 #include "medvault/mv_codec.h"
-#include "medvault/mv_revocation.h"
+#include "medvault/mv_revocation_poller.h"
 
 void cli_err(const char *fmt, ...)
 {

@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "gen_common.h"
+#include "medvault/mv_clock.h"
 #include "medvault/mv_json.h"
 #include "medvault/mv_mem.h"
 
@@ -1152,7 +1153,7 @@ int cmd_genemr(int argc, char **argv)
     gen g;
     mv_buf b;
     uint32_t *pat_of = NULL;
-    struct timespec t0, t1;
+    double t0, t1;
 
     memset(&g, 0, sizeof g);
     mv_buf_init(&b, 64u << 20);
@@ -1199,7 +1200,7 @@ int cmd_genemr(int argc, char **argv)
         ret = CLI_USAGE;
         goto out;
     }
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    t0 = mv_mono_seconds();
     if (!gen_prepare_outdir(g.outdir))
         goto out;
     for (size_t i = 0; i < g.ndept; i++) {
@@ -1251,8 +1252,8 @@ int cmd_genemr(int argc, char **argv)
         goto out;
     if (write_manifest(&g, &b) != 0)
         goto out;
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    t1 = mv_mono_seconds();
+    double secs = t1 - t0;
     if (json) {
         mv_buf_reset(&b);
         mv_err rc = mv_buf_puts(&b, "{\"outdir\":");

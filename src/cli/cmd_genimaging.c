@@ -12,6 +12,7 @@
 #include "cli.h"
 #include "gen_common.h"
 #include "medvault/mv_buf.h"
+#include "medvault/mv_clock.h"
 #include "medvault/mv_json.h"
 #include "medvault/mv_mem.h"
 
@@ -440,7 +441,7 @@ int cmd_genimaging(int argc, char **argv)
     uint8_t edit[MAX_EDIT];
     unsigned long long total = 0;
     mv_buf hdr, src_hdr, man;
-    struct timespec t0, t1;
+    double t0, t1;
     mv_buf_init(&hdr, 1u << 16);
     mv_buf_init(&src_hdr, 1u << 16);
     mv_buf_init(&man, 64u << 20);
@@ -448,7 +449,7 @@ int cmd_genimaging(int argc, char **argv)
         cli_err("out of memory");
         goto out;
     }
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    t0 = mv_mono_seconds();
     if (!gen_prepare_outdir(outdir))
         goto out;
     n = plan(seed, mib, imgs, cap);
@@ -536,8 +537,8 @@ int cmd_genimaging(int argc, char **argv)
         cli_err("cannot write %s: %s", path, strerror(e));
         goto out;
     }
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    t1 = mv_mono_seconds();
+    double secs = t1 - t0;
     if (json) {
         mv_buf_reset(&man);
         rc = mv_buf_puts(&man, "{\"outdir\":");

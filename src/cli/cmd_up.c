@@ -20,6 +20,7 @@
 
 #include "cli.h"
 #include "medvault/mv_auth.h"
+#include "medvault/mv_clock.h"
 #include "medvault/mv_codec.h"
 #include "medvault/mv_deployment.h"
 #include "medvault/mv_file.h"
@@ -90,9 +91,7 @@ struct up {
 
 static double mono(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    return mv_mono_seconds();
 }
 
 static void nap(long ms)

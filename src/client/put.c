@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "medvault/mv_cdc.h"
+#include "medvault/mv_clock.h"
 #include "medvault/mv_codec.h"
 #include "medvault/mv_crypto.h"
 #include "medvault/mv_file.h"
@@ -1240,7 +1241,7 @@ mv_err mv_client_put(mv_client *c, const char *const *paths, size_t n, mv_put_fn
 {
     struct put P;
     mv_put_stats local;
-    struct timespec t0, t1;
+    double t0, t1;
     mv_err rc = MV_OK;
     if (!c || (n && !paths))
         return MV_ERR_INVAL;
@@ -1252,7 +1253,7 @@ mv_err mv_client_put(mv_client *c, const char *const *paths, size_t n, mv_put_fn
     P.st = stats ? stats : &local;
     memset(P.st, 0, sizeof *P.st);
     c->err[0] = 0;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    t0 = mv_mono_seconds();
     if (!c->dept[0]) {
         mvc_seterr(c, "the user's credential names no department to store records in");
         return MV_ERR_FORBIDDEN;
@@ -1297,8 +1298,8 @@ mv_err mv_client_put(mv_client *c, const char *const *paths, size_t n, mv_put_fn
     mv_wipe(P.K, sizeof P.K);
     if (saved_dept[0])
         memcpy(c->dept, saved_dept, sizeof c->dept);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    P.st->seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    t1 = mv_mono_seconds();
+    P.st->seconds = t1 - t0;
     if (rc == MV_OK)
         rc = P.first_err;
     return rc;

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "medvault/mv_buf.h"
+#include "medvault/mv_clock.h"
 #include "medvault/mv_codec.h"
 #include "medvault/mv_httpc.h"
 #include "medvault/mv_json.h"
@@ -35,9 +36,7 @@ const char *mv_toprf_status_name(mv_toprf_status s)
 
 static double now_s(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    return mv_mono_seconds();
 }
 
 /* Checks one server's answer: parses it and verifies the batched proof against the pinned

@@ -1,7 +1,8 @@
 /* mem.c - checked allocation with a fault-injection hook; secrets wiped, compared in constant time. */
 #include "medvault/mv_mem.h"
-#include "medvault/mv_crypto.h"
+#include "core/mem.h"
 
+#include <pthread.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,10 +64,28 @@ char *mv_strdup(const char *s)
     return d;
 }
 
+/* Written once under pthread_once and only read afterwards: the one piece of
+ * process-wide state, which libsodium itself requires. */
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static int init_failed;
+
+static void init_sodium(void)
+{
+    /* sodium_init returns 0 on first success, 1 if already initialised, -1 on failure. */
+    init_failed = sodium_init() < 0;
+}
+
+mv_err mv_mem_init(void)
+{
+    if (pthread_once(&init_once, init_sodium) != 0)
+        return MV_ERR_CRYPTO;
+    return init_failed ? MV_ERR_CRYPTO : MV_OK;
+}
+
 void *mv_secure_alloc(size_t n)
 {
     /* sodium_malloc needs sodium_init to have run (it sets up the page size and canary). */
-    if (should_fail() || mv_crypto_init() != MV_OK)
+    if (should_fail() || mv_mem_init() != MV_OK)
         return NULL;
     return sodium_malloc(n);
 }

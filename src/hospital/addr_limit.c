@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "medvault/mv_clock.h"
 #include "medvault/mv_mem.h"
 
 #define SLOTS_MAX ((size_t)1 << 20)
@@ -97,7 +98,5 @@ int hosp_addr_limit_take(hosp_addr_limit *l, const char *addr, uint64_t now_ms, 
 
 uint64_t hosp_addr_limit_now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    return mv_mono_ms();
 }

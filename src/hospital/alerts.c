@@ -13,6 +13,7 @@
 #include "hospital/hospital_internal.h"
 #include "medvault/mv_alert.h"
 #include "medvault/mv_buf.h"
+#include "medvault/mv_clock.h"
 #include "medvault/mv_httpc.h"
 #include "medvault/mv_json.h"
 #include "medvault/mv_log.h"
@@ -172,8 +173,7 @@ static int deliver_batch(struct hosp_alerts *d)
 
 static void deadline_in(struct timespec *ts, unsigned s)
 {
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += (time_t)s;
+    mv_mono_deadline(ts, (uint64_t)s * 1000u);
 }
 
 static void *delivery_main(void *arg)

@@ -16,7 +16,7 @@
 
 #include "hospital/hospital_internal.h"
 #include "hospital/registry.h"
-#include "medvault/mv_audit.h"
+#include "medvault/mv_audit_http.h"
 #include "medvault/mv_auth.h"
 #include "medvault/mv_codec.h"
 #include "medvault/mv_config.h"
@@ -28,6 +28,7 @@
 #include "medvault/mv_identity.h"
 #include "medvault/mv_json.h"
 #include "medvault/mv_log.h"
+#include "medvault/mv_service.h"
 #include "medvault/mv_mem.h"
 #include "medvault/mv_metrics.h"
 #include "medvault/mv_stepup.h"
@@ -692,9 +693,10 @@ static void handler(void *ctx, const mv_http_request *req, mv_http_response *res
 mv_err mv_hospital_run(const mv_hospital_config *cfg)
 {
     struct hosp h;
-    char metrics_token[MV_HTTP_METRICS_TOKEN_MAX + 1] = "";
+    mv_service svc;
     mv_err rc;
     memset(&h, 0, sizeof h);
+    memset(&svc, 0, sizeof svc);
     if (!cfg || !cfg->dir || !cfg->listen)
         return MV_ERR_INVAL;
     h.cfg = cfg;
@@ -720,9 +722,20 @@ mv_err mv_hospital_run(const mv_hospital_config *cfg)
         mv_log(MV_LOG_ERROR, COMPONENT, "cannot start the dashboard: %s", mv_strerror(rc));
         goto out;
     }
-    if ((rc = mv_auth_verifier_new(mv_identity_sign_pk(h.id), cfg->skew_seconds, 1u << 20, &h.auth)) != MV_OK ||
-        (rc = mv_metrics_new(&h.metrics)) != MV_OK ||
-        (rc = hosp_addr_limit_new(HOSP_REGISTER_ADDRESSES, HOSP_REGISTER_BURST, HOSP_REGISTER_INTERVAL_MS,
+    /* The hospital verifies the credentials it issues itself, and publishes the revocation list
+     * rather than polling one (hospital_url NULL). */
+    mv_service_config sc = {
+        .component = COMPONENT,
+        .dir = cfg->dir,
+        .skew_seconds = cfg->skew_seconds,
+        .audit = h.audit,
+    };
+    memcpy(sc.hospital_pk, mv_identity_sign_pk(h.id), 32);
+    if ((rc = mv_service_start(&sc, &svc)) != MV_OK)
+        goto out;
+    h.auth = svc.auth; /* borrowed from svc by the handlers */
+    h.metrics = svc.metrics;
+    if ((rc = hosp_addr_limit_new(HOSP_REGISTER_ADDRESSES, HOSP_REGISTER_BURST, HOSP_REGISTER_INTERVAL_MS,
                                   &h.register_limit)) != MV_OK ||
         (rc = hosp_addr_limit_new(HOSP_REGISTER_ADDRESSES, HOSP_ALERT_BURST, HOSP_ALERT_INTERVAL_MS, &h.alert_limit)) !=
             MV_OK)
@@ -732,53 +745,29 @@ mv_err mv_hospital_run(const mv_hospital_config *cfg)
         mv_log(MV_LOG_ERROR, COMPONENT, "cannot start alert delivery: %s", mv_strerror(rc));
         goto out;
     }
-    if ((rc = mv_daemon_metrics_token(cfg->dir, metrics_token, sizeof metrics_token)) != MV_OK) {
-        mv_log(MV_LOG_ERROR, COMPONENT, "cannot load %s/%s: %s", cfg->dir, MV_DAEMON_METRICS_TOKEN_FILE,
-               mv_strerror(rc));
-        goto out;
-    }
-    mv_daemon_block_signals();
     mv_http_config hc = {
         .listen = cfg->listen,
         .max_body = 16u << 20,
         .threads = cfg->threads,
         .handler = handler,
         .ctx = &h,
-        .metrics = h.metrics,
         .component = "medvault_hospital",
-        .audit = h.audit,
         /* Only a credential holder's body is buffered past 64 KiB (TokenGen batches are the
          * only large bodies; the dashboard's cookie-authenticated forms are a few hundred
          * bytes): an unauthenticated caller cannot make the hospital hold 16 MiB per request. */
         .body_gate = mv_http_gate_signed, /* a signature that verifies from the headers */
         .body_gate_ctx = h.auth,
-        .metrics_token = metrics_token,
     };
-    /* A fixed port's origins before the first request; a port chosen at bind time after. */
-    if ((rc = mv_auth_verifier_add_listen(h.auth, cfg->listen, 0)) != MV_OK ||
-        (rc = mv_auth_verifier_add_urls(h.auth, cfg->public_urls)) != MV_OK) {
-        mv_log(MV_LOG_ERROR, COMPONENT, "cannot set the origins signed requests must name: %s", mv_strerror(rc));
+    if ((rc = mv_service_listen(&svc, &hc, cfg->public_urls, cfg->port_file)) != MV_OK)
         goto out;
-    }
-    if ((rc = mv_http_server_start(&hc, &h.http)) != MV_OK) {
-        mv_log(MV_LOG_ERROR, COMPONENT, "cannot listen on %s: %s", cfg->listen, mv_strerror(rc));
-        goto out;
-    }
-    /* A port chosen at bind time, before the port file publishes it. */
-    if ((rc = mv_auth_verifier_add_listen(h.auth, cfg->listen, mv_http_server_port(h.http))) != MV_OK) {
-        mv_log(MV_LOG_ERROR, COMPONENT, "cannot set the origins signed requests must name: %s", mv_strerror(rc));
-        goto out;
-    }
-    if (mv_daemon_write_port(cfg->port_file, mv_http_server_port(h.http)) != 0)
-        mv_log(MV_LOG_WARN, COMPONENT, "cannot write the port file");
     mv_log(MV_LOG_INFO, COMPONENT, "listening on port %u (tokens: %s, credentials: %llu min)",
-           (unsigned)mv_http_server_port(h.http), cfg->token_alg == MV_TOKEN_HMAC_SHA1 ? "HMAC-SHA-1" : "HMAC-SHA-256",
+           (unsigned)svc.port, cfg->token_alg == MV_TOKEN_HMAC_SHA1 ? "HMAC-SHA-1" : "HMAC-SHA-256",
            (unsigned long long)cfg->credential_minutes);
     mv_daemon_wait(1.0, NULL, NULL);
     mv_log(MV_LOG_INFO, COMPONENT, "shutting down");
     rc = MV_OK;
 out:
-    mv_http_server_stop(h.http);
+    mv_service_stop_serving(&svc);
     mv_audit_close(h.audit);
     hosp_alerts_stop(&h);
     hospital_dash_free(h.dash);
@@ -787,10 +776,8 @@ out:
     registry_close(h.reg);
     hosp_addr_limit_free(h.register_limit);
     hosp_addr_limit_free(h.alert_limit);
-    mv_auth_verifier_free(h.auth);
-    mv_metrics_free(h.metrics);
+    mv_service_stop(&svc); /* after the alert thread, which counts in the metrics */
     mv_identity_free(h.id);
     pthread_mutex_destroy(&h.lock);
-    mv_wipe(metrics_token, sizeof metrics_token);
     return rc;
 }

@@ -44,7 +44,6 @@ struct hosp {
     mv_identity *id;
     mv_auth_verifier *auth;
     mv_metrics *metrics;
-    mv_http_server *http;
     registry *reg;
     struct hospital_dash *dash; /* the admin dashboard (dashboard.h) */
     struct mv_audit *audit;     /* the request log (mv_audit.h), signed with the hospital key */

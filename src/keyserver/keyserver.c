@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "medvault/mv_auth.h"
+#include "medvault/mv_clock.h"
 #include "medvault/mv_codec.h"
 #include "medvault/mv_config.h"
 #include "medvault/mv_daemon.h"
@@ -19,7 +20,7 @@
 #include "medvault/mv_hash.h"
 #include "medvault/mv_http.h"
 #include "medvault/mv_httpc.h"
-#include "medvault/mv_audit.h"
+#include "medvault/mv_audit_http.h"
 #include "medvault/mv_identity.h"
 #include "medvault/mv_json.h"
 #include "medvault/mv_log.h"
@@ -28,6 +29,7 @@
 #include "medvault/mv_oprf.h"
 #include "medvault/mv_r255.h"
 #include "medvault/mv_revocation.h"
+#include "medvault/mv_service.h"
 #include "medvault/mv_sig.h"
 #include "keyserver_internal.h"
 
@@ -35,13 +37,6 @@ static double wall_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-double mono_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
@@ -200,7 +195,7 @@ static void handle_evaluate(struct ks *ks, const mv_http_request *req, mv_http_r
     uint8_t proof[MV_OPRF_PROOF_BYTES];
     char msg[128];
     mv_buf b;
-    double t0 = mono_now();
+    double t0 = mv_mono_seconds();
     mv_buf_init(&b, 128 + (size_t)MV_OPRF_MAX_BATCH * 70);
 
     if (authenticate(ks, req, resp, &cred))
@@ -307,7 +302,7 @@ static void handle_evaluate(struct ks *ks, const mv_http_request *req, mv_http_r
     metric_add(ks, "medvault_keyserver_evaluate_requests_total", "Evaluate requests answered with 200", NULL, 1);
     if (mv_metrics_histogram_observe(ks->metrics, "medvault_keyserver_evaluate_duration_seconds",
                                      "Time to authenticate, evaluate and prove one batch", NULL,
-                                     mono_now() - t0) != MV_OK)
+                                     mv_mono_seconds() - t0) != MV_OK)
         mv_log(MV_LOG_DEBUG, COMPONENT, "latency sample dropped");
 out:
     mv_wipe(proof, sizeof proof);
@@ -417,10 +412,11 @@ mv_err mv_keyserver_run(const mv_keyserver_config *cfg)
 {
     struct ks ks;
     mv_ks_share loaded;
-    char metrics_token[MV_HTTP_METRICS_TOKEN_MAX + 1] = "";
+    mv_service svc;
     mv_err rc;
     memset(&ks, 0, sizeof ks);
     memset(&loaded, 0, sizeof loaded);
+    memset(&svc, 0, sizeof svc);
     ks.cfg = cfg;
     pthread_rwlock_init(&ks.share_lock, NULL);
     pthread_mutex_init(&ks.dkg_lock, NULL);
@@ -491,22 +487,19 @@ mv_err mv_keyserver_run(const mv_keyserver_config *cfg)
         mv_log(MV_LOG_ERROR, COMPONENT, "cannot open the audit log in %s: %s", cfg->dir, mv_strerror(rc));
         goto out;
     }
-    if ((rc = mv_auth_verifier_new(cfg->hospital_pk, cfg->skew_seconds, 1u << 20, &ks.auth)) != MV_OK ||
-        (rc = mv_metrics_new(&ks.metrics)) != MV_OK)
+    mv_service_config sc = {
+        .component = COMPONENT,
+        .dir = cfg->dir,
+        .skew_seconds = cfg->skew_seconds,
+        .hospital_url = cfg->hospital_url,
+        .revocation_poll_s = cfg->revocation_poll_s,
+        .audit = ks.audit,
+    };
+    memcpy(sc.hospital_pk, cfg->hospital_pk, 32);
+    if ((rc = mv_service_start(&sc, &svc)) != MV_OK)
         goto out;
-
-    /* Signals are handled by the main thread only (mv_daemon_wait); block them before any
-     * thread starts so that every thread inherits the mask. */
-    mv_daemon_block_signals();
-    /* After the verifier and metrics exist, with signals blocked (the thread inherits the mask). */
-    if ((rc = mv_revocation_poller_start_service(cfg->hospital_url, cfg->hospital_pk, cfg->revocation_poll_s, ks.auth,
-                                                 ks.metrics, COMPONENT, &ks.revocations)) != MV_OK)
-        goto out;
-    if ((rc = mv_daemon_metrics_token(cfg->dir, metrics_token, sizeof metrics_token)) != MV_OK) {
-        mv_log(MV_LOG_ERROR, COMPONENT, "cannot load %s/%s: %s", cfg->dir, MV_DAEMON_METRICS_TOKEN_FILE,
-               mv_strerror(rc));
-        goto out;
-    }
+    ks.auth = svc.auth; /* borrowed from svc by the handlers */
+    ks.metrics = svc.metrics;
 
     mv_http_config hc = {
         .listen = cfg->listen,
@@ -514,32 +507,13 @@ mv_err mv_keyserver_run(const mv_keyserver_config *cfg)
         .threads = cfg->threads,
         .handler = handler,
         .ctx = &ks,
-        .metrics = ks.metrics,
         .component = "medvault_keyserver",
-        .audit = ks.audit,
         .body_gate = mv_http_gate_signed, /* a signature that verifies from the headers */
         .body_gate_ctx = ks.auth,
-        .metrics_token = metrics_token,
     };
-    /* A fixed port's origins before the first request: peers of the DKG know the URL already. */
-    if ((rc = mv_auth_verifier_add_listen(ks.auth, cfg->listen, 0)) != MV_OK ||
-        (rc = mv_auth_verifier_add_urls(ks.auth, cfg->public_urls)) != MV_OK) {
-        mv_log(MV_LOG_ERROR, COMPONENT, "cannot set the origins signed requests must name: %s", mv_strerror(rc));
+    if ((rc = mv_service_listen(&svc, &hc, cfg->public_urls, cfg->port_file)) != MV_OK)
         goto out;
-    }
-    if ((rc = mv_http_server_start(&hc, &ks.http)) != MV_OK) {
-        mv_log(MV_LOG_ERROR, COMPONENT, "cannot listen on %s: %s", cfg->listen, mv_strerror(rc));
-        goto out;
-    }
-    uint16_t port = mv_http_server_port(ks.http);
-    /* A port chosen at bind time, before the port file publishes it. */
-    if ((rc = mv_auth_verifier_add_listen(ks.auth, cfg->listen, port)) != MV_OK) {
-        mv_log(MV_LOG_ERROR, COMPONENT, "cannot set the origins signed requests must name: %s", mv_strerror(rc));
-        goto out;
-    }
-    if (mv_daemon_write_port(cfg->port_file, port) != 0)
-        mv_log(MV_LOG_WARN, COMPONENT, "cannot write the port file");
-    mv_log(MV_LOG_INFO, COMPONENT, "listening on port %u (index %u, threshold %u, %s)", (unsigned)port,
+    mv_log(MV_LOG_INFO, COMPONENT, "listening on port %u (index %u, threshold %u, %s)", (unsigned)svc.port,
            (unsigned)ks.my_index, (unsigned)ks.threshold, ks.share ? "share loaded" : "running DKG");
     if (!ks.share)
         start_dkg(&ks, 0, 0);
@@ -549,22 +523,18 @@ mv_err mv_keyserver_run(const mv_keyserver_config *cfg)
     rc = MV_OK;
 out:
     ks.stopping = 1;
-    if (ks.http)
-        mv_http_server_stop(ks.http);
+    mv_service_stop_serving(&svc);
     join_dkg_thread(&ks);
+    mv_service_stop(&svc);
     mv_audit_close(ks.audit);
-    mv_revocation_poller_stop(ks.revocations);
     mv_dkg_free(ks.dkg.dkg);
     mv_ratelimit_close(ks.rl);
-    mv_auth_verifier_free(ks.auth);
-    mv_metrics_free(ks.metrics);
     if (ks.share)
         mv_secure_free(ks.share);
     if (ks.xsk)
         mv_secure_free(ks.xsk);
     mv_identity_free(ks.id);
     mv_wipe(&loaded, sizeof loaded);
-    mv_wipe(metrics_token, sizeof metrics_token);
     pthread_rwlock_destroy(&ks.share_lock);
     pthread_mutex_destroy(&ks.dkg_lock);
     return rc;

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "keyserver_internal.h"
+#include "medvault/mv_clock.h"
 #include "medvault/mv_codec.h"
 #include "medvault/mv_hash.h"
 #include "medvault/mv_httpc.h"
@@ -295,7 +296,7 @@ static int dkg_should_stop(struct ks *ks, double deadline, char *why, size_t why
         snprintf(why, why_cap, "server shutting down");
         return 1;
     }
-    if (mono_now() > deadline) {
+    if (mv_mono_seconds() > deadline) {
         snprintf(why, why_cap, "timed out waiting for the other key servers");
         return 1;
     }
@@ -523,7 +524,7 @@ static void *dkg_main(void *arg)
     mv_ks_share *fresh = NULL;
     mv_err rc;
     mv_free(arg);
-    double deadline = mono_now() + ks->cfg->dkg_timeout_s;
+    double deadline = mv_mono_seconds() + ks->cfg->dkg_timeout_s;
     mv_log(MV_LOG_INFO, COMPONENT, "%s (epoch %llu) started: %u of %zu, threshold %u",
            a.refresh ? "proactive refresh" : "distributed key generation", (unsigned long long)a.epoch,
            (unsigned)ks->my_index, ks->n_peers, (unsigned)ks->threshold);

@@ -68,16 +68,11 @@ struct ks {
     int dkg_thread_done;
 
     mv_auth_verifier *auth;
-    mv_revocation_poller *revocations; /* NULL without a hospital_url */
     mv_ratelimit *rl;
     mv_metrics *metrics;
-    mv_http_server *http;
     mv_audit *audit; /* the request log, signed with the identity key */
     volatile sig_atomic_t stopping;
 };
-
-/* Seconds of CLOCK_MONOTONIC (keyserver.c): latencies and the DKG deadline. */
-double mono_now(void);
 
 /* Verifies a signed request; on failure writes the 401 (or 503) answer and returns non-zero
  * (keyserver.c). authenticate_peer also requires the key server registered for `index`. */

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "core/endian.h"
+#include "medvault/mv_clock.h"
 #include "medvault/mv_codec.h"
 #include "medvault/mv_crypto.h"
 #include "medvault/mv_file.h"
@@ -389,13 +390,6 @@ struct mv_audit {
     mv_audit_options opt;
 };
 
-static double mono_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static mv_err write_all(int fd, const uint8_t *p, size_t n)
 {
     while (n > 0) {
@@ -477,7 +471,7 @@ static mv_err checkpoint_locked(mv_audit *a)
     if ((rc = mv_sign(e.sig, msg, ml, a->sk)) != MV_OK || (rc = append_locked(a, &e)) != MV_OK)
         return rc;
     a->since_cp = 0;
-    a->last_cp = mono_now();
+    a->last_cp = mv_mono_seconds();
     if (fdatasync(a->fd) != 0)
         return MV_ERR_IO;
     a->dirty = 0;
@@ -501,7 +495,7 @@ static void *flusher(void *arg)
         pthread_cond_timedwait(&a->wake, &a->lock, &until);
         if (a->stopping)
             break;
-        if (a->since_cp > 0 && a->opt.checkpoint_seconds > 0 && mono_now() - a->last_cp >= a->opt.checkpoint_seconds) {
+        if (a->since_cp > 0 && a->opt.checkpoint_seconds > 0 && mv_mono_seconds() - a->last_cp >= a->opt.checkpoint_seconds) {
             mv_err rc = checkpoint_locked(a);
             if (rc != MV_OK)
                 mv_log(MV_LOG_ERROR, "audit", "%s: checkpoint failed: %s", a->path, mv_strerror(rc));
@@ -687,7 +681,7 @@ mv_err mv_audit_open(const char *dir, const char *component, const uint8_t sk[st
         rc = MV_ERR_IO;
         goto out;
     }
-    a->last_cp = mono_now();
+    a->last_cp = mv_mono_seconds();
     char msg[128];
     if (cut) {
         snprintf(msg, sizeof msg, "recovered: cut a torn final line of %zu bytes", cut);
@@ -856,52 +850,6 @@ out:
     mv_free(chunk);
     mv_buf_clear(&partial);
     return rc;
-}
-
-void mv_audit_respond(mv_audit *a, const mv_http_request *req, mv_http_response *resp)
-{
-    char v[24];
-    uint64_t from = 0, limit = 1000;
-    const char *q;
-    mv_err rc;
-    if (!req || !resp)
-        return;
-    if (strcmp(req->method, "GET") != 0) {
-        mv_http_respond_json_error(resp, 405, "method not allowed");
-        if (mv_http_response_header(resp, "Allow", "GET") != MV_OK)
-            mv_http_respond_json_error(resp, 500, "internal error");
-        return;
-    }
-    if (!a) {
-        mv_http_respond_json_error(resp, 503, "no audit log");
-        return;
-    }
-    q = mv_http_query(req);
-    static const char *const names[] = {"from", "limit"};
-    uint64_t *dst[] = {&from, &limit};
-    for (size_t i = 0; i < 2; i++) {
-        rc = mv_http_form_get(q, strlen(q), names[i], v, sizeof v);
-        if (rc == MV_ERR_NOT_FOUND)
-            continue;
-        uint64_t x = 0;
-        size_t n = strlen(v);
-        int ok = rc == MV_OK && n > 0 && n <= 19 && strspn(v, "0123456789") == n;
-        for (size_t k = 0; ok && k < n; k++)
-            x = x * 10 + (uint64_t)(v[k] - '0');
-        if (!ok || (i == 1 && (x == 0 || x > MV_AUDIT_FETCH_MAX))) {
-            mv_http_respond_json_error(resp, 400, "from must be a seq and limit 1..10000");
-            return;
-        }
-        *dst[i] = x;
-    }
-    mv_buf_reset(&resp->body);
-    if ((rc = mv_audit_read(a, from, limit, &resp->body)) != MV_OK) {
-        mv_log(MV_LOG_ERROR, "audit", "reading the audit log failed: %s", mv_strerror(rc));
-        mv_http_respond_json_error(resp, rc == MV_ERR_NOMEM ? 503 : 500, "cannot read the audit log");
-        return;
-    }
-    resp->status = 200;
-    snprintf(resp->content_type, sizeof resp->content_type, "application/x-ndjson");
 }
 
 void mv_audit_close(mv_audit *a)

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "medvault/mv_buf.h"
+#include "medvault/mv_clock.h"
 #include "medvault/mv_codec.h"
 #include "medvault/mv_crypto.h"
 #include "medvault/mv_file.h"
@@ -40,28 +41,21 @@ void mv_daemon_block_signals(void)
     pthread_sigmask(SIG_BLOCK, &s, NULL);
 }
 
-static double mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 void mv_daemon_wait(double period_s, void (*tick)(void *ctx), void *ctx)
 {
     sigset_t s;
     daemon_sigset(&s);
     if (period_s < 0.05)
         period_s = 0.05;
-    double last = mono();
+    double last = mv_mono_seconds();
     for (;;) {
         struct timespec to = {0, 200 * 1000000L};
         int sig = sigtimedwait(&s, NULL, &to);
         if (sig == SIGTERM || sig == SIGINT)
             return;
-        if (tick && mono() - last >= period_s) {
+        if (tick && mv_mono_seconds() - last >= period_s) {
             tick(ctx);
-            last = mono();
+            last = mv_mono_seconds();
         }
     }
 }

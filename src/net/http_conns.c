@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "medvault/mv_clock.h"
 #include "medvault/mv_mem.h"
 
 /* The reaper checks deadlines this often at most (a shorter header timeout checks more often,
@@ -60,13 +61,6 @@ struct mv_httpconns {
     size_t n_live;            /* in the table and not shut down */
 };
 
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* a * b / 1000 without overflow (saturating): the bytes a rate delivers in ms milliseconds. */
 static uint64_t per_ms(uint64_t rate, uint64_t ms)
 {
@@ -116,14 +110,11 @@ static void *reaper_main(void *arg)
     pthread_mutex_lock(&t->lock);
     while (!t->stop) {
         struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_nsec += (long)(period % 1000u) * 1000000L;
-        until.tv_sec += (time_t)(period / 1000u) + until.tv_nsec / 1000000000L;
-        until.tv_nsec %= 1000000000L;
+        mv_mono_deadline(&until, period);
         (void)pthread_cond_timedwait(&t->wake, &t->lock, &until);
         if (t->stop)
             break;
-        uint64_t now = now_ms(), counts[R_COUNT] = {0};
+        uint64_t now = mv_mono_ms(), counts[R_COUNT] = {0};
         for (mv_httpconn *c = t->head; c; c = c->next) {
             if (c->shut)
                 continue;
@@ -253,7 +244,7 @@ mv_httpconn *mv_httpconn_open(mv_httpconns *t, int fd, uint32_t addr, void *owne
     c->owner = owner;
     c->thread = pthread_self();
     c->ph = PH_WAITING;
-    c->since_ms = now_ms();
+    c->since_ms = mv_mono_ms();
     c->deadline_ms = c->since_ms + t->cfg.header_timeout_ms;
     pthread_mutex_lock(&t->lock);
     mv_httpconn *victim = oldest_waiting(t, addr, 0, &same);
@@ -305,7 +296,7 @@ static void set_phase(mv_httpconns *t, mv_httpconn *c, phase ph, uint64_t deadli
 {
     if (!t || !c)
         return;
-    uint64_t now = now_ms();
+    uint64_t now = mv_mono_ms();
     pthread_mutex_lock(&t->lock);
     c->ph = ph;
     c->since_ms = now;

@@ -2,6 +2,7 @@
  * unverified one not beyond MV_HTTP_UNVERIFIED_BODY_MAX, every request is framed one way only,
  * no connection holds a slot past its deadline, no response is cacheable, private metrics need
  * a token, and the server binds only the address it is given. */
+#include "medvault/mv_clock.h"
 #include "medvault/mv_http.h"
 
 #include <arpa/inet.h>
@@ -18,7 +19,6 @@
 #include <unistd.h>
 
 #include "core/utf8.h"
-#include "medvault/mv_audit.h"
 #include "medvault/mv_codec.h"
 #include "medvault/mv_json.h"
 #include "medvault/mv_log.h"
@@ -45,7 +45,8 @@ struct mv_http_server {
     void *ctx;
     mv_metrics *metrics;        /* the daemon's: shown only with the token */
     mv_metrics *public_metrics; /* ours: request counts and durations, shown to anyone */
-    mv_audit *audit;
+    mv_http_answer_fn on_answer;
+    void *on_answer_ctx;
     mv_httpconns *conns;
     size_t max_body;
     uint16_t port;
@@ -69,7 +70,7 @@ typedef struct conn_state {
     mv_http_server *srv;
     struct MHD_Connection *conn;
     mv_httpconn *tc; /* the connection's deadlines (http_conns.c); NULL if it has none */
-    struct timespec start;
+    double start;
     char *uri;  /* raw request target, as received */
     char *path; /* uri up to '?' */
     mv_buf body;
@@ -263,13 +264,6 @@ static void response_init(mv_http_response *r)
     mv_buf_init(&r->body, MV_HTTP_RESPONSE_MAX);
 }
 
-static double elapsed_seconds(const struct timespec *start)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (double)(now.tv_sec - start->tv_sec) + (double)(now.tv_nsec - start->tv_nsec) / 1e9;
-}
-
 /* Counts an answer in the public registry; seconds < 0 = no duration (the request was refused
  * before it had a start time of ours). */
 static void count_status(mv_http_server *srv, unsigned status, double seconds)
@@ -288,26 +282,24 @@ static void count_status(mv_http_server *srv, unsigned status, double seconds)
 
 static void count_request(mv_http_server *srv, const conn_state *st, unsigned status)
 {
-    count_status(srv, status, elapsed_seconds(&st->start));
+    count_status(srv, status, mv_mono_seconds() - st->start);
 }
 
-/* Appends the answered request to the audit log: "METHOD /path" (never the query or body). A
- * failed append is logged and counted, never fails the request (mv_audit_append keeps the log
- * itself consistent). */
-static void audit_request(mv_http_server *srv, const conn_state *st, unsigned status, const char *note)
+/* Tells the daemon's answer hook (the audit log, for the services) about an answered request. */
+static void report_answer(mv_http_server *srv, const conn_state *st, unsigned status, const char *note)
 {
-    char action[MV_AUDIT_ACTION_MAX + 1];
-    if (!srv->audit || st->builtin)
+    if (!srv->on_answer || st->builtin)
         return;
-    snprintf(action, sizeof action, "%s %s", st->method ? st->method : "?", st->path ? st->path : "?");
-    mv_err rc = mv_audit_append(srv->audit, st->has_principal ? st->principal : NULL, st->remote, action, (int)status,
-                                note);
-    if (rc != MV_OK) {
-        mv_log(MV_LOG_ERROR, "http", "audit append failed: %s", mv_strerror(rc));
-        if (srv->metrics)
-            (void)!mv_metrics_counter_add(srv->metrics, "medvault_audit_append_failures_total",
-                                          "Requests that could not be appended to the audit log.", NULL, 1);
-    }
+    mv_http_answer a = {
+        .method = st->method ? st->method : "?",
+        .path = st->path ? st->path : "?",
+        .principal = st->has_principal ? st->principal : NULL,
+        .remote = st->remote,
+        .status = status,
+        .note = note,
+        .metrics = srv->metrics,
+    };
+    srv->on_answer(srv->on_answer_ctx, &a);
 }
 
 /* Queues resp (consuming its body) on the connection. */
@@ -342,7 +334,7 @@ static enum MHD_Result send_response(conn_state *st, struct MHD_Connection *conn
     for (size_t i = 0; i < resp->n_headers && i < MV_HTTP_MAX_HEADERS; i++)
         if (MHD_add_response_header(r, resp->header_names[i], resp->header_values[i]) != MHD_YES)
             goto out;
-    audit_request(st->srv, st, status, resp->audit_note);
+    report_answer(st->srv, st, status, resp->audit_note);
     ret = MHD_queue_response(conn, status, r);
     if (ret == MHD_YES) {
         st->answered = 1;
@@ -397,7 +389,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     st->conn = conn;
     const union MHD_ConnectionInfo *sc = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
     st->tc = sc ? sc->socket_context : NULL;
-    clock_gettime(CLOCK_MONOTONIC, &st->start);
+    st->start = mv_mono_seconds();
     mv_buf_init(&st->body, srv->max_body);
     size_t n = strnlen(uri, MAX_URI + 1);
     if (n <= MAX_URI && (st->uri = mv_malloc(n + 1)) != NULL) {
@@ -922,7 +914,8 @@ mv_err mv_http_server_start(const mv_http_config *cfg, mv_http_server **out)
     srv->handler = cfg->handler;
     srv->ctx = cfg->ctx;
     srv->metrics = cfg->metrics;
-    srv->audit = cfg->audit;
+    srv->on_answer = cfg->on_answer;
+    srv->on_answer_ctx = cfg->on_answer_ctx;
     srv->max_body = cfg->max_body;
     srv->body_gate = cfg->body_gate;
     srv->body_gate_ctx = cfg->body_gate_ctx;

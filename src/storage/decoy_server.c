@@ -9,6 +9,7 @@
  * is generated from (seed, shape) on the request, the same bytes each time, and the last
  * GEN_CACHE decoys are kept in memory so a listing followed by reads generates each once. A
  * directory of the previous release (decoys/<id>.rec, blocks/, ptr/) is imported on start. */
+#include "medvault/mv_clock.h"
 #include "medvault/mv_decoy.h"
 
 #include <pthread.h>
@@ -20,7 +21,7 @@
 
 #include <sodium.h>
 
-#include "medvault/mv_audit.h"
+#include "medvault/mv_audit_http.h"
 #include "medvault/mv_codec.h"
 #include "medvault/mv_crypto.h"
 #include "medvault/mv_daemon.h"
@@ -253,7 +254,7 @@ static void gen_batch_clear(gen_batch *b)
 static int past(const struct timespec *t)
 {
     struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
+    mv_mono_now(&now);
     return now.tv_sec > t->tv_sec || (now.tv_sec == t->tv_sec && now.tv_nsec >= t->tv_nsec);
 }
 
@@ -429,7 +430,7 @@ static int unverified(const mv_decoy_forward *f)
 static int synth_take_token(decoy_srv *d)
 {
     struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
+    mv_mono_now(&now);
     double dt = (double)(now.tv_sec - d->synth_refill.tv_sec) + (double)(now.tv_nsec - d->synth_refill.tv_nsec) / 1e9;
     d->synth_refill = now;
     d->synth_tokens += dt > 0 ? dt * SYNTH_RATE : 0;
@@ -650,13 +651,7 @@ static void records_get(decoy_srv *d, const mv_decoy_forward *f, mv_http_respons
     int budget = SYNTH_PER_REQUEST, busy = 0;
     gen_batch batch;
     memset(&batch, 0, sizeof batch);
-    clock_gettime(CLOCK_MONOTONIC, &batch.deadline);
-    batch.deadline.tv_sec += GEN_BUDGET_MS / 1000;
-    batch.deadline.tv_nsec += (GEN_BUDGET_MS % 1000) * 1000000L;
-    if (batch.deadline.tv_nsec >= 1000000000L) {
-        batch.deadline.tv_sec++;
-        batch.deadline.tv_nsec -= 1000000000L;
-    }
+    mv_mono_deadline(&batch.deadline, GEN_BUDGET_MS);
     for (uint32_t i = 0; i < ids.count && w.rc == MV_OK && !busy; i++) {
         mv_decoy_shape own;
         uint8_t id[16];
@@ -1216,7 +1211,7 @@ static mv_err synth_init(decoy_srv *d)
     if (!(d->synth = mv_calloc(SYNTH_CACHE, sizeof *d->synth)))
         return MV_ERR_NOMEM;
     d->synth_tokens = SYNTH_BURST;
-    clock_gettime(CLOCK_MONOTONIC, &d->synth_refill);
+    mv_mono_now(&d->synth_refill);
     return MV_OK;
 }
 
@@ -1250,11 +1245,10 @@ static mv_err load_seed(decoy_srv *d)
 mv_err mv_decoy_run(const mv_storage_config *cfg)
 {
     decoy_srv d;
-    mv_http_server *http = NULL;
-    mv_revocation_poller *revocations = NULL;
-    char metrics_token[MV_HTTP_METRICS_TOKEN_MAX + 1] = "";
+    mv_service svc;
     mv_err rc;
     memset(&d, 0, sizeof d);
+    memset(&svc, 0, sizeof svc);
     if (!cfg || !cfg->dir || !cfg->listen || cfg->threads == 0 || cfg->skew_seconds == 0 || cfg->max_body == 0 ||
         cfg->role != MV_STORAGE_DECOY || is_zero(cfg->primary_pk, 32))
         return MV_ERR_INVAL;
@@ -1288,56 +1282,32 @@ mv_err mv_decoy_run(const mv_storage_config *cfg)
         goto out;
     }
     if ((rc = storage_open_audit(cfg, "decoy", &d.audit)) != MV_OK ||
-        (rc = mv_auth_verifier_new(cfg->hospital_pk, cfg->skew_seconds, 1u << 20, &d.auth)) != MV_OK ||
-        (rc = mv_metrics_new(&d.metrics)) != MV_OK)
+        (rc = storage_service_start(cfg, DECOY_COMPONENT, d.audit, &svc)) != MV_OK)
         goto out;
-    mv_daemon_block_signals();
-    if ((rc = mv_revocation_poller_start_service(cfg->hospital_url, cfg->hospital_pk, cfg->revocation_poll_s, d.auth,
-                                                 d.metrics, DECOY_COMPONENT, &revocations)) != MV_OK)
-        goto out;
-    if ((rc = mv_daemon_metrics_token(cfg->dir, metrics_token, sizeof metrics_token)) != MV_OK) {
-        mv_log(MV_LOG_ERROR, DECOY_COMPONENT, "cannot load %s/%s: %s", cfg->dir, MV_DAEMON_METRICS_TOKEN_FILE,
-               mv_strerror(rc));
-        goto out;
-    }
+    d.auth = svc.auth; /* borrowed from svc by the handlers */
+    d.metrics = svc.metrics;
     mv_http_config hc = {
         .listen = cfg->listen,
         .max_body = cfg->max_body,
         .threads = cfg->threads,
         .handler = handler,
         .ctx = &d,
-        .metrics = d.metrics,
         .component = "medvault_decoy",
-        .audit = d.audit,
         .body_gate = primary_gate,
         .body_gate_ctx = &d,
-        .metrics_token = metrics_token,
         /* Even the request counter of the decoy cloud would move right after an intruder's
          * request to the primary (issue 11, finding 7): nothing without the token. */
         .metrics_private_only = 1,
     };
-    if ((rc = storage_add_targets(cfg, d.auth, 0)) != MV_OK)
+    if ((rc = mv_service_listen(&svc, &hc, cfg->public_urls, cfg->port_file)) != MV_OK)
         goto out;
-    if ((rc = mv_http_server_start(&hc, &http)) != MV_OK) {
-        mv_log(MV_LOG_ERROR, DECOY_COMPONENT, "cannot listen on %s: %s", cfg->listen, mv_strerror(rc));
-        goto out;
-    }
-    uint16_t port = mv_http_server_port(http);
-    if ((rc = storage_add_targets(cfg, d.auth, port)) != MV_OK)
-        goto out;
-    if (mv_daemon_write_port(cfg->port_file, port) != 0)
-        mv_log(MV_LOG_WARN, DECOY_COMPONENT, "cannot write the port file");
-    mv_log(MV_LOG_INFO, DECOY_COMPONENT, "decoy cloud listening on port %u", (unsigned)port);
+    mv_log(MV_LOG_INFO, DECOY_COMPONENT, "decoy cloud listening on port %u", (unsigned)svc.port);
     mv_daemon_wait(1.0, NULL, NULL);
     mv_log(MV_LOG_INFO, DECOY_COMPONENT, "shutting down");
     rc = MV_OK;
 out:
-    if (http)
-        mv_http_server_stop(http);
-    mv_revocation_poller_stop(revocations);
+    mv_service_stop(&svc);
     mv_audit_close(d.audit);
-    mv_auth_verifier_free(d.auth);
-    mv_metrics_free(d.metrics);
     if (d.seed)
         mv_secure_free(d.seed);
     synth_free(&d);
@@ -1347,7 +1317,6 @@ out:
     decoy_store_close(d.store);
     pthread_mutex_destroy(&d.slock);
     pthread_mutex_destroy(&d.glock);
-    mv_wipe(metrics_token, sizeof metrics_token);
     for (size_t i = 0; i < DECOY_LOCKS; i++)
         pthread_mutex_destroy(&d.locks[i]);
     return rc;

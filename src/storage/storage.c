@@ -11,7 +11,7 @@
 
 #include <sodium.h>
 
-#include "medvault/mv_audit.h"
+#include "medvault/mv_audit_http.h"
 #include "medvault/mv_config.h"
 #include "medvault/mv_crypto.h"
 #include "medvault/mv_daemon.h"
@@ -473,15 +473,18 @@ mv_err storage_open_audit(const mv_storage_config *cfg, const char *component, m
 
 /* ---------- run ---------- */
 
-mv_err storage_add_targets(const mv_storage_config *cfg, mv_auth_verifier *auth, uint16_t port)
+mv_err storage_service_start(const mv_storage_config *cfg, const char *component, mv_audit *audit, mv_service *svc)
 {
-    mv_err rc = mv_auth_verifier_add_listen(auth, cfg->listen, port);
-    if (rc == MV_OK)
-        rc = mv_auth_verifier_add_urls(auth, cfg->public_urls);
-    if (rc != MV_OK)
-        mv_log(MV_LOG_ERROR, STORAGE_COMPONENT, "cannot set the origins signed requests must name: %s",
-               mv_strerror(rc));
-    return rc;
+    mv_service_config sc = {
+        .component = component,
+        .dir = cfg->dir,
+        .skew_seconds = cfg->skew_seconds,
+        .hospital_url = cfg->hospital_url,
+        .revocation_poll_s = cfg->revocation_poll_s,
+        .audit = audit,
+    };
+    memcpy(sc.hospital_pk, cfg->hospital_pk, 32);
+    return mv_service_start(&sc, svc);
 }
 
 static void gc_tick(void *ctx)
@@ -501,11 +504,11 @@ static void gc_tick(void *ctx)
 mv_err mv_storage_run(const mv_storage_config *cfg)
 {
     storage_srv s;
-    mv_revocation_poller *revocations = NULL;
+    mv_service svc;
     char store_dir[4096];
-    char metrics_token[MV_HTTP_METRICS_TOKEN_MAX + 1] = "";
     mv_err rc;
     memset(&s, 0, sizeof s);
+    memset(&svc, 0, sizeof svc);
     if (cfg && cfg->role == MV_STORAGE_DECOY) /* the decoy cloud: its own server (decoy_server.c) */
         return mv_decoy_run(cfg);
     if (!cfg || !cfg->dir || !cfg->listen || cfg->threads == 0 || cfg->skew_seconds == 0 || cfg->max_body == 0 ||
@@ -534,53 +537,30 @@ mv_err mv_storage_run(const mv_storage_config *cfg)
             mv_log(MV_LOG_ERROR, STORAGE_COMPONENT, "cannot open the store %s: %s", store_dir, mv_strerror(rc));
         goto out;
     }
-    if ((rc = storage_open_audit(cfg, "storage", &s.audit)) != MV_OK ||
-        (rc = mv_auth_verifier_new(cfg->hospital_pk, cfg->skew_seconds, 1u << 20, &s.auth)) != MV_OK ||
-        (rc = mv_metrics_new(&s.metrics)) != MV_OK)
+    if ((rc = storage_open_audit(cfg, "storage", &s.audit)) != MV_OK)
         goto out;
+    if ((rc = storage_service_start(cfg, STORAGE_COMPONENT, s.audit, &svc)) != MV_OK)
+        goto out;
+    s.auth = svc.auth; /* borrowed from svc by the handlers and the guard */
+    s.metrics = svc.metrics;
     storage_update_gauges(&s);
-
-    /* Only the main thread takes SIGTERM/SIGINT: block them before any thread starts. */
-    mv_daemon_block_signals();
-    /* Into s.auth, with signals blocked (the thread inherits the mask). */
-    if ((rc = mv_revocation_poller_start_service(cfg->hospital_url, cfg->hospital_pk, cfg->revocation_poll_s, s.auth,
-                                                 s.metrics, STORAGE_COMPONENT, &revocations)) != MV_OK)
-        goto out;
     if ((rc = storage_guard_start(&s)) != MV_OK)
         goto out;
-    if ((rc = mv_daemon_metrics_token(cfg->dir, metrics_token, sizeof metrics_token)) != MV_OK) {
-        mv_log(MV_LOG_ERROR, STORAGE_COMPONENT, "cannot load %s/%s: %s", cfg->dir, MV_DAEMON_METRICS_TOKEN_FILE,
-               mv_strerror(rc));
-        goto out;
-    }
     mv_http_config hc = {
         .listen = cfg->listen,
         .max_body = cfg->max_body,
         .threads = cfg->threads,
         .handler = handler,
         .ctx = &s,
-        .metrics = s.metrics,
         .component = "medvault_storage",
-        .audit = s.audit,
         /* Only a credential holder's body is buffered past 64 KiB: an unsigned 200 MiB upload
          * costs 64 KiB, and the guard forwards no more than that to the decoy cloud. */
         .body_gate = mv_http_gate_signed, /* a signature that verifies from the headers */
         .body_gate_ctx = s.auth,
-        .metrics_token = metrics_token,
     };
-    /* A fixed port's origins before the first request; a port chosen at bind time after. */
-    if ((rc = storage_add_targets(cfg, s.auth, 0)) != MV_OK)
+    if ((rc = mv_service_listen(&svc, &hc, cfg->public_urls, cfg->port_file)) != MV_OK)
         goto out;
-    if ((rc = mv_http_server_start(&hc, &s.http)) != MV_OK) {
-        mv_log(MV_LOG_ERROR, STORAGE_COMPONENT, "cannot listen on %s: %s", cfg->listen, mv_strerror(rc));
-        goto out;
-    }
-    uint16_t port = mv_http_server_port(s.http);
-    if ((rc = storage_add_targets(cfg, s.auth, port)) != MV_OK)
-        goto out;
-    if (mv_daemon_write_port(cfg->port_file, port) != 0)
-        mv_log(MV_LOG_WARN, STORAGE_COMPONENT, "cannot write the port file");
-    mv_log(MV_LOG_INFO, STORAGE_COMPONENT, "listening on port %u", (unsigned)port);
+    mv_log(MV_LOG_INFO, STORAGE_COMPONENT, "listening on port %u", (unsigned)svc.port);
     if (cfg->gc_interval_s > 0)
         mv_daemon_wait(cfg->gc_interval_s, gc_tick, &s);
     else
@@ -588,16 +568,12 @@ mv_err mv_storage_run(const mv_storage_config *cfg)
     mv_log(MV_LOG_INFO, STORAGE_COMPONENT, "shutting down");
     rc = MV_OK;
 out:
-    if (s.http)
-        mv_http_server_stop(s.http);
-    mv_revocation_poller_stop(revocations);
-    storage_guard_stop(s.guard);
+    mv_service_stop_serving(&svc);
+    storage_guard_stop(s.guard); /* it borrows the verifier and the metrics */
+    mv_service_stop(&svc);
     mv_store_close(s.store);
     mv_audit_close(s.audit);
-    mv_auth_verifier_free(s.auth);
-    mv_metrics_free(s.metrics);
     if (s.pow_key)
         mv_secure_free(s.pow_key);
-    mv_wipe(metrics_token, sizeof metrics_token);
     return rc;
 }

@@ -14,6 +14,7 @@
 
 #include "medvault/mv_alert.h"
 #include "medvault/mv_box.h"
+#include "medvault/mv_clock.h"
 #include "medvault/mv_codec.h"
 #include "medvault/mv_decoy.h"
 #include "medvault/mv_file.h"
@@ -715,12 +716,10 @@ static mv_err forward_shapes(storage_guard *g, enum storage_route r, const named
  * worker of real callers). 1: go on (call unverified_leave after); 0: over a budget. */
 static int unverified_enter(storage_guard *g, const char *remote)
 {
-    struct timespec ts;
     uint8_t h[crypto_shorthash_BYTES];
     size_t n = strnlen(remote ? remote : "", sizeof g->buckets[0].addr - 1);
     int ok = 1;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    double now = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    double now = mv_mono_seconds();
     crypto_shorthash(h, (const unsigned char *)(remote ? remote : ""), n, g->addr_key);
     size_t at = ((size_t)h[0] | (size_t)h[1] << 8 | (size_t)h[2] << 16) % GUARD_ADDR_SLOTS;
     pthread_mutex_lock(&g->alock);

@@ -7,9 +7,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "medvault/mv_audit.h"
 #include "medvault/mv_auth.h"
 #include "medvault/mv_http.h"
 #include "medvault/mv_metrics.h"
+#include "medvault/mv_service.h"
 #include "medvault/mv_storage.h"
 #include "medvault/mv_store.h"
 
@@ -23,7 +25,6 @@ typedef struct storage_srv {
     mv_store *store;
     mv_auth_verifier *auth;
     mv_metrics *metrics;
-    mv_http_server *http;
     uint8_t *pow_key; /* secure memory, STORAGE_POW_KEY_BYTES */
     mv_audit *audit;  /* the request log (mv_audit.h); borrowed by the HTTP server */
     storage_guard *guard; /* routing of suspicious requests (storage_guard.c); never NULL while serving */
@@ -89,10 +90,10 @@ mv_err storage_open_audit(const mv_storage_config *cfg, const char *component, m
 void storage_respond_audit(mv_auth_verifier *auth, mv_audit *audit, const mv_http_request *req,
                            mv_http_response *resp);
 
-/* Tells auth which origins a signed request to this server may name: its listen address
- * with port (0: the port cfg->listen names, if any), and cfg->public_urls. Logs why it failed. Errors: those of
- * mv_auth_verifier_add_listen / mv_auth_verifier_add_urls. */
-mv_err storage_add_targets(const mv_storage_config *cfg, mv_auth_verifier *auth, uint16_t port)
+/* Starts what every storage-side daemon shares (mv_service_start) from cfg: the verifier for
+ * cfg->hospital_pk, the metrics, the revocation poller, the metrics token; answers go to
+ * audit. Errors as mv_service_start (on error call mv_service_stop). */
+mv_err storage_service_start(const mv_storage_config *cfg, const char *component, mv_audit *audit, mv_service *svc)
     __attribute__((warn_unused_result));
 
 /* Loads dir/name, a secret of exactly n (1..64) random bytes, into secure memory (*out, free

@@ -15,7 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "medvault/mv_audit.h"
+#include "medvault/mv_audit_http.h"
 #include "medvault/mv_auth.h"
 #include "medvault/mv_codec.h"
 #include "medvault/mv_file.h"
@@ -23,6 +23,7 @@
 #include "medvault/mv_http.h"
 #include "medvault/mv_httpc.h"
 #include "medvault/mv_mem.h"
+#include "medvault/mv_service.h"
 #include "medvault/mv_sig.h"
 
 static uint8_t g_pk[32], g_sk[64];
@@ -567,7 +568,8 @@ static void test_http_hook(void **state)
     assert_int_equal(mv_sign_keypair(hpk, hsk), MV_OK);
     assert_int_equal(mv_auth_verifier_new(hpk, 300, 1024, &c.v), MV_OK);
     assert_int_equal(mv_audit_open(dir, "web", g_sk, &no_timer, &a), MV_OK);
-    mv_http_config cfg = {.listen = "127.0.0.1:0", .max_body = 1024, .handler = handler, .ctx = &c, .audit = a};
+    mv_http_config cfg = {.listen = "127.0.0.1:0", .max_body = 1024, .handler = handler, .ctx = &c,
+                       .on_answer = mv_audit_http_record, .on_answer_ctx = a};
     assert_int_equal(mv_http_server_start(&cfg, &srv), MV_OK);
     uint16_t port = mv_http_server_port(srv);
     assert_int_equal(mv_auth_verifier_add_listen(c.v, "127.0.0.1:0", port), MV_OK);
@@ -596,6 +598,67 @@ static void test_http_hook(void **state)
     mv_free(l.text);
 }
 
+/* The daemon scaffold: its verifier accepts a request signed for the port chosen at bind
+ * time, the port file names that port, the metrics token exists (0600), every answered request
+ * except /healthz reaches the audit log, and stopping frees and zeroes everything. */
+static void test_service_scaffold(void **state)
+{
+    (void)state;
+    const char *dir = tu_tmpdir();
+    char port_file[512], tok[512];
+    mv_audit *a = NULL;
+    mv_service svc;
+    hctx c;
+    snprintf(port_file, sizeof port_file, "%s/port", dir);
+    snprintf(tok, sizeof tok, "%s/metrics.token", dir);
+    assert_int_equal(mv_audit_open(dir, "web", g_sk, &no_timer, &a), MV_OK);
+    mv_service_config sc = {.component = "svc_test", .dir = dir, .skew_seconds = 300, .audit = a};
+    memcpy(sc.hospital_pk, g_pk, 32);
+    assert_int_equal(mv_service_start(&sc, &svc), MV_OK);
+    assert_non_null(svc.auth);
+    assert_non_null(svc.metrics);
+    assert_null(svc.revocations); /* hospital_url NULL: no poller */
+    assert_int_equal((int)strlen(svc.metrics_token), 64);
+    struct stat st;
+    assert_int_equal(stat(tok, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    c.v = svc.auth;
+    mv_http_config hc = {.listen = "127.0.0.1:0", .max_body = 1024, .handler = handler, .ctx = &c};
+    assert_int_equal(mv_service_listen(&svc, &hc, "", port_file), MV_OK);
+    assert_true(svc.port != 0);
+    char want[16], got[16] = "";
+    snprintf(want, sizeof want, "%u\n", (unsigned)svc.port);
+    FILE *f = fopen(port_file, "r");
+    assert_non_null(f);
+    assert_non_null(fgets(got, sizeof got, f));
+    fclose(f);
+    assert_string_equal(got, want);
+    call(svc.port, "/plain", 0, 201);
+    call(svc.port, "/signed", 1, 201);
+    call(svc.port, "/healthz", 0, 200);
+    mv_service_stop_serving(&svc);
+    assert_null(svc.http);
+    assert_non_null(svc.auth); /* only the server went */
+    mv_service_stop(&svc);
+    assert_null(svc.auth);
+    assert_null(svc.metrics);
+    assert_int_equal(svc.metrics_token[0], 0);
+    mv_service_stop(&svc); /* twice is harmless */
+    mv_audit_close(a);
+    mv_audit_report rep;
+    assert_int_equal(mv_audit_verify_file(log_path(dir), g_pk, &rep), MV_OK);
+    assert_int_equal(rep.entries, 4); /* start, 2 requests, stop: /healthz is not logged */
+
+    /* A bad configuration starts nothing, and stopping the empty service is harmless. */
+    sc.component = NULL;
+    assert_int_equal(mv_service_start(&sc, &svc), MV_ERR_INVAL);
+    assert_null(svc.auth);
+    mv_service_stop(&svc);
+    assert_int_equal(mv_service_start(NULL, &svc), MV_ERR_INVAL);
+    assert_int_equal(mv_service_listen(&svc, &hc, NULL, NULL), MV_ERR_INVAL);
+    mv_service_stop(NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -610,6 +673,7 @@ int main(void)
         cmocka_unit_test(test_key_load),
         cmocka_unit_test(test_allocation_failures),
         cmocka_unit_test(test_http_hook),
+        cmocka_unit_test(test_service_scaffold),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -1,9 +1,10 @@
-/* test_core.c - mv_err, mv_mem, mv_buf and the hex/base64 codecs. */
+/* test_core.c - mv_err, mv_mem, mv_buf, the hex/base64 codecs and the monotonic clock. */
 #include "testutil.h"
 
 #include <string.h>
 
 #include "medvault/mv_buf.h"
+#include "medvault/mv_clock.h"
 #include "medvault/mv_codec.h"
 #include "medvault/mv_err.h"
 #include "medvault/mv_mem.h"
@@ -171,6 +172,30 @@ static void test_array_grow(void **state)
     mv_free(a);
 }
 
+/* The three readings agree with each other, never go back, and a deadline is normalised
+ * and lies the asked number of milliseconds after the reading before it. */
+static void test_mono_clock(void **state)
+{
+    (void)state;
+    double s0 = mv_mono_seconds();
+    uint64_t m0 = mv_mono_ms();
+    struct timespec now, at;
+    mv_mono_deadline(&now, 0);
+    mv_mono_deadline(&at, 2999);
+    double s1 = mv_mono_seconds();
+    uint64_t m1 = mv_mono_ms();
+    assert_true(s1 >= s0);
+    assert_true(m1 >= m0);
+    assert_true(m0 + 1 >= (uint64_t)(s0 * 1000.0) && m0 <= (uint64_t)(s1 * 1000.0) + 1);
+    assert_true(now.tv_nsec >= 0 && now.tv_nsec < 1000000000L);
+    assert_true(at.tv_nsec >= 0 && at.tv_nsec < 1000000000L);
+    double n = (double)now.tv_sec + (double)now.tv_nsec / 1e9;
+    double a = (double)at.tv_sec + (double)at.tv_nsec / 1e9;
+    assert_true(n >= s0 && n <= s1);
+    assert_true(a - n >= 2.999 - 0.5 && a - n <= 2.999 + 0.5);
+    assert_true(a >= s0 + 2.999 - 1e-6);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -178,6 +203,7 @@ int main(void)
         cmocka_unit_test(test_buf_alloc_failure), cmocka_unit_test(test_hex),
         cmocka_unit_test(test_b64), cmocka_unit_test(test_ct_eq),
         cmocka_unit_test(test_array_grow), cmocka_unit_test(test_varint),
+        cmocka_unit_test(test_mono_clock),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "medvault/mv_auth.h"
+#include "medvault/mv_clock.h"
 #include "medvault/mv_http.h"
 #include "medvault/mv_httpc.h"
 #include "medvault/mv_mem.h"
@@ -1151,9 +1152,7 @@ static void test_metrics_token(void **state)
 
 static double now_s(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    return mv_mono_seconds();
 }
 
 /* A connection to port from source address src (e.g. "127.0.0.2"). */

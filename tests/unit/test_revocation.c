@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "medvault/mv_auth.h"
+#include "medvault/mv_clock.h"
 #include "medvault/mv_codec.h"
 #include "medvault/mv_file.h"
 #include "medvault/mv_http.h"
@@ -18,7 +19,7 @@
 #include "medvault/mv_json.h"
 #include "medvault/mv_mem.h"
 #include "medvault/mv_metrics.h"
-#include "medvault/mv_revocation.h"
+#include "medvault/mv_revocation_poller.h"
 #include "medvault/mv_sig.h"
 #include "medvault/mv_storage.h"
 
@@ -430,9 +431,7 @@ static unsigned fake_hits(fake_hospital *h)
 
 static double mono(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    return mv_mono_seconds();
 }
 
 /* A request by (pk, sk) holding a credential for pk, verified now: MV_OK or the error. */

@@ -5,10 +5,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "medvault/mv_auth.h"
 #include "medvault/mv_box.h"
 #include "medvault/mv_buf.h"
 #include "medvault/mv_codec.h"
+#include "medvault/mv_credential.h"
 #include "medvault/mv_file.h"
 #include "medvault/mv_json.h"
 #include "medvault/mv_mem.h"

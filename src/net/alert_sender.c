@@ -1,4 +1,4 @@
-/* alert.c - alerts leave a service as signed requests carrying only identifiers and fixed
+/* alert_sender.c - alerts leave a service as signed requests carrying only identifiers and fixed
  * reasons (never record content or secrets), and reporting never blocks or is blocked by the
  * request path: a bounded queue, coalescing and a background sender. */
 #include "medvault/mv_alert.h"
@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "medvault/mv_clock.h"
 #include "medvault/mv_codec.h"
 #include "medvault/mv_httpc.h"
 #include "medvault/mv_log.h"
@@ -160,13 +161,6 @@ struct mv_alert_reporter {
     pthread_t thread;
 };
 
-static double mono_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void count_metric(mv_metrics *m, const char *name, const char *help)
 {
     if (m)
@@ -219,7 +213,7 @@ void mv_alert_report(mv_alert_reporter *r, const mv_alert *a)
         free_slot->used = 1;
         free_slot->alert = *a;
         free_slot->pending = 1;
-        free_slot->window_at = mono_s();
+        free_slot->window_at = mv_mono_seconds();
     } else {
         dropped = 1;
     }
@@ -272,7 +266,7 @@ static int flush_due(mv_alert_reporter *r)
 {
     for (size_t i = 0; i < MV_ALERT_QUEUE_MAX; i++) {
         slot *s = &r->slots[i];
-        double now = mono_s();
+        double now = mv_mono_seconds();
         if (!s->used)
             continue;
         if (s->pending == 0) {
@@ -294,14 +288,14 @@ static int flush_due(mv_alert_reporter *r)
         }
         s->pending -= n < s->pending ? n : s->pending;
         s->posted = 1;
-        s->window_at = mono_s();
+        s->window_at = mv_mono_seconds();
     }
     return 0;
 }
 
 static double next_due(mv_alert_reporter *r)
 {
-    double due = mono_s() + r->window;
+    double due = mv_mono_seconds() + r->window;
     for (size_t i = 0; i < MV_ALERT_QUEUE_MAX; i++) {
         slot *s = &r->slots[i];
         if (!s->used)
@@ -320,28 +314,22 @@ static void *reporter_main(void *arg)
     mv_alert_reporter *r = arg;
     pthread_mutex_lock(&r->lock);
     while (!r->stop) {
-        double due = next_due(r), now = mono_s();
+        double due = next_due(r), now = mv_mono_seconds();
         if (due > now) {
             struct timespec ts;
-            clock_gettime(CLOCK_MONOTONIC, &ts);
-            double wait = due - now;
-            ts.tv_sec += (time_t)wait;
-            ts.tv_nsec += (long)((wait - (double)(time_t)wait) * 1e9);
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
+            /* Rounded up to the next millisecond, so the wait never ends before the alert is due. */
+            mv_mono_deadline(&ts, (uint64_t)((due - now) * 1000.0) + 1);
             int e = pthread_cond_timedwait(&r->wake, &r->lock, &ts);
             if (e != ETIMEDOUT || r->stop)
                 continue; /* woken: recompute (a new alert may be due at once) */
         }
-        if (mono_s() < r->next_try)
+        if (mv_mono_seconds() < r->next_try)
             continue;
         if (flush_due(r)) {
             r->backoff = r->backoff < BACKOFF_MIN ? BACKOFF_MIN : r->backoff * 2;
             if (r->backoff > BACKOFF_MAX)
                 r->backoff = BACKOFF_MAX;
-            r->next_try = mono_s() + r->backoff;
+            r->next_try = mv_mono_seconds() + r->backoff;
         } else {
             r->backoff = 0;
             r->next_try = 0;
@@ -423,9 +411,9 @@ void mv_alert_reporter_stop(mv_alert_reporter *r)
     pthread_join(r->thread, NULL);
     /* Last attempt, bounded: one pass while the budget lasts (each POST times out in 5 s at
      * worst, so a dead hospital costs at most one timeout). */
-    double deadline = mono_s() + STOP_BUDGET_S;
+    double deadline = mv_mono_seconds() + STOP_BUDGET_S;
     pthread_mutex_lock(&r->lock);
-    for (size_t i = 0; i < MV_ALERT_QUEUE_MAX && mono_s() < deadline; i++) {
+    for (size_t i = 0; i < MV_ALERT_QUEUE_MAX && mv_mono_seconds() < deadline; i++) {
         slot *s = &r->slots[i];
         if (!s->used || !s->pending)
             continue;

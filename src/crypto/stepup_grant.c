@@ -1,4 +1,4 @@
-/* stepup.c - a step-up grant is trusted only with the hospital's signature over every byte and
+/* stepup_grant.c - a step-up grant is trusted only with the hospital's signature over every byte and
  * only inside its validity window; device proofs are domain-separated from every other
  * signature a device or user key makes. */
 #include "medvault/mv_stepup.h"
