@@ -31,6 +31,7 @@
 #include "medvault/mv_mem.h"
 #include "decoy_store.h"
 #include "net/frames.h"
+#include "record_meta.h"
 #include "storage_internal.h"
 
 #define DECOY_COMPONENT "decoy"
@@ -724,13 +725,7 @@ static void readers_get(decoy_srv *d, const mv_decoy_forward *f, const char *arg
     /* As the primary, with its writer: the ACL starts with the owner, then the patient, then
      * the other readers, among whom a caller who proved its key (a reader of the record) is. */
     mv_store_record_info info;
-    memset(&info, 0, sizeof info);
-    memcpy(info.id, s->id, 16);
-    memcpy(info.owner, s->owner, 32);
-    memcpy(info.patient, s->patient, 32);
-    memcpy(info.episode, s->episode, 16);
-    snprintf(info.dept, sizeof info.dept, "%s", s->department);
-    info.created = s->created;
+    storage_info_of_shape(s, &info);
     memcpy(info.readers[info.n_readers++], s->owner, 32);
     if (!is_zero(s->patient, 32) && memcmp(s->patient, s->owner, 32) != 0)
         memcpy(info.readers[info.n_readers++], s->patient, 32);
@@ -900,19 +895,12 @@ static void records_put(const mv_decoy_forward *f, mv_http_response *resp)
     mv_buf_clear(&b);
 }
 
-/* s as a line of the primary's listing. */
+/* s as a line of the primary's listing, through the primary's own record info. */
 static void listing_entry_of(const mv_decoy_shape *s, storage_listing_entry *e)
 {
-    memset(e, 0, sizeof *e);
-    memcpy(e->id, s->id, 16);
-    memcpy(e->owner, s->owner, 32);
-    memcpy(e->patient, s->patient, 32);
-    memcpy(e->episode, s->episode, 16);
-    snprintf(e->dept, sizeof e->dept, "%s", s->department);
-    e->created = s->created;
-    e->envelope_len = s->env_len;
-    e->logical_bytes = mv_decoy_shape_bytes(s); /* envelope + blocks, as the store counts it */
-    e->n_tags = s->n_blocks;
+    mv_store_record_info info;
+    storage_info_of_shape(s, &info);
+    storage_listing_entry_of(&info, e);
 }
 
 /* The listing, written by the primary's own writer (same format, same order): for a proven
@@ -997,8 +985,10 @@ static void stats(decoy_srv *d, mv_http_response *resp)
     static const char *const depts[] = {"cardiology", "neurology", "oncology", "endocrinology"};
     uint8_t k[32];
     uint64_t today = (uint64_t)time(NULL) / 86400, since = today > d->anchor / 86400 ? today - d->anchor / 86400 : 0;
-    uint64_t r[4], l[4], ph[4], all_r = 0, all_l = 0, all_p = 0, all_b = 0;
+    uint64_t r[4] = {0}, l[4] = {0}, ph[4] = {0}, all_r = 0, all_l = 0, all_p = 0, all_b = 0;
+    mv_store_stats st;
     mv_buf b;
+    memset(&st, 0, sizeof st);
     mv_buf_init(&b, 1u << 16);
     mv_err rc = mv_hkdf_sha256(k, sizeof k, (const uint8_t *)"medvault-decoy-stats-v1", 23, d->seed,
                                MV_DECOY_SEED_BYTES, NULL, 0);
@@ -1017,24 +1007,26 @@ static void stats(decoy_srv *d, mv_http_response *resp)
      * add framing and dead bytes; the index about 80 bytes a record over a fixed 300 KB;
      * physical = packs + index. */
     uint64_t packs = all_p + all_p / 40, index = 300000 + all_r * (78 + k[20] % 8);
+    /* Written by the primary's writer from a stats report as its store would fill it. */
+    st.records = all_r;
+    st.blocks = all_b;
+    st.logical_bytes = all_l;
+    st.physical_bytes = packs + index;
+    st.data_bytes = all_p;
+    st.pack_bytes = packs;
+    st.index_bytes = index;
+    st.envelope_bytes = all_p * 7 / 10;
+    st.block_bytes = all_p * 3 / 10;
+    st.n_depts = 4;
+    for (int i = 0; i < 4; i++) {
+        snprintf(st.depts[i].dept, sizeof st.depts[i].dept, "%s", depts[i]);
+        st.depts[i].records = r[i];
+        st.depts[i].logical_bytes = l[i];
+        st.depts[i].physical_bytes = ph[i];
+        st.depts[i].dedup_hits = r[i] * 7 / 10;
+    }
     if (rc == MV_OK)
-        rc = mv_buf_printf(&b,
-                           "{\"records\":%llu,\"blocks\":%llu,\"logical_bytes\":%llu,\"physical_bytes\":%llu,"
-                           "\"data_bytes\":%llu,\"pack_bytes\":%llu,\"index_bytes\":%llu,\"envelope_bytes\":%llu,"
-                           "\"block_bytes\":%llu,\"savings\":%.4f,\"departments\":{",
-                           (unsigned long long)all_r, (unsigned long long)all_b, (unsigned long long)all_l,
-                           (unsigned long long)(packs + index), (unsigned long long)all_p,
-                           (unsigned long long)packs, (unsigned long long)index,
-                           (unsigned long long)(all_p * 7 / 10), (unsigned long long)(all_p * 3 / 10),
-                           1.0 - (double)(packs + index) / (double)all_l);
-    for (int i = 0; rc == MV_OK && i < 4; i++)
-        rc = mv_buf_printf(&b, "%s\"%s\":{\"records\":%llu,\"logical_bytes\":%llu,\"physical_bytes\":%llu,"
-                               "\"dedup_hits\":%llu,\"savings\":%.4f}",
-                           i ? "," : "", depts[i], (unsigned long long)r[i], (unsigned long long)l[i],
-                           (unsigned long long)ph[i], (unsigned long long)(r[i] * 7 / 10),
-                           1.0 - (double)ph[i] / (double)l[i]);
-    if (rc == MV_OK)
-        rc = mv_buf_puts(&b, "}}");
+        rc = storage_write_stats(&b, &st);
     mv_http_respond_built(resp, rc, 200, &b);
     mv_buf_clear(&b);
     sodium_memzero(k, sizeof k);

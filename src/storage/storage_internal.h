@@ -131,20 +131,6 @@ void storage_handle_records_get(storage_srv *s, const mv_credential *cred, const
                                 mv_http_response *resp);
 void storage_handle_records_list(storage_srv *s, const mv_credential *cred, mv_http_response *resp);
 
-/* One record's line of a listing (GET /v1/records). */
-typedef struct storage_listing_entry {
-    uint8_t id[16], owner[32], patient[32], episode[16]; /* patient, episode all zero: none */
-    char dept[MV_STORE_DEPT_MAX + 1];
-    uint64_t created, envelope_len, logical_bytes, n_tags; /* logical: envelope + blocks */
-} storage_listing_entry;
-/* Appends the listing answer {"records":[...]} for v[0..n), sorted in place by creation time
- * then id: the one writer of both roles, so the decoy cloud's listings have the primary's
- * format and order. Errors: MV_ERR_TOO_LARGE (b's cap), MV_ERR_NOMEM. */
-mv_err storage_write_listing(mv_buf *b, storage_listing_entry *v, size_t n) __attribute__((warn_unused_result));
-/* Appends the readers answer (GET /v1/records/{id}/readers): {"id","owner","patient",
- * "episode","department","created","readers":[...]} from info (readers in info's order, owner
- * first). Both roles write it. Errors: MV_ERR_TOO_LARGE (b's cap), MV_ERR_NOMEM. */
-mv_err storage_write_access(mv_buf *b, const mv_store_record_info *info) __attribute__((warn_unused_result));
 /* arg is "<32 hex>/readers". GET: the record's metadata and ACL (readers only); POST: an
  * MVA1 frame replacing the ACL (owner, patient or admin). */
 void storage_handle_record_readers_get(storage_srv *s, const mv_credential *cred, const char *arg,
