@@ -1,6 +1,7 @@
 /* storage_internal.h - shared state and helpers of the storage server's modules
- * (storage.c: lifecycle, routing, metrics; storage_blocks.c: dupcheck and blocks;
- * storage_records.c: records, stats, gc). Internal to libmedvault. */
+ * (storage.c: configuration, start-up of either role, metrics; storage_router.c: routing;
+ * storage_blocks.c: dupcheck and blocks; storage_records.c: records, stats, gc).
+ * Internal to libmedvault. */
 #ifndef MV_STORAGE_INTERNAL_H
 #define MV_STORAGE_INTERNAL_H
 
@@ -50,33 +51,10 @@ enum storage_route {
     R_AUDIT, /* GET /v1/audit (any method reaches the same check) */
 };
 
-/* A bounds-checked little-endian reader over an untrusted frame. Every getter returns 0 on
- * success and -1 (consuming nothing) when the frame is too short. */
-typedef struct storage_rd {
-    const uint8_t *p;
-    size_t len;
-    size_t off;
-} storage_rd;
-
-void storage_rd_init(storage_rd *r, const uint8_t *p, size_t len);
-size_t storage_rd_left(const storage_rd *r);
-int storage_rd_bytes(storage_rd *r, size_t n, const uint8_t **out);
-int storage_rd_u8(storage_rd *r, uint8_t *out);
-int storage_rd_u32(storage_rd *r, uint32_t *out);
-int storage_rd_u64(storage_rd *r, uint64_t *out);
-
-/* Little-endian appends. */
-mv_err storage_put_u32(mv_buf *b, uint32_t v) __attribute__((warn_unused_result));
-
 /* Metrics are best effort: a full registry drops the sample, serving goes on. */
 void storage_count(storage_srv *s, const char *name, const char *help, const char *labels, uint64_t n);
 /* Refreshes the logical/physical/record gauges from mv_store_stats. */
 void storage_update_gauges(storage_srv *s);
-
-/* Copies a department name of dlen bytes from a frame into out (NUL-terminated). Returns 0
- * if it is 1..MV_CRED_MAX_DEPT_LEN bytes, -1 otherwise. Characters are not checked here: a
- * name is only ever compared with the credential's departments. */
-int storage_dept_copy(char out[MV_CRED_MAX_DEPT_LEN + 1], const uint8_t *p, size_t dlen);
 
 /* Opens cfg->dir's audit log (mv_audit.h) for component ("storage" or "decoy"), signed with
  * the server's identity key if cfg->identity_dir is set, else with DIR/audit.key (created
@@ -141,6 +119,10 @@ void storage_handle_record_delete(storage_srv *s, const mv_credential *cred, con
                                   mv_http_response *resp);
 void storage_handle_stats(storage_srv *s, mv_http_response *resp);
 void storage_handle_gc(storage_srv *s, const mv_credential *cred, mv_http_response *resp);
+
+/* The primary's HTTP handler (mv_http_config.handler; ctx is the storage_srv): routes, counts,
+ * authenticates, asks the guard, then calls the endpoint's handler (storage_router.c). */
+void storage_handle_request(void *ctx, const mv_http_request *req, mv_http_response *resp);
 
 /* ---------- the guard (storage_guard.c) ----------
  * Pure decision functions first (unit-tested with injected time), then the server hooks. */
