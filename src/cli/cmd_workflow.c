@@ -398,7 +398,7 @@ static int appt_send(int argc, char **argv, const char *usage, int create)
     if (o.v[A_AT] && time_arg(o.v[A_AT], &at) != 0)
         return CLI_USAGE;
     const char *id = create ? NULL : argv[optind];
-    if (id && (strlen(id) != 32 || strspn(id, "0123456789abcdef") != 32)) {
+    if (id && !mv_is_lower_hex(id, 32)) {
         cli_err("an appointment id is 32 lowercase hex digits");
         return CLI_USAGE;
     }
@@ -496,7 +496,7 @@ static int appt_show(int argc, char **argv)
         return r;
     if ((r = expect_args(argc, optind, 1, appt_show_usage)) >= 0)
         return r;
-    if (strlen(argv[optind]) != 32 || strspn(argv[optind], "0123456789abcdef") != 32) {
+    if (!mv_is_lower_hex(argv[optind], 32)) {
         cli_err("an appointment id is 32 lowercase hex digits");
         return CLI_USAGE;
     }
@@ -707,7 +707,7 @@ static int share_run(int argc, char **argv, int mode /* 1 grant, 0 revoke, 2 pat
     }
     if (mode != 2 && (!o.v[0] || cli_hex_arg(o.v[0], target, 32, "--to KEY") != 0))
         return CLI_USAGE;
-    if (by_episode && (strlen(o.v[1]) != 32 || strspn(o.v[1], "0123456789abcdef") != 32)) {
+    if (by_episode && !mv_is_lower_hex(o.v[1], 32)) {
         cli_err("--episode takes an appointment id (32 lowercase hex digits)");
         return CLI_USAGE;
     }
@@ -1513,7 +1513,7 @@ int cmd_dashboard(int argc, char **argv)
         uint8_t sig[64], msg[sizeof DASH_DOMAIN + 256];
         char khex[65], shex[129];
         size_t cl = strlen(o.v[0]);
-        if (cl == 0 || cl > 256 || strspn(o.v[0], "0123456789abcdef") != cl) {
+        if (cl > 256 || !mv_is_lower_hex(o.v[0], cl)) {
             cli_err("the challenge is the hex text shown on the login page");
             return CLI_USAGE;
         }
