@@ -252,16 +252,8 @@ mv_err decoy_with(decoy_srv *d, const mv_decoy_shape *s, mv_err (*fn)(void *, co
     for (size_t i = 0; keep && i < rec.n_blocks; i++)
         bytes += rec.blocks[i].len;
     if (batch) {
-        if (batch->n == batch->cap) {
-            size_t nc = batch->cap ? 2 * batch->cap : 64;
-            gen_pending *nv = nc <= SIZE_MAX / sizeof *nv ? mv_realloc(batch->v, nc * sizeof *nv) : NULL;
-            if (!nv) {
-                rc = MV_ERR_NOMEM;
-                goto unlock;
-            }
-            batch->v = nv;
-            batch->cap = nc;
-        }
+        if ((rc = mv_array_grow(&batch->v, &batch->cap, batch->n, sizeof *batch->v, 64)) != MV_OK)
+            goto unlock;
         gen_pending *p = &batch->v[batch->n++];
         p->s = s;
         p->enc = enc;

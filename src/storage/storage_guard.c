@@ -46,14 +46,8 @@ guard_profile *guard_profile_of(storage_guard *g, const uint8_t subject[32])
     }
     if (g->n_prof == GUARD_MAX_PROFILES)
         return NULL;
-    if (g->n_prof == g->cap_prof) {
-        size_t nc = g->cap_prof ? g->cap_prof * 2 : 64;
-        guard_profile *np = mv_realloc(g->prof, nc * sizeof *np);
-        if (!np)
-            return NULL;
-        g->prof = np;
-        g->cap_prof = nc;
-    }
+    if (mv_array_grow(&g->prof, &g->cap_prof, g->n_prof, sizeof *g->prof, 64) != MV_OK)
+        return NULL;
     memmove(&g->prof[lo + 1], &g->prof[lo], (g->n_prof - lo) * sizeof *g->prof);
     g->n_prof++;
     guard_profile_init(&g->prof[lo], subject);
@@ -255,18 +249,13 @@ static int key_reads(const uint8_t key[32], const mv_store_record_info *info)
 static mv_err shapes_add(storage_srv *s, struct shape_list *l, const uint8_t id[16], const uint8_t *reader,
                          uint64_t created_max)
 {
-    if (l->n == l->cap) {
-        size_t nc = l->cap ? l->cap * 2 : 16;
-        if (nc > MV_DECOY_MAX_SHAPES)
-            return MV_ERR_TOO_LARGE;
-        mv_decoy_shape *nv = mv_realloc(l->v, nc * sizeof *nv);
-        if (!nv)
-            return MV_ERR_NOMEM;
-        l->v = nv;
-        l->cap = nc;
-    }
+    if (l->n == l->cap && l->cap * 2 > MV_DECOY_MAX_SHAPES) /* the next doubling would pass the frame's cap */
+        return MV_ERR_TOO_LARGE;
+    mv_err rc = mv_array_grow(&l->v, &l->cap, l->n, sizeof *l->v, 16);
+    if (rc != MV_OK)
+        return rc;
     mv_decoy_shape_init(&l->v[l->n]);
-    mv_err rc = shape_of(s, id, reader, created_max, &l->v[l->n]);
+    rc = shape_of(s, id, reader, created_max, &l->v[l->n]);
     if (rc == MV_OK)
         l->n++;
     return rc == MV_ERR_NOT_FOUND || rc == MV_ERR_PARSE ? MV_OK : rc;
@@ -289,16 +278,11 @@ struct list_ids {
 static mv_err collect_id(void *ctx, const mv_store_record_info *info)
 {
     struct list_ids *l = ctx;
-    if (l->n == l->cap) {
-        size_t nc = l->cap ? l->cap * 2 : 64;
-        if (nc > MV_DECOY_MAX_SHAPES)
-            return MV_ERR_TOO_LARGE;
-        uint8_t(*nv)[16] = mv_realloc(l->ids, nc * 16);
-        if (!nv)
-            return MV_ERR_NOMEM;
-        l->ids = nv;
-        l->cap = nc;
-    }
+    if (l->n == l->cap && l->cap * 2 > MV_DECOY_MAX_SHAPES) /* the next doubling would pass the frame's cap */
+        return MV_ERR_TOO_LARGE;
+    mv_err rc = mv_array_grow(&l->ids, &l->cap, l->n, sizeof *l->ids, 64);
+    if (rc != MV_OK)
+        return rc;
     memcpy(l->ids[l->n++], info->id, 16);
     return MV_OK;
 }
