@@ -26,7 +26,6 @@ static void record_get(decoy_srv *d, const mv_decoy_forward *f, const char *hex,
 {
     uint8_t id[16];
     mv_decoy_shape own;
-    char h[65];
     mv_decoy_shape_init(&own);
     if (parse_hex(hex, strlen(hex), id, 16)) {
         mv_http_respond_json_error(resp, 400, "the path must end in a 32-hex-digit record id");
@@ -41,23 +40,10 @@ static void record_get(decoy_srv *d, const mv_decoy_forward *f, const char *hex,
         mv_http_respond_json_error(resp, 404, "no such record");
         return;
     }
-    if (rc == MV_OK && (mv_hex_encode(h, sizeof h, s->owner, 32) != MV_OK ||
-                        mv_http_response_header(resp, "MV-Record-Owner", h) != MV_OK))
-        rc = MV_ERR_INVAL;
-    if (rc == MV_OK && !sodium_is_zero(s->patient, 32) &&
-        (mv_hex_encode(h, sizeof h, s->patient, 32) != MV_OK ||
-         mv_http_response_header(resp, "MV-Record-Patient", h) != MV_OK))
-        rc = MV_ERR_INVAL;
-    if (rc == MV_OK && !sodium_is_zero(s->episode, 16) &&
-        (mv_hex_encode(h, sizeof h, s->episode, 16) != MV_OK ||
-         mv_http_response_header(resp, "MV-Record-Episode", h) != MV_OK))
+    if (rc == MV_OK && storage_set_record_headers(resp, s->owner, s->patient, s->episode) != MV_OK)
         rc = MV_ERR_INVAL;
     mv_decoy_shape_clear(&own);
-    if (rc != MV_OK) {
-        storage_respond_store_error(resp, rc, "decoy record");
-        return;
-    }
-    storage_set_type(resp, 200, "application/octet-stream");
+    storage_respond_octets(resp, rc, NULL, "decoy record");
 }
 
 static void records_get(decoy_srv *d, const mv_decoy_forward *f, mv_http_response *resp)
@@ -119,15 +105,7 @@ static void records_get(decoy_srv *d, const mv_decoy_forward *f, mv_http_respons
     rc = mv_frame_end(&w);
     if (rc == MV_OK && frc != MV_OK)
         rc = frc;
-    if (rc == MV_ERR_TOO_LARGE) {
-        mv_http_respond_json_error(resp, 413, "the answer would exceed 256 MiB: ask for fewer records");
-        return;
-    }
-    if (rc != MV_OK) {
-        storage_respond_store_error(resp, rc, "record read");
-        return;
-    }
-    storage_set_type(resp, 200, "application/octet-stream");
+    storage_respond_octets(resp, rc, "the answer would exceed 256 MiB: ask for fewer records", "record read");
 }
 
 static void readers_get(decoy_srv *d, const mv_decoy_forward *f, const char *arg, mv_http_response *resp)
@@ -230,11 +208,7 @@ static void block_get(decoy_srv *d, const char *hex, mv_http_response *resp)
         mv_http_respond_json_error(resp, 404, "no such block");
         return;
     }
-    if (rc != MV_OK) {
-        storage_respond_store_error(resp, rc, "block read");
-        return;
-    }
-    storage_set_type(resp, 200, "application/octet-stream");
+    storage_respond_octets(resp, rc, NULL, "block read");
 }
 
 static mv_err decoy_block_read(void *ctx, const uint8_t tag[32], mv_buf *out)

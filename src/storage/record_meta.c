@@ -9,6 +9,7 @@
 
 #include <sodium.h>
 
+#include "medvault/mv_codec.h"
 #include "medvault/mv_json.h"
 #include "record_meta.h"
 
@@ -16,6 +17,21 @@
 static mv_err write_hex_or_empty(mv_buf *b, const uint8_t *p, size_t n)
 {
     return sodium_is_zero(p, n) ? mv_buf_puts(b, "\"\"") : mv_json_write_hex(b, p, n);
+}
+
+mv_err storage_set_record_headers(mv_http_response *resp, const uint8_t owner[32], const uint8_t patient[32],
+                                  const uint8_t episode[16])
+{
+    char h[65];
+    if (mv_hex_encode(h, sizeof h, owner, 32) != MV_OK || mv_http_response_header(resp, "MV-Record-Owner", h) != MV_OK)
+        return MV_ERR_INVAL;
+    if (!sodium_is_zero(patient, 32) && (mv_hex_encode(h, sizeof h, patient, 32) != MV_OK ||
+                                         mv_http_response_header(resp, "MV-Record-Patient", h) != MV_OK))
+        return MV_ERR_INVAL;
+    if (!sodium_is_zero(episode, 16) && (mv_hex_encode(h, sizeof h, episode, 16) != MV_OK ||
+                                         mv_http_response_header(resp, "MV-Record-Episode", h) != MV_OK))
+        return MV_ERR_INVAL;
+    return MV_OK;
 }
 
 void storage_listing_entry_of(const mv_store_record_info *info, storage_listing_entry *e)

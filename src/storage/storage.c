@@ -168,6 +168,16 @@ void storage_set_type(mv_http_response *resp, int status, const char *content_ty
     snprintf(resp->content_type, sizeof resp->content_type, "%s", content_type);
 }
 
+void storage_respond_octets(mv_http_response *resp, mv_err rc, const char *too_large, const char *what)
+{
+    if (rc == MV_ERR_TOO_LARGE && too_large)
+        mv_http_respond_json_error(resp, 413, too_large);
+    else if (rc != MV_OK)
+        storage_respond_store_error(resp, rc, what);
+    else
+        storage_set_type(resp, 200, "application/octet-stream");
+}
+
 /* ---------- pow key ---------- */
 
 mv_err storage_secret_load(const char *dir, const char *name, size_t n, const char *component, const char *what,

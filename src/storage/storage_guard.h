@@ -81,6 +81,9 @@ guard_profile *guard_profile_of(storage_guard *g, const uint8_t subject[32]);
  * new file. Saving: lock held. Loading: at start, before any thread; a missing file is an
  * empty set. Errors: MV_ERR_IO, MV_ERR_PARSE, MV_ERR_NOMEM, MV_ERR_TOO_LARGE. */
 mv_err guard_save_honeytokens(storage_guard *g) __attribute__((warn_unused_result));
+/* Appends {"honeytokens":[{"id","department","created"},...]}: the file's content and the
+ * admin's GET /v1/honeytokens answer alike. Lock held. Errors: MV_ERR_TOO_LARGE, MV_ERR_NOMEM. */
+mv_err guard_write_honeytokens(const storage_guard *g, mv_buf *b) __attribute__((warn_unused_result));
 mv_err guard_load_honeytokens(storage_guard *g) __attribute__((warn_unused_result));
 mv_err guard_save_profiles(storage_guard *g) __attribute__((warn_unused_result));
 mv_err guard_load_profiles(storage_guard *g) __attribute__((warn_unused_result));

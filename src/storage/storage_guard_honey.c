@@ -212,21 +212,8 @@ void storage_guard_honeytokens_get(storage_srv *s, const mv_credential *cred, mv
     }
     mv_buf_init(&b, GUARD_STATE_MAX);
     pthread_mutex_lock(&g->lock);
-    mv_err rc = mv_buf_puts(&b, "{\"honeytokens\":[");
-    for (size_t i = 0; rc == MV_OK && i < g->n_ht; i++) {
-        rc = mv_buf_puts(&b, i ? ",{\"id\":" : "{\"id\":");
-        if (rc == MV_OK)
-            rc = mv_json_write_hex(&b, g->ht[i].id, 16);
-        if (rc == MV_OK)
-            rc = mv_buf_puts(&b, ",\"department\":");
-        if (rc == MV_OK)
-            rc = mv_json_write_str(&b, g->ht[i].dept, strlen(g->ht[i].dept));
-        if (rc == MV_OK)
-            rc = mv_buf_printf(&b, ",\"created\":%llu}", (unsigned long long)g->ht[i].created);
-    }
+    mv_err rc = guard_write_honeytokens(g, &b);
     pthread_mutex_unlock(&g->lock);
-    if (rc == MV_OK)
-        rc = mv_buf_puts(&b, "]}");
     mv_http_respond_built(resp, rc, 200, &b);
     mv_buf_clear(&b);
 }

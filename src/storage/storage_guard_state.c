@@ -27,25 +27,31 @@ static mv_err read_json_file(const char *path, mv_json **out)
     return rc;
 }
 
+mv_err guard_write_honeytokens(const storage_guard *g, mv_buf *b)
+{
+    mv_err rc = mv_buf_puts(b, "{\"honeytokens\":[");
+    for (size_t i = 0; rc == MV_OK && i < g->n_ht; i++) {
+        rc = mv_buf_puts(b, i ? ",{\"id\":" : "{\"id\":");
+        if (rc == MV_OK)
+            rc = mv_json_write_hex(b, g->ht[i].id, 16);
+        if (rc == MV_OK)
+            rc = mv_buf_puts(b, ",\"department\":");
+        if (rc == MV_OK)
+            rc = mv_json_write_str(b, g->ht[i].dept, strlen(g->ht[i].dept));
+        if (rc == MV_OK)
+            rc = mv_buf_printf(b, ",\"created\":%llu}", (unsigned long long)g->ht[i].created);
+    }
+    return rc == MV_OK ? mv_buf_puts(b, "]}") : rc;
+}
+
 /* Writes the honeytoken set. Lock held. */
 mv_err guard_save_honeytokens(storage_guard *g)
 {
     mv_buf b;
     mv_buf_init(&b, GUARD_STATE_MAX);
-    mv_err rc = mv_buf_puts(&b, "{\"honeytokens\":[");
-    for (size_t i = 0; rc == MV_OK && i < g->n_ht; i++) {
-        rc = mv_buf_puts(&b, i ? ",{\"id\":" : "{\"id\":");
-        if (rc == MV_OK)
-            rc = mv_json_write_hex(&b, g->ht[i].id, 16);
-        if (rc == MV_OK)
-            rc = mv_buf_puts(&b, ",\"department\":");
-        if (rc == MV_OK)
-            rc = mv_json_write_str(&b, g->ht[i].dept, strlen(g->ht[i].dept));
-        if (rc == MV_OK)
-            rc = mv_buf_printf(&b, ",\"created\":%llu}", (unsigned long long)g->ht[i].created);
-    }
+    mv_err rc = guard_write_honeytokens(g, &b);
     if (rc == MV_OK)
-        rc = mv_buf_puts(&b, "]}\n");
+        rc = mv_buf_puts(&b, "\n");
     if (rc == MV_OK)
         rc = mv_file_write_atomic(g->honey_path, b.ptr, b.len, 0600);
     mv_buf_clear(&b);

@@ -87,6 +87,10 @@ void storage_respond_store_error(mv_http_response *resp, mv_err rc, const char *
 
 /* Sets an octet-stream or JSON answer whose body the handler built directly in resp->body. */
 void storage_set_type(mv_http_response *resp, int status, const char *content_type);
+/* Finishes a binary answer built in resp->body: 200 application/octet-stream if rc is MV_OK;
+ * else 413 with the message too_large if rc is MV_ERR_TOO_LARGE and too_large is not NULL;
+ * else the store error (storage_respond_store_error, what names the operation). */
+void storage_respond_octets(mv_http_response *resp, mv_err rc, const char *too_large, const char *what);
 
 void storage_handle_dupcheck(storage_srv *s, const mv_credential *cred, const mv_http_request *req,
                              mv_http_response *resp);

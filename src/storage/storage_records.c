@@ -253,22 +253,12 @@ void storage_handle_record_get(storage_srv *s, const mv_credential *cred, const 
 {
     uint8_t id[16];
     mv_store_record_info info;
-    char owner[65];
     if (parse_id(hex, id, resp))
         return;
     mv_buf_reset(&resp->body);
     if (load_readable(s, cred, id, &info, &resp->body, resp))
         return;
-    /* The patient and episode headers are sent only when the record has them. */
-    char patient[65], episode[33];
-    if (mv_hex_encode(owner, sizeof owner, info.owner, 32) != MV_OK ||
-        mv_http_response_header(resp, "MV-Record-Owner", owner) != MV_OK ||
-        (!is_zero(info.patient, 32) &&
-         (mv_hex_encode(patient, sizeof patient, info.patient, 32) != MV_OK ||
-          mv_http_response_header(resp, "MV-Record-Patient", patient) != MV_OK)) ||
-        (!is_zero(info.episode, 16) &&
-         (mv_hex_encode(episode, sizeof episode, info.episode, 16) != MV_OK ||
-          mv_http_response_header(resp, "MV-Record-Episode", episode) != MV_OK))) {
+    if (storage_set_record_headers(resp, info.owner, info.patient, info.episode) != MV_OK) {
         mv_http_respond_json_error(resp, 500, "internal error");
         return;
     }
@@ -313,15 +303,7 @@ void storage_handle_records_get(storage_srv *s, const mv_credential *cred, const
                       denied);
         storage_guard_note_denials(s, cred, denied);
     }
-    if (rc == MV_ERR_TOO_LARGE) {
-        mv_http_respond_json_error(resp, 413, "the answer would exceed 256 MiB: ask for fewer records");
-        return;
-    }
-    if (rc != MV_OK) {
-        storage_respond_store_error(resp, rc, "record read");
-        return;
-    }
-    storage_set_type(resp, 200, "application/octet-stream");
+    storage_respond_octets(resp, rc, "the answer would exceed 256 MiB: ask for fewer records", "record read");
 }
 
 /* ---------- GET /v1/records ---------- */
@@ -334,16 +316,11 @@ struct list_ctx {
 static mv_err list_one(void *ctx, const mv_store_record_info *info)
 {
     struct list_ctx *l = ctx;
-    if (l->n == l->cap) {
-        if (l->cap >= LIST_MAX)
-            return MV_ERR_TOO_LARGE;
-        size_t nc = l->cap ? l->cap * 2 : 64;
-        storage_listing_entry *nv = mv_realloc(l->v, nc * sizeof *nv);
-        if (!nv)
-            return MV_ERR_NOMEM;
-        l->v = nv;
-        l->cap = nc;
-    }
+    if (l->n == l->cap && l->cap >= LIST_MAX)
+        return MV_ERR_TOO_LARGE;
+    mv_err rc = mv_array_grow(&l->v, &l->cap, l->n, sizeof *l->v, 64);
+    if (rc != MV_OK)
+        return rc;
     storage_listing_entry_of(info, &l->v[l->n++]);
     return MV_OK;
 }
