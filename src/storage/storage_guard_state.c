@@ -11,20 +11,29 @@
 #include "medvault/mv_mem.h"
 #include "storage_guard.h"
 
-static mv_err read_json_file(const char *path, mv_json **out)
+/* Reads the state file at path, {"<key>":[...]} with at most max entries, into *j (the
+ * document, for mv_json_free) and *arr (its array). A missing file is an empty set: MV_OK with
+ * *arr NULL. Errors: MV_ERR_PARSE (another shape, more than max), those of mv_file_read and
+ * mv_json_parse. */
+static mv_err read_state_array(const char *path, const char *key, size_t max, mv_json **j, const mv_json **arr)
 {
     mv_buf b;
     mv_err rc;
-    *out = NULL;
+    *j = NULL;
+    *arr = NULL;
+    if (!mv_file_exists(path))
+        return MV_OK;
     mv_buf_init(&b, GUARD_STATE_MAX);
-    if (!mv_file_exists(path)) {
-        mv_buf_clear(&b);
-        return MV_ERR_NOT_FOUND;
-    }
     if ((rc = mv_file_read(path, GUARD_STATE_MAX, &b)) == MV_OK)
-        rc = mv_json_parse((const char *)b.ptr, b.len, NULL, out, NULL);
+        rc = mv_json_parse((const char *)b.ptr, b.len, NULL, j, NULL);
     mv_buf_clear(&b);
-    return rc;
+    if (rc != MV_OK)
+        return rc;
+    const mv_json *a = mv_json_get(*j, key);
+    if (mv_json_type_of(a) != MV_JSON_ARRAY || mv_json_len(a) > max)
+        return MV_ERR_PARSE;
+    *arr = a;
+    return MV_OK;
 }
 
 mv_err guard_write_honeytokens(const storage_guard *g, mv_buf *b)
@@ -61,16 +70,11 @@ mv_err guard_save_honeytokens(storage_guard *g)
 mv_err guard_load_honeytokens(storage_guard *g)
 {
     mv_json *j = NULL;
-    mv_err rc = read_json_file(g->honey_path, &j);
-    if (rc == MV_ERR_NOT_FOUND)
-        return MV_OK;
-    if (rc != MV_OK)
+    const mv_json *arr = NULL;
+    mv_err rc = read_state_array(g->honey_path, "honeytokens", GUARD_MAX_HONEYTOKENS, &j, &arr);
+    if (rc != MV_OK || !arr)
         goto out;
-    const mv_json *arr = mv_json_get(j, "honeytokens");
     size_t n = mv_json_len(arr);
-    rc = MV_ERR_PARSE;
-    if (mv_json_type_of(arr) != MV_JSON_ARRAY || n > GUARD_MAX_HONEYTOKENS)
-        goto out;
     rc = MV_ERR_NOMEM;
     if (n && !(g->ht = mv_calloc(n, sizeof *g->ht)))
         goto out;
@@ -130,16 +134,11 @@ mv_err guard_save_profiles(storage_guard *g)
 mv_err guard_load_profiles(storage_guard *g)
 {
     mv_json *j = NULL;
-    mv_err rc = read_json_file(g->prof_path, &j);
-    if (rc == MV_ERR_NOT_FOUND)
-        return MV_OK;
-    if (rc != MV_OK)
+    const mv_json *arr = NULL;
+    mv_err rc = read_state_array(g->prof_path, "profiles", GUARD_MAX_PROFILES, &j, &arr);
+    if (rc != MV_OK || !arr)
         goto out;
-    const mv_json *arr = mv_json_get(j, "profiles");
     size_t n = mv_json_len(arr);
-    rc = MV_ERR_PARSE;
-    if (mv_json_type_of(arr) != MV_JSON_ARRAY || n > GUARD_MAX_PROFILES)
-        goto out;
     for (size_t i = 0; i < n; i++) {
         const mv_json *e = mv_json_at(arr, i);
         uint8_t subject[32];
