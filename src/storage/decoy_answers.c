@@ -97,8 +97,8 @@ static void records_get(decoy_srv *d, const mv_decoy_forward *f, mv_http_respons
     if (busy) {
         /* The generation budget is spent: as the primary answers a bulk read too large for one
          * answer, so the client asks again for half as many (src/client/get.c). */
-        decoy_count(d, "medvault_decoy_bulk_over_budget_total", "Bulk reads answered 413 when their generation budget ran out",
-              NULL, 1);
+        decoy_count(d, "medvault_decoy_bulk_over_budget_total",
+                    "Bulk reads answered 413 when their generation budget ran out", NULL, 1);
         mv_http_respond_json_error(resp, 413, "the answer would exceed 256 MiB: ask for fewer records");
         return;
     }
@@ -131,8 +131,8 @@ static void readers_get(decoy_srv *d, const mv_decoy_forward *f, const char *arg
     memcpy(info.readers[info.n_readers++], s->owner, 32);
     if (!sodium_is_zero(s->patient, 32) && memcmp(s->patient, s->owner, 32) != 0)
         memcpy(info.readers[info.n_readers++], s->patient, 32);
-    if (!synth && !decoy_unverified(f) && !sodium_is_zero(f->principal, 32) && memcmp(f->principal, s->owner, 32) != 0 &&
-        memcmp(f->principal, s->patient, 32) != 0)
+    if (!synth && !decoy_unverified(f) && !sodium_is_zero(f->principal, 32) &&
+        memcmp(f->principal, s->owner, 32) != 0 && memcmp(f->principal, s->patient, 32) != 0)
         memcpy(info.readers[info.n_readers++], f->principal, 32);
     mv_buf_init(&b, 1u << 16);
     mv_err rc = storage_write_access(&b, &info);

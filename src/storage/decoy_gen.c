@@ -485,7 +485,7 @@ static mv_err build_skeleton(gen *g, env_ctx *e, size_t knob)
             rc = mv_buf_puts(&g->doc, i ? ",{\"resource\":" : "{\"resource\":");
             if (rc == MV_OK)
                 rc = decoy_resource(g, e->parts[i].type, e->parts[i].entry, e->parts[i].knob, e->parts[i].variant,
-                              i == 0 ? narr : SIZE_MAX, e->parts[i].minimal, e->lean, &g->doc);
+                                    i == 0 ? narr : SIZE_MAX, e->parts[i].minimal, e->lean, &g->doc);
             if (rc == MV_OK)
                 rc = mv_buf_puts(&g->doc, "}");
         }
@@ -493,7 +493,7 @@ static mv_err build_skeleton(gen *g, env_ctx *e, size_t knob)
             rc = mv_buf_puts(&g->doc, "]}");
     } else {
         rc = decoy_resource(g, e->parts[0].type, e->parts[0].entry, e->parts[0].knob, e->parts[0].variant, narr,
-                      e->parts[0].minimal, e->lean, &g->doc);
+                            e->parts[0].minimal, e->lean, &g->doc);
     }
     if (rc == MV_OK)
         rc = mv_json_parse((const char *)g->doc.ptr, g->doc.len, NULL, &doc, NULL);

@@ -196,7 +196,7 @@ static int past(const struct timespec *t)
  * holds is served from there), and nothing is generated past the batch's deadline
  * (MV_ERR_BUSY). */
 mv_err decoy_with(decoy_srv *d, const mv_decoy_shape *s, mv_err (*fn)(void *, const mv_decoy_record *),
-                         void *ctx, gen_batch *batch)
+                  void *ctx, gen_batch *batch)
 {
     mv_buf enc;
     mv_decoy_record rec;
@@ -245,7 +245,8 @@ mv_err decoy_with(decoy_srv *d, const mv_decoy_shape *s, mv_err (*fn)(void *, co
     decoy_count(d, "medvault_decoy_generated_total", "Decoys generated on a request (not cached)", NULL, 1);
     if (rec.n_inexact)
         decoy_count(d, "medvault_decoy_inexact_parts_total",
-              "Decoy parts sized with a stored zstd frame or filler instead of compressed content", NULL, rec.n_inexact);
+                    "Decoy parts sized with a stored zstd frame or filler instead of compressed content", NULL,
+                    rec.n_inexact);
     if ((rc = tags_of(&rec, &tags)) != MV_OK)
         goto unlock;
     size_t bytes = sizeof(gen_slot) + enc.len + rec.env_len + 32 * rec.n_blocks;
@@ -477,7 +478,7 @@ mv_err decoy_synth_block(decoy_srv *d, const uint8_t tag[32], mv_buf *out)
  * decoy to generate, and no token) and one of the cloud's tokens, before anything is computed.
  * NULL: no such record, or no budget left for it. */
 const mv_decoy_shape *decoy_find_shape(decoy_srv *d, const mv_decoy_forward *f, const uint8_t id[16],
-                                        mv_decoy_shape *own, int *synth, int *budget)
+                                       mv_decoy_shape *own, int *synth, int *budget)
 {
     *synth = 0;
     if (!decoy_unverified(f)) {

@@ -128,8 +128,9 @@ void storage_handle_gc(storage_srv *s, const mv_credential *cred, mv_http_respon
  * authenticates, asks the guard, then calls the endpoint's handler (storage_router.c). */
 void storage_handle_request(void *ctx, const mv_http_request *req, mv_http_response *resp);
 
-/* ---------- the guard (storage_guard.c) ----------
- * Pure decision functions first (unit-tested with injected time), then the server hooks. */
+/* ---------- the guard (storage_guard*.c; its private state: storage_guard.h) ----------
+ * Pure decision functions first (storage_guard_policy.c, unit-tested with injected time), then
+ * the server hooks. */
 
 /* Profile parameters (mv_storage_config). */
 typedef struct guard_params {
