@@ -25,6 +25,11 @@ mv_err mv_hex_encode(char *out, size_t out_cap, const uint8_t *in, size_t n);
 mv_err mv_hex_decode_exact(uint8_t *out, size_t n, const char *hex, size_t hex_len);
 /* Decodes hex of any even length up to out_cap bytes; *out_len receives the byte count. */
 mv_err mv_hex_decode(uint8_t *out, size_t out_cap, size_t *out_len, const char *hex, size_t hex_len);
+/* 1 if s is exactly n lowercase hex digits (0-9, a-f) and then its NUL, as ids, keys and
+ * tokens are written in paths, forms and files; 0 otherwise (also for NULL, n == 0 or
+ * uppercase). The one check of that form: callers that then decode use mv_hex_decode_exact.
+ * Not constant-time (it stops at the first bad character): for public values, not secrets. */
+int mv_is_lower_hex(const char *s, size_t n);
 
 /* Standard base64 with padding (RFC 4648 section 4). out_cap >= MV_B64_LEN(n)+1. */
 mv_err mv_b64_encode(char *out, size_t out_cap, const uint8_t *in, size_t n);

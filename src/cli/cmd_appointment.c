@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "workflow.h"
+#include "medvault/mv_codec.h"
 
 #define BODY_MAX ((size_t)1 << 20)
 
@@ -55,7 +56,7 @@ static int appt_send(int argc, char **argv, const char *usage, int create)
     if (o.v[A_AT] && wf_time_arg(o.v[A_AT], &at) != 0)
         return CLI_USAGE;
     const char *id = create ? NULL : argv[optind];
-    if (id && (strlen(id) != 32 || strspn(id, "0123456789abcdef") != 32)) {
+    if (id && !mv_is_lower_hex(id, 32)) {
         cli_err("an appointment id is 32 lowercase hex digits");
         return CLI_USAGE;
     }
@@ -153,7 +154,7 @@ static int appt_show(int argc, char **argv)
         return r;
     if ((r = wf_expect_args(argc, optind, 1, appt_show_usage)) >= 0)
         return r;
-    if (strlen(argv[optind]) != 32 || strspn(argv[optind], "0123456789abcdef") != 32) {
+    if (!mv_is_lower_hex(argv[optind], 32)) {
         cli_err("an appointment id is 32 lowercase hex digits");
         return CLI_USAGE;
     }

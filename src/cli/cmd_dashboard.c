@@ -33,7 +33,7 @@ int cmd_dashboard(int argc, char **argv)
         uint8_t sig[64], msg[sizeof DASH_DOMAIN + 256];
         char khex[65], shex[129];
         size_t cl = strlen(o.v[0]);
-        if (cl == 0 || cl > 256 || strspn(o.v[0], "0123456789abcdef") != cl) {
+        if (cl > 256 || !mv_is_lower_hex(o.v[0], cl)) {
             cli_err("the challenge is the hex text shown on the login page");
             return CLI_USAGE;
         }

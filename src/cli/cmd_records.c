@@ -230,7 +230,7 @@ int cmd_put(int argc, char **argv)
         default: return cli_usage(put_usage, 0);
         }
     }
-    if (extra.appointment && (strlen(extra.appointment) != 32 || strspn(extra.appointment, "0123456789abcdef") != 32)) {
+    if (extra.appointment && !mv_is_lower_hex(extra.appointment, 32)) {
         cli_err("--appointment takes an appointment id (32 lowercase hex digits)");
         return CLI_USAGE;
     }

@@ -5,6 +5,7 @@
 
 #include "workflow.h"
 #include "medvault/mv_client.h"
+#include "medvault/mv_codec.h"
 
 static const char share_usage[] =
     "usage: medvault share grant|revoke (RECORD_ID | --episode APPOINTMENT_ID) --to KEY [--json]\n"
@@ -35,7 +36,7 @@ static int share_run(int argc, char **argv, int mode /* 1 grant, 0 revoke, 2 pat
     }
     if (mode != 2 && (!o.v[0] || cli_hex_arg(o.v[0], target, 32, "--to KEY") != 0))
         return CLI_USAGE;
-    if (by_episode && (strlen(o.v[1]) != 32 || strspn(o.v[1], "0123456789abcdef") != 32)) {
+    if (by_episode && !mv_is_lower_hex(o.v[1], 32)) {
         cli_err("--episode takes an appointment id (32 lowercase hex digits)");
         return CLI_USAGE;
     }

@@ -83,16 +83,6 @@ static int is_role(const struct ui *u, const char *role)
     return !strcmp(u->cred.role, role);
 }
 
-static int is_hex(const char *s, size_t n)
-{
-    if (strlen(s) != n)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-            return 0;
-    return 1;
-}
-
 static int is_mrn(const char *s)
 {
     size_t n = strlen(s);
@@ -551,7 +541,7 @@ static void handle_appointments(struct req *q)
     for (size_t i = 0; i < mv_json_len(a); i++) {
         const mv_json *ap = mv_json_at(a, i), *pt = mv_json_get(ap, "patient"), *dr = mv_json_get(ap, "doctor");
         const char *id = js(ap, "id"), *st = js(ap, "status");
-        if (!is_hex(id, 32))
+        if (!mv_is_lower_hex(id, 32))
             continue;
         jtime(ap, "starts_at", t, sizeof t);
         P(q, "<tr><td>%s</td><td>%s</td>", t, js(ap, "department"));
@@ -781,7 +771,7 @@ static void handle_records(struct req *q)
         const mv_json *r = mv_json_at(a, i);
         const char *id = js(r, "id"), *kind = js(r, "kind");
         uint64_t bytes = 0;
-        if (!is_hex(id, 32))
+        if (!mv_is_lower_hex(id, 32))
             continue;
         (void)mv_json_get_u64(r, "logical_bytes", &bytes);
         jtime(r, "created", t, sizeof t);
@@ -811,7 +801,7 @@ struct people {
 static void people_add(struct people *pp, const mv_json *o)
 {
     const char *k = js(o, "sign_public_key");
-    if (!is_hex(k, 64) || pp->n == MAX_PEOPLE)
+    if (!mv_is_lower_hex(k, 64) || pp->n == MAX_PEOPLE)
         return;
     for (size_t i = 0; i < pp->n; i++)
         if (!strcmp(pp->v[i].key, k))
@@ -875,7 +865,7 @@ static void share_forms(struct req *q, const char *id, const mv_json *meta)
         P(q, "</p>\n<table><tr><th>Reader</th><th></th></tr>\n");
         for (size_t i = 0; i < mv_json_len(readers); i++) {
             const char *r = mv_json_str(mv_json_at(readers, i), NULL);
-            if (!r || !is_hex(r, 64))
+            if (!r || !mv_is_lower_hex(r, 64))
                 continue;
             const char *name = r;
             for (size_t j = 0; j < pp->n; j++)
@@ -899,7 +889,7 @@ static void share_forms(struct req *q, const char *id, const mv_json *meta)
     person_picker(q, pp);
     P(q, "<button name=\"action\" value=\"grant\">Grant</button> <button name=\"action\" value=\"revoke\">Revoke"
          "</button></p></form>\n");
-    if (is_hex(episode, 32)) {
+    if (mv_is_lower_hex(episode, 32)) {
         form_open(q, action, 0);
         P(q, "<input type=\"hidden\" name=\"episode\" value=\"%s\"><p><b>The whole episode</b> "
              "(every record of this visit you may share): ",
@@ -1019,14 +1009,14 @@ static void record_share(struct req *q, const char *id)
     field(q, "episode", episode, sizeof episode);
     const char *k = key[0] ? key : pick;
     int grant = !strcmp(action, "grant");
-    if ((!grant && strcmp(action, "revoke")) || !is_hex(k, 64) || mv_hex_decode_exact(target, 32, k, 64) != MV_OK ||
+    if ((!grant && strcmp(action, "revoke")) || !mv_is_lower_hex(k, 64) || mv_hex_decode_exact(target, 32, k, 64) != MV_OK ||
         mv_hex_decode_exact(bid, 16, id, 32) != MV_OK) {
         set_flash(u, 0, NULL, "Choose a doctor or type their key (64 hex digits).");
         redirect(q->resp, back);
         return;
     }
     if (episode[0]) {
-        if (!is_hex(episode, 32)) {
+        if (!mv_is_lower_hex(episode, 32)) {
             set_flash(u, 0, NULL, "Bad episode.");
             redirect(q->resp, back);
             return;
@@ -1118,7 +1108,7 @@ static void appt_select(struct req *q, const mv_json *appts, const char *chosen)
     for (size_t i = 0; i < mv_json_len(a); i++) {
         const mv_json *ap = mv_json_at(a, i), *pt = mv_json_get(ap, "patient");
         const char *id = js(ap, "id");
-        if (!appt_open(js(ap, "status")) || !is_hex(id, 32))
+        if (!appt_open(js(ap, "status")) || !mv_is_lower_hex(id, 32))
             continue;
         jtime(ap, "starts_at", t, sizeof t);
         P(q, "<option value=\"%s\"%s>%s - %s (%s) - %s, %s</option>", id, !strcmp(id, chosen) ? " selected" : "", t,
@@ -1308,10 +1298,10 @@ static void handle_order_post(struct req *q, const struct order_page *pg)
     field(q, "appointment", appt, sizeof appt);
     field(q, "mrn", mrn, sizeof mrn);
     field(q, "medicine", med, sizeof med);
-    snprintf(back, sizeof back, "%s?appointment=%s%s%s", pg->path, is_hex(appt, 32) ? appt : "",
+    snprintf(back, sizeof back, "%s?appointment=%s%s%s", pg->path, mv_is_lower_hex(appt, 32) ? appt : "",
              med[0] && strspn(med, "0123456789") == strlen(med) ? "&medicine=" : "",
              med[0] && strspn(med, "0123456789") == strlen(med) ? med : "");
-    if (!is_hex(appt, 32) || (mrn[0] && !is_mrn(mrn))) {
+    if (!mv_is_lower_hex(appt, 32) || (mrn[0] && !is_mrn(mrn))) {
         set_flash(u, 0, NULL, "Choose an appointment (and the patient's MRN, like MRN-000001).");
         goto out;
     }
@@ -1414,7 +1404,7 @@ static int match_id(const char *path, const char *prefix, const char *suffix, ch
         return 0;
     memcpy(id, path + pl, 32);
     id[32] = 0;
-    return is_hex(id, 32);
+    return mv_is_lower_hex(id, 32);
 }
 
 static void dispatch(struct req *q)

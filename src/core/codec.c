@@ -32,6 +32,16 @@ mv_err mv_hex_decode(uint8_t *out, size_t out_cap, size_t *out_len, const char *
     return MV_OK;
 }
 
+int mv_is_lower_hex(const char *s, size_t n)
+{
+    if (!s || n == 0)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return 0; /* also stops at a NUL before n */
+    return s[n] == 0;
+}
+
 mv_err mv_hex_decode_exact(uint8_t *out, size_t n, const char *hex, size_t hex_len)
 {
     size_t got = 0;

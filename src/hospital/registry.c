@@ -1221,12 +1221,7 @@ static mv_err appt_row_json(mv_buf *b, sqlite3_stmt *st)
 
 static int appt_id_ok(const char *id)
 {
-    if (!id || strlen(id) != 32)
-        return 0;
-    for (size_t i = 0; i < 32; i++)
-        if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
-            return 0;
-    return 1;
+    return mv_is_lower_hex(id, 32);
 }
 
 static int has_department(const registry_user *u, const char *dept)

@@ -124,11 +124,8 @@ mv_err mv_alert_from_json(const mv_json *obj, mv_alert *a, uint64_t *count)
         !get_field(obj, "reason", a->reason, sizeof a->reason, 1))
         goto bad;
     size_t pl = strlen(a->principal);
-    if (pl != 0 && pl != 64)
+    if (pl != 0 && !mv_is_lower_hex(a->principal, 64))
         goto bad;
-    for (size_t i = 0; i < pl; i++)
-        if (!((a->principal[i] >= '0' && a->principal[i] <= '9') || (a->principal[i] >= 'a' && a->principal[i] <= 'f')))
-            goto bad;
     return MV_OK;
 bad:
     memset(a, 0, sizeof *a);

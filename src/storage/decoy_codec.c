@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "medvault/mv_mem.h"
-#include "storage_internal.h"
+#include "byte_reader.h"
 
 static mv_err put_u16(mv_buf *b, uint16_t v)
 {

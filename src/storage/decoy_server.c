@@ -32,63 +32,11 @@
 #include "medvault/mv_mem.h"
 #include "decoy_store.h"
 #include "net/frames.h"
+#include "record_meta.h"
+#include "decoy_server.h"
 #include "storage_internal.h"
 
-#define DECOY_COMPONENT "decoy"
-#define REC_MAX ((size_t)64 << 20) /* a shape's encoding: 1,000,000 block lengths fit */
-/* A real record larger than this gets no decoy (the shape is refused and counted): generating
- * it would cost the decoy cloud minutes of work for one upload. docs/decoy.md. */
-#define DECOY_SHAPE_MAX ((uint64_t)1 << 30)
-#define DECOY_LOCKS 16 /* stripes of the per-record generation lock: one large decoy stalls only its stripe */
-/* The cache of generated decoys: at most GEN_CACHE of them and GEN_CACHE_BYTES in all; a decoy
- * of more than GEN_KEEP_MAX bytes keeps only its envelope and tags there (an attachment's chunk
- * is regenerated alone, about 20 ms for 8 MiB). */
-#define GEN_CACHE 1024
-#define GEN_CACHE_BYTES ((size_t)64 << 20)
-#define GEN_KEEP_MAX ((uint64_t)1 << 20)
-/* Invented decoys for unverified callers live only in memory: at most SYNTH_CACHE of them; a new
- * one takes a token of a bucket refilled at SYNTH_RATE per second (burst SYNTH_BURST) whoever
- * asks, before anything is computed for it, and one request invents at most SYNTH_PER_REQUEST,
- * so no unauthenticated caller can make the decoy cloud store anything or spend more. */
-/* A bulk read (MVQ1) starts no generation after GEN_BUDGET_MS (its answer is then 413: the client
- * asks again for half as many, and finds those generated so far cached), well inside the
- * primary's 10 s forward timeout; the decoys it generated are stored in one transaction, or
- * one per GEN_BATCH_BYTES of them. */
-#define GEN_BUDGET_MS 4000L
-#define GEN_BATCH_BYTES ((size_t)16 << 20)
-#define SYNTH_CACHE 1024
-#define SYNTH_RATE 20.0
-#define SYNTH_BURST 100.0
-#define SYNTH_PER_REQUEST 16
-
-typedef struct synth_slot {
-    uint64_t tick; /* 0: empty */
-    mv_decoy_shape shape;
-    mv_decoy_record rec;
-} synth_slot;
-
-typedef struct decoy_srv {
-    const mv_storage_config *cfg;
-    mv_auth_verifier *auth;
-    mv_metrics *metrics;
-    uint8_t *seed; /* secure memory */
-    mv_audit *audit; /* the request log (mv_audit.h); borrowed by the HTTP server */
-    char dir[4096];
-    decoy_store *store;
-    pthread_mutex_t locks[DECOY_LOCKS]; /* serialise the generation of one record's decoy */
-    pthread_mutex_t glock;              /* the cache of generated decoys */
-    struct gen_slot *gen;
-    uint64_t gen_tick;
-    size_t gen_bytes;
-    uint64_t anchor;      /* the instant invented records are dated before (decoy.seed's mtime) */
-    pthread_mutex_t slock; /* the synthetic cache and its generation budget */
-    synth_slot *synth;
-    uint64_t synth_tick;
-    double synth_tokens;
-    struct timespec synth_refill;
-} decoy_srv;
-
-static void count(decoy_srv *d, const char *name, const char *help, const char *labels, uint64_t n)
+void decoy_count(decoy_srv *d, const char *name, const char *help, const char *labels, uint64_t n)
 {
     if (mv_metrics_counter_add(d->metrics, name, help, labels, n) != MV_OK)
         mv_log(MV_LOG_DEBUG, DECOY_COMPONENT, "metric %s dropped", name);
@@ -179,24 +127,6 @@ static mv_err drop_block(void *ctx, size_t index, const mv_decoy_block *b)
     return MV_OK;
 }
 
-/* Decoys one request generated whose tags are not durable yet: a bulk read stores them all in
- * one synced transaction (one sync instead of one per decoy: about 4 ms each here) and only
- * then caches them and answers, so no tag is seen before it is durable. Flushed when its
- * decoys hold GEN_BATCH_BYTES. deadline: no generation starts after it (MV_ERR_BUSY). */
-typedef struct gen_pending {
-    const mv_decoy_shape *s; /* the request's (outlives the batch) */
-    mv_buf enc;
-    mv_decoy_record rec;
-    size_t bytes;
-    uint8_t *tags;
-} gen_pending;
-
-typedef struct gen_batch {
-    gen_pending *v;
-    size_t n, cap, bytes;
-    struct timespec deadline;
-} gen_batch;
-
 static void gen_pending_clear(gen_pending *p)
 {
     mv_buf_clear(&p->enc);
@@ -220,7 +150,7 @@ static mv_err tags_of(const mv_decoy_record *rec, uint8_t **tags)
 
 /* Stores every decoy of b durably (shapes and tags, one transaction), then moves them into the
  * cache. b is empty afterwards, also on error (then nothing of it was served: the caller fails). */
-static mv_err gen_batch_flush(decoy_srv *d, gen_batch *b)
+mv_err decoy_gen_batch_flush(decoy_srv *d, gen_batch *b)
 {
     decoy_store_served *v = b->n ? mv_mallocarray(b->n, sizeof *v) : NULL;
     mv_err rc = b->n && !v ? MV_ERR_NOMEM : MV_OK;
@@ -243,7 +173,7 @@ static mv_err gen_batch_flush(decoy_srv *d, gen_batch *b)
     return rc;
 }
 
-static void gen_batch_clear(gen_batch *b)
+void decoy_gen_batch_clear(gen_batch *b)
 {
     for (size_t i = 0; i < b->n; i++)
         gen_pending_clear(&b->v[i]);
@@ -262,12 +192,12 @@ static int past(const struct timespec *t)
  * (outside the cache lock, under the record's stripe lock, so concurrent readers of one record
  * generate it once), its block tags recorded in the store (so a later block read finds them,
  * also after a restart) and cached. A decoy whose bytes exceed GEN_KEEP_MAX keeps its envelope
- * and tags only: its blocks are regenerated for each read (regen_block). With a batch (a bulk
- * read), a generated decoy waits in the batch for gen_batch_flush (a decoy the batch already
+ * and tags only: its blocks are regenerated for each read (decoy_regen_block). With a batch (a bulk
+ * read), a generated decoy waits in the batch for decoy_gen_batch_flush (a decoy the batch already
  * holds is served from there), and nothing is generated past the batch's deadline
  * (MV_ERR_BUSY). */
-static mv_err with_decoy(decoy_srv *d, const mv_decoy_shape *s, mv_err (*fn)(void *, const mv_decoy_record *),
-                         void *ctx, gen_batch *batch)
+mv_err decoy_with(decoy_srv *d, const mv_decoy_shape *s, mv_err (*fn)(void *, const mv_decoy_record *),
+                  void *ctx, gen_batch *batch)
 {
     mv_buf enc;
     mv_decoy_record rec;
@@ -313,26 +243,19 @@ static mv_err with_decoy(decoy_srv *d, const mv_decoy_shape *s, mv_err (*fn)(voi
     int keep = mv_decoy_shape_bytes(s) <= GEN_KEEP_MAX;
     if ((rc = mv_decoy_generate_stream(d->seed, s, keep ? NULL : drop_block, NULL, &rec)) != MV_OK)
         goto unlock;
-    count(d, "medvault_decoy_generated_total", "Decoys generated on a request (not cached)", NULL, 1);
+    decoy_count(d, "medvault_decoy_generated_total", "Decoys generated on a request (not cached)", NULL, 1);
     if (rec.n_inexact)
-        count(d, "medvault_decoy_inexact_parts_total",
-              "Decoy parts sized with a stored zstd frame or filler instead of compressed content", NULL, rec.n_inexact);
+        decoy_count(d, "medvault_decoy_inexact_parts_total",
+                    "Decoy parts sized with a stored zstd frame or filler instead of compressed content", NULL,
+                    rec.n_inexact);
     if ((rc = tags_of(&rec, &tags)) != MV_OK)
         goto unlock;
     size_t bytes = sizeof(gen_slot) + enc.len + rec.env_len + 32 * rec.n_blocks;
     for (size_t i = 0; keep && i < rec.n_blocks; i++)
         bytes += rec.blocks[i].len;
     if (batch) {
-        if (batch->n == batch->cap) {
-            size_t nc = batch->cap ? 2 * batch->cap : 64;
-            gen_pending *nv = nc <= SIZE_MAX / sizeof *nv ? mv_realloc(batch->v, nc * sizeof *nv) : NULL;
-            if (!nv) {
-                rc = MV_ERR_NOMEM;
-                goto unlock;
-            }
-            batch->v = nv;
-            batch->cap = nc;
-        }
+        if ((rc = mv_array_grow(&batch->v, &batch->cap, batch->n, sizeof *batch->v, 64)) != MV_OK)
+            goto unlock;
         gen_pending *p = &batch->v[batch->n++];
         p->s = s;
         p->enc = enc;
@@ -388,7 +311,7 @@ static mv_err catch_block(void *ctx, size_t index, const mv_decoy_block *b)
  * chunk alone (mv_decoy_generate_block), another decoy's blocks up to index (each block's
  * content depends on the ones before it). MV_ERR_NOT_FOUND if the tag is not that block's (the
  * record's decoy changed since the tag was served). */
-static mv_err regen_block(decoy_srv *d, const mv_decoy_shape *s, size_t index, const uint8_t tag[32], mv_buf *out)
+mv_err decoy_regen_block(decoy_srv *d, const mv_decoy_shape *s, size_t index, const uint8_t tag[32], mv_buf *out)
 {
     mv_err rc;
     if (index >= s->n_blocks)
@@ -414,14 +337,14 @@ static mv_err regen_block(decoy_srv *d, const mv_decoy_shape *s, size_t index, c
             rc = MV_ERR_NOT_FOUND;
     }
     if (rc == MV_OK)
-        count(d, "medvault_decoy_blocks_regenerated_total", "Decoy blocks regenerated alone for a read", NULL, 1);
+        decoy_count(d, "medvault_decoy_blocks_regenerated_total", "Decoy blocks regenerated alone for a read", NULL, 1);
     return rc == MV_ERR_INVAL ? MV_ERR_NOT_FOUND : rc;
 }
 
 /* ---------- invented decoys (unverified callers) ---------- */
 
 /* 1 if the caller of f did not prove its key: its answers come from invented shapes. */
-static int unverified(const mv_decoy_forward *f)
+int decoy_unverified(const mv_decoy_forward *f)
 {
     return f->reason == MV_DECOY_UNAUTHENTICATED || f->reason == MV_DECOY_FORGED;
 }
@@ -476,12 +399,12 @@ static int synth_budget_take(decoy_srv *d)
     int ok = synth_take_token(d);
     pthread_mutex_unlock(&d->slock);
     if (!ok)
-        count(d, "medvault_decoy_synth_refused_total", "Invented decoys not made: budget spent", NULL, 1);
+        decoy_count(d, "medvault_decoy_synth_refused_total", "Invented decoys not made: budget spent", NULL, 1);
     return ok;
 }
 
 /* Appends the envelope of the invented decoy of shape s: the cached one, else generated now
- * (find_shape took the budget for it) and cached. */
+ * (decoy_find_shape took the budget for it) and cached. */
 static mv_err synth_envelope(decoy_srv *d, const mv_decoy_shape *s, mv_buf *out)
 {
     mv_decoy_record rec;
@@ -506,7 +429,7 @@ static mv_err synth_envelope(decoy_srv *d, const mv_decoy_shape *s, mv_buf *out)
     size_t used = 0;
     if ((rc = mv_decoy_shape_decode(enc.ptr, enc.len, &used, &copy)) != MV_OK)
         goto out;
-    count(d, "medvault_decoy_synth_generated_total", "Invented decoys generated for unverified callers", NULL, 1);
+    decoy_count(d, "medvault_decoy_synth_generated_total", "Invented decoys generated for unverified callers", NULL, 1);
     pthread_mutex_lock(&d->slock);
     synth_slot *slot = synth_find(d, s->id);
     if (!slot) { /* the least recently used slot (or an empty one) */
@@ -532,7 +455,7 @@ out:
 }
 
 /* Appends the ciphertext of a cached invented decoy's block: MV_ERR_NOT_FOUND if none has it. */
-static mv_err synth_block(decoy_srv *d, const uint8_t tag[32], mv_buf *out)
+mv_err decoy_synth_block(decoy_srv *d, const uint8_t tag[32], mv_buf *out)
 {
     mv_err rc = MV_ERR_NOT_FOUND;
     pthread_mutex_lock(&d->slock);
@@ -555,11 +478,11 @@ static mv_err synth_block(decoy_srv *d, const uint8_t tag[32], mv_buf *out)
  * one costs nothing; a new one takes one of *budget (the request's; NULL: metadata only, no
  * decoy to generate, and no token) and one of the cloud's tokens, before anything is computed.
  * NULL: no such record, or no budget left for it. */
-static const mv_decoy_shape *find_shape(decoy_srv *d, const mv_decoy_forward *f, const uint8_t id[16],
-                                        mv_decoy_shape *own, int *synth, int *budget)
+const mv_decoy_shape *decoy_find_shape(decoy_srv *d, const mv_decoy_forward *f, const uint8_t id[16],
+                                       mv_decoy_shape *own, int *synth, int *budget)
 {
     *synth = 0;
-    if (!unverified(f)) {
+    if (!decoy_unverified(f)) {
         for (size_t i = 0; i < f->n_shapes; i++)
             if (memcmp(f->shapes[i].id, id, 16) == 0)
                 return &f->shapes[i];
@@ -584,536 +507,11 @@ static mv_err append_env(void *ctx, const mv_decoy_record *r)
 
 /* Appends the decoy envelope of s: an invented one from the synthetic cache (synth), else the
  * one generated from s (cached, or made now). */
-static mv_err decoy_envelope(decoy_srv *d, const mv_decoy_shape *s, int synth, gen_batch *batch, mv_buf *out)
+mv_err decoy_envelope(decoy_srv *d, const mv_decoy_shape *s, int synth, gen_batch *batch, mv_buf *out)
 {
     if (synth)
         return synth_envelope(d, s, out);
-    return with_decoy(d, s, append_env, out, batch);
-}
-
-/* ---------- answers to forwarded requests (mirroring storage_records.c / storage_blocks.c) ---------- */
-
-static int parse_hex(const char *hex, size_t hex_len, uint8_t *out, size_t n)
-{
-    return mv_hex_decode_exact(out, n, hex, hex_len) == MV_OK ? 0 : -1;
-}
-
-static void record_get(decoy_srv *d, const mv_decoy_forward *f, const char *hex, mv_http_response *resp)
-{
-    uint8_t id[16];
-    mv_decoy_shape own;
-    char h[65];
-    mv_decoy_shape_init(&own);
-    if (parse_hex(hex, strlen(hex), id, 16)) {
-        mv_http_respond_json_error(resp, 400, "the path must end in a 32-hex-digit record id");
-        return;
-    }
-    int synth = 0, budget = 1;
-    const mv_decoy_shape *s = find_shape(d, f, id, &own, &synth, &budget);
-    mv_buf_reset(&resp->body);
-    mv_err rc = s ? decoy_envelope(d, s, synth, NULL, &resp->body) : MV_ERR_NOT_FOUND;
-    if (rc == MV_ERR_NOT_FOUND) {
-        mv_decoy_shape_clear(&own);
-        mv_http_respond_json_error(resp, 404, "no such record");
-        return;
-    }
-    if (rc == MV_OK && (mv_hex_encode(h, sizeof h, s->owner, 32) != MV_OK ||
-                        mv_http_response_header(resp, "MV-Record-Owner", h) != MV_OK))
-        rc = MV_ERR_INVAL;
-    if (rc == MV_OK && !is_zero(s->patient, 32) &&
-        (mv_hex_encode(h, sizeof h, s->patient, 32) != MV_OK ||
-         mv_http_response_header(resp, "MV-Record-Patient", h) != MV_OK))
-        rc = MV_ERR_INVAL;
-    if (rc == MV_OK && !is_zero(s->episode, 16) &&
-        (mv_hex_encode(h, sizeof h, s->episode, 16) != MV_OK ||
-         mv_http_response_header(resp, "MV-Record-Episode", h) != MV_OK))
-        rc = MV_ERR_INVAL;
-    mv_decoy_shape_clear(&own);
-    if (rc != MV_OK) {
-        storage_respond_store_error(resp, rc, "decoy record");
-        return;
-    }
-    storage_set_type(resp, 200, "application/octet-stream");
-}
-
-static void records_get(decoy_srv *d, const mv_decoy_forward *f, mv_http_response *resp)
-{
-    mv_frame_ids ids;
-    mv_frame_fault fault;
-    mv_frame_writer w;
-    mv_err rc = mv_frame_records_get_decode(f->body, f->body_len, &ids, &fault);
-    if (rc != MV_OK) {
-        mv_frame_respond_fault(resp, rc, &fault);
-        return;
-    }
-    mv_buf_reset(&resp->body);
-    mv_frame_records_answer_begin(&w, &resp->body);
-    int budget = SYNTH_PER_REQUEST, busy = 0;
-    gen_batch batch;
-    memset(&batch, 0, sizeof batch);
-    mv_mono_deadline(&batch.deadline, GEN_BUDGET_MS);
-    for (uint32_t i = 0; i < ids.count && w.rc == MV_OK && !busy; i++) {
-        mv_decoy_shape own;
-        uint8_t id[16];
-        mv_decoy_shape_init(&own);
-        memcpy(id, ids.v + 16 * (size_t)i, 16);
-        int synth = 0;
-        const mv_decoy_shape *s = find_shape(d, f, id, &own, &synth, &budget);
-        mv_frame_answer_open(&w);
-        if (!s)
-            mv_frame_answer_close(&w, MV_FRAME_RECORD_NOT_FOUND);
-        else if (w.rc == MV_OK && (rc = decoy_envelope(d, s, synth, &batch, &resp->body)) == MV_ERR_NOT_FOUND)
-            mv_frame_answer_close(&w, MV_FRAME_RECORD_NOT_FOUND); /* no invented decoy now: missing */
-        else if (w.rc == MV_OK && rc == MV_ERR_BUSY)
-            busy = 1;
-        else if (w.rc == MV_OK && rc != MV_OK)
-            mv_frame_answer_fail(&w, rc);
-        else
-            mv_frame_answer_close(&w, MV_FRAME_RECORD_OK);
-        mv_decoy_shape_clear(&own);
-        if (w.rc == MV_OK && batch.bytes >= GEN_BATCH_BYTES && (rc = gen_batch_flush(d, &batch)) != MV_OK)
-            mv_frame_answer_fail(&w, rc);
-    }
-    /* Durable before the answer names a tag; also when the answer is 413 (a client asking again
-     * for fewer finds these cached, so every round makes progress). */
-    mv_err frc = gen_batch_flush(d, &batch);
-    gen_batch_clear(&batch);
-    if (busy) {
-        /* The generation budget is spent: as the primary answers a bulk read too large for one
-         * answer, so the client asks again for half as many (src/client/get.c). */
-        count(d, "medvault_decoy_bulk_over_budget_total", "Bulk reads answered 413 when their generation budget ran out",
-              NULL, 1);
-        mv_http_respond_json_error(resp, 413, "the answer would exceed 256 MiB: ask for fewer records");
-        return;
-    }
-    rc = mv_frame_end(&w);
-    if (rc == MV_OK && frc != MV_OK)
-        rc = frc;
-    if (rc == MV_ERR_TOO_LARGE) {
-        mv_http_respond_json_error(resp, 413, "the answer would exceed 256 MiB: ask for fewer records");
-        return;
-    }
-    if (rc != MV_OK) {
-        storage_respond_store_error(resp, rc, "record read");
-        return;
-    }
-    storage_set_type(resp, 200, "application/octet-stream");
-}
-
-static void readers_get(decoy_srv *d, const mv_decoy_forward *f, const char *arg, mv_http_response *resp)
-{
-    uint8_t id[16];
-    mv_decoy_shape own;
-    mv_buf b;
-    if (strlen(arg) != 32 + 8 || strcmp(arg + 32, "/readers") != 0 || parse_hex(arg, 32, id, 16)) {
-        mv_http_respond_json_error(resp, 400, "the path must be /v1/records/<32 hex>/readers");
-        return;
-    }
-    mv_decoy_shape_init(&own);
-    int synth = 0;
-    const mv_decoy_shape *s = find_shape(d, f, id, &own, &synth, NULL);
-    if (!s) {
-        mv_http_respond_json_error(resp, 404, "no such record");
-        return;
-    }
-    /* As the primary, with its writer: the ACL starts with the owner, then the patient, then
-     * the other readers, among whom a caller who proved its key (a reader of the record) is. */
-    mv_store_record_info info;
-    memset(&info, 0, sizeof info);
-    memcpy(info.id, s->id, 16);
-    memcpy(info.owner, s->owner, 32);
-    memcpy(info.patient, s->patient, 32);
-    memcpy(info.episode, s->episode, 16);
-    snprintf(info.dept, sizeof info.dept, "%s", s->department);
-    info.created = s->created;
-    memcpy(info.readers[info.n_readers++], s->owner, 32);
-    if (!is_zero(s->patient, 32) && memcmp(s->patient, s->owner, 32) != 0)
-        memcpy(info.readers[info.n_readers++], s->patient, 32);
-    if (!synth && !unverified(f) && !is_zero(f->principal, 32) && memcmp(f->principal, s->owner, 32) != 0 &&
-        memcmp(f->principal, s->patient, 32) != 0)
-        memcpy(info.readers[info.n_readers++], f->principal, 32);
-    mv_buf_init(&b, 1u << 16);
-    mv_err rc = storage_write_access(&b, &info);
-    mv_http_respond_built(resp, rc, 200, &b);
-    mv_buf_clear(&b);
-    mv_decoy_shape_clear(&own);
-}
-
-/* A cached decoy's block by tag, copied out under the cache lock. */
-struct tag_hit {
-    const uint8_t *tag;
-    mv_buf *out;
-    int found; /* 1: appended; 2: the block is the decoy's but not kept (regenerate index) */
-    size_t index;
-};
-
-static mv_err append_tagged(void *ctx, const mv_decoy_record *r)
-{
-    struct tag_hit *h = ctx;
-    for (size_t i = 0; i < r->n_blocks; i++)
-        if (memcmp(r->blocks[i].tag, h->tag, 32) == 0) {
-            h->index = i;
-            if (!r->blocks[i].c) {
-                h->found = 2;
-                return MV_OK;
-            }
-            h->found = 1;
-            return mv_buf_append(h->out, r->blocks[i].c, r->blocks[i].len);
-        }
-    return MV_OK;
-}
-
-/* Appends block tag's ciphertext to out; MV_ERR_NOT_FOUND for a tag that is no decoy's. A tag
- * is a decoy's once its envelope was served (with_decoy recorded it): the cache holds recent
- * ones, the store's tag table every one, and the block is regenerated from the shape. */
-static mv_err block_read(decoy_srv *d, const uint8_t tag[32], mv_buf *out)
-{
-    uint8_t id[16];
-    uint32_t index = 0;
-    mv_decoy_shape sh;
-    mv_err rc = decoy_store_tag_get(d->store, tag, id, &index);
-    if (rc == MV_ERR_NOT_FOUND || rc == MV_ERR_PARSE)
-        return synth_block(d, tag, out);
-    if (rc != MV_OK)
-        return rc;
-    mv_decoy_shape_init(&sh);
-    if ((rc = decoy_store_get(d->store, id, &sh)) == MV_OK) {
-        struct tag_hit h = {tag, out, 0, 0};
-        /* A decoy kept whole serves the block from the cache (generated now if evicted); a
-         * larger one regenerates the block alone. */
-        if (mv_decoy_shape_bytes(&sh) <= GEN_KEEP_MAX) {
-            rc = with_decoy(d, &sh, append_tagged, &h, NULL);
-            if (rc == MV_OK && h.found == 0)
-                rc = MV_ERR_NOT_FOUND; /* the record's decoy changed since the tag was served */
-        }
-        if (rc == MV_OK && h.found != 1)
-            rc = regen_block(d, &sh, index, tag, out);
-    }
-    mv_decoy_shape_clear(&sh);
-    return rc == MV_ERR_NOT_FOUND || rc == MV_ERR_PARSE ? synth_block(d, tag, out) : rc;
-}
-
-static void block_get(decoy_srv *d, const char *hex, mv_http_response *resp)
-{
-    uint8_t tag[32];
-    if (parse_hex(hex, strlen(hex), tag, 32)) {
-        mv_http_respond_json_error(resp, 400, "the path must end in a 64-hex-digit tag");
-        return;
-    }
-    mv_buf_reset(&resp->body);
-    mv_err rc = block_read(d, tag, &resp->body);
-    if (rc == MV_ERR_NOT_FOUND) {
-        mv_http_respond_json_error(resp, 404, "no such block");
-        return;
-    }
-    if (rc != MV_OK) {
-        storage_respond_store_error(resp, rc, "block read");
-        return;
-    }
-    storage_set_type(resp, 200, "application/octet-stream");
-}
-
-static mv_err decoy_block_read(void *ctx, const uint8_t tag[32], mv_buf *out)
-{
-    return block_read(ctx, tag, out);
-}
-
-static void blocks_get(decoy_srv *d, const mv_decoy_forward *f, mv_http_response *resp)
-{
-    storage_answer_blocks_get(f->body, f->body_len, decoy_block_read, d, resp);
-}
-
-/* Forwarded writes: plausible success answers in the primary's formats; nothing is stored.
- * A body the primary would refuse gets the primary's refusal (the same decoder, the same
- * message), so a malformed probe cannot tell the two apart. */
-static void dupcheck(const mv_decoy_forward *f, mv_http_response *resp)
-{
-    mv_frame_dupcheck dc;
-    mv_frame_fault fault;
-    mv_buf b;
-    mv_err rc = mv_frame_dupcheck_decode(f->body, f->body_len, &dc, &fault);
-    if (rc != MV_OK) {
-        mv_frame_respond_fault(resp, rc, &fault);
-        return;
-    }
-    mv_buf_init(&b, MV_HTTP_RESPONSE_MAX);
-    rc = mv_buf_puts(&b, "{\"results\":[");
-    for (size_t i = 0; rc == MV_OK && i < dc.n_tokens; i++)
-        rc = mv_buf_puts(&b, i ? ",{\"exists\":false}" : "{\"exists\":false}");
-    if (rc == MV_OK)
-        rc = mv_buf_puts(&b, "]}");
-    mv_http_respond_built(resp, rc, 200, &b);
-    mv_buf_clear(&b);
-    mv_frame_dupcheck_clear(&dc);
-}
-
-static void blocks_put(const mv_decoy_forward *f, mv_http_response *resp)
-{
-    mv_frame_blocks fb;
-    mv_frame_fault fault;
-    mv_buf b;
-    mv_err rc = mv_frame_blocks_decode(f->body, f->body_len, &fb, &fault);
-    if (rc != MV_OK) {
-        mv_frame_respond_fault(resp, rc, &fault);
-        return;
-    }
-    mv_buf_init(&b, MV_HTTP_RESPONSE_MAX);
-    rc = mv_buf_puts(&b, "{\"results\":[");
-    for (uint32_t i = 0; rc == MV_OK && i < fb.count; i++)
-        rc = mv_buf_puts(&b, i ? ",{\"status\":\"stored\"}" : "{\"status\":\"stored\"}");
-    if (rc == MV_OK)
-        rc = mv_buf_puts(&b, "]}");
-    mv_http_respond_built(resp, rc, 200, &b);
-    mv_buf_clear(&b);
-}
-
-static void records_put(const mv_decoy_forward *f, mv_http_response *resp)
-{
-    mv_frame_records fr;
-    mv_frame_record rec;
-    mv_frame_iter it;
-    mv_frame_fault fault;
-    mv_buf b;
-    mv_err rc = mv_frame_records_decode(f->body, f->body_len, &fr, &fault);
-    if (rc != MV_OK) {
-        mv_frame_respond_fault(resp, rc, &fault);
-        return;
-    }
-    mv_buf_init(&b, MV_HTTP_RESPONSE_MAX);
-    rc = mv_buf_puts(&b, "{\"results\":[");
-    mv_frame_records_iter(&fr, &it);
-    for (uint32_t i = 0; rc == MV_OK && mv_frame_records_next(&it, &rec); i++) {
-        rc = mv_buf_puts(&b, i ? ",{\"id\":" : "{\"id\":");
-        if (rc == MV_OK)
-            rc = mv_json_write_hex(&b, rec.id, 16);
-        if (rc == MV_OK)
-            rc = mv_buf_puts(&b, ",\"status\":\"stored\"}");
-    }
-    if (rc == MV_OK)
-        rc = mv_buf_puts(&b, "]}");
-    mv_http_respond_built(resp, rc, 200, &b);
-    mv_buf_clear(&b);
-}
-
-/* s as a line of the primary's listing. */
-static void listing_entry_of(const mv_decoy_shape *s, storage_listing_entry *e)
-{
-    memset(e, 0, sizeof *e);
-    memcpy(e->id, s->id, 16);
-    memcpy(e->owner, s->owner, 32);
-    memcpy(e->patient, s->patient, 32);
-    memcpy(e->episode, s->episode, 16);
-    snprintf(e->dept, sizeof e->dept, "%s", s->department);
-    e->created = s->created;
-    e->envelope_len = s->env_len;
-    e->logical_bytes = mv_decoy_shape_bytes(s); /* envelope + blocks, as the store counts it */
-    e->n_tags = s->n_blocks;
-}
-
-/* The listing, written by the primary's own writer (same format, same order): for a proven
- * caller the shapes the frame carries (its records, honeytokens); for an unverified caller
- * invented records chosen by the key it claims (the same on every call). */
-static void records_list(decoy_srv *d, const mv_decoy_forward *f, mv_http_response *resp)
-{
-    mv_buf b;
-    uint8_t ids[MV_DECOY_SYNTH_LIST_MAX][16];
-    size_t n_synth = 0, n = 0;
-    mv_err rc = MV_OK;
-    mv_buf_init(&b, MV_HTTP_RESPONSE_MAX);
-    int unv = unverified(f);
-    uint8_t(*extra)[16] = NULL;
-    if (unv && f->n_shapes) {
-        /* Honeytokens join the pool an unverified listing is drawn from, as ids only: they show
-         * as often as any invented record and with invented metadata. */
-        if (!(extra = mv_mallocarray(f->n_shapes, 16)))
-            rc = MV_ERR_NOMEM;
-        for (size_t i = 0; extra && i < f->n_shapes; i++)
-            memcpy(extra[i], f->shapes[i].id, 16);
-    }
-    if (rc == MV_OK && unv)
-        n_synth = mv_decoy_synth_list(d->seed, is_zero(f->principal, 32) ? NULL : f->principal, d->anchor,
-                                      (const uint8_t(*)[16])extra, extra ? f->n_shapes : 0, ids, MV_DECOY_SYNTH_LIST_MAX);
-    storage_listing_entry *v = rc == MV_OK ? mv_calloc(f->n_shapes + n_synth + 1, sizeof *v) : NULL;
-    if (!v)
-        rc = MV_ERR_NOMEM;
-    for (size_t i = 0; rc == MV_OK && !unv && i < f->n_shapes; i++)
-        listing_entry_of(&f->shapes[i], &v[n++]);
-    for (size_t i = 0; rc == MV_OK && i < n_synth; i++) {
-        mv_decoy_shape sh;
-        mv_decoy_shape_init(&sh);
-        if ((rc = mv_decoy_shape_synth(d->seed, ids[i], d->anchor, &sh)) == MV_OK)
-            listing_entry_of(&sh, &v[n++]);
-        mv_decoy_shape_clear(&sh);
-    }
-    if (rc == MV_OK)
-        rc = storage_write_listing(&b, v, n);
-    mv_http_respond_built(resp, rc, 200, &b);
-    mv_free(v);
-    mv_free(extra);
-    mv_buf_clear(&b);
-}
-
-static void record_delete(decoy_srv *d, const mv_decoy_forward *f, const char *hex, mv_http_response *resp)
-{
-    uint8_t id[16];
-    mv_decoy_shape own;
-    if (parse_hex(hex, strlen(hex), id, 16)) {
-        mv_http_respond_json_error(resp, 400, "the path must end in a 32-hex-digit record id");
-        return;
-    }
-    mv_decoy_shape_init(&own);
-    int synth = 0;
-    const mv_decoy_shape *s = find_shape(d, f, id, &own, &synth, NULL);
-    mv_decoy_shape_clear(&own);
-    if (!s) {
-        mv_http_respond_json_error(resp, 404, "no such record");
-        return;
-    }
-    mv_http_respond_fmt(resp, 200, "{\"deleted\":\"%.32s\"}", hex);
-}
-
-static void readers_set(const mv_decoy_forward *f, mv_http_response *resp)
-{
-    mv_frame_access a;
-    mv_frame_fault fault;
-    mv_err rc = mv_frame_access_decode(f->body, f->body_len, &a, &fault);
-    if (rc != MV_OK) {
-        mv_frame_respond_fault(resp, rc, &fault);
-        return;
-    }
-    mv_http_respond_fmt(resp, 200, "{\"readers\":%zu}", a.n_readers);
-}
-
-/* Answers the forwarded request f as the primary would for a reader of the decoys. */
-/* GET /v1/stats as the primary answers it: invented totals over invented departments, fixed
- * for a day and growing slowly, the same for every caller. */
-static void stats(decoy_srv *d, mv_http_response *resp)
-{
-    static const char *const depts[] = {"cardiology", "neurology", "oncology", "endocrinology"};
-    uint8_t k[32];
-    uint64_t today = (uint64_t)time(NULL) / 86400, since = today > d->anchor / 86400 ? today - d->anchor / 86400 : 0;
-    uint64_t r[4], l[4], ph[4], all_r = 0, all_l = 0, all_p = 0, all_b = 0;
-    mv_buf b;
-    mv_buf_init(&b, 1u << 16);
-    mv_err rc = mv_hkdf_sha256(k, sizeof k, (const uint8_t *)"medvault-decoy-stats-v1", 23, d->seed,
-                               MV_DECOY_SEED_BYTES, NULL, 0);
-    for (int i = 0; rc == MV_OK && i < 4; i++) {
-        /* A base per department from the seed and a growth of about one percent a day. */
-        uint64_t base = 2000 + ((uint64_t)k[2 * i] << 8 | k[2 * i + 1]) % 18000;
-        r[i] = base + base * since / 100;
-        l[i] = r[i] * (1300 + k[8 + i] % 400);
-        ph[i] = l[i] * (30 + k[12 + i] % 12) / 100;
-        all_r += r[i];
-        all_l += l[i];
-        all_p += ph[i];
-        all_b += r[i] * (25 + k[16 + i] % 10) / 100;
-    }
-    /* The primary's fields and meanings (docs/api.md): data = envelopes + blocks once; packs
-     * add framing and dead bytes; the index about 80 bytes a record over a fixed 300 KB;
-     * physical = packs + index. */
-    uint64_t packs = all_p + all_p / 40, index = 300000 + all_r * (78 + k[20] % 8);
-    if (rc == MV_OK)
-        rc = mv_buf_printf(&b,
-                           "{\"records\":%llu,\"blocks\":%llu,\"logical_bytes\":%llu,\"physical_bytes\":%llu,"
-                           "\"data_bytes\":%llu,\"pack_bytes\":%llu,\"index_bytes\":%llu,\"envelope_bytes\":%llu,"
-                           "\"block_bytes\":%llu,\"savings\":%.4f,\"departments\":{",
-                           (unsigned long long)all_r, (unsigned long long)all_b, (unsigned long long)all_l,
-                           (unsigned long long)(packs + index), (unsigned long long)all_p,
-                           (unsigned long long)packs, (unsigned long long)index,
-                           (unsigned long long)(all_p * 7 / 10), (unsigned long long)(all_p * 3 / 10),
-                           1.0 - (double)(packs + index) / (double)all_l);
-    for (int i = 0; rc == MV_OK && i < 4; i++)
-        rc = mv_buf_printf(&b, "%s\"%s\":{\"records\":%llu,\"logical_bytes\":%llu,\"physical_bytes\":%llu,"
-                               "\"dedup_hits\":%llu,\"savings\":%.4f}",
-                           i ? "," : "", depts[i], (unsigned long long)r[i], (unsigned long long)l[i],
-                           (unsigned long long)ph[i], (unsigned long long)(r[i] * 7 / 10),
-                           1.0 - (double)ph[i] / (double)l[i]);
-    if (rc == MV_OK)
-        rc = mv_buf_puts(&b, "}}");
-    mv_http_respond_built(resp, rc, 200, &b);
-    mv_buf_clear(&b);
-    sodium_memzero(k, sizeof k);
-}
-
-static void answer(decoy_srv *d, const mv_decoy_forward *f, mv_http_response *resp)
-{
-    const char *rest = NULL;
-    size_t pl = f->path_len;
-    for (size_t i = 0; i < f->path_len; i++)
-        if (f->path[i] == '?') {
-            pl = i;
-            break;
-        }
-    /* As long as the primary's (the frame caps it at MV_DECOY_PATH_MAX). */
-    char *path = mv_malloc(pl + 1);
-    if (!path) {
-        mv_http_respond_json_error(resp, 503, "storage temporarily unavailable; retry");
-        return;
-    }
-    memcpy(path, f->path, pl);
-    path[pl] = 0;
-    const char *m = f->method;
-    int get = !strcmp(m, "GET"), post = !strcmp(m, "POST"), del = !strcmp(m, "DELETE");
-    const char *allowed = NULL, *label = "unknown";
-    if (!strcmp(path, "/v1/dupcheck")) {
-        label = "dupcheck";
-        post ? dupcheck(f, resp) : (void)(allowed = "POST");
-    } else if (!strcmp(path, "/v1/blocks")) {
-        label = "blocks_put";
-        post ? blocks_put(f, resp) : (void)(allowed = "POST");
-    } else if (!strcmp(path, "/v1/blocks/get")) {
-        label = "blocks_get";
-        post ? blocks_get(d, f, resp) : (void)(allowed = "POST");
-    } else if (!strncmp(path, "/v1/blocks/", 11)) {
-        label = "block_get";
-        get ? block_get(d, path + 11, resp) : (void)(allowed = "GET");
-    } else if (!strcmp(path, "/v1/records")) {
-        label = get ? "records_list" : "records_put";
-        get ? records_list(d, f, resp) : post ? records_put(f, resp) : (void)(allowed = "GET, POST");
-    } else if (!strcmp(path, "/v1/records/get")) {
-        label = "records_get";
-        post ? records_get(d, f, resp) : (void)(allowed = "POST");
-    } else if (!strncmp(path, "/v1/records/", 12) && strchr(path + 12, '/')) {
-        rest = path + 12;
-        size_t l = strlen(rest);
-        label = "record_readers";
-        if (l < 8 || strcmp(rest + l - 8, "/readers") != 0)
-            mv_http_respond_json_error(resp, 404, "no such endpoint");
-        else if (get)
-            readers_get(d, f, rest, resp);
-        else if (post)
-            readers_set(f, resp);
-        else
-            allowed = "GET, POST";
-    } else if (!strncmp(path, "/v1/records/", 12)) {
-        label = "record_get";
-        get ? record_get(d, f, path + 12, resp) : del ? record_delete(d, f, path + 12, resp) : (void)(allowed = "GET, DELETE");
-    } else if (!strcmp(path, "/v1/stats")) {
-        /* The endpoints a real caller has, answered as the primary answers a clinician. */
-        label = "stats";
-        get ? stats(d, resp) : (void)(allowed = "GET");
-    } else if (!strcmp(path, "/v1/gc")) {
-        label = "gc";
-        post ? mv_http_respond_json_error(resp, 403, "garbage collection is for admins") : (void)(allowed = "POST");
-    } else if (!strcmp(path, "/v1/honeytokens")) {
-        label = "honeytokens";
-        get || post ? mv_http_respond_json_error(resp, 403, "honeytokens are for admins")
-                    : (void)(allowed = "GET, POST");
-    } else if (!strcmp(path, "/v1/audit")) {
-        label = "audit";
-        mv_http_respond_json_error(resp, 403, "only an admin may read the audit log");
-    } else {
-        mv_http_respond_json_error(resp, 404, "no such endpoint");
-    }
-    if (allowed) {
-        mv_http_respond_json_error(resp, 405, "method not allowed");
-        if (mv_http_response_header(resp, "Allow", allowed) != MV_OK)
-            mv_http_respond_json_error(resp, 500, "internal error");
-    }
-    char labels[96];
-    snprintf(labels, sizeof labels, "endpoint=\"%s\",reason=\"%u\"", label, (unsigned)f->reason);
-    count(d, "medvault_decoy_served_total", "Forwarded requests answered with decoys", labels, 1);
-    mv_free(path);
+    return decoy_with(d, s, append_env, out, batch);
 }
 
 /* ---------- routing ---------- */
@@ -1127,7 +525,7 @@ static int primary_ok(decoy_srv *d, const mv_http_request *req, mv_http_response
         rc = MV_ERR_AUTH;
     if (rc != MV_OK) {
         mv_http_respond_auth_failure(resp, rc == MV_ERR_AUTH ? MV_ERR_AUTH : rc);
-        count(d, "medvault_decoy_auth_failures_total", "Requests not signed by the primary", NULL, 1);
+        decoy_count(d, "medvault_decoy_auth_failures_total", "Requests not signed by the primary", NULL, 1);
         return 0;
     }
     return 1;
@@ -1161,7 +559,7 @@ static void handler(void *ctx, const mv_http_request *req, mv_http_response *res
             mv_http_respond_json_error(resp, 400, "malformed MVX frame");
             return;
         }
-        answer(d, &f, resp);
+        decoy_answer(d, &f, resp);
         mv_decoy_forward_clear(&f);
         return;
     }
@@ -1188,9 +586,9 @@ static void handler(void *ctx, const mv_http_request *req, mv_http_response *res
     }
     mv_err rc = decoy_store_put(d->store, shapes, kept, &stored);
     mv_decoy_shapes_free(shapes, n);
-    count(d, "medvault_decoy_shapes_stored_total", "Pushed shapes stored (new or changed)", NULL, stored);
+    decoy_count(d, "medvault_decoy_shapes_stored_total", "Pushed shapes stored (new or changed)", NULL, stored);
     if (failed)
-        count(d, "medvault_decoy_shapes_refused_total", "Pushed shapes no decoy can have", NULL, failed);
+        decoy_count(d, "medvault_decoy_shapes_refused_total", "Pushed shapes no decoy can have", NULL, failed);
     if (rc != MV_OK) {
         storage_respond_store_error(resp, rc, "decoy store");
         return;

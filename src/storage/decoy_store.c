@@ -17,7 +17,7 @@
 #include "medvault/mv_hash.h"
 #include "medvault/mv_log.h"
 #include "medvault/mv_mem.h"
-#include "storage_internal.h"
+#include "byte_reader.h"
 
 enum { DB_META, DB_SETS, DB_SET_IDS, DB_SHAPES, DB_TAGS, DB_COUNT };
 static const char *const db_names[DB_COUNT] = {"meta", "sets", "set_ids", "shapes", "tags"};

@@ -122,72 +122,6 @@ mv_err mv_storage_config_defaults(mv_storage_config *cfg, const char *dir, size_
 
 /* ---------- shared helpers ---------- */
 
-void storage_rd_init(storage_rd *r, const uint8_t *p, size_t len)
-{
-    r->p = p;
-    r->len = len;
-    r->off = 0;
-}
-
-size_t storage_rd_left(const storage_rd *r)
-{
-    return r->len - r->off;
-}
-
-int storage_rd_bytes(storage_rd *r, size_t n, const uint8_t **out)
-{
-    if (n > r->len - r->off)
-        return -1;
-    *out = r->p + r->off;
-    r->off += n;
-    return 0;
-}
-
-int storage_rd_u8(storage_rd *r, uint8_t *out)
-{
-    const uint8_t *p;
-    if (storage_rd_bytes(r, 1, &p))
-        return -1;
-    *out = p[0];
-    return 0;
-}
-
-int storage_rd_u32(storage_rd *r, uint32_t *out)
-{
-    const uint8_t *p;
-    if (storage_rd_bytes(r, 4, &p))
-        return -1;
-    *out = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-    return 0;
-}
-
-int storage_rd_u64(storage_rd *r, uint64_t *out)
-{
-    const uint8_t *p;
-    if (storage_rd_bytes(r, 8, &p))
-        return -1;
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = v << 8 | p[i];
-    *out = v;
-    return 0;
-}
-
-mv_err storage_put_u32(mv_buf *b, uint32_t v)
-{
-    uint8_t le[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
-    return mv_buf_append(b, le, 4);
-}
-
-int storage_dept_copy(char out[MV_CRED_MAX_DEPT_LEN + 1], const uint8_t *p, size_t dlen)
-{
-    if (dlen == 0 || dlen > MV_CRED_MAX_DEPT_LEN)
-        return -1;
-    memcpy(out, p, dlen);
-    out[dlen] = 0;
-    return strlen(out) == dlen ? 0 : -1; /* an embedded NUL never names a department */
-}
-
 void storage_count(storage_srv *s, const char *name, const char *help, const char *labels, uint64_t n)
 {
     if (mv_metrics_counter_add(s->metrics, name, help, labels, n) != MV_OK)
@@ -234,157 +168,14 @@ void storage_set_type(mv_http_response *resp, int status, const char *content_ty
     snprintf(resp->content_type, sizeof resp->content_type, "%s", content_type);
 }
 
-/* ---------- routing ---------- */
-
-static const char *route_label(enum storage_route r)
+void storage_respond_octets(mv_http_response *resp, mv_err rc, const char *too_large, const char *what)
 {
-    switch (r) {
-    case R_NONE: return "unknown";
-    case R_DUPCHECK: return "dupcheck";
-    case R_BLOCKS_PUT: return "blocks_put";
-    case R_BLOCKS_GET: return "blocks_get";
-    case R_BLOCK_GET: return "block_get";
-    case R_RECORDS_PUT: return "records_put";
-    case R_RECORDS_GET: return "records_get";
-    case R_RECORDS_LIST: return "records_list";
-    case R_RECORD_GET: return "record_get";
-    case R_RECORD_DELETE: return "record_delete";
-    case R_RECORD_READERS_GET: return "record_readers_get";
-    case R_RECORD_READERS_SET: return "record_readers_set";
-    case R_STATS: return "stats";
-    case R_GC: return "gc";
-    case R_HONEYTOKENS_PUT: return "honeytokens_put";
-    case R_HONEYTOKENS_GET: return "honeytokens_get";
-    case R_AUDIT: return "audit";
-    }
-    return "unknown";
-}
-
-static int has_prefix(const char *s, const char *p, const char **rest)
-{
-    size_t n = strlen(p);
-    if (strncmp(s, p, n) != 0)
-        return 0;
-    *rest = s + n;
-    return 1;
-}
-
-/* Finds the route for method + path; *arg receives the {hex} part of parameterised paths.
- * Sets *allowed (for a 405) when the path exists but not with this method. */
-static enum storage_route route_of(const char *m, const char *path, const char **arg, const char **allowed)
-{
-    const char *rest = NULL;
-    int get = !strcmp(m, "GET"), post = !strcmp(m, "POST"), del = !strcmp(m, "DELETE");
-    *allowed = NULL;
-    if (!strcmp(path, "/v1/dupcheck"))
-        return post ? R_DUPCHECK : (*allowed = "POST", R_NONE);
-    if (!strcmp(path, "/v1/blocks"))
-        return post ? R_BLOCKS_PUT : (*allowed = "POST", R_NONE);
-    if (!strcmp(path, "/v1/blocks/get"))
-        return post ? R_BLOCKS_GET : (*allowed = "POST", R_NONE);
-    if (has_prefix(path, "/v1/blocks/", &rest)) {
-        *arg = rest;
-        return get ? R_BLOCK_GET : (*allowed = "GET", R_NONE);
-    }
-    if (!strcmp(path, "/v1/records"))
-        return post ? R_RECORDS_PUT : get ? R_RECORDS_LIST : (*allowed = "GET, POST", R_NONE);
-    if (!strcmp(path, "/v1/records/get"))
-        return post ? R_RECORDS_GET : (*allowed = "POST", R_NONE);
-    if (has_prefix(path, "/v1/records/", &rest) && strchr(rest, '/')) {
-        size_t l = strlen(rest);
-        *arg = rest;
-        if (l < 8 || strcmp(rest + l - 8, "/readers") != 0)
-            return R_NONE;
-        return get ? R_RECORD_READERS_GET : post ? R_RECORD_READERS_SET : (*allowed = "GET, POST", R_NONE);
-    }
-    if (has_prefix(path, "/v1/records/", &rest)) {
-        *arg = rest;
-        return get ? R_RECORD_GET : del ? R_RECORD_DELETE : (*allowed = "GET, DELETE", R_NONE);
-    }
-    if (!strcmp(path, "/v1/stats"))
-        return get ? R_STATS : (*allowed = "GET", R_NONE);
-    if (!strcmp(path, "/v1/gc"))
-        return post ? R_GC : (*allowed = "POST", R_NONE);
-    if (!strcmp(path, "/v1/honeytokens"))
-        return post ? R_HONEYTOKENS_PUT : get ? R_HONEYTOKENS_GET : (*allowed = "GET, POST", R_NONE);
-    if (!strcmp(path, "/v1/audit"))
-        return R_AUDIT;
-    return R_NONE;
-}
-
-/* GET /v1/audit: the request log, for a hospital admin's credential only. */
-void storage_respond_audit(mv_auth_verifier *auth, mv_audit *audit, const mv_http_request *req,
-                           mv_http_response *resp)
-{
-    mv_credential cred;
-    mv_err rc = mv_http_verify(auth, req, (uint64_t)time(NULL), &cred);
-    if (rc != MV_OK)
-        mv_http_respond_auth_failure(resp, rc);
-    else if (strcmp(cred.role, "admin") != 0)
-        mv_http_respond_json_error(resp, 403, "only an admin may read the audit log");
+    if (rc == MV_ERR_TOO_LARGE && too_large)
+        mv_http_respond_json_error(resp, 413, too_large);
+    else if (rc != MV_OK)
+        storage_respond_store_error(resp, rc, what);
     else
-        mv_audit_respond(audit, req, resp);
-}
-
-static void handler(void *ctx, const mv_http_request *req, mv_http_response *resp)
-{
-    storage_srv *s = ctx;
-    const char *arg = NULL, *allowed = NULL;
-    char labels[64];
-    enum storage_route r = route_of(req->method, req->path, &arg, &allowed);
-    snprintf(labels, sizeof labels, "endpoint=\"%s\"", route_label(r));
-    storage_count(s, "medvault_storage_requests_total", "Requests by endpoint", labels, 1);
-    if (r == R_NONE) {
-        if (allowed) {
-            mv_http_respond_json_error(resp, 405, "method not allowed");
-            if (mv_http_response_header(resp, "Allow", allowed) != MV_OK)
-                mv_http_respond_json_error(resp, 500, "internal error");
-        } else {
-            mv_http_respond_json_error(resp, 404, "no such endpoint");
-        }
-        return;
-    }
-    /* Every endpoint is signed: authenticate before looking at the body. A suspicious failure
-     * (no, forged, revoked or long-expired authentication) is answered from the decoy cloud;
-     * an honest client's trouble (clock skew, a replayed nonce) keeps the plain 401. */
-    mv_credential cred;
-    mv_auth_failure why = MV_AUTH_FAIL_NONE;
-    mv_err rc = mv_http_verify_ex(s->auth, req, (uint64_t)time(NULL), &cred, &why);
-    if (rc != MV_OK) {
-        storage_count(s, "medvault_storage_auth_failures_total", "Requests refused by authentication", NULL, 1);
-        if (!storage_guard_auth_failed(s, req, r, arg, rc, why, resp))
-            mv_http_respond_auth_failure(resp, rc);
-        return;
-    }
-    if (storage_guard_check(s, &cred, req, r, arg, resp))
-        return;
-    if (req->body_len)
-        storage_count(s, "medvault_storage_received_bytes_total", "Request body bytes received (authenticated)",
-                      NULL, req->body_len);
-    switch (r) {
-    case R_NONE: break;
-    case R_DUPCHECK: storage_handle_dupcheck(s, &cred, req, resp); break;
-    case R_BLOCKS_PUT: storage_handle_blocks_put(s, &cred, req, resp); break;
-    case R_BLOCKS_GET: storage_handle_blocks_get(s, req, resp); break;
-    case R_BLOCK_GET: storage_handle_block_get(s, arg, resp); break;
-    case R_RECORDS_PUT: storage_handle_records_put(s, &cred, req, resp); break;
-    case R_RECORDS_GET: storage_handle_records_get(s, &cred, req, resp); break;
-    case R_RECORDS_LIST: storage_handle_records_list(s, &cred, resp); break;
-    case R_RECORD_GET: storage_handle_record_get(s, &cred, arg, resp); break;
-    case R_RECORD_DELETE: storage_handle_record_delete(s, &cred, arg, resp); break;
-    case R_RECORD_READERS_GET: storage_handle_record_readers_get(s, &cred, arg, resp); break;
-    case R_RECORD_READERS_SET: storage_handle_record_readers_set(s, &cred, arg, req, resp); break;
-    case R_STATS: storage_handle_stats(s, resp); break;
-    case R_GC: storage_handle_gc(s, &cred, resp); break;
-    case R_HONEYTOKENS_PUT: storage_guard_honeytokens_put(s, &cred, req, resp); break;
-    case R_HONEYTOKENS_GET: storage_guard_honeytokens_get(s, &cred, resp); break;
-    case R_AUDIT:
-        if (strcmp(cred.role, "admin") != 0)
-            mv_http_respond_json_error(resp, 403, "only an admin may read the audit log");
-        else
-            mv_audit_respond(s->audit, req, resp);
-        break;
-    }
+        storage_set_type(resp, 200, "application/octet-stream");
 }
 
 /* ---------- pow key ---------- */
@@ -550,7 +341,7 @@ mv_err mv_storage_run(const mv_storage_config *cfg)
         .listen = cfg->listen,
         .max_body = cfg->max_body,
         .threads = cfg->threads,
-        .handler = handler,
+        .handler = storage_handle_request,
         .ctx = &s,
         .component = "medvault_storage",
         /* Only a credential holder's body is buffered past 64 KiB: an unsigned 200 MiB upload

@@ -321,15 +321,7 @@ void storage_answer_blocks_get(const uint8_t *body, size_t body_len, storage_blo
             mv_frame_answer_close(&w, MV_FRAME_BLOCK_FOUND);
     }
     rc = mv_frame_end(&w);
-    if (rc == MV_ERR_TOO_LARGE) {
-        mv_http_respond_json_error(resp, 413, "the answer would exceed 256 MiB: ask for fewer blocks");
-        return;
-    }
-    if (rc != MV_OK) {
-        storage_respond_store_error(resp, rc, "block read");
-        return;
-    }
-    storage_set_type(resp, 200, "application/octet-stream");
+    storage_respond_octets(resp, rc, "the answer would exceed 256 MiB: ask for fewer blocks", "block read");
 }
 
 /* Blocks for a batched answer are sent as the packs hold them, not hashed here: every
@@ -373,9 +365,5 @@ void storage_handle_block_get(storage_srv *s, const char *hex, mv_http_response 
         mv_http_respond_json_error(resp, 404, "no such block");
         return;
     }
-    if (rc != MV_OK) {
-        storage_respond_store_error(resp, rc, "block read");
-        return;
-    }
-    storage_set_type(resp, 200, "application/octet-stream");
+    storage_respond_octets(resp, rc, NULL, "block read");
 }

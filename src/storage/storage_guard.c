@@ -26,231 +26,13 @@
 #include "medvault/mv_record.h"
 #include "medvault/mv_stepup.h"
 #include "net/frames.h"
+#include "storage_guard.h"
 #include "storage_internal.h"
-
-#define GUARD_MAX_PROFILES 100000   /* principals with a profile; more are judged by the floor */
-#define GUARD_MAX_HONEYTOKENS 10000
-#define GUARD_PLANT_MAX 100         /* honeytokens per POST /v1/honeytokens */
-#define GUARD_QUEUE_MAX ((size_t)1 << 20) /* record ids waiting for their shape push */
-#define GUARD_PUSH_BATCH 256        /* shapes per POST /v1/decoy/shapes */
-#define GUARD_PUSH_BACKOFF_MAX 30   /* seconds between failed pushes, at most */
-#define GUARD_FORWARD_TIMEOUT_MS 10000L
-#define GUARD_STATE_MAX ((size_t)64 << 20) /* cap on the honeytokens / profiles files */
-#define GUARD_ALERT_WINDOW 60       /* seconds the reporter coalesces repeats */
-/* Requests of unverified callers forwarded per source address: a token bucket (per second,
- * burst) in a table of GUARD_ADDR_SLOTS addresses, so nobody can make the decoy cloud invent
- * decoys (about 15 ms each) without bound. Beyond it: 503, as a busy server answers. */
-#define GUARD_UNVERIFIED_RATE 10.0
-#define GUARD_UNVERIFIED_BURST 40.0
-#define GUARD_ADDR_SLOTS 4096
-
-/* ---------- pure decisions (unit-tested; time injected) ---------- */
-
-void guard_profile_init(guard_profile *p, const uint8_t subject[32])
-{
-    memset(p, 0, sizeof *p);
-    memcpy(p->subject, subject, 32);
-}
-
-void guard_profile_advance(guard_profile *p, uint64_t now)
-{
-    uint64_t minute = now / 60, hour = now / 3600;
-    if (hour > p->hour) {
-        /* Only active hours count: a doctor off duty must not drag the baseline to zero. */
-        if (p->hour_reads) {
-            double x = (double)p->hour_reads;
-            p->baseline = p->active_hours ? (1.0 - GUARD_BASELINE_ALPHA) * p->baseline + GUARD_BASELINE_ALPHA * x : x;
-            p->active_hours++;
-            p->dirty = 1;
-        }
-        p->hour = hour;
-        p->hour_reads = 0;
-    }
-    if (minute <= p->minute)
-        return;
-    uint64_t gap = minute - p->minute;
-    if (gap >= GUARD_SLOTS) {
-        memset(p->reads, 0, sizeof p->reads);
-        memset(p->denials, 0, sizeof p->denials);
-    } else {
-        for (uint64_t m = p->minute + 1; m <= minute; m++) {
-            p->reads[m % GUARD_SLOTS] = 0;
-            p->denials[m % GUARD_SLOTS] = 0;
-        }
-    }
-    p->minute = minute;
-}
-
-uint64_t guard_profile_reads(const guard_profile *p)
-{
-    uint64_t n = 0;
-    for (size_t i = 0; i < GUARD_SLOTS; i++)
-        n += p->reads[i];
-    return n;
-}
-
-uint64_t guard_profile_denials(const guard_profile *p)
-{
-    uint64_t n = 0;
-    for (size_t i = 0; i < GUARD_SLOTS; i++)
-        n += p->denials[i];
-    return n;
-}
-
-uint64_t guard_profile_limit(const guard_profile *p, const guard_params *gp)
-{
-    double scaled = gp->factor * p->baseline;
-    if (!(scaled < 1e18))
-        return UINT64_MAX;
-    uint64_t v = (uint64_t)ceil(scaled);
-    return v > gp->floor ? v : gp->floor;
-}
-
-static uint32_t sat_add32(uint32_t a, uint64_t b)
-{
-    return b >= (uint64_t)(UINT32_MAX - a) ? UINT32_MAX : (uint32_t)(a + b);
-}
-
-void guard_profile_count_reads(guard_profile *p, uint64_t now, uint64_t n)
-{
-    guard_profile_advance(p, now);
-    p->reads[p->minute % GUARD_SLOTS] = sat_add32(p->reads[p->minute % GUARD_SLOTS], n);
-    p->hour_reads = p->hour_reads > UINT64_MAX - n ? UINT64_MAX : p->hour_reads + n;
-}
-
-void guard_profile_count_denials(guard_profile *p, uint64_t now, uint64_t n)
-{
-    guard_profile_advance(p, now);
-    p->denials[p->minute % GUARD_SLOTS] = sat_add32(p->denials[p->minute % GUARD_SLOTS], n);
-}
-
-void guard_profile_reset_window(guard_profile *p)
-{
-    memset(p->reads, 0, sizeof p->reads);
-    memset(p->denials, 0, sizeof p->denials);
-}
-
-guard_action guard_decide(guard_profile *p, uint64_t now, int is_read, uint64_t n_reads, int grant_ok,
-                          const guard_params *gp, const char **why)
-{
-    *why = "";
-    guard_profile_advance(p, now);
-    if (grant_ok) {
-        /* Patient safety: a clinician who passed step-up always gets real data. */
-        p->demanded_at = 0;
-        p->decoy_until = 0;
-        guard_profile_reset_window(p);
-        if (is_read)
-            p->hour_reads = p->hour_reads > UINT64_MAX - n_reads ? UINT64_MAX : p->hour_reads + n_reads;
-        return GUARD_SERVE;
-    }
-    if (p->decoy_until) {
-        if (now < p->decoy_until)
-            return GUARD_DECOY;
-        p->decoy_until = 0;
-        guard_profile_reset_window(p);
-    }
-    if (p->demanded_at && now - p->demanded_at >= GUARD_DECOY_SECONDS)
-        p->demanded_at = 0;
-    if (!is_read)
-        return GUARD_SERVE;
-    if (p->demanded_at) {
-        /* The honest client stops reading after a demand until it steps up (mv_stepup.h):
-         * a read without a grant now is someone else with the keys, or a refusal. */
-        p->demanded_at = 0;
-        p->decoy_until = now + GUARD_DECOY_SECONDS;
-        *why = "step-up not completed";
-        return GUARD_DECOY_ALERT;
-    }
-    uint64_t reads = guard_profile_reads(p), limit = guard_profile_limit(p, gp);
-    if (reads + n_reads > limit || reads + n_reads < reads) {
-        p->demanded_at = now ? now : 1;
-        *why = "burst above access profile";
-        return GUARD_DEMAND;
-    }
-    if (guard_profile_denials(p) >= gp->max_denials) {
-        p->demanded_at = now ? now : 1;
-        *why = "reads outside departments";
-        return GUARD_DEMAND;
-    }
-    guard_profile_count_reads(p, now, n_reads);
-    return GUARD_SERVE;
-}
-
-uint8_t guard_classify_auth(mv_err rc, mv_auth_failure why, uint64_t now, uint64_t cred_expires,
-                            const guard_params *gp, const char **text)
-{
-    *text = "";
-    if (rc == MV_OK)
-        return 0;
-    switch (why) {
-    case MV_AUTH_FAIL_MISSING: *text = "unauthenticated"; return MV_DECOY_UNAUTHENTICATED;
-    case MV_AUTH_FAIL_MALFORMED:
-    case MV_AUTH_FAIL_FORGED: *text = "forged credential"; return MV_DECOY_FORGED;
-    case MV_AUTH_FAIL_REVOKED: *text = "revoked credential"; return MV_DECOY_REVOKED;
-    case MV_AUTH_FAIL_EXPIRED:
-        /* Not yet valid, or expired within the skew: a clock problem, not an attack. */
-        if (now <= cred_expires || now - cred_expires <= gp->skew)
-            return 0;
-        *text = "expired credential";
-        return MV_DECOY_EXPIRED;
-    case MV_AUTH_FAIL_NONE:
-    case MV_AUTH_FAIL_SKEW:
-    case MV_AUTH_FAIL_REPLAY:
-    case MV_AUTH_FAIL_TARGET: /* signed by its key for another service: a plain 421 */
-    case MV_AUTH_FAIL_BODY:   /* signed by its key, body damaged: a plain 400 */
-    case MV_AUTH_FAIL_VERSION: /* an authentic credential from a v1 client: a plain 401 */
-        break;
-    }
-    return 0;
-}
 
 /* ---------- state ---------- */
 
-typedef struct honeytoken {
-    uint8_t id[16];
-    char dept[MV_CRED_MAX_DEPT_LEN + 1];
-    uint64_t created;
-} honeytoken;
-
-struct storage_guard {
-    storage_srv *s;
-    guard_params gp;
-    mv_identity *id;               /* NULL: no identity (no forwarding, alerts only logged) */
-    mv_alert_reporter *alerts;     /* NULL: alerts only logged */
-    char honey_path[4096], prof_path[4096];
-
-    pthread_mutex_t lock;          /* profiles and honeytokens */
-    guard_profile *prof;           /* sorted by subject */
-    size_t n_prof, cap_prof;
-    int prof_dirty;
-    honeytoken *ht;                /* sorted by id */
-    size_t n_ht;
-
-    pthread_mutex_t alock;         /* the per-address budget of unverified forwards */
-    struct addr_bucket {
-        char addr[48];
-        double tokens;
-        double last;               /* CLOCK_MONOTONIC seconds of the last refill */
-    } *buckets;                    /* GUARD_ADDR_SLOTS, open addressing by a keyed hash */
-    uint8_t addr_key[16];
-    unsigned unverified_in_flight, unverified_max; /* forwards of unverified callers (alock) */
-
-    pthread_mutex_t qlock;         /* the shape queue and the pusher's life */
-    pthread_cond_t qcond;
-    uint8_t (*queue)[16];
-    size_t nq, capq;
-    int stopping, pusher_started;
-    pthread_t pusher;
-};
-
-static int cmp_id16(const void *a, const void *b)
-{
-    return memcmp(a, b, 16);
-}
-
 /* The profile of subject, created if missing (NULL when the table is full). Lock held. */
-static guard_profile *profile_of(storage_guard *g, const uint8_t subject[32])
+guard_profile *guard_profile_of(storage_guard *g, const uint8_t subject[32])
 {
     size_t lo = 0, hi = g->n_prof;
     while (lo < hi) {
@@ -265,14 +47,8 @@ static guard_profile *profile_of(storage_guard *g, const uint8_t subject[32])
     }
     if (g->n_prof == GUARD_MAX_PROFILES)
         return NULL;
-    if (g->n_prof == g->cap_prof) {
-        size_t nc = g->cap_prof ? g->cap_prof * 2 : 64;
-        guard_profile *np = mv_realloc(g->prof, nc * sizeof *np);
-        if (!np)
-            return NULL;
-        g->prof = np;
-        g->cap_prof = nc;
-    }
+    if (mv_array_grow(&g->prof, &g->cap_prof, g->n_prof, sizeof *g->prof, 64) != MV_OK)
+        return NULL;
     memmove(&g->prof[lo + 1], &g->prof[lo], (g->n_prof - lo) * sizeof *g->prof);
     g->n_prof++;
     guard_profile_init(&g->prof[lo], subject);
@@ -282,158 +58,6 @@ static guard_profile *profile_of(storage_guard *g, const uint8_t subject[32])
 static int honeytoken_locked(const storage_guard *g, const uint8_t id[16])
 {
     return g->n_ht && bsearch(id, g->ht, g->n_ht, sizeof *g->ht, cmp_id16) != NULL;
-}
-
-/* ---------- state files (written atomically: a crash leaves the old or the new file) ---------- */
-
-static mv_err read_json_file(const char *path, mv_json **out)
-{
-    mv_buf b;
-    mv_err rc;
-    *out = NULL;
-    mv_buf_init(&b, GUARD_STATE_MAX);
-    if (!mv_file_exists(path)) {
-        mv_buf_clear(&b);
-        return MV_ERR_NOT_FOUND;
-    }
-    if ((rc = mv_file_read(path, GUARD_STATE_MAX, &b)) == MV_OK)
-        rc = mv_json_parse((const char *)b.ptr, b.len, NULL, out, NULL);
-    mv_buf_clear(&b);
-    return rc;
-}
-
-/* Writes the honeytoken set. Lock held. */
-static mv_err save_honeytokens(storage_guard *g)
-{
-    mv_buf b;
-    mv_buf_init(&b, GUARD_STATE_MAX);
-    mv_err rc = mv_buf_puts(&b, "{\"honeytokens\":[");
-    for (size_t i = 0; rc == MV_OK && i < g->n_ht; i++) {
-        rc = mv_buf_puts(&b, i ? ",{\"id\":" : "{\"id\":");
-        if (rc == MV_OK)
-            rc = mv_json_write_hex(&b, g->ht[i].id, 16);
-        if (rc == MV_OK)
-            rc = mv_buf_puts(&b, ",\"department\":");
-        if (rc == MV_OK)
-            rc = mv_json_write_str(&b, g->ht[i].dept, strlen(g->ht[i].dept));
-        if (rc == MV_OK)
-            rc = mv_buf_printf(&b, ",\"created\":%llu}", (unsigned long long)g->ht[i].created);
-    }
-    if (rc == MV_OK)
-        rc = mv_buf_puts(&b, "]}\n");
-    if (rc == MV_OK)
-        rc = mv_file_write_atomic(g->honey_path, b.ptr, b.len, 0600);
-    mv_buf_clear(&b);
-    return rc;
-}
-
-static mv_err load_honeytokens(storage_guard *g)
-{
-    mv_json *j = NULL;
-    mv_err rc = read_json_file(g->honey_path, &j);
-    if (rc == MV_ERR_NOT_FOUND)
-        return MV_OK;
-    if (rc != MV_OK)
-        goto out;
-    const mv_json *arr = mv_json_get(j, "honeytokens");
-    size_t n = mv_json_len(arr);
-    rc = MV_ERR_PARSE;
-    if (mv_json_type_of(arr) != MV_JSON_ARRAY || n > GUARD_MAX_HONEYTOKENS)
-        goto out;
-    rc = MV_ERR_NOMEM;
-    if (n && !(g->ht = mv_calloc(n, sizeof *g->ht)))
-        goto out;
-    for (size_t i = 0; i < n; i++) {
-        const mv_json *e = mv_json_at(arr, i);
-        size_t dl = 0;
-        const char *d = mv_json_get_str(e, "department", &dl);
-        rc = MV_ERR_PARSE;
-        if (mv_json_get_hex(e, "id", g->ht[i].id, 16) != MV_OK || !d || dl == 0 || dl > MV_CRED_MAX_DEPT_LEN ||
-            strlen(d) != dl || mv_json_get_u64(e, "created", &g->ht[i].created) != MV_OK)
-            goto out;
-        memcpy(g->ht[i].dept, d, dl + 1);
-    }
-    g->n_ht = n;
-    if (n)
-        qsort(g->ht, n, sizeof *g->ht, cmp_id16);
-    rc = MV_OK;
-out:
-    mv_json_free(j);
-    if (rc != MV_OK)
-        mv_log(MV_LOG_ERROR, STORAGE_COMPONENT, "%s is malformed: %s", g->honey_path, mv_strerror(rc));
-    return rc;
-}
-
-/* Writes every baseline (milli-reads per active hour). Lock held. */
-static mv_err save_profiles(storage_guard *g)
-{
-    mv_buf b;
-    mv_buf_init(&b, GUARD_STATE_MAX);
-    mv_err rc = mv_buf_puts(&b, "{\"profiles\":[");
-    size_t k = 0;
-    for (size_t i = 0; rc == MV_OK && i < g->n_prof; i++) {
-        const guard_profile *p = &g->prof[i];
-        if (!p->active_hours)
-            continue;
-        rc = mv_buf_puts(&b, k++ ? ",{\"subject\":" : "{\"subject\":");
-        if (rc == MV_OK)
-            rc = mv_json_write_hex(&b, p->subject, 32);
-        if (rc == MV_OK)
-            rc = mv_buf_printf(&b, ",\"baseline_milli\":%llu,\"active_hours\":%llu,\"hour\":%llu,\"hour_reads\":%llu}",
-                               (unsigned long long)llround(p->baseline * 1000.0), (unsigned long long)p->active_hours,
-                               (unsigned long long)p->hour, (unsigned long long)p->hour_reads);
-    }
-    if (rc == MV_OK)
-        rc = mv_buf_puts(&b, "]}\n");
-    if (rc == MV_OK)
-        rc = mv_file_write_atomic(g->prof_path, b.ptr, b.len, 0600);
-    if (rc == MV_OK) {
-        g->prof_dirty = 0;
-        for (size_t i = 0; i < g->n_prof; i++)
-            g->prof[i].dirty = 0;
-    }
-    mv_buf_clear(&b);
-    return rc;
-}
-
-static mv_err load_profiles(storage_guard *g)
-{
-    mv_json *j = NULL;
-    mv_err rc = read_json_file(g->prof_path, &j);
-    if (rc == MV_ERR_NOT_FOUND)
-        return MV_OK;
-    if (rc != MV_OK)
-        goto out;
-    const mv_json *arr = mv_json_get(j, "profiles");
-    size_t n = mv_json_len(arr);
-    rc = MV_ERR_PARSE;
-    if (mv_json_type_of(arr) != MV_JSON_ARRAY || n > GUARD_MAX_PROFILES)
-        goto out;
-    for (size_t i = 0; i < n; i++) {
-        const mv_json *e = mv_json_at(arr, i);
-        uint8_t subject[32];
-        uint64_t milli = 0, hours = 0, hour = 0, hour_reads = 0;
-        rc = MV_ERR_PARSE;
-        if (mv_json_get_hex(e, "subject", subject, 32) != MV_OK ||
-            mv_json_get_u64(e, "baseline_milli", &milli) != MV_OK ||
-            mv_json_get_u64(e, "active_hours", &hours) != MV_OK || mv_json_get_u64(e, "hour", &hour) != MV_OK ||
-            mv_json_get_u64(e, "hour_reads", &hour_reads) != MV_OK)
-            goto out;
-        guard_profile *p = profile_of(g, subject);
-        rc = MV_ERR_NOMEM;
-        if (!p)
-            goto out;
-        p->baseline = (double)milli / 1000.0;
-        p->active_hours = hours;
-        p->hour = hour;
-        p->hour_reads = hour_reads;
-    }
-    rc = MV_OK;
-out:
-    mv_json_free(j);
-    if (rc != MV_OK)
-        mv_log(MV_LOG_ERROR, STORAGE_COMPONENT, "%s is malformed: %s", g->prof_path, mv_strerror(rc));
-    return rc;
 }
 
 /* ---------- shapes ---------- */
@@ -626,18 +250,13 @@ static int key_reads(const uint8_t key[32], const mv_store_record_info *info)
 static mv_err shapes_add(storage_srv *s, struct shape_list *l, const uint8_t id[16], const uint8_t *reader,
                          uint64_t created_max)
 {
-    if (l->n == l->cap) {
-        size_t nc = l->cap ? l->cap * 2 : 16;
-        if (nc > MV_DECOY_MAX_SHAPES)
-            return MV_ERR_TOO_LARGE;
-        mv_decoy_shape *nv = mv_realloc(l->v, nc * sizeof *nv);
-        if (!nv)
-            return MV_ERR_NOMEM;
-        l->v = nv;
-        l->cap = nc;
-    }
+    if (l->n == l->cap && l->cap * 2 > MV_DECOY_MAX_SHAPES) /* the next doubling would pass the frame's cap */
+        return MV_ERR_TOO_LARGE;
+    mv_err rc = mv_array_grow(&l->v, &l->cap, l->n, sizeof *l->v, 16);
+    if (rc != MV_OK)
+        return rc;
     mv_decoy_shape_init(&l->v[l->n]);
-    mv_err rc = shape_of(s, id, reader, created_max, &l->v[l->n]);
+    rc = shape_of(s, id, reader, created_max, &l->v[l->n]);
     if (rc == MV_OK)
         l->n++;
     return rc == MV_ERR_NOT_FOUND || rc == MV_ERR_PARSE ? MV_OK : rc;
@@ -660,16 +279,11 @@ struct list_ids {
 static mv_err collect_id(void *ctx, const mv_store_record_info *info)
 {
     struct list_ids *l = ctx;
-    if (l->n == l->cap) {
-        size_t nc = l->cap ? l->cap * 2 : 64;
-        if (nc > MV_DECOY_MAX_SHAPES)
-            return MV_ERR_TOO_LARGE;
-        uint8_t(*nv)[16] = mv_realloc(l->ids, nc * 16);
-        if (!nv)
-            return MV_ERR_NOMEM;
-        l->ids = nv;
-        l->cap = nc;
-    }
+    if (l->n == l->cap && l->cap * 2 > MV_DECOY_MAX_SHAPES) /* the next doubling would pass the frame's cap */
+        return MV_ERR_TOO_LARGE;
+    mv_err rc = mv_array_grow(&l->ids, &l->cap, l->n, sizeof *l->ids, 64);
+    if (rc != MV_OK)
+        return rc;
     memcpy(l->ids[l->n++], info->id, 16);
     return MV_OK;
 }
@@ -961,7 +575,7 @@ int storage_guard_check(storage_srv *s, const mv_credential *cred, const mv_http
         }
     /* Profiles and step-up are part of the decoy deployment: without a decoy cloud the server
      * keeps its plain behaviour (bulk tools and tests read far above any floor). */
-    guard_profile *p = s->cfg->decoy_url[0] ? profile_of(g, cred->subject) : NULL;
+    guard_profile *p = s->cfg->decoy_url[0] ? guard_profile_of(g, cred->subject) : NULL;
     if (p) {
         int was_dirty = p->dirty;
         /* A honeytoken read is answered (and alerted) whatever the profile says, unless the
@@ -1023,7 +637,7 @@ void storage_guard_note_denials(storage_srv *s, const mv_credential *cred, uint6
     if (!g || !n || !s->cfg->decoy_url[0])
         return;
     pthread_mutex_lock(&g->lock);
-    guard_profile *p = profile_of(g, cred->subject);
+    guard_profile *p = guard_profile_of(g, cred->subject);
     if (p)
         guard_profile_count_denials(p, (uint64_t)time(NULL), n);
     pthread_mutex_unlock(&g->lock);
@@ -1117,7 +731,7 @@ static void maybe_save_profiles(storage_guard *g)
 {
     pthread_mutex_lock(&g->lock);
     if (g->prof_dirty) {
-        mv_err rc = save_profiles(g);
+        mv_err rc = guard_save_profiles(g);
         if (rc != MV_OK)
             mv_log(MV_LOG_WARN, STORAGE_COMPONENT, "cannot save the access profiles: %s", mv_strerror(rc));
     }
@@ -1177,223 +791,6 @@ static mv_err queue_all(void *ctx, const mv_store_record_info *info)
     return MV_OK;
 }
 
-/* ---------- honeytokens ---------- */
-
-static int dept_name_ok(const char *d, size_t n)
-{
-    if (n == 0 || n > MV_CRED_MAX_DEPT_LEN)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)d[i];
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == ' ' || c == '_' ||
-              c == '.' || c == '-'))
-            return 0;
-    }
-    return 1;
-}
-
-/* A plausible random shape for a new honeytoken: a patient record of one or two blocks
- * sealed to two throwaway reader keys (nobody can open it). */
-static mv_err honey_shape(mv_decoy_shape *sh, const char *dept, const uint8_t owner[32], uint64_t now)
-{
-    uint8_t box_sk[MV_BOX_SECRET_BYTES];
-    mv_err rc = MV_OK;
-    mv_decoy_shape_init(sh);
-    /* Shaped as real ids are (time first), or the shape alone would tell a honeytoken. */
-    if ((rc = mv_record_id_new(sh->id)) != MV_OK)
-        return rc;
-    snprintf(sh->department, sizeof sh->department, "%s", dept);
-    sh->created = now;
-    memcpy(sh->owner, owner, 32);
-    randombytes_buf(sh->patient, 32);
-    randombytes_buf(sh->episode, 16);
-    sh->n_readers = 2;
-    for (size_t i = 0; rc == MV_OK && i < sh->n_readers; i++)
-        rc = mv_box_keypair(sh->readers[i], box_sk);
-    mv_wipe(box_sk, sizeof box_sk);
-    if (rc != MV_OK)
-        return rc;
-    sh->n_blocks = 1 + randombytes_uniform(2);
-    if (!(sh->block_len = mv_mallocarray(sh->n_blocks, sizeof(uint32_t))))
-        return MV_ERR_NOMEM;
-    for (uint32_t i = 0; i < sh->n_blocks; i++)
-        sh->block_len[i] = 400 + randombytes_uniform(2600);
-    sh->env_len = 33 + 112 * sh->n_readers + 160 + 64 * sh->n_blocks + randombytes_uniform(200);
-    return MV_OK;
-}
-
-/* Stores one generated honeytoken record (blocks then record) owned by owner. */
-static mv_err honey_store(storage_srv *s, const mv_decoy_shape *sh, const mv_decoy_record *rec,
-                          const uint8_t owner[32], uint64_t now)
-{
-    mv_store_block_in *bin = NULL;
-    uint8_t *tags = NULL;
-    mv_err rc = MV_ERR_NOMEM, result = MV_OK;
-    if (!(bin = mv_calloc(rec->n_blocks, sizeof *bin)) || !(tags = mv_mallocarray(rec->n_blocks, 32)))
-        goto out;
-    for (size_t i = 0; i < rec->n_blocks; i++) {
-        bin[i].dept = sh->department;
-        randombytes_buf(bin[i].token, sizeof bin[i].token);
-        memcpy(bin[i].tag, rec->blocks[i].tag, 32);
-        bin[i].data = rec->blocks[i].c;
-        bin[i].len = rec->blocks[i].len;
-        memcpy(bin[i].claimant, owner, 32);
-        memcpy(tags + 32 * i, rec->blocks[i].tag, 32);
-    }
-    if ((rc = mv_store_put_blocks(s->store, bin, rec->n_blocks, NULL)) != MV_OK)
-        goto out;
-    mv_store_record_in in;
-    memset(&in, 0, sizeof in);
-    memcpy(in.id, sh->id, 16);
-    in.dept = sh->department;
-    memcpy(in.owner, owner, 32);
-    memcpy(in.patient, sh->patient, 32);
-    memcpy(in.episode, sh->episode, 16);
-    in.tags = tags;
-    in.n_tags = rec->n_blocks;
-    in.envelope = rec->env;
-    in.envelope_len = rec->env_len;
-    if ((rc = mv_store_put_records(s->store, &in, 1, &result, now)) == MV_OK)
-        rc = result;
-out:
-    mv_free(bin);
-    mv_free(tags);
-    return rc;
-}
-
-void storage_guard_honeytokens_put(storage_srv *s, const mv_credential *cred, const mv_http_request *req,
-                                   mv_http_response *resp)
-{
-    storage_guard *g = s->guard;
-    mv_json *j = NULL;
-    mv_buf b;
-    uint64_t count = 0, now = (uint64_t)time(NULL);
-    size_t dl = 0, planted = 0;
-    uint8_t seed[MV_DECOY_SEED_BYTES];
-    honeytoken *fresh = NULL;
-    mv_err rc;
-    mv_buf_init(&b, 1 << 16);
-    if (strcmp(cred->role, "admin") != 0) {
-        mv_http_respond_json_error(resp, 403, "honeytokens are for admins");
-        goto out;
-    }
-    if (mv_json_parse((const char *)req->body, req->body_len, NULL, &j, NULL) != MV_OK) {
-        mv_http_respond_json_error(resp, 400, "the body must be {\"department\":D,\"count\":N}");
-        goto out;
-    }
-    const char *dept = mv_json_get_str(j, "department", &dl);
-    if (!dept || strlen(dept) != dl || !dept_name_ok(dept, dl) || mv_json_get_u64(j, "count", &count) != MV_OK ||
-        count == 0 || count > GUARD_PLANT_MAX) {
-        mv_http_respond_json_error(resp, 400, "department must be a department name and count 1..100");
-        goto out;
-    }
-    if (!(fresh = mv_calloc((size_t)count, sizeof *fresh))) {
-        mv_http_respond_json_error(resp, 503, "out of memory");
-        goto out;
-    }
-    randombytes_buf(seed, sizeof seed);
-    for (size_t i = 0; i < count; i++) {
-        mv_decoy_shape sh;
-        mv_decoy_record rec;
-        mv_decoy_record_init(&rec);
-        rc = honey_shape(&sh, dept, cred->subject, now);
-        if (rc == MV_OK)
-            rc = mv_decoy_generate(seed, &sh, &rec);
-        if (rc == MV_OK) {
-            /* The set is written before the record exists: a crash in between leaves an
-             * id in the set that nothing stores (harmless), never an unflagged fake. */
-            pthread_mutex_lock(&g->lock);
-            if (g->n_ht == GUARD_MAX_HONEYTOKENS) {
-                rc = MV_ERR_TOO_LARGE;
-            } else {
-                honeytoken *nv = mv_realloc(g->ht, (g->n_ht + 1) * sizeof *nv);
-                rc = nv ? MV_OK : MV_ERR_NOMEM;
-                if (nv) {
-                    g->ht = nv;
-                    memcpy(g->ht[g->n_ht].id, sh.id, 16);
-                    snprintf(g->ht[g->n_ht].dept, sizeof g->ht[0].dept, "%s", dept);
-                    g->ht[g->n_ht].created = now;
-                    g->n_ht++;
-                    qsort(g->ht, g->n_ht, sizeof *g->ht, cmp_id16);
-                    rc = save_honeytokens(g);
-                }
-            }
-            pthread_mutex_unlock(&g->lock);
-        }
-        if (rc == MV_OK)
-            rc = honey_store(s, &sh, &rec, cred->subject, now);
-        if (rc == MV_OK) {
-            memcpy(fresh[planted].id, sh.id, 16);
-            snprintf(fresh[planted].dept, sizeof fresh[0].dept, "%s", dept);
-            fresh[planted].created = now;
-            planted++;
-            storage_guard_shapes_changed(s, sh.id, 1);
-        }
-        mv_decoy_record_clear(&rec);
-        mv_decoy_shape_clear(&sh);
-        if (rc != MV_OK) {
-            mv_log(MV_LOG_ERROR, STORAGE_COMPONENT, "planting a honeytoken failed: %s", mv_strerror(rc));
-            break;
-        }
-    }
-    if (planted)
-        storage_update_gauges(s);
-    if (planted == 0) {
-        mv_http_respond_json_error(resp, 500, "no honeytoken could be planted");
-        goto out;
-    }
-    rc = mv_buf_printf(&b, "{\"planted\":%zu,\"honeytokens\":[", planted);
-    for (size_t i = 0; rc == MV_OK && i < planted; i++) {
-        rc = mv_buf_puts(&b, i ? ",{\"id\":" : "{\"id\":");
-        if (rc == MV_OK)
-            rc = mv_json_write_hex(&b, fresh[i].id, 16);
-        if (rc == MV_OK)
-            rc = mv_buf_puts(&b, ",\"department\":");
-        if (rc == MV_OK)
-            rc = mv_json_write_str(&b, fresh[i].dept, strlen(fresh[i].dept));
-        if (rc == MV_OK)
-            rc = mv_buf_printf(&b, ",\"created\":%llu}", (unsigned long long)fresh[i].created);
-    }
-    if (rc == MV_OK)
-        rc = mv_buf_puts(&b, "]}");
-    mv_http_respond_built(resp, rc, 200, &b);
-    mv_log(MV_LOG_INFO, STORAGE_COMPONENT, "%zu honeytokens planted", planted);
-out:
-    mv_wipe(seed, sizeof seed);
-    mv_free(fresh);
-    mv_json_free(j);
-    mv_buf_clear(&b);
-}
-
-void storage_guard_honeytokens_get(storage_srv *s, const mv_credential *cred, mv_http_response *resp)
-{
-    storage_guard *g = s->guard;
-    mv_buf b;
-    if (strcmp(cred->role, "admin") != 0) {
-        mv_http_respond_json_error(resp, 403, "honeytokens are for admins");
-        return;
-    }
-    mv_buf_init(&b, GUARD_STATE_MAX);
-    pthread_mutex_lock(&g->lock);
-    mv_err rc = mv_buf_puts(&b, "{\"honeytokens\":[");
-    for (size_t i = 0; rc == MV_OK && i < g->n_ht; i++) {
-        rc = mv_buf_puts(&b, i ? ",{\"id\":" : "{\"id\":");
-        if (rc == MV_OK)
-            rc = mv_json_write_hex(&b, g->ht[i].id, 16);
-        if (rc == MV_OK)
-            rc = mv_buf_puts(&b, ",\"department\":");
-        if (rc == MV_OK)
-            rc = mv_json_write_str(&b, g->ht[i].dept, strlen(g->ht[i].dept));
-        if (rc == MV_OK)
-            rc = mv_buf_printf(&b, ",\"created\":%llu}", (unsigned long long)g->ht[i].created);
-    }
-    pthread_mutex_unlock(&g->lock);
-    if (rc == MV_OK)
-        rc = mv_buf_puts(&b, "]}");
-    mv_http_respond_built(resp, rc, 200, &b);
-    mv_buf_clear(&b);
-}
-
 /* ---------- lifecycle ---------- */
 
 mv_err storage_guard_start(storage_srv *s)
@@ -1431,7 +828,7 @@ mv_err storage_guard_start(storage_srv *s)
     if ((rc = mv_path_join(g->honey_path, sizeof g->honey_path, cfg->dir, "honeytokens")) != MV_OK ||
         (rc = mv_path_join(g->prof_path, sizeof g->prof_path, cfg->dir, "profiles")) != MV_OK)
         goto out;
-    if ((rc = load_honeytokens(g)) != MV_OK || (rc = load_profiles(g)) != MV_OK)
+    if ((rc = guard_load_honeytokens(g)) != MV_OK || (rc = guard_load_profiles(g)) != MV_OK)
         goto out;
     if (cfg->identity_dir[0]) {
         if ((rc = mv_identity_load(cfg->identity_dir, &g->id)) != MV_OK) {
@@ -1505,7 +902,7 @@ void storage_guard_stop(storage_guard *g)
         /* Fold the running hour so a restart does not lose it. */
         g->prof_dirty |= g->prof[i].dirty || g->prof[i].hour_reads;
     }
-    if (g->prof_dirty && save_profiles(g) != MV_OK)
+    if (g->prof_dirty && guard_save_profiles(g) != MV_OK)
         mv_log(MV_LOG_WARN, STORAGE_COMPONENT, "cannot save the access profiles");
     pthread_mutex_unlock(&g->lock);
     mv_alert_reporter_stop(g->alerts);

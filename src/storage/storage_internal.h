@@ -1,6 +1,7 @@
 /* storage_internal.h - shared state and helpers of the storage server's modules
- * (storage.c: lifecycle, routing, metrics; storage_blocks.c: dupcheck and blocks;
- * storage_records.c: records, stats, gc). Internal to libmedvault. */
+ * (storage.c: configuration, start-up of either role, metrics; storage_router.c: routing;
+ * storage_blocks.c: dupcheck and blocks; storage_records.c: records, stats, gc).
+ * Internal to libmedvault. */
 #ifndef MV_STORAGE_INTERNAL_H
 #define MV_STORAGE_INTERNAL_H
 
@@ -51,33 +52,10 @@ enum storage_route {
     R_AUDIT, /* GET /v1/audit (any method reaches the same check) */
 };
 
-/* A bounds-checked little-endian reader over an untrusted frame. Every getter returns 0 on
- * success and -1 (consuming nothing) when the frame is too short. */
-typedef struct storage_rd {
-    const uint8_t *p;
-    size_t len;
-    size_t off;
-} storage_rd;
-
-void storage_rd_init(storage_rd *r, const uint8_t *p, size_t len);
-size_t storage_rd_left(const storage_rd *r);
-int storage_rd_bytes(storage_rd *r, size_t n, const uint8_t **out);
-int storage_rd_u8(storage_rd *r, uint8_t *out);
-int storage_rd_u32(storage_rd *r, uint32_t *out);
-int storage_rd_u64(storage_rd *r, uint64_t *out);
-
-/* Little-endian appends. */
-mv_err storage_put_u32(mv_buf *b, uint32_t v) __attribute__((warn_unused_result));
-
 /* Metrics are best effort: a full registry drops the sample, serving goes on. */
 void storage_count(storage_srv *s, const char *name, const char *help, const char *labels, uint64_t n);
 /* Refreshes the logical/physical/record gauges from mv_store_stats. */
 void storage_update_gauges(storage_srv *s);
-
-/* Copies a department name of dlen bytes from a frame into out (NUL-terminated). Returns 0
- * if it is 1..MV_CRED_MAX_DEPT_LEN bytes, -1 otherwise. Characters are not checked here: a
- * name is only ever compared with the credential's departments. */
-int storage_dept_copy(char out[MV_CRED_MAX_DEPT_LEN + 1], const uint8_t *p, size_t dlen);
 
 /* Opens cfg->dir's audit log (mv_audit.h) for component ("storage" or "decoy"), signed with
  * the server's identity key if cfg->identity_dir is set, else with DIR/audit.key (created
@@ -110,6 +88,10 @@ void storage_respond_store_error(mv_http_response *resp, mv_err rc, const char *
 
 /* Sets an octet-stream or JSON answer whose body the handler built directly in resp->body. */
 void storage_set_type(mv_http_response *resp, int status, const char *content_type);
+/* Finishes a binary answer built in resp->body: 200 application/octet-stream if rc is MV_OK;
+ * else 413 with the message too_large if rc is MV_ERR_TOO_LARGE and too_large is not NULL;
+ * else the store error (storage_respond_store_error, what names the operation). */
+void storage_respond_octets(mv_http_response *resp, mv_err rc, const char *too_large, const char *what);
 
 void storage_handle_dupcheck(storage_srv *s, const mv_credential *cred, const mv_http_request *req,
                              mv_http_response *resp);
@@ -132,20 +114,6 @@ void storage_handle_records_get(storage_srv *s, const mv_credential *cred, const
                                 mv_http_response *resp);
 void storage_handle_records_list(storage_srv *s, const mv_credential *cred, mv_http_response *resp);
 
-/* One record's line of a listing (GET /v1/records). */
-typedef struct storage_listing_entry {
-    uint8_t id[16], owner[32], patient[32], episode[16]; /* patient, episode all zero: none */
-    char dept[MV_STORE_DEPT_MAX + 1];
-    uint64_t created, envelope_len, logical_bytes, n_tags; /* logical: envelope + blocks */
-} storage_listing_entry;
-/* Appends the listing answer {"records":[...]} for v[0..n), sorted in place by creation time
- * then id: the one writer of both roles, so the decoy cloud's listings have the primary's
- * format and order. Errors: MV_ERR_TOO_LARGE (b's cap), MV_ERR_NOMEM. */
-mv_err storage_write_listing(mv_buf *b, storage_listing_entry *v, size_t n) __attribute__((warn_unused_result));
-/* Appends the readers answer (GET /v1/records/{id}/readers): {"id","owner","patient",
- * "episode","department","created","readers":[...]} from info (readers in info's order, owner
- * first). Both roles write it. Errors: MV_ERR_TOO_LARGE (b's cap), MV_ERR_NOMEM. */
-mv_err storage_write_access(mv_buf *b, const mv_store_record_info *info) __attribute__((warn_unused_result));
 /* arg is "<32 hex>/readers". GET: the record's metadata and ACL (readers only); POST: an
  * MVA1 frame replacing the ACL (owner, patient or admin). */
 void storage_handle_record_readers_get(storage_srv *s, const mv_credential *cred, const char *arg,
@@ -157,8 +125,13 @@ void storage_handle_record_delete(storage_srv *s, const mv_credential *cred, con
 void storage_handle_stats(storage_srv *s, mv_http_response *resp);
 void storage_handle_gc(storage_srv *s, const mv_credential *cred, mv_http_response *resp);
 
-/* ---------- the guard (storage_guard.c) ----------
- * Pure decision functions first (unit-tested with injected time), then the server hooks. */
+/* The primary's HTTP handler (mv_http_config.handler; ctx is the storage_srv): routes, counts,
+ * authenticates, asks the guard, then calls the endpoint's handler (storage_router.c). */
+void storage_handle_request(void *ctx, const mv_http_request *req, mv_http_response *resp);
+
+/* ---------- the guard (storage_guard*.c; its private state: storage_guard.h) ----------
+ * Pure decision functions first (storage_guard_policy.c, unit-tested with injected time), then
+ * the server hooks. */
 
 /* Profile parameters (mv_storage_config). */
 typedef struct guard_params {

@@ -15,6 +15,7 @@
 #include "medvault/mv_mem.h"
 #include "medvault/mv_record.h"
 #include "net/frames.h"
+#include "record_meta.h"
 #include "storage_internal.h"
 
 /* Cap on the records one listing answers with (each is about 400 bytes of JSON). */
@@ -61,12 +62,6 @@ static int parse_id(const char *hex, uint8_t id[16], mv_http_response *resp)
         return -1;
     }
     return 0;
-}
-
-/* Appends hex of p[0..n), or "" when it is all zero (no patient / no episode), as JSON. */
-static mv_err write_hex_or_empty(mv_buf *b, const uint8_t *p, size_t n)
-{
-    return is_zero(p, n) ? mv_buf_puts(b, "\"\"") : mv_json_write_hex(b, p, n);
 }
 
 /* ---------- POST /v1/records ---------- */
@@ -258,22 +253,12 @@ void storage_handle_record_get(storage_srv *s, const mv_credential *cred, const 
 {
     uint8_t id[16];
     mv_store_record_info info;
-    char owner[65];
     if (parse_id(hex, id, resp))
         return;
     mv_buf_reset(&resp->body);
     if (load_readable(s, cred, id, &info, &resp->body, resp))
         return;
-    /* The patient and episode headers are sent only when the record has them. */
-    char patient[65], episode[33];
-    if (mv_hex_encode(owner, sizeof owner, info.owner, 32) != MV_OK ||
-        mv_http_response_header(resp, "MV-Record-Owner", owner) != MV_OK ||
-        (!is_zero(info.patient, 32) &&
-         (mv_hex_encode(patient, sizeof patient, info.patient, 32) != MV_OK ||
-          mv_http_response_header(resp, "MV-Record-Patient", patient) != MV_OK)) ||
-        (!is_zero(info.episode, 16) &&
-         (mv_hex_encode(episode, sizeof episode, info.episode, 16) != MV_OK ||
-          mv_http_response_header(resp, "MV-Record-Episode", episode) != MV_OK))) {
+    if (storage_set_record_headers(resp, info.owner, info.patient, info.episode) != MV_OK) {
         mv_http_respond_json_error(resp, 500, "internal error");
         return;
     }
@@ -318,15 +303,7 @@ void storage_handle_records_get(storage_srv *s, const mv_credential *cred, const
                       denied);
         storage_guard_note_denials(s, cred, denied);
     }
-    if (rc == MV_ERR_TOO_LARGE) {
-        mv_http_respond_json_error(resp, 413, "the answer would exceed 256 MiB: ask for fewer records");
-        return;
-    }
-    if (rc != MV_OK) {
-        storage_respond_store_error(resp, rc, "record read");
-        return;
-    }
-    storage_set_type(resp, 200, "application/octet-stream");
+    storage_respond_octets(resp, rc, "the answer would exceed 256 MiB: ask for fewer records", "record read");
 }
 
 /* ---------- GET /v1/records ---------- */
@@ -339,69 +316,13 @@ struct list_ctx {
 static mv_err list_one(void *ctx, const mv_store_record_info *info)
 {
     struct list_ctx *l = ctx;
-    if (l->n == l->cap) {
-        if (l->cap >= LIST_MAX)
-            return MV_ERR_TOO_LARGE;
-        size_t nc = l->cap ? l->cap * 2 : 64;
-        storage_listing_entry *nv = mv_realloc(l->v, nc * sizeof *nv);
-        if (!nv)
-            return MV_ERR_NOMEM;
-        l->v = nv;
-        l->cap = nc;
-    }
-    storage_listing_entry *e = &l->v[l->n++];
-    memcpy(e->id, info->id, 16);
-    memcpy(e->owner, info->owner, 32);
-    memcpy(e->patient, info->patient, 32);
-    memcpy(e->episode, info->episode, 16);
-    snprintf(e->dept, sizeof e->dept, "%s", info->dept);
-    e->created = info->created;
-    e->envelope_len = info->envelope_len;
-    e->logical_bytes = info->logical_bytes;
-    e->n_tags = info->n_tags;
+    if (l->n == l->cap && l->cap >= LIST_MAX)
+        return MV_ERR_TOO_LARGE;
+    mv_err rc = mv_array_grow(&l->v, &l->cap, l->n, sizeof *l->v, 64);
+    if (rc != MV_OK)
+        return rc;
+    storage_listing_entry_of(info, &l->v[l->n++]);
     return MV_OK;
-}
-
-static int list_cmp(const void *a, const void *b)
-{
-    const storage_listing_entry *x = a, *y = b;
-    if (x->created != y->created)
-        return x->created < y->created ? -1 : 1;
-    return memcmp(x->id, y->id, 16);
-}
-
-mv_err storage_write_listing(mv_buf *b, storage_listing_entry *v, size_t n)
-{
-    if (n)
-        qsort(v, n, sizeof *v, list_cmp);
-    mv_err rc = mv_buf_puts(b, "{\"records\":[");
-    for (size_t i = 0; rc == MV_OK && i < n; i++) {
-        const storage_listing_entry *e = &v[i];
-        rc = mv_buf_puts(b, i ? ",{\"id\":" : "{\"id\":");
-        if (rc == MV_OK)
-            rc = mv_json_write_hex(b, e->id, 16);
-        if (rc == MV_OK)
-            rc = mv_buf_puts(b, ",\"owner\":");
-        if (rc == MV_OK)
-            rc = mv_json_write_hex(b, e->owner, 32);
-        if (rc == MV_OK)
-            rc = mv_buf_puts(b, ",\"patient\":");
-        if (rc == MV_OK)
-            rc = write_hex_or_empty(b, e->patient, 32);
-        if (rc == MV_OK)
-            rc = mv_buf_puts(b, ",\"episode\":");
-        if (rc == MV_OK)
-            rc = write_hex_or_empty(b, e->episode, 16);
-        if (rc == MV_OK)
-            rc = mv_buf_puts(b, ",\"department\":");
-        if (rc == MV_OK)
-            rc = mv_json_write_str(b, e->dept, strlen(e->dept));
-        if (rc == MV_OK)
-            rc = mv_buf_printf(b, ",\"created\":%llu,\"envelope_bytes\":%llu,\"logical_bytes\":%llu,\"blocks\":%llu}",
-                               (unsigned long long)e->created, (unsigned long long)e->envelope_len,
-                               (unsigned long long)e->logical_bytes, (unsigned long long)e->n_tags);
-    }
-    return rc == MV_OK ? mv_buf_puts(b, "]}") : rc;
 }
 
 void storage_handle_records_list(storage_srv *s, const mv_credential *cred, mv_http_response *resp)
@@ -435,38 +356,6 @@ static int parse_readers_path(const char *arg, uint8_t id[16], mv_http_response 
         return -1;
     }
     return 0;
-}
-
-mv_err storage_write_access(mv_buf *b, const mv_store_record_info *info)
-{
-    mv_err rc = mv_buf_puts(b, "{\"id\":");
-    if (rc == MV_OK)
-        rc = mv_json_write_hex(b, info->id, 16);
-    if (rc == MV_OK)
-        rc = mv_buf_puts(b, ",\"owner\":");
-    if (rc == MV_OK)
-        rc = mv_json_write_hex(b, info->owner, 32);
-    if (rc == MV_OK)
-        rc = mv_buf_puts(b, ",\"patient\":");
-    if (rc == MV_OK)
-        rc = write_hex_or_empty(b, info->patient, 32);
-    if (rc == MV_OK)
-        rc = mv_buf_puts(b, ",\"episode\":");
-    if (rc == MV_OK)
-        rc = write_hex_or_empty(b, info->episode, 16);
-    if (rc == MV_OK)
-        rc = mv_buf_puts(b, ",\"department\":");
-    if (rc == MV_OK)
-        rc = mv_json_write_str(b, info->dept, strnlen(info->dept, sizeof info->dept));
-    if (rc == MV_OK)
-        rc = mv_buf_printf(b, ",\"created\":%llu,\"readers\":[", (unsigned long long)info->created);
-    for (size_t i = 0; rc == MV_OK && i < info->n_readers && i < MV_STORE_MAX_READERS; i++) {
-        if (i)
-            rc = mv_buf_puts(b, ",");
-        if (rc == MV_OK)
-            rc = mv_json_write_hex(b, info->readers[i], 32);
-    }
-    return rc == MV_OK ? mv_buf_puts(b, "]}") : rc;
 }
 
 void storage_handle_record_readers_get(storage_srv *s, const mv_credential *cred, const char *arg,
@@ -595,15 +484,6 @@ void storage_handle_record_delete(storage_srv *s, const mv_credential *cred, con
 
 /* ---------- GET /v1/stats, POST /v1/gc ---------- */
 
-/* 1 - physical/logical with 4 decimals (0 when nothing is stored), as JSON. */
-static mv_err write_savings(mv_buf *b, uint64_t logical, uint64_t physical)
-{
-    double v = logical ? 1.0 - (double)physical / (double)logical : 0.0;
-    if (fabs(v) < 0.00005)
-        v = 0.0;
-    return mv_buf_printf(b, "%.4f", v);
-}
-
 void storage_handle_stats(storage_srv *s, mv_http_response *resp)
 {
     mv_store_stats st;
@@ -614,40 +494,7 @@ void storage_handle_stats(storage_srv *s, mv_http_response *resp)
         storage_respond_store_error(resp, rc, "stats");
         goto out;
     }
-    /* physical_bytes: everything the store keeps on disk (packs and index), so savings is
-     * what the cloud bill sees; data_bytes: what physical_bytes meant before (envelopes and
-     * referenced blocks). */
-    rc = mv_buf_printf(&b,
-                       "{\"records\":%llu,\"blocks\":%llu,\"logical_bytes\":%llu,\"physical_bytes\":%llu,"
-                       "\"data_bytes\":%llu,\"pack_bytes\":%llu,\"index_bytes\":%llu,\"envelope_bytes\":%llu,"
-                       "\"block_bytes\":%llu,\"savings\":",
-                       (unsigned long long)st.records, (unsigned long long)st.blocks,
-                       (unsigned long long)st.logical_bytes, (unsigned long long)st.physical_bytes,
-                       (unsigned long long)st.data_bytes, (unsigned long long)st.pack_bytes,
-                       (unsigned long long)st.index_bytes, (unsigned long long)st.envelope_bytes,
-                       (unsigned long long)st.block_bytes);
-    if (rc == MV_OK)
-        rc = write_savings(&b, st.logical_bytes, st.physical_bytes);
-    if (rc == MV_OK)
-        rc = mv_buf_puts(&b, ",\"departments\":{");
-    for (size_t i = 0; rc == MV_OK && i < st.n_depts && i < sizeof st.depts / sizeof st.depts[0]; i++) {
-        const mv_store_dept_stats *d = &st.depts[i];
-        if (i)
-            rc = mv_buf_puts(&b, ",");
-        if (rc == MV_OK)
-            rc = mv_json_write_str(&b, d->dept, strnlen(d->dept, sizeof d->dept));
-        if (rc == MV_OK)
-            rc = mv_buf_printf(&b, ":{\"records\":%llu,\"logical_bytes\":%llu,\"physical_bytes\":%llu,"
-                                   "\"dedup_hits\":%llu,\"savings\":",
-                               (unsigned long long)d->records, (unsigned long long)d->logical_bytes,
-                               (unsigned long long)d->physical_bytes, (unsigned long long)d->dedup_hits);
-        if (rc == MV_OK)
-            rc = write_savings(&b, d->logical_bytes, d->physical_bytes);
-        if (rc == MV_OK)
-            rc = mv_buf_puts(&b, "}");
-    }
-    if (rc == MV_OK)
-        rc = mv_buf_puts(&b, "}}");
+    rc = storage_write_stats(&b, &st);
     mv_http_respond_built(resp, rc, 200, &b);
 out:
     mv_buf_clear(&b);

@@ -76,6 +76,21 @@ static void test_hex(void **state)
     assert_int_equal(mv_hex_decode(out, 1, &n, "0011", 4), MV_ERR_TOO_LARGE);
 }
 
+/* mv_is_lower_hex: exactly n lowercase hex digits, nothing before the NUL and nothing after. */
+static void test_is_lower_hex(void **state)
+{
+    (void)state;
+    assert_int_equal(mv_is_lower_hex("0123456789abcdef0123456789abcdef", 32), 1);
+    assert_int_equal(mv_is_lower_hex("0123456789abcdef0123456789abcdeF", 32), 0); /* uppercase */
+    assert_int_equal(mv_is_lower_hex("0123456789abcdef0123456789abcde", 32), 0);  /* one short */
+    assert_int_equal(mv_is_lower_hex("0123456789abcdef0123456789abcdef0", 32), 0); /* one long */
+    assert_int_equal(mv_is_lower_hex("0123456789abcdef0123456789abcdeg", 32), 0);
+    assert_int_equal(mv_is_lower_hex("0123456789abcdef 123456789abcdef", 32), 0);
+    assert_int_equal(mv_is_lower_hex("", 0), 0);
+    assert_int_equal(mv_is_lower_hex(NULL, 32), 0);
+    assert_int_equal(mv_is_lower_hex("ab", 2), 1);
+}
+
 static void test_b64(void **state)
 {
     (void)state;
@@ -200,7 +215,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_strerror_all), cmocka_unit_test(test_buf_cap),
-        cmocka_unit_test(test_buf_alloc_failure), cmocka_unit_test(test_hex),
+        cmocka_unit_test(test_buf_alloc_failure), cmocka_unit_test(test_hex), cmocka_unit_test(test_is_lower_hex),
         cmocka_unit_test(test_b64), cmocka_unit_test(test_ct_eq),
         cmocka_unit_test(test_array_grow), cmocka_unit_test(test_varint),
         cmocka_unit_test(test_mono_clock),

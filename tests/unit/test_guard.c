@@ -1,7 +1,7 @@
-/* test_guard.c - the storage guard's pure decisions (src/storage/storage_guard.c, docs/guard.md):
- * how a failed authentication is classified (mv_auth_verify_ex reasons on real signed
- * requests), the sliding-hour access profile and its moving baseline, and the step-up / decoy
- * state machine, all with injected time. */
+/* test_guard.c - the storage guard's pure decisions (src/storage/storage_guard_policy.c,
+ * docs/guard.md): how a failed authentication is classified (mv_auth_verify_ex reasons on real
+ * signed requests), the sliding-hour access profile and its moving baseline, and the step-up /
+ * decoy state machine, all with injected time. */
 #include "testutil.h"
 
 #include <stdio.h>
