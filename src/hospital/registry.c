@@ -12,7 +12,9 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "core/utf8.h"
 #include "hospital/migrations.h"
+#include "hospital/registry_internal.h"
 #include "medvault/mv_codec.h"
 #include "medvault/mv_crypto.h"
 #include "medvault/mv_file.h"
@@ -20,52 +22,9 @@
 #include "medvault/mv_log.h"
 #include "medvault/mv_mem.h"
 
-#define COMPONENT "hospital"
 #define LEGACY_FILE_MAX 8192
-#define LIKE_MAX 128
-
-struct registry {
-    sqlite3 *db;
-    pthread_mutex_t lock;
-};
-
-#define WHY(msg) (why ? (void)(*why = (msg)) : (void)0)
 
 /* ---------- validation ---------- */
-
-/* 1 if s[0..len) is well-formed UTF-8 (RFC 3629: no overlongs, surrogates or > U+10FFFF). */
-static int utf8_ok(const unsigned char *s, size_t len)
-{
-    size_t i = 0;
-    while (i < len) {
-        unsigned c = s[i];
-        size_t n;
-        unsigned min;
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if ((c & 0xe0) == 0xc0) {
-            n = 1, min = 0x80, c &= 0x1f;
-        } else if ((c & 0xf0) == 0xe0) {
-            n = 2, min = 0x800, c &= 0x0f;
-        } else if ((c & 0xf8) == 0xf0) {
-            n = 3, min = 0x10000, c &= 0x07;
-        } else {
-            return 0;
-        }
-        if (len - i <= n)
-            return 0;
-        for (size_t k = 1; k <= n; k++) {
-            if ((s[i + k] & 0xc0) != 0x80)
-                return 0;
-            c = (c << 6) | (s[i + k] & 0x3f);
-        }
-        if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-            return 0;
-        i += n + 1;
-    }
-    return 1;
-}
 
 int registry_text_ok(const char *s, size_t max)
 {
@@ -77,7 +36,7 @@ int registry_text_ok(const char *s, size_t max)
     for (size_t i = 0; i < l; i++)
         if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
             return 0;
-    return utf8_ok((const unsigned char *)s, l);
+    return mv_utf8_valid((const unsigned char *)s, l);
 }
 
 int registry_name_ok(const char *s)
@@ -136,121 +95,6 @@ uint64_t registry_migration_version(const char *name)
     for (size_t i = 0; name[i] >= '0' && name[i] <= '9' && i < 9; i++)
         v = v * 10 + (uint64_t)(name[i] - '0');
     return v;
-}
-
-/* ---------- SQLite plumbing (all with r->lock held) ---------- */
-
-static mv_err db_err(registry *r, int src, const char *what)
-{
-    switch (src & 0xff) {
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-        mv_log(MV_LOG_WARN, COMPONENT, "registry busy (%s)", what);
-        return MV_ERR_BUSY;
-    case SQLITE_NOMEM:
-        return MV_ERR_NOMEM;
-    default:
-        /* SQLite's messages name tables and columns, never values. */
-        mv_log(MV_LOG_ERROR, COMPONENT, "registry %s: %s", what, r && r->db ? sqlite3_errmsg(r->db) : "?");
-        return MV_ERR_IO;
-    }
-}
-
-static mv_err prep(registry *r, const char *sql, sqlite3_stmt **st)
-{
-    int rc = sqlite3_prepare_v2(r->db, sql, -1, st, NULL);
-    return rc == SQLITE_OK ? MV_OK : db_err(r, rc, "prepare");
-}
-
-static mv_err exec_fixed(registry *r, const char *sql)
-{
-    int rc = sqlite3_exec(r->db, sql, NULL, NULL, NULL);
-    return rc == SQLITE_OK ? MV_OK : db_err(r, rc, "exec");
-}
-
-static mv_err tx_begin(registry *r)
-{
-    return exec_fixed(r, "BEGIN IMMEDIATE");
-}
-
-/* Commits when rc is MV_OK, else rolls back; returns the outcome. */
-static mv_err tx_end(registry *r, mv_err rc)
-{
-    if (rc == MV_OK)
-        rc = exec_fixed(r, "COMMIT");
-    if (rc != MV_OK && !sqlite3_get_autocommit(r->db))
-        (void)sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL);
-    return rc;
-}
-
-static int bind_text(sqlite3_stmt *st, int i, const char *s)
-{
-    return s ? sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(st, i);
-}
-
-static int bind_hex(sqlite3_stmt *st, int i, const uint8_t *bin, size_t n)
-{
-    char hex[129];
-    if (n > 64 || mv_hex_encode(hex, sizeof hex, bin, n) != MV_OK)
-        return SQLITE_MISUSE;
-    return sqlite3_bind_text(st, i, hex, (int)(2 * n), SQLITE_TRANSIENT);
-}
-
-static int bind_u64(sqlite3_stmt *st, int i, uint64_t v)
-{
-    return sqlite3_bind_int64(st, i, (sqlite3_int64)v);
-}
-
-static const char *col_str(sqlite3_stmt *st, int i)
-{
-    const unsigned char *t = sqlite3_column_text(st, i);
-    return t ? (const char *)t : "";
-}
-
-static void col_copy(sqlite3_stmt *st, int i, char *out, size_t cap)
-{
-    snprintf(out, cap, "%s", col_str(st, i));
-}
-
-static uint64_t col_u64(sqlite3_stmt *st, int i)
-{
-    sqlite3_int64 v = sqlite3_column_int64(st, i);
-    return v < 0 ? 0 : (uint64_t)v;
-}
-
-/* Steps a statement expected to finish (no rows). */
-static mv_err step_done(registry *r, sqlite3_stmt *st, const char *what)
-{
-    int rc = sqlite3_step(st);
-    return rc == SQLITE_DONE ? MV_OK : db_err(r, rc, what);
-}
-
-/* Steps once: MV_OK with a row, MV_ERR_NOT_FOUND without, else a database error. */
-static mv_err step_row(registry *r, sqlite3_stmt *st, const char *what)
-{
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        return MV_OK;
-    return rc == SQLITE_DONE ? MV_ERR_NOT_FOUND : db_err(r, rc, what);
-}
-
-/* "%q%" with q's LIKE metacharacters escaped by '\' (queries use ESCAPE '\'). */
-static mv_err like_pattern(const char *q, char *out, size_t cap)
-{
-    size_t o = 0;
-    if (cap < 3)
-        return MV_ERR_TOO_LARGE;
-    out[o++] = '%';
-    for (size_t i = 0; q[i]; i++) {
-        if (o + 4 > cap)
-            return MV_ERR_TOO_LARGE;
-        if (q[i] == '%' || q[i] == '_' || q[i] == '\\')
-            out[o++] = '\\';
-        out[o++] = q[i];
-    }
-    out[o++] = '%';
-    out[o] = 0;
-    return MV_OK;
 }
 
 /* ---------- JSON writing ---------- */
@@ -1873,7 +1717,7 @@ mv_err registry_medicine_put(registry *r, int64_t actor_id, const char *name, co
 {
     sqlite3_stmt *st = NULL;
     int64_t id = 0;
-    if (!r || !created || !b)
+    if (!r || !created)
         return MV_ERR_INVAL;
     if (!len_between(name, 1, 128) || !len_between(form, 1, 64) || !len_between(strength, 1, 64) ||
         !len_between(dosage, 1, 256) || !registry_text_ok(code, 64)) {
@@ -1919,7 +1763,7 @@ mv_err registry_medicine_put(registry *r, int64_t actor_id, const char *name, co
         sqlite3_finalize(st);
         st = NULL;
     }
-    if (rc == MV_OK && (rc = prep(r, "SELECT " MED_COLS " FROM medicines WHERE id = ?1", &st)) == MV_OK) {
+    if (rc == MV_OK && b && (rc = prep(r, "SELECT " MED_COLS " FROM medicines WHERE id = ?1", &st)) == MV_OK) {
         sqlite3_bind_int64(st, 1, id);
         if ((rc = step_row(r, st, "medicine")) == MV_OK)
             rc = med_row_json(b, st);
