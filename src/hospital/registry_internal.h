@@ -14,6 +14,7 @@
 
 #include "hospital/registry.h"
 #include "medvault/mv_codec.h"
+#include "medvault/mv_json.h"
 #include "medvault/mv_log.h"
 
 #define COMPONENT "hospital"
@@ -140,5 +141,56 @@ static inline mv_err like_pattern(const char *q, char *out, size_t cap)
     out[o] = 0;
     return MV_OK;
 }
+
+/* ---------- JSON writing ---------- */
+
+static inline mv_err put_str(mv_buf *b, const char *key, const char *s)
+{
+    mv_err rc = mv_buf_puts(b, key);
+    return rc == MV_OK ? mv_json_write_str(b, s, strlen(s)) : rc;
+}
+
+/* A TEXT column (hex keys, ids) written as a JSON string. */
+static inline mv_err put_col(mv_buf *b, const char *key, sqlite3_stmt *st, int i)
+{
+    return put_str(b, key, col_str(st, i));
+}
+
+static inline mv_err put_col_or_null(mv_buf *b, const char *key, sqlite3_stmt *st, int i)
+{
+    if (sqlite3_column_type(st, i) == SQLITE_NULL) {
+        mv_err rc = mv_buf_puts(b, key);
+        return rc == MV_OK ? mv_buf_puts(b, "null") : rc;
+    }
+    return put_col(b, key, st, i);
+}
+
+static inline mv_err put_u64(mv_buf *b, const char *key, uint64_t v)
+{
+    return mv_buf_printf(b, "%s%llu", key, (unsigned long long)v);
+}
+
+/* ---------- validation shared by the registry files ---------- */
+
+static inline int appt_status_ok(const char *s)
+{
+    return s && (!strcmp(s, "requested") || !strcmp(s, "booked") || !strcmp(s, "checked_in") ||
+                 !strcmp(s, "completed") || !strcmp(s, "cancelled"));
+}
+
+/* ---------- shared between the registry files (caller holds r->lock) ---------- */
+
+/* The user with signing key pk, with id, or with MRN mrn (departments loaded). MV_ERR_NOT_FOUND
+ * if none. */
+mv_err registry_user_by_pk(registry *r, const uint8_t pk[32], registry_user *u) __attribute__((warn_unused_result));
+mv_err registry_user_by_id(registry *r, int64_t id, registry_user *u) __attribute__((warn_unused_result));
+mv_err registry_user_by_mrn(registry *r, const char *mrn, registry_user *u) __attribute__((warn_unused_result));
+/* Inserts nu (validated by the caller) with its departments, creating those that are new;
+ * *id_out (if not NULL) = its id. Inside the caller's transaction. */
+mv_err registry_user_insert(registry *r, const registry_new_user *nu, uint64_t registered_at, uint64_t now,
+                            int64_t *id_out, const char **why) __attribute__((warn_unused_result));
+/* Imports the legacy dir/users/<hex>.json registrations; run inside migration 0001's
+ * transaction (registry_import.c). A malformed file is logged and skipped. */
+mv_err registry_import_legacy(registry *r, const char *dir, uint64_t now) __attribute__((warn_unused_result));
 
 #endif
