@@ -9,13 +9,13 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "core/endian.h"
+#include "hospital/registry.h"
 #include "medvault/mv_auth.h"
 #include "medvault/mv_codec.h"
 #include "medvault/mv_crypto.h"
@@ -62,9 +62,8 @@ typedef struct used_challenge {
 } used_challenge;
 
 struct hospital_dash {
-    sqlite3 *db;
-    pthread_mutex_t db_lock; /* one statement sequence at a time on the connection */
-    pthread_mutex_t lock;    /* guards sessions, tokens and used */
+    registry *reg;          /* borrowed: every read and the formulary's writes go through it */
+    pthread_mutex_t lock;   /* guards sessions, tokens and used */
     uint8_t *challenge_key;  /* 32 bytes, secure memory: MACs the login page's challenges */
     uint64_t (*clock)(void *); /* challenge time (tests); NULL: time(NULL) */
     void *clock_ctx;
@@ -225,79 +224,22 @@ static mv_err challenge_spend(hospital_dash *d, const uint8_t ch[32], uint64_t n
 
 /* ---------- registry access ---------- */
 
-static const char *col(sqlite3_stmt *st, int i)
-{
-    const unsigned char *t = sqlite3_column_text(st, i);
-    return t ? (const char *)t : "";
-}
-
-static mv_err prep(hospital_dash *d, const char *sql, sqlite3_stmt **st)
-{
-    if (sqlite3_prepare_v2(d->db, sql, -1, st, NULL) != SQLITE_OK) {
-        mv_log(MV_LOG_ERROR, COMPONENT, "dashboard: registry query failed: %s", sqlite3_errmsg(d->db));
-        *st = NULL;
-        return MV_ERR_IO;
-    }
-    return MV_OK;
-}
-
-/* sqlite3_step that logs a failure; returns SQLITE_ROW, SQLITE_DONE or an error code. */
-static int step(hospital_dash *d, sqlite3_stmt *st)
-{
-    int r = sqlite3_step(st);
-    if (r != SQLITE_ROW && r != SQLITE_DONE)
-        mv_log(MV_LOG_ERROR, COMPONENT, "dashboard: registry query failed: %s", sqlite3_errmsg(d->db));
-    return r;
-}
-
-static mv_err bind_text(sqlite3_stmt *st, int i, const char *s)
-{
-    int r = s ? sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(st, i);
-    return r == SQLITE_OK ? MV_OK : MV_ERR_IO;
-}
-
-/* A single integer result of sql (optionally one text parameter). Caller holds db_lock. */
-static mv_err count1(hospital_dash *d, const char *sql, long long *out)
-{
-    sqlite3_stmt *st = NULL;
-    mv_err rc = prep(d, sql, &st);
-    *out = 0;
-    if (rc == MV_OK) {
-        if (step(d, st) == SQLITE_ROW)
-            *out = sqlite3_column_int64(st, 0);
-        else
-            rc = MV_ERR_IO;
-    }
-    sqlite3_finalize(st);
-    return rc;
-}
-
 /* MV_OK if key is an active admin (then *id and name are set), MV_ERR_FORBIDDEN if not,
- * MV_ERR_IO if the registry cannot be read. Takes db_lock. */
+ * MV_ERR_IO if the registry cannot be read. */
 static mv_err admin_lookup(hospital_dash *d, const uint8_t key[32], long long *id, char name[129])
 {
-    char hex[65];
-    sqlite3_stmt *st = NULL;
-    mv_err rc = mv_hex_encode(hex, sizeof hex, key, 32);
-    if (rc != MV_OK)
-        return rc;
-    pthread_mutex_lock(&d->db_lock);
-    if ((rc = prep(d, "SELECT id, name FROM users WHERE sign_pk = ?1 AND role = 'admin' AND status = 'active'", &st)) !=
-            MV_OK ||
-        (rc = bind_text(st, 1, hex)) != MV_OK)
-        goto out;
-    int r = step(d, st);
-    if (r == SQLITE_ROW) {
-        if (id)
-            *id = sqlite3_column_int64(st, 0);
-        if (name)
-            snprintf(name, 129, "%s", col(st, 1));
-    } else {
-        rc = r == SQLITE_DONE ? MV_ERR_FORBIDDEN : MV_ERR_IO;
-    }
-out:
-    sqlite3_finalize(st);
-    pthread_mutex_unlock(&d->db_lock);
+    registry_user u;
+    mv_err rc = registry_user_get(d->reg, key, &u);
+    if (rc == MV_ERR_NOT_FOUND || (rc == MV_OK && (strcmp(u.role, "admin") != 0 || strcmp(u.status, "active") != 0)))
+        rc = MV_ERR_FORBIDDEN;
+    else if (rc != MV_OK)
+        rc = MV_ERR_IO;
+    if (rc == MV_OK && id)
+        *id = u.id;
+    if (rc == MV_OK && name)
+        snprintf(name, 129, "%s", u.name);
+    /* The row carries the admin's contact details, which this page never needs. */
+    mv_wipe(&u, sizeof u);
     return rc;
 }
 
@@ -368,7 +310,6 @@ typedef struct page {
     const char *href;
     const char *label;
     page_fn fn;
-    int needs_db; /* render under db_lock */
 } page;
 
 static mv_err page_overview(hospital_dash *, const who *, const mv_http_request *, mv_http_response *, int *);
@@ -381,14 +322,14 @@ static mv_err page_storage(hospital_dash *, const who *, const mv_http_request *
 static mv_err page_alerts(hospital_dash *, const who *, const mv_http_request *, mv_http_response *, int *);
 
 static const page PAGES[] = {
-    {"/admin/", "Overview", page_overview, 1},
-    {"/admin/departments", "Departments", page_departments, 1},
-    {"/admin/doctors", "Doctors", page_doctors, 1},
-    {"/admin/patients", "Patients", page_patients, 1},
-    {"/admin/appointments", "Appointments", page_appointments, 1},
-    {"/admin/medicines", "Medicines", page_medicines, 1},
-    {"/admin/storage", "Storage", page_storage, 0},
-    {"/admin/alerts", "Alerts", page_alerts, 1},
+    {"/admin/", "Overview", page_overview},
+    {"/admin/departments", "Departments", page_departments},
+    {"/admin/doctors", "Doctors", page_doctors},
+    {"/admin/patients", "Patients", page_patients},
+    {"/admin/appointments", "Appointments", page_appointments},
+    {"/admin/medicines", "Medicines", page_medicines},
+    {"/admin/storage", "Storage", page_storage},
+    {"/admin/alerts", "Alerts", page_alerts},
 };
 #define N_PAGES (sizeof PAGES / sizeof PAGES[0])
 
@@ -415,12 +356,12 @@ static mv_err end(mv_buf *b, const who *w)
     return rc == MV_OK ? mv_html_end(b) : rc;
 }
 
-static void fmt_time(char *out, size_t cap, sqlite3_stmt *st, int i)
+/* t as "YYYY-MM-DD HH:MM UTC"; "-" when unset (has 0) or not representable. */
+static void fmt_time(char *out, size_t cap, int has, uint64_t t)
 {
     struct tm tm;
-    time_t t = (time_t)sqlite3_column_int64(st, i);
-    if (sqlite3_column_type(st, i) == SQLITE_NULL || !gmtime_r(&t, &tm) ||
-        !strftime(out, cap, "%Y-%m-%d %H:%M UTC", &tm))
+    time_t tt = (time_t)t;
+    if (!has || !gmtime_r(&tt, &tm) || !strftime(out, cap, "%Y-%m-%d %H:%M UTC", &tm))
         snprintf(out, cap, "-");
 }
 
@@ -447,53 +388,70 @@ static mv_err more_note(mv_buf *b, size_t rows)
     return mv_buf_printf(b, "<p class=\"muted\">Showing the first %d rows only.</p>\n", LIST_LIMIT);
 }
 
+/* What a table's row callback writes into. The registry is asked for LIST_LIMIT + 1 rows:
+ * the last one is only counted, so that more_note can say that more exist. */
+typedef struct table {
+    mv_buf *b;
+    const who *w;
+    const char *cur; /* options: the value to mark selected (may be NULL) */
+    size_t rows;
+} table;
+
+/* 1 if the row just counted is one to show. */
+static int table_row(table *t)
+{
+    return ++t->rows <= LIST_LIMIT;
+}
+
+/* Closes a table, with `empty` (HTML) after it when it had no rows, and the more-rows note. */
+static mv_err table_end(const table *t, const char *empty)
+{
+    mv_err rc = mv_buf_puts(t->b, "</tbody></table>\n");
+    if (rc == MV_OK && !t->rows)
+        rc = mv_buf_puts(t->b, empty);
+    return rc == MV_OK ? more_note(t->b, t->rows) : rc;
+}
+
 /* ---------- pages ---------- */
 
 static mv_err page_overview(hospital_dash *d, const who *w, const mv_http_request *req, mv_http_response *resp,
                             int *status)
 {
-    static const struct {
-        const char *label;
-        const char *sql;
-        const char *href;
-    } cards[] = {
-        {"Departments", "SELECT count(*) FROM departments", "/admin/departments"},
-        {"Doctors", "SELECT count(*) FROM users WHERE role = 'doctor'", "/admin/doctors"},
-        {"Patients", "SELECT count(*) FROM users WHERE role = 'patient'", "/admin/patients"},
-        {"Pending registrations", "SELECT count(*) FROM users WHERE status = 'pending'", "/admin/patients"},
-        {"Medicines", "SELECT count(*) FROM medicines", "/admin/medicines"},
-        {"Alerts", "SELECT count(*) FROM alerts", "/admin/alerts"},
-    };
     static const char *const statuses[] = {"requested", "booked", "checked_in", "completed", "cancelled"};
+    registry_counts n;
     mv_buf *b = &resp->body;
-    sqlite3_stmt *st = NULL;
     mv_err rc = begin(b, "Overview", "/admin/");
     if (rc == MV_OK)
+        rc = registry_counts_get(d->reg, &n);
+    if (rc == MV_OK) {
+        const struct {
+            const char *label;
+            uint64_t n;
+            const char *href;
+        } cards[] = {
+            {"Departments", n.departments, "/admin/departments"},
+            {"Doctors", n.doctors, "/admin/doctors"},
+            {"Patients", n.patients, "/admin/patients"},
+            {"Pending registrations", n.pending, "/admin/patients"},
+            {"Medicines", n.medicines, "/admin/medicines"},
+            {"Alerts", n.alerts, "/admin/alerts"},
+        };
         rc = mv_buf_puts(b, "<section id=\"counts\">");
-    for (size_t i = 0; i < sizeof cards / sizeof cards[0] && rc == MV_OK; i++) {
-        long long n = 0;
-        if ((rc = count1(d, cards[i].sql, &n)) == MV_OK)
-            rc = mv_html_printf(b, "<a class=\"card\" href=\"%s\">%s<b>%lld</b></a>", cards[i].href, cards[i].label, n);
+        for (size_t i = 0; i < sizeof cards / sizeof cards[0] && rc == MV_OK; i++)
+            rc = mv_html_printf(b, "<a class=\"card\" href=\"%s\">%s<b>%llu</b></a>", cards[i].href, cards[i].label,
+                                (unsigned long long)cards[i].n);
     }
     if (rc == MV_OK)
         rc = mv_buf_puts(b, "</section>\n<h2>Appointments by status</h2>\n<table id=\"appointment-counts\"><thead><tr>"
                             "<th>Status</th><th class=\"num\">Appointments</th></tr></thead><tbody>");
-    if (rc == MV_OK)
-        rc = prep(d, "SELECT count(*) FROM appointments WHERE status = ?1", &st);
     for (size_t i = 0; i < sizeof statuses / sizeof statuses[0] && rc == MV_OK; i++) {
-        sqlite3_reset(st);
-        if ((rc = bind_text(st, 1, statuses[i])) != MV_OK)
-            break;
-        if (step(d, st) != SQLITE_ROW) {
-            rc = MV_ERR_IO;
-            break;
-        }
-        rc = mv_html_printf(b,
-                            "<tr><td><a href=\"/admin/appointments?status=%s\">%s</a></td><td class=\"num\">%lld</td>"
-                            "</tr>",
-                            statuses[i], statuses[i], (long long)sqlite3_column_int64(st, 0));
+        uint64_t c = 0;
+        if ((rc = registry_appt_count(d->reg, statuses[i], &c)) == MV_OK)
+            rc = mv_html_printf(b,
+                                "<tr><td><a href=\"/admin/appointments?status=%s\">%s</a></td><td class=\"num\">%llu"
+                                "</td></tr>",
+                                statuses[i], statuses[i], (unsigned long long)c);
     }
-    sqlite3_finalize(st);
     if (rc == MV_OK)
         rc = mv_buf_puts(b, "</tbody></table>\n");
     if (rc == MV_OK)
@@ -502,123 +460,100 @@ static mv_err page_overview(hospital_dash *d, const who *w, const mv_http_reques
     return rc;
 }
 
+static mv_err department_row(void *ctx, const registry_dept_row *row)
+{
+    table *t = ctx;
+    char c[40];
+    if (!table_row(t))
+        return MV_OK;
+    fmt_time(c, sizeof c, 1, row->created_at);
+    return mv_html_printf(t->b,
+                          "<tr><td><a href=\"/admin/appointments?department=%s\">%s</a></td><td>%s</td>"
+                          "<td class=\"num\">%llu</td><td class=\"num\">%llu</td><td>%s</td></tr>\n",
+                          row->name, row->name, row->description, (unsigned long long)row->doctors,
+                          (unsigned long long)row->patients, c);
+}
+
 static mv_err page_departments(hospital_dash *d, const who *w, const mv_http_request *req, mv_http_response *resp,
                                int *status)
 {
-    mv_buf *b = &resp->body;
-    sqlite3_stmt *st = NULL;
-    size_t rows = 0;
-    mv_err rc = begin(b, "Departments", "/admin/departments");
+    table t = {.b = &resp->body, .w = w};
+    mv_err rc = begin(t.b, "Departments", "/admin/departments");
     if (rc == MV_OK)
-        rc = prep(d,
-                  "SELECT d.name, d.description,"
-                  " (SELECT count(*) FROM user_departments ud JOIN users u ON u.id = ud.user_id"
-                  "   WHERE ud.department = d.name AND u.role = 'doctor'),"
-                  " (SELECT count(*) FROM user_departments ud JOIN users u ON u.id = ud.user_id"
-                  "   WHERE ud.department = d.name AND u.role = 'patient'),"
-                  " d.created_at FROM departments d ORDER BY d.name LIMIT 501",
-                  &st);
+        rc = mv_buf_puts(t.b, "<table id=\"departments\"><thead><tr><th>Department</th><th>Description</th>"
+                              "<th class=\"num\">Doctors</th><th class=\"num\">Patients</th><th>Created</th></tr>"
+                              "</thead><tbody>\n");
     if (rc == MV_OK)
-        rc = mv_buf_puts(b, "<table id=\"departments\"><thead><tr><th>Department</th><th>Description</th>"
-                            "<th class=\"num\">Doctors</th><th class=\"num\">Patients</th><th>Created</th></tr></thead>"
-                            "<tbody>\n");
-    int r;
-    while (rc == MV_OK && (r = step(d, st)) == SQLITE_ROW && ++rows <= LIST_LIMIT) {
-        char t[40];
-        fmt_time(t, sizeof t, st, 4);
-        rc = mv_html_printf(b,
-                            "<tr><td><a href=\"/admin/appointments?department=%s\">%s</a></td><td>%s</td>"
-                            "<td class=\"num\">%lld</td><td class=\"num\">%lld</td><td>%s</td></tr>\n",
-                            col(st, 0), col(st, 0), col(st, 1), (long long)sqlite3_column_int64(st, 2),
-                            (long long)sqlite3_column_int64(st, 3), t);
-    }
-    if (rc == MV_OK && r != SQLITE_ROW && r != SQLITE_DONE)
-        rc = MV_ERR_IO;
-    sqlite3_finalize(st);
+        rc = registry_department_rows(d->reg, LIST_LIMIT + 1, department_row, &t);
     if (rc == MV_OK)
-        rc = mv_buf_puts(b, rows ? "</tbody></table>\n"
-                                 : "</tbody></table>\n<p class=\"muted\">No departments yet: registering a doctor "
-                                   "creates the doctor's departments.</p>\n");
+        rc = table_end(&t, "<p class=\"muted\">No departments yet: registering a doctor creates the doctor's "
+                           "departments.</p>\n");
     if (rc == MV_OK)
-        rc = more_note(b, rows);
-    if (rc == MV_OK)
-        rc = end(b, w);
+        rc = end(t.b, w);
     *status = 200;
     return rc;
+}
+
+static mv_err doctor_row(void *ctx, const registry_user_row *row)
+{
+    table *t = ctx;
+    char c[40], key16[17];
+    if (!table_row(t))
+        return MV_OK;
+    fmt_time(c, sizeof c, 1, row->registered_at);
+    snprintf(key16, sizeof key16, "%s", row->sign_pk);
+    return mv_html_printf(t->b,
+                          "<tr><td><a href=\"/admin/appointments?doctor=%s\">%s</a></td><td>%s</td>"
+                          "<td class=\"status-%s\">%s</td><td><code title=\"%s\">%s&hellip;</code></td>"
+                          "<td>%s</td></tr>\n",
+                          row->sign_pk, row->name, row->departments, row->status, row->status, row->sign_pk, key16, c);
 }
 
 static mv_err page_doctors(hospital_dash *d, const who *w, const mv_http_request *req, mv_http_response *resp,
                            int *status)
 {
-    mv_buf *b = &resp->body;
-    sqlite3_stmt *st = NULL;
-    size_t rows = 0;
-    mv_err rc = begin(b, "Doctors", "/admin/doctors");
+    table t = {.b = &resp->body, .w = w};
+    mv_err rc = begin(t.b, "Doctors", "/admin/doctors");
     if (rc == MV_OK)
-        rc = prep(d,
-                  "SELECT u.name, (SELECT group_concat(department, ', ') FROM (SELECT department FROM user_departments"
-                  " WHERE user_id = u.id ORDER BY department)), u.status, substr(u.sign_pk, 1, 16), u.registered_at,"
-                  " u.sign_pk FROM users u WHERE u.role = 'doctor' ORDER BY u.name, u.id LIMIT 501",
-                  &st);
+        rc = mv_buf_puts(t.b, "<table id=\"doctors\"><thead><tr><th>Name</th><th>Departments</th><th>Status</th>"
+                              "<th>Key</th><th>Registered</th></tr></thead><tbody>\n");
     if (rc == MV_OK)
-        rc = mv_buf_puts(b, "<table id=\"doctors\"><thead><tr><th>Name</th><th>Departments</th><th>Status</th>"
-                            "<th>Key</th><th>Registered</th></tr></thead><tbody>\n");
-    int r;
-    while (rc == MV_OK && (r = step(d, st)) == SQLITE_ROW && ++rows <= LIST_LIMIT) {
-        char t[40];
-        fmt_time(t, sizeof t, st, 4);
-        rc = mv_html_printf(b,
-                            "<tr><td><a href=\"/admin/appointments?doctor=%s\">%s</a></td><td>%s</td>"
-                            "<td class=\"status-%s\">%s</td><td><code title=\"%s\">%s&hellip;</code></td>"
-                            "<td>%s</td></tr>\n",
-                            col(st, 5), col(st, 0), col(st, 1), col(st, 2), col(st, 2), col(st, 5), col(st, 3), t);
-    }
-    if (rc == MV_OK && r != SQLITE_ROW && r != SQLITE_DONE)
-        rc = MV_ERR_IO;
-    sqlite3_finalize(st);
+        rc = registry_user_rows(d->reg, "doctor", LIST_LIMIT + 1, doctor_row, &t);
     if (rc == MV_OK)
-        rc = mv_buf_puts(b, rows ? "</tbody></table>\n" : "</tbody></table>\n<p class=\"muted\">No doctors yet.</p>\n");
+        rc = table_end(&t, "<p class=\"muted\">No doctors yet.</p>\n");
     if (rc == MV_OK)
-        rc = more_note(b, rows);
-    if (rc == MV_OK)
-        rc = end(b, w);
+        rc = end(t.b, w);
     *status = 200;
     return rc;
+}
+
+static mv_err patient_row(void *ctx, const registry_user_row *row)
+{
+    table *t = ctx;
+    char c[40];
+    if (!table_row(t))
+        return MV_OK;
+    fmt_time(c, sizeof c, 1, row->registered_at);
+    return mv_html_printf(t->b,
+                          "<tr><td>%s</td><td><code>%s</code></td><td class=\"status-%s\">%s</td><td>%s</td>"
+                          "<td>%s</td></tr>\n",
+                          row->name, row->mrn, row->status, row->status, row->first_department, c);
 }
 
 static mv_err page_patients(hospital_dash *d, const who *w, const mv_http_request *req, mv_http_response *resp,
                             int *status)
 {
-    mv_buf *b = &resp->body;
-    sqlite3_stmt *st = NULL;
-    size_t rows = 0;
-    mv_err rc = begin(b, "Patients", "/admin/patients");
+    table t = {.b = &resp->body, .w = w};
+    mv_err rc = begin(t.b, "Patients", "/admin/patients");
     if (rc == MV_OK)
-        rc = prep(d,
-                  "SELECT u.name, u.mrn, u.status, (SELECT min(department) FROM user_departments WHERE user_id = u.id),"
-                  " u.registered_at FROM users u WHERE u.role = 'patient' ORDER BY u.mrn, u.id LIMIT 501",
-                  &st);
+        rc = mv_buf_puts(t.b, "<table id=\"patients\"><thead><tr><th>Name</th><th>MRN</th><th>Status</th>"
+                              "<th>Home department</th><th>Registered</th></tr></thead><tbody>\n");
     if (rc == MV_OK)
-        rc = mv_buf_puts(b, "<table id=\"patients\"><thead><tr><th>Name</th><th>MRN</th><th>Status</th>"
-                            "<th>Home department</th><th>Registered</th></tr></thead><tbody>\n");
-    int r;
-    while (rc == MV_OK && (r = step(d, st)) == SQLITE_ROW && ++rows <= LIST_LIMIT) {
-        char t[40];
-        fmt_time(t, sizeof t, st, 4);
-        rc = mv_html_printf(b,
-                            "<tr><td>%s</td><td><code>%s</code></td><td class=\"status-%s\">%s</td><td>%s</td>"
-                            "<td>%s</td></tr>\n",
-                            col(st, 0), col(st, 1), col(st, 2), col(st, 2), col(st, 3), t);
-    }
-    if (rc == MV_OK && r != SQLITE_ROW && r != SQLITE_DONE)
-        rc = MV_ERR_IO;
-    sqlite3_finalize(st);
+        rc = registry_user_rows(d->reg, "patient", LIST_LIMIT + 1, patient_row, &t);
     if (rc == MV_OK)
-        rc = mv_buf_puts(b, rows ? "</tbody></table>\n" : "</tbody></table>\n<p class=\"muted\">No patients yet.</p>\n");
+        rc = table_end(&t, "<p class=\"muted\">No patients yet.</p>\n");
     if (rc == MV_OK)
-        rc = more_note(b, rows);
-    if (rc == MV_OK)
-        rc = end(b, w);
+        rc = end(t.b, w);
     *status = 200;
     return rc;
 }
@@ -631,29 +566,47 @@ static const char *param(const char *text, size_t len, const char *name, char *o
     return out;
 }
 
-/* <option>s of a select: the rows of sql (value, label), the one equal to cur selected. */
-static mv_err options(hospital_dash *d, mv_buf *b, const char *sql, const char *cur)
+/* One <option> of a select, selected when value is t->cur. */
+static mv_err option(table *t, const char *value, const char *label)
 {
-    sqlite3_stmt *st = NULL;
-    mv_err rc = prep(d, sql, &st);
-    int r = SQLITE_DONE;
-    while (rc == MV_OK && (r = step(d, st)) == SQLITE_ROW)
-        rc = mv_html_printf(b, cur && !strcmp(cur, col(st, 0)) ? "<option value=\"%s\" selected>%s</option>"
-                                                               : "<option value=\"%s\">%s</option>",
-                            col(st, 0), col(st, 1));
-    if (rc == MV_OK && r != SQLITE_DONE)
-        rc = MV_ERR_IO;
-    sqlite3_finalize(st);
-    return rc;
+    return mv_html_printf(t->b, t->cur && !strcmp(t->cur, value) ? "<option value=\"%s\" selected>%s</option>"
+                                                                 : "<option value=\"%s\">%s</option>",
+                          value, label);
+}
+
+static mv_err department_option(void *ctx, const registry_dept_row *row)
+{
+    return option(ctx, row->name, row->name);
+}
+
+static mv_err doctor_option(void *ctx, const registry_user_row *row)
+{
+    return option(ctx, row->sign_pk, row->name);
+}
+
+static mv_err appointment_row(void *ctx, const registry_appt_row *row)
+{
+    table *t = ctx;
+    char s[40], u[40], idp[9];
+    if (!table_row(t))
+        return MV_OK;
+    fmt_time(s, sizeof s, row->has_starts_at, row->starts_at);
+    fmt_time(u, sizeof u, 1, row->updated_at);
+    snprintf(idp, sizeof idp, "%s", row->id);
+    return mv_html_printf(t->b,
+                          "<tr><td><code title=\"%s\">%s&hellip;</code></td><td>%s</td><td><code>%s</code></td>"
+                          "<td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td class=\"status-%s\">%s</td>"
+                          "<td>%s</td></tr>\n",
+                          row->id, idp, row->patient_name, row->patient_mrn, row->department, row->doctor_name, s,
+                          row->place, row->reason, row->status, row->status, u);
 }
 
 static mv_err page_appointments(hospital_dash *d, const who *w, const mv_http_request *req, mv_http_response *resp,
                                 int *status)
 {
     static const char *const statuses[] = {"requested", "booked", "checked_in", "completed", "cancelled"};
-    mv_buf *b = &resp->body;
-    sqlite3_stmt *st = NULL;
-    size_t rows = 0;
+    table t = {.b = &resp->body, .w = w};
+    mv_buf *b = t.b;
     char dept_v[128], status_v[32], doctor_v[80];
     const char *q = mv_http_query(req);
     const size_t ql = strlen(q);
@@ -668,8 +621,9 @@ static mv_err page_appointments(hospital_dash *d, const who *w, const mv_http_re
     if (rc == MV_OK)
         rc = mv_buf_puts(b, "<form id=\"filters\" method=\"get\" action=\"/admin/appointments\">"
                             "<label>Department <select name=\"department\"><option value=\"\">all</option>");
+    t.cur = dept;
     if (rc == MV_OK)
-        rc = options(d, b, "SELECT name, name FROM departments ORDER BY name", dept);
+        rc = registry_department_rows(d->reg, 0, department_option, &t);
     if (rc == MV_OK)
         rc = mv_buf_puts(b, "</select></label> <label>Status <select name=\"status\"><option value=\"\">all</option>");
     for (size_t i = 0; i < sizeof statuses / sizeof statuses[0] && rc == MV_OK; i++)
@@ -677,50 +631,22 @@ static mv_err page_appointments(hospital_dash *d, const who *w, const mv_http_re
                             statuses[i]);
     if (rc == MV_OK)
         rc = mv_buf_puts(b, "</select></label> <label>Doctor <select name=\"doctor\"><option value=\"\">all</option>");
+    t.cur = doctor;
     if (rc == MV_OK)
-        rc = options(d, b, "SELECT sign_pk, name FROM users WHERE role = 'doctor' ORDER BY name, id", doctor);
+        rc = registry_user_rows(d->reg, "doctor", 0, doctor_option, &t);
     if (rc == MV_OK)
         rc = mv_buf_puts(b, "</select></label> <button type=\"submit\">Filter</button></form>\n");
-    if (rc == MV_OK)
-        rc = prep(d,
-                  "SELECT a.id, p.name, p.mrn, a.department, dr.name, a.starts_at, a.place, a.reason, a.status,"
-                  " a.updated_at FROM appointments a JOIN users p ON p.id = a.patient_id"
-                  " LEFT JOIN users dr ON dr.id = a.doctor_id"
-                  " WHERE (?1 IS NULL OR a.department = ?1) AND (?2 IS NULL OR a.status = ?2)"
-                  " AND (?3 IS NULL OR dr.sign_pk = ?3)"
-                  " ORDER BY a.starts_at IS NULL, a.starts_at, a.created_at LIMIT 501",
-                  &st);
-    if (rc == MV_OK && ((rc = bind_text(st, 1, dept)) != MV_OK || (rc = bind_text(st, 2, stat)) != MV_OK ||
-                        (rc = bind_text(st, 3, doctor)) != MV_OK))
-        goto out;
     if (rc == MV_OK)
         rc = mv_buf_puts(b, "<table id=\"appointments\"><thead><tr><th>Id</th><th>Patient</th><th>MRN</th>"
                             "<th>Department</th><th>Doctor</th><th>Starts</th><th>Place</th><th>Reason</th>"
                             "<th>Status</th><th>Updated</th></tr></thead><tbody>\n");
-    int r;
-    while (rc == MV_OK && (r = step(d, st)) == SQLITE_ROW && ++rows <= LIST_LIMIT) {
-        char t[40], u[40], idp[9];
-        fmt_time(t, sizeof t, st, 5);
-        fmt_time(u, sizeof u, st, 9);
-        snprintf(idp, sizeof idp, "%s", col(st, 0));
-        rc = mv_html_printf(b,
-                            "<tr><td><code title=\"%s\">%s&hellip;</code></td><td>%s</td><td><code>%s</code></td>"
-                            "<td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td class=\"status-%s\">%s</td>"
-                            "<td>%s</td></tr>\n",
-                            col(st, 0), idp, col(st, 1), col(st, 2), col(st, 3), col(st, 4), t, col(st, 6),
-                            col(st, 7), col(st, 8), col(st, 8), u);
-    }
-    if (rc == MV_OK && r != SQLITE_ROW && r != SQLITE_DONE)
-        rc = MV_ERR_IO;
+    t.cur = NULL;
     if (rc == MV_OK)
-        rc = mv_buf_puts(b, rows ? "</tbody></table>\n"
-                                 : "</tbody></table>\n<p class=\"muted\">No appointments match.</p>\n");
+        rc = registry_appt_rows(d->reg, dept, stat, doctor, LIST_LIMIT + 1, appointment_row, &t);
     if (rc == MV_OK)
-        rc = more_note(b, rows);
+        rc = table_end(&t, "<p class=\"muted\">No appointments match.</p>\n");
     if (rc == MV_OK)
         rc = end(b, w);
-out:
-    sqlite3_finalize(st);
     *status = 200;
     return rc;
 }
@@ -735,13 +661,54 @@ typedef struct med_form {
     char code[65];
 } med_form;
 
+/* Prefills the form with the medicine being edited. */
+static mv_err medicine_prefill(void *ctx, const registry_medicine_row *row)
+{
+    med_form *f = ctx;
+    snprintf(f->name, sizeof f->name, "%s", row->name);
+    snprintf(f->form, sizeof f->form, "%s", row->form);
+    snprintf(f->strength, sizeof f->strength, "%s", row->strength);
+    snprintf(f->dosage, sizeof f->dosage, "%s", row->dosage);
+    snprintf(f->code, sizeof f->code, "%s", row->code);
+    return MV_OK;
+}
+
+static mv_err medicine_row(void *ctx, const registry_medicine_row *row)
+{
+    table *t = ctx;
+    char c[40];
+    if (!table_row(t))
+        return MV_OK;
+    fmt_time(c, sizeof c, 1, row->updated_at);
+    return mv_html_printf(t->b,
+                          "<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>"
+                          "<a href=\"/admin/medicines?edit=%lld\">Edit</a> "
+                          "<form class=\"inline\" method=\"post\" action=\"/admin/medicines\">"
+                          "<input type=\"hidden\" name=\"csrf\" value=\"%s\">"
+                          "<input type=\"hidden\" name=\"action\" value=\"delete\">"
+                          "<input type=\"hidden\" name=\"id\" value=\"%lld\">"
+                          "<button type=\"submit\">Delete</button></form></td></tr>\n",
+                          row->name, row->form, row->strength, row->dosage, row->code, c, row->updated_by,
+                          (long long)row->id, t->w->csrf_hex, (long long)row->id);
+}
+
+/* A non-negative decimal id (that fits a long long); -1 otherwise. */
+static long long decimal_id(const char *s)
+{
+    char *endp = NULL;
+    if (!s || s[0] < '0' || s[0] > '9')
+        return -1;
+    errno = 0;
+    long long v = strtoll(s, &endp, 10);
+    return errno || !endp || *endp ? -1 : v;
+}
+
 /* Renders the formulary page; `err` (may be NULL) is shown above the form, `f` (may be NULL)
- * prefills it. Caller holds db_lock. */
+ * prefills it. */
 static mv_err render_medicines(hospital_dash *d, const who *w, const char *query, const char *err,
                                const med_form *f, mv_buf *b)
 {
-    sqlite3_stmt *st = NULL;
-    size_t rows = 0;
+    table t = {.b = b, .w = w};
     char done[16], edit_v[24];
     med_form pre;
     memset(&pre, 0, sizeof pre);
@@ -753,57 +720,26 @@ static mv_err render_medicines(hospital_dash *d, const who *w, const char *query
         rc = mv_html_printf(b, "<p class=\"error\" id=\"message\">%s</p>\n", err);
     else if (rc == MV_OK && msg && (!strcmp(msg, "saved") || !strcmp(msg, "deleted")))
         rc = mv_html_printf(b, "<p class=\"ok\" id=\"message\">Medicine %s.</p>\n", msg);
-    if (f)
+    if (f) {
         pre = *f;
-    else if (edit && rc == MV_OK) {
-        if ((rc = prep(d, "SELECT name, form, strength, dosage, code FROM medicines WHERE id = ?1", &st)) == MV_OK &&
-            sqlite3_bind_text(st, 1, edit, -1, SQLITE_TRANSIENT) == SQLITE_OK && step(d, st) == SQLITE_ROW) {
-            snprintf(pre.name, sizeof pre.name, "%s", col(st, 0));
-            snprintf(pre.form, sizeof pre.form, "%s", col(st, 1));
-            snprintf(pre.strength, sizeof pre.strength, "%s", col(st, 2));
-            snprintf(pre.dosage, sizeof pre.dosage, "%s", col(st, 3));
-            snprintf(pre.code, sizeof pre.code, "%s", col(st, 4));
-        }
-        sqlite3_finalize(st);
-        st = NULL;
+    } else if (edit && rc == MV_OK && decimal_id(edit) >= 0) {
+        /* An unknown id leaves the form empty, as a page for a deleted row should. */
+        mv_err e = registry_medicine_get(d->reg, decimal_id(edit), medicine_prefill, &pre);
+        if (e != MV_OK && e != MV_ERR_NOT_FOUND)
+            rc = e;
     }
-    if (rc == MV_OK)
-        rc = prep(d,
-                  "SELECT m.id, m.name, m.form, m.strength, m.dosage, m.code, m.updated_at, u.name FROM medicines m"
-                  " LEFT JOIN users u ON u.id = m.updated_by ORDER BY m.name, m.form, m.strength LIMIT 501",
-                  &st);
     if (rc == MV_OK)
         rc = mv_buf_puts(b, "<table id=\"medicines\"><thead><tr><th>Name</th><th>Form</th><th>Strength</th>"
                             "<th>Dosage</th><th>Code</th><th>Updated</th><th>By</th><th></th></tr></thead><tbody>\n");
-    int r;
-    while (rc == MV_OK && (r = step(d, st)) == SQLITE_ROW && ++rows <= LIST_LIMIT) {
-        char t[40];
-        fmt_time(t, sizeof t, st, 6);
-        long long id = sqlite3_column_int64(st, 0);
-        rc = mv_html_printf(b,
-                            "<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>"
-                            "<a href=\"/admin/medicines?edit=%lld\">Edit</a> "
-                            "<form class=\"inline\" method=\"post\" action=\"/admin/medicines\">"
-                            "<input type=\"hidden\" name=\"csrf\" value=\"%s\">"
-                            "<input type=\"hidden\" name=\"action\" value=\"delete\">"
-                            "<input type=\"hidden\" name=\"id\" value=\"%lld\">"
-                            "<button type=\"submit\">Delete</button></form></td></tr>\n",
-                            col(st, 1), col(st, 2), col(st, 3), col(st, 4), col(st, 5), t, col(st, 7), id,
-                            w->csrf_hex, id);
-    }
-    if (rc == MV_OK && r != SQLITE_ROW && r != SQLITE_DONE)
-        rc = MV_ERR_IO;
-    sqlite3_finalize(st);
     if (rc == MV_OK)
-        rc = mv_buf_puts(b, rows ? "</tbody></table>\n"
-                                 : "</tbody></table>\n<p class=\"muted\">The formulary is empty.</p>\n");
+        rc = registry_medicine_rows(d->reg, LIST_LIMIT + 1, medicine_row, &t);
     if (rc == MV_OK)
-        rc = more_note(b, rows);
+        rc = table_end(&t, "<p class=\"muted\">The formulary is empty.</p>\n");
     if (rc == MV_OK)
         rc = mv_html_printf(
             b,
             "<h2>Add or update a medicine</h2>\n<p class=\"muted\">A medicine is identified by name, form and "
-            "strength: saving one that exists updates its dosage and code.</p>\n"
+            "strength: saving one that exists updates its dosage, and its code unless Code is left empty.</p>\n"
             "<form id=\"medicine-form\" method=\"post\" action=\"/admin/medicines\">"
             "<input type=\"hidden\" name=\"csrf\" value=\"%s\"><input type=\"hidden\" name=\"action\" value=\"save\">"
             "<p><label>Name <input name=\"name\" required maxlength=\"128\" value=\"%s\"></label> "
@@ -837,19 +773,20 @@ static int field(const char *body, size_t len, const char *name, char *out, size
 }
 
 /* POST /admin/medicines (CSRF checked by the caller): action=save (upsert on name, form,
- * strength) or action=delete (id). Success redirects (303) back to the page. */
+ * strength, through registry_medicine_put as the JSON API does: an empty Code keeps the code
+ * the medicine has) or action=delete (id). Success redirects (303) back to the page. */
 static void post_medicines(hospital_dash *d, const who *w, const mv_http_request *req, mv_http_response *resp)
 {
     const char *body = (const char *)req->body;
     const size_t len = req->body_len;
+    const char *invalid = "Not saved: name (1-128 bytes), form and strength (1-64 bytes each) and dosage (1-256 "
+                          "bytes) are required, code is at most 64 bytes, and all must be printable text.";
     char action[16], idv[24];
     med_form f;
-    sqlite3_stmt *st = NULL;
     const char *err = NULL;
-    int status = 400;
+    int status = 400, created = 0;
     mv_err rc = MV_OK;
     memset(&f, 0, sizeof f);
-    pthread_mutex_lock(&d->db_lock);
     if (mv_http_form_get(body, len, "action", action, sizeof action) != MV_OK) {
         err = "Unknown form action.";
     } else if (!strcmp(action, "save")) {
@@ -858,55 +795,35 @@ static void post_medicines(hospital_dash *d, const who *w, const mv_http_request
         ok &= field(body, len, "strength", f.strength, sizeof f.strength, 1);
         ok &= field(body, len, "dosage", f.dosage, sizeof f.dosage, 1);
         ok &= field(body, len, "code", f.code, sizeof f.code, 0);
-        if (!ok) {
-            err = "Not saved: name (1-128 bytes), form and strength (1-64 bytes each) and dosage (1-256 bytes) are "
-                  "required, code is at most 64 bytes, and all must be printable text.";
-        } else if ((rc = prep(d,
-                              "INSERT INTO medicines (name, form, strength, dosage, code, updated_by, updated_at)"
-                              " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (name, form, strength) DO UPDATE SET"
-                              " dosage = excluded.dosage, code = excluded.code, updated_by = excluded.updated_by,"
-                              " updated_at = excluded.updated_at",
-                              &st)) == MV_OK &&
-                   (rc = bind_text(st, 1, f.name)) == MV_OK && (rc = bind_text(st, 2, f.form)) == MV_OK &&
-                   (rc = bind_text(st, 3, f.strength)) == MV_OK && (rc = bind_text(st, 4, f.dosage)) == MV_OK &&
-                   (rc = bind_text(st, 5, f.code)) == MV_OK && sqlite3_bind_int64(st, 6, w->id) == SQLITE_OK &&
-                   sqlite3_bind_int64(st, 7, (sqlite3_int64)now_s()) == SQLITE_OK && step(d, st) == SQLITE_DONE) {
+        if (ok)
+            rc = registry_medicine_put(d->reg, w->id, f.name, f.form, f.strength, f.dosage, f.code[0] ? f.code : NULL,
+                                       now_s(), &created, NULL, NULL);
+        if (!ok || rc == MV_ERR_INVAL) {
+            err = invalid;
+            rc = MV_OK;
+        } else if (rc == MV_OK) {
             mv_log(MV_LOG_INFO, COMPONENT, "dashboard: an admin saved a medicine");
             status = 303;
-        } else {
-            rc = MV_ERR_IO;
         }
     } else if (!strcmp(action, "delete")) {
-        char *endp = NULL;
-        errno = 0;
-        long long id = mv_http_form_get(body, len, "id", idv, sizeof idv) == MV_OK && idv[0] >= '0' && idv[0] <= '9'
-                           ? strtoll(idv, &endp, 10)
-                           : -1;
-        if (id < 0 || errno || !endp || *endp) {
+        long long id = mv_http_form_get(body, len, "id", idv, sizeof idv) == MV_OK ? decimal_id(idv) : -1;
+        if (id < 0 || (rc = registry_medicine_delete(d->reg, id)) == MV_ERR_NOT_FOUND) {
             err = "Not deleted: no such medicine.";
-        } else if ((rc = prep(d, "DELETE FROM medicines WHERE id = ?1", &st)) == MV_OK &&
-                   sqlite3_bind_int64(st, 1, id) == SQLITE_OK && step(d, st) == SQLITE_DONE) {
-            if (sqlite3_changes(d->db) > 0) {
-                mv_log(MV_LOG_INFO, COMPONENT, "dashboard: an admin deleted a medicine");
-                status = 303;
-            } else {
-                err = "Not deleted: no such medicine.";
-                status = 404;
-            }
-        } else {
-            rc = MV_ERR_IO;
+            status = id < 0 ? 400 : 404;
+            rc = MV_OK;
+        } else if (rc == MV_OK) {
+            mv_log(MV_LOG_INFO, COMPONENT, "dashboard: an admin deleted a medicine");
+            status = 303;
         }
     } else {
         err = "Unknown form action.";
     }
-    sqlite3_finalize(st);
     if (rc != MV_OK)
         fail500(resp);
     else if (status == 303)
         redirect(resp, !strcmp(action, "save") ? "/admin/medicines?done=saved" : "/admin/medicines?done=deleted");
     else
         html_done(resp, render_medicines(d, w, "", err, &f, &resp->body), status);
-    pthread_mutex_unlock(&d->db_lock);
 }
 
 /* ---------- storage (the storage server's GET /v1/stats) ---------- */
@@ -1059,51 +976,76 @@ out:
     return rc;
 }
 
+/* The table header is written with the first row: an empty list shows only a note. */
+static mv_err stepup_row(void *ctx, const registry_stepup_row *row)
+{
+    table *t = ctx;
+    char c[40];
+    mv_err rc = MV_OK;
+    if (!table_row(t))
+        return MV_OK;
+    fmt_time(c, sizeof c, 1, row->created_at);
+    if (t->rows == 1)
+        rc = mv_buf_puts(t->b, "<table id=\"stepup\"><thead><tr><th>Request</th><th>Asked</th><th>User</th>"
+                               "<th>Key</th><th>Role</th><th>Decision</th></tr></thead><tbody>\n");
+    if (rc == MV_OK)
+        rc = mv_html_printf(t->b,
+                            "<tr><td>%lld</td><td>%s</td><td>%s</td><td><code>%s</code></td><td>%s</td><td>"
+                            "<form class=\"inline\" method=\"post\" action=\"/admin/alerts\">"
+                            "<input type=\"hidden\" name=\"csrf\" value=\"%s\">"
+                            "<input type=\"hidden\" name=\"request\" value=\"%lld\">"
+                            "<button type=\"submit\" name=\"decision\" value=\"approve\">Approve</button> "
+                            "<button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button>"
+                            "</form></td></tr>\n",
+                            (long long)row->id, c, row->name, row->sign_pk, row->role, t->w->csrf_hex,
+                            (long long)row->id);
+    return rc;
+}
+
 /* The pending step-up requests with approve/deny forms (CSRF like the medicine forms). */
 static mv_err stepup_section(hospital_dash *d, const who *w, mv_buf *b)
 {
-    sqlite3_stmt *st = NULL;
-    size_t rows = 0;
+    table t = {.b = b, .w = w};
     mv_err rc = mv_buf_puts(b, "<h2>Pending step-up requests</h2>\n");
     if (rc == MV_OK)
-        rc = prep(d,
-                  "SELECT s.id, s.created_at, u.name, u.sign_pk, u.role FROM stepup_requests s JOIN users u "
-                  "ON u.id = s.user_id WHERE s.status = 'pending' ORDER BY s.created_at, s.id LIMIT 501",
-                  &st);
-    int r = SQLITE_DONE;
-    while (rc == MV_OK && (r = step(d, st)) == SQLITE_ROW && ++rows <= LIST_LIMIT) {
-        char t[40];
-        long long id = sqlite3_column_int64(st, 0);
-        fmt_time(t, sizeof t, st, 1);
-        if (rows == 1)
-            rc = mv_buf_puts(b, "<table id=\"stepup\"><thead><tr><th>Request</th><th>Asked</th><th>User</th>"
-                                "<th>Key</th><th>Role</th><th>Decision</th></tr></thead><tbody>\n");
-        if (rc == MV_OK)
-            rc = mv_html_printf(b,
-                                "<tr><td>%lld</td><td>%s</td><td>%s</td><td><code>%s</code></td><td>%s</td><td>"
-                                "<form class=\"inline\" method=\"post\" action=\"/admin/alerts\">"
-                                "<input type=\"hidden\" name=\"csrf\" value=\"%s\">"
-                                "<input type=\"hidden\" name=\"request\" value=\"%lld\">"
-                                "<button type=\"submit\" name=\"decision\" value=\"approve\">Approve</button> "
-                                "<button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button>"
-                                "</form></td></tr>\n",
-                                id, t, col(st, 2), col(st, 3), col(st, 4), w->csrf_hex, id);
-    }
-    if (rc == MV_OK && r != SQLITE_ROW && r != SQLITE_DONE)
-        rc = MV_ERR_IO;
-    sqlite3_finalize(st);
+        rc = registry_stepup_pending_rows(d->reg, LIST_LIMIT + 1, stepup_row, &t);
     if (rc == MV_OK)
-        rc = mv_buf_puts(b, rows ? "</tbody></table>\n"
-                                 : "<p class=\"muted\" id=\"no-stepup\">No step-up request awaits a decision.</p>\n");
+        rc = mv_buf_puts(b, t.rows ? "</tbody></table>\n"
+                                   : "<p class=\"muted\" id=\"no-stepup\">No step-up request awaits a decision.</p>\n");
+    return rc;
+}
+
+static mv_err alert_row(void *ctx, const registry_alert_row *row)
+{
+    table *t = ctx;
+    char at[40], last[40], dlv[40];
+    mv_err rc = MV_OK;
+    if (!table_row(t))
+        return MV_OK;
+    fmt_time(at, sizeof at, 1, row->at);
+    fmt_time(last, sizeof last, 1, row->last_at);
+    if (row->delivered)
+        fmt_time(dlv, sizeof dlv, 1, row->delivered_at);
+    else
+        snprintf(dlv, sizeof dlv, "no");
+    if (t->rows == 1)
+        rc = mv_buf_puts(t->b, "<table id=\"alerts\"><thead><tr><th>At</th><th>Source</th><th>Kind</th>"
+                               "<th>Principal</th><th>Address</th><th>Object</th><th>Reason</th><th>Count</th>"
+                               "<th>Last seen</th><th>Delivered</th></tr></thead><tbody>\n");
+    if (rc == MV_OK)
+        rc = mv_html_printf(t->b,
+                            "<tr><td>%s</td><td>%s</td><td>%s</td><td><code>%s</code></td><td>%s</td>"
+                            "<td><code>%s</code></td><td>%s</td><td>%llu</td><td>%s</td><td>%s</td></tr>\n",
+                            at, row->source, row->kind, row->principal, row->address, row->object, row->reason,
+                            (unsigned long long)row->count, last, dlv);
     return rc;
 }
 
 static mv_err page_alerts(hospital_dash *d, const who *w, const mv_http_request *req, mv_http_response *resp,
                           int *status)
 {
-    mv_buf *b = &resp->body;
-    sqlite3_stmt *st = NULL;
-    size_t rows = 0;
+    table t = {.b = &resp->body, .w = w};
+    mv_buf *b = t.b;
     char done[16] = "";
     const char *q = mv_http_query(req);
     mv_err rc = begin(b, "Alerts", "/admin/alerts");
@@ -1115,39 +1057,13 @@ static mv_err page_alerts(hospital_dash *d, const who *w, const mv_http_request 
     if (rc == MV_OK)
         rc = mv_buf_puts(b, "<h2>Alert log</h2>\n");
     if (rc == MV_OK)
-        rc = prep(d,
-                  "SELECT at, source, kind, principal, address, object, reason, count, last_at, delivered_at "
-                  "FROM alerts ORDER BY last_at DESC, id DESC LIMIT 501",
-                  &st);
-    int r = SQLITE_DONE;
-    while (rc == MV_OK && (r = step(d, st)) == SQLITE_ROW && ++rows <= LIST_LIMIT) {
-        char t[40], last[40], dlv[40];
-        fmt_time(t, sizeof t, st, 0);
-        fmt_time(last, sizeof last, st, 8);
-        if (sqlite3_column_type(st, 9) == SQLITE_NULL)
-            snprintf(dlv, sizeof dlv, "no");
-        else
-            fmt_time(dlv, sizeof dlv, st, 9);
-        if (rows == 1)
-            rc = mv_buf_puts(b, "<table id=\"alerts\"><thead><tr><th>At</th><th>Source</th><th>Kind</th>"
-                                "<th>Principal</th><th>Address</th><th>Object</th><th>Reason</th><th>Count</th>"
-                                "<th>Last seen</th><th>Delivered</th></tr></thead><tbody>\n");
-        if (rc == MV_OK)
-            rc = mv_html_printf(b,
-                                "<tr><td>%s</td><td>%s</td><td>%s</td><td><code>%s</code></td><td>%s</td>"
-                                "<td><code>%s</code></td><td>%s</td><td>%lld</td><td>%s</td><td>%s</td></tr>\n",
-                                t, col(st, 1), col(st, 2), col(st, 3), col(st, 4), col(st, 5), col(st, 6),
-                                (long long)sqlite3_column_int64(st, 7), last, dlv);
-    }
-    if (rc == MV_OK && r != SQLITE_ROW && r != SQLITE_DONE)
-        rc = MV_ERR_IO;
-    sqlite3_finalize(st);
+        rc = registry_alert_rows(d->reg, LIST_LIMIT + 1, alert_row, &t);
     if (rc == MV_OK)
-        rc = mv_buf_puts(b, rows ? "</tbody></table>\n"
-                                 : "<p class=\"muted\" id=\"empty\">No alerts recorded. Decoy and intrusion alerts "
-                                   "will appear here.</p>\n");
+        rc = mv_buf_puts(b, t.rows ? "</tbody></table>\n"
+                                   : "<p class=\"muted\" id=\"empty\">No alerts recorded. Decoy and intrusion alerts "
+                                     "will appear here.</p>\n");
     if (rc == MV_OK)
-        rc = more_note(b, rows);
+        rc = more_note(b, t.rows);
     if (rc == MV_OK)
         rc = end(b, w);
     *status = 200;
@@ -1473,11 +1389,7 @@ int hospital_dash_handle(hospital_dash *d, const mv_http_request *req, mv_http_r
         simple_page(resp, &w, "Method not allowed", "This page only answers GET.", 405);
     } else {
         int status = 200;
-        if (pg->needs_db)
-            pthread_mutex_lock(&d->db_lock);
         mv_err rc = pg->fn(d, &w, req, resp, &status);
-        if (pg->needs_db)
-            pthread_mutex_unlock(&d->db_lock);
         html_done(resp, rc, status);
     }
 out:
@@ -1533,13 +1445,12 @@ void hospital_dash_respond_session(hospital_dash *d, const uint8_t admin_key[32]
 
 /* ---------- lifecycle ---------- */
 
-mv_err hospital_dash_new(const char *registry_db_path, const mv_identity *hospital, const char *storage_url,
+mv_err hospital_dash_new(registry *reg, const mv_identity *hospital, const char *storage_url,
                          const char *deployment_path, hospital_dash **out)
 {
     hospital_dash *d = NULL;
-    sqlite3_stmt *st = NULL;
     mv_err rc = MV_OK;
-    if (!registry_db_path || !hospital || !out)
+    if (!reg || !hospital || !out)
         return MV_ERR_INVAL;
     *out = NULL;
     if (storage_url && (strlen(storage_url) > URL_MAX ||
@@ -1549,9 +1460,9 @@ mv_err hospital_dash_new(const char *registry_db_path, const mv_identity *hospit
         return rc;
     if (!(d = mv_calloc(1, sizeof *d)))
         return MV_ERR_NOMEM;
+    d->reg = reg;
     d->hosp = hospital;
     pthread_mutex_init(&d->lock, NULL);
-    pthread_mutex_init(&d->db_lock, NULL);
     /* A fresh key per process: a restart invalidates the challenges shown before it, as it
      * already logs everyone out, and needs no key file. */
     if (!(d->challenge_key = mv_secure_alloc(32))) {
@@ -1573,24 +1484,7 @@ mv_err hospital_dash_new(const char *registry_db_path, const mv_identity *hospit
         while (l > 8 && d->storage_url[l - 1] == '/')
             d->storage_url[--l] = 0;
     }
-    if (sqlite3_open_v2(registry_db_path, &d->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK ||
-        sqlite3_busy_timeout(d->db, 5000) != SQLITE_OK ||
-        sqlite3_exec(d->db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL) != SQLITE_OK) {
-        mv_log(MV_LOG_ERROR, COMPONENT, "dashboard: cannot open the registry %s: %s", registry_db_path,
-               d->db ? sqlite3_errmsg(d->db) : "out of memory");
-        rc = MV_ERR_IO;
-        goto out;
-    }
-    /* Refuse a file without the registry schema now rather than on every page. */
-    if (sqlite3_prepare_v2(d->db,
-                           "SELECT u.id, u.sign_pk, u.role, u.status, m.id, a.id FROM users u, medicines m, alerts a"
-                           " LIMIT 0",
-                           -1, &st, NULL) != SQLITE_OK) {
-        mv_log(MV_LOG_ERROR, COMPONENT, "dashboard: %s holds no registry", registry_db_path);
-        rc = MV_ERR_IO;
-    }
 out:
-    sqlite3_finalize(st);
     if (rc != MV_OK)
         hospital_dash_free(d);
     else
@@ -1610,12 +1504,10 @@ void hospital_dash_free(hospital_dash *d)
 {
     if (!d)
         return;
-    sqlite3_close_v2(d->db);
     mv_secure_free(d->challenge_key);
     mv_free(d->storage_url);
     mv_free(d->deployment_path);
     pthread_mutex_destroy(&d->lock);
-    pthread_mutex_destroy(&d->db_lock);
     mv_wipe(d, sizeof *d);
     mv_free(d);
 }

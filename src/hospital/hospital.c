@@ -713,10 +713,8 @@ mv_err mv_hospital_run(const mv_hospital_config *cfg)
         mv_log(MV_LOG_ERROR, COMPONENT, "cannot open the registry in %s: %s", cfg->dir, mv_strerror(rc));
         goto out;
     }
-    char db[4096];
-    if ((rc = mv_path_join(db, sizeof db, cfg->dir, "registry.db")) != MV_OK ||
-        (rc = hospital_dash_new(db, h.id, cfg->storage_url[0] ? cfg->storage_url : NULL, cfg->deployment, &h.dash)) !=
-            MV_OK) {
+    if ((rc = hospital_dash_new(h.reg, h.id, cfg->storage_url[0] ? cfg->storage_url : NULL, cfg->deployment,
+                                &h.dash)) != MV_OK) {
         mv_log(MV_LOG_ERROR, COMPONENT, "cannot start the dashboard: %s", mv_strerror(rc));
         goto out;
     }
