@@ -91,14 +91,9 @@ static mv_err parse_line(mv_config *cfg, const unsigned char *s, size_t n, size_
     while (i < n && is_blank(s[i]))
         i++;
 
-    if (cfg->n == cfg->cap) {
-        size_t ncap = cfg->cap ? cfg->cap * 2 : 16;
-        entry *ne = mv_realloc(cfg->e, ncap * sizeof *ne);
-        if (!ne)
-            return MV_ERR_NOMEM;
-        cfg->e = ne;
-        cfg->cap = ncap;
-    }
+    mv_err rc = mv_array_grow(&cfg->e, &cfg->cap, cfg->n, sizeof *cfg->e, 16);
+    if (rc != MV_OK)
+        return rc;
     /* Key and value with their NULs take at most the line's bytes (its '=' pays for one NUL)
      * plus its line end (or, for the last line, the arena's extra byte). */
     char *a = cfg->arena + cfg->arena_len;

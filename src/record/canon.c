@@ -156,14 +156,9 @@ static size_t overlay_first(const writer *w, const mv_json *v)
 
 static mv_err push(writer *w, const mv_json *arr, citem *items, size_t n)
 {
-    if (w->n_st == w->cap_st) {
-        size_t ncap = w->cap_st ? w->cap_st * 2 : 16;
-        cframe *ns = ncap <= SIZE_MAX / sizeof *ns ? mv_realloc(w->st, ncap * sizeof *ns) : NULL;
-        if (!ns)
-            return MV_ERR_NOMEM;
-        w->st = ns;
-        w->cap_st = ncap;
-    }
+    mv_err rc = mv_array_grow(&w->st, &w->cap_st, w->n_st, sizeof *w->st, 16);
+    if (rc != MV_OK)
+        return rc;
     w->st[w->n_st++] = (cframe){arr, items, n, 0};
     return MV_OK;
 }

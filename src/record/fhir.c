@@ -106,14 +106,9 @@ static mv_err pnode_insert(pnode *root, const char *s, size_t len)
             if (k->leaf || last)
                 return MV_ERR_PARSE; /* repeated, or under/above another path */
         } else {
-            if (n->n_kids == n->cap_kids) {
-                size_t nc = n->cap_kids ? n->cap_kids * 2 : 8;
-                pnode *nk = mv_realloc(n->kids, nc * sizeof *nk);
-                if (!nk)
-                    return MV_ERR_NOMEM;
-                n->kids = nk;
-                n->cap_kids = nc;
-            }
+            mv_err rc = mv_array_grow(&n->kids, &n->cap_kids, n->n_kids, sizeof *n->kids, 8);
+            if (rc != MV_OK)
+                return rc;
             k = &n->kids[n->n_kids];
             memset(k, 0, sizeof *k);
             if (!(k->name = mv_malloc(sl + 1)))
@@ -296,14 +291,9 @@ void mv_fhir_split_clear(mv_fhir_split *s)
 
 static mv_err nodeset_add(nodeset *s, const mv_json *v)
 {
-    if (s->n == s->cap) {
-        size_t nc = s->cap ? s->cap * 2 : 32;
-        const mv_json **nv = nc <= SIZE_MAX / sizeof *nv ? mv_realloc(s->v, nc * sizeof *nv) : NULL;
-        if (!nv)
-            return MV_ERR_NOMEM;
-        s->v = nv;
-        s->cap = nc;
-    }
+    mv_err rc = mv_array_grow(&s->v, &s->cap, s->n, sizeof *s->v, 32);
+    if (rc != MV_OK)
+        return rc;
     s->v[s->n++] = v;
     return MV_OK;
 }
