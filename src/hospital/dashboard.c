@@ -333,27 +333,26 @@ static const page PAGES[] = {
 };
 #define N_PAGES (sizeof PAGES / sizeof PAGES[0])
 
-static mv_err begin(mv_buf *b, const char *title, const char *current)
+static void begin(mv_hw *o, const char *title, const char *current)
 {
     mv_html_link links[N_PAGES];
     for (size_t i = 0; i < N_PAGES; i++) {
         links[i].href = PAGES[i].href;
         links[i].label = PAGES[i].label;
     }
-    return mv_html_begin(b, APP, title, current ? links : NULL, current ? N_PAGES : 0, current);
+    mv_hw_begin(o, APP, title, current ? links : NULL, current ? N_PAGES : 0, current);
 }
 
 /* The footer of every logged-in page: who is signed in, and the logout form. */
-static mv_err end(mv_buf *b, const who *w)
+static void end(mv_hw *o, const who *w)
 {
-    mv_err rc = MV_OK;
     if (w)
-        rc = mv_html_printf(b,
-                            "<footer class=\"muted\"><form class=\"inline\" method=\"post\" action=\"/admin/logout\">"
-                            "Signed in as %s. <input type=\"hidden\" name=\"csrf\" value=\"%s\">"
-                            "<button type=\"submit\">Log out</button></form></footer>\n",
-                            w->name, w->csrf_hex);
-    return rc == MV_OK ? mv_html_end(b) : rc;
+        mv_hw_printf(o,
+                     "<footer class=\"muted\"><form class=\"inline\" method=\"post\" action=\"/admin/logout\">"
+                     "Signed in as %s. <input type=\"hidden\" name=\"csrf\" value=\"%s\">"
+                     "<button type=\"submit\">Log out</button></form></footer>\n",
+                     w->name, w->csrf_hex);
+    mv_hw_end(o);
 }
 
 /* t as "YYYY-MM-DD HH:MM UTC"; "-" when unset (has 0) or not representable. */
@@ -381,17 +380,16 @@ static void fmt_bytes(char *out, size_t cap, uint64_t n)
 }
 
 /* A "more rows exist" note when a table hit LIST_LIMIT. */
-static mv_err more_note(mv_buf *b, size_t rows)
+static void more_note(mv_hw *o, size_t rows)
 {
-    if (rows <= LIST_LIMIT)
-        return MV_OK;
-    return mv_buf_printf(b, "<p class=\"muted\">Showing the first %d rows only.</p>\n", LIST_LIMIT);
+    if (rows > LIST_LIMIT)
+        mv_hw_printf(o, "<p class=\"muted\">Showing the first %d rows only.</p>\n", LIST_LIMIT);
 }
 
 /* What a table's row callback writes into. The registry is asked for LIST_LIMIT + 1 rows:
  * the last one is only counted, so that more_note can say that more exist. */
 typedef struct table {
-    mv_buf *b;
+    mv_hw *o;
     const who *w;
     const char *cur; /* options: the value to mark selected (may be NULL) */
     size_t rows;
@@ -403,13 +401,20 @@ static int table_row(table *t)
     return ++t->rows <= LIST_LIMIT;
 }
 
-/* Closes a table, with `empty` (HTML) after it when it had no rows, and the more-rows note. */
-static mv_err table_end(const table *t, const char *empty)
+/* A registry listing into t, unless the page already failed. */
+#define LIST(t, call)                                                                                              \
+    do {                                                                                                           \
+        if ((t)->o->rc == MV_OK)                                                                                   \
+            (t)->o->rc = (call);                                                                                   \
+    } while (0)
+
+/* Closes a table, with `empty` (markup) after it when it had no rows, and the more-rows note. */
+static void table_end(const table *t, const char *empty)
 {
-    mv_err rc = mv_buf_puts(t->b, "</tbody></table>\n");
-    if (rc == MV_OK && !t->rows)
-        rc = mv_buf_puts(t->b, empty);
-    return rc == MV_OK ? more_note(t->b, t->rows) : rc;
+    mv_hw_raw(t->o, "</tbody></table>\n");
+    if (!t->rows)
+        mv_hw_raw(t->o, empty);
+    more_note(t->o, t->rows);
 }
 
 /* ---------- pages ---------- */
@@ -419,11 +424,12 @@ static mv_err page_overview(hospital_dash *d, const who *w, const mv_http_reques
 {
     static const char *const statuses[] = {"requested", "booked", "checked_in", "completed", "cancelled"};
     registry_counts n;
-    mv_buf *b = &resp->body;
-    mv_err rc = begin(b, "Overview", "/admin/");
-    if (rc == MV_OK)
-        rc = registry_counts_get(d->reg, &n);
-    if (rc == MV_OK) {
+    mv_hw o;
+    mv_hw_init(&o, &resp->body);
+    begin(&o, "Overview", "/admin/");
+    if (o.rc == MV_OK)
+        o.rc = registry_counts_get(d->reg, &n);
+    if (o.rc == MV_OK) {
         const struct {
             const char *label;
             uint64_t n;
@@ -436,28 +442,24 @@ static mv_err page_overview(hospital_dash *d, const who *w, const mv_http_reques
             {"Medicines", n.medicines, "/admin/medicines"},
             {"Alerts", n.alerts, "/admin/alerts"},
         };
-        rc = mv_buf_puts(b, "<section id=\"counts\">");
-        for (size_t i = 0; i < sizeof cards / sizeof cards[0] && rc == MV_OK; i++)
-            rc = mv_html_printf(b, "<a class=\"card\" href=\"%s\">%s<b>%llu</b></a>", cards[i].href, cards[i].label,
-                                (unsigned long long)cards[i].n);
+        mv_hw_raw(&o, "<section id=\"counts\">");
+        for (size_t i = 0; i < sizeof cards / sizeof cards[0]; i++)
+            mv_hw_printf(&o, "<a class=\"card\" href=\"%s\">%s<b>%llu</b></a>", cards[i].href, cards[i].label,
+                         (unsigned long long)cards[i].n);
     }
-    if (rc == MV_OK)
-        rc = mv_buf_puts(b, "</section>\n<h2>Appointments by status</h2>\n<table id=\"appointment-counts\"><thead><tr>"
-                            "<th>Status</th><th class=\"num\">Appointments</th></tr></thead><tbody>");
-    for (size_t i = 0; i < sizeof statuses / sizeof statuses[0] && rc == MV_OK; i++) {
+    mv_hw_raw(&o, "</section>\n<h2>Appointments by status</h2>\n<table id=\"appointment-counts\"><thead><tr>"
+                  "<th>Status</th><th class=\"num\">Appointments</th></tr></thead><tbody>");
+    for (size_t i = 0; i < sizeof statuses / sizeof statuses[0] && o.rc == MV_OK; i++) {
         uint64_t c = 0;
-        if ((rc = registry_appt_count(d->reg, statuses[i], &c)) == MV_OK)
-            rc = mv_html_printf(b,
-                                "<tr><td><a href=\"/admin/appointments?status=%s\">%s</a></td><td class=\"num\">%llu"
-                                "</td></tr>",
-                                statuses[i], statuses[i], (unsigned long long)c);
+        o.rc = registry_appt_count(d->reg, statuses[i], &c);
+        mv_hw_printf(&o,
+                     "<tr><td><a href=\"/admin/appointments?status=%s\">%s</a></td><td class=\"num\">%llu</td></tr>",
+                     statuses[i], statuses[i], (unsigned long long)c);
     }
-    if (rc == MV_OK)
-        rc = mv_buf_puts(b, "</tbody></table>\n");
-    if (rc == MV_OK)
-        rc = end(b, w);
+    mv_hw_raw(&o, "</tbody></table>\n");
+    end(&o, w);
     *status = 200;
-    return rc;
+    return mv_hw_finish(&o);
 }
 
 static mv_err department_row(void *ctx, const registry_dept_row *row)
@@ -467,31 +469,30 @@ static mv_err department_row(void *ctx, const registry_dept_row *row)
     if (!table_row(t))
         return MV_OK;
     fmt_time(c, sizeof c, 1, row->created_at);
-    return mv_html_printf(t->b,
-                          "<tr><td><a href=\"/admin/appointments?department=%s\">%s</a></td><td>%s</td>"
-                          "<td class=\"num\">%llu</td><td class=\"num\">%llu</td><td>%s</td></tr>\n",
-                          row->name, row->name, row->description, (unsigned long long)row->doctors,
-                          (unsigned long long)row->patients, c);
+    mv_hw_printf(t->o,
+                 "<tr><td><a href=\"/admin/appointments?department=%s\">%s</a></td><td>%s</td>"
+                 "<td class=\"num\">%llu</td><td class=\"num\">%llu</td><td>%s</td></tr>\n",
+                 row->name, row->name, row->description, (unsigned long long)row->doctors,
+                 (unsigned long long)row->patients, c);
+    return t->o->rc;
 }
 
 static mv_err page_departments(hospital_dash *d, const who *w, const mv_http_request *req, mv_http_response *resp,
                                int *status)
 {
-    table t = {.b = &resp->body, .w = w};
-    mv_err rc = begin(t.b, "Departments", "/admin/departments");
-    if (rc == MV_OK)
-        rc = mv_buf_puts(t.b, "<table id=\"departments\"><thead><tr><th>Department</th><th>Description</th>"
-                              "<th class=\"num\">Doctors</th><th class=\"num\">Patients</th><th>Created</th></tr>"
-                              "</thead><tbody>\n");
-    if (rc == MV_OK)
-        rc = registry_department_rows(d->reg, LIST_LIMIT + 1, department_row, &t);
-    if (rc == MV_OK)
-        rc = table_end(&t, "<p class=\"muted\">No departments yet: registering a doctor creates the doctor's "
-                           "departments.</p>\n");
-    if (rc == MV_OK)
-        rc = end(t.b, w);
+    mv_hw o;
+    table t = {.o = &o, .w = w};
+    mv_hw_init(&o, &resp->body);
+    begin(&o, "Departments", "/admin/departments");
+    mv_hw_raw(&o, "<table id=\"departments\"><thead><tr><th>Department</th><th>Description</th>"
+                  "<th class=\"num\">Doctors</th><th class=\"num\">Patients</th><th>Created</th></tr></thead>"
+                  "<tbody>\n");
+    LIST(&t, registry_department_rows(d->reg, LIST_LIMIT + 1, department_row, &t));
+    table_end(&t, "<p class=\"muted\">No departments yet: registering a doctor creates the doctor's "
+                  "departments.</p>\n");
+    end(&o, w);
     *status = 200;
-    return rc;
+    return mv_hw_finish(&o);
 }
 
 static mv_err doctor_row(void *ctx, const registry_user_row *row)
@@ -502,29 +503,28 @@ static mv_err doctor_row(void *ctx, const registry_user_row *row)
         return MV_OK;
     fmt_time(c, sizeof c, 1, row->registered_at);
     snprintf(key16, sizeof key16, "%s", row->sign_pk);
-    return mv_html_printf(t->b,
-                          "<tr><td><a href=\"/admin/appointments?doctor=%s\">%s</a></td><td>%s</td>"
-                          "<td class=\"status-%s\">%s</td><td><code title=\"%s\">%s&hellip;</code></td>"
-                          "<td>%s</td></tr>\n",
-                          row->sign_pk, row->name, row->departments, row->status, row->status, row->sign_pk, key16, c);
+    mv_hw_printf(t->o,
+                 "<tr><td><a href=\"/admin/appointments?doctor=%s\">%s</a></td><td>%s</td>"
+                 "<td class=\"status-%s\">%s</td><td><code title=\"%s\">%s&hellip;</code></td>"
+                 "<td>%s</td></tr>\n",
+                 row->sign_pk, row->name, row->departments, row->status, row->status, row->sign_pk, key16, c);
+    return t->o->rc;
 }
 
 static mv_err page_doctors(hospital_dash *d, const who *w, const mv_http_request *req, mv_http_response *resp,
                            int *status)
 {
-    table t = {.b = &resp->body, .w = w};
-    mv_err rc = begin(t.b, "Doctors", "/admin/doctors");
-    if (rc == MV_OK)
-        rc = mv_buf_puts(t.b, "<table id=\"doctors\"><thead><tr><th>Name</th><th>Departments</th><th>Status</th>"
-                              "<th>Key</th><th>Registered</th></tr></thead><tbody>\n");
-    if (rc == MV_OK)
-        rc = registry_user_rows(d->reg, "doctor", LIST_LIMIT + 1, doctor_row, &t);
-    if (rc == MV_OK)
-        rc = table_end(&t, "<p class=\"muted\">No doctors yet.</p>\n");
-    if (rc == MV_OK)
-        rc = end(t.b, w);
+    mv_hw o;
+    table t = {.o = &o, .w = w};
+    mv_hw_init(&o, &resp->body);
+    begin(&o, "Doctors", "/admin/doctors");
+    mv_hw_raw(&o, "<table id=\"doctors\"><thead><tr><th>Name</th><th>Departments</th><th>Status</th>"
+                  "<th>Key</th><th>Registered</th></tr></thead><tbody>\n");
+    LIST(&t, registry_user_rows(d->reg, "doctor", LIST_LIMIT + 1, doctor_row, &t));
+    table_end(&t, "<p class=\"muted\">No doctors yet.</p>\n");
+    end(&o, w);
     *status = 200;
-    return rc;
+    return mv_hw_finish(&o);
 }
 
 static mv_err patient_row(void *ctx, const registry_user_row *row)
@@ -534,28 +534,27 @@ static mv_err patient_row(void *ctx, const registry_user_row *row)
     if (!table_row(t))
         return MV_OK;
     fmt_time(c, sizeof c, 1, row->registered_at);
-    return mv_html_printf(t->b,
-                          "<tr><td>%s</td><td><code>%s</code></td><td class=\"status-%s\">%s</td><td>%s</td>"
-                          "<td>%s</td></tr>\n",
-                          row->name, row->mrn, row->status, row->status, row->first_department, c);
+    mv_hw_printf(t->o,
+                 "<tr><td>%s</td><td><code>%s</code></td><td class=\"status-%s\">%s</td><td>%s</td>"
+                 "<td>%s</td></tr>\n",
+                 row->name, row->mrn, row->status, row->status, row->first_department, c);
+    return t->o->rc;
 }
 
 static mv_err page_patients(hospital_dash *d, const who *w, const mv_http_request *req, mv_http_response *resp,
                             int *status)
 {
-    table t = {.b = &resp->body, .w = w};
-    mv_err rc = begin(t.b, "Patients", "/admin/patients");
-    if (rc == MV_OK)
-        rc = mv_buf_puts(t.b, "<table id=\"patients\"><thead><tr><th>Name</th><th>MRN</th><th>Status</th>"
-                              "<th>Home department</th><th>Registered</th></tr></thead><tbody>\n");
-    if (rc == MV_OK)
-        rc = registry_user_rows(d->reg, "patient", LIST_LIMIT + 1, patient_row, &t);
-    if (rc == MV_OK)
-        rc = table_end(&t, "<p class=\"muted\">No patients yet.</p>\n");
-    if (rc == MV_OK)
-        rc = end(t.b, w);
+    mv_hw o;
+    table t = {.o = &o, .w = w};
+    mv_hw_init(&o, &resp->body);
+    begin(&o, "Patients", "/admin/patients");
+    mv_hw_raw(&o, "<table id=\"patients\"><thead><tr><th>Name</th><th>MRN</th><th>Status</th>"
+                  "<th>Home department</th><th>Registered</th></tr></thead><tbody>\n");
+    LIST(&t, registry_user_rows(d->reg, "patient", LIST_LIMIT + 1, patient_row, &t));
+    table_end(&t, "<p class=\"muted\">No patients yet.</p>\n");
+    end(&o, w);
     *status = 200;
-    return rc;
+    return mv_hw_finish(&o);
 }
 
 /* Query parameter `name` of req (NULL if absent, empty or malformed) into out[0..cap). */
@@ -569,9 +568,10 @@ static const char *param(const char *text, size_t len, const char *name, char *o
 /* One <option> of a select, selected when value is t->cur. */
 static mv_err option(table *t, const char *value, const char *label)
 {
-    return mv_html_printf(t->b, t->cur && !strcmp(t->cur, value) ? "<option value=\"%s\" selected>%s</option>"
-                                                                 : "<option value=\"%s\">%s</option>",
-                          value, label);
+    mv_hw_printf(t->o, t->cur && !strcmp(t->cur, value) ? "<option value=\"%s\" selected>%s</option>"
+                                                        : "<option value=\"%s\">%s</option>",
+                 value, label);
+    return t->o->rc;
 }
 
 static mv_err department_option(void *ctx, const registry_dept_row *row)
@@ -593,20 +593,21 @@ static mv_err appointment_row(void *ctx, const registry_appt_row *row)
     fmt_time(s, sizeof s, row->has_starts_at, row->starts_at);
     fmt_time(u, sizeof u, 1, row->updated_at);
     snprintf(idp, sizeof idp, "%s", row->id);
-    return mv_html_printf(t->b,
-                          "<tr><td><code title=\"%s\">%s&hellip;</code></td><td>%s</td><td><code>%s</code></td>"
-                          "<td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td class=\"status-%s\">%s</td>"
-                          "<td>%s</td></tr>\n",
-                          row->id, idp, row->patient_name, row->patient_mrn, row->department, row->doctor_name, s,
-                          row->place, row->reason, row->status, row->status, u);
+    mv_hw_printf(t->o,
+                 "<tr><td><code title=\"%s\">%s&hellip;</code></td><td>%s</td><td><code>%s</code></td>"
+                 "<td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td class=\"status-%s\">%s</td>"
+                 "<td>%s</td></tr>\n",
+                 row->id, idp, row->patient_name, row->patient_mrn, row->department, row->doctor_name, s, row->place,
+                 row->reason, row->status, row->status, u);
+    return t->o->rc;
 }
 
 static mv_err page_appointments(hospital_dash *d, const who *w, const mv_http_request *req, mv_http_response *resp,
                                 int *status)
 {
     static const char *const statuses[] = {"requested", "booked", "checked_in", "completed", "cancelled"};
-    table t = {.b = &resp->body, .w = w};
-    mv_buf *b = t.b;
+    mv_hw o;
+    table t = {.o = &o, .w = w};
     char dept_v[128], status_v[32], doctor_v[80];
     const char *q = mv_http_query(req);
     const size_t ql = strlen(q);
@@ -617,38 +618,29 @@ static mv_err page_appointments(hospital_dash *d, const who *w, const mv_http_re
         for (char *p = doctor_v; *p; p++)
             if (*p >= 'A' && *p <= 'F')
                 *p = (char)(*p - 'A' + 'a');
-    mv_err rc = begin(b, "Appointments", "/admin/appointments");
-    if (rc == MV_OK)
-        rc = mv_buf_puts(b, "<form id=\"filters\" method=\"get\" action=\"/admin/appointments\">"
-                            "<label>Department <select name=\"department\"><option value=\"\">all</option>");
+    mv_hw_init(&o, &resp->body);
+    begin(&o, "Appointments", "/admin/appointments");
+    mv_hw_raw(&o, "<form id=\"filters\" method=\"get\" action=\"/admin/appointments\">"
+                  "<label>Department <select name=\"department\"><option value=\"\">all</option>");
     t.cur = dept;
-    if (rc == MV_OK)
-        rc = registry_department_rows(d->reg, 0, department_option, &t);
-    if (rc == MV_OK)
-        rc = mv_buf_puts(b, "</select></label> <label>Status <select name=\"status\"><option value=\"\">all</option>");
-    for (size_t i = 0; i < sizeof statuses / sizeof statuses[0] && rc == MV_OK; i++)
-        rc = mv_html_printf(b, stat && !strcmp(stat, statuses[i]) ? "<option selected>%s</option>" : "<option>%s</option>",
-                            statuses[i]);
-    if (rc == MV_OK)
-        rc = mv_buf_puts(b, "</select></label> <label>Doctor <select name=\"doctor\"><option value=\"\">all</option>");
+    LIST(&t, registry_department_rows(d->reg, 0, department_option, &t));
+    mv_hw_raw(&o, "</select></label> <label>Status <select name=\"status\"><option value=\"\">all</option>");
+    for (size_t i = 0; i < sizeof statuses / sizeof statuses[0]; i++)
+        mv_hw_printf(&o, stat && !strcmp(stat, statuses[i]) ? "<option selected>%s</option>" : "<option>%s</option>",
+                     statuses[i]);
+    mv_hw_raw(&o, "</select></label> <label>Doctor <select name=\"doctor\"><option value=\"\">all</option>");
     t.cur = doctor;
-    if (rc == MV_OK)
-        rc = registry_user_rows(d->reg, "doctor", 0, doctor_option, &t);
-    if (rc == MV_OK)
-        rc = mv_buf_puts(b, "</select></label> <button type=\"submit\">Filter</button></form>\n");
-    if (rc == MV_OK)
-        rc = mv_buf_puts(b, "<table id=\"appointments\"><thead><tr><th>Id</th><th>Patient</th><th>MRN</th>"
-                            "<th>Department</th><th>Doctor</th><th>Starts</th><th>Place</th><th>Reason</th>"
-                            "<th>Status</th><th>Updated</th></tr></thead><tbody>\n");
+    LIST(&t, registry_user_rows(d->reg, "doctor", 0, doctor_option, &t));
+    mv_hw_raw(&o, "</select></label> <button type=\"submit\">Filter</button></form>\n"
+                  "<table id=\"appointments\"><thead><tr><th>Id</th><th>Patient</th><th>MRN</th>"
+                  "<th>Department</th><th>Doctor</th><th>Starts</th><th>Place</th><th>Reason</th>"
+                  "<th>Status</th><th>Updated</th></tr></thead><tbody>\n");
     t.cur = NULL;
-    if (rc == MV_OK)
-        rc = registry_appt_rows(d->reg, dept, stat, doctor, LIST_LIMIT + 1, appointment_row, &t);
-    if (rc == MV_OK)
-        rc = table_end(&t, "<p class=\"muted\">No appointments match.</p>\n");
-    if (rc == MV_OK)
-        rc = end(b, w);
+    LIST(&t, registry_appt_rows(d->reg, dept, stat, doctor, LIST_LIMIT + 1, appointment_row, &t));
+    table_end(&t, "<p class=\"muted\">No appointments match.</p>\n");
+    end(&o, w);
     *status = 200;
-    return rc;
+    return mv_hw_finish(&o);
 }
 
 /* ---------- medicines (the only table the dashboard writes) ---------- */
@@ -680,16 +672,17 @@ static mv_err medicine_row(void *ctx, const registry_medicine_row *row)
     if (!table_row(t))
         return MV_OK;
     fmt_time(c, sizeof c, 1, row->updated_at);
-    return mv_html_printf(t->b,
-                          "<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>"
-                          "<a href=\"/admin/medicines?edit=%lld\">Edit</a> "
-                          "<form class=\"inline\" method=\"post\" action=\"/admin/medicines\">"
-                          "<input type=\"hidden\" name=\"csrf\" value=\"%s\">"
-                          "<input type=\"hidden\" name=\"action\" value=\"delete\">"
-                          "<input type=\"hidden\" name=\"id\" value=\"%lld\">"
-                          "<button type=\"submit\">Delete</button></form></td></tr>\n",
-                          row->name, row->form, row->strength, row->dosage, row->code, c, row->updated_by,
-                          (long long)row->id, t->w->csrf_hex, (long long)row->id);
+    mv_hw_printf(t->o,
+                 "<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>"
+                 "<a href=\"/admin/medicines?edit=%lld\">Edit</a> "
+                 "<form class=\"inline\" method=\"post\" action=\"/admin/medicines\">"
+                 "<input type=\"hidden\" name=\"csrf\" value=\"%s\">"
+                 "<input type=\"hidden\" name=\"action\" value=\"delete\">"
+                 "<input type=\"hidden\" name=\"id\" value=\"%lld\">"
+                 "<button type=\"submit\">Delete</button></form></td></tr>\n",
+                 row->name, row->form, row->strength, row->dosage, row->code, c, row->updated_by, (long long)row->id,
+                 t->w->csrf_hex, (long long)row->id);
+    return t->o->rc;
 }
 
 /* A non-negative decimal id (that fits a long long); -1 otherwise. */
@@ -708,50 +701,47 @@ static long long decimal_id(const char *s)
 static mv_err render_medicines(hospital_dash *d, const who *w, const char *query, const char *err,
                                const med_form *f, mv_buf *b)
 {
-    table t = {.b = b, .w = w};
+    mv_hw o;
+    table t = {.o = &o, .w = w};
     char done[16], edit_v[24];
     med_form pre;
     memset(&pre, 0, sizeof pre);
     const size_t ql = strlen(query);
     const char *msg = param(query, ql, "done", done, sizeof done);
     const char *edit = param(query, ql, "edit", edit_v, sizeof edit_v);
-    mv_err rc = begin(b, "Medicines", "/admin/medicines");
-    if (rc == MV_OK && err)
-        rc = mv_html_printf(b, "<p class=\"error\" id=\"message\">%s</p>\n", err);
-    else if (rc == MV_OK && msg && (!strcmp(msg, "saved") || !strcmp(msg, "deleted")))
-        rc = mv_html_printf(b, "<p class=\"ok\" id=\"message\">Medicine %s.</p>\n", msg);
+    mv_hw_init(&o, b);
+    begin(&o, "Medicines", "/admin/medicines");
+    if (err)
+        mv_hw_printf(&o, "<p class=\"error\" id=\"message\">%s</p>\n", err);
+    else if (msg && (!strcmp(msg, "saved") || !strcmp(msg, "deleted")))
+        mv_hw_printf(&o, "<p class=\"ok\" id=\"message\">Medicine %s.</p>\n", msg);
     if (f) {
         pre = *f;
-    } else if (edit && rc == MV_OK && decimal_id(edit) >= 0) {
+    } else if (edit && o.rc == MV_OK && decimal_id(edit) >= 0) {
         /* An unknown id leaves the form empty, as a page for a deleted row should. */
         mv_err e = registry_medicine_get(d->reg, decimal_id(edit), medicine_prefill, &pre);
-        if (e != MV_OK && e != MV_ERR_NOT_FOUND)
-            rc = e;
+        if (e != MV_ERR_NOT_FOUND)
+            o.rc = e;
     }
-    if (rc == MV_OK)
-        rc = mv_buf_puts(b, "<table id=\"medicines\"><thead><tr><th>Name</th><th>Form</th><th>Strength</th>"
-                            "<th>Dosage</th><th>Code</th><th>Updated</th><th>By</th><th></th></tr></thead><tbody>\n");
-    if (rc == MV_OK)
-        rc = registry_medicine_rows(d->reg, LIST_LIMIT + 1, medicine_row, &t);
-    if (rc == MV_OK)
-        rc = table_end(&t, "<p class=\"muted\">The formulary is empty.</p>\n");
-    if (rc == MV_OK)
-        rc = mv_html_printf(
-            b,
-            "<h2>Add or update a medicine</h2>\n<p class=\"muted\">A medicine is identified by name, form and "
-            "strength: saving one that exists updates its dosage, and its code unless Code is left empty.</p>\n"
-            "<form id=\"medicine-form\" method=\"post\" action=\"/admin/medicines\">"
-            "<input type=\"hidden\" name=\"csrf\" value=\"%s\"><input type=\"hidden\" name=\"action\" value=\"save\">"
-            "<p><label>Name <input name=\"name\" required maxlength=\"128\" value=\"%s\"></label> "
-            "<label>Form <input name=\"form\" required maxlength=\"64\" value=\"%s\"></label> "
-            "<label>Strength <input name=\"strength\" required maxlength=\"64\" value=\"%s\"></label></p>"
-            "<p><label>Dosage <input name=\"dosage\" required maxlength=\"256\" size=\"60\" value=\"%s\"></label> "
-            "<label>Code <input name=\"code\" maxlength=\"64\" value=\"%s\"></label></p>"
-            "<p><button type=\"submit\">Save medicine</button></p></form>\n",
-            w->csrf_hex, pre.name, pre.form, pre.strength, pre.dosage, pre.code);
-    if (rc == MV_OK)
-        rc = end(b, w);
-    return rc;
+    mv_hw_raw(&o, "<table id=\"medicines\"><thead><tr><th>Name</th><th>Form</th><th>Strength</th>"
+                  "<th>Dosage</th><th>Code</th><th>Updated</th><th>By</th><th></th></tr></thead><tbody>\n");
+    LIST(&t, registry_medicine_rows(d->reg, LIST_LIMIT + 1, medicine_row, &t));
+    table_end(&t, "<p class=\"muted\">The formulary is empty.</p>\n");
+    mv_hw_printf(&o,
+                 "<h2>Add or update a medicine</h2>\n<p class=\"muted\">A medicine is identified by name, form and "
+                 "strength: saving one that exists updates its dosage, and its code unless Code is left empty.</p>\n"
+                 "<form id=\"medicine-form\" method=\"post\" action=\"/admin/medicines\">"
+                 "<input type=\"hidden\" name=\"csrf\" value=\"%s\"><input type=\"hidden\" name=\"action\" "
+                 "value=\"save\">"
+                 "<p><label>Name <input name=\"name\" required maxlength=\"128\" value=\"%s\"></label> "
+                 "<label>Form <input name=\"form\" required maxlength=\"64\" value=\"%s\"></label> "
+                 "<label>Strength <input name=\"strength\" required maxlength=\"64\" value=\"%s\"></label></p>"
+                 "<p><label>Dosage <input name=\"dosage\" required maxlength=\"256\" size=\"60\" value=\"%s\"></label> "
+                 "<label>Code <input name=\"code\" maxlength=\"64\" value=\"%s\"></label></p>"
+                 "<p><button type=\"submit\">Save medicine</button></p></form>\n",
+                 w->csrf_hex, pre.name, pre.form, pre.strength, pre.dosage, pre.code);
+    end(&o, w);
+    return mv_hw_finish(&o);
 }
 
 static mv_err page_medicines(hospital_dash *d, const who *w, const mv_http_request *req, mv_http_response *resp,
@@ -898,82 +888,76 @@ out:
     return rc;
 }
 
-static mv_err stats_row(mv_buf *b, const char *label, const mv_json *o, int is_total)
+static void stats_row(mv_hw *o, const char *label, const mv_json *j, int is_total)
 {
     uint64_t records = 0, logical = 0, physical = 0, hits = 0;
     char lb[32], pb[32];
-    (void)mv_json_get_u64(o, "records", &records);
-    (void)mv_json_get_u64(o, "logical_bytes", &logical);
-    (void)mv_json_get_u64(o, "physical_bytes", &physical);
-    int has_hits = mv_json_get_u64(o, "dedup_hits", &hits) == MV_OK;
+    (void)mv_json_get_u64(j, "records", &records);
+    (void)mv_json_get_u64(j, "logical_bytes", &logical);
+    (void)mv_json_get_u64(j, "physical_bytes", &physical);
+    int has_hits = mv_json_get_u64(j, "dedup_hits", &hits) == MV_OK;
     double savings = logical && physical <= logical ? 100.0 * (1.0 - (double)physical / (double)logical) : 0.0;
     fmt_bytes(lb, sizeof lb, logical);
     fmt_bytes(pb, sizeof pb, physical);
-    mv_err rc = mv_html_printf(b,
-                               is_total ? "<tr class=\"total\"><th>%s</th>" : "<tr><td>%s</td>", label);
-    if (rc == MV_OK)
-        rc = mv_html_printf(b,
-                            "<td class=\"num\">%llu</td><td class=\"num\" title=\"%llu bytes\">%s</td>"
-                            "<td class=\"num\" title=\"%llu bytes\">%s</td>",
-                            (unsigned long long)records, (unsigned long long)logical, lb, (unsigned long long)physical,
-                            pb);
-    if (rc == MV_OK)
-        rc = has_hits ? mv_html_printf(b, "<td class=\"num\">%llu</td>", (unsigned long long)hits)
-                      : mv_buf_puts(b, "<td class=\"num\"></td>");
-    if (rc == MV_OK)
-        rc = mv_html_printf(b, "<td class=\"num\">%.1f %%</td></tr>\n", savings);
-    return rc;
+    mv_hw_printf(o, is_total ? "<tr class=\"total\"><th>%s</th>" : "<tr><td>%s</td>", label);
+    mv_hw_printf(o,
+                 "<td class=\"num\">%llu</td><td class=\"num\" title=\"%llu bytes\">%s</td>"
+                 "<td class=\"num\" title=\"%llu bytes\">%s</td>",
+                 (unsigned long long)records, (unsigned long long)logical, lb, (unsigned long long)physical, pb);
+    if (has_hits)
+        mv_hw_printf(o, "<td class=\"num\">%llu</td>", (unsigned long long)hits);
+    else
+        mv_hw_raw(o, "<td class=\"num\"></td>");
+    mv_hw_printf(o, "<td class=\"num\">%.1f %%</td></tr>\n", savings);
 }
 
 static mv_err page_storage(hospital_dash *d, const who *w, const mv_http_request *req, mv_http_response *resp,
                            int *status)
 {
-    mv_buf *b = &resp->body;
+    mv_hw o;
     mv_json *root = NULL;
     char why[160];
     char surl_dep[sizeof ((mv_deployment *)0)->storage_url];
     const char *surl = d->storage_url;
-    mv_err rc = begin(b, "Storage", "/admin/storage");
+    mv_hw_init(&o, &resp->body);
+    begin(&o, "Storage", "/admin/storage");
     *status = 200;
-    if (rc != MV_OK)
+    if (o.rc != MV_OK)
         goto out;
     if (!surl && d->deployment_path && deployment_storage_url(d->deployment_path, surl_dep, sizeof surl_dep) == MV_OK)
         surl = surl_dep;
     if (!surl) {
-        rc = mv_buf_puts(b, "<p class=\"error\" id=\"message\">No storage server is configured: set storage_url in "
-                            "hospital.conf (<code>medvault up</code> writes it) to see the savings of deduplication "
-                            "here.</p>\n");
+        mv_hw_raw(&o, "<p class=\"error\" id=\"message\">No storage server is configured: set storage_url in "
+                      "hospital.conf (<code>medvault up</code> writes it) to see the savings of deduplication "
+                      "here.</p>\n");
     } else if (fetch_stats(d, surl, &root, why, sizeof why) != MV_OK) {
-        rc = mv_html_printf(b,
-                            "<p class=\"error\" id=\"message\">The storage server at <code>%s</code> is not "
-                            "available: %s. Is it running?</p>\n",
-                            surl, why);
+        mv_hw_printf(&o,
+                     "<p class=\"error\" id=\"message\">The storage server at <code>%s</code> is not "
+                     "available: %s. Is it running?</p>\n",
+                     surl, why);
     } else {
         const mv_json *depts = mv_json_get(root, "departments");
-        rc = mv_html_printf(b,
-                            "<p class=\"muted\">From <code>%s</code>. Logical bytes are what a store without "
-                            "deduplication would keep; physical bytes what this one keeps.</p>\n"
-                            "<table id=\"storage\"><thead><tr><th>Department</th><th class=\"num\">Records</th>"
-                            "<th class=\"num\">Logical</th><th class=\"num\">Physical</th>"
-                            "<th class=\"num\">Dedup hits</th><th class=\"num\">Savings</th></tr></thead><tbody>\n",
-                            surl);
-        for (size_t i = 0; rc == MV_OK && mv_json_type_of(depts) == MV_JSON_OBJECT && i < mv_json_len(depts); i++) {
+        mv_hw_printf(&o,
+                     "<p class=\"muted\">From <code>%s</code>. Logical bytes are what a store without "
+                     "deduplication would keep; physical bytes what this one keeps.</p>\n"
+                     "<table id=\"storage\"><thead><tr><th>Department</th><th class=\"num\">Records</th>"
+                     "<th class=\"num\">Logical</th><th class=\"num\">Physical</th>"
+                     "<th class=\"num\">Dedup hits</th><th class=\"num\">Savings</th></tr></thead><tbody>\n",
+                     surl);
+        for (size_t i = 0; o.rc == MV_OK && mv_json_type_of(depts) == MV_JSON_OBJECT && i < mv_json_len(depts); i++) {
             size_t kl = 0;
             const char *k = mv_json_key_at(depts, i, &kl);
             char name[MV_CRED_MAX_DEPT_LEN + 1];
             snprintf(name, sizeof name, "%.*s", (int)(kl < sizeof name ? kl : sizeof name - 1), k ? k : "");
-            rc = stats_row(b, name, mv_json_value_at(depts, i), 0);
+            stats_row(&o, name, mv_json_value_at(depts, i), 0);
         }
-        if (rc == MV_OK)
-            rc = stats_row(b, "All departments", root, 1);
-        if (rc == MV_OK)
-            rc = mv_buf_puts(b, "</tbody></table>\n");
+        stats_row(&o, "All departments", root, 1);
+        mv_hw_raw(&o, "</tbody></table>\n");
     }
-    if (rc == MV_OK)
-        rc = end(b, w);
+    end(&o, w);
 out:
     mv_json_free(root);
-    return rc;
+    return mv_hw_finish(&o);
 }
 
 /* The table header is written with the first row: an empty list shows only a note. */
@@ -981,45 +965,38 @@ static mv_err stepup_row(void *ctx, const registry_stepup_row *row)
 {
     table *t = ctx;
     char c[40];
-    mv_err rc = MV_OK;
     if (!table_row(t))
         return MV_OK;
     fmt_time(c, sizeof c, 1, row->created_at);
     if (t->rows == 1)
-        rc = mv_buf_puts(t->b, "<table id=\"stepup\"><thead><tr><th>Request</th><th>Asked</th><th>User</th>"
-                               "<th>Key</th><th>Role</th><th>Decision</th></tr></thead><tbody>\n");
-    if (rc == MV_OK)
-        rc = mv_html_printf(t->b,
-                            "<tr><td>%lld</td><td>%s</td><td>%s</td><td><code>%s</code></td><td>%s</td><td>"
-                            "<form class=\"inline\" method=\"post\" action=\"/admin/alerts\">"
-                            "<input type=\"hidden\" name=\"csrf\" value=\"%s\">"
-                            "<input type=\"hidden\" name=\"request\" value=\"%lld\">"
-                            "<button type=\"submit\" name=\"decision\" value=\"approve\">Approve</button> "
-                            "<button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button>"
-                            "</form></td></tr>\n",
-                            (long long)row->id, c, row->name, row->sign_pk, row->role, t->w->csrf_hex,
-                            (long long)row->id);
-    return rc;
+        mv_hw_raw(t->o, "<table id=\"stepup\"><thead><tr><th>Request</th><th>Asked</th><th>User</th>"
+                        "<th>Key</th><th>Role</th><th>Decision</th></tr></thead><tbody>\n");
+    mv_hw_printf(t->o,
+                 "<tr><td>%lld</td><td>%s</td><td>%s</td><td><code>%s</code></td><td>%s</td><td>"
+                 "<form class=\"inline\" method=\"post\" action=\"/admin/alerts\">"
+                 "<input type=\"hidden\" name=\"csrf\" value=\"%s\">"
+                 "<input type=\"hidden\" name=\"request\" value=\"%lld\">"
+                 "<button type=\"submit\" name=\"decision\" value=\"approve\">Approve</button> "
+                 "<button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button>"
+                 "</form></td></tr>\n",
+                 (long long)row->id, c, row->name, row->sign_pk, row->role, t->w->csrf_hex, (long long)row->id);
+    return t->o->rc;
 }
 
 /* The pending step-up requests with approve/deny forms (CSRF like the medicine forms). */
-static mv_err stepup_section(hospital_dash *d, const who *w, mv_buf *b)
+static void stepup_section(hospital_dash *d, const who *w, mv_hw *o)
 {
-    table t = {.b = b, .w = w};
-    mv_err rc = mv_buf_puts(b, "<h2>Pending step-up requests</h2>\n");
-    if (rc == MV_OK)
-        rc = registry_stepup_pending_rows(d->reg, LIST_LIMIT + 1, stepup_row, &t);
-    if (rc == MV_OK)
-        rc = mv_buf_puts(b, t.rows ? "</tbody></table>\n"
-                                   : "<p class=\"muted\" id=\"no-stepup\">No step-up request awaits a decision.</p>\n");
-    return rc;
+    table t = {.o = o, .w = w};
+    mv_hw_raw(o, "<h2>Pending step-up requests</h2>\n");
+    LIST(&t, registry_stepup_pending_rows(d->reg, LIST_LIMIT + 1, stepup_row, &t));
+    mv_hw_raw(o, t.rows ? "</tbody></table>\n"
+                        : "<p class=\"muted\" id=\"no-stepup\">No step-up request awaits a decision.</p>\n");
 }
 
 static mv_err alert_row(void *ctx, const registry_alert_row *row)
 {
     table *t = ctx;
     char at[40], last[40], dlv[40];
-    mv_err rc = MV_OK;
     if (!table_row(t))
         return MV_OK;
     fmt_time(at, sizeof at, 1, row->at);
@@ -1029,45 +1006,39 @@ static mv_err alert_row(void *ctx, const registry_alert_row *row)
     else
         snprintf(dlv, sizeof dlv, "no");
     if (t->rows == 1)
-        rc = mv_buf_puts(t->b, "<table id=\"alerts\"><thead><tr><th>At</th><th>Source</th><th>Kind</th>"
-                               "<th>Principal</th><th>Address</th><th>Object</th><th>Reason</th><th>Count</th>"
-                               "<th>Last seen</th><th>Delivered</th></tr></thead><tbody>\n");
-    if (rc == MV_OK)
-        rc = mv_html_printf(t->b,
-                            "<tr><td>%s</td><td>%s</td><td>%s</td><td><code>%s</code></td><td>%s</td>"
-                            "<td><code>%s</code></td><td>%s</td><td>%llu</td><td>%s</td><td>%s</td></tr>\n",
-                            at, row->source, row->kind, row->principal, row->address, row->object, row->reason,
-                            (unsigned long long)row->count, last, dlv);
-    return rc;
+        mv_hw_raw(t->o, "<table id=\"alerts\"><thead><tr><th>At</th><th>Source</th><th>Kind</th>"
+                        "<th>Principal</th><th>Address</th><th>Object</th><th>Reason</th><th>Count</th>"
+                        "<th>Last seen</th><th>Delivered</th></tr></thead><tbody>\n");
+    mv_hw_printf(t->o,
+                 "<tr><td>%s</td><td>%s</td><td>%s</td><td><code>%s</code></td><td>%s</td>"
+                 "<td><code>%s</code></td><td>%s</td><td>%llu</td><td>%s</td><td>%s</td></tr>\n",
+                 at, row->source, row->kind, row->principal, row->address, row->object, row->reason,
+                 (unsigned long long)row->count, last, dlv);
+    return t->o->rc;
 }
 
 static mv_err page_alerts(hospital_dash *d, const who *w, const mv_http_request *req, mv_http_response *resp,
                           int *status)
 {
-    table t = {.b = &resp->body, .w = w};
-    mv_buf *b = t.b;
+    mv_hw o;
+    table t = {.o = &o, .w = w};
     char done[16] = "";
     const char *q = mv_http_query(req);
-    mv_err rc = begin(b, "Alerts", "/admin/alerts");
-    if (rc == MV_OK && mv_http_form_get(q, strlen(q), "done", done, sizeof done) == MV_OK &&
+    mv_hw_init(&o, &resp->body);
+    begin(&o, "Alerts", "/admin/alerts");
+    if (mv_http_form_get(q, strlen(q), "done", done, sizeof done) == MV_OK &&
         (!strcmp(done, "approved") || !strcmp(done, "denied")))
-        rc = mv_html_printf(b, "<p class=\"ok\" id=\"message\">Step-up request %s.</p>\n", done);
-    if (rc == MV_OK)
-        rc = stepup_section(d, w, b);
-    if (rc == MV_OK)
-        rc = mv_buf_puts(b, "<h2>Alert log</h2>\n");
-    if (rc == MV_OK)
-        rc = registry_alert_rows(d->reg, LIST_LIMIT + 1, alert_row, &t);
-    if (rc == MV_OK)
-        rc = mv_buf_puts(b, t.rows ? "</tbody></table>\n"
-                                   : "<p class=\"muted\" id=\"empty\">No alerts recorded. Decoy and intrusion alerts "
-                                     "will appear here.</p>\n");
-    if (rc == MV_OK)
-        rc = more_note(b, t.rows);
-    if (rc == MV_OK)
-        rc = end(b, w);
+        mv_hw_printf(&o, "<p class=\"ok\" id=\"message\">Step-up request %s.</p>\n", done);
+    stepup_section(d, w, &o);
+    mv_hw_raw(&o, "<h2>Alert log</h2>\n");
+    LIST(&t, registry_alert_rows(d->reg, LIST_LIMIT + 1, alert_row, &t));
+    mv_hw_raw(&o, t.rows ? "</tbody></table>\n"
+                         : "<p class=\"muted\" id=\"empty\">No alerts recorded. Decoy and intrusion alerts "
+                           "will appear here.</p>\n");
+    more_note(&o, t.rows);
+    end(&o, w);
     *status = 200;
-    return rc;
+    return mv_hw_finish(&o);
 }
 
 static void simple_page(mv_http_response *resp, const who *w, const char *title, const char *text, int status);
@@ -1193,32 +1164,30 @@ static void login_page(hospital_dash *d, mv_http_response *resp, const char *err
 {
     uint8_t ch[32];
     char hex[65];
-    mv_buf *b = &resp->body;
-    mv_buf_reset(b);
-    mv_err rc = challenge_make(d, challenge_now(d), ch);
-    if (rc == MV_OK)
-        rc = mv_hex_encode(hex, sizeof hex, ch, 32);
-    if (rc == MV_OK)
-        rc = begin(b, "Log in", NULL);
-    if (rc == MV_OK && err)
-        rc = mv_html_printf(b, "<p class=\"error\" id=\"message\">%s</p>\n", err);
-    if (rc == MV_OK)
-        rc = mv_html_printf(
-            b,
-            "<p>Run <code>medvault dashboard --user ADMIN_DIR</code> for a one-time login link, or sign this "
-            "challenge (valid for 5 minutes, once):</p>\n<pre id=\"challenge\">%s</pre>\n"
-            "<p><code>medvault dashboard --sign %s --user ADMIN_DIR</code> prints your key and the signature.</p>\n"
-            "<form id=\"login-form\" method=\"post\" action=\"/admin/login\">"
-            "<input type=\"hidden\" name=\"challenge\" value=\"%s\">"
-            "<p><label>Admin key <input name=\"key\" required size=\"70\" maxlength=\"64\" "
-            "pattern=\"[0-9a-fA-F]{64}\"></label></p>"
-            "<p><label>Signature <input name=\"signature\" required size=\"70\" maxlength=\"128\" "
-            "pattern=\"[0-9a-fA-F]{128}\"></label></p>"
-            "<p><button type=\"submit\">Log in</button></p></form>\n",
-            hex, hex, hex);
-    if (rc == MV_OK)
-        rc = end(b, NULL);
-    html_done(resp, rc, status);
+    mv_hw o;
+    mv_buf_reset(&resp->body);
+    mv_hw_init(&o, &resp->body);
+    o.rc = challenge_make(d, challenge_now(d), ch);
+    if (o.rc == MV_OK)
+        o.rc = mv_hex_encode(hex, sizeof hex, ch, 32);
+    begin(&o, "Log in", NULL);
+    if (err)
+        mv_hw_printf(&o, "<p class=\"error\" id=\"message\">%s</p>\n", err);
+    mv_hw_printf(
+        &o,
+        "<p>Run <code>medvault dashboard --user ADMIN_DIR</code> for a one-time login link, or sign this "
+        "challenge (valid for 5 minutes, once):</p>\n<pre id=\"challenge\">%s</pre>\n"
+        "<p><code>medvault dashboard --sign %s --user ADMIN_DIR</code> prints your key and the signature.</p>\n"
+        "<form id=\"login-form\" method=\"post\" action=\"/admin/login\">"
+        "<input type=\"hidden\" name=\"challenge\" value=\"%s\">"
+        "<p><label>Admin key <input name=\"key\" required size=\"70\" maxlength=\"64\" "
+        "pattern=\"[0-9a-fA-F]{64}\"></label></p>"
+        "<p><label>Signature <input name=\"signature\" required size=\"70\" maxlength=\"128\" "
+        "pattern=\"[0-9a-fA-F]{128}\"></label></p>"
+        "<p><button type=\"submit\">Log in</button></p></form>\n",
+        hex, hex, hex);
+    end(&o, NULL);
+    html_done(resp, mv_hw_finish(&o), status);
 }
 
 /* GET /admin/login?token=T: the one-time token from POST /v1/sessions. */
@@ -1306,13 +1275,13 @@ static int csrf_ok(const mv_http_request *req, const who *w)
 
 static void simple_page(mv_http_response *resp, const who *w, const char *title, const char *text, int status)
 {
+    mv_hw o;
     mv_buf_reset(&resp->body);
-    mv_err rc = begin(&resp->body, title, w ? "" : NULL);
-    if (rc == MV_OK)
-        rc = mv_html_printf(&resp->body, "<p class=\"error\" id=\"message\">%s</p>\n", text);
-    if (rc == MV_OK)
-        rc = end(&resp->body, w);
-    html_done(resp, rc, status);
+    mv_hw_init(&o, &resp->body);
+    begin(&o, title, w ? "" : NULL);
+    mv_hw_printf(&o, "<p class=\"error\" id=\"message\">%s</p>\n", text);
+    end(&o, w);
+    html_done(resp, mv_hw_finish(&o), status);
 }
 
 int hospital_dash_handle(hospital_dash *d, const mv_http_request *req, mv_http_response *resp)
