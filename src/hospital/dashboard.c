@@ -230,7 +230,7 @@ static mv_err admin_lookup(hospital_dash *d, const uint8_t key[32], long long *i
 {
     registry_user u;
     mv_err rc = registry_user_get(d->reg, key, &u);
-    if (rc == MV_ERR_NOT_FOUND || (rc == MV_OK && (strcmp(u.role, "admin") != 0 || strcmp(u.status, "active") != 0)))
+    if (rc == MV_ERR_NOT_FOUND || (rc == MV_OK && (u.role != REGISTRY_ROLE_ADMIN || strcmp(u.status, "active") != 0)))
         rc = MV_ERR_FORBIDDEN;
     else if (rc != MV_OK)
         rc = MV_ERR_IO;
@@ -520,7 +520,7 @@ static mv_err page_doctors(hospital_dash *d, const who *w, const mv_http_request
     begin(&o, "Doctors", "/admin/doctors");
     mv_hw_raw(&o, "<table id=\"doctors\"><thead><tr><th>Name</th><th>Departments</th><th>Status</th>"
                   "<th>Key</th><th>Registered</th></tr></thead><tbody>\n");
-    LIST(&t, registry_user_rows(d->reg, "doctor", LIST_LIMIT + 1, doctor_row, &t));
+    LIST(&t, registry_user_rows(d->reg, REGISTRY_ROLE_DOCTOR, LIST_LIMIT + 1, doctor_row, &t));
     table_end(&t, "<p class=\"muted\">No doctors yet.</p>\n");
     end(&o, w);
     *status = 200;
@@ -550,7 +550,7 @@ static mv_err page_patients(hospital_dash *d, const who *w, const mv_http_reques
     begin(&o, "Patients", "/admin/patients");
     mv_hw_raw(&o, "<table id=\"patients\"><thead><tr><th>Name</th><th>MRN</th><th>Status</th>"
                   "<th>Home department</th><th>Registered</th></tr></thead><tbody>\n");
-    LIST(&t, registry_user_rows(d->reg, "patient", LIST_LIMIT + 1, patient_row, &t));
+    LIST(&t, registry_user_rows(d->reg, REGISTRY_ROLE_PATIENT, LIST_LIMIT + 1, patient_row, &t));
     table_end(&t, "<p class=\"muted\">No patients yet.</p>\n");
     end(&o, w);
     *status = 200;
@@ -630,7 +630,7 @@ static mv_err page_appointments(hospital_dash *d, const who *w, const mv_http_re
                      statuses[i]);
     mv_hw_raw(&o, "</select></label> <label>Doctor <select name=\"doctor\"><option value=\"\">all</option>");
     t.cur = doctor;
-    LIST(&t, registry_user_rows(d->reg, "doctor", 0, doctor_option, &t));
+    LIST(&t, registry_user_rows(d->reg, REGISTRY_ROLE_DOCTOR, 0, doctor_option, &t));
     mv_hw_raw(&o, "</select></label> <button type=\"submit\">Filter</button></form>\n"
                   "<table id=\"appointments\"><thead><tr><th>Id</th><th>Patient</th><th>MRN</th>"
                   "<th>Department</th><th>Doctor</th><th>Starts</th><th>Place</th><th>Reason</th>"

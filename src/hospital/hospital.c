@@ -451,7 +451,9 @@ out:
  * whose credential verifies under the hospital key with role keyserver or storage (services
  * have no registry row). */
 enum { AUTH_NONE = 0, AUTH_SIGNED = 1, AUTH_SERVICE = 2 };
-enum { R_ADMIN = 1, R_DOCTOR = 2, R_PATIENT = 4, R_ANY = 7 };
+/* Who may call a route: a set of registry roles. */
+enum { R_ADMIN = REGISTRY_ROLE_ADMIN, R_DOCTOR = REGISTRY_ROLE_DOCTOR, R_PATIENT = REGISTRY_ROLE_PATIENT,
+       R_ANY = REGISTRY_ROLES_ANY };
 
 struct route {
     const char *method;
@@ -542,11 +544,6 @@ static const char *roles_text(unsigned roles)
     case R_ADMIN | R_PATIENT: return "only admins and patients may do this";
     default: return "not allowed for this role";
     }
-}
-
-static unsigned role_bit(const char *role)
-{
-    return !strcmp(role, "admin") ? R_ADMIN : !strcmp(role, "doctor") ? R_DOCTOR : !strcmp(role, "patient") ? R_PATIENT : 0;
 }
 
 /* A credential_misuse alert for a request at the hospital. */
@@ -674,7 +671,7 @@ static void handler(void *ctx, const mv_http_request *req, mv_http_response *res
             if (!authenticate_service(h, req, resp, c))
                 rt->fn(h, req, resp, c, param);
         } else if (!authenticate(h, req, resp, c)) {
-            if (!(role_bit(c->user.role) & rt->roles))
+            if (!((unsigned)c->user.role & rt->roles))
                 mv_http_respond_json_error(resp, 403, roles_text(rt->roles));
             else
                 rt->fn(h, req, resp, c, param);

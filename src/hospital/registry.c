@@ -57,9 +57,25 @@ int registry_department_ok(const char *s)
     return 1;
 }
 
-static int role_ok(const char *r)
+registry_role registry_role_of(const char *s)
 {
-    return r && (!strcmp(r, "admin") || !strcmp(r, "doctor") || !strcmp(r, "patient"));
+    if (!s)
+        return REGISTRY_ROLE_NONE;
+    return !strcmp(s, "admin")     ? REGISTRY_ROLE_ADMIN
+           : !strcmp(s, "doctor")  ? REGISTRY_ROLE_DOCTOR
+           : !strcmp(s, "patient") ? REGISTRY_ROLE_PATIENT
+                                   : REGISTRY_ROLE_NONE;
+}
+
+const char *registry_role_name(registry_role role)
+{
+    switch (role) {
+    case REGISTRY_ROLE_ADMIN: return "admin";
+    case REGISTRY_ROLE_DOCTOR: return "doctor";
+    case REGISTRY_ROLE_PATIENT: return "patient";
+    case REGISTRY_ROLE_NONE: break;
+    }
+    return "";
 }
 
 static int status_ok(const char *s)
@@ -120,7 +136,7 @@ static mv_err user_from_row(registry *r, sqlite3_stmt *st, registry_user *u)
         mv_hex_decode_exact(u->box_pk, 32, bpk, strlen(bpk)) != MV_OK)
         return MV_ERR_IO;
     col_copy(st, 3, u->name, sizeof u->name);
-    col_copy(st, 4, u->role, sizeof u->role);
+    u->role = registry_role_of(col_str(st, 4));
     col_copy(st, 5, u->status, sizeof u->status);
     col_copy(st, 6, u->mrn, sizeof u->mrn);
     col_copy(st, 7, u->email, sizeof u->email);
@@ -321,14 +337,14 @@ mv_err registry_user_insert(registry *r, const registry_new_user *nu, uint64_t r
     char mrn[16] = "";
     mv_err rc = MV_OK;
     const char *status = nu->status ? nu->status : "active";
-    if (!registry_name_ok(nu->name) || !role_ok(nu->role) || !status_ok(status) ||
+    if (!registry_name_ok(nu->name) || registry_role_of(nu->role) == REGISTRY_ROLE_NONE || !status_ok(status) ||
         nu->n_departments > MV_CRED_MAX_DEPTS || (nu->n_departments && !nu->departments) ||
         !registry_text_ok(nu->email, REGISTRY_TEXT_MAX) || !registry_text_ok(nu->phone, REGISTRY_TEXT_MAX)) {
         WHY("invalid registration: role must be doctor, patient or admin, names are 1-128 printable bytes, "
             "email and phone at most 256 printable bytes, at most 16 departments");
         return MV_ERR_INVAL;
     }
-    if (!strcmp(nu->role, "doctor") && nu->n_departments == 0) {
+    if (registry_role_of(nu->role) == REGISTRY_ROLE_DOCTOR && nu->n_departments == 0) {
         WHY("a doctor needs at least one department");
         return MV_ERR_INVAL;
     }
@@ -358,7 +374,7 @@ mv_err registry_user_insert(registry *r, const registry_new_user *nu, uint64_t r
         return rc;
     if (nu->source && (rc = pending_admit(r, nu->source, why)) != MV_OK)
         return rc;
-    if (!strcmp(nu->role, "patient") && (rc = next_mrn(r, mrn)) != MV_OK)
+    if (registry_role_of(nu->role) == REGISTRY_ROLE_PATIENT && (rc = next_mrn(r, mrn)) != MV_OK)
         return rc;
     /* Only a self-registration names registered_from: the legacy import runs inside migration
      * 0001, before 0003 adds that column. */
@@ -742,7 +758,7 @@ mv_err registry_user_json(mv_buf *b, const registry_user *u, int private)
     mv_err rc;
     if (!b || !u)
         return MV_ERR_INVAL;
-    if ((rc = put_str(b, "{\"name\":", u->name)) != MV_OK || (rc = put_str(b, ",\"role\":", u->role)) != MV_OK ||
+    if ((rc = put_str(b, "{\"name\":", u->name)) != MV_OK || (rc = put_str(b, ",\"role\":", registry_role_name(u->role))) != MV_OK ||
         (rc = mv_buf_puts(b, ",\"departments\":[")) != MV_OK)
         return rc;
     for (size_t i = 0; i < u->n_departments; i++)

@@ -38,12 +38,28 @@
 
 typedef struct registry registry;
 
+/* A user's role. The values are bits, so that a set of roles (those who may call a route) is
+ * their OR. The registry stores and the JSON API shows the names ("admin", ...). */
+typedef enum registry_role {
+    REGISTRY_ROLE_NONE = 0,
+    REGISTRY_ROLE_ADMIN = 1,
+    REGISTRY_ROLE_DOCTOR = 2,
+    REGISTRY_ROLE_PATIENT = 4,
+} registry_role;
+#define REGISTRY_ROLES_ANY (REGISTRY_ROLE_ADMIN | REGISTRY_ROLE_DOCTOR | REGISTRY_ROLE_PATIENT)
+
+/* The role named s ("admin", "doctor" or "patient"); REGISTRY_ROLE_NONE for any other text
+ * or NULL. */
+registry_role registry_role_of(const char *s);
+/* The name of role; "" for REGISTRY_ROLE_NONE or a value that is not one role. */
+const char *registry_role_name(registry_role role);
+
 typedef struct registry_user {
     int64_t id;
     uint8_t sign_pk[32];
     uint8_t box_pk[32];
     char name[REGISTRY_NAME_MAX + 1];
-    char role[8];    /* admin | doctor | patient */
+    registry_role role;
     char status[12]; /* pending | active | suspended | revoked */
     char mrn[16];    /* "" unless a patient */
     size_t n_departments;
@@ -316,8 +332,8 @@ typedef struct registry_user_row {
     uint64_t registered_at;
 } registry_user_row;
 typedef mv_err (*registry_user_fn)(void *ctx, const registry_user_row *row);
-/* The users of one role (admin | doctor | patient): patients by MRN, the others by name. */
-mv_err registry_user_rows(registry *r, const char *role, size_t limit, registry_user_fn fn, void *ctx)
+/* The users of one role: patients by MRN, the others by name. */
+mv_err registry_user_rows(registry *r, registry_role role, size_t limit, registry_user_fn fn, void *ctx)
     __attribute__((warn_unused_result));
 
 typedef struct registry_appt_row {

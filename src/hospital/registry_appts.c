@@ -102,7 +102,7 @@ static mv_err check_assignment(registry *r, const char *dept, const uint8_t *doc
     if (!doctor_pk && !doctor_id_in)
         return MV_OK;
     rc = doctor_pk ? registry_user_by_pk(r, doctor_pk, &d) : registry_user_by_id(r, doctor_id_in, &d);
-    if (rc == MV_ERR_NOT_FOUND || (rc == MV_OK && (strcmp(d.role, "doctor") != 0 || strcmp(d.status, "active") != 0))) {
+    if (rc == MV_ERR_NOT_FOUND || (rc == MV_OK && (d.role != REGISTRY_ROLE_DOCTOR || strcmp(d.status, "active") != 0))) {
         WHY("the doctor must be a registered, active doctor");
         return MV_ERR_INVAL;
     }
@@ -140,7 +140,7 @@ mv_err registry_appt_create(registry *r, const registry_user *actor, const regis
     int64_t doctor_id = 0;
     if (!r || !actor || !patient || !c || !id_out)
         return MV_ERR_INVAL;
-    if (!strcmp(actor->role, "patient")) {
+    if (actor->role == REGISTRY_ROLE_PATIENT) {
         if (actor->id != patient->id) {
             WHY("a patient requests appointments for themself only");
             return MV_ERR_FORBIDDEN;
@@ -149,11 +149,11 @@ mv_err registry_appt_create(registry *r, const registry_user *actor, const regis
             WHY("a patient requests an appointment; an admin books doctor, time and place");
             return MV_ERR_FORBIDDEN;
         }
-    } else if (strcmp(actor->role, "admin") != 0) {
+    } else if (actor->role != REGISTRY_ROLE_ADMIN) {
         WHY("only patients and admins create appointments");
         return MV_ERR_FORBIDDEN;
     }
-    if (strcmp(patient->role, "patient") != 0) {
+    if (patient->role != REGISTRY_ROLE_PATIENT) {
         WHY("appointments are for registered patients");
         return MV_ERR_INVAL;
     }
@@ -253,7 +253,7 @@ mv_err registry_appt_update(registry *r, const registry_user *actor, const char 
     sqlite3_finalize(st);
     st = NULL;
     /* Who may change what. */
-    if (!strcmp(actor->role, "patient")) {
+    if (actor->role == REGISTRY_ROLE_PATIENT) {
         if (patient_id != actor->id) {
             WHY("no such appointment");
             rc = MV_ERR_NOT_FOUND;
@@ -264,7 +264,7 @@ mv_err registry_appt_update(registry *r, const registry_user *actor, const char 
             rc = MV_ERR_FORBIDDEN;
             goto done;
         }
-    } else if (!strcmp(actor->role, "doctor")) {
+    } else if (actor->role == REGISTRY_ROLE_DOCTOR) {
         if (doctor_id != actor->id) {
             int visible = has_dept && has_department(actor, dept);
             WHY(visible ? "only the appointment's doctor may change it" : "no such appointment");
@@ -276,7 +276,7 @@ mv_err registry_appt_update(registry *r, const registry_user *actor, const char 
             rc = MV_ERR_FORBIDDEN;
             goto done;
         }
-    } else if (strcmp(actor->role, "admin") != 0) {
+    } else if (actor->role != REGISTRY_ROLE_ADMIN) {
         rc = MV_ERR_FORBIDDEN;
         goto done;
     }
@@ -363,7 +363,7 @@ mv_err registry_appt_json(registry *r, const registry_user *viewer, const char *
     pthread_mutex_lock(&r->lock);
     mv_err rc = prep(r, APPT_SELECT "WHERE " APPT_VISIBLE "AND a.id = ?3", &st);
     if (rc == MV_OK) {
-        bind_text(st, 1, viewer->role);
+        bind_text(st, 1, registry_role_name(viewer->role));
         sqlite3_bind_int64(st, 2, viewer->id);
         bind_text(st, 3, id);
         if ((rc = step_row(r, st, "appointment")) == MV_OK)
@@ -386,7 +386,7 @@ mv_err registry_appt_list_json(registry *r, const registry_user *viewer, const r
                                  "a.status = ?6) ORDER BY a.starts_at IS NULL, a.starts_at, a.created_at, a.id",
                      &st);
     if (rc == MV_OK) {
-        bind_text(st, 1, viewer->role);
+        bind_text(st, 1, registry_role_name(viewer->role));
         sqlite3_bind_int64(st, 2, viewer->id);
         sqlite3_bind_int64(st, 3, f->doctor_id);
         sqlite3_bind_int64(st, 4, f->patient_id);
@@ -423,7 +423,7 @@ mv_err registry_delegation_add(registry *r, const registry_user *caller, mv_dele
     int64_t patient_id = 0, doctor_id = 0;
     if (!r || !caller || !d || !hospital_pk || !hospital_sk || !id_out)
         return MV_ERR_INVAL;
-    if (strcmp(caller->role, "patient") != 0) {
+    if (caller->role != REGISTRY_ROLE_PATIENT) {
         WHY("only the patient signs a delegation");
         return MV_ERR_FORBIDDEN;
     }
@@ -542,7 +542,7 @@ mv_err registry_delegations_json(registry *r, const registry_user *viewer, int64
                      "g.patient_id = ?3) ORDER BY g.id",
                      &st);
     if (rc == MV_OK) {
-        bind_text(st, 1, viewer->role);
+        bind_text(st, 1, registry_role_name(viewer->role));
         sqlite3_bind_int64(st, 2, viewer->id);
         sqlite3_bind_int64(st, 3, patient_id);
         rc = mv_buf_puts(b, "{\"delegations\":[");
@@ -586,7 +586,7 @@ mv_err registry_delegation_revoke(registry *r, const registry_user *viewer, int6
         sqlite3_bind_int64(st, 1, id);
         if ((rc = step_row(r, st, "delegation")) == MV_ERR_NOT_FOUND)
             WHY("no such delegation");
-        if (rc == MV_OK && strcmp(viewer->role, "admin") != 0 && sqlite3_column_int64(st, 0) != viewer->id) {
+        if (rc == MV_OK && viewer->role != REGISTRY_ROLE_ADMIN && sqlite3_column_int64(st, 0) != viewer->id) {
             WHY("only the delegation's patient or an admin may revoke it");
             rc = MV_ERR_FORBIDDEN;
         }
@@ -613,7 +613,7 @@ mv_err registry_patient_json(registry *r, const registry_user *viewer, const cha
         return MV_ERR_INVAL;
     pthread_mutex_lock(&r->lock);
     mv_err rc = exec_fixed(r, "BEGIN");
-    if (rc == MV_OK && (rc = registry_user_by_mrn(r, mrn, &p)) == MV_OK && strcmp(p.role, "patient") != 0)
+    if (rc == MV_OK && (rc = registry_user_by_mrn(r, mrn, &p)) == MV_OK && p.role != REGISTRY_ROLE_PATIENT)
         rc = MV_ERR_NOT_FOUND;
     if (rc != MV_OK)
         goto done;

@@ -122,7 +122,7 @@ static mv_err user_one(sqlite3_stmt *st, const void *fn, void *ctx)
     return (*(const registry_user_fn *)fn)(ctx, &row);
 }
 
-mv_err registry_user_rows(registry *r, const char *role, size_t limit, registry_user_fn fn, void *ctx)
+mv_err registry_user_rows(registry *r, registry_role role, size_t limit, registry_user_fn fn, void *ctx)
 {
 #define USER_ROW_SQL(order)                                                                                         \
     "SELECT u.name, u.sign_pk, u.mrn, u.status, (SELECT group_concat(department, ', ') FROM (SELECT department"    \
@@ -130,11 +130,11 @@ mv_err registry_user_rows(registry *r, const char *role, size_t limit, registry_
     " user_departments WHERE user_id = u.id), u.registered_at FROM users u WHERE u.role = ?1 ORDER BY " order       \
     ", u.id LIMIT ?2"
     sqlite3_stmt *st = NULL;
-    if (!r || !fn || !role)
+    if (!r || !fn || !registry_role_name(role)[0])
         return MV_ERR_INVAL;
     pthread_mutex_lock(&r->lock);
-    mv_err rc = prep(r, !strcmp(role, "patient") ? USER_ROW_SQL("u.mrn") : USER_ROW_SQL("u.name"), &st);
-    if (rc == MV_OK && bind_text(st, 1, role) != SQLITE_OK) {
+    mv_err rc = prep(r, role == REGISTRY_ROLE_PATIENT ? USER_ROW_SQL("u.mrn") : USER_ROW_SQL("u.name"), &st);
+    if (rc == MV_OK && bind_text(st, 1, registry_role_name(role)) != SQLITE_OK) {
         sqlite3_finalize(st);
         rc = db_err(r, SQLITE_MISUSE, "users");
     } else if (rc == MV_OK) {

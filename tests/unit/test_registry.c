@@ -6,7 +6,7 @@
  * the revocation serial (and revoked is final), appointment transitions and who may make
  * them, every rule a delegation must pass before the hospital countersigns it, and (issue 5)
  * alert aggregation and exactly-once delivery marks, device keys, step-up nonces and requests,
- * and migration 0002 keeping existing alerts. */
+ * and migration 0002 keeping existing alerts; role names and the role enum map both ways. */
 #include "testutil.h"
 
 #include <sqlite3.h>
@@ -161,7 +161,7 @@ static void test_legacy_import(void **state)
     key(pk, 1);
     assert_int_equal(registry_user_get(r, pk, &u), MV_OK);
     assert_string_equal(u.name, "dr-a");
-    assert_string_equal(u.role, "doctor");
+    assert_int_equal(u.role, REGISTRY_ROLE_DOCTOR);
     assert_int_equal(u.n_departments, 2);
     assert_string_equal(u.departments[0], "cardiology");
     assert_int_equal(u.registered_at, 1234);
@@ -877,9 +877,33 @@ static void test_migration_0003_keeps_users(void **state)
     registry_close(r);
 }
 
+static void test_roles(void **state)
+{
+    (void)state;
+    static const registry_role roles[] = {REGISTRY_ROLE_ADMIN, REGISTRY_ROLE_DOCTOR, REGISTRY_ROLE_PATIENT};
+    unsigned all = 0;
+    for (size_t i = 0; i < sizeof roles / sizeof roles[0]; i++) {
+        assert_int_equal(registry_role_of(registry_role_name(roles[i])), roles[i]);
+        assert_int_equal(all & (unsigned)roles[i], 0); /* distinct bits */
+        all |= (unsigned)roles[i];
+    }
+    assert_int_equal(all, REGISTRY_ROLES_ANY);
+    assert_string_equal(registry_role_name(REGISTRY_ROLE_PATIENT), "patient");
+    assert_int_equal(registry_role_of("doctor"), REGISTRY_ROLE_DOCTOR);
+    /* Credential roles of services, other spellings and nothing are no user role. */
+    assert_int_equal(registry_role_of("storage"), REGISTRY_ROLE_NONE);
+    assert_int_equal(registry_role_of("Admin"), REGISTRY_ROLE_NONE);
+    assert_int_equal(registry_role_of("admin "), REGISTRY_ROLE_NONE);
+    assert_int_equal(registry_role_of(""), REGISTRY_ROLE_NONE);
+    assert_int_equal(registry_role_of(NULL), REGISTRY_ROLE_NONE);
+    assert_string_equal(registry_role_name(REGISTRY_ROLE_NONE), "");
+    assert_string_equal(registry_role_name((registry_role)REGISTRY_ROLES_ANY), "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_roles),
         cmocka_unit_test(test_migrations_apply_once),   cmocka_unit_test(test_newer_database_refused),
         cmocka_unit_test(test_legacy_import),           cmocka_unit_test(test_users_and_random_mrns),
         cmocka_unit_test(test_mrn_check_digit),         cmocka_unit_test(test_self_registration_limits),
