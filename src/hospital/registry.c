@@ -823,39 +823,33 @@ mv_err registry_directory_json(registry *r, const char *q, const char *role, con
 
 /* ---------- departments ---------- */
 
+/* One element of registry_departments_json. */
+static mv_err department_json(void *ctx, const registry_dept_row *row)
+{
+    mv_jw *w = ctx;
+    mv_jw_obj(w);
+    mv_jw_kstr(w, "name", row->name);
+    mv_jw_kstr(w, "description", row->description);
+    mv_jw_ku64(w, "doctors", row->doctors);
+    mv_jw_ku64(w, "patients", row->patients);
+    mv_jw_obj_end(w);
+    return w->rc;
+}
+
 mv_err registry_departments_json(registry *r, mv_buf *b)
 {
-    sqlite3_stmt *st = NULL;
+    mv_jw w;
     if (!r || !b)
         return MV_ERR_INVAL;
-    pthread_mutex_lock(&r->lock);
-    mv_err rc = prep(r,
-                     "SELECT d.name, d.description, "
-                     "(SELECT COUNT(*) FROM user_departments ud JOIN users u ON u.id = ud.user_id "
-                     " WHERE ud.department = d.name AND u.role = 'doctor'), "
-                     "(SELECT COUNT(*) FROM user_departments ud JOIN users u ON u.id = ud.user_id "
-                     " WHERE ud.department = d.name AND u.role = 'patient') "
-                     "FROM departments d ORDER BY d.name",
-                     &st);
-    if (rc == MV_OK) {
-        rc = mv_buf_puts(b, "{\"departments\":[");
-        int s = SQLITE_DONE, first = 1;
-        while (rc == MV_OK && (s = sqlite3_step(st)) == SQLITE_ROW) {
-            if ((!first && (rc = mv_buf_puts(b, ",")) != MV_OK) || (rc = put_col(b, "{\"name\":", st, 0)) != MV_OK ||
-                (rc = put_col(b, ",\"description\":", st, 1)) != MV_OK ||
-                (rc = put_u64(b, ",\"doctors\":", col_u64(st, 2))) != MV_OK ||
-                (rc = put_u64(b, ",\"patients\":", col_u64(st, 3))) != MV_OK || (rc = mv_buf_puts(b, "}")) != MV_OK)
-                break;
-            first = 0;
-        }
-        if (rc == MV_OK && s != SQLITE_DONE)
-            rc = db_err(r, s, "departments");
-        if (rc == MV_OK)
-            rc = mv_buf_puts(b, "]}");
-    }
-    sqlite3_finalize(st);
-    pthread_mutex_unlock(&r->lock);
-    return rc;
+    mv_jw_init(&w, b);
+    mv_jw_obj(&w);
+    mv_jw_key(&w, "departments");
+    mv_jw_arr(&w);
+    if (w.rc == MV_OK)
+        w.rc = registry_department_rows(r, 0, department_json, &w);
+    mv_jw_arr_end(&w);
+    mv_jw_obj_end(&w);
+    return mv_jw_finish(&w);
 }
 
 mv_err registry_department_put(registry *r, const char *name, const char *desc, uint64_t now, int *created,

@@ -300,7 +300,7 @@ mv_err registry_stepup_get(registry *r, int64_t id, registry_stepup *out) __attr
 mv_err registry_stepup_decide(registry *r, int64_t id, int64_t admin_id, const char *grant_b64, uint64_t now,
                               const char **why) __attribute__((warn_unused_result));
 
-/* ---- listings (the admin dashboard's pages) ---- */
+/* ---- listings (the admin dashboard's pages, and the JSON lists built on them) ---- */
 /* Each listing calls fn(ctx, row) once per row, in order, at most limit rows (0: all); the
  * row and its strings live only until fn returns (NULL columns read as "", unset times have
  * their has_ flag 0). fn runs under the registry's lock, so it must not call the registry; an

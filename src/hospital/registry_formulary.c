@@ -146,47 +146,44 @@ mv_err registry_medicine_delete(registry *r, int64_t id)
     return rc;
 }
 
+/* One element of registry_alerts_json. */
+static mv_err alert_json(void *ctx, const registry_alert_row *row)
+{
+    mv_jw *w = ctx;
+    mv_jw_obj(w);
+    mv_jw_ku64(w, "id", (uint64_t)row->id);
+    mv_jw_ku64(w, "at", row->at);
+    mv_jw_kstr(w, "source", row->source);
+    mv_jw_kstr(w, "kind", row->kind);
+    mv_jw_kstr(w, "principal", row->principal);
+    mv_jw_kstr(w, "address", row->address);
+    mv_jw_kstr(w, "object", row->object);
+    mv_jw_kstr(w, "reason", row->reason);
+    mv_jw_ku64(w, "count", row->count);
+    mv_jw_ku64(w, "last_at", row->last_at);
+    mv_jw_kbool(w, "delivered", row->delivered);
+    if (row->delivered)
+        mv_jw_ku64(w, "delivered_at", row->delivered_at);
+    else
+        mv_jw_knull(w, "delivered_at");
+    mv_jw_obj_end(w);
+    return w->rc;
+}
+
 mv_err registry_alerts_json(registry *r, size_t limit, mv_buf *b)
 {
-    sqlite3_stmt *st = NULL;
+    mv_jw w;
     if (!r || !b || limit == 0)
         return MV_ERR_INVAL;
-    pthread_mutex_lock(&r->lock);
-    mv_err rc = prep(r,
-                     "SELECT id, at, source, kind, principal, address, object, reason, count, last_at, delivered_at "
-                     "FROM alerts ORDER BY last_at DESC, id DESC LIMIT ?1",
-                     &st);
-    if (rc == MV_OK) {
-        sqlite3_bind_int64(st, 1, (sqlite3_int64)limit);
-        rc = mv_buf_puts(b, "{\"alerts\":[");
-        int s = SQLITE_DONE, first = 1;
-        while (rc == MV_OK && (s = sqlite3_step(st)) == SQLITE_ROW) {
-            int delivered = sqlite3_column_type(st, 10) != SQLITE_NULL;
-            if ((!first && (rc = mv_buf_puts(b, ",")) != MV_OK) ||
-                (rc = put_u64(b, "{\"id\":", col_u64(st, 0))) != MV_OK ||
-                (rc = put_u64(b, ",\"at\":", col_u64(st, 1))) != MV_OK ||
-                (rc = put_col(b, ",\"source\":", st, 2)) != MV_OK || (rc = put_col(b, ",\"kind\":", st, 3)) != MV_OK ||
-                (rc = put_col(b, ",\"principal\":", st, 4)) != MV_OK ||
-                (rc = put_col(b, ",\"address\":", st, 5)) != MV_OK ||
-                (rc = put_col(b, ",\"object\":", st, 6)) != MV_OK ||
-                (rc = put_col(b, ",\"reason\":", st, 7)) != MV_OK ||
-                (rc = put_u64(b, ",\"count\":", col_u64(st, 8))) != MV_OK ||
-                (rc = put_u64(b, ",\"last_at\":", col_u64(st, 9))) != MV_OK ||
-                (rc = mv_buf_puts(b, delivered ? ",\"delivered\":true" : ",\"delivered\":false")) != MV_OK ||
-                (rc = delivered ? put_u64(b, ",\"delivered_at\":", col_u64(st, 10))
-                                : mv_buf_puts(b, ",\"delivered_at\":null")) != MV_OK ||
-                (rc = mv_buf_puts(b, "}")) != MV_OK)
-                break;
-            first = 0;
-        }
-        if (rc == MV_OK && s != SQLITE_DONE)
-            rc = db_err(r, s, "alerts");
-        if (rc == MV_OK)
-            rc = mv_buf_puts(b, "]}");
-    }
-    sqlite3_finalize(st);
-    pthread_mutex_unlock(&r->lock);
-    return rc;
+    mv_jw_init(&w, b);
+    mv_jw_obj(&w);
+    mv_jw_key(&w, "alerts");
+    mv_jw_arr(&w);
+    if (w.rc == MV_OK)
+        w.rc = registry_alert_rows(r, limit, alert_json, &w);
+    mv_jw_arr_end(&w);
+    mv_jw_obj_end(&w);
+    return mv_jw_finish(&w);
 }
 
 /* ---------- alert aggregation ---------- */

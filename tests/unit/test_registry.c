@@ -877,6 +877,33 @@ static void test_migration_0003_keeps_users(void **state)
     registry_close(r);
 }
 
+/* The departments list is written through the listing API and the JSON writer: the exact
+ * bytes the JSON API has always answered (keys in this order, counts per role, escaping). */
+static void test_departments_json_bytes(void **state)
+{
+    (void)state;
+    registry *r = NULL;
+    registry_user u;
+    mv_buf js;
+    int created = 0;
+    fresh_dir();
+    assert_int_equal(registry_open(g_dir, &r), MV_OK);
+    assert_int_equal(add(r, "dr", "doctor", "cardiology", 1, &u), MV_OK);
+    assert_int_equal(add(r, "p", "patient", "cardiology", 2, &u), MV_OK);
+    assert_int_equal(add(r, "q", "patient", "cardiology", 3, &u), MV_OK);
+    assert_int_equal(registry_department_put(r, "cardiology", "Heart \"care\" <b>", 1000, &created, NULL), MV_OK);
+    assert_int_equal(registry_department_put(r, "atrium", "", 1000, &created, NULL), MV_OK);
+    mv_buf_init(&js, 1 << 16);
+    assert_int_equal(registry_departments_json(r, &js), MV_OK);
+    const char want[] = "{\"departments\":[{\"name\":\"atrium\",\"description\":\"\",\"doctors\":0,\"patients\":0},"
+                        "{\"name\":\"cardiology\",\"description\":\"Heart \\\"care\\\" <b>\",\"doctors\":1,"
+                        "\"patients\":2}]}";
+    assert_int_equal(js.len, strlen(want));
+    assert_memory_equal(js.ptr, want, js.len);
+    mv_buf_clear(&js);
+    registry_close(r);
+}
+
 static void test_roles(void **state)
 {
     (void)state;
@@ -903,7 +930,7 @@ static void test_roles(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_roles),
+        cmocka_unit_test(test_roles),                   cmocka_unit_test(test_departments_json_bytes),
         cmocka_unit_test(test_migrations_apply_once),   cmocka_unit_test(test_newer_database_refused),
         cmocka_unit_test(test_legacy_import),           cmocka_unit_test(test_users_and_random_mrns),
         cmocka_unit_test(test_mrn_check_digit),         cmocka_unit_test(test_self_registration_limits),
