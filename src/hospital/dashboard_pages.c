@@ -226,20 +226,31 @@ static mv_err doctor_row(void *ctx, const registry_user_row *row)
     return t->o->rc;
 }
 
-static mv_err page_doctors(hospital_dash *d, const who *w, const mv_http_request *req, mv_http_response *resp,
-                           int *status)
+/* The doctors or the patients page: one table of the users of role, `head` its opening markup
+ * up to <tbody>, `empty` what stands under it when there are none. */
+static mv_err users_page(hospital_dash *d, const who *w, mv_http_response *resp, registry_role role,
+                         const char *title, const char *href, const char *head, registry_user_fn row,
+                         const char *empty)
 {
     mv_hw o;
     table t = {.o = &o, .w = w};
     mv_hw_init(&o, &resp->body);
-    dash_begin(&o, "Doctors", "/admin/doctors");
-    mv_hw_raw(&o, "<table id=\"doctors\"><thead><tr><th>Name</th><th>Departments</th><th>Status</th>"
-                  "<th>Key</th><th>Registered</th></tr></thead><tbody>\n");
-    LIST(&t, registry_user_rows(d->reg, REGISTRY_ROLE_DOCTOR, LIST_LIMIT + 1, doctor_row, &t));
-    table_end(&t, "<p class=\"muted\">No doctors yet.</p>\n");
+    dash_begin(&o, title, href);
+    mv_hw_raw(&o, head);
+    LIST(&t, registry_user_rows(d->reg, role, LIST_LIMIT + 1, row, &t));
+    table_end(&t, empty);
     dash_end(&o, w);
-    *status = 200;
     return mv_hw_finish(&o);
+}
+
+static mv_err page_doctors(hospital_dash *d, const who *w, const mv_http_request *req, mv_http_response *resp,
+                           int *status)
+{
+    *status = 200;
+    return users_page(d, w, resp, REGISTRY_ROLE_DOCTOR, "Doctors", "/admin/doctors",
+                      "<table id=\"doctors\"><thead><tr><th>Name</th><th>Departments</th><th>Status</th>"
+                      "<th>Key</th><th>Registered</th></tr></thead><tbody>\n",
+                      doctor_row, "<p class=\"muted\">No doctors yet.</p>\n");
 }
 
 static mv_err patient_row(void *ctx, const registry_user_row *row)
@@ -259,17 +270,11 @@ static mv_err patient_row(void *ctx, const registry_user_row *row)
 static mv_err page_patients(hospital_dash *d, const who *w, const mv_http_request *req, mv_http_response *resp,
                             int *status)
 {
-    mv_hw o;
-    table t = {.o = &o, .w = w};
-    mv_hw_init(&o, &resp->body);
-    dash_begin(&o, "Patients", "/admin/patients");
-    mv_hw_raw(&o, "<table id=\"patients\"><thead><tr><th>Name</th><th>MRN</th><th>Status</th>"
-                  "<th>Home department</th><th>Registered</th></tr></thead><tbody>\n");
-    LIST(&t, registry_user_rows(d->reg, REGISTRY_ROLE_PATIENT, LIST_LIMIT + 1, patient_row, &t));
-    table_end(&t, "<p class=\"muted\">No patients yet.</p>\n");
-    dash_end(&o, w);
     *status = 200;
-    return mv_hw_finish(&o);
+    return users_page(d, w, resp, REGISTRY_ROLE_PATIENT, "Patients", "/admin/patients",
+                      "<table id=\"patients\"><thead><tr><th>Name</th><th>MRN</th><th>Status</th>"
+                      "<th>Home department</th><th>Registered</th></tr></thead><tbody>\n",
+                      patient_row, "<p class=\"muted\">No patients yet.</p>\n");
 }
 
 /* Query parameter `name` of req (NULL if absent, empty or malformed) into out[0..cap). */
