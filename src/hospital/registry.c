@@ -755,28 +755,31 @@ mv_err registry_revocations(registry *r, uint8_t **keys, size_t *n, uint64_t *se
 
 mv_err registry_user_json(mv_buf *b, const registry_user *u, int private)
 {
-    mv_err rc;
+    mv_jw w;
     if (!b || !u)
         return MV_ERR_INVAL;
-    if ((rc = put_str(b, "{\"name\":", u->name)) != MV_OK || (rc = put_str(b, ",\"role\":", registry_role_name(u->role))) != MV_OK ||
-        (rc = mv_buf_puts(b, ",\"departments\":[")) != MV_OK)
-        return rc;
+    mv_jw_init(&w, b);
+    mv_jw_obj(&w);
+    mv_jw_kstr(&w, "name", u->name);
+    mv_jw_kstr(&w, "role", registry_role_name(u->role));
+    mv_jw_key(&w, "departments");
+    mv_jw_arr(&w);
     for (size_t i = 0; i < u->n_departments; i++)
-        if ((rc = put_str(b, i ? "," : "", u->departments[i])) != MV_OK)
-            return rc;
-    if ((rc = mv_buf_puts(b, "],\"sign_public_key\":")) != MV_OK || (rc = mv_json_write_hex(b, u->sign_pk, 32)) != MV_OK ||
-        (rc = mv_buf_puts(b, ",\"box_public_key\":")) != MV_OK || (rc = mv_json_write_hex(b, u->box_pk, 32)) != MV_OK ||
-        (rc = put_str(b, ",\"status\":", u->status)) != MV_OK)
-        return rc;
-    if (u->mrn[0] && (rc = put_str(b, ",\"mrn\":", u->mrn)) != MV_OK)
-        return rc;
-    if ((rc = put_u64(b, ",\"registered_at\":", u->registered_at)) != MV_OK)
-        return rc;
-    if (private && ((rc = put_str(b, ",\"email\":", u->email)) != MV_OK ||
-                    (rc = put_str(b, ",\"phone\":", u->phone)) != MV_OK ||
-                    (rc = put_str(b, ",\"about\":", u->about)) != MV_OK))
-        return rc;
-    return mv_buf_puts(b, "}");
+        mv_jw_str(&w, u->departments[i]);
+    mv_jw_arr_end(&w);
+    mv_jw_khex(&w, "sign_public_key", u->sign_pk, 32);
+    mv_jw_khex(&w, "box_public_key", u->box_pk, 32);
+    mv_jw_kstr(&w, "status", u->status);
+    if (u->mrn[0])
+        mv_jw_kstr(&w, "mrn", u->mrn);
+    mv_jw_ku64(&w, "registered_at", u->registered_at);
+    if (private) {
+        mv_jw_kstr(&w, "email", u->email);
+        mv_jw_kstr(&w, "phone", u->phone);
+        mv_jw_kstr(&w, "about", u->about);
+    }
+    mv_jw_obj_end(&w);
+    return mv_jw_finish(&w);
 }
 
 mv_err registry_directory_json(registry *r, const char *q, const char *role, const char *dept, size_t limit,

@@ -19,13 +19,18 @@
 
 static mv_err med_row_json(mv_buf *b, sqlite3_stmt *st)
 {
-    mv_err rc;
-    if ((rc = put_u64(b, "{\"id\":", col_u64(st, 0))) != MV_OK || (rc = put_col(b, ",\"name\":", st, 1)) != MV_OK ||
-        (rc = put_col(b, ",\"form\":", st, 2)) != MV_OK || (rc = put_col(b, ",\"strength\":", st, 3)) != MV_OK ||
-        (rc = put_col(b, ",\"dosage\":", st, 4)) != MV_OK || (rc = put_col(b, ",\"code\":", st, 5)) != MV_OK ||
-        (rc = put_u64(b, ",\"updated_at\":", col_u64(st, 6))) != MV_OK)
-        return rc;
-    return mv_buf_puts(b, "}");
+    mv_jw w;
+    mv_jw_init(&w, b);
+    mv_jw_obj(&w);
+    mv_jw_ku64(&w, "id", col_u64(st, 0));
+    mv_jw_kstr(&w, "name", col_str(st, 1));
+    mv_jw_kstr(&w, "form", col_str(st, 2));
+    mv_jw_kstr(&w, "strength", col_str(st, 3));
+    mv_jw_kstr(&w, "dosage", col_str(st, 4));
+    mv_jw_kstr(&w, "code", col_str(st, 5));
+    mv_jw_ku64(&w, "updated_at", col_u64(st, 6));
+    mv_jw_obj_end(&w);
+    return mv_jw_finish(&w);
 }
 
 mv_err registry_medicines_json(registry *r, const char *q, mv_buf *b)

@@ -904,6 +904,45 @@ static void test_departments_json_bytes(void **state)
     registry_close(r);
 }
 
+/* A user and a medicine as the JSON API shows them, byte for byte (written with mv_jw since
+ * issue 13; the bytes are those the hand-written code gave). */
+static void test_user_and_medicine_json_bytes(void **state)
+{
+    (void)state;
+    registry *r = NULL;
+    registry_user u;
+    mv_buf js;
+    int created = 0;
+    char want[1024], sk[65], bk[65];
+    fresh_dir();
+    assert_int_equal(registry_open(g_dir, &r), MV_OK);
+    assert_int_equal(add(r, "Pat \"O\"", "patient", "cardiology", 7, &u), MV_OK);
+    assert_int_equal(registry_profile_update(r, u.id, "p@x", "", "a\\b", NULL), MV_OK);
+    assert_int_equal(registry_user_get(r, u.sign_pk, &u), MV_OK);
+    assert_int_equal(mv_hex_encode(sk, sizeof sk, u.sign_pk, 32), MV_OK);
+    assert_int_equal(mv_hex_encode(bk, sizeof bk, u.box_pk, 32), MV_OK);
+    mv_buf_init(&js, 1 << 16);
+    assert_int_equal(registry_user_json(&js, &u, 1), MV_OK);
+    snprintf(want, sizeof want,
+             "{\"name\":\"Pat \\\"O\\\"\",\"role\":\"patient\",\"departments\":[\"cardiology\"],"
+             "\"sign_public_key\":\"%s\",\"box_public_key\":\"%s\",\"status\":\"active\",\"mrn\":\"%s\","
+             "\"registered_at\":1000,\"email\":\"p@x\",\"phone\":\"\",\"about\":\"a\\\\b\"}",
+             sk, bk, u.mrn);
+    assert_int_equal(js.len, strlen(want));
+    assert_memory_equal(js.ptr, want, js.len);
+    mv_buf_reset(&js);
+    assert_int_equal(registry_medicine_put(r, u.id, "Ibu", "tablet", "200 mg", "1 daily", NULL, 3000, &created, &js,
+                                           NULL),
+                     MV_OK);
+    snprintf(want, sizeof want,
+             "{\"id\":1,\"name\":\"Ibu\",\"form\":\"tablet\",\"strength\":\"200 mg\",\"dosage\":\"1 daily\","
+             "\"code\":\"\",\"updated_at\":3000}");
+    assert_int_equal(js.len, strlen(want));
+    assert_memory_equal(js.ptr, want, js.len);
+    mv_buf_clear(&js);
+    registry_close(r);
+}
+
 static void test_roles(void **state)
 {
     (void)state;
@@ -931,6 +970,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roles),                   cmocka_unit_test(test_departments_json_bytes),
+        cmocka_unit_test(test_user_and_medicine_json_bytes),
         cmocka_unit_test(test_migrations_apply_once),   cmocka_unit_test(test_newer_database_refused),
         cmocka_unit_test(test_legacy_import),           cmocka_unit_test(test_users_and_random_mrns),
         cmocka_unit_test(test_mrn_check_digit),         cmocka_unit_test(test_self_registration_limits),
