@@ -24,30 +24,36 @@
     "(?1 = 'admin' OR (?1 = 'patient' AND a.patient_id = ?2) OR (?1 = 'doctor' AND (a.doctor_id = ?2 OR "          \
     "a.department IN (SELECT department FROM user_departments WHERE user_id = ?2)))) "
 
-static mv_err appt_row_json(mv_buf *b, sqlite3_stmt *st)
+static void appt_row_json(mv_jw *w, sqlite3_stmt *st)
 {
-    mv_err rc;
-    if ((rc = put_col(b, "{\"id\":", st, 0)) != MV_OK || (rc = put_col(b, ",\"patient\":{\"name\":", st, 1)) != MV_OK ||
-        (rc = put_col(b, ",\"mrn\":", st, 2)) != MV_OK || (rc = put_col(b, ",\"sign_public_key\":", st, 3)) != MV_OK ||
-        (rc = put_col_or_null(b, "},\"department\":", st, 4)) != MV_OK)
-        return rc;
-    if (sqlite3_column_type(st, 6) == SQLITE_NULL)
-        rc = mv_buf_puts(b, ",\"doctor\":null");
-    else if ((rc = put_col(b, ",\"doctor\":{\"name\":", st, 5)) == MV_OK &&
-             (rc = put_col(b, ",\"sign_public_key\":", st, 6)) == MV_OK)
-        rc = mv_buf_puts(b, "}");
-    if (rc != MV_OK)
-        return rc;
+    mv_jw_obj(w);
+    mv_jw_kstr(w, "id", col_str(st, 0));
+    mv_jw_key(w, "patient");
+    mv_jw_obj(w);
+    mv_jw_kstr(w, "name", col_str(st, 1));
+    mv_jw_kstr(w, "mrn", col_str(st, 2));
+    mv_jw_kstr(w, "sign_public_key", col_str(st, 3));
+    mv_jw_obj_end(w);
+    mv_jw_kstr(w, "department", sqlite3_column_type(st, 4) == SQLITE_NULL ? NULL : col_str(st, 4));
+    mv_jw_key(w, "doctor");
+    if (sqlite3_column_type(st, 6) == SQLITE_NULL) {
+        mv_jw_null(w);
+    } else {
+        mv_jw_obj(w);
+        mv_jw_kstr(w, "name", col_str(st, 5));
+        mv_jw_kstr(w, "sign_public_key", col_str(st, 6));
+        mv_jw_obj_end(w);
+    }
     if (sqlite3_column_type(st, 7) == SQLITE_NULL)
-        rc = mv_buf_puts(b, ",\"starts_at\":null");
+        mv_jw_knull(w, "starts_at");
     else
-        rc = put_u64(b, ",\"starts_at\":", col_u64(st, 7));
-    if (rc != MV_OK || (rc = put_col(b, ",\"place\":", st, 8)) != MV_OK ||
-        (rc = put_col(b, ",\"reason\":", st, 9)) != MV_OK || (rc = put_col(b, ",\"status\":", st, 10)) != MV_OK ||
-        (rc = put_u64(b, ",\"created_at\":", col_u64(st, 11))) != MV_OK ||
-        (rc = put_u64(b, ",\"updated_at\":", col_u64(st, 12))) != MV_OK)
-        return rc;
-    return mv_buf_puts(b, "}");
+        mv_jw_ku64(w, "starts_at", col_u64(st, 7));
+    mv_jw_kstr(w, "place", col_str(st, 8));
+    mv_jw_kstr(w, "reason", col_str(st, 9));
+    mv_jw_kstr(w, "status", col_str(st, 10));
+    mv_jw_ku64(w, "created_at", col_u64(st, 11));
+    mv_jw_ku64(w, "updated_at", col_u64(st, 12));
+    mv_jw_obj_end(w);
 }
 
 static int appt_id_ok(const char *id)
@@ -366,8 +372,12 @@ mv_err registry_appt_json(registry *r, const registry_user *viewer, const char *
         bind_text(st, 1, registry_role_name(viewer->role));
         sqlite3_bind_int64(st, 2, viewer->id);
         bind_text(st, 3, id);
-        if ((rc = step_row(r, st, "appointment")) == MV_OK)
-            rc = appt_row_json(b, st);
+        if ((rc = step_row(r, st, "appointment")) == MV_OK) {
+            mv_jw w;
+            mv_jw_init(&w, b);
+            appt_row_json(&w, st);
+            rc = mv_jw_finish(&w);
+        }
     }
     sqlite3_finalize(st);
     pthread_mutex_unlock(&r->lock);
@@ -392,17 +402,7 @@ mv_err registry_appt_list_json(registry *r, const registry_user *viewer, const r
         sqlite3_bind_int64(st, 4, f->patient_id);
         bind_text(st, 5, f->department);
         bind_text(st, 6, f->status);
-        rc = mv_buf_puts(b, "{\"appointments\":[");
-        int s = SQLITE_DONE, first = 1;
-        while (rc == MV_OK && (s = sqlite3_step(st)) == SQLITE_ROW) {
-            if ((!first && (rc = mv_buf_puts(b, ",")) != MV_OK) || (rc = appt_row_json(b, st)) != MV_OK)
-                break;
-            first = 0;
-        }
-        if (rc == MV_OK && s != SQLITE_DONE)
-            rc = db_err(r, s, "appointments");
-        if (rc == MV_OK)
-            rc = mv_buf_puts(b, "]}");
+        rc = json_list(r, st, b, "appointments", appt_row_json, "appointments");
     }
     sqlite3_finalize(st);
     pthread_mutex_unlock(&r->lock);
@@ -517,15 +517,44 @@ done:
 }
 
 /* Appends the base64 of a BLOB column as a JSON string. */
-static mv_err put_blob_b64(mv_buf *b, const char *key, sqlite3_stmt *st, int i)
+/* Member key: the BLOB column i (a signed delegation) in standard base64. */
+static void jw_blob_b64(mv_jw *w, const char *key, sqlite3_stmt *st, int i)
 {
     char b64[MV_DELEGATION_B64_MAX];
     const void *p = sqlite3_column_blob(st, i);
     int n = sqlite3_column_bytes(st, i);
+    if (w->rc != MV_OK)
+        return;
     if (n < 0 || (size_t)n > MV_DELEGATION_MAX_BYTES || (n > 0 && !p) ||
-        mv_b64_encode(b64, sizeof b64, p, (size_t)n) != MV_OK)
-        return MV_ERR_IO;
-    return put_str(b, key, b64);
+        mv_b64_encode(b64, sizeof b64, p, (size_t)n) != MV_OK) {
+        w->rc = MV_ERR_IO;
+        return;
+    }
+    mv_jw_kstr(w, key, b64);
+}
+
+static void delegation_row_json(mv_jw *w, sqlite3_stmt *st)
+{
+    mv_jw_obj(w);
+    mv_jw_ku64(w, "id", col_u64(st, 0));
+    mv_jw_kstr(w, "appointment", col_str(st, 1));
+    mv_jw_key(w, "patient");
+    mv_jw_obj(w);
+    mv_jw_kstr(w, "name", col_str(st, 2));
+    mv_jw_kstr(w, "mrn", col_str(st, 3));
+    mv_jw_kstr(w, "sign_public_key", col_str(st, 4));
+    mv_jw_obj_end(w);
+    mv_jw_key(w, "doctor");
+    mv_jw_obj(w);
+    mv_jw_kstr(w, "name", col_str(st, 5));
+    mv_jw_kstr(w, "sign_public_key", col_str(st, 6));
+    mv_jw_obj_end(w);
+    mv_jw_kstr(w, "department", col_str(st, 7));
+    mv_jw_ku64(w, "issued_at", col_u64(st, 8));
+    mv_jw_ku64(w, "expires_at", col_u64(st, 9));
+    mv_jw_kbool(w, "revoked", sqlite3_column_int(st, 10) != 0);
+    jw_blob_b64(w, "delegation", st, 11);
+    mv_jw_obj_end(w);
 }
 
 mv_err registry_delegations_json(registry *r, const registry_user *viewer, int64_t patient_id, mv_buf *b)
@@ -545,30 +574,7 @@ mv_err registry_delegations_json(registry *r, const registry_user *viewer, int64
         bind_text(st, 1, registry_role_name(viewer->role));
         sqlite3_bind_int64(st, 2, viewer->id);
         sqlite3_bind_int64(st, 3, patient_id);
-        rc = mv_buf_puts(b, "{\"delegations\":[");
-        int s = SQLITE_DONE, first = 1;
-        while (rc == MV_OK && (s = sqlite3_step(st)) == SQLITE_ROW) {
-            if ((!first && (rc = mv_buf_puts(b, ",")) != MV_OK) ||
-                (rc = put_u64(b, "{\"id\":", col_u64(st, 0))) != MV_OK ||
-                (rc = put_col(b, ",\"appointment\":", st, 1)) != MV_OK ||
-                (rc = put_col(b, ",\"patient\":{\"name\":", st, 2)) != MV_OK ||
-                (rc = put_col(b, ",\"mrn\":", st, 3)) != MV_OK ||
-                (rc = put_col(b, ",\"sign_public_key\":", st, 4)) != MV_OK ||
-                (rc = put_col(b, "},\"doctor\":{\"name\":", st, 5)) != MV_OK ||
-                (rc = put_col(b, ",\"sign_public_key\":", st, 6)) != MV_OK ||
-                (rc = put_col(b, "},\"department\":", st, 7)) != MV_OK ||
-                (rc = put_u64(b, ",\"issued_at\":", col_u64(st, 8))) != MV_OK ||
-                (rc = put_u64(b, ",\"expires_at\":", col_u64(st, 9))) != MV_OK ||
-                (rc = mv_buf_puts(b, sqlite3_column_int(st, 10) ? ",\"revoked\":true" : ",\"revoked\":false")) !=
-                    MV_OK ||
-                (rc = put_blob_b64(b, ",\"delegation\":", st, 11)) != MV_OK || (rc = mv_buf_puts(b, "}")) != MV_OK)
-                break;
-            first = 0;
-        }
-        if (rc == MV_OK && s != SQLITE_DONE)
-            rc = db_err(r, s, "delegations");
-        if (rc == MV_OK)
-            rc = mv_buf_puts(b, "]}");
+        rc = json_list(r, st, b, "delegations", delegation_row_json, "delegations");
     }
     sqlite3_finalize(st);
     pthread_mutex_unlock(&r->lock);
@@ -617,11 +623,6 @@ mv_err registry_patient_json(registry *r, const registry_user *viewer, const cha
         rc = MV_ERR_NOT_FOUND;
     if (rc != MV_OK)
         goto done;
-    if ((rc = put_str(b, "{\"registered\":true,\"mrn\":", p.mrn)) != MV_OK ||
-        (rc = put_str(b, ",\"name\":", p.name)) != MV_OK || (rc = mv_buf_puts(b, ",\"sign_public_key\":")) != MV_OK ||
-        (rc = mv_json_write_hex(b, p.sign_pk, 32)) != MV_OK || (rc = mv_buf_puts(b, ",\"box_public_key\":")) != MV_OK ||
-        (rc = mv_json_write_hex(b, p.box_pk, 32)) != MV_OK || (rc = put_str(b, ",\"status\":", p.status)) != MV_OK)
-        goto done;
     if ((rc = prep(r,
                    "SELECT blob, appointment_id FROM delegations WHERE patient_id = ?1 AND doctor_id = ?2 AND "
                    "revoked_at IS NULL AND expires_at > ?3 ORDER BY issued_at DESC, id DESC LIMIT 1",
@@ -631,14 +632,26 @@ mv_err registry_patient_json(registry *r, const registry_user *viewer, const cha
     sqlite3_bind_int64(st, 2, viewer->id);
     bind_u64(st, 3, now);
     rc = step_row(r, st, "delegation");
-    if (rc == MV_OK) {
-        if ((rc = put_blob_b64(b, ",\"delegation\":", st, 0)) == MV_OK)
-            rc = put_col(b, ",\"appointment\":", st, 1);
-    } else if (rc == MV_ERR_NOT_FOUND) {
-        rc = mv_buf_puts(b, ",\"delegation\":null,\"appointment\":null");
+    if (rc == MV_OK || rc == MV_ERR_NOT_FOUND) {
+        mv_jw w;
+        mv_jw_init(&w, b);
+        mv_jw_obj(&w);
+        mv_jw_kbool(&w, "registered", 1);
+        mv_jw_kstr(&w, "mrn", p.mrn);
+        mv_jw_kstr(&w, "name", p.name);
+        mv_jw_khex(&w, "sign_public_key", p.sign_pk, 32);
+        mv_jw_khex(&w, "box_public_key", p.box_pk, 32);
+        mv_jw_kstr(&w, "status", p.status);
+        if (rc == MV_OK) {
+            jw_blob_b64(&w, "delegation", st, 0);
+            mv_jw_kstr(&w, "appointment", col_str(st, 1));
+        } else {
+            mv_jw_knull(&w, "delegation");
+            mv_jw_knull(&w, "appointment");
+        }
+        mv_jw_obj_end(&w);
+        rc = mv_jw_finish(&w);
     }
-    if (rc == MV_OK)
-        rc = mv_buf_puts(b, "}");
 done:
     sqlite3_finalize(st);
     mv_err end = tx_end(r, MV_OK);

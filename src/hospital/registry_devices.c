@@ -69,6 +69,15 @@ mv_err registry_device_add(registry *r, const uint8_t user_pk[32], const uint8_t
     return rc;
 }
 
+static void device_row_json(mv_jw *w, sqlite3_stmt *st)
+{
+    mv_jw_obj(w);
+    mv_jw_kstr(w, "device_pk", col_str(st, 0));
+    mv_jw_kstr(w, "name", col_str(st, 1));
+    mv_jw_ku64(w, "added_at", col_u64(st, 2));
+    mv_jw_obj_end(w);
+}
+
 mv_err registry_devices_json(registry *r, const uint8_t user_pk[32], mv_buf *b)
 {
     sqlite3_stmt *st = NULL;
@@ -82,19 +91,7 @@ mv_err registry_devices_json(registry *r, const uint8_t user_pk[32], mv_buf *b)
     if (rc == MV_OK &&
         (rc = prep(r, "SELECT device_pk, name, added_at FROM devices WHERE user_id = ?1 ORDER BY id", &st)) == MV_OK) {
         sqlite3_bind_int64(st, 1, u->id);
-        rc = mv_buf_puts(b, "{\"devices\":[");
-        int s = SQLITE_DONE, first = 1;
-        while (rc == MV_OK && (s = sqlite3_step(st)) == SQLITE_ROW) {
-            if ((!first && (rc = mv_buf_puts(b, ",")) != MV_OK) || (rc = put_col(b, "{\"device_pk\":", st, 0)) != MV_OK ||
-                (rc = put_col(b, ",\"name\":", st, 1)) != MV_OK ||
-                (rc = put_u64(b, ",\"added_at\":", col_u64(st, 2))) != MV_OK || (rc = mv_buf_puts(b, "}")) != MV_OK)
-                break;
-            first = 0;
-        }
-        if (rc == MV_OK && s != SQLITE_DONE)
-            rc = db_err(r, s, "devices");
-        if (rc == MV_OK)
-            rc = mv_buf_puts(b, "]}");
+        rc = json_list(r, st, b, "devices", device_row_json, "devices");
     }
     sqlite3_finalize(st);
     pthread_mutex_unlock(&r->lock);

@@ -17,20 +17,17 @@
 
 #define MED_COLS "id, name, form, strength, dosage, code, updated_at"
 
-static mv_err med_row_json(mv_buf *b, sqlite3_stmt *st)
+static void med_row_json(mv_jw *w, sqlite3_stmt *st)
 {
-    mv_jw w;
-    mv_jw_init(&w, b);
-    mv_jw_obj(&w);
-    mv_jw_ku64(&w, "id", col_u64(st, 0));
-    mv_jw_kstr(&w, "name", col_str(st, 1));
-    mv_jw_kstr(&w, "form", col_str(st, 2));
-    mv_jw_kstr(&w, "strength", col_str(st, 3));
-    mv_jw_kstr(&w, "dosage", col_str(st, 4));
-    mv_jw_kstr(&w, "code", col_str(st, 5));
-    mv_jw_ku64(&w, "updated_at", col_u64(st, 6));
-    mv_jw_obj_end(&w);
-    return mv_jw_finish(&w);
+    mv_jw_obj(w);
+    mv_jw_ku64(w, "id", col_u64(st, 0));
+    mv_jw_kstr(w, "name", col_str(st, 1));
+    mv_jw_kstr(w, "form", col_str(st, 2));
+    mv_jw_kstr(w, "strength", col_str(st, 3));
+    mv_jw_kstr(w, "dosage", col_str(st, 4));
+    mv_jw_kstr(w, "code", col_str(st, 5));
+    mv_jw_ku64(w, "updated_at", col_u64(st, 6));
+    mv_jw_obj_end(w);
 }
 
 mv_err registry_medicines_json(registry *r, const char *q, mv_buf *b)
@@ -48,17 +45,7 @@ mv_err registry_medicines_json(registry *r, const char *q, mv_buf *b)
                      &st);
     if (rc == MV_OK) {
         bind_text(st, 1, q && q[0] ? pat : NULL);
-        rc = mv_buf_puts(b, "{\"medicines\":[");
-        int s = SQLITE_DONE, first = 1;
-        while (rc == MV_OK && (s = sqlite3_step(st)) == SQLITE_ROW) {
-            if ((!first && (rc = mv_buf_puts(b, ",")) != MV_OK) || (rc = med_row_json(b, st)) != MV_OK)
-                break;
-            first = 0;
-        }
-        if (rc == MV_OK && s != SQLITE_DONE)
-            rc = db_err(r, s, "medicines");
-        if (rc == MV_OK)
-            rc = mv_buf_puts(b, "]}");
+        rc = json_list(r, st, b, "medicines", med_row_json, "medicines");
     }
     sqlite3_finalize(st);
     pthread_mutex_unlock(&r->lock);
@@ -124,8 +111,12 @@ mv_err registry_medicine_put(registry *r, int64_t actor_id, const char *name, co
     }
     if (rc == MV_OK && b && (rc = prep(r, "SELECT " MED_COLS " FROM medicines WHERE id = ?1", &st)) == MV_OK) {
         sqlite3_bind_int64(st, 1, id);
-        if ((rc = step_row(r, st, "medicine")) == MV_OK)
-            rc = med_row_json(b, st);
+        if ((rc = step_row(r, st, "medicine")) == MV_OK) {
+            mv_jw w;
+            mv_jw_init(&w, b);
+            med_row_json(&w, st);
+            rc = mv_jw_finish(&w);
+        }
     }
     sqlite3_finalize(st);
     rc = tx_end(r, rc);

@@ -144,30 +144,28 @@ static inline mv_err like_pattern(const char *q, char *out, size_t cap)
 
 /* ---------- JSON writing ---------- */
 
-static inline mv_err put_str(mv_buf *b, const char *key, const char *s)
-{
-    mv_err rc = mv_buf_puts(b, key);
-    return rc == MV_OK ? mv_json_write_str(b, s, strlen(s)) : rc;
-}
+/* A row writer of json_list: one element of the array, from the current row of st. */
+typedef void (*json_row_fn)(mv_jw *w, sqlite3_stmt *st);
 
-/* A TEXT column (hex keys, ids) written as a JSON string. */
-static inline mv_err put_col(mv_buf *b, const char *key, sqlite3_stmt *st, int i)
+/* Writes {"key":[...]} into b with one element per remaining row of st (prepared and bound),
+ * each written by one; a database error ends the list and is returned. Caller holds r->lock
+ * and finalizes st. */
+static inline mv_err json_list(registry *r, sqlite3_stmt *st, mv_buf *b, const char *key, json_row_fn one,
+                               const char *what)
 {
-    return put_str(b, key, col_str(st, i));
-}
-
-static inline mv_err put_col_or_null(mv_buf *b, const char *key, sqlite3_stmt *st, int i)
-{
-    if (sqlite3_column_type(st, i) == SQLITE_NULL) {
-        mv_err rc = mv_buf_puts(b, key);
-        return rc == MV_OK ? mv_buf_puts(b, "null") : rc;
-    }
-    return put_col(b, key, st, i);
-}
-
-static inline mv_err put_u64(mv_buf *b, const char *key, uint64_t v)
-{
-    return mv_buf_printf(b, "%s%llu", key, (unsigned long long)v);
+    mv_jw w;
+    int s = SQLITE_DONE;
+    mv_jw_init(&w, b);
+    mv_jw_obj(&w);
+    mv_jw_key(&w, key);
+    mv_jw_arr(&w);
+    while (w.rc == MV_OK && (s = sqlite3_step(st)) == SQLITE_ROW)
+        one(&w, st);
+    if (w.rc == MV_OK && s != SQLITE_DONE)
+        w.rc = db_err(r, s, what);
+    mv_jw_arr_end(&w);
+    mv_jw_obj_end(&w);
+    return mv_jw_finish(&w);
 }
 
 /* ---------- validation shared by the registry files ---------- */
