@@ -753,32 +753,38 @@ mv_err registry_revocations(registry *r, uint8_t **keys, size_t *n, uint64_t *se
     return MV_OK;
 }
 
+/* u as the JSON API shows it (the contact fields only when private). */
+static void user_json(mv_jw *w, const registry_user *u, int private)
+{
+    mv_jw_obj(w);
+    mv_jw_kstr(w, "name", u->name);
+    mv_jw_kstr(w, "role", registry_role_name(u->role));
+    mv_jw_key(w, "departments");
+    mv_jw_arr(w);
+    for (size_t i = 0; i < u->n_departments; i++)
+        mv_jw_str(w, u->departments[i]);
+    mv_jw_arr_end(w);
+    mv_jw_khex(w, "sign_public_key", u->sign_pk, 32);
+    mv_jw_khex(w, "box_public_key", u->box_pk, 32);
+    mv_jw_kstr(w, "status", u->status);
+    if (u->mrn[0])
+        mv_jw_kstr(w, "mrn", u->mrn);
+    mv_jw_ku64(w, "registered_at", u->registered_at);
+    if (private) {
+        mv_jw_kstr(w, "email", u->email);
+        mv_jw_kstr(w, "phone", u->phone);
+        mv_jw_kstr(w, "about", u->about);
+    }
+    mv_jw_obj_end(w);
+}
+
 mv_err registry_user_json(mv_buf *b, const registry_user *u, int private)
 {
     mv_jw w;
     if (!b || !u)
         return MV_ERR_INVAL;
     mv_jw_init(&w, b);
-    mv_jw_obj(&w);
-    mv_jw_kstr(&w, "name", u->name);
-    mv_jw_kstr(&w, "role", registry_role_name(u->role));
-    mv_jw_key(&w, "departments");
-    mv_jw_arr(&w);
-    for (size_t i = 0; i < u->n_departments; i++)
-        mv_jw_str(&w, u->departments[i]);
-    mv_jw_arr_end(&w);
-    mv_jw_khex(&w, "sign_public_key", u->sign_pk, 32);
-    mv_jw_khex(&w, "box_public_key", u->box_pk, 32);
-    mv_jw_kstr(&w, "status", u->status);
-    if (u->mrn[0])
-        mv_jw_kstr(&w, "mrn", u->mrn);
-    mv_jw_ku64(&w, "registered_at", u->registered_at);
-    if (private) {
-        mv_jw_kstr(&w, "email", u->email);
-        mv_jw_kstr(&w, "phone", u->phone);
-        mv_jw_kstr(&w, "about", u->about);
-    }
-    mv_jw_obj_end(&w);
+    user_json(&w, u, private);
     return mv_jw_finish(&w);
 }
 
@@ -805,18 +811,20 @@ mv_err registry_directory_json(registry *r, const char *q, const char *role, con
         bind_text(st, 2, role && role[0] ? role : NULL);
         bind_text(st, 3, dept && dept[0] ? dept : NULL);
         sqlite3_bind_int64(st, 4, (sqlite3_int64)limit);
-        rc = mv_buf_puts(b, "{\"users\":[");
-        int s = SQLITE_DONE, first = 1;
-        while (rc == MV_OK && (s = sqlite3_step(st)) == SQLITE_ROW) {
-            if ((rc = user_from_row(r, st, &u)) != MV_OK || (!first && (rc = mv_buf_puts(b, ",")) != MV_OK) ||
-                (rc = registry_user_json(b, &u, private)) != MV_OK)
-                break;
-            first = 0;
-        }
-        if (rc == MV_OK && s != SQLITE_DONE)
-            rc = db_err(r, s, "directory");
-        if (rc == MV_OK)
-            rc = mv_buf_puts(b, "]}");
+        mv_jw w;
+        int s = SQLITE_DONE;
+        mv_jw_init(&w, b);
+        mv_jw_obj(&w);
+        mv_jw_key(&w, "users");
+        mv_jw_arr(&w);
+        while (w.rc == MV_OK && (s = sqlite3_step(st)) == SQLITE_ROW)
+            if ((w.rc = user_from_row(r, st, &u)) == MV_OK)
+                user_json(&w, &u, private);
+        if (w.rc == MV_OK && s != SQLITE_DONE)
+            w.rc = db_err(r, s, "directory");
+        mv_jw_arr_end(&w);
+        mv_jw_obj_end(&w);
+        rc = mv_jw_finish(&w);
     }
     sqlite3_finalize(st);
     rc = tx_end(r, rc);
