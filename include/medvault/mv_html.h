@@ -39,6 +39,41 @@ mv_err mv_html_begin(mv_buf *out, const char *app, const char *title, const mv_h
 /* Closes what mv_html_begin opened. */
 mv_err mv_html_end(mv_buf *out) __attribute__((warn_unused_result));
 
+/* A page writer: a page is written as a plain sequence of calls and checked once at the end,
+ * like mv_jw (mv_json.h). The first error wins: every later call does nothing, and
+ * mv_hw_finish returns it. A caller that runs something else between writes (a query that
+ * fills a table) stores its error in rc only while rc is still MV_OK:
+ *
+ *     mv_hw w;
+ *     mv_hw_init(&w, &resp->body);
+ *     mv_hw_begin(&w, "app", "Title", links, n, "/current");
+ *     mv_hw_printf(&w, "<p>%s has %d rows</p>\n", name, n);
+ *     if (w.rc == MV_OK)
+ *         w.rc = fill_table(&w);
+ *     mv_hw_end(&w);
+ *     rc = mv_hw_finish(&w);
+ *
+ * On an error the buffer keeps what was written before it; the caller answers with an error
+ * page instead. */
+typedef struct mv_hw {
+    mv_buf *b;
+    mv_err rc; /* the first error, or MV_OK */
+} mv_hw;
+
+/* Starts writing into b (NULL: every call fails with MV_ERR_INVAL). */
+void mv_hw_init(mv_hw *w, mv_buf *b);
+/* mv_html_printf: every %s argument escaped, other conversions for numbers only. */
+void mv_hw_printf(mv_hw *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* markup appended as it is: for literal markup only, never for text from a user (NULL is
+ * MV_ERR_INVAL). */
+void mv_hw_raw(mv_hw *w, const char *markup);
+/* mv_html_begin and mv_html_end. */
+void mv_hw_begin(mv_hw *w, const char *app, const char *title, const mv_html_link *links, size_t n_links,
+                 const char *current);
+void mv_hw_end(mv_hw *w);
+/* The first error of the page, or MV_OK. */
+mv_err mv_hw_finish(const mv_hw *w) __attribute__((warn_unused_result));
+
 #ifdef __cplusplus
 }
 #endif

@@ -58,20 +58,16 @@ struct ui {
     int flash_ok;
 };
 
-/* One request being answered: the page is built in resp->body; rc is sticky. */
+/* One request being answered: the page is built in resp->body through w. */
 struct req {
     struct ui *u;
     const mv_http_request *r;
     mv_http_response *resp;
-    mv_buf *b;
-    mv_err rc;
+    mv_hw w; /* writes the page into resp->body; its first error wins */
 };
 
-#define P(q, ...)                                                                                              \
-    do {                                                                                                       \
-        if ((q)->rc == MV_OK)                                                                                  \
-            (q)->rc = mv_html_printf((q)->b, __VA_ARGS__);                                                     \
-    } while (0)
+/* Appends to q's page (mv_hw_printf: %s escaped; nothing after the page's first error). */
+#define P(q, ...) mv_hw_printf(&(q)->w, __VA_ARGS__)
 
 static uint64_t now_s(void)
 {
@@ -233,8 +229,7 @@ static void page_begin(struct req *q, const char *title, const char *current)
         links[n++] = (mv_html_link){"/prescribe", "Prescribe"};
         links[n++] = (mv_html_link){"/orders", "Orders"};
     }
-    if (q->rc == MV_OK)
-        q->rc = mv_html_begin(q->b, APP, title, links, n, current);
+    mv_hw_begin(&q->w, APP, title, links, n, current);
     if (u->flash[0]) {
         P(q, "<p class=\"%s\">%s", u->flash_ok ? "ok" : "error", u->flash);
         if (u->flash_href[0])
@@ -247,20 +242,18 @@ static void page_begin(struct req *q, const char *title, const char *current)
 
 static void page_end(struct req *q, int status)
 {
-    if (q->rc == MV_OK) {
-        P(q, "<form method=\"post\" action=\"/logout\" class=\"inline\"><input type=\"hidden\" name=\"csrf\" "
-             "value=\"%s\"><button>Log out of this UI</button></form>\n",
-          q->u->csrf);
-        q->rc = mv_html_end(q->b);
-    }
+    P(q, "<form method=\"post\" action=\"/logout\" class=\"inline\"><input type=\"hidden\" name=\"csrf\" "
+         "value=\"%s\"><button>Log out of this UI</button></form>\n",
+      q->u->csrf);
+    mv_hw_end(&q->w);
     q->resp->status = status;
     snprintf(q->resp->content_type, sizeof q->resp->content_type, "text/html; charset=utf-8");
 }
 
 static void page_error(struct req *q, int status, const char *title, const char *msg)
 {
-    mv_buf_reset(q->b);
-    q->rc = MV_OK;
+    mv_buf_reset(q->w.b);
+    mv_hw_init(&q->w, q->w.b);
     page_begin(q, title, NULL);
     P(q, "<p class=\"error\">%s</p>\n", msg);
     page_end(q, status);
@@ -364,16 +357,16 @@ static int cookie_ok(const struct ui *u, const mv_http_request *r)
 
 static void login_page(struct req *q, int status, const char *msg)
 {
-    mv_buf_reset(q->b);
-    q->rc = mv_html_begin(q->b, APP, "Log in", NULL, 0, NULL);
+    mv_buf_reset(q->w.b);
+    mv_hw_init(&q->w, q->w.b);
+    mv_hw_begin(&q->w, APP, "Log in", NULL, 0, NULL);
     if (msg)
         P(q, "<p class=\"error\">%s</p>\n", msg);
     P(q, "<p>This is the local medvault UI of one user. To log in, open the address that "
          "<code>medvault ui</code> printed when it started (it ends in <code>/login?token=...</code>) "
          "in this browser. The token works as long as that process runs; restart "
          "<code>medvault ui</code> for a new one.</p>\n");
-    if (q->rc == MV_OK)
-        q->rc = mv_html_end(q->b);
+    mv_hw_end(&q->w);
     q->resp->status = status;
     snprintf(q->resp->content_type, sizeof q->resp->content_type, "text/html; charset=utf-8");
 }
@@ -853,7 +846,7 @@ static void share_forms(struct req *q, const char *id, const mv_json *meta)
     char action[80], k[17];
     const char *owner = js(meta, "owner"), *patient = js(meta, "patient"), *episode = js(meta, "episode");
     if (!pp) {
-        q->rc = MV_ERR_NOMEM;
+        q->w.rc = MV_ERR_NOMEM;
         return;
     }
     people_load(u, pp);
@@ -976,8 +969,8 @@ static void handle_record(struct req *q, const char *id)
     P(q, "</p>\n");
     if (doc) {
         fhir_summary(q, doc);
-        if (q->rc == MV_OK)
-            q->rc = pretty(&pp, doc, 0);
+        if (q->w.rc == MV_OK)
+            q->w.rc = pretty(&pp, doc, 0);
         P(q, "<pre><code>%s</code></pre>\n", pp.ptr ? (const char *)pp.ptr : "");
     } else if (kind == MV_RECORD_FHIR) {
         P(q, "<pre><code>%s</code></pre>\n", content.ptr ? (const char *)content.ptr : "");
@@ -1486,7 +1479,8 @@ static void dispatch(struct req *q)
 static void handler(void *ctx, const mv_http_request *r, mv_http_response *resp)
 {
     struct ui *u = ctx;
-    struct req q = {.u = u, .r = r, .resp = resp, .b = &resp->body, .rc = MV_OK};
+    struct req q = {.u = u, .r = r, .resp = resp};
+    mv_hw_init(&q.w, &resp->body);
     if (mv_http_response_header(resp, "Content-Security-Policy", CSP) != MV_OK ||
         mv_http_response_header(resp, "X-Content-Type-Options", "nosniff") != MV_OK ||
         mv_http_response_header(resp, "Referrer-Policy", "no-referrer") != MV_OK ||
@@ -1502,8 +1496,8 @@ static void handler(void *ctx, const mv_http_request *r, mv_http_response *resp)
         mv_http_respond_json_error(resp, 421, "wrong Host: use the printed address");
     } else {
         dispatch(&q);
-        if (q.rc != MV_OK) {
-            mv_log(MV_LOG_ERROR, COMPONENT, "cannot build the page: %s", mv_strerror(q.rc));
+        if (q.w.rc != MV_OK) {
+            mv_log(MV_LOG_ERROR, COMPONENT, "cannot build the page: %s", mv_strerror(q.w.rc));
             mv_http_respond_json_error(resp, 500, "cannot build the page");
         }
     }

@@ -3,92 +3,29 @@
  * session's CSRF token, session ids and login tokens are random, compared in constant time,
  * wiped when they die and never logged, and login challenges are MACed with a key in locked
  * memory, so that showing the login page costs no state an unauthenticated visitor could
- * exhaust. No page can show record content:
- * the hospital never holds any. */
+ * exhaust. No page can show record content: the hospital never holds any. This file holds the
+ * sessions, logins, routing and lifecycle; the pages behind a checked session are in
+ * dashboard_pages.c. */
 #include "hospital/dashboard.h"
 
-#include <errno.h>
 #include <pthread.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "core/endian.h"
+#include "hospital/dashboard_internal.h"
+#include "hospital/registry.h"
 #include "medvault/mv_auth.h"
 #include "medvault/mv_codec.h"
 #include "medvault/mv_crypto.h"
-#include "medvault/mv_deployment.h"
 #include "medvault/mv_hmac.h"
-#include "medvault/mv_html.h"
-#include "medvault/mv_httpc.h"
-#include "medvault/mv_json.h"
 #include "medvault/mv_log.h"
 #include "medvault/mv_mem.h"
 #include "medvault/mv_sig.h"
 
-#define COMPONENT "hospital"
-#define APP "medvault hospital admin"
-#define MAX_SESSIONS 64
-#define MAX_TOKENS 64
-/* Successful challenge logins remembered for one challenge window (single use). Only a
- * verified admin login adds one, so this bounds admin logins per 5 minutes, not visitors. */
-#define MAX_USED_CHALLENGES 256
-/* Domain of the challenge MAC (never an Ed25519-signed text: admins sign the login context). */
-#define CHALLENGE_MAC_CONTEXT "medvault-dashboard-challenge-mac-v1\n"
-#define CHALLENGE_BODY_BYTES 16 /* issued (8, big-endian unix seconds) || nonce (8 random bytes) */
-#define CHALLENGE_TAG_BYTES 16  /* HMAC-SHA-256 truncated to 128 bits (RFC 2104 section 5) */
-#define LIST_LIMIT 500          /* rows per table; a note says when more exist */
-#define URL_MAX 1024
-#define STORAGE_TIMEOUT_MS 5000L
-#define STORAGE_CRED_SECONDS 300
-#define COOKIE_NAME "mv_session"
-
-/* One session or login token. `id` is the secret (session id, token). */
-typedef struct slot {
-    uint8_t id[32];
-    uint8_t admin[32]; /* sessions and tokens: the admin's signing key */
-    uint8_t csrf[32];  /* sessions: the CSRF token of their forms */
-    uint64_t created;
-    uint64_t expires;
-    int used;
-} slot;
-
-/* A challenge spent by a successful login: its body (issued || nonce) until its window ends. */
-typedef struct used_challenge {
-    uint8_t body[CHALLENGE_BODY_BYTES];
-    uint64_t expires; /* 0: free */
-} used_challenge;
-
-struct hospital_dash {
-    sqlite3 *db;
-    pthread_mutex_t db_lock; /* one statement sequence at a time on the connection */
-    pthread_mutex_t lock;    /* guards sessions, tokens and used */
-    uint8_t *challenge_key;  /* 32 bytes, secure memory: MACs the login page's challenges */
-    uint64_t (*clock)(void *); /* challenge time (tests); NULL: time(NULL) */
-    void *clock_ctx;
-    const mv_identity *hosp;
-    char *storage_url; /* without trailing '/', or NULL */
-    char *deployment_path; /* read for storage_url when storage_url is NULL; or NULL */
-    hospital_dash_decide_fn decide; /* step-up decisions (set by the hospital), or NULL */
-    void *decide_ctx;
-    slot sessions[MAX_SESSIONS];
-    slot tokens[MAX_TOKENS];
-    used_challenge used[MAX_USED_CHALLENGES];
-};
-
-/* The logged-in admin of one request. */
-typedef struct who {
-    uint8_t key[32];
-    uint8_t sid[32];
-    uint8_t csrf[32];
-    char csrf_hex[65];
-    long long id;
-    char name[129];
-} who;
-
-static uint64_t now_s(void)
+uint64_t dash_now(void)
 {
     return (uint64_t)time(NULL);
 }
@@ -155,7 +92,7 @@ static void forget_admin(hospital_dash *d, const uint8_t admin[32])
 
 static uint64_t challenge_now(const hospital_dash *d)
 {
-    return d->clock ? d->clock(d->clock_ctx) : now_s();
+    return d->clock ? d->clock(d->clock_ctx) : dash_now();
 }
 
 /* mac = HMAC-SHA-256(challenge_key, context || body). */
@@ -225,85 +162,28 @@ static mv_err challenge_spend(hospital_dash *d, const uint8_t ch[32], uint64_t n
 
 /* ---------- registry access ---------- */
 
-static const char *col(sqlite3_stmt *st, int i)
-{
-    const unsigned char *t = sqlite3_column_text(st, i);
-    return t ? (const char *)t : "";
-}
-
-static mv_err prep(hospital_dash *d, const char *sql, sqlite3_stmt **st)
-{
-    if (sqlite3_prepare_v2(d->db, sql, -1, st, NULL) != SQLITE_OK) {
-        mv_log(MV_LOG_ERROR, COMPONENT, "dashboard: registry query failed: %s", sqlite3_errmsg(d->db));
-        *st = NULL;
-        return MV_ERR_IO;
-    }
-    return MV_OK;
-}
-
-/* sqlite3_step that logs a failure; returns SQLITE_ROW, SQLITE_DONE or an error code. */
-static int step(hospital_dash *d, sqlite3_stmt *st)
-{
-    int r = sqlite3_step(st);
-    if (r != SQLITE_ROW && r != SQLITE_DONE)
-        mv_log(MV_LOG_ERROR, COMPONENT, "dashboard: registry query failed: %s", sqlite3_errmsg(d->db));
-    return r;
-}
-
-static mv_err bind_text(sqlite3_stmt *st, int i, const char *s)
-{
-    int r = s ? sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(st, i);
-    return r == SQLITE_OK ? MV_OK : MV_ERR_IO;
-}
-
-/* A single integer result of sql (optionally one text parameter). Caller holds db_lock. */
-static mv_err count1(hospital_dash *d, const char *sql, long long *out)
-{
-    sqlite3_stmt *st = NULL;
-    mv_err rc = prep(d, sql, &st);
-    *out = 0;
-    if (rc == MV_OK) {
-        if (step(d, st) == SQLITE_ROW)
-            *out = sqlite3_column_int64(st, 0);
-        else
-            rc = MV_ERR_IO;
-    }
-    sqlite3_finalize(st);
-    return rc;
-}
-
 /* MV_OK if key is an active admin (then *id and name are set), MV_ERR_FORBIDDEN if not,
- * MV_ERR_IO if the registry cannot be read. Takes db_lock. */
+ * MV_ERR_IO if the registry cannot be read. */
 static mv_err admin_lookup(hospital_dash *d, const uint8_t key[32], long long *id, char name[129])
 {
-    char hex[65];
-    sqlite3_stmt *st = NULL;
-    mv_err rc = mv_hex_encode(hex, sizeof hex, key, 32);
-    if (rc != MV_OK)
-        return rc;
-    pthread_mutex_lock(&d->db_lock);
-    if ((rc = prep(d, "SELECT id, name FROM users WHERE sign_pk = ?1 AND role = 'admin' AND status = 'active'", &st)) !=
-            MV_OK ||
-        (rc = bind_text(st, 1, hex)) != MV_OK)
-        goto out;
-    int r = step(d, st);
-    if (r == SQLITE_ROW) {
-        if (id)
-            *id = sqlite3_column_int64(st, 0);
-        if (name)
-            snprintf(name, 129, "%s", col(st, 1));
-    } else {
-        rc = r == SQLITE_DONE ? MV_ERR_FORBIDDEN : MV_ERR_IO;
-    }
-out:
-    sqlite3_finalize(st);
-    pthread_mutex_unlock(&d->db_lock);
+    registry_user u;
+    mv_err rc = registry_user_get(d->reg, key, &u);
+    if (rc == MV_ERR_NOT_FOUND || (rc == MV_OK && (u.role != REGISTRY_ROLE_ADMIN || strcmp(u.status, "active") != 0)))
+        rc = MV_ERR_FORBIDDEN;
+    else if (rc != MV_OK)
+        rc = MV_ERR_IO;
+    if (rc == MV_OK && id)
+        *id = u.id;
+    if (rc == MV_OK && name)
+        snprintf(name, 129, "%s", u.name);
+    /* The row carries the admin's contact details, which this page never needs. */
+    mv_wipe(&u, sizeof u);
     return rc;
 }
 
 /* ---------- responses ---------- */
 
-static void fail500(mv_http_response *resp)
+void dash_fail500(mv_http_response *resp)
 {
     mv_buf_reset(&resp->body);
     resp->status = 500;
@@ -324,13 +204,13 @@ static mv_err security_headers(mv_http_response *resp)
     return rc;
 }
 
-static void redirect(mv_http_response *resp, const char *location)
+void dash_redirect(mv_http_response *resp, const char *location)
 {
     mv_buf_reset(&resp->body);
     resp->status = 303;
     snprintf(resp->content_type, sizeof resp->content_type, "text/plain; charset=utf-8");
     if (mv_http_response_header(resp, "Location", location) != MV_OK || mv_buf_puts(&resp->body, "see other\n") != MV_OK)
-        fail500(resp);
+        dash_fail500(resp);
 }
 
 /* Sets the session cookie (sid NULL: the cookie is cleared). */
@@ -348,844 +228,14 @@ static mv_err set_cookie(mv_http_response *resp, const uint8_t *sid)
     return rc;
 }
 
-static void html_done(mv_http_response *resp, mv_err rc, int status)
+void dash_html_done(mv_http_response *resp, mv_err rc, int status)
 {
     if (rc != MV_OK) {
-        fail500(resp);
+        dash_fail500(resp);
         return;
     }
     resp->status = status;
     snprintf(resp->content_type, sizeof resp->content_type, "text/html; charset=utf-8");
-}
-
-/* ---------- page frame ---------- */
-
-struct page;
-typedef mv_err (*page_fn)(hospital_dash *d, const who *w, const mv_http_request *req, mv_http_response *resp,
-                          int *status);
-
-typedef struct page {
-    const char *href;
-    const char *label;
-    page_fn fn;
-    int needs_db; /* render under db_lock */
-} page;
-
-static mv_err page_overview(hospital_dash *, const who *, const mv_http_request *, mv_http_response *, int *);
-static mv_err page_departments(hospital_dash *, const who *, const mv_http_request *, mv_http_response *, int *);
-static mv_err page_doctors(hospital_dash *, const who *, const mv_http_request *, mv_http_response *, int *);
-static mv_err page_patients(hospital_dash *, const who *, const mv_http_request *, mv_http_response *, int *);
-static mv_err page_appointments(hospital_dash *, const who *, const mv_http_request *, mv_http_response *, int *);
-static mv_err page_medicines(hospital_dash *, const who *, const mv_http_request *, mv_http_response *, int *);
-static mv_err page_storage(hospital_dash *, const who *, const mv_http_request *, mv_http_response *, int *);
-static mv_err page_alerts(hospital_dash *, const who *, const mv_http_request *, mv_http_response *, int *);
-
-static const page PAGES[] = {
-    {"/admin/", "Overview", page_overview, 1},
-    {"/admin/departments", "Departments", page_departments, 1},
-    {"/admin/doctors", "Doctors", page_doctors, 1},
-    {"/admin/patients", "Patients", page_patients, 1},
-    {"/admin/appointments", "Appointments", page_appointments, 1},
-    {"/admin/medicines", "Medicines", page_medicines, 1},
-    {"/admin/storage", "Storage", page_storage, 0},
-    {"/admin/alerts", "Alerts", page_alerts, 1},
-};
-#define N_PAGES (sizeof PAGES / sizeof PAGES[0])
-
-static mv_err begin(mv_buf *b, const char *title, const char *current)
-{
-    mv_html_link links[N_PAGES];
-    for (size_t i = 0; i < N_PAGES; i++) {
-        links[i].href = PAGES[i].href;
-        links[i].label = PAGES[i].label;
-    }
-    return mv_html_begin(b, APP, title, current ? links : NULL, current ? N_PAGES : 0, current);
-}
-
-/* The footer of every logged-in page: who is signed in, and the logout form. */
-static mv_err end(mv_buf *b, const who *w)
-{
-    mv_err rc = MV_OK;
-    if (w)
-        rc = mv_html_printf(b,
-                            "<footer class=\"muted\"><form class=\"inline\" method=\"post\" action=\"/admin/logout\">"
-                            "Signed in as %s. <input type=\"hidden\" name=\"csrf\" value=\"%s\">"
-                            "<button type=\"submit\">Log out</button></form></footer>\n",
-                            w->name, w->csrf_hex);
-    return rc == MV_OK ? mv_html_end(b) : rc;
-}
-
-static void fmt_time(char *out, size_t cap, sqlite3_stmt *st, int i)
-{
-    struct tm tm;
-    time_t t = (time_t)sqlite3_column_int64(st, i);
-    if (sqlite3_column_type(st, i) == SQLITE_NULL || !gmtime_r(&t, &tm) ||
-        !strftime(out, cap, "%Y-%m-%d %H:%M UTC", &tm))
-        snprintf(out, cap, "-");
-}
-
-static void fmt_bytes(char *out, size_t cap, uint64_t n)
-{
-    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-    double v = (double)n;
-    size_t u = 0;
-    while (v >= 1024.0 && u + 1 < sizeof units / sizeof units[0]) {
-        v /= 1024.0;
-        u++;
-    }
-    if (u == 0)
-        snprintf(out, cap, "%llu B", (unsigned long long)n);
-    else
-        snprintf(out, cap, "%.1f %s", v, units[u]);
-}
-
-/* A "more rows exist" note when a table hit LIST_LIMIT. */
-static mv_err more_note(mv_buf *b, size_t rows)
-{
-    if (rows <= LIST_LIMIT)
-        return MV_OK;
-    return mv_buf_printf(b, "<p class=\"muted\">Showing the first %d rows only.</p>\n", LIST_LIMIT);
-}
-
-/* ---------- pages ---------- */
-
-static mv_err page_overview(hospital_dash *d, const who *w, const mv_http_request *req, mv_http_response *resp,
-                            int *status)
-{
-    static const struct {
-        const char *label;
-        const char *sql;
-        const char *href;
-    } cards[] = {
-        {"Departments", "SELECT count(*) FROM departments", "/admin/departments"},
-        {"Doctors", "SELECT count(*) FROM users WHERE role = 'doctor'", "/admin/doctors"},
-        {"Patients", "SELECT count(*) FROM users WHERE role = 'patient'", "/admin/patients"},
-        {"Pending registrations", "SELECT count(*) FROM users WHERE status = 'pending'", "/admin/patients"},
-        {"Medicines", "SELECT count(*) FROM medicines", "/admin/medicines"},
-        {"Alerts", "SELECT count(*) FROM alerts", "/admin/alerts"},
-    };
-    static const char *const statuses[] = {"requested", "booked", "checked_in", "completed", "cancelled"};
-    mv_buf *b = &resp->body;
-    sqlite3_stmt *st = NULL;
-    mv_err rc = begin(b, "Overview", "/admin/");
-    if (rc == MV_OK)
-        rc = mv_buf_puts(b, "<section id=\"counts\">");
-    for (size_t i = 0; i < sizeof cards / sizeof cards[0] && rc == MV_OK; i++) {
-        long long n = 0;
-        if ((rc = count1(d, cards[i].sql, &n)) == MV_OK)
-            rc = mv_html_printf(b, "<a class=\"card\" href=\"%s\">%s<b>%lld</b></a>", cards[i].href, cards[i].label, n);
-    }
-    if (rc == MV_OK)
-        rc = mv_buf_puts(b, "</section>\n<h2>Appointments by status</h2>\n<table id=\"appointment-counts\"><thead><tr>"
-                            "<th>Status</th><th class=\"num\">Appointments</th></tr></thead><tbody>");
-    if (rc == MV_OK)
-        rc = prep(d, "SELECT count(*) FROM appointments WHERE status = ?1", &st);
-    for (size_t i = 0; i < sizeof statuses / sizeof statuses[0] && rc == MV_OK; i++) {
-        sqlite3_reset(st);
-        if ((rc = bind_text(st, 1, statuses[i])) != MV_OK)
-            break;
-        if (step(d, st) != SQLITE_ROW) {
-            rc = MV_ERR_IO;
-            break;
-        }
-        rc = mv_html_printf(b,
-                            "<tr><td><a href=\"/admin/appointments?status=%s\">%s</a></td><td class=\"num\">%lld</td>"
-                            "</tr>",
-                            statuses[i], statuses[i], (long long)sqlite3_column_int64(st, 0));
-    }
-    sqlite3_finalize(st);
-    if (rc == MV_OK)
-        rc = mv_buf_puts(b, "</tbody></table>\n");
-    if (rc == MV_OK)
-        rc = end(b, w);
-    *status = 200;
-    return rc;
-}
-
-static mv_err page_departments(hospital_dash *d, const who *w, const mv_http_request *req, mv_http_response *resp,
-                               int *status)
-{
-    mv_buf *b = &resp->body;
-    sqlite3_stmt *st = NULL;
-    size_t rows = 0;
-    mv_err rc = begin(b, "Departments", "/admin/departments");
-    if (rc == MV_OK)
-        rc = prep(d,
-                  "SELECT d.name, d.description,"
-                  " (SELECT count(*) FROM user_departments ud JOIN users u ON u.id = ud.user_id"
-                  "   WHERE ud.department = d.name AND u.role = 'doctor'),"
-                  " (SELECT count(*) FROM user_departments ud JOIN users u ON u.id = ud.user_id"
-                  "   WHERE ud.department = d.name AND u.role = 'patient'),"
-                  " d.created_at FROM departments d ORDER BY d.name LIMIT 501",
-                  &st);
-    if (rc == MV_OK)
-        rc = mv_buf_puts(b, "<table id=\"departments\"><thead><tr><th>Department</th><th>Description</th>"
-                            "<th class=\"num\">Doctors</th><th class=\"num\">Patients</th><th>Created</th></tr></thead>"
-                            "<tbody>\n");
-    int r;
-    while (rc == MV_OK && (r = step(d, st)) == SQLITE_ROW && ++rows <= LIST_LIMIT) {
-        char t[40];
-        fmt_time(t, sizeof t, st, 4);
-        rc = mv_html_printf(b,
-                            "<tr><td><a href=\"/admin/appointments?department=%s\">%s</a></td><td>%s</td>"
-                            "<td class=\"num\">%lld</td><td class=\"num\">%lld</td><td>%s</td></tr>\n",
-                            col(st, 0), col(st, 0), col(st, 1), (long long)sqlite3_column_int64(st, 2),
-                            (long long)sqlite3_column_int64(st, 3), t);
-    }
-    if (rc == MV_OK && r != SQLITE_ROW && r != SQLITE_DONE)
-        rc = MV_ERR_IO;
-    sqlite3_finalize(st);
-    if (rc == MV_OK)
-        rc = mv_buf_puts(b, rows ? "</tbody></table>\n"
-                                 : "</tbody></table>\n<p class=\"muted\">No departments yet: registering a doctor "
-                                   "creates the doctor's departments.</p>\n");
-    if (rc == MV_OK)
-        rc = more_note(b, rows);
-    if (rc == MV_OK)
-        rc = end(b, w);
-    *status = 200;
-    return rc;
-}
-
-static mv_err page_doctors(hospital_dash *d, const who *w, const mv_http_request *req, mv_http_response *resp,
-                           int *status)
-{
-    mv_buf *b = &resp->body;
-    sqlite3_stmt *st = NULL;
-    size_t rows = 0;
-    mv_err rc = begin(b, "Doctors", "/admin/doctors");
-    if (rc == MV_OK)
-        rc = prep(d,
-                  "SELECT u.name, (SELECT group_concat(department, ', ') FROM (SELECT department FROM user_departments"
-                  " WHERE user_id = u.id ORDER BY department)), u.status, substr(u.sign_pk, 1, 16), u.registered_at,"
-                  " u.sign_pk FROM users u WHERE u.role = 'doctor' ORDER BY u.name, u.id LIMIT 501",
-                  &st);
-    if (rc == MV_OK)
-        rc = mv_buf_puts(b, "<table id=\"doctors\"><thead><tr><th>Name</th><th>Departments</th><th>Status</th>"
-                            "<th>Key</th><th>Registered</th></tr></thead><tbody>\n");
-    int r;
-    while (rc == MV_OK && (r = step(d, st)) == SQLITE_ROW && ++rows <= LIST_LIMIT) {
-        char t[40];
-        fmt_time(t, sizeof t, st, 4);
-        rc = mv_html_printf(b,
-                            "<tr><td><a href=\"/admin/appointments?doctor=%s\">%s</a></td><td>%s</td>"
-                            "<td class=\"status-%s\">%s</td><td><code title=\"%s\">%s&hellip;</code></td>"
-                            "<td>%s</td></tr>\n",
-                            col(st, 5), col(st, 0), col(st, 1), col(st, 2), col(st, 2), col(st, 5), col(st, 3), t);
-    }
-    if (rc == MV_OK && r != SQLITE_ROW && r != SQLITE_DONE)
-        rc = MV_ERR_IO;
-    sqlite3_finalize(st);
-    if (rc == MV_OK)
-        rc = mv_buf_puts(b, rows ? "</tbody></table>\n" : "</tbody></table>\n<p class=\"muted\">No doctors yet.</p>\n");
-    if (rc == MV_OK)
-        rc = more_note(b, rows);
-    if (rc == MV_OK)
-        rc = end(b, w);
-    *status = 200;
-    return rc;
-}
-
-static mv_err page_patients(hospital_dash *d, const who *w, const mv_http_request *req, mv_http_response *resp,
-                            int *status)
-{
-    mv_buf *b = &resp->body;
-    sqlite3_stmt *st = NULL;
-    size_t rows = 0;
-    mv_err rc = begin(b, "Patients", "/admin/patients");
-    if (rc == MV_OK)
-        rc = prep(d,
-                  "SELECT u.name, u.mrn, u.status, (SELECT min(department) FROM user_departments WHERE user_id = u.id),"
-                  " u.registered_at FROM users u WHERE u.role = 'patient' ORDER BY u.mrn, u.id LIMIT 501",
-                  &st);
-    if (rc == MV_OK)
-        rc = mv_buf_puts(b, "<table id=\"patients\"><thead><tr><th>Name</th><th>MRN</th><th>Status</th>"
-                            "<th>Home department</th><th>Registered</th></tr></thead><tbody>\n");
-    int r;
-    while (rc == MV_OK && (r = step(d, st)) == SQLITE_ROW && ++rows <= LIST_LIMIT) {
-        char t[40];
-        fmt_time(t, sizeof t, st, 4);
-        rc = mv_html_printf(b,
-                            "<tr><td>%s</td><td><code>%s</code></td><td class=\"status-%s\">%s</td><td>%s</td>"
-                            "<td>%s</td></tr>\n",
-                            col(st, 0), col(st, 1), col(st, 2), col(st, 2), col(st, 3), t);
-    }
-    if (rc == MV_OK && r != SQLITE_ROW && r != SQLITE_DONE)
-        rc = MV_ERR_IO;
-    sqlite3_finalize(st);
-    if (rc == MV_OK)
-        rc = mv_buf_puts(b, rows ? "</tbody></table>\n" : "</tbody></table>\n<p class=\"muted\">No patients yet.</p>\n");
-    if (rc == MV_OK)
-        rc = more_note(b, rows);
-    if (rc == MV_OK)
-        rc = end(b, w);
-    *status = 200;
-    return rc;
-}
-
-/* Query parameter `name` of req (NULL if absent, empty or malformed) into out[0..cap). */
-static const char *param(const char *text, size_t len, const char *name, char *out, size_t cap)
-{
-    if (mv_http_form_get(text, len, name, out, cap) != MV_OK || !out[0])
-        return NULL;
-    return out;
-}
-
-/* <option>s of a select: the rows of sql (value, label), the one equal to cur selected. */
-static mv_err options(hospital_dash *d, mv_buf *b, const char *sql, const char *cur)
-{
-    sqlite3_stmt *st = NULL;
-    mv_err rc = prep(d, sql, &st);
-    int r = SQLITE_DONE;
-    while (rc == MV_OK && (r = step(d, st)) == SQLITE_ROW)
-        rc = mv_html_printf(b, cur && !strcmp(cur, col(st, 0)) ? "<option value=\"%s\" selected>%s</option>"
-                                                               : "<option value=\"%s\">%s</option>",
-                            col(st, 0), col(st, 1));
-    if (rc == MV_OK && r != SQLITE_DONE)
-        rc = MV_ERR_IO;
-    sqlite3_finalize(st);
-    return rc;
-}
-
-static mv_err page_appointments(hospital_dash *d, const who *w, const mv_http_request *req, mv_http_response *resp,
-                                int *status)
-{
-    static const char *const statuses[] = {"requested", "booked", "checked_in", "completed", "cancelled"};
-    mv_buf *b = &resp->body;
-    sqlite3_stmt *st = NULL;
-    size_t rows = 0;
-    char dept_v[128], status_v[32], doctor_v[80];
-    const char *q = mv_http_query(req);
-    const size_t ql = strlen(q);
-    const char *dept = param(q, ql, "department", dept_v, sizeof dept_v);
-    const char *stat = param(q, ql, "status", status_v, sizeof status_v);
-    const char *doctor = param(q, ql, "doctor", doctor_v, sizeof doctor_v);
-    if (doctor)
-        for (char *p = doctor_v; *p; p++)
-            if (*p >= 'A' && *p <= 'F')
-                *p = (char)(*p - 'A' + 'a');
-    mv_err rc = begin(b, "Appointments", "/admin/appointments");
-    if (rc == MV_OK)
-        rc = mv_buf_puts(b, "<form id=\"filters\" method=\"get\" action=\"/admin/appointments\">"
-                            "<label>Department <select name=\"department\"><option value=\"\">all</option>");
-    if (rc == MV_OK)
-        rc = options(d, b, "SELECT name, name FROM departments ORDER BY name", dept);
-    if (rc == MV_OK)
-        rc = mv_buf_puts(b, "</select></label> <label>Status <select name=\"status\"><option value=\"\">all</option>");
-    for (size_t i = 0; i < sizeof statuses / sizeof statuses[0] && rc == MV_OK; i++)
-        rc = mv_html_printf(b, stat && !strcmp(stat, statuses[i]) ? "<option selected>%s</option>" : "<option>%s</option>",
-                            statuses[i]);
-    if (rc == MV_OK)
-        rc = mv_buf_puts(b, "</select></label> <label>Doctor <select name=\"doctor\"><option value=\"\">all</option>");
-    if (rc == MV_OK)
-        rc = options(d, b, "SELECT sign_pk, name FROM users WHERE role = 'doctor' ORDER BY name, id", doctor);
-    if (rc == MV_OK)
-        rc = mv_buf_puts(b, "</select></label> <button type=\"submit\">Filter</button></form>\n");
-    if (rc == MV_OK)
-        rc = prep(d,
-                  "SELECT a.id, p.name, p.mrn, a.department, dr.name, a.starts_at, a.place, a.reason, a.status,"
-                  " a.updated_at FROM appointments a JOIN users p ON p.id = a.patient_id"
-                  " LEFT JOIN users dr ON dr.id = a.doctor_id"
-                  " WHERE (?1 IS NULL OR a.department = ?1) AND (?2 IS NULL OR a.status = ?2)"
-                  " AND (?3 IS NULL OR dr.sign_pk = ?3)"
-                  " ORDER BY a.starts_at IS NULL, a.starts_at, a.created_at LIMIT 501",
-                  &st);
-    if (rc == MV_OK && ((rc = bind_text(st, 1, dept)) != MV_OK || (rc = bind_text(st, 2, stat)) != MV_OK ||
-                        (rc = bind_text(st, 3, doctor)) != MV_OK))
-        goto out;
-    if (rc == MV_OK)
-        rc = mv_buf_puts(b, "<table id=\"appointments\"><thead><tr><th>Id</th><th>Patient</th><th>MRN</th>"
-                            "<th>Department</th><th>Doctor</th><th>Starts</th><th>Place</th><th>Reason</th>"
-                            "<th>Status</th><th>Updated</th></tr></thead><tbody>\n");
-    int r;
-    while (rc == MV_OK && (r = step(d, st)) == SQLITE_ROW && ++rows <= LIST_LIMIT) {
-        char t[40], u[40], idp[9];
-        fmt_time(t, sizeof t, st, 5);
-        fmt_time(u, sizeof u, st, 9);
-        snprintf(idp, sizeof idp, "%s", col(st, 0));
-        rc = mv_html_printf(b,
-                            "<tr><td><code title=\"%s\">%s&hellip;</code></td><td>%s</td><td><code>%s</code></td>"
-                            "<td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td class=\"status-%s\">%s</td>"
-                            "<td>%s</td></tr>\n",
-                            col(st, 0), idp, col(st, 1), col(st, 2), col(st, 3), col(st, 4), t, col(st, 6),
-                            col(st, 7), col(st, 8), col(st, 8), u);
-    }
-    if (rc == MV_OK && r != SQLITE_ROW && r != SQLITE_DONE)
-        rc = MV_ERR_IO;
-    if (rc == MV_OK)
-        rc = mv_buf_puts(b, rows ? "</tbody></table>\n"
-                                 : "</tbody></table>\n<p class=\"muted\">No appointments match.</p>\n");
-    if (rc == MV_OK)
-        rc = more_note(b, rows);
-    if (rc == MV_OK)
-        rc = end(b, w);
-out:
-    sqlite3_finalize(st);
-    *status = 200;
-    return rc;
-}
-
-/* ---------- medicines (the only table the dashboard writes) ---------- */
-
-typedef struct med_form {
-    char name[129];
-    char form[65];
-    char strength[65];
-    char dosage[257];
-    char code[65];
-} med_form;
-
-/* Renders the formulary page; `err` (may be NULL) is shown above the form, `f` (may be NULL)
- * prefills it. Caller holds db_lock. */
-static mv_err render_medicines(hospital_dash *d, const who *w, const char *query, const char *err,
-                               const med_form *f, mv_buf *b)
-{
-    sqlite3_stmt *st = NULL;
-    size_t rows = 0;
-    char done[16], edit_v[24];
-    med_form pre;
-    memset(&pre, 0, sizeof pre);
-    const size_t ql = strlen(query);
-    const char *msg = param(query, ql, "done", done, sizeof done);
-    const char *edit = param(query, ql, "edit", edit_v, sizeof edit_v);
-    mv_err rc = begin(b, "Medicines", "/admin/medicines");
-    if (rc == MV_OK && err)
-        rc = mv_html_printf(b, "<p class=\"error\" id=\"message\">%s</p>\n", err);
-    else if (rc == MV_OK && msg && (!strcmp(msg, "saved") || !strcmp(msg, "deleted")))
-        rc = mv_html_printf(b, "<p class=\"ok\" id=\"message\">Medicine %s.</p>\n", msg);
-    if (f)
-        pre = *f;
-    else if (edit && rc == MV_OK) {
-        if ((rc = prep(d, "SELECT name, form, strength, dosage, code FROM medicines WHERE id = ?1", &st)) == MV_OK &&
-            sqlite3_bind_text(st, 1, edit, -1, SQLITE_TRANSIENT) == SQLITE_OK && step(d, st) == SQLITE_ROW) {
-            snprintf(pre.name, sizeof pre.name, "%s", col(st, 0));
-            snprintf(pre.form, sizeof pre.form, "%s", col(st, 1));
-            snprintf(pre.strength, sizeof pre.strength, "%s", col(st, 2));
-            snprintf(pre.dosage, sizeof pre.dosage, "%s", col(st, 3));
-            snprintf(pre.code, sizeof pre.code, "%s", col(st, 4));
-        }
-        sqlite3_finalize(st);
-        st = NULL;
-    }
-    if (rc == MV_OK)
-        rc = prep(d,
-                  "SELECT m.id, m.name, m.form, m.strength, m.dosage, m.code, m.updated_at, u.name FROM medicines m"
-                  " LEFT JOIN users u ON u.id = m.updated_by ORDER BY m.name, m.form, m.strength LIMIT 501",
-                  &st);
-    if (rc == MV_OK)
-        rc = mv_buf_puts(b, "<table id=\"medicines\"><thead><tr><th>Name</th><th>Form</th><th>Strength</th>"
-                            "<th>Dosage</th><th>Code</th><th>Updated</th><th>By</th><th></th></tr></thead><tbody>\n");
-    int r;
-    while (rc == MV_OK && (r = step(d, st)) == SQLITE_ROW && ++rows <= LIST_LIMIT) {
-        char t[40];
-        fmt_time(t, sizeof t, st, 6);
-        long long id = sqlite3_column_int64(st, 0);
-        rc = mv_html_printf(b,
-                            "<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>"
-                            "<a href=\"/admin/medicines?edit=%lld\">Edit</a> "
-                            "<form class=\"inline\" method=\"post\" action=\"/admin/medicines\">"
-                            "<input type=\"hidden\" name=\"csrf\" value=\"%s\">"
-                            "<input type=\"hidden\" name=\"action\" value=\"delete\">"
-                            "<input type=\"hidden\" name=\"id\" value=\"%lld\">"
-                            "<button type=\"submit\">Delete</button></form></td></tr>\n",
-                            col(st, 1), col(st, 2), col(st, 3), col(st, 4), col(st, 5), t, col(st, 7), id,
-                            w->csrf_hex, id);
-    }
-    if (rc == MV_OK && r != SQLITE_ROW && r != SQLITE_DONE)
-        rc = MV_ERR_IO;
-    sqlite3_finalize(st);
-    if (rc == MV_OK)
-        rc = mv_buf_puts(b, rows ? "</tbody></table>\n"
-                                 : "</tbody></table>\n<p class=\"muted\">The formulary is empty.</p>\n");
-    if (rc == MV_OK)
-        rc = more_note(b, rows);
-    if (rc == MV_OK)
-        rc = mv_html_printf(
-            b,
-            "<h2>Add or update a medicine</h2>\n<p class=\"muted\">A medicine is identified by name, form and "
-            "strength: saving one that exists updates its dosage and code.</p>\n"
-            "<form id=\"medicine-form\" method=\"post\" action=\"/admin/medicines\">"
-            "<input type=\"hidden\" name=\"csrf\" value=\"%s\"><input type=\"hidden\" name=\"action\" value=\"save\">"
-            "<p><label>Name <input name=\"name\" required maxlength=\"128\" value=\"%s\"></label> "
-            "<label>Form <input name=\"form\" required maxlength=\"64\" value=\"%s\"></label> "
-            "<label>Strength <input name=\"strength\" required maxlength=\"64\" value=\"%s\"></label></p>"
-            "<p><label>Dosage <input name=\"dosage\" required maxlength=\"256\" size=\"60\" value=\"%s\"></label> "
-            "<label>Code <input name=\"code\" maxlength=\"64\" value=\"%s\"></label></p>"
-            "<p><button type=\"submit\">Save medicine</button></p></form>\n",
-            w->csrf_hex, pre.name, pre.form, pre.strength, pre.dosage, pre.code);
-    if (rc == MV_OK)
-        rc = end(b, w);
-    return rc;
-}
-
-static mv_err page_medicines(hospital_dash *d, const who *w, const mv_http_request *req, mv_http_response *resp,
-                             int *status)
-{
-    *status = 200;
-    return render_medicines(d, w, mv_http_query(req), NULL, NULL, &resp->body);
-}
-
-/* A form field of 1..max bytes (min 0 allows empty); 0 if absent, too long or refused. */
-static int field(const char *body, size_t len, const char *name, char *out, size_t cap, size_t min)
-{
-    mv_err rc = mv_http_form_get(body, len, name, out, cap);
-    if (rc == MV_ERR_NOT_FOUND && min == 0) {
-        out[0] = 0;
-        return 1;
-    }
-    return rc == MV_OK && strlen(out) >= min;
-}
-
-/* POST /admin/medicines (CSRF checked by the caller): action=save (upsert on name, form,
- * strength) or action=delete (id). Success redirects (303) back to the page. */
-static void post_medicines(hospital_dash *d, const who *w, const mv_http_request *req, mv_http_response *resp)
-{
-    const char *body = (const char *)req->body;
-    const size_t len = req->body_len;
-    char action[16], idv[24];
-    med_form f;
-    sqlite3_stmt *st = NULL;
-    const char *err = NULL;
-    int status = 400;
-    mv_err rc = MV_OK;
-    memset(&f, 0, sizeof f);
-    pthread_mutex_lock(&d->db_lock);
-    if (mv_http_form_get(body, len, "action", action, sizeof action) != MV_OK) {
-        err = "Unknown form action.";
-    } else if (!strcmp(action, "save")) {
-        int ok = field(body, len, "name", f.name, sizeof f.name, 1);
-        ok &= field(body, len, "form", f.form, sizeof f.form, 1);
-        ok &= field(body, len, "strength", f.strength, sizeof f.strength, 1);
-        ok &= field(body, len, "dosage", f.dosage, sizeof f.dosage, 1);
-        ok &= field(body, len, "code", f.code, sizeof f.code, 0);
-        if (!ok) {
-            err = "Not saved: name (1-128 bytes), form and strength (1-64 bytes each) and dosage (1-256 bytes) are "
-                  "required, code is at most 64 bytes, and all must be printable text.";
-        } else if ((rc = prep(d,
-                              "INSERT INTO medicines (name, form, strength, dosage, code, updated_by, updated_at)"
-                              " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (name, form, strength) DO UPDATE SET"
-                              " dosage = excluded.dosage, code = excluded.code, updated_by = excluded.updated_by,"
-                              " updated_at = excluded.updated_at",
-                              &st)) == MV_OK &&
-                   (rc = bind_text(st, 1, f.name)) == MV_OK && (rc = bind_text(st, 2, f.form)) == MV_OK &&
-                   (rc = bind_text(st, 3, f.strength)) == MV_OK && (rc = bind_text(st, 4, f.dosage)) == MV_OK &&
-                   (rc = bind_text(st, 5, f.code)) == MV_OK && sqlite3_bind_int64(st, 6, w->id) == SQLITE_OK &&
-                   sqlite3_bind_int64(st, 7, (sqlite3_int64)now_s()) == SQLITE_OK && step(d, st) == SQLITE_DONE) {
-            mv_log(MV_LOG_INFO, COMPONENT, "dashboard: an admin saved a medicine");
-            status = 303;
-        } else {
-            rc = MV_ERR_IO;
-        }
-    } else if (!strcmp(action, "delete")) {
-        char *endp = NULL;
-        errno = 0;
-        long long id = mv_http_form_get(body, len, "id", idv, sizeof idv) == MV_OK && idv[0] >= '0' && idv[0] <= '9'
-                           ? strtoll(idv, &endp, 10)
-                           : -1;
-        if (id < 0 || errno || !endp || *endp) {
-            err = "Not deleted: no such medicine.";
-        } else if ((rc = prep(d, "DELETE FROM medicines WHERE id = ?1", &st)) == MV_OK &&
-                   sqlite3_bind_int64(st, 1, id) == SQLITE_OK && step(d, st) == SQLITE_DONE) {
-            if (sqlite3_changes(d->db) > 0) {
-                mv_log(MV_LOG_INFO, COMPONENT, "dashboard: an admin deleted a medicine");
-                status = 303;
-            } else {
-                err = "Not deleted: no such medicine.";
-                status = 404;
-            }
-        } else {
-            rc = MV_ERR_IO;
-        }
-    } else {
-        err = "Unknown form action.";
-    }
-    sqlite3_finalize(st);
-    if (rc != MV_OK)
-        fail500(resp);
-    else if (status == 303)
-        redirect(resp, !strcmp(action, "save") ? "/admin/medicines?done=saved" : "/admin/medicines?done=deleted");
-    else
-        html_done(resp, render_medicines(d, w, "", err, &f, &resp->body), status);
-    pthread_mutex_unlock(&d->db_lock);
-}
-
-/* ---------- storage (the storage server's GET /v1/stats) ---------- */
-
-/* The storage_url of a deployment file (trailing '/' removed); MV_ERR_NOT_FOUND if it has none. */
-static mv_err deployment_storage_url(const char *path, char *out, size_t cap)
-{
-    mv_deployment dep;
-    mv_err rc = mv_deployment_load(path, &dep);
-    if (rc != MV_OK)
-        return rc;
-    size_t l = strlen(dep.storage_url);
-    while (l && dep.storage_url[l - 1] == '/')
-        l--;
-    if (l == 0 || l >= cap || (strncmp(dep.storage_url, "http://", 7) != 0 && strncmp(dep.storage_url, "https://", 8) != 0))
-        return MV_ERR_NOT_FOUND;
-    memcpy(out, dep.storage_url, l);
-    out[l] = 0;
-    return MV_OK;
-}
-
-/* Calls GET /v1/stats signed by the hospital with a credential it issues itself (role admin,
- * subject = hospital key, STORAGE_CRED_SECONDS). On MV_OK *root owns the parsed answer;
- * otherwise `why` says what went wrong (no secrets in it). */
-static mv_err fetch_stats(hospital_dash *d, const char *storage_url, mv_json **root, char *why, size_t why_cap)
-{
-    mv_credential c;
-    mv_httpc_call call;
-    char cred[MV_CRED_B64_MAX + 1], url[URL_MAX + 16];
-    const uint64_t now = now_s();
-    const uint8_t *pk = mv_identity_sign_pk(d->hosp), *sk = mv_identity_sign_sk(d->hosp);
-    mv_err rc;
-    *root = NULL;
-    memset(&c, 0, sizeof c);
-    mv_httpc_call_init(&call);
-    memcpy(c.subject, pk, 32);
-    snprintf(c.role, sizeof c.role, "admin");
-    c.issued_at = now;
-    c.expires_at = now + STORAGE_CRED_SECONDS;
-    snprintf(url, sizeof url, "%s/v1/stats", storage_url);
-    if ((rc = mv_credential_issue(&c, pk, sk)) != MV_OK || (rc = mv_credential_encode(&c, cred, sizeof cred)) != MV_OK) {
-        snprintf(why, why_cap, "the hospital could not issue its own credential (%s)", mv_strerror(rc));
-        goto out;
-    }
-    call.method = "GET";
-    call.url = url;
-    call.timeout_ms = STORAGE_TIMEOUT_MS;
-    call.response.max = 4u << 20;
-    if ((rc = mv_httpc_sign(&call, pk, sk, cred, now)) != MV_OK || (rc = mv_httpc_run(&call, 1)) != MV_OK ||
-        (rc = call.rc) != MV_OK) {
-        snprintf(why, why_cap, "it could not be reached (%s)", mv_strerror(rc));
-        goto out;
-    }
-    if (call.status != 200) {
-        snprintf(why, why_cap, "it answered HTTP %ld", call.status);
-        rc = MV_ERR_HTTP;
-        goto out;
-    }
-    if ((rc = mv_json_parse((const char *)call.response.ptr, call.response.len, NULL, root, NULL)) != MV_OK ||
-        mv_json_type_of(*root) != MV_JSON_OBJECT) {
-        snprintf(why, why_cap, "its answer was not the expected JSON");
-        rc = MV_ERR_PROTOCOL;
-    }
-out:
-    if (rc != MV_OK) {
-        mv_json_free(*root);
-        *root = NULL;
-    }
-    mv_httpc_call_clear(&call);
-    mv_wipe(cred, sizeof cred);
-    mv_wipe(&c, sizeof c);
-    return rc;
-}
-
-static mv_err stats_row(mv_buf *b, const char *label, const mv_json *o, int is_total)
-{
-    uint64_t records = 0, logical = 0, physical = 0, hits = 0;
-    char lb[32], pb[32];
-    (void)mv_json_get_u64(o, "records", &records);
-    (void)mv_json_get_u64(o, "logical_bytes", &logical);
-    (void)mv_json_get_u64(o, "physical_bytes", &physical);
-    int has_hits = mv_json_get_u64(o, "dedup_hits", &hits) == MV_OK;
-    double savings = logical && physical <= logical ? 100.0 * (1.0 - (double)physical / (double)logical) : 0.0;
-    fmt_bytes(lb, sizeof lb, logical);
-    fmt_bytes(pb, sizeof pb, physical);
-    mv_err rc = mv_html_printf(b,
-                               is_total ? "<tr class=\"total\"><th>%s</th>" : "<tr><td>%s</td>", label);
-    if (rc == MV_OK)
-        rc = mv_html_printf(b,
-                            "<td class=\"num\">%llu</td><td class=\"num\" title=\"%llu bytes\">%s</td>"
-                            "<td class=\"num\" title=\"%llu bytes\">%s</td>",
-                            (unsigned long long)records, (unsigned long long)logical, lb, (unsigned long long)physical,
-                            pb);
-    if (rc == MV_OK)
-        rc = has_hits ? mv_html_printf(b, "<td class=\"num\">%llu</td>", (unsigned long long)hits)
-                      : mv_buf_puts(b, "<td class=\"num\"></td>");
-    if (rc == MV_OK)
-        rc = mv_html_printf(b, "<td class=\"num\">%.1f %%</td></tr>\n", savings);
-    return rc;
-}
-
-static mv_err page_storage(hospital_dash *d, const who *w, const mv_http_request *req, mv_http_response *resp,
-                           int *status)
-{
-    mv_buf *b = &resp->body;
-    mv_json *root = NULL;
-    char why[160];
-    char surl_dep[sizeof ((mv_deployment *)0)->storage_url];
-    const char *surl = d->storage_url;
-    mv_err rc = begin(b, "Storage", "/admin/storage");
-    *status = 200;
-    if (rc != MV_OK)
-        goto out;
-    if (!surl && d->deployment_path && deployment_storage_url(d->deployment_path, surl_dep, sizeof surl_dep) == MV_OK)
-        surl = surl_dep;
-    if (!surl) {
-        rc = mv_buf_puts(b, "<p class=\"error\" id=\"message\">No storage server is configured: set storage_url in "
-                            "hospital.conf (<code>medvault up</code> writes it) to see the savings of deduplication "
-                            "here.</p>\n");
-    } else if (fetch_stats(d, surl, &root, why, sizeof why) != MV_OK) {
-        rc = mv_html_printf(b,
-                            "<p class=\"error\" id=\"message\">The storage server at <code>%s</code> is not "
-                            "available: %s. Is it running?</p>\n",
-                            surl, why);
-    } else {
-        const mv_json *depts = mv_json_get(root, "departments");
-        rc = mv_html_printf(b,
-                            "<p class=\"muted\">From <code>%s</code>. Logical bytes are what a store without "
-                            "deduplication would keep; physical bytes what this one keeps.</p>\n"
-                            "<table id=\"storage\"><thead><tr><th>Department</th><th class=\"num\">Records</th>"
-                            "<th class=\"num\">Logical</th><th class=\"num\">Physical</th>"
-                            "<th class=\"num\">Dedup hits</th><th class=\"num\">Savings</th></tr></thead><tbody>\n",
-                            surl);
-        for (size_t i = 0; rc == MV_OK && mv_json_type_of(depts) == MV_JSON_OBJECT && i < mv_json_len(depts); i++) {
-            size_t kl = 0;
-            const char *k = mv_json_key_at(depts, i, &kl);
-            char name[MV_CRED_MAX_DEPT_LEN + 1];
-            snprintf(name, sizeof name, "%.*s", (int)(kl < sizeof name ? kl : sizeof name - 1), k ? k : "");
-            rc = stats_row(b, name, mv_json_value_at(depts, i), 0);
-        }
-        if (rc == MV_OK)
-            rc = stats_row(b, "All departments", root, 1);
-        if (rc == MV_OK)
-            rc = mv_buf_puts(b, "</tbody></table>\n");
-    }
-    if (rc == MV_OK)
-        rc = end(b, w);
-out:
-    mv_json_free(root);
-    return rc;
-}
-
-/* The pending step-up requests with approve/deny forms (CSRF like the medicine forms). */
-static mv_err stepup_section(hospital_dash *d, const who *w, mv_buf *b)
-{
-    sqlite3_stmt *st = NULL;
-    size_t rows = 0;
-    mv_err rc = mv_buf_puts(b, "<h2>Pending step-up requests</h2>\n");
-    if (rc == MV_OK)
-        rc = prep(d,
-                  "SELECT s.id, s.created_at, u.name, u.sign_pk, u.role FROM stepup_requests s JOIN users u "
-                  "ON u.id = s.user_id WHERE s.status = 'pending' ORDER BY s.created_at, s.id LIMIT 501",
-                  &st);
-    int r = SQLITE_DONE;
-    while (rc == MV_OK && (r = step(d, st)) == SQLITE_ROW && ++rows <= LIST_LIMIT) {
-        char t[40];
-        long long id = sqlite3_column_int64(st, 0);
-        fmt_time(t, sizeof t, st, 1);
-        if (rows == 1)
-            rc = mv_buf_puts(b, "<table id=\"stepup\"><thead><tr><th>Request</th><th>Asked</th><th>User</th>"
-                                "<th>Key</th><th>Role</th><th>Decision</th></tr></thead><tbody>\n");
-        if (rc == MV_OK)
-            rc = mv_html_printf(b,
-                                "<tr><td>%lld</td><td>%s</td><td>%s</td><td><code>%s</code></td><td>%s</td><td>"
-                                "<form class=\"inline\" method=\"post\" action=\"/admin/alerts\">"
-                                "<input type=\"hidden\" name=\"csrf\" value=\"%s\">"
-                                "<input type=\"hidden\" name=\"request\" value=\"%lld\">"
-                                "<button type=\"submit\" name=\"decision\" value=\"approve\">Approve</button> "
-                                "<button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button>"
-                                "</form></td></tr>\n",
-                                id, t, col(st, 2), col(st, 3), col(st, 4), w->csrf_hex, id);
-    }
-    if (rc == MV_OK && r != SQLITE_ROW && r != SQLITE_DONE)
-        rc = MV_ERR_IO;
-    sqlite3_finalize(st);
-    if (rc == MV_OK)
-        rc = mv_buf_puts(b, rows ? "</tbody></table>\n"
-                                 : "<p class=\"muted\" id=\"no-stepup\">No step-up request awaits a decision.</p>\n");
-    return rc;
-}
-
-static mv_err page_alerts(hospital_dash *d, const who *w, const mv_http_request *req, mv_http_response *resp,
-                          int *status)
-{
-    mv_buf *b = &resp->body;
-    sqlite3_stmt *st = NULL;
-    size_t rows = 0;
-    char done[16] = "";
-    const char *q = mv_http_query(req);
-    mv_err rc = begin(b, "Alerts", "/admin/alerts");
-    if (rc == MV_OK && mv_http_form_get(q, strlen(q), "done", done, sizeof done) == MV_OK &&
-        (!strcmp(done, "approved") || !strcmp(done, "denied")))
-        rc = mv_html_printf(b, "<p class=\"ok\" id=\"message\">Step-up request %s.</p>\n", done);
-    if (rc == MV_OK)
-        rc = stepup_section(d, w, b);
-    if (rc == MV_OK)
-        rc = mv_buf_puts(b, "<h2>Alert log</h2>\n");
-    if (rc == MV_OK)
-        rc = prep(d,
-                  "SELECT at, source, kind, principal, address, object, reason, count, last_at, delivered_at "
-                  "FROM alerts ORDER BY last_at DESC, id DESC LIMIT 501",
-                  &st);
-    int r = SQLITE_DONE;
-    while (rc == MV_OK && (r = step(d, st)) == SQLITE_ROW && ++rows <= LIST_LIMIT) {
-        char t[40], last[40], dlv[40];
-        fmt_time(t, sizeof t, st, 0);
-        fmt_time(last, sizeof last, st, 8);
-        if (sqlite3_column_type(st, 9) == SQLITE_NULL)
-            snprintf(dlv, sizeof dlv, "no");
-        else
-            fmt_time(dlv, sizeof dlv, st, 9);
-        if (rows == 1)
-            rc = mv_buf_puts(b, "<table id=\"alerts\"><thead><tr><th>At</th><th>Source</th><th>Kind</th>"
-                                "<th>Principal</th><th>Address</th><th>Object</th><th>Reason</th><th>Count</th>"
-                                "<th>Last seen</th><th>Delivered</th></tr></thead><tbody>\n");
-        if (rc == MV_OK)
-            rc = mv_html_printf(b,
-                                "<tr><td>%s</td><td>%s</td><td>%s</td><td><code>%s</code></td><td>%s</td>"
-                                "<td><code>%s</code></td><td>%s</td><td>%lld</td><td>%s</td><td>%s</td></tr>\n",
-                                t, col(st, 1), col(st, 2), col(st, 3), col(st, 4), col(st, 5), col(st, 6),
-                                (long long)sqlite3_column_int64(st, 7), last, dlv);
-    }
-    if (rc == MV_OK && r != SQLITE_ROW && r != SQLITE_DONE)
-        rc = MV_ERR_IO;
-    sqlite3_finalize(st);
-    if (rc == MV_OK)
-        rc = mv_buf_puts(b, rows ? "</tbody></table>\n"
-                                 : "<p class=\"muted\" id=\"empty\">No alerts recorded. Decoy and intrusion alerts "
-                                   "will appear here.</p>\n");
-    if (rc == MV_OK)
-        rc = more_note(b, rows);
-    if (rc == MV_OK)
-        rc = end(b, w);
-    *status = 200;
-    return rc;
-}
-
-static void simple_page(mv_http_response *resp, const who *w, const char *title, const char *text, int status);
-
-/* POST /admin/alerts (CSRF checked by the caller): request=ID&decision=approve|deny, decided
- * through the hospital's own step-up path (grant signing, alert on deny). */
-static void post_stepup(hospital_dash *d, const who *w, const mv_http_request *req, mv_http_response *resp)
-{
-    char idv[24], decision[16];
-    const char *why = NULL;
-    long long id = 0;
-    const char *body = (const char *)req->body;
-    int ok = mv_http_form_get(body, req->body_len, "request", idv, sizeof idv) == MV_OK &&
-             mv_http_form_get(body, req->body_len, "decision", decision, sizeof decision) == MV_OK &&
-             (!strcmp(decision, "approve") || !strcmp(decision, "deny"));
-    for (size_t i = 0; ok && idv[i]; i++)
-        ok = idv[i] >= '0' && idv[i] <= '9' && i < 15;
-    if (ok)
-        id = strtoll(idv, NULL, 10);
-    if (!ok || id <= 0) {
-        simple_page(resp, w, "Bad request", "Unknown step-up form.", 400);
-        return;
-    }
-    if (!d->decide) {
-        simple_page(resp, w, "Unavailable", "Step-up decisions are not available here.", 503);
-        return;
-    }
-    mv_err rc = d->decide(d->decide_ctx, (int64_t)id, (int64_t)w->id, !strcmp(decision, "approve"), &why);
-    if (rc != MV_OK) {
-        simple_page(resp, w, "Not decided", why ? why : "The step-up request could not be decided.",
-                    rc == MV_ERR_NOT_FOUND ? 404 : rc == MV_ERR_BAD_STATE ? 409 : 500);
-        return;
-    }
-    redirect(resp, !strcmp(decision, "approve") ? "/admin/alerts?done=approved" : "/admin/alerts?done=denied");
 }
 
 void hospital_dash_set_stepup(hospital_dash *d, hospital_dash_decide_fn fn, void *ctx)
@@ -1226,7 +276,7 @@ static int session_check(hospital_dash *d, const mv_http_request *req, who *w)
     if (!cookie_session(req, w->sid))
         return 0;
     pthread_mutex_lock(&d->lock);
-    slot *s = slot_find(d->sessions, MAX_SESSIONS, w->sid, now_s());
+    slot *s = slot_find(d->sessions, MAX_SESSIONS, w->sid, dash_now());
     if (s) {
         memcpy(w->key, s->admin, 32);
         memcpy(w->csrf, s->csrf, 32);
@@ -1249,7 +299,7 @@ static int session_check(hospital_dash *d, const mv_http_request *req, who *w)
 static void start_session(hospital_dash *d, const uint8_t admin[32], mv_http_response *resp)
 {
     uint8_t sid[32], csrf[32];
-    const uint64_t now = now_s();
+    const uint64_t now = dash_now();
     mv_err rc;
     if ((rc = mv_random_bytes(sid, sizeof sid)) == MV_OK && (rc = mv_random_bytes(csrf, sizeof csrf)) == MV_OK) {
         pthread_mutex_lock(&d->lock);
@@ -1261,11 +311,11 @@ static void start_session(hospital_dash *d, const uint8_t admin[32], mv_http_res
         s->expires = now + HOSPITAL_DASH_SESSION_SECONDS;
         s->used = 1;
         pthread_mutex_unlock(&d->lock);
-        redirect(resp, "/admin/");
+        dash_redirect(resp, "/admin/");
         rc = set_cookie(resp, sid);
     }
     if (rc != MV_OK)
-        fail500(resp);
+        dash_fail500(resp);
     else
         mv_log(MV_LOG_INFO, COMPONENT, "dashboard: an admin logged in");
     mv_wipe(sid, sizeof sid);
@@ -1277,32 +327,30 @@ static void login_page(hospital_dash *d, mv_http_response *resp, const char *err
 {
     uint8_t ch[32];
     char hex[65];
-    mv_buf *b = &resp->body;
-    mv_buf_reset(b);
-    mv_err rc = challenge_make(d, challenge_now(d), ch);
-    if (rc == MV_OK)
-        rc = mv_hex_encode(hex, sizeof hex, ch, 32);
-    if (rc == MV_OK)
-        rc = begin(b, "Log in", NULL);
-    if (rc == MV_OK && err)
-        rc = mv_html_printf(b, "<p class=\"error\" id=\"message\">%s</p>\n", err);
-    if (rc == MV_OK)
-        rc = mv_html_printf(
-            b,
-            "<p>Run <code>medvault dashboard --user ADMIN_DIR</code> for a one-time login link, or sign this "
-            "challenge (valid for 5 minutes, once):</p>\n<pre id=\"challenge\">%s</pre>\n"
-            "<p><code>medvault dashboard --sign %s --user ADMIN_DIR</code> prints your key and the signature.</p>\n"
-            "<form id=\"login-form\" method=\"post\" action=\"/admin/login\">"
-            "<input type=\"hidden\" name=\"challenge\" value=\"%s\">"
-            "<p><label>Admin key <input name=\"key\" required size=\"70\" maxlength=\"64\" "
-            "pattern=\"[0-9a-fA-F]{64}\"></label></p>"
-            "<p><label>Signature <input name=\"signature\" required size=\"70\" maxlength=\"128\" "
-            "pattern=\"[0-9a-fA-F]{128}\"></label></p>"
-            "<p><button type=\"submit\">Log in</button></p></form>\n",
-            hex, hex, hex);
-    if (rc == MV_OK)
-        rc = end(b, NULL);
-    html_done(resp, rc, status);
+    mv_hw o;
+    mv_buf_reset(&resp->body);
+    mv_hw_init(&o, &resp->body);
+    o.rc = challenge_make(d, challenge_now(d), ch);
+    if (o.rc == MV_OK)
+        o.rc = mv_hex_encode(hex, sizeof hex, ch, 32);
+    dash_begin(&o, "Log in", NULL);
+    if (err)
+        mv_hw_printf(&o, "<p class=\"error\" id=\"message\">%s</p>\n", err);
+    mv_hw_printf(
+        &o,
+        "<p>Run <code>medvault dashboard --user ADMIN_DIR</code> for a one-time login link, or sign this "
+        "challenge (valid for 5 minutes, once):</p>\n<pre id=\"challenge\">%s</pre>\n"
+        "<p><code>medvault dashboard --sign %s --user ADMIN_DIR</code> prints your key and the signature.</p>\n"
+        "<form id=\"login-form\" method=\"post\" action=\"/admin/login\">"
+        "<input type=\"hidden\" name=\"challenge\" value=\"%s\">"
+        "<p><label>Admin key <input name=\"key\" required size=\"70\" maxlength=\"64\" "
+        "pattern=\"[0-9a-fA-F]{64}\"></label></p>"
+        "<p><label>Signature <input name=\"signature\" required size=\"70\" maxlength=\"128\" "
+        "pattern=\"[0-9a-fA-F]{128}\"></label></p>"
+        "<p><button type=\"submit\">Log in</button></p></form>\n",
+        hex, hex, hex);
+    dash_end(&o, NULL);
+    dash_html_done(resp, mv_hw_finish(&o), status);
 }
 
 /* GET /admin/login?token=T: the one-time token from POST /v1/sessions. */
@@ -1312,7 +360,7 @@ static void login_token(hospital_dash *d, const char *tok_text, mv_http_response
     int found = 0;
     if (strlen(tok_text) == 64 && mv_hex_decode_exact(tok, 32, tok_text, 64) == MV_OK) {
         pthread_mutex_lock(&d->lock);
-        slot *s = slot_find(d->tokens, MAX_TOKENS, tok, now_s());
+        slot *s = slot_find(d->tokens, MAX_TOKENS, tok, dash_now());
         if (s) {
             memcpy(admin, s->admin, 32);
             mv_wipe(s, sizeof *s); /* one use, whatever happens next */
@@ -1388,15 +436,15 @@ static int csrf_ok(const mv_http_request *req, const who *w)
     return ok;
 }
 
-static void simple_page(mv_http_response *resp, const who *w, const char *title, const char *text, int status)
+void dash_simple_page(mv_http_response *resp, const who *w, const char *title, const char *text, int status)
 {
+    mv_hw o;
     mv_buf_reset(&resp->body);
-    mv_err rc = begin(&resp->body, title, w ? "" : NULL);
-    if (rc == MV_OK)
-        rc = mv_html_printf(&resp->body, "<p class=\"error\" id=\"message\">%s</p>\n", text);
-    if (rc == MV_OK)
-        rc = end(&resp->body, w);
-    html_done(resp, rc, status);
+    mv_hw_init(&o, &resp->body);
+    dash_begin(&o, title, w ? "" : NULL);
+    mv_hw_printf(&o, "<p class=\"error\" id=\"message\">%s</p>\n", text);
+    dash_end(&o, w);
+    dash_html_done(resp, mv_hw_finish(&o), status);
 }
 
 int hospital_dash_handle(hospital_dash *d, const mv_http_request *req, mv_http_response *resp)
@@ -1409,13 +457,13 @@ int hospital_dash_handle(hospital_dash *d, const mv_http_request *req, mv_http_r
         return 0;
     memset(&w, 0, sizeof w);
     if (security_headers(resp) != MV_OK) {
-        fail500(resp);
+        dash_fail500(resp);
         return 1;
     }
     const int is_get = !strcmp(req->method, "GET"); /* not HEAD: a HEAD must not spend a login token */
     const int is_post = !strcmp(req->method, "POST");
     if (!strcmp(p, "/admin")) {
-        redirect(resp, "/admin/");
+        dash_redirect(resp, "/admin/");
         return 1;
     }
     if (!strcmp(p, "/admin/login")) {
@@ -1428,57 +476,48 @@ int hospital_dash_handle(hospital_dash *d, const mv_http_request *req, mv_http_r
         else if (is_post)
             login_signed(d, req, resp);
         else
-            simple_page(resp, NULL, "Method not allowed", "Use GET or POST.", 405);
+            dash_simple_page(resp, NULL, "Method not allowed", "Use GET or POST.", 405);
         mv_wipe(tok, sizeof tok);
         return 1;
     }
     if (!session_check(d, req, &w)) {
-        redirect(resp, "/admin/login");
+        dash_redirect(resp, "/admin/login");
         return 1;
     }
     if (!strcmp(p, "/admin/logout")) {
         if (!is_post) {
-            simple_page(resp, &w, "Method not allowed", "Log out with the button.", 405);
+            dash_simple_page(resp, &w, "Method not allowed", "Log out with the button.", 405);
         } else if (!csrf_ok(req, &w)) {
-            simple_page(resp, &w, "Forbidden", "The form was stale or forged (bad CSRF token): reload and retry.", 403);
+            dash_simple_page(resp, &w, "Forbidden", "The form was stale or forged (bad CSRF token): reload and retry.", 403);
         } else {
             pthread_mutex_lock(&d->lock);
-            slot *s = slot_find(d->sessions, MAX_SESSIONS, w.sid, now_s());
+            slot *s = slot_find(d->sessions, MAX_SESSIONS, w.sid, dash_now());
             if (s)
                 mv_wipe(s, sizeof *s);
             pthread_mutex_unlock(&d->lock);
-            redirect(resp, "/admin/login");
+            dash_redirect(resp, "/admin/login");
             if (set_cookie(resp, NULL) != MV_OK)
-                fail500(resp);
+                dash_fail500(resp);
         }
         goto out;
     }
-    const page *pg = NULL;
-    for (size_t i = 0; i < N_PAGES; i++)
-        if (!strcmp(p, PAGES[i].href))
-            pg = &PAGES[i];
+    const dash_page *pg = NULL;
+    for (size_t i = 0; i < dash_n_pages; i++)
+        if (!strcmp(p, dash_pages[i].href))
+            pg = &dash_pages[i];
     if (!pg) {
-        simple_page(resp, &w, "Not found", "There is no such page.", 404);
-    } else if (is_post && pg->fn == page_medicines) {
+        dash_simple_page(resp, &w, "Not found", "There is no such page.", 404);
+    } else if (is_post && pg->post) {
         if (!csrf_ok(req, &w))
-            simple_page(resp, &w, "Forbidden", "The form was stale or forged (bad CSRF token): reload and retry.", 403);
+            dash_simple_page(resp, &w, "Forbidden", "The form was stale or forged (bad CSRF token): reload and retry.", 403);
         else
-            post_medicines(d, &w, req, resp);
-    } else if (is_post && pg->fn == page_alerts) {
-        if (!csrf_ok(req, &w))
-            simple_page(resp, &w, "Forbidden", "The form was stale or forged (bad CSRF token): reload and retry.", 403);
-        else
-            post_stepup(d, &w, req, resp);
+            pg->post(d, &w, req, resp);
     } else if (!is_get) {
-        simple_page(resp, &w, "Method not allowed", "This page only answers GET.", 405);
+        dash_simple_page(resp, &w, "Method not allowed", "This page only answers GET.", 405);
     } else {
         int status = 200;
-        if (pg->needs_db)
-            pthread_mutex_lock(&d->db_lock);
         mv_err rc = pg->fn(d, &w, req, resp, &status);
-        if (pg->needs_db)
-            pthread_mutex_unlock(&d->db_lock);
-        html_done(resp, rc, status);
+        dash_html_done(resp, rc, status);
     }
 out:
     mv_wipe(&w, sizeof w);
@@ -1491,7 +530,7 @@ mv_err hospital_dash_session_token(hospital_dash *d, const uint8_t admin_key[32]
                                    uint64_t *expires_at)
 {
     uint8_t tok[32];
-    const uint64_t now = now_s();
+    const uint64_t now = dash_now();
     mv_err rc;
     if (!d || !admin_key || !token_hex)
         return MV_ERR_INVAL;
@@ -1533,13 +572,12 @@ void hospital_dash_respond_session(hospital_dash *d, const uint8_t admin_key[32]
 
 /* ---------- lifecycle ---------- */
 
-mv_err hospital_dash_new(const char *registry_db_path, const mv_identity *hospital, const char *storage_url,
+mv_err hospital_dash_new(registry *reg, const mv_identity *hospital, const char *storage_url,
                          const char *deployment_path, hospital_dash **out)
 {
     hospital_dash *d = NULL;
-    sqlite3_stmt *st = NULL;
     mv_err rc = MV_OK;
-    if (!registry_db_path || !hospital || !out)
+    if (!reg || !hospital || !out)
         return MV_ERR_INVAL;
     *out = NULL;
     if (storage_url && (strlen(storage_url) > URL_MAX ||
@@ -1549,9 +587,9 @@ mv_err hospital_dash_new(const char *registry_db_path, const mv_identity *hospit
         return rc;
     if (!(d = mv_calloc(1, sizeof *d)))
         return MV_ERR_NOMEM;
+    d->reg = reg;
     d->hosp = hospital;
     pthread_mutex_init(&d->lock, NULL);
-    pthread_mutex_init(&d->db_lock, NULL);
     /* A fresh key per process: a restart invalidates the challenges shown before it, as it
      * already logs everyone out, and needs no key file. */
     if (!(d->challenge_key = mv_secure_alloc(32))) {
@@ -1573,24 +611,7 @@ mv_err hospital_dash_new(const char *registry_db_path, const mv_identity *hospit
         while (l > 8 && d->storage_url[l - 1] == '/')
             d->storage_url[--l] = 0;
     }
-    if (sqlite3_open_v2(registry_db_path, &d->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK ||
-        sqlite3_busy_timeout(d->db, 5000) != SQLITE_OK ||
-        sqlite3_exec(d->db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL) != SQLITE_OK) {
-        mv_log(MV_LOG_ERROR, COMPONENT, "dashboard: cannot open the registry %s: %s", registry_db_path,
-               d->db ? sqlite3_errmsg(d->db) : "out of memory");
-        rc = MV_ERR_IO;
-        goto out;
-    }
-    /* Refuse a file without the registry schema now rather than on every page. */
-    if (sqlite3_prepare_v2(d->db,
-                           "SELECT u.id, u.sign_pk, u.role, u.status, m.id, a.id FROM users u, medicines m, alerts a"
-                           " LIMIT 0",
-                           -1, &st, NULL) != SQLITE_OK) {
-        mv_log(MV_LOG_ERROR, COMPONENT, "dashboard: %s holds no registry", registry_db_path);
-        rc = MV_ERR_IO;
-    }
 out:
-    sqlite3_finalize(st);
     if (rc != MV_OK)
         hospital_dash_free(d);
     else
@@ -1610,12 +631,10 @@ void hospital_dash_free(hospital_dash *d)
 {
     if (!d)
         return;
-    sqlite3_close_v2(d->db);
     mv_secure_free(d->challenge_key);
     mv_free(d->storage_url);
     mv_free(d->deployment_path);
     pthread_mutex_destroy(&d->lock);
-    pthread_mutex_destroy(&d->db_lock);
     mv_wipe(d, sizeof *d);
     mv_free(d);
 }

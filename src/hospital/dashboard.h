@@ -1,8 +1,8 @@
 /* dashboard.h - the hospital's admin dashboard (server-rendered HTML under /admin/), internal to
  * the hospital service (ISSUE4 section 4; issue 5: the alerts page decides step-up requests).
  *
- * The dashboard reads the registry through its own SQLite connection (WAL lets it read while
- * the registry writes; busy_timeout 5000) and writes only the formulary (medicines). Logins:
+ * The dashboard reads the registry, and writes its formulary (medicines), only through the
+ * registry API (registry.h), the same calls the JSON API makes: one schema, one owner. Logins:
  * a one-time token (120 s) handed out by POST /v1/sessions to a signed admin request
  * (hospital_dash_session_token), or the login page's challenge (5 min, one use) signed with
  * Ed25519 over "medvault-dashboard-login-v1\n" + challenge by the key of an active admin.
@@ -22,6 +22,7 @@
 #define MV_HOSPITAL_DASHBOARD_H
 
 #include <stdint.h>
+#include "hospital/registry.h"
 #include "medvault/mv_err.h"
 #include "medvault/mv_http.h"
 #include "medvault/mv_identity.h"
@@ -35,18 +36,16 @@ typedef struct hospital_dash hospital_dash;
 #define HOSPITAL_DASH_CHALLENGE_SECONDS 300
 #define HOSPITAL_DASH_SESSION_SECONDS (8 * 3600)
 
-/* Opens registry_db_path (an existing registry: the schema of db/migrations must be applied)
- * read-write without creating it. hospital is borrowed and must outlive the dashboard: its
- * key signs the short credential (role admin, subject = hospital key, 5 minutes) with which
+/* A dashboard over reg (borrowed: it must outlive the dashboard). hospital is borrowed too:
+ * its key signs the short credential (role admin, subject = hospital key, 5 minutes) with which
  * the storage page calls storage_url's GET /v1/stats. storage_url may be NULL (the storage
  * page then says it is not configured, unless deployment_path names a deployment file, whose
  * storage_url is then read each time the page is shown: `medvault up` starts the hospital
- * before the storage server and writes that file last); both are copied. Errors: MV_ERR_INVAL (NULL path,
- * hospital or out; storage_url not http:// or https://, or over 1024 bytes), MV_ERR_IO (the
- * file cannot be opened or holds no registry), MV_ERR_NOMEM. */
-mv_err hospital_dash_new(const char *registry_db_path, const mv_identity *hospital, const char *storage_url,
-                         const char *deployment_path,
-                         hospital_dash **out) __attribute__((warn_unused_result));
+ * before the storage server and writes that file last); both are copied. Errors: MV_ERR_INVAL
+ * (NULL reg, hospital or out; storage_url not http:// or https://, or over 1024 bytes),
+ * MV_ERR_NOMEM, MV_ERR_CRYPTO. */
+mv_err hospital_dash_new(registry *reg, const mv_identity *hospital, const char *storage_url,
+                         const char *deployment_path, hospital_dash **out) __attribute__((warn_unused_result));
 
 /* Decides step-up request id as admin admin_id (approve 1: sign and store a grant; 0: deny
  * and raise the stepup_failed alert). *why (may be set) explains a refusal. Errors:
@@ -61,7 +60,7 @@ void hospital_dash_set_stepup(hospital_dash *d, hospital_dash_decide_fn fn, void
  * before serving. Accepts a NULL d. */
 void hospital_dash_set_challenge_clock(hospital_dash *d, uint64_t (*now)(void *ctx), void *ctx);
 
-/* Closes the connection and wipes every session, token, used challenge and the challenge key.
+/* Wipes every session, token, used challenge and the challenge key.
  * Accepts NULL. No call on d may be in progress. */
 void hospital_dash_free(hospital_dash *d);
 

@@ -1,6 +1,7 @@
 /* hospital.c - the hospital service: the router and lifecycle of its JSON API (users,
  * credentials and revocation, appointments, delegations, the formulary: handlers in
- * hospital_users.c and hospital_workflow.c, state in the SQLite registry), and the dedup
+ * hospital_users.c, hospital_workflow.c, hospital_alerts.c and hospital_stepup.c, the helpers
+ * they share in hospital_http.c, state in the SQLite registry), and the dedup
  * token service, whose per-department privilege keys never leave this process, so the
  * storage cloud can only match content within one department. Every signed request is
  * refused unless the registry says its subject is an active user, so a suspended or revoked
@@ -163,119 +164,6 @@ mv_err mv_hospital_register(const char *dir, const char *name, const char *role,
     registry_close(reg);
     mv_identity_free(hosp);
     return rc;
-}
-
-/* ---------- shared helpers ---------- */
-
-void hosp_metric_add(struct hosp *h, const char *name, const char *help, const char *labels, uint64_t n)
-{
-    if (mv_metrics_counter_add(h->metrics, name, help, labels, n) != MV_OK)
-        mv_log(MV_LOG_DEBUG, COMPONENT, "metric %s dropped", name);
-}
-
-void hosp_respond_err(mv_http_response *resp, mv_err rc, const char *why)
-{
-    int status = 500;
-    switch (rc) {
-    case MV_ERR_INVAL: case MV_ERR_PARSE: status = 400; break;
-    case MV_ERR_AUTH: status = 401; break;
-    case MV_ERR_FORBIDDEN: status = 403; break;
-    case MV_ERR_NOT_FOUND: status = 404; break;
-    case MV_ERR_EXISTS: case MV_ERR_BAD_STATE: status = 409; break;
-    case MV_ERR_TOO_LARGE: status = 413; break;
-    case MV_ERR_MISDIRECTED: status = 421; break;
-    case MV_ERR_BUSY: case MV_ERR_RATE_LIMITED: case MV_ERR_UNAVAILABLE: status = 503; break;
-    case MV_OK: case MV_ERR_NOMEM: case MV_ERR_IO: case MV_ERR_CRYPTO: case MV_ERR_NET: case MV_ERR_TIMEOUT:
-    case MV_ERR_IDENTITY: case MV_ERR_VERIFY: case MV_ERR_EXPIRED: case MV_ERR_REPLAY: case MV_ERR_PROTOCOL:
-    case MV_ERR_HTTP:
-        status = 500;
-        break;
-    }
-    if (status == 500 || !why) {
-        switch (status) {
-        case 404: why = why ? why : "not found"; break;
-        case 503: why = why ? why : "the registry is busy; retry"; break;
-        case 500: why = "internal error"; break;
-        default: why = why ? why : mv_strerror(rc); break;
-        }
-    }
-    mv_http_respond_json_error(resp, status, why);
-}
-
-int hosp_json_body(const mv_http_request *req, mv_http_response *resp, mv_json **root)
-{
-    mv_json_limits lim = {.max_bytes = 64u << 10, .max_depth = 8, .max_nodes = 4096};
-    *root = NULL;
-    mv_err rc = mv_json_parse((const char *)req->body, req->body_len, &lim, root, NULL);
-    if (rc != MV_OK || mv_json_type_of(*root) != MV_JSON_OBJECT) {
-        mv_json_free(*root);
-        *root = NULL;
-        if (rc == MV_ERR_TOO_LARGE)
-            mv_http_respond_json_error(resp, 413, "body must be a JSON object of at most 64 KiB and 4096 values");
-        else
-            mv_http_respond_json_error(resp, 400, "body must be a JSON object nested at most 8 levels deep");
-        return 1;
-    }
-    return 0;
-}
-
-int hosp_query(const mv_http_request *req, mv_http_response *resp, const char *name, char *out, size_t cap)
-{
-    const char *q = mv_http_query(req);
-    mv_err rc = mv_http_form_get(q, strlen(q), name, out, cap);
-    if (rc == MV_OK)
-        return 1;
-    if (rc == MV_ERR_NOT_FOUND) {
-        out[0] = 0;
-        return 0;
-    }
-    char msg[96];
-    snprintf(msg, sizeof msg, "query parameter %s is malformed or too long", name);
-    mv_http_respond_json_error(resp, 400, msg);
-    return -1;
-}
-
-int hosp_query_limit(const mv_http_request *req, mv_http_response *resp, uint64_t dflt, uint64_t max, uint64_t *out)
-{
-    char lim[24];
-    uint64_t v = 0;
-    int has = hosp_query(req, resp, "limit", lim, sizeof lim);
-    *out = dflt;
-    if (has <= 0)
-        return has < 0;
-    size_t l = strlen(lim);
-    for (size_t i = 0; i < l && l <= 18; i++) {
-        if (lim[i] < '0' || lim[i] > '9') {
-            v = 0;
-            break;
-        }
-        v = v * 10 + (uint64_t)(lim[i] - '0');
-    }
-    if (l == 0 || l > 18 || v == 0 || v > max) {
-        char msg[64];
-        snprintf(msg, sizeof msg, "limit must be 1 to %llu", (unsigned long long)max);
-        mv_http_respond_json_error(resp, 400, msg);
-        return 1;
-    }
-    *out = v;
-    return 0;
-}
-
-int hosp_opt_str(const mv_json *root, const char *key, mv_http_response *resp, const char **out)
-{
-    const mv_json *v = mv_json_get(root, key);
-    size_t len = 0;
-    *out = NULL;
-    if (!v)
-        return 0;
-    *out = mv_json_str(v, &len);
-    if (!*out || strlen(*out) != len) {
-        char msg[96];
-        snprintf(msg, sizeof msg, "%s must be a string", key);
-        mv_http_respond_json_error(resp, 400, msg);
-        return 1;
-    }
-    return 0;
 }
 
 /* ---------- the service ---------- */
@@ -452,7 +340,9 @@ out:
  * whose credential verifies under the hospital key with role keyserver or storage (services
  * have no registry row). */
 enum { AUTH_NONE = 0, AUTH_SIGNED = 1, AUTH_SERVICE = 2 };
-enum { R_ADMIN = 1, R_DOCTOR = 2, R_PATIENT = 4, R_ANY = 7 };
+/* Who may call a route: a set of registry roles. */
+enum { R_ADMIN = REGISTRY_ROLE_ADMIN, R_DOCTOR = REGISTRY_ROLE_DOCTOR, R_PATIENT = REGISTRY_ROLE_PATIENT,
+       R_ANY = REGISTRY_ROLES_ANY };
 
 struct route {
     const char *method;
@@ -543,11 +433,6 @@ static const char *roles_text(unsigned roles)
     case R_ADMIN | R_PATIENT: return "only admins and patients may do this";
     default: return "not allowed for this role";
     }
-}
-
-static unsigned role_bit(const char *role)
-{
-    return !strcmp(role, "admin") ? R_ADMIN : !strcmp(role, "doctor") ? R_DOCTOR : !strcmp(role, "patient") ? R_PATIENT : 0;
 }
 
 /* A credential_misuse alert for a request at the hospital. */
@@ -675,7 +560,7 @@ static void handler(void *ctx, const mv_http_request *req, mv_http_response *res
             if (!authenticate_service(h, req, resp, c))
                 rt->fn(h, req, resp, c, param);
         } else if (!authenticate(h, req, resp, c)) {
-            if (!(role_bit(c->user.role) & rt->roles))
+            if (!((unsigned)c->user.role & rt->roles))
                 mv_http_respond_json_error(resp, 403, roles_text(rt->roles));
             else
                 rt->fn(h, req, resp, c, param);
@@ -715,10 +600,8 @@ mv_err mv_hospital_run(const mv_hospital_config *cfg)
         mv_log(MV_LOG_ERROR, COMPONENT, "cannot open the registry in %s: %s", cfg->dir, mv_strerror(rc));
         goto out;
     }
-    char db[4096];
-    if ((rc = mv_path_join(db, sizeof db, cfg->dir, "registry.db")) != MV_OK ||
-        (rc = hospital_dash_new(db, h.id, cfg->storage_url[0] ? cfg->storage_url : NULL, cfg->deployment, &h.dash)) !=
-            MV_OK) {
+    if ((rc = hospital_dash_new(h.reg, h.id, cfg->storage_url[0] ? cfg->storage_url : NULL, cfg->deployment,
+                                &h.dash)) != MV_OK) {
         mv_log(MV_LOG_ERROR, COMPONENT, "cannot start the dashboard: %s", mv_strerror(rc));
         goto out;
     }

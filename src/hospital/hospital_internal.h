@@ -47,7 +47,7 @@ struct hosp {
     registry *reg;
     struct hospital_dash *dash; /* the admin dashboard (dashboard.h) */
     struct mv_audit *audit;     /* the request log (mv_audit.h), signed with the hospital key */
-    struct hosp_alerts *alerts; /* the alert delivery thread (alerts.c); NULL until started */
+    struct hosp_alerts *alerts; /* the alert delivery thread (hospital_alerts.c); NULL until started */
     hosp_addr_limit *register_limit; /* POST /v1/register per source address */
     hosp_addr_limit *alert_limit;    /* misuse alerts from failed authentication per address */
     pthread_mutex_t lock; /* guards keys[] */
@@ -69,7 +69,7 @@ typedef struct hosp_caller {
 typedef void (*hosp_handler_fn)(struct hosp *h, const mv_http_request *req, mv_http_response *resp,
                                 const hosp_caller *caller, const char *param);
 
-/* ---- shared helpers (hospital.c) ---- */
+/* ---- shared helpers of the handlers (hospital_http.c) ---- */
 void hosp_metric_add(struct hosp *h, const char *name, const char *help, const char *labels, uint64_t n);
 /* Answers a failed registry call: the mv_err picks the status (see registry.h), why (if not
  * NULL) the message. */
@@ -134,7 +134,7 @@ void hosp_medicines_delete(struct hosp *, const mv_http_request *, mv_http_respo
                            const char *);
 void hosp_alerts_list(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *, const char *);
 
-/* ---- alerts.c: aggregation, webhook and syslog delivery, POST /v1/alerts ---- */
+/* ---- hospital_alerts.c: aggregation, webhook and syslog delivery, POST /v1/alerts ---- */
 /* Starts the delivery thread (webhook, if cfg->webhook_url is set) and opens syslog (if
  * cfg->syslog). Errors: MV_ERR_NOMEM, MV_ERR_BAD_STATE (thread). */
 mv_err hosp_alerts_start(struct hosp *h) __attribute__((warn_unused_result));

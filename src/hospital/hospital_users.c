@@ -29,9 +29,9 @@ mv_err hosp_issue_credential(const mv_identity *hosp_id, const char *role, const
         goto out;
     }
     /* Admins act on the registry, not on department data; a patient carries their home one. */
-    if (!strcmp(role, "admin"))
+    if (registry_role_of(role) == REGISTRY_ROLE_ADMIN)
         n = 0;
-    else if (!strcmp(role, "patient") && n > 1)
+    else if (registry_role_of(role) == REGISTRY_ROLE_PATIENT && n > 1)
         n = 1;
     if (n > MV_CRED_MAX_DEPTS) {
         rc = MV_ERR_INVAL;
@@ -67,7 +67,7 @@ mv_err hosp_register(registry *reg, const mv_identity *hosp_id, uint64_t minutes
         return MV_ERR_INVAL;
     /* Validate through the registry's rules first, so a bad role never reaches the signer. */
     if (!registry_name_ok(nu->name) || !nu->role ||
-        (strcmp(nu->role, "admin") && strcmp(nu->role, "doctor") && strcmp(nu->role, "patient"))) {
+        registry_role_of(nu->role) == REGISTRY_ROLE_NONE) {
         if (why)
             *why = "invalid registration: role must be doctor, patient or admin, names are 1-128 printable bytes";
         return MV_ERR_INVAL;
@@ -160,7 +160,7 @@ void hosp_users_add(struct hosp *h, const mv_http_request *req, mv_http_response
     rc = registration_answer(&b, cred, expires, u);
     mv_http_respond_built(resp, rc, 201, &b);
     hosp_metric_add(h, "medvault_hospital_registrations_total", "Users registered", "", 1);
-    mv_log(MV_LOG_INFO, COMPONENT, "registered a user with role %s", u->role);
+    mv_log(MV_LOG_INFO, COMPONENT, "registered a user with role %s", registry_role_name(u->role));
 out:
     mv_wipe(cred, sizeof cred);
     mv_free(u);
@@ -190,7 +190,7 @@ void hosp_users_get(struct hosp *h, const mv_http_request *req, mv_http_response
         hosp_respond_err(resp, rc, "no such user");
         goto out;
     }
-    int private = !strcmp(caller->user.role, "admin") || caller->user.id == u->id;
+    int private = caller->user.role == REGISTRY_ROLE_ADMIN || caller->user.id == u->id;
     rc = registry_user_json(&b, u, private);
     mv_http_respond_built(resp, rc, 200, &b);
 out:
@@ -269,8 +269,8 @@ void hosp_credentials(struct hosp *h, const mv_http_request *req, mv_http_respon
     }
     for (size_t i = 0; i < u->n_departments; i++)
         depts[i] = u->departments[i];
-    if ((rc = hosp_issue_credential(h->id, u->role, depts, u->n_departments, pk, h->cfg->credential_minutes, now, cred,
-                                    sizeof cred, &expires)) != MV_OK ||
+    if ((rc = hosp_issue_credential(h->id, registry_role_name(u->role), depts, u->n_departments, pk,
+                                    h->cfg->credential_minutes, now, cred, sizeof cred, &expires)) != MV_OK ||
         (rc = registry_credential_log(h->reg, u->id, now, expires, "renew")) != MV_OK) {
         hosp_respond_err(resp, rc, NULL);
         goto out;
@@ -402,13 +402,13 @@ void hosp_directory(struct hosp *h, const mv_http_request *req, mv_http_response
         (hd = hosp_query(req, resp, "department", dept, sizeof dept)) < 0 ||
         hosp_query_limit(req, resp, 50, REGISTRY_DIRECTORY_MAX, &limit))
         return;
-    if (hr && role[0] && strcmp(role, "admin") && strcmp(role, "doctor") && strcmp(role, "patient")) {
+    if (hr && role[0] && registry_role_of(role) == REGISTRY_ROLE_NONE) {
         mv_http_respond_json_error(resp, 400, "role must be admin, doctor or patient");
         return;
     }
     mv_buf_init(&b, ANSWER_MAX_USERS);
     mv_err rc = registry_directory_json(h->reg, hq ? q : NULL, hr ? role : NULL, hd ? dept : NULL, (size_t)limit,
-                                        !strcmp(caller->user.role, "admin"), &b);
+                                        caller->user.role == REGISTRY_ROLE_ADMIN, &b);
     if (rc == MV_OK)
         mv_http_respond_json(resp, 200, &b);
     else

@@ -118,7 +118,7 @@ void hosp_appts_create(struct hosp *h, const mv_http_request *req, mv_http_respo
         mv_http_respond_json_error(resp, 503, "out of memory");
         goto out;
     }
-    if (!strcmp(caller->user.role, "patient") && (!pv || !strcmp(pv, "me"))) {
+    if (caller->user.role == REGISTRY_ROLE_PATIENT && (!pv || !strcmp(pv, "me"))) {
         *patient = caller->user;
     } else if (!pv) {
         mv_http_respond_json_error(resp, 400, "patient (a signing key or an MRN) is required");

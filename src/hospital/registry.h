@@ -38,12 +38,28 @@
 
 typedef struct registry registry;
 
+/* A user's role. The values are bits, so that a set of roles (those who may call a route) is
+ * their OR. The registry stores and the JSON API shows the names ("admin", ...). */
+typedef enum registry_role {
+    REGISTRY_ROLE_NONE = 0,
+    REGISTRY_ROLE_ADMIN = 1,
+    REGISTRY_ROLE_DOCTOR = 2,
+    REGISTRY_ROLE_PATIENT = 4,
+} registry_role;
+#define REGISTRY_ROLES_ANY (REGISTRY_ROLE_ADMIN | REGISTRY_ROLE_DOCTOR | REGISTRY_ROLE_PATIENT)
+
+/* The role named s ("admin", "doctor" or "patient"); REGISTRY_ROLE_NONE for any other text
+ * or NULL. */
+registry_role registry_role_of(const char *s);
+/* The name of role; "" for REGISTRY_ROLE_NONE or a value that is not one role. */
+const char *registry_role_name(registry_role role);
+
 typedef struct registry_user {
     int64_t id;
     uint8_t sign_pk[32];
     uint8_t box_pk[32];
     char name[REGISTRY_NAME_MAX + 1];
-    char role[8];    /* admin | doctor | patient */
+    registry_role role;
     char status[12]; /* pending | active | suspended | revoked */
     char mrn[16];    /* "" unless a patient */
     size_t n_departments;
@@ -207,7 +223,9 @@ mv_err registry_patient_json(registry *r, const registry_user *viewer, const cha
 /* ---- formulary and alerts ---- */
 /* {"medicines":[MED...]} whose name contains q (NULL/"" = all), by name. */
 mv_err registry_medicines_json(registry *r, const char *q, mv_buf *b) __attribute__((warn_unused_result));
-/* Upserts on (name, form, strength); *created 1/0; appends MED to b. */
+/* Upserts on (name, form, strength); *created 1/0; appends MED to b (b NULL: nothing is
+ * written). code NULL keeps the code of a medicine that exists ("" for a new one): the JSON API
+ * passes it when the body has no "code", the dashboard when its form leaves Code empty. */
 mv_err registry_medicine_put(registry *r, int64_t actor_id, const char *name, const char *form,
                              const char *strength, const char *dosage, const char *code, uint64_t now, int *created,
                              mv_buf *b, const char **why) __attribute__((warn_unused_result));
@@ -281,5 +299,88 @@ mv_err registry_stepup_get(registry *r, int64_t id, registry_stepup *out) __attr
  * NULL). Errors: MV_ERR_NOT_FOUND, MV_ERR_BAD_STATE (already decided), MV_ERR_INVAL. */
 mv_err registry_stepup_decide(registry *r, int64_t id, int64_t admin_id, const char *grant_b64, uint64_t now,
                               const char **why) __attribute__((warn_unused_result));
+
+/* ---- listings (the admin dashboard's pages, and the JSON lists built on them) ---- */
+/* Each listing calls fn(ctx, row) once per row, in order, at most limit rows (0: all); the
+ * row and its strings live only until fn returns (NULL columns read as "", unset times have
+ * their has_ flag 0). fn runs under the registry's lock, so it must not call the registry; an
+ * error it returns stops the listing and is returned. The dashboard asks for one row more than
+ * it shows, to say that more exist. */
+
+typedef struct registry_counts {
+    uint64_t departments, doctors, patients, pending, medicines, alerts;
+} registry_counts;
+/* Row counts of the overview page: departments, doctors, patients, users pending approval,
+ * medicines, alerts. */
+mv_err registry_counts_get(registry *r, registry_counts *out) __attribute__((warn_unused_result));
+/* *n = the appointments whose status is status (any text: an unknown one counts 0). */
+mv_err registry_appt_count(registry *r, const char *status, uint64_t *n) __attribute__((warn_unused_result));
+
+typedef struct registry_dept_row {
+    const char *name, *description;
+    uint64_t doctors, patients, created_at;
+} registry_dept_row;
+typedef mv_err (*registry_dept_fn)(void *ctx, const registry_dept_row *row);
+/* Departments by name, with their doctors and patients counted. */
+mv_err registry_department_rows(registry *r, size_t limit, registry_dept_fn fn, void *ctx)
+    __attribute__((warn_unused_result));
+
+typedef struct registry_user_row {
+    const char *name, *sign_pk, *mrn, *status; /* sign_pk: 64 lowercase hex */
+    const char *departments;                   /* by name, joined with ", " */
+    const char *first_department;              /* the first by name (a patient's home) */
+    uint64_t registered_at;
+} registry_user_row;
+typedef mv_err (*registry_user_fn)(void *ctx, const registry_user_row *row);
+/* The users of one role: patients by MRN, the others by name. */
+mv_err registry_user_rows(registry *r, registry_role role, size_t limit, registry_user_fn fn, void *ctx)
+    __attribute__((warn_unused_result));
+
+typedef struct registry_appt_row {
+    const char *id, *patient_name, *patient_mrn, *department, *doctor_name, *place, *reason, *status;
+    int has_starts_at;
+    uint64_t starts_at, updated_at;
+} registry_appt_row;
+typedef mv_err (*registry_appt_fn)(void *ctx, const registry_appt_row *row);
+/* Appointments in department, with status, of the doctor whose signing key is doctor_pk (64
+ * lowercase hex); each NULL = any. By starts_at (unset last), then creation. */
+mv_err registry_appt_rows(registry *r, const char *department, const char *status, const char *doctor_pk,
+                          size_t limit, registry_appt_fn fn, void *ctx) __attribute__((warn_unused_result));
+
+typedef struct registry_medicine_row {
+    int64_t id;
+    const char *name, *form, *strength, *dosage, *code;
+    const char *updated_by; /* the name of the user who saved it last ("" if gone) */
+    uint64_t updated_at;
+} registry_medicine_row;
+typedef mv_err (*registry_medicine_fn)(void *ctx, const registry_medicine_row *row);
+/* The formulary by name, form and strength. */
+mv_err registry_medicine_rows(registry *r, size_t limit, registry_medicine_fn fn, void *ctx)
+    __attribute__((warn_unused_result));
+/* Medicine id through fn. MV_ERR_NOT_FOUND if none. */
+mv_err registry_medicine_get(registry *r, int64_t id, registry_medicine_fn fn, void *ctx)
+    __attribute__((warn_unused_result));
+
+typedef struct registry_stepup_row {
+    int64_t id;
+    uint64_t created_at;
+    const char *name, *sign_pk, *role; /* of the user who asked */
+} registry_stepup_row;
+typedef mv_err (*registry_stepup_fn)(void *ctx, const registry_stepup_row *row);
+/* The step-up requests awaiting a decision, oldest first. */
+mv_err registry_stepup_pending_rows(registry *r, size_t limit, registry_stepup_fn fn, void *ctx)
+    __attribute__((warn_unused_result));
+
+typedef struct registry_alert_row {
+    int64_t id;
+    uint64_t at, count, last_at;
+    int delivered; /* 0 until the webhook took it; then delivered_at is set */
+    uint64_t delivered_at;
+    const char *source, *kind, *principal, *address, *object, *reason;
+} registry_alert_row;
+typedef mv_err (*registry_alert_fn)(void *ctx, const registry_alert_row *row);
+/* The alert log by last event, newest first. */
+mv_err registry_alert_rows(registry *r, size_t limit, registry_alert_fn fn, void *ctx)
+    __attribute__((warn_unused_result));
 
 #endif

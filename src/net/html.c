@@ -5,21 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    if (s[0] < 0x80)
-        return 1;
-    size_t need = s[0] >= 0xc2 && s[0] <= 0xdf ? 2 : s[0] >= 0xe0 && s[0] <= 0xef ? 3 : s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : 0;
-    if (need == 0 || need > n)
-        return 0;
-    for (size_t i = 1; i < need; i++)
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-    if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] > 0x9f) || (s[0] == 0xf0 && s[1] < 0x90) ||
-        (s[0] == 0xf4 && s[1] > 0x8f))
-        return 0;
-    return need;
-}
+#include "core/utf8.h"
 
 mv_err mv_html_escape(mv_buf *out, const char *s, size_t len)
 {
@@ -38,7 +24,7 @@ mv_err mv_html_escape(mv_buf *out, const char *s, size_t len)
         case '"': rep = "&quot;"; break;
         case '\'': rep = "&#39;"; break;
         default:
-            if (!(l = utf8_len((const unsigned char *)s + i, len - i))) {
+            if (!(l = mv_utf8_seq((const unsigned char *)s + i, len - i))) {
                 rep = "\xef\xbf\xbd";
                 l = 1;
             }
@@ -70,14 +56,12 @@ mv_err mv_html_text(mv_buf *out, const char *s)
  * check against the arguments at every call site. */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wformat-nonliteral"
-mv_err mv_html_printf(mv_buf *out, const char *fmt, ...)
+static mv_err html_vprintf(mv_buf *out, const char *fmt, va_list ap)
 {
     char spec[32];
     mv_err rc = MV_OK;
-    va_list ap;
     if (!out || !fmt)
         return MV_ERR_INVAL;
-    va_start(ap, fmt);
     const char *p = fmt;
     while (*p && rc == MV_OK) {
         const char *pc = strchr(p, '%');
@@ -116,10 +100,18 @@ mv_err mv_html_printf(mv_buf *out, const char *fmt, ...)
         }
         p = pc + n + 1;
     }
-    va_end(ap);
     return rc;
 }
 #pragma GCC diagnostic pop
+
+mv_err mv_html_printf(mv_buf *out, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    mv_err rc = html_vprintf(out, fmt, ap);
+    va_end(ap);
+    return rc;
+}
 
 /* One small stylesheet for every page (dashboard and local UI). */
 static const char STYLE[] =
@@ -166,4 +158,46 @@ mv_err mv_html_begin(mv_buf *out, const char *app, const char *title, const mv_h
 mv_err mv_html_end(mv_buf *out)
 {
     return out ? mv_buf_puts(out, "</main></body></html>\n") : MV_ERR_INVAL;
+}
+
+/* ---------- the page writer ---------- */
+
+void mv_hw_init(mv_hw *w, mv_buf *b)
+{
+    w->b = b;
+    w->rc = b ? MV_OK : MV_ERR_INVAL;
+}
+
+void mv_hw_printf(mv_hw *w, const char *fmt, ...)
+{
+    va_list ap;
+    if (w->rc != MV_OK)
+        return;
+    va_start(ap, fmt);
+    w->rc = html_vprintf(w->b, fmt, ap);
+    va_end(ap);
+}
+
+void mv_hw_raw(mv_hw *w, const char *markup)
+{
+    if (w->rc == MV_OK)
+        w->rc = markup ? mv_buf_puts(w->b, markup) : MV_ERR_INVAL;
+}
+
+void mv_hw_begin(mv_hw *w, const char *app, const char *title, const mv_html_link *links, size_t n_links,
+                 const char *current)
+{
+    if (w->rc == MV_OK)
+        w->rc = mv_html_begin(w->b, app, title, links, n_links, current);
+}
+
+void mv_hw_end(mv_hw *w)
+{
+    if (w->rc == MV_OK)
+        w->rc = mv_html_end(w->b);
+}
+
+mv_err mv_hw_finish(const mv_hw *w)
+{
+    return w->rc;
 }

@@ -27,6 +27,7 @@
 
 #include "hospital/dashboard.h"
 #include "hospital/migrations.h"
+#include "hospital/registry.h"
 #include "medvault/mv_codec.h"
 #include "medvault/mv_http.h"
 #include "medvault/mv_httpc.h"
@@ -56,7 +57,8 @@ typedef struct harness {
     hospital_dash *dash;
     mv_http_server *srv;
     uint16_t port;
-    sqlite3 *db; /* the test's own connection, for fixtures and checks */
+    registry *reg; /* the registry the dashboard reads, as the hospital opens it */
+    sqlite3 *db;   /* the test's own connection, for fixtures and checks */
     keypair admin, admin2, doctor;
     fake_storage storage;
     _Atomic uint64_t now; /* the challenges' clock (unix seconds); 0: the real one */
@@ -199,11 +201,12 @@ static harness *start(const char *storage_url_mode)
     snprintf(h->db_path, sizeof h->db_path, "%s/registry.db", h->dir);
     snprintf(hdir, sizeof hdir, "%s/hospital", h->dir);
     assert_int_equal(mv_identity_create(hdir, &h->hosp), MV_OK);
+    /* The registry creates the schema (every migration); the fixtures go in beside it. */
+    assert_int_equal(registry_open(h->dir, &h->reg), MV_OK);
+    assert_int_equal(registry_schema_version(h->reg), registry_migration_version(
+                                                          mv_migrations[mv_migrations_count - 1].name));
     assert_int_equal(sqlite3_open(h->db_path, &h->db), SQLITE_OK);
-    exec_sql(h->db, "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON");
-    assert_true(mv_migrations_count >= 1);
-    for (size_t i = 0; i < mv_migrations_count; i++)
-        exec_sql(h->db, mv_migrations[i].sql);
+    exec_sql(h->db, "PRAGMA foreign_keys = ON");
     fixtures(h);
     char url[64];
     const char *surl = NULL;
@@ -212,7 +215,7 @@ static harness *start(const char *storage_url_mode)
         snprintf(url, sizeof url, "http://127.0.0.1:%u/", (unsigned)mv_http_server_port(h->storage.srv));
         surl = url;
     }
-    assert_int_equal(hospital_dash_new(h->db_path, h->hosp, surl, NULL, &h->dash), MV_OK);
+    assert_int_equal(hospital_dash_new(h->reg, h->hosp, surl, NULL, &h->dash), MV_OK);
     hospital_dash_set_challenge_clock(h->dash, harness_clock, h);
     mv_http_config cfg = {
         .listen = "127.0.0.1:0", .max_body = 65536, .threads = 1, .handler = dash_handler, .ctx = h};
@@ -234,6 +237,7 @@ static void stop(harness *h)
     mv_http_server_stop(h->srv);
     storage_stop(h);
     hospital_dash_free(h->dash);
+    registry_close(h->reg);
     sqlite3_close(h->db);
     mv_identity_free(h->hosp);
     nftw(h->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
@@ -821,13 +825,29 @@ static void test_medicines_form(void **state)
     assert_contains(&r, "Medicine saved.");
     assert_contains(&r, "<td>Ibuprofen &lt;b&gt;</td>");
     assert_lacks(&r, "Ibuprofen <b>");
-    /* Same name, form and strength: updated in place. */
+    /* Same name, form and strength: updated in place. An empty Code keeps the code the medicine
+     * has, as registry_medicine_put does for the JSON API (the dashboard used to blank it). */
     snprintf(form, sizeof form,
-             "csrf=%s&action=save&name=Ibuprofen+%%3Cb%%3E&form=tablet&strength=200+mg&dosage=2+tablets", csrf);
+             "csrf=%s&action=save&name=Ibuprofen+%%3Cb%%3E&form=tablet&strength=200+mg&dosage=2+tablets&code=", csrf);
     http(h, "POST", "/admin/medicines", sid, form, &r);
     assert_int_equal(r.status, 303);
     assert_int_equal(query_int(h->db, "SELECT count(*) FROM medicines"), 2);
-    assert_int_equal(query_int(h->db, "SELECT count(*) FROM medicines WHERE dosage = '2 tablets' AND code = ''"), 1);
+    assert_int_equal(query_int(h->db, "SELECT count(*) FROM medicines WHERE dosage = '2 tablets' AND code = '5640'"),
+                     1);
+    /* The same without a code field at all; then a code given replaces the old one. */
+    snprintf(form, sizeof form,
+             "csrf=%s&action=save&name=Ibuprofen+%%3Cb%%3E&form=tablet&strength=200+mg&dosage=3+tablets", csrf);
+    http(h, "POST", "/admin/medicines", sid, form, &r);
+    assert_int_equal(r.status, 303);
+    assert_int_equal(query_int(h->db, "SELECT count(*) FROM medicines WHERE dosage = '3 tablets' AND code = '5640'"),
+                     1);
+    snprintf(form, sizeof form,
+             "csrf=%s&action=save&name=Ibuprofen+%%3Cb%%3E&form=tablet&strength=200+mg&dosage=2+tablets&code=77",
+             csrf);
+    http(h, "POST", "/admin/medicines", sid, form, &r);
+    assert_int_equal(r.status, 303);
+    assert_int_equal(query_int(h->db, "SELECT count(*) FROM medicines WHERE dosage = '2 tablets' AND code = '77'"), 1);
+    assert_int_equal(query_int(h->db, "SELECT count(*) FROM medicines"), 2);
     /* Validation: name of 129 bytes, empty dosage, a control character, missing form. */
     char longname[130];
     memset(longname, 'a', 129);
@@ -965,24 +985,20 @@ static void test_new_errors(void **state)
     (void)state;
     hospital_dash *d = NULL;
     mv_identity *id = NULL;
+    registry *reg = NULL;
     char dir[300], path[320];
     snprintf(dir, sizeof dir, "%s", tu_tmpdir());
     snprintf(path, sizeof path, "%s/h", dir);
     assert_int_equal(mv_identity_create(path, &id), MV_OK);
-    snprintf(path, sizeof path, "%s/missing.db", dir);
-    assert_int_equal(hospital_dash_new(path, id, NULL, NULL, &d), MV_ERR_IO);
+    assert_int_equal(registry_open(dir, &reg), MV_OK);
+    assert_int_equal(hospital_dash_new(NULL, id, NULL, NULL, &d), MV_ERR_INVAL);
     assert_null(d);
-    assert_int_equal(hospital_dash_new(path, NULL, NULL, NULL, &d), MV_ERR_INVAL);
-    assert_int_equal(hospital_dash_new(path, id, "ftp://x", NULL, &d), MV_ERR_INVAL);
-    /* A database without the registry schema. */
-    sqlite3 *db = NULL;
-    snprintf(path, sizeof path, "%s/empty.db", dir);
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    exec_sql(db, "CREATE TABLE t (x)");
-    sqlite3_close(db);
-    assert_int_equal(hospital_dash_new(path, id, NULL, NULL, &d), MV_ERR_IO);
+    assert_int_equal(hospital_dash_new(reg, NULL, NULL, NULL, &d), MV_ERR_INVAL);
+    assert_int_equal(hospital_dash_new(reg, id, "ftp://x", NULL, &d), MV_ERR_INVAL);
+    assert_null(d);
     assert_int_equal(hospital_dash_handle(NULL, NULL, NULL), 0);
     hospital_dash_free(NULL);
+    registry_close(reg);
     mv_identity_free(id);
     nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }

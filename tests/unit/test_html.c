@@ -1,7 +1,8 @@
 /* test_html.c - HTML escaping and the page frame (mv_html.h): the five markup characters,
  * UTF-8 validation (RFC 3629 section 4: overlongs, surrogates, code points above U+10FFFF and
  * truncated sequences become U+FFFD), escaping of every %s in mv_html_printf while numbers
- * are formatted, caps, and the frame's escaping and aria-current. */
+ * are formatted, caps, the frame's escaping and aria-current, and the page writer (mv_hw):
+ * the same bytes as the calls it wraps, and the first error kept while later calls do nothing. */
 #include "testutil.h"
 
 #include <string.h>
@@ -131,12 +132,65 @@ static void test_frame(void **state)
     mv_buf_clear(&b);
 }
 
+static void test_writer(void **state)
+{
+    (void)state;
+    static const mv_html_link links[] = {{"/a", "A"}, {"/b", "B"}};
+    mv_buf want, got;
+    mv_hw w;
+    mv_buf_init(&want, 1 << 16);
+    mv_buf_init(&got, 1 << 16);
+    /* The same page through the writer and through the calls it wraps: the same bytes. */
+    assert_int_equal(mv_html_begin(&want, "app", "T<", links, 2, "/b"), MV_OK);
+    assert_int_equal(mv_html_printf(&want, "<p>%s %d</p>", "x&y", 7), MV_OK);
+    assert_int_equal(mv_buf_puts(&want, "<hr>"), MV_OK);
+    assert_int_equal(mv_html_end(&want), MV_OK);
+    mv_hw_init(&w, &got);
+    mv_hw_begin(&w, "app", "T<", links, 2, "/b");
+    mv_hw_printf(&w, "<p>%s %d</p>", "x&y", 7);
+    mv_hw_raw(&w, "<hr>");
+    mv_hw_end(&w);
+    assert_int_equal(mv_hw_finish(&w), MV_OK);
+    assert_int_equal(got.len, want.len);
+    assert_memory_equal(got.ptr, want.ptr, got.len);
+    mv_buf_clear(&got);
+    mv_buf_clear(&want);
+    /* The first error wins: a write that does not fit fails, and nothing after it is written,
+     * not even what would fit. */
+    mv_buf_init(&got, 8);
+    mv_hw_init(&w, &got);
+    mv_hw_raw(&w, "<p>");
+    mv_hw_printf(&w, "%s", "<<");
+    assert_int_equal(w.rc, MV_ERR_TOO_LARGE);
+    size_t len = got.len;
+    mv_hw_raw(&w, "x");
+    mv_hw_printf(&w, "%d", 1);
+    mv_hw_end(&w);
+    assert_int_equal(got.len, len);
+    assert_int_equal(mv_hw_finish(&w), MV_ERR_TOO_LARGE);
+    /* An error stored by the caller stops the page the same way. */
+    mv_buf_reset(&got);
+    mv_hw_init(&w, &got);
+    w.rc = MV_ERR_IO;
+    mv_hw_raw(&w, "x");
+    assert_int_equal(got.len, 0);
+    assert_int_equal(mv_hw_finish(&w), MV_ERR_IO);
+    /* Misuse: no buffer, or NULL markup. */
+    mv_hw_init(&w, NULL);
+    mv_hw_raw(&w, "x");
+    assert_int_equal(mv_hw_finish(&w), MV_ERR_INVAL);
+    mv_hw_init(&w, &got);
+    mv_hw_raw(&w, NULL);
+    assert_int_equal(mv_hw_finish(&w), MV_ERR_INVAL);
+    mv_buf_clear(&got);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_escape_markup),          cmocka_unit_test(test_escape_utf8),
         cmocka_unit_test(test_escape_errors_and_caps), cmocka_unit_test(test_printf),
-        cmocka_unit_test(test_frame),
+        cmocka_unit_test(test_frame),                  cmocka_unit_test(test_writer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

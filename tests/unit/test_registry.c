@@ -6,7 +6,7 @@
  * the revocation serial (and revoked is final), appointment transitions and who may make
  * them, every rule a delegation must pass before the hospital countersigns it, and (issue 5)
  * alert aggregation and exactly-once delivery marks, device keys, step-up nonces and requests,
- * and migration 0002 keeping existing alerts. */
+ * and migration 0002 keeping existing alerts; role names and the role enum map both ways. */
 #include "testutil.h"
 
 #include <sqlite3.h>
@@ -161,7 +161,7 @@ static void test_legacy_import(void **state)
     key(pk, 1);
     assert_int_equal(registry_user_get(r, pk, &u), MV_OK);
     assert_string_equal(u.name, "dr-a");
-    assert_string_equal(u.role, "doctor");
+    assert_int_equal(u.role, REGISTRY_ROLE_DOCTOR);
     assert_int_equal(u.n_departments, 2);
     assert_string_equal(u.departments[0], "cardiology");
     assert_int_equal(u.registered_at, 1234);
@@ -877,9 +877,100 @@ static void test_migration_0003_keeps_users(void **state)
     registry_close(r);
 }
 
+/* The departments list is written through the listing API and the JSON writer: the exact
+ * bytes the JSON API has always answered (keys in this order, counts per role, escaping). */
+static void test_departments_json_bytes(void **state)
+{
+    (void)state;
+    registry *r = NULL;
+    registry_user u;
+    mv_buf js;
+    int created = 0;
+    fresh_dir();
+    assert_int_equal(registry_open(g_dir, &r), MV_OK);
+    assert_int_equal(add(r, "dr", "doctor", "cardiology", 1, &u), MV_OK);
+    assert_int_equal(add(r, "p", "patient", "cardiology", 2, &u), MV_OK);
+    assert_int_equal(add(r, "q", "patient", "cardiology", 3, &u), MV_OK);
+    assert_int_equal(registry_department_put(r, "cardiology", "Heart \"care\" <b>", 1000, &created, NULL), MV_OK);
+    assert_int_equal(registry_department_put(r, "atrium", "", 1000, &created, NULL), MV_OK);
+    mv_buf_init(&js, 1 << 16);
+    assert_int_equal(registry_departments_json(r, &js), MV_OK);
+    const char want[] = "{\"departments\":[{\"name\":\"atrium\",\"description\":\"\",\"doctors\":0,\"patients\":0},"
+                        "{\"name\":\"cardiology\",\"description\":\"Heart \\\"care\\\" <b>\",\"doctors\":1,"
+                        "\"patients\":2}]}";
+    assert_int_equal(js.len, strlen(want));
+    assert_memory_equal(js.ptr, want, js.len);
+    mv_buf_clear(&js);
+    registry_close(r);
+}
+
+/* A user and a medicine as the JSON API shows them, byte for byte (written with mv_jw since
+ * issue 13; the bytes are those the hand-written code gave). */
+static void test_user_and_medicine_json_bytes(void **state)
+{
+    (void)state;
+    registry *r = NULL;
+    registry_user u;
+    mv_buf js;
+    int created = 0;
+    char want[1024], sk[65], bk[65];
+    fresh_dir();
+    assert_int_equal(registry_open(g_dir, &r), MV_OK);
+    assert_int_equal(add(r, "Pat \"O\"", "patient", "cardiology", 7, &u), MV_OK);
+    assert_int_equal(registry_profile_update(r, u.id, "p@x", "", "a\\b", NULL), MV_OK);
+    assert_int_equal(registry_user_get(r, u.sign_pk, &u), MV_OK);
+    assert_int_equal(mv_hex_encode(sk, sizeof sk, u.sign_pk, 32), MV_OK);
+    assert_int_equal(mv_hex_encode(bk, sizeof bk, u.box_pk, 32), MV_OK);
+    mv_buf_init(&js, 1 << 16);
+    assert_int_equal(registry_user_json(&js, &u, 1), MV_OK);
+    snprintf(want, sizeof want,
+             "{\"name\":\"Pat \\\"O\\\"\",\"role\":\"patient\",\"departments\":[\"cardiology\"],"
+             "\"sign_public_key\":\"%s\",\"box_public_key\":\"%s\",\"status\":\"active\",\"mrn\":\"%s\","
+             "\"registered_at\":1000,\"email\":\"p@x\",\"phone\":\"\",\"about\":\"a\\\\b\"}",
+             sk, bk, u.mrn);
+    assert_int_equal(js.len, strlen(want));
+    assert_memory_equal(js.ptr, want, js.len);
+    mv_buf_reset(&js);
+    assert_int_equal(registry_medicine_put(r, u.id, "Ibu", "tablet", "200 mg", "1 daily", NULL, 3000, &created, &js,
+                                           NULL),
+                     MV_OK);
+    snprintf(want, sizeof want,
+             "{\"id\":1,\"name\":\"Ibu\",\"form\":\"tablet\",\"strength\":\"200 mg\",\"dosage\":\"1 daily\","
+             "\"code\":\"\",\"updated_at\":3000}");
+    assert_int_equal(js.len, strlen(want));
+    assert_memory_equal(js.ptr, want, js.len);
+    mv_buf_clear(&js);
+    registry_close(r);
+}
+
+static void test_roles(void **state)
+{
+    (void)state;
+    static const registry_role roles[] = {REGISTRY_ROLE_ADMIN, REGISTRY_ROLE_DOCTOR, REGISTRY_ROLE_PATIENT};
+    unsigned all = 0;
+    for (size_t i = 0; i < sizeof roles / sizeof roles[0]; i++) {
+        assert_int_equal(registry_role_of(registry_role_name(roles[i])), roles[i]);
+        assert_int_equal(all & (unsigned)roles[i], 0); /* distinct bits */
+        all |= (unsigned)roles[i];
+    }
+    assert_int_equal(all, REGISTRY_ROLES_ANY);
+    assert_string_equal(registry_role_name(REGISTRY_ROLE_PATIENT), "patient");
+    assert_int_equal(registry_role_of("doctor"), REGISTRY_ROLE_DOCTOR);
+    /* Credential roles of services, other spellings and nothing are no user role. */
+    assert_int_equal(registry_role_of("storage"), REGISTRY_ROLE_NONE);
+    assert_int_equal(registry_role_of("Admin"), REGISTRY_ROLE_NONE);
+    assert_int_equal(registry_role_of("admin "), REGISTRY_ROLE_NONE);
+    assert_int_equal(registry_role_of(""), REGISTRY_ROLE_NONE);
+    assert_int_equal(registry_role_of(NULL), REGISTRY_ROLE_NONE);
+    assert_string_equal(registry_role_name(REGISTRY_ROLE_NONE), "");
+    assert_string_equal(registry_role_name((registry_role)REGISTRY_ROLES_ANY), "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_roles),                   cmocka_unit_test(test_departments_json_bytes),
+        cmocka_unit_test(test_user_and_medicine_json_bytes),
         cmocka_unit_test(test_migrations_apply_once),   cmocka_unit_test(test_newer_database_refused),
         cmocka_unit_test(test_legacy_import),           cmocka_unit_test(test_users_and_random_mrns),
         cmocka_unit_test(test_mrn_check_digit),         cmocka_unit_test(test_self_registration_limits),

@@ -1,4 +1,4 @@
-/* alerts.c - the hospital's alert pipeline: every alert (reported by a service or raised here)
+/* hospital_alerts.c - the hospital's alert pipeline: every alert (reported by a service or raised here)
  * is aggregated into one registry row per (source, kind, principal, address, reason) and
  * window, and each row is handed to the webhook until it answers 2xx, then marked delivered
  * so it is never sent again; alerts carry identifiers and fixed reasons only, never content
