@@ -65,13 +65,6 @@ mv_err mv_deployment_write(const mv_deployment *d, mv_buf *out) __attribute__((w
 /* Writes d to path atomically (0644). */
 mv_err mv_deployment_save(const mv_deployment *d, const char *path) __attribute__((warn_unused_result));
 
-/* Checks that n public shares (ids 1..n, 32 bytes each) lie on one polynomial of degree
- * t-1 whose value at 0 is group_pk: every window of t consecutive ids interpolates to
- * group_pk (consecutive windows share t-1 points and the point at 0, so all n points lie
- * on the same polynomial). MV_ERR_VERIFY if not, MV_ERR_INVAL for bad t/n. */
-mv_err mv_public_shares_check(const uint8_t *public_shares, size_t n, size_t t,
-                              const uint8_t group_pk[32]) __attribute__((warn_unused_result));
-
 #ifdef __cplusplus
 }
 #endif

@@ -88,6 +88,16 @@ mv_err mv_feldman_eval(const uint8_t *commitments, size_t t, uint32_t id,
 mv_err mv_feldman_verify(const uint8_t *commitments, size_t t, uint32_t id,
                          const uint8_t share[static MV_SHAMIR_SCALAR_BYTES]) __attribute__((warn_unused_result));
 
+/* Checks that n public shares (elements of ids 1..n, 32 bytes each, public_shares + (i-1)*32
+ * for id i) lie on one polynomial of degree t-1 whose value at 0 is group_pk: every window of
+ * t consecutive ids interpolates to group_pk (consecutive windows share t-1 points and the
+ * point at 0, so all n points lie on the same polynomial). Used on a deployment's key servers
+ * and on a key server's share file, whose caps on n are lower.
+ * Errors: MV_ERR_VERIFY (they do not, an element is not a valid encoding, or a window
+ * interpolates to the identity), MV_ERR_INVAL (NULL, t 0, t > n, n > MV_SHAMIR_MAX_PARTIES). */
+mv_err mv_public_shares_check(const uint8_t *public_shares, size_t n, size_t t,
+                              const uint8_t group_pk[32]) __attribute__((warn_unused_result));
+
 #ifdef __cplusplus
 }
 #endif

@@ -73,6 +73,49 @@ int cli_u64_arg(const char *arg, uint64_t min, uint64_t max, uint64_t *out, cons
     return 0;
 }
 
+int cli_parse(int argc, char **argv, const cli_opt *table, const char *usage)
+{
+    struct option opts[CLI_OPTS_MAX + 1];
+    size_t n = 0;
+    int c;
+    /* The getopt table keeps the order of the command's table, so that abbreviations and
+     * getopt's messages about them stay as they were. */
+    for (; table[n].name; n++) {
+        if (n == CLI_OPTS_MAX) {
+            cli_err("internal error: too many options");
+            return CLI_FAIL;
+        }
+        opts[n] = (struct option){table[n].name, table[n].value ? required_argument : no_argument, NULL, (int)n};
+    }
+    opts[n] = (struct option){NULL, 0, NULL, 0};
+    optind = 0;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (c < 0 || (size_t)c >= n)
+            return cli_usage(usage, 0);
+        if (table[c].value)
+            *table[c].value = optarg;
+        else if (table[c].flag)
+            *table[c].flag = 1;
+        else
+            return cli_usage(usage, 1);
+    }
+    for (size_t i = 0; i < n; i++)
+        if (table[i].required && table[i].value && !*table[i].value)
+            return cli_usage(usage, 0);
+    if (optind != argc)
+        return cli_usage(usage, 0);
+    return -1;
+}
+
+int cli_threads_arg(const char *arg, unsigned *out)
+{
+    uint64_t v = 0;
+    if (cli_u64_arg(arg, 1, 256, &v, "--threads"))
+        return -1;
+    *out = (unsigned)v;
+    return 0;
+}
+
 int cli_print_buf(const mv_buf *b)
 {
     if (b->len && fwrite(b->ptr, 1, b->len, stdout) != b->len)

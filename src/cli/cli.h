@@ -43,6 +43,26 @@ int cli_progress_allowed(void);
  * with done == total it ends the line. Silent under CI or without a terminal. */
 void cli_progress(const char *what, size_t done, size_t total);
 
+/* One row of a command's option table for cli_parse: a long option that takes a value
+ * (stored through value; it points into argv) or a flag (set to 1 through flag). A row with
+ * neither is --help. With required set, a missing option prints the usage. */
+typedef struct cli_opt {
+    const char *name;
+    const char **value;
+    int *flag;
+    int required;
+} cli_opt;
+#define CLI_OPT_HELP {"help", NULL, NULL, 0}
+#define CLI_OPTS_MAX 32
+
+/* Parses argv[1..argc) against table, which ends with a row whose name is NULL (at most
+ * CLI_OPTS_MAX rows). The command takes no positional arguments. Returns -1 to go on, else
+ * the exit code after printing usage: CLI_OK for --help, CLI_USAGE for an unknown option, a
+ * positional argument or a missing required option. */
+int cli_parse(int argc, char **argv, const cli_opt *table, const char *usage);
+/* Reads --threads N (1..256) into *out; prints an error and returns -1 on a bad value. */
+int cli_threads_arg(const char *arg, unsigned *out);
+
 /* Options every command that talks to the services shares. */
 #define CLI_COMMON_HELP                                                                                      \
     "  --deployment F   the deployment file (default $MEDVAULT_DEPLOYMENT)\n"                              \
@@ -98,11 +118,12 @@ int cmd_department(int argc, char **argv);
 int cmd_alerts(int argc, char **argv);
 int cmd_dashboard(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
-/* `medvault user status` and `user show` (cmd_workflow.c). */
+/* `medvault user status` and `user show` (cmd_user_status.c), `user register`
+ * (cmd_user_register.c). */
 int cli_user_status(int argc, char **argv);
 int cli_user_show(int argc, char **argv);
 int cli_user_register(int argc, char **argv);
-/* `medvault user device add|list` (cmd_workflow.c). */
+/* `medvault user device add|list` (cmd_user_device.c). */
 int cli_user_device(int argc, char **argv);
 int cmd_stepup(int argc, char **argv);
 int cmd_ui(int argc, char **argv);

@@ -27,39 +27,27 @@ static const char run_usage[] =
 
 int cmd_hospital_run(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"dir", required_argument, NULL, 'd'},       {"listen", required_argument, NULL, 'l'},
-        {"port-file", required_argument, NULL, 'P'}, {"threads", required_argument, NULL, 'T'},
-        {"token-hmac", required_argument, NULL, 'a'}, {"help", no_argument, NULL, 'h'},
-        {"deployment", required_argument, NULL, 'D'}, {"storage-url", required_argument, NULL, 'S'},
-        {"revocation-poll", required_argument, NULL, 'r'},
-        {"webhook", required_argument, NULL, 'W'},   {"syslog", no_argument, NULL, 'L'},
-        {"alert-window", required_argument, NULL, 'A'},
-        {NULL, 0, NULL, 0},
-    };
     const char *dir = NULL, *listen = NULL, *port_file = NULL, *threads = NULL, *alg = NULL, *deployment = NULL;
     const char *storage_url = NULL, *poll = NULL, *webhook = NULL, *window = NULL;
-    int c, use_syslog = 0;
-    optind = 0;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 'd': dir = optarg; break;
-        case 'l': listen = optarg; break;
-        case 'P': port_file = optarg; break;
-        case 'T': threads = optarg; break;
-        case 'a': alg = optarg; break;
-        case 'D': deployment = optarg; break;
-        case 'S': storage_url = optarg; break;
-        case 'r': poll = optarg; break;
-        case 'W': webhook = optarg; break;
-        case 'L': use_syslog = 1; break;
-        case 'A': window = optarg; break;
-        case 'h': return cli_usage(run_usage, 1);
-        default: return cli_usage(run_usage, 0);
-        }
-    }
-    if (!dir || !listen || optind != argc)
-        return cli_usage(run_usage, 0);
+    int use_syslog = 0;
+    const cli_opt opts[] = {
+        {"dir", &dir, NULL, 1},
+        {"listen", &listen, NULL, 1},
+        {"port-file", &port_file, NULL, 0},
+        {"threads", &threads, NULL, 0},
+        {"token-hmac", &alg, NULL, 0},
+        CLI_OPT_HELP,
+        {"deployment", &deployment, NULL, 0},
+        {"storage-url", &storage_url, NULL, 0},
+        {"revocation-poll", &poll, NULL, 0},
+        {"webhook", &webhook, NULL, 0},
+        {"syslog", NULL, &use_syslog, 0},
+        {"alert-window", &window, NULL, 0},
+        {NULL, NULL, NULL, 0},
+    };
+    int done = cli_parse(argc, argv, opts, run_usage);
+    if (done >= 0)
+        return done;
     mv_hospital_config cfg;
     size_t line = 0;
     mv_err rc = mv_hospital_config_defaults(&cfg, dir, &line);
@@ -92,12 +80,8 @@ int cmd_hospital_run(int argc, char **argv)
         cfg.syslog = 1;
     if (window && cli_u64_arg(window, 1, 86400, &cfg.alert_window_seconds, "--alert-window"))
         return CLI_USAGE;
-    if (threads) {
-        uint64_t v;
-        if (cli_u64_arg(threads, 1, 256, &v, "--threads"))
-            return CLI_USAGE;
-        cfg.threads = (unsigned)v;
-    }
+    if (threads && cli_threads_arg(threads, &cfg.threads))
+        return CLI_USAGE;
     if (alg) {
         if (!strcmp(alg, "sha256")) {
             cfg.token_alg = MV_TOKEN_HMAC_SHA256;

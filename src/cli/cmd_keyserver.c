@@ -14,6 +14,7 @@
 #include "medvault/mv_keyserver.h"
 #include "medvault/mv_log.h"
 #include "medvault/mv_mem.h"
+#include "medvault/mv_shamir.h"
 
 int cmd_keyserver_init(int argc, char **argv);
 int cli_fetch_info(const char *url, mv_json **out, long *status);
@@ -195,36 +196,25 @@ static const char run_usage[] =
 
 static int ks_run(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"dir", required_argument, NULL, 'd'},          {"listen", required_argument, NULL, 'l'},
-        {"hospital-key", required_argument, NULL, 'k'}, {"rate-per-sec", required_argument, NULL, 'r'},
-        {"rate-burst", required_argument, NULL, 'b'},   {"threads", required_argument, NULL, 'T'},
-        {"dkg-timeout", required_argument, NULL, 'D'},  {"port-file", required_argument, NULL, 'P'},
-        {"hospital-url", required_argument, NULL, 'H'}, {"revocation-poll", required_argument, NULL, 'R'},
-        {"help", no_argument, NULL, 'h'},               {NULL, 0, NULL, 0},
-    };
     const char *dir = NULL, *listen = NULL, *hk = NULL, *rate = NULL, *burst = NULL, *threads = NULL,
                *dkg_to = NULL, *port_file = NULL, *hospital_url = NULL, *poll = NULL;
-    int c;
-    optind = 0;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 'd': dir = optarg; break;
-        case 'l': listen = optarg; break;
-        case 'k': hk = optarg; break;
-        case 'r': rate = optarg; break;
-        case 'b': burst = optarg; break;
-        case 'T': threads = optarg; break;
-        case 'D': dkg_to = optarg; break;
-        case 'P': port_file = optarg; break;
-        case 'H': hospital_url = optarg; break;
-        case 'R': poll = optarg; break;
-        case 'h': return cli_usage(run_usage, 1);
-        default: return cli_usage(run_usage, 0);
-        }
-    }
-    if (!dir || !listen || !hk || optind != argc)
-        return cli_usage(run_usage, 0);
+    const cli_opt opts[] = {
+        {"dir", &dir, NULL, 1},
+        {"listen", &listen, NULL, 1},
+        {"hospital-key", &hk, NULL, 1},
+        {"rate-per-sec", &rate, NULL, 0},
+        {"rate-burst", &burst, NULL, 0},
+        {"threads", &threads, NULL, 0},
+        {"dkg-timeout", &dkg_to, NULL, 0},
+        {"port-file", &port_file, NULL, 0},
+        {"hospital-url", &hospital_url, NULL, 0},
+        {"revocation-poll", &poll, NULL, 0},
+        CLI_OPT_HELP,
+        {NULL, NULL, NULL, 0},
+    };
+    int done = cli_parse(argc, argv, opts, run_usage);
+    if (done >= 0)
+        return done;
     mv_keyserver_config cfg;
     size_t line = 0;
     mv_err rc = mv_keyserver_config_defaults(&cfg, dir, &line);
@@ -251,11 +241,8 @@ static int ks_run(int argc, char **argv)
             return CLI_USAGE;
         cfg.rate_burst = (double)v;
     }
-    if (threads) {
-        if (cli_u64_arg(threads, 1, 256, &v, "--threads"))
-            return CLI_USAGE;
-        cfg.threads = (unsigned)v;
-    }
+    if (threads && cli_threads_arg(threads, &cfg.threads))
+        return CLI_USAGE;
     if (dkg_to) {
         if (cli_u64_arg(dkg_to, 1, 86400, &v, "--dkg-timeout"))
             return CLI_USAGE;

@@ -76,44 +76,30 @@ static int guard_args(mv_storage_config *cfg, const char *identity, const char *
 
 static int st_run(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"dir", required_argument, NULL, 'd'},          {"listen", required_argument, NULL, 'l'},
-        {"hospital-key", required_argument, NULL, 'k'}, {"port-file", required_argument, NULL, 'P'},
-        {"threads", required_argument, NULL, 'T'},      {"help", no_argument, NULL, 'h'},
-        {"hospital-url", required_argument, NULL, 'H'}, {"revocation-poll", required_argument, NULL, 'R'},
-        {"identity", required_argument, NULL, 'I'},     {"decoy-url", required_argument, NULL, 'D'},
-        {"profile-floor", required_argument, NULL, 'F'}, {"profile-factor", required_argument, NULL, 'X'},
-        {"profile-denials", required_argument, NULL, 'N'},
-        {"role", required_argument, NULL, 'o'},         {"primary-key", required_argument, NULL, 'p'},
-        {NULL, 0, NULL, 0},
-    };
     const char *dir = NULL, *listen = NULL, *hk = NULL, *port_file = NULL, *threads = NULL, *hospital_url = NULL,
                *poll = NULL, *identity = NULL, *decoy_url = NULL, *floor_arg = NULL, *factor = NULL,
                *denials = NULL, *role = NULL, *primary = NULL;
-    int c;
-    optind = 0;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 'd': dir = optarg; break;
-        case 'l': listen = optarg; break;
-        case 'k': hk = optarg; break;
-        case 'P': port_file = optarg; break;
-        case 'T': threads = optarg; break;
-        case 'H': hospital_url = optarg; break;
-        case 'R': poll = optarg; break;
-        case 'I': identity = optarg; break;
-        case 'D': decoy_url = optarg; break;
-        case 'F': floor_arg = optarg; break;
-        case 'X': factor = optarg; break;
-        case 'N': denials = optarg; break;
-        case 'o': role = optarg; break;
-        case 'p': primary = optarg; break;
-        case 'h': return cli_usage(run_usage, 1);
-        default: return cli_usage(run_usage, 0);
-        }
-    }
-    if (!dir || !listen || !hk || optind != argc)
-        return cli_usage(run_usage, 0);
+    const cli_opt opts[] = {
+        {"dir", &dir, NULL, 1},
+        {"listen", &listen, NULL, 1},
+        {"hospital-key", &hk, NULL, 1},
+        {"port-file", &port_file, NULL, 0},
+        {"threads", &threads, NULL, 0},
+        CLI_OPT_HELP,
+        {"hospital-url", &hospital_url, NULL, 0},
+        {"revocation-poll", &poll, NULL, 0},
+        {"identity", &identity, NULL, 0},
+        {"decoy-url", &decoy_url, NULL, 0},
+        {"profile-floor", &floor_arg, NULL, 0},
+        {"profile-factor", &factor, NULL, 0},
+        {"profile-denials", &denials, NULL, 0},
+        {"role", &role, NULL, 0},
+        {"primary-key", &primary, NULL, 0},
+        {NULL, NULL, NULL, 0},
+    };
+    int done = cli_parse(argc, argv, opts, run_usage);
+    if (done >= 0)
+        return done;
     mv_storage_config cfg;
     size_t line = 0;
     mv_err rc = mv_storage_config_defaults(&cfg, dir, &line);
@@ -125,12 +111,8 @@ static int st_run(int argc, char **argv)
     cfg.port_file = port_file;
     if (cli_hex_arg(hk, cfg.hospital_pk, 32, "--hospital-key"))
         return CLI_USAGE;
-    if (threads) {
-        uint64_t v = 0;
-        if (cli_u64_arg(threads, 1, 256, &v, "--threads"))
-            return CLI_USAGE;
-        cfg.threads = (unsigned)v;
-    }
+    if (threads && cli_threads_arg(threads, &cfg.threads))
+        return CLI_USAGE;
     if (cli_revocation_args(hospital_url, poll, cfg.hospital_url, sizeof cfg.hospital_url, &cfg.revocation_poll_s))
         return CLI_USAGE;
     if (role && strcmp(role, "decoy") == 0) {
@@ -198,6 +180,23 @@ static const char check_usage[] =
     "reference count equals the records naming it. Prints the report and one line per\n"
     "problem. Exit status 0 only if the store is clean, 1 otherwise.\n";
 
+/* The options of check and gc (--dir DIR [--json]), and the store they work on. Returns -1
+ * with *s open, else the exit code. */
+static int offline_args(int argc, char **argv, const char *usage, mv_store **s, int *json)
+{
+    const char *dir = NULL;
+    const cli_opt opts[] = {
+        {"dir", &dir, NULL, 1},
+        {"json", NULL, json, 0},
+        CLI_OPT_HELP,
+        {NULL, NULL, NULL, 0},
+    };
+    int done = cli_parse(argc, argv, opts, usage);
+    if (done >= 0)
+        return done;
+    return open_offline(dir, s) == CLI_OK ? -1 : CLI_FAIL;
+}
+
 struct problems {
     mv_buf text; /* one JSON string per problem, comma-separated */
     size_t n;
@@ -223,26 +222,11 @@ static void on_problem(void *ctx, const char *what)
 
 static int st_check(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"dir", required_argument, NULL, 'd'}, {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},      {NULL, 0, NULL, 0},
-    };
-    const char *dir = NULL;
-    int json = 0, c;
-    optind = 0;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 'd': dir = optarg; break;
-        case 'j': json = 1; break;
-        case 'h': return cli_usage(check_usage, 1);
-        default: return cli_usage(check_usage, 0);
-        }
-    }
-    if (!dir || optind != argc)
-        return cli_usage(check_usage, 0);
     mv_store *s = NULL;
-    if (open_offline(dir, &s) != CLI_OK)
-        return CLI_FAIL;
+    int json = 0;
+    int done = offline_args(argc, argv, check_usage, &s, &json);
+    if (done >= 0)
+        return done;
     struct problems p = {.json = json};
     mv_buf_init(&p.text, (size_t)64 << 20);
     mv_store_check_report rep;
@@ -285,26 +269,11 @@ static const char gc_usage[] =
 
 static int st_gc(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"dir", required_argument, NULL, 'd'}, {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},      {NULL, 0, NULL, 0},
-    };
-    const char *dir = NULL;
-    int json = 0, c;
-    optind = 0;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 'd': dir = optarg; break;
-        case 'j': json = 1; break;
-        case 'h': return cli_usage(gc_usage, 1);
-        default: return cli_usage(gc_usage, 0);
-        }
-    }
-    if (!dir || optind != argc)
-        return cli_usage(gc_usage, 0);
     mv_store *s = NULL;
-    if (open_offline(dir, &s) != CLI_OK)
-        return CLI_FAIL;
+    int json = 0;
+    int done = offline_args(argc, argv, gc_usage, &s, &json);
+    if (done >= 0)
+        return done;
     mv_store_gc_report rep;
     memset(&rep, 0, sizeof rep);
     mv_err rc = mv_store_gc(s, (uint64_t)time(NULL), &rep);

@@ -13,25 +13,6 @@
 #include "medvault/mv_r255.h"
 #include "medvault/mv_shamir.h"
 
-mv_err mv_public_shares_check(const uint8_t *public_shares, size_t n, size_t t, const uint8_t group_pk[32])
-{
-    uint32_t ids[MV_DEPLOY_MAX_SERVERS];
-    uint8_t got[32];
-    mv_err rc;
-    if (!public_shares || t == 0 || t > n || n > MV_DEPLOY_MAX_SERVERS)
-        return MV_ERR_INVAL;
-    for (size_t start = 0; start + t <= n; start++) {
-        for (size_t i = 0; i < t; i++)
-            ids[i] = (uint32_t)(start + i + 1);
-        rc = mv_shamir_combine_elements(ids, public_shares + start * 32, t, got);
-        if (rc != MV_OK)
-            return rc == MV_ERR_INVAL ? MV_ERR_INVAL : MV_ERR_VERIFY;
-        if (!mv_ct_eq(got, group_pk, 32))
-            return MV_ERR_VERIFY;
-    }
-    return MV_OK;
-}
-
 static int url_ok(const char *s, size_t len)
 {
     if (len == 0 || len > MV_DEPLOY_URL_MAX)

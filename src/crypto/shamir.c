@@ -289,3 +289,22 @@ mv_err mv_feldman_verify(const uint8_t *commitments, size_t t, uint32_t id,
     mv_r255_smul_base_any(got, share);
     return mv_ct_eq(got, want, NE) ? MV_OK : MV_ERR_VERIFY;
 }
+
+mv_err mv_public_shares_check(const uint8_t *public_shares, size_t n, size_t t, const uint8_t group_pk[32])
+{
+    uint32_t ids[MV_SHAMIR_MAX_PARTIES];
+    uint8_t got[32];
+    mv_err rc;
+    if (!public_shares || t == 0 || t > n || n > MV_SHAMIR_MAX_PARTIES)
+        return MV_ERR_INVAL;
+    for (size_t start = 0; start + t <= n; start++) {
+        for (size_t i = 0; i < t; i++)
+            ids[i] = (uint32_t)(start + i + 1);
+        rc = mv_shamir_combine_elements(ids, public_shares + start * 32, t, got);
+        if (rc != MV_OK)
+            return rc == MV_ERR_INVAL ? MV_ERR_INVAL : MV_ERR_VERIFY;
+        if (!mv_ct_eq(got, group_pk, 32))
+            return MV_ERR_VERIFY;
+    }
+    return MV_OK;
+}

@@ -1,7 +1,7 @@
 /* fault.c - I/O fault injection for the storage path, inert unless a test arms it, so every
- * write, sync, truncate, unlink and commit can be failed in turn. */
+ * write, sync, truncate, unlink and commit can be failed in turn. The hooks that arm it and
+ * read its count are in store_test.c, which only the test build compiles. */
 #include "fault.h"
-#include "store_test.h"
 
 #include <stdatomic.h>
 
@@ -23,6 +23,6 @@ int mv_store_fault_hit(void)
     }
 }
 
-void mv_store_test_fail_io_after(size_t n) { atomic_store(&countdown, n); }
+void mv_store_fault_arm(size_t n) { atomic_store(&countdown, n); }
 
-uint64_t mv_store_test_io_steps(void) { return atomic_load(&steps); }
+uint64_t mv_store_fault_steps(void) { return atomic_load(&steps); }

@@ -384,25 +384,14 @@ static mv_err keylist_add(void *ctx, const MDB_val *k, const MDB_val *v)
     (void)v;
     if (k->mv_size > KEYMAX)
         return MV_ERR_PARSE;
-    if (l->n == l->cap) {
-        size_t nc = l->cap ? 2 * l->cap : 4;
-        uint8_t *nk = mv_mallocarray(nc, KEYMAX);
-        size_t *nl = mv_mallocarray(nc, sizeof *nl);
-        if (!nk || !nl) {
-            mv_free(nk);
-            mv_free(nl);
-            return MV_ERR_NOMEM;
-        }
-        if (l->n) {
-            memcpy(nk, l->keys, l->n * KEYMAX);
-            memcpy(nl, l->lens, l->n * sizeof *nl);
-        }
-        mv_free(l->keys);
-        mv_free(l->lens);
-        l->keys = nk;
-        l->lens = nl;
-        l->cap = nc;
-    }
+    /* keys and lens share l->cap, which moves only once both have grown: if the second
+     * fails, the first is merely larger than l->cap says. */
+    size_t ck = l->cap, cl = l->cap;
+    mv_err rc;
+    if ((rc = mv_array_grow(&l->keys, &ck, l->n, KEYMAX, 4)) != MV_OK ||
+        (rc = mv_array_grow(&l->lens, &cl, l->n, sizeof *l->lens, 4)) != MV_OK)
+        return rc;
+    l->cap = ck;
     memcpy(l->keys + l->n * KEYMAX, k->mv_data, k->mv_size);
     l->lens[l->n++] = k->mv_size;
     return MV_OK;

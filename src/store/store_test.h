@@ -1,4 +1,5 @@
-/* store_test.h - internal test hooks of the storage engine (tests only). */
+/* store_test.h - internal test hooks of the storage engine, defined in store_test.c and linked
+ * only into the test-only library medvault_test (tests link it; libmedvault holds none). */
 #ifndef MV_STORE_TEST_H
 #define MV_STORE_TEST_H
 

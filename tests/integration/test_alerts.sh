@@ -12,15 +12,14 @@ SINK=${MV_WEBHOOK_SINK_BIN:?MV_WEBHOOK_SINK_BIN must point at mv_webhook_sink}
 OUT=$TMP/webhook.jsonl
 : > "$OUT"
 "$SINK" "$TMP/sink.port" "$OUT" & SINKPID=$!; PIDS+=("$SINKPID")
-for _ in $(seq 100); do [ -s "$TMP/sink.port" ] && break; sleep 0.1; done
+wait_for 10 nonempty "$TMP/sink.port" || fail "the webhook receiver did not start"
 SPORT=$(cat "$TMP/sink.port")
 mkdir -p -m 700 "$TMP/mv/hospital"
 printf 'webhook_url = http://127.0.0.1:%s\nalert_window_seconds = 600\n' "$SPORT" > "$TMP/mv/hospital/hospital.conf"
 
 "$MV" up --dir "$TMP/mv" > "$TMP/up.out" 2> "$TMP/up.err" &
 UP=$!; PIDS+=("$UP")
-for _ in $(seq 900); do [ -f "$TMP/mv/ready" ] && break; kill -0 "$UP" 2>/dev/null || break; sleep 0.1; done
-[ -f "$TMP/mv/ready" ] || { cat "$TMP/up.err" "$TMP"/mv/logs/*.log >&2; fail "medvault up did not become ready"; }
+wait_up
 export MEDVAULT_DEPLOYMENT=$TMP/mv/deployment.json
 ADMIN=$TMP/mv/admin
 HURL=$(json_get "$MEDVAULT_DEPLOYMENT" 'd["hospital_url"]')
@@ -29,8 +28,9 @@ add() { "$MV" user add --user "$ADMIN" --name "$1" --role "$2" --department card
 add alvarez doctor; add bauer doctor; add chen doctor; add carol doctor
 ALVAREZ=$(key_of "$TMP/alvarez")
 lines() { wc -l < "$OUT" | tr -d ' '; }
+lines_at_least() { [ "$(lines)" -ge "$1" ]; }
 # wait_lines N : the sink holds N lines within 20 s
-wait_lines() { for _ in $(seq 200); do [ "$(lines)" -ge "$1" ] && break; sleep 0.1; done; [ "$(lines)" -eq "$1" ]; }
+wait_lines() { wait_for 20 lines_at_least "$1" || true; [ "$(lines)" -eq "$1" ]; }
 alerts_json() { "$MV" alerts --user "$ADMIN" --json > "$TMP/alerts.json"; }
 # count_of KIND REASON : the count of the (single) alert row with that kind and reason
 count_of() { alerts_json; json_get "$TMP/alerts.json" "[a['count'] for a in d['alerts'] if a['kind']=='$1' and a['reason']=='$2']"; }
@@ -112,7 +112,11 @@ pass "step-up by device key: a verifying grant; a wrong device key: 403 and one 
 RID=$(json_get "$TMP/req.json" 'd["request"]')
 [ "$(json_get "$TMP/req.json" 'd["status"]')" = pending ] || fail "a step-up request should be pending"
 "$MV" stepup --request --wait --user "$TMP/bauer" --json > "$TMP/wait.json" 2>/dev/null & WAITER=$!
-sleep 1
+# The waiter must have joined the pending request before it is decided (else it would open a
+# new one): its first poll of it is the second in the hospital's audit log (the first was ours).
+polls_of() { grep -c "\"action\":\"GET /v1/stepup/$1\"" "$TMP/mv/hospital/audit/audit.log" || true; }
+polled_twice() { [ "$(polls_of "$1")" -ge 2 ]; }
+wait_for 10 polled_twice "$RID" || fail "the waiting client never polled request $RID"
 "$MV" stepup approve "$RID" --user "$TMP/alvarez" 2>/dev/null && fail "a doctor approved a step-up"
 "$MV" stepup approve "$RID" --user "$ADMIN" > /dev/null || fail "the admin could not approve"
 wait "$WAITER" || fail "the waiting client did not get its grant"
@@ -146,13 +150,19 @@ pass "dashboard alerts page: count and delivered columns; a pending step-up appr
 # The webhook goes down: a new alert waits (undelivered), and is delivered exactly once when
 # the webhook comes back on the same port.
 stop_pid "$SINKPID"
+failures() { metric "$HURL" "$TMP/mv/hospital" medvault_hospital_webhook_failures_total; }
+failed_since() { [ "$(failures)" -gt "$1" ]; }
+FAILED=$(failures)
 report "$TMP/svc" honeytoken "honeytoken read" > /dev/null
-sleep 2
+wait_for 10 failed_since "$FAILED" || fail "the hospital never tried the webhook while it was down"
 [ "$(json_get <(alerts_json; cat "$TMP/alerts.json") "[a['delivered'] for a in d['alerts'] if a['kind']=='honeytoken']")" = "[False]" ] \
   || fail "an alert was marked delivered while the webhook was down"
 "$SINK" "$TMP/sink.port" "$OUT" "$SPORT" & SINKPID=$!; PIDS+=("$SINKPID")
-for _ in $(seq 400); do [ "$(lines)" -ge 6 ] && break; sleep 0.1; done
-sleep 2
+wait_for 40 lines_at_least 6 || true
+# Once every alert is marked delivered nothing is left to send: a seventh line would be a
+# second delivery.
+all_delivered() { alerts_json; [ "$(json_get "$TMP/alerts.json" "all(a['delivered'] for a in d['alerts'])")" = True ]; }
+wait_for 10 all_delivered || true
 [ "$(lines)" -eq 6 ] || fail "after the webhook came back it should hold 6 POSTs, got $(lines)"
 json_get - 'd["kind"]=="honeytoken"' < <(sed -n 6p "$OUT") | grep -qx True || fail "the waiting alert was not delivered"
 [ "$(count_of honeytoken 'honeytoken read')" = "[1]" ] && [ "$(json_get "$TMP/alerts.json" "all(a['delivered'] for a in d['alerts'])")" = True ] \

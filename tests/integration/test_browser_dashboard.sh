@@ -17,8 +17,7 @@ command -v node > /dev/null || fail "node is missing (bash scripts/setup.sh --br
 "$MV" up --dir "$TMP/mv" > "$TMP/up.out" 2> "$TMP/up.err" &
 UP=$!
 PIDS+=("$UP")
-for _ in $(seq 900); do [ -f "$TMP/mv/ready" ] && break; kill -0 "$UP" 2>/dev/null || break; sleep 0.1; done
-[ -f "$TMP/mv/ready" ] || { cat "$TMP/up.err" "$TMP"/mv/logs/*.log >&2; fail "medvault up did not become ready"; }
+wait_up
 export MEDVAULT_DEPLOYMENT=$TMP/mv/deployment.json
 ADMIN=$TMP/mv/admin
 key_of() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]+"/public.json"))["sign_public_key"])' "$1"; }

@@ -13,9 +13,9 @@ command -v node >/dev/null || fail "node is missing (bash scripts/setup.sh --bro
 [ -d "$repo/tests/browser/node_modules/playwright-core" ] || fail "playwright-core is missing (bash scripts/setup.sh --browser)"
 
 "$MV" up --dir "$TMP/mv" > "$TMP/up.out" 2> "$TMP/up.err" &
-PIDS+=("$!")
-for _ in $(seq 900); do [ -f "$TMP/mv/ready" ] && break; sleep 0.1; done
-[ -f "$TMP/mv/ready" ] || fail "medvault up did not become ready"
+UP=$!
+PIDS+=("$UP")
+wait_up
 export MEDVAULT_DEPLOYMENT=$TMP/mv/deployment.json
 admin() { "$MV" "$@" --user "$TMP/mv/admin" --json; }
 for u in "drone doctor cardiology" "drtwo doctor cardiology" "pat patient"; do
@@ -32,7 +32,7 @@ declare -A URL
 for n in drone pat; do
   "$MV" ui --user "$TMP/$n" > "$TMP/$n.ui.out" 2> "$TMP/$n.ui.err" &
   PIDS+=("$!")
-  for _ in $(seq 100); do grep -q '^medvault ui: open ' "$TMP/$n.ui.out" 2>/dev/null && break; sleep 0.1; done
+  wait_for 10 file_has "$TMP/$n.ui.out" '^medvault ui: open ' || true
   URL[$n]=$(sed -n 's/^medvault ui: open //p' "$TMP/$n.ui.out")
   [ -n "${URL[$n]}" ] || fail "the UI of $n printed no URL"
 done

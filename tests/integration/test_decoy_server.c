@@ -8,13 +8,10 @@
  * cap is refused. */
 #include "testutil.h"
 
-#include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -32,8 +29,6 @@
 #include "medvault/mv_mle.h"
 #include "medvault/mv_record.h"
 
-extern char **environ;
-
 static char g_dir[256], g_stdir[300], g_portfile[320];
 static pid_t g_pid = -1;
 static unsigned g_port;
@@ -48,44 +43,18 @@ static svc g_primary, g_other;
 
 static void start_server(void)
 {
-    char hk[65], pk[65], listen[] = "127.0.0.1:0";
+    char hk[65], pk[65];
     assert_int_equal(mv_hex_encode(hk, sizeof hk, mv_identity_sign_pk(g_hosp), 32), MV_OK);
     assert_int_equal(mv_hex_encode(pk, sizeof pk, mv_identity_sign_pk(g_primary.id), 32), MV_OK);
-    unlink(g_portfile);
-    const char *bin = getenv("MEDVAULT_BIN");
-    assert_non_null(bin);
-    char *argv[] = {(char *)bin, "storage", "run", "--role", "decoy", "--primary-key", pk, "--dir", g_stdir,
-                    "--listen", listen, "--hospital-key", hk, "--port-file", g_portfile, "--threads", "2", NULL};
-    assert_int_equal(posix_spawn(&g_pid, bin, NULL, NULL, argv, environ), 0);
-    for (int i = 0; i < 300; i++) {
-        mv_buf b;
-        mv_buf_init(&b, 64);
-        if (mv_file_read(g_portfile, 64, &b) == MV_OK && b.len > 0) {
-            g_port = (unsigned)strtoul((const char *)b.ptr, NULL, 10);
-            mv_buf_clear(&b);
-            return;
-        }
-        mv_buf_clear(&b);
-        usleep(50000);
-    }
-    fail_msg("decoy server did not start");
+    const char *args[] = {"storage", "run", "--role", "decoy", "--primary-key", pk, "--dir", g_stdir,
+                          "--listen", "127.0.0.1:0", "--hospital-key", hk, "--port-file", g_portfile,
+                          "--threads", "2", NULL};
+    g_pid = tu_daemon_start("decoy server", g_portfile, args, &g_port);
 }
 
 static void stop_server(void)
 {
-    int status = 0;
-    assert_int_equal(kill(g_pid, SIGTERM), 0);
-    for (int i = 0; i < 150; i++) {
-        if (waitpid(g_pid, &status, WNOHANG) == g_pid) {
-            g_pid = -1;
-            assert_true(WIFEXITED(status));
-            assert_int_equal(WEXITSTATUS(status), 0);
-            return;
-        }
-        usleep(100000);
-    }
-    kill(g_pid, SIGKILL);
-    fail_msg("decoy server ignored SIGTERM");
+    tu_daemon_stop("decoy server", &g_pid);
 }
 
 static svc make_svc(const char *name)
@@ -931,10 +900,7 @@ static void test_restart_kill9(void **state)
     assert_int_equal(call("POST", "/v1/decoy/shapes", hb.ptr, hb.len, &g_primary, &b), 200);
     assert_string_equal((const char *)b.ptr, "{\"stored\":1}");
     /* kill -9 right after the acknowledgement, then a fresh process. */
-    int status = 0;
-    assert_int_equal(kill(g_pid, SIGKILL), 0);
-    assert_int_equal(waitpid(g_pid, &status, 0), g_pid);
-    g_pid = -1;
+    tu_daemon_kill(&g_pid);
     start_server();
     assert_int_equal(call("POST", "/v1/decoy/shapes", hb.ptr, hb.len, &g_primary, &b), 200);
     assert_string_equal((const char *)b.ptr, "{\"stored\":0}"); /* y was durable */
@@ -1046,10 +1012,7 @@ static void test_bulk_read_budget(void **state)
     mv_decoy_record rec;
     mv_decoy_record_init(&rec);
     assert_int_equal(mv_decoy_generate(seed, &v[N_BULK - 1], &rec), MV_OK);
-    int status = 0;
-    assert_int_equal(kill(g_pid, SIGKILL), 0);
-    assert_int_equal(waitpid(g_pid, &status, 0), g_pid);
-    g_pid = -1;
+    tu_daemon_kill(&g_pid);
     start_server();
     char hex[65], tpath[128];
     assert_int_equal(mv_hex_encode(hex, sizeof hex, rec.blocks[0].tag, 32), MV_OK);

@@ -19,13 +19,12 @@ MARKER="GuardPlaintextMarker$RANDOM$RANDOM"
 # The webhook receiver: one line per alert the hospital delivers.
 "$MV_WEBHOOK_SINK_BIN" "$TMP/sink.port" "$TMP/sink.out" 2> "$TMP/sink.log" &
 PIDS+=("$!")
-for _ in $(seq 100); do [ -s "$TMP/sink.port" ] && break; sleep 0.05; done
-[ -s "$TMP/sink.port" ] || fail "the webhook receiver did not start"
+wait_for 5 nonempty "$TMP/sink.port" || fail "the webhook receiver did not start"
 "$MV" up --dir "$TMP/mv" --revocation-poll 1 --webhook "http://127.0.0.1:$(cat "$TMP/sink.port")/alerts" \
   > "$TMP/up.out" 2> "$TMP/up.err" &
-PIDS+=("$!")
-for _ in $(seq 900); do [ -f "$TMP/mv/ready" ] && break; sleep 0.1; done
-[ -f "$TMP/mv/ready" ] || { cat "$TMP/up.err" >&2; fail "medvault up did not become ready"; }
+UP=$!
+PIDS+=("$UP")
+wait_up
 DEP=$TMP/mv/deployment.json
 export MEDVAULT_DEPLOYMENT=$DEP
 ADMIN=$TMP/mv/admin
@@ -44,8 +43,7 @@ start_storage() { # NAME ARGS... : starts a storage server, sets URL_<NAME>
   "$MV" storage run --dir "$TMP/$name" --listen 127.0.0.1:0 --hospital-key "$HK" --port-file "$TMP/$name.port" \
     "$@" 2>> "$TMP/$name.log" &
   PIDS+=("$!")
-  for _ in $(seq 200); do [ -s "$TMP/$name.port" ] && break; sleep 0.05; done
-  [ -s "$TMP/$name.port" ] || { cat "$TMP/$name.log" >&2; fail "$name did not start"; }
+  wait_for 10 nonempty "$TMP/$name.port" || { cat "$TMP/$name.log" >&2; fail "$name did not start"; }
   printf -v "URL_$name" '%s' "http://127.0.0.1:$(cat "$TMP/$name.port")"
 }
 start_storage decoy --role decoy --primary-key "$PPK"
@@ -94,13 +92,13 @@ alert_rows() { # KIND REASON -> number of rows
 alert_count() { # KIND REASON -> summed count
   json_get "$TMP/alerts.json" "sum(a.get('count',1) for a in d['alerts'] if a['source']=='storage' and a['kind']=='$1' and a['reason']=='$2')"
 }
+alert_seen() { # KIND REASON EVENTS : an alert row counting at least EVENTS requests
+  [ "$(alert_rows "$1" "$2")" -ge 1 ] && [ "$(alert_count "$1" "$2")" -ge "$3" ]
+}
 expect_one_alert() { # KIND REASON WHAT [EVENTS] : one alert row counting EVENTS (default 1) requests
-  local n=0 want=${4:-1}
-  for _ in $(seq 100); do
-    n=$(alert_rows "$1" "$2")
-    [ "$n" -ge 1 ] && [ "$(alert_count "$1" "$2")" -ge "$want" ] && break
-    sleep 0.1
-  done
+  local n want=${4:-1}
+  wait_for 10 alert_seen "$1" "$2" "$want" || true
+  n=$(alert_rows "$1" "$2")
   [ "$n" -eq 1 ] || fail "$3: expected one $1 alert '$2', found $n rows"
   [ "$(alert_count "$1" "$2")" -eq "$want" ] || fail "$3: the $1 alert '$2' counts $(alert_count "$1" "$2") events, not $want"
 }
@@ -166,11 +164,13 @@ pass "forged credential: an invented decoy; one alert that names no key"
 
 # 3. Expired credential (authentic, and the request signed by its subject): a proven key, a
 # reader of the record: a decoy of the real shape, wrapped to her. Her credential ran out a
-# second after the record was made; 7 s later (beyond this primary's 5 s skew) it is expired.
+# second after the record was made; once it ran out more than this primary's 5 s skew ago, it
+# is expired (not a clock problem).
 $PROBE "$URL" GET "/v1/records/$RID" --user "$TMP/dana" --out "$TMP/dreal.json" > /dev/null
 cp "$TMP/dreal.json" "$TMP/real.json"
 EXP=$(( $(date +%s) + 1 ))
-sleep 7
+clock_past() { [ "$(date +%s)" -gt "$1" ]; }
+wait_for 10 clock_past $((EXP + 5)) || fail "the clock did not pass the credential's expiry and skew"
 $PROBE "$URL" GET "/v1/records/$RID" --user "$TMP/dana" --expired-by "$TMP/mv/hospital" --expires-at "$EXP" \
   --out "$TMP/d3.json" > /dev/null
 same_shape "$TMP/d3.json" "expired credential"
@@ -187,12 +187,15 @@ $PROBE "$URL" GET "/v1/records/$LATE" --user "$TMP/dana" --expired-by "$TMP/mv/h
 [ "$(json_get "$TMP/d3c.json" 'd["status"]')" -eq 404 ] || fail "an expired caller saw a record made after her credential ran out"
 pass "expired credential: decoy of her own record's shape; none of another's, none made after her credential ran out; one alert"
 
-# 4. Revoked user, after one revocation poll: his own record's shape.
+# 4. Revoked user, once the primary has polled the new revocation list: his own record's shape.
 "$MV" put --user "$TMP/rossi" --json "$TMP/note.json" > "$TMP/wr.json"
 ROS=$(json_get "$TMP/wr.json" 'd["records"][0]["id"]')
 $PROBE "$URL" GET "/v1/records/$ROS" --user "$TMP/rossi" --out "$TMP/real.json" > /dev/null
+serial() { metric "$URL" "$TMP/primary" medvault_storage_revocation_serial; }
+serial_above() { [ "$(serial)" -gt "$1" ]; }
+SERIAL=$(serial)
 "$MV" user status "$(key_of "$TMP/rossi")" revoked --user "$ADMIN" > /dev/null
-sleep 3
+wait_for 10 serial_above "$SERIAL" || fail "the primary did not install the new revocation list (serial $(serial))"
 $PROBE "$URL" GET "/v1/records/$ROS" --user "$TMP/rossi" --out "$TMP/d4.json" > /dev/null
 same_shape "$TMP/d4.json" "revoked user"
 expect_one_alert decoy_served "revoked credential" "revoked user"
@@ -273,7 +276,8 @@ print(json.dumps(sorted("%s/%s=%d" % (k[0], k[1], n) for k, n in c.items())))
 PY
 }
 WANT='["decoy_served/expired credential=1", "decoy_served/forged credential=1", "decoy_served/revoked credential=1", "decoy_served/step-up not completed=1", "decoy_served/unauthenticated=1", "honeytoken/honeytoken read=1"]'
-for _ in $(seq 100); do [ "$(hooks)" = "$WANT" ] && break; sleep 0.1; done
+hooks_are() { [ "$(hooks)" = "$1" ]; }
+wait_for 10 hooks_are "$WANT" || true
 [ "$(hooks)" = "$WANT" ] || fail "the webhook should get one POST per scenario: $(hooks)"
 grep -q "Atorvastatin\|Heart rate\|$MARKER" "$TMP/sink.out" && fail "a webhook POST carries record content"
 pass "six scenarios, six alert rows, each delivered once to the webhook; no record content in alerts"
@@ -346,11 +350,11 @@ alerts_json
 CHEN=$(key_of "$TMP/chen")
 [ "$(json_get "$TMP/alerts.json" "sum(a['kind']=='stepup_failed' and a['principal']=='$CHEN' for a in d['alerts'])")" -eq 1 ] \
   || fail "the failed step-up should raise one alert: $(cat "$TMP/alerts.json")"
-for _ in $(seq 50); do
+thief_alerted() {
   alerts_json
-  [ "$(json_get "$TMP/alerts.json" "sum(a['kind']=='decoy_served' and a['principal']=='$CHEN' and a['reason']=='step-up not completed' for a in d['alerts'])")" -eq 1 ] && break
-  sleep 0.1
-done
+  [ "$(json_get "$TMP/alerts.json" "sum(a['kind']=='decoy_served' and a['principal']=='$CHEN' and a['reason']=='step-up not completed' for a in d['alerts'])")" -eq 1 ]
+}
+wait_for 5 thief_alerted || true
 [ "$(json_get "$TMP/alerts.json" "sum(a['kind']=='decoy_served' and a['principal']=='$CHEN' and a['reason']=='step-up not completed' for a in d['alerts'])")" -eq 1 ] \
   || fail "the thief's decoys should raise one alert"
 pass "stolen keys + failed step-up: the decoy opens with the stolen keys as plausible fake FHIR ($(json_get "$TMP/t3.json" 'd["resourceType"]')); step-up failure and decoys each alerted once"

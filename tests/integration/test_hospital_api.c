@@ -10,13 +10,10 @@
 #include "testutil.h"
 
 #include <curl/curl.h>
-#include <signal.h>
-#include <spawn.h>
 #include <strings.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -31,8 +28,6 @@
 #include "medvault/mv_mem.h"
 #include "medvault/mv_revocation.h"
 #include "medvault/mv_sig.h"
-
-extern char **environ;
 
 static char g_dir[256];  /* test root */
 static char g_hdir[300]; /* the hospital's directory */
@@ -54,42 +49,14 @@ static user g_admin, g_doc, g_doc2, g_onc, g_pat, g_pat2;
 
 static void start_server(void)
 {
-    char listen[] = "127.0.0.1:0";
-    unlink(g_portfile);
-    const char *bin = getenv("MEDVAULT_BIN");
-    assert_non_null(bin);
-    char *argv[] = {(char *)bin, "hospital", "run", "--dir", g_hdir, "--listen", listen, "--port-file", g_portfile,
-                    "--threads", "3", NULL};
-    assert_int_equal(posix_spawn(&g_pid, bin, NULL, NULL, argv, environ), 0);
-    for (int i = 0; i < 300; i++) {
-        mv_buf b;
-        mv_buf_init(&b, 64);
-        if (mv_file_read(g_portfile, 64, &b) == MV_OK && b.len > 0) {
-            g_port = (unsigned)strtoul((const char *)b.ptr, NULL, 10);
-            mv_buf_clear(&b);
-            return;
-        }
-        mv_buf_clear(&b);
-        usleep(50000);
-    }
-    fail_msg("hospital did not start");
+    const char *args[] = {"hospital", "run", "--dir", g_hdir, "--listen", "127.0.0.1:0", "--port-file", g_portfile,
+                          "--threads", "3", NULL};
+    g_pid = tu_daemon_start("hospital", g_portfile, args, &g_port);
 }
 
 static void stop_server(void)
 {
-    int status = 0;
-    assert_int_equal(kill(g_pid, SIGTERM), 0);
-    for (int i = 0; i < 150; i++) {
-        if (waitpid(g_pid, &status, WNOHANG) == g_pid) {
-            g_pid = -1;
-            assert_true(WIFEXITED(status));
-            assert_int_equal(WEXITSTATUS(status), 0);
-            return;
-        }
-        usleep(100000);
-    }
-    kill(g_pid, SIGKILL);
-    fail_msg("hospital ignored SIGTERM");
+    tu_daemon_stop("hospital", &g_pid);
 }
 
 /* ---------- requests ---------- */

@@ -65,7 +65,7 @@ except OSError:
 EOF
 LST=$!
 PIDS+=("$LST")
-for _ in $(seq 50); do [ -s "$TMP/listener.port" ] && break; sleep 0.1; done
+wait_for 5 nonempty "$TMP/listener.port" || fail "the listener did not start"
 LP=$(cat "$TMP/listener.port")
 python3 - "$TMP/altered.json" "$TMP/attacker.json" "$LP" <<'EOF'
 import json, sys

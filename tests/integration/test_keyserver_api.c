@@ -3,12 +3,9 @@
  * that survives a restart, /healthz and /metrics, and a clean exit on SIGTERM. */
 #include "testutil.h"
 
-#include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -23,8 +20,6 @@
 #include "medvault/mv_oprf.h"
 #include "medvault/mv_sig.h"
 
-extern char **environ;
-
 static char g_dir[256];       /* test root */
 static char g_ksdir[300];     /* key server state */
 static char g_portfile[320];
@@ -37,44 +32,16 @@ static uint8_t g_sk[32], g_pk[32]; /* the RFC 9497 A.1.2 key */
 
 static void start_server(void)
 {
-    char hk[65], listen[] = "127.0.0.1:0";
+    char hk[65];
     assert_int_equal(mv_hex_encode(hk, sizeof hk, mv_identity_sign_pk(g_hosp), 32), MV_OK);
-    unlink(g_portfile);
-    const char *bin = getenv("MEDVAULT_BIN");
-    assert_non_null(bin);
-    char *argv[] = {(char *)bin, "keyserver", "run", "--dir", g_ksdir, "--listen", listen, "--hospital-key", hk,
-                    "--rate-burst", "40", "--rate-per-sec", "0.01", "--port-file", g_portfile, NULL};
-    assert_int_equal(posix_spawn(&g_pid, bin, NULL, NULL, argv, environ), 0);
-    for (int i = 0; i < 200; i++) {
-        mv_buf b;
-        mv_buf_init(&b, 64);
-        if (mv_file_read(g_portfile, 64, &b) == MV_OK && b.len > 0) {
-            g_port = (unsigned)strtoul((const char *)b.ptr, NULL, 10);
-            mv_buf_clear(&b);
-            return;
-        }
-        mv_buf_clear(&b);
-        usleep(50000);
-    }
-    fail_msg("key server did not start");
+    const char *args[] = {"keyserver", "run", "--dir", g_ksdir, "--listen", "127.0.0.1:0", "--hospital-key", hk,
+                          "--rate-burst", "40", "--rate-per-sec", "0.01", "--port-file", g_portfile, NULL};
+    g_pid = tu_daemon_start("key server", g_portfile, args, &g_port);
 }
 
 static void stop_server(void)
 {
-    int status = 0;
-    assert_int_equal(kill(g_pid, SIGTERM), 0);
-    for (int i = 0; i < 100; i++) {
-        pid_t r = waitpid(g_pid, &status, WNOHANG);
-        if (r == g_pid) {
-            g_pid = -1;
-            assert_true(WIFEXITED(status));
-            assert_int_equal(WEXITSTATUS(status), 0);
-            return;
-        }
-        usleep(100000);
-    }
-    kill(g_pid, SIGKILL);
-    fail_msg("key server ignored SIGTERM");
+    tu_daemon_stop("key server", &g_pid);
 }
 
 /* ---------- requests ---------- */

@@ -136,8 +136,7 @@ sleep 1.2
 [ "$(json_get "$TMP/gc1.json" 'd["blocks_freed"]')" -eq 0 ] || fail "gc freed blocks still referenced by scan2"
 "$MV" up --dir "$TMP/mv" > "$TMP/up2.out" 2> "$TMP/up2.err" &
 UP=$!; PIDS+=("$UP")
-for _ in $(seq 900); do [ -f "$TMP/mv/ready" ] && break; kill -0 "$UP" 2>/dev/null || break; sleep 0.1; done
-[ -f "$TMP/mv/ready" ] || fail "medvault up did not restart"
+wait_up "$TMP/up2.err"
 "$MV" get --deployment "$DEP" --user "$TMP/card1" "$SCAN2_ID" -o "$TMP/scan2.back"
 cmp -s "$TMP/scan2.dcm" "$TMP/scan2.back" || fail "scan2 lost after deleting scan and gc"
 "$MV" rm --deployment "$DEP" --user "$TMP/card1" "$SCAN2_ID" > /dev/null

@@ -7,14 +7,11 @@
 #include "testutil.h"
 
 #include <curl/curl.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,8 +25,6 @@
 #include "medvault/mv_httpc.h"
 #include "medvault/mv_identity.h"
 #include "medvault/mv_mem.h"
-
-extern char **environ;
 
 static char g_dir[256];   /* test root */
 static char g_stdir[300]; /* storage server state */
@@ -82,44 +77,16 @@ static void track_ref(const uint8_t tag[32], int delta)
 
 static void start_server(void)
 {
-    char hk[65], listen[] = "127.0.0.1:0";
+    char hk[65];
     assert_int_equal(mv_hex_encode(hk, sizeof hk, mv_identity_sign_pk(g_hosp), 32), MV_OK);
-    unlink(g_portfile);
-    const char *bin = getenv("MEDVAULT_BIN");
-    assert_non_null(bin);
-    char *argv[] = {(char *)bin, "storage", "run", "--dir", g_stdir, "--listen", listen, "--hospital-key", hk,
-                    "--port-file", g_portfile, "--threads", "3", NULL};
-    assert_int_equal(posix_spawn(&g_pid, bin, NULL, NULL, argv, environ), 0);
-    for (int i = 0; i < 300; i++) {
-        mv_buf b;
-        mv_buf_init(&b, 64);
-        if (mv_file_read(g_portfile, 64, &b) == MV_OK && b.len > 0) {
-            g_port = (unsigned)strtoul((const char *)b.ptr, NULL, 10);
-            mv_buf_clear(&b);
-            return;
-        }
-        mv_buf_clear(&b);
-        usleep(50000);
-    }
-    fail_msg("storage server did not start");
+    const char *args[] = {"storage", "run", "--dir", g_stdir, "--listen", "127.0.0.1:0", "--hospital-key", hk,
+                          "--port-file", g_portfile, "--threads", "3", NULL};
+    g_pid = tu_daemon_start("storage server", g_portfile, args, &g_port);
 }
 
 static void stop_server(void)
 {
-    int status = 0;
-    assert_int_equal(kill(g_pid, SIGTERM), 0);
-    for (int i = 0; i < 150; i++) {
-        pid_t r = waitpid(g_pid, &status, WNOHANG);
-        if (r == g_pid) {
-            g_pid = -1;
-            assert_true(WIFEXITED(status));
-            assert_int_equal(WEXITSTATUS(status), 0);
-            return;
-        }
-        usleep(100000);
-    }
-    kill(g_pid, SIGKILL);
-    fail_msg("storage server ignored SIGTERM");
+    tu_daemon_stop("storage server", &g_pid);
 }
 
 /* ---------- identities ---------- */

@@ -21,8 +21,7 @@ start_storage() {
     --threads 3 2>> "$TMP/storage.log" &
   SPID=$!
   PIDS+=("$SPID")
-  for _ in $(seq 200); do [ -s "$TMP/port" ] && break; sleep 0.05; done
-  [ -s "$TMP/port" ] || fail "storage server did not start"
+  wait_for 10 nonempty "$TMP/port" || fail "storage server did not start"
   URL="http://127.0.0.1:$(cat "$TMP/port")"
   wait_http "$URL/healthz" || fail "storage server not healthy"
 }

@@ -38,7 +38,7 @@ ui() {
   "$MV" ui --deployment "$DEP" --user "$TMP/$1" --port-file "$TMP/$1.port" > "$TMP/$1.ui.out" 2> "$TMP/$1.ui.err" &
   UIPID[$1]=$!
   PIDS+=("${UIPID[$1]}")
-  for _ in $(seq 100); do grep -q '^medvault ui: open ' "$TMP/$1.ui.out" 2>/dev/null && break; sleep 0.1; done
+  wait_for 10 file_has "$TMP/$1.ui.out" '^medvault ui: open ' || true
   URL[$1]=$(sed -n 's/^medvault ui: open //p' "$TMP/$1.ui.out")
   [ -n "${URL[$1]}" ] || { cat "$TMP/$1.ui.err" >&2; fail "the UI of $1 printed no URL"; }
   BASE[$1]=${URL[$1]%%/login*}

@@ -11,21 +11,18 @@ start_up() { # OUT_PREFIX
   "$MV" up --dir "$TMP/mv" --restart-limit 3 > "$TMP/$1.out" 2> "$TMP/$1.err" &
   UP=$!
   PIDS+=("$UP")
-  for _ in $(seq 900); do [ -f "$TMP/mv/ready" ] && break; kill -0 "$UP" 2>/dev/null || break; sleep 0.1; done
-  [ -f "$TMP/mv/ready" ] || { cat "$TMP/$1.err" "$TMP"/mv/logs/*.log >&2; fail "medvault up did not become ready"; }
+  wait_up "$TMP/$1.err"
 }
 pid_of() { cat "$TMP/mv/run/$1.pid"; }
 ppid_of() { awk '{print $4}' "/proc/$1/stat"; }
-# wait_new_pid NAME OLD [TRIES of 0.1 s] : prints the restarted child's pid once it differs from OLD.
-wait_new_pid() {
+# restarted NAME OLD : the child NAME runs, under a pid other than OLD.
+restarted() {
   local p
-  for _ in $(seq "${3:-80}"); do
-    p=$(cat "$TMP/mv/run/$1.pid" 2>/dev/null || true)
-    if [ -n "$p" ] && [ "$p" != "$2" ] && kill -0 "$p" 2>/dev/null; then echo "$p"; return 0; fi
-    sleep 0.1
-  done
-  return 1
+  p=$(cat "$TMP/mv/run/$1.pid" 2>/dev/null || true)
+  [ -n "$p" ] && [ "$p" != "$2" ] && kill -0 "$p" 2>/dev/null
 }
+# wait_new_pid NAME OLD [SECONDS] : prints the restarted child's pid once it differs from OLD.
+wait_new_pid() { wait_for "${3:-8}" restarted "$1" "$2" && pid_of "$1"; }
 ms_now() { echo $(( $(date +%s%N) / 1000000 )); }
 
 start_up up1
@@ -55,7 +52,7 @@ kill -0 "$UP" 2>/dev/null || fail "up stopped when one key server died: $(cat "$
 [ -f "$TMP/mv/ready" ] || fail "up removed DIR/ready when one key server died"
 pass "key server 2 killed: up keeps running and a put succeeds with two of three (${ms} ms)"
 
-NEW=$(wait_new_pid keyserver2 "$KS2" 80) || fail "key server 2 was not restarted within 8 s: $(cat "$TMP/up1.err")"
+NEW=$(wait_new_pid keyserver2 "$KS2" 8) || fail "key server 2 was not restarted within 8 s: $(cat "$TMP/up1.err")"
 wait_http "$KS2_URL/healthz" 50 || fail "the restarted key server 2 does not answer on its old URL $KS2_URL"
 [ "$(ppid_of "$NEW")" = "$UP" ] || fail "the restarted key server is not up's child"
 cmp -s "$D" "$TMP/deployment.first.json" || fail "deployment.json changed after a restart"
@@ -88,7 +85,7 @@ pass "key server 1 frozen: three puts each at most 2 s over a put with every ser
 # 2. SIGKILL the storage server: restarted on its port, the records are still there.
 ST=$(pid_of storage)
 kill -KILL "$ST"
-NEW=$(wait_new_pid storage "$ST" 80) || fail "the storage server was not restarted: $(cat "$TMP/up1.err")"
+NEW=$(wait_new_pid storage "$ST" 8) || fail "the storage server was not restarted: $(cat "$TMP/up1.err")"
 wait_http "$ST_URL/healthz" 100 || fail "the restarted storage server does not answer on $ST_URL"
 "$MV" ls --user "$TMP/dr-a" > "$TMP/ls.out" || fail "ls after the storage restart failed"
 grep -q cardiology "$TMP/ls.out" || fail "the record is gone after the storage restart"
@@ -100,9 +97,9 @@ KS3=$(pid_of keyserver3)
 for round in 1 2 3; do
   kill -KILL "$KS3"
   [ "$round" = 3 ] && break
-  KS3=$(wait_new_pid keyserver3 "$KS3" 80) || fail "key server 3 was not restarted after crash $round"
+  KS3=$(wait_new_pid keyserver3 "$KS3" 8) || fail "key server 3 was not restarted after crash $round"
 done
-for _ in $(seq 50); do grep -q "GIVING UP on it" "$TMP/up1.err" && break; sleep 0.1; done
+wait_for 5 file_has "$TMP/up1.err" "GIVING UP on it" || true
 grep -q "keyserver3 .*3 crashes in a row.*GIVING UP" "$TMP/up1.err" || fail "up did not give up loudly: $(cat "$TMP/up1.err")"
 sleep 1
 [ ! -e "$TMP/mv/run/keyserver3.pid" ] || fail "key server 3 was restarted after up gave up on it"

@@ -11,8 +11,7 @@ POLL=1
 "$MV" up --dir "$TMP/mv" --revocation-poll "$POLL" > "$TMP/up.out" 2> "$TMP/up.err" &
 UP=$!
 PIDS+=("$UP")
-for _ in $(seq 900); do [ -f "$TMP/mv/ready" ] && break; kill -0 "$UP" 2>/dev/null || break; sleep 0.1; done
-[ -f "$TMP/mv/ready" ] || { cat "$TMP/up.err" "$TMP"/mv/logs/*.log >&2; fail "medvault up did not become ready"; }
+wait_up
 export MEDVAULT_DEPLOYMENT=$TMP/mv/deployment.json
 ADMIN=$TMP/mv/admin
 pass "medvault up is ready"
@@ -146,25 +145,45 @@ pass "appointment completed; a completed appointment cannot be cancelled"
 
 # Revocation: suspend a doctor; within one polling interval the key servers and the storage
 # server refuse their (still unexpired) credential, and so does the hospital at once.
+# Each service that polls the list: its URL, state directory (for the metrics token) and metric.
+POLLERS=()
+i=0
+for url in $(json_get "$MEDVAULT_DEPLOYMENT" '" ".join(k["url"] for k in d["keyservers"])'); do
+  i=$((i + 1))
+  POLLERS+=("$url $TMP/mv/ks$i medvault_keyserver_revocation_serial")
+done
+POLLERS+=("$(json_get "$MEDVAULT_DEPLOYMENT" 'd["storage_url"]') $TMP/mv/storage medvault_storage_revocation_serial")
+# serials : the revocation list serial installed at each of them, one a line.
+serials() {
+  local p
+  # shellcheck disable=SC2086
+  for p in "${POLLERS[@]}"; do metric $p; done
+}
+# all_above N : every one of them has installed a list newer than serial N.
+all_above() { [ "$(serials | awk -v n="$1" '$1 <= n' | wc -l)" -eq 0 ]; }
+# newest : the highest serial any of them has installed.
+newest() { serials | sort -n | tail -1; }
 "$MV" oprf --deployment "$MEDVAULT_DEPLOYMENT" --user "$TMP/bauer" 00 > /dev/null || fail "the doctor could not evaluate before suspension"
 "$MV" ls --user "$TMP/bauer" > /dev/null || fail "the doctor could not list before suspension"
+OLD=$(newest)
 "$MV" user status "$BAUER" suspended --user "$ADMIN" > /dev/null
-sleep $((POLL * 2 + 1))
+wait_for $((POLL * 2 + 1)) all_above "$OLD" || fail "the revocation list did not reach every service: $(serials | xargs)"
 "$MV" oprf --deployment "$MEDVAULT_DEPLOYMENT" --user "$TMP/bauer" 00 > /dev/null 2> "$TMP/rv1.err" && fail "a key server accepted a suspended doctor"
 # The storage server does not tell a suspended user so: it answers from the decoy cloud
 # and raises a "revoked credential" alert.
 "$MV" ls --user "$TMP/bauer" --json > "$TMP/rv2.json" 2> "$TMP/rv2.err" || fail "storage should answer a suspended doctor from the decoy cloud: $(cat "$TMP/rv2.err")"
-for _ in $(seq 50); do
+revoked_alert() {
   "$MV" alerts --user "$ADMIN" --json > "$TMP/rv-al.json"
-  [ "$(json_get "$TMP/rv-al.json" 'sum(1 for a in d["alerts"] if a["principal"]=="'"$BAUER"'" and a["reason"]=="revoked credential" and a["kind"]=="decoy_served")')" -eq 1 ] && break
-  sleep 0.2
-done
+  [ "$(json_get "$TMP/rv-al.json" 'sum(1 for a in d["alerts"] if a["principal"]=="'"$BAUER"'" and a["reason"]=="revoked credential" and a["kind"]=="decoy_served")')" -eq 1 ]
+}
+wait_for 10 revoked_alert || true
 [ "$(json_get "$TMP/rv-al.json" 'sum(1 for a in d["alerts"] if a["principal"]=="'"$BAUER"'" and a["reason"]=="revoked credential")')" -eq 1 ] \
   || fail "a suspended doctor's storage request should raise one alert: $(cat "$TMP/rv-al.json")"
 "$MV" medicine list --user "$TMP/bauer" > /dev/null 2>&1 && fail "the hospital accepted a suspended doctor"
 "$MV" ls --user "$TMP/alvarez" > /dev/null || fail "an active doctor was refused"
+OLD=$(newest)
 "$MV" user status "$BAUER" active --user "$ADMIN" > /dev/null
-sleep $((POLL * 2 + 1))
+wait_for $((POLL * 2 + 1)) all_above "$OLD" || fail "the reactivation did not reach every service: $(serials | xargs)"
 "$MV" ls --user "$TMP/bauer" > /dev/null || fail "a reactivated doctor is still refused"
 "$MV" user status "$BAUER" revoked --user "$ADMIN" > /dev/null
 "$MV" user status "$BAUER" active --user "$ADMIN" 2>/dev/null && fail "a revoked user was reactivated"

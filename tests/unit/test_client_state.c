@@ -317,29 +317,6 @@ static void test_hospital_pin(void **state)
     mv_identity_free(n);
 }
 
-static void test_public_shares_check(void **state)
-{
-    (void)state;
-    /* Random 3-of-5 sharing: consistent; any single change is caught. */
-    uint8_t key[32], shares[5 * 32], pubs[5 * 32], group[32];
-    mv_r255_scalar_random(key);
-    assert_int_equal(mv_shamir_split(key, 3, 5, NULL, shares), MV_OK);
-    for (int i = 0; i < 5; i++)
-        assert_int_equal(mv_r255_smul_base(pubs + i * 32, shares + i * 32), MV_OK);
-    assert_int_equal(mv_r255_smul_base(group, key), MV_OK);
-    assert_int_equal(mv_public_shares_check(pubs, 5, 3, group), MV_OK);
-    for (int i = 0; i < 5; i++) {
-        uint8_t saved[32];
-        memcpy(saved, pubs + i * 32, 32);
-        assert_int_equal(mv_r255_add(pubs + i * 32, saved, group), MV_OK);
-        assert_int_equal(mv_public_shares_check(pubs, 5, 3, group), MV_ERR_VERIFY);
-        memcpy(pubs + i * 32, saved, 32);
-    }
-    assert_int_equal(mv_public_shares_check(pubs, 5, 6, group), MV_ERR_INVAL);
-    mv_wipe(key, 32);
-    mv_wipe(shares, sizeof shares);
-}
-
 static void test_share_file(void **state)
 {
     (void)state;
@@ -443,7 +420,7 @@ int main(void)
     assert_int_equal(mv_crypto_init(), MV_OK);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_file_atomic),      cmocka_unit_test(test_identity),
-        cmocka_unit_test(test_deployment),       cmocka_unit_test(test_public_shares_check),
+        cmocka_unit_test(test_deployment),
         cmocka_unit_test(test_share_file),       cmocka_unit_test(test_ratelimit),
         cmocka_unit_test(test_keyserver_config), cmocka_unit_test(test_hospital_pin),
     };

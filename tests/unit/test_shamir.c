@@ -415,6 +415,33 @@ static void test_alloc_failures(void **state)
     assert_memory_equal(out, g, 32); /* lambda = 1 for a single id */
 }
 
+static void test_public_shares_check(void **state)
+{
+    (void)state;
+    /* Random 3-of-5 sharing: consistent; any single change is caught. */
+    uint8_t key[32], shares[5 * 32], pubs[5 * 32], group[32];
+    mv_r255_scalar_random(key);
+    assert_int_equal(mv_shamir_split(key, 3, 5, NULL, shares), MV_OK);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(mv_r255_smul_base(pubs + i * 32, shares + i * 32), MV_OK);
+    assert_int_equal(mv_r255_smul_base(group, key), MV_OK);
+    assert_int_equal(mv_public_shares_check(pubs, 5, 3, group), MV_OK);
+    for (int i = 0; i < 5; i++) {
+        uint8_t saved[32];
+        memcpy(saved, pubs + i * 32, 32);
+        assert_int_equal(mv_r255_add(pubs + i * 32, saved, group), MV_OK);
+        assert_int_equal(mv_public_shares_check(pubs, 5, 3, group), MV_ERR_VERIFY);
+        memcpy(pubs + i * 32, saved, 32);
+    }
+    assert_int_equal(mv_public_shares_check(pubs, 5, 6, group), MV_ERR_INVAL);
+    assert_int_equal(mv_public_shares_check(pubs, 5, 0, group), MV_ERR_INVAL);
+    assert_int_equal(mv_public_shares_check(NULL, 5, 3, group), MV_ERR_INVAL);
+    /* Past the cap: refused before anything is read (pubs holds only 5 elements). */
+    assert_int_equal(mv_public_shares_check(pubs, MV_SHAMIR_MAX_PARTIES + 1, 3, group), MV_ERR_INVAL);
+    mv_wipe(key, 32);
+    mv_wipe(shares, sizeof shares);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -423,6 +450,7 @@ int main(void)
         cmocka_unit_test(test_oracle),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_alloc_failures),
+        cmocka_unit_test(test_public_shares_check),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -170,3 +170,71 @@ int tu_up_stop(int pid)
         return -1;
     return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
 }
+
+pid_t tu_daemon_start(const char *what, const char *port_file, const char *const args[], unsigned *port)
+{
+    const char *bin = getenv("MEDVAULT_BIN");
+    char *argv[TU_DAEMON_ARGS_MAX + 2];
+    pid_t pid = -1;
+    size_t n = 0;
+    int status = 0;
+    assert_non_null(bin);
+    argv[0] = (char *)bin;
+    for (; args[n]; n++) {
+        assert_true(n < TU_DAEMON_ARGS_MAX);
+        argv[n + 1] = (char *)args[n];
+    }
+    argv[n + 1] = NULL;
+    /* A port file left by an earlier run of the daemon would be read as the new port. */
+    unlink(port_file);
+    assert_int_equal(posix_spawn(&pid, bin, NULL, NULL, argv, environ), 0);
+    for (int i = 0; i < 300; i++) {
+        mv_buf b;
+        mv_buf_init(&b, 64);
+        if (mv_file_read(port_file, 64, &b) == MV_OK && b.len > 0) {
+            *port = (unsigned)strtoul((const char *)b.ptr, NULL, 10);
+            mv_buf_clear(&b);
+            return pid;
+        }
+        mv_buf_clear(&b);
+        /* A daemon that refused its configuration will never write the file: say so now
+         * rather than after the whole wait. */
+        if (waitpid(pid, &status, WNOHANG) == pid)
+            fail_msg("%s exited (status %d) before writing its port", what,
+                     WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+        usleep(50000);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    fail_msg("%s did not start", what);
+    return -1;
+}
+
+void tu_daemon_stop(const char *what, pid_t *pid)
+{
+    int status = 0;
+    assert_true(*pid > 0);
+    assert_int_equal(kill(*pid, SIGTERM), 0);
+    for (int i = 0; i < 150; i++) {
+        if (waitpid(*pid, &status, WNOHANG) == *pid) {
+            *pid = -1;
+            assert_true(WIFEXITED(status));
+            assert_int_equal(WEXITSTATUS(status), 0);
+            return;
+        }
+        usleep(100000);
+    }
+    kill(*pid, SIGKILL);
+    waitpid(*pid, &status, 0);
+    *pid = -1;
+    fail_msg("%s ignored SIGTERM", what);
+}
+
+void tu_daemon_kill(pid_t *pid)
+{
+    int status = 0;
+    assert_true(*pid > 0);
+    assert_int_equal(kill(*pid, SIGKILL), 0);
+    assert_int_equal(waitpid(*pid, &status, 0), *pid);
+    *pid = -1;
+}

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <cmocka.h>
 
 #include "medvault/mv_buf.h"
@@ -44,5 +45,18 @@ int tu_up_start(const char *mvdir);
 /* SIGTERM to the pid tu_up_start returned, and waits: 0 if it exited 0, -1 otherwise
  * (also for pid <= 0). */
 int tu_up_stop(int pid);
+
+/* The most arguments tu_daemon_start passes after $MEDVAULT_BIN. */
+#define TU_DAEMON_ARGS_MAX 32
+/* Removes port_file, spawns `$MEDVAULT_BIN args...` (args ends with NULL and should carry
+ * `--port-file port_file`), and waits up to 15 s for the daemon to write its port there;
+ * stores the port in *port and returns the pid. Fails the test, naming `what`, if the daemon
+ * exits or does not write the port in time. */
+pid_t tu_daemon_start(const char *what, const char *port_file, const char *const args[], unsigned *port);
+/* SIGTERM to *pid and waits up to 15 s: fails the test, naming `what`, unless the daemon
+ * exits with status 0 (killing it when it ignores SIGTERM). Sets *pid to -1. */
+void tu_daemon_stop(const char *what, pid_t *pid);
+/* SIGKILL to *pid (a crash, for recovery tests) and reaps it; sets *pid to -1. */
+void tu_daemon_kill(pid_t *pid);
 
 #endif

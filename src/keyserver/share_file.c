@@ -1,4 +1,4 @@
-/* share.c - the key server's share file: 0600, atomic, checked against its public share on load. */
+/* share_file.c - the key server's share file: 0600, atomic, checked against its public share on load. */
 #include "medvault/mv_keyserver.h"
 
 #include <string.h>
@@ -6,7 +6,6 @@
 
 #include "medvault/mv_buf.h"
 #include "medvault/mv_codec.h"
-#include "medvault/mv_deployment.h"
 #include "medvault/mv_file.h"
 #include "medvault/mv_json.h"
 #include "medvault/mv_mem.h"
