@@ -4,7 +4,7 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 CMAKE_GEN  := -G Ninja
 
-.PHONY: all setup setup-browser build run check check-plain check-asan bench bench-peers install clean
+.PHONY: all setup setup-browser build run check check-plain check-asan bench bench-peers install docs clean
 
 all: build
 
@@ -44,6 +44,13 @@ bench: build
 bench-peers: build
 	@bash scripts/setup.sh --bench
 	@bash bench/peers.sh $(BUILD) --write docs/BENCHMARKS.md
+
+# docs/architecture.dot from the tree's includes (and an SVG of it where Graphviz is installed);
+# test_layers.sh fails when the committed graph is stale.
+docs:
+	@python3 scripts/check-layers.py --graph > docs/architecture.dot
+	@if command -v dot > /dev/null; then dot -Tsvg docs/architecture.dot -o docs/architecture.svg; \
+	  else echo "docs: Graphviz's dot is not installed; wrote docs/architecture.dot only"; fi
 
 install: build
 	@cmake --install $(BUILD)
