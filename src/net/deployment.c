@@ -1,5 +1,7 @@
-/* deployment.c - the client's pinned view of the services: parse strictly, check shares are
- * consistent, and refuse a hospital key other than the one the user registered with. */
+/* deployment.c - the deployment file, the map of the services that every party reads: parse
+ * strictly, check the shares are consistent, and (for a client) refuse a hospital key other
+ * than the one the user registered with. In net, under the parties, because the hospital's
+ * dashboard reads it as well as the client. */
 #include "medvault/mv_deployment.h"
 
 #include <stddef.h>
