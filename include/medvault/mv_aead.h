@@ -33,9 +33,9 @@ extern "C" {
  * MV_ERR_TOO_LARGE (pt_len or aad_len > MV_AEAD_MAX_PT), MV_ERR_NOMEM, MV_ERR_CRYPTO
  * (libcrypto failed). On MV_ERR_NOMEM/MV_ERR_CRYPTO ct[0..pt_len+16) is wiped (an
  * in-place call then loses its plaintext). */
-mv_err mv_aead_encrypt(uint8_t *ct, const uint8_t *pt, size_t pt_len, const uint8_t *aad,
-                       size_t aad_len, const uint8_t nonce[static MV_AEAD_NONCE_BYTES],
-                       const uint8_t key[static MV_AEAD_KEY_BYTES]) __attribute__((warn_unused_result));
+MV_API mv_err mv_aead_encrypt(uint8_t *ct, const uint8_t *pt, size_t pt_len, const uint8_t *aad,
+                              size_t aad_len, const uint8_t nonce[static MV_AEAD_NONCE_BYTES],
+                              const uint8_t key[static MV_AEAD_KEY_BYTES]) __attribute__((warn_unused_result));
 
 /* Verifies and decrypts ct[0..ct_len) (ciphertext then tag; ct_len includes the tag) and
  * writes ct_len - MV_AEAD_TAG_BYTES bytes of plaintext to pt.
@@ -49,9 +49,9 @@ mv_err mv_aead_encrypt(uint8_t *ct, const uint8_t *pt, size_t pt_len, const uint
  * (ct_len < MV_AEAD_TAG_BYTES), MV_ERR_TOO_LARGE (ct_len - 16 or aad_len > MV_AEAD_MAX_PT),
  * MV_ERR_INVAL (NULL pointer with a non-zero length, partial overlap), MV_ERR_NOMEM,
  * MV_ERR_CRYPTO (libcrypto failed). */
-mv_err mv_aead_decrypt(uint8_t *pt, const uint8_t *ct, size_t ct_len, const uint8_t *aad,
-                       size_t aad_len, const uint8_t nonce[static MV_AEAD_NONCE_BYTES],
-                       const uint8_t key[static MV_AEAD_KEY_BYTES]) __attribute__((warn_unused_result));
+MV_API mv_err mv_aead_decrypt(uint8_t *pt, const uint8_t *ct, size_t ct_len, const uint8_t *aad,
+                              size_t aad_len, const uint8_t nonce[static MV_AEAD_NONCE_BYTES],
+                              const uint8_t key[static MV_AEAD_KEY_BYTES]) __attribute__((warn_unused_result));
 
 #ifdef __cplusplus
 }

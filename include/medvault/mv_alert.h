@@ -51,21 +51,21 @@ typedef struct mv_alert_reporter mv_alert_reporter;
  * Characters outside printable ASCII are replaced by '?' so an alert is always one safe line.
  * principal, if 32 bytes are given (principal_pk not NULL), is written as lowercase hex.
  * a must not be NULL (returns quietly otherwise). */
-void mv_alert_fill(mv_alert *a, uint64_t at, const char *source, const char *kind,
-                   const uint8_t *principal_pk, const char *address, const char *object, const char *reason);
+MV_API void mv_alert_fill(mv_alert *a, uint64_t at, const char *source, const char *kind,
+                          const uint8_t *principal_pk, const char *address, const char *object, const char *reason);
 
 /* Appends the wire JSON of a with count (see above) to out. Errors: MV_ERR_INVAL (NULL),
  * MV_ERR_TOO_LARGE (out's cap), MV_ERR_NOMEM. On error out may hold a partial object. */
-mv_err mv_alert_to_json(const mv_alert *a, uint64_t count, mv_buf *out) __attribute__((warn_unused_result));
+MV_API mv_err mv_alert_to_json(const mv_alert *a, uint64_t count, mv_buf *out) __attribute__((warn_unused_result));
 
 /* Parses a wire object (untrusted, already parsed JSON) into *a and *count. kind must be one
  * of the four kinds; at a u64; count 1..MV_ALERT_COUNT_MAX (absent = 1); principal "" or 64
  * lowercase hex; strings must fit their field and be printable ASCII; source is optional
  * (a->source is "" when absent). Errors: MV_ERR_INVAL (NULL), MV_ERR_PARSE. */
-mv_err mv_alert_from_json(const mv_json *obj, mv_alert *a, uint64_t *count) __attribute__((warn_unused_result));
+MV_API mv_err mv_alert_from_json(const mv_json *obj, mv_alert *a, uint64_t *count) __attribute__((warn_unused_result));
 
 /* 1 if kind is one of "decoy_served", "honeytoken", "stepup_failed", "credential_misuse". */
-int mv_alert_kind_ok(const char *kind);
+MV_API int mv_alert_kind_ok(const char *kind);
 
 /* Starts a background thread posting alerts to hospital_url + "/v1/alerts", signed with id
  * (borrowed; must outlive the reporter; it must hold a credential). Never blocks the caller;
@@ -77,17 +77,17 @@ int mv_alert_kind_ok(const char *kind);
  * medvault_alert_post_failures_total.
  * Errors: MV_ERR_INVAL (NULL url/id/out, url not http(s), id without credential,
  * window_s 0 or over a day), MV_ERR_NOMEM, MV_ERR_BAD_STATE (thread creation). */
-mv_err mv_alert_reporter_start(const char *hospital_url, const mv_identity *id, uint64_t window_s,
-                               mv_metrics *metrics, mv_alert_reporter **out) __attribute__((warn_unused_result));
+MV_API mv_err mv_alert_reporter_start(const char *hospital_url, const mv_identity *id, uint64_t window_s,
+                                      mv_metrics *metrics, mv_alert_reporter **out) __attribute__((warn_unused_result));
 
 /* Queues a (copied) and logs it at WARN (one line, the alert's fields). r NULL: logs only.
  * Thread-safe; takes only the reporter's mutex, never waits on the network. When the queue
  * is full the alert is dropped and counted (it was still logged). */
-void mv_alert_report(mv_alert_reporter *r, const mv_alert *a);
+MV_API void mv_alert_report(mv_alert_reporter *r, const mv_alert *a);
 
 /* Stops the thread after one last attempt to post what is queued (bounded: at most about
  * 3 s), then frees the reporter. Accepts NULL. No mv_alert_report may run concurrently. */
-void mv_alert_reporter_stop(mv_alert_reporter *r);
+MV_API void mv_alert_reporter_stop(mv_alert_reporter *r);
 
 #ifdef __cplusplus
 }

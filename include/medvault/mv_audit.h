@@ -56,8 +56,8 @@ typedef struct mv_audit_options {
  * MV_ERR_VERIFY (the existing log fails
  * verification: logged with the seq and reason; nothing is changed), MV_ERR_IO, MV_ERR_NOMEM,
  * MV_ERR_CRYPTO. */
-mv_err mv_audit_open(const char *dir, const char *component, const uint8_t sk[static 64], const mv_audit_options *opt,
-                     mv_audit **out) __attribute__((warn_unused_result));
+MV_API mv_err mv_audit_open(const char *dir, const char *component, const uint8_t sk[static 64],
+                            const mv_audit_options *opt, mv_audit **out) __attribute__((warn_unused_result));
 
 /* Appends one request entry. Thread-safe (one mutex; one write(2) per line). principal is 32
  * bytes or NULL (unknown); address, action, note may be NULL (""). action is cut to
@@ -67,30 +67,31 @@ mv_err mv_audit_open(const char *dir, const char *component, const uint8_t sk[st
  * Errors: MV_ERR_INVAL (a NULL), MV_ERR_IO (the write failed: the file is cut back to its
  * last whole line; if even that fails the log refuses every later append with
  * MV_ERR_BAD_STATE), MV_ERR_NOMEM. */
-mv_err mv_audit_append(mv_audit *a, const uint8_t *principal, const char *address, const char *action, int result,
-                       const char *note) __attribute__((warn_unused_result));
+MV_API mv_err mv_audit_append(mv_audit *a, const uint8_t *principal, const char *address, const char *action, int result,
+                              const char *note) __attribute__((warn_unused_result));
 
 /* Writes a checkpoint now if entries were appended since the last one (else does nothing),
  * and fdatasyncs. Thread-safe. Errors: MV_ERR_INVAL, MV_ERR_IO, MV_ERR_BAD_STATE, MV_ERR_CRYPTO. */
-mv_err mv_audit_checkpoint(mv_audit *a) __attribute__((warn_unused_result));
+MV_API mv_err mv_audit_checkpoint(mv_audit *a) __attribute__((warn_unused_result));
 
 /* Appends raw lines seq from..from+limit-1 (those that exist; limit capped at
  * MV_AUDIT_FETCH_MAX) to out, each ending in '\n'. Thread-safe.
  * Errors: MV_ERR_INVAL, MV_ERR_IO, MV_ERR_TOO_LARGE (out's cap), MV_ERR_NOMEM. */
-mv_err mv_audit_read(mv_audit *a, uint64_t from, uint64_t limit, mv_buf *out) __attribute__((warn_unused_result));
+MV_API mv_err mv_audit_read(mv_audit *a, uint64_t from, uint64_t limit, mv_buf *out)
+    __attribute__((warn_unused_result));
 
 /* Number of lines in the log (the next seq). */
-uint64_t mv_audit_count(mv_audit *a);
+MV_API uint64_t mv_audit_count(mv_audit *a);
 
 /* Writes a final checkpoint, fdatasyncs, stops the thread, closes the file and frees a (wiping
  * the key). Accepts NULL. Call after every appender stopped. */
-void mv_audit_close(mv_audit *a);
+MV_API void mv_audit_close(mv_audit *a);
 
 /* Loads the Ed25519 signing key of a daemon without an identity from path (a 32-byte seed,
  * mode 0600), creating it with a fresh random seed on first use, into sk (64 bytes).
  * Errors: MV_ERR_INVAL, MV_ERR_AUTH (the file is readable by group or others), MV_ERR_PARSE
  * (not 32 bytes), MV_ERR_IO, MV_ERR_NOMEM, MV_ERR_CRYPTO. sk is wiped on failure. */
-mv_err mv_audit_key_load(const char *path, uint8_t sk[static 64]) __attribute__((warn_unused_result));
+MV_API mv_err mv_audit_key_load(const char *path, uint8_t sk[static 64]) __attribute__((warn_unused_result));
 
 /* What verification found. */
 typedef enum mv_audit_problem {
@@ -124,16 +125,16 @@ typedef struct mv_audit_report {
  * genesis key is trusted (compare it out of band). Fills rep (always).
  * Returns MV_OK (the log is valid; rep->unsigned_tail may be non-zero), MV_ERR_VERIFY (a
  * problem: rep->problem, bad_seq, reason), MV_ERR_INVAL, MV_ERR_NOMEM, MV_ERR_CRYPTO. */
-mv_err mv_audit_verify_buf(const uint8_t *data, size_t len, const uint8_t *expect_key, mv_audit_report *rep)
+MV_API mv_err mv_audit_verify_buf(const uint8_t *data, size_t len, const uint8_t *expect_key, mv_audit_report *rep)
     __attribute__((warn_unused_result));
 
 /* As mv_audit_verify_buf on the file at path (read whole, at most 4 GiB).
  * Additional errors: MV_ERR_NOT_FOUND, MV_ERR_IO, MV_ERR_TOO_LARGE. */
-mv_err mv_audit_verify_file(const char *path, const uint8_t *expect_key, mv_audit_report *rep)
+MV_API mv_err mv_audit_verify_file(const char *path, const uint8_t *expect_key, mv_audit_report *rep)
     __attribute__((warn_unused_result));
 
 /* Static name of a problem ("ok", "hash mismatch", "seq gap", ...). */
-const char *mv_audit_problem_name(mv_audit_problem p);
+MV_API const char *mv_audit_problem_name(mv_audit_problem p);
 
 #ifdef __cplusplus
 }

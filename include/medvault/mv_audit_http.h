@@ -19,13 +19,13 @@ extern "C" {
  * never the query or body), status and note. A failed append is logged at ERROR and counted
  * in medvault_audit_append_failures_total (if the server has metrics); it never fails the
  * request (mv_audit_append keeps the log itself consistent). */
-void mv_audit_http_record(void *ctx, const mv_http_answer *a);
+MV_API void mv_audit_http_record(void *ctx, const mv_http_answer *a);
 
 /* Answers GET /v1/audit?from=SEQ&limit=N (from default 0, limit 1..MV_AUDIT_FETCH_MAX, default
  * 1000): 200 with the raw lines as application/x-ndjson (empty when from is past the end),
  * 400 for a malformed query, 405 for another method, 500/503 on a read failure. The caller
  * authenticates and checks the role (admin) first. */
-void mv_audit_respond(mv_audit *a, const mv_http_request *req, mv_http_response *resp);
+MV_API void mv_audit_respond(mv_audit *a, const mv_http_request *req, mv_http_response *resp);
 
 #ifdef __cplusplus
 }

@@ -48,11 +48,11 @@ extern "C" {
  * "http://localhost:80". Errors: MV_ERR_INVAL (NULL, cap 0), MV_ERR_PARSE (not http(s), user
  * info, empty or malformed host, port outside 1..65535), MV_ERR_TOO_LARGE (longer than cap-1
  * or MV_AUTH_MAX_TARGET). */
-mv_err mv_auth_origin(const char *url, char *out, size_t cap) __attribute__((warn_unused_result));
+MV_API mv_err mv_auth_origin(const char *url, char *out, size_t cap) __attribute__((warn_unused_result));
 
 /* 1 if m is a request method as signed requests allow it (1 to MV_AUTH_MAX_METHOD upper-case
  * ASCII letters), else 0 (also for NULL). Shared by the signer, the verifier and the client. */
-int mv_auth_method_ok(const char *m);
+MV_API int mv_auth_method_ok(const char *m);
 
 /* The MV-Key, MV-Date, MV-Nonce, MV-Target, MV-Content-SHA256 and MV-Signature header values
  * (NUL-terminated). */
@@ -72,9 +72,10 @@ typedef struct mv_signed_headers {
  * Errors: MV_ERR_INVAL (NULL or malformed method/path, path longer than MV_AUTH_MAX_PATH,
  * target not canonical, sk not matching pk), MV_ERR_NOMEM, MV_ERR_CRYPTO. *out is zeroed on
  * failure. */
-mv_err mv_auth_sign_request(mv_signed_headers *out, const uint8_t pk[static 32], const uint8_t sk[static 64],
-                            const char *target, const char *method, const char *path_and_query,
-                            const uint8_t *body, size_t body_len, uint64_t now) __attribute__((warn_unused_result));
+MV_API mv_err mv_auth_sign_request(mv_signed_headers *out, const uint8_t pk[static 32], const uint8_t sk[static 64],
+                                   const char *target, const char *method, const char *path_and_query,
+                                   const uint8_t *body, size_t body_len,
+                                   uint64_t now) __attribute__((warn_unused_result));
 
 /* A received request: the method and path-and-query from the request line, the body, and
  * the header values (NUL-terminated; any may be NULL = header missing). body_sha256 (the
@@ -103,16 +104,16 @@ typedef struct mv_auth_verifier mv_auth_verifier;
  * up to max_nonces nonces (each for 2 * skew_seconds). The cache is allocated up front
  * (about 80 bytes per nonce). Errors: MV_ERR_INVAL (NULL, max_nonces 0 or > 2^31,
  * skew_seconds 0 or > 1 day), MV_ERR_NOMEM, MV_ERR_CRYPTO. */
-mv_err mv_auth_verifier_new(const uint8_t hospital_pk[static 32], uint64_t skew_seconds, size_t max_nonces,
-                            mv_auth_verifier **out) __attribute__((warn_unused_result));
+MV_API mv_err mv_auth_verifier_new(const uint8_t hospital_pk[static 32], uint64_t skew_seconds, size_t max_nonces,
+                                   mv_auth_verifier **out) __attribute__((warn_unused_result));
 /* Frees a verifier (accepts NULL). No call on it may be in progress. */
-void mv_auth_verifier_free(mv_auth_verifier *v);
+MV_API void mv_auth_verifier_free(mv_auth_verifier *v);
 
 /* Adds origin (canonical, as mv_auth_origin writes it) to the targets this verifier accepts:
  * the origins under which its service is reached. A verifier with no target refuses every
  * request (MV_ERR_MISDIRECTED). Errors: MV_ERR_INVAL (NULL, not canonical), MV_ERR_TOO_LARGE
  * (already MV_AUTH_MAX_TARGETS targets). Adding a target twice is a no-op. Thread-safe. */
-mv_err mv_auth_verifier_add_target(mv_auth_verifier *v, const char *origin) __attribute__((warn_unused_result));
+MV_API mv_err mv_auth_verifier_add_target(mv_auth_verifier *v, const char *origin) __attribute__((warn_unused_result));
 /* Adds the origins of a server that listens on `listen` ("a.b.c.d:port", as daemons take it;
  * its port is ignored) and was bound to `port`: "http://a.b.c.d:PORT", plus
  * "http://127.0.0.1:PORT" and "http://localhost:PORT" when the address is 127.0.0.1 or the
@@ -124,7 +125,7 @@ mv_err mv_auth_verifier_add_target(mv_auth_verifier *v, const char *origin) __at
  * are never refused; with "a.b.c.d:0" that adds nothing, and the daemon calls it again with the
  * bound port before it publishes it. Errors as mv_auth_verifier_add_target; MV_ERR_INVAL for
  * a malformed address. */
-mv_err mv_auth_verifier_add_listen(mv_auth_verifier *v, const char *listen, uint16_t port)
+MV_API mv_err mv_auth_verifier_add_listen(mv_auth_verifier *v, const char *listen, uint16_t port)
     __attribute__((warn_unused_result));
 
 /* Cap on a daemon's `public_url` setting: comma-separated http(s) URLs. */
@@ -135,7 +136,7 @@ mv_err mv_auth_verifier_add_listen(mv_auth_verifier *v, const char *listen, uint
  * Errors: MV_ERR_INVAL (NULL urls), MV_ERR_PARSE (a URL mv_auth_origin refuses, an empty
  * element), MV_ERR_TOO_LARGE (over MV_AUTH_PUBLIC_URLS_MAX, or more targets than the verifier
  * holds). */
-mv_err mv_auth_verifier_add_urls(mv_auth_verifier *v, const char *urls) __attribute__((warn_unused_result));
+MV_API mv_err mv_auth_verifier_add_urls(mv_auth_verifier *v, const char *urls) __attribute__((warn_unused_result));
 
 /* Authenticates request r at time now. Checks, in this order (every check after the
  * signature concerns a key proven to have signed this request, so a refusal for an expired,
@@ -157,7 +158,7 @@ mv_err mv_auth_verifier_add_urls(mv_auth_verifier *v, const char *urls) __attrib
  * On MV_OK, *out_cred (if not NULL) receives the verified credential; on error it is zeroed.
  * Other errors: MV_ERR_INVAL (v or r NULL, r->body NULL with body_len > 0), MV_ERR_NOMEM,
  * MV_ERR_CRYPTO. Thread-safe. */
-mv_err mv_auth_verify(mv_auth_verifier *v, const mv_auth_request *r, uint64_t now, mv_credential *out_cred)
+MV_API mv_err mv_auth_verify(mv_auth_verifier *v, const mv_auth_request *r, uint64_t now, mv_credential *out_cred)
     __attribute__((warn_unused_result));
 
 /* Why mv_auth_verify_ex refused a request, finer than its mv_err: lets a server tell an
@@ -182,15 +183,16 @@ typedef enum mv_auth_failure {
 
 /* As mv_auth_verify (same checks, same order, same errors), and *why (required) receives the
  * reason of a refusal (MV_AUTH_FAIL_NONE on MV_OK). Thread-safe. */
-mv_err mv_auth_verify_ex(mv_auth_verifier *v, const mv_auth_request *r, uint64_t now, mv_credential *out_cred,
-                         mv_auth_failure *why) __attribute__((warn_unused_result));
+MV_API mv_err mv_auth_verify_ex(mv_auth_verifier *v, const mv_auth_request *r, uint64_t now, mv_credential *out_cred,
+                                mv_auth_failure *why) __attribute__((warn_unused_result));
 
 /* As mv_auth_verify, but for a request that proves possession of a key rather than a
  * credential (the hospital's credential renewal, where the registry, not a credential, says
  * who the key belongs to): MV-Credential is ignored (it may be absent or expired), and
  * steps 2, 3, 7 and 9 are skipped. On MV_OK the caller's Ed25519 key is copied to key_out.
  * Errors as for mv_auth_verify. */
-mv_err mv_auth_verify_key(mv_auth_verifier *v, const mv_auth_request *r, uint64_t now, uint8_t key_out[static 32])
+MV_API mv_err mv_auth_verify_key(mv_auth_verifier *v, const mv_auth_request *r, uint64_t now,
+                                 uint8_t key_out[static 32])
     __attribute__((warn_unused_result));
 
 /* Checks a request from its headers alone, before its body has arrived: steps 1 to 4 and 6
@@ -199,7 +201,7 @@ mv_err mv_auth_verify_key(mv_auth_verifier *v, const mv_auth_request *r, uint64_
  * a large body may be buffered at all; it must still call mv_auth_verify on the whole
  * request. With need_cred 0 it checks as mv_auth_verify_key does. r->body is ignored.
  * Errors: as mv_auth_verify (MV_ERR_AUTH also for a missing or malformed MV-Content-SHA256). */
-mv_err mv_auth_preverify(mv_auth_verifier *v, const mv_auth_request *r, uint64_t now, int need_cred)
+MV_API mv_err mv_auth_preverify(mv_auth_verifier *v, const mv_auth_request *r, uint64_t now, int need_cred)
     __attribute__((warn_unused_result));
 
 struct mv_revocation_list;
@@ -210,10 +212,10 @@ struct mv_revocation_list;
  * l is borrowed (copied). Errors: MV_ERR_INVAL (NULL, keys NULL with n > 0, n over
  * MV_REVOCATION_MAX), MV_ERR_AUTH (l->issuer is not this verifier's hospital key),
  * MV_ERR_BAD_STATE, MV_ERR_NOMEM. Thread-safe. */
-mv_err mv_auth_verifier_set_revocations(mv_auth_verifier *v, const struct mv_revocation_list *l)
+MV_API mv_err mv_auth_verifier_set_revocations(mv_auth_verifier *v, const struct mv_revocation_list *l)
     __attribute__((warn_unused_result));
 /* Serial of the installed revocation list (0 = none yet). Thread-safe. */
-uint64_t mv_auth_verifier_revocation_serial(mv_auth_verifier *v);
+MV_API uint64_t mv_auth_verifier_revocation_serial(mv_auth_verifier *v);
 
 #ifdef __cplusplus
 }

@@ -24,7 +24,7 @@ extern "C" {
 /* Generates a fresh X25519 key pair from the OS CSPRNG. sk is secret: the caller wipes it
  * (mv_wipe) or keeps it in mv_secure_alloc memory. pk and sk must not overlap.
  * Errors: MV_ERR_INVAL (NULL), MV_ERR_CRYPTO (libsodium could not be initialised). */
-mv_err mv_box_keypair(uint8_t pk[static MV_BOX_PUBLIC_BYTES], uint8_t sk[static MV_BOX_SECRET_BYTES])
+MV_API mv_err mv_box_keypair(uint8_t pk[static MV_BOX_PUBLIC_BYTES], uint8_t sk[static MV_BOX_SECRET_BYTES])
     __attribute__((warn_unused_result));
 
 /* Seals m[0..m_len) to the recipient public key pk, writing m_len + MV_BOX_SEAL_BYTES bytes
@@ -34,7 +34,7 @@ mv_err mv_box_keypair(uint8_t pk[static MV_BOX_PUBLIC_BYTES], uint8_t sk[static 
  * (m_len + 48 does not fit, or exceeds libsodium's message cap), MV_ERR_CRYPTO
  * (initialisation failed, or pk is a point libsodium refuses, e.g. of low order).
  * On error c is wiped when its length is representable. */
-mv_err mv_box_seal(uint8_t *c, const uint8_t *m, size_t m_len, const uint8_t pk[static MV_BOX_PUBLIC_BYTES])
+MV_API mv_err mv_box_seal(uint8_t *c, const uint8_t *m, size_t m_len, const uint8_t pk[static MV_BOX_PUBLIC_BYTES])
     __attribute__((warn_unused_result));
 
 /* Opens a sealed box c[0..c_len) with the recipient's key pair, writing
@@ -45,16 +45,16 @@ mv_err mv_box_seal(uint8_t *c, const uint8_t *m, size_t m_len, const uint8_t pk[
  * MV_ERR_PARSE (c_len < MV_BOX_SEAL_BYTES), MV_ERR_INVAL (NULL pointer with a non-zero
  * length, overlap), MV_ERR_TOO_LARGE (beyond libsodium's message cap), MV_ERR_CRYPTO
  * (initialisation failed). */
-mv_err mv_box_seal_open(uint8_t *m, const uint8_t *c, size_t c_len, const uint8_t pk[static MV_BOX_PUBLIC_BYTES],
-                        const uint8_t sk[static MV_BOX_SECRET_BYTES]) __attribute__((warn_unused_result));
+MV_API mv_err mv_box_seal_open(uint8_t *m, const uint8_t *c, size_t c_len, const uint8_t pk[static MV_BOX_PUBLIC_BYTES],
+                               const uint8_t sk[static MV_BOX_SECRET_BYTES]) __attribute__((warn_unused_result));
 
 /* Raw X25519 (RFC 7748 section 5): shared = X25519(sk, pk). The result is secret and is
  * not a key: hash it (HKDF) before use. shared may alias sk or pk (it is written last).
  * Errors: MV_ERR_CRYPTO when the result is all zero (pk of small order, RFC 7748 section
  * 6.1) or libsodium could not be initialised; MV_ERR_INVAL (NULL). On any error other
  * than MV_ERR_INVAL shared is wiped (so an aliased sk or pk is lost). */
-mv_err mv_x25519(uint8_t shared[static MV_X25519_BYTES], const uint8_t sk[static MV_BOX_SECRET_BYTES],
-                 const uint8_t pk[static MV_BOX_PUBLIC_BYTES]) __attribute__((warn_unused_result));
+MV_API mv_err mv_x25519(uint8_t shared[static MV_X25519_BYTES], const uint8_t sk[static MV_BOX_SECRET_BYTES],
+                        const uint8_t pk[static MV_BOX_PUBLIC_BYTES]) __attribute__((warn_unused_result));
 
 #ifdef __cplusplus
 }

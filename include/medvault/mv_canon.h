@@ -29,7 +29,7 @@ extern "C" {
  * All or nothing: on error out is left as it was. Does not recurse on the tree's depth.
  * Errors: MV_ERR_TOO_LARGE (out's cap), MV_ERR_NOMEM, MV_ERR_PARSE (a key or string that is
  * not valid UTF-8; impossible for a tree from mv_json_parse), MV_ERR_INVAL (NULL out or v). */
-mv_err mv_canon_write(mv_buf *out, const mv_json *v) __attribute__((warn_unused_result));
+MV_API mv_err mv_canon_write(mv_buf *out, const mv_json *v) __attribute__((warn_unused_result));
 
 /* Parses text[0..len) with mv_json_parse (lim may be NULL for its defaults) and appends the
  * canonical form to out (all or nothing). If err_offset is not NULL it receives the byte
@@ -37,7 +37,7 @@ mv_err mv_canon_write(mv_buf *out, const mv_json *v) __attribute__((warn_unused_
  * Errors: MV_ERR_PARSE (malformed JSON, invalid UTF-8, lone surrogate escape, duplicate key,
  * nesting deeper than the depth limit), MV_ERR_TOO_LARGE (the byte or node limit, or out's
  * cap), MV_ERR_NOMEM, MV_ERR_INVAL (NULL text with len > 0, NULL out). */
-mv_err mv_canon(const char *text, size_t len, const mv_json_limits *lim, mv_buf *out, size_t *err_offset)
+MV_API mv_err mv_canon(const char *text, size_t len, const mv_json_limits *lim, mv_buf *out, size_t *err_offset)
     __attribute__((warn_unused_result));
 
 #ifdef __cplusplus

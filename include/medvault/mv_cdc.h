@@ -41,7 +41,7 @@ typedef struct mv_cdc_params {
 /* Returns MV_OK if p is usable: avg_size a power of two in [MV_CDC_AVG_MIN, MV_CDC_AVG_MAX],
  * 1 <= min_size <= avg_size <= max_size <= MV_CDC_MAX_MAX. Otherwise MV_ERR_INVAL (also for
  * p == NULL). */
-mv_err mv_cdc_params_check(const mv_cdc_params *p) __attribute__((warn_unused_result));
+MV_API mv_err mv_cdc_params_check(const mv_cdc_params *p) __attribute__((warn_unused_result));
 
 /* Length of the chunk that starts at data[0], given the len bytes available.
  * - Returns 0 when more input is needed: !at_eof, len < max_size and no cut point was found
@@ -54,7 +54,7 @@ mv_err mv_cdc_params_check(const mv_cdc_params *p) __attribute__((warn_unused_re
  * The result depends only on data[0..min(len, max_size)), never on how it was split into
  * reads. data may be NULL only when len is 0. p must be valid (mv_cdc_params_check): an
  * invalid p (a caller bug) returns 0 and asserts in debug builds. */
-size_t mv_cdc_cut(const mv_cdc_params *p, const uint8_t *data, size_t len, int at_eof);
+MV_API size_t mv_cdc_cut(const mv_cdc_params *p, const uint8_t *data, size_t len, int at_eof);
 
 /* Called once per chunk, in order: chunk[0..len) starts at byte `offset` of the input. chunk
  * points into the chunker's buffer and is valid only during the call (copy what you keep);
@@ -67,18 +67,18 @@ typedef mv_err (*mv_cdc_chunk_fn)(void *ctx, const uint8_t *chunk, size_t len, u
  * not closed. ctx is passed through to fn.
  * Errors: MV_ERR_INVAL (invalid p, fd < 0, fn NULL), MV_ERR_NOMEM, MV_ERR_IO (read failed;
  * chunks before the failure have already been delivered), or the first error fn returned. */
-mv_err mv_cdc_fd(const mv_cdc_params *p, int fd, mv_cdc_chunk_fn fn, void *ctx)
+MV_API mv_err mv_cdc_fd(const mv_cdc_params *p, int fd, mv_cdc_chunk_fn fn, void *ctx)
     __attribute__((warn_unused_result));
 
 /* The fixed gear table (MV_CDC_GEAR_ENTRIES entries): entry i is the first 8 bytes, read
  * big-endian, of SHA-256("medvault-fastcdc-gear-v1" || uint32 big-endian i). Static storage;
  * exposed so tests and tools can check the derivation. */
-const uint64_t *mv_cdc_gear(void);
+MV_API const uint64_t *mv_cdc_gear(void);
 
 /* The two masks used for p (valid per mv_cdc_params_check, else both are 0 and MV_ERR_INVAL):
  * *mask_s with log2(avg)+2 one bits (before avg_size), *mask_l with log2(avg)-2 (after).
  * Exposed for tests and documentation. */
-mv_err mv_cdc_masks(const mv_cdc_params *p, uint64_t *mask_s, uint64_t *mask_l)
+MV_API mv_err mv_cdc_masks(const mv_cdc_params *p, uint64_t *mask_s, uint64_t *mask_l)
     __attribute__((warn_unused_result));
 
 #ifdef __cplusplus

@@ -60,19 +60,19 @@ typedef struct mv_client_options {
  * MV_ERR_PROTOCOL (the hospital's new credential does not verify), MV_ERR_BAD_STATE (the
  * deployment has no hospital_url or storage_url), MV_ERR_FORBIDDEN (department not in the
  * credential, or the credential names none), MV_ERR_NOMEM, MV_ERR_IO (cache, saving). */
-mv_err mv_client_open(const char *deployment_path, const char *user_dir, const mv_client_options *opt,
-                      mv_client **out) __attribute__((warn_unused_result));
+MV_API mv_err mv_client_open(const char *deployment_path, const char *user_dir, const mv_client_options *opt,
+                             mv_client **out) __attribute__((warn_unused_result));
 /* As mv_client_open; on failure a short description of why (what mv_client_last_error
  * would say, e.g. "the hospital refused to renew this user's credential (suspended or
  * revoked)") is copied, NUL-terminated, into err[0..err_cap) ("" when there is none).
  * err may be NULL. */
-mv_err mv_client_open_msg(const char *deployment_path, const char *user_dir, const mv_client_options *opt,
-                          mv_client **out, char *err, size_t err_cap) __attribute__((warn_unused_result));
-void mv_client_close(mv_client *c);
+MV_API mv_err mv_client_open_msg(const char *deployment_path, const char *user_dir, const mv_client_options *opt,
+                                 mv_client **out, char *err, size_t err_cap) __attribute__((warn_unused_result));
+MV_API void mv_client_close(mv_client *c);
 
 /* A short description of the last error (which service, which step); never patient data.
  * Valid until the next call on c. */
-const char *mv_client_last_error(const mv_client *c);
+MV_API const char *mv_client_last_error(const mv_client *c);
 
 typedef struct mv_put_result {
     const char *path;        /* the input file (borrowed, valid during the callback) */
@@ -98,7 +98,8 @@ typedef struct mv_put_stats {
  * order, when its record is stored or has failed. A bad file (unreadable, invalid JSON
  * that looks like FHIR) fails alone; a service failure fails the batch it hit and stops.
  * Returns MV_OK if every file was stored, else the first error (see fn for which). */
-mv_err mv_client_put(mv_client *c, const char *const *paths, size_t n, mv_put_fn fn, void *ctx, mv_put_stats *stats)
+MV_API mv_err mv_client_put(mv_client *c, const char *const *paths, size_t n, mv_put_fn fn, void *ctx,
+                            mv_put_stats *stats)
     __attribute__((warn_unused_result));
 
 /* Fetches record id and writes its content to out (appending): the canonical JSON for FHIR
@@ -106,8 +107,8 @@ mv_err mv_client_put(mv_client *c, const char *const *paths, size_t n, mv_put_fn
  * name (the original file name, NUL-terminated, cap name_cap) may be NULL.
  * Errors: MV_ERR_NOT_FOUND, MV_ERR_FORBIDDEN (not a reader), MV_ERR_VERIFY (tampered
  * envelope or block), MV_ERR_NET/MV_ERR_HTTP, MV_ERR_TOO_LARGE (out->max). */
-mv_err mv_client_get(mv_client *c, const uint8_t id[static MV_CLIENT_ID_BYTES], mv_buf *out, int *kind, char *name,
-                     size_t name_cap) __attribute__((warn_unused_result));
+MV_API mv_err mv_client_get(mv_client *c, const uint8_t id[static MV_CLIENT_ID_BYTES], mv_buf *out, int *kind,
+                            char *name, size_t name_cap) __attribute__((warn_unused_result));
 
 /* Fetches records ids[0..n) (16 bytes each) in batches and calls fn once per record, in
  * order, with its outcome and, on success, its kind, original name (not NUL-terminated) and
@@ -117,7 +118,7 @@ mv_err mv_client_get(mv_client *c, const uint8_t id[static MV_CLIENT_ID_BYTES], 
  * no call). */
 typedef void (*mv_get_fn)(void *ctx, const uint8_t *id, mv_err rc, int kind, const char *name, size_t name_len,
                           const uint8_t *data, size_t len);
-mv_err mv_client_get_many(mv_client *c, const uint8_t *ids, size_t n, mv_get_fn fn, void *ctx)
+MV_API mv_err mv_client_get_many(mv_client *c, const uint8_t *ids, size_t n, mv_get_fn fn, void *ctx)
     __attribute__((warn_unused_result));
 
 /* Where attachments can be written as they are decrypted, instead of being held whole and
@@ -147,15 +148,16 @@ typedef struct mv_get_sink {
 /* As mv_client_get_many; attachments that sink (may be NULL: none) takes are streamed to it
  * (see mv_get_sink), and fn then reports them with data NULL and len 0 (rc as usual: MV_OK
  * when the sink has every byte). */
-mv_err mv_client_get_many_to(mv_client *c, const uint8_t *ids, size_t n, mv_get_fn fn, const mv_get_sink *sink,
-                             void *ctx) __attribute__((warn_unused_result));
+MV_API mv_err mv_client_get_many_to(mv_client *c, const uint8_t *ids, size_t n, mv_get_fn fn, const mv_get_sink *sink,
+                                    void *ctx) __attribute__((warn_unused_result));
 
 /* The storage server's list of records this user may read, as its JSON (appended to out). */
-mv_err mv_client_list_json(mv_client *c, mv_buf *out) __attribute__((warn_unused_result));
+MV_API mv_err mv_client_list_json(mv_client *c, mv_buf *out) __attribute__((warn_unused_result));
 /* Deletes a record (owner or admin). MV_ERR_NOT_FOUND, MV_ERR_FORBIDDEN. */
-mv_err mv_client_delete(mv_client *c, const uint8_t id[static MV_CLIENT_ID_BYTES]) __attribute__((warn_unused_result));
+MV_API mv_err mv_client_delete(mv_client *c, const uint8_t id[static MV_CLIENT_ID_BYTES])
+    __attribute__((warn_unused_result));
 /* The storage server's statistics, as its JSON (appended to out). */
-mv_err mv_client_stats_json(mv_client *c, mv_buf *out) __attribute__((warn_unused_result));
+MV_API mv_err mv_client_stats_json(mv_client *c, mv_buf *out) __attribute__((warn_unused_result));
 
 /* Grants (grant = 1) or revokes (grant = 0) read access to record id for the user whose
  * Ed25519 key is target_sign_pk: looks the target's X25519 key up at the hospital, rewraps
@@ -165,19 +167,19 @@ mv_err mv_client_stats_json(mv_client *c, mv_buf *out) __attribute__((warn_unuse
  * anyone's hands. Errors: MV_ERR_NOT_FOUND (record or user), MV_ERR_FORBIDDEN (caller is not
  * the owner or patient; or revoking the owner/patient), MV_ERR_VERIFY (envelope does not open),
  * network errors. */
-mv_err mv_client_share(mv_client *c, const uint8_t id[static MV_CLIENT_ID_BYTES], const uint8_t target_sign_pk[static 32],
-                       int grant) __attribute__((warn_unused_result));
+MV_API mv_err mv_client_share(mv_client *c, const uint8_t id[static MV_CLIENT_ID_BYTES],
+                              const uint8_t target_sign_pk[static 32], int grant) __attribute__((warn_unused_result));
 
 /* mv_client_share for every record of episode appointment_hex (32 hex) the caller may share;
  * *n_changed (may be NULL) receives how many records changed. */
-mv_err mv_client_share_episode(mv_client *c, const char *appointment_hex, const uint8_t target_sign_pk[static 32],
-                               int grant, size_t *n_changed) __attribute__((warn_unused_result));
+MV_API mv_err mv_client_share_episode(mv_client *c, const char *appointment_hex, const uint8_t target_sign_pk[static 32],
+                                      int grant, size_t *n_changed) __attribute__((warn_unused_result));
 
 /* The owner of a legacy record (written with no patient) names its patient once registered:
  * looks the MRN up (GET /v1/patients/MRN), wraps the record key for the patient and sets the
  * record's patient at the storage server. Errors: MV_ERR_NOT_FOUND (record or MRN),
  * MV_ERR_FORBIDDEN (not the owner), MV_ERR_EXISTS (the record already has a patient). */
-mv_err mv_client_grant_patient(mv_client *c, const uint8_t id[static MV_CLIENT_ID_BYTES], const char *mrn)
+MV_API mv_err mv_client_grant_patient(mv_client *c, const uint8_t id[static MV_CLIENT_ID_BYTES], const char *mrn)
     __attribute__((warn_unused_result));
 
 /* One signed request to the hospital service (its JSON API, docs/api.md): method "GET",
@@ -186,8 +188,8 @@ mv_err mv_client_grant_patient(mv_client *c, const uint8_t id[static MV_CLIENT_I
  * (whatever the status: callers map errors themselves, mv_client_last_error is set for
  * statuses >= 400). Errors: MV_ERR_NET / MV_ERR_TIMEOUT (no answer), MV_ERR_TOO_LARGE
  * (out's cap), MV_ERR_INVAL (NULL). */
-mv_err mv_client_hospital(mv_client *c, const char *method, const char *path, const uint8_t *body, size_t len,
-                          long *status, mv_buf *out) __attribute__((warn_unused_result));
+MV_API mv_err mv_client_hospital(mv_client *c, const char *method, const char *path, const uint8_t *body, size_t len,
+                                 long *status, mv_buf *out) __attribute__((warn_unused_result));
 
 /* ---- step-up (docs/stepup.md) ----
  * When the storage server answers 401 with "MV-Step-Up: required", the failing call reports
@@ -197,37 +199,37 @@ mv_err mv_client_hospital(mv_client *c, const char *method, const char *path, co
  * and sent as MV-Step-Up on every storage request while it verifies (hospital key, this
  * user, not expired). */
 /* 1 if step-up is pending for this user (and no valid grant is held). */
-int mv_client_stepup_pending(const mv_client *c);
+MV_API int mv_client_stepup_pending(const mv_client *c);
 /* Steps up with the device key in device_dir (a `medvault keygen` directory registered by an
  * admin): signs a fresh proof, gets the grant, stores it and removes stepup.pending;
  * *expires (may be NULL) gets its expiry. Errors: MV_ERR_INVAL, MV_ERR_NOT_FOUND /
  * MV_ERR_PARSE / MV_ERR_AUTH (device dir), MV_ERR_FORBIDDEN (the hospital refused the proof),
  * MV_ERR_PROTOCOL (a grant that does not verify), network errors; last_error says which. */
-mv_err mv_client_stepup_device(mv_client *c, const char *device_dir, uint64_t *expires)
+MV_API mv_err mv_client_stepup_device(mv_client *c, const char *device_dir, uint64_t *expires)
     __attribute__((warn_unused_result));
 /* Asks for an admin's approval; *request_id gets the request (an existing pending one is
  * reused). Errors: MV_ERR_RATE_LIMITED (too many pending), MV_ERR_PROTOCOL, network errors. */
-mv_err mv_client_stepup_request(mv_client *c, int64_t *request_id) __attribute__((warn_unused_result));
+MV_API mv_err mv_client_stepup_request(mv_client *c, int64_t *request_id) __attribute__((warn_unused_result));
 /* Checks request_id: *approved 1 once approved (grant stored as by mv_client_stepup_device),
  * 0 while pending. Errors: MV_ERR_FORBIDDEN (denied), MV_ERR_NOT_FOUND, MV_ERR_HTTP (410:
  * the approved grant expired), MV_ERR_PROTOCOL, network errors. */
-mv_err mv_client_stepup_poll(mv_client *c, int64_t request_id, int *approved, uint64_t *expires)
+MV_API mv_err mv_client_stepup_poll(mv_client *c, int64_t request_id, int *approved, uint64_t *expires)
     __attribute__((warn_unused_result));
 
 /* Appends the hospital's base URL from the deployment (no trailing '/') to out. */
-mv_err mv_client_hospital_url(const mv_client *c, mv_buf *out) __attribute__((warn_unused_result));
+MV_API mv_err mv_client_hospital_url(const mv_client *c, mv_buf *out) __attribute__((warn_unused_result));
 
 /* The user's verified-at-open credential fields (role, departments, subject, expiry) and
  * keys' public halves: copies into *cred; box_pk (may be NULL) receives the X25519 key. */
-void mv_client_whoami(const mv_client *c, mv_credential *cred, uint8_t box_pk[32]);
+MV_API void mv_client_whoami(const mv_client *c, mv_credential *cred, uint8_t box_pk[32]);
 
 /* Registers a new user with the hospital as the admin in admin_dir: creates fresh keys in
  * new_dir, sends the public keys, name, role and departments (POST /v1/users), and saves the
  * credential it gets back in new_dir. Errors: MV_ERR_EXISTS (new_dir holds keys, or the key
  * is registered), MV_ERR_FORBIDDEN (not an admin), MV_ERR_INVAL (refused fields), network
  * errors. */
-mv_err mv_client_user_add(const char *deployment_path, const char *admin_dir, const char *name, const char *role,
-                          const char *const *departments, size_t n_departments, const char *new_dir)
+MV_API mv_err mv_client_user_add(const char *deployment_path, const char *admin_dir, const char *name, const char *role,
+                                 const char *const *departments, size_t n_departments, const char *new_dir)
     __attribute__((warn_unused_result));
 
 #ifdef __cplusplus

@@ -9,25 +9,27 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "medvault/mv_api.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 /* Seconds (with nanosecond resolution) on the monotonic clock since an unspecified start;
  * only differences mean anything. */
-double mv_mono_seconds(void);
+MV_API double mv_mono_seconds(void);
 
 /* Milliseconds on the monotonic clock since an unspecified start; only differences mean
  * anything. */
-uint64_t mv_mono_ms(void);
+MV_API uint64_t mv_mono_ms(void);
 
 /* Sets *now to the monotonic clock's current reading. */
-void mv_mono_now(struct timespec *now);
+MV_API void mv_mono_now(struct timespec *now);
 
 /* Sets *at to the monotonic time ms milliseconds from now, normalised
  * (0 <= tv_nsec < 1e9). For pthread_cond_timedwait on a condition variable whose clock is
  * CLOCK_MONOTONIC (pthread_condattr_setclock), and for comparing against a later reading. */
-void mv_mono_deadline(struct timespec *at, uint64_t ms);
+MV_API void mv_mono_deadline(struct timespec *at, uint64_t ms);
 
 #ifdef __cplusplus
 }

@@ -59,13 +59,13 @@ typedef struct mv_credential {
  * its array or with a character outside [A-Za-z0-9 _.-], n_departments > MV_CRED_MAX_DEPTS,
  * expires_at <= issued_at, hospital_sk not the secret key of hospital_pk), MV_ERR_CRYPTO.
  * On error c->signature is zero. */
-mv_err mv_credential_issue(mv_credential *c, const uint8_t hospital_pk[static 32],
-                           const uint8_t hospital_sk[static 64]) __attribute__((warn_unused_result));
+MV_API mv_err mv_credential_issue(mv_credential *c, const uint8_t hospital_pk[static 32],
+                                  const uint8_t hospital_sk[static 64]) __attribute__((warn_unused_result));
 
 /* Writes the base64 of the binary encoding of c, NUL-terminated, into out[0..out_cap).
  * out_cap >= MV_CRED_B64_MAX + 1 always suffices. Does not check the signature.
  * Errors: MV_ERR_INVAL (NULL, fields as for mv_credential_issue), MV_ERR_TOO_LARGE (out_cap). */
-mv_err mv_credential_encode(const mv_credential *c, char *out, size_t out_cap)
+MV_API mv_err mv_credential_encode(const mv_credential *c, char *out, size_t out_cap)
     __attribute__((warn_unused_result));
 
 /* Parses b64[0..len) (untrusted; need not be NUL-terminated) into *out. Only parses: call
@@ -73,18 +73,18 @@ mv_err mv_credential_encode(const mv_credential *c, char *out, size_t out_cap)
  * Errors: MV_ERR_INVAL (NULL), MV_ERR_TOO_LARGE (len > MV_CRED_B64_MAX or decoded size over
  * MV_CRED_BIN_MAX), MV_ERR_PARSE (bad base64, wrong magic, bad lengths or characters,
  * truncated or trailing bytes). */
-mv_err mv_credential_decode(const char *b64, size_t len, mv_credential *out)
+MV_API mv_err mv_credential_decode(const char *b64, size_t len, mv_credential *out)
     __attribute__((warn_unused_result));
 
 /* Checks that c was issued by hospital_pk and is valid at `now` (unix seconds).
  * Errors: MV_ERR_INVAL (NULL), MV_ERR_AUTH (issuer != hospital_pk, bad signature, or fields
  * that cannot be encoded), MV_ERR_EXPIRED (now >= expires_at, or now + MV_CRED_ISSUE_SKEW <
  * issued_at). Authenticity is checked before the time window. */
-mv_err mv_credential_verify(const mv_credential *c, const uint8_t hospital_pk[static 32], uint64_t now)
+MV_API mv_err mv_credential_verify(const mv_credential *c, const uint8_t hospital_pk[static 32], uint64_t now)
     __attribute__((warn_unused_result));
 
 /* 1 if dept is one of c's departments (exact, case-sensitive), else 0 (also for NULL). */
-int mv_credential_has_department(const mv_credential *c, const char *dept);
+MV_API int mv_credential_has_department(const mv_credential *c, const char *dept);
 
 #ifdef __cplusplus
 }

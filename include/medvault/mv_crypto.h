@@ -16,11 +16,11 @@ extern "C" {
  * return the remembered outcome, so it is cheap and safe to call from any thread.
  * Returns MV_OK, or MV_ERR_CRYPTO if sodium_init() failed (e.g. no entropy source);
  * a failure is permanent for the process. */
-mv_err mv_crypto_init(void) __attribute__((warn_unused_result));
+MV_API mv_err mv_crypto_init(void) __attribute__((warn_unused_result));
 
 /* Fills out[0..n) with bytes from the operating system's CSPRNG (libsodium randombytes).
  * MV_ERR_INVAL if out is NULL with n > 0; MV_ERR_CRYPTO if the library cannot start. */
-mv_err mv_random_bytes(void *out, size_t n) __attribute__((warn_unused_result));
+MV_API mv_err mv_random_bytes(void *out, size_t n) __attribute__((warn_unused_result));
 
 #ifdef __cplusplus
 }

@@ -16,19 +16,19 @@ extern "C" {
 #endif
 
 /* Blocks SIGTERM, SIGINT and SIGPIPE in the calling thread (and the threads it starts). */
-void mv_daemon_block_signals(void);
+MV_API void mv_daemon_block_signals(void);
 
 /* Waits until SIGTERM or SIGINT arrives (they must be blocked, see above). If tick is not
  * NULL it is called about every period_s seconds (>= 0.05) from this thread. */
-void mv_daemon_wait(double period_s, void (*tick)(void *ctx), void *ctx);
+MV_API void mv_daemon_wait(double period_s, void (*tick)(void *ctx), void *ctx);
 
 /* Writes "PORT\n" atomically to path (0644) if path is not NULL. Returns 0 on success. */
-int mv_daemon_write_port(const char *path, uint16_t port);
+MV_API int mv_daemon_write_port(const char *path, uint16_t port);
 
 /* Disables core dumps and ptrace attachment by other users' processes, and raises the soft
  * limit on open descriptors to min(hard limit, 65536) so that the HTTP server can hold
  * thousands of (possibly hostile, slow) connections: a daemon calls this first. */
-void mv_daemon_harden(void);
+MV_API void mv_daemon_harden(void);
 
 /* File name, under a daemon's directory, of the token that unlocks its private metrics. */
 #define MV_DAEMON_METRICS_TOKEN_FILE "metrics.token"
@@ -41,7 +41,7 @@ void mv_daemon_harden(void);
  * the bearer credential of GET /metrics (mv_http.h): never log it.
  * Errors: MV_ERR_INVAL (NULL, cap < 257), MV_ERR_AUTH (the file is readable by group or
  * others), MV_ERR_PARSE (not a valid token), MV_ERR_IO, MV_ERR_NOMEM, MV_ERR_CRYPTO. */
-mv_err mv_daemon_metrics_token(const char *dir, char *out, size_t cap) __attribute__((warn_unused_result));
+MV_API mv_err mv_daemon_metrics_token(const char *dir, char *out, size_t cap) __attribute__((warn_unused_result));
 
 #ifdef __cplusplus
 }

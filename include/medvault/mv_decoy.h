@@ -84,16 +84,16 @@ typedef struct mv_decoy_shape {
 } mv_decoy_shape;
 
 /* Zeroes s (no blocks). Allocates nothing. */
-void mv_decoy_shape_init(mv_decoy_shape *s);
+MV_API void mv_decoy_shape_init(mv_decoy_shape *s);
 /* Frees s->block_len and re-initialises s. Accepts NULL. */
-void mv_decoy_shape_clear(mv_decoy_shape *s);
+MV_API void mv_decoy_shape_clear(mv_decoy_shape *s);
 
 /* Appends the shape encoding (version 2) of s to out. On error out is unchanged.
  * Errors: MV_ERR_INVAL (NULL, kind unknown, department longer than 63 bytes, n_readers outside
  * its kind's range, an MVK1 shape whose kid is not its id or that names blocks, n_blocks above
  * MV_DECOY_MAX_BLOCKS or block_len NULL with n_blocks > 0), MV_ERR_TOO_LARGE (out->max),
  * MV_ERR_NOMEM. */
-mv_err mv_decoy_shape_encode(const mv_decoy_shape *s, mv_buf *out) __attribute__((warn_unused_result));
+MV_API mv_err mv_decoy_shape_encode(const mv_decoy_shape *s, mv_buf *out) __attribute__((warn_unused_result));
 
 /* Decodes one version-2 shape from the start of in[0..len) (untrusted) into out (initialised;
  * cleared first, left cleared on error); *used receives the bytes consumed (the caller decides
@@ -102,11 +102,11 @@ mv_err mv_decoy_shape_encode(const mv_decoy_shape *s, mv_buf *out) __attribute__
  * Errors: MV_ERR_PARSE (truncated, another version, kind unknown, n_readers outside its kind's
  * range, an MVK1 shape with blocks, NUL in the department), MV_ERR_TOO_LARGE (n_blocks above
  * MV_DECOY_MAX_BLOCKS), MV_ERR_INVAL (NULL), MV_ERR_NOMEM. */
-mv_err mv_decoy_shape_decode(const uint8_t *in, size_t len, size_t *used, mv_decoy_shape *out)
+MV_API mv_err mv_decoy_shape_decode(const uint8_t *in, size_t len, size_t *used, mv_decoy_shape *out)
     __attribute__((warn_unused_result));
 /* As mv_decoy_shape_decode for the version-1 encoding (shape_v1 above: MVX1/MVH1 frames and
  * the .rec files of the previous decoy store); the shape is an MVE1 one. */
-mv_err mv_decoy_shape_decode_v1(const uint8_t *in, size_t len, size_t *used, mv_decoy_shape *out)
+MV_API mv_err mv_decoy_shape_decode_v1(const uint8_t *in, size_t len, size_t *used, mv_decoy_shape *out)
     __attribute__((warn_unused_result));
 
 /* 1 if mv_decoy_generate accepts s: a known kind, readers distinct and within the kind's range,
@@ -114,7 +114,7 @@ mv_err mv_decoy_shape_decode_v1(const uint8_t *in, size_t len, size_t *used, mv_
  * env_len >= 33 + 112 * n_readers; MVE2: env_len >= 49 + 112 * n_readers; MVK1: env_len exactly
  * 5 + 112 * n_readers, no blocks, kid equal to id), a block at least 16 bytes. 0 otherwise (also
  * for NULL). */
-int mv_decoy_shape_valid(const mv_decoy_shape *s);
+MV_API int mv_decoy_shape_valid(const mv_decoy_shape *s);
 
 /* A forward frame (MVX2; MVX1 decoded). For encoding every pointer is borrowed from the caller. After
  * mv_decoy_forward_decode, path and body point into the decoded input (borrowed: the input
@@ -134,30 +134,30 @@ typedef struct mv_decoy_forward {
 } mv_decoy_forward;
 
 /* Zeroes f. */
-void mv_decoy_forward_init(mv_decoy_forward *f);
+MV_API void mv_decoy_forward_init(mv_decoy_forward *f);
 /* Frees the shapes of a DECODED frame (never call it on a frame whose shapes the caller
  * owns) and re-initialises f. Accepts NULL. */
-void mv_decoy_forward_clear(mv_decoy_forward *f);
+MV_API void mv_decoy_forward_clear(mv_decoy_forward *f);
 
 /* Appends the MVX2 encoding of f to out. On error out is unchanged.
  * Errors: MV_ERR_INVAL (NULL, reason outside 1..6, method empty or longer than 15 bytes,
  * path empty or longer than 65535 bytes, body_len above UINT32_MAX, n_shapes above
  * MV_DECOY_MAX_SHAPES, NULL shapes with n_shapes > 0, a shape mv_decoy_shape_encode
  * refuses), MV_ERR_TOO_LARGE (out->max), MV_ERR_NOMEM. */
-mv_err mv_decoy_forward_encode(const mv_decoy_forward *f, mv_buf *out) __attribute__((warn_unused_result));
+MV_API mv_err mv_decoy_forward_encode(const mv_decoy_forward *f, mv_buf *out) __attribute__((warn_unused_result));
 
 /* Decodes an MVX2 or MVX1 frame in[0..len) (untrusted) into out (initialised; cleared first and
  * left cleared on error). Strict: magic, reason 1..6, method 1..15 bytes of printable ASCII, path 1..65535
  * bytes without control bytes, lengths within the input, no trailing bytes.
  * Errors: MV_ERR_PARSE (malformed), MV_ERR_TOO_LARGE (n_shapes above MV_DECOY_MAX_SHAPES, or a
  * shape's block count), MV_ERR_INVAL (NULL), MV_ERR_NOMEM. */
-mv_err mv_decoy_forward_decode(const uint8_t *in, size_t len, mv_decoy_forward *out)
+MV_API mv_err mv_decoy_forward_decode(const uint8_t *in, size_t len, mv_decoy_forward *out)
     __attribute__((warn_unused_result));
 
 /* Appends the MVH2 encoding of shapes[0..n) to out. On error out is unchanged.
  * Errors: MV_ERR_INVAL (NULL shapes with n > 0, n above MV_DECOY_MAX_SHAPES, a shape
  * mv_decoy_shape_encode refuses), MV_ERR_TOO_LARGE (out->max), MV_ERR_NOMEM. */
-mv_err mv_decoy_shapes_encode(const mv_decoy_shape *shapes, size_t n, mv_buf *out)
+MV_API mv_err mv_decoy_shapes_encode(const mv_decoy_shape *shapes, size_t n, mv_buf *out)
     __attribute__((warn_unused_result));
 
 /* Decodes an MVH2 or MVH1 frame in[0..len) (untrusted): *out receives an array of *n shapes
@@ -165,10 +165,10 @@ mv_err mv_decoy_shapes_encode(const mv_decoy_shape *shapes, size_t n, mv_buf *ou
  * mv_decoy_forward_decode. On error *out is NULL and *n 0.
  * Errors: MV_ERR_PARSE, MV_ERR_TOO_LARGE (n above MV_DECOY_MAX_SHAPES or a block count),
  * MV_ERR_INVAL (NULL), MV_ERR_NOMEM. */
-mv_err mv_decoy_shapes_decode(const uint8_t *in, size_t len, mv_decoy_shape **out, size_t *n)
+MV_API mv_err mv_decoy_shapes_decode(const uint8_t *in, size_t len, mv_decoy_shape **out, size_t *n)
     __attribute__((warn_unused_result));
 /* Clears each of shapes[0..n) and frees the array. Accepts NULL. */
-void mv_decoy_shapes_free(mv_decoy_shape *shapes, size_t n);
+MV_API void mv_decoy_shapes_free(mv_decoy_shape *shapes, size_t n);
 
 /* ---------- generator ---------- */
 
@@ -192,9 +192,9 @@ typedef struct mv_decoy_record {
 } mv_decoy_record;
 
 /* Zeroes r. */
-void mv_decoy_record_init(mv_decoy_record *r);
+MV_API void mv_decoy_record_init(mv_decoy_record *r);
 /* Frees everything r owns and re-initialises it. Accepts NULL. */
-void mv_decoy_record_clear(mv_decoy_record *r);
+MV_API void mv_decoy_record_clear(mv_decoy_record *r);
 
 /* Generates the decoy for shape s under seed (32 secret bytes): an MVE1 envelope of exactly
  * s->env_len bytes sealed to s's readers, blocks of exactly block_len[i] bytes with tags
@@ -207,8 +207,8 @@ void mv_decoy_record_clear(mv_decoy_record *r);
  * length above its cap (MV_DECOY_MAX_ENV_LEN, MV_DECOY_MAX_BLOCK_LEN) or below the framing
  * minimum: env_len < 33 + 112 * n_readers, a block below 16 bytes), MV_ERR_CRYPTO (a reader
  * key libsodium refuses), MV_ERR_NOMEM. */
-mv_err mv_decoy_generate(const uint8_t seed[static MV_DECOY_SEED_BYTES], const mv_decoy_shape *s,
-                         mv_decoy_record *out) __attribute__((warn_unused_result));
+MV_API mv_err mv_decoy_generate(const uint8_t seed[static MV_DECOY_SEED_BYTES], const mv_decoy_shape *s,
+                                mv_decoy_record *out) __attribute__((warn_unused_result));
 
 /* Called by mv_decoy_generate_stream with block `index` of the decoy, in order: b->tag and
  * b->len are final, b->c (b->len bytes) is borrowed for the call. A non-MV_OK return stops the
@@ -219,8 +219,8 @@ typedef mv_err (*mv_decoy_block_fn)(void *ctx, size_t index, const mv_decoy_bloc
  * it exists and then freed: out->blocks[i] keeps tag and len with c NULL, so a shape of any
  * size costs the memory of one block (fn NULL: blocks are kept, as mv_decoy_generate does).
  * Errors: those of mv_decoy_generate, and fn's. */
-mv_err mv_decoy_generate_stream(const uint8_t seed[static MV_DECOY_SEED_BYTES], const mv_decoy_shape *s,
-                                mv_decoy_block_fn fn, void *ctx, mv_decoy_record *out)
+MV_API mv_err mv_decoy_generate_stream(const uint8_t seed[static MV_DECOY_SEED_BYTES], const mv_decoy_shape *s,
+                                       mv_decoy_block_fn fn, void *ctx, mv_decoy_record *out)
     __attribute__((warn_unused_result));
 
 /* Regenerates block `index` of the decoy of an attachment shape alone (the same bytes as
@@ -228,14 +228,14 @@ mv_err mv_decoy_generate_stream(const uint8_t seed[static MV_DECOY_SEED_BYTES], 
  * is allocated (mv_free it), out->len and out->tag set. Errors: MV_ERR_INVAL (NULL, index out of
  * range, a shape mv_decoy_generate refuses, or not an attachment shape), MV_ERR_NOMEM,
  * MV_ERR_CRYPTO. */
-mv_err mv_decoy_generate_block(const uint8_t seed[static MV_DECOY_SEED_BYTES], const mv_decoy_shape *s,
-                               size_t index, mv_decoy_block *out) __attribute__((warn_unused_result));
+MV_API mv_err mv_decoy_generate_block(const uint8_t seed[static MV_DECOY_SEED_BYTES], const mv_decoy_shape *s,
+                                      size_t index, mv_decoy_block *out) __attribute__((warn_unused_result));
 
 /* 1 if s has a block of 64 KiB or more: its decoy is an imaging attachment whose blocks
  * mv_decoy_generate_block can regenerate one at a time. 0 otherwise (also for NULL). */
-int mv_decoy_shape_is_attachment(const mv_decoy_shape *s);
+MV_API int mv_decoy_shape_is_attachment(const mv_decoy_shape *s);
 /* The bytes of s's record: envelope plus every block (0 for NULL). */
-uint64_t mv_decoy_shape_bytes(const mv_decoy_shape *s);
+MV_API uint64_t mv_decoy_shape_bytes(const mv_decoy_shape *s);
 
 /* ---------- decoys for unverified callers ----------
  * A caller whose request signature did not verify (no, malformed or forged authentication)
@@ -257,8 +257,8 @@ uint64_t mv_decoy_shape_bytes(const mv_decoy_shape *s);
  * passes a fixed instant so the answer is the same on every fetch), never before its keyset.
  * Deterministic in (seed, id, anchor); it depends on no real record. Errors: MV_ERR_INVAL
  * (NULL), MV_ERR_NOMEM, MV_ERR_CRYPTO. */
-mv_err mv_decoy_shape_synth(const uint8_t seed[static MV_DECOY_SEED_BYTES], const uint8_t id[static 16],
-                            uint64_t anchor, mv_decoy_shape *out) __attribute__((warn_unused_result));
+MV_API mv_err mv_decoy_shape_synth(const uint8_t seed[static MV_DECOY_SEED_BYTES], const uint8_t id[static 16],
+                                   uint64_t anchor, mv_decoy_shape *out) __attribute__((warn_unused_result));
 
 /* Writes the ids of the listing an unverified caller claiming key selector (32 bytes, or NULL)
  * is shown into ids[0..cap), in no particular order (the listing writer orders them): between
@@ -268,9 +268,9 @@ mv_err mv_decoy_shape_synth(const uint8_t seed[static MV_DECOY_SEED_BYTES], cons
  * extra id shows as often as any invented one; then the keyset of each one's reader set (as
  * mv_decoy_shape_synth names it), once, while cap allows (MV_DECOY_SYNTH_LIST_MAX always
  * does). Returns how many (0 on a NULL argument, cap 0 or an error). */
-size_t mv_decoy_synth_list(const uint8_t seed[static MV_DECOY_SEED_BYTES], const uint8_t *selector,
-                           uint64_t anchor, const uint8_t (*extra)[16], size_t n_extra, uint8_t (*ids)[16],
-                           size_t cap);
+MV_API size_t mv_decoy_synth_list(const uint8_t seed[static MV_DECOY_SEED_BYTES], const uint8_t *selector,
+                                  uint64_t anchor, const uint8_t (*extra)[16], size_t n_extra, uint8_t (*ids)[16],
+                                  size_t cap);
 
 /* ---------- the decoy cloud ---------- */
 
@@ -287,7 +287,7 @@ size_t mv_decoy_synth_list(const uint8_t seed[static MV_DECOY_SEED_BYTES], const
  * role not MV_STORAGE_DECOY, primary_pk all zero), MV_ERR_AUTH (decoy.seed readable by group
  * or others), MV_ERR_PARSE (decoy.seed not 32 bytes), MV_ERR_NET (cannot listen), MV_ERR_IO,
  * MV_ERR_NOMEM; the shape store's errors (decoy_store_open, the upgrade of a .rec directory). */
-mv_err mv_decoy_run(const mv_storage_config *cfg) __attribute__((warn_unused_result));
+MV_API mv_err mv_decoy_run(const mv_storage_config *cfg) __attribute__((warn_unused_result));
 
 #ifdef __cplusplus
 }

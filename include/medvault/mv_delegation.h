@@ -56,40 +56,44 @@ typedef struct mv_delegation {
  * Errors: MV_ERR_INVAL (NULL, patient_sk not the secret key of d->patient, expires_at <=
  * issued_at, department empty, too long or with a character outside [A-Za-z0-9 _.-],
  * patient == doctor), MV_ERR_CRYPTO. On error both signatures are zero. */
-mv_err mv_delegation_sign(mv_delegation *d, const uint8_t patient_sk[static 64]) __attribute__((warn_unused_result));
+MV_API mv_err mv_delegation_sign(mv_delegation *d, const uint8_t patient_sk[static 64])
+    __attribute__((warn_unused_result));
 
 /* Checks the patient's signature. Errors: MV_ERR_INVAL (NULL), MV_ERR_AUTH (bad signature
  * or fields that cannot be encoded). */
-mv_err mv_delegation_verify_patient(const mv_delegation *d) __attribute__((warn_unused_result));
+MV_API mv_err mv_delegation_verify_patient(const mv_delegation *d) __attribute__((warn_unused_result));
 
 /* Countersigns d as the hospital after checking the patient's signature; the registry checks
  * (who may delegate to whom) are the caller's. Errors: MV_ERR_INVAL (NULL, hospital_sk not the
  * secret key of hospital_pk), MV_ERR_AUTH (the patient's signature fails), MV_ERR_CRYPTO. */
-mv_err mv_delegation_countersign(mv_delegation *d, const uint8_t hospital_pk[static 32],
-                                 const uint8_t hospital_sk[static 64]) __attribute__((warn_unused_result));
+MV_API mv_err mv_delegation_countersign(mv_delegation *d, const uint8_t hospital_pk[static 32],
+                                        const uint8_t hospital_sk[static 64]) __attribute__((warn_unused_result));
 
 /* Checks both signatures (the hospital's against hospital_pk) and that now is within
  * [issued_at - MV_CRED_ISSUE_SKEW, expires_at). Authenticity is checked first.
  * Errors: MV_ERR_INVAL (NULL), MV_ERR_AUTH, MV_ERR_EXPIRED. */
-mv_err mv_delegation_verify(const mv_delegation *d, const uint8_t hospital_pk[static 32], uint64_t now)
+MV_API mv_err mv_delegation_verify(const mv_delegation *d, const uint8_t hospital_pk[static 32], uint64_t now)
     __attribute__((warn_unused_result));
 
 /* Writes the binary encoding to out[0..cap) and its length to *len (cap >=
  * MV_DELEGATION_MAX_BYTES always suffices). Signatures are copied, not checked.
  * Errors: MV_ERR_INVAL (NULL, fields as for mv_delegation_sign), MV_ERR_TOO_LARGE (cap). */
-mv_err mv_delegation_encode(const mv_delegation *d, uint8_t *out, size_t cap, size_t *len)
+MV_API mv_err mv_delegation_encode(const mv_delegation *d, uint8_t *out, size_t cap, size_t *len)
     __attribute__((warn_unused_result));
 
 /* Parses in[0..len) (untrusted) into *out; only parses (verify before trusting it). *out is
  * zeroed on failure. Errors: MV_ERR_INVAL (NULL), MV_ERR_PARSE (magic, lengths, characters,
  * trailing bytes). */
-mv_err mv_delegation_decode(const uint8_t *in, size_t len, mv_delegation *out) __attribute__((warn_unused_result));
+MV_API mv_err mv_delegation_decode(const uint8_t *in, size_t len, mv_delegation *out)
+    __attribute__((warn_unused_result));
 
 /* Base64 (RFC 4648 section 4, padded) forms of encode and decode, for JSON and headers.
  * out_cap >= MV_DELEGATION_B64_MAX suffices. Errors as above; MV_ERR_PARSE for bad base64,
  * MV_ERR_TOO_LARGE for input longer than any delegation. */
-mv_err mv_delegation_to_b64(const mv_delegation *d, char *out, size_t out_cap) __attribute__((warn_unused_result));
-mv_err mv_delegation_from_b64(const char *b64, size_t len, mv_delegation *out) __attribute__((warn_unused_result));
+MV_API mv_err mv_delegation_to_b64(const mv_delegation *d, char *out, size_t out_cap)
+    __attribute__((warn_unused_result));
+MV_API mv_err mv_delegation_from_b64(const char *b64, size_t len, mv_delegation *out)
+    __attribute__((warn_unused_result));
 
 #ifdef __cplusplus
 }

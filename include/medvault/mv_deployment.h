@@ -47,10 +47,10 @@ typedef struct mv_deployment {
 /* Parses a deployment document. MV_ERR_PARSE for malformed JSON or fields (missing field,
  * bad hex, index out of 1..n or repeated, threshold not in 1..n, URL not http(s)://),
  * MV_ERR_VERIFY if the public shares are inconsistent with the group key. */
-mv_err mv_deployment_parse(const char *text, size_t len, mv_deployment *out)
+MV_API mv_err mv_deployment_parse(const char *text, size_t len, mv_deployment *out)
     __attribute__((warn_unused_result));
 /* Reads and parses a file (cap 1 MiB). Also MV_ERR_NOT_FOUND / MV_ERR_IO. */
-mv_err mv_deployment_load(const char *path, mv_deployment *out) __attribute__((warn_unused_result));
+MV_API mv_err mv_deployment_load(const char *path, mv_deployment *out) __attribute__((warn_unused_result));
 /* Loads the deployment at path for the user whose directory is user_dir: mv_deployment_load,
  * then mv_identity_check_hospital(user_dir, its hospital key), so that a deployment file
  * whose hospital key was altered is refused before anything is sent. A first use that
@@ -58,12 +58,12 @@ mv_err mv_deployment_load(const char *path, mv_deployment *out) __attribute__((w
  * Errors: those of mv_deployment_load; MV_ERR_AUTH (the hospital key is not the one this
  * user registered with: it differs from user_dir's pin, or did not sign its credential),
  * and the others of mv_identity_check_hospital. */
-mv_err mv_deployment_load_for_user(const char *path, const char *user_dir, mv_deployment *out, int *pinned_now)
+MV_API mv_err mv_deployment_load_for_user(const char *path, const char *user_dir, mv_deployment *out, int *pinned_now)
     __attribute__((warn_unused_result));
 /* Serialises d as JSON (pretty enough for humans: one key server per line). */
-mv_err mv_deployment_write(const mv_deployment *d, mv_buf *out) __attribute__((warn_unused_result));
+MV_API mv_err mv_deployment_write(const mv_deployment *d, mv_buf *out) __attribute__((warn_unused_result));
 /* Writes d to path atomically (0644). */
-mv_err mv_deployment_save(const mv_deployment *d, const char *path) __attribute__((warn_unused_result));
+MV_API mv_err mv_deployment_save(const mv_deployment *d, const char *path) __attribute__((warn_unused_result));
 
 #ifdef __cplusplus
 }

@@ -42,19 +42,20 @@ typedef struct mv_dkg mv_dkg;
  * MV_DKG_MAX_PARTIES). refresh = 0: a DKG (random a_0); refresh != 0: a refresh (a_0 = 0).
  * The participant's own deal is recorded at once (its own share from itself).
  * *out owns the handle (free with mv_dkg_free). Errors: MV_ERR_INVAL, MV_ERR_NOMEM. */
-mv_err mv_dkg_new(uint32_t my_id, size_t t, size_t n, int refresh, mv_dkg **out) __attribute__((warn_unused_result));
+MV_API mv_err mv_dkg_new(uint32_t my_id, size_t t, size_t n, int refresh, mv_dkg **out)
+    __attribute__((warn_unused_result));
 /* Wipes the polynomial and every received share, then frees. Accepts NULL. */
-void mv_dkg_free(mv_dkg *d);
+MV_API void mv_dkg_free(mv_dkg *d);
 
 /* This participant's t*32 bytes of commitments, owned by d (valid until mv_dkg_free).
  * NULL if d is NULL. */
-const uint8_t *mv_dkg_my_commitments(const mv_dkg *d);
+MV_API const uint8_t *mv_dkg_my_commitments(const mv_dkg *d);
 
 /* share = f(to_id), the private share this participant deals to to_id (1..n); also its
  * public answer to a complaint by to_id. Errors: MV_ERR_INVAL (NULL, to_id out of range;
  * share zeroed). */
-mv_err mv_dkg_share_for(const mv_dkg *d, uint32_t to_id,
-                        uint8_t share[static MV_DKG_SCALAR_BYTES]) __attribute__((warn_unused_result));
+MV_API mv_err mv_dkg_share_for(const mv_dkg *d, uint32_t to_id,
+                               uint8_t share[static MV_DKG_SCALAR_BYTES]) __attribute__((warn_unused_result));
 
 /* Records the deal of from_id (1..n): its t*32 bytes of commitments and the share it sent
  * this participant. The share is checked against the commitments (Feldman).
@@ -67,8 +68,8 @@ mv_err mv_dkg_share_for(const mv_dkg *d, uint32_t to_id,
  *   MV_ERR_EXISTS   a different deal from from_id was stored before (kept; this one dropped).
  *                   The same deal again returns what the first delivery returned;
  *   MV_ERR_INVAL    NULL arguments, from_id out of range. */
-mv_err mv_dkg_receive(mv_dkg *d, uint32_t from_id, const uint8_t *commitments, size_t t,
-                      const uint8_t share[static MV_DKG_SCALAR_BYTES]) __attribute__((warn_unused_result));
+MV_API mv_err mv_dkg_receive(mv_dkg *d, uint32_t from_id, const uint8_t *commitments, size_t t,
+                             const uint8_t share[static MV_DKG_SCALAR_BYTES]) __attribute__((warn_unused_result));
 
 /* Settles complainer's complaint against dealer with the share the dealer revealed publicly
  * (NULL: the dealer did not answer). If the revealed share verifies against the dealer's
@@ -77,17 +78,18 @@ mv_err mv_dkg_receive(mv_dkg *d, uint32_t from_id, const uint8_t *commitments, s
  * disqualified (MV_ERR_VERIFY) and mv_dkg_finish will fail with MV_ERR_PROTOCOL.
  * Errors also: MV_ERR_INVAL (NULL d, ids out of range, dealer == complainer),
  * MV_ERR_BAD_STATE (no deal from dealer was received: nothing to judge it against). */
-mv_err mv_dkg_resolve(mv_dkg *d, uint32_t dealer, uint32_t complainer,
-                      const uint8_t *revealed_share) __attribute__((warn_unused_result));
+MV_API mv_err mv_dkg_resolve(mv_dkg *d, uint32_t dealer, uint32_t complainer,
+                             const uint8_t *revealed_share) __attribute__((warn_unused_result));
 
 /* 1 if participant id has been disqualified in this run, else 0 (also for bad arguments). */
-int mv_dkg_disqualified(const mv_dkg *d, uint32_t id);
+MV_API int mv_dkg_disqualified(const mv_dkg *d, uint32_t id);
 
 /* out = SHA-256 over this run's parameters and every dealer's commitments in id order.
  * All participants must obtain the same digest before trusting the result (it proves that
  * everybody saw the same broadcast). No secret enters it.
  * Errors: MV_ERR_INVAL (NULL), MV_ERR_BAD_STATE (a deal is missing), MV_ERR_NOMEM. */
-mv_err mv_dkg_digest(const mv_dkg *d, uint8_t out[static MV_DKG_DIGEST_BYTES]) __attribute__((warn_unused_result));
+MV_API mv_err mv_dkg_digest(const mv_dkg *d, uint8_t out[static MV_DKG_DIGEST_BYTES])
+    __attribute__((warn_unused_result));
 
 /* Computes the result once deals from all n participants are in and no complaint of this
  * participant is open:
@@ -109,9 +111,9 @@ mv_err mv_dkg_digest(const mv_dkg *d, uint8_t out[static MV_DKG_DIGEST_BYTES]) _
  * MV_ERR_BAD_STATE (a deal is missing or a complaint is open), MV_ERR_NOMEM,
  * MV_ERR_CRYPTO (the final self-check failed: an internal error). On error share is wiped
  * and public_shares/group_pk are zeroed. */
-mv_err mv_dkg_finish(mv_dkg *d, const uint8_t *old_share, const uint8_t *old_public_shares,
-                     uint8_t share[static MV_DKG_SCALAR_BYTES], uint8_t *public_shares,
-                     uint8_t group_pk[static MV_DKG_ELEM_BYTES]) __attribute__((warn_unused_result));
+MV_API mv_err mv_dkg_finish(mv_dkg *d, const uint8_t *old_share, const uint8_t *old_public_shares,
+                            uint8_t share[static MV_DKG_SCALAR_BYTES], uint8_t *public_shares,
+                            uint8_t group_pk[static MV_DKG_ELEM_BYTES]) __attribute__((warn_unused_result));
 
 #ifdef __cplusplus
 }

@@ -6,6 +6,8 @@
 #ifndef MV_ERR_H
 #define MV_ERR_H
 
+#include "medvault/mv_api.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -38,7 +40,7 @@ typedef enum mv_err {
 } mv_err;
 
 /* Returns a static, human-readable message for rc; never NULL. */
-const char *mv_strerror(mv_err rc);
+MV_API const char *mv_strerror(mv_err rc);
 
 #ifdef __cplusplus
 }

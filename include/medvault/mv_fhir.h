@@ -44,7 +44,7 @@ typedef struct mv_fhir_profiles mv_fhir_profiles;
 
 /* The profiles built into the library (data/fhir-profiles.json at build time). The caller
  * owns *out (mv_fhir_profiles_free). Errors: MV_ERR_NOMEM, MV_ERR_INVAL (NULL out). */
-mv_err mv_fhir_profiles_default(mv_fhir_profiles **out) __attribute__((warn_unused_result));
+MV_API mv_err mv_fhir_profiles_default(mv_fhir_profiles **out) __attribute__((warn_unused_result));
 
 /* Parses a profile file's text[0..len):
  *   {"version":1, "default":PROFILE, "types":{"TypeName":PROFILE, ...}}
@@ -56,15 +56,15 @@ mv_err mv_fhir_profiles_default(mv_fhir_profiles **out) __attribute__((warn_unus
  * or lie under another listed path, and the caps above hold. On success the caller owns *out.
  * Errors: MV_ERR_PARSE (malformed JSON or any rule above), MV_ERR_TOO_LARGE (len above
  * MV_FHIR_PROFILES_MAX_BYTES or a cap above), MV_ERR_NOMEM, MV_ERR_INVAL (NULL arguments). */
-mv_err mv_fhir_profiles_parse(const char *text, size_t len, mv_fhir_profiles **out)
+MV_API mv_err mv_fhir_profiles_parse(const char *text, size_t len, mv_fhir_profiles **out)
     __attribute__((warn_unused_result));
 
 /* Reads and parses the profile file at path (mv_fhir_profiles_parse).
  * Errors: those of mv_fhir_profiles_parse, MV_ERR_NOT_FOUND, MV_ERR_IO. */
-mv_err mv_fhir_profiles_load(const char *path, mv_fhir_profiles **out) __attribute__((warn_unused_result));
+MV_API mv_err mv_fhir_profiles_load(const char *path, mv_fhir_profiles **out) __attribute__((warn_unused_result));
 
 /* Frees profiles. Accepts NULL. */
-void mv_fhir_profiles_free(mv_fhir_profiles *p);
+MV_API void mv_fhir_profiles_free(mv_fhir_profiles *p);
 
 /* The result of a split. Owned by the caller: init before use, clear after. */
 typedef struct mv_fhir_split {
@@ -75,9 +75,9 @@ typedef struct mv_fhir_split {
 } mv_fhir_split;
 
 /* Makes s empty. Allocates nothing. */
-void mv_fhir_split_init(mv_fhir_split *s);
+MV_API void mv_fhir_split_init(mv_fhir_split *s);
 /* Frees (and wipes) everything s holds and leaves it empty. Accepts NULL. */
-void mv_fhir_split_clear(mv_fhir_split *s);
+MV_API void mv_fhir_split_clear(mv_fhir_split *s);
 
 /* Splits doc (read, never modified; it must stay alive during the call only) with profiles p
  * into out, whose previous contents are freed first.
@@ -96,7 +96,7 @@ void mv_fhir_split_clear(mv_fhir_split *s);
  * Errors: MV_ERR_PARSE (doc is not an object with a string resourceType),
  * MV_ERR_TOO_LARGE (a part exceeds MV_FHIR_MAX_BYTES, or a Bundle with 2^32-1 entries or more),
  * MV_ERR_NOMEM, MV_ERR_INVAL (NULL arguments). */
-mv_err mv_fhir_split_doc(const mv_fhir_profiles *p, const mv_json *doc, mv_fhir_split *out)
+MV_API mv_err mv_fhir_split_doc(const mv_fhir_profiles *p, const mv_json *doc, mv_fhir_split *out)
     __attribute__((warn_unused_result));
 
 /* Joins an envelope and its content blocks (all untrusted) and appends the canonical form
@@ -110,8 +110,8 @@ mv_err mv_fhir_split_doc(const mv_fhir_profiles *p, const mv_json *doc, mv_fhir_
  * with an object resource, or given twice, or a key is on both sides and not an object on
  * both), MV_ERR_TOO_LARGE (a parse cap, or out's cap), MV_ERR_NOMEM, MV_ERR_INVAL (NULL
  * arguments with non-zero lengths or counts). */
-mv_err mv_fhir_join(const uint8_t *envelope, size_t env_len, const uint8_t *const *blocks,
-                    const size_t *block_lens, const uint32_t *slots, size_t n_blocks, mv_buf *out)
+MV_API mv_err mv_fhir_join(const uint8_t *envelope, size_t env_len, const uint8_t *const *blocks,
+                           const size_t *block_lens, const uint32_t *slots, size_t n_blocks, mv_buf *out)
     __attribute__((warn_unused_result));
 
 #ifdef __cplusplus

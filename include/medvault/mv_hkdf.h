@@ -22,8 +22,8 @@ extern "C" {
  * ikm may be NULL when ikm_len is 0. prk must not overlap salt or ikm.
  * Errors: MV_ERR_INVAL (NULL pointer with a non-zero length), MV_ERR_NOMEM,
  * MV_ERR_CRYPTO (libcrypto failed). On error prk is wiped. */
-mv_err mv_hkdf_sha256_extract(uint8_t prk[static MV_HKDF_SHA256_PRK_BYTES], const uint8_t *salt,
-                              size_t salt_len, const uint8_t *ikm, size_t ikm_len)
+MV_API mv_err mv_hkdf_sha256_extract(uint8_t prk[static MV_HKDF_SHA256_PRK_BYTES], const uint8_t *salt,
+                                     size_t salt_len, const uint8_t *ikm, size_t ikm_len)
     __attribute__((warn_unused_result));
 
 /* HKDF-Expand (RFC 5869 section 2.3): out[0..out_len) = T(1) | T(2) | ... under prk.
@@ -32,13 +32,13 @@ mv_err mv_hkdf_sha256_extract(uint8_t prk[static MV_HKDF_SHA256_PRK_BYTES], cons
  * out must not overlap prk or info.
  * Errors: MV_ERR_INVAL (out_len > MV_HKDF_SHA256_MAX_OUT, prk_len < 32, NULL pointer with
  * a non-zero length), MV_ERR_NOMEM, MV_ERR_CRYPTO. On error out is wiped. */
-mv_err mv_hkdf_sha256_expand(uint8_t *out, size_t out_len, const uint8_t *prk, size_t prk_len,
-                             const uint8_t *info, size_t info_len) __attribute__((warn_unused_result));
+MV_API mv_err mv_hkdf_sha256_expand(uint8_t *out, size_t out_len, const uint8_t *prk, size_t prk_len,
+                                    const uint8_t *info, size_t info_len) __attribute__((warn_unused_result));
 
 /* Extract then Expand; the intermediate PRK is wiped. Arguments and errors as for the two
  * steps (out_len is checked before any work is done). out must not overlap any input. */
-mv_err mv_hkdf_sha256(uint8_t *out, size_t out_len, const uint8_t *salt, size_t salt_len,
-                      const uint8_t *ikm, size_t ikm_len, const uint8_t *info, size_t info_len)
+MV_API mv_err mv_hkdf_sha256(uint8_t *out, size_t out_len, const uint8_t *salt, size_t salt_len,
+                             const uint8_t *ikm, size_t ikm_len, const uint8_t *info, size_t info_len)
     __attribute__((warn_unused_result));
 
 #ifdef __cplusplus

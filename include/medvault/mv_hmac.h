@@ -24,19 +24,19 @@ extern "C" {
  * are fully consumed before out is written.
  * Errors: MV_ERR_INVAL (NULL pointer with a non-zero length), MV_ERR_NOMEM,
  * MV_ERR_CRYPTO (libcrypto failed). On error out is wiped. */
-mv_err mv_hmac_sha256(uint8_t out[static MV_HMAC_SHA256_BYTES], const uint8_t *key, size_t key_len,
-                      const void *msg, size_t msg_len) __attribute__((warn_unused_result));
+MV_API mv_err mv_hmac_sha256(uint8_t out[static MV_HMAC_SHA256_BYTES], const uint8_t *key, size_t key_len,
+                             const void *msg, size_t msg_len) __attribute__((warn_unused_result));
 
 /* out = HMAC-SHA-1(key, msg); same contract as mv_hmac_sha256. */
-mv_err mv_hmac_sha1(uint8_t out[static MV_HMAC_SHA1_BYTES], const uint8_t *key, size_t key_len,
-                    const void *msg, size_t msg_len) __attribute__((warn_unused_result));
+MV_API mv_err mv_hmac_sha1(uint8_t out[static MV_HMAC_SHA1_BYTES], const uint8_t *key, size_t key_len,
+                           const void *msg, size_t msg_len) __attribute__((warn_unused_result));
 
 /* Checks, in constant time, that mac equals HMAC-SHA-256(key, msg) (all 32 bytes; no
  * truncated tags). Arguments as for mv_hmac_sha256.
  * Returns MV_OK on a match, MV_ERR_VERIFY on a mismatch, or MV_ERR_INVAL / MV_ERR_NOMEM /
  * MV_ERR_CRYPTO as mv_hmac_sha256 (never MV_OK on any error). */
-mv_err mv_hmac_sha256_verify(const uint8_t mac[static MV_HMAC_SHA256_BYTES], const uint8_t *key,
-                             size_t key_len, const void *msg, size_t msg_len)
+MV_API mv_err mv_hmac_sha256_verify(const uint8_t mac[static MV_HMAC_SHA256_BYTES], const uint8_t *key,
+                                    size_t key_len, const void *msg, size_t msg_len)
     __attribute__((warn_unused_result));
 
 #ifdef __cplusplus

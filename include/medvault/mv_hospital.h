@@ -50,8 +50,8 @@ typedef enum mv_token_alg { MV_TOKEN_HMAC_SHA256 = 0, MV_TOKEN_HMAC_SHA1 = 1 } m
 
 /* token = HMAC(key, tag) with the chosen hash; SHA-1's 20 bytes are followed by 12 zero
  * bytes. MV_ERR_INVAL on NULL or an unknown alg. */
-mv_err mv_token_compute(mv_token_alg alg, const uint8_t key[static 32], const uint8_t tag[static 32],
-                        uint8_t token[static MV_TOKEN_BYTES]) __attribute__((warn_unused_result));
+MV_API mv_err mv_token_compute(mv_token_alg alg, const uint8_t key[static 32], const uint8_t tag[static 32],
+                               uint8_t token[static MV_TOKEN_BYTES]) __attribute__((warn_unused_result));
 
 typedef struct mv_hospital_config {
     const char *dir;
@@ -77,7 +77,7 @@ typedef struct mv_hospital_config {
 /* Fills the defaults and reads DIR/hospital.conf if present (unknown keys and bad values,
  * including a storage_url or webhook_url that is not an http(s) URL under its field's size, are MV_ERR_PARSE with
  * *err_line set). cfg->dir borrows dir. */
-mv_err mv_hospital_config_defaults(mv_hospital_config *cfg, const char *dir, size_t *err_line)
+MV_API mv_err mv_hospital_config_defaults(mv_hospital_config *cfg, const char *dir, size_t *err_line)
     __attribute__((warn_unused_result));
 
 /* Registers an active user directly in DIR/registry.db (no server needed, and safe while the
@@ -89,13 +89,14 @@ mv_err mv_hospital_config_defaults(mv_hospital_config *cfg, const char *dir, siz
  * MV_ERR_PARSE (hospital.conf), MV_ERR_NOT_FOUND / MV_ERR_AUTH (hospital identity),
  * MV_ERR_BAD_STATE (registry newer than this binary), MV_ERR_IO, MV_ERR_BUSY, MV_ERR_NOMEM.
  * On error cred_b64 is wiped. */
-mv_err mv_hospital_register(const char *dir, const char *name, const char *role, const char *const *departments,
-                            size_t n_departments, const uint8_t sign_pk[static 32], const uint8_t box_pk[static 32],
-                            uint64_t days, char *cred_b64, size_t cap) __attribute__((warn_unused_result));
+MV_API mv_err mv_hospital_register(const char *dir, const char *name, const char *role, const char *const *departments,
+                                   size_t n_departments, const uint8_t sign_pk[static 32],
+                                   const uint8_t box_pk[static 32], uint64_t days, char *cred_b64,
+                                   size_t cap) __attribute__((warn_unused_result));
 
 /* Serves until SIGTERM/SIGINT, then shuts down cleanly (in-flight requests finish,
  * privilege keys wiped). */
-mv_err mv_hospital_run(const mv_hospital_config *cfg) __attribute__((warn_unused_result));
+MV_API mv_err mv_hospital_run(const mv_hospital_config *cfg) __attribute__((warn_unused_result));
 
 #ifdef __cplusplus
 }

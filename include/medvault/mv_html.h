@@ -17,13 +17,14 @@ extern "C" {
 /* Appends s[0..len) to out with & < > " ' escaped (safe in text and in quoted attribute
  * values). Invalid UTF-8 bytes become U+FFFD. Errors: MV_ERR_INVAL (NULL with len > 0),
  * MV_ERR_TOO_LARGE / MV_ERR_NOMEM (out). */
-mv_err mv_html_escape(mv_buf *out, const char *s, size_t len) __attribute__((warn_unused_result));
+MV_API mv_err mv_html_escape(mv_buf *out, const char *s, size_t len) __attribute__((warn_unused_result));
 /* mv_html_escape of a NUL-terminated string (NULL appends nothing). */
-mv_err mv_html_text(mv_buf *out, const char *s) __attribute__((warn_unused_result));
+MV_API mv_err mv_html_text(mv_buf *out, const char *s) __attribute__((warn_unused_result));
 
 /* printf-style append where every %s argument is HTML-escaped (other conversions are
  * formatted as by printf: use them only for numbers). Errors as mv_buf_printf. */
-mv_err mv_html_printf(mv_buf *out, const char *fmt, ...) __attribute__((format(printf, 2, 3), warn_unused_result));
+MV_API mv_err mv_html_printf(mv_buf *out, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3), warn_unused_result));
 
 /* A navigation link of the page frame. */
 typedef struct mv_html_link {
@@ -34,10 +35,10 @@ typedef struct mv_html_link {
 /* Appends "<!doctype html>..." up to the start of <main>: title (escaped), the stylesheet
  * (inline, so a page is one response), a header with app name (escaped) and the links, the
  * current one (href equal to `current`, may be NULL) marked aria-current. */
-mv_err mv_html_begin(mv_buf *out, const char *app, const char *title, const mv_html_link *links, size_t n_links,
-                     const char *current) __attribute__((warn_unused_result));
+MV_API mv_err mv_html_begin(mv_buf *out, const char *app, const char *title, const mv_html_link *links, size_t n_links,
+                            const char *current) __attribute__((warn_unused_result));
 /* Closes what mv_html_begin opened. */
-mv_err mv_html_end(mv_buf *out) __attribute__((warn_unused_result));
+MV_API mv_err mv_html_end(mv_buf *out) __attribute__((warn_unused_result));
 
 /* A page writer: a page is written as a plain sequence of calls and checked once at the end,
  * like mv_jw (mv_json.h). The first error wins: every later call does nothing, and
@@ -61,18 +62,18 @@ typedef struct mv_hw {
 } mv_hw;
 
 /* Starts writing into b (NULL: every call fails with MV_ERR_INVAL). */
-void mv_hw_init(mv_hw *w, mv_buf *b);
+MV_API void mv_hw_init(mv_hw *w, mv_buf *b);
 /* mv_html_printf: every %s argument escaped, other conversions for numbers only. */
-void mv_hw_printf(mv_hw *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+MV_API void mv_hw_printf(mv_hw *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* markup appended as it is: for literal markup only, never for text from a user (NULL is
  * MV_ERR_INVAL). */
-void mv_hw_raw(mv_hw *w, const char *markup);
+MV_API void mv_hw_raw(mv_hw *w, const char *markup);
 /* mv_html_begin and mv_html_end. */
-void mv_hw_begin(mv_hw *w, const char *app, const char *title, const mv_html_link *links, size_t n_links,
-                 const char *current);
-void mv_hw_end(mv_hw *w);
+MV_API void mv_hw_begin(mv_hw *w, const char *app, const char *title, const mv_html_link *links, size_t n_links,
+                        const char *current);
+MV_API void mv_hw_end(mv_hw *w);
 /* The first error of the page, or MV_OK. */
-mv_err mv_hw_finish(const mv_hw *w) __attribute__((warn_unused_result));
+MV_API mv_err mv_hw_finish(const mv_hw *w) __attribute__((warn_unused_result));
 
 #ifdef __cplusplus
 }

@@ -99,26 +99,27 @@ typedef int (*mv_http_body_gate_fn)(void *ctx, const mv_http_request *req);
  * announces. So only a key holder's request makes the server buffer more than
  * MV_HTTP_UNVERIFIED_BODY_MAX bytes; mv_http_verify then checks the body against that digest
  * and the nonce once the body is in. */
-int mv_http_gate_signed(void *verifier, const mv_http_request *req);
+MV_API int mv_http_gate_signed(void *verifier, const mv_http_request *req);
 
 /* Value of request header `name` (case-insensitive), NUL-terminated, or NULL if absent or
  * if r or name is NULL. With repeated headers, the first. Valid during the handler call. */
-const char *mv_http_header(const mv_http_request *r, const char *name);
+MV_API const char *mv_http_header(const mv_http_request *r, const char *name);
 
 /* Verifies r as a signed request (DESIGN section 3): takes the MV-* headers, method,
  * path-and-query and body from r and calls mv_auth_verify(v, ..., now, out_cred); returns
  * what that returns. One place for every service to authenticate a request. On success the
  * verified subject is remembered as the request's principal for the audit log. */
-mv_err mv_http_verify(mv_auth_verifier *v, const mv_http_request *r, uint64_t now, mv_credential *out_cred)
+MV_API mv_err mv_http_verify(mv_auth_verifier *v, const mv_http_request *r, uint64_t now, mv_credential *out_cred)
     __attribute__((warn_unused_result));
 
 /* As mv_http_verify with mv_auth_verify_ex: *why (required) receives the refusal's reason. */
-mv_err mv_http_verify_ex(mv_auth_verifier *v, const mv_http_request *r, uint64_t now, mv_credential *out_cred,
-                         mv_auth_failure *why) __attribute__((warn_unused_result));
+MV_API mv_err mv_http_verify_ex(mv_auth_verifier *v, const mv_http_request *r, uint64_t now, mv_credential *out_cred,
+                                mv_auth_failure *why) __attribute__((warn_unused_result));
 
 /* As mv_http_verify with mv_auth_verify_key (a key-possession request; no credential); the
  * verified key becomes the request's principal for the audit log. */
-mv_err mv_http_verify_key(mv_auth_verifier *v, const mv_http_request *r, uint64_t now, uint8_t key_out[static 32])
+MV_API mv_err mv_http_verify_key(mv_auth_verifier *v, const mv_http_request *r, uint64_t now,
+                                 uint8_t key_out[static 32])
     __attribute__((warn_unused_result));
 
 /* Finds parameter `name` in an application/x-www-form-urlencoded text (a query string after
@@ -128,11 +129,11 @@ mv_err mv_http_verify_key(mv_auth_verifier *v, const mv_http_request *r, uint64_
  * refused. On any error out holds "" (when cap > 0). Errors: MV_ERR_NOT_FOUND (absent),
  * MV_ERR_PARSE (bad escape or refused byte), MV_ERR_TOO_LARGE (cap), MV_ERR_INVAL (NULL,
  * cap 0, empty name). */
-mv_err mv_http_form_get(const char *text, size_t len, const char *name, char *out, size_t cap)
+MV_API mv_err mv_http_form_get(const char *text, size_t len, const char *name, char *out, size_t cap)
     __attribute__((warn_unused_result));
 
 /* The query string of r (after '?', "" if none). */
-const char *mv_http_query(const mv_http_request *r);
+MV_API const char *mv_http_query(const mv_http_request *r);
 
 /* The handler fills this in. On entry: status 0, content_type "", body empty (cap
  * MV_HTTP_RESPONSE_MAX), no headers. A status left at 0 or outside 100..599 is sent as 500.
@@ -152,33 +153,34 @@ typedef struct mv_http_response {
  * Connection and Transfer-Encoding are set by the server and refused here.
  * Errors: MV_ERR_INVAL (NULL, bad characters, a refused name, name or value too long for
  * the fixed fields), MV_ERR_TOO_LARGE (already MV_HTTP_MAX_HEADERS). */
-mv_err mv_http_response_header(mv_http_response *r, const char *name, const char *value)
+MV_API mv_err mv_http_response_header(mv_http_response *r, const char *name, const char *value)
     __attribute__((warn_unused_result));
 
 /* Replaces the body with {"error":"message"} (message JSON-escaped; NULL = "error"), sets
  * status and content type application/json. Never fails: on a problem it falls back to a
  * fixed body. Headers already added are kept. */
-void mv_http_respond_json_error(mv_http_response *r, int status, const char *message);
+MV_API void mv_http_respond_json_error(mv_http_response *r, int status, const char *message);
 
 /* Replaces the body with b's bytes, sets status and content type application/json. A body
  * that cannot be copied becomes a 500 error answer. b is borrowed (not freed). */
-void mv_http_respond_json(mv_http_response *r, int status, const mv_buf *b);
+MV_API void mv_http_respond_json(mv_http_response *r, int status, const mv_buf *b);
 /* As mv_http_respond_json when rc is MV_OK (b was built), else a 500 "internal error". */
-void mv_http_respond_built(mv_http_response *r, mv_err rc, int status, const mv_buf *b);
+MV_API void mv_http_respond_built(mv_http_response *r, mv_err rc, int status, const mv_buf *b);
 /* A small JSON answer formatted in place (printf-style); a 500 if it cannot be built. */
-void mv_http_respond_fmt(mv_http_response *r, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+MV_API void mv_http_respond_fmt(mv_http_response *r, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* Replaces the body with bytes[0..n) as application/octet-stream (a 500 if it cannot be copied). */
-void mv_http_respond_bytes(mv_http_response *r, int status, const uint8_t *bytes, size_t n);
+MV_API void mv_http_respond_bytes(mv_http_response *r, int status, const uint8_t *bytes, size_t n);
 
 /* Maps a failed mv_http_verify to the answer every service gives: 401 (expired, replayed,
  * or any other authentication failure, with a message that reveals nothing else) or 503
  * (replay cache full). Writes the answer into r. */
-void mv_http_respond_auth_failure(mv_http_response *r, mv_err rc);
+MV_API void mv_http_respond_auth_failure(mv_http_response *r, mv_err rc);
 
 /* Sets the note the audit log records for this request (mv_audit.h): a short token of
  * [a-z0-9:_.-], e.g. "decoy:forged", copied (at most MV_HTTP_AUDIT_NOTE_MAX characters).
  * Never request data. Errors: MV_ERR_INVAL (NULL, empty, too long, a character outside the set). */
-mv_err mv_http_response_audit_note(mv_http_response *r, const char *note) __attribute__((warn_unused_result));
+MV_API mv_err mv_http_response_audit_note(mv_http_response *r, const char *note) __attribute__((warn_unused_result));
 
 typedef void (*mv_http_handler_fn)(void *ctx, const mv_http_request *req, mv_http_response *resp);
 
@@ -237,15 +239,15 @@ typedef struct mv_http_server mv_http_server;
  * Errors: MV_ERR_INVAL (NULL cfg/out/handler/listen, listen not "a.b.c.d:port", bad
  * component, content type or metrics token, too many content types), MV_ERR_NET (cannot
  * bind or start, e.g. address in use), MV_ERR_NOMEM. */
-mv_err mv_http_server_start(const mv_http_config *cfg, mv_http_server **out) __attribute__((warn_unused_result));
+MV_API mv_err mv_http_server_start(const mv_http_config *cfg, mv_http_server **out) __attribute__((warn_unused_result));
 
 /* The port actually bound (useful with PORT 0); 0 if s is NULL. */
-uint16_t mv_http_server_port(const mv_http_server *s);
+MV_API uint16_t mv_http_server_port(const mv_http_server *s);
 
 /* Stops gracefully and frees s (accepts NULL): stops accepting connections, waits (up to
  * 10 seconds) for requests already received to be answered, closes every connection,
  * joins the worker threads. Must not be called from a handler. */
-void mv_http_server_stop(mv_http_server *s);
+MV_API void mv_http_server_stop(mv_http_server *s);
 
 #ifdef __cplusplus
 }

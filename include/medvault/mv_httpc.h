@@ -66,21 +66,21 @@ typedef struct mv_httpc_call {
 
 /* Initialises a call: everything empty, retry_after -1, rc MV_ERR_NET, response cap
  * MV_HTTPC_RESPONSE_MAX. Allocates nothing. */
-void mv_httpc_call_init(mv_httpc_call *c);
+MV_API void mv_httpc_call_init(mv_httpc_call *c);
 /* Frees the response and forgets the signed headers; the call can be initialised again.
  * Accepts NULL. */
-void mv_httpc_call_clear(mv_httpc_call *c);
+MV_API void mv_httpc_call_clear(mv_httpc_call *c);
 
 /* Initialises libcurl once per process (thread-safe; mv_httpc_run calls it too).
  * Errors: MV_ERR_NET if libcurl cannot be initialised. */
-mv_err mv_httpc_global_init(void) __attribute__((warn_unused_result));
+MV_API mv_err mv_httpc_global_init(void) __attribute__((warn_unused_result));
 
 /* Runs calls[0..n) in parallel (one curl multi handle) and returns when all have finished
  * or timed out. Each call's rc, status, response (reset first) and retry_after are set.
  * Returns MV_OK even if calls failed (see each rc); MV_ERR_INVAL (calls NULL with n > 0, a
  * call without url, a malformed method, a header string with CR or LF), MV_ERR_NOMEM or
  * MV_ERR_NET if the batch could not be set up: then no call was sent. */
-mv_err mv_httpc_run(mv_httpc_call *calls, size_t n) __attribute__((warn_unused_result));
+MV_API mv_err mv_httpc_run(mv_httpc_call *calls, size_t n) __attribute__((warn_unused_result));
 
 /* Signs the call as DESIGN section 3 requires: computes MV-Key, MV-Date (now), MV-Nonce
  * (fresh), MV-Target (the origin of c->url, mv_auth_origin), MV-Content-SHA256,
@@ -93,8 +93,8 @@ mv_err mv_httpc_run(mv_httpc_call *calls, size_t n) __attribute__((warn_unused_r
  * Errors: MV_ERR_INVAL (NULL call, keys or url, url not http(s)://host..., path not signable (see
  * mv_auth_sign_request), credential over MV_CRED_B64_MAX or not base64 text, sk not
  * matching pk), MV_ERR_NOMEM, MV_ERR_CRYPTO. */
-mv_err mv_httpc_sign(mv_httpc_call *c, const uint8_t pk[static 32], const uint8_t sk[static 64],
-                     const char *credential_b64, uint64_t now) __attribute__((warn_unused_result));
+MV_API mv_err mv_httpc_sign(mv_httpc_call *c, const uint8_t pk[static 32], const uint8_t sk[static 64],
+                            const char *credential_b64, uint64_t now) __attribute__((warn_unused_result));
 
 #ifdef __cplusplus
 }

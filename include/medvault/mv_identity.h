@@ -28,33 +28,33 @@ typedef struct mv_identity mv_identity;
 /* Creates dir (if missing) and fresh keys in it. MV_ERR_EXISTS if dir already holds keys
  * (never overwrites a key), MV_ERR_IO, MV_ERR_NOMEM, MV_ERR_CRYPTO. On success *out holds
  * the loaded identity (free with mv_identity_free). */
-mv_err mv_identity_create(const char *dir, mv_identity **out) __attribute__((warn_unused_result));
+MV_API mv_err mv_identity_create(const char *dir, mv_identity **out) __attribute__((warn_unused_result));
 /* Loads dir/keys and, if present, dir/credential. MV_ERR_NOT_FOUND if dir holds no keys,
  * MV_ERR_PARSE if a file is malformed, MV_ERR_AUTH if the keys file is readable by
  * group or others (it must be 0600). */
-mv_err mv_identity_load(const char *dir, mv_identity **out) __attribute__((warn_unused_result));
+MV_API mv_err mv_identity_load(const char *dir, mv_identity **out) __attribute__((warn_unused_result));
 /* Wipes and frees; accepts NULL. */
-void mv_identity_free(mv_identity *id);
+MV_API void mv_identity_free(mv_identity *id);
 
 /* Key accessors; pointers stay valid until mv_identity_free. Secret keys live in locked
  * memory: never copy them into ordinary buffers that outlive their use. */
-const uint8_t *mv_identity_sign_pk(const mv_identity *id); /* 32 bytes */
-const uint8_t *mv_identity_sign_sk(const mv_identity *id); /* 64 bytes */
-const uint8_t *mv_identity_box_pk(const mv_identity *id);  /* 32 bytes */
-const uint8_t *mv_identity_box_sk(const mv_identity *id);  /* 32 bytes */
+MV_API const uint8_t *mv_identity_sign_pk(const mv_identity *id); /* 32 bytes */
+MV_API const uint8_t *mv_identity_sign_sk(const mv_identity *id); /* 64 bytes */
+MV_API const uint8_t *mv_identity_box_pk(const mv_identity *id);  /* 32 bytes */
+MV_API const uint8_t *mv_identity_box_sk(const mv_identity *id);  /* 32 bytes */
 /* The credential (base64, NUL-terminated) or NULL if the directory has none. */
-const char *mv_identity_credential(const mv_identity *id);
+MV_API const char *mv_identity_credential(const mv_identity *id);
 
 /* Writes dir/credential (0600, atomically) after checking it decodes as a credential
  * whose subject is this identity's signing key (MV_ERR_AUTH otherwise). */
-mv_err mv_identity_save_credential(mv_identity *id, const char *dir, const char *b64)
+MV_API mv_err mv_identity_save_credential(mv_identity *id, const char *dir, const char *b64)
     __attribute__((warn_unused_result));
 
 /* Pins hospital_pk in dir/hospital.pin (atomically) at registration. MV_OK if the pin is now
  * hospital_pk, also when it already was. Errors: MV_ERR_AUTH (dir already pins another key:
  * never overwritten), MV_ERR_NOT_FOUND (dir holds no keys), MV_ERR_PARSE (the existing pin
  * is malformed), MV_ERR_IO, MV_ERR_NOMEM, MV_ERR_INVAL (NULL). */
-mv_err mv_identity_pin_hospital(const char *dir, const uint8_t hospital_pk[static 32])
+MV_API mv_err mv_identity_pin_hospital(const char *dir, const uint8_t hospital_pk[static 32])
     __attribute__((warn_unused_result));
 
 /* Checks hospital_pk (a deployment's hospital key) against dir's pin; reads and writes only
@@ -65,7 +65,7 @@ mv_err mv_identity_pin_hospital(const char *dir, const uint8_t hospital_pk[stati
  * from the pin, or did not sign the directory's credential), MV_ERR_NOT_FOUND (dir holds no
  * keys), MV_ERR_PARSE (malformed pin or credential), MV_ERR_TOO_LARGE, MV_ERR_IO,
  * MV_ERR_NOMEM, MV_ERR_INVAL (NULL). */
-mv_err mv_identity_check_hospital(const char *dir, const uint8_t hospital_pk[static 32], int *pinned_now)
+MV_API mv_err mv_identity_check_hospital(const char *dir, const uint8_t hospital_pk[static 32], int *pinned_now)
     __attribute__((warn_unused_result));
 
 #ifdef __cplusplus

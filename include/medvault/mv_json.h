@@ -43,50 +43,50 @@ typedef struct mv_json_limits {
  * Errors: MV_ERR_PARSE (syntax, invalid UTF-8, duplicate key, nesting deeper than max_depth:
  * err_offset is then the bracket that opens one level too many), MV_ERR_TOO_LARGE (the byte
  * or node cap), MV_ERR_NOMEM, MV_ERR_INVAL (NULL arguments). */
-mv_err mv_json_parse(const char *text, size_t len, const mv_json_limits *lim, mv_json **out,
-                     size_t *err_offset) __attribute__((warn_unused_result));
+MV_API mv_err mv_json_parse(const char *text, size_t len, const mv_json_limits *lim, mv_json **out,
+                            size_t *err_offset) __attribute__((warn_unused_result));
 /* Frees a tree returned by mv_json_parse. Accepts NULL. */
-void mv_json_free(mv_json *root);
+MV_API void mv_json_free(mv_json *root);
 
 /* Accessors. All accept NULL nodes and then return NULL/0/MV_JSON_NULL as documented. */
-mv_json_type mv_json_type_of(const mv_json *v);
+MV_API mv_json_type mv_json_type_of(const mv_json *v);
 /* Number of elements of an array or members of an object; 0 for anything else. */
-size_t mv_json_len(const mv_json *v);
+MV_API size_t mv_json_len(const mv_json *v);
 /* i-th element of an array (NULL if out of range or not an array). */
-const mv_json *mv_json_at(const mv_json *arr, size_t i);
+MV_API const mv_json *mv_json_at(const mv_json *arr, size_t i);
 /* i-th member's key (NUL-terminated; *key_len if not NULL receives its length) and value. */
-const char *mv_json_key_at(const mv_json *obj, size_t i, size_t *key_len);
-const mv_json *mv_json_value_at(const mv_json *obj, size_t i);
+MV_API const char *mv_json_key_at(const mv_json *obj, size_t i, size_t *key_len);
+MV_API const mv_json *mv_json_value_at(const mv_json *obj, size_t i);
 /* Member lookup by NUL-terminated key; NULL if absent or obj is not an object. */
-const mv_json *mv_json_get(const mv_json *obj, const char *key);
+MV_API const mv_json *mv_json_get(const mv_json *obj, const char *key);
 /* String value (decoded, NUL-terminated; may contain NUL, so use *len) or NULL if not a string. */
-const char *mv_json_str(const mv_json *v, size_t *len);
+MV_API const char *mv_json_str(const mv_json *v, size_t *len);
 /* Number lexeme exactly as in the input, or NULL if not a number. */
-const char *mv_json_num(const mv_json *v, size_t *len);
+MV_API const char *mv_json_num(const mv_json *v, size_t *len);
 /* A number whose lexeme is a non-negative integer without fraction/exponent that fits in
  * uint64_t; MV_ERR_PARSE otherwise (including when v is not a number). */
-mv_err mv_json_u64(const mv_json *v, uint64_t *out);
+MV_API mv_err mv_json_u64(const mv_json *v, uint64_t *out);
 /* Booleans: MV_OK and *out = 0/1, MV_ERR_PARSE if v is not true/false. */
-mv_err mv_json_bool(const mv_json *v, int *out);
+MV_API mv_err mv_json_bool(const mv_json *v, int *out);
 
 /* Convenience for protocol messages: obj[key] is a string of exactly 2n hex digits,
  * decoded into out[0..n). MV_ERR_NOT_FOUND if absent, MV_ERR_PARSE if not such a string. */
-mv_err mv_json_get_hex(const mv_json *obj, const char *key, uint8_t *out, size_t n);
+MV_API mv_err mv_json_get_hex(const mv_json *obj, const char *key, uint8_t *out, size_t n);
 /* obj[key] as a string (NULL if absent or not a string). */
-const char *mv_json_get_str(const mv_json *obj, const char *key, size_t *len);
+MV_API const char *mv_json_get_str(const mv_json *obj, const char *key, size_t *len);
 /* obj[key] as uint64 (MV_ERR_NOT_FOUND if absent, MV_ERR_PARSE if not an unsigned integer). */
-mv_err mv_json_get_u64(const mv_json *obj, const char *key, uint64_t *out);
+MV_API mv_err mv_json_get_u64(const mv_json *obj, const char *key, uint64_t *out);
 
 /* Writers, appending to a capped buffer. */
 /* A quoted JSON string with RFC 8785 escaping (\b \t \n \f \r \" \\ short forms, other
  * controls as \u00xx lowercase, everything else verbatim). s[0..len) must be valid UTF-8
  * (MV_ERR_PARSE otherwise, nothing appended). */
-mv_err mv_json_write_str(mv_buf *b, const char *s, size_t len) __attribute__((warn_unused_result));
+MV_API mv_err mv_json_write_str(mv_buf *b, const char *s, size_t len) __attribute__((warn_unused_result));
 /* A quoted string of lowercase hex of bin[0..n). */
-mv_err mv_json_write_hex(mv_buf *b, const uint8_t *bin, size_t n) __attribute__((warn_unused_result));
+MV_API mv_err mv_json_write_hex(mv_buf *b, const uint8_t *bin, size_t n) __attribute__((warn_unused_result));
 /* The node serialised compactly (no whitespace), members in document order, numbers as
  * their lexemes, strings as mv_json_write_str. */
-mv_err mv_json_write(mv_buf *b, const mv_json *v) __attribute__((warn_unused_result));
+MV_API mv_err mv_json_write(mv_buf *b, const mv_json *v) __attribute__((warn_unused_result));
 
 /* A streaming writer for building JSON documents by hand, commas and nesting kept for the
  * caller. The first error wins: every later call does nothing, and mv_jw_finish returns it,
@@ -119,32 +119,32 @@ typedef struct mv_jw {
     unsigned char done;            /* the top-level value is complete */
 } mv_jw;
 
-void mv_jw_init(mv_jw *w, mv_buf *b);
-void mv_jw_obj(mv_jw *w);
-void mv_jw_obj_end(mv_jw *w);
-void mv_jw_arr(mv_jw *w);
-void mv_jw_arr_end(mv_jw *w);
+MV_API void mv_jw_init(mv_jw *w, mv_buf *b);
+MV_API void mv_jw_obj(mv_jw *w);
+MV_API void mv_jw_obj_end(mv_jw *w);
+MV_API void mv_jw_arr(mv_jw *w);
+MV_API void mv_jw_arr_end(mv_jw *w);
 /* A member's key (NUL-terminated); the next call writes its value. */
-void mv_jw_key(mv_jw *w, const char *key);
-void mv_jw_str(mv_jw *w, const char *s);                /* s NUL-terminated; NULL writes null */
-void mv_jw_strn(mv_jw *w, const char *s, size_t len);   /* s[0..len) */
-void mv_jw_u64(mv_jw *w, uint64_t v);
-void mv_jw_i64(mv_jw *w, int64_t v);
-void mv_jw_bool(mv_jw *w, int v);
-void mv_jw_null(mv_jw *w);
-void mv_jw_hex(mv_jw *w, const uint8_t *bin, size_t n); /* a string of lowercase hex */
+MV_API void mv_jw_key(mv_jw *w, const char *key);
+MV_API void mv_jw_str(mv_jw *w, const char *s);                /* s NUL-terminated; NULL writes null */
+MV_API void mv_jw_strn(mv_jw *w, const char *s, size_t len);   /* s[0..len) */
+MV_API void mv_jw_u64(mv_jw *w, uint64_t v);
+MV_API void mv_jw_i64(mv_jw *w, int64_t v);
+MV_API void mv_jw_bool(mv_jw *w, int v);
+MV_API void mv_jw_null(mv_jw *w);
+MV_API void mv_jw_hex(mv_jw *w, const uint8_t *bin, size_t n); /* a string of lowercase hex */
 /* json[0..len) as a value, verbatim: the caller vouches that it is one JSON value (a
  * serialised mv_json, a document this process wrote). */
-void mv_jw_raw(mv_jw *w, const char *json, size_t len);
+MV_API void mv_jw_raw(mv_jw *w, const char *json, size_t len);
 /* Key and value in one call. */
-void mv_jw_kstr(mv_jw *w, const char *key, const char *s);
-void mv_jw_ku64(mv_jw *w, const char *key, uint64_t v);
-void mv_jw_ki64(mv_jw *w, const char *key, int64_t v);
-void mv_jw_kbool(mv_jw *w, const char *key, int v);
-void mv_jw_knull(mv_jw *w, const char *key);
-void mv_jw_khex(mv_jw *w, const char *key, const uint8_t *bin, size_t n);
+MV_API void mv_jw_kstr(mv_jw *w, const char *key, const char *s);
+MV_API void mv_jw_ku64(mv_jw *w, const char *key, uint64_t v);
+MV_API void mv_jw_ki64(mv_jw *w, const char *key, int64_t v);
+MV_API void mv_jw_kbool(mv_jw *w, const char *key, int v);
+MV_API void mv_jw_knull(mv_jw *w, const char *key);
+MV_API void mv_jw_khex(mv_jw *w, const char *key, const uint8_t *bin, size_t n);
 /* The first error, or MV_ERR_INVAL if a container is still open or a key has no value. */
-mv_err mv_jw_finish(const mv_jw *w) __attribute__((warn_unused_result));
+MV_API mv_err mv_jw_finish(const mv_jw *w) __attribute__((warn_unused_result));
 
 #ifdef __cplusplus
 }

@@ -41,16 +41,16 @@ typedef struct mv_ks_share {
 /* Loads dir/share.json. MV_ERR_NOT_FOUND if absent, MV_ERR_PARSE if malformed,
  * MV_ERR_VERIFY if share*G != its public share or the public shares are inconsistent,
  * MV_ERR_AUTH if the file is readable by group/others. out->share must be wiped by the caller. */
-mv_err mv_ks_share_load(const char *dir, mv_ks_share *out) __attribute__((warn_unused_result));
+MV_API mv_err mv_ks_share_load(const char *dir, mv_ks_share *out) __attribute__((warn_unused_result));
 /* Writes dir/share.json atomically with mode 0600 (computing group_pk from the public shares). */
-mv_err mv_ks_share_save(const char *dir, mv_ks_share *s) __attribute__((warn_unused_result));
+MV_API mv_err mv_ks_share_save(const char *dir, mv_ks_share *s) __attribute__((warn_unused_result));
 
 /* Restores a share from a backup: checks share*G equals public_shares[index-1] and that the
  * n public shares are consistent with one degree-(t-1) polynomial, then saves it (epoch 0
  * unless given). MV_ERR_VERIFY if a check fails (nothing written), MV_ERR_EXISTS if dir
  * already has a share and !overwrite. */
-mv_err mv_keyserver_import_share(const char *dir, uint32_t index, uint32_t threshold, const uint8_t share[32],
-                                 const uint8_t *public_shares, size_t n, uint64_t epoch, int overwrite)
+MV_API mv_err mv_keyserver_import_share(const char *dir, uint32_t index, uint32_t threshold, const uint8_t share[32],
+                                        const uint8_t *public_shares, size_t n, uint64_t epoch, int overwrite)
     __attribute__((warn_unused_result));
 
 typedef struct mv_keyserver_config {
@@ -75,7 +75,7 @@ typedef struct mv_keyserver_config {
  * revocation_poll_seconds 1..3600); flags set afterwards by the caller override it.
  * MV_ERR_PARSE (also for a hospital_url that mv_revocation_url_ok refuses) names the bad
  * line through err_line. */
-mv_err mv_keyserver_config_defaults(mv_keyserver_config *cfg, const char *dir, size_t *err_line)
+MV_API mv_err mv_keyserver_config_defaults(mv_keyserver_config *cfg, const char *dir, size_t *err_line)
     __attribute__((warn_unused_result));
 
 /* Runs the server until SIGTERM or SIGINT (which it blocks and waits for), then shuts down
@@ -86,7 +86,7 @@ mv_err mv_keyserver_config_defaults(mv_keyserver_config *cfg, const char *dir, s
  * revocation_poll_s is outside 1..3600.
  * If dir has no share.json, it runs the DKG with the peers in dir/peers.json first (the
  * evaluate endpoint answers 503 until the key exists). Disables core dumps for the process. */
-mv_err mv_keyserver_run(const mv_keyserver_config *cfg) __attribute__((warn_unused_result));
+MV_API mv_err mv_keyserver_run(const mv_keyserver_config *cfg) __attribute__((warn_unused_result));
 
 #ifdef __cplusplus
 }

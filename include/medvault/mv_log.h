@@ -7,6 +7,8 @@
 #ifndef MV_LOG_H
 #define MV_LOG_H
 
+#include "medvault/mv_api.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -20,11 +22,11 @@ typedef enum mv_log_level {
 
 /* Sets the minimum level printed (default INFO; MV_LOG=debug in the environment lowers it).
  * Call before starting threads. */
-void mv_log_set_level(mv_log_level lvl);
+MV_API void mv_log_set_level(mv_log_level lvl);
 /* Parses "debug", "info", "warn", "error"; returns -1 if unknown. */
-int mv_log_parse_level(const char *s);
+MV_API int mv_log_parse_level(const char *s);
 /* Prints one line if lvl is enabled. Thread-safe (one write(2) per line). */
-void mv_log(mv_log_level lvl, const char *component, const char *fmt, ...)
+MV_API void mv_log(mv_log_level lvl, const char *component, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 #ifdef __cplusplus

@@ -33,9 +33,9 @@ extern "C" {
 typedef struct mv_metrics mv_metrics;
 
 /* Creates an empty registry. Errors: MV_ERR_INVAL (out NULL), MV_ERR_NOMEM. */
-mv_err mv_metrics_new(mv_metrics **out) __attribute__((warn_unused_result));
+MV_API mv_err mv_metrics_new(mv_metrics **out) __attribute__((warn_unused_result));
 /* Frees the registry and every series (accepts NULL). No other call may be in progress. */
-void mv_metrics_free(mv_metrics *m);
+MV_API void mv_metrics_free(mv_metrics *m);
 
 /* Common arguments: name matches [a-zA-Z_:][a-zA-Z0-9_:]* (at most MV_METRICS_MAX_NAME);
  * help is any text (NULL = empty; escaped on output); labels is NULL or "" for no labels,
@@ -47,23 +47,23 @@ void mv_metrics_free(mv_metrics *m);
 
 /* Adds delta to a counter series (created at 0; delta 0 just creates it). Saturates at
  * UINT64_MAX. */
-mv_err mv_metrics_counter_add(mv_metrics *m, const char *name, const char *help, const char *labels,
-                              uint64_t delta) __attribute__((warn_unused_result));
+MV_API mv_err mv_metrics_counter_add(mv_metrics *m, const char *name, const char *help, const char *labels,
+                                     uint64_t delta) __attribute__((warn_unused_result));
 /* Sets a gauge series to v (any double, including NaN and infinities). */
-mv_err mv_metrics_gauge_set(mv_metrics *m, const char *name, const char *help, const char *labels, double v)
+MV_API mv_err mv_metrics_gauge_set(mv_metrics *m, const char *name, const char *help, const char *labels, double v)
     __attribute__((warn_unused_result));
 /* Records one observation (in seconds) in a histogram series with buckets
  * 0.0005 0.001 0.0025 0.005 0.01 0.025 0.05 0.1 0.25 0.5 1 2.5 5 10 +Inf.
  * MV_ERR_INVAL also for NaN. */
-mv_err mv_metrics_histogram_observe(mv_metrics *m, const char *name, const char *help, const char *labels,
-                                    double seconds) __attribute__((warn_unused_result));
+MV_API mv_err mv_metrics_histogram_observe(mv_metrics *m, const char *name, const char *help, const char *labels,
+                                           double seconds) __attribute__((warn_unused_result));
 
 /* Appends the text exposition (format 0.0.4) of every family, in registration order, to
  * out: "# HELP" and "# TYPE" once per family, then its series in creation order
  * (histograms as _bucket{le=...} cumulative counts, _sum and _count). The caller
  * initialises out (with its cap). On error out is left as it was.
  * Errors: MV_ERR_INVAL (NULL), MV_ERR_TOO_LARGE (out's cap), MV_ERR_NOMEM. */
-mv_err mv_metrics_render(mv_metrics *m, mv_buf *out) __attribute__((warn_unused_result));
+MV_API mv_err mv_metrics_render(mv_metrics *m, mv_buf *out) __attribute__((warn_unused_result));
 
 #ifdef __cplusplus
 }

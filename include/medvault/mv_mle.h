@@ -34,13 +34,13 @@ extern "C" {
 
 /* fp = SHA-256(p[0..len)), the OPRF input for the block. p may be NULL when len is 0.
  * Errors: MV_ERR_INVAL (NULL fp, or NULL p with len > 0), MV_ERR_CRYPTO (libcrypto failed). */
-mv_err mv_mle_fingerprint(const uint8_t *p, size_t len, uint8_t fp[static MV_MLE_FP_BYTES])
+MV_API mv_err mv_mle_fingerprint(const uint8_t *p, size_t len, uint8_t fp[static MV_MLE_FP_BYTES])
     __attribute__((warn_unused_result));
 
 /* key = HKDF-SHA-256(salt empty, ikm = oprf_output, info "medvault mle v1"), 32 bytes.
  * key must not overlap oprf_output. On error key is wiped.
  * Errors: MV_ERR_INVAL (NULL), MV_ERR_NOMEM, MV_ERR_CRYPTO. */
-mv_err mv_mle_key(const uint8_t oprf_output[static MV_MLE_OPRF_BYTES], uint8_t key[static MV_MLE_KEY_BYTES])
+MV_API mv_err mv_mle_key(const uint8_t oprf_output[static MV_MLE_OPRF_BYTES], uint8_t key[static MV_MLE_KEY_BYTES])
     __attribute__((warn_unused_result));
 
 /* Encrypts p[0..len) into c: C = ciphertext || GCM tag, *c_len = len + MV_MLE_OVERHEAD, and
@@ -51,8 +51,8 @@ mv_err mv_mle_key(const uint8_t oprf_output[static MV_MLE_OPRF_BYTES], uint8_t k
  * encryption has begun c[0..len+16) is wiped (an in-place call then loses its plaintext).
  * Errors: MV_ERR_INVAL (NULL pointer with a non-zero length, c_cap < len + 16, partial
  * overlap), MV_ERR_TOO_LARGE (len > MV_AEAD_MAX_PT), MV_ERR_NOMEM, MV_ERR_CRYPTO. */
-mv_err mv_mle_encrypt(const uint8_t key[static MV_MLE_KEY_BYTES], const uint8_t *p, size_t len, uint8_t *c,
-                      size_t c_cap, size_t *c_len, uint8_t tag[static MV_MLE_TAG_BYTES])
+MV_API mv_err mv_mle_encrypt(const uint8_t key[static MV_MLE_KEY_BYTES], const uint8_t *p, size_t len, uint8_t *c,
+                             size_t c_cap, size_t *c_len, uint8_t tag[static MV_MLE_TAG_BYTES])
     __attribute__((warn_unused_result));
 
 /* Verifies and decrypts C = c[0..c_len) into p, *p_len = c_len - MV_MLE_OVERHEAD. Nothing
@@ -65,26 +65,26 @@ mv_err mv_mle_encrypt(const uint8_t key[static MV_MLE_KEY_BYTES], const uint8_t 
  * Errors: MV_ERR_VERIFY (wrong key or any change to C), MV_ERR_PARSE (c_len < 16),
  * MV_ERR_INVAL (NULL pointer with a non-zero length, p_cap < c_len - 16, partial overlap),
  * MV_ERR_TOO_LARGE, MV_ERR_NOMEM, MV_ERR_CRYPTO. */
-mv_err mv_mle_decrypt(const uint8_t key[static MV_MLE_KEY_BYTES], const uint8_t *c, size_t c_len, uint8_t *p,
-                      size_t p_cap, size_t *p_len) __attribute__((warn_unused_result));
+MV_API mv_err mv_mle_decrypt(const uint8_t key[static MV_MLE_KEY_BYTES], const uint8_t *c, size_t c_len, uint8_t *p,
+                             size_t p_cap, size_t *p_len) __attribute__((warn_unused_result));
 
 /* 1 if SHA-256(c[0..c_len)) equals tag (compared in constant time), 0 otherwise, including
  * when the hash cannot be computed or c is NULL with c_len > 0. */
-int mv_mle_tag_ok(const uint8_t *c, size_t c_len, const uint8_t tag[static MV_MLE_TAG_BYTES])
+MV_API int mv_mle_tag_ok(const uint8_t *c, size_t c_len, const uint8_t tag[static MV_MLE_TAG_BYTES])
     __attribute__((warn_unused_result));
 
 /* Proof of ownership: resp = HMAC-SHA-256(key = challenge, message = C). The server picks a
  * fresh random challenge per request. resp may alias challenge. c may be NULL when c_len is 0.
  * On error resp is wiped.
  * Errors: MV_ERR_INVAL (NULL pointer with a non-zero length), MV_ERR_NOMEM, MV_ERR_CRYPTO. */
-mv_err mv_mle_pow_response(const uint8_t challenge[static MV_MLE_CHALLENGE_BYTES], const uint8_t *c,
-                           size_t c_len, uint8_t resp[static MV_MLE_POW_BYTES])
+MV_API mv_err mv_mle_pow_response(const uint8_t challenge[static MV_MLE_CHALLENGE_BYTES], const uint8_t *c,
+                                  size_t c_len, uint8_t resp[static MV_MLE_POW_BYTES])
     __attribute__((warn_unused_result));
 
 /* 1 if resp equals HMAC-SHA-256(challenge, C) (constant-time compare), 0 otherwise,
  * including on any error. */
-int mv_mle_pow_ok(const uint8_t challenge[static MV_MLE_CHALLENGE_BYTES], const uint8_t *c, size_t c_len,
-                  const uint8_t resp[static MV_MLE_POW_BYTES]) __attribute__((warn_unused_result));
+MV_API int mv_mle_pow_ok(const uint8_t challenge[static MV_MLE_CHALLENGE_BYTES], const uint8_t *c, size_t c_len,
+                         const uint8_t resp[static MV_MLE_POW_BYTES]) __attribute__((warn_unused_result));
 
 #ifdef __cplusplus
 }

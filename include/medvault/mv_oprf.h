@@ -44,9 +44,9 @@ typedef enum mv_oprf_mode {
  * Errors: MV_ERR_INVAL (bad mode, NULL pointer, info_len > MV_OPRF_MAX_INPUT),
  * MV_ERR_CRYPTO (DeriveKeyPairError: 256 zero scalars in a row; never happens in
  * practice), MV_ERR_NOMEM from the hash. On error sk and pk are zeroed. */
-mv_err mv_oprf_derive_keypair(mv_oprf_mode mode, const uint8_t seed[static MV_OPRF_SEED_BYTES],
-                              const uint8_t *info, size_t info_len, uint8_t sk[static MV_OPRF_SCALAR_BYTES],
-                              uint8_t pk[static MV_OPRF_ELEM_BYTES]) __attribute__((warn_unused_result));
+MV_API mv_err mv_oprf_derive_keypair(mv_oprf_mode mode, const uint8_t seed[static MV_OPRF_SEED_BYTES],
+                                     const uint8_t *info, size_t info_len, uint8_t sk[static MV_OPRF_SCALAR_BYTES],
+                                     uint8_t pk[static MV_OPRF_ELEM_BYTES]) __attribute__((warn_unused_result));
 
 /* RFC 9497 3.3.1 Blind: blinded = blind * HashToGroup(input).
  * fixed_blind: NULL draws a fresh random blind (production); otherwise it must be a
@@ -55,9 +55,9 @@ mv_err mv_oprf_derive_keypair(mv_oprf_mode mode, const uint8_t seed[static MV_OP
  * Errors: MV_ERR_INVAL (bad mode, NULL pointer, input_len > MV_OPRF_MAX_INPUT, invalid
  * fixed_blind), MV_ERR_IDENTITY (input hashes to the identity: RFC InvalidInputError),
  * MV_ERR_NOMEM/MV_ERR_CRYPTO from the hash. On error blind and blinded are zeroed. */
-mv_err mv_oprf_blind(mv_oprf_mode mode, const uint8_t *input, size_t input_len, const uint8_t *fixed_blind,
-                     uint8_t blind[static MV_OPRF_SCALAR_BYTES],
-                     uint8_t blinded[static MV_OPRF_ELEM_BYTES]) __attribute__((warn_unused_result));
+MV_API mv_err mv_oprf_blind(mv_oprf_mode mode, const uint8_t *input, size_t input_len, const uint8_t *fixed_blind,
+                            uint8_t blind[static MV_OPRF_SCALAR_BYTES],
+                            uint8_t blinded[static MV_OPRF_ELEM_BYTES]) __attribute__((warn_unused_result));
 
 /* RFC 9497 3.3.1/3.3.2 BlindEvaluate over a batch: evaluated[i] = sk * blinded[i]
  * (the same in both modes). blinded comes from the network: every element is
@@ -66,8 +66,8 @@ mv_err mv_oprf_blind(mv_oprf_mode mode, const uint8_t *input, size_t input_len, 
  * Errors: MV_ERR_INVAL (NULL, count 0 or > MV_OPRF_MAX_BATCH, sk not a canonical
  * non-zero scalar), MV_ERR_CRYPTO (an element is not a valid encoding), MV_ERR_IDENTITY
  * (an element is the identity). On error all of evaluated is zeroed. */
-mv_err mv_oprf_blind_evaluate(const uint8_t sk[static MV_OPRF_SCALAR_BYTES], const uint8_t *blinded,
-                              size_t count, uint8_t *evaluated) __attribute__((warn_unused_result));
+MV_API mv_err mv_oprf_blind_evaluate(const uint8_t sk[static MV_OPRF_SCALAR_BYTES], const uint8_t *blinded,
+                                     size_t count, uint8_t *evaluated) __attribute__((warn_unused_result));
 
 /* RFC 9497 2.2.1 GenerateProof(k=sk, A=G, B=pk, C=blinded, D=evaluated) in VOPRF mode,
  * with ComputeCompositesFast (one proof for the whole batch). pk must be sk*G (it is
@@ -80,9 +80,9 @@ mv_err mv_oprf_blind_evaluate(const uint8_t sk[static MV_OPRF_SCALAR_BYTES], con
  * evaluated is only hashed, never decoded),
  * MV_ERR_IDENTITY (a blinded element, or the composite, is the identity), MV_ERR_NOMEM from the
  * hash. On error proof is zeroed. */
-mv_err mv_voprf_prove(const uint8_t sk[static MV_OPRF_SCALAR_BYTES], const uint8_t pk[static MV_OPRF_ELEM_BYTES],
-                      const uint8_t *blinded, const uint8_t *evaluated, size_t count, const uint8_t *fixed_r,
-                      uint8_t proof[static MV_OPRF_PROOF_BYTES]) __attribute__((warn_unused_result));
+MV_API mv_err mv_voprf_prove(const uint8_t sk[static MV_OPRF_SCALAR_BYTES], const uint8_t pk[static MV_OPRF_ELEM_BYTES],
+                             const uint8_t *blinded, const uint8_t *evaluated, size_t count, const uint8_t *fixed_r,
+                             uint8_t proof[static MV_OPRF_PROOF_BYTES]) __attribute__((warn_unused_result));
 
 /* RFC 9497 2.2.2 VerifyProof(A=G, B=pk, C=blinded, D=evaluated, proof) in VOPRF mode,
  * with ComputeComposites. Every input is untrusted and checked.
@@ -91,9 +91,9 @@ mv_err mv_voprf_prove(const uint8_t sk[static MV_OPRF_SCALAR_BYTES], const uint8
  * MV_ERR_CRYPTO (pk or an element is not a valid encoding), MV_ERR_IDENTITY (pk or an
  * element is the identity), MV_ERR_INVAL (NULL, count 0 or > MV_OPRF_MAX_BATCH),
  * MV_ERR_NOMEM from the hash. */
-mv_err mv_voprf_verify(const uint8_t pk[static MV_OPRF_ELEM_BYTES], const uint8_t *blinded,
-                       const uint8_t *evaluated, size_t count,
-                       const uint8_t proof[static MV_OPRF_PROOF_BYTES]) __attribute__((warn_unused_result));
+MV_API mv_err mv_voprf_verify(const uint8_t pk[static MV_OPRF_ELEM_BYTES], const uint8_t *blinded,
+                              const uint8_t *evaluated, size_t count,
+                              const uint8_t proof[static MV_OPRF_PROOF_BYTES]) __attribute__((warn_unused_result));
 
 /* RFC 9497 3.3.1 Finalize for one element: output = SHA-512(I2OSP(len(input),2) || input ||
  * I2OSP(32,2) || (1/blind)*evaluated || "Finalize"). In mode 1 the caller must have run
@@ -103,17 +103,19 @@ mv_err mv_voprf_verify(const uint8_t pk[static MV_OPRF_ELEM_BYTES], const uint8_
  * canonical non-zero scalar), MV_ERR_CRYPTO (evaluated is not a valid encoding),
  * MV_ERR_IDENTITY (evaluated is the identity), MV_ERR_NOMEM from the hash.
  * On error output is zeroed. */
-mv_err mv_oprf_finalize(mv_oprf_mode mode, const uint8_t *input, size_t input_len,
-                        const uint8_t blind[static MV_OPRF_SCALAR_BYTES], const uint8_t evaluated[static MV_OPRF_ELEM_BYTES],
-                        uint8_t output[static MV_OPRF_OUTPUT_BYTES]) __attribute__((warn_unused_result));
+MV_API mv_err mv_oprf_finalize(mv_oprf_mode mode, const uint8_t *input, size_t input_len,
+                               const uint8_t blind[static MV_OPRF_SCALAR_BYTES],
+                               const uint8_t evaluated[static MV_OPRF_ELEM_BYTES],
+                               uint8_t output[static MV_OPRF_OUTPUT_BYTES]) __attribute__((warn_unused_result));
 
 /* RFC 9497 3.3.1/3.3.2 Evaluate: the PRF on a known input with the whole key,
  * SHA-512(I2OSP(len(input),2) || input || I2OSP(32,2) || sk*HashToGroup(input) || "Finalize").
  * Errors: MV_ERR_INVAL (bad mode, NULL, input_len > MV_OPRF_MAX_INPUT, bad sk),
  * MV_ERR_IDENTITY (input hashes to the identity), MV_ERR_NOMEM from the hash.
  * On error output is zeroed. */
-mv_err mv_oprf_evaluate(mv_oprf_mode mode, const uint8_t sk[static MV_OPRF_SCALAR_BYTES], const uint8_t *input,
-                        size_t input_len, uint8_t output[static MV_OPRF_OUTPUT_BYTES]) __attribute__((warn_unused_result));
+MV_API mv_err mv_oprf_evaluate(mv_oprf_mode mode, const uint8_t sk[static MV_OPRF_SCALAR_BYTES], const uint8_t *input,
+                               size_t input_len,
+                               uint8_t output[static MV_OPRF_OUTPUT_BYTES]) __attribute__((warn_unused_result));
 
 #ifdef __cplusplus
 }

@@ -97,11 +97,11 @@ typedef struct mv_record {
 
 /* Makes r an empty FHIR record (kind MV_RECORD_FHIR, created 0, no name, skeleton or blocks).
  * Allocates nothing. */
-void mv_record_init(mv_record *r);
+MV_API void mv_record_init(mv_record *r);
 
 /* Wipes and frees everything r owns (keys, skeleton, name) and re-initialises it. Accepts
  * NULL. */
-void mv_record_clear(mv_record *r);
+MV_API void mv_record_clear(mv_record *r);
 
 /* Draws a new record id: MV_RECORD_ID_TIME_BYTES of the current time in milliseconds since
  * the epoch (big-endian), then MV_RECORD_ID_RANDOM_BYTES random bytes (mv_random_bytes).
@@ -116,29 +116,29 @@ void mv_record_clear(mv_record *r);
  * a collision needs two ids of the same millisecond with the same 80 random bits (about
  * 2^-80 per pair; the storage server refuses a duplicate id anyway).
  * Errors: MV_ERR_INVAL (id NULL), MV_ERR_CRYPTO (the CSPRNG or the clock failed). */
-mv_err mv_record_id_new(uint8_t id[static MV_RECORD_ID_BYTES]) __attribute__((warn_unused_result));
+MV_API mv_err mv_record_id_new(uint8_t id[static MV_RECORD_ID_BYTES]) __attribute__((warn_unused_result));
 
 /* Appends a copy of *b. b may not point into r->blocks.
  * Errors: MV_ERR_INVAL (NULL), MV_ERR_TOO_LARGE (already MV_RECORD_BLOCKS_MAX blocks),
  * MV_ERR_NOMEM. On error r is unchanged. */
-mv_err mv_record_add_block(mv_record *r, const mv_block_ref *b) __attribute__((warn_unused_result));
+MV_API mv_err mv_record_add_block(mv_record *r, const mv_block_ref *b) __attribute__((warn_unused_result));
 
 /* Replaces the name by a copy of name[0..len) (len 0 clears it; name may then be NULL).
  * name must not point into r->name. On error r is unchanged.
  * Errors: MV_ERR_INVAL (NULL r, NULL name with len > 0), MV_ERR_TOO_LARGE
  * (len > MV_RECORD_NAME_MAX), MV_ERR_NOMEM. */
-mv_err mv_record_set_name(mv_record *r, const uint8_t *name, size_t len) __attribute__((warn_unused_result));
+MV_API mv_err mv_record_set_name(mv_record *r, const uint8_t *name, size_t len) __attribute__((warn_unused_result));
 
 /* Replaces the skeleton by a copy of json[0..len) (len 0 clears it). Same contract as
  * mv_record_set_name with cap MV_RECORD_SKELETON_MAX. The JSON is not parsed here. */
-mv_err mv_record_set_skeleton(mv_record *r, const uint8_t *json, size_t len) __attribute__((warn_unused_result));
+MV_API mv_err mv_record_set_skeleton(mv_record *r, const uint8_t *json, size_t len) __attribute__((warn_unused_result));
 
 /* Appends the MVR2 encoding of r to out. The output holds keys: wipe it (mv_buf_clear does).
  * On error out is unchanged (anything appended is wiped).
  * Errors: MV_ERR_INVAL (NULL, a kind other than the two, a cap exceeded, an attachment with
  * a skeleton or with blocks[i].slot != i, a block with cipher_len < 16), MV_ERR_TOO_LARGE
  * (out->max reached), MV_ERR_NOMEM. */
-mv_err mv_record_encode(const mv_record *r, mv_buf *out) __attribute__((warn_unused_result));
+MV_API mv_err mv_record_encode(const mv_record *r, mv_buf *out) __attribute__((warn_unused_result));
 
 /* Decodes in[0..len) (untrusted, MVR2 or MVR1) into out, which must be initialised
  * (mv_record_init); its previous contents are cleared first. Strict: the magic, version and
@@ -152,7 +152,7 @@ mv_err mv_record_encode(const mv_record *r, mv_buf *out) __attribute__((warn_unu
  * On error out is left cleared (empty).
  * Errors: MV_ERR_PARSE (malformed), MV_ERR_TOO_LARGE (a length beyond its cap:
  * name, skeleton (packed or unpacked), block count), MV_ERR_INVAL (NULL out, NULL in with len > 0), MV_ERR_NOMEM. */
-mv_err mv_record_decode(const uint8_t *in, size_t len, mv_record *out) __attribute__((warn_unused_result));
+MV_API mv_err mv_record_decode(const uint8_t *in, size_t len, mv_record *out) __attribute__((warn_unused_result));
 
 #define MV_ENVELOPE_MAX_READERS 64 /* MVE1 entries */
 #define MV_ENVELOPE2_MAX_EXTRA 63  /* MVE2 extra entries */
@@ -174,8 +174,8 @@ typedef enum mv_envelope_kind {
  * below do (magic, entry count in range, distinct keys, lengths). kid (may be NULL) receives
  * an MVE2 envelope's keyset id and is untouched for the other kinds.
  * Errors: MV_ERR_PARSE (malformed framing), MV_ERR_INVAL (NULL kind, NULL env with len > 0). */
-mv_err mv_envelope_kind_of(const uint8_t *env, size_t len, mv_envelope_kind *kind,
-                           uint8_t kid[MV_RECORD_ID_BYTES]) __attribute__((warn_unused_result));
+MV_API mv_err mv_envelope_kind_of(const uint8_t *env, size_t len, mv_envelope_kind *kind,
+                                  uint8_t kid[MV_RECORD_ID_BYTES]) __attribute__((warn_unused_result));
 
 /* Seals r as MVE1 for the readers: reader_pks holds n_readers X25519 public keys (32 bytes
  * each); duplicates are collapsed (first occurrence kept, in order). Appends the envelope to
@@ -186,8 +186,8 @@ mv_err mv_envelope_kind_of(const uint8_t *env, size_t len, mv_envelope_kind *kin
  * MV_ERR_TOO_LARGE (more than MV_ENVELOPE_MAX_READERS distinct readers, encoded record over
  * MV_ENVELOPE_MAX_PLAIN, or out->max reached), MV_ERR_CRYPTO (a reader key libsodium refuses,
  * e.g. of low order; or the random source failed), MV_ERR_NOMEM. */
-mv_err mv_envelope_seal(const uint8_t id[static MV_RECORD_ID_BYTES], const mv_record *r,
-                        const uint8_t *reader_pks, size_t n_readers, mv_buf *out)
+MV_API mv_err mv_envelope_seal(const uint8_t id[static MV_RECORD_ID_BYTES], const mv_record *r,
+                               const uint8_t *reader_pks, size_t n_readers, mv_buf *out)
     __attribute__((warn_unused_result));
 
 /* Opens env[0..len) (untrusted, MVE1 or MVE2) as the reader (box_pk, box_sk) of one of its
@@ -199,8 +199,8 @@ mv_err mv_envelope_seal(const uint8_t id[static MV_RECORD_ID_BYTES], const mv_re
  * wrap does not open with this key pair, or GCM fails: wrong id, any tampering),
  * MV_ERR_TOO_LARGE (body decompresses beyond MV_ENVELOPE_MAX_PLAIN, or a record cap),
  * MV_ERR_INVAL (NULL), MV_ERR_NOMEM, MV_ERR_CRYPTO. */
-mv_err mv_envelope_open(const uint8_t id[static MV_RECORD_ID_BYTES], const uint8_t *env, size_t len,
-                        const uint8_t box_pk[static 32], const uint8_t box_sk[static 32], mv_record *out)
+MV_API mv_err mv_envelope_open(const uint8_t id[static MV_RECORD_ID_BYTES], const uint8_t *env, size_t len,
+                               const uint8_t box_pk[static 32], const uint8_t box_sk[static 32], mv_record *out)
     __attribute__((warn_unused_result));
 
 /* The public keys of an envelope's entries (public information; nothing is verified but the
@@ -210,7 +210,7 @@ mv_err mv_envelope_open(const uint8_t id[static MV_RECORD_ID_BYTES], const uint8
  * pks_out (32 bytes each, in envelope order). pks_out may be NULL when cap_pks is 0.
  * Errors: MV_ERR_PARSE (malformed framing), MV_ERR_TOO_LARGE (cap_pks < *n; nothing written),
  * MV_ERR_INVAL (NULL env with len > 0, NULL n, NULL pks_out with cap_pks > 0). */
-mv_err mv_envelope_readers(const uint8_t *env, size_t len, uint8_t *pks_out, size_t cap_pks, size_t *n)
+MV_API mv_err mv_envelope_readers(const uint8_t *env, size_t len, uint8_t *pks_out, size_t cap_pks, size_t *n)
     __attribute__((warn_unused_result));
 
 /* Appends to out a copy of env (MVE1 or MVE2) with one more entry, for new_pk, wrapping the R
@@ -223,8 +223,8 @@ mv_err mv_envelope_readers(const uint8_t *env, size_t len, uint8_t *pks_out, siz
  * MV_ERR_FORBIDDEN (box_pk has no entry), MV_ERR_VERIFY (its wrap does not open),
  * MV_ERR_TOO_LARGE (no room for another entry: 64 for MVE1, 63 for MVE2; or out->max),
  * MV_ERR_CRYPTO (new_pk refused by libsodium), MV_ERR_INVAL (NULL), MV_ERR_NOMEM. */
-mv_err mv_envelope_add_reader(const uint8_t *env, size_t len, const uint8_t box_pk[static 32],
-                              const uint8_t box_sk[static 32], const uint8_t new_pk[static 32], mv_buf *out)
+MV_API mv_err mv_envelope_add_reader(const uint8_t *env, size_t len, const uint8_t box_pk[static 32],
+                                     const uint8_t box_sk[static 32], const uint8_t new_pk[static 32], mv_buf *out)
     __attribute__((warn_unused_result));
 
 /* Appends to out a copy of env (any kind) without pk's entry (no key is needed: the entries
@@ -234,24 +234,25 @@ mv_err mv_envelope_add_reader(const uint8_t *env, size_t len, const uint8_t box_
  * Errors: MV_ERR_PARSE (malformed framing), MV_ERR_NOT_FOUND (pk has no entry),
  * MV_ERR_BAD_STATE (pk is the only reader of an MVE1 envelope or MVK1 keyset),
  * MV_ERR_TOO_LARGE (out->max), MV_ERR_INVAL (NULL), MV_ERR_NOMEM. */
-mv_err mv_envelope_remove_reader(const uint8_t *env, size_t len, const uint8_t pk[static 32], mv_buf *out)
+MV_API mv_err mv_envelope_remove_reader(const uint8_t *env, size_t len, const uint8_t pk[static 32], mv_buf *out)
     __attribute__((warn_unused_result));
 
 /* ---- MVE2: records under a keyset ---- */
 
 /* R = HKDF-SHA-256(salt "medvault-record-key-v2", ikm K, info id), record id's key under K.
  * Errors: MV_ERR_INVAL (NULL), MV_ERR_NOMEM, MV_ERR_CRYPTO. On error R is wiped. */
-mv_err mv_envelope_record_key(const uint8_t id[static MV_RECORD_ID_BYTES],
-                              const uint8_t K[static MV_KEYSET_KEY_BYTES], uint8_t R[static MV_KEYSET_KEY_BYTES])
+MV_API mv_err mv_envelope_record_key(const uint8_t id[static MV_RECORD_ID_BYTES],
+                                     const uint8_t K[static MV_KEYSET_KEY_BYTES], uint8_t R[static MV_KEYSET_KEY_BYTES])
     __attribute__((warn_unused_result));
 
 /* Seals r as MVE2 under the keyset (kid, K), with no extra entry, and appends it to out. No
  * public-key operation. R and every intermediate buffer are wiped; on error out is unchanged.
  * Errors: MV_ERR_INVAL (NULL, r not encodable), MV_ERR_TOO_LARGE (encoded record over
  * MV_ENVELOPE_MAX_PLAIN, or out->max), MV_ERR_CRYPTO, MV_ERR_NOMEM. */
-mv_err mv_envelope2_seal(const uint8_t id[static MV_RECORD_ID_BYTES], const mv_record *r,
-                         const uint8_t kid[static MV_RECORD_ID_BYTES], const uint8_t K[static MV_KEYSET_KEY_BYTES],
-                         mv_buf *out) __attribute__((warn_unused_result));
+MV_API mv_err mv_envelope2_seal(const uint8_t id[static MV_RECORD_ID_BYTES], const mv_record *r,
+                                const uint8_t kid[static MV_RECORD_ID_BYTES],
+                                const uint8_t K[static MV_KEYSET_KEY_BYTES],
+                                mv_buf *out) __attribute__((warn_unused_result));
 
 /* Opens the MVE2 envelope env[0..len) (untrusted) of record id with its keyset's K (the
  * caller picks K by the envelope's kid; a K or kid that does not match fails GCM) and decodes
@@ -259,22 +260,22 @@ mv_err mv_envelope2_seal(const uint8_t id[static MV_RECORD_ID_BYTES], const mv_r
  * Errors: MV_ERR_PARSE (malformed, or not MVE2; or an authenticated body that does not
  * decode), MV_ERR_VERIFY (GCM fails: wrong K, id or kid, any tampering), MV_ERR_TOO_LARGE,
  * MV_ERR_INVAL (NULL), MV_ERR_NOMEM, MV_ERR_CRYPTO. */
-mv_err mv_envelope2_open(const uint8_t id[static MV_RECORD_ID_BYTES], const uint8_t *env, size_t len,
-                         const uint8_t K[static MV_KEYSET_KEY_BYTES], mv_record *out)
+MV_API mv_err mv_envelope2_open(const uint8_t id[static MV_RECORD_ID_BYTES], const uint8_t *env, size_t len,
+                                const uint8_t K[static MV_KEYSET_KEY_BYTES], mv_record *out)
     __attribute__((warn_unused_result));
 
 /* As mv_envelope2_open, with the record key R itself (mv_envelope2_unwrap, or
  * mv_envelope_record_key). Same errors. */
-mv_err mv_envelope2_open_with_key(const uint8_t id[static MV_RECORD_ID_BYTES], const uint8_t *env, size_t len,
-                                  const uint8_t R[static MV_KEYSET_KEY_BYTES], mv_record *out)
+MV_API mv_err mv_envelope2_open_with_key(const uint8_t id[static MV_RECORD_ID_BYTES], const uint8_t *env, size_t len,
+                                         const uint8_t R[static MV_KEYSET_KEY_BYTES], mv_record *out)
     __attribute__((warn_unused_result));
 
 /* An extra reader's R: unwraps the MVE2 entry of box_pk into R (not verified against the
  * body: mv_envelope2_open_with_key does that). R is wiped on error.
  * Errors: MV_ERR_PARSE (malformed, or not MVE2), MV_ERR_FORBIDDEN (no entry for box_pk),
  * MV_ERR_VERIFY (the wrap does not open), MV_ERR_INVAL (NULL), MV_ERR_CRYPTO. */
-mv_err mv_envelope2_unwrap(const uint8_t *env, size_t len, const uint8_t box_pk[static 32],
-                           const uint8_t box_sk[static 32], uint8_t R[static MV_KEYSET_KEY_BYTES])
+MV_API mv_err mv_envelope2_unwrap(const uint8_t *env, size_t len, const uint8_t box_pk[static 32],
+                                  const uint8_t box_sk[static 32], uint8_t R[static MV_KEYSET_KEY_BYTES])
     __attribute__((warn_unused_result));
 
 /* Appends to out a copy of the MVE2 envelope env with an extra entry wrapping R for new_pk
@@ -284,9 +285,9 @@ mv_err mv_envelope2_unwrap(const uint8_t *env, size_t len, const uint8_t box_pk[
  * Errors: MV_ERR_PARSE (malformed, or not MVE2), MV_ERR_VERIFY (R does not open the record),
  * MV_ERR_TOO_LARGE (already MV_ENVELOPE2_MAX_EXTRA entries, or out->max), MV_ERR_CRYPTO
  * (new_pk refused), MV_ERR_INVAL (NULL), MV_ERR_NOMEM. */
-mv_err mv_envelope2_add_reader(const uint8_t id[static MV_RECORD_ID_BYTES], const uint8_t *env, size_t len,
-                               const uint8_t R[static MV_KEYSET_KEY_BYTES], const uint8_t new_pk[static 32],
-                               mv_buf *out) __attribute__((warn_unused_result));
+MV_API mv_err mv_envelope2_add_reader(const uint8_t id[static MV_RECORD_ID_BYTES], const uint8_t *env, size_t len,
+                                      const uint8_t R[static MV_KEYSET_KEY_BYTES], const uint8_t new_pk[static 32],
+                                      mv_buf *out) __attribute__((warn_unused_result));
 
 /* ---- MVK1: keysets ---- */
 
@@ -295,16 +296,17 @@ mv_err mv_envelope2_add_reader(const uint8_t id[static MV_RECORD_ID_BYTES], cons
  * wipes it. On error out is unchanged.
  * Errors: MV_ERR_INVAL (NULL, n_readers 0), MV_ERR_TOO_LARGE (more than MV_KEYSET_MAX_READERS
  * distinct readers, or out->max), MV_ERR_CRYPTO (a key libsodium refuses), MV_ERR_NOMEM. */
-mv_err mv_keyset_seal(const uint8_t K[static MV_KEYSET_KEY_BYTES], const uint8_t *reader_pks, size_t n_readers,
-                      mv_buf *out) __attribute__((warn_unused_result));
+MV_API mv_err mv_keyset_seal(const uint8_t K[static MV_KEYSET_KEY_BYTES], const uint8_t *reader_pks, size_t n_readers,
+                             mv_buf *out) __attribute__((warn_unused_result));
 
 /* Unwraps K from the keyset ks[0..len) (untrusted) as the reader (box_pk, box_sk). K is wiped
  * on error. Readers are listed by mv_envelope_readers and removed by
  * mv_envelope_remove_reader.
  * Errors: MV_ERR_PARSE (malformed, or not MVK1), MV_ERR_FORBIDDEN (no entry for box_pk),
  * MV_ERR_VERIFY (the wrap does not open), MV_ERR_INVAL (NULL), MV_ERR_CRYPTO. */
-mv_err mv_keyset_open(const uint8_t *ks, size_t len, const uint8_t box_pk[static 32], const uint8_t box_sk[static 32],
-                      uint8_t K[static MV_KEYSET_KEY_BYTES]) __attribute__((warn_unused_result));
+MV_API mv_err mv_keyset_open(const uint8_t *ks, size_t len, const uint8_t box_pk[static 32],
+                             const uint8_t box_sk[static 32],
+                             uint8_t K[static MV_KEYSET_KEY_BYTES]) __attribute__((warn_unused_result));
 
 /* Appends to out a copy of the keyset ks with an entry wrapping K for new_pk (an unchanged
  * copy if new_pk already has one). Nothing in MVK1 can check K without a reader's secret key:
@@ -312,8 +314,8 @@ mv_err mv_keyset_open(const uint8_t *ks, size_t len, const uint8_t box_pk[static
  * Errors: MV_ERR_PARSE (malformed, or not MVK1), MV_ERR_TOO_LARGE (already
  * MV_KEYSET_MAX_READERS entries, or out->max), MV_ERR_CRYPTO (new_pk refused), MV_ERR_INVAL
  * (NULL), MV_ERR_NOMEM. */
-mv_err mv_keyset_add_reader(const uint8_t *ks, size_t len, const uint8_t K[static MV_KEYSET_KEY_BYTES],
-                            const uint8_t new_pk[static 32], mv_buf *out) __attribute__((warn_unused_result));
+MV_API mv_err mv_keyset_add_reader(const uint8_t *ks, size_t len, const uint8_t K[static MV_KEYSET_KEY_BYTES],
+                                   const uint8_t new_pk[static 32], mv_buf *out) __attribute__((warn_unused_result));
 
 #ifdef __cplusplus
 }

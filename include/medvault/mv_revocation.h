@@ -46,8 +46,9 @@ typedef struct mv_revocation_list {
  * appends its encoding to out. Errors: MV_ERR_INVAL (NULL, sk not the secret key of pk,
  * next_update < issued_at), MV_ERR_TOO_LARGE (n > MV_REVOCATION_MAX or out's cap),
  * MV_ERR_NOMEM, MV_ERR_CRYPTO. On error out is unchanged. */
-mv_err mv_revocation_sign(const uint8_t *keys, size_t n, uint64_t serial, uint64_t issued_at, uint64_t next_update,
-                          const uint8_t hospital_pk[static 32], const uint8_t hospital_sk[static 64], mv_buf *out)
+MV_API mv_err mv_revocation_sign(const uint8_t *keys, size_t n, uint64_t serial, uint64_t issued_at,
+                                 uint64_t next_update, const uint8_t hospital_pk[static 32],
+                                 const uint8_t hospital_sk[static 64], mv_buf *out)
     __attribute__((warn_unused_result));
 
 /* Parses in[0..len) (untrusted) and checks its signature against hospital_pk; fills *out
@@ -55,14 +56,14 @@ mv_err mv_revocation_sign(const uint8_t *keys, size_t n, uint64_t serial, uint64
  * Errors: MV_ERR_INVAL (NULL), MV_ERR_PARSE (magic, lengths, keys not strictly ascending),
  * MV_ERR_TOO_LARGE (n over MV_REVOCATION_MAX), MV_ERR_AUTH (issuer is not hospital_pk, or a
  * bad signature), MV_ERR_NOMEM. */
-mv_err mv_revocation_verify(const uint8_t *in, size_t len, const uint8_t hospital_pk[static 32],
-                            mv_revocation_list *out) __attribute__((warn_unused_result));
+MV_API mv_err mv_revocation_verify(const uint8_t *in, size_t len, const uint8_t hospital_pk[static 32],
+                                   mv_revocation_list *out) __attribute__((warn_unused_result));
 
 /* 1 if pk (32 bytes) is on the list (binary search), else 0 (also for NULL). */
-int mv_revocation_contains(const mv_revocation_list *l, const uint8_t *pk);
+MV_API int mv_revocation_contains(const mv_revocation_list *l, const uint8_t *pk);
 
 /* Frees the keys and zeroes *l (accepts NULL). */
-void mv_revocation_list_clear(mv_revocation_list *l);
+MV_API void mv_revocation_list_clear(mv_revocation_list *l);
 
 #ifdef __cplusplus
 }

@@ -41,7 +41,7 @@ typedef struct mv_revocation_poller mv_revocation_poller;
 
 /* 1 if url is acceptable as hospital_url above (http:// or https://, a host, printable ASCII
  * without spaces, '@', '?', '#' or '\\', short enough), else 0 (also for NULL). */
-int mv_revocation_url_ok(const char *url);
+MV_API int mv_revocation_url_ok(const char *url);
 
 /* Defaults of the services' settings `revocation_poll_seconds` (in keyserver.conf and
  * storage.conf) and the flag --revocation-poll. */
@@ -52,16 +52,16 @@ int mv_revocation_url_ok(const char *url);
  * On success *out owns the poller (stop it with mv_revocation_poller_stop).
  * Errors: MV_ERR_INVAL (NULL, a malformed URL or component, interval out of range),
  * MV_ERR_NOMEM, MV_ERR_BAD_STATE (the thread could not be started). *out is NULL on error. */
-mv_err mv_revocation_poller_start(const mv_revocation_poller_config *cfg, mv_revocation_poller **out)
+MV_API mv_err mv_revocation_poller_start(const mv_revocation_poller_config *cfg, mv_revocation_poller **out)
     __attribute__((warn_unused_result));
 
 /* What a service (key server, storage server) does at start: with hospital_url empty, logs
  * once at INFO that revocations are not polled and returns MV_OK with *out NULL; otherwise
  * starts a poller as mv_revocation_poller_start (with the default fetch timeout) and logs a
  * failure to start at ERROR. Errors as mv_revocation_poller_start. */
-mv_err mv_revocation_poller_start_service(const char *hospital_url, const uint8_t hospital_pk[static 32],
-                                          unsigned interval_seconds, mv_auth_verifier *verifier,
-                                          mv_metrics *metrics, const char *component, mv_revocation_poller **out)
+MV_API mv_err mv_revocation_poller_start_service(const char *hospital_url, const uint8_t hospital_pk[static 32],
+                                                 unsigned interval_seconds, mv_auth_verifier *verifier,
+                                                 mv_metrics *metrics, const char *component, mv_revocation_poller **out)
     __attribute__((warn_unused_result));
 
 /* Fetches and installs the list now, from the calling thread (the polling thread's schedule
@@ -70,12 +70,12 @@ mv_err mv_revocation_poller_start_service(const char *hospital_url, const uint8_
  * other than 200), MV_ERR_TOO_LARGE (an answer larger than any list), MV_ERR_PARSE /
  * MV_ERR_AUTH (the list does not verify under hospital_pk), MV_ERR_BAD_STATE (older than
  * the installed one), MV_ERR_INVAL (NULL), MV_ERR_NOMEM. */
-mv_err mv_revocation_poller_poll_now(mv_revocation_poller *p) __attribute__((warn_unused_result));
+MV_API mv_err mv_revocation_poller_poll_now(mv_revocation_poller *p) __attribute__((warn_unused_result));
 
 /* Stops the thread (waking it at once; a fetch in flight finishes first, bounded by the
  * fetch timeout), joins it and frees the poller. The installed list stays in the verifier.
  * Accepts NULL. */
-void mv_revocation_poller_stop(mv_revocation_poller *p);
+MV_API void mv_revocation_poller_stop(mv_revocation_poller *p);
 
 #ifdef __cplusplus
 }

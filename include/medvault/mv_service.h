@@ -63,7 +63,7 @@ typedef struct mv_service {
  * On error what was started stays in *svc: call mv_service_stop. Errors: MV_ERR_INVAL (NULL,
  * a bad component), those of mv_auth_verifier_new, mv_metrics_new,
  * mv_revocation_poller_start_service and mv_daemon_metrics_token. */
-mv_err mv_service_start(const mv_service_config *cfg, mv_service *svc) __attribute__((warn_unused_result));
+MV_API mv_err mv_service_start(const mv_service_config *cfg, mv_service *svc) __attribute__((warn_unused_result));
 
 /* Makes the verifier accept requests that name http->listen (a fixed port's origins at once,
  * a port chosen at bind time after binding) or one of public_urls ("" or NULL: none; as
@@ -73,18 +73,18 @@ mv_err mv_service_start(const mv_service_config *cfg, mv_service *svc) __attribu
  * there is only a warning). Sets svc->http and svc->port.
  * Errors: MV_ERR_INVAL (NULL svc or http), those of mv_auth_verifier_add_listen / _add_urls
  * and mv_http_server_start (MV_ERR_NET: cannot listen). */
-mv_err mv_service_listen(mv_service *svc, const mv_http_config *http, const char *public_urls,
-                         const char *port_file) __attribute__((warn_unused_result));
+MV_API mv_err mv_service_listen(mv_service *svc, const mv_http_config *http, const char *public_urls,
+                                const char *port_file) __attribute__((warn_unused_result));
 
 /* Stops the HTTP server gracefully (mv_http_server_stop) if it runs; the rest stays. For a
  * daemon whose own threads must end after the last request and before the verifier goes.
  * Accepts NULL; safe to call twice. */
-void mv_service_stop_serving(mv_service *svc);
+MV_API void mv_service_stop_serving(mv_service *svc);
 
 /* mv_service_stop_serving, then stops the revocation poller, frees the verifier and the
  * metrics registry and wipes the token; *svc is zeroed. Accepts NULL and a partly started
  * service; safe to call twice. */
-void mv_service_stop(mv_service *svc);
+MV_API void mv_service_stop(mv_service *svc);
 
 #ifdef __cplusplus
 }

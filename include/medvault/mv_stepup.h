@@ -52,12 +52,12 @@ typedef struct mv_stepup_grant {
  * g->sig. hospital_sk is the 64-byte Ed25519 secret key (seed || pk).
  * Errors: MV_ERR_INVAL (NULL, expires <= issued, method not 1 or 2), MV_ERR_CRYPTO.
  * On error g->sig is zero. */
-mv_err mv_stepup_grant_sign(mv_stepup_grant *g, const uint8_t hospital_sk[static 64])
+MV_API mv_err mv_stepup_grant_sign(mv_stepup_grant *g, const uint8_t hospital_sk[static 64])
     __attribute__((warn_unused_result));
 
 /* Writes the 117-byte encoding of g (signature included, not checked) into out.
  * Errors: MV_ERR_INVAL (NULL). */
-mv_err mv_stepup_grant_encode(const mv_stepup_grant *g, uint8_t out[static MV_STEPUP_GRANT_BYTES])
+MV_API mv_err mv_stepup_grant_encode(const mv_stepup_grant *g, uint8_t out[static MV_STEPUP_GRANT_BYTES])
     __attribute__((warn_unused_result));
 
 /* Decodes buf[0..len) (untrusted), verifies the hospital's signature under hospital_pk and
@@ -65,33 +65,35 @@ mv_err mv_stepup_grant_encode(const mv_stepup_grant *g, uint8_t out[static MV_ST
  * zeroed. Errors: MV_ERR_INVAL (buf or hospital_pk NULL), MV_ERR_PARSE (length not 117,
  * wrong magic, method not 1 or 2, expires <= issued), MV_ERR_VERIFY (bad signature),
  * MV_ERR_EXPIRED (outside the window; checked after the signature). */
-mv_err mv_stepup_grant_verify(const uint8_t *buf, size_t len, const uint8_t hospital_pk[static 32],
-                              uint64_t now, mv_stepup_grant *out) __attribute__((warn_unused_result));
+MV_API mv_err mv_stepup_grant_verify(const uint8_t *buf, size_t len, const uint8_t hospital_pk[static 32],
+                                     uint64_t now, mv_stepup_grant *out) __attribute__((warn_unused_result));
 
 /* As mv_stepup_grant_verify, for the base64 text b64[0..len) (the MV-Step-Up header value;
  * need not be NUL-terminated). MV_ERR_PARSE also for bad base64 or a length over
  * MV_STEPUP_GRANT_B64_LEN. */
-mv_err mv_stepup_grant_verify_b64(const char *b64, size_t len, const uint8_t hospital_pk[static 32],
-                                  uint64_t now, mv_stepup_grant *out) __attribute__((warn_unused_result));
+MV_API mv_err mv_stepup_grant_verify_b64(const char *b64, size_t len, const uint8_t hospital_pk[static 32],
+                                         uint64_t now, mv_stepup_grant *out) __attribute__((warn_unused_result));
 
 /* Writes the base64 of g's encoding, NUL-terminated, into out[0..out_cap); out_cap >=
  * MV_STEPUP_GRANT_B64_LEN + 1. Errors: MV_ERR_INVAL (NULL), MV_ERR_TOO_LARGE (out_cap). */
-mv_err mv_stepup_grant_encode_b64(const mv_stepup_grant *g, char *out, size_t out_cap)
+MV_API mv_err mv_stepup_grant_encode_b64(const mv_stepup_grant *g, char *out, size_t out_cap)
     __attribute__((warn_unused_result));
 
 /* Device proof: sig = Ed25519(device_sk, "medvault-stepup-v1" || subject || time u64be ||
  * nonce). device_sk is the device's 64-byte Ed25519 secret key; nothing is retained.
  * Errors: MV_ERR_INVAL (NULL), MV_ERR_CRYPTO. */
-mv_err mv_stepup_proof_sign(uint8_t sig[static 64], const uint8_t device_sk[static 64], const uint8_t subject[static 32],
-                            uint64_t time, const uint8_t nonce[static MV_STEPUP_NONCE_BYTES])
+MV_API mv_err mv_stepup_proof_sign(uint8_t sig[static 64], const uint8_t device_sk[static 64],
+                                   const uint8_t subject[static 32], uint64_t time,
+                                   const uint8_t nonce[static MV_STEPUP_NONCE_BYTES])
     __attribute__((warn_unused_result));
 
 /* Checks a device proof against device_pk. Does not check time or nonce freshness (the
  * hospital does, with its clock and its nonce table). Errors: MV_ERR_INVAL (NULL),
  * MV_ERR_VERIFY (bad signature). */
-mv_err mv_stepup_proof_verify(const uint8_t sig[static 64], const uint8_t device_pk[static 32],
-                              const uint8_t subject[static 32], uint64_t time,
-                              const uint8_t nonce[static MV_STEPUP_NONCE_BYTES]) __attribute__((warn_unused_result));
+MV_API mv_err mv_stepup_proof_verify(const uint8_t sig[static 64], const uint8_t device_pk[static 32],
+                                     const uint8_t subject[static 32], uint64_t time,
+                                     const uint8_t nonce[static MV_STEPUP_NONCE_BYTES])
+    __attribute__((warn_unused_result));
 
 #ifdef __cplusplus
 }

@@ -88,12 +88,12 @@ typedef struct mv_storage_config {
  * the bad key's name, never a value. decoy_url is checked like hospital_url; profile_floor
  * is 1..10^9, profile_factor a decimal in 1..1000, profile_denials 1..10^6; identity is a
  * directory path shorter than MV_STORAGE_PATH_MAX. */
-mv_err mv_storage_config_defaults(mv_storage_config *cfg, const char *dir, size_t *err_line)
+MV_API mv_err mv_storage_config_defaults(mv_storage_config *cfg, const char *dir, size_t *err_line)
     __attribute__((warn_unused_result));
 
 /* Parses a profile factor: a decimal number in 1..1000 ("5", "2.5"), nothing else.
  * Errors: MV_ERR_INVAL (NULL), MV_ERR_PARSE. */
-mv_err mv_storage_parse_factor(const char *text, double *out) __attribute__((warn_unused_result));
+MV_API mv_err mv_storage_parse_factor(const char *text, double *out) __attribute__((warn_unused_result));
 
 /* Runs the server: creates dir if needed, loads or creates dir/pow.key, opens the store at
  * dir/store (exclusively), listens, writes the port file, then serves until SIGTERM or
@@ -110,7 +110,7 @@ mv_err mv_storage_parse_factor(const char *text, double *out) __attribute__((war
  * MV_ERR_AUTH (pow.key readable by group or others), MV_ERR_PARSE (pow.key malformed),
  * MV_ERR_NET (cannot listen), MV_ERR_IO, MV_ERR_NOMEM, or what opening the store returns.
  * Disables core dumps for the process (the pow key is a secret). */
-mv_err mv_storage_run(const mv_storage_config *cfg) __attribute__((warn_unused_result));
+MV_API mv_err mv_storage_run(const mv_storage_config *cfg) __attribute__((warn_unused_result));
 
 #ifdef __cplusplus
 }

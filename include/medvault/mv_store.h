@@ -91,12 +91,12 @@ typedef struct mv_store_options {
  * process, or another handle in this one, holds the store), MV_ERR_TOO_LARGE (path too long),
  * MV_ERR_PARSE (the index holds an entry this version cannot decode, or has a newer format),
  * MV_ERR_IO, MV_ERR_NOMEM. */
-mv_err mv_store_open(const char *dir, const mv_store_options *opt, mv_store **out)
+MV_API mv_err mv_store_open(const char *dir, const mv_store_options *opt, mv_store **out)
     __attribute__((warn_unused_result));
 
 /* Closes the handle and releases the directory lock. Accepts NULL. No other call on s may be
  * running or follow. */
-void mv_store_close(mv_store *s);
+MV_API void mv_store_close(mv_store *s);
 
 /* One block to store: with data, an upload; with data == NULL, a claim for an existing block,
  * made after the caller verified a proof of ownership (len is then ignored). All pointers are
@@ -134,21 +134,21 @@ typedef struct mv_store_block_out {
  * MV_ERR_VERIFY (SHA-256(data) != tag, or the token already maps to a different tag in dept,
  * or two items of the call map one token to different tags), MV_ERR_NOT_FOUND (data == NULL
  * and the tag is neither stored nor uploaded by this call), MV_ERR_IO, MV_ERR_NOMEM. */
-mv_err mv_store_put_blocks(mv_store *s, const mv_store_block_in *in, size_t n,
-                           mv_store_block_out *out) __attribute__((warn_unused_result));
+MV_API mv_err mv_store_put_blocks(mv_store *s, const mv_store_block_in *in, size_t n,
+                                  mv_store_block_out *out) __attribute__((warn_unused_result));
 
 /* Looks up token in department dept (the DupCheck) and writes its tag to tag.
  * Errors: MV_ERR_NOT_FOUND (no such token in dept), MV_ERR_INVAL (bad dept), MV_ERR_IO. */
-mv_err mv_store_token_lookup(mv_store *s, const char *dept,
-                             const uint8_t token[static MV_STORE_TOKEN_BYTES],
-                             uint8_t tag[static MV_STORE_TAG_BYTES])
+MV_API mv_err mv_store_token_lookup(mv_store *s, const char *dept,
+                                    const uint8_t token[static MV_STORE_TOKEN_BYTES],
+                                    uint8_t tag[static MV_STORE_TAG_BYTES])
     __attribute__((warn_unused_result));
 
 /* Appends the ciphertext named by tag to out (out's cap applies). The bytes are verified
  * against tag before they are appended; on error out is unchanged.
  * Errors: MV_ERR_NOT_FOUND, MV_ERR_VERIFY (the stored bytes do not hash to tag: corruption),
  * MV_ERR_TOO_LARGE (out's cap), MV_ERR_IO, MV_ERR_NOMEM. */
-mv_err mv_store_block_read(mv_store *s, const uint8_t tag[static MV_STORE_TAG_BYTES], mv_buf *out)
+MV_API mv_err mv_store_block_read(mv_store *s, const uint8_t tag[static MV_STORE_TAG_BYTES], mv_buf *out)
     __attribute__((warn_unused_result));
 
 /* As mv_store_block_read, but the bytes are appended as the pack holds them, without hashing
@@ -156,13 +156,13 @@ mv_err mv_store_block_read(mv_store *s, const uint8_t tag[static MV_STORE_TAG_BY
  * block answers, whose clients verify every block's SHA-256 and GCM tag before using it).
  * Corruption is then found by that reader and by mv_store_check.
  * Errors: MV_ERR_NOT_FOUND, MV_ERR_TOO_LARGE (out's cap), MV_ERR_IO, MV_ERR_NOMEM. */
-mv_err mv_store_block_read_unverified(mv_store *s, const uint8_t tag[static MV_STORE_TAG_BYTES], mv_buf *out)
+MV_API mv_err mv_store_block_read_unverified(mv_store *s, const uint8_t tag[static MV_STORE_TAG_BYTES], mv_buf *out)
     __attribute__((warn_unused_result));
 
 /* Length and reference count of a stored block. len or refs may be NULL.
  * Errors: MV_ERR_NOT_FOUND, MV_ERR_IO. */
-mv_err mv_store_block_info(mv_store *s, const uint8_t tag[static MV_STORE_TAG_BYTES],
-                           uint64_t *len, uint64_t *refs) __attribute__((warn_unused_result));
+MV_API mv_err mv_store_block_info(mv_store *s, const uint8_t tag[static MV_STORE_TAG_BYTES],
+                                  uint64_t *len, uint64_t *refs) __attribute__((warn_unused_result));
 
 /* One record to store. Pointers are borrowed for the duration of the call. */
 typedef struct mv_store_record_in {
@@ -190,8 +190,8 @@ typedef struct mv_store_record_in {
  * results must hold n entries (not overlapping in).
  * Returns MV_OK if the batch was processed (see results); otherwise a storage error
  * (MV_ERR_IO, MV_ERR_NOMEM, MV_ERR_TOO_LARGE) and nothing is stored. */
-mv_err mv_store_put_records(mv_store *s, const mv_store_record_in *in, size_t n,
-                            mv_err *results, uint64_t now) __attribute__((warn_unused_result));
+MV_API mv_err mv_store_put_records(mv_store *s, const mv_store_record_in *in, size_t n,
+                                   mv_err *results, uint64_t now) __attribute__((warn_unused_result));
 
 /* A record's metadata (no envelope). */
 typedef struct mv_store_record_info {
@@ -212,16 +212,16 @@ typedef struct mv_store_record_info {
  * on error it is unchanged).
  * Errors: MV_ERR_NOT_FOUND, MV_ERR_TOO_LARGE (envelope cap), MV_ERR_PARSE (corrupt index
  * entry), MV_ERR_IO, MV_ERR_NOMEM. */
-mv_err mv_store_record_get(mv_store *s, const uint8_t id[static MV_STORE_ID_BYTES],
-                           mv_store_record_info *info, mv_buf *envelope)
+MV_API mv_err mv_store_record_get(mv_store *s, const uint8_t id[static MV_STORE_ID_BYTES],
+                                  mv_store_record_info *info, mv_buf *envelope)
     __attribute__((warn_unused_result));
 
 /* Copies up to cap of the record's tags (32 bytes each, in the order given at creation) to
  * tags (may be NULL when cap == 0) and sets *n to the record's total tag count, so a call
  * with cap 0 sizes the array. Errors: MV_ERR_NOT_FOUND, MV_ERR_TOO_LARGE (cap < *n; the first
  * cap tags are copied), MV_ERR_PARSE, MV_ERR_IO. */
-mv_err mv_store_record_tags(mv_store *s, const uint8_t id[static MV_STORE_ID_BYTES],
-                            uint8_t *tags, size_t cap, size_t *n) __attribute__((warn_unused_result));
+MV_API mv_err mv_store_record_tags(mv_store *s, const uint8_t id[static MV_STORE_ID_BYTES],
+                                   uint8_t *tags, size_t cap, size_t *n) __attribute__((warn_unused_result));
 
 /* Called once per record; a non-MV_OK return stops the listing and is returned by it. info is
  * valid only during the call. */
@@ -231,13 +231,13 @@ typedef mv_err (*mv_store_record_fn)(void *ctx, const mv_store_record_info *info
  * NULL, in id order, over one consistent snapshot. fn may call the store's read functions;
  * it should be quick (the snapshot is held while it runs). Errors: whatever fn returned,
  * MV_ERR_PARSE, MV_ERR_IO. */
-mv_err mv_store_record_list(mv_store *s, const uint8_t *reader, mv_store_record_fn fn, void *ctx)
+MV_API mv_err mv_store_record_list(mv_store *s, const uint8_t *reader, mv_store_record_fn fn, void *ctx)
     __attribute__((warn_unused_result));
 
 /* Deletes a record and drops one reference from each of its tags (the blocks stay until
  * mv_store_gc). Authorisation is the caller's job. Errors: MV_ERR_NOT_FOUND, MV_ERR_PARSE,
  * MV_ERR_IO. */
-mv_err mv_store_record_delete(mv_store *s, const uint8_t id[static MV_STORE_ID_BYTES])
+MV_API mv_err mv_store_record_delete(mv_store *s, const uint8_t id[static MV_STORE_ID_BYTES])
     __attribute__((warn_unused_result));
 
 /* Replaces a record's readers (the owner and the record's patient are kept, duplicates folded)
@@ -245,9 +245,9 @@ mv_err mv_store_record_delete(mv_store *s, const uint8_t id[static MV_STORE_ID_B
  * new envelope length. Same as mv_store_record_set_access with patient NULL.
  * Errors: MV_ERR_NOT_FOUND, MV_ERR_INVAL (more than MAX_READERS with the owner and patient,
  * envelope_len > MAX_ENVELOPE, readers NULL with n > 0), MV_ERR_PARSE, MV_ERR_IO. */
-mv_err mv_store_record_set_readers(mv_store *s, const uint8_t id[static MV_STORE_ID_BYTES],
-                                   const uint8_t *readers, size_t n, const uint8_t *envelope,
-                                   size_t envelope_len) __attribute__((warn_unused_result));
+MV_API mv_err mv_store_record_set_readers(mv_store *s, const uint8_t id[static MV_STORE_ID_BYTES],
+                                          const uint8_t *readers, size_t n, const uint8_t *envelope,
+                                          size_t envelope_len) __attribute__((warn_unused_result));
 
 /* mv_store_record_set_readers that may also name the record's patient: with patient != NULL
  * (32 bytes, not all zero) the record's patient is set to it, in the same transaction, only if
@@ -255,9 +255,9 @@ mv_err mv_store_record_set_readers(mv_store *s, const uint8_t id[static MV_STORE
  * patient NULL it is mv_store_record_set_readers. Authorisation is the caller's job.
  * Errors: as mv_store_record_set_readers; MV_ERR_EXISTS (patient given and the record already
  * has one, even the same: nothing changed); MV_ERR_INVAL (an all-zero patient). */
-mv_err mv_store_record_set_access(mv_store *s, const uint8_t id[static MV_STORE_ID_BYTES],
-                                  const uint8_t *patient, const uint8_t *readers, size_t n,
-                                  const uint8_t *envelope, size_t envelope_len)
+MV_API mv_err mv_store_record_set_access(mv_store *s, const uint8_t id[static MV_STORE_ID_BYTES],
+                                         const uint8_t *patient, const uint8_t *readers, size_t n,
+                                         const uint8_t *envelope, size_t envelope_len)
     __attribute__((warn_unused_result));
 
 typedef struct mv_store_gc_report {
@@ -277,7 +277,7 @@ typedef struct mv_store_gc_report {
  * NULL) receives the counts, also on error (work done so far). Errors: MV_ERR_IO,
  * MV_ERR_NOMEM, MV_ERR_PARSE, MV_ERR_VERIFY (a live entry read back corrupt: that pack is left
  * in place for mv_store_check to report). */
-mv_err mv_store_gc(mv_store *s, uint64_t now, mv_store_gc_report *rep)
+MV_API mv_err mv_store_gc(mv_store *s, uint64_t now, mv_store_gc_report *rep)
     __attribute__((warn_unused_result));
 
 typedef struct mv_store_check_report {
@@ -304,7 +304,7 @@ typedef void (*mv_store_problem_fn)(void *ctx, const char *what);
  * Memory: about 48 bytes per distinct referenced tag. fn may be NULL. Returns MV_OK even if
  * problems were found: the store is clean iff bad_entries + missing + orphans +
  * refcount_errors == 0. Errors: MV_ERR_IO, MV_ERR_NOMEM (rep then partial). */
-mv_err mv_store_check(mv_store *s, mv_store_check_report *rep, mv_store_problem_fn fn, void *ctx)
+MV_API mv_err mv_store_check(mv_store *s, mv_store_check_report *rep, mv_store_problem_fn fn, void *ctx)
     __attribute__((warn_unused_result));
 
 typedef struct mv_store_dept_stats {
@@ -338,7 +338,7 @@ typedef struct mv_store_stats {
 /* Fills *out from one snapshot. (Named _get_stats because C cannot give the type and the
  * function the one name mv_store_stats.) index_bytes is the index file's size when the
  * call reads it (a separate step from the snapshot). Errors: MV_ERR_PARSE, MV_ERR_IO. */
-mv_err mv_store_get_stats(mv_store *s, mv_store_stats *out) __attribute__((warn_unused_result));
+MV_API mv_err mv_store_get_stats(mv_store *s, mv_store_stats *out) __attribute__((warn_unused_result));
 
 #ifdef __cplusplus
 }

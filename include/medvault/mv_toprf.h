@@ -74,13 +74,13 @@ typedef struct mv_toprf_options {
  * Errors: MV_ERR_INVAL, MV_ERR_NOMEM, MV_ERR_RATE_LIMITED (every untried server answered
  * 429 or was otherwise unusable and at least one was rate limited), MV_ERR_UNAVAILABLE
  * (fewer than t servers gave verifying answers), MV_ERR_AUTH (identity has no credential). */
-mv_err mv_toprf_evaluate(const mv_deployment *d, const mv_identity *id, const uint8_t *const *inputs,
-                         const size_t *input_lens, size_t count, uint8_t *outputs,
-                         const mv_toprf_options *opts, mv_toprf_report *report)
+MV_API mv_err mv_toprf_evaluate(const mv_deployment *d, const mv_identity *id, const uint8_t *const *inputs,
+                                const size_t *input_lens, size_t count, uint8_t *outputs,
+                                const mv_toprf_options *opts, mv_toprf_report *report)
     __attribute__((warn_unused_result));
 
 /* A static name for a status ("ok", "down", "bad-proof", ...). */
-const char *mv_toprf_status_name(mv_toprf_status s);
+MV_API const char *mv_toprf_status_name(mv_toprf_status s);
 
 #ifdef __cplusplus
 }

@@ -37,7 +37,7 @@ typedef struct mv_ui_config {
 } mv_ui_config;
 
 /* 1 if listen is "a.b.c.d:PORT" with a = 127 (loopback), else 0. */
-int mv_ui_listen_ok(const char *listen);
+MV_API int mv_ui_listen_ok(const char *listen);
 
 /* Opens the client (so a bad deployment or identity fails at once), starts the server, prints
  * "medvault ui: open http://ADDR:PORT/login?token=T" as one line on stdout (flushed), writes
@@ -45,7 +45,7 @@ int mv_ui_listen_ok(const char *listen);
  * Errors: MV_ERR_INVAL (NULL config or fields, a non-loopback listen address, a bad token),
  * what mv_client_open returns (the reason is logged), MV_ERR_NET (cannot listen),
  * MV_ERR_NOMEM, MV_ERR_CRYPTO (no randomness). */
-mv_err mv_ui_run(const mv_ui_config *cfg) __attribute__((warn_unused_result));
+MV_API mv_err mv_ui_run(const mv_ui_config *cfg) __attribute__((warn_unused_result));
 
 #ifdef __cplusplus
 }

@@ -32,13 +32,13 @@ typedef struct mv_xmd_part {
  * Errors: MV_ERR_INVAL (out NULL, out_len 0 or > MV_XMD_MAX_OUT, dst_len > MV_XMD_MAX_DST,
  * NULL with a non-zero length), MV_ERR_NOMEM / MV_ERR_CRYPTO if libcrypto fails.
  * On error out is zeroed. */
-mv_err mv_xmd_sha512(uint8_t *out, size_t out_len, const uint8_t *msg, size_t msg_len,
-                     const uint8_t *dst, size_t dst_len) __attribute__((warn_unused_result));
+MV_API mv_err mv_xmd_sha512(uint8_t *out, size_t out_len, const uint8_t *msg, size_t msg_len,
+                            const uint8_t *dst, size_t dst_len) __attribute__((warn_unused_result));
 
 /* The same, with msg given as the concatenation of parts[0..nparts) (saves copying a
  * transcript into one buffer). nparts may be 0 (empty message). Same errors. */
-mv_err mv_xmd_sha512_parts(uint8_t *out, size_t out_len, const mv_xmd_part *parts, size_t nparts,
-                           const uint8_t *dst, size_t dst_len) __attribute__((warn_unused_result));
+MV_API mv_err mv_xmd_sha512_parts(uint8_t *out, size_t out_len, const mv_xmd_part *parts, size_t nparts,
+                                  const uint8_t *dst, size_t dst_len) __attribute__((warn_unused_result));
 
 #ifdef __cplusplus
 }

@@ -55,13 +55,13 @@ extern "C" {
  * Errors: MV_ERR_INVAL (NULL out, NULL in with len > 0, level out of range, or libzstd
  * refused a parameter), MV_ERR_TOO_LARGE (len beyond what zstd accepts, or the frame does
  * not fit out->max), MV_ERR_NOMEM. */
-mv_err mv_zstd_compress(const uint8_t *in, size_t len, int level, mv_buf *out)
+MV_API mv_err mv_zstd_compress(const uint8_t *in, size_t len, int level, mv_buf *out)
     __attribute__((warn_unused_result));
 
 /* As mv_zstd_compress, with the built-in dictionary dict_id (one of MV_ZSTD_DICT_*): the
  * frame header carries the dictionary's id, and only mv_zstd_decompress_dict reads it back.
  * Errors: as mv_zstd_compress, and MV_ERR_INVAL for a dict_id that is not built in. */
-mv_err mv_zstd_compress_dict(const uint8_t *in, size_t len, int level, unsigned dict_id, mv_buf *out)
+MV_API mv_err mv_zstd_compress_dict(const uint8_t *in, size_t len, int level, unsigned dict_id, mv_buf *out)
     __attribute__((warn_unused_result));
 
 /* Decompresses in[0..len), which must be exactly one zstd frame declaring its content size,
@@ -74,23 +74,23 @@ mv_err mv_zstd_compress_dict(const uint8_t *in, size_t len, int level, unsigned 
  * that names a dictionary),
  * MV_ERR_TOO_LARGE (declared size > max_out or does not fit out->max), MV_ERR_INVAL (NULL
  * out, NULL in with len > 0), MV_ERR_NOMEM. */
-mv_err mv_zstd_decompress(const uint8_t *in, size_t len, size_t max_out, mv_buf *out)
+MV_API mv_err mv_zstd_decompress(const uint8_t *in, size_t len, size_t max_out, mv_buf *out)
     __attribute__((warn_unused_result));
 
 /* As mv_zstd_decompress, but the frame may name a built-in dictionary, which is then used; a
  * frame naming none is decompressed without one (bodies sealed before dictionaries existed).
  * A frame naming any other id is refused before anything is allocated.
  * Errors: as mv_zstd_decompress, with MV_ERR_PARSE also for an unknown dictionary id. */
-mv_err mv_zstd_decompress_dict(const uint8_t *in, size_t len, size_t max_out, mv_buf *out)
+MV_API mv_err mv_zstd_decompress_dict(const uint8_t *in, size_t len, size_t max_out, mv_buf *out)
     __attribute__((warn_unused_result));
 
 /* The dictionary id a zstd frame's header names (0: none, or not a readable frame header).
  * Nothing is verified beyond the header. in may be NULL (gives 0). */
-unsigned mv_zstd_frame_dict_id(const uint8_t *in, size_t len);
+MV_API unsigned mv_zstd_frame_dict_id(const uint8_t *in, size_t len);
 
 /* Frees this thread's cached contexts and dictionaries (wiping them). They are also freed
  * when the thread exits; a later call on this thread creates them again. */
-void mv_zstd_thread_release(void);
+MV_API void mv_zstd_thread_release(void);
 
 #ifdef __cplusplus
 }
