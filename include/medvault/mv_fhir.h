@@ -72,6 +72,7 @@ typedef struct mv_fhir_split {
     size_t n_blocks;  /* content blocks, in entry order */
     mv_buf *blocks;   /* blocks[i]: canonical JSON object (never empty) */
     uint32_t *slots;  /* slots[i]: MV_FHIR_SLOT_ROOT or the Bundle entry index */
+    size_t cap_blocks; /* room in blocks and slots (internal) */
 } mv_fhir_split;
 
 /* Makes s empty. Allocates nothing. */

@@ -377,14 +377,15 @@ static mv_err classify_resource(const mv_fhir_profiles *p, const mv_json *r, nod
 
 static mv_err add_block(mv_fhir_split *out, uint32_t slot, const mv_json *r, const nodeset *con_ex)
 {
-    mv_buf *nb = mv_realloc(out->blocks, (out->n_blocks + 1) * sizeof *nb);
-    if (!nb)
-        return MV_ERR_NOMEM;
-    out->blocks = nb;
-    uint32_t *ns = mv_realloc(out->slots, (out->n_blocks + 1) * sizeof *ns);
-    if (!ns)
-        return MV_ERR_NOMEM;
-    out->slots = ns;
+    /* blocks and slots share one capacity, recorded only once both have grown: a failure
+     * between the two leaves blocks roomier than recorded, which the next call grows again. */
+    size_t cap_b = out->cap_blocks, cap_s = out->cap_blocks;
+    mv_err rc = mv_array_grow(&out->blocks, &cap_b, out->n_blocks, sizeof *out->blocks, 8);
+    if (rc == MV_OK)
+        rc = mv_array_grow(&out->slots, &cap_s, out->n_blocks, sizeof *out->slots, 8);
+    if (rc != MV_OK)
+        return rc;
+    out->cap_blocks = cap_s;
     mv_buf_init(&out->blocks[out->n_blocks], MV_FHIR_MAX_BYTES);
     out->slots[out->n_blocks] = slot;
     out->n_blocks++;
