@@ -279,6 +279,44 @@ static void test_every_profiled_type(void **state)
     mv_fhir_profiles_free(p);
 }
 
+/* A Bundle of 40 entries: the split's arrays grow past their first capacities (8, 16, 32)
+ * and keep every block in entry order; the join gives back the canonical Bundle. */
+static void test_bundle_many(void **state)
+{
+    (void)state;
+    enum { N = 40 };
+    mv_fhir_profiles *p = profiles_default();
+    mv_buf bundle, j, c;
+    mv_buf_init(&bundle, CAP);
+    mv_buf_init(&j, CAP);
+    mv_buf_init(&c, CAP);
+    assert_int_equal(mv_buf_puts(&bundle, "{\"resourceType\":\"Bundle\",\"type\":\"collection\",\"entry\":["), MV_OK);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(mv_buf_printf(&bundle, "%s{\"fullUrl\":\"urn:uuid:%d\",\"resource\":%s}", i ? "," : "", i, mr_a),
+                         MV_OK);
+    assert_int_equal(mv_buf_puts(&bundle, "]}"), MV_OK);
+    mv_fhir_split s;
+    split_text(p, (const char *)bundle.ptr, &s);
+    assert_int_equal(s.n_blocks, N);
+    const uint8_t *bp[N];
+    size_t bl[N];
+    for (size_t i = 0; i < N; i++) {
+        assert_int_equal(s.slots[i], i);
+        expect_bytes(&s.blocks[i], mr_content);
+        bp[i] = s.blocks[i].ptr;
+        bl[i] = s.blocks[i].len;
+    }
+    assert_int_equal(mv_fhir_join(s.envelope.ptr, s.envelope.len, bp, bl, s.slots, N, &j), MV_OK);
+    assert_int_equal(mv_canon((const char *)bundle.ptr, bundle.len, NULL, &c, NULL), MV_OK);
+    assert_int_equal(j.len, c.len);
+    assert_memory_equal(j.ptr, c.ptr, c.len);
+    mv_buf_clear(&bundle);
+    mv_buf_clear(&j);
+    mv_buf_clear(&c);
+    mv_fhir_split_clear(&s);
+    mv_fhir_profiles_free(p);
+}
+
 static void test_bundle(void **state)
 {
     (void)state;
@@ -773,7 +811,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_medication_request), cmocka_unit_test(test_patient_and_unknown_type),
         cmocka_unit_test(test_observation),        cmocka_unit_test(test_every_profiled_type),
-        cmocka_unit_test(test_bundle),             cmocka_unit_test(test_dotted_paths),
+        cmocka_unit_test(test_bundle),             cmocka_unit_test(test_bundle_many),             cmocka_unit_test(test_dotted_paths),
         cmocka_unit_test(test_generated_round_trips), cmocka_unit_test(test_profiles_rejected),
         cmocka_unit_test(test_profiles_load),      cmocka_unit_test(test_split_rejects),
         cmocka_unit_test(test_join_rejects),       cmocka_unit_test(test_allocation_failures),
