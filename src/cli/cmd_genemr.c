@@ -12,12 +12,12 @@
 
 #include "cli.h"
 #include "gen_common.h"
+#include "genemr_vocab.h"
 #include "medvault/mv_clock.h"
 #include "medvault/mv_json.h"
 #include "medvault/mv_mem.h"
 
 #define MAX_DEPTS 16
-#define MAX_DRUGS 32
 #define MAX_REGIMENS (MAX_DRUGS * 4)
 #define MAX_RX 10000000u
 #define MAX_PATIENTS 5000000u
@@ -29,8 +29,6 @@
 enum { DOM_REGIMENS = 1, DOM_PATIENT, DOM_DOCTOR, DOM_RX, DOM_BUNDLE };
 
 /* ---- vocabulary -------------------------------------------------------------------------- */
-
-enum { RT_ORAL, RT_SL, RT_IV, RT_SC, RT_INH, RT_TD };
 
 typedef struct route {
     const char *code, *display, *phrase; /* SNOMED CT route of administration */
@@ -44,8 +42,6 @@ static const route routes[] = {
     [RT_INH] = {"447694001", "Respiratory tract route", "by inhalation"},
     [RT_TD] = {"45890007", "Transdermal route", "to the skin"},
 };
-
-enum { FM_TAB, FM_CAP, FM_SL, FM_IV, FM_SCMG, FM_PEN, FM_INH, FM_PATCH, FM_SOL };
 
 /* Dose and dispense units are UCUM (http://unitsofmeasure.org); countable forms use UCUM
  * annotations ({tbl}) as US Core's examples do. */
@@ -66,8 +62,6 @@ static const form forms[] = {
     [FM_PATCH] = {"Apply", "patch", "patches", "{patch}", "patch", "{patch}", RT_TD, "outpatient"},
     [FM_SOL] = {"Take", "mL", "mL", "mL", "mL", "mL", RT_ORAL, "outpatient"},
 };
-
-enum { FQ_NONE, FQ_QD, FQ_BID, FQ_TID, FQ_QHS, FQ_QW, FQ_Q14D, FQ_Q21D, FQ_Q72H, FQ_PRN6H, FQ_PRN5M };
 
 typedef struct freq {
     unsigned count, period;
@@ -91,198 +85,9 @@ static const freq freqs[] = {
     [FQ_PRN5M] = {1, 5, "min", NULL, 1, "every 5 minutes as needed for chest pain, up to 3 doses"},
 };
 
-typedef struct drug {
-    const char *code, *name;
-    int form;
-    unsigned char fq[3];     /* allowed frequencies, FQ_NONE-terminated */
-    unsigned short dose[2];  /* dose options in tenths of the form's dose unit; 0 = unused */
-    unsigned short course;   /* fixed course in days (antibiotics, steroid bursts), 0 = chronic */
-} drug;
-
-static const drug cardiology[] = {
-    {"197361", "amlodipine 5 MG Oral Tablet", FM_TAB, {FQ_QD}, {10, 20}, 0},
-    {"308135", "amlodipine 10 MG Oral Tablet", FM_TAB, {FQ_QD}, {10}, 0},
-    {"617310", "atorvastatin 20 MG Oral Tablet", FM_TAB, {FQ_QD, FQ_QHS}, {10}, 0},
-    {"617311", "atorvastatin 40 MG Oral Tablet", FM_TAB, {FQ_QD, FQ_QHS}, {10}, 0},
-    {"259255", "atorvastatin 80 MG Oral Tablet", FM_TAB, {FQ_QD}, {10}, 0},
-    {"314076", "lisinopril 10 MG Oral Tablet", FM_TAB, {FQ_QD}, {10, 20}, 0},
-    {"314077", "lisinopril 20 MG Oral Tablet", FM_TAB, {FQ_QD}, {10}, 0},
-    {"866427", "metoprolol succinate 25 MG Extended Release Oral Tablet", FM_TAB, {FQ_QD}, {10, 20}, 0},
-    {"866924", "metoprolol tartrate 25 MG Oral Tablet", FM_TAB, {FQ_BID}, {10, 5}, 0},
-    {"309362", "clopidogrel 75 MG Oral Tablet", FM_TAB, {FQ_QD}, {10}, 0},
-    {"243670", "aspirin 81 MG Chewable Tablet", FM_TAB, {FQ_QD}, {10}, 0},
-    {"855332", "warfarin sodium 5 MG Oral Tablet", FM_TAB, {FQ_QD}, {10, 5}, 0},
-    {"1364445", "apixaban 5 MG Oral Tablet", FM_TAB, {FQ_BID}, {10}, 0},
-    {"1232086", "rivaroxaban 20 MG Oral Tablet", FM_TAB, {FQ_QD}, {10}, 0},
-    {"313988", "furosemide 40 MG Oral Tablet", FM_TAB, {FQ_QD, FQ_BID}, {10, 5}, 0},
-    {"310429", "furosemide 20 MG Oral Tablet", FM_TAB, {FQ_QD}, {10, 20}, 0},
-    {"979485", "losartan potassium 50 MG Oral Tablet", FM_TAB, {FQ_QD}, {10, 20}, 0},
-    {"198211", "simvastatin 40 MG Oral Tablet", FM_TAB, {FQ_QHS}, {10}, 0},
-    {"200033", "carvedilol 25 MG Oral Tablet", FM_TAB, {FQ_BID}, {10, 5}, 0},
-    {"313096", "spironolactone 25 MG Oral Tablet", FM_TAB, {FQ_QD}, {10, 20}, 0},
-    {"198039", "nitroglycerin 0.4 MG Sublingual Tablet", FM_SL, {FQ_PRN5M}, {10}, 0},
-    {"1656340", "sacubitril 97 MG / valsartan 103 MG Oral Tablet", FM_TAB, {FQ_BID}, {10}, 0},
-    {"197604", "digoxin 0.125 MG Oral Tablet", FM_TAB, {FQ_QD}, {10}, 0},
-    {"310798", "hydrochlorothiazide 25 MG Oral Tablet", FM_TAB, {FQ_QD}, {10}, 0},
-    {"854235", "0.4 ML enoxaparin sodium 100 MG/ML Prefilled Syringe", FM_SCMG, {FQ_QD, FQ_BID}, {400}, 14},
-};
-
-static const drug neurology[] = {
-    {"311289", "levetiracetam 500 MG Oral Tablet", FM_TAB, {FQ_BID}, {10, 20}, 0},
-    {"311288", "levetiracetam 1000 MG Oral Tablet", FM_TAB, {FQ_BID}, {10}, 0},
-    {"198429", "lamotrigine 100 MG Oral Tablet", FM_TAB, {FQ_BID, FQ_QD}, {10, 20}, 0},
-    {"197353", "carbamazepine 200 MG Oral Tablet", FM_TAB, {FQ_BID, FQ_TID}, {10}, 0},
-    {"1099681", "divalproex sodium 500 MG Delayed Release Oral Tablet", FM_TAB, {FQ_BID}, {10, 20}, 0},
-    {"199888", "topiramate 50 MG Oral Tablet", FM_TAB, {FQ_BID}, {10, 20}, 0},
-    {"310431", "gabapentin 300 MG Oral Capsule", FM_CAP, {FQ_TID, FQ_QHS}, {10, 20}, 0},
-    {"483440", "pregabalin 75 MG Oral Capsule", FM_CAP, {FQ_BID}, {10, 20}, 0},
-    {"313167", "sumatriptan 50 MG Oral Tablet", FM_TAB, {FQ_PRN6H}, {10}, 0},
-    {"312085", "rizatriptan 10 MG Oral Tablet", FM_TAB, {FQ_PRN6H}, {10}, 0},
-    {"197444", "carbidopa 25 MG / levodopa 100 MG Oral Tablet", FM_TAB, {FQ_TID}, {10, 15}, 0},
-    {"859045", "pramipexole dihydrochloride 0.25 MG Oral Tablet", FM_TAB, {FQ_TID}, {10, 20}, 0},
-    {"314013", "ropinirole 1 MG Oral Tablet", FM_TAB, {FQ_TID, FQ_QHS}, {10}, 0},
-    {"997224", "donepezil hydrochloride 10 MG Oral Tablet", FM_TAB, {FQ_QHS}, {10, 5}, 0},
-    {"996571", "memantine hydrochloride 10 MG Oral Tablet", FM_TAB, {FQ_BID}, {10}, 0},
-    {"856845", "amitriptyline hydrochloride 25 MG Oral Tablet", FM_TAB, {FQ_QHS}, {10, 20}, 0},
-    {"197391", "baclofen 10 MG Oral Tablet", FM_TAB, {FQ_TID}, {10, 20}, 0},
-    {"1373483", "dimethyl fumarate 240 MG Delayed Release Oral Capsule", FM_CAP, {FQ_BID}, {10}, 0},
-    {"856448", "propranolol hydrochloride 40 MG Oral Tablet", FM_TAB, {FQ_BID}, {10}, 0},
-    {"725105", "24 HR rivastigmine 0.396 MG/HR Transdermal System", FM_PATCH, {FQ_QD}, {10}, 0},
-    {"243670", "aspirin 81 MG Chewable Tablet", FM_TAB, {FQ_QD}, {10}, 0},
-    {"309362", "clopidogrel 75 MG Oral Tablet", FM_TAB, {FQ_QD}, {10}, 0},
-};
-
-static const drug oncology[] = {
-    {"313195", "tamoxifen citrate 20 MG Oral Tablet", FM_TAB, {FQ_QD}, {10}, 0},
-    {"200064", "letrozole 2.5 MG Oral Tablet", FM_TAB, {FQ_QD}, {10}, 0},
-    {"199224", "anastrozole 1 MG Oral Tablet", FM_TAB, {FQ_QD}, {10}, 0},
-    {"200328", "capecitabine 500 MG Oral Tablet", FM_TAB, {FQ_BID}, {30, 40}, 14},
-    {"404473", "imatinib 400 MG Oral Tablet", FM_TAB, {FQ_QD}, {10}, 0},
-    {"105586", "methotrexate 2.5 MG Oral Tablet", FM_TAB, {FQ_QW}, {40, 60}, 0},
-    {"312087", "ondansetron 8 MG Oral Tablet", FM_TAB, {FQ_TID, FQ_PRN6H}, {10}, 0},
-    {"312086", "ondansetron 4 MG Disintegrating Oral Tablet", FM_TAB, {FQ_PRN6H}, {10, 20}, 0},
-    {"197579", "dexamethasone 4 MG Oral Tablet", FM_TAB, {FQ_BID, FQ_QD}, {10, 20}, 5},
-    {"309311", "cisplatin 1 MG/ML Injectable Solution", FM_IV, {FQ_Q21D}, {1300, 1000}, 0},
-    {"597195", "carboplatin 10 MG/ML Injectable Solution", FM_IV, {FQ_Q21D}, {4500, 6000}, 0},
-    {"583214", "paclitaxel 6 MG/ML Injectable Solution", FM_IV, {FQ_Q21D, FQ_QW}, {3000, 1400}, 0},
-    {"1790099", "doxorubicin hydrochloride 2 MG/ML Injectable Solution", FM_IV, {FQ_Q21D}, {1000, 1200}, 0},
-    {"1734340", "cyclophosphamide 500 MG Injection", FM_IV, {FQ_Q21D}, {10000}, 0},
-    {"1736776", "oxaliplatin 5 MG/ML Injectable Solution", FM_IV, {FQ_Q14D}, {1500, 1700}, 0},
-    {"1547545", "pembrolizumab 25 MG/ML Injectable Solution", FM_IV, {FQ_Q21D}, {2000}, 0},
-    {"224905", "trastuzumab 150 MG Injection", FM_IV, {FQ_Q21D}, {4200, 6000}, 0},
-    {"1649944", "0.5 ML filgrastim 0.6 MG/ML Prefilled Syringe", FM_SCMG, {FQ_QD}, {3}, 7},
-    {"891874", "morphine sulfate 15 MG Extended Release Oral Tablet", FM_TAB, {FQ_BID}, {10, 20}, 0},
-    {"1049621", "oxycodone hydrochloride 5 MG Oral Tablet", FM_TAB, {FQ_PRN6H}, {10, 20}, 0},
-    {"860221", "megestrol acetate 40 MG/ML Oral Suspension", FM_SOL, {FQ_QD}, {200, 100}, 0},
-    {"245134", "72 HR fentanyl 0.025 MG/HR Transdermal System", FM_PATCH, {FQ_Q72H}, {10}, 0},
-};
-
-static const drug endocrinology[] = {
-    {"861007", "metformin hydrochloride 500 MG Oral Tablet", FM_TAB, {FQ_BID}, {10, 20}, 0},
-    {"861004", "metformin hydrochloride 1000 MG Oral Tablet", FM_TAB, {FQ_BID}, {10}, 0},
-    {"860975", "24 HR metformin hydrochloride 500 MG Extended Release Oral Tablet", FM_TAB, {FQ_QD}, {20, 40}, 0},
-    {"310489", "glipizide 5 MG Oral Tablet", FM_TAB, {FQ_QD, FQ_BID}, {10}, 0},
-    {"199246", "glimepiride 2 MG Oral Tablet", FM_TAB, {FQ_QD}, {10, 20}, 0},
-    {"665033", "sitagliptin 100 MG Oral Tablet", FM_TAB, {FQ_QD}, {10}, 0},
-    {"1545658", "empagliflozin 10 MG Oral Tablet", FM_TAB, {FQ_QD}, {10}, 0},
-    {"1486977", "dapagliflozin 10 MG Oral Tablet", FM_TAB, {FQ_QD}, {10}, 0},
-    {"312441", "pioglitazone 30 MG Oral Tablet", FM_TAB, {FQ_QD}, {10}, 0},
-    {"847232", "3 ML insulin glargine 100 UNT/ML Pen Injector", FM_PEN, {FQ_QHS}, {200, 150}, 0},
-    {"1652639", "3 ML insulin lispro 100 UNT/ML Pen Injector", FM_PEN, {FQ_TID}, {60, 80}, 0},
-    {"1653202", "3 ML insulin aspart 100 UNT/ML Pen Injector", FM_PEN, {FQ_TID}, {40, 60}, 0},
-    {"1991306", "3 ML semaglutide 0.68 MG/ML Pen Injector", FM_SCMG, {FQ_QW}, {5, 10}, 0},
-    {"1551306", "0.5 ML dulaglutide 3 MG/ML Pen Injector", FM_SCMG, {FQ_QW}, {15}, 0},
-    {"966224", "levothyroxine sodium 0.05 MG Oral Tablet", FM_TAB, {FQ_QD}, {10}, 0},
-    {"966247", "levothyroxine sodium 0.1 MG Oral Tablet", FM_TAB, {FQ_QD}, {10}, 0},
-    {"197931", "methimazole 10 MG Oral Tablet", FM_TAB, {FQ_QD, FQ_TID}, {10}, 0},
-    {"197782", "hydrocortisone 10 MG Oral Tablet", FM_TAB, {FQ_BID}, {10, 15}, 0},
-    {"904419", "alendronate sodium 70 MG Oral Tablet", FM_TAB, {FQ_QW}, {10}, 0},
-    {"636676", "cholecalciferol 1000 UNT Oral Capsule", FM_CAP, {FQ_QD}, {10, 20}, 0},
-    {"617310", "atorvastatin 20 MG Oral Tablet", FM_TAB, {FQ_QD}, {10}, 0},
-};
-
-/* Any other department name gets this general-medicine formulary. */
-static const drug general[] = {
-    {"314076", "lisinopril 10 MG Oral Tablet", FM_TAB, {FQ_QD}, {10}, 0},
-    {"861007", "metformin hydrochloride 500 MG Oral Tablet", FM_TAB, {FQ_BID}, {10, 20}, 0},
-    {"200329", "omeprazole 20 MG Delayed Release Oral Capsule", FM_CAP, {FQ_QD}, {10, 20}, 0},
-    {"308191", "amoxicillin 500 MG Oral Capsule", FM_CAP, {FQ_TID}, {10}, 10},
-    {"197805", "ibuprofen 400 MG Oral Tablet", FM_TAB, {FQ_PRN6H}, {10}, 0},
-    {"198440", "acetaminophen 500 MG Oral Tablet", FM_TAB, {FQ_PRN6H}, {10, 20}, 0},
-    {"312940", "sertraline 50 MG Oral Tablet", FM_TAB, {FQ_QD}, {10, 20}, 0},
-    {"745679", "200 ACTUAT albuterol 0.09 MG/ACTUAT Metered Dose Inhaler", FM_INH, {FQ_PRN6H}, {20}, 0},
-    {"896188", "120 ACTUAT fluticasone propionate 0.11 MG/ACTUAT Metered Dose Inhaler", FM_INH, {FQ_BID}, {20, 10}, 0},
-    {"312617", "prednisone 20 MG Oral Tablet", FM_TAB, {FQ_QD}, {10, 20}, 5},
-    {"1014676", "cetirizine hydrochloride 10 MG Oral Tablet", FM_TAB, {FQ_QD}, {10}, 0},
-    {"314200", "pantoprazole 40 MG Delayed Release Oral Tablet", FM_TAB, {FQ_QD}, {10}, 0},
-    {"197361", "amlodipine 5 MG Oral Tablet", FM_TAB, {FQ_QD}, {10}, 0},
-    {"617310", "atorvastatin 20 MG Oral Tablet", FM_TAB, {FQ_QD}, {10}, 0},
-    {"308460", "azithromycin 250 MG Oral Tablet", FM_TAB, {FQ_QD}, {10, 20}, 5},
-    {"966224", "levothyroxine sodium 0.05 MG Oral Tablet", FM_TAB, {FQ_QD}, {10}, 0},
-};
-
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
-typedef struct formulary {
-    const char *dept;
-    const drug *drugs;
-    size_t n;
-} formulary;
-
-_Static_assert(COUNT(cardiology) <= MAX_DRUGS && COUNT(neurology) <= MAX_DRUGS && COUNT(oncology) <= MAX_DRUGS &&
-                   COUNT(endocrinology) <= MAX_DRUGS && COUNT(general) <= MAX_DRUGS,
-               "a formulary is larger than MAX_DRUGS");
-
-static const formulary formularies[] = {
-    {"cardiology", cardiology, COUNT(cardiology)},
-    {"neurology", neurology, COUNT(neurology)},
-    {"oncology", oncology, COUNT(oncology)},
-    {"endocrinology", endocrinology, COUNT(endocrinology)},
-};
-
-static const char *const oral_notes[] = {
-    "Take with food.", "Do not crush or chew.", "Avoid grapefruit juice.",
-    "Take on an empty stomach, 30 minutes before breakfast.", "May cause drowsiness; avoid alcohol.",
-    "Monitor blood pressure weekly.", "Check INR within 7 days.", "Monitor renal function and electrolytes.",
-    "Hold if systolic blood pressure below 100 mmHg.", "Swallow whole with a full glass of water.",
-};
-static const char *const parenteral_notes[] = {
-    "Rotate injection sites.", "Pre-medicate with antiemetic.", "Check blood count before each cycle.",
-    "Check blood glucose before each dose.", "Store in refrigerator; do not freeze.",
-    "Monitor for infusion reactions.",
-};
-static const char *const extra_notes[] = {
-    "Patient counselled on adverse effects.", "Generic substitution permitted.",
-    "Renewal of previous prescription.", "Dose reviewed with pharmacy.",
-};
-
-static const char *const female_first[] = {
-    "Mary", "Patricia", "Jennifer", "Linda", "Elizabeth", "Barbara", "Susan", "Jessica", "Sarah", "Karen",
-    "Nancy", "Lisa", "Margaret", "Sandra", "Ashley", "Emily", "Donna", "Michelle", "Carol", "Amanda",
-    "Maria", "Sofia", "Anna", "Fatima", "Mei", "Aisha", "Ingrid", "Chloe", "Lucia", "Priya",
-};
-static const char *const male_first[] = {
-    "James", "Robert", "John", "Michael", "David", "William", "Richard", "Joseph", "Thomas", "Charles",
-    "Daniel", "Matthew", "Anthony", "Mark", "Steven", "Paul", "Andrew", "Joshua", "Kenneth", "Kevin",
-    "Jose", "Ahmed", "Wei", "Lars", "Pierre", "Giovanni", "Raj", "Kofi", "Hiroshi", "Mateo",
-};
-static const char *const family_names[] = {
-    "Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis", "Rodriguez", "Martinez",
-    "Hernandez", "Lopez", "Gonzalez", "Wilson", "Anderson", "Thomas", "Taylor", "Moore", "Jackson", "Martin",
-    "Lee", "Perez", "Thompson", "White", "Harris", "Sanchez", "Clark", "Ramirez", "Lewis", "Robinson",
-    "Walker", "Young", "Allen", "King", "Wright", "Scott", "Torres", "Nguyen", "Hill", "Flores",
-    "Green", "Adams", "Nelson", "Baker", "Hall", "Rivera", "Campbell", "Mitchell", "Carter", "Roberts",
-    "Okafor", "Kowalski", "Schmidt", "Rossi", "Dubois", "Haddad", "Chen", "Patel", "Tanaka", "O'Brien",
-};
-typedef struct city {
-    const char *name, *state, *zip;
-} city;
-static const city cities[] = {
-    {"Springfield", "IL", "62701"}, {"Madison", "WI", "53703"},   {"Columbus", "OH", "43215"},
-    {"Albany", "NY", "12207"},      {"Salem", "OR", "97301"},     {"Richmond", "VA", "23219"},
-    {"Trenton", "NJ", "08608"},     {"Lansing", "MI", "48933"},   {"Boise", "ID", "83702"},
-    {"Concord", "NH", "03301"},     {"Austin", "TX", "78701"},    {"Denver", "CO", "80202"},
-};
+/* The formularies, names, notes and cities are the tables of data/gen-emr (genemr_vocab.c). */
 
 /* ---- model ------------------------------------------------------------------------------- */
 
@@ -317,6 +122,7 @@ typedef struct dept {
 
 typedef struct gen {
     uint64_t seed;
+    const genemr_vocab *voc;
     size_t nrx, npat, ndoc, ndept;
     dept *depts;
     const char *outdir;
@@ -544,7 +350,7 @@ static int regimen_same(const regimen *a, const regimen *b)
            a->refills == b->refills && a->note == b->note;
 }
 
-static void regimen_make(regimen *g, const drug *d, gen_rng *r)
+static void regimen_make(const genemr_vocab *voc, regimen *g, const drug *d, gen_rng *r)
 {
     size_t nfq = 0, ndose = 0;
     while (nfq < 3 && d->fq[nfq] != FQ_NONE)
@@ -575,9 +381,9 @@ static void regimen_make(regimen *g, const drug *d, gen_rng *r)
     }
     if (gen_chance(r, 30)) {
         if (fm->route == RT_ORAL || fm->route == RT_SL)
-            g->note = oral_notes[gen_below(r, COUNT(oral_notes))];
+            g->note = voc->oral_notes.s[gen_below(r, voc->oral_notes.n)];
         else
-            g->note = parenteral_notes[gen_below(r, COUNT(parenteral_notes))];
+            g->note = voc->parenteral_notes.s[gen_below(r, voc->parenteral_notes.n)];
     }
     /* Administrations over the course; as-needed orders dispense a fixed count. */
     unsigned long admins;
@@ -623,29 +429,21 @@ static void regimen_make(regimen *g, const drug *d, gen_rng *r)
                  routes[fm->route].phrase, f->text, g->days);
 }
 
-static const formulary *formulary_for(const char *name)
-{
-    for (size_t i = 0; i < COUNT(formularies); i++)
-        if (!strcmp(formularies[i].dept, name))
-            return &formularies[i];
-    return NULL;
-}
-
 /* Builds a department's regimens (2 to 4 distinct per drug), their popularity ranks and the
  * Zipf(s = 1.1) cumulative weights, and its doctors. */
 static void dept_setup(gen *g, size_t di)
 {
     dept *d = &g->depts[di];
-    const formulary *f = formulary_for(d->name);
-    d->drugs = f ? f->drugs : general;
-    d->ndrugs = f ? f->n : COUNT(general);
+    const formulary *f = genemr_formulary_for(g->voc, d->name);
+    d->drugs = f->drugs;
+    d->ndrugs = f->n;
     gen_rng r;
     gen_rng_init(&r, g->seed, DOM_REGIMENS, di);
     for (size_t i = 0; i < d->ndrugs; i++) {
         unsigned want = (unsigned)gen_range(&r, 2, 4);
         for (unsigned k = 0; k < want * 3 && want; k++) {
             regimen cand;
-            regimen_make(&cand, &d->drugs[i], &r);
+            regimen_make(g->voc, &cand, &d->drugs[i], &r);
             int dup = 0;
             for (size_t j = 0; j < d->nregs && !dup; j++)
                 dup = regimen_same(&d->regs[j], &cand);
@@ -674,10 +472,9 @@ static void dept_setup(gen *g, size_t di)
         gen_rng_init(&dr, g->seed, DOM_DOCTOR, di * MAX_DOCTORS + j);
         make_uuid(&dr, d->docs[j].id);
         int fem = gen_chance(&dr, 50);
-        const char *given = fem ? female_first[gen_below(&dr, COUNT(female_first))]
-                                : male_first[gen_below(&dr, COUNT(male_first))];
-        snprintf(d->docs[j].name, sizeof d->docs[j].name, "Dr. %s %s", given,
-                 family_names[gen_below(&dr, COUNT(family_names))]);
+        const genemr_list *ff = &g->voc->female_first, *mf = &g->voc->male_first, *fam = &g->voc->family_names;
+        const char *given = fem ? ff->s[gen_below(&dr, ff->n)] : mf->s[gen_below(&dr, mf->n)];
+        snprintf(d->docs[j].name, sizeof d->docs[j].name, "Dr. %s %s", given, fam->s[gen_below(&dr, fam->n)]);
     }
 }
 
@@ -690,11 +487,12 @@ static void patient_get(const gen *g, size_t i, patient *p)
     uint64_t mrn = (gen_mix64(g->seed) % 100000000ULL + (uint64_t)i % 100000000ULL * 54435761ULL) % 100000000ULL;
     snprintf(p->mrn, sizeof p->mrn, "MRN%08llu", (unsigned long long)mrn);
     p->female = gen_chance(&r, 52);
-    p->given = p->female ? female_first[gen_below(&r, COUNT(female_first))] : male_first[gen_below(&r, COUNT(male_first))];
-    p->family = family_names[gen_below(&r, COUNT(family_names))];
+    const genemr_list *ff = &g->voc->female_first, *mf = &g->voc->male_first, *fam = &g->voc->family_names;
+    p->given = p->female ? ff->s[gen_below(&r, ff->n)] : mf->s[gen_below(&r, mf->n)];
+    p->family = fam->s[gen_below(&r, fam->n)];
     long lo = days_from_civil(1930, 1, 1), hi = days_from_civil(2012, 12, 31);
     p->birth = lo + (long)gen_below(&r, (uint64_t)(hi - lo + 1));
-    p->home = &cities[gen_below(&r, COUNT(cities))];
+    p->home = &g->voc->cities[gen_below(&r, g->voc->ncities)];
     p->doctor = (size_t)gen_below(&r, g->ndoc);
     p->updated = days_from_civil(BASE_YEAR - 1, 1, 1) * 86400L + (long)gen_below(&r, 365ULL * 86400);
 }
@@ -733,7 +531,7 @@ static void rx_get(const gen *g, size_t n, rx *x)
     x->updated = x->authored + (long)gen_range(&r, 30, 1800);
     x->updated_ms = (unsigned)gen_below(&r, 1000);
     if (gen_chance(&r, 3))
-        x->extra_note = extra_notes[gen_below(&r, COUNT(extra_notes))];
+        x->extra_note = g->voc->extra_notes.s[gen_below(&r, g->voc->extra_notes.n)];
 }
 
 static void write_patient(jw *w, const char *key, const patient *p)
@@ -1151,11 +949,13 @@ int cmd_genemr(int argc, char **argv)
     uint64_t seed = 1, npat = 0, ndoc = 8, nrx = 0;
     int c, json = 0, bundles = 0, ret = CLI_FAIL;
     gen g;
+    genemr_vocab voc;
     mv_buf b;
     uint32_t *pat_of = NULL;
     double t0, t1;
 
     memset(&g, 0, sizeof g);
+    memset(&voc, 0, sizeof voc);
     mv_buf_init(&b, 64u << 20);
     optind = 0;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -1179,6 +979,12 @@ int cmd_genemr(int argc, char **argv)
         cli_err("out of memory");
         return CLI_FAIL;
     }
+    mv_err vrc = genemr_vocab_load(&voc);
+    if (vrc != MV_OK) {
+        cli_err("cannot read the built-in vocabulary: %s", mv_strerror(vrc));
+        goto out;
+    }
+    g.voc = &voc;
     if (parse_departments(depts_arg, &g) != 0) {
         ret = CLI_USAGE;
         goto out;
@@ -1282,6 +1088,7 @@ out:
             mv_free(g.depts[i].docs);
     mv_free(g.depts);
     mv_free(pat_of);
+    genemr_vocab_clear(&voc);
     mv_buf_clear(&b);
     return ret;
 }
