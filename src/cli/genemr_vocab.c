@@ -6,6 +6,42 @@
 #include "genemr_vocab.h"
 #include "medvault/mv_mem.h"
 
+const route routes[] = {
+    [RT_ORAL] = {"26643006", "Oral route", "by mouth"},
+    [RT_SL] = {"37839007", "Sublingual route", "under the tongue"},
+    [RT_IV] = {"47625008", "Intravenous route", "intravenously"},
+    [RT_SC] = {"34206005", "Subcutaneous route", "subcutaneously"},
+    [RT_INH] = {"447694001", "Respiratory tract route", "by inhalation"},
+    [RT_TD] = {"45890007", "Transdermal route", "to the skin"},
+};
+
+const form forms[] = {
+    [FM_TAB] = {"Take", "tablet", "tablets", "{tbl}", "tablet", "{tbl}", RT_ORAL, "outpatient"},
+    [FM_CAP] = {"Take", "capsule", "capsules", "{capsule}", "capsule", "{capsule}", RT_ORAL, "outpatient"},
+    [FM_SL] = {"Dissolve", "tablet", "tablets", "{tbl}", "tablet", "{tbl}", RT_SL, "outpatient"},
+    [FM_IV] = {"Infuse", "mg", "mg", "mg", "vial", "{vial}", RT_IV, "inpatient"},
+    [FM_SCMG] = {"Inject", "mg", "mg", "mg", "syringe", "{syringe}", RT_SC, "outpatient"},
+    [FM_PEN] = {"Inject", "unit", "units", "[iU]", "mL", "mL", RT_SC, "outpatient"},
+    [FM_INH] = {"Inhale", "puff", "puffs", "{puff}", "inhaler", "{inhaler}", RT_INH, "outpatient"},
+    [FM_PATCH] = {"Apply", "patch", "patches", "{patch}", "patch", "{patch}", RT_TD, "outpatient"},
+    [FM_SOL] = {"Take", "mL", "mL", "mL", "mL", "mL", RT_ORAL, "outpatient"},
+};
+
+const freq freqs[] = {
+    [FQ_NONE] = {0, 0, "d", NULL, 0, ""},
+    [FQ_QD] = {1, 1, "d", NULL, 0, "once daily"},
+    [FQ_BID] = {2, 1, "d", NULL, 0, "twice daily"},
+    [FQ_TID] = {3, 1, "d", NULL, 0, "three times daily"},
+    [FQ_QHS] = {1, 1, "d", "HS", 0, "once daily at bedtime"},
+    [FQ_QW] = {1, 1, "wk", NULL, 0, "once weekly"},
+    [FQ_Q14D] = {1, 14, "d", NULL, 0, "once every 14 days"},
+    [FQ_Q21D] = {1, 21, "d", NULL, 0, "once every 21 days"},
+    [FQ_Q72H] = {1, 72, "h", NULL, 0, "every 72 hours"},
+    [FQ_PRN6H] = {1, 6, "h", NULL, 1, "every 6 hours as needed"},
+    [FQ_PRN5M] = {1, 5, "min", NULL, 1, "every 5 minutes as needed for chest pain, up to 3 doses"},
+};
+
+
 #define EMBEDDED(name) extern const unsigned char genemr_##name[]; extern const size_t genemr_##name##_len
 EMBEDDED(formulary_cardiology);
 EMBEDDED(formulary_neurology);
@@ -85,10 +121,10 @@ static mv_err formulary_load(formulary *f, const char *dept, const unsigned char
         rc = MV_ERR_NOMEM;
     for (size_t i = 0; rc == MV_OK && i < f->t.rows; i++) {
         drug *d = &f->drugs[i];
-        const char *form = mv_table_cell(&f->t, i, 2);
+        const char *fm = mv_table_cell(&f->t, i, 2);
         d->code = mv_table_cell(&f->t, i, 0);
         d->name = mv_table_cell(&f->t, i, 1);
-        d->form = name_index(form_names, 0, sizeof form_names / sizeof *form_names, form, strlen(form));
+        d->form = name_index(form_names, 0, sizeof form_names / sizeof *form_names, fm, strlen(fm));
         if (d->form < 0 || !split_list(mv_table_cell(&f->t, i, 3), 3, freq_item, d) ||
             !split_list(mv_table_cell(&f->t, i, 4), 2, dose_item, d))
             rc = MV_ERR_PARSE;

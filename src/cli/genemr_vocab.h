@@ -16,6 +16,32 @@ enum { RT_ORAL, RT_SL, RT_IV, RT_SC, RT_INH, RT_TD };
 enum { FM_TAB, FM_CAP, FM_SL, FM_IV, FM_SCMG, FM_PEN, FM_INH, FM_PATCH, FM_SOL };
 enum { FQ_NONE, FQ_QD, FQ_BID, FQ_TID, FQ_QHS, FQ_QW, FQ_Q14D, FQ_Q21D, FQ_Q72H, FQ_PRN6H, FQ_PRN5M };
 
+typedef struct route {
+    const char *code, *display, *phrase; /* SNOMED CT route of administration */
+} route;
+
+/* Dose and dispense units are UCUM (http://unitsofmeasure.org); countable forms use UCUM
+ * annotations ({tbl}) as US Core's examples do. */
+typedef struct form {
+    const char *verb, *unit1, *unitn, *dose_code, *disp_unit, *disp_code;
+    int route;
+    const char *category; /* medicationrequest-category */
+} form;
+
+typedef struct freq {
+    unsigned count, period;
+    const char *unit; /* Timing.repeat.periodUnit: s | min | h | d | wk | mo | a */
+    const char *when; /* Timing.repeat.when (EventTiming) or NULL */
+    int prn;
+    const char *text;
+} freq;
+
+/* The model's fixed vocabulary, indexed by RT_, FM_ and FQ_ (genemr_vocab.c): code, not data,
+ * since regimen_make's dispensing rules are written against these very entries. */
+extern const route routes[];
+extern const form forms[];
+extern const freq freqs[];
+
 typedef struct drug {
     const char *code, *name;
     int form;

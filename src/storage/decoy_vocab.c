@@ -24,15 +24,14 @@ static void *rows_new(size_t n, size_t size)
     return mv_calloc(n ? n : 1, size);
 }
 
+/* A one-column table's cells are already its list of strings. */
 static mv_err words_load(const unsigned char *p, size_t len, mv_table *t, decoy_words *w)
 {
     mv_err rc = parse(p, len, 1, t);
-    if (rc == MV_OK)
-        rc = (w->w = rows_new(t->rows, sizeof *w->w)) ? MV_OK : MV_ERR_NOMEM;
-    for (size_t i = 0; rc == MV_OK && i < t->rows; i++)
-        w->w[i] = mv_table_cell(t, i, 0);
-    if (rc == MV_OK)
+    if (rc == MV_OK) {
+        w->w = t->cells;
         w->n = t->rows;
+    }
     return rc;
 }
 
@@ -144,11 +143,6 @@ void decoy_vocab_clear(decoy_vocab *v)
     mv_free(v->vitals);
     mv_free(v->conditions);
     mv_free(v->panels);
-    mv_free((void *)v->female_first.w);
-    mv_free((void *)v->male_first.w);
-    mv_free((void *)v->family.w);
-    mv_free((void *)v->words.w);
-    mv_free((void *)v->labels.w);
     mv_table_clear(&v->t_drugs);
     mv_table_clear(&v->t_vitals);
     mv_table_clear(&v->t_conditions);

@@ -35,7 +35,7 @@ typedef struct panel {
     const char *loinc, *display;
 } panel;
 
-/* A one-column table: its strings (owned by the table they point into). */
+/* A one-column table's strings: the table's own cells (owned by it, not freed apart). */
 typedef struct decoy_words {
     const char **w;
     size_t n;
