@@ -1,7 +1,8 @@
 /* cmd_genemr.c - `medvault gen-emr`: a synthetic, seed-deterministic FHIR R4 prescription
  * workload for tests and benchmarks. Every name, date and identifier is invented; nothing here
  * is patient data. Drug codes are RxNorm-like (most are real RxCUIs of the named clinical drug,
- * some are only plausible): good enough for workloads, never for care. */
+ * some are only plausible): good enough for workloads, never for care. This file is the command
+ * (options, departments, the main loop); genemr.h names the files of the model and its output. */
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>

@@ -136,17 +136,16 @@ static mv_err formulary_load(formulary *f, const char *dept, const unsigned char
     return rc;
 }
 
+/* A one-column table's cells are already its list of strings. */
 static mv_err list_load(genemr_list *l, mv_table *t, const unsigned char *p, size_t len)
 {
     mv_err rc = mv_table_parse((const char *)p, len, 1, t);
     if (rc == MV_OK && t->rows == 0)
         rc = MV_ERR_PARSE; /* gen_below needs at least one item */
-    if (rc == MV_OK && !(l->s = mv_calloc(t->rows, sizeof *l->s)))
-        rc = MV_ERR_NOMEM;
-    for (size_t i = 0; rc == MV_OK && i < t->rows; i++)
-        l->s[i] = mv_table_cell(t, i, 0);
-    if (rc == MV_OK)
+    if (rc == MV_OK) {
+        l->s = t->cells;
         l->n = t->rows;
+    }
     return rc;
 }
 
@@ -216,12 +215,6 @@ void genemr_vocab_clear(genemr_vocab *v)
     for (size_t i = 0; i < GENEMR_DEPTS; i++)
         formulary_clear(&v->depts[i]);
     formulary_clear(&v->general);
-    mv_free((void *)v->oral_notes.s);
-    mv_free((void *)v->parenteral_notes.s);
-    mv_free((void *)v->extra_notes.s);
-    mv_free((void *)v->female_first.s);
-    mv_free((void *)v->male_first.s);
-    mv_free((void *)v->family_names.s);
     mv_free(v->cities);
     mv_table_clear(&v->t_oral);
     mv_table_clear(&v->t_parenteral);

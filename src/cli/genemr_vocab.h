@@ -62,7 +62,7 @@ typedef struct formulary {
     mv_table t;
 } formulary;
 
-/* A one-column table's strings. */
+/* A one-column table's strings: the table's own cells (owned by it, not freed apart). */
 typedef struct genemr_list {
     const char **s;
     size_t n;
