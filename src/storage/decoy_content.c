@@ -9,112 +9,8 @@
 #include "medvault/mv_json.h"
 #include "decoy_gen.h"
 
-/* ---------- tables (invented or public code systems; nothing here is patient data) ---------- */
-
-typedef struct drug {
-    const char *dept, *rxcui, *display, *short_name;
-    double dose;
-    const char *unit, *ucum, *form, *form_code, *route, *route_code;
-    unsigned per_day;
-} drug;
-
-/* RxNorm-like codes (most are the RxCUI of the named clinical drug; some only plausible). */
-static const drug drugs[] = {
-    {"cardiology", "197361", "amlodipine 5 MG Oral Tablet", "amlodipine", 5, "mg", "mg", "Tablet", "TAB", "Oral route", "26643006", 1},
-    {"cardiology", "314076", "lisinopril 10 MG Oral Tablet", "lisinopril", 10, "mg", "mg", "Tablet", "TAB", "Oral route", "26643006", 1},
-    {"cardiology", "617312", "atorvastatin 40 MG Oral Tablet", "atorvastatin", 40, "mg", "mg", "Tablet", "TAB", "Oral route", "26643006", 1},
-    {"cardiology", "866924", "metoprolol succinate 25 MG Extended Release Oral Tablet", "metoprolol", 25, "mg", "mg", "Tablet", "TAB", "Oral route", "26643006", 1},
-    {"cardiology", "1364435", "apixaban 5 MG Oral Tablet", "apixaban", 5, "mg", "mg", "Tablet", "TAB", "Oral route", "26643006", 2},
-    {"cardiology", "243670", "aspirin 81 MG Oral Tablet", "aspirin", 81, "mg", "mg", "Tablet", "TAB", "Oral route", "26643006", 1},
-    {"cardiology", "310429", "furosemide 40 MG Oral Tablet", "furosemide", 40, "mg", "mg", "Tablet", "TAB", "Oral route", "26643006", 1},
-    {"endocrinology", "860975", "metformin hydrochloride 500 MG Oral Tablet", "metformin", 500, "mg", "mg", "Tablet", "TAB", "Oral route", "26643006", 2},
-    {"endocrinology", "966222", "levothyroxine sodium 0.05 MG Oral Tablet", "levothyroxine", 50, "ug", "ug", "Tablet", "TAB", "Oral route", "26643006", 1},
-    {"endocrinology", "1373463", "canagliflozin 100 MG Oral Tablet", "canagliflozin", 100, "mg", "mg", "Tablet", "TAB", "Oral route", "26643006", 1},
-    {"endocrinology", "285018", "insulin glargine 100 UNT/ML Injectable Solution", "insulin glargine", 20, "U", "[IU]", "Injection", "INJ", "Subcutaneous route", "34206005", 1},
-    {"neurology", "197943", "levetiracetam 500 MG Oral Tablet", "levetiracetam", 500, "mg", "mg", "Tablet", "TAB", "Oral route", "26643006", 2},
-    {"neurology", "310431", "gabapentin 300 MG Oral Capsule", "gabapentin", 300, "mg", "mg", "Capsule", "CAP", "Oral route", "26643006", 3},
-    {"neurology", "312961", "sumatriptan 50 MG Oral Tablet", "sumatriptan", 50, "mg", "mg", "Tablet", "TAB", "Oral route", "26643006", 1},
-    {"neurology", "197589", "donepezil hydrochloride 10 MG Oral Tablet", "donepezil", 10, "mg", "mg", "Tablet", "TAB", "Oral route", "26643006", 1},
-    {"oncology", "198240", "tamoxifen 20 MG Oral Tablet", "tamoxifen", 20, "mg", "mg", "Tablet", "TAB", "Oral route", "26643006", 1},
-    {"oncology", "199150", "ondansetron 8 MG Oral Tablet", "ondansetron", 8, "mg", "mg", "Tablet", "TAB", "Oral route", "26643006", 2},
-    {"oncology", "1658002", "capecitabine 500 MG Oral Tablet", "capecitabine", 1000, "mg", "mg", "Tablet", "TAB", "Oral route", "26643006", 2},
-    {"oncology", "197591", "dexamethasone 4 MG Oral Tablet", "dexamethasone", 4, "mg", "mg", "Tablet", "TAB", "Oral route", "26643006", 1},
-    {"", "313782", "acetaminophen 500 MG Oral Tablet", "acetaminophen", 500, "mg", "mg", "Tablet", "TAB", "Oral route", "26643006", 3},
-    {"", "310965", "ibuprofen 400 MG Oral Tablet", "ibuprofen", 400, "mg", "mg", "Tablet", "TAB", "Oral route", "26643006", 3},
-    {"", "308182", "amoxicillin 500 MG Oral Capsule", "amoxicillin", 500, "mg", "mg", "Capsule", "CAP", "Oral route", "26643006", 3},
-    {"", "198211", "simvastatin 20 MG Oral Tablet", "simvastatin", 20, "mg", "mg", "Tablet", "TAB", "Oral route", "26643006", 1},
-    {"", "312617", "prednisone 10 MG Oral Tablet", "prednisone", 10, "mg", "mg", "Tablet", "TAB", "Oral route", "26643006", 1},
-    {"", "198051", "omeprazole 20 MG Delayed Release Oral Capsule", "omeprazole", 20, "mg", "mg", "Capsule", "CAP", "Oral route", "26643006", 1},
-};
-
-typedef struct vital {
-    const char *loinc, *display, *unit, *ucum;
-    double lo, hi;
-    unsigned decimals;
-    const char *cat;
-} vital;
-
-/* LOINC codes with adult ranges as seen in clinics (values drawn uniformly within). */
-static const vital vitals[] = {
-    {"8867-4", "Heart rate", "beats/minute", "/min", 52, 112, 0, "vital-signs"},
-    {"8480-6", "Systolic blood pressure", "mmHg", "mm[Hg]", 96, 168, 0, "vital-signs"},
-    {"8462-4", "Diastolic blood pressure", "mmHg", "mm[Hg]", 56, 102, 0, "vital-signs"},
-    {"8310-5", "Body temperature", "C", "Cel", 36.1, 38.6, 1, "vital-signs"},
-    {"9279-1", "Respiratory rate", "breaths/minute", "/min", 11, 24, 0, "vital-signs"},
-    {"59408-5", "Oxygen saturation in Arterial blood by Pulse oximetry", "%", "%", 91, 100, 0, "vital-signs"},
-    {"29463-7", "Body weight", "kg", "kg", 46, 124, 1, "vital-signs"},
-    {"2339-0", "Glucose [Mass/volume] in Blood", "mg/dL", "mg/dL", 68, 212, 0, "laboratory"},
-    {"4548-4", "Hemoglobin A1c/Hemoglobin.total in Blood", "%", "%", 4.7, 10.2, 1, "laboratory"},
-    {"2160-0", "Creatinine [Mass/volume] in Serum or Plasma", "mg/dL", "mg/dL", 0.6, 1.9, 2, "laboratory"},
-    {"718-7", "Hemoglobin [Mass/volume] in Blood", "g/dL", "g/dL", 10.1, 17.2, 1, "laboratory"},
-};
-
-typedef struct condition {
-    const char *snomed, *display, *icd10;
-} condition;
-
-static const condition conditions[] = {
-    {"38341003", "Hypertensive disorder, systemic arterial", "I10"},
-    {"55822004", "Hyperlipidemia", "E78.5"},
-    {"44054006", "Diabetes mellitus type 2", "E11.9"},
-    {"195967001", "Asthma", "J45.909"},
-    {"49436004", "Atrial fibrillation", "I48.91"},
-    {"13645005", "Chronic obstructive lung disease", "J44.9"},
-    {"35489007", "Depressive disorder", "F32.9"},
-    {"40930008", "Hypothyroidism", "E03.9"},
-    {"84114007", "Heart failure", "I50.9"},
-    {"84757009", "Epilepsy", "G40.909"},
-    {"69896004", "Rheumatoid arthritis", "M06.9"},
-    {"37796009", "Migraine", "G43.909"},
-    {"254637007", "Non-small cell lung cancer", "C34.90"},
-    {"254837009", "Malignant neoplasm of breast", "C50.919"},
-};
-
-typedef struct panel {
-    const char *loinc, *display;
-} panel;
-
-static const panel panels[] = {
-    {"58410-2", "CBC panel - Blood by Automated count"},
-    {"24323-8", "Comprehensive metabolic 2000 panel - Serum or Plasma"},
-    {"57698-3", "Lipid panel with direct LDL - Serum or Plasma"},
-    {"24362-6", "Renal function 2000 panel - Serum or Plasma"},
-    {"3016-3", "Thyrotropin [Units/volume] in Serum or Plasma"},
-};
-
-static const char *const female_first[] = {"Maria", "Anna", "Emma", "Sofia", "Laura", "Julia", "Sarah", "Elena",
-                                           "Hannah", "Claire", "Nadia", "Ines", "Katarina", "Lena", "Olivia", "Grace"};
-static const char *const male_first[] = {"James", "Thomas", "David", "Lukas", "Daniel", "Marco", "Peter", "Jonas",
-                                         "Michael", "Samuel", "Ahmed", "Pavel", "Oliver", "Felix", "Mateo", "Henrik"};
-static const char *const family[] = {"Smith", "Muller", "Garcia", "Rossi", "Novak", "Martin", "Jansen", "Kowalski",
-                                     "Silva", "Nielsen", "Dubois", "Weber", "Horvat", "Costa", "Fischer", "Berg",
-                                     "Moreau", "Larsen", "Schmidt", "Okafor"};
-static const char *const words[] = {
-    "take", "with", "food", "daily", "in", "the", "morning", "evening", "do", "not", "crush", "tablet", "water",
-    "patient", "reports", "stable", "symptoms", "since", "last", "visit", "follow", "up", "in", "weeks", "review",
-    "blood", "pressure", "dose", "adjusted", "per", "protocol", "monitor", "renal", "function", "and", "potassium",
-    "no", "known", "allergies", "advised", "to", "avoid", "alcohol", "continue", "current", "therapy", "as",
-    "tolerated", "mild", "nausea", "resolved", "discussed", "side", "effects", "call", "clinic", "if", "worse"};
+/* The vocabularies (g->voc) are the frozen v1 tables of data/decoy-v1/ (decoy_vocab.h): invented
+ * or public code systems, nothing here is patient data. */
 
 void decoy_fmt_time(uint64_t t, char date[11], char dt[21])
 {
@@ -189,7 +85,7 @@ mv_err decoy_text_stream_get(gen *g, uint64_t e, unsigned v, int samples, size_t
             t->level += (long)below(&t->d, 41) - 20 - t->level / 8; /* a mean-reverting walk, like a lead's trace */
             wl += put_long(w + wl, t->level);
         } else {
-            const char *word = words[skewed(&t->d, sizeof words / sizeof *words)];
+            const char *word = g->voc.words.w[skewed(&t->d, (uint32_t)g->voc.words.n)];
             size_t l = strlen(word);
             memcpy(w + wl, word, l); /* the longest word is 9 characters */
             wl += l;
@@ -226,9 +122,10 @@ mv_err decoy_narrative(gen *g, size_t n, unsigned v, mv_buf *b)
     return rc == MV_OK ? mv_buf_puts(b, "</div>\"}") : rc;
 }
 
-static const drug *pick_drug(drbg *d, const char *dept)
+static const drug *pick_drug(const decoy_vocab *voc, drbg *d, const char *dept)
 {
-    size_t n = sizeof drugs / sizeof *drugs, in_dept = 0, idx[32];
+    const drug *drugs = voc->drugs;
+    size_t n = voc->n_drugs, in_dept = 0, idx[32];
     for (size_t i = 0; i < n && in_dept < 32; i++)
         if (drugs[i].dept[0] && strcmp(drugs[i].dept, dept) == 0)
             idx[in_dept++] = i;
@@ -275,10 +172,11 @@ mv_err decoy_resource(gen *g, int t, uint64_t e, size_t knob, unsigned v, size_t
     decoy_uuid(&d, enc);
     decoy_uuid(&d, prac);
     int female = below(&d, 2) == 0;
-    const char *first = female ? female_first[skewed(&d, 16)] : male_first[skewed(&d, 16)];
-    const char *last = family[skewed(&d, 20)];
-    const char *dfirst = below(&d, 2) ? female_first[skewed(&d, 16)] : male_first[skewed(&d, 16)];
-    const char *dlast = family[skewed(&d, 20)];
+    const decoy_words *ff = &g->voc.female_first, *mf = &g->voc.male_first, *fam = &g->voc.family;
+    const char *first = female ? ff->w[skewed(&d, (uint32_t)ff->n)] : mf->w[skewed(&d, (uint32_t)mf->n)];
+    const char *last = fam->w[skewed(&d, (uint32_t)fam->n)];
+    const char *dfirst = below(&d, 2) ? ff->w[skewed(&d, (uint32_t)ff->n)] : mf->w[skewed(&d, (uint32_t)mf->n)];
+    const char *dlast = fam->w[skewed(&d, (uint32_t)fam->n)];
     char when[11], whent[21];
     decoy_fmt_time(g->s->created - below(&d, 3 * 86400), when, whent);
     static const char *const types[] = {"MedicationRequest", "Observation", "Condition", "DiagnosticReport",
@@ -332,7 +230,7 @@ mv_err decoy_resource(gen *g, int t, uint64_t e, size_t knob, unsigned v, size_t
     }
     switch (t) {
     case T_MEDREQ: {
-        const drug *dr = pick_drug(&d, g->s->department);
+        const drug *dr = pick_drug(&g->voc, &d, g->s->department);
         unsigned days = below(&d, 3) == 0 ? 90 : 30, refills = range_u(&d, 0, 5);
         double dose = dr->dose * (below(&d, 5) == 0 ? 2 : 1);
         if (minimal >= 2) /* as this system's client writes it: text only */
@@ -370,7 +268,7 @@ mv_err decoy_resource(gen *g, int t, uint64_t e, size_t knob, unsigned v, size_t
         break;
     }
     case T_VITAL: {
-        const vital *vt = &vitals[skewed(&d, sizeof vitals / sizeof *vitals)];
+        const vital *vt = &g->voc.vitals[skewed(&d, (uint32_t)g->voc.n_vitals)];
         double x = vt->lo + (vt->hi - vt->lo) * (double)below(&d, 10001) / 10000.0;
         if (minimal >= 2) { /* text only, as this system's client writes it */
             rc = mv_buf_printf(b, "%s%s,\"code\":{\"text\":\"%s%s", st, *st ? "\"final\"" : "", vt->display,
@@ -400,17 +298,16 @@ mv_err decoy_resource(gen *g, int t, uint64_t e, size_t knob, unsigned v, size_t
         break;
     }
     case T_CONDITION: {
-        const condition *c = &conditions[skewed(&d, sizeof conditions / sizeof *conditions)];
+        const condition *c = &g->voc.conditions[skewed(&d, (uint32_t)g->voc.n_conditions)];
         if (!house)
             rc = mv_buf_puts(b, ",\"clinicalStatus\":{\"coding\":[{\"system\":\"http://terminology.hl7.org/CodeSystem/"
                                 "condition-clinical\",\"code\":\"active\"}]}");
         if (rc == MV_OK && with_date)
             rc = mv_buf_printf(b, ",\"recordedDate\":\"%s\"", when);
         if (rc == MV_OK && minimal >= 2) { /* a short label only, as this system's client writes it */
-            static const char *const labels[] = {"Gout", "Asthma", "COPD", "Migraine", "Anemia", "Epilepsy",
-                                                 "Obesity", "Insomnia", "Hypertension", "Hypothyroidism"};
+            const decoy_words *labels = &g->voc.labels;
             rc = mv_buf_printf(b, ",\"code\":{\"text\":\"%s%s",
-                               labels[(size_t)(c - conditions + v) % (sizeof labels / sizeof *labels)], knob ? " " : "");
+                               labels->w[(size_t)(c - g->voc.conditions + v) % labels->n], knob ? " " : "");
             if (rc == MV_OK && knob)
                 rc = knob_text(g, e, v, 0, knob - 1, b);
             if (rc == MV_OK)
@@ -435,7 +332,7 @@ mv_err decoy_resource(gen *g, int t, uint64_t e, size_t knob, unsigned v, size_t
         break;
     }
     case T_REPORT: {
-        const panel *p = &panels[skewed(&d, sizeof panels / sizeof *panels)];
+        const panel *p = &g->voc.panels[skewed(&d, (uint32_t)g->voc.n_panels)];
         if (with_date)
             rc = mv_buf_printf(b, ",\"effectiveDateTime\":\"%s\"", whent);
         if (rc == MV_OK && !house)

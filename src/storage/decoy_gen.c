@@ -781,12 +781,15 @@ static mv_err gen_open(gen *g, const uint8_t seed[MV_DECOY_SEED_BYTES], const mv
                              MV_DECOY_SEED_BYTES, s->kid, 16)) != MV_OK)
         return rc;
     decoy_fmt_time(s->created, g->date, g->dt);
+    if ((rc = decoy_vocab_load(&g->voc)) != MV_OK)
+        return rc;
     return mv_fhir_profiles_default(&g->prof);
 }
 
 static void gen_close(gen *g)
 {
     mv_fhir_profiles_free(g->prof);
+    decoy_vocab_clear(&g->voc);
     mv_buf_clear(&g->doc);
     mv_buf_clear(&g->tmp);
     mv_buf_clear(&g->z);

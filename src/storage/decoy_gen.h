@@ -12,6 +12,7 @@
 #include "medvault/mv_decoy.h"
 #include "medvault/mv_fhir.h"
 #include "decoy_drbg.h"
+#include "decoy_vocab.h"
 
 /* The resource types a decoy's entries have. */
 enum { T_MEDREQ, T_VITAL, T_CONDITION, T_REPORT, T_ECG, T_ENCOUNTER, T_PATIENT };
@@ -46,6 +47,7 @@ typedef struct gen {
     uint8_t k[32]; /* the record's key (secret) */
     uint8_t kset[32]; /* MVE2, MVK1: the decoy keyset's key K_d(kid) (secret) */
     mv_fhir_profiles *prof;
+    decoy_vocab voc; /* the frozen v1 vocabulary (decoy_vocab.h) */
     mv_buf doc, tmp, z, skel;
     char date[11], dt[21];
     unsigned narr_variant; /* which text stream the narrative (the envelope's knob) uses */
