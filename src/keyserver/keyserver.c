@@ -133,7 +133,7 @@ int ks_authenticate_peer(struct ks *ks, const mv_http_request *req, mv_http_resp
     if (ks_authenticate(ks, req, resp, &cred))
         return 1;
     const struct peer *p = peer_by_index(ks, index);
-    if (strcmp(cred.role, "keyserver") != 0 || !p || !mv_ct_eq(p->key, cred.subject, 32)) {
+    if (!mv_credential_has_role(&cred, MV_ROLE_KEYSERVER) || !p || !mv_ct_eq(p->key, cred.subject, 32)) {
         mv_http_respond_json_error(resp, 403, "not the key server registered for this index");
         return 1;
     }
@@ -320,7 +320,7 @@ static void handle_audit(struct ks *ks, const mv_http_request *req, mv_http_resp
     mv_credential cred;
     if (ks_authenticate(ks, req, resp, &cred))
         return;
-    if (strcmp(cred.role, "admin") != 0)
+    if (!mv_credential_has_role(&cred, MV_ROLE_ADMIN))
         mv_http_respond_json_error(resp, 403, "only an admin may read the audit log");
     else
         mv_audit_respond(ks->audit, req, resp);

@@ -206,7 +206,7 @@ void ks_handle_refresh(struct ks *ks, const mv_http_request *req, mv_http_respon
     mv_buf_init(&b, 256);
     if (ks_authenticate(ks, req, resp, &cred))
         goto out;
-    if (strcmp(cred.role, "admin") != 0) {
+    if (!mv_credential_has_role(&cred, MV_ROLE_ADMIN)) {
         mv_http_respond_json_error(resp, 403, "only a hospital admin may start a refresh");
         goto out;
     }
