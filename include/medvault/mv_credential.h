@@ -42,6 +42,21 @@ extern "C" {
 /* A credential may be used this many seconds before its issued_at (issuer clock skew). */
 #define MV_CRED_ISSUE_SKEW 300
 
+/* The roles a credential can carry, as the hospital issues them: people (admin, doctor,
+ * patient, also the registry's users) and the services that call each other (a key server in a
+ * DKG, a storage server raising alerts). The values are bits, so that a set of roles (those who
+ * may call a route) is their OR. A credential holds the role's name (mv_role_name); one whose
+ * text is none of these (the format allows any [A-Za-z0-9 _.-]) has MV_ROLE_NONE, which no
+ * check accepts. Append only: the bits may be stored. */
+typedef enum mv_role {
+    MV_ROLE_NONE = 0,
+    MV_ROLE_ADMIN = 1,
+    MV_ROLE_DOCTOR = 2,
+    MV_ROLE_PATIENT = 4,
+    MV_ROLE_KEYSERVER = 8,
+    MV_ROLE_STORAGE = 16,
+} mv_role;
+
 typedef struct mv_credential {
     uint8_t subject[32];
     uint8_t issuer[32];
@@ -82,6 +97,18 @@ MV_API mv_err mv_credential_decode(const char *b64, size_t len, mv_credential *o
  * issued_at). Authenticity is checked before the time window. */
 MV_API mv_err mv_credential_verify(const mv_credential *c, const uint8_t hospital_pk[static 32], uint64_t now)
     __attribute__((warn_unused_result));
+
+/* The role named s: exactly "admin", "doctor", "patient", "keyserver" or "storage"
+ * (case-sensitive, as the signed bytes are); MV_ROLE_NONE for any other text, "" or NULL.
+ * s is NUL-terminated and only read. */
+MV_API mv_role mv_role_of(const char *s);
+
+/* The name of role, a static string; "" for MV_ROLE_NONE or a value that is not one role
+ * (a set of several). mv_role_of(mv_role_name(r)) == r for every single role r. */
+MV_API const char *mv_role_name(mv_role role);
+
+/* 1 if c carries role (never for MV_ROLE_NONE, a set of several roles or c NULL), else 0. */
+MV_API int mv_credential_has_role(const mv_credential *c, mv_role role);
 
 /* 1 if dept is one of c's departments (exact, case-sensitive), else 0 (also for NULL). */
 MV_API int mv_credential_has_department(const mv_credential *c, const char *dept);

@@ -120,11 +120,7 @@ static const char issue_usage[] =
 
 static int valid_role(const char *r)
 {
-    static const char *const roles[] = {"doctor", "patient", "admin", "keyserver", "storage", NULL};
-    for (size_t i = 0; roles[i]; i++)
-        if (!strcmp(r, roles[i]))
-            return 1;
-    return 0;
+    return mv_role_of(r) != MV_ROLE_NONE;
 }
 
 static int credential_issue(int argc, char **argv)

@@ -104,7 +104,7 @@ static int user_add(int argc, char **argv)
     }
     /* A patient's MRN is assigned by the hospital: ask for it as the new user. */
     char mrn[64] = "";
-    if (!strcmp(role, "patient")) {
+    if (mv_role_of(role) == MV_ROLE_PATIENT) {
         cli_common np = o;
         np.user = out;
         mv_client *cl = cli_open_client(&np, NULL, "user add");

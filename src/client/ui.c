@@ -76,7 +76,7 @@ static uint64_t now_s(void)
 
 static int is_role(const struct ui *u, const char *role)
 {
-    return !strcmp(u->cred.role, role);
+    return mv_credential_has_role(&u->cred, mv_role_of(role));
 }
 
 static int is_mrn(const char *s)

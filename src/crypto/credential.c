@@ -214,3 +214,38 @@ int mv_credential_has_department(const mv_credential *c, const char *dept)
             return 1;
     return 0;
 }
+
+mv_role mv_role_of(const char *s)
+{
+    if (!s)
+        return MV_ROLE_NONE;
+    return !strcmp(s, "admin")       ? MV_ROLE_ADMIN
+           : !strcmp(s, "doctor")    ? MV_ROLE_DOCTOR
+           : !strcmp(s, "patient")   ? MV_ROLE_PATIENT
+           : !strcmp(s, "keyserver") ? MV_ROLE_KEYSERVER
+           : !strcmp(s, "storage")   ? MV_ROLE_STORAGE
+                                     : MV_ROLE_NONE;
+}
+
+/* A switch without default: -Wswitch-enum names a role added without its name. */
+const char *mv_role_name(mv_role role)
+{
+    switch (role) {
+    case MV_ROLE_ADMIN: return "admin";
+    case MV_ROLE_DOCTOR: return "doctor";
+    case MV_ROLE_PATIENT: return "patient";
+    case MV_ROLE_KEYSERVER: return "keyserver";
+    case MV_ROLE_STORAGE: return "storage";
+    case MV_ROLE_NONE: break;
+    }
+    return "";
+}
+
+int mv_credential_has_role(const mv_credential *c, mv_role role)
+{
+    /* c->role is NUL-terminated within its array for any decoded or issued credential; the
+     * memchr guards one a caller filled by hand. */
+    if (!c || role == MV_ROLE_NONE || !memchr(c->role, 0, sizeof c->role))
+        return 0;
+    return mv_role_of(c->role) == role;
+}

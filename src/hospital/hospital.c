@@ -525,7 +525,7 @@ static int authenticate_service(struct hosp *h, const mv_http_request *req, mv_h
         auth_failure_alert(h, req, why);
         return 1;
     }
-    if (strcmp(c->cred.role, "keyserver") != 0 && strcmp(c->cred.role, "storage") != 0) {
+    if (!(mv_role_of(c->cred.role) & (MV_ROLE_KEYSERVER | MV_ROLE_STORAGE))) {
         mv_http_respond_json_error(resp, 403, "only a key server or storage server may do this");
         return 1;
     }

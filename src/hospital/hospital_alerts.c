@@ -294,7 +294,7 @@ void hosp_alerts_post(struct hosp *h, const mv_http_request *req, mv_http_respon
     /* The source is who signed, not what the body claims; a storage server may speak for its
      * decoy role. */
     const char *role = caller->cred.role;
-    const char *source = !strcmp(role, "storage") && !strcmp(a.source, "decoy") ? "decoy" : role;
+    const char *source = mv_role_of(role) == MV_ROLE_STORAGE && !strcmp(a.source, "decoy") ? "decoy" : role;
     snprintf(a.source, sizeof a.source, "%s", source);
     hosp_alert_raise(h, &a, n);
     mv_http_respond_fmt(resp, 200, "{\"accepted\":%llu}", (unsigned long long)n);

@@ -57,25 +57,16 @@ int registry_department_ok(const char *s)
     return 1;
 }
 
+/* The credential codec names the roles; the registry narrows them to its users. */
 registry_role registry_role_of(const char *s)
 {
-    if (!s)
-        return REGISTRY_ROLE_NONE;
-    return !strcmp(s, "admin")     ? REGISTRY_ROLE_ADMIN
-           : !strcmp(s, "doctor")  ? REGISTRY_ROLE_DOCTOR
-           : !strcmp(s, "patient") ? REGISTRY_ROLE_PATIENT
-                                   : REGISTRY_ROLE_NONE;
+    mv_role r = mv_role_of(s);
+    return (r & REGISTRY_ROLES_ANY) ? r : REGISTRY_ROLE_NONE;
 }
 
 const char *registry_role_name(registry_role role)
 {
-    switch (role) {
-    case REGISTRY_ROLE_ADMIN: return "admin";
-    case REGISTRY_ROLE_DOCTOR: return "doctor";
-    case REGISTRY_ROLE_PATIENT: return "patient";
-    case REGISTRY_ROLE_NONE: break;
-    }
-    return "";
+    return (role & ~REGISTRY_ROLES_ANY) ? "" : mv_role_name(role);
 }
 
 static int status_ok(const char *s)

@@ -38,20 +38,22 @@
 
 typedef struct registry registry;
 
-/* A user's role. The values are bits, so that a set of roles (those who may call a route) is
- * their OR. The registry stores and the JSON API shows the names ("admin", ...). */
-typedef enum registry_role {
-    REGISTRY_ROLE_NONE = 0,
-    REGISTRY_ROLE_ADMIN = 1,
-    REGISTRY_ROLE_DOCTOR = 2,
-    REGISTRY_ROLE_PATIENT = 4,
-} registry_role;
+/* A user's role: one of the credential roles (mv_role), limited to the people the registry
+ * holds; the services (keyserver, storage) get credentials but are not registry users. The
+ * values are bits, so that a set of roles (those who may call a route) is their OR. The
+ * registry stores and the JSON API shows the names ("admin", ...). */
+typedef mv_role registry_role;
+#define REGISTRY_ROLE_NONE MV_ROLE_NONE
+#define REGISTRY_ROLE_ADMIN MV_ROLE_ADMIN
+#define REGISTRY_ROLE_DOCTOR MV_ROLE_DOCTOR
+#define REGISTRY_ROLE_PATIENT MV_ROLE_PATIENT
 #define REGISTRY_ROLES_ANY (REGISTRY_ROLE_ADMIN | REGISTRY_ROLE_DOCTOR | REGISTRY_ROLE_PATIENT)
 
 /* The role named s ("admin", "doctor" or "patient"); REGISTRY_ROLE_NONE for any other text
- * or NULL. */
+ * (a service role too) or NULL. */
 registry_role registry_role_of(const char *s);
-/* The name of role; "" for REGISTRY_ROLE_NONE or a value that is not one role. */
+/* The name of role; "" for REGISTRY_ROLE_NONE, a service role or a value that is not one
+ * role. */
 const char *registry_role_name(registry_role role);
 
 typedef struct registry_user {

@@ -105,7 +105,8 @@ static void count_rejection(struct ks *ks, const char *reason)
 }
 
 /* Verifies a signed request; on failure writes the 401 (or 503) answer and returns non-zero. */
-int authenticate(struct ks *ks, const mv_http_request *req, mv_http_response *resp, mv_credential *cred)
+int ks_authenticate(struct ks *ks, const mv_http_request *req, mv_http_response *resp,
+                    mv_credential *cred)
 {
     mv_err rc = mv_http_verify(ks->auth, req, (uint64_t)time(NULL), cred);
     if (rc == MV_OK)
@@ -125,13 +126,14 @@ static const struct peer *peer_by_index(const struct ks *ks, uint32_t index)
 
 /* DKG messages must come from the key server registered for `index` in peers.json,
  * holding a hospital-issued credential with role keyserver. */
-int authenticate_peer(struct ks *ks, const mv_http_request *req, mv_http_response *resp, uint32_t index)
+int ks_authenticate_peer(struct ks *ks, const mv_http_request *req, mv_http_response *resp,
+                         uint32_t index)
 {
     mv_credential cred;
-    if (authenticate(ks, req, resp, &cred))
+    if (ks_authenticate(ks, req, resp, &cred))
         return 1;
     const struct peer *p = peer_by_index(ks, index);
-    if (strcmp(cred.role, "keyserver") != 0 || !p || !mv_ct_eq(p->key, cred.subject, 32)) {
+    if (!mv_credential_has_role(&cred, MV_ROLE_KEYSERVER) || !p || !mv_ct_eq(p->key, cred.subject, 32)) {
         mv_http_respond_json_error(resp, 403, "not the key server registered for this index");
         return 1;
     }
@@ -198,7 +200,7 @@ static void handle_evaluate(struct ks *ks, const mv_http_request *req, mv_http_r
     double t0 = mv_mono_seconds();
     mv_buf_init(&b, 128 + (size_t)MV_OPRF_MAX_BATCH * 70);
 
-    if (authenticate(ks, req, resp, &cred))
+    if (ks_authenticate(ks, req, resp, &cred))
         goto out;
     if (mv_json_parse((const char *)req->body, req->body_len, NULL, &root, NULL) != MV_OK ||
         mv_json_type_of(root) != MV_JSON_OBJECT) {
@@ -316,9 +318,9 @@ out:
 static void handle_audit(struct ks *ks, const mv_http_request *req, mv_http_response *resp)
 {
     mv_credential cred;
-    if (authenticate(ks, req, resp, &cred))
+    if (ks_authenticate(ks, req, resp, &cred))
         return;
-    if (strcmp(cred.role, "admin") != 0)
+    if (!mv_credential_has_role(&cred, MV_ROLE_ADMIN))
         mv_http_respond_json_error(resp, 403, "only an admin may read the audit log");
     else
         mv_audit_respond(ks->audit, req, resp);
@@ -333,13 +335,13 @@ static void handler(void *ctx, const mv_http_request *req, mv_http_response *res
     else if (!strcmp(req->path, "/v1/evaluate") && post)
         handle_evaluate(ks, req, resp);
     else if (!strcmp(req->path, "/v1/dkg/deal") && post)
-        handle_dkg_deal(ks, req, resp);
+        ks_handle_dkg_deal(ks, req, resp);
     else if (!strcmp(req->path, "/v1/dkg/reveal") && post)
-        handle_dkg_reveal(ks, req, resp);
+        ks_handle_dkg_reveal(ks, req, resp);
     else if (!strcmp(req->path, "/v1/dkg/status") && get)
-        handle_dkg_status(ks, req, resp);
+        ks_handle_dkg_status(ks, req, resp);
     else if (!strcmp(req->path, "/v1/admin/refresh") && post)
-        handle_refresh(ks, req, resp);
+        ks_handle_refresh(ks, req, resp);
     else if (!strcmp(req->path, "/v1/audit"))
         handle_audit(ks, req, resp);
     else if (!strcmp(req->path, "/v1/info") || !strcmp(req->path, "/v1/evaluate") ||
@@ -516,7 +518,7 @@ mv_err mv_keyserver_run(const mv_keyserver_config *cfg)
     mv_log(MV_LOG_INFO, COMPONENT, "listening on port %u (index %u, threshold %u, %s)", (unsigned)svc.port,
            (unsigned)ks.my_index, (unsigned)ks.threshold, ks.share ? "share loaded" : "running DKG");
     if (!ks.share)
-        start_dkg(&ks, 0, 0);
+        ks_start_dkg(&ks, 0, 0);
 
     mv_daemon_wait(5.0, ratelimit_tick, ks.rl);
     mv_log(MV_LOG_INFO, COMPONENT, "shutting down");
@@ -524,7 +526,7 @@ mv_err mv_keyserver_run(const mv_keyserver_config *cfg)
 out:
     ks.stopping = 1;
     mv_service_stop_serving(&svc);
-    join_dkg_thread(&ks);
+    ks_join_dkg_thread(&ks);
     mv_service_stop(&svc);
     mv_audit_close(ks.audit);
     mv_dkg_free(ks.dkg.dkg);

@@ -63,7 +63,7 @@ static int dkg_accept_locked(struct ks *ks, uint32_t from, const uint8_t *commit
     return rc == MV_ERR_VERIFY;
 }
 
-void handle_dkg_deal(struct ks *ks, const mv_http_request *req, mv_http_response *resp)
+void ks_handle_dkg_deal(struct ks *ks, const mv_http_request *req, mv_http_response *resp)
 {
     mv_json *root = NULL;
     uint8_t commits[MAX_T * 32];
@@ -78,7 +78,7 @@ void handle_dkg_deal(struct ks *ks, const mv_http_request *req, mv_http_response
         mv_http_respond_json_error(resp, 400, "malformed deal");
         goto out;
     }
-    if (authenticate_peer(ks, req, resp, (uint32_t)from))
+    if (ks_authenticate_peer(ks, req, resp, (uint32_t)from))
         goto out;
     const mv_json *ca = mv_json_get(root, "commitments");
     if (mv_json_len(ca) != ks->threshold) {
@@ -142,7 +142,7 @@ static void dkg_resolve_locked(struct ks *ks, uint32_t dealer, uint32_t complain
     }
 }
 
-void handle_dkg_reveal(struct ks *ks, const mv_http_request *req, mv_http_response *resp)
+void ks_handle_dkg_reveal(struct ks *ks, const mv_http_request *req, mv_http_response *resp)
 {
     mv_json *root = NULL;
     uint64_t epoch = 0, dealer = 0, complainer = 0;
@@ -154,7 +154,7 @@ void handle_dkg_reveal(struct ks *ks, const mv_http_request *req, mv_http_respon
         mv_http_respond_json_error(resp, 400, "malformed reveal");
         goto out;
     }
-    if (authenticate_peer(ks, req, resp, (uint32_t)dealer))
+    if (ks_authenticate_peer(ks, req, resp, (uint32_t)dealer))
         goto out;
     pthread_mutex_lock(&ks->dkg_lock);
     if (!ks->dkg.active || ks->dkg.epoch != epoch || !ks->dkg.have[dealer]) {
@@ -171,11 +171,11 @@ out:
     mv_json_free(root);
 }
 
-void handle_dkg_status(struct ks *ks, const mv_http_request *req, mv_http_response *resp)
+void ks_handle_dkg_status(struct ks *ks, const mv_http_request *req, mv_http_response *resp)
 {
     mv_credential cred;
     mv_buf b;
-    if (authenticate(ks, req, resp, &cred))
+    if (ks_authenticate(ks, req, resp, &cred))
         return;
     mv_buf_init(&b, 1024);
     pthread_mutex_lock(&ks->dkg_lock);
@@ -197,16 +197,16 @@ void handle_dkg_status(struct ks *ks, const mv_http_request *req, mv_http_respon
     mv_buf_clear(&b);
 }
 
-void handle_refresh(struct ks *ks, const mv_http_request *req, mv_http_response *resp)
+void ks_handle_refresh(struct ks *ks, const mv_http_request *req, mv_http_response *resp)
 {
     mv_credential cred;
     mv_json *root = NULL;
     uint64_t epoch = 0;
     mv_buf b;
     mv_buf_init(&b, 256);
-    if (authenticate(ks, req, resp, &cred))
+    if (ks_authenticate(ks, req, resp, &cred))
         goto out;
-    if (strcmp(cred.role, "admin") != 0) {
+    if (!mv_credential_has_role(&cred, MV_ROLE_ADMIN)) {
         mv_http_respond_json_error(resp, 403, "only a hospital admin may start a refresh");
         goto out;
     }
@@ -247,7 +247,7 @@ void handle_refresh(struct ks *ks, const mv_http_request *req, mv_http_response 
         }
         goto out;
     }
-    start_dkg(ks, epoch, 1);
+    ks_start_dkg(ks, epoch, 1);
     mv_http_respond_fmt(resp, 202, "{\"epoch\":%llu,\"started\":true}", (unsigned long long)epoch);
 out:
     mv_json_free(root);
@@ -606,7 +606,7 @@ out:
     return NULL;
 }
 
-void join_dkg_thread(struct ks *ks)
+void ks_join_dkg_thread(struct ks *ks)
 {
     if (ks->dkg_thread_started) {
         pthread_join(ks->dkg_thread, NULL);
@@ -615,7 +615,7 @@ void join_dkg_thread(struct ks *ks)
 }
 
 /* Called with no lock held, from the HTTP thread (refresh) or at startup (DKG). */
-void start_dkg(struct ks *ks, uint64_t epoch, int refresh)
+void ks_start_dkg(struct ks *ks, uint64_t epoch, int refresh)
 {
     pthread_mutex_lock(&ks->dkg_lock);
     if (ks->dkg_thread_started && ks->dkg_thread_done) {

@@ -75,20 +75,22 @@ struct ks {
 };
 
 /* Verifies a signed request; on failure writes the 401 (or 503) answer and returns non-zero
- * (keyserver.c). authenticate_peer also requires the key server registered for `index`. */
-int authenticate(struct ks *ks, const mv_http_request *req, mv_http_response *resp, mv_credential *cred);
-int authenticate_peer(struct ks *ks, const mv_http_request *req, mv_http_response *resp, uint32_t index);
+ * (keyserver.c). ks_authenticate_peer also requires the key server registered for `index`. */
+int ks_authenticate(struct ks *ks, const mv_http_request *req, mv_http_response *resp,
+                    mv_credential *cred);
+int ks_authenticate_peer(struct ks *ks, const mv_http_request *req, mv_http_response *resp,
+                         uint32_t index);
 
 /* The DKG endpoints (keyserver_dkg.c): POST /v1/dkg/deal, POST /v1/dkg/reveal,
  * GET /v1/dkg/status, and POST /v1/admin/refresh (a hospital admin starts a refresh). */
-void handle_dkg_deal(struct ks *ks, const mv_http_request *req, mv_http_response *resp);
-void handle_dkg_reveal(struct ks *ks, const mv_http_request *req, mv_http_response *resp);
-void handle_dkg_status(struct ks *ks, const mv_http_request *req, mv_http_response *resp);
-void handle_refresh(struct ks *ks, const mv_http_request *req, mv_http_response *resp);
+void ks_handle_dkg_deal(struct ks *ks, const mv_http_request *req, mv_http_response *resp);
+void ks_handle_dkg_reveal(struct ks *ks, const mv_http_request *req, mv_http_response *resp);
+void ks_handle_dkg_status(struct ks *ks, const mv_http_request *req, mv_http_response *resp);
+void ks_handle_refresh(struct ks *ks, const mv_http_request *req, mv_http_response *resp);
 
 /* Starts a DKG (refresh 0) or refresh run for `epoch` on the driver thread, unless one is
- * running; called with no lock held. join_dkg_thread waits for the driver at shut-down. */
-void start_dkg(struct ks *ks, uint64_t epoch, int refresh);
-void join_dkg_thread(struct ks *ks);
+ * running; called with no lock held. ks_join_dkg_thread waits for the driver at shut-down. */
+void ks_start_dkg(struct ks *ks, uint64_t epoch, int refresh);
+void ks_join_dkg_thread(struct ks *ks);
 
 #endif

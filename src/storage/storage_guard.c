@@ -606,8 +606,8 @@ int storage_guard_check(storage_srv *s, const mv_credential *cred, const mv_http
         break;
     case GUARD_DECOY:
     case GUARD_DECOY_ALERT:
-        if (!forward(g, req, r, &ids, MV_DECOY_PROFILE, cred->subject, cred->subject, strcmp(cred->role, "admin") == 0,
-                     UINT64_MAX, resp))
+        if (!forward(g, req, r, &ids, MV_DECOY_PROFILE, cred->subject, cred->subject,
+                     mv_credential_has_role(cred, MV_ROLE_ADMIN), UINT64_MAX, resp))
             mv_http_respond_auth_failure(resp, MV_ERR_AUTH);
         if (act == GUARD_DECOY_ALERT) {
             object_of(&ids, req, object);

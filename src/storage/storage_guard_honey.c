@@ -110,7 +110,7 @@ void storage_guard_honeytokens_put(storage_srv *s, const mv_credential *cred, co
     honeytoken *fresh = NULL;
     mv_err rc;
     mv_buf_init(&b, 1 << 16);
-    if (strcmp(cred->role, "admin") != 0) {
+    if (!mv_credential_has_role(cred, MV_ROLE_ADMIN)) {
         mv_http_respond_json_error(resp, 403, "honeytokens are for admins");
         goto out;
     }
@@ -206,7 +206,7 @@ void storage_guard_honeytokens_get(storage_srv *s, const mv_credential *cred, mv
 {
     storage_guard *g = s->guard;
     mv_buf b;
-    if (strcmp(cred->role, "admin") != 0) {
+    if (!mv_credential_has_role(cred, MV_ROLE_ADMIN)) {
         mv_http_respond_json_error(resp, 403, "honeytokens are for admins");
         return;
     }

@@ -23,7 +23,7 @@
 
 static int is_admin(const mv_credential *cred)
 {
-    return strcmp(cred->role, "admin") == 0;
+    return mv_credential_has_role(cred, MV_ROLE_ADMIN);
 }
 
 static int is_zero(const uint8_t *p, size_t n)

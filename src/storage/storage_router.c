@@ -93,7 +93,7 @@ void storage_respond_audit(mv_auth_verifier *auth, mv_audit *audit, const mv_htt
     mv_err rc = mv_http_verify(auth, req, (uint64_t)time(NULL), &cred);
     if (rc != MV_OK)
         mv_http_respond_auth_failure(resp, rc);
-    else if (strcmp(cred.role, "admin") != 0)
+    else if (!mv_credential_has_role(&cred, MV_ROLE_ADMIN))
         mv_http_respond_json_error(resp, 403, "only an admin may read the audit log");
     else
         mv_audit_respond(audit, req, resp);
@@ -152,7 +152,7 @@ void storage_handle_request(void *ctx, const mv_http_request *req, mv_http_respo
     case R_HONEYTOKENS_PUT: storage_guard_honeytokens_put(s, &cred, req, resp); break;
     case R_HONEYTOKENS_GET: storage_guard_honeytokens_get(s, &cred, resp); break;
     case R_AUDIT:
-        if (strcmp(cred.role, "admin") != 0)
+        if (!mv_credential_has_role(&cred, MV_ROLE_ADMIN))
             mv_http_respond_json_error(resp, 403, "only an admin may read the audit log");
         else
             mv_audit_respond(s->audit, req, resp);

@@ -60,7 +60,7 @@ static mv_err recover(mv_store *s)
         goto out;
     for (size_t i = 0; i < files.n; i++) {
         uint32_t id = files.id[i];
-        long k = pl_find(&ixp, id);
+        long k = store_pl_find(&ixp, id);
         if (id > max_id)
             max_id = id;
         if (k < 0) {
@@ -95,8 +95,8 @@ static mv_err recover(mv_store *s)
         s->cur_end = ixp.size[ixp.n - 1];
     }
 out:
-    pl_free(&ixp);
-    pl_free(&files);
+    store_pl_free(&ixp);
+    store_pl_free(&files);
     return rc;
 }
 
@@ -330,7 +330,7 @@ static mv_err group_apply_req(mv_store *s, mv_itxn *t, put_req *r, const new_blo
                 memcpy(b.dept, it->dept, strlen(it->dept) + 1);
                 if ((rc = IX(s)->block_put(t, it->tag, &b)) != MV_OK)
                     return rc;
-                wr_mark_live(w, n->pack, OVERHEAD + n->len);
+                store_wr_mark_live(w, n->pack, OVERHEAD + n->len);
                 d->total.blocks++;
                 d->total.block_bytes += n->len;
                 if (o)
@@ -392,9 +392,10 @@ static void group_commit(mv_store *s, put_req *head)
             nb[u++] = nb[i];
     nnb = u;
     for (size_t i = 0; i < nnb; i++)
-        if ((rc = wr_add(&w, nb[i].tag, nb[i].data, nb[i].len, &nb[i].pack, &nb[i].off)) != MV_OK)
+        if ((rc = store_wr_add(&w, nb[i].tag, nb[i].data, nb[i].len, &nb[i].pack, &nb[i].off)) !=
+            MV_OK)
             goto out;
-    if ((rc = wr_sync(&w)) != MV_OK)
+    if ((rc = store_wr_sync(&w)) != MV_OK)
         goto out;
     /* Phase C: the index transaction that makes it all visible. */
     if ((rc = IX(s)->begin(s->ix, 1, &t)) != MV_OK)
@@ -403,14 +404,14 @@ static void group_commit(mv_store *s, put_req *head)
     for (put_req *r = head; r; r = r->next)
         if (r->rc == MV_OK && (rc = group_apply_req(s, t, r, nb, nnb, &w, &d, now)) != MV_OK)
             goto out;
-    if ((rc = wr_apply(&w, t, &d)) != MV_OK || (rc = store_deltas_apply(s, t, &d)) != MV_OK)
+    if ((rc = store_wr_apply(&w, t, &d)) != MV_OK || (rc = store_deltas_apply(s, t, &d)) != MV_OK)
         goto out;
-    if ((rc = wr_commit(&w, &t)) != MV_OK)
+    if ((rc = store_wr_commit(&w, &t)) != MV_OK)
         goto out;
     atomic_fetch_add(&s->n_commits, 1);
     atomic_fetch_add(&s->n_batches, batches);
 out:
-    wr_finish(&w, t);
+    store_wr_finish(&w, t);
     if (rc != MV_OK)
         for (put_req *r = head; r; r = r->next)
             r->rc = rc;
@@ -418,7 +419,7 @@ out:
     for (put_req *r = head; r; r = r->next)
         if (r->rc != MV_OK && r->out)
             memset(r->out, 0, r->n * sizeof *r->out);
-    wr_free(&w);
+    store_wr_free(&w);
     store_deltas_free(&d);
     mv_free(nb);
 }

@@ -310,7 +310,7 @@ static mv_err chk_block(void *ctx, const uint8_t *tag, const mv_ix_block *b)
 static mv_err chk_locate(void *ctx, const uint8_t *tag, const mv_ix_block *b)
 {
     chk *c = ctx;
-    long k = pl_find(&c->ixp, b->pack);
+    long k = store_pl_find(&c->ixp, b->pack);
     int ok = k >= 0 && b->off <= c->ixp.size[k] &&
              OVERHEAD + b->len <= c->ixp.size[k] - b->off;
     if (ok) {
@@ -431,7 +431,7 @@ static mv_err check_packs(chk *c)
     mv_store *s = c->s;
     mv_err rc;
     for (size_t i = 0; i < c->files.n; i++)
-        if (pl_find(&c->ixp, c->files.id[i]) < 0) {
+        if (store_pl_find(&c->ixp, c->files.id[i]) < 0) {
             c->rep->orphans++;
             problem(c, "pack file %08" PRIu32 " is not in the index", c->files.id[i]);
         }
@@ -559,8 +559,8 @@ out:
     if (c->t)
         IX(s)->abort(c->t);
     pthread_mutex_unlock(&s->gc_mu);
-    pl_free(&c->ixp);
-    pl_free(&c->files);
+    store_pl_free(&c->ixp);
+    store_pl_free(&c->files);
     mv_free(c->refs.keys);
     mv_free(c->refs.cnt);
     mv_free(c->segs);

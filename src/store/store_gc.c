@@ -143,7 +143,7 @@ typedef struct copy_ctx {
     mv_itxn *t; /* read snapshot (stable: we hold write_mu) */
     uint32_t pack;
     wr *w;
-    uint8_t *stage; /* data of queued entries, until wr_flush */
+    uint8_t *stage; /* data of queued entries, until store_wr_flush */
     size_t stage_len, stage_cap;
     uint8_t *tags;  /* their tags */
     size_t ntags;
@@ -290,7 +290,7 @@ static mv_err copy_seg(copy_ctx *c, gc_seg *e, const uint8_t *tag, const uint8_t
     if (memcmp(h, tag, 32) != 0)
         return MV_ERR_VERIFY; /* never copy corruption forward; check will name it */
     if (c->buf_bytes > GC_STAGE) {
-        if ((rc = wr_flush(c->w)) != MV_OK)
+        if ((rc = store_wr_flush(c->w)) != MV_OK)
             return rc;
         gc_bufs_free(c);
     }
@@ -328,7 +328,8 @@ static mv_err copy_seg(copy_ctx *c, gc_seg *e, const uint8_t *tag, const uint8_t
         return rc;
     c->buf_bytes += sb->buf.len;
     e->new_len = (uint32_t)sb->buf.len;
-    if ((rc = wr_add(c->w, sb->tag, sb->buf.ptr, sb->buf.len, &e->new_pack, &e->new_off)) != MV_OK)
+    if ((rc = store_wr_add(c->w, sb->tag, sb->buf.ptr, sb->buf.len, &e->new_pack, &e->new_off)) !=
+        MV_OK)
         return rc;
     e->moved = 1;
     c->nsegmv++;
@@ -359,7 +360,7 @@ static mv_err copy_entry(void *ctx, uint64_t off, const uint8_t *tag, const uint
         return MV_ERR_VERIFY; /* never copy corruption forward; check will name it */
     /* Stage the bytes (the iterator's buffer is reused) until they are written. */
     if (c->stage_len + len > c->stage_cap || c->ntags == GC_STAGE / 64) {
-        if ((rc = wr_flush(c->w)) != MV_OK)
+        if ((rc = store_wr_flush(c->w)) != MV_OK)
             return rc;
         c->stage_len = 0;
         c->ntags = 0;
@@ -382,7 +383,7 @@ static mv_err copy_entry(void *ctx, uint64_t off, const uint8_t *tag, const uint
     move *m = &c->mv[c->nmv];
     memcpy(m->tag, tag, 32);
     m->len = (uint32_t)len;
-    if ((rc = wr_add(c->w, tdst, dst, len, &m->pack, &m->off)) != MV_OK)
+    if ((rc = store_wr_add(c->w, tdst, dst, len, &m->pack, &m->off)) != MV_OK)
         return rc;
     c->stage_len += len;
     c->ntags++;
@@ -423,7 +424,7 @@ static mv_err gc_pack(mv_store *s, uint32_t pack, mv_store_gc_report *rep)
         rc = BLOB(s)->iterate(s->blob, pack, p.end, MV_STORE_MAX_BLOCK, copy_entry, &c, &bad_off);
         if (rc == MV_ERR_PARSE || (rc == MV_OK && c.nmv + c.nsegmv != p.live_entries))
             rc = MV_ERR_VERIFY; /* framing broken or a live entry missing: leave the pack */
-        if (rc != MV_OK || (rc = wr_sync(&w)) != MV_OK)
+        if (rc != MV_OK || (rc = store_wr_sync(&w)) != MV_OK)
             goto out;
     }
     IX(s)->abort(t);
@@ -438,7 +439,7 @@ static mv_err gc_pack(mv_store *s, uint32_t pack, mv_store_gc_report *rep)
         b.off = c.mv[i].off;
         if ((rc = IX(s)->block_put(t, c.mv[i].tag, &b)) != MV_OK)
             goto out;
-        wr_mark_live(&w, c.mv[i].pack, OVERHEAD + c.mv[i].len);
+        store_wr_mark_live(&w, c.mv[i].pack, OVERHEAD + c.mv[i].len);
     }
     /* Segments: one entry each moves (nothing else changed them: we hold write_mu); the
      * records of a segment rewritten without its dead bytes move within it. */
@@ -452,7 +453,7 @@ static mv_err gc_pack(mv_store *s, uint32_t pack, mv_store_gc_report *rep)
         g.len = e->new_len;
         if ((rc = IX(s)->seg_put(t, e->id, &g)) != MV_OK)
             goto out;
-        wr_mark_live(&w, g.pack, OVERHEAD + g.len);
+        store_wr_mark_live(&w, g.pack, OVERHEAD + g.len);
         for (size_t j = 0; j < e->n_spans; j++) {
             const gc_span *sp = &c.spans[e->first_span + j];
             mv_ix_record r;
@@ -466,9 +467,9 @@ static mv_err gc_pack(mv_store *s, uint32_t pack, mv_store_gc_report *rep)
     if ((rc = IX(s)->pack_del(t, pack)) != MV_OK)
         goto out;
     d.total.pack_bytes -= p.end;
-    if ((rc = wr_apply(&w, t, &d)) != MV_OK || (rc = store_deltas_apply(s, t, &d)) != MV_OK)
+    if ((rc = store_wr_apply(&w, t, &d)) != MV_OK || (rc = store_deltas_apply(s, t, &d)) != MV_OK)
         goto out;
-    if ((rc = wr_commit(&w, &t)) != MV_OK)
+    if ((rc = store_wr_commit(&w, &t)) != MV_OK)
         goto out;
     if (c.nmv || c.nsegmv)
         rep->packs_rewritten++;
@@ -480,7 +481,7 @@ static mv_err gc_pack(mv_store *s, uint32_t pack, mv_store_gc_report *rep)
         rep->packs_deleted++;
     /* On failure the file lingers, unknown to the index, until the next open removes it. */
 out:
-    wr_finish(&w, t);
+    store_wr_finish(&w, t);
     mv_free(c.stage);
     mv_free(c.tags);
     mv_free(c.mv);
@@ -488,14 +489,14 @@ out:
     mv_free(c.bufs);
     mv_free(c.segs);
     mv_free(c.spans);
-    wr_free(&w);
+    store_wr_free(&w);
     store_deltas_free(&d);
     return rc;
 }
 
 static mv_err dirty_pack_cb(void *ctx, uint32_t pack, const mv_ix_pack *p)
 {
-    return p->end != p->live_bytes ? pl_add(ctx, pack, p->end) : MV_OK;
+    return p->end != p->live_bytes ? store_pl_add(ctx, pack, p->end) : MV_OK;
 }
 
 mv_err mv_store_gc(mv_store *s, uint64_t now, mv_store_gc_report *rep)
@@ -527,6 +528,6 @@ mv_err mv_store_gc(mv_store *s, uint64_t now, mv_store_gc_report *rep)
     }
 out:
     pthread_mutex_unlock(&s->gc_mu);
-    pl_free(&dirty);
+    store_pl_free(&dirty);
     return rc;
 }

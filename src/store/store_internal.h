@@ -69,7 +69,8 @@ typedef struct deltas {
 } deltas;
 
 /* Appends entries for one commit, rolling to new packs past pack_target. Used under write_mu;
- * nothing it writes is visible until wr_apply's transaction commits, and wr_fail undoes it. */
+ * nothing it writes is visible until store_wr_apply's transaction commits, and wr_fail undoes
+ * it. */
 typedef struct wr_pack {
     uint32_t pack;
     uint64_t start, end;              /* committed end before, bytes written up to */
@@ -84,7 +85,7 @@ typedef struct wr {
     mv_blob_entry *pend; /* queued for the last pack, from pend_off */
     size_t npend, cappend;
     uint64_t pend_off;
-    int committed; /* wr_commit's commit succeeded: wr_finish keeps what was written */
+    int committed; /* store_wr_commit's commit succeeded: store_wr_finish keeps what was written */
 } wr;
 
 typedef struct pack_list {
@@ -136,36 +137,36 @@ mv_ix_stats *store_delta_dept(deltas *d, const char *dept);
 mv_err store_deltas_apply(mv_store *s, mv_itxn *t, const deltas *d);
 void store_deltas_free(deltas *d);
 
-/* The pack writer (store_write.c), used under write_mu. wr_add queues an entry (its pack and
- * offset out), wr_flush writes the queue, wr_sync writes and syncs every touched pack,
- * wr_mark_live counts bytes the index will point at, wr_apply records the packs' new ends in
- * t. wr_commit commits *t (and sets it to NULL); wr_finish, on every path after it, aborts t
- * if it is still open and, unless the commit succeeded, drops what was written; wr_free
- * always. */
-mv_err wr_add(wr *w, const uint8_t *tag, const uint8_t *data, size_t len, uint32_t *pack,
-              uint64_t *off);
-mv_err wr_flush(wr *w);
-mv_err wr_sync(wr *w);
-void wr_mark_live(wr *w, uint32_t pack, uint64_t bytes);
-mv_err wr_apply(wr *w, mv_itxn *t, deltas *d);
-mv_err wr_commit(wr *w, mv_itxn **t);
-void wr_finish(wr *w, mv_itxn *t);
-void wr_free(wr *w);
+/* The pack writer (store_write.c), used under write_mu. store_wr_add queues an entry (its pack and
+ * offset out), store_wr_flush writes the queue, store_wr_sync writes and syncs every touched pack,
+ * store_wr_mark_live counts bytes the index will point at, store_wr_apply records the packs' new
+ * ends in t. store_wr_commit commits *t (and sets it to NULL); store_wr_finish, on every path after
+ * it, aborts t if it is still open and, unless the commit succeeded, drops what was written;
+ * store_wr_free always. */
+mv_err store_wr_add(wr *w, const uint8_t *tag, const uint8_t *data, size_t len, uint32_t *pack,
+                    uint64_t *off);
+mv_err store_wr_flush(wr *w);
+mv_err store_wr_sync(wr *w);
+void store_wr_mark_live(wr *w, uint32_t pack, uint64_t bytes);
+mv_err store_wr_apply(wr *w, mv_itxn *t, deltas *d);
+mv_err store_wr_commit(wr *w, mv_itxn **t);
+void store_wr_finish(wr *w, mv_itxn *t);
+void store_wr_free(wr *w);
 
-/* Pack lists (store_write.c), sorted by id: pl_add appends, pl_find gives the index of id or
- * -1, store_list_packs fills ixp from the index (t) and files (may be NULL) from the pack
+/* Pack lists (store_write.c), sorted by id: store_pl_add appends, store_pl_find gives the index of
+ * id or -1, store_list_packs fills ixp from the index (t) and files (may be NULL) from the pack
  * files. */
-mv_err pl_add(pack_list *l, uint32_t id, uint64_t size);
-void pl_free(pack_list *l);
-long pl_find(const pack_list *l, uint32_t id);
+mv_err store_pl_add(pack_list *l, uint32_t id, uint64_t size);
+void store_pl_free(pack_list *l);
+long store_pl_find(const pack_list *l, uint32_t id);
 mv_err store_list_packs(mv_store *s, mv_itxn *t, pack_list *ixp, pack_list *files);
 
 /* Segments and records (store_records.c): store_seg_hdr_ok checks a segment's header,
  * store_refs_len measures a record's n block ids (0: they do not parse), store_read_refs gives
  * a record's tags, store_block_refs encodes tags as ids; store_make_set and store_set_acquire
- * build and intern an access set; sb_* build the segments of one transaction (sb_add a
- * record's bytes, sb_member its entry, sb_write writes and records the segments, sb_index the
- * new records). store_cmp_u32 is the qsort order of uint32_t. */
+ * build and intern an access set; store_sb_* build the segments of one transaction (store_sb_add a
+ * record's bytes, store_sb_member its entry, store_sb_write writes and records the segments,
+ * store_sb_index the new records). store_cmp_u32 is the qsort order of uint32_t. */
 int store_seg_hdr_ok(const uint8_t *d, size_t len);
 size_t store_refs_len(const uint8_t *p, size_t len, uint64_t n);
 mv_err store_read_refs(mv_store *s, mv_itxn *t, const mv_ix_record *r, uint8_t **tags,
@@ -175,12 +176,12 @@ mv_err store_block_refs(mv_store *s, mv_itxn *t, const uint8_t *tags, size_t n, 
 mv_err store_make_set(const uint8_t *owner, const uint8_t *patient, const uint8_t *episode,
                       const char *dept, const uint8_t *readers, size_t n, mv_ix_set *st);
 mv_err store_set_acquire(mv_store *s, mv_itxn *t, mv_ix_set *st, uint32_t *id);
-mv_err sb_member(seg_build *b, const uint8_t *id, const mv_ix_record *rec);
-mv_err sb_add(seg_build *b, const uint8_t *refs, size_t refs_len, const uint8_t *env,
-              size_t env_len, uint64_t *seg, uint64_t *off);
-mv_err sb_write(mv_store *s, seg_build *b, wr *w, mv_itxn *t);
-mv_err sb_index(mv_store *s, seg_build *b, mv_itxn *t);
-void sb_free(seg_build *b);
+mv_err store_sb_member(seg_build *b, const uint8_t *id, const mv_ix_record *rec);
+mv_err store_sb_add(seg_build *b, const uint8_t *refs, size_t refs_len, const uint8_t *env,
+                    size_t env_len, uint64_t *seg, uint64_t *off);
+mv_err store_sb_write(mv_store *s, seg_build *b, wr *w, mv_itxn *t);
+mv_err store_sb_index(mv_store *s, seg_build *b, mv_itxn *t);
+void store_sb_free(seg_build *b);
 int store_cmp_u32(const void *a, const void *b);
 
 /* Index formats (store_migrate.c), called by mv_store_open: store_fold brings a format 2

@@ -72,26 +72,28 @@ static mv_err migrate_batch(mv_store *s, uint8_t after[16], int *started, int *d
         if (lg.envelope_len)
             memcpy(env, lg.envelope, lg.envelope_len);
         if ((rc = store_block_refs(s, t, tags, lg.n_tags, refs, &nrefs)) != MV_OK ||
-            (rc = sb_add(&sb, refs, nrefs, env, (size_t)rec.envelope_len, &rec.seg, &rec.off)) != MV_OK ||
+            (rc = store_sb_add(&sb, refs, nrefs, env, (size_t)rec.envelope_len, &rec.seg,
+                               &rec.off)) != MV_OK ||
             (rc = store_set_acquire(s, t, st, &rec.set)) != MV_OK ||
-            (rc = sb_member(&sb, id, &rec)) != MV_OK)
+            (rc = store_sb_member(&sb, id, &rec)) != MV_OK)
             goto out;
         memcpy(after, id, 16);
         *started = 1;
         n++;
     }
-    if ((rc = sb_index(s, &sb, t)) != MV_OK || (rc = sb_write(s, &sb, &w, t)) != MV_OK ||
-        (rc = wr_apply(&w, t, &d)) != MV_OK || (rc = store_deltas_apply(s, t, &d)) != MV_OK)
+    if ((rc = store_sb_index(s, &sb, t)) != MV_OK ||
+        (rc = store_sb_write(s, &sb, &w, t)) != MV_OK ||
+        (rc = store_wr_apply(&w, t, &d)) != MV_OK || (rc = store_deltas_apply(s, t, &d)) != MV_OK)
         goto out;
     if (*done && (rc = IX(s)->legacy_finish(t)) != MV_OK)
         goto out;
-    if ((rc = wr_commit(&w, &t)) != MV_OK)
+    if ((rc = store_wr_commit(&w, &t)) != MV_OK)
         goto out;
     *moved += n;
 out:
-    wr_finish(&w, t);
-    sb_free(&sb);
-    wr_free(&w);
+    store_wr_finish(&w, t);
+    store_sb_free(&sb);
+    store_wr_free(&w);
     store_deltas_free(&d);
     mv_free(st);
     mv_free(tags);

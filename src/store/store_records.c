@@ -84,7 +84,7 @@ mv_err store_set_acquire(mv_store *s, mv_itxn *t, mv_ix_set *st, uint32_t *id)
     return IX(s)->set_put(t, *id, st);
 }
 
-mv_err sb_member(seg_build *b, const uint8_t *id, const mv_ix_record *rec)
+mv_err store_sb_member(seg_build *b, const uint8_t *id, const mv_ix_record *rec)
 {
     mv_err rc = mv_array_grow(&b->m, &b->capm, b->nm, sizeof *b->m, 64);
     if (rc != MV_OK)
@@ -115,7 +115,7 @@ static int cmp_member(const void *a, const void *b)
 /* Writes the new records in id order (ids drawn in one millisecond differ only in random
  * bits: sorted, they still append to the index), then their seg_sets entries: each
  * (segment, set) once, in key order. */
-mv_err sb_index(mv_store *s, seg_build *b, mv_itxn *t)
+mv_err store_sb_index(mv_store *s, seg_build *b, mv_itxn *t)
 {
     uint8_t *ids = NULL;
     mv_err rc = MV_OK;
@@ -141,8 +141,8 @@ mv_err sb_index(mv_store *s, seg_build *b, mv_itxn *t)
 
 /* Appends a record's envelope and its blocks' ids (refs, refs_len bytes of varints); *seg and
  * *off say where they went. */
-mv_err sb_add(seg_build *b, const uint8_t *refs, size_t refs_len, const uint8_t *env,
-              size_t env_len, uint64_t *seg, uint64_t *off)
+mv_err store_sb_add(seg_build *b, const uint8_t *refs, size_t refs_len, const uint8_t *env,
+                    size_t env_len, uint64_t *seg, uint64_t *off)
 {
     size_t need = refs_len + env_len;
     mv_err rc;
@@ -166,7 +166,7 @@ mv_err sb_add(seg_build *b, const uint8_t *refs, size_t refs_len, const uint8_t 
 }
 
 /* Writes every built segment to the packs and syncs them; then, in t, records them. */
-mv_err sb_write(mv_store *s, seg_build *b, wr *w, mv_itxn *t)
+mv_err store_sb_write(mv_store *s, seg_build *b, wr *w, mv_itxn *t)
 {
     uint8_t(*tags)[32] = NULL;
     uint32_t *packs = NULL;
@@ -180,17 +180,17 @@ mv_err sb_write(mv_store *s, seg_build *b, wr *w, mv_itxn *t)
     for (size_t i = 0; i < b->n; i++) {
         const mv_buf *d = &b->v[i].buf;
         if ((rc = mv_sha256(tags[i], d->ptr, d->len)) != MV_OK ||
-            (rc = wr_add(w, tags[i], d->ptr, d->len, &packs[i], &offs[i])) != MV_OK)
+            (rc = store_wr_add(w, tags[i], d->ptr, d->len, &packs[i], &offs[i])) != MV_OK)
             goto out;
     }
-    if ((rc = wr_sync(w)) != MV_OK)
+    if ((rc = store_wr_sync(w)) != MV_OK)
         goto out;
     for (size_t i = 0; i < b->n; i++) {
         const mv_buf *d = &b->v[i].buf;
         mv_ix_seg g = {packs[i], offs[i], (uint32_t)d->len, b->v[i].records, d->len - SEG_HDR};
         if ((rc = IX(s)->seg_put(t, b->base + i, &g)) != MV_OK)
             goto out;
-        wr_mark_live(w, packs[i], OVERHEAD + d->len);
+        store_wr_mark_live(w, packs[i], OVERHEAD + d->len);
     }
     rc = MV_OK;
 out:
@@ -200,7 +200,7 @@ out:
     return rc;
 }
 
-void sb_free(seg_build *b)
+void store_sb_free(seg_build *b)
 {
     for (size_t i = 0; i < b->n; i++)
         mv_buf_clear(&b->v[i].buf);
@@ -440,14 +440,15 @@ static mv_err put_one_record(mv_store *s, mv_itxn *t, const mv_store_record_in *
         goto nomem;
     memset(&rec, 0, sizeof rec);
     if ((rc = store_set_acquire(s, t, st, &rec.set)) != MV_OK ||
-        (rc = sb_add(sb, refs, nrefs, r->envelope, r->envelope_len, &rec.seg, &rec.off)) != MV_OK)
+        (rc = store_sb_add(sb, refs, nrefs, r->envelope, r->envelope_len, &rec.seg, &rec.off)) !=
+            MV_OK)
         goto out;
     rec.ids = 1;
     rec.created = now;
     rec.logical = logical;
     rec.n_tags = r->n_tags;
     rec.envelope_len = r->envelope_len;
-    if ((rc = sb_member(sb, r->id, &rec)) != MV_OK) /* written by sb_index */
+    if ((rc = store_sb_member(sb, r->id, &rec)) != MV_OK) /* written by store_sb_index */
         goto out;
     ds->records++;
     ds->logical += logical;
@@ -515,18 +516,18 @@ mv_err mv_store_put_records(mv_store *s, const mv_store_record_in *in, size_t n,
             goto out;
     rc = MV_OK;
     /* The segments are durable before the transaction naming them commits. */
-    if ((rc = sb_index(s, &sb, t)) != MV_OK || (rc = sb_write(s, &sb, &w, t)) != MV_OK ||
-        (rc = wr_apply(&w, t, &d)) != MV_OK ||
-        (rc = store_deltas_apply(s, t, &d)) != MV_OK)
+    if ((rc = store_sb_index(s, &sb, t)) != MV_OK ||
+        (rc = store_sb_write(s, &sb, &w, t)) != MV_OK ||
+        (rc = store_wr_apply(&w, t, &d)) != MV_OK || (rc = store_deltas_apply(s, t, &d)) != MV_OK)
         goto out;
-    if ((rc = wr_commit(&w, &t)) != MV_OK)
+    if ((rc = store_wr_commit(&w, &t)) != MV_OK)
         goto out;
 out:
-    wr_finish(&w, t);
+    store_wr_finish(&w, t);
     pthread_mutex_unlock(&s->write_mu);
     mv_free(order);
-    sb_free(&sb);
-    wr_free(&w);
+    store_sb_free(&sb);
+    store_wr_free(&w);
     store_deltas_free(&d);
     return rc;
 }
@@ -644,7 +645,7 @@ static const mv_ix_set *sc_get(mv_store *s, mv_itxn *t, set_cache *c, uint32_t i
         else
             hi = mid;
     }
-    /* ids and sets share c->cap, which moves only once both have grown (see pl_add). */
+    /* ids and sets share c->cap, which moves only once both have grown (see store_pl_add). */
     size_t ci = c->cap, cs = c->cap;
     if ((*rc = mv_array_grow(&c->ids, &ci, c->n, sizeof *c->ids, 8)) != MV_OK ||
         (*rc = mv_array_grow(&c->sets, &cs, c->n, sizeof *c->sets, 8)) != MV_OK)
@@ -894,8 +895,10 @@ mv_err mv_store_record_set_access(mv_store *s, const uint8_t id[static 16], cons
             (rc = seg_drop(s, t, r.seg, span)) != MV_OK ||
             (rc = store_block_refs(s, t, tags, (size_t)r.n_tags, refs, &nrefs)) != MV_OK ||
             (rc = IX(s)->seg_next_id(t, &sb.base)) != MV_OK ||
-            (rc = sb_add(&sb, refs, nrefs, envelope, envelope_len, &r.seg, &r.off)) != MV_OK ||
-            (rc = sb_write(s, &sb, &w, t)) != MV_OK || (rc = wr_apply(&w, t, &d)) != MV_OK)
+            (rc = store_sb_add(&sb, refs, nrefs, envelope, envelope_len, &r.seg, &r.off)) !=
+                MV_OK ||
+            (rc = store_sb_write(s, &sb, &w, t)) != MV_OK ||
+            (rc = store_wr_apply(&w, t, &d)) != MV_OK)
             goto out;
         uint64_t diff = (uint64_t)envelope_len - r.envelope_len; /* two's complement delta */
         ds->logical += diff;
@@ -909,13 +912,13 @@ mv_err mv_store_record_set_access(mv_store *s, const uint8_t id[static 16], cons
     }
     if ((rc = IX(s)->record_put(t, id, &r)) != MV_OK || (rc = store_deltas_apply(s, t, &d)) != MV_OK)
         goto out;
-    if ((rc = wr_commit(&w, &t)) != MV_OK)
+    if ((rc = store_wr_commit(&w, &t)) != MV_OK)
         goto out;
 out:
-    wr_finish(&w, t);
+    store_wr_finish(&w, t);
     pthread_mutex_unlock(&s->write_mu);
-    sb_free(&sb);
-    wr_free(&w);
+    store_sb_free(&sb);
+    store_wr_free(&w);
     mv_free(tags);
     mv_free(refs);
     mv_free(st);

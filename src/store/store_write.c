@@ -71,7 +71,7 @@ static mv_err wr_push(wr *w, uint32_t pack, uint64_t start, int created)
     return MV_OK;
 }
 
-mv_err wr_flush(wr *w)
+mv_err store_wr_flush(wr *w)
 {
     mv_err rc = MV_OK;
     if (w->npend)
@@ -84,8 +84,8 @@ mv_err wr_flush(wr *w)
     return rc;
 }
 
-mv_err wr_add(wr *w, const uint8_t *tag, const uint8_t *data, size_t len, uint32_t *pack,
-              uint64_t *off)
+mv_err store_wr_add(wr *w, const uint8_t *tag, const uint8_t *data, size_t len, uint32_t *pack,
+                    uint64_t *off)
 {
     mv_store *s = w->s;
     uint64_t sz = OVERHEAD + len;
@@ -105,7 +105,7 @@ mv_err wr_add(wr *w, const uint8_t *tag, const uint8_t *data, size_t len, uint32
     }
     wr_pack *last = &w->packs[w->n - 1];
     if (last->end > 0 && last->end + sz > s->pack_target) {
-        if ((rc = wr_flush(w)) != MV_OK || (rc = wr_push(w, s->next_pack++, 0, 1)) != MV_OK)
+        if ((rc = store_wr_flush(w)) != MV_OK || (rc = wr_push(w, s->next_pack++, 0, 1)) != MV_OK)
             return rc;
         last = &w->packs[w->n - 1];
     }
@@ -119,10 +119,10 @@ mv_err wr_add(wr *w, const uint8_t *tag, const uint8_t *data, size_t len, uint32
     return MV_OK;
 }
 
-mv_err wr_sync(wr *w)
+mv_err store_wr_sync(wr *w)
 {
     mv_err rc;
-    if ((rc = wr_flush(w)) != MV_OK)
+    if ((rc = store_wr_flush(w)) != MV_OK)
         return rc;
     for (size_t i = 0; i < w->n; i++) {
         if (w->packs[i].end == w->packs[i].start && !w->packs[i].created)
@@ -134,7 +134,7 @@ mv_err wr_sync(wr *w)
     return MV_OK;
 }
 
-void wr_mark_live(wr *w, uint32_t pack, uint64_t bytes)
+void store_wr_mark_live(wr *w, uint32_t pack, uint64_t bytes)
 {
     for (size_t i = 0; i < w->n; i++)
         if (w->packs[i].pack == pack) {
@@ -145,7 +145,7 @@ void wr_mark_live(wr *w, uint32_t pack, uint64_t bytes)
 }
 
 /* Records the new ends and live bytes of the touched packs in transaction t. */
-mv_err wr_apply(wr *w, mv_itxn *t, deltas *d)
+mv_err store_wr_apply(wr *w, mv_itxn *t, deltas *d)
 {
     mv_store *s = w->s;
     for (size_t i = 0; i < w->n; i++) {
@@ -192,7 +192,7 @@ static void wr_fail(wr *w)
     w->npend = 0;
 }
 
-mv_err wr_commit(wr *w, mv_itxn **t)
+mv_err store_wr_commit(wr *w, mv_itxn **t)
 {
     mv_err rc = IX(w->s)->commit(*t);
     *t = NULL; /* a failed commit has ended the transaction too */
@@ -203,7 +203,7 @@ mv_err wr_commit(wr *w, mv_itxn **t)
     return rc;
 }
 
-void wr_finish(wr *w, mv_itxn *t)
+void store_wr_finish(wr *w, mv_itxn *t)
 {
     if (t)
         IX(w->s)->abort(t);
@@ -211,7 +211,7 @@ void wr_finish(wr *w, mv_itxn *t)
         wr_fail(w);
 }
 
-void wr_free(wr *w)
+void store_wr_free(wr *w)
 {
     mv_free(w->packs);
     mv_free(w->pend);
@@ -219,7 +219,7 @@ void wr_free(wr *w)
 
 /* ------------------------------------------------------------------ pack lists ---- */
 
-mv_err pl_add(pack_list *l, uint32_t id, uint64_t size)
+mv_err store_pl_add(pack_list *l, uint32_t id, uint64_t size)
 {
     /* Two arrays share l->cap, which moves only once both have grown: if the second fails,
      * the first is merely larger than l->cap says. */
@@ -234,14 +234,14 @@ mv_err pl_add(pack_list *l, uint32_t id, uint64_t size)
     return MV_OK;
 }
 
-void pl_free(pack_list *l)
+void store_pl_free(pack_list *l)
 {
     mv_free(l->id);
     mv_free(l->size);
 }
 
 /* Index of id in l (sorted by id), or -1. */
-long pl_find(const pack_list *l, uint32_t id)
+long store_pl_find(const pack_list *l, uint32_t id)
 {
     size_t lo = 0, hi = l->n;
     while (lo < hi) {
@@ -258,10 +258,13 @@ long pl_find(const pack_list *l, uint32_t id)
 
 static mv_err pl_ix_cb(void *ctx, uint32_t pack, const mv_ix_pack *p)
 {
-    return pl_add(ctx, pack, p->end);
+    return store_pl_add(ctx, pack, p->end);
 }
 
-static mv_err pl_blob_cb(void *ctx, uint32_t pack, uint64_t size) { return pl_add(ctx, pack, size); }
+static mv_err pl_blob_cb(void *ctx, uint32_t pack, uint64_t size)
+{
+    return store_pl_add(ctx, pack, size);
+}
 
 /* Index packs (in id order, from t) and pack files. */
 mv_err store_list_packs(mv_store *s, mv_itxn *t, pack_list *ixp, pack_list *files)

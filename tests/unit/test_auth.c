@@ -168,6 +168,67 @@ static void test_credential_round_trip(void **state)
     assert_int_equal(mv_credential_encode(&f.cred, f.cred_b64, MV_B64_LEN(MV_CRED_BIN_MAX)), MV_ERR_TOO_LARGE);
 }
 
+/* mv_role_of and mv_role_name are inverse on the five roles the hospital issues, and every
+ * other text (another case, padding, a registry status, "", NULL) is MV_ROLE_NONE, which no
+ * credential check accepts: role checks stay exact string matches. */
+static void test_role_mapping(void **state)
+{
+    (void)state;
+    static const mv_role roles[] = {MV_ROLE_ADMIN, MV_ROLE_DOCTOR, MV_ROLE_PATIENT, MV_ROLE_KEYSERVER,
+                                    MV_ROLE_STORAGE};
+    static const char *const names[] = {"admin", "doctor", "patient", "keyserver", "storage"};
+    unsigned all = 0;
+    for (size_t i = 0; i < sizeof roles / sizeof roles[0]; i++) {
+        assert_string_equal(mv_role_name(roles[i]), names[i]);
+        assert_int_equal(mv_role_of(names[i]), roles[i]);
+        assert_int_equal(mv_role_of(mv_role_name(roles[i])), roles[i]);
+        /* Distinct bits, so that a set of roles is their OR. */
+        assert_int_equal(all & (unsigned)roles[i], 0);
+        all |= (unsigned)roles[i];
+    }
+    static const char *const unknown[] = {"Admin", "ADMIN", "admin ", " doctor", "doctors", "patien",
+                                          "keyServer", "decoy", "primary", "nurse", "active", ""};
+    for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++)
+        assert_int_equal(mv_role_of(unknown[i]), MV_ROLE_NONE);
+    assert_int_equal(mv_role_of(NULL), MV_ROLE_NONE);
+    assert_string_equal(mv_role_name(MV_ROLE_NONE), "");
+    assert_int_equal(mv_role_of(mv_role_name(MV_ROLE_NONE)), MV_ROLE_NONE);
+    /* A set of several roles is not one role and has no name. */
+    assert_string_equal(mv_role_name((mv_role)(MV_ROLE_ADMIN | MV_ROLE_DOCTOR)), "");
+    assert_string_equal(mv_role_name((mv_role)all), "");
+}
+
+/* mv_credential_has_role on decoded credentials: the one role it carries, nothing else; a role
+ * text outside the five (which the format allows) matches no role, not even MV_ROLE_NONE. */
+static void test_credential_has_role(void **state)
+{
+    (void)state;
+    fixture f;
+    make_fixture(&f);
+    mv_credential d;
+    assert_int_equal(mv_credential_decode(f.cred_b64, strlen(f.cred_b64), &d), MV_OK);
+    assert_true(mv_credential_has_role(&d, MV_ROLE_DOCTOR));
+    assert_false(mv_credential_has_role(&d, MV_ROLE_ADMIN));
+    assert_false(mv_credential_has_role(&d, MV_ROLE_PATIENT));
+    assert_false(mv_credential_has_role(&d, MV_ROLE_NONE));
+    assert_false(mv_credential_has_role(&d, (mv_role)(MV_ROLE_DOCTOR | MV_ROLE_ADMIN)));
+    assert_false(mv_credential_has_role(NULL, MV_ROLE_DOCTOR));
+    static const char *const texts[] = {"storage", "Storage", "nurse"};
+    static const mv_role want[] = {MV_ROLE_STORAGE, MV_ROLE_NONE, MV_ROLE_NONE};
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        snprintf(f.cred.role, sizeof f.cred.role, "%s", texts[i]);
+        assert_int_equal(mv_credential_issue(&f.cred, f.hpk, f.hsk), MV_OK);
+        assert_int_equal(mv_credential_encode(&f.cred, f.cred_b64, sizeof f.cred_b64), MV_OK);
+        assert_int_equal(mv_credential_decode(f.cred_b64, strlen(f.cred_b64), &d), MV_OK);
+        assert_int_equal(mv_credential_has_role(&d, MV_ROLE_STORAGE), want[i] == MV_ROLE_STORAGE);
+        assert_false(mv_credential_has_role(&d, MV_ROLE_NONE));
+        assert_false(mv_credential_has_role(&d, MV_ROLE_ADMIN));
+    }
+    /* A hand-filled role without its NUL inside the array is no role at all. */
+    memset(d.role, 'a', sizeof d.role);
+    assert_false(mv_credential_has_role(&d, MV_ROLE_ADMIN));
+}
+
 static void test_credential_issue_rejects(void **state)
 {
     (void)state;
@@ -1077,6 +1138,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_credential_round_trip),
+        cmocka_unit_test(test_role_mapping),
+        cmocka_unit_test(test_credential_has_role),
         cmocka_unit_test(test_credential_issue_rejects),
         cmocka_unit_test(test_credential_verify_rejects),
         cmocka_unit_test(test_credential_decode_malformed),
