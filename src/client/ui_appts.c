@@ -195,13 +195,14 @@ void mvc_ui_appt_request(struct req *q)
     mv_buf_init(&body, 4096);
     mvc_ui_field(q, "department", dept, sizeof dept);
     mvc_ui_field(q, "reason", reason, sizeof reason);
-    mv_err rc = mv_buf_puts(&body, "{\"reason\":");
-    if (rc == MV_OK)
-        rc = mv_json_write_str(&body, reason, strlen(reason));
-    if (rc == MV_OK && dept[0] && (rc = mv_buf_puts(&body, ",\"department\":")) == MV_OK)
-        rc = mv_json_write_str(&body, dept, strlen(dept));
-    if (rc == MV_OK)
-        rc = mv_buf_puts(&body, "}");
+    mv_jw w;
+    mv_jw_init(&w, &body);
+    mv_jw_obj(&w);
+    mv_jw_kstr(&w, "reason", reason);
+    if (dept[0])
+        mv_jw_kstr(&w, "department", dept);
+    mv_jw_obj_end(&w);
+    mv_err rc = mv_jw_finish(&w);
     if (rc == MV_OK)
         rc = mvc_ui_hosp(q->u, "POST", "/v1/appointments", &body, &status, &root);
     if (rc == MV_OK && status == 201)
@@ -228,7 +229,12 @@ void mvc_ui_appt_status(struct req *q, const char *id)
         return;
     }
     snprintf(path, sizeof path, "/v1/appointments/%s", id);
-    mv_err rc = mv_buf_printf(&body, "{\"status\":\"%s\"}", st);
+    mv_jw w;
+    mv_jw_init(&w, &body);
+    mv_jw_obj(&w);
+    mv_jw_kstr(&w, "status", st);
+    mv_jw_obj_end(&w);
+    mv_err rc = mv_jw_finish(&w);
     if (rc == MV_OK)
         rc = mvc_ui_hosp(q->u, "POST", path, &body, &status, &root);
     if (rc == MV_OK && status == 200)
@@ -250,6 +256,7 @@ void mvc_ui_appt_delegate(struct req *q, const char *id)
     mv_json *ap = NULL, *res = NULL;
     mv_buf body;
     mv_delegation d;
+    mv_jw w;
     long status = 0;
     mv_err rc;
     memset(&d, 0, sizeof d);
@@ -278,7 +285,11 @@ void mvc_ui_appt_delegate(struct req *q, const char *id)
         mvc_ui_set_flash(u, 0, NULL, "Cannot sign the delegation: %s", mv_strerror(rc));
         goto out;
     }
-    if ((rc = mv_buf_printf(&body, "{\"delegation\":\"%s\"}", b64)) == MV_OK)
+    mv_jw_init(&w, &body);
+    mv_jw_obj(&w);
+    mv_jw_kstr(&w, "delegation", b64);
+    mv_jw_obj_end(&w);
+    if ((rc = mv_jw_finish(&w)) == MV_OK)
         rc = mvc_ui_hosp(u, "POST", "/v1/delegations", &body, &status, &res);
     if (rc == MV_OK && status == 201) {
         char t[64];

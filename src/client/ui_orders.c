@@ -209,34 +209,53 @@ out:
     return rc;
 }
 
-/* "subject", "encounter", "authoredOn" and "requester" of either resource, and the close. */
-static mv_err fhir_tail(mv_buf *j, const struct ui *u, const char *mrn, const char *appt)
+/* key: {"reference":"<kind>/<id>"} (FHIR Reference, truncated to 63 bytes like any id here). */
+static void reference(mv_jw *w, const char *key, const char *kind, const char *id)
 {
-    char t[32], ref[64];
+    char ref[64];
+    snprintf(ref, sizeof ref, "%s/%s", kind, id);
+    mv_jw_key(w, key);
+    mv_jw_obj(w);
+    mv_jw_kstr(w, "reference", ref);
+    mv_jw_obj_end(w);
+}
+
+/* key: [{"text":s}] (FHIR dosageInstruction and note: a list of one free-text element). */
+static void text_list(mv_jw *w, const char *key, const char *s)
+{
+    mv_jw_key(w, key);
+    mv_jw_arr(w);
+    mv_jw_obj(w);
+    mv_jw_kstr(w, "text", s);
+    mv_jw_obj_end(w);
+    mv_jw_arr_end(w);
+}
+
+/* Opens the resource: its type, and the status and intent every order here has. */
+static void order_head(mv_jw *w, const char *resource_type)
+{
+    mv_jw_obj(w);
+    mv_jw_kstr(w, "resourceType", resource_type);
+    mv_jw_kstr(w, "status", "active");
+    mv_jw_kstr(w, "intent", "order");
+}
+
+/* "subject", "encounter", "authoredOn" and "requester" of either resource, and the close.
+ * MV_ERR_INVAL if the clock cannot be written; else MV_OK (the writer keeps its own error). */
+static mv_err fhir_tail(mv_jw *w, const struct ui *u, const char *mrn, const char *appt)
+{
+    char t[32], k[17];
     struct tm tm;
     time_t now = (time_t)mvc_ui_now_s();
     if (!gmtime_r(&now, &tm) || !strftime(t, sizeof t, "%Y-%m-%dT%H:%M:%SZ", &tm))
         return MV_ERR_INVAL;
-    mv_err rc = mv_buf_puts(j, ",\"subject\":{\"reference\":");
-    snprintf(ref, sizeof ref, "Patient/%s", mrn);
-    if (rc == MV_OK)
-        rc = mv_json_write_str(j, ref, strlen(ref));
-    snprintf(ref, sizeof ref, "Encounter/%s", appt);
-    if (rc == MV_OK && (rc = mv_buf_puts(j, "},\"encounter\":{\"reference\":")) == MV_OK)
-        rc = mv_json_write_str(j, ref, strlen(ref));
-    if (rc == MV_OK)
-        rc = mv_buf_printf(j, "},\"authoredOn\":\"%s\",\"requester\":{\"reference\":\"Practitioner/%.16s\"}}", t, u->me);
-    return rc;
-}
-
-static mv_err member_str(mv_buf *j, const char *prefix, const char *s, const char *suffix)
-{
-    mv_err rc = mv_buf_puts(j, prefix);
-    if (rc == MV_OK)
-        rc = mv_json_write_str(j, s, strlen(s));
-    if (rc == MV_OK)
-        rc = mv_buf_puts(j, suffix);
-    return rc;
+    reference(w, "subject", "Patient", mrn);
+    reference(w, "encounter", "Encounter", appt);
+    mv_jw_kstr(w, "authoredOn", t);
+    mvc_ui_short_key(u->me, k);
+    reference(w, "requester", "Practitioner", k);
+    mv_jw_obj_end(w);
+    return MV_OK;
 }
 
 void mvc_ui_handle_order_post(struct req *q, const struct order_page *pg)
@@ -245,10 +264,12 @@ void mvc_ui_handle_order_post(struct req *q, const struct order_page *pg)
     char appt[40], mrn[40], why[320] = "", err[320] = "", back[128], a1[400], a2[2048], med[24];
     mv_json *appts = NULL, *meds = NULL;
     mv_buf j;
+    mv_jw w; /* writes the resource into j; its first error wins */
     uint8_t id[16];
     uint64_t quantity = 0;
     mv_err rc = MV_OK;
     mv_buf_init(&j, 64 << 10);
+    mv_jw_init(&w, &j);
     mvc_ui_field(q, "appointment", appt, sizeof appt);
     mvc_ui_field(q, "mrn", mrn, sizeof mrn);
     mvc_ui_field(q, "medicine", med, sizeof med);
@@ -293,32 +314,46 @@ void mvc_ui_handle_order_post(struct req *q, const struct order_page *pg)
         }
         char text[400];
         snprintf(text, sizeof text, "%s %s %s", mvc_ui_js(m, "name"), mvc_ui_js(m, "strength"), mvc_ui_js(m, "form"));
-        rc = member_str(&j, "{\"resourceType\":\"MedicationRequest\",\"status\":\"active\",\"intent\":\"order\","
-                            "\"medicationCodeableConcept\":{\"text\":",
-                        text, "");
-        if (rc == MV_OK && *mvc_ui_js(m, "code")) {
-            rc = member_str(&j, ",\"coding\":[{\"system\":\"urn:medvault:formulary\",\"code\":", mvc_ui_js(m, "code"), "");
-            if (rc == MV_OK)
-                rc = member_str(&j, ",\"display\":", mvc_ui_js(m, "name"), "}]");
+        order_head(&w, "MedicationRequest");
+        mv_jw_key(&w, "medicationCodeableConcept");
+        mv_jw_obj(&w);
+        mv_jw_kstr(&w, "text", text);
+        if (*mvc_ui_js(m, "code")) {
+            mv_jw_key(&w, "coding");
+            mv_jw_arr(&w);
+            mv_jw_obj(&w);
+            mv_jw_kstr(&w, "system", "urn:medvault:formulary");
+            mv_jw_kstr(&w, "code", mvc_ui_js(m, "code"));
+            mv_jw_kstr(&w, "display", mvc_ui_js(m, "name"));
+            mv_jw_obj_end(&w);
+            mv_jw_arr_end(&w);
         }
-        if (rc == MV_OK)
-            rc = member_str(&j, "},\"dosageInstruction\":[{\"text\":", a1, "}]");
-        if (rc == MV_OK)
-            rc = mv_buf_printf(&j, ",\"dispenseRequest\":{\"quantity\":{\"value\":%llu}}", (unsigned long long)quantity);
+        mv_jw_obj_end(&w);
+        text_list(&w, "dosageInstruction", a1);
+        mv_jw_key(&w, "dispenseRequest");
+        mv_jw_obj(&w);
+        mv_jw_key(&w, "quantity");
+        mv_jw_obj(&w);
+        mv_jw_ku64(&w, "value", quantity);
+        mv_jw_obj_end(&w);
+        mv_jw_obj_end(&w);
     } else {
         if (mvc_ui_field(q, "order", a1, sizeof a1) || !a1[0]) {
             mvc_ui_set_flash(u, 0, NULL, "Describe the order.");
             goto out;
         }
         mvc_ui_field(q, "note", a2, sizeof a2);
-        rc = member_str(&j, "{\"resourceType\":\"ServiceRequest\",\"status\":\"active\",\"intent\":\"order\","
-                            "\"code\":{\"text\":",
-                        a1, "}");
-        if (rc == MV_OK && a2[0])
-            rc = member_str(&j, ",\"note\":[{\"text\":", a2, "}]");
+        order_head(&w, "ServiceRequest");
+        mv_jw_key(&w, "code");
+        mv_jw_obj(&w);
+        mv_jw_kstr(&w, "text", a1);
+        mv_jw_obj_end(&w);
+        if (a2[0])
+            text_list(&w, "note", a2);
     }
+    rc = fhir_tail(&w, u, mrn, appt);
     if (rc == MV_OK)
-        rc = fhir_tail(&j, u, mrn, appt);
+        rc = mv_jw_finish(&w);
     if (rc != MV_OK) {
         mvc_ui_set_flash(u, 0, NULL, "Cannot build the record: %s", mv_strerror(rc));
         goto out;
