@@ -214,6 +214,18 @@ void mvc_ui_appt_request(struct req *q)
     mvc_ui_redirect(q->resp, "/appointments");
 }
 
+/* {"key":"value"}: the one-member bodies of the hospital's appointment status and
+ * delegation calls. */
+static mv_err one_member(mv_buf *b, const char *key, const char *value)
+{
+    mv_jw w;
+    mv_jw_init(&w, b);
+    mv_jw_obj(&w);
+    mv_jw_kstr(&w, key, value);
+    mv_jw_obj_end(&w);
+    return mv_jw_finish(&w);
+}
+
 void mvc_ui_appt_status(struct req *q, const char *id)
 {
     char st[32];
@@ -229,12 +241,7 @@ void mvc_ui_appt_status(struct req *q, const char *id)
         return;
     }
     snprintf(path, sizeof path, "/v1/appointments/%s", id);
-    mv_jw w;
-    mv_jw_init(&w, &body);
-    mv_jw_obj(&w);
-    mv_jw_kstr(&w, "status", st);
-    mv_jw_obj_end(&w);
-    mv_err rc = mv_jw_finish(&w);
+    mv_err rc = one_member(&body, "status", st);
     if (rc == MV_OK)
         rc = mvc_ui_hosp(q->u, "POST", path, &body, &status, &root);
     if (rc == MV_OK && status == 200)
@@ -256,7 +263,6 @@ void mvc_ui_appt_delegate(struct req *q, const char *id)
     mv_json *ap = NULL, *res = NULL;
     mv_buf body;
     mv_delegation d;
-    mv_jw w;
     long status = 0;
     mv_err rc;
     memset(&d, 0, sizeof d);
@@ -285,11 +291,7 @@ void mvc_ui_appt_delegate(struct req *q, const char *id)
         mvc_ui_set_flash(u, 0, NULL, "Cannot sign the delegation: %s", mv_strerror(rc));
         goto out;
     }
-    mv_jw_init(&w, &body);
-    mv_jw_obj(&w);
-    mv_jw_kstr(&w, "delegation", b64);
-    mv_jw_obj_end(&w);
-    if ((rc = mv_jw_finish(&w)) == MV_OK)
+    if ((rc = one_member(&body, "delegation", b64)) == MV_OK)
         rc = mvc_ui_hosp(u, "POST", "/v1/delegations", &body, &status, &res);
     if (rc == MV_OK && status == 201) {
         char t[64];
