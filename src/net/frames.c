@@ -10,6 +10,7 @@
 #include "medvault/mv_json.h"
 #include "medvault/mv_mem.h"
 #include "medvault/mv_record.h"
+#include "core/endian.h"
 
 /* The writer's frames (mv_frame_writer.kind). */
 enum { K_NONE, K_MVB1, K_MVG1, K_MVQ1, K_MVG1_ANSWER, K_MVQ1_ANSWER, K_MVP2, K_DUPCHECK };
@@ -25,66 +26,10 @@ enum { K_NONE, K_MVB1, K_MVG1, K_MVQ1, K_MVG1_ANSWER, K_MVQ1_ANSWER, K_MVP2, K_D
 
 /* ---------- reading ---------- */
 
-/* A cursor over untrusted bytes: every getter returns 0, or -1 (consuming nothing) when
- * fewer bytes remain than it needs. */
-typedef struct rd {
-    const uint8_t *p;
-    size_t left;
-} rd;
-
-static int take(rd *r, size_t n, const uint8_t **out)
-{
-    if (n > r->left)
-        return -1;
-    *out = r->p;
-    r->p += n;
-    r->left -= n;
-    return 0;
-}
-
-static int get_u8(rd *r, uint8_t *v)
+static int magic_ok(mv_rd *r, const char *magic)
 {
     const uint8_t *p;
-    if (take(r, 1, &p))
-        return -1;
-    *v = p[0];
-    return 0;
-}
-
-static int get_u16(rd *r, uint16_t *v)
-{
-    const uint8_t *p;
-    if (take(r, 2, &p))
-        return -1;
-    *v = (uint16_t)(p[0] | p[1] << 8);
-    return 0;
-}
-
-static int get_u32(rd *r, uint32_t *v)
-{
-    const uint8_t *p;
-    if (take(r, 4, &p))
-        return -1;
-    *v = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-    return 0;
-}
-
-static int get_u64(rd *r, uint64_t *v)
-{
-    const uint8_t *p;
-    if (take(r, 8, &p))
-        return -1;
-    uint64_t x = 0;
-    for (int i = 7; i >= 0; i--)
-        x = x << 8 | p[i];
-    *v = x;
-    return 0;
-}
-
-static int magic_ok(rd *r, const char *magic)
-{
-    const uint8_t *p;
-    return take(r, 4, &p) == 0 && memcmp(p, magic, 4) == 0;
+    return mv_rd_bytes(r, 4, &p) == 0 && memcmp(p, magic, 4) == 0;
 }
 
 /* A department name: 1..63 bytes and no NUL (credential departments never hold one, and a
@@ -158,12 +103,6 @@ void mv_frame_respond_fault(mv_http_response *resp, mv_err rc, const mv_frame_fa
 
 /* ---------- writing ---------- */
 
-static void le32_put(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
 /* Shortens b to at bytes, wiping what goes (it may be ciphertext or an envelope). */
 static void cut(mv_buf *b, size_t at)
 {
@@ -188,15 +127,14 @@ static void put_u8(mv_frame_writer *w, uint8_t v)
 static void put_u32(mv_frame_writer *w, uint32_t v)
 {
     uint8_t b[4];
-    le32_put(b, v);
+    mv_le_put(b, v, 4);
     put(w, b, 4);
 }
 
 static void put_u64(mv_frame_writer *w, uint64_t v)
 {
     uint8_t b[8];
-    for (int i = 0; i < 8; i++)
-        b[i] = (uint8_t)(v >> (8 * i));
+    mv_le_put(b, v, 8);
     put(w, b, 8);
 }
 
@@ -259,7 +197,7 @@ mv_err mv_frame_end(mv_frame_writer *w)
     if (w->kind == K_DUPCHECK)
         put(w, "]}", 2);
     else if (w->rc == MV_OK)
-        le32_put(w->out->ptr + count_at, w->count);
+        mv_le_put(w->out->ptr + count_at, w->count, 4);
     if (w->rc != MV_OK)
         cut(w->out, w->start);
     w->open = 0;
@@ -274,12 +212,12 @@ mv_err mv_frame_end(mv_frame_writer *w)
 /* ---- item lists (MVB1, MVP2): n items checked once at decode, then iterated as views ---- */
 
 /* Parses one item of a kind at r into out (a mv_frame_block or mv_frame_record). */
-typedef mv_err (*item_fn)(rd *r, void *out, const char **what);
+typedef mv_err (*item_fn)(mv_rd *r, void *out, const char **what);
 
 /* Checks the n items of frame (each `noun` i) that start at r and must end the input exactly
  * (else the refusal says `trailing`); on success items and items_len delimit them for the
  * iterator. */
-static mv_err items_check(rd *r, uint32_t n, const char *frame, const char *noun, const char *trailing,
+static mv_err items_check(mv_rd *r, uint32_t n, const char *frame, const char *noun, const char *trailing,
                           item_fn parse, void *scratch, mv_frame_fault *fault, const uint8_t **items,
                           size_t *items_len)
 {
@@ -307,7 +245,7 @@ static void items_iter(mv_frame_iter *it, const uint8_t *items, size_t len, uint
 
 static int items_next(mv_frame_iter *it, int kind, item_fn parse, void *out)
 {
-    rd r = {it->p, it->left};
+    mv_rd r = {it->p, it->left};
     const char *what = NULL;
     if (it->kind != kind || it->remaining == 0 || parse(&r, out, &what) != MV_OK)
         return 0;
@@ -317,15 +255,15 @@ static int items_next(mv_frame_iter *it, int kind, item_fn parse, void *out)
     return 1;
 }
 
-static mv_err block_item(rd *r, mv_frame_block *b, const char **what)
+static mv_err block_item(mv_rd *r, mv_frame_block *b, const char **what)
 {
     uint32_t len = 0;
     memset(b, 0, sizeof *b);
     *what = "truncated";
-    if (get_u8(r, &b->kind) || take(r, 32, &b->token) || take(r, 32, &b->tag))
+    if (mv_rd_u8(r, &b->kind) || mv_rd_bytes(r, 32, &b->token) || mv_rd_bytes(r, 32, &b->tag))
         return MV_ERR_PARSE;
     if (b->kind == MV_FRAME_UPLOAD) {
-        if (get_u32(r, &len))
+        if (mv_rd_u32(r, &len))
             return MV_ERR_PARSE;
         if (len > MV_FRAME_MAX_BLOCK) {
             *what = "block larger than 8 MiB";
@@ -336,24 +274,24 @@ static mv_err block_item(rd *r, mv_frame_block *b, const char **what)
             return MV_ERR_PARSE;
         }
         b->len = len;
-        return take(r, len, &b->data) ? MV_ERR_PARSE : MV_OK;
+        return mv_rd_bytes(r, len, &b->data) ? MV_ERR_PARSE : MV_OK;
     }
     if (b->kind == MV_FRAME_PROOF)
-        return get_u64(r, &b->issued) || take(r, MV_FRAME_NONCE_BYTES, &b->nonce) || take(r, 32, &b->response)
+        return mv_rd_u64(r, &b->issued) || mv_rd_bytes(r, MV_FRAME_NONCE_BYTES, &b->nonce) || mv_rd_bytes(r, 32, &b->response)
                    ? MV_ERR_PARSE
                    : MV_OK;
     *what = "unknown kind";
     return MV_ERR_PARSE;
 }
 
-static mv_err block_item_any(rd *r, void *out, const char **what)
+static mv_err block_item_any(mv_rd *r, void *out, const char **what)
 {
     return block_item(r, out, what);
 }
 
 mv_err mv_frame_blocks_decode(const uint8_t *p, size_t len, mv_frame_blocks *out, mv_frame_fault *fault)
 {
-    rd r = {p, len};
+    mv_rd r = {p, len};
     const uint8_t *d = NULL;
     uint8_t dl = 0;
     uint32_t n = 0;
@@ -362,10 +300,10 @@ mv_err mv_frame_blocks_decode(const uint8_t *p, size_t len, mv_frame_blocks *out
     memset(out, 0, sizeof *out);
     if (!magic_ok(&r, "MVB1"))
         return refuse(fault, MVB1, NULL, MV_FRAME_NO_ITEM, "bad magic", MV_ERR_PARSE);
-    if (get_u8(&r, &dl) || take(&r, dl, &d) || !dept_ok(d, dl))
+    if (mv_rd_u8(&r, &dl) || mv_rd_bytes(&r, dl, &d) || !dept_ok(d, dl))
         return refuse(fault, MVB1, NULL, MV_FRAME_NO_ITEM, "malformed department (1 to 63 bytes, no NUL)",
                       MV_ERR_PARSE);
-    if (get_u32(&r, &n))
+    if (mv_rd_u32(&r, &n))
         return refuse(fault, MVB1, NULL, MV_FRAME_NO_ITEM, "truncated before the item count", MV_ERR_PARSE);
     if (n == 0)
         return refuse(fault, MVB1, NULL, MV_FRAME_NO_ITEM, "no items", MV_ERR_PARSE);
@@ -448,14 +386,14 @@ void mv_frame_blocks_add(mv_frame_writer *w, const mv_frame_block *b)
 static mv_err ids_decode(const uint8_t *p, size_t len, const char *magic, const char *frame, size_t size,
                          mv_frame_ids *out, mv_frame_fault *fault)
 {
-    rd r = {p, len};
+    mv_rd r = {p, len};
     uint32_t n = 0;
     if (!out || (!p && len))
         return MV_ERR_INVAL;
     memset(out, 0, sizeof *out);
     if (!magic_ok(&r, magic))
         return refuse(fault, frame, NULL, MV_FRAME_NO_ITEM, "bad magic", MV_ERR_PARSE);
-    if (get_u32(&r, &n) || n == 0 || n > MV_FRAME_MAX_GET)
+    if (mv_rd_u32(&r, &n) || n == 0 || n > MV_FRAME_MAX_GET)
         return refuse(fault, frame, NULL, MV_FRAME_NO_ITEM, "the count must be 1 to 4096", MV_ERR_PARSE);
     if (r.left != (size_t)n * size)
         return refuse(fault, frame, NULL, MV_FRAME_NO_ITEM, "the count does not match the body", MV_ERR_PARSE);
@@ -528,14 +466,14 @@ static size_t answer_cap(uint8_t kind)
     return kind == K_MVG1_ANSWER ? MV_FRAME_MAX_BLOCK : MV_FRAME_MAX_ENVELOPE;
 }
 
-static mv_err answer_item(rd *r, uint8_t kind, uint8_t *status, const uint8_t **data, size_t *len,
+static mv_err answer_item(mv_rd *r, uint8_t kind, uint8_t *status, const uint8_t **data, size_t *len,
                           const char **what)
 {
     uint32_t l = 0;
     *data = NULL;
     *len = 0;
     *what = "truncated";
-    if (get_u8(r, status) || get_u32(r, &l))
+    if (mv_rd_u8(r, status) || mv_rd_u32(r, &l))
         return MV_ERR_PARSE;
     int has = status_has_data(kind, *status);
     if (has < 0) {
@@ -550,7 +488,7 @@ static mv_err answer_item(rd *r, uint8_t kind, uint8_t *status, const uint8_t **
         *what = kind == K_MVG1_ANSWER ? "block larger than 8 MiB" : "envelope larger than 1 MiB";
         return MV_ERR_TOO_LARGE;
     }
-    if (take(r, l, data))
+    if (mv_rd_bytes(r, l, data))
         return MV_ERR_PARSE;
     *len = l;
     if (l == 0)
@@ -564,14 +502,14 @@ static mv_err answer_decode(const uint8_t *p, size_t len, uint32_t expect, uint8
     const char *magic = kind == K_MVG1_ANSWER ? "MVG1" : "MVQ1";
     const char *frame = kind == K_MVG1_ANSWER ? "MVG1 answer" : "MVQ1 answer";
     const char *noun = kind == K_MVG1_ANSWER ? "tag" : "id";
-    rd r = {p, len};
+    mv_rd r = {p, len};
     uint32_t n = 0;
     if (!out || (!p && len))
         return MV_ERR_INVAL;
     memset(out, 0, sizeof *out);
     if (!magic_ok(&r, magic))
         return refuse(fault, frame, NULL, MV_FRAME_NO_ITEM, "bad magic", MV_ERR_PARSE);
-    if (get_u32(&r, &n) || n != expect)
+    if (mv_rd_u32(&r, &n) || n != expect)
         return refuse(fault, frame, NULL, MV_FRAME_NO_ITEM, "not one item per item asked", MV_ERR_PARSE);
     if (n > r.left / ANSWER_ITEM_HEAD)
         return refuse(fault, frame, NULL, MV_FRAME_NO_ITEM, "item count larger than the body", MV_ERR_PARSE);
@@ -616,7 +554,7 @@ void mv_frame_answer_iter(const mv_frame_answer *a, mv_frame_iter *it)
 
 int mv_frame_answer_next(mv_frame_iter *it, uint8_t *status, const uint8_t **data, size_t *len)
 {
-    rd r = {it->p, it->left};
+    mv_rd r = {it->p, it->left};
     const char *what = NULL;
     if ((it->kind != K_MVG1_ANSWER && it->kind != K_MVQ1_ANSWER) || it->remaining == 0 ||
         answer_item(&r, it->kind, status, data, len, &what) != MV_OK)
@@ -675,7 +613,7 @@ void mv_frame_answer_close(mv_frame_writer *w, uint8_t status)
         return;
     }
     w->out->ptr[w->item_at] = status;
-    le32_put(w->out->ptr + w->item_at + 1, (uint32_t)n);
+    mv_le_put(w->out->ptr + w->item_at + 1, (uint32_t)n, 4);
     w->open = 0;
     w->count++;
 }
@@ -689,7 +627,7 @@ void mv_frame_answer_fail(mv_frame_writer *w, mv_err rc)
 
 #define MVP2 "MVP2 frame"
 
-static mv_err record_item(rd *r, mv_frame_record *rec, const char **what)
+static mv_err record_item(mv_rd *r, mv_frame_record *rec, const char **what)
 {
     const uint8_t *d = NULL;
     uint8_t dl = 0, nr = 0;
@@ -697,23 +635,23 @@ static mv_err record_item(rd *r, mv_frame_record *rec, const char **what)
     uint32_t nt = 0, el = 0;
     memset(rec, 0, sizeof *rec);
     *what = "truncated";
-    if (take(r, 16, &rec->id) || get_u8(r, &dl) || take(r, dl, &d))
+    if (mv_rd_bytes(r, 16, &rec->id) || mv_rd_u8(r, &dl) || mv_rd_bytes(r, dl, &d))
         return MV_ERR_PARSE;
     if (!dept_ok(d, dl)) {
         *what = "malformed department (1 to 63 bytes, no NUL)";
         return MV_ERR_PARSE;
     }
-    if (take(r, 32, &rec->patient) || take(r, 16, &rec->episode) || get_u16(r, &dg) ||
-        take(r, dg, &rec->delegation) || get_u8(r, &nr) || take(r, (size_t)nr * 32, &rec->readers) ||
-        get_u32(r, &nt))
+    if (mv_rd_bytes(r, 32, &rec->patient) || mv_rd_bytes(r, 16, &rec->episode) || mv_rd_u16(r, &dg) ||
+        mv_rd_bytes(r, dg, &rec->delegation) || mv_rd_u8(r, &nr) || mv_rd_bytes(r, (size_t)nr * 32, &rec->readers) ||
+        mv_rd_u32(r, &nt))
         return MV_ERR_PARSE;
-    if (nt > r->left / 32 || take(r, (size_t)nt * 32, &rec->tags) || get_u32(r, &el))
+    if (nt > r->left / 32 || mv_rd_bytes(r, (size_t)nt * 32, &rec->tags) || mv_rd_u32(r, &el))
         return MV_ERR_PARSE;
     if (el > MV_FRAME_MAX_ENVELOPE) {
         *what = "envelope larger than 1 MiB";
         return MV_ERR_TOO_LARGE;
     }
-    if (take(r, el, &rec->envelope))
+    if (mv_rd_bytes(r, el, &rec->envelope))
         return MV_ERR_PARSE;
     int kind = envelope_kind(rec->envelope, el);
     if (!kind) {
@@ -740,21 +678,21 @@ static mv_err record_item(rd *r, mv_frame_record *rec, const char **what)
     return MV_OK;
 }
 
-static mv_err record_item_any(rd *r, void *out, const char **what)
+static mv_err record_item_any(mv_rd *r, void *out, const char **what)
 {
     return record_item(r, out, what);
 }
 
 mv_err mv_frame_records_decode(const uint8_t *p, size_t len, mv_frame_records *out, mv_frame_fault *fault)
 {
-    rd r = {p, len};
+    mv_rd r = {p, len};
     uint32_t n = 0;
     if (!out || (!p && len))
         return MV_ERR_INVAL;
     memset(out, 0, sizeof *out);
     if (!magic_ok(&r, "MVP2"))
         return refuse(fault, MVP2, NULL, MV_FRAME_NO_ITEM, "bad magic", MV_ERR_PARSE);
-    if (get_u32(&r, &n))
+    if (mv_rd_u32(&r, &n))
         return refuse(fault, MVP2, NULL, MV_FRAME_NO_ITEM, "truncated before the record count", MV_ERR_PARSE);
     if (n == 0)
         return refuse(fault, MVP2, NULL, MV_FRAME_NO_ITEM, "no records", MV_ERR_PARSE);
@@ -830,7 +768,7 @@ void mv_frame_records_add(mv_frame_writer *w, const mv_frame_record *r)
 
 mv_err mv_frame_access_decode(const uint8_t *p, size_t len, mv_frame_access *out, mv_frame_fault *fault)
 {
-    rd r = {p, len};
+    mv_rd r = {p, len};
     uint8_t n = 0;
     uint32_t el = 0;
     if (!out || (!p && len))
@@ -838,19 +776,19 @@ mv_err mv_frame_access_decode(const uint8_t *p, size_t len, mv_frame_access *out
     memset(out, 0, sizeof *out);
     if (!magic_ok(&r, "MVA1"))
         return refuse(fault, MVA1, NULL, MV_FRAME_NO_ITEM, "bad magic", MV_ERR_PARSE);
-    if (get_u8(&r, &out->flags) || take(&r, 32, &out->patient) || get_u8(&r, &n))
+    if (mv_rd_u8(&r, &out->flags) || mv_rd_bytes(&r, 32, &out->patient) || mv_rd_u8(&r, &n))
         goto truncated;
     if (n > MV_FRAME_MAX_ACL) {
         memset(out, 0, sizeof *out);
         return refuse(fault, MVA1, NULL, MV_FRAME_NO_ITEM, "too many readers (at most 64)", MV_ERR_PARSE);
     }
-    if (take(&r, (size_t)n * 32, &out->readers) || get_u32(&r, &el))
+    if (mv_rd_bytes(&r, (size_t)n * 32, &out->readers) || mv_rd_u32(&r, &el))
         goto truncated;
     if (el > MV_FRAME_MAX_ENVELOPE) {
         memset(out, 0, sizeof *out);
         return refuse(fault, MVA1, NULL, MV_FRAME_NO_ITEM, "envelope larger than 1 MiB", MV_ERR_TOO_LARGE);
     }
-    if (take(&r, el, &out->envelope))
+    if (mv_rd_bytes(&r, el, &out->envelope))
         goto truncated;
     if (r.left) {
         memset(out, 0, sizeof *out);

@@ -18,12 +18,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/utf8.h"
 #include "medvault/mv_codec.h"
-#include "medvault/mv_json.h"
 #include "medvault/mv_log.h"
 #include "medvault/mv_mem.h"
 #include "net/http_conns.h"
+#include "net/http_server_internal.h"
 
 #define DEFAULT_THREADS 4
 #define MAX_THREADS 256
@@ -39,224 +38,6 @@
 #define MAX_URI 16384
 #define METRICS_TOKEN_MIN 16
 
-struct mv_http_server {
-    struct MHD_Daemon *daemon;
-    mv_http_handler_fn handler;
-    void *ctx;
-    mv_metrics *metrics;        /* the daemon's: shown only with the token */
-    mv_metrics *public_metrics; /* ours: request counts and durations, shown to anyone */
-    mv_http_answer_fn on_answer;
-    void *on_answer_ctx;
-    mv_httpconns *conns;
-    size_t max_body;
-    uint16_t port;
-    mv_http_body_gate_fn body_gate;
-    void *body_gate_ctx;
-    size_t n_content_types;
-    char content_types[MV_HTTP_MAX_CONTENT_TYPES][MV_HTTP_CONTENT_TYPE_MAX + 1];
-    char metrics_token[MV_HTTP_METRICS_TOKEN_MAX + 1]; /* "" = none; wiped on stop */
-    size_t metrics_token_len;
-    int metrics_private_only;
-    char requests_metric[96];
-    char duration_metric[96];
-    char refused_metric[96];
-    pthread_mutex_t lock;
-    pthread_cond_t idle;
-    size_t in_flight; /* requests whose line was received and that are not yet completed */
-};
-
-/* One request, created when its request line arrives and freed when MHD completes it. */
-typedef struct conn_state {
-    mv_http_server *srv;
-    struct MHD_Connection *conn;
-    mv_httpconn *tc; /* the connection's deadlines (http_conns.c); NULL if it has none */
-    double start;
-    char *uri;  /* raw request target, as received */
-    char *path; /* uri up to '?' */
-    mv_buf body;
-    uint64_t seen;  /* body bytes received (kept or not) */
-    int started;    /* the access handler has seen the headers */
-    int too_large;  /* body exceeded max_body: discard the rest, answer 413 */
-    int gate_asked; /* the body gate was consulted (at most once) */
-    int gate_ok;    /* ... and allowed the whole body */
-    int answered;  /* a response is queued */
-    int builtin;   /* /healthz or /metrics: not audited */
-    int has_principal;
-    uint8_t principal[32]; /* the subject mv_http_verify(_key) verified on this request */
-    const char *method;    /* MHD's, valid for the request */
-    char remote[INET_ADDRSTRLEN];
-} conn_state;
-
-/* ---- responses ---- */
-
-static int token_char(unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           (c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL);
-}
-
-static int eq_nocase(const char *a, const char *b)
-{
-    for (; *a && *b; a++, b++) {
-        char x = *a, y = *b;
-        if (x >= 'A' && x <= 'Z')
-            x = (char)(x - 'A' + 'a');
-        if (y >= 'A' && y <= 'Z')
-            y = (char)(y - 'A' + 'a');
-        if (x != y)
-            return 0;
-    }
-    return *a == *b;
-}
-
-mv_err mv_http_response_header(mv_http_response *r, const char *name, const char *value)
-{
-    static const char *const reserved[] = {"content-length", "content-type", "cache-control", "connection",
-                                           "transfer-encoding"};
-    size_t nl, vl;
-    if (!r || !name || !value)
-        return MV_ERR_INVAL;
-    nl = strnlen(name, MV_HTTP_HEADER_NAME_MAX);
-    vl = strnlen(value, MV_HTTP_HEADER_VALUE_MAX);
-    if (nl == 0 || nl >= MV_HTTP_HEADER_NAME_MAX || vl >= MV_HTTP_HEADER_VALUE_MAX)
-        return MV_ERR_INVAL;
-    for (size_t i = 0; i < nl; i++)
-        if (!token_char((unsigned char)name[i]))
-            return MV_ERR_INVAL;
-    for (size_t i = 0; i < vl; i++) {
-        unsigned char c = (unsigned char)value[i];
-        if ((c < 0x20 && c != '\t') || c >= 0x7f)
-            return MV_ERR_INVAL;
-    }
-    for (size_t i = 0; i < sizeof reserved / sizeof *reserved; i++)
-        if (eq_nocase(name, reserved[i]))
-            return MV_ERR_INVAL;
-    if (r->n_headers >= MV_HTTP_MAX_HEADERS)
-        return MV_ERR_TOO_LARGE;
-    memcpy(r->header_names[r->n_headers], name, nl + 1);
-    memcpy(r->header_values[r->n_headers], value, vl + 1);
-    r->n_headers++;
-    return MV_OK;
-}
-
-mv_err mv_http_response_audit_note(mv_http_response *r, const char *note)
-{
-    size_t n;
-    if (!r || !note || (n = strnlen(note, MV_HTTP_AUDIT_NOTE_MAX + 1)) == 0 || n > MV_HTTP_AUDIT_NOTE_MAX ||
-        strspn(note, "abcdefghijklmnopqrstuvwxyz0123456789:_.-") != n)
-        return MV_ERR_INVAL;
-    memcpy(r->audit_note, note, n + 1);
-    return MV_OK;
-}
-
-static void set_content_type(mv_http_response *r, const char *ct)
-{
-    size_t n = strlen(ct);
-    if (n >= sizeof r->content_type)
-        n = sizeof r->content_type - 1;
-    memcpy(r->content_type, ct, n);
-    r->content_type[n] = 0;
-}
-
-void mv_http_respond_json_error(mv_http_response *r, int status, const char *message)
-{
-    static const char fallback[] = "{\"error\":\"error\"}";
-    if (!r)
-        return;
-    r->status = status;
-    set_content_type(r, "application/json");
-    mv_buf_reset(&r->body);
-    if (!message)
-        message = "error";
-    if (mv_buf_puts(&r->body, "{\"error\":") != MV_OK ||
-        mv_json_write_str(&r->body, message, strlen(message)) != MV_OK || mv_buf_puts(&r->body, "}") != MV_OK) {
-        mv_buf_reset(&r->body);
-        if (mv_buf_append(&r->body, fallback, sizeof fallback - 1) != MV_OK)
-            mv_buf_clear(&r->body); /* cannot even allocate: an empty body still has a status */
-    }
-}
-
-void mv_http_respond_json(mv_http_response *r, int status, const mv_buf *b)
-{
-    if (!r)
-        return;
-    mv_buf_reset(&r->body);
-    if (!b || (b->len && mv_buf_append(&r->body, b->ptr, b->len) != MV_OK)) {
-        mv_http_respond_json_error(r, 500, "response too large");
-        return;
-    }
-    r->status = status;
-    set_content_type(r, "application/json");
-}
-
-void mv_http_respond_built(mv_http_response *r, mv_err rc, int status, const mv_buf *b)
-{
-    if (rc == MV_OK)
-        mv_http_respond_json(r, status, b);
-    else
-        mv_http_respond_json_error(r, 500, "internal error");
-}
-
-void mv_http_respond_fmt(mv_http_response *r, int status, const char *fmt, ...)
-{
-    va_list ap;
-    if (!r || !fmt)
-        return;
-    mv_buf_reset(&r->body);
-    va_start(ap, fmt);
-    mv_err rc = mv_buf_vprintf(&r->body, fmt, ap);
-    va_end(ap);
-    if (rc != MV_OK) {
-        mv_http_respond_json_error(r, 500, "internal error");
-        return;
-    }
-    r->status = status;
-    set_content_type(r, "application/json");
-}
-
-void mv_http_respond_bytes(mv_http_response *r, int status, const uint8_t *bytes, size_t n)
-{
-    if (!r)
-        return;
-    mv_buf_reset(&r->body);
-    if (n && (!bytes || mv_buf_append(&r->body, bytes, n) != MV_OK)) {
-        mv_http_respond_json_error(r, 500, "response too large");
-        return;
-    }
-    r->status = status;
-    set_content_type(r, "application/octet-stream");
-}
-
-void mv_http_respond_auth_failure(mv_http_response *r, mv_err rc)
-{
-    switch (rc) {
-    case MV_ERR_EXPIRED:
-        mv_http_respond_json_error(r, 401, "credential expired or request date outside the allowed skew");
-        return;
-    case MV_ERR_REPLAY:
-        mv_http_respond_json_error(r, 401, "replayed request nonce");
-        return;
-    case MV_ERR_BUSY:
-        mv_http_respond_json_error(r, 503, "replay cache full; retry shortly");
-        return;
-    case MV_ERR_MISDIRECTED:
-        mv_http_respond_json_error(r, 421, "request signed for another service (MV-Target is not this service)");
-        return;
-    case MV_ERR_VERIFY:
-        mv_http_respond_json_error(r, 400, "the body does not match its signed MV-Content-SHA256");
-        return;
-    case MV_ERR_PROTOCOL:
-        mv_http_respond_json_error(r, 401, "signed requests v2 are required (MV-Target missing; docs/api.md)");
-        return;
-    case MV_OK: case MV_ERR_NOMEM: case MV_ERR_INVAL: case MV_ERR_AUTH: case MV_ERR_TOO_LARGE:
-    case MV_ERR_PARSE: case MV_ERR_IO: case MV_ERR_NOT_FOUND: case MV_ERR_CRYPTO: case MV_ERR_BAD_STATE:
-    case MV_ERR_RATE_LIMITED: case MV_ERR_NET: case MV_ERR_TIMEOUT: case MV_ERR_IDENTITY:
-    case MV_ERR_FORBIDDEN: case MV_ERR_EXISTS:
-    case MV_ERR_UNAVAILABLE: case MV_ERR_HTTP:
-        break;
-    }
-    mv_http_respond_json_error(r, 401, "authentication failed: missing or invalid signature or credential");
-}
 
 static void response_init(mv_http_response *r)
 {
@@ -479,9 +260,9 @@ static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const c
     framing *f = cls;
     (void)kind;
     (void)value;
-    if (key && eq_nocase(key, MHD_HTTP_HEADER_CONTENT_LENGTH))
+    if (key && net_eq_nocase(key, MHD_HTTP_HEADER_CONTENT_LENGTH))
         f->n_cl++;
-    else if (key && eq_nocase(key, MHD_HTTP_HEADER_TRANSFER_ENCODING))
+    else if (key && net_eq_nocase(key, MHD_HTTP_HEADER_TRANSFER_ENCODING))
         f->n_te++;
     return MHD_YES;
 }
@@ -503,7 +284,7 @@ static int content_type_ok(const mv_http_server *srv, const char *ct)
     memcpy(media, ct, n);
     media[n] = 0;
     for (size_t i = 0; i < srv->n_content_types; i++)
-        if (eq_nocase(media, srv->content_types[i]))
+        if (net_eq_nocase(media, srv->content_types[i]))
             return 1;
     return 0;
 }
@@ -568,7 +349,7 @@ static enum MHD_Result on_headers(conn_state *st, struct MHD_Connection *conn, c
         return send_error(st, conn, 400, "more than one content-length");
     if (f.n_te > 1 || (f.n_te && f.n_cl))
         return send_error(st, conn, 400, "content-length and transfer-encoding together, or transfer-encoding twice");
-    if (te && !eq_nocase(te, "chunked"))
+    if (te && !net_eq_nocase(te, "chunked"))
         return send_error(st, conn, 501, "transfer-encoding other than chunked");
     if (cl && !parse_content_length(cl, &len))
         return all_digits(cl) ? send_error(st, conn, 413, "request body too large")
@@ -629,7 +410,7 @@ static int metrics_auth(const mv_http_server *srv, const char *authz)
     char head[sizeof scheme];
     memcpy(head, authz, sizeof scheme - 1);
     head[sizeof scheme - 1] = 0;
-    if (!eq_nocase(head, scheme))
+    if (!net_eq_nocase(head, scheme))
         return -1;
     const char *tok = authz + sizeof scheme - 1;
     while (*tok == ' ')
@@ -651,7 +432,7 @@ static void serve_metrics(mv_http_server *srv, const mv_http_request *req, mv_ht
         return;
     }
     resp->status = 200;
-    set_content_type(resp, "text/plain; version=0.0.4; charset=utf-8");
+    net_set_content_type(resp, "text/plain; version=0.0.4; charset=utf-8");
     if (mv_metrics_render(srv->public_metrics, &resp->body) != MV_OK ||
         (auth == 1 && mv_metrics_render(srv->metrics, &resp->body) != MV_OK))
         mv_http_respond_json_error(resp, 500, "metrics unavailable");
@@ -665,7 +446,7 @@ static void dispatch(conn_state *st, const char *method, mv_http_response *resp)
     if (get && strcmp(st->path, "/healthz") == 0) {
         st->builtin = 1;
         resp->status = 200;
-        set_content_type(resp, "text/plain; charset=utf-8");
+        net_set_content_type(resp, "text/plain; charset=utf-8");
         if (mv_buf_puts(&resp->body, "ok\n") != MV_OK)
             mv_http_respond_json_error(resp, 503, "server busy");
         return;
@@ -778,15 +559,6 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 
 /* ---- lifecycle ---- */
 
-const char *mv_http_header(const mv_http_request *r, const char *name)
-{
-    const conn_state *st;
-    if (!r || !name || !r->impl)
-        return NULL;
-    st = r->impl;
-    return MHD_lookup_connection_value(st->conn, MHD_HEADER_KIND, name);
-}
-
 /* "a.b.c.d:port" -> sockaddr_in. */
 static mv_err parse_listen(const char *s, struct sockaddr_in *sa)
 {
@@ -841,7 +613,7 @@ static mv_err copy_content_types(mv_http_server *srv, const char *const *types)
             slash >= n - 1 || strchr(t + slash + 1, '/'))
             return MV_ERR_INVAL;
         for (size_t k = 0; k < n; k++)
-            if (t[k] != '/' && (!token_char((unsigned char)t[k]) || (t[k] >= 'A' && t[k] <= 'Z')))
+            if (t[k] != '/' && (!net_token_char((unsigned char)t[k]) || (t[k] >= 'A' && t[k] <= 'Z')))
                 return MV_ERR_INVAL;
         memcpy(srv->content_types[i], t, n + 1);
         srv->n_content_types = i + 1;
@@ -1004,149 +776,4 @@ void mv_http_server_stop(mv_http_server *s)
     if (fd != MHD_INVALID_SOCKET)
         close(fd);
     server_free(s, 1);
-}
-
-/* Remembers the verified subject on the server's request state (r->impl is NULL for requests
- * a test builds by hand). */
-static void note_principal(const mv_http_request *r, const uint8_t subject[32])
-{
-    conn_state *st = r->impl;
-    if (!st)
-        return;
-    memcpy(st->principal, subject, 32);
-    st->has_principal = 1;
-}
-
-static void auth_request_of(const mv_http_request *r, mv_auth_request *ar)
-{
-    *ar = (mv_auth_request){
-        .method = r->method,
-        .path_and_query = r->path_and_query,
-        .body = r->body,
-        .body_len = r->body_len,
-        .key = mv_http_header(r, "MV-Key"),
-        .date = mv_http_header(r, "MV-Date"),
-        .nonce = mv_http_header(r, "MV-Nonce"),
-        .target = mv_http_header(r, "MV-Target"),
-        .body_sha256 = mv_http_header(r, "MV-Content-SHA256"),
-        .credential = mv_http_header(r, "MV-Credential"),
-        .signature = mv_http_header(r, "MV-Signature"),
-    };
-}
-
-mv_err mv_http_verify(mv_auth_verifier *v, const mv_http_request *r, uint64_t now, mv_credential *out_cred)
-{
-    mv_auth_failure why;
-    return mv_http_verify_ex(v, r, now, out_cred, &why);
-}
-
-mv_err mv_http_verify_key(mv_auth_verifier *v, const mv_http_request *r, uint64_t now, uint8_t key_out[static 32])
-{
-    mv_auth_request ar;
-    if (!v || !r)
-        return MV_ERR_INVAL;
-    auth_request_of(r, &ar);
-    mv_err rc = mv_auth_verify_key(v, &ar, now, key_out);
-    if (rc == MV_OK)
-        note_principal(r, key_out);
-    return rc;
-}
-
-mv_err mv_http_verify_ex(mv_auth_verifier *v, const mv_http_request *r, uint64_t now, mv_credential *out_cred,
-                         mv_auth_failure *why)
-{
-    mv_auth_request ar;
-    if (!v || !r || !why)
-        return MV_ERR_INVAL;
-    auth_request_of(r, &ar);
-    mv_credential local;
-    mv_credential *c = out_cred ? out_cred : &local;
-    mv_err rc = mv_auth_verify_ex(v, &ar, now, c, why);
-    if (rc == MV_OK)
-        note_principal(r, c->subject);
-    if (c == &local)
-        mv_wipe(&local, sizeof local);
-    return rc;
-}
-
-int mv_http_gate_signed(void *verifier, const mv_http_request *req)
-{
-    mv_auth_request ar;
-    if (!verifier || !req)
-        return 0;
-    auth_request_of(req, &ar);
-    /* Everything but the nonce and the body itself: the signature over the digest the client
-     * announced in MV-Content-SHA256, the credential, the target, the window, revocation. */
-    return mv_auth_preverify(verifier, &ar, (uint64_t)time(NULL), 1) == MV_OK;
-}
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Decodes one form value text[0..len) into out[0..cap) (see mv_http_form_get). */
-static mv_err form_decode(const char *text, size_t len, char *out, size_t cap)
-{
-    size_t o = 0;
-    for (size_t j = 0; j < len; j++) {
-        int c = (unsigned char)text[j];
-        if (c == '+') {
-            c = ' ';
-        } else if (c == '%') {
-            int hi, lo;
-            if (len - j < 3 || (hi = hexval(text[j + 1])) < 0 || (lo = hexval(text[j + 2])) < 0)
-                return MV_ERR_PARSE;
-            c = hi * 16 + lo;
-            j += 2;
-        }
-        if (c < 0x20 || c == 0x7f)
-            return MV_ERR_PARSE;
-        if (o + 1 >= cap)
-            return MV_ERR_TOO_LARGE;
-        out[o++] = (char)c;
-    }
-    out[o] = 0;
-    for (size_t k = 0; k < o;) {
-        size_t l = mv_utf8_seq((const unsigned char *)out + k, o - k);
-        if (!l)
-            return MV_ERR_PARSE;
-        k += l;
-    }
-    return MV_OK;
-}
-
-mv_err mv_http_form_get(const char *text, size_t len, const char *name, char *out, size_t cap)
-{
-    if (!text || !name || !out || cap == 0)
-        return MV_ERR_INVAL;
-    out[0] = 0;
-    size_t nl = strlen(name), i = 0;
-    if (nl == 0)
-        return MV_ERR_INVAL;
-    while (i <= len) {
-        size_t end = i;
-        while (end < len && text[end] != '&')
-            end++;
-        if (end - i > nl && !memcmp(text + i, name, nl) && text[i + nl] == '=') {
-            mv_err rc = form_decode(text + i + nl + 1, end - i - nl - 1, out, cap);
-            if (rc != MV_OK)
-                mv_wipe(out, cap); /* no half-decoded value is left behind */
-            return rc;
-        }
-        i = end + 1;
-    }
-    return MV_ERR_NOT_FOUND;
-}
-
-const char *mv_http_query(const mv_http_request *r)
-{
-    const char *q = r && r->path_and_query ? strchr(r->path_and_query, '?') : NULL;
-    return q ? q + 1 : "";
 }

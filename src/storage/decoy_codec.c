@@ -5,29 +5,14 @@
 #include <string.h>
 
 #include "medvault/mv_mem.h"
-#include "byte_reader.h"
+#include "core/endian.h"
 
-static mv_err put_u16(mv_buf *b, uint16_t v)
-{
-    uint8_t le[2] = {(uint8_t)v, (uint8_t)(v >> 8)};
-    return mv_buf_append(b, le, 2);
-}
-
-static mv_err put_u64(mv_buf *b, uint64_t v)
+/* Appends v as n little-endian bytes (n = 2, 4 or 8). */
+static mv_err put_le(mv_buf *b, uint64_t v, size_t n)
 {
     uint8_t le[8];
-    for (int i = 0; i < 8; i++)
-        le[i] = (uint8_t)(v >> (8 * i));
-    return mv_buf_append(b, le, 8);
-}
-
-static int rd_u16(storage_rd *r, uint16_t *out)
-{
-    const uint8_t *p;
-    if (storage_rd_bytes(r, 2, &p))
-        return -1;
-    *out = (uint16_t)(p[0] | p[1] << 8);
-    return 0;
+    mv_le_put(le, v, n);
+    return mv_buf_append(b, le, n);
 }
 
 void mv_decoy_shape_init(mv_decoy_shape *s)
@@ -65,16 +50,16 @@ static mv_err shape_put(const mv_decoy_shape *s, mv_buf *out)
     uint8_t dlen = (uint8_t)strnlen(s->department, sizeof s->department), head[2] = {2, s->kind};
     if ((rc = mv_buf_append(out, head, 2)) != MV_OK || (rc = mv_buf_append(out, s->id, 16)) != MV_OK ||
         (rc = mv_buf_append(out, &dlen, 1)) != MV_OK || (rc = mv_buf_append(out, s->department, dlen)) != MV_OK ||
-        (rc = put_u64(out, s->created)) != MV_OK || (rc = mv_buf_append(out, s->owner, 32)) != MV_OK ||
+        (rc = put_le(out, s->created, 8)) != MV_OK || (rc = mv_buf_append(out, s->owner, 32)) != MV_OK ||
         (rc = mv_buf_append(out, s->patient, 32)) != MV_OK || (rc = mv_buf_append(out, s->episode, 16)) != MV_OK ||
-        (rc = storage_put_u32(out, s->env_len)) != MV_OK ||
+        (rc = put_le(out, s->env_len, 4)) != MV_OK ||
         (s->kind == MV_DECOY_MVE2 && (rc = mv_buf_append(out, s->kid, 16)) != MV_OK) ||
         (rc = mv_buf_append(out, &s->n_readers, 1)) != MV_OK ||
         (rc = mv_buf_append(out, s->readers, (size_t)s->n_readers * 32)) != MV_OK ||
-        (rc = storage_put_u32(out, s->n_blocks)) != MV_OK)
+        (rc = put_le(out, s->n_blocks, 4)) != MV_OK)
         return rc;
     for (uint32_t i = 0; i < s->n_blocks; i++)
-        if ((rc = storage_put_u32(out, s->block_len[i])) != MV_OK)
+        if ((rc = put_le(out, s->block_len[i], 4)) != MV_OK)
             return rc;
     return MV_OK;
 }
@@ -100,53 +85,53 @@ mv_err mv_decoy_shape_encode(const mv_decoy_shape *s, mv_buf *out)
 }
 
 /* Decodes one shape of the given encoding version (1 or 2). */
-static mv_err shape_get(storage_rd *r, int version, mv_decoy_shape *out)
+static mv_err shape_get(mv_rd *r, int version, mv_decoy_shape *out)
 {
     const uint8_t *p;
     uint8_t dlen, n_readers, v, kind = MV_DECOY_MVE1;
     uint32_t n_blocks;
-    if (version == 2 && (storage_rd_u8(r, &v) || v != 2 || storage_rd_u8(r, &kind) || kind > MV_DECOY_MVK1))
+    if (version == 2 && (mv_rd_u8(r, &v) || v != 2 || mv_rd_u8(r, &kind) || kind > MV_DECOY_MVK1))
         return MV_ERR_PARSE;
     out->kind = kind;
-    if (storage_rd_bytes(r, 16, &p))
+    if (mv_rd_bytes(r, 16, &p))
         return MV_ERR_PARSE;
     memcpy(out->id, p, 16);
-    if (storage_rd_u8(r, &dlen) || dlen > MV_DECOY_DEPT_MAX || storage_rd_bytes(r, dlen, &p))
+    if (mv_rd_u8(r, &dlen) || dlen > MV_DECOY_DEPT_MAX || mv_rd_bytes(r, dlen, &p))
         return MV_ERR_PARSE;
     if (dlen && memchr(p, 0, dlen))
         return MV_ERR_PARSE;
     memcpy(out->department, p, dlen);
     out->department[dlen] = 0;
-    if (storage_rd_u64(r, &out->created) || storage_rd_bytes(r, 32, &p))
+    if (mv_rd_u64(r, &out->created) || mv_rd_bytes(r, 32, &p))
         return MV_ERR_PARSE;
     memcpy(out->owner, p, 32);
-    if (storage_rd_bytes(r, 32, &p))
+    if (mv_rd_bytes(r, 32, &p))
         return MV_ERR_PARSE;
     memcpy(out->patient, p, 32);
-    if (storage_rd_bytes(r, 16, &p))
+    if (mv_rd_bytes(r, 16, &p))
         return MV_ERR_PARSE;
     memcpy(out->episode, p, 16);
-    if (storage_rd_u32(r, &out->env_len))
+    if (mv_rd_u32(r, &out->env_len))
         return MV_ERR_PARSE;
     if (kind == MV_DECOY_MVE2) {
-        if (storage_rd_bytes(r, 16, &p))
+        if (mv_rd_bytes(r, 16, &p))
             return MV_ERR_PARSE;
         memcpy(out->kid, p, 16);
     } else if (kind == MV_DECOY_MVK1) {
         memcpy(out->kid, out->id, 16);
     }
-    if (storage_rd_u8(r, &n_readers) || !readers_ok(kind, n_readers) || storage_rd_bytes(r, (size_t)n_readers * 32, &p))
+    if (mv_rd_u8(r, &n_readers) || !readers_ok(kind, n_readers) || mv_rd_bytes(r, (size_t)n_readers * 32, &p))
         return MV_ERR_PARSE;
     out->n_readers = n_readers;
     memcpy(out->readers, p, (size_t)n_readers * 32);
-    if (storage_rd_u32(r, &n_blocks))
+    if (mv_rd_u32(r, &n_blocks))
         return MV_ERR_PARSE;
     if (n_blocks > MV_DECOY_MAX_BLOCKS)
         return MV_ERR_TOO_LARGE;
     if (kind == MV_DECOY_MVK1 && n_blocks)
         return MV_ERR_PARSE; /* a keyset names no blocks */
     /* Allocate only what the input can back: 4 bytes per announced length. */
-    if (storage_rd_bytes(r, (size_t)n_blocks * 4, &p))
+    if (mv_rd_bytes(r, (size_t)n_blocks * 4, &p))
         return MV_ERR_PARSE;
     if (n_blocks) {
         out->block_len = mv_mallocarray(n_blocks, sizeof *out->block_len);
@@ -167,14 +152,14 @@ static mv_err shape_decode(const uint8_t *in, size_t len, int version, size_t *u
         return MV_ERR_INVAL;
     mv_decoy_shape_clear(out);
     *used = 0;
-    storage_rd r;
-    storage_rd_init(&r, in, len);
+    mv_rd r;
+    mv_rd_init(&r, in, len);
     mv_err rc = shape_get(&r, version, out);
     if (rc != MV_OK) {
         mv_decoy_shape_clear(out);
         return rc;
     }
-    *used = r.off;
+    *used = len - r.left;
     return MV_OK;
 }
 
@@ -229,13 +214,13 @@ mv_err mv_decoy_forward_encode(const mv_decoy_forward *f, mv_buf *out)
     size_t len0 = out->len;
     mv_err rc;
     if ((rc = mv_buf_append(out, "MVX2", 4)) != MV_OK || (rc = mv_buf_append(out, &f->reason, 1)) != MV_OK ||
-        (rc = mv_buf_append(out, f->principal, 32)) != MV_OK || (rc = put_u16(out, (uint16_t)mlen)) != MV_OK ||
+        (rc = mv_buf_append(out, f->principal, 32)) != MV_OK || (rc = put_le(out, (uint16_t)mlen, 2)) != MV_OK ||
         (rc = mv_buf_append(out, f->method, mlen)) != MV_OK ||
-        (rc = put_u16(out, (uint16_t)f->path_len)) != MV_OK ||
+        (rc = put_le(out, (uint16_t)f->path_len, 2)) != MV_OK ||
         (rc = mv_buf_append(out, f->path, f->path_len)) != MV_OK ||
-        (rc = storage_put_u32(out, (uint32_t)f->body_len)) != MV_OK ||
+        (rc = put_le(out, (uint32_t)f->body_len, 4)) != MV_OK ||
         (rc = mv_buf_append(out, f->body, f->body_len)) != MV_OK ||
-        (rc = storage_put_u32(out, (uint32_t)f->n_shapes)) != MV_OK)
+        (rc = put_le(out, (uint32_t)f->n_shapes, 4)) != MV_OK)
         goto out;
     for (size_t i = 0; i < f->n_shapes; i++)
         if ((rc = shape_put(&f->shapes[i], out)) != MV_OK)
@@ -247,7 +232,7 @@ out:
 }
 
 /* Decodes n shapes of the given version from r into a fresh array (NULL when n is 0). */
-static mv_err shapes_get(storage_rd *r, int version, uint32_t n, mv_decoy_shape **out)
+static mv_err shapes_get(mv_rd *r, int version, uint32_t n, mv_decoy_shape **out)
 {
     *out = NULL;
     if (n > MV_DECOY_MAX_SHAPES)
@@ -257,7 +242,7 @@ static mv_err shapes_get(storage_rd *r, int version, uint32_t n, mv_decoy_shape 
     /* The smallest shape is 16+1+8+32+32+16+4+1+32+4 = 146 bytes in version 1, and in version 2
      * 2 bytes more, but an MVE2 shape may have no reader entry (16 bytes of kid instead of 32 of
      * a key): 132. Bound the array by the input. */
-    if (storage_rd_left(r) / (version == 1 ? 146 : 132) < n)
+    if (r->left / (version == 1 ? 146 : 132) < n)
         return MV_ERR_PARSE;
     mv_decoy_shape *a = mv_calloc(n, sizeof *a);
     if (!a)
@@ -279,37 +264,37 @@ mv_err mv_decoy_forward_decode(const uint8_t *in, size_t len, mv_decoy_forward *
     if (!out || (!in && len))
         return MV_ERR_INVAL;
     mv_decoy_forward_clear(out);
-    storage_rd r;
-    storage_rd_init(&r, in, len);
+    mv_rd r;
+    mv_rd_init(&r, in, len);
     const uint8_t *p;
     uint16_t mlen, plen;
     uint32_t blen, n;
     mv_err rc = MV_ERR_PARSE;
     int version = 0;
-    if (storage_rd_bytes(&r, 4, &p) || (version = memcmp(p, "MVX2", 4) == 0 ? 2 : memcmp(p, "MVX1", 4) == 0) == 0 ||
-        storage_rd_u8(&r, &out->reason) ||
-        out->reason < MV_DECOY_UNAUTHENTICATED || out->reason > MV_DECOY_PROFILE || storage_rd_bytes(&r, 32, &p))
+    if (mv_rd_bytes(&r, 4, &p) || (version = memcmp(p, "MVX2", 4) == 0 ? 2 : memcmp(p, "MVX1", 4) == 0) == 0 ||
+        mv_rd_u8(&r, &out->reason) ||
+        out->reason < MV_DECOY_UNAUTHENTICATED || out->reason > MV_DECOY_PROFILE || mv_rd_bytes(&r, 32, &p))
         goto out;
     memcpy(out->principal, p, 32);
-    if (rd_u16(&r, &mlen) || mlen == 0 || mlen > MV_DECOY_METHOD_MAX || storage_rd_bytes(&r, mlen, &p) ||
+    if (mv_rd_u16(&r, &mlen) || mlen == 0 || mlen > MV_DECOY_METHOD_MAX || mv_rd_bytes(&r, mlen, &p) ||
         !text_ok(p, mlen))
         goto out;
     memcpy(out->method, p, mlen);
     out->method[mlen] = 0;
-    if (rd_u16(&r, &plen) || plen == 0 || storage_rd_bytes(&r, plen, &p) || !text_ok(p, plen))
+    if (mv_rd_u16(&r, &plen) || plen == 0 || mv_rd_bytes(&r, plen, &p) || !text_ok(p, plen))
         goto out;
     out->path = (const char *)p;
     out->path_len = plen;
-    if (storage_rd_u32(&r, &blen) || storage_rd_bytes(&r, blen, &p))
+    if (mv_rd_u32(&r, &blen) || mv_rd_bytes(&r, blen, &p))
         goto out;
     out->body = blen ? p : NULL;
     out->body_len = blen;
-    if (storage_rd_u32(&r, &n))
+    if (mv_rd_u32(&r, &n))
         goto out;
     if ((rc = shapes_get(&r, version, n, &out->shapes)) != MV_OK)
         goto out;
     out->n_shapes = n;
-    rc = storage_rd_left(&r) == 0 ? MV_OK : MV_ERR_PARSE;
+    rc = r.left == 0 ? MV_OK : MV_ERR_PARSE;
 out:
     if (rc != MV_OK)
         mv_decoy_forward_clear(out);
@@ -327,7 +312,7 @@ mv_err mv_decoy_shapes_encode(const mv_decoy_shape *shapes, size_t n, mv_buf *ou
             return MV_ERR_INVAL;
     size_t len0 = out->len;
     mv_err rc;
-    if ((rc = mv_buf_append(out, "MVH2", 4)) != MV_OK || (rc = storage_put_u32(out, (uint32_t)n)) != MV_OK)
+    if ((rc = mv_buf_append(out, "MVH2", 4)) != MV_OK || (rc = put_le(out, (uint32_t)n, 4)) != MV_OK)
         goto out;
     for (size_t i = 0; i < n; i++)
         if ((rc = shape_put(&shapes[i], out)) != MV_OK)
@@ -344,19 +329,19 @@ mv_err mv_decoy_shapes_decode(const uint8_t *in, size_t len, mv_decoy_shape **ou
         return MV_ERR_INVAL;
     *out = NULL;
     *n = 0;
-    storage_rd r;
-    storage_rd_init(&r, in, len);
+    mv_rd r;
+    mv_rd_init(&r, in, len);
     const uint8_t *p;
     uint32_t cnt;
     mv_decoy_shape *a = NULL;
     int version = 0;
-    if (storage_rd_bytes(&r, 4, &p) || (version = memcmp(p, "MVH2", 4) == 0 ? 2 : memcmp(p, "MVH1", 4) == 0) == 0 ||
-        storage_rd_u32(&r, &cnt))
+    if (mv_rd_bytes(&r, 4, &p) || (version = memcmp(p, "MVH2", 4) == 0 ? 2 : memcmp(p, "MVH1", 4) == 0) == 0 ||
+        mv_rd_u32(&r, &cnt))
         return MV_ERR_PARSE;
     mv_err rc = shapes_get(&r, version, cnt, &a);
     if (rc != MV_OK)
         return rc;
-    if (storage_rd_left(&r) != 0) {
+    if (r.left != 0) {
         mv_decoy_shapes_free(a, cnt);
         return MV_ERR_PARSE;
     }

@@ -17,7 +17,7 @@
 #include "medvault/mv_hash.h"
 #include "medvault/mv_log.h"
 #include "medvault/mv_mem.h"
-#include "byte_reader.h"
+#include "core/endian.h"
 
 enum { DB_META, DB_SETS, DB_SET_IDS, DB_SHAPES, DB_TAGS, DB_COUNT };
 static const char *const db_names[DB_COUNT] = {"meta", "sets", "set_ids", "shapes", "tags"};
@@ -62,11 +62,14 @@ static mv_err map_err(int e)
 
 /* Reads a minimal varint; -1 when truncated, overlong or above max. */
 /* One minimal varint of at most max from r (mv_varint_get), 0 or -1. */
-static int varint_get(storage_rd *r, uint64_t max, uint64_t *out)
+static int varint_get(mv_rd *r, uint64_t max, uint64_t *out)
 {
     uint64_t v;
-    if (!mv_varint_get(r->p, r->len, &r->off, &v) || v > max)
+    size_t used = 0;
+    if (!mv_varint_get(r->p, r->left, &used, &v) || v > max)
         return -1;
+    r->p += used;
+    r->left -= used;
     *out = v;
     return 0;
 }
@@ -93,24 +96,24 @@ static size_t set_encode(const mv_decoy_shape *s, uint8_t *set)
 
 static mv_err set_decode(const uint8_t *p, size_t len, mv_decoy_shape *s)
 {
-    storage_rd r;
+    mv_rd r;
     const uint8_t *q;
     uint8_t kind, dlen, n;
-    storage_rd_init(&r, p, len);
-    if (storage_rd_u8(&r, &kind) || kind > MV_DECOY_MVK1 || storage_rd_u8(&r, &dlen) || dlen > MV_DECOY_DEPT_MAX ||
-        storage_rd_bytes(&r, dlen, &q) || (dlen && memchr(q, 0, dlen)))
+    mv_rd_init(&r, p, len);
+    if (mv_rd_u8(&r, &kind) || kind > MV_DECOY_MVK1 || mv_rd_u8(&r, &dlen) || dlen > MV_DECOY_DEPT_MAX ||
+        mv_rd_bytes(&r, dlen, &q) || (dlen && memchr(q, 0, dlen)))
         return MV_ERR_PARSE;
     s->kind = kind;
     memcpy(s->department, q, dlen);
     s->department[dlen] = 0;
-    if (storage_rd_bytes(&r, 96, &q))
+    if (mv_rd_bytes(&r, 96, &q))
         return MV_ERR_PARSE;
     memcpy(s->owner, q, 32);
     memcpy(s->patient, q + 32, 32);
     memcpy(s->episode, q + 64, 16);
     memcpy(s->kid, q + 80, 16);
-    if (storage_rd_u8(&r, &n) || n > MV_DECOY_MAX_READERS || storage_rd_bytes(&r, (size_t)n * 32, &q) ||
-        storage_rd_left(&r) != 0)
+    if (mv_rd_u8(&r, &n) || n > MV_DECOY_MAX_READERS || mv_rd_bytes(&r, (size_t)n * 32, &q) ||
+        r.left != 0)
         return MV_ERR_PARSE;
     s->n_readers = n;
     memcpy(s->readers, q, (size_t)n * 32);
@@ -433,7 +436,7 @@ mv_err decoy_store_get(decoy_store *st, const uint8_t id[16], mv_decoy_shape *ou
 {
     MDB_txn *t = NULL;
     MDB_val v, sv;
-    storage_rd r;
+    mv_rd r;
     uint64_t set_id, created, env_len, nb;
     uint8_t key[4];
     mv_err rc;
@@ -446,11 +449,11 @@ mv_err decoy_store_get(decoy_store *st, const uint8_t id[16], mv_decoy_shape *ou
         goto out;
     if ((rc = get(t, st->dbi[DB_SHAPES], id, 16, &v)) != MV_OK)
         goto out;
-    storage_rd_init(&r, v.mv_data, v.mv_size);
+    mv_rd_init(&r, v.mv_data, v.mv_size);
     rc = MV_ERR_PARSE;
     if (varint_get(&r, UINT32_MAX, &set_id) || varint_get(&r, UINT64_MAX, &created) ||
         varint_get(&r, MV_DECOY_MAX_ENV_LEN, &env_len) || varint_get(&r, MV_DECOY_MAX_BLOCKS, &nb) ||
-        storage_rd_left(&r) < nb)
+        r.left < nb)
         goto out;
     put_be32(key, (uint32_t)set_id);
     if ((rc = get(t, st->dbi[DB_SETS], key, 4, &sv)) != MV_OK) {
@@ -474,7 +477,7 @@ mv_err decoy_store_get(decoy_store *st, const uint8_t id[16], mv_decoy_shape *ou
             goto out;
         out->block_len[i] = (uint32_t)l;
     }
-    if (storage_rd_left(&r) != 0)
+    if (r.left != 0)
         goto out;
     rc = MV_OK;
 out:
@@ -531,15 +534,15 @@ mv_err decoy_store_tag_get(decoy_store *st, const uint8_t tag[32], uint8_t id[16
 {
     MDB_txn *t = NULL;
     MDB_val v;
-    storage_rd r;
+    mv_rd r;
     const uint8_t *p;
     uint64_t i;
     mv_err rc;
     if (!st || !tag || !id || !index)
         return MV_ERR_INVAL;
     if ((rc = txn_begin(st, 0, &t)) == MV_OK && (rc = get(t, st->dbi[DB_TAGS], tag, 32, &v)) == MV_OK) {
-        storage_rd_init(&r, v.mv_data, v.mv_size);
-        if (storage_rd_bytes(&r, 16, &p) || varint_get(&r, MV_DECOY_MAX_BLOCKS, &i) || storage_rd_left(&r) != 0) {
+        mv_rd_init(&r, v.mv_data, v.mv_size);
+        if (mv_rd_bytes(&r, 16, &p) || varint_get(&r, MV_DECOY_MAX_BLOCKS, &i) || r.left != 0) {
             rc = MV_ERR_PARSE;
         } else {
             memcpy(id, p, 16);
@@ -574,14 +577,14 @@ static void remove_tree(const char *dir)
  * u32 n | tag(32) * n) into shape and a pointer to its tags inside buf. */
 static mv_err rec_v0_parse(const mv_buf *buf, mv_decoy_shape *shape, const uint8_t **tags, size_t *n_tags)
 {
-    storage_rd r;
+    mv_rd r;
     const uint8_t *sh, *env;
     uint32_t sl, el, n;
     size_t used = 0;
-    storage_rd_init(&r, buf->ptr, buf->len);
-    if (storage_rd_u32(&r, &sl) || storage_rd_bytes(&r, sl, &sh) || storage_rd_u32(&r, &el) ||
-        storage_rd_bytes(&r, el, &env) || storage_rd_u32(&r, &n) || n > storage_rd_left(&r) / 32 ||
-        storage_rd_bytes(&r, (size_t)n * 32, tags) || storage_rd_left(&r) != 0)
+    mv_rd_init(&r, buf->ptr, buf->len);
+    if (mv_rd_u32(&r, &sl) || mv_rd_bytes(&r, sl, &sh) || mv_rd_u32(&r, &el) ||
+        mv_rd_bytes(&r, el, &env) || mv_rd_u32(&r, &n) || n > r.left / 32 ||
+        mv_rd_bytes(&r, (size_t)n * 32, tags) || r.left != 0)
         return MV_ERR_PARSE;
     mv_err rc = mv_decoy_shape_decode_v1(sh, sl, &used, shape);
     if (rc == MV_OK && (used != sl || shape->n_blocks != n || !mv_decoy_shape_valid(shape)))
