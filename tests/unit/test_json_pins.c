@@ -3,9 +3,14 @@
  * Each expectation was taken from the hand-written code before it moved to the mv_jw writer,
  * so a writer change that alters one byte fails here. */
 #include "testutil.h"
+#include <stdio.h>
 #include <string.h>
 #include "medvault/mv_alert.h"
 #include "medvault/mv_buf.h"
+#include "medvault/mv_codec.h"
+#include "medvault/mv_file.h"
+#include "medvault/mv_keyserver.h"
+#include "medvault/mv_r255.h"
 
 static void test_alert(void **state)
 {
@@ -35,10 +40,48 @@ static void test_alert(void **state)
     mv_buf_clear(&b);
 }
 
+/* share.json: a key server started by a later build must read what this one wrote. */
+static void test_share_file(void **state)
+{
+    (void)state;
+    mv_ks_share s;
+    uint8_t k[32] = {7};
+    char path[4096], sh[65], p1[65], p2[65];
+    mv_buf b, want;
+    memset(&s, 0, sizeof s);
+    s.index = 1;
+    s.threshold = 1;
+    s.n = 2;
+    s.epoch = 3;
+    memcpy(s.share, k, 32);
+    mv_r255_smul_base_any(s.public_shares[0], k);
+    mv_r255_smul_base_any(s.public_shares[1], k); /* threshold 1: one polynomial value */
+    const char *dir = tu_tmpdir();
+    assert_int_equal(mv_ks_share_save(dir, &s), MV_OK);
+    assert_true((size_t)snprintf(path, sizeof path, "%s/share.json", dir) < sizeof path);
+    mv_buf_init(&b, 1 << 16);
+    mv_buf_init(&want, 1 << 16);
+    assert_int_equal(mv_file_read(path, 1 << 16, &b), MV_OK);
+    assert_int_equal(mv_hex_encode(sh, sizeof sh, k, 32), MV_OK);
+    assert_int_equal(mv_hex_encode(p1, sizeof p1, s.public_shares[0], 32), MV_OK);
+    assert_int_equal(mv_hex_encode(p2, sizeof p2, s.group_pk, 32), MV_OK);
+    assert_string_equal(p1, p2); /* t = 1: the group key is the one public share */
+    assert_int_equal(mv_buf_printf(&want,
+                                   "{\"version\":1,\"index\":1,\"threshold\":1,\"servers\":2,\"epoch\":3,\"share\":\"%s\","
+                                   "\"group_public_key\":\"%s\",\"public_shares\":[\"%s\",\"%s\"]}\n",
+                                   sh, p1, p1, p1),
+                     MV_OK);
+    assert_int_equal(b.len, want.len);
+    assert_memory_equal(b.ptr, want.ptr, want.len);
+    mv_buf_clear(&b);
+    mv_buf_clear(&want);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_alert),
+        cmocka_unit_test(test_share_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
