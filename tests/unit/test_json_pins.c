@@ -9,7 +9,9 @@
 #include "medvault/mv_buf.h"
 #include "medvault/mv_codec.h"
 #include "medvault/mv_file.h"
+#include "medvault/mv_identity.h"
 #include "medvault/mv_keyserver.h"
+#include "medvault/mv_mem.h"
 #include "medvault/mv_r255.h"
 
 static void test_alert(void **state)
@@ -77,11 +79,53 @@ static void test_share_file(void **state)
     mv_buf_clear(&want);
 }
 
+/* dir/name must hold exactly want. */
+static void expect_file(const char *dir, const char *name, const char *want)
+{
+    char path[4096];
+    mv_buf got;
+    assert_true((size_t)snprintf(path, sizeof path, "%s/%s", dir, name) < sizeof path);
+    mv_buf_init(&got, 1 << 16);
+    assert_int_equal(mv_file_read(path, 1 << 16, &got), MV_OK);
+    assert_int_equal(got.len, strlen(want));
+    assert_memory_equal(got.ptr, want, got.len);
+    mv_buf_clear(&got);
+}
+
+/* An identity's files (keys, public.json, hospital.pin) as older builds wrote them. */
+static void test_identity_files(void **state)
+{
+    (void)state;
+    const char *dir = tu_tmpdir();
+    mv_identity *id = NULL;
+    char seed[65], bsk[65], bpk[65], spk[65], hosp[65], want[512];
+    static const uint8_t hpk[32] = {0x11, 0x22};
+    assert_int_equal(mv_identity_create(dir, &id), MV_OK);
+    assert_int_equal(mv_hex_encode(seed, sizeof seed, mv_identity_sign_sk(id), 32), MV_OK); /* sk = seed || pk */
+    assert_int_equal(mv_hex_encode(bsk, sizeof bsk, mv_identity_box_sk(id), 32), MV_OK);
+    assert_int_equal(mv_hex_encode(bpk, sizeof bpk, mv_identity_box_pk(id), 32), MV_OK);
+    assert_int_equal(mv_hex_encode(spk, sizeof spk, mv_identity_sign_pk(id), 32), MV_OK);
+    assert_int_equal(mv_hex_encode(hosp, sizeof hosp, hpk, 32), MV_OK);
+    snprintf(want, sizeof want, "{\"version\":1,\"sign_seed\":\"%s\",\"box_secret\":\"%s\",\"box_public\":\"%s\"}\n",
+             seed, bsk, bpk);
+    expect_file(dir, "keys", want);
+    snprintf(want, sizeof want, "{\"sign_public_key\":\"%s\",\"box_public_key\":\"%s\"}\n", spk, bpk);
+    expect_file(dir, "public.json", want);
+    assert_int_equal(mv_identity_pin_hospital(dir, hpk), MV_OK);
+    snprintf(want, sizeof want, "{\"hospital_public_key\":\"%s\"}\n", hosp);
+    expect_file(dir, "hospital.pin", want);
+    mv_wipe(seed, sizeof seed);
+    mv_wipe(bsk, sizeof bsk);
+    mv_wipe(want, sizeof want);
+    mv_identity_free(id);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_alert),
         cmocka_unit_test(test_share_file),
+        cmocka_unit_test(test_identity_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
