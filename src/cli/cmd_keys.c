@@ -290,20 +290,23 @@ static int credential_show(int argc, char **argv)
     mv_buf o;
     mv_buf_init(&o, 8192);
     if (json) {
-        rc = mv_buf_printf(&o, "{\"subject\":\"%s\",\"issuer\":\"%s\",\"role\":", subj, iss);
-        if (rc == MV_OK)
-            rc = mv_json_write_str(&o, cred.role, strlen(cred.role));
-        if (rc == MV_OK)
-            rc = mv_buf_puts(&o, ",\"departments\":[");
-        for (size_t i = 0; rc == MV_OK && i < cred.n_departments; i++) {
-            if (i)
-                rc = mv_buf_puts(&o, ",");
-            if (rc == MV_OK)
-                rc = mv_json_write_str(&o, cred.departments[i], strlen(cred.departments[i]));
-        }
-        if (rc == MV_OK)
-            rc = mv_buf_printf(&o, "],\"issued_at\":%llu,\"expires_at\":%llu,\"status\":\"%s\"}\n",
-                               (unsigned long long)cred.issued_at, (unsigned long long)cred.expires_at, status);
+        mv_jw w;
+        mv_jw_init(&w, &o);
+        mv_jw_obj(&w);
+        mv_jw_kstr(&w, "subject", subj);
+        mv_jw_kstr(&w, "issuer", iss);
+        mv_jw_kstr(&w, "role", cred.role);
+        mv_jw_key(&w, "departments");
+        mv_jw_arr(&w);
+        for (size_t i = 0; i < cred.n_departments; i++)
+            mv_jw_str(&w, cred.departments[i]);
+        mv_jw_arr_end(&w);
+        mv_jw_ku64(&w, "issued_at", cred.issued_at);
+        mv_jw_ku64(&w, "expires_at", cred.expires_at);
+        mv_jw_kstr(&w, "status", status);
+        mv_jw_obj_end(&w);
+        if ((rc = mv_jw_finish(&w)) == MV_OK)
+            rc = mv_buf_puts(&o, "\n");
     } else {
         rc = mv_buf_printf(&o, "subject:     %s\nissuer:      %s\nrole:        %s\ndepartments:", subj, iss,
                            cred.role);
