@@ -313,20 +313,34 @@ int cmd_oprf(int argc, char **argv)
         goto out;
     }
     char hex[MV_TOPRF_OUTPUT_BYTES * 2 + 1];
-    rc = json ? mv_buf_puts(&b, "{\"outputs\":[") : MV_OK;
-    for (size_t i = 0; rc == MV_OK && i < count; i++) {
+    if (json) {
+        mv_jw w;
+        mv_jw_init(&w, &b);
+        mv_jw_obj(&w);
+        mv_jw_key(&w, "outputs");
+        mv_jw_arr(&w);
+        for (size_t i = 0; i < count; i++)
+            mv_jw_hex(&w, outputs + i * MV_TOPRF_OUTPUT_BYTES, MV_TOPRF_OUTPUT_BYTES);
+        mv_jw_arr_end(&w);
+        mv_jw_ku64(&w, "rounds", rep.rounds);
+        mv_jw_key(&w, "servers");
+        mv_jw_arr(&w);
+        for (size_t i = 0; i < rep.n_servers; i++) {
+            mv_jw_obj(&w);
+            mv_jw_ku64(&w, "index", rep.servers[i].index);
+            mv_jw_kstr(&w, "status", mv_toprf_status_name(rep.servers[i].status));
+            mv_jw_ki64(&w, "http_status", rep.servers[i].http_status);
+            mv_jw_obj_end(&w);
+        }
+        mv_jw_arr_end(&w);
+        mv_jw_obj_end(&w);
+        if ((rc = mv_jw_finish(&w)) == MV_OK)
+            rc = mv_buf_puts(&b, "\n");
+    }
+    for (size_t i = 0; !json && rc == MV_OK && i < count; i++) {
         if ((rc = mv_hex_encode(hex, sizeof hex, outputs + i * MV_TOPRF_OUTPUT_BYTES, MV_TOPRF_OUTPUT_BYTES)) != MV_OK)
             break;
-        rc = json ? mv_buf_printf(&b, "%s\"%s\"", i ? "," : "", hex) : mv_buf_printf(&b, "%s\n", hex);
-    }
-    if (rc == MV_OK && json) {
-        rc = mv_buf_printf(&b, "],\"rounds\":%zu,\"servers\":[", rep.rounds);
-        for (size_t i = 0; rc == MV_OK && i < rep.n_servers; i++)
-            rc = mv_buf_printf(&b, "%s{\"index\":%u,\"status\":\"%s\",\"http_status\":%ld}", i ? "," : "",
-                               (unsigned)rep.servers[i].index, mv_toprf_status_name(rep.servers[i].status),
-                               rep.servers[i].http_status);
-        if (rc == MV_OK)
-            rc = mv_buf_puts(&b, "]}\n");
+        rc = mv_buf_printf(&b, "%s\n", hex);
     }
     mv_wipe(hex, sizeof hex);
     if (rc == MV_OK)
