@@ -19,10 +19,15 @@ static int print_public(const mv_identity *id, int json, const char *label)
     if (mv_hex_encode(s, sizeof s, mv_identity_sign_pk(id), 32) != MV_OK ||
         mv_hex_encode(b, sizeof b, mv_identity_box_pk(id), 32) != MV_OK)
         return CLI_FAIL;
-    if (json)
-        printf("{\"sign_public_key\":\"%s\",\"box_public_key\":\"%s\"}\n", s, b);
-    else
-        printf("%s\nsigning key (Ed25519):    %s\nencryption key (X25519): %s\n", label, s, b);
+    if (json) {
+        mv_buf o;
+        mv_jw w;
+        cli_json_begin(&w, &o);
+        mv_jw_kstr(&w, "sign_public_key", s);
+        mv_jw_kstr(&w, "box_public_key", b);
+        return cli_json_end(&w, &o);
+    }
+    printf("%s\nsigning key (Ed25519):    %s\nencryption key (X25519): %s\n", label, s, b);
     return CLI_OK;
 }
 
@@ -211,11 +216,16 @@ static int credential_issue(int argc, char **argv)
             return CLI_FAIL;
         }
     }
-    if (json)
-        printf("{\"credential\":\"%s\",\"role\":\"%s\",\"expires_at\":%llu}\n", b64, cred.role,
-               (unsigned long long)cred.expires_at);
-    else
-        printf("%s\n", b64);
+    if (json) {
+        mv_buf o;
+        mv_jw w;
+        cli_json_begin(&w, &o);
+        mv_jw_kstr(&w, "credential", b64);
+        mv_jw_kstr(&w, "role", cred.role);
+        mv_jw_ku64(&w, "expires_at", cred.expires_at);
+        return cli_json_end(&w, &o);
+    }
+    printf("%s\n", b64);
     return CLI_OK;
 }
 

@@ -91,6 +91,18 @@ pass "the genuine deployment still works"
 "$MV" credential issue --hospital-dir "$TMP/mv/hospital" --subject "$(json_get "$TMP/old.pub.json" 'd["sign_public_key"]')" \
   --role doctor --department cardiology --out "$TMP/old/credential" > /dev/null
 [ ! -e "$TMP/old/hospital.pin" ] || fail "keygen wrote a pin"
+# keygen prints public.json's bytes; `credential issue --json` is pinned byte for byte.
+cmp -s "$TMP/old.pub.json" "$TMP/old/public.json" || fail "keygen's output differs from public.json"
+"$MV" credential issue --hospital-dir "$TMP/mv/hospital" --subject "$(json_get "$TMP/old.pub.json" 'd["sign_public_key"]')" \
+  --role doctor --department cardiology --out "$TMP/cred2" --json > "$TMP/cred2.json" || fail "credential issue --json failed"
+python3 - "$TMP/cred2.json" "$TMP/cred2" <<'EOF' || fail "credential issue --json: the bytes differ from the pinned format"
+import json, sys
+raw = open(sys.argv[1], encoding="utf-8").read()
+cred = open(sys.argv[2], encoding="utf-8").read().strip()
+d = json.loads(raw)
+want = '{"credential":"%s","role":"doctor","expires_at":%d}\n' % (cred, d["expires_at"])
+assert raw == want, (raw, want)
+EOF
 # `credential show --json` byte for byte: member order, compact, one line.
 "$MV" credential show --json "$TMP/old/credential" > "$TMP/old.cred.json" || true
 python3 - "$TMP/old.cred.json" <<'EOF' || fail "credential show --json: the bytes differ from the pinned format"
