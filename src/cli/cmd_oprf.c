@@ -162,12 +162,17 @@ static int deployment_create(int argc, char **argv)
         cli_err("cannot write a consistent deployment file: %s", mv_strerror(rc));
         return CLI_FAIL;
     }
-    if (json)
-        printf("{\"servers\":%zu,\"threshold\":%u,\"epoch\":%llu}\n", nu, (unsigned)d.threshold,
-               (unsigned long long)d.epoch);
-    else
-        printf("deployment with %zu key servers (threshold %u, epoch %llu) written to %s\n", nu,
-               (unsigned)d.threshold, (unsigned long long)d.epoch, out);
+    if (json) {
+        mv_buf jb;
+        mv_jw w;
+        cli_json_begin(&w, &jb);
+        mv_jw_ku64(&w, "servers", nu);
+        mv_jw_ku64(&w, "threshold", d.threshold);
+        mv_jw_ku64(&w, "epoch", d.epoch);
+        return cli_json_end(&w, &jb);
+    }
+    printf("deployment with %zu key servers (threshold %u, epoch %llu) written to %s\n", nu, (unsigned)d.threshold,
+           (unsigned long long)d.epoch, out);
     return CLI_OK;
 }
 

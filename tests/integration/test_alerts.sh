@@ -138,6 +138,8 @@ pass "step-up by admin approval gives a grant; a denial raises stepup_failed"
 RID3=$(json_get "$TMP/req3.json" 'd["request"]')
 "$MV" stepup --request --wait --user "$TMP/chen" --json > "$TMP/wait3.json" 2>/dev/null & WAITER3=$!
 "$MV" dashboard --user "$ADMIN" --json > "$TMP/dash.json"
+printf '{"url":"%s"}\n' "$(json_get "$TMP/dash.json" 'd["url"]')" | cmp -s - "$TMP/dash.json" \
+  || fail "dashboard --json: the bytes differ from the pinned format: $(cat "$TMP/dash.json")"
 curl -s -o /dev/null -c "$TMP/jar" "$(json_get "$TMP/dash.json" 'd["url"]')"
 curl -s -b "$TMP/jar" -o "$TMP/alerts.html" "$HURL/admin/alerts"
 grep -q "<th>Count</th>" "$TMP/alerts.html" && grep -q '<th>Delivered</th>' "$TMP/alerts.html" || fail "alerts page lacks count/delivered"

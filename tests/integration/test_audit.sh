@@ -12,6 +12,16 @@ ADMIN=$TMP/mv/admin
 HURL=$(json_get "$TMP/up.json" 'd["hospital_url"]')
 SURL=$(json_get "$TMP/up.json" 'd["storage_url"]')
 KURL=$(json_get "$TMP/up.json" 'd["keyservers"][0]')
+# up --json byte for byte: member order, compact, one line.
+python3 - "$TMP/up.json" <<'EOF' || fail "up --json: the bytes differ from the pinned format"
+import json, sys
+raw = open(sys.argv[1], encoding="utf-8").read()
+d = json.loads(raw)
+keys = ["deployment", "admin", "hospital_url", "storage_url", "decoy_url", "keyservers", "threshold"]
+want = "{" + ",".join('"%s":%s' % (k, json.dumps(d[k], ensure_ascii=False, separators=(",", ":"))) for k in keys) + "}\n"
+assert len(d["keyservers"]) == 3 and d["threshold"] == 2, d
+assert raw == want, (raw, want)
+EOF
 key_of() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]+"/public.json"))["sign_public_key"])' "$1"; }
 pass "medvault up is ready"
 
