@@ -123,6 +123,21 @@ int cli_print_buf(const mv_buf *b)
     return fflush(stdout) == 0 ? CLI_OK : CLI_FAIL;
 }
 
+void cli_json_begin(mv_jw *w, mv_buf *b)
+{
+    mv_buf_init(b, 1u << 16);
+    mv_jw_init(w, b);
+    mv_jw_obj(w);
+}
+
+int cli_json_end(mv_jw *w, mv_buf *b)
+{
+    mv_jw_obj_end(w);
+    int ret = mv_jw_finish(w) == MV_OK && mv_buf_puts(b, "\n") == MV_OK ? cli_print_buf(b) : CLI_FAIL;
+    mv_buf_clear(b);
+    return ret;
+}
+
 int cli_progress_allowed(void)
 {
     const char *ci = getenv("CI");

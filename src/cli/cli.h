@@ -9,6 +9,7 @@
 
 #include "medvault/mv_buf.h"
 #include "medvault/mv_err.h"
+#include "medvault/mv_json.h"
 
 /* Exit codes: 0 ok, 1 operation failed, 2 usage error. */
 #define CLI_OK 0
@@ -37,6 +38,11 @@ int cli_hex_arg(const char *arg, uint8_t *out, size_t n, const char *what);
 int cli_u64_arg(const char *arg, uint64_t min, uint64_t max, uint64_t *out, const char *what);
 /* Writes b's content to stdout. */
 int cli_print_buf(const mv_buf *b);
+/* A one-line --json answer: cli_json_begin initialises b (64 KiB cap) and w and opens the
+ * object; the caller writes its members; cli_json_end closes it, prints it with a newline,
+ * and clears b. CLI_OK, or CLI_FAIL if writing or printing failed. */
+void cli_json_begin(mv_jw *w, mv_buf *b);
+int cli_json_end(mv_jw *w, mv_buf *b);
 /* 1 if stderr is a terminal and CI is not set: progress output is allowed. */
 int cli_progress_allowed(void);
 /* Rewrites one progress line on stderr ("what: done/total") when progress is allowed;

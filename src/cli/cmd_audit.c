@@ -49,27 +49,29 @@ static int log_path(const char *dir, char *out, size_t cap)
 static int print_json(const char *path, const mv_audit_report *r, mv_err rc)
 {
     mv_buf b;
-    mv_err e = MV_OK;
+    mv_jw w;
     mv_buf_init(&b, 4096);
-#define P(x) (e = e == MV_OK ? (x) : e)
-    P(mv_buf_printf(&b, "{\"ok\":%s,\"path\":", rc == MV_OK ? "true" : "false"));
-    P(mv_json_write_str(&b, path, strlen(path)));
-    P(mv_buf_puts(&b, ",\"component\":"));
-    P(mv_json_write_str(&b, r->component, strlen(r->component)));
-    P(mv_buf_puts(&b, ",\"key\":"));
-    P(mv_json_write_hex(&b, r->key, 32));
-    P(mv_buf_printf(&b, ",\"lines\":%llu,\"entries\":%llu,\"checkpoints\":%llu,\"last_checkpoint\":%llu,"
-                        "\"unsigned_tail\":%llu,\"checkpoint_head\":",
-                    (unsigned long long)r->lines, (unsigned long long)r->entries, (unsigned long long)r->checkpoints,
-                    (unsigned long long)r->last_checkpoint, (unsigned long long)r->unsigned_tail));
-    P(mv_json_write_hex(&b, r->checkpoint_head, 32));
-    P(mv_buf_printf(&b, ",\"problem\":\"%s\"", mv_audit_problem_name(r->problem)));
+    mv_jw_init(&w, &b);
+    mv_jw_obj(&w);
+    mv_jw_kbool(&w, "ok", rc == MV_OK);
+    mv_jw_kstr(&w, "path", path);
+    mv_jw_kstr(&w, "component", r->component);
+    mv_jw_khex(&w, "key", r->key, 32);
+    mv_jw_ku64(&w, "lines", r->lines);
+    mv_jw_ku64(&w, "entries", r->entries);
+    mv_jw_ku64(&w, "checkpoints", r->checkpoints);
+    mv_jw_ku64(&w, "last_checkpoint", r->last_checkpoint);
+    mv_jw_ku64(&w, "unsigned_tail", r->unsigned_tail);
+    mv_jw_khex(&w, "checkpoint_head", r->checkpoint_head, 32);
+    mv_jw_kstr(&w, "problem", mv_audit_problem_name(r->problem));
     if (rc != MV_OK) {
-        P(mv_buf_printf(&b, ",\"bad_seq\":%llu,\"reason\":", (unsigned long long)r->bad_seq));
-        P(mv_json_write_str(&b, r->reason, strlen(r->reason)));
+        mv_jw_ku64(&w, "bad_seq", r->bad_seq);
+        mv_jw_kstr(&w, "reason", r->reason);
     }
-    P(mv_buf_puts(&b, "}\n"));
-#undef P
+    mv_jw_obj_end(&w);
+    mv_err e = mv_jw_finish(&w);
+    if (e == MV_OK)
+        e = mv_buf_puts(&b, "\n");
     int ret = e == MV_OK ? cli_print_buf(&b) : CLI_FAIL;
     mv_buf_clear(&b);
     return ret;

@@ -41,21 +41,29 @@ static mv_err print_split(const mv_fhir_split *s, size_t canonical_bytes, int js
 {
     mv_err rc;
     if (json) {
-        if ((rc = mv_buf_printf(o, "{\"canonical_bytes\":%zu,\"envelope\":", canonical_bytes)) != MV_OK ||
-            (rc = mv_buf_append(o, s->envelope.ptr, s->envelope.len)) != MV_OK ||
-            (rc = mv_buf_puts(o, ",\"blocks\":[")) != MV_OK)
-            return rc;
+        /* The envelope and the blocks are canonical JSON documents already: written verbatim. */
+        mv_jw w;
+        mv_jw_init(&w, o);
+        mv_jw_obj(&w);
+        mv_jw_ku64(&w, "canonical_bytes", canonical_bytes);
+        mv_jw_key(&w, "envelope");
+        mv_jw_raw(&w, (const char *)s->envelope.ptr, s->envelope.len);
+        mv_jw_key(&w, "blocks");
+        mv_jw_arr(&w);
         for (size_t k = 0; k < s->n_blocks; k++) {
-            if ((rc = mv_buf_puts(o, k ? ",{\"slot\":" : "{\"slot\":")) != MV_OK)
-                return rc;
-            rc = s->slots[k] == MV_FHIR_SLOT_ROOT ? mv_buf_puts(o, "\"root\"")
-                                                  : mv_buf_printf(o, "%lu", (unsigned long)s->slots[k]);
-            if (rc != MV_OK || (rc = mv_buf_printf(o, ",\"bytes\":%zu,\"content\":", s->blocks[k].len)) != MV_OK ||
-                (rc = mv_buf_append(o, s->blocks[k].ptr, s->blocks[k].len)) != MV_OK ||
-                (rc = mv_buf_puts(o, "}")) != MV_OK)
-                return rc;
+            mv_jw_obj(&w);
+            if (s->slots[k] == MV_FHIR_SLOT_ROOT)
+                mv_jw_kstr(&w, "slot", "root");
+            else
+                mv_jw_ku64(&w, "slot", s->slots[k]);
+            mv_jw_ku64(&w, "bytes", s->blocks[k].len);
+            mv_jw_key(&w, "content");
+            mv_jw_raw(&w, (const char *)s->blocks[k].ptr, s->blocks[k].len);
+            mv_jw_obj_end(&w);
         }
-        return mv_buf_puts(o, "]}\n");
+        mv_jw_arr_end(&w);
+        mv_jw_obj_end(&w);
+        return (rc = mv_jw_finish(&w)) == MV_OK ? mv_buf_puts(o, "\n") : rc;
     }
     if ((rc = mv_buf_printf(o, "envelope (%zu bytes):\n", s->envelope.len)) != MV_OK ||
         (rc = mv_buf_append(o, s->envelope.ptr, s->envelope.len)) != MV_OK || (rc = mv_buf_puts(o, "\n")) != MV_OK)

@@ -53,10 +53,15 @@ int cmd_dashboard(int argc, char **argv)
             cli_err("cannot sign: %s", mv_strerror(rc));
             return CLI_FAIL;
         }
-        if (o.c.json)
-            printf("{\"key\":\"%s\",\"signature\":\"%s\"}\n", khex, shex);
-        else
-            printf("key        %s\nsignature  %s\n", khex, shex);
+        if (o.c.json) {
+            mv_buf b;
+            mv_jw w;
+            cli_json_begin(&w, &b);
+            mv_jw_kstr(&w, "key", khex);
+            mv_jw_kstr(&w, "signature", shex);
+            return cli_json_end(&w, &b);
+        }
+        printf("key        %s\nsignature  %s\n", khex, shex);
         return CLI_OK;
     }
     mv_client *cl = cli_open_client(&o.c, NULL, "dashboard");
@@ -73,7 +78,11 @@ int cmd_dashboard(int argc, char **argv)
             cli_err("the hospital's answer has no login_url");
             r = CLI_FAIL;
         } else if (o.c.json) {
-            printf("{\"url\":\"%s\"}\n", wf_cstr(&url));
+            mv_buf b;
+            mv_jw w;
+            cli_json_begin(&w, &b);
+            mv_jw_kstr(&w, "url", wf_cstr(&url));
+            r = cli_json_end(&w, &b);
         } else {
             printf("%s\n", wf_cstr(&url));
         }

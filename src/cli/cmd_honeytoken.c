@@ -142,9 +142,14 @@ static int ht_plant(int argc, char **argv)
         return r;
     if (count && cli_u64_arg(count, 1, 100, &n, "--count"))
         return CLI_USAGE;
+    mv_jw w;
     mv_buf_init(&body, 1024);
-    if (mv_buf_puts(&body, "{\"department\":") != MV_OK || mv_json_write_str(&body, dept, strlen(dept)) != MV_OK ||
-        mv_buf_printf(&body, ",\"count\":%llu}", (unsigned long long)n) != MV_OK || mv_buf_append(&body, "", 1) != MV_OK) {
+    mv_jw_init(&w, &body);
+    mv_jw_obj(&w);
+    mv_jw_kstr(&w, "department", dept);
+    mv_jw_ku64(&w, "count", n);
+    mv_jw_obj_end(&w);
+    if (mv_jw_finish(&w) != MV_OK || mv_buf_append(&body, "", 1) != MV_OK) {
         mv_buf_clear(&body);
         return CLI_USAGE;
     }

@@ -19,10 +19,15 @@ static int print_public(const mv_identity *id, int json, const char *label)
     if (mv_hex_encode(s, sizeof s, mv_identity_sign_pk(id), 32) != MV_OK ||
         mv_hex_encode(b, sizeof b, mv_identity_box_pk(id), 32) != MV_OK)
         return CLI_FAIL;
-    if (json)
-        printf("{\"sign_public_key\":\"%s\",\"box_public_key\":\"%s\"}\n", s, b);
-    else
-        printf("%s\nsigning key (Ed25519):    %s\nencryption key (X25519): %s\n", label, s, b);
+    if (json) {
+        mv_buf o;
+        mv_jw w;
+        cli_json_begin(&w, &o);
+        mv_jw_kstr(&w, "sign_public_key", s);
+        mv_jw_kstr(&w, "box_public_key", b);
+        return cli_json_end(&w, &o);
+    }
+    printf("%s\nsigning key (Ed25519):    %s\nencryption key (X25519): %s\n", label, s, b);
     return CLI_OK;
 }
 
@@ -207,11 +212,16 @@ static int credential_issue(int argc, char **argv)
             return CLI_FAIL;
         }
     }
-    if (json)
-        printf("{\"credential\":\"%s\",\"role\":\"%s\",\"expires_at\":%llu}\n", b64, cred.role,
-               (unsigned long long)cred.expires_at);
-    else
-        printf("%s\n", b64);
+    if (json) {
+        mv_buf o;
+        mv_jw w;
+        cli_json_begin(&w, &o);
+        mv_jw_kstr(&w, "credential", b64);
+        mv_jw_kstr(&w, "role", cred.role);
+        mv_jw_ku64(&w, "expires_at", cred.expires_at);
+        return cli_json_end(&w, &o);
+    }
+    printf("%s\n", b64);
     return CLI_OK;
 }
 
@@ -286,20 +296,23 @@ static int credential_show(int argc, char **argv)
     mv_buf o;
     mv_buf_init(&o, 8192);
     if (json) {
-        rc = mv_buf_printf(&o, "{\"subject\":\"%s\",\"issuer\":\"%s\",\"role\":", subj, iss);
-        if (rc == MV_OK)
-            rc = mv_json_write_str(&o, cred.role, strlen(cred.role));
-        if (rc == MV_OK)
-            rc = mv_buf_puts(&o, ",\"departments\":[");
-        for (size_t i = 0; rc == MV_OK && i < cred.n_departments; i++) {
-            if (i)
-                rc = mv_buf_puts(&o, ",");
-            if (rc == MV_OK)
-                rc = mv_json_write_str(&o, cred.departments[i], strlen(cred.departments[i]));
-        }
-        if (rc == MV_OK)
-            rc = mv_buf_printf(&o, "],\"issued_at\":%llu,\"expires_at\":%llu,\"status\":\"%s\"}\n",
-                               (unsigned long long)cred.issued_at, (unsigned long long)cred.expires_at, status);
+        mv_jw w;
+        mv_jw_init(&w, &o);
+        mv_jw_obj(&w);
+        mv_jw_kstr(&w, "subject", subj);
+        mv_jw_kstr(&w, "issuer", iss);
+        mv_jw_kstr(&w, "role", cred.role);
+        mv_jw_key(&w, "departments");
+        mv_jw_arr(&w);
+        for (size_t i = 0; i < cred.n_departments; i++)
+            mv_jw_str(&w, cred.departments[i]);
+        mv_jw_arr_end(&w);
+        mv_jw_ku64(&w, "issued_at", cred.issued_at);
+        mv_jw_ku64(&w, "expires_at", cred.expires_at);
+        mv_jw_kstr(&w, "status", status);
+        mv_jw_obj_end(&w);
+        if ((rc = mv_jw_finish(&w)) == MV_OK)
+            rc = mv_buf_puts(&o, "\n");
     } else {
         rc = mv_buf_printf(&o, "subject:     %s\nissuer:      %s\nrole:        %s\ndepartments:", subj, iss,
                            cred.role);

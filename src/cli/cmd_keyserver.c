@@ -91,12 +91,18 @@ static int ks_import(int argc, char **argv)
         cli_err("cannot import the share: %s", mv_strerror(rc));
         return CLI_FAIL;
     }
-    if (json)
-        printf("{\"index\":%llu,\"servers\":%zu,\"threshold\":%llu,\"epoch\":%llu}\n", (unsigned long long)index,
-               n, (unsigned long long)t, (unsigned long long)epoch);
-    else
-        printf("share %llu of %zu (threshold %llu) imported into %s\n", (unsigned long long)index, n,
-               (unsigned long long)t, dir);
+    if (json) {
+        mv_buf o;
+        mv_jw w;
+        cli_json_begin(&w, &o);
+        mv_jw_ku64(&w, "index", index);
+        mv_jw_ku64(&w, "servers", n);
+        mv_jw_ku64(&w, "threshold", t);
+        mv_jw_ku64(&w, "epoch", epoch);
+        return cli_json_end(&w, &o);
+    }
+    printf("share %llu of %zu (threshold %llu) imported into %s\n", (unsigned long long)index, n,
+           (unsigned long long)t, dir);
     return CLI_OK;
 }
 
@@ -379,13 +385,19 @@ static int ks_refresh(int argc, char **argv)
         cli_err("cannot write %s: %s", dep_path, mv_strerror(rc));
         goto out;
     }
-    if (json)
-        printf("{\"epoch\":%llu,\"servers\":%zu,\"group_key_unchanged\":true}\n", (unsigned long long)epoch,
-               nd.n_servers);
-    else
+    if (json) {
+        mv_buf o;
+        mv_jw w;
+        cli_json_begin(&w, &o);
+        mv_jw_ku64(&w, "epoch", epoch);
+        mv_jw_ku64(&w, "servers", nd.n_servers);
+        mv_jw_kbool(&w, "group_key_unchanged", 1);
+        ret = cli_json_end(&w, &o);
+    } else {
         printf("refresh to epoch %llu done on %zu key servers; group key unchanged; %s updated\n",
                (unsigned long long)epoch, nd.n_servers, dep_path);
-    ret = CLI_OK;
+        ret = CLI_OK;
+    }
 out:
     mv_identity_free(id);
     return ret;

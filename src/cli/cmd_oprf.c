@@ -162,12 +162,17 @@ static int deployment_create(int argc, char **argv)
         cli_err("cannot write a consistent deployment file: %s", mv_strerror(rc));
         return CLI_FAIL;
     }
-    if (json)
-        printf("{\"servers\":%zu,\"threshold\":%u,\"epoch\":%llu}\n", nu, (unsigned)d.threshold,
-               (unsigned long long)d.epoch);
-    else
-        printf("deployment with %zu key servers (threshold %u, epoch %llu) written to %s\n", nu,
-               (unsigned)d.threshold, (unsigned long long)d.epoch, out);
+    if (json) {
+        mv_buf jb;
+        mv_jw w;
+        cli_json_begin(&w, &jb);
+        mv_jw_ku64(&w, "servers", nu);
+        mv_jw_ku64(&w, "threshold", d.threshold);
+        mv_jw_ku64(&w, "epoch", d.epoch);
+        return cli_json_end(&w, &jb);
+    }
+    printf("deployment with %zu key servers (threshold %u, epoch %llu) written to %s\n", nu, (unsigned)d.threshold,
+           (unsigned long long)d.epoch, out);
     return CLI_OK;
 }
 
@@ -313,20 +318,34 @@ int cmd_oprf(int argc, char **argv)
         goto out;
     }
     char hex[MV_TOPRF_OUTPUT_BYTES * 2 + 1];
-    rc = json ? mv_buf_puts(&b, "{\"outputs\":[") : MV_OK;
-    for (size_t i = 0; rc == MV_OK && i < count; i++) {
+    if (json) {
+        mv_jw w;
+        mv_jw_init(&w, &b);
+        mv_jw_obj(&w);
+        mv_jw_key(&w, "outputs");
+        mv_jw_arr(&w);
+        for (size_t i = 0; i < count; i++)
+            mv_jw_hex(&w, outputs + i * MV_TOPRF_OUTPUT_BYTES, MV_TOPRF_OUTPUT_BYTES);
+        mv_jw_arr_end(&w);
+        mv_jw_ku64(&w, "rounds", rep.rounds);
+        mv_jw_key(&w, "servers");
+        mv_jw_arr(&w);
+        for (size_t i = 0; i < rep.n_servers; i++) {
+            mv_jw_obj(&w);
+            mv_jw_ku64(&w, "index", rep.servers[i].index);
+            mv_jw_kstr(&w, "status", mv_toprf_status_name(rep.servers[i].status));
+            mv_jw_ki64(&w, "http_status", rep.servers[i].http_status);
+            mv_jw_obj_end(&w);
+        }
+        mv_jw_arr_end(&w);
+        mv_jw_obj_end(&w);
+        if ((rc = mv_jw_finish(&w)) == MV_OK)
+            rc = mv_buf_puts(&b, "\n");
+    }
+    for (size_t i = 0; !json && rc == MV_OK && i < count; i++) {
         if ((rc = mv_hex_encode(hex, sizeof hex, outputs + i * MV_TOPRF_OUTPUT_BYTES, MV_TOPRF_OUTPUT_BYTES)) != MV_OK)
             break;
-        rc = json ? mv_buf_printf(&b, "%s\"%s\"", i ? "," : "", hex) : mv_buf_printf(&b, "%s\n", hex);
-    }
-    if (rc == MV_OK && json) {
-        rc = mv_buf_printf(&b, "],\"rounds\":%zu,\"servers\":[", rep.rounds);
-        for (size_t i = 0; rc == MV_OK && i < rep.n_servers; i++)
-            rc = mv_buf_printf(&b, "%s{\"index\":%u,\"status\":\"%s\",\"http_status\":%ld}", i ? "," : "",
-                               (unsigned)rep.servers[i].index, mv_toprf_status_name(rep.servers[i].status),
-                               rep.servers[i].http_status);
-        if (rc == MV_OK)
-            rc = mv_buf_puts(&b, "]}\n");
+        rc = mv_buf_printf(&b, "%s\n", hex);
     }
     mv_wipe(hex, sizeof hex);
     if (rc == MV_OK)

@@ -125,11 +125,16 @@ static int user_add(int argc, char **argv)
     if (o.json) {
         mv_buf b;
         mv_buf_init(&b, 4096);
-        int ok = mv_buf_puts(&b, "{\"name\":") == MV_OK && mv_json_write_str(&b, name, strlen(name)) == MV_OK &&
-                 mv_buf_puts(&b, ",\"role\":") == MV_OK && mv_json_write_str(&b, role, strlen(role)) == MV_OK &&
-                 mv_buf_puts(&b, ",\"dir\":") == MV_OK && mv_json_write_str(&b, out, strlen(out)) == MV_OK &&
-                 (!mrn[0] || (mv_buf_puts(&b, ",\"mrn\":") == MV_OK && mv_json_write_str(&b, mrn, strlen(mrn)) == MV_OK)) &&
-                 mv_buf_puts(&b, "}\n") == MV_OK;
+        mv_jw w;
+        mv_jw_init(&w, &b);
+        mv_jw_obj(&w);
+        mv_jw_kstr(&w, "name", name);
+        mv_jw_kstr(&w, "role", role);
+        mv_jw_kstr(&w, "dir", out);
+        if (mrn[0])
+            mv_jw_kstr(&w, "mrn", mrn);
+        mv_jw_obj_end(&w);
+        int ok = mv_jw_finish(&w) == MV_OK && mv_buf_puts(&b, "\n") == MV_OK;
         if (ok)
             cli_print_buf(&b);
         mv_buf_clear(&b);

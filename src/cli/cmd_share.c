@@ -55,12 +55,17 @@ static int share_run(int argc, char **argv, int mode /* 1 grant, 0 revoke, 2 pat
         r = CLI_FAIL;
     } else {
         const char *what = mode == 2 ? "patient set" : mode ? "granted" : "revoked";
-        if (o.c.json)
-            printf("{\"status\":\"%s\",\"records\":%zu}\n", what, by_episode ? changed : (size_t)1);
-        else
+        r = CLI_OK;
+        if (o.c.json) {
+            mv_buf b;
+            mv_jw w;
+            cli_json_begin(&w, &b);
+            mv_jw_kstr(&w, "status", what);
+            mv_jw_ku64(&w, "records", by_episode ? changed : (size_t)1);
+            r = cli_json_end(&w, &b);
+        } else
             printf("%s on %zu record%s\n", what, by_episode ? changed : (size_t)1,
                    (by_episode ? changed : 1) == 1 ? "" : "s");
-        r = CLI_OK;
     }
     mv_client_close(cl);
     return r;

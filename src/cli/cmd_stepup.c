@@ -49,12 +49,15 @@ static void stepup_print(const wf_opts *o, const char *status, int64_t request, 
 {
     char t[32];
     if (o->c.json) {
-        printf("{\"status\":\"%s\"", status);
+        mv_buf b;
+        mv_jw w;
+        cli_json_begin(&w, &b);
+        mv_jw_kstr(&w, "status", status);
         if (request)
-            printf(",\"request\":%lld", (long long)request);
+            mv_jw_ki64(&w, "request", request);
         if (expires)
-            printf(",\"expires\":%llu", (unsigned long long)expires);
-        printf("}\n");
+            mv_jw_ku64(&w, "expires", expires);
+        (void)cli_json_end(&w, &b);
     } else if (expires) {
         wf_fmt_time(expires, t);
         printf("stepped up: storage requests carry the grant until %s\n", t);

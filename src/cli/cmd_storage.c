@@ -283,17 +283,21 @@ static int st_gc(int argc, char **argv)
                 mv_strerror(rc));
         return CLI_FAIL;
     }
-    if (json)
-        printf("{\"blocks_freed\":%llu,\"bytes_freed\":%llu,\"packs_rewritten\":%llu,\"packs_deleted\":%llu,"
-               "\"claims_expired\":%llu}\n",
-               (unsigned long long)rep.blocks_freed, (unsigned long long)rep.bytes_freed,
-               (unsigned long long)rep.packs_rewritten, (unsigned long long)rep.packs_deleted,
-               (unsigned long long)rep.claims_expired);
-    else
-        printf("%llu blocks (%llu bytes) freed, %llu packs rewritten, %llu packs deleted, %llu claims expired\n",
-               (unsigned long long)rep.blocks_freed, (unsigned long long)rep.bytes_freed,
-               (unsigned long long)rep.packs_rewritten, (unsigned long long)rep.packs_deleted,
-               (unsigned long long)rep.claims_expired);
+    if (json) {
+        mv_buf b;
+        mv_jw w;
+        cli_json_begin(&w, &b);
+        mv_jw_ku64(&w, "blocks_freed", rep.blocks_freed);
+        mv_jw_ku64(&w, "bytes_freed", rep.bytes_freed);
+        mv_jw_ku64(&w, "packs_rewritten", rep.packs_rewritten);
+        mv_jw_ku64(&w, "packs_deleted", rep.packs_deleted);
+        mv_jw_ku64(&w, "claims_expired", rep.claims_expired);
+        return cli_json_end(&w, &b);
+    }
+    printf("%llu blocks (%llu bytes) freed, %llu packs rewritten, %llu packs deleted, %llu claims expired\n",
+           (unsigned long long)rep.blocks_freed, (unsigned long long)rep.bytes_freed,
+           (unsigned long long)rep.packs_rewritten, (unsigned long long)rep.packs_deleted,
+           (unsigned long long)rep.claims_expired);
     return CLI_OK;
 }
 

@@ -779,9 +779,22 @@ int cmd_up(int argc, char **argv)
     if (mv_file_write_atomic(ready, "ready\n", 6, 0644) != MV_OK)
         goto out;
     if (json) {
-        printf("{\"deployment\":\"%s\",\"admin\":\"%s\",\"hospital_url\":\"%s\",\"storage_url\":\"%s\","
-               "\"decoy_url\":\"%s\",\"keyservers\":[\"%s\",\"%s\",\"%s\"],\"threshold\":%d}\n",
-               dep_path, adir, dep.hospital_url, dep.storage_url, durl, urls[0], urls[1], urls[2], T_KS);
+        mv_buf b;
+        mv_jw w;
+        cli_json_begin(&w, &b);
+        mv_jw_kstr(&w, "deployment", dep_path);
+        mv_jw_kstr(&w, "admin", adir);
+        mv_jw_kstr(&w, "hospital_url", dep.hospital_url);
+        mv_jw_kstr(&w, "storage_url", dep.storage_url);
+        mv_jw_kstr(&w, "decoy_url", durl);
+        mv_jw_key(&w, "keyservers");
+        mv_jw_arr(&w);
+        for (int i = 0; i < N_KS; i++)
+            mv_jw_str(&w, urls[i]);
+        mv_jw_arr_end(&w);
+        mv_jw_ki64(&w, "threshold", T_KS);
+        if (cli_json_end(&w, &b) != CLI_OK)
+            goto out;
     } else {
         printf("medvault is up (stop with Ctrl-C or SIGTERM to pid %ld)\n"
                "  hospital     %s\n  storage      %s\n  decoy cloud  %s\n  key servers  %s %s %s (threshold %d)\n"

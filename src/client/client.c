@@ -471,18 +471,20 @@ mv_err mv_client_user_add(const char *deployment_path, const char *admin_dir, co
         goto out;
     if ((rc = mv_identity_create(new_dir, &nu)) != MV_OK)
         goto out;
-    if ((rc = mv_buf_puts(&body, "{\"name\":")) != MV_OK || (rc = mv_json_write_str(&body, name, strlen(name))) != MV_OK ||
-        (rc = mv_buf_puts(&body, ",\"role\":")) != MV_OK || (rc = mv_json_write_str(&body, role, strlen(role))) != MV_OK ||
-        (rc = mv_buf_puts(&body, ",\"departments\":[")) != MV_OK)
-        goto out;
+    mv_jw w;
+    mv_jw_init(&w, &body);
+    mv_jw_obj(&w);
+    mv_jw_kstr(&w, "name", name);
+    mv_jw_kstr(&w, "role", role);
+    mv_jw_key(&w, "departments");
+    mv_jw_arr(&w);
     for (size_t i = 0; i < n_departments; i++)
-        if ((i && (rc = mv_buf_puts(&body, ",")) != MV_OK) ||
-            (rc = mv_json_write_str(&body, departments[i], strlen(departments[i]))) != MV_OK)
-            goto out;
-    if ((rc = mv_buf_puts(&body, "],\"sign_public_key\":")) != MV_OK ||
-        (rc = mv_json_write_hex(&body, mv_identity_sign_pk(nu), 32)) != MV_OK ||
-        (rc = mv_buf_puts(&body, ",\"box_public_key\":")) != MV_OK ||
-        (rc = mv_json_write_hex(&body, mv_identity_box_pk(nu), 32)) != MV_OK || (rc = mv_buf_puts(&body, "}")) != MV_OK)
+        mv_jw_str(&w, departments[i]);
+    mv_jw_arr_end(&w);
+    mv_jw_khex(&w, "sign_public_key", mv_identity_sign_pk(nu), 32);
+    mv_jw_khex(&w, "box_public_key", mv_identity_box_pk(nu), 32);
+    mv_jw_obj_end(&w);
+    if ((rc = mv_jw_finish(&w)) != MV_OK)
         goto out;
     if ((rc = mvc_simple(c, c->dep.hospital_url, "POST", "/v1/users", body.ptr, body.len, "application/json", &status,
                          &resp)) != MV_OK)

@@ -54,27 +54,38 @@ static mv_err identity_alloc(mv_identity **out)
     return MV_OK;
 }
 
+/* Closes the one object w writes and ends the file with a newline. */
+static mv_err end_file(mv_jw *w, mv_buf *b)
+{
+    mv_jw_obj_end(w);
+    mv_err rc = mv_jw_finish(w);
+    return rc == MV_OK ? mv_buf_puts(b, "\n") : rc;
+}
+
 static mv_err write_files(const char *dir, const mv_identity *id)
 {
     char path[4096];
     mv_buf b;
+    mv_jw w;
     mv_err rc;
     mv_buf_init(&b, 4096);
-    if ((rc = mv_buf_puts(&b, "{\"version\":1,\"sign_seed\":")) != MV_OK ||
-        (rc = mv_json_write_hex(&b, id->sec->sign_seed, 32)) != MV_OK ||
-        (rc = mv_buf_puts(&b, ",\"box_secret\":")) != MV_OK ||
-        (rc = mv_json_write_hex(&b, id->sec->box_sk, 32)) != MV_OK ||
-        (rc = mv_buf_puts(&b, ",\"box_public\":")) != MV_OK ||
-        (rc = mv_json_write_hex(&b, id->box_pk, 32)) != MV_OK || (rc = mv_buf_puts(&b, "}\n")) != MV_OK)
+    mv_jw_init(&w, &b);
+    mv_jw_obj(&w);
+    mv_jw_ku64(&w, "version", 1);
+    mv_jw_khex(&w, "sign_seed", id->sec->sign_seed, 32);
+    mv_jw_khex(&w, "box_secret", id->sec->box_sk, 32);
+    mv_jw_khex(&w, "box_public", id->box_pk, 32);
+    if ((rc = end_file(&w, &b)) != MV_OK)
         goto out;
     if ((rc = mv_path_join(path, sizeof path, dir, "keys")) != MV_OK ||
         (rc = mv_file_write_atomic(path, b.ptr, b.len, 0600)) != MV_OK)
         goto out;
     mv_buf_clear(&b);
-    if ((rc = mv_buf_puts(&b, "{\"sign_public_key\":")) != MV_OK ||
-        (rc = mv_json_write_hex(&b, id->sign_pk, 32)) != MV_OK ||
-        (rc = mv_buf_puts(&b, ",\"box_public_key\":")) != MV_OK ||
-        (rc = mv_json_write_hex(&b, id->box_pk, 32)) != MV_OK || (rc = mv_buf_puts(&b, "}\n")) != MV_OK)
+    mv_jw_init(&w, &b);
+    mv_jw_obj(&w);
+    mv_jw_khex(&w, "sign_public_key", id->sign_pk, 32);
+    mv_jw_khex(&w, "box_public_key", id->box_pk, 32);
+    if ((rc = end_file(&w, &b)) != MV_OK)
         goto out;
     if ((rc = mv_path_join(path, sizeof path, dir, "public.json")) != MV_OK ||
         (rc = mv_file_write_atomic(path, b.ptr, b.len, 0644)) != MV_OK)
@@ -256,9 +267,12 @@ static mv_err write_pin(const char *dir, const uint8_t pk[32])
     char path[4096];
     mv_buf b;
     mv_err rc;
+    mv_jw w;
     mv_buf_init(&b, PIN_MAX);
-    if ((rc = mv_buf_puts(&b, "{\"hospital_public_key\":")) == MV_OK && (rc = mv_json_write_hex(&b, pk, 32)) == MV_OK &&
-        (rc = mv_buf_puts(&b, "}\n")) == MV_OK && (rc = mv_path_join(path, sizeof path, dir, PIN_FILE)) == MV_OK)
+    mv_jw_init(&w, &b);
+    mv_jw_obj(&w);
+    mv_jw_khex(&w, "hospital_public_key", pk, 32);
+    if ((rc = end_file(&w, &b)) == MV_OK && (rc = mv_path_join(path, sizeof path, dir, PIN_FILE)) == MV_OK)
         rc = mv_file_write_atomic(path, b.ptr, b.len, 0644);
     mv_buf_clear(&b);
     return rc;

@@ -303,27 +303,31 @@ static void handle_tokens(struct hosp *h, const mv_http_request *req, mv_http_re
             goto out;
         }
     }
-    rc = mv_buf_printf(&b, "{\"alg\":\"%s\",\"tokens\":{",
-                       h->cfg->token_alg == MV_TOKEN_HMAC_SHA1 ? "hmac-sha1" : "hmac-sha256");
+    mv_jw w;
+    mv_jw_init(&w, &b);
+    mv_jw_obj(&w);
+    mv_jw_kstr(&w, "alg", h->cfg->token_alg == MV_TOKEN_HMAC_SHA1 ? "hmac-sha1" : "hmac-sha256");
+    mv_jw_key(&w, "tokens");
+    mv_jw_obj(&w);
+    rc = MV_OK;
     for (size_t d = 0; d < nd && rc == MV_OK; d++) {
         const uint8_t *key = privilege_key(h, depts[d], &rc);
         if (!key)
             break;
-        if ((d && (rc = mv_buf_puts(&b, ",")) != MV_OK) ||
-            (rc = mv_json_write_str(&b, depts[d], strlen(depts[d]))) != MV_OK || (rc = mv_buf_puts(&b, ":[")) != MV_OK)
-            break;
+        mv_jw_key(&w, depts[d]);
+        mv_jw_arr(&w);
         for (size_t i = 0; i < n && rc == MV_OK; i++) {
             uint8_t tok[MV_TOKEN_BYTES];
-            if ((rc = mv_token_compute(h->cfg->token_alg, key, tags + 32 * i, tok)) == MV_OK &&
-                (!i || (rc = mv_buf_puts(&b, ",")) == MV_OK))
-                rc = mv_json_write_hex(&b, tok, MV_TOKEN_BYTES);
+            if ((rc = mv_token_compute(h->cfg->token_alg, key, tags + 32 * i, tok)) == MV_OK)
+                mv_jw_hex(&w, tok, MV_TOKEN_BYTES);
             mv_wipe(tok, sizeof tok);
         }
-        if (rc == MV_OK)
-            rc = mv_buf_puts(&b, "]");
+        mv_jw_arr_end(&w);
     }
+    mv_jw_obj_end(&w);
+    mv_jw_obj_end(&w);
     if (rc == MV_OK)
-        rc = mv_buf_puts(&b, "}}");
+        rc = mv_jw_finish(&w);
     mv_http_respond_built(resp, rc, 200, &b);
     if (rc == MV_OK)
         hosp_metric_add(h, "medvault_hospital_tokens_total", "Dedup tokens derived", "", (uint64_t)n * nd);

@@ -95,21 +95,22 @@ void hosp_alert_raise(struct hosp *h, const mv_alert *a, uint64_t n)
 
 /* ---------- webhook delivery ---------- */
 
-static mv_err field(mv_buf *b, const char *name, const char *v)
-{
-    mv_err rc = mv_buf_printf(b, ",\"%s\":", name);
-    return rc == MV_OK ? mv_json_write_str(b, v, strlen(v)) : rc;
-}
-
 static mv_err webhook_json(const registry_alert *a, mv_buf *b)
 {
-    mv_err rc;
-    if ((rc = mv_buf_printf(b, "{\"id\":%lld,\"at\":%llu", (long long)a->id, (unsigned long long)a->at)) != MV_OK ||
-        (rc = field(b, "source", a->source)) != MV_OK || (rc = field(b, "kind", a->kind)) != MV_OK ||
-        (rc = field(b, "principal", a->principal)) != MV_OK || (rc = field(b, "address", a->address)) != MV_OK ||
-        (rc = field(b, "object", a->object)) != MV_OK || (rc = field(b, "reason", a->reason)) != MV_OK)
-        return rc;
-    return mv_buf_printf(b, ",\"count\":%llu}", (unsigned long long)a->count);
+    mv_jw w;
+    mv_jw_init(&w, b);
+    mv_jw_obj(&w);
+    mv_jw_ki64(&w, "id", a->id);
+    mv_jw_ku64(&w, "at", a->at);
+    mv_jw_kstr(&w, "source", a->source);
+    mv_jw_kstr(&w, "kind", a->kind);
+    mv_jw_kstr(&w, "principal", a->principal);
+    mv_jw_kstr(&w, "address", a->address);
+    mv_jw_kstr(&w, "object", a->object);
+    mv_jw_kstr(&w, "reason", a->reason);
+    mv_jw_ku64(&w, "count", a->count);
+    mv_jw_obj_end(&w);
+    return mv_jw_finish(&w);
 }
 
 /* POSTs one row; MV_OK only for a 2xx answer. */

@@ -84,9 +84,13 @@ void hosp_devices_add(struct hosp *h, const mv_http_request *req, mv_http_respon
     }
     (void)caller;
     mv_log(MV_LOG_INFO, COMPONENT, "a device key was registered for user %.16s...", param);
-    if ((rc = mv_buf_puts(&b, "{\"device_pk\":")) == MV_OK && (rc = mv_json_write_hex(&b, dev, 32)) == MV_OK &&
-        (rc = mv_buf_puts(&b, ",\"name\":")) == MV_OK && (rc = mv_json_write_str(&b, name ? name : "", name ? strlen(name) : 0)) == MV_OK)
-        rc = mv_buf_puts(&b, "}");
+    mv_jw w;
+    mv_jw_init(&w, &b);
+    mv_jw_obj(&w);
+    mv_jw_khex(&w, "device_pk", dev, 32);
+    mv_jw_kstr(&w, "name", name ? name : "");
+    mv_jw_obj_end(&w);
+    rc = mv_jw_finish(&w);
     mv_http_respond_built(resp, rc, 201, &b);
 out:
     mv_json_free(root);

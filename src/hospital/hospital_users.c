@@ -115,11 +115,15 @@ static int read_departments(const mv_json *root, mv_http_response *resp, const c
 /* Appends {"credential","expires_at","user":USER}. */
 static mv_err registration_answer(mv_buf *b, const char *cred, uint64_t expires, const registry_user *u)
 {
-    mv_err rc = mv_buf_printf(b, "{\"credential\":\"%s\",\"expires_at\":%llu,\"user\":", cred,
-                              (unsigned long long)expires);
-    if (rc == MV_OK)
-        rc = registry_user_json(b, u, 1);
-    return rc == MV_OK ? mv_buf_puts(b, "}") : rc;
+    mv_jw w;
+    mv_jw_init(&w, b);
+    mv_jw_obj(&w);
+    mv_jw_kstr(&w, "credential", cred);
+    mv_jw_ku64(&w, "expires_at", expires);
+    mv_jw_key(&w, "user");
+    registry_user_jw(&w, u, 1);
+    mv_jw_obj_end(&w);
+    return mv_jw_finish(&w);
 }
 
 /* POST /v1/users (admin). */
@@ -378,11 +382,13 @@ void hosp_departments_put(struct hosp *h, const mv_http_request *req, mv_http_re
         hosp_respond_err(resp, rc, why);
         goto out;
     }
-    rc = mv_buf_puts(&b, "{\"name\":");
-    if (rc == MV_OK)
-        rc = mv_json_write_str(&b, name, strlen(name));
-    if (rc == MV_OK)
-        rc = mv_buf_puts(&b, created ? ",\"created\":true}" : ",\"created\":false}");
+    mv_jw w;
+    mv_jw_init(&w, &b);
+    mv_jw_obj(&w);
+    mv_jw_kstr(&w, "name", name);
+    mv_jw_kbool(&w, "created", created);
+    mv_jw_obj_end(&w);
+    rc = mv_jw_finish(&w);
     mv_http_respond_built(resp, rc, created ? 201 : 200, &b);
 out:
     mv_json_free(root);

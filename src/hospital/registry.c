@@ -745,7 +745,7 @@ mv_err registry_revocations(registry *r, uint8_t **keys, size_t *n, uint64_t *se
 }
 
 /* u as the JSON API shows it (the contact fields only when private). */
-static void user_json(mv_jw *w, const registry_user *u, int private)
+void registry_user_jw(mv_jw *w, const registry_user *u, int private)
 {
     mv_jw_obj(w);
     mv_jw_kstr(w, "name", u->name);
@@ -775,7 +775,7 @@ mv_err registry_user_json(mv_buf *b, const registry_user *u, int private)
     if (!b || !u)
         return MV_ERR_INVAL;
     mv_jw_init(&w, b);
-    user_json(&w, u, private);
+    registry_user_jw(&w, u, private);
     return mv_jw_finish(&w);
 }
 
@@ -810,7 +810,7 @@ mv_err registry_directory_json(registry *r, const char *q, const char *role, con
         mv_jw_arr(&w);
         while (w.rc == MV_OK && (s = sqlite3_step(st)) == SQLITE_ROW)
             if ((w.rc = user_from_row(r, st, &u)) == MV_OK)
-                user_json(&w, &u, private);
+                registry_user_jw(&w, &u, private);
         if (w.rc == MV_OK && s != SQLITE_DONE)
             w.rc = db_err(r, s, "directory");
         mv_jw_arr_end(&w);

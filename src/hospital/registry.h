@@ -24,6 +24,7 @@
 #include "medvault/mv_buf.h"
 #include "medvault/mv_delegation.h"
 #include "medvault/mv_err.h"
+#include "medvault/mv_json.h"
 
 #define REGISTRY_NAME_MAX 128     /* user names, bytes */
 #define REGISTRY_TEXT_MAX 256     /* email, phone, about, place, reason, descriptions */
@@ -151,6 +152,8 @@ mv_err registry_revocations(registry *r, uint8_t **keys, size_t *n, uint64_t *se
     __attribute__((warn_unused_result));
 
 /* Appends the USER object of docs/api-hospital.md; with private set, email/phone/about too. */
+void registry_user_jw(mv_jw *w, const registry_user *u, int private);
+/* registry_user_jw as a whole document appended to b. */
 mv_err registry_user_json(mv_buf *b, const registry_user *u, int private) __attribute__((warn_unused_result));
 /* {"users":[USER...]}: name contains q (case-insensitive; NULL/"" = any), role and department
  * exact (NULL = any), at most limit (1..REGISTRY_DIRECTORY_MAX) by name. */

@@ -155,34 +155,30 @@ static void handle_info(struct ks *ks, mv_http_response *resp)
         mv_buf_clear(&b);
         return;
     }
-    rc = mv_buf_printf(&b, "{\"suite\":\"ristretto255-SHA512\",\"mode\":1,\"index\":%u,\"threshold\":%u,"
-                           "\"servers\":%u,\"epoch\":%llu,\"public_share\":",
-                       (unsigned)s->index, (unsigned)s->threshold, (unsigned)s->n, (unsigned long long)s->epoch);
-    if (rc == MV_OK)
-        rc = mv_json_write_hex(&b, s->public_shares[s->index - 1], 32);
-    if (rc == MV_OK)
-        rc = mv_buf_puts(&b, ",\"group_public_key\":");
-    if (rc == MV_OK)
-        rc = mv_json_write_hex(&b, s->group_pk, 32);
-    if (rc == MV_OK)
-        rc = mv_buf_puts(&b, ",\"public_shares\":[");
-    for (uint32_t i = 0; rc == MV_OK && i < s->n; i++) {
-        if (i)
-            rc = mv_buf_puts(&b, ",");
-        if (rc == MV_OK)
-            rc = mv_buf_printf(&b, "{\"index\":%u,\"public_share\":", (unsigned)(i + 1));
-        if (rc == MV_OK)
-            rc = mv_json_write_hex(&b, s->public_shares[i], 32);
-        if (rc == MV_OK)
-            rc = mv_buf_puts(&b, "}");
+    mv_jw w;
+    mv_jw_init(&w, &b);
+    mv_jw_obj(&w);
+    mv_jw_kstr(&w, "suite", "ristretto255-SHA512");
+    mv_jw_ku64(&w, "mode", 1);
+    mv_jw_ku64(&w, "index", s->index);
+    mv_jw_ku64(&w, "threshold", s->threshold);
+    mv_jw_ku64(&w, "servers", s->n);
+    mv_jw_ku64(&w, "epoch", s->epoch);
+    mv_jw_khex(&w, "public_share", s->public_shares[s->index - 1], 32);
+    mv_jw_khex(&w, "group_public_key", s->group_pk, 32);
+    mv_jw_key(&w, "public_shares");
+    mv_jw_arr(&w);
+    for (uint32_t i = 0; i < s->n; i++) {
+        mv_jw_obj(&w);
+        mv_jw_ku64(&w, "index", i + 1);
+        mv_jw_khex(&w, "public_share", s->public_shares[i], 32);
+        mv_jw_obj_end(&w);
     }
     pthread_rwlock_unlock(&ks->share_lock);
-    if (rc == MV_OK)
-        rc = mv_buf_puts(&b, "],\"server_key\":");
-    if (rc == MV_OK)
-        rc = mv_json_write_hex(&b, mv_identity_sign_pk(ks->id), 32);
-    if (rc == MV_OK)
-        rc = mv_buf_puts(&b, "}");
+    mv_jw_arr_end(&w);
+    mv_jw_khex(&w, "server_key", mv_identity_sign_pk(ks->id), 32);
+    mv_jw_obj_end(&w);
+    rc = mv_jw_finish(&w);
     mv_http_respond_built(resp, rc, 200, &b);
     mv_buf_clear(&b);
 }
@@ -282,19 +278,18 @@ static void handle_evaluate(struct ks *ks, const mv_http_request *req, mv_http_r
         count_rejection(ks, "invalid");
         goto out;
     }
-    mv_err rc = mv_buf_printf(&b, "{\"index\":%u,\"evaluated\":[", (unsigned)my_index);
-    for (size_t i = 0; rc == MV_OK && i < count; i++) {
-        if (i)
-            rc = mv_buf_puts(&b, ",");
-        if (rc == MV_OK)
-            rc = mv_json_write_hex(&b, evaluated + i * 32, 32);
-    }
-    if (rc == MV_OK)
-        rc = mv_buf_puts(&b, "],\"proof\":");
-    if (rc == MV_OK)
-        rc = mv_json_write_hex(&b, proof, sizeof proof);
-    if (rc == MV_OK)
-        rc = mv_buf_puts(&b, "}");
+    mv_jw w;
+    mv_jw_init(&w, &b);
+    mv_jw_obj(&w);
+    mv_jw_ku64(&w, "index", my_index);
+    mv_jw_key(&w, "evaluated");
+    mv_jw_arr(&w);
+    for (size_t i = 0; i < count; i++)
+        mv_jw_hex(&w, evaluated + i * 32, 32);
+    mv_jw_arr_end(&w);
+    mv_jw_khex(&w, "proof", proof, sizeof proof);
+    mv_jw_obj_end(&w);
+    mv_err rc = mv_jw_finish(&w);
     if (rc != MV_OK) {
         mv_http_respond_json_error(resp, 500, "internal error");
         goto out;

@@ -115,7 +115,12 @@ void ks_handle_dkg_deal(struct ks *ks, const mv_http_request *req, mv_http_respo
         mv_http_respond_json_error(resp, 400, "deal rejected");
         goto out;
     }
-    if (mv_buf_printf(&b, "{\"accepted\":%s}", complaint ? "false" : "true") == MV_OK)
+    mv_jw w;
+    mv_jw_init(&w, &b);
+    mv_jw_obj(&w);
+    mv_jw_kbool(&w, "accepted", !complaint);
+    mv_jw_obj_end(&w);
+    if (mv_jw_finish(&w) == MV_OK)
         mv_http_respond_json(resp, 200, &b);
 out:
     mv_wipe(share, sizeof share);
@@ -180,19 +185,23 @@ void ks_handle_dkg_status(struct ks *ks, const mv_http_request *req, mv_http_res
     mv_buf_init(&b, 1024);
     pthread_mutex_lock(&ks->dkg_lock);
     const struct dkg_state *st = &ks->dkg;
-    mv_err rc = mv_buf_printf(&b, "{\"active\":%s,\"epoch\":%llu,\"deals\":%u,\"unresolved\":%u,\"failed\":%s,"
-                                  "\"finished\":%s,\"digest\":",
-                              st->active ? "true" : "false", (unsigned long long)st->epoch, st->deals,
-                              st->unresolved, st->failed ? "true" : "false", st->finished ? "true" : "false");
-    if (rc == MV_OK)
-        rc = st->digest_ready ? mv_json_write_hex(&b, st->digest, 32) : mv_buf_puts(&b, "\"\"");
-    if (rc == MV_OK)
-        rc = mv_buf_puts(&b, ",\"reason\":");
-    if (rc == MV_OK)
-        rc = mv_json_write_str(&b, st->reason, strlen(st->reason));
+    mv_jw w;
+    mv_jw_init(&w, &b);
+    mv_jw_obj(&w);
+    mv_jw_kbool(&w, "active", st->active);
+    mv_jw_ku64(&w, "epoch", st->epoch);
+    mv_jw_ku64(&w, "deals", st->deals);
+    mv_jw_ku64(&w, "unresolved", st->unresolved);
+    mv_jw_kbool(&w, "failed", st->failed);
+    mv_jw_kbool(&w, "finished", st->finished);
+    if (st->digest_ready)
+        mv_jw_khex(&w, "digest", st->digest, 32);
+    else
+        mv_jw_kstr(&w, "digest", "");
+    mv_jw_kstr(&w, "reason", st->reason);
     pthread_mutex_unlock(&ks->dkg_lock);
-    if (rc == MV_OK)
-        rc = mv_buf_puts(&b, "}");
+    mv_jw_obj_end(&w);
+    mv_err rc = mv_jw_finish(&w);
     mv_http_respond_built(resp, rc, 200, &b);
     mv_buf_clear(&b);
 }
@@ -327,26 +336,25 @@ static mv_err dkg_deal(struct ks *ks, uint64_t epoch, double deadline, int *comp
         pthread_mutex_lock(&ks->dkg_lock);
         const uint8_t *commits = mv_dkg_my_commitments(ks->dkg.dkg);
         rc = mv_dkg_share_for(ks->dkg.dkg, p->index, share);
-        mv_buf *bd = &bodies[i];
-        if (rc == MV_OK)
-            rc = mv_buf_printf(bd, "{\"epoch\":%llu,\"from\":%u,\"commitments\":[", (unsigned long long)epoch,
-                               (unsigned)ks->my_index);
-        for (uint32_t k = 0; rc == MV_OK && k < ks->threshold; k++) {
-            if (k)
-                rc = mv_buf_puts(bd, ",");
-            if (rc == MV_OK)
-                rc = mv_json_write_hex(bd, commits + k * 32, 32);
-        }
+        mv_jw w;
+        mv_jw_init(&w, &bodies[i]);
+        mv_jw_obj(&w);
+        mv_jw_ku64(&w, "epoch", epoch);
+        mv_jw_ku64(&w, "from", ks->my_index);
+        mv_jw_key(&w, "commitments");
+        mv_jw_arr(&w);
+        for (uint32_t k = 0; rc == MV_OK && k < ks->threshold; k++)
+            mv_jw_hex(&w, commits + k * 32, 32);
+        mv_jw_arr_end(&w);
         pthread_mutex_unlock(&ks->dkg_lock);
         if (rc == MV_OK)
             rc = mv_box_seal(sealed, share, 32, p->xpk);
         mv_wipe(share, sizeof share);
         if (rc == MV_OK)
-            rc = mv_buf_puts(bd, "],\"sealed_share\":");
+            mv_jw_khex(&w, "sealed_share", sealed, sizeof sealed);
+        mv_jw_obj_end(&w);
         if (rc == MV_OK)
-            rc = mv_json_write_hex(bd, sealed, sizeof sealed);
-        if (rc == MV_OK)
-            rc = mv_buf_puts(bd, "}");
+            rc = mv_jw_finish(&w);
         if (rc != MV_OK)
             goto out;
         pending[np++] = i;
@@ -417,13 +425,17 @@ static mv_err dkg_reveal(struct ks *ks, uint64_t epoch, const int *complainers, 
         if (rc == MV_OK)
             dkg_resolve_locked(ks, ks->my_index, c, share);
         pthread_mutex_unlock(&ks->dkg_lock);
-        if (rc == MV_OK)
-            rc = mv_buf_printf(&body, "{\"epoch\":%llu,\"dealer\":%u,\"complainer\":%u,\"share\":",
-                               (unsigned long long)epoch, (unsigned)ks->my_index, (unsigned)c);
-        if (rc == MV_OK)
-            rc = mv_json_write_hex(&body, share, 32);
-        if (rc == MV_OK)
-            rc = mv_buf_puts(&body, "}");
+        if (rc == MV_OK) {
+            mv_jw w;
+            mv_jw_init(&w, &body);
+            mv_jw_obj(&w);
+            mv_jw_ku64(&w, "epoch", epoch);
+            mv_jw_ku64(&w, "dealer", ks->my_index);
+            mv_jw_ku64(&w, "complainer", c);
+            mv_jw_khex(&w, "share", share, 32);
+            mv_jw_obj_end(&w);
+            rc = mv_jw_finish(&w);
+        }
         mv_wipe(share, sizeof share);
         for (size_t i = 0; rc == MV_OK && i < ks->n_peers; i++) {
             if (ks->peers[i].index == ks->my_index)

@@ -56,20 +56,23 @@ mv_err mv_ks_share_save(const char *dir, mv_ks_share *s)
     if ((rc = compute_group(s)) != MV_OK)
         return rc;
     mv_buf_init(&b, 64 * 1024);
-    if ((rc = mv_buf_printf(&b, "{\"version\":1,\"index\":%u,\"threshold\":%u,\"servers\":%u,\"epoch\":%llu,\"share\":",
-                            (unsigned)s->index, (unsigned)s->threshold, (unsigned)s->n,
-                            (unsigned long long)s->epoch)) != MV_OK ||
-        (rc = mv_json_write_hex(&b, s->share, 32)) != MV_OK ||
-        (rc = mv_buf_puts(&b, ",\"group_public_key\":")) != MV_OK ||
-        (rc = mv_json_write_hex(&b, s->group_pk, 32)) != MV_OK ||
-        (rc = mv_buf_puts(&b, ",\"public_shares\":[")) != MV_OK)
-        goto out;
-    for (uint32_t i = 0; i < s->n; i++) {
-        if ((i && (rc = mv_buf_puts(&b, ",")) != MV_OK) ||
-            (rc = mv_json_write_hex(&b, s->public_shares[i], 32)) != MV_OK)
-            goto out;
-    }
-    if ((rc = mv_buf_puts(&b, "]}\n")) != MV_OK)
+    mv_jw w;
+    mv_jw_init(&w, &b);
+    mv_jw_obj(&w);
+    mv_jw_ku64(&w, "version", 1);
+    mv_jw_ku64(&w, "index", s->index);
+    mv_jw_ku64(&w, "threshold", s->threshold);
+    mv_jw_ku64(&w, "servers", s->n);
+    mv_jw_ku64(&w, "epoch", s->epoch);
+    mv_jw_khex(&w, "share", s->share, 32);
+    mv_jw_khex(&w, "group_public_key", s->group_pk, 32);
+    mv_jw_key(&w, "public_shares");
+    mv_jw_arr(&w);
+    for (uint32_t i = 0; i < s->n; i++)
+        mv_jw_hex(&w, s->public_shares[i], 32);
+    mv_jw_arr_end(&w);
+    mv_jw_obj_end(&w);
+    if ((rc = mv_jw_finish(&w)) != MV_OK || (rc = mv_buf_puts(&b, "\n")) != MV_OK)
         goto out;
     if ((rc = mv_path_join(path, sizeof path, dir, "share.json")) != MV_OK)
         goto out;

@@ -61,28 +61,30 @@ void mv_alert_fill(mv_alert *a, uint64_t at, const char *source, const char *kin
     field_copy(a->reason, sizeof a->reason, reason);
 }
 
-static mv_err put_field(mv_buf *out, const char *name, const char *v, size_t cap)
+/* A fixed-size field: NUL-terminated unless it fills its array. */
+static void put_field(mv_jw *w, const char *name, const char *v, size_t cap)
 {
-    mv_err rc;
-    if ((rc = mv_buf_printf(out, ",\"%s\":", name)) != MV_OK)
-        return rc;
-    return mv_json_write_str(out, v, strnlen(v, cap));
+    mv_jw_key(w, name);
+    mv_jw_strn(w, v, strnlen(v, cap));
 }
 
 mv_err mv_alert_to_json(const mv_alert *a, uint64_t count, mv_buf *out)
 {
-    mv_err rc;
     if (!a || !out)
         return MV_ERR_INVAL;
-    if ((rc = mv_buf_printf(out, "{\"at\":%llu", (unsigned long long)a->at)) != MV_OK ||
-        (rc = put_field(out, "source", a->source, sizeof a->source)) != MV_OK ||
-        (rc = put_field(out, "kind", a->kind, sizeof a->kind)) != MV_OK ||
-        (rc = put_field(out, "principal", a->principal, sizeof a->principal)) != MV_OK ||
-        (rc = put_field(out, "address", a->address, sizeof a->address)) != MV_OK ||
-        (rc = put_field(out, "object", a->object, sizeof a->object)) != MV_OK ||
-        (rc = put_field(out, "reason", a->reason, sizeof a->reason)) != MV_OK)
-        return rc;
-    return mv_buf_printf(out, ",\"count\":%llu}", (unsigned long long)count);
+    mv_jw w;
+    mv_jw_init(&w, out);
+    mv_jw_obj(&w);
+    mv_jw_ku64(&w, "at", a->at);
+    put_field(&w, "source", a->source, sizeof a->source);
+    put_field(&w, "kind", a->kind, sizeof a->kind);
+    put_field(&w, "principal", a->principal, sizeof a->principal);
+    put_field(&w, "address", a->address, sizeof a->address);
+    put_field(&w, "object", a->object, sizeof a->object);
+    put_field(&w, "reason", a->reason, sizeof a->reason);
+    mv_jw_ku64(&w, "count", count);
+    mv_jw_obj_end(&w);
+    return mv_jw_finish(&w);
 }
 
 /* obj[key] as printable ASCII fitting dst[cap]; absent = "" if optional. */

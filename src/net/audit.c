@@ -62,48 +62,47 @@ typedef struct entry {
     uint8_t key[32], prev[32], head[32], sig[64];
 } entry;
 
-/* The canonical JSON object of e without its hash member: fixed member order, no spaces. */
-static mv_err entry_body(const entry *e, mv_buf *b)
+/* The canonical JSON object of e: fixed member order, no spaces. Without hash it is the body
+ * the chain hash covers; with it, the stored line (hash last, so the line is the body with one
+ * member more). */
+static mv_err entry_body(const entry *e, const uint8_t *hash, mv_buf *b)
 {
-    mv_err rc;
-    const char *s;
-    if ((rc = mv_buf_printf(b, "{\"seq\":%llu,\"time\":%llu,\"type\":\"%s\",\"component\":", (unsigned long long)e->seq,
-                            (unsigned long long)e->time, type_name(e->type))) != MV_OK ||
-        (rc = mv_json_write_str(b, e->component, strlen(e->component))) != MV_OK)
-        return rc;
+    mv_jw w;
+    mv_jw_init(&w, b);
+    mv_jw_obj(&w);
+    mv_jw_ku64(&w, "seq", e->seq);
+    mv_jw_ku64(&w, "time", e->time);
+    mv_jw_kstr(&w, "type", type_name(e->type));
+    mv_jw_kstr(&w, "component", e->component);
     switch (e->type) {
     case T_GENESIS:
-        if ((rc = mv_buf_puts(b, ",\"key\":")) != MV_OK || (rc = mv_json_write_hex(b, e->key, 32)) != MV_OK ||
-            (rc = mv_buf_puts(b, ",\"prev\":")) != MV_OK || (rc = mv_json_write_hex(b, e->prev, 32)) != MV_OK)
-            return rc;
+        mv_jw_khex(&w, "key", e->key, 32);
+        mv_jw_khex(&w, "prev", e->prev, 32);
         break;
     case T_REQUEST:
-        if ((rc = mv_buf_puts(b, ",\"principal\":")) != MV_OK ||
-            (rc = e->has_principal ? mv_json_write_hex(b, e->principal, 32) : mv_buf_puts(b, "\"\"")) != MV_OK)
-            return rc;
-        s = e->address;
-        if ((rc = mv_buf_puts(b, ",\"address\":")) != MV_OK || (rc = mv_json_write_str(b, s, strlen(s))) != MV_OK)
-            return rc;
-        s = e->action;
-        if ((rc = mv_buf_puts(b, ",\"action\":")) != MV_OK || (rc = mv_json_write_str(b, s, strlen(s))) != MV_OK ||
-            (rc = mv_buf_printf(b, ",\"result\":%llu,\"note\":", (unsigned long long)e->result)) != MV_OK ||
-            (rc = mv_json_write_str(b, e->note, strlen(e->note))) != MV_OK)
-            return rc;
+        if (e->has_principal)
+            mv_jw_khex(&w, "principal", e->principal, 32);
+        else
+            mv_jw_kstr(&w, "principal", "");
+        mv_jw_kstr(&w, "address", e->address);
+        mv_jw_kstr(&w, "action", e->action);
+        mv_jw_ku64(&w, "result", e->result);
+        mv_jw_kstr(&w, "note", e->note);
         break;
     case T_EVENT:
-        s = e->action;
-        if ((rc = mv_buf_puts(b, ",\"action\":")) != MV_OK || (rc = mv_json_write_str(b, s, strlen(s))) != MV_OK)
-            return rc;
+        mv_jw_kstr(&w, "action", e->action);
         break;
     case T_CHECKPOINT:
-        if ((rc = mv_buf_printf(b, ",\"count\":%llu,\"head\":", (unsigned long long)e->count)) != MV_OK ||
-            (rc = mv_json_write_hex(b, e->head, 32)) != MV_OK || (rc = mv_buf_puts(b, ",\"key\":")) != MV_OK ||
-            (rc = mv_json_write_hex(b, e->key, 32)) != MV_OK || (rc = mv_buf_puts(b, ",\"sig\":")) != MV_OK ||
-            (rc = mv_json_write_hex(b, e->sig, 64)) != MV_OK)
-            return rc;
+        mv_jw_ku64(&w, "count", e->count);
+        mv_jw_khex(&w, "head", e->head, 32);
+        mv_jw_khex(&w, "key", e->key, 32);
+        mv_jw_khex(&w, "sig", e->sig, 64);
         break;
     }
-    return mv_buf_puts(b, "}");
+    if (hash)
+        mv_jw_khex(&w, "hash", hash, 32);
+    mv_jw_obj_end(&w);
+    return mv_jw_finish(&w);
 }
 
 /* hash = SHA-256(HASH_DOMAIN || prev || body). */
@@ -138,12 +137,11 @@ static size_t checkpoint_message(const entry *e, uint8_t *out)
 }
 #define CHECKPOINT_MSG_MAX (sizeof SIG_DOMAIN - 1 + 1 + MV_AUDIT_COMPONENT_MAX + 8 + 8 + 32)
 
-/* Turns body ("{...}") into the full line "{...,"hash":"<hex>"}\n" in line, given the hash. */
-static mv_err make_line(const mv_buf *body, const uint8_t hash[32], mv_buf *line)
+/* The full line of e with its hash: the canonical object and a newline. */
+static mv_err make_line(const entry *e, const uint8_t hash[32], mv_buf *line)
 {
     mv_err rc;
-    if ((rc = mv_buf_append(line, body->ptr, body->len - 1)) != MV_OK || (rc = mv_buf_puts(line, ",\"hash\":")) != MV_OK ||
-        (rc = mv_json_write_hex(line, hash, 32)) != MV_OK || (rc = mv_buf_puts(line, "}\n")) != MV_OK)
+    if ((rc = entry_body(e, hash, line)) != MV_OK || (rc = mv_buf_puts(line, "\n")) != MV_OK)
         return rc;
     return line->len > MV_AUDIT_LINE_MAX + 1 ? MV_ERR_TOO_LARGE : MV_OK;
 }
@@ -263,7 +261,7 @@ static mv_err verify_core(const uint8_t *data, size_t len, const uint8_t *expect
         }
         mv_buf_reset(&body);
         mv_buf_reset(&line);
-        if ((rc = entry_body(&e, &body)) != MV_OK || (rc = chain_hash(hash, prev, body.ptr, body.len)) != MV_OK) {
+        if ((rc = entry_body(&e, NULL, &body)) != MV_OK || (rc = chain_hash(hash, prev, body.ptr, body.len)) != MV_OK) {
             if (rc == MV_ERR_NOMEM || rc == MV_ERR_CRYPTO)
                 goto out;
             rc = fail(rep, MV_AUDIT_BAD_LINE, seq, "not an audit line of this format");
@@ -272,7 +270,7 @@ static mv_err verify_core(const uint8_t *data, size_t len, const uint8_t *expect
         /* The stored line must be exactly the canonical one: then the hash member is the only
          * thing left to compare. */
         uint8_t stored[32];
-        mv_err lrc = mv_json_get_hex(root, "hash", stored, 32) == MV_OK ? make_line(&body, stored, &line) : MV_ERR_PARSE;
+        mv_err lrc = mv_json_get_hex(root, "hash", stored, 32) == MV_OK ? make_line(&e, stored, &line) : MV_ERR_PARSE;
         if (lrc == MV_ERR_NOMEM) {
             rc = lrc;
             goto out;
@@ -417,8 +415,8 @@ static mv_err append_locked(mv_audit *a, entry *e)
     mv_buf_init(&line, MV_AUDIT_LINE_MAX + 2);
     e->seq = a->seq;
     e->component = a->component;
-    if ((rc = entry_body(e, &body)) != MV_OK || (rc = chain_hash(hash, a->head, body.ptr, body.len)) != MV_OK ||
-        (rc = make_line(&body, hash, &line)) != MV_OK)
+    if ((rc = entry_body(e, NULL, &body)) != MV_OK || (rc = chain_hash(hash, a->head, body.ptr, body.len)) != MV_OK ||
+        (rc = make_line(e, hash, &line)) != MV_OK)
         goto out;
     if (a->seq % MARK_EVERY == 0 &&
         (rc = mv_array_grow(&a->marks, &a->mark_cap, a->n_marks, sizeof *a->marks, 64)) != MV_OK)

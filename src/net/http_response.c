@@ -90,8 +90,12 @@ void mv_http_respond_json_error(mv_http_response *r, int status, const char *mes
     mv_buf_reset(&r->body);
     if (!message)
         message = "error";
-    if (mv_buf_puts(&r->body, "{\"error\":") != MV_OK ||
-        mv_json_write_str(&r->body, message, strlen(message)) != MV_OK || mv_buf_puts(&r->body, "}") != MV_OK) {
+    mv_jw w;
+    mv_jw_init(&w, &r->body);
+    mv_jw_obj(&w);
+    mv_jw_kstr(&w, "error", message);
+    mv_jw_obj_end(&w);
+    if (mv_jw_finish(&w) != MV_OK) {
         mv_buf_reset(&r->body);
         if (mv_buf_append(&r->body, fallback, sizeof fallback - 1) != MV_OK)
             mv_buf_clear(&r->body); /* cannot even allocate: an empty body still has a status */

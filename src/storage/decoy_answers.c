@@ -229,12 +229,12 @@ static void dupcheck(const mv_decoy_forward *f, mv_http_response *resp)
         mv_frame_respond_fault(resp, rc, &fault);
         return;
     }
+    mv_jw w;
     mv_buf_init(&b, MV_HTTP_RESPONSE_MAX);
-    rc = mv_buf_puts(&b, "{\"results\":[");
-    for (size_t i = 0; rc == MV_OK && i < dc.n_tokens; i++)
-        rc = mv_buf_puts(&b, i ? ",{\"exists\":false}" : "{\"exists\":false}");
-    if (rc == MV_OK)
-        rc = mv_buf_puts(&b, "]}");
+    storage_results_open(&w, &b);
+    for (size_t i = 0; i < dc.n_tokens; i++)
+        storage_result_absent(&w);
+    rc = storage_results_close(&w);
     mv_http_respond_built(resp, rc, 200, &b);
     mv_buf_clear(&b);
     mv_frame_dupcheck_clear(&dc);
@@ -250,12 +250,12 @@ static void blocks_put(const mv_decoy_forward *f, mv_http_response *resp)
         mv_frame_respond_fault(resp, rc, &fault);
         return;
     }
+    mv_jw w;
     mv_buf_init(&b, MV_HTTP_RESPONSE_MAX);
-    rc = mv_buf_puts(&b, "{\"results\":[");
-    for (uint32_t i = 0; rc == MV_OK && i < fb.count; i++)
-        rc = mv_buf_puts(&b, i ? ",{\"status\":\"stored\"}" : "{\"status\":\"stored\"}");
-    if (rc == MV_OK)
-        rc = mv_buf_puts(&b, "]}");
+    storage_results_open(&w, &b);
+    for (uint32_t i = 0; i < fb.count; i++)
+        storage_result_status(&w, NULL, "stored");
+    rc = storage_results_close(&w);
     mv_http_respond_built(resp, rc, 200, &b);
     mv_buf_clear(&b);
 }
@@ -272,18 +272,13 @@ static void records_put(const mv_decoy_forward *f, mv_http_response *resp)
         mv_frame_respond_fault(resp, rc, &fault);
         return;
     }
+    mv_jw w;
     mv_buf_init(&b, MV_HTTP_RESPONSE_MAX);
-    rc = mv_buf_puts(&b, "{\"results\":[");
+    storage_results_open(&w, &b);
     mv_frame_records_iter(&fr, &it);
-    for (uint32_t i = 0; rc == MV_OK && mv_frame_records_next(&it, &rec); i++) {
-        rc = mv_buf_puts(&b, i ? ",{\"id\":" : "{\"id\":");
-        if (rc == MV_OK)
-            rc = mv_json_write_hex(&b, rec.id, 16);
-        if (rc == MV_OK)
-            rc = mv_buf_puts(&b, ",\"status\":\"stored\"}");
-    }
-    if (rc == MV_OK)
-        rc = mv_buf_puts(&b, "]}");
+    while (mv_frame_records_next(&it, &rec))
+        storage_result_status(&w, rec.id, "stored");
+    rc = storage_results_close(&w);
     mv_http_respond_built(resp, rc, 200, &b);
     mv_buf_clear(&b);
 }

@@ -13,10 +13,13 @@
 #include "medvault/mv_json.h"
 #include "record_meta.h"
 
-/* Appends hex of p[0..n), or "" when it is all zero (no patient / no episode), as JSON. */
-static mv_err write_hex_or_empty(mv_buf *b, const uint8_t *p, size_t n)
+/* The member key: hex of p[0..n), or "" when it is all zero (no patient / no episode). */
+static void hex_or_empty(mv_jw *w, const char *key, const uint8_t *p, size_t n)
 {
-    return sodium_is_zero(p, n) ? mv_buf_puts(b, "\"\"") : mv_json_write_hex(b, p, n);
+    if (sodium_is_zero(p, n))
+        mv_jw_kstr(w, key, "");
+    else
+        mv_jw_khex(w, key, p, n);
 }
 
 mv_err storage_set_record_headers(mv_http_response *resp, const uint8_t owner[32], const uint8_t patient[32],
@@ -72,77 +75,64 @@ static int list_cmp(const void *a, const void *b)
 
 mv_err storage_write_listing(mv_buf *b, storage_listing_entry *v, size_t n)
 {
+    mv_jw w;
     if (n)
         qsort(v, n, sizeof *v, list_cmp);
-    mv_err rc = mv_buf_puts(b, "{\"records\":[");
-    for (size_t i = 0; rc == MV_OK && i < n; i++) {
+    mv_jw_init(&w, b);
+    mv_jw_obj(&w);
+    mv_jw_key(&w, "records");
+    mv_jw_arr(&w);
+    for (size_t i = 0; i < n; i++) {
         const storage_listing_entry *e = &v[i];
-        rc = mv_buf_puts(b, i ? ",{\"id\":" : "{\"id\":");
-        if (rc == MV_OK)
-            rc = mv_json_write_hex(b, e->id, 16);
-        if (rc == MV_OK)
-            rc = mv_buf_puts(b, ",\"owner\":");
-        if (rc == MV_OK)
-            rc = mv_json_write_hex(b, e->owner, 32);
-        if (rc == MV_OK)
-            rc = mv_buf_puts(b, ",\"patient\":");
-        if (rc == MV_OK)
-            rc = write_hex_or_empty(b, e->patient, 32);
-        if (rc == MV_OK)
-            rc = mv_buf_puts(b, ",\"episode\":");
-        if (rc == MV_OK)
-            rc = write_hex_or_empty(b, e->episode, 16);
-        if (rc == MV_OK)
-            rc = mv_buf_puts(b, ",\"department\":");
-        if (rc == MV_OK)
-            rc = mv_json_write_str(b, e->dept, strlen(e->dept));
-        if (rc == MV_OK)
-            rc = mv_buf_printf(b, ",\"created\":%llu,\"envelope_bytes\":%llu,\"logical_bytes\":%llu,\"blocks\":%llu}",
-                               (unsigned long long)e->created, (unsigned long long)e->envelope_len,
-                               (unsigned long long)e->logical_bytes, (unsigned long long)e->n_tags);
+        mv_jw_obj(&w);
+        mv_jw_khex(&w, "id", e->id, 16);
+        mv_jw_khex(&w, "owner", e->owner, 32);
+        hex_or_empty(&w, "patient", e->patient, 32);
+        hex_or_empty(&w, "episode", e->episode, 16);
+        mv_jw_kstr(&w, "department", e->dept);
+        mv_jw_ku64(&w, "created", e->created);
+        mv_jw_ku64(&w, "envelope_bytes", e->envelope_len);
+        mv_jw_ku64(&w, "logical_bytes", e->logical_bytes);
+        mv_jw_ku64(&w, "blocks", e->n_tags);
+        mv_jw_obj_end(&w);
     }
-    return rc == MV_OK ? mv_buf_puts(b, "]}") : rc;
+    mv_jw_arr_end(&w);
+    mv_jw_obj_end(&w);
+    return mv_jw_finish(&w);
 }
 
 mv_err storage_write_access(mv_buf *b, const mv_store_record_info *info)
 {
-    mv_err rc = mv_buf_puts(b, "{\"id\":");
-    if (rc == MV_OK)
-        rc = mv_json_write_hex(b, info->id, 16);
-    if (rc == MV_OK)
-        rc = mv_buf_puts(b, ",\"owner\":");
-    if (rc == MV_OK)
-        rc = mv_json_write_hex(b, info->owner, 32);
-    if (rc == MV_OK)
-        rc = mv_buf_puts(b, ",\"patient\":");
-    if (rc == MV_OK)
-        rc = write_hex_or_empty(b, info->patient, 32);
-    if (rc == MV_OK)
-        rc = mv_buf_puts(b, ",\"episode\":");
-    if (rc == MV_OK)
-        rc = write_hex_or_empty(b, info->episode, 16);
-    if (rc == MV_OK)
-        rc = mv_buf_puts(b, ",\"department\":");
-    if (rc == MV_OK)
-        rc = mv_json_write_str(b, info->dept, strnlen(info->dept, sizeof info->dept));
-    if (rc == MV_OK)
-        rc = mv_buf_printf(b, ",\"created\":%llu,\"readers\":[", (unsigned long long)info->created);
-    for (size_t i = 0; rc == MV_OK && i < info->n_readers && i < MV_STORE_MAX_READERS; i++) {
-        if (i)
-            rc = mv_buf_puts(b, ",");
-        if (rc == MV_OK)
-            rc = mv_json_write_hex(b, info->readers[i], 32);
-    }
-    return rc == MV_OK ? mv_buf_puts(b, "]}") : rc;
+    mv_jw w;
+    mv_jw_init(&w, b);
+    mv_jw_obj(&w);
+    mv_jw_khex(&w, "id", info->id, 16);
+    mv_jw_khex(&w, "owner", info->owner, 32);
+    hex_or_empty(&w, "patient", info->patient, 32);
+    hex_or_empty(&w, "episode", info->episode, 16);
+    mv_jw_key(&w, "department");
+    mv_jw_strn(&w, info->dept, strnlen(info->dept, sizeof info->dept));
+    mv_jw_ku64(&w, "created", info->created);
+    mv_jw_key(&w, "readers");
+    mv_jw_arr(&w);
+    for (size_t i = 0; i < info->n_readers && i < MV_STORE_MAX_READERS; i++)
+        mv_jw_hex(&w, info->readers[i], 32);
+    mv_jw_arr_end(&w);
+    mv_jw_obj_end(&w);
+    return mv_jw_finish(&w);
 }
 
-/* 1 - physical/logical with 4 decimals (0 when nothing is stored), as JSON. */
-static mv_err write_savings(mv_buf *b, uint64_t logical, uint64_t physical)
+/* The savings member: 1 - physical/logical with exactly 4 decimals (0 when nothing is
+ * stored), a fixed format the decoy mirrors, so it goes in preformatted. */
+static void savings(mv_jw *w, uint64_t logical, uint64_t physical)
 {
+    char num[32];
     double v = logical ? 1.0 - (double)physical / (double)logical : 0.0;
     if (fabs(v) < 0.00005)
         v = 0.0;
-    return mv_buf_printf(b, "%.4f", v);
+    int len = snprintf(num, sizeof num, "%.4f", v);
+    mv_jw_key(w, "savings");
+    mv_jw_raw(w, num, len > 0 && (size_t)len < sizeof num ? (size_t)len : 0);
 }
 
 mv_err storage_write_stats(mv_buf *b, const mv_store_stats *st)
@@ -150,36 +140,68 @@ mv_err storage_write_stats(mv_buf *b, const mv_store_stats *st)
     /* physical_bytes: everything the store keeps on disk (packs and index), so savings is
      * what the cloud bill sees; data_bytes: what physical_bytes meant before (envelopes and
      * referenced blocks). */
-    mv_err rc = mv_buf_printf(b,
-                       "{\"records\":%llu,\"blocks\":%llu,\"logical_bytes\":%llu,\"physical_bytes\":%llu,"
-                       "\"data_bytes\":%llu,\"pack_bytes\":%llu,\"index_bytes\":%llu,\"envelope_bytes\":%llu,"
-                       "\"block_bytes\":%llu,\"savings\":",
-                       (unsigned long long)st->records, (unsigned long long)st->blocks,
-                       (unsigned long long)st->logical_bytes, (unsigned long long)st->physical_bytes,
-                       (unsigned long long)st->data_bytes, (unsigned long long)st->pack_bytes,
-                       (unsigned long long)st->index_bytes, (unsigned long long)st->envelope_bytes,
-                       (unsigned long long)st->block_bytes);
-    if (rc == MV_OK)
-        rc = write_savings(b, st->logical_bytes, st->physical_bytes);
-    if (rc == MV_OK)
-        rc = mv_buf_puts(b, ",\"departments\":{");
-    for (size_t i = 0; rc == MV_OK && i < st->n_depts && i < sizeof st->depts / sizeof st->depts[0]; i++) {
+    mv_jw w;
+    mv_jw_init(&w, b);
+    mv_jw_obj(&w);
+    mv_jw_ku64(&w, "records", st->records);
+    mv_jw_ku64(&w, "blocks", st->blocks);
+    mv_jw_ku64(&w, "logical_bytes", st->logical_bytes);
+    mv_jw_ku64(&w, "physical_bytes", st->physical_bytes);
+    mv_jw_ku64(&w, "data_bytes", st->data_bytes);
+    mv_jw_ku64(&w, "pack_bytes", st->pack_bytes);
+    mv_jw_ku64(&w, "index_bytes", st->index_bytes);
+    mv_jw_ku64(&w, "envelope_bytes", st->envelope_bytes);
+    mv_jw_ku64(&w, "block_bytes", st->block_bytes);
+    savings(&w, st->logical_bytes, st->physical_bytes);
+    mv_jw_key(&w, "departments");
+    mv_jw_obj(&w);
+    for (size_t i = 0; i < st->n_depts && i < sizeof st->depts / sizeof st->depts[0]; i++) {
         const mv_store_dept_stats *d = &st->depts[i];
-        if (i)
-            rc = mv_buf_puts(b, ",");
-        if (rc == MV_OK)
-            rc = mv_json_write_str(b, d->dept, strnlen(d->dept, sizeof d->dept));
-        if (rc == MV_OK)
-            rc = mv_buf_printf(b, ":{\"records\":%llu,\"logical_bytes\":%llu,\"physical_bytes\":%llu,"
-                                   "\"dedup_hits\":%llu,\"savings\":",
-                               (unsigned long long)d->records, (unsigned long long)d->logical_bytes,
-                               (unsigned long long)d->physical_bytes, (unsigned long long)d->dedup_hits);
-        if (rc == MV_OK)
-            rc = write_savings(b, d->logical_bytes, d->physical_bytes);
-        if (rc == MV_OK)
-            rc = mv_buf_puts(b, "}");
+        char dept[sizeof d->dept + 1];
+        /* A key is NUL-terminated; the field need not be. */
+        memcpy(dept, d->dept, sizeof d->dept);
+        dept[strnlen(d->dept, sizeof d->dept)] = 0;
+        mv_jw_key(&w, dept);
+        mv_jw_obj(&w);
+        mv_jw_ku64(&w, "records", d->records);
+        mv_jw_ku64(&w, "logical_bytes", d->logical_bytes);
+        mv_jw_ku64(&w, "physical_bytes", d->physical_bytes);
+        mv_jw_ku64(&w, "dedup_hits", d->dedup_hits);
+        savings(&w, d->logical_bytes, d->physical_bytes);
+        mv_jw_obj_end(&w);
     }
-    if (rc == MV_OK)
-        rc = mv_buf_puts(b, "}}");
-    return rc;
+    mv_jw_obj_end(&w);
+    mv_jw_obj_end(&w);
+    return mv_jw_finish(&w);
+}
+
+void storage_results_open(mv_jw *w, mv_buf *b)
+{
+    mv_jw_init(w, b);
+    mv_jw_obj(w);
+    mv_jw_key(w, "results");
+    mv_jw_arr(w);
+}
+
+mv_err storage_results_close(mv_jw *w)
+{
+    mv_jw_arr_end(w);
+    mv_jw_obj_end(w);
+    return mv_jw_finish(w);
+}
+
+void storage_result_status(mv_jw *w, const uint8_t *id, const char *status)
+{
+    mv_jw_obj(w);
+    if (id)
+        mv_jw_khex(w, "id", id, 16);
+    mv_jw_kstr(w, "status", status);
+    mv_jw_obj_end(w);
+}
+
+void storage_result_absent(mv_jw *w)
+{
+    mv_jw_obj(w);
+    mv_jw_kbool(w, "exists", 0);
+    mv_jw_obj_end(w);
 }

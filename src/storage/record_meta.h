@@ -12,6 +12,7 @@
 #include "medvault/mv_buf.h"
 #include "medvault/mv_decoy.h"
 #include "medvault/mv_http.h"
+#include "medvault/mv_json.h"
 #include "medvault/mv_store.h"
 
 /* One record's line of a listing (GET /v1/records). */
@@ -44,5 +45,16 @@ mv_err storage_set_record_headers(mv_http_response *resp, const uint8_t owner[32
  * numbers and the decoy cloud's invented ones alike. Each savings is 1 - physical/logical
  * with 4 decimals (0 when nothing is stored). Errors: MV_ERR_TOO_LARGE, MV_ERR_NOMEM. */
 mv_err storage_write_stats(mv_buf *b, const mv_store_stats *st) __attribute__((warn_unused_result));
+
+/* The batch answers of PUT /v1/records, PUT /v1/blocks and POST /v1/dupcheck,
+ * {"results":[...]}, one element per item in request order; the decoy's answers use the same
+ * calls so the two clouds cannot differ in a byte. storage_results_open starts w on b and
+ * opens the array; storage_results_close closes it and returns mv_jw_finish. */
+void storage_results_open(mv_jw *w, mv_buf *b);
+mv_err storage_results_close(mv_jw *w) __attribute__((warn_unused_result));
+/* One element {"id":hex,"status":status}, without "id" when id is NULL (blocks). */
+void storage_result_status(mv_jw *w, const uint8_t *id, const char *status);
+/* The dupcheck element of a token the cloud does not hold: {"exists":false}. */
+void storage_result_absent(mv_jw *w);
 
 #endif

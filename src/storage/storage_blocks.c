@@ -14,6 +14,7 @@
 #include "medvault/mv_log.h"
 #include "medvault/mv_mem.h"
 #include "net/frames.h"
+#include "record_meta.h"
 #include "storage_internal.h"
 
 #define POW_DOMAIN "medvault-pow-v1"
@@ -76,15 +77,15 @@ void storage_handle_dupcheck(storage_srv *s, const mv_credential *cred, const mv
         goto out;
     }
     uint64_t now = (uint64_t)time(NULL);
-    rc = mv_buf_puts(&b, "{\"results\":[");
+    mv_jw w;
+    storage_results_open(&w, &b);
+    rc = MV_OK;
     for (size_t i = 0; rc == MV_OK && i < dc.n_tokens; i++) {
         const uint8_t *token = dc.tokens + 32 * i;
-        if (i && (rc = mv_buf_puts(&b, ",")) != MV_OK)
-            break;
         mv_err lrc = mv_store_token_lookup(s->store, dept, token, tag);
         if (lrc == MV_ERR_NOT_FOUND) {
             absent++;
-            rc = mv_buf_puts(&b, "{\"exists\":false}");
+            storage_result_absent(&w);
             continue;
         }
         if (lrc != MV_OK) {
@@ -95,18 +96,15 @@ void storage_handle_dupcheck(storage_srv *s, const mv_credential *cred, const mv
         randombytes_buf(nonce, sizeof nonce);
         if ((rc = pow_challenge(s, cred->subject, dept, token, now, nonce, n)) != MV_OK)
             break;
-        rc = mv_buf_printf(&b, "{\"exists\":true,\"issued\":%llu,\"nonce\":", (unsigned long long)now);
-        if (rc == MV_OK)
-            rc = mv_json_write_hex(&b, nonce, sizeof nonce);
-        if (rc == MV_OK)
-            rc = mv_buf_puts(&b, ",\"challenge\":");
-        if (rc == MV_OK)
-            rc = mv_json_write_hex(&b, n, sizeof n);
-        if (rc == MV_OK)
-            rc = mv_buf_puts(&b, "}");
+        mv_jw_obj(&w);
+        mv_jw_kbool(&w, "exists", 1);
+        mv_jw_ku64(&w, "issued", now);
+        mv_jw_khex(&w, "nonce", nonce, sizeof nonce);
+        mv_jw_khex(&w, "challenge", n, sizeof n);
+        mv_jw_obj_end(&w);
     }
     if (rc == MV_OK)
-        rc = mv_buf_puts(&b, "]}");
+        rc = storage_results_close(&w);
     mv_http_respond_built(resp, rc, 200, &b);
     if (rc == MV_OK) {
         storage_count(s, "medvault_storage_dupcheck_tokens_total", "Tokens checked, by answer", "result=\"exists\"",
@@ -261,8 +259,9 @@ void storage_handle_blocks_put(storage_srv *s, const mv_credential *cred, const 
         goto out;
     }
     uint64_t stored = 0, dup = 0, claimed = 0, bytes = 0;
-    rc = mv_buf_puts(&b, "{\"results\":[");
-    for (i = 0; rc == MV_OK && i < count; i++) {
+    mv_jw w;
+    storage_results_open(&w, &b);
+    for (i = 0; i < count; i++) {
         const char *st = "claimed";
         if (in[i].data) {
             st = outs[i].new_copy ? "stored" : "duplicate";
@@ -275,10 +274,9 @@ void storage_handle_blocks_put(storage_srv *s, const mv_credential *cred, const 
         } else {
             claimed++;
         }
-        rc = mv_buf_printf(&b, "%s{\"status\":\"%s\"}", i ? "," : "", st);
+        storage_result_status(&w, NULL, st);
     }
-    if (rc == MV_OK)
-        rc = mv_buf_puts(&b, "]}");
+    rc = storage_results_close(&w);
     mv_http_respond_built(resp, rc, 200, &b);
     storage_count(s, "medvault_storage_blocks_total", "Blocks accepted, by outcome", "result=\"stored\"", stored);
     storage_count(s, "medvault_storage_blocks_total", "Blocks accepted, by outcome", "result=\"duplicate\"", dup);

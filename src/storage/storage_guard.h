@@ -13,6 +13,7 @@
 
 #include "medvault/mv_alert.h"
 #include "medvault/mv_identity.h"
+#include "medvault/mv_json.h"
 #include "storage_internal.h"
 
 #define GUARD_MAX_PROFILES 100000   /* principals with a profile; more are judged by the floor */
@@ -84,6 +85,9 @@ mv_err guard_save_honeytokens(storage_guard *g) __attribute__((warn_unused_resul
 /* Appends {"honeytokens":[{"id","department","created"},...]}: the file's content and the
  * admin's GET /v1/honeytokens answer alike. Lock held. Errors: MV_ERR_TOO_LARGE, MV_ERR_NOMEM. */
 mv_err guard_write_honeytokens(const storage_guard *g, mv_buf *b) __attribute__((warn_unused_result));
+/* The array [{"id","department","created"},...] of ht[0..n): the state file's and the plant
+ * answer's element format, written in one place. */
+void guard_honeytokens_jw(mv_jw *w, const honeytoken *ht, size_t n);
 mv_err guard_load_honeytokens(storage_guard *g) __attribute__((warn_unused_result));
 mv_err guard_save_profiles(storage_guard *g) __attribute__((warn_unused_result));
 mv_err guard_load_profiles(storage_guard *g) __attribute__((warn_unused_result));

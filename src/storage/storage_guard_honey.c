@@ -179,20 +179,14 @@ void storage_guard_honeytokens_put(storage_srv *s, const mv_credential *cred, co
         mv_http_respond_json_error(resp, 500, "no honeytoken could be planted");
         goto out;
     }
-    rc = mv_buf_printf(&b, "{\"planted\":%zu,\"honeytokens\":[", planted);
-    for (size_t i = 0; rc == MV_OK && i < planted; i++) {
-        rc = mv_buf_puts(&b, i ? ",{\"id\":" : "{\"id\":");
-        if (rc == MV_OK)
-            rc = mv_json_write_hex(&b, fresh[i].id, 16);
-        if (rc == MV_OK)
-            rc = mv_buf_puts(&b, ",\"department\":");
-        if (rc == MV_OK)
-            rc = mv_json_write_str(&b, fresh[i].dept, strlen(fresh[i].dept));
-        if (rc == MV_OK)
-            rc = mv_buf_printf(&b, ",\"created\":%llu}", (unsigned long long)fresh[i].created);
-    }
-    if (rc == MV_OK)
-        rc = mv_buf_puts(&b, "]}");
+    mv_jw w;
+    mv_jw_init(&w, &b);
+    mv_jw_obj(&w);
+    mv_jw_ku64(&w, "planted", planted);
+    mv_jw_key(&w, "honeytokens");
+    guard_honeytokens_jw(&w, fresh, planted);
+    mv_jw_obj_end(&w);
+    rc = mv_jw_finish(&w);
     mv_http_respond_built(resp, rc, 200, &b);
     mv_log(MV_LOG_INFO, STORAGE_COMPONENT, "%zu honeytokens planted", planted);
 out:

@@ -36,21 +36,28 @@ static mv_err read_state_array(const char *path, const char *key, size_t max, mv
     return MV_OK;
 }
 
+void guard_honeytokens_jw(mv_jw *w, const honeytoken *ht, size_t n)
+{
+    mv_jw_arr(w);
+    for (size_t i = 0; i < n; i++) {
+        mv_jw_obj(w);
+        mv_jw_khex(w, "id", ht[i].id, 16);
+        mv_jw_kstr(w, "department", ht[i].dept);
+        mv_jw_ku64(w, "created", ht[i].created);
+        mv_jw_obj_end(w);
+    }
+    mv_jw_arr_end(w);
+}
+
 mv_err guard_write_honeytokens(const storage_guard *g, mv_buf *b)
 {
-    mv_err rc = mv_buf_puts(b, "{\"honeytokens\":[");
-    for (size_t i = 0; rc == MV_OK && i < g->n_ht; i++) {
-        rc = mv_buf_puts(b, i ? ",{\"id\":" : "{\"id\":");
-        if (rc == MV_OK)
-            rc = mv_json_write_hex(b, g->ht[i].id, 16);
-        if (rc == MV_OK)
-            rc = mv_buf_puts(b, ",\"department\":");
-        if (rc == MV_OK)
-            rc = mv_json_write_str(b, g->ht[i].dept, strlen(g->ht[i].dept));
-        if (rc == MV_OK)
-            rc = mv_buf_printf(b, ",\"created\":%llu}", (unsigned long long)g->ht[i].created);
-    }
-    return rc == MV_OK ? mv_buf_puts(b, "]}") : rc;
+    mv_jw w;
+    mv_jw_init(&w, b);
+    mv_jw_obj(&w);
+    mv_jw_key(&w, "honeytokens");
+    guard_honeytokens_jw(&w, g->ht, g->n_ht);
+    mv_jw_obj_end(&w);
+    return mv_jw_finish(&w);
 }
 
 /* Writes the honeytoken set. Lock held. */
@@ -104,22 +111,28 @@ mv_err guard_save_profiles(storage_guard *g)
 {
     mv_buf b;
     mv_buf_init(&b, GUARD_STATE_MAX);
-    mv_err rc = mv_buf_puts(&b, "{\"profiles\":[");
-    size_t k = 0;
-    for (size_t i = 0; rc == MV_OK && i < g->n_prof; i++) {
+    mv_jw w;
+    mv_jw_init(&w, &b);
+    mv_jw_obj(&w);
+    mv_jw_key(&w, "profiles");
+    mv_jw_arr(&w);
+    for (size_t i = 0; i < g->n_prof; i++) {
         const guard_profile *p = &g->prof[i];
         if (!p->active_hours)
             continue;
-        rc = mv_buf_puts(&b, k++ ? ",{\"subject\":" : "{\"subject\":");
-        if (rc == MV_OK)
-            rc = mv_json_write_hex(&b, p->subject, 32);
-        if (rc == MV_OK)
-            rc = mv_buf_printf(&b, ",\"baseline_milli\":%llu,\"active_hours\":%llu,\"hour\":%llu,\"hour_reads\":%llu}",
-                               (unsigned long long)llround(p->baseline * 1000.0), (unsigned long long)p->active_hours,
-                               (unsigned long long)p->hour, (unsigned long long)p->hour_reads);
+        mv_jw_obj(&w);
+        mv_jw_khex(&w, "subject", p->subject, 32);
+        mv_jw_ku64(&w, "baseline_milli", (uint64_t)llround(p->baseline * 1000.0));
+        mv_jw_ku64(&w, "active_hours", p->active_hours);
+        mv_jw_ku64(&w, "hour", p->hour);
+        mv_jw_ku64(&w, "hour_reads", p->hour_reads);
+        mv_jw_obj_end(&w);
     }
+    mv_jw_arr_end(&w);
+    mv_jw_obj_end(&w);
+    mv_err rc = mv_jw_finish(&w);
     if (rc == MV_OK)
-        rc = mv_buf_puts(&b, "]}\n");
+        rc = mv_buf_puts(&b, "\n");
     if (rc == MV_OK)
         rc = mv_file_write_atomic(g->prof_path, b.ptr, b.len, 0600);
     if (rc == MV_OK) {

@@ -199,17 +199,13 @@ void storage_handle_records_put(storage_srv *s, const mv_credential *cred, const
         if (recs[i].verdict == MV_OK)
             storage_guard_shapes_changed(s, recs[i].in.id, 1);
     uint64_t stored = 0;
-    rc = mv_buf_puts(&b, "{\"results\":[");
-    for (uint32_t i = 0; rc == MV_OK && i < count; i++) {
+    mv_jw w;
+    storage_results_open(&w, &b);
+    for (uint32_t i = 0; i < count; i++) {
         stored += recs[i].verdict == MV_OK;
-        rc = mv_buf_puts(&b, i ? ",{\"id\":" : "{\"id\":");
-        if (rc == MV_OK)
-            rc = mv_json_write_hex(&b, recs[i].in.id, 16);
-        if (rc == MV_OK)
-            rc = mv_buf_printf(&b, ",\"status\":\"%s\"}", record_status(recs[i].verdict));
+        storage_result_status(&w, recs[i].in.id, record_status(recs[i].verdict));
     }
-    if (rc == MV_OK)
-        rc = mv_buf_puts(&b, "]}");
+    rc = storage_results_close(&w);
     mv_http_respond_built(resp, rc, 200, &b);
     storage_count(s, "medvault_storage_records_stored_total", "Records stored", NULL, stored);
     storage_count(s, "medvault_storage_records_refused_total", "Records refused (exists, missing block, forbidden, invalid)",

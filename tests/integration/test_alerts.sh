@@ -95,6 +95,8 @@ pass "service report: delivered once (source decoy), repeats counted; a doctor i
 "$MV" user device add "$ALVAREZ" --device-key "$TMP/dev1" --user "$TMP/bauer" 2>/dev/null && fail "a doctor registered a device"
 "$MV" stepup --device-key "$TMP/dev1" --user "$TMP/alvarez" --json > "$TMP/su.json" || fail "step-up with the device key failed"
 [ "$(json_get "$TMP/su.json" 'd["status"]')" = approved ] || fail "device step-up not approved"
+printf '{"status":"approved","expires":%s}\n' "$(json_get "$TMP/su.json" 'd["expires"]')" | cmp -s - "$TMP/su.json" \
+  || fail "stepup --json: the bytes differ from the pinned format: $(cat "$TMP/su.json")"
 python3 - "$TMP/alvarez/stepup.grant" "$ALVAREZ" <<'PY' || fail "the stored grant is not an MVS1 grant for alvarez"
 import base64, sys
 g = base64.b64decode(open(sys.argv[1]).read().strip())
@@ -111,6 +113,8 @@ pass "step-up by device key: a verifying grant; a wrong device key: 403 and one 
 "$MV" stepup --request --user "$TMP/bauer" --json > "$TMP/req.json"
 RID=$(json_get "$TMP/req.json" 'd["request"]')
 [ "$(json_get "$TMP/req.json" 'd["status"]')" = pending ] || fail "a step-up request should be pending"
+printf '{"status":"pending","request":%s}\n' "$RID" | cmp -s - "$TMP/req.json" \
+  || fail "stepup --request --json: the bytes differ from the pinned format: $(cat "$TMP/req.json")"
 "$MV" stepup --request --wait --user "$TMP/bauer" --json > "$TMP/wait.json" 2>/dev/null & WAITER=$!
 # The waiter must have joined the pending request before it is decided (else it would open a
 # new one): its first poll of it is the second in the hospital's audit log (the first was ours).
@@ -134,6 +138,8 @@ pass "step-up by admin approval gives a grant; a denial raises stepup_failed"
 RID3=$(json_get "$TMP/req3.json" 'd["request"]')
 "$MV" stepup --request --wait --user "$TMP/chen" --json > "$TMP/wait3.json" 2>/dev/null & WAITER3=$!
 "$MV" dashboard --user "$ADMIN" --json > "$TMP/dash.json"
+printf '{"url":"%s"}\n' "$(json_get "$TMP/dash.json" 'd["url"]')" | cmp -s - "$TMP/dash.json" \
+  || fail "dashboard --json: the bytes differ from the pinned format: $(cat "$TMP/dash.json")"
 curl -s -o /dev/null -c "$TMP/jar" "$(json_get "$TMP/dash.json" 'd["url"]')"
 curl -s -b "$TMP/jar" -o "$TMP/alerts.html" "$HURL/admin/alerts"
 grep -q "<th>Count</th>" "$TMP/alerts.html" && grep -q '<th>Delivered</th>' "$TMP/alerts.html" || fail "alerts page lacks count/delivered"

@@ -12,6 +12,16 @@ ADMIN=$TMP/mv/admin
 HURL=$(json_get "$TMP/up.json" 'd["hospital_url"]')
 SURL=$(json_get "$TMP/up.json" 'd["storage_url"]')
 KURL=$(json_get "$TMP/up.json" 'd["keyservers"][0]')
+# up --json byte for byte: member order, compact, one line.
+python3 - "$TMP/up.json" <<'EOF' || fail "up --json: the bytes differ from the pinned format"
+import json, sys
+raw = open(sys.argv[1], encoding="utf-8").read()
+d = json.loads(raw)
+keys = ["deployment", "admin", "hospital_url", "storage_url", "decoy_url", "keyservers", "threshold"]
+want = "{" + ",".join('"%s":%s' % (k, json.dumps(d[k], ensure_ascii=False, separators=(",", ":"))) for k in keys) + "}\n"
+assert len(d["keyservers"]) == 3 and d["threshold"] == 2, d
+assert raw == want, (raw, want)
+EOF
 key_of() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]+"/public.json"))["sign_public_key"])' "$1"; }
 pass "medvault up is ready"
 
@@ -54,6 +64,15 @@ done
 "$MV" audit verify "$TMP/mv/storage" --json > "$TMP/v-s.json" || fail "storage log: $(cat "$TMP/v-s.json")"
 [ "$(json_get "$TMP/v-s.json" 'd["ok"] and d["unsigned_tail"] == 0 and d["checkpoints"] >= 1')" = True ] \
   || fail "the storage log should end with a checkpoint: $(cat "$TMP/v-s.json")"
+python3 - "$TMP/v-s.json" <<'EOF' || fail "audit verify --json: the bytes differ from the pinned format"
+import json, sys
+raw = open(sys.argv[1], encoding="utf-8").read()
+d = json.loads(raw)
+keys = ["ok", "path", "component", "key", "lines", "entries", "checkpoints", "last_checkpoint", "unsigned_tail",
+        "checkpoint_head", "problem"]
+want = "{" + ",".join('"%s":%s' % (k, json.dumps(d[k], ensure_ascii=False)) for k in keys) + "}\n"
+assert raw == want, (raw, want)
+EOF
 "$MV" audit verify "$TMP/mv/hospital" --key "$KK" > "$TMP/v-wrong.out" && fail "the hospital log verified under a key server's key"
 grep -q "key mismatch at seq 0" "$TMP/v-wrong.out" || fail "a wrong --key should be named: $(cat "$TMP/v-wrong.out")"
 pass "after SIGTERM every daemon's log verifies (hospital and key servers against their keys); a wrong --key fails"

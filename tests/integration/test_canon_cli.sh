@@ -61,6 +61,17 @@ assert "dosageInstruction" not in d["envelope"]["entry"][1]["resource"]
 assert d["envelope"]["entry"][1]["resource"]["subject"] == {"reference": "Patient/p-1"}
 assert d["envelope"]["entry"][0]["resource"] == {"resourceType": "Patient", "id": "p-1"}
 EOF
+# The same answer byte for byte: member order, no spaces, the envelope as --split prints it.
+"$MV" canon --split "$TMP/bundle.json" | sed -n 2p > "$TMP/bundle.env"
+python3 - "$TMP/bundle.out" "$TMP/bundle.canon" "$TMP/bundle.env" "$BLK" <<'EOF' || fail "--split --json bytes differ"
+import sys
+raw = open(sys.argv[1], "rb").read()
+n = len(open(sys.argv[2], "rb").read()) - 1
+env = open(sys.argv[3], "rb").read().rstrip(b"\n")
+blk = sys.argv[4].encode()
+want = b'{"canonical_bytes":%d,"envelope":%s,"blocks":[{"slot":1,"bytes":%d,"content":%s}]}\n' % (n, env, len(blk), blk)
+assert raw == want, (raw, want)
+EOF
 pass "canon --split --json on a Bundle"
 
 # --profiles: a profile that keeps only subject in the envelope moves authoredOn to the block.

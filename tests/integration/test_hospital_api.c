@@ -123,13 +123,27 @@ static user reg_user(const char *name, const char *role, const char *depts)
     char body[1024];
     user u;
     mv_json *j = NULL;
+    mv_buf raw, want;
     new_identity(&u, name);
     reg_body(body, sizeof body, &u, name, role, depts);
-    assert_int_equal(call("POST", "/v1/users", body, &g_admin, &j), 201);
+    mv_buf_init(&raw, 1 << 16);
+    mv_buf_init(&want, 1 << 16);
+    assert_int_equal(call_as("POST", "/v1/users", body, &g_admin, NULL, &raw), 201);
+    assert_int_equal(mv_json_parse((const char *)raw.ptr, raw.len, NULL, &j, NULL), MV_OK);
     const char *cred = mv_json_get_str(j, "credential", NULL);
     assert_non_null(cred);
     snprintf(u.cred, sizeof u.cred, "%s", cred);
     uint64_t exp = tu_json_u64(j, "expires_at");
+    /* The answer's exact bytes: members in this order, compact, the user object last. */
+    assert_int_equal(mv_buf_printf(&want, "{\"credential\":\"%s\",\"expires_at\":%llu,\"user\":", cred,
+                                   (unsigned long long)exp),
+                     MV_OK);
+    assert_int_equal(mv_json_write(&want, mv_json_get(j, "user")), MV_OK);
+    assert_int_equal(mv_buf_puts(&want, "}"), MV_OK);
+    assert_int_equal(raw.len, want.len);
+    assert_memory_equal(raw.ptr, want.ptr, want.len);
+    mv_buf_clear(&raw);
+    mv_buf_clear(&want);
     uint64_t now = (uint64_t)time(NULL);
     assert_true(exp > now + 5 * 60 - 30 && exp <= now + 5 * 60 + 5); /* credential_minutes = 5 */
     const mv_json *ju = mv_json_get(j, "user");
@@ -715,10 +729,21 @@ static void test_departments_directory_profile(void **state)
         }
     assert_true(seen);
     mv_json_free(j);
-    assert_int_equal(st_of("POST", "/v1/departments", "{\"name\":\"radiology\",\"description\":\"X-ray\"}", &g_admin),
+    /* The answers' exact bytes are pinned: clients compare them as written. */
+    mv_buf raw;
+    mv_buf_init(&raw, 1 << 12);
+    assert_int_equal(call_as("POST", "/v1/departments", "{\"name\":\"radiology\",\"description\":\"X-ray\"}",
+                             &g_admin, NULL, &raw),
                      201);
-    assert_int_equal(st_of("POST", "/v1/departments", "{\"name\":\"radiology\",\"description\":\"imaging\"}", &g_admin),
+    assert_int_equal(mv_buf_append(&raw, "", 1), MV_OK);
+    assert_string_equal((char *)raw.ptr, "{\"name\":\"radiology\",\"created\":true}");
+    mv_buf_reset(&raw);
+    assert_int_equal(call_as("POST", "/v1/departments", "{\"name\":\"radiology\",\"description\":\"imaging\"}",
+                             &g_admin, NULL, &raw),
                      200);
+    assert_int_equal(mv_buf_append(&raw, "", 1), MV_OK);
+    assert_string_equal((char *)raw.ptr, "{\"name\":\"radiology\",\"created\":false}");
+    mv_buf_clear(&raw);
     assert_int_equal(st_of("POST", "/v1/departments", "{\"name\":\"bad/name\"}", &g_admin), 400);
     assert_int_equal(st_of("POST", "/v1/departments", "{\"name\":\"surgery\"}", &g_doc), 403);
 

@@ -91,6 +91,29 @@ pass "the genuine deployment still works"
 "$MV" credential issue --hospital-dir "$TMP/mv/hospital" --subject "$(json_get "$TMP/old.pub.json" 'd["sign_public_key"]')" \
   --role doctor --department cardiology --out "$TMP/old/credential" > /dev/null
 [ ! -e "$TMP/old/hospital.pin" ] || fail "keygen wrote a pin"
+# keygen prints public.json's bytes; `credential issue --json` is pinned byte for byte.
+cmp -s "$TMP/old.pub.json" "$TMP/old/public.json" || fail "keygen's output differs from public.json"
+"$MV" credential issue --hospital-dir "$TMP/mv/hospital" --subject "$(json_get "$TMP/old.pub.json" 'd["sign_public_key"]')" \
+  --role doctor --department cardiology --out "$TMP/cred2" --json > "$TMP/cred2.json" || fail "credential issue --json failed"
+python3 - "$TMP/cred2.json" "$TMP/cred2" <<'EOF' || fail "credential issue --json: the bytes differ from the pinned format"
+import json, sys
+raw = open(sys.argv[1], encoding="utf-8").read()
+cred = open(sys.argv[2], encoding="utf-8").read().strip()
+d = json.loads(raw)
+want = '{"credential":"%s","role":"doctor","expires_at":%d}\n' % (cred, d["expires_at"])
+assert raw == want, (raw, want)
+EOF
+# `credential show --json` byte for byte: member order, compact, one line.
+"$MV" credential show --json "$TMP/old/credential" > "$TMP/old.cred.json" || true
+python3 - "$TMP/old.cred.json" <<'EOF' || fail "credential show --json: the bytes differ from the pinned format"
+import json, sys
+raw = open(sys.argv[1], encoding="utf-8").read()
+d = json.loads(raw)
+keys = ["subject", "issuer", "role", "departments", "issued_at", "expires_at", "status"]
+assert d["departments"] == ["cardiology"] and d["role"] == "doctor", d
+want = "{" + ",".join('"%s":%s' % (k, json.dumps(d[k], ensure_ascii=False, separators=(",", ":"))) for k in keys) + "}\n"
+assert raw == want, (raw, want)
+EOF
 expect_refused "unpinned directory, altered deployment" "$MV" ls --deployment "$TMP/altered.json" --user "$TMP/old"
 [ ! -e "$TMP/old/hospital.pin" ] || fail "an altered deployment was pinned on first use"
 "$MV" ls --deployment "$D" --user "$TMP/old" > /dev/null || fail "an unpinned directory cannot use the genuine deployment"

@@ -224,6 +224,14 @@ static void test_evaluate_ok(void **state)
     assert_non_null(s);
     assert_int_equal(mv_hex_decode_exact(ev, 32, s, sl), MV_OK);
     assert_int_equal(mv_json_get_hex(j, "proof", proof, 64), MV_OK);
+    /* The answer's exact bytes: clients of other builds parse it. */
+    mv_buf want;
+    mv_buf_init(&want, 1 << 16);
+    assert_int_equal(mv_buf_printf(&want, "{\"index\":1,\"evaluated\":[\"%.*s\"],\"proof\":\"%s\"}", (int)sl, s,
+                                   mv_json_get_str(j, "proof", NULL)),
+                     MV_OK);
+    assert_int_equal(resp.len, want.len);
+    assert_memory_equal(resp.ptr, want.ptr, want.len);
     assert_int_equal(mv_voprf_verify(g_pk, bl, ev, 1, proof), MV_OK);
     assert_int_equal(mv_oprf_finalize(MV_OPRF_MODE_VOPRF, input, 1, blind, ev, out), MV_OK);
     assert_int_equal(mv_oprf_evaluate(MV_OPRF_MODE_VOPRF, g_sk, input, 1, expect), MV_OK);
@@ -240,6 +248,28 @@ static void test_evaluate_ok(void **state)
     char pkhex[65];
     assert_int_equal(mv_hex_encode(pkhex, sizeof pkhex, g_pk, 32), MV_OK);
     assert_non_null(strstr((const char *)resp.ptr, pkhex));
+    /* Every member, in order, byte for byte (the values from the answer itself). */
+    assert_int_equal(mv_json_parse((const char *)resp.ptr, resp.len, NULL, &j, NULL), MV_OK);
+    mv_buf_reset(&want);
+    assert_int_equal(mv_buf_printf(&want,
+                                   "{\"suite\":\"ristretto255-SHA512\",\"mode\":1,\"index\":%llu,\"threshold\":%llu,"
+                                   "\"servers\":%llu,\"epoch\":%llu,\"public_share\":\"%s\",\"group_public_key\":\"%s\","
+                                   "\"public_shares\":[",
+                                   (unsigned long long)tu_json_u64(j, "index"), (unsigned long long)tu_json_u64(j, "threshold"),
+                                   (unsigned long long)tu_json_u64(j, "servers"), (unsigned long long)tu_json_u64(j, "epoch"),
+                                   mv_json_get_str(j, "public_share", NULL), mv_json_get_str(j, "group_public_key", NULL)),
+                     MV_OK);
+    const mv_json *ps = mv_json_get(j, "public_shares");
+    assert_true(mv_json_len(ps) >= 1);
+    for (size_t i = 0; i < mv_json_len(ps); i++)
+        assert_int_equal(mv_buf_printf(&want, "%s{\"index\":%zu,\"public_share\":\"%s\"}", i ? "," : "", i + 1,
+                                       mv_json_get_str(mv_json_at(ps, i), "public_share", NULL)),
+                         MV_OK);
+    assert_int_equal(mv_buf_printf(&want, "],\"server_key\":\"%s\"}", mv_json_get_str(j, "server_key", NULL)), MV_OK);
+    assert_int_equal(resp.len, want.len);
+    assert_memory_equal(resp.ptr, want.ptr, want.len);
+    mv_json_free(j);
+    mv_buf_clear(&want);
     mv_buf_clear(&resp);
     mv_free(cred);
     mv_identity_free(u);

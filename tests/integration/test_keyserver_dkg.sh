@@ -49,6 +49,9 @@ cp -a "$TMP/ks1" "$TMP/ks1-old"
 "$MV" keyserver refresh --deployment "$D" --user "$TMP/admin" --json > "$TMP/refresh.json" \
   || { cat "$TMP"/ks*.log >&2; fail "refresh failed"; }
 [ "$(json_get "$D" 'd["epoch"]')" = 1 ] || fail "deployment epoch not 1 after refresh"
+N_KS=$(json_get "$D" 'len(d["keyservers"])')
+printf '{"epoch":1,"servers":%s,"group_key_unchanged":true}\n' "$N_KS" | cmp -s - "$TMP/refresh.json" \
+  || fail "refresh --json: the bytes differ from the pinned format: $(cat "$TMP/refresh.json")"
 [ "$(json_get "$D" 'd["group_public_key"]')" = "$(json_get "$TMP/deployment.epoch0.json" 'd["group_public_key"]')" ] \
   || fail "group key changed"
 for i in 0 1 2; do

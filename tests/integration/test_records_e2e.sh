@@ -134,6 +134,8 @@ echo "claim_ttl_seconds = 1" > "$TMP/mv/storage/storage.conf"
 sleep 1.2
 "$MV" storage gc --dir "$TMP/mv/storage" --json > "$TMP/gc1.json"
 [ "$(json_get "$TMP/gc1.json" 'd["blocks_freed"]')" -eq 0 ] || fail "gc freed blocks still referenced by scan2"
+json_get "$TMP/gc1.json" '"{\"blocks_freed\":%d,\"bytes_freed\":%d,\"packs_rewritten\":%d,\"packs_deleted\":%d,\"claims_expired\":%d}" % (d["blocks_freed"], d["bytes_freed"], d["packs_rewritten"], d["packs_deleted"], d["claims_expired"])' \
+  | cmp -s - "$TMP/gc1.json" || fail "storage gc --json: the bytes differ from the pinned format: $(cat "$TMP/gc1.json")"
 "$MV" up --dir "$TMP/mv" > "$TMP/up2.out" 2> "$TMP/up2.err" &
 UP=$!; PIDS+=("$UP")
 wait_up "$TMP/up2.err"

@@ -166,6 +166,40 @@ static const char *result_status(const mv_json *j, size_t i)
     return s;
 }
 
+/* Pins the exact bytes of a batch answer (PUT /v1/records, POST /v1/blocks, POST /v1/dupcheck)
+ * as the decoy must mirror them: raw is rebuilt by hand from the parsed values, in this member
+ * order and without whitespace. */
+static void expect_results_bytes(const mv_buf *raw, const mv_json *j)
+{
+    mv_buf want;
+    mv_buf_init(&want, 1 << 20);
+    const mv_json *rs = mv_json_get(j, "results");
+    assert_int_equal(mv_buf_puts(&want, "{\"results\":["), MV_OK);
+    for (size_t i = 0; i < mv_json_len(rs); i++) {
+        const mv_json *r = mv_json_at(rs, i);
+        const mv_json *ex = mv_json_get(r, "exists");
+        const char *id = mv_json_get_str(r, "id", NULL);
+        assert_int_equal(mv_buf_puts(&want, i ? ",{" : "{"), MV_OK);
+        if (ex && mv_json_type_of(ex) == MV_JSON_TRUE)
+            assert_int_equal(mv_buf_printf(&want, "\"exists\":true,\"issued\":%llu,\"nonce\":\"%s\",\"challenge\":\"%s\"",
+                                           (unsigned long long)tu_json_u64(r, "issued"), mv_json_get_str(r, "nonce", NULL),
+                                           mv_json_get_str(r, "challenge", NULL)),
+                             MV_OK);
+        else if (ex)
+            assert_int_equal(mv_buf_puts(&want, "\"exists\":false"), MV_OK);
+        else if (id)
+            assert_int_equal(mv_buf_printf(&want, "\"id\":\"%s\",\"status\":\"%s\"", id, mv_json_get_str(r, "status", NULL)),
+                             MV_OK);
+        else
+            assert_int_equal(mv_buf_printf(&want, "\"status\":\"%s\"", mv_json_get_str(r, "status", NULL)), MV_OK);
+        assert_int_equal(mv_buf_puts(&want, "}"), MV_OK);
+    }
+    assert_int_equal(mv_buf_puts(&want, "]}"), MV_OK);
+    assert_int_equal(raw->len, want.len);
+    assert_memory_equal(raw->ptr, want.ptr, want.len);
+    mv_buf_clear(&want);
+}
+
 /* ---------- frames ---------- */
 
 static void put_u32(mv_buf *b, uint32_t v)
@@ -297,6 +331,8 @@ static long upload(const user *u, const char *dept, const block *blocks, size_t 
     if (out) {
         *out = NULL;
         assert_int_equal(mv_json_parse((const char *)b.ptr, b.len, NULL, out, NULL), MV_OK);
+        if (st == 200)
+            expect_results_bytes(&b, *out);
     }
     if (st == 200)
         for (size_t i = 0; i < n; i++)
@@ -318,6 +354,7 @@ static const char *put_record(const user *u, const uint8_t id[16], const char *d
     mv_buf_init(&b, 1 << 20);
     assert_int_equal(call("POST", "/v1/records", f.ptr, f.len, u, &b), 200);
     assert_int_equal(mv_json_parse((const char *)b.ptr, b.len, NULL, &j, NULL), MV_OK);
+    expect_results_bytes(&b, j);
     snprintf(st, sizeof st, "%s", result_status(j, 0));
     if (!strcmp(st, "stored"))
         for (uint32_t i = 0; i < nt; i++)
@@ -548,7 +585,16 @@ static void dupcheck(const user *u, const char *dept, const uint8_t token[32], l
     char body[256], hex[65];
     assert_int_equal(mv_hex_encode(hex, sizeof hex, token, 32), MV_OK);
     snprintf(body, sizeof body, "{\"department\":\"%s\",\"tokens\":[\"%s\"]}", dept, hex);
-    assert_int_equal(call_json("POST", "/v1/dupcheck", body, u, out), expect_status);
+    mv_buf raw;
+    mv_buf_init(&raw, 1 << 20);
+    assert_int_equal(call("POST", "/v1/dupcheck", body, strlen(body), u, &raw), expect_status);
+    if (out) {
+        *out = NULL;
+        assert_int_equal(mv_json_parse((const char *)raw.ptr, raw.len, NULL, out, NULL), MV_OK);
+        if (expect_status == 200)
+            expect_results_bytes(&raw, *out);
+    }
+    mv_buf_clear(&raw);
 }
 
 /* Sends one proof item for block x by u; returns the status. */
@@ -965,6 +1011,7 @@ static const char *put_patient_record(const user *u, const uint8_t id[16], const
     mv_buf_init(&b, 1 << 20);
     assert_int_equal(call("POST", "/v1/records", f.ptr, f.len, u, &b), 200);
     assert_int_equal(mv_json_parse((const char *)b.ptr, b.len, NULL, &j, NULL), MV_OK);
+    expect_results_bytes(&b, j);
     snprintf(st, sizeof st, "%s", result_status(j, 0));
     if (!strcmp(st, "stored"))
         track_ref(x->tag, +1);

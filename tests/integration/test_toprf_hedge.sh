@@ -26,6 +26,17 @@ outputs_of() { json_get "$1" '"\n".join(d["outputs"])'; }
 # All up: exactly t servers asked, in one round.
 read -r base_ms rc < <(ms_of "$TMP/base.json" "$MV" oprf --deployment "$D" --user "$TMP/alice" --in-order --json "$IN1" "$IN2")
 [ "$rc" = 0 ] || fail "evaluation with every server up failed: $(cat "$TMP/base.json.err")"
+# The --json answer byte for byte: member order, compact, one line.
+python3 - "$TMP/base.json" <<'EOF' || fail "oprf --json: the bytes differ from the pinned format"
+import json, sys
+raw = open(sys.argv[1], encoding="utf-8").read()
+d = json.loads(raw)
+servers = ",".join('{"index":%d,"status":"%s","http_status":%d}' % (s["index"], s["status"], s["http_status"])
+                   for s in d["servers"])
+want = '{"outputs":[%s],"rounds":%d,"servers":[%s]}\n' % (",".join('"%s"' % o for o in d["outputs"]), d["rounds"], servers)
+assert d["outputs"] and d["servers"], d
+assert raw == want, (raw, want)
+EOF
 [ "$(json_get "$TMP/base.json" 'd["rounds"]')" = 1 ] || fail "all up: expected one round: $(cat "$TMP/base.json")"
 [ "$(status_of "$TMP/base.json" 2)" = unused ] || fail "all up: a third server was asked (hedging without delay)"
 pass "all servers up: t servers asked, one round, ${base_ms} ms"

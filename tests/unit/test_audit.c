@@ -487,6 +487,24 @@ static void test_key_load(void **state)
 
 /* Every allocation of an append, an open and a verify fails in turn: the call fails cleanly
  * and the log on disk stays valid. */
+/* Pins the canonical line format byte for byte: a log written by an earlier build (genesis,
+ * event, request and checkpoint lines) must still verify, and verification re-serialises every
+ * line and compares it with the stored bytes, so any change to the writer fails here. */
+static void test_stored_log_still_canonical(void **state)
+{
+    (void)state;
+    const char *fuzz = getenv("MV_FUZZ_DIR");
+    char path[1024];
+    assert_non_null(fuzz);
+    assert_true((size_t)snprintf(path, sizeof path, "%s/corpus/audit/valid", fuzz) < sizeof path);
+    mv_audit_report rep;
+    assert_int_equal(mv_audit_verify_file(path, NULL, &rep), MV_OK);
+    assert_int_equal(rep.problem, MV_AUDIT_OK);
+    assert_int_equal(rep.lines, 8);
+    assert_int_equal(rep.checkpoints, 1);
+    assert_int_equal(rep.unsigned_tail, 0);
+}
+
 static void test_allocation_failures(void **state)
 {
     (void)state;
@@ -671,6 +689,7 @@ int main(void)
         cmocka_unit_test(test_concurrent_appends),
         cmocka_unit_test(test_read_pages_and_timer),
         cmocka_unit_test(test_key_load),
+        cmocka_unit_test(test_stored_log_still_canonical),
         cmocka_unit_test(test_allocation_failures),
         cmocka_unit_test(test_http_hook),
         cmocka_unit_test(test_service_scaffold),

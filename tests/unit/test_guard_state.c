@@ -56,6 +56,13 @@ static void test_honeytokens_round_trip(void **state)
     assert_int_equal(file.len, answer.len + 1);
     assert_memory_equal(file.ptr, answer.ptr, answer.len);
     assert_int_equal(file.ptr[answer.len], '\n');
+    /* The file's exact bytes: a later build must read what this one wrote. */
+    static const char want[] =
+        "{\"honeytokens\":[{\"id\":\"b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0\",\"department\":\"oncology\","
+        "\"created\":1700000000},{\"id\":\"0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a\",\"department\":\"cardiology\","
+        "\"created\":1700000001}]}\n";
+    assert_int_equal(file.len, sizeof want - 1);
+    assert_memory_equal(file.ptr, want, sizeof want - 1);
 
     guard_at(&back, "/nonexistent");
     memcpy(back.honey_path, g.honey_path, sizeof back.honey_path);
@@ -106,6 +113,15 @@ static void test_profiles(void **state)
     p->hour_reads = 4;
     p->dirty = 1;
     assert_int_equal(guard_save_profiles(&g), MV_OK);
+    mv_buf file;
+    mv_buf_init(&file, 1 << 16);
+    assert_int_equal(mv_file_read(g.prof_path, 1 << 16, &file), MV_OK);
+    static const char want[] = "{\"profiles\":[{\"subject\":"
+                               "\"5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a\","
+                               "\"baseline_milli\":12500,\"active_hours\":7,\"hour\":3,\"hour_reads\":4}]}\n";
+    assert_int_equal(file.len, sizeof want - 1);
+    assert_memory_equal(file.ptr, want, sizeof want - 1);
+    mv_buf_clear(&file);
 
     guard_at(&back, "/nonexistent");
     memcpy(back.prof_path, g.prof_path, sizeof back.prof_path);
