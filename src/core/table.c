@@ -103,9 +103,13 @@ mv_err mv_table_uint(const mv_table *t, size_t row, size_t col, unsigned long ma
     if (!*s)
         return MV_ERR_PARSE;
     for (; *s; s++) {
-        if (*s < '0' || *s > '9' || v > (max - (unsigned long)(*s - '0')) / 10)
+        if (*s < '0' || *s > '9')
             return MV_ERR_PARSE;
-        v = v * 10 + (unsigned long)(*s - '0');
+        /* d > max first: max - d would wrap around and let any value through. */
+        unsigned long d = (unsigned long)(*s - '0');
+        if (d > max || v > (max - d) / 10)
+            return MV_ERR_PARSE;
+        v = v * 10 + d;
     }
     *out = v;
     return MV_OK;

@@ -57,6 +57,11 @@ static void test_numbers(void **state)
     assert_int_equal(mv_table_uint(&t, 0, 2, 24, &u), MV_ERR_PARSE); /* a sign */
     assert_int_equal(mv_table_uint(&t, 0, 5, 24, &u), MV_ERR_PARSE); /* empty */
     assert_int_equal(mv_table_uint(&t, 0, 6, 99, &u), MV_ERR_PARSE);
+    /* A digit above a one-digit max: "5" > 4 and "25" > 6 (the decoy reads decimals with max 6). */
+    assert_int_equal(mv_table_uint(&t, 0, 1, 4, &u), MV_ERR_PARSE);
+    assert_int_equal(mv_table_uint(&t, 0, 7, 6, &u), MV_ERR_PARSE);
+    assert_int_equal(mv_table_uint(&t, 0, 1, 5, &u), MV_OK);
+    assert_int_equal(u, 5);
     mv_table_clear(&t);
 }
 
