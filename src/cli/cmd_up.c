@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -57,7 +58,8 @@ static const char up_usage[] =
     "a row (default 8), each within 60 s of its start, `up` gives up on that service, says so\n"
     "and keeps the others (two of three key servers still serve every client). A later `up`\n"
     "on the same DIR reuses the previous ports when they are free, so deployment.json copies\n"
-    "stay valid (docs/deployment.md).\n"
+    "stay valid (docs/deployment.md). While `up` runs it holds DIR/up.lock: a second `up` on\n"
+    "the same DIR is refused, names the running one's pid and changes nothing.\n"
     "--revocation-poll sets how often the key servers and the storage server fetch the\n"
     "hospital's revocation list (default 10 s). --webhook and --syslog deliver the hospital's\n"
     "alerts (docs/alerts.md); --profile-floor and --profile-factor set the storage server's\n"
@@ -474,6 +476,54 @@ static int issue_to(const mv_identity *hosp, const uint8_t subject[32], const ch
     return mv_file_write_atomic(path, b64, l + 1, 0600) == MV_OK ? 0 : -1;
 }
 
+/* Takes DIR/up.lock for the life of this `up` (the kernel drops the flock when the process
+ * ends, however it ends) and writes this pid into it. A second `up` on a directory a running
+ * one holds must change nothing there: it would otherwise remove the ready and port files the
+ * running deployment's users and tests watch. Returns the open descriptor, or -1 after
+ * saying why (naming the running `up`'s pid when the lock file holds one). */
+static int take_dir_lock(const char *dir)
+{
+    char path[4096], text[32];
+    if (sub(path, sizeof path, dir, "up.lock")) {
+        cli_err("%s: the directory name is too long", dir);
+        return -1;
+    }
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        cli_err("cannot open %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        if (e != EWOULDBLOCK) {
+            cli_err("cannot lock %s: %s", path, strerror(e));
+        } else {
+            /* The holder wrote its pid right after locking; it may not have yet. */
+            ssize_t n = pread(fd, text, sizeof text - 1, 0);
+            long pid = 0;
+            for (ssize_t i = 0; i < n && text[i] >= '0' && text[i] <= '9' && pid < 100000000; i++)
+                pid = pid * 10 + (text[i] - '0');
+            if (pid > 0)
+                cli_err("%s is in use by another `medvault up` (pid %ld); nothing was changed (stop that one first, "
+                        "or give another --dir)",
+                        dir, pid);
+            else
+                cli_err("%s is in use by another `medvault up`; nothing was changed (stop that one first, or give "
+                        "another --dir)",
+                        dir);
+        }
+        close(fd);
+        return -1;
+    }
+    int n = snprintf(text, sizeof text, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, text, (size_t)n, 0) != n) {
+        cli_err("cannot write %s: %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 int cmd_up(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -491,6 +541,7 @@ int cmd_up(int argc, char **argv)
     int json = 0, use_syslog = 0, c, rcode = CLI_FAIL;
     mv_identity *hosp = NULL, *admin = NULL;
     pid_t hpid = -1, dpid = -1, spid = -1;
+    int lock_fd = -1;
     memset(&u, 0, sizeof u);
     optind = 0;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -552,12 +603,14 @@ int cmd_up(int argc, char **argv)
         cli_err("cannot create %s", u.dir);
         return CLI_FAIL;
     }
+    if ((lock_fd = take_dir_lock(u.dir)) < 0)
+        return CLI_FAIL;
     unlink(ready);
     for (int i = 0; i < N_KS; i++) {
         char n[16];
         snprintf(n, sizeof n, "ks%d", i + 1);
         if (sub(ksdir[i], sizeof ksdir[i], u.dir, n))
-            return CLI_FAIL;
+            goto out;
     }
     /* Identities: created on first start, reused afterwards. */
     mv_err rc = mv_identity_load(hdir, &hosp);
@@ -823,6 +876,8 @@ out:
         child_free_args(&u.kids[i]);
     mv_identity_free(admin);
     mv_identity_free(hosp);
+    if (lock_fd >= 0)
+        close(lock_fd); /* last: the directory is free only once every service has stopped */
     if (!json && rcode == CLI_OK)
         fprintf(stderr, "medvault up: stopped\n");
     return rcode;
