@@ -95,8 +95,9 @@ typedef struct mv_put_stats {
 
 /* Stores every file named in paths[0..n) (directories are walked recursively, in name
  * order; symlinks are not followed). fn (may be NULL) is called once per file, in input
- * order, when its record is stored or has failed. A bad file (unreadable, invalid JSON
- * that looks like FHIR) fails alone; a service failure fails the batch it hit and stops.
+ * order, when its record is stored or has failed. A bad input (a missing path, an
+ * unreadable file or directory, invalid JSON that looks like FHIR) fails alone, with its
+ * path in fn (MV_ERR_NOT_FOUND for a missing one) and counted in stats->failed; a service failure fails the batch it hit and stops.
  * Returns MV_OK if every file was stored, else the first error (see fn for which). */
 MV_API mv_err mv_client_put(mv_client *c, const char *const *paths, size_t n, mv_put_fn fn, void *ctx,
                             mv_put_stats *stats)

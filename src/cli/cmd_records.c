@@ -167,7 +167,9 @@ static const char put_usage[] =
     "Encrypts and stores each file (directories are walked): FHIR JSON is canonicalised and\n"
     "split into an envelope and deduplicable content blocks; anything else is an attachment cut\n"
     "into content-defined chunks. Prints one line per file: the record id and the path (with\n"
-    "--json, one JSON object with every record and the run's statistics).\n" CLI_COMMON_HELP
+    "--json, one JSON object with every record and the run's statistics). A path that cannot\n"
+    "be read (missing, unreadable) is named on stderr and counted as failed while the other\n"
+    "files are stored; put then exits 1.\n" CLI_COMMON_HELP
     "  --department D   store in this of the user's departments (default: the first)\n"
     "  --patient MRN    write the records for this patient: needs the patient's delegation for\n"
     "                   you (`medvault delegate grant`); readable by the patient and you. A\n"

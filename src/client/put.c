@@ -141,6 +141,8 @@ static mv_err ingest(struct put *P, size_t idx)
     mv_buf data;
     mv_json *doc = NULL;
     mv_fhir_split sp;
+    if (r->finished)
+        return MV_OK; /* an input path that could not be read: failed and reported by mvc_put_expand */
     mv_fhir_split_init(&sp);
     mv_buf_init(&data, MAX_JSON_FILE);
     if ((rc = mv_record_set_name(&r->r, (const uint8_t *)name, strlen(name))) != MV_OK)

@@ -114,7 +114,9 @@ struct put {
 #define NO_DELEGATION_FMT "no delegation from patient %s for you: the patient signs one at the appointment"
 
 /* ---- put_plan.c ---- */
-/* Adds path (a file, or a directory walked recursively in name order) to P's records. */
+/* Adds path (a file, or a directory walked recursively in name order) to P's records. A path
+ * that cannot be read is added as a record that has already failed (reported, counted), so
+ * the others are still stored. Returns MV_ERR_NOMEM or MV_ERR_TOO_LARGE (nesting, path). */
 mv_err mvc_put_expand(struct put *P, const char *path, int depth);
 /* *reg: 1 if doc's subject is a registered patient, -1 if the hospital refused to say, 0
  * otherwise. Each MRN is asked once per put. Returns a service failure. */

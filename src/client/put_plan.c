@@ -46,6 +46,25 @@ static int name_cmp(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* An input path that cannot be read (missing, or a directory that cannot be listed) fails
+ * alone, like an unreadable file: it becomes a record that is already finished with rc, so
+ * the caller's callback names it and the stats count it, while the other inputs are stored.
+ * The first such problem is described in P->ingest_err (put.c passes it on). Runs before any
+ * batch is handed to the worker. */
+static mv_err add_failed(struct put *P, const char *path, mv_err rc, const char *what, int err)
+{
+    mv_err arc = add_rec(P, path, 0);
+    if (arc != MV_OK)
+        return arc;
+    struct rec *r = P->recs[P->n_recs - 1];
+    if (!P->ingest_err[0])
+        snprintf(P->ingest_err, sizeof P->ingest_err, "%s: %s (%s)", path, what, strerror(err));
+    r->rc = rc;
+    r->complete = 1;
+    mvc_put_report(P, r);
+    return MV_OK;
+}
+
 /* Adds path (a file, or a directory walked recursively in name order). */
 mv_err mvc_put_expand(struct put *P, const char *path, int depth)
 {
@@ -53,8 +72,9 @@ mv_err mvc_put_expand(struct put *P, const char *path, int depth)
     if (depth > 64)
         return MV_ERR_TOO_LARGE;
     if (lstat(path, &sb) != 0) {
-        mvc_seterr(P->c, "cannot read an input path (%s)", strerror(errno));
-        return MV_ERR_NOT_FOUND;
+        int e = errno;
+        return add_failed(P, path, e == ENOENT || e == ENOTDIR ? MV_ERR_NOT_FOUND : MV_ERR_IO,
+                          "cannot read this input path", e);
     }
     if (S_ISREG(sb.st_mode))
         return add_rec(P, path, (uint64_t)sb.st_size);
@@ -62,8 +82,8 @@ mv_err mvc_put_expand(struct put *P, const char *path, int depth)
         return MV_OK; /* symlinks, devices, sockets: skipped */
     DIR *d = opendir(path);
     if (!d) {
-        mvc_seterr(P->c, "cannot open an input directory (%s)", strerror(errno));
-        return MV_ERR_IO;
+        int e = errno;
+        return add_failed(P, path, MV_ERR_IO, "cannot open this input directory", e);
     }
     char **names = NULL;
     size_t n = 0, cap = 0;

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# The rough edges a new user hit in issue 14's trial, each checked on one real deployment:
+# a second `up` on a running deployment's directory is refused and changes nothing; `put` of
+# a missing path names it, stores the other files, counts it as failed and exits non-zero.
+source "$(dirname "$0")/lib.sh"
+
+start_up
+D=$TMP/mv/deployment.json
+export MEDVAULT_DEPLOYMENT=$D
+"$MV" user add --user "$TMP/mv/admin" --name dr-a --role doctor --department cardiology --out "$TMP/dr-a" > /dev/null
+pass "medvault up is ready"
+
+# 1. A second `up` on the same directory: refused at once, naming the directory and the
+#    running up's pid; ready, port and pid files stay and the deployment keeps serving.
+ls -l --time-style=+%s.%N "$TMP/mv/ready" "$TMP/mv/run/" > "$TMP/files.before"
+rc=0
+timeout 30 "$MV" up --dir "$TMP/mv" > "$TMP/up2.out" 2> "$TMP/up2.err" || rc=$?
+[ "$rc" -ne 0 ] || fail "a second up on a running deployment's directory exited 0"
+[ "$rc" -ne 124 ] || fail "a second up on a running deployment's directory did not exit at once"
+grep -q "$TMP/mv is in use by another \`medvault up\` (pid $UP); nothing was changed" "$TMP/up2.err" \
+  || fail "the second up did not say the directory is in use and by which pid: $(cat "$TMP/up2.err")"
+[ -f "$TMP/mv/ready" ] || fail "the second up removed the running deployment's ready file"
+for f in hospital.port storage.port decoy.port hospital.pid keyserver1.pid storage.pid; do
+  [ -s "$TMP/mv/run/$f" ] || fail "the second up removed the running deployment's run/$f"
+done
+ls -l --time-style=+%s.%N "$TMP/mv/ready" "$TMP/mv/run/" > "$TMP/files.after"
+cmp -s "$TMP/files.before" "$TMP/files.after" || fail "the second up changed files in run/: $(diff "$TMP/files.before" "$TMP/files.after")"
+kill -0 "$UP" 2>/dev/null || fail "the first up stopped"
+echo '{"resourceType":"Observation","id":"o1","status":"final","code":{"text":"hr"}}' > "$TMP/o1.json"
+"$MV" put --user "$TMP/dr-a" "$TMP/o1.json" > "$TMP/put0.out" 2> "$TMP/put0.err" \
+  || fail "the running deployment stopped serving after a second up: $(cat "$TMP/put0.err")"
+pass "a second up on the same directory is refused (pid named), and the running deployment is untouched"
+
+# 2. put of a missing path among others: the others are stored, the missing one is named and
+#    counted as failed, and put exits non-zero.
+mkdir -p "$TMP/in"
+for i in 1 2; do
+  echo "{\"resourceType\":\"Observation\",\"id\":\"p$i\",\"status\":\"final\",\"code\":{\"text\":\"t$i\"}}" > "$TMP/in/p$i.json"
+done
+rc=0
+"$MV" put --user "$TMP/dr-a" "$TMP/in/p1.json" "$TMP/in/missing.json" "$TMP/in/p2.json" \
+  > "$TMP/put1.out" 2> "$TMP/put1.err" || rc=$?
+[ "$rc" -ne 0 ] || fail "put with a missing path exited 0"
+[ "$(grep -c '^[0-9a-f]\{32\}  ' "$TMP/put1.out")" -eq 2 ] || fail "put did not store the two files that exist: $(cat "$TMP/put1.out" "$TMP/put1.err")"
+grep -q "$TMP/in/p1.json" "$TMP/put1.out" && grep -q "$TMP/in/p2.json" "$TMP/put1.out" \
+  || fail "put's output does not list both stored files: $(cat "$TMP/put1.out")"
+grep -q "$TMP/in/missing.json: not stored" "$TMP/put1.err" || fail "put did not name the missing path: $(cat "$TMP/put1.err")"
+grep -q "stored 2 records (1 failed)" "$TMP/put1.err" || fail "put did not count the missing path as failed: $(cat "$TMP/put1.err")"
+rc=0
+"$MV" put --user "$TMP/dr-a" --json "$TMP/in/missing.json" "$TMP/in/p1.json" > "$TMP/put2.json" 2> "$TMP/put2.err" || rc=$?
+[ "$rc" -ne 0 ] || fail "put --json with a missing path exited 0"
+python3 - "$TMP/put2.json" "$TMP/in/missing.json" <<'EOF' || fail "put --json does not report the missing path as failed: $(cat "$TMP/put2.json")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+r = d["records"]
+assert [x["status"] for x in r] == ["failed", "stored"], r
+assert r[0]["path"] == sys.argv[2] and r[0]["error"] == "not found", r[0]
+assert d["stats"]["failed"] == 1 and d["stats"]["records"] == 1, d["stats"]
+EOF
+pass "put of a missing path names it, stores the rest, counts it as failed and exits non-zero"
+
+stop_pid "$UP"
+pass "up stops cleanly"
