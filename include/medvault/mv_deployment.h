@@ -22,6 +22,7 @@ extern "C" {
 
 #define MV_DEPLOY_MAX_SERVERS 16
 #define MV_DEPLOY_URL_MAX 255
+#define MV_DEPLOY_FILE_MAX ((size_t)1 << 20) /* a deployment file is at most 1 MiB */
 /* What a client tells its user when mv_deployment_load_for_user answers MV_ERR_AUTH. */
 #define MV_DEPLOY_PIN_MSG                                                                                       \
     "the deployment file's hospital key is not the one this user registered with (hospital.pin in "            \
@@ -60,6 +61,15 @@ MV_API mv_err mv_deployment_load(const char *path, mv_deployment *out) __attribu
  * and the others of mv_identity_check_hospital. */
 MV_API mv_err mv_deployment_load_for_user(const char *path, const char *user_dir, mv_deployment *out, int *pinned_now)
     __attribute__((warn_unused_result));
+/* mv_deployment_load (user_dir NULL) or mv_deployment_load_for_user (user_dir given), with
+ * the same results, that also describes a failure in err[0..err_cap) (NUL-terminated, "" on
+ * success; err may be NULL): which file (the deployment file or the user directory) and what
+ * is wrong with it: "no such file", "is a directory", "cannot read it (Permission denied)",
+ * "larger than 1 MiB", which field does not parse, shares inconsistent with the group key,
+ * or the hospital key pin. A directory or other non-regular file is MV_ERR_IO. No key or
+ * other secret is ever part of the message (the file holds none). */
+MV_API mv_err mv_deployment_load_msg(const char *path, const char *user_dir, mv_deployment *out, int *pinned_now,
+                                     char *err, size_t err_cap) __attribute__((warn_unused_result));
 /* Serialises d as JSON (pretty enough for humans: one key server per line). */
 MV_API mv_err mv_deployment_write(const mv_deployment *d, mv_buf *out) __attribute__((warn_unused_result));
 /* Writes d to path atomically (0644). */

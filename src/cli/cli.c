@@ -9,6 +9,7 @@
 
 #include "medvault/mv_client.h"
 #include "medvault/mv_codec.h"
+#include "medvault/mv_deployment.h"
 #include "medvault/mv_revocation_poller.h"
 
 void cli_err(const char *fmt, ...)
@@ -193,6 +194,15 @@ mv_client *cli_open_client(const cli_common *o, const mv_client_options *extra, 
     opt.progress_ctx = (void *)what;
     char why[256];
     mv_err rc = mv_client_open_msg(o->deployment, o->user, &opt, &c, why, sizeof why);
+    /* The library's description names the file at fault and what is wrong with it; a refusal
+     * by the hospital (MV_ERR_AUTH) may not name the user directory, so it is added. */
+    if (rc != MV_OK && why[0]) {
+        if (rc == MV_ERR_AUTH && !strstr(why, o->user))
+            cli_err("%s: %s", o->user, why);
+        else
+            cli_err("%s", why);
+        return NULL;
+    }
     switch (rc) {
     case MV_OK:
         return c;
@@ -200,16 +210,13 @@ mv_client *cli_open_client(const cli_common *o, const mv_client_options *extra, 
         cli_err("%s: the deployment file names no hospital_url or storage_url (made by `medvault up`?)", o->deployment);
         break;
     case MV_ERR_AUTH:
-        if (why[0])
-            cli_err("%s: %s", o->user, why);
-        else
-            cli_err("%s: no valid credential in the user directory", o->user);
+        cli_err("%s: no valid credential in the user directory", o->user);
         break;
     case MV_ERR_FORBIDDEN:
         cli_err("the department is not one of the user's departments");
         break;
     case MV_ERR_NOT_FOUND:
-        cli_err("cannot find the deployment file or the user's keys (%s, %s)", o->deployment, o->user);
+        cli_err("cannot find the deployment file %s or the user's keys in %s", o->deployment, o->user);
         break;
     case MV_ERR_NOMEM: case MV_ERR_INVAL: case MV_ERR_TOO_LARGE: case MV_ERR_PARSE: case MV_ERR_IO:
     case MV_ERR_CRYPTO: case MV_ERR_BUSY: case MV_ERR_RATE_LIMITED: case MV_ERR_NET: case MV_ERR_TIMEOUT:
@@ -219,6 +226,15 @@ mv_client *cli_open_client(const cli_common *o, const mv_client_options *extra, 
         break;
     }
     return NULL;
+}
+
+int cli_load_deployment(const char *path, const char *user_dir, mv_deployment *out)
+{
+    char why[512];
+    if (mv_deployment_load_msg(path, user_dir, out, NULL, why, sizeof why) == MV_OK)
+        return CLI_OK;
+    cli_err("%s", why[0] ? why : "cannot load the deployment file");
+    return CLI_FAIL;
 }
 
 int cli_revocation_args(const char *url, const char *poll, char *url_out, size_t cap, unsigned *poll_out)

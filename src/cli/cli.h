@@ -89,6 +89,11 @@ struct mv_client_options;
  * may be NULL), with progress output named `what` on terminals. Prints a clear error and
  * returns NULL on failure. */
 struct mv_client *cli_open_client(const cli_common *o, const struct mv_client_options *extra, const char *what);
+/* Loads the deployment file at path (mv_deployment_load_msg; for user_dir, when not NULL,
+ * with its hospital key pin checked) into *out. CLI_OK, or CLI_FAIL after saying which file
+ * is at fault and what is wrong with it. */
+struct mv_deployment;
+int cli_load_deployment(const char *path, const char *user_dir, struct mv_deployment *out);
 /* The --hospital-url and --revocation-poll flags of the services that poll the revocation
  * list (either may be NULL = keep the config's value): checks and copies them into
  * url_out[0..cap) and *poll_out. Prints an error and returns -1 on a bad value. */

@@ -33,10 +33,8 @@ static int storage_call(const cli_common *o, const char *method, const char *pat
     mv_err rc;
     *root = NULL;
     mv_httpc_call_init(&call);
-    if ((rc = mv_deployment_load_for_user(o->deployment, o->user, &dep, NULL)) != MV_OK) {
-        cli_err("cannot load the deployment %s: %s", o->deployment, rc == MV_ERR_AUTH ? MV_DEPLOY_PIN_MSG : mv_strerror(rc));
+    if (cli_load_deployment(o->deployment, o->user, &dep) != CLI_OK)
         goto out;
-    }
     if (!dep.storage_url[0]) {
         cli_err("the deployment names no storage server");
         goto out;

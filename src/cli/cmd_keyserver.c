@@ -295,11 +295,9 @@ static int ks_refresh(int argc, char **argv)
         return cli_usage(refresh_usage, 0);
     mv_deployment d;
     mv_identity *id = NULL;
-    mv_err rc = mv_deployment_load_for_user(dep_path, udir, &d, NULL);
-    if (rc != MV_OK) {
-        cli_err("cannot load the deployment %s: %s", dep_path, rc == MV_ERR_AUTH ? MV_DEPLOY_PIN_MSG : mv_strerror(rc));
+    if (cli_load_deployment(dep_path, udir, &d) != CLI_OK)
         return CLI_FAIL;
-    }
+    mv_err rc;
     if ((rc = mv_identity_load(udir, &id)) != MV_OK || !mv_identity_credential(id)) {
         cli_err("cannot load the admin identity and credential from %s: %s", udir,
                 rc == MV_OK ? "no credential" : mv_strerror(rc));

@@ -179,7 +179,9 @@ static int deployment_create(int argc, char **argv)
 static const char show_usage[] =
     "usage: medvault deployment show FILE [--json]\n\n"
     "Loads and checks a deployment file (public shares consistent with the group key) and\n"
-    "prints it.\n";
+    "prints it: the hospital and storage URLs, the hospital key, the threshold and the key\n"
+    "servers (--json: the file's fields, hospital_url and storage_url among them). A file that\n"
+    "does not load is named with what is wrong with it.\n";
 
 static int deployment_show(int argc, char **argv)
 {
@@ -197,22 +199,26 @@ static int deployment_show(int argc, char **argv)
     if (optind != argc - 1)
         return cli_usage(show_usage, 0);
     mv_deployment d;
-    mv_err rc = mv_deployment_load(argv[optind], &d);
-    if (rc != MV_OK) {
-        cli_err("%s: %s", argv[optind],
-                rc == MV_ERR_VERIFY ? "public shares inconsistent with the group key" : mv_strerror(rc));
+    if (cli_load_deployment(argv[optind], NULL, &d) != CLI_OK)
         return CLI_FAIL;
-    }
+    mv_err rc;
     mv_buf b;
-    mv_buf_init(&b, 1u << 20);
+    mv_buf_init(&b, MV_DEPLOY_FILE_MAX);
     if (json) {
+        /* The file's own form: every field, the service URLs among them. */
         rc = mv_deployment_write(&d, &b);
     } else {
-        char g[65];
+        char g[65], h[65];
         rc = mv_hex_encode(g, sizeof g, d.group_pk, 32);
         if (rc == MV_OK)
-            rc = mv_buf_printf(&b, "threshold %u of %zu key servers, epoch %llu\ngroup public key %s\n",
-                               (unsigned)d.threshold, d.n_servers, (unsigned long long)d.epoch, g);
+            rc = mv_hex_encode(h, sizeof h, d.hospital_pk, 32);
+        if (rc == MV_OK)
+            rc = mv_buf_printf(&b,
+                               "hospital     %s\nstorage      %s\nhospital key %s\n"
+                               "threshold %u of %zu key servers, epoch %llu\ngroup public key %s\n",
+                               d.hospital_url[0] ? d.hospital_url : "(none)",
+                               d.storage_url[0] ? d.storage_url : "(none)", h, (unsigned)d.threshold, d.n_servers,
+                               (unsigned long long)d.epoch, g);
         for (size_t i = 0; rc == MV_OK && i < d.n_servers; i++)
             rc = mv_buf_printf(&b, "  key server %u at %s\n", (unsigned)d.servers[i].index, d.servers[i].url);
     }
@@ -273,11 +279,9 @@ int cmd_oprf(int argc, char **argv)
     size_t count = (size_t)(argc - optind);
     mv_deployment d;
     mv_identity *id = NULL;
-    mv_err rc = mv_deployment_load_for_user(dep, udir, &d, NULL);
-    if (rc != MV_OK) {
-        cli_err("cannot load the deployment %s: %s", dep, rc == MV_ERR_AUTH ? MV_DEPLOY_PIN_MSG : mv_strerror(rc));
+    if (cli_load_deployment(dep, udir, &d) != CLI_OK)
         return CLI_FAIL;
-    }
+    mv_err rc;
     if ((rc = mv_identity_load(udir, &id)) != MV_OK) {
         cli_err("cannot load the user directory %s: %s", udir, mv_strerror(rc));
         return CLI_FAIL;

@@ -85,11 +85,9 @@ static int user_add(int argc, char **argv)
         out = name;
     }
     mv_deployment dep;
-    mv_err rc = mv_deployment_load_for_user(o.deployment, o.user, &dep, NULL);
-    if (rc == MV_ERR_AUTH) {
-        cli_err("%s: %s", o.user, MV_DEPLOY_PIN_MSG);
+    if (cli_load_deployment(o.deployment, o.user, &dep) != CLI_OK)
         return CLI_FAIL;
-    }
+    mv_err rc;
     rc = mv_client_user_add(o.deployment, o.user, name, role, depts, nd, out);
     if (rc != MV_OK) {
         if (rc == MV_ERR_EXISTS)

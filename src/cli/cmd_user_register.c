@@ -39,8 +39,10 @@ int cli_user_register(int argc, char **argv)
     }
     if (mv_httpc_global_init() != MV_OK)
         return CLI_FAIL;
-    if (mv_deployment_load(o.c.deployment, &dep) != MV_OK || !dep.hospital_url[0]) {
-        cli_err("%s: cannot load the deployment file, or it names no hospital", o.c.deployment);
+    if (cli_load_deployment(o.c.deployment, NULL, &dep) != CLI_OK)
+        return CLI_FAIL;
+    if (!dep.hospital_url[0]) {
+        cli_err("deployment file %s: names no hospital_url (the file `medvault up` writes has it)", o.c.deployment);
         return CLI_FAIL;
     }
     mv_err rc = mv_identity_create(o.v[1], &id);

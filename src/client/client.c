@@ -264,6 +264,18 @@ mv_err mv_client_open(const char *deployment_path, const char *user_dir, const m
     return mv_client_open_msg(deployment_path, user_dir, opt, out, NULL, 0);
 }
 
+/* Loads the user's keys from user_dir (which mv_deployment_load_msg found to hold them) into
+ * c->id, describing in c->err what is wrong with them when that fails. */
+static mv_err load_identity(mv_client *c, const char *user_dir)
+{
+    mv_err rc = mv_identity_load(user_dir, &c->id);
+    if (rc == MV_ERR_AUTH)
+        mvc_seterr(c, "user directory %s: its keys file is readable by others (chmod 600 %s/keys)", user_dir, user_dir);
+    else if (rc != MV_OK)
+        mvc_seterr(c, "user directory %s: cannot load the user's keys (%s)", user_dir, mv_strerror(rc));
+    return rc;
+}
+
 mv_err mv_client_open_msg(const char *deployment_path, const char *user_dir, const mv_client_options *opt,
                           mv_client **out, char *err, size_t err_cap)
 {
@@ -290,16 +302,15 @@ mv_err mv_client_open_msg(const char *deployment_path, const char *user_dir, con
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         c->opt.threads = n > 0 && n < 64 ? (unsigned)n : 2;
     }
-    if ((rc = mv_deployment_load_for_user(deployment_path, user_dir, &c->dep, NULL)) != MV_OK) {
-        mvc_seterr(c, "%s", rc == MV_ERR_AUTH ? MV_DEPLOY_PIN_MSG : "cannot load the deployment file");
+    if ((rc = mv_deployment_load_msg(deployment_path, user_dir, &c->dep, NULL, c->err, sizeof c->err)) != MV_OK ||
+        (rc = load_identity(c, user_dir)) != MV_OK)
         goto fail;
-    }
     if (!c->dep.hospital_url[0] || !c->dep.storage_url[0]) {
+        mvc_seterr(c, "deployment file %s: names no hospital_url or storage_url (the file `medvault up` writes has both)",
+                   deployment_path);
         rc = MV_ERR_BAD_STATE;
         goto fail;
     }
-    if ((rc = mv_identity_load(user_dir, &c->id)) != MV_OK)
-        goto fail;
     if (strlen(user_dir) >= sizeof c->user_dir) {
         rc = MV_ERR_TOO_LARGE;
         goto fail;

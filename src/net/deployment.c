@@ -4,8 +4,12 @@
  * dashboard reads it as well as the client. */
 #include "medvault/mv_deployment.h"
 
+#include <errno.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "medvault/mv_file.h"
 #include "medvault/mv_identity.h"
@@ -27,7 +31,11 @@ static int url_ok(const char *s, size_t len)
     return 1;
 }
 
-mv_err mv_deployment_parse(const char *text, size_t len, mv_deployment *out)
+/* What is wrong with a document that does not parse as a deployment, for the message of
+ * mv_deployment_load_msg; *why is a static string. */
+#define WHY(msg) (why ? (void)(*why = (msg)) : (void)0)
+
+static mv_err parse(const char *text, size_t len, mv_deployment *out, const char **why)
 {
     mv_json *root = NULL;
     uint8_t shares[MV_DEPLOY_MAX_SERVERS * 32];
@@ -36,31 +44,42 @@ mv_err mv_deployment_parse(const char *text, size_t len, mv_deployment *out)
     if (!text || !out)
         return MV_ERR_INVAL;
     memset(out, 0, sizeof *out);
-    if ((rc = mv_json_parse(text, len, NULL, &root, NULL)) != MV_OK)
+    if ((rc = mv_json_parse(text, len, NULL, &root, NULL)) != MV_OK) {
+        WHY("it is not valid JSON");
         return rc == MV_ERR_TOO_LARGE ? rc : MV_ERR_PARSE;
+    }
     rc = MV_ERR_PARSE;
+    WHY("it is not a JSON object");
     if (mv_json_type_of(root) != MV_JSON_OBJECT)
         goto out;
+    WHY("\"version\" is missing or not 1");
     if (mv_json_get_u64(root, "version", &v) != MV_OK || v != 1)
         goto out;
     size_t sl = 0;
     const char *suite = mv_json_get_str(root, "suite", &sl);
+    WHY("\"suite\" is missing or not \"ristretto255-SHA512\"");
     if (!suite || strcmp(suite, "ristretto255-SHA512") != 0)
         goto out;
+    WHY("\"hospital_public_key\" or \"group_public_key\" is missing or not 64 hex digits");
     if (mv_json_get_hex(root, "hospital_public_key", out->hospital_pk, 32) != MV_OK ||
         mv_json_get_hex(root, "group_public_key", out->group_pk, 32) != MV_OK)
         goto out;
+    WHY("\"threshold\" is missing or not 1-16");
     if (mv_json_get_u64(root, "threshold", &v) != MV_OK || v == 0 || v > MV_DEPLOY_MAX_SERVERS)
         goto out;
     out->threshold = (uint32_t)v;
+    WHY("\"epoch\" is not a number");
     if (mv_json_get(root, "epoch")) {
         if (mv_json_get_u64(root, "epoch", &out->epoch) != MV_OK)
             goto out;
     }
     const mv_json *ks = mv_json_get(root, "keyservers");
     size_t n = mv_json_len(ks);
+    WHY("\"keyservers\" is missing, or not an array of threshold to 16 key servers");
     if (mv_json_type_of(ks) != MV_JSON_ARRAY || n == 0 || n > MV_DEPLOY_MAX_SERVERS || n < out->threshold)
         goto out;
+    WHY("a key server's \"index\" (1..n, each once), \"url\" (http:// or https://) or \"public_share\" is "
+        "missing or malformed");
     int seen[MV_DEPLOY_MAX_SERVERS + 1] = {0};
     for (size_t i = 0; i < n; i++) {
         const mv_json *e = mv_json_at(ks, i);
@@ -93,6 +112,7 @@ mv_err mv_deployment_parse(const char *text, size_t len, mv_deployment *out)
         size_t ul = 0;
         const char *u = mv_json_get_str(root, urls[i].key, &ul);
         char *dst = (char *)out + urls[i].off;
+        WHY(i == 0 ? "\"hospital_url\" is not an http:// or https:// URL" : "\"storage_url\" is not an http:// or https:// URL");
         if (!u || !url_ok(u, ul))
             goto out;
         memcpy(dst, u, ul);
@@ -101,37 +121,103 @@ mv_err mv_deployment_parse(const char *text, size_t len, mv_deployment *out)
             dst[--ul] = 0;
     }
     rc = mv_public_shares_check(shares, n, out->threshold, out->group_pk);
-    if (rc != MV_OK)
+    if (rc != MV_OK) {
+        WHY("the key servers' public shares do not match the group public key");
         rc = MV_ERR_VERIFY;
+    }
 out:
     mv_json_free(root);
     return rc;
 }
 
-mv_err mv_deployment_load(const char *path, mv_deployment *out)
+mv_err mv_deployment_parse(const char *text, size_t len, mv_deployment *out)
 {
-    mv_buf b;
-    mv_buf_init(&b, 1u << 20);
-    mv_err rc = mv_file_read(path, 1u << 20, &b);
-    if (rc == MV_OK)
-        rc = mv_deployment_parse((const char *)b.ptr, b.len, out);
-    mv_buf_clear(&b);
-    return rc;
+    return parse(text, len, out, NULL);
 }
 
-mv_err mv_deployment_load_for_user(const char *path, const char *user_dir, mv_deployment *out, int *pinned_now)
+#define SAY(...) (err && err_cap ? (void)snprintf(err, err_cap, __VA_ARGS__) : (void)0)
+
+mv_err mv_deployment_load_msg(const char *path, const char *user_dir, mv_deployment *out, int *pinned_now, char *err,
+                              size_t err_cap)
 {
+    struct stat sb;
+    const char *why = NULL;
     int fresh = 0;
+    mv_buf b;
+    mv_err rc;
+    if (err && err_cap)
+        err[0] = 0;
     if (pinned_now)
         *pinned_now = 0;
-    if (!path || !user_dir || !out)
+    if (!path || !out)
         return MV_ERR_INVAL;
-    mv_err rc = mv_deployment_load(path, out);
-    if (rc == MV_OK)
-        rc = mv_identity_check_hospital(user_dir, out->hospital_pk, &fresh);
-    if (rc != MV_OK) {
-        memset(out, 0, sizeof *out);
-        return rc;
+    memset(out, 0, sizeof *out);
+    mv_buf_init(&b, MV_DEPLOY_FILE_MAX);
+    /* Checked first so that the message says what the path is: read(2) on a directory
+     * answers EISDIR, which would otherwise surface as a bare "input/output error". */
+    if (stat(path, &sb) != 0) {
+        int e = errno;
+        rc = e == ENOENT || e == ENOTDIR ? MV_ERR_NOT_FOUND : MV_ERR_IO;
+        SAY("deployment file %s: %s", path, rc == MV_ERR_NOT_FOUND ? "no such file" : strerror(e));
+        goto out;
+    }
+    rc = MV_ERR_IO;
+    if (S_ISDIR(sb.st_mode)) {
+        char inside[4096];
+        if (mv_path_join(inside, sizeof inside, path, "deployment.json") == MV_OK && mv_file_exists(inside))
+            SAY("deployment file %s: is a directory; the deployment file is %s", path, inside);
+        else
+            SAY("deployment file %s: is a directory, not a deployment file (`medvault up --dir D` writes "
+                "D/deployment.json)", path);
+        goto out;
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        SAY("deployment file %s: not a regular file", path);
+        goto out;
+    }
+    if (access(path, R_OK) != 0) {
+        SAY("deployment file %s: cannot read it (%s)", path, strerror(errno));
+        goto out;
+    }
+    if ((rc = mv_file_read(path, MV_DEPLOY_FILE_MAX, &b)) != MV_OK) {
+        if (rc == MV_ERR_TOO_LARGE)
+            SAY("deployment file %s: larger than 1 MiB, not a deployment file", path);
+        else
+            SAY("deployment file %s: cannot read it (%s)", path, mv_strerror(rc));
+        goto out;
+    }
+    if ((rc = parse((const char *)b.ptr, b.len, out, &why)) != MV_OK) {
+        SAY("deployment file %s: not a valid deployment file: %s", path, why ? why : mv_strerror(rc));
+        goto out;
+    }
+    if (!user_dir)
+        goto out;
+    /* The pin is written into user_dir on first use: only into a user's directory. */
+    char keys[4096];
+    if (stat(user_dir, &sb) != 0) {
+        int e = errno;
+        rc = e == ENOENT ? MV_ERR_NOT_FOUND : MV_ERR_IO;
+        SAY("user directory %s: %s", user_dir, e == ENOENT ? "no such directory" : strerror(e));
+        goto out;
+    }
+    if (!S_ISDIR(sb.st_mode)) {
+        rc = MV_ERR_IO;
+        SAY("user directory %s: not a directory", user_dir);
+        goto out;
+    }
+    if ((rc = mv_path_join(keys, sizeof keys, user_dir, "keys")) != MV_OK || !mv_file_exists(keys)) {
+        rc = rc != MV_OK ? rc : MV_ERR_NOT_FOUND;
+        SAY("user directory %s: holds no user keys (no %s/keys; `medvault user add` makes a user's directory)",
+            user_dir, user_dir);
+        goto out;
+    }
+    if ((rc = mv_identity_check_hospital(user_dir, out->hospital_pk, &fresh)) != MV_OK) {
+        if (rc == MV_ERR_AUTH)
+            SAY("%s: %s", user_dir, MV_DEPLOY_PIN_MSG);
+        else
+            SAY("user directory %s: cannot check the hospital key pin against deployment file %s (%s)", user_dir,
+                path, mv_strerror(rc));
+        goto out;
     }
     if (fresh)
         mv_log(MV_LOG_INFO, "client",
@@ -139,7 +225,23 @@ mv_err mv_deployment_load_for_user(const char *path, const char *user_dir, mv_de
                "hospital.pin (trust on first use; docs/deployment.md)");
     if (pinned_now)
         *pinned_now = fresh;
-    return MV_OK;
+out:
+    mv_buf_clear(&b);
+    if (rc != MV_OK)
+        memset(out, 0, sizeof *out);
+    return rc;
+}
+
+mv_err mv_deployment_load(const char *path, mv_deployment *out)
+{
+    return mv_deployment_load_msg(path, NULL, out, NULL, NULL, 0);
+}
+
+mv_err mv_deployment_load_for_user(const char *path, const char *user_dir, mv_deployment *out, int *pinned_now)
+{
+    if (!user_dir)
+        return MV_ERR_INVAL;
+    return mv_deployment_load_msg(path, user_dir, out, pinned_now, NULL, 0);
 }
 
 mv_err mv_deployment_write(const mv_deployment *d, mv_buf *b)

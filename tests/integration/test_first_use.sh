@@ -59,5 +59,38 @@ assert d["stats"]["failed"] == 1 and d["stats"]["records"] == 1, d["stats"]
 EOF
 pass "put of a missing path names it, stores the rest, counts it as failed and exits non-zero"
 
+# 3. Deployment-file errors say which file and what is wrong with it; `deployment show`
+#    includes the service URLs.
+# expect_err WHAT REGEX CMD... : CMD fails and its stderr matches REGEX.
+expect_err() {
+  local what=$1 re=$2 rc=0
+  shift 2
+  "$@" > "$TMP/e.out" 2> "$TMP/e.err" || rc=$?
+  [ "$rc" -ne 0 ] || fail "$what: exited 0"
+  grep -q -- "$re" "$TMP/e.err" || fail "$what: stderr does not say \"$re\": $(cat "$TMP/e.err")"
+}
+expect_err "a directory as the deployment" "deployment file $TMP/mv: is a directory; the deployment file is $TMP/mv/deployment.json" \
+  "$MV" ls --deployment "$TMP/mv" --user "$TMP/dr-a"
+expect_err "a missing deployment file" "deployment file $TMP/nope.json: no such file" \
+  "$MV" ls --deployment "$TMP/nope.json" --user "$TMP/dr-a"
+expect_err "a missing user directory" "user directory $TMP/nobody: no such directory" \
+  "$MV" ls --user "$TMP/nobody"
+mkdir "$TMP/empty"
+expect_err "a directory without keys" "user directory $TMP/empty: holds no user keys" "$MV" ls --user "$TMP/empty"
+[ ! -e "$TMP/empty/hospital.pin" ] || fail "a hospital key pin was written into a directory that holds no user keys"
+echo '{"version":1,"suite":"ristretto255-SHA512"}' > "$TMP/bad.json"
+expect_err "a malformed deployment file" "deployment file $TMP/bad.json: not a valid deployment file: \"hospital_public_key\"" \
+  "$MV" deployment show "$TMP/bad.json"
+expect_err "deployment show of a directory" "deployment file $TMP/mv: is a directory" "$MV" deployment show "$TMP/mv"
+HURL=$(json_get "$D" 'd["hospital_url"]')
+SURL=$(json_get "$D" 'd["storage_url"]')
+"$MV" deployment show "$D" > "$TMP/show.txt"
+grep -q "^hospital  *$HURL\$" "$TMP/show.txt" || fail "deployment show omits the hospital URL: $(cat "$TMP/show.txt")"
+grep -q "^storage  *$SURL\$" "$TMP/show.txt" || fail "deployment show omits the storage URL: $(cat "$TMP/show.txt")"
+"$MV" deployment show --json "$D" > "$TMP/show.json"
+[ "$(json_get "$TMP/show.json" 'd["hospital_url"] + " " + d["storage_url"]')" = "$HURL $SURL" ] \
+  || fail "deployment show --json omits the service URLs: $(cat "$TMP/show.json")"
+pass "deployment-file errors name the file and the problem; deployment show includes the service URLs"
+
 stop_pid "$UP"
 pass "up stops cleanly"

@@ -180,6 +180,63 @@ static void test_deployment(void **state)
     assert_int_equal(mv_deployment_load("/nonexistent/deployment.json", &d), MV_ERR_NOT_FOUND);
 }
 
+/* mv_deployment_load_msg says which file is at fault and what is wrong with it (issue 14: a
+ * directory gave "input/output error"; a missing file or user directory was not named). */
+static void expect_msg(const char *path, const char *user_dir, mv_err want, const char *want_msg)
+{
+    mv_deployment d;
+    char err[512];
+    assert_int_equal(mv_deployment_load_msg(path, user_dir, &d, NULL, err, sizeof err), want);
+    if (want == MV_OK)
+        assert_string_equal(err, "");
+    if (!strstr(err, want_msg))
+        fail_msg("message \"%s\" lacks \"%s\"", err, want_msg);
+}
+
+static void test_deployment_messages(void **state)
+{
+    (void)state;
+    const char *t = tu_tmpdir();
+    char dir[512], file[512], bad[512], ud[512], inside[512], msg[1200];
+    path(dir, sizeof dir, t, "dep-dir");
+    path(file, sizeof file, t, "deployment.json");
+    path(bad, sizeof bad, t, "bad.json");
+    path(ud, sizeof ud, t, "not-a-user");
+    assert_int_equal(mv_file_mkdir(dir, 0700), MV_OK);
+    assert_int_equal(mv_file_mkdir(ud, 0700), MV_OK);
+    char *doc = threshold_doc(NULL);
+    assert_int_equal(mv_file_write_atomic(file, doc, strlen(doc), 0644), MV_OK);
+    mv_free(doc);
+    static const char bad_doc[] = "{\"version\":1,\"suite\":\"ristretto255-SHA512\",\"hospital_public_key\":\"00\"}";
+    assert_int_equal(mv_file_write_atomic(bad, bad_doc, strlen(bad_doc), 0644), MV_OK);
+
+    snprintf(msg, sizeof msg, "deployment file %s/nope.json: no such file", t);
+    path(inside, sizeof inside, t, "nope.json");
+    expect_msg(inside, NULL, MV_ERR_NOT_FOUND, msg);
+    snprintf(msg, sizeof msg, "deployment file %s: is a directory", dir);
+    expect_msg(dir, NULL, MV_ERR_IO, msg);
+    /* A directory that holds one: the message names it. */
+    path(inside, sizeof inside, dir, "deployment.json");
+    assert_int_equal(mv_file_write_atomic(inside, "{}", 2, 0644), MV_OK);
+    snprintf(msg, sizeof msg, "is a directory; the deployment file is %s", inside);
+    expect_msg(dir, NULL, MV_ERR_IO, msg);
+    snprintf(msg, sizeof msg, "deployment file %s: not a valid deployment file: \"hospital_public_key\"", bad);
+    expect_msg(bad, NULL, MV_ERR_PARSE, msg);
+    /* The user directory: missing, or holding no keys (and no pin is written there). */
+    path(inside, sizeof inside, t, "no-such-user");
+    snprintf(msg, sizeof msg, "user directory %s: no such directory", inside);
+    expect_msg(file, inside, MV_ERR_NOT_FOUND, msg);
+    snprintf(msg, sizeof msg, "user directory %s: holds no user keys", ud);
+    expect_msg(file, ud, MV_ERR_NOT_FOUND, msg);
+    path(inside, sizeof inside, ud, "hospital.pin");
+    assert_false(mv_file_exists(inside));
+    /* Success clears the message; the old entry points agree. */
+    expect_msg(file, NULL, MV_OK, "");
+    mv_deployment d;
+    assert_int_equal(mv_deployment_load(dir, &d), MV_ERR_IO);
+    assert_int_equal(mv_deployment_load_for_user(file, ud, &d, NULL), MV_ERR_NOT_FOUND);
+}
+
 /* Issues a credential for `subject` signed by hosp, valid from issued_at for `life` seconds,
  * and writes it to dir/credential. */
 static void write_cred(const char *dir, const mv_identity *hosp, const uint8_t subject[32], uint64_t issued_at,
@@ -420,7 +477,7 @@ int main(void)
     assert_int_equal(mv_crypto_init(), MV_OK);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_file_atomic),      cmocka_unit_test(test_identity),
-        cmocka_unit_test(test_deployment),
+        cmocka_unit_test(test_deployment),       cmocka_unit_test(test_deployment_messages),
         cmocka_unit_test(test_share_file),       cmocka_unit_test(test_ratelimit),
         cmocka_unit_test(test_keyserver_config), cmocka_unit_test(test_hospital_pin),
     };
