@@ -226,11 +226,22 @@ MV_API void mv_client_whoami(const mv_client *c, mv_credential *cred, uint8_t bo
 
 /* Registers a new user with the hospital as the admin in admin_dir: creates fresh keys in
  * new_dir, sends the public keys, name, role and departments (POST /v1/users), and saves the
- * credential it gets back in new_dir. Errors: MV_ERR_EXISTS (new_dir holds keys, or the key
- * is registered), MV_ERR_FORBIDDEN (not an admin), MV_ERR_INVAL (refused fields), network
- * errors. */
+ * credential it gets back in new_dir. Everything checkable here (the role is admin, doctor
+ * or patient; a doctor has a department; new_dir holds no keys; the admin's directory and
+ * deployment load) is checked before anything is created, and a registration the hospital
+ * refuses removes what it created in new_dir (new_dir too if it made it), so that a retry
+ * starts afresh. Errors: MV_ERR_EXISTS (new_dir holds keys, the key is registered, or the
+ * hospital has a doctor or admin of that name), MV_ERR_FORBIDDEN (not an admin),
+ * MV_ERR_INVAL (refused fields), those of mv_client_open, network errors. */
 MV_API mv_err mv_client_user_add(const char *deployment_path, const char *admin_dir, const char *name, const char *role,
                                  const char *const *departments, size_t n_departments, const char *new_dir)
+    __attribute__((warn_unused_result));
+/* As mv_client_user_add; on failure a short description of why (which file, or what the
+ * hospital answered; never a key) is copied, NUL-terminated, into err[0..err_cap) ("" when
+ * there is none). err may be NULL. */
+MV_API mv_err mv_client_user_add_msg(const char *deployment_path, const char *admin_dir, const char *name,
+                                     const char *role, const char *const *departments, size_t n_departments,
+                                     const char *new_dir, char *err, size_t err_cap)
     __attribute__((warn_unused_result));
 
 #ifdef __cplusplus

@@ -35,6 +35,14 @@ MV_API mv_err mv_identity_create(const char *dir, mv_identity **out) __attribute
 MV_API mv_err mv_identity_load(const char *dir, mv_identity **out) __attribute__((warn_unused_result));
 /* Wipes and frees; accepts NULL. */
 MV_API void mv_identity_free(mv_identity *id);
+/* Undoes mv_identity_create and the saves after it: removes dir/keys, dir/public.json,
+ * dir/credential and dir/hospital.pin (those that exist; nothing else in dir), then dir
+ * itself if that leaves it empty and remove_dir is set. For a registration that failed
+ * before the hospital accepted the key, so that the retry can start afresh: never call it
+ * on a directory whose key is registered (its secret key is gone for good). Errors:
+ * MV_ERR_IO (a file could not be removed; the others are still tried), MV_ERR_TOO_LARGE
+ * (path), MV_ERR_INVAL (NULL). */
+MV_API mv_err mv_identity_remove(const char *dir, int remove_dir) __attribute__((warn_unused_result));
 
 /* Key accessors; pointers stay valid until mv_identity_free. Secret keys live in locked
  * memory: never copy them into ordinary buffers that outlive their use. */

@@ -35,7 +35,9 @@ static const char user_add_usage[] =
     "                         [--department DEPT]... [--out DIR] [--json]\n\n"
     "Registers a new user with the hospital (as the admin in ADMIN_DIR): creates fresh keys in\n"
     "DIR (default ./NAME), sends the public keys, and saves the credential the hospital issues\n"
-    "in DIR/credential. A doctor needs at least one department.\n";
+    "in DIR/credential. A doctor needs at least one department. Doctors and admins need a name\n"
+    "no other doctor or admin holds (patients may share one). A registration that fails\n"
+    "leaves DIR as it was, so the corrected command can be run again.\n";
 
 static int user_add(int argc, char **argv)
 {
@@ -84,18 +86,15 @@ static int user_add(int argc, char **argv)
             }
         out = name;
     }
-    mv_deployment dep;
-    if (cli_load_deployment(o.deployment, o.user, &dep) != CLI_OK)
-        return CLI_FAIL;
-    mv_err rc;
-    rc = mv_client_user_add(o.deployment, o.user, name, role, depts, nd, out);
+    /* The admin's directory and deployment (its pin checked), the role and the new directory
+     * are all checked before anything is created: the message says which is wrong. */
+    char why[512];
+    mv_err rc = mv_client_user_add_msg(o.deployment, o.user, name, role, depts, nd, out, why, sizeof why);
     if (rc != MV_OK) {
-        if (rc == MV_ERR_EXISTS)
-            cli_err("%s already holds keys, or the key is already registered", out);
+        if (why[0])
+            cli_err("user add: %s", why);
         else if (rc == MV_ERR_FORBIDDEN)
             cli_err("only an admin may register users");
-        else if (rc == MV_ERR_INVAL)
-            cli_err("the hospital refused the registration (role doctor|patient|admin; a doctor needs a department)");
         else
             cli_err("registration failed: %s", mv_strerror(rc));
         return CLI_FAIL;

@@ -467,21 +467,54 @@ mv_err mv_client_delete(mv_client *c, const uint8_t id[static MV_CLIENT_ID_BYTES
 mv_err mv_client_user_add(const char *deployment_path, const char *admin_dir, const char *name, const char *role,
                           const char *const *departments, size_t n_departments, const char *new_dir)
 {
+    return mv_client_user_add_msg(deployment_path, admin_dir, name, role, departments, n_departments, new_dir, NULL, 0);
+}
+
+#define SAY(...) (err && err_cap ? (void)snprintf(err, err_cap, __VA_ARGS__) : (void)0)
+
+mv_err mv_client_user_add_msg(const char *deployment_path, const char *admin_dir, const char *name, const char *role,
+                              const char *const *departments, size_t n_departments, const char *new_dir, char *err,
+                              size_t err_cap)
+{
     mv_client *c = NULL;
     mv_identity *nu = NULL;
     mv_json *root = NULL;
     mv_buf body, resp;
     long status = 0;
+    int registered = 0, dir_existed = 0;
+    char keys[4096];
     mv_err rc;
+    if (err && err_cap)
+        err[0] = 0;
     if (!deployment_path || !admin_dir || !name || !role || !new_dir || (n_departments && !departments))
         return MV_ERR_INVAL;
+    /* What can be checked here is checked before anything is created: a refused registration
+     * must not leave a directory behind that the retry would find "already holding keys". */
+    mv_role r = mv_role_of(role);
+    if (r != MV_ROLE_ADMIN && r != MV_ROLE_DOCTOR && r != MV_ROLE_PATIENT) {
+        SAY("the role must be doctor, patient or admin (not \"%.32s\")", role);
+        return MV_ERR_INVAL;
+    }
+    if (r == MV_ROLE_DOCTOR && n_departments == 0) {
+        SAY("a doctor needs at least one department");
+        return MV_ERR_INVAL;
+    }
+    if ((rc = mv_path_join(keys, sizeof keys, new_dir, "keys")) != MV_OK)
+        return rc;
+    if (mv_file_exists(keys)) {
+        SAY("%s already holds keys; refusing to overwrite them (give another --out)", new_dir);
+        return MV_ERR_EXISTS;
+    }
     mv_buf_init(&body, 1u << 16);
     mv_buf_init(&resp, 1u << 16);
     mv_client_options o = {.no_cache = 1};
-    if ((rc = mv_client_open(deployment_path, admin_dir, &o, &c)) != MV_OK)
+    if ((rc = mv_client_open_msg(deployment_path, admin_dir, &o, &c, err, err_cap)) != MV_OK)
         goto out;
-    if ((rc = mv_identity_create(new_dir, &nu)) != MV_OK)
+    dir_existed = mv_file_exists(new_dir);
+    if ((rc = mv_identity_create(new_dir, &nu)) != MV_OK) {
+        SAY("cannot create keys in %s (%s)", new_dir, mv_strerror(rc));
         goto out;
+    }
     mv_jw w;
     mv_jw_init(&w, &body);
     mv_jw_obj(&w);
@@ -498,24 +531,36 @@ mv_err mv_client_user_add(const char *deployment_path, const char *admin_dir, co
     if ((rc = mv_jw_finish(&w)) != MV_OK)
         goto out;
     if ((rc = mvc_simple(c, c->dep.hospital_url, "POST", "/v1/users", body.ptr, body.len, "application/json", &status,
-                         &resp)) != MV_OK)
+                         &resp)) != MV_OK) {
+        SAY("no answer from the hospital at %s (%s)", c->dep.hospital_url, mv_client_last_error(c));
         goto out;
+    }
     if (status != 201) {
         rc = mvc_status_err(c, "the hospital", status, &resp);
         if (rc == MV_ERR_PARSE)
             rc = MV_ERR_INVAL;
+        SAY("%s", mv_client_last_error(c));
         goto out;
     }
+    registered = 1;
     size_t cl = 0;
     const char *cred;
     if ((rc = mv_json_parse((const char *)resp.ptr, resp.len, NULL, &root, NULL)) != MV_OK ||
         !(cred = mv_json_get_str(root, "credential", &cl))) {
         rc = MV_ERR_PROTOCOL;
+        SAY("the hospital registered the key in %s but sent no credential; the first command run with --user %s "
+            "fetches it", new_dir, new_dir);
         goto out;
     }
     if ((rc = mv_identity_save_credential(nu, new_dir, cred)) == MV_OK)
         rc = mv_identity_pin_hospital(new_dir, c->dep.hospital_pk); /* the admin's deployment passed its pin */
+    if (rc != MV_OK)
+        SAY("registered, but cannot save the credential and hospital pin in %s (%s)", new_dir, mv_strerror(rc));
 out:
+    /* Refused before the hospital took the key: nothing of this attempt stays. Once it took
+     * the key, the directory is the user's and stays whatever happened after. */
+    if (rc != MV_OK && nu && !registered)
+        (void)!mv_identity_remove(new_dir, !dir_existed);
     mv_json_free(root);
     mv_buf_clear(&body);
     mv_buf_clear(&resp);

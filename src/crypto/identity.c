@@ -2,8 +2,10 @@
  * hospital key a user registered with is pinned next to them and never silently replaced. */
 #include "medvault/mv_identity.h"
 
+#include <errno.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "medvault/mv_box.h"
 #include "medvault/mv_buf.h"
@@ -39,6 +41,8 @@ void mv_identity_free(mv_identity *id)
     }
     mv_free(id);
 }
+
+#define PIN_FILE "hospital.pin" /* the hospital key pin (below) */
 
 static mv_err identity_alloc(mv_identity **out)
 {
@@ -122,6 +126,26 @@ mv_err mv_identity_create(const char *dir, mv_identity **out)
     id = NULL;
 out:
     mv_identity_free(id);
+    return rc;
+}
+
+mv_err mv_identity_remove(const char *dir, int remove_dir)
+{
+    static const char *const files[] = {"keys", "public.json", "credential", PIN_FILE};
+    char path[4096];
+    mv_err rc = MV_OK;
+    if (!dir)
+        return MV_ERR_INVAL;
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        mv_err prc = mv_path_join(path, sizeof path, dir, files[i]);
+        if (prc != MV_OK)
+            return prc;
+        if (unlink(path) != 0 && errno != ENOENT)
+            rc = MV_ERR_IO;
+    }
+    /* rmdir refuses a directory that still holds anything: only ours goes. */
+    if (rc == MV_OK && remove_dir && rmdir(dir) != 0 && errno != ENOTEMPTY && errno != EEXIST)
+        rc = MV_ERR_IO;
     return rc;
 }
 
@@ -225,7 +249,6 @@ mv_err mv_identity_save_credential(mv_identity *id, const char *dir, const char 
 
 /* ---------- the hospital key pin ---------- */
 
-#define PIN_FILE "hospital.pin"
 #define PIN_MAX 256
 
 static mv_err keys_present(const char *dir)

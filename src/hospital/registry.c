@@ -550,6 +550,36 @@ uint64_t registry_schema_version(registry *r)
 
 /* ---------- users ---------- */
 
+/* Staff (doctors and admins) are known by name: the directory, delegations and alerts show
+ * it, so a second active "dr-a" with another key would be indistinguishable from the first.
+ * A new doctor or admin therefore needs a name no other staff member that is not revoked
+ * holds (a revoked user stays revoked, so its name is free for the re-registration of a new
+ * key). Patients may share a name: their MRN tells them apart. Checked here, inside the
+ * insert's transaction, rather than by a UNIQUE index: registries from before this check
+ * may already hold such duplicates, and must keep opening. Legacy imports are not checked
+ * (registry_user_insert), for the same reason. MV_ERR_EXISTS if the name is taken. */
+static mv_err staff_name_free(registry *r, const registry_new_user *nu, const char **why)
+{
+    sqlite3_stmt *st = NULL;
+    int role = registry_role_of(nu->role);
+    if ((role != REGISTRY_ROLE_DOCTOR && role != REGISTRY_ROLE_ADMIN) || !nu->name)
+        return MV_OK;
+    mv_err rc = prep(r,
+                     "SELECT 1 FROM users WHERE role IN ('admin', 'doctor') AND name = ?1 AND status != 'revoked' "
+                     "LIMIT 1",
+                     &st);
+    if (rc != MV_OK)
+        return rc;
+    bind_text(st, 1, nu->name);
+    rc = step_row(r, st, "staff name");
+    sqlite3_finalize(st);
+    if (rc == MV_OK) {
+        WHY("a doctor or admin of this name is already registered: staff names are unique (patients may share one)");
+        return MV_ERR_EXISTS;
+    }
+    return rc == MV_ERR_NOT_FOUND ? MV_OK : rc;
+}
+
 mv_err registry_user_add(registry *r, const registry_new_user *nu, uint64_t now, uint64_t cred_issued,
                          uint64_t cred_expires, registry_user *out, const char **why)
 {
@@ -558,6 +588,8 @@ mv_err registry_user_add(registry *r, const registry_new_user *nu, uint64_t now,
         return MV_ERR_INVAL;
     pthread_mutex_lock(&r->lock);
     mv_err rc = tx_begin(r);
+    if (rc == MV_OK)
+        rc = staff_name_free(r, nu, why);
     if (rc == MV_OK)
         rc = registry_user_insert(r, nu, now, now, &id, why);
     if (rc == MV_OK && cred_expires) {

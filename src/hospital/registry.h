@@ -124,8 +124,10 @@ typedef struct registry_new_user {
  * self-registration (nu->source set) first deletes every user still pending at least
  * REGISTRY_PENDING_SECONDS after registering (as of `now`), then is refused while its source
  * has REGISTRY_MAX_PENDING_PER_SOURCE pending (MV_ERR_RATE_LIMITED) or REGISTRY_MAX_PENDING are
- * pending in all (MV_ERR_BUSY); other registrations are not limited. Errors: MV_ERR_INVAL
- * (fields), MV_ERR_EXISTS (key registered), MV_ERR_RATE_LIMITED, MV_ERR_BUSY (also: no free MRN
+ * pending in all (MV_ERR_BUSY); other registrations are not limited. A doctor or admin needs a
+ * name no doctor or admin that is not revoked holds (patients may share names). Errors:
+ * MV_ERR_INVAL (fields), MV_ERR_EXISTS (key registered, or the staff name taken),
+ * MV_ERR_RATE_LIMITED, MV_ERR_BUSY (also: no free MRN
  * in 16 random draws, or the database locked), MV_ERR_CRYPTO (no randomness), database errors. */
 mv_err registry_user_add(registry *r, const registry_new_user *nu, uint64_t now, uint64_t cred_issued,
                          uint64_t cred_expires, registry_user *out, const char **why)

@@ -92,5 +92,34 @@ grep -q "^storage  *$SURL\$" "$TMP/show.txt" || fail "deployment show omits the 
   || fail "deployment show --json omits the service URLs: $(cat "$TMP/show.json")"
 pass "deployment-file errors name the file and the problem; deployment show includes the service URLs"
 
+# 4. A failed `user add` leaves nothing behind, so the retry works; a second doctor or admin
+#    of an existing name is refused by the hospital.
+ADM=(--user "$TMP/mv/admin")
+expect_err "a typo in the role" 'the role must be doctor, patient or admin (not "docter")' \
+  "$MV" user add "${ADM[@]}" --name dr-b --role docter --department cardiology --out "$TMP/dr-b"
+[ ! -e "$TMP/dr-b" ] || fail "a user add with a bad role left $TMP/dr-b behind: $(ls -la "$TMP/dr-b")"
+"$MV" user add "${ADM[@]}" --name dr-b --role doctor --department cardiology --out "$TMP/dr-b" > /dev/null 2> "$TMP/e.err" \
+  || fail "the retry after a bad role failed: $(cat "$TMP/e.err")"
+# Refused by the hospital itself (a department name it does not accept), after the keys were made.
+expect_err "a department the hospital refuses" "the hospital answered HTTP 400" \
+  "$MV" user add "${ADM[@]}" --name dr-c --role doctor --department "card/iology" --out "$TMP/dr-c"
+[ ! -e "$TMP/dr-c" ] || fail "a user add the hospital refused left $TMP/dr-c behind: $(ls -la "$TMP/dr-c")"
+mkdir "$TMP/pre"
+expect_err "a department the hospital refuses, into an existing directory" "the hospital answered HTTP 400" \
+  "$MV" user add "${ADM[@]}" --name dr-c --role doctor --department "card/iology" --out "$TMP/pre"
+[ -d "$TMP/pre" ] && [ -z "$(ls -A "$TMP/pre")" ] || fail "the refused user add did not leave $TMP/pre as it was (empty)"
+"$MV" user add "${ADM[@]}" --name dr-c --role doctor --department cardiology --out "$TMP/dr-c" > /dev/null 2> "$TMP/e.err" \
+  || fail "the retry after a refused department failed: $(cat "$TMP/e.err")"
+expect_err "a second doctor named dr-a" "HTTP 409: a doctor or admin of this name is already registered" \
+  "$MV" user add "${ADM[@]}" --name dr-a --role doctor --department neurology --out "$TMP/dr-a2"
+[ ! -e "$TMP/dr-a2" ] || fail "a refused duplicate name left $TMP/dr-a2 behind"
+expect_err "an --out that holds keys" "$TMP/dr-a already holds keys" \
+  "$MV" user add "${ADM[@]}" --name dr-z --role doctor --department neurology --out "$TMP/dr-a"
+"$MV" put --user "$TMP/dr-a" "$TMP/o1.json" > /dev/null 2> "$TMP/e.err" || fail "dr-a's directory was damaged: $(cat "$TMP/e.err")"
+"$MV" user add "${ADM[@]}" --name "Pat Same" --role patient --out "$TMP/pat1" > /dev/null
+"$MV" user add "${ADM[@]}" --name "Pat Same" --role patient --out "$TMP/pat2" > /dev/null 2> "$TMP/e.err" \
+  || fail "two patients of the same name were refused: $(cat "$TMP/e.err")"
+pass "a failed user add leaves nothing behind and the retry works; duplicate staff names are refused"
+
 stop_pid "$UP"
 pass "up stops cleanly"

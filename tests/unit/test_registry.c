@@ -385,6 +385,49 @@ static void test_self_registration_limits(void **state)
     registry_close(r);
 }
 
+/* Issue 14: a second doctor or admin of the same name was accepted silently. Staff names are
+ * unique among users that are not revoked; patients may share a name; a registry that already
+ * holds duplicates (from before the check, here through the legacy import) still opens and
+ * keeps them. */
+static void test_staff_names_unique(void **state)
+{
+    (void)state;
+    registry *r = NULL;
+    registry_user u, first;
+    const char *why = NULL;
+    registry_new_user nu;
+    const char *d[1] = {"cardiology"};
+    fresh_dir();
+    write_legacy("dr-old", "doctor", "\"cardiology\"", 1, "active");
+    write_legacy("dr-old", "doctor", "\"cardiology\"", 2, "active");
+    assert_int_equal(registry_open(g_dir, &r), MV_OK);
+    assert_int_equal(sql_count("SELECT COUNT(*) FROM users WHERE name = 'dr-old'"), 2);
+
+    assert_int_equal(add(r, "dr-a", "doctor", "cardiology", 10, &first), MV_OK);
+    memset(&nu, 0, sizeof nu);
+    nu.name = "dr-a";
+    nu.role = "doctor";
+    nu.departments = d;
+    nu.n_departments = 1;
+    key(nu.sign_pk, 11);
+    key(nu.box_pk, 111);
+    assert_int_equal(registry_user_add(r, &nu, 1000, 1000, 1000 + 3600, &u, &why), MV_ERR_EXISTS);
+    assert_non_null(why);
+    assert_non_null(strstr(why, "already registered"));
+    assert_int_equal(add(r, "dr-a", "admin", NULL, 12, &u), MV_ERR_EXISTS);
+    assert_int_equal(add(r, "dr-old", "doctor", "cardiology", 13, &u), MV_ERR_EXISTS);
+    assert_int_equal(sql_count("SELECT COUNT(*) FROM users WHERE name = 'dr-a'"), 1);
+    /* Names differ by case: two names. Patients may share one, also a doctor's. */
+    assert_int_equal(add(r, "DR-A", "doctor", "cardiology", 14, &u), MV_OK);
+    assert_int_equal(add(r, "pat", "patient", NULL, 15, &u), MV_OK);
+    assert_int_equal(add(r, "pat", "patient", NULL, 16, &u), MV_OK);
+    assert_int_equal(add(r, "dr-a", "patient", NULL, 17, &u), MV_OK);
+    /* A revoked doctor's name is free for the registration of a new key. */
+    assert_int_equal(registry_user_set_status(r, first.sign_pk, "revoked", 2000, &u, &why), MV_OK);
+    assert_int_equal(add(r, "dr-a", "doctor", "cardiology", 18, &u), MV_OK);
+    registry_close(r);
+}
+
 static void test_status_and_revocations(void **state)
 {
     (void)state;
@@ -974,7 +1017,7 @@ int main(void)
         cmocka_unit_test(test_migrations_apply_once),   cmocka_unit_test(test_newer_database_refused),
         cmocka_unit_test(test_legacy_import),           cmocka_unit_test(test_users_and_random_mrns),
         cmocka_unit_test(test_mrn_check_digit),         cmocka_unit_test(test_self_registration_limits),
-        cmocka_unit_test(test_status_and_revocations),  cmocka_unit_test(test_appointment_transitions),
+        cmocka_unit_test(test_status_and_revocations),  cmocka_unit_test(test_staff_names_unique),  cmocka_unit_test(test_appointment_transitions),
         cmocka_unit_test(test_delegation_rules),        cmocka_unit_test(test_alert_aggregation),
         cmocka_unit_test(test_devices_nonces_stepup),   cmocka_unit_test(test_migration_0002_keeps_alerts),
         cmocka_unit_test(test_migration_0003_keeps_users),
