@@ -27,13 +27,39 @@ int cli_usage(const char *text, int asked)
     return asked ? CLI_OK : CLI_USAGE;
 }
 
+/* `help CMD [SUB]...` runs as `CMD [SUB]... --help`, and `CMD -h` as `CMD --help`, so that
+ * the three spellings print the same help for every command, whichever parser it uses. */
+static int dispatch_help(const char *group, const cli_cmd *table, int argc, char **argv)
+{
+    static char help_flag[] = "--help";
+    char *args[16];
+    int n = 0;
+    if (argc >= (int)(sizeof args / sizeof *args)) {
+        cli_err("too many words after 'help'");
+        return CLI_USAGE;
+    }
+    args[n++] = argv[0];
+    for (int i = 2; i < argc; i++)
+        args[n++] = argv[i];
+    args[n++] = help_flag;
+    args[n] = NULL;
+    return cli_dispatch(group, table, n, args);
+}
+
 int cli_dispatch(const char *group, const cli_cmd *table, int argc, char **argv)
 {
+    static char help_flag[] = "--help";
+    if (argc >= 3 && !strcmp(argv[1], "help"))
+        return dispatch_help(group, table, argc, argv);
     int asked = argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help"));
     if (argc >= 2 && !asked) {
         for (const cli_cmd *c = table; c->name; c++)
-            if (!strcmp(c->name, argv[1]))
+            if (!strcmp(c->name, argv[1])) {
+                /* Only right after the command: later, "-h" may be an option's value. */
+                if (argc >= 3 && !strcmp(argv[2], "-h"))
+                    argv[2] = help_flag;
                 return c->fn(argc - 1, argv + 1);
+            }
         cli_err("unknown command '%s %s' (see '%s --help')", group, argv[1], group);
         return CLI_USAGE;
     }

@@ -25,7 +25,8 @@ typedef struct cli_cmd {
 } cli_cmd;
 
 /* Runs the subcommand named argv[1] from table (argv[0] is the group's name), or prints the
- * group's help. `group` is the prefix shown in usage ("medvault keyserver"). */
+ * group's help. `group` is the prefix shown in usage ("medvault keyserver"). `help CMD...` and
+ * `CMD -h` (-h right after the command) run as `CMD... --help`. May rewrite argv[2]. */
 int cli_dispatch(const char *group, const cli_cmd *table, int argc, char **argv);
 
 /* Prints "medvault: <msg>" to stderr. Never pass patient data or secrets. */

@@ -163,7 +163,8 @@ int cmd_user(int argc, char **argv)
 /* ---------- put ---------- */
 
 static const char put_usage[] =
-    "usage: medvault put [--deployment F] [--user DIR] [--department D] [--no-cache] [--json] PATH...\n\n"
+    "usage: medvault put [--deployment F] [--user DIR] [--department D] [--patient MRN [--appointment ID]]\n"
+    "                    [--no-cache] [--json] PATH...\n\n"
     "Encrypts and stores each file (directories are walked): FHIR JSON is canonicalised and\n"
     "split into an envelope and deduplicable content blocks; anything else is an attachment cut\n"
     "into content-defined chunks. Prints one line per file: the record id and the path (with\n"
