@@ -103,7 +103,7 @@ ID=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["records"][
 SRC=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["records"][0]["path"])' "$TMP/put-dr-bauer.json")
 "$MV" get --deployment "$DEP" --user "$TMP/dr-bauer" "$ID" -o "$TMP/back.json"
 "$MV" canon "$SRC" > "$TMP/canon.json"
-if cmp -s <(printf '%s\n' "$(cat "$TMP/back.json")") "$TMP/canon.json"; then
+if cmp -s "$TMP/back.json" "$TMP/canon.json"; then
   echo "record $ID: byte-identical to the canonical form of $(basename "$SRC") ($(wc -c < "$TMP/back.json") bytes)"
 else
   echo "record $ID does not match its original" >&2; exit 1

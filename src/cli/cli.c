@@ -149,6 +149,15 @@ int cli_print_buf(const mv_buf *b)
     return fflush(stdout) == 0 ? CLI_OK : CLI_FAIL;
 }
 
+int cli_print_content(const uint8_t *p, size_t len)
+{
+    if (len && fwrite(p, 1, len, stdout) != len)
+        return CLI_FAIL;
+    if (isatty(STDOUT_FILENO) && len && p[len - 1] != '\n' && putchar('\n') == EOF)
+        return CLI_FAIL;
+    return fflush(stdout) == 0 ? CLI_OK : CLI_FAIL;
+}
+
 void cli_json_begin(mv_jw *w, mv_buf *b)
 {
     mv_buf_init(b, 1u << 16);

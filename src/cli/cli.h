@@ -39,6 +39,11 @@ int cli_hex_arg(const char *arg, uint8_t *out, size_t n, const char *what);
 int cli_u64_arg(const char *arg, uint64_t min, uint64_t max, uint64_t *out, const char *what);
 /* Writes b's content to stdout. */
 int cli_print_buf(const mv_buf *b);
+/* Writes a record's (or canonical form's) bytes p[0..len) to stdout exactly as they are, and
+ * only when stdout is a terminal a newline after them if they do not end in one (so that the
+ * prompt starts on its own line): redirected, `get ID > F` gives the same bytes as
+ * `get ID -o F`. CLI_OK, or CLI_FAIL if writing failed. */
+int cli_print_content(const uint8_t *p, size_t len);
 /* A one-line --json answer: cli_json_begin initialises b (64 KiB cap) and w and opens the
  * object; the caller writes its members; cli_json_end closes it, prints it with a newline,
  * and clears b. CLI_OK, or CLI_FAIL if writing or printing failed. */

@@ -300,7 +300,9 @@ static const char get_usage[] =
     "       medvault get [--deployment F] [--user DIR] --all -o DIR\n\n"
     "Fetches records, checks and decrypts them on this machine, and writes their content: the\n"
     "canonical JSON of FHIR records, the original bytes of attachments. One ID without -o\n"
-    "writes to standard output; with -o FILE to FILE. Several IDs (or --all: every record this\n"
+    "writes to standard output; with -o FILE to FILE. The bytes are the record's exactly, in a\n"
+    "file and on standard output (no newline added; only on a terminal does a newline follow\n"
+    "a record that does not end in one). Several IDs (or --all: every record this\n"
     "user may read) need -o DIR and are written as DIR/NAME (the original file name; the id is\n"
     "prefixed when two records share a name). Files are created 0600 and are not synced to disk\n"
     "one by one, nor at the end: when `get` returns they are written but a power loss may still\n"
@@ -643,11 +645,9 @@ static void get_cb(void *ctx, const uint8_t *id, mv_err rc, int kind, const char
         g->failed = 1;
         return;
     }
+    (void)kind; /* FHIR records and attachments alike: the stored bytes exactly (get_usage) */
     if (!g->out) {
-        if (len && fwrite(data, 1, len, stdout) != len)
-            g->failed = 1;
-        if (kind == MV_RECORD_FHIR)
-            putchar('\n');
+        g->failed |= cli_print_content(data, len) != CLI_OK;
         return;
     }
     if (!g->into_dir) {
