@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,14 +12,75 @@
 #include "medvault/mv_codec.h"
 #include "medvault/mv_revocation_poller.h"
 
+/* The progress line on stderr (a terminal): whether one is shown, so that it is erased
+ * ("\r" and erase-line, ECMA-48 EL) before any other line is written and at the end, never
+ * left with a result line run into it. Progress and errors come from several threads (the
+ * client's upload and decrypt workers), hence the lock. */
+static pthread_mutex_t progress_mu = PTHREAD_MUTEX_INITIALIZER;
+static int progress_shown;
+#define ERASE_LINE "\r\033[K"
+
+static void progress_erase_locked(void)
+{
+    if (progress_shown) {
+        fputs(ERASE_LINE, stderr);
+        fflush(stderr);
+        progress_shown = 0;
+    }
+}
+
+void cli_progress_clear(void)
+{
+    pthread_mutex_lock(&progress_mu);
+    progress_erase_locked();
+    pthread_mutex_unlock(&progress_mu);
+}
+
+/* Shows one progress line (format and arguments as printf) in place of the last, or erases
+ * it with last set (the work is done: the result lines follow). */
+static void progress_show(int last, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void progress_show(int last, const char *fmt, ...)
+{
+    va_list ap;
+    if (!cli_progress_allowed())
+        return;
+    pthread_mutex_lock(&progress_mu);
+    if (last) {
+        progress_erase_locked();
+    } else {
+        fputs(ERASE_LINE, stderr);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fflush(stderr);
+        progress_shown = 1;
+    }
+    pthread_mutex_unlock(&progress_mu);
+}
+
+void cli_out(const char *fmt, ...)
+{
+    va_list ap;
+    pthread_mutex_lock(&progress_mu);
+    progress_erase_locked();
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    fflush(stdout);
+    pthread_mutex_unlock(&progress_mu);
+}
+
 void cli_err(const char *fmt, ...)
 {
     va_list ap;
+    pthread_mutex_lock(&progress_mu);
+    progress_erase_locked();
     fputs("medvault: ", stderr);
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
+    pthread_mutex_unlock(&progress_mu);
 }
 
 int cli_usage(const char *text, int asked)
@@ -181,10 +243,7 @@ int cli_progress_allowed(void)
 
 void cli_progress(const char *what, size_t done, size_t total)
 {
-    if (!cli_progress_allowed())
-        return;
-    fprintf(stderr, "\r%s: %zu/%zu%s", what, done, total, done >= total ? "\n" : "");
-    fflush(stderr);
+    progress_show(done >= total, "%s: %zu/%zu", what, done, total);
 }
 
 void cli_common_init(cli_common *o)
@@ -206,12 +265,7 @@ int cli_common_check(const cli_common *o, const char *usage)
 static void progress_cb(void *ctx, uint64_t done, uint64_t total)
 {
     const char *what = ctx;
-    if (!cli_progress_allowed())
-        return;
-    fprintf(stderr, "\r%s: %.1f / %.1f MiB", what, (double)done / 1048576.0, (double)total / 1048576.0);
-    if (done >= total)
-        fputc('\n', stderr);
-    fflush(stderr);
+    progress_show(done >= total, "%s: %.1f / %.1f MiB", what, (double)done / 1048576.0, (double)total / 1048576.0);
 }
 
 mv_client *cli_open_client(const cli_common *o, const mv_client_options *extra, const char *what)

@@ -52,8 +52,14 @@ int cli_json_end(mv_jw *w, mv_buf *b);
 /* 1 if stderr is a terminal and CI is not set: progress output is allowed. */
 int cli_progress_allowed(void);
 /* Rewrites one progress line on stderr ("what: done/total") when progress is allowed;
- * with done == total it ends the line. Silent under CI or without a terminal. */
+ * with done == total it erases the line. Silent under CI or without a terminal. Thread-safe. */
 void cli_progress(const char *what, size_t done, size_t total);
+/* Erases the progress line if one is shown. Call it before writing to stdout (which may be
+ * the same terminal) while no other thread shows progress; cli_err does it itself. */
+void cli_progress_clear(void);
+/* Prints to stdout (as printf) and flushes, after erasing the progress line, atomically
+ * with respect to progress and cli_err: for result lines written while work goes on. */
+void cli_out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* One row of a command's option table for cli_parse: a long option that takes a value
  * (stored through value; it points into argv) or a flag (set to 1 through flag). A row with

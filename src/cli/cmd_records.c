@@ -190,7 +190,7 @@ static void put_cb(void *ctx, const mv_put_result *r)
         hex[0] = 0;
     if (!po->json) {
         if (r->rc == MV_OK)
-            printf("%s  %s\n", hex, r->path);
+            cli_out("%s  %s\n", hex, r->path);
         else
             cli_err("%s: not stored (%s)", r->path, mv_strerror(r->rc));
         return;
@@ -279,6 +279,7 @@ int cmd_put(int argc, char **argv)
         if (ok)
             cli_print_buf(&b);
     } else {
+        cli_progress_clear();
         fprintf(stderr,
                 "stored %llu records (%llu failed), %.1f MiB in %.2f s (%.0f records/s): %llu blocks, %llu unique in "
                 "their batches, %llu uploaded, %llu deduplicated with a proof of ownership; %llu OPRF evaluations, "
