@@ -144,6 +144,10 @@ int cli_user_register(int argc, char **argv);
 /* `medvault user device add|list` (cmd_user_device.c). */
 int cli_user_device(int argc, char **argv);
 int cmd_stepup(int argc, char **argv);
+/* Tells the user (stderr) that the storage server asked `what` to step up, why (with bulk set:
+ * a bulk read such as `get --all` goes past the access profile) and the way on: request,
+ * wait for an admin, collect, run again (cmd_stepup.c). */
+void cli_stepup_hint(const char *what, int bulk);
 int cmd_ui(int argc, char **argv);
 int cmd_honeytoken(int argc, char **argv);
 

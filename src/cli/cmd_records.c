@@ -711,7 +711,10 @@ int cmd_get(int argc, char **argv)
     mv_buf_init(&b, (size_t)1 << 30);
     if (all) {
         mv_err rc = mv_client_list_json(cl, &b);
-        if (rc != MV_OK || mv_json_parse((const char *)b.ptr, b.len, NULL, &root, NULL) != MV_OK) {
+        if (rc != MV_OK && mv_client_stepup_pending(cl)) {
+            cli_stepup_hint("get --all", 1);
+            r = CLI_FAIL;
+        } else if (rc != MV_OK || mv_json_parse((const char *)b.ptr, b.len, NULL, &root, NULL) != MV_OK) {
             cli_err("cannot list records: %s (%s)", mv_strerror(rc), mv_client_last_error(cl));
             r = CLI_FAIL;
         }
@@ -752,7 +755,10 @@ int cmd_get(int argc, char **argv)
             g.failed |= wpool_finish(g.pool);
         if (g.dirfd >= 0)
             close(g.dirfd);
-        if (rc != MV_OK) {
+        if (rc != MV_OK && mv_client_stepup_pending(cl)) {
+            cli_stepup_hint(all ? "get --all" : "get", all || count > 1);
+            r = CLI_FAIL;
+        } else if (rc != MV_OK) {
             cli_err("get: %s (%s)", mv_strerror(rc), mv_client_last_error(cl));
             r = CLI_FAIL;
         } else if (g.failed) {
