@@ -121,17 +121,17 @@ static void stepup_print(const wf_opts *o, const char *status, int64_t request, 
 
 void cli_stepup_hint(const char *what, int bulk)
 {
-    cli_err("%s: the storage server asks you to step up before it serves more reads (docs/stepup.md):\n"
-            "  %s\n"
+    cli_err("%s: step-up required: the storage server asks you to step up before it serves more\n"
+            "  reads (docs/stepup.md). %s\n"
             "  Nothing is lost. To go on, ask an admin to approve and wait for it:\n"
             "    medvault stepup --request --wait\n"
             "  (or `medvault stepup --request` now, and `medvault stepup --collect` once an admin\n"
             "  approved it; or `medvault stepup --device-key DIR` with your registered device),\n"
             "  then run this command again%s.",
             what,
-            bulk ? "A bulk restore reads all your records at once, far more than your access profile\n"
-                   "  (your usual reads per hour) allows: that is what set it off."
-                 : "You read more than your access profile (your usual reads per hour) allows.",
+            bulk ? "A bulk restore reads all your records at once, far\n"
+                   "  more than your access profile (your usual reads per hour) allows: that set it off."
+                 : "You read more than your\n  access profile (your usual reads per hour) allows.",
             bulk ? " (into an empty directory)" : "");
 }
 
