@@ -91,9 +91,10 @@ int cli_usage(const char *text, int asked)
 
 /* `help CMD [SUB]...` runs as `CMD [SUB]... --help`, and `CMD -h` as `CMD --help`, so that
  * the three spellings print the same help for every command, whichever parser it uses. */
+static char help_flag[] = "--help"; /* argv entries are char *, and this one is never written */
+
 static int dispatch_help(const char *group, const cli_cmd *table, int argc, char **argv)
 {
-    static char help_flag[] = "--help";
     char *args[16];
     int n = 0;
     if (argc >= (int)(sizeof args / sizeof *args)) {
@@ -110,7 +111,6 @@ static int dispatch_help(const char *group, const cli_cmd *table, int argc, char
 
 int cli_dispatch(const char *group, const cli_cmd *table, int argc, char **argv)
 {
-    static char help_flag[] = "--help";
     if (argc >= 3 && !strcmp(argv[1], "help"))
         return dispatch_help(group, table, argc, argv);
     int asked = argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help"));

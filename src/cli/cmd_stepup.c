@@ -50,12 +50,17 @@ static int request_recall(const char *user, int64_t *id)
     } else if (!mv_file_exists(path)) {
         cli_err("no step-up request is pending for %s: `medvault stepup --request` files one", user);
         r = 0;
-    } else if (mv_file_read(path, 64, &b) != MV_OK || !b.len || b.ptr[b.len - 1] != '\n' ||
-               (b.ptr[b.len - 1] = 0, cli_u64_arg((const char *)b.ptr, 1, INT64_MAX, &v, path)) != 0) {
-        cli_err("%s is damaged: give the request id (`medvault stepup --collect ID`)", path);
     } else {
-        *id = (int64_t)v;
-        r = 1;
+        /* The file is "ID\n" as request_remember wrote it; the newline becomes the string's end. */
+        int ok = mv_file_read(path, 64, &b) == MV_OK && b.len && b.ptr[b.len - 1] == '\n';
+        if (ok)
+            b.ptr[b.len - 1] = 0;
+        if (!ok || cli_u64_arg((const char *)b.ptr, 1, INT64_MAX, &v, path) != 0) {
+            cli_err("%s is damaged: give the request id (`medvault stepup --collect ID`)", path);
+        } else {
+            *id = (int64_t)v;
+            r = 1;
+        }
     }
     mv_buf_clear(&b);
     return r;

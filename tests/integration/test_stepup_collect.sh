@@ -49,7 +49,10 @@ pass "request, approval, collect: the grant is stored, the restore succeeds, not
 rc=0; "$MV" stepup --user "$TMP/doc2" --collect 2> "$TMP/deny.err" || rc=$?
 [ "$rc" -eq 1 ] && grep -q "denied" "$TMP/deny.err" || fail "collect of a denied request: exit $rc, $(cat "$TMP/deny.err")"
 [ ! -e "$TMP/doc2/stepup.request" ] && [ ! -e "$TMP/doc2/stepup.grant" ] || fail "a denied request was kept or gave a grant"
-pass "collect of a denied request says so, exits 1 and forgets it"
+echo "not a number" > "$TMP/doc2/stepup.request"
+rc=0; "$MV" stepup --user "$TMP/doc2" --collect 2> "$TMP/bad.err" || rc=$?
+[ "$rc" -eq 1 ] && grep -q "is damaged: give the request id" "$TMP/bad.err" || fail "a damaged stepup.request: exit $rc, $(cat "$TMP/bad.err")"
+pass "collect of a denied request says so, exits 1 and forgets it; a damaged remembered id is named"
 
 "$MV" stepup --user "$TMP/doc3" --request --json > "$TMP/req3.json"
 RID3=$(json_get "$TMP/req3.json" 'd["request"]')
