@@ -60,6 +60,11 @@ ID=$(json_get "$TMP/p2.json" 'd["records"][3]["id"]'); SRC=$(json_get "$TMP/p2.j
 "$MV" get --deployment "$DEP" --user "$TMP/card2" "$ID" > "$TMP/back.stdout"
 cmp -s "$TMP/back.stdout" "$TMP/back.json" || fail "get ID > FILE differs from get ID -o FILE"
 [ "$(tail -c 1 "$TMP/back.json")" = "}" ] || fail "get -o added bytes after the record"
+# A duplicate key is called one (it used to be a bare "parse error"); the key is not echoed.
+printf '{"resourceType":"Patient","id":"a","id":"b"}' > "$TMP/dupkey.json"
+"$MV" put --deployment "$DEP" --user "$TMP/card1" "$TMP/dupkey.json" > /dev/null 2> "$TMP/dupkey.err" || true
+grep -q "dupkey.json: invalid JSON at byte 44 (duplicate key" "$TMP/dupkey.err" \
+  || fail "put does not say 'duplicate key': $(cat "$TMP/dupkey.err")"
 cat > "$TMP/bundle.json" <<'JSON'
 { "resourceType": "Bundle", "type": "transaction", "id": "b-1",
   "entry": [
