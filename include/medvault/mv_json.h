@@ -45,6 +45,11 @@ typedef struct mv_json_limits {
  * or node cap), MV_ERR_NOMEM, MV_ERR_INVAL (NULL arguments). */
 MV_API mv_err mv_json_parse(const char *text, size_t len, const mv_json_limits *lim, mv_json **out,
                             size_t *err_offset) __attribute__((warn_unused_result));
+/* As mv_json_parse, and on failure *why (if why is not NULL) is a short static English reason
+ * for the user, never input bytes: "duplicate key in the object that ends here" (err_offset is
+ * then just past that object's '}'), "nested too deeply", else mv_strerror of the error. NULL on success. */
+MV_API mv_err mv_json_parse_why(const char *text, size_t len, const mv_json_limits *lim, mv_json **out,
+                                size_t *err_offset, const char **why) __attribute__((warn_unused_result));
 /* Frees a tree returned by mv_json_parse. Accepts NULL. */
 MV_API void mv_json_free(mv_json *root);
 

@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,14 +13,75 @@
 #include "medvault/mv_deployment.h"
 #include "medvault/mv_revocation_poller.h"
 
+/* The progress line on stderr (a terminal): whether one is shown, so that it is erased
+ * ("\r" and erase-line, ECMA-48 EL) before any other line is written and at the end, never
+ * left with a result line run into it. Progress and errors come from several threads (the
+ * client's upload and decrypt workers), hence the lock. */
+static pthread_mutex_t progress_mu = PTHREAD_MUTEX_INITIALIZER;
+static int progress_shown;
+#define ERASE_LINE "\r\033[K"
+
+static void progress_erase_locked(void)
+{
+    if (progress_shown) {
+        fputs(ERASE_LINE, stderr);
+        fflush(stderr);
+        progress_shown = 0;
+    }
+}
+
+void cli_progress_clear(void)
+{
+    pthread_mutex_lock(&progress_mu);
+    progress_erase_locked();
+    pthread_mutex_unlock(&progress_mu);
+}
+
+/* Shows one progress line (format and arguments as printf) in place of the last, or erases
+ * it with last set (the work is done: the result lines follow). */
+static void progress_show(int last, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void progress_show(int last, const char *fmt, ...)
+{
+    va_list ap;
+    if (!cli_progress_allowed())
+        return;
+    pthread_mutex_lock(&progress_mu);
+    if (last) {
+        progress_erase_locked();
+    } else {
+        fputs(ERASE_LINE, stderr);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fflush(stderr);
+        progress_shown = 1;
+    }
+    pthread_mutex_unlock(&progress_mu);
+}
+
+void cli_out(const char *fmt, ...)
+{
+    va_list ap;
+    pthread_mutex_lock(&progress_mu);
+    progress_erase_locked();
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    fflush(stdout);
+    pthread_mutex_unlock(&progress_mu);
+}
+
 void cli_err(const char *fmt, ...)
 {
     va_list ap;
+    pthread_mutex_lock(&progress_mu);
+    progress_erase_locked();
     fputs("medvault: ", stderr);
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
+    pthread_mutex_unlock(&progress_mu);
 }
 
 int cli_usage(const char *text, int asked)
@@ -28,13 +90,39 @@ int cli_usage(const char *text, int asked)
     return asked ? CLI_OK : CLI_USAGE;
 }
 
+/* `help CMD [SUB]...` runs as `CMD [SUB]... --help`, and `CMD -h` as `CMD --help`, so that
+ * the three spellings print the same help for every command, whichever parser it uses. */
+static char help_flag[] = "--help"; /* argv entries are char *, and this one is never written */
+
+static int dispatch_help(const char *group, const cli_cmd *table, int argc, char **argv)
+{
+    char *args[16];
+    int n = 0;
+    if (argc >= (int)(sizeof args / sizeof *args)) {
+        cli_err("too many words after 'help'");
+        return CLI_USAGE;
+    }
+    args[n++] = argv[0];
+    for (int i = 2; i < argc; i++)
+        args[n++] = argv[i];
+    args[n++] = help_flag;
+    args[n] = NULL;
+    return cli_dispatch(group, table, n, args);
+}
+
 int cli_dispatch(const char *group, const cli_cmd *table, int argc, char **argv)
 {
+    if (argc >= 3 && !strcmp(argv[1], "help"))
+        return dispatch_help(group, table, argc, argv);
     int asked = argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help"));
     if (argc >= 2 && !asked) {
         for (const cli_cmd *c = table; c->name; c++)
-            if (!strcmp(c->name, argv[1]))
+            if (!strcmp(c->name, argv[1])) {
+                /* Only right after the command: later, "-h" may be an option's value. */
+                if (argc >= 3 && !strcmp(argv[2], "-h"))
+                    argv[2] = help_flag;
                 return c->fn(argc - 1, argv + 1);
+            }
         cli_err("unknown command '%s %s' (see '%s --help')", group, argv[1], group);
         return CLI_USAGE;
     }
@@ -124,6 +212,15 @@ int cli_print_buf(const mv_buf *b)
     return fflush(stdout) == 0 ? CLI_OK : CLI_FAIL;
 }
 
+int cli_print_content(const uint8_t *p, size_t len)
+{
+    if (len && fwrite(p, 1, len, stdout) != len)
+        return CLI_FAIL;
+    if (isatty(STDOUT_FILENO) && len && p[len - 1] != '\n' && putchar('\n') == EOF)
+        return CLI_FAIL;
+    return fflush(stdout) == 0 ? CLI_OK : CLI_FAIL;
+}
+
 void cli_json_begin(mv_jw *w, mv_buf *b)
 {
     mv_buf_init(b, 1u << 16);
@@ -147,10 +244,7 @@ int cli_progress_allowed(void)
 
 void cli_progress(const char *what, size_t done, size_t total)
 {
-    if (!cli_progress_allowed())
-        return;
-    fprintf(stderr, "\r%s: %zu/%zu%s", what, done, total, done >= total ? "\n" : "");
-    fflush(stderr);
+    progress_show(done >= total, "%s: %zu/%zu", what, done, total);
 }
 
 void cli_common_init(cli_common *o)
@@ -172,12 +266,7 @@ int cli_common_check(const cli_common *o, const char *usage)
 static void progress_cb(void *ctx, uint64_t done, uint64_t total)
 {
     const char *what = ctx;
-    if (!cli_progress_allowed())
-        return;
-    fprintf(stderr, "\r%s: %.1f / %.1f MiB", what, (double)done / 1048576.0, (double)total / 1048576.0);
-    if (done >= total)
-        fputc('\n', stderr);
-    fflush(stderr);
+    progress_show(done >= total, "%s: %.1f / %.1f MiB", what, (double)done / 1048576.0, (double)total / 1048576.0);
 }
 
 mv_client *cli_open_client(const cli_common *o, const mv_client_options *extra, const char *what)

@@ -25,7 +25,8 @@ typedef struct cli_cmd {
 } cli_cmd;
 
 /* Runs the subcommand named argv[1] from table (argv[0] is the group's name), or prints the
- * group's help. `group` is the prefix shown in usage ("medvault keyserver"). */
+ * group's help. `group` is the prefix shown in usage ("medvault keyserver"). `help CMD...` and
+ * `CMD -h` (-h right after the command) run as `CMD... --help`. May rewrite argv[2]. */
 int cli_dispatch(const char *group, const cli_cmd *table, int argc, char **argv);
 
 /* Prints "medvault: <msg>" to stderr. Never pass patient data or secrets. */
@@ -38,6 +39,11 @@ int cli_hex_arg(const char *arg, uint8_t *out, size_t n, const char *what);
 int cli_u64_arg(const char *arg, uint64_t min, uint64_t max, uint64_t *out, const char *what);
 /* Writes b's content to stdout. */
 int cli_print_buf(const mv_buf *b);
+/* Writes a record's (or canonical form's) bytes p[0..len) to stdout exactly as they are, and
+ * only when stdout is a terminal a newline after them if they do not end in one (so that the
+ * prompt starts on its own line): redirected, `get ID > F` gives the same bytes as
+ * `get ID -o F`. CLI_OK, or CLI_FAIL if writing failed. */
+int cli_print_content(const uint8_t *p, size_t len);
 /* A one-line --json answer: cli_json_begin initialises b (64 KiB cap) and w and opens the
  * object; the caller writes its members; cli_json_end closes it, prints it with a newline,
  * and clears b. CLI_OK, or CLI_FAIL if writing or printing failed. */
@@ -46,8 +52,14 @@ int cli_json_end(mv_jw *w, mv_buf *b);
 /* 1 if stderr is a terminal and CI is not set: progress output is allowed. */
 int cli_progress_allowed(void);
 /* Rewrites one progress line on stderr ("what: done/total") when progress is allowed;
- * with done == total it ends the line. Silent under CI or without a terminal. */
+ * with done == total it erases the line. Silent under CI or without a terminal. Thread-safe. */
 void cli_progress(const char *what, size_t done, size_t total);
+/* Erases the progress line if one is shown. Call it before writing to stdout (which may be
+ * the same terminal) while no other thread shows progress; cli_err does it itself. */
+void cli_progress_clear(void);
+/* Prints to stdout (as printf) and flushes, after erasing the progress line, atomically
+ * with respect to progress and cli_err: for result lines written while work goes on. */
+void cli_out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* One row of a command's option table for cli_parse: a long option that takes a value
  * (stored through value; it points into argv) or a flag (set to 1 through flag). A row with
@@ -137,6 +149,10 @@ int cli_user_register(int argc, char **argv);
 /* `medvault user device add|list` (cmd_user_device.c). */
 int cli_user_device(int argc, char **argv);
 int cmd_stepup(int argc, char **argv);
+/* Tells the user (stderr) that the storage server asked `what` to step up, why (with bulk set:
+ * a bulk read such as `get --all` goes past the access profile) and the way on: request,
+ * wait for an admin, collect, run again (cmd_stepup.c). */
+void cli_stepup_hint(const char *what, int bulk);
 int cmd_ui(int argc, char **argv);
 int cmd_honeytoken(int argc, char **argv);
 

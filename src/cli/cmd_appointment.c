@@ -88,6 +88,12 @@ static int appt_request(int argc, char **argv) { return appt_send(argc, argv, ap
 static int appt_book(int argc, char **argv) { return appt_send(argc, argv, appt_book_usage, 1); }
 static int appt_update(int argc, char **argv) { return appt_send(argc, argv, appt_update_usage, 0); }
 
+static const char appt_status_usage[] =
+    "usage: medvault appointment checkin|complete|cancel ID [--json]\n\n"
+    "The designated doctor checks the patient in (checkin) and completes the appointment\n"
+    "(complete); the patient or an admin cancels it (cancel). The same as\n"
+    "`medvault appointment update ID --status checked_in|completed|cancelled`.\n" CLI_COMMON_HELP;
+
 /* checkin / complete / cancel ID: appointment update ID --status S. */
 static int appt_status(int argc, char **argv, const char *status)
 {
@@ -102,7 +108,7 @@ static int appt_status(int argc, char **argv, const char *status)
     args[n++] = (char *)"--status";
     args[n++] = (char *)status;
     args[n] = NULL;
-    return appt_send(n, args, appt_update_usage, 0);
+    return appt_send(n, args, appt_status_usage, 0);
 }
 static int appt_checkin(int argc, char **argv) { return appt_status(argc, argv, "checked_in"); }
 static int appt_complete(int argc, char **argv) { return appt_status(argc, argv, "completed"); }

@@ -14,7 +14,9 @@
 static const char canon_usage[] =
     "usage: medvault canon [--split [--json]] [--profiles FILE] FILE\n\n"
     "Prints the canonical form of the JSON in FILE ('-' for standard input): RFC 8785 member\n"
-    "order and string escaping, no whitespace, numbers exactly as written (docs/records.md).\n\n"
+    "order and string escaping, no whitespace, numbers exactly as written (docs/records.md).\n"
+    "Exactly those bytes, as `medvault get` returns the record: no newline is added, except\n"
+    "after the output when standard output is a terminal.\n\n"
     "  --split          split a FHIR resource or Bundle into its envelope and content blocks\n"
     "                   and print each part with its size\n"
     "  --json           with --split: print one JSON object instead\n"
@@ -94,6 +96,7 @@ int cmd_canon(int argc, char **argv)
     mv_fhir_profiles *prof = NULL;
     mv_fhir_split s;
     size_t off = 0;
+    const char *why = NULL;
     mv_err rc;
     optind = 0;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -128,8 +131,9 @@ int cmd_canon(int argc, char **argv)
         cli_err("%s: cannot read (%s)", name, mv_strerror(rc));
         goto out;
     }
-    if ((rc = mv_json_parse((const char *)in.ptr ? (const char *)in.ptr : "", in.len, NULL, &doc, &off)) != MV_OK) {
-        cli_err("%s: invalid JSON at byte %zu (%s)", name, off, mv_strerror(rc));
+    if ((rc = mv_json_parse_why((const char *)in.ptr ? (const char *)in.ptr : "", in.len, NULL, &doc, &off, &why)) !=
+        MV_OK) {
+        cli_err("%s: invalid JSON at byte %zu (%s)", name, off, why);
         goto out;
     }
     if ((rc = mv_canon_write(&canon, doc)) != MV_OK) {
@@ -138,8 +142,6 @@ int cmd_canon(int argc, char **argv)
     }
     if (!split) {
         rc = mv_buf_append(&o, canon.ptr, canon.len);
-        if (rc == MV_OK)
-            rc = mv_buf_puts(&o, "\n");
     } else if ((rc = mv_fhir_split_doc(prof, doc, &s)) == MV_ERR_PARSE) {
         cli_err("%s: not a FHIR resource or Bundle (no string \"resourceType\" at the top level)", name);
         goto out;
@@ -150,7 +152,7 @@ int cmd_canon(int argc, char **argv)
         cli_err("%s: %s", name, mv_strerror(rc));
         goto out;
     }
-    ret = cli_print_buf(&o);
+    ret = split ? cli_print_buf(&o) : cli_print_content(o.ptr, o.len);
     if (ret != CLI_OK)
         cli_err("cannot write to standard output");
 out:

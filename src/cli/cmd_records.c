@@ -160,7 +160,8 @@ int cmd_user(int argc, char **argv)
 /* ---------- put ---------- */
 
 static const char put_usage[] =
-    "usage: medvault put [--deployment F] [--user DIR] [--department D] [--no-cache] [--json] PATH...\n\n"
+    "usage: medvault put [--deployment F] [--user DIR] [--department D] [--patient MRN [--appointment ID]]\n"
+    "                    [--no-cache] [--json] PATH...\n\n"
     "Encrypts and stores each file (directories are walked): FHIR JSON is canonicalised and\n"
     "split into an envelope and deduplicable content blocks; anything else is an attachment cut\n"
     "into content-defined chunks. Prints one line per file: the record id and the path (with\n"
@@ -188,7 +189,7 @@ static void put_cb(void *ctx, const mv_put_result *r)
         hex[0] = 0;
     if (!po->json) {
         if (r->rc == MV_OK)
-            printf("%s  %s\n", hex, r->path);
+            cli_out("%s  %s\n", hex, r->path);
         else
             cli_err("%s: not stored (%s)", r->path, mv_strerror(r->rc));
         return;
@@ -277,6 +278,7 @@ int cmd_put(int argc, char **argv)
         if (ok)
             cli_print_buf(&b);
     } else {
+        cli_progress_clear();
         fprintf(stderr,
                 "stored %llu records (%llu failed), %.1f MiB in %.2f s (%.0f records/s): %llu blocks, %llu unique in "
                 "their batches, %llu uploaded, %llu deduplicated with a proof of ownership; %llu OPRF evaluations, "
@@ -298,7 +300,9 @@ static const char get_usage[] =
     "       medvault get [--deployment F] [--user DIR] --all -o DIR\n\n"
     "Fetches records, checks and decrypts them on this machine, and writes their content: the\n"
     "canonical JSON of FHIR records, the original bytes of attachments. One ID without -o\n"
-    "writes to standard output; with -o FILE to FILE. Several IDs (or --all: every record this\n"
+    "writes to standard output; with -o FILE to FILE. The bytes are the record's exactly, in a\n"
+    "file and on standard output (no newline added; only on a terminal does a newline follow\n"
+    "a record that does not end in one). Several IDs (or --all: every record this\n"
     "user may read) need -o DIR and are written as DIR/NAME (the original file name; the id is\n"
     "prefixed when two records share a name). Files are created 0600 and are not synced to disk\n"
     "one by one, nor at the end: when `get` returns they are written but a power loss may still\n"
@@ -641,11 +645,9 @@ static void get_cb(void *ctx, const uint8_t *id, mv_err rc, int kind, const char
         g->failed = 1;
         return;
     }
+    (void)kind; /* FHIR records and attachments alike: the stored bytes exactly (get_usage) */
     if (!g->out) {
-        if (len && fwrite(data, 1, len, stdout) != len)
-            g->failed = 1;
-        if (kind == MV_RECORD_FHIR)
-            putchar('\n');
+        g->failed |= cli_print_content(data, len) != CLI_OK;
         return;
     }
     if (!g->into_dir) {
@@ -708,7 +710,10 @@ int cmd_get(int argc, char **argv)
     mv_buf_init(&b, (size_t)1 << 30);
     if (all) {
         mv_err rc = mv_client_list_json(cl, &b);
-        if (rc != MV_OK || mv_json_parse((const char *)b.ptr, b.len, NULL, &root, NULL) != MV_OK) {
+        if (rc != MV_OK && mv_client_stepup_pending(cl)) {
+            cli_stepup_hint("get --all", 1);
+            r = CLI_FAIL;
+        } else if (rc != MV_OK || mv_json_parse((const char *)b.ptr, b.len, NULL, &root, NULL) != MV_OK) {
             cli_err("cannot list records: %s (%s)", mv_strerror(rc), mv_client_last_error(cl));
             r = CLI_FAIL;
         }
@@ -749,7 +754,10 @@ int cmd_get(int argc, char **argv)
             g.failed |= wpool_finish(g.pool);
         if (g.dirfd >= 0)
             close(g.dirfd);
-        if (rc != MV_OK) {
+        if (rc != MV_OK && mv_client_stepup_pending(cl)) {
+            cli_stepup_hint(all ? "get --all" : "get", all || count > 1);
+            r = CLI_FAIL;
+        } else if (rc != MV_OK) {
             cli_err("get: %s (%s)", mv_strerror(rc), mv_client_last_error(cl));
             r = CLI_FAIL;
         } else if (g.failed) {

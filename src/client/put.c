@@ -165,11 +165,12 @@ static mv_err ingest(struct put *P, size_t idx)
             if ((rc = mv_file_read(r->path, MAX_JSON_FILE, &data)) != MV_OK)
                 goto fail_rec;
             size_t off = 0;
-            rc = mv_json_parse((const char *)data.ptr, data.len, NULL, &doc, &off);
+            const char *why = NULL;
+            rc = mv_json_parse_why((const char *)data.ptr, data.len, NULL, &doc, &off, &why);
             size_t pl = strlen(r->path);
             int named_json = pl >= 5 && !strcmp(r->path + pl - 5, ".json");
             if (rc != MV_OK && named_json) {
-                said = ingest_err(P, "%s: invalid JSON at byte %zu (%s)", name, off, mv_strerror(rc));
+                said = ingest_err(P, "%s: invalid JSON at byte %zu (%s)", name, off, why);
                 goto fail_rec;
             }
             /* A file not named .json that merely starts with '{' (1 in 256 random files) and

@@ -15,6 +15,8 @@
 /* Objects with at most this many members are checked for duplicates pairwise; larger ones
  * by sorting, so a hostile object with many members costs O(n log n), not O(n^2). */
 #define DUP_PAIRWISE_MAX 8
+/* Keys are never quoted in the reason: they may be data (errors carry no record content). */
+#define DUP_WHY "duplicate key in the object that ends here"
 
 /* A node. While parsing, offsets index the parser's temporary arrays; mv_json_parse then
  * copies nodes, child pointers and string bytes into one block whose first node is the root,
@@ -61,6 +63,7 @@ typedef struct parser {
     char *str; /* decoded strings and number lexemes, each NUL-terminated */
     size_t n_str, cap_str;
     size_t pending_key_off, pending_key_len;
+    const char *why; /* a static reason for MV_ERR_PARSE where one is more use than "parse error" */
 } parser;
 
 /* Grows the array whose pointer is stored at arrp (element size sz) to hold at least need
@@ -324,8 +327,10 @@ static mv_err check_dups(parser *p, const size_t *kids, size_t m)
             for (size_t j = i + 1; j < m; j++) {
                 const mv_json *b = &p->nodes[kids[j]];
                 if (a->key_len == b->key_len &&
-                    memcmp(p->str + a->key.off, p->str + b->key.off, a->key_len) == 0)
+                    memcmp(p->str + a->key.off, p->str + b->key.off, a->key_len) == 0) {
+                    p->why = DUP_WHY;
                     return MV_ERR_PARSE;
+                }
             }
         }
         return MV_OK;
@@ -340,8 +345,10 @@ static mv_err check_dups(parser *p, const size_t *kids, size_t m)
     }
     qsort(p->scratch, m, sizeof *p->scratch, keyref_cmp);
     for (size_t i = 1; i < m; i++)
-        if (keyref_cmp(&p->scratch[i - 1], &p->scratch[i]) == 0)
+        if (keyref_cmp(&p->scratch[i - 1], &p->scratch[i]) == 0) {
+            p->why = DUP_WHY;
             return MV_ERR_PARSE;
+        }
     return MV_OK;
 }
 
@@ -374,8 +381,10 @@ static mv_err open_container(parser *p, mv_json_type t)
     mv_err rc;
     /* Too deep is malformed for us, not too large: "[[[[[[[[[1]]]]]]]]]" is 19 bytes, and
      * answering it "too large" (HTTP 413) misleads the caller. */
-    if (p->n_frames >= p->max_depth)
+    if (p->n_frames >= p->max_depth) {
+        p->why = "nested too deeply";
         return MV_ERR_PARSE;
+    }
     if ((rc = new_node(p, t, &idx)) != MV_OK)
         return rc;
     if ((rc = grow(&p->frames, &p->cap_frames, p->n_frames + 1, sizeof *p->frames)) != MV_OK)
@@ -560,6 +569,12 @@ static mv_err build_tree(parser *p, mv_json **out)
 mv_err mv_json_parse(const char *text, size_t len, const mv_json_limits *lim, mv_json **out,
                      size_t *err_offset)
 {
+    return mv_json_parse_why(text, len, lim, out, err_offset, NULL);
+}
+
+mv_err mv_json_parse_why(const char *text, size_t len, const mv_json_limits *lim, mv_json **out,
+                         size_t *err_offset, const char **why)
+{
     parser p;
     mv_err rc = MV_OK;
     size_t max_bytes = DEFAULT_MAX_BYTES;
@@ -606,6 +621,8 @@ mv_err mv_json_parse(const char *text, size_t len, const mv_json_limits *lim, mv
 out:
     if (rc != MV_OK && err_offset)
         *err_offset = p.pos;
+    if (why)
+        *why = rc == MV_OK ? NULL : rc == MV_ERR_PARSE && p.why ? p.why : mv_strerror(rc);
     mv_free(p.nodes);
     mv_free(p.stack);
     mv_free(p.kids);

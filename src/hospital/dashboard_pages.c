@@ -680,6 +680,15 @@ out:
     return mv_hw_finish(&o);
 }
 
+/* A user's key in a table cell, kept narrow (a 64-digit key made the alert page overflow at
+ * 1280 px): its last 8 hex digits after an ellipsis, the whole key as the title (hover, copy
+ * from the inspector, and what the CLI prints). */
+static void key_short(mv_hw *o, const char *key)
+{
+    size_t l = strlen(key);
+    mv_hw_printf(o, "<code class=\"key short\" title=\"%s\">%s%s</code>", key, l > 8 ? "\u2026" : "", l > 8 ? key + l - 8 : key);
+}
+
 /* The table header is written with the first row: an empty list shows only a note. */
 static mv_err stepup_row(void *ctx, const registry_stepup_row *row)
 {
@@ -691,15 +700,17 @@ static mv_err stepup_row(void *ctx, const registry_stepup_row *row)
     if (t->rows == 1)
         mv_hw_raw(t->o, "<table id=\"stepup\"><thead><tr><th>Request</th><th>Asked</th><th>User</th>"
                         "<th>Key</th><th>Role</th><th>Decision</th></tr></thead><tbody>\n");
+    mv_hw_printf(t->o, "<tr><td>%lld</td><td>%s</td><td>%s</td><td>", (long long)row->id, c, row->name);
+    key_short(t->o, row->sign_pk);
     mv_hw_printf(t->o,
-                 "<tr><td>%lld</td><td>%s</td><td>%s</td><td><code>%s</code></td><td>%s</td><td>"
+                 "</td><td>%s</td><td>"
                  "<form class=\"inline\" method=\"post\" action=\"/admin/alerts\">"
                  "<input type=\"hidden\" name=\"csrf\" value=\"%s\">"
                  "<input type=\"hidden\" name=\"request\" value=\"%lld\">"
                  "<button type=\"submit\" name=\"decision\" value=\"approve\">Approve</button> "
                  "<button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button>"
                  "</form></td></tr>\n",
-                 (long long)row->id, c, row->name, row->sign_pk, row->role, t->w->csrf_hex, (long long)row->id);
+                 row->role, t->w->csrf_hex, (long long)row->id);
     return t->o->rc;
 }
 
@@ -729,11 +740,20 @@ static mv_err alert_row(void *ctx, const registry_alert_row *row)
         mv_hw_raw(t->o, "<table id=\"alerts\"><thead><tr><th>At</th><th>Source</th><th>Kind</th>"
                         "<th>Principal</th><th>Address</th><th>Object</th><th>Reason</th><th>Count</th>"
                         "<th>Last seen</th><th>Delivered</th></tr></thead><tbody>\n");
+    mv_hw_printf(t->o, "<tr><td>%s</td><td>%s</td><td>%s</td><td>", at, row->source, row->kind);
+    /* People by name where the registry knows the key; an unknown key (an intruder's, a
+     * revoked device's) in full, wrapped, since nothing else identifies it. */
+    if (row->name) {
+        mv_hw_printf(t->o, "<span class=\"who\">%s</span> <span class=\"muted\">%s</span> ", row->name,
+                     row->role ? row->role : "");
+        key_short(t->o, row->principal);
+    } else {
+        mv_hw_printf(t->o, "<code class=\"key\">%s</code>", row->principal);
+    }
     mv_hw_printf(t->o,
-                 "<tr><td>%s</td><td>%s</td><td>%s</td><td><code>%s</code></td><td>%s</td>"
-                 "<td><code>%s</code></td><td>%s</td><td>%llu</td><td>%s</td><td>%s</td></tr>\n",
-                 at, row->source, row->kind, row->principal, row->address, row->object, row->reason,
-                 (unsigned long long)row->count, last, dlv);
+                 "</td><td>%s</td><td><code class=\"key\">%s</code></td><td>%s</td><td>%llu</td><td>%s</td>"
+                 "<td>%s</td></tr>\n",
+                 row->address, row->object, row->reason, (unsigned long long)row->count, last, dlv);
     return t->o->rc;
 }
 

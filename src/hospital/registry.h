@@ -384,9 +384,11 @@ typedef struct registry_alert_row {
     int delivered; /* 0 until the webhook took it; then delivered_at is set */
     uint64_t delivered_at;
     const char *source, *kind, *principal, *address, *object, *reason;
+    const char *name, *role; /* of the registered user whose key is principal; NULL if none is */
 } registry_alert_row;
 typedef mv_err (*registry_alert_fn)(void *ctx, const registry_alert_row *row);
-/* The alert log by last event, newest first. */
+/* The alert log by last event, newest first, each with the name and role of its principal
+ * where the principal is a registered user's key. */
 mv_err registry_alert_rows(registry *r, size_t limit, registry_alert_fn fn, void *ctx)
     __attribute__((warn_unused_result));
 

@@ -288,6 +288,8 @@ static mv_err alert_one(sqlite3_stmt *st, const void *fn, void *ctx)
         .last_at = col_u64(st, 9),
         .delivered = sqlite3_column_type(st, 10) != SQLITE_NULL,
         .delivered_at = col_u64(st, 10),
+        .name = sqlite3_column_type(st, 11) != SQLITE_NULL ? col_str(st, 11) : NULL,
+        .role = sqlite3_column_type(st, 12) != SQLITE_NULL ? col_str(st, 12) : NULL,
     };
     return (*(const registry_alert_fn *)fn)(ctx, &row);
 }
@@ -299,8 +301,9 @@ mv_err registry_alert_rows(registry *r, size_t limit, registry_alert_fn fn, void
         return MV_ERR_INVAL;
     pthread_mutex_lock(&r->lock);
     mv_err rc = prep(r,
-                     "SELECT id, at, source, kind, principal, address, object, reason, count, last_at, delivered_at "
-                     "FROM alerts ORDER BY last_at DESC, id DESC LIMIT ?1",
+                     "SELECT a.id, a.at, a.source, a.kind, a.principal, a.address, a.object, a.reason, a.count, "
+                     "a.last_at, a.delivered_at, u.name, u.role FROM alerts a LEFT JOIN users u "
+                     "ON u.sign_pk = a.principal ORDER BY a.last_at DESC, a.id DESC LIMIT ?1",
                      &st);
     if (rc == MV_OK)
         rc = each_row(r, st, 1, limit, alert_one, &fn, ctx, "alerts");

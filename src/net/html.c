@@ -130,7 +130,9 @@ static const char STYLE[] =
     ".error{color:#a40e26;background:#ffebe9;padding:.5em .8em;border:1px solid #ffcecb}"
     ".ok{color:#1a7f37;background:#dafbe1;padding:.5em .8em;border:1px solid #aceebb}"
     "pre{background:#fff;border:1px solid #d0d7de;padding:.8em;overflow:auto;white-space:pre-wrap}"
-    "code{font-family:ui-monospace,monospace;font-size:.92em}";
+    "code{font-family:ui-monospace,monospace;font-size:.92em}"
+    /* Keys and ids may break anywhere rather than push a table past the window. */
+    "code.key{overflow-wrap:anywhere}code.short{white-space:nowrap}";
 
 mv_err mv_html_begin(mv_buf *out, const char *app, const char *title, const mv_html_link *links, size_t n_links,
                      const char *current)

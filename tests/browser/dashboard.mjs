@@ -9,7 +9,8 @@
 // Checks: unauthenticated pages lead to the login page; the token URL logs in once; the
 // session cookie is HttpOnly, SameSite=Strict, Path=/admin; every page renders under the
 // dashboard's CSP without console errors or dialogs; a medicine can be added and deleted
-// through the form; appointment filters; logout ends the session.
+// through the form; appointment filters; logout ends the session; no page is wider than a
+// 1280x800 window (no sideways scrolling: the alert page once was, with its 64-digit keys).
 import { execFileSync } from 'node:child_process';
 import { run, openPage, go, expectText, expectNoText, expectNoProblems, screenshot, safeUrl } from './lib.mjs';
 
@@ -76,6 +77,9 @@ await run('dashboard', async (browser) => {
     await page.locator(p.table).first().waitFor();
     if (fixtures) await expectText(page, p.fixture);
     for (const t of expected[p.path] || []) await expectText(page, t, p.table);
+    await page.setViewportSize({ width: 1280, height: 800 });
+    const width = await page.evaluate(() => document.documentElement.scrollWidth);
+    if (width > 1280) throw new Error(`${p.path} is ${width} px wide at a 1280x800 window: it scrolls sideways`);
     const html = await page.content();
     for (const t of forbidden)
       if (html.includes(t)) throw new Error(`${p.path} contains record content ("${t}")`);

@@ -39,7 +39,14 @@ JSON
 "$MV" put --user "$TMP/alvarez" --patient "$MRN" --appointment "$APPT" "$TMP/rx.json" > /dev/null
 "$MV" get --user "$TMP/dana" "$("$MV" ls --user "$TMP/dana" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["records"][0]["id"])')" -o "$TMP/back.json"
 grep -q RECORD-CONTENT-MARKER-4711 "$TMP/back.json" || fail "the patient cannot read the record the dashboard must not show"
-pass "deployment with a doctor, a patient ($MRN), a booked appointment, the formulary and a delegated record"
+# The alert page: Dr Chen's denied step-up (a stepup_failed alert naming her key) and Dr
+# Alvarez's pending request; the page names both (not only their keys) and fits 1280 px.
+"$MV" stepup --request --user "$TMP/chen" > /dev/null
+"$MV" stepup deny "$(cat "$TMP/chen/stepup.request")" --user "$ADMIN" > /dev/null
+"$MV" stepup --request --user "$TMP/alvarez" > /dev/null
+"$MV" alerts --user "$ADMIN" --json | python3 -c 'import json,sys; sys.exit(0 if any(a["kind"]=="stepup_failed" for a in json.load(sys.stdin)["alerts"]) else 1)' \
+  || fail "the denied step-up raised no alert"
+pass "deployment with a doctor, a patient ($MRN), a booked appointment, the formulary, a delegated record and alerts"
 
 export MV_DASH_LOGIN_URL
 MV_DASH_LOGIN_URL=$("$MV" dashboard --user "$ADMIN")
@@ -50,7 +57,8 @@ MV_DASH_EXPECT=$(python3 -c 'import json,sys; print(json.dumps({
   "/admin/patients": ["Dana Ortiz", sys.argv[1]],
   "/admin/appointments": ["Room 12", "Dr Alvarez", "booked"],
   "/admin/medicines": ["Atorvastatin", "20 mg"],
-  "/admin/storage": ["cardiology"]}))' "$MRN")
+  "/admin/storage": ["cardiology"],
+  "/admin/alerts": ["Dr Chen", "stepup_failed", "Dr Alvarez"]}))' "$MRN")
 export MV_DASH_FORBIDDEN='["RECORD-CONTENT-MARKER-4711", "QX-DOSAGE-MARKER", "Zolpiquinex"]'
 export MV_DASH_SIGN
 MV_DASH_SIGN=$(python3 -c 'import json,sys; print(json.dumps(sys.argv[1:]))' "$MV" dashboard --user "$ADMIN")

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `medvault canon`: exact output bytes (canonical form + newline), --split (human and --json),
+# `medvault canon`: exact output bytes (the canonical form, no newline added unless standard
+# output is a terminal), --split (human and --json),
 # --profiles, standard input, and exit status 1 with a message that names the byte offset but
 # never echoes content for invalid JSON, duplicate keys and invalid UTF-8.
 source "$(dirname "$0")/lib.sh"
@@ -21,7 +22,7 @@ EOF
 printf '%s' '{"note":[{"text":"café / \u0001"}],"dispenseRequest":{"quantity":{"value":30},"validityPeriod":{"start":"2024-03-01"}},"dosageInstruction":[{"doseAndRate":[{"doseQuantity":{"unit":"tablet","value":1.50}}],"text":"1 tablet daily"}],"medicationCodeableConcept":{"text":"Amlodipine 5 mg"},"intent":"order","authoredOn":"2024-03-01","subject":{"reference":"Patient/p-1"},"id":"rx-1","resourceType":"MedicationRequest"}' > "$TMP/b.json"
 
 WANT='{"authoredOn":"2024-03-01","dispenseRequest":{"quantity":{"value":30},"validityPeriod":{"start":"2024-03-01"}},"dosageInstruction":[{"doseAndRate":[{"doseQuantity":{"unit":"tablet","value":1.50}}],"text":"1 tablet daily"}],"id":"rx-1","intent":"order","medicationCodeableConcept":{"text":"Amlodipine 5 mg"},"note":[{"text":"café / \u0001"}],"resourceType":"MedicationRequest","subject":{"reference":"Patient/p-1"}}'
-printf '%s\n' "$WANT" > "$TMP/want"
+printf '%s' "$WANT" > "$TMP/want"
 
 "$MV" canon "$TMP/a.json" > "$TMP/a.out"
 cmp -s "$TMP/a.out" "$TMP/want" || fail "canonical form of a.json differs from the expected bytes"
@@ -30,6 +31,14 @@ cmp -s "$TMP/b.out" "$TMP/want" || fail "canonical form of b.json (stdin) differ
 "$MV" canon "$TMP/a.out" > "$TMP/again.out"
 cmp -s "$TMP/again.out" "$TMP/want" || fail "canon is not idempotent"
 pass "canon: exact bytes, two formattings agree, stdin, idempotent"
+
+# On a terminal (a pseudo-terminal from script(1)) a newline follows, so the prompt starts on
+# its own line; the terminal turns it into CR LF.
+if command -v script > /dev/null; then
+  script -qec "'$MV' canon '$TMP/a.json'" /dev/null < /dev/null > "$TMP/tty.out"
+  printf '%s\r\n' "$WANT" | cmp -s - "$TMP/tty.out" || fail "canon on a terminal: not the canonical form and one newline"
+  pass "canon on a terminal ends with a newline"
+fi
 
 # --split, human view.
 "$MV" canon --split "$TMP/a.json" > "$TMP/split.out"
@@ -52,7 +61,7 @@ d = json.loads(raw)
 assert raw.endswith("}\n") and raw.count("\n") == 1, "one JSON line"
 assert set(d) == {"canonical_bytes", "envelope", "blocks"}, d.keys()
 canon = open(sys.argv[2], "rb").read()
-assert d["canonical_bytes"] == len(canon) - 1, (d["canonical_bytes"], len(canon))
+assert d["canonical_bytes"] == len(canon), (d["canonical_bytes"], len(canon))
 assert len(d["blocks"]) == 1 and d["blocks"][0]["slot"] == 1, d["blocks"]
 b = d["blocks"][0]
 assert '"content":' + sys.argv[3] + "}" in raw  # the block's exact bytes (1.50 stays 1.50)
@@ -66,7 +75,7 @@ EOF
 python3 - "$TMP/bundle.out" "$TMP/bundle.canon" "$TMP/bundle.env" "$BLK" <<'EOF' || fail "--split --json bytes differ"
 import sys
 raw = open(sys.argv[1], "rb").read()
-n = len(open(sys.argv[2], "rb").read()) - 1
+n = len(open(sys.argv[2], "rb").read())
 env = open(sys.argv[3], "rb").read().rstrip(b"\n")
 blk = sys.argv[4].encode()
 want = b'{"canonical_bytes":%d,"envelope":%s,"blocks":[{"slot":1,"bytes":%d,"content":%s}]}\n' % (n, env, len(blk), blk)
@@ -99,6 +108,7 @@ printf '{"resourceType":"Patient","name":"SECRET",}' > "$TMP/syntax.json"
 expect_invalid syntax "$TMP/syntax.json" 42
 printf '{"name":"SECRET","a":1,"a":2}' > "$TMP/dup.json"
 expect_invalid duplicate "$TMP/dup.json" 29 # just past the closing brace
+grep -q "duplicate key" "$TMP/duplicate.err" || fail "a duplicate key is not called one: $(cat "$TMP/duplicate.err")"
 printf '{"name":"SECRET\xff"}' > "$TMP/utf8.json"
 expect_invalid utf8 "$TMP/utf8.json" 15
 rc=0; printf '[1,' | "$MV" canon - > /dev/null 2> "$TMP/stdin.err" || rc=$?

@@ -41,7 +41,7 @@ pass "put: $n resources of $(echo $TYPES | wc -w) types (Bundles included) store
 for k in $(seq 0 $((n - 1))); do
   id=$(json_get "$TMP/put.json" "d['records'][$k]['id']"); src=$(json_get "$TMP/put.json" "d['records'][$k]['path']")
   "$MV" get --deployment "$DEP" --user "$TMP/card" "$id" -o "$TMP/one.json" || fail "get $id ($(basename "$src")) failed"
-  "$MV" canon "$src" | cmp -s - <(cat "$TMP/one.json"; echo) || fail "get(put(x)) != canon(x) for $(basename "$src")"
+  "$MV" canon "$src" | cmp -s - "$TMP/one.json" || fail "get(put(x)) != canon(x) for $(basename "$src")"
 done
 pass "get of each record: byte-identical to medvault canon of its input, for every type"
 
@@ -49,7 +49,7 @@ pass "get of each record: byte-identical to medvault canon of its input, for eve
 "$MV" get --deployment "$DEP" --user "$TMP/card" --all -o "$TMP/all" || fail "get --all failed"
 [ "$(ls "$TMP/all" | wc -l)" -eq "$n" ] || fail "get --all wrote $(ls "$TMP/all" | wc -l) files, not $n"
 for f in "$TMP"/in/*.json; do
-  "$MV" canon "$f" | cmp -s - <(cat "$TMP/all/$(basename "$f")"; echo) || fail "get --all: $(basename "$f") differs from its canon"
+  "$MV" canon "$f" | cmp -s - "$TMP/all/$(basename "$f")" || fail "get --all: $(basename "$f") differs from its canon"
 done
 [ "$(stat -c %a "$TMP/all/$(ls "$TMP/all" | head -n 1)")" = 600 ] || fail "a restored record is not 0600"
 pass "get --all: every record restored under its own name (0600), byte-identical to its canon"
@@ -65,12 +65,12 @@ mv "$TMP"/same2/*.json "$TMP/same2/shot.json"; mv "$TMP"/same1/*.json "$TMP/same
 "$MV" get --deployment "$DEP" --user "$TMP/card" --all -o "$TMP/all" || fail "a second get --all into the same directory failed"
 [ "$(ls "$TMP/all" | wc -l)" -eq $((2 * n + 2)) ] || fail "second restore: $(ls "$TMP/all" | wc -l) files, not $((2 * n + 2))"
 for f in "$TMP"/in/*.json; do
-  "$MV" canon "$f" | cmp -s - <(cat "$TMP/all/$(basename "$f")"; echo) || fail "an earlier restore's $(basename "$f") was changed"
+  "$MV" canon "$f" | cmp -s - "$TMP/all/$(basename "$f")" || fail "an earlier restore's $(basename "$f") was changed"
 done
 for k in 0 1; do
   id=$(json_get "$TMP/put2.json" "d['records'][$k]['id']"); src=$(json_get "$TMP/put2.json" "d['records'][$k]['path']")
   if [ -f "$TMP/all/$id-shot.json" ]; then got="$TMP/all/$id-shot.json"; else got="$TMP/all/shot.json"; fi
-  "$MV" canon "$src" | cmp -s - <(cat "$got"; echo) || fail "record $k of the two named shot.json is not in its own file"
+  "$MV" canon "$src" | cmp -s - "$got" || fail "record $k of the two named shot.json is not in its own file"
 done
 [ -f "$TMP/all/shot.json" ] && [ "$(ls "$TMP"/all/*-shot.json | wc -l)" -eq 1 ] || fail "two records named shot.json: expected shot.json and one ID-shot.json"
 pass "names taken: earlier files kept, records written as ID-NAME; two records of one name each in its own file"

@@ -228,7 +228,7 @@ pass "honeytokens: planted, listed (admins only), a read answers 200 and raises 
 # 6. Normal use: the owner and the patient read the delegated records, real bytes, no alert.
 for i in 1 2 3; do
   "$MV" get --user "$TMP/alvarez" "$(echo "$RIDS" | cut -d, -f$i)" -o "$TMP/n$i.json"
-  "$MV" canon "$TMP/rx$i.json" | cmp -s - <(cat "$TMP/n$i.json"; echo) || fail "the doctor's record $i is not the original"
+  "$MV" canon "$TMP/rx$i.json" | cmp -s - "$TMP/n$i.json" || fail "the doctor's record $i is not the original"
 done
 "$MV" get --user "$TMP/dana" "$RID" -o "$TMP/nd.json"
 cmp -s "$TMP/nd.json" "$TMP/n1.json" || fail "the patient read other bytes"
@@ -255,7 +255,7 @@ $PROBE "$URL" GET /v1/records --user "$TMP/bauer" --out "$TMP/bl.json" --body-ou
 "$MV" user device add "$(key_of "$TMP/bauer")" --device-key "$TMP/bauer-phone" --user "$ADMIN" > /dev/null
 "$MV" stepup --device-key "$TMP/bauer-phone" --user "$TMP/bauer" > /dev/null
 "$MV" get --user "$TMP/bauer" "$BID" -o "$TMP/b3.json" || fail "a doctor who passed step-up was refused"
-"$MV" canon "$TMP/note.json" | cmp -s - <(cat "$TMP/b3.json"; echo) || fail "after step-up the doctor got other bytes than the original"
+"$MV" canon "$TMP/note.json" | cmp -s - "$TMP/b3.json" || fail "after step-up the doctor got other bytes than the original"
 $PROBE "$URL" GET "/v1/records/$BID" --user "$TMP/bauer" --grant "$TMP/bauer/stepup.grant" --out "$TMP/b4.json" > /dev/null
 [ "$(json_get "$TMP/b4.json" 'd["body_sha256"]')" = "$(json_get "$TMP/breal.json" 'd["body_sha256"]')" ] || fail "with a grant the raw answer is not the real envelope"
 pass "burst: 401 step-up required (no alert), then decoys (one alert), then real bytes after a device step-up"
@@ -345,7 +345,7 @@ known = {"MedicationRequest", "Observation", "Condition", "DiagnosticReport", "E
 assert d.get("resourceType") in known, d.get("resourceType")
 assert sys.argv[2] not in open(sys.argv[1]).read(), "the decoy holds real content"
 PY
-"$MV" canon "$TMP/note.json" | cmp -s - <(cat "$TMP/t3.json"; echo) && fail "the thief got the real record"
+"$MV" canon "$TMP/note.json" | cmp -s - "$TMP/t3.json" && fail "the thief got the real record"
 alerts_json
 CHEN=$(key_of "$TMP/chen")
 [ "$(json_get "$TMP/alerts.json" "sum(a['kind']=='stepup_failed' and a['principal']=='$CHEN' for a in d['alerts'])")" -eq 1 ] \

@@ -55,7 +55,16 @@ pass "other department: no dedup hit, still one physical copy per block"
 # Round trips: prescriptions, a Bundle, a Patient, attachments (several chunks, and empty).
 ID=$(json_get "$TMP/p2.json" 'd["records"][3]["id"]'); SRC=$(json_get "$TMP/p2.json" 'd["records"][3]["path"]')
 "$MV" get --deployment "$DEP" --user "$TMP/card2" "$ID" -o "$TMP/back.json"
-"$MV" canon "$SRC" | cmp -s - <(cat "$TMP/back.json"; echo) || fail "get(put(x)) != canon(x) for a prescription"
+"$MV" canon "$SRC" | cmp -s - "$TMP/back.json" || fail "get(put(x)) != canon(x) for a prescription"
+# Standard output (not a terminal) gets the same bytes as -o FILE: no newline added.
+"$MV" get --deployment "$DEP" --user "$TMP/card2" "$ID" > "$TMP/back.stdout"
+cmp -s "$TMP/back.stdout" "$TMP/back.json" || fail "get ID > FILE differs from get ID -o FILE"
+[ "$(tail -c 1 "$TMP/back.json")" = "}" ] || fail "get -o added bytes after the record"
+# A duplicate key is called one (it used to be a bare "parse error"); the key is not echoed.
+printf '{"resourceType":"Patient","id":"a","id":"b"}' > "$TMP/dupkey.json"
+"$MV" put --deployment "$DEP" --user "$TMP/card1" "$TMP/dupkey.json" > /dev/null 2> "$TMP/dupkey.err" || true
+grep -q "dupkey.json: invalid JSON at byte 44 (duplicate key" "$TMP/dupkey.err" \
+  || fail "put does not say 'duplicate key': $(cat "$TMP/dupkey.err")"
 cat > "$TMP/bundle.json" <<'JSON'
 { "resourceType": "Bundle", "type": "transaction", "id": "b-1",
   "entry": [
@@ -75,7 +84,7 @@ put card1 "$TMP/bundle.json" "$TMP/scan.dcm" "$TMP/scan2.dcm" "$TMP/empty.bin" "
 for k in 0 1 2 3 4; do
   id=$(json_get "$TMP/p4.json" "d['records'][$k]['id']"); src=$(json_get "$TMP/p4.json" "d['records'][$k]['path']")
   "$MV" get --deployment "$DEP" --user "$TMP/card1" "$id" -o "$TMP/out$k"
-  if [ "$k" -eq 0 ]; then "$MV" canon "$src" | cmp -s - <(cat "$TMP/out$k"; echo) || fail "Bundle round trip"
+  if [ "$k" -eq 0 ]; then "$MV" canon "$src" | cmp -s - "$TMP/out$k" || fail "Bundle round trip"
   else cmp -s "$src" "$TMP/out$k" || fail "attachment round trip ($(basename "$src"))"; fi
 done
 [ "$(json_get "$TMP/p4.json" 'd["records"][1]["kind"]')" = attachment ] || fail "a binary file should be an attachment"

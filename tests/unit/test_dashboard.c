@@ -773,6 +773,25 @@ static void test_pages_show_fixtures_escaped(void **state)
     assert_lacks(&r, "No alerts recorded.");
     assert_contains(&r, "<td>2023-11-14 22:13 UTC</td><td>decoy</td><td>decoy_read</td>");
     assert_contains(&r, "touched &lt;a decoy&gt;");
+    /* A registered user's key is shown as their name and role, the key shortened (whole in the
+     * title); an unknown key stays whole (issue 14: the page named people by key). */
+    {
+        char sql[512], cell[256];
+        snprintf(sql, sizeof sql,
+                 "INSERT INTO alerts (at, source, kind, principal, address, object, reason) VALUES"
+                 " (1700000100, 'hospital', 'stepup_failed', '%s', '', 'step-up request 1', 'denied by admin')",
+                 h->doctor.hex);
+        exec_sql(h->db, sql);
+        http(h, "GET", "/admin/alerts", sid, NULL, &r);
+        snprintf(cell, sizeof cell,
+                 "<td><span class=\"who\">" DOCTOR_NAME_HTML "</span> <span class=\"muted\">doctor</span> "
+                 "<code class=\"key short\" title=\"%s\">\u2026%s</code></td>",
+                 h->doctor.hex, h->doctor.hex + 56);
+        assert_contains(&r, cell);
+        snprintf(cell, sizeof cell, ">%s<", h->doctor.hex);
+        assert_lacks(&r, cell); /* the whole key only as the title */
+        assert_contains(&r, "<td><code class=\"key\">abcd</code></td>");
+    }
 
     http(h, "GET", "/admin/storage", sid, NULL, &r);
     assert_int_equal(r.status, 200);

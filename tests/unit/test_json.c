@@ -405,6 +405,20 @@ static void test_duplicate_keys(void **state)
     size_t off = 0;
     assert_int_equal(parse_rc(S("{\"a\":1,\"a\":2}"), NULL, &off), MV_ERR_PARSE);
     assert_int_equal(off, 13); /* reported where the object closes */
+    /* The reason says what is wrong (issue 14: it used to be a bare "parse error"). */
+    const char *why = NULL;
+    assert_int_equal(mv_json_parse_why(S("{\"x\":{\"a\":1,\"a\":2}}"), NULL, &r, &off, &why), MV_ERR_PARSE);
+    assert_null(r);
+    assert_int_equal(off, 18); /* just past the inner object's closing brace */
+    assert_non_null(why);
+    assert_non_null(strstr(why, "duplicate key"));
+    assert_null(strstr(why, "\"a\"")); /* never the key itself: keys may be data */
+    why = "unset";
+    assert_int_equal(mv_json_parse_why(S("{\"a\":1}"), NULL, &r, &off, &why), MV_OK);
+    assert_null(why);
+    mv_json_free(r);
+    assert_int_equal(mv_json_parse_why(S("[1,]"), NULL, &r, &off, &why), MV_ERR_PARSE);
+    assert_string_equal(why, mv_strerror(MV_ERR_PARSE));
 
     /* Big objects (sorted duplicate check): 100000 distinct keys parse quickly; one
      * duplicate anywhere is found. */
@@ -424,6 +438,10 @@ static void test_duplicate_keys(void **state)
     b.len--; /* drop '}' and add a duplicate of a middle key */
     assert_int_equal(mv_buf_puts(&b, ",\"k5\\u0030000\":1}"), MV_OK);
     assert_int_equal(parse_rc((const char *)b.ptr, b.len, NULL, NULL), MV_ERR_PARSE);
+    why = NULL;
+    assert_int_equal(mv_json_parse_why((const char *)b.ptr, b.len, NULL, &r, NULL, &why), MV_ERR_PARSE);
+    assert_non_null(why);
+    assert_non_null(strstr(why, "duplicate key")); /* the sorted check says so too */
     mv_buf_clear(&b);
     /* Nine members: just above the pairwise threshold; first and last equal. */
     expect_parse_error(S("{\"a\":1,\"b\":1,\"c\":1,\"d\":1,\"e\":1,\"f\":1,\"g\":1,\"h\":1,\"a\":1}"));
