@@ -110,6 +110,13 @@ int cli_load_deployment(const char *path, const char *user_dir, struct mv_deploy
  * list (either may be NULL = keep the config's value): checks and copies them into
  * url_out[0..cap) and *poll_out. Prints an error and returns -1 on a bad value. */
 int cli_revocation_args(const char *url, const char *poll, char *url_out, size_t cap, unsigned *poll_out);
+/* Reads "Type/id" or "Type/id/_history/N" (type[65], id[65], *version 0 for the latest; any
+ * may be NULL); prints an error and returns 1 if it is not one. */
+int cli_fhir_ref_arg(const char *s, char *type, char *id, uint32_t *version);
+/* Brings the user's local index up to date (mv_client_index_sync); prints why not. */
+int cli_sync_index(struct mv_client *cl, const char *what);
+/* The record id of a FHIR reference (cli_fhir_ref_arg) from the local index. */
+int cli_resolve_ref(struct mv_client *cl, const char *s, uint8_t id[16]);
 /* Reads a 32-hex-digit record id; prints an error and returns 1 if it is not one. */
 int cli_id_arg(const char *s, uint8_t id[16]);
 
@@ -128,6 +135,8 @@ int cmd_user(int argc, char **argv);
 int cmd_put(int argc, char **argv);
 int cmd_get(int argc, char **argv);
 int cmd_ls(int argc, char **argv);
+int cmd_history(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 int cmd_rm(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
 int cmd_up(int argc, char **argv);

@@ -12,7 +12,7 @@
 #define CANON_MAX_INPUT ((size_t)16 << 20)
 
 static const char canon_usage[] =
-    "usage: medvault canon [--split [--json]] [--profiles FILE] FILE\n\n"
+    "usage: medvault canon [--versionless] [--split [--json]] [--profiles FILE] FILE\n\n"
     "Prints the canonical form of the JSON in FILE ('-' for standard input): RFC 8785 member\n"
     "order and string escaping, no whitespace, numbers exactly as written (docs/records.md).\n"
     "Exactly those bytes, as `medvault get` returns the record: no newline is added, except\n"
@@ -22,7 +22,9 @@ static const char canon_usage[] =
     "  --json           with --split: print one JSON object instead\n"
     "                   {\"canonical_bytes\":N,\"envelope\":{...},\"blocks\":[{\"slot\":\"root\"|I,\n"
     "                   \"bytes\":N,\"content\":{...}}]}\n"
-    "  --profiles FILE  split profiles to use instead of the built-in ones\n\n"
+    "  --profiles FILE  split profiles to use instead of the built-in ones\n"
+    "  --versionless    leave out meta.versionId and meta.lastUpdated (what a FHIR store sets\n"
+    "                   on every version: compare a resource with what `medvault get` returns)\n\n"
     "Exit status: 0 ok, 1 unreadable or invalid input, 2 usage error.\n";
 
 static mv_err read_stdin(mv_buf *out)
@@ -87,10 +89,10 @@ int cmd_canon(int argc, char **argv)
     static const struct option opts[] = {
         {"split", no_argument, NULL, 's'},          {"json", no_argument, NULL, 'j'},
         {"profiles", required_argument, NULL, 'p'}, {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"versionless", no_argument, NULL, 'v'},    {NULL, 0, NULL, 0},
     };
     const char *profiles_path = NULL, *path, *name;
-    int c, split = 0, json = 0, ret = CLI_FAIL;
+    int c, split = 0, json = 0, versionless = 0, ret = CLI_FAIL;
     mv_buf in, canon, o;
     mv_json *doc = NULL;
     mv_fhir_profiles *prof = NULL;
@@ -104,6 +106,7 @@ int cmd_canon(int argc, char **argv)
         case 's': split = 1; break;
         case 'j': json = 1; break;
         case 'p': profiles_path = optarg; break;
+        case 'v': versionless = 1; break;
         case 'h': return cli_usage(canon_usage, 1);
         default: return cli_usage(canon_usage, 0);
         }
@@ -136,7 +139,11 @@ int cmd_canon(int argc, char **argv)
         cli_err("%s: invalid JSON at byte %zu (%s)", name, off, why);
         goto out;
     }
-    if ((rc = mv_canon_write(&canon, doc)) != MV_OK) {
+    if (versionless && mv_json_type_of(doc) != MV_JSON_OBJECT) {
+        cli_err("%s: --versionless needs a JSON object", name);
+        goto out;
+    }
+    if ((rc = versionless ? mv_fhir_restamp(doc, NULL, NULL, &canon) : mv_canon_write(&canon, doc)) != MV_OK) {
         cli_err("%s: cannot write the canonical form (%s)", name, mv_strerror(rc));
         goto out;
     }
