@@ -118,7 +118,8 @@ PY
 # verify MODE OUT PATHS... : 0 if the restore in OUT holds the payload PATHS.
 #   tree: OUT/<absolute path> is byte-identical to each path (restic, borg);
 #   json: OUT's files, parsed, are the payload's files parsed (as a multiset: medvault returns
-#         the canonical form of each record, not the exporter's layout);
+#         the canonical form of each record, not the exporter's layout, with the
+#         meta.versionId/lastUpdated a FHIR store stamps on each version: left out on both sides);
 #   bytes: OUT's files are the payload's files (as a multiset of contents).
 verify() {
   python3 - "$@" <<'PY'
@@ -134,7 +135,15 @@ src = [f for p in paths for f in files(p)]
 if mode == "tree":
     bad = [f for f in src if not os.path.isfile(out + f) or open(f, "rb").read() != open(out + f, "rb").read()]
     sys.exit(1 if bad else 0)
-key = (lambda b: json.dumps(json.loads(b), sort_keys=True)) if mode == "json" else (lambda b: hashlib.sha256(b).hexdigest())
+def versionless(b):
+    d = json.loads(b)
+    m = d.get("meta") if isinstance(d, dict) else None
+    if isinstance(m, dict):
+        m.pop("versionId", None); m.pop("lastUpdated", None)
+        if not m:
+            del d["meta"]
+    return json.dumps(d, sort_keys=True)
+key = versionless if mode == "json" else (lambda b: hashlib.sha256(b).hexdigest())
 got = collections.Counter(key(open(f, "rb").read()) for f in files(out))
 want = collections.Counter(key(open(f, "rb").read()) for f in src)
 sys.exit(0 if got == want else 1)

@@ -189,13 +189,15 @@ static void entry_json(mv_jw *w, const mv_fhir_entry *e, const mv_json *server)
     mv_jw_obj_end(w);
 }
 
-static void entry_text(const mv_fhir_entry *e)
+static void entry_text(const mv_fhir_entry *e, const mv_json *server)
 {
     char hex[33];
+    const char *dept = mv_json_get_str(server, "department", NULL);
     if (mv_hex_encode(hex, sizeof hex, e->record_id, 16) != MV_OK)
         return;
+    printf("%s  %-14s ", hex, dept ? dept : "-");
     if (e->kind == MV_RECORD_ATTACHMENT) {
-        printf("%s  attachment  %s\n", hex, e->name[0] ? e->name : "-");
+        printf("attachment  %s\n", e->name[0] ? e->name : "-");
         return;
     }
     char res[160];
@@ -203,9 +205,9 @@ static void entry_text(const mv_fhir_entry *e)
         snprintf(res, sizeof res, "%s/%s v%u%s", e->type, e->id, (unsigned)e->version, e->latest ? "" : " (old)");
     else
         snprintf(res, sizeof res, "%s", e->type[0] ? e->type : "FHIR");
-    printf("%s  %s  %s  %s  %s%s%s%s\n", hex, res, e->date[0] ? e->date : "-", e->status[0] ? e->status : "-",
+    printf("%s  %s  %s  %s%s%s\n", res, e->date[0] ? e->date : "-", e->status[0] ? e->status : "-",
            e->display[0] ? e->display : "-", e->mrn[0] || e->patient[0] ? "  patient " : "",
-           e->mrn[0] ? e->mrn : e->patient, "");
+           e->mrn[0] ? e->mrn : e->patient);
 }
 
 struct ls_ctx {
@@ -222,7 +224,7 @@ static int ls_one(void *ctx, const mv_fhir_entry *e)
     if (l->json)
         entry_json(l->w, e, listed(l->listing, e->record_id));
     else
-        entry_text(e);
+        entry_text(e, listed(l->listing, e->record_id));
     return 0;
 }
 
@@ -230,9 +232,9 @@ static const char ls_usage[] =
     "usage: medvault ls [--deployment F] [--user DIR] [FILTERS] [--limit N] [--offset N] [--refresh] [--json]\n\n"
     "Lists the records you may read, newest last, from your local index, which it first brings\n"
     "up to date with the storage server (records new to you are fetched and decrypted once;\n"
-    "the index file in your directory is encrypted). One line per record: id, Type/id and\n"
-    "version, clinical date, status, summary, patient; attachments by file name. With --json,\n"
-    "{\"total\":N,\"records\":[...]} (docs/fhir.md).\n" CLI_COMMON_HELP FIND_FLAGS
+    "the index file in your directory is encrypted). One line per record: id, department,\n"
+    "Type/id and version, clinical date, status, summary, patient; attachments by file name.\n"
+    "With --json, {\"total\":N,\"records\":[...]} (docs/fhir.md).\n" CLI_COMMON_HELP FIND_FLAGS
     "  --limit N, --offset N   one page of the matches\n"
     "  --refresh        also retry the records you could not read before (shared with you since)\n";
 
@@ -253,7 +255,7 @@ int cmd_ls(int argc, char **argv)
     mv_buf_init(&b, (size_t)1 << 30);
     mv_buf_init(&lb, (size_t)1 << 30);
     mv_jw_init(&w, &b);
-    if (f.json && (mv_client_list_json(cl, &lb) != MV_OK ||
+    if ((mv_client_list_json(cl, &lb) != MV_OK ||
                    mv_json_parse((const char *)lb.ptr, lb.len, &(mv_json_limits){lb.max, 0, 0}, &listing, NULL) != MV_OK)) {
         cli_err("ls: cannot list the records at the storage server (%s)", mv_client_last_error(cl));
         mv_buf_clear(&b);
@@ -262,7 +264,7 @@ int cmd_ls(int argc, char **argv)
         return CLI_FAIL;
     }
     struct listing L = {NULL, 0};
-    if (f.json && listing_build(&L, mv_json_get(listing, "records")) != 0) {
+    if (listing_build(&L, mv_json_get(listing, "records")) != 0) {
         cli_err("ls: out of memory");
         r = CLI_FAIL;
     }

@@ -300,14 +300,14 @@ int cmd_put(int argc, char **argv)
     } else {
         cli_progress_clear();
         fprintf(stderr,
-                "stored %llu records (%llu new versions, %llu unchanged, %llu failed), %.1f MiB in %.2f s (%.0f "
-                "records/s): %llu blocks, %llu unique in their batches, %llu uploaded, %llu deduplicated with a proof "
-                "of ownership; %llu OPRF evaluations, %llu cache hits\n",
-                (unsigned long long)st.records, (unsigned long long)st.new_versions, (unsigned long long)st.unchanged,
-                (unsigned long long)st.failed, (double)st.bytes_in / 1048576.0,
+                "stored %llu records (%llu failed), %.1f MiB in %.2f s (%.0f records/s): %llu blocks, %llu unique in "
+                "their batches, %llu uploaded, %llu deduplicated with a proof of ownership; %llu OPRF evaluations, "
+                "%llu cache hits; %llu new versions, %llu resources unchanged\n",
+                (unsigned long long)st.records, (unsigned long long)st.failed, (double)st.bytes_in / 1048576.0,
                 st.seconds, rps, (unsigned long long)st.blocks, (unsigned long long)st.unique_blocks,
                 (unsigned long long)st.uploaded_blocks, (unsigned long long)st.proven_blocks,
-                (unsigned long long)st.oprf_evaluations, (unsigned long long)st.cache_hits);
+                (unsigned long long)st.oprf_evaluations, (unsigned long long)st.cache_hits,
+                (unsigned long long)st.new_versions, (unsigned long long)st.unchanged);
     }
     mv_buf_clear(&b);
     mv_client_close(cl);

@@ -55,7 +55,8 @@ pass "other department: no dedup hit, still one physical copy per block"
 # Round trips: prescriptions, a Bundle, a Patient, attachments (several chunks, and empty).
 ID=$(json_get "$TMP/p2.json" 'd["records"][3]["id"]'); SRC=$(json_get "$TMP/p2.json" 'd["records"][3]["path"]')
 "$MV" get --deployment "$DEP" --user "$TMP/card2" "$ID" -o "$TMP/back.json"
-"$MV" canon "$SRC" | cmp -s - "$TMP/back.json" || fail "get(put(x)) != canon(x) for a prescription"
+# The store stamps meta.versionId/lastUpdated on a resource with an id (docs/fhir.md).
+"$MV" canon --versionless "$SRC" | cmp -s - <("$MV" canon --versionless "$TMP/back.json") || fail "get(put(x)) != canon(x) for a prescription"
 # Standard output (not a terminal) gets the same bytes as -o FILE: no newline added.
 "$MV" get --deployment "$DEP" --user "$TMP/card2" "$ID" > "$TMP/back.stdout"
 cmp -s "$TMP/back.stdout" "$TMP/back.json" || fail "get ID > FILE differs from get ID -o FILE"
@@ -81,20 +82,37 @@ cp "$TMP/scan.dcm" "$TMP/scan2.dcm"
 : > "$TMP/empty.bin"
 head -c 700000 /dev/urandom > "$TMP/part"; cat "$TMP/part" "$TMP/part" "$TMP/part" > "$TMP/rep.bin"
 put card1 "$TMP/bundle.json" "$TMP/scan.dcm" "$TMP/scan2.dcm" "$TMP/empty.bin" "$TMP/rep.bin" > "$TMP/p4.json"
-for k in 0 1 2 3 4; do
+# A transaction Bundle is stored entry by entry: records 0 and 1 are its two resources.
+for k in 0 1 2 3 4 5; do
   id=$(json_get "$TMP/p4.json" "d['records'][$k]['id']"); src=$(json_get "$TMP/p4.json" "d['records'][$k]['path']")
   "$MV" get --deployment "$DEP" --user "$TMP/card1" "$id" -o "$TMP/out$k"
-  if [ "$k" -eq 0 ]; then "$MV" canon "$src" | cmp -s - "$TMP/out$k" || fail "Bundle round trip"
+  if [ "$k" -le 1 ]; then
+    [ "$src" = "$TMP/bundle.json#entry $((k + 1))" ] || fail "record $k is not the Bundle's entry $((k + 1)): $src"
+    # Compared as JSON values (python would rewrite the number 2.50 as 2.5), without the meta the store stamps.
+    python3 - "$TMP/bundle.json" "$k" "$TMP/out$k" <<'PY' || fail "Bundle entry $k round trip"
+import json, sys
+want = json.load(open(sys.argv[1]))["entry"][int(sys.argv[2])]["resource"]
+got = json.load(open(sys.argv[3]))
+assert set(got["meta"]) == {"versionId", "lastUpdated"}, got["meta"]
+del got["meta"]
+assert got == want, (got, want)
+PY
+    "$MV" canon "$TMP/out$k" | cmp -s - "$TMP/out$k" || fail "Bundle entry $k is not in canonical form"
   else cmp -s "$src" "$TMP/out$k" || fail "attachment round trip ($(basename "$src"))"; fi
 done
-[ "$(json_get "$TMP/p4.json" 'd["records"][1]["kind"]')" = attachment ] || fail "a binary file should be an attachment"
-pass "round trips: prescription, Bundle (byte-identical canonical form), attachments incl. an empty one and one with repeated content"
+[ "$(json_get "$TMP/p4.json" 'd["records"][2]["kind"]')" = attachment ] || fail "a binary file should be an attachment"
+pass "round trips: prescription, a transaction Bundle's entries (each its canonical form), attachments incl. an empty one and one with repeated content"
 
 # Batched restore of everything a doctor may read: the same multiset of canonical records.
 "$MV" get --deployment "$DEP" --user "$TMP/card2" --all -o "$TMP/restore" > /dev/null
 python3 - "$TMP/restore" "$TMP/b" <<'PY' || fail "get --all did not restore card2's records"
 import collections, json, os, sys
-def canon(p): return json.dumps(json.load(open(p)), sort_keys=True, separators=(",", ":"))
+def canon(p):
+    d = json.load(open(p))
+    m = d.get("meta", {})  # a FHIR store stamps meta.versionId/lastUpdated (docs/fhir.md)
+    m.pop("versionId", None); m.pop("lastUpdated", None)
+    if "meta" in d and not m: del d["meta"]
+    return json.dumps(d, sort_keys=True, separators=(",", ":"))
 got = collections.Counter(canon(os.path.join(sys.argv[1], f)) for f in os.listdir(sys.argv[1]))
 want = collections.Counter(canon(os.path.join(sys.argv[2], f)) for f in os.listdir(sys.argv[2]))
 assert got == want, (len(got), len(want))
@@ -133,7 +151,7 @@ pass "the storage directory contains none of the uploaded drug or patient names"
 
 # Delete + gc frees exactly the blocks no other record references.
 stats > "$TMP/s3.json"
-SCAN_ID=$(json_get "$TMP/p4.json" 'd["records"][1]["id"]'); SCAN2_ID=$(json_get "$TMP/p4.json" 'd["records"][2]["id"]')
+SCAN_ID=$(json_get "$TMP/p4.json" 'd["records"][2]["id"]'); SCAN2_ID=$(json_get "$TMP/p4.json" 'd["records"][3]["id"]')
 "$MV" rm --deployment "$DEP" --user "$TMP/card2" "$SCAN_ID" 2>/dev/null && fail "a non-owner deleted a record"
 "$MV" rm --deployment "$DEP" --user "$TMP/card1" "$SCAN_ID" > /dev/null
 stop_pid "$UP"; PIDS=()
@@ -155,7 +173,7 @@ stop_pid "$UP"; PIDS=()
 sleep 1.2
 "$MV" storage gc --dir "$TMP/mv/storage" --json > "$TMP/gc2.json"
 FREED=$(json_get "$TMP/gc2.json" 'd["blocks_freed"]')
-WANT=$(json_get "$TMP/p4.json" 'd["records"][1]["blocks"]')
+WANT=$(json_get "$TMP/p4.json" 'd["records"][2]["blocks"]')
 [ "$FREED" -eq "$WANT" ] || fail "gc freed $FREED blocks after both scans were deleted, expected exactly their $WANT"
 "$MV" storage check --dir "$TMP/mv/storage" > /dev/null || fail "storage check not clean after gc"
 pass "delete + gc: shared blocks kept while referenced, $FREED freed afterwards, check clean"
