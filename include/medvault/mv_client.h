@@ -81,6 +81,11 @@ typedef struct mv_put_result {
     int kind;                /* MV_RECORD_FHIR or MV_RECORD_ATTACHMENT */
     uint64_t bytes;          /* input size */
     size_t blocks;           /* blocks the record references */
+    /* FHIR resources (mv_fhirstore.h): */
+    int outcome;             /* mv_fhir_outcome: created, updated (a new version) or unchanged (id: the existing version) */
+    uint32_t version;        /* meta.versionId given (0: no logical id) */
+    const char *fhir_type;   /* resourceType and id ("" when none; borrowed) */
+    const char *fhir_id;
 } mv_put_result;
 typedef void (*mv_put_fn)(void *ctx, const mv_put_result *r);
 
@@ -90,12 +95,20 @@ typedef struct mv_put_stats {
     /* X25519 operations: wrapping a new reader set's key once per reader, or opening a
      * stored one; none per record (decision 0010). */
     uint64_t public_key_ops;
+    uint64_t unchanged;    /* resources whose content equals their latest version: nothing stored */
+    uint64_t new_versions; /* records that are a new version of a stored logical id */
     double seconds;
 } mv_put_stats;
 
 /* Stores every file named in paths[0..n) (directories are walked recursively, in name
- * order; symlinks are not followed). fn (may be NULL) is called once per file, in input
- * order, when its record is stored or has failed. A bad file (unreadable, invalid JSON
+ * order; symlinks are not followed). An NDJSON file (.ndjson, .jsonl) is one record per
+ * line, and a Bundle of type transaction, batch, collection or searchset one record per
+ * entry; a FHIR resource with an id is versioned (mv_fhirstore.h, docs/fhir.md). A resource
+ * about a registered patient (by a "Patient/MRN-..." reference, or a reference to a Patient
+ * whose identifier carries the hospital's MRN) is written for that patient when the
+ * hospital handed this user her delegation, and fails otherwise. fn (may be NULL) is called
+ * once per resource or file, in input order (those of each registered patient after the
+ * others, in input order), when its record is stored, unchanged or has failed. A bad file (unreadable, invalid JSON
  * that looks like FHIR) fails alone; a service failure fails the batch it hit and stops.
  * Returns MV_OK if every file was stored, else the first error (see fn for which). */
 MV_API mv_err mv_client_put(mv_client *c, const char *const *paths, size_t n, mv_put_fn fn, void *ctx,

@@ -6,6 +6,7 @@
 #ifndef MV_CLOCK_H
 #define MV_CLOCK_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -30,6 +31,16 @@ MV_API void mv_mono_now(struct timespec *now);
  * (0 <= tv_nsec < 1e9). For pthread_cond_timedwait on a condition variable whose clock is
  * CLOCK_MONOTONIC (pthread_condattr_setclock), and for comparing against a later reading. */
 MV_API void mv_mono_deadline(struct timespec *at, uint64_t ms);
+
+/* Wall-clock time, for what must be stamped on data rather than measured. */
+
+/* The current time in milliseconds since the Unix epoch (CLOCK_REALTIME). */
+MV_API uint64_t mv_wall_ms(void);
+
+/* Writes unix_ms as a UTC ISO 8601 instant, "2026-12-07T14:32:11.123Z" (with_ms) or
+ * "2026-12-07T14:32:11Z", NUL-terminated, into out[0..cap) (cap >= 25). Returns 0, or -1
+ * when cap is too small or the year is outside 0000..9999. */
+MV_API int mv_iso8601(char *out, size_t cap, uint64_t unix_ms, int with_ms);
 
 #ifdef __cplusplus
 }

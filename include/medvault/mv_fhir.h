@@ -115,6 +115,56 @@ MV_API mv_err mv_fhir_join(const uint8_t *envelope, size_t env_len, const uint8_
                            const size_t *block_lens, const uint32_t *slots, size_t n_blocks, mv_buf *out)
     __attribute__((warn_unused_result));
 
+/* ---- a resource's identity and search facts (docs/fhir.md) ---- */
+
+#define MV_FHIR_ID_MAX 64        /* FHIR R4 id: [A-Za-z0-9\-\.]{1,64} */
+#define MV_FHIR_TYPE_MAX 64
+#define MV_FHIR_FACT_MAX 192     /* bytes of a reference, a system|code, a display text */
+#define MV_FHIR_IDENTIFIERS_MAX 8
+
+/* What a resource says about itself, for the user's local index: copied out of the parsed
+ * resource, each field NUL-terminated and empty when absent (or, for a search field, longer
+ * than its room: such a value is not searchable rather than cut). */
+typedef struct mv_fhir_identifier {
+    char system[MV_FHIR_FACT_MAX];
+    char value[MV_FHIR_ID_MAX + 1];
+} mv_fhir_identifier;
+
+typedef struct mv_fhir_facts {
+    char type[MV_FHIR_TYPE_MAX + 1];
+    char id[MV_FHIR_ID_MAX + 1];      /* empty: no id, or one that is not a FHIR id (id_invalid) */
+    int id_invalid;                   /* the resource has an "id" that is not a valid FHIR id */
+    char version_id[MV_FHIR_ID_MAX + 1];
+    char last_updated[40];
+    /* The patient the resource is about, as written: subject, patient or beneficiary
+     * reference ("Patient/123", "urn:uuid:..."); a Patient names itself ("Patient/<id>"). */
+    char patient[MV_FHIR_FACT_MAX];
+    char date[40];                    /* the first clinical date or date-time it carries */
+    char code[MV_FHIR_FACT_MAX];      /* "system|code" of the first coding of its main code */
+    char display[MV_FHIR_FACT_MAX];   /* a human summary (code display, a patient's name); cut at a UTF-8 boundary */
+    char status[40];                  /* status, or clinicalStatus's first code */
+    size_t n_identifiers;             /* a Patient's identifiers (system, value), at most MV_FHIR_IDENTIFIERS_MAX */
+    mv_fhir_identifier identifiers[MV_FHIR_IDENTIFIERS_MAX];
+} mv_fhir_facts;
+
+/* 1 if s[0..len) is a FHIR R4 id: 1 to 64 of [A-Za-z0-9-.]. */
+MV_API int mv_fhir_id_ok(const char *s, size_t len);
+
+/* Fills *out from doc (a parsed resource; read only). Never fails on content it does not
+ * understand: what it cannot find stays empty.
+ * Errors: MV_ERR_PARSE (doc is not an object with a string resourceType of at most
+ * MV_FHIR_TYPE_MAX bytes), MV_ERR_INVAL (NULL). */
+MV_API mv_err mv_fhir_facts_of(const mv_json *doc, mv_fhir_facts *out) __attribute__((warn_unused_result));
+
+/* Appends to out the canonical JSON of doc with meta.versionId and meta.lastUpdated replaced
+ * by version_id and last_updated (NULL: removed; meta itself is left out when nothing else is
+ * in it). With both NULL this is the resource's content independent of versioning, which is
+ * what decides whether a new version of it is a change (docs/fhir.md "Versions").
+ * All or nothing. Errors: MV_ERR_PARSE (doc not an object, meta not an object),
+ * MV_ERR_TOO_LARGE (out's cap), MV_ERR_NOMEM, MV_ERR_INVAL. */
+MV_API mv_err mv_fhir_restamp(const mv_json *doc, const char *version_id, const char *last_updated, mv_buf *out)
+    __attribute__((warn_unused_result));
+
 #ifdef __cplusplus
 }
 #endif

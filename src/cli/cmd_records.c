@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "medvault/mv_client.h"
+#include "medvault/mv_fhirstore.h"
 #include "medvault/mv_codec.h"
 #include "medvault/mv_deployment.h"
 #include "medvault/mv_file.h"
@@ -166,8 +167,14 @@ static const char put_usage[] =
     "usage: medvault put [--deployment F] [--user DIR] [--department D] [--no-cache] [--json] PATH...\n\n"
     "Encrypts and stores each file (directories are walked): FHIR JSON is canonicalised and\n"
     "split into an envelope and deduplicable content blocks; anything else is an attachment cut\n"
-    "into content-defined chunks. Prints one line per file: the record id and the path (with\n"
-    "--json, one JSON object with every record and the run's statistics).\n" CLI_COMMON_HELP
+    "into content-defined chunks. FHIR Bulk Data NDJSON (.ndjson, .jsonl) is one record per\n"
+    "line, and a transaction, batch, collection or searchset Bundle one record per entry. A\n"
+    "resource with an id is versioned: stored again unchanged it is not stored twice, changed it\n"
+    "becomes its next version (meta.versionId, meta.lastUpdated). Resources about a registered\n"
+    "patient (see docs/fhir.md) are written for that patient when you hold her delegation.\n"
+    "Prints one line per record: the record id, the input (FILE:LINE, FILE#entry N), and for a\n"
+    "resource Type/id and its version (with --json, one JSON object with every record and the\n"
+    "run's statistics).\n" CLI_COMMON_HELP
     "  --department D   store in this of the user's departments (default: the first)\n"
     "  --patient MRN    write the records for this patient: needs the patient's delegation for\n"
     "                   you (`medvault delegate grant`); readable by the patient and you. A\n"
@@ -187,8 +194,13 @@ static void put_cb(void *ctx, const mv_put_result *r)
     char hex[33] = "";
     if (r->rc == MV_OK && mv_hex_encode(hex, sizeof hex, r->id, 16) != MV_OK)
         hex[0] = 0;
+    static const char *const outcomes[] = {"", "created", "updated", "unchanged"};
+    const char *outcome = r->outcome >= MV_FHIR_CREATED && r->outcome <= MV_FHIR_UNCHANGED ? outcomes[r->outcome] : "";
     if (!po->json) {
-        if (r->rc == MV_OK)
+        if (r->rc == MV_OK && r->version)
+            printf("%s  %s  %s/%s v%u%s\n", hex, r->path, r->fhir_type, r->fhir_id, (unsigned)r->version,
+                   r->outcome == MV_FHIR_UNCHANGED ? " (unchanged)" : "");
+        else if (r->rc == MV_OK)
             printf("%s  %s\n", hex, r->path);
         else
             cli_err("%s: not stored (%s)", r->path, mv_strerror(r->rc));
@@ -198,10 +210,18 @@ static void put_cb(void *ctx, const mv_put_result *r)
     mv_err rc = mv_buf_puts(b, po->n++ ? ",\n  {\"path\":" : "\n  {\"path\":");
     if (rc == MV_OK)
         rc = mv_json_write_str(b, r->path, strlen(r->path));
-    if (rc == MV_OK && r->rc == MV_OK)
-        rc = mv_buf_printf(b, ",\"id\":\"%s\",\"kind\":\"%s\",\"bytes\":%llu,\"blocks\":%zu,\"status\":\"stored\"}", hex,
-                           r->kind == MV_RECORD_FHIR ? "fhir" : "attachment", (unsigned long long)r->bytes, r->blocks);
-    else if (rc == MV_OK)
+    if (rc == MV_OK && r->rc == MV_OK) {
+        rc = mv_buf_printf(b, ",\"id\":\"%s\",\"kind\":\"%s\",\"bytes\":%llu,\"blocks\":%zu,\"status\":\"%s\"", hex,
+                           r->kind == MV_RECORD_FHIR ? "fhir" : "attachment", (unsigned long long)r->bytes, r->blocks,
+                           r->outcome == MV_FHIR_UNCHANGED ? "unchanged" : "stored");
+        if (rc == MV_OK && r->version) {
+            rc = mv_buf_printf(b, ",\"outcome\":\"%s\",\"version\":%u,\"resource\":", outcome, (unsigned)r->version);
+            if (rc == MV_OK)
+                rc = mv_buf_printf(b, "\"%s/%s\"", r->fhir_type, r->fhir_id); /* FHIR types and ids need no escape */
+        }
+        if (rc == MV_OK)
+            rc = mv_buf_puts(b, "}");
+    } else if (rc == MV_OK)
         rc = mv_buf_printf(b, ",\"status\":\"failed\",\"error\":\"%s\"}", mv_strerror(r->rc));
     if (rc != MV_OK)
         cli_err("output too large");
@@ -266,23 +286,25 @@ int cmd_put(int argc, char **argv)
                                  "\n],\n\"stats\":{\"records\":%llu,\"failed\":%llu,\"bytes_in\":%llu,\"blocks\":%llu,"
                                  "\"unique_blocks\":%llu,\"uploaded_blocks\":%llu,\"proven_blocks\":%llu,"
                                  "\"uploaded_bytes\":%llu,\"envelope_bytes\":%llu,\"oprf_evaluations\":%llu,"
-                                 "\"cache_hits\":%llu,\"round_trips\":%llu,\"public_key_ops\":%llu,\"seconds\":%.3f,"
-                                 "\"records_per_second\":%.1f}}\n",
+                                 "\"cache_hits\":%llu,\"round_trips\":%llu,\"public_key_ops\":%llu,\"unchanged\":%llu,"
+                                 "\"new_versions\":%llu,\"seconds\":%.3f,\"records_per_second\":%.1f}}\n",
                                  (unsigned long long)st.records, (unsigned long long)st.failed,
                                  (unsigned long long)st.bytes_in, (unsigned long long)st.blocks,
                                  (unsigned long long)st.unique_blocks, (unsigned long long)st.uploaded_blocks,
                                  (unsigned long long)st.proven_blocks, (unsigned long long)st.uploaded_bytes,
                                  (unsigned long long)st.envelope_bytes, (unsigned long long)st.oprf_evaluations,
                                  (unsigned long long)st.cache_hits, (unsigned long long)st.round_trips,
-                                 (unsigned long long)st.public_key_ops, st.seconds, rps) == MV_OK;
+                                 (unsigned long long)st.public_key_ops, (unsigned long long)st.unchanged,
+                                 (unsigned long long)st.new_versions, st.seconds, rps) == MV_OK;
         if (ok)
             cli_print_buf(&b);
     } else {
         fprintf(stderr,
-                "stored %llu records (%llu failed), %.1f MiB in %.2f s (%.0f records/s): %llu blocks, %llu unique in "
-                "their batches, %llu uploaded, %llu deduplicated with a proof of ownership; %llu OPRF evaluations, "
-                "%llu cache hits\n",
-                (unsigned long long)st.records, (unsigned long long)st.failed, (double)st.bytes_in / 1048576.0,
+                "stored %llu records (%llu new versions, %llu unchanged, %llu failed), %.1f MiB in %.2f s (%.0f "
+                "records/s): %llu blocks, %llu unique in their batches, %llu uploaded, %llu deduplicated with a proof "
+                "of ownership; %llu OPRF evaluations, %llu cache hits\n",
+                (unsigned long long)st.records, (unsigned long long)st.new_versions, (unsigned long long)st.unchanged,
+                (unsigned long long)st.failed, (double)st.bytes_in / 1048576.0,
                 st.seconds, rps, (unsigned long long)st.blocks, (unsigned long long)st.unique_blocks,
                 (unsigned long long)st.uploaded_blocks, (unsigned long long)st.proven_blocks,
                 (unsigned long long)st.oprf_evaluations, (unsigned long long)st.cache_hits);

@@ -1,6 +1,7 @@
 /* client.c - opening a client, signed calls to the services, list/delete/stats, and user
  * registration. Every request is signed with the user's key; nothing secret is logged. */
 #include "client_internal.h"
+#include "findex.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -346,6 +347,7 @@ void mv_client_close(mv_client *c)
     if (!c)
         return;
     mvc_cache_close(c->cache);
+    mvc_findex_close(c->findex);
     mvc_keysets_free(c->keysets);
     mv_fhir_profiles_free(c->profiles);
     mv_identity_free(c->id);

@@ -13,6 +13,7 @@
 
 typedef struct mvc_cache mvc_cache;
 typedef struct mvc_keysets mvc_keysets;
+typedef struct mvc_findex mvc_findex;
 
 struct mv_client {
     mv_deployment dep;
@@ -22,6 +23,7 @@ struct mv_client {
     mv_client_options opt;
     mvc_cache *cache;
     mvc_keysets *keysets; /* keyset.c: loaded on first use */
+    mvc_findex *findex;   /* findex.c: the local FHIR index, opened on first use */
     char err[256];
     char user_dir[4096];
     char stepup_hdr[16 + 160]; /* "MV-Step-Up: <grant>" while a valid grant is held, else "" */

@@ -10,6 +10,8 @@
 #include <pthread.h>
 
 #include "client_internal.h"
+#include "medvault/mv_fhir.h"
+#include "medvault/mv_fhirstore.h"
 #include "medvault/mv_json.h"
 #include "medvault/mv_record.h"
 
@@ -29,7 +31,21 @@
 #define ATTACHMENT_ZSTD_LEVEL 2
 
 struct rec {
-    char *path;
+    char *path;            /* what the user is told: the file, "FILE:LINE" or "FILE#entry N" */
+    const char *src;       /* the file the bytes are read from when not path (borrowed from the container) */
+    uint64_t off;          /* slice: the bytes are [off, off + bytes) of src */
+    int slice;
+    uint8_t *mem;          /* or the bytes themselves (Bundle entries, mv_client_fhir_put); owned */
+    int container;         /* 1: an NDJSON file or a split Bundle, expanded into the records after it */
+    int deferred;          /* 1: for a registered patient: stored by that patient's own run */
+    char mrn[32];          /* deferred: the patient */
+    /* FHIR identity (put_fhir.c): */
+    mv_fhir_facts *facts;  /* what the local index records; NULL for attachments */
+    uint8_t digest[32];
+    uint32_t version;      /* 0: no logical id */
+    int outcome;           /* mv_fhir_outcome */
+    struct rec *same_as;   /* unchanged: the record of this run that holds the content, or NULL */
+    char own_mrn[MV_FHIR_ID_MAX + 1]; /* a Patient's MRN in the hospital's identifier system */
     int kind;
     uint64_t bytes;
     mv_record r;
@@ -108,6 +124,9 @@ struct put {
     size_t n_mrns, cap_mrns;
     int have_keyset;
     uint8_t kid[16], K[32]; /* the reader set's keyset (decision 0010); K wiped at the end */
+    /* FHIR identity (put_fhir.c), shared by a put's runs: */
+    struct put_fhir *fx;
+    int sub;             /* a registered patient's run of deferred records */
 };
 
 
@@ -119,9 +138,39 @@ mv_err mvc_put_expand(struct put *P, const char *path, int depth);
 /* *reg: 1 if doc's subject is a registered patient, -1 if the hospital refused to say, 0
  * otherwise. Each MRN is asked once per put. Returns a service failure. */
 mv_err mvc_put_subject_registered(struct put *P, const mv_json *doc, int *reg, char mrn[32]);
+/* The same for an MRN. */
+mv_err mvc_put_mrn_registered(struct put *P, const char *mrn, int *reg);
 /* opt.patient: looks the MRN up and, if registered, takes the delegation the hospital handed
  * this doctor (and its department); saved_dept receives the department to restore. */
-mv_err mvc_put_prepare_patient(struct put *P, char saved_dept[64]);
+mv_err mvc_put_prepare_patient(struct put *P, const char *mrn, char saved_dept[64]);
+/* Adds a record for path (label) to P: src/off/len name its bytes (src NULL: path itself). */
+mv_err mvc_put_add_rec(struct put *P, const char *label, uint64_t size, struct rec **out);
+
+/* ---- put_fhir.c ---- */
+/* The state a put's runs share: the local index, versions decided in this put, the Patient
+ * links found in its inputs, entries waiting to be added to the index. */
+struct put_fhir;
+mv_err mvc_put_fhir_begin(struct put *P);
+void mvc_put_fhir_end(struct put *P);
+/* 1 if path names an NDJSON file (.ndjson, .jsonl). */
+int mvc_put_is_ndjson(const char *path);
+/* 1 if doc is a Bundle stored entry by entry (transaction, batch, collection, searchset). */
+int mvc_put_bundle_splits(const mv_json *doc);
+/* Expands container P->recs[idx] (an NDJSON file; or a Bundle, doc) into one record per
+ * resource right after it, and marks it a container. Joins the worker first. */
+mv_err mvc_put_expand_ndjson(struct put *P, size_t idx);
+mv_err mvc_put_expand_bundle(struct put *P, size_t idx, const mv_json *doc);
+/* Reads the inputs' Patient resources for their MRN identifiers (Patient id -> MRN). */
+mv_err mvc_put_prescan(struct put *P);
+/* The MRN of the registered-or-not patient r's resource is about ("" if none known). */
+void mvc_put_patient_of(struct put *P, struct rec *r, char mrn[32]);
+/* Decides r's version from doc: r->outcome UNCHANGED (nothing to store), or CREATED/UPDATED
+ * with *stamped receiving doc's canonical JSON with the new meta.versionId/lastUpdated (or
+ * left empty when r has no logical id: store doc as it is). Fills r->facts. */
+mv_err mvc_put_version(struct put *P, struct rec *r, const mv_json *doc, mv_buf *stamped);
+/* A stored record's index entry, queued; mvc_put_index_flush writes the queue. */
+mv_err mvc_put_index_note(struct put *P, struct rec *r);
+mv_err mvc_put_index_flush(struct put *P);
 
 /* ---- put.c ---- */
 /* Waits for the batch being committed, reports what finished; the worker's result. */

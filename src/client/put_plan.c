@@ -19,7 +19,7 @@
 
 /* ---------- inputs ---------- */
 
-static mv_err add_rec(struct put *P, const char *path, uint64_t size)
+mv_err mvc_put_add_rec(struct put *P, const char *path, uint64_t size, struct rec **out)
 {
     mv_err rc = mv_array_grow(&P->recs, &P->cap_recs, P->n_recs, sizeof *P->recs, 64);
     if (rc != MV_OK)
@@ -38,6 +38,8 @@ static mv_err add_rec(struct put *P, const char *path, uint64_t size)
     mv_record_init(&r->r);
     P->recs[P->n_recs++] = r;
     P->total_bytes += size;
+    if (out)
+        *out = r;
     return MV_OK;
 }
 
@@ -57,7 +59,7 @@ mv_err mvc_put_expand(struct put *P, const char *path, int depth)
         return MV_ERR_NOT_FOUND;
     }
     if (S_ISREG(sb.st_mode))
-        return add_rec(P, path, (uint64_t)sb.st_size);
+        return mvc_put_add_rec(P, path, (uint64_t)sb.st_size, NULL);
     if (!S_ISDIR(sb.st_mode))
         return MV_OK; /* symlinks, devices, sockets: skipped */
     DIR *d = opendir(path);
@@ -123,14 +125,13 @@ static int fhir_subject_mrn(const mv_json *doc, char mrn[32])
     return 0;
 }
 
-/* *reg: 1 if doc's subject is a registered patient, -1 if the hospital refused to say, 0
- * otherwise (no MRN subject, or not registered). Each MRN is asked once per put. Returns a
- * service failure (network, unexpected answers). */
-mv_err mvc_put_subject_registered(struct put *P, const mv_json *doc, int *reg, char mrn[32])
+/* *reg: 1 if mrn is a registered patient, -1 if the hospital refused to say, 0 otherwise.
+ * Each MRN is asked once per put. Returns a service failure (network, unexpected answers). */
+mv_err mvc_put_mrn_registered(struct put *P, const char *mrn, int *reg)
 {
     *reg = 0;
-    if (!fhir_subject_mrn(doc, mrn))
-        return MV_OK;
+    if (!mvc_mrn_ok(mrn))
+        return MV_OK; /* cannot name a hospital patient */
     for (size_t i = 0; i < P->n_mrns; i++)
         if (!strcmp(P->mrns[i].mrn, mrn)) {
             *reg = P->mrns[i].registered;
@@ -156,19 +157,27 @@ mv_err mvc_put_subject_registered(struct put *P, const mv_json *doc, int *reg, c
         return rc;
     if ((rc = mv_array_grow(&P->mrns, &P->cap_mrns, P->n_mrns, sizeof *P->mrns, 8)) != MV_OK)
         return rc;
-    memcpy(P->mrns[P->n_mrns].mrn, mrn, 32);
+    snprintf(P->mrns[P->n_mrns].mrn, sizeof P->mrns[P->n_mrns].mrn, "%s", mrn);
     P->mrns[P->n_mrns++].registered = *reg;
     return MV_OK;
 }
 
-/* opt.patient: looks the MRN up. Not registered: legacy records (author only). Registered:
+/* *reg as mvc_put_mrn_registered for the MRN doc's subject names ("Patient/MRN-<digits>"). */
+mv_err mvc_put_subject_registered(struct put *P, const mv_json *doc, int *reg, char mrn[32])
+{
+    *reg = 0;
+    if (!fhir_subject_mrn(doc, mrn))
+        return MV_OK;
+    return mvc_put_mrn_registered(P, mrn, reg);
+}
+
+/* opt.patient, or a registered patient's run: looks the MRN up. Not registered: legacy records (author only). Registered:
  * the hospital must have handed this doctor a delegation (for opt.appointment if given),
  * which then rides with every record; the department switches to the delegation's if the
  * user has it. saved_dept receives the department to restore. */
-mv_err mvc_put_prepare_patient(struct put *P, char saved_dept[64])
+mv_err mvc_put_prepare_patient(struct put *P, const char *mrn, char saved_dept[64])
 {
     mv_client *c = P->c;
-    const char *mrn = c->opt.patient;
     mvc_patient *p = mv_malloc(sizeof *p);
     mv_credential cred;
     mv_err rc;

@@ -297,9 +297,13 @@ void mvc_put_report(struct put *P, struct rec *r)
         return;
     }
     r->finished = 1;
-    if (r->rc == MV_OK) {
+    if (r->rc == MV_OK && r->outcome == MV_FHIR_UNCHANGED) {
+        P->st->unchanged++;
+    } else if (r->rc == MV_OK) {
         P->st->records++;
         P->st->blocks += r->r.n_blocks;
+        if (r->outcome == MV_FHIR_UPDATED)
+            P->st->new_versions++;
     } else {
         P->st->failed++;
         if (P->first_err == MV_OK)
@@ -317,12 +321,19 @@ void mvc_put_report_in_order(struct put *P)
 {
     while (P->next_report < P->n_recs && P->recs[P->next_report]->finished) {
         struct rec *r = P->recs[P->next_report++];
+        if (r->container || r->deferred)
+            continue; /* reported as its resources, or by its patient's run */
+        if (r->same_as)
+            memcpy(r->id, r->same_as->id, 16);
         if (P->fn) {
             mv_put_result res = {.path = r->path, .rc = r->rc, .kind = r->r.kind, .bytes = r->bytes,
-                                 .blocks = r->r.n_blocks};
+                                 .blocks = r->r.n_blocks, .outcome = r->outcome, .version = r->version,
+                                 .fhir_type = r->facts ? r->facts->type : "", .fhir_id = r->facts ? r->facts->id : ""};
             memcpy(res.id, r->id, 16);
             P->fn(P->fn_ctx, &res);
         }
+        if (mvc_put_index_note(P, r) != MV_OK && P->first_err == MV_OK)
+            P->first_err = MV_ERR_IO;
         mv_record_clear(&r->r);
     }
 }
