@@ -133,6 +133,8 @@ int cli_user_register(int argc, char **argv);
 int cli_user_device(int argc, char **argv);
 int cmd_stepup(int argc, char **argv);
 int cmd_ui(int argc, char **argv);
+/* `medvault fhir serve` (cmd_fhir.c). */
+int cmd_fhir(int argc, char **argv);
 int cmd_honeytoken(int argc, char **argv);
 
 #endif
