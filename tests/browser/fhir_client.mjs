@@ -99,6 +99,19 @@ try {
     assert.equal(latest.meta.versionId, '2');
   });
 
+  await check('update with unchanged content stores nothing; update of a new id creates it', async () => {
+    const same = { resourceType: 'Patient', id: patient.id, name: [{ family: 'Renamed', given: ['Ada'] }] };
+    const again = await fhir.update({ resourceType: 'Patient', id: patient.id, body: same });
+    assert.equal(again.meta.versionId, '2');
+    assert.equal(Client.httpFor(again).response.status, 200);
+    const fresh = await fhir.update({
+      resourceType: 'Patient', id: 'made-by-put', body: { resourceType: 'Patient', id: 'made-by-put' },
+    });
+    assert.equal(Client.httpFor(fresh).response.status, 201);
+    assert.equal(fresh.meta.versionId, '1');
+    assert.equal(headers(fresh).get('location'), `${baseUrl}/Patient/made-by-put/_history/1`);
+  });
+
   await check('vread of version 1 returns the old content', async () => {
     const v1 = await fhir.vread({ resourceType: 'Patient', id: patient.id, version: '1' });
     assert.deepEqual(v1, patient);
