@@ -3,6 +3,7 @@
  * This file is the server: authentication, content negotiation, the router, OperationOutcome,
  * read, vread, create, update and the CapabilityStatement; search and history Bundles are in
  * fhir_server_bundle.c. */
+#define _XOPEN_SOURCE 700 /* strptime */
 #include "fhir_server_internal.h"
 
 #include <stdio.h>
@@ -85,22 +86,15 @@ static void client_failure(struct fs_req *q, mv_err rc)
 int mvc_fs_http_date(const char *last_updated, char *out, size_t cap)
 {
     struct tm tm;
-    int y, mo, d, h, mi, s, n = 0;
     memset(&tm, 0, sizeof tm);
-    if (sscanf(last_updated, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &s, &n) != 6 || n != 19)
+    const char *rest = strptime(last_updated, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (!rest)
         return -1;
-    const char *rest = last_updated + n;
-    if (*rest == '.')
+    if (*rest == '.') /* HTTP-dates have whole seconds */
         for (rest++; *rest >= '0' && *rest <= '9'; rest++)
             ;
-    if (strcmp(rest, "Z") != 0 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60)
+    if (strcmp(rest, "Z") != 0)
         return -1;
-    tm.tm_year = y - 1900;
-    tm.tm_mon = mo - 1;
-    tm.tm_mday = d;
-    tm.tm_hour = h;
-    tm.tm_min = mi;
-    tm.tm_sec = s;
     time_t t = timegm(&tm);
     struct tm g;
     if (t == (time_t)-1 || !gmtime_r(&t, &g) || !strftime(out, cap, "%a, %d %b %Y %H:%M:%S GMT", &g))
