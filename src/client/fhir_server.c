@@ -406,8 +406,9 @@ static int negotiate(struct fs_req *q)
         mvc_fs_outcome(q->resp, 406, "not-supported", "only application/fhir+json is served");
         return -1;
     }
+    /* A Content-Type on a GET without a body says nothing: only a body's type matters. */
     const char *ct = mv_http_header(q->r, "Content-Type");
-    if (q->r->body_len || ct) {
+    if (q->r->body_len || !strcmp(q->r->method, "POST") || !strcmp(q->r->method, "PUT")) {
         size_t n = ct ? strcspn(ct, "; \t") : 0;
         if (!ct || !json_media(ct, n, 0)) {
             mvc_fs_outcome(q->resp, 415, "not-supported", "a body must be application/fhir+json");
@@ -471,9 +472,7 @@ static void dispatch(struct fs_req *q)
         memcpy(seg[n], p, l);
         seg[n++][l] = 0;
         p += l;
-        if (*p == '/' && p[1])
-            p++;
-        else if (*p == '/')
+        if (*p == '/') /* a trailing '/' names the same thing */
             p++;
     }
     if (n == 1 && !strcmp(seg[0], "metadata")) {

@@ -14,17 +14,18 @@
 
 #include "medvault/mv_client.h"
 #include "medvault/mv_codec.h"
-#include "medvault/mv_crypto.h"
 #include "medvault/mv_daemon.h"
 #include "medvault/mv_html.h"
 #include "medvault/mv_http.h"
 #include "medvault/mv_json.h"
 #include "medvault/mv_log.h"
 #include "medvault/mv_mem.h"
-#include "medvault/mv_metrics.h"
 
 static const char CSP[] = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
                           "frame-ancestors 'none'; base-uri 'none'";
+
+/* The session and CSRF values are made by mvc_loopback_random_hex. */
+_Static_assert(MV_UI_TOKEN_HEX == MVC_LOOPBACK_TOKEN_HEX, "the UI's token length is loopback.h's");
 
 uint64_t mvc_ui_now_s(void)
 {
