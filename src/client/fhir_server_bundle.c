@@ -17,20 +17,9 @@
 #include "medvault/mv_mem.h"
 #include "medvault/mv_record.h"
 
-#define FS_VALUE_MAX 256  /* a search parameter's value */
-#define FS_MAX_CMP 4      /* comparisons of one date parameter (a range takes two) */
 #define FS_OFFSET_MAX 100000000u
-#define FS_INSTANT_MAX 35 /* "YYYY-MM-DDThh:mm:ss.sssssssssZ" and a little */
 
-enum cmp_op { OP_EQ, OP_GT, OP_GE, OP_LT, OP_LE };
 static const char *const op_names[] = {"eq", "gt", "ge", "lt", "le"};
-
-/* One date comparison: the field's first strlen(v) characters against v, so a value of
- * lower precision ("2026-12") compares as the whole period it names (FHIR's implicit range). */
-struct cmp {
-    enum cmp_op op;
-    char v[FS_INSTANT_MAX + 1];
-};
 
 /* One resource of the page being built (copied out of the index: its entries are borrowed). */
 struct hit {
@@ -38,15 +27,6 @@ struct hit {
     uint32_t version;
     char id[MV_FHIR_ID_MAX + 1];
     char last_updated[40];
-};
-
-/* The parameters of a search or history request, as understood. */
-struct params {
-    char id[FS_VALUE_MAX], patient[FS_VALUE_MAX], code[FS_VALUE_MAX], status[FS_VALUE_MAX];
-    const char *patient_name; /* "patient" or "subject", as the client wrote it (for the links) */
-    struct cmp updated[FS_MAX_CMP], date[FS_MAX_CMP];
-    size_t n_updated, n_date;
-    size_t count, offset;
 };
 
 /* The page: the matches before offset are counted, the next count are kept. */
@@ -125,14 +105,8 @@ static int set_once(char *dst, const char *val, char *why, size_t cap, const cha
     return 0;
 }
 
-/* Reads the query string into *p. history: only the paging parameters apply. Unknown
- * parameters are an error unless the client asked for lenient handling (FHIR R4
- * search.html, "Handling errors": Prefer: handling=lenient). 0, or -1 with why set. */
-static int params_parse(const mv_http_request *r, int history, struct params *p, char *why, size_t cap)
+int mvc_fs_params_parse(const char *qs, int history, int lenient, struct params *p, char *why, size_t cap)
 {
-    const char *prefer = mv_http_header(r, "Prefer");
-    int lenient = prefer && strstr(prefer, "handling=lenient");
-    const char *qs = mv_http_query(r);
     char name[32], val[FS_VALUE_MAX];
     memset(p, 0, sizeof *p);
     p->count = MV_FHIR_SERVER_PAGE_DEFAULT;
@@ -216,6 +190,14 @@ static int params_parse(const mv_http_request *r, int history, struct params *p,
     return 0;
 }
 
+/* mvc_fs_params_parse of r's query, lenient when r says "Prefer: handling=lenient" (FHIR R4
+ * search.html, "Handling errors"). */
+static int params_parse(const mv_http_request *r, int history, struct params *p, char *why, size_t cap)
+{
+    const char *prefer = mv_http_header(r, "Prefer");
+    return mvc_fs_params_parse(mv_http_query(r), history, prefer && strstr(prefer, "handling=lenient"), p, why, cap);
+}
+
 /* Appends "&name=value" (or "?name=value" first), value percent-encoded (RFC 3986 unreserved
  * characters as they are). */
 static mv_err qs_add(mv_buf *b, int *first, const char *name, const char *value)
@@ -232,14 +214,12 @@ static mv_err qs_add(mv_buf *b, int *first, const char *name, const char *value)
     return rc;
 }
 
-/* The URL of this search (or history) at offset: the parameters as understood, in a fixed
- * order, so that self, next and previous differ only in _offset. */
-static mv_err page_url(const struct fs_req *q, const char *path, const struct params *p, size_t offset, mv_buf *out)
+mv_err mvc_fs_page_url(const char *base, const char *path, const struct params *p, size_t offset, mv_buf *out)
 {
     char num[32];
     int first = 1;
     mv_buf_reset(out);
-    mv_err rc = mv_buf_printf(out, "%s%s", q->s->base, path);
+    mv_err rc = mv_buf_printf(out, "%s%s", base, path);
     const struct {
         const char *name, *value;
     } tok[] = {{"_id", p->id}, {p->patient_name, p->patient}, {"code", p->code}, {"status", p->status}};
@@ -402,12 +382,12 @@ static void send_bundle(struct fs_req *q, const char *type, const char *path, co
     mv_jw_ku64(&w, "total", pg->total);
     mv_jw_key(&w, "link");
     mv_jw_arr(&w);
-    if ((rc = page_url(q, path, p, p->offset, &url)) == MV_OK)
+    if ((rc = mvc_fs_page_url(q->s->base, path, p, p->offset, &url)) == MV_OK)
         add_link(&w, "self", &url);
-    if (rc == MV_OK && p->count && p->offset + pg->n < pg->total && (rc = page_url(q, path, p, p->offset + p->count, &url)) == MV_OK)
+    if (rc == MV_OK && p->count && p->offset + pg->n < pg->total && (rc = mvc_fs_page_url(q->s->base, path, p, p->offset + p->count, &url)) == MV_OK)
         add_link(&w, "next", &url);
     if (rc == MV_OK && p->offset > 0 &&
-        (rc = page_url(q, path, p, p->offset > p->count ? p->offset - p->count : 0, &url)) == MV_OK)
+        (rc = mvc_fs_page_url(q->s->base, path, p, p->offset > p->count ? p->offset - p->count : 0, &url)) == MV_OK)
         add_link(&w, "previous", &url);
     mv_jw_arr_end(&w);
     if (rc == MV_OK && pg->n) {

@@ -11,6 +11,7 @@
 #include "medvault/mv_client.h"
 #include "medvault/mv_credential.h"
 #include "medvault/mv_fhir_server.h"
+#include "medvault/mv_buf.h"
 #include "medvault/mv_http.h"
 
 #include "loopback.h"
@@ -55,6 +56,38 @@ mv_err mvc_fs_sync(struct fs *s) __attribute__((warn_unused_result));
 int mvc_fs_http_date(const char *last_updated, char *out, size_t cap);
 
 /* ---- fhir_server_bundle.c ---- */
+#define FS_VALUE_MAX 256  /* a search parameter's value, with its NUL */
+#define FS_MAX_CMP 4      /* comparisons of one date parameter (a range takes two) */
+#define FS_INSTANT_MAX 35 /* "YYYY-MM-DDThh:mm:ss.sssssssssZ" and a little */
+
+enum cmp_op { OP_EQ, OP_GT, OP_GE, OP_LT, OP_LE };
+
+/* One date comparison: the field's first strlen(v) characters against v, so a value of
+ * lower precision ("2026-12") compares as the whole period it names (FHIR's implicit range). */
+struct cmp {
+    enum cmp_op op;
+    char v[FS_INSTANT_MAX + 1];
+};
+
+/* The parameters of a search or history request, as understood. */
+struct params {
+    char id[FS_VALUE_MAX], patient[FS_VALUE_MAX], code[FS_VALUE_MAX], status[FS_VALUE_MAX];
+    const char *patient_name; /* "patient" or "subject", as the client wrote it (for the links) */
+    struct cmp updated[FS_MAX_CMP], date[FS_MAX_CMP];
+    size_t n_updated, n_date;
+    size_t count, offset;
+};
+
+/* Reads a NUL-terminated query string (what follows '?') into *p. history:
+ * only the paging parameters apply. An unknown parameter is an error unless lenient (then
+ * it is ignored). 0, or -1 with why[0..cap) set (names at most 31 characters of the
+ * parameter, never its value). Fuzzed by tests/fuzz/fuzz_fhir_search.c. */
+int mvc_fs_params_parse(const char *qs, int history, int lenient, struct params *p, char *why, size_t cap);
+/* Writes base + path + "?" + p's parameters in a fixed order, then _count and _offset = offset,
+ * values percent-encoded, into out (reset first): what mvc_fs_params_parse reads back as p. */
+mv_err mvc_fs_page_url(const char *base, const char *path, const struct params *p, size_t offset, mv_buf *out)
+    __attribute__((warn_unused_result));
+
 /* GET /type?params: a searchset Bundle (docs/fhir-server.md, "Search"). */
 void mvc_fs_search(struct fs_req *q, const char *type);
 /* GET /type/id/_history: a history Bundle of every version, newest first. */
