@@ -35,7 +35,7 @@ AUTH="Authorization: Bearer $TOKEN"
 pass "fhir serve listens on loopback only, token in a 0600 file"
 
 # status URL [CURL ARGS...] : the HTTP status of one request.
-status() { local u=$1; shift; curl -s -o "$TMP/body" -w '%{http_code}' "$@" "$u"; }
+status() { local u=$1; shift; curl -s -m 60 -o "$TMP/body" -w '%{http_code}' "$@" "$u"; }
 [ "$(status "$BASE/healthz")" = 200 ] || fail "/healthz"
 [ "$(status "$BASE/metadata")" = 401 ] || fail "/metadata without the token was not refused"
 grep -q '"resourceType":"OperationOutcome"' "$TMP/body" || fail "the 401 is not an OperationOutcome"
