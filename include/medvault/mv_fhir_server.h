@@ -6,12 +6,13 @@
  * vread, create (POST /Type), update (PUT /Type/id, If-Match: W/"n"), history of an
  * instance (GET /Type/id/_history), and search of a type (GET /Type?...) by _id, patient,
  * subject, _lastUpdated, date, code and status with _count/_offset paging. Built in:
- * GET /healthz and GET /metrics (request counts and latencies only).
+ * GET /healthz, and GET /metrics (request counts and latencies only, and only with the
+ * token: even they tell one person's record activity).
  *
  * Access control:
  *   - it listens on a 127.x.y.z address only, and refuses a Host header other than its
  *     own address or localhost (421: DNS rebinding);
- *   - every request but /healthz and /metrics must carry "Authorization: Bearer T", T the
+ *   - every request but /healthz must carry "Authorization: Bearer T", T the
  *     session token made at start (32 random bytes in hex, compared in constant time,
  *     written to token_file with mode 0600 or printed), else 401 with an OperationOutcome;
  *   - a body over 64 KiB is buffered only for a request that carries the token; no body

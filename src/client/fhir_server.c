@@ -608,6 +608,10 @@ mv_err mv_fhir_server_run(const mv_fhir_server_config *cfg)
         .body_gate_ctx = s,
         .content_types = body_types,
         .max_connections = MV_FHIR_SERVER_MAX_CONNECTIONS,
+        /* Even the request counter is one person's record activity (each 201 a resource
+         * stored): /metrics is for the token's holder only. */
+        .metrics_token = s->token,
+        .metrics_private_only = 1,
     };
     if ((rc = mvc_loopback_start(&s->lb, &hc, FS_COMPONENT)) != MV_OK)
         goto out;

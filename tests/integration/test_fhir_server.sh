@@ -55,10 +55,13 @@ pass "401/421/413 before any record is touched"
 MV_FHIR_BASE="$BASE" MV_FHIR_TOKEN="$TOKEN" node "$repo/tests/browser/fhir_client.mjs" || fail "tests/browser/fhir_client.mjs"
 pass "fhir-kit-client session: capabilities, create, read, If-Match 412, update, vread, paged search, history, OperationOutcome"
 
-# /metrics shows request counts and latencies, nothing about the records.
-curl -s "$BASE/metrics" > "$TMP/metrics"
+# /metrics: only for the token's holder, and then the HTTP server's own counters (requests,
+# latencies, refusals), nothing about the records.
+[ "$(status "$BASE/metrics")" = 401 ] || fail "/metrics without the token was served"
+curl -s -m 60 -H "$AUTH" "$BASE/metrics" > "$TMP/metrics"
 grep -q '^medvault_fhir_http_requests_total{code="201"}' "$TMP/metrics" || fail "/metrics lacks the request counter"
-[ -z "$(grep -v '^#' "$TMP/metrics" | grep -v '_http_request')" ] || fail "/metrics shows more than request counts: $(grep -v '^#' "$TMP/metrics" | grep -v '_http_request' | head -3)"
+others=$(grep -v '^#' "$TMP/metrics" | grep -v '^medvault_fhir_http_' || true)
+[ -z "$others" ] || fail "/metrics shows more than the HTTP server's own counters: $(echo "$others" | head -3)"
 
 stop_pid "$SERVE"
 pass "fhir serve stops cleanly on SIGTERM"
