@@ -184,6 +184,18 @@ static void send_resource(struct fs_req *q, int status, const char *type, const 
 
 /* ---------- interactions ---------- */
 
+/* 1 if the media type m[0..n) (parameters already cut off, spaces trimmed) is one this
+ * server produces or accepts: FHIR's JSON type, plain JSON, or a wildcard over them. */
+static int json_media(const char *m, size_t n, int wildcard_ok)
+{
+    static const char *const ok[] = {FS_MEDIA, "application/json", "application/json+fhir", "*/*", "application/*"};
+    size_t last = wildcard_ok ? sizeof ok / sizeof ok[0] : 3;
+    for (size_t i = 0; i < last; i++)
+        if (strlen(ok[i]) == n && !strncasecmp(m, ok[i], n))
+            return 1;
+    return 0;
+}
+
 static void handle_read(struct fs_req *q, const char *type, const char *id, uint32_t version)
 {
     struct found f;
@@ -233,6 +245,11 @@ static void handle_put(struct fs_req *q, const char *type, const char *id)
 {
     uint32_t want = 0;
     mv_fhir_put_result res;
+    const char *ct = mv_http_header(q->r, "Content-Type");
+    if (!ct || !json_media(ct, strcspn(ct, "; \t"), 0)) {
+        mvc_fs_outcome(q->resp, 415, "not-supported", "a body must be application/fhir+json");
+        return;
+    }
     if (if_match(q->r, &want) != 0) {
         mvc_fs_outcome(q->resp, 400, "invalid", "If-Match must be a version ETag such as W/\"1\"");
         return;
@@ -357,18 +374,6 @@ static void handle_metadata(struct fs_req *q)
 
 /* ---------- negotiation and routing ---------- */
 
-/* 1 if the media type m[0..n) (parameters already cut off, spaces trimmed) is one this
- * server produces or accepts: FHIR's JSON type, plain JSON, or a wildcard over them. */
-static int json_media(const char *m, size_t n, int wildcard_ok)
-{
-    static const char *const ok[] = {FS_MEDIA, "application/json", "application/json+fhir", "*/*", "application/*"};
-    size_t last = wildcard_ok ? sizeof ok / sizeof ok[0] : 3;
-    for (size_t i = 0; i < last; i++)
-        if (strlen(ok[i]) == n && !strncasecmp(m, ok[i], n))
-            return 1;
-    return 0;
-}
-
 /* 1 if some media range of an Accept header value is one json_media takes (q=0 ranges too:
  * a client that refuses JSON outright is rare enough to answer anyway). */
 static int accept_ok(const char *h)
@@ -388,7 +393,8 @@ static int accept_ok(const char *h)
 }
 
 /* Content negotiation (FHIR R4 http.html, "Content Types and encodings"): _format overrides
- * Accept; only JSON is produced (406 otherwise). A body must be JSON (415 otherwise). */
+ * Accept; only JSON is produced (406 otherwise). (A body's type is create's and update's
+ * concern: handle_put.) */
 static int negotiate(struct fs_req *q)
 {
     char fmt[64];
@@ -405,15 +411,6 @@ static int negotiate(struct fs_req *q)
     } else if (mv_http_header(q->r, "Accept") && !accept_ok(mv_http_header(q->r, "Accept"))) {
         mvc_fs_outcome(q->resp, 406, "not-supported", "only application/fhir+json is served");
         return -1;
-    }
-    /* A Content-Type on a GET without a body says nothing: only a body's type matters. */
-    const char *ct = mv_http_header(q->r, "Content-Type");
-    if (q->r->body_len || !strcmp(q->r->method, "POST") || !strcmp(q->r->method, "PUT")) {
-        size_t n = ct ? strcspn(ct, "; \t") : 0;
-        if (!ct || !json_media(ct, n, 0)) {
-            mvc_fs_outcome(q->resp, 415, "not-supported", "a body must be application/fhir+json");
-            return -1;
-        }
     }
     return 0;
 }
@@ -487,6 +484,13 @@ static void dispatch(struct fs_req *q)
         return;
     }
     const char *type = seg[0];
+    /* "_search", "_history" (of a type) and "$operation" segments are FHIR's, just not offered. */
+    int special = (n >= 2 && (seg[1][0] == '_' || seg[1][0] == '$')) || (n >= 3 && seg[2][0] == '$');
+    if (special) {
+        mvc_fs_outcome(q->resp, 405, "not-supported",
+                       "not implemented here: see GET /metadata for the interactions this server offers");
+        return;
+    }
     if (n >= 2 && !mv_fhir_id_ok(seg[1], strlen(seg[1]))) {
         mvc_fs_outcome(q->resp, 404, "not-found", "not a FHIR id ([A-Za-z0-9-.]{1,64})");
         return;

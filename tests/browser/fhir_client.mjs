@@ -67,7 +67,8 @@ try {
     const h = headers(patient);
     assert.equal(h.get('etag'), 'W/"1"');
     assert.equal(h.get('location'), `${baseUrl}/Patient/${patient.id}/_history/1`);
-    assert.ok(h.get('last-modified'), 'Last-Modified is set');
+    assert.equal(new Date(h.get('last-modified')).getTime(),
+      Math.floor(Date.parse(patient.meta.lastUpdated) / 1000) * 1000, 'Last-Modified is meta.lastUpdated');
     assert.match(h.get('content-type'), /^application\/fhir\+json/);
   });
 

@@ -50,7 +50,16 @@ head -c $((100 << 10)) /dev/zero | tr '\0' ' ' > "$TMP/100k"
 head -c $((17 << 20)) /dev/zero | tr '\0' ' ' > "$TMP/17m"
 [ "$(status "$BASE/Patient" -X POST -H "$AUTH" -H 'Content-Type: application/fhir+json' --data-binary @"$TMP/17m")" = 413 ] \
   || fail "a 17 MiB body was not refused with 413"
-pass "401/421/413 before any record is touched"
+[ "$(status "$BASE/Patient" -X POST -H "$AUTH" -H 'Content-Type: application/fhir+xml' -d '<Patient/>')" = 415 ] \
+  || fail "an XML body is not 415"
+grep -q '"resourceType":"OperationOutcome"' "$TMP/body" || fail "the 415 is not an OperationOutcome"
+for u in Patient/_history 'Patient/$everything' Patient/_search; do
+  [ "$(status "$BASE/$u" -H "$AUTH")" = 405 ] || fail "GET /$u is not 405"
+done
+[ "$(status "$BASE/Patient/_search" -X POST -H "$AUTH" -H 'Content-Type: application/x-www-form-urlencoded' -d 'a=b')" = 405 ] \
+  || fail "POST /Patient/_search is not 405"
+grep -q '"code":"not-supported"' "$TMP/body" || fail "the 405 is not an OperationOutcome"
+pass "401/421/413 before any record is touched; 405 for what is not offered"
 
 MV_FHIR_BASE="$BASE" MV_FHIR_TOKEN="$TOKEN" node "$repo/tests/browser/fhir_client.mjs" || fail "tests/browser/fhir_client.mjs"
 pass "fhir-kit-client session: capabilities, create, read, If-Match 412, update, vread, paged search, history, OperationOutcome"
