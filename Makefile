@@ -11,7 +11,7 @@ all: build
 setup:
 	@bash scripts/setup.sh
 
-# The browser tests' needs (Debian's chromium, playwright-core from tests/browser's lock file).
+# The browser tests' needs (Debian's chromium, playwright-core and fhir-kit-client from tests/browser's lock file).
 setup-browser:
 	@bash scripts/setup.sh --browser
 

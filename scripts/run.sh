@@ -9,7 +9,8 @@
 # the appointment; the doctor writes a prescription from the formulary (another doctor without
 # the delegation is refused); the patient shares it with a second doctor and revokes; a
 # suspended doctor is refused by the key servers and served decoys by the storage server; an
-# intruder without credentials gets a decoy whose metadata is invented and raises an alert; every
+# intruder without credentials gets a decoy whose metadata is invented and raises an alert; a
+# doctor's records are read through FHIR's REST API (`medvault fhir serve`); every
 # service's audit log verifies after the stop. The run prints where the admin dashboard can be
 # opened and stops everything (MV_RUN_KEEP=1 keeps the deployment running until Ctrl-C).
 set -euo pipefail
@@ -215,6 +216,29 @@ for _ in $(seq 50); do
 done
 echo "the hospital's alert log (also on the dashboard, and to a webhook and syslog when configured):"
 "$MV" alerts --user "$ADMIN"
+
+say "FHIR: dr-chen's records through FHIR's REST API (medvault fhir serve, loopback, bearer token)"
+"$MV" fhir serve --deployment "$DEP" --user "$TMP/dr-chen" --token-file "$TMP/fhir.token" \
+  --port-file "$TMP/fhir.port" > "$TMP/fhir.out" 2> "$TMP/fhir.err" &
+FHIR_PID=$!
+for _ in $(seq 200); do [ -s "$TMP/fhir.port" ] && break; sleep 0.1; done
+[ -s "$TMP/fhir.port" ] || { cat "$TMP/fhir.err" >&2; echo "medvault fhir serve did not start" >&2; exit 1; }
+FHIR="http://127.0.0.1:$(cat "$TMP/fhir.port")"
+fhir_get() { curl -s -m 60 -H "Authorization: Bearer $(cat "$TMP/fhir.token")" "$FHIR/$1"; }
+head -1 "$TMP/fhir.out"
+fhir_get "MedicationRequest?_count=2" > "$TMP/fhir-search.json"
+python3 - "$TMP/fhir-search.json" <<'PY'
+import json, sys
+b = json.load(open(sys.argv[1]))
+nxt = [l["url"] for l in b["link"] if l["relation"] == "next"]
+print("GET /MedicationRequest?_count=2: a searchset Bundle, total %d, %d entries on this page, next: %s"
+      % (b["total"], len(b.get("entry", [])), nxt[0].split("?", 1)[1] if nxt else "none"))
+for e in b.get("entry", []):
+    r = e["resource"]
+    print("  %s version %s, %s" % (e["fullUrl"], r["meta"]["versionId"], r["medicationCodeableConcept"]["coding"][0]["display"]))
+PY
+echo "curl -H 'Authorization: Bearer ...' $FHIR/metadata: $(fhir_get metadata | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["resourceType"], "FHIR", d["fhirVersion"])')"
+kill -TERM "$FHIR_PID"; wait "$FHIR_PID"
 
 say "dashboards"
 URL=$("$MV" dashboard --user "$ADMIN")

@@ -3,7 +3,7 @@
 # Called by `make run` and `make check`; safe to run again.
 # --bench also installs the peers bench/peers.sh compares against (restic, borgbackup).
 # --browser also installs what the browser tests need (tests/browser: Debian's chromium, node
-# and npm if missing, and playwright-core from tests/browser/package-lock.json).
+# and npm if missing, and playwright-core and fhir-kit-client from tests/browser/package-lock.json).
 set -euo pipefail
 
 bench=0
@@ -34,9 +34,11 @@ if [ "$browser" = 1 ]; then
   command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 fi
 
-# playwright-core for the browser tests, pinned by package-lock.json (only when missing).
+# playwright-core for the browser tests and fhir-kit-client for the FHIR server's test, pinned by
+# package-lock.json (only when one is missing, so a lock file that gained a package installs it).
 browser_modules() {
-  if [ "$browser" = 1 ] && [ ! -d "$repo/tests/browser/node_modules/playwright-core" ]; then
+  if [ "$browser" = 1 ] && { [ ! -d "$repo/tests/browser/node_modules/playwright-core" ] ||
+    [ ! -d "$repo/tests/browser/node_modules/fhir-kit-client" ]; }; then
     echo "setup: installing the browser test dependencies (npm ci in tests/browser)"
     npm ci --prefix "$repo/tests/browser" --no-audit --no-fund
   fi

@@ -163,6 +163,8 @@ int cmd_stepup(int argc, char **argv);
  * wait for an admin, collect, run again (cmd_stepup.c). */
 void cli_stepup_hint(const char *what, int bulk);
 int cmd_ui(int argc, char **argv);
+/* `medvault fhir serve` (cmd_fhir.c). */
+int cmd_fhir(int argc, char **argv);
 int cmd_honeytoken(int argc, char **argv);
 
 #endif

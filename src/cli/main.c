@@ -37,6 +37,7 @@ static const cli_cmd commands[] = {
     {"stepup", cmd_stepup, "step up (device key or admin approval) when storage asks; approve/deny (admins)"},
     {"dashboard", cmd_dashboard, "log a browser into the admin dashboard"},
     {"ui", cmd_ui, "your local web UI: appointments, records (decrypted here), sharing, prescriptions"},
+    {"fhir", cmd_fhir, "your records through FHIR's REST API: `fhir serve` on loopback"},
     {"honeytoken", cmd_honeytoken, "plant and list honeytoken records on the storage server (admins)"},
     {NULL, NULL, NULL},
 };

@@ -14,17 +14,18 @@
 
 #include "medvault/mv_client.h"
 #include "medvault/mv_codec.h"
-#include "medvault/mv_crypto.h"
 #include "medvault/mv_daemon.h"
 #include "medvault/mv_html.h"
 #include "medvault/mv_http.h"
 #include "medvault/mv_json.h"
 #include "medvault/mv_log.h"
 #include "medvault/mv_mem.h"
-#include "medvault/mv_metrics.h"
 
 static const char CSP[] = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
                           "frame-ancestors 'none'; base-uri 'none'";
+
+/* The session and CSRF values are made by mvc_loopback_random_hex. */
+_Static_assert(MV_UI_TOKEN_HEX == MVC_LOOPBACK_TOKEN_HEX, "the UI's token length is loopback.h's");
 
 uint64_t mvc_ui_now_s(void)
 {
@@ -46,16 +47,6 @@ int mvc_ui_is_mrn(const char *s)
               s[i] == '-'))
             return 0;
     return 1;
-}
-
-static mv_err random_hex(char out[MV_UI_TOKEN_HEX + 1])
-{
-    uint8_t r[MV_UI_TOKEN_HEX / 2];
-    mv_err rc = mv_random_bytes(r, sizeof r);
-    if (rc == MV_OK)
-        rc = mv_hex_encode(out, MV_UI_TOKEN_HEX + 1, r, sizeof r);
-    mv_wipe(r, sizeof r);
-    return rc;
 }
 
 void mvc_ui_fmt_time(uint64_t t, char *out, size_t cap)
@@ -93,27 +84,13 @@ void mvc_ui_short_key(const char *hex, char out[17])
 
 /* ---------- the client handle ---------- */
 
-/* Opens the long-lived client, or re-opens it once the credential is past half its lifetime
- * (mv_client_open renews it then) and at most once a minute. Caller holds u->lock. */
+/* The long-lived client (loopback.h: re-opened to renew the credential). Caller holds u->lock. */
 static mv_err ui_client(struct ui *u, char *why, size_t cap)
 {
-    uint64_t now = mvc_ui_now_s();
-    if (u->client) {
-        if (u->cred.expires_at <= u->cred.issued_at ||
-            now < u->cred.issued_at + (u->cred.expires_at - u->cred.issued_at) / 2 ||
-            now < u->last_open + REOPEN_RETRY_SECONDS)
-            return MV_OK;
-        mv_client_close(u->client);
-        u->client = NULL;
-    }
-    u->last_open = now;
-    mv_err rc = mv_client_open(u->cfg->deployment_path, u->cfg->user_dir, NULL, &u->client);
-    if (rc != MV_OK) {
-        u->client = NULL;
-        snprintf(why, cap, "cannot open the client for %s: %s", u->cfg->user_dir, mv_strerror(rc));
+    mv_err rc = mvc_loopback_client(u->cfg->deployment_path, u->cfg->user_dir, &u->client, &u->cred, &u->last_open,
+                                    why, cap);
+    if (rc != MV_OK)
         return rc;
-    }
-    mv_client_whoami(u->client, &u->cred, NULL);
     return mv_hex_encode(u->me, sizeof u->me, u->cred.subject, 32);
 }
 
@@ -356,7 +333,7 @@ static void handle_logout(struct req *q)
 {
     char cookie[MV_HTTP_HEADER_VALUE_MAX];
     /* A new session value logs every browser out; the login URL keeps working. */
-    if (random_hex(q->u->session) != MV_OK) {
+    if (mvc_loopback_random_hex(q->u->session) != MV_OK) {
         mvc_ui_page_error(q, 500, "Error", "no randomness");
         return;
     }
@@ -367,12 +344,6 @@ static void handle_logout(struct req *q)
 }
 
 /* ---------- dispatch ---------- */
-
-static int host_ok(const struct ui *u, const mv_http_request *r)
-{
-    const char *h = mv_http_header(r, "Host");
-    return h && (!strcmp(h, u->host_ip) || !strcmp(h, u->host_local));
-}
 
 /* path = prefix + 32 hex id + suffix: copies the id. */
 static int match_id(const char *path, const char *prefix, const char *suffix, char id[33])
@@ -476,7 +447,7 @@ static void handler(void *ctx, const mv_http_request *r, mv_http_response *resp)
     pthread_mutex_lock(&u->lock);
     if (!u->ready) {
         mv_http_respond_json_error(resp, 503, "starting");
-    } else if (!host_ok(u, r)) {
+    } else if (!mvc_loopback_host_ok(&u->lb, r)) {
         /* A page reached under another name (DNS rebinding) must not be served. */
         mv_http_respond_json_error(resp, 421, "wrong Host: use the printed address");
     } else {
@@ -514,77 +485,45 @@ int mv_ui_listen_ok(const char *listen)
     return v[0] == 127;
 }
 
-static int token_ok(const char *t)
-{
-    size_t n = strlen(t);
-    if (n < 32 || n > 256)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!((t[i] >= 'A' && t[i] <= 'Z') || (t[i] >= 'a' && t[i] <= 'z') || (t[i] >= '0' && t[i] <= '9') ||
-              t[i] == '-' || t[i] == '_' || t[i] == '.'))
-            return 0;
-    return 1;
-}
-
 mv_err mv_ui_run(const mv_ui_config *cfg)
 {
     struct ui *u = NULL;
-    mv_http_server *srv = NULL;
-    mv_metrics *metrics = NULL;
     char why[320] = "";
     mv_err rc;
     if (!cfg || !cfg->deployment_path || !cfg->user_dir)
         return MV_ERR_INVAL;
     const char *listen = cfg->listen ? cfg->listen : "127.0.0.1:0";
-    if (!mv_ui_listen_ok(listen)) {
-        mv_log(MV_LOG_ERROR, COMPONENT, "the UI listens on loopback only (127.x.y.z:PORT), not %s", listen);
-        return MV_ERR_INVAL;
-    }
-    if (cfg->token && !token_ok(cfg->token))
-        return MV_ERR_INVAL;
-    /* Decrypted records pass through this process: no core dumps, no ptrace by others. */
-    mv_daemon_harden();
-    mv_daemon_block_signals();
+    if ((rc = mvc_loopback_prepare(listen, COMPONENT)) != MV_OK)
+        return rc;
     if (!(u = mv_calloc(1, sizeof *u)))
         return MV_ERR_NOMEM;
     u->cfg = cfg;
     pthread_mutex_init(&u->lock, NULL);
-    if ((rc = random_hex(u->session)) != MV_OK || (rc = random_hex(u->csrf)) != MV_OK)
-        goto out;
-    if (cfg->token)
-        snprintf(u->token, sizeof u->token, "%s", cfg->token);
-    else if ((rc = random_hex(u->token)) != MV_OK)
+    if ((rc = mvc_loopback_random_hex(u->session)) != MV_OK || (rc = mvc_loopback_random_hex(u->csrf)) != MV_OK ||
+        (rc = mvc_loopback_token(cfg->token, u->token, sizeof u->token)) != MV_OK)
         goto out;
     if ((rc = ui_client(u, why, sizeof why)) != MV_OK) {
         mv_log(MV_LOG_ERROR, COMPONENT, "%s", why);
         goto out;
     }
-    /* /healthz and /metrics (request counts and latencies) as every medvault server has. */
-    if ((rc = mv_metrics_new(&metrics)) != MV_OK)
-        goto out;
     mv_http_config hc = {
         .listen = listen,
         .max_body = BODY_MAX,
         .threads = 2,
         .handler = handler,
         .ctx = u,
-        .metrics = metrics,
         .component = "medvault_ui",
     };
-    if ((rc = mv_http_server_start(&hc, &srv)) != MV_OK) {
-        mv_log(MV_LOG_ERROR, COMPONENT, "cannot listen on %s: %s", listen, mv_strerror(rc));
+    /* The handler answers 503 until ready is set under the lock, so lb's fields (written by
+     * mvc_loopback_start while the server may already serve) are read only after that. */
+    if ((rc = mvc_loopback_start(&u->lb, &hc, COMPONENT)) != MV_OK)
         goto out;
-    }
-    unsigned port = mv_http_server_port(srv);
-    char ip[16];
-    snprintf(ip, sizeof ip, "%.*s", (int)(strchr(listen, ':') - listen), listen);
+    unsigned port = u->lb.port;
     pthread_mutex_lock(&u->lock);
     snprintf(u->cookie_name, sizeof u->cookie_name, "mv_ui_%u", port);
-    snprintf(u->host_ip, sizeof u->host_ip, "%s:%u", ip, port);
-    snprintf(u->host_local, sizeof u->host_local, "localhost:%u", port);
     u->ready = 1;
     pthread_mutex_unlock(&u->lock);
-    printf("medvault ui: open http://%s:%u/login?token=%s\n", ip, port, u->token);
+    printf("medvault ui: open http://%s:%u/login?token=%s\n", u->lb.ip, port, u->token);
     fflush(stdout);
     if (mv_daemon_write_port(cfg->port_file, (uint16_t)port) != 0)
         mv_log(MV_LOG_WARN, COMPONENT, "cannot write the port file");
@@ -593,8 +532,7 @@ mv_err mv_ui_run(const mv_ui_config *cfg)
     mv_log(MV_LOG_INFO, COMPONENT, "shutting down");
     rc = MV_OK;
 out:
-    mv_http_server_stop(srv);
-    mv_metrics_free(metrics);
+    mvc_loopback_stop(&u->lb);
     mv_client_close(u->client);
     pthread_mutex_destroy(&u->lock);
     mv_wipe(u, sizeof *u);

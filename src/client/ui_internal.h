@@ -15,13 +15,14 @@
 #include "medvault/mv_json.h"
 #include "medvault/mv_ui.h"
 
+#include "loopback.h"
+
 #define COMPONENT "ui"
 #define APP "medvault"
 #define BODY_MAX ((size_t)64 << 10)
 #define JSON_MAX ((size_t)16 << 20)
 #define RECORD_MAX ((size_t)64 << 20)
 #define DELEGATION_SECONDS (7u * 24 * 3600)
-#define REOPEN_RETRY_SECONDS 60
 #define MAX_PEOPLE 64
 
 struct ui {
@@ -36,7 +37,7 @@ struct ui {
     char session[MV_UI_TOKEN_HEX + 1];
     char csrf[MV_UI_TOKEN_HEX + 1];
     char cookie_name[24];            /* mv_ui_PORT */
-    char host_ip[24], host_local[24]; /* accepted Host headers */
+    mvc_loopback lb;                 /* the server, its port and the Host values it accepts */
     char flash[512];
     char flash_href[64];
     int flash_ok;
