@@ -296,18 +296,42 @@ static int matches(const mvc_findex *x, const struct fx_ent *e, const mv_fhir_qu
     return 1;
 }
 
-static const struct fx_ent *sort_base;
-static int newest_first;
+/* What a match is sorted by, copied out of its entry so that qsort needs no context. */
+struct hit {
+    uint64_t created;
+    uint32_t version;
+    uint8_t rid[16];
+    size_t k; /* the entry's index */
+};
 
-static int ent_cmp(const void *a, const void *b)
+static int hit_cmp(const void *a, const void *b)
 {
-    const struct fx_ent *x = &sort_base[*(const size_t *)a], *y = &sort_base[*(const size_t *)b];
-    int r;
+    const struct hit *x = a, *y = b;
     if (x->created != y->created)
-        r = x->created < y->created ? -1 : 1;
-    else
-        r = memcmp(x->rid, y->rid, 16);
-    return newest_first ? -r : r;
+        return x->created < y->created ? -1 : 1;
+    return memcmp(x->rid, y->rid, 16);
+}
+
+static int hit_cmp_newest(const void *a, const void *b)
+{
+    return hit_cmp(b, a);
+}
+
+/* Newest version first (then the later created, then the higher record id). */
+static int hit_cmp_version(const void *a, const void *b)
+{
+    const struct hit *x = a, *y = b;
+    if (x->version != y->version)
+        return x->version > y->version ? -1 : 1;
+    return hit_cmp_newest(a, b);
+}
+
+static void hit_of(const struct fx_ent *ents, size_t k, struct hit *h)
+{
+    h->created = ents[k].created;
+    h->version = ents[k].version;
+    memcpy(h->rid, ents[k].rid, 16);
+    h->k = k;
 }
 
 mv_err mv_client_index_find(mv_client *c, const mv_fhir_query *q, mv_fhir_entry_fn fn, void *ctx, size_t *total)
@@ -320,22 +344,19 @@ mv_err mv_client_index_find(mv_client *c, const mv_fhir_query *q, mv_fhir_entry_
         return rc;
     size_t n = 0, m = 0;
     const struct fx_ent *ents = mvc_findex_entries(x, &n);
-    size_t *hit = mv_calloc(n ? n : 1, sizeof *hit);
+    struct hit *hit = mv_calloc(n ? n : 1, sizeof *hit);
     if (!hit)
         return MV_ERR_NOMEM;
     for (size_t k = 0; k < n; k++)
         if (matches(x, &ents[k], q))
-            hit[m++] = k;
-    /* qsort has no context argument in C17; the client is not thread-safe anyway. */
-    sort_base = ents;
-    newest_first = q && q->newest_first;
-    qsort(hit, m, sizeof *hit, ent_cmp);
+            hit_of(ents, k, &hit[m++]);
+    qsort(hit, m, sizeof *hit, q && q->newest_first ? hit_cmp_newest : hit_cmp);
     if (total)
         *total = m;
     size_t from = q ? q->offset : 0, lim = q && q->limit ? q->limit : SIZE_MAX;
     for (size_t i = from, sent = 0; i < m && sent < lim; i++, sent++) {
         mv_fhir_entry v;
-        mvc_findex_view(x, &ents[hit[i]], &v);
+        mvc_findex_view(x, &ents[hit[i].k], &v);
         if (fn(ctx, &v))
             break;
     }
@@ -382,16 +403,6 @@ mv_err mv_client_index_entry(mv_client *c, const uint8_t id[static MV_CLIENT_ID_
     return MV_OK;
 }
 
-static int version_cmp(const void *a, const void *b)
-{
-    const struct fx_ent *x = &sort_base[*(const size_t *)a], *y = &sort_base[*(const size_t *)b];
-    if (x->version != y->version)
-        return x->version > y->version ? -1 : 1;
-    if (x->created != y->created)
-        return x->created > y->created ? -1 : 1;
-    return -memcmp(x->rid, y->rid, 16);
-}
-
 mv_err mv_client_fhir_history(mv_client *c, const char *type, const char *id, mv_fhir_entry_fn fn, void *ctx)
 {
     mvc_findex *x = NULL;
@@ -402,18 +413,17 @@ mv_err mv_client_fhir_history(mv_client *c, const char *type, const char *id, mv
         return rc;
     size_t n = 0, m = 0;
     const struct fx_ent *ents = mvc_findex_entries(x, &n);
-    size_t *hit = mv_calloc(n ? n : 1, sizeof *hit);
+    struct hit *hit = mv_calloc(n ? n : 1, sizeof *hit);
     if (!hit)
         return MV_ERR_NOMEM;
     for (size_t k = 0; k < n; k++)
         if (!ents[k].gone && ents[k].kind && ents[k].version && !strcmp(ents[k].s[FS_ID], id) &&
             !strcmp(ents[k].s[FS_TYPE], type))
-            hit[m++] = k;
-    sort_base = ents;
-    qsort(hit, m, sizeof *hit, version_cmp);
+            hit_of(ents, k, &hit[m++]);
+    qsort(hit, m, sizeof *hit, hit_cmp_version);
     for (size_t i = 0; i < m; i++) {
         mv_fhir_entry v;
-        mvc_findex_view(x, &ents[hit[i]], &v);
+        mvc_findex_view(x, &ents[hit[i].k], &v);
         if (fn(ctx, &v))
             break;
     }
