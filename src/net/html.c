@@ -130,7 +130,9 @@ static const char STYLE[] =
     ".error{color:#a40e26;background:#ffebe9;padding:.5em .8em;border:1px solid #ffcecb}"
     ".ok{color:#1a7f37;background:#dafbe1;padding:.5em .8em;border:1px solid #aceebb}"
     "pre{background:#fff;border:1px solid #d0d7de;padding:.8em;overflow:auto;white-space:pre-wrap}"
-    "code{font-family:ui-monospace,monospace;font-size:.92em}";
+    "code{font-family:ui-monospace,monospace;font-size:.92em}"
+    ".nowrap{white-space:nowrap}form.filters label{margin-right:.5em}nav.pager{margin:.4em 0}"
+    "nav.pager>*{padding:0 .25em}details{margin:.6em 0}summary{cursor:pointer}";
 
 mv_err mv_html_begin(mv_buf *out, const char *app, const char *title, const mv_html_link *links, size_t n_links,
                      const char *current)
