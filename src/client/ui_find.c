@@ -89,21 +89,21 @@ static int date_ok(const char *s)
            (n < 8 || s[7] == '-');
 }
 
-/* 1..max from decimal text, else def. */
+/* 1..max from decimal text (any larger number is max), else def. */
 static size_t small_number(const char *s, size_t def, size_t max)
 {
-    size_t v = 0;
-    if (!s[0] || strlen(s) > 9 || !only(s, "09", ""))
+    uint64_t v = 0;
+    if (!s[0] || !only(s, "09", ""))
         return def;
-    for (; *s; s++)
-        v = v * 10 + (size_t)(*s - '0');
-    return v == 0 ? def : v > max ? max : v;
+    for (; *s && v <= max; s++)
+        v = v * 10 + (uint64_t)(*s - '0');
+    return v == 0 ? def : v > max ? max : (size_t)v;
 }
 
 /* Reads the filter; every refused value is dropped (and named in why), the rest still applies. */
 static void read_filter(const struct req *q, struct rec_filter *f, char *why, size_t cap)
 {
-    char num[16];
+    char num[32];
     size_t w = 0;
     memset(f, 0, sizeof *f);
 #define REFUSE(msg)                                                                                                    \
@@ -133,7 +133,8 @@ static void read_filter(const struct req *q, struct rec_filter *f, char *why, si
     }
 #undef REFUSE
     (void)param(q, "page", num, sizeof num);
-    f->page = small_number(num, 1, 1000000000);
+    /* Pages beyond this would need more records than a user has; it keeps offsets in range. */
+    f->page = small_number(num, 1, 10000000);
     (void)param(q, "limit", num, sizeof num);
     f->limit = small_number(num, PAGE_DEFAULT, PAGE_MAX);
 }
@@ -275,7 +276,7 @@ static void patient_cell(struct row_ctx *rc, const mv_fhir_entry *e)
     if (q->w.rc == MV_OK)
         q->w.rc = list_href(rc->href, &only_patient, 1);
     P(q, "<td><a href=\"%s\">%s</a>", q->w.rc == MV_OK ? (const char *)rc->href->ptr : "", shown);
-    if (e->mrn[0])
+    if (e->mrn[0] && !strstr(shown, e->mrn))
         P(q, " <span class=\"muted\">%s</span>", e->mrn);
     P(q, "</td>");
 }
