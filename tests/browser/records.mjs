@@ -170,4 +170,28 @@ await run('records-list', async (browser) => {
   for (const want of [`${pat.name[0].given[0]} ${pat.name[0].family}`, pat.gender, pat.birthDate, pat.identifier[1].value])
     if (!ps.includes(want)) throw new Error(`the Patient summary lacks "${want}": ${ps}`);
   await screenshot(page, 'ui-records-patient-record');
+
+  // The other common types: each one's main fields, as the NDJSON has them.
+  const main = {
+    MedicationRequest: (r) => [r.medicationCodeableConcept.text, r.dosageInstruction[0].text, r.authoredOn, r.status,
+      r.requester.display],
+    Condition: (r) => [r.code.text, r.clinicalStatus.coding[0].code, r.onsetDateTime],
+    Encounter: (r) => [r.type[0].text, r.period.start, r.class.code, r.status],
+    Immunization: (r) => [r.vaccineCode.text, r.occurrenceDateTime, r.status],
+    AllergyIntolerance: (r) => [r.code.text, r.criticality, r.reaction[0].manifestation[0].text],
+    // No view of its own: one row per member, markup shown as text.
+    Organization: (r) => [r.name, `${r.telecom[0].value} (${r.telecom[0].system})`],
+  };
+  for (const [type, fields] of Object.entries(main)) {
+    const r = ofType(type)[0];
+    if (!r) throw new Error(`the test data has no ${type}`);
+    await go(page, `${base}/records?q=${encodeURIComponent(r.id)}`);
+    await expectList(page, 1, 1, `search for ${type}/${r.id}`);
+    await page.locator('#records tr:has(td) td:nth-child(2) a').click();
+    await expectText(page, type, 'h1');
+    const text = await page.locator('#summary').innerText();
+    for (const want of fields(r)) if (!text.includes(want)) throw new Error(`the ${type} summary lacks "${want}": ${text}`);
+    expectNoProblems(page);
+    await screenshot(page, `ui-records-${type}`);
+  }
 });

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test_browser_ui.sh - runs tests/browser/ui.mjs (headless chromium) against two real `medvault ui`
 # processes (a doctor and a patient) over `medvault up`, and tests/browser/records.mjs against a
-# third doctor's UI after she stored 120 FHIR resources of 7 types from NDJSON files
+# third doctor's UI after she stored 121 FHIR resources of 8 types from NDJSON files
 # (bench/gen_fhir.py --ndjson, as a Bulk Data export writes them) with `medvault put`. Screenshots go to $MV_ARTIFACTS
 # (next to the binary: BUILD/artifacts/screenshots). Needs node, chromium and playwright-core
 # (`bash scripts/setup.sh --browser`, which `make check` runs).
@@ -30,14 +30,17 @@ admin medicine add --name Amoxicillin --form capsule --strength "500 mg" \
   --dosage "1 capsule three times daily for 7 days" --code AMOX500 > /dev/null
 admin appointment book --patient "$MRN" --department cardiology --doctor "$(key drone)" \
   --at $(($(date +%s) + 3600)) --place "Room 3" --reason "chest pain" > "$TMP/appt.json"
-# drthree's records: 120 resources of 7 types about the same synthetic patients (one seed).
+# drthree's records: 120 resources of 7 types about the same synthetic patients (one seed), and one more.
 for t in "Observation 40" "MedicationRequest 25" "Condition 20" "Encounter 15" "Patient 10" "Immunization 5" \
   "AllergyIntolerance 5"; do
   set -- $t
   python3 "$repo/bench/gen_fhir.py" --out "$TMP/ndjson" --type "$1" --count "$2" --ndjson --refs relative
 done
+# A type the UI has no view of (and markup in a value, which must show as text).
+echo '{"resourceType":"Organization","id":"org-1","active":true,"name":"Cardiology <b>Clinic</b> & Co","telecom":[{"system":"phone","value":"555-0100"}]}' \
+  > "$TMP/ndjson/Organization.ndjson"
 "$MV" put --user "$TMP/drthree" "$TMP"/ndjson/*.ndjson > "$TMP/put.out" 2> "$TMP/put.err" || fail "put of the NDJSON files: $(cat "$TMP/put.err")"
-[ "$(wc -l < "$TMP/put.out")" -eq 120 ] || fail "expected 120 records stored, got: $(tail -n 3 "$TMP/put.out" "$TMP/put.err")"
+[ "$(wc -l < "$TMP/put.out")" -eq 121 ] || fail "expected 121 records stored, got: $(tail -n 3 "$TMP/put.out" "$TMP/put.err")"
 declare -A URL
 for n in drone pat drthree; do
   "$MV" ui --user "$TMP/$n" > "$TMP/$n.ui.out" 2> "$TMP/$n.ui.err" &
@@ -52,4 +55,4 @@ MV_UI_RECORDS_URL=${URL[drthree]} MV_UI_NDJSON_DIR=$TMP/ndjson node "$repo/tests
   fail "tests/browser/records.mjs"
 n=$(ls "$MV_ARTIFACTS"/ui-*.png 2>/dev/null | wc -l)
 [ "$n" -ge 20 ] || fail "expected the UI's screenshots in $MV_ARTIFACTS, found $n"
-pass "local UI of a doctor and a patient, and the paged, searchable list of 120 FHIR records, in headless Chromium; $n screenshots in $MV_ARTIFACTS"
+pass "local UI of a doctor and a patient, and the paged, searchable list of 121 FHIR records, in headless Chromium; $n screenshots in $MV_ARTIFACTS"
