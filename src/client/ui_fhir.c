@@ -50,6 +50,15 @@ static void v_add(struct val *v, const char *s)
     v_addn(v, s, strlen(s));
 }
 
+/* Takes back what was appended since v->n was at (a separator that nothing followed). */
+static void v_cut(struct val *v, size_t at)
+{
+    if (at < v->n && !v->full) {
+        v->n = at;
+        v->s[at] = 0;
+    }
+}
+
 static void v_reset(struct val *v)
 {
     v->n = 0;
@@ -132,8 +141,26 @@ static void v_quantity(struct val *v, const mv_json *o)
     size_t at = v->n;
     v_add(v, " ");
     if (!v_member(v, o, "unit") && !v_member(v, o, "code")) {
-        v->n = at; /* no unit: no trailing space */
-        v->s[at] = 0;
+        v_cut(v, at); /* no unit: no trailing space */
+    }
+}
+
+/* The string members parts[] of o (each a string or an array of strings), in that order,
+ * sep between them: a HumanName's or an Address's parts. */
+static void v_parts(struct val *v, const mv_json *o, const char *const *parts, const char *sep)
+{
+    int any = 0;
+    for (; *parts; parts++) {
+        const mv_json *p = mv_json_get(o, *parts);
+        int arr = mv_json_type_of(p) == MV_JSON_ARRAY;
+        for (size_t k = 0, n = arr ? mv_json_len(p) : 1; k < n; k++) {
+            size_t l = 0;
+            const char *s = mv_json_str(arr ? mv_json_at(p, k) : p, &l);
+            if (s && l) {
+                v_add(v, any++ ? sep : "");
+                v_addn(v, s, l);
+            }
+        }
     }
 }
 
@@ -157,21 +184,9 @@ static void v_object(struct val *v, const mv_json *o, unsigned depth)
     } else if (mv_json_type_of(mv_json_get(o, "value")) == MV_JSON_NUMBER) { /* Quantity (Age, Duration, ...) */
         v_quantity(v, o);
     } else if (has(o, "family") || has(o, "given")) { /* HumanName */
-        if (!v_member(v, o, "text")) {
-            static const char *const parts[] = {"prefix", "given", "family", "suffix"};
-            int any = 0;
-            for (size_t i = 0; i < 4; i++) {
-                const mv_json *p = mv_json_get(o, parts[i]);
-                size_t n = mv_json_type_of(p) == MV_JSON_ARRAY ? mv_json_len(p) : 1;
-                for (size_t k = 0; k < n; k++) {
-                    const char *s = mv_json_str(mv_json_type_of(p) == MV_JSON_ARRAY ? mv_json_at(p, k) : p, &l);
-                    if (s && l) {
-                        v_add(v, any++ ? " " : "");
-                        v_addn(v, s, l);
-                    }
-                }
-            }
-        }
+        static const char *const parts[] = {"prefix", "given", "family", "suffix", NULL};
+        if (!v_member(v, o, "text"))
+            v_parts(v, o, parts, " ");
     } else if (has(o, "start") || has(o, "end")) { /* Period */
         if (!v_member(v, o, "start"))
             v_add(v, "?");
@@ -191,19 +206,8 @@ static void v_object(struct val *v, const mv_json *o, unsigned depth)
         if (!v_member(v, o, "display") && !(ref && v_patient_name(v, ref)))
             v_member(v, o, "reference");
     } else if (has(o, "line") || has(o, "city")) { /* Address */
-        static const char *const parts[] = {"line", "city", "district", "state", "postalCode", "country"};
-        int any = 0;
-        for (size_t i = 0; i < 6; i++) {
-            const mv_json *p = mv_json_get(o, parts[i]);
-            size_t n = mv_json_type_of(p) == MV_JSON_ARRAY ? mv_json_len(p) : 1;
-            for (size_t k = 0; k < n; k++) {
-                const char *s = mv_json_str(mv_json_type_of(p) == MV_JSON_ARRAY ? mv_json_at(p, k) : p, &l);
-                if (s && l) {
-                    v_add(v, any++ ? ", " : "");
-                    v_addn(v, s, l);
-                }
-            }
-        }
+        static const char *const parts[] = {"line", "city", "district", "state", "postalCode", "country", NULL};
+        v_parts(v, o, parts, ", ");
     } else if (has(o, "value") && (has(o, "system") || has(o, "type"))) { /* Identifier, ContactPoint */
         v_member(v, o, "value");
         size_t at = v->n;
@@ -213,8 +217,7 @@ static void v_object(struct val *v, const mv_json *o, unsigned depth)
         if (v->n == in)
             v_member(v, o, "system");
         if (v->n == in) { /* nothing says what kind of identifier: no parentheses */
-            v->n = at;
-            v->s[at] = 0;
+            v_cut(v, at);
         } else {
             v_add(v, ")");
         }
@@ -262,8 +265,7 @@ static void v_any(struct val *v, const mv_json *j, unsigned depth)
             size_t before = v->n;
             v_any(v, mv_json_at(j, i), depth + 1);
             if (v->n == before) { /* an empty element: no separator either */
-                v->n = at;
-                v->s[at] = 0;
+                v_cut(v, at);
             }
         }
         break;
