@@ -208,7 +208,7 @@ static void v_object(struct val *v, const mv_json *o, unsigned depth)
     } else if (has(o, "line") || has(o, "city")) { /* Address */
         static const char *const parts[] = {"line", "city", "district", "state", "postalCode", "country", NULL};
         v_parts(v, o, parts, ", ");
-    } else if (has(o, "value") && (has(o, "system") || has(o, "type"))) { /* Identifier, ContactPoint */
+    } else if (mv_json_type_of(mv_json_get(o, "value")) == MV_JSON_STRING) { /* Identifier, ContactPoint */
         v_member(v, o, "value");
         size_t at = v->n;
         v_add(v, " (");
@@ -246,6 +246,11 @@ static void v_any(struct val *v, const mv_json *j, unsigned depth)
 {
     size_t l = 0;
     const char *s;
+    /* The parser already caps nesting; this keeps the recursion's own bound in sight. */
+    if (depth > 4 * DEPTH_MAX) {
+        v_add(v, "\xe2\x80\xa6");
+        return;
+    }
     switch (mv_json_type_of(j)) {
     case MV_JSON_STRING:
         s = mv_json_str(j, &l);
@@ -258,17 +263,20 @@ static void v_any(struct val *v, const mv_json *j, unsigned depth)
     case MV_JSON_TRUE: v_add(v, "yes"); break;
     case MV_JSON_FALSE: v_add(v, "no"); break;
     case MV_JSON_NULL: break;
-    case MV_JSON_ARRAY:
+    case MV_JSON_ARRAY: {
+        int any = 0;
         for (size_t i = 0; i < mv_json_len(j); i++) {
             size_t at = v->n;
-            v_add(v, i ? "; " : "");
+            v_add(v, any ? "; " : "");
             size_t before = v->n;
             v_any(v, mv_json_at(j, i), depth + 1);
-            if (v->n == before) { /* an empty element: no separator either */
+            if (v->n == before) /* an empty element: no separator either */
                 v_cut(v, at);
-            }
+            else
+                any = 1;
         }
         break;
+    }
     case MV_JSON_OBJECT: v_object(v, j, depth); break;
     }
 }
