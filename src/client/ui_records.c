@@ -158,18 +158,54 @@ static void share_forms(struct req *q, const char *id, const mv_json *meta)
     mv_free(pp);
 }
 
-/* What the local index knows of this record: "Type/id, version N, updated T". */
-static void index_line(struct req *q, const uint8_t bid[16])
+#define VERSIONS_SHOWN 20
+
+struct versions_ctx {
+    struct req *q;
+    uint32_t current;
+    size_t n;
+};
+
+/* One version's link (the one on screen in bold), newest first. */
+static int version_link(void *ctx, const mv_fhir_entry *e)
 {
-    mv_fhir_entry e;
-    if (mv_client_index_entry(q->u->client, bid, &e) != MV_OK || !e.type[0] || !e.id[0])
-        return;
-    P(q, " <code>%s/%s</code>", e.type, e.id);
-    if (e.version)
-        P(q, ", version %u%s", (unsigned)e.version, e.latest ? "" : " (a later version exists)");
-    if (e.last_updated[0])
-        P(q, ", updated %s", e.last_updated);
+    struct versions_ctx *vc = ctx;
+    char hex[2 * MV_CLIENT_ID_BYTES + 1];
+    if (vc->n++ == VERSIONS_SHOWN) {
+        P(vc->q, " &hellip;");
+        return 1;
+    }
+    if (e->version == vc->current || mv_hex_encode(hex, sizeof hex, e->record_id, MV_CLIENT_ID_BYTES) != MV_OK)
+        P(vc->q, " <b>%u</b>", (unsigned)e->version);
+    else
+        P(vc->q, " <a href=\"/records/%s\">%u</a>", hex, (unsigned)e->version);
+    return 0;
+}
+
+/* What the local index knows of this record: "Type/id, version N, updated T". Returns 1 if
+ * it knows the record as a FHIR resource with an id (*e filled), else 0. */
+static int index_line(struct req *q, const uint8_t bid[16], mv_fhir_entry *e)
+{
+    if (mv_client_index_entry(q->u->client, bid, e) != MV_OK || !e->type[0] || !e->id[0])
+        return 0;
+    P(q, " <code>%s/%s</code>", e->type, e->id);
+    if (e->version)
+        P(q, ", version %u%s", (unsigned)e->version, e->latest ? "" : " (a later version exists)");
+    if (e->last_updated[0])
+        P(q, ", updated %s", e->last_updated);
     P(q, ".");
+    return 1;
+}
+
+/* Links to every version of e's resource when it has more than one. */
+static void versions_line(struct req *q, const mv_fhir_entry *e)
+{
+    struct versions_ctx vc = {.q = q, .current = e->version};
+    if (!e->version || (e->version == 1 && e->latest))
+        return;
+    P(q, "<p id=\"versions\">Versions:");
+    (void)!mv_client_fhir_history(q->u->client, e->type, e->id, version_link, &vc);
+    P(q, "</p>\n");
 }
 
 void mvc_ui_handle_record(struct req *q, const char *id)
@@ -181,6 +217,7 @@ void mvc_ui_handle_record(struct req *q, const char *id)
     mv_buf content, pp;
     mv_json *list = NULL, *doc = NULL;
     const mv_json *meta = NULL;
+    mv_fhir_entry entry;
     mv_buf_init(&content, RECORD_MAX);
     mv_buf_init(&pp, RECORD_MAX);
     if (mv_hex_decode_exact(bid, 16, id, 32) != MV_OK) {
@@ -206,13 +243,15 @@ void mvc_ui_handle_record(struct req *q, const char *id)
         snprintf(title, sizeof title, "%s", kind == MV_RECORD_FHIR ? "FHIR record" : "Attachment");
     mvc_ui_page_begin(q, title[0] ? title : "Record", NULL);
     P(q, "<p class=\"muted\">Record <code>%s</code>, decrypted on this computer.", id);
-    index_line(q, bid);
+    int indexed = index_line(q, bid, &entry);
     if (meta) {
         char t[64];
         mvc_ui_jtime(meta, "created", t, sizeof t);
         P(q, " Department %s, stored %s.", mvc_ui_js(meta, "department"), t);
     }
     P(q, "</p>\n");
+    if (indexed)
+        versions_line(q, &entry);
     if (doc) {
         mvc_ui_fhir_summary(q, doc);
         if (q->w.rc == MV_OK)

@@ -5,6 +5,8 @@
 //   MV_UI_RECORDS_URL   the login URL of the UI of a doctor who stored, and can read, exactly
 //                       the resources in MV_UI_NDJSON_DIR (nothing else)
 //   MV_UI_NDJSON_DIR    the FHIR Bulk Data NDJSON files (bench/gen_fhir.py --ndjson) she stored
+//   MV_UI_UPDATE        an NDJSON file of one Observation of those, changed, that she stored
+//                       after them (its version 2)
 //   MV_ARTIFACTS        screenshot directory (default build/artifacts/screenshots)
 // Every expected count is computed here from the NDJSON files, never taken from the page.
 import { readdirSync, readFileSync } from 'node:fs';
@@ -18,9 +20,11 @@ if (!/\/login\?token=[0-9a-f]{64}$/.test(url) || !dir) {
   process.exit(2);
 }
 
-const resources = readdirSync(dir)
-  .filter((f) => f.endsWith('.ndjson'))
-  .flatMap((f) => readFileSync(path.join(dir, f), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)));
+const ndjson = (f) => readFileSync(f, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+const stored = readdirSync(dir).filter((f) => f.endsWith('.ndjson')).flatMap((f) => ndjson(path.join(dir, f)));
+// What the list shows: the latest version of each resource (MV_UI_UPDATE: version 2 of one).
+const [v2] = process.env.MV_UI_UPDATE ? ndjson(process.env.MV_UI_UPDATE) : [];
+const resources = stored.map((r) => (v2 && r.id === v2.id ? v2 : r));
 const N = resources.length;
 const PAGE = 50; // the UI's default page size
 const CAP = 100; // the UI's largest page, whatever the URL asks
@@ -193,5 +197,24 @@ await run('records-list', async (browser) => {
     for (const want of fields(r)) if (!text.includes(want)) throw new Error(`the ${type} summary lacks "${want}": ${text}`);
     expectNoProblems(page);
     await screenshot(page, `ui-records-${type}`);
+  }
+
+  // A resource with two versions: the list shows the latest, its page links to version 1,
+  // which shows the old value and says that a later version exists.
+  if (v2) {
+    const v1 = stored.find((r) => r.id === v2.id);
+    await go(page, `${base}/records?q=${encodeURIComponent(v2.id)}`);
+    const [row] = await expectList(page, 1, 1, `the updated Observation ${v2.id}`);
+    await page.locator('#records tr:has(td) td:nth-child(2) a').click();
+    await expectText(page, 'version 2');
+    const text2 = await page.locator('#summary').innerText();
+    if (!text2.includes(`${v2.valueQuantity.value} ${v2.valueQuantity.unit}`)) throw new Error(`version 2 shows ${text2}`);
+    if (new URL(page.url()).pathname !== row.href) throw new Error('the row does not open the latest version');
+    await page.locator('#versions a', { hasText: '1' }).click();
+    await expectText(page, 'version 1 (a later version exists)');
+    const text1 = await page.locator('#summary').innerText();
+    if (!text1.includes(`${v1.valueQuantity.value} ${v1.valueQuantity.unit}`)) throw new Error(`version 1 shows ${text1}`);
+    expectNoProblems(page);
+    await screenshot(page, 'ui-records-version1');
   }
 });

@@ -41,6 +41,16 @@ echo '{"resourceType":"Organization","id":"org-1","active":true,"name":"Cardiolo
   > "$TMP/ndjson/Organization.ndjson"
 "$MV" put --user "$TMP/drthree" "$TMP"/ndjson/*.ndjson > "$TMP/put.out" 2> "$TMP/put.err" || fail "put of the NDJSON files: $(cat "$TMP/put.err")"
 [ "$(wc -l < "$TMP/put.out")" -eq 121 ] || fail "expected 121 records stored, got: $(tail -n 3 "$TMP/put.out" "$TMP/put.err")"
+# A changed Observation (another value) becomes its version 2.
+mkdir -p "$TMP/update"
+head -n 1 "$TMP/ndjson/Observation.ndjson" | python3 -c '
+import json, sys
+r = json.loads(sys.stdin.readline())
+r["valueQuantity"]["value"] = 12345
+print(json.dumps(r, separators=(",", ":")))' > "$TMP/update/Observation.ndjson"
+"$MV" put --user "$TMP/drthree" "$TMP/update/Observation.ndjson" > "$TMP/put2.out" 2> "$TMP/put2.err" ||
+  fail "put of the changed Observation: $(cat "$TMP/put2.err")"
+grep -q ' v2$' "$TMP/put2.out" || fail "the changed Observation did not become version 2: $(cat "$TMP/put2.out")"
 declare -A URL
 for n in drone pat drthree; do
   "$MV" ui --user "$TMP/$n" > "$TMP/$n.ui.out" 2> "$TMP/$n.ui.err" &
@@ -51,7 +61,7 @@ for n in drone pat drthree; do
 done
 MV_UI_DOCTOR_URL=${URL[drone]} MV_UI_PATIENT_URL=${URL[pat]} MV_UI_APPT=$(json_get "$TMP/appt.json" 'd["id"]') \
   MV_UI_OTHER_DOCTOR=$(key drtwo) node "$repo/tests/browser/ui.mjs" || fail "tests/browser/ui.mjs"
-MV_UI_RECORDS_URL=${URL[drthree]} MV_UI_NDJSON_DIR=$TMP/ndjson node "$repo/tests/browser/records.mjs" ||
+MV_UI_RECORDS_URL=${URL[drthree]} MV_UI_NDJSON_DIR=$TMP/ndjson MV_UI_UPDATE=$TMP/update/Observation.ndjson node "$repo/tests/browser/records.mjs" ||
   fail "tests/browser/records.mjs"
 n=$(ls "$MV_ARTIFACTS"/ui-*.png 2>/dev/null | wc -l)
 [ "$n" -ge 20 ] || fail "expected the UI's screenshots in $MV_ARTIFACTS, found $n"
