@@ -112,13 +112,13 @@ static void read_filter(const struct req *q, struct rec_filter *f, char *why, si
             w += (size_t)snprintf(why + w, cap - w, "%s%s", w ? " " : "", msg);                                        \
     } while (0)
     if (param(q, "q", f->text, sizeof f->text))
-        REFUSE("The search text was not used: at most 128 characters of text.");
-    if (param(q, "type", f->type, sizeof f->type) || (f->type[0] && strcmp(f->type, "-") && !only(f->type, "azAZ09", ""))) {
+        REFUSE("The search text was not used: at most 128 characters, and no control characters.");
+    if (param(q, "type", f->type, sizeof f->type) || (f->type[0] && strcmp(f->type, "-") && !only(f->type, "azAZ", ""))) {
         f->type[0] = 0;
         REFUSE("The type filter was not used: a FHIR resource type is letters only.");
     }
     if (param(q, "patient", f->patient, sizeof f->patient))
-        REFUSE("The patient filter was not used: at most 191 characters.");
+        REFUSE("The patient filter was not used: at most 191 characters, and no control characters.");
     if (param(q, "from", f->from, sizeof f->from) || (f->from[0] && !date_ok(f->from))) {
         f->from[0] = 0;
         REFUSE("The from date was not used: dates are YYYY-MM-DD.");
@@ -243,7 +243,6 @@ static void search_form(struct req *q, const struct rec_filter *f, const struct 
 struct row_ctx {
     struct req *q;
     mv_buf *href;
-    size_t rows;
 };
 
 /* The id a patient reference names ("Patient/X", "urn:uuid:X"), or "". */
@@ -304,7 +303,6 @@ static int row_cb(void *ctx, const mv_fhir_entry *e)
     else
         P(q, "<td class=\"num\">-</td>");
     P(q, "<td>%s</td></tr>\n", e->status);
-    rc->rows++;
     return q->w.rc != MV_OK;
 }
 
@@ -404,7 +402,6 @@ void mvc_ui_handle_records(struct req *q)
         P(q, ", found in this computer&#39;s index of what you can read.</p>\n");
         P(q, "<table id=\"records\"><tr><th>Type</th><th>Summary</th><th>Date</th><th>Patient</th>"
              "<th class=\"num\">Version</th><th>Status</th></tr>\n");
-        rows.rows = 0;
         if (q->w.rc == MV_OK && (rc = mv_client_index_find(u->client, &fq, row_cb, &rows, NULL)) != MV_OK)
             P(q, "<tr><td colspan=\"6\" class=\"error\">Cannot read the local index: %s</td></tr>\n", mv_strerror(rc));
         P(q, "</table>\n");
