@@ -292,61 +292,63 @@ struct type_view {
     const struct field *fields;
 };
 
+/* Per type, the fields a reader looks for first, in that order (mostly the elements FHIR R4
+ * marks as summary elements of each resource); a field absent from a resource has no row. */
 static const struct field PATIENT[] = {
-    {"Name", "name"},     {"Gender", "gender"},         {"Birth date", "birthDate"}, {"Identifiers", "identifier"},
-    {"Deceased", "deceased[x]"}, {"Address", "address"}, {"Telecom", "telecom"},     {"Marital status", "maritalStatus"},
-    {NULL, NULL}};
+    {"Name", "name"}, {"Gender", "gender"}, {"Birth date", "birthDate"}, {"Identifiers", "identifier"},
+    {"Deceased", "deceased[x]"}, {"Address", "address"}, {"Telecom", "telecom"},
+    {"Marital status", "maritalStatus"}, {NULL, NULL},
+};
 static const struct field OBSERVATION[] = {
-    {"Code", "code"},       {"Value", "value[x]"},           {"Components", "component"},
-    {"Effective", "effective[x]"}, {"Status", "status"},     {"Interpretation", "interpretation"},
-    {"Reference range", "referenceRange"}, {"Category", "category"}, {"Patient", "subject"},
-    {"Issued", "issued"},   {"Performer", "performer"},      {"Note", "note"},
-    {NULL, NULL}};
+    {"Code", "code"}, {"Value", "value[x]"}, {"Components", "component"}, {"Effective", "effective[x]"},
+    {"Status", "status"}, {"Interpretation", "interpretation"}, {"Reference range", "referenceRange"},
+    {"Category", "category"}, {"Patient", "subject"}, {"Issued", "issued"}, {"Performer", "performer"},
+    {"Note", "note"}, {NULL, NULL},
+};
 static const struct field MEDICATION_REQUEST[] = {
     {"Medication", "medication[x]"}, {"Dosage", "dosageInstruction"}, {"Quantity", "dispenseRequest.quantity"},
     {"Repeats allowed", "dispenseRequest.numberOfRepeatsAllowed"}, {"Authored on", "authoredOn"},
-    {"Status", "status"},   {"Intent", "intent"},            {"Requester", "requester"},
-    {"Patient", "subject"}, {"Reason", "reasonCode"},        {"Reason", "reasonReference"},
-    {"Note", "note"},       {NULL, NULL}};
+    {"Status", "status"}, {"Intent", "intent"}, {"Requester", "requester"}, {"Patient", "subject"},
+    {"Reason", "reasonCode"}, {"Reason", "reasonReference"}, {"Note", "note"}, {NULL, NULL},
+};
 static const struct field CONDITION[] = {
-    {"Code", "code"},       {"Clinical status", "clinicalStatus"}, {"Verification", "verificationStatus"},
-    {"Onset", "onset[x]"},  {"Abatement", "abatement[x]"},   {"Recorded", "recordedDate"},
-    {"Severity", "severity"}, {"Category", "category"},      {"Patient", "subject"},
-    {"Note", "note"},       {NULL, NULL}};
+    {"Code", "code"}, {"Clinical status", "clinicalStatus"}, {"Verification", "verificationStatus"},
+    {"Onset", "onset[x]"}, {"Abatement", "abatement[x]"}, {"Recorded", "recordedDate"}, {"Severity", "severity"},
+    {"Category", "category"}, {"Patient", "subject"}, {"Note", "note"}, {NULL, NULL},
+};
 static const struct field ENCOUNTER[] = {
-    {"Type", "type"},       {"Class", "class"},              {"Period", "period"},
-    {"Status", "status"},   {"Reason", "reasonCode"},        {"Patient", "subject"},
-    {"Service provider", "serviceProvider"}, {"Location", "location"}, {NULL, NULL}};
+    {"Type", "type"}, {"Class", "class"}, {"Period", "period"}, {"Status", "status"}, {"Reason", "reasonCode"},
+    {"Patient", "subject"}, {"Service provider", "serviceProvider"}, {"Location", "location"}, {NULL, NULL},
+};
 static const struct field PROCEDURE[] = {
-    {"Procedure", "code"},  {"Status", "status"},            {"Performed", "performed[x]"},
-    {"Reason", "reasonCode"}, {"Reason", "reasonReference"}, {"Body site", "bodySite"},
-    {"Outcome", "outcome"}, {"Performer", "performer"},      {"Location", "location"},
-    {"Patient", "subject"}, {"Note", "note"},                {NULL, NULL}};
+    {"Procedure", "code"}, {"Status", "status"}, {"Performed", "performed[x]"}, {"Reason", "reasonCode"},
+    {"Reason", "reasonReference"}, {"Body site", "bodySite"}, {"Outcome", "outcome"}, {"Performer", "performer"},
+    {"Location", "location"}, {"Patient", "subject"}, {"Note", "note"}, {NULL, NULL},
+};
 static const struct field IMMUNIZATION[] = {
-    {"Vaccine", "vaccineCode"}, {"Status", "status"},        {"Date", "occurrence[x]"},
-    {"Dose", "doseQuantity"}, {"Lot", "lotNumber"},           {"Site", "site"},
-    {"Route", "route"},     {"Primary source", "primarySource"}, {"Location", "location"},
-    {"Patient", "patient"}, {"Note", "note"},                {NULL, NULL}};
+    {"Vaccine", "vaccineCode"}, {"Status", "status"}, {"Date", "occurrence[x]"}, {"Dose", "doseQuantity"},
+    {"Lot", "lotNumber"}, {"Site", "site"}, {"Route", "route"}, {"Primary source", "primarySource"},
+    {"Location", "location"}, {"Patient", "patient"}, {"Note", "note"}, {NULL, NULL},
+};
 static const struct field ALLERGY[] = {
-    {"Substance", "code"},  {"Clinical status", "clinicalStatus"}, {"Verification", "verificationStatus"},
-    {"Type", "type"},       {"Category", "category"},        {"Criticality", "criticality"},
-    {"Reactions", "reaction"}, {"Onset", "onset[x]"},        {"Recorded", "recordedDate"},
-    {"Patient", "patient"}, {"Note", "note"},                {NULL, NULL}};
+    {"Substance", "code"}, {"Clinical status", "clinicalStatus"}, {"Verification", "verificationStatus"},
+    {"Type", "type"}, {"Category", "category"}, {"Criticality", "criticality"}, {"Reactions", "reaction"},
+    {"Onset", "onset[x]"}, {"Recorded", "recordedDate"}, {"Patient", "patient"}, {"Note", "note"}, {NULL, NULL},
+};
 static const struct field DIAGNOSTIC_REPORT[] = {
-    {"Report", "code"},     {"Status", "status"},            {"Effective", "effective[x]"},
-    {"Issued", "issued"},   {"Category", "category"},        {"Results", "result"},
-    {"Conclusion", "conclusion"}, {"Conclusion codes", "conclusionCode"}, {"Performer", "performer"},
-    {"Patient", "subject"}, {NULL, NULL}};
+    {"Report", "code"}, {"Status", "status"}, {"Effective", "effective[x]"}, {"Issued", "issued"},
+    {"Category", "category"}, {"Results", "result"}, {"Conclusion", "conclusion"},
+    {"Conclusion codes", "conclusionCode"}, {"Performer", "performer"}, {"Patient", "subject"}, {NULL, NULL},
+};
 static const struct field SERVICE_REQUEST[] = {
-    {"Order", "code"},      {"Note", "note"},                {"Status", "status"},
-    {"Intent", "intent"},   {"Authored on", "authoredOn"},   {"Requester", "requester"},
-    {"Patient", "subject"}, {NULL, NULL}};
+    {"Order", "code"}, {"Note", "note"}, {"Status", "status"}, {"Intent", "intent"}, {"Authored on", "authoredOn"},
+    {"Requester", "requester"}, {"Patient", "subject"}, {NULL, NULL},
+};
 
 static const struct type_view VIEWS[] = {
-    {"Patient", PATIENT},     {"Observation", OBSERVATION},   {"MedicationRequest", MEDICATION_REQUEST},
-    {"Condition", CONDITION}, {"Encounter", ENCOUNTER},       {"Procedure", PROCEDURE},
-    {"Immunization", IMMUNIZATION}, {"AllergyIntolerance", ALLERGY}, {"DiagnosticReport", DIAGNOSTIC_REPORT},
-    {"ServiceRequest", SERVICE_REQUEST},
+    {"Patient", PATIENT}, {"Observation", OBSERVATION}, {"MedicationRequest", MEDICATION_REQUEST},
+    {"Condition", CONDITION}, {"Encounter", ENCOUNTER}, {"Procedure", PROCEDURE}, {"Immunization", IMMUNIZATION},
+    {"AllergyIntolerance", ALLERGY}, {"DiagnosticReport", DIAGNOSTIC_REPORT}, {"ServiceRequest", SERVICE_REQUEST},
 };
 
 /* Members the generic view leaves out: identity and machinery shown elsewhere or not for people. */
