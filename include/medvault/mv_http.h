@@ -132,6 +132,12 @@ MV_API mv_err mv_http_verify_key(mv_auth_verifier *v, const mv_http_request *r, 
 MV_API mv_err mv_http_form_get(const char *text, size_t len, const char *name, char *out, size_t cap)
     __attribute__((warn_unused_result));
 
+/* Appends "?name=value" to the URL being built in b, or "&name=value" when b already holds a
+ * '?'; value is percent-encoded (everything but A-Z a-z 0-9 - _ . ~), name is appended as it
+ * is (a literal of the caller's). value NULL appends nothing. The reverse of
+ * mv_http_form_get. Errors: MV_ERR_INVAL (NULL b or name), those of mv_buf_append. */
+MV_API mv_err mv_http_query_add(mv_buf *b, const char *name, const char *value) __attribute__((warn_unused_result));
+
 /* The query string of r (after '?', "" if none). */
 MV_API const char *mv_http_query(const mv_http_request *r);
 

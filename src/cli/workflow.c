@@ -8,6 +8,7 @@
 
 #include "workflow.h"
 #include "medvault/mv_client.h"
+#include "medvault/mv_http.h"
 
 #define RESP_MAX ((size_t)64 << 20)
 
@@ -75,26 +76,10 @@ mv_err wf_json_u64(mv_buf *b, const char *name, uint64_t v)
     return rc;
 }
 
-/* Appends name=value to a query string being built in b (percent-encoding the value). */
+/* One encoder for every URL we build: the UI's links use it too. */
 mv_err wf_query_add(mv_buf *b, const char *name, const char *value)
 {
-    static const char hex[] = "0123456789ABCDEF";
-    mv_err rc;
-    if (!value)
-        return MV_OK;
-    if ((rc = mv_buf_puts(b, strchr((const char *)b->ptr, '?') ? "&" : "?")) != MV_OK ||
-        (rc = mv_buf_printf(b, "%s=", name)) != MV_OK)
-        return rc;
-    for (const unsigned char *p = (const unsigned char *)value; *p && rc == MV_OK; p++) {
-        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '-' ||
-            *p == '_' || *p == '.' || *p == '~') {
-            rc = mv_buf_append(b, p, 1);
-        } else {
-            char e[3] = {'%', hex[*p >> 4], hex[*p & 15]};
-            rc = mv_buf_append(b, e, 3);
-        }
-    }
-    return rc;
+    return mv_http_query_add(b, name, value);
 }
 
 /* NUL-terminates b (without counting the NUL) so it can be used as a C string. */

@@ -1,7 +1,8 @@
 /* ui_internal.h - what the local UI's files share (not installed). ui.c is the server: the
  * session (login token, cookie, CSRF), the page frame and helpers, and the router; each page
- * group has its file: ui_appts.c (home, appointments, delegations), ui_records.c (records,
- * sharing), ui_orders.c (prescriptions and treatment orders). */
+ * group has its file: ui_appts.c (home, appointments, delegations), ui_find.c (the record
+ * list), ui_records.c (one record, sharing), ui_fhir.c (readable FHIR resources), ui_orders.c
+ * (prescriptions and treatment orders). */
 #ifndef MV_CLIENT_UI_INTERNAL_H
 #define MV_CLIENT_UI_INTERNAL_H
 
@@ -31,6 +32,7 @@ struct ui {
     int ready;
     mv_client *client;
     uint64_t last_open;
+    uint64_t synced_at;              /* the local index's last sync (ui_find.c), 0: never */
     mv_credential cred;
     char me[65];                     /* own sign key, hex */
     char token[257];                 /* login token */
@@ -110,8 +112,15 @@ void mvc_ui_appt_delegate(struct req *q, const char *id);
 /* POST /delegations/{id}/revoke. */
 void mvc_ui_delegation_revoke(struct req *q, const char *idtxt);
 
-/* ---- ui_records.c ---- */
+/* ---- ui_find.c ---- */
+/* GET /records: one page of the local index, searched and filtered (docs/ui.md). */
 void mvc_ui_handle_records(struct req *q);
+
+/* ---- ui_fhir.c ---- */
+/* A table of doc's main fields for a person to read (docs/ui.md "Reading a record"). */
+void mvc_ui_fhir_summary(struct req *q, const mv_json *doc);
+
+/* ---- ui_records.c ---- */
 void mvc_ui_handle_record(struct req *q, const char *id);
 /* POST /records/{id}/share. */
 void mvc_ui_record_share(struct req *q, const char *id);

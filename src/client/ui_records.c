@@ -1,5 +1,6 @@
-/* ui_records.c - the UI's record pages: the listing, one record decrypted in this process and
- * shown HTML-escaped, and the forms that share it with a reader or name its patient. */
+/* ui_records.c - the UI's record page: one record decrypted in this process and shown
+ * HTML-escaped, and the forms that share it with a reader or name its patient. The list of
+ * records is ui_find.c. */
 #include "ui_internal.h"
 
 #include <stdio.h>
@@ -7,11 +8,10 @@
 
 #include "medvault/mv_client.h"
 #include "medvault/mv_codec.h"
+#include "medvault/mv_fhirstore.h"
 #include "medvault/mv_json.h"
 #include "medvault/mv_mem.h"
 #include "medvault/mv_record.h"
-
-/* ---------- /records ---------- */
 
 /* The storage server's listing; NULL (reason in why) on failure. */
 static mv_json *record_list(struct ui *u, char *why, size_t cap)
@@ -36,41 +36,6 @@ static const char *who(const struct ui *u, const char *hex, char k[17])
         return "you";
     mvc_ui_short_key(hex, k);
     return k;
-}
-
-void mvc_ui_handle_records(struct req *q)
-{
-    struct ui *u = q->u;
-    char why[320] = "", t[64], k1[17], k2[17], k3[17];
-    mv_json *root = record_list(u, why, sizeof why);
-    mvc_ui_page_begin(q, "Records", "/records");
-    if (!root)
-        P(q, "<p class=\"error\">%s</p>\n", why);
-    const mv_json *a = mv_json_get(root, "records");
-    if (root && !mv_json_len(a))
-        P(q, "<p class=\"muted\">No records you can read.</p>\n");
-    if (mv_json_len(a))
-        P(q, "<p>Records are fetched and decrypted on this computer when you open one.</p>\n<table><tr><th>Record</th>"
-             "<th>Kind</th><th>Created</th><th>Department</th><th>Patient</th><th>Episode</th><th>Owner</th>"
-             "<th class=\"num\">Bytes</th></tr>\n");
-    for (size_t i = 0; i < mv_json_len(a); i++) {
-        const mv_json *r = mv_json_at(a, i);
-        const char *id = mvc_ui_js(r, "id"), *kind = mvc_ui_js(r, "kind");
-        uint64_t bytes = 0;
-        if (!mv_is_lower_hex(id, 32))
-            continue;
-        (void)mv_json_get_u64(r, "logical_bytes", &bytes);
-        mvc_ui_jtime(r, "created", t, sizeof t);
-        mvc_ui_short_key(mvc_ui_js(r, "episode"), k2);
-        P(q, "<tr><td><a href=\"/records/%s\"><code>%s</code></a></td><td>%s</td><td>%s</td><td>%s</td><td>%s</td>"
-             "<td><code>%s</code></td><td>%s</td><td class=\"num\">%llu</td></tr>\n",
-          id, id, kind[0] ? kind : "-", t, mvc_ui_js(r, "department"), who(u, mvc_ui_js(r, "patient"), k1), k2[0] ? k2 : "-",
-          who(u, mvc_ui_js(r, "owner"), k3), (unsigned long long)bytes);
-    }
-    if (mv_json_len(a))
-        P(q, "</table>\n");
-    mv_json_free(root);
-    mvc_ui_page_end(q, 200);
 }
 
 /* People the user may pick as a grantee: the doctors of a patient's own appointments
@@ -193,31 +158,54 @@ static void share_forms(struct req *q, const char *id, const mv_json *meta)
     mv_free(pp);
 }
 
-/* A readable summary of the resource types the UI writes. */
-static void fhir_summary(struct req *q, const mv_json *doc)
+#define VERSIONS_SHOWN 20
+
+struct versions_ctx {
+    struct req *q;
+    uint32_t current;
+    size_t n;
+};
+
+/* One version's link (the one on screen in bold), newest first. */
+static int version_link(void *ctx, const mv_fhir_entry *e)
 {
-    const char *type = mvc_ui_js(doc, "resourceType");
-    char t[64];
-    if (!strcmp(type, "MedicationRequest")) {
-        const mv_json *m = mv_json_get(doc, "medicationCodeableConcept");
-        const char *name = mvc_ui_js(m, "text");
-        if (!name[0])
-            name = mvc_ui_js(mv_json_at(mv_json_get(m, "coding"), 0), "display");
-        const mv_json *qty = mv_json_get(mv_json_get(mv_json_get(doc, "dispenseRequest"), "quantity"), "value");
-        snprintf(t, sizeof t, "%s", mv_json_num(qty, NULL) ? mv_json_num(qty, NULL) : "-");
-        P(q, "<table><tr><th>Medication</th><td>%s</td></tr><tr><th>Dosage</th><td>%s</td></tr>"
-             "<tr><th>Quantity</th><td>%s</td></tr>",
-          name, mvc_ui_js(mv_json_at(mv_json_get(doc, "dosageInstruction"), 0), "text"), t);
-    } else if (!strcmp(type, "ServiceRequest")) {
-        P(q, "<table><tr><th>Order</th><td>%s</td></tr><tr><th>Note</th><td>%s</td></tr>",
-          mvc_ui_js(mv_json_get(doc, "code"), "text"), mvc_ui_js(mv_json_at(mv_json_get(doc, "note"), 0), "text"));
-    } else {
-        return;
+    struct versions_ctx *vc = ctx;
+    char hex[2 * MV_CLIENT_ID_BYTES + 1];
+    if (vc->n++ == VERSIONS_SHOWN) {
+        P(vc->q, " &hellip;");
+        return 1;
     }
-    P(q, "<tr><th>Status</th><td>%s</td></tr><tr><th>Patient</th><td>%s</td></tr><tr><th>Written</th><td>%s</td></tr>"
-         "<tr><th>By</th><td>%s</td></tr></table>\n",
-      mvc_ui_js(doc, "status"), mvc_ui_js(mv_json_get(doc, "subject"), "reference"), mvc_ui_js(doc, "authoredOn"),
-      mvc_ui_js(mv_json_get(doc, "requester"), "reference"));
+    if (e->version == vc->current || mv_hex_encode(hex, sizeof hex, e->record_id, MV_CLIENT_ID_BYTES) != MV_OK)
+        P(vc->q, " <b>%u</b>", (unsigned)e->version);
+    else
+        P(vc->q, " <a href=\"/records/%s\">%u</a>", hex, (unsigned)e->version);
+    return 0;
+}
+
+/* What the local index knows of this record: "Type/id, version N, updated T". Returns 1 if
+ * it knows the record as a FHIR resource with an id (*e filled), else 0. */
+static int index_line(struct req *q, const uint8_t bid[16], mv_fhir_entry *e)
+{
+    if (mv_client_index_entry(q->u->client, bid, e) != MV_OK || !e->type[0] || !e->id[0])
+        return 0;
+    P(q, " <code>%s/%s</code>", e->type, e->id);
+    if (e->version)
+        P(q, ", version %u%s", (unsigned)e->version, e->latest ? "" : " (a later version exists)");
+    if (e->last_updated[0])
+        P(q, ", updated %s", e->last_updated);
+    P(q, ".");
+    return 1;
+}
+
+/* Links to every version of e's resource when it has more than one. */
+static void versions_line(struct req *q, const mv_fhir_entry *e)
+{
+    struct versions_ctx vc = {.q = q, .current = e->version};
+    if (!e->version || (e->version == 1 && e->latest))
+        return;
+    P(q, "<p id=\"versions\">Versions:");
+    (void)!mv_client_fhir_history(q->u->client, e->type, e->id, version_link, &vc);
+    P(q, "</p>\n");
 }
 
 void mvc_ui_handle_record(struct req *q, const char *id)
@@ -229,6 +217,7 @@ void mvc_ui_handle_record(struct req *q, const char *id)
     mv_buf content, pp;
     mv_json *list = NULL, *doc = NULL;
     const mv_json *meta = NULL;
+    mv_fhir_entry entry;
     mv_buf_init(&content, RECORD_MAX);
     mv_buf_init(&pp, RECORD_MAX);
     if (mv_hex_decode_exact(bid, 16, id, 32) != MV_OK) {
@@ -254,19 +243,25 @@ void mvc_ui_handle_record(struct req *q, const char *id)
         snprintf(title, sizeof title, "%s", kind == MV_RECORD_FHIR ? "FHIR record" : "Attachment");
     mvc_ui_page_begin(q, title[0] ? title : "Record", NULL);
     P(q, "<p class=\"muted\">Record <code>%s</code>, decrypted on this computer.", id);
+    int indexed = index_line(q, bid, &entry);
     if (meta) {
         char t[64];
         mvc_ui_jtime(meta, "created", t, sizeof t);
         P(q, " Department %s, stored %s.", mvc_ui_js(meta, "department"), t);
     }
     P(q, "</p>\n");
+    if (indexed)
+        versions_line(q, &entry);
     if (doc) {
-        fhir_summary(q, doc);
+        mvc_ui_fhir_summary(q, doc);
         if (q->w.rc == MV_OK)
             q->w.rc = mvc_ui_pretty(&pp, doc, 0);
-        P(q, "<pre><code>%s</code></pre>\n", pp.ptr ? (const char *)pp.ptr : "");
+        /* The JSON as stored, for whoever needs every field: closed until asked for. */
+        P(q, "<details id=\"raw\"><summary>Raw JSON</summary><pre><code>%s</code></pre></details>\n",
+          pp.ptr ? (const char *)pp.ptr : "");
     } else if (kind == MV_RECORD_FHIR) {
-        P(q, "<pre><code>%s</code></pre>\n", content.ptr ? (const char *)content.ptr : "");
+        P(q, "<p class=\"muted\">This FHIR record is not valid JSON; it is shown as stored.</p>\n"
+             "<pre><code>%s</code></pre>\n", content.ptr ? (const char *)content.ptr : "");
     } else {
         P(q, "<p>Attachment <b>%s</b>, %zu bytes (not shown here; use <code>medvault get</code>).</p>\n", name,
           content.len);

@@ -132,7 +132,10 @@ static const char STYLE[] =
     "pre{background:#fff;border:1px solid #d0d7de;padding:.8em;overflow:auto;white-space:pre-wrap}"
     "code{font-family:ui-monospace,monospace;font-size:.92em}"
     /* Keys and ids may break anywhere rather than push a table past the window. */
-    "code.key{overflow-wrap:anywhere}code.short{white-space:nowrap}";
+    "code.key{overflow-wrap:anywhere}code.short{white-space:nowrap}"
+
+    ".nowrap{white-space:nowrap}form.filters label{margin-right:.5em}nav.pager{margin:.4em 0}"
+    "nav.pager>*{padding:0 .25em}details{margin:.6em 0}summary{cursor:pointer}";
 
 mv_err mv_html_begin(mv_buf *out, const char *app, const char *title, const mv_html_link *links, size_t n_links,
                      const char *current)

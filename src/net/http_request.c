@@ -158,6 +158,28 @@ mv_err mv_http_form_get(const char *text, size_t len, const char *name, char *ou
     return MV_ERR_NOT_FOUND;
 }
 
+mv_err mv_http_query_add(mv_buf *b, const char *name, const char *value)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    if (!b || !name)
+        return MV_ERR_INVAL;
+    if (!value)
+        return MV_OK;
+    mv_err rc = mv_buf_puts(b, b->len && memchr(b->ptr, '?', b->len) ? "&" : "?");
+    if (rc == MV_OK && (rc = mv_buf_puts(b, name)) == MV_OK)
+        rc = mv_buf_puts(b, "=");
+    for (const unsigned char *p = (const unsigned char *)value; *p && rc == MV_OK; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '-' ||
+            *p == '_' || *p == '.' || *p == '~') {
+            rc = mv_buf_append(b, p, 1);
+        } else {
+            char e[3] = {'%', hex[*p >> 4], hex[*p & 15]};
+            rc = mv_buf_append(b, e, 3);
+        }
+    }
+    return rc;
+}
+
 const char *mv_http_query(const mv_http_request *r)
 {
     const char *q = r && r->path_and_query ? strchr(r->path_and_query, '?') : NULL;

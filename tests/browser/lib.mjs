@@ -95,3 +95,23 @@ export async function run(name, fn) {
     await browser.close();
   }
 }
+
+/**
+ * Logs a browser into a `medvault ui` with its printed login URL, checking on the way that
+ * a page without the cookie leads to /login and that the cookie is HttpOnly and
+ * SameSite=Strict. Returns { page, base } (base: the UI's origin).
+ */
+export async function loginUi(browser, url, who) {
+  const page = await openPage(browser);
+  const base = new URL(url).origin;
+  await go(page, `${base}/records`);
+  if (new URL(page.url()).pathname !== '/login') throw new Error(`${who}: expected /login, at ${page.url()}`);
+  await expectText(page, 'printed when it started');
+  await screenshot(page, `ui-${who}-login`);
+  await go(page, url);
+  if (new URL(page.url()).pathname !== '/') throw new Error(`${who}: login did not land on / (${safeUrl(page.url())})`);
+  const cookie = (await page.context().cookies()).find((c) => c.name.startsWith('mv_ui_'));
+  if (!cookie || !cookie.httpOnly || cookie.sameSite !== 'Strict')
+    throw new Error(`${who}: cookie attributes ${JSON.stringify({ ...cookie, value: '…' })}`);
+  return { page, base };
+}

@@ -10,7 +10,7 @@
 // dialogs); the patient signs a delegation, the doctor prescribes from the formulary (dosage
 // prefilled) and writes an order, both read the decrypted records; the patient grants and
 // revokes a second doctor. Every page is screenshotted.
-import { run, openPage, go, expectText, expectNoProblems, screenshot, safeUrl } from './lib.mjs';
+import { run, go, expectText, expectNoProblems, screenshot, loginUi } from './lib.mjs';
 
 const env = (k, re) => {
   const v = process.env[k];
@@ -25,21 +25,6 @@ const ptUrl = env('MV_UI_PATIENT_URL', /\/login\?token=[0-9a-f]{64}$/);
 const appt = env('MV_UI_APPT', /^[0-9a-f]{32}$/);
 const other = env('MV_UI_OTHER_DOCTOR', /^[0-9a-f]{64}$/);
 
-async function login(browser, url, who) {
-  const page = await openPage(browser);
-  const base = new URL(url).origin;
-  await go(page, `${base}/records`);
-  if (new URL(page.url()).pathname !== '/login') throw new Error(`${who}: expected /login, at ${page.url()}`);
-  await expectText(page, 'printed when it started');
-  await screenshot(page, `ui-${who}-login`);
-  await go(page, url);
-  if (new URL(page.url()).pathname !== '/') throw new Error(`${who}: login did not land on / (${safeUrl(page.url())})`);
-  const cookie = (await page.context().cookies()).find((c) => c.name.startsWith('mv_ui_'));
-  if (!cookie || !cookie.httpOnly || cookie.sameSite !== 'Strict')
-    throw new Error(`${who}: cookie attributes ${JSON.stringify({ ...cookie, value: '…' })}`);
-  return { page, base };
-}
-
 async function visit(p, path, text, shot) {
   await go(p.page, `${p.base}${path}`);
   await expectText(p.page, text);
@@ -48,8 +33,8 @@ async function visit(p, path, text, shot) {
 }
 
 await run('local-ui', async (browser) => {
-  const dr = await login(browser, drUrl, 'doctor');
-  const pt = await login(browser, ptUrl, 'patient');
+  const dr = await loginUi(browser, drUrl, 'doctor');
+  const pt = await loginUi(browser, ptUrl, 'patient');
   await visit(dr, '/', 'Credential valid until', 'ui-doctor-home');
   await visit(pt, '/', 'MRN', 'ui-patient-home');
 
@@ -88,10 +73,12 @@ await run('local-ui', async (browser) => {
   await dr.page.getByRole('button', { name: 'Sign and store the order' }).click();
   await expectText(dr.page, 'ServiceRequest', 'h1');
   await screenshot(dr.page, 'ui-doctor-order');
-  await visit(dr, '/records', rid, 'ui-doctor-records');
+  await visit(dr, '/records', 'ServiceRequest', 'ui-doctor-records');
+  await dr.page.locator(`#records a[href="/records/${rid}"]`).waitFor();
 
   // The patient reads it and grants, then revokes, a second doctor.
-  await visit(pt, '/records', rid, 'ui-patient-records');
+  await visit(pt, '/records', 'MedicationRequest', 'ui-patient-records');
+  await pt.page.locator(`#records a[href="/records/${rid}"]`).waitFor();
   await visit(pt, `/records/${rid}`, dosage, 'ui-patient-record');
   const form = pt.page.locator(`form[action="/records/${rid}/share"]`).first();
   await form.locator('input[name="key"]').fill(other);

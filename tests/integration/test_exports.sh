@@ -13,11 +13,10 @@ LIB="${MV_BUILD_DIR:?MV_BUILD_DIR must point at the build directory}/libmedvault
 python3 "$CHECK" --lib "$LIB" > "$TMP/ok.out" 2>&1 || { cat "$TMP/ok.out" >&2; fail "the tree's exports do not match its public headers"; }
 # The API is not empty and is really exported: a documented function is in the dynamic table,
 # an internal helper of the hospital registry is not.
-# (nm's output goes to a file first: `nm | grep -q` under pipefail fails when grep exits before
-# nm has written its last block and nm dies of SIGPIPE.)
-nm -D --defined-only "$LIB" > "$TMP/dynsym"
-grep -qw mv_strerror "$TMP/dynsym" || fail "mv_strerror is not exported"
-grep -qw registry_open "$TMP/dynsym" && fail "the internal registry_open is exported"
+# (Through a file: under pipefail, grep -q leaving early would SIGPIPE nm and fail the pipe.)
+nm -D --defined-only "$LIB" > "$TMP/syms" || fail "nm cannot read $LIB"
+grep -qw mv_strerror "$TMP/syms" || fail "mv_strerror is not exported"
+grep -qw registry_open "$TMP/syms" && fail "the internal registry_open is exported"
 pass "every exported symbol is declared in include/medvault and every declaration is marked"
 
 # A public declaration without MV_API is caught (it would silently vanish from the .so).

@@ -1,9 +1,11 @@
 /* test_http_form.c - query and form parameters (mv_http_form_get, mv_http_query in
  * mv_http.h): application/x-www-form-urlencoded as the WHATWG URL standard section 5.1
  * parses it ('&' separated pairs, '+' is a space, %XX escapes), plus our refusals:
- * bad escapes, NUL and control characters, invalid UTF-8 (RFC 3629), the output cap. */
+ * bad escapes, NUL and control characters, invalid UTF-8 (RFC 3629), the output cap; and
+ * mv_http_query_add, whose output mv_http_form_get reads back unchanged. */
 #include "testutil.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "medvault/mv_http.h"
@@ -183,11 +185,44 @@ static void test_query(void **state)
     assert_string_equal(mv_http_query(NULL), "");
 }
 
+/* Every value mv_http_query_add writes comes back from mv_http_form_get as it was, and
+ * nothing of it can end the pair or start another. */
+static void test_query_add(void **state)
+{
+    static const char *const vals[] = {"", "plain-1.2_3~", "a b&c=d+e%f?g#h", "Caf\xc3\xa9 \xe2\x82\xac/\"<>'"};
+    mv_buf b;
+    char out[128];
+    mv_buf_init(&b, 1024);
+    assert_int_equal(mv_buf_puts(&b, "/records"), MV_OK);
+    assert_int_equal(mv_http_query_add(&b, "skip", NULL), MV_OK);
+    assert_int_equal(b.len, 8);
+    for (size_t i = 0; i < sizeof vals / sizeof *vals; i++) {
+        char name[8];
+        snprintf(name, sizeof name, "v%zu", i);
+        assert_int_equal(mv_http_query_add(&b, name, vals[i]), MV_OK);
+    }
+    assert_int_equal(mv_buf_append(&b, "", 1), MV_OK);
+    const char *url = (const char *)b.ptr;
+    static const char want[] = "/records?v0=&v1=plain-1.2_3~&v2=a%20b%26c%3Dd%2Be%25f%3Fg%23h&v3=Caf%C3%A9%20%E2%82%AC%2F%22%3C%3E%27";
+    assert_string_equal(url, want);
+    const char *q = strchr(url, '?') + 1;
+    for (size_t i = 0; i < sizeof vals / sizeof *vals; i++) {
+        char name[8];
+        snprintf(name, sizeof name, "v%zu", i);
+        assert_int_equal(mv_http_form_get(q, strlen(q), name, out, sizeof out), MV_OK);
+        assert_string_equal(out, vals[i]);
+    }
+    assert_int_equal(mv_http_query_add(NULL, "a", "b"), MV_ERR_INVAL);
+    assert_int_equal(mv_http_query_add(&b, NULL, "b"), MV_ERR_INVAL);
+    mv_buf_clear(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_basic), cmocka_unit_test(test_escapes), cmocka_unit_test(test_utf8),
         cmocka_unit_test(test_cap),   cmocka_unit_test(test_query),
+        cmocka_unit_test(test_query_add),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
