@@ -133,7 +133,6 @@ static const char STYLE[] =
     "code{font-family:ui-monospace,monospace;font-size:.92em}"
     /* Keys and ids may break anywhere rather than push a table past the window. */
     "code.key{overflow-wrap:anywhere}code.short{white-space:nowrap}"
-
     ".nowrap{white-space:nowrap}form.filters label{margin-right:.5em}nav.pager{margin:.4em 0}"
     "nav.pager>*{padding:0 .25em}details{margin:.6em 0}summary{cursor:pointer}";
 
