@@ -20,6 +20,7 @@ build: setup
 	@ninja -C $(BUILD) -j $(NINJA_JOBS)
 
 run: build
+	@bash scripts/setup.sh --fhir-client
 	@bash scripts/run.sh $(BUILD)/medvault
 
 check-plain: build setup-browser

@@ -16,6 +16,7 @@
 set -euo pipefail
 MV=$(realpath "${1:-build/medvault}")
 export MV
+REPO=$(cd "$(dirname "$0")/.." && pwd)
 TMP=$(mktemp -d /tmp/medvault-run.XXXXXX)
 export MV_LOG=${MV_LOG:-warn}
 UP_PID=
@@ -217,27 +218,29 @@ done
 echo "the hospital's alert log (also on the dashboard, and to a webhook and syslog when configured):"
 "$MV" alerts --user "$ADMIN"
 
-say "FHIR: dr-chen's records through FHIR's REST API (medvault fhir serve, loopback, bearer token)"
+say "FHIR: dr-chen imports a FHIR Bulk Data export (NDJSON) and a FHIR client reads it through medvault fhir serve"
+for t in Patient Observation Condition MedicationRequest Encounter Immunization; do
+  python3 "$REPO/bench/gen_fhir.py" --out "$TMP/bulk" --count 40 --type "$t" --ndjson --seed 11 --department neurology --refs relative
+done
+echo "the export: $(ls "$TMP/bulk" | tr '\n' ' ')($(cat "$TMP"/bulk/*.ndjson | wc -l) resources, one per line)"
+"$MV" put --deployment "$DEP" --user "$TMP/dr-chen" --json "$TMP/bulk" > "$TMP/bulk1.json"
+"$MV" put --deployment "$DEP" --user "$TMP/dr-chen" --json "$TMP/bulk" > "$TMP/bulk2.json"
+python3 - "$TMP/bulk1.json" "$TMP/bulk2.json" <<'PY'
+import json, sys
+a, b = (json.load(open(p))["stats"] for p in sys.argv[1:3])
+print(f"import: {a['records']} records (each line its own, version 1), {a['failed']} failed; "
+      f"the same import again: {b['records']} stored, {b['unchanged']} unchanged")
+assert a["failed"] == 0 and b["records"] == 0 and b["unchanged"] == a["records"] + a["unchanged"]
+PY
+"$MV" ls --deployment "$DEP" --user "$TMP/dr-chen" --type Observation --limit 2
 "$MV" fhir serve --deployment "$DEP" --user "$TMP/dr-chen" --token-file "$TMP/fhir.token" \
   --port-file "$TMP/fhir.port" > "$TMP/fhir.out" 2> "$TMP/fhir.err" &
 FHIR_PID=$!
 for _ in $(seq 200); do [ -s "$TMP/fhir.port" ] && break; sleep 0.1; done
 [ -s "$TMP/fhir.port" ] || { cat "$TMP/fhir.err" >&2; echo "medvault fhir serve did not start" >&2; exit 1; }
 FHIR="http://127.0.0.1:$(cat "$TMP/fhir.port")"
-fhir_get() { curl -s -m 60 -H "Authorization: Bearer $(cat "$TMP/fhir.token")" "$FHIR/$1"; }
 head -1 "$TMP/fhir.out"
-fhir_get "MedicationRequest?_count=2" > "$TMP/fhir-search.json"
-python3 - "$TMP/fhir-search.json" <<'PY'
-import json, sys
-b = json.load(open(sys.argv[1]))
-nxt = [l["url"] for l in b["link"] if l["relation"] == "next"]
-print("GET /MedicationRequest?_count=2: a searchset Bundle, total %d, %d entries on this page, next: %s"
-      % (b["total"], len(b.get("entry", [])), nxt[0].split("?", 1)[1] if nxt else "none"))
-for e in b.get("entry", []):
-    r = e["resource"]
-    print("  %s version %s, %s" % (e["fullUrl"], r["meta"]["versionId"], r["medicationCodeableConcept"]["coding"][0]["display"]))
-PY
-echo "curl -H 'Authorization: Bearer ...' $FHIR/metadata: $(fhir_get metadata | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["resourceType"], "FHIR", d["fhirVersion"])')"
+MV_FHIR_BASE=$FHIR MV_FHIR_TOKEN=$(cat "$TMP/fhir.token") node "$REPO/tests/browser/fhir_demo.mjs"
 kill -TERM "$FHIR_PID"; wait "$FHIR_PID"
 
 say "dashboards"

@@ -4,15 +4,19 @@
 # --bench also installs the peers bench/peers.sh compares against (restic, borgbackup).
 # --browser also installs what the browser tests need (tests/browser: Debian's chromium, node
 # and npm if missing, and playwright-core and fhir-kit-client from tests/browser/package-lock.json).
+# --fhir-client installs only node, npm and those npm packages (no browser): `make run` reads the
+# imported records with a real FHIR client.
 set -euo pipefail
 
 bench=0
 browser=0
-usage="usage: bash scripts/setup.sh [--bench] [--browser]"
+node=0
+usage="usage: bash scripts/setup.sh [--bench] [--browser] [--fhir-client]"
 for a in "$@"; do
   case "$a" in
     --bench) bench=1 ;;
-    --browser) browser=1 ;;
+    --browser) browser=1; node=1 ;;
+    --fhir-client) node=1 ;;
     -h|--help) echo "$usage"; exit 0 ;;
     *) echo "setup: unknown option $a ($usage)" >&2; exit 2 ;;
   esac
@@ -30,6 +34,8 @@ if [ "$bench" = 1 ]; then
 fi
 if [ "$browser" = 1 ]; then
   pkgs+=(chromium)
+fi
+if [ "$node" = 1 ]; then
   command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
   command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 fi
@@ -37,7 +43,7 @@ fi
 # playwright-core for the browser tests and fhir-kit-client for the FHIR server's test, pinned by
 # package-lock.json (only when one is missing, so a lock file that gained a package installs it).
 browser_modules() {
-  if [ "$browser" = 1 ] && { [ ! -d "$repo/tests/browser/node_modules/playwright-core" ] ||
+  if [ "$node" = 1 ] && { [ ! -d "$repo/tests/browser/node_modules/playwright-core" ] ||
     [ ! -d "$repo/tests/browser/node_modules/fhir-kit-client" ]; }; then
     echo "setup: installing the browser test dependencies (npm ci in tests/browser)"
     npm ci --prefix "$repo/tests/browser" --no-audit --no-fund

@@ -52,7 +52,7 @@ PY
 }
 
 tty "$MV" put --deployment "$DEP" --user "$TMP/card" "$TMP/emr/cardiology"
-screen 'put: [0-9.]+ / [0-9.]+ MiB' '[0-9a-f]{32}  \S+|stored \d+ records .*' \
+screen 'put: [0-9.]+ / [0-9.]+ MiB' '[0-9a-f]{32}  \S+(  [A-Za-z]+/\S+ v\d+( \(unchanged\))?)?|stored \d+ records .*' \
   || fail "put's progress ran into its output on a terminal"
 pass "put on a terminal: progress erased before each record line and at the end"
 
