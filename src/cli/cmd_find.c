@@ -290,6 +290,7 @@ int cmd_ls(int argc, char **argv)
         }
         putchar('\n');
     } else if (r == CLI_OK && f.q.limit && total > f.q.offset + l.n) {
+        fflush(stdout); /* the page, then where the next one starts */
         fprintf(stderr, "%zu of %zu records shown (--offset %zu for the next page)\n", l.n, total, f.q.offset + l.n);
     }
     mv_free(L.rows);
