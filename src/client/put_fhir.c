@@ -275,6 +275,8 @@ static mv_err scan_doc(struct put *P, const mv_json *doc)
 static int may_hold_patient(const uint8_t *text, size_t len)
 {
     static const char key[] = "\"resourceType\"";
+    if (!text || !len)
+        return 0; /* an empty file (mv_buf holds no pointer) */
     const uint8_t *p = text, *end = text + len;
     while ((p = memchr(p, '"', (size_t)(end - p))) != NULL) {
         if ((size_t)(end - p) < sizeof key - 1 || memcmp(p, key, sizeof key - 1) != 0) {
