@@ -100,6 +100,17 @@ MV_API void mv_fhir_split_clear(mv_fhir_split *s);
 MV_API mv_err mv_fhir_split_doc(const mv_fhir_profiles *p, const mv_json *doc, mv_fhir_split *out)
     __attribute__((warn_unused_result));
 
+/* mv_fhir_split_doc of doc as if its root meta.versionId and meta.lastUpdated were vid and lu
+ * (stamp = 1; NULL: left out, and a meta left empty with them), in the same pass; with
+ * stamp = 0 the envelope is doc's own. versionless (may be NULL) receives the envelope
+ * without meta.versionId/lastUpdated (mv_fhir_restamp's rule), which with the blocks is the
+ * resource's content independent of versioning (docs/fhir.md "Versions"). Only the root's
+ * meta is stamped (not a Bundle entry's). Same errors as mv_fhir_split_doc, and MV_ERR_PARSE
+ * for a meta that is not an object. On error out is empty and versionless unchanged or wiped. */
+MV_API mv_err mv_fhir_split_stamped(const mv_fhir_profiles *p, const mv_json *doc, const char *vid, const char *lu,
+                                   int stamp, mv_fhir_split *out, mv_buf *versionless)
+    __attribute__((warn_unused_result));
+
 /* Joins an envelope and its content blocks (all untrusted) and appends the canonical form
  * of the record to out (all or nothing). blocks[k][0..block_lens[k]) is merged into the
  * envelope at slots[k]: MV_FHIR_SLOT_ROOT is the envelope itself, i is entry[i].resource of

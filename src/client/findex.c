@@ -23,6 +23,7 @@
 #include "medvault/mv_codec.h"
 #include "medvault/mv_crypto.h"
 #include "medvault/mv_file.h"
+#include "medvault/mv_hash.h"
 #include "medvault/mv_hkdf.h"
 #include "medvault/mv_hmac.h"
 #include "medvault/mv_log.h"
@@ -41,6 +42,7 @@ struct mvc_findex {
     uint8_t *keys; /* secure memory: k_seal 32 | k_digest 32 */
     uint8_t file_id[16];
     uint64_t seq;
+    int dirty; /* appended since the last fdatasync */
     struct fx_ent *e;
     size_t n, cap;
     uint32_t *by_rid, *by_lid; /* open addressing: entry index + 1, 0 empty */
@@ -322,16 +324,17 @@ static void make_aad(const mvc_findex *x, uint64_t seq, uint8_t aad[sizeof aad_t
     mv_be64_put(aad + sizeof aad_tag - 1 + 16, seq);
 }
 
-/* Seals the entry JSON js as entry x->seq and appends the framing to out. */
-static mv_err seal_into(mvc_findex *x, const mv_buf *js, mv_buf *out)
+/* Seals the entry JSON js as entry x->seq under nonce (random, drawn by the caller) and
+ * appends the framing to out. */
+static mv_err seal_into(mvc_findex *x, const mv_buf *js, const uint8_t nonce[MV_AEAD_NONCE_BYTES], mv_buf *out)
 {
     uint8_t aad[sizeof aad_tag - 1 + 24], hdr[4 + MV_AEAD_NONCE_BYTES];
     size_t at = out->len;
     mv_err rc;
     make_aad(x, x->seq, aad);
     put_be32(hdr, (uint32_t)(js->len + MV_AEAD_TAG_BYTES));
-    if ((rc = mv_random_bytes(hdr + 4, MV_AEAD_NONCE_BYTES)) != MV_OK || (rc = mv_buf_append(out, hdr, sizeof hdr)) != MV_OK ||
-        (rc = mv_buf_reserve(out, js->len + MV_AEAD_TAG_BYTES)) != MV_OK)
+    memcpy(hdr + 4, nonce, MV_AEAD_NONCE_BYTES);
+    if ((rc = mv_buf_append(out, hdr, sizeof hdr)) != MV_OK || (rc = mv_buf_reserve(out, js->len + MV_AEAD_TAG_BYTES)) != MV_OK)
         return rc;
     rc = mv_aead_encrypt(out->ptr + out->len, js->ptr, js->len, aad, sizeof aad, hdr + 4, x->keys);
     if (rc != MV_OK) {
@@ -354,7 +357,18 @@ static mv_err write_all(mvc_findex *x, const mv_buf *b)
             return MV_ERR_IO;
         off += (size_t)w;
     }
-    return fdatasync(x->fd) == 0 ? MV_OK : MV_ERR_IO;
+    x->dirty = 1;
+    return MV_OK;
+}
+
+mv_err mvc_findex_flush(mvc_findex *x)
+{
+    if (!x || !x->dirty)
+        return MV_OK;
+    if (fdatasync(x->fd) != 0)
+        return MV_ERR_IO;
+    x->dirty = 0;
+    return MV_OK;
 }
 
 /* Appends one entry per fixed[i]/vals[i] to the file, then applies them in memory. */
@@ -364,12 +378,15 @@ static mv_err append(mvc_findex *x, const struct fx_ent *fixed, const char *(*va
     mv_buf_init(&js, ENTRY_MAX);
     mv_buf_init(&out, (size_t)1 << 30);
     uint64_t seq0 = x->seq;
-    mv_err rc = MV_OK;
+    /* Every entry's random nonce from one call (96 random bits each, as before). */
+    uint8_t *nonces = mv_mallocarray(n, MV_AEAD_NONCE_BYTES);
+    mv_err rc = nonces ? mv_random_bytes(nonces, n * MV_AEAD_NONCE_BYTES) : MV_ERR_NOMEM;
     for (size_t i = 0; i < n && rc == MV_OK; i++) {
         js.len = 0;
         if ((rc = entry_json(&fixed[i], vals[i], &js)) == MV_OK)
-            rc = seal_into(x, &js, &out);
+            rc = seal_into(x, &js, nonces + i * MV_AEAD_NONCE_BYTES, &out);
     }
+    mv_free(nonces);
     if (rc == MV_OK)
         rc = write_all(x, &out);
     if (rc != MV_OK) {
@@ -473,7 +490,8 @@ static mv_err new_file(mvc_findex *x)
     if (ftruncate(x->fd, 0) != 0)
         return MV_ERR_IO;
     mv_buf b = {hdr, sizeof hdr, sizeof hdr, sizeof hdr};
-    return write_all(x, &b);
+    rc = write_all(x, &b);
+    return rc == MV_OK ? mvc_findex_flush(x) : rc;
 }
 
 /* Reads the whole file into memory; a torn tail is cut off. MV_ERR_VERIFY / MV_ERR_PARSE if
@@ -587,8 +605,10 @@ void mvc_findex_close(mvc_findex *x)
 {
     if (!x)
         return;
-    if (x->fd >= 0)
+    if (x->fd >= 0) {
+        (void)mvc_findex_flush(x);
         close(x->fd);
+    }
     free_entries(x);
     mv_secure_free(x->keys);
     mv_free(x);
@@ -596,14 +616,43 @@ void mvc_findex_close(mvc_findex *x)
 
 /* ---------- queries ---------- */
 
-mv_err mvc_findex_digest(mvc_findex *x, const mv_json *doc, uint8_t out[32])
+mv_err mvc_findex_digest_split(mvc_findex *x, const mv_buf *vless, const mv_fhir_split *sp, uint8_t out[32])
 {
-    mv_buf b;
-    mv_buf_init(&b, MV_FHIR_MAX_BYTES);
-    mv_err rc = mv_fhir_restamp(doc, NULL, NULL, &b);
+    mv_sha256_ctx *h = NULL;
+    uint8_t sum[32], frame[12];
+    mv_err rc = mv_sha256_new(&h);
+    if (rc == MV_OK) {
+        mv_be64_put(frame, vless->len);
+        if ((rc = mv_sha256_update(h, frame, 8)) == MV_OK)
+            rc = mv_sha256_update(h, vless->ptr, vless->len);
+    }
+    for (size_t i = 0; rc == MV_OK && i < sp->n_blocks; i++) {
+        put_be32(frame, sp->slots[i]);
+        mv_be64_put(frame + 4, sp->blocks[i].len);
+        if ((rc = mv_sha256_update(h, frame, 12)) == MV_OK)
+            rc = mv_sha256_update(h, sp->blocks[i].ptr, sp->blocks[i].len);
+    }
+    if (rc == MV_OK) {
+        rc = mv_sha256_final(h, sum); /* frees h */
+        h = NULL;
+    }
     if (rc == MV_OK)
-        rc = mv_hmac_sha256(out, x->keys + 32, 32, b.ptr, b.len);
-    mv_buf_clear(&b);
+        rc = mv_hmac_sha256(out, x->keys + 32, 32, sum, sizeof sum);
+    mv_sha256_free(h);
+    return rc;
+}
+
+mv_err mvc_findex_digest(mvc_findex *x, const mv_fhir_profiles *p, const mv_json *doc, uint8_t out[32])
+{
+    mv_fhir_split sp;
+    mv_buf vless;
+    mv_fhir_split_init(&sp);
+    mv_buf_init(&vless, MV_FHIR_MAX_BYTES);
+    mv_err rc = mv_fhir_split_stamped(p, doc, NULL, NULL, 0, &sp, &vless);
+    if (rc == MV_OK)
+        rc = mvc_findex_digest_split(x, &vless, &sp, out);
+    mv_buf_clear(&vless);
+    mv_fhir_split_clear(&sp);
     return rc;
 }
 

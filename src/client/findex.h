@@ -43,12 +43,22 @@ typedef struct mvc_findex mvc_findex;
  * file is set aside as fhir-index.damaged and a new one started (sync rebuilds it). */
 mv_err mvc_findex_get(mv_client *c, mvc_findex **out);
 void mvc_findex_close(mvc_findex *x);
-/* Appends the entries (one write, then fdatasync) and applies them in memory. */
+/* Appends the entries (one write) and applies them in memory. Not synced: the index is a
+ * cache of the storage server's records; mvc_findex_flush makes what was appended durable. */
 mv_err mvc_findex_add(mvc_findex *x, const fx_add *a, size_t n);
+/* fdatasync of what was appended since the last flush (also at close). */
+mv_err mvc_findex_flush(mvc_findex *x);
 /* Marks records gone (appended and applied as mvc_findex_add). */
 mv_err mvc_findex_drop(mvc_findex *x, const uint8_t *rids, size_t n);
-/* HMAC(k_digest, mv_fhir_restamp(doc, NULL, NULL)): equal iff the content is. */
-mv_err mvc_findex_digest(mvc_findex *x, const mv_json *doc, uint8_t out[32]);
+/* A resource's content digest, from its split sp and its versionless envelope vless
+ * (mv_fhir_split_stamped):
+ *   HMAC-SHA-256(k_digest, SHA-256(len u64 || versionless envelope || per block: slot u32 ||
+ *   len u64 || block)), big-endian. Equal iff the content (everything but meta.versionId and
+ *   meta.lastUpdated) is, for one set of split profiles (a change of profiles may make an
+ *   unchanged resource a new version once: harmless). */
+mv_err mvc_findex_digest_split(mvc_findex *x, const mv_buf *vless, const mv_fhir_split *sp, uint8_t out[32]);
+/* The same from the whole resource doc (split with p first). */
+mv_err mvc_findex_digest(mvc_findex *x, const mv_fhir_profiles *p, const mv_json *doc, uint8_t out[32]);
 /* The latest live version of Type/id, or NULL. */
 const struct fx_ent *mvc_findex_latest(const mvc_findex *x, const char *type, const char *id);
 /* The live entry of record rid, or NULL (gone entries too when with_gone). */

@@ -81,7 +81,7 @@ static void on_record(void *ctx, const uint8_t *id, mv_err rc, int kind, const c
         /* The version is the stored meta.versionId; a resource stored before versions (or
          * by a client that did not stamp one) counts as version 1. */
         a->version = mvc_version_number(s->facts[i].version_id);
-        if (mvc_findex_digest(s->x, doc, s->digests[i]) == MV_OK)
+        if (mvc_findex_digest(s->x, s->c->profiles, doc, s->digests[i]) == MV_OK)
             a->digest = s->digests[i];
         else
             a->version = 0;
@@ -187,6 +187,8 @@ mv_err mv_client_index_sync(mv_client *c, int refresh, mv_index_sync_stats *st)
             rc = mvc_findex_add(x, s.adds, s.n);
         mv_wipe(s.facts, SYNC_BATCH * sizeof *s.facts);
     }
+    if (rc == MV_OK)
+        rc = mvc_findex_flush(x);
 out:
     mv_free(s.adds);
     mv_free(s.facts);

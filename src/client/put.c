@@ -108,7 +108,7 @@ static const char *base_name(const char *p)
 }
 
 /* 1 if the file looks like JSON (first non-blank byte '{' or '[' or a .json name). */
-static int looks_json(const char *path, const uint8_t *head, size_t len)
+int mvc_put_looks_json(const char *path, const uint8_t *head, size_t len)
 {
     size_t l = strlen(path);
     if (l >= 5 && !strcmp(path + l - 5, ".json"))
@@ -200,15 +200,14 @@ static mv_err ingest(struct put *P, size_t idx)
     int said = 0; /* a precise description of this input's problem is in P->ingest_err */
     const char *name = base_name(r->path);
     mv_err rc;
-    mv_buf data, stamped;
-    mv_json *doc = NULL, *sdoc = NULL;
+    mv_buf data;
+    mv_json *doc = NULL;
     mv_fhir_split sp;
     if (r->finished)
         return MV_OK; /* an input path that could not be read: failed and reported by mvc_put_expand */
     mv_fhir_split_init(&sp);
     mv_buf_init(&data, MAX_JSON_FILE);
-    mv_buf_init(&stamped, MV_FHIR_MAX_BYTES);
-    int fhir = 0, part = r->mem || r->slice;
+    int fhir = 0, part = (r->mem && !r->cached) || r->slice;
     if (!part && mvc_put_is_ndjson(r->path)) {
         if ((rc = mvc_put_expand_ndjson(P, idx)) == MV_ERR_IO || rc == MV_ERR_TOO_LARGE)
             goto fail_rec;
@@ -234,20 +233,26 @@ static mv_err ingest(struct put *P, size_t idx)
         }
         fhir = 1;
     } else if (r->bytes <= MAX_JSON_FILE) {
-        int fd = open(r->path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0) {
-            rc = MV_ERR_IO;
-            goto fail_rec;
-        }
         uint8_t head[64];
-        ssize_t got = read(fd, head, sizeof head);
-        close(fd);
+        ssize_t got = r->bytes < sizeof head ? (ssize_t)r->bytes : (ssize_t)sizeof head;
+        if (r->cached) {
+            memcpy(head, r->mem, (size_t)got); /* read by the prescan */
+        } else {
+            int fd = open(r->path, O_RDONLY | O_CLOEXEC);
+            if (fd < 0) {
+                rc = MV_ERR_IO;
+                goto fail_rec;
+            }
+            got = read(fd, head, sizeof head);
+            close(fd);
+        }
         if (got < 0) {
             rc = MV_ERR_IO;
             goto fail_rec;
         }
-        if (looks_json(r->path, head, (size_t)got)) {
-            if ((rc = mv_file_read(r->path, MAX_JSON_FILE, &data)) != MV_OK)
+        if (mvc_put_looks_json(r->path, head, (size_t)got)) {
+            if ((rc = r->cached ? mv_buf_append(&data, r->mem, (size_t)r->bytes)
+                                : mv_file_read(r->path, MAX_JSON_FILE, &data)) != MV_OK)
                 goto fail_rec;
             size_t off = 0;
             const char *why = NULL;
@@ -302,8 +307,10 @@ static mv_err ingest(struct put *P, size_t idx)
                 goto fail_rec;
             }
         }
-        if ((rc = mvc_put_version(P, r, doc, &stamped)) != MV_OK) {
-            said = ingest_err(P, "%s: cannot give the resource its version (%s)", name, mv_strerror(rc));
+        if (r->facts->id[0] && (rc = mvc_put_sync_once(P)) != MV_OK)
+            goto out; /* the batch being committed failed: a service failure */
+        if ((rc = mvc_put_version(P, r, doc, &sp)) != MV_OK) {
+            said = ingest_err(P, "%s: cannot split the FHIR resource or give it its version (%s)", name, mv_strerror(rc));
             goto fail_rec;
         }
         if (r->outcome == MV_FHIR_UNCHANGED) {
@@ -312,15 +319,6 @@ static mv_err ingest(struct put *P, size_t idx)
             mvc_put_report(P, r);
             rc = MV_OK;
             goto out;
-        }
-        if (stamped.len) {
-            mv_json_limits lim = {MV_FHIR_MAX_BYTES, 0, 0};
-            if ((rc = mv_json_parse((const char *)stamped.ptr, stamped.len, &lim, &sdoc, NULL)) != MV_OK)
-                goto fail_rec;
-        }
-        if ((rc = mv_fhir_split_doc(c->profiles, sdoc ? sdoc : doc, &sp)) != MV_OK) {
-            said = ingest_err(P, "%s: cannot split the FHIR resource (%s)", name, mv_strerror(rc));
-            goto fail_rec;
         }
         if ((rc = mv_record_set_skeleton(&r->r, sp.envelope.ptr, sp.envelope.len)) != MV_OK)
             goto fail_rec;
@@ -370,11 +368,16 @@ fail_rec:
     mvc_put_report(P, r);
     rc = MV_OK;
 out:
+    if (r->cached) {
+        /* Done with the prescan's copy (a deferred record reads its file again). */
+        mv_wipe(r->mem, (size_t)r->bytes);
+        mv_free(r->mem);
+        r->mem = NULL;
+        r->cached = 0;
+    }
     mv_fhir_split_clear(&sp);
     mv_json_free(doc);
-    mv_json_free(sdoc);
     mv_buf_clear(&data);
-    mv_buf_clear(&stamped);
     return rc;
 }
 

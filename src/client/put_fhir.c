@@ -15,10 +15,14 @@
 #include "medvault/mv_canon.h"
 #include "medvault/mv_clock.h"
 #include "medvault/mv_file.h"
+#include "medvault/mv_log.h"
 #include "medvault/mv_mem.h"
 
 #define NDJSON_CHUNK ((size_t)1 << 20)
 #define INDEX_QUEUE 4096
+/* The prescan keeps JSON files of at most 1 MiB, up to 256 MiB in all, for ingest. */
+#define PRESCAN_KEEP_FILE ((size_t)1 << 20)
+#define PRESCAN_KEEP_TOTAL ((size_t)256 << 20)
 
 /* A version decided in this put, by logical id. */
 struct pend {
@@ -42,6 +46,7 @@ struct put_fhir {
     size_t n_links, cap_links;
     fx_add *q;               /* index entries waiting to be written */
     size_t n_q;
+    int synced;              /* the index was brought up to date in this put */
 };
 
 mv_err mvc_put_fhir_begin(struct put *P)
@@ -65,6 +70,7 @@ void mvc_put_fhir_end(struct put *P)
     struct put_fhir *f = P->fx;
     if (!f)
         return;
+    (void)mvc_findex_flush(f->x);
     for (size_t i = 0; i < f->pend_cap; i++)
         mv_free(f->pend[i].key);
     mv_free(f->pend);
@@ -310,19 +316,54 @@ static void scan_text(struct put *P, const uint8_t *text, size_t len)
     mv_json_free(doc);
 }
 
+/* Reads a whole JSON-looking file (at most MAX_JSON_FILE bytes) into data: 1 if it does not
+ * look like JSON (only its head was read), -1 if it cannot be read. */
+static int read_if_json(const char *path, mv_buf *data)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int ret = 0;
+    uint8_t buf[65536];
+    for (;;) {
+        ssize_t got = read(fd, buf, sizeof buf);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0) {
+            ret = -1;
+            break;
+        }
+        if (data->len == 0 && !mvc_put_looks_json(path, buf, (size_t)got < 64 ? (size_t)got : 64)) {
+            ret = 1; /* an attachment: not read further */
+            break;
+        }
+        if (got == 0)
+            break;
+        if (mv_buf_append(data, buf, (size_t)got) != MV_OK) {
+            ret = -1;
+            break;
+        }
+    }
+    close(fd);
+    return ret;
+}
+
 mv_err mvc_put_prescan(struct put *P)
 {
     mv_buf data;
+    size_t cached = 0;
     for (size_t i = 0; i < P->n_recs; i++) {
         struct rec *r = P->recs[i];
-        if (r->bytes > MAX_JSON_FILE && !mvc_put_is_ndjson(r->path))
+        int ndjson = mvc_put_is_ndjson(r->path);
+        if (r->finished || r->mem || r->slice || (r->bytes > MAX_JSON_FILE && !ndjson))
             continue;
-        mv_buf_init(&data, mvc_put_is_ndjson(r->path) ? (size_t)1 << 30 : MAX_JSON_FILE);
-        if (mv_file_read(r->path, data.max, &data) != MV_OK || !may_hold_patient(data.ptr, data.len)) {
+        mv_buf_init(&data, ndjson ? (size_t)1 << 30 : MAX_JSON_FILE);
+        int rd = ndjson ? (mv_file_read(r->path, data.max, &data) == MV_OK ? 0 : -1) : read_if_json(r->path, &data);
+        if (rd != 0) {
             mv_buf_clear(&data);
-            continue; /* unreadable (or an NDJSON file above 1 GiB: docs/fhir.md) */
+            continue; /* an attachment, unreadable, or an NDJSON file above 1 GiB (docs/fhir.md) */
         }
-        if (mvc_put_is_ndjson(r->path)) {
+        if (ndjson && may_hold_patient(data.ptr, data.len)) {
             const uint8_t *p = data.ptr, *end = data.ptr + data.len;
             while (p < end) {
                 const uint8_t *nl = memchr(p, '\n', (size_t)(end - p));
@@ -330,8 +371,15 @@ mv_err mvc_put_prescan(struct put *P)
                 scan_text(P, p, (size_t)(stop - p));
                 p = stop + 1;
             }
-        } else {
-            scan_text(P, data.ptr, data.len);
+        } else if (!ndjson) {
+            scan_text(P, data.ptr, data.len); /* parses only what may hold a Patient */
+        }
+        /* A small JSON file is kept for ingest, which then needs not open it again. */
+        if (!ndjson && data.len == r->bytes && data.len && data.len <= PRESCAN_KEEP_FILE &&
+            cached + data.len <= PRESCAN_KEEP_TOTAL) {
+            cached += data.len;
+            r->mem = mv_buf_steal(&data, NULL);
+            r->cached = r->mem != NULL;
         }
         mv_buf_clear(&data);
     }
@@ -400,50 +448,78 @@ static mv_err pend_grow(struct put_fhir *f)
     return MV_OK;
 }
 
-mv_err mvc_put_version(struct put *P, struct rec *r, const mv_json *doc, mv_buf *stamped)
+mv_err mvc_put_sync_once(struct put *P)
+{
+    struct put_fhir *f = P->fx;
+    if (f->synced)
+        return MV_OK;
+    /* Versions are decided against every record this user can read, not only those this
+     * machine wrote: the index is brought up to date once per put, before the first decision
+     * (records new to this machine are fetched once; none on the machine that wrote them). If
+     * the storage server cannot be asked, the local index decides. */
+    f->synced = 1;
+    mv_err rc = mvc_put_join_worker(P);
+    if (rc != MV_OK)
+        return rc;
+    if ((rc = mv_client_index_sync(P->c, 0, NULL)) != MV_OK)
+        mv_log(MV_LOG_WARN, "client", "put: the local index could not be brought up to date (%s: %s); versions are "
+                                      "decided against what this machine knows", mv_strerror(rc), mv_client_last_error(P->c));
+    return MV_OK;
+}
+
+mv_err mvc_put_version(struct put *P, struct rec *r, const mv_json *doc, mv_fhir_split *sp)
 {
     struct put_fhir *f = P->fx;
     mv_fhir_facts *facts = r->facts;
     char key[MV_FHIR_TYPE_MAX + MV_FHIR_ID_MAX + 2], vid[16], now[40];
+    mv_buf vless;
     mv_err rc;
     r->outcome = MV_FHIR_CREATED;
     if (!facts->id[0])
-        return MV_OK; /* no logical id: stored as it is, no version */
-    if ((rc = mvc_findex_digest(f->x, doc, r->digest)) != MV_OK || (rc = pend_grow(f)) != MV_OK)
+        return mv_fhir_split_doc(P->c->profiles, doc, sp); /* no logical id: stored as it is, no version */
+    if ((rc = pend_grow(f)) != MV_OK)
         return rc;
     snprintf(key, sizeof key, "%s/%s", facts->type, facts->id);
     struct pend *p = pend_slot(f, key);
     const struct fx_ent *e = p->key ? NULL : mvc_findex_latest(f->x, facts->type, facts->id);
     uint32_t latest = p->key ? p->version : e ? e->version : 0;
     const uint8_t *ldigest = p->key ? p->digest : e ? e->digest : NULL;
+    if (latest == UINT32_MAX)
+        return MV_ERR_TOO_LARGE;
+    snprintf(vid, sizeof vid, "%u", (unsigned)(latest + 1));
+    if (mv_iso8601(now, sizeof now, mv_wall_ms(), 1) != 0)
+        return MV_ERR_BAD_STATE;
+    /* One split writes the envelope stamped as the next version and the versionless one the
+     * digest is taken over; an unchanged resource is then simply not stored. */
+    mv_buf_init(&vless, MV_FHIR_MAX_BYTES);
+    if ((rc = mv_fhir_split_stamped(P->c->profiles, doc, vid, now, 1, sp, &vless)) != MV_OK ||
+        (rc = mvc_findex_digest_split(f->x, &vless, sp, r->digest)) != MV_OK)
+        goto out;
     if (latest && mv_ct_eq(ldigest, r->digest, 32)) {
         r->outcome = MV_FHIR_UNCHANGED;
         r->version = latest;
         r->same_as = p->key ? p->rec : NULL;
         if (e)
             memcpy(r->id, e->rid, 16);
-        return MV_OK;
+        goto out;
     }
-    if (latest == UINT32_MAX)
-        return MV_ERR_TOO_LARGE;
     r->version = latest + 1;
     r->outcome = latest ? MV_FHIR_UPDATED : MV_FHIR_CREATED;
-    snprintf(vid, sizeof vid, "%u", (unsigned)r->version);
-    if (mv_iso8601(now, sizeof now, mv_wall_ms(), 1) != 0)
-        return MV_ERR_BAD_STATE;
-    if ((rc = mv_fhir_restamp(doc, vid, now, stamped)) != MV_OK)
-        return rc;
     snprintf(facts->version_id, sizeof facts->version_id, "%s", vid);
     snprintf(facts->last_updated, sizeof facts->last_updated, "%s", now);
+    rc = MV_ERR_NOMEM;
     if (!p->key) {
         if (!(p->key = mv_strdup(key)))
-            return MV_ERR_NOMEM;
+            goto out;
         f->n_pend++;
     }
     p->version = r->version;
     memcpy(p->digest, r->digest, 32);
     p->rec = r;
-    return MV_OK;
+    rc = MV_OK;
+out:
+    mv_buf_clear(&vless);
+    return rc;
 }
 
 /* ---------- the index ---------- */

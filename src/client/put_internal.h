@@ -36,6 +36,7 @@ struct rec {
     uint64_t off;          /* slice: the bytes are [off, off + bytes) of src */
     int slice;
     uint8_t *mem;          /* or the bytes themselves (Bundle entries, mv_client_fhir_put); owned */
+    int cached;            /* mem holds the whole file path, as the prescan read it */
     int container;         /* 1: an NDJSON file or a split Bundle, expanded into the records after it */
     int deferred;          /* 1: for a registered patient: stored by that patient's own run */
     char mrn[32];          /* deferred: the patient */
@@ -166,15 +167,20 @@ mv_err mvc_put_expand_bundle(struct put *P, size_t idx, const mv_json *doc);
 mv_err mvc_put_prescan(struct put *P);
 /* The MRN of the registered-or-not patient r's resource is about ("" if none known). */
 void mvc_put_patient_of(struct put *P, struct rec *r, char mrn[32]);
-/* Decides r's version from doc: r->outcome UNCHANGED (nothing to store), or CREATED/UPDATED
- * with *stamped receiving doc's canonical JSON with the new meta.versionId/lastUpdated (or
- * left empty when r has no logical id: store doc as it is). Fills r->facts. */
-mv_err mvc_put_version(struct put *P, struct rec *r, const mv_json *doc, mv_buf *stamped);
+/* Splits doc into sp and decides the version of r (r->facts filled): r->outcome UNCHANGED
+ * (nothing to store), or CREATED/UPDATED with r->version, the facts' version_id/last_updated
+ * and sp's envelope stamped with them (version 0 when r has no logical id: stored as it is). */
+mv_err mvc_put_version(struct put *P, struct rec *r, const mv_json *doc, mv_fhir_split *sp);
+/* Brings the local index up to date, once per put (joins the worker first: its failure is
+ * returned; the sync's own failure is only logged). */
+mv_err mvc_put_sync_once(struct put *P);
 /* A stored record's index entry, queued; mvc_put_index_flush writes the queue. */
 mv_err mvc_put_index_note(struct put *P, struct rec *r);
 mv_err mvc_put_index_flush(struct put *P);
 
 /* ---- put.c ---- */
+/* 1 if the file looks like JSON (first non-blank byte '{' or a .json name). */
+int mvc_put_looks_json(const char *path, const uint8_t *head, size_t len);
 /* Waits for the batch being committed, reports what finished; the worker's result. */
 mv_err mvc_put_join_worker(struct put *P);
 

@@ -8,6 +8,7 @@
 #include "medvault/mv_file.h"
 #include "medvault/mv_mem.h"
 #include "record/canon_ex.h"
+#include "record/stamp.h"
 #include "record/fhir_data.h"
 
 /* One path segment of a profile: a leaf moves the whole member to the envelope, an inner
@@ -392,7 +393,33 @@ static mv_err add_block(mv_fhir_split *out, uint32_t slot, const mv_json *r, con
     return mv_canon_write_ex(&out->blocks[out->n_blocks - 1], r, NULL, 0, con_ex->v, con_ex->n);
 }
 
+/* Writes doc's envelope (content nodes env_ex left out) stamped with vid/lu into out. */
+static mv_err write_envelope(mv_buf *out, const mv_json *doc, const nodeset *env_ex, const char *vid, const char *lu)
+{
+    fhir_stamp st;
+    const mv_json **ex = NULL;
+    mv_err rc = fhir_stamp_plan(doc, vid, lu, &st);
+    if (rc == MV_OK && !(ex = mv_mallocarray(env_ex->n + 2, sizeof *ex)))
+        rc = MV_ERR_NOMEM;
+    if (rc == MV_OK) {
+        if (env_ex->n)
+            memcpy(ex, env_ex->v, env_ex->n * sizeof *ex);
+        memcpy(ex + env_ex->n, st.ex, st.n_ex * sizeof *ex);
+        mv_canon_nodes_sort(ex, env_ex->n + st.n_ex);
+        rc = mv_canon_write_ex(out, doc, st.ov.obj ? &st.ov : NULL, st.ov.obj ? 1 : 0, ex, env_ex->n + st.n_ex);
+    }
+    mv_free(ex);
+    fhir_stamp_free(&st);
+    return rc;
+}
+
 mv_err mv_fhir_split_doc(const mv_fhir_profiles *p, const mv_json *doc, mv_fhir_split *out)
+{
+    return mv_fhir_split_stamped(p, doc, NULL, NULL, 0, out, NULL);
+}
+
+mv_err mv_fhir_split_stamped(const mv_fhir_profiles *p, const mv_json *doc, const char *vid, const char *lu, int stamp,
+                             mv_fhir_split *out, mv_buf *versionless)
 {
     nodeset env_ex = {NULL, 0, 0}, con_ex = {NULL, 0, 0};
     const mv_json **with_content = NULL; /* per entry: its resource if it gives a block */
@@ -441,7 +468,11 @@ mv_err mv_fhir_split_doc(const mv_fhir_profiles *p, const mv_json *doc, mv_fhir_
     }
     mv_canon_nodes_sort(env_ex.v, env_ex.n);
     mv_canon_nodes_sort(con_ex.v, con_ex.n);
-    if ((rc = mv_canon_write_ex(&out->envelope, doc, NULL, 0, env_ex.v, env_ex.n)) != MV_OK)
+    rc = stamp ? write_envelope(&out->envelope, doc, &env_ex, vid, lu)
+               : mv_canon_write_ex(&out->envelope, doc, NULL, 0, env_ex.v, env_ex.n);
+    if (rc == MV_OK && versionless)
+        rc = write_envelope(versionless, doc, &env_ex, NULL, NULL);
+    if (rc != MV_OK)
         goto out;
     for (size_t i = 0; i < n_entries; i++) {
         if (!with_content[i])

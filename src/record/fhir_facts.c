@@ -6,6 +6,8 @@
 #include "medvault/mv_canon.h"
 #include "medvault/mv_fhir.h"
 #include "medvault/mv_mem.h"
+#include "record/canon_ex.h"
+#include "record/stamp.h"
 
 int mv_fhir_id_ok(const char *s, size_t len)
 {
@@ -187,95 +189,73 @@ mv_err mv_fhir_facts_of(const mv_json *doc, mv_fhir_facts *f)
     return MV_OK;
 }
 
-static mv_err put_member(mv_buf *b, int *first, const char *key, size_t kl, const mv_json *v)
+mv_err fhir_stamp_plan(const mv_json *doc, const char *vid, const char *lu, fhir_stamp *st)
 {
-    mv_err rc = mv_buf_puts(b, *first ? "" : ",");
-    *first = 0;
-    if (rc == MV_OK)
-        rc = mv_json_write_str(b, key, kl);
-    if (rc == MV_OK)
-        rc = mv_buf_puts(b, ":");
-    if (rc == MV_OK)
-        rc = mv_json_write(b, v);
-    return rc;
-}
-
-static mv_err put_str_member(mv_buf *b, int *first, const char *key, const char *val)
-{
-    mv_err rc = mv_buf_puts(b, *first ? "" : ",");
-    *first = 0;
-    if (rc == MV_OK)
-        rc = mv_json_write_str(b, key, strlen(key));
-    if (rc == MV_OK)
-        rc = mv_buf_puts(b, ":");
-    if (rc == MV_OK)
-        rc = mv_json_write_str(b, val, strlen(val));
-    return rc;
-}
-
-/* Writes meta without versionId/lastUpdated, plus the given ones; nothing at all when the
- * result would be empty. */
-static mv_err write_meta(mv_buf *b, int *first, const mv_json *meta, const char *vid, const char *lu)
-{
-    size_t keep = 0, kl = 0;
+    memset(st, 0, sizeof *st);
+    mv_buf_init(&st->ov_text, 4096);
+    const mv_json *meta = mv_json_get(doc, "meta");
+    if (meta && mv_json_type_of(meta) != MV_JSON_OBJECT)
+        return MV_ERR_PARSE;
+    size_t kept = 0;
     for (size_t i = 0; i < mv_json_len(meta); i++) {
-        const char *k = mv_json_key_at(meta, i, &kl);
-        if (!(kl == 9 && !memcmp(k, "versionId", 9)) && !(kl == 11 && !memcmp(k, "lastUpdated", 11)))
-            keep++;
-    }
-    if (!keep && !vid && !lu)
-        return MV_OK;
-    mv_err rc = mv_buf_puts(b, *first ? "\"meta\":{" : ",\"meta\":{");
-    *first = 0;
-    int mf = 1;
-    for (size_t i = 0; rc == MV_OK && i < mv_json_len(meta); i++) {
+        size_t kl = 0;
         const char *k = mv_json_key_at(meta, i, &kl);
         if ((kl == 9 && !memcmp(k, "versionId", 9)) || (kl == 11 && !memcmp(k, "lastUpdated", 11)))
-            continue;
-        rc = put_member(b, &mf, k, kl, mv_json_value_at(meta, i));
+            st->ex[st->n_ex++] = mv_json_value_at(meta, i); /* a parsed object has each key once */
+        else
+            kept++;
     }
-    if (rc == MV_OK && vid)
-        rc = put_str_member(b, &mf, "versionId", vid);
-    if (rc == MV_OK && lu)
-        rc = put_str_member(b, &mf, "lastUpdated", lu);
+    if (!vid && !lu) {
+        if (meta && !kept) {
+            st->n_ex = 0;
+            st->ex[st->n_ex++] = meta; /* nothing would be left in it: meta goes */
+        }
+        return MV_OK;
+    }
+    /* The new members merged in as an overlay: on meta, or a whole meta on the root. */
+    mv_jw w;
+    mv_jw_init(&w, &st->ov_text);
+    mv_jw_obj(&w);
+    if (!meta) {
+        mv_jw_key(&w, "meta");
+        mv_jw_obj(&w);
+    }
+    if (vid)
+        mv_jw_kstr(&w, "versionId", vid);
+    if (lu)
+        mv_jw_kstr(&w, "lastUpdated", lu);
+    if (!meta)
+        mv_jw_obj_end(&w);
+    mv_jw_obj_end(&w);
+    mv_err rc = mv_jw_finish(&w);
     if (rc == MV_OK)
-        rc = mv_buf_puts(b, "}");
+        rc = mv_json_parse((const char *)st->ov_text.ptr, st->ov_text.len, NULL, &st->ov_doc, NULL);
+    if (rc == MV_OK) {
+        st->ov.target = meta ? meta : doc;
+        st->ov.obj = st->ov_doc;
+    }
     return rc;
+}
+
+void fhir_stamp_free(fhir_stamp *st)
+{
+    mv_json_free(st->ov_doc);
+    mv_buf_clear(&st->ov_text);
+    st->ov_doc = NULL;
 }
 
 mv_err mv_fhir_restamp(const mv_json *doc, const char *vid, const char *lu, mv_buf *out)
 {
+    fhir_stamp st;
     if (!doc || !out)
         return MV_ERR_INVAL;
     if (mv_json_type_of(doc) != MV_JSON_OBJECT)
         return MV_ERR_PARSE;
-    const mv_json *meta = mv_json_get(doc, "meta");
-    if (meta && mv_json_type_of(meta) != MV_JSON_OBJECT)
-        return MV_ERR_PARSE;
-    /* The text is written with members in the input's order, then canonicalised (which
-     * sorts them): simpler than building a tree, and the parse is linear. */
-    mv_buf text;
-    mv_buf_init(&text, MV_FHIR_MAX_BYTES);
-    int first = 1, wrote_meta = 0;
-    mv_err rc = mv_buf_puts(&text, "{");
-    for (size_t i = 0; rc == MV_OK && i < mv_json_len(doc); i++) {
-        size_t kl = 0;
-        const char *k = mv_json_key_at(doc, i, &kl);
-        if (kl == 4 && !memcmp(k, "meta", 4)) {
-            rc = write_meta(&text, &first, meta, vid, lu);
-            wrote_meta = 1;
-        } else {
-            rc = put_member(&text, &first, k, kl, mv_json_value_at(doc, i));
-        }
-    }
-    if (rc == MV_OK && !wrote_meta)
-        rc = write_meta(&text, &first, NULL, vid, lu);
-    if (rc == MV_OK)
-        rc = mv_buf_puts(&text, "}");
+    mv_err rc = fhir_stamp_plan(doc, vid, lu, &st);
     if (rc == MV_OK) {
-        mv_json_limits lim = {MV_FHIR_MAX_BYTES, 0, 0};
-        rc = mv_canon((const char *)text.ptr, text.len, &lim, out, NULL);
+        mv_canon_nodes_sort(st.ex, st.n_ex);
+        rc = mv_canon_write_ex(out, doc, st.ov.obj ? &st.ov : NULL, st.ov.obj ? 1 : 0, st.ex, st.n_ex);
     }
-    mv_buf_clear(&text);
+    fhir_stamp_free(&st);
     return rc;
 }

@@ -198,15 +198,18 @@ static void test_digest(void **state)
         "{\"resourceType\":\"X\",\"id\":\"a\",\"v\":1,\"meta\":{\"tag\":[]}}",
     };
     uint8_t d[4][32];
+    mv_fhir_profiles *prof = NULL;
+    assert_int_equal(mv_fhir_profiles_default(&prof), MV_OK);
     for (size_t i = 0; i < 4; i++) {
         mv_json *doc = NULL;
         assert_int_equal(mv_json_parse(texts[i], strlen(texts[i]), NULL, &doc, NULL), MV_OK);
-        assert_int_equal(mvc_findex_digest(x, doc, d[i]), MV_OK);
+        assert_int_equal(mvc_findex_digest(x, prof, doc, d[i]), MV_OK);
         mv_json_free(doc);
     }
     assert_memory_equal(d[0], d[1], 32);     /* only versionId/lastUpdated differ */
     assert_memory_not_equal(d[0], d[2], 32); /* 1 and 1.0 are different FHIR values */
     assert_memory_not_equal(d[0], d[3], 32); /* any other meta member is content */
+    mv_fhir_profiles_free(prof);
     client_free(c);
 }
 
