@@ -366,28 +366,54 @@ mv_err mv_client_index_find(mv_client *c, const mv_fhir_query *q, mv_fhir_entry_
     return MV_OK;
 }
 
+/* The readable versions of Type/id, newest first, into *out (the caller frees it). */
+static mv_err versions_of(mv_client *c, const char *type, const char *id, mvc_findex **xo, struct hit **out, size_t *m)
+{
+    mv_err rc = mvc_findex_get(c, xo);
+    if (rc != MV_OK)
+        return rc;
+    size_t n = 0;
+    const struct fx_ent *ents = mvc_findex_entries(*xo, &n);
+    struct hit *hit = mv_calloc(n ? n : 1, sizeof *hit);
+    if (!hit)
+        return MV_ERR_NOMEM;
+    *m = 0;
+    for (size_t k = 0; k < n; k++)
+        if (!ents[k].gone && ents[k].kind && ents[k].version && !strcmp(ents[k].s[FS_ID], id) &&
+            !strcmp(ents[k].s[FS_TYPE], type))
+            hit_of(ents, k, &hit[(*m)++]);
+    qsort(hit, *m, sizeof *hit, hit_cmp_version);
+    *out = hit;
+    return MV_OK;
+}
+
 mv_err mv_client_fhir_lookup(mv_client *c, const char *type, const char *id, uint32_t version, mv_fhir_entry *out)
 {
     mvc_findex *x = NULL;
+    struct hit *hit = NULL;
+    size_t m = 0;
     if (!c || !type || !id || !out)
         return MV_ERR_INVAL;
-    mv_err rc = mvc_findex_get(c, &x);
-    if (rc != MV_OK)
-        return rc;
-    const struct fx_ent *e = mvc_findex_latest(x, type, id);
-    if (e && version && e->version != version) {
-        size_t n = 0;
-        const struct fx_ent *ents = mvc_findex_entries(x, &n);
-        e = NULL;
-        for (size_t k = 0; k < n && !e; k++)
-            if (!ents[k].gone && ents[k].version == version && !strcmp(ents[k].s[FS_ID], id) &&
-                !strcmp(ents[k].s[FS_TYPE], type))
-                e = &ents[k];
+    if (!version) {
+        /* The latest: the table by logical id answers at once. */
+        mv_err rc = mvc_findex_get(c, &x);
+        const struct fx_ent *e = rc == MV_OK ? mvc_findex_latest(x, type, id) : NULL;
+        if (e)
+            mvc_findex_view(x, e, out);
+        return rc != MV_OK ? rc : e ? MV_OK : MV_ERR_NOT_FOUND;
     }
-    if (!e)
-        return MV_ERR_NOT_FOUND;
-    mvc_findex_view(x, e, out);
-    return MV_OK;
+    mv_err rc = versions_of(c, type, id, &x, &hit, &m);
+    size_t i = 0;
+    while (rc == MV_OK && i < m && hit[i].version != version)
+        i++;
+    if (rc == MV_OK && i == m)
+        rc = MV_ERR_NOT_FOUND;
+    if (rc == MV_OK) {
+        size_t n = 0;
+        mvc_findex_view(x, &mvc_findex_entries(x, &n)[hit[i].k], out);
+    }
+    mv_free(hit);
+    return rc;
 }
 
 mv_err mv_client_index_entry(mv_client *c, const uint8_t id[static MV_CLIENT_ID_BYTES], mv_fhir_entry *out)
@@ -408,27 +434,17 @@ mv_err mv_client_index_entry(mv_client *c, const uint8_t id[static MV_CLIENT_ID_
 mv_err mv_client_fhir_history(mv_client *c, const char *type, const char *id, mv_fhir_entry_fn fn, void *ctx)
 {
     mvc_findex *x = NULL;
+    struct hit *hit = NULL;
+    size_t m = 0, n = 0;
     if (!c || !type || !id || !fn)
         return MV_ERR_INVAL;
-    mv_err rc = mvc_findex_get(c, &x);
-    if (rc != MV_OK)
-        return rc;
-    size_t n = 0, m = 0;
-    const struct fx_ent *ents = mvc_findex_entries(x, &n);
-    struct hit *hit = mv_calloc(n ? n : 1, sizeof *hit);
-    if (!hit)
-        return MV_ERR_NOMEM;
-    for (size_t k = 0; k < n; k++)
-        if (!ents[k].gone && ents[k].kind && ents[k].version && !strcmp(ents[k].s[FS_ID], id) &&
-            !strcmp(ents[k].s[FS_TYPE], type))
-            hit_of(ents, k, &hit[m++]);
-    qsort(hit, m, sizeof *hit, hit_cmp_version);
-    for (size_t i = 0; i < m; i++) {
+    mv_err rc = versions_of(c, type, id, &x, &hit, &m);
+    for (size_t i = 0; rc == MV_OK && i < m; i++) {
         mv_fhir_entry v;
-        mvc_findex_view(x, &ents[hit[i].k], &v);
+        mvc_findex_view(x, &mvc_findex_entries(x, &n)[hit[i].k], &v);
         if (fn(ctx, &v))
             break;
     }
     mv_free(hit);
-    return m ? MV_OK : MV_ERR_NOT_FOUND;
+    return rc == MV_OK && !m ? MV_ERR_NOT_FOUND : rc;
 }
