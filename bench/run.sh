@@ -2,7 +2,8 @@
 # bench/run.sh BUILD_DIR : runs the benchmarks and rewrites docs/BENCHMARKS.md with the results
 # and the command that produced them. Machines are shared and noisy: compare numbers taken in
 # the same run (the raw scalar-multiplication cost is measured beside the server's rate).
-# It ends with the decoy guard's false-positive measurement (bench/guard_fp.sh).
+# It ends with the decoy guard's false-positive measurement (bench/guard_fp.sh) and FHIR-native
+# import, versions and the local index (bench/fhir_import.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=${1:-build}
@@ -74,3 +75,4 @@ with open(out, "w") as f:
 PY
 echo "wrote $out"
 bash bench/guard_fp.sh "$B" --write "$out"
+bash bench/fhir_import.sh "$B" --write "$out"

@@ -27,8 +27,8 @@
 extern "C" {
 #endif
 
-/* The identifier system whose value is the hospital's MRN in a Patient resource, unless the
- * deployment file names another ("mrn_system"). */
+/* The identifier system whose value is the hospital's MRN in a Patient resource
+ * (docs/fhir.md "Patients as FHIR knows them"). */
 #define MV_MRN_SYSTEM_DEFAULT "urn:medvault:mrn"
 
 typedef struct mv_fhir_entry {

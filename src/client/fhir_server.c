@@ -73,7 +73,7 @@ static void client_failure(struct fs_req *q, mv_err rc)
         {MV_ERR_PARSE, 400, "structure"},      {MV_ERR_INVAL, 400, "invalid"},       {MV_ERR_NOT_FOUND, 404, "not-found"},
         {MV_ERR_BAD_STATE, 412, "conflict"},   {MV_ERR_FORBIDDEN, 403, "forbidden"}, {MV_ERR_TOO_LARGE, 413, "too-costly"},
         {MV_ERR_NET, 503, "transient"},        {MV_ERR_HTTP, 503, "transient"},      {MV_ERR_RATE_LIMITED, 503, "transient"},
-        {MV_ERR_BUSY, 503, "transient"},
+        {MV_ERR_BUSY, 503, "transient"},       {MV_ERR_AUTH, 403, "security"}, /* step-up required: the message says how */
     };
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
         if (map[i].rc == rc) {

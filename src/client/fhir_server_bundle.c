@@ -434,6 +434,8 @@ out:
         mv_log(MV_LOG_WARN, FS_COMPONENT, "%zu listed record(s) could not be read", wr.failed);
     if (rc == MV_ERR_NET || rc == MV_ERR_HTTP)
         mvc_fs_outcome(q->resp, 503, "transient", "the storage server did not answer");
+    else if (rc == MV_ERR_AUTH) /* the storage server asks for step-up: say how (no patient data) */
+        mvc_fs_outcome(q->resp, 403, "security", mv_client_last_error(q->s->client));
     else if (rc != MV_OK)
         mvc_fs_outcome(q->resp, 500, "exception", "cannot build the Bundle");
     else

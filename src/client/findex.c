@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -29,6 +30,7 @@
 #include "medvault/mv_log.h"
 #include "medvault/mv_mem.h"
 #include "medvault/mv_record.h"
+#include "core/utf8.h"
 
 #define MAGIC "MVX1"
 #define HEADER_BYTES 20
@@ -42,6 +44,7 @@ struct mvc_findex {
     uint8_t *keys; /* secure memory: k_seal 32 | k_digest 32 */
     uint8_t file_id[16];
     uint64_t seq;
+    uint64_t size; /* bytes of the file read or written by this process */
     int dirty; /* appended since the last fdatasync */
     struct fx_ent *e;
     size_t n, cap;
@@ -192,8 +195,11 @@ static void apply(mvc_findex *x, size_t k)
         prev->latest = 0;
     }
     x->by_rid[i] = (uint32_t)(k + 1);
-    if (!e->version || e->gone)
+    if (!e->version || e->gone) {
+        if (prev && prev->version)
+            relink_latest(x, prev->s[FS_TYPE], prev->s[FS_ID]);
         return;
+    }
     size_t j = lid_slot(x, e->s[FS_TYPE], e->s[FS_ID]);
     struct fx_ent *cur = x->by_lid[j] ? &x->e[x->by_lid[j] - 1] : NULL;
     if (cur && !cur->gone && !newer(e, cur) && cur != prev)
@@ -211,6 +217,35 @@ static void apply(mvc_findex *x, size_t k)
 /* ---------- entries ---------- */
 
 static const char *const field_keys[FS_N] = {"t", "i", "u", "p", "m", "d", "o", "s", "x", "n"};
+
+/* Copies s into dst[MV_FHIR_FACT_MAX]: valid UTF-8 (a byte of an invalid sequence becomes
+ * '?'), no control character below 0x20 (' '), at most MV_FHIR_FACT_MAX - 1 bytes cut at a
+ * character boundary. Every stored field passes here, so what the writer writes the reader
+ * takes (parse_entry's cap) and a name from another system cannot make an entry unwritable. */
+static void clean_field(char dst[MV_FHIR_FACT_MAX], const char *s)
+{
+    size_t at = 0, len = strlen(s);
+    for (size_t i = 0; i < len;) {
+        size_t n = mv_utf8_seq((const unsigned char *)s + i, len - i);
+        if (n == 0) {
+            if (at + 1 >= MV_FHIR_FACT_MAX)
+                break;
+            dst[at++] = '?';
+            i++;
+            continue;
+        }
+        if (at + n >= MV_FHIR_FACT_MAX)
+            break;
+        if (n == 1 && (unsigned char)s[i] < 0x20) {
+            dst[at++] = ' ';
+        } else {
+            memcpy(dst + at, s + i, n);
+            at += n;
+        }
+        i += n;
+    }
+    dst[at] = 0;
+}
 
 /* Makes x->e[x->n] from the strings in vals (NULL = "") and the fixed fields. */
 static mv_err push(mvc_findex *x, const struct fx_ent *fixed, const char *const vals[FS_N])
@@ -372,15 +407,24 @@ mv_err mvc_findex_flush(mvc_findex *x)
 }
 
 /* Appends one entry per fixed[i]/vals[i] to the file, then applies them in memory. */
+static mv_err catch_up(mvc_findex *x);
+static int lock(int fd, int op);
+
 static mv_err append(mvc_findex *x, const struct fx_ent *fixed, const char *(*vals)[FS_N], size_t n)
 {
     mv_buf js, out;
     mv_buf_init(&js, ENTRY_MAX);
     mv_buf_init(&out, (size_t)1 << 30);
-    uint64_t seq0 = x->seq;
+    /* Several processes of one user (put, ui, fhir serve) share the file: under the lock, the
+     * entries others appended are taken first, so seq goes on from the file's last entry. */
+    if (lock(x->fd, LOCK_EX) != 0)
+        return MV_ERR_IO;
+    mv_err rc = catch_up(x);
+    uint64_t seq0 = x->seq, size0 = x->size;
     /* Every entry's random nonce from one call (96 random bits each, as before). */
-    uint8_t *nonces = mv_mallocarray(n, MV_AEAD_NONCE_BYTES);
-    mv_err rc = nonces ? mv_random_bytes(nonces, n * MV_AEAD_NONCE_BYTES) : MV_ERR_NOMEM;
+    uint8_t *nonces = rc == MV_OK ? mv_mallocarray(n, MV_AEAD_NONCE_BYTES) : NULL;
+    if (rc == MV_OK)
+        rc = nonces ? mv_random_bytes(nonces, n * MV_AEAD_NONCE_BYTES) : MV_ERR_NOMEM;
     for (size_t i = 0; i < n && rc == MV_OK; i++) {
         js.len = 0;
         if ((rc = entry_json(&fixed[i], vals[i], &js)) == MV_OK)
@@ -389,13 +433,14 @@ static mv_err append(mvc_findex *x, const struct fx_ent *fixed, const char *(*va
     mv_free(nonces);
     if (rc == MV_OK)
         rc = write_all(x, &out);
-    if (rc != MV_OK) {
+    if (rc == MV_OK) {
+        x->size += out.len;
+    } else {
         /* What may have reached the file is cut off again, so seq matches it. */
         x->seq = seq0;
-        struct stat sb;
-        if (fstat(x->fd, &sb) == 0 && (uint64_t)sb.st_size >= out.len)
-            (void)!ftruncate(x->fd, sb.st_size - (off_t)out.len);
+        (void)!ftruncate(x->fd, (off_t)size0);
     }
+    (void)lock(x->fd, LOCK_UN);
     for (size_t i = 0; i < n && rc == MV_OK; i++)
         rc = push(x, &fixed[i], vals[i]);
     mv_buf_clear(&js);
@@ -407,10 +452,13 @@ mv_err mvc_findex_add(mvc_findex *x, const fx_add *a, size_t n)
 {
     if (!n)
         return MV_OK;
+    char(*clean)[FS_N][MV_FHIR_FACT_MAX] = NULL;
     struct fx_ent *fixed = mv_calloc(n, sizeof *fixed);
     const char *(*vals)[FS_N] = mv_calloc(n, sizeof *vals);
     mv_err rc = MV_ERR_NOMEM;
     if (!fixed || !vals)
+        goto out;
+    if (!(clean = mv_calloc(n, sizeof *clean)))
         goto out;
     for (size_t i = 0; i < n; i++) {
         memcpy(fixed[i].rid, a[i].rid, 16);
@@ -432,9 +480,17 @@ mv_err mvc_findex_add(mvc_findex *x, const fx_add *a, size_t n)
         }
         vals[i][FS_MRN] = a[i].mrn;
         vals[i][FS_NAME] = a[i].name;
+        for (size_t k = 0; k < FS_N; k++)
+            if (vals[i][k]) {
+                clean_field(clean[i][k], vals[i][k]);
+                vals[i][k] = clean[i][k];
+            }
     }
     rc = append(x, fixed, vals, n);
 out:
+    if (clean)
+        mv_wipe(clean, n * sizeof *clean); /* patient references, names */
+    mv_free(clean);
     mv_free(fixed);
     mv_free(vals);
     return rc;
@@ -491,62 +547,107 @@ static mv_err new_file(mvc_findex *x)
         return MV_ERR_IO;
     mv_buf b = {hdr, sizeof hdr, sizeof hdr, sizeof hdr};
     rc = write_all(x, &b);
+    if (rc == MV_OK)
+        x->size = HEADER_BYTES;
     return rc == MV_OK ? mvc_findex_flush(x) : rc;
 }
 
 /* Reads the whole file into memory; a torn tail is cut off. MV_ERR_VERIFY / MV_ERR_PARSE if
  * anything else is wrong. */
-static mv_err load(mvc_findex *x)
+/* Opens and applies the entries in buf[0..len) (what follows x->size in the file), counting
+ * seq on; *used receives the bytes of whole entries (a torn last one is not counted).
+ * MV_ERR_VERIFY / MV_ERR_PARSE if an entry does not open. */
+static mv_err read_entries(mvc_findex *x, const uint8_t *buf, size_t len, size_t *used)
 {
-    mv_buf b;
-    mv_buf_init(&b, FILE_MAX);
-    mv_err rc = mv_file_read(x->path, FILE_MAX, &b);
-    uint8_t *pt = NULL;
-    if (rc != MV_OK)
-        goto out;
-    if (b.len == 0) {
-        rc = new_file(x);
-        goto out;
-    }
-    if (b.len < HEADER_BYTES || memcmp(b.ptr, MAGIC, 4) != 0) {
-        rc = MV_ERR_PARSE;
-        goto out;
-    }
-    memcpy(x->file_id, b.ptr + 4, 16);
-    pt = mv_malloc(ENTRY_MAX);
-    if (!pt) {
-        rc = MV_ERR_NOMEM;
-        goto out;
-    }
-    size_t at = HEADER_BYTES;
-    while (at < b.len) {
-        if (b.len - at < 4 + MV_AEAD_NONCE_BYTES)
+    size_t at = 0;
+    mv_err rc = MV_OK;
+    uint8_t *pt = mv_malloc(ENTRY_MAX);
+    if (!pt)
+        return MV_ERR_NOMEM;
+    while (at < len) {
+        if (len - at < 4 + MV_AEAD_NONCE_BYTES)
             break; /* torn */
-        size_t len = get_be32(b.ptr + at);
-        if (len < MV_AEAD_TAG_BYTES || len > ENTRY_MAX + MV_AEAD_TAG_BYTES) {
+        size_t elen = get_be32(buf + at);
+        if (elen < MV_AEAD_TAG_BYTES || elen > ENTRY_MAX + MV_AEAD_TAG_BYTES) {
             rc = MV_ERR_PARSE;
-            goto out;
+            break;
         }
-        if (b.len - at - 4 - MV_AEAD_NONCE_BYTES < len)
+        if (len - at - 4 - MV_AEAD_NONCE_BYTES < elen)
             break; /* torn */
         uint8_t aad[sizeof aad_tag - 1 + 24];
         make_aad(x, x->seq, aad);
-        const uint8_t *nonce = b.ptr + at + 4, *ct = nonce + MV_AEAD_NONCE_BYTES;
-        if ((rc = mv_aead_decrypt(pt, ct, len, aad, sizeof aad, nonce, x->keys)) != MV_OK)
-            goto out;
-        rc = parse_entry(x, pt, len - MV_AEAD_TAG_BYTES);
-        mv_wipe(pt, len - MV_AEAD_TAG_BYTES);
+        const uint8_t *nonce = buf + at + 4, *ct = nonce + MV_AEAD_NONCE_BYTES;
+        if ((rc = mv_aead_decrypt(pt, ct, elen, aad, sizeof aad, nonce, x->keys)) != MV_OK)
+            break;
+        rc = parse_entry(x, pt, elen - MV_AEAD_TAG_BYTES);
+        mv_wipe(pt, elen - MV_AEAD_TAG_BYTES);
         if (rc != MV_OK)
-            goto out;
+            break;
         x->seq++;
-        at += 4 + MV_AEAD_NONCE_BYTES + len;
+        at += 4 + MV_AEAD_NONCE_BYTES + elen;
     }
-    if (at < b.len && ftruncate(x->fd, (off_t)at) != 0)
-        rc = MV_ERR_IO;
-out:
     mv_free(pt);
-    mv_buf_clear(&b);
+    *used = at;
     return rc;
+}
+
+/* Takes the entries another process appended since this one last read or wrote the file
+ * (the caller holds the lock), and cuts off a torn tail. */
+static mv_err catch_up(mvc_findex *x)
+{
+    struct stat sb;
+    if (fstat(x->fd, &sb) != 0)
+        return MV_ERR_IO;
+    if ((uint64_t)sb.st_size == x->size)
+        return MV_OK;
+    if ((uint64_t)sb.st_size < x->size || (uint64_t)sb.st_size - x->size > FILE_MAX)
+        return MV_ERR_PARSE; /* shrunk under us, or absurd: set aside */
+    size_t len = (size_t)((uint64_t)sb.st_size - x->size), used = 0, got = 0;
+    uint8_t *buf = mv_malloc(len);
+    if (!buf)
+        return MV_ERR_NOMEM;
+    while (got < len) {
+        ssize_t r = pread(x->fd, buf + got, len - got, (off_t)(x->size + got));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    mv_err rc = got == len ? read_entries(x, buf, len, &used) : MV_ERR_IO;
+    mv_free(buf);
+    if (rc == MV_OK && used < len && ftruncate(x->fd, (off_t)(x->size + used)) != 0)
+        rc = MV_ERR_IO;
+    if (rc == MV_OK)
+        x->size += used;
+    return rc;
+}
+
+/* Reads the whole file into memory; a torn tail is cut off. MV_ERR_VERIFY / MV_ERR_PARSE if
+ * anything else is wrong. The caller holds the lock. */
+static mv_err load(mvc_findex *x)
+{
+    struct stat sb;
+    uint8_t hdr[HEADER_BYTES];
+    if (fstat(x->fd, &sb) != 0)
+        return MV_ERR_IO;
+    if (sb.st_size == 0)
+        return new_file(x);
+    if (sb.st_size < HEADER_BYTES || pread(x->fd, hdr, sizeof hdr, 0) != (ssize_t)sizeof hdr ||
+        memcmp(hdr, MAGIC, 4) != 0)
+        return MV_ERR_PARSE;
+    memcpy(x->file_id, hdr + 4, 16);
+    x->size = HEADER_BYTES;
+    return catch_up(x);
+}
+
+/* flock that retries on EINTR. */
+static int lock(int fd, int op)
+{
+    int r;
+    while ((r = flock(fd, op)) != 0 && errno == EINTR)
+        ;
+    return r;
 }
 
 mv_err mvc_findex_get(mv_client *c, mvc_findex **out)
@@ -573,7 +674,7 @@ mv_err mvc_findex_get(mv_client *c, mvc_findex **out)
         rc = MV_ERR_IO;
         goto fail;
     }
-    rc = load(x);
+    rc = lock(x->fd, LOCK_EX) == 0 ? load(x) : MV_ERR_IO;
     if (rc == MV_ERR_VERIFY || rc == MV_ERR_PARSE) {
         /* Damaged, or sealed under another key: set it aside; the next sync rebuilds it. */
         char aside[4096 + 16];
@@ -585,10 +686,12 @@ mv_err mvc_findex_get(mv_client *c, mvc_findex **out)
             rc = MV_ERR_IO;
             goto fail;
         }
-        close(x->fd);
+        close(x->fd); /* which drops the lock */
         x->fd = open(x->path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-        rc = x->fd < 0 ? MV_ERR_IO : new_file(x);
+        rc = x->fd < 0 ? MV_ERR_IO : lock(x->fd, LOCK_EX) == 0 ? load(x) : MV_ERR_IO;
     }
+    if (x->fd >= 0)
+        (void)lock(x->fd, LOCK_UN);
     if (rc != MV_OK) {
         mvc_seterr(c, "cannot read the local FHIR index %s (%s)", x->path, mv_strerror(rc));
         goto fail;

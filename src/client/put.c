@@ -21,6 +21,7 @@
 #include "medvault/mv_clock.h"
 #include "medvault/mv_file.h"
 #include "medvault/mv_json.h"
+#include "medvault/mv_log.h"
 #include "medvault/mv_mem.h"
 #include "medvault/mv_record.h"
 
@@ -187,6 +188,7 @@ static void defer(struct put *P, struct rec *r, const char *mrn)
     r->complete = 1;
     r->finished = 1;
     snprintf(r->mrn, sizeof r->mrn, "%s", mrn);
+    P->st->bytes_in -= r->bytes < P->st->bytes_in ? r->bytes : P->st->bytes_in; /* counted by its own run */
     pthread_mutex_unlock(&P->mu);
 }
 
@@ -209,6 +211,9 @@ static mv_err ingest(struct put *P, size_t idx)
     mv_buf_init(&data, MAX_JSON_FILE);
     int fhir = 0, part = (r->mem && !r->cached) || r->slice;
     if (!part && mvc_put_is_ndjson(r->path)) {
+        /* The batch being committed is waited for first: its failure is the service's. */
+        if ((rc = mvc_put_join_worker(P)) != MV_OK)
+            goto out;
         if ((rc = mvc_put_expand_ndjson(P, idx)) == MV_ERR_IO || rc == MV_ERR_TOO_LARGE)
             goto fail_rec;
         goto out;
@@ -292,6 +297,9 @@ static mv_err ingest(struct put *P, size_t idx)
         if (!c->opt.patient && !P->sub) {
             char mrn[32];
             int reg = 0;
+            /* A Patient stored from elsewhere links too: the index is brought up to date first. */
+            if (r->facts->patient[0] && (rc = mvc_put_sync_once(P)) != MV_OK)
+                goto out;
             mvc_put_patient_of(P, r, mrn);
             if (mrn[0] && (rc = mvc_put_mrn_registered(P, mrn, &reg)) != MV_OK)
                 goto out; /* the hospital could not be asked: a service failure */
@@ -414,11 +422,9 @@ static mv_err run(struct put *P)
     }
     mv_wipe(P->K, sizeof P->K);
     mv_err irc = mvc_put_index_flush(P);
-    if (rc == MV_OK && irc != MV_OK) {
-        mvc_seterr(P->c, "the records are stored, but the local FHIR index could not be written (%s); the next "
-                         "`medvault ls` rebuilds it", mv_strerror(irc));
-        rc = irc;
-    }
+    if (irc != MV_OK)
+        mv_log(MV_LOG_WARN, "client", "put: the records are stored, but the local FHIR index could not be written "
+                                      "(%s); the next `medvault ls` rebuilds it", mv_strerror(irc));
     return rc;
 }
 
@@ -533,6 +539,21 @@ static mv_err put_all(mv_client *c, const char *const *paths, size_t n, const ui
         rc = run(&P);
     if (rc == MV_OK)
         rc = run_patients(&P);
+    /* Records left to a patient's run that never ran (the put stopped first) failed. */
+    for (size_t i = 0; i < P.n_recs; i++) {
+        struct rec *r = P.recs[i];
+        if (!r->deferred)
+            continue;
+        r->deferred = 0;
+        r->rc = rc != MV_OK ? rc : MV_ERR_BAD_STATE;
+        P.st->failed++;
+        if (P.first_err == MV_OK)
+            P.first_err = r->rc;
+        if (fn) {
+            mv_put_result res = {.path = r->path, .rc = r->rc, .bytes = r->bytes};
+            fn(ctx, &res);
+        }
+    }
 out:
     mvc_put_fhir_end(&P);
     pthread_mutex_destroy(&P.mu);

@@ -461,6 +461,9 @@ mv_err mvc_put_sync_once(struct put *P)
     mv_err rc = mvc_put_join_worker(P);
     if (rc != MV_OK)
         return rc;
+    /* What this put already stored goes into the index first: the sync must not fetch it. */
+    if ((rc = mvc_put_index_flush(P)) != MV_OK)
+        mv_log(MV_LOG_WARN, "client", "put: the local FHIR index could not be written (%s)", mv_strerror(rc));
     if ((rc = mv_client_index_sync(P->c, 0, NULL)) != MV_OK)
         mv_log(MV_LOG_WARN, "client", "put: the local index could not be brought up to date (%s: %s); versions are "
                                       "decided against what this machine knows", mv_strerror(rc), mv_client_last_error(P->c));

@@ -323,8 +323,16 @@ void mvc_put_report_in_order(struct put *P)
         struct rec *r = P->recs[P->next_report++];
         if (r->container || r->deferred)
             continue; /* reported as its resources, or by its patient's run */
-        if (r->same_as)
+        if (r->same_as && r->same_as->rc != MV_OK && r->rc == MV_OK) {
+            /* The same content earlier in this put was not stored after all: neither is this. */
+            r->rc = r->same_as->rc;
+            P->st->unchanged--;
+            P->st->failed++;
+            if (P->first_err == MV_OK)
+                P->first_err = r->rc;
+        } else if (r->same_as) {
             memcpy(r->id, r->same_as->id, 16);
+        }
         if (P->fn) {
             mv_put_result res = {.path = r->path, .rc = r->rc, .kind = r->r.kind, .bytes = r->bytes,
                                  .blocks = r->r.n_blocks, .outcome = r->outcome, .version = r->version,

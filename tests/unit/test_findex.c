@@ -183,6 +183,67 @@ static void test_torn_damaged_foreign(void **state)
     client_free(c);
 }
 
+/* Two processes of one user append in turn (two handles on one file): each takes the other's
+ * entries before writing its own, so the file stays whole and both see everything. */
+static void test_two_writers(void **state)
+{
+    (void)state;
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/u5", tu_tmpdir());
+    mv_client *a = client_in(dir), *b = client_in(dir);
+    mvc_findex *xa = NULL, *xb = NULL;
+    assert_int_equal(mvc_findex_get(a, &xa), MV_OK);
+    assert_int_equal(mvc_findex_get(b, &xb), MV_OK);
+    mv_fhir_facts f;
+    facts(&f, "Encounter", "e1", "");
+    add(xa, 1, 1, &f, 1, NULL);
+    add(xb, 2, 2, &f, 2, NULL); /* b takes a's entry first */
+    assert_int_equal(mvc_findex_latest(xb, "Encounter", "e1")->version, 2);
+    add(xa, 3, 3, &f, 3, NULL);
+    assert_int_equal(mvc_findex_latest(xa, "Encounter", "e1")->version, 3);
+    client_free(a);
+    client_free(b);
+    char aside[600];
+    snprintf(aside, sizeof aside, "%s/fhir-index.damaged", dir);
+    mv_client *c = client_in(dir);
+    mvc_findex *x = NULL;
+    assert_int_equal(mvc_findex_get(c, &x), MV_OK);
+    assert_false(mv_file_exists(aside));
+    assert_int_equal(mvc_findex_latest(x, "Encounter", "e1")->version, 3);
+    uint8_t rid[16] = {0};
+    rid[15] = 2;
+    assert_non_null(mvc_findex_by_rid(x, rid, 0));
+    client_free(c);
+}
+
+/* A name longer than a field's room, not UTF-8, or with control characters is stored cut and
+ * cleaned, and the index still opens (it was set aside on every open before). */
+static void test_unclean_names(void **state)
+{
+    (void)state;
+    char dir[512], name[400], aside[600];
+    snprintf(dir, sizeof dir, "%s/u6", tu_tmpdir());
+    snprintf(aside, sizeof aside, "%s/fhir-index.damaged", dir);
+    memset(name, 'n', 300);
+    memcpy(name, "r\xe9sum\xe9\x1b[31m", 12);
+    name[300] = 0;
+    mv_client *c = client_in(dir);
+    mvc_findex *x = NULL;
+    assert_int_equal(mvc_findex_get(c, &x), MV_OK);
+    fx_add a = {.kind = MV_RECORD_ATTACHMENT, .created = 5, .name = name};
+    memset(a.rid, 7, 16);
+    assert_int_equal(mvc_findex_add(x, &a, 1), MV_OK);
+    client_free(c);
+    c = client_in(dir);
+    assert_int_equal(mvc_findex_get(c, &x), MV_OK);
+    assert_false(mv_file_exists(aside));
+    const struct fx_ent *e = mvc_findex_by_rid(x, a.rid, 0);
+    assert_non_null(e);
+    assert_true(strlen(e->s[FS_NAME]) < MV_FHIR_FACT_MAX);
+    assert_memory_equal(e->s[FS_NAME], "r?sum? [31m", 11);
+    client_free(c);
+}
+
 static void test_digest(void **state)
 {
     (void)state;
@@ -219,6 +280,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_versions_reopen_tombstone),
         cmocka_unit_test(test_torn_damaged_foreign),
+        cmocka_unit_test(test_two_writers),
+        cmocka_unit_test(test_unclean_names),
         cmocka_unit_test(test_digest),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
