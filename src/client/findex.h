@@ -43,10 +43,10 @@ typedef struct mvc_findex mvc_findex;
  * file is set aside as fhir-index.damaged and a new one started (sync rebuilds it). */
 mv_err mvc_findex_get(mv_client *c, mvc_findex **out);
 void mvc_findex_close(mvc_findex *x);
-/* Appends the entries (one write) and applies them in memory. Not synced: the index is a
- * cache of the storage server's records; mvc_findex_flush makes what was appended durable. */
+/* Appends the entries (one write, under flock) and applies them in memory. Never synced to
+ * disk: the index is a cache of the storage server's records (docs/fhir.md). */
 mv_err mvc_findex_add(mvc_findex *x, const fx_add *a, size_t n);
-/* fdatasync of what was appended since the last flush (also at close). */
+/* Marks the end of a put or sync (nothing to write: see findex.c). */
 mv_err mvc_findex_flush(mvc_findex *x);
 /* Marks records gone (appended and applied as mvc_findex_add). */
 mv_err mvc_findex_drop(mvc_findex *x, const uint8_t *rids, size_t n);
