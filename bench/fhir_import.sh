@@ -140,13 +140,6 @@ o.append(f"The local index held {$INDEX_BYTES:,} bytes after these imports ({$IN
 section = "\n".join(o) + "\n"
 print(section)
 if write:
-    b, e = "<!-- fhir:begin -->", "<!-- fhir:end -->"
-    old = open(write).read() if os.path.exists(write) else ""
-    block = f"{b}\n{section}{e}"
-    if b in old and e in old and old.index(b) < old.index(e):
-        new = old[:old.index(b)] + block + old[old.index(e) + len(e):]
-    else:
-        new = old + ("" if old.endswith("\n") or not old else "\n") + "\n" + block + "\n"
-    open(write, "w").write(new)
+    subprocess.run([sys.executable, "bench/write_section.py", write, "fhir"], input=section, text=True, check=True)
     print(f"fhir_import.sh: wrote the section into {write}", file=sys.stderr)
 PY

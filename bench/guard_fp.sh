@@ -129,7 +129,6 @@ import json, sys
 s, low = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 reads, doctors, secs, demands, decoys, alerts, args = sys.argv[3:10]
 o = []
-o.append("<!-- guard:begin -->")
 o.append("## Decoy guard: false positives (issue 5)\n")
 o.append("Produced by `bash bench/guard_fp.sh%s` (part of `make bench`). See `docs/guard.md` for the rules.\n"
          % ((" " + args) if args.strip() else ""))
@@ -155,22 +154,11 @@ for t in s["thief"]:
 o.append("\nThe hourly profile stops a fast thief after the limit (max(floor, 5 x baseline)); a thief "
          "who reads slower than the limit is not caught by it: honeytokens, reads outside one's "
          "departments and delegations, and revocation are what catch them.")
-o.append("<!-- guard:end -->")
 print("\n".join(o))
 PY
 )
 echo "$SECTION"
 if [ -n "$WRITE" ]; then
-  python3 - "$WRITE" "$SECTION" <<'PY'
-import sys
-path, sec = sys.argv[1], sys.argv[2]
-old = open(path).read()
-b, e = old.find("<!-- guard:begin -->"), old.find("<!-- guard:end -->")
-if b >= 0 and e > b:
-    new = old[:b] + sec + old[e + len("<!-- guard:end -->"):]
-else:
-    new = old.rstrip("\n") + "\n\n" + sec + "\n"
-open(path, "w").write(new)
-PY
+  printf '%s\n' "$SECTION" | python3 bench/write_section.py "$WRITE" guard
   echo "wrote $WRITE"
 fi

@@ -531,14 +531,7 @@ w("```")
 section = "\n".join(out) + "\n"
 print(section)
 if write:
-    begin, end = "<!-- peers:begin -->", "<!-- peers:end -->"
-    old = open(write).read() if os.path.exists(write) else ""
-    block = f"{begin}\n{section}{end}"
-    if begin in old and end in old and old.index(begin) < old.index(end):
-        new = old[:old.index(begin)] + block + old[old.index(end) + len(end):]
-    else:
-        new = old + ("" if old.endswith("\n") or not old else "\n") + ("\n" if old else "") + block + "\n"
-    with open(write, "w") as f:
-        f.write(new)
+    import subprocess
+    subprocess.run([sys.executable, "bench/write_section.py", write, "peers"], input=section, text=True, check=True)
     print(f"peers.sh: wrote the section into {write}", file=sys.stderr)
 PY
