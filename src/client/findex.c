@@ -218,7 +218,7 @@ static void apply(mvc_findex *x, size_t k)
 static const char *const field_keys[FS_N] = {"t", "i", "u", "p", "m", "d", "o", "s", "x", "n"};
 
 /* Copies s into dst[MV_FHIR_FACT_MAX]: valid UTF-8 (a byte of an invalid sequence becomes
- * '?'), no control character below 0x20 (' '), at most MV_FHIR_FACT_MAX - 1 bytes cut at a
+ * '?'), control characters (C0, DEL, C1) as ' ', at most MV_FHIR_FACT_MAX - 1 bytes cut at a
  * character boundary. Every stored field passes here, so what the writer writes the reader
  * takes (parse_entry's cap) and a name from another system cannot make an entry unwritable. */
 static void clean_field(char dst[MV_FHIR_FACT_MAX], const char *s)
@@ -235,8 +235,9 @@ static void clean_field(char dst[MV_FHIR_FACT_MAX], const char *s)
         }
         if (at + n >= MV_FHIR_FACT_MAX)
             break;
-        if (n == 1 && (unsigned char)s[i] < 0x20) {
-            dst[at++] = ' ';
+        const unsigned char *u = (const unsigned char *)s + i;
+        if ((n == 1 && (u[0] < 0x20 || u[0] == 0x7f)) || (n == 2 && u[0] == 0xc2 && u[1] < 0xa0)) {
+            dst[at++] = ' '; /* C0, DEL and C1 controls (U+0080-U+009F): nothing a terminal acts on */
         } else {
             memcpy(dst + at, s + i, n);
             at += n;

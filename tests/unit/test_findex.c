@@ -225,7 +225,7 @@ static void test_unclean_names(void **state)
     snprintf(dir, sizeof dir, "%s/u6", tu_tmpdir());
     snprintf(aside, sizeof aside, "%s/fhir-index.damaged", dir);
     memset(name, 'n', 300);
-    memcpy(name, "r\xe9sum\xe9\x1b[31m", 12);
+    memcpy(name, "r\xe9sum\xe9\x1b[31m\xc2\x9b" "1m\x7f", 17);
     name[300] = 0;
     mv_client *c = client_in(dir);
     mvc_findex *x = NULL;
@@ -240,7 +240,7 @@ static void test_unclean_names(void **state)
     const struct fx_ent *e = mvc_findex_by_rid(x, a.rid, 0);
     assert_non_null(e);
     assert_true(strlen(e->s[FS_NAME]) < MV_FHIR_FACT_MAX);
-    assert_memory_equal(e->s[FS_NAME], "r?sum? [31m", 11);
+    assert_memory_equal(e->s[FS_NAME], "r?sum? [31m 1m ", 15); /* C1 CSI (U+009B) and DEL too */
     client_free(c);
 }
 
