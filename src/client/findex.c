@@ -348,6 +348,7 @@ static mv_err parse_entry(mvc_findex *x, const uint8_t *pt, size_t len)
     }
     rc = push(x, &fixed, vals);
 out:
+    mv_wipe(tmp, sizeof tmp); /* patient references and names */
     mv_json_free(doc);
     return rc;
 }

@@ -193,6 +193,10 @@ out:
     mv_free(s.adds);
     mv_free(s.facts);
     mv_free(s.digests);
+    if (s.mrns)
+        mv_wipe(s.mrns, SYNC_BATCH * sizeof *s.mrns);
+    if (s.names)
+        mv_wipe(s.names, SYNC_BATCH * sizeof *s.names); /* file names and MRNs of what was synced */
     mv_free(s.mrns);
     mv_free(s.names);
     mv_free(want);

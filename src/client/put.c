@@ -519,8 +519,11 @@ static mv_err put_all(mv_client *c, const char *const *paths, size_t n, const ui
         return MV_ERR_FORBIDDEN;
     }
     char saved_dept[64] = "";
-    if (c->opt.patient && (rc = mvc_put_prepare_patient(&P, c->opt.patient, saved_dept)) != MV_OK)
+    if (c->opt.patient && (rc = mvc_put_prepare_patient(&P, c->opt.patient, saved_dept)) != MV_OK) {
+        if (saved_dept[0]) /* it switched to the delegation's department before failing */
+            memcpy(c->dept, saved_dept, sizeof c->dept);
         return rc;
+    }
     pthread_mutex_init(&P.mu, NULL);
     if ((rc = mvc_put_fhir_begin(&P)) != MV_OK)
         goto out;
