@@ -120,7 +120,9 @@ mv_err mv_group_op_decode(const uint8_t *in, size_t len, mv_group_op_frame *f, c
 static mv_err content_begin(mv_buf *out, const uint8_t magic[4], const mv_group_content *a, const uint8_t *envelope,
                             size_t envelope_len, uint32_t n_blocks)
 {
-    if (!out || !envelope || envelope_len == 0 || envelope_len > MV_STORE_MAX_ENVELOPE ||
+    /* Only a read's header-only answer has no envelope (and then no blocks). */
+    int head_only = a && envelope_len == 0 && n_blocks == 0;
+    if (!out || (!head_only && (!envelope || envelope_len == 0)) || envelope_len > MV_STORE_MAX_ENVELOPE ||
         n_blocks > MV_GROUP_MAX_BLOCKS ||
         (a && (a->owner_msg_len != MV_GROUP_OP_MSG_BYTES || !a->owner_msg || !a->owner_sig ||
                a->owner_sig_len == 0 || a->owner_sig_len > MV_RING_SIG_MAX_BYTES)))
@@ -143,7 +145,7 @@ static mv_err content_begin(mv_buf *out, const uint8_t magic[4], const mv_group_
     }
     if (rc == MV_OK)
         rc = put_le(out, envelope_len, 4);
-    if (rc == MV_OK)
+    if (rc == MV_OK && envelope_len)
         rc = mv_buf_append(out, envelope, envelope_len);
     if (rc == MV_OK)
         rc = put_le(out, n_blocks, 4);
@@ -233,13 +235,13 @@ mv_err mv_group_content_decode(const uint8_t *in, size_t len, int with_tokens, m
         c->owner_msg_len = MV_GROUP_OP_MSG_BYTES;
         c->owner_sig_len = sig_len;
     }
-    if (mv_rd_u32(&r, &env_len) || env_len == 0 || env_len > MV_STORE_MAX_ENVELOPE ||
+    if (mv_rd_u32(&r, &env_len) || (env_len == 0 && with_tokens) || env_len > MV_STORE_MAX_ENVELOPE ||
         mv_rd_bytes(&r, env_len, &c->envelope)) {
         *what = "bad envelope length";
         return MV_ERR_PARSE;
     }
     c->envelope_len = env_len;
-    if (mv_rd_u32(&r, &c->n_blocks) || c->n_blocks > MV_GROUP_MAX_BLOCKS) {
+    if (mv_rd_u32(&r, &c->n_blocks) || c->n_blocks > MV_GROUP_MAX_BLOCKS || (env_len == 0 && c->n_blocks)) {
         *what = "bad block count";
         return MV_ERR_PARSE;
     }

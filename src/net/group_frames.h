@@ -30,6 +30,10 @@
 #define MV_GROUP_MAX_BLOCKS 4096u /* blocks of one version */
 #define MV_GROUP_NONCE_BYTES 16
 #define MV_GROUP_OP_HEADER_BYTES 64u /* MVGO up to and including sig_len */
+/* The version field of a read: the latest version with its content, or its header only (the
+ * version number and version 1's signature, for a modify or an owner's delete). */
+#define MV_GROUP_READ_CONTENT 0u
+#define MV_GROUP_READ_HEAD 1u
 
 /* A decoded MVGO frame. sig, link and payload borrow the input; link is NULL when absent. */
 typedef struct mv_group_op_frame {

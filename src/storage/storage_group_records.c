@@ -476,7 +476,8 @@ void group_records_read(storage_srv *s, const uint8_t g[16], const mv_group_op_f
         goto out;
     }
     const group_entry *last = rc == MV_OK ? &h->e[h->n - 1] : NULL;
-    if (rc == MV_OK && (rc = version_store_id(g, f->record_id, last->version, sid)) == MV_OK &&
+    int head = f->version == MV_GROUP_READ_HEAD;
+    if (rc == MV_OK && !head && (rc = version_store_id(g, f->record_id, last->version, sid)) == MV_OK &&
         (rc = mv_store_record_get(s->store, sid, &info, &env)) == MV_OK &&
         ((rc = mv_store_record_tags(s->store, sid, NULL, 0, &n_tags)) == MV_OK || rc == MV_ERR_TOO_LARGE) &&
         n_tags) {

@@ -186,7 +186,7 @@ static int is_ops_path(const char *path, uint8_t g[16])
     size_t n = sizeof prefix - 1;
     if (strncmp(path, prefix, n) != 0 || strlen(path) != n + 32 + 4 || strcmp(path + n + 32, "/ops") != 0)
         return 0;
-    return mv_is_lower_hex(path + n, 32) && mv_hex_decode_exact(g, 16, path + n, 32) == MV_OK;
+    return mv_hex_decode_exact(g, 16, path + n, 32) == MV_OK;
 }
 
 int storage_body_gate(void *ctx, const mv_http_request *req)
@@ -495,6 +495,10 @@ void storage_handle_group_ops(storage_srv *s, const char *arg, const mv_http_req
     }
     if (f.op != MV_GROUP_OP_PUT && f.op != MV_GROUP_OP_MODIFY && f.payload_len) {
         refuse(s, f.op, "malformed", resp, 400, "only put and modify carry a payload");
+        return;
+    }
+    if (f.op == MV_GROUP_OP_READ && f.version > MV_GROUP_READ_HEAD) {
+        refuse(s, f.op, "malformed", resp, 400, "a read's version is 0 (content) or 1 (header only)");
         return;
     }
     if ((f.op == MV_GROUP_OP_DELETE) != (f.link != NULL)) {
