@@ -50,11 +50,17 @@ typedef struct gf_opts {
     cli_common o;
     const char *group, *out;
     int list, manager;
-    int first; /* argv index of the first positional argument */
+    int first;      /* argv index of the first positional argument */
+    uint8_t id[16]; /* the record ID argument, when the command takes one */
+    mv_client *cl;
 } gf_opts;
 
-/* Parses argv; returns -1 to go on, else the exit code (usage printed). */
-static int gf_parse(int argc, char **argv, const char *usage, gf_opts *g)
+/* Options beyond the common ones that a command accepts. */
+enum { GF_OUT = 1, GF_LIST = 2, GF_MANAGER = 4 };
+
+/* Parses argv (refusing options outside allow); returns -1 to go on, else the exit code
+ * (usage printed). */
+static int gf_parse(int argc, char **argv, const char *usage, int allow, gf_opts *g)
 {
     static const struct option opts[] = {
         {"deployment", required_argument, NULL, 'D'}, {"user", required_argument, NULL, 'u'},
@@ -82,10 +88,33 @@ static int gf_parse(int argc, char **argv, const char *usage, gf_opts *g)
     }
     if (cli_common_check(&g->o, usage) != CLI_OK)
         return CLI_USAGE;
-    if (!g->group || !g->group[0])
+    if (!g->group || !g->group[0] || (g->out && !(allow & GF_OUT)) || (g->list && !(allow & GF_LIST)) ||
+        (g->manager && !(allow & GF_MANAGER)))
         return cli_usage(usage, 0);
     g->first = optind;
     return -1;
+}
+
+/* After gf_parse: checks that there are n_pos positional arguments (n_pos < 0: at least one),
+ * reads the first as a record id when with_id, and opens the client (g->cl; the caller closes
+ * it). Returns -1 to go on, else the exit code. */
+static int gf_open(gf_opts *g, int argc, char **argv, const char *usage, int n_pos, int with_id, const char *what)
+{
+    if (n_pos < 0 ? g->first >= argc : argc - g->first != n_pos)
+        return cli_usage(usage, 0);
+    if (with_id && cli_id_arg(argv[g->first], g->id))
+        return CLI_USAGE;
+    if (!(g->cl = cli_open_client(&g->o, NULL, what)))
+        return CLI_FAIL;
+    return -1;
+}
+
+/* gf_parse then gf_open: the start of every command but get. */
+static int gf_start(int argc, char **argv, const char *usage, int allow, int n_pos, int with_id, const char *what,
+                    gf_opts *g)
+{
+    int r = gf_parse(argc, argv, usage, allow, g);
+    return r < 0 ? gf_open(g, argc, argv, usage, n_pos, with_id, what) : r;
 }
 
 /* Reports a failed library call: what failed, the error and the library's reason. */
@@ -121,26 +150,20 @@ static int print_version(const gf_opts *g, const uint8_t id[16], uint64_t versio
 int cmd_group_put(int argc, char **argv)
 {
     gf_opts g;
-    int r = gf_parse(argc, argv, put_usage, &g);
+    int r = gf_start(argc, argv, put_usage, 0, -1, 0, "group put", &g);
     if (r >= 0)
         return r;
-    r = CLI_OK;
-    if (g.first >= argc || g.out || g.list || g.manager)
-        return cli_usage(put_usage, 0);
-    mv_client *cl = cli_open_client(&g.o, NULL, "group put");
-    if (!cl)
-        return CLI_FAIL;
     r = CLI_OK;
     for (int i = g.first; i < argc; i++) {
         uint8_t id[16];
         uint64_t v = 0;
-        mv_err rc = mv_client_group_put(cl, g.group, argv[i], id, &v);
+        mv_err rc = mv_client_group_put(g.cl, g.group, argv[i], id, &v);
         if (rc != MV_OK)
-            r = gf_fail(cl, argv[i], rc);
+            r = gf_fail(g.cl, argv[i], rc);
         else if (print_version(&g, id, v, argv[i]) != CLI_OK)
             r = CLI_FAIL;
     }
-    mv_client_close(cl);
+    mv_client_close(g.cl);
     return r;
 }
 
@@ -188,47 +211,37 @@ static int list_files(const gf_opts *g, mv_client *cl)
 int cmd_group_files(int argc, char **argv)
 {
     gf_opts g;
-    int r = gf_parse(argc, argv, files_usage, &g);
+    int r = gf_start(argc, argv, files_usage, 0, 0, 0, "group files", &g);
     if (r >= 0)
         return r;
-    r = CLI_OK;
-    if (g.first != argc || g.out || g.list || g.manager)
-        return cli_usage(files_usage, 0);
-    mv_client *cl = cli_open_client(&g.o, NULL, "group files");
-    if (!cl)
-        return CLI_FAIL;
-    r = list_files(&g, cl);
-    mv_client_close(cl);
+    r = list_files(&g, g.cl);
+    mv_client_close(g.cl);
     return r;
 }
 
 int cmd_group_get(int argc, char **argv)
 {
     gf_opts g;
-    uint8_t id[16];
-    int r = gf_parse(argc, argv, get_usage, &g);
+    int r = gf_parse(argc, argv, get_usage, GF_OUT | GF_LIST, &g);
+    if (r < 0 && g.list && g.out)
+        r = cli_usage(get_usage, 0);
+    if (r < 0)
+        r = gf_open(&g, argc, argv, get_usage, g.list ? 0 : 1, !g.list, "group get");
     if (r >= 0)
         return r;
     r = CLI_OK;
-    if (g.manager || (g.list ? g.first != argc || g.out : g.first + 1 != argc))
-        return cli_usage(get_usage, 0);
-    if (!g.list && cli_id_arg(argv[g.first], id))
-        return CLI_USAGE;
-    mv_client *cl = cli_open_client(&g.o, NULL, "group get");
-    if (!cl)
-        return CLI_FAIL;
     if (g.list) {
-        r = list_files(&g, cl);
-        mv_client_close(cl);
+        r = list_files(&g, g.cl);
+        mv_client_close(g.cl);
         return r;
     }
     mv_buf b;
     char name[MV_GROUP_FILE_NAME_MAX + 1] = "";
     uint64_t v = 0;
     mv_buf_init(&b, MV_GROUP_FILE_MAX);
-    mv_err rc = mv_client_group_get(cl, g.group, id, &b, &v, name, sizeof name);
+    mv_err rc = mv_client_group_get(g.cl, g.group, g.id, &b, &v, name, sizeof name);
     if (rc != MV_OK) {
-        r = gf_fail(cl, "group get", rc);
+        r = gf_fail(g.cl, "group get", rc);
     } else if (g.out) {
         if ((rc = mv_file_write_atomic(g.out, b.ptr, b.len, 0600)) != MV_OK) {
             cli_err("cannot write %s", g.out);
@@ -237,7 +250,7 @@ int cmd_group_get(int argc, char **argv)
             mv_jw w;
             mv_buf jb;
             cli_json_begin(&w, &jb);
-            mv_jw_khex(&w, "id", id, 16);
+            mv_jw_khex(&w, "id", g.id, 16);
             mv_jw_ku64(&w, "version", v);
             mv_jw_kstr(&w, "name", name);
             mv_jw_ku64(&w, "bytes", b.len);
@@ -253,86 +266,61 @@ int cmd_group_get(int argc, char **argv)
     if (b.ptr)
         mv_wipe(b.ptr, b.len);
     mv_buf_clear(&b);
-    mv_client_close(cl);
+    mv_client_close(g.cl);
     return r;
 }
 
 int cmd_group_modify(int argc, char **argv)
 {
     gf_opts g;
-    uint8_t id[16];
-    int r = gf_parse(argc, argv, modify_usage, &g);
+    int r = gf_start(argc, argv, modify_usage, 0, 2, 1, "group modify", &g);
     if (r >= 0)
         return r;
-    r = CLI_OK;
-    if (g.first + 2 != argc || g.out || g.list || g.manager)
-        return cli_usage(modify_usage, 0);
-    if (cli_id_arg(argv[g.first], id))
-        return CLI_USAGE;
-    mv_client *cl = cli_open_client(&g.o, NULL, "group modify");
-    if (!cl)
-        return CLI_FAIL;
     uint64_t v = 0;
-    mv_err rc = mv_client_group_modify(cl, g.group, id, argv[g.first + 1], &v);
-    r = rc != MV_OK ? gf_fail(cl, "group modify", rc) : print_version(&g, id, v, NULL);
-    mv_client_close(cl);
+    mv_err rc = mv_client_group_modify(g.cl, g.group, g.id, argv[g.first + 1], &v);
+    r = rc != MV_OK ? gf_fail(g.cl, "group modify", rc) : print_version(&g, g.id, v, NULL);
+    mv_client_close(g.cl);
     return r;
 }
 
 int cmd_group_rm(int argc, char **argv)
 {
     gf_opts g;
-    uint8_t id[16];
-    int r = gf_parse(argc, argv, rm_usage, &g);
+    int r = gf_start(argc, argv, rm_usage, GF_MANAGER, 1, 1, "group rm", &g);
     if (r >= 0)
         return r;
     r = CLI_OK;
-    if (g.first + 1 != argc || g.out || g.list)
-        return cli_usage(rm_usage, 0);
-    if (cli_id_arg(argv[g.first], id))
-        return CLI_USAGE;
-    mv_client *cl = cli_open_client(&g.o, NULL, "group rm");
-    if (!cl)
-        return CLI_FAIL;
-    mv_err rc = mv_client_group_rm(cl, g.group, id, g.manager);
+    mv_err rc = mv_client_group_rm(g.cl, g.group, g.id, g.manager);
     if (rc != MV_OK) {
-        r = gf_fail(cl, "group rm", rc);
+        r = gf_fail(g.cl, "group rm", rc);
     } else if (g.o.json) {
         mv_jw w;
         mv_buf b;
         cli_json_begin(&w, &b);
-        mv_jw_khex(&w, "id", id, 16);
+        mv_jw_khex(&w, "id", g.id, 16);
         mv_jw_kbool(&w, "deleted", 1);
         mv_jw_kstr(&w, "by", g.manager ? "manager" : "owner");
         r = cli_json_end(&w, &b);
     } else {
         cli_out("deleted\n");
     }
-    mv_client_close(cl);
+    mv_client_close(g.cl);
     return r;
 }
 
 int cmd_group_history(int argc, char **argv)
 {
     gf_opts g;
-    uint8_t id[16];
-    int r = gf_parse(argc, argv, history_usage, &g);
+    int r = gf_start(argc, argv, history_usage, 0, 1, 1, "group history", &g);
     if (r >= 0)
         return r;
     r = CLI_OK;
-    if (g.first + 1 != argc || g.out || g.list || g.manager)
-        return cli_usage(history_usage, 0);
-    if (cli_id_arg(argv[g.first], id))
-        return CLI_USAGE;
-    mv_client *cl = cli_open_client(&g.o, NULL, "group history");
-    if (!cl)
-        return CLI_FAIL;
     mv_buf b;
     mv_json *root = NULL;
     mv_buf_init(&b, (size_t)16 << 20);
-    mv_err rc = mv_client_group_history(cl, g.group, id, &b);
+    mv_err rc = mv_client_group_history(g.cl, g.group, g.id, &b);
     if (rc != MV_OK) {
-        r = gf_fail(cl, "group history", rc);
+        r = gf_fail(g.cl, "group history", rc);
     } else if (g.o.json) {
         r = print_json_answer(&b);
     } else if (mv_json_parse((const char *)b.ptr, b.len, NULL, &root, NULL) != MV_OK) {
@@ -354,6 +342,6 @@ int cmd_group_history(int argc, char **argv)
     }
     mv_json_free(root);
     mv_buf_clear(&b);
-    mv_client_close(cl);
+    mv_client_close(g.cl);
     return r;
 }

@@ -88,8 +88,8 @@ static int is_stale(const mv_buf *resp)
 }
 
 /* Signs and sends one operation; the answer's status and body go to *status and resp. A
- * "stale roster" answer (the group changed since the roster was fetched) is retried once
- * with the new roster. */
+ * "stale roster" answer (the group changed since the roster was fetched) to an operation
+ * without payload is retried once with the new roster (write_version retries the others). */
 static mv_err gop_send(gop *x, uint8_t op, const uint8_t id[16], uint64_t version, const uint8_t *payload, size_t plen,
                        const owner_sig *owner, long *status, mv_buf *resp)
 {
@@ -152,7 +152,8 @@ static mv_err gop_send(gop *x, uint8_t op, const uint8_t id[16], uint64_t versio
             mvc_seterr(x->c, "no answer from the storage server (%s)", mv_strerror(rc));
             goto out;
         }
-        if (call.status == 409 && is_stale(&call.response) && attempt == 0) {
+        /* A payload's envelope is sealed under the epoch's key: only the caller can rebuild it. */
+        if (call.status == 409 && is_stale(&call.response) && attempt == 0 && plen == 0) {
             if ((rc = gop_roster(x)) != MV_OK)
                 goto out;
             continue;
@@ -559,12 +560,19 @@ static mv_err write_version(mv_client *c, const char *group, const char *path, c
         v = a.version + 1;
         mv_buf_reset(&resp);
     }
-    if ((rc = build_content(&x, path, id, v, &payload)) != MV_OK)
-        goto out;
-    rc = gop_send(&x, modify ? MV_GROUP_OP_MODIFY : MV_GROUP_OP_PUT, id, v, payload.ptr, payload.len, NULL, &status,
-                  &resp);
-    if (rc == MV_OK)
-        rc = expect(&x, status, modify ? 200 : 201, &resp);
+    for (int attempt = 0; attempt < 2; attempt++) {
+        mv_buf_reset(&payload);
+        mv_buf_reset(&resp);
+        if ((rc = build_content(&x, path, id, v, &payload)) != MV_OK)
+            goto out;
+        rc = gop_send(&x, modify ? MV_GROUP_OP_MODIFY : MV_GROUP_OP_PUT, id, v, payload.ptr, payload.len, NULL,
+                      &status, &resp);
+        if (rc == MV_OK)
+            rc = expect(&x, status, modify ? 200 : 201, &resp);
+        /* The group changed since the roster was fetched: seal again under the new epoch. */
+        if (rc != MV_ERR_BAD_STATE || attempt || (rc = gop_roster(&x)) != MV_OK)
+            break;
+    }
     if (rc == MV_OK && version)
         *version = v;
 out:
