@@ -87,6 +87,23 @@ int hosp_query_limit(const mv_http_request *req, mv_http_response *resp, uint64_
  * 400 "KEY must be a string" and returns 1. */
 int hosp_opt_str(const mv_json *root, const char *key, mv_http_response *resp, const char **out);
 
+/* The 32-byte key kept in DIR/privileges/fname (64 hex digits and a newline, 0600): read if
+ * the file exists; else, with create, drawn at random and written crash-safe (atomic replace,
+ * fsynced) and *created (may be NULL) set to 1. key is wiped on error. Errors:
+ * MV_ERR_NOT_FOUND (absent and not create), MV_ERR_PARSE (not a key), MV_ERR_IO,
+ * MV_ERR_CRYPTO. */
+mv_err hosp_key_file(struct hosp *h, const char *fname, int create, uint8_t key[32], int *created)
+    __attribute__((warn_unused_result));
+
+/* The tags of a token request body {"tags":[64 hex...], ...} (at most MV_HOSPITAL_MAX_TAGS)
+ * into *tags (n*32 bytes, mv_free) and the parsed body into *root (caller frees); answers
+ * 400/413/503 and returns 1 if the body is not one. */
+int hosp_tags_parse(const mv_http_request *req, mv_http_response *resp, mv_json **root, uint8_t **tags, size_t *n);
+/* Answers 200 {"alg", "tokens":{labels[d]:[token hex per tag]...}}: the token of every tag
+ * under each keys[d] (32 bytes) with alg. */
+void hosp_tokens_answer(struct hosp *h, mv_http_response *resp, mv_token_alg alg, const char *const *labels,
+                        const uint8_t *const *keys, size_t nk, const uint8_t *tags, size_t n);
+
 /* Signs a credential for u (role; departments: a doctor's all, a patient's home department,
  * an admin's none) valid for minutes from now. cred[0..cap) receives the base64 (wiped on
  * error), *expires its expiry. Errors: MV_ERR_INVAL, MV_ERR_TOO_LARGE, MV_ERR_CRYPTO. */
@@ -146,6 +163,28 @@ void hosp_alerts_stop(struct hosp *h);
 void hosp_alert_raise(struct hosp *h, const mv_alert *a, uint64_t n);
 /* POST /v1/alerts (AUTH_SERVICE). */
 void hosp_alerts_post(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *, const char *);
+
+/* ---- hospital_groups.c: the group manager (docs/groups.md) ---- */
+void hosp_groups_create(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *,
+                        const char *);
+void hosp_groups_list(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *, const char *);
+void hosp_groups_get(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *, const char *);
+void hosp_groups_add(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *, const char *);
+void hosp_groups_remove(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *,
+                        const char *);
+void hosp_groups_join(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *, const char *);
+void hosp_groups_roster(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *,
+                        const char *);
+void hosp_groups_revocations(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *,
+                             const char *);
+void hosp_groups_key(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *, const char *);
+void hosp_groups_tokens(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *,
+                        const char *);
+void hosp_groups_opener_share(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *,
+                              const char *);
+void hosp_groups_openings(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *,
+                          const char *);
+void hosp_groups_whois(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *, const char *);
 
 /* ---- hospital_stepup.c: device keys and step-up ---- */
 void hosp_devices_add(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *, const char *);
