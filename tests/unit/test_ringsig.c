@@ -13,6 +13,7 @@
 
 #include "medvault/mv_codec.h"
 #include "medvault/mv_group.h"
+#include "medvault/mv_group_case.h"
 #include "medvault/mv_json.h"
 #include "medvault/mv_mem.h"
 #include "medvault/mv_r255.h"
@@ -517,6 +518,108 @@ static void test_key_chain(void **state)
     assert_int_equal(msg[94], 7);
 }
 
+/* The case, partial and opening files: what `group open` and `group judge` carry around. */
+static void test_case_files(void **state)
+{
+    (void)state;
+    struct tgroup g;
+    tgroup_make(&g, 6, 4, 3, "member");
+    uint8_t hpk[32], hsk[64], opk[32], osk[64];
+    assert_int_equal(mv_sign_keypair(hpk, hsk), MV_OK);
+    assert_int_equal(mv_sign_keypair(opk, osk), MV_OK);
+    mv_roster r;
+    memset(&r, 0, sizeof r);
+    memcpy(r.group_id, g.ring.group_id, 16);
+    r.epoch = 4;
+    memcpy(r.ek, g.ring.ek, 32);
+    r.t = 2;
+    r.n_openers = 3;
+    memcpy(r.ek_shares, g.ring.ek_shares, sizeof r.ek_shares);
+    r.members = g.members;
+    r.n_members = 6;
+    mv_buf roster, sig, cs, p1, p2, opening;
+    mv_buf_init(&roster, 1 << 16);
+    mv_buf_init(&sig, 1 << 16);
+    mv_buf_init(&cs, 1 << 20);
+    mv_buf_init(&p1, 4096);
+    mv_buf_init(&p2, 4096);
+    mv_buf_init(&opening, 8192);
+    assert_int_equal(mv_roster_sign(&r, hpk, hsk, &roster), MV_OK);
+    sign_ok(&g, 5, MSG, sizeof MSG, &sig);
+    uint8_t rid[16] = {3};
+    assert_int_equal(mv_group_case_write(g.ring.group_id, rid, 2, roster.ptr, roster.len, MSG, sizeof MSG, sig.ptr,
+                                         sig.len, &cs),
+                     MV_OK);
+    mv_group_case c;
+    const char *why = NULL;
+    assert_int_equal(mv_group_case_parse((const char *)cs.ptr, cs.len, hpk, &c, &why), MV_OK);
+    assert_int_equal(c.version, 2);
+    /* Another hospital's key refuses the roster, with a reason. */
+    mv_group_case other;
+    assert_int_equal(mv_group_case_parse((const char *)cs.ptr, cs.len, opk, &other, &why), MV_ERR_AUTH);
+    assert_non_null(why);
+    assert_int_equal(mv_group_case_partial(&c, 1, g.shares[0], &p1), MV_OK);
+    assert_int_equal(mv_group_case_partial(&c, 2, g.shares[1], &p2), MV_OK);
+    const char *parts[2] = {(const char *)p1.ptr, (const char *)p2.ptr};
+    size_t lens[2] = {p1.len, p2.len};
+    uint32_t pos = 0;
+    assert_int_equal(mv_group_case_open(&c, parts, lens, 1, &pos, NULL, &opening), MV_ERR_INVAL);
+    mv_buf_reset(&opening);
+    assert_int_equal(mv_group_case_open(&c, parts, lens, 2, &pos, NULL, &opening), MV_OK);
+    assert_int_equal(pos, 5);
+    uint8_t key[32];
+    uint32_t judged = 0;
+    assert_int_equal(mv_group_case_judge(&c, (const char *)opening.ptr, opening.len, &judged, key), MV_OK);
+    assert_int_equal(judged, 5);
+    assert_memory_equal(key, g.members + 5 * 32, 32);
+    /* A forged opening file (another member's index and key in the summary and the bytes). */
+    char *forged = mv_malloc(opening.len + 1);
+    assert_non_null(forged);
+    memcpy(forged, opening.ptr, opening.len);
+    forged[opening.len] = 0;
+    char *at = strstr(forged, "\"opening\":\"");
+    assert_non_null(at);
+    at += strlen("\"opening\":\"") + 8 * 2 - 2; /* the low byte of the position */
+    at[1] = at[1] == '0' ? '1' : '0';
+    assert_int_equal(mv_group_case_judge(&c, forged, opening.len, &judged, key), MV_ERR_AUTH);
+    mv_free(forged);
+    /* A partial made for another signature is refused before any combination. */
+    mv_buf sig2, cs2, p3;
+    mv_buf_init(&sig2, 1 << 16);
+    mv_buf_init(&cs2, 1 << 20);
+    mv_buf_init(&p3, 4096);
+    sign_ok(&g, 1, MSG, sizeof MSG, &sig2);
+    assert_int_equal(mv_group_case_write(g.ring.group_id, rid, 3, roster.ptr, roster.len, MSG, sizeof MSG, sig2.ptr,
+                                         sig2.len, &cs2),
+                     MV_OK);
+    mv_group_case c2;
+    assert_int_equal(mv_group_case_parse((const char *)cs2.ptr, cs2.len, hpk, &c2, &why), MV_OK);
+    assert_int_equal(mv_group_case_partial(&c2, 3, g.shares[2], &p3), MV_OK);
+    const char *mixed[2] = {(const char *)p1.ptr, (const char *)p3.ptr};
+    size_t mixed_lens[2] = {p1.len, p3.len};
+    mv_buf_reset(&opening);
+    assert_int_equal(mv_group_case_open(&c, mixed, mixed_lens, 2, &pos, NULL, &opening), MV_ERR_PARSE);
+    /* Malformed case files get a reason, not a crash. */
+    static const char *bad[] = {"", "{}", "{\"v\":2}", "{\"v\":1,\"group\":\"zz\"}", "[1,2]"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        why = NULL;
+        assert_int_not_equal(mv_group_case_parse(bad[i], strlen(bad[i]), hpk, &other, &why), MV_OK);
+        assert_non_null(why);
+    }
+    mv_group_case_clear(&c);
+    mv_group_case_clear(&c2);
+    mv_buf_clear(&roster);
+    mv_buf_clear(&sig);
+    mv_buf_clear(&sig2);
+    mv_buf_clear(&cs);
+    mv_buf_clear(&cs2);
+    mv_buf_clear(&p1);
+    mv_buf_clear(&p2);
+    mv_buf_clear(&p3);
+    mv_buf_clear(&opening);
+    tgroup_free(&g);
+}
+
 /* ---- known-answer vectors ---- */
 
 struct vcase {
@@ -648,6 +751,7 @@ int main(void)
         cmocka_unit_test(test_pop_and_link),
         cmocka_unit_test(test_roster_codec),
         cmocka_unit_test(test_key_chain),
+        cmocka_unit_test(test_case_files),
         cmocka_unit_test(test_every_bit_flip),
         cmocka_unit_test(test_bit_flips_large_ring),
         cmocka_unit_test(test_sizes_round_trip),
