@@ -193,3 +193,13 @@ grep -q "record (32 hex)" "$TMP/ans" || fail "malformed opening: unclear error: 
   "(5, 3, [6, 5, 4, 3, 2, 1])" ] || fail "the group's members, openers and epochs: $(cat "$TMP/ans")"
 [ "$(signed "$ADMIN" DELETE /v1/groups/board/members/nothex)" = 400 ] || fail "a malformed user key was accepted"
 pass "whois and openings: admins and openers only, logged; the admin sees members, openers and every epoch"
+
+# ---- a removed member added again keeps her ring key: her old signatures still trace to her ----
+g add board carol --user "$ADMIN" > /dev/null || fail "add carol again"
+[ "$(signed "$TMP/dpo" GET "/v1/groups/board/members/$CAROL_RING")" = 200 ] || fail "carol's old ring key lost its owner: $(cat "$TMP/ans")"
+[ "$(field "$TMP/ans" '(d["name"], d["status"])')" = "('carol', 'invited')" ] || fail "whois after re-adding: $(cat "$TMP/ans")"
+g join board --user "$TMP/carol" --json > "$TMP/j.json" || fail "carol joins again"
+g roster board --user "$TMP/carol" --json > "$TMP/r7.json" || fail "roster of epoch 7"
+[ "$(json_get "$TMP/r7.json" "(d['epoch'], '$CAROL_RING' in d['members'], len(d['members']))")" = "(7, True, 5)" ] \
+  || fail "carol should be back in epoch 7 with her ring key: $(cat "$TMP/r7.json")"
+pass "re-added: the same ring key, traced to her throughout"
