@@ -158,6 +158,12 @@ static mv_err gop_send(gop *x, uint8_t op, const uint8_t id[16], uint64_t versio
                 goto out;
             continue;
         }
+        /* The server is fetching the roster of an epoch newer than its own: a second later. */
+        if (call.status == 503 && call.retry_after >= 0 && attempt == 0) {
+            struct timespec pause = {call.retry_after > 2 ? 2 : (call.retry_after < 1 ? 1 : call.retry_after), 0};
+            nanosleep(&pause, NULL);
+            continue;
+        }
         break;
     }
     *status = call.status;

@@ -428,6 +428,14 @@ static int admit(storage_srv *s, const uint8_t g[16], const mv_group_op_frame *f
             refuse(s, f->op, "roster_unavailable", resp, 503, "the group's roster is unavailable; retry");
         return 0;
     }
+    if (f->epoch > e->roster.epoch) {
+        /* Newer than the roster fetched under ROSTER_MIN_REFETCH_MS ago: the group changed
+         * just now (or the epoch is forged). The member retries after the refetch interval. */
+        roster_release(s, e);
+        refuse(s, f->op, "roster_refresh", resp, 503, "the group's roster is being refreshed; retry");
+        set_retry_after(resp, 1);
+        return 0;
+    }
     if (f->epoch != e->roster.epoch) {
         char m[96];
         snprintf(m, sizeof m, "stale roster: the group's current epoch is %llu", (unsigned long long)e->roster.epoch);
