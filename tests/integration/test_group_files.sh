@@ -143,3 +143,12 @@ op bob burst 64 > "$TMP/burst.out"
 grep -q '^429 .*too many group operations from this address' "$TMP/burst.out" || fail "no rate limit: $(sort "$TMP/burst.out" | uniq -c)"
 grep -q '^400 .*malformed MVGO' "$TMP/burst.out" || fail "malformed operations are not called malformed"
 pass "the body cap and the rate limit answer with clear errors"
+
+# Durability: after every service restarts, the versions' signatures and the content are there.
+stop_pid "$UP"
+rm -f "$TMP/mv/ready"
+start_up
+g "$ADMIN" history --group "$G" "$ID" --json | json_get - '[v["op"] for v in d["versions"]]' \
+  | grep -qx "\['put', 'modify', 'delete'\]" || fail "the history did not survive a restart"
+g "$TMP/bob" get --group ward "$ID3" | cmp -s - "$TMP/notes.txt" || fail "a record did not survive a restart"
+pass "versions, signatures and content survive a restart"
