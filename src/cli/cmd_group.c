@@ -385,7 +385,7 @@ static int group_ls(int argc, char **argv)
 {
     static const wf_col cols[] = {
         {"NAME", "name", COL_STR},       {"ID", "id", COL_STR},         {"EPOCH", "epoch", COL_STR},
-        {"MEMBERS", "members", COL_STR}, {"STATUS", "status", COL_STR},
+        {"MEMBERS", "member_count", COL_STR}, {"STATUS", "status", COL_STR},
     };
     wf_opts o;
     mv_client *cl = NULL;
