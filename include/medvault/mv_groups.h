@@ -75,7 +75,7 @@ MV_API mv_err mv_client_group_ls(mv_client *c, mv_buf *out) __attribute__((warn_
  * the admin and the openers; a summary for members). */
 MV_API mv_err mv_client_group_info(mv_client *c, const char *group, mv_buf *out) __attribute__((warn_unused_result));
 /* The signed roster of group at epoch (0: the current one), verified against the deployment's
- * hospital key and checked to be of that group (and epoch, when one was asked): *out is filled
+ * hospital key and checked to be of that group (when named by id) and epoch (when one was asked): *out is filled
  * (the caller clears it with mv_roster_clear). raw (may be NULL) receives the MVG1 bytes.
  * Errors: MV_ERR_BAD_STATE (fewer than MV_RING_MIN_MEMBERS joined: no roster yet),
  * MV_ERR_NOT_FOUND (no such group or epoch), MV_ERR_AUTH / MV_ERR_PARSE / MV_ERR_VERIFY (a

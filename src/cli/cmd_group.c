@@ -10,6 +10,7 @@
 #include "medvault/mv_client.h"
 #include "medvault/mv_codec.h"
 #include "medvault/mv_groups.h"
+#include "medvault/mv_hash.h"
 #include "medvault/mv_mem.h"
 
 #define MAX_USERS 256
@@ -35,6 +36,11 @@ static const char roster_usage[] =
     "usage: medvault group roster GROUP [--epoch E] [--json]\n\n"
     "Fetches the group's roster (the current one, or epoch E's), verifies the hospital's\n"
     "signature and prints it: epoch, openers and the members' ring keys.\n" CLI_COMMON_HELP;
+static const char key_usage[] =
+    "usage: medvault group key GROUP [--epoch E] [--json]\n\n"
+    "Fetches your group keys (members only) and prints the epochs you may read and the\n"
+    "fingerprint of epoch E's key (default: the newest), never the key: two members holding the\n"
+    "same key see the same fingerprint.\n" CLI_COMMON_HELP;
 static const char ls_usage[] =
     "usage: medvault group ls [--json]\n\n"
     "Lists your groups (an admin: every group).\n" CLI_COMMON_HELP;
@@ -303,11 +309,83 @@ out:
     return r;
 }
 
+/* The fingerprint of a group key: SHA-256("medvault group key fingerprint v1\n" || K), first
+ * 16 bytes (comparing them says nothing about the key). */
+static mv_err key_fingerprint(const uint8_t k[MV_GROUP_KEY_BYTES], uint8_t fp[16])
+{
+    static const char dom[] = "medvault group key fingerprint v1\n";
+    uint8_t in[sizeof dom - 1 + MV_GROUP_KEY_BYTES], h[MV_SHA256_BYTES];
+    memcpy(in, dom, sizeof dom - 1);
+    memcpy(in + sizeof dom - 1, k, MV_GROUP_KEY_BYTES);
+    mv_err rc = mv_sha256(h, in, sizeof in);
+    memcpy(fp, h, 16);
+    mv_wipe(in, sizeof in);
+    mv_wipe(h, sizeof h);
+    return rc;
+}
+
+static int group_key(int argc, char **argv)
+{
+    static const wf_opt own[] = {{"epoch", 0}};
+    wf_opts o;
+    mv_client *cl = NULL;
+    mv_group_keys *k = NULL;
+    uint64_t epoch = 0;
+    uint8_t key[MV_GROUP_KEY_BYTES], fp[16];
+    char hex[33];
+    int r = start(argc, argv, key_usage, own, 1, 1, 0, &o, &cl);
+    if (r >= 0)
+        return r;
+    if (o.v[0] && cli_u64_arg(o.v[0], 1, MV_GROUP_MAX_EPOCHS, &epoch, "--epoch") != 0) {
+        r = CLI_USAGE;
+        goto out;
+    }
+    mv_err rc = mv_client_group_keys(cl, argv[optind], &k);
+    if (rc != MV_OK) {
+        r = fail(cl, rc);
+        goto out;
+    }
+    if (!epoch)
+        epoch = mv_group_keys_epoch(k);
+    if ((rc = mv_group_keys_at(k, epoch, key)) != MV_OK) {
+        cli_err("you may not read epoch %llu of %s: your keys cover epochs %llu to %llu",
+                (unsigned long long)epoch, argv[optind], (unsigned long long)mv_group_keys_first(k),
+                (unsigned long long)mv_group_keys_epoch(k));
+        r = CLI_FAIL;
+        goto out;
+    }
+    rc = key_fingerprint(key, fp);
+    mv_wipe(key, sizeof key);
+    if (rc != MV_OK || mv_hex_encode(hex, sizeof hex, fp, sizeof fp) != MV_OK) {
+        r = CLI_FAIL;
+        goto out;
+    }
+    r = CLI_OK;
+    if (o.c.json) {
+        mv_buf b;
+        mv_jw w;
+        cli_json_begin(&w, &b);
+        mv_jw_ku64(&w, "epoch", mv_group_keys_epoch(k));
+        mv_jw_ku64(&w, "first_epoch", mv_group_keys_first(k));
+        mv_jw_ku64(&w, "key_epoch", epoch);
+        mv_jw_kstr(&w, "fingerprint", hex);
+        r = cli_json_end(&w, &b);
+    } else {
+        printf("epochs %llu to %llu; the key of epoch %llu has fingerprint %s\n",
+               (unsigned long long)mv_group_keys_first(k), (unsigned long long)mv_group_keys_epoch(k),
+               (unsigned long long)epoch, hex);
+    }
+out:
+    mv_group_keys_free(k);
+    mv_client_close(cl);
+    return r;
+}
+
 static int group_ls(int argc, char **argv)
 {
     static const wf_col cols[] = {
         {"NAME", "name", COL_STR},       {"ID", "id", COL_STR},         {"EPOCH", "epoch", COL_STR},
-        {"MEMBERS", "members", COL_STR}, {"STATUS", "status", COL_STR},
+        {"MEMBERS", "member_count", COL_STR}, {"STATUS", "status", COL_STR},
     };
     wf_opts o;
     mv_client *cl = NULL;
@@ -344,6 +422,7 @@ int cmd_group(int argc, char **argv)
         {"join", group_join, "join a group you were invited to"},
         {"roster", group_roster, "fetch and verify a group's signed roster"},
         {"ls", group_ls, "list your groups"},
+        {"key", group_key, "the epochs whose keys you hold, and a key's fingerprint"},
         {"put", cmd_group_put, "store a file in a group"},
         {"get", cmd_group_get, "fetch a group's file"},
         {"modify", cmd_group_modify, "replace a group's file"},

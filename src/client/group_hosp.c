@@ -11,7 +11,6 @@
 #include "medvault/mv_box.h"
 #include "medvault/mv_codec.h"
 #include "medvault/mv_groups.h"
-#include "medvault/mv_hospital.h"
 #include "medvault/mv_http.h"
 #include "medvault/mv_json.h"
 #include "medvault/mv_mem.h"
@@ -21,6 +20,7 @@
 
 #define HOSP "the hospital"
 #define MAX_TAGS 100000u /* = MV_HOSPITAL_MAX_TAGS */
+#define TOKEN_BYTES 32   /* = MV_TOKEN_BYTES: HMAC-SHA-256 */
 #define SEALED_SHARE_BYTES (32 + MV_BOX_SEAL_BYTES)
 
 struct mv_group_keys {
@@ -370,12 +370,15 @@ mv_err mv_client_group_roster(mv_client *c, const char *group, uint64_t epoch, m
         snprintf(suffix, sizeof suffix, "/roster?epoch=%llu", (unsigned long long)epoch);
     else
         snprintf(suffix, sizeof suffix, "/roster");
-    mv_err rc = mv_client_group_id(c, group, gid);
+    /* The roster is public: a name is not resolved first (that needs membership), and it is the
+     * hospital that binds a name to an id either way; an id asked for is checked. */
+    int by_id = mv_is_lower_hex(group, 32);
+    mv_err rc = by_id ? mv_hex_decode_exact(gid, 16, group, 32) : MV_OK;
     if (rc == MV_OK)
         rc = call(c, "GET", group, suffix, NULL, &resp);
     if (rc == MV_OK && (rc = mv_roster_verify(resp.ptr, resp.len, c->dep.hospital_pk, out)) != MV_OK)
         mvc_seterr(c, "the group's roster does not verify under the deployment's hospital key");
-    if (rc == MV_OK && (memcmp(out->group_id, gid, 16) != 0 || (epoch && out->epoch != epoch))) {
+    if (rc == MV_OK && ((by_id && memcmp(out->group_id, gid, 16) != 0) || (epoch && out->epoch != epoch))) {
         mvc_seterr(c, "the hospital sent the roster of another group or epoch");
         rc = MV_ERR_VERIFY;
     }
@@ -493,7 +496,7 @@ mv_err mv_client_group_tokens(mv_client *c, const char *group, const uint8_t *ta
     for (size_t i = 0; i < n; i++) {
         size_t l = 0;
         const char *s = mv_json_str(mv_json_at(arr, i), &l);
-        if (!s || mv_hex_decode_exact(tokens + MV_TOKEN_BYTES * i, MV_TOKEN_BYTES, s, l) != MV_OK)
+        if (!s || mv_hex_decode_exact(tokens + TOKEN_BYTES * i, TOKEN_BYTES, s, l) != MV_OK)
             goto bad;
     }
     rc = MV_OK;

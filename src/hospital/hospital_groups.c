@@ -278,7 +278,7 @@ void hosp_groups_get(struct hosp *h, const mv_http_request *req, mv_http_respons
         return;
     int full = is_admin(caller) || is_opener(h, &g, caller);
     if (!full && registry_group_member_get(h->reg, g.id, caller->user.id, &m) != MV_OK) {
-        mv_http_respond_json_error(resp, 403, "you are not a member of this group");
+        mv_http_respond_json_error(resp, 403, "you are not invited to this group");
         return;
     }
     mv_buf_init(&b, ANSWER_MAX);

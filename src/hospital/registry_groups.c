@@ -343,13 +343,15 @@ mv_err registry_group_add(registry *r, int64_t group_id, const uint8_t *user_pks
             rc = MV_ERR_TOO_LARGE;
             break;
         }
-        /* Without history she reads from the next epoch on, which starts a chain of its own:
+        /* A member added again keeps her ring key (it is derived from her identity, so she
+         * joins with the same one): the signatures of her first membership still trace to her.
+         * Without history she reads from the next epoch on, which starts a chain of its own:
          * the key she receives cannot be regressed into any epoch before she was added. */
         uint64_t first = history ? 1 : g.epoch + 1;
         rc = prep(r,
                   "INSERT INTO group_members (group_id, user_id, status, history, first_epoch, added_at) "
                   "VALUES (?1, ?2, 'invited', ?3, ?4, ?5) ON CONFLICT (group_id, user_id) DO UPDATE SET "
-                  "status = 'invited', ring_pk = NULL, history = ?3, first_epoch = ?4, added_at = ?5, "
+                  "status = 'invited', history = ?3, first_epoch = ?4, added_at = ?5, "
                   "joined_epoch = NULL, removed_epoch = NULL",
                   &st);
         if (rc == MV_OK) {
@@ -487,9 +489,12 @@ mv_err registry_group_join(registry *r, int64_t group_id, int64_t user_id, const
         WHY("you have already joined this group");
         rc = MV_ERR_BAD_STATE;
     }
-    if (rc == MV_OK && (rc = prep(r, "SELECT 1 FROM group_members WHERE group_id = ?1 AND ring_pk = ?2", &st)) == MV_OK) {
+    if (rc == MV_OK &&
+        (rc = prep(r, "SELECT 1 FROM group_members WHERE group_id = ?1 AND ring_pk = ?2 AND user_id != ?3", &st)) ==
+            MV_OK) {
         sqlite3_bind_int64(st, 1, group_id);
         bind_hex(st, 2, ring_pk, 32);
+        sqlite3_bind_int64(st, 3, user_id);
         if ((rc = step_row(r, st, "group ring key")) == MV_OK) {
             WHY("this ring key is another member's");
             rc = MV_ERR_EXISTS;
@@ -742,7 +747,7 @@ static void summary_fields(mv_jw *w, sqlite3_stmt *st)
     mv_jw_ku64(w, "t", col_u64(st, 3));
     mv_jw_ku64(w, "n", col_u64(st, 4));
     mv_jw_ku64(w, "created_at", col_u64(st, 5));
-    mv_jw_ku64(w, "members", col_u64(st, 6));
+    mv_jw_ku64(w, "member_count", col_u64(st, 6));
     mv_jw_kstr(w, "status", col_str(st, 7));
     mv_jw_kbool(w, "opener", sqlite3_column_int(st, 8) != 0);
 }
