@@ -439,6 +439,17 @@ for (const [ci, c] of (doc.cases || []).entries()) {
   check(judge(ring, msg, sig, moved).pos === undefined, `${name}: an opening naming position ${otherPos} was judged`);
   moved.set(ring.keysBytes[otherPos], 8);
   check(judge(ring, msg, sig, moved).pos === undefined, `${name}: an opening naming member ${otherPos} and her key was judged`);
+  // A padded position (N <= pos < M holds P_{N-1} in the proof, but is no member's position).
+  if (ring.M > ring.N && c.signer_index === ring.N - 1) {
+    const padded = opening.slice();
+    padded.set(u32be(ring.N), 4);
+    check(judge(ring, msg, sig, padded).pos === undefined, `${name}: an opening naming padded position ${ring.N} was judged`);
+  }
+  // The partials in the other order are judged the same.
+  if (opening[40] === 2) {
+    const swapped = cat(opening.subarray(0, 41), opening.subarray(41 + PARTIAL), opening.subarray(41, 41 + PARTIAL));
+    check(judge(ring, msg, sig, swapped).pos === c.signer_index, `${name}: the partials in the other order were not judged`);
+  }
   // One partial fewer than t is refused (t = 1 has none to drop).
   if (ring.t > 1) {
     const short = cat(opening.subarray(0, 40), u8(opening[40] - 1), opening.subarray(41, opening.length - PARTIAL));
