@@ -36,6 +36,7 @@ typedef struct mv_group_case {
     uint8_t sig_sha256[32];
     uint8_t *roster_bytes; /* the MVG1 encoding, kept to write the case back */
     size_t roster_len;
+    mv_group_op_fields op; /* what was signed: its group, epoch, record and version are the case's */
 } mv_group_case;
 
 /* Writes a case file (JSON) from its parts; roster is the MVG1 encoding of the signature's
@@ -44,11 +45,13 @@ MV_API mv_err mv_group_case_write(const uint8_t group_id[static MV_RING_GROUP_ID
                                   const uint8_t record_id[static 16], uint64_t version, const uint8_t *roster,
                                   size_t roster_len, const uint8_t *msg, size_t msg_len, const uint8_t *sig,
                                   size_t sig_len, mv_buf *out) __attribute__((warn_unused_result));
-/* Parses a case file (untrusted): the roster must verify under hospital_pk and be of the
- * group and epoch the signature claims. The signature itself is not verified here (the judge
- * does). Errors: MV_ERR_PARSE (a field missing or malformed: the message says which),
- * MV_ERR_AUTH (the roster's signature or issuer), MV_ERR_TOO_LARGE, MV_ERR_NOMEM. why, when
- * not NULL, receives a static English reason. */
+/* Parses a case file (untrusted) and checks it whole: the roster verifies under hospital_pk;
+ * msg is a group operation message whose group, epoch, record and version are the case's and
+ * the roster's; the ring signature verifies over msg under the roster. So an opener never
+ * decrypts a signature other than the one the case names, and the labels a judge prints are
+ * the signed ones. Errors: MV_ERR_PARSE (a field missing, malformed or not matching), MV_ERR_AUTH
+ * (the roster's signature or issuer, or the ring signature), MV_ERR_TOO_LARGE, MV_ERR_NOMEM.
+ * why, when not NULL, receives a static English reason. */
 MV_API mv_err mv_group_case_parse(const char *text, size_t len, const uint8_t hospital_pk[static 32],
                                   mv_group_case *out, const char **why) __attribute__((warn_unused_result));
 MV_API void mv_group_case_clear(mv_group_case *c);

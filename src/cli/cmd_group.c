@@ -385,7 +385,7 @@ static int group_ls(int argc, char **argv)
 {
     static const wf_col cols[] = {
         {"NAME", "name", COL_STR},       {"ID", "id", COL_STR},         {"EPOCH", "epoch", COL_STR},
-        {"MEMBERS", "members", COL_STR}, {"STATUS", "status", COL_STR},
+        {"MEMBERS", "member_count", COL_STR}, {"STATUS", "status", COL_STR},
     };
     wf_opts o;
     mv_client *cl = NULL;
@@ -431,6 +431,7 @@ int cmd_group(int argc, char **argv)
         {"files", cmd_group_files, "list a group's files"},
         {"case", cmd_group_case, "the case file of a version, for open and judge (admins)"},
         {"open", cmd_group_open, "reveal who wrote a version (openers)"},
+        {"case", cmd_group_case, "write the case file of a disputed version (admins)"},
         {"judge", cmd_group_judge, "check an opening's proof"},
         {NULL, NULL, NULL},
     };

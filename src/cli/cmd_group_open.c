@@ -14,6 +14,7 @@
 #include "medvault/mv_file.h"
 #include "medvault/mv_group_case.h"
 #include "medvault/mv_groups.h"
+#include "medvault/mv_json.h"
 #include "medvault/mv_mem.h"
 
 #define MAX_PARTIALS MV_RING_MAX_OPENERS
@@ -29,6 +30,12 @@ static const char open_usage[] =
     "key and roster position, written to --out, and the hospital is asked who holds that key\n"
     "(admins and openers may ask) and logs the opening with --note. Anyone can check the opening\n"
     "with `medvault group judge CASE OPENING`.\n" CLI_COMMON_HELP;
+static const char case_usage[] =
+    "usage: medvault group case GROUP RECORD_ID [--version V] [--out FILE] [--json]\n\n"
+    "Writes the case file of one version of a group record (default: the latest) for tracing\n"
+    "(admins: the storage server's history is the manager's): the operation's signed message, its\n"
+    "ring signature and the hospital-signed roster of its epoch. Give it to the openers\n"
+    "(`medvault group open`) and to whoever should check the outcome (`medvault group judge`).\n" CLI_COMMON_HELP;
 static const char judge_usage[] =
     "usage: medvault group judge CASE OPENING [--deployment F] [--json]\n\n"
     "Checks an opening: that CASE's roster is signed by the hospital of the deployment file,\n"
@@ -240,6 +247,128 @@ out:
         mv_buf_clear(&parts[i]);
     mv_buf_clear(&out);
     mv_buf_clear(&who);
+    return r;
+}
+
+/* The version-th entry of a history answer (version 0: the last signed one). */
+static const mv_json *history_version(const mv_json *root, uint64_t version)
+{
+    const mv_json *vs = mv_json_get(root, "versions"), *pick = NULL;
+    for (size_t i = 0; i < mv_json_len(vs); i++) {
+        const mv_json *v = mv_json_at(vs, i);
+        uint64_t n = 0;
+        if (mv_json_get_u64(v, "version", &n) != MV_OK || !mv_json_get(v, "sig"))
+            continue;
+        if (version ? n == version : 1)
+            pick = v;
+    }
+    return pick;
+}
+
+/* Decodes the base64 string obj[key] into a new buffer of at most cap bytes. */
+static mv_err b64_field(const mv_json *obj, const char *key, size_t cap, uint8_t **out, size_t *n)
+{
+    size_t len = 0;
+    const char *s = mv_json_get_str(obj, key, &len);
+    *out = NULL;
+    if (!s || len > 4 * (cap / 3 + 1))
+        return MV_ERR_PARSE;
+    if (!(*out = mv_malloc(cap)))
+        return MV_ERR_NOMEM;
+    mv_err rc = mv_b64_decode(*out, cap, n, s, len);
+    if (rc != MV_OK) {
+        mv_free(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+int cmd_group_case(int argc, char **argv)
+{
+    static const wf_opt own[] = {{"version", 0}, {"out", 1}};
+    wf_opts o;
+    int r = wf_parse(argc, argv, case_usage, own, 2, &o, 1);
+    if (r >= 0)
+        return r;
+    if (argc - optind != 2)
+        return cli_usage(case_usage, 0);
+    const char *group = argv[optind], *rec = argv[optind + 1];
+    uint8_t id[16], gid[16];
+    uint64_t want = 0;
+    if (mv_hex_decode_exact(id, sizeof id, rec, strlen(rec)) != MV_OK) {
+        cli_err("RECORD_ID is 32 hex digits");
+        return CLI_USAGE;
+    }
+    if (o.v[0] && cli_u64_arg(o.v[0], 1, UINT64_MAX, &want, "--version") != 0)
+        return CLI_USAGE;
+    mv_client *cl = cli_open_client(&o.c, NULL, "group case");
+    if (!cl)
+        return CLI_FAIL;
+    mv_buf hist, raw, out;
+    mv_json *root = NULL;
+    mv_roster roster;
+    uint8_t *msg = NULL, *sig = NULL;
+    size_t msg_len = 0, sig_len = 0;
+    uint64_t version = 0, epoch = 0;
+    memset(&roster, 0, sizeof roster);
+    mv_buf_init(&hist, 64u << 20);
+    mv_buf_init(&raw, 1u << 20);
+    mv_buf_init(&out, MV_GROUP_CASE_MAX_BYTES);
+    mv_err rc = mv_client_group_id(cl, group, gid);
+    if (rc == MV_OK)
+        rc = mv_client_group_history(cl, group, id, &hist);
+    if (rc != MV_OK) {
+        cli_err("%s (%s)", mv_client_last_error(cl), mv_strerror(rc));
+        r = CLI_FAIL;
+        goto out;
+    }
+    const mv_json *v = NULL;
+    if (mv_json_parse((const char *)hist.ptr, hist.len, NULL, &root, NULL) != MV_OK ||
+        !(v = history_version(root, want))) {
+        cli_err(want ? "the record has no signed version %llu" : "the record has no signed version",
+                (unsigned long long)want);
+        r = CLI_FAIL;
+        goto out;
+    }
+    if (mv_json_get_u64(v, "version", &version) != MV_OK || mv_json_get_u64(v, "epoch", &epoch) != MV_OK ||
+        b64_field(v, "msg", MV_GROUP_CASE_MAX_MSG, &msg, &msg_len) != MV_OK ||
+        b64_field(v, "sig", MV_RING_SIG_MAX_BYTES, &sig, &sig_len) != MV_OK) {
+        cli_err("the storage server's history answer is malformed");
+        r = CLI_FAIL;
+        goto out;
+    }
+    if ((rc = mv_client_group_roster(cl, group, epoch, &roster, &raw)) != MV_OK ||
+        (rc = mv_group_case_write(gid, id, version, raw.ptr, raw.len, msg, msg_len, sig, sig_len, &out)) != MV_OK) {
+        cli_err("cannot fetch the roster of epoch %llu: %s (%s)", (unsigned long long)epoch, mv_client_last_error(cl),
+                mv_strerror(rc));
+        r = CLI_FAIL;
+        goto out;
+    }
+    if ((r = emit(o.v[1], &out, "case file")) != CLI_OK)
+        goto out;
+    if (o.v[1]) {
+        if (o.c.json) {
+            mv_buf b;
+            mv_jw w;
+            cli_json_begin(&w, &b);
+            mv_jw_kstr(&w, "case_file", o.v[1]);
+            mv_jw_ku64(&w, "version", version);
+            mv_jw_ku64(&w, "epoch", epoch);
+            r = cli_json_end(&w, &b);
+        } else {
+            printf("wrote the case of version %llu (epoch %llu) to %s\n", (unsigned long long)version,
+                   (unsigned long long)epoch, o.v[1]);
+        }
+    }
+out:
+    mv_client_close(cl);
+    mv_json_free(root);
+    mv_roster_clear(&roster);
+    mv_free(msg);
+    mv_free(sig);
+    mv_buf_clear(&hist);
+    mv_buf_clear(&raw);
+    mv_buf_clear(&out);
     return r;
 }
 

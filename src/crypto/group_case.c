@@ -118,7 +118,17 @@ mv_err mv_group_case_parse(const char *text, size_t len, const uint8_t hospital_
     reason = "the signature is malformed or of another epoch than the roster";
     if (mv_ring_sig_epoch(out->sig, out->sig_len, &epoch) != MV_OK || epoch != out->roster.epoch)
         goto out;
+    reason = "the signed message is not a group operation of this case's group, epoch, record and version";
+    if (mv_group_op_parse(out->msg, out->msg_len, &out->op) != MV_OK ||
+        memcmp(out->op.group_id, out->group_id, sizeof out->group_id) != 0 || out->op.epoch != epoch ||
+        memcmp(out->op.record_id, out->record_id, sizeof out->record_id) != 0 || out->op.version != out->version)
+        goto out;
     if ((rc = mv_roster_ring(&out->roster, &out->ring)) != MV_OK)
+        goto out;
+    /* Nobody is asked to open a signature that does not verify: its ciphertext could be
+     * another operation's, spliced in to have it opened under this case's name. */
+    reason = "the ring signature does not verify over the case's message under its roster";
+    if ((rc = mv_ring_verify(&out->ring, out->msg, out->msg_len, out->sig, out->sig_len)) != MV_OK)
         goto out;
     crypto_hash_sha256(out->sig_sha256, out->sig, out->sig_len);
     reason = NULL;
@@ -126,8 +136,6 @@ mv_err mv_group_case_parse(const char *text, size_t len, const uint8_t hospital_
 out:
     mv_json_free(j);
     if (rc != MV_OK) {
-        if (rc == MV_ERR_AUTH)
-            reason = "the roster does not verify under this hospital's key";
         mv_group_case_clear(out);
     }
     if (why)

@@ -516,7 +516,7 @@ mv_err registry_group_whois(registry *r, int64_t group_id, const uint8_t ring_pk
     __attribute__((warn_unused_result));
 /* {"groups":[GROUP_SUMMARY...]} by name: every group for an admin (all = 1), else those where
  * viewer_id is invited, a member (also removed) or an opener. GROUP_SUMMARY = {"id","name",
- * "epoch","t","n","created_at","members" (active),"status" (the viewer's: invited|active|
+ * "epoch","t","n","created_at","member_count" (active),"status" (the viewer's: invited|active|
  * removed, or "" if none),"opener" (bool)}. */
 mv_err registry_groups_json(registry *r, int64_t viewer_id, int all, mv_buf *b) __attribute__((warn_unused_result));
 /* GROUP_SUMMARY of group_id for viewer_id, and with full set also "ek","ek_shares","chain_start",

@@ -747,7 +747,7 @@ static void summary_fields(mv_jw *w, sqlite3_stmt *st)
     mv_jw_ku64(w, "t", col_u64(st, 3));
     mv_jw_ku64(w, "n", col_u64(st, 4));
     mv_jw_ku64(w, "created_at", col_u64(st, 5));
-    mv_jw_ku64(w, "members", col_u64(st, 6));
+    mv_jw_ku64(w, "member_count", col_u64(st, 6));
     mv_jw_kstr(w, "status", col_str(st, 7));
     mv_jw_kbool(w, "opener", sqlite3_column_int(st, 8) != 0);
 }

@@ -203,3 +203,25 @@ g roster board --user "$TMP/carol" --json > "$TMP/r7.json" || fail "roster of ep
 [ "$(json_get "$TMP/r7.json" "(d['epoch'], '$CAROL_RING' in d['members'], len(d['members']))")" = "(7, True, 5)" ] \
   || fail "carol should be back in epoch 7 with her ring key: $(cat "$TMP/r7.json")"
 pass "re-added: the same ring key, traced to her throughout"
+
+# ---- the dashboard's Groups pages ----
+"$MV" dashboard --user "$ADMIN" --json > "$TMP/dash.json" || fail "dashboard login URL"
+curl -s -o /dev/null -c "$TMP/jar" "$(json_get "$TMP/dash.json" 'd["url"]')"
+curl -s -b "$TMP/jar" -o "$TMP/groups.html" "$HURL/admin/groups"
+grep -q 'id="groups"' "$TMP/groups.html" && grep -q "href=\"/admin/groups?g=$BOARD\">board</a>" "$TMP/groups.html" \
+  && grep -q '>solo</a>' "$TMP/groups.html" || fail "the groups list lacks board or solo"
+curl -s -b "$TMP/jar" -o "$TMP/board.html" "$HURL/admin/groups?g=board"
+grep -q '<dd id="epoch">7</dd>' "$TMP/board.html" || fail "the group page lacks the epoch"
+grep -q '<tr class="st-removed"><td>carol' "$TMP/board.html" && fail "carol (back) is shown removed"
+grep -q '<tr class="st-active"><td>carol</td>' "$TMP/board.html" || fail "carol is not shown active"
+grep -q 'id="openers"' "$TMP/board.html" && grep -q '<td>dpo</td>' "$TMP/board.html" || fail "the openers are missing"
+grep -q '<tr class="ev-opening">.*dispute 17' "$TMP/board.html" || fail "the logged opening is not in the event log"
+grep -q 'no roster (fewer than 2 members)' "$TMP/board.html" || fail "epoch 1 should show no roster"
+grep -q 'id="revocations-empty"' "$TMP/board.html" || fail "nobody is removed now: the revocation list should be empty"
+[ "$(curl -s -b "$TMP/jar" -o /dev/null -w '%{http_code}' "$HURL/admin/groups?g=nosuch")" = 404 ] || fail "a missing group page"
+g remove board erin --user "$ADMIN" > /dev/null || fail "remove erin"
+curl -s -b "$TMP/jar" -o "$TMP/board.html" "$HURL/admin/groups?g=board"
+grep -q 'id="revocations"' "$TMP/board.html" && grep -q '<td>erin</td><td>8</td>' "$TMP/board.html" \
+  || fail "erin's removal is not on the revocation list"
+[ "$(curl -s -o /dev/null -w '%{http_code}' "$HURL/admin/groups")" != 200 ] || fail "the groups page without a session"
+pass "dashboard: groups list, a group's members, openers, epochs, revocation list and event log"

@@ -516,6 +516,17 @@ static void test_key_chain(void **state)
     assert_int_equal(msg[69], 3);
     assert_int_equal(msg[78], 8);
     assert_int_equal(msg[94], 7);
+    mv_group_op_fields f;
+    assert_int_equal(mv_group_op_parse(msg, sizeof msg, &f), MV_OK);
+    assert_int_equal(f.epoch, 0x0102030405060708ull);
+    assert_int_equal(f.op, MV_GROUP_OP_MODIFY);
+    assert_int_equal(f.version, 3);
+    assert_int_equal(f.timestamp, 1790000000u);
+    assert_memory_equal(f.record_id, rid, 16);
+    assert_memory_equal(f.body_hash, h, 32);
+    assert_int_equal(mv_group_op_parse(msg, sizeof msg - 1, &f), MV_ERR_PARSE);
+    msg[45] = 9;
+    assert_int_equal(mv_group_op_parse(msg, sizeof msg, &f), MV_ERR_PARSE);
 }
 
 /* The case, partial and opening files: what `group open` and `group judge` carry around. */
@@ -545,17 +556,52 @@ static void test_case_files(void **state)
     mv_buf_init(&p2, 4096);
     mv_buf_init(&opening, 8192);
     assert_int_equal(mv_roster_sign(&r, hpk, hsk, &roster), MV_OK);
-    sign_ok(&g, 5, MSG, sizeof MSG, &sig);
-    uint8_t rid[16] = {3};
-    assert_int_equal(mv_group_case_write(g.ring.group_id, rid, 2, roster.ptr, roster.len, MSG, sizeof MSG, sig.ptr,
+    uint8_t rid[16] = {3}, nonce[16] = {1}, bh[32] = {2}, op[MV_GROUP_OP_MSG_BYTES];
+    mv_group_op_msg(g.ring.group_id, 4, MV_GROUP_OP_MODIFY, rid, 2, 1790000000u, nonce, bh, op);
+    sign_ok(&g, 5, op, sizeof op, &sig);
+    assert_int_equal(mv_group_case_write(g.ring.group_id, rid, 2, roster.ptr, roster.len, op, sizeof op, sig.ptr,
                                          sig.len, &cs),
                      MV_OK);
     mv_group_case c;
     const char *why = NULL;
     assert_int_equal(mv_group_case_parse((const char *)cs.ptr, cs.len, hpk, &c, &why), MV_OK);
     assert_int_equal(c.version, 2);
-    /* Another hospital's key refuses the roster, with a reason. */
+    assert_int_equal(c.op.op, MV_GROUP_OP_MODIFY);
+    /* The case's labels are the signed ones: the same signature presented as another version
+     * or another record is refused, and so is a signature over a message that is not a group
+     * operation, and one whose (u, v) was spliced into another signature to have it opened. */
     mv_group_case other;
+    mv_buf relabel;
+    mv_buf_init(&relabel, 1 << 20);
+    uint8_t rid_b[16] = {4};
+    assert_int_equal(mv_group_case_write(g.ring.group_id, rid, 9, roster.ptr, roster.len, op, sizeof op, sig.ptr,
+                                         sig.len, &relabel),
+                     MV_OK);
+    assert_int_equal(mv_group_case_parse((const char *)relabel.ptr, relabel.len, hpk, &other, &why), MV_ERR_PARSE);
+    mv_buf_reset(&relabel);
+    assert_int_equal(mv_group_case_write(g.ring.group_id, rid_b, 2, roster.ptr, roster.len, op, sizeof op, sig.ptr,
+                                         sig.len, &relabel),
+                     MV_OK);
+    assert_int_equal(mv_group_case_parse((const char *)relabel.ptr, relabel.len, hpk, &other, &why), MV_ERR_PARSE);
+    mv_buf spliced;
+    mv_buf_init(&spliced, 1 << 16);
+    uint8_t op_b[MV_GROUP_OP_MSG_BYTES];
+    mv_group_op_msg(g.ring.group_id, 4, MV_GROUP_OP_MODIFY, rid_b, 5, 1790000000u, nonce, bh, op_b);
+    sign_ok(&g, 1, op_b, sizeof op_b, &spliced);
+    memcpy(spliced.ptr + 10, sig.ptr + 10, 64); /* the target's (u, v) */
+    mv_buf_reset(&relabel);
+    assert_int_equal(mv_group_case_write(g.ring.group_id, rid_b, 5, roster.ptr, roster.len, op_b, sizeof op_b,
+                                         spliced.ptr, spliced.len, &relabel),
+                     MV_OK);
+    assert_int_equal(mv_group_case_parse((const char *)relabel.ptr, relabel.len, hpk, &other, &why), MV_ERR_AUTH);
+    mv_buf_reset(&relabel);
+    assert_int_equal(mv_group_case_write(g.ring.group_id, rid, 2, roster.ptr, roster.len, MSG, sizeof MSG, sig.ptr,
+                                         sig.len, &relabel),
+                     MV_OK);
+    assert_int_equal(mv_group_case_parse((const char *)relabel.ptr, relabel.len, hpk, &other, &why), MV_ERR_PARSE);
+    mv_buf_clear(&relabel);
+    mv_buf_clear(&spliced);
+    /* Another hospital's key refuses the roster, with a reason. */
     assert_int_equal(mv_group_case_parse((const char *)cs.ptr, cs.len, opk, &other, &why), MV_ERR_AUTH);
     assert_non_null(why);
     assert_int_equal(mv_group_case_partial(&c, 1, g.shares[0], &p1), MV_OK);
@@ -588,8 +634,10 @@ static void test_case_files(void **state)
     mv_buf_init(&sig2, 1 << 16);
     mv_buf_init(&cs2, 1 << 20);
     mv_buf_init(&p3, 4096);
-    sign_ok(&g, 1, MSG, sizeof MSG, &sig2);
-    assert_int_equal(mv_group_case_write(g.ring.group_id, rid, 3, roster.ptr, roster.len, MSG, sizeof MSG, sig2.ptr,
+    uint8_t op3[MV_GROUP_OP_MSG_BYTES];
+    mv_group_op_msg(g.ring.group_id, 4, MV_GROUP_OP_MODIFY, rid, 3, 1790000001u, nonce, bh, op3);
+    sign_ok(&g, 1, op3, sizeof op3, &sig2);
+    assert_int_equal(mv_group_case_write(g.ring.group_id, rid, 3, roster.ptr, roster.len, op3, sizeof op3, sig2.ptr,
                                          sig2.len, &cs2),
                      MV_OK);
     mv_group_case c2;
