@@ -429,7 +429,6 @@ int cmd_group(int argc, char **argv)
         {"rm", cmd_group_rm, "delete a group's file"},
         {"history", cmd_group_history, "every version of a group's file, with its signature"},
         {"files", cmd_group_files, "list a group's files"},
-        {"case", cmd_group_case, "the case file of a version, for open and judge (admins)"},
         {"open", cmd_group_open, "reveal who wrote a version (openers)"},
         {"case", cmd_group_case, "write the case file of a disputed version (admins)"},
         {"judge", cmd_group_judge, "check an opening's proof"},

@@ -8,8 +8,6 @@
 #include "cli.h"
 #include "cmd_group.h"
 #include "medvault/mv_client.h"
-#include "medvault/mv_codec.h"
-#include "medvault/mv_group_case.h"
 #include "medvault/mv_file.h"
 #include "medvault/mv_groups.h"
 #include "medvault/mv_json.h"
@@ -43,13 +41,6 @@ static const char history_usage[] =
     "usage: medvault group history --group G ID [--json]\n\n"
     "The group's manager (an admin): every version of record ID with its operation, epoch,\n"
     "time, size, and the signed message and ring signature (base64) that `group open` traces.\n\n" GROUP_FILES_COMMON;
-static const char case_usage[] =
-    "usage: medvault group case --group G ID --version V [-o FILE] [--json]\n\n"
-    "The group's manager (an admin): writes the case file of version V of record ID (to FILE,\n"
-    "default standard output): the roster of the signature's epoch as the hospital signed it,\n"
-    "the signed message and the ring signature, for `medvault group open` and `group judge`.\n\n" GROUP_FILES_COMMON
-    "  --version V      the version whose signature is disputed\n"
-    "  -o, --out FILE   write the case file to FILE (0600)\n";
 static const char files_usage[] =
     "usage: medvault group files --group G [--json]\n\n"
     "Lists the group's records at the storage server (id, version, size, times).\n\n" GROUP_FILES_COMMON;
@@ -57,7 +48,7 @@ static const char files_usage[] =
 /* Parsed options of every group files command. */
 typedef struct gf_opts {
     cli_common o;
-    const char *group, *out, *version;
+    const char *group, *out;
     int list, manager;
     int first;      /* argv index of the first positional argument */
     uint8_t id[16]; /* the record ID argument, when the command takes one */
@@ -65,7 +56,7 @@ typedef struct gf_opts {
 } gf_opts;
 
 /* Options beyond the common ones that a command accepts. */
-enum { GF_OUT = 1, GF_LIST = 2, GF_MANAGER = 4, GF_VERSION = 8 };
+enum { GF_OUT = 1, GF_LIST = 2, GF_MANAGER = 4 };
 
 /* Parses argv (refusing options outside allow); returns -1 to go on, else the exit code
  * (usage printed). */
@@ -75,8 +66,8 @@ static int gf_parse(int argc, char **argv, const char *usage, int allow, gf_opts
         {"deployment", required_argument, NULL, 'D'}, {"user", required_argument, NULL, 'u'},
         {"group", required_argument, NULL, 'g'},      {"out", required_argument, NULL, 'o'},
         {"json", no_argument, NULL, 'j'},             {"list", no_argument, NULL, 'l'},
-        {"manager", no_argument, NULL, 'm'},          {"version", required_argument, NULL, 'v'},
-        {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0},
+        {"manager", no_argument, NULL, 'm'},          {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     int c;
     memset(g, 0, sizeof *g);
@@ -91,7 +82,6 @@ static int gf_parse(int argc, char **argv, const char *usage, int allow, gf_opts
         case 'j': g->o.json = 1; break;
         case 'l': g->list = 1; break;
         case 'm': g->manager = 1; break;
-        case 'v': g->version = optarg; break;
         case 'h': return cli_usage(usage, 1);
         default: return cli_usage(usage, 0);
         }
@@ -99,7 +89,7 @@ static int gf_parse(int argc, char **argv, const char *usage, int allow, gf_opts
     if (cli_common_check(&g->o, usage) != CLI_OK)
         return CLI_USAGE;
     if (!g->group || !g->group[0] || (g->out && !(allow & GF_OUT)) || (g->list && !(allow & GF_LIST)) ||
-        (g->manager && !(allow & GF_MANAGER)) || (!g->version != !(allow & GF_VERSION)))
+        (g->manager && !(allow & GF_MANAGER)))
         return cli_usage(usage, 0);
     g->first = optind;
     return -1;
@@ -352,99 +342,6 @@ int cmd_group_history(int argc, char **argv)
     }
     mv_json_free(root);
     mv_buf_clear(&b);
-    mv_client_close(g.cl);
-    return r;
-}
-
-/* The base64 field key of a history entry, decoded into out (cap bytes). */
-static int b64_field(const mv_json *e, const char *key, uint8_t *out, size_t cap, size_t *len)
-{
-    size_t l = 0;
-    const char *v = mv_json_get_str(e, key, &l);
-    return v && mv_b64_decode(out, cap, len, v, l) == MV_OK ? 0 : -1;
-}
-
-int cmd_group_case(int argc, char **argv)
-{
-    gf_opts g;
-    uint64_t want = 0, epoch = 0;
-    uint8_t gid[16], msg[MV_GROUP_OP_MSG_BYTES + 1], *sig = NULL;
-    size_t msg_len = 0, sig_len = 0;
-    mv_buf hist, raw, out;
-    mv_json *root = NULL;
-    mv_roster ros;
-    int r = gf_parse(argc, argv, case_usage, GF_OUT | GF_VERSION, &g);
-    if (r < 0 && cli_u64_arg(g.version, 1, UINT64_MAX, &want, "--version") != 0)
-        r = CLI_USAGE;
-    if (r < 0)
-        r = gf_open(&g, argc, argv, case_usage, 1, 1, "group case");
-    if (r >= 0)
-        return r;
-    memset(&ros, 0, sizeof ros);
-    mv_buf_init(&hist, (size_t)16 << 20);
-    mv_buf_init(&raw, (size_t)1 << 20);
-    mv_buf_init(&out, (size_t)1 << 20);
-    mv_err rc = mv_client_group_history(g.cl, g.group, g.id, &hist);
-    if (rc == MV_OK)
-        rc = mv_client_group_id(g.cl, g.group, gid);
-    if (rc != MV_OK) {
-        r = gf_fail(g.cl, "group case", rc);
-        goto out;
-    }
-    r = CLI_FAIL;
-    const mv_json *e = NULL;
-    if (mv_json_parse((const char *)hist.ptr, hist.len, NULL, &root, NULL) == MV_OK) {
-        const mv_json *vs = mv_json_get(root, "versions");
-        for (size_t i = 0; i < mv_json_len(vs) && !e; i++) {
-            uint64_t v = 0;
-            if (mv_json_get_u64(mv_json_at(vs, i), "version", &v) == MV_OK && v == want)
-                e = mv_json_at(vs, i);
-        }
-    }
-    if (!e || !mv_json_get_str(e, "sig", NULL) || !mv_json_get_str(e, "msg", NULL)) {
-        cli_err("record %s has no version %llu signed by a member (the manager's deletes are signed requests)",
-                argv[g.first], (unsigned long long)want);
-        goto out;
-    }
-    if (!(sig = mv_malloc(MV_RING_SIG_MAX_BYTES + 1)) || b64_field(e, "msg", msg, sizeof msg, &msg_len) ||
-        b64_field(e, "sig", sig, MV_RING_SIG_MAX_BYTES + 1, &sig_len) || mv_json_get_u64(e, "epoch", &epoch) != MV_OK) {
-        cli_err("the storage server sent a malformed history");
-        goto out;
-    }
-    if ((rc = mv_client_group_roster(g.cl, g.group, epoch, &ros, &raw)) != MV_OK) {
-        r = gf_fail(g.cl, "the roster of the signature's epoch", rc);
-        goto out;
-    }
-    if ((rc = mv_group_case_write(gid, g.id, want, raw.ptr, raw.len, msg, msg_len, sig, sig_len, &out)) != MV_OK) {
-        cli_err("cannot write the case: %s", mv_strerror(rc));
-        goto out;
-    }
-    if (g.out) {
-        if (mv_file_write_atomic(g.out, out.ptr, out.len, 0600) != MV_OK) {
-            cli_err("cannot write %s", g.out);
-            goto out;
-        }
-        r = CLI_OK;
-        if (g.o.json) {
-            mv_jw w;
-            mv_buf b;
-            cli_json_begin(&w, &b);
-            mv_jw_khex(&w, "id", g.id, 16);
-            mv_jw_ku64(&w, "version", want);
-            mv_jw_ku64(&w, "epoch", epoch);
-            mv_jw_kstr(&w, "out", g.out);
-            r = cli_json_end(&w, &b);
-        }
-    } else {
-        r = cli_print_buf(&out);
-    }
-out:
-    mv_roster_clear(&ros);
-    mv_json_free(root);
-    mv_free(sig);
-    mv_buf_clear(&hist);
-    mv_buf_clear(&raw);
-    mv_buf_clear(&out);
     mv_client_close(g.cl);
     return r;
 }

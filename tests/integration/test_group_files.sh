@@ -66,16 +66,16 @@ pass "the manager's history lists every version with its signature; members cann
 
 # Tracing: the manager's case file of the disputed modification, opened (the admin is the only
 # opener of this group) and judged: it names carol, and a case of alice's put names alice.
-g "$ADMIN" case --group "$G" "$ID" --version 2 -o "$TMP/case2.json" > /dev/null
+g "$ADMIN" case "$G" "$ID" --version 2 --out "$TMP/case2.json" > /dev/null
 g "$ADMIN" open "$TMP/case2.json" --out "$TMP/opening2.json" --json > "$TMP/open2.json"
 [ "$(json_get "$TMP/open2.json" 'd["member"]["name"]')" = carol ] || fail "the opening of version 2 does not name carol: $(cat "$TMP/open2.json")"
 "$MV" group judge "$TMP/case2.json" "$TMP/opening2.json" --deployment "$DEP" > /dev/null || fail "the judge refused a true opening"
-g "$ADMIN" case --group "$G" "$ID" --version 1 -o "$TMP/case1.json" > /dev/null
+g "$ADMIN" case "$G" "$ID" --version 1 --out "$TMP/case1.json" > /dev/null
 g "$ADMIN" open "$TMP/case1.json" --out "$TMP/opening1.json" --json | json_get - 'd["member"]["name"]' | grep -qx alice \
   || fail "the opening of version 1 does not name alice"
 "$MV" group judge "$TMP/case1.json" "$TMP/opening2.json" --deployment "$DEP" > /dev/null 2>&1 \
   && fail "the judge accepted another version's opening"
-g "$TMP/bob" case --group ward "$ID" --version 2 > /dev/null 2>&1 && fail "a member made a case file"
+g "$TMP/bob" case ward "$ID" --version 2 > /dev/null 2>&1 && fail "a member made a case file"
 pass "the manager traces each version to its signer and the judge checks it"
 
 # Anonymity: the storage server's audit log and log never name a member for group ops.
