@@ -3,7 +3,9 @@
  * record envelopes behind an ACL (DESIGN section 4).
  *
  * Every endpoint (docs/api.md, "Storage server") requires a signed request (mv_auth.h)
- * whose credential the hospital key verifies. The server never sees plaintext or keys:
+ * whose credential the hospital key verifies, but POST /v1/groups/{g}/ops: a group member's
+ * anonymous operation, authorised by a ring signature over the group's current roster, which
+ * the server fetches from hospital_url (docs/groups.md). The server never sees plaintext or keys:
  * it checks tag = SHA-256(C) on every upload, so nobody can poison a tag, and adds a
  * reference to a block it already holds only after a proof of ownership (a fresh,
  * stateless challenge n, response HMAC-SHA-256(n, C); docs/decisions/0004).
@@ -18,6 +20,8 @@
  *                   profile_floor, profile_factor, profile_denials
  *   honeytokens     the honeytoken set (JSON, written atomically; docs/guard.md)
  *   profiles        each principal's baseline of reads per hour (JSON, written atomically)
+ *   groups/G/ID     a group record's history: every version's ring signature and signed
+ *                   message (MVGH, written atomically; docs/groups.md)
  *
  * The guard (docs/guard.md) routes suspicious requests to the decoy cloud: authentication
  * failures (unauthenticated, forged, revoked, long-expired), and principals over their access

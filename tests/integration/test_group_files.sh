@@ -144,6 +144,16 @@ grep -q '^429 .*too many group operations from this address' "$TMP/burst.out" ||
 grep -q '^400 .*malformed MVGO' "$TMP/burst.out" || fail "malformed operations are not called malformed"
 pass "the body cap and the rate limit answer with clear errors"
 
+# Metrics count group operations by operation and outcome, and name nobody.
+SURL=$(json_get "$DEP" 'd["storage_url"]')
+curl -s -m 5 -H "Authorization: Bearer $(cat "$TMP/mv/storage/metrics.token")" "$SURL/metrics" \
+  | grep '^medvault_storage_group_ops_total' > "$TMP/metrics.txt" || true
+for want in 'op="put",outcome="ok"' 'op="modify",outcome="ok"' 'op="list",outcome="bad_signature"' \
+            'op="delete",outcome="forbidden"' 'op="unknown",outcome="rate_limited"'; do
+  grep -q "{$want} [1-9]" "$TMP/metrics.txt" || fail "no metric $want: $(cat "$TMP/metrics.txt")"
+done
+pass "group operations are counted by operation and outcome"
+
 # Durability: after every service restarts, the versions' signatures and the content are there.
 stop_pid "$UP"
 rm -f "$TMP/mv/ready"
