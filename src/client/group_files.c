@@ -222,6 +222,9 @@ static void gfile_free(gfile *f)
 {
     for (size_t i = 0; i < f->n; i++) {
         mv_wipe(f->ch[i].key, 32);
+        /* A repeated chunk's buffer still holds its compressed plaintext. */
+        if (f->ch[i].c.ptr)
+            mv_wipe(f->ch[i].c.ptr, f->ch[i].c.len);
         mv_buf_clear(&f->ch[i].c);
     }
     mv_free(f->ch);
