@@ -162,3 +162,29 @@ g "$ADMIN" history --group "$G" "$ID" --json | json_get - '[v["op"] for v in d["
   | grep -qx "\['put', 'modify', 'delete'\]" || fail "the history did not survive a restart"
 g "$TMP/bob" get --group ward "$ID3" | cmp -s - "$TMP/notes.txt" || fail "a record did not survive a restart"
 pass "versions, signatures and content survive a restart"
+
+# kill -9 the storage server while a member stores: `up` restarts it on its port, and every
+# version it acknowledged is there with its signature, byte for byte.
+ACKED=$TMP/acked.txt
+: > "$ACKED"
+(
+  for i in $(seq 1 40); do
+    printf 'crash round %s\n' "$i" > "$TMP/c$i.txt"
+    id=$(g "$TMP/dave" put --group "$G" "$TMP/c$i.txt" --json 2> /dev/null | json_get - 'd["id"]' 2> /dev/null) \
+      && echo "$i $id" >> "$ACKED"
+  done
+) &
+LOOP=$!
+wait_for 30 test -s "$ACKED" || fail "no put was acknowledged before the crash"
+SPID=$(cat "$TMP/mv/run/storage.pid")
+kill -KILL "$SPID"
+wait "$LOOP" || true
+storage_back() { [ "$(cat "$TMP/mv/run/storage.pid" 2>/dev/null)" != "$SPID" ] && curl -sf -m 2 "$(json_get "$DEP" 'd["storage_url"]')/healthz" > /dev/null; }
+wait_for 30 storage_back || fail "the storage server did not come back after kill -9"
+[ "$(wc -l < "$ACKED")" -ge 1 ] || fail "nothing acknowledged"
+while read -r i id; do
+  g "$TMP/bob" get --group "$G" "$id" | cmp -s - "$TMP/c$i.txt" || fail "acknowledged put $i ($id) lost after kill -9"
+  g "$ADMIN" history --group "$G" "$id" --json | json_get - 'd["versions"][0]["op"]' | grep -qx put \
+    || fail "acknowledged put $i lost its signature after kill -9"
+done < "$ACKED"
+pass "kill -9 of the storage server loses no acknowledged version ($(wc -l < "$ACKED") checked)"
