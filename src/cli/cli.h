@@ -143,6 +143,8 @@ int cmd_up(int argc, char **argv);
 int cmd_appointment(int argc, char **argv);
 int cmd_delegate(int argc, char **argv);
 int cmd_share(int argc, char **argv);
+/* `medvault group` (cmd_group.c, which routes to cmd_group_files.c and cmd_group_open.c). */
+int cmd_group(int argc, char **argv);
 int cmd_directory(int argc, char **argv);
 int cmd_profile(int argc, char **argv);
 int cmd_medicine(int argc, char **argv);

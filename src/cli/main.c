@@ -27,6 +27,7 @@ static const cli_cmd commands[] = {
     {"stats", cmd_stats, "storage statistics: logical, physical, savings per department"},
     {"appointment", cmd_appointment, "request, book, check in, complete, cancel and list appointments"},
     {"delegate", cmd_delegate, "patients delegate an episode to their doctor (grant, list, revoke)"},
+    {"group", cmd_group, "group sharing: create, add, remove, join, roster, ls, and the group's files"},
     {"share", cmd_share, "grant or revoke another user's access to a record or an episode"},
     {"directory", cmd_directory, "search the hospital's users (admins and doctors)"},
     {"profile", cmd_profile, "show or update your own profile"},

@@ -1,6 +1,6 @@
 /* dashboard_internal.h - what the dashboard's two files share (internal to src/hospital):
  * dashboard.c (sessions, logins, routing, lifecycle) and dashboard_pages.c (the pages and
- * forms behind a checked session). */
+ * forms behind a checked session), with the Groups page in dashboard_groups.c. */
 #ifndef MV_HOSPITAL_DASHBOARD_INTERNAL_H
 #define MV_HOSPITAL_DASHBOARD_INTERNAL_H
 
@@ -87,6 +87,9 @@ typedef struct dash_page {
 /* ---- dashboard_pages.c ---- */
 extern const dash_page dash_pages[];
 extern const size_t dash_n_pages;
+/* ---- dashboard_groups.c: /admin/groups (the list) and /admin/groups?g=GROUP (one group) ---- */
+mv_err dash_page_groups(hospital_dash *d, const who *w, const mv_http_request *req, mv_http_response *resp,
+                        int *status);
 /* The page frame: header with the navigation (none when current is NULL: the login page),
  * and the footer with who is signed in and the logout form (none when w is NULL). */
 void dash_begin(mv_hw *o, const char *title, const char *current);

@@ -44,6 +44,7 @@ const dash_page dash_pages[] = {
     {"/admin/medicines", "Medicines", page_medicines, post_medicines},
     {"/admin/storage", "Storage", page_storage, NULL},
     {"/admin/alerts", "Alerts", page_alerts, post_stepup},
+    {"/admin/groups", "Groups", dash_page_groups, NULL},
 };
 #define N_PAGES (sizeof dash_pages / sizeof dash_pages[0])
 const size_t dash_n_pages = N_PAGES;

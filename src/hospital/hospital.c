@@ -173,10 +173,9 @@ mv_err mv_hospital_register(const char *dir, const char *name, const char *role,
 static const uint8_t *privilege_key(struct hosp *h, const char *dept, mv_err *err)
 {
     const uint8_t *found = NULL;
-    char hex[2 * MV_CRED_MAX_DEPT_LEN + 1], fname[2 * MV_CRED_MAX_DEPT_LEN + 8], pdir[4096], path[4096];
-    mv_buf b;
+    char hex[2 * MV_CRED_MAX_DEPT_LEN + 1], fname[2 * MV_CRED_MAX_DEPT_LEN + 8];
     mv_err rc = MV_OK;
-    mv_buf_init(&b, 256);
+    int created = 0;
     pthread_mutex_lock(&h->lock);
     for (size_t i = 0; i < h->n_keys; i++)
         if (!strcmp(h->keys[i].dept, dept)) {
@@ -201,30 +200,10 @@ static const uint8_t *privilege_key(struct hosp *h, const char *dept, mv_err *er
     if ((rc = mv_hex_encode(hex, sizeof hex, (const uint8_t *)dept, dl)) != MV_OK)
         goto fail;
     snprintf(fname, sizeof fname, "%s.key", hex);
-    if ((rc = mv_path_join(pdir, sizeof pdir, h->cfg->dir, "privileges")) != MV_OK ||
-        (rc = mv_file_mkdir(pdir, 0700)) != MV_OK || (rc = mv_path_join(path, sizeof path, pdir, fname)) != MV_OK)
+    if ((rc = hosp_key_file(h, fname, 1, pk->key, &created)) != MV_OK)
         goto fail;
-    if (mv_file_exists(path)) {
-        if ((rc = mv_file_read(path, 256, &b)) != MV_OK)
-            goto fail;
-        size_t l = b.len;
-        while (l && (b.ptr[l - 1] == '\n' || b.ptr[l - 1] == '\r'))
-            l--;
-        if (mv_hex_decode_exact(pk->key, 32, (const char *)b.ptr, l) != MV_OK) {
-            rc = MV_ERR_PARSE;
-            goto fail;
-        }
-    } else {
-        char khex[66];
-        if ((rc = mv_random_bytes(pk->key, 32)) != MV_OK || (rc = mv_hex_encode(khex, sizeof khex, pk->key, 32)) != MV_OK)
-            goto fail;
-        khex[64] = '\n';
-        rc = mv_file_write_atomic(path, khex, 65, 0600);
-        mv_wipe(khex, sizeof khex);
-        if (rc != MV_OK)
-            goto fail;
+    if (created)
         mv_log(MV_LOG_INFO, COMPONENT, "created a privilege key for a new department");
-    }
     memcpy(pk->dept, dept, dl + 1);
     found = pk->key;
     h->n_keys++;
@@ -234,10 +213,79 @@ fail:
     pk->key = NULL;
 out:
     pthread_mutex_unlock(&h->lock);
-    mv_buf_clear(&b);
     if (err)
         *err = found ? MV_OK : rc;
     return found;
+}
+
+int hosp_tags_parse(const mv_http_request *req, mv_http_response *resp, mv_json **root, uint8_t **tags, size_t *n)
+{
+    mv_json_limits lim = {.max_bytes = 16u << 20, .max_depth = 8, .max_nodes = MV_HOSPITAL_MAX_TAGS + 64};
+    *tags = NULL;
+    *n = 0;
+    mv_err rc = mv_json_parse((const char *)req->body, req->body_len, &lim, root, NULL);
+    if (rc != MV_OK || mv_json_type_of(*root) != MV_JSON_OBJECT) {
+        if (rc == MV_ERR_TOO_LARGE)
+            mv_http_respond_json_error(resp, 413, "too many tags in one request");
+        else
+            mv_http_respond_json_error(resp, 400, "body must be a JSON object nested at most 8 levels deep");
+        return 1;
+    }
+    const mv_json *jt = mv_json_get(*root, "tags");
+    size_t count = mv_json_len(jt);
+    if (mv_json_type_of(jt) != MV_JSON_ARRAY || count > MV_HOSPITAL_MAX_TAGS) {
+        mv_http_respond_json_error(resp, 400, "tags must be an array of at most 100000 hex tags");
+        return 1;
+    }
+    if (!(*tags = mv_mallocarray(count ? count : 1, 32))) {
+        mv_http_respond_json_error(resp, 503, "out of memory");
+        return 1;
+    }
+    for (size_t i = 0; i < count; i++) {
+        size_t l = 0;
+        const char *s = mv_json_str(mv_json_at(jt, i), &l);
+        if (!s || mv_hex_decode_exact(*tags + 32 * i, 32, s, l) != MV_OK) {
+            mv_http_respond_json_error(resp, 400, "every tag must be 64 hex digits");
+            mv_free(*tags);
+            *tags = NULL;
+            return 1;
+        }
+    }
+    *n = count;
+    return 0;
+}
+
+void hosp_tokens_answer(struct hosp *h, mv_http_response *resp, mv_token_alg alg, const char *const *labels,
+                        const uint8_t *const *keys, size_t nk, const uint8_t *tags, size_t n)
+{
+    mv_buf b;
+    mv_jw w;
+    mv_err rc = MV_OK;
+    mv_buf_init(&b, MV_HTTP_RESPONSE_MAX);
+    mv_jw_init(&w, &b);
+    mv_jw_obj(&w);
+    mv_jw_kstr(&w, "alg", alg == MV_TOKEN_HMAC_SHA1 ? "hmac-sha1" : "hmac-sha256");
+    mv_jw_key(&w, "tokens");
+    mv_jw_obj(&w);
+    for (size_t d = 0; d < nk && rc == MV_OK; d++) {
+        mv_jw_key(&w, labels[d]);
+        mv_jw_arr(&w);
+        for (size_t i = 0; i < n && rc == MV_OK; i++) {
+            uint8_t tok[MV_TOKEN_BYTES];
+            if ((rc = mv_token_compute(alg, keys[d], tags + 32 * i, tok)) == MV_OK)
+                mv_jw_hex(&w, tok, MV_TOKEN_BYTES);
+            mv_wipe(tok, sizeof tok);
+        }
+        mv_jw_arr_end(&w);
+    }
+    mv_jw_obj_end(&w);
+    mv_jw_obj_end(&w);
+    if (rc == MV_OK)
+        rc = mv_jw_finish(&w);
+    mv_http_respond_built(resp, rc, 200, &b);
+    if (rc == MV_OK)
+        hosp_metric_add(h, "medvault_hospital_tokens_total", "Dedup tokens derived", "", (uint64_t)n * nk);
+    mv_buf_clear(&b);
 }
 
 /* POST /v1/tokens {"tags":[hex...], "departments":[...]?}: TokenGen for every department of
@@ -247,27 +295,13 @@ static void handle_tokens(struct hosp *h, const mv_http_request *req, mv_http_re
 {
     const mv_credential *cred = &caller->cred;
     mv_json *root = NULL;
-    mv_buf b;
     uint8_t *tags = NULL;
     const char *depts[MV_CRED_MAX_DEPTS];
-    size_t nd = 0;
-    mv_buf_init(&b, MV_HTTP_RESPONSE_MAX);
+    const uint8_t *keys[MV_CRED_MAX_DEPTS];
+    size_t nd = 0, n = 0;
     (void)param;
-    mv_json_limits lim = {.max_bytes = 16u << 20, .max_depth = 8, .max_nodes = MV_HOSPITAL_MAX_TAGS + 64};
-    mv_err rc = mv_json_parse((const char *)req->body, req->body_len, &lim, &root, NULL);
-    if (rc != MV_OK || mv_json_type_of(root) != MV_JSON_OBJECT) {
-        if (rc == MV_ERR_TOO_LARGE)
-            mv_http_respond_json_error(resp, 413, "too many tags in one request");
-        else
-            mv_http_respond_json_error(resp, 400, "body must be a JSON object nested at most 8 levels deep");
+    if (hosp_tags_parse(req, resp, &root, &tags, &n))
         goto out;
-    }
-    const mv_json *jt = mv_json_get(root, "tags");
-    size_t n = mv_json_len(jt);
-    if (mv_json_type_of(jt) != MV_JSON_ARRAY || n > MV_HOSPITAL_MAX_TAGS) {
-        mv_http_respond_json_error(resp, 400, "tags must be an array of at most 100000 hex tags");
-        goto out;
-    }
     const mv_json *jd = mv_json_get(root, "departments");
     if (jd) {
         if (mv_json_type_of(jd) != MV_JSON_ARRAY || mv_json_len(jd) > MV_CRED_MAX_DEPTS) {
@@ -290,51 +324,17 @@ static void handle_tokens(struct hosp *h, const mv_http_request *req, mv_http_re
         mv_http_respond_json_error(resp, 403, "the caller's credential names no department");
         goto out;
     }
-    tags = mv_mallocarray(n ? n : 1, 32);
-    if (!tags) {
-        mv_http_respond_json_error(resp, 503, "out of memory");
-        goto out;
-    }
-    for (size_t i = 0; i < n; i++) {
-        size_t l = 0;
-        const char *s = mv_json_str(mv_json_at(jt, i), &l);
-        if (!s || mv_hex_decode_exact(tags + 32 * i, 32, s, l) != MV_OK) {
-            mv_http_respond_json_error(resp, 400, "every tag must be 64 hex digits");
+    for (size_t d = 0; d < nd; d++) {
+        mv_err rc = MV_OK;
+        if (!(keys[d] = privilege_key(h, depts[d], &rc))) {
+            hosp_respond_err(resp, rc, NULL);
             goto out;
         }
     }
-    mv_jw w;
-    mv_jw_init(&w, &b);
-    mv_jw_obj(&w);
-    mv_jw_kstr(&w, "alg", h->cfg->token_alg == MV_TOKEN_HMAC_SHA1 ? "hmac-sha1" : "hmac-sha256");
-    mv_jw_key(&w, "tokens");
-    mv_jw_obj(&w);
-    rc = MV_OK;
-    for (size_t d = 0; d < nd && rc == MV_OK; d++) {
-        const uint8_t *key = privilege_key(h, depts[d], &rc);
-        if (!key)
-            break;
-        mv_jw_key(&w, depts[d]);
-        mv_jw_arr(&w);
-        for (size_t i = 0; i < n && rc == MV_OK; i++) {
-            uint8_t tok[MV_TOKEN_BYTES];
-            if ((rc = mv_token_compute(h->cfg->token_alg, key, tags + 32 * i, tok)) == MV_OK)
-                mv_jw_hex(&w, tok, MV_TOKEN_BYTES);
-            mv_wipe(tok, sizeof tok);
-        }
-        mv_jw_arr_end(&w);
-    }
-    mv_jw_obj_end(&w);
-    mv_jw_obj_end(&w);
-    if (rc == MV_OK)
-        rc = mv_jw_finish(&w);
-    mv_http_respond_built(resp, rc, 200, &b);
-    if (rc == MV_OK)
-        hosp_metric_add(h, "medvault_hospital_tokens_total", "Dedup tokens derived", "", (uint64_t)n * nd);
+    hosp_tokens_answer(h, resp, h->cfg->token_alg, depts, keys, nd, tags, n);
 out:
     mv_free(tags);
     mv_json_free(root);
-    mv_buf_clear(&b);
 }
 
 
@@ -405,6 +405,20 @@ static const struct route routes[] = {
     {"POST", "/v1/stepup/*", AUTH_SIGNED, R_ADMIN, hosp_stepup_decide},
     {"POST", "/v1/sessions", AUTH_SIGNED, R_ADMIN, handle_sessions},
     {"GET", "/v1/audit", AUTH_SIGNED, R_ADMIN, handle_audit},
+    /* Groups (docs/groups.md); the handlers read the group from the path themselves. */
+    {"POST", "/v1/groups", AUTH_SIGNED, R_ADMIN, hosp_groups_create},
+    {"GET", "/v1/groups", AUTH_SIGNED, R_ANY, hosp_groups_list},
+    {"GET", "/v1/groups/*", AUTH_SIGNED, R_ANY, hosp_groups_get},
+    {"POST", "/v1/groups/*/members", AUTH_SIGNED, R_ADMIN, hosp_groups_add},
+    {"DELETE", "/v1/groups/*/members/*", AUTH_SIGNED, R_ADMIN, hosp_groups_remove},
+    {"GET", "/v1/groups/*/members/*", AUTH_SIGNED, R_ADMIN | R_DOCTOR, hosp_groups_whois},
+    {"POST", "/v1/groups/*/join", AUTH_SIGNED, R_ANY, hosp_groups_join},
+    {"GET", "/v1/groups/*/roster", AUTH_NONE, 0, hosp_groups_roster},
+    {"GET", "/v1/groups/*/revocations", AUTH_NONE, 0, hosp_groups_revocations},
+    {"GET", "/v1/groups/*/key", AUTH_SIGNED, R_ANY, hosp_groups_key},
+    {"POST", "/v1/groups/*/tokens", AUTH_SIGNED, R_ANY, hosp_groups_tokens},
+    {"GET", "/v1/groups/*/opener-share", AUTH_SIGNED, R_ADMIN | R_DOCTOR, hosp_groups_opener_share},
+    {"POST", "/v1/groups/*/openings", AUTH_SIGNED, R_ADMIN | R_DOCTOR, hosp_groups_openings},
 };
 
 /* 1 if path matches pattern; *param receives what '*' matched (into param[0..cap)). */
@@ -481,7 +495,7 @@ static void auth_failure_alert(struct hosp *h, const mv_http_request *req, mv_au
     }
     if (!reason)
         return;
-    if (!hosp_addr_limit_take(h->alert_limit, req->remote_addr, hosp_addr_limit_now_ms(), NULL)) {
+    if (!net_addr_limit_take(h->alert_limit, req->remote_addr, net_addr_limit_now_ms(), NULL)) {
         hosp_metric_add(h, "medvault_hospital_alerts_throttled_total", "Misuse alerts not raised: address over budget",
                         NULL, 1);
         return;
@@ -622,9 +636,9 @@ mv_err mv_hospital_run(const mv_hospital_config *cfg)
         goto out;
     h.auth = svc.auth; /* borrowed from svc by the handlers */
     h.metrics = svc.metrics;
-    if ((rc = hosp_addr_limit_new(HOSP_REGISTER_ADDRESSES, HOSP_REGISTER_BURST, HOSP_REGISTER_INTERVAL_MS,
+    if ((rc = net_addr_limit_new(HOSP_REGISTER_ADDRESSES, HOSP_REGISTER_BURST, HOSP_REGISTER_INTERVAL_MS,
                                   &h.register_limit)) != MV_OK ||
-        (rc = hosp_addr_limit_new(HOSP_REGISTER_ADDRESSES, HOSP_ALERT_BURST, HOSP_ALERT_INTERVAL_MS, &h.alert_limit)) !=
+        (rc = net_addr_limit_new(HOSP_REGISTER_ADDRESSES, HOSP_ALERT_BURST, HOSP_ALERT_INTERVAL_MS, &h.alert_limit)) !=
             MV_OK)
         goto out;
     hospital_dash_set_stepup(h.dash, hosp_stepup_decide_id, &h);
@@ -661,8 +675,8 @@ out:
     for (size_t i = 0; i < h.n_keys; i++)
         mv_secure_free(h.keys[i].key);
     registry_close(h.reg);
-    hosp_addr_limit_free(h.register_limit);
-    hosp_addr_limit_free(h.alert_limit);
+    net_addr_limit_free(h.register_limit);
+    net_addr_limit_free(h.alert_limit);
     mv_service_stop(&svc); /* after the alert thread, which counts in the metrics */
     mv_identity_free(h.id);
     pthread_mutex_destroy(&h.lock);

@@ -6,9 +6,13 @@
 #include <string.h>
 
 #include "hospital/hospital_internal.h"
+#include "medvault/mv_codec.h"
+#include "medvault/mv_crypto.h"
+#include "medvault/mv_file.h"
 #include "medvault/mv_http.h"
 #include "medvault/mv_json.h"
 #include "medvault/mv_log.h"
+#include "medvault/mv_mem.h"
 #include "medvault/mv_metrics.h"
 
 #define COMPONENT HOSP_COMPONENT
@@ -122,4 +126,44 @@ int hosp_opt_str(const mv_json *root, const char *key, mv_http_response *resp, c
         return 1;
     }
     return 0;
+}
+
+mv_err hosp_key_file(struct hosp *h, const char *fname, int create, uint8_t key[32], int *created)
+{
+    char pdir[4096], path[4096], khex[66];
+    mv_buf b;
+    mv_err rc;
+    if (created)
+        *created = 0;
+    mv_buf_init(&b, 256);
+    if ((rc = mv_path_join(pdir, sizeof pdir, h->cfg->dir, "privileges")) != MV_OK ||
+        (rc = mv_file_mkdir(pdir, 0700)) != MV_OK || (rc = mv_path_join(path, sizeof path, pdir, fname)) != MV_OK)
+        goto out;
+    if (mv_file_exists(path)) {
+        if ((rc = mv_file_read(path, 256, &b)) != MV_OK)
+            goto out;
+        size_t l = b.len;
+        while (l && (b.ptr[l - 1] == '\n' || b.ptr[l - 1] == '\r'))
+            l--;
+        if (mv_hex_decode_exact(key, 32, (const char *)b.ptr, l) != MV_OK)
+            rc = MV_ERR_PARSE;
+        goto out;
+    }
+    if (!create) {
+        rc = MV_ERR_NOT_FOUND;
+        goto out;
+    }
+    if ((rc = mv_random_bytes(key, 32)) != MV_OK || (rc = mv_hex_encode(khex, sizeof khex, key, 32)) != MV_OK)
+        goto out;
+    khex[64] = '\n';
+    if ((rc = mv_file_write_atomic(path, khex, 65, 0600)) == MV_OK && created)
+        *created = 1;
+out:
+    mv_wipe(khex, sizeof khex);
+    if (b.ptr)
+        mv_wipe(b.ptr, b.len);
+    mv_buf_clear(&b);
+    if (rc != MV_OK)
+        mv_wipe(key, 32);
+    return rc;
 }

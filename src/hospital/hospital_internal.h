@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "hospital/addr_limit.h"
+#include "net/addr_limit.h"
 #include "hospital/registry.h"
 #include "medvault/mv_alert.h"
 #include "medvault/mv_auth.h"
@@ -48,8 +48,8 @@ struct hosp {
     struct hospital_dash *dash; /* the admin dashboard (dashboard.h) */
     struct mv_audit *audit;     /* the request log (mv_audit.h), signed with the hospital key */
     struct hosp_alerts *alerts; /* the alert delivery thread (hospital_alerts.c); NULL until started */
-    hosp_addr_limit *register_limit; /* POST /v1/register per source address */
-    hosp_addr_limit *alert_limit;    /* misuse alerts from failed authentication per address */
+    net_addr_limit *register_limit; /* POST /v1/register per source address */
+    net_addr_limit *alert_limit;    /* misuse alerts from failed authentication per address */
     pthread_mutex_t lock; /* guards keys[] */
     struct hosp_privkey keys[HOSP_MAX_DEPTS];
     size_t n_keys;
@@ -86,6 +86,23 @@ int hosp_query_limit(const mv_http_request *req, mv_http_response *resp, uint64_
 /* Optional string member: 0 if absent or a string (*out = NULL or the string), else answers
  * 400 "KEY must be a string" and returns 1. */
 int hosp_opt_str(const mv_json *root, const char *key, mv_http_response *resp, const char **out);
+
+/* The 32-byte key kept in DIR/privileges/fname (64 hex digits and a newline, 0600): read if
+ * the file exists; else, with create, drawn at random and written crash-safe (atomic replace,
+ * fsynced) and *created (may be NULL) set to 1. key is wiped on error. Errors:
+ * MV_ERR_NOT_FOUND (absent and not create), MV_ERR_PARSE (not a key), MV_ERR_IO,
+ * MV_ERR_CRYPTO. */
+mv_err hosp_key_file(struct hosp *h, const char *fname, int create, uint8_t key[32], int *created)
+    __attribute__((warn_unused_result));
+
+/* The tags of a token request body {"tags":[64 hex...], ...} (at most MV_HOSPITAL_MAX_TAGS)
+ * into *tags (n*32 bytes, mv_free) and the parsed body into *root (caller frees); answers
+ * 400/413/503 and returns 1 if the body is not one. */
+int hosp_tags_parse(const mv_http_request *req, mv_http_response *resp, mv_json **root, uint8_t **tags, size_t *n);
+/* Answers 200 {"alg", "tokens":{labels[d]:[token hex per tag]...}}: the token of every tag
+ * under each keys[d] (32 bytes) with alg. */
+void hosp_tokens_answer(struct hosp *h, mv_http_response *resp, mv_token_alg alg, const char *const *labels,
+                        const uint8_t *const *keys, size_t nk, const uint8_t *tags, size_t n);
 
 /* Signs a credential for u (role; departments: a doctor's all, a patient's home department,
  * an admin's none) valid for minutes from now. cred[0..cap) receives the base64 (wiped on
@@ -146,6 +163,28 @@ void hosp_alerts_stop(struct hosp *h);
 void hosp_alert_raise(struct hosp *h, const mv_alert *a, uint64_t n);
 /* POST /v1/alerts (AUTH_SERVICE). */
 void hosp_alerts_post(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *, const char *);
+
+/* ---- hospital_groups.c: the group manager (docs/groups.md) ---- */
+void hosp_groups_create(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *,
+                        const char *);
+void hosp_groups_list(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *, const char *);
+void hosp_groups_get(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *, const char *);
+void hosp_groups_add(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *, const char *);
+void hosp_groups_remove(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *,
+                        const char *);
+void hosp_groups_join(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *, const char *);
+void hosp_groups_roster(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *,
+                        const char *);
+void hosp_groups_revocations(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *,
+                             const char *);
+void hosp_groups_key(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *, const char *);
+void hosp_groups_tokens(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *,
+                        const char *);
+void hosp_groups_opener_share(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *,
+                              const char *);
+void hosp_groups_openings(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *,
+                          const char *);
+void hosp_groups_whois(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *, const char *);
 
 /* ---- hospital_stepup.c: device keys and step-up ---- */
 void hosp_devices_add(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *, const char *);

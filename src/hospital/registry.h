@@ -392,4 +392,150 @@ typedef mv_err (*registry_alert_fn)(void *ctx, const registry_alert_row *row);
 mv_err registry_alert_rows(registry *r, size_t limit, registry_alert_fn fn, void *ctx)
     __attribute__((warn_unused_result));
 
+/* ---- groups (issue 15, docs/groups.md; registry_groups.c) ----
+ * The hospital is the group manager. Every change of membership that a roster shows (a join,
+ * the removal of a member who had joined) issues the next epoch in the same transaction as the
+ * change: the caller's registry_epoch_fn signs the new roster (and makes the seed of a new key
+ * chain when one starts) while the registry lock is held, so that no two changes interleave. */
+#define REGISTRY_GROUP_NAME_MAX 64
+#define REGISTRY_GROUP_MAX_OPENERS 8    /* = MV_RING_MAX_OPENERS */
+#define REGISTRY_GROUP_SEALED_BYTES 80  /* a 32-byte share sealed with crypto_box_seal */
+#define REGISTRY_MAX_GROUPS 10000
+#define REGISTRY_GROUP_MAX_MEMBERS 4096 /* invited and active together (= MV_RING_MAX_MEMBERS) */
+#define REGISTRY_GROUP_MAX_EPOCHS 65536 /* = MV_GROUP_MAX_EPOCHS: one key chain's reach */
+#define REGISTRY_GROUP_MAX_RANGES 4096  /* key chains one member may read */
+#define REGISTRY_GROUP_DETAILS_MAX 512  /* bytes of an event's details */
+
+typedef struct registry_group {
+    int64_t id;
+    uint8_t gid[16];
+    char name[REGISTRY_GROUP_NAME_MAX + 1];
+    uint64_t created_at;
+    uint64_t epoch;       /* current; 0 until the first join */
+    uint64_t chain_start; /* first epoch of the current key chain */
+    int next_chain;       /* 1: the next epoch starts a new chain (an add without history) */
+    uint8_t ek[32];
+    unsigned t, n;
+    uint8_t ek_shares[REGISTRY_GROUP_MAX_OPENERS][32];
+} registry_group;
+
+typedef struct registry_group_member {
+    int64_t user_id;
+    uint8_t sign_pk[32], box_pk[32];
+    char name[REGISTRY_NAME_MAX + 1];
+    char status[12]; /* invited | active | removed */
+    int has_ring;
+    uint8_t ring_pk[32];
+    int history;
+    uint64_t first_epoch, joined_epoch, removed_epoch; /* 0 = unset */
+} registry_group_member;
+
+/* What registry_epoch_fn is asked to sign: the new epoch of g. */
+typedef struct registry_epoch {
+    const registry_group *g; /* before the change */
+    uint64_t epoch;          /* the new epoch (g->epoch + 1) */
+    uint64_t chain_start;    /* of the new epoch: equal to epoch when it starts a new chain */
+    const uint8_t *members;  /* the active members' ring keys after the change, 32 bytes each */
+    size_t n_members;
+    uint64_t now;
+} registry_epoch;
+/* Appends the signed roster of e to roster (nothing when e->n_members is under the ring's
+ * minimum: nobody can sign in that epoch) and its roster hash to hash (32 bytes, zero without a
+ * roster); makes sure the seed of e->chain_start's chain exists. An error aborts the change. */
+typedef mv_err (*registry_epoch_fn)(void *ctx, const registry_epoch *e, mv_buf *roster, uint8_t hash[32]);
+
+/* 1 if s is 1..REGISTRY_GROUP_NAME_MAX bytes of [A-Za-z0-9_.-] and not 32 lowercase hex
+ * digits (those name a group by id), so that a name is always a path segment. */
+int registry_group_name_ok(const char *s);
+/* Creates g (gid, name, ek, t, n, ek_shares as given; epoch 0, chain 1) with opener i (1..n)
+ * the active admin or doctor whose signing key is opener_pks[32(i-1)..], holding
+ * sealed[80(i-1)..], and logs 'create' by actor_id. Errors: MV_ERR_INVAL (fields, an opener
+ * twice), MV_ERR_NOT_FOUND (an opener is no registered user), MV_ERR_FORBIDDEN (an opener is
+ * not an active admin or doctor), MV_ERR_EXISTS (name or id taken), MV_ERR_RATE_LIMITED
+ * (REGISTRY_MAX_GROUPS), database errors; why says which. */
+mv_err registry_group_create(registry *r, const registry_group *g, const uint8_t *opener_pks, const uint8_t *sealed,
+                             int64_t actor_id, uint64_t now, const char **why) __attribute__((warn_unused_result));
+/* The group named name_or_id (its name, or its id as 32 lowercase hex). MV_ERR_NOT_FOUND. */
+mv_err registry_group_get(registry *r, const char *name_or_id, registry_group *out)
+    __attribute__((warn_unused_result));
+/* user_id's membership of group_id. MV_ERR_NOT_FOUND if she was never added. */
+mv_err registry_group_member_get(registry *r, int64_t group_id, int64_t user_id, registry_group_member *out)
+    __attribute__((warn_unused_result));
+/* Invites the users with signing keys user_pks[0..n) (n <= REGISTRY_GROUP_MAX_MEMBERS), all or
+ * none: a removed member is invited again, an invited or active one is left as she is (not
+ * counted in *added). history 0 starts a new key chain at the next epoch and lets them read
+ * only from there. Logs 'add' per user. Errors: MV_ERR_NOT_FOUND (no such group or user),
+ * MV_ERR_BAD_STATE (a user is not active), MV_ERR_TOO_LARGE (the group would exceed
+ * REGISTRY_GROUP_MAX_MEMBERS), database errors; why says which. */
+mv_err registry_group_add(registry *r, int64_t group_id, const uint8_t *user_pks, size_t n, int history,
+                          int64_t actor_id, uint64_t now, size_t *added, const char **why)
+    __attribute__((warn_unused_result));
+/* An invited user joins with ring key ring_pk (its proof of possession already checked): she
+ * becomes active and the next epoch is issued through fn (ctx); *epoch = that epoch. Errors:
+ * MV_ERR_FORBIDDEN (not invited: never added, or removed), MV_ERR_BAD_STATE (already joined;
+ * or the group used all REGISTRY_GROUP_MAX_EPOCHS), MV_ERR_EXISTS (another member has
+ * ring_pk), fn's errors, database errors; why says which. */
+mv_err registry_group_join(registry *r, int64_t group_id, int64_t user_id, const uint8_t ring_pk[32], uint64_t now,
+                           registry_epoch_fn fn, void *ctx, uint64_t *epoch, const char **why)
+    __attribute__((warn_unused_result));
+/* Removes the member with signing key user_pk: a member who had joined leaves the roster in
+ * the next epoch, issued through fn (*epoch = it); one only invited is marked removed (*epoch
+ * = 0: no roster changes). Logs 'remove'. Errors: MV_ERR_NOT_FOUND (not a member),
+ * MV_ERR_BAD_STATE (already removed, or no epoch left), fn's errors, database errors. */
+mv_err registry_group_remove(registry *r, int64_t group_id, const uint8_t user_pk[32], int64_t actor_id, uint64_t now,
+                             registry_epoch_fn fn, void *ctx, uint64_t *epoch, const char **why)
+    __attribute__((warn_unused_result));
+/* Appends the signed roster of epoch (0: the current one) to out; *epoch_out = its epoch.
+ * Errors: MV_ERR_NOT_FOUND (no such epoch: none issued yet, or epoch in the future),
+ * MV_ERR_BAD_STATE (fewer than the ring's minimum had joined in that epoch: no roster). */
+mv_err registry_group_roster(registry *r, int64_t group_id, uint64_t epoch, mv_buf *out, uint64_t *epoch_out)
+    __attribute__((warn_unused_result));
+
+/* Epochs first..last of one key chain (chain_start <= first <= last). */
+typedef struct registry_key_range {
+    uint64_t chain_start, first, last;
+} registry_key_range;
+/* The key ranges user_id may read in group_id (she must be active), oldest first, into
+ * out[0..*n) (max of them), and logs 'key'. Errors: MV_ERR_FORBIDDEN (not an active member),
+ * MV_ERR_NOT_FOUND (no epoch issued yet), MV_ERR_TOO_LARGE (more than max), database errors. */
+mv_err registry_group_key_ranges(registry *r, int64_t group_id, int64_t user_id, uint64_t now, registry_key_range *out,
+                                 size_t max, size_t *n) __attribute__((warn_unused_result));
+/* The ring keys of every removed member who had joined (*keys: n*32 bytes, mv_free; NULL when
+ * n is 0). */
+mv_err registry_group_removed_keys(registry *r, int64_t group_id, uint8_t **keys, size_t *n)
+    __attribute__((warn_unused_result));
+/* user_id's opener index (1..n) and sealed share. MV_ERR_NOT_FOUND if she is not an opener. */
+mv_err registry_group_opener(registry *r, int64_t group_id, int64_t user_id, unsigned *idx,
+                             uint8_t sealed[REGISTRY_GROUP_SEALED_BYTES]) __attribute__((warn_unused_result));
+/* Logs an event (kind create|add|join|remove|epoch|key|opening; details <=
+ * REGISTRY_GROUP_DETAILS_MAX bytes of text, never a secret) by actor_id (0: none). */
+mv_err registry_group_event(registry *r, int64_t group_id, int64_t actor_id, const char *kind, const char *details,
+                            uint64_t now) __attribute__((warn_unused_result));
+/* The member (of any status) whose ring key is ring_pk. MV_ERR_NOT_FOUND. */
+mv_err registry_group_whois(registry *r, int64_t group_id, const uint8_t ring_pk[32], registry_group_member *out)
+    __attribute__((warn_unused_result));
+/* {"groups":[GROUP_SUMMARY...]} by name: every group for an admin (all = 1), else those where
+ * viewer_id is invited, a member (also removed) or an opener. GROUP_SUMMARY = {"id","name",
+ * "epoch","t","n","created_at","member_count" (active),"status" (the viewer's: invited|active|
+ * removed, or "" if none),"opener" (bool)}. */
+mv_err registry_groups_json(registry *r, int64_t viewer_id, int all, mv_buf *b) __attribute__((warn_unused_result));
+/* GROUP_SUMMARY of group_id for viewer_id, and with full set also "ek","ek_shares","chain_start",
+ * "members":[{"name","sign_public_key","status","ring_public_key"|null,"history",
+ * "first_epoch","joined_epoch","removed_epoch"}], "openers":[{"index","name",
+ * "sign_public_key"}], "epochs":[{"epoch","members","roster_hash"|null,"chain_start",
+ * "issued_at"}] (newest first, at most 1000). */
+mv_err registry_group_json(registry *r, int64_t group_id, int64_t viewer_id, int full, mv_buf *b)
+    __attribute__((warn_unused_result));
+
+/* Listings of the dashboard (see "listings" above for the rules of fn). */
+typedef struct registry_group_event_row {
+    int64_t id;
+    uint64_t at;
+    const char *kind, *details, *actor; /* actor: the user's name ("" if none) */
+} registry_group_event_row;
+typedef mv_err (*registry_group_event_fn)(void *ctx, const registry_group_event_row *row);
+/* group_id's events, newest first. */
+mv_err registry_group_event_rows(registry *r, int64_t group_id, size_t limit, registry_group_event_fn fn, void *ctx)
+    __attribute__((warn_unused_result));
+
 #endif
