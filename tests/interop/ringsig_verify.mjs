@@ -122,6 +122,7 @@ function makeRing(c) {
   const N = c.member_keys.length;
   if (N !== c.members) throw new Error(`members ${c.members} but ${N} member_keys`);
   if (N < 2 || N > 4096) throw new Error(`ring of ${N} members`);
+  if (!(BigInt(c.epoch) >= 1n)) throw new Error(`epoch ${c.epoch}`);
   const keysBytes = c.member_keys.map(unhex);
   for (let i = 1; i < N; i++) {
     if (Buffer.compare(Buffer.from(keysBytes[i - 1]), Buffer.from(keysBytes[i])) >= 0) {
