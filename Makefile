@@ -11,7 +11,8 @@ all: build
 setup:
 	@bash scripts/setup.sh
 
-# The browser tests' needs (Debian's chromium, playwright-core and fhir-kit-client from tests/browser's lock file).
+# The browser and interop tests' needs (Debian's chromium, playwright-core, fhir-kit-client and
+# @noble/curves, @noble/hashes from tests/browser's lock file).
 setup-browser:
 	@bash scripts/setup.sh --browser
 

@@ -3,7 +3,8 @@
 # and the command that produced them. Machines are shared and noisy: compare numbers taken in
 # the same run (the raw scalar-multiplication cost is measured beside the server's rate).
 # It ends with the decoy guard's false-positive measurement (bench/guard_fp.sh) and FHIR-native
-# import, versions and the local index (bench/fhir_import.sh).
+# import, versions and the local index (bench/fhir_import.sh), and the accountable ring signature
+# of group sharing (bench/ringsig.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=${1:-build}
@@ -76,3 +77,4 @@ PY
 echo "wrote $out"
 bash bench/guard_fp.sh "$B" --write "$out"
 bash bench/fhir_import.sh "$B" --write "$out"
+bash bench/ringsig.sh "$B" --write "$out"

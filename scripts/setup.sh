@@ -2,8 +2,9 @@
 # Installs the Debian packages medvault needs, and only those that are missing.
 # Called by `make run` and `make check`; safe to run again.
 # --bench also installs the peers bench/peers.sh compares against (restic, borgbackup).
-# --browser also installs what the browser tests need (tests/browser: Debian's chromium, node
-# and npm if missing, and playwright-core and fhir-kit-client from tests/browser/package-lock.json).
+# --browser also installs what the browser tests and the interop test need (tests/browser: Debian's
+# chromium, node and npm if missing, and playwright-core, fhir-kit-client, @noble/curves and
+# @noble/hashes from tests/browser/package-lock.json).
 # --fhir-client installs only node, npm and those npm packages (no browser): `make run` reads the
 # imported records with a real FHIR client.
 set -euo pipefail
@@ -40,14 +41,19 @@ if [ "$node" = 1 ]; then
   command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 fi
 
-# playwright-core for the browser tests and fhir-kit-client for the FHIR server's test, pinned by
+# playwright-core for the browser tests, fhir-kit-client for the FHIR server's test and
+# @noble/curves, @noble/hashes for the ring signature's interop test (tests/interop), pinned by
 # package-lock.json (only when one is missing, so a lock file that gained a package installs it).
 browser_modules() {
-  if [ "$node" = 1 ] && { [ ! -d "$repo/tests/browser/node_modules/playwright-core" ] ||
-    [ ! -d "$repo/tests/browser/node_modules/fhir-kit-client" ]; }; then
-    echo "setup: installing the browser test dependencies (npm ci in tests/browser)"
-    npm ci --prefix "$repo/tests/browser" --no-audit --no-fund
-  fi
+  local m
+  [ "$node" = 1 ] || return 0
+  for m in playwright-core fhir-kit-client @noble/curves @noble/hashes; do
+    if [ ! -d "$repo/tests/browser/node_modules/$m" ]; then
+      echo "setup: installing the node test dependencies (npm ci in tests/browser)"
+      npm ci --prefix "$repo/tests/browser" --no-audit --no-fund
+      return 0
+    fi
+  done
 }
 
 missing=()

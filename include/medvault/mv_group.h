@@ -72,6 +72,22 @@ MV_API void mv_group_op_msg(const uint8_t group_id[static MV_RING_GROUP_ID_BYTES
                             const uint8_t nonce[static 16], const uint8_t body_hash[static 32],
                             uint8_t out[static MV_GROUP_OP_MSG_BYTES]);
 
+/* The fields of a group operation message. */
+typedef struct mv_group_op_fields {
+    uint8_t group_id[MV_RING_GROUP_ID_BYTES];
+    uint64_t epoch;
+    enum mv_group_op op;
+    uint8_t record_id[16];
+    uint64_t version, timestamp;
+    uint8_t nonce[16], body_hash[32];
+} mv_group_op_fields;
+/* Reads msg[0..len) (untrusted) as mv_group_op_msg wrote it. Errors: MV_ERR_PARSE (the wrong
+ * length or domain, an unknown op). */
+MV_API mv_err mv_group_op_parse(const uint8_t *msg, size_t len, mv_group_op_fields *out)
+    __attribute__((warn_unused_result));
+/* The operation's name ("put", "modify", "delete", "read", "list"), or "unknown". */
+MV_API const char *mv_group_op_name(enum mv_group_op op);
+
 #ifdef __cplusplus
 }
 #endif

@@ -123,6 +123,57 @@ MV_API mv_err mv_client_group_log_opening(mv_client *c, const char *group, const
 MV_API mv_err mv_client_group_whois(mv_client *c, const char *group, const uint8_t ring_pk[static 32], mv_buf *out)
     __attribute__((warn_unused_result));
 
+/* ---------- the group's files at the storage server (group_files.c) ----------
+ * Every operation is anonymous at the storage server: no signed request, a ring signature by
+ * the caller's ring key for the group (mv_ring_derive_key from her X25519 secret key) over
+ * mv_group_op_msg under the group's current roster, which this call fetches and verifies
+ * (mv_client_group_roster). The storage server learns "a current member" and nothing more;
+ * the group's manager can have the signature opened. A file's content is chunked (FastCDC),
+ * compressed and MLE-encrypted with keys from the key servers' threshold OPRF, like a put's
+ * attachments, and deduplicated within the group (mv_client_group_tokens); its envelope (the
+ * block list with their keys, the file name and size) is sealed with AES-256-GCM under the
+ * group's file key of the epoch (mv_group_file_key) with the group, record id, version and
+ * epoch as associated data. `group` is a name or an id (mv_client_group_id). Errors common to
+ * all: MV_ERR_FORBIDDEN (the caller is not in the current roster, or the storage server
+ * refused), MV_ERR_BAD_STATE (the group has no roster yet), MV_ERR_AUTH (the storage server
+ * did not accept the signature), MV_ERR_RATE_LIMITED, network/HTTP errors; the reason is in
+ * mv_client_last_error. */
+
+#define MV_GROUP_FILE_MAX ((size_t)24 << 20) /* bytes of one group file (one operation's body) */
+#define MV_GROUP_FILE_NAME_MAX 255           /* bytes of the name kept in the envelope */
+
+/* Stores the file at path as a new record of group (version 1); id receives its id, *version
+ * (may be NULL) 1. Errors: MV_ERR_IO / MV_ERR_NOT_FOUND (path), MV_ERR_TOO_LARGE (over
+ * MV_GROUP_FILE_MAX). */
+MV_API mv_err mv_client_group_put(mv_client *c, const char *group, const char *path, uint8_t id[static 16],
+                                  uint64_t *version) __attribute__((warn_unused_result));
+/* Replaces record id's content with the file at path: version = latest + 1 (the earlier
+ * versions' signatures stay at the storage server). *version (may be NULL) receives it.
+ * Errors: MV_ERR_NOT_FOUND (no such record, or deleted), MV_ERR_EXISTS (another member wrote a
+ * version at the same time: retry). */
+MV_API mv_err mv_client_group_modify(mv_client *c, const char *group, const uint8_t id[static 16], const char *path,
+                                     uint64_t *version) __attribute__((warn_unused_result));
+/* Appends record id's latest content to out (its cap applies); *version and name (may be
+ * NULL; name_cap bytes, NUL-terminated, the stored file name) receive what was read.
+ * Errors: MV_ERR_NOT_FOUND, MV_ERR_FORBIDDEN (the caller holds no key for the version's
+ * epoch: she joined later without history, or was removed before it), MV_ERR_VERIFY (the
+ * envelope or a block does not decrypt: tampered), MV_ERR_TOO_LARGE (out's cap). */
+MV_API mv_err mv_client_group_get(mv_client *c, const char *group, const uint8_t id[static 16], mv_buf *out,
+                                  uint64_t *version, char *name, size_t name_cap) __attribute__((warn_unused_result));
+/* Deletes record id. as_manager 0: as its owner, the member who signed version 1, proving it
+ * with a link proof to that signature (MV_ERR_FORBIDDEN for anybody else); as_manager 1: as
+ * the group's manager, with a signed request (admins only). */
+MV_API mv_err mv_client_group_rm(mv_client *c, const char *group, const uint8_t id[static 16], int as_manager)
+    __attribute__((warn_unused_result));
+/* Appends the storage server's listing of group's records to out: JSON {"records":[{"id",
+ * "version","size","created","modified","epoch"}],"truncated"}. */
+MV_API mv_err mv_client_group_list(mv_client *c, const char *group, mv_buf *out) __attribute__((warn_unused_result));
+/* Appends record id's history to out (admins only, a signed request): JSON {"group","id",
+ * "deleted","versions":[{"version","op","epoch","time","size","msg","sig"[,"link"]} or
+ * {...,"admin"}]} with msg and sig in base64, for `group open`. */
+MV_API mv_err mv_client_group_history(mv_client *c, const char *group, const uint8_t id[static 16], mv_buf *out)
+    __attribute__((warn_unused_result));
+
 #ifdef __cplusplus
 }
 #endif

@@ -428,7 +428,9 @@ int cmd_group(int argc, char **argv)
         {"modify", cmd_group_modify, "replace a group's file"},
         {"rm", cmd_group_rm, "delete a group's file"},
         {"history", cmd_group_history, "every version of a group's file, with its signature"},
+        {"files", cmd_group_files, "list a group's files"},
         {"open", cmd_group_open, "reveal who wrote a version (openers)"},
+        {"case", cmd_group_case, "write the case file of a disputed version (admins)"},
         {"judge", cmd_group_judge, "check an opening's proof"},
         {NULL, NULL, NULL},
     };

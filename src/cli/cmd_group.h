@@ -9,7 +9,9 @@ int cmd_group_get(int argc, char **argv);
 int cmd_group_modify(int argc, char **argv);
 int cmd_group_rm(int argc, char **argv);
 int cmd_group_history(int argc, char **argv);
+int cmd_group_files(int argc, char **argv);
 int cmd_group_open(int argc, char **argv);
 int cmd_group_judge(int argc, char **argv);
+int cmd_group_case(int argc, char **argv);
 
 #endif

@@ -263,3 +263,37 @@ void mv_group_op_msg(const uint8_t group_id[static MV_RING_GROUP_ID_BYTES], uint
     p += 16;
     memcpy(p, body_hash, 32);
 }
+
+mv_err mv_group_op_parse(const uint8_t *msg, size_t len, mv_group_op_fields *out)
+{
+    if (!msg || !out)
+        return MV_ERR_INVAL;
+    memset(out, 0, sizeof *out);
+    if (len != MV_GROUP_OP_MSG_BYTES || memcmp(msg, OP_DOMAIN, 21) != 0)
+        return MV_ERR_PARSE;
+    const uint8_t *p = msg + 21;
+    memcpy(out->group_id, p, 16);
+    out->epoch = get_be(p + 16, 8);
+    uint8_t op = p[24];
+    if (op < MV_GROUP_OP_PUT || op > MV_GROUP_OP_LIST)
+        return MV_ERR_PARSE;
+    out->op = (enum mv_group_op)op;
+    memcpy(out->record_id, p + 25, 16);
+    out->version = get_be(p + 41, 8);
+    out->timestamp = get_be(p + 49, 8);
+    memcpy(out->nonce, p + 57, 16);
+    memcpy(out->body_hash, p + 73, 32);
+    return MV_OK;
+}
+
+const char *mv_group_op_name(enum mv_group_op op)
+{
+    switch (op) {
+    case MV_GROUP_OP_PUT: return "put";
+    case MV_GROUP_OP_MODIFY: return "modify";
+    case MV_GROUP_OP_DELETE: return "delete";
+    case MV_GROUP_OP_READ: return "read";
+    case MV_GROUP_OP_LIST: return "list";
+    }
+    return "unknown";
+}

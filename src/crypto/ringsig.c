@@ -117,7 +117,7 @@ mv_err mv_ring_init(mv_ring *r)
         return MV_ERR_INVAL;
     if ((rc = mv_crypto_init()) != MV_OK)
         return rc;
-    if (r->n_members < MV_RING_MIN_MEMBERS || r->n_members > MV_RING_MAX_MEMBERS || r->t < 1 ||
+    if (r->epoch == 0 || r->n_members < MV_RING_MIN_MEMBERS || r->n_members > MV_RING_MAX_MEMBERS || r->t < 1 ||
         r->n_openers < r->t || r->n_openers > MV_RING_MAX_OPENERS)
         return MV_ERR_INVAL;
     for (size_t i = 0; i < r->n_members; i++) {
@@ -216,15 +216,31 @@ static void cmov32(uint8_t a[32], const uint8_t b[32], unsigned bit)
         a[i] ^= (uint8_t)(mask & (a[i] ^ b[i]));
 }
 
-/* out = s*H + sum_j v[j]*G_j for j < m. */
+/* s*p for the signer's secret-dependent products. An identity result (a zero bit of the
+ * signer's position, two padding keys) must take the same path as any other: mv_r255_smul
+ * re-checks its input when the result is the identity, which would leak how many times that
+ * happened. libsodium writes the result (zeros for the identity) before it reports it, so the
+ * report is ignored here; p is always a valid element of ours. */
+static void ct_smul(uint8_t out[32], const uint8_t s[32], const uint8_t p[32])
+{
+    uint8_t t[32];
+    int ignored = crypto_scalarmult_ristretto255(t, s, p);
+    (void)ignored;
+    memcpy(out, t, 32);
+    mv_wipe(t, sizeof t);
+}
+
+/* out = s*H + sum_j v[j]*G_j for j < m (the signer's commitments: constant time in v). */
 static mv_err vcommit(const mv_ring *r, const uint8_t (*v)[32], const uint8_t s[32], uint8_t out[32])
 {
     uint8_t t[32];
-    mv_err rc = mv_r255_smul_any(out, s, r->gens[r->bits]);
+    mv_err rc = MV_OK;
+    ct_smul(out, s, r->gens[r->bits]);
     for (unsigned j = 0; rc == MV_OK && j < r->bits; j++) {
-        if ((rc = mv_r255_smul_any(t, v[j], r->gens[j])) == MV_OK)
-            rc = mv_r255_add(out, out, t);
+        ct_smul(t, v[j], r->gens[j]);
+        rc = mv_r255_add(out, out, t);
     }
+    mv_wipe(t, sizeof t);
     return rc;
 }
 
@@ -266,8 +282,10 @@ static mv_err gk_coefficients(const mv_ring *r, const unsigned *lbits, const uin
                     memset(s, 0, 32);
                 }
                 if (k <= deg) {
-                    if ((rc = mv_r255_sub(d, R[k], L[k])) == MV_OK && (rc = mv_r255_smul_any(d, a[j], d)) == MV_OK)
+                    if ((rc = mv_r255_sub(d, R[k], L[k])) == MV_OK) {
+                        ct_smul(d, a[j], d);
                         rc = mv_r255_add(N[k], s, d);
+                    }
                 } else {
                     memcpy(N[k], s, 32);
                 }

@@ -255,16 +255,18 @@ mv_err mv_ring_judge(const mv_ring *r, const uint8_t *msg, size_t len, const uin
 
 /* ---- authorship (link) proof ---- */
 
-/* c = HashToScalar(roster_hash || u || v || T1 || T2 || SHA-512(ctx), LINK). */
-static mv_err link_challenge(const mv_ring *r, const uint8_t *sig, const uint8_t T1[32], const uint8_t T2[32],
-                             const uint8_t *ctx, size_t ctx_len, uint8_t c[32])
+/* c = HashToScalar(roster_hash || SHA-512(sig) || u || v || T1 || T2 || SHA-512(ctx), LINK):
+ * bound to the whole signature, not only to its ciphertext. */
+static mv_err link_challenge(const mv_ring *r, const uint8_t *sig, size_t sig_len, const uint8_t T1[32],
+                             const uint8_t T2[32], const uint8_t *ctx, size_t ctx_len, uint8_t c[32])
 {
-    uint8_t in[32 * 5 + 64];
+    uint8_t in[32 + 64 + 32 * 4 + 64];
     memcpy(in, r->roster_hash, 32);
-    memcpy(in + 32, sig + RS_OFF_U, 64);
-    memcpy(in + 96, T1, 32);
-    memcpy(in + 128, T2, 32);
-    crypto_hash_sha512(in + 160, ctx, ctx_len);
+    crypto_hash_sha512(in + 32, sig, sig_len);
+    memcpy(in + 96, sig + RS_OFF_U, 64);
+    memcpy(in + 160, T1, 32);
+    memcpy(in + 192, T2, 32);
+    crypto_hash_sha512(in + 224, ctx, ctx_len);
     return rs_challenge(in, sizeof in, RS_DST_LINK, c);
 }
 
@@ -294,7 +296,7 @@ mv_err mv_ring_link_prove(const mv_ring *r, const uint8_t sk[static 32], const u
     if ((rc = rs_nonce(&nn, 'r', 0, w1)) == MV_OK && (rc = rs_nonce(&nn, 'k', 0, w2)) == MV_OK &&
         (rc = mv_r255_smul_base(T1, w1)) == MV_OK && (rc = mv_r255_smul(T2, w1, r->ek)) == MV_OK &&
         (rc = mv_r255_smul_base(t, w2)) == MV_OK && (rc = mv_r255_add(T2, T2, t)) == MV_OK &&
-        (rc = link_challenge(r, sig, T1, T2, ctx, ctx_len, proof)) == MV_OK) {
+        (rc = link_challenge(r, sig, sig_len, T1, T2, ctx, ctx_len, proof)) == MV_OK) {
         mv_r255_scalar_mul(t, proof, rr);
         mv_r255_scalar_add(proof + 32, w1, t);
         mv_r255_scalar_mul(t, proof, sk);
@@ -332,7 +334,7 @@ mv_err mv_ring_link_verify(const mv_ring *r, const uint8_t *sig, size_t sig_len,
     mv_r255_smul_base_any(t, proof + 64);
     if (mv_r255_add(T2, T2, t) != MV_OK)
         return MV_ERR_AUTH;
-    if (link_challenge(r, sig, T1, T2, ctx, ctx_len, c) != MV_OK)
+    if (link_challenge(r, sig, sig_len, T1, T2, ctx, ctx_len, c) != MV_OK)
         return MV_ERR_AUTH;
     return sodium_memcmp(c, proof, 32) == 0 ? MV_OK : MV_ERR_AUTH;
 }

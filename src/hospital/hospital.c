@@ -495,7 +495,7 @@ static void auth_failure_alert(struct hosp *h, const mv_http_request *req, mv_au
     }
     if (!reason)
         return;
-    if (!hosp_addr_limit_take(h->alert_limit, req->remote_addr, hosp_addr_limit_now_ms(), NULL)) {
+    if (!net_addr_limit_take(h->alert_limit, req->remote_addr, net_addr_limit_now_ms(), NULL)) {
         hosp_metric_add(h, "medvault_hospital_alerts_throttled_total", "Misuse alerts not raised: address over budget",
                         NULL, 1);
         return;
@@ -636,9 +636,9 @@ mv_err mv_hospital_run(const mv_hospital_config *cfg)
         goto out;
     h.auth = svc.auth; /* borrowed from svc by the handlers */
     h.metrics = svc.metrics;
-    if ((rc = hosp_addr_limit_new(HOSP_REGISTER_ADDRESSES, HOSP_REGISTER_BURST, HOSP_REGISTER_INTERVAL_MS,
+    if ((rc = net_addr_limit_new(HOSP_REGISTER_ADDRESSES, HOSP_REGISTER_BURST, HOSP_REGISTER_INTERVAL_MS,
                                   &h.register_limit)) != MV_OK ||
-        (rc = hosp_addr_limit_new(HOSP_REGISTER_ADDRESSES, HOSP_ALERT_BURST, HOSP_ALERT_INTERVAL_MS, &h.alert_limit)) !=
+        (rc = net_addr_limit_new(HOSP_REGISTER_ADDRESSES, HOSP_ALERT_BURST, HOSP_ALERT_INTERVAL_MS, &h.alert_limit)) !=
             MV_OK)
         goto out;
     hospital_dash_set_stepup(h.dash, hosp_stepup_decide_id, &h);
@@ -675,8 +675,8 @@ out:
     for (size_t i = 0; i < h.n_keys; i++)
         mv_secure_free(h.keys[i].key);
     registry_close(h.reg);
-    hosp_addr_limit_free(h.register_limit);
-    hosp_addr_limit_free(h.alert_limit);
+    net_addr_limit_free(h.register_limit);
+    net_addr_limit_free(h.alert_limit);
     mv_service_stop(&svc); /* after the alert thread, which counts in the metrics */
     mv_identity_free(h.id);
     pthread_mutex_destroy(&h.lock);

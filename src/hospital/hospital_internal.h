@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "hospital/addr_limit.h"
+#include "net/addr_limit.h"
 #include "hospital/registry.h"
 #include "medvault/mv_alert.h"
 #include "medvault/mv_auth.h"
@@ -48,8 +48,8 @@ struct hosp {
     struct hospital_dash *dash; /* the admin dashboard (dashboard.h) */
     struct mv_audit *audit;     /* the request log (mv_audit.h), signed with the hospital key */
     struct hosp_alerts *alerts; /* the alert delivery thread (hospital_alerts.c); NULL until started */
-    hosp_addr_limit *register_limit; /* POST /v1/register per source address */
-    hosp_addr_limit *alert_limit;    /* misuse alerts from failed authentication per address */
+    net_addr_limit *register_limit; /* POST /v1/register per source address */
+    net_addr_limit *alert_limit;    /* misuse alerts from failed authentication per address */
     pthread_mutex_t lock; /* guards keys[] */
     struct hosp_privkey keys[HOSP_MAX_DEPTS];
     size_t n_keys;

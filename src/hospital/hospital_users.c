@@ -456,7 +456,7 @@ void hosp_self_register(struct hosp *h, const mv_http_request *req, mv_http_resp
     mv_buf_init(&msg, 1 << 12);
     /* Every attempt from an address costs a token, malformed or not, before any parsing,
      * signature check or database write. */
-    if (!hosp_addr_limit_take(h->register_limit, req->remote_addr, hosp_addr_limit_now_ms(), &retry)) {
+    if (!net_addr_limit_take(h->register_limit, req->remote_addr, net_addr_limit_now_ms(), &retry)) {
         respond_too_many(h, resp, retry, "too many registrations from this address; try again later");
         goto out;
     }

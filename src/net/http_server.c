@@ -325,7 +325,8 @@ static int consult_gate(conn_state *st, const char *method)
 
 static const char gate_refusal[] =
     "a request body over 64 KiB is accepted only with a signature that verifies from its headers "
-    "(MV-Content-SHA256; docs/api.md)";
+    "(MV-Content-SHA256), or where the endpoint takes anonymous bodies, within its cap and its "
+    "per-address rate (docs/api.md)";
 
 /* First call for a request: everything that can be decided from the headers alone. */
 static enum MHD_Result on_headers(conn_state *st, struct MHD_Connection *conn, const char *method)

@@ -337,6 +337,8 @@ mv_err mv_storage_run(const mv_storage_config *cfg)
     storage_update_gauges(&s);
     if ((rc = storage_guard_start(&s)) != MV_OK)
         goto out;
+    if ((rc = storage_groups_start(&s)) != MV_OK)
+        goto out;
     mv_http_config hc = {
         .listen = cfg->listen,
         .max_body = cfg->max_body,
@@ -344,10 +346,11 @@ mv_err mv_storage_run(const mv_storage_config *cfg)
         .handler = storage_handle_request,
         .ctx = &s,
         .component = "medvault_storage",
-        /* Only a credential holder's body is buffered past 64 KiB: an unsigned 200 MiB upload
-         * costs 64 KiB, and the guard forwards no more than that to the decoy cloud. */
-        .body_gate = mv_http_gate_signed, /* a signature that verifies from the headers */
-        .body_gate_ctx = s.auth,
+        /* Only a credential holder's body is buffered past 64 KiB (an unsigned 200 MiB upload
+         * costs 64 KiB, and the guard forwards no more than that to the decoy cloud), and an
+         * anonymous group operation's up to its own cap, within its address's rate limit. */
+        .body_gate = storage_body_gate,
+        .body_gate_ctx = &s,
     };
     if ((rc = mv_service_listen(&svc, &hc, cfg->public_urls, cfg->port_file)) != MV_OK)
         goto out;
@@ -361,6 +364,7 @@ mv_err mv_storage_run(const mv_storage_config *cfg)
 out:
     mv_service_stop_serving(&svc);
     storage_guard_stop(s.guard); /* it borrows the verifier and the metrics */
+    storage_groups_stop(s.groups);
     mv_service_stop(&svc);
     mv_store_close(s.store);
     mv_audit_close(s.audit);

@@ -196,6 +196,9 @@ static mv_err ids_named(enum storage_route r, const char *arg, const mv_http_req
     case R_HONEYTOKENS_PUT:
     case R_HONEYTOKENS_GET:
     case R_AUDIT:
+    case R_GROUP_OPS:
+    case R_GROUP_RECORD_DELETE:
+    case R_GROUP_HISTORY:
         break;
     }
     return MV_OK;

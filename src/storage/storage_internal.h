@@ -20,6 +20,7 @@
 #define STORAGE_POW_KEY_BYTES 32
 
 typedef struct storage_guard storage_guard;
+typedef struct storage_groups storage_groups;
 
 typedef struct storage_srv {
     const mv_storage_config *cfg;
@@ -29,6 +30,7 @@ typedef struct storage_srv {
     uint8_t *pow_key; /* secure memory, STORAGE_POW_KEY_BYTES */
     mv_audit *audit;  /* the request log (mv_audit.h); borrowed by the HTTP server */
     storage_guard *guard; /* routing of suspicious requests (storage_guard.c); never NULL while serving */
+    storage_groups *groups; /* group records' admission state (storage_groups.c); never NULL while serving */
 } storage_srv;
 
 /* The endpoint of a request: a small fixed set, never request data. */
@@ -50,6 +52,9 @@ enum storage_route {
     R_HONEYTOKENS_PUT,
     R_HONEYTOKENS_GET,
     R_AUDIT, /* GET /v1/audit (any method reaches the same check) */
+    R_GROUP_OPS,           /* POST /v1/groups/{g}/ops: anonymous, ring-signed (before authentication) */
+    R_GROUP_RECORD_DELETE, /* DELETE /v1/groups/{g}/records/{id}: the manager */
+    R_GROUP_HISTORY,       /* GET /v1/groups/{g}/records/{id}/history: the manager */
 };
 
 /* Metrics are best effort: a full registry drops the sample, serving goes on. */
@@ -128,6 +133,23 @@ void storage_handle_gc(storage_srv *s, const mv_credential *cred, mv_http_respon
 /* The primary's HTTP handler (mv_http_config.handler; ctx is the storage_srv): routes, counts,
  * authenticates, asks the guard, then calls the endpoint's handler (storage_router.c). */
 void storage_handle_request(void *ctx, const mv_http_request *req, mv_http_response *resp);
+
+/* ---------- group records (storage_groups.c, storage_group_records.c) ---------- */
+
+/* Starts the admission state of group operations and creates DIR/groups. Errors:
+ * MV_ERR_NOMEM, MV_ERR_IO, MV_ERR_CRYPTO. */
+mv_err storage_groups_start(storage_srv *s) __attribute__((warn_unused_result));
+/* Frees it. Accepts NULL. No request may be in progress. */
+void storage_groups_stop(storage_groups *gs);
+/* The body gate of the primary (mv_http_config.body_gate, ctx the storage_srv): an anonymous
+ * group operation announcing at most MV_GROUP_OPS_MAX_BODY bytes from an address within its
+ * rate limit, or any request whose signature verifies from its headers. */
+int storage_body_gate(void *ctx, const mv_http_request *req);
+/* POST /v1/groups/{g}/ops; arg is "<32 hex>/ops". Anonymous: called before authentication. */
+void storage_handle_group_ops(storage_srv *s, const char *arg, const mv_http_request *req, mv_http_response *resp);
+/* DELETE /v1/groups/{g}/records/{id} and GET .../history (admin); arg is "<g>/records/<id>[/history]". */
+void storage_handle_group_record(storage_srv *s, const mv_credential *cred, enum storage_route r, const char *arg,
+                                 mv_http_response *resp);
 
 /* ---------- the guard (storage_guard*.c; its private state: storage_guard.h) ----------
  * Pure decision functions first (storage_guard_policy.c, unit-tested with injected time), then

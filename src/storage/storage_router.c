@@ -29,6 +29,9 @@ static const char *route_label(enum storage_route r)
     case R_HONEYTOKENS_PUT: return "honeytokens_put";
     case R_HONEYTOKENS_GET: return "honeytokens_get";
     case R_AUDIT: return "audit";
+    case R_GROUP_OPS: return "group_ops";
+    case R_GROUP_RECORD_DELETE: return "group_record_delete";
+    case R_GROUP_HISTORY: return "group_history";
     }
     return "unknown";
 }
@@ -82,6 +85,17 @@ static enum storage_route route_of(const char *m, const char *path, const char *
         return post ? R_HONEYTOKENS_PUT : get ? R_HONEYTOKENS_GET : (*allowed = "GET, POST", R_NONE);
     if (!strcmp(path, "/v1/audit"))
         return R_AUDIT;
+    if (has_prefix(path, "/v1/groups/", &rest)) {
+        size_t l = strlen(rest);
+        *arg = rest;
+        if (l == 36 && !strcmp(rest + 32, "/ops"))
+            return post ? R_GROUP_OPS : (*allowed = "POST", R_NONE);
+        if (l == 32 + 9 + 32 && !strncmp(rest + 32, "/records/", 9))
+            return del ? R_GROUP_RECORD_DELETE : (*allowed = "DELETE", R_NONE);
+        if (l == 32 + 9 + 32 + 8 && !strncmp(rest + 32, "/records/", 9) && !strcmp(rest + 73, "/history"))
+            return get ? R_GROUP_HISTORY : (*allowed = "GET", R_NONE);
+        return R_NONE;
+    }
     return R_NONE;
 }
 
@@ -117,7 +131,13 @@ void storage_handle_request(void *ctx, const mv_http_request *req, mv_http_respo
         }
         return;
     }
-    /* Every endpoint is signed: authenticate before looking at the body. A suspicious failure
+    /* Group operations are anonymous: the ring signature is their authorisation, checked
+     * (after the bounds on what an anonymous peer may cost) by storage_groups.c. */
+    if (r == R_GROUP_OPS) {
+        storage_handle_group_ops(s, arg, req, resp);
+        return;
+    }
+    /* Every other endpoint is signed: authenticate before looking at the body. A suspicious failure
      * (no, forged, revoked or long-expired authentication) is answered from the decoy cloud;
      * an honest client's trouble (clock skew, a replayed nonce) keeps the plain 401. */
     mv_credential cred;
@@ -157,5 +177,8 @@ void storage_handle_request(void *ctx, const mv_http_request *req, mv_http_respo
         else
             mv_audit_respond(s->audit, req, resp);
         break;
+    case R_GROUP_OPS: break; /* answered before authentication */
+    case R_GROUP_RECORD_DELETE:
+    case R_GROUP_HISTORY: storage_handle_group_record(s, &cred, r, arg, resp); break;
     }
 }

@@ -13,6 +13,7 @@
 
 #include "medvault/mv_codec.h"
 #include "medvault/mv_group.h"
+#include "medvault/mv_group_case.h"
 #include "medvault/mv_json.h"
 #include "medvault/mv_mem.h"
 #include "medvault/mv_r255.h"
@@ -515,6 +516,156 @@ static void test_key_chain(void **state)
     assert_int_equal(msg[69], 3);
     assert_int_equal(msg[78], 8);
     assert_int_equal(msg[94], 7);
+    mv_group_op_fields f;
+    assert_int_equal(mv_group_op_parse(msg, sizeof msg, &f), MV_OK);
+    assert_int_equal(f.epoch, 0x0102030405060708ull);
+    assert_int_equal(f.op, MV_GROUP_OP_MODIFY);
+    assert_int_equal(f.version, 3);
+    assert_int_equal(f.timestamp, 1790000000u);
+    assert_memory_equal(f.record_id, rid, 16);
+    assert_memory_equal(f.body_hash, h, 32);
+    assert_int_equal(mv_group_op_parse(msg, sizeof msg - 1, &f), MV_ERR_PARSE);
+    msg[45] = 9;
+    assert_int_equal(mv_group_op_parse(msg, sizeof msg, &f), MV_ERR_PARSE);
+}
+
+/* The case, partial and opening files: what `group open` and `group judge` carry around. */
+static void test_case_files(void **state)
+{
+    (void)state;
+    struct tgroup g;
+    tgroup_make(&g, 6, 4, 3, "member");
+    uint8_t hpk[32], hsk[64], opk[32], osk[64];
+    assert_int_equal(mv_sign_keypair(hpk, hsk), MV_OK);
+    assert_int_equal(mv_sign_keypair(opk, osk), MV_OK);
+    mv_roster r;
+    memset(&r, 0, sizeof r);
+    memcpy(r.group_id, g.ring.group_id, 16);
+    r.epoch = 4;
+    memcpy(r.ek, g.ring.ek, 32);
+    r.t = 2;
+    r.n_openers = 3;
+    memcpy(r.ek_shares, g.ring.ek_shares, sizeof r.ek_shares);
+    r.members = g.members;
+    r.n_members = 6;
+    mv_buf roster, sig, cs, p1, p2, opening;
+    mv_buf_init(&roster, 1 << 16);
+    mv_buf_init(&sig, 1 << 16);
+    mv_buf_init(&cs, 1 << 20);
+    mv_buf_init(&p1, 4096);
+    mv_buf_init(&p2, 4096);
+    mv_buf_init(&opening, 8192);
+    assert_int_equal(mv_roster_sign(&r, hpk, hsk, &roster), MV_OK);
+    uint8_t rid[16] = {3}, nonce[16] = {1}, bh[32] = {2}, op[MV_GROUP_OP_MSG_BYTES];
+    mv_group_op_msg(g.ring.group_id, 4, MV_GROUP_OP_MODIFY, rid, 2, 1790000000u, nonce, bh, op);
+    sign_ok(&g, 5, op, sizeof op, &sig);
+    assert_int_equal(mv_group_case_write(g.ring.group_id, rid, 2, roster.ptr, roster.len, op, sizeof op, sig.ptr,
+                                         sig.len, &cs),
+                     MV_OK);
+    mv_group_case c;
+    const char *why = NULL;
+    assert_int_equal(mv_group_case_parse((const char *)cs.ptr, cs.len, hpk, &c, &why), MV_OK);
+    assert_int_equal(c.version, 2);
+    assert_int_equal(c.op.op, MV_GROUP_OP_MODIFY);
+    /* The case's labels are the signed ones: the same signature presented as another version
+     * or another record is refused, and so is a signature over a message that is not a group
+     * operation, and one whose (u, v) was spliced into another signature to have it opened. */
+    mv_group_case other;
+    mv_buf relabel;
+    mv_buf_init(&relabel, 1 << 20);
+    uint8_t rid_b[16] = {4};
+    assert_int_equal(mv_group_case_write(g.ring.group_id, rid, 9, roster.ptr, roster.len, op, sizeof op, sig.ptr,
+                                         sig.len, &relabel),
+                     MV_OK);
+    assert_int_equal(mv_group_case_parse((const char *)relabel.ptr, relabel.len, hpk, &other, &why), MV_ERR_PARSE);
+    mv_buf_reset(&relabel);
+    assert_int_equal(mv_group_case_write(g.ring.group_id, rid_b, 2, roster.ptr, roster.len, op, sizeof op, sig.ptr,
+                                         sig.len, &relabel),
+                     MV_OK);
+    assert_int_equal(mv_group_case_parse((const char *)relabel.ptr, relabel.len, hpk, &other, &why), MV_ERR_PARSE);
+    mv_buf spliced;
+    mv_buf_init(&spliced, 1 << 16);
+    uint8_t op_b[MV_GROUP_OP_MSG_BYTES];
+    mv_group_op_msg(g.ring.group_id, 4, MV_GROUP_OP_MODIFY, rid_b, 5, 1790000000u, nonce, bh, op_b);
+    sign_ok(&g, 1, op_b, sizeof op_b, &spliced);
+    memcpy(spliced.ptr + 10, sig.ptr + 10, 64); /* the target's (u, v) */
+    mv_buf_reset(&relabel);
+    assert_int_equal(mv_group_case_write(g.ring.group_id, rid_b, 5, roster.ptr, roster.len, op_b, sizeof op_b,
+                                         spliced.ptr, spliced.len, &relabel),
+                     MV_OK);
+    assert_int_equal(mv_group_case_parse((const char *)relabel.ptr, relabel.len, hpk, &other, &why), MV_ERR_AUTH);
+    mv_buf_reset(&relabel);
+    assert_int_equal(mv_group_case_write(g.ring.group_id, rid, 2, roster.ptr, roster.len, MSG, sizeof MSG, sig.ptr,
+                                         sig.len, &relabel),
+                     MV_OK);
+    assert_int_equal(mv_group_case_parse((const char *)relabel.ptr, relabel.len, hpk, &other, &why), MV_ERR_PARSE);
+    mv_buf_clear(&relabel);
+    mv_buf_clear(&spliced);
+    /* Another hospital's key refuses the roster, with a reason. */
+    assert_int_equal(mv_group_case_parse((const char *)cs.ptr, cs.len, opk, &other, &why), MV_ERR_AUTH);
+    assert_non_null(why);
+    assert_int_equal(mv_group_case_partial(&c, 1, g.shares[0], &p1), MV_OK);
+    assert_int_equal(mv_group_case_partial(&c, 2, g.shares[1], &p2), MV_OK);
+    const char *parts[2] = {(const char *)p1.ptr, (const char *)p2.ptr};
+    size_t lens[2] = {p1.len, p2.len};
+    uint32_t pos = 0;
+    assert_int_equal(mv_group_case_open(&c, parts, lens, 1, &pos, NULL, &opening), MV_ERR_INVAL);
+    mv_buf_reset(&opening);
+    assert_int_equal(mv_group_case_open(&c, parts, lens, 2, &pos, NULL, &opening), MV_OK);
+    assert_int_equal(pos, 5);
+    uint8_t key[32];
+    uint32_t judged = 0;
+    assert_int_equal(mv_group_case_judge(&c, (const char *)opening.ptr, opening.len, &judged, key), MV_OK);
+    assert_int_equal(judged, 5);
+    assert_memory_equal(key, g.members + 5 * 32, 32);
+    /* A forged opening file (another member's index and key in the summary and the bytes). */
+    char *forged = mv_malloc(opening.len + 1);
+    assert_non_null(forged);
+    memcpy(forged, opening.ptr, opening.len);
+    forged[opening.len] = 0;
+    char *at = strstr(forged, "\"opening\":\"");
+    assert_non_null(at);
+    at += strlen("\"opening\":\"") + 8 * 2 - 2; /* the low byte of the position */
+    at[1] = at[1] == '0' ? '1' : '0';
+    assert_int_equal(mv_group_case_judge(&c, forged, opening.len, &judged, key), MV_ERR_AUTH);
+    mv_free(forged);
+    /* A partial made for another signature is refused before any combination. */
+    mv_buf sig2, cs2, p3;
+    mv_buf_init(&sig2, 1 << 16);
+    mv_buf_init(&cs2, 1 << 20);
+    mv_buf_init(&p3, 4096);
+    uint8_t op3[MV_GROUP_OP_MSG_BYTES];
+    mv_group_op_msg(g.ring.group_id, 4, MV_GROUP_OP_MODIFY, rid, 3, 1790000001u, nonce, bh, op3);
+    sign_ok(&g, 1, op3, sizeof op3, &sig2);
+    assert_int_equal(mv_group_case_write(g.ring.group_id, rid, 3, roster.ptr, roster.len, op3, sizeof op3, sig2.ptr,
+                                         sig2.len, &cs2),
+                     MV_OK);
+    mv_group_case c2;
+    assert_int_equal(mv_group_case_parse((const char *)cs2.ptr, cs2.len, hpk, &c2, &why), MV_OK);
+    assert_int_equal(mv_group_case_partial(&c2, 3, g.shares[2], &p3), MV_OK);
+    const char *mixed[2] = {(const char *)p1.ptr, (const char *)p3.ptr};
+    size_t mixed_lens[2] = {p1.len, p3.len};
+    mv_buf_reset(&opening);
+    assert_int_equal(mv_group_case_open(&c, mixed, mixed_lens, 2, &pos, NULL, &opening), MV_ERR_PARSE);
+    /* Malformed case files get a reason, not a crash. */
+    static const char *bad[] = {"", "{}", "{\"v\":2}", "{\"v\":1,\"group\":\"zz\"}", "[1,2]"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        why = NULL;
+        assert_int_not_equal(mv_group_case_parse(bad[i], strlen(bad[i]), hpk, &other, &why), MV_OK);
+        assert_non_null(why);
+    }
+    mv_group_case_clear(&c);
+    mv_group_case_clear(&c2);
+    mv_buf_clear(&roster);
+    mv_buf_clear(&sig);
+    mv_buf_clear(&sig2);
+    mv_buf_clear(&cs);
+    mv_buf_clear(&cs2);
+    mv_buf_clear(&p1);
+    mv_buf_clear(&p2);
+    mv_buf_clear(&p3);
+    mv_buf_clear(&opening);
+    tgroup_free(&g);
 }
 
 /* ---- known-answer vectors ---- */
@@ -648,6 +799,7 @@ int main(void)
         cmocka_unit_test(test_pop_and_link),
         cmocka_unit_test(test_roster_codec),
         cmocka_unit_test(test_key_chain),
+        cmocka_unit_test(test_case_files),
         cmocka_unit_test(test_every_bit_flip),
         cmocka_unit_test(test_bit_flips_large_ring),
         cmocka_unit_test(test_sizes_round_trip),

@@ -1,6 +1,6 @@
 /* addr_limit.c - per-address GCRA rate limit: a caller at one address gets at most `burst`
  * requests at once and one per interval after that, in bounded memory (a fixed table). */
-#include "hospital/addr_limit.h"
+#include "net/addr_limit.h"
 
 #include <pthread.h>
 #include <string.h>
@@ -14,11 +14,11 @@
 #define INTERVAL_MAX_MS ((uint64_t)86400000)
 
 typedef struct entry {
-    char addr[HOSP_ADDR_LIMIT_ADDR_MAX + 1];
+    char addr[NET_ADDR_LIMIT_ADDR_MAX + 1];
     uint64_t tat; /* theoretical arrival time (ms): the bucket is full again at tat */
 } entry;
 
-struct hosp_addr_limit {
+struct net_addr_limit {
     pthread_mutex_t lock;
     uint64_t interval_ms;
     uint64_t tolerance_ms; /* (burst - 1) * interval: how far ahead of now tat may run */
@@ -26,9 +26,9 @@ struct hosp_addr_limit {
     entry *slots;
 };
 
-mv_err hosp_addr_limit_new(size_t slots, uint64_t burst, uint64_t interval_ms, hosp_addr_limit **out)
+mv_err net_addr_limit_new(size_t slots, uint64_t burst, uint64_t interval_ms, net_addr_limit **out)
 {
-    hosp_addr_limit *l = NULL;
+    net_addr_limit *l = NULL;
     if (!out)
         return MV_ERR_INVAL;
     *out = NULL;
@@ -47,7 +47,7 @@ mv_err hosp_addr_limit_new(size_t slots, uint64_t burst, uint64_t interval_ms, h
     return MV_OK;
 }
 
-void hosp_addr_limit_free(hosp_addr_limit *l)
+void net_addr_limit_free(net_addr_limit *l)
 {
     if (!l)
         return;
@@ -58,7 +58,7 @@ void hosp_addr_limit_free(hosp_addr_limit *l)
 
 /* The entry of key, or the slot to (re)use for it: a free one (its bucket full again) if any,
  * else the one whose bucket fills first. Caller holds l->lock. */
-static entry *lookup(hosp_addr_limit *l, const char *key, uint64_t now_ms)
+static entry *lookup(net_addr_limit *l, const char *key, uint64_t now_ms)
 {
     entry *spare = NULL;
     for (size_t i = 0; i < l->n; i++) {
@@ -73,13 +73,13 @@ static entry *lookup(hosp_addr_limit *l, const char *key, uint64_t now_ms)
     return spare;
 }
 
-int hosp_addr_limit_take(hosp_addr_limit *l, const char *addr, uint64_t now_ms, uint64_t *retry_after_s)
+int net_addr_limit_take(net_addr_limit *l, const char *addr, uint64_t now_ms, uint64_t *retry_after_s)
 {
-    char key[HOSP_ADDR_LIMIT_ADDR_MAX + 1];
+    char key[NET_ADDR_LIMIT_ADDR_MAX + 1];
     int ok;
     if (!l)
         return 0;
-    size_t kl = addr ? strnlen(addr, HOSP_ADDR_LIMIT_ADDR_MAX) : 0;
+    size_t kl = addr ? strnlen(addr, NET_ADDR_LIMIT_ADDR_MAX) : 0;
     memcpy(key, addr ? addr : "", kl);
     key[kl] = 0;
     pthread_mutex_lock(&l->lock);
@@ -96,7 +96,7 @@ int hosp_addr_limit_take(hosp_addr_limit *l, const char *addr, uint64_t now_ms, 
     return ok;
 }
 
-uint64_t hosp_addr_limit_now_ms(void)
+uint64_t net_addr_limit_now_ms(void)
 {
     return mv_mono_ms();
 }

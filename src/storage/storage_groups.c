@@ -1,0 +1,522 @@
+/* storage_groups.c - admission of anonymous group operations: the ring signature is the only
+ * authorisation, so everything an unauthenticated peer can make the server do before it
+ * verifies one is bounded (a body cap at header time, a per-address rate limit, a cap on
+ * concurrent verifications, cheap checks of time, epoch and nonce first), and nothing about
+ * the signer is logged: the server learns "some current member" and no more. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/endian.h"
+#include "medvault/mv_clock.h"
+#include "medvault/mv_codec.h"
+#include "medvault/mv_crypto.h"
+#include "medvault/mv_file.h"
+#include "medvault/mv_hash.h"
+#include "medvault/mv_httpc.h"
+#include "medvault/mv_log.h"
+#include "medvault/mv_mem.h"
+#include "net/addr_limit.h"
+#include "storage_groups.h"
+
+/* Rosters: a fetched roster is trusted for ROSTER_TTL_MS, then fetched again, so a removal
+ * reaches this server within that time; a signature claiming a newer epoch makes it fetch
+ * at once, but not more often than ROSTER_MIN_REFETCH_MS (a forged epoch costs the hospital
+ * nothing more). */
+#define ROSTER_TTL_MS 2000u
+#define ROSTER_MIN_REFETCH_MS 250u
+#define ROSTER_SLOTS 64u
+#define ROSTER_FETCH_TIMEOUT_MS 5000L
+#define ROSTER_MAX_BYTES ((size_t)256 << 10) /* MVG1 with 4096 members and 8 openers is ~132 KiB */
+/* Per-address limit of group operations: a burst of 60, then one every 100 ms. */
+#define LIMIT_SLOTS 4096u
+#define LIMIT_BURST 60u
+#define LIMIT_INTERVAL_MS 100u
+/* Replay cache: nonces of verified operations, two generations of GEN_SECONDS each, so a
+ * nonce is remembered for at least GEN_SECONDS, twice the widest accepted clock skew. Each
+ * generation holds REPLAY_CAP nonces (REPLAY_SLOTS open-addressed slots); a full generation
+ * refuses further operations (503) rather than forget a nonce. */
+#define REPLAY_SLOTS ((size_t)1 << 17)
+#define REPLAY_CAP ((size_t)1 << 16)
+#define GEN_SECONDS 600u
+
+typedef struct roster_entry {
+    uint8_t g[16];
+    mv_roster roster;
+    mv_ring ring;
+    uint64_t fetched_ms;
+    unsigned refs;  /* holders outside the table, plus 1 while in the table */
+} roster_entry;
+
+typedef struct replay_gen {
+    uint8_t (*slot)[MV_GROUP_NONCE_BYTES];
+    uint8_t *used;
+    size_t n;
+} replay_gen;
+
+struct storage_groups {
+    pthread_mutex_t mu;       /* the roster table and the replay cache */
+    pthread_mutex_t write_mu; /* group records: one writer at a time */
+    net_addr_limit *limit;
+    atomic_uint verifying;
+    unsigned max_verifying;
+    roster_entry *rosters[ROSTER_SLOTS];
+    replay_gen gen[2];        /* [0] current, [1] previous */
+    uint64_t gen_index;       /* unix time / GEN_SECONDS of gen[0] */
+    uint64_t hash_key;        /* random: slot positions are not the peer's to choose */
+};
+
+/* ---------- start, stop ---------- */
+
+static void gen_free(replay_gen *r)
+{
+    mv_free(r->slot);
+    mv_free(r->used);
+    memset(r, 0, sizeof *r);
+}
+
+static mv_err gen_alloc(replay_gen *r)
+{
+    memset(r, 0, sizeof *r);
+    r->slot = mv_calloc(REPLAY_SLOTS, MV_GROUP_NONCE_BYTES);
+    r->used = mv_calloc(REPLAY_SLOTS, 1);
+    if (!r->slot || !r->used) {
+        gen_free(r);
+        return MV_ERR_NOMEM;
+    }
+    return MV_OK;
+}
+
+static void roster_release_locked(roster_entry *e)
+{
+    if (e && --e->refs == 0) {
+        mv_roster_clear(&e->roster);
+        mv_free(e);
+    }
+}
+
+mv_err storage_groups_start(storage_srv *s)
+{
+    storage_groups *gs = mv_calloc(1, sizeof *gs);
+    mv_err rc = MV_ERR_NOMEM;
+    char path[4096];
+    if (!gs)
+        return MV_ERR_NOMEM;
+    pthread_mutex_init(&gs->mu, NULL);
+    pthread_mutex_init(&gs->write_mu, NULL);
+    atomic_init(&gs->verifying, 0);
+    /* Verifications are CPU-bound: at most half the workers (at least one) verify at once,
+     * so signed requests keep being served while anonymous peers wait. */
+    gs->max_verifying = s->cfg->threads > 1 ? s->cfg->threads / 2 : 1;
+    gs->gen_index = (uint64_t)time(NULL) / GEN_SECONDS;
+    if ((rc = gen_alloc(&gs->gen[0])) != MV_OK || (rc = gen_alloc(&gs->gen[1])) != MV_OK)
+        goto out;
+    if ((rc = mv_random_bytes(&gs->hash_key, sizeof gs->hash_key)) != MV_OK)
+        goto out;
+    if ((rc = net_addr_limit_new(LIMIT_SLOTS, LIMIT_BURST, LIMIT_INTERVAL_MS, &gs->limit)) != MV_OK)
+        goto out;
+    if ((rc = mv_path_join(path, sizeof path, s->cfg->dir, "groups")) != MV_OK ||
+        (rc = mv_file_mkdir(path, 0700)) != MV_OK) {
+        mv_log(MV_LOG_ERROR, STORAGE_COMPONENT, "cannot create the groups directory");
+        goto out;
+    }
+    s->groups = gs;
+    gs = NULL;
+out:
+    if (gs)
+        storage_groups_stop(gs);
+    return rc;
+}
+
+void storage_groups_stop(storage_groups *gs)
+{
+    if (!gs)
+        return;
+    for (size_t i = 0; i < ROSTER_SLOTS; i++)
+        roster_release_locked(gs->rosters[i]);
+    gen_free(&gs->gen[0]);
+    gen_free(&gs->gen[1]);
+    net_addr_limit_free(gs->limit);
+    pthread_mutex_destroy(&gs->mu);
+    pthread_mutex_destroy(&gs->write_mu);
+    mv_free(gs);
+}
+
+void storage_groups_lock(storage_srv *s)
+{
+    pthread_mutex_lock(&s->groups->write_mu);
+}
+
+void storage_groups_unlock(storage_srv *s)
+{
+    pthread_mutex_unlock(&s->groups->write_mu);
+}
+
+/* ---------- metrics ---------- */
+
+static const char *op_name(uint8_t op)
+{
+    switch (op) {
+    case MV_GROUP_OP_PUT: return "put";
+    case MV_GROUP_OP_MODIFY: return "modify";
+    case MV_GROUP_OP_DELETE: return "delete";
+    case MV_GROUP_OP_READ: return "read";
+    case MV_GROUP_OP_LIST: return "list";
+    case GROUP_ENTRY_ADMIN_DELETE: return "admin_delete";
+    default: return "unknown";
+    }
+}
+
+void storage_groups_count(storage_srv *s, uint8_t op, const char *outcome)
+{
+    char labels[80];
+    snprintf(labels, sizeof labels, "op=\"%s\",outcome=\"%s\"", op_name(op), outcome);
+    storage_count(s, "medvault_storage_group_ops_total", "Group operations by operation and outcome", labels, 1);
+}
+
+/* ---------- the body gate ---------- */
+
+/* "/v1/groups/<32 hex>/ops": *g receives the group id. */
+static int is_ops_path(const char *path, uint8_t g[16])
+{
+    static const char prefix[] = "/v1/groups/";
+    size_t n = sizeof prefix - 1;
+    if (strncmp(path, prefix, n) != 0 || strlen(path) != n + 32 + 4 || strcmp(path + n + 32, "/ops") != 0)
+        return 0;
+    return mv_hex_decode_exact(g, 16, path + n, 32) == MV_OK;
+}
+
+int storage_body_gate(void *ctx, const mv_http_request *req)
+{
+    storage_srv *s = ctx;
+    uint8_t g[16];
+    /* An anonymous group operation may carry up to MV_GROUP_OPS_MAX_BODY: its announced length
+     * is checked here, before a byte of it is buffered, and the address must have budget left
+     * (so a large body costs the peer one extra unit of its limit). Everything else needs a
+     * signature that verifies from the headers. */
+    if (!strcmp(req->method, "POST") && is_ops_path(req->path, g)) {
+        const char *cl = mv_http_header(req, "Content-Length");
+        char *end = NULL;
+        unsigned long long n = cl ? strtoull(cl, &end, 10) : 0;
+        if (!cl || end == cl || *end || n > MV_GROUP_OPS_MAX_BODY)
+            return 0;
+        return net_addr_limit_take(s->groups->limit, req->remote_addr, net_addr_limit_now_ms(), NULL);
+    }
+    return mv_http_gate_signed(s->auth, req);
+}
+
+/* ---------- rosters ---------- */
+
+static mv_err roster_fetch(storage_srv *s, const uint8_t g[16], uint64_t epoch, mv_roster *out)
+{
+    char url[MV_REVOCATION_URL_MAX + 128], ghex[33];
+    mv_httpc_call c;
+    mv_err rc;
+    memset(out, 0, sizeof *out);
+    if (!s->cfg->hospital_url[0])
+        return MV_ERR_UNAVAILABLE;
+    if ((rc = mv_hex_encode(ghex, sizeof ghex, g, 16)) != MV_OK)
+        return rc;
+    if (epoch)
+        snprintf(url, sizeof url, "%s/v1/groups/%s/roster?epoch=%llu", s->cfg->hospital_url, ghex,
+                 (unsigned long long)epoch);
+    else
+        snprintf(url, sizeof url, "%s/v1/groups/%s/roster", s->cfg->hospital_url, ghex);
+    mv_httpc_call_init(&c);
+    c.url = url;
+    c.timeout_ms = ROSTER_FETCH_TIMEOUT_MS;
+    c.response.max = ROSTER_MAX_BYTES;
+    if ((rc = mv_httpc_run(&c, 1)) == MV_OK)
+        rc = c.rc;
+    if (rc == MV_OK && c.status == 404)
+        rc = MV_ERR_NOT_FOUND;
+    else if (rc == MV_OK && c.status != 200)
+        rc = MV_ERR_HTTP;
+    if (rc == MV_OK && (rc = mv_roster_verify(c.response.ptr, c.response.len, s->cfg->hospital_pk, out)) != MV_OK)
+        mv_log(MV_LOG_ERROR, STORAGE_COMPONENT, "a group roster from the hospital does not verify: %s",
+               mv_strerror(rc));
+    if (rc == MV_OK && (memcmp(out->group_id, g, 16) != 0 || (epoch && out->epoch != epoch))) {
+        mv_log(MV_LOG_ERROR, STORAGE_COMPONENT, "the hospital answered a roster of another group or epoch");
+        rc = MV_ERR_PROTOCOL;
+    }
+    if (rc != MV_OK)
+        mv_roster_clear(out);
+    mv_httpc_call_clear(&c);
+    return rc;
+}
+
+static roster_entry **slot_of(storage_groups *gs, const uint8_t g[16])
+{
+    roster_entry **oldest = &gs->rosters[0];
+    for (size_t i = 0; i < ROSTER_SLOTS; i++) {
+        if (gs->rosters[i] && memcmp(gs->rosters[i]->g, g, 16) == 0)
+            return &gs->rosters[i];
+        if (!gs->rosters[i])
+            oldest = &gs->rosters[i];
+        else if (*oldest && gs->rosters[i]->fetched_ms < (*oldest)->fetched_ms)
+            oldest = &gs->rosters[i];
+    }
+    return oldest;
+}
+
+/* The current roster of g, fresh enough for a signature claiming want_epoch: from the table,
+ * or fetched and verified. *out holds a reference (roster_release). */
+static mv_err roster_get(storage_srv *s, const uint8_t g[16], uint64_t want_epoch, roster_entry **out)
+{
+    storage_groups *gs = s->groups;
+    uint64_t now = mv_mono_ms();
+    roster_entry *e = NULL;
+    mv_err rc;
+    pthread_mutex_lock(&gs->mu);
+    roster_entry **slot = slot_of(gs, g);
+    if (*slot && memcmp((*slot)->g, g, 16) == 0) {
+        uint64_t age = now - (*slot)->fetched_ms;
+        if (age < ROSTER_TTL_MS && (want_epoch <= (*slot)->roster.epoch || age < ROSTER_MIN_REFETCH_MS)) {
+            e = *slot;
+            e->refs++;
+        }
+    }
+    pthread_mutex_unlock(&gs->mu);
+    if (e) {
+        *out = e;
+        return MV_OK;
+    }
+    if (!(e = mv_calloc(1, sizeof *e)))
+        return MV_ERR_NOMEM;
+    memcpy(e->g, g, 16);
+    if ((rc = roster_fetch(s, g, 0, &e->roster)) != MV_OK || (rc = mv_roster_ring(&e->roster, &e->ring)) != MV_OK) {
+        mv_roster_clear(&e->roster);
+        mv_free(e);
+        return rc;
+    }
+    e->fetched_ms = mv_mono_ms();
+    e->refs = 2; /* the table's and the caller's */
+    pthread_mutex_lock(&gs->mu);
+    slot = slot_of(gs, g);
+    roster_release_locked(*slot);
+    *slot = e;
+    pthread_mutex_unlock(&gs->mu);
+    *out = e;
+    return MV_OK;
+}
+
+static void roster_release(storage_srv *s, roster_entry *e)
+{
+    pthread_mutex_lock(&s->groups->mu);
+    roster_release_locked(e);
+    pthread_mutex_unlock(&s->groups->mu);
+}
+
+mv_err storage_groups_link_check(storage_srv *s, const uint8_t g[16], const group_entry *v1, const uint8_t *ctx,
+                                 size_t ctx_len, const uint8_t link[static MV_RING_LINK_BYTES])
+{
+    mv_roster r;
+    mv_ring ring;
+    mv_err rc = roster_fetch(s, g, v1->epoch, &r);
+    if (rc != MV_OK)
+        return rc;
+    if ((rc = mv_roster_ring(&r, &ring)) == MV_OK)
+        rc = mv_ring_link_verify(&ring, v1->sig, v1->sig_len, ctx, ctx_len, link) == MV_OK ? MV_OK : MV_ERR_AUTH;
+    mv_roster_clear(&r);
+    return rc;
+}
+
+/* ---------- the replay cache ---------- */
+
+static size_t replay_pos(const storage_groups *gs, const uint8_t nonce[MV_GROUP_NONCE_BYTES])
+{
+    return (size_t)((mv_le_get(nonce, 8) ^ gs->hash_key) & (REPLAY_SLOTS - 1));
+}
+
+static int gen_has(const storage_groups *gs, const replay_gen *r, const uint8_t nonce[MV_GROUP_NONCE_BYTES])
+{
+    for (size_t i = replay_pos(gs, nonce), k = 0; k < REPLAY_SLOTS && r->used[i]; i = (i + 1) & (REPLAY_SLOTS - 1), k++)
+        if (memcmp(r->slot[i], nonce, MV_GROUP_NONCE_BYTES) == 0)
+            return 1;
+    return 0;
+}
+
+static void replay_rotate_locked(storage_groups *gs)
+{
+    uint64_t now_gen = (uint64_t)time(NULL) / GEN_SECONDS;
+    if (now_gen == gs->gen_index)
+        return;
+    replay_gen old = gs->gen[1];
+    gs->gen[1] = now_gen == gs->gen_index + 1 ? gs->gen[0] : old;
+    gs->gen[0] = now_gen == gs->gen_index + 1 ? old : gs->gen[0];
+    memset(gs->gen[0].used, 0, REPLAY_SLOTS);
+    gs->gen[0].n = 0;
+    if (now_gen != gs->gen_index + 1) { /* more than a generation passed: forget both */
+        memset(gs->gen[1].used, 0, REPLAY_SLOTS);
+        gs->gen[1].n = 0;
+    }
+    gs->gen_index = now_gen;
+}
+
+/* MV_OK if nonce is new; MV_ERR_REPLAY if seen. With insert, records it (MV_ERR_BUSY if the
+ * current generation is full). */
+static mv_err replay_check(storage_groups *gs, const uint8_t nonce[MV_GROUP_NONCE_BYTES], int insert)
+{
+    mv_err rc = MV_OK;
+    pthread_mutex_lock(&gs->mu);
+    replay_rotate_locked(gs);
+    if (gen_has(gs, &gs->gen[0], nonce) || gen_has(gs, &gs->gen[1], nonce)) {
+        rc = MV_ERR_REPLAY;
+    } else if (insert) {
+        replay_gen *r = &gs->gen[0];
+        if (r->n >= REPLAY_CAP) {
+            rc = MV_ERR_BUSY;
+        } else {
+            size_t i = replay_pos(gs, nonce);
+            while (r->used[i])
+                i = (i + 1) & (REPLAY_SLOTS - 1);
+            memcpy(r->slot[i], nonce, MV_GROUP_NONCE_BYTES);
+            r->used[i] = 1;
+            r->n++;
+        }
+    }
+    pthread_mutex_unlock(&gs->mu);
+    return rc;
+}
+
+/* ---------- POST /v1/groups/{g}/ops ---------- */
+
+static void refuse(storage_srv *s, uint8_t op, const char *outcome, mv_http_response *resp, int status,
+                   const char *message)
+{
+    storage_groups_count(s, op, outcome);
+    mv_http_respond_json_error(resp, status, message);
+}
+
+static void set_retry_after(mv_http_response *resp, uint64_t seconds)
+{
+    char v[24];
+    snprintf(v, sizeof v, "%llu", (unsigned long long)(seconds ? seconds : 1));
+    if (mv_http_response_header(resp, "Retry-After", v) != MV_OK)
+        mv_http_respond_json_error(resp, 500, "internal error");
+}
+
+/* The checks that cost no signature verification, then the verification itself (under the
+ * concurrency cap). Returns 1 when the operation is admitted; otherwise it has answered. */
+static int admit(storage_srv *s, const uint8_t g[16], const mv_group_op_frame *f, const uint8_t *msg,
+                 mv_http_response *resp)
+{
+    storage_groups *gs = s->groups;
+    uint64_t now = (uint64_t)time(NULL), skew = s->cfg->skew_seconds;
+    roster_entry *e = NULL;
+    uint64_t sig_epoch = 0;
+    mv_err rc;
+    if (f->timestamp + skew < now || f->timestamp > now + skew) {
+        refuse(s, f->op, "stale_time", resp, 401, "the operation's time is outside the accepted clock skew");
+        return 0;
+    }
+    if (mv_ring_sig_epoch(f->sig, f->sig_len, &sig_epoch) != MV_OK || sig_epoch != f->epoch) {
+        refuse(s, f->op, "bad_signature", resp, 401, "the group signature does not verify");
+        return 0;
+    }
+    if (replay_check(gs, f->nonce, 0) != MV_OK) {
+        refuse(s, f->op, "replay", resp, 401, "replayed operation (nonce seen before)");
+        return 0;
+    }
+    if ((rc = roster_get(s, g, f->epoch, &e)) != MV_OK) {
+        if (rc == MV_ERR_NOT_FOUND)
+            refuse(s, f->op, "no_group", resp, 404, "no such group at the hospital");
+        else
+            refuse(s, f->op, "roster_unavailable", resp, 503, "the group's roster is unavailable; retry");
+        return 0;
+    }
+    if (f->epoch != e->roster.epoch) {
+        char m[96];
+        snprintf(m, sizeof m, "stale roster: the group's current epoch is %llu", (unsigned long long)e->roster.epoch);
+        roster_release(s, e);
+        refuse(s, f->op, "stale_roster", resp, 409, m);
+        return 0;
+    }
+    if (atomic_fetch_add(&gs->verifying, 1) >= gs->max_verifying) {
+        atomic_fetch_sub(&gs->verifying, 1);
+        roster_release(s, e);
+        refuse(s, f->op, "busy", resp, 503, "too many group operations at once; retry");
+        set_retry_after(resp, 1);
+        return 0;
+    }
+    rc = mv_ring_verify(&e->ring, msg, MV_GROUP_OP_MSG_BYTES, f->sig, f->sig_len);
+    atomic_fetch_sub(&gs->verifying, 1);
+    roster_release(s, e);
+    if (rc != MV_OK) {
+        refuse(s, f->op, "bad_signature", resp, 401, "the group signature does not verify");
+        return 0;
+    }
+    /* Only a verified operation's nonce is remembered: an anonymous peer cannot fill the
+     * cache and so make it forget a member's nonce. */
+    if ((rc = replay_check(gs, f->nonce, 1)) != MV_OK) {
+        if (rc == MV_ERR_REPLAY) {
+            refuse(s, f->op, "replay", resp, 401, "replayed operation (nonce seen before)");
+        } else {
+            refuse(s, f->op, "busy", resp, 503, "too many group operations; retry");
+            set_retry_after(resp, 5);
+        }
+        return 0;
+    }
+    return 1;
+}
+
+void storage_handle_group_ops(storage_srv *s, const char *arg, const mv_http_request *req, mv_http_response *resp)
+{
+    uint8_t g[16], body_hash[32], msg[MV_GROUP_OP_MSG_BYTES];
+    uint64_t retry = 0;
+    mv_group_op_frame f;
+    mv_group_content content;
+    const char *what = "";
+    char m[128];
+    mv_err rc;
+    if (!net_addr_limit_take(s->groups->limit, req->remote_addr, net_addr_limit_now_ms(), &retry)) {
+        refuse(s, 0, "rate_limited", resp, 429, "too many group operations from this address; retry later");
+        set_retry_after(resp, retry);
+        return;
+    }
+    if (strlen(arg) != 36 || mv_hex_decode_exact(g, 16, arg, 32) != MV_OK) {
+        refuse(s, 0, "malformed", resp, 404, "no such endpoint");
+        return;
+    }
+    if ((rc = mv_group_op_decode(req->body, req->body_len, &f, &what)) != MV_OK) {
+        snprintf(m, sizeof m, "malformed MVGO frame: %s", what);
+        refuse(s, 0, "malformed", resp, rc == MV_ERR_TOO_LARGE ? 413 : 400, m);
+        return;
+    }
+    memset(&content, 0, sizeof content);
+    if ((f.op == MV_GROUP_OP_PUT || f.op == MV_GROUP_OP_MODIFY) &&
+        mv_group_content_decode(f.payload, f.payload_len, 1, &content, &what) != MV_OK) {
+        snprintf(m, sizeof m, "malformed MVGC payload: %s", what);
+        refuse(s, f.op, "malformed", resp, 400, m);
+        return;
+    }
+    if (f.op != MV_GROUP_OP_PUT && f.op != MV_GROUP_OP_MODIFY && f.payload_len) {
+        refuse(s, f.op, "malformed", resp, 400, "only put and modify carry a payload");
+        return;
+    }
+    if (f.op == MV_GROUP_OP_READ && f.version > MV_GROUP_READ_HEAD) {
+        refuse(s, f.op, "malformed", resp, 400, "a read's version is 0 (content) or 1 (header only)");
+        return;
+    }
+    if ((f.op == MV_GROUP_OP_DELETE) != (f.link != NULL)) {
+        refuse(s, f.op, "malformed", resp, 400, "a delete carries a link proof, other operations none");
+        return;
+    }
+    if ((rc = mv_sha256(body_hash, f.payload, f.payload_len)) != MV_OK) {
+        refuse(s, f.op, "error", resp, 500, "internal error");
+        return;
+    }
+    mv_group_op_msg(g, f.epoch, (enum mv_group_op)f.op, f.record_id, f.version, f.timestamp, f.nonce, body_hash, msg);
+    if (!admit(s, g, &f, msg, resp))
+        return;
+    switch ((enum mv_group_op)f.op) {
+    case MV_GROUP_OP_PUT:
+    case MV_GROUP_OP_MODIFY: group_records_write(s, g, &f, msg, &content, resp); break;
+    case MV_GROUP_OP_DELETE: group_records_delete(s, g, &f, msg, resp); break;
+    case MV_GROUP_OP_READ: group_records_read(s, g, &f, resp); break;
+    case MV_GROUP_OP_LIST: group_records_list(s, g, resp); break;
+    }
+}
