@@ -10,7 +10,9 @@
 # the delegation is refused); the patient shares it with a second doctor and revokes; a
 # suspended doctor is refused by the key servers and served decoys by the storage server; an
 # intruder without credentials gets a decoy whose metadata is invented and raises an alert; a
-# doctor's records are read through FHIR's REST API (`medvault fhir serve`); every
+# doctor's records are read through FHIR's REST API (`medvault fhir serve`); a ward team shares
+# and modifies a file anonymously in a group, a member is removed and locked out, and the admin
+# with a second opener traces a disputed modification with a proof `group judge` accepts; every
 # service's audit log verifies after the stop. The run prints where the admin dashboard can be
 # opened and stops everything (MV_RUN_KEEP=1 keeps the deployment running until Ctrl-C).
 set -euo pipefail
@@ -242,6 +244,43 @@ FHIR="http://127.0.0.1:$(cat "$TMP/fhir.port")"
 head -1 "$TMP/fhir.out"
 MV_FHIR_BASE=$FHIR MV_FHIR_TOKEN=$(cat "$TMP/fhir.token") node "$REPO/tests/browser/fhir_demo.mjs"
 kill -TERM "$FHIR_PID"; wait "$FHIR_PID"
+
+say "group sharing: ward 7A shares working files anonymously; the hospital can trace a disputed change"
+for u in dr-dpo dr-director nurse-diaz; do
+  "$MV" user add --deployment "$DEP" --user "$ADMIN" --name "$u" --role doctor --department cardiology --out "$TMP/$u" > /dev/null
+done
+grp() { local who=$1; shift; "$MV" group "$@" --deployment "$DEP" --user "$who"; }
+grp "$ADMIN" create ward-7a --openers admin,dr-dpo,dr-director
+echo "(openers: the admin, the data protection officer and the medical director; any 2 of the 3 can trace)"
+grp "$ADMIN" add ward-7a dr-alvarez dr-chen nurse-diaz > /dev/null
+for u in dr-alvarez dr-chen nurse-diaz; do grp "$TMP/$u" join ward-7a > /dev/null; done
+grp "$ADMIN" roster ward-7a | head -3
+printf 'Ward 7A handover\nbed 4: potassium 3.1 mmol/L at 16:00, repeat at 22:00\n' > "$TMP/handover.txt"
+GID=$(grp "$TMP/dr-alvarez" put --group ward-7a "$TMP/handover.txt" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+echo "a member stored the handover (record $GID): the storage server saw a ring signature of the roster, no credential"
+printf 'Ward 7A handover\nbed 4: potassium 3.1 mmol/L at 16:00, no repeat needed\n' > "$TMP/handover2.txt"
+grp "$TMP/dr-chen" modify --group ward-7a "$GID" "$TMP/handover2.txt" --json > /dev/null
+grp "$TMP/nurse-diaz" get --group ward-7a "$GID" -o "$TMP/handover-read.txt" > /dev/null
+cmp -s "$TMP/handover-read.txt" "$TMP/handover2.txt" && echo "another member modified it anonymously (version 2); a third reads version 2"
+grp "$ADMIN" remove ward-7a nurse-diaz
+printf 'Ward 7A handover\nbed 4 discharged; bed 9: new admission\n' > "$TMP/handover3.txt"
+GID3=$(grp "$TMP/dr-alvarez" put --group ward-7a "$TMP/handover3.txt" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+if grp "$TMP/nurse-diaz" put --group ward-7a "$TMP/handover.txt" > /dev/null 2> "$TMP/revoked.err"; then
+  echo "WARNING: a removed member could still write" >&2; exit 1
+fi
+echo "the removed member is refused by the storage server: $(head -1 "$TMP/revoked.err")"
+if grp "$TMP/nurse-diaz" get --group ward-7a "$GID3" -o "$TMP/x.txt" > /dev/null 2> "$TMP/revoked2.err"; then
+  echo "WARNING: a removed member read a file stored after her removal" >&2; exit 1
+fi
+echo "and cannot read the file stored after her removal: $(head -1 "$TMP/revoked2.err")"
+grp "$TMP/dr-chen" get --group ward-7a "$GID3" -o "$TMP/x.txt" > /dev/null && cmp -s "$TMP/x.txt" "$TMP/handover3.txt" \
+  && echo "while current members read it"
+echo "a dispute over version 2 of the handover: the admin writes the case, opens his part; the DPO completes the opening"
+grp "$ADMIN" case ward-7a "$GID" --version 2 --out "$TMP/case.json"
+grp "$ADMIN" open "$TMP/case.json" --out "$TMP/partial-admin.json"
+grp "$TMP/dr-dpo" open "$TMP/case.json" --partial "$TMP/partial-admin.json" --out "$TMP/opening.json" --note "handover dispute"
+echo "anyone checks the opening with the case file and the hospital's public key (no account, no network):"
+"$MV" group judge "$TMP/case.json" "$TMP/opening.json" --deployment "$DEP"
 
 say "dashboards"
 URL=$("$MV" dashboard --user "$ADMIN")

@@ -230,7 +230,17 @@ int cmd_group_open(int argc, char **argv)
     } else {
         printf("opened with %zu partials: the signer is roster position %u of epoch %llu, ring key %s\n", count, pos,
                (unsigned long long)c.roster.epoch, key_hex);
-        if (rc == MV_OK)
+        mv_json *wj = NULL;
+        if (rc == MV_OK && mv_json_parse((const char *)who.ptr, who.len, NULL, &wj, NULL) == MV_OK) {
+            uint64_t joined = 0;
+            const char *name = mv_json_get_str(wj, "name", NULL), *st = mv_json_get_str(wj, "status", NULL),
+                       *spk = mv_json_get_str(wj, "sign_public_key", NULL);
+            if (mv_json_get_u64(wj, "joined_epoch", &joined) != MV_OK)
+                joined = 0;
+            printf("the hospital names its holder: %s (user key %.16s..., %s, joined at epoch %llu)\n",
+                   name ? name : "?", spk ? spk : "?", st ? st : "?", (unsigned long long)joined);
+            mv_json_free(wj);
+        } else if (rc == MV_OK)
             printf("the hospital names its holder: %.*s\n", (int)who.len, (const char *)who.ptr);
         else
             printf("(the hospital did not name its holder: %s)\n", mv_client_last_error(cl));
@@ -410,6 +420,7 @@ int cmd_group_judge(int argc, char **argv)
         cli_json_begin(&w, &b);
         mv_jw_kbool(&w, "valid", rc == MV_OK);
         mv_jw_kstr(&w, "record", rec_hex);
+        mv_jw_kstr(&w, "op", mv_group_op_name(c.op.op));
         mv_jw_ku64(&w, "version", c.version);
         mv_jw_ku64(&w, "epoch", c.roster.epoch);
         if (rc == MV_OK) {
@@ -422,8 +433,9 @@ int cmd_group_judge(int argc, char **argv)
         if (r == CLI_OK && rc != MV_OK)
             r = CLI_FAIL;
     } else if (rc == MV_OK) {
-        printf("valid: version %llu of record %s was signed by roster position %u of epoch %llu, ring key %s\n",
-               (unsigned long long)c.version, rec_hex, pos, (unsigned long long)c.roster.epoch, key_hex);
+        printf("valid: the %s of version %llu of record %s was signed by roster position %u of epoch %llu, ring key %s\n",
+               mv_group_op_name(c.op.op), (unsigned long long)c.version, rec_hex, pos,
+               (unsigned long long)c.roster.epoch, key_hex);
         r = CLI_OK;
     } else {
         cli_err("NOT valid: %s", rc == MV_ERR_AUTH ? "the signature or the opening does not verify"

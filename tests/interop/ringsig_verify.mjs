@@ -122,6 +122,7 @@ function makeRing(c) {
   const N = c.member_keys.length;
   if (N !== c.members) throw new Error(`members ${c.members} but ${N} member_keys`);
   if (N < 2 || N > 4096) throw new Error(`ring of ${N} members`);
+  if (!(BigInt(c.epoch) >= 1n)) throw new Error(`epoch ${c.epoch}`);
   const keysBytes = c.member_keys.map(unhex);
   for (let i = 1; i < N; i++) {
     if (Buffer.compare(Buffer.from(keysBytes[i - 1]), Buffer.from(keysBytes[i])) >= 0) {
@@ -330,6 +331,16 @@ function checkPartial(ring, sig, u, part) {
   return { i, D };
 }
 
+// Opener i's partial of §7, from her share dk_i and a 32-byte seed' (to re-derive the vector's).
+function openPartial(ring, sig, u, i, dk, seed) {
+  const K2 = sha512(cat(ascii('medvault-ring-v1-open'), scalarBytes(dk), sig, seed));
+  const w = hashToScalar(cat(K2, ascii('w'), u8(0)), DST.nonce);
+  const D = mul(u, dk);
+  const c = hashToScalar(cat(ring.rosterHash, sha512(sig), u8(i), ring.EKsBytes[i - 1], u.toBytes(),
+    D.toBytes(), mul(G, w).toBytes(), mul(u, w).toBytes()), DST.open);
+  return cat(u8(i), D.toBytes(), scalarBytes(c), scalarBytes(w + c * dk));
+}
+
 // The judge: returns { pos } or { reason }.
 function judge(ring, msg, sig, opening) {
   const bad = verify(ring, msg, sig);
@@ -398,6 +409,9 @@ for (const [ci, c] of (doc.cases || []).entries()) {
   // The opening: every partial checks, D_i = dk_i·u for the secret shares, the judge names the signer.
   const opening = unhex(c.opening);
   const shares = unhex(c.opener_shares);
+  // opener_seeds, when the vector has them: the seed' of each partial, in the opening's order.
+  const seeds = c.opener_seeds === undefined ? null : unhex(c.opener_seeds);
+  if (seeds === null) console.log(`note - ${name}: no opener_seeds in the vector: partials checked, not re-derived`);
   const u = Point.fromBytes(sig.subarray(10, 42));
   for (let k = 0; 41 + PARTIAL * (k + 1) <= opening.length; k++) {
     const part = opening.subarray(41 + PARTIAL * k, 41 + PARTIAL * (k + 1));
@@ -407,6 +421,10 @@ for (const [ci, c] of (doc.cases || []).entries()) {
     const dk = decodeScalar(shares.subarray(32 * (r.i - 1), 32 * r.i));
     check(dk !== null && mul(G, dk).equals(ring.EKs[r.i - 1]), `${name}: opener share ${r.i} is not EK_${r.i}'s`);
     check(mul(u, dk).equals(r.D), `${name}: D_${r.i} != dk_${r.i}·u`);
+    if (seeds !== null) {
+      const mine = openPartial(ring, sig, u, r.i, dk, seeds.subarray(32 * k, 32 * k + 32));
+      check(eq(mine, part), `${name}: partial ${r.i} re-derived from its seed differs from the vector's`);
+    }
   }
   const j = judge(ring, msg, sig, opening);
   check(j.pos === c.signer_index, `${name}: judge: ${j.reason ?? `pos ${j.pos}`}, expected ${c.signer_index}`);
@@ -457,7 +475,7 @@ for (const [ci, c] of (doc.cases || []).entries()) {
   }
   if (failed === failedBefore) {
     console.log(`ok - ${name}: m=${ring.m}, roster hash and generators recomputed, the ${sig.length}-byte ` +
-      `signature re-derived byte for byte and verified, opening judged to position ${j.pos}; ` +
+      `signature re-derived byte for byte and verified, ${seeds ? 'partials re-derived, ' : ''}opening judged to position ${j.pos}; ` +
       `${2 * sig.length} signature flips, ${opening.length} opening flips, another message and another position refused`);
   } else {
     console.log(`not ok - ${name}: ${failed - failedBefore} checks failed`);

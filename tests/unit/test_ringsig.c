@@ -735,6 +735,7 @@ static void vector_case(const struct vcase *vc, FILE *f, const mv_json *stored)
         hex_field(f, "opener_shares", &g.shares[0][0], 32 * (size_t)g.ring.n_openers, 0);
         hex_field(f, "msg", (const uint8_t *)msgtxt, (size_t)ml, 0);
         hex_field(f, "sign_seed", seed, 32, 0);
+        hex_field(f, "opener_seeds", &oseed[0][0], 32 * count, 0);
         hex_field(f, "signature", sig.ptr, sig.len, 0);
         hex_field(f, "opening", op.ptr, op.len, 1);
         fprintf(f, "    }");
