@@ -130,7 +130,8 @@ MV_API mv_err mv_client_group_whois(mv_client *c, const char *group, const uint8
  * (mv_client_group_roster). The storage server learns "a current member" and nothing more;
  * the group's manager can have the signature opened. A file's content is chunked (FastCDC),
  * compressed and MLE-encrypted with keys from the key servers' threshold OPRF, like a put's
- * attachments, and deduplicated within the group (mv_client_group_tokens); its envelope (the
+ * attachments, and deduplicated within the group (mv_client_group_tokens: blocks the group
+ * holds are sent by reference, not uploaded again); its envelope (the
  * block list with their keys, the file name and size) is sealed with AES-256-GCM under the
  * group's file key of the epoch (mv_group_file_key) with the group, record id, version and
  * epoch as associated data. `group` is a name or an id (mv_client_group_id). Errors common to

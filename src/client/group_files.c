@@ -368,58 +368,105 @@ static const char *base_name(const char *path)
     return s ? s + 1 : path;
 }
 
-/* The MVGC payload of the file at path for (id, version) under the current epoch. */
-static mv_err build_content(gop *x, const char *path, const uint8_t id[16], uint64_t version, mv_buf *payload)
+/* A file ready to be stored: its chunks encrypted, its unique blocks' tokens fetched. */
+typedef struct gprep {
+    gfile f;
+    uint8_t *tokens; /* n_u * 32, in the order of the unique chunks */
+    size_t n_u;
+    uint64_t size;
+    char name[MV_GROUP_FILE_NAME_MAX + 1];
+} gprep;
+
+static void gprep_free(gprep *p)
 {
-    mv_buf data, env;
-    gfile f = {0};
-    uint8_t F[32], *tags = NULL, *tokens = NULL;
-    size_t n_u = 0;
+    gfile_free(&p->f);
+    mv_free(p->tokens);
+    memset(p, 0, sizeof *p);
+}
+
+/* Reads, chunks and encrypts the file at path and fetches the group's tokens of its blocks. */
+static mv_err prepare_file(gop *x, const char *path, gprep *p)
+{
+    mv_buf data;
+    uint8_t *tags = NULL;
     mv_err rc;
+    memset(p, 0, sizeof *p);
     mv_buf_init(&data, MV_GROUP_FILE_MAX);
-    mv_buf_init(&env, MV_STORE_MAX_ENVELOPE);
     if ((rc = mv_file_read(path, MV_GROUP_FILE_MAX, &data)) != MV_OK) {
         mvc_seterr(x->c, rc == MV_ERR_TOO_LARGE ? "%s is larger than a group file may be (24 MiB)" : "cannot read %s",
                    path);
         goto out;
     }
-    if ((rc = chunk_file(data.ptr, data.len, &f)) != MV_OK || (rc = encrypt_chunks(x->c, &f)) != MV_OK)
+    p->size = data.len;
+    snprintf(p->name, sizeof p->name, "%s", base_name(path));
+    if ((rc = chunk_file(data.ptr, data.len, &p->f)) != MV_OK || (rc = encrypt_chunks(x->c, &p->f)) != MV_OK)
         goto out;
-    if (f.n > MV_GROUP_MAX_BLOCKS) {
+    if (p->f.n > MV_GROUP_MAX_BLOCKS) {
+        mvc_seterr(x->c, "%s has too many blocks for one group operation", path);
         rc = MV_ERR_TOO_LARGE;
         goto out;
     }
-    if (f.n && (!(tags = mv_mallocarray(f.n, 32)) || !(tokens = mv_mallocarray(f.n, 32)))) {
+    if (p->f.n && (!(tags = mv_mallocarray(p->f.n, 32)) || !(p->tokens = mv_mallocarray(p->f.n, 32)))) {
         rc = MV_ERR_NOMEM;
         goto out;
     }
-    for (size_t i = 0; i < f.n; i++)
-        if (f.ch[i].same_as == i)
-            memcpy(tags + 32 * n_u++, f.ch[i].tag, 32);
-    if (n_u && (rc = mv_client_group_tokens(x->c, x->group, tags, n_u, tokens)) != MV_OK)
-        goto out;
-    if ((rc = file_key(x, x->roster.epoch, F)) != MV_OK ||
-        (rc = seal_envelope(x, &f, base_name(path), data.len, id, version, F, &env)) != MV_OK)
-        goto out;
-    if ((rc = mv_group_content_begin(payload, env.ptr, env.len, (uint32_t)n_u)) != MV_OK)
-        goto out;
-    for (size_t i = 0, k = 0; i < f.n && rc == MV_OK; i++)
-        if (f.ch[i].same_as == i) {
-            rc = mv_group_content_block(payload, tokens + 32 * k, f.ch[i].tag, f.ch[i].c.ptr, f.ch[i].c.len);
-            k++;
-        }
-    if (rc == MV_ERR_TOO_LARGE)
-        mvc_seterr(x->c, "%s is too large for one group operation", path);
+    for (size_t i = 0; i < p->f.n; i++)
+        if (p->f.ch[i].same_as == i)
+            memcpy(tags + 32 * p->n_u++, p->f.ch[i].tag, 32);
+    if (p->n_u)
+        rc = mv_client_group_tokens(x->c, x->group, tags, p->n_u, p->tokens);
 out:
-    mv_wipe(F, sizeof F);
     if (data.ptr)
         mv_wipe(data.ptr, data.len);
     mv_buf_clear(&data);
-    mv_buf_clear(&env);
-    gfile_free(&f);
     mv_free(tags);
-    mv_free(tokens);
     return rc;
+}
+
+/* The MVGC payload of p for (id, version) under the current epoch: unique block k is sent as
+ * a reference (no data) when refs[k] is set. */
+static mv_err build_payload(gop *x, const gprep *p, const uint8_t id[16], uint64_t version, const uint8_t *refs,
+                            mv_buf *payload)
+{
+    uint8_t F[32];
+    mv_buf env;
+    mv_err rc;
+    mv_buf_init(&env, MV_STORE_MAX_ENVELOPE);
+    if ((rc = file_key(x, x->roster.epoch, F)) == MV_OK &&
+        (rc = seal_envelope(x, &p->f, p->name, p->size, id, version, F, &env)) == MV_OK)
+        rc = mv_group_content_begin(payload, env.ptr, env.len, (uint32_t)p->n_u);
+    for (size_t i = 0, k = 0; i < p->f.n && rc == MV_OK; i++) {
+        const gchunk *ch = &p->f.ch[i];
+        if (ch->same_as != i)
+            continue;
+        rc = refs[k] ? mv_group_content_block(payload, p->tokens + 32 * k, ch->tag, NULL, 0)
+                     : mv_group_content_block(payload, p->tokens + 32 * k, ch->tag, ch->c.ptr, ch->c.len);
+        k++;
+    }
+    if (rc == MV_ERR_TOO_LARGE)
+        mvc_seterr(x->c, "%s is too large for one group operation", p->name);
+    mv_wipe(F, sizeof F);
+    mv_buf_clear(&env);
+    return rc;
+}
+
+/* A 409 that lists blocks the group does not hold: clears their refs and returns 1. */
+static int take_missing(const mv_buf *resp, uint8_t *refs, size_t n_u)
+{
+    mv_json *root = NULL;
+    int found = 0;
+    if (resp->len && mv_json_parse((const char *)resp->ptr, resp->len, NULL, &root, NULL) == MV_OK) {
+        const mv_json *m = mv_json_get(root, "missing");
+        for (size_t i = 0; i < mv_json_len(m); i++) {
+            uint64_t k = 0;
+            if (mv_json_u64(mv_json_at(m, i), &k) == MV_OK && k < n_u && refs[k]) {
+                refs[k] = 0;
+                found = 1;
+            }
+        }
+    }
+    mv_json_free(root);
+    return found;
 }
 
 /* ---------- answers ---------- */
@@ -553,10 +600,14 @@ static mv_err write_version(mv_client *c, const char *group, const char *path, c
                             uint64_t *version)
 {
     gop x;
+    gprep p;
     mv_buf payload, resp;
+    uint8_t *refs = NULL;
     long status = 0;
     uint64_t v = 1;
+    int stale_retried = 0, missing_retried = 0;
     mv_err rc;
+    memset(&p, 0, sizeof p);
     mv_buf_init(&payload, MV_GROUP_OPS_MAX_BODY);
     mv_buf_init(&resp, (size_t)1 << 20);
     if ((rc = gop_open(c, group, &x)) != MV_OK)
@@ -567,25 +618,49 @@ static mv_err write_version(mv_client *c, const char *group, const char *path, c
         if ((rc = read_record(&x, id, MV_GROUP_READ_HEAD, &resp, &a)) != MV_OK)
             goto out;
         v = a.version + 1;
-        mv_buf_reset(&resp);
     }
-    for (int attempt = 0; attempt < 2; attempt++) {
+    if ((rc = prepare_file(&x, path, &p)) != MV_OK)
+        goto out;
+    if (!(refs = mv_calloc(p.n_u ? p.n_u : 1, 1))) {
+        rc = MV_ERR_NOMEM;
+        goto out;
+    }
+    /* With several blocks, first ask the group to take the ones it holds by reference (a
+     * modify keeps most of them, and members store the same scans): the server names those it
+     * lacks and only their data is sent. One block is sent at once. */
+    if (p.n_u > 1)
+        memset(refs, 1, p.n_u);
+    for (;;) {
         mv_buf_reset(&payload);
         mv_buf_reset(&resp);
-        if ((rc = build_content(&x, path, id, v, &payload)) != MV_OK)
+        if ((rc = build_payload(&x, &p, id, v, refs, &payload)) != MV_OK)
             goto out;
         rc = gop_send(&x, modify ? MV_GROUP_OP_MODIFY : MV_GROUP_OP_PUT, id, v, payload.ptr, payload.len, NULL,
                       &status, &resp);
-        if (rc == MV_OK)
-            rc = expect(&x, status, modify ? 200 : 201, &resp);
-        /* The group changed since the roster was fetched: seal again under the new epoch. */
-        if (rc != MV_ERR_BAD_STATE || attempt || (rc = gop_roster(&x)) != MV_OK)
+        if (rc != MV_OK)
             break;
+        if (status == 409 && !missing_retried && take_missing(&resp, refs, p.n_u)) {
+            missing_retried = 1;
+            continue;
+        }
+        if (status == 409 && !missing_retried && resp.ptr &&
+            strstr((const char *)resp.ptr, "referenced block is gone")) {
+            missing_retried = 1;
+            memset(refs, 0, p.n_u);
+            continue;
+        }
+        rc = expect(&x, status, modify ? 200 : 201, &resp);
+        /* The group changed since the roster was fetched: seal again under the new epoch. */
+        if (rc != MV_ERR_BAD_STATE || stale_retried || (rc = gop_roster(&x)) != MV_OK)
+            break;
+        stale_retried = 1;
     }
     if (rc == MV_OK && version)
         *version = v;
 out:
     gop_close(&x);
+    gprep_free(&p);
+    mv_free(refs);
     mv_buf_clear(&payload);
     mv_buf_clear(&resp);
     return rc;

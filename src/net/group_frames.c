@@ -170,7 +170,8 @@ mv_err mv_group_answer_begin(mv_buf *out, const mv_group_content *a, const uint8
 mv_err mv_group_content_block(mv_buf *out, const uint8_t *token, const uint8_t tag[static 32], const uint8_t *data,
                               size_t len)
 {
-    if (!out || !data || len == 0 || len > MV_STORE_MAX_BLOCK)
+    int reference = token && !data && len == 0;
+    if (!out || (!reference && (!data || len == 0)) || len > MV_STORE_MAX_BLOCK)
         return MV_ERR_INVAL;
     size_t start = out->len;
     mv_err rc = token ? mv_buf_append(out, token, 32) : MV_OK;
@@ -178,7 +179,7 @@ mv_err mv_group_content_block(mv_buf *out, const uint8_t *token, const uint8_t t
         rc = mv_buf_append(out, tag, 32);
     if (rc == MV_OK)
         rc = put_le(out, len, 4);
-    if (rc == MV_OK)
+    if (rc == MV_OK && len)
         rc = mv_buf_append(out, data, len);
     if (rc != MV_OK)
         out->len = start;
@@ -194,7 +195,9 @@ static int read_block(mv_rd *r, int with_tokens, mv_group_block *b, const char *
         *what = "truncated block";
         return -1;
     }
-    if (len == 0 || len > MV_STORE_MAX_BLOCK || mv_rd_bytes(r, len, &b->data)) {
+    /* Length 0 is a reference (MVGC only): a block the group already holds, named by its token. */
+    b->data = NULL;
+    if ((len == 0 && !with_tokens) || len > MV_STORE_MAX_BLOCK || (len && mv_rd_bytes(r, len, &b->data))) {
         *what = "bad block length";
         return -1;
     }

@@ -60,7 +60,8 @@ mv_err mv_group_op_decode(const uint8_t *in, size_t len, mv_group_op_frame *f, c
     __attribute__((warn_unused_result));
 
 /* One block of a version: token (per-group dedup token), tag = SHA-256(data), data. In an
- * MVGR answer token is NULL. */
+ * MVGR answer token is NULL. In an MVGC payload data NULL with len 0 is a reference: a block
+ * the group already holds (its token maps to tag in the group's partition), not sent again. */
 typedef struct mv_group_block {
     const uint8_t *token;
     const uint8_t *tag;
@@ -95,11 +96,13 @@ mv_err mv_group_content_begin(mv_buf *out, const uint8_t *envelope, size_t envel
  * owner_* fields; its envelope and block fields are ignored). */
 mv_err mv_group_answer_begin(mv_buf *out, const mv_group_content *a, const uint8_t *envelope, size_t envelope_len,
                              uint32_t n_blocks) __attribute__((warn_unused_result));
-/* Appends one block (token NULL for MVGR). The caller adds exactly the announced count. */
+/* Appends one block (token NULL for MVGR; data NULL and len 0 with a token: a reference).
+ * The caller adds exactly the announced count. */
 mv_err mv_group_content_block(mv_buf *out, const uint8_t *token, const uint8_t tag[static 32], const uint8_t *data,
                               size_t len) __attribute__((warn_unused_result));
 /* Decodes an MVGC payload (with_tokens 1) or an MVGR answer (0): every block checked for
- * length (1..MV_STORE_MAX_BLOCK); SHA-256(data) == tag is the reader's to check. Errors:
+ * length (1..MV_STORE_MAX_BLOCK, or 0 for an MVGC reference); SHA-256(data) == tag is the
+ * reader's to check. Errors:
  * MV_ERR_PARSE (*what names the fault). */
 mv_err mv_group_content_decode(const uint8_t *in, size_t len, int with_tokens, mv_group_content *c, const char **what)
     __attribute__((warn_unused_result));

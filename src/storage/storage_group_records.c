@@ -215,9 +215,14 @@ static int tag_seen(const uint8_t *tags, size_t n, const uint8_t *tag)
 }
 
 /* Stores content as version v's store record (blocks first, then the record), replacing a
- * content record left by an operation that crashed before its history was written. */
+ * content record left by an operation that crashed before its history was written. A
+ * referenced block (sent without data) must be one the group holds: its token maps to its tag
+ * in the group's partition, so only a block some member uploaded to this group can be named
+ * (a tag alone, of a block of another department, names nothing). Otherwise MV_ERR_NOT_FOUND
+ * with the positions of such blocks in missing[0..*n_missing) (n_blocks entries). */
 static mv_err store_version(storage_srv *s, const uint8_t g[16], const uint8_t id[16], uint64_t v,
-                            const mv_group_content *content, uint64_t *size)
+                            const mv_group_content *content, uint64_t *size, uint32_t *missing, size_t *n_missing,
+                            uint64_t *n_refs)
 {
     char dept[MV_STORE_DEPT_MAX + 1];
     uint8_t owner[32];
@@ -235,17 +240,39 @@ static mv_err store_version(storage_srv *s, const uint8_t g[16], const uint8_t i
         rc = MV_ERR_NOMEM;
         goto out;
     }
-    while (mv_group_blocks_next(&c, &b)) {
+    *n_missing = 0;
+    *n_refs = 0;
+    for (uint32_t k = 0; mv_group_blocks_next(&c, &b); k++) {
+        uint64_t len = b.len;
+        if (!b.data) {
+            uint8_t held[32];
+            mv_err lr = mv_store_token_lookup(s->store, dept, b.token, held);
+            if (lr == MV_OK && memcmp(held, b.tag, 32) == 0)
+                lr = mv_store_block_info(s->store, b.tag, &len, NULL);
+            else if (lr == MV_OK)
+                lr = MV_ERR_NOT_FOUND;
+            if (lr == MV_ERR_NOT_FOUND) {
+                missing[(*n_missing)++] = k;
+                continue;
+            }
+            if ((rc = lr) != MV_OK)
+                goto out;
+            (*n_refs)++;
+        }
         in[n].dept = dept;
         memcpy(in[n].token, b.token, 32);
         memcpy(in[n].tag, b.tag, 32);
-        in[n].data = b.data;
+        in[n].data = b.data; /* NULL: a claim on the block the group holds */
         in[n].len = b.len;
         memcpy(in[n].claimant, owner, 32);
-        *size += b.len;
+        *size += len;
         if (!tag_seen(tags, n_tags, b.tag))
             memcpy(tags + 32 * n_tags++, b.tag, 32);
         n++;
+    }
+    if (*n_missing) {
+        rc = MV_ERR_NOT_FOUND;
+        goto out;
     }
     if (n && (rc = mv_store_put_blocks(s->store, in, n, NULL)) != MV_OK)
         goto out;
@@ -289,11 +316,33 @@ static void drop_version(storage_srv *s, const uint8_t g[16], const uint8_t id[1
         mv_log(MV_LOG_ERROR, STORAGE_COMPONENT, "cannot drop an old group version's content: %s", mv_strerror(rc));
 }
 
+/* 409 {"error":...,"missing":[k...]}: the positions of referenced blocks the group does not
+ * hold, whose data the member sends again. */
+static void answer_missing(mv_http_response *resp, const uint32_t *missing, size_t n)
+{
+    mv_buf b;
+    mv_jw w;
+    mv_buf_init(&b, n * 12 + 128);
+    mv_jw_init(&w, &b);
+    mv_jw_obj(&w);
+    mv_jw_kstr(&w, "error", "missing blocks: the group does not hold these; send their data");
+    mv_jw_key(&w, "missing");
+    mv_jw_arr(&w);
+    for (size_t i = 0; i < n; i++)
+        mv_jw_u64(&w, missing[i]);
+    mv_jw_arr_end(&w);
+    mv_jw_obj_end(&w);
+    mv_http_respond_built(resp, mv_jw_finish(&w), 409, &b);
+    mv_buf_clear(&b);
+}
+
 void group_records_write(storage_srv *s, const uint8_t g[16], const mv_group_op_frame *f, const uint8_t *msg,
                          const mv_group_content *content, mv_http_response *resp)
 {
     group_history *h = NULL;
-    uint64_t size = 0;
+    uint64_t size = 0, n_refs = 0;
+    uint32_t *missing = NULL;
+    size_t n_missing = 0;
     const char *outcome = "error";
     storage_groups_lock(s);
     mv_err rc = group_history_load(s, g, f->record_id, &h);
@@ -323,8 +372,19 @@ void group_records_write(storage_srv *s, const uint8_t g[16], const mv_group_op_
         outcome = "not_found";
         goto out;
     }
-    if ((rc = store_version(s, g, f->record_id, f->version, content, &size)) != MV_OK) {
-        if (rc == MV_ERR_VERIFY) {
+    if (content->n_blocks && !(missing = mv_calloc(content->n_blocks, sizeof *missing))) {
+        storage_respond_store_error(resp, MV_ERR_NOMEM, "group content store");
+        goto out;
+    }
+    if ((rc = store_version(s, g, f->record_id, f->version, content, &size, missing, &n_missing, &n_refs)) != MV_OK) {
+        if (rc == MV_ERR_NOT_FOUND && n_missing) {
+            answer_missing(resp, missing, n_missing);
+            outcome = "missing_blocks";
+        } else if (rc == MV_ERR_NOT_FOUND) {
+            /* A referenced block was collected between the look-up and the claim. */
+            mv_http_respond_json_error(resp, 409, "a referenced block is gone: send the data of every block");
+            outcome = "missing_blocks";
+        } else if (rc == MV_ERR_VERIFY) {
             mv_http_respond_json_error(resp, 400, "a block's tag is not the SHA-256 of its data, or a token maps "
                                                   "to another block in this group");
             outcome = "malformed";
@@ -348,8 +408,13 @@ void group_records_write(storage_srv *s, const uint8_t g[16], const mv_group_op_
         drop_version(s, g, f->record_id, f->version - 1);
     answer_version(resp, f->op == MV_GROUP_OP_PUT ? 201 : 200, f->record_id, f->version);
     outcome = "ok";
+    storage_count(s, "medvault_storage_group_blocks_total", "Blocks of group versions by how they arrived",
+                  "kind=\"uploaded\"", content->n_blocks - n_refs);
+    storage_count(s, "medvault_storage_group_blocks_total", "Blocks of group versions by how they arrived",
+                  "kind=\"referenced\"", n_refs);
 out:
     storage_groups_unlock(s);
+    mv_free(missing);
     group_history_free(h);
     storage_groups_count(s, f->op, outcome);
 }

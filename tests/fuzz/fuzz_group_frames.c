@@ -32,7 +32,8 @@ static void content_roundtrip(const uint8_t *data, size_t size, int with_tokens)
     CHECK(rc == MV_OK);
     uint32_t n = 0;
     while (mv_group_blocks_next(&c, &b)) {
-        CHECK(b.len >= 1 && b.len <= MV_STORE_MAX_BLOCK && (b.token != NULL) == (with_tokens != 0));
+        CHECK(b.len <= MV_STORE_MAX_BLOCK && (b.token != NULL) == (with_tokens != 0));
+        CHECK(b.len >= 1 ? b.data != NULL : with_tokens && b.data == NULL);
         CHECK(mv_group_content_block(&enc, b.token, b.tag, b.data, b.len) == MV_OK);
         n++;
     }

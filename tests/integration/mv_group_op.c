@@ -10,6 +10,7 @@
  *   replay        the same valid list operation twice
  *   delete ID [V] a delete (as version V, default 2) of record ID with a link proof of random
  *                 bytes (not the owner's)
+ *   ref           a put whose one block is a reference to a block the group does not hold
  *   big           an operation announcing a body one byte over the cap
  *   burst N       N malformed operations at once from this address
  * Output: one line per request sent: "STATUS BODY". Exit 0 if every request got an answer, 1
@@ -57,7 +58,8 @@ static int send_body(const char *url, const uint8_t *body, size_t len, size_t n_
 
 /* Builds a signed operation under the roster of epoch (0: current) into body. */
 static mv_err build(mv_client *c, const mv_identity *id, const char *group, const uint8_t g[16], uint64_t epoch,
-                    uint8_t op, const uint8_t rid[16], uint64_t version, uint64_t ts, const uint8_t *link, mv_buf *body)
+                    uint8_t op, const uint8_t rid[16], uint64_t version, uint64_t ts, const uint8_t *link,
+                    const mv_buf *payload, mv_buf *body)
 {
     mv_roster r;
     mv_ring ring;
@@ -67,11 +69,13 @@ static mv_err build(mv_client *c, const mv_identity *id, const char *group, cons
     mv_err rc = mv_client_group_roster(c, group, epoch, &r, NULL);
     if (rc != MV_OK)
         return rc;
-    mv_group_op_frame f = {.op = op, .epoch = r.epoch, .version = version, .timestamp = ts, .link = link};
+    mv_group_op_frame f = {.op = op, .epoch = r.epoch, .version = version, .timestamp = ts, .link = link,
+                           .payload = payload ? payload->ptr : NULL, .payload_len = payload ? payload->len : 0};
     memcpy(f.record_id, rid, 16);
     if ((rc = mv_roster_ring(&r, &ring)) == MV_OK &&
         (rc = mv_ring_derive_key(mv_identity_box_sk(id), g, sk, pk)) == MV_OK &&
-        (rc = mv_random_bytes(f.nonce, sizeof f.nonce)) == MV_OK && (rc = mv_sha256(h, "", 0)) == MV_OK) {
+        (rc = mv_random_bytes(f.nonce, sizeof f.nonce)) == MV_OK &&
+        (rc = mv_sha256(h, f.payload_len ? f.payload : (const uint8_t *)"", f.payload_len)) == MV_OK) {
         mv_group_op_msg(g, r.epoch, (enum mv_group_op)op, rid, version, ts, f.nonce, h, msg);
         if ((rc = mv_ring_sign(&ring, sk, msg, sizeof msg, NULL, &sig)) == MV_OK) {
             f.sig = sig.ptr;
@@ -109,21 +113,21 @@ int main(int argc, char **argv)
     snprintf(url, sizeof url, "%s/v1/groups/%s/ops", dep.storage_url, ghex);
     mv_err rc = MV_OK;
     if (!strcmp(mode, "list") || !strcmp(mode, "replay")) {
-        rc = build(c, id, argv[3], g, 0, MV_GROUP_OP_LIST, rid, 0, now, NULL, &body);
+        rc = build(c, id, argv[3], g, 0, MV_GROUP_OP_LIST, rid, 0, now, NULL, NULL, &body);
         ok = rc == MV_OK && send_body(url, body.ptr, body.len, 1) &&
              (strcmp(mode, "replay") || send_body(url, body.ptr, body.len, 1));
     } else if (!strcmp(mode, "flip")) {
-        rc = build(c, id, argv[3], g, 0, MV_GROUP_OP_LIST, rid, 0, now, NULL, &body);
+        rc = build(c, id, argv[3], g, 0, MV_GROUP_OP_LIST, rid, 0, now, NULL, NULL, &body);
         size_t at = MV_GROUP_OP_HEADER_BYTES * 8 + n; /* a bit of the signature */
         if (rc == MV_OK && at / 8 < body.len - 1) {
             body.ptr[at / 8] ^= (uint8_t)(1u << (at % 8));
             ok = send_body(url, body.ptr, body.len, 1);
         }
     } else if (!strcmp(mode, "epoch")) {
-        rc = build(c, id, argv[3], g, n, MV_GROUP_OP_LIST, rid, 0, now, NULL, &body);
+        rc = build(c, id, argv[3], g, n, MV_GROUP_OP_LIST, rid, 0, now, NULL, NULL, &body);
         ok = rc == MV_OK && send_body(url, body.ptr, body.len, 1);
     } else if (!strcmp(mode, "skew")) {
-        rc = build(c, id, argv[3], g, 0, MV_GROUP_OP_LIST, rid, 0, now - n, NULL, &body);
+        rc = build(c, id, argv[3], g, 0, MV_GROUP_OP_LIST, rid, 0, now - n, NULL, NULL, &body);
         ok = rc == MV_OK && send_body(url, body.ptr, body.len, 1);
     } else if (!strcmp(mode, "delete")) {
         /* A current member who did not sign version 1 cannot make a link proof: random bytes
@@ -131,8 +135,21 @@ int main(int argc, char **argv)
         uint64_t next = argc > 6 ? strtoull(argv[6], NULL, 10) : 2;
         if (mv_hex_decode_exact(rid, 16, arg, strlen(arg)) != MV_OK || mv_random_bytes(link, sizeof link) != MV_OK)
             goto out;
-        rc = build(c, id, argv[3], g, 0, MV_GROUP_OP_DELETE, rid, next, now, link, &body);
+        rc = build(c, id, argv[3], g, 0, MV_GROUP_OP_DELETE, rid, next, now, link, NULL, &body);
         ok = rc == MV_OK && send_body(url, body.ptr, body.len, 1);
+    } else if (!strcmp(mode, "ref")) {
+        uint8_t tt[64], env[32];
+        mv_buf payload;
+        mv_buf_init(&payload, 4096);
+        if (mv_random_bytes(tt, sizeof tt) != MV_OK || mv_random_bytes(env, sizeof env) != MV_OK ||
+            mv_random_bytes(rid, sizeof rid) != MV_OK || mv_group_content_begin(&payload, env, sizeof env, 1) != MV_OK ||
+            mv_group_content_block(&payload, tt, tt + 32, NULL, 0) != MV_OK) {
+            mv_buf_clear(&payload);
+            goto out;
+        }
+        rc = build(c, id, argv[3], g, 0, MV_GROUP_OP_PUT, rid, 1, now, NULL, &payload, &body);
+        ok = rc == MV_OK && send_body(url, body.ptr, body.len, 1);
+        mv_buf_clear(&payload);
     } else if (!strcmp(mode, "big")) {
         if (mv_buf_reserve(&body, MV_GROUP_OPS_MAX_BODY + 1) == MV_OK) {
             memset(body.ptr, 'x', MV_GROUP_OPS_MAX_BODY + 1);

@@ -45,7 +45,14 @@ stats() { "$MV" stats --deployment "$DEP" --user "$ADMIN" --json | json_get - 'd
 B1=$(stats)
 g "$TMP/dave" put --group ward "$TMP/scan.bin" > /dev/null
 [ "$(stats)" -eq "$B1" ] || fail "the same file stored twice in the group took new blocks ($B1 -> $(stats))"
-pass "identical blocks of the group are stored once"
+group_blocks() { # KIND: blocks of group versions that arrived so (uploaded, referenced)
+  curl -s -m 5 -H "Authorization: Bearer $(cat "$TMP/mv/storage/metrics.token")" "$(json_get "$DEP" 'd["storage_url"]')/metrics" \
+    | awk -v k="medvault_storage_group_blocks_total{kind=\"$1\"}" '$1 == k {v = $2} END {print v + 0}'
+}
+[ "$(group_blocks referenced)" -ge 3 ] || fail "dave's copy of the scan was uploaded again ($(group_blocks referenced) referenced)"
+"$OP" "$DEP" "$TMP/bob" ward ref > "$TMP/ref.out"
+grep -q '^409 .*"missing":\[0\]' "$TMP/ref.out" || fail "a reference to a block the group does not hold: $(cat "$TMP/ref.out")"
+pass "identical blocks of the group are stored once; a member's copy is not uploaded again, and only blocks the group holds can be referenced"
 
 # The manager traces: every version with its signature and signed message.
 g "$ADMIN" history --group "$G" "$ID" --json > "$TMP/hist.json"
