@@ -332,6 +332,65 @@ static int has_key(const uint8_t *keys, size_t n, const uint8_t ring[32])
     return 0;
 }
 
+/* A registry with the admin (seed 1), the group "board" (make_group) and doctors named "a",
+ * "b", ... (sign key seeds 10, 11, ...; ring keys 0x10, 0x20, ... repeated). */
+#define FIX_USERS 6
+typedef struct fixture {
+    registry *r;
+    int64_t admin, gid, id[FIX_USERS];
+    uint8_t pk[FIX_USERS][32], ring[FIX_USERS][32];
+    signer s;
+} fixture;
+
+static void fixture_open(fixture *f, size_t n)
+{
+    char name[2] = {0, 0};
+    memset(f, 0, sizeof *f);
+    f->r = open_fresh();
+    user(f->r, "admin", "admin", 1, &f->admin);
+    for (size_t i = 0; i < n && i < FIX_USERS; i++) {
+        name[0] = (char)('a' + i);
+        user(f->r, name, "doctor", (uint8_t)(10 + i), &f->id[i]);
+        key(f->pk[i], (uint8_t)(10 + i));
+        memset(f->ring[i], (int)(0x10 * (i + 1)), 32);
+    }
+    f->gid = make_group(f->r, f->admin, 1);
+}
+
+/* Invites doctor i with history (1, 0, or -1 for the default) and returns registry_group_add's
+ * answer. */
+static mv_err fix_add(fixture *f, size_t i, int history)
+{
+    return registry_group_add(f->r, f->gid, f->pk[i], 1, history, f->admin, 2001, NULL, NULL);
+}
+
+/* Doctor i joins with ring key ring (NULL: hers); *epoch (may be NULL) the epoch issued. */
+static mv_err fix_join(fixture *f, size_t i, const uint8_t *ring, uint64_t *epoch, const char **why)
+{
+    uint64_t e = 0;
+    mv_err rc = registry_group_join(f->r, f->gid, f->id[i], ring ? ring : f->ring[i], 2002, sign_fn, &f->s, &e, why);
+    if (epoch)
+        *epoch = e;
+    return rc;
+}
+
+static mv_err fix_remove(fixture *f, size_t i)
+{
+    uint64_t e = 0;
+    return registry_group_remove(f->r, f->gid, f->pk[i], f->admin, 2003, sign_fn, &f->s, &e, NULL);
+}
+
+/* Doctor i's key ranges now (0 ranges on an error), *gen (may be NULL) the dedup generation. */
+static mv_err fix_ranges(fixture *f, size_t i, registry_key_range kr[8], size_t *n, uint64_t *gen)
+{
+    return registry_group_key_ranges(f->r, f->gid, f->id[i], 2004, kr, 8, n, gen);
+}
+
+static void fix_member(fixture *f, size_t i, registry_group_member *m)
+{
+    assert_int_equal(registry_group_member_get(f->r, f->gid, f->id[i], m), MV_OK);
+}
+
 /* Suspending or revoking a user removes her from every group in the same transaction: a new
  * epoch without her (and a new dedup generation) where she had joined, her ring key on the
  * revocation list, no key for her; an invitation is withdrawn without an epoch; reinstating
@@ -339,9 +398,7 @@ static int has_key(const uint8_t *keys, size_t n, const uint8_t ring[32])
 static void test_suspension_removes_from_groups(void **state)
 {
     (void)state;
-    registry *r = open_fresh();
-    int64_t admin, a, b, c, d;
-    uint8_t apk[32], bpk[32], cpk[32], dpk[32], ra[32], rb[32], rc_[32];
+    fixture f;
     registry_key_range kr[8];
     registry_group g;
     registry_group_member m;
@@ -350,78 +407,60 @@ static void test_suspension_removes_from_groups(void **state)
     uint64_t epoch = 0, gen = 0;
     uint8_t *revoked = NULL;
     const char *why = NULL;
-    signer s;
-    memset(&s, 0, sizeof s);
-    user(r, "admin", "admin", 1, &admin);
-    user(r, "a", "doctor", 10, &a);
-    user(r, "b", "doctor", 11, &b);
-    user(r, "c", "doctor", 12, &c);
-    user(r, "d", "doctor", 13, &d);
-    key(apk, 10);
-    key(bpk, 11);
-    key(cpk, 12);
-    key(dpk, 13);
-    memset(ra, 0x10, 32);
-    memset(rb, 0x20, 32);
-    memset(rc_, 0x30, 32);
-    int64_t gid = make_group(r, admin, 1);
-    uint8_t pks[4 * 32];
-    memcpy(pks, apk, 32);
-    memcpy(pks + 32, bpk, 32);
-    memcpy(pks + 64, cpk, 32);
-    memcpy(pks + 96, dpk, 32);
-    assert_int_equal(registry_group_add(r, gid, pks, 4, 1, admin, 2001, NULL, NULL), MV_OK);
-    assert_int_equal(registry_group_join(r, gid, a, ra, 2002, sign_fn, &s, &epoch, NULL), MV_OK);
-    assert_int_equal(registry_group_join(r, gid, b, rb, 2002, sign_fn, &s, &epoch, NULL), MV_OK);
-    assert_int_equal(registry_group_join(r, gid, c, rc_, 2002, sign_fn, &s, &epoch, NULL), MV_OK);
+    fixture_open(&f, 4); /* a, b, c join; d is only invited */
+    for (size_t i = 0; i < 4; i++)
+        assert_int_equal(fix_add(&f, i, 1), MV_OK);
+    for (size_t i = 0; i < 3; i++)
+        assert_int_equal(fix_join(&f, i, NULL, &epoch, NULL), MV_OK);
     assert_int_equal(epoch, 3);
-    assert_int_equal(registry_group_get(r, "board", &g), MV_OK);
+    assert_int_equal(registry_group_get(f.r, "board", &g), MV_OK);
     assert_int_equal(g.dedup_gen, 1); /* joins never change it */
     /* Without a signer, suspending a member is refused and changes nothing. */
-    assert_int_equal(registry_user_set_status(r, cpk, "suspended", 2003, &u, &why), MV_ERR_INVAL);
-    assert_int_equal(registry_user_get(r, cpk, &u), MV_OK);
+    assert_int_equal(registry_user_set_status(f.r, f.pk[2], "suspended", 2003, &u, &why), MV_ERR_INVAL);
+    assert_int_equal(registry_user_get(f.r, f.pk[2], &u), MV_OK);
     assert_string_equal(u.status, "active");
-    assert_int_equal(registry_group_member_get(r, gid, c, &m), MV_OK);
+    fix_member(&f, 2, &m);
     assert_string_equal(m.status, "active");
-    int calls = s.calls;
-    assert_int_equal(registry_user_set_status_groups(r, cpk, "suspended", 2004, sign_fn, &s, &u, &why), MV_OK);
+    int calls = f.s.calls;
+    assert_int_equal(registry_user_set_status_groups(f.r, f.pk[2], "suspended", 2004, sign_fn, &f.s, &u, &why),
+                     MV_OK);
     assert_string_equal(u.status, "suspended");
-    assert_int_equal(s.calls, calls + 1);
-    assert_int_equal(s.last.epoch, 4);
-    assert_int_equal(s.last.n_members, 2);
-    assert_int_equal(s.last.dedup_gen, 2);
-    assert_false(has_key(&s.members[0][0], 2, rc_));
-    assert_int_equal(registry_group_member_get(r, gid, c, &m), MV_OK);
+    assert_int_equal(f.s.calls, calls + 1);
+    assert_int_equal(f.s.last.epoch, 4);
+    assert_int_equal(f.s.last.n_members, 2);
+    assert_int_equal(f.s.last.dedup_gen, 2);
+    assert_false(has_key(&f.s.members[0][0], 2, f.ring[2]));
+    fix_member(&f, 2, &m);
     assert_string_equal(m.status, "removed");
     assert_int_equal(m.removed_epoch, 4);
-    assert_int_equal(registry_group_removed_keys(r, gid, &revoked, &n), MV_OK);
+    assert_int_equal(registry_group_removed_keys(f.r, f.gid, &revoked, &n), MV_OK);
     assert_int_equal(n, 1);
-    assert_memory_equal(revoked, rc_, 32);
+    assert_memory_equal(revoked, f.ring[2], 32);
     mv_free(revoked);
-    assert_int_equal(registry_group_key_ranges(r, gid, c, 2005, kr, 8, &n, NULL), MV_ERR_FORBIDDEN);
-    assert_int_equal(registry_group_key_ranges(r, gid, a, 2005, kr, 8, &n, &gen), MV_OK);
+    assert_int_equal(fix_ranges(&f, 2, kr, &n, NULL), MV_ERR_FORBIDDEN);
+    assert_int_equal(fix_ranges(&f, 0, kr, &n, &gen), MV_OK);
     assert_int_equal(gen, 2);
     assert_int_equal(kr[0].last, 4);
     /* Revoking d, only invited: her invitation goes, no epoch. */
-    calls = s.calls;
-    assert_int_equal(registry_user_set_status_groups(r, dpk, "revoked", 2006, sign_fn, &s, &u, &why), MV_OK);
-    assert_int_equal(s.calls, calls);
-    assert_int_equal(registry_group_member_get(r, gid, d, &m), MV_OK);
+    calls = f.s.calls;
+    assert_int_equal(registry_user_set_status_groups(f.r, f.pk[3], "revoked", 2006, sign_fn, &f.s, &u, &why), MV_OK);
+    assert_int_equal(f.s.calls, calls);
+    fix_member(&f, 3, &m);
     assert_string_equal(m.status, "removed");
-    assert_int_equal(registry_group_get(r, "board", &g), MV_OK);
+    assert_int_equal(registry_group_get(f.r, "board", &g), MV_OK);
     assert_int_equal(g.epoch, 4);
     assert_int_equal(g.dedup_gen, 2);
     /* Reinstated, c is in no group until the admin adds her again. */
-    assert_int_equal(registry_user_set_status_groups(r, cpk, "active", 2007, sign_fn, &s, &u, &why), MV_OK);
-    assert_int_equal(s.calls, calls);
-    assert_int_equal(registry_group_member_get(r, gid, c, &m), MV_OK);
+    assert_int_equal(registry_user_set_status_groups(f.r, f.pk[2], "active", 2007, sign_fn, &f.s, &u, &why), MV_OK);
+    assert_int_equal(f.s.calls, calls);
+    fix_member(&f, 2, &m);
     assert_string_equal(m.status, "removed");
-    assert_int_equal(events_of(r, gid, "remove"), 2);
-    /* A later epoch (b removed) lists a alone: never a suspended user whatever her row says. */
-    assert_int_equal(registry_group_remove(r, gid, bpk, admin, 2008, sign_fn, &s, &epoch, NULL), MV_OK);
-    assert_int_equal(s.last.n_members, 1);
-    assert_int_equal(s.last.dedup_gen, 3);
-    registry_close(r);
+    assert_int_equal(events_of(f.r, f.gid, "remove"), 2);
+    /* The next removal lists a alone and starts generation 3. */
+    assert_int_equal(fix_remove(&f, 1), MV_OK);
+    assert_int_equal(f.s.last.n_members, 1);
+    assert_int_equal(f.s.last.dedup_gen, 3);
+    registry_close(f.r);
 }
 
 /* A member keeps one ring key per group: after removal and a new invitation, a join with
@@ -429,136 +468,94 @@ static void test_suspension_removes_from_groups(void **state)
 static void test_rejoin_same_ring_key(void **state)
 {
     (void)state;
-    registry *r = open_fresh();
-    int64_t admin, a, b;
-    uint8_t apk[32], bpk[32], ra[32], rb[32], other[32];
-    uint64_t epoch = 0;
-    const char *why = NULL;
+    fixture f;
     registry_group_member m;
-    signer s;
-    memset(&s, 0, sizeof s);
-    user(r, "admin", "admin", 1, &admin);
-    user(r, "a", "doctor", 10, &a);
-    user(r, "b", "doctor", 11, &b);
-    key(apk, 10);
-    key(bpk, 11);
-    memset(ra, 0x10, 32);
-    memset(rb, 0x20, 32);
-    memset(other, 0x40, 32);
-    int64_t gid = make_group(r, admin, 1);
-    assert_int_equal(registry_group_add(r, gid, apk, 1, 1, admin, 2001, NULL, NULL), MV_OK);
-    assert_int_equal(registry_group_add(r, gid, bpk, 1, 1, admin, 2001, NULL, NULL), MV_OK);
-    assert_int_equal(registry_group_join(r, gid, a, ra, 2002, sign_fn, &s, &epoch, NULL), MV_OK);
-    assert_int_equal(registry_group_join(r, gid, b, rb, 2002, sign_fn, &s, &epoch, NULL), MV_OK);
-    assert_int_equal(registry_group_remove(r, gid, apk, admin, 2003, sign_fn, &s, &epoch, NULL), MV_OK);
-    assert_int_equal(registry_group_add(r, gid, apk, 1, -1, admin, 2004, NULL, NULL), MV_OK);
-    int calls = s.calls;
-    assert_int_equal(registry_group_join(r, gid, a, other, 2005, sign_fn, &s, &epoch, &why), MV_ERR_EXISTS);
+    const char *why = NULL;
+    uint8_t other[32];
+    memset(other, 0x77, 32);
+    fixture_open(&f, 2);
+    assert_int_equal(fix_add(&f, 0, 1), MV_OK);
+    assert_int_equal(fix_add(&f, 1, 1), MV_OK);
+    assert_int_equal(fix_join(&f, 0, NULL, NULL, NULL), MV_OK);
+    assert_int_equal(fix_join(&f, 1, NULL, NULL, NULL), MV_OK);
+    assert_int_equal(fix_remove(&f, 0), MV_OK);
+    assert_int_equal(fix_add(&f, 0, -1), MV_OK);
+    int calls = f.s.calls;
+    assert_int_equal(fix_join(&f, 0, other, NULL, &why), MV_ERR_EXISTS);
     assert_non_null(strstr(why, "another ring key"));
-    assert_int_equal(s.calls, calls);
-    assert_int_equal(registry_group_member_get(r, gid, a, &m), MV_OK);
+    assert_int_equal(f.s.calls, calls);
+    fix_member(&f, 0, &m);
     assert_string_equal(m.status, "invited");
-    assert_memory_equal(m.ring_pk, ra, 32);
-    assert_int_equal(registry_group_join(r, gid, a, ra, 2006, sign_fn, &s, &epoch, NULL), MV_OK);
-    registry_close(r);
+    assert_memory_equal(m.ring_pk, f.ring[0], 32);
+    assert_int_equal(fix_join(&f, 0, NULL, NULL, NULL), MV_OK);
+    registry_close(f.r);
 }
 
 /* Without history a member reads from her join epoch, which starts a chain, even when other
  * epochs came between the add and the join; a removed member added again gets no history by
- * default, and history when asked. */
+ * default, and history when asked; a user new to the group gets history by default. */
 static void test_no_history_from_join(void **state)
 {
     (void)state;
-    registry *r = open_fresh();
-    int64_t admin, a, b, e;
-    uint8_t apk[32], bpk[32], epk[32], ra[32], rb[32], re[32];
+    fixture f;
     registry_key_range kr[8];
     registry_group_member m;
     size_t n = 0;
     uint64_t epoch = 0;
-    signer s;
-    memset(&s, 0, sizeof s);
-    user(r, "admin", "admin", 1, &admin);
-    user(r, "a", "doctor", 10, &a);
-    user(r, "b", "doctor", 11, &b);
-    user(r, "e", "doctor", 12, &e);
-    key(apk, 10);
-    key(bpk, 11);
-    key(epk, 12);
-    memset(ra, 0x10, 32);
-    memset(rb, 0x20, 32);
-    memset(re, 0x30, 32);
-    int64_t gid = make_group(r, admin, 1);
-    assert_int_equal(registry_group_add(r, gid, apk, 1, 1, admin, 2001, NULL, NULL), MV_OK);
-    assert_int_equal(registry_group_join(r, gid, a, ra, 2002, sign_fn, &s, &epoch, NULL), MV_OK); /* 1 */
-    assert_int_equal(registry_group_add(r, gid, epk, 1, 0, admin, 2003, NULL, NULL), MV_OK);
-    assert_int_equal(registry_group_add(r, gid, bpk, 1, 1, admin, 2003, NULL, NULL), MV_OK);
-    assert_int_equal(registry_group_join(r, gid, b, rb, 2004, sign_fn, &s, &epoch, NULL), MV_OK); /* 2 */
-    assert_int_equal(s.last.chain_start, 1); /* b's join is no new chain */
-    assert_int_equal(registry_group_join(r, gid, e, re, 2005, sign_fn, &s, &epoch, NULL), MV_OK); /* 3 */
+    fixture_open(&f, 4); /* a, b (e.g. with history), c without, d never in it */
+    assert_int_equal(fix_add(&f, 0, 1), MV_OK);
+    assert_int_equal(fix_join(&f, 0, NULL, &epoch, NULL), MV_OK); /* 1 */
+    assert_int_equal(fix_add(&f, 2, 0), MV_OK);
+    assert_int_equal(fix_add(&f, 1, 1), MV_OK);
+    assert_int_equal(fix_join(&f, 1, NULL, &epoch, NULL), MV_OK); /* 2, between c's add and join */
+    assert_int_equal(f.s.last.chain_start, 1);                    /* b's join is no new chain */
+    assert_int_equal(fix_join(&f, 2, NULL, &epoch, NULL), MV_OK); /* 3 */
     assert_int_equal(epoch, 3);
-    assert_int_equal(s.last.chain_start, 3);
-    assert_int_equal(registry_group_key_ranges(r, gid, e, 2006, kr, 8, &n, NULL), MV_OK);
+    assert_int_equal(f.s.last.chain_start, 3);
+    assert_int_equal(fix_ranges(&f, 2, kr, &n, NULL), MV_OK);
     assert_int_equal(n, 1);
     assert_int_equal(kr[0].first, 3);
     assert_int_equal(kr[0].chain_start, 3);
     /* b removed and added again: no history unless asked. */
-    assert_int_equal(registry_group_remove(r, gid, bpk, admin, 2007, sign_fn, &s, &epoch, NULL), MV_OK); /* 4 */
-    assert_int_equal(registry_group_add(r, gid, bpk, 1, -1, admin, 2008, NULL, NULL), MV_OK);
-    assert_int_equal(registry_group_member_get(r, gid, b, &m), MV_OK);
+    assert_int_equal(fix_remove(&f, 1), MV_OK); /* 4 */
+    assert_int_equal(fix_add(&f, 1, -1), MV_OK);
+    fix_member(&f, 1, &m);
     assert_int_equal(m.history, 0);
-    assert_int_equal(registry_group_join(r, gid, b, rb, 2009, sign_fn, &s, &epoch, NULL), MV_OK); /* 5 */
-    assert_int_equal(registry_group_key_ranges(r, gid, b, 2010, kr, 8, &n, NULL), MV_OK);
+    assert_int_equal(fix_join(&f, 1, NULL, &epoch, NULL), MV_OK); /* 5 */
+    assert_int_equal(fix_ranges(&f, 1, kr, &n, NULL), MV_OK);
     assert_int_equal(n, 1);
     assert_int_equal(kr[0].first, 5);
-    assert_int_equal(registry_group_remove(r, gid, bpk, admin, 2011, sign_fn, &s, &epoch, NULL), MV_OK); /* 6 */
-    assert_int_equal(registry_group_add(r, gid, bpk, 1, 1, admin, 2012, NULL, NULL), MV_OK);
-    assert_int_equal(registry_group_member_get(r, gid, b, &m), MV_OK);
+    assert_int_equal(fix_remove(&f, 1), MV_OK); /* 6 */
+    assert_int_equal(fix_add(&f, 1, 1), MV_OK);
+    fix_member(&f, 1, &m);
     assert_int_equal(m.history, 1);
-    /* A user never in the group gets history by default. */
-    uint8_t fpk[32];
-    int64_t f;
-    user(r, "f", "doctor", 14, &f);
-    key(fpk, 14);
-    assert_int_equal(registry_group_add(r, gid, fpk, 1, -1, admin, 2013, NULL, NULL), MV_OK);
-    assert_int_equal(registry_group_member_get(r, gid, f, &m), MV_OK);
+    assert_int_equal(fix_add(&f, 3, -1), MV_OK);
+    fix_member(&f, 3, &m);
     assert_int_equal(m.history, 1);
-    registry_close(r);
+    registry_close(f.r);
 }
 
 /* A member's key fetches are logged once per epoch, not once per fetch. */
 static void test_key_fetch_logged_once_per_epoch(void **state)
 {
     (void)state;
-    registry *r = open_fresh();
-    int64_t admin, a, b;
-    uint8_t apk[32], bpk[32], ra[32], rb[32];
+    fixture f;
     registry_key_range kr[8];
     size_t n = 0;
-    uint64_t epoch = 0;
-    signer s;
-    memset(&s, 0, sizeof s);
-    user(r, "admin", "admin", 1, &admin);
-    user(r, "a", "doctor", 10, &a);
-    user(r, "b", "doctor", 11, &b);
-    key(apk, 10);
-    key(bpk, 11);
-    memset(ra, 0x10, 32);
-    memset(rb, 0x20, 32);
-    int64_t gid = make_group(r, admin, 1);
-    assert_int_equal(registry_group_add(r, gid, apk, 1, 1, admin, 2001, NULL, NULL), MV_OK);
-    assert_int_equal(registry_group_add(r, gid, bpk, 1, 1, admin, 2001, NULL, NULL), MV_OK);
-    assert_int_equal(registry_group_join(r, gid, a, ra, 2002, sign_fn, &s, &epoch, NULL), MV_OK);
+    fixture_open(&f, 2);
+    assert_int_equal(fix_add(&f, 0, 1), MV_OK);
+    assert_int_equal(fix_add(&f, 1, 1), MV_OK);
+    assert_int_equal(fix_join(&f, 0, NULL, NULL, NULL), MV_OK);
     for (int i = 0; i < 5; i++)
-        assert_int_equal(registry_group_key_ranges(r, gid, a, 2003 + (uint64_t)i, kr, 8, &n, NULL), MV_OK);
-    assert_int_equal(events_of(r, gid, "key"), 1);
-    assert_int_equal(registry_group_join(r, gid, b, rb, 2010, sign_fn, &s, &epoch, NULL), MV_OK);
+        assert_int_equal(fix_ranges(&f, 0, kr, &n, NULL), MV_OK);
+    assert_int_equal(events_of(f.r, f.gid, "key"), 1);
+    assert_int_equal(fix_join(&f, 1, NULL, NULL, NULL), MV_OK);
     for (int i = 0; i < 3; i++) {
-        assert_int_equal(registry_group_key_ranges(r, gid, a, 2011 + (uint64_t)i, kr, 8, &n, NULL), MV_OK);
-        assert_int_equal(registry_group_key_ranges(r, gid, b, 2011 + (uint64_t)i, kr, 8, &n, NULL), MV_OK);
+        assert_int_equal(fix_ranges(&f, 0, kr, &n, NULL), MV_OK);
+        assert_int_equal(fix_ranges(&f, 1, kr, &n, NULL), MV_OK);
     }
-    assert_int_equal(events_of(r, gid, "key"), 3); /* a in epochs 1 and 2, b in epoch 2 */
-    registry_close(r);
+    assert_int_equal(events_of(f.r, f.gid, "key"), 3); /* a in epochs 1 and 2, b in epoch 2 */
+    registry_close(f.r);
 }
 
 int main(void)
