@@ -36,6 +36,7 @@ typedef struct gop {
     mv_client *c;
     const char *group;
     uint8_t g[16];
+    char ghex[33]; /* the group's id: the roster is fetched by id, with no name to resolve */
     mv_roster roster;
     mv_ring ring;
     uint8_t sk[32], pk[32];
@@ -51,7 +52,7 @@ static void gop_close(gop *x)
 static mv_err gop_roster(gop *x)
 {
     mv_roster_clear(&x->roster);
-    mv_err rc = mv_client_group_roster(x->c, x->group, 0, &x->roster, NULL);
+    mv_err rc = mv_client_group_roster(x->c, x->ghex, 0, &x->roster, NULL);
     if (rc == MV_OK && (rc = mv_roster_ring(&x->roster, &x->ring)) != MV_OK)
         mvc_seterr(x->c, "the group's roster is not a usable ring (%s)", mv_strerror(rc));
     if (rc == MV_OK && mv_roster_find(&x->roster, x->pk) < 0) {
@@ -67,6 +68,8 @@ static mv_err gop_open(mv_client *c, const char *group, gop *x)
     x->c = c;
     x->group = group;
     mv_err rc = mv_client_group_id(c, group, x->g);
+    if (rc == MV_OK)
+        rc = mv_hex_encode(x->ghex, sizeof x->ghex, x->g, 16);
     if (rc == MV_OK && (rc = mv_ring_derive_key(mv_identity_box_sk(c->id), x->g, x->sk, x->pk)) != MV_OK)
         mvc_seterr(c, "cannot derive your ring key (%s)", mv_strerror(rc));
     if (rc == MV_OK)
@@ -118,7 +121,7 @@ static mv_err gop_send(gop *x, uint8_t op, const uint8_t id[16], uint64_t versio
             mv_roster r1;
             mv_ring ring1;
             memset(&r1, 0, sizeof r1);
-            rc = mv_client_group_roster(x->c, x->group, owner->epoch, &r1, NULL);
+            rc = mv_client_group_roster(x->c, x->ghex, owner->epoch, &r1, NULL);
             if (rc == MV_OK && (rc = mv_roster_ring(&r1, &ring1)) == MV_OK)
                 rc = mv_ring_link_prove(&ring1, x->sk, owner->msg, MV_GROUP_OP_MSG_BYTES, owner->sig, owner->sig_len,
                                         msg, sizeof msg, link);
@@ -189,12 +192,14 @@ static void env_aad(uint8_t aad[ENV_AAD_BYTES], const uint8_t g[16], const uint8
     mv_be64_put(aad + n + 40, epoch);
 }
 
-/* F_e for epoch: the caller's key of that epoch (by regression), then the file key. */
+/* F_e for epoch: the caller's key of that epoch (by regression), then the file key. The keys
+ * kept in her directory serve unless they end before epoch: an operation then makes no signed
+ * call to the hospital that would tie her to it. */
 static mv_err file_key(gop *x, uint64_t epoch, uint8_t F[32])
 {
     mv_group_keys *keys = NULL;
     uint8_t K[MV_GROUP_KEY_BYTES];
-    mv_err rc = mv_client_group_keys(x->c, x->group, &keys);
+    mv_err rc = mvc_group_keys_for(x->c, x->g, epoch, &keys);
     if (rc == MV_OK && (rc = mv_group_keys_at(keys, epoch, K)) != MV_OK)
         mvc_seterr(x->c, "you hold no group key for epoch %llu (you joined later without the history, or were removed)",
                    (unsigned long long)epoch);
