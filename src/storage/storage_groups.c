@@ -25,11 +25,20 @@
 /* Rosters: a fetched roster is trusted for ROSTER_TTL_MS, then fetched again, so a removal
  * reaches this server within that time; a signature claiming a newer epoch makes it fetch
  * at once, but not more often than ROSTER_MIN_REFETCH_MS (a forged epoch costs the hospital
- * nothing more). */
+ * nothing more). Anonymous peers choose the group ids, so what they can make this server ask
+ * the hospital is bounded: one fetch per group at a time (single flight: others use the
+ * roster held, or are told to retry), at most ROSTER_MAX_FETCHES fetches at once (503
+ * beyond), each given ROSTER_FETCH_TIMEOUT_MS (a slow hospital holds at most that many
+ * workers for that long), and a group the hospital does not know (404) or that has no roster
+ * yet (409) is remembered for ROSTER_NEG_TTL_MS in a table of its own, so that random ids
+ * never evict a real group's roster. */
 #define ROSTER_TTL_MS 2000u
 #define ROSTER_MIN_REFETCH_MS 250u
 #define ROSTER_SLOTS 64u
-#define ROSTER_FETCH_TIMEOUT_MS 5000L
+#define ROSTER_FETCH_TIMEOUT_MS 1000L
+#define ROSTER_MAX_FETCHES 4u
+#define ROSTER_NEG_SLOTS 256u
+#define ROSTER_NEG_TTL_MS 15000u
 #define ROSTER_MAX_BYTES ((size_t)256 << 10) /* MVG1 with 4096 members and 8 openers is ~132 KiB */
 /* Per-address limit of group operations: a burst of 60, then one every 100 ms. */
 #define LIMIT_SLOTS 4096u
@@ -51,6 +60,13 @@ typedef struct roster_entry {
     unsigned refs;  /* holders outside the table, plus 1 while in the table */
 } roster_entry;
 
+/* A group the hospital answered 404 or 409 for, until until_ms. */
+typedef struct roster_neg {
+    uint8_t g[16];
+    mv_err rc; /* MV_ERR_NOT_FOUND or MV_ERR_BAD_STATE */
+    uint64_t until_ms;
+} roster_neg;
+
 typedef struct replay_gen {
     uint8_t (*slot)[MV_GROUP_NONCE_BYTES];
     uint8_t *used;
@@ -64,6 +80,9 @@ struct storage_groups {
     atomic_uint verifying;
     unsigned max_verifying;
     roster_entry *rosters[ROSTER_SLOTS];
+    roster_neg neg[ROSTER_NEG_SLOTS];
+    uint8_t fetching[ROSTER_MAX_FETCHES][16]; /* groups whose roster is being fetched */
+    uint8_t fetching_used[ROSTER_MAX_FETCHES];
     replay_gen gen[2];        /* [0] current, [1] previous */
     uint64_t gen_index;       /* unix time / GEN_SECONDS of gen[0] */
     uint64_t hash_key;        /* random: slot positions are not the peer's to choose */
@@ -233,6 +252,8 @@ static mv_err roster_fetch(storage_srv *s, const uint8_t g[16], uint64_t epoch, 
         rc = c.rc;
     if (rc == MV_OK && c.status == 404)
         rc = MV_ERR_NOT_FOUND;
+    else if (rc == MV_OK && c.status == 409)
+        rc = MV_ERR_BAD_STATE; /* fewer than two members joined: no roster yet */
     else if (rc == MV_OK && c.status != 200)
         rc = MV_ERR_HTTP;
     if (rc == MV_OK && (rc = mv_roster_verify(c.response.ptr, c.response.len, s->cfg->hospital_pk, out)) != MV_OK)
@@ -262,45 +283,123 @@ static roster_entry **slot_of(storage_groups *gs, const uint8_t g[16])
     return oldest;
 }
 
+/* The negative answer remembered for g (MV_ERR_NOT_FOUND, MV_ERR_BAD_STATE), or MV_OK. */
+static mv_err neg_lookup_locked(const storage_groups *gs, const uint8_t g[16], uint64_t now)
+{
+    for (size_t i = 0; i < ROSTER_NEG_SLOTS; i++)
+        if (gs->neg[i].until_ms > now && memcmp(gs->neg[i].g, g, 16) == 0)
+            return gs->neg[i].rc;
+    return MV_OK;
+}
+
+/* Remembers rc for g, in place of the entry that expires first. */
+static void neg_put_locked(storage_groups *gs, const uint8_t g[16], mv_err rc, uint64_t now)
+{
+    roster_neg *n = &gs->neg[0];
+    for (size_t i = 0; i < ROSTER_NEG_SLOTS; i++) {
+        if (memcmp(gs->neg[i].g, g, 16) == 0) {
+            n = &gs->neg[i];
+            break;
+        }
+        if (gs->neg[i].until_ms < n->until_ms)
+            n = &gs->neg[i];
+    }
+    memcpy(n->g, g, 16);
+    n->rc = rc;
+    n->until_ms = now + ROSTER_NEG_TTL_MS;
+}
+
+/* Starts a fetch for g: its flight slot, or ROSTER_MAX_FETCHES if g is being fetched already
+ * (*same set) or every slot is taken. */
+static size_t flight_take_locked(storage_groups *gs, const uint8_t g[16], int *same)
+{
+    size_t free_slot = ROSTER_MAX_FETCHES;
+    *same = 0;
+    for (size_t i = 0; i < ROSTER_MAX_FETCHES; i++) {
+        if (gs->fetching_used[i] && memcmp(gs->fetching[i], g, 16) == 0) {
+            *same = 1;
+            return ROSTER_MAX_FETCHES;
+        }
+        if (!gs->fetching_used[i] && free_slot == ROSTER_MAX_FETCHES)
+            free_slot = i;
+    }
+    if (free_slot < ROSTER_MAX_FETCHES) {
+        memcpy(gs->fetching[free_slot], g, 16);
+        gs->fetching_used[free_slot] = 1;
+    }
+    return free_slot;
+}
+
 /* The current roster of g, fresh enough for a signature claiming want_epoch: from the table,
- * or fetched and verified. *out holds a reference (roster_release). */
+ * or fetched and verified. *out holds a reference (roster_release). Errors: MV_ERR_NOT_FOUND
+ * (no such group), MV_ERR_BAD_STATE (no roster yet), MV_ERR_BUSY (the fetch cap is reached,
+ * or g is being fetched and no roster of it is held: retry), a fetch error. */
 static mv_err roster_get(storage_srv *s, const uint8_t g[16], uint64_t want_epoch, roster_entry **out)
 {
     storage_groups *gs = s->groups;
     uint64_t now = mv_mono_ms();
-    roster_entry *e = NULL;
-    mv_err rc;
+    roster_entry *e = NULL, *held = NULL;
+    size_t flight = ROSTER_MAX_FETCHES;
+    int same = 0;
+    mv_err rc = MV_OK;
     pthread_mutex_lock(&gs->mu);
     roster_entry **slot = slot_of(gs, g);
     if (*slot && memcmp((*slot)->g, g, 16) == 0) {
-        uint64_t age = now - (*slot)->fetched_ms;
-        if (age < ROSTER_TTL_MS && (want_epoch <= (*slot)->roster.epoch || age < ROSTER_MIN_REFETCH_MS)) {
+        held = *slot;
+        uint64_t age = now - held->fetched_ms;
+        if (age < ROSTER_TTL_MS && (want_epoch <= held->roster.epoch || age < ROSTER_MIN_REFETCH_MS))
+            e = held;
+    } else {
+        rc = neg_lookup_locked(gs, g, now);
+    }
+    if (!e && rc == MV_OK && (flight = flight_take_locked(gs, g, &same)) == ROSTER_MAX_FETCHES) {
+        /* Somebody is fetching this group's roster now: the one held serves meanwhile (it is
+         * at most the fetch timeout past its time to live). */
+        if (same && held)
+            e = held;
+        else
+            rc = MV_ERR_BUSY;
+    }
+    if (e)
+        e->refs++;
+    pthread_mutex_unlock(&gs->mu);
+    if (e || rc != MV_OK) {
+        *out = e;
+        return rc;
+    }
+    if (!(e = mv_calloc(1, sizeof *e)))
+        rc = MV_ERR_NOMEM;
+    else if ((rc = roster_fetch(s, g, 0, &e->roster)) == MV_OK)
+        rc = mv_roster_ring(&e->roster, &e->ring);
+    pthread_mutex_lock(&gs->mu);
+    gs->fetching_used[flight] = 0;
+    if (rc == MV_ERR_NOT_FOUND || rc == MV_ERR_BAD_STATE)
+        neg_put_locked(gs, g, rc, mv_mono_ms());
+    if (rc == MV_OK) {
+        memcpy(e->g, g, 16);
+        e->fetched_ms = mv_mono_ms();
+        e->refs = 2; /* the table's and the caller's */
+        slot = slot_of(gs, g);
+        if (*slot && memcmp((*slot)->g, g, 16) == 0 && (*slot)->roster.epoch > e->roster.epoch) {
+            /* An older roster than the one held (a lagging or replayed answer): an epoch
+             * never goes back, so the held one stays and serves. */
+            roster_release_locked(e);
+            roster_release_locked(e);
             e = *slot;
             e->refs++;
+        } else {
+            roster_release_locked(*slot);
+            *slot = e;
         }
     }
     pthread_mutex_unlock(&gs->mu);
-    if (e) {
-        *out = e;
-        return MV_OK;
-    }
-    if (!(e = mv_calloc(1, sizeof *e)))
-        return MV_ERR_NOMEM;
-    memcpy(e->g, g, 16);
-    if ((rc = roster_fetch(s, g, 0, &e->roster)) != MV_OK || (rc = mv_roster_ring(&e->roster, &e->ring)) != MV_OK) {
+    if (rc != MV_OK && e) {
         mv_roster_clear(&e->roster);
         mv_free(e);
-        return rc;
+        e = NULL;
     }
-    e->fetched_ms = mv_mono_ms();
-    e->refs = 2; /* the table's and the caller's */
-    pthread_mutex_lock(&gs->mu);
-    slot = slot_of(gs, g);
-    roster_release_locked(*slot);
-    *slot = e;
-    pthread_mutex_unlock(&gs->mu);
     *out = e;
-    return MV_OK;
+    return rc;
 }
 
 static void roster_release(storage_srv *s, roster_entry *e)
@@ -399,10 +498,11 @@ static void set_retry_after(mv_http_response *resp, uint64_t seconds)
         mv_http_respond_json_error(resp, 500, "internal error");
 }
 
-/* The checks that cost no signature verification, then the verification itself (under the
- * concurrency cap). Returns 1 when the operation is admitted; otherwise it has answered. */
-static int admit(storage_srv *s, const uint8_t g[16], const mv_group_op_frame *f, const uint8_t *msg,
-                 mv_http_response *resp)
+/* The checks that cost neither hashing the payload nor a signature verification: time,
+ * epoch, nonce, the roster. Returns 1 with *e (a reference) when they pass; otherwise it has
+ * answered. */
+static int precheck(storage_srv *s, const uint8_t g[16], const mv_group_op_frame *f, mv_http_response *resp,
+                    roster_entry **out)
 {
     storage_groups *gs = s->groups;
     uint64_t now = (uint64_t)time(NULL), skew = s->cfg->skew_seconds;
@@ -422,10 +522,15 @@ static int admit(storage_srv *s, const uint8_t g[16], const mv_group_op_frame *f
         return 0;
     }
     if ((rc = roster_get(s, g, f->epoch, &e)) != MV_OK) {
-        if (rc == MV_ERR_NOT_FOUND)
+        if (rc == MV_ERR_NOT_FOUND) {
             refuse(s, f->op, "no_group", resp, 404, "no such group at the hospital");
-        else
-            refuse(s, f->op, "roster_unavailable", resp, 503, "the group's roster is unavailable; retry");
+        } else if (rc == MV_ERR_BAD_STATE) {
+            refuse(s, f->op, "no_roster", resp, 409, "the group has no roster yet (fewer than 2 joined members)");
+        } else {
+            refuse(s, f->op, rc == MV_ERR_BUSY ? "busy" : "roster_unavailable", resp, 503,
+                   "the group's roster is unavailable; retry");
+            set_retry_after(resp, 1);
+        }
         return 0;
     }
     if (f->epoch > e->roster.epoch) {
@@ -443,6 +548,17 @@ static int admit(storage_srv *s, const uint8_t g[16], const mv_group_op_frame *f
         refuse(s, f->op, "stale_roster", resp, 409, m);
         return 0;
     }
+    *out = e;
+    return 1;
+}
+
+/* The signature over msg under e's ring (under the concurrency cap), then the nonce is
+ * remembered. Releases e. Returns 1 when the operation is admitted; otherwise it has answered. */
+static int admit(storage_srv *s, roster_entry *e, const mv_group_op_frame *f, const uint8_t *msg,
+                 mv_http_response *resp)
+{
+    storage_groups *gs = s->groups;
+    mv_err rc;
     if (atomic_fetch_add(&gs->verifying, 1) >= gs->max_verifying) {
         atomic_fetch_sub(&gs->verifying, 1);
         roster_release(s, e);
@@ -477,6 +593,7 @@ void storage_handle_group_ops(storage_srv *s, const char *arg, const mv_http_req
     uint64_t retry = 0;
     mv_group_op_frame f;
     mv_group_content content;
+    roster_entry *e = NULL;
     const char *what = "";
     char m[128];
     mv_err rc;
@@ -495,12 +612,6 @@ void storage_handle_group_ops(storage_srv *s, const char *arg, const mv_http_req
         return;
     }
     memset(&content, 0, sizeof content);
-    if ((f.op == MV_GROUP_OP_PUT || f.op == MV_GROUP_OP_MODIFY) &&
-        mv_group_content_decode(f.payload, f.payload_len, 1, &content, &what) != MV_OK) {
-        snprintf(m, sizeof m, "malformed MVGC payload: %s", what);
-        refuse(s, f.op, "malformed", resp, 400, m);
-        return;
-    }
     if (f.op != MV_GROUP_OP_PUT && f.op != MV_GROUP_OP_MODIFY && f.payload_len) {
         refuse(s, f.op, "malformed", resp, 400, "only put and modify carry a payload");
         return;
@@ -513,12 +624,24 @@ void storage_handle_group_ops(storage_srv *s, const char *arg, const mv_http_req
         refuse(s, f.op, "malformed", resp, 400, "a delete carries a link proof, other operations none");
         return;
     }
+    /* Time, nonce and roster first: hashing a 32 MiB payload (and checking its tags) is the
+     * cost an anonymous peer could otherwise impose with stale or replayed operations. */
+    if (!precheck(s, g, &f, resp, &e))
+        return;
+    if ((f.op == MV_GROUP_OP_PUT || f.op == MV_GROUP_OP_MODIFY) &&
+        mv_group_content_decode(f.payload, f.payload_len, 1, &content, &what) != MV_OK) {
+        roster_release(s, e);
+        snprintf(m, sizeof m, "malformed MVGC payload: %s", what);
+        refuse(s, f.op, "malformed", resp, 400, m);
+        return;
+    }
     if ((rc = mv_sha256(body_hash, f.payload, f.payload_len)) != MV_OK) {
+        roster_release(s, e);
         refuse(s, f.op, "error", resp, 500, "internal error");
         return;
     }
     mv_group_op_msg(g, f.epoch, (enum mv_group_op)f.op, f.record_id, f.version, f.timestamp, f.nonce, body_hash, msg);
-    if (!admit(s, g, &f, msg, resp))
+    if (!admit(s, e, &f, msg, resp))
         return;
     switch ((enum mv_group_op)f.op) {
     case MV_GROUP_OP_PUT:

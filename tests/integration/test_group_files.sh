@@ -135,6 +135,17 @@ op bob epoch $((E - 1)) > "$TMP/stale.out"
 grep -q '^409 .*stale roster' "$TMP/stale.out" || fail "a stale-epoch signature: $(cat "$TMP/stale.out")"
 pass "bit-flipped, replayed, out-of-time and stale-epoch operations are refused"
 
+# Group ids are the peer's to choose: 12 operations at once for a group the hospital does not
+# know make the storage server ask the hospital once (one fetch per group at a time, the 404
+# remembered), and each is answered 404 or 503.
+op bob unknown 12 > "$TMP/unknown.out"
+UG=$(sed -n 1p "$TMP/unknown.out")
+[ "$(tail -n +2 "$TMP/unknown.out" | grep -cE '^(404|503) ')" -eq 12 ] || fail "operations for an unknown group: $(cat "$TMP/unknown.out")"
+op bob unknown 1 > /dev/null # another id: the answers above are all in
+N_FETCH=$(grep -c "\"action\":\"GET /v1/groups/$UG/roster\"" "$TMP/mv/hospital/audit/audit.log" || true)
+[ "$N_FETCH" -eq 1 ] || fail "12 operations for an unknown group made $N_FETCH roster fetches"
+pass "operations for an unknown group cost the hospital one roster fetch"
+
 # Delete: not by another member, by the owner, by the manager.
 g "$TMP/bob" rm --group ward "$ID" 2> "$TMP/rm.err" && fail "bob deleted alice's record"
 op bob delete "$ID" 3 > "$TMP/del.out"
