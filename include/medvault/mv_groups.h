@@ -49,8 +49,9 @@ MV_API mv_err mv_client_group_id(mv_client *c, const char *group, uint8_t id[sta
  * MV_ERR_NOT_FOUND (an opener is unknown), network/HTTP errors. */
 MV_API mv_err mv_client_group_create(mv_client *c, const char *name, const uint8_t *openers, size_t n_openers,
                                      uint8_t *id) __attribute__((warn_unused_result));
-/* Invites users[0..n) (sign keys, 1 <= n <= 256) to group (admins only); history 0: they may
- * read only epochs from the next one on. *added (may be NULL) = how many were not yet invited
+/* Invites users[0..n) (sign keys, 1 <= n <= 256) to group (admins only). history 1: they may
+ * read every epoch; 0: only from the epoch of their join on; -1: the hospital's default, 1 for
+ * a user never in the group and 0 for a removed member added again. *added (may be NULL) = how many were not yet invited
  * or members. Errors: MV_ERR_NOT_FOUND (group or user), MV_ERR_FORBIDDEN, network/HTTP errors. */
 MV_API mv_err mv_client_group_add(mv_client *c, const char *group, const uint8_t *users, size_t n, int history,
                                   size_t *added) __attribute__((warn_unused_result));
@@ -84,7 +85,8 @@ MV_API mv_err mv_client_group_roster(mv_client *c, const char *group, uint64_t e
     __attribute__((warn_unused_result));
 
 /* The group keys a member holds: for each key chain she may read, the key of the last epoch
- * of it she may read. Opaque; free with mv_group_keys_free (wipes). */
+ * of it she may read; and the group's dedup secret of the current generation. Opaque; free
+ * with mv_group_keys_free (wipes). */
 typedef struct mv_group_keys mv_group_keys;
 /* Fetches and unseals the caller's key ranges of group (she must be an active member).
  * Errors: MV_ERR_FORBIDDEN (removed or never joined), MV_ERR_BAD_STATE (no epoch yet),
@@ -98,6 +100,13 @@ MV_API uint64_t mv_group_keys_first(const mv_group_keys *k);
 /* K_epoch, by key regression from the range holding epoch. Errors: MV_ERR_FORBIDDEN (epoch is
  * outside every range: before she may read, or newer than she holds), MV_ERR_INVAL. */
 MV_API mv_err mv_group_keys_at(const mv_group_keys *k, uint64_t epoch, uint8_t out[static MV_GROUP_KEY_BYTES])
+    __attribute__((warn_unused_result));
+/* The group's dedup secret (32 bytes into out; the caller wipes it) and *generation (may be
+ * NULL) its generation: 1 at the group's creation, the next at every removal, suspension or
+ * revocation of a member who had joined, never at a join. From it a member derives the
+ * group's dedup token key and block MLE key base on her own machine, with no hospital call per
+ * operation (docs/groups.md "Dedup secret"). Errors: MV_ERR_INVAL. */
+MV_API mv_err mv_group_keys_dedup_secret(const mv_group_keys *k, uint8_t out[32], uint64_t *generation)
     __attribute__((warn_unused_result));
 MV_API void mv_group_keys_free(mv_group_keys *k);
 

@@ -22,9 +22,11 @@ static const char create_usage[] =
     "opener; without --openers you are the only opener. Nobody holds the opener key whole.\n"
     "NAME: 1-64 characters of [A-Za-z0-9_.-].\n" CLI_COMMON_HELP;
 static const char add_usage[] =
-    "usage: medvault group add GROUP USER... [--no-history] [--json]\n\n"
+    "usage: medvault group add GROUP USER... [--history | --no-history] [--json]\n\n"
     "Invites users (names or 64-hex sign keys; admins only); each joins with `group join`.\n"
-    "--no-history: they may read only what the group writes from the next epoch on.\n" CLI_COMMON_HELP;
+    "--history: they may read everything the group wrote (the default for a new member).\n"
+    "--no-history: they may read only what the group writes from their join on (the default\n"
+    "for a removed member added again).\n" CLI_COMMON_HELP;
 static const char remove_usage[] =
     "usage: medvault group remove GROUP USER [--json]\n\n"
     "Removes a member (admins only): a new epoch without her, her ring key on the group's\n"
@@ -40,7 +42,8 @@ static const char key_usage[] =
     "usage: medvault group key GROUP [--epoch E] [--json]\n\n"
     "Fetches your group keys (members only) and prints the epochs you may read and the\n"
     "fingerprint of epoch E's key (default: the newest), never the key: two members holding the\n"
-    "same key see the same fingerprint.\n" CLI_COMMON_HELP;
+    "same key see the same fingerprint. The same for the group's dedup secret, with its\n"
+    "generation.\n" CLI_COMMON_HELP;
 static const char ls_usage[] =
     "usage: medvault group ls [--json]\n\n"
     "Lists your groups (an admin: every group).\n" CLI_COMMON_HELP;
@@ -137,13 +140,19 @@ static int group_add(int argc, char **argv)
     mv_client *cl = NULL;
     uint8_t *users = NULL;
     size_t added = 0;
-    int history = 1, m = 0;
-    /* --no-history is a flag, which wf_parse does not take: it is taken out first. */
+    int history = -1, m = 0; /* -1: the hospital's default */
+    /* --history and --no-history are flags, which wf_parse does not take: taken out first. */
     for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--no-history"))
-            history = 0;
-        else
+        if (!strcmp(argv[i], "--no-history") || !strcmp(argv[i], "--history")) {
+            int h = argv[i][2] == 'h';
+            if (history >= 0 && history != h) {
+                cli_err("--history and --no-history contradict each other");
+                return CLI_USAGE;
+            }
+            history = h;
+        } else {
             argv[m++] = argv[i];
+        }
     }
     argc = m;
     int r = start(argc, argv, add_usage, NULL, 0, 2, 1, &o, &cl);
@@ -175,11 +184,12 @@ static int group_add(int argc, char **argv)
         mv_jw w;
         cli_json_begin(&w, &b);
         mv_jw_ku64(&w, "added", added);
-        mv_jw_kbool(&w, "history", history);
+        if (history >= 0)
+            mv_jw_kbool(&w, "history", history);
         r = cli_json_end(&w, &b);
     } else {
         printf("invited %zu user%s to %s%s\n", added, added == 1 ? "" : "s", group,
-               history ? "" : " (without history)");
+               history == 0 ? " (without history)" : history == 1 ? " (with history)" : "");
     }
 out:
     mv_free(users);
@@ -330,9 +340,9 @@ static int group_key(int argc, char **argv)
     wf_opts o;
     mv_client *cl = NULL;
     mv_group_keys *k = NULL;
-    uint64_t epoch = 0;
-    uint8_t key[MV_GROUP_KEY_BYTES], fp[16];
-    char hex[33];
+    uint64_t epoch = 0, gen = 0;
+    uint8_t key[MV_GROUP_KEY_BYTES], fp[16], dfp[16];
+    char hex[33], dhex[33];
     int r = start(argc, argv, key_usage, own, 1, 1, 0, &o, &cl);
     if (r >= 0)
         return r;
@@ -355,8 +365,12 @@ static int group_key(int argc, char **argv)
         goto out;
     }
     rc = key_fingerprint(key, fp);
+    /* The dedup secret is fingerprinted like a key (same domain: both are 32-byte secrets). */
+    if (rc == MV_OK && (rc = mv_group_keys_dedup_secret(k, key, &gen)) == MV_OK)
+        rc = key_fingerprint(key, dfp);
     mv_wipe(key, sizeof key);
-    if (rc != MV_OK || mv_hex_encode(hex, sizeof hex, fp, sizeof fp) != MV_OK) {
+    if (rc != MV_OK || mv_hex_encode(hex, sizeof hex, fp, sizeof fp) != MV_OK ||
+        mv_hex_encode(dhex, sizeof dhex, dfp, sizeof dfp) != MV_OK) {
         r = CLI_FAIL;
         goto out;
     }
@@ -369,11 +383,14 @@ static int group_key(int argc, char **argv)
         mv_jw_ku64(&w, "first_epoch", mv_group_keys_first(k));
         mv_jw_ku64(&w, "key_epoch", epoch);
         mv_jw_kstr(&w, "fingerprint", hex);
+        mv_jw_ku64(&w, "dedup_generation", gen);
+        mv_jw_kstr(&w, "dedup_fingerprint", dhex);
         r = cli_json_end(&w, &b);
     } else {
-        printf("epochs %llu to %llu; the key of epoch %llu has fingerprint %s\n",
+        printf("epochs %llu to %llu; the key of epoch %llu has fingerprint %s; dedup secret generation %llu "
+               "has fingerprint %s\n",
                (unsigned long long)mv_group_keys_first(k), (unsigned long long)mv_group_keys_epoch(k),
-               (unsigned long long)epoch, hex);
+               (unsigned long long)epoch, hex, (unsigned long long)gen, dhex);
     }
 out:
     mv_group_keys_free(k);

@@ -29,6 +29,8 @@ struct mv_group_keys {
     size_t n;
     uint64_t *first, *last; /* per range */
     uint8_t *keys;          /* n * 32, secure memory: K_last of each range */
+    uint8_t *dedup;         /* 32, secure memory: the group's dedup secret */
+    uint64_t dedup_gen;     /* its generation */
 };
 
 /* ---------- plumbing ---------- */
@@ -348,7 +350,10 @@ mv_err mv_client_group_add(mv_client *c, const char *group, const uint8_t *users
     for (size_t i = 0; i < n; i++)
         mv_jw_hex(&w, users + 32 * i, 32);
     mv_jw_arr_end(&w);
-    mv_jw_kbool(&w, "history", history != 0);
+    /* Without "history" the hospital decides: with it for a new member, without it for one
+     * removed and added again. */
+    if (history >= 0)
+        mv_jw_kbool(&w, "history", history != 0);
     mv_err rc = body_end(&w);
     if (rc == MV_OK)
         rc = call_json(c, "POST", group, "/members", &body, &root);
@@ -488,6 +493,7 @@ void mv_group_keys_free(mv_group_keys *k)
     if (!k)
         return;
     mv_secure_free(k->keys); /* wipes */
+    mv_secure_free(k->dedup);
     mv_free(k->first);
     mv_free(k->last);
     mv_free(k);
@@ -501,6 +507,16 @@ uint64_t mv_group_keys_epoch(const mv_group_keys *k)
 uint64_t mv_group_keys_first(const mv_group_keys *k)
 {
     return k && k->n ? k->first[0] : 0;
+}
+
+mv_err mv_group_keys_dedup_secret(const mv_group_keys *k, uint8_t out[32], uint64_t *generation)
+{
+    if (!k || !out || !k->dedup)
+        return MV_ERR_INVAL;
+    memcpy(out, k->dedup, 32);
+    if (generation)
+        *generation = k->dedup_gen;
+    return MV_OK;
 }
 
 mv_err mv_group_keys_at(const mv_group_keys *k, uint64_t epoch, uint8_t out[static MV_GROUP_KEY_BYTES])
@@ -528,7 +544,7 @@ static mv_err keys_parse(mv_client *c, const uint8_t *json, size_t len, mv_group
     if (mv_json_type_of(arr) != MV_JSON_ARRAY || n == 0 || n > 4096)
         goto out;
     if (!(k = mv_calloc(1, sizeof *k)) || !(k->first = mv_mallocarray(n, 8)) || !(k->last = mv_mallocarray(n, 8)) ||
-        !(k->keys = mv_secure_alloc(32 * n))) {
+        !(k->keys = mv_secure_alloc(32 * n)) || !(k->dedup = mv_secure_alloc(32))) {
         rc = MV_ERR_NOMEM;
         goto out;
     }
@@ -543,6 +559,12 @@ static mv_err keys_parse(mv_client *c, const uint8_t *json, size_t len, mv_group
             goto out;
         k->n++;
     }
+    const mv_json *dd = mv_json_get(root, "dedup");
+    if (mv_json_get_u64(dd, "generation", &k->dedup_gen) != MV_OK || k->dedup_gen == 0 ||
+        mv_json_get_hex(dd, "sealed", sealed, sizeof sealed) != MV_OK ||
+        mv_box_seal_open(k->dedup, sealed, sizeof sealed, mv_identity_box_pk(c->id), mv_identity_box_sk(c->id)) !=
+            MV_OK)
+        goto out;
     rc = MV_OK;
     *out = k;
     k = NULL;

@@ -6,7 +6,8 @@
  * possession bound to the group and their own user key; every membership change issues a new
  * epoch in the same registry transaction; a removed or never-joined user receives no group key
  * and no token; the key chain seeds and the token key never leave DIR/privileges, and only the
- * chain key of an epoch a member may read leaves, sealed to her X25519 key. */
+ * chain key of an epoch a member may read, and the dedup secret of the current generation,
+ * leave, sealed to her X25519 key. */
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -59,17 +60,29 @@ static int path_group(struct hosp *h, const mv_http_request *req, mv_http_respon
     return 0;
 }
 
-/* DIR/privileges/group-<id>-chain-<start>.key or group-<id>-tokens.key (chain_start 0). */
-static mv_err group_key(struct hosp *h, const uint8_t gid[16], uint64_t chain_start, int create, uint8_t key[32])
+/* The group's secrets in DIR/privileges, written atomically before anything refers to them. */
+typedef enum { GK_CHAIN, GK_TOKENS, GK_DEDUP } group_key_kind;
+
+/* group-<id>-chain-<start>.key (the seed of the key chain starting at epoch n),
+ * group-<id>-tokens.key (n unused) or group-<id>-dedup-<n>.key (dedup secret generation n). */
+static mv_err group_key(struct hosp *h, const uint8_t gid[16], group_key_kind kind, uint64_t n, int create,
+                        uint8_t key[32])
 {
     char hex[33], fname[96];
     mv_err rc = mv_hex_encode(hex, sizeof hex, gid, 16);
     if (rc != MV_OK)
         return rc;
-    if (chain_start)
-        snprintf(fname, sizeof fname, "group-%s-chain-%llu.key", hex, (unsigned long long)chain_start);
-    else
+    switch (kind) {
+    case GK_CHAIN:
+        snprintf(fname, sizeof fname, "group-%s-chain-%llu.key", hex, (unsigned long long)n);
+        break;
+    case GK_TOKENS:
         snprintf(fname, sizeof fname, "group-%s-tokens.key", hex);
+        break;
+    case GK_DEDUP:
+        snprintf(fname, sizeof fname, "group-%s-dedup-%llu.key", hex, (unsigned long long)n);
+        break;
+    }
     return hosp_key_file(h, fname, create, key, NULL);
 }
 
@@ -86,15 +99,17 @@ static int is_opener(struct hosp *h, const registry_group *g, const hosp_caller 
     return registry_group_opener(h->reg, g->id, c->user.id, &idx, sealed) == MV_OK;
 }
 
-/* The roster of e signed with the hospital key (registry_epoch_fn): ctx is the struct hosp. */
-static mv_err sign_epoch(void *ctx, const registry_epoch *e, mv_buf *out, uint8_t hash[32])
+mv_err hosp_group_sign_epoch(void *ctx, const registry_epoch *e, mv_buf *out, uint8_t hash[32])
 {
     struct hosp *h = ctx;
     uint8_t seed[32];
     mv_roster r, parsed;
     mv_ring ring;
-    /* A new chain's seed exists before any epoch of it is committed. */
-    mv_err rc = group_key(h, e->g->gid, e->chain_start, 1, seed);
+    /* A new chain's seed and a new dedup secret exist before any epoch using them is
+     * committed: a crash in between leaves an unused file, which the retry takes over. */
+    mv_err rc = group_key(h, e->g->gid, GK_CHAIN, e->chain_start, 1, seed);
+    if (rc == MV_OK)
+        rc = group_key(h, e->g->gid, GK_DEDUP, e->dedup_gen, 1, seed);
     mv_wipe(seed, sizeof seed);
     if (rc != MV_OK || e->n_members < MV_RING_MIN_MEMBERS)
         return rc;
@@ -222,9 +237,10 @@ void hosp_groups_create(struct hosp *h, const mv_http_request *req, mv_http_resp
         goto out;
     }
     mv_err rc = mv_random_bytes(g.gid, sizeof g.gid);
-    /* Both keys exist before the group does: a crash in between leaves unused files only. */
-    if (rc == MV_OK && (rc = group_key(h, g.gid, 0, 1, key)) == MV_OK)
-        rc = group_key(h, g.gid, 1, 1, key);
+    /* Its keys exist before the group does: a crash in between leaves unused files only. */
+    if (rc == MV_OK && (rc = group_key(h, g.gid, GK_TOKENS, 0, 1, key)) == MV_OK &&
+        (rc = group_key(h, g.gid, GK_CHAIN, 1, 1, key)) == MV_OK)
+        rc = group_key(h, g.gid, GK_DEDUP, 1, 1, key);
     mv_wipe(key, sizeof key);
     if (rc == MV_OK)
         rc = registry_group_create(h->reg, &g, openers, sealed, caller->user.id, (uint64_t)time(NULL), &why);
@@ -292,7 +308,8 @@ void hosp_groups_get(struct hosp *h, const mv_http_request *req, mv_http_respons
 
 /* ---------- POST /v1/groups/{g}/members, DELETE /v1/groups/{g}/members/{user} ---------- */
 
-/* {"users":[64 hex...], "history":bool (default true)}. */
+/* {"users":[64 hex...], "history":bool}: without history, a user never in the group gets
+ * history and a removed member added again does not (registry_group_add). */
 void hosp_groups_add(struct hosp *h, const mv_http_request *req, mv_http_response *resp, const hosp_caller *caller,
                      const char *param)
 {
@@ -300,7 +317,7 @@ void hosp_groups_add(struct hosp *h, const mv_http_request *req, mv_http_respons
     mv_json *root = NULL;
     uint8_t *users = NULL;
     size_t added = 0;
-    int history = 1;
+    int history = -1;
     const char *why = NULL;
     mv_buf b;
     (void)param;
@@ -332,7 +349,8 @@ void hosp_groups_add(struct hosp *h, const mv_http_request *req, mv_http_respons
     mv_jw_obj(&w);
     mv_jw_ku64(&w, "added", added);
     mv_jw_ku64(&w, "epoch", g.epoch);
-    mv_jw_kbool(&w, "history", history);
+    if (history >= 0)
+        mv_jw_kbool(&w, "history", history);
     mv_jw_obj_end(&w);
     mv_http_respond_built(resp, mv_jw_finish(&w), 200, &b);
 out:
@@ -377,7 +395,7 @@ void hosp_groups_remove(struct hosp *h, const mv_http_request *req, mv_http_resp
     if (path_group(h, req, resp, &g) ||
         key_param(param, resp, user, "expected /v1/groups/{group}/members/<64 hex digits of a sign key>"))
         return;
-    mv_err rc = registry_group_remove(h->reg, g.id, user, caller->user.id, (uint64_t)time(NULL), sign_epoch, h, &epoch,
+    mv_err rc = registry_group_remove(h->reg, g.id, user, caller->user.id, (uint64_t)time(NULL), hosp_group_sign_epoch, h, &epoch,
                                       &why);
     if (rc != MV_OK) {
         respond_change_err(resp, rc, why);
@@ -413,7 +431,7 @@ void hosp_groups_join(struct hosp *h, const mv_http_request *req, mv_http_respon
         mv_http_respond_json_error(resp, 400, "the proof of possession of the ring key does not verify");
         goto out;
     }
-    mv_err rc = registry_group_join(h->reg, g.id, caller->user.id, pk, (uint64_t)time(NULL), sign_epoch, h, &epoch, &why);
+    mv_err rc = registry_group_join(h->reg, g.id, caller->user.id, pk, (uint64_t)time(NULL), hosp_group_sign_epoch, h, &epoch, &why);
     if (rc != MV_OK) {
         respond_change_err(resp, rc, why);
         goto out;
@@ -490,15 +508,19 @@ void hosp_groups_revocations(struct hosp *h, const mv_http_request *req, mv_http
 
 /* ---------- GET /v1/groups/{g}/key ---------- */
 
-/* {"group":hex,"epoch":E,"ranges":[{"first_epoch","last_epoch","sealed":hex}...]}: for each
- * chain the caller may read, the key of its last epoch she may read, sealed to her X25519
- * key; older epochs of the chain she derives by regression, newer ones she cannot. */
+/* {"group":hex,"epoch":E,"ranges":[{"first_epoch","last_epoch","sealed":hex}...],
+ * "dedup":{"generation":G,"sealed":hex}}: for each chain the caller may read, the key of its
+ * last epoch she may read, sealed to her X25519 key (older epochs of the chain she derives by
+ * regression, newer ones she cannot); and the group's dedup secret of the current generation,
+ * sealed the same way, with which she makes the group's dedup tokens and block keys herself
+ * until the next removal (docs/decisions/0012). */
 void hosp_groups_key(struct hosp *h, const mv_http_request *req, mv_http_response *resp, const hosp_caller *caller,
                      const char *param)
 {
     registry_group g;
     registry_key_range *ranges = NULL;
     size_t n = 0;
+    uint64_t gen = 0;
     uint8_t seed[32], k[MV_GROUP_KEY_BYTES], sealed[SEALED_KEY_BYTES];
     mv_buf b;
     (void)param;
@@ -510,7 +532,7 @@ void hosp_groups_key(struct hosp *h, const mv_http_request *req, mv_http_respons
         goto out;
     }
     mv_err rc = registry_group_key_ranges(h->reg, g.id, caller->user.id, (uint64_t)time(NULL), ranges,
-                                          REGISTRY_GROUP_MAX_RANGES, &n);
+                                          REGISTRY_GROUP_MAX_RANGES, &n, &gen);
     if (rc == MV_ERR_FORBIDDEN) {
         mv_http_respond_json_error(resp, 403, "only a member who has joined (and was not removed) gets the group key");
         goto out;
@@ -531,7 +553,7 @@ void hosp_groups_key(struct hosp *h, const mv_http_request *req, mv_http_respons
     mv_jw_key(&w, "ranges");
     mv_jw_arr(&w);
     for (size_t i = 0; i < n && rc == MV_OK; i++) {
-        if ((rc = group_key(h, g.gid, ranges[i].chain_start, 0, seed)) == MV_OK &&
+        if ((rc = group_key(h, g.gid, GK_CHAIN, ranges[i].chain_start, 0, seed)) == MV_OK &&
             (rc = mv_group_key_at(seed, ranges[i].last, k)) == MV_OK &&
             (rc = mv_box_seal(sealed, k, sizeof k, caller->user.box_pk)) == MV_OK) {
             mv_jw_obj(&w);
@@ -544,6 +566,17 @@ void hosp_groups_key(struct hosp *h, const mv_http_request *req, mv_http_respons
         mv_wipe(k, sizeof k);
     }
     mv_jw_arr_end(&w);
+    _Static_assert(MV_GROUP_KEY_BYTES == 32, "the dedup secret is sealed like a chain key");
+    /* Generation 1 of a group made before dedup secrets existed is made on first use. */
+    if (rc == MV_OK && (rc = group_key(h, g.gid, GK_DEDUP, gen, gen == 1, k)) == MV_OK &&
+        (rc = mv_box_seal(sealed, k, sizeof k, caller->user.box_pk)) == MV_OK) {
+        mv_jw_key(&w, "dedup");
+        mv_jw_obj(&w);
+        mv_jw_ku64(&w, "generation", gen);
+        mv_jw_khex(&w, "sealed", sealed, sizeof sealed);
+        mv_jw_obj_end(&w);
+    }
+    mv_wipe(k, sizeof k);
     mv_jw_obj_end(&w);
     if (rc == MV_OK)
         rc = mv_jw_finish(&w);
@@ -578,7 +611,7 @@ void hosp_groups_tokens(struct hosp *h, const mv_http_request *req, mv_http_resp
     size_t n = 0;
     if (hosp_tags_parse(req, resp, &root, &tags, &n))
         goto out;
-    mv_err rc = group_key(h, g.gid, 0, 0, key);
+    mv_err rc = group_key(h, g.gid, GK_TOKENS, 0, 0, key);
     if (rc == MV_OK)
         rc = mv_hex_encode(label, sizeof label, g.gid, 16);
     if (rc != MV_OK) {

@@ -95,6 +95,11 @@ int hosp_opt_str(const mv_json *root, const char *key, mv_http_response *resp, c
 mv_err hosp_key_file(struct hosp *h, const char *fname, int create, uint8_t key[32], int *created)
     __attribute__((warn_unused_result));
 
+/* registry_epoch_fn of the hospital (ctx: the struct hosp): signs e's roster with the hospital
+ * key and creates the key chain seed and the dedup secret e needs (hospital_groups.c). */
+mv_err hosp_group_sign_epoch(void *ctx, const registry_epoch *e, mv_buf *out, uint8_t hash[32])
+    __attribute__((warn_unused_result));
+
 /* The tags of a token request body {"tags":[64 hex...], ...} (at most MV_HOSPITAL_MAX_TAGS)
  * into *tags (n*32 bytes, mv_free) and the parsed body into *root (caller frees); answers
  * 400/413/503 and returns 1 if the body is not one. */

@@ -227,7 +227,8 @@ void hosp_users_status(struct hosp *h, const mv_http_request *req, mv_http_respo
         mv_http_respond_json_error(resp, 503, "out of memory");
         goto out;
     }
-    mv_err rc = registry_user_set_status(h->reg, pk, status, (uint64_t)time(NULL), u, &why);
+    mv_err rc = registry_user_set_status_groups(h->reg, pk, status, (uint64_t)time(NULL), hosp_group_sign_epoch, h, u,
+                                                &why);
     if (rc != MV_OK) {
         hosp_respond_err(resp, rc, why);
         goto out;

@@ -640,6 +640,12 @@ mv_err registry_user_find(registry *r, const char *s, registry_user *out)
 mv_err registry_user_set_status(registry *r, const uint8_t pk[32], const char *status, uint64_t now,
                                 registry_user *out, const char **why)
 {
+    return registry_user_set_status_groups(r, pk, status, now, NULL, NULL, out, why);
+}
+
+mv_err registry_user_set_status_groups(registry *r, const uint8_t pk[32], const char *status, uint64_t now,
+                                       registry_epoch_fn fn, void *ctx, registry_user *out, const char **why)
+{
     registry_user u;
     sqlite3_stmt *st = NULL;
     if (!r || !pk || !out)
@@ -675,6 +681,10 @@ mv_err registry_user_set_status(registry *r, const uint8_t pk[32], const char *s
     sqlite3_finalize(st);
     if (rc == MV_OK)
         rc = exec_fixed(r, "UPDATE revocation_state SET serial = serial + 1 WHERE one = 1");
+    /* A suspended or revoked user must lose her anonymous write access at once: the storage
+     * server checks only the roster and the group's revocation list, never her status. */
+    if (rc == MV_OK && (!strcmp(status, "suspended") || !strcmp(status, "revoked")))
+        rc = registry_groups_drop_user(r, u.id, now, fn, ctx, why);
 done:
     if (rc == MV_OK)
         rc = registry_user_by_pk(r, pk, out);

@@ -138,8 +138,10 @@ mv_err registry_user_get(registry *r, const uint8_t pk[32], registry_user *out) 
  * MV_ERR_INVAL (neither form). */
 mv_err registry_user_find(registry *r, const char *key_or_mrn, registry_user *out) __attribute__((warn_unused_result));
 /* Sets a user's status (pending|active|suspended|revoked); a real change bumps the revocation
- * serial in the same transaction. Errors: MV_ERR_INVAL (status), MV_ERR_NOT_FOUND, MV_ERR_BAD_STATE
- * (leaving revoked, or back to pending). *out receives the user after the change. */
+ * serial in the same transaction. Suspending or revoking a member of a group needs an epoch
+ * signer: see registry_user_set_status_groups (groups section). Errors: MV_ERR_INVAL (status,
+ * or she has joined a group), MV_ERR_NOT_FOUND, MV_ERR_BAD_STATE (leaving revoked, or back to
+ * pending). *out receives the user after the change. */
 mv_err registry_user_set_status(registry *r, const uint8_t pk[32], const char *status, uint64_t now,
                                 registry_user *out, const char **why) __attribute__((warn_unused_result));
 /* Updates email/phone/about (NULL = unchanged; each <= REGISTRY_TEXT_MAX, no control chars). */
@@ -417,6 +419,7 @@ typedef struct registry_group {
     uint8_t ek[32];
     unsigned t, n;
     uint8_t ek_shares[REGISTRY_GROUP_MAX_OPENERS][32];
+    uint64_t dedup_gen; /* generation of the dedup secret in force (1 at creation) */
 } registry_group;
 
 typedef struct registry_group_member {
@@ -428,6 +431,7 @@ typedef struct registry_group_member {
     uint8_t ring_pk[32];
     int history;
     uint64_t first_epoch, joined_epoch, removed_epoch; /* 0 = unset */
+    uint64_t key_epoch;                                /* newest epoch whose key fetch was logged */
 } registry_group_member;
 
 /* What registry_epoch_fn is asked to sign: the new epoch of g. */
@@ -438,10 +442,12 @@ typedef struct registry_epoch {
     const uint8_t *members;  /* the active members' ring keys after the change, 32 bytes each */
     size_t n_members;
     uint64_t now;
+    uint64_t dedup_gen; /* generation of the dedup secret from the new epoch on */
 } registry_epoch;
 /* Appends the signed roster of e to roster (nothing when e->n_members is under the ring's
  * minimum: nobody can sign in that epoch) and its roster hash to hash (32 bytes, zero without a
- * roster); makes sure the seed of e->chain_start's chain exists. An error aborts the change. */
+ * roster); makes sure the seed of e->chain_start's chain and the dedup secret of generation
+ * e->dedup_gen exist. An error aborts the change. */
 typedef mv_err (*registry_epoch_fn)(void *ctx, const registry_epoch *e, mv_buf *roster, uint8_t hash[32]);
 
 /* 1 if s is 1..REGISTRY_GROUP_NAME_MAX bytes of [A-Za-z0-9_.-] and not 32 lowercase hex
@@ -463,27 +469,43 @@ mv_err registry_group_member_get(registry *r, int64_t group_id, int64_t user_id,
     __attribute__((warn_unused_result));
 /* Invites the users with signing keys user_pks[0..n) (n <= REGISTRY_GROUP_MAX_MEMBERS), all or
  * none: a removed member is invited again, an invited or active one is left as she is (not
- * counted in *added). history 0 starts a new key chain at the next epoch and lets them read
- * only from there. Logs 'add' per user. Errors: MV_ERR_NOT_FOUND (no such group or user),
+ * counted in *added). history 1: they may read every epoch; 0: their join starts a new key
+ * chain and they read only from their join epoch on; -1: 1 for a user never in the group, 0
+ * for a removed member added again. Logs 'add' per user. Errors: MV_ERR_NOT_FOUND (no such group or user),
  * MV_ERR_BAD_STATE (a user is not active), MV_ERR_TOO_LARGE (the group would exceed
  * REGISTRY_GROUP_MAX_MEMBERS), database errors; why says which. */
 mv_err registry_group_add(registry *r, int64_t group_id, const uint8_t *user_pks, size_t n, int history,
                           int64_t actor_id, uint64_t now, size_t *added, const char **why)
     __attribute__((warn_unused_result));
 /* An invited user joins with ring key ring_pk (its proof of possession already checked): she
- * becomes active and the next epoch is issued through fn (ctx); *epoch = that epoch. Errors:
+ * becomes active and the next epoch is issued through fn (ctx); *epoch = that epoch (a member
+ * without history reads from it: it starts a key chain of its own). Errors:
  * MV_ERR_FORBIDDEN (not invited: never added, or removed), MV_ERR_BAD_STATE (already joined;
  * or the group used all REGISTRY_GROUP_MAX_EPOCHS), MV_ERR_EXISTS (another member has
- * ring_pk), fn's errors, database errors; why says which. */
+ * ring_pk, or she joined this group before with another ring key: a member keeps one ring key
+ * per group so that all her signatures trace to her), fn's errors, database errors; why says
+ * which. */
 mv_err registry_group_join(registry *r, int64_t group_id, int64_t user_id, const uint8_t ring_pk[32], uint64_t now,
                            registry_epoch_fn fn, void *ctx, uint64_t *epoch, const char **why)
     __attribute__((warn_unused_result));
 /* Removes the member with signing key user_pk: a member who had joined leaves the roster in
- * the next epoch, issued through fn (*epoch = it); one only invited is marked removed (*epoch
- * = 0: no roster changes). Logs 'remove'. Errors: MV_ERR_NOT_FOUND (not a member),
+ * the next epoch, issued through fn (*epoch = it), with the next generation of the dedup
+ * secret; one only invited is marked removed (*epoch = 0: no roster changes). Logs 'remove'. Errors: MV_ERR_NOT_FOUND (not a member),
  * MV_ERR_BAD_STATE (already removed, or no epoch left), fn's errors, database errors. */
 mv_err registry_group_remove(registry *r, int64_t group_id, const uint8_t user_pk[32], int64_t actor_id, uint64_t now,
                              registry_epoch_fn fn, void *ctx, uint64_t *epoch, const char **why)
+    __attribute__((warn_unused_result));
+/* Sets a user's status (pending|active|suspended|revoked); a real change bumps the revocation
+ * serial in the same transaction. Suspending or revoking her also removes her, in that
+ * transaction, from every group she is invited to or a member of, as registry_group_remove
+ * does: each group where she had joined gets a new epoch without her, signed through fn (ctx),
+ * and the next dedup secret generation. Reinstating her puts her back in no group. fn may be
+ * NULL only when no such epoch is needed (else MV_ERR_INVAL: nothing changes).
+ * Errors: MV_ERR_INVAL (status, or fn missing), MV_ERR_NOT_FOUND, MV_ERR_BAD_STATE (leaving
+ * revoked, or back to pending, or a group used all its epochs), fn's errors. *out receives the
+ * user after the change. */
+mv_err registry_user_set_status_groups(registry *r, const uint8_t pk[32], const char *status, uint64_t now,
+                                       registry_epoch_fn fn, void *ctx, registry_user *out, const char **why)
     __attribute__((warn_unused_result));
 /* Appends the signed roster of epoch (0: the current one) to out; *epoch_out = its epoch.
  * Errors: MV_ERR_NOT_FOUND (no such epoch: none issued yet, or epoch in the future),
@@ -496,10 +518,12 @@ typedef struct registry_key_range {
     uint64_t chain_start, first, last;
 } registry_key_range;
 /* The key ranges user_id may read in group_id (she must be active), oldest first, into
- * out[0..*n) (max of them), and logs 'key'. Errors: MV_ERR_FORBIDDEN (not an active member),
- * MV_ERR_NOT_FOUND (no epoch issued yet), MV_ERR_TOO_LARGE (more than max), database errors. */
+ * out[0..*n) (max of them), and *dedup_gen (may be NULL) the generation of the dedup secret of
+ * the same snapshot. Logs 'key' once per member per epoch (the first fetch in it), not per
+ * fetch. Errors: MV_ERR_FORBIDDEN (not an active member), MV_ERR_NOT_FOUND (no epoch issued
+ * yet), MV_ERR_TOO_LARGE (more than max), database errors. */
 mv_err registry_group_key_ranges(registry *r, int64_t group_id, int64_t user_id, uint64_t now, registry_key_range *out,
-                                 size_t max, size_t *n) __attribute__((warn_unused_result));
+                                 size_t max, size_t *n, uint64_t *dedup_gen) __attribute__((warn_unused_result));
 /* The ring keys of every removed member who had joined (*keys: n*32 bytes, mv_free; NULL when
  * n is 0). */
 mv_err registry_group_removed_keys(registry *r, int64_t group_id, uint8_t **keys, size_t *n)

@@ -69,7 +69,7 @@ static mv_err event_locked(registry *r, int64_t group_id, int64_t actor_id, cons
     return rc;
 }
 
-#define GROUP_COLS "id, gid, name, created_at, epoch, chain_start, next_chain, ek, t, n, ek_shares"
+#define GROUP_COLS "id, gid, name, created_at, epoch, chain_start, next_chain, ek, t, n, ek_shares, dedup_gen"
 
 static mv_err group_from_row(sqlite3_stmt *st, registry_group *g)
 {
@@ -84,7 +84,8 @@ static mv_err group_from_row(sqlite3_stmt *st, registry_group *g)
     g->next_chain = sqlite3_column_int(st, 6) != 0;
     g->t = (unsigned)sqlite3_column_int(st, 8);
     g->n = (unsigned)sqlite3_column_int(st, 9);
-    if (g->n < 1 || g->n > REGISTRY_GROUP_MAX_OPENERS || g->t < 1 || g->t > g->n)
+    g->dedup_gen = col_u64(st, 11);
+    if (g->dedup_gen < 1 || g->n < 1 || g->n > REGISTRY_GROUP_MAX_OPENERS || g->t < 1 || g->t > g->n)
         return MV_ERR_IO;
     if ((rc = col_hex(st, 1, g->gid, 16)) != MV_OK || (rc = col_hex(st, 7, g->ek, 32)) != MV_OK ||
         (rc = col_hex(st, 10, shares, 32 * (size_t)g->n)) != MV_OK)
@@ -225,7 +226,7 @@ mv_err registry_group_create(registry *r, const registry_group *g, const uint8_t
 
 #define MEMBER_COLS                                                                                                 \
     "m.user_id, u.sign_pk, u.box_pk, u.name, m.status, m.ring_pk, m.history, m.first_epoch, "                      \
-    "IFNULL(m.joined_epoch, 0), IFNULL(m.removed_epoch, 0)"
+    "IFNULL(m.joined_epoch, 0), IFNULL(m.removed_epoch, 0), m.key_epoch"
 
 static mv_err member_from_row(sqlite3_stmt *st, registry_group_member *m)
 {
@@ -238,6 +239,7 @@ static mv_err member_from_row(sqlite3_stmt *st, registry_group_member *m)
     m->first_epoch = col_u64(st, 7);
     m->joined_epoch = col_u64(st, 8);
     m->removed_epoch = col_u64(st, 9);
+    m->key_epoch = col_u64(st, 10);
     if ((rc = col_hex(st, 1, m->sign_pk, 32)) != MV_OK || (rc = col_hex(st, 2, m->box_pk, 32)) != MV_OK)
         return rc;
     if (sqlite3_column_type(st, 5) != SQLITE_NULL) {
@@ -338,16 +340,20 @@ mv_err registry_group_add(registry *r, int64_t group_id, const uint8_t *user_pks
             continue; /* already invited or active: left as she is */
         if (rc != MV_OK && rc != MV_ERR_NOT_FOUND)
             break;
+        /* A removed member added again reads, by default, only from her new join on: what the
+         * group wrote while she was out is not hers unless the admin says so. */
+        int h = history >= 0 ? history != 0 : rc == MV_ERR_NOT_FOUND;
+        rc = MV_OK;
         if (++total > REGISTRY_GROUP_MAX_MEMBERS) {
             WHY("the group would exceed 4096 members");
             rc = MV_ERR_TOO_LARGE;
             break;
         }
-        /* A member added again keeps her ring key (it is derived from her identity, so she
-         * joins with the same one): the signatures of her first membership still trace to her.
-         * Without history she reads from the next epoch on, which starts a chain of its own:
-         * the key she receives cannot be regressed into any epoch before she was added. */
-        uint64_t first = history ? 1 : g.epoch + 1;
+        /* A member added again keeps her ring key (registry_group_join refuses another): the
+         * signatures of her first membership still trace to her. Without history she reads
+         * from her join epoch on, which starts a chain of its own (registry_group_join sets
+         * first_epoch then): the key she receives cannot be regressed into any epoch before. */
+        uint64_t first = h ? 1 : g.epoch + 1;
         rc = prep(r,
                   "INSERT INTO group_members (group_id, user_id, status, history, first_epoch, added_at) "
                   "VALUES (?1, ?2, 'invited', ?3, ?4, ?5) ON CONFLICT (group_id, user_id) DO UPDATE SET "
@@ -357,7 +363,7 @@ mv_err registry_group_add(registry *r, int64_t group_id, const uint8_t *user_pks
         if (rc == MV_OK) {
             sqlite3_bind_int64(st, 1, group_id);
             sqlite3_bind_int64(st, 2, u->id);
-            sqlite3_bind_int(st, 3, history ? 1 : 0);
+            sqlite3_bind_int(st, 3, h);
             bind_u64(st, 4, first);
             bind_u64(st, 5, now);
             rc = step_done(r, st, "group member insert");
@@ -365,17 +371,11 @@ mv_err registry_group_add(registry *r, int64_t group_id, const uint8_t *user_pks
             st = NULL;
         }
         if (rc == MV_OK) {
-            snprintf(details, sizeof details, "%s (%s history)", u->name, history ? "with" : "without");
+            snprintf(details, sizeof details, "%s (%s history)", u->name, h ? "with" : "without");
             rc = event_locked(r, group_id, actor_id, "add", details, now);
         }
         count++;
     }
-    if (rc == MV_OK && !history && count &&
-        (rc = prep(r, "UPDATE groups SET next_chain = 1 WHERE id = ?1", &st)) == MV_OK) {
-        sqlite3_bind_int64(st, 1, group_id);
-        rc = step_done(r, st, "group next chain");
-    }
-    sqlite3_finalize(st);
     rc = tx_end(r, rc);
     pthread_mutex_unlock(&r->lock);
     mv_free(u);
@@ -385,28 +385,37 @@ mv_err registry_group_add(registry *r, int64_t group_id, const uint8_t *user_pks
 }
 
 /* Issues g's next epoch (caller holds the lock inside a transaction, after changing the
- * membership): collects the active ring keys, has fn sign the roster, stores it. */
-static mv_err issue_epoch(registry *r, const registry_group *g, uint64_t now, registry_epoch_fn fn, void *ctx,
-                          uint64_t *epoch, const char **why)
+ * membership): collects the ring keys of the active members whose user is active, has fn sign
+ * the roster, stores it. new_dedup 1 (a member who had joined left) moves the group to the
+ * next generation of its dedup secret from this epoch on. */
+static mv_err issue_epoch(registry *r, const registry_group *g, int new_dedup, uint64_t now, registry_epoch_fn fn,
+                          void *ctx, uint64_t *epoch, const char **why)
 {
     sqlite3_stmt *st = NULL;
     uint8_t *members = NULL, hash[32];
     size_t n = 0;
     int s = SQLITE_DONE;
-    char details[64];
+    char details[96];
     mv_buf roster;
     mv_buf_init(&roster, (size_t)1 << 20);
     if (g->epoch >= REGISTRY_GROUP_MAX_EPOCHS) {
         WHY("the group has used all its epochs");
         return MV_ERR_BAD_STATE;
     }
-    registry_epoch e = {.g = g, .epoch = g->epoch + 1, .now = now};
+    if (!fn) {
+        WHY("a group epoch cannot be issued here: no roster signer");
+        return MV_ERR_INVAL;
+    }
+    registry_epoch e = {.g = g, .epoch = g->epoch + 1, .now = now, .dedup_gen = g->dedup_gen + (new_dedup ? 1 : 0)};
     e.chain_start = g->next_chain ? e.epoch : g->chain_start;
     if (!(members = mv_mallocarray(REGISTRY_GROUP_MAX_MEMBERS, 32)))
         return MV_ERR_NOMEM;
+    /* The user's own status too: a suspended or revoked user is never in a roster, whatever a
+     * membership row says. */
     mv_err rc = prep(r,
-                     "SELECT ring_pk FROM group_members WHERE group_id = ?1 AND status = 'active' "
-                     "ORDER BY ring_pk LIMIT ?2",
+                     "SELECT m.ring_pk FROM group_members m JOIN users u ON u.id = m.user_id "
+                     "WHERE m.group_id = ?1 AND m.status = 'active' AND u.status = 'active' "
+                     "ORDER BY m.ring_pk LIMIT ?2",
                      &st);
     if (rc == MV_OK) {
         sqlite3_bind_int64(st, 1, g->id);
@@ -445,17 +454,19 @@ static mv_err issue_epoch(registry *r, const registry_group *g, uint64_t now, re
         st = NULL;
     }
     if (rc == MV_OK &&
-        (rc = prep(r, "UPDATE groups SET epoch = ?1, chain_start = ?2, next_chain = 0 WHERE id = ?3", &st)) == MV_OK) {
+        (rc = prep(r, "UPDATE groups SET epoch = ?1, chain_start = ?2, next_chain = 0, dedup_gen = ?3 WHERE id = ?4",
+                   &st)) == MV_OK) {
         bind_u64(st, 1, e.epoch);
         bind_u64(st, 2, e.chain_start);
-        sqlite3_bind_int64(st, 3, g->id);
+        bind_u64(st, 3, e.dedup_gen);
+        sqlite3_bind_int64(st, 4, g->id);
         rc = step_done(r, st, "group epoch update");
         sqlite3_finalize(st);
         st = NULL;
     }
     if (rc == MV_OK) {
-        snprintf(details, sizeof details, "epoch %llu: %zu members%s", (unsigned long long)e.epoch, n,
-                 e.chain_start == e.epoch ? ", new key chain" : "");
+        snprintf(details, sizeof details, "epoch %llu: %zu members%s%s", (unsigned long long)e.epoch, n,
+                 e.chain_start == e.epoch ? ", new key chain" : "", new_dedup ? ", new dedup secret" : "");
         rc = event_locked(r, g->id, 0, "epoch", details, now);
     }
     if (rc == MV_OK)
@@ -489,6 +500,13 @@ mv_err registry_group_join(registry *r, int64_t group_id, int64_t user_id, const
         WHY("you have already joined this group");
         rc = MV_ERR_BAD_STATE;
     }
+    /* One ring key per member per group, for good: a new one would cut her earlier signatures
+     * (already opened or not) off from her, and let her sign twice under two names. */
+    if (rc == MV_OK && m.has_ring && memcmp(m.ring_pk, ring_pk, 32) != 0) {
+        WHY("you joined this group before with another ring key: join with the same one (your earlier "
+            "signatures trace to it)");
+        rc = MV_ERR_EXISTS;
+    }
     if (rc == MV_OK &&
         (rc = prep(r, "SELECT 1 FROM group_members WHERE group_id = ?1 AND ring_pk = ?2 AND user_id != ?3", &st)) ==
             MV_OK) {
@@ -504,8 +522,13 @@ mv_err registry_group_join(registry *r, int64_t group_id, int64_t user_id, const
         sqlite3_finalize(st);
         st = NULL;
     }
+    /* Without history her join epoch starts a key chain of its own and is the first she reads:
+     * no key she receives regresses into an epoch before she joined. */
+    if (rc == MV_OK && !m.history)
+        g.next_chain = 1;
     if (rc == MV_OK && (rc = prep(r,
-                                  "UPDATE group_members SET status = 'active', ring_pk = ?1, joined_epoch = ?2 "
+                                  "UPDATE group_members SET status = 'active', ring_pk = ?1, joined_epoch = ?2, "
+                                  "first_epoch = CASE WHEN history THEN first_epoch ELSE ?2 END "
                                   "WHERE group_id = ?3 AND user_id = ?4",
                                   &st)) == MV_OK) {
         bind_hex(st, 1, ring_pk, 32);
@@ -519,7 +542,7 @@ mv_err registry_group_join(registry *r, int64_t group_id, int64_t user_id, const
     if (rc == MV_OK)
         rc = event_locked(r, group_id, user_id, "join", m.name, now);
     if (rc == MV_OK)
-        rc = issue_epoch(r, &g, now, fn, ctx, epoch, why);
+        rc = issue_epoch(r, &g, 0, now, fn, ctx, epoch, why);
     rc = tx_end(r, rc);
     pthread_mutex_unlock(&r->lock);
     if (rc != MV_OK)
@@ -527,14 +550,45 @@ mv_err registry_group_join(registry *r, int64_t group_id, int64_t user_id, const
     return rc;
 }
 
+/* Marks m removed from g and logs 'remove' by actor_id (0: none) with details; if she had
+ * joined, issues the next epoch without her and with the next dedup secret (*epoch = it, else
+ * 0). Caller holds the lock inside a transaction. */
+static mv_err drop_member_locked(registry *r, const registry_group *g, const registry_group_member *m, int64_t actor_id,
+                                 const char *details, uint64_t now, registry_epoch_fn fn, void *ctx, uint64_t *epoch,
+                                 const char **why)
+{
+    sqlite3_stmt *st = NULL;
+    int joined = !strcmp(m->status, "active");
+    *epoch = 0;
+    mv_err rc = prep(r,
+                     "UPDATE group_members SET status = 'removed', removed_epoch = ?1 "
+                     "WHERE group_id = ?2 AND user_id = ?3",
+                     &st);
+    if (rc == MV_OK) {
+        if (joined)
+            bind_u64(st, 1, g->epoch + 1);
+        else
+            sqlite3_bind_null(st, 1);
+        sqlite3_bind_int64(st, 2, g->id);
+        sqlite3_bind_int64(st, 3, m->user_id);
+        rc = step_done(r, st, "group remove");
+    }
+    sqlite3_finalize(st);
+    if (rc == MV_OK)
+        rc = event_locked(r, g->id, actor_id, "remove", details, now);
+    /* She knew the dedup secret of this generation: what the group stores after her removal is
+     * keyed under the next one. */
+    if (rc == MV_OK && joined)
+        rc = issue_epoch(r, g, 1, now, fn, ctx, epoch, why);
+    return rc;
+}
+
 mv_err registry_group_remove(registry *r, int64_t group_id, const uint8_t user_pk[32], int64_t actor_id, uint64_t now,
                              registry_epoch_fn fn, void *ctx, uint64_t *epoch, const char **why)
 {
-    sqlite3_stmt *st = NULL;
     registry_group g;
     registry_group_member m;
     registry_user *u = NULL;
-    int joined = 0;
     if (!r || !user_pk || !fn || !epoch)
         return MV_ERR_INVAL;
     *epoch = 0;
@@ -552,30 +606,51 @@ mv_err registry_group_remove(registry *r, int64_t group_id, const uint8_t user_p
         WHY("the user was already removed");
         rc = MV_ERR_BAD_STATE;
     }
-    joined = rc == MV_OK && !strcmp(m.status, "active");
-    if (rc == MV_OK && (rc = prep(r,
-                                  "UPDATE group_members SET status = 'removed', removed_epoch = ?1 "
-                                  "WHERE group_id = ?2 AND user_id = ?3",
-                                  &st)) == MV_OK) {
-        if (joined)
-            bind_u64(st, 1, g.epoch + 1);
-        else
-            sqlite3_bind_null(st, 1);
-        sqlite3_bind_int64(st, 2, group_id);
-        sqlite3_bind_int64(st, 3, u->id);
-        rc = step_done(r, st, "group remove");
-        sqlite3_finalize(st);
-        st = NULL;
-    }
     if (rc == MV_OK)
-        rc = event_locked(r, group_id, actor_id, "remove", m.name, now);
-    if (rc == MV_OK && joined)
-        rc = issue_epoch(r, &g, now, fn, ctx, epoch, why);
+        rc = drop_member_locked(r, &g, &m, actor_id, m.name, now, fn, ctx, epoch, why);
     rc = tx_end(r, rc);
     pthread_mutex_unlock(&r->lock);
     if (rc != MV_OK)
         *epoch = 0;
     mv_free(u);
+    return rc;
+}
+
+mv_err registry_groups_drop_user(registry *r, int64_t user_id, uint64_t now, registry_epoch_fn fn, void *ctx,
+                                 const char **why)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t *ids = NULL;
+    size_t n = 0, cap = 0;
+    int s = SQLITE_DONE;
+    registry_group g;
+    registry_group_member m;
+    char details[REGISTRY_GROUP_DETAILS_MAX + 1];
+    uint64_t epoch = 0;
+    /* The groups first, then one change each: issuing an epoch runs statements of its own. */
+    mv_err rc = prep(r, "SELECT group_id FROM group_members WHERE user_id = ?1 AND status != 'removed' ORDER BY group_id",
+                     &st);
+    if (rc == MV_OK) {
+        sqlite3_bind_int64(st, 1, user_id);
+        while (rc == MV_OK && (s = sqlite3_step(st)) == SQLITE_ROW) {
+            if (n == REGISTRY_MAX_GROUPS) {
+                rc = MV_ERR_TOO_LARGE; /* the hospital has no more groups than that */
+                break;
+            }
+            if ((rc = mv_array_grow(&ids, &cap, n, sizeof *ids, 16)) == MV_OK)
+                ids[n++] = sqlite3_column_int64(st, 0);
+        }
+        if (rc == MV_OK && s != SQLITE_DONE)
+            rc = db_err(r, s, "groups of a user");
+    }
+    sqlite3_finalize(st);
+    for (size_t i = 0; rc == MV_OK && i < n; i++) {
+        if ((rc = group_by_id(r, ids[i], &g)) == MV_OK && (rc = member_locked(r, ids[i], user_id, &m)) == MV_OK) {
+            snprintf(details, sizeof details, "%s (user no longer active)", m.name);
+            rc = drop_member_locked(r, &g, &m, 0, details, now, fn, ctx, &epoch, why);
+        }
+    }
+    mv_free(ids);
     return rc;
 }
 
@@ -608,10 +683,11 @@ mv_err registry_group_roster(registry *r, int64_t group_id, uint64_t epoch, mv_b
 }
 
 mv_err registry_group_key_ranges(registry *r, int64_t group_id, int64_t user_id, uint64_t now, registry_key_range *out,
-                                 size_t max, size_t *n)
+                                 size_t max, size_t *n, uint64_t *dedup_gen)
 {
     sqlite3_stmt *st = NULL;
     registry_group_member m;
+    registry_group g;
     int s = SQLITE_DONE;
     char details[64];
     if (!r || !out || !n)
@@ -619,6 +695,8 @@ mv_err registry_group_key_ranges(registry *r, int64_t group_id, int64_t user_id,
     *n = 0;
     pthread_mutex_lock(&r->lock);
     mv_err rc = tx_begin(r);
+    if (rc == MV_OK)
+        rc = group_by_id(r, group_id, &g);
     if (rc == MV_OK && (rc = member_locked(r, group_id, user_id, &m)) == MV_ERR_NOT_FOUND)
         rc = MV_ERR_FORBIDDEN;
     if (rc == MV_OK && strcmp(m.status, "active") != 0)
@@ -646,15 +724,29 @@ mv_err registry_group_key_ranges(registry *r, int64_t group_id, int64_t user_id,
     }
     if (rc == MV_OK && *n == 0)
         rc = MV_ERR_NOT_FOUND;
-    if (rc == MV_OK) {
+    /* Logged once per member per epoch: a member works offline between epochs, and a log entry
+     * per fetch would give the manager a timeline to match against anonymous operations. */
+    if (rc == MV_OK && m.key_epoch < out[*n - 1].last) {
         snprintf(details, sizeof details, "epochs %llu to %llu", (unsigned long long)out[0].first,
                  (unsigned long long)out[*n - 1].last);
         rc = event_locked(r, group_id, user_id, "key", details, now);
+        if (rc == MV_OK &&
+            (rc = prep(r, "UPDATE group_members SET key_epoch = ?1 WHERE group_id = ?2 AND user_id = ?3", &st)) ==
+                MV_OK) {
+            bind_u64(st, 1, out[*n - 1].last);
+            sqlite3_bind_int64(st, 2, group_id);
+            sqlite3_bind_int64(st, 3, user_id);
+            rc = step_done(r, st, "group key epoch");
+            sqlite3_finalize(st);
+            st = NULL;
+        }
     }
     rc = tx_end(r, rc);
     pthread_mutex_unlock(&r->lock);
     if (rc != MV_OK)
         *n = 0;
+    if (dedup_gen)
+        *dedup_gen = rc == MV_OK ? g.dedup_gen : 0;
     return rc;
 }
 

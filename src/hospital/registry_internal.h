@@ -187,6 +187,12 @@ mv_err registry_user_by_mrn(registry *r, const char *mrn, registry_user *u) __at
  * *id_out (if not NULL) = its id. Inside the caller's transaction. */
 mv_err registry_user_insert(registry *r, const registry_new_user *nu, uint64_t registered_at, uint64_t now,
                             int64_t *id_out, const char **why) __attribute__((warn_unused_result));
+/* Marks user_id removed in every group she is invited to or a member of, as
+ * registry_group_remove does (a new epoch through fn, and the next dedup generation, where she
+ * had joined); logs 'remove' in each (registry_groups.c). MV_ERR_INVAL if an epoch is needed
+ * and fn is NULL. Inside the caller's transaction. */
+mv_err registry_groups_drop_user(registry *r, int64_t user_id, uint64_t now, registry_epoch_fn fn, void *ctx,
+                                 const char **why) __attribute__((warn_unused_result));
 /* Imports the legacy dir/users/<hex>.json registrations; run inside migration 0001's
  * transaction (registry_import.c). A malformed file is logged and skipped. */
 mv_err registry_import_legacy(registry *r, const char *dir, uint64_t now) __attribute__((warn_unused_result));

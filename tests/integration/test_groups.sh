@@ -5,7 +5,12 @@
 # key, with no roster (409) while fewer than two have joined; a removal issues a new epoch
 # without her, her key fetch is refused while the others get the new key, an older key is
 # derived from the newer one and never the reverse, a member added without history cannot
-# read older epochs; only admins create, add and remove; bad inputs get clear errors.
+# read epochs before her join (even those issued between her invitation and her join), a
+# removed member added again reads only from her new join unless --history; every member
+# holds the same dedup secret, of a new generation after each removal and never after a join;
+# suspending a member removes her from the group (new epoch without her, revocation list, key
+# refused, next dedup generation) and reinstating her does not put her back; only admins
+# create, add and remove; bad inputs get clear errors.
 source "$(dirname "$0")/lib.sh"
 
 start_up
@@ -100,6 +105,10 @@ done
 [ "$(field "$TMP/k-alice.json" '(d["epoch"], d["first_epoch"])')" = "(3, 1)" ] || fail "alice's keys: $(cat "$TMP/k-alice.json")"
 F3=$(field "$TMP/k-alice.json" 'd["fingerprint"]')
 [ "$(field "$TMP/k-bob.json" 'd["fingerprint"]')" = "$F3" ] || fail "alice and bob hold different keys of epoch 3"
+D1=$(field "$TMP/k-alice.json" 'd["dedup_fingerprint"]')
+[ "$(field "$TMP/k-alice.json" 'd["dedup_generation"]')" = 1 ] || fail "three joins changed the dedup generation"
+[ "$(field "$TMP/k-carol.json" '(d["dedup_generation"], d["dedup_fingerprint"])')" = "(1, '$D1')" ] \
+  || fail "alice and carol hold different dedup secrets: $(cat "$TMP/k-carol.json")"
 g key board --user "$TMP/dave" 2> "$TMP/err" && fail "a non-member got the group key"
 grep -q "only a member" "$TMP/err" || fail "non-member key: unclear error: $(cat "$TMP/err")"
 pass "keys: every member holds the same key of epoch 3; a non-member gets 403"
@@ -122,6 +131,9 @@ grep -q "already removed" "$TMP/err" || fail "second removal: unclear error: $(c
 g key board --user "$TMP/alice" --json > "$TMP/k4.json" || fail "alice's key after the removal"
 [ "$(field "$TMP/k4.json" 'd["epoch"]')" = 4 ] || fail "alice should hold epoch 4: $(cat "$TMP/k4.json")"
 [ "$(field "$TMP/k4.json" 'd["fingerprint"]')" != "$F3" ] || fail "the key did not rotate"
+[ "$(field "$TMP/k4.json" 'd["dedup_generation"]')" = 2 ] || fail "the removal did not start dedup generation 2"
+D2=$(field "$TMP/k4.json" 'd["dedup_fingerprint"]')
+[ "$D2" != "$D1" ] || fail "the dedup secret did not change with the removal"
 g key board --epoch 3 --user "$TMP/alice" --json > "$TMP/k43.json" || fail "epoch 3 from epoch 4's key"
 [ "$(field "$TMP/k43.json" 'd["fingerprint"]')" = "$F3" ] || fail "epoch 3's key is not derived from epoch 4's"
 g key board --epoch 5 --user "$TMP/alice" 2> "$TMP/err" && fail "a key newer than the current one was derived"
@@ -133,21 +145,26 @@ python3 -c "import sys; d=open(sys.argv[1],'rb').read(); sys.exit(0 if bytes.fro
 pass "remove: epoch 4 without her, her key and rejoin refused, key rotated, 3 derived from 4 and not 5, revocation listed"
 
 # ---- no history ----
+# dave is invited without history at epoch 4, erin's join issues epoch 5 before dave joins:
+# dave reads from his own join (epoch 6), not from the epoch after his invitation.
 g add board dave --no-history --user "$ADMIN" > /dev/null || fail "add dave without history"
-g add board erin --user "$ADMIN" > /dev/null || fail "add erin with history"
-g join board --user "$TMP/dave" > /dev/null || fail "dave join"
+g add board erin --history --user "$ADMIN" > /dev/null || fail "add erin with history"
+g add board erin --history --no-history --user "$ADMIN" 2> "$TMP/err" && fail "contradicting flags were accepted"
+grep -q "contradict" "$TMP/err" || fail "contradicting flags: unclear error: $(cat "$TMP/err")"
 g join board --user "$TMP/erin" > /dev/null || fail "erin join"
+g join board --user "$TMP/dave" > /dev/null || fail "dave join"
 g key board --user "$TMP/dave" --json > "$TMP/kd.json" || fail "dave's key"
-[ "$(field "$TMP/kd.json" '(d["first_epoch"], d["epoch"])')" = "(5, 6)" ] || fail "dave reads 5..6: $(cat "$TMP/kd.json")"
-g key board --epoch 4 --user "$TMP/dave" 2> "$TMP/err" && fail "a member without history read epoch 4"
-grep -q "may not read epoch 4" "$TMP/err" || fail "no-history: unclear error: $(cat "$TMP/err")"
+[ "$(field "$TMP/kd.json" '(d["first_epoch"], d["epoch"])')" = "(6, 6)" ] || fail "dave reads 6..6: $(cat "$TMP/kd.json")"
+g key board --epoch 5 --user "$TMP/dave" 2> "$TMP/err" && fail "a member without history read epoch 5, before his join"
+grep -q "may not read epoch 5" "$TMP/err" || fail "no-history: unclear error: $(cat "$TMP/err")"
 g key board --epoch 3 --user "$TMP/erin" --json > "$TMP/ke.json" || fail "erin (with history) reads epoch 3"
 [ "$(field "$TMP/ke.json" 'd["fingerprint"]')" = "$F3" ] || fail "erin's key of epoch 3 differs"
-g key board --epoch 5 --user "$TMP/dave" --json > "$TMP/kd5.json" || fail "dave epoch 5"
-g key board --epoch 5 --user "$TMP/erin" --json > "$TMP/ke5.json" || fail "erin epoch 5"
-[ "$(field "$TMP/kd5.json" 'd["fingerprint"]')" = "$(field "$TMP/ke5.json" 'd["fingerprint"]')" ] \
-  || fail "dave and erin hold different keys of epoch 5"
-pass "no history: dave reads from epoch 5 only, erin (history) from 1; both agree on epoch 5"
+g key board --epoch 6 --user "$TMP/erin" --json > "$TMP/ke6.json" || fail "erin epoch 6"
+[ "$(field "$TMP/kd.json" 'd["fingerprint"]')" = "$(field "$TMP/ke6.json" 'd["fingerprint"]')" ] \
+  || fail "dave and erin hold different keys of epoch 6"
+[ "$(field "$TMP/kd.json" '(d["dedup_generation"], d["dedup_fingerprint"])')" = "(2, '$D2')" ] \
+  || fail "joins changed the dedup secret, or dave holds another: $(cat "$TMP/kd.json")"
+pass "no history: dave reads from his join (epoch 6) only, erin (history) from 1; same key of 6, same dedup secret"
 
 # ---- ls, tokens, openings, whois ----
 g ls --user "$TMP/alice" --json > "$TMP/ls.json" || fail "ls"
@@ -202,7 +219,11 @@ g join board --user "$TMP/carol" --json > "$TMP/j.json" || fail "carol joins aga
 g roster board --user "$TMP/carol" --json > "$TMP/r7.json" || fail "roster of epoch 7"
 [ "$(json_get "$TMP/r7.json" "(d['epoch'], '$CAROL_RING' in d['members'], len(d['members']))")" = "(7, True, 5)" ] \
   || fail "carol should be back in epoch 7 with her ring key: $(cat "$TMP/r7.json")"
-pass "re-added: the same ring key, traced to her throughout"
+# Added again without --history, she reads only from her new join.
+g key board --user "$TMP/carol" --json > "$TMP/kc.json" || fail "carol's key after rejoining"
+[ "$(field "$TMP/kc.json" '(d["first_epoch"], d["epoch"])')" = "(7, 7)" ] || fail "re-added carol reads 7..7: $(cat "$TMP/kc.json")"
+g key board --epoch 4 --user "$TMP/carol" 2> "$TMP/err" && fail "re-added carol read epoch 4 (while she was out)"
+pass "re-added: the same ring key, traced to her throughout; no history by default"
 
 # ---- the dashboard's Groups pages ----
 "$MV" dashboard --user "$ADMIN" --json > "$TMP/dash.json" || fail "dashboard login URL"
@@ -225,3 +246,32 @@ grep -q 'id="revocations"' "$TMP/board.html" && grep -q '<td>erin</td><td>8</td>
   || fail "erin's removal is not on the revocation list"
 [ "$(curl -s -o /dev/null -w '%{http_code}' "$HURL/admin/groups")" != 200 ] || fail "the groups page without a session"
 pass "dashboard: groups list, a group's members, openers, epochs, revocation list and event log"
+
+# ---- suspending a member removes her from the group; reinstating does not put her back ----
+g roster board --user "$TMP/dave" --json > "$TMP/r8.json" || fail "roster of epoch 8"
+g key board --user "$TMP/alice" --json > "$TMP/k8.json" || fail "alice's key of epoch 8"
+[ "$(field "$TMP/k8.json" '(d["epoch"], d["dedup_generation"])')" = "(8, 3)" ] || fail "epoch 8: $(cat "$TMP/k8.json")"
+signed "$ADMIN" GET "/v1/groups/board" > /dev/null
+BOB_RING=$(field "$TMP/ans" '[m["ring_public_key"] for m in d["members"] if m["name"] == "bob"][0]')
+"$MV" user status "$(key_of "$TMP/bob")" suspended --user "$ADMIN" > /dev/null || fail "suspend bob"
+g roster board --user "$TMP/dave" --json > "$TMP/r9.json" || fail "roster after the suspension"
+[ "$(json_get "$TMP/r9.json" "(d['epoch'], '$BOB_RING' in d['members'], len(d['members']))")" = "(9, False, 3)" ] \
+  || fail "the suspension should issue epoch 9 without bob: $(cat "$TMP/r9.json")"
+curl -sf -o "$TMP/rev.bin" "$HURL/v1/groups/board/revocations" || fail "the group revocation list"
+python3 -c "import sys; d=open(sys.argv[1],'rb').read(); sys.exit(0 if bytes.fromhex(sys.argv[2]) in d else 1)" \
+  "$TMP/rev.bin" "$BOB_RING" || fail "the revocation list does not name suspended bob's ring key"
+g key board --user "$TMP/bob" 2> "$TMP/err" && fail "a suspended member got the group key"
+g key board --user "$TMP/alice" --json > "$TMP/k9.json" || fail "alice's key after the suspension"
+[ "$(field "$TMP/k9.json" '(d["epoch"], d["dedup_generation"])')" = "(9, 4)" ] \
+  || fail "the suspension should rotate the key and the dedup secret: $(cat "$TMP/k9.json")"
+[ "$(field "$TMP/k9.json" 'd["dedup_fingerprint"]')" != "$(field "$TMP/k8.json" 'd["dedup_fingerprint"]')" ] \
+  || fail "the dedup secret did not change with the suspension"
+[ "$(signed "$ADMIN" GET /v1/groups/board)" = 200 ] || fail "the admin's view after the suspension"
+[ "$(field "$TMP/ans" '[(m["status"], m["removed_epoch"]) for m in d["members"] if m["name"] == "bob"][0]')" = \
+  "('removed', 9)" ] || fail "bob should be removed at epoch 9: $(cat "$TMP/ans")"
+"$MV" user status "$(key_of "$TMP/bob")" active --user "$ADMIN" > /dev/null || fail "reinstate bob"
+g key board --user "$TMP/bob" 2> "$TMP/err" && fail "a reinstated user got the group key without being added again"
+grep -q "only a member" "$TMP/err" || fail "reinstated key: unclear error: $(cat "$TMP/err")"
+g roster board --user "$TMP/dave" --json > "$TMP/r9b.json" || fail "roster after the reinstatement"
+[ "$(field "$TMP/r9b.json" 'd["epoch"]')" = 9 ] || fail "reinstating bob issued an epoch"
+pass "suspension: epoch 9 without bob, his ring key revoked, his key refused, dedup generation 4; reinstated, still out"
