@@ -35,7 +35,7 @@ MV_API mv_err mv_client_user_resolve(mv_client *c, const char *user, uint8_t sig
     __attribute__((warn_unused_result));
 
 /* The id of the group named by `group` (a name or an id): an id is taken as it is, a name is
- * asked of the hospital. Errors: MV_ERR_NOT_FOUND, MV_ERR_FORBIDDEN (not one of the caller's
+ * asked of the hospital once and then read from USER_DIR/group-names (docs/groups.md). Errors: MV_ERR_NOT_FOUND, MV_ERR_FORBIDDEN (not one of the caller's
  * groups), network/HTTP errors. */
 MV_API mv_err mv_client_group_id(mv_client *c, const char *group, uint8_t id[static MV_GROUP_ID_BYTES])
     __attribute__((warn_unused_result));
@@ -88,7 +88,8 @@ MV_API mv_err mv_client_group_roster(mv_client *c, const char *group, uint64_t e
  * of it she may read; and the group's dedup secret of the current generation. Opaque; free
  * with mv_group_keys_free (wipes). */
 typedef struct mv_group_keys mv_group_keys;
-/* Fetches and unseals the caller's key ranges of group (she must be an active member).
+/* Fetches and unseals the caller's key ranges of group (she must be an active member), and
+ * keeps the answer, sealed as it came, in USER_DIR/group-<id>.keys for the group's files.
  * Errors: MV_ERR_FORBIDDEN (removed or never joined), MV_ERR_BAD_STATE (no epoch yet),
  * MV_ERR_PROTOCOL (a malformed answer or a key that does not unseal), network/HTTP errors. */
 MV_API mv_err mv_client_group_keys(mv_client *c, const char *group, mv_group_keys **out)
@@ -138,9 +139,11 @@ MV_API mv_err mv_client_group_whois(mv_client *c, const char *group, const uint8
  * mv_group_op_msg under the group's current roster, which this call fetches and verifies
  * (mv_client_group_roster). The storage server learns "a current member" and nothing more;
  * the group's manager can have the signature opened. A file's content is chunked (FastCDC),
- * compressed and MLE-encrypted with keys from the key servers' threshold OPRF, like a put's
- * attachments, and deduplicated within the group (mv_client_group_tokens: blocks the group
- * holds are sent by reference, not uploaded again); its envelope (the
+ * compressed and MLE-encrypted with block keys derived from the group's dedup secret, and
+ * deduplicated within the group by tokens derived from it too (blocks the group holds are
+ * sent by reference, not uploaded again); the group's id and the caller's sealed key answer
+ * are kept in her directory, so an operation makes no signed call to the hospital or the key
+ * servers unless the group has a newer epoch than her keys cover; its envelope (the
  * block list with their keys, the file name and size) is sealed with AES-256-GCM under the
  * group's file key of the epoch (mv_group_file_key) with the group, record id, version and
  * epoch as associated data. `group` is a name or an id (mv_client_group_id). Errors common to

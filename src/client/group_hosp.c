@@ -530,8 +530,9 @@ mv_err mv_group_keys_at(const mv_group_keys *k, uint64_t epoch, uint8_t out[stat
 }
 
 /* The key ranges of the answer json[0..len) to GET /v1/groups/{g}/key, unsealed with the
- * user's identity: *out (caller frees). MV_ERR_PROTOCOL if it is malformed or does not open. */
-static mv_err keys_parse(mv_client *c, const uint8_t *json, size_t len, mv_group_keys **out)
+ * user's identity: *out (caller frees); gid (may be NULL) receives the answer's group id.
+ * MV_ERR_PROTOCOL if it is malformed or does not open. */
+static mv_err keys_parse(mv_client *c, const uint8_t *json, size_t len, mv_group_keys **out, uint8_t *gid)
 {
     mv_json *root = NULL;
     mv_group_keys *k = NULL;
@@ -541,7 +542,8 @@ static mv_err keys_parse(mv_client *c, const uint8_t *json, size_t len, mv_group
         goto out;
     const mv_json *arr = mv_json_get(root, "ranges");
     size_t n = mv_json_len(arr);
-    if (mv_json_type_of(arr) != MV_JSON_ARRAY || n == 0 || n > 4096)
+    if (mv_json_type_of(arr) != MV_JSON_ARRAY || n == 0 || n > 4096 ||
+        (gid && mv_json_get_hex(root, "group", gid, 16) != MV_OK))
         goto out;
     if (!(k = mv_calloc(1, sizeof *k)) || !(k->first = mv_mallocarray(n, 8)) || !(k->last = mv_mallocarray(n, 8)) ||
         !(k->keys = mv_secure_alloc(32 * n)) || !(k->dedup = mv_secure_alloc(32))) {
@@ -575,32 +577,32 @@ out:
 }
 
 /* Fetches group's key answer (a signed call), unseals it, and keeps it sealed as it came in
- * the user's directory under the group's id gid (best effort). */
-static mv_err keys_fetch(mv_client *c, const char *group, const uint8_t gid[16], mv_group_keys **out)
+ * the user's directory under the group's id (best effort). */
+static mv_err keys_fetch(mv_client *c, const char *group, mv_group_keys **out)
 {
     char path[4096];
-    mv_buf resp;
+    uint8_t gid[16];
+    mv_buf resp, kept;
     mv_buf_init(&resp, MV_HTTPC_RESPONSE_MAX);
-    mv_err rc = mv_buf_append(&resp, KEYS_HEADER, sizeof KEYS_HEADER - 1);
-    if (rc == MV_OK && (rc = call(c, "GET", group, "/key", NULL, &resp)) == MV_OK &&
-        (rc = keys_parse(c, resp.ptr + sizeof KEYS_HEADER - 1, resp.len - (sizeof KEYS_HEADER - 1), out)) ==
-            MV_ERR_PROTOCOL)
+    mv_buf_init(&kept, MV_HTTPC_RESPONSE_MAX + sizeof KEYS_HEADER);
+    mv_err rc = call(c, "GET", group, "/key", NULL, &resp);
+    if (rc == MV_OK && (rc = keys_parse(c, resp.ptr, resp.len, out, gid)) == MV_ERR_PROTOCOL)
         mvc_seterr(c, "the hospital sent group keys that do not open");
-    if (rc == MV_OK && gid && kept_path(c, gid, path) == MV_OK)
-        if (mv_file_write_atomic(path, resp.ptr, resp.len, 0600) != MV_OK)
-            mv_log(MV_LOG_WARN, "client", "cannot keep a group's keys in the user's directory");
+    if (rc == MV_OK && kept_path(c, gid, path) == MV_OK &&
+        mv_buf_append(&kept, KEYS_HEADER, sizeof KEYS_HEADER - 1) == MV_OK &&
+        mv_buf_append(&kept, resp.ptr, resp.len) == MV_OK && mv_file_write_atomic(path, kept.ptr, kept.len, 0600) != MV_OK)
+        mv_log(MV_LOG_WARN, "client", "cannot keep a group's keys in the user's directory");
     mv_buf_clear(&resp);
+    mv_buf_clear(&kept);
     return rc;
 }
 
 mv_err mv_client_group_keys(mv_client *c, const char *group, mv_group_keys **out)
 {
-    uint8_t gid[16];
     if (!c || !group || !out)
         return MV_ERR_INVAL;
     *out = NULL;
-    mv_err rc = mv_client_group_id(c, group, gid);
-    return rc == MV_OK ? keys_fetch(c, group, gid, out) : rc;
+    return keys_fetch(c, group, out);
 }
 
 mv_err mvc_group_keys_for(mv_client *c, const uint8_t gid[16], uint64_t epoch, mv_group_keys **out)
@@ -612,13 +614,13 @@ mv_err mvc_group_keys_for(mv_client *c, const uint8_t gid[16], uint64_t epoch, m
     mv_buf_init(&f, MV_HTTPC_RESPONSE_MAX + hl);
     mv_err rc = kept_path(c, gid, path);
     if (rc == MV_OK && mv_file_read(path, MV_HTTPC_RESPONSE_MAX + hl, &f) == MV_OK && f.len > hl &&
-        memcmp(f.ptr, KEYS_HEADER, hl) == 0 && keys_parse(c, f.ptr + hl, f.len - hl, out) == MV_OK &&
+        memcmp(f.ptr, KEYS_HEADER, hl) == 0 && keys_parse(c, f.ptr + hl, f.len - hl, out, NULL) == MV_OK &&
         mv_group_keys_epoch(*out) >= epoch)
         goto out;
     mv_group_keys_free(*out);
     *out = NULL;
     if (rc == MV_OK && (rc = mv_hex_encode(hex, sizeof hex, gid, 16)) == MV_OK)
-        rc = keys_fetch(c, hex, gid, out);
+        rc = keys_fetch(c, hex, out);
 out:
     mv_buf_clear(&f);
     return rc;
