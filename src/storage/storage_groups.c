@@ -52,6 +52,22 @@
 #define REPLAY_CAP ((size_t)1 << 16)
 #define GEN_SECONDS 600u
 
+/* Anonymous bodies in flight: an anonymous peer may make this server buffer up to
+ * MV_GROUP_OPS_MAX_BODY per request, so the bytes all anonymous bodies hold at once are
+ * bounded (ANON_BODY_BUDGET, reserved at the body gate before a byte is buffered, released
+ * when the request ends), and so are the large ones one address holds (ANON_LARGE_PER_ADDR
+ * of ANON_LARGE_BYTES or more): 503 beyond either. */
+#define ANON_BODY_BUDGET ((uint64_t)128 << 20)
+#define ANON_BODIES_MAX 256u
+#define ANON_LARGE_BYTES ((uint64_t)1 << 20)
+#define ANON_LARGE_PER_ADDR 2u
+
+typedef struct anon_body {
+    const void *impl; /* the request (mv_http_request.impl), NULL if the slot is free */
+    char remote[48];
+    uint64_t bytes;
+} anon_body;
+
 typedef struct roster_entry {
     uint8_t g[16];
     mv_roster roster;
@@ -83,6 +99,9 @@ struct storage_groups {
     roster_neg neg[ROSTER_NEG_SLOTS];
     uint8_t fetching[ROSTER_MAX_FETCHES][16]; /* groups whose roster is being fetched */
     uint8_t fetching_used[ROSTER_MAX_FETCHES];
+    pthread_mutex_t body_mu;  /* the anonymous bodies in flight */
+    anon_body bodies[ANON_BODIES_MAX];
+    uint64_t body_bytes;      /* their sum */
     replay_gen gen[2];        /* [0] current, [1] previous */
     uint64_t gen_index;       /* unix time / GEN_SECONDS of gen[0] */
     uint64_t hash_key;        /* random: slot positions are not the peer's to choose */
@@ -126,6 +145,7 @@ mv_err storage_groups_start(storage_srv *s)
         return MV_ERR_NOMEM;
     pthread_mutex_init(&gs->mu, NULL);
     pthread_mutex_init(&gs->write_mu, NULL);
+    pthread_mutex_init(&gs->body_mu, NULL);
     atomic_init(&gs->verifying, 0);
     /* Verifications are CPU-bound: at most half the workers (at least one) verify at once,
      * so signed requests keep being served while anonymous peers wait. */
@@ -161,6 +181,7 @@ void storage_groups_stop(storage_groups *gs)
     net_addr_limit_free(gs->limit);
     pthread_mutex_destroy(&gs->mu);
     pthread_mutex_destroy(&gs->write_mu);
+    pthread_mutex_destroy(&gs->body_mu);
     mv_free(gs);
 }
 
@@ -208,6 +229,32 @@ static int is_ops_path(const char *path, uint8_t g[16])
     return mv_hex_decode_exact(g, 16, path + n, 32) == MV_OK;
 }
 
+/* Reserves n bytes for req's anonymous body: 1, or 0 if the global budget, the table or the
+ * address's share of large bodies is spent. */
+static int body_reserve(storage_groups *gs, const mv_http_request *req, uint64_t n)
+{
+    anon_body *free_slot = NULL;
+    unsigned large = 0;
+    int ok = 0;
+    pthread_mutex_lock(&gs->body_mu);
+    for (size_t i = 0; i < ANON_BODIES_MAX; i++) {
+        const anon_body *b = &gs->bodies[i];
+        if (!b->impl)
+            free_slot = free_slot ? free_slot : &gs->bodies[i];
+        else if (b->bytes >= ANON_LARGE_BYTES && strcmp(b->remote, req->remote_addr) == 0)
+            large++;
+    }
+    if (free_slot && gs->body_bytes + n <= ANON_BODY_BUDGET && (n < ANON_LARGE_BYTES || large < ANON_LARGE_PER_ADDR)) {
+        free_slot->impl = req->impl;
+        snprintf(free_slot->remote, sizeof free_slot->remote, "%s", req->remote_addr);
+        free_slot->bytes = n;
+        gs->body_bytes += n;
+        ok = 1;
+    }
+    pthread_mutex_unlock(&gs->body_mu);
+    return ok;
+}
+
 int storage_body_gate(void *ctx, const mv_http_request *req)
 {
     storage_srv *s = ctx;
@@ -222,9 +269,24 @@ int storage_body_gate(void *ctx, const mv_http_request *req)
         unsigned long long n = cl ? strtoull(cl, &end, 10) : 0;
         if (!cl || end == cl || *end || n > MV_GROUP_OPS_MAX_BODY)
             return 0;
-        return net_addr_limit_take(s->groups->limit, req->remote_addr, net_addr_limit_now_ms(), NULL);
+        if (!net_addr_limit_take(s->groups->limit, req->remote_addr, net_addr_limit_now_ms(), NULL))
+            return 0;
+        return body_reserve(s->groups, req, n) ? 1 : MV_HTTP_GATE_BUSY;
     }
     return mv_http_gate_signed(s->auth, req);
+}
+
+void storage_body_done(void *ctx, const mv_http_request *req)
+{
+    storage_groups *gs = ((storage_srv *)ctx)->groups;
+    pthread_mutex_lock(&gs->body_mu);
+    for (size_t i = 0; i < ANON_BODIES_MAX; i++)
+        if (gs->bodies[i].impl == req->impl) {
+            gs->body_bytes -= gs->bodies[i].bytes;
+            memset(&gs->bodies[i], 0, sizeof gs->bodies[i]);
+            break;
+        }
+    pthread_mutex_unlock(&gs->body_mu);
 }
 
 /* ---------- rosters ---------- */

@@ -183,6 +183,44 @@ grep -q '^429 .*too many group operations from this address' "$TMP/burst.out" ||
 grep -q '^400 .*malformed MVGO' "$TMP/burst.out" || fail "malformed operations are not called malformed"
 pass "the body cap and the rate limit answer with clear errors"
 
+# Memory an anonymous peer may hold: bodies announced but not yet sent hold their reservation.
+# One address gets two large ones in flight, a third is refused with 503 at once; across
+# addresses (127.0.0.2-4) the global budget (128 MiB) refuses the sixth body of 24 MiB; when
+# the requests end their bytes are free again.
+python3 - "$(json_get "$DEP" 'd["storage_url"]')" "$G" <<'PY' || fail "anonymous bodies in flight are not bounded"
+import socket, sys, time, urllib.parse
+u = urllib.parse.urlparse(sys.argv[1]); g = sys.argv[2]
+def start(src, n):
+    s = socket.create_connection((u.hostname, u.port), timeout=3, source_address=(src, 0))
+    s.sendall(("POST /v1/groups/%s/ops HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\n"
+               "Content-Length: %d\r\n\r\n" % (g, n)).encode() + b"x" * 1024)
+    return s
+def answer(s, wait):
+    s.settimeout(wait)
+    try:
+        return s.recv(4096).decode(errors="replace").split("\r\n")[0]
+    except socket.timeout:
+        return None
+big = 24 << 20
+a = [start("127.0.0.1", big) for _ in range(2)]
+third = start("127.0.0.1", big)
+st = answer(third, 2)
+assert st and " 503 " in st, "a third large body from one address: %r" % st
+assert all(answer(x, 0.3) is None for x in a), "the first two large bodies were refused"
+held = a + [start(src, big) for src in ("127.0.0.2", "127.0.0.2", "127.0.0.3")]
+time.sleep(0.3)
+sixth = start("127.0.0.4", big)
+st = answer(sixth, 2)
+assert st and " 503 " in st, "a sixth 24 MiB body over the global budget: %r" % st
+for x in held + [third, sixth]:
+    x.close()
+time.sleep(0.5)
+again = start("127.0.0.4", big)
+assert answer(again, 0.5) is None, "the budget was not released when the requests ended"
+again.close()
+PY
+pass "anonymous bodies in flight are bounded per address and in all"
+
 # Metrics count group operations by operation and outcome, and name nobody.
 SURL=$(json_get "$DEP" 'd["storage_url"]')
 curl -s -m 5 -H "Authorization: Bearer $(cat "$TMP/mv/storage/metrics.token")" "$SURL/metrics" \
