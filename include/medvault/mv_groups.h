@@ -160,8 +160,8 @@ MV_API mv_err mv_client_group_whois(mv_client *c, const char *group, const uint8
  * MV_GROUP_FILE_MAX). */
 MV_API mv_err mv_client_group_put(mv_client *c, const char *group, const char *path, uint8_t id[static 16],
                                   uint64_t *version) __attribute__((warn_unused_result));
-/* Replaces record id's content with the file at path: version = latest + 1 (the earlier
- * versions' signatures stay at the storage server). *version (may be NULL) receives it.
+/* Stores the file at path as record id's next version: version = latest + 1 (the earlier
+ * versions, their content and signatures, stay at the storage server). *version (may be NULL) receives it.
  * Errors: MV_ERR_NOT_FOUND (no such record, or deleted), MV_ERR_EXISTS (another member wrote a
  * version at the same time: retry). */
 MV_API mv_err mv_client_group_modify(mv_client *c, const char *group, const uint8_t id[static 16], const char *path,
@@ -173,6 +173,13 @@ MV_API mv_err mv_client_group_modify(mv_client *c, const char *group, const uint
  * envelope or a block does not decrypt: tampered), MV_ERR_TOO_LARGE (out's cap). */
 MV_API mv_err mv_client_group_get(mv_client *c, const char *group, const uint8_t id[static 16], mv_buf *out,
                                   uint64_t *version, char *name, size_t name_cap) __attribute__((warn_unused_result));
+/* As mv_client_group_get, of version `which` of the record (0: the latest). Every version's
+ * content is kept until the record is deleted, so a modify destroys nothing; reading an older
+ * version needs the key of its epoch. Errors: those of mv_client_group_get; MV_ERR_NOT_FOUND
+ * also for a version the record does not have; MV_ERR_INVAL (which >= 2^63). */
+MV_API mv_err mv_client_group_get_version(mv_client *c, const char *group, const uint8_t id[static 16],
+                                          uint64_t which, mv_buf *out, uint64_t *version, char *name,
+                                          size_t name_cap) __attribute__((warn_unused_result));
 /* Deletes record id. as_manager 0: as its owner, the member who signed version 1, proving it
  * with a link proof to that signature (MV_ERR_FORBIDDEN for anybody else); as_manager 1: as
  * the group's manager, with a signed request (admins only). */

@@ -501,8 +501,8 @@ static mv_err expect(gop *x, long status, long want, const mv_buf *resp)
     return rc;
 }
 
-/* Reads record id (READ op; how: MV_GROUP_READ_CONTENT or _HEAD): the decoded answer
- * borrows resp. */
+/* Reads record id (READ op; how: MV_GROUP_READ_CONTENT, _HEAD, or _VERSION + v): the decoded
+ * answer borrows resp. */
 static mv_err read_record(gop *x, const uint8_t id[16], uint64_t how, mv_buf *resp, mv_group_content *a)
 {
     long status = 0;
@@ -703,15 +703,22 @@ mv_err mv_client_group_modify(mv_client *c, const char *group, const uint8_t id[
 mv_err mv_client_group_get(mv_client *c, const char *group, const uint8_t id[static 16], mv_buf *out,
                            uint64_t *version, char *name, size_t name_cap)
 {
+    return mv_client_group_get_version(c, group, id, 0, out, version, name, name_cap);
+}
+
+mv_err mv_client_group_get_version(mv_client *c, const char *group, const uint8_t id[static 16], uint64_t which,
+                                   mv_buf *out, uint64_t *version, char *name, size_t name_cap)
+{
     gop x;
     mv_buf resp;
     mv_group_content a;
     mv_err rc;
-    if (!c || !group || !id || !out)
+    if (!c || !group || !id || !out || which >= MV_GROUP_READ_VERSION)
         return MV_ERR_INVAL;
     mv_buf_init(&resp, MV_HTTPC_RESPONSE_MAX);
     size_t start = out->len;
-    if ((rc = gop_open(c, group, &x)) == MV_OK && (rc = read_record(&x, id, MV_GROUP_READ_CONTENT, &resp, &a)) == MV_OK &&
+    uint64_t how = which ? MV_GROUP_READ_VERSION + which : MV_GROUP_READ_CONTENT;
+    if ((rc = gop_open(c, group, &x)) == MV_OK && (rc = read_record(&x, id, how, &resp, &a)) == MV_OK &&
         (rc = open_content(&x, id, &a, out, name, name_cap)) == MV_OK && version)
         *version = a.version;
     if (rc != MV_OK) {

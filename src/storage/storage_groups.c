@@ -678,8 +678,10 @@ void storage_handle_group_ops(storage_srv *s, const char *arg, const mv_http_req
         refuse(s, f.op, "malformed", resp, 400, "only put and modify carry a payload");
         return;
     }
-    if (f.op == MV_GROUP_OP_READ && f.version > MV_GROUP_READ_HEAD) {
-        refuse(s, f.op, "malformed", resp, 400, "a read's version is 0 (content) or 1 (header only)");
+    if (f.op == MV_GROUP_OP_READ && f.version > MV_GROUP_READ_HEAD &&
+        (f.version <= MV_GROUP_READ_VERSION || f.version - MV_GROUP_READ_VERSION > GROUP_MAX_VERSIONS)) {
+        refuse(s, f.op, "malformed", resp, 400,
+               "a read's version is 0 (content), 1 (header only) or 2^63 + v (version v's content)");
         return;
     }
     if ((f.op == MV_GROUP_OP_DELETE) != (f.link != NULL)) {

@@ -40,6 +40,14 @@ g "$TMP/dave" files --group ward --json > "$TMP/ls.json"
   || fail "the listing does not show version 2"
 pass "members put, get and modify; the listing shows the latest version"
 
+# A modify destroys nothing: every version's content is kept, and members read it by number.
+g "$TMP/dave" get --group ward "$ID" --version 1 -o "$TMP/v1.bin"
+cmp -s "$TMP/v1.bin" "$TMP/scan.bin" || fail "version 1 is not readable after a modify"
+g "$TMP/dave" get --group ward "$ID" --version 2 | cmp -s - "$TMP/notes.txt" || fail "version 2 by number"
+g "$TMP/dave" get --group ward "$ID" --version 3 2> "$TMP/v3.err" && fail "a version the record lacks was read"
+grep -q "no such version" "$TMP/v3.err" || fail "reading a missing version: $(cat "$TMP/v3.err")"
+pass "every version's content is kept and readable by members"
+
 # Anonymity towards the manager: a member whose group id and keys are kept in her directory
 # (bob's get above kept them) makes no signed call to the hospital and none to the key servers
 # when she puts, modifies or reads; only the public roster is fetched, unsigned. Otherwise the
@@ -153,6 +161,7 @@ op bob delete "$ID" 3 > "$TMP/del.out"
 grep -q '^403 .*owner' "$TMP/del.out" || fail "the server let a non-owner delete: $(cat "$TMP/del.out")"
 g "$TMP/alice" rm --group ward "$ID" --json > "$TMP/rm.json"
 g "$TMP/bob" get --group ward "$ID" > /dev/null 2>&1 && fail "a deleted record is still readable"
+g "$TMP/bob" get --group ward "$ID" --version 1 > /dev/null 2>&1 && fail "a deleted record's version 1 is still readable"
 g "$ADMIN" history --group "$G" "$ID" --json | json_get - 'd["versions"][-1]["op"], d["deleted"]' | grep -q "delete.*True" \
   || fail "the owner's delete is not in the history"
 g "$TMP/dave" put --group ward "$TMP/notes.txt" --json > "$TMP/put2.json"
@@ -174,14 +183,6 @@ g "$TMP/carol" put --group ward "$TMP/notes.txt" > /dev/null 2>&1 && fail "a rem
 op carol epoch "$E_BEFORE" > "$TMP/removed.out"
 grep -q '^409 .*stale roster' "$TMP/removed.out" || fail "the storage server took a removed member's signature: $(cat "$TMP/removed.out")"
 pass "a removed member's operations are refused and she cannot read newer records; members can"
-
-# What an anonymous peer may cost: the body cap and the per-address rate limit.
-op bob big > "$TMP/big.out"
-grep -q '^413 .*within its cap' "$TMP/big.out" || fail "an over-cap body: $(cat "$TMP/big.out")"
-op bob burst 64 > "$TMP/burst.out"
-grep -q '^429 .*too many group operations from this address' "$TMP/burst.out" || fail "no rate limit: $(sort "$TMP/burst.out" | uniq -c)"
-grep -q '^400 .*malformed MVGO' "$TMP/burst.out" || fail "malformed operations are not called malformed"
-pass "the body cap and the rate limit answer with clear errors"
 
 # Memory an anonymous peer may hold: bodies announced but not yet sent hold their reservation.
 # One address gets two large ones in flight, a third is refused with 503 at once; across
@@ -220,6 +221,15 @@ assert answer(again, 0.5) is None, "the budget was not released when the request
 again.close()
 PY
 pass "anonymous bodies in flight are bounded per address and in all"
+
+# What an anonymous peer may cost: the body cap and the per-address rate limit.
+op bob big > "$TMP/big.out"
+grep -q '^413 .*within its cap' "$TMP/big.out" || fail "an over-cap body: $(cat "$TMP/big.out")"
+op bob burst 64 > "$TMP/burst.out"
+grep -q '^429 .*too many group operations from this address' "$TMP/burst.out" || fail "no rate limit: $(sort "$TMP/burst.out" | uniq -c)"
+grep -q '^400 .*malformed MVGO' "$TMP/burst.out" || fail "malformed operations are not called malformed"
+pass "the body cap and the rate limit answer with clear errors"
+
 
 # Metrics count group operations by operation and outcome, and name nobody.
 SURL=$(json_get "$DEP" 'd["storage_url"]')
