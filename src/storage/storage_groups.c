@@ -44,13 +44,18 @@
 #define LIMIT_SLOTS 4096u
 #define LIMIT_BURST 60u
 #define LIMIT_INTERVAL_MS 100u
-/* Replay cache: nonces of verified operations, two generations of GEN_SECONDS each, so a
- * nonce is remembered for at least GEN_SECONDS, twice the widest accepted clock skew. Each
- * generation holds REPLAY_CAP nonces (REPLAY_SLOTS open-addressed slots); a full generation
- * refuses further operations (503) rather than forget a nonce. */
-#define REPLAY_SLOTS ((size_t)1 << 17)
-#define REPLAY_CAP ((size_t)1 << 16)
-#define GEN_SECONDS 600u
+/* Replay cache: nonces of verified operations, two generations of gen_seconds each (twice the
+ * configured clock skew, at least GEN_MIN_SECONDS), so a nonce is remembered for at least
+ * twice the skew: as long as its timestamp is accepted. Each generation holds REPLAY_CAP
+ * nonces (REPLAY_SLOTS open-addressed slots at keyed positions); a full generation refuses
+ * further operations (503) rather than forget a nonce. Groups are spread over REPLAY_PARTS
+ * partitions by a keyed hash of their id, each holding at most REPLAY_PART_CAP nonces a
+ * generation: the members of one group cannot fill the cache for every group. */
+#define REPLAY_SLOTS ((size_t)1 << 18)
+#define REPLAY_CAP ((size_t)1 << 17)
+#define REPLAY_PARTS 32u
+#define REPLAY_PART_CAP (REPLAY_CAP / 4)
+#define GEN_MIN_SECONDS 600u
 
 /* Anonymous bodies in flight: an anonymous peer may make this server buffer up to
  * MV_GROUP_OPS_MAX_BODY per request, so the bytes all anonymous bodies hold at once are
@@ -87,6 +92,7 @@ typedef struct replay_gen {
     uint8_t (*slot)[MV_GROUP_NONCE_BYTES];
     uint8_t *used;
     size_t n;
+    size_t part_n[REPLAY_PARTS]; /* nonces of each partition */
 } replay_gen;
 
 struct storage_groups {
@@ -103,8 +109,9 @@ struct storage_groups {
     anon_body bodies[ANON_BODIES_MAX];
     uint64_t body_bytes;      /* their sum */
     replay_gen gen[2];        /* [0] current, [1] previous */
-    uint64_t gen_index;       /* unix time / GEN_SECONDS of gen[0] */
-    uint64_t hash_key;        /* random: slot positions are not the peer's to choose */
+    uint64_t gen_index;       /* unix time / gen_seconds of gen[0] */
+    uint64_t gen_seconds;
+    uint64_t hash_key[4];     /* random: slot positions and partitions are not the peer's to choose */
 };
 
 /* ---------- start, stop ---------- */
@@ -150,7 +157,8 @@ mv_err storage_groups_start(storage_srv *s)
     /* Verifications are CPU-bound: at most half the workers (at least one) verify at once,
      * so signed requests keep being served while anonymous peers wait. */
     gs->max_verifying = s->cfg->threads > 1 ? s->cfg->threads / 2 : 1;
-    gs->gen_index = (uint64_t)time(NULL) / GEN_SECONDS;
+    gs->gen_seconds = s->cfg->skew_seconds * 2 > GEN_MIN_SECONDS ? s->cfg->skew_seconds * 2 : GEN_MIN_SECONDS;
+    gs->gen_index = (uint64_t)time(NULL) / gs->gen_seconds;
     if ((rc = gen_alloc(&gs->gen[0])) != MV_OK || (rc = gen_alloc(&gs->gen[1])) != MV_OK)
         goto out;
     if ((rc = mv_random_bytes(&gs->hash_key, sizeof gs->hash_key)) != MV_OK)
@@ -487,9 +495,18 @@ mv_err storage_groups_link_check(storage_srv *s, const uint8_t g[16], const grou
 
 /* ---------- the replay cache ---------- */
 
+/* A keyed multiply-shift hash of 16 bytes to bits bits: a member choosing nonces (or group
+ * ids) cannot make them share a position without the key. */
+static uint64_t keyed16(const storage_groups *gs, const uint8_t b[16], unsigned bits)
+{
+    uint64_t h = (mv_le_get(b, 8) ^ gs->hash_key[0]) * (gs->hash_key[1] | 1) +
+                 (mv_le_get(b + 8, 8) ^ gs->hash_key[2]) * (gs->hash_key[3] | 1);
+    return h >> (64 - bits);
+}
+
 static size_t replay_pos(const storage_groups *gs, const uint8_t nonce[MV_GROUP_NONCE_BYTES])
 {
-    return (size_t)((mv_le_get(nonce, 8) ^ gs->hash_key) & (REPLAY_SLOTS - 1));
+    return (size_t)keyed16(gs, nonce, 18); /* REPLAY_SLOTS = 2^18 */
 }
 
 static int gen_has(const storage_groups *gs, const replay_gen *r, const uint8_t nonce[MV_GROUP_NONCE_BYTES])
@@ -502,7 +519,7 @@ static int gen_has(const storage_groups *gs, const replay_gen *r, const uint8_t 
 
 static void replay_rotate_locked(storage_groups *gs)
 {
-    uint64_t now_gen = (uint64_t)time(NULL) / GEN_SECONDS;
+    uint64_t now_gen = (uint64_t)time(NULL) / gs->gen_seconds;
     if (now_gen == gs->gen_index)
         return;
     replay_gen old = gs->gen[1];
@@ -510,17 +527,21 @@ static void replay_rotate_locked(storage_groups *gs)
     gs->gen[0] = now_gen == gs->gen_index + 1 ? old : gs->gen[0];
     memset(gs->gen[0].used, 0, REPLAY_SLOTS);
     gs->gen[0].n = 0;
+    memset(gs->gen[0].part_n, 0, sizeof gs->gen[0].part_n);
     if (now_gen != gs->gen_index + 1) { /* more than a generation passed: forget both */
         memset(gs->gen[1].used, 0, REPLAY_SLOTS);
         gs->gen[1].n = 0;
+        memset(gs->gen[1].part_n, 0, sizeof gs->gen[1].part_n);
     }
     gs->gen_index = now_gen;
 }
 
-/* MV_OK if nonce is new; MV_ERR_REPLAY if seen. With insert, records it (MV_ERR_BUSY if the
- * current generation is full). */
-static mv_err replay_check(storage_groups *gs, const uint8_t nonce[MV_GROUP_NONCE_BYTES], int insert)
+/* MV_OK if nonce is new; MV_ERR_REPLAY if seen. With insert, records it for group g
+ * (MV_ERR_BUSY if the current generation, or g's partition of it, is full). */
+static mv_err replay_check(storage_groups *gs, const uint8_t g[16], const uint8_t nonce[MV_GROUP_NONCE_BYTES],
+                           int insert)
 {
+    size_t part = (size_t)keyed16(gs, g, 5); /* REPLAY_PARTS = 2^5 */
     mv_err rc = MV_OK;
     pthread_mutex_lock(&gs->mu);
     replay_rotate_locked(gs);
@@ -528,7 +549,7 @@ static mv_err replay_check(storage_groups *gs, const uint8_t nonce[MV_GROUP_NONC
         rc = MV_ERR_REPLAY;
     } else if (insert) {
         replay_gen *r = &gs->gen[0];
-        if (r->n >= REPLAY_CAP) {
+        if (r->n >= REPLAY_CAP || r->part_n[part] >= REPLAY_PART_CAP) {
             rc = MV_ERR_BUSY;
         } else {
             size_t i = replay_pos(gs, nonce);
@@ -537,6 +558,7 @@ static mv_err replay_check(storage_groups *gs, const uint8_t nonce[MV_GROUP_NONC
             memcpy(r->slot[i], nonce, MV_GROUP_NONCE_BYTES);
             r->used[i] = 1;
             r->n++;
+            r->part_n[part]++;
         }
     }
     pthread_mutex_unlock(&gs->mu);
@@ -579,7 +601,7 @@ static int precheck(storage_srv *s, const uint8_t g[16], const mv_group_op_frame
         refuse(s, f->op, "bad_signature", resp, 401, "the group signature does not verify");
         return 0;
     }
-    if (replay_check(gs, f->nonce, 0) != MV_OK) {
+    if (replay_check(gs, g, f->nonce, 0) != MV_OK) {
         refuse(s, f->op, "replay", resp, 401, "replayed operation (nonce seen before)");
         return 0;
     }
@@ -616,8 +638,8 @@ static int precheck(storage_srv *s, const uint8_t g[16], const mv_group_op_frame
 
 /* The signature over msg under e's ring (under the concurrency cap), then the nonce is
  * remembered. Releases e. Returns 1 when the operation is admitted; otherwise it has answered. */
-static int admit(storage_srv *s, roster_entry *e, const mv_group_op_frame *f, const uint8_t *msg,
-                 mv_http_response *resp)
+static int admit(storage_srv *s, const uint8_t g[16], roster_entry *e, const mv_group_op_frame *f,
+                 const uint8_t *msg, mv_http_response *resp)
 {
     storage_groups *gs = s->groups;
     mv_err rc;
@@ -637,7 +659,7 @@ static int admit(storage_srv *s, roster_entry *e, const mv_group_op_frame *f, co
     }
     /* Only a verified operation's nonce is remembered: an anonymous peer cannot fill the
      * cache and so make it forget a member's nonce. */
-    if ((rc = replay_check(gs, f->nonce, 1)) != MV_OK) {
+    if ((rc = replay_check(gs, g, f->nonce, 1)) != MV_OK) {
         if (rc == MV_ERR_REPLAY) {
             refuse(s, f->op, "replay", resp, 401, "replayed operation (nonce seen before)");
         } else {
@@ -705,7 +727,7 @@ void storage_handle_group_ops(storage_srv *s, const char *arg, const mv_http_req
         return;
     }
     mv_group_op_msg(g, f.epoch, (enum mv_group_op)f.op, f.record_id, f.version, f.timestamp, f.nonce, body_hash, msg);
-    if (!admit(s, e, &f, msg, resp))
+    if (!admit(s, g, e, &f, msg, resp))
         return;
     switch ((enum mv_group_op)f.op) {
     case MV_GROUP_OP_PUT:
