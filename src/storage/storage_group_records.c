@@ -645,17 +645,6 @@ void group_records_list(storage_srv *s, const uint8_t g[16], mv_http_response *r
     storage_groups_count(s, MV_GROUP_OP_LIST, "ok");
 }
 
-static const char *kind_name(uint8_t k)
-{
-    switch (k) {
-    case MV_GROUP_OP_PUT: return "put";
-    case MV_GROUP_OP_MODIFY: return "modify";
-    case MV_GROUP_OP_DELETE: return "delete";
-    case GROUP_ENTRY_ADMIN_DELETE: return "admin_delete";
-    default: return "unknown";
-    }
-}
-
 static void jw_b64(mv_jw *w, const char *key, const uint8_t *p, size_t n, char *tmp, size_t cap)
 {
     if (mv_b64_encode(tmp, cap, p, n) != MV_OK)
@@ -699,7 +688,7 @@ void group_records_history(storage_srv *s, const mv_credential *cred, const uint
         const group_entry *e = &h->e[i];
         mv_jw_obj(&w);
         mv_jw_ku64(&w, "version", e->version);
-        mv_jw_kstr(&w, "op", kind_name(e->kind));
+        mv_jw_kstr(&w, "op", storage_groups_op_name(e->kind));
         mv_jw_ku64(&w, "epoch", e->epoch);
         mv_jw_ku64(&w, "time", e->time);
         mv_jw_ku64(&w, "size", e->size);

@@ -205,23 +205,17 @@ void storage_groups_unlock(storage_srv *s)
 
 /* ---------- metrics ---------- */
 
-static const char *op_name(uint8_t op)
+/* The five signed operations are named by the crypto layer (one list for every party); the
+ * manager's delete is the storage server's own kind. */
+const char *storage_groups_op_name(uint8_t op)
 {
-    switch (op) {
-    case MV_GROUP_OP_PUT: return "put";
-    case MV_GROUP_OP_MODIFY: return "modify";
-    case MV_GROUP_OP_DELETE: return "delete";
-    case MV_GROUP_OP_READ: return "read";
-    case MV_GROUP_OP_LIST: return "list";
-    case GROUP_ENTRY_ADMIN_DELETE: return "admin_delete";
-    default: return "unknown";
-    }
+    return op == GROUP_ENTRY_ADMIN_DELETE ? "admin_delete" : mv_group_op_name((enum mv_group_op)op);
 }
 
 void storage_groups_count(storage_srv *s, uint8_t op, const char *outcome)
 {
     char labels[80];
-    snprintf(labels, sizeof labels, "op=\"%s\",outcome=\"%s\"", op_name(op), outcome);
+    snprintf(labels, sizeof labels, "op=\"%s\",outcome=\"%s\"", storage_groups_op_name(op), outcome);
     storage_count(s, "medvault_storage_group_ops_total", "Group operations by operation and outcome", labels, 1);
 }
 
