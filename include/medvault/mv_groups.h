@@ -35,7 +35,7 @@ MV_API mv_err mv_client_user_resolve(mv_client *c, const char *user, uint8_t sig
     __attribute__((warn_unused_result));
 
 /* The id of the group named by `group` (a name or an id): an id is taken as it is, a name is
- * asked of the hospital. Errors: MV_ERR_NOT_FOUND, MV_ERR_FORBIDDEN (not one of the caller's
+ * asked of the hospital once and then read from USER_DIR/group-names (docs/groups.md). Errors: MV_ERR_NOT_FOUND, MV_ERR_FORBIDDEN (not one of the caller's
  * groups), network/HTTP errors. */
 MV_API mv_err mv_client_group_id(mv_client *c, const char *group, uint8_t id[static MV_GROUP_ID_BYTES])
     __attribute__((warn_unused_result));
@@ -88,7 +88,8 @@ MV_API mv_err mv_client_group_roster(mv_client *c, const char *group, uint64_t e
  * of it she may read; and the group's dedup secret of the current generation. Opaque; free
  * with mv_group_keys_free (wipes). */
 typedef struct mv_group_keys mv_group_keys;
-/* Fetches and unseals the caller's key ranges of group (she must be an active member).
+/* Fetches and unseals the caller's key ranges of group (she must be an active member), and
+ * keeps the answer, sealed as it came, in USER_DIR/group-<id>.keys for the group's files.
  * Errors: MV_ERR_FORBIDDEN (removed or never joined), MV_ERR_BAD_STATE (no epoch yet),
  * MV_ERR_PROTOCOL (a malformed answer or a key that does not unseal), network/HTTP errors. */
 MV_API mv_err mv_client_group_keys(mv_client *c, const char *group, mv_group_keys **out)
@@ -138,9 +139,11 @@ MV_API mv_err mv_client_group_whois(mv_client *c, const char *group, const uint8
  * mv_group_op_msg under the group's current roster, which this call fetches and verifies
  * (mv_client_group_roster). The storage server learns "a current member" and nothing more;
  * the group's manager can have the signature opened. A file's content is chunked (FastCDC),
- * compressed and MLE-encrypted with keys from the key servers' threshold OPRF, like a put's
- * attachments, and deduplicated within the group (mv_client_group_tokens: blocks the group
- * holds are sent by reference, not uploaded again); its envelope (the
+ * compressed and MLE-encrypted with block keys derived from the group's dedup secret, and
+ * deduplicated within the group by tokens derived from it too (blocks the group holds are
+ * sent by reference, not uploaded again); the group's id and the caller's sealed key answer
+ * are kept in her directory, so an operation makes no signed call to the hospital or the key
+ * servers unless the group has a newer epoch than her keys cover; its envelope (the
  * block list with their keys, the file name and size) is sealed with AES-256-GCM under the
  * group's file key of the epoch (mv_group_file_key) with the group, record id, version and
  * epoch as associated data. `group` is a name or an id (mv_client_group_id). Errors common to
@@ -157,8 +160,8 @@ MV_API mv_err mv_client_group_whois(mv_client *c, const char *group, const uint8
  * MV_GROUP_FILE_MAX). */
 MV_API mv_err mv_client_group_put(mv_client *c, const char *group, const char *path, uint8_t id[static 16],
                                   uint64_t *version) __attribute__((warn_unused_result));
-/* Replaces record id's content with the file at path: version = latest + 1 (the earlier
- * versions' signatures stay at the storage server). *version (may be NULL) receives it.
+/* Stores the file at path as record id's next version: version = latest + 1 (the earlier
+ * versions, their content and signatures, stay at the storage server). *version (may be NULL) receives it.
  * Errors: MV_ERR_NOT_FOUND (no such record, or deleted), MV_ERR_EXISTS (another member wrote a
  * version at the same time: retry). */
 MV_API mv_err mv_client_group_modify(mv_client *c, const char *group, const uint8_t id[static 16], const char *path,
@@ -170,6 +173,13 @@ MV_API mv_err mv_client_group_modify(mv_client *c, const char *group, const uint
  * envelope or a block does not decrypt: tampered), MV_ERR_TOO_LARGE (out's cap). */
 MV_API mv_err mv_client_group_get(mv_client *c, const char *group, const uint8_t id[static 16], mv_buf *out,
                                   uint64_t *version, char *name, size_t name_cap) __attribute__((warn_unused_result));
+/* As mv_client_group_get, of version `which` of the record (0: the latest). Every version's
+ * content is kept until the record is deleted, so a modify destroys nothing; reading an older
+ * version needs the key of its epoch. Errors: those of mv_client_group_get; MV_ERR_NOT_FOUND
+ * also for a version the record does not have; MV_ERR_INVAL (which >= 2^63). */
+MV_API mv_err mv_client_group_get_version(mv_client *c, const char *group, const uint8_t id[static 16],
+                                          uint64_t which, mv_buf *out, uint64_t *version, char *name,
+                                          size_t name_cap) __attribute__((warn_unused_result));
 /* Deletes record id. as_manager 0: as its owner, the member who signed version 1, proving it
  * with a link proof to that signature (MV_ERR_FORBIDDEN for anybody else); as_manager 1: as
  * the group's manager, with a signed request (admins only). */

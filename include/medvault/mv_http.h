@@ -91,6 +91,13 @@ typedef struct mv_http_request {
  * remote address and headers (mv_http_header) are readable, body_len is 0. Must be
  * thread-safe and fast (it holds up the connection's worker thread). */
 typedef int (*mv_http_body_gate_fn)(void *ctx, const mv_http_request *req);
+/* A body gate's answer for a body it would take but not now (a budget of bodies in flight is
+ * spent): the server answers 503 instead of 413. */
+#define MV_HTTP_GATE_BUSY 2
+/* Called once, when a request whose body the gate allowed (returned 1) ends, however it ends
+ * (answered, refused, or the peer went away), with the request as the gate saw it (the same
+ * req->impl; no headers). Lets the gate release what it reserved. Must be thread-safe. */
+typedef void (*mv_http_body_done_fn)(void *ctx, const mv_http_request *req);
 
 /* The body gate of every daemon: allows the body iff the request as its headers describe it
  * verifies (mv_auth_preverify with verifier ctx, an mv_auth_verifier*, borrowed): a credential
@@ -222,7 +229,8 @@ typedef struct mv_http_config {
     /* Body gate (see mv_http_body_gate_fn). NULL: every body up to max_body is buffered (the
      * behaviour before the gate existed, kept so that a service without a gate works). */
     mv_http_body_gate_fn body_gate;
-    void *body_gate_ctx;        /* passed to body_gate, borrowed */
+    void *body_gate_ctx;        /* passed to body_gate and body_done, borrowed */
+    mv_http_body_done_fn body_done; /* optional (NULL = none); see mv_http_body_done_fn */
     /* Media types (lower-case "type/subtype") a request body may carry, NULL-terminated, at
      * most MV_HTTP_MAX_CONTENT_TYPES (copied). NULL = MV_HTTP_CONTENT_TYPES_DEFAULT.
      * Parameters ("; charset=utf-8") are ignored; the type is compared case-insensitively. */

@@ -23,11 +23,13 @@ static const char put_usage[] =
     "the storage server learns that a current member stored it, not which one. Prints each\n"
     "record's id.\n\n" GROUP_FILES_COMMON;
 static const char get_usage[] =
-    "usage: medvault group get --group G ID [-o FILE] [--json]\n"
+    "usage: medvault group get --group G ID [--version V] [-o FILE] [--json]\n"
     "       medvault group get --group G --list [--json]\n\n"
-    "Reads the latest version of the group record ID (to stdout, or to FILE), or with --list\n"
-    "lists the group's records (id, version, size, times).\n\n" GROUP_FILES_COMMON
-    "  -o, --out FILE   write the content to FILE (0600) instead of stdout\n";
+    "Reads the latest version of the group record ID, or with --version V that version (every\n"
+    "version is kept until the record is deleted), to stdout or to FILE; or with --list lists\n"
+    "the group's records (id, version, size, times).\n\n" GROUP_FILES_COMMON
+    "  -o, --out FILE   write the content to FILE (0600) instead of stdout\n"
+    "  --version V      read version V (1 = as first stored)\n";
 static const char modify_usage[] =
     "usage: medvault group modify --group G ID FILE [--json]\n\n"
     "Replaces the content of the group record ID with FILE as its next version. Every\n"
@@ -50,13 +52,14 @@ typedef struct gf_opts {
     cli_common o;
     const char *group, *out;
     int list, manager;
+    uint64_t version; /* get --version (0: the latest) */
     int first;      /* argv index of the first positional argument */
     uint8_t id[16]; /* the record ID argument, when the command takes one */
     mv_client *cl;
 } gf_opts;
 
 /* Options beyond the common ones that a command accepts. */
-enum { GF_OUT = 1, GF_LIST = 2, GF_MANAGER = 4 };
+enum { GF_OUT = 1, GF_LIST = 2, GF_MANAGER = 4, GF_VERSION = 8 };
 
 /* Parses argv (refusing options outside allow); returns -1 to go on, else the exit code
  * (usage printed). */
@@ -67,7 +70,7 @@ static int gf_parse(int argc, char **argv, const char *usage, int allow, gf_opts
         {"group", required_argument, NULL, 'g'},      {"out", required_argument, NULL, 'o'},
         {"json", no_argument, NULL, 'j'},             {"list", no_argument, NULL, 'l'},
         {"manager", no_argument, NULL, 'm'},          {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"version", required_argument, NULL, 'V'},    {NULL, 0, NULL, 0},
     };
     int c;
     memset(g, 0, sizeof *g);
@@ -82,6 +85,10 @@ static int gf_parse(int argc, char **argv, const char *usage, int allow, gf_opts
         case 'j': g->o.json = 1; break;
         case 'l': g->list = 1; break;
         case 'm': g->manager = 1; break;
+        case 'V':
+            if (cli_u64_arg(optarg, 1, 1024, &g->version, "--version"))
+                return CLI_USAGE;
+            break;
         case 'h': return cli_usage(usage, 1);
         default: return cli_usage(usage, 0);
         }
@@ -89,7 +96,7 @@ static int gf_parse(int argc, char **argv, const char *usage, int allow, gf_opts
     if (cli_common_check(&g->o, usage) != CLI_OK)
         return CLI_USAGE;
     if (!g->group || !g->group[0] || (g->out && !(allow & GF_OUT)) || (g->list && !(allow & GF_LIST)) ||
-        (g->manager && !(allow & GF_MANAGER)))
+        (g->manager && !(allow & GF_MANAGER)) || (g->version && !(allow & GF_VERSION)))
         return cli_usage(usage, 0);
     g->first = optind;
     return -1;
@@ -222,8 +229,8 @@ int cmd_group_files(int argc, char **argv)
 int cmd_group_get(int argc, char **argv)
 {
     gf_opts g;
-    int r = gf_parse(argc, argv, get_usage, GF_OUT | GF_LIST, &g);
-    if (r < 0 && g.list && g.out)
+    int r = gf_parse(argc, argv, get_usage, GF_OUT | GF_LIST | GF_VERSION, &g);
+    if (r < 0 && g.list && (g.out || g.version))
         r = cli_usage(get_usage, 0);
     if (r < 0)
         r = gf_open(&g, argc, argv, get_usage, g.list ? 0 : 1, !g.list, "group get");
@@ -239,7 +246,7 @@ int cmd_group_get(int argc, char **argv)
     char name[MV_GROUP_FILE_NAME_MAX + 1] = "";
     uint64_t v = 0;
     mv_buf_init(&b, MV_GROUP_FILE_MAX);
-    mv_err rc = mv_client_group_get(g.cl, g.group, g.id, &b, &v, name, sizeof name);
+    mv_err rc = mv_client_group_get_version(g.cl, g.group, g.id, g.version, &b, &v, name, sizeof name);
     if (rc != MV_OK) {
         r = gf_fail(g.cl, "group get", rc);
     } else if (g.out) {

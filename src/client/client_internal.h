@@ -126,6 +126,14 @@ mv_err mvc_keyset_get(mv_client *c, const uint8_t kid[16], uint8_t K[32], uint64
 void mvc_keyset_forget(mv_client *c, const uint8_t kid[16]);
 void mvc_keysets_free(mvc_keysets *k);
 
+/* ---- group_hosp.c ---- */
+typedef struct mv_group_keys mv_group_keys;
+/* The caller's keys of group gid covering epoch: the key answer kept in the user's directory
+ * (USER_DIR/group-<id>.keys, sealed as the hospital sent it) if its newest epoch is >= epoch,
+ * else fetched from the hospital (a signed call) and kept. *out: the caller frees it.
+ * Errors: those of mv_client_group_keys. */
+mv_err mvc_group_keys_for(mv_client *c, const uint8_t gid[16], uint64_t epoch, mv_group_keys **out);
+
 /* Runs fn(ctx, i) for i in [0, n) on up to `threads` threads. Returns the first error. */
 typedef mv_err (*mvc_task_fn)(void *ctx, size_t i);
 mv_err mvc_parallel(unsigned threads, size_t n, mvc_task_fn fn, void *ctx);

@@ -1,7 +1,9 @@
 /* group_files.c - a member's group files at the storage server: every operation is signed
  * with her ring key under the group's current roster and sent anonymously (no credential, no
- * key of hers on the wire), and every byte she stores is encrypted: blocks with MLE keys from
- * the key servers' OPRF, the envelope under the group's file key of the epoch. */
+ * key of hers on the wire), and every byte she stores is encrypted: blocks with MLE keys
+ * derived from the group's dedup secret, the envelope under the group's file key of the
+ * epoch. What an operation needs from the hospital (the group's id, its keys) is kept in her
+ * directory, so the operation itself makes no signed call anywhere (docs/groups.md). */
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -15,10 +17,11 @@
 #include "medvault/mv_file.h"
 #include "medvault/mv_groups.h"
 #include "medvault/mv_hash.h"
+#include "medvault/mv_hkdf.h"
+#include "medvault/mv_hmac.h"
 #include "medvault/mv_mem.h"
 #include "medvault/mv_mle.h"
 #include "medvault/mv_record.h"
-#include "medvault/mv_toprf.h"
 #include "medvault/mv_zstd.h"
 #include "net/group_frames.h"
 
@@ -36,22 +39,41 @@ typedef struct gop {
     mv_client *c;
     const char *group;
     uint8_t g[16];
+    char ghex[33]; /* the group's id: the roster is fetched by id, with no name to resolve */
     mv_roster roster;
     mv_ring ring;
     uint8_t sk[32], pk[32];
+    mv_group_keys *keys; /* loaded on first use (gop_keys) */
 } gop;
 
 static void gop_close(gop *x)
 {
     mv_roster_clear(&x->roster);
+    mv_group_keys_free(x->keys);
+    x->keys = NULL;
     mv_wipe(x->sk, sizeof x->sk);
+}
+
+/* The caller's group keys covering epoch: those kept in her directory unless they end before
+ * it (mvc_group_keys_for), so an operation makes no signed call to the hospital that would
+ * tie her to it. Borrowed from x. */
+static mv_err gop_keys(gop *x, uint64_t epoch, const mv_group_keys **out)
+{
+    mv_err rc = MV_OK;
+    if (!x->keys || mv_group_keys_epoch(x->keys) < epoch) {
+        mv_group_keys_free(x->keys);
+        x->keys = NULL;
+        rc = mvc_group_keys_for(x->c, x->g, epoch, &x->keys);
+    }
+    *out = x->keys;
+    return rc;
 }
 
 /* Fetches the current roster and checks that the caller is in it. */
 static mv_err gop_roster(gop *x)
 {
     mv_roster_clear(&x->roster);
-    mv_err rc = mv_client_group_roster(x->c, x->group, 0, &x->roster, NULL);
+    mv_err rc = mv_client_group_roster(x->c, x->ghex, 0, &x->roster, NULL);
     if (rc == MV_OK && (rc = mv_roster_ring(&x->roster, &x->ring)) != MV_OK)
         mvc_seterr(x->c, "the group's roster is not a usable ring (%s)", mv_strerror(rc));
     if (rc == MV_OK && mv_roster_find(&x->roster, x->pk) < 0) {
@@ -67,6 +89,8 @@ static mv_err gop_open(mv_client *c, const char *group, gop *x)
     x->c = c;
     x->group = group;
     mv_err rc = mv_client_group_id(c, group, x->g);
+    if (rc == MV_OK)
+        rc = mv_hex_encode(x->ghex, sizeof x->ghex, x->g, 16);
     if (rc == MV_OK && (rc = mv_ring_derive_key(mv_identity_box_sk(c->id), x->g, x->sk, x->pk)) != MV_OK)
         mvc_seterr(c, "cannot derive your ring key (%s)", mv_strerror(rc));
     if (rc == MV_OK)
@@ -118,7 +142,7 @@ static mv_err gop_send(gop *x, uint8_t op, const uint8_t id[16], uint64_t versio
             mv_roster r1;
             mv_ring ring1;
             memset(&r1, 0, sizeof r1);
-            rc = mv_client_group_roster(x->c, x->group, owner->epoch, &r1, NULL);
+            rc = mv_client_group_roster(x->c, x->ghex, owner->epoch, &r1, NULL);
             if (rc == MV_OK && (rc = mv_roster_ring(&r1, &ring1)) == MV_OK)
                 rc = mv_ring_link_prove(&ring1, x->sk, owner->msg, MV_GROUP_OP_MSG_BYTES, owner->sig, owner->sig_len,
                                         msg, sizeof msg, link);
@@ -192,16 +216,15 @@ static void env_aad(uint8_t aad[ENV_AAD_BYTES], const uint8_t g[16], const uint8
 /* F_e for epoch: the caller's key of that epoch (by regression), then the file key. */
 static mv_err file_key(gop *x, uint64_t epoch, uint8_t F[32])
 {
-    mv_group_keys *keys = NULL;
+    const mv_group_keys *keys = NULL;
     uint8_t K[MV_GROUP_KEY_BYTES];
-    mv_err rc = mv_client_group_keys(x->c, x->group, &keys);
+    mv_err rc = gop_keys(x, epoch, &keys);
     if (rc == MV_OK && (rc = mv_group_keys_at(keys, epoch, K)) != MV_OK)
         mvc_seterr(x->c, "you hold no group key for epoch %llu (you joined later without the history, or were removed)",
                    (unsigned long long)epoch);
     if (rc == MV_OK)
         rc = mv_group_file_key(K, x->g, epoch, F);
     mv_wipe(K, sizeof K);
-    mv_group_keys_free(keys);
     return rc;
 }
 
@@ -260,41 +283,41 @@ static mv_err chunk_file(const uint8_t *data, size_t len, gfile *f)
     return rc;
 }
 
-/* MLE keys through the threshold OPRF (the local cache first), then each unique chunk is
- * encrypted in place of its compressed bytes. */
-static mv_err encrypt_chunks(mv_client *c, gfile *f)
+/* The group's dedup keys, derived on the member's machine from the group's dedup secret S
+ * (docs/groups.md "Dedup within the group"): the token key and the base of the blocks' MLE
+ * keys. Neither the hospital's tokens endpoint nor the key servers are asked (either would
+ * see a signed call at the moment of the anonymous operation), and the storage cloud, which
+ * does not hold S, can neither compute a token nor a block key. */
+typedef struct gdedup {
+    uint8_t tok[32], mle[32];
+} gdedup;
+
+static const char DEDUP_TOKENS_INFO[] = "medvault group tokens v1";
+static const char DEDUP_MLE_INFO[] = "medvault group mle v1";
+
+/* k_tok = HKDF-SHA-256(salt "", S, "medvault group tokens v1"); k_mle likewise with
+ * "medvault group mle v1"; S is that of the keys covering the current epoch. */
+static mv_err dedup_keys(gop *x, gdedup *d)
 {
-    size_t n_miss = 0;
-    const uint8_t **inputs = mv_mallocarray(f->n ? f->n : 1, sizeof *inputs);
-    size_t *lens = mv_mallocarray(f->n ? f->n : 1, sizeof *lens), *miss = mv_mallocarray(f->n ? f->n : 1, sizeof *miss);
-    uint8_t *outs = NULL;
-    mv_err rc = MV_ERR_NOMEM;
-    if (!inputs || !lens || !miss)
-        goto out;
-    for (size_t i = 0; i < f->n; i++) {
-        if (f->ch[i].same_as != i || (c->cache && mvc_cache_get(c->cache, f->ch[i].fp, f->ch[i].key)))
-            continue;
-        inputs[n_miss] = f->ch[i].fp;
-        lens[n_miss] = 32;
-        miss[n_miss++] = i;
-    }
-    rc = MV_OK;
-    if (n_miss) {
-        mv_toprf_report rep;
-        if (!(outs = mv_mallocarray(n_miss, MV_TOPRF_OUTPUT_BYTES))) {
-            rc = MV_ERR_NOMEM;
-            goto out;
-        }
-        if ((rc = mv_toprf_evaluate(&c->dep, c->id, inputs, lens, n_miss, outs, NULL, &rep)) != MV_OK) {
-            mvc_seterr(c, "the key servers could not evaluate the OPRF (%s)", mv_strerror(rc));
-            goto out;
-        }
-        for (size_t k = 0; k < n_miss && rc == MV_OK; k++) {
-            rc = mv_mle_key(outs + k * MV_TOPRF_OUTPUT_BYTES, f->ch[miss[k]].key);
-            if (rc == MV_OK && c->cache)
-                (void)mvc_cache_put(c->cache, f->ch[miss[k]].fp, f->ch[miss[k]].key, 1); /* best effort */
-        }
-    }
+    const mv_group_keys *keys = NULL;
+    uint8_t S[32];
+    mv_err rc = gop_keys(x, x->roster.epoch, &keys);
+    if (rc == MV_OK && (rc = mv_group_keys_dedup_secret(keys, S, NULL)) != MV_OK)
+        mvc_seterr(x->c, "the hospital's key answer holds no dedup secret");
+    if (rc == MV_OK)
+        rc = mv_hkdf_sha256(d->tok, 32, NULL, 0, S, 32, (const uint8_t *)DEDUP_TOKENS_INFO,
+                            sizeof DEDUP_TOKENS_INFO - 1);
+    if (rc == MV_OK)
+        rc = mv_hkdf_sha256(d->mle, 32, NULL, 0, S, 32, (const uint8_t *)DEDUP_MLE_INFO, sizeof DEDUP_MLE_INFO - 1);
+    mv_wipe(S, sizeof S);
+    return rc;
+}
+
+/* Each unique chunk's MLE key, HKDF-SHA-256(salt "", k_mle, info = SHA-256(compressed chunk)),
+ * convergent within the group, and the chunk encrypted in place of its compressed bytes. */
+static mv_err encrypt_chunks(const gdedup *d, gfile *f)
+{
+    mv_err rc = MV_OK;
     for (size_t i = 0; i < f->n && rc == MV_OK; i++) {
         gchunk *ch = &f->ch[i];
         if (ch->same_as != i) {
@@ -303,17 +326,11 @@ static mv_err encrypt_chunks(mv_client *c, gfile *f)
             continue;
         }
         size_t plen = ch->c.len, clen = 0;
-        if ((rc = mv_buf_reserve(&ch->c, MV_MLE_OVERHEAD)) == MV_OK &&
+        if ((rc = mv_hkdf_sha256(ch->key, 32, NULL, 0, d->mle, 32, ch->fp, 32)) == MV_OK &&
+            (rc = mv_buf_reserve(&ch->c, MV_MLE_OVERHEAD)) == MV_OK &&
             (rc = mv_mle_encrypt(ch->key, ch->c.ptr, plen, ch->c.ptr, ch->c.cap, &clen, ch->tag)) == MV_OK)
             ch->c.len = clen;
     }
-out:
-    if (outs)
-        mv_wipe(outs, n_miss * MV_TOPRF_OUTPUT_BYTES);
-    mv_free(outs);
-    mv_free(inputs);
-    mv_free(lens);
-    mv_free(miss);
     return rc;
 }
 
@@ -368,7 +385,7 @@ static const char *base_name(const char *path)
     return s ? s + 1 : path;
 }
 
-/* A file ready to be stored: its chunks encrypted, its unique blocks' tokens fetched. */
+/* A file ready to be stored: its chunks encrypted, its unique blocks' tokens computed. */
 typedef struct gprep {
     gfile f;
     uint8_t *tokens; /* n_u * 32, in the order of the unique chunks */
@@ -384,12 +401,14 @@ static void gprep_free(gprep *p)
     memset(p, 0, sizeof *p);
 }
 
-/* Reads, chunks and encrypts the file at path and fetches the group's tokens of its blocks. */
+/* Reads, chunks and encrypts the file at path and computes the group's tokens of its blocks,
+ * HMAC-SHA-256(k_tok, tag). */
 static mv_err prepare_file(gop *x, const char *path, gprep *p)
 {
     mv_buf data;
-    uint8_t *tags = NULL;
+    gdedup d;
     mv_err rc;
+    memset(&d, 0, sizeof d);
     memset(p, 0, sizeof *p);
     mv_buf_init(&data, MV_GROUP_FILE_MAX);
     if ((rc = mv_file_read(path, MV_GROUP_FILE_MAX, &data)) != MV_OK) {
@@ -399,27 +418,26 @@ static mv_err prepare_file(gop *x, const char *path, gprep *p)
     }
     p->size = data.len;
     snprintf(p->name, sizeof p->name, "%s", base_name(path));
-    if ((rc = chunk_file(data.ptr, data.len, &p->f)) != MV_OK || (rc = encrypt_chunks(x->c, &p->f)) != MV_OK)
+    if ((rc = chunk_file(data.ptr, data.len, &p->f)) != MV_OK || (rc = dedup_keys(x, &d)) != MV_OK ||
+        (rc = encrypt_chunks(&d, &p->f)) != MV_OK)
         goto out;
     if (p->f.n > MV_GROUP_MAX_BLOCKS) {
         mvc_seterr(x->c, "%s has too many blocks for one group operation", path);
         rc = MV_ERR_TOO_LARGE;
         goto out;
     }
-    if (p->f.n && (!(tags = mv_mallocarray(p->f.n, 32)) || !(p->tokens = mv_mallocarray(p->f.n, 32)))) {
+    if (p->f.n && !(p->tokens = mv_mallocarray(p->f.n, 32))) {
         rc = MV_ERR_NOMEM;
         goto out;
     }
-    for (size_t i = 0; i < p->f.n; i++)
+    for (size_t i = 0; i < p->f.n && rc == MV_OK; i++)
         if (p->f.ch[i].same_as == i)
-            memcpy(tags + 32 * p->n_u++, p->f.ch[i].tag, 32);
-    if (p->n_u)
-        rc = mv_client_group_tokens(x->c, x->group, tags, p->n_u, p->tokens);
+            rc = mv_hmac_sha256(p->tokens + 32 * p->n_u++, d.tok, 32, p->f.ch[i].tag, 32);
 out:
     if (data.ptr)
         mv_wipe(data.ptr, data.len);
     mv_buf_clear(&data);
-    mv_free(tags);
+    mv_wipe(&d, sizeof d);
     return rc;
 }
 
@@ -483,8 +501,8 @@ static mv_err expect(gop *x, long status, long want, const mv_buf *resp)
     return rc;
 }
 
-/* Reads record id (READ op; how: MV_GROUP_READ_CONTENT or _HEAD): the decoded answer
- * borrows resp. */
+/* Reads record id (READ op; how: MV_GROUP_READ_CONTENT, _HEAD, or _VERSION + v): the decoded
+ * answer borrows resp. */
 static mv_err read_record(gop *x, const uint8_t id[16], uint64_t how, mv_buf *resp, mv_group_content *a)
 {
     long status = 0;
@@ -685,15 +703,22 @@ mv_err mv_client_group_modify(mv_client *c, const char *group, const uint8_t id[
 mv_err mv_client_group_get(mv_client *c, const char *group, const uint8_t id[static 16], mv_buf *out,
                            uint64_t *version, char *name, size_t name_cap)
 {
+    return mv_client_group_get_version(c, group, id, 0, out, version, name, name_cap);
+}
+
+mv_err mv_client_group_get_version(mv_client *c, const char *group, const uint8_t id[static 16], uint64_t which,
+                                   mv_buf *out, uint64_t *version, char *name, size_t name_cap)
+{
     gop x;
     mv_buf resp;
     mv_group_content a;
     mv_err rc;
-    if (!c || !group || !id || !out)
+    if (!c || !group || !id || !out || which >= MV_GROUP_READ_VERSION)
         return MV_ERR_INVAL;
     mv_buf_init(&resp, MV_HTTPC_RESPONSE_MAX);
     size_t start = out->len;
-    if ((rc = gop_open(c, group, &x)) == MV_OK && (rc = read_record(&x, id, MV_GROUP_READ_CONTENT, &resp, &a)) == MV_OK &&
+    uint64_t how = which ? MV_GROUP_READ_VERSION + which : MV_GROUP_READ_CONTENT;
+    if ((rc = gop_open(c, group, &x)) == MV_OK && (rc = read_record(&x, id, how, &resp, &a)) == MV_OK &&
         (rc = open_content(&x, id, &a, out, name, name_cap)) == MV_OK && version)
         *version = a.version;
     if (rc != MV_OK) {

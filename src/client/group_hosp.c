@@ -10,9 +10,11 @@
 
 #include "medvault/mv_box.h"
 #include "medvault/mv_codec.h"
+#include "medvault/mv_file.h"
 #include "medvault/mv_groups.h"
 #include "medvault/mv_http.h"
 #include "medvault/mv_json.h"
+#include "medvault/mv_log.h"
 #include "medvault/mv_mem.h"
 #include "medvault/mv_r255.h"
 #include "medvault/mv_ringsig.h"
@@ -71,6 +73,32 @@ static mv_err call(mv_client *c, const char *method, const char *group, const ch
     return rc;
 }
 
+/* call() without a signature, for the hospital's public endpoints: a member's anonymous
+ * operation fetches the roster this way, so the hospital cannot tell who asked. */
+static mv_err call_public(mv_client *c, const char *group, const char *suffix, mv_buf *resp)
+{
+    char path[256], url[MV_HTTPC_MAX_URL];
+    mv_httpc_call hc;
+    if (!group_arg_ok(c, group))
+        return MV_ERR_INVAL;
+    int l = snprintf(path, sizeof path, "/v1/groups/%s%s", group, suffix);
+    if (l < 0 || (size_t)l >= sizeof path)
+        return MV_ERR_INVAL;
+    mv_httpc_call_init(&hc);
+    mv_err rc = mvc_call_setup(&hc, url, sizeof url, c->dep.hospital_url, path, "GET", NULL, 0, NULL);
+    if (rc == MV_OK && (rc = mv_httpc_run(&hc, 1)) == MV_OK && (rc = hc.rc) != MV_OK)
+        mvc_seterr(c, "no answer from the hospital (%s)", mv_strerror(rc));
+    if (rc == MV_OK && hc.status != 200) {
+        rc = mvc_status_err(c, HOSP, hc.status, &hc.response);
+        if (hc.status == 409)
+            rc = MV_ERR_BAD_STATE;
+    }
+    if (rc == MV_OK)
+        rc = mv_buf_append(resp, hc.response.ptr, hc.response.len);
+    mv_httpc_call_clear(&hc);
+    return rc;
+}
+
 /* call() whose answer is a JSON object: *root (caller frees). */
 static mv_err call_json(mv_client *c, const char *method, const char *group, const char *suffix, const mv_buf *body,
                         mv_json **root)
@@ -113,13 +141,76 @@ static mv_err group_summary(mv_client *c, const char *group, uint8_t id[16], cha
     return rc;
 }
 
+/* ---------- what is kept in the user's directory ----------
+ * A group's name and id, and the hospital's answer to GET /v1/groups/{g}/key, are kept in the
+ * user's directory so that her anonymous operations at the storage server make no signed call
+ * to the hospital at the same moment (a manager matching the times of his log with the storage
+ * history would learn who wrote what). The key answer is kept as the hospital sent it: its keys
+ * are sealed to her X25519 key, so nothing is secret at rest beyond what her identity already
+ * protects. Both files are versioned by their first line and rewritten atomically (0600); a
+ * file that does not parse is ignored and fetched again. */
+#define NAMES_FILE "group-names"
+#define NAMES_HEADER "medvault group names v1\n"
+#define NAMES_MAX ((size_t)1 << 20)
+#define KEYS_HEADER "medvault group keys v1\n"
+
+/* Path of the user's file name (for keys: group-<id>.keys) in path[0..4096). */
+static mv_err kept_path(mv_client *c, const uint8_t *gid, char path[4096])
+{
+    char name[64], hex[33];
+    if (!gid)
+        return mv_path_join(path, 4096, c->user_dir, NAMES_FILE);
+    mv_err rc = mv_hex_encode(hex, sizeof hex, gid, 16);
+    snprintf(name, sizeof name, "group-%s.keys", hex);
+    return rc == MV_OK ? mv_path_join(path, 4096, c->user_dir, name) : rc;
+}
+
+/* The id kept for group's name: 1 and id filled if found. The file is lines "NAME HEX". */
+static int name_lookup(const mv_buf *f, const char *group, uint8_t id[16])
+{
+    size_t hl = sizeof NAMES_HEADER - 1, gl = strlen(group);
+    if (f->len < hl || memcmp(f->ptr, NAMES_HEADER, hl) != 0)
+        return 0;
+    for (size_t off = hl; off < f->len;) {
+        const char *line = (const char *)f->ptr + off, *nl = memchr(line, '\n', f->len - off);
+        size_t ll = nl ? (size_t)(nl - line) : f->len - off;
+        if (ll == gl + 1 + 32 && memcmp(line, group, gl) == 0 && line[gl] == ' ' &&
+            mv_hex_decode_exact(id, 16, line + gl + 1, 32) == MV_OK)
+            return 1;
+        off += ll + 1;
+    }
+    return 0;
+}
+
 mv_err mv_client_group_id(mv_client *c, const char *group, uint8_t id[static MV_GROUP_ID_BYTES])
 {
+    char path[4096], hex[33];
+    mv_buf f;
     if (!c || !group || !id)
         return MV_ERR_INVAL;
     if (mv_is_lower_hex(group, 32))
         return mv_hex_decode_exact(id, 16, group, 32);
-    return group_summary(c, group, id, NULL, 0);
+    if (!group_arg_ok(c, group))
+        return MV_ERR_INVAL;
+    mv_buf_init(&f, NAMES_MAX);
+    mv_err rc = kept_path(c, NULL, path);
+    if (rc == MV_OK && mv_file_read(path, NAMES_MAX, &f) == MV_OK && name_lookup(&f, group, id))
+        goto out;
+    if (rc != MV_OK || (rc = group_summary(c, group, id, NULL, 0)) != MV_OK)
+        goto out;
+    /* Best effort: a name that cannot be kept is asked again next time. */
+    if (f.len < sizeof NAMES_HEADER - 1 || memcmp(f.ptr, NAMES_HEADER, sizeof NAMES_HEADER - 1) != 0) {
+        mv_buf_reset(&f);
+        if (mv_buf_append(&f, NAMES_HEADER, sizeof NAMES_HEADER - 1) != MV_OK)
+            goto out;
+    }
+    if (mv_hex_encode(hex, sizeof hex, id, 16) == MV_OK && mv_buf_append(&f, group, strlen(group)) == MV_OK &&
+        mv_buf_append(&f, " ", 1) == MV_OK && mv_buf_append(&f, hex, 32) == MV_OK && mv_buf_append(&f, "\n", 1) == MV_OK)
+        if (mv_file_write_atomic(path, f.ptr, f.len, 0600) != MV_OK)
+            mv_log(MV_LOG_WARN, "client", "cannot keep a group's id in the user's directory");
+out:
+    mv_buf_clear(&f);
+    return rc;
 }
 
 mv_err mv_client_user_resolve(mv_client *c, const char *user, uint8_t sign_pk[static 32])
@@ -380,7 +471,7 @@ mv_err mv_client_group_roster(mv_client *c, const char *group, uint64_t epoch, m
     int by_id = mv_is_lower_hex(group, 32);
     mv_err rc = by_id ? mv_hex_decode_exact(gid, 16, group, 32) : MV_OK;
     if (rc == MV_OK)
-        rc = call(c, "GET", group, suffix, NULL, &resp);
+        rc = call_public(c, group, suffix, &resp);
     if (rc == MV_OK && (rc = mv_roster_verify(resp.ptr, resp.len, c->dep.hospital_pk, out)) != MV_OK)
         mvc_seterr(c, "the group's roster does not verify under the deployment's hospital key");
     if (rc == MV_OK && ((by_id && memcmp(out->group_id, gid, 16) != 0) || (epoch && out->epoch != epoch))) {
@@ -438,21 +529,21 @@ mv_err mv_group_keys_at(const mv_group_keys *k, uint64_t epoch, uint8_t out[stat
     return MV_ERR_FORBIDDEN;
 }
 
-mv_err mv_client_group_keys(mv_client *c, const char *group, mv_group_keys **out)
+/* The key ranges of the answer json[0..len) to GET /v1/groups/{g}/key, unsealed with the
+ * user's identity: *out (caller frees); gid (may be NULL) receives the answer's group id.
+ * MV_ERR_PROTOCOL if it is malformed or does not open. */
+static mv_err keys_parse(mv_client *c, const uint8_t *json, size_t len, mv_group_keys **out, uint8_t *gid)
 {
     mv_json *root = NULL;
     mv_group_keys *k = NULL;
     uint8_t sealed[MV_GROUP_KEY_BYTES + MV_BOX_SEAL_BYTES];
-    if (!c || !group || !out)
-        return MV_ERR_INVAL;
-    *out = NULL;
-    mv_err rc = call_json(c, "GET", group, "/key", NULL, &root);
-    if (rc != MV_OK)
+    mv_err rc = MV_ERR_PROTOCOL;
+    if (mv_json_parse((const char *)json, len, NULL, &root, NULL) != MV_OK || mv_json_type_of(root) != MV_JSON_OBJECT)
         goto out;
     const mv_json *arr = mv_json_get(root, "ranges");
     size_t n = mv_json_len(arr);
-    rc = MV_ERR_PROTOCOL;
-    if (mv_json_type_of(arr) != MV_JSON_ARRAY || n == 0 || n > 4096)
+    if (mv_json_type_of(arr) != MV_JSON_ARRAY || n == 0 || n > 4096 ||
+        (gid && mv_json_get_hex(root, "group", gid, 16) != MV_OK))
         goto out;
     if (!(k = mv_calloc(1, sizeof *k)) || !(k->first = mv_mallocarray(n, 8)) || !(k->last = mv_mallocarray(n, 8)) ||
         !(k->keys = mv_secure_alloc(32 * n)) || !(k->dedup = mv_secure_alloc(32))) {
@@ -480,10 +571,58 @@ mv_err mv_client_group_keys(mv_client *c, const char *group, mv_group_keys **out
     *out = k;
     k = NULL;
 out:
-    if (rc == MV_ERR_PROTOCOL)
-        mvc_seterr(c, "the hospital sent group keys that do not open");
     mv_group_keys_free(k);
     mv_json_free(root);
+    return rc;
+}
+
+/* Fetches group's key answer (a signed call), unseals it, and keeps it sealed as it came in
+ * the user's directory under the group's id (best effort). */
+static mv_err keys_fetch(mv_client *c, const char *group, mv_group_keys **out)
+{
+    char path[4096];
+    uint8_t gid[16];
+    mv_buf resp, kept;
+    mv_buf_init(&resp, MV_HTTPC_RESPONSE_MAX);
+    mv_buf_init(&kept, MV_HTTPC_RESPONSE_MAX + sizeof KEYS_HEADER);
+    mv_err rc = call(c, "GET", group, "/key", NULL, &resp);
+    if (rc == MV_OK && (rc = keys_parse(c, resp.ptr, resp.len, out, gid)) == MV_ERR_PROTOCOL)
+        mvc_seterr(c, "the hospital sent group keys that do not open");
+    if (rc == MV_OK && kept_path(c, gid, path) == MV_OK &&
+        mv_buf_append(&kept, KEYS_HEADER, sizeof KEYS_HEADER - 1) == MV_OK &&
+        mv_buf_append(&kept, resp.ptr, resp.len) == MV_OK && mv_file_write_atomic(path, kept.ptr, kept.len, 0600) != MV_OK)
+        mv_log(MV_LOG_WARN, "client", "cannot keep a group's keys in the user's directory");
+    mv_buf_clear(&resp);
+    mv_buf_clear(&kept);
+    return rc;
+}
+
+mv_err mv_client_group_keys(mv_client *c, const char *group, mv_group_keys **out)
+{
+    if (!c || !group || !out)
+        return MV_ERR_INVAL;
+    *out = NULL;
+    return keys_fetch(c, group, out);
+}
+
+mv_err mvc_group_keys_for(mv_client *c, const uint8_t gid[16], uint64_t epoch, mv_group_keys **out)
+{
+    char path[4096], hex[33];
+    mv_buf f;
+    size_t hl = sizeof KEYS_HEADER - 1;
+    *out = NULL;
+    mv_buf_init(&f, MV_HTTPC_RESPONSE_MAX + hl);
+    mv_err rc = kept_path(c, gid, path);
+    if (rc == MV_OK && mv_file_read(path, MV_HTTPC_RESPONSE_MAX + hl, &f) == MV_OK && f.len > hl &&
+        memcmp(f.ptr, KEYS_HEADER, hl) == 0 && keys_parse(c, f.ptr + hl, f.len - hl, out, NULL) == MV_OK &&
+        mv_group_keys_epoch(*out) >= epoch)
+        goto out;
+    mv_group_keys_free(*out);
+    *out = NULL;
+    if (rc == MV_OK && (rc = mv_hex_encode(hex, sizeof hex, gid, 16)) == MV_OK)
+        rc = keys_fetch(c, hex, out);
+out:
+    mv_buf_clear(&f);
     return rc;
 }
 

@@ -34,6 +34,8 @@
  * version number and version 1's signature, for a modify or an owner's delete). */
 #define MV_GROUP_READ_CONTENT 0u
 #define MV_GROUP_READ_HEAD 1u
+/* ... or version v's content (every version's content is kept): the top bit set, v below it. */
+#define MV_GROUP_READ_VERSION ((uint64_t)1 << 63)
 
 /* A decoded MVGO frame. sig, link and payload borrow the input; link is NULL when absent. */
 typedef struct mv_group_op_frame {

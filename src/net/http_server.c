@@ -192,6 +192,8 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     return st;
 }
 
+static mv_http_request request_of(conn_state *st, const char *method);
+
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
@@ -202,6 +204,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!st)
         return;
     *con_cls = NULL;
+    if (st->gate_asked && st->gate_ok && srv->body_gate && srv->body_done) {
+        mv_http_request req = request_of(st, "?");
+        req.body_len = 0;
+        srv->body_done(srv->body_gate_ctx, &req);
+    }
     /* Keep-alive: the next request head has header_timeout_ms from now (MHD notifies the
      * connection's closing after this, if it closes). */
     mv_httpconn_waiting(srv->conns, st->tc);
@@ -315,7 +322,9 @@ static int consult_gate(conn_state *st, const char *method)
     if (srv->body_gate) {
         mv_http_request req = request_of(st, method);
         req.body_len = 0;
-        st->gate_ok = srv->body_gate(srv->body_gate_ctx, &req) == 1;
+        int g = srv->body_gate(srv->body_gate_ctx, &req);
+        st->gate_ok = g == 1;
+        st->gate_busy = g == MV_HTTP_GATE_BUSY;
     }
     if (!st->gate_ok && srv->metrics)
         (void)!mv_metrics_counter_add(srv->metrics, srv->refused_metric,
@@ -327,6 +336,8 @@ static const char gate_refusal[] =
     "a request body over 64 KiB is accepted only with a signature that verifies from its headers "
     "(MV-Content-SHA256), or where the endpoint takes anonymous bodies, within its cap and its "
     "per-address rate (docs/api.md)";
+
+static const char gate_busy_refusal[] = "too many large request bodies in flight; retry";
 
 /* First call for a request: everything that can be decided from the headers alone. */
 static enum MHD_Result on_headers(conn_state *st, struct MHD_Connection *conn, const char *method)
@@ -366,7 +377,7 @@ static enum MHD_Result on_headers(conn_state *st, struct MHD_Connection *conn, c
      * large body the gate refuses is answered now, before a byte of it is read: the request
      * holds neither memory nor its slot while it uploads. */
     if (len > MV_HTTP_UNVERIFIED_BODY_MAX && !consult_gate(st, method))
-        return send_error(st, conn, 413, gate_refusal);
+        return st->gate_busy ? send_error(st, conn, 503, gate_busy_refusal) : send_error(st, conn, 413, gate_refusal);
     mv_httpconn_head_done(srv->conns, st->tc);
     return MHD_YES;
 }
@@ -692,6 +703,7 @@ mv_err mv_http_server_start(const mv_http_config *cfg, mv_http_server **out)
     srv->max_body = cfg->max_body;
     srv->body_gate = cfg->body_gate;
     srv->body_gate_ctx = cfg->body_gate_ctx;
+    srv->body_done = cfg->body_done;
     srv->metrics_private_only = cfg->metrics_private_only;
     snprintf(srv->requests_metric, sizeof srv->requests_metric, "%s_http_requests_total", component);
     snprintf(srv->duration_metric, sizeof srv->duration_metric, "%s_http_request_duration_seconds", component);

@@ -24,6 +24,7 @@ struct mv_http_server {
     uint16_t port;
     mv_http_body_gate_fn body_gate;
     void *body_gate_ctx;
+    mv_http_body_done_fn body_done;
     size_t n_content_types;
     char content_types[MV_HTTP_MAX_CONTENT_TYPES][MV_HTTP_CONTENT_TYPE_MAX + 1];
     char metrics_token[MV_HTTP_METRICS_TOKEN_MAX + 1]; /* "" = none; wiped on stop */
@@ -51,6 +52,7 @@ typedef struct conn_state {
     int too_large;  /* body exceeded max_body: discard the rest, answer 413 */
     int gate_asked; /* the body gate was consulted (at most once) */
     int gate_ok;    /* ... and allowed the whole body */
+    int gate_busy;  /* ... and answered MV_HTTP_GATE_BUSY (503, not 413) */
     int answered;  /* a response is queued */
     int builtin;   /* /healthz or /metrics: not audited */
     int has_principal;

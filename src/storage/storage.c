@@ -351,6 +351,7 @@ mv_err mv_storage_run(const mv_storage_config *cfg)
          * anonymous group operation's up to its own cap, within its address's rate limit. */
         .body_gate = storage_body_gate,
         .body_gate_ctx = &s,
+        .body_done = storage_body_done, /* releases what the gate reserved for an anonymous body */
     };
     if ((rc = mv_service_listen(&svc, &hc, cfg->public_urls, cfg->port_file)) != MV_OK)
         goto out;

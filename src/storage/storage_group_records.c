@@ -304,16 +304,22 @@ static void answer_version(mv_http_response *resp, int status, const uint8_t id[
     mv_http_respond_fmt(resp, status, "{\"id\":\"%s\",\"version\":%llu}", idhex, (unsigned long long)v);
 }
 
-/* Drops the content of an older version (the signatures stay in the history). A failure only
- * leaves the old content until it is retried by gc's check; it is logged. */
-static void drop_version(storage_srv *s, const uint8_t g[16], const uint8_t id[16], uint64_t v)
+/* Drops the content of every version of a deleted record (the signatures stay in the
+ * history). Idempotent: a delete of a record already deleted calls it again, so content left
+ * by a crash between the history write and this is dropped then; a failure is logged. */
+static void drop_versions(storage_srv *s, const uint8_t g[16], const uint8_t id[16], const group_history *h)
 {
-    uint8_t sid[16];
-    mv_err rc = version_store_id(g, id, v, sid);
-    if (rc == MV_OK)
-        rc = mv_store_record_delete(s->store, sid);
-    if (rc != MV_OK && rc != MV_ERR_NOT_FOUND)
-        mv_log(MV_LOG_ERROR, STORAGE_COMPONENT, "cannot drop an old group version's content: %s", mv_strerror(rc));
+    for (size_t i = 0; i < h->n; i++) {
+        uint8_t sid[16];
+        if (h->e[i].kind != MV_GROUP_OP_PUT && h->e[i].kind != MV_GROUP_OP_MODIFY)
+            continue;
+        mv_err rc = version_store_id(g, id, h->e[i].version, sid);
+        if (rc == MV_OK)
+            rc = mv_store_record_delete(s->store, sid);
+        if (rc != MV_OK && rc != MV_ERR_NOT_FOUND)
+            mv_log(MV_LOG_ERROR, STORAGE_COMPONENT, "cannot drop a deleted group record's content: %s",
+                   mv_strerror(rc));
+    }
 }
 
 /* 409 {"error":...,"missing":[k...]}: the positions of referenced blocks the group does not
@@ -404,8 +410,6 @@ void group_records_write(storage_srv *s, const uint8_t g[16], const mv_group_op_
         }
         goto out;
     }
-    if (f->version > 1)
-        drop_version(s, g, f->record_id, f->version - 1);
     answer_version(resp, f->op == MV_GROUP_OP_PUT ? 201 : 200, f->record_id, f->version);
     outcome = "ok";
     storage_count(s, "medvault_storage_group_blocks_total", "Blocks of group versions by how they arrived",
@@ -421,7 +425,7 @@ out:
 
 /* ---------- delete ---------- */
 
-/* Appends the delete entry e and drops the latest content. Caller holds the lock; answers. */
+/* Appends the delete entry e and drops every version's content. Caller holds the lock; answers. */
 static const char *delete_locked(storage_srv *s, const uint8_t g[16], const uint8_t id[16], const group_history *h,
                                  const group_entry *e, mv_http_response *resp)
 {
@@ -430,7 +434,7 @@ static const char *delete_locked(storage_srv *s, const uint8_t g[16], const uint
         storage_respond_store_error(resp, rc, "group history write");
         return "error";
     }
-    drop_version(s, g, id, h->n);
+    drop_versions(s, g, id, h);
     answer_version(resp, 200, id, e->version);
     return "ok";
 }
@@ -470,6 +474,7 @@ void group_records_delete(storage_srv *s, const uint8_t g[16], const mv_group_op
     if ((rc = group_history_load(s, g, f->record_id, &h)) != MV_OK) {
         storage_respond_store_error(resp, rc, "group history read");
     } else if (group_history_deleted(h)) {
+        drop_versions(s, g, f->record_id, h); /* what a crash after the delete's history write left */
         mv_http_respond_json_error(resp, 410, "the group record was deleted");
         outcome = "gone";
     } else if (f->version != h->n + 1) {
@@ -506,6 +511,7 @@ void group_records_admin_delete(storage_srv *s, const mv_credential *cred, const
         storage_respond_store_error(resp, rc, "group history read");
         outcome = "error";
     } else if (group_history_deleted(h)) {
+        drop_versions(s, g, id, h); /* what a crash after the delete's history write left */
         mv_http_respond_json_error(resp, 410, "the group record was deleted");
         outcome = "gone";
     } else {
@@ -531,7 +537,7 @@ void group_records_read(storage_srv *s, const uint8_t g[16], const mv_group_op_f
     size_t n_tags = 0;
     const char *outcome = "error";
     mv_buf_init(&env, MV_STORE_MAX_ENVELOPE);
-    /* Under the lock: a concurrent modify drops the version this read is about to serve. */
+    /* Under the lock: a concurrent delete drops the version this read is about to serve. */
     storage_groups_lock(s);
     mv_err rc = group_history_load(s, g, f->record_id, &h);
     if (rc == MV_ERR_NOT_FOUND || (rc == MV_OK && group_history_deleted(h))) {
@@ -542,6 +548,16 @@ void group_records_read(storage_srv *s, const uint8_t g[16], const mv_group_op_f
     }
     const group_entry *last = rc == MV_OK ? &h->e[h->n - 1] : NULL;
     int head = f->version == MV_GROUP_READ_HEAD;
+    if (rc == MV_OK && f->version > MV_GROUP_READ_VERSION) {
+        /* An earlier version: every version's content is kept until the record is deleted. */
+        uint64_t v = f->version - MV_GROUP_READ_VERSION;
+        if (v > h->n) {
+            mv_http_respond_json_error(resp, 404, "no such version of the group record");
+            outcome = "not_found";
+            goto out;
+        }
+        last = &h->e[v - 1];
+    }
     if (rc == MV_OK && !head && (rc = version_store_id(g, f->record_id, last->version, sid)) == MV_OK &&
         (rc = mv_store_record_get(s->store, sid, &info, &env)) == MV_OK &&
         ((rc = mv_store_record_tags(s->store, sid, NULL, 0, &n_tags)) == MV_OK || rc == MV_ERR_TOO_LARGE) &&
@@ -629,17 +645,6 @@ void group_records_list(storage_srv *s, const uint8_t g[16], mv_http_response *r
     storage_groups_count(s, MV_GROUP_OP_LIST, "ok");
 }
 
-static const char *kind_name(uint8_t k)
-{
-    switch (k) {
-    case MV_GROUP_OP_PUT: return "put";
-    case MV_GROUP_OP_MODIFY: return "modify";
-    case MV_GROUP_OP_DELETE: return "delete";
-    case GROUP_ENTRY_ADMIN_DELETE: return "admin_delete";
-    default: return "unknown";
-    }
-}
-
 static void jw_b64(mv_jw *w, const char *key, const uint8_t *p, size_t n, char *tmp, size_t cap)
 {
     if (mv_b64_encode(tmp, cap, p, n) != MV_OK)
@@ -683,7 +688,7 @@ void group_records_history(storage_srv *s, const mv_credential *cred, const uint
         const group_entry *e = &h->e[i];
         mv_jw_obj(&w);
         mv_jw_ku64(&w, "version", e->version);
-        mv_jw_kstr(&w, "op", kind_name(e->kind));
+        mv_jw_kstr(&w, "op", storage_groups_op_name(e->kind));
         mv_jw_ku64(&w, "epoch", e->epoch);
         mv_jw_ku64(&w, "time", e->time);
         mv_jw_ku64(&w, "size", e->size);

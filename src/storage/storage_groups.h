@@ -71,6 +71,9 @@ mv_err storage_groups_link_check(storage_srv *s, const uint8_t g[16], const grou
                                  size_t ctx_len, const uint8_t link[static MV_RING_LINK_BYTES])
     __attribute__((warn_unused_result));
 
+/* The name of an operation or history entry kind ("put" .. "list", "admin_delete", or
+ * "unknown"): mv_group_op_name for the signed operations. */
+const char *storage_groups_op_name(uint8_t op);
 /* Counts one group operation in medvault_storage_group_ops_total{op, outcome}. */
 void storage_groups_count(storage_srv *s, uint8_t op, const char *outcome);
 

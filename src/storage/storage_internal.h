@@ -143,8 +143,11 @@ mv_err storage_groups_start(storage_srv *s) __attribute__((warn_unused_result));
 void storage_groups_stop(storage_groups *gs);
 /* The body gate of the primary (mv_http_config.body_gate, ctx the storage_srv): an anonymous
  * group operation announcing at most MV_GROUP_OPS_MAX_BODY bytes from an address within its
- * rate limit, or any request whose signature verifies from its headers. */
+ * rate limit (and within the anonymous bodies' budget: MV_HTTP_GATE_BUSY, 503, otherwise), or
+ * any request whose signature verifies from its headers. */
 int storage_body_gate(void *ctx, const mv_http_request *req);
+/* mv_http_config.body_done: releases what the gate reserved for req's anonymous body. */
+void storage_body_done(void *ctx, const mv_http_request *req);
 /* POST /v1/groups/{g}/ops; arg is "<32 hex>/ops". Anonymous: called before authentication. */
 void storage_handle_group_ops(storage_srv *s, const char *arg, const mv_http_request *req, mv_http_response *resp);
 /* DELETE /v1/groups/{g}/records/{id} and GET .../history (admin); arg is "<g>/records/<id>[/history]". */

@@ -13,6 +13,8 @@
  *   ref           a put whose one block is a reference to a block the group does not hold
  *   big           an operation announcing a body one byte over the cap
  *   burst N       N malformed operations at once from this address
+ *   unknown N     a valid list operation sent N times at once to a random group id (the
+ *                 server must ask the hospital about it once); prints the id first
  * Output: one line per request sent: "STATUS BODY". Exit 0 if every request got an answer, 1
  * otherwise, 2 on bad usage. */
 #include <stdio.h>
@@ -155,6 +157,16 @@ int main(int argc, char **argv)
             memset(body.ptr, 'x', MV_GROUP_OPS_MAX_BODY + 1);
             body.len = MV_GROUP_OPS_MAX_BODY + 1;
             ok = send_body(url, body.ptr, body.len, 1);
+        }
+    } else if (!strcmp(mode, "unknown")) {
+        uint8_t other[16];
+        char ohex[33];
+        rc = build(c, id, argv[3], g, 0, MV_GROUP_OP_LIST, rid, 0, now, NULL, NULL, &body);
+        if (rc == MV_OK && mv_random_bytes(other, sizeof other) == MV_OK &&
+            mv_hex_encode(ohex, sizeof ohex, other, 16) == MV_OK) {
+            snprintf(url, sizeof url, "%s/v1/groups/%s/ops", dep.storage_url, ohex);
+            printf("%s\n", ohex);
+            ok = send_body(url, body.ptr, body.len, (size_t)n);
         }
     } else if (!strcmp(mode, "burst")) {
         ok = send_body(url, (const uint8_t *)"nonsense", 8, (size_t)n);

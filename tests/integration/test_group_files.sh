@@ -40,6 +40,35 @@ g "$TMP/dave" files --group ward --json > "$TMP/ls.json"
   || fail "the listing does not show version 2"
 pass "members put, get and modify; the listing shows the latest version"
 
+# A modify destroys nothing: every version's content is kept, and members read it by number.
+g "$TMP/dave" get --group ward "$ID" --version 1 -o "$TMP/v1.bin"
+cmp -s "$TMP/v1.bin" "$TMP/scan.bin" || fail "version 1 is not readable after a modify"
+g "$TMP/dave" get --group ward "$ID" --version 2 | cmp -s - "$TMP/notes.txt" || fail "version 2 by number"
+g "$TMP/dave" get --group ward "$ID" --version 3 2> "$TMP/v3.err" && fail "a version the record lacks was read"
+grep -q "no such version" "$TMP/v3.err" || fail "reading a missing version: $(cat "$TMP/v3.err")"
+pass "every version's content is kept and readable by members"
+
+# Anonymity towards the manager: a member whose group id and keys are kept in her directory
+# (bob's get above kept them) makes no signed call to the hospital and none to the key servers
+# when she puts, modifies or reads; only the public roster is fetched, unsigned. Otherwise the
+# manager (or whoever reads the key servers' logs) could match the times of her calls with the
+# storage history.
+BOBKEY=$(json_get "$TMP/bob/public.json" 'd["sign_public_key"]')
+hosp_calls() { grep -c "\"principal\":\"$BOBKEY\"" "$TMP/mv/hospital/audit/audit.log" || true; }
+ks_calls() { cat "$TMP"/mv/ks*/audit/audit.log | grep -c "\"principal\":\"$BOBKEY\"" || true; }
+H0=$(hosp_calls); K0=$(ks_calls)
+head -c 200000 /dev/urandom > "$TMP/bob-scan.bin"
+BID=$(g "$TMP/bob" put --group ward "$TMP/bob-scan.bin" --json | json_get - 'd["id"]')
+g "$TMP/bob" modify --group ward "$BID" "$TMP/notes.txt" > /dev/null
+g "$TMP/bob" get --group ward "$BID" -o "$TMP/bob-back.txt"
+cmp -s "$TMP/bob-back.txt" "$TMP/notes.txt" || fail "bob does not read back his modification"
+[ "$(hosp_calls)" -eq "$H0" ] || fail "bob's put, modify and get made signed calls to the hospital: \
+$(grep "\"principal\":\"$BOBKEY\"" "$TMP/mv/hospital/audit/audit.log" | tail -n +$((H0 + 1)))"
+[ "$(ks_calls)" -eq "$K0" ] || fail "bob's put, modify and get called the key servers ($K0 -> $(ks_calls))"
+grep -q '"principal":"","address":"127.0.0.1","action":"GET /v1/groups/[0-9a-f]*/roster"' \
+  "$TMP/mv/hospital/audit/audit.log" || fail "the roster is not fetched unsigned"
+pass "a member with her keys kept makes no signed call to the hospital or the key servers for put, modify and get"
+
 # Identical content in one group is stored once.
 stats() { "$MV" stats --deployment "$DEP" --user "$ADMIN" --json | json_get - 'd["blocks"]'; }
 B1=$(stats)
@@ -115,12 +144,24 @@ op bob epoch $((E - 1)) > "$TMP/stale.out"
 grep -q '^409 .*stale roster' "$TMP/stale.out" || fail "a stale-epoch signature: $(cat "$TMP/stale.out")"
 pass "bit-flipped, replayed, out-of-time and stale-epoch operations are refused"
 
+# Group ids are the peer's to choose: 12 operations at once for a group the hospital does not
+# know make the storage server ask the hospital once (one fetch per group at a time, the 404
+# remembered), and each is answered 404 or 503.
+op bob unknown 12 > "$TMP/unknown.out"
+UG=$(sed -n 1p "$TMP/unknown.out")
+[ "$(tail -n +2 "$TMP/unknown.out" | grep -cE '^(404|503) ')" -eq 12 ] || fail "operations for an unknown group: $(cat "$TMP/unknown.out")"
+op bob unknown 1 > /dev/null # another id: the answers above are all in
+N_FETCH=$(grep -c "\"action\":\"GET /v1/groups/$UG/roster\"" "$TMP/mv/hospital/audit/audit.log" || true)
+[ "$N_FETCH" -eq 1 ] || fail "12 operations for an unknown group made $N_FETCH roster fetches"
+pass "operations for an unknown group cost the hospital one roster fetch"
+
 # Delete: not by another member, by the owner, by the manager.
 g "$TMP/bob" rm --group ward "$ID" 2> "$TMP/rm.err" && fail "bob deleted alice's record"
 op bob delete "$ID" 3 > "$TMP/del.out"
 grep -q '^403 .*owner' "$TMP/del.out" || fail "the server let a non-owner delete: $(cat "$TMP/del.out")"
 g "$TMP/alice" rm --group ward "$ID" --json > "$TMP/rm.json"
 g "$TMP/bob" get --group ward "$ID" > /dev/null 2>&1 && fail "a deleted record is still readable"
+g "$TMP/bob" get --group ward "$ID" --version 1 > /dev/null 2>&1 && fail "a deleted record's version 1 is still readable"
 g "$ADMIN" history --group "$G" "$ID" --json | json_get - 'd["versions"][-1]["op"], d["deleted"]' | grep -q "delete.*True" \
   || fail "the owner's delete is not in the history"
 g "$TMP/dave" put --group ward "$TMP/notes.txt" --json > "$TMP/put2.json"
@@ -143,6 +184,44 @@ op carol epoch "$E_BEFORE" > "$TMP/removed.out"
 grep -q '^409 .*stale roster' "$TMP/removed.out" || fail "the storage server took a removed member's signature: $(cat "$TMP/removed.out")"
 pass "a removed member's operations are refused and she cannot read newer records; members can"
 
+# Memory an anonymous peer may hold: bodies announced but not yet sent hold their reservation.
+# One address gets two large ones in flight, a third is refused with 503 at once; across
+# addresses (127.0.0.2-4) the global budget (128 MiB) refuses the sixth body of 24 MiB; when
+# the requests end their bytes are free again.
+python3 - "$(json_get "$DEP" 'd["storage_url"]')" "$G" <<'PY' || fail "anonymous bodies in flight are not bounded"
+import socket, sys, time, urllib.parse
+u = urllib.parse.urlparse(sys.argv[1]); g = sys.argv[2]
+def start(src, n):
+    s = socket.create_connection((u.hostname, u.port), timeout=3, source_address=(src, 0))
+    s.sendall(("POST /v1/groups/%s/ops HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\n"
+               "Content-Length: %d\r\n\r\n" % (g, n)).encode() + b"x" * 1024)
+    return s
+def answer(s, wait):
+    s.settimeout(wait)
+    try:
+        return s.recv(4096).decode(errors="replace").split("\r\n")[0]
+    except socket.timeout:
+        return None
+big = 24 << 20
+a = [start("127.0.0.1", big) for _ in range(2)]
+third = start("127.0.0.1", big)
+st = answer(third, 2)
+assert st and " 503 " in st, "a third large body from one address: %r" % st
+assert all(answer(x, 0.3) is None for x in a), "the first two large bodies were refused"
+held = a + [start(src, big) for src in ("127.0.0.2", "127.0.0.2", "127.0.0.3")]
+time.sleep(0.3)
+sixth = start("127.0.0.4", big)
+st = answer(sixth, 2)
+assert st and " 503 " in st, "a sixth 24 MiB body over the global budget: %r" % st
+for x in held + [third, sixth]:
+    x.close()
+time.sleep(0.5)
+again = start("127.0.0.4", big)
+assert answer(again, 0.5) is None, "the budget was not released when the requests ended"
+again.close()
+PY
+pass "anonymous bodies in flight are bounded per address and in all"
+
 # What an anonymous peer may cost: the body cap and the per-address rate limit.
 op bob big > "$TMP/big.out"
 grep -q '^413 .*within its cap' "$TMP/big.out" || fail "an over-cap body: $(cat "$TMP/big.out")"
@@ -150,6 +229,7 @@ op bob burst 64 > "$TMP/burst.out"
 grep -q '^429 .*too many group operations from this address' "$TMP/burst.out" || fail "no rate limit: $(sort "$TMP/burst.out" | uniq -c)"
 grep -q '^400 .*malformed MVGO' "$TMP/burst.out" || fail "malformed operations are not called malformed"
 pass "the body cap and the rate limit answer with clear errors"
+
 
 # Metrics count group operations by operation and outcome, and name nobody.
 SURL=$(json_get "$DEP" 'd["storage_url"]')
