@@ -382,6 +382,7 @@ static const struct route routes[] = {
     {"POST", "/v1/register", AUTH_NONE, 0, hosp_self_register},
     {"GET", "/v1/profile", AUTH_SIGNED, R_ANY, hosp_profile_get},
     {"PUT", "/v1/profile", AUTH_SIGNED, R_ANY, hosp_profile_put},
+    {"PUT", "/v1/users/me/pre-key", AUTH_SIGNED, R_ANY, hosp_pre_key_put},
     {"GET", "/v1/departments", AUTH_SIGNED, R_ANY, hosp_departments_list},
     {"POST", "/v1/departments", AUTH_SIGNED, R_ADMIN, hosp_departments_put},
     {"GET", "/v1/directory", AUTH_SIGNED, R_ADMIN | R_DOCTOR, hosp_directory},

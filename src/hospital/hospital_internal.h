@@ -129,6 +129,8 @@ void hosp_credentials(struct hosp *, const mv_http_request *, mv_http_response *
 void hosp_revocations(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *, const char *);
 void hosp_profile_get(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *, const char *);
 void hosp_profile_put(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *, const char *);
+/* PUT /v1/users/me/pre-key: the caller's recipient key for sharing through the clouds. */
+void hosp_pre_key_put(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *, const char *);
 void hosp_departments_list(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *,
                            const char *);
 void hosp_departments_put(struct hosp *, const mv_http_request *, mv_http_response *, const hosp_caller *,

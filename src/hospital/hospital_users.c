@@ -9,6 +9,7 @@
 #include "medvault/mv_codec.h"
 #include "medvault/mv_log.h"
 #include "medvault/mv_mem.h"
+#include "medvault/mv_r255.h"
 #include "medvault/mv_revocation.h"
 #include "medvault/mv_sig.h"
 
@@ -344,6 +345,42 @@ void hosp_profile_put(struct hosp *h, const mv_http_request *req, mv_http_respon
     mv_err rc = registry_profile_update(h->reg, caller->user.id, email, phone, about, &why);
     if (rc != MV_OK)
         hosp_respond_err(resp, rc, why);
+    else
+        answer_self(h, resp, caller);
+out:
+    mv_json_free(root);
+}
+
+/* PUT /v1/users/me/pre-key {pre_public_key, signature} (docs/pre.md 7.1). The hospital checks
+ * what it can (an element, signed by the requester's key) so that a broken client cannot
+ * publish a key that every owner's client would then refuse; owners verify it again
+ * themselves and trust the directory for nothing. */
+void hosp_pre_key_put(struct hosp *h, const mv_http_request *req, mv_http_response *resp, const hosp_caller *caller,
+                      const char *param)
+{
+    static const char ctx[] = "medvault-pre-key-v1\n";
+    mv_json *root = NULL;
+    uint8_t pk[32], sig[64], msg[sizeof ctx - 1 + 32];
+    (void)param;
+    if (hosp_json_body(req, resp, &root))
+        goto out;
+    if (mv_json_get_hex(root, "pre_public_key", pk, 32) != MV_OK || mv_json_get_hex(root, "signature", sig, 64) != MV_OK) {
+        mv_http_respond_json_error(resp, 400, "pre_public_key (64 hex) and signature (128 hex) are required");
+        goto out;
+    }
+    if (mv_r255_elem_check(pk) != MV_OK) {
+        mv_http_respond_json_error(resp, 400, "pre_public_key is not a valid ristretto255 element");
+        goto out;
+    }
+    memcpy(msg, ctx, sizeof ctx - 1);
+    memcpy(msg + sizeof ctx - 1, pk, 32);
+    if (mv_sign_verify(sig, msg, sizeof msg, caller->user.sign_pk) != MV_OK) {
+        mv_http_respond_json_error(resp, 400, "the signature does not verify under the requester's key");
+        goto out;
+    }
+    mv_err rc = registry_pre_key_set(h->reg, caller->user.id, pk, sig);
+    if (rc != MV_OK)
+        hosp_respond_err(resp, rc, NULL);
     else
         answer_self(h, resp, caller);
 out:

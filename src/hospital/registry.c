@@ -115,7 +115,9 @@ static mv_err load_departments(registry *r, registry_user *u)
     return rc;
 }
 
-#define USER_COLS "id, sign_pk, box_pk, name, role, status, IFNULL(mrn, ''), email, phone, about, registered_at"
+#define USER_COLS                                                                                                      \
+    "id, sign_pk, box_pk, name, role, status, IFNULL(mrn, ''), email, phone, about, registered_at, "                   \
+    "IFNULL(pre_public_key, ''), IFNULL(pre_key_signature, '')"
 
 /* Fills *u from a row of USER_COLS starting at column 0, then its departments. */
 static mv_err user_from_row(registry *r, sqlite3_stmt *st, registry_user *u)
@@ -134,6 +136,13 @@ static mv_err user_from_row(registry *r, sqlite3_stmt *st, registry_user *u)
     col_copy(st, 8, u->phone, sizeof u->phone);
     col_copy(st, 9, u->about, sizeof u->about);
     u->registered_at = col_u64(st, 10);
+    const char *ppk = col_str(st, 11), *psig = col_str(st, 12);
+    if (ppk[0]) {
+        if (mv_hex_decode_exact(u->pre_pk, 32, ppk, strlen(ppk)) != MV_OK ||
+            mv_hex_decode_exact(u->pre_sig, 64, psig, strlen(psig)) != MV_OK)
+            return MV_ERR_IO;
+        u->has_pre_key = 1;
+    }
     return load_departments(r, u);
 }
 
@@ -724,6 +733,25 @@ mv_err registry_profile_update(registry *r, int64_t user_id, const char *email, 
     return rc;
 }
 
+mv_err registry_pre_key_set(registry *r, int64_t user_id, const uint8_t pk[32], const uint8_t sig[64])
+{
+    sqlite3_stmt *st = NULL;
+    if (!r || !pk || !sig)
+        return MV_ERR_INVAL;
+    pthread_mutex_lock(&r->lock);
+    mv_err rc = prep(r, "UPDATE users SET pre_public_key = ?1, pre_key_signature = ?2 WHERE id = ?3", &st);
+    if (rc == MV_OK) {
+        if (bind_hex(st, 1, pk, 32) != SQLITE_OK || bind_hex(st, 2, sig, 64) != SQLITE_OK)
+            rc = MV_ERR_NOMEM;
+        sqlite3_bind_int64(st, 3, user_id);
+        if (rc == MV_OK && (rc = step_done(r, st, "pre key")) == MV_OK && sqlite3_changes(r->db) == 0)
+            rc = MV_ERR_NOT_FOUND;
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&r->lock);
+    return rc;
+}
+
 mv_err registry_credential_log(registry *r, int64_t user_id, uint64_t issued, uint64_t expires, const char *reason)
 {
     sqlite3_stmt *st = NULL;
@@ -803,6 +831,10 @@ void registry_user_jw(mv_jw *w, const registry_user *u, int private)
     if (u->mrn[0])
         mv_jw_kstr(w, "mrn", u->mrn);
     mv_jw_ku64(w, "registered_at", u->registered_at);
+    if (u->has_pre_key) {
+        mv_jw_khex(w, "pre_public_key", u->pre_pk, 32);
+        mv_jw_khex(w, "pre_key_signature", u->pre_sig, 64);
+    }
     if (private) {
         mv_jw_kstr(w, "email", u->email);
         mv_jw_kstr(w, "phone", u->phone);

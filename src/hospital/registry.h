@@ -71,6 +71,11 @@ typedef struct registry_user {
     char phone[REGISTRY_TEXT_MAX + 1];
     char about[REGISTRY_TEXT_MAX + 1];
     uint64_t registered_at;
+    /* The recipient key for sharing through the clouds (docs/pre.md 7.1) and the user's
+     * signature over it; has_pre_key is 0 until her client publishes one. */
+    int has_pre_key;
+    uint8_t pre_pk[32];
+    uint8_t pre_sig[64];
 } registry_user;
 
 /* Opens (creating if needed) DIR/registry.db: WAL, foreign keys on, busy_timeout 5000 ms,
@@ -145,6 +150,10 @@ mv_err registry_user_find(registry *r, const char *key_or_mrn, registry_user *ou
 mv_err registry_user_set_status(registry *r, const uint8_t pk[32], const char *status, uint64_t now,
                                 registry_user *out, const char **why) __attribute__((warn_unused_result));
 /* Updates email/phone/about (NULL = unchanged; each <= REGISTRY_TEXT_MAX, no control chars). */
+/* Stores (or replaces) user_id's recipient key and signature; the caller has verified both.
+ * MV_ERR_NOT_FOUND for an unknown user, MV_ERR_INVAL (NULL), MV_ERR_IO, MV_ERR_BUSY. */
+mv_err registry_pre_key_set(registry *r, int64_t user_id, const uint8_t pk[32], const uint8_t sig[64])
+    __attribute__((warn_unused_result));
 mv_err registry_profile_update(registry *r, int64_t user_id, const char *email, const char *phone,
                                const char *about, const char **why) __attribute__((warn_unused_result));
 /* Logs a credential issued to user_id (reason "register" or "renew"). */

@@ -26,6 +26,7 @@
 #include "medvault/mv_httpc.h"
 #include "medvault/mv_identity.h"
 #include "medvault/mv_mem.h"
+#include "medvault/mv_r255.h"
 #include "medvault/mv_revocation.h"
 #include "medvault/mv_sig.h"
 
@@ -777,6 +778,69 @@ static void test_departments_directory_profile(void **state)
     assert_int_equal(st_of("PUT", "/v1/profile", "{\"about\":7}", &g_doc), 400);
 }
 
+/* PUT /v1/users/me/pre-key (docs/pre.md 7.1): body for key B signed by signer. */
+static void pre_key_body(char *body, size_t cap, const uint8_t B[32], const user *signer)
+{
+    static const char ctx[] = "medvault-pre-key-v1\n";
+    uint8_t msg[sizeof ctx - 1 + 32], sig[64];
+    char bhex[65], shex[129];
+    memcpy(msg, ctx, sizeof ctx - 1);
+    memcpy(msg + sizeof ctx - 1, B, 32);
+    assert_int_equal(mv_sign(sig, msg, sizeof msg, mv_identity_sign_sk(signer->id)), MV_OK);
+    assert_int_equal(mv_hex_encode(bhex, sizeof bhex, B, 32), MV_OK);
+    assert_int_equal(mv_hex_encode(shex, sizeof shex, sig, 64), MV_OK);
+    snprintf(body, cap, "{\"pre_public_key\":\"%s\",\"signature\":\"%s\"}", bhex, shex);
+}
+
+static void test_pre_key(void **state)
+{
+    (void)state;
+    static const uint8_t dst[] = "test-pre-key";
+    uint8_t B[32], got[32], bad[32];
+    char body[512], path[128], bhex[65];
+    mv_json *j = NULL;
+    assert_int_equal(mv_r255_hash_to_group(B, (const uint8_t *)"b", 1, dst, sizeof dst - 1), MV_OK);
+    snprintf(path, sizeof path, "/v1/users/%s", g_doc.hex);
+    /* Not published yet: the directory names no key. */
+    assert_int_equal(call("GET", path, NULL, &g_pat, &j), 200);
+    assert_null(mv_json_get(j, "pre_public_key"));
+    mv_json_free(j);
+    /* Signed by somebody else's key, not an element, malformed: 400, nothing stored. */
+    pre_key_body(body, sizeof body, B, &g_pat);
+    assert_int_equal(st_of("PUT", "/v1/users/me/pre-key", body, &g_doc), 400);
+    memset(bad, 0, sizeof bad); /* the identity */
+    pre_key_body(body, sizeof body, bad, &g_doc);
+    assert_int_equal(st_of("PUT", "/v1/users/me/pre-key", body, &g_doc), 400);
+    memset(bad, 0xff, sizeof bad); /* not canonical */
+    pre_key_body(body, sizeof body, bad, &g_doc);
+    assert_int_equal(st_of("PUT", "/v1/users/me/pre-key", body, &g_doc), 400);
+    assert_int_equal(st_of("PUT", "/v1/users/me/pre-key", "{\"pre_public_key\":\"00\"}", &g_doc), 400);
+    assert_int_equal(st_of("PUT", "/v1/users/me/pre-key", "{\"pre_public_key\":\"00\"}", NULL), 401);
+    assert_int_equal(call("GET", path, NULL, &g_pat, &j), 200);
+    assert_null(mv_json_get(j, "pre_public_key"));
+    mv_json_free(j);
+    /* Published: everyone reads B and the signature, which verifies under the doctor's key. */
+    pre_key_body(body, sizeof body, B, &g_doc);
+    assert_int_equal(st_of("PUT", "/v1/users/me/pre-key", body, &g_doc), 200);
+    assert_int_equal(call("GET", path, NULL, &g_pat, &j), 200);
+    assert_int_equal(mv_json_get_hex(j, "pre_public_key", got, 32), MV_OK);
+    assert_memory_equal(got, B, 32);
+    uint8_t sig[64], msg[20 + 32];
+    assert_int_equal(mv_json_get_hex(j, "pre_key_signature", sig, 64), MV_OK);
+    memcpy(msg, "medvault-pre-key-v1\n", 20);
+    memcpy(msg + 20, B, 32);
+    assert_int_equal(mv_sign_verify(sig, msg, sizeof msg, mv_identity_sign_pk(g_doc.id)), MV_OK);
+    mv_json_free(j);
+    /* Replaced (a new identity's key). */
+    assert_int_equal(mv_r255_hash_to_group(B, (const uint8_t *)"b2", 2, dst, sizeof dst - 1), MV_OK);
+    pre_key_body(body, sizeof body, B, &g_doc);
+    assert_int_equal(st_of("PUT", "/v1/users/me/pre-key", body, &g_doc), 200);
+    assert_int_equal(call("GET", path, NULL, &g_doc, &j), 200);
+    assert_int_equal(mv_hex_encode(bhex, sizeof bhex, B, 32), MV_OK);
+    assert_string_equal(mv_json_get_str(j, "pre_public_key", NULL), bhex);
+    mv_json_free(j);
+}
+
 static void test_self_registration(void **state)
 {
     (void)state;
@@ -955,6 +1019,7 @@ int main(void)
         cmocka_unit_test(test_delegations),
         cmocka_unit_test(test_medicines_and_alerts),
         cmocka_unit_test(test_departments_directory_profile),
+        cmocka_unit_test(test_pre_key),
         cmocka_unit_test(test_self_registration),
         cmocka_unit_test(test_kiosk_flood),
         cmocka_unit_test(test_clean_shutdown),
