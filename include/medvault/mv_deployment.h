@@ -4,7 +4,9 @@
  *   {"version":1, "hospital_public_key":HEX, "suite":"ristretto255-SHA512",
  *    "threshold":T, "epoch":E, "group_public_key":HEX,
  *    "keyservers":[{"index":I, "url":"http://127.0.0.1:PORT", "public_share":HEX}, ...],
- *    "hospital_url":URL, "storage_url":URL}   (the last two optional)
+ *    "hospital_url":URL, "storage_url":URL,   (both optional)
+ *    "proxies":[{"index":I, "url":URL, "box_public_key":HEX}, ...], "proxy_threshold":T}
+ *                                             (optional together: the re-encryption proxies, docs/pre.md 7.2)
  * A client pins every key server's public share from this file and verifies each proof
  * against it. Loading checks that the public shares are consistent: they lie on one
  * polynomial of degree T-1 "in the exponent" whose value at 0 is the group public key. */
@@ -22,6 +24,7 @@ extern "C" {
 
 #define MV_DEPLOY_MAX_SERVERS 16
 #define MV_DEPLOY_URL_MAX 255
+#define MV_DEPLOY_MAX_PROXIES 16
 #define MV_DEPLOY_FILE_MAX ((size_t)1 << 20) /* a deployment file is at most 1 MiB */
 /* What a client tells its user when mv_deployment_load_for_user answers MV_ERR_AUTH. */
 #define MV_DEPLOY_PIN_MSG                                                                                       \
@@ -34,6 +37,13 @@ typedef struct mv_keyserver_entry {
     uint8_t public_share[32];           /* pk_i = k_i * G */
 } mv_keyserver_entry;
 
+/* One re-encryption proxy (docs/pre.md 7.2): proxy 1 is the storage cloud, 2 the second cloud. */
+typedef struct mv_proxy_entry {
+    uint32_t index;                  /* the kfrag index i, 1..n */
+    char url[MV_DEPLOY_URL_MAX + 1]; /* base URL, no trailing slash */
+    uint8_t box_pk[32];              /* its service identity's X25519 key: kfrag i is sealed to it */
+} mv_proxy_entry;
+
 typedef struct mv_deployment {
     uint8_t hospital_pk[32];
     uint32_t threshold;
@@ -43,10 +53,16 @@ typedef struct mv_deployment {
     mv_keyserver_entry servers[MV_DEPLOY_MAX_SERVERS]; /* sorted by index */
     char hospital_url[MV_DEPLOY_URL_MAX + 1]; /* optional ("" if absent): token service, registry */
     char storage_url[MV_DEPLOY_URL_MAX + 1];  /* optional ("" if absent): the primary storage server */
+    /* Optional (n_proxies 0 if absent: sharing through the clouds is unavailable). */
+    size_t n_proxies;
+    uint32_t proxy_threshold; /* 1..n_proxies when n_proxies > 0, else 0 */
+    mv_proxy_entry proxies[MV_DEPLOY_MAX_PROXIES]; /* sorted by index */
 } mv_deployment;
 
 /* Parses a deployment document. MV_ERR_PARSE for malformed JSON or fields (missing field,
- * bad hex, index out of 1..n or repeated, threshold not in 1..n, URL not http(s)://),
+ * bad hex, index out of 1..n or repeated, threshold not in 1..n, URL not http(s)://; the
+ * same for "proxies" and "proxy_threshold", which come together or not at all, and an
+ * all-zero proxy box key),
  * MV_ERR_VERIFY if the public shares are inconsistent with the group key. */
 MV_API mv_err mv_deployment_parse(const char *text, size_t len, mv_deployment *out)
     __attribute__((warn_unused_result));

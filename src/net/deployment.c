@@ -31,9 +31,56 @@ static int url_ok(const char *s, size_t len)
     return 1;
 }
 
+/* Copies the URL u[0..ul) (url_ok checked it) into dst without its trailing slashes. */
+static void url_copy(char *dst, const char *u, size_t ul)
+{
+    memcpy(dst, u, ul);
+    dst[ul] = 0;
+    while (ul > 0 && dst[ul - 1] == '/')
+        dst[--ul] = 0;
+}
+
 /* What is wrong with a document that does not parse as a deployment, for the message of
  * mv_deployment_load_msg; *why is a static string. */
 #define WHY(msg) (why ? (void)(*why = (msg)) : (void)0)
+
+/* The optional "proxies" and "proxy_threshold" (docs/pre.md 7.2): both or neither. */
+static mv_err parse_proxies(const mv_json *root, mv_deployment *out, const char **why)
+{
+    static const uint8_t zero[32] = {0};
+    const mv_json *px = mv_json_get(root, "proxies");
+    uint64_t v = 0;
+    if (!px && !mv_json_get(root, "proxy_threshold"))
+        return MV_OK;
+    size_t n = mv_json_len(px);
+    WHY("\"proxies\" is missing (\"proxy_threshold\" is present), or not an array of 1 to 16 proxies");
+    if (mv_json_type_of(px) != MV_JSON_ARRAY || n == 0 || n > MV_DEPLOY_MAX_PROXIES)
+        return MV_ERR_PARSE;
+    WHY("\"proxy_threshold\" is missing or not 1..the number of proxies");
+    if (mv_json_get_u64(root, "proxy_threshold", &v) != MV_OK || v == 0 || v > n)
+        return MV_ERR_PARSE;
+    out->proxy_threshold = (uint32_t)v;
+    WHY("a proxy's \"index\" (1..n, each once), \"url\" (http:// or https://) or \"box_public_key\" (64 hex "
+        "digits, not all zero) is missing or malformed");
+    int seen[MV_DEPLOY_MAX_PROXIES + 1] = {0};
+    for (size_t i = 0; i < n; i++) {
+        const mv_json *e = mv_json_at(px, i);
+        size_t ul = 0;
+        const char *url = mv_json_get_str(e, "url", &ul);
+        if (mv_json_get_u64(e, "index", &v) != MV_OK || v == 0 || v > n || seen[v])
+            return MV_ERR_PARSE;
+        seen[v] = 1;
+        mv_proxy_entry *pe = &out->proxies[v - 1];
+        pe->index = (uint32_t)v;
+        if (!url || !url_ok(url, ul))
+            return MV_ERR_PARSE;
+        url_copy(pe->url, url, ul);
+        if (mv_json_get_hex(e, "box_public_key", pe->box_pk, 32) != MV_OK || memcmp(pe->box_pk, zero, 32) == 0)
+            return MV_ERR_PARSE;
+    }
+    out->n_proxies = n;
+    return MV_OK;
+}
 
 static mv_err parse(const char *text, size_t len, mv_deployment *out, const char **why)
 {
@@ -92,10 +139,7 @@ static mv_err parse(const char *text, size_t len, mv_deployment *out, const char
         se->index = (uint32_t)v;
         if (!url || !url_ok(url, ul))
             goto out;
-        memcpy(se->url, url, ul);
-        se->url[ul] = 0;
-        while (ul > 0 && se->url[ul - 1] == '/')
-            se->url[--ul] = 0;
+        url_copy(se->url, url, ul);
         if (mv_json_get_hex(e, "public_share", se->public_share, 32) != MV_OK ||
             mv_r255_elem_check(se->public_share) != MV_OK)
             goto out;
@@ -115,11 +159,11 @@ static mv_err parse(const char *text, size_t len, mv_deployment *out, const char
         WHY(i == 0 ? "\"hospital_url\" is not an http:// or https:// URL" : "\"storage_url\" is not an http:// or https:// URL");
         if (!u || !url_ok(u, ul))
             goto out;
-        memcpy(dst, u, ul);
-        dst[ul] = 0;
-        while (ul > 0 && dst[ul - 1] == '/')
-            dst[--ul] = 0;
+        url_copy(dst, u, ul);
     }
+    if ((rc = parse_proxies(root, out, why)) != MV_OK)
+        goto out;
+    rc = MV_ERR_PARSE;
     rc = mv_public_shares_check(shares, n, out->threshold, out->group_pk);
     if (rc != MV_OK) {
         WHY("the key servers' public shares do not match the group public key");
@@ -271,6 +315,20 @@ mv_err mv_deployment_write(const mv_deployment *d, mv_buf *b)
     if (d->storage_url[0] && ((rc = mv_buf_puts(b, ",\n  \"storage_url\": ")) != MV_OK ||
                               (rc = mv_json_write_str(b, d->storage_url, strlen(d->storage_url))) != MV_OK))
         return rc;
+    if (d->n_proxies > 0) {
+        if ((rc = mv_buf_puts(b, ",\n  \"proxies\": [")) != MV_OK)
+            return rc;
+        for (size_t i = 0; i < d->n_proxies; i++) {
+            const mv_proxy_entry *e = &d->proxies[i];
+            if ((rc = mv_buf_printf(b, "%s\n    {\"index\": %u, \"url\": ", i ? "," : "", (unsigned)e->index)) != MV_OK ||
+                (rc = mv_json_write_str(b, e->url, strlen(e->url))) != MV_OK ||
+                (rc = mv_buf_puts(b, ", \"box_public_key\": ")) != MV_OK ||
+                (rc = mv_json_write_hex(b, e->box_pk, 32)) != MV_OK || (rc = mv_buf_puts(b, "}")) != MV_OK)
+                return rc;
+        }
+        if ((rc = mv_buf_printf(b, "\n  ],\n  \"proxy_threshold\": %u", (unsigned)d->proxy_threshold)) != MV_OK)
+            return rc;
+    }
     return mv_buf_puts(b, "\n}\n");
 }
 

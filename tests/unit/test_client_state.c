@@ -180,6 +180,96 @@ static void test_deployment(void **state)
     assert_int_equal(mv_deployment_load("/nonexistent/deployment.json", &d), MV_ERR_NOT_FOUND);
 }
 
+/* threshold_doc with tail (the "proxies" part, or "") inserted before its closing brace. */
+static mv_err parse_with(const char *tail, mv_deployment *d, char *why, size_t why_cap)
+{
+    char *doc = threshold_doc(NULL);
+    mv_buf b;
+    mv_buf_init(&b, 1 << 16);
+    size_t l = strlen(doc);
+    assert_int_equal(mv_buf_append(&b, doc, l - 1), MV_OK);
+    assert_int_equal(mv_buf_printf(&b, "%s}", tail), MV_OK);
+    mv_free(doc);
+    const char *t = tu_tmpdir();
+    char file[512];
+    path(file, sizeof file, t, "proxies.json");
+    assert_int_equal(mv_file_write_atomic(file, b.ptr, b.len, 0644), MV_OK);
+    mv_err rc = mv_deployment_parse((const char *)b.ptr, b.len, d);
+    /* The message names what is wrong (checked against the plain parse). */
+    mv_deployment d2;
+    assert_int_equal(mv_deployment_load_msg(file, NULL, &d2, NULL, why, why_cap), rc);
+    mv_buf_clear(&b);
+    return rc;
+}
+
+#define PK1 "1111111111111111111111111111111111111111111111111111111111111111"
+#define PK2 "2222222222222222222222222222222222222222222222222222222222222222"
+#define PK0 "0000000000000000000000000000000000000000000000000000000000000000"
+
+/* The re-encryption proxies (docs/pre.md 7.2): optional, sorted by index, written back
+ * as read, and every bad input refused with a message naming the field. */
+static void test_deployment_proxies(void **state)
+{
+    (void)state;
+    mv_deployment d, d2;
+    char why[512];
+    assert_int_equal(parse_with("", &d, why, sizeof why), MV_OK);
+    assert_int_equal(d.n_proxies, 0);
+    assert_int_equal(d.proxy_threshold, 0);
+    assert_int_equal(parse_with(",\"proxies\":[{\"index\":2,\"url\":\"http://127.0.0.1:5002/\",\"box_public_key\":\"" PK2
+                                "\"},{\"index\":1,\"url\":\"http://127.0.0.1:5001\",\"box_public_key\":\"" PK1
+                                "\"}],\"proxy_threshold\":2",
+                                &d, why, sizeof why),
+                     MV_OK);
+    assert_int_equal(d.n_proxies, 2);
+    assert_int_equal(d.proxy_threshold, 2);
+    assert_int_equal(d.proxies[0].index, 1);
+    assert_string_equal(d.proxies[0].url, "http://127.0.0.1:5001");
+    assert_string_equal(d.proxies[1].url, "http://127.0.0.1:5002");
+    assert_int_equal(d.proxies[1].box_pk[0], 0x22);
+    mv_buf b;
+    mv_buf_init(&b, 1 << 16);
+    assert_int_equal(mv_deployment_write(&d, &b), MV_OK);
+    assert_int_equal(mv_deployment_parse((const char *)b.ptr, b.len, &d2), MV_OK);
+    assert_memory_equal(&d, &d2, sizeof d);
+    mv_buf_clear(&b);
+
+    static const struct { const char *tail, *why; } bad[] = {
+        /* duplicate index */
+        {",\"proxies\":[{\"index\":1,\"url\":\"http://a\",\"box_public_key\":\"" PK1
+         "\"},{\"index\":1,\"url\":\"http://b\",\"box_public_key\":\"" PK2 "\"}],\"proxy_threshold\":1",
+         "a proxy's \"index\""},
+        /* index out of 1..n */
+        {",\"proxies\":[{\"index\":2,\"url\":\"http://a\",\"box_public_key\":\"" PK1 "\"}],\"proxy_threshold\":1",
+         "a proxy's \"index\""},
+        /* threshold above n, and 0 */
+        {",\"proxies\":[{\"index\":1,\"url\":\"http://a\",\"box_public_key\":\"" PK1 "\"}],\"proxy_threshold\":2",
+         "\"proxy_threshold\" is missing"},
+        {",\"proxies\":[{\"index\":1,\"url\":\"http://a\",\"box_public_key\":\"" PK1 "\"}],\"proxy_threshold\":0",
+         "\"proxy_threshold\" is missing"},
+        /* the one without the other */
+        {",\"proxies\":[{\"index\":1,\"url\":\"http://a\",\"box_public_key\":\"" PK1 "\"}]", "\"proxy_threshold\" is missing"},
+        {",\"proxy_threshold\":1", "\"proxies\" is missing"},
+        {",\"proxies\":[],\"proxy_threshold\":1", "\"proxies\" is missing"},
+        /* bad hex, short key, the all-zero key */
+        {",\"proxies\":[{\"index\":1,\"url\":\"http://a\",\"box_public_key\":\"zz" PK1 "\"}],\"proxy_threshold\":1",
+         "\"box_public_key\""},
+        {",\"proxies\":[{\"index\":1,\"url\":\"http://a\",\"box_public_key\":\"1111\"}],\"proxy_threshold\":1",
+         "\"box_public_key\""},
+        {",\"proxies\":[{\"index\":1,\"url\":\"http://a\",\"box_public_key\":\"" PK0 "\"}],\"proxy_threshold\":1",
+         "\"box_public_key\""},
+        /* not an http(s) URL */
+        {",\"proxies\":[{\"index\":1,\"url\":\"ftp://a\",\"box_public_key\":\"" PK1 "\"}],\"proxy_threshold\":1",
+         "\"url\""},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(parse_with(bad[i].tail, &d, why, sizeof why), MV_ERR_PARSE);
+        if (!strstr(why, bad[i].why))
+            fail_msg("case %zu: message \"%s\" lacks \"%s\"", i, why, bad[i].why);
+        assert_int_equal(d.n_proxies, 0);
+    }
+}
+
 /* mv_deployment_load_msg says which file is at fault and what is wrong with it (issue 14: a
  * directory gave "input/output error"; a missing file or user directory was not named). */
 static void expect_msg(const char *path, const char *user_dir, mv_err want, const char *want_msg)
@@ -478,6 +568,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_file_atomic),      cmocka_unit_test(test_identity),
         cmocka_unit_test(test_deployment),       cmocka_unit_test(test_deployment_messages),
+        cmocka_unit_test(test_deployment_proxies),
         cmocka_unit_test(test_share_file),       cmocka_unit_test(test_ratelimit),
         cmocka_unit_test(test_keyserver_config), cmocka_unit_test(test_hospital_pin),
     };
