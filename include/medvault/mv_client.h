@@ -190,6 +190,51 @@ MV_API mv_err mv_client_share(mv_client *c, const uint8_t id[static MV_CLIENT_ID
 MV_API mv_err mv_client_share_episode(mv_client *c, const char *appointment_hex, const uint8_t target_sign_pk[static 32],
                                       int grant, size_t *n_changed) __attribute__((warn_unused_result));
 
+/* ---- sharing through the clouds (docs/pre.md): a delegation the owner signs once ---- */
+
+/* The recipient key B of the user whose Ed25519 key is sign_pk, from the hospital directory
+ * (GET /v1/users/{hex}), after checking her signature over it (the directory is trusted for
+ * nothing else). dept (may be NULL) receives her first department ("" if none), NUL-terminated
+ * in dept_cap bytes. Errors: MV_ERR_NOT_FOUND (no such user, or she has published no key:
+ * she runs any command once), MV_ERR_VERIFY (the signature does not verify), network/HTTP. */
+MV_API mv_err mv_client_pre_key(mv_client *c, const uint8_t sign_pk[static 32], uint8_t B[static 32], char *dept,
+                                size_t dept_cap) __attribute__((warn_unused_result));
+
+/* What a delegation's recipient must show each cloud, and for how long. */
+typedef struct mv_client_pre_policy {
+    uint8_t role;           /* mv_role bit; 0: doctor */
+    const char *department; /* NULL: the recipient's first department at the hospital */
+    uint64_t seconds;       /* validity from now; 0: 30 days */
+} mv_client_pre_policy;
+
+/* Delegates label (an appointment id with kind MV_PRE_LABEL_EPISODE, or a record id with
+ * MV_PRE_LABEL_RECORD) to the user `to` through every proxy of the deployment: one capsule per
+ * keyset of the episode (K) and per record outside a keyset (R) among the records the caller
+ * owns or that name her as patient, kfrags for the recipient's key (t of n proxies), the
+ * signed MVPD and each proxy's sealed kfrag uploaded to it. An active delegation of the same
+ * (label, recipient) is revoked and replaced (a re-grant after new records). If a proxy
+ * refuses, the delegation is withdrawn from those that accepted and last_error names the one
+ * that refused. hash (may be NULL) receives the delegation's hash, *n_entries (may be NULL) its
+ * capsule count. Errors: MV_ERR_BAD_STATE (the deployment names no proxies), MV_ERR_NOT_FOUND
+ * (nothing to delegate, or the recipient or her key), MV_ERR_VERIFY (her key's signature),
+ * MV_ERR_INVAL (policy), MV_ERR_TOO_LARGE (over MV_PRE_MAX_CAPSULES capsules), a proxy's HTTP
+ * error, network errors. */
+MV_API mv_err mv_client_pre_grant(mv_client *c, int kind, const uint8_t label[static 16], const uint8_t to[static 32],
+                                  const mv_client_pre_policy *policy, uint8_t hash[32], size_t *n_entries)
+    __attribute__((warn_unused_result));
+
+/* Revokes every active delegation of (kind, label) to `to` the caller gave, at every proxy
+ * (POST /v1/pre/revoke). MV_OK only when every proxy confirmed; otherwise last_error names the
+ * proxy that did not (the others have deleted theirs). *n_revoked (may be NULL): how many.
+ * Errors: MV_ERR_BAD_STATE (no proxies), MV_ERR_NOT_FOUND (no such delegation), network/HTTP. */
+MV_API mv_err mv_client_pre_revoke(mv_client *c, int kind, const uint8_t label[static 16], const uint8_t to[static 32],
+                                   size_t *n_revoked) __attribute__((warn_unused_result));
+
+/* The active delegations the caller gave or received, as proxy 1 lists them (docs/pre.md
+ * 7.3), appended to out as {"given":[...],"received":[...]}. Errors: MV_ERR_BAD_STATE (no
+ * proxies), network/HTTP errors, MV_ERR_PROTOCOL. */
+MV_API mv_err mv_client_pre_delegations_json(mv_client *c, mv_buf *out) __attribute__((warn_unused_result));
+
 /* The owner of a legacy record (written with no patient) names its patient once registered:
  * looks the MRN up (GET /v1/patients/MRN), wraps the record key for the patient and sets the
  * record's patient at the storage server. Errors: MV_ERR_NOT_FOUND (record or MRN),

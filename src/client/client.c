@@ -326,6 +326,8 @@ mv_err mv_client_open_msg(const char *deployment_path, const char *user_dir, con
     }
     if ((rc = renew_if_due(c, user_dir, &cred, (uint64_t)time(NULL))) != MV_OK)
         goto fail;
+    if (mv_identity_credential(c->id))
+        mvc_pre_publish(c); /* once per user directory: the first command that reaches the hospital */
     if (c->opt.department) {
         if (!mv_credential_has_department(&cred, c->opt.department)) {
             rc = MV_ERR_FORBIDDEN;
@@ -360,6 +362,7 @@ void mv_client_close(mv_client *c)
     mvc_cache_close(c->cache);
     mvc_findex_close(c->findex);
     mvc_keysets_free(c->keysets);
+    mvc_pre_free(c->pre);
     mv_fhir_profiles_free(c->profiles);
     mv_identity_free(c->id);
     mv_wipe(c, sizeof *c);

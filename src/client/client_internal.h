@@ -14,6 +14,7 @@
 typedef struct mvc_cache mvc_cache;
 typedef struct mvc_keysets mvc_keysets;
 typedef struct mvc_findex mvc_findex;
+typedef struct mvc_pre mvc_pre;
 
 struct mv_client {
     mv_deployment dep;
@@ -24,6 +25,7 @@ struct mv_client {
     mvc_cache *cache;
     mvc_keysets *keysets; /* keyset.c: loaded on first use */
     mvc_findex *findex;   /* findex.c: the local FHIR index, opened on first use */
+    mvc_pre *pre;         /* pre_share.c: delegations received, loaded on first use */
     char err[256];
     char user_dir[4096];
     char stepup_hdr[16 + 160]; /* "MV-Step-Up: <grant>" while a valid grant is held, else "" */
@@ -125,6 +127,24 @@ mv_err mvc_keyset_get(mv_client *c, const uint8_t kid[16], uint8_t K[32], uint64
  * keyset for their reader set. */
 void mvc_keyset_forget(mv_client *c, const uint8_t kid[16]);
 void mvc_keysets_free(mvc_keysets *k);
+/* Keeps K of keyset kid open for the rest of the run, as if it had been opened with the user's
+ * box key (a keyset key recovered through a delegation, pre_share.c). */
+mv_err mvc_keyset_remember(mv_client *c, const uint8_t kid[16], const uint8_t K[32]);
+
+/* ---- pre_share.c: sharing through the clouds (docs/pre.md) ---- */
+/* Publishes the user's recipient key at the hospital once per user directory (marker file
+ * pre.published); a failure is left for the next run and never fails the caller. */
+void mvc_pre_publish(mv_client *c);
+/* Recovers, through the delegations the user received, the keys of refs[0..n) (16 bytes each:
+ * keyset ids and record ids) not open yet: one round of cfrags per delegation per run, every
+ * proof checked against the proxy that answered. A ref no delegation covers is left alone.
+ * Errors (last_error names the cloud): MV_ERR_UNAVAILABLE (fewer than t proxies answered
+ * correctly), a proxy's HTTP error, MV_ERR_VERIFY, MV_ERR_NOMEM. */
+mv_err mvc_pre_resolve(mv_client *c, const uint8_t *refs, size_t n);
+/* 1 and R filled if a delegation gave record id's own key R in this run, else 0. Read-only
+ * after mvc_pre_resolve: safe from parallel tasks. */
+int mvc_pre_record_key(const mv_client *c, const uint8_t id[16], uint8_t R[32]);
+void mvc_pre_free(mvc_pre *p);
 
 /* ---- group_hosp.c ---- */
 typedef struct mv_group_keys mv_group_keys;

@@ -89,6 +89,8 @@ static mv_err task_open(void *ctx, size_t i)
         o->rc = MV_ERR_NOT_FOUND; /* a keyset, not a record a user reads (decision 0010) */
     else if (kind == MV_ENVELOPE_MVE2 && mvc_keyset_lookup(g->c, kid, K))
         o->rc = mv_envelope2_open(o->id, o->env, o->env_len, K, &o->r);
+    else if (kind == MV_ENVELOPE_MVE2 && mvc_pre_record_key(g->c, o->id, K)) /* R, through a delegation */
+        o->rc = mv_envelope2_open_with_key(o->id, o->env, o->env_len, K, &o->r);
     else /* MVE1, or MVE2 for an extra reader (one record shared with her alone) */
         o->rc = mv_envelope_open(o->id, o->env, o->env_len, mv_identity_box_pk(g->c->id),
                                  mv_identity_box_sk(g->c->id), &o->r);
@@ -122,6 +124,28 @@ static mv_err open_keysets(mv_client *c, const struct one *recs, size_t n)
             nk++;
     }
     rc = mvc_keysets_fetch(c, kids, nk, NULL);
+    /* Keysets that do not name this user, and records outside one: a delegation through the
+     * clouds may cover them (docs/pre.md 7.4), one round of cfrags per delegation per run. */
+    uint8_t *refs = rc == MV_OK && nk ? mv_mallocarray(2 * nk, 16) : NULL;
+    size_t nr = 0, k = 0;
+    uint8_t K[32];
+    if (rc == MV_OK && nk && !refs)
+        rc = MV_ERR_NOMEM;
+    for (size_t i = 0; refs && i < n; i++) {
+        mv_envelope_kind kind;
+        if (recs[i].rc != MV_OK || mv_envelope_kind_of(recs[i].env, recs[i].env_len, &kind, NULL) != MV_OK ||
+            kind != MV_ENVELOPE_MVE2)
+            continue;
+        if (!mvc_keyset_lookup(c, kids + 16 * k, K)) {
+            memcpy(refs + 16 * nr++, kids + 16 * k, 16);
+            memcpy(refs + 16 * nr++, recs[i].id, 16);
+        }
+        k++;
+    }
+    mv_wipe(K, sizeof K);
+    if (rc == MV_OK && nr)
+        rc = mvc_pre_resolve(c, refs, nr);
+    mv_free(refs);
     mv_free(kids);
     return rc;
 }

@@ -243,6 +243,13 @@ out:
     return rc;
 }
 
+mv_err mvc_keyset_remember(mv_client *c, const uint8_t kid[16], const uint8_t K[32])
+{
+    mvc_keysets *k;
+    mv_err rc = keysets(c, &k);
+    return rc == MV_OK ? remember(k, kid, K) : rc;
+}
+
 mv_err mvc_keyset_get(mv_client *c, const uint8_t kid[16], uint8_t K[32], uint64_t *pk_ops)
 {
     mv_err rc;
