@@ -20,6 +20,7 @@
  *                   profile_floor, profile_factor, profile_denials
  *   honeytokens     the honeytoken set (JSON, written atomically; docs/guard.md)
  *   profiles        each principal's baseline of reads per hour (JSON, written atomically)
+ *   pre/            the re-encryption proxy's delegations (docs/pre.md 7.3), with --identity
  *   groups/G/ID     a group record's history: every version's ring signature and signed
  *                   message (MVGH, written atomically; docs/groups.md)
  *
@@ -47,9 +48,10 @@ extern "C" {
 #define MV_STORAGE_CHALLENGE_TTL 300          /* seconds a dupcheck challenge stays valid */
 #define MV_STORAGE_PATH_MAX 1024              /* cap on configured directory paths */
 
-/* Which cloud this process is: the primary (records, blocks) or the decoy cloud, which only
- * answers requests the primary forwards to it (issue 5). */
-typedef enum mv_storage_role { MV_STORAGE_PRIMARY = 0, MV_STORAGE_DECOY = 1 } mv_storage_role;
+/* Which cloud this process is: the primary (records, blocks), the decoy cloud, which only
+ * answers requests the primary forwards to it (issue 5), or the second cloud's re-encryption
+ * proxy, which serves only the /v1/pre routes (docs/pre.md 7.3; the primary is proxy 1 itself). */
+typedef enum mv_storage_role { MV_STORAGE_PRIMARY = 0, MV_STORAGE_DECOY = 1, MV_STORAGE_PROXY = 2 } mv_storage_role;
 
 typedef struct mv_storage_config {
     const char *dir;           /* state directory (created if missing) */
@@ -67,8 +69,11 @@ typedef struct mv_storage_config {
     unsigned revocation_poll_s; /* seconds between revocation list fetches; default 10 */
     char public_urls[MV_AUTH_PUBLIC_URLS_MAX + 1]; /* "" or comma-separated URLs clients use
                                   besides the listen address (signed requests name them) */
-    mv_storage_role role;      /* MV_STORAGE_PRIMARY (default) or MV_STORAGE_DECOY (mv_decoy.h,
-                                  docs/decoy.md) */
+    mv_storage_role role;      /* MV_STORAGE_PRIMARY (default), MV_STORAGE_DECOY (mv_decoy.h,
+                                  docs/decoy.md) or MV_STORAGE_PROXY (docs/pre.md) */
+    unsigned proxy_index;      /* the re-encryption proxy's index in the deployment file: the
+                                  primary is 1 (when it has an identity), the proxy role 2..16
+                                  (set by the caller; 0 = default: 1 for the primary) */
     uint8_t primary_pk[32];    /* decoy role: the primary storage server's Ed25519 identity key,
                                   the only signer /v1/decoy and /v1/decoy/shapes accept */
     /* The guard (docs/guard.md). */

@@ -13,7 +13,8 @@ static const char run_usage[] =
     "usage: medvault storage run --dir DIR --listen 127.0.0.1:PORT --hospital-key HEX\n"
     "                            [--port-file FILE] [--threads N]\n"
     "                            [--hospital-url URL] [--revocation-poll SECONDS]\n"
-    "                            [--role primary|decoy] [--primary-key HEX]\n"
+    "                            [--role primary|decoy|proxy] [--primary-key HEX]\n"
+    "                            [--proxy-index N]\n"
     "                            [--identity DIR] [--decoy-url URL] [--profile-floor N]\n"
     "                            [--profile-factor F] [--profile-denials N]\n\n"
     "Serves the storage API (docs/api.md, \"Storage server\") until SIGTERM/SIGINT: dedup\n"
@@ -36,7 +37,12 @@ static const char run_usage[] =
     "Alerts go to --hospital-url when --identity is given. Honeytokens: `medvault honeytoken`.\n"
     "--role decoy runs the decoy cloud instead (docs/decoy.md): it answers only requests the\n"
     "primary storage server signs with the identity whose key is --primary-key HEX (required),\n"
-    "from decoys generated under DIR/decoy.seed.\n";
+    "from decoys generated under DIR/decoy.seed.\n"
+    "Re-encryption (docs/pre.md): with --identity the server is also proxy 1 of sharing through\n"
+    "the clouds (the /v1/pre routes; delegations in DIR/pre, kfrags sealed to the identity's\n"
+    "key). --role proxy runs the second cloud instead: only the /v1/pre routes, /healthz and\n"
+    "/metrics, with --identity DIR (required: its service identity, whose box key the\n"
+    "deployment file names) and --proxy-index N (required, 2..16: its index there).\n";
 
 /* The guard's flags (any may be NULL = keep storage.conf's value). */
 static int guard_args(mv_storage_config *cfg, const char *identity, const char *decoy_url, const char *floor_arg,
@@ -78,7 +84,7 @@ static int st_run(int argc, char **argv)
 {
     const char *dir = NULL, *listen = NULL, *hk = NULL, *port_file = NULL, *threads = NULL, *hospital_url = NULL,
                *poll = NULL, *identity = NULL, *decoy_url = NULL, *floor_arg = NULL, *factor = NULL,
-               *denials = NULL, *role = NULL, *primary = NULL;
+               *denials = NULL, *role = NULL, *primary = NULL, *proxy_index = NULL;
     const cli_opt opts[] = {
         {"dir", &dir, NULL, 1},
         {"listen", &listen, NULL, 1},
@@ -95,6 +101,7 @@ static int st_run(int argc, char **argv)
         {"profile-denials", &denials, NULL, 0},
         {"role", &role, NULL, 0},
         {"primary-key", &primary, NULL, 0},
+        {"proxy-index", &proxy_index, NULL, 0},
         {NULL, NULL, NULL, 0},
     };
     int done = cli_parse(argc, argv, opts, run_usage);
@@ -121,9 +128,25 @@ static int st_run(int argc, char **argv)
             cli_err("--role decoy needs --primary-key HEX (the primary storage server's key)");
             return CLI_USAGE;
         }
+    } else if (role && strcmp(role, "proxy") == 0) {
+        cfg.role = MV_STORAGE_PROXY;
+        if (!proxy_index || !identity) {
+            cli_err("--role proxy needs --proxy-index N (2..16) and --identity DIR (its service identity)");
+            return CLI_USAGE;
+        }
     } else if (role && strcmp(role, "primary") != 0) {
-        cli_err("--role must be primary or decoy");
+        cli_err("--role must be primary, decoy or proxy");
         return CLI_USAGE;
+    }
+    if (proxy_index) {
+        uint64_t v = 0;
+        if (cfg.role != MV_STORAGE_PROXY) {
+            cli_err("--proxy-index only applies to --role proxy (the primary storage server is proxy 1)");
+            return CLI_USAGE;
+        }
+        if (cli_u64_arg(proxy_index, 2, 16, &v, "--proxy-index"))
+            return CLI_USAGE;
+        cfg.proxy_index = (unsigned)v;
     }
     if (primary && cfg.role != MV_STORAGE_DECOY) {
         cli_err("--primary-key only applies to --role decoy");

@@ -21,6 +21,7 @@
 #include "medvault/mv_log.h"
 #include "medvault/mv_mem.h"
 #include "medvault/mv_revocation.h"
+#include "pre_proxy.h"
 #include "storage_internal.h"
 
 /* ---------- config ---------- */
@@ -302,6 +303,8 @@ mv_err mv_storage_run(const mv_storage_config *cfg)
     memset(&svc, 0, sizeof svc);
     if (cfg && cfg->role == MV_STORAGE_DECOY) /* the decoy cloud: its own server (decoy_server.c) */
         return mv_decoy_run(cfg);
+    if (cfg && cfg->role == MV_STORAGE_PROXY) /* the second cloud's proxy (pre_proxy_server.c) */
+        return storage_proxy_run(cfg);
     if (!cfg || !cfg->dir || !cfg->listen || cfg->threads == 0 || cfg->skew_seconds == 0 || cfg->max_body == 0 ||
         cfg->claim_ttl_s == 0 ||
         !(cfg->gc_interval_s >= 0))
@@ -339,6 +342,12 @@ mv_err mv_storage_run(const mv_storage_config *cfg)
         goto out;
     if ((rc = storage_groups_start(&s)) != MV_OK)
         goto out;
+    /* Proxy 1 of the clouds' re-encryption (docs/pre.md 7.2): its kfrags are sealed to this
+     * server's identity, so without one the /v1/pre routes answer 404. */
+    if (cfg->identity_dir[0] &&
+        (rc = pre_proxy_open(cfg->dir, cfg->proxy_index ? cfg->proxy_index : 1, cfg->identity_dir, s.metrics,
+                             &s.pre)) != MV_OK)
+        goto out;
     mv_http_config hc = {
         .listen = cfg->listen,
         .max_body = cfg->max_body,
@@ -366,6 +375,7 @@ out:
     mv_service_stop_serving(&svc);
     storage_guard_stop(s.guard); /* it borrows the verifier and the metrics */
     storage_groups_stop(s.groups);
+    pre_proxy_close(s.pre);
     mv_service_stop(&svc);
     mv_store_close(s.store);
     mv_audit_close(s.audit);

@@ -20,6 +20,7 @@
 #include "medvault/mv_log.h"
 #include "medvault/mv_mem.h"
 #include "net/addr_limit.h"
+#include "pre_proxy.h"
 #include "storage_groups.h"
 
 /* Rosters: a fetched roster is trusted for ROSTER_TTL_MS, then fetched again, so a removal
@@ -275,6 +276,9 @@ int storage_body_gate(void *ctx, const mv_http_request *req)
             return 0;
         return body_reserve(s->groups, req, n) ? 1 : MV_HTTP_GATE_BUSY;
     }
+    /* A re-encryption proxy route is read only up to the largest upload, announced. */
+    if (pre_proxy_is_path(req->path) && !pre_proxy_body_ok(req))
+        return 0;
     return mv_http_gate_signed(s->auth, req);
 }
 

@@ -21,6 +21,7 @@
 
 typedef struct storage_guard storage_guard;
 typedef struct storage_groups storage_groups;
+typedef struct pre_proxy pre_proxy;
 
 typedef struct storage_srv {
     const mv_storage_config *cfg;
@@ -31,6 +32,7 @@ typedef struct storage_srv {
     mv_audit *audit;  /* the request log (mv_audit.h); borrowed by the HTTP server */
     storage_guard *guard; /* routing of suspicious requests (storage_guard.c); never NULL while serving */
     storage_groups *groups; /* group records' admission state (storage_groups.c); never NULL while serving */
+    pre_proxy *pre; /* re-encryption proxy 1 (pre_proxy.h); NULL without an identity */
 } storage_srv;
 
 /* The endpoint of a request: a small fixed set, never request data. */
@@ -56,6 +58,11 @@ enum storage_route {
     R_GROUP_RECORD_DELETE, /* DELETE /v1/groups/{g}/records/{id}: the manager */
     R_GROUP_HISTORY,       /* GET /v1/groups/{g}/records/{id}/history: the manager */
 };
+
+/* Runs the second cloud's re-encryption proxy (cfg->role MV_STORAGE_PROXY; pre_proxy_server.c)
+ * until SIGTERM/SIGINT. Errors: MV_ERR_INVAL (no identity, index outside 1..16, the fields
+ * mv_storage_run needs), those of starting the service and pre_proxy_open. */
+mv_err storage_proxy_run(const mv_storage_config *cfg) __attribute__((warn_unused_result));
 
 /* Metrics are best effort: a full registry drops the sample, serving goes on. */
 void storage_count(storage_srv *s, const char *name, const char *help, const char *labels, uint64_t n);

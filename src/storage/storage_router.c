@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "medvault/mv_audit_http.h"
+#include "pre_proxy.h"
 #include "storage_internal.h"
 
 static const char *route_label(enum storage_route r)
@@ -113,11 +114,33 @@ void storage_respond_audit(mv_auth_verifier *auth, mv_audit *audit, const mv_htt
         mv_audit_respond(audit, req, resp);
 }
 
+/* The /v1/pre routes: proxy 1 (pre_proxy.c). A failed signature gets the plain 401, not the guard's
+ * decoy: the proxy holds no record to imitate, and its answers reveal nothing without a
+ * delegation naming the requester. */
+static void storage_handle_pre(storage_srv *s, const mv_http_request *req, mv_http_response *resp)
+{
+    mv_credential cred;
+    storage_count(s, "medvault_storage_requests_total", "Requests by endpoint", "endpoint=\"pre\"", 1);
+    if (!s->pre) {
+        mv_http_respond_json_error(resp, 404, "this storage server runs no re-encryption proxy (no --identity)");
+        return;
+    }
+    mv_err rc = mv_http_verify(s->auth, req, (uint64_t)time(NULL), &cred);
+    if (rc != MV_OK)
+        mv_http_respond_auth_failure(resp, rc);
+    else
+        pre_proxy_handle(s->pre, &cred, req, resp);
+}
+
 void storage_handle_request(void *ctx, const mv_http_request *req, mv_http_response *resp)
 {
     storage_srv *s = ctx;
     const char *arg = NULL, *allowed = NULL;
     char labels[64];
+    if (pre_proxy_is_path(req->path)) {
+        storage_handle_pre(s, req, resp);
+        return;
+    }
     enum storage_route r = route_of(req->method, req->path, &arg, &allowed);
     snprintf(labels, sizeof labels, "endpoint=\"%s\"", route_label(r));
     storage_count(s, "medvault_storage_requests_total", "Requests by endpoint", labels, 1);
