@@ -235,6 +235,14 @@ MV_API mv_err mv_client_pre_revoke(mv_client *c, int kind, const uint8_t label[s
  * proxies), network/HTTP errors, MV_ERR_PROTOCOL. */
 MV_API mv_err mv_client_pre_delegations_json(mv_client *c, mv_buf *out) __attribute__((warn_unused_result));
 
+/* Asks every proxy separately to re-encrypt the delegation named by hash for the caller (its
+ * recipient) and checks each answer's proofs: appends {"delegation","clouds":[{"proxy","url",
+ * "ok","error"?}]} to out, "error" saying what that cloud answered (its HTTP status and reason,
+ * no answer, a bad proof). A diagnosis: MV_OK whatever the clouds answered. Errors:
+ * MV_ERR_BAD_STATE (no proxies), MV_ERR_NOMEM, MV_ERR_TOO_LARGE (out). */
+MV_API mv_err mv_client_pre_check_json(mv_client *c, const uint8_t hash[static 32], mv_buf *out)
+    __attribute__((warn_unused_result));
+
 /* The owner of a legacy record (written with no patient) names its patient once registered:
  * looks the MRN up (GET /v1/patients/MRN), wraps the record key for the patient and sets the
  * record's patient at the storage server. Errors: MV_ERR_NOT_FOUND (record or MRN),

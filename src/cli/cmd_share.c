@@ -18,6 +18,7 @@ static const char share_usage[] =
     "                            [--department D] [--expires DUR] [--json]\n"
     "       medvault share revoke (RECORD_ID | --episode ID) --to KEY --via-clouds [--json]\n"
     "       medvault share delegations [--json]\n"
+    "       medvault share check DELEGATION [--json]\n"
     "       medvault share patient RECORD_ID --mrn MRN [--json]\n\n"
     "grant: lets the user with Ed25519 key KEY (64 hex) read the record, or every record of the\n"
     "episode: the record key is rewrapped on this machine and the storage ACL updated. Use it for\n"
@@ -32,6 +33,8 @@ static const char share_usage[] =
     "it succeeds only when every cloud confirmed. Key material they already fetched cannot be taken\n"
     "back: revoking stops further reads, it does not erase what was read.\n"
     "delegations: the active delegations you gave and were given through the clouds, with expiry.\n"
+    "check: as the recipient of DELEGATION (64 hex), asks each cloud on its own to re-encrypt it\n"
+    "and says what each answered (a refusal by policy, expiry or revocation; no answer; a bad proof).\n"
     "patient: the author of a record written before its patient registered names the patient.\n" CLI_COMMON_HELP;
 
 /* "7d", "12h", "30m", "90s" (a number alone is seconds) into seconds; 0 if malformed. */
@@ -254,6 +257,51 @@ static int share_delegations(int argc, char **argv)
     return r;
 }
 
+static int share_check(int argc, char **argv)
+{
+    wf_opts o;
+    uint8_t hash[32];
+    mv_json *root = NULL;
+    int r = wf_parse(argc, argv, share_usage, NULL, 0, &o, 1);
+    if (r >= 0)
+        return r;
+    if ((r = wf_expect_args(argc, optind, 1, share_usage)) >= 0)
+        return r;
+    if (cli_hex_arg(argv[optind], hash, 32, "DELEGATION") != 0)
+        return CLI_USAGE;
+    mv_client *cl = cli_open_client(&o.c, NULL, "share");
+    if (!cl)
+        return CLI_FAIL;
+    mv_buf b;
+    mv_buf_init(&b, 1 << 16);
+    mv_err rc = mv_client_pre_check_json(cl, hash, &b);
+    if (rc != MV_OK) {
+        cli_err("%s (%s)", mv_client_last_error(cl), mv_strerror(rc));
+        r = CLI_FAIL;
+    } else if (o.c.json) {
+        r = fwrite(b.ptr, 1, b.len, stdout) == b.len && putchar('\n') != EOF ? CLI_OK : CLI_FAIL;
+    } else if (mv_json_parse((const char *)b.ptr, b.len, NULL, &root, NULL) == MV_OK) {
+        const mv_json *cs = mv_json_get(root, "clouds");
+        for (size_t i = 0; i < mv_json_len(cs); i++) {
+            const mv_json *e = mv_json_at(cs, i);
+            uint64_t idx = 0;
+            int ok = 0;
+            const char *err = mv_json_get_str(e, "error", NULL), *url = mv_json_get_str(e, "url", NULL);
+            (void)mv_json_get_u64(e, "proxy", &idx);
+            (void)mv_json_bool(mv_json_get(e, "ok"), &ok);
+            printf("proxy %" PRIu64 " (%s): %s\n", idx, url ? url : "?", ok ? "re-encrypted, every proof verified"
+                                                                          : err ? err : "failed");
+        }
+        r = CLI_OK;
+    } else {
+        r = CLI_FAIL;
+    }
+    mv_json_free(root);
+    mv_buf_clear(&b);
+    mv_client_close(cl);
+    return r;
+}
+
 int cmd_share(int argc, char **argv)
 {
     static const cli_cmd table[] = {
@@ -261,6 +309,7 @@ int cmd_share(int argc, char **argv)
         {"revoke", share_revoke, "take that access away"},
         {"patient", share_patient, "name the patient of a record written before they registered"},
         {"delegations", share_delegations, "the delegations through the clouds you gave and were given"},
+        {"check", share_check, "ask each cloud to re-encrypt a delegation you received, and say what it answered"},
         {NULL, NULL, NULL},
     };
     return cli_dispatch("medvault share", table, argc, argv);

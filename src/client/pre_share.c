@@ -907,3 +907,81 @@ mv_err mvc_pre_resolve(mv_client *c, const uint8_t *refs, size_t n)
     mv_wipe(K, sizeof K);
     return rc;
 }
+
+/* GET /v1/pre/delegations/{hex} at proxy i into r (parsed, the hash checked). why says what
+ * failed. */
+static mv_err fetch_delegation(mv_client *c, size_t i, const char *hex, struct received *r, char *why, size_t why_cap)
+{
+    char path[128];
+    long status = 0;
+    mv_buf resp;
+    mv_buf_init(&resp, MV_PRE_DELEGATION_MAX_BYTES + 1);
+    snprintf(path, sizeof path, "/v1/pre/delegations/%.64s", hex);
+    mv_err rc = mvc_simple(c, c->dep.proxies[i].url, "GET", path, NULL, 0, NULL, &status, &resp);
+    uint8_t got[32];
+    if (rc != MV_OK) {
+        snprintf(why, why_cap, "no answer (%s)", mv_strerror(rc));
+        rc = MV_ERR_UNAVAILABLE;
+    } else if (status != 200) {
+        rc = mvc_status_err(c, "it", status, &resp);
+        snprintf(why, why_cap, "%.150s", c->err + 3);
+    } else {
+        mv_pre_delegation_hash(resp.ptr, resp.len, got);
+        if (memcmp(got, r->hash, 32) != 0 || mv_pre_delegation_parse(resp.ptr, resp.len, &r->d) != MV_OK) {
+            snprintf(why, why_cap, "a delegation that is not the one asked for, or does not verify");
+            rc = MV_ERR_VERIFY;
+        }
+    }
+    mv_buf_clear(&resp);
+    return rc;
+}
+
+mv_err mv_client_pre_check_json(mv_client *c, const uint8_t hash[static 32], mv_buf *out)
+{
+    char hex[65], why[MV_DEPLOY_MAX_PROXIES][200];
+    mv_err got[MV_DEPLOY_MAX_PROXIES];
+    struct received r;
+    uint8_t *cf = NULL;
+    mv_jw w;
+    if (!c || !hash || !out)
+        return MV_ERR_INVAL;
+    c->err[0] = 0;
+    mv_err rc = need_proxies(c);
+    if (rc != MV_OK || (rc = mv_hex_encode(hex, sizeof hex, hash, 32)) != MV_OK)
+        return rc;
+    memset(&r, 0, sizeof r);
+    memcpy(r.hash, hash, 32);
+    /* The signed delegation from the first cloud that has it: each cloud is then asked
+     * separately, so that a revoked or refused one shows as itself. */
+    int have = 0;
+    for (size_t i = 0; i < c->dep.n_proxies && !have; i++)
+        have = (got[i] = fetch_delegation(c, i, hex, &r, why[i], sizeof why[i])) == MV_OK;
+    if (have && !(cf = mv_mallocarray(r.d.n_entries, MV_PRE_CFRAG_BYTES))) {
+        rc = MV_ERR_NOMEM;
+        goto out;
+    }
+    for (size_t i = 0; have && i < c->dep.n_proxies; i++)
+        got[i] = ask_proxy(c, i, &r, cf, why[i], sizeof why[i]);
+    mv_jw_init(&w, out);
+    mv_jw_obj(&w);
+    mv_jw_kstr(&w, "delegation", hex);
+    mv_jw_key(&w, "clouds");
+    mv_jw_arr(&w);
+    for (size_t i = 0; i < c->dep.n_proxies; i++) {
+        mv_jw_obj(&w);
+        mv_jw_ku64(&w, "proxy", c->dep.proxies[i].index);
+        mv_jw_kstr(&w, "url", c->dep.proxies[i].url);
+        mv_jw_kbool(&w, "ok", have && got[i] == MV_OK);
+        if (!have || got[i] != MV_OK)
+            mv_jw_kstr(&w, "error", why[i]);
+        mv_jw_obj_end(&w);
+    }
+    mv_jw_arr_end(&w);
+    mv_jw_obj_end(&w);
+    rc = mv_jw_finish(&w);
+out:
+    c->err[0] = 0;
+    mv_pre_delegation_clear(&r.d);
+    mv_free(cf); /* cfrags open only with the recipient's b: nothing secret */
+    return rc;
+}
