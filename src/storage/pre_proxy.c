@@ -218,8 +218,12 @@ static mv_err index_load(pre_proxy *p)
                 mv_log(MV_LOG_WARN, PRE_PROXY_COMPONENT, "cannot remove a leftover temporary file");
             continue;
         }
-        if (l != 64 + strlen(PRE_EXT) || strcmp(nm + 64, PRE_EXT) != 0 || !mv_is_lower_hex(nm, 64) ||
-            mv_hex_decode_exact(hash, 32, nm, 64) != MV_OK)
+        char hx[65];
+        if (l != 64 + strlen(PRE_EXT) || strcmp(nm + 64, PRE_EXT) != 0)
+            continue;
+        memcpy(hx, nm, 64);
+        hx[64] = 0;
+        if (!mv_is_lower_hex(hx, 64) || mv_hex_decode_exact(hash, 32, hx, 64) != MV_OK)
             continue;
         if (p->n >= PRE_PROXY_MAX_DELEGATIONS) {
             bad++;
