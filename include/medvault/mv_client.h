@@ -236,9 +236,9 @@ MV_API mv_err mv_client_pre_revoke(mv_client *c, int kind, const uint8_t label[s
 MV_API mv_err mv_client_pre_delegations_json(mv_client *c, mv_buf *out) __attribute__((warn_unused_result));
 
 /* Asks every proxy separately to re-encrypt the delegation named by hash for the caller (its
- * recipient) and checks each answer's proofs: appends {"delegation","clouds":[{"proxy","url",
- * "ok","error"?}]} to out, "error" saying what that cloud answered (its HTTP status and reason,
- * no answer, a bad proof). A diagnosis: MV_OK whatever the clouds answered. Errors:
+ * recipient) and checks each answer's proofs: appends {"delegation","keys_open","clouds":[{"proxy",
+ * "url","ok","error"?}]} to out, "error" saying what that cloud answered (its HTTP status and
+ * reason, no answer, a bad proof), keys_open whether t good answers opened every capsule. A diagnosis: MV_OK whatever the clouds answered. Errors:
  * MV_ERR_BAD_STATE (no proxies), MV_ERR_NOMEM, MV_ERR_TOO_LARGE (out). */
 MV_API mv_err mv_client_pre_check_json(mv_client *c, const uint8_t hash[static 32], mv_buf *out)
     __attribute__((warn_unused_result));

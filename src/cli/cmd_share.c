@@ -292,6 +292,9 @@ static int share_check(int argc, char **argv)
             printf("proxy %" PRIu64 " (%s): %s\n", idx, url ? url : "?", ok ? "re-encrypted, every proof verified"
                                                                           : err ? err : "failed");
         }
+        int open = 0;
+        (void)mv_json_bool(mv_json_get(root, "keys_open"), &open);
+        printf("%s\n", open ? "every key of the delegation opens" : "the keys do not open");
         r = CLI_OK;
     } else {
         r = CLI_FAIL;

@@ -293,6 +293,19 @@ static mv_err plan_build(mv_client *c, int kind, const uint8_t label[16], struct
     return rc;
 }
 
+/* 1 if d is a department a delegation can name (docs/pre.md 6.1). */
+static int dept_ok(const char *d)
+{
+    size_t n = strlen(d);
+    if (n == 0 || n > MV_PRE_MAX_DEPT)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((d[i] >= 'A' && d[i] <= 'Z') || (d[i] >= 'a' && d[i] <= 'z') || (d[i] >= '0' && d[i] <= '9') ||
+              d[i] == ' ' || d[i] == '_' || d[i] == '.' || d[i] == '-'))
+            return 0;
+    return 1;
+}
+
 static int secret_cmp(const void *a, const void *b)
 {
     return memcmp(((const struct secret *)a)->ref, ((const struct secret *)b)->ref, 16);
@@ -452,12 +465,12 @@ static mv_err upload_all(mv_client *c, int kind, const uint8_t label[16], const 
         }
         accepted = i + 1;
     }
-    if (rc != MV_OK) {
+    if (rc != MV_OK && accepted) {
         char err[sizeof c->err];
         memcpy(err, c->err, sizeof err);
         for (size_t i = 0; i < accepted; i++)
             (void)revoke_at(c, i, hash); /* withdrawn: one cloud alone is no delegation */
-        snprintf(c->err, sizeof c->err, "%.200s; the delegation was withdrawn from the other proxies", err);
+        snprintf(c->err, sizeof c->err, "%.190s; withdrawn from the proxies that took it", err);
     }
     mv_buf_clear(&resp);
     return rc;
@@ -488,7 +501,7 @@ static mv_err build_delegation(mv_client *c, mv_pre_delegation *d, struct plan *
     if (rc == MV_OK)
         rc = mv_pre_delegation_sign(d, mv_identity_sign_sk(c->id), out);
     if (rc != MV_OK && !c->err[0])
-        mvc_seterr(c, "cannot build the delegation (%s)", mv_strerror(rc));
+        mvc_seterr(c, "cannot build the delegation");
     return rc;
 }
 
@@ -526,8 +539,8 @@ mv_err mv_client_pre_grant(mv_client *c, int kind, const uint8_t label[static 16
     if ((rc = mv_client_pre_key(c, to, d.pk_B, dept, sizeof dept)) != MV_OK)
         goto out;
     const char *dp = policy && policy->department ? policy->department : dept;
-    if (!dp[0] || strlen(dp) > MV_PRE_MAX_DEPT) {
-        mvc_seterr(c, dp[0] ? "a department name is at most 63 characters"
+    if (!dept_ok(dp)) {
+        mvc_seterr(c, dp[0] ? "a department name is 1 to 63 characters of [A-Za-z0-9 _.-]"
                             : "the recipient has no department at the hospital: give --department");
         rc = MV_ERR_INVAL;
         goto out;
@@ -819,22 +832,46 @@ out:
     return rc;
 }
 
+/* Combines the first t answers in cf (t x m cfrags, answer-major) per capsule of d, opens each
+ * wrapped key and, with p, keeps it for the run (K with the keysets, R here); with p NULL only
+ * checks that every key opens (share check). */
+static mv_err open_entries(mv_client *c, mvc_pre *p, const mv_pre_delegation *d, const uint8_t *cf)
+{
+    size_t m = d->n_entries;
+    uint8_t b[32], B[32], key[MV_PRE_KEY_BYTES], secret[32];
+    uint8_t *pick = mv_mallocarray(d->t, MV_PRE_CFRAG_BYTES);
+    mv_err rc = pick ? my_key(c, b, B) : MV_ERR_NOMEM;
+    for (size_t j = 0; rc == MV_OK && j < m; j++) {
+        const mv_pre_entry *e = &d->entries[j];
+        for (size_t g = 0; g < d->t; g++)
+            memcpy(pick + MV_PRE_CFRAG_BYTES * g, cf + (size_t)MV_PRE_CFRAG_BYTES * (m * g + j), MV_PRE_CFRAG_BYTES);
+        if ((rc = mv_pre_decapsulate_frags(b, B, d->pk_A, d->X_A, e->capsule, pick, d->t, key)) != MV_OK ||
+            (rc = mv_pre_unwrap(key, e->capsule, e->ref, e->wrapped, secret)) != MV_OK) {
+            mvc_seterr(c, "the re-encrypted capsule %zu of a delegation does not open (%s)", j + 1, mv_strerror(rc));
+            break;
+        }
+        if (p)
+            rc = e->kind == MV_PRE_ENTRY_KEYSET ? mvc_keyset_remember(c, e->ref, secret) : rkey_add(p, e->ref, secret);
+    }
+    mv_wipe(b, sizeof b);
+    mv_wipe(key, sizeof key);
+    mv_wipe(secret, sizeof secret);
+    mv_free(pick);
+    return rc;
+}
+
 /* Recovers every key r's capsules wrap: t verified answers, combined per capsule. */
 static mv_err resolve_one(mv_client *c, mvc_pre *p, struct received *r)
 {
     const mv_pre_delegation *d = &r->d;
     size_t m = d->n_entries, good = 0;
-    uint8_t b[32], B[32], key[MV_PRE_KEY_BYTES], secret[32];
     uint8_t *cf = mv_mallocarray((size_t)d->n * m, MV_PRE_CFRAG_BYTES);
-    uint8_t *pick = mv_mallocarray(d->t, MV_PRE_CFRAG_BYTES);
     char fails[sizeof c->err] = "";
     mv_err rc = MV_OK, worst = MV_OK;
-    if (!cf || !pick) {
-        rc = MV_ERR_NOMEM;
-        goto out;
-    }
-    if ((rc = my_key(c, b, B)) != MV_OK)
-        goto out;
+    if (!cf)
+        return MV_ERR_NOMEM;
+    /* Proxies in order, until t answered with every proof good: a proxy that fails is named,
+     * and the next one is asked in its place when there is one (t < n). */
     for (size_t i = 0; i < c->dep.n_proxies && good < d->t; i++) {
         char why[200], who[300];
         mv_err e = ask_proxy(c, i, r, cf + (size_t)MV_PRE_CFRAG_BYTES * m * good, why, sizeof why);
@@ -852,29 +889,10 @@ static mv_err resolve_one(mv_client *c, mvc_pre *p, struct received *r)
                    good, (unsigned)d->t, fails);
         rc = worst == MV_ERR_FORBIDDEN || worst == MV_ERR_NOT_FOUND || worst == MV_ERR_VERIFY ? worst
                                                                                                 : MV_ERR_UNAVAILABLE;
-        goto out;
-    }
-    for (size_t j = 0; rc == MV_OK && j < m; j++) {
-        const mv_pre_entry *e = &d->entries[j];
-        for (size_t g = 0; g < d->t; g++)
-            memcpy(pick + MV_PRE_CFRAG_BYTES * g, cf + (size_t)MV_PRE_CFRAG_BYTES * (m * g + j), MV_PRE_CFRAG_BYTES);
-        if ((rc = mv_pre_decapsulate_frags(b, B, d->pk_A, d->X_A, e->capsule, pick, d->t, key)) != MV_OK ||
-            (rc = mv_pre_unwrap(key, e->capsule, e->ref, e->wrapped, secret)) != MV_OK) {
-            mvc_seterr(c, "the re-encrypted capsule %zu of a delegation does not open (%s)", j + 1, mv_strerror(rc));
-            break;
-        }
-        rc = e->kind == MV_PRE_ENTRY_KEYSET ? mvc_keyset_remember(c, e->ref, secret) : rkey_add(p, e->ref, secret);
-    }
-    if (rc == MV_OK)
+    } else if ((rc = open_entries(c, p, d, cf)) == MV_OK) {
         r->resolved = 1;
-out:
-    mv_wipe(b, sizeof b);
-    mv_wipe(key, sizeof key);
-    mv_wipe(secret, sizeof secret);
-    if (pick)
-        mv_wipe(pick, (size_t)d->t * MV_PRE_CFRAG_BYTES);
-    mv_free(pick);
-    mv_free(cf);
+    }
+    mv_free(cf); /* cfrags open only with the recipient's b */
     return rc;
 }
 
@@ -956,15 +974,21 @@ mv_err mv_client_pre_check_json(mv_client *c, const uint8_t hash[static 32], mv_
     int have = 0;
     for (size_t i = 0; i < c->dep.n_proxies && !have; i++)
         have = (got[i] = fetch_delegation(c, i, hex, &r, why[i], sizeof why[i])) == MV_OK;
-    if (have && !(cf = mv_mallocarray(r.d.n_entries, MV_PRE_CFRAG_BYTES))) {
+    if (have && !(cf = mv_mallocarray((size_t)r.d.n * r.d.n_entries, MV_PRE_CFRAG_BYTES))) {
         rc = MV_ERR_NOMEM;
         goto out;
     }
+    size_t good = 0;
     for (size_t i = 0; have && i < c->dep.n_proxies; i++)
-        got[i] = ask_proxy(c, i, &r, cf, why[i], sizeof why[i]);
+        if ((got[i] = ask_proxy(c, i, &r, cf + (size_t)MV_PRE_CFRAG_BYTES * r.d.n_entries * good, why[i],
+                                sizeof why[i])) == MV_OK)
+            good++;
+    /* With t good answers, every capsule must open: the whole recipient's path but the records. */
+    int open = have && good >= r.d.t && open_entries(c, NULL, &r.d, cf) == MV_OK;
     mv_jw_init(&w, out);
     mv_jw_obj(&w);
     mv_jw_kstr(&w, "delegation", hex);
+    mv_jw_kbool(&w, "keys_open", open);
     mv_jw_key(&w, "clouds");
     mv_jw_arr(&w);
     for (size_t i = 0; i < c->dep.n_proxies; i++) {

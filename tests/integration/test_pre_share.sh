@@ -94,6 +94,8 @@ for f in "$TMP"/mv/run/*.pid; do
 done
 [ -n "$P2" ] || fail "no second-cloud proxy among up's services"
 readarray -d '' P2CMD < "/proc/$P2/cmdline"
+# Started on port 0 by up: the restart listens on the port the deployment file names.
+for i in "${!P2CMD[@]}"; do [ "${P2CMD[$i]}" = "127.0.0.1:0" ] && P2CMD[$i]=127.0.0.1:${P2_URL##*:}; done
 P2CWD=$(readlink "/proc/$P2/cwd")
 kill -KILL "$P2"
 wait_for 10 gone "$P2" || fail "the second proxy did not die"
