@@ -415,6 +415,10 @@ static void dispatch(struct req *q)
         mvc_ui_appt_status(q, id);
     else if (post && patient && match_id(path, "/appointments/", "/delegate", id))
         mvc_ui_appt_delegate(q, id);
+    else if (post && patient && match_id(path, "/appointments/", "/clouds", id))
+        mvc_ui_clouds_grant(q, id);
+    else if (post && patient && !strcmp(path, "/clouds/revoke"))
+        mvc_ui_clouds_revoke(q);
     else if (post && patient && !strncmp(path, "/delegations/", 13) && strlen(path) > 20 &&
              !strcmp(path + strlen(path) - 7, "/revoke")) {
         char n[24];

@@ -163,6 +163,8 @@ void mvc_ui_handle_appointments(struct req *q)
             }
             if (strcmp(st, "completed") && strcmp(st, "cancelled"))
                 status_button(q, id, "cancelled", "Cancel");
+            if (strcmp(st, "requested") && strcmp(st, "cancelled"))
+                mvc_ui_clouds_form(q, id);
         }
         P(q, "</td></tr>\n");
     }
@@ -183,6 +185,8 @@ void mvc_ui_handle_appointments(struct req *q)
     }
     if (patient || doctor)
         delegations_section(q, patient);
+    if (patient)
+        mvc_ui_clouds_section(q);
     mvc_ui_page_end(q, 200);
 }
 

@@ -112,6 +112,15 @@ void mvc_ui_appt_delegate(struct req *q, const char *id);
 /* POST /delegations/{id}/revoke. */
 void mvc_ui_delegation_revoke(struct req *q, const char *idtxt);
 
+/* ---- ui_clouds.c: delegations through the clouds (docs/pre.md) ---- */
+/* The "Delegate through the clouds" form of open episode appt (32 hex). */
+void mvc_ui_clouds_form(struct req *q, const char *appt);
+/* The patient's delegations through the clouds, each with a Revoke button. */
+void mvc_ui_clouds_section(struct req *q);
+/* POST /appointments/{id}/clouds and POST /clouds/revoke. */
+void mvc_ui_clouds_grant(struct req *q, const char *appt);
+void mvc_ui_clouds_revoke(struct req *q);
+
 /* ---- ui_find.c ---- */
 /* GET /records: one page of the local index, searched and filtered (docs/ui.md). */
 void mvc_ui_handle_records(struct req *q);
