@@ -1,6 +1,7 @@
 /* cmd_up.c - `medvault up --dir D`: the embedded default deployment on loopback (DESIGN
  * section 1): the hospital, three key servers (t=2) whose key comes from their own DKG, the
- * storage server and its decoy cloud (DESIGN section 6), each a child process of this one;
+ * storage server and its decoy cloud (DESIGN section 6), and the second cloud's re-encryption
+ * proxy (docs/pre.md: the storage server is proxy 1), each a child process of this one;
  * supervised once up (a child that dies is restarted on its own port with exponential
  * backoff, so losing one key server costs nothing the threshold does not already absorb);
  * stopped cleanly on SIGINT/SIGTERM. */
@@ -49,7 +50,9 @@ static const char up_usage[] =
     "Creates (or reuses) a whole deployment in DIR and runs it in the foreground on free\n"
     "loopback ports: the hospital service, three key servers (threshold 2; the OPRF key is made\n"
     "by their distributed key generation, no process ever holds it), the storage server and\n"
-    "the decoy cloud that answers suspicious requests to it (docs/decoy.md, docs/guard.md).\n"
+    "the decoy cloud that answers suspicious requests to it (docs/decoy.md, docs/guard.md),\n"
+    "and the second cloud's re-encryption proxy (proxy 2 of sharing through the clouds,\n"
+    "docs/pre.md; the storage server is proxy 1), with its own service identity in DIR/proxy-id.\n"
     "When everything answers it writes DIR/deployment.json (what clients use), an admin user\n"
     "directory DIR/admin, and the file DIR/ready, then prints where everything is. SIGINT or\n"
     "SIGTERM stops every service cleanly (and removes DIR/ready). Logs are in DIR/logs/, each\n"
@@ -476,6 +479,28 @@ static int issue_to(const mv_identity *hosp, const uint8_t subject[32], const ch
     return mv_file_write_atomic(path, b64, l + 1, 0600) == MV_OK ? 0 : -1;
 }
 
+/* Loads the service identity in dir, creating it on first start with a credential of role
+ * (NULL: none) from the hospital; its signing key in hex (sign_hex) and its X25519 key
+ * (box_pk, may be NULL). Returns 0, or -1 after saying what failed (naming what). */
+static int service_identity(const mv_identity *hosp, const char *dir, const char *role, const char *what,
+                            char sign_hex[65], uint8_t *box_pk)
+{
+    mv_identity *id = NULL;
+    mv_err rc = mv_identity_load(dir, &id);
+    if (rc == MV_ERR_NOT_FOUND)
+        rc = mv_identity_create(dir, &id);
+    if (rc == MV_OK && role && !mv_identity_credential(id) && issue_to(hosp, mv_identity_sign_pk(id), role, dir) != 0)
+        rc = MV_ERR_IO;
+    if (rc == MV_OK)
+        rc = mv_hex_encode(sign_hex, 65, mv_identity_sign_pk(id), 32);
+    if (rc == MV_OK && box_pk)
+        memcpy(box_pk, mv_identity_box_pk(id), 32);
+    mv_identity_free(id);
+    if (rc != MV_OK)
+        cli_err("%s identity: %s", what, mv_strerror(rc));
+    return rc == MV_OK ? 0 : -1;
+}
+
 /* Takes DIR/up.lock for the life of this `up` (the kernel drops the flock when the process
  * ends, however it ends) and writes this pid into it. A second `up` on a directory a running
  * one holds must change nothing there: it would otherwise remove the ready and port files the
@@ -540,7 +565,7 @@ int cmd_up(int argc, char **argv)
     uint64_t poll_v = 0, floor_v = 0, factor_v = 0, limit_v = UP_RESTART_LIMIT;
     int json = 0, use_syslog = 0, c, rcode = CLI_FAIL;
     mv_identity *hosp = NULL, *admin = NULL;
-    pid_t hpid = -1, dpid = -1, spid = -1;
+    pid_t hpid = -1, dpid = -1, spid = -1, ppid = -1;
     int lock_fd = -1;
     memset(&u, 0, sizeof u);
     optind = 0;
@@ -594,10 +619,11 @@ int cmd_up(int argc, char **argv)
 
     char hdir[4096], ksdir[N_KS][4096], sdir[4096], adir[4096], ready[4096], dep_path[4096];
     const char *run = u.run;
-    char sid_dir[4096], ddir[4096];
+    char sid_dir[4096], ddir[4096], pdir[4096], pid_dir[4096];
     if (mv_file_mkdir(u.dir, 0700) != MV_OK || sub(hdir, sizeof hdir, u.dir, "hospital") ||
         sub(sdir, sizeof sdir, u.dir, "storage") || sub(adir, sizeof adir, u.dir, "admin") ||
         sub(sid_dir, sizeof sid_dir, u.dir, "storage-id") || sub(ddir, sizeof ddir, u.dir, "decoy") ||
+        sub(pdir, sizeof pdir, u.dir, "proxy") || sub(pid_dir, sizeof pid_dir, u.dir, "proxy-id") ||
         sub(u.run, sizeof u.run, u.dir, "run") || sub(ready, sizeof ready, u.dir, "ready") ||
         sub(dep_path, sizeof dep_path, u.dir, "deployment.json") || mv_file_mkdir(u.run, 0700) != MV_OK) {
         cli_err("cannot create %s", u.dir);
@@ -625,11 +651,11 @@ int cmd_up(int argc, char **argv)
     if (mv_hex_encode(hk, sizeof hk, mv_identity_sign_pk(hosp), 32) != MV_OK)
         goto out;
     /* The previous run's ports, kept where still free: users hold copies of deployment.json. */
-    char hport[4096], sport[4096], dport[4096];
+    char hport[4096], sport[4096], dport[4096], pport[4096];
     if (sub(hport, sizeof hport, run, "hospital.port") || sub(sport, sizeof sport, run, "storage.port") ||
-        sub(dport, sizeof dport, run, "decoy.port"))
+        sub(dport, sizeof dport, run, "decoy.port") || sub(pport, sizeof pport, run, "proxy.port"))
         goto out;
-    int prev[N_KS + 3] = {0}; /* key servers, hospital, storage, decoy */
+    int prev[N_KS + 4] = {0}; /* key servers, hospital, storage, decoy, proxy 2 */
     if (!fresh) {
         mv_deployment old;
         if (mv_deployment_load(dep_path, &old) == MV_OK && old.n_servers == N_KS)
@@ -638,6 +664,7 @@ int cmd_up(int argc, char **argv)
         prev[N_KS] = port_in_file(hport);
         prev[N_KS + 1] = port_in_file(sport);
         prev[N_KS + 2] = port_in_file(dport);
+        prev[N_KS + 3] = port_in_file(pport);
     }
     int ports[N_KS];
     char peer_args[N_KS][400], urls[N_KS][64], listen[N_KS][64];
@@ -658,7 +685,7 @@ int cmd_up(int argc, char **argv)
             goto out;
         }
         snprintf(n_ks, sizeof n_ks, "keyserver%d", i + 1);
-        ports[i] = pick_port(prev[i], n_ks, 1, prev, N_KS + 3);
+        ports[i] = pick_port(prev[i], n_ks, 1, prev, N_KS + 4);
         if (ports[i] <= 0) {
             cli_err("no free loopback port");
             goto out;
@@ -669,32 +696,25 @@ int cmd_up(int argc, char **argv)
     }
     /* The storage server's own identity (role storage): it signs its requests to the decoy
      * cloud (which accepts no other key) and its alerts to the hospital. */
-    char sid_key[65];
-    {
-        mv_identity *sid = NULL;
-        rc = mv_identity_load(sid_dir, &sid);
-        if (rc == MV_ERR_NOT_FOUND)
-            rc = mv_identity_create(sid_dir, &sid);
-        if (rc == MV_OK && !mv_identity_credential(sid) &&
-            issue_to(hosp, mv_identity_sign_pk(sid), "storage", sid_dir) != 0)
-            rc = MV_ERR_IO;
-        if (rc == MV_OK)
-            rc = mv_hex_encode(sid_key, sizeof sid_key, mv_identity_sign_pk(sid), 32);
-        mv_identity_free(sid);
-        if (rc != MV_OK) {
-            cli_err("storage server identity: %s", mv_strerror(rc));
-            goto out;
-        }
-    }
+    char sid_key[65], pid_key[65];
+    uint8_t sbox[32], pbox[32];
+    if (service_identity(hosp, sid_dir, "storage", "storage server", sid_key, sbox) != 0)
+        goto out;
+    /* The second cloud's own service identity: its kfrags are sealed to its key, which no
+     * other service holds (in production another provider runs it). */
+    if (service_identity(hosp, pid_dir, NULL, "re-encryption proxy", pid_key, pbox) != 0)
+        goto out;
     /* The hospital first: the key servers and the storage server poll its revocation list
      * from their start. It picks its own port and reports it. */
-    char hurl[64], durl[64], hlisten[32], slisten[32], dlisten[32];
+    char hurl[64], durl[64], purl[64], hlisten[32], slisten[32], dlisten[32], plisten[32];
     snprintf(hlisten, sizeof hlisten, "127.0.0.1:%d", pick_port(prev[N_KS], "the hospital", 0, NULL, 0));
     snprintf(slisten, sizeof slisten, "127.0.0.1:%d", pick_port(prev[N_KS + 1], "the storage server", 0, NULL, 0));
     snprintf(dlisten, sizeof dlisten, "127.0.0.1:%d", pick_port(prev[N_KS + 2], "the decoy cloud", 0, NULL, 0));
+    snprintf(plisten, sizeof plisten, "127.0.0.1:%d", pick_port(prev[N_KS + 3], "the re-encryption proxy", 0, NULL, 0));
     unlink(hport);
     unlink(sport);
     unlink(dport);
+    unlink(pport);
     {
         char *args[24] = {u.exe,       "hospital",   "run",         "--dir",      hdir,
                           "--listen",  hlisten,      "--port-file", hport,        "--token-hmac",
@@ -785,6 +805,15 @@ int cmd_up(int argc, char **argv)
         if ((spid = spawn(&u, "storage", args, 1)) < 0)
             goto out;
     }
+    /* The second cloud's re-encryption proxy (proxy 2). */
+    {
+        char *args[] = {u.exe,    "storage",  "run",         "--role", "proxy",          "--proxy-index", "2",
+                        "--dir",  pdir,       "--identity",  pid_dir,  "--listen",       plisten,  "--port-file",
+                        pport,    "--hospital-key", hk,      "--hospital-url", hurl,     "--revocation-poll",
+                        (char *)poll, NULL};
+        if ((ppid = spawn(&u, "proxy", args, 1)) < 0)
+            goto out;
+    }
     /* The deployment file: from the key servers once their key exists. */
     {
         char *args[] = {u.exe, "deployment", "create", "--hospital-dir", hdir, "--keyserver", urls[0], "--keyserver",
@@ -798,6 +827,11 @@ int cmd_up(int argc, char **argv)
     if (sp < 0)
         goto out;
     child_port(&u, spid, sp);
+    int pp = wait_port(&u, pport, "the re-encryption proxy", 30);
+    if (pp < 0)
+        goto out;
+    child_port(&u, ppid, pp);
+    snprintf(purl, sizeof purl, "http://127.0.0.1:%d", pp);
     mv_deployment dep;
     if (mv_deployment_load(dep_path, &dep) != MV_OK) {
         cli_err("cannot read back %s", dep_path);
@@ -805,6 +839,16 @@ int cmd_up(int argc, char **argv)
     }
     snprintf(dep.hospital_url, sizeof dep.hospital_url, "%s", hurl);
     snprintf(dep.storage_url, sizeof dep.storage_url, "http://127.0.0.1:%d", sp);
+    /* Sharing through the clouds (docs/pre.md 7.2): proxy 1 is the storage server under its
+     * identity's key, proxy 2 the second cloud; both must answer (2 of 2). */
+    dep.n_proxies = 2;
+    dep.proxy_threshold = 2;
+    dep.proxies[0].index = 1;
+    snprintf(dep.proxies[0].url, sizeof dep.proxies[0].url, "%s", dep.storage_url);
+    memcpy(dep.proxies[0].box_pk, sbox, 32);
+    dep.proxies[1].index = 2;
+    snprintf(dep.proxies[1].url, sizeof dep.proxies[1].url, "%s", purl);
+    memcpy(dep.proxies[1].box_pk, pbox, 32);
     if (mv_deployment_save(&dep, dep_path) != MV_OK) {
         cli_err("cannot write %s", dep_path);
         goto out;
@@ -840,6 +884,7 @@ int cmd_up(int argc, char **argv)
         mv_jw_kstr(&w, "hospital_url", dep.hospital_url);
         mv_jw_kstr(&w, "storage_url", dep.storage_url);
         mv_jw_kstr(&w, "decoy_url", durl);
+        mv_jw_kstr(&w, "proxy_url", purl);
         mv_jw_key(&w, "keyservers");
         mv_jw_arr(&w);
         for (int i = 0; i < N_KS; i++)
@@ -850,9 +895,10 @@ int cmd_up(int argc, char **argv)
             goto out;
     } else {
         printf("medvault is up (stop with Ctrl-C or SIGTERM to pid %ld)\n"
-               "  hospital     %s\n  storage      %s\n  decoy cloud  %s\n  key servers  %s %s %s (threshold %d)\n"
+               "  hospital     %s\n  storage      %s (re-encryption proxy 1)\n  decoy cloud  %s\n"
+               "  second cloud %s (re-encryption proxy 2)\n  key servers  %s %s %s (threshold %d)\n"
                "  deployment   %s\n  admin user   %s\n  logs         %s/logs/\n  pids         %s/NAME.pid\n",
-               (long)getpid(), dep.hospital_url, dep.storage_url, durl, urls[0], urls[1], urls[2], T_KS, dep_path, adir,
+               (long)getpid(), dep.hospital_url, dep.storage_url, durl, purl, urls[0], urls[1], urls[2], T_KS, dep_path, adir,
                u.dir, run);
     }
     fflush(stdout);

@@ -59,7 +59,7 @@ mv_err storage_proxy_run(const mv_storage_config *cfg)
         goto out;
     }
     if ((rc = storage_open_audit(cfg, "proxy", &audit)) != MV_OK ||
-        (rc = storage_service_start(cfg, PRE_PROXY_COMPONENT, audit, &svc)) != MV_OK)
+        (rc = storage_service_start(cfg, "proxy", audit, &svc)) != MV_OK)
         goto out;
     ps.auth = svc.auth;
     if ((rc = pre_proxy_open(cfg->dir, cfg->proxy_index, cfg->identity_dir, svc.metrics, &ps.pre)) != MV_OK)
