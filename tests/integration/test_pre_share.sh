@@ -84,6 +84,7 @@ for i in 1 2 3 4; do
 done
 "$MV" share check "$HASH" --user "$TMP/sato" --json > "$TMP/c1.json"
 [ "$(json_get "$TMP/c1.json" 'all(c["ok"] for c in d["clouds"])')" = True ] || fail "a cloud did not re-encrypt: $(cat "$TMP/c1.json")"
+[ "$(json_get "$TMP/c1.json" 'd["keys_open"]')" = True ] || fail "the cfrags of both clouds do not open the keys"
 pass "sato reads all ${#IDS[@]} records (dana offline), each cloud's proofs verified"
 
 # The second cloud down: the read fails and says which cloud is missing.
