@@ -7,7 +7,9 @@
 # checks it, and shows that the storage directory holds no plaintext. Then the hospital's
 # workflow: a patient registers, books an appointment, delegates the episode to her doctor at
 # the appointment; the doctor writes a prescription from the formulary (another doctor without
-# the delegation is refused); the patient shares it with a second doctor and revokes; a
+# the delegation is refused); the patient shares it with a second doctor and revokes, then
+# delegates the episode to him through the two re-encryption clouds, goes offline while he reads
+# it, and revokes at both clouds; a
 # suspended doctor is refused by the key servers and served decoys by the storage server; an
 # intruder without credentials gets a decoy whose metadata is invented and raises an alert; a
 # doctor's records are read through FHIR's REST API (`medvault fhir serve`); a ward team shares
@@ -184,6 +186,24 @@ if "$MV" get --user "$TMP/dr-chen" "$RX" -o "$TMP/chen2.json" 2> "$TMP/chen2.err
   echo "dr-chen still reads after the revocation" >&2; exit 1
 fi
 echo "after the revocation dr-chen is refused: $(head -1 "$TMP/chen2.err")"
+
+say "Dana delegates the episode to dr-chen through the two clouds (2-of-2, docs/pre.md) and goes offline"
+"$MV" share grant --episode "$APPT" --to "$(key_of "$TMP/dr-chen")" --via-clouds --expires 7d --user "$TMP/dana" --json \
+  > "$TMP/pre.json"
+PRE=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["delegation"])' "$TMP/pre.json")
+echo "delegation $PRE: signed by Dana, a kfrag sealed to each cloud; policy: a neurology doctor, for 7 days"
+# Offline: her user directory (keys and all) is out of reach until she revokes.
+mv "$TMP/dana" "$TMP/dana.offline"
+"$MV" share delegations --user "$TMP/dr-chen"
+"$MV" share check "$PRE" --user "$TMP/dr-chen"
+"$MV" get --user "$TMP/dr-chen" "$RX" -o "$TMP/chen-pre.json"
+cmp -s "$TMP/chen-pre.json" "$TMP/dana-rx.json" && echo "dr-chen reads the same bytes as Dana, from both clouds' re-encryptions, while Dana is offline"
+mv "$TMP/dana.offline" "$TMP/dana"
+"$MV" share revoke --episode "$APPT" --to "$(key_of "$TMP/dr-chen")" --via-clouds --user "$TMP/dana"
+if "$MV" get --user "$TMP/dr-chen" "$RX" -o "$TMP/chen3.json" 2> "$TMP/chen3.err"; then
+  echo "dr-chen still reads after the revocation at both clouds" >&2; exit 1
+fi
+echo "after the revocation neither cloud re-encrypts for dr-chen: $(head -1 "$TMP/chen3.err")"
 
 say "the admin suspends dr-bauer: within one polling interval (2 s) the key servers refuse her and the storage server answers her from the decoy cloud"
 "$MV" user status "$(key_of "$TMP/dr-bauer")" suspended --user "$ADMIN" | grep -E '^(NAME|STATUS) '
