@@ -203,6 +203,21 @@ MV_API mv_err mv_envelope_open(const uint8_t id[static MV_RECORD_ID_BYTES], cons
                                const uint8_t box_pk[static 32], const uint8_t box_sk[static 32], mv_record *out)
     __attribute__((warn_unused_result));
 
+/* The record key R in box_pk's entry of an MVE1 or MVE2 envelope (not verified against the
+ * body: mv_envelope_open_with_key does that; used to delegate one record through the clouds,
+ * docs/pre.md). R is wiped on error. Errors: MV_ERR_PARSE (malformed, or MVK1),
+ * MV_ERR_FORBIDDEN (no entry for box_pk), MV_ERR_VERIFY (the wrap does not open),
+ * MV_ERR_INVAL (NULL), MV_ERR_CRYPTO. */
+MV_API mv_err mv_envelope_unwrap(const uint8_t *env, size_t len, const uint8_t box_pk[static 32],
+                                 const uint8_t box_sk[static 32], uint8_t R[static MV_KEYSET_KEY_BYTES])
+    __attribute__((warn_unused_result));
+/* Opens an MVE1 or MVE2 envelope of record id with its record key R (a key recovered through
+ * the clouds) and decodes the record into out (cleared first, and left cleared on error). Errors
+ * as mv_envelope2_open_with_key (MV_ERR_PARSE for an MVK1 keyset). */
+MV_API mv_err mv_envelope_open_with_key(const uint8_t id[static MV_RECORD_ID_BYTES], const uint8_t *env, size_t len,
+                                        const uint8_t R[static MV_KEYSET_KEY_BYTES], mv_record *out)
+    __attribute__((warn_unused_result));
+
 /* The public keys of an envelope's entries (public information; nothing is verified but the
  * framing): MVE1 its readers, MVK1 the keyset's readers, MVE2 only its extra readers (0 or
  * more: the keyset readers are in the keyset record kid). *n receives the number of entries;

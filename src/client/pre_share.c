@@ -179,7 +179,7 @@ struct secret {
 struct plan {
     struct secret *s; /* secure memory, MV_PRE_MAX_CAPSULES */
     size_t n;
-    size_t skipped; /* MVE1 records: no record key a keyset reader can derive (rewrap them) */
+    size_t skipped; /* records whose key does not open with the caller's key */
 };
 
 static mv_err plan_add(mv_client *c, struct plan *p, uint8_t kind, const uint8_t ref[16], const uint8_t key[32])
@@ -199,7 +199,9 @@ static mv_err plan_add(mv_client *c, struct plan *p, uint8_t kind, const uint8_t
 }
 
 /* Adds the key that opens record id (envelope env): its keyset's K (the caller reads the
- * keyset) with kind 1 for an episode, else the record key R (kind 2). */
+ * keyset) with kind 1 for an episode, else the record key R (kind 2: one record, an MVE1
+ * envelope sealed per reader, e.g. after a patient's revocation, or an MVE2 record she reads
+ * through an extra entry). */
 static mv_err plan_record(mv_client *c, struct plan *p, int episode, const uint8_t id[16], const uint8_t *env,
                           size_t len)
 {
@@ -208,20 +210,15 @@ static mv_err plan_record(mv_client *c, struct plan *p, int episode, const uint8
     mv_err rc = mv_envelope_kind_of(env, len, &kind, kid);
     if (rc != MV_OK || kind == MV_ENVELOPE_MVK1)
         return MV_OK;
-    if (kind == MV_ENVELOPE_MVE1) {
-        p->skipped++;
-        return MV_OK;
-    }
-    if (mvc_keyset_get(c, kid, K, NULL) == MV_OK) {
+    if (kind == MV_ENVELOPE_MVE2 && mvc_keyset_get(c, kid, K, NULL) == MV_OK) {
         rc = episode ? plan_add(c, p, MV_PRE_ENTRY_KEYSET, kid, K)
                      : (rc = mv_envelope_record_key(id, K, R)) == MV_OK ? plan_add(c, p, MV_PRE_ENTRY_RECORD, id, R) : rc;
-    } else if (mv_envelope2_unwrap(env, len, mv_identity_box_pk(c->id), mv_identity_box_sk(c->id), R) == MV_OK) {
-        c->err[0] = 0;
-        rc = plan_add(c, p, MV_PRE_ENTRY_RECORD, id, R); /* an extra reader of this one record */
+    } else if (mv_envelope_unwrap(env, len, mv_identity_box_pk(c->id), mv_identity_box_sk(c->id), R) == MV_OK) {
+        rc = plan_add(c, p, MV_PRE_ENTRY_RECORD, id, R);
     } else {
         p->skipped++;
-        c->err[0] = 0;
     }
+    c->err[0] = 0; /* a keyset that did not open is not this call's failure */
     mv_wipe(K, sizeof K);
     mv_wipe(R, sizeof R);
     return rc;
@@ -280,7 +277,7 @@ static mv_err plan_build(mv_client *c, int kind, const uint8_t label[16], struct
     }
     if (rc == MV_OK && p->n == 0) {
         if (p->skipped)
-            mvc_seterr(c, "these records were sealed before keysets (MVE1): share them with `share grant` instead");
+            mvc_seterr(c, "no key of these records opens with your key here");
         else
             mvc_seterr(c, kind == MV_PRE_LABEL_EPISODE
                               ? "this episode has no record you own or that names you as its patient"

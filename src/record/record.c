@@ -728,14 +728,57 @@ mv_err mv_envelope_seal(const uint8_t id[static MV_RECORD_ID_BYTES], const mv_re
     return rc;
 }
 
+/* Opens the body of v (MVE1 or MVE2) of record id with its record key R. */
+static mv_err env_open_R_any(const uint8_t *id, const env_view *v, const uint8_t R[KEY_BYTES], mv_record *out)
+{
+    uint8_t aad[AAD2_BYTES];
+    if (v->kind == MV_ENVELOPE_MVE1) {
+        env1_aad(aad, id);
+        return open_body(v->body, v->body_len, aad, AAD1_BYTES, R, out);
+    }
+    if (v->kind != MV_ENVELOPE_MVE2)
+        return MV_ERR_PARSE; /* a keyset, not a record */
+    env2_aad(aad, id, v->kid);
+    return open_body(v->body, v->body_len, aad, AAD2_BYTES, R, out);
+}
+
+mv_err mv_envelope_unwrap(const uint8_t *env, size_t len, const uint8_t box_pk[static 32],
+                          const uint8_t box_sk[static 32], uint8_t R[static MV_KEYSET_KEY_BYTES])
+{
+    env_view v;
+    mv_err rc;
+    if (!box_pk || !box_sk || !R)
+        return MV_ERR_INVAL;
+    if ((rc = env_parse(env, len, &v)) != MV_OK)
+        return rc;
+    if (v.kind == MV_ENVELOPE_MVK1)
+        return MV_ERR_PARSE;
+    if ((rc = env_unwrap(&v, box_pk, box_sk, R)) != MV_OK)
+        mv_wipe(R, KEY_BYTES);
+    return rc;
+}
+
+mv_err mv_envelope_open_with_key(const uint8_t id[static MV_RECORD_ID_BYTES], const uint8_t *env, size_t len,
+                                 const uint8_t R[static MV_KEYSET_KEY_BYTES], mv_record *out)
+{
+    env_view v;
+    mv_err rc;
+    if (!out)
+        return MV_ERR_INVAL;
+    mv_record_clear(out);
+    if (!id || !R)
+        return MV_ERR_INVAL;
+    if ((rc = env_parse(env, len, &v)) == MV_OK && (rc = env_open_R_any(id, &v, R, out)) != MV_OK)
+        mv_record_clear(out);
+    return rc;
+}
+
 mv_err mv_envelope_open(const uint8_t id[static MV_RECORD_ID_BYTES], const uint8_t *env, size_t len,
                         const uint8_t box_pk[static 32], const uint8_t box_sk[static 32], mv_record *out)
 {
     mv_err rc;
     env_view v;
     uint8_t R[KEY_BYTES];
-    uint8_t aad[AAD2_BYTES];
-
     if (!out)
         return MV_ERR_INVAL;
     mv_record_clear(out);
@@ -747,13 +790,7 @@ mv_err mv_envelope_open(const uint8_t id[static MV_RECORD_ID_BYTES], const uint8
         return MV_ERR_PARSE; /* a keyset, not a record */
     if ((rc = env_unwrap(&v, box_pk, box_sk, R)) != MV_OK)
         goto out;
-    if (v.kind == MV_ENVELOPE_MVE1) {
-        env1_aad(aad, id);
-        rc = open_body(v.body, v.body_len, aad, AAD1_BYTES, R, out);
-    } else {
-        env2_aad(aad, id, v.kid);
-        rc = open_body(v.body, v.body_len, aad, AAD2_BYTES, R, out);
-    }
+    rc = env_open_R_any(id, &v, R, out);
 out:
     mv_wipe(R, sizeof R);
     if (rc != MV_OK)

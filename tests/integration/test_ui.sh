@@ -3,7 +3,8 @@
 # the login token and session cookie, CSRF on forms, security headers, Host check; a doctor
 # without a delegation is refused, a patient signs one in the UI, the doctor prescribes from
 # the formulary and writes a treatment order, both see the decrypted record; the patient
-# grants and revokes a second doctor per record and per episode; appointment status changes;
+# grants and revokes a second doctor per record and per episode, and delegates the episode to
+# him through the two clouds and revokes; appointment status changes;
 # every value escaped; logout.
 source "$(dirname "$0")/lib.sh"
 
@@ -149,6 +150,23 @@ has 'for 2 record(s) of the episode' "episode grant"
 post pat "/records/$RID/share" --data-urlencode action=revoke --data-urlencode "key=$DR2" --data-urlencode "episode=$APPT" > /dev/null
 "$MV" get --deployment "$DEP" --user "$TMP/drtwo" "$OID" -o "$TMP/g5.json" 2>/dev/null && fail "episode revoke left access"
 pass "the patient shared and unshared the whole episode"
+
+# Through the clouds (docs/pre.md): the form on the episode, the list, the Revoke button.
+"$MV" appointment list --deployment "$DEP" --user "$TMP/drtwo" > /dev/null # publishes his recipient key
+[ "$(get pat /appointments)" = 200 ] || fail "appointments page"
+has "/appointments/$APPT/clouds" "the patient is not offered a delegation through the clouds"
+post pat "/appointments/$APPT/clouds" --data-urlencode "to=$DR2" --data-urlencode days=7 > /dev/null
+has 'Delegated through both clouds' "the delegation through the clouds failed: $(grep -o 'failed[^<]*' "$TMP/page" | head -1)"
+has '/clouds/revoke' "the patient's delegations through the clouds are not listed with a Revoke button"
+"$MV" share delegations --deployment "$DEP" --user "$TMP/drtwo" --json > "$TMP/pre.json"
+[ "$(json_get "$TMP/pre.json" 'len(d["received"])')" -eq 1 ] || fail "the recipient does not see the delegation"
+post pat "/appointments/$APPT/clouds" --data-urlencode "to=zz" > /dev/null
+has 'recipient&#39;s key\|recipient.s key' "a malformed key was not refused"
+post pat /clouds/revoke --data-urlencode "to=$DR2" --data-urlencode "label=$APPT" --data-urlencode kind=1 > /dev/null
+has 'Revoked at both clouds' "revoking through the clouds failed"
+"$MV" share delegations --deployment "$DEP" --user "$TMP/drtwo" --json > "$TMP/pre.json"
+[ "$(json_get "$TMP/pre.json" 'len(d["received"])')" -eq 0 ] || fail "the delegation survived its revocation"
+pass "the patient delegated the episode through the clouds in the UI and revoked it"
 
 post drone "/appointments/$APPT/status" --data-urlencode status=checked_in > /dev/null
 has 'now checked_in' "check in"

@@ -1297,6 +1297,42 @@ static void test_envelope2_roundtrip(void **state)
     mv_record_clear(&r);
 }
 
+/* A record's own key R, unwrapped from the reader's entry and used alone (what a delegation
+ * through the clouds carries, docs/pre.md): MVE1 and MVE2 extra entries, never a keyset. */
+static void test_envelope_open_with_key(void **state)
+{
+    (void)state;
+    party p[2];
+    keys(p, 2);
+    uint8_t R[32], K[32], kid_R[32];
+    mv_record r, d;
+    mv_record_init(&d);
+    fhir_record(&r, 3);
+    mv_buf e1 = seal_for(&r, p, 1);
+    assert_int_equal(mv_envelope_unwrap(e1.ptr, e1.len, p[0].pk, p[0].sk, R), MV_OK);
+    assert_int_equal(check_opened(mv_envelope_open_with_key(rec_id, e1.ptr, e1.len, R, &d), &d, &r), MV_OK);
+    /* Not a reader; another record's id; a wrong key: nothing opens, nothing is released. */
+    assert_int_equal(mv_envelope_unwrap(e1.ptr, e1.len, p[1].pk, p[1].sk, kid_R), MV_ERR_FORBIDDEN);
+    uint8_t other[16];
+    memcpy(other, rec_id, 16);
+    other[0] ^= 1;
+    assert_int_equal(check_opened(mv_envelope_open_with_key(other, e1.ptr, e1.len, R, &d), &d, NULL), MV_ERR_VERIFY);
+    R[5] ^= 1;
+    assert_int_equal(check_opened(mv_envelope_open_with_key(rec_id, e1.ptr, e1.len, R, &d), &d, NULL), MV_ERR_VERIFY);
+    /* MVE2: R derived from K opens it too; a keyset is not a record. */
+    fill(K, 32, 9);
+    mv_buf e2 = seal2(rec_id, &r, kid0, K);
+    assert_int_equal(mv_envelope_record_key(rec_id, K, R), MV_OK);
+    assert_int_equal(check_opened(mv_envelope_open_with_key(rec_id, e2.ptr, e2.len, R, &d), &d, &r), MV_OK);
+    mv_buf ks = keyset_for(K, p, 1);
+    assert_int_equal(mv_envelope_unwrap(ks.ptr, ks.len, p[0].pk, p[0].sk, R), MV_ERR_PARSE);
+    assert_int_equal(check_opened(mv_envelope_open_with_key(rec_id, ks.ptr, ks.len, R, &d), &d, NULL), MV_ERR_PARSE);
+    mv_buf_clear(&e1);
+    mv_buf_clear(&e2);
+    mv_buf_clear(&ks);
+    mv_record_clear(&r);
+}
+
 /* One record shared with readers outside its keyset: an extra entry wraps R, never K. */
 static void test_envelope2_extra(void **state)
 {
@@ -1810,6 +1846,7 @@ int main(void)
         cmocka_unit_test(test_keyset),
         cmocka_unit_test(test_envelope2_roundtrip),
         cmocka_unit_test(test_envelope2_extra),
+        cmocka_unit_test(test_envelope_open_with_key),
         cmocka_unit_test(test_envelope2_overhead),
         cmocka_unit_test(test_envelope_body_dictionary),
         cmocka_unit_test(test_envelope_pre_dictionary),
