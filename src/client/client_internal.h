@@ -9,6 +9,7 @@
 #include "medvault/mv_fhir.h"
 #include "medvault/mv_httpc.h"
 #include "medvault/mv_identity.h"
+#include "medvault/mv_json.h"
 #include "net/frames.h"
 
 typedef struct mvc_cache mvc_cache;
@@ -81,6 +82,16 @@ int mvc_mrn_ok(const char *mrn);
  * MV_ERR_FORBIDDEN (the hospital refused: not a doctor or admin), MV_ERR_PROTOCOL (malformed
  * answer), network and other HTTP errors (last_error set). */
 mv_err mvc_patient_lookup(mv_client *c, const char *mrn, mvc_patient *out);
+/* One entry of the storage server's record list (GET /v1/records). */
+typedef struct mvc_row {
+    uint8_t id[16], episode[16], owner[32], patient[32];
+    int has_episode, has_patient;
+    uint64_t blocks; /* 0: a keyset record */
+} mvc_row;
+/* Reads one entry of the list; MV_ERR_PROTOCOL (last_error set) if it is malformed. */
+mv_err mvc_record_row(mv_client *c, const mv_json *e, mvc_row *out);
+/* 1 if the caller owns the record or is its patient (whose it is to share). */
+int mvc_row_is_mine(const mv_client *c, const mvc_row *r);
 /* The X25519 key of the user whose Ed25519 key is sign_pk (GET /v1/users/{hex}).
  * Errors: MV_ERR_NOT_FOUND, MV_ERR_PROTOCOL, network/HTTP errors. */
 mv_err mvc_user_box_key(mv_client *c, const uint8_t sign_pk[32], uint8_t box_pk[32]);

@@ -227,7 +227,6 @@ static mv_err plan_record(mv_client *c, struct plan *p, int episode, const uint8
 /* The label's records the caller owns or that name her as patient, from the storage list. */
 static mv_err plan_build(mv_client *c, int kind, const uint8_t label[16], struct plan *p)
 {
-    const uint8_t *me = mv_identity_sign_pk(c->id);
     uint8_t *ids = NULL;
     size_t n_ids = 0;
     mv_json *root = NULL;
@@ -238,30 +237,21 @@ static mv_err plan_build(mv_client *c, int kind, const uint8_t label[16], struct
     if (rc == MV_OK && !(ids = mv_mallocarray(MV_FRAME_MAX_GET, 16)))
         rc = MV_ERR_NOMEM;
     for (size_t i = 0; rc == MV_OK && i < mv_json_len(recs); i++) {
-        const mv_json *e = mv_json_at(recs, i);
-        uint8_t id[16], eb[16], owner[32], patient[32];
-        uint64_t blocks = 1;
-        size_t el = 0, pl = 0;
-        const char *eh = mv_json_get_str(e, "episode", &el), *ph = mv_json_get_str(e, "patient", &pl);
-        if (!eh || !ph || mv_json_get_hex(e, "id", id, 16) != MV_OK || mv_json_get_hex(e, "owner", owner, 32) != MV_OK ||
-            (el && mv_hex_decode_exact(eb, 16, eh, el) != MV_OK) ||
-            (pl && mv_hex_decode_exact(patient, 32, ph, pl) != MV_OK) || mv_json_get_u64(e, "blocks", &blocks) != MV_OK) {
-            mvc_seterr(c, "the storage server sent a malformed record list");
-            rc = MV_ERR_PROTOCOL;
+        mvc_row row;
+        if ((rc = mvc_record_row(c, mv_json_at(recs, i), &row)) != MV_OK)
             break;
-        }
-        if (blocks == 0) /* a keyset record: reached through the records it serves */
+        if (row.blocks == 0) /* a keyset record: reached through the records it serves */
             continue;
-        if (kind == MV_PRE_LABEL_EPISODE ? !el || memcmp(eb, label, 16) : memcmp(id, label, 16))
+        if (kind == MV_PRE_LABEL_EPISODE ? !row.has_episode || memcmp(row.episode, label, 16) : memcmp(row.id, label, 16))
             continue;
-        if (memcmp(owner, me, 32) != 0 && !(pl && !memcmp(patient, me, 32)))
+        if (!mvc_row_is_mine(c, &row))
             continue; /* readable, but not the caller's to delegate */
         if (n_ids == MV_FRAME_MAX_GET) {
             mvc_seterr(c, "more than %u records in one episode", MV_FRAME_MAX_GET);
             rc = MV_ERR_TOO_LARGE;
             break;
         }
-        memcpy(ids + 16 * n_ids++, id, 16);
+        memcpy(ids + 16 * n_ids++, row.id, 16);
     }
     if (rc == MV_OK && n_ids) {
         mv_frame_iter it;

@@ -510,6 +510,31 @@ mv_err mv_client_share(mv_client *c, const uint8_t id[static MV_CLIENT_ID_BYTES]
     return share_one(c, id, target_sign_pk, grant, &changed);
 }
 
+mv_err mvc_record_row(mv_client *c, const mv_json *e, mvc_row *out)
+{
+    size_t el = 0, pl = 0;
+    const char *eh = mv_json_get_str(e, "episode", &el), *ph = mv_json_get_str(e, "patient", &pl);
+    memset(out, 0, sizeof *out);
+    out->blocks = 1;
+    if (!eh || !ph || mv_json_get_hex(e, "id", out->id, 16) != MV_OK ||
+        mv_json_get_hex(e, "owner", out->owner, 32) != MV_OK ||
+        (el && mv_hex_decode_exact(out->episode, 16, eh, el) != MV_OK) ||
+        (pl && mv_hex_decode_exact(out->patient, 32, ph, pl) != MV_OK) ||
+        mv_json_get_u64(e, "blocks", &out->blocks) != MV_OK) {
+        mvc_seterr(c, "the storage server sent a malformed record list");
+        return MV_ERR_PROTOCOL;
+    }
+    out->has_episode = el != 0;
+    out->has_patient = pl != 0;
+    return MV_OK;
+}
+
+int mvc_row_is_mine(const mv_client *c, const mvc_row *r)
+{
+    const uint8_t *me = mv_identity_sign_pk(c->id);
+    return !memcmp(r->owner, me, 32) || (r->has_patient && !memcmp(r->patient, me, 32));
+}
+
 mv_err mv_client_share_episode(mv_client *c, const char *appointment_hex, const uint8_t target_sign_pk[static 32],
                                int grant, size_t *n_changed)
 {
@@ -526,7 +551,6 @@ mv_err mv_client_share_episode(mv_client *c, const char *appointment_hex, const 
         mvc_seterr(c, "an appointment id is 32 hex digits");
         return MV_ERR_INVAL;
     }
-    const uint8_t *me = mv_identity_sign_pk(c->id);
     mv_err rc = get_json_at(c, c->dep.storage_url, "/v1/records", "the storage server", &status, &root);
     const mv_json *recs = mv_json_get(root, "records");
     /* A grant adds the reader to the episode's keysets first, so each record then needs only
@@ -535,28 +559,18 @@ mv_err mv_client_share_episode(mv_client *c, const char *appointment_hex, const 
     for (int pass = 0; rc == MV_OK && pass < 2; pass++) {
         int keysets_now = grant ? pass == 0 : pass == 1;
         for (size_t i = 0; rc == MV_OK && i < mv_json_len(recs); i++) {
-            const mv_json *e = mv_json_at(recs, i);
-            uint8_t id[16], eb[16], owner[32], patient[32];
-            uint64_t blocks = 1;
-            size_t el = 0, pl = 0;
-            const char *eh = mv_json_get_str(e, "episode", &el), *ph = mv_json_get_str(e, "patient", &pl);
-            if (!eh || !ph || mv_json_get_hex(e, "id", id, 16) != MV_OK || mv_json_get_hex(e, "owner", owner, 32) != MV_OK ||
-                (el && mv_hex_decode_exact(eb, 16, eh, el) != MV_OK) ||
-                (pl && mv_hex_decode_exact(patient, 32, ph, pl) != MV_OK) ||
-                mv_json_get_u64(e, "blocks", &blocks) != MV_OK) {
-                mvc_seterr(c, "the storage server sent a malformed record list");
-                rc = MV_ERR_PROTOCOL;
+            mvc_row row;
+            if ((rc = mvc_record_row(c, mv_json_at(recs, i), &row)) != MV_OK)
                 break;
-            }
-            if (!el || memcmp(eb, ep, 16) != 0 || (blocks == 0) != keysets_now)
+            if (!row.has_episode || memcmp(row.episode, ep, 16) != 0 || (row.blocks == 0) != keysets_now)
                 continue;
-            if (memcmp(owner, me, 32) != 0 && !(pl && !memcmp(patient, me, 32)))
+            if (!mvc_row_is_mine(c, &row))
                 continue; /* readable but not ours to share */
             int changed = 0;
             if (keysets_now) {
-                rc = share_keyset(c, id, target_sign_pk, grant, &changed);
+                rc = share_keyset(c, row.id, target_sign_pk, grant, &changed);
             } else {
-                rc = share_one(c, id, target_sign_pk, grant, &changed);
+                rc = share_one(c, row.id, target_sign_pk, grant, &changed);
                 count += (size_t)changed;
             }
         }

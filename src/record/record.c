@@ -758,8 +758,9 @@ mv_err mv_envelope_unwrap(const uint8_t *env, size_t len, const uint8_t box_pk[s
     return rc;
 }
 
-mv_err mv_envelope_open_with_key(const uint8_t id[static MV_RECORD_ID_BYTES], const uint8_t *env, size_t len,
-                                 const uint8_t R[static MV_KEYSET_KEY_BYTES], mv_record *out)
+/* Opens env (MVE1 or MVE2; only MVE2 when mve2_only) of record id with R into out. */
+static mv_err open_with_key(const uint8_t *id, const uint8_t *env, size_t len, const uint8_t *R, int mve2_only,
+                            mv_record *out)
 {
     env_view v;
     mv_err rc;
@@ -768,9 +769,19 @@ mv_err mv_envelope_open_with_key(const uint8_t id[static MV_RECORD_ID_BYTES], co
     mv_record_clear(out);
     if (!id || !R)
         return MV_ERR_INVAL;
-    if ((rc = env_parse(env, len, &v)) == MV_OK && (rc = env_open_R_any(id, &v, R, out)) != MV_OK)
+    if ((rc = env_parse(env, len, &v)) != MV_OK)
+        return rc;
+    if (mve2_only && v.kind != MV_ENVELOPE_MVE2)
+        return MV_ERR_PARSE;
+    if ((rc = env_open_R_any(id, &v, R, out)) != MV_OK)
         mv_record_clear(out);
     return rc;
+}
+
+mv_err mv_envelope_open_with_key(const uint8_t id[static MV_RECORD_ID_BYTES], const uint8_t *env, size_t len,
+                                 const uint8_t R[static MV_KEYSET_KEY_BYTES], mv_record *out)
+{
+    return open_with_key(id, env, len, R, 0, out);
 }
 
 mv_err mv_envelope_open(const uint8_t id[static MV_RECORD_ID_BYTES], const uint8_t *env, size_t len,
@@ -919,11 +930,7 @@ mv_err mv_envelope2_seal(const uint8_t id[static MV_RECORD_ID_BYTES], const mv_r
 /* Opens an MVE2 envelope (already parsed as v) with its record key R. */
 static mv_err env2_open_R(const uint8_t *id, const env_view *v, const uint8_t R[KEY_BYTES], mv_record *out)
 {
-    uint8_t aad[AAD2_BYTES];
-    if (v->kind != MV_ENVELOPE_MVE2)
-        return MV_ERR_PARSE;
-    env2_aad(aad, id, v->kid);
-    return open_body(v->body, v->body_len, aad, sizeof aad, R, out);
+    return v->kind == MV_ENVELOPE_MVE2 ? env_open_R_any(id, v, R, out) : MV_ERR_PARSE;
 }
 
 mv_err mv_envelope2_open(const uint8_t id[static MV_RECORD_ID_BYTES], const uint8_t *env, size_t len,
@@ -945,18 +952,7 @@ mv_err mv_envelope2_open(const uint8_t id[static MV_RECORD_ID_BYTES], const uint
 mv_err mv_envelope2_open_with_key(const uint8_t id[static MV_RECORD_ID_BYTES], const uint8_t *env, size_t len,
                                   const uint8_t R[static MV_KEYSET_KEY_BYTES], mv_record *out)
 {
-    mv_err rc;
-    env_view v;
-    if (!out)
-        return MV_ERR_INVAL;
-    mv_record_clear(out);
-    if (!id || !R)
-        return MV_ERR_INVAL;
-    if ((rc = env_parse(env, len, &v)) != MV_OK)
-        return rc;
-    if ((rc = env2_open_R(id, &v, R, out)) != MV_OK)
-        mv_record_clear(out);
-    return rc;
+    return open_with_key(id, env, len, R, 1, out);
 }
 
 mv_err mv_envelope2_unwrap(const uint8_t *env, size_t len, const uint8_t box_pk[static 32],
