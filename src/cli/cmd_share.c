@@ -224,29 +224,72 @@ static void print_delegations(const mv_json *ds, const char *title, const char *
     }
 }
 
-static int share_delegations(int argc, char **argv)
+/* What `share delegations` and `share check` ask the client for, and how each prints it. */
+typedef mv_err (*json_fetch_fn)(mv_client *cl, const uint8_t *arg, mv_buf *out);
+typedef void (*json_print_fn)(const mv_json *root);
+
+static mv_err fetch_delegations(mv_client *cl, const uint8_t *arg, mv_buf *out)
+{
+    (void)arg;
+    return mv_client_pre_delegations_json(cl, out);
+}
+
+static void print_lists(const mv_json *root)
+{
+    print_delegations(mv_json_get(root, "given"), "given", "recipient");
+    print_delegations(mv_json_get(root, "received"), "received", "owner");
+}
+
+static mv_err fetch_check(mv_client *cl, const uint8_t *hash, mv_buf *out)
+{
+    return mv_client_pre_check_json(cl, hash, out);
+}
+
+static void print_check(const mv_json *root)
+{
+    const mv_json *cs = mv_json_get(root, "clouds");
+    int open = 0;
+    for (size_t i = 0; i < mv_json_len(cs); i++) {
+        const mv_json *e = mv_json_at(cs, i);
+        uint64_t idx = 0;
+        int ok = 0;
+        const char *err = mv_json_get_str(e, "error", NULL), *url = mv_json_get_str(e, "url", NULL);
+        (void)mv_json_get_u64(e, "proxy", &idx);
+        (void)mv_json_bool(mv_json_get(e, "ok"), &ok);
+        printf("proxy %" PRIu64 " (%s): %s\n", idx, url ? url : "?",
+               ok ? "re-encrypted, every proof verified" : err ? err : "failed");
+    }
+    (void)mv_json_bool(mv_json_get(root, "keys_open"), &open);
+    printf("%s\n", open ? "every key of the delegation opens" : "the keys do not open");
+}
+
+/* Runs a read-only command whose answer is a JSON document: printed as is with --json, else
+ * through print. n_args is 0 or 1 (a 64-hex argument passed to fetch). */
+static int json_command(int argc, char **argv, int n_args, json_fetch_fn fetch, json_print_fn print)
 {
     wf_opts o;
+    uint8_t arg[32] = {0};
     mv_json *root = NULL;
     int r = wf_parse(argc, argv, share_usage, NULL, 0, &o, 1);
     if (r >= 0)
         return r;
-    if ((r = wf_expect_args(argc, optind, 0, share_usage)) >= 0)
+    if ((r = wf_expect_args(argc, optind, n_args, share_usage)) >= 0)
         return r;
+    if (n_args && cli_hex_arg(argv[optind], arg, 32, "DELEGATION") != 0)
+        return CLI_USAGE;
     mv_client *cl = cli_open_client(&o.c, NULL, "share");
     if (!cl)
         return CLI_FAIL;
     mv_buf b;
     mv_buf_init(&b, (size_t)16 << 20);
-    mv_err rc = mv_client_pre_delegations_json(cl, &b);
+    mv_err rc = fetch(cl, arg, &b);
     if (rc != MV_OK) {
         cli_err("%s (%s)", mv_client_last_error(cl), mv_strerror(rc));
         r = CLI_FAIL;
     } else if (o.c.json) {
         r = fwrite(b.ptr, 1, b.len, stdout) == b.len && putchar('\n') != EOF ? CLI_OK : CLI_FAIL;
     } else if (mv_json_parse((const char *)b.ptr, b.len, NULL, &root, NULL) == MV_OK) {
-        print_delegations(mv_json_get(root, "given"), "given", "recipient");
-        print_delegations(mv_json_get(root, "received"), "received", "owner");
+        print(root);
         r = CLI_OK;
     } else {
         r = CLI_FAIL;
@@ -257,52 +300,14 @@ static int share_delegations(int argc, char **argv)
     return r;
 }
 
+static int share_delegations(int argc, char **argv)
+{
+    return json_command(argc, argv, 0, fetch_delegations, print_lists);
+}
+
 static int share_check(int argc, char **argv)
 {
-    wf_opts o;
-    uint8_t hash[32];
-    mv_json *root = NULL;
-    int r = wf_parse(argc, argv, share_usage, NULL, 0, &o, 1);
-    if (r >= 0)
-        return r;
-    if ((r = wf_expect_args(argc, optind, 1, share_usage)) >= 0)
-        return r;
-    if (cli_hex_arg(argv[optind], hash, 32, "DELEGATION") != 0)
-        return CLI_USAGE;
-    mv_client *cl = cli_open_client(&o.c, NULL, "share");
-    if (!cl)
-        return CLI_FAIL;
-    mv_buf b;
-    mv_buf_init(&b, 1 << 16);
-    mv_err rc = mv_client_pre_check_json(cl, hash, &b);
-    if (rc != MV_OK) {
-        cli_err("%s (%s)", mv_client_last_error(cl), mv_strerror(rc));
-        r = CLI_FAIL;
-    } else if (o.c.json) {
-        r = fwrite(b.ptr, 1, b.len, stdout) == b.len && putchar('\n') != EOF ? CLI_OK : CLI_FAIL;
-    } else if (mv_json_parse((const char *)b.ptr, b.len, NULL, &root, NULL) == MV_OK) {
-        const mv_json *cs = mv_json_get(root, "clouds");
-        for (size_t i = 0; i < mv_json_len(cs); i++) {
-            const mv_json *e = mv_json_at(cs, i);
-            uint64_t idx = 0;
-            int ok = 0;
-            const char *err = mv_json_get_str(e, "error", NULL), *url = mv_json_get_str(e, "url", NULL);
-            (void)mv_json_get_u64(e, "proxy", &idx);
-            (void)mv_json_bool(mv_json_get(e, "ok"), &ok);
-            printf("proxy %" PRIu64 " (%s): %s\n", idx, url ? url : "?", ok ? "re-encrypted, every proof verified"
-                                                                          : err ? err : "failed");
-        }
-        int open = 0;
-        (void)mv_json_bool(mv_json_get(root, "keys_open"), &open);
-        printf("%s\n", open ? "every key of the delegation opens" : "the keys do not open");
-        r = CLI_OK;
-    } else {
-        r = CLI_FAIL;
-    }
-    mv_json_free(root);
-    mv_buf_clear(&b);
-    mv_client_close(cl);
-    return r;
+    return json_command(argc, argv, 1, fetch_check, print_check);
 }
 
 int cmd_share(int argc, char **argv)
