@@ -28,6 +28,9 @@
 #define MAX_RECEIVED 256u
 #define DEFAULT_SECONDS (30u * 86400u)
 #define MVPU_HDR 9u /* "MVPU" | version | u32be length */
+/* How long a run trusts its list of received delegations before asking proxy 1 again when a
+ * record is not covered (a CLI run is shorter; the UI's client lives for hours). */
+#define RELIST_SECONDS 60u
 
 struct received {
     uint8_t hash[32];
@@ -41,6 +44,7 @@ struct rkey {
 
 struct mvc_pre {
     int loaded;
+    uint64_t loaded_at; /* a long-lived client (the UI) lists again after RELIST_SECONDS */
     struct received *dl;
     size_t n_dl;
     struct rkey *rk; /* secure memory, sorted by id */
@@ -704,6 +708,7 @@ static mv_err load_received(mv_client *c, mvc_pre *p)
     mv_buf resp;
     char err[sizeof c->err];
     p->loaded = 1;
+    p->loaded_at = (uint64_t)time(NULL);
     memcpy(err, c->err, sizeof err);
     mv_err rc = my_key(c, b, B);
     mv_wipe(b, sizeof b);
@@ -892,6 +897,14 @@ mv_err mvc_pre_resolve(mv_client *c, const uint8_t *refs, size_t n)
     if (!c->pre && !(c->pre = mv_calloc(1, sizeof *c->pre)))
         return MV_ERR_NOMEM;
     mvc_pre *p = c->pre;
+    if (p->loaded && (uint64_t)time(NULL) - p->loaded_at > RELIST_SECONDS) {
+        for (size_t i = 0; i < p->n_dl; i++)
+            mv_pre_delegation_clear(&p->dl[i].d);
+        mv_free(p->dl);
+        p->dl = NULL;
+        p->n_dl = 0;
+        p->loaded = 0; /* keys already opened stay for the run */
+    }
     if (!p->loaded && (rc = load_received(c, p)) != MV_OK)
         return rc;
     for (size_t i = 0; rc == MV_OK && i < n; i++) {
