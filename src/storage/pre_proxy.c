@@ -375,20 +375,27 @@ int pre_proxy_may_read(pre_proxy *p, const mv_credential *cred, uint64_t now, co
     return ok;
 }
 
-int pre_proxy_is_recipient(pre_proxy *p, const mv_credential *cred, uint64_t now)
+size_t pre_proxy_owners_for(pre_proxy *p, const mv_credential *cred, uint64_t now, uint8_t (*owners)[32], size_t cap)
 {
     static const uint8_t zero[32] = {0};
-    int ok = 0;
-    if (!p || !cred)
+    size_t n = 0;
+    if (!p || !cred || !owners)
         return 0;
     pthread_rwlock_rdlock(&p->ilock);
-    for (size_t i = lower_bound(p, cred->subject, zero); !ok && i < p->n; i++) {
-        if (memcmp(p->v[i].recipient, cred->subject, 32) != 0)
+    for (size_t i = lower_bound(p, cred->subject, zero); n < cap && i < p->n; i++) {
+        const pre_entry *e = &p->v[i];
+        if (memcmp(e->recipient, cred->subject, 32) != 0)
             break;
-        ok = policy_refusal(&p->v[i], cred, now)[0] == 0;
+        if (policy_refusal(e, cred, now)[0])
+            continue;
+        size_t j = 0;
+        while (j < n && memcmp(owners[j], e->owner, 32) != 0)
+            j++;
+        if (j == n)
+            memcpy(owners[n++], e->owner, 32);
     }
     pthread_rwlock_unlock(&p->ilock);
-    return ok;
+    return n;
 }
 
 /* ---------- routes ---------- */

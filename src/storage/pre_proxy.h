@@ -57,8 +57,9 @@ void pre_proxy_handle(pre_proxy *p, const mv_credential *cred, const mv_http_req
  * episode (kind 1) or the id (kind 2). A lookup in the index by recipient (docs/pre.md 7.4). */
 int pre_proxy_may_read(pre_proxy *p, const mv_credential *cred, uint64_t now, const uint8_t *owner,
                        const uint8_t *patient, const uint8_t *episode, const uint8_t id[16]);
-/* 1 if cred's subject receives any active delegation whose policy it meets at now (the
- * storage server then lists records for it too). */
-int pre_proxy_is_recipient(pre_proxy *p, const mv_credential *cred, uint64_t now);
+/* The distinct owners (at most cap, 32 bytes each, into owners) of the active delegations
+ * cred's subject receives and whose policy cred meets at now: whose records a listing for
+ * it must look through. Returns how many. */
+size_t pre_proxy_owners_for(pre_proxy *p, const mv_credential *cred, uint64_t now, uint8_t (*owners)[32], size_t cap);
 
 #endif

@@ -15,11 +15,14 @@
 #include "medvault/mv_mem.h"
 #include "medvault/mv_record.h"
 #include "net/frames.h"
+#include "pre_proxy.h"
 #include "record_meta.h"
 #include "storage_internal.h"
 
 /* Cap on the records one listing answers with (each is about 400 bytes of JSON). */
 #define LIST_MAX ((size_t)1 << 20)
+/* Delegation owners one listing looks through (a recipient of more sees the first ones'). */
+#define PRE_LIST_OWNERS 256
 
 static int is_admin(const mv_credential *cred)
 {
@@ -48,11 +51,21 @@ static int may_read(const mv_credential *cred, const mv_store_record_info *info)
     return 0;
 }
 
-/* may_read, or a honeytoken: answered to any valid caller as to a reader (the guard raised the
- * alert before dispatch), so reading one looks like reading any record. */
+/* 1 if an active delegation held by this server's proxy lets cred read the record (docs/pre.md
+ * 7.4): its envelope does not name the recipient, who recovers the key from the capsules. */
+static int may_read_delegated(storage_srv *s, const mv_credential *cred, const mv_store_record_info *info)
+{
+    return s->pre && pre_proxy_may_read(s->pre, cred, (uint64_t)time(NULL), info->owner,
+                                        is_zero(info->patient, 32) ? NULL : info->patient,
+                                        is_zero(info->episode, 16) ? NULL : info->episode, info->id);
+}
+
+/* may_read, a delegated read, or a honeytoken: answered to any valid caller as to a reader
+ * (the guard raised the alert before dispatch), so reading one looks like reading any record.
+ * A delegated read is an ordinary read for the guard: never an ACL refusal. */
 static int may_read_or_honey(storage_srv *s, const mv_credential *cred, const mv_store_record_info *info)
 {
-    return may_read(cred, info) || storage_guard_is_honeytoken(s, info->id);
+    return may_read(cred, info) || may_read_delegated(s, cred, info) || storage_guard_is_honeytoken(s, info->id);
 }
 
 static int parse_id(const char *hex, uint8_t id[16], mv_http_response *resp)
@@ -307,11 +320,17 @@ void storage_handle_records_get(storage_srv *s, const mv_credential *cred, const
 struct list_ctx {
     storage_listing_entry *v;
     size_t n, cap;
+    /* Set for the pass over a delegation owner's records: only those the delegation covers
+     * and that the caller does not already read as a named reader. */
+    storage_srv *s;
+    const mv_credential *cred;
 };
 
 static mv_err list_one(void *ctx, const mv_store_record_info *info)
 {
     struct list_ctx *l = ctx;
+    if (l->cred && (may_read(l->cred, info) || !may_read_delegated(l->s, l->cred, info)))
+        return MV_OK;
     if (l->n == l->cap && l->cap >= LIST_MAX)
         return MV_ERR_TOO_LARGE;
     mv_err rc = mv_array_grow(&l->v, &l->cap, l->n, sizeof *l->v, 64);
@@ -327,6 +346,16 @@ void storage_handle_records_list(storage_srv *s, const mv_credential *cred, mv_h
     mv_buf b;
     mv_buf_init(&b, MV_HTTP_RESPONSE_MAX);
     mv_err rc = mv_store_record_list(s->store, is_admin(cred) ? NULL : cred->subject, list_one, &l);
+    /* Then the records delegations let the caller read: through each owner's (an index lookup
+     * by recipient; a recipient has few owners). */
+    uint8_t owners[PRE_LIST_OWNERS][32];
+    size_t n_owners = rc == MV_OK && s->pre && !is_admin(cred)
+                          ? pre_proxy_owners_for(s->pre, cred, (uint64_t)time(NULL), owners, PRE_LIST_OWNERS)
+                          : 0;
+    l.s = s;
+    l.cred = cred;
+    for (size_t i = 0; rc == MV_OK && i < n_owners; i++)
+        rc = mv_store_record_list(s->store, owners[i], list_one, &l);
     if (rc == MV_ERR_TOO_LARGE) {
         mv_http_respond_json_error(resp, 413, "too many records to list in one answer");
         goto out;

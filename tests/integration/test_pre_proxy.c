@@ -125,7 +125,8 @@ typedef struct deleg {
 
 /* A 2-of-2 delegation of episode label from g_owner to g_rcpt (doctor, cardiology) valid in
  * [issued, expires); kfrag i sealed to cloud seal_to[i]'s key. */
-static void deleg_make(deleg *x, uint8_t label_byte, uint64_t issued, uint64_t expires, const int seal_to[NCLOUD])
+static void deleg_make_for(deleg *x, uint8_t label_byte, const uint8_t *record, uint64_t issued, uint64_t expires,
+                           const int seal_to[NCLOUD])
 {
     uint8_t seed[MV_PRE_SEED_BYTES], rseed[MV_PRE_SEED_BYTES], A[32];
     mv_pre_kfrag kf[NCLOUD];
@@ -135,9 +136,11 @@ static void deleg_make(deleg *x, uint8_t label_byte, uint64_t issued, uint64_t e
     assert_int_equal(mv_pre_recipient_key(rseed, x->b, x->B), MV_OK);
     mv_pre_delegation *d = &x->d;
     memcpy(d->owner, mv_identity_sign_pk(g_owner.id), 32);
-    d->label_kind = MV_PRE_LABEL_EPISODE;
+    d->label_kind = record ? MV_PRE_LABEL_RECORD : MV_PRE_LABEL_EPISODE;
     memset(d->label, label_byte, 16);
-    assert_int_equal(mv_pre_label_key(seed, d->owner, MV_PRE_LABEL_EPISODE, d->label, x->a, A), MV_OK);
+    if (record)
+        memcpy(d->label, record, 16);
+    assert_int_equal(mv_pre_label_key(seed, d->owner, d->label_kind, d->label, x->a, A), MV_OK);
     memcpy(d->pk_A, A, 32);
     memcpy(d->recipient, mv_identity_sign_pk(g_rcpt.id), 32);
     memcpy(d->pk_B, x->B, 32);
@@ -153,17 +156,20 @@ static void deleg_make(deleg *x, uint8_t label_byte, uint64_t issued, uint64_t e
         memcpy(d->commit[i].kfrag_id, kf[i].id, 32);
         memcpy(d->commit[i].U1, kf[i].U1, 32);
     }
-    for (unsigned i = 0; i < NENT; i++) {
+    size_t n_ent = record ? 1 : NENT; /* a record's delegation: its one key */
+    for (unsigned i = 0; i < n_ent; i++) {
         uint8_t k[32];
-        x->e[i].kind = MV_PRE_ENTRY_KEYSET;
+        x->e[i].kind = record ? MV_PRE_ENTRY_RECORD : MV_PRE_ENTRY_KEYSET;
         randombytes_buf(x->e[i].ref, 16);
         x->e[i].ref[0] = (uint8_t)i; /* ascending */
+        if (record)
+            memcpy(x->e[i].ref, record, 16);
         randombytes_buf(x->secret[i], 32);
         assert_int_equal(mv_pre_encapsulate(A, NULL, x->e[i].capsule, k), MV_OK);
         assert_int_equal(mv_pre_wrap(k, x->e[i].capsule, x->e[i].ref, x->secret[i], x->e[i].wrapped), MV_OK);
         sodium_memzero(k, sizeof k);
     }
-    d->n_entries = NENT;
+    d->n_entries = n_ent;
     d->entries = x->e;
     mv_buf_init(&x->enc, MV_PRE_DELEGATION_MAX_BYTES);
     assert_int_equal(mv_pre_delegation_sign(d, mv_identity_sign_sk(g_owner.id), &x->enc), MV_OK);
@@ -187,6 +193,12 @@ static void deleg_make(deleg *x, uint8_t label_byte, uint64_t issued, uint64_t e
     sodium_memzero(kf, sizeof kf);
     sodium_memzero(seed, sizeof seed);
     sodium_memzero(rseed, sizeof rseed);
+}
+
+/* An episode delegation (label 16 x label_byte) with NENT keyset entries. */
+static void deleg_make(deleg *x, uint8_t label_byte, uint64_t issued, uint64_t expires, const int seal_to[NCLOUD])
+{
+    deleg_make_for(x, label_byte, NULL, issued, expires, seal_to);
 }
 
 static void deleg_clear(deleg *x)
@@ -529,6 +541,138 @@ static void test_no_key_at_rest(void **state)
     mv_buf_clear(&b);
 }
 
+/* ---------- reading at the storage cloud (docs/pre.md 7.4) ---------- */
+
+static void put_u32le(mv_buf *b, uint32_t v)
+{
+    uint8_t le[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
+    assert_int_equal(mv_buf_append(b, le, 4), MV_OK);
+}
+
+/* g_owner stores record id (no patient, no episode, one block): MVB1 then MVP2 frames. */
+static void put_owned_record(const uint8_t id[16])
+{
+    mv_buf f, b;
+    uint8_t env[200], zero[32] = {0}, dl = 10, none[2] = {0, 0}, nr = 0;
+    memset(env, 0x5a, sizeof env);
+    memcpy(env, "MVE1", 4);
+    env[4] = 1;
+    uint8_t blk[64], tag[32], token[32], kind = 1;
+    mv_buf_init(&f, 1 << 20);
+    mv_buf_init(&b, 1 << 20);
+    /* Its one block, uploaded first (a record names at least one). */
+    randombytes_buf(blk, sizeof blk);
+    randombytes_buf(token, sizeof token);
+    crypto_hash_sha256(tag, blk, sizeof blk);
+    assert_int_equal(mv_buf_append(&f, "MVB1", 4), MV_OK);
+    assert_int_equal(mv_buf_append(&f, &dl, 1), MV_OK);
+    assert_int_equal(mv_buf_append(&f, "cardiology", 10), MV_OK);
+    put_u32le(&f, 1);
+    assert_int_equal(mv_buf_append(&f, &kind, 1), MV_OK);
+    assert_int_equal(mv_buf_append(&f, token, 32), MV_OK);
+    assert_int_equal(mv_buf_append(&f, tag, 32), MV_OK);
+    put_u32le(&f, sizeof blk);
+    assert_int_equal(mv_buf_append(&f, blk, sizeof blk), MV_OK);
+    assert_int_equal(call(0, "POST", "/v1/blocks", f.ptr, f.len, g_owner.id, g_owner.cred, &b), 200);
+    mv_buf_reset(&f);
+    assert_int_equal(mv_buf_append(&f, "MVP2", 4), MV_OK);
+    put_u32le(&f, 1);
+    assert_int_equal(mv_buf_append(&f, id, 16), MV_OK);
+    assert_int_equal(mv_buf_append(&f, &dl, 1), MV_OK);
+    assert_int_equal(mv_buf_append(&f, "cardiology", 10), MV_OK);
+    assert_int_equal(mv_buf_append(&f, zero, 32), MV_OK);
+    assert_int_equal(mv_buf_append(&f, zero, 16), MV_OK); /* an episode needs a patient */
+    assert_int_equal(mv_buf_append(&f, none, 2), MV_OK);
+    assert_int_equal(mv_buf_append(&f, &nr, 1), MV_OK);
+    put_u32le(&f, 1);
+    assert_int_equal(mv_buf_append(&f, tag, 32), MV_OK);
+    put_u32le(&f, sizeof env);
+    assert_int_equal(mv_buf_append(&f, env, sizeof env), MV_OK);
+    long st = call(0, "POST", "/v1/records", f.ptr, f.len, g_owner.id, g_owner.cred, &b);
+    if (st != 200)
+        fail_msg("put: %ld %.*s", st, (int)b.len, (const char *)b.ptr);
+    assert_int_equal(mv_buf_append(&b, "", 1), MV_OK);
+    if (!strstr((const char *)b.ptr, "\"stored\""))
+        fail_msg("put: %s", (const char *)b.ptr);
+    mv_buf_clear(&f);
+    mv_buf_clear(&b);
+}
+
+static long get_record(const uint8_t id[16], const mv_identity *who, const char *cred)
+{
+    char path[80], hex[33];
+    assert_int_equal(mv_hex_encode(hex, sizeof hex, id, 16), MV_OK);
+    snprintf(path, sizeof path, "/v1/records/%s", hex);
+    return call(0, "GET", path, NULL, 0, who, cred, NULL);
+}
+
+static int lists_record(const uint8_t id[16], const user *u)
+{
+    char hex[33];
+    mv_buf b;
+    mv_buf_init(&b, 1 << 20);
+    assert_int_equal(mv_hex_encode(hex, sizeof hex, id, 16), MV_OK);
+    assert_int_equal(call(0, "GET", "/v1/records", NULL, 0, u->id, u->cred, &b), 200);
+    assert_int_equal(mv_buf_append(&b, "", 1), MV_OK);
+    int hit = strstr((const char *)b.ptr, hex) != NULL;
+    mv_buf_clear(&b);
+    return hit;
+}
+
+/* The value of the ACL refusal counter in the storage server's metrics (0 when absent). */
+static double acl_denials(void)
+{
+    mv_buf b;
+    double v = 0;
+    mv_buf_init(&b, 1 << 20);
+    assert_int_equal(tu_get_metrics(g_c[0].port, g_c[0].data, &b), 200);
+    assert_int_equal(mv_buf_append(&b, "", 1), MV_OK);
+    const char *p = strstr((const char *)b.ptr, "\nmedvault_storage_acl_denials_total ");
+    if (p)
+        v = strtod(p + strlen("\nmedvault_storage_acl_denials_total "), NULL);
+    mv_buf_clear(&b);
+    return v;
+}
+
+/* A recipient of an active delegation reads, from the storage cloud, the records it covers
+ * (and only those, and only while her credential meets the policy); her reads are not ACL
+ * refusals (which the guard counts against her); after the revocation she reads nothing. */
+static void test_delegated_read(void **state)
+{
+    (void)state;
+    deleg x;
+    mv_buf b;
+    uint8_t r1[16], r2[16];
+    mv_buf_init(&b, 1 << 20);
+    randombytes_buf(r1, 16);
+    randombytes_buf(r2, 16);
+    put_owned_record(r1);
+    put_owned_record(r2);
+    assert_int_equal(get_record(r1, g_rcpt.id, g_rcpt.cred), 403); /* no delegation yet */
+    assert_false(lists_record(r1, &g_rcpt));
+    /* A delegation of record r1 (an episode's records are a patient's, written under a
+     * hospital delegation: the label comparison is the same code). */
+    deleg_make_for(&x, 0, r1, now() - 60, now() + 3600, NULL);
+    for (int i = 0; i < NCLOUD; i++)
+        assert_int_equal(upload(i, &x, &g_owner), 201);
+    double before = acl_denials();
+    assert_int_equal(get_record(r1, g_rcpt.id, g_rcpt.cred), 200);
+    assert_true(lists_record(r1, &g_rcpt));
+    assert_false(lists_record(r2, &g_rcpt));
+    assert_true(acl_denials() == before);
+    /* Not covered, not the recipient, not the policy: refused. */
+    assert_int_equal(get_record(r2, g_rcpt.id, g_rcpt.cred), 403);
+    assert_int_equal(get_record(r1, g_stranger.id, g_stranger.cred), 403);
+    assert_int_equal(get_record(r1, g_rcpt.id, g_rcpt_nurse), 403);
+    assert_int_equal(get_record(r1, g_rcpt.id, g_rcpt_oncology), 403);
+    for (int i = 0; i < NCLOUD; i++)
+        assert_int_equal(by_hash(i, "/v1/pre/revoke", &x, g_owner.id, g_owner.cred, &b), 200);
+    assert_int_equal(get_record(r1, g_rcpt.id, g_rcpt.cred), 403);
+    assert_false(lists_record(r1, &g_rcpt));
+    deleg_clear(&x);
+    mv_buf_clear(&b);
+}
+
 /* The second cloud serves the proxy routes, /healthz and /metrics, and nothing else. */
 static void test_proxy_role_routes(void **state)
 {
@@ -603,6 +747,7 @@ int main(void)
         cmocka_unit_test(test_upload_policy_revoke), cmocka_unit_test(test_window),
         cmocka_unit_test(test_wrong_seal_and_cap),   cmocka_unit_test(test_kill9),
         cmocka_unit_test(test_no_key_at_rest),       cmocka_unit_test(test_proxy_role_routes),
+        cmocka_unit_test(test_delegated_read),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
