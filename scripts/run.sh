@@ -203,7 +203,8 @@ mv "$TMP/dana.offline" "$TMP/dana"
 if "$MV" get --user "$TMP/dr-chen" "$RX" -o "$TMP/chen3.json" 2> "$TMP/chen3.err"; then
   echo "dr-chen still reads after the revocation at both clouds" >&2; exit 1
 fi
-echo "after the revocation neither cloud re-encrypts for dr-chen: $(head -1 "$TMP/chen3.err")"
+echo "after the revocation dr-chen is refused: $(head -1 "$TMP/chen3.err")"
+"$MV" share check "$PRE" --user "$TMP/dr-chen"
 
 say "the admin suspends dr-bauer: within one polling interval (2 s) the key servers refuse her and the storage server answers her from the decoy cloud"
 "$MV" user status "$(key_of "$TMP/dr-bauer")" suspended --user "$ADMIN" | grep -E '^(NAME|STATUS) '
