@@ -152,9 +152,10 @@ void mvc_pre_publish(mv_client *c);
  * Errors (last_error names the cloud): MV_ERR_UNAVAILABLE (fewer than t proxies answered
  * correctly), a proxy's HTTP error, MV_ERR_VERIFY, MV_ERR_NOMEM. */
 mv_err mvc_pre_resolve(mv_client *c, const uint8_t *refs, size_t n);
-/* 1 and R filled if a delegation gave record id's own key R in this run, else 0. Read-only
- * after mvc_pre_resolve: safe from parallel tasks. */
-int mvc_pre_record_key(const mv_client *c, const uint8_t id[16], uint8_t R[32]);
+/* 1 and R filled if a delegation gave record id's own key R in this run, else 0 (kept with the
+ * run's open keyset keys, by record id). Read-only after mvc_pre_resolve: safe from parallel
+ * tasks. */
+int mvc_pre_record_key(mv_client *c, const uint8_t id[16], uint8_t R[32]);
 void mvc_pre_free(mvc_pre *p);
 
 /* ---- group_hosp.c ---- */

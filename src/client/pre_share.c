@@ -38,17 +38,11 @@ struct received {
     int resolved;
 };
 
-struct rkey {
-    uint8_t id[16], R[32];
-};
-
 struct mvc_pre {
     int loaded;
     uint64_t loaded_at; /* a long-lived client (the UI) lists again after RELIST_SECONDS */
     struct received *dl;
     size_t n_dl;
-    struct rkey *rk; /* secure memory, sorted by id */
-    size_t n_rk, cap_rk;
 };
 
 void mvc_pre_free(mvc_pre *p)
@@ -58,7 +52,6 @@ void mvc_pre_free(mvc_pre *p)
     for (size_t i = 0; i < p->n_dl; i++)
         mv_pre_delegation_clear(&p->dl[i].d);
     mv_free(p->dl);
-    mv_secure_free(p->rk);
     mv_free(p);
 }
 
@@ -651,50 +644,11 @@ mv_err mv_client_pre_delegations_json(mv_client *c, mv_buf *out)
 
 /* ---------- the recipient: recovering keys through cfrags ---------- */
 
-static int rkey_cmp(const void *a, const void *b)
+int mvc_pre_record_key(mv_client *c, const uint8_t id[16], uint8_t R[32])
 {
-    return memcmp(a, b, 16);
-}
-
-int mvc_pre_record_key(const mv_client *c, const uint8_t id[16], uint8_t R[32])
-{
-    const mvc_pre *p = c->pre;
-    if (!p || !p->n_rk)
-        return 0;
-    const struct rkey *k = bsearch(id, p->rk, p->n_rk, sizeof *p->rk, rkey_cmp);
-    if (!k)
-        return 0;
-    memcpy(R, k->R, 32);
-    return 1;
-}
-
-static mv_err rkey_add(mvc_pre *p, const uint8_t id[16], const uint8_t R[32])
-{
-    size_t i = 0;
-    while (i < p->n_rk && memcmp(p->rk[i].id, id, 16) < 0)
-        i++;
-    if (i < p->n_rk && !memcmp(p->rk[i].id, id, 16)) {
-        memcpy(p->rk[i].R, R, 32);
-        return MV_OK;
-    }
-    if (p->n_rk == p->cap_rk) {
-        size_t cap = p->cap_rk ? 2 * p->cap_rk : 64;
-        if (cap > (size_t)MAX_RECEIVED * MV_PRE_MAX_CAPSULES)
-            return MV_ERR_TOO_LARGE;
-        struct rkey *n = mv_secure_alloc(cap * sizeof *n);
-        if (!n)
-            return MV_ERR_NOMEM;
-        if (p->n_rk)
-            memcpy(n, p->rk, p->n_rk * sizeof *n);
-        mv_secure_free(p->rk);
-        p->rk = n;
-        p->cap_rk = cap;
-    }
-    memmove(&p->rk[i + 1], &p->rk[i], (p->n_rk - i) * sizeof *p->rk);
-    memcpy(p->rk[i].id, id, 16);
-    memcpy(p->rk[i].R, R, 32);
-    p->n_rk++;
-    return MV_OK;
+    /* A record id names one record: the run's open keys hold its R under that id, as they
+     * hold a keyset's K under the keyset record's id. */
+    return mvc_keyset_lookup(c, id, R);
 }
 
 /* Loads, once per run, the delegations proxy 1 lists with the caller as recipient: each MVPD
@@ -825,9 +779,9 @@ out:
 }
 
 /* Combines the first t answers in cf (t x m cfrags, answer-major) per capsule of d, opens each
- * wrapped key and, with p, keeps it for the run (K with the keysets, R here); with p NULL only
- * checks that every key opens (share check). */
-static mv_err open_entries(mv_client *c, mvc_pre *p, const mv_pre_delegation *d, const uint8_t *cf)
+ * wrapped key and, with keep, keeps it for the run; without, only checks that every key opens
+ * (share check). */
+static mv_err open_entries(mv_client *c, int keep, const mv_pre_delegation *d, const uint8_t *cf)
 {
     size_t m = d->n_entries;
     uint8_t b[32], B[32], key[MV_PRE_KEY_BYTES], secret[32];
@@ -842,8 +796,8 @@ static mv_err open_entries(mv_client *c, mvc_pre *p, const mv_pre_delegation *d,
             mvc_seterr(c, "the re-encrypted capsule %zu of a delegation does not open (%s)", j + 1, mv_strerror(rc));
             break;
         }
-        if (p)
-            rc = e->kind == MV_PRE_ENTRY_KEYSET ? mvc_keyset_remember(c, e->ref, secret) : rkey_add(p, e->ref, secret);
+        if (keep) /* K under the keyset's id, R under the record's: both are record ids */
+            rc = mvc_keyset_remember(c, e->ref, secret);
     }
     mv_wipe(b, sizeof b);
     mv_wipe(key, sizeof key);
@@ -853,7 +807,7 @@ static mv_err open_entries(mv_client *c, mvc_pre *p, const mv_pre_delegation *d,
 }
 
 /* Recovers every key r's capsules wrap: t verified answers, combined per capsule. */
-static mv_err resolve_one(mv_client *c, mvc_pre *p, struct received *r)
+static mv_err resolve_one(mv_client *c, struct received *r)
 {
     const mv_pre_delegation *d = &r->d;
     size_t m = d->n_entries, good = 0;
@@ -881,7 +835,7 @@ static mv_err resolve_one(mv_client *c, mvc_pre *p, struct received *r)
                    good, (unsigned)d->t, fails);
         rc = worst == MV_ERR_FORBIDDEN || worst == MV_ERR_NOT_FOUND || worst == MV_ERR_VERIFY ? worst
                                                                                                 : MV_ERR_UNAVAILABLE;
-    } else if ((rc = open_entries(c, p, d, cf)) == MV_OK) {
+    } else if ((rc = open_entries(c, 1, d, cf)) == MV_OK) {
         r->resolved = 1;
     }
     mv_free(cf); /* cfrags open only with the recipient's b */
@@ -917,7 +871,7 @@ mv_err mvc_pre_resolve(mv_client *c, const uint8_t *refs, size_t n)
                 continue;
             for (size_t e = 0; e < r->d.n_entries; e++)
                 if (!memcmp(r->d.entries[e].ref, ref, 16)) {
-                    rc = resolve_one(c, p, r);
+                    rc = resolve_one(c, r);
                     break;
                 }
         }
@@ -984,7 +938,7 @@ mv_err mv_client_pre_check_json(mv_client *c, const uint8_t hash[static 32], mv_
                                 sizeof why[i])) == MV_OK)
             good++;
     /* With t good answers, every capsule must open: the whole recipient's path but the records. */
-    int open = have && good >= r.d.t && open_entries(c, NULL, &r.d, cf) == MV_OK;
+    int open = have && good >= r.d.t && open_entries(c, 0, &r.d, cf) == MV_OK;
     mv_jw_init(&w, out);
     mv_jw_obj(&w);
     mv_jw_kstr(&w, "delegation", hex);

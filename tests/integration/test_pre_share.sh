@@ -63,8 +63,8 @@ done
 "$MV" get --user "$TMP/sato" "${IDS[0]}" -o "$TMP/x.json" 2>/dev/null && fail "sato read a record before any grant"
 pass "alvarez wrote ${#IDS[@]} records in dana's episode; sato cannot read them yet"
 
-# Dana delegates the episode to sato through the clouds, then her client is not used again
-# until the revocation.
+# Dana delegates the episode to sato through the clouds; her client is not used again while he
+# reads.
 "$MV" share grant --episode "$APPT" --to "$SATO" --via-clouds --expires 7d --user "$TMP/dana" --json > "$TMP/g.json" \
   || fail "the grant through the clouds failed"
 HASH=$(json_get "$TMP/g.json" 'd["delegation"]')
@@ -127,6 +127,16 @@ for i in 0 1; do
 done
 "$MV" get --user "$TMP/kim" "${IDS[1]}" -o "$TMP/kim.json" 2>/dev/null && fail "kim read a record outside the policy"
 pass "a recipient outside the policy's department gets 403 from each cloud"
+
+# One record (a kind-2 capsule wrapping its own key R) to bauer, whose department the policy
+# names: he reads that record and no other of the episode.
+"$MV" share grant "${IDS[3]}" --to "$BAUER" --via-clouds --department cardiology --user "$TMP/dana" --json > "$TMP/gb.json"
+[ "$(json_get "$TMP/gb.json" 'd["capsules"]')" -eq 1 ] || fail "a record delegation should hold one capsule"
+"$MV" get --user "$TMP/bauer" "${IDS[3]}" -o "$TMP/bauer4.json" 2> "$TMP/bauer4.err" \
+  || fail "bauer cannot read the record delegated to him: $(cat "$TMP/bauer4.err")"
+cmp -s "$TMP/bauer4.json" "$TMP/dana4.json" || fail "bauer's copy of the delegated record differs"
+"$MV" get --user "$TMP/bauer" "${IDS[2]}" -o "$TMP/bauer3x.json" 2>/dev/null && fail "a record delegation covered another record"
+pass "a delegation of one record opens that record (its R) and no other"
 
 # Dana revokes: both clouds confirm, neither answers afterwards, and sato's read fails. Keys
 # are held only in memory for one run (nothing of a delegation is written to his user
