@@ -82,10 +82,14 @@ for i in 1 2 3 4; do
     || fail "sato cannot read record $i through the clouds: $(cat "$TMP/sato$i.err")"
   cmp -s "$TMP/sato$i.json" "$TMP/dana$i.json" || fail "sato's copy of record $i differs"
 done
+"$MV" ls --user "$TMP/sato" --json > "$TMP/ls.json" 2> "$TMP/ls.err" || fail "sato's ls failed: $(cat "$TMP/ls.err")"
+for id in "${IDS[@]}"; do
+  grep -q "$id" "$TMP/ls.json" || fail "sato's ls (his local index, filled through the clouds) lacks record $id"
+done
 "$MV" share check "$HASH" --user "$TMP/sato" --json > "$TMP/c1.json"
 [ "$(json_get "$TMP/c1.json" 'all(c["ok"] for c in d["clouds"])')" = True ] || fail "a cloud did not re-encrypt: $(cat "$TMP/c1.json")"
 [ "$(json_get "$TMP/c1.json" 'd["keys_open"]')" = True ] || fail "the cfrags of both clouds do not open the keys"
-pass "sato reads all ${#IDS[@]} records (dana offline), each cloud's proofs verified"
+pass "sato reads all ${#IDS[@]} records and lists them (dana offline), each cloud's proofs verified"
 
 # The second cloud down: the read fails and says which cloud is missing.
 P2=""
