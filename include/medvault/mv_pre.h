@@ -120,24 +120,43 @@ MV_API mv_err mv_pre_kfrag_check(const mv_pre_kfrag *k) __attribute__((warn_unus
 
 /* A proxy re-encrypts one capsule: cfrag = E1 | V1 | kfrag id | proof (E2, V2, U2, z3). aux
  * (32 bytes, the delegation's hash) is bound into the proof's challenge. rnd is NULL or 32
- * bytes fixing the proof's nonce (vectors). Checks the capsule (MV_ERR_VERIFY). */
+ * bytes fixing the proof's nonce (vectors). The capsule's elements must decode (MV_ERR_VERIFY);
+ * its full check (mv_pre_capsule_check) is the delegation parser's, not repeated here. */
 MV_API mv_err mv_pre_reencrypt(const mv_pre_kfrag *k, const uint8_t capsule[static MV_PRE_CAPSULE_BYTES],
                                const uint8_t aux[static 32], const uint8_t *rnd, uint8_t cfrag[static MV_PRE_CFRAG_BYTES])
     __attribute__((warn_unused_result));
 /* MV_OK if cfrag is a correct re-encryption of capsule by the kfrag whose id and commitment
- * U1 are given (from the signed delegation), with the same aux. MV_ERR_VERIFY otherwise. */
+ * U1 are given (from the signed delegation), with the same aux. MV_ERR_VERIFY otherwise
+ * (also for a capsule whose elements do not decode; its full check is the parser's). */
 MV_API mv_err mv_pre_cfrag_verify(const uint8_t capsule[static MV_PRE_CAPSULE_BYTES],
                                   const uint8_t cfrag[static MV_PRE_CFRAG_BYTES], const uint8_t kfrag_id[static 32],
                                   const uint8_t U1[static 32], const uint8_t aux[static 32])
     __attribute__((warn_unused_result));
 /* The recipient combines k >= t verified cfrags (k * MV_PRE_CFRAG_BYTES bytes, distinct kfrag
  * ids) and decapsulates with her secret key. The result is checked against the capsule
- * (pk_A^s == (V' + h*E')^d): MV_ERR_VERIFY when the cfrags are too few, from another
- * delegation, or wrong; the key is then zero. */
+ * (s*A == d*(V' + h*E'), which also fails for a malformed capsule): MV_ERR_VERIFY when the
+ * cfrags are too few, from another delegation, or wrong; the key is then zero. MV_ERR_INVAL
+ * for keys that are not valid. */
 MV_API mv_err mv_pre_decapsulate_frags(const uint8_t sk_B[static 32], const uint8_t pk_B[static 32],
                                        const uint8_t pk_A[static 32], const uint8_t X_A[static 32],
                                        const uint8_t capsule[static MV_PRE_CAPSULE_BYTES], const uint8_t *cfrags,
                                        size_t k, uint8_t key[static MV_PRE_KEY_BYTES]) __attribute__((warn_unused_result));
+
+/* The recipient's per-delegation work, done once for all its capsules: D and d (docs/pre.md
+ * section 5 steps 1 and 4: two scalar multiplications). Secret: wipe with mv_pre_opener_wipe. */
+typedef struct mv_pre_opener {
+    uint8_t pk_A[32];
+    uint8_t D[32];
+    uint8_t d[32];
+} mv_pre_opener;
+
+MV_API mv_err mv_pre_opener_init(mv_pre_opener *o, const uint8_t sk_B[static 32], const uint8_t pk_B[static 32],
+                                 const uint8_t pk_A[static 32], const uint8_t X_A[static 32]) __attribute__((warn_unused_result));
+/* mv_pre_decapsulate_frags for one capsule of the opener's delegation. */
+MV_API mv_err mv_pre_opener_open(const mv_pre_opener *o, const uint8_t capsule[static MV_PRE_CAPSULE_BYTES],
+                                 const uint8_t *cfrags, size_t k, uint8_t key[static MV_PRE_KEY_BYTES])
+    __attribute__((warn_unused_result));
+MV_API void mv_pre_opener_wipe(mv_pre_opener *o);
 
 /* ---- the signed delegation "MVPD" and the sealed kfrag "MVKF" (docs/pre.md section 6) ---- */
 

@@ -213,13 +213,27 @@ static void test_every_byte_flip(void **state)
         bad[i] ^= 0x01;
         assert_int_equal(mv_pre_cfrag_verify(s.capsule, bad, s.kf[0].id, s.kf[0].U1, s.aux), MV_ERR_VERIFY);
     }
+    /* A changed capsule: its check fails, a cfrag of the original does not verify for it (E
+     * and V are in the proof), and the genuine cfrags do not decapsulate it (s is in the final
+     * check). */
+    uint8_t cfs[2 * MV_PRE_CFRAG_BYTES], key[32];
+    memcpy(cfs, cf, MV_PRE_CFRAG_BYTES);
+    cfrag_of(&s, 1, cfs + MV_PRE_CFRAG_BYTES);
     for (size_t i = 0; i < MV_PRE_CAPSULE_BYTES; i++) {
         memcpy(cap, s.capsule, sizeof cap);
         cap[i] ^= 0x01;
         assert_int_equal(mv_pre_capsule_check(cap), MV_ERR_VERIFY);
-        assert_int_equal(mv_pre_cfrag_verify(cap, cf, s.kf[0].id, s.kf[0].U1, s.aux), MV_ERR_VERIFY);
-        assert_int_not_equal(mv_pre_reencrypt(&s.kf[0], cap, s.aux, NULL, bad), MV_OK);
+        if (i < 64)
+            assert_int_equal(mv_pre_cfrag_verify(cap, cf, s.kf[0].id, s.kf[0].U1, s.aux), MV_ERR_VERIFY);
+        assert_int_equal(mv_pre_decapsulate_frags(s.bob.sk, s.bob.pk, s.A, s.X_A, cap, cfs, 2, key), MV_ERR_VERIFY);
+        assert_int_not_equal(mv_pre_decapsulate(s.a, cap, key), MV_OK);
     }
+    /* An opener made once serves every capsule of the delegation. */
+    mv_pre_opener o;
+    assert_int_equal(mv_pre_opener_init(&o, s.bob.sk, s.bob.pk, s.A, s.X_A), MV_OK);
+    assert_int_equal(mv_pre_opener_open(&o, s.capsule, cfs, 2, key), MV_OK);
+    assert_memory_equal(key, s.key, 32);
+    mv_pre_opener_wipe(&o);
     uint8_t aux2[32];
     memcpy(aux2, s.aux, 32);
     aux2[31] ^= 0x80;
