@@ -132,11 +132,12 @@ MV_API mv_err mv_pre_cfrag_verify(const uint8_t capsule[static MV_PRE_CAPSULE_BY
                                   const uint8_t cfrag[static MV_PRE_CFRAG_BYTES], const uint8_t kfrag_id[static 32],
                                   const uint8_t U1[static 32], const uint8_t aux[static 32])
     __attribute__((warn_unused_result));
-/* The recipient combines k >= t verified cfrags (k * MV_PRE_CFRAG_BYTES bytes, distinct kfrag
- * ids) and decapsulates with her secret key. The result is checked against the capsule
- * (s*A == d*(V' + h*E'), which also fails for a malformed capsule): MV_ERR_VERIFY when the
- * cfrags are too few, from another delegation, or wrong; the key is then zero. MV_ERR_INVAL
- * for keys that are not valid. */
+/* The recipient combines k >= t cfrags (k * MV_PRE_CFRAG_BYTES bytes, distinct kfrag ids)
+ * and decapsulates with her secret key. Each cfrag MUST have passed mv_pre_cfrag_verify
+ * first: the final check (s*A == d*(V' + h*E')) catches too few cfrags, cfrags of another
+ * delegation or recipient, and a malformed capsule, but not a cfrag crafted to keep that
+ * equation (E1 + D, V1 - h*D): only the proofs catch that one, and name the proxy. Errors:
+ * MV_ERR_VERIFY (the key is then zero), MV_ERR_INVAL for keys that are not valid. */
 MV_API mv_err mv_pre_decapsulate_frags(const uint8_t sk_B[static 32], const uint8_t pk_B[static 32],
                                        const uint8_t pk_A[static 32], const uint8_t X_A[static 32],
                                        const uint8_t capsule[static MV_PRE_CAPSULE_BYTES], const uint8_t *cfrags,
@@ -164,7 +165,7 @@ MV_API void mv_pre_opener_wipe(mv_pre_opener *o);
 #define MV_PRE_MAX_CAPSULES 1024u
 /* A capsule entry: kind (1) | ref (16) | capsule (96) | wrapped secret (48). */
 #define MV_PRE_ENTRY_BYTES 161u
-/* The largest delegation: fixed part, 64-byte department, 16 commitments, 1024 capsules. */
+/* The largest delegation: fixed part, 63-byte department, 16 commitments, 1024 capsules. */
 #define MV_PRE_DELEGATION_MAX_BYTES (4u + 1u + 32u + 1u + 16u + 32u + 32u + 32u + 1u + 1u + MV_PRE_MAX_DEPT + 8u + 8u + \
                                      1u + 1u + 32u + MV_PRE_MAX_FRAGS * 65u + 2u +                                     \
                                      MV_PRE_MAX_CAPSULES * MV_PRE_ENTRY_BYTES + 64u)
@@ -215,8 +216,9 @@ typedef struct mv_pre_delegation {
  * duplicate entry refs, a capsule that fails mv_pre_capsule_check). */
 MV_API mv_err mv_pre_delegation_sign(mv_pre_delegation *d, const uint8_t owner_sk[static 64], mv_buf *out)
     __attribute__((warn_unused_result));
-/* Parses and verifies (the owner's signature, every capsule, the canonical encoding: exactly
- * one byte string per delegation) bytes into out, whose entries are then allocated; free them
+/* Parses and verifies (the owner's signature, every capsule, kfrag ids canonical, non-zero
+ * and distinct, commitments distinct, capsules distinct, the canonical encoding: exactly one
+ * byte string per delegation) bytes into out, whose entries are then allocated; free them
  * with mv_pre_delegation_clear. MV_ERR_PARSE for a malformed encoding, MV_ERR_VERIFY for a bad
  * signature or capsule. out is cleared on failure. */
 MV_API mv_err mv_pre_delegation_parse(const uint8_t *bytes, size_t len, mv_pre_delegation *out)

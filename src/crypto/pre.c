@@ -368,16 +368,15 @@ static mv_err proof_challenge(const uint8_t capsule[MV_PRE_CAPSULE_BYTES], const
 mv_err mv_pre_reencrypt(const mv_pre_kfrag *k, const uint8_t capsule[static MV_PRE_CAPSULE_BYTES],
                         const uint8_t aux[static 32], const uint8_t *rnd, uint8_t cfrag[static MV_PRE_CFRAG_BYTES])
 {
-    uint8_t in[32 + 32 + MV_PRE_CAPSULE_BYTES], tau[32], c[32];
+    uint8_t in[32 + 32 + MV_PRE_CAPSULE_BYTES + 32 + 32 + 32], tau[32], c[32];
     mv_err rc;
     if (!k || !capsule || !aux || !cfrag)
         return MV_ERR_INVAL;
     memset(cfrag, 0, MV_PRE_CFRAG_BYTES);
-    /* Not the capsule's full check (two scalar multiplications, a third of the work): every
-     * capsule a proxy holds came in a delegation that mv_pre_delegation_parse checked, and a
-     * valid capsule constrains nothing a caller could exploit here anyway (anyone can build
-     * one around any E). The elements must decode and not be the identity: the scalar
-     * multiplications below refuse anything else. */
+    /* Not the capsule's full check (two scalar multiplications, a third of the work): a proxy
+     * re-encrypts only the entries of an owner-signed delegation that mv_pre_delegation_parse
+     * accepted, which checked every capsule (docs/pre.md 7.3 makes this a MUST). The elements
+     * must decode and not be the identity: the scalar multiplications below refuse the rest. */
     const uint8_t *U = generator_U();
     if (!U)
         return MV_ERR_CRYPTO;
@@ -387,8 +386,13 @@ mv_err mv_pre_reencrypt(const mv_pre_kfrag *k, const uint8_t capsule[static MV_P
         memcpy(in, rnd, 32);
     else
         randombytes_buf(in, 32);
+    /* The nonce covers everything the challenge does, so that even a repeated rnd never
+     * gives two proofs with one nonce and different challenges (which would reveal rk). */
     memcpy(in + 32, k->rk, 32);
     memcpy(in + 64, capsule, MV_PRE_CAPSULE_BYTES);
+    memcpy(in + 64 + MV_PRE_CAPSULE_BYTES, aux, 32);
+    memcpy(in + 96 + MV_PRE_CAPSULE_BYTES, k->id, 32);
+    memcpy(in + 128 + MV_PRE_CAPSULE_BYTES, k->U1, 32);
     if ((rc = pre_h("proof-nonce", in, sizeof in, tau)) != MV_OK)
         goto out;
     memcpy(cfrag + 64, k->id, 32);
@@ -535,12 +539,19 @@ out:
         mv_wipe(key, MV_PRE_KEY_BYTES);
         rc = rc == MV_ERR_NOMEM ? rc : MV_ERR_VERIFY;
     }
+    /* Every temporary: term (h*dE), lhs and rhs with the public capsule would give the key. */
     mv_wipe(xs, sizeof xs);
     mv_wipe(P, sizeof P);
     mv_wipe(dE, sizeof dE);
     mv_wipe(dV, sizeof dV);
     mv_wipe(lam, sizeof lam);
     mv_wipe(num, sizeof num);
+    mv_wipe(den, sizeof den);
+    mv_wipe(diff, sizeof diff);
+    mv_wipe(h, sizeof h);
+    mv_wipe(term, sizeof term);
+    mv_wipe(lhs, sizeof lhs);
+    mv_wipe(rhs, sizeof rhs);
     return rc;
 }
 
