@@ -4,7 +4,7 @@
 # the same run (the raw scalar-multiplication cost is measured beside the server's rate).
 # It ends with the decoy guard's false-positive measurement (bench/guard_fp.sh) and FHIR-native
 # import, versions and the local index (bench/fhir_import.sh), and the accountable ring signature
-# of group sharing (bench/ringsig.sh).
+# of group sharing (bench/ringsig.sh), and proxy re-encryption through two clouds (bench/pre.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=${1:-build}
@@ -78,3 +78,4 @@ echo "wrote $out"
 bash bench/guard_fp.sh "$B" --write "$out"
 bash bench/fhir_import.sh "$B" --write "$out"
 bash bench/ringsig.sh "$B" --write "$out"
+bash bench/pre.sh "$B" --write "$out"

@@ -120,24 +120,44 @@ MV_API mv_err mv_pre_kfrag_check(const mv_pre_kfrag *k) __attribute__((warn_unus
 
 /* A proxy re-encrypts one capsule: cfrag = E1 | V1 | kfrag id | proof (E2, V2, U2, z3). aux
  * (32 bytes, the delegation's hash) is bound into the proof's challenge. rnd is NULL or 32
- * bytes fixing the proof's nonce (vectors). Checks the capsule (MV_ERR_VERIFY). */
+ * bytes fixing the proof's nonce (vectors). The capsule's elements must decode (MV_ERR_VERIFY);
+ * its full check (mv_pre_capsule_check) is the delegation parser's, not repeated here. */
 MV_API mv_err mv_pre_reencrypt(const mv_pre_kfrag *k, const uint8_t capsule[static MV_PRE_CAPSULE_BYTES],
                                const uint8_t aux[static 32], const uint8_t *rnd, uint8_t cfrag[static MV_PRE_CFRAG_BYTES])
     __attribute__((warn_unused_result));
 /* MV_OK if cfrag is a correct re-encryption of capsule by the kfrag whose id and commitment
- * U1 are given (from the signed delegation), with the same aux. MV_ERR_VERIFY otherwise. */
+ * U1 are given (from the signed delegation), with the same aux. MV_ERR_VERIFY otherwise
+ * (also for a capsule whose elements do not decode; its full check is the parser's). */
 MV_API mv_err mv_pre_cfrag_verify(const uint8_t capsule[static MV_PRE_CAPSULE_BYTES],
                                   const uint8_t cfrag[static MV_PRE_CFRAG_BYTES], const uint8_t kfrag_id[static 32],
                                   const uint8_t U1[static 32], const uint8_t aux[static 32])
     __attribute__((warn_unused_result));
-/* The recipient combines k >= t verified cfrags (k * MV_PRE_CFRAG_BYTES bytes, distinct kfrag
- * ids) and decapsulates with her secret key. The result is checked against the capsule
- * (pk_A^s == (V' + h*E')^d): MV_ERR_VERIFY when the cfrags are too few, from another
- * delegation, or wrong; the key is then zero. */
+/* The recipient combines k >= t cfrags (k * MV_PRE_CFRAG_BYTES bytes, distinct kfrag ids)
+ * and decapsulates with her secret key. Each cfrag MUST have passed mv_pre_cfrag_verify
+ * first: the final check (s*A == d*(V' + h*E')) catches too few cfrags, cfrags of another
+ * delegation or recipient, and a malformed capsule, but not a cfrag crafted to keep that
+ * equation (E1 + D, V1 - h*D): only the proofs catch that one, and name the proxy. Errors:
+ * MV_ERR_VERIFY (the key is then zero), MV_ERR_INVAL for keys that are not valid. */
 MV_API mv_err mv_pre_decapsulate_frags(const uint8_t sk_B[static 32], const uint8_t pk_B[static 32],
                                        const uint8_t pk_A[static 32], const uint8_t X_A[static 32],
                                        const uint8_t capsule[static MV_PRE_CAPSULE_BYTES], const uint8_t *cfrags,
                                        size_t k, uint8_t key[static MV_PRE_KEY_BYTES]) __attribute__((warn_unused_result));
+
+/* The recipient's per-delegation work, done once for all its capsules: D and d (docs/pre.md
+ * section 5 steps 1 and 4: two scalar multiplications). Secret: wipe with mv_pre_opener_wipe. */
+typedef struct mv_pre_opener {
+    uint8_t pk_A[32];
+    uint8_t D[32];
+    uint8_t d[32];
+} mv_pre_opener;
+
+MV_API mv_err mv_pre_opener_init(mv_pre_opener *o, const uint8_t sk_B[static 32], const uint8_t pk_B[static 32],
+                                 const uint8_t pk_A[static 32], const uint8_t X_A[static 32]) __attribute__((warn_unused_result));
+/* mv_pre_decapsulate_frags for one capsule of the opener's delegation. */
+MV_API mv_err mv_pre_opener_open(const mv_pre_opener *o, const uint8_t capsule[static MV_PRE_CAPSULE_BYTES],
+                                 const uint8_t *cfrags, size_t k, uint8_t key[static MV_PRE_KEY_BYTES])
+    __attribute__((warn_unused_result));
+MV_API void mv_pre_opener_wipe(mv_pre_opener *o);
 
 /* ---- the signed delegation "MVPD" and the sealed kfrag "MVKF" (docs/pre.md section 6) ---- */
 
@@ -145,7 +165,7 @@ MV_API mv_err mv_pre_decapsulate_frags(const uint8_t sk_B[static 32], const uint
 #define MV_PRE_MAX_CAPSULES 1024u
 /* A capsule entry: kind (1) | ref (16) | capsule (96) | wrapped secret (48). */
 #define MV_PRE_ENTRY_BYTES 161u
-/* The largest delegation: fixed part, 64-byte department, 16 commitments, 1024 capsules. */
+/* The largest delegation: fixed part, 63-byte department, 16 commitments, 1024 capsules. */
 #define MV_PRE_DELEGATION_MAX_BYTES (4u + 1u + 32u + 1u + 16u + 32u + 32u + 32u + 1u + 1u + MV_PRE_MAX_DEPT + 8u + 8u + \
                                      1u + 1u + 32u + MV_PRE_MAX_FRAGS * 65u + 2u +                                     \
                                      MV_PRE_MAX_CAPSULES * MV_PRE_ENTRY_BYTES + 64u)
@@ -196,8 +216,9 @@ typedef struct mv_pre_delegation {
  * duplicate entry refs, a capsule that fails mv_pre_capsule_check). */
 MV_API mv_err mv_pre_delegation_sign(mv_pre_delegation *d, const uint8_t owner_sk[static 64], mv_buf *out)
     __attribute__((warn_unused_result));
-/* Parses and verifies (the owner's signature, every capsule, the canonical encoding: exactly
- * one byte string per delegation) bytes into out, whose entries are then allocated; free them
+/* Parses and verifies (the owner's signature, every capsule, kfrag ids canonical, non-zero
+ * and distinct, commitments distinct, capsules distinct, the canonical encoding: exactly one
+ * byte string per delegation) bytes into out, whose entries are then allocated; free them
  * with mv_pre_delegation_clear. MV_ERR_PARSE for a malformed encoding, MV_ERR_VERIFY for a bad
  * signature or capsule. out is cleared on failure. */
 MV_API mv_err mv_pre_delegation_parse(const uint8_t *bytes, size_t len, mv_pre_delegation *out)

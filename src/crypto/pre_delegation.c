@@ -55,6 +55,29 @@ static int one_role_bit(uint8_t r)
     return r == MV_ROLE_ADMIN || r == MV_ROLE_DOCTOR || r == MV_ROLE_PATIENT;
 }
 
+static int cmp_e(const void *a, const void *b)
+{
+    return memcmp(a, b, 32);
+}
+
+/* Each capsule's key wraps one value under a zero nonce: two entries sharing a capsule (the
+ * same E) would reuse a ChaCha20-Poly1305 key and nonce. Sorted copy of the E values: n log n
+ * for the 1,024 entries a delegation may hold. */
+static int capsules_distinct(const mv_pre_delegation *d)
+{
+    uint8_t(*es)[32] = malloc(d->n_entries * 32);
+    int ok = 1;
+    if (!es)
+        return 0;
+    for (size_t i = 0; i < d->n_entries; i++)
+        memcpy(es[i], d->entries[i].capsule, 32);
+    qsort(es, d->n_entries, 32, cmp_e);
+    for (size_t i = 1; i < d->n_entries && ok; i++)
+        ok = memcmp(es[i - 1], es[i], 32) != 0;
+    free(es);
+    return ok;
+}
+
 /* Everything but the encoding: counts, kinds, keys, window, policy, entries. */
 static int fields_ok(const mv_pre_delegation *d)
 {
@@ -66,9 +89,14 @@ static int fields_ok(const mv_pre_delegation *d)
         mv_r255_elem_check(d->pk_A) != MV_OK || mv_r255_elem_check(d->pk_B) != MV_OK ||
         mv_r255_elem_check(d->X_A) != MV_OK)
         return 0;
-    for (unsigned i = 0; i < d->n; i++)
-        if (d->commit[i].proxy != i + 1 || mv_r255_elem_check(d->commit[i].U1) != MV_OK)
+    for (unsigned i = 0; i < d->n; i++) {
+        const mv_pre_commitment *c = &d->commit[i];
+        if (c->proxy != i + 1 || mv_r255_elem_check(c->U1) != MV_OK || mv_r255_scalar_check(c->kfrag_id) != MV_OK)
             return 0;
+        for (unsigned j = 0; j < i; j++)
+            if (!memcmp(d->commit[j].kfrag_id, c->kfrag_id, 32) || !memcmp(d->commit[j].U1, c->U1, 32))
+                return 0; /* such a delegation could never be opened */
+    }
     if (d->label_kind == MV_PRE_LABEL_RECORD &&
         (d->n_entries != 1 || d->entries[0].kind != MV_PRE_ENTRY_RECORD || memcmp(d->entries[0].ref, d->label, 16)))
         return 0;
@@ -78,7 +106,7 @@ static int fields_ok(const mv_pre_delegation *d)
             (i > 0 && memcmp(d->entries[i - 1].ref, e->ref, 16) >= 0))
             return 0;
     }
-    return 1;
+    return capsules_distinct(d);
 }
 
 /* The bytes before the signature; returns their length (the caller sized out). */

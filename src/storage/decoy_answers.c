@@ -490,9 +490,7 @@ void decoy_answer(decoy_srv *d, const mv_decoy_forward *f, mv_http_response *res
         mv_http_respond_json_error(resp, 404, "no such endpoint");
     }
     if (allowed) {
-        mv_http_respond_json_error(resp, 405, "method not allowed");
-        if (mv_http_response_header(resp, "Allow", allowed) != MV_OK)
-            mv_http_respond_json_error(resp, 500, "internal error");
+        storage_respond_405(resp, allowed);
     }
     char labels[96];
     snprintf(labels, sizeof labels, "endpoint=\"%s\",reason=\"%u\"", label, (unsigned)f->reason);

@@ -19,6 +19,7 @@
 #include "medvault/mv_json.h"
 #include "medvault/mv_log.h"
 #include "medvault/mv_mem.h"
+#include "storage_internal.h"
 
 #define PRE_DIR "pre"
 #define PRE_VERSION "1\n"
@@ -787,8 +788,6 @@ void pre_proxy_handle(pre_proxy *p, const mv_credential *cred, const mv_http_req
         mv_http_respond_json_error(resp, 404, "no such endpoint");
     }
     if (allowed) {
-        mv_http_respond_json_error(resp, 405, "method not allowed");
-        if (mv_http_response_header(resp, "Allow", allowed) != MV_OK)
-            mv_http_respond_json_error(resp, 500, "internal error");
+        storage_respond_405(resp, allowed);
     }
 }

@@ -163,6 +163,13 @@ void storage_respond_store_error(mv_http_response *resp, mv_err rc, const char *
         mv_http_respond_json_error(resp, 500, "storage error");
 }
 
+void storage_respond_405(mv_http_response *resp, const char *allowed)
+{
+    mv_http_respond_json_error(resp, 405, "method not allowed");
+    if (mv_http_response_header(resp, "Allow", allowed) != MV_OK)
+        mv_http_respond_json_error(resp, 500, "internal error");
+}
+
 void storage_set_type(mv_http_response *resp, int status, const char *content_type)
 {
     resp->status = status;

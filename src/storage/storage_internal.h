@@ -98,6 +98,9 @@ mv_err storage_secret_load(const char *dir, const char *name, size_t n, const ch
  * memory, else 500. Logs the error code, nothing else. */
 void storage_respond_store_error(mv_http_response *resp, mv_err rc, const char *what);
 
+/* Answers 405 with the Allow header naming the methods the path takes. */
+void storage_respond_405(mv_http_response *resp, const char *allowed);
+
 /* Sets an octet-stream or JSON answer whose body the handler built directly in resp->body. */
 void storage_set_type(mv_http_response *resp, int status, const char *content_type);
 /* Finishes a binary answer built in resp->body: 200 application/octet-stream if rc is MV_OK;

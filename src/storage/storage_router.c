@@ -146,9 +146,7 @@ void storage_handle_request(void *ctx, const mv_http_request *req, mv_http_respo
     storage_count(s, "medvault_storage_requests_total", "Requests by endpoint", labels, 1);
     if (r == R_NONE) {
         if (allowed) {
-            mv_http_respond_json_error(resp, 405, "method not allowed");
-            if (mv_http_response_header(resp, "Allow", allowed) != MV_OK)
-                mv_http_respond_json_error(resp, 500, "internal error");
+            storage_respond_405(resp, allowed);
         } else {
             mv_http_respond_json_error(resp, 404, "no such endpoint");
         }

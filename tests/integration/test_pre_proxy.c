@@ -659,6 +659,23 @@ static void test_delegated_read(void **state)
     assert_int_equal(get_record(r1, g_rcpt.id, g_rcpt.cred), 200);
     assert_true(lists_record(r1, &g_rcpt));
     assert_false(lists_record(r2, &g_rcpt));
+    /* The batched read: r1 served, r2 forbidden. */
+    {
+        mv_buf q;
+        mv_buf_init(&q, 1024);
+        assert_int_equal(mv_buf_append(&q, "MVQ1", 4), MV_OK);
+        put_u32le(&q, 2);
+        assert_int_equal(mv_buf_append(&q, r1, 16), MV_OK);
+        assert_int_equal(mv_buf_append(&q, r2, 16), MV_OK);
+        assert_int_equal(call(0, "POST", "/v1/records/get", q.ptr, q.len, g_rcpt.id, g_rcpt.cred, &b), 200);
+        assert_true(b.len >= 8 + 5 + 200 + 5);
+        assert_int_equal(b.ptr[8], 0);                /* ok */
+        assert_int_equal(b.ptr[8 + 5 + 200], 2);      /* forbidden */
+        mv_buf_clear(&q);
+    }
+    assert_int_equal(get_record(r2, g_rcpt.id, g_rcpt.cred), 403);
+    before = acl_denials(); /* the two refusals of r2 counted */
+    assert_int_equal(get_record(r1, g_rcpt.id, g_rcpt.cred), 200);
     assert_true(acl_denials() == before);
     /* Not covered, not the recipient, not the policy: refused. */
     assert_int_equal(get_record(r2, g_rcpt.id, g_rcpt.cred), 403);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `medvault up` supervises its services (issue 11, finding 15): a key server killed with
 # SIGKILL leaves the deployment answering (a client run succeeds with two of three), comes
-# back on the same port within a few seconds, and so does the storage server; a frozen key
+# back on the same port within a few seconds, and so do the storage server and the second
+# cloud's re-encryption proxy; a frozen key
 # server costs a put at most about a second; a crash loop
 # is given up after --restart-limit crashes while the rest keeps serving; SIGTERM still stops
 # everything cleanly; and a second `up` on the same directory keeps the ports.
@@ -91,6 +92,18 @@ wait_http "$ST_URL/healthz" 100 || fail "the restarted storage server does not a
 grep -q cardiology "$TMP/ls.out" || fail "the record is gone after the storage restart"
 pass "the storage server came back on the same port with its records"
 
+# 2b. The second cloud's re-encryption proxy: named in deployment.json as proxy 2 (proxy 1 is the
+# storage server), 2 of 2; SIGKILLed, it comes back on its port.
+[ "$(json_get "$D" '[(p["index"], p["url"]) for p in d["proxies"]][0][1]')" = "$ST_URL" ] || fail "proxy 1 is not the storage server"
+[ "$(json_get "$D" 'd["proxy_threshold"]')" = 2 ] || fail "proxy_threshold is not 2"
+PX_URL=$(json_get "$D" 'd["proxies"][1]["url"]')
+PX=$(pid_of proxy)
+[ "$(ppid_of "$PX")" = "$UP" ] || fail "run/proxy.pid ($PX) is not a child of up ($UP)"
+kill -KILL "$PX"
+wait_new_pid proxy "$PX" 8 > /dev/null || fail "the proxy was not restarted: $(cat "$TMP/up1.err")"
+wait_http "$PX_URL/healthz" 100 || fail "the restarted proxy does not answer on $PX_URL"
+pass "the re-encryption proxy is proxy 2 of deployment.json and came back on the same port"
+
 # 3. A crash loop: key server 3 dies three times in a row within seconds of each start; up
 # gives up on it (--restart-limit 3), says so, and the deployment keeps serving with 1 and 2.
 KS3=$(pid_of keyserver3)
@@ -117,6 +130,8 @@ pass "SIGTERM stopped up and every child, and removed ready and the pid files"
 
 # 5. A second up on the same directory keeps the ports: copies of deployment.json stay valid.
 start_up up2
+[ "$(json_get "$D" '[p["url"] for p in d["proxies"]]')" = "$(json_get "$TMP/deployment.first.json" '[p["url"] for p in d["proxies"]]')" ] \
+  || fail "the proxies' URLs changed across runs of up"
 for k in hospital_url storage_url; do
   [ "$(json_get "$D" "d['$k']")" = "$(json_get "$TMP/deployment.first.json" "d['$k']")" ] || fail "$k changed across runs of up"
 done

@@ -213,19 +213,50 @@ static void test_every_byte_flip(void **state)
         bad[i] ^= 0x01;
         assert_int_equal(mv_pre_cfrag_verify(s.capsule, bad, s.kf[0].id, s.kf[0].U1, s.aux), MV_ERR_VERIFY);
     }
+    /* A changed capsule: its check fails, a cfrag of the original does not verify for it (E
+     * and V are in the proof), and the genuine cfrags do not decapsulate it (s is in the final
+     * check). */
+    uint8_t cfs[2 * MV_PRE_CFRAG_BYTES], key[32];
+    memcpy(cfs, cf, MV_PRE_CFRAG_BYTES);
+    cfrag_of(&s, 1, cfs + MV_PRE_CFRAG_BYTES);
     for (size_t i = 0; i < MV_PRE_CAPSULE_BYTES; i++) {
         memcpy(cap, s.capsule, sizeof cap);
         cap[i] ^= 0x01;
         assert_int_equal(mv_pre_capsule_check(cap), MV_ERR_VERIFY);
-        assert_int_equal(mv_pre_cfrag_verify(cap, cf, s.kf[0].id, s.kf[0].U1, s.aux), MV_ERR_VERIFY);
-        assert_int_not_equal(mv_pre_reencrypt(&s.kf[0], cap, s.aux, NULL, bad), MV_OK);
+        if (i < 64)
+            assert_int_equal(mv_pre_cfrag_verify(cap, cf, s.kf[0].id, s.kf[0].U1, s.aux), MV_ERR_VERIFY);
+        assert_int_equal(mv_pre_decapsulate_frags(s.bob.sk, s.bob.pk, s.A, s.X_A, cap, cfs, 2, key), MV_ERR_VERIFY);
+        assert_int_not_equal(mv_pre_decapsulate(s.a, cap, key), MV_OK);
     }
+    /* An opener made once serves every capsule of the delegation. */
+    mv_pre_opener o;
+    assert_int_equal(mv_pre_opener_init(&o, s.bob.sk, s.bob.pk, s.A, s.X_A), MV_OK);
+    assert_int_equal(mv_pre_opener_open(&o, s.capsule, cfs, 2, key), MV_OK);
+    assert_memory_equal(key, s.key, 32);
+    mv_pre_opener_wipe(&o);
     uint8_t aux2[32];
     memcpy(aux2, s.aux, 32);
     aux2[31] ^= 0x80;
     assert_int_equal(mv_pre_cfrag_verify(s.capsule, cf, s.kf[0].id, s.kf[0].U1, aux2), MV_ERR_VERIFY);
     assert_int_equal(mv_pre_cfrag_verify(s.capsule, cf, s.kf[1].id, s.kf[1].U1, s.aux), MV_ERR_VERIFY);
     assert_int_equal(mv_pre_cfrag_verify(s.capsule, cf, s.kf[0].id, s.kf[1].U1, s.aux), MV_ERR_VERIFY);
+    /* A proxy that shifts E1 by D and V1 by -h*D keeps the final decapsulation equation true
+     * and changes the key: its proof fails, which is why every cfrag must be verified. */
+    {
+        uint8_t D[32], dsc[32], hsc[32], hD[32], shifted[2 * MV_PRE_CFRAG_BYTES], k1[32], k2[32];
+        mv_r255_scalar_random(dsc);
+        assert_int_equal(mv_r255_smul_base(D, dsc), MV_OK);
+        assert_int_equal(mv_r255_hash_to_scalar(hsc, s.capsule, 64, (const uint8_t *)"medvault-pre-v1-capsule", 23), MV_OK);
+        assert_int_equal(mv_r255_smul(hD, hsc, D), MV_OK);
+        memcpy(shifted, cfs, sizeof shifted);
+        uint8_t *c2 = shifted + MV_PRE_CFRAG_BYTES;
+        assert_int_equal(mv_r255_add(c2, c2, D), MV_OK);
+        assert_int_equal(mv_r255_sub(c2 + 32, c2 + 32, hD), MV_OK);
+        assert_int_equal(mv_pre_cfrag_verify(s.capsule, c2, s.kf[1].id, s.kf[1].U1, s.aux), MV_ERR_VERIFY);
+        assert_int_equal(mv_pre_decapsulate_frags(s.bob.sk, s.bob.pk, s.A, s.X_A, s.capsule, cfs, 2, k1), MV_OK);
+        if (mv_pre_decapsulate_frags(s.bob.sk, s.bob.pk, s.A, s.X_A, s.capsule, shifted, 2, k2) == MV_OK)
+            assert_memory_not_equal(k1, k2, 32);
+    }
     /* A proxy that used another scalar than its committed rk is caught. */
     mv_pre_kfrag liar = s.kf[0];
     mv_r255_scalar_add(liar.rk, liar.rk, liar.rk);
@@ -364,6 +395,25 @@ static void test_delegation_codec(void **state)
     e[0] = e[1];
     e[1] = tmp;
     assert_int_equal(mv_pre_delegation_sign(&d, s.owner_sign_sk, &b), MV_ERR_INVAL);
+    e[1] = e[0];
+    e[0] = tmp;
+    /* Two entries sharing one capsule (a key and nonce used twice), duplicate kfrag ids or
+     * commitments, an id that is not a canonical scalar: refused (review findings). */
+    mv_pre_entry keep = e[1];
+    memcpy(e[1].capsule, e[0].capsule, MV_PRE_CAPSULE_BYTES);
+    assert_int_equal(mv_pre_delegation_sign(&d, s.owner_sign_sk, &b), MV_ERR_INVAL);
+    e[1] = keep;
+    assert_int_equal(mv_pre_delegation_sign(&d, s.owner_sign_sk, &b), MV_OK);
+    mv_pre_commitment c1 = d.commit[1];
+    memcpy(d.commit[1].kfrag_id, d.commit[0].kfrag_id, 32);
+    assert_int_equal(mv_pre_delegation_sign(&d, s.owner_sign_sk, &b), MV_ERR_INVAL);
+    d.commit[1] = c1;
+    memcpy(d.commit[1].U1, d.commit[0].U1, 32);
+    assert_int_equal(mv_pre_delegation_sign(&d, s.owner_sign_sk, &b), MV_ERR_INVAL);
+    d.commit[1] = c1;
+    memset(d.commit[1].kfrag_id, 0xff, 32);
+    assert_int_equal(mv_pre_delegation_sign(&d, s.owner_sign_sk, &b), MV_ERR_INVAL);
+    d.commit[1] = c1;
     memcpy(d.recipient, d.owner, 32);
     assert_int_equal(mv_pre_delegation_sign(&d, s.owner_sign_sk, &b), MV_ERR_INVAL);
     mv_free(copy);
