@@ -17,7 +17,7 @@ python3 - "$TMP/up.json" <<'EOF' || fail "up --json: the bytes differ from the p
 import json, sys
 raw = open(sys.argv[1], encoding="utf-8").read()
 d = json.loads(raw)
-keys = ["deployment", "admin", "hospital_url", "storage_url", "decoy_url", "keyservers", "threshold"]
+keys = ["deployment", "admin", "hospital_url", "storage_url", "decoy_url", "proxy_url", "keyservers", "threshold"]
 want = "{" + ",".join('"%s":%s' % (k, json.dumps(d[k], ensure_ascii=False, separators=(",", ":"))) for k in keys) + "}\n"
 assert len(d["keyservers"]) == 3 and d["threshold"] == 2, d
 assert raw == want, (raw, want)
