@@ -561,6 +561,14 @@ mv_err mv_client_user_add_msg(const char *deployment_path, const char *admin_dir
         rc = mv_identity_pin_hospital(new_dir, c->dep.hospital_pk); /* the admin's deployment passed its pin */
     if (rc != MV_OK)
         SAY("registered, but cannot save the credential and hospital pin in %s (%s)", new_dir, mv_strerror(rc));
+    if (rc == MV_OK) {
+        /* The new directory's first client publishes its recipient key for sharing through
+         * the clouds (docs/pre.md 7.1), so that an owner can delegate to this user before she
+         * ever runs a command. Best effort: a failure here is retried by her first command. */
+        mv_client *nc = NULL;
+        if (mv_client_open(deployment_path, new_dir, NULL, &nc) == MV_OK)
+            mv_client_close(nc);
+    }
 out:
     /* Refused before the hospital took the key: nothing of this attempt stays. Once it took
      * the key, the directory is the user's and stays whatever happened after. */

@@ -32,14 +32,17 @@ SATO=$(key_of "$TMP/sato"); KIM=$(key_of "$TMP/kim"); BAUER=$(key_of "$TMP/bauer
 "$MV" directory --user "$ADMIN" --role patient --name dana --json > "$TMP/dir.json"
 MRN=$(json_get "$TMP/dir.json" 'd["users"][0]["mrn"]')
 
-# Every user's first command publishes her recipient key (once: the marker file).
+# `user add` publishes the new user's recipient key (she may be delegated to before her first
+# command); a directory without the marker publishes on its first command (once: the marker file).
 for u in sato kim bauer dana; do
-  "$MV" appointment list --user "$TMP/$u" > /dev/null
-  [ -f "$TMP/$u/pre.published" ] || fail "$u's first command did not publish her recipient key"
+  [ -f "$TMP/$u/pre.published" ] || fail "user add did not publish $u's recipient key"
 done
+rm "$TMP/kim/pre.published"
+"$MV" appointment list --user "$TMP/kim" > /dev/null
+[ -f "$TMP/kim/pre.published" ] || fail "kim's first command did not publish her recipient key again"
 "$MV" directory --user "$ADMIN" --name sato --json > "$TMP/sato.json"
 [ "$(json_get "$TMP/sato.json" 'len(d["users"][0]["pre_public_key"])')" -eq 64 ] || fail "the directory shows no key for sato"
-pass "the first command of each user published her recipient key in the hospital directory"
+pass "user add (or else the first command) published each user's recipient key in the hospital directory"
 
 # An episode of several records, written by alvarez for dana.
 "$MV" appointment request --user "$TMP/dana" --department cardiology --reason "chest pain" --json > "$TMP/a1.json"
