@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make run: the main job on the embedded default.
 # `medvault up` starts the hospital, three key servers (threshold 2, key from their DKG), the
-# storage server and its decoy cloud on loopback. Two cardiology doctors and one neurology doctor are registered,
+# storage server (re-encryption proxy 1), its decoy cloud and the second cloud (proxy 2) on loopback. Two cardiology doctors and one neurology doctor are registered,
 # 2,000 synthetic FHIR prescriptions are encrypted on the "doctors' machines" and
 # uploaded, and the run prints the storage savings and throughput, reads a record back and
 # checks it, and shows that the storage directory holds no plaintext. Then the hospital's
@@ -34,7 +34,7 @@ trap cleanup EXIT
 say() { printf '\n== %s\n' "$*"; }
 N=${MV_RUN_PRESCRIPTIONS:-2000}
 
-say "medvault up: hospital, 3 key servers (t=2, DKG), storage server and decoy cloud on loopback"
+say "medvault up: hospital, 3 key servers (t=2, DKG), storage server, decoy cloud and the second cloud (re-encryption proxy 2) on loopback"
 "$MV" up --dir "$TMP/mv" --revocation-poll 2 > "$TMP/up.out" 2> "$TMP/up.err" &
 UP_PID=$!
 for _ in $(seq 600); do
