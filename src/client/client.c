@@ -326,8 +326,11 @@ mv_err mv_client_open_msg(const char *deployment_path, const char *user_dir, con
     }
     if ((rc = renew_if_due(c, user_dir, &cred, (uint64_t)time(NULL))) != MV_OK)
         goto fail;
-    if (mv_identity_credential(c->id))
-        mvc_pre_publish(c); /* once per user directory: the first command that reaches the hospital */
+    /* Once per user directory: the first command that reaches the hospital. Only with a
+     * credential this deployment's hospital signed and that is current: another would be
+     * refused anyway, and each refusal is an alert at the hospital (a second one per command). */
+    if (mv_identity_credential(c->id) && mv_credential_verify(&cred, c->dep.hospital_pk, (uint64_t)time(NULL)) == MV_OK)
+        mvc_pre_publish(c);
     if (c->opt.department) {
         if (!mv_credential_has_department(&cred, c->opt.department)) {
             rc = MV_ERR_FORBIDDEN;

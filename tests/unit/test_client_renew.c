@@ -39,11 +39,14 @@ static void handler(void *ctx, const mv_http_request *req, mv_http_response *res
     fake *f = ctx;
     uint8_t key[32];
     pthread_mutex_lock(&f->lock);
-    f->hits++;
+    /* Only renewals count: a client also publishes its recipient key once (PUT
+     * /v1/users/me/pre-key, docs/pre.md 7.1), which this fake answers 404 and the client
+     * retries on its next run. */
     if (strcmp(req->method, "POST") != 0 || strcmp(req->path, "/v1/credentials") != 0) {
         mv_http_respond_json_error(resp, 404, "no such endpoint");
         goto out;
     }
+    f->hits++;
     if (mv_http_verify_key(f->v, req, (uint64_t)time(NULL), key) != MV_OK) {
         mv_http_respond_json_error(resp, 401, "bad signature");
         goto out;
