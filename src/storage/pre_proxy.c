@@ -25,6 +25,7 @@
 #define PRE_VERSION "1\n"
 #define PRE_EXT ".mvpu"
 #define MVPU_HEAD 9u /* "MVPU" | version | u32be len */
+#define MVPD_OWNER_AT 5u /* "MVPD" | version | owner (docs/pre.md 6.1) */
 
 /* What the index keeps of one delegation: everything the policy and the listing need. */
 typedef struct pre_entry {
@@ -51,7 +52,8 @@ struct pre_proxy {
     pre_entry *v;           /* sorted by (recipient, hash) */
     size_t n, cap;
     pthread_mutex_t rlock; /* running re-encryptions */
-    unsigned running;
+    unsigned running, max_running;
+    uint8_t (*busy)[32]; /* the recipients of the running ones (max_running slots, rlock) */
 };
 
 static void count(pre_proxy *p, const char *name, const char *help, const char *labels)
@@ -254,15 +256,15 @@ static mv_err index_load(pre_proxy *p)
     return rc;
 }
 
-mv_err pre_proxy_open(const char *dir, unsigned index, const char *identity_dir, mv_metrics *metrics,
-                      pre_proxy **out)
+mv_err pre_proxy_open(const char *dir, unsigned index, const char *identity_dir, unsigned threads,
+                      mv_metrics *metrics, pre_proxy **out)
 {
     pre_proxy *p = NULL;
     mv_identity *id = NULL;
     char vpath[4096];
     mv_buf vb;
     mv_err rc;
-    if (!dir || !identity_dir || !out || index == 0 || index > MV_PRE_MAX_FRAGS)
+    if (!dir || !identity_dir || !out || index == 0 || index > MV_PRE_MAX_FRAGS || threads == 0)
         return MV_ERR_INVAL;
     *out = NULL;
     mv_buf_init(&vb, 64);
@@ -273,6 +275,13 @@ mv_err pre_proxy_open(const char *dir, unsigned index, const char *identity_dir,
     pthread_rwlock_init(&p->ilock, NULL);
     p->index = index;
     p->metrics = metrics;
+    /* Half the threads at most: the other routes of the server (proxy 1 is the storage server)
+     * keep answering while re-encryptions run. */
+    p->max_running = threads / 2 ? threads / 2 : 1;
+    if (!(p->busy = mv_calloc(p->max_running, sizeof *p->busy))) {
+        rc = MV_ERR_NOMEM;
+        goto out;
+    }
     if ((rc = mv_path_join(p->dir, sizeof p->dir, dir, PRE_DIR)) != MV_OK || (rc = mv_file_mkdir(p->dir, 0700)) != MV_OK) {
         mv_log(MV_LOG_ERROR, PRE_PROXY_COMPONENT, "cannot create the delegation directory under %s", dir);
         goto out;
@@ -321,6 +330,7 @@ void pre_proxy_close(pre_proxy *p)
     if (p->box_sk)
         mv_secure_free(p->box_sk);
     mv_free(p->v);
+    mv_free(p->busy);
     pthread_mutex_destroy(&p->wlock);
     pthread_mutex_destroy(&p->rlock);
     pthread_rwlock_destroy(&p->ilock);
@@ -457,6 +467,16 @@ static void handle_upload(pre_proxy *p, const mv_credential *cred, const mv_http
         mv_http_respond_json_error(resp, 400, "the body is not an MVPU upload (docs/pre.md 6.3)");
         return;
     }
+    /* The owner field (docs/pre.md 6.1, offset 5) before the parse, which verifies up to 1024
+     * capsules: a non-owner re-posting an owner's signed body costs the proxy nothing. */
+    if (dl < MVPD_OWNER_AT + 32 || memcmp(dp, "MVPD", 4) != 0 || dp[4] != 1) {
+        mv_http_respond_json_error(resp, 400, "the delegation does not parse (docs/pre.md 6.1)");
+        return;
+    }
+    if (memcmp(dp + MVPD_OWNER_AT, cred->subject, 32) != 0) {
+        mv_http_respond_json_error(resp, 403, "only the delegation's owner may upload it");
+        return;
+    }
     mv_err rc = mv_pre_delegation_parse(dp, dl, &d);
     if (rc != MV_OK) {
         mv_http_respond_json_error(resp, rc == MV_ERR_NOMEM ? 503 : 400,
@@ -465,12 +485,12 @@ static void handle_upload(pre_proxy *p, const mv_credential *cred, const mv_http
                                                         "does not verify");
         return;
     }
-    if (memcmp(d.owner, cred->subject, 32) != 0) {
-        mv_http_respond_json_error(resp, 403, "only the delegation's owner may upload it");
-        goto out;
-    }
     if (now >= d.expires_at) {
         mv_http_respond_json_error(resp, 400, "the delegation has already expired");
+        goto out;
+    }
+    if (d.expires_at - d.issued_at > PRE_PROXY_MAX_LIFETIME) {
+        mv_http_respond_json_error(resp, 400, "the delegation's window is longer than 366 days");
         goto out;
     }
     if (p->index > d.n || mv_pre_kfrag_open(sp, p->box_pk, p->box_sk, &d, (uint8_t)p->index, &k) != MV_OK) {
@@ -483,6 +503,9 @@ static void handle_upload(pre_proxy *p, const mv_credential *cred, const mv_http
     pthread_mutex_lock(&p->wlock);
     pthread_rwlock_rdlock(&p->ilock);
     int same = find_hash(p, hash) != NULL, full = p->n >= PRE_PROXY_MAX_DELEGATIONS;
+    size_t owned = 0;
+    for (size_t i = 0; i < p->n; i++)
+        owned += !memcmp(p->v[i].owner, e.owner, 32) && active(&p->v[i], now);
     for (size_t i = lower_bound(p, e.recipient, (const uint8_t[32]){0}); !same && i < p->n; i++) {
         const pre_entry *o = &p->v[i];
         if (memcmp(o->recipient, e.recipient, 32) != 0)
@@ -506,6 +529,10 @@ static void handle_upload(pre_proxy *p, const mv_credential *cred, const mv_http
     }
     if (full) {
         mv_http_respond_json_error(resp, 503, "this proxy holds too many delegations");
+        goto unlock;
+    }
+    if (owned >= PRE_PROXY_MAX_PER_OWNER) {
+        mv_http_respond_json_error(resp, 429, "you have 1000 active delegations at this proxy; revoke some first");
         goto unlock;
     }
     if ((rc = file_of(p, hash, path, sizeof path)) != MV_OK ||
@@ -655,20 +682,31 @@ static void handle_get(pre_proxy *p, const mv_credential *cred, const char *hex,
     mv_buf_clear(&raw);
 }
 
-static int reenc_enter(pre_proxy *p)
+/* Takes a re-encryption slot for recipient: 0, or the refusal's status (429: one of hers is
+ * running already; 503: every slot is taken). */
+static int reenc_enter(pre_proxy *p, const uint8_t recipient[32])
 {
+    int status = 0;
     pthread_mutex_lock(&p->rlock);
-    int ok = p->running < PRE_PROXY_MAX_REENCRYPT;
-    if (ok)
-        p->running++;
+    for (unsigned i = 0; i < p->running && !status; i++)
+        if (!memcmp(p->busy[i], recipient, 32))
+            status = 429;
+    if (!status && p->running >= p->max_running)
+        status = 503;
+    if (!status)
+        memcpy(p->busy[p->running++], recipient, 32);
     pthread_mutex_unlock(&p->rlock);
-    return ok;
+    return status;
 }
 
-static void reenc_leave(pre_proxy *p)
+static void reenc_leave(pre_proxy *p, const uint8_t recipient[32])
 {
     pthread_mutex_lock(&p->rlock);
-    p->running--;
+    for (unsigned i = 0; i < p->running; i++)
+        if (!memcmp(p->busy[i], recipient, 32)) {
+            memcpy(p->busy[i], p->busy[--p->running], 32);
+            break;
+        }
     pthread_mutex_unlock(&p->rlock);
 }
 
@@ -721,9 +759,11 @@ static void handle_reencrypt(pre_proxy *p, const mv_credential *cred, const mv_h
         reenc_count(p, now >= e.expires_at || now + PRE_PROXY_SKEW < e.issued_at ? "outside_window" : "policy");
         return;
     }
-    if (!reenc_enter(p)) {
-        mv_http_respond_json_error(resp, 503, "too many re-encryptions at once; retry");
-        reenc_count(p, "busy");
+    int busy = reenc_enter(p, cred->subject);
+    if (busy) {
+        mv_http_respond_json_error(resp, busy, busy == 429 ? "a re-encryption of yours is running; retry when it ends"
+                                                           : "too many re-encryptions at once; retry");
+        reenc_count(p, busy == 429 ? "recipient_busy" : "busy");
         return;
     }
     mv_buf_init(&raw, PRE_PROXY_MAX_BODY);
@@ -749,7 +789,7 @@ static void handle_reencrypt(pre_proxy *p, const mv_credential *cred, const mv_h
     mv_http_respond_bytes(resp, 200, ans.ptr, ans.len);
     reenc_count(p, "ok");
 out:
-    reenc_leave(p);
+    reenc_leave(p, cred->subject);
     mv_wipe(sealed, sizeof sealed);
     mv_pre_delegation_clear(&d);
     mv_buf_clear(&raw);
