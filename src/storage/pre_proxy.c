@@ -41,6 +41,12 @@ typedef struct pre_entry {
     uint32_t entries;
 } pre_entry;
 
+/* One running re-encryption: whose, and of which delegation. */
+typedef struct pre_slot {
+    uint8_t recipient[32];
+    uint8_t hash[32];
+} pre_slot;
+
 struct pre_proxy {
     char dir[4096]; /* DIR/pre */
     unsigned index;
@@ -52,8 +58,9 @@ struct pre_proxy {
     pre_entry *v;           /* sorted by (recipient, hash) */
     size_t n, cap;
     pthread_mutex_t rlock; /* running re-encryptions */
+    pthread_cond_t rdone;  /* signalled when one ends (a revocation waits for those of its hash) */
     unsigned running, max_running;
-    uint8_t (*busy)[32]; /* the recipients of the running ones (max_running slots, rlock) */
+    pre_slot *busy; /* the running ones (max_running slots, rlock) */
 };
 
 static void count(pre_proxy *p, const char *name, const char *help, const char *labels)
@@ -272,6 +279,7 @@ mv_err pre_proxy_open(const char *dir, unsigned index, const char *identity_dir,
         return MV_ERR_NOMEM;
     pthread_mutex_init(&p->wlock, NULL);
     pthread_mutex_init(&p->rlock, NULL);
+    pthread_cond_init(&p->rdone, NULL);
     pthread_rwlock_init(&p->ilock, NULL);
     p->index = index;
     p->metrics = metrics;
@@ -333,6 +341,7 @@ void pre_proxy_close(pre_proxy *p)
     mv_free(p->busy);
     pthread_mutex_destroy(&p->wlock);
     pthread_mutex_destroy(&p->rlock);
+    pthread_cond_destroy(&p->rdone);
     pthread_rwlock_destroy(&p->ilock);
     mv_free(p);
 }
@@ -407,6 +416,55 @@ size_t pre_proxy_owners_for(pre_proxy *p, const mv_credential *cred, uint64_t no
     }
     pthread_rwlock_unlock(&p->ilock);
     return n;
+}
+
+/* ---------- re-encryption slots ---------- */
+
+/* Takes a re-encryption slot for recipient's request of hash: 0, or the refusal's status
+ * (429: one of hers is running already; 503: every slot is taken). */
+static int reenc_enter(pre_proxy *p, const uint8_t recipient[32], const uint8_t hash[32])
+{
+    int status = 0;
+    pthread_mutex_lock(&p->rlock);
+    for (unsigned i = 0; i < p->running && !status; i++)
+        if (!memcmp(p->busy[i].recipient, recipient, 32))
+            status = 429;
+    if (!status && p->running >= p->max_running)
+        status = 503;
+    if (!status) {
+        memcpy(p->busy[p->running].recipient, recipient, 32);
+        memcpy(p->busy[p->running++].hash, hash, 32);
+    }
+    pthread_mutex_unlock(&p->rlock);
+    return status;
+}
+
+static void reenc_leave(pre_proxy *p, const uint8_t recipient[32])
+{
+    pthread_mutex_lock(&p->rlock);
+    for (unsigned i = 0; i < p->running; i++)
+        if (!memcmp(p->busy[i].recipient, recipient, 32)) {
+            p->busy[i] = p->busy[--p->running];
+            break;
+        }
+    pthread_cond_broadcast(&p->rdone);
+    pthread_mutex_unlock(&p->rlock);
+}
+
+/* Waits until no re-encryption of hash is running (it is out of the index: a later one
+ * answers 404), so a revocation is acknowledged only after every answer it races. */
+static void reenc_drain(pre_proxy *p, const uint8_t hash[32])
+{
+    pthread_mutex_lock(&p->rlock);
+    for (;;) {
+        int running = 0;
+        for (unsigned i = 0; i < p->running && !running; i++)
+            running = !memcmp(p->busy[i].hash, hash, 32);
+        if (!running)
+            break;
+        pthread_cond_wait(&p->rdone, &p->rlock);
+    }
+    pthread_mutex_unlock(&p->rlock);
 }
 
 /* ---------- routes ---------- */
@@ -597,6 +655,7 @@ static void handle_revoke(pre_proxy *p, const mv_credential *cred, const mv_http
         index_remove(p, g);
     size_t n = p->n;
     pthread_rwlock_unlock(&p->ilock);
+    reenc_drain(p, hash);
     gauge(p, n);
     count(p, "pre_revocations_total", "Delegations revoked by their owner", NULL);
     mv_http_respond_fmt(resp, 200, "{\"revoked\":true}");
@@ -682,34 +741,6 @@ static void handle_get(pre_proxy *p, const mv_credential *cred, const char *hex,
     mv_buf_clear(&raw);
 }
 
-/* Takes a re-encryption slot for recipient: 0, or the refusal's status (429: one of hers is
- * running already; 503: every slot is taken). */
-static int reenc_enter(pre_proxy *p, const uint8_t recipient[32])
-{
-    int status = 0;
-    pthread_mutex_lock(&p->rlock);
-    for (unsigned i = 0; i < p->running && !status; i++)
-        if (!memcmp(p->busy[i], recipient, 32))
-            status = 429;
-    if (!status && p->running >= p->max_running)
-        status = 503;
-    if (!status)
-        memcpy(p->busy[p->running++], recipient, 32);
-    pthread_mutex_unlock(&p->rlock);
-    return status;
-}
-
-static void reenc_leave(pre_proxy *p, const uint8_t recipient[32])
-{
-    pthread_mutex_lock(&p->rlock);
-    for (unsigned i = 0; i < p->running; i++)
-        if (!memcmp(p->busy[i], recipient, 32)) {
-            memcpy(p->busy[i], p->busy[--p->running], 32);
-            break;
-        }
-    pthread_mutex_unlock(&p->rlock);
-}
-
 /* The MVCF answer of d (hash) with kfrag k into out. */
 static mv_err build_cfrags(const pre_proxy *p, const mv_pre_delegation *d, const uint8_t hash[32],
                            const mv_pre_kfrag *k, mv_buf *out)
@@ -759,7 +790,7 @@ static void handle_reencrypt(pre_proxy *p, const mv_credential *cred, const mv_h
         reenc_count(p, now >= e.expires_at || now + PRE_PROXY_SKEW < e.issued_at ? "outside_window" : "policy");
         return;
     }
-    int busy = reenc_enter(p, cred->subject);
+    int busy = reenc_enter(p, cred->subject, hash);
     if (busy) {
         mv_http_respond_json_error(resp, busy, busy == 429 ? "a re-encryption of yours is running; retry when it ends"
                                                            : "too many re-encryptions at once; retry");
@@ -780,6 +811,16 @@ static void handle_reencrypt(pre_proxy *p, const mv_credential *cred, const mv_h
     if (rc == MV_OK)
         rc = build_cfrags(p, &d, hash, &k, &ans);
     mv_wipe(&k, sizeof k);
+    /* Revoked while the cfrags were computed: the revocation waits for this slot, so it is
+     * acknowledged only after this answer, which must then be the revoked one. */
+    pthread_rwlock_rdlock(&p->ilock);
+    int gone = find_hash(p, hash) == NULL;
+    pthread_rwlock_unlock(&p->ilock);
+    if (rc == MV_OK && gone) {
+        mv_http_respond_json_error(resp, 404, "no such delegation");
+        reenc_count(p, "not_found");
+        goto out;
+    }
     if (rc != MV_OK) {
         mv_log(MV_LOG_ERROR, PRE_PROXY_COMPONENT, "a re-encryption failed: %s", mv_strerror(rc));
         mv_http_respond_json_error(resp, 500, "re-encryption failed");

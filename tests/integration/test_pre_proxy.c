@@ -766,9 +766,18 @@ static void test_upload_limits(void **state)
     mv_buf_clear(&b);
 }
 
+/* Seconds on the monotonic clock. */
+static double mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 typedef struct reenc_job {
     const deleg *x;
     long status;
+    double done; /* mono_now() when the answer came */
 } reenc_job;
 
 static void *reenc_thread(void *arg)
@@ -777,8 +786,39 @@ static void *reenc_thread(void *arg)
     mv_buf b;
     mv_buf_init(&b, 1 << 20);
     j->status = reencrypt(0, j->x, g_rcpt.id, g_rcpt.cred, &b);
+    j->done = mono_now();
     mv_buf_clear(&b);
     return NULL;
+}
+
+/* Review 16, finding 3: a revocation is acknowledged only after every re-encryption it races
+ * has answered, and one that finishes after the revocation answers 404. The recipient starts
+ * a 1024-capsule re-encryption, the owner revokes while it runs: the cfrags may come back
+ * only if they arrived before the revocation was even sent (the old code answered 200 after
+ * the revocation's 200). */
+static void test_revoke_races_reencrypt(void **state)
+{
+    (void)state;
+    deleg x;
+    pthread_t th;
+    reenc_job job = {0};
+    mv_buf b;
+    mv_buf_init(&b, 1 << 20);
+    deleg_make_n(&x, 0x72, NULL, now() - 60, now() + 3600, NULL, MV_PRE_MAX_CAPSULES);
+    assert_int_equal(upload(0, &x, &g_owner), 201);
+    job.x = &x;
+    assert_int_equal(pthread_create(&th, NULL, reenc_thread, &job), 0);
+    struct timespec pause = {0, 100 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+    double sent = mono_now();
+    assert_int_equal(by_hash(0, "/v1/pre/revoke", &x, g_owner.id, g_owner.cred, &b), 200);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    if (job.status == 200)
+        assert_true(job.done < sent);
+    else
+        assert_int_equal(job.status, 404);
+    deleg_clear(&x);
+    mv_buf_clear(&b);
 }
 
 /* Review 16, finding 1: re-encryptions never hold every thread of the storage server. One
@@ -868,6 +908,7 @@ int main(void)
         cmocka_unit_test(test_wrong_seal_and_cap),   cmocka_unit_test(test_kill9),
         cmocka_unit_test(test_no_key_at_rest),       cmocka_unit_test(test_proxy_role_routes),
         cmocka_unit_test(test_delegated_read),       cmocka_unit_test(test_reencrypt_limits),
+        cmocka_unit_test(test_revoke_races_reencrypt),
         cmocka_unit_test(test_upload_limits), /* last: it fills the owner's cap at proxy 1 */
     };
     return cmocka_run_group_tests(tests, setup, teardown);
