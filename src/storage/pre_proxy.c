@@ -72,7 +72,7 @@ static void count(pre_proxy *p, const char *name, const char *help, const char *
 static void gauge(pre_proxy *p, size_t n)
 {
     if (p->metrics && mv_metrics_gauge_set(p->metrics, "pre_delegations_stored",
-                                           "Delegations this proxy holds (expired ones until revoked)", NULL,
+                                           "Delegations this proxy holds (an expired one until the next upload or start)", NULL,
                                            (double)n) != MV_OK)
         mv_log(MV_LOG_DEBUG, PRE_PROXY_COMPONENT, "gauge dropped");
 }
@@ -263,6 +263,8 @@ static mv_err index_load(pre_proxy *p)
     return rc;
 }
 
+static void gc_expired(pre_proxy *p, uint64_t now);
+
 mv_err pre_proxy_open(const char *dir, unsigned index, const char *identity_dir, unsigned threads,
                       mv_metrics *metrics, pre_proxy **out)
 {
@@ -320,6 +322,7 @@ mv_err pre_proxy_open(const char *dir, unsigned index, const char *identity_dir,
     memcpy(p->box_pk, mv_identity_box_pk(id), 32);
     if ((rc = index_load(p)) != MV_OK)
         goto out;
+    gc_expired(p, (uint64_t)time(NULL));
     gauge(p, p->n);
     mv_log(MV_LOG_INFO, PRE_PROXY_COMPONENT, "proxy %u holds %zu delegation(s)", index, p->n);
     *out = p;
@@ -416,6 +419,36 @@ size_t pre_proxy_owners_for(pre_proxy *p, const mv_credential *cred, uint64_t no
     }
     pthread_rwlock_unlock(&p->ilock);
     return n;
+}
+
+/* Deletes the delegations whose window has ended (at start, and under wlock before an upload):
+ * nobody can use them and their owner cannot revoke them (they are listed nowhere), so kept
+ * they would count toward the caps forever. A file that cannot be unlinked stays indexed. */
+static void gc_expired(pre_proxy *p, uint64_t now)
+{
+    size_t removed = 0, n;
+    pthread_rwlock_wrlock(&p->ilock);
+    for (size_t i = 0; i < p->n;) {
+        char path[4096];
+        pre_entry *e = &p->v[i];
+        if (active(e, now)) {
+            i++;
+        } else if (file_of(p, e->hash, path, sizeof path) != MV_OK || (unlink(path) != 0 && errno != ENOENT)) {
+            mv_log(MV_LOG_WARN, PRE_PROXY_COMPONENT, "cannot delete an expired delegation's file");
+            i++;
+        } else {
+            index_remove(p, e);
+            removed++;
+        }
+    }
+    n = p->n;
+    pthread_rwlock_unlock(&p->ilock);
+    if (!removed)
+        return;
+    if (sync_dir(p) != MV_OK)
+        mv_log(MV_LOG_WARN, PRE_PROXY_COMPONENT, "cannot sync %s after deleting expired delegations", p->dir);
+    gauge(p, n);
+    mv_log(MV_LOG_INFO, PRE_PROXY_COMPONENT, "deleted %zu expired delegation(s)", removed);
 }
 
 /* ---------- re-encryption slots ---------- */
@@ -559,6 +592,7 @@ static void handle_upload(pre_proxy *p, const mv_credential *cred, const mv_http
     mv_pre_delegation_hash(dp, dl, hash);
     entry_of(&d, hash, &e);
     pthread_mutex_lock(&p->wlock);
+    gc_expired(p, now);
     pthread_rwlock_rdlock(&p->ilock);
     int same = find_hash(p, hash) != NULL, full = p->n >= PRE_PROXY_MAX_DELEGATIONS;
     size_t owned = 0;

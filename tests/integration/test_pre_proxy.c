@@ -791,6 +791,41 @@ static void *reenc_thread(void *arg)
     return NULL;
 }
 
+/* 1 if cloud i's data directory holds x's file. */
+static int stored(int i, const deleg *x)
+{
+    char path[4096];
+    struct stat st;
+    assert_true((size_t)snprintf(path, sizeof path, "%s/pre/%s.mvpu", g_c[i].data, x->hex) < sizeof path);
+    return stat(path, &st) == 0;
+}
+
+/* Review 16, finding 2: an expired delegation (which nobody can use or revoke) is deleted at
+ * the next upload instead of counting toward the caps forever (the old code kept its file). */
+static void test_gc_expired(void **state)
+{
+    (void)state;
+    deleg x, y;
+    uint64_t t = now();
+    deleg_make(&x, 0x81, t - 60, t + 2, NULL);
+    deleg_make(&y, 0x82, t - 60, t + 3600, NULL);
+    for (int i = 0; i < NCLOUD; i++) {
+        assert_int_equal(upload(i, &x, &g_owner), 201);
+        assert_true(stored(i, &x));
+    }
+    while (now() <= t + 2)
+        sleep(1);
+    for (int i = 0; i < NCLOUD; i++) {
+        assert_int_equal(upload(i, &y, &g_owner), 201);
+        assert_false(stored(i, &x));
+        assert_true(stored(i, &y));
+        assert_int_equal(by_hash(i, "/v1/pre/revoke", &y, g_owner.id, g_owner.cred, NULL), 200);
+        assert_int_equal(by_hash(i, "/v1/pre/revoke", &x, g_owner.id, g_owner.cred, NULL), 404);
+    }
+    deleg_clear(&x);
+    deleg_clear(&y);
+}
+
 /* Review 16, finding 3: a revocation is acknowledged only after every re-encryption it races
  * has answered, and one that finishes after the revocation answers 404. The recipient starts
  * a 1024-capsule re-encryption, the owner revokes while it runs: the cfrags may come back
@@ -908,7 +943,7 @@ int main(void)
         cmocka_unit_test(test_wrong_seal_and_cap),   cmocka_unit_test(test_kill9),
         cmocka_unit_test(test_no_key_at_rest),       cmocka_unit_test(test_proxy_role_routes),
         cmocka_unit_test(test_delegated_read),       cmocka_unit_test(test_reencrypt_limits),
-        cmocka_unit_test(test_revoke_races_reencrypt),
+        cmocka_unit_test(test_revoke_races_reencrypt), cmocka_unit_test(test_gc_expired),
         cmocka_unit_test(test_upload_limits), /* last: it fills the owner's cap at proxy 1 */
     };
     return cmocka_run_group_tests(tests, setup, teardown);
