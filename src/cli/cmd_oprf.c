@@ -179,9 +179,9 @@ static int deployment_create(int argc, char **argv)
 static const char show_usage[] =
     "usage: medvault deployment show FILE [--json]\n\n"
     "Loads and checks a deployment file (public shares consistent with the group key) and\n"
-    "prints it: the hospital and storage URLs, the hospital key, the threshold and the key\n"
-    "servers (--json: the file's fields, hospital_url and storage_url among them). A file that\n"
-    "does not load is named with what is wrong with it.\n";
+    "prints it: the hospital and storage URLs, the hospital key, the threshold, the key\n"
+    "servers and the re-encryption proxies (--json: the file's fields, hospital_url and\n"
+    "storage_url among them). A file that does not load is named with what is wrong with it.\n";
 
 static int deployment_show(int argc, char **argv)
 {
@@ -221,6 +221,17 @@ static int deployment_show(int argc, char **argv)
                                (unsigned long long)d.epoch, g);
         for (size_t i = 0; rc == MV_OK && i < d.n_servers; i++)
             rc = mv_buf_printf(&b, "  key server %u at %s\n", (unsigned)d.servers[i].index, d.servers[i].url);
+        if (rc == MV_OK)
+            rc = d.n_proxies ? mv_buf_printf(&b, "re-encryption: %u of %zu proxies\n", (unsigned)d.proxy_threshold,
+                                             d.n_proxies)
+                             : mv_buf_printf(&b, "re-encryption: no proxies (share --via-clouds unavailable)\n");
+        for (size_t i = 0; rc == MV_OK && i < d.n_proxies; i++) {
+            char k[65];
+            rc = mv_hex_encode(k, sizeof k, d.proxies[i].box_pk, 32);
+            if (rc == MV_OK)
+                rc = mv_buf_printf(&b, "  proxy %u at %s, box key %s\n", (unsigned)d.proxies[i].index,
+                                   d.proxies[i].url, k);
+        }
     }
     if (rc == MV_OK)
         cli_print_buf(&b);

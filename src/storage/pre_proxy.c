@@ -25,6 +25,7 @@
 #define PRE_VERSION "1\n"
 #define PRE_EXT ".mvpu"
 #define MVPU_HEAD 9u /* "MVPU" | version | u32be len */
+#define MVPD_OWNER_AT 5u /* "MVPD" | version | owner (docs/pre.md 6.1) */
 
 /* What the index keeps of one delegation: everything the policy and the listing need. */
 typedef struct pre_entry {
@@ -40,6 +41,12 @@ typedef struct pre_entry {
     uint32_t entries;
 } pre_entry;
 
+/* One running re-encryption: whose, and of which delegation. */
+typedef struct pre_slot {
+    uint8_t recipient[32];
+    uint8_t hash[32];
+} pre_slot;
+
 struct pre_proxy {
     char dir[4096]; /* DIR/pre */
     unsigned index;
@@ -51,7 +58,9 @@ struct pre_proxy {
     pre_entry *v;           /* sorted by (recipient, hash) */
     size_t n, cap;
     pthread_mutex_t rlock; /* running re-encryptions */
-    unsigned running;
+    pthread_cond_t rdone;  /* signalled when one ends (a revocation waits for those of its hash) */
+    unsigned running, max_running;
+    pre_slot *busy; /* the running ones (max_running slots, rlock) */
 };
 
 static void count(pre_proxy *p, const char *name, const char *help, const char *labels)
@@ -63,7 +72,7 @@ static void count(pre_proxy *p, const char *name, const char *help, const char *
 static void gauge(pre_proxy *p, size_t n)
 {
     if (p->metrics && mv_metrics_gauge_set(p->metrics, "pre_delegations_stored",
-                                           "Delegations this proxy holds (expired ones until revoked)", NULL,
+                                           "Delegations this proxy holds (an expired one until the next upload or start)", NULL,
                                            (double)n) != MV_OK)
         mv_log(MV_LOG_DEBUG, PRE_PROXY_COMPONENT, "gauge dropped");
 }
@@ -254,15 +263,17 @@ static mv_err index_load(pre_proxy *p)
     return rc;
 }
 
-mv_err pre_proxy_open(const char *dir, unsigned index, const char *identity_dir, mv_metrics *metrics,
-                      pre_proxy **out)
+static void gc_expired(pre_proxy *p, uint64_t now);
+
+mv_err pre_proxy_open(const char *dir, unsigned index, const char *identity_dir, unsigned threads,
+                      mv_metrics *metrics, pre_proxy **out)
 {
     pre_proxy *p = NULL;
     mv_identity *id = NULL;
     char vpath[4096];
     mv_buf vb;
     mv_err rc;
-    if (!dir || !identity_dir || !out || index == 0 || index > MV_PRE_MAX_FRAGS)
+    if (!dir || !identity_dir || !out || index == 0 || index > MV_PRE_MAX_FRAGS || threads == 0)
         return MV_ERR_INVAL;
     *out = NULL;
     mv_buf_init(&vb, 64);
@@ -270,9 +281,17 @@ mv_err pre_proxy_open(const char *dir, unsigned index, const char *identity_dir,
         return MV_ERR_NOMEM;
     pthread_mutex_init(&p->wlock, NULL);
     pthread_mutex_init(&p->rlock, NULL);
+    pthread_cond_init(&p->rdone, NULL);
     pthread_rwlock_init(&p->ilock, NULL);
     p->index = index;
     p->metrics = metrics;
+    /* Half the threads at most: the other routes of the server (proxy 1 is the storage server)
+     * keep answering while re-encryptions run. */
+    p->max_running = threads / 2 ? threads / 2 : 1;
+    if (!(p->busy = mv_calloc(p->max_running, sizeof *p->busy))) {
+        rc = MV_ERR_NOMEM;
+        goto out;
+    }
     if ((rc = mv_path_join(p->dir, sizeof p->dir, dir, PRE_DIR)) != MV_OK || (rc = mv_file_mkdir(p->dir, 0700)) != MV_OK) {
         mv_log(MV_LOG_ERROR, PRE_PROXY_COMPONENT, "cannot create the delegation directory under %s", dir);
         goto out;
@@ -303,6 +322,7 @@ mv_err pre_proxy_open(const char *dir, unsigned index, const char *identity_dir,
     memcpy(p->box_pk, mv_identity_box_pk(id), 32);
     if ((rc = index_load(p)) != MV_OK)
         goto out;
+    gc_expired(p, (uint64_t)time(NULL));
     gauge(p, p->n);
     mv_log(MV_LOG_INFO, PRE_PROXY_COMPONENT, "proxy %u holds %zu delegation(s)", index, p->n);
     *out = p;
@@ -321,8 +341,10 @@ void pre_proxy_close(pre_proxy *p)
     if (p->box_sk)
         mv_secure_free(p->box_sk);
     mv_free(p->v);
+    mv_free(p->busy);
     pthread_mutex_destroy(&p->wlock);
     pthread_mutex_destroy(&p->rlock);
+    pthread_cond_destroy(&p->rdone);
     pthread_rwlock_destroy(&p->ilock);
     mv_free(p);
 }
@@ -399,6 +421,85 @@ size_t pre_proxy_owners_for(pre_proxy *p, const mv_credential *cred, uint64_t no
     return n;
 }
 
+/* Deletes the delegations whose window has ended (at start, and under wlock before an upload):
+ * nobody can use them and their owner cannot revoke them (they are listed nowhere), so kept
+ * they would count toward the caps forever. A file that cannot be unlinked stays indexed. */
+static void gc_expired(pre_proxy *p, uint64_t now)
+{
+    size_t removed = 0, n;
+    pthread_rwlock_wrlock(&p->ilock);
+    for (size_t i = 0; i < p->n;) {
+        char path[4096];
+        pre_entry *e = &p->v[i];
+        if (active(e, now)) {
+            i++;
+        } else if (file_of(p, e->hash, path, sizeof path) != MV_OK || (unlink(path) != 0 && errno != ENOENT)) {
+            mv_log(MV_LOG_WARN, PRE_PROXY_COMPONENT, "cannot delete an expired delegation's file");
+            i++;
+        } else {
+            index_remove(p, e);
+            removed++;
+        }
+    }
+    n = p->n;
+    pthread_rwlock_unlock(&p->ilock);
+    if (!removed)
+        return;
+    if (sync_dir(p) != MV_OK)
+        mv_log(MV_LOG_WARN, PRE_PROXY_COMPONENT, "cannot sync %s after deleting expired delegations", p->dir);
+    gauge(p, n);
+    mv_log(MV_LOG_INFO, PRE_PROXY_COMPONENT, "deleted %zu expired delegation(s)", removed);
+}
+
+/* ---------- re-encryption slots ---------- */
+
+/* Takes a re-encryption slot for recipient's request of hash: 0, or the refusal's status
+ * (429: one of hers is running already; 503: every slot is taken). */
+static int reenc_enter(pre_proxy *p, const uint8_t recipient[32], const uint8_t hash[32])
+{
+    int status = 0;
+    pthread_mutex_lock(&p->rlock);
+    for (unsigned i = 0; i < p->running && !status; i++)
+        if (!memcmp(p->busy[i].recipient, recipient, 32))
+            status = 429;
+    if (!status && p->running >= p->max_running)
+        status = 503;
+    if (!status) {
+        memcpy(p->busy[p->running].recipient, recipient, 32);
+        memcpy(p->busy[p->running++].hash, hash, 32);
+    }
+    pthread_mutex_unlock(&p->rlock);
+    return status;
+}
+
+static void reenc_leave(pre_proxy *p, const uint8_t recipient[32])
+{
+    pthread_mutex_lock(&p->rlock);
+    for (unsigned i = 0; i < p->running; i++)
+        if (!memcmp(p->busy[i].recipient, recipient, 32)) {
+            p->busy[i] = p->busy[--p->running];
+            break;
+        }
+    pthread_cond_broadcast(&p->rdone);
+    pthread_mutex_unlock(&p->rlock);
+}
+
+/* Waits until no re-encryption of hash is running (it is out of the index: a later one
+ * answers 404), so a revocation is acknowledged only after every answer it races. */
+static void reenc_drain(pre_proxy *p, const uint8_t hash[32])
+{
+    pthread_mutex_lock(&p->rlock);
+    for (;;) {
+        int running = 0;
+        for (unsigned i = 0; i < p->running && !running; i++)
+            running = !memcmp(p->busy[i].hash, hash, 32);
+        if (!running)
+            break;
+        pthread_cond_wait(&p->rdone, &p->rlock);
+    }
+    pthread_mutex_unlock(&p->rlock);
+}
+
 /* ---------- routes ---------- */
 
 int pre_proxy_is_path(const char *path)
@@ -457,6 +558,16 @@ static void handle_upload(pre_proxy *p, const mv_credential *cred, const mv_http
         mv_http_respond_json_error(resp, 400, "the body is not an MVPU upload (docs/pre.md 6.3)");
         return;
     }
+    /* The owner field (docs/pre.md 6.1, offset 5) before the parse, which verifies up to 1024
+     * capsules: a non-owner re-posting an owner's signed body costs the proxy nothing. */
+    if (dl < MVPD_OWNER_AT + 32 || memcmp(dp, "MVPD", 4) != 0 || dp[4] != 1) {
+        mv_http_respond_json_error(resp, 400, "the delegation does not parse (docs/pre.md 6.1)");
+        return;
+    }
+    if (memcmp(dp + MVPD_OWNER_AT, cred->subject, 32) != 0) {
+        mv_http_respond_json_error(resp, 403, "only the delegation's owner may upload it");
+        return;
+    }
     mv_err rc = mv_pre_delegation_parse(dp, dl, &d);
     if (rc != MV_OK) {
         mv_http_respond_json_error(resp, rc == MV_ERR_NOMEM ? 503 : 400,
@@ -465,12 +576,12 @@ static void handle_upload(pre_proxy *p, const mv_credential *cred, const mv_http
                                                         "does not verify");
         return;
     }
-    if (memcmp(d.owner, cred->subject, 32) != 0) {
-        mv_http_respond_json_error(resp, 403, "only the delegation's owner may upload it");
-        goto out;
-    }
     if (now >= d.expires_at) {
         mv_http_respond_json_error(resp, 400, "the delegation has already expired");
+        goto out;
+    }
+    if (d.expires_at - d.issued_at > PRE_PROXY_MAX_LIFETIME) {
+        mv_http_respond_json_error(resp, 400, "the delegation's window is longer than 366 days");
         goto out;
     }
     if (p->index > d.n || mv_pre_kfrag_open(sp, p->box_pk, p->box_sk, &d, (uint8_t)p->index, &k) != MV_OK) {
@@ -481,8 +592,12 @@ static void handle_upload(pre_proxy *p, const mv_credential *cred, const mv_http
     mv_pre_delegation_hash(dp, dl, hash);
     entry_of(&d, hash, &e);
     pthread_mutex_lock(&p->wlock);
+    gc_expired(p, now);
     pthread_rwlock_rdlock(&p->ilock);
     int same = find_hash(p, hash) != NULL, full = p->n >= PRE_PROXY_MAX_DELEGATIONS;
+    size_t owned = 0;
+    for (size_t i = 0; i < p->n; i++)
+        owned += !memcmp(p->v[i].owner, e.owner, 32) && active(&p->v[i], now);
     for (size_t i = lower_bound(p, e.recipient, (const uint8_t[32]){0}); !same && i < p->n; i++) {
         const pre_entry *o = &p->v[i];
         if (memcmp(o->recipient, e.recipient, 32) != 0)
@@ -506,6 +621,10 @@ static void handle_upload(pre_proxy *p, const mv_credential *cred, const mv_http
     }
     if (full) {
         mv_http_respond_json_error(resp, 503, "this proxy holds too many delegations");
+        goto unlock;
+    }
+    if (owned >= PRE_PROXY_MAX_PER_OWNER) {
+        mv_http_respond_json_error(resp, 429, "you have 1000 active delegations at this proxy; revoke some first");
         goto unlock;
     }
     if ((rc = file_of(p, hash, path, sizeof path)) != MV_OK ||
@@ -570,6 +689,7 @@ static void handle_revoke(pre_proxy *p, const mv_credential *cred, const mv_http
         index_remove(p, g);
     size_t n = p->n;
     pthread_rwlock_unlock(&p->ilock);
+    reenc_drain(p, hash);
     gauge(p, n);
     count(p, "pre_revocations_total", "Delegations revoked by their owner", NULL);
     mv_http_respond_fmt(resp, 200, "{\"revoked\":true}");
@@ -655,23 +775,6 @@ static void handle_get(pre_proxy *p, const mv_credential *cred, const char *hex,
     mv_buf_clear(&raw);
 }
 
-static int reenc_enter(pre_proxy *p)
-{
-    pthread_mutex_lock(&p->rlock);
-    int ok = p->running < PRE_PROXY_MAX_REENCRYPT;
-    if (ok)
-        p->running++;
-    pthread_mutex_unlock(&p->rlock);
-    return ok;
-}
-
-static void reenc_leave(pre_proxy *p)
-{
-    pthread_mutex_lock(&p->rlock);
-    p->running--;
-    pthread_mutex_unlock(&p->rlock);
-}
-
 /* The MVCF answer of d (hash) with kfrag k into out. */
 static mv_err build_cfrags(const pre_proxy *p, const mv_pre_delegation *d, const uint8_t hash[32],
                            const mv_pre_kfrag *k, mv_buf *out)
@@ -721,9 +824,11 @@ static void handle_reencrypt(pre_proxy *p, const mv_credential *cred, const mv_h
         reenc_count(p, now >= e.expires_at || now + PRE_PROXY_SKEW < e.issued_at ? "outside_window" : "policy");
         return;
     }
-    if (!reenc_enter(p)) {
-        mv_http_respond_json_error(resp, 503, "too many re-encryptions at once; retry");
-        reenc_count(p, "busy");
+    int busy = reenc_enter(p, cred->subject, hash);
+    if (busy) {
+        mv_http_respond_json_error(resp, busy, busy == 429 ? "a re-encryption of yours is running; retry when it ends"
+                                                           : "too many re-encryptions at once; retry");
+        reenc_count(p, busy == 429 ? "recipient_busy" : "busy");
         return;
     }
     mv_buf_init(&raw, PRE_PROXY_MAX_BODY);
@@ -740,6 +845,16 @@ static void handle_reencrypt(pre_proxy *p, const mv_credential *cred, const mv_h
     if (rc == MV_OK)
         rc = build_cfrags(p, &d, hash, &k, &ans);
     mv_wipe(&k, sizeof k);
+    /* Revoked while the cfrags were computed: the revocation waits for this slot, so it is
+     * acknowledged only after this answer, which must then be the revoked one. */
+    pthread_rwlock_rdlock(&p->ilock);
+    int gone = find_hash(p, hash) == NULL;
+    pthread_rwlock_unlock(&p->ilock);
+    if (rc == MV_OK && gone) {
+        mv_http_respond_json_error(resp, 404, "no such delegation");
+        reenc_count(p, "not_found");
+        goto out;
+    }
     if (rc != MV_OK) {
         mv_log(MV_LOG_ERROR, PRE_PROXY_COMPONENT, "a re-encryption failed: %s", mv_strerror(rc));
         mv_http_respond_json_error(resp, 500, "re-encryption failed");
@@ -749,7 +864,7 @@ static void handle_reencrypt(pre_proxy *p, const mv_credential *cred, const mv_h
     mv_http_respond_bytes(resp, 200, ans.ptr, ans.len);
     reenc_count(p, "ok");
 out:
-    reenc_leave(p);
+    reenc_leave(p, cred->subject);
     mv_wipe(sealed, sizeof sealed);
     mv_pre_delegation_clear(&d);
     mv_buf_clear(&raw);

@@ -24,8 +24,11 @@
 #define PRE_PROXY_MAX_DELEGATIONS 100000u
 /* The largest request body of a /v1/pre route: an MVPU upload of the largest delegation. */
 #define PRE_PROXY_MAX_BODY ((size_t)MV_PRE_DELEGATION_MAX_BYTES + 128u)
-/* Re-encryptions running at once (each may work through 1024 capsules); more get 503. */
-#define PRE_PROXY_MAX_REENCRYPT 4u
+/* Active delegations one owner may have at one proxy (an upload past it is 429): one account
+ * cannot fill the proxy's cap for every owner. */
+#define PRE_PROXY_MAX_PER_OWNER 1000u
+/* The longest window a delegation may have (expires_at - issued_at; longer is 400). */
+#define PRE_PROXY_MAX_LIFETIME (366u * 86400u)
 /* Seconds a delegation's issued_at may lie ahead of the proxy's clock (clock skew). */
 #define PRE_PROXY_SKEW 300u
 
@@ -33,12 +36,14 @@ typedef struct pre_proxy pre_proxy;
 
 /* Opens the proxy of index (1..16) over dir/pre (created 0700), holding a copy of the identity
  * at identity_dir's X25519 key pair in locked memory (its sealed kfrags are opened with it);
- * counts into metrics (borrowed, may be NULL). Rebuilds the index from the files; a file that
+ * counts into metrics (borrowed, may be NULL). threads is the HTTP server's thread count: at most
+ * half of them (at least one) re-encrypt at once, and one recipient has at most one running, so
+ * re-encryptions never hold every thread of the server they share (more get 503 or 429). Rebuilds the index from the files; a file that
  * does not parse is logged and left alone, leftovers of interrupted writes are removed.
  * Errors: MV_ERR_INVAL, MV_ERR_PARSE (DIR/pre/VERSION of another version), MV_ERR_IO,
  * MV_ERR_NOMEM, what mv_identity_load returns. */
-mv_err pre_proxy_open(const char *dir, unsigned index, const char *identity_dir, mv_metrics *metrics,
-                      pre_proxy **out) __attribute__((warn_unused_result));
+mv_err pre_proxy_open(const char *dir, unsigned index, const char *identity_dir, unsigned threads,
+                      mv_metrics *metrics, pre_proxy **out) __attribute__((warn_unused_result));
 /* Frees p (wiping its key). Accepts NULL. No request may be in progress. */
 void pre_proxy_close(pre_proxy *p);
 

@@ -62,7 +62,7 @@ mv_err storage_proxy_run(const mv_storage_config *cfg)
         (rc = storage_service_start(cfg, "proxy", audit, &svc)) != MV_OK)
         goto out;
     ps.auth = svc.auth;
-    if ((rc = pre_proxy_open(cfg->dir, cfg->proxy_index, cfg->identity_dir, svc.metrics, &ps.pre)) != MV_OK)
+    if ((rc = pre_proxy_open(cfg->dir, cfg->proxy_index, cfg->identity_dir, cfg->threads, svc.metrics, &ps.pre)) != MV_OK)
         goto out;
     mv_http_config hc = {
         .listen = cfg->listen,

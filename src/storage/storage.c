@@ -352,7 +352,7 @@ mv_err mv_storage_run(const mv_storage_config *cfg)
     /* Proxy 1 of the clouds' re-encryption (docs/pre.md 7.2): its kfrags are sealed to this
      * server's identity, so without one the /v1/pre routes answer 404. */
     if (cfg->identity_dir[0] &&
-        (rc = pre_proxy_open(cfg->dir, cfg->proxy_index ? cfg->proxy_index : 1, cfg->identity_dir, s.metrics,
+        (rc = pre_proxy_open(cfg->dir, cfg->proxy_index ? cfg->proxy_index : 1, cfg->identity_dir, cfg->threads, s.metrics,
                              &s.pre)) != MV_OK)
         goto out;
     mv_http_config hc = {

@@ -88,6 +88,8 @@ SURL=$(json_get "$D" 'd["storage_url"]')
 "$MV" deployment show "$D" > "$TMP/show.txt"
 grep -q "^hospital  *$HURL\$" "$TMP/show.txt" || fail "deployment show omits the hospital URL: $(cat "$TMP/show.txt")"
 grep -q "^storage  *$SURL\$" "$TMP/show.txt" || fail "deployment show omits the storage URL: $(cat "$TMP/show.txt")"
+grep -q "^re-encryption: 2 of 2 proxies\$" "$TMP/show.txt" || fail "deployment show omits the proxies: $(cat "$TMP/show.txt")"
+grep -q "^  proxy 2 at http" "$TMP/show.txt" || fail "deployment show omits proxy 2: $(cat "$TMP/show.txt")"
 "$MV" deployment show --json "$D" > "$TMP/show.json"
 [ "$(json_get "$TMP/show.json" 'd["hospital_url"] + " " + d["storage_url"]')" = "$HURL $SURL" ] \
   || fail "deployment show --json omits the service URLs: $(cat "$TMP/show.json")"

@@ -11,6 +11,7 @@
 #include "testutil.h"
 
 #include <dirent.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,8 +114,8 @@ static long call(int i, const char *method, const char *path, const void *body, 
 
 typedef struct deleg {
     mv_pre_delegation d;
-    mv_pre_entry e[NENT];
-    uint8_t secret[NENT][32]; /* what the entries wrap */
+    mv_pre_entry *e;
+    uint8_t (*secret)[32]; /* what the entries wrap */
     uint8_t a[32];            /* the label key (the owner's) */
     uint8_t b[32], B[32];     /* the recipient's re-encryption key pair */
     mv_buf enc;               /* the signed MVPD */
@@ -125,8 +126,8 @@ typedef struct deleg {
 
 /* A 2-of-2 delegation of episode label from g_owner to g_rcpt (doctor, cardiology) valid in
  * [issued, expires); kfrag i sealed to cloud seal_to[i]'s key. */
-static void deleg_make_for(deleg *x, uint8_t label_byte, const uint8_t *record, uint64_t issued, uint64_t expires,
-                           const int seal_to[NCLOUD])
+static void deleg_make_n(deleg *x, uint8_t label_byte, const uint8_t *record, uint64_t issued, uint64_t expires,
+                         const int seal_to[NCLOUD], size_t n_ent)
 {
     uint8_t seed[MV_PRE_SEED_BYTES], rseed[MV_PRE_SEED_BYTES], A[32];
     mv_pre_kfrag kf[NCLOUD];
@@ -156,12 +157,15 @@ static void deleg_make_for(deleg *x, uint8_t label_byte, const uint8_t *record, 
         memcpy(d->commit[i].kfrag_id, kf[i].id, 32);
         memcpy(d->commit[i].U1, kf[i].U1, 32);
     }
-    size_t n_ent = record ? 1 : NENT; /* a record's delegation: its one key */
+    x->e = mv_calloc(n_ent, sizeof *x->e);
+    x->secret = mv_calloc(n_ent, sizeof *x->secret);
+    assert_true(x->e && x->secret);
     for (unsigned i = 0; i < n_ent; i++) {
         uint8_t k[32];
         x->e[i].kind = record ? MV_PRE_ENTRY_RECORD : MV_PRE_ENTRY_KEYSET;
         randombytes_buf(x->e[i].ref, 16);
-        x->e[i].ref[0] = (uint8_t)i; /* ascending */
+        x->e[i].ref[0] = (uint8_t)(i >> 8); /* ascending */
+        x->e[i].ref[1] = (uint8_t)i;
         if (record)
             memcpy(x->e[i].ref, record, 16);
         randombytes_buf(x->secret[i], 32);
@@ -195,6 +199,13 @@ static void deleg_make_for(deleg *x, uint8_t label_byte, const uint8_t *record, 
     sodium_memzero(rseed, sizeof rseed);
 }
 
+/* deleg_make_n with NENT entries (a record's delegation: its one key). */
+static void deleg_make_for(deleg *x, uint8_t label_byte, const uint8_t *record, uint64_t issued, uint64_t expires,
+                           const int seal_to[NCLOUD])
+{
+    deleg_make_n(x, label_byte, record, issued, expires, seal_to, record ? 1 : NENT);
+}
+
 /* An episode delegation (label 16 x label_byte) with NENT keyset entries. */
 static void deleg_make(deleg *x, uint8_t label_byte, uint64_t issued, uint64_t expires, const int seal_to[NCLOUD])
 {
@@ -204,6 +215,10 @@ static void deleg_make(deleg *x, uint8_t label_byte, uint64_t issued, uint64_t e
 static void deleg_clear(deleg *x)
 {
     mv_buf_clear(&x->enc);
+    if (x->secret)
+        sodium_memzero(x->secret, x->d.n_entries * sizeof *x->secret);
+    mv_free(x->e);
+    mv_free(x->secret);
     for (unsigned i = 0; i < NCLOUD; i++)
         mv_buf_clear(&x->up[i]);
 }
@@ -301,10 +316,11 @@ static void test_upload_policy_revoke(void **state)
         assert_int_equal(mv_buf_append(&b, "", 1), MV_OK);
         assert_non_null(strstr((const char *)b.ptr, x.hex));
         assert_int_equal(upload(i, &x, &g_owner), 200);
-        /* Malformed: a flipped byte in the signed delegation. */
-        x.up[i].ptr[40] ^= 1;
+        /* Malformed: a flipped byte in the signed delegation (its label, past the owner field,
+         * whose change would make it another owner's: 403). */
+        x.up[i].ptr[60] ^= 1;
         assert_int_equal(upload(i, &x, &g_owner), 400);
-        x.up[i].ptr[40] ^= 1;
+        x.up[i].ptr[60] ^= 1;
         /* Listed for the owner and the recipient, not for a stranger. */
         assert_true(listed(i, &x, &g_owner));
         assert_true(listed(i, &x, &g_rcpt));
@@ -711,6 +727,168 @@ static void test_proxy_role_routes(void **state)
     mv_buf_clear(&b);
 }
 
+/* Review 16, finding 1: the limits of an upload. A window over 366 days is refused; a
+ * non-owner re-posting an owner's body is refused on the owner bytes, before the capsules are
+ * checked (a body whose capsule is broken gets 403, not 400); an owner's 1001st active
+ * delegation at one proxy is 429. */
+static void test_upload_limits(void **state)
+{
+    (void)state;
+    deleg x;
+    mv_buf b;
+    uint64_t t = now();
+    mv_buf_init(&b, 1 << 20);
+    deleg_make(&x, 0x61, t - 60, t - 60 + PRE_PROXY_MAX_LIFETIME + 1, NULL);
+    for (int i = 0; i < NCLOUD; i++) {
+        assert_int_equal(call(i, "POST", "/v1/pre/delegations", x.up[i].ptr, x.up[i].len, g_owner.id, g_owner.cred,
+                              &b),
+                         400);
+        assert_false(listed(i, &x, &g_owner));
+        /* The first capsule's first byte flipped: the parse would refuse it, the owner check first. */
+        x.up[i].ptr[9 + 5 + 32 + 1 + 16 + 32 + 32 + 32 + 2 + 10 + 16 + 2 + 32 + 65 * 2 + 2 + 1 + 16] ^= 0x55;
+        assert_int_equal(upload(i, &x, &g_rcpt), 403);
+        assert_int_equal(upload(i, &x, &g_owner), 400);
+    }
+    deleg_clear(&x);
+    /* The per-owner cap: record delegations of fresh ids until the proxy says 429. */
+    size_t ok = 0;
+    long st = 201;
+    for (unsigned i = 0; i <= PRE_PROXY_MAX_PER_OWNER && st == 201; i++) {
+        uint8_t rec[16];
+        randombytes_buf(rec, sizeof rec);
+        deleg_make_for(&x, 0, rec, t - 60, t + 3600, NULL);
+        st = upload(0, &x, &g_owner);
+        ok += st == 201;
+        deleg_clear(&x);
+    }
+    assert_int_equal(st, 429);
+    assert_true(ok > PRE_PROXY_MAX_PER_OWNER - 20 && ok <= PRE_PROXY_MAX_PER_OWNER);
+    mv_buf_clear(&b);
+}
+
+/* Seconds on the monotonic clock. */
+static double mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+typedef struct reenc_job {
+    const deleg *x;
+    long status;
+    double done; /* mono_now() when the answer came */
+} reenc_job;
+
+static void *reenc_thread(void *arg)
+{
+    reenc_job *j = arg;
+    mv_buf b;
+    mv_buf_init(&b, 1 << 20);
+    j->status = reencrypt(0, j->x, g_rcpt.id, g_rcpt.cred, &b);
+    j->done = mono_now();
+    mv_buf_clear(&b);
+    return NULL;
+}
+
+/* 1 if cloud i's data directory holds x's file. */
+static int stored(int i, const deleg *x)
+{
+    char path[4096];
+    struct stat st;
+    assert_true((size_t)snprintf(path, sizeof path, "%s/pre/%s.mvpu", g_c[i].data, x->hex) < sizeof path);
+    return stat(path, &st) == 0;
+}
+
+/* Review 16, finding 2: an expired delegation (which nobody can use or revoke) is deleted at
+ * the next upload instead of counting toward the caps forever (the old code kept its file). */
+static void test_gc_expired(void **state)
+{
+    (void)state;
+    deleg x, y;
+    uint64_t t = now();
+    deleg_make(&x, 0x81, t - 60, t + 2, NULL);
+    deleg_make(&y, 0x82, t - 60, t + 3600, NULL);
+    for (int i = 0; i < NCLOUD; i++) {
+        assert_int_equal(upload(i, &x, &g_owner), 201);
+        assert_true(stored(i, &x));
+    }
+    while (now() <= t + 2)
+        sleep(1);
+    for (int i = 0; i < NCLOUD; i++) {
+        assert_int_equal(upload(i, &y, &g_owner), 201);
+        assert_false(stored(i, &x));
+        assert_true(stored(i, &y));
+        assert_int_equal(by_hash(i, "/v1/pre/revoke", &y, g_owner.id, g_owner.cred, NULL), 200);
+        assert_int_equal(by_hash(i, "/v1/pre/revoke", &x, g_owner.id, g_owner.cred, NULL), 404);
+    }
+    deleg_clear(&x);
+    deleg_clear(&y);
+}
+
+/* Review 16, finding 3: a revocation is acknowledged only after every re-encryption it races
+ * has answered, and one that finishes after the revocation answers 404. The recipient starts
+ * a 1024-capsule re-encryption, the owner revokes while it runs: the cfrags may come back
+ * only if they arrived before the revocation was even sent (the old code answered 200 after
+ * the revocation's 200). */
+static void test_revoke_races_reencrypt(void **state)
+{
+    (void)state;
+    deleg x;
+    pthread_t th;
+    reenc_job job = {0};
+    mv_buf b;
+    mv_buf_init(&b, 1 << 20);
+    deleg_make_n(&x, 0x72, NULL, now() - 60, now() + 3600, NULL, MV_PRE_MAX_CAPSULES);
+    assert_int_equal(upload(0, &x, &g_owner), 201);
+    job.x = &x;
+    assert_int_equal(pthread_create(&th, NULL, reenc_thread, &job), 0);
+    struct timespec pause = {0, 100 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+    double sent = mono_now();
+    assert_int_equal(by_hash(0, "/v1/pre/revoke", &x, g_owner.id, g_owner.cred, &b), 200);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    if (job.status == 200)
+        assert_true(job.done < sent);
+    else
+        assert_int_equal(job.status, 404);
+    deleg_clear(&x);
+    mv_buf_clear(&b);
+}
+
+/* Review 16, finding 1: re-encryptions never hold every thread of the storage server. One
+ * recipient's parallel re-encryptions of a 1024-capsule delegation: one runs, the others get
+ * 429 at once (the old code ran all four on the server's four threads). */
+static void test_reencrypt_limits(void **state)
+{
+    (void)state;
+    enum { JOBS = 4 };
+    deleg x;
+    pthread_t th[JOBS];
+    reenc_job job[JOBS];
+    mv_buf b;
+    mv_buf_init(&b, 1 << 20);
+    deleg_make_n(&x, 0x71, NULL, now() - 60, now() + 3600, NULL, MV_PRE_MAX_CAPSULES);
+    assert_int_equal(upload(0, &x, &g_owner), 201);
+    for (int i = 0; i < JOBS; i++) {
+        job[i].x = &x;
+        job[i].status = 0;
+        assert_int_equal(pthread_create(&th[i], NULL, reenc_thread, &job[i]), 0);
+    }
+    int ok = 0, busy = 0;
+    for (int i = 0; i < JOBS; i++) {
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+        ok += job[i].status == 200;
+        busy += job[i].status == 429;
+    }
+    assert_true(ok >= 1);
+    assert_true(busy >= 1);
+    assert_int_equal(ok + busy, JOBS);
+    assert_int_equal(by_hash(0, "/v1/pre/revoke", &x, g_owner.id, g_owner.cred, &b), 200);
+    deleg_clear(&x);
+    mv_buf_clear(&b);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -764,7 +942,9 @@ int main(void)
         cmocka_unit_test(test_upload_policy_revoke), cmocka_unit_test(test_window),
         cmocka_unit_test(test_wrong_seal_and_cap),   cmocka_unit_test(test_kill9),
         cmocka_unit_test(test_no_key_at_rest),       cmocka_unit_test(test_proxy_role_routes),
-        cmocka_unit_test(test_delegated_read),
+        cmocka_unit_test(test_delegated_read),       cmocka_unit_test(test_reencrypt_limits),
+        cmocka_unit_test(test_revoke_races_reencrypt), cmocka_unit_test(test_gc_expired),
+        cmocka_unit_test(test_upload_limits), /* last: it fills the owner's cap at proxy 1 */
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
