@@ -94,6 +94,31 @@ done
 [ "$(json_get "$TMP/c1.json" 'd["keys_open"]')" = True ] || fail "the cfrags of both clouds do not open the keys"
 pass "sato reads all ${#IDS[@]} records and lists them (dana offline), each cloud's proofs verified"
 
+# A hostile owner: kim signs a delegation to sato of "an episode" that is dana's (the label names
+# it; its records are not kim's), uploaded to both clouds (mv_pre_forge), whose capsules hold junk
+# keys under refs that are not hers: sato's own record (and its keyset, if it has one) and dana's
+# episode's records and keyset. In one run (as the long-lived UI), sato reads his own record and
+# dana's whole episode: a delegation gives keys only for the records its owner and label cover,
+# and only keys that open them, so nothing of sato's own or of dana's delegation is replaced.
+cat > "$TMP/own.json" <<JSON
+{"resourceType":"Observation","status":"final","code":{"text":"sato's own note"},"valueString":"mine"}
+JSON
+"$MV" put --user "$TMP/sato" --json "$TMP/own.json" > "$TMP/wo.json" || fail "sato cannot store a record of his own"
+OWN=$(json_get "$TMP/wo.json" 'd["records"][0]["id"]')
+"$MV" get --user "$TMP/sato" "$OWN" -o "$TMP/own1.json" || fail "sato cannot read his own record"
+MV_PRE_FORGE_VICTIM=$TMP/sato "$MV_PRE_FORGE_BIN" "$MEDVAULT_DEPLOYMENT" "$TMP/kim" "$SATO" "$APPT" \
+  "v:$OWN" "v:${IDS[0]}" "r:${IDS[1]}" "r:${IDS[2]}" "r:${IDS[3]}" > "$TMP/forge.out" 2> "$TMP/forge.err" \
+  || fail "kim's forged delegation was not taken by both clouds: $(cat "$TMP/forge.err")"
+"$MV" get --user "$TMP/sato" "$OWN" "${IDS[@]}" -o "$TMP/mixed" 2> "$TMP/mixed.err" \
+  || fail "kim's delegation broke sato's run: $(cat "$TMP/mixed.err")"
+[ "$(ls "$TMP/mixed" | wc -l)" -eq $(( ${#IDS[@]} + 1 )) ] || fail "sato's run did not write his record and dana's episode"
+for f in "$TMP/own1.json" "$TMP"/dana[1-4].json; do
+  found=0
+  for g in "$TMP"/mixed/*; do cmp -s "$f" "$g" && found=1; done
+  [ "$found" -eq 1 ] || fail "sato's run lacks a byte-exact copy of $(basename "$f")"
+done
+pass "a hostile owner's delegation with junk keys for sato's and dana's refs replaces none of them (one run)"
+
 # The second cloud down: the read fails and says which cloud is missing.
 P2=""
 for f in "$TMP"/mv/run/*.pid; do
