@@ -426,7 +426,8 @@ static mv_err upload_to(mv_client *c, size_t i, const mv_buf *deleg, const uint8
 
 /* Uploads to every proxy. On a 409 (an older delegation of the same label and recipient is
  * active) the older ones are revoked everywhere once and the upload starts again. If a proxy
- * refuses, the ones that accepted withdraw it. */
+ * refuses or does not answer, every proxy it was sent to is asked to withdraw it (one that
+ * timed out or failed may have stored it), and the error names any that did not confirm. */
 static mv_err upload_all(mv_client *c, int kind, const uint8_t label[16], const uint8_t to[32], const mv_buf *deleg,
                          const uint8_t hash[32], const uint8_t *sealed)
 {
@@ -435,10 +436,12 @@ static mv_err upload_all(mv_client *c, int kind, const uint8_t label[16], const 
     mv_buf resp;
     mv_err rc = MV_OK;
     mv_buf_init(&resp, 1 << 16);
-    size_t accepted = 0;
+    size_t sent = 0; /* proxies 0..sent-1 were sent it */
     for (size_t i = 0; i < c->dep.n_proxies; i++) {
         long status = 0;
         mv_buf_reset(&resp);
+        if (i + 1 > sent)
+            sent = i + 1;
         rc = upload_to(c, i, deleg, sealed + MV_PRE_SEALED_KFRAG_BYTES * i, &status, &resp);
         if (rc == MV_OK && status == 409 && !replaced) {
             uint8_t old[32 * 16];
@@ -452,7 +455,6 @@ static mv_err upload_all(mv_client *c, int kind, const uint8_t label[16], const 
             if (rc != MV_OK)
                 break;
             i = (size_t)-1; /* again from proxy 1: those that took it answer 200 */
-            accepted = 0;
             continue;
         }
         if (rc != MV_OK) {
@@ -463,14 +465,20 @@ static mv_err upload_all(mv_client *c, int kind, const uint8_t label[16], const 
             rc = mvc_status_err(c, proxy_name(c, i, who, sizeof who), status, &resp);
             break;
         }
-        accepted = i + 1;
     }
-    if (rc != MV_OK && accepted) {
-        char err[sizeof c->err];
+    if (rc != MV_OK && sent) {
+        char err[sizeof c->err], kept[200] = "";
         memcpy(err, c->err, sizeof err);
-        for (size_t i = 0; i < accepted; i++)
-            (void)revoke_at(c, i, hash); /* withdrawn: one cloud alone is no delegation */
-        snprintf(c->err, sizeof c->err, "%.190s; withdrawn from the proxies that took it", err);
+        for (size_t i = 0; i < sent; i++) /* withdrawn: one cloud alone is no delegation */
+            if (revoke_at(c, i, hash) != MV_OK) {
+                size_t l = strlen(kept);
+                snprintf(kept + l, sizeof kept - l, "%s%.80s", l ? ", " : "", proxy_name(c, i, who, sizeof who));
+            }
+        if (kept[0])
+            snprintf(c->err, sizeof c->err, "%.110s; NOT withdrawn from %.80s (revoke again once it answers)", err,
+                     kept);
+        else
+            snprintf(c->err, sizeof c->err, "%.190s; withdrawn from every proxy it was sent to", err);
     }
     mv_buf_clear(&resp);
     return rc;

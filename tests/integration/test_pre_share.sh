@@ -135,6 +135,38 @@ wait_for 10 gone "$P2" || fail "the second proxy did not die"
 "$MV" get --user "$TMP/sato" "${IDS[0]}" -o "$TMP/down.json" 2> "$TMP/down.err" && fail "a read succeeded with one cloud of two"
 grep -q "proxy 2 ($P2_URL)" "$TMP/down.err" || fail "the error should name the missing cloud: $(cat "$TMP/down.err")"
 grep -q "no answer" "$TMP/down.err" || fail "the error should say the cloud did not answer: $(cat "$TMP/down.err")"
+# A grant while the second cloud fails after it may have stored the delegation (a stand-in on
+# its port answers the upload 503 and the revocation 500): the client asks every proxy it sent
+# the delegation to to withdraw it, the one that failed included, and says which one did not
+# confirm; proxy 1 no longer holds it.
+cat > "$TMP/stub.py" <<'PY'
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        with open(sys.argv[2], "a") as f:
+            f.write(self.path + "\n")
+        self.send_response(500 if self.path == "/v1/pre/revoke" else 503)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+    def log_message(self, *a):
+        pass
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+PY
+python3 "$TMP/stub.py" "${P2_URL##*:}" "$TMP/stub.log" &
+STUB=$!
+PIDS+=("$STUB")
+for _ in $(seq 50); do curl -s -o /dev/null -X POST "$P2_URL/ping" && break; sleep 0.1; done
+: > "$TMP/stub.log"
+"$MV" share grant "${IDS[0]}" --to "$KIM" --via-clouds --department neurology --user "$TMP/dana" 2> "$TMP/gw.err" \
+  && fail "a grant succeeded with the second cloud failing"
+grep -qx "/v1/pre/revoke" "$TMP/stub.log" || fail "the cloud that failed the upload was not asked to withdraw it: $(cat "$TMP/stub.log")"
+grep -q "NOT withdrawn from proxy 2 ($P2_URL)" "$TMP/gw.err" || fail "the failed withdrawal is not reported: $(cat "$TMP/gw.err")"
+"$MV" share delegations --user "$TMP/kim" --json > "$TMP/dlk.json"
+[ "$(json_get "$TMP/dlk.json" 'len(d["received"])')" -eq 0 ] || fail "proxy 1 still holds the withdrawn delegation"
+kill "$STUB"
+wait "$STUB" 2>/dev/null || true
+pass "a failed grant is withdrawn from every proxy it was sent to, and a withdrawal that failed is named"
 (cd "$P2CWD" && exec "${P2CMD[@]}") >> "$TMP/proxy2.log" 2>&1 &
 PIDS+=("$!")
 wait_http "$P2_URL/healthz" 50 || fail "the second proxy did not come back on $P2_URL"
