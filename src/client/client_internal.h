@@ -105,6 +105,21 @@ mv_err mvc_cache_put(mvc_cache *k, const uint8_t *fps, const uint8_t *keys, size
 
 /* ---- keyset.c: one key per reader set (decision 0010) ---- */
 
+/* A run's keys by id (keyset ids, record ids) in locked memory, sorted by id. An id names one
+ * key: the first one put stays, so a key learnt later from someone else never replaces it. */
+typedef struct mvc_keyent {
+    uint8_t id[16], key[32];
+} mvc_keyent;
+typedef struct mvc_keytab {
+    mvc_keyent *e;
+    size_t n, cap;
+} mvc_keytab;
+/* Adds (id, key) unless id is there. Errors: MV_ERR_TOO_LARGE (65536 keys), MV_ERR_NOMEM. */
+mv_err mvc_keytab_put(mvc_keytab *t, const uint8_t id[16], const uint8_t key[32]);
+/* 1 and key filled if id is there, else 0. Read-only: safe from parallel tasks. */
+int mvc_keytab_get(const mvc_keytab *t, const uint8_t id[16], uint8_t key[32]);
+void mvc_keytab_clear(mvc_keytab *t);
+
 /* A reader set: who reads (their X25519 keys) and the ACL the keyset record gets, which is
  * the ACL of the records it serves (frames.h MVP2). Pointers are borrowed. */
 typedef struct mvc_scope {
@@ -138,23 +153,29 @@ mv_err mvc_keyset_get(mv_client *c, const uint8_t kid[16], uint8_t K[32], uint64
  * keyset for their reader set. */
 void mvc_keyset_forget(mv_client *c, const uint8_t kid[16]);
 void mvc_keysets_free(mvc_keysets *k);
-/* Keeps K of keyset kid open for the rest of the run, as if it had been opened with the user's
- * box key (a keyset key recovered through a delegation, pre_share.c). */
-mv_err mvc_keyset_remember(mv_client *c, const uint8_t kid[16], const uint8_t K[32]);
 
 /* ---- pre_share.c: sharing through the clouds (docs/pre.md) ---- */
 /* Publishes the user's recipient key at the hospital once per user directory (marker file
  * pre.published); a failure is left for the next run and never fails the caller. */
 void mvc_pre_publish(mv_client *c);
-/* Recovers, through the delegations the user received, the keys of refs[0..n) (16 bytes each:
- * keyset ids and record ids) not open yet: one round of cfrags per delegation per run, every
- * proof checked against the proxy that answered. A ref no delegation covers is left alone.
+/* A record the caller opens with none of her own keys: its id and envelope. */
+typedef struct mvc_pre_want {
+    const uint8_t *id;
+    const uint8_t *env;
+    size_t env_len;
+} mvc_pre_want;
+/* Recovers, through the delegations the user received, the record keys of w[0..n) not known
+ * yet. A delegation is used for a record only if it covers it (its owner is the record's owner
+ * or patient in the storage server's list, and its label the record's episode, kind 1, or its
+ * id, kind 2), only the entry for that record's keyset or id is taken, and the key is kept only
+ * once it opened the envelope: a delegation from anyone else changes no other record's key.
+ * One round of cfrags per delegation per run, every proof checked against the proxy that
+ * answered. A record no delegation covers is left alone.
  * Errors (last_error names the cloud): MV_ERR_UNAVAILABLE (fewer than t proxies answered
  * correctly), a proxy's HTTP error, MV_ERR_VERIFY, MV_ERR_NOMEM. */
-mv_err mvc_pre_resolve(mv_client *c, const uint8_t *refs, size_t n);
-/* 1 and R filled if a delegation gave record id's own key R in this run, else 0 (kept with the
- * run's open keyset keys, by record id). Read-only after mvc_pre_resolve: safe from parallel
- * tasks. */
+mv_err mvc_pre_resolve(mv_client *c, const mvc_pre_want *w, size_t n);
+/* 1 and R filled if a delegation gave record id's key R (one that opened its envelope) in this
+ * run, else 0. Read-only after mvc_pre_resolve: safe from parallel tasks. */
 int mvc_pre_record_key(mv_client *c, const uint8_t id[16], uint8_t R[32]);
 void mvc_pre_free(mvc_pre *p);
 

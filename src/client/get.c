@@ -77,6 +77,19 @@ static const struct ctag *find_tag(const struct group *g, const uint8_t tag[32])
     return bsearch(tag, g->tags, g->n_tags, sizeof *g->tags, ctag_cmp);
 }
 
+/* 1 if env has an entry for this user's box key (MVE1 readers, MVE2 extra readers). */
+static int has_entry(const mv_client *c, const uint8_t *env, size_t len)
+{
+    uint8_t pks[MV_ENVELOPE_MAX_READERS * 32];
+    size_t n = 0;
+    if (mv_envelope_readers(env, len, pks, MV_ENVELOPE_MAX_READERS, &n) != MV_OK)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!memcmp(pks + 32 * i, mv_identity_box_pk(c->id), 32))
+            return 1;
+    return 0;
+}
+
 static mv_err task_open(void *ctx, size_t i)
 {
     struct group *g = ctx;
@@ -89,7 +102,9 @@ static mv_err task_open(void *ctx, size_t i)
         o->rc = MV_ERR_NOT_FOUND; /* a keyset, not a record a user reads (decision 0010) */
     else if (kind == MV_ENVELOPE_MVE2 && mvc_keyset_lookup(g->c, kid, K))
         o->rc = mv_envelope2_open(o->id, o->env, o->env_len, K, &o->r);
-    else if (mvc_pre_record_key(g->c, o->id, K)) /* R, through a delegation */
+    /* Her own entry before any delegated key: a delegation is only for records that do not
+     * name her, and never replaces a key of hers. */
+    else if (!has_entry(g->c, o->env, o->env_len) && mvc_pre_record_key(g->c, o->id, K)) /* R, delegated */
         o->rc = mv_envelope_open_with_key(o->id, o->env, o->env_len, K, &o->r);
     else /* MVE1, or MVE2 for an extra reader (one record shared with her alone) */
         o->rc = mv_envelope_open(o->id, o->env, o->env_len, mv_identity_box_pk(g->c->id),
@@ -105,19 +120,6 @@ static mv_err task_open(void *ctx, size_t i)
             o->plain += pl;
     }
     return MV_OK;
-}
-
-/* 1 if env has an entry for this user's box key (MVE1 readers, MVE2 extra readers). */
-static int has_entry(const mv_client *c, const uint8_t *env, size_t len)
-{
-    uint8_t pks[MV_ENVELOPE_MAX_READERS * 32];
-    size_t n = 0;
-    if (mv_envelope_readers(env, len, pks, MV_ENVELOPE_MAX_READERS, &n) != MV_OK)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!memcmp(pks + 32 * i, mv_identity_box_pk(c->id), 32))
-            return 1;
-    return 0;
 }
 
 /* Opens, once per run, the keysets the MVE2 envelopes among recs[0..n) name (one batched
@@ -140,28 +142,25 @@ static mv_err open_keysets(mv_client *c, const struct one *recs, size_t n)
     /* Keysets that do not name this user, and records she has no entry in: a delegation
      * through the clouds may cover them (docs/pre.md 7.4), one round of cfrags per delegation
      * per run. */
-    uint8_t *refs = rc == MV_OK && n ? mv_mallocarray(2 * n, 16) : NULL;
-    size_t nr = 0, k = 0;
+    mvc_pre_want *want = rc == MV_OK && n ? mv_mallocarray(n, sizeof *want) : NULL;
+    size_t nw = 0, k = 0;
     uint8_t K[32];
-    if (rc == MV_OK && n && !refs)
+    if (rc == MV_OK && n && !want)
         rc = MV_ERR_NOMEM;
-    for (size_t i = 0; refs && i < n; i++) {
+    for (size_t i = 0; want && i < n; i++) {
         mv_envelope_kind kind;
         if (recs[i].rc != MV_OK || mv_envelope_kind_of(recs[i].env, recs[i].env_len, &kind, NULL) != MV_OK ||
             kind == MV_ENVELOPE_MVK1)
             continue;
         int by_keyset = kind == MV_ENVELOPE_MVE2 && mvc_keyset_lookup(c, kids + 16 * k, K);
-        if (!by_keyset && !has_entry(c, recs[i].env, recs[i].env_len)) {
-            if (kind == MV_ENVELOPE_MVE2)
-                memcpy(refs + 16 * nr++, kids + 16 * k, 16);
-            memcpy(refs + 16 * nr++, recs[i].id, 16);
-        }
+        if (!by_keyset && !has_entry(c, recs[i].env, recs[i].env_len))
+            want[nw++] = (mvc_pre_want){recs[i].id, recs[i].env, recs[i].env_len};
         k += kind == MV_ENVELOPE_MVE2;
     }
     mv_wipe(K, sizeof K);
-    if (rc == MV_OK && nr)
-        rc = mvc_pre_resolve(c, refs, nr);
-    mv_free(refs);
+    if (rc == MV_OK && nw)
+        rc = mvc_pre_resolve(c, want, nw);
+    mv_free(want);
     mv_free(kids);
     return rc;
 }

@@ -35,16 +35,11 @@ struct kentry {
     uint8_t tag[32], kid[16], sealed[SEALED_BYTES];
 };
 
-struct kopen {
-    uint8_t kid[16], K[32];
-};
-
 struct mvc_keysets {
     uint8_t *keys;          /* secure: k_index 32 | k_seal 32 */
     struct kentry *entries; /* the file's, oldest first */
     size_t n_entries, cap_entries;
-    struct kopen *open;     /* secure memory */
-    size_t n_open, cap_open;
+    mvc_keytab open;        /* the keysets opened in this run */
 };
 
 void mvc_keysets_free(mvc_keysets *k)
@@ -52,7 +47,7 @@ void mvc_keysets_free(mvc_keysets *k)
     if (!k)
         return;
     mv_secure_free(k->keys);
-    mv_secure_free(k->open);
+    mvc_keytab_clear(&k->open);
     mv_free(k->entries);
     mv_free(k);
 }
@@ -130,46 +125,51 @@ static int kid_cmp(const void *a, const void *b)
     return memcmp(a, b, 16);
 }
 
-int mvc_keyset_lookup(mv_client *c, const uint8_t kid[16], uint8_t K[32])
+int mvc_keytab_get(const mvc_keytab *t, const uint8_t id[16], uint8_t key[32])
 {
-    const mvc_keysets *k = c->keysets;
-    if (!k || !k->n_open)
+    const mvc_keyent *e = t->n ? bsearch(id, t->e, t->n, sizeof *t->e, kid_cmp) : NULL;
+    if (!e)
         return 0;
-    const struct kopen *o = bsearch(kid, k->open, k->n_open, sizeof *k->open, kid_cmp);
-    if (!o)
-        return 0;
-    memcpy(K, o->K, 32);
+    memcpy(key, e->key, 32);
     return 1;
 }
 
-/* Keeps (kid, K) in memory for the rest of the run (sorted by kid). */
-static mv_err remember(mvc_keysets *k, const uint8_t kid[16], const uint8_t K[32])
+mv_err mvc_keytab_put(mvc_keytab *t, const uint8_t id[16], const uint8_t key[32])
 {
     size_t i = 0;
-    while (i < k->n_open && memcmp(k->open[i].kid, kid, 16) < 0)
+    while (i < t->n && memcmp(t->e[i].id, id, 16) < 0)
         i++;
-    if (i < k->n_open && memcmp(k->open[i].kid, kid, 16) == 0) {
-        memcpy(k->open[i].K, K, 32);
-        return MV_OK;
-    }
-    if (k->n_open == k->cap_open) {
-        size_t cap = k->cap_open ? 2 * k->cap_open : 16;
+    if (i < t->n && memcmp(t->e[i].id, id, 16) == 0)
+        return MV_OK; /* the key first known stays: an id names one key */
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? 2 * t->cap : 16;
         if (cap > MAX_OPEN)
             return MV_ERR_TOO_LARGE;
-        struct kopen *n = mv_secure_alloc(cap * sizeof *n);
+        mvc_keyent *n = mv_secure_alloc(cap * sizeof *n);
         if (!n)
             return MV_ERR_NOMEM;
-        if (k->n_open)
-            memcpy(n, k->open, k->n_open * sizeof *n);
-        mv_secure_free(k->open);
-        k->open = n;
-        k->cap_open = cap;
+        if (t->n)
+            memcpy(n, t->e, t->n * sizeof *n);
+        mv_secure_free(t->e);
+        t->e = n;
+        t->cap = cap;
     }
-    memmove(&k->open[i + 1], &k->open[i], (k->n_open - i) * sizeof *k->open);
-    memcpy(k->open[i].kid, kid, 16);
-    memcpy(k->open[i].K, K, 32);
-    k->n_open++;
+    memmove(&t->e[i + 1], &t->e[i], (t->n - i) * sizeof *t->e);
+    memcpy(t->e[i].id, id, 16);
+    memcpy(t->e[i].key, key, 32);
+    t->n++;
     return MV_OK;
+}
+
+void mvc_keytab_clear(mvc_keytab *t)
+{
+    mv_secure_free(t->e);
+    memset(t, 0, sizeof *t);
+}
+
+int mvc_keyset_lookup(mv_client *c, const uint8_t kid[16], uint8_t K[32])
+{
+    return c->keysets && mvc_keytab_get(&c->keysets->open, kid, K);
 }
 
 /* POST /v1/records/get for ids[0..n) (n <= MV_FRAME_MAX_GET): env[i]/len[i] point into resp
@@ -231,7 +231,7 @@ mv_err mvc_keysets_fetch(mv_client *c, const uint8_t *kids, size_t n, uint64_t *
             if (pk_ops)
                 (*pk_ops)++;
             if (mv_keyset_open(env[i], len[i], mv_identity_box_pk(c->id), mv_identity_box_sk(c->id), K) == MV_OK)
-                rc = remember(k, want + 16 * (from + i), K);
+                rc = mvc_keytab_put(&k->open, want + 16 * (from + i), K);
         }
     }
 out:
@@ -241,13 +241,6 @@ out:
     mv_free(env);
     mv_free(len);
     return rc;
-}
-
-mv_err mvc_keyset_remember(mv_client *c, const uint8_t kid[16], const uint8_t K[32])
-{
-    mvc_keysets *k;
-    mv_err rc = keysets(c, &k);
-    return rc == MV_OK ? remember(k, kid, K) : rc;
 }
 
 mv_err mvc_keyset_get(mv_client *c, const uint8_t kid[16], uint8_t K[32], uint64_t *pk_ops)
@@ -400,7 +393,7 @@ mv_err mvc_keyset_for(mv_client *c, const mvc_scope *s, uint8_t kid[16], uint8_t
             goto out;
         if (keyset_is(p, l, sorted, n)) {
             memcpy(kid, e->kid, 16);
-            rc = remember(k, kid, K);
+            rc = mvc_keytab_put(&k->open, kid, K);
             goto out;
         }
         break;
@@ -415,7 +408,7 @@ mv_err mvc_keyset_for(mv_client *c, const mvc_scope *s, uint8_t kid[16], uint8_t
         goto out;
     if (pk_ops)
         *pk_ops += n;
-    if ((rc = put_keyset(c, s, kid, &env)) != MV_OK || (rc = remember(k, kid, K)) != MV_OK)
+    if ((rc = put_keyset(c, s, kid, &env)) != MV_OK || (rc = mvc_keytab_put(&k->open, kid, K)) != MV_OK)
         goto out;
     /* Remember it for later runs; losing the file only costs a new keyset next time. */
     if (k->n_entries == MAX_ENTRIES) {

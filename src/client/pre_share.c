@@ -23,19 +23,23 @@
 #define MARKER "pre.published"
 #define KEY_CTX "medvault-pre-key-v1\n"
 #define KEY_CTX_LEN (sizeof KEY_CTX - 1)
-/* Delegations one recipient loads in a run (those beyond are not used: a doctor with more
- * active delegations than this reads the rest with a later run's first ones revoked). */
-#define MAX_RECEIVED 256u
+/* Delegations to the caller that one run considers, as proxy 1 lists them (only those whose
+ * owner and label cover a record being opened are fetched: junk ones cannot crowd them out). */
+#define MAX_LISTED 65536u
 #define DEFAULT_SECONDS (30u * 86400u)
 #define MVPU_HDR 9u /* "MVPU" | version | u32be length */
 /* How long a run trusts its list of received delegations before asking proxy 1 again when a
  * record is not covered (a CLI run is shorter; the UI's client lives for hours). */
 #define RELIST_SECONDS 60u
 
+enum { LISTED, FETCHED, RESOLVED, BAD };
+
 struct received {
-    uint8_t hash[32];
-    mv_pre_delegation d;
-    int resolved;
+    uint8_t hash[32], owner[32], label[16]; /* as listed; the fetched delegation must agree */
+    uint64_t kind;
+    int state;
+    mv_pre_delegation d; /* FETCHED on: signed by owner, to the caller and her key */
+    uint8_t *keys;       /* RESOLVED: the key of each entry in entry order (secure memory) */
 };
 
 struct mvc_pre {
@@ -43,15 +47,27 @@ struct mvc_pre {
     uint64_t loaded_at; /* a long-lived client (the UI) lists again after RELIST_SECONDS */
     struct received *dl;
     size_t n_dl;
+    mvc_keytab keys; /* record id -> R, each one that opened its envelope */
 };
+
+static void drop_listed(mvc_pre *p)
+{
+    for (size_t i = 0; i < p->n_dl; i++) {
+        mv_pre_delegation_clear(&p->dl[i].d);
+        mv_secure_free(p->dl[i].keys);
+    }
+    mv_free(p->dl);
+    p->dl = NULL;
+    p->n_dl = 0;
+    p->loaded = 0;
+}
 
 void mvc_pre_free(mvc_pre *p)
 {
     if (!p)
         return;
-    for (size_t i = 0; i < p->n_dl; i++)
-        mv_pre_delegation_clear(&p->dl[i].d);
-    mv_free(p->dl);
+    drop_listed(p);
+    mvc_keytab_clear(&p->keys);
     mv_free(p);
 }
 
@@ -410,7 +426,8 @@ static mv_err upload_to(mv_client *c, size_t i, const mv_buf *deleg, const uint8
 
 /* Uploads to every proxy. On a 409 (an older delegation of the same label and recipient is
  * active) the older ones are revoked everywhere once and the upload starts again. If a proxy
- * refuses, the ones that accepted withdraw it. */
+ * refuses or does not answer, every proxy it was sent to is asked to withdraw it (one that
+ * timed out or failed may have stored it), and the error names any that did not confirm. */
 static mv_err upload_all(mv_client *c, int kind, const uint8_t label[16], const uint8_t to[32], const mv_buf *deleg,
                          const uint8_t hash[32], const uint8_t *sealed)
 {
@@ -419,10 +436,12 @@ static mv_err upload_all(mv_client *c, int kind, const uint8_t label[16], const 
     mv_buf resp;
     mv_err rc = MV_OK;
     mv_buf_init(&resp, 1 << 16);
-    size_t accepted = 0;
+    size_t sent = 0; /* proxies 0..sent-1 were sent it */
     for (size_t i = 0; i < c->dep.n_proxies; i++) {
         long status = 0;
         mv_buf_reset(&resp);
+        if (i + 1 > sent)
+            sent = i + 1;
         rc = upload_to(c, i, deleg, sealed + MV_PRE_SEALED_KFRAG_BYTES * i, &status, &resp);
         if (rc == MV_OK && status == 409 && !replaced) {
             uint8_t old[32 * 16];
@@ -436,7 +455,6 @@ static mv_err upload_all(mv_client *c, int kind, const uint8_t label[16], const 
             if (rc != MV_OK)
                 break;
             i = (size_t)-1; /* again from proxy 1: those that took it answer 200 */
-            accepted = 0;
             continue;
         }
         if (rc != MV_OK) {
@@ -447,14 +465,20 @@ static mv_err upload_all(mv_client *c, int kind, const uint8_t label[16], const 
             rc = mvc_status_err(c, proxy_name(c, i, who, sizeof who), status, &resp);
             break;
         }
-        accepted = i + 1;
     }
-    if (rc != MV_OK && accepted) {
-        char err[sizeof c->err];
+    if (rc != MV_OK && sent) {
+        char err[sizeof c->err], kept[200] = "";
         memcpy(err, c->err, sizeof err);
-        for (size_t i = 0; i < accepted; i++)
-            (void)revoke_at(c, i, hash); /* withdrawn: one cloud alone is no delegation */
-        snprintf(c->err, sizeof c->err, "%.190s; withdrawn from the proxies that took it", err);
+        for (size_t i = 0; i < sent; i++) /* withdrawn: one cloud alone is no delegation */
+            if (revoke_at(c, i, hash) != MV_OK) {
+                size_t l = strlen(kept);
+                snprintf(kept + l, sizeof kept - l, "%s%.80s", l ? ", " : "", proxy_name(c, i, who, sizeof who));
+            }
+        if (kept[0])
+            snprintf(c->err, sizeof c->err, "%.110s; NOT withdrawn from %.80s (revoke again once it answers)", err,
+                     kept);
+        else
+            snprintf(c->err, sizeof c->err, "%.190s; withdrawn from every proxy it was sent to", err);
     }
     mv_buf_clear(&resp);
     return rc;
@@ -646,71 +670,66 @@ mv_err mv_client_pre_delegations_json(mv_client *c, mv_buf *out)
 
 int mvc_pre_record_key(mv_client *c, const uint8_t id[16], uint8_t R[32])
 {
-    /* A record id names one record: the run's open keys hold its R under that id, as they
-     * hold a keyset's K under the keyset record's id. */
-    return mvc_keyset_lookup(c, id, R);
+    return c->pre && mvc_keytab_get(&c->pre->keys, id, R);
 }
 
-/* Loads, once per run, the delegations proxy 1 lists with the caller as recipient: each MVPD
- * fetched, parsed (the owner's signature checked) and kept if it names the caller and her
- * key. A proxy that does not answer the list leaves none: the records then fail as unshared. */
+/* Lists, once per run, the delegations proxy 1 holds with the caller as recipient (hash, owner,
+ * label): nothing is fetched yet. A proxy that does not answer the list leaves none: the
+ * records then fail as unshared. */
 static mv_err load_received(mv_client *c, mvc_pre *p)
 {
     const uint8_t *me = mv_identity_sign_pk(c->id);
-    uint8_t b[32], B[32];
     mv_json *root = NULL;
-    mv_buf resp;
     char err[sizeof c->err];
+    mv_err rc = MV_OK;
     p->loaded = 1;
     p->loaded_at = (uint64_t)time(NULL);
     memcpy(err, c->err, sizeof err);
-    mv_err rc = my_key(c, b, B);
-    mv_wipe(b, sizeof b);
-    if (rc != MV_OK)
-        return rc;
-    if (get_json(c, c->dep.proxies[0].url, "/v1/pre/delegations", "proxy 1", &root) != MV_OK) {
-        memcpy(c->err, err, sizeof err);
-        return MV_OK;
-    }
+    if (get_json(c, c->dep.proxies[0].url, "/v1/pre/delegations", "proxy 1", &root) != MV_OK)
+        goto out;
     const mv_json *ds = mv_json_get(root, "delegations");
-    size_t n = mv_json_len(ds) < MAX_RECEIVED ? mv_json_len(ds) : MAX_RECEIVED;
-    mv_buf_init(&resp, MV_PRE_DELEGATION_MAX_BYTES + 1);
+    size_t n = mv_json_len(ds) < MAX_LISTED ? mv_json_len(ds) : MAX_LISTED;
     if (n && !(p->dl = mv_calloc(n, sizeof *p->dl))) {
         rc = MV_ERR_NOMEM;
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
         const mv_json *e = mv_json_at(ds, i);
-        uint8_t rcpt[32], h[32], got[32];
-        char path[128];
-        long status = 0;
-        size_t hl = 0;
-        const char *hh = mv_json_get_str(e, "delegation", &hl);
-        if (!hh || hl != 64 || mv_hex_decode_exact(h, 32, hh, hl) != MV_OK ||
+        struct received *r = &p->dl[p->n_dl];
+        uint8_t rcpt[32];
+        if (mv_json_get_hex(e, "delegation", r->hash, 32) != MV_OK || mv_json_get_hex(e, "owner", r->owner, 32) != MV_OK ||
+            mv_json_get_hex(e, "label", r->label, 16) != MV_OK || mv_json_get_u64(e, "label_kind", &r->kind) != MV_OK ||
             mv_json_get_hex(e, "recipient", rcpt, 32) != MV_OK || memcmp(rcpt, me, 32) != 0)
             continue;
-        snprintf(path, sizeof path, "/v1/pre/delegations/%.64s", hh);
-        mv_buf_reset(&resp);
-        if (mvc_simple(c, c->dep.proxies[0].url, "GET", path, NULL, 0, NULL, &status, &resp) != MV_OK || status != 200)
-            continue;
-        struct received *r = &p->dl[p->n_dl];
-        mv_pre_delegation_hash(resp.ptr, resp.len, got);
-        /* Only what the owner signed, for this user and her key, under the name it was listed by. */
-        if (memcmp(got, h, 32) != 0 || mv_pre_delegation_parse(resp.ptr, resp.len, &r->d) != MV_OK)
-            continue;
-        if (memcmp(r->d.recipient, me, 32) != 0 || memcmp(r->d.pk_B, B, 32) != 0 ||
-            r->d.n != c->dep.n_proxies) {
-            mv_pre_delegation_clear(&r->d);
-            continue;
-        }
-        memcpy(r->hash, h, 32);
+        r->state = LISTED;
         p->n_dl++;
     }
 out:
     memcpy(c->err, err, sizeof err);
-    mv_buf_clear(&resp);
     mv_json_free(root);
     return rc;
+}
+
+static mv_err fetch_delegation(mv_client *c, size_t i, const char *hex, struct received *r, char *why, size_t why_cap);
+
+/* Fetches r from proxy 1 and keeps it only if the owner signed it as listed, for this user and
+ * her key, split among this deployment's proxies with its threshold. */
+static void fetch_received(mv_client *c, struct received *r)
+{
+    uint8_t b[32], B[32];
+    char hex[65], why[200], err[sizeof c->err];
+    memcpy(err, c->err, sizeof err);
+    r->state = BAD;
+    if (my_key(c, b, B) == MV_OK && mv_hex_encode(hex, sizeof hex, r->hash, 32) == MV_OK &&
+        fetch_delegation(c, 0, hex, r, why, sizeof why) == MV_OK) {
+        const mv_pre_delegation *d = &r->d;
+        if (!memcmp(d->recipient, mv_identity_sign_pk(c->id), 32) && !memcmp(d->pk_B, B, 32) &&
+            !memcmp(d->owner, r->owner, 32) && !memcmp(d->label, r->label, 16) && d->label_kind == r->kind &&
+            d->n == c->dep.n_proxies && d->t == c->dep.proxy_threshold)
+            r->state = FETCHED;
+    }
+    mv_wipe(b, sizeof b);
+    memcpy(c->err, err, sizeof err);
 }
 
 /* The commitment in d of the proxy with this index, or NULL. */
@@ -721,7 +740,6 @@ static const mv_pre_commitment *commitment_of(const mv_pre_delegation *d, unsign
             return &d->commit[i];
     return NULL;
 }
-
 /* Asks proxy i to re-encrypt r's capsules; on MV_OK cf holds its m cfrags, each verified
  * against its commitment. why receives what went wrong (no patient data). */
 static mv_err ask_proxy(mv_client *c, size_t i, const struct received *r, uint8_t *cf, char *why, size_t why_cap)
@@ -778,10 +796,10 @@ out:
     return rc;
 }
 
-/* Combines the first t answers in cf (t x m cfrags, answer-major) per capsule of d, opens each
- * wrapped key and, with keep, keeps it for the run; without, only checks that every key opens
- * (share check). */
-static mv_err open_entries(mv_client *c, int keep, const mv_pre_delegation *d, const uint8_t *cf)
+/* Combines the first t answers in cf (t x m cfrags, answer-major) per capsule of d and opens
+ * each wrapped key into keys (32 bytes per entry, secure memory), or with keys NULL only
+ * checks that every key opens (share check). */
+static mv_err open_entries(mv_client *c, uint8_t *keys, const mv_pre_delegation *d, const uint8_t *cf)
 {
     size_t m = d->n_entries;
     uint8_t b[32], B[32], key[MV_PRE_KEY_BYTES], secret[32];
@@ -796,8 +814,8 @@ static mv_err open_entries(mv_client *c, int keep, const mv_pre_delegation *d, c
             mvc_seterr(c, "the re-encrypted capsule %zu of a delegation does not open (%s)", j + 1, mv_strerror(rc));
             break;
         }
-        if (keep) /* K under the keyset's id, R under the record's: both are record ids */
-            rc = mvc_keyset_remember(c, e->ref, secret);
+        if (keys)
+            memcpy(keys + 32 * j, secret, 32);
     }
     mv_wipe(b, sizeof b);
     mv_wipe(key, sizeof key);
@@ -812,10 +830,13 @@ static mv_err resolve_one(mv_client *c, struct received *r)
     const mv_pre_delegation *d = &r->d;
     size_t m = d->n_entries, good = 0;
     uint8_t *cf = mv_mallocarray((size_t)d->n * m, MV_PRE_CFRAG_BYTES);
+    uint8_t *keys = mv_secure_alloc(m ? 32 * m : 1);
     char fails[sizeof c->err] = "";
     mv_err rc = MV_OK, worst = MV_OK;
-    if (!cf)
-        return MV_ERR_NOMEM;
+    if (!cf || !keys) {
+        rc = MV_ERR_NOMEM;
+        goto out;
+    }
     /* Proxies in order, until t answered with every proof good: a proxy that fails is named,
      * and the next one is asked in its place when there is one (t < n). */
     for (size_t i = 0; i < c->dep.n_proxies && good < d->t; i++) {
@@ -835,48 +856,123 @@ static mv_err resolve_one(mv_client *c, struct received *r)
                    good, (unsigned)d->t, fails);
         rc = worst == MV_ERR_FORBIDDEN || worst == MV_ERR_NOT_FOUND || worst == MV_ERR_VERIFY ? worst
                                                                                                 : MV_ERR_UNAVAILABLE;
-    } else if ((rc = open_entries(c, 1, d, cf)) == MV_OK) {
-        r->resolved = 1;
+    } else if ((rc = open_entries(c, keys, d, cf)) == MV_OK) {
+        r->keys = keys;
+        keys = NULL;
+        r->state = RESOLVED;
     }
+out:
+    mv_secure_free(keys);
     mv_free(cf); /* cfrags open only with the recipient's b */
     return rc;
 }
 
-mv_err mvc_pre_resolve(mv_client *c, const uint8_t *refs, size_t n)
+/* 1 if r (listed) covers the record of row (docs/pre.md 7.4): its owner owns the record or is
+ * its patient, and its label is the record's episode (kind 1) or id (kind 2). */
+static int covers(const struct received *r, const mvc_row *row)
 {
-    uint8_t K[32];
+    if (memcmp(r->owner, row->owner, 32) != 0 && !(row->has_patient && !memcmp(r->owner, row->patient, 32)))
+        return 0;
+    if (r->kind == MV_PRE_LABEL_EPISODE)
+        return row->has_episode && !memcmp(r->label, row->episode, 16);
+    return r->kind == MV_PRE_LABEL_RECORD && !memcmp(r->label, row->id, 16);
+}
+
+/* The key that r (resolved, covering the record) gives record w, R, if it opens the envelope:
+ * the entry of the record's keyset (kind 1 only, R derived from K) or of the record itself. */
+static int key_from(const struct received *r, const mvc_pre_want *w, uint8_t R[32])
+{
+    mv_envelope_kind kind = 0;
+    uint8_t kid[16];
+    mv_record rec;
+    int ok = 0;
+    mv_record_init(&rec);
+    if (mv_envelope_kind_of(w->env, w->env_len, &kind, kid) != MV_OK)
+        return 0;
+    for (size_t j = 0; !ok && j < r->d.n_entries; j++) {
+        const mv_pre_entry *e = &r->d.entries[j];
+        const uint8_t *key = r->keys + 32 * j;
+        if (e->kind == MV_PRE_ENTRY_KEYSET && r->kind == MV_PRE_LABEL_EPISODE && kind == MV_ENVELOPE_MVE2 &&
+            !memcmp(e->ref, kid, 16))
+            ok = mv_envelope_record_key(w->id, key, R) == MV_OK;
+        else if (e->kind == MV_PRE_ENTRY_RECORD && !memcmp(e->ref, w->id, 16)) {
+            memcpy(R, key, 32);
+            ok = 1;
+        }
+        /* Only a key that opens the envelope is kept: a wrong one is no key of this record. */
+        if (ok)
+            ok = mv_envelope_open_with_key(w->id, w->env, w->env_len, R, &rec) == MV_OK;
+    }
+    mv_record_clear(&rec);
+    if (!ok)
+        mv_wipe(R, 32);
+    return ok;
+}
+
+/* The storage server's list rows of the records in w[0..n) (row i for w[i]; found[i] says). */
+static mv_err rows_of(mv_client *c, const mvc_pre_want *w, size_t n, mvc_row *rows, int *found)
+{
+    mv_json *root = NULL;
+    mv_err rc = get_json(c, c->dep.storage_url, "/v1/records", "the storage server", &root);
+    const mv_json *recs = mv_json_get(root, "records");
+    for (size_t i = 0; rc == MV_OK && i < mv_json_len(recs); i++) {
+        mvc_row row;
+        if ((rc = mvc_record_row(c, mv_json_at(recs, i), &row)) != MV_OK)
+            break;
+        for (size_t k = 0; k < n; k++)
+            if (!found[k] && !memcmp(row.id, w[k].id, 16)) {
+                rows[k] = row;
+                found[k] = 1;
+            }
+    }
+    mv_json_free(root);
+    return rc;
+}
+
+mv_err mvc_pre_resolve(mv_client *c, const mvc_pre_want *w, size_t n)
+{
+    uint8_t R[32];
+    mvc_row *rows = NULL;
+    int *found = NULL;
     mv_err rc = MV_OK;
     if (!n || !c->dep.n_proxies)
         return MV_OK;
     if (!c->pre && !(c->pre = mv_calloc(1, sizeof *c->pre)))
         return MV_ERR_NOMEM;
     mvc_pre *p = c->pre;
-    if (p->loaded && (uint64_t)time(NULL) - p->loaded_at > RELIST_SECONDS) {
-        for (size_t i = 0; i < p->n_dl; i++)
-            mv_pre_delegation_clear(&p->dl[i].d);
-        mv_free(p->dl);
-        p->dl = NULL;
-        p->n_dl = 0;
-        p->loaded = 0; /* keys already opened stay for the run */
-    }
+    if (p->loaded && (uint64_t)time(NULL) - p->loaded_at > RELIST_SECONDS)
+        drop_listed(p); /* keys already opened stay for the run */
     if (!p->loaded && (rc = load_received(c, p)) != MV_OK)
         return rc;
+    if (!p->n_dl)
+        return MV_OK;
+    if (!(rows = mv_mallocarray(n, sizeof *rows)) || !(found = mv_calloc(n, sizeof *found))) {
+        rc = MV_ERR_NOMEM;
+        goto out;
+    }
+    if ((rc = rows_of(c, w, n, rows, found)) != MV_OK)
+        goto out;
     for (size_t i = 0; rc == MV_OK && i < n; i++) {
-        const uint8_t *ref = refs + 16 * i;
-        if (mvc_keyset_lookup(c, ref, K) || mvc_pre_record_key(c, ref, K))
+        if (!found[i] || mvc_pre_record_key(c, w[i].id, R))
             continue;
         for (size_t j = 0; rc == MV_OK && j < p->n_dl; j++) {
             struct received *r = &p->dl[j];
-            if (r->resolved)
+            if (r->state == BAD || !covers(r, &rows[i]))
                 continue;
-            for (size_t e = 0; e < r->d.n_entries; e++)
-                if (!memcmp(r->d.entries[e].ref, ref, 16)) {
-                    rc = resolve_one(c, r);
-                    break;
-                }
+            if (r->state == LISTED)
+                fetch_received(c, r);
+            if (r->state == FETCHED)
+                rc = resolve_one(c, r);
+            if (rc == MV_OK && r->state == RESOLVED && key_from(r, &w[i], R)) {
+                rc = mvc_keytab_put(&p->keys, w[i].id, R);
+                break;
+            }
         }
     }
-    mv_wipe(K, sizeof K);
+out:
+    mv_wipe(R, sizeof R);
+    mv_free(rows);
+    mv_free(found);
     return rc;
 }
 
@@ -938,7 +1034,7 @@ mv_err mv_client_pre_check_json(mv_client *c, const uint8_t hash[static 32], mv_
                                 sizeof why[i])) == MV_OK)
             good++;
     /* With t good answers, every capsule must open: the whole recipient's path but the records. */
-    int open = have && good >= r.d.t && open_entries(c, 0, &r.d, cf) == MV_OK;
+    int open = have && good >= r.d.t && open_entries(c, NULL, &r.d, cf) == MV_OK;
     mv_jw_init(&w, out);
     mv_jw_obj(&w);
     mv_jw_kstr(&w, "delegation", hex);

@@ -94,6 +94,31 @@ done
 [ "$(json_get "$TMP/c1.json" 'd["keys_open"]')" = True ] || fail "the cfrags of both clouds do not open the keys"
 pass "sato reads all ${#IDS[@]} records and lists them (dana offline), each cloud's proofs verified"
 
+# A hostile owner: kim signs a delegation to sato of "an episode" that is dana's (the label names
+# it; its records are not kim's), uploaded to both clouds (mv_pre_forge), whose capsules hold junk
+# keys under refs that are not hers: sato's own record (and its keyset, if it has one) and dana's
+# episode's records and keyset. In one run (as the long-lived UI), sato reads his own record and
+# dana's whole episode: a delegation gives keys only for the records its owner and label cover,
+# and only keys that open them, so nothing of sato's own or of dana's delegation is replaced.
+cat > "$TMP/own.json" <<JSON
+{"resourceType":"Observation","status":"final","code":{"text":"sato's own note"},"valueString":"mine"}
+JSON
+"$MV" put --user "$TMP/sato" --json "$TMP/own.json" > "$TMP/wo.json" || fail "sato cannot store a record of his own"
+OWN=$(json_get "$TMP/wo.json" 'd["records"][0]["id"]')
+"$MV" get --user "$TMP/sato" "$OWN" -o "$TMP/own1.json" || fail "sato cannot read his own record"
+MV_PRE_FORGE_VICTIM=$TMP/sato "$MV_PRE_FORGE_BIN" "$MEDVAULT_DEPLOYMENT" "$TMP/kim" "$SATO" "$APPT" \
+  "v:$OWN" "v:${IDS[0]}" "r:${IDS[1]}" "r:${IDS[2]}" "r:${IDS[3]}" > "$TMP/forge.out" 2> "$TMP/forge.err" \
+  || fail "kim's forged delegation was not taken by both clouds: $(cat "$TMP/forge.err")"
+"$MV" get --user "$TMP/sato" "$OWN" "${IDS[@]}" -o "$TMP/mixed" 2> "$TMP/mixed.err" \
+  || fail "kim's delegation broke sato's run: $(cat "$TMP/mixed.err")"
+[ "$(ls "$TMP/mixed" | wc -l)" -eq $(( ${#IDS[@]} + 1 )) ] || fail "sato's run did not write his record and dana's episode"
+for f in "$TMP/own1.json" "$TMP"/dana[1-4].json; do
+  found=0
+  for g in "$TMP"/mixed/*; do cmp -s "$f" "$g" && found=1; done
+  [ "$found" -eq 1 ] || fail "sato's run lacks a byte-exact copy of $(basename "$f")"
+done
+pass "a hostile owner's delegation with junk keys for sato's and dana's refs replaces none of them (one run)"
+
 # The second cloud down: the read fails and says which cloud is missing.
 P2=""
 for f in "$TMP"/mv/run/*.pid; do
@@ -110,6 +135,38 @@ wait_for 10 gone "$P2" || fail "the second proxy did not die"
 "$MV" get --user "$TMP/sato" "${IDS[0]}" -o "$TMP/down.json" 2> "$TMP/down.err" && fail "a read succeeded with one cloud of two"
 grep -q "proxy 2 ($P2_URL)" "$TMP/down.err" || fail "the error should name the missing cloud: $(cat "$TMP/down.err")"
 grep -q "no answer" "$TMP/down.err" || fail "the error should say the cloud did not answer: $(cat "$TMP/down.err")"
+# A grant while the second cloud fails after it may have stored the delegation (a stand-in on
+# its port answers the upload 503 and the revocation 500): the client asks every proxy it sent
+# the delegation to to withdraw it, the one that failed included, and says which one did not
+# confirm; proxy 1 no longer holds it.
+cat > "$TMP/stub.py" <<'PY'
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        with open(sys.argv[2], "a") as f:
+            f.write(self.path + "\n")
+        self.send_response(500 if self.path == "/v1/pre/revoke" else 503)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+    def log_message(self, *a):
+        pass
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+PY
+python3 "$TMP/stub.py" "${P2_URL##*:}" "$TMP/stub.log" &
+STUB=$!
+PIDS+=("$STUB")
+for _ in $(seq 50); do curl -s -o /dev/null -X POST "$P2_URL/ping" && break; sleep 0.1; done
+: > "$TMP/stub.log"
+"$MV" share grant "${IDS[0]}" --to "$KIM" --via-clouds --department neurology --user "$TMP/dana" 2> "$TMP/gw.err" \
+  && fail "a grant succeeded with the second cloud failing"
+grep -qx "/v1/pre/revoke" "$TMP/stub.log" || fail "the cloud that failed the upload was not asked to withdraw it: $(cat "$TMP/stub.log")"
+grep -q "NOT withdrawn from proxy 2 ($P2_URL)" "$TMP/gw.err" || fail "the failed withdrawal is not reported: $(cat "$TMP/gw.err")"
+"$MV" share delegations --user "$TMP/kim" --json > "$TMP/dlk.json"
+[ "$(json_get "$TMP/dlk.json" 'len(d["received"])')" -eq 0 ] || fail "proxy 1 still holds the withdrawn delegation"
+kill "$STUB"
+wait "$STUB" 2>/dev/null || true
+pass "a failed grant is withdrawn from every proxy it was sent to, and a withdrawal that failed is named"
 (cd "$P2CWD" && exec "${P2CMD[@]}") >> "$TMP/proxy2.log" 2>&1 &
 PIDS+=("$!")
 wait_http "$P2_URL/healthz" 50 || fail "the second proxy did not come back on $P2_URL"
