@@ -6,6 +6,7 @@
 
 #include <sodium.h>
 
+#include "core/endian.h"
 #include "medvault/mv_box.h"
 #include "medvault/mv_credential.h"
 #include "medvault/mv_hash.h"
@@ -20,22 +21,6 @@
 #define HASH_DOMAIN "medvault-pre-delegation-id-v1"
 #define KF_MAGIC "MVKF"
 #define KF_PLAIN 70u
-
-static void put_u64be(uint8_t *p, uint64_t v)
-{
-    for (int i = 7; i >= 0; i--) {
-        p[i] = (uint8_t)v;
-        v >>= 8;
-    }
-}
-
-static uint64_t get_u64be(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = (v << 8) | p[i];
-    return v;
-}
 
 static int dept_ok(const char *s, size_t n)
 {
@@ -125,8 +110,8 @@ static size_t encode_body(const mv_pre_delegation *d, uint8_t *out)
     out[151] = (uint8_t)dl;
     memcpy(out + 152, d->department, dl);
     o = 152 + dl;
-    put_u64be(out + o, d->issued_at);
-    put_u64be(out + o + 8, d->expires_at);
+    mv_be64_put(out + o, d->issued_at);
+    mv_be64_put(out + o + 8, d->expires_at);
     out[o + 16] = d->t;
     out[o + 17] = d->n;
     memcpy(out + o + 18, d->X_A, 32);
@@ -236,8 +221,8 @@ mv_err mv_pre_delegation_parse(const uint8_t *b, size_t len, mv_pre_delegation *
     out->role = b[150];
     memcpy(out->department, b + 152, dl);
     size_t o = 152 + dl;
-    out->issued_at = get_u64be(b + o);
-    out->expires_at = get_u64be(b + o + 8);
+    out->issued_at = mv_be64_get(b + o);
+    out->expires_at = mv_be64_get(b + o + 8);
     out->t = b[o + 16];
     out->n = (uint8_t)n;
     memcpy(out->X_A, b + o + 18, 32);

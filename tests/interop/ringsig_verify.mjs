@@ -12,27 +12,9 @@
 // (default $MV_VECTORS_DIR/ringsig.json, else tests/vectors/ringsig.json). The npm packages come
 // from tests/browser/node_modules (`bash scripts/setup.sh --browser`, which `make check` runs).
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const REPO = path.resolve(here, '..', '..');
-
-// The packages live in tests/browser (one lock file for the repository's node tests), which is
-// not an ancestor of this file, so they are resolved from there explicitly.
-async function load(spec) {
-  const req = createRequire(path.join(REPO, 'tests', 'browser', 'package.json'));
-  let file;
-  try {
-    file = req.resolve(spec);
-  } catch {
-    console.error(`FAIL: ${spec} is missing from tests/browser/node_modules ` +
-      '(bash scripts/setup.sh --browser, which make check runs)');
-    process.exit(1);
-  }
-  return import(pathToFileURL(file).href);
-}
+import { REPO, load } from './npm.mjs';
 const { ristretto255, ristretto255_hasher } = await load('@noble/curves/ed25519.js');
 const { expand_message_xmd } = await load('@noble/curves/abstract/hash-to-curve.js');
 const { sha256, sha512 } = await load('@noble/hashes/sha2.js');
