@@ -56,21 +56,7 @@ static char *g_rcpt_nurse, *g_rcpt_oncology; /* the recipient's other credential
 
 static char *issue(const mv_identity *id, const char *role, const char *dept)
 {
-    mv_credential cr;
-    memset(&cr, 0, sizeof cr);
-    memcpy(cr.subject, mv_identity_sign_pk(id), 32);
-    snprintf(cr.role, sizeof cr.role, "%s", role);
-    if (dept) {
-        cr.n_departments = 1;
-        snprintf(cr.departments[0], sizeof cr.departments[0], "%s", dept);
-    }
-    cr.issued_at = (uint64_t)time(NULL) - 1000;
-    cr.expires_at = (uint64_t)time(NULL) + 36000;
-    assert_int_equal(mv_credential_issue(&cr, mv_identity_sign_pk(g_hosp), mv_identity_sign_sk(g_hosp)), MV_OK);
-    char *b64 = mv_malloc(MV_CRED_B64_MAX + 1);
-    assert_non_null(b64);
-    assert_int_equal(mv_credential_encode(&cr, b64, MV_CRED_B64_MAX + 1), MV_OK);
-    return b64;
+    return tu_credential(g_hosp, mv_identity_sign_pk(id), role, dept);
 }
 
 static user make_user(const char *name, const char *role, const char *dept)

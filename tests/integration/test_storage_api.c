@@ -97,20 +97,7 @@ static user make_user(const char *name, const char *role, const char *dept)
     user u = {0};
     snprintf(d, sizeof d, "%s/%s", g_dir, name);
     assert_int_equal(mv_identity_create(d, &u.id), MV_OK);
-    mv_credential cr;
-    memset(&cr, 0, sizeof cr);
-    memcpy(cr.subject, mv_identity_sign_pk(u.id), 32);
-    snprintf(cr.role, sizeof cr.role, "%s", role);
-    if (dept) {
-        cr.n_departments = 1;
-        snprintf(cr.departments[0], sizeof cr.departments[0], "%s", dept);
-    }
-    cr.issued_at = (uint64_t)time(NULL) - 1000;
-    cr.expires_at = (uint64_t)time(NULL) + 36000;
-    assert_int_equal(mv_credential_issue(&cr, mv_identity_sign_pk(g_hosp), mv_identity_sign_sk(g_hosp)), MV_OK);
-    u.cred = mv_malloc(MV_CRED_B64_MAX + 1);
-    assert_non_null(u.cred);
-    assert_int_equal(mv_credential_encode(&cr, u.cred, MV_CRED_B64_MAX + 1), MV_OK);
+    u.cred = tu_credential(g_hosp, mv_identity_sign_pk(u.id), role, dept);
     return u;
 }
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "medvault/mv_codec.h"
+#include "medvault/mv_credential.h"
 #include "medvault/mv_daemon.h"
 #include "medvault/mv_file.h"
 #include "medvault/mv_http.h"
@@ -119,6 +120,25 @@ long tu_get_metrics(unsigned port, const char *token_dir, mv_buf *out)
     assert_int_equal(mv_buf_append(out, c.response.ptr, c.response.len), MV_OK);
     mv_httpc_call_clear(&c);
     return status;
+}
+
+char *tu_credential(const struct mv_identity *hospital, const uint8_t subject[32], const char *role, const char *dept)
+{
+    mv_credential cr;
+    memset(&cr, 0, sizeof cr);
+    memcpy(cr.subject, subject, 32);
+    snprintf(cr.role, sizeof cr.role, "%s", role);
+    if (dept) {
+        cr.n_departments = 1;
+        snprintf(cr.departments[0], sizeof cr.departments[0], "%s", dept);
+    }
+    cr.issued_at = (uint64_t)time(NULL) - 1000;
+    cr.expires_at = (uint64_t)time(NULL) + 36000;
+    assert_int_equal(mv_credential_issue(&cr, mv_identity_sign_pk(hospital), mv_identity_sign_sk(hospital)), MV_OK);
+    char *b64 = mv_malloc(MV_CRED_B64_MAX + 1);
+    assert_non_null(b64);
+    assert_int_equal(mv_credential_encode(&cr, b64, MV_CRED_B64_MAX + 1), MV_OK);
+    return b64;
 }
 
 long tu_call(const char *method, const char *url, const void *body, size_t len, const struct mv_identity *id,

@@ -39,6 +39,10 @@ long tu_get_metrics(unsigned port, const char *token_dir, mv_buf *out);
 struct mv_identity;
 long tu_call(const char *method, const char *url, const void *body, size_t len, const struct mv_identity *id,
              const char *cred, mv_buf *out);
+/* A credential for subject (32 bytes) with role and department dept (NULL: none), valid from
+ * 1,000 s ago for 10 hours, signed by the test hospital identity hospital: its base64 in a new
+ * heap string (mv_free). Fails the test on error. */
+char *tu_credential(const struct mv_identity *hospital, const uint8_t subject[32], const char *role, const char *dept);
 /* Starts `$MEDVAULT_BIN up --dir mvdir` (MV_LOG=warn) and waits up to 90 s for mvdir/ready;
  * returns its pid. Fails the test if it does not get ready. */
 int tu_up_start(const char *mvdir);
