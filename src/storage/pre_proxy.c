@@ -26,6 +26,7 @@
 #define PRE_EXT ".mvpu"
 #define MVPU_HEAD 9u /* "MVPU" | version | u32be len */
 #define MVPD_OWNER_AT 5u /* "MVPD" | version | owner (docs/pre.md 6.1) */
+#define PRE_REF 17u      /* an entry's kind (1) | ref (16) */
 
 /* What the index keeps of one delegation: everything the policy and the listing need. */
 typedef struct pre_entry {
@@ -39,6 +40,10 @@ typedef struct pre_entry {
     char department[MV_PRE_MAX_DEPT + 1];
     uint64_t issued_at, expires_at;
     uint32_t entries;
+    /* The entries' refs, kind | ref (PRE_REF bytes each), sorted: a read is served only for a
+     * record the delegation names (docs/pre.md 7.4), not for every record of its label. Owned
+     * by the index entry; NULL in a copy taken out of the index. */
+    uint8_t (*refs)[PRE_REF];
 } pre_entry;
 
 /* One running re-encryption: whose, and of which delegation. */
@@ -86,6 +91,8 @@ static void reenc_count(pre_proxy *p, const char *result)
 
 /* ---------- the index ---------- */
 
+static void entry_free(pre_entry *e);
+
 static int entry_cmp(const uint8_t recipient[32], const uint8_t hash[32], const pre_entry *e)
 {
     int c = memcmp(recipient, e->recipient, 32);
@@ -131,14 +138,29 @@ static mv_err index_insert(pre_proxy *p, const pre_entry *e)
 
 static void index_remove(pre_proxy *p, pre_entry *e)
 {
+    entry_free(e);
     size_t at = (size_t)(e - p->v);
     memmove(&p->v[at], &p->v[at + 1], (p->n - at - 1) * sizeof *p->v);
     p->n--;
 }
 
-static void entry_of(const mv_pre_delegation *d, const uint8_t hash[32], pre_entry *e)
+static int ref_cmp(const void *a, const void *b)
+{
+    return memcmp(a, b, PRE_REF);
+}
+
+/* The index entry of d (hash) into e, its refs allocated (free them with entry_free unless the
+ * entry goes into the index, which then owns them). MV_ERR_NOMEM. */
+static mv_err entry_of(const mv_pre_delegation *d, const uint8_t hash[32], pre_entry *e)
 {
     memset(e, 0, sizeof *e);
+    if (!(e->refs = mv_calloc(d->n_entries ? d->n_entries : 1, PRE_REF)))
+        return MV_ERR_NOMEM;
+    for (size_t i = 0; i < d->n_entries; i++) {
+        e->refs[i][0] = d->entries[i].kind;
+        memcpy(&e->refs[i][1], d->entries[i].ref, 16);
+    }
+    qsort(e->refs, d->n_entries, PRE_REF, ref_cmp);
     memcpy(e->hash, hash, 32);
     memcpy(e->owner, d->owner, 32);
     memcpy(e->recipient, d->recipient, 32);
@@ -151,6 +173,22 @@ static void entry_of(const mv_pre_delegation *d, const uint8_t hash[32], pre_ent
     e->issued_at = d->issued_at;
     e->expires_at = d->expires_at;
     e->entries = (uint32_t)d->n_entries;
+    return MV_OK;
+}
+
+static void entry_free(pre_entry *e)
+{
+    mv_free(e->refs);
+    e->refs = NULL;
+}
+
+/* 1 if the delegation of e has an entry of kind for ref. */
+static int has_ref(const pre_entry *e, uint8_t kind, const uint8_t ref[16])
+{
+    uint8_t key[PRE_REF];
+    key[0] = kind;
+    memcpy(key + 1, ref, 16);
+    return e->refs && bsearch(key, e->refs, e->entries, PRE_REF, ref_cmp) != NULL;
 }
 
 /* ---------- files ---------- */
@@ -246,8 +284,8 @@ static mv_err index_load(pre_proxy *p)
         mv_buf_init(&raw, PRE_PROXY_MAX_BODY);
         mv_err lr = load_file(p, hash, &d, sealed, &raw);
         if (lr == MV_OK) {
-            entry_of(&d, hash, &e);
-            rc = index_insert(p, &e);
+            if ((rc = entry_of(&d, hash, &e)) == MV_OK && (rc = index_insert(p, &e)) != MV_OK)
+                entry_free(&e);
         } else if (lr == MV_ERR_NOMEM) {
             rc = lr;
         } else {
@@ -340,6 +378,8 @@ void pre_proxy_close(pre_proxy *p)
         return;
     if (p->box_sk)
         mv_secure_free(p->box_sk);
+    for (size_t i = 0; i < p->n; i++)
+        entry_free(&p->v[i]);
     mv_free(p->v);
     mv_free(p->busy);
     pthread_mutex_destroy(&p->wlock);
@@ -370,18 +410,26 @@ static const char *policy_refusal(const pre_entry *e, const mv_credential *cred,
     return "";
 }
 
+/* 1 if e covers the record: its owner is the record's owner or patient, its label is the
+ * record's episode (kind 1) or id (kind 2), AND one of its entries names the record (a kind-2
+ * entry for the id, or a kind-1 entry for kid, the keyset of an MVE2 envelope): a record added
+ * later under another keyset, or another writer's record about the patient, is not served. */
 static int covers(const pre_entry *e, const uint8_t *owner, const uint8_t *patient, const uint8_t *episode,
-                  const uint8_t id[16])
+                  const uint8_t id[16], const uint8_t *kid)
 {
     if (!((owner && memcmp(owner, e->owner, 32) == 0) || (patient && memcmp(patient, e->owner, 32) == 0)))
         return 0;
-    if (e->label_kind == MV_PRE_LABEL_EPISODE)
-        return episode && memcmp(episode, e->label, 16) == 0;
-    return e->label_kind == MV_PRE_LABEL_RECORD && memcmp(id, e->label, 16) == 0;
+    if (e->label_kind == MV_PRE_LABEL_EPISODE) {
+        if (!episode || memcmp(episode, e->label, 16) != 0)
+            return 0;
+    } else if (e->label_kind != MV_PRE_LABEL_RECORD || memcmp(id, e->label, 16) != 0) {
+        return 0;
+    }
+    return has_ref(e, MV_PRE_ENTRY_RECORD, id) || (kid && has_ref(e, MV_PRE_ENTRY_KEYSET, kid));
 }
 
 int pre_proxy_may_read(pre_proxy *p, const mv_credential *cred, uint64_t now, const uint8_t *owner,
-                       const uint8_t *patient, const uint8_t *episode, const uint8_t id[16])
+                       const uint8_t *patient, const uint8_t *episode, const uint8_t id[16], const uint8_t *kid)
 {
     static const uint8_t zero[32] = {0};
     int ok = 0;
@@ -392,7 +440,7 @@ int pre_proxy_may_read(pre_proxy *p, const mv_credential *cred, uint64_t now, co
         const pre_entry *e = &p->v[i];
         if (memcmp(e->recipient, cred->subject, 32) != 0)
             break;
-        ok = covers(e, owner, patient, episode, id) && policy_refusal(e, cred, now)[0] == 0;
+        ok = covers(e, owner, patient, episode, id, kid) && policy_refusal(e, cred, now)[0] == 0;
     }
     pthread_rwlock_unlock(&p->ilock);
     return ok;
@@ -550,6 +598,7 @@ static void handle_upload(pre_proxy *p, const mv_credential *cred, const mv_http
     char path[4096];
     memset(&d, 0, sizeof d);
     memset(&k, 0, sizeof k);
+    memset(&e, 0, sizeof e);
     if (req->body_len > PRE_PROXY_MAX_BODY) {
         mv_http_respond_json_error(resp, 413, "the upload is larger than the largest delegation");
         return;
@@ -590,7 +639,10 @@ static void handle_upload(pre_proxy *p, const mv_credential *cred, const mv_http
     }
     mv_wipe(&k, sizeof k); /* checked; it stays sealed on disk until a re-encryption */
     mv_pre_delegation_hash(dp, dl, hash);
-    entry_of(&d, hash, &e);
+    if (entry_of(&d, hash, &e) != MV_OK) {
+        mv_http_respond_json_error(resp, 503, "out of memory; retry");
+        goto out;
+    }
     pthread_mutex_lock(&p->wlock);
     gc_expired(p, now);
     pthread_rwlock_rdlock(&p->ilock);
@@ -641,6 +693,8 @@ static void handle_upload(pre_proxy *p, const mv_credential *cred, const mv_http
         index_remove(p, gone);
     size_t n = p->n;
     pthread_rwlock_unlock(&p->ilock);
+    if (rc == MV_OK)
+        e.refs = NULL; /* the index owns them now */
     if (rc != MV_OK) {
         if (unlink(path) != 0)
             mv_log(MV_LOG_WARN, PRE_PROXY_COMPONENT, "cannot remove an unindexed delegation file");
@@ -655,6 +709,7 @@ static void handle_upload(pre_proxy *p, const mv_credential *cred, const mv_http
 unlock:
     pthread_mutex_unlock(&p->wlock);
 out:
+    entry_free(&e);
     mv_pre_delegation_clear(&d);
 }
 
@@ -744,8 +799,10 @@ static int visible(pre_proxy *p, const uint8_t hash[32], const mv_credential *cr
     pthread_rwlock_rdlock(&p->ilock);
     const pre_entry *e = find_hash(p, hash);
     int ok = e && (!memcmp(e->recipient, cred->subject, 32) || (!recipient_only && !memcmp(e->owner, cred->subject, 32)));
-    if (ok)
+    if (ok) {
         *out = *e;
+        out->refs = NULL; /* the index's; a revocation may free them once the lock is released */
+    }
     pthread_rwlock_unlock(&p->ilock);
     return ok && (recipient_only || active(out, now));
 }

@@ -58,10 +58,12 @@ void pre_proxy_handle(pre_proxy *p, const mv_credential *cred, const mv_http_req
 
 /* 1 if cred's subject is the recipient of an active delegation held by p whose policy cred
  * meets at now, covering a record of owner or patient (either may be NULL) with episode
- * (NULL: none) and id: owner or patient is the delegation's owner, and the label is the
- * episode (kind 1) or the id (kind 2). A lookup in the index by recipient (docs/pre.md 7.4). */
+ * (NULL: none), id and kid (the keyset id of an MVE2 envelope; NULL for another envelope):
+ * owner or patient is the delegation's owner, the label is the episode (kind 1) or the id
+ * (kind 2), and an entry of the delegation names the record (a record entry for id, or a
+ * keyset entry for kid). A lookup in the index by recipient (docs/pre.md 7.4). */
 int pre_proxy_may_read(pre_proxy *p, const mv_credential *cred, uint64_t now, const uint8_t *owner,
-                       const uint8_t *patient, const uint8_t *episode, const uint8_t id[16]);
+                       const uint8_t *patient, const uint8_t *episode, const uint8_t id[16], const uint8_t *kid);
 /* The distinct owners (at most cap, 32 bytes each, into owners) of the active delegations
  * cred's subject receives and whose policy cred meets at now: whose records a listing for
  * it must look through. Returns how many. */

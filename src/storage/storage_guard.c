@@ -552,6 +552,19 @@ static int grant_valid(const storage_srv *s, const mv_http_request *req, const u
     return mv_ct_eq(gr.subject, subject, 32);
 }
 
+/* The step-up demand: 401 with the step-up header, counted, logged and noted in the audit. */
+static void demand_step_up(storage_srv *s, mv_http_response *resp, const char *why)
+{
+    mv_http_respond_json_error(resp, 401, "step-up required");
+    if (mv_http_response_header(resp, MV_STEPUP_HEADER, "required") != MV_OK)
+        mv_http_respond_json_error(resp, 500, "internal error");
+    storage_count(s, "medvault_storage_stepup_demands_total", "Step-up demanded of a principal over its profile",
+                  NULL, 1);
+    mv_log(MV_LOG_INFO, STORAGE_COMPONENT, "step-up demanded: %s", why);
+    if (mv_http_response_audit_note(resp, "step-up-demanded") != MV_OK)
+        mv_log(MV_LOG_WARN, STORAGE_COMPONENT, "audit note dropped");
+}
+
 int storage_guard_check(storage_srv *s, const mv_credential *cred, const mv_http_request *req,
                         enum storage_route r, const char *arg, mv_http_response *resp)
 {
@@ -597,14 +610,7 @@ int storage_guard_check(storage_srv *s, const mv_credential *cred, const mv_http
         }
         break;
     case GUARD_DEMAND:
-        mv_http_respond_json_error(resp, 401, "step-up required");
-        if (mv_http_response_header(resp, MV_STEPUP_HEADER, "required") != MV_OK)
-            mv_http_respond_json_error(resp, 500, "internal error");
-        storage_count(s, "medvault_storage_stepup_demands_total", "Step-up demanded of a principal over its profile",
-                      NULL, 1);
-        mv_log(MV_LOG_INFO, STORAGE_COMPONENT, "step-up demanded: %s", why);
-        if (mv_http_response_audit_note(resp, "step-up-demanded") != MV_OK)
-            mv_log(MV_LOG_WARN, STORAGE_COMPONENT, "audit note dropped");
+        demand_step_up(s, resp, why);
         answered = 1;
         break;
     case GUARD_DECOY:
@@ -919,4 +925,40 @@ void storage_guard_stop(storage_guard *g)
     mv_free(g->ht);
     mv_free(g->queue);
     mv_free(g);
+}
+
+int storage_guard_check_pre(storage_srv *s, const mv_credential *cred, const mv_http_request *req,
+                            mv_http_response *resp)
+{
+    storage_guard *g = s->guard;
+    uint64_t now = (uint64_t)time(NULL);
+    const char *why = "";
+    if (!g || !s->cfg->decoy_url[0])
+        return 0;
+    /* A re-encryption or a delegation fetch hands out key material for records: a read. */
+    int is_read = (!strcmp(req->method, "POST") && !strcmp(req->path, "/v1/pre/reencrypt")) ||
+                  (!strcmp(req->method, "GET") && !strncmp(req->path, "/v1/pre/delegations/", 20));
+    int grant_ok = grant_valid(s, req, cred->subject, now);
+    guard_action act = GUARD_SERVE;
+    pthread_mutex_lock(&g->lock);
+    guard_profile *p = guard_profile_of(g, cred->subject);
+    if (p) {
+        int was_dirty = p->dirty;
+        act = guard_decide(p, now, is_read, is_read ? 1 : 0, grant_ok, &g->gp, &why);
+        if (p->dirty && !was_dirty)
+            g->prof_dirty = 1;
+    }
+    pthread_mutex_unlock(&g->lock);
+    switch (act) {
+    case GUARD_SERVE: return 0;
+    case GUARD_DEMAND: demand_step_up(s, resp, why); return 1;
+    case GUARD_DECOY:
+    case GUARD_DECOY_ALERT:
+        /* The decoy cloud has no /v1/pre: the answer of a proxy that holds nothing for her. */
+        mv_http_respond_json_error(resp, 404, "no such delegation");
+        if (act == GUARD_DECOY_ALERT)
+            raise_alert(g, "decoy_served", cred->subject, req->remote_addr, req->path, why);
+        return 1;
+    }
+    return 0;
 }

@@ -253,6 +253,11 @@ int storage_guard_auth_failed(storage_srv *s, const mv_http_request *req, enum s
  * (step-up demand, decoy mode), 0 to serve the real answer. Raises the honeytoken alert. */
 int storage_guard_check(storage_srv *s, const mv_credential *cred, const mv_http_request *req,
                         enum storage_route r, const char *arg, mv_http_response *resp);
+/* storage_guard_check for an authenticated /v1/pre request (docs/pre.md 7.3): a re-encryption
+ * or a delegation fetch counts as one read; a step-up demand is answered as on the record
+ * routes, decoy mode with 404 "no such delegation". Returns 1 after answering, else 0. */
+int storage_guard_check_pre(storage_srv *s, const mv_credential *cred, const mv_http_request *req,
+                            mv_http_response *resp);
 /* 1 if id is a honeytoken (answered to any valid caller as to a reader). */
 int storage_guard_is_honeytoken(storage_srv *s, const uint8_t id[16]);
 /* Counts n ACL refusals of cred's reads in its profile. */

@@ -51,21 +51,45 @@ static int may_read(const mv_credential *cred, const mv_store_record_info *info)
     return 0;
 }
 
-/* 1 if an active delegation held by this server's proxy lets cred read the record (docs/pre.md
- * 7.4): its envelope does not name the recipient, who recovers the key from the capsules. */
-static int may_read_delegated(storage_srv *s, const mv_credential *cred, const mv_store_record_info *info)
+/* The keyset id of an MVE2 envelope into kid: kid, or NULL for another kind or a malformed one. */
+static const uint8_t *envelope_kid(const uint8_t *env, size_t len, uint8_t kid[16])
 {
-    return s->pre && pre_proxy_may_read(s->pre, cred, (uint64_t)time(NULL), info->owner,
-                                        is_zero(info->patient, 32) ? NULL : info->patient,
-                                        is_zero(info->episode, 16) ? NULL : info->episode, info->id);
+    mv_envelope_kind kind;
+    return mv_envelope_kind_of(env, len, &kind, kid) == MV_OK && kind == MV_ENVELOPE_MVE2 ? kid : NULL;
+}
+
+/* 1 if an active delegation held by this server's proxy lets cred read the record (docs/pre.md
+ * 7.4): its envelope does not name the recipient, who recovers the key from the capsules. The
+ * delegation must name the record (its id, or the keyset of its MVE2 envelope env[0..len)); env
+ * NULL: read from the store here. */
+static int may_read_delegated(storage_srv *s, const mv_credential *cred, const mv_store_record_info *info,
+                              const uint8_t *env, size_t len)
+{
+    uint8_t kid[16];
+    mv_store_record_info again;
+    mv_buf b;
+    int ok = 0;
+    if (!s->pre)
+        return 0;
+    mv_buf_init(&b, MV_STORE_MAX_ENVELOPE);
+    if (env || mv_store_record_get(s->store, info->id, &again, &b) == MV_OK)
+        ok = pre_proxy_may_read(s->pre, cred, (uint64_t)time(NULL), info->owner,
+                                is_zero(info->patient, 32) ? NULL : info->patient,
+                                is_zero(info->episode, 16) ? NULL : info->episode, info->id,
+                                env ? envelope_kid(env, len, kid) : envelope_kid(b.ptr, b.len, kid));
+    mv_buf_clear(&b);
+    return ok;
 }
 
 /* may_read, a delegated read, or a honeytoken: answered to any valid caller as to a reader
  * (the guard raised the alert before dispatch), so reading one looks like reading any record.
- * A delegated read is an ordinary read for the guard: never an ACL refusal. */
-static int may_read_or_honey(storage_srv *s, const mv_credential *cred, const mv_store_record_info *info)
+ * A delegated read is an ordinary read for the guard: never an ACL refusal. env as for
+ * may_read_delegated. */
+static int may_read_or_honey(storage_srv *s, const mv_credential *cred, const mv_store_record_info *info,
+                             const uint8_t *env, size_t len)
 {
-    return may_read(cred, info) || may_read_delegated(s, cred, info) || storage_guard_is_honeytoken(s, info->id);
+    return may_read(cred, info) || may_read_delegated(s, cred, info, env, len) ||
+           storage_guard_is_honeytoken(s, info->id);
 }
 
 static int parse_id(const char *hex, uint8_t id[16], mv_http_response *resp)
@@ -238,6 +262,7 @@ out:
 static int load_readable(storage_srv *s, const mv_credential *cred, const uint8_t id[16], mv_store_record_info *info,
                          mv_buf *envelope, mv_http_response *resp)
 {
+    size_t at = envelope ? envelope->len : 0;
     mv_err rc = mv_store_record_get(s->store, id, info, envelope);
     if (rc == MV_ERR_NOT_FOUND) {
         mv_http_respond_json_error(resp, 404, "no such record");
@@ -247,7 +272,7 @@ static int load_readable(storage_srv *s, const mv_credential *cred, const uint8_
         storage_respond_store_error(resp, rc, "record read");
         return 1;
     }
-    if (!may_read_or_honey(s, cred, info)) {
+    if (!may_read_or_honey(s, cred, info, envelope ? envelope->ptr + at : NULL, envelope ? envelope->len - at : 0)) {
         storage_count(s, "medvault_storage_acl_denials_total", "Record reads or deletes refused by the ACL", NULL, 1);
         storage_guard_note_denials(s, cred, 1);
         mv_http_respond_json_error(resp, 403, "not a reader of this record");
@@ -294,12 +319,13 @@ void storage_handle_records_get(storage_srv *s, const mv_credential *cred, const
         mv_frame_answer_open(&w);
         if (w.rc != MV_OK)
             break;
+        size_t at = resp->body.len;
         mv_err grc = mv_store_record_get(s->store, ids.v + 16 * (size_t)i, &info, &resp->body);
         if (grc == MV_ERR_NOT_FOUND) {
             mv_frame_answer_close(&w, MV_FRAME_RECORD_NOT_FOUND);
         } else if (grc != MV_OK) {
             mv_frame_answer_fail(&w, grc);
-        } else if (!may_read_or_honey(s, cred, &info)) {
+        } else if (!may_read_or_honey(s, cred, &info, resp->body.ptr + at, resp->body.len - at)) {
             mv_frame_answer_close(&w, MV_FRAME_RECORD_FORBIDDEN);
             denied++;
         } else {
@@ -329,7 +355,7 @@ struct list_ctx {
 static mv_err list_one(void *ctx, const mv_store_record_info *info)
 {
     struct list_ctx *l = ctx;
-    if (l->cred && (may_read(l->cred, info) || !may_read_delegated(l->s, l->cred, info)))
+    if (l->cred && (may_read(l->cred, info) || !may_read_delegated(l->s, l->cred, info, NULL, 0)))
         return MV_OK;
     if (l->n == l->cap && l->cap >= LIST_MAX)
         return MV_ERR_TOO_LARGE;

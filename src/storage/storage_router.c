@@ -116,7 +116,8 @@ void storage_respond_audit(mv_auth_verifier *auth, mv_audit *audit, const mv_htt
 
 /* The /v1/pre routes: proxy 1 (pre_proxy.c). A failed signature gets the plain 401, not the guard's
  * decoy: the proxy holds no record to imitate, and its answers reveal nothing without a
- * delegation naming the requester. */
+ * delegation naming the requester. A valid one goes through the guard's decision for her
+ * (storage_guard_check_pre): a principal asked to step up or in decoy mode gets no cfrags. */
 static void storage_handle_pre(storage_srv *s, const mv_http_request *req, mv_http_response *resp)
 {
     mv_credential cred;
@@ -128,7 +129,7 @@ static void storage_handle_pre(storage_srv *s, const mv_http_request *req, mv_ht
     mv_err rc = mv_http_verify(s->auth, req, (uint64_t)time(NULL), &cred);
     if (rc != MV_OK)
         mv_http_respond_auth_failure(resp, rc);
-    else
+    else if (!storage_guard_check_pre(s, &cred, req, resp)) /* step-up and decoy mode apply here too */
         pre_proxy_handle(s->pre, &cred, req, resp);
 }
 

@@ -251,6 +251,10 @@ expect_one_alert decoy_served "step-up not completed" "burst without step-up"
 # Decoy mode covers every endpoint: the listing is the decoy cloud's too (no new alert).
 $PROBE "$URL" GET /v1/records --user "$TMP/bauer" --out "$TMP/bl.json" --body-out "$TMP/bl.bin" > /dev/null
 [ "$(json_get "$TMP/bl.json" 'd["status"]')" -eq 200 ] || fail "decoy-mode listing failed: $(cat "$TMP/bl.json")"
+# ... and the re-encryption proxy's routes on the primary answer as a proxy holding nothing for her.
+$PROBE "$URL" GET /v1/pre/delegations --user "$TMP/bauer" --out "$TMP/bp.json" --body-out "$TMP/bp.bin" > /dev/null
+[ "$(json_get "$TMP/bp.json" 'd["status"]')" -eq 404 ] || fail "decoy mode still reaches the proxy: $(cat "$TMP/bp.json")"
+grep -q "no such delegation" "$TMP/bp.bin" || fail "decoy-mode proxy answer: $(cat "$TMP/bp.bin")"
 "$MV" keygen --out "$TMP/bauer-phone" > /dev/null
 "$MV" user device add "$(key_of "$TMP/bauer")" --device-key "$TMP/bauer-phone" --user "$ADMIN" > /dev/null
 "$MV" stepup --device-key "$TMP/bauer-phone" --user "$TMP/bauer" > /dev/null

@@ -23,11 +23,13 @@
 
 #include "medvault/mv_codec.h"
 #include "medvault/mv_credential.h"
+#include "medvault/mv_delegation.h"
 #include "medvault/mv_file.h"
 #include "medvault/mv_identity.h"
 #include "medvault/mv_json.h"
 #include "medvault/mv_mem.h"
 #include "medvault/mv_pre.h"
+#include "medvault/mv_record.h"
 #include "storage/pre_proxy.h"
 
 #define NCLOUD 2
@@ -551,14 +553,13 @@ static void put_u32le(mv_buf *b, uint32_t v)
     assert_int_equal(mv_buf_append(b, le, 4), MV_OK);
 }
 
-/* g_owner stores record id (no patient, no episode, one block): MVB1 then MVP2 frames. */
-static void put_owned_record(const uint8_t id[16])
+/* g_owner stores record id with envelope env[0..env_len), for patient (NULL: none) in episode
+ * under the hospital delegation dg[0..dglen) (one block): MVB1 then MVP2 frames. */
+static void put_record(const uint8_t id[16], const uint8_t *env, size_t env_len, const uint8_t *patient,
+                       const uint8_t episode[16], const uint8_t *dg, uint16_t dglen)
 {
     mv_buf f, b;
-    uint8_t env[200], zero[32] = {0}, dl = 10, none[2] = {0, 0}, nr = 0;
-    memset(env, 0x5a, sizeof env);
-    memcpy(env, "MVE1", 4);
-    env[4] = 1;
+    uint8_t zero[32] = {0}, dl = 10, dgl[2] = {(uint8_t)dglen, (uint8_t)(dglen >> 8)}, nr = 0;
     uint8_t blk[64], tag[32], token[32], kind = 1;
     mv_buf_init(&f, 1 << 20);
     mv_buf_init(&b, 1 << 20);
@@ -582,14 +583,16 @@ static void put_owned_record(const uint8_t id[16])
     assert_int_equal(mv_buf_append(&f, id, 16), MV_OK);
     assert_int_equal(mv_buf_append(&f, &dl, 1), MV_OK);
     assert_int_equal(mv_buf_append(&f, "cardiology", 10), MV_OK);
-    assert_int_equal(mv_buf_append(&f, zero, 32), MV_OK);
-    assert_int_equal(mv_buf_append(&f, zero, 16), MV_OK); /* an episode needs a patient */
-    assert_int_equal(mv_buf_append(&f, none, 2), MV_OK);
+    assert_int_equal(mv_buf_append(&f, patient ? patient : zero, 32), MV_OK);
+    assert_int_equal(mv_buf_append(&f, patient ? episode : zero, 16), MV_OK); /* an episode needs a patient */
+    assert_int_equal(mv_buf_append(&f, dgl, 2), MV_OK);
+    if (dglen)
+        assert_int_equal(mv_buf_append(&f, dg, dglen), MV_OK);
     assert_int_equal(mv_buf_append(&f, &nr, 1), MV_OK);
     put_u32le(&f, 1);
     assert_int_equal(mv_buf_append(&f, tag, 32), MV_OK);
-    put_u32le(&f, sizeof env);
-    assert_int_equal(mv_buf_append(&f, env, sizeof env), MV_OK);
+    put_u32le(&f, (uint32_t)env_len);
+    assert_int_equal(mv_buf_append(&f, env, env_len), MV_OK);
     long st = call(0, "POST", "/v1/records", f.ptr, f.len, g_owner.id, g_owner.cred, &b);
     if (st != 200)
         fail_msg("put: %ld %.*s", st, (int)b.len, (const char *)b.ptr);
@@ -598,6 +601,16 @@ static void put_owned_record(const uint8_t id[16])
         fail_msg("put: %s", (const char *)b.ptr);
     mv_buf_clear(&f);
     mv_buf_clear(&b);
+}
+
+/* g_owner stores record id (no patient, no episode, one block, an MVE1-looking envelope). */
+static void put_owned_record(const uint8_t id[16])
+{
+    uint8_t env[200];
+    memset(env, 0x5a, sizeof env);
+    memcpy(env, "MVE1", 4);
+    env[4] = 1;
+    put_record(id, env, sizeof env, NULL, NULL, NULL, 0);
 }
 
 static long get_record(const uint8_t id[16], const mv_identity *who, const char *cred)
@@ -690,6 +703,63 @@ static void test_delegated_read(void **state)
     assert_false(lists_record(r1, &g_rcpt));
     deleg_clear(&x);
     mv_buf_clear(&b);
+}
+
+/* An episode delegation serves only the records its entries name (docs/pre.md 7.4): of two
+ * records of the same episode and owner, the one under a keyset the delegation has an entry
+ * for is read and listed; the one under another keyset (added later, say) is neither. */
+static void test_delegated_read_names_keyset(void **state)
+{
+    (void)state;
+    deleg x;
+    mv_identity *pat = NULL;
+    mv_delegation hd;
+    mv_record r;
+    mv_buf env;
+    char pd[400];
+    uint8_t ep[16], in_ks[16], out_ks[16], K[32], dg[MV_DELEGATION_MAX_BYTES];
+    size_t dglen = 0;
+    uint8_t covered[16], other[16];
+    snprintf(pd, sizeof pd, "%s/patient", g_dir);
+    assert_int_equal(mv_identity_create(pd, &pat), MV_OK);
+    deleg_make(&x, 0x4e, now() - 60, now() + 3600, NULL);
+    memset(ep, 0x4e, 16);
+    /* g_owner writes for the patient in the episode under the hospital's countersigned delegation. */
+    memset(&hd, 0, sizeof hd);
+    memcpy(hd.patient, mv_identity_sign_pk(pat), 32);
+    memcpy(hd.doctor, mv_identity_sign_pk(g_owner.id), 32);
+    memcpy(hd.appointment, ep, 16);
+    hd.issued_at = now() - 60;
+    hd.expires_at = now() + 3600;
+    snprintf(hd.department, sizeof hd.department, "cardiology");
+    assert_int_equal(mv_delegation_sign(&hd, mv_identity_sign_sk(pat)), MV_OK);
+    assert_int_equal(mv_delegation_countersign(&hd, mv_identity_sign_pk(g_hosp), mv_identity_sign_sk(g_hosp)), MV_OK);
+    assert_int_equal(mv_delegation_encode(&hd, dg, sizeof dg, &dglen), MV_OK);
+    memcpy(in_ks, x.e[0].ref, 16);
+    randombytes_buf(out_ks, 16);
+    randombytes_buf(K, 32);
+    randombytes_buf(covered, 16);
+    randombytes_buf(other, 16);
+    mv_record_init(&r);
+    assert_int_equal(mv_record_set_name(&r, (const uint8_t *)"x", 1), MV_OK);
+    mv_buf_init(&env, 1 << 20);
+    assert_int_equal(mv_envelope2_seal(covered, &r, in_ks, K, &env), MV_OK);
+    put_record(covered, env.ptr, env.len, mv_identity_sign_pk(pat), ep, dg, (uint16_t)dglen);
+    mv_buf_reset(&env);
+    assert_int_equal(mv_envelope2_seal(other, &r, out_ks, K, &env), MV_OK);
+    put_record(other, env.ptr, env.len, mv_identity_sign_pk(pat), ep, dg, (uint16_t)dglen);
+    for (int i = 0; i < NCLOUD; i++)
+        assert_int_equal(upload(i, &x, &g_owner), 201);
+    assert_int_equal(get_record(covered, g_rcpt.id, g_rcpt.cred), 200);
+    assert_true(lists_record(covered, &g_rcpt));
+    assert_int_equal(get_record(other, g_rcpt.id, g_rcpt.cred), 403);
+    assert_false(lists_record(other, &g_rcpt));
+    for (int i = 0; i < NCLOUD; i++)
+        assert_int_equal(by_hash(i, "/v1/pre/revoke", &x, g_owner.id, g_owner.cred, &env), 200);
+    mv_record_clear(&r);
+    mv_buf_clear(&env);
+    mv_identity_free(pat);
+    deleg_clear(&x);
 }
 
 /* The second cloud serves the proxy routes, /healthz and /metrics, and nothing else. */
@@ -928,7 +998,9 @@ int main(void)
         cmocka_unit_test(test_upload_policy_revoke), cmocka_unit_test(test_window),
         cmocka_unit_test(test_wrong_seal_and_cap),   cmocka_unit_test(test_kill9),
         cmocka_unit_test(test_no_key_at_rest),       cmocka_unit_test(test_proxy_role_routes),
-        cmocka_unit_test(test_delegated_read),       cmocka_unit_test(test_reencrypt_limits),
+        cmocka_unit_test(test_delegated_read),
+        cmocka_unit_test(test_delegated_read_names_keyset),
+        cmocka_unit_test(test_reencrypt_limits),
         cmocka_unit_test(test_revoke_races_reencrypt), cmocka_unit_test(test_gc_expired),
         cmocka_unit_test(test_upload_limits), /* last: it fills the owner's cap at proxy 1 */
     };
