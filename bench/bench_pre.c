@@ -185,17 +185,9 @@ static void setup(struct ctx *c)
 
 int main(int argc, char **argv)
 {
-    int json = 0, quick = 0;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--json"))
-            json = 1;
-        else if (!strcmp(argv[i], "--quick"))
-            quick = 1;
-        else {
-            fprintf(stderr, "usage: bench_pre [--json] [--quick]\n");
-            return 2;
-        }
-    }
+    int json, quick;
+    if (bench_options(argc, argv, &json, &quick))
+        return 2;
     if (sodium_init() < 0)
         die("sodium_init", MV_ERR_CRYPTO);
     struct ctx *c = mv_calloc(1, sizeof *c);

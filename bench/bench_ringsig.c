@@ -203,17 +203,9 @@ static void primitives(double *smul_us, double *add_us)
 
 int main(int argc, char **argv)
 {
-    int json = 0, quick = 0;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--json"))
-            json = 1;
-        else if (!strcmp(argv[i], "--quick"))
-            quick = 1;
-        else {
-            fprintf(stderr, "usage: bench_ringsig [--json] [--quick]\n");
-            return 2;
-        }
-    }
+    int json, quick;
+    if (bench_options(argc, argv, &json, &quick))
+        return 2;
     if (sodium_init() < 0)
         die("sodium_init", MV_ERR_CRYPTO);
     static const size_t sizes[] = {16, 128, 1024};

@@ -8,17 +8,8 @@
 # <!-- pre:begin --> and <!-- pre:end --> in FILE is replaced (appended if absent).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BUILD=build
-WRITE=""
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --write) WRITE=$2; shift ;;
-    -h|--help) sed -n '2,2p' "$0" | sed 's/^# /usage: /'; exit 0 ;;
-    -*) echo "pre: unknown option $1" >&2; exit 2 ;;
-    *) BUILD=$1 ;;
-  esac
-  shift
-done
+. bench/args.sh
+bench_args pre "$@"
 json=$("$BUILD/bench/bench_pre" --json)
 echo "$json"
 e2e=""

@@ -9,17 +9,8 @@
 # the published figures of the pairing-based anchors beside ours.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BUILD=build
-WRITE=""
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --write) WRITE=$2; shift ;;
-    -h|--help) sed -n '2,2p' "$0" | sed 's/^# /usage: /'; exit 0 ;;
-    -*) echo "ringsig: unknown option $1" >&2; exit 2 ;;
-    *) BUILD=$1 ;;
-  esac
-  shift
-done
+. bench/args.sh
+bench_args ringsig "$@"
 json=$("$BUILD/bench/bench_ringsig" --json)
 echo "$json"
 [ -n "$WRITE" ] || exit 0
